@@ -1,0 +1,123 @@
+# umapsync: build the library, the binary, the tests, the manual pages.
+# `make` builds ./umapsync; `make check` installs what is missing, builds and runs every test.
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share
+DESTDIR ?=
+
+CC ?= cc
+BUILD ?= build
+BIN ?= umapsync
+PKG_CONFIG ?= pkg-config
+PKGS := jansson libgit2 libxxhash libcurl libmicrohttpd sqlite3
+
+# pkg-config is asked lazily (=, not :=) so that `make deps` can install the packages
+# before the first recipe that needs their flags.
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+CFLAGS ?= -O2 -g
+WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
+	-Wformat=2 -Wno-format-nonliteral -Wvla
+ifeq ($(CI),true)
+WARNINGS += -Werror
+endif
+ALL_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARNINGS) -MMD -MP -Ilib -Icmd \
+	$(PKG_CFLAGS) $(SAN) $(CFLAGS)
+ALL_LDFLAGS = $(SAN) $(LDFLAGS)
+LIBS = $(PKG_LIBS) -lm -lpthread
+
+LIB_SRC := $(sort $(wildcard lib/*.c))
+CMD_SRC := $(sort $(wildcard cmd/*.c))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+MAN_SRC := $(sort $(wildcard man/*.scd))
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CMD_OBJ := $(CMD_SRC:%.c=$(BUILD)/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+MAN_OUT := $(MAN_SRC:man/%.scd=$(BUILD)/man/%)
+LIBA := $(BUILD)/libumapsync.a
+
+.PHONY: all check test units deps demo install uninstall asan ubsan valgrind man bench fuzz clean distclean
+
+all: $(BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIBA): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN): $(CMD_OBJ) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CMD_OBJ) $(LIBA) $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(LIBA) $(ALL_LDFLAGS) $(LIBS)
+
+units: $(UNIT_BIN)
+
+deps:
+	@sh scripts/deps.sh
+
+# check = deps, then a fresh make (so pkg-config sees what deps installed), then the tests.
+check: deps
+	@$(MAKE) --no-print-directory test
+
+test: $(BIN) units
+	@UMAPSYNC="$(abspath $(BIN))" UNIT_DIR="$(abspath $(BUILD)/tests)" sh tests/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	@UMAPSYNC="$(abspath $(BIN))" sh scripts/demo.sh
+
+SAN_FLAGS_asan := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN_FLAGS_ubsan := -fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+
+asan ubsan: deps
+	@$(MAKE) --no-print-directory BUILD=build/$@ BIN=build/$@/umapsync CFLAGS="-O1 -g" \
+		SAN="$(SAN_FLAGS_$@)" test
+
+valgrind: deps
+	@$(MAKE) --no-print-directory units
+	@UNIT_DIR="$(abspath $(BUILD)/tests)" UNIT_WRAPPER="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99" \
+		UMAPSYNC_SKIP_BATS=1 sh tests/run.sh
+
+$(BUILD)/man/%: man/%.scd
+	@mkdir -p $(@D)
+	scdoc < $< > $@
+
+man: $(MAN_OUT)
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	@UMAPSYNC="$(abspath $(BIN))" sh bench/run.sh
+
+install: $(BIN) man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(DATADIR)/bash-completion/completions \
+		$(DESTDIR)$(DATADIR)/zsh/site-functions \
+		$(DESTDIR)$(DATADIR)/fish/vendor_completions.d
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/umapsync
+	for page in $(MAN_OUT); do install -m 644 $$page $(DESTDIR)$(MANDIR)/man1/$$(basename $$page); done
+	install -m 644 completions/umapsync.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/umapsync
+	install -m 644 completions/_umapsync $(DESTDIR)$(DATADIR)/zsh/site-functions/_umapsync
+	install -m 644 completions/umapsync.fish $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/umapsync.fish
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/umapsync
+	rm -f $(MAN_SRC:man/%.scd=$(DESTDIR)$(MANDIR)/man1/%)
+	rm -f $(DESTDIR)$(DATADIR)/bash-completion/completions/umapsync
+	rm -f $(DESTDIR)$(DATADIR)/zsh/site-functions/_umapsync
+	rm -f $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/umapsync.fish
+
+clean:
+	rm -rf build $(BIN)
+
+-include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d)

@@ -1,0 +1,13 @@
+/* umapsync apply: apply a JSON feature diff.
+ * Not built yet: it parses its options like every command and says so. */
+#include "builtin.h"
+
+int cmd_apply(int argc, const char **argv)
+{
+	static const char *const usage[] = { "umapsync apply [--reverse] [--check] PATCH FILE", NULL };
+	const struct option options[] = {
+		OPT_END(),
+	};
+	parse_options(argc, argv, options, usage);
+	die_not_implemented("apply");
+}

@@ -1,0 +1,13 @@
+/* umapsync clone: clone a map.
+ * Not built yet: it parses its options like every command and says so. */
+#include "builtin.h"
+
+int cmd_clone(int argc, const char **argv)
+{
+	static const char *const usage[] = { "umapsync clone URL [DIR]", NULL };
+	const struct option options[] = {
+		OPT_END(),
+	};
+	parse_options(argc, argv, options, usage);
+	die_not_implemented("clone");
+}

@@ -1,0 +1,13 @@
+/* umapsync config: read and write settings.
+ * Not built yet: it parses its options like every command and says so. */
+#include "builtin.h"
+
+int cmd_config(int argc, const char **argv)
+{
+	static const char *const usage[] = { "umapsync config [--list] [NAME [VALUE]]", NULL };
+	const struct option options[] = {
+		OPT_END(),
+	};
+	parse_options(argc, argv, options, usage);
+	die_not_implemented("config");
+}

@@ -1,0 +1,13 @@
+/* umapsync pull: fetch and merge.
+ * Not built yet: it parses its options like every command and says so. */
+#include "builtin.h"
+
+int cmd_pull(int argc, const char **argv)
+{
+	static const char *const usage[] = { "umapsync pull [--strategy=rebase|lww] [REMOTE]", NULL };
+	const struct option options[] = {
+		OPT_END(),
+	};
+	parse_options(argc, argv, options, usage);
+	die_not_implemented("pull");
+}

@@ -1,0 +1,13 @@
+/* umapsync rebase: replay commits.
+ * Not built yet: it parses its options like every command and says so. */
+#include "builtin.h"
+
+int cmd_rebase(int argc, const char **argv)
+{
+	static const char *const usage[] = { "umapsync rebase UPSTREAM|--continue|--skip|--abort", NULL };
+	const struct option options[] = {
+		OPT_END(),
+	};
+	parse_options(argc, argv, options, usage);
+	die_not_implemented("rebase");
+}

@@ -1,0 +1,13 @@
+/* umapsync status: show changed files.
+ * Not built yet: it parses its options like every command and says so. */
+#include "builtin.h"
+
+int cmd_status(int argc, const char **argv)
+{
+	static const char *const usage[] = { "umapsync status", NULL };
+	const struct option options[] = {
+		OPT_END(),
+	};
+	parse_options(argc, argv, options, usage);
+	die_not_implemented("status");
+}

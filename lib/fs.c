@@ -1,0 +1,140 @@
+/* File helpers: bounded reads and crash-safe writes (temp file, fsync, rename).
+ * A killed process leaves either the old file or the new one, never half of one. */
+#include "fs.h"
+#include "error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int umap_file_read(umap_buf *out, const char *path, size_t max_size)
+{
+	int is_stdin = strcmp(path, "-") == 0;
+	int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return umap_error_set_errno(errno == ENOENT ? UMAP_ENOTFOUND : UMAP_EIO,
+					    "cannot open '%s'", path);
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (!is_stdin)
+			close(fd);
+		return umap_error_set(UMAP_EIO, "'%s' is a directory, not a file", path);
+	}
+	int rc = 0;
+	for (;;) {
+		if (umap_buf_grow(out, 65536)) {
+			rc = UMAP_ENOMEM;
+			break;
+		}
+		ssize_t n = read(fd, out->ptr + out->len, out->cap - out->len - 1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = umap_error_set_errno(UMAP_EIO, "cannot read '%s'", path);
+			break;
+		}
+		if (n == 0)
+			break;
+		out->len += (size_t)n;
+		out->ptr[out->len] = '\0';
+		if (out->len > max_size) {
+			rc = umap_error_set(UMAP_ELIMIT, "'%s' is larger than the limit of %zu bytes",
+					    path, max_size);
+			break;
+		}
+	}
+	if (!is_stdin)
+		close(fd);
+	return rc;
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void split_dir(const char *path, char *dir, size_t size)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(dir, size, ".");
+	else if (slash == path)
+		snprintf(dir, size, "/");
+	else
+		snprintf(dir, size, "%.*s", (int)(slash - path), path);
+}
+
+int umap_file_write_atomic(const char *path, const void *data, size_t len)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX];
+	split_dir(path, dir, sizeof(dir));
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= sizeof(tmp))
+		return umap_error_set(UMAP_EUSAGE, "path too long: '%s'", path);
+	int fd = mkstemp(tmp);
+	if (fd < 0)
+		return umap_error_set_errno(UMAP_EIO, "cannot create a temporary file beside '%s'", path);
+	struct stat st;
+	mode_t mode;
+	if (stat(path, &st) == 0) {
+		mode = st.st_mode & 07777;
+	} else {
+		mode_t mask = umask(0);
+		umask(mask);
+		mode = 0666 & ~mask;
+	}
+	if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		int rc = umap_error_set_errno(UMAP_EIO, "cannot write '%s'", path);
+		close(fd);
+		unlink(tmp);
+		return rc;
+	}
+	if (close(fd) < 0) {
+		int rc = umap_error_set_errno(UMAP_EIO, "cannot write '%s'", path);
+		unlink(tmp);
+		return rc;
+	}
+	if (rename(tmp, path) < 0) {
+		int rc = umap_error_set_errno(UMAP_EIO, "cannot replace '%s'", path);
+		unlink(tmp);
+		return rc;
+	}
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd); /* best effort: some file systems refuse fsync on directories */
+		close(dfd);
+	}
+	return 0;
+}
+
+int umap_mkdir_p(const char *path, unsigned mode)
+{
+	char tmp[PATH_MAX];
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s", path) >= sizeof(tmp))
+		return umap_error_set(UMAP_EUSAGE, "path too long: '%s'", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return umap_error_set_errno(UMAP_EIO, "cannot create directory '%s'", tmp);
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return umap_error_set_errno(UMAP_EIO, "cannot create directory '%s'", tmp);
+	return 0;
+}

@@ -1,0 +1,144 @@
+/* libumapsync's JSON layer: a positioned pull scanner, a tree builder into jansson values,
+ * the shortest round-trip number printer, the writer, and semantic equality and hashing.
+ *
+ * Why not jansson for all of it: jansson's parser loses positions (validate must say
+ * file:line:col for every value), cannot yield one feature at a time from a 27 MB file
+ * (diff hashes raw feature bytes without building trees), reports a duplicate key without
+ * where the first one was, rejects integers beyond int64, and prints reals with %.17g
+ * (1.2345 -> 1.2344999999999999). jansson still holds the trees: json_t everywhere. */
+#ifndef UMAP_JSON_H
+#define UMAP_JSON_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/* A place in the input: 1-based line and column (in bytes), 0-based byte offset. */
+typedef struct umap_pos {
+	uint32_t line;
+	uint32_t col;
+	uint64_t offset;
+} umap_pos;
+
+typedef struct umap_json_options {
+	unsigned int version;
+	const char *source_name;   /* file name used in messages ("a.geojson", "<stdin>") */
+	int reject_duplicates;     /* duplicate object member: error (else the last one wins) */
+	int keep_positions;        /* umap_json_parse(): record the position of every value */
+	size_t max_depth;          /* nesting of arrays/objects */
+	size_t max_string;         /* bytes in one string */
+	size_t max_size;           /* bytes of the whole input */
+} umap_json_options;
+
+#define UMAP_JSON_OPTIONS_VERSION 1
+#define UMAP_JSON_DEFAULT_MAX_DEPTH 256
+#define UMAP_JSON_DEFAULT_MAX_STRING (64u << 20)   /* 64 MiB */
+#define UMAP_JSON_DEFAULT_MAX_SIZE ((size_t)4 << 30) /* 4 GiB */
+#define UMAP_JSON_OPTIONS_INIT \
+	{ UMAP_JSON_OPTIONS_VERSION, NULL, 0, 0, UMAP_JSON_DEFAULT_MAX_DEPTH, \
+	  UMAP_JSON_DEFAULT_MAX_STRING, UMAP_JSON_DEFAULT_MAX_SIZE }
+
+/* ---- Pull scanner ------------------------------------------------------------------
+ * Walks a buffer token by token without allocating, validating RFC 8259 syntax, UTF-8,
+ * depth and sizes as it goes. Errors set umap_error_last() to
+ * "SOURCE:LINE:COL: what was wrong" and return UMAP_EINVALID (or UMAP_ELIMIT). */
+
+typedef enum umap_token_type {
+	UMAP_TOKEN_EOF = 0,
+	UMAP_TOKEN_OBJECT_START,
+	UMAP_TOKEN_OBJECT_END,
+	UMAP_TOKEN_ARRAY_START,
+	UMAP_TOKEN_ARRAY_END,
+	UMAP_TOKEN_KEY,     /* an object member name; the value follows as the next token */
+	UMAP_TOKEN_STRING,
+	UMAP_TOKEN_NUMBER,
+	UMAP_TOKEN_TRUE,
+	UMAP_TOKEN_FALSE,
+	UMAP_TOKEN_NULL,
+} umap_token_type;
+
+typedef struct umap_token {
+	umap_token_type type;
+	size_t start;      /* byte offset of the token's first byte (the quote of a string) */
+	size_t end;        /* one past its last byte */
+	umap_pos pos;      /* where it starts */
+	size_t depth;      /* nesting depth of the token (the root value is at depth 0) */
+	int has_escapes;   /* string/key: contains backslash escapes (raw bytes != value) */
+} umap_token;
+
+typedef struct umap_scanner umap_scanner; /* opaque */
+
+/* Scans data[0..len); the buffer must outlive the scanner. A leading UTF-8 BOM is an
+ * error with a clear message, as RFC 8259 says. */
+int umap_scanner_new(umap_scanner **out, const char *data, size_t len,
+		     const umap_json_options *opts);
+void umap_scanner_free(umap_scanner *scanner);
+/* Next token; UMAP_TOKEN_EOF once the single root value and trailing space are consumed. */
+int umap_scanner_next(umap_scanner *scanner, umap_token *tok);
+/* Given the token that starts a value (as returned by next), consumes the rest of that value
+ * and sets *end_offset to one past its last byte. Cheap: validates but builds nothing. */
+int umap_scanner_skip(umap_scanner *scanner, const umap_token *first, size_t *end_offset);
+/* Decodes a STRING or KEY token's value (escapes resolved) into `out` (cleared first). */
+int umap_scanner_string(umap_scanner *scanner, const umap_token *tok, umap_buf *out);
+/* Builds the value that starts with `first` as a jansson tree (the scanner moves past it). */
+int umap_scanner_build(umap_scanner *scanner, const umap_token *first, json_t **out);
+/* Position of a byte offset (counts lines up to it; offsets must not go backwards much). */
+umap_pos umap_scanner_pos_at(umap_scanner *scanner, size_t offset);
+
+/* ---- Trees ------------------------------------------------------------------------
+ * Numbers become json_integer when written as an integer that fits in +-2^53, json_real
+ * otherwise (like JavaScript, 1e400 is an error, -0 stays a real). Objects keep key order. */
+
+typedef struct umap_json_doc umap_json_doc; /* opaque: a tree plus the positions in it */
+
+/* Parses a whole document. With opts->keep_positions, umap_json_doc_pos() works. */
+int umap_json_parse(umap_json_doc **out, const char *data, size_t len,
+		    const umap_json_options *opts);
+json_t *umap_json_doc_root(const umap_json_doc *doc); /* borrowed */
+/* Where `value` (a node of this doc's tree) starts; 0 when unknown. */
+int umap_json_doc_pos(umap_pos *out, const umap_json_doc *doc, const json_t *value);
+/* Where the member name `key` of object `object` starts (for duplicate/unknown keys). */
+int umap_json_doc_key_pos(umap_pos *out, const umap_json_doc *doc, const json_t *object,
+			  const char *key);
+/* Duplicate members seen while parsing (when reject_duplicates is off): count and each. */
+size_t umap_json_doc_duplicate_count(const umap_json_doc *doc);
+int umap_json_doc_duplicate(const umap_json_doc *doc, size_t i, const char **key,
+			    umap_pos *first, umap_pos *again);
+void umap_json_doc_free(umap_json_doc *doc);
+
+/* Shortcut: parse a buffer into a tree, no positions kept. */
+int umap_json_loadb(json_t **out, const char *data, size_t len, const char *source_name);
+
+/* ---- Numbers ----------------------------------------------------------------------- */
+
+#define UMAP_NUMBER_MAX 32
+/* Writes the shortest decimal that reads back as exactly `v`, formatted as JavaScript's
+ * Number.prototype.toString does (1e+21, 1.5e-7, 0.1, 123456789012345680000); -0 is "0".
+ * Returns the length. NaN and infinities are not JSON: they write "null". */
+int umap_format_double(char out[UMAP_NUMBER_MAX], double v);
+
+/* ---- Writer ------------------------------------------------------------------------ */
+
+#define UMAP_JSON_COMPACT 0u
+#define UMAP_JSON_INDENT(n) ((unsigned)(n) & 0x1fu) /* like JSON.stringify(v, null, n) */
+#define UMAP_JSON_SORT_KEYS 0x20u                   /* canonical form, for hashing/tests */
+#define UMAP_JSON_ASCII 0x40u                       /* escape non-ASCII as \uXXXX */
+
+/* Appends `value` as JSON to `out`. Reals use umap_format_double; strings are escaped as
+ * JSON.stringify does. */
+int umap_json_write(umap_buf *out, const json_t *value, unsigned flags);
+/* Same, into a new NUL-terminated string (NULL on ENOMEM). */
+char *umap_json_dumps(const json_t *value, unsigned flags);
+
+/* ---- Semantics --------------------------------------------------------------------- */
+
+/* Semantic equality: key order ignored, numbers compared as doubles (1 == 1.0 == 1e0). */
+int umap_json_equal(const json_t *a, const json_t *b);
+/* A 64-bit hash consistent with umap_json_equal (xxh3 over a canonical form). */
+uint64_t umap_json_hash(const json_t *value);
+/* Number value of an integer or real, as a double. */
+double umap_json_number(const json_t *value);
+
+#endif

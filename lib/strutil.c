@@ -1,0 +1,59 @@
+/* Small string utilities: edit distance for "did you mean", prefix/suffix tests,
+ * and a constant-time comparison for secrets. */
+#include "strutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+size_t umap_edit_distance(const char *a, const char *b, size_t limit)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 64 || lb > 64)
+		return limit + 1; /* command and option names are short; refuse silly work */
+	size_t d[65][65];
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t row_min = (size_t)-1;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = a[i - 1] != b[j - 1];
+			size_t best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (d[i - 1][j - 1] + cost < best)
+				best = d[i - 1][j - 1] + cost;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+			if (best < row_min)
+				row_min = best;
+		}
+		if (row_min > limit)
+			return limit + 1;
+	}
+	return d[la][lb] > limit ? limit + 1 : d[la][lb];
+}
+
+int umap_starts_with(const char *str, const char *prefix)
+{
+	return strncmp(str, prefix, strlen(prefix)) == 0;
+}
+
+int umap_ends_with(const char *str, const char *suffix)
+{
+	size_t ls = strlen(str), lx = strlen(suffix);
+	return ls >= lx && memcmp(str + ls - lx, suffix, lx) == 0;
+}
+
+int umap_secure_equal(const void *a, size_t alen, const void *b, size_t blen)
+{
+	const volatile unsigned char *pa = a, *pb = b;
+	unsigned char diff = alen != blen;
+	size_t n = alen < blen ? alen : blen;
+	for (size_t i = 0; i < n; i++)
+		diff |= pa[i] ^ pb[i];
+	return diff == 0;
+}

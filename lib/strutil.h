@@ -1,0 +1,16 @@
+/* Small string utilities shared by lib/ and cmd/.
+ * Kept here so there is exactly one edit distance, one prefix test, and so on. */
+#ifndef UMAP_STRUTIL_H
+#define UMAP_STRUTIL_H
+
+#include <stddef.h>
+
+/* Damerau-Levenshtein distance (adjacent transpositions count as one edit),
+ * capped: returns limit+1 as soon as the distance must exceed `limit`. */
+size_t umap_edit_distance(const char *a, const char *b, size_t limit);
+int umap_starts_with(const char *str, const char *prefix);
+int umap_ends_with(const char *str, const char *suffix);
+/* Compares two byte strings in time that depends only on their lengths (for secrets). */
+int umap_secure_equal(const void *a, size_t alen, const void *b, size_t blen);
+
+#endif

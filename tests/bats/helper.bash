@@ -1,0 +1,37 @@
+# Shared set-up for every bats suite: the binary under test, bats-assert, a temp dir per test.
+# Load with `load helper` at the top of a .bats file.
+
+bats_load_library bats-support 2>/dev/null || load /usr/lib/bats/bats-support/load.bash
+bats_load_library bats-assert 2>/dev/null || load /usr/lib/bats/bats-assert/load.bash
+
+UMAPSYNC=${UMAPSYNC:-$BATS_TEST_DIRNAME/../../umapsync}
+FIXTURES=$BATS_TEST_DIRNAME/../fixtures
+EXAMPLES=$BATS_TEST_DIRNAME/../../examples
+export UMAPSYNC FIXTURES EXAMPLES
+
+# Tests must not depend on the user's git identity, colour or pager settings.
+export GIT_AUTHOR_NAME="Test User" GIT_AUTHOR_EMAIL="test@example.org"
+export GIT_COMMITTER_NAME="Test User" GIT_COMMITTER_EMAIL="test@example.org"
+export GIT_CONFIG_NOSYSTEM=1 NO_COLOR= UMAPSYNC_PAGER=cat UMAPSYNC_NO_MAN=1
+unset UMAPSYNC_TOKEN
+
+setup() {
+	TEST_DIR=$(mktemp -d "${BATS_TMPDIR:-/tmp}/umapsync-test.XXXXXX")
+	export HOME="$TEST_DIR/home"
+	mkdir -p "$HOME"
+	cd "$TEST_DIR" || return 1
+}
+
+teardown() {
+	cd / || true
+	[ -n "${TEST_DIR:-}" ] && rm -rf "$TEST_DIR"
+}
+
+umapsync() {
+	"$UMAPSYNC" "$@"
+}
+
+# run_split: like `run`, but keeps stdout and stderr apart in $output and $stderr.
+run_split() {
+	run --separate-stderr "$@"
+}
