@@ -1,0 +1,111 @@
+/* Maps and layers as documents (SPEC §2): a .umap map or a GeoJSON FeatureCollection,
+ * its layers, their options, and features indexed by id without parsing them all.
+ *
+ * A document is read in one streaming pass: each feature's raw bytes are located and
+ * hashed with xxh3, its id extracted, and its tree built only when someone asks for it.
+ * The same type holds documents built in memory (merge results, repository revisions),
+ * whose features have trees and no source bytes. */
+#ifndef UMAP_DOC_H
+#define UMAP_DOC_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "json.h"
+
+typedef enum umap_doc_kind {
+	UMAP_DOC_LAYER = 0, /* a FeatureCollection (.geojson, .json): a map with one layer */
+	UMAP_DOC_MAP,       /* a .umap file: map options and several layers */
+} umap_doc_kind;
+
+typedef struct umap_feature {
+	char *id;          /* the id as compact JSON text ("\"Rk3Qa\"", "42"); NULL when none */
+	uint64_t hash;     /* xxh3 of the raw source bytes; for in-memory features, of the
+			    * canonical form; equal hashes => same feature, unequal => parse and compare */
+	size_t offset;     /* span of the feature in the source buffer (0/0 when in memory) */
+	size_t length;
+	umap_pos pos;      /* where the feature starts in the source (line 0 when in memory) */
+	json_t *value;     /* the tree, owned; NULL until umap_doc_feature() builds it */
+} umap_feature;
+
+typedef struct umap_layer {
+	char *id;                /* layer id (properties.id, else top-level id); NULL when none */
+	json_t *options;         /* the layer's properties/_umap_options object, owned; may be NULL */
+	const char *options_key; /* "properties" or "_umap_options": written back as read */
+	json_t *members;         /* the FeatureCollection's other top-level members (bbox, name,
+				  * crs...), key order kept, without type/features/options; owned */
+	size_t nfeatures;
+	umap_feature *features;  /* in document order */
+	umap_pos pos;            /* where the layer starts in the source */
+} umap_layer;
+
+typedef struct umap_doc {
+	umap_doc_kind kind;
+	json_t *map;             /* UMAP_DOC_MAP: every top-level member except "layers", in
+				  * order (type, uri, properties, geometry...); owned. NULL for a layer */
+	size_t nlayers;
+	umap_layer *layers;
+	char *source_name;       /* for messages */
+	/* private: the source bytes (mmap'd file or heap copy) */
+	const char *data;
+	size_t size;
+	void *priv;
+} umap_doc;
+
+typedef struct umap_doc_options {
+	unsigned int version;
+	const char *id_property;  /* --id=PROP: the id is properties.PROP instead of id */
+	int parse_all;            /* build every feature's tree while reading */
+	int allow_duplicate_ids;  /* else a duplicate id in a layer fails naming both lines */
+	umap_json_options json;
+} umap_doc_options;
+
+#define UMAP_DOC_OPTIONS_VERSION 1
+#define UMAP_DOC_OPTIONS_INIT { UMAP_DOC_OPTIONS_VERSION, NULL, 0, 0, UMAP_JSON_OPTIONS_INIT }
+
+/* Reads a file ("-" for stdin). Kind from the content: {"type":"umap"} is a map, a
+ * FeatureCollection a layer (a single Feature is a layer of one). Errors say
+ * "FILE:LINE:COL: ..." and return UMAP_EINVALID, UMAP_ENOTFOUND, UMAP_EIO or UMAP_ELIMIT. */
+int umap_doc_open(umap_doc **out, const char *path, const umap_doc_options *opts);
+/* Same from a buffer that must outlive the document. */
+int umap_doc_from_buffer(umap_doc **out, const char *data, size_t len, const char *source_name,
+			 const umap_doc_options *opts);
+/* A new empty document of `kind` (a map gets {"type":"umap"}). */
+int umap_doc_new(umap_doc **out, umap_doc_kind kind);
+void umap_doc_free(umap_doc *doc);
+
+/* The feature's tree, built on first use (borrowed: the document owns it). */
+int umap_doc_feature(json_t **out, umap_doc *doc, umap_layer *layer, size_t index);
+/* Builds every feature's tree (for commands that edit documents in memory). */
+int umap_doc_load_all(umap_doc *doc);
+
+/* Adds an empty layer (id and options may be NULL; options is borrowed and copied). */
+int umap_doc_add_layer(umap_layer **out, umap_doc *doc, const char *id, const json_t *options);
+/* Appends a feature (the document takes the reference to `feature`), computing id and hash. */
+int umap_layer_append(umap_doc *doc, umap_layer *layer, json_t *feature);
+/* Index of the feature with this id (compact JSON text), or -1. O(1) after the first call. */
+long umap_layer_find(umap_doc *doc, umap_layer *layer, const char *id);
+/* Layer with this id, else NULL. */
+umap_layer *umap_doc_find_layer(umap_doc *doc, const char *id);
+
+/* The id of a feature tree as compact JSON text (allocated), honouring id_property;
+ * NULL (no error) when it has none. */
+int umap_feature_id(char **out, const json_t *feature, const char *id_property);
+/* The id for display: a string id without quotes, a number as written. Allocated. */
+char *umap_id_display(const char *id_json);
+
+/* uMap-style ids: 5 characters of [A-Za-z0-9], unique within the layer.
+ * Gives every feature without an id one; *assigned is how many got one. */
+int umap_layer_assign_ids(umap_doc *doc, umap_layer *layer, size_t *assigned);
+/* A new random UUID v4 for a layer without an id. */
+int umap_uuid_v4(char out[37]);
+
+/* Writes the document back as JSON: same member order, feature order, options key.
+ * flags are umap_json_write's (UMAP_JSON_INDENT(2) for files people edit). */
+int umap_doc_write(umap_buf *out, umap_doc *doc, unsigned flags);
+/* umap_doc_write to a file, atomically (temp file, fsync, rename). */
+int umap_doc_save(umap_doc *doc, const char *path, unsigned flags);
+
+#endif
