@@ -22,8 +22,22 @@
 #define DROP_STEP ((size_t)1 << 20)
 #define MAX_FEATURES ((size_t)UINT32_MAX - 1)
 
+/* Where a member (map option, layer options...) was in the source and what it held, so that
+ * UMAP_DOC_KEEP_BYTES can copy the bytes of the members nobody changed. */
+typedef struct member_span {
+	char *name;
+	size_t offset, length;
+	uint64_t hash;        /* umap_json_hash of the value as read */
+} member_span;
+
+typedef struct span_list {
+	member_span *items;
+	size_t n;
+} span_list;
+
 typedef struct layer_priv {
 	json_t *order;        /* member names of the layer object as read (NULL: a new layer) */
+	span_list spans;
 	uint32_t *index;      /* open addressing over feature ids: feature index + 1, 0 = empty */
 	size_t index_cap;     /* a power of two, or 0 */
 	size_t index_used;
@@ -39,6 +53,8 @@ typedef struct doc_priv {
 	layer_priv *layers;
 	size_t layers_cap;
 	size_t layers_at;     /* maps: how many map members come before "layers" */
+	span_list map_spans;
+	int spaced;           /* the source writes {"a": 1, "b": 2}: edited features follow suit */
 	int single_feature;   /* the source was one Feature: write it back as one */
 	char *id_property;
 	int allow_duplicate_ids;
@@ -111,6 +127,23 @@ int umap_doc_new(umap_doc **out, umap_doc_kind kind)
 	return 0;
 }
 
+static void spans_clear(span_list *spans)
+{
+	for (size_t i = 0; i < spans->n; i++)
+		free(spans->items[i].name);
+	free(spans->items);
+	spans->items = NULL;
+	spans->n = 0;
+}
+
+static const member_span *span_find(const span_list *spans, const char *name)
+{
+	for (size_t i = 0; spans && i < spans->n; i++)
+		if (!strcmp(spans->items[i].name, name))
+			return &spans->items[i];
+	return NULL;
+}
+
 static void layer_clear(umap_layer *layer, layer_priv *lp)
 {
 	for (size_t i = 0; i < layer->nfeatures; i++) {
@@ -122,6 +155,7 @@ static void layer_clear(umap_layer *layer, layer_priv *lp)
 	json_decref(layer->options);
 	json_decref(layer->members);
 	if (lp) {
+		spans_clear(&lp->spans);
 		json_decref(lp->order);
 		free(lp->index);
 	}
@@ -141,6 +175,7 @@ void umap_doc_free(umap_doc *doc)
 		if (priv->map_base)
 			munmap(priv->map_base, priv->map_len);
 		free(priv->heap);
+		spans_clear(&priv->map_spans);
 		free(priv->layers);
 		free(priv->id_property);
 		free(priv);
@@ -635,6 +670,8 @@ static int read_features(reader *r, umap_layer *layer)
 		}
 		f->id = id;
 		f->length = end - f->offset;
+		if (!priv->spaced && layer->nfeatures == 0 && doc->nlayers == 1)
+			priv->spaced = memmem(r->data + f->offset, f->length, "\": ", 3) != NULL;
 		f->hash = XXH3_64bits(r->data + f->offset, f->length);
 		if ((rc = feature_commit(doc, layer))) {
 			free(f->id);
@@ -646,6 +683,36 @@ fail:
 		free(id);
 		return rc;
 	}
+}
+
+/* Builds the member value that starts with `val`, noting its span in `spans`. */
+static int build_member(reader *r, const umap_token *val, const char *name, size_t len,
+			span_list *spans, json_t **out)
+{
+	size_t end = val->end;
+	int rc;
+	if (is_value_start(val->type)) {
+		if ((rc = umap_scanner_skip(r->scanner, val, &end)))
+			return rc;
+		rc = umap_json_loadb(out, r->data + val->start, end - val->start,
+				     r->doc->source_name);
+	} else {
+		rc = umap_scanner_build(r->scanner, val, out);
+	}
+	if (rc)
+		return rc;
+	member_span *grown = realloc(spans->items, (spans->n + 1) * sizeof(*grown));
+	if (!grown)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	spans->items = grown;
+	member_span *sp = &grown[spans->n];
+	if (!(sp->name = strndup(name, len)))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	sp->offset = val->start;
+	sp->length = end - val->start;
+	sp->hash = umap_json_hash(*out);
+	spans->n++;
+	return 0;
 }
 
 static int set_member(reader *r, json_t *obj, const char *name, size_t len, json_t *value,
@@ -747,7 +814,7 @@ static int read_layer(reader *r, const umap_token *start)
 				goto out;
 		} else {
 			json_t *v;
-			if ((rc = umap_scanner_build(r->scanner, &val, &v)) ||
+			if ((rc = build_member(r, &val, name, len, &lp->spans, &v)) ||
 			    (rc = set_member(r, top, name, len, v, &tok)))
 				goto out;
 		}
@@ -835,7 +902,7 @@ static int read_root(reader *r)
 				goto out;
 		} else {
 			json_t *v;
-			if ((rc = umap_scanner_build(r->scanner, &val, &v)) ||
+			if ((rc = build_member(r, &val, name, len, &priv->map_spans, &v)) ||
 			    (rc = set_member(r, top, name, len, v, &tok)))
 				goto out;
 		}
@@ -861,6 +928,9 @@ static int read_root(reader *r)
 		}
 		doc->kind = UMAP_DOC_LAYER;
 		priv->layers[0].order = json_incref(order);
+		priv->layers[0].spans = priv->map_spans;
+		priv->map_spans.items = NULL;
+		priv->map_spans.n = 0;
 		rc = finish_layer(r, first, top, &root);
 	} else if (type && !strcmp(type, "Feature") && !have_features && !have_layers) {
 		/* a single Feature is a layer of one; its members were built as `top` already */
@@ -1160,6 +1230,39 @@ static int put_value(writer *w, const json_t *v, size_t depth)
 	return 0;
 }
 
+/* A member's value: its source bytes when they still say the same, else written anew. */
+static int put_member(writer *w, umap_doc *doc, const span_list *spans, const char *name,
+		      const json_t *v, size_t depth)
+{
+	const member_span *sp = w->keep_bytes ? span_find(spans, name) : NULL;
+	if (sp && sp->hash == umap_json_hash(v))
+		return umap_buf_put(w->out, doc->data + sp->offset, sp->length);
+	return put_value(w, v, depth);
+}
+
+/* Compact JSON with a space after each ':' and ',' outside strings: {"a": 1, "b": [1, 2]}. */
+static int put_spaced(writer *w, const json_t *v)
+{
+	umap_buf_clear(&w->tmp);
+	int rc = umap_json_write(&w->tmp, v, w->flags & ~(unsigned)UMAP_JSON_INDENT(31));
+	int in_string = 0;
+	for (size_t i = 0; !rc && i < w->tmp.len; i++) {
+		char c = w->tmp.ptr[i];
+		rc = umap_buf_putc(w->out, c);
+		if (in_string) {
+			if (c == '\\' && i + 1 < w->tmp.len)
+				rc = rc ? rc : umap_buf_putc(w->out, w->tmp.ptr[++i]);
+			else if (c == '"')
+				in_string = 0;
+		} else if (c == '"') {
+			in_string = 1;
+		} else if ((c == ':' || c == ',') && !rc) {
+			rc = umap_buf_putc(w->out, ' ');
+		}
+	}
+	return rc;
+}
+
 static int put_key(writer *w, const char *key, size_t depth, int *first)
 {
 	int rc = 0;
@@ -1183,6 +1286,8 @@ static int put_feature(writer *w, umap_doc *doc, umap_feature *f, size_t depth)
 {
 	if (w->keep_bytes && f->length)
 		return umap_buf_put(w->out, doc->data + f->offset, f->length);
+	if (w->keep_bytes && priv_of(doc)->spaced)
+		return put_spaced(w, f->value);
 	if (w->keep_bytes)
 		return umap_json_write(w->out, f->value, w->flags & ~(unsigned)UMAP_JSON_INDENT(31));
 	if (f->value)
@@ -1231,6 +1336,7 @@ static int in_order(const json_t *order, const char *name)
 static int put_layer_member(writer *w, umap_doc *doc, umap_layer *layer, const char *name,
 			    size_t depth, int *first, int done[3])
 {
+	const span_list *spans = &priv_of(doc)->layers[layer_index_of(doc, layer)].spans;
 	int rc = 0;
 	if (!strcmp(name, "type") && !done[0]) {
 		done[0] = 1;
@@ -1250,11 +1356,12 @@ static int put_layer_member(writer *w, umap_doc *doc, umap_layer *layer, const c
 		done[2] = 1;
 		rc = put_key(w, name, depth + 1, first);
 		if (!rc)
-			rc = put_value(w, layer->options, depth + 1);
+			rc = put_member(w, doc, spans, name, layer->options, depth + 1);
 	} else if (json_object_get(layer->members, name)) {
 		rc = put_key(w, name, depth + 1, first);
 		if (!rc)
-			rc = put_value(w, json_object_get(layer->members, name), depth + 1);
+			rc = put_member(w, doc, spans, name, json_object_get(layer->members, name),
+					depth + 1);
 	}
 	return rc;
 }
@@ -1290,7 +1397,7 @@ static int put_layer(writer *w, umap_doc *doc, size_t index, size_t depth)
 			continue;
 		rc = put_key(w, key, depth + 1, &first);
 		if (!rc)
-			rc = put_value(w, v, depth + 1);
+			rc = put_member(w, doc, &priv_of(doc)->layers[index].spans, key, v, depth + 1);
 	}
 	if (!rc)
 		rc = put_layer_member(w, doc, layer, "features", depth, &first, done);
@@ -1338,7 +1445,7 @@ static int put_map(writer *w, umap_doc *doc)
 		if (!rc)
 			rc = put_key(w, key, 1, &first);
 		if (!rc)
-			rc = put_value(w, v, 1);
+			rc = put_member(w, doc, &priv_of(doc)->map_spans, key, v, 1);
 	}
 	if (!rc && i <= at) {
 		rc = put_key(w, "layers", 1, &first);
