@@ -632,3 +632,25 @@ int umap_store_diff(umap_store *s, const git_oid *old_tree, const git_oid *new_t
 	umap_buf_dispose(&path);
 	return rc;
 }
+
+int umap_store_feature_lookup(git_oid *blob, umap_store *s, const git_oid *features_tree,
+			      const char *id_json)
+{
+	int depth = 0;
+	int rc = umap_store_features_depth(&depth, s, features_tree);
+	if (rc)
+		return rc;
+	umap_buf name = UMAP_BUF_INIT;
+	if ((rc = umap_name_from_id(&name, id_json)))
+		return rc;
+	uint64_t hash = umap_shard_hash(id_json);
+	git_oid at;
+	git_oid_cpy(&at, features_tree);
+	for (int level = 0; level < depth && !rc; level++)
+		rc = umap_store_tree_lookup(&at, NULL, s, &at, shard_names[shard_byte(hash, level)],
+					    "a feature shard");
+	if (!rc)
+		rc = umap_store_tree_lookup(blob, NULL, s, &at, name.ptr, "a feature shard");
+	umap_buf_dispose(&name);
+	return rc;
+}

@@ -91,6 +91,10 @@ int umap_store_features_depth(int *depth, umap_store *s, const git_oid *tree);
 typedef int (*umap_blob_cb)(void *ctx, const char *name, const git_oid *blob);
 int umap_store_features_each(umap_store *s, const git_oid *tree, umap_blob_cb cb, void *ctx);
 
+/* The blob of one feature (UMAP_ENOTFOUND when the layer has no such id): O(depth). */
+int umap_store_feature_lookup(git_oid *blob, umap_store *s, const git_oid *features_tree,
+			      const char *id_json);
+
 /* The feature order: content-defined chunks of ids (one per line) in a prolly tree. */
 int umap_store_order_tree(git_oid *out, umap_store *s, char *const *ids, size_t n);
 /* Calls cb(ctx, id_json, len) for every id in order. */
