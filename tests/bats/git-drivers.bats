@@ -163,13 +163,20 @@ C"
 	umapsync git-setup >/dev/null
 	run git diff main alice -- parking.geojson
 	assert_success
-	assert_output "diff --umapsync a/parking.geojson b/parking.geojson
-~ zP5kR Bellecour
-    properties.capacity: 40 → 64
-    properties.covered: true → false
-~ k4JrU Opéra Nouvel
-    properties.name: \"Opéra Nouvel\" → \"Opéra\"
-+ R2dNw Perrache"
+	assert_output 'diff --umapsync a/parking.geojson b/parking.geojson
+modified feature zP5kR "Bellecour"
+  ~ capacity: 40 → 64
+  ~ covered: true → false
+
+added feature R2dNw "Perrache"
+  + name: "Perrache"
+  + capacity: 300
+  + covered: true
+  + operator: "SNCF"
+  + geometry: Point, 1 vertex
+
+modified feature k4JrU "Opéra"
+  ~ name: "Opéra Nouvel" → "Opéra"'
 }
 
 @test "git-diff-driver handles added files and rejects wrong arguments" {
@@ -178,7 +185,8 @@ C"
 	assert_success
 	assert_line --index 0 "diff --umapsync a/new.geojson b/new.geojson"
 	assert_line --index 1 "new file"
-	assert_line --index 2 "+ zP5kR Bellecour"
+	assert_line 'added feature zP5kR "Bellecour"'
+	assert_equal "$(grep -c '^added feature' <<<"$output")" 8
 	run umapsync git-diff-driver a b
 	assert_equal "$status" 129
 }
