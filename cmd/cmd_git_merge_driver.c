@@ -71,9 +71,9 @@ int cmd_git_merge_driver(int argc, const char **argv)
 	if (umap_file_write_atomic(argv[1], merged.ptr, merged.len))
 		die_lib("%s", label);
 	size_t nconflicts;
-	const umap_conflict *conflicts = umap_merge_conflicts(result, &nconflicts);
+	umap_merge_conflicts(result, &nconflicts);
 	if (nconflicts && !quiet) {
-		print_conflicts(stderr, conflicts, nconflicts, label, docs[1]->nlayers > 1);
+		print_conflicts(stderr, result, label, docs[1]->nlayers > 1);
 		hint("%s keeps %s side of %s; edit it, then 'git add %s'", label,
 		     favor == UMAP_MERGE_FAVOR_THEIRS ? "their" : favor == UMAP_MERGE_FAVOR_UNION ? "each" : "our",
 		     nconflicts == 1 ? "the conflict" : "each conflict", label);

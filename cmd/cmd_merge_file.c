@@ -57,9 +57,9 @@ int cmd_merge_file(int argc, const char **argv)
 		write_conflict_report(result, conflicts_path);
 
 	size_t nconflicts;
-	const umap_conflict *conflicts = umap_merge_conflicts(result, &nconflicts);
+	umap_merge_conflicts(result, &nconflicts);
 	if (nconflicts && !quiet) {
-		print_conflicts(stderr, conflicts, nconflicts, NULL, docs[1]->nlayers > 1);
+		print_conflicts(stderr, result, NULL, docs[1]->nlayers > 1);
 		const char *kept = favor == UMAP_MERGE_FAVOR_THEIRS ? "theirs"
 				   : favor == UMAP_MERGE_FAVOR_UNION ? "both sides where it could" : "ours";
 		fprintf(stderr, "merged with %zu conflict%s; the result keeps %s\n", nconflicts,
