@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "json.h"
 
 static int name_char(int c)
 {
@@ -79,7 +80,7 @@ static int feature_id_text(char **out, const json_t *id, size_t index)
 	} else if (!json_is_integer(id)) {
 		goto bad;
 	}
-	*out = json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT);
+	*out = umap_json_dumps(id, UMAP_JSON_COMPACT);
 	return *out ? 0 : umap_error_set(UMAP_ENOMEM, "out of memory");
 bad:
 	return umap_error_set(UMAP_EINVALID,
@@ -165,7 +166,7 @@ int umap_sync_op_parse(umap_sync_op *out, json_t *op, size_t index)
 						      "ops[%zu]: the value of a feature upsert must be a GeoJSON Feature", index);
 			json_t *id = json_object_get(value, "id");
 			if (id) {
-				char *text = json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT);
+				char *text = umap_json_dumps(id, UMAP_JSON_COMPACT);
 				int same = text && !strcmp(text, out->feature);
 				free(text);
 				if (!same)

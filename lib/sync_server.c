@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "error.h"
+#include "json.h"
 #include "sync_op.h"
 #include "version.h"
 
@@ -99,7 +100,7 @@ static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, c
 static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, json_t *value,
 				 const char *header, const char *hvalue)
 {
-	char *text = json_dumps(value, JSON_COMPACT);
+	char *text = umap_json_dumps(value, UMAP_JSON_COMPACT);
 	json_decref(value);
 	if (!text)
 		return MHD_NO;
@@ -366,13 +367,21 @@ static enum MHD_Result handle_map(umap_sync_server *srv, struct MHD_Connection *
 		*status = MHD_HTTP_FORBIDDEN;
 		ret = send_error(conn, *status, "this token is read-only", NULL, NULL);
 	} else {
-		json_error_t jerr;
-		json_t *body = json_loadb(req->body.ptr ? req->body.ptr : "", req->body.len, JSON_REJECT_DUPLICATES, &jerr);
+		/* strict parse: duplicate members refused, depth and sizes bounded */
+		umap_json_options jopts = UMAP_JSON_OPTIONS_INIT;
+		jopts.source_name = "request body";
+		jopts.reject_duplicates = 1;
+		jopts.max_depth = 64;
+		jopts.max_size = srv->opts.max_body;
+		umap_json_doc *doc = NULL;
+		json_t *body = NULL;
+		if (!umap_json_parse(&doc, req->body.ptr ? req->body.ptr : "", req->body.len, &jopts))
+			body = json_incref(umap_json_doc_root(doc));
+		umap_json_doc_free(doc);
 		if (!body) {
 			*status = MHD_HTTP_BAD_REQUEST;
-			char msg[300];
-			snprintf(msg, sizeof(msg), "request body is not valid JSON: line %d, column %d: %s",
-				 jerr.line, jerr.column, jerr.text);
+			char msg[600];
+			snprintf(msg, sizeof(msg), "request body is not valid JSON: %s", umap_error_last());
 			ret = send_error(conn, *status, msg, NULL, NULL);
 		} else {
 			json_t *reply = NULL;

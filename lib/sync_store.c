@@ -15,6 +15,7 @@
 
 #include "error.h"
 #include "fs.h"
+#include "json.h"
 #include "sha256.h"
 #include "strutil.h"
 #include "sync_op.h"
@@ -310,10 +311,11 @@ void umap_sync_store_on_commit(umap_sync_store *store, umap_sync_commit_fn fn, v
 	store->on_commit_ctx = ctx;
 }
 
-/* One place that turns trees into stored text, so the number format is chosen once. */
+/* One place that turns trees into stored text: numbers in their shortest round-trip form
+ * (as JavaScript prints them), key order kept. */
 static char *dump_compact(const json_t *value)
 {
-	return json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+	return umap_json_dumps(value, UMAP_JSON_COMPACT);
 }
 
 static json_t *load_stored(const char *text)

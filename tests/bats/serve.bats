@@ -51,6 +51,8 @@ setup_map() {
 	[ "$(jq -r '.layers[0].options.name' <<<"$body")" = Parking ]
 	[ "$(jq -c '[.layers[0].features[].id]' <<<"$body")" = '["f1","f2"]' ]
 	[ "$(jq -c '.layers[0].features[0].properties' <<<"$body")" = '{"name":"Gare","capacity":12}' ]
+	# numbers come back as written (shortest round-trip form), not 4.8499999999999996
+	[[ $body == *'"coordinates":[4.85,45.76]'* ]]
 	http GET /v1/maps/nosuchmap/snapshot
 	[ "$code" = 404 ]
 }
