@@ -157,7 +157,8 @@ int umap_sync_op_parse(umap_sync_op *out, json_t *op, size_t index)
 	json_t *value = json_object_get(op, "value");
 	switch (out->verb) {
 	case UMAP_SYNC_UPSERT:
-		if (!json_is_object(value))
+		/* a datalayer without options (null) is fine: uMap sends {} but files may have none */
+		if (!json_is_object(value) && !(out->subject == UMAP_SYNC_DATALAYER && json_is_null(value)))
 			return umap_error_set(UMAP_EINVALID, "ops[%zu]: an upsert needs an object \"value\"", index);
 		if (out->subject == UMAP_SYNC_FEATURE) {
 			const char *type = json_string_value(json_object_get(value, "type"));

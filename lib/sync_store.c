@@ -994,7 +994,10 @@ static int apply_op(struct conn *c, const char *map, const umap_sync_op *op, int
 			bind_text(s, 1, map);
 			bind_text(s, 2, op->layer);
 			bind_text(s, 4, op->filename);
-			err = store_text(c, s, 3, obj, "writing a layer");
+			if (json_is_null(obj))
+				err = step_done(c, s, "writing a layer");
+			else
+				err = store_text(c, s, 3, obj, "writing a layer");
 		}
 		json_decref(obj);
 		return err;
