@@ -66,3 +66,26 @@ sub/"
 	grep -q -- '--list-commands' "$BATS_TEST_DIRNAME/../../completions/_umapsync"
 	grep -q -- '--list-options' "$BATS_TEST_DIRNAME/../../completions/umapsync.fish"
 }
+
+@test "bash completes global options, and commands and their options after them" {
+	mkdir -p dir1/sub dir2
+	run complete_bash --no
+	assert_output "--no-pager"
+	run complete_bash -C di
+	assert_output "dir1
+dir2"
+	run complete_bash -C dir1 --no-pager mer
+	assert_output "merge-file
+merge"
+	run complete_bash --no-pager help --no
+	assert_output "--no-man"
+}
+
+@test "bash asks for options with the first argument typed, for subcommands" {
+	# An ordinary command ignores the word; a command with subcommands (token create)
+	# answers with the subcommand's options.
+	run complete_bash help diff --no
+	assert_output "--no-man"
+	run complete_bash help no-such-subcommand --no
+	assert_output "--no-man"
+}

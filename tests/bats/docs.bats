@@ -31,14 +31,29 @@ synopsis_of_help() {
 	"$UMAPSYNC" "$1" -h | sed -n -e 's/^usage: //p' -e 's/^   or: //p'
 }
 
-# options_of_command CMD: every option name the command accepts, one a line.
+# subcommands CMD: the words that follow "umapsync CMD" in its usage lines where they are
+# literal lower-case words (token create, token list...): each has options of its own.
+subcommands() {
+	synopsis_of_help "$1" | awk -v c="$1" '$1 == "umapsync" && $2 == c && $3 ~ /^[a-z][a-z-]*$/ { print $3 }' | sort -u
+}
+
+# option_lines CMD: the --list-options lines of CMD and of each of its subcommands.
+option_lines() {
+	"$UMAPSYNC" "$1" --list-options 2>/dev/null
+	local sub
+	for sub in $(subcommands "$1"); do
+		"$UMAPSYNC" "$1" "$sub" --list-options
+	done
+}
+
+# options_of_command CMD: every option name the command (or a subcommand) accepts.
 options_of_command() {
-	"$UMAPSYNC" "$1" --list-options | cut -f1 | sed 's/=$//'
+	option_lines "$1" | cut -f1 | sed 's/=$//' | sort -u
 }
 
 # choice_options CMD: "OPTION CHOICES" for each option with a fixed set of values.
 choice_options() {
-	"$UMAPSYNC" "$1" --list-options | awk -F'\t' '$3 != "" { sub(/=$/, "", $1); print $1, $3 }'
+	option_lines "$1" | awk -F'\t' '$3 != "" { sub(/=$/, "", $1); print $1, $3 }' | sort -u
 }
 
 # options_of_page FILE: every bold option on a term line of OPTIONS, one a line.
@@ -182,32 +197,38 @@ complete_bash() {
 	assert_equal "$output" "$(commands)"
 }
 
-@test "bash completes every long option of every command" {
-	local problems="" cmd want got
+@test "bash completes every long option of every command and subcommand" {
+	local problems="" cmd sub want got
 	for cmd in $(commands); do
-		want=$("$UMAPSYNC" "$cmd" --list-options | cut -f1 | grep '^--' | sort)
-		got=$(complete_bash "$cmd" -- | sort)
-		[ "$want" = "$got" ] ||
-			problems+="$cmd: bash completes '$(echo $got)' for --, the command has '$(echo $want)'"$'\n'
-		# and each one from its own prefix, as a user types it
-		for opt in $want; do
-			complete_bash "$cmd" "${opt%=}" | grep -qxF -- "$opt" ||
-				problems+="$cmd: bash does not complete ${opt%=} to $opt"$'\n'
+		for sub in "" $(subcommands "$cmd"); do
+			want=$("$UMAPSYNC" "$cmd" $sub --list-options 2>/dev/null | cut -f1 | grep '^--' | sort)
+			[ -z "$sub" ] && [ -z "$want" ] && [ -n "$(subcommands "$cmd")" ] && continue
+			got=$(complete_bash "$cmd" $sub -- | sort)
+			[ "$want" = "$got" ] ||
+				problems+="$cmd${sub:+ $sub}: bash completes '$(echo $got)' for --, the command has '$(echo $want)'"$'\n'
+			# and each one from its own prefix, as a user types it
+			for opt in $want; do
+				complete_bash "$cmd" $sub "${opt%=}" | grep -qxF -- "$opt" ||
+					problems+="$cmd${sub:+ $sub}: bash does not complete ${opt%=} to $opt"$'\n'
+			done
 		done
 	done
 	assert_equal "$problems" ""
 }
 
 @test "bash completes the values of every choice option" {
-	local problems="" cmd opt choices
+	local problems="" cmd sub opt choices
 	for cmd in $(commands); do
-		while read -r opt choices; do
-			[[ $opt == --* ]] || continue
-			local want got
-			want=$(tr '|' '\n' <<<"$choices" | sort)
-			got=$(complete_bash "$cmd" "$opt=" | sort)
-			[ "$want" = "$got" ] || problems+="$cmd: $opt= completes '$(echo $got)', not '$(echo $want)'"$'\n'
-		done < <(choice_options "$cmd")
+		for sub in "" $(subcommands "$cmd"); do
+			while read -r opt choices; do
+				[[ $opt == --* ]] || continue
+				local want got
+				want=$(tr '|' '\n' <<<"$choices" | sort)
+				got=$(complete_bash "$cmd" $sub "$opt=" | sort)
+				[ "$want" = "$got" ] || problems+="$cmd${sub:+ $sub}: $opt= completes '$(echo $got)', not '$(echo $want)'"$'\n'
+			done < <("$UMAPSYNC" "$cmd" $sub --list-options 2>/dev/null |
+				awk -F'\t' '$3 != "" { sub(/=$/, "", $1); print $1, $3 }')
+		done
 	done
 	assert_equal "$problems" ""
 }
