@@ -39,7 +39,8 @@ subcommands() {
 
 # option_lines CMD: the --list-options lines of CMD and of each of its subcommands.
 option_lines() {
-	"$UMAPSYNC" "$1" --list-options 2>/dev/null
+	# a command with subcommands may refuse --list-options without one
+	"$UMAPSYNC" "$1" --list-options 2>/dev/null || true
 	local sub
 	for sub in $(subcommands "$1"); do
 		"$UMAPSYNC" "$1" "$sub" --list-options
