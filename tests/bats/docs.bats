@@ -291,3 +291,24 @@ install_pages() {
 	run on_tty env -u UMAPSYNC_NO_MAN "$UMAPSYNC" help --no-man merge-file
 	assert_line --index 0 "usage: $(synopsis_of_help merge-file)"
 }
+
+complete_fish() {
+	# complete_fish LINE: fish's completions (without descriptions) for the command line LINE.
+	fish -c 'source $argv[1]; complete -C $argv[2]' "$ROOT/completions/umapsync.fish" "$1" | cut -f1
+}
+
+@test "fish completes every command and every long option of every command" {
+	command -v fish >/dev/null || skip "fish is not installed"
+	assert_equal "$(complete_fish 'umapsync ' | sort)" "$(commands | sort)"
+	local problems="" cmd sub want got
+	for cmd in $(commands); do
+		for sub in "" $(subcommands "$cmd"); do
+			want=$("$UMAPSYNC" "$cmd" $sub --list-options 2>/dev/null | cut -f1 | grep '^--' | sed 's/=$//' | sort)
+			[ -z "$sub" ] && [ -z "$want" ] && [ -n "$(subcommands "$cmd")" ] && continue
+			got=$(complete_fish "umapsync $cmd ${sub:+$sub }--" | sort)
+			[ "$want" = "$got" ] ||
+				problems+="$cmd${sub:+ $sub}: fish completes '$(echo $got)' for --, the command has '$(echo $want)'"$'\n'
+		done
+	done
+	assert_equal "$problems" ""
+}
