@@ -84,7 +84,7 @@ _umapsync() {
 	case $cur in
 	--*=*)
 		local opt=${cur%%=*} line
-		line=$(__umapsync_options "$cmd" "$sub" | awk -F'\t' -v o="$opt=" '$1 == o')
+		line=$(__umapsync_options "$cmd" "$sub" | awk -F'\t' -v o="$opt" '$1 == o "=" || $1 == o')
 		if [ -n "$(printf '%s' "$line" | cut -f3)" ]; then
 			COMPREPLY=( $(compgen -W "$(printf '%s\n' "$line" | cut -f3 | tr '|' '\n')" -- "${cur#*=}") )
 		elif [ "$(printf '%s' "$line" | cut -f2)" = file ]; then

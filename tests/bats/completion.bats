@@ -89,3 +89,21 @@ merge"
 	run complete_bash help no-such-subcommand --no
 	assert_output "--no-man"
 }
+
+@test "bash completes the values of an option whose value is optional (--color[=WHEN])" {
+	# The values come from the option table: fake a command whose table has OPT_COLOR.
+	mkdir bin
+	cat >bin/umapsync <<'SH'
+#!/bin/sh
+case "$*" in
+"diff --list-options") printf -- '--color\targ\tauto|always|never\tcolour the output\n' ;;
+*) exit 129 ;;
+esac
+SH
+	chmod +x bin/umapsync
+	run env PATH="$PWD/bin:$PATH" bash -c '
+		source "$1"; COMP_WORDS=(umapsync diff --color=a); COMP_CWORD=2
+		_umapsync; printf "%s\n" "${COMPREPLY[@]}"' complete "$BATS_TEST_DIRNAME/../../completions/umapsync.bash"
+	assert_output "auto
+always"
+}
