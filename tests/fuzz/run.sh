@@ -39,14 +39,14 @@ for src in tests/fuzz/fuzz_*.c; do
 		status=1
 		continue
 	fi
-	# Seeds: the target's own seed list (tests/fuzz/seeds/<short>/ plus the paths named on
-	# "fuzz-seeds:" lines), copied into the working corpus, which grows from run to run.
+	# Seeds: tests/fuzz/seeds/<short>/ plus the JSON files under the directories named on the
+	# target's "fuzz-seeds:" line, copied into the working corpus, which grows run after run.
 	seeds=""
 	[ -d "tests/fuzz/seeds/$short" ] && seeds="tests/fuzz/seeds/$short"
-	for glob in $(sed -n 's/.*fuzz-seeds:\(.*\)$/\1/p' "$src" | sed 's/\*\///'); do
-		for f in $glob; do
-			[ -f "$f" ] && [ "$(wc -c <"$f")" -le 65536 ] && cp "$f" "$build/corpus/$short/" 2>/dev/null
-		done
+	for dir in $(sed -n 's/.*fuzz-seeds:\(.*\)$/\1/p' "$src" | sed 's/\*\///'); do
+		[ -d "$dir" ] || continue
+		find "$dir" -type f \( -name '*.json' -o -name '*.geojson' -o -name '*.umap' \) \
+			-size -64k -exec cp {} "$build/corpus/$short/" \;
 	done
 	dict="-dict=tests/fuzz/json.dict" # every input is JSON or made of JSON
 	[ -f "tests/fuzz/$short.dict" ] && dict="-dict=tests/fuzz/$short.dict"
