@@ -59,7 +59,7 @@ static void walk_scanner(const char *data, size_t len, const umap_json_options *
 		if (++ntokens > 1000000)
 			break;
 	}
-	umap_buf_free(&str);
+	umap_buf_dispose(&str);
 	umap_scanner_free(sc);
 }
 
