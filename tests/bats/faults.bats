@@ -94,7 +94,7 @@ no_temp_files() {
 	big_layer 3000 base >base.geojson
 	big_layer 3000 ours >ours.geojson
 	big_layer 3000 theirs >theirs.geojson
-	small_tmpfs full 256k
+	small_tmpfs full 64k
 	echo '{"type":"FeatureCollection","features":[]}' >full/out.geojson
 	cp full/out.geojson before.geojson
 	run_split umapsync merge-file -o full/out.geojson base.geojson ours.geojson theirs.geojson
@@ -119,24 +119,94 @@ no_temp_files() {
 
 @test "merge-file -o killed at random points leaves the old or the new file, never half" {
 	require_command merge-file "$EXAMPLES/bike-parking.geojson" "$EXAMPLES/bike-parking-alice.geojson" "$EXAMPLES/bike-parking-bob.geojson"
-	big_layer 20000 base >base.geojson
-	big_layer 20000 base >ours.geojson
-	big_layer 20000 theirs >theirs.geojson
+	big_layer 5000 base >base.geojson
+	big_layer 5000 base >ours.geojson
+	big_layer 5000 theirs >theirs.geojson
 	# the new file: what an uninterrupted run writes
-	umapsync merge-file -o new.geojson base.geojson ours.geojson theirs.geojson
+	local ms i torn=0 olds=0 news=0 pid
+	ms=$(elapsed_ms umapsync merge-file -o new.geojson base.geojson ours.geojson theirs.geojson)
 	cp base.geojson old.geojson
-	local i torn=0 olds=0 news=0
 	for i in $(seq 12); do
 		cp old.geojson out.geojson
 		umapsync merge-file -o out.geojson base.geojson ours.geojson theirs.geojson &
-		local pid=$!
-		sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"
-		kill -9 "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
+		pid=$!
+		sleep "$(kill_delay "$ms")"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
 		if cmp -s out.geojson old.geojson; then olds=$((olds + 1));
 		elif cmp -s out.geojson new.geojson; then news=$((news + 1));
 		else torn=$((torn + 1)); fi
 	done
 	echo "# 12 kills: $olds old, $news new, $torn torn" >&3
 	assert_equal "$torn" 0
+}
+
+# a 20,000-feature layer and a patch that renames every feature of it
+make_big_patch() {
+	big_layer "${1:-20000}" old >old.geojson
+	big_layer "${1:-20000}" new >new.geojson
+	umapsync diff --format=json old.geojson new.geojson >patch.json || [ $? = 1 ]
+}
+
+# kill_delay MS: a random delay in 0..1.2*MS milliseconds, as sleep(1) wants it.
+kill_delay() {
+	local ms=$((RANDOM % ($1 * 12 / 10 + 1)))
+	printf '%d.%03d' $((ms / 1000)) $((ms % 1000))
+}
+
+# elapsed_ms CMD...: runs CMD and prints how long it took.
+elapsed_ms() {
+	local t0 t1
+	t0=$(date +%s%N)
+	"$@" >/dev/null
+	t1=$(date +%s%N)
+	echo $(((t1 - t0) / 1000000))
+}
+
+@test "apply into a full file system keeps the old file and leaves no temp file" {
+	make_big_patch 3000
+	# room for the old file and a little more, not for the old and the new side by side
+	small_tmpfs full "$(($(wc -c <old.geojson) * 3 / 2 / 1024))k"
+	cp old.geojson full/layer.geojson
+	run_split umapsync apply patch.json full/layer.geojson
+	assert_equal "$status" 128
+	[[ "$stderr" == "fatal: "*"full/layer.geojson"*"No space left on device" ]]
+	cmp old.geojson full/layer.geojson
+	no_temp_files full
+}
+
+@test "apply to a file in a read-only directory changes nothing and says why" {
+	make_big_patch 10
+	mkdir ro
+	cp old.geojson ro/layer.geojson
+	readonly_dir ro
+	run_split umapsync apply patch.json ro/layer.geojson
+	assert_equal "$status" 128
+	[[ "$stderr" == "fatal: "*"ro/layer.geojson"*"Read-only file system" || "$stderr" == "fatal: "*"ro/layer.geojson"*"Permission denied" ]]
+	cmp old.geojson ro/layer.geojson
+	no_temp_files ro
+}
+
+@test "apply killed at random points leaves the old or the new file, never half" {
+	make_big_patch 5000
+	cp old.geojson expected-new.geojson
+	local ms i torn=0 olds=0 news=0 pid
+	ms=$(elapsed_ms umapsync apply patch.json expected-new.geojson)
+	for i in $(seq 12); do
+		cp old.geojson layer.geojson
+		umapsync apply patch.json layer.geojson &
+		pid=$!
+		sleep "$(kill_delay "$ms")"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		if cmp -s layer.geojson old.geojson; then olds=$((olds + 1));
+		elif cmp -s layer.geojson expected-new.geojson; then news=$((news + 1));
+		else torn=$((torn + 1)); fi
+	done
+	echo "# 12 kills of apply: $olds old, $news new, $torn torn" >&3
+	assert_equal "$torn" 0
+	# what a killed run left behind does not stop the next one
+	cp old.geojson layer.geojson
+	umapsync apply patch.json layer.geojson
+	cmp layer.geojson expected-new.geojson
 }
