@@ -107,6 +107,12 @@ size_t umap_json_doc_duplicate_count(const umap_json_doc *doc);
 int umap_json_doc_duplicate(const umap_json_doc *doc, size_t i, const char **key,
 			    umap_pos *first, umap_pos *again);
 void umap_json_doc_free(umap_json_doc *doc);
+/* Builds the value that starts with `first` as a document with positions (offsets and
+ * lines are those of the whole input), so that one feature of a large file can be
+ * checked with positions without building the rest. Duplicate members are listed
+ * (umap_json_doc_duplicate) or, with reject_duplicates, an error. */
+int umap_scanner_build_doc(umap_json_doc **out, umap_scanner *scanner, const umap_token *first,
+			   int reject_duplicates);
 
 /* Shortcut: parse a buffer into a tree, no positions kept. */
 int umap_json_loadb(json_t **out, const char *data, size_t len, const char *source_name);

@@ -1,0 +1,1178 @@
+/* The positioned pull scanner and the tree builder of libumapsync's JSON layer (lib/json.h).
+ * Not jansson's parser: we need file:line:col for every value, one feature at a time. */
+#include "json.h"
+#include "error.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What the scanner expects next. */
+enum scan_state {
+	ST_VALUE,        /* a value: the root, after ':' or after ',' in an array */
+	ST_ARRAY_FIRST,  /* after '[': a value or ']' */
+	ST_OBJECT_FIRST, /* after '{': a member name or '}' */
+	ST_KEY,          /* after ',' in an object: a member name */
+	ST_COLON,        /* after a member name: ':' then a value */
+	ST_AFTER,        /* after a value in a container: ',' or the closing bracket */
+	ST_END,          /* after the root value: only whitespace */
+	ST_DONE,         /* EOF was returned */
+	ST_FAILED,       /* an error was returned; it is returned again */
+};
+
+struct umap_scanner {
+	const char *data;
+	size_t len;
+	size_t i;               /* next byte to read */
+	const char *source;
+	size_t max_depth;
+	size_t max_string;
+	enum scan_state state;
+	int failed_code;
+	size_t depth;           /* open containers */
+	size_t stack_cap;
+	unsigned char *kinds;   /* '{' or '[' per open container */
+	size_t *opened;         /* offset of each open container's bracket */
+	/* Lines are counted while skipping whitespace: a raw newline cannot occur anywhere
+	 * else in valid JSON, so this costs one comparison per whitespace byte. */
+	uint32_t line;
+	size_t line_start;
+	/* umap_scanner_pos_at's cache, for offsets anywhere. */
+	size_t cache_offset;
+	uint32_t cache_line;
+	size_t cache_line_start;
+};
+
+/* Byte classes inside a string: 0 plain ASCII, 1 quote, 2 backslash, 3 control, 4 non-ASCII. */
+static unsigned char string_class[256];
+static int string_class_ready;
+
+static void init_string_class(void)
+{
+	if (string_class_ready)
+		return;
+	for (int c = 0; c < 256; c++)
+		string_class[c] = c < 0x20 ? 3 : c == '"' ? 1 : c == '\\' ? 2 : c >= 0x80 ? 4 : 0;
+	string_class_ready = 1;
+}
+
+static const char *source_of(const umap_scanner *s)
+{
+	return s->source ? s->source : "<input>";
+}
+
+umap_pos umap_scanner_pos_at(umap_scanner *s, size_t offset)
+{
+	if (offset > s->len)
+		offset = s->len;
+	const char *d = s->data;
+	if (offset >= s->cache_offset) {
+		const char *p = d + s->cache_offset, *end = d + offset;
+		while (p < end) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			if (!nl)
+				break;
+			s->cache_line++;
+			s->cache_line_start = (size_t)(nl - d) + 1;
+			p = nl + 1;
+		}
+	} else {
+		const char *p = d + offset, *end = d + s->cache_offset;
+		while (p < end) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			if (!nl)
+				break;
+			s->cache_line--;
+			p = nl + 1;
+		}
+		const char *nl = offset ? memrchr(d, '\n', offset) : NULL;
+		s->cache_line_start = nl ? (size_t)(nl - d) + 1 : 0;
+	}
+	s->cache_offset = offset;
+	umap_pos pos = { s->cache_line, (uint32_t)(offset - s->cache_line_start + 1), offset };
+	return pos;
+}
+
+static int scan_fail(umap_scanner *s, int code, size_t offset, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int scan_fail(umap_scanner *s, int code, size_t offset, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	umap_pos pos = umap_scanner_pos_at(s, offset);
+	s->state = ST_FAILED;
+	s->failed_code = code;
+	return umap_error_set(code, "%s:%u:%u: %s", source_of(s), pos.line, pos.col, msg);
+}
+
+/* Describes the byte at `offset` for a message: 'x', a name, or its hex value. */
+static void describe_byte(const umap_scanner *s, size_t offset, char *out, size_t size)
+{
+	if (offset >= s->len) {
+		snprintf(out, size, "end of input");
+		return;
+	}
+	unsigned char c = (unsigned char)s->data[offset];
+	if (c == 0)
+		snprintf(out, size, "a NUL byte (is this a binary or UTF-16 file?)");
+	else if (c >= 0x80)
+		snprintf(out, size, "byte 0x%02x (text outside a string must be ASCII)", c);
+	else if (c < 0x20 || c == 0x7f)
+		snprintf(out, size, "control character 0x%02x", c);
+	else
+		snprintf(out, size, "'%c'", c);
+}
+
+int umap_scanner_new(umap_scanner **out, const char *data, size_t len,
+		     const umap_json_options *opts)
+{
+	umap_json_options defaults = UMAP_JSON_OPTIONS_INIT;
+	if (!opts)
+		opts = &defaults;
+	*out = NULL;
+	init_string_class();
+	umap_scanner *s = calloc(1, sizeof(*s));
+	if (!s)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	s->data = data;
+	s->len = len;
+	s->source = opts->source_name;
+	s->max_depth = opts->max_depth ? opts->max_depth : UMAP_JSON_DEFAULT_MAX_DEPTH;
+	s->max_string = opts->max_string ? opts->max_string : UMAP_JSON_DEFAULT_MAX_STRING;
+	s->state = ST_VALUE;
+	s->line = s->cache_line = 1;
+	size_t max_size = opts->max_size ? opts->max_size : UMAP_JSON_DEFAULT_MAX_SIZE;
+	int rc = 0;
+	if (len > max_size)
+		rc = umap_error_set(UMAP_ELIMIT, "%s: input is %zu bytes, over the limit of %zu bytes",
+				    source_of(s), len, max_size);
+	else if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
+		rc = scan_fail(s, UMAP_EINVALID, 0,
+			       "the file starts with a UTF-8 byte order mark (BOM), which JSON does "
+			       "not allow; save it as UTF-8 without BOM");
+	else if (len >= 2 && ((unsigned char)data[0] == 0xff || (unsigned char)data[0] == 0xfe))
+		rc = scan_fail(s, UMAP_EINVALID, 0,
+			       "the file looks like UTF-16 text; JSON must be UTF-8");
+	if (rc) {
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void umap_scanner_free(umap_scanner *s)
+{
+	if (!s)
+		return;
+	free(s->kinds);
+	free(s->opened);
+	free(s);
+}
+
+static int push_container(umap_scanner *s, unsigned char kind, size_t offset)
+{
+	if (s->depth >= s->max_depth)
+		return scan_fail(s, UMAP_ELIMIT, offset,
+				 "nesting is deeper than the limit of %zu levels", s->max_depth);
+	if (s->depth == s->stack_cap) {
+		size_t cap = s->stack_cap ? s->stack_cap * 2 : 32;
+		if (cap > s->max_depth)
+			cap = s->max_depth;
+		unsigned char *kinds = realloc(s->kinds, cap);
+		if (!kinds)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		s->kinds = kinds;
+		size_t *opened = realloc(s->opened, cap * sizeof(*opened));
+		if (!opened)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		s->opened = opened;
+		s->stack_cap = cap;
+	}
+	s->kinds[s->depth] = kind;
+	s->opened[s->depth] = offset;
+	s->depth++;
+	return 0;
+}
+
+static int hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int read_hex4(const umap_scanner *s, size_t at, unsigned *out)
+{
+	if (at + 4 > s->len)
+		return -1;
+	unsigned v = 0;
+	for (int k = 0; k < 4; k++) {
+		int h = hex_value((unsigned char)s->data[at + k]);
+		if (h < 0)
+			return -1;
+		v = v << 4 | (unsigned)h;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates,
+ * nothing past U+10FFFF), or 0. */
+static size_t utf8_sequence(const unsigned char *p, size_t avail)
+{
+	unsigned char c = p[0];
+	if (c >= 0xc2 && c <= 0xdf)
+		return avail >= 2 && (p[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (c >= 0xe0 && c <= 0xef) {
+		if (avail < 3 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
+			return 0;
+		if (c == 0xe0 && p[1] < 0xa0)
+			return 0;
+		if (c == 0xed && p[1] >= 0xa0)
+			return 0;
+		return 3;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		if (avail < 4 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 ||
+		    (p[3] & 0xc0) != 0x80)
+			return 0;
+		if (c == 0xf0 && p[1] < 0x90)
+			return 0;
+		if (c == 0xf4 && p[1] >= 0x90)
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+/* Scans the string whose opening quote is at s->i; leaves s->i past the closing quote. */
+static inline __attribute__((always_inline)) int scan_string(umap_scanner *s, int *has_escapes)
+{
+	const unsigned char *d = (const unsigned char *)s->data;
+	size_t start = s->i;
+	size_t i = start + 1;
+	/* Bound the scan so that a 1 GB string fails after max_string bytes, not after 1 GB. */
+	size_t limit = s->len;
+	int limited = 0;
+	if (s->max_string < limit - i) {
+		limit = i + s->max_string + 1;
+		limited = 1;
+	}
+	*has_escapes = 0;
+	for (;;) {
+		while (i < limit && !string_class[d[i]])
+			i++;
+		if (i >= limit) {
+			if (limited)
+				return scan_fail(s, UMAP_ELIMIT, start,
+						 "string longer than the limit of %zu bytes",
+						 s->max_string);
+			return scan_fail(s, UMAP_EINVALID, start,
+					 "unexpected end of input: this string is not closed");
+		}
+		unsigned char c = d[i];
+		switch (string_class[c]) {
+		case 1:
+			s->i = i + 1;
+			return 0;
+		case 2: {
+			*has_escapes = 1;
+			if (i + 1 >= s->len)
+				return scan_fail(s, UMAP_EINVALID, start,
+						 "unexpected end of input: this string is not closed");
+			unsigned char e = d[i + 1];
+			if (e == 'u') {
+				unsigned cp;
+				if (read_hex4(s, i + 2, &cp))
+					return scan_fail(s, UMAP_EINVALID, i,
+							 "invalid \\u escape: \\u must be followed by "
+							 "four hexadecimal digits");
+				if (cp >= 0xdc00 && cp <= 0xdfff)
+					return scan_fail(s, UMAP_EINVALID, i,
+							 "invalid \\u escape: lone low surrogate "
+							 "\\u%04x", cp);
+				if (cp >= 0xd800 && cp <= 0xdbff) {
+					unsigned lo;
+					if (i + 7 >= s->len || d[i + 6] != '\\' || d[i + 7] != 'u' ||
+					    read_hex4(s, i + 8, &lo) || lo < 0xdc00 || lo > 0xdfff)
+						return scan_fail(s, UMAP_EINVALID, i,
+								 "invalid \\u escape: high surrogate "
+								 "\\u%04x is not followed by a low "
+								 "surrogate", cp);
+					i += 12;
+				} else {
+					i += 6;
+				}
+			} else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' ||
+				   e == 'n' || e == 'r' || e == 't') {
+				i += 2;
+			} else {
+				char what[80];
+				describe_byte(s, i + 1, what, sizeof(what));
+				return scan_fail(s, UMAP_EINVALID, i,
+						 "invalid escape in string: backslash followed by %s "
+						 "(valid: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)",
+						 what);
+			}
+			break;
+		}
+		case 3:
+			if (c == 0)
+				return scan_fail(s, UMAP_EINVALID, i,
+						 "NUL byte in a string (is this a binary or UTF-16 "
+						 "file?); write it as \\u0000");
+			if (c == '\n' || c == '\r')
+				return scan_fail(s, UMAP_EINVALID, i,
+						 "line break inside a string: the string is not "
+						 "closed, or the break must be written \\n");
+			return scan_fail(s, UMAP_EINVALID, i,
+					 "unescaped control character 0x%02x in a string; write it "
+					 "as \\u%04x", c, c);
+		default: {
+			size_t n = utf8_sequence(d + i, s->len - i);
+			if (!n)
+				return scan_fail(s, UMAP_EINVALID, i,
+						 "invalid UTF-8 byte 0x%02x in a string (is the file "
+						 "in another encoding, such as Latin-1?)", c);
+			i += n;
+		}
+		}
+	}
+}
+
+/* Scans a number starting at s->i; leaves s->i past it. */
+static inline __attribute__((always_inline)) int scan_number(umap_scanner *s)
+{
+	const unsigned char *d = (const unsigned char *)s->data;
+	size_t start = s->i, i = start, n = s->len;
+	if (d[i] == '-')
+		i++;
+	if (i >= n || d[i] < '0' || d[i] > '9') {
+		if (i < n && d[i] == 'I')
+			return scan_fail(s, UMAP_EINVALID, start,
+					 "-Infinity is not a JSON value (JSON has no NaN or "
+					 "infinities; use null or a finite number)");
+		return scan_fail(s, UMAP_EINVALID, start,
+				 "invalid number: expected a digit after '-'");
+	}
+	long magnitude; /* decimal exponent of the leading digit, plus one */
+	int nonzero = 0;
+	if (d[i] == '0') {
+		i++;
+		if (i < n && d[i] >= '0' && d[i] <= '9')
+			return scan_fail(s, UMAP_EINVALID, start,
+					 "invalid number: leading zeros are not allowed");
+		magnitude = 0;
+	} else {
+		size_t digits = i;
+		while (i < n && d[i] >= '0' && d[i] <= '9')
+			i++;
+		magnitude = (long)(i - digits);
+		nonzero = 1;
+	}
+	if (i < n && d[i] == '.') {
+		i++;
+		if (i >= n || d[i] < '0' || d[i] > '9')
+			return scan_fail(s, UMAP_EINVALID, start,
+					 "invalid number: expected a digit after the decimal point");
+		while (i < n && d[i] >= '0' && d[i] <= '9') {
+			if (!nonzero) {
+				if (d[i] != '0')
+					nonzero = 1;
+				else
+					magnitude--;
+			}
+			i++;
+		}
+	}
+	if (i < n && (d[i] == 'e' || d[i] == 'E')) {
+		i++;
+		int negative = 0;
+		if (i < n && (d[i] == '+' || d[i] == '-'))
+			negative = d[i++] == '-';
+		if (i >= n || d[i] < '0' || d[i] > '9')
+			return scan_fail(s, UMAP_EINVALID, start,
+					 "invalid number: expected a digit in the exponent");
+		long exponent = 0;
+		while (i < n && d[i] >= '0' && d[i] <= '9') {
+			if (exponent < 100000000)
+				exponent = exponent * 10 + (d[i] - '0');
+			i++;
+		}
+		magnitude += negative ? -exponent : exponent;
+	}
+	s->i = i;
+	/* Only numbers near or past 1e308 are worth a strtod to see whether they overflow. */
+	if (nonzero && magnitude >= 309) {
+		int overflow = magnitude > 309;
+		if (!overflow) {
+			size_t len = i - start;
+			char *copy = malloc(len + 1);
+			if (!copy)
+				return umap_error_set(UMAP_ENOMEM, "out of memory");
+			memcpy(copy, d + start, len);
+			copy[len] = '\0';
+			overflow = isinf(strtod(copy, NULL));
+			free(copy);
+		}
+		if (overflow)
+			return scan_fail(s, UMAP_EINVALID, start,
+					 "number %.*s%s is out of range (the largest is "
+					 "1.7976931348623157e308)",
+					 (int)(i - start > 40 ? 40 : i - start), d + start,
+					 i - start > 40 ? "..." : "");
+	}
+	return 0;
+}
+
+static int fail_unexpected(umap_scanner *s, size_t at, const char *expected)
+{
+	const char *d = s->data;
+	if (at >= s->len) {
+		if (s->depth) {
+			umap_pos open = umap_scanner_pos_at(s, s->opened[s->depth - 1]);
+			return scan_fail(s, UMAP_EINVALID, at,
+					 "unexpected end of input: the %s opened at line %u, column "
+					 "%u is not closed (is the file truncated?)",
+					 s->kinds[s->depth - 1] == '{' ? "object" : "array",
+					 open.line, open.col);
+		}
+		if (s->state == ST_VALUE)
+			return scan_fail(s, UMAP_EINVALID, at, "empty input: expected a JSON value");
+		return scan_fail(s, UMAP_EINVALID, at, "unexpected end of input: expected %s",
+				 expected);
+	}
+	char c = d[at];
+	if (c == 'N' || c == 'I')
+		return scan_fail(s, UMAP_EINVALID, at,
+				 "%s is not a JSON value (JSON has no NaN or infinities; use null "
+				 "or a finite number)",
+				 c == 'N' ? "NaN" : "Infinity");
+	if (c == '/' && at + 1 < s->len && (d[at + 1] == '/' || d[at + 1] == '*'))
+		return scan_fail(s, UMAP_EINVALID, at, "comments are not allowed in JSON");
+	if (c == '\'')
+		return scan_fail(s, UMAP_EINVALID, at,
+				 "strings must be in double quotes, not single quotes");
+	char what[80];
+	describe_byte(s, at, what, sizeof(what));
+	return scan_fail(s, UMAP_EINVALID, at, "unexpected %s; expected %s", what, expected);
+}
+
+static inline __attribute__((always_inline)) void skip_space(umap_scanner *s)
+{
+	const char *d = s->data;
+	size_t i = s->i, n = s->len;
+	while (i < n) {
+		char c = d[i];
+		if (c == ' ' || c == '\t' || c == '\r') {
+			i++;
+		} else if (c == '\n') {
+			s->line++;
+			s->line_start = ++i;
+		} else {
+			break;
+		}
+	}
+	s->i = i;
+}
+
+static inline void set_token(umap_scanner *s, umap_token *tok, umap_token_type type,
+			     size_t start, size_t depth)
+{
+	tok->type = type;
+	tok->start = start;
+	tok->end = s->i;
+	tok->pos.line = s->line;
+	tok->pos.col = (uint32_t)(start - s->line_start + 1);
+	tok->pos.offset = start;
+	tok->depth = depth;
+	tok->has_escapes = 0;
+}
+
+static inline int after_value(umap_scanner *s)
+{
+	s->state = s->depth ? ST_AFTER : ST_END;
+	return 0;
+}
+
+static inline __attribute__((always_inline)) int scan_next(umap_scanner *s, umap_token *tok)
+{
+	const char *d = s->data;
+	for (;;) {
+		skip_space(s);
+		size_t at = s->i;
+		switch (s->state) {
+		case ST_FAILED:
+			return s->failed_code;
+		case ST_DONE:
+			set_token(s, tok, UMAP_TOKEN_EOF, at, 0);
+			return 0;
+		case ST_END:
+			if (at < s->len)
+				return scan_fail(s, UMAP_EINVALID, at,
+						 "unexpected data after the end of the JSON value "
+						 "(only one value is allowed per file)");
+			s->state = ST_DONE;
+			set_token(s, tok, UMAP_TOKEN_EOF, at, 0);
+			return 0;
+		case ST_COLON:
+			if (at >= s->len || d[at] != ':')
+				return fail_unexpected(s, at, "':' after the member name");
+			s->i++;
+			s->state = ST_VALUE;
+			continue;
+		case ST_AFTER: {
+			unsigned char kind = s->kinds[s->depth - 1];
+			if (at < s->len && d[at] == ',') {
+				s->i++;
+				s->state = kind == '{' ? ST_KEY : ST_VALUE;
+				continue;
+			}
+			if (at < s->len && d[at] == (kind == '{' ? '}' : ']')) {
+				s->i++;
+				s->depth--;
+				set_token(s, tok, kind == '{' ? UMAP_TOKEN_OBJECT_END
+							     : UMAP_TOKEN_ARRAY_END, at, s->depth);
+				return after_value(s);
+			}
+			return fail_unexpected(s, at, kind == '{' ? "',' or '}' after a member"
+								  : "',' or ']' after an element");
+		}
+		case ST_OBJECT_FIRST:
+		case ST_KEY:
+			if (at < s->len && d[at] == '"') {
+				int esc;
+				int rc = scan_string(s, &esc);
+				if (rc)
+					return rc;
+				set_token(s, tok, UMAP_TOKEN_KEY, at, s->depth);
+				tok->has_escapes = esc;
+				s->state = ST_COLON;
+				return 0;
+			}
+			if (at < s->len && d[at] == '}') {
+				if (s->state == ST_KEY)
+					return scan_fail(s, UMAP_EINVALID, at,
+							 "trailing comma before '}'");
+				s->i++;
+				s->depth--;
+				set_token(s, tok, UMAP_TOKEN_OBJECT_END, at, s->depth);
+				return after_value(s);
+			}
+			return fail_unexpected(s, at, s->state == ST_KEY
+							      ? "a member name in double quotes"
+							      : "a member name in double quotes or '}'");
+		case ST_ARRAY_FIRST:
+			if (at < s->len && d[at] == ']') {
+				s->i++;
+				s->depth--;
+				set_token(s, tok, UMAP_TOKEN_ARRAY_END, at, s->depth);
+				return after_value(s);
+			}
+			/* fall through */
+		case ST_VALUE: {
+			if (at >= s->len)
+				return fail_unexpected(s, at, "a value");
+			size_t depth = s->depth;
+			int rc;
+			switch (d[at]) {
+			case '{':
+				if ((rc = push_container(s, '{', at)))
+					return rc;
+				s->i++;
+				s->state = ST_OBJECT_FIRST;
+				set_token(s, tok, UMAP_TOKEN_OBJECT_START, at, depth);
+				return 0;
+			case '[':
+				if ((rc = push_container(s, '[', at)))
+					return rc;
+				s->i++;
+				s->state = ST_ARRAY_FIRST;
+				set_token(s, tok, UMAP_TOKEN_ARRAY_START, at, depth);
+				return 0;
+			case '"': {
+				int esc;
+				if ((rc = scan_string(s, &esc)))
+					return rc;
+				set_token(s, tok, UMAP_TOKEN_STRING, at, depth);
+				tok->has_escapes = esc;
+				return after_value(s);
+			}
+			case '-': case '0': case '1': case '2': case '3': case '4':
+			case '5': case '6': case '7': case '8': case '9':
+				if ((rc = scan_number(s)))
+					return rc;
+				set_token(s, tok, UMAP_TOKEN_NUMBER, at, depth);
+				return after_value(s);
+			case 't':
+				if (s->len - at >= 4 && memcmp(d + at, "true", 4) == 0) {
+					s->i += 4;
+					set_token(s, tok, UMAP_TOKEN_TRUE, at, depth);
+					return after_value(s);
+				}
+				break;
+			case 'f':
+				if (s->len - at >= 5 && memcmp(d + at, "false", 5) == 0) {
+					s->i += 5;
+					set_token(s, tok, UMAP_TOKEN_FALSE, at, depth);
+					return after_value(s);
+				}
+				break;
+			case 'n':
+				if (s->len - at >= 4 && memcmp(d + at, "null", 4) == 0) {
+					s->i += 4;
+					set_token(s, tok, UMAP_TOKEN_NULL, at, depth);
+					return after_value(s);
+				}
+				break;
+			case ']':
+				if (s->state == ST_VALUE && s->depth && s->kinds[s->depth - 1] == '[')
+					return scan_fail(s, UMAP_EINVALID, at,
+							 "trailing comma before ']'");
+				break;
+			case '+':
+				return scan_fail(s, UMAP_EINVALID, at,
+						 "invalid number: a number cannot start with '+'");
+			case '.':
+				return scan_fail(s, UMAP_EINVALID, at,
+						 "invalid number: a number needs a digit before the "
+						 "decimal point");
+			}
+			return fail_unexpected(s, at, "a value");
+		}
+		}
+	}
+}
+
+int umap_scanner_next(umap_scanner *s, umap_token *tok)
+{
+	return scan_next(s, tok);
+}
+
+int umap_scanner_skip(umap_scanner *s, const umap_token *first, size_t *end_offset)
+{
+	if (first->type != UMAP_TOKEN_OBJECT_START && first->type != UMAP_TOKEN_ARRAY_START) {
+		if (first->type == UMAP_TOKEN_KEY || first->type == UMAP_TOKEN_OBJECT_END ||
+		    first->type == UMAP_TOKEN_ARRAY_END || first->type == UMAP_TOKEN_EOF)
+			return umap_error_set(UMAP_EUSAGE, "umap_scanner_skip: token starts no value");
+		*end_offset = first->end;
+		return 0;
+	}
+	umap_token tok = { 0 };
+	for (;;) {
+		int rc = scan_next(s, &tok);
+		if (rc)
+			return rc;
+		if (tok.depth == first->depth &&
+		    (tok.type == UMAP_TOKEN_OBJECT_END || tok.type == UMAP_TOKEN_ARRAY_END)) {
+			*end_offset = tok.end;
+			return 0;
+		}
+	}
+}
+
+static void put_utf8(umap_buf *out, unsigned cp, char *tmp)
+{
+	size_t n;
+	if (cp < 0x80) {
+		tmp[0] = (char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		tmp[0] = (char)(0xc0 | cp >> 6);
+		tmp[1] = (char)(0x80 | (cp & 0x3f));
+		n = 2;
+	} else if (cp < 0x10000) {
+		tmp[0] = (char)(0xe0 | cp >> 12);
+		tmp[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+		tmp[2] = (char)(0x80 | (cp & 0x3f));
+		n = 3;
+	} else {
+		tmp[0] = (char)(0xf0 | cp >> 18);
+		tmp[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+		tmp[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+		tmp[3] = (char)(0x80 | (cp & 0x3f));
+		n = 4;
+	}
+	memcpy(out->ptr + out->len, tmp, n);
+	out->len += n;
+}
+
+int umap_scanner_string(umap_scanner *s, const umap_token *tok, umap_buf *out)
+{
+	if (tok->type != UMAP_TOKEN_STRING && tok->type != UMAP_TOKEN_KEY)
+		return umap_error_set(UMAP_EUSAGE, "umap_scanner_string: not a string token");
+	umap_buf_clear(out);
+	const char *raw = s->data + tok->start + 1;
+	size_t len = tok->end - tok->start - 2;
+	if (!tok->has_escapes)
+		return umap_buf_put(out, raw, len);
+	/* The decoded string is never longer than the raw one; the token was validated. */
+	if (umap_buf_grow(out, len))
+		return UMAP_ENOMEM;
+	char tmp[4];
+	for (size_t i = 0; i < len;) {
+		const char *bs = memchr(raw + i, '\\', len - i);
+		size_t plain = bs ? (size_t)(bs - (raw + i)) : len - i;
+		memcpy(out->ptr + out->len, raw + i, plain);
+		out->len += plain;
+		i += plain;
+		if (!bs)
+			break;
+		char e = raw[i + 1];
+		i += 2;
+		switch (e) {
+		case 'b': out->ptr[out->len++] = '\b'; break;
+		case 'f': out->ptr[out->len++] = '\f'; break;
+		case 'n': out->ptr[out->len++] = '\n'; break;
+		case 'r': out->ptr[out->len++] = '\r'; break;
+		case 't': out->ptr[out->len++] = '\t'; break;
+		case 'u': {
+			unsigned cp = 0, lo = 0;
+			for (int k = 0; k < 4; k++)
+				cp = cp << 4 | (unsigned)hex_value((unsigned char)raw[i + k]);
+			i += 4;
+			if (cp >= 0xd800 && cp <= 0xdbff) {
+				for (int k = 0; k < 4; k++)
+					lo = lo << 4 | (unsigned)hex_value((unsigned char)raw[i + 2 + k]);
+				i += 6;
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+			}
+			put_utf8(out, cp, tmp);
+			break;
+		}
+		default: out->ptr[out->len++] = e; break;
+		}
+	}
+	out->ptr[out->len] = '\0';
+	return 0;
+}
+
+/* ---- Trees ----------------------------------------------------------------------- */
+
+/* Positions of values and member names, keyed by the json_t (or jansson's key string)
+ * pointer. Open addressing; never shrinks; lives as long as the tree. */
+struct pos_entry {
+	const void *key;
+	umap_pos pos;
+};
+
+struct duplicate {
+	char *key;
+	umap_pos first, again;
+};
+
+struct umap_json_doc {
+	json_t *root;
+	struct pos_entry *table;
+	size_t table_cap, table_used;
+	struct duplicate *dups;
+	size_t ndups, dups_cap;
+};
+
+static size_t hash_pointer(const void *p)
+{
+	uint64_t x = (uint64_t)(uintptr_t)p;
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	return (size_t)x;
+}
+
+static int pos_put(umap_json_doc *doc, const void *key, umap_pos pos)
+{
+	if ((doc->table_used + 1) * 4 > doc->table_cap * 3) {
+		size_t cap = doc->table_cap ? doc->table_cap * 2 : 256;
+		struct pos_entry *table = calloc(cap, sizeof(*table));
+		if (!table)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		for (size_t i = 0; i < doc->table_cap; i++) {
+			if (!doc->table[i].key)
+				continue;
+			size_t j = hash_pointer(doc->table[i].key) & (cap - 1);
+			while (table[j].key)
+				j = (j + 1) & (cap - 1);
+			table[j] = doc->table[i];
+		}
+		free(doc->table);
+		doc->table = table;
+		doc->table_cap = cap;
+	}
+	size_t j = hash_pointer(key) & (doc->table_cap - 1);
+	while (doc->table[j].key && doc->table[j].key != key)
+		j = (j + 1) & (doc->table_cap - 1);
+	if (!doc->table[j].key)
+		doc->table_used++;
+	doc->table[j].key = key;
+	doc->table[j].pos = pos;
+	return 0;
+}
+
+static const umap_pos *pos_get(const umap_json_doc *doc, const void *key)
+{
+	if (!doc->table_cap || !key)
+		return NULL;
+	size_t j = hash_pointer(key) & (doc->table_cap - 1);
+	while (doc->table[j].key) {
+		if (doc->table[j].key == key)
+			return &doc->table[j].pos;
+		j = (j + 1) & (doc->table_cap - 1);
+	}
+	return NULL;
+}
+
+/* jansson keeps one true/false/null each: they cannot carry positions. */
+static int is_singleton(const json_t *v)
+{
+	return json_is_true(v) || json_is_false(v) || json_is_null(v);
+}
+
+static json_t *number_value(umap_scanner *s, const umap_token *tok)
+{
+	const char *text = s->data + tok->start;
+	size_t len = tok->end - tok->start;
+	int integral = !memchr(text, '.', len) && !memchr(text, 'e', len) && !memchr(text, 'E', len);
+	size_t digits = len - (text[0] == '-');
+	/* Integers up to 2^53 (16 digits) are exact in a double and in JavaScript. */
+	if (integral && digits <= 16 && !(text[0] == '-' && len == 2 && text[1] == '0')) {
+		long long v = 0;
+		for (size_t i = text[0] == '-'; i < len; i++)
+			v = v * 10 + (text[i] - '0');
+		if (v <= (1LL << 53))
+			return json_integer(text[0] == '-' ? -v : v);
+	}
+	char small[64];
+	char *copy = len < sizeof(small) ? small : malloc(len + 1);
+	if (!copy)
+		return NULL;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	double v = strtod(copy, NULL);
+	if (copy != small)
+		free(copy);
+	return json_real(v);
+}
+
+/* One open container while building: the container and, for an object, the pending key. */
+struct build_frame {
+	json_t *container;
+	char *key;
+	size_t key_len;
+	umap_pos key_pos;
+};
+
+static int build_fail_oom(void)
+{
+	return umap_error_set(UMAP_ENOMEM, "out of memory while building a JSON tree");
+}
+
+/* Builds the value starting with `first`; without recursion, so depth costs heap only. */
+static int build_value(umap_scanner *s, const umap_token *first, umap_json_doc *doc,
+		       int reject_duplicates, json_t **out)
+{
+	struct build_frame *stack = NULL;
+	size_t nstack = 0, cap = 0;
+	umap_buf str = UMAP_BUF_INIT;
+	json_t *root = NULL;
+	umap_token tok = *first;
+	int rc = 0;
+	*out = NULL;
+	if (tok.type == UMAP_TOKEN_KEY || tok.type == UMAP_TOKEN_OBJECT_END ||
+	    tok.type == UMAP_TOKEN_ARRAY_END || tok.type == UMAP_TOKEN_EOF)
+		return umap_error_set(UMAP_EUSAGE, "umap_scanner_build: token starts no value");
+
+	for (;;) {
+		json_t *value = NULL;
+		int opens = 0;
+		switch (tok.type) {
+		case UMAP_TOKEN_OBJECT_START: value = json_object(); opens = 1; break;
+		case UMAP_TOKEN_ARRAY_START: value = json_array(); opens = 1; break;
+		case UMAP_TOKEN_STRING:
+			if ((rc = umap_scanner_string(s, &tok, &str)))
+				goto done;
+			value = json_stringn_nocheck(str.ptr ? str.ptr : "", str.len);
+			break;
+		case UMAP_TOKEN_NUMBER: value = number_value(s, &tok); break;
+		case UMAP_TOKEN_TRUE: value = json_true(); break;
+		case UMAP_TOKEN_FALSE: value = json_false(); break;
+		case UMAP_TOKEN_NULL: value = json_null(); break;
+		case UMAP_TOKEN_KEY: {
+			struct build_frame *top = &stack[nstack - 1];
+			if ((rc = umap_scanner_string(s, &tok, &str)))
+				goto done;
+			free(top->key);
+			top->key_len = str.len;
+			top->key = umap_buf_detach(&str);
+			if (!top->key) {
+				rc = build_fail_oom();
+				goto done;
+			}
+			top->key_pos = tok.pos;
+			break;
+		}
+		case UMAP_TOKEN_OBJECT_END:
+		case UMAP_TOKEN_ARRAY_END:
+			nstack--;
+			free(stack[nstack].key);
+			if (!nstack)
+				goto done;
+			break;
+		case UMAP_TOKEN_EOF:
+			rc = umap_error_set(UMAP_EUSAGE, "umap_scanner_build: token starts no value");
+			goto done;
+		}
+		if (tok.type != UMAP_TOKEN_KEY && tok.type != UMAP_TOKEN_OBJECT_END &&
+		    tok.type != UMAP_TOKEN_ARRAY_END) {
+			if (!value) {
+				rc = build_fail_oom();
+				goto done;
+			}
+			if (doc && !is_singleton(value) && (rc = pos_put(doc, value, tok.pos))) {
+				json_decref(value);
+				goto done;
+			}
+			if (!nstack) {
+				root = value;
+			} else {
+				struct build_frame *top = &stack[nstack - 1];
+				if (json_is_array(top->container)) {
+					if (json_array_append_new(top->container, value)) {
+						rc = build_fail_oom();
+						goto done;
+					}
+				} else {
+					json_t *old = json_object_getn(top->container, top->key,
+								       top->key_len);
+					if (old) {
+						void *iter = json_object_iter_at(top->container, top->key);
+						const char *k = iter ? json_object_iter_key(iter) : NULL;
+						const umap_pos *fp = doc ? pos_get(doc, k) : NULL;
+						umap_pos first_pos = fp ? *fp : (umap_pos){ 0, 0, 0 };
+						if (reject_duplicates) {
+							json_decref(value);
+							if (fp)
+								rc = scan_fail(s, UMAP_EINVALID,
+									       top->key_pos.offset,
+									       "duplicate member \"%s\" (first at line %u, column %u)",
+									       top->key, first_pos.line,
+									       first_pos.col);
+							else
+								rc = scan_fail(s, UMAP_EINVALID,
+									       top->key_pos.offset,
+									       "duplicate member \"%s\"",
+									       top->key);
+							goto done;
+						}
+						if (doc) {
+							if (doc->ndups == doc->dups_cap) {
+								size_t c = doc->dups_cap ? doc->dups_cap * 2 : 8;
+								struct duplicate *dd =
+									realloc(doc->dups, c * sizeof(*dd));
+								if (!dd) {
+									json_decref(value);
+									rc = build_fail_oom();
+									goto done;
+								}
+								doc->dups = dd;
+								doc->dups_cap = c;
+							}
+							char *kc = strdup(top->key);
+							if (!kc) {
+								json_decref(value);
+								rc = build_fail_oom();
+								goto done;
+							}
+							doc->dups[doc->ndups].key = kc;
+							doc->dups[doc->ndups].first = first_pos;
+							doc->dups[doc->ndups].again = top->key_pos;
+							doc->ndups++;
+						}
+					}
+					if (json_object_setn_new_nocheck(top->container, top->key,
+									 top->key_len, value)) {
+						rc = build_fail_oom();
+						goto done;
+					}
+					if (doc && !old) {
+						void *iter = json_object_iter_at(top->container, top->key);
+						const char *k = iter ? json_object_iter_key(iter) : NULL;
+						if (k && (rc = pos_put(doc, k, top->key_pos)))
+							goto done;
+					}
+				}
+			}
+			if (opens) {
+				if (nstack == cap) {
+					size_t c = cap ? cap * 2 : 16;
+					struct build_frame *st = realloc(stack, c * sizeof(*st));
+					if (!st) {
+						rc = build_fail_oom();
+						goto done;
+					}
+					stack = st;
+					cap = c;
+				}
+				stack[nstack].container = value;
+				stack[nstack].key = NULL;
+				stack[nstack].key_len = 0;
+				nstack++;
+			} else if (!nstack) {
+				goto done;
+			}
+		}
+		if ((rc = scan_next(s, &tok)))
+			goto done;
+	}
+done:
+	for (size_t i = 0; i < nstack; i++)
+		free(stack[i].key);
+	free(stack);
+	umap_buf_dispose(&str);
+	if (rc) {
+		json_decref(root);
+		return rc;
+	}
+	*out = root;
+	return 0;
+}
+
+int umap_scanner_build(umap_scanner *s, const umap_token *first, json_t **out)
+{
+	return build_value(s, first, NULL, 0, out);
+}
+
+static int parse_into(umap_json_doc *doc, const char *data, size_t len,
+		      const umap_json_options *opts, json_t **out)
+{
+	umap_scanner *s;
+	int rc = umap_scanner_new(&s, data, len, opts);
+	if (rc)
+		return rc;
+	umap_token tok;
+	json_t *root = NULL;
+	if (!(rc = scan_next(s, &tok)))
+		rc = build_value(s, &tok, doc, opts ? opts->reject_duplicates : 0, &root);
+	if (!rc && !(rc = scan_next(s, &tok)) && tok.type != UMAP_TOKEN_EOF)
+		rc = scan_fail(s, UMAP_EINVALID, tok.start, "unexpected data after the JSON value");
+	umap_scanner_free(s);
+	if (rc) {
+		json_decref(root);
+		return rc;
+	}
+	*out = root;
+	return 0;
+}
+
+int umap_json_parse(umap_json_doc **out, const char *data, size_t len,
+		    const umap_json_options *opts)
+{
+	*out = NULL;
+	umap_json_doc *doc = calloc(1, sizeof(*doc));
+	if (!doc)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	/* Duplicates are listed only where positions are kept. */
+	int keep = opts && opts->keep_positions;
+	int rc = parse_into(keep ? doc : NULL, data, len, opts, &doc->root);
+	if (rc) {
+		umap_json_doc_free(doc);
+		return rc;
+	}
+	*out = doc;
+	return 0;
+}
+
+int umap_scanner_build_doc(umap_json_doc **out, umap_scanner *s, const umap_token *first,
+			   int reject_duplicates)
+{
+	*out = NULL;
+	umap_json_doc *doc = calloc(1, sizeof(*doc));
+	if (!doc)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	int rc = build_value(s, first, doc, reject_duplicates, &doc->root);
+	if (rc) {
+		umap_json_doc_free(doc);
+		return rc;
+	}
+	*out = doc;
+	return 0;
+}
+
+json_t *umap_json_doc_root(const umap_json_doc *doc)
+{
+	return doc ? doc->root : NULL;
+}
+
+int umap_json_doc_pos(umap_pos *out, const umap_json_doc *doc, const json_t *value)
+{
+	const umap_pos *p = doc ? pos_get(doc, value) : NULL;
+	if (!p) {
+		*out = (umap_pos){ 0, 0, 0 };
+		return UMAP_ENOTFOUND;
+	}
+	*out = *p;
+	return 0;
+}
+
+int umap_json_doc_key_pos(umap_pos *out, const umap_json_doc *doc, const json_t *object,
+			  const char *key)
+{
+	*out = (umap_pos){ 0, 0, 0 };
+	if (!doc || !json_is_object(object))
+		return UMAP_ENOTFOUND;
+	void *iter = json_object_iter_at((json_t *)object, key);
+	const umap_pos *p = iter ? pos_get(doc, json_object_iter_key(iter)) : NULL;
+	if (!p)
+		return UMAP_ENOTFOUND;
+	*out = *p;
+	return 0;
+}
+
+size_t umap_json_doc_duplicate_count(const umap_json_doc *doc)
+{
+	return doc ? doc->ndups : 0;
+}
+
+int umap_json_doc_duplicate(const umap_json_doc *doc, size_t i, const char **key,
+			    umap_pos *first, umap_pos *again)
+{
+	if (!doc || i >= doc->ndups)
+		return UMAP_ENOTFOUND;
+	if (key)
+		*key = doc->dups[i].key;
+	if (first)
+		*first = doc->dups[i].first;
+	if (again)
+		*again = doc->dups[i].again;
+	return 0;
+}
+
+void umap_json_doc_free(umap_json_doc *doc)
+{
+	if (!doc)
+		return;
+	json_decref(doc->root);
+	free(doc->table);
+	for (size_t i = 0; i < doc->ndups; i++)
+		free(doc->dups[i].key);
+	free(doc->dups);
+	free(doc);
+}
+
+int umap_json_loadb(json_t **out, const char *data, size_t len, const char *source_name)
+{
+	umap_json_options opts = UMAP_JSON_OPTIONS_INIT;
+	opts.source_name = source_name;
+	*out = NULL;
+	return parse_into(NULL, data, len, &opts, out);
+}

@@ -1,0 +1,446 @@
+/* The output half of lib/json.h: the shortest round-trip number printer, the JSON writer,
+ * semantic equality and hashing. Not jansson's dumps: it prints reals with %.17g. */
+#include "json.h"
+#include "error.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+/* ---- Numbers --------------------------------------------------------------------- */
+
+/* Rounds v to `precision` significant digits; leaves the digits (no trailing zeros
+ * removed yet) in `digits` and returns the decimal exponent of the first one. */
+static int round_digits(double v, int precision, char *digits, int *ndigits)
+{
+	char tmp[40];
+	snprintf(tmp, sizeof(tmp), "%.*e", precision - 1, v);
+	/* tmp is "d.ddddde[+-]XX" (v is positive and finite here). */
+	int n = 0;
+	const char *p = tmp;
+	for (; *p && *p != 'e'; p++)
+		if (*p >= '0' && *p <= '9')
+			digits[n++] = *p;
+	digits[n] = '\0';
+	*ndigits = n;
+	return atoi(p + 1);
+}
+
+static double digits_value(const char *digits, int exponent)
+{
+	char tmp[48];
+	snprintf(tmp, sizeof(tmp), "%c.%se%d", digits[0], digits + 1, exponent);
+	return strtod(tmp, NULL);
+}
+
+/* Adds one unit in the last place to a digit string; returns 1 when it carried out
+ * ("999" -> "000", the caller bumps the exponent). */
+static int increment_digits(char *digits, int n)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		if (digits[i] != '9') {
+			digits[i]++;
+			return 0;
+		}
+		digits[i] = '0';
+	}
+	return 1;
+}
+
+/* Why not "%.17g": seventeen digits always read back, but are often not the shortest
+ * (1.2345 prints as 1.2344999999999999, 0.1 as 0.10000000000000001); JavaScript prints
+ * the shortest digit string that reads back, and so must we for a round trip to change
+ * nothing. Shortest digits: any double's correctly rounded 15-digit form identifies it
+ * when a string of at most 15 digits does (DBL_DIG = 15), so when 15 digits read back the
+ * shortest is those 15 with trailing zeros dropped; otherwise 16, otherwise 17 digits. */
+int umap_format_double(char out[UMAP_NUMBER_MAX], double v)
+{
+	if (isnan(v) || isinf(v))
+		return snprintf(out, UMAP_NUMBER_MAX, "null");
+	if (v == 0)
+		return snprintf(out, UMAP_NUMBER_MAX, "0");
+	int negative = v < 0;
+	double a = negative ? -v : v;
+	char digits[24];
+	int k = 0, exponent = 0, found = 0;
+	/* Fast path for the usual coordinate or measure (few decimals, moderate size): the
+	 * smallest f such that m / 10^f == v with m an integer below 2^50 gives the shortest
+	 * digits (both m and 10^f are exact, so the division rounds the decimal m*10^-f
+	 * exactly as strtod would, and below 2^50 no other f-decimal reads back as v). */
+	static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
+					1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17 };
+	for (int f = 0; f < 18 && a * pow10[f] < 1125899906842624.0; f++) {
+		double m = nearbyint(a * pow10[f]);
+		if (m != 0 && m / pow10[f] == a) {
+			char rev[24];
+			uint64_t u = (uint64_t)m;
+			k = 0;
+			while (u) {
+				rev[k++] = (char)('0' + u % 10);
+				u /= 10;
+			}
+			for (int i = 0; i < k; i++)
+				digits[i] = rev[k - 1 - i];
+			exponent = k - f - 1;
+			found = 1;
+			break;
+		}
+	}
+	/* Subnormals have fewer significant bits: the 15-digit shortcut does not hold there. */
+	for (int precision = a < DBL_MIN ? 1 : 15; !found && precision <= 17; precision++) {
+		exponent = round_digits(a, precision, digits, &k);
+		if (digits_value(digits, exponent) == a) {
+			found = 1;
+		} else if (precision == 16) {
+			/* At a power of two the gap below is half the gap above, so the nearest
+			 * 16-digit string may miss while the one above it reads back. */
+			char up[24];
+			memcpy(up, digits, sizeof(up));
+			int e = exponent;
+			if (increment_digits(up, k)) {
+				up[0] = '1';
+				e++;
+			}
+			if (digits_value(up, e) == a) {
+				memcpy(digits, up, sizeof(up));
+				exponent = e;
+				found = 1;
+			}
+		}
+	}
+	while (k > 1 && digits[k - 1] == '0')
+		k--;
+	digits[k] = '\0';
+
+	/* Lay the digits out as Number.prototype.toString does (ECMA-262 Number::toString):
+	 * n is the position of the decimal point relative to the first digit. */
+	int n = exponent + 1;
+	char *o = out;
+	if (negative)
+		*o++ = '-';
+	if (k <= n && n <= 21) {
+		memcpy(o, digits, (size_t)k);
+		o += k;
+		for (int i = k; i < n; i++)
+			*o++ = '0';
+	} else if (0 < n && n <= 21) {
+		memcpy(o, digits, (size_t)n);
+		o += n;
+		*o++ = '.';
+		memcpy(o, digits + n, (size_t)(k - n));
+		o += k - n;
+	} else if (-6 < n && n <= 0) {
+		*o++ = '0';
+		*o++ = '.';
+		for (int i = 0; i < -n; i++)
+			*o++ = '0';
+		memcpy(o, digits, (size_t)k);
+		o += k;
+	} else {
+		*o++ = digits[0];
+		if (k > 1) {
+			*o++ = '.';
+			memcpy(o, digits + 1, (size_t)(k - 1));
+			o += k - 1;
+		}
+		o += sprintf(o, "e%c%d", n - 1 < 0 ? '-' : '+', abs(n - 1));
+	}
+	*o = '\0';
+	return (int)(o - out);
+}
+
+double umap_json_number(const json_t *value)
+{
+	if (json_is_integer(value))
+		return (double)json_integer_value(value);
+	if (json_is_real(value))
+		return json_real_value(value);
+	return 0;
+}
+
+/* ---- Writer ---------------------------------------------------------------------- */
+
+static int write_string(umap_buf *out, const char *s, size_t len, int ascii)
+{
+	static const char hex[] = "0123456789abcdef";
+	if (umap_buf_putc(out, '"'))
+		return UMAP_ENOMEM;
+	size_t plain = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\' && (c < 0x80 || !ascii))
+			continue;
+		if (umap_buf_put(out, s + plain, i - plain))
+			return UMAP_ENOMEM;
+		char esc[16];
+		size_t n = 2;
+		esc[0] = '\\';
+		switch (c) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			if (c < 0x80) {
+				memcpy(esc, "\\u00", 4);
+				esc[4] = hex[c >> 4];
+				esc[5] = hex[c & 15];
+				n = 6;
+			} else {
+				/* Decode one UTF-8 sequence (strings in trees are valid UTF-8). */
+				unsigned cp;
+				size_t extra;
+				if (c >= 0xf0) {
+					cp = c & 0x07;
+					extra = 3;
+				} else if (c >= 0xe0) {
+					cp = c & 0x0f;
+					extra = 2;
+				} else {
+					cp = c & 0x1f;
+					extra = 1;
+				}
+				for (size_t k = 0; k < extra && i + 1 < len; k++)
+					cp = cp << 6 | ((unsigned char)s[++i] & 0x3f);
+				unsigned units[2];
+				int nunits = 1;
+				units[0] = cp;
+				if (cp >= 0x10000) {
+					cp -= 0x10000;
+					units[0] = 0xd800 + (cp >> 10);
+					units[1] = 0xdc00 + (cp & 0x3ff);
+					nunits = 2;
+				}
+				n = 0;
+				for (int u = 0; u < nunits; u++) {
+					esc[n++] = '\\';
+					esc[n++] = 'u';
+					for (int sh = 12; sh >= 0; sh -= 4)
+						esc[n++] = hex[(units[u] >> sh) & 15];
+				}
+			}
+		}
+		if (umap_buf_put(out, esc, n))
+			return UMAP_ENOMEM;
+		plain = i + 1;
+	}
+	if (umap_buf_put(out, s + plain, len - plain) || umap_buf_putc(out, '"'))
+		return UMAP_ENOMEM;
+	return 0;
+}
+
+static int newline_indent(umap_buf *out, unsigned indent, unsigned level)
+{
+	if (!indent)
+		return 0;
+	if (umap_buf_putc(out, '\n') || umap_buf_grow(out, (size_t)indent * level))
+		return UMAP_ENOMEM;
+	memset(out->ptr + out->len, ' ', (size_t)indent * level);
+	out->len += (size_t)indent * level;
+	out->ptr[out->len] = '\0';
+	return 0;
+}
+
+struct member {
+	const char *key;
+	size_t len;
+	json_t *value;
+};
+
+static int compare_members(const void *a, const void *b)
+{
+	const struct member *x = a, *y = b;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->key, y->key, n);
+	if (c)
+		return c;
+	return x->len < y->len ? -1 : x->len > y->len;
+}
+
+static int write_value(umap_buf *out, const json_t *v, unsigned flags, unsigned level)
+{
+	unsigned indent = flags & 0x1fu;
+	int ascii = (flags & UMAP_JSON_ASCII) != 0;
+	char num[UMAP_NUMBER_MAX];
+	switch (json_typeof(v)) {
+	case JSON_NULL: return umap_buf_put(out, "null", 4);
+	case JSON_TRUE: return umap_buf_put(out, "true", 4);
+	case JSON_FALSE: return umap_buf_put(out, "false", 5);
+	case JSON_INTEGER:
+		return umap_buf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	case JSON_REAL: {
+		int n = umap_format_double(num, json_real_value(v));
+		return umap_buf_put(out, num, (size_t)n);
+	}
+	case JSON_STRING:
+		return write_string(out, json_string_value(v), json_string_length(v), ascii);
+	case JSON_ARRAY: {
+		size_t n = json_array_size(v);
+		if (umap_buf_putc(out, '['))
+			return UMAP_ENOMEM;
+		for (size_t i = 0; i < n; i++) {
+			if ((i && umap_buf_putc(out, ',')) || newline_indent(out, indent, level + 1))
+				return UMAP_ENOMEM;
+			int rc = write_value(out, json_array_get(v, i), flags, level + 1);
+			if (rc)
+				return rc;
+		}
+		if ((n && newline_indent(out, indent, level)) || umap_buf_putc(out, ']'))
+			return UMAP_ENOMEM;
+		return 0;
+	}
+	case JSON_OBJECT: {
+		size_t n = json_object_size(v), i = 0;
+		struct member *members = NULL;
+		if (n) {
+			members = malloc(n * sizeof(*members));
+			if (!members)
+				return umap_error_set(UMAP_ENOMEM, "out of memory");
+		}
+		const char *key;
+		size_t key_len;
+		json_t *value;
+		json_object_keylen_foreach((json_t *)v, key, key_len, value) {
+			members[i].key = key;
+			members[i].len = key_len;
+			members[i].value = value;
+			i++;
+		}
+		if ((flags & UMAP_JSON_SORT_KEYS) && n > 1)
+			qsort(members, n, sizeof(*members), compare_members);
+		int rc = umap_buf_putc(out, '{');
+		for (i = 0; i < n && !rc; i++) {
+			if ((i && (rc = umap_buf_putc(out, ','))) ||
+			    (rc = newline_indent(out, indent, level + 1)) ||
+			    (rc = write_string(out, members[i].key, members[i].len, ascii)) ||
+			    (rc = umap_buf_put(out, ": ", indent ? 2 : 1)))
+				break;
+			rc = write_value(out, members[i].value, flags, level + 1);
+		}
+		if (!rc && n)
+			rc = newline_indent(out, indent, level);
+		if (!rc)
+			rc = umap_buf_putc(out, '}');
+		free(members);
+		return rc;
+	}
+	}
+	return umap_error_set(UMAP_EINVALID, "not a JSON value");
+}
+
+int umap_json_write(umap_buf *out, const json_t *value, unsigned flags)
+{
+	if (!value)
+		return umap_error_set(UMAP_EUSAGE, "umap_json_write: no value");
+	return write_value(out, value, flags, 0);
+}
+
+char *umap_json_dumps(const json_t *value, unsigned flags)
+{
+	umap_buf buf = UMAP_BUF_INIT;
+	if (umap_json_write(&buf, value, flags)) {
+		umap_buf_dispose(&buf);
+		return NULL;
+	}
+	return umap_buf_detach(&buf);
+}
+
+/* ---- Semantics ------------------------------------------------------------------- */
+
+static int is_number(const json_t *v)
+{
+	return json_is_integer(v) || json_is_real(v);
+}
+
+int umap_json_equal(const json_t *a, const json_t *b)
+{
+	if (a == b)
+		return 1;
+	if (!a || !b)
+		return 0;
+	if (is_number(a) && is_number(b)) {
+		if (json_is_integer(a) && json_is_integer(b))
+			return json_integer_value(a) == json_integer_value(b);
+		return umap_json_number(a) == umap_json_number(b);
+	}
+	if (json_typeof(a) != json_typeof(b))
+		return 0;
+	switch (json_typeof(a)) {
+	case JSON_STRING:
+		return json_string_length(a) == json_string_length(b) &&
+		       memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) == 0;
+	case JSON_ARRAY: {
+		size_t n = json_array_size(a);
+		if (n != json_array_size(b))
+			return 0;
+		for (size_t i = 0; i < n; i++)
+			if (!umap_json_equal(json_array_get(a, i), json_array_get(b, i)))
+				return 0;
+		return 1;
+	}
+	case JSON_OBJECT: {
+		if (json_object_size(a) != json_object_size(b))
+			return 0;
+		const char *key;
+		size_t key_len;
+		json_t *value;
+		json_object_keylen_foreach((json_t *)a, key, key_len, value) {
+			json_t *other = json_object_getn(b, key, key_len);
+			if (!other || !umap_json_equal(value, other))
+				return 0;
+		}
+		return 1;
+	}
+	default:
+		return 1; /* null, true, false: same type is same value */
+	}
+}
+
+/* Canonical form for hashing: each value is tagged by kind, numbers are hashed as doubles
+ * (with -0 as 0, since -0 == 0), arrays chain their elements in order, and objects add up
+ * their members' hashes so that key order cannot matter without sorting anything. */
+uint64_t umap_json_hash(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_NULL: return XXH3_64bits_withSeed("n", 1, 0);
+	case JSON_TRUE: return XXH3_64bits_withSeed("t", 1, 0);
+	case JSON_FALSE: return XXH3_64bits_withSeed("f", 1, 0);
+	case JSON_INTEGER:
+	case JSON_REAL: {
+		double d = umap_json_number(v);
+		if (d == 0)
+			d = 0;
+		return XXH3_64bits_withSeed(&d, sizeof(d), 'N');
+	}
+	case JSON_STRING:
+		return XXH3_64bits_withSeed(json_string_value(v), json_string_length(v), 'S');
+	case JSON_ARRAY: {
+		uint64_t h = XXH3_64bits_withSeed("[", 1, json_array_size(v));
+		for (size_t i = 0; i < json_array_size(v); i++) {
+			uint64_t child = umap_json_hash(json_array_get(v, i));
+			h = XXH3_64bits_withSeed(&child, sizeof(child), h);
+		}
+		return h;
+	}
+	case JSON_OBJECT: {
+		uint64_t sum = 0;
+		const char *key;
+		size_t key_len;
+		json_t *value;
+		json_object_keylen_foreach((json_t *)v, key, key_len, value) {
+			uint64_t child = umap_json_hash(value);
+			sum += XXH3_64bits_withSeed(&child, sizeof(child),
+						    XXH3_64bits_withSeed(key, key_len, 'K'));
+		}
+		return XXH3_64bits_withSeed(&sum, sizeof(sum), 0x7b00 + json_object_size(v));
+	}
+	}
+	return 0;
+}

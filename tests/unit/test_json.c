@@ -1,0 +1,491 @@
+/* Unit tests for lib/json.h: scanner, positions, errors and limits, trees, the number
+ * printer, the writer, equality and hashing. The hard cases of each are pinned here. */
+#include "unit.h"
+
+#include <float.h>
+#include <stdlib.h>
+
+#include "buf.h"
+#include "error.h"
+#include "json.h"
+
+static const char *fmt(double v)
+{
+	static char out[UMAP_NUMBER_MAX];
+	umap_format_double(out, v);
+	return out;
+}
+
+TEST(number_printer_matches_javascript)
+{
+	CHECK_STR(fmt(5e-324), "5e-324");
+	CHECK_STR(fmt(1.7976931348623157e308), "1.7976931348623157e+308");
+	CHECK_STR(fmt(0.1 + 0.2), "0.30000000000000004");
+	CHECK_STR(fmt(-0.0), "0");
+	CHECK_STR(fmt(0.0), "0");
+	CHECK_STR(fmt(1e21), "1e+21");
+	CHECK_STR(fmt(1e20), "100000000000000000000");
+	CHECK_STR(fmt(1e-7), "1e-7");
+	CHECK_STR(fmt(1.5e-7), "1.5e-7");
+	CHECK_STR(fmt(123456789012345680000.0), "123456789012345680000");
+	CHECK_STR(fmt(1.2345), "1.2345");
+	CHECK_STR(fmt(100), "100");
+	CHECK_STR(fmt(0.000001), "0.000001");
+	CHECK_STR(fmt(0.1), "0.1");
+	CHECK_STR(fmt(-2.5), "-2.5");
+	CHECK_STR(fmt(4.8357), "4.8357");
+	CHECK_STR(fmt(45.7578137), "45.7578137");
+	CHECK_STR(fmt(9007199254740993.0), "9007199254740992");
+	CHECK_STR(fmt(2.2250738585072014e-308), "2.2250738585072014e-308");
+	CHECK_STR(fmt(DBL_MIN), "2.2250738585072014e-308");
+	CHECK_STR(fmt(9.5367431640625e-7), "9.5367431640625e-7");
+	CHECK_STR(fmt(1.0 / 3.0), "0.3333333333333333");
+	CHECK_STR(fmt(2.0 / 3.0), "0.6666666666666666");
+	CHECK_STR(fmt(5e-7), "5e-7");
+	CHECK_STR(fmt(123e-20), "1.23e-18");
+	CHECK_STR(fmt(1e300 * 10), "1e+301");
+	CHECK_STR(fmt(0.0 / 0.0), "null");
+	/* 2^-1074 * k near powers of two, where the gap below is half the gap above. */
+	CHECK_STR(fmt(9007199254740992.0), "9007199254740992");
+	CHECK_STR(fmt(1.4411518807585587e17), "144115188075855870");
+}
+
+TEST(number_printer_round_trips)
+{
+	/* A deterministic sweep: every printed number reads back exactly. */
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	for (int i = 0; i < 200000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		double v;
+		memcpy(&v, &x, sizeof(v));
+		if (isnan(v) || isinf(v))
+			continue;
+		char out[UMAP_NUMBER_MAX];
+		int n = umap_format_double(out, v);
+		CHECK(n > 0 && n < UMAP_NUMBER_MAX);
+		if (strtod(out, NULL) != v) {
+			printf("# %.17g printed as %s\n", v, out);
+			CHECK(0);
+			break;
+		}
+	}
+}
+
+static int scan_all(const char *text, size_t len, size_t *ntokens)
+{
+	umap_scanner *s;
+	umap_json_options opts = UMAP_JSON_OPTIONS_INIT;
+	opts.source_name = "t.json";
+	int rc = umap_scanner_new(&s, text, len, &opts);
+	if (rc)
+		return rc;
+	umap_token tok;
+	size_t n = 0;
+	do {
+		rc = umap_scanner_next(s, &tok);
+		n++;
+	} while (!rc && tok.type != UMAP_TOKEN_EOF);
+	umap_scanner_free(s);
+	if (ntokens)
+		*ntokens = n;
+	return rc;
+}
+
+#define CHECK_ERROR(text, code, message)                                      \
+	do {                                                                      \
+		CHECK_INT(scan_all(text, sizeof(text) - 1, NULL), code);          \
+		CHECK_STR(umap_error_last(), message);                            \
+	} while (0)
+
+TEST(scanner_tokens_and_positions)
+{
+	const char *text = "{\n  \"a\": [1, -2.5e3, \"x\\n\"],\n\t\"b\": {\"c\": null}, \"d\": true\n}\n";
+	umap_scanner *s;
+	CHECK_INT(umap_scanner_new(&s, text, strlen(text), NULL), 0);
+	umap_token tok;
+	umap_token_type want[] = { UMAP_TOKEN_OBJECT_START, UMAP_TOKEN_KEY, UMAP_TOKEN_ARRAY_START,
+				   UMAP_TOKEN_NUMBER, UMAP_TOKEN_NUMBER, UMAP_TOKEN_STRING,
+				   UMAP_TOKEN_ARRAY_END, UMAP_TOKEN_KEY, UMAP_TOKEN_OBJECT_START,
+				   UMAP_TOKEN_KEY, UMAP_TOKEN_NULL, UMAP_TOKEN_OBJECT_END,
+				   UMAP_TOKEN_KEY, UMAP_TOKEN_TRUE, UMAP_TOKEN_OBJECT_END,
+				   UMAP_TOKEN_EOF };
+	size_t depth[] = { 0, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 1, 1, 1, 0, 0 };
+	umap_buf str = UMAP_BUF_INIT;
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		CHECK_INT(umap_scanner_next(s, &tok), 0);
+		CHECK_INT(tok.type, want[i]);
+		CHECK_INT(tok.depth, depth[i]);
+		if (i == 4) {
+			CHECK_INT(tok.pos.line, 2);
+			CHECK_INT(tok.pos.col, 12);
+			CHECK_INT(tok.end - tok.start, 6);
+		}
+		if (i == 5) {
+			CHECK(tok.has_escapes);
+			CHECK_INT(umap_scanner_string(s, &tok, &str), 0);
+			CHECK_STR(str.ptr, "x\n");
+		}
+		if (i == 7) {
+			CHECK_INT(tok.pos.line, 3);
+			CHECK_INT(tok.pos.col, 2);
+			CHECK_INT(umap_scanner_string(s, &tok, &str), 0);
+			CHECK_STR(str.ptr, "b");
+		}
+	}
+	umap_pos p = umap_scanner_pos_at(s, strlen(text) - 2);
+	CHECK_INT(p.line, 4);
+	CHECK_INT(p.col, 1);
+	p = umap_scanner_pos_at(s, 3);
+	CHECK_INT(p.line, 2);
+	CHECK_INT(p.col, 2);
+	p = umap_scanner_pos_at(s, 0);
+	CHECK_INT(p.line, 1);
+	CHECK_INT(p.col, 1);
+	umap_buf_dispose(&str);
+	umap_scanner_free(s);
+}
+
+TEST(scanner_skip_and_build_one_value)
+{
+	const char *text = "{\"features\": [{\"id\": 1, \"g\": [[1,2],[3,4]]}, {\"id\": \"b\"}], \"z\": 1}";
+	umap_scanner *s;
+	CHECK_INT(umap_scanner_new(&s, text, strlen(text), NULL), 0);
+	umap_token tok;
+	size_t end;
+	umap_scanner_next(s, &tok);
+	umap_scanner_next(s, &tok);
+	CHECK_INT(tok.type, UMAP_TOKEN_KEY);
+	umap_scanner_next(s, &tok);
+	CHECK_INT(tok.type, UMAP_TOKEN_ARRAY_START);
+	umap_scanner_next(s, &tok);
+	CHECK_INT(umap_scanner_skip(s, &tok, &end), 0);
+	CHECK_INT(tok.start, 14);
+	CHECK(memcmp(text + end - 2, "]}", 2) == 0);
+	umap_scanner_next(s, &tok);
+	json_t *v;
+	CHECK_INT(umap_scanner_build(s, &tok, &v), 0);
+	CHECK_STR(json_string_value(json_object_get(v, "id")), "b");
+	json_decref(v);
+	umap_scanner_next(s, &tok);
+	CHECK_INT(tok.type, UMAP_TOKEN_ARRAY_END);
+	umap_scanner_next(s, &tok);
+	CHECK_INT(tok.type, UMAP_TOKEN_KEY);
+	umap_scanner_next(s, &tok);
+	CHECK_INT(umap_scanner_skip(s, &tok, &end), 0);
+	CHECK_INT(end, strlen(text) - 1);
+	umap_scanner_next(s, &tok);
+	umap_scanner_next(s, &tok);
+	CHECK_INT(tok.type, UMAP_TOKEN_EOF);
+	umap_scanner_free(s);
+}
+
+TEST(scanner_errors_say_where_and_what)
+{
+	CHECK_ERROR("", UMAP_EINVALID, "t.json:1:1: empty input: expected a JSON value");
+	CHECK_ERROR("  \n ", UMAP_EINVALID, "t.json:2:2: empty input: expected a JSON value");
+	CHECK_ERROR("\xef\xbb\xbf{}", UMAP_EINVALID,
+		    "t.json:1:1: the file starts with a UTF-8 byte order mark (BOM), which JSON "
+		    "does not allow; save it as UTF-8 without BOM");
+	CHECK_ERROR("{\"a\": \"x\xff\"}", UMAP_EINVALID,
+		    "t.json:1:9: invalid UTF-8 byte 0xff in a string (is the file in another "
+		    "encoding, such as Latin-1?)");
+	CHECK_ERROR("{\"a\": \"\xc0\xaf\"}", UMAP_EINVALID,
+		    "t.json:1:8: invalid UTF-8 byte 0xc0 in a string (is the file in another "
+		    "encoding, such as Latin-1?)");
+	CHECK_ERROR("{\"a\": \"\xed\xa0\x80\"}", UMAP_EINVALID,
+		    "t.json:1:8: invalid UTF-8 byte 0xed in a string (is the file in another "
+		    "encoding, such as Latin-1?)");
+	CHECK_ERROR("[1,\n \0]", UMAP_EINVALID,
+		    "t.json:2:2: unexpected a NUL byte (is this a binary or UTF-16 file?); "
+		    "expected a value");
+	CHECK_ERROR("[\"a\0\"]", UMAP_EINVALID,
+		    "t.json:1:4: NUL byte in a string (is this a binary or UTF-16 file?); write "
+		    "it as \\u0000");
+	CHECK_ERROR("[NaN]", UMAP_EINVALID,
+		    "t.json:1:2: NaN is not a JSON value (JSON has no NaN or infinities; use "
+		    "null or a finite number)");
+	CHECK_ERROR("[1, Infinity]", UMAP_EINVALID,
+		    "t.json:1:5: Infinity is not a JSON value (JSON has no NaN or infinities; "
+		    "use null or a finite number)");
+	CHECK_ERROR("[-Infinity]", UMAP_EINVALID,
+		    "t.json:1:2: -Infinity is not a JSON value (JSON has no NaN or infinities; "
+		    "use null or a finite number)");
+	CHECK_ERROR("[1e400]", UMAP_EINVALID,
+		    "t.json:1:2: number 1e400 is out of range (the largest is "
+		    "1.7976931348623157e308)");
+	CHECK_ERROR("[1.8e308]", UMAP_EINVALID,
+		    "t.json:1:2: number 1.8e308 is out of range (the largest is "
+		    "1.7976931348623157e308)");
+	CHECK_INT(scan_all("[1.7976931348623157e308, 1e-400, 0e999999999999]", 48, NULL), 0);
+	CHECK_ERROR("{\"type\": \"Feature\",\n \"geometry\": [1, 2",
+		    UMAP_EINVALID,
+		    "t.json:2:19: unexpected end of input: the array opened at line 2, column "
+		    "14 is not closed (is the file truncated?)");
+	CHECK_ERROR("{\"a\": \"abc", UMAP_EINVALID,
+		    "t.json:1:7: unexpected end of input: this string is not closed");
+	CHECK_ERROR("[1,]", UMAP_EINVALID, "t.json:1:4: trailing comma before ']'");
+	CHECK_ERROR("{\"a\":1,}", UMAP_EINVALID, "t.json:1:8: trailing comma before '}'");
+	CHECK_ERROR("[01]", UMAP_EINVALID,
+		    "t.json:1:2: invalid number: leading zeros are not allowed");
+	CHECK_ERROR("[1.]", UMAP_EINVALID,
+		    "t.json:1:2: invalid number: expected a digit after the decimal point");
+	CHECK_ERROR("[1e+]", UMAP_EINVALID,
+		    "t.json:1:2: invalid number: expected a digit in the exponent");
+	CHECK_ERROR("[+1]", UMAP_EINVALID,
+		    "t.json:1:2: invalid number: a number cannot start with '+'");
+	CHECK_ERROR("[.5]", UMAP_EINVALID,
+		    "t.json:1:2: invalid number: a number needs a digit before the decimal point");
+	CHECK_ERROR("{'a': 1}", UMAP_EINVALID,
+		    "t.json:1:2: strings must be in double quotes, not single quotes");
+	CHECK_ERROR("// hi\n{}", UMAP_EINVALID, "t.json:1:1: comments are not allowed in JSON");
+	CHECK_ERROR("{\"a\" 1}", UMAP_EINVALID,
+		    "t.json:1:6: unexpected '1'; expected ':' after the member name");
+	CHECK_ERROR("[1 2]", UMAP_EINVALID,
+		    "t.json:1:4: unexpected '2'; expected ',' or ']' after an element");
+	CHECK_ERROR("{} {}", UMAP_EINVALID,
+		    "t.json:1:4: unexpected data after the end of the JSON value (only one value "
+		    "is allowed per file)");
+	CHECK_ERROR("[tru]", UMAP_EINVALID, "t.json:1:2: unexpected 't'; expected a value");
+	CHECK_ERROR("[\"a\nb\"]", UMAP_EINVALID,
+		    "t.json:1:4: line break inside a string: the string is not closed, or the "
+		    "break must be written \\n");
+	CHECK_ERROR("[\"\\x\"]", UMAP_EINVALID,
+		    "t.json:1:3: invalid escape in string: backslash followed by 'x' (valid: \\\" "
+		    "\\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)");
+	CHECK_ERROR("[\"\\ud800\"]", UMAP_EINVALID,
+		    "t.json:1:3: invalid \\u escape: high surrogate \\ud800 is not followed by a "
+		    "low surrogate");
+	CHECK_ERROR("[\"\\u12\"]", UMAP_EINVALID,
+		    "t.json:1:3: invalid \\u escape: \\u must be followed by four hexadecimal "
+		    "digits");
+	CHECK_ERROR("[\xc3\xa9]", UMAP_EINVALID,
+		    "t.json:1:2: unexpected byte 0xc3 (text outside a string must be ASCII); "
+		    "expected a value");
+}
+
+TEST(scanner_limits)
+{
+	/* 100,000 nested arrays: a limit error, no crash, no recursion. */
+	size_t n = 100000;
+	char *deep = malloc(2 * n);
+	memset(deep, '[', n);
+	memset(deep + n, ']', n);
+	CHECK_INT(scan_all(deep, 2 * n, NULL), UMAP_ELIMIT);
+	CHECK_STR(umap_error_last(),
+		  "t.json:1:257: nesting is deeper than the limit of 256 levels");
+	json_t *v = NULL;
+	CHECK_INT(umap_json_loadb(&v, deep, 2 * n, "deep.json"), UMAP_ELIMIT);
+	CHECK(v == NULL);
+	/* With a raised limit the builder still does not recurse. */
+	umap_json_options opts = UMAP_JSON_OPTIONS_INIT;
+	opts.max_depth = 200000;
+	umap_json_doc *doc;
+	CHECK_INT(umap_json_parse(&doc, deep, 2 * n, &opts), 0);
+	umap_json_doc_free(doc);
+	free(deep);
+
+	opts = (umap_json_options)UMAP_JSON_OPTIONS_INIT;
+	opts.max_string = 10;
+	opts.source_name = "s.json";
+	CHECK_INT(umap_json_parse(&doc, "[\"0123456789\"]", 14, &opts), 0);
+	umap_json_doc_free(doc);
+	CHECK_INT(umap_json_parse(&doc, "[\"0123456789a\"]", 15, &opts), UMAP_ELIMIT);
+	CHECK_STR(umap_error_last(), "s.json:1:2: string longer than the limit of 10 bytes");
+	opts.max_size = 4;
+	CHECK_INT(umap_json_parse(&doc, "[1, 2]", 6, &opts), UMAP_ELIMIT);
+	CHECK_STR(umap_error_last(), "s.json: input is 6 bytes, over the limit of 4 bytes");
+}
+
+TEST(trees_numbers_strings_and_order)
+{
+	const char *text = "{\"z\": 1, \"a\": [9007199254740992, 9007199254740993, -0, 1.0, 1e2, "
+			   "-9007199254740992, 12345678901234567890], \"s\": \"\\u00e9\\ud83d\\ude00\\u0000x\", "
+			   "\"m\": 2}";
+	json_t *v;
+	CHECK_INT(umap_json_loadb(&v, text, strlen(text), "t"), 0);
+	json_t *a = json_object_get(v, "a");
+	CHECK(json_is_integer(json_array_get(a, 0)));
+	CHECK(json_is_real(json_array_get(a, 1)));
+	CHECK(json_is_real(json_array_get(a, 2)));
+	CHECK(signbit(json_real_value(json_array_get(a, 2))));
+	CHECK(json_is_real(json_array_get(a, 3)));
+	CHECK(json_is_real(json_array_get(a, 4)));
+	CHECK(json_is_integer(json_array_get(a, 5)));
+	CHECK(json_is_real(json_array_get(a, 6)));
+	json_t *s = json_object_get(v, "s");
+	CHECK_INT(json_string_length(s), 2 + 4 + 1 + 1);
+	CHECK(memcmp(json_string_value(s), "\xc3\xa9\xf0\x9f\x98\x80\0x", 8) == 0);
+	char *out = umap_json_dumps(v, UMAP_JSON_COMPACT);
+	CHECK_STR(out, "{\"z\":1,\"a\":[9007199254740992,9007199254740992,0,1,100,"
+		       "-9007199254740992,12345678901234567000],\"s\":\"\xc3\xa9\xf0\x9f\x98\x80\\u0000x\","
+		       "\"m\":2}");
+	free(out);
+	out = umap_json_dumps(v, UMAP_JSON_SORT_KEYS | UMAP_JSON_ASCII);
+	CHECK_STR(out, "{\"a\":[9007199254740992,9007199254740992,0,1,100,-9007199254740992,"
+		       "12345678901234567000],\"m\":2,\"s\":\"\\u00e9\\ud83d\\ude00\\u0000x\",\"z\":1}");
+	free(out);
+	json_decref(v);
+}
+
+TEST(writer_indents_like_json_stringify)
+{
+	json_t *v;
+	const char *text = "{\"a\":[1,{\"b\":\"q\\\"\\\\\\/\\b\\f\\n\\r\\t\\u001f\\u007f\"}],\"e\":{},\"f\":[],\"g\":0.5}";
+	CHECK_INT(umap_json_loadb(&v, text, strlen(text), "t"), 0);
+	char *out = umap_json_dumps(v, UMAP_JSON_INDENT(2));
+	CHECK_STR(out, "{\n  \"a\": [\n    1,\n    {\n      \"b\": \"q\\\"\\\\/\\b\\f\\n\\r\\t\\u001f\x7f\"\n"
+		       "    }\n  ],\n  \"e\": {},\n  \"f\": [],\n  \"g\": 0.5\n}");
+	free(out);
+	umap_buf buf = UMAP_BUF_INIT;
+	umap_buf_puts(&buf, "x=");
+	CHECK_INT(umap_json_write(&buf, json_object_get(v, "g"), 0), 0);
+	CHECK_STR(buf.ptr, "x=0.5");
+	umap_buf_dispose(&buf);
+	json_decref(v);
+}
+
+TEST(doc_positions_keys_and_duplicates)
+{
+	const char *text = "{\n  \"type\": \"Feature\",\n  \"geometry\": {\n    \"type\": \"Point\",\n"
+			   "    \"coordinates\": [1.5, 2]\n  },\n  \"type\": \"Other\",\n"
+			   "  \"properties\": null\n}";
+	umap_json_options opts = UMAP_JSON_OPTIONS_INIT;
+	opts.keep_positions = 1;
+	opts.source_name = "f.geojson";
+	umap_json_doc *doc;
+	CHECK_INT(umap_json_parse(&doc, text, strlen(text), &opts), 0);
+	json_t *root = umap_json_doc_root(doc);
+	umap_pos p;
+	CHECK_INT(umap_json_doc_pos(&p, doc, root), 0);
+	CHECK_INT(p.line, 1);
+	CHECK_INT(p.col, 1);
+	json_t *geometry = json_object_get(root, "geometry");
+	CHECK_INT(umap_json_doc_pos(&p, doc, geometry), 0);
+	CHECK_INT(p.line, 3);
+	CHECK_INT(p.col, 15);
+	json_t *coords = json_object_get(geometry, "coordinates");
+	CHECK_INT(umap_json_doc_pos(&p, doc, json_array_get(coords, 1)), 0);
+	CHECK_INT(p.line, 5);
+	CHECK_INT(p.col, 26);
+	CHECK_INT(umap_json_doc_key_pos(&p, doc, geometry, "coordinates"), 0);
+	CHECK_INT(p.line, 5);
+	CHECK_INT(p.col, 5);
+	CHECK_INT(umap_json_doc_key_pos(&p, doc, root, "missing"), UMAP_ENOTFOUND);
+	/* null is a jansson singleton: no position, said so. */
+	CHECK_INT(umap_json_doc_pos(&p, doc, json_object_get(root, "properties")), UMAP_ENOTFOUND);
+	/* The last duplicate wins, at the first one's place; both places are listed. */
+	CHECK_STR(json_string_value(json_object_get(root, "type")), "Other");
+	CHECK_INT(umap_json_doc_duplicate_count(doc), 1);
+	const char *key;
+	umap_pos first, again;
+	CHECK_INT(umap_json_doc_duplicate(doc, 0, &key, &first, &again), 0);
+	CHECK_STR(key, "type");
+	CHECK_INT(first.line, 2);
+	CHECK_INT(again.line, 7);
+	CHECK_INT(umap_json_doc_duplicate(doc, 1, &key, &first, &again), UMAP_ENOTFOUND);
+	char *out = umap_json_dumps(root, 0);
+	CHECK_STR(out, "{\"type\":\"Other\",\"geometry\":{\"type\":\"Point\",\"coordinates\":[1.5,2]},"
+		       "\"properties\":null}");
+	free(out);
+	umap_json_doc_free(doc);
+
+	opts.reject_duplicates = 1;
+	CHECK_INT(umap_json_parse(&doc, text, strlen(text), &opts), UMAP_EINVALID);
+	CHECK_STR(umap_error_last(),
+		  "f.geojson:7:3: duplicate member \"type\" (first at line 2, column 3)");
+}
+
+TEST(build_doc_from_the_middle_of_a_stream)
+{
+	const char *text = "{\"features\": [\n{\"a\": 1},\n{\"b\":\n [2]}]}";
+	umap_scanner *s;
+	CHECK_INT(umap_scanner_new(&s, text, strlen(text), NULL), 0);
+	umap_token tok;
+	for (int i = 0; i < 4; i++)
+		umap_scanner_next(s, &tok);
+	size_t end;
+	CHECK_INT(tok.type, UMAP_TOKEN_OBJECT_START);
+	CHECK_INT(umap_scanner_skip(s, &tok, &end), 0);
+	CHECK_INT(end, 23);
+	umap_scanner_next(s, &tok);
+	umap_json_doc *doc;
+	json_t *none;
+	umap_token key = { .type = UMAP_TOKEN_KEY };
+	CHECK_INT(umap_scanner_build(s, &key, &none), UMAP_EUSAGE);
+	CHECK_INT(umap_scanner_build_doc(&doc, s, &tok, 0), 0);
+	umap_pos p;
+	json_t *b = json_object_get(umap_json_doc_root(doc), "b");
+	CHECK_INT(umap_json_doc_pos(&p, doc, b), 0);
+	CHECK_INT(p.line, 4);
+	CHECK_INT(p.col, 2);
+	umap_json_doc_free(doc);
+	umap_scanner_free(s);
+}
+
+static json_t *J(const char *text)
+{
+	json_t *v = NULL;
+	if (umap_json_loadb(&v, text, strlen(text), "t"))
+		printf("# cannot parse %s: %s\n", text, umap_error_last());
+	return v;
+}
+
+TEST(equality_and_hash)
+{
+	const char *same[][2] = {
+		{ "{\"a\":1,\"b\":[1,2,{\"c\":null}]}", "{ \"b\" : [1.0, 2e0, {\"c\": null}], \"a\": 1 }" },
+		{ "0", "-0" },
+		{ "1", "1.0" },
+		{ "100", "1e2" },
+		{ "\"\\u00e9\"", "\"\xc3\xa9\"" },
+		{ "[]", "[ ]" },
+		{ "{}", "{ }" },
+		{ "0.30000000000000004", "3.0000000000000004e-1" },
+	};
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		json_t *a = J(same[i][0]), *b = J(same[i][1]);
+		CHECK(umap_json_equal(a, b));
+		CHECK(umap_json_hash(a) == umap_json_hash(b));
+		json_decref(a);
+		json_decref(b);
+	}
+	const char *differ[][2] = {
+		{ "{\"a\":1}", "{\"a\":2}" },
+		{ "{\"a\":1}", "{\"a\":1,\"b\":1}" },
+		{ "{\"a\":1,\"b\":2}", "{\"a\":2,\"b\":1}" },
+		{ "[1,2]", "[2,1]" },
+		{ "1", "\"1\"" },
+		{ "null", "false" },
+		{ "0.3", "0.30000000000000004" },
+		{ "[[]]", "[[],[]]" },
+		{ "{\"a\":{}}", "{\"a\":[]}" },
+	};
+	for (size_t i = 0; i < sizeof(differ) / sizeof(differ[0]); i++) {
+		json_t *a = J(differ[i][0]), *b = J(differ[i][1]);
+		CHECK(!umap_json_equal(a, b));
+		CHECK(umap_json_hash(a) != umap_json_hash(b));
+		json_decref(a);
+		json_decref(b);
+	}
+	json_t *n = J("2.5");
+	CHECK(umap_json_number(n) == 2.5);
+	json_decref(n);
+}
+
+int main(void)
+{
+	RUN(number_printer_matches_javascript);
+	RUN(number_printer_round_trips);
+	RUN(scanner_tokens_and_positions);
+	RUN(scanner_skip_and_build_one_value);
+	RUN(scanner_errors_say_where_and_what);
+	RUN(scanner_limits);
+	RUN(trees_numbers_strings_and_order);
+	RUN(writer_indents_like_json_stringify);
+	RUN(doc_positions_keys_and_duplicates);
+	RUN(build_doc_from_the_middle_of_a_stream);
+	RUN(equality_and_hash);
+	return UNIT_DONE();
+}
