@@ -33,7 +33,7 @@ int cmd_validate(int argc, const char **argv)
 		NULL,
 	};
 	const char *format = "text";
-	int strict = 0, umap = 0, precision = 0, ignore_rhr = 0, allow_dups = 0;
+	int strict = 0, umap = 0, precision = 0, ignore_rhr = 0, allow_dups = 0, no_fast_path = 0;
 	const struct option options[] = {
 		OPT_CHOICE(0, "format", &format, "FORMAT",
 			   "text (FILE:LINE:COL: level: message), json (one array), or compact "
@@ -47,6 +47,8 @@ int cmd_validate(int argc, const char **argv)
 		OPT_BOOL(0, "ignore-rhr", &ignore_rhr, "do not check the polygon winding order"),
 		OPT_BOOL(0, "allow-duplicate-members", &allow_dups,
 			 "accept objects that repeat a member name"),
+		OPT_BOOL_F(0, "no-fast-path", &no_fast_path,
+			   "check every feature as a tree (for tests)", PARSE_OPT_HIDDEN),
 		OPT_END(),
 	};
 	argc = parse_options(argc, argv, options, usage);
@@ -58,6 +60,7 @@ int cmd_validate(int argc, const char **argv)
 	opts.precision_warning = precision;
 	opts.ignore_rhr = ignore_rhr;
 	opts.allow_duplicate_members = allow_dups;
+	opts.no_fast_path = no_fast_path;
 
 	int as_json = strcmp(format, "json") == 0, compact = strcmp(format, "compact") == 0;
 	int invalid = 0, unreadable = 0, first = 1, hint_umap = 0;

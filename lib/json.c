@@ -683,6 +683,26 @@ int umap_scanner_next(umap_scanner *s, umap_token *tok)
 	return scan_next(s, tok);
 }
 
+void umap_scanner_mark_here(const umap_scanner *s, umap_scanner_mark *mark)
+{
+	mark->offset = s->i;
+	mark->depth = s->depth;
+	mark->line_start = s->line_start;
+	mark->line = s->line;
+	mark->state = (int)s->state;
+}
+
+/* The container stack below mark->depth is untouched by anything scanned since the mark,
+ * so restoring the counters is enough. */
+void umap_scanner_reset(umap_scanner *s, const umap_scanner_mark *mark)
+{
+	s->i = mark->offset;
+	s->depth = mark->depth;
+	s->line_start = mark->line_start;
+	s->line = mark->line;
+	s->state = (enum scan_state)mark->state;
+}
+
 int umap_scanner_skip(umap_scanner *s, const umap_token *first, size_t *end_offset)
 {
 	if (first->type != UMAP_TOKEN_OBJECT_START && first->type != UMAP_TOKEN_ARRAY_START) {

@@ -19,6 +19,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,28 +83,30 @@ static int list_move(umap_validation *to, umap_validation *from)
 	return rc;
 }
 
-/* ---- A set of ids with where each was first seen --------------------------------- */
+/* ---- A set of ids with the line where each was first seen --------------------------
+ * 100,000 ids must cost little: entries are 24 bytes, the id texts live in one arena. */
 
 struct id_entry {
-	char *key;
-	umap_pos pos;
+	uint64_t hash;
+	size_t key;      /* offset in the arena + 1; 0 = empty slot */
+	uint32_t line;
 };
 
 struct id_set {
 	struct id_entry *e;
 	size_t cap, n;
+	umap_buf keys;
 };
 
 static void id_set_free(struct id_set *set)
 {
-	for (size_t i = 0; i < set->cap; i++)
-		free(set->e[i].key);
 	free(set->e);
+	umap_buf_dispose(&set->keys);
 	memset(set, 0, sizeof(*set));
 }
 
-/* Adds key; when already there, sets *first to where it was first seen and returns 1. */
-static int id_set_add(struct id_set *set, const char *key, umap_pos pos, umap_pos *first)
+/* Adds key; when already there, sets *first_line to where it was first seen, returns 1. */
+static int id_set_add(struct id_set *set, const char *key, uint32_t line, uint32_t *first_line)
 {
 	if ((set->n + 1) * 2 > set->cap) {
 		size_t cap = set->cap ? set->cap * 2 : 64;
@@ -112,7 +116,7 @@ static int id_set_add(struct id_set *set, const char *key, umap_pos pos, umap_po
 		for (size_t i = 0; i < set->cap; i++) {
 			if (!set->e[i].key)
 				continue;
-			size_t j = XXH3_64bits(set->e[i].key, strlen(set->e[i].key)) & (cap - 1);
+			size_t j = set->e[i].hash & (cap - 1);
 			while (e[j].key)
 				j = (j + 1) & (cap - 1);
 			e[j] = set->e[i];
@@ -121,18 +125,22 @@ static int id_set_add(struct id_set *set, const char *key, umap_pos pos, umap_po
 		set->e = e;
 		set->cap = cap;
 	}
-	size_t j = XXH3_64bits(key, strlen(key)) & (set->cap - 1);
+	size_t len = strlen(key);
+	uint64_t hash = XXH3_64bits(key, len);
+	size_t j = hash & (set->cap - 1);
 	while (set->e[j].key) {
-		if (strcmp(set->e[j].key, key) == 0) {
-			*first = set->e[j].pos;
+		if (set->e[j].hash == hash && strcmp(set->keys.ptr + set->e[j].key - 1, key) == 0) {
+			*first_line = set->e[j].line;
 			return 1;
 		}
 		j = (j + 1) & (set->cap - 1);
 	}
-	set->e[j].key = strdup(key);
-	if (!set->e[j].key)
-		return umap_error_set(UMAP_ENOMEM, "out of memory");
-	set->e[j].pos = pos;
+	size_t offset = set->keys.len;
+	if (umap_buf_put(&set->keys, key, len + 1))
+		return UMAP_ENOMEM;
+	set->e[j].key = offset + 1;
+	set->e[j].hash = hash;
+	set->e[j].line = line;
 	set->n++;
 	return 0;
 }
@@ -172,6 +180,14 @@ struct ctx {
 	size_t nshells;
 	const char *map_base;        /* mmap'd input: pages behind the scanner are dropped */
 	size_t map_dropped;
+	const char *data;            /* the input, for the fast path's raw token bytes */
+	/* the fast path's coordinates, reused from feature to feature */
+	struct fast_position *positions;
+	size_t npositions, positions_cap;
+	struct fast_part *parts;     /* arrays of positions: rings, lines */
+	size_t nparts, parts_cap;
+	struct fast_part *groups;    /* arrays of parts: polygons of a MultiPolygon */
+	size_t ngroups, groups_cap;
 };
 
 static void shell_free(struct shell *sh)
@@ -799,39 +815,47 @@ static int root(struct ctx *c, json_t *v)
 
 /* ---- uMap checks ----------------------------------------------------------------- */
 
-/* uMap writes 5 letters or digits as a feature id. */
-static int umap_id_form(const json_t *id)
+/* uMap writes 5 letters or digits as a feature id (JSON text "\"Rk3Qa\""). */
+static int umap_id_form(const char *text)
 {
-	if (!json_is_string(id) || json_string_length(id) != 5)
+	if (strlen(text) != 7 || text[0] != '"' || text[6] != '"')
 		return 0;
-	for (const char *p = json_string_value(id); *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+	for (int i = 1; i < 6; i++) {
+		char ch = text[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')))
 			return 0;
+	}
 	return 1;
 }
 
-/* Records a feature's id in its layer; a repeated id is an error naming both lines. */
+/* Records a feature id (its compact JSON text) in its layer; a repeated id is an error
+ * naming both lines. */
+static int umap_record_id(struct ctx *c, struct shell *layer, const char *text, umap_pos pos)
+{
+	umap_validation *saved = c->out;
+	c->out = &layer->id_msgs;
+	uint32_t first;
+	int rc = id_set_add(&layer->ids, text, pos.line, &first);
+	if (rc == 1)
+		rc = add(c, pos, UMAP_LEVEL_ERROR,
+			 "duplicate feature id %s in this layer: first at line %u, again at line %u",
+			 text, first, pos.line);
+	else if (!rc && !umap_id_form(text))
+		rc = add(c, pos, UMAP_LEVEL_WARNING,
+			 "feature id %s is not in uMap's form (5 letters or digits)", text);
+	c->out = saved;
+	return rc;
+}
+
 static int umap_feature_id(struct ctx *c, struct shell *layer, json_t *f)
 {
 	json_t *id = member(f, "id");
 	if (!json_is_string(id) && !js_is_number(id))
 		return 0; /* missing (uMap assigns one) or reported by the GeoJSON rules */
-	umap_pos pos = value_pos(c, f);
 	char *text = umap_json_dumps(id, 0);
 	if (!text)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
-	umap_validation *saved = c->out;
-	c->out = &layer->id_msgs;
-	umap_pos first;
-	int rc = id_set_add(&layer->ids, text, pos, &first);
-	if (rc == 1)
-		rc = add(c, pos, UMAP_LEVEL_ERROR,
-			 "duplicate feature id %s in this layer: first at line %u, again at line %u",
-			 text, first.line, pos.line);
-	else if (!rc && !umap_id_form(id))
-		rc = add(c, pos, UMAP_LEVEL_WARNING,
-			 "feature id %s is not in uMap's form (5 letters or digits)", text);
-	c->out = saved;
+	int rc = umap_record_id(c, layer, text, value_pos(c, f));
 	free(text);
 	return rc;
 }
@@ -880,12 +904,12 @@ static int umap_layer(struct ctx *c, struct shell *layer, struct shell *map)
 	char *text = umap_json_dumps(id, 0);
 	if (!text)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
-	umap_pos first;
-	rc = id_set_add(&map->layer_ids, text, pos, &first);
+	uint32_t first;
+	rc = id_set_add(&map->layer_ids, text, pos.line, &first);
 	if (rc == 1)
 		rc = add(c, pos, UMAP_LEVEL_ERROR,
 			 "duplicate layer id %s: first at line %u, again at line %u", text,
-			 first.line, pos.line);
+			 first, pos.line);
 	free(text);
 	return rc;
 }
@@ -929,12 +953,352 @@ static int umap_map(struct ctx *c, json_t *map)
 	return 0;
 }
 
+/* ---- The fast path for ordinary features ----------------------------------------
+ * Building a jansson tree for each of 100,000 features costs more than everything else
+ * together. Most features are plainly valid, so each one is first checked from the token
+ * stream, building nothing; as soon as anything is unusual (an error, a duplicate member, an
+ * unknown member in a geometry, a GeometryCollection, a bbox, precision warnings...), it
+ * gives up and the feature is read again and checked by the rules above, which alone
+ * decide every message. So the fast path only has to be right about "no message at all". */
+
+enum { FAST_OK = 0, FAST_FALLBACK = 1 };
+
+struct fast_position {
+	double x, y, z;
+	int dims;
+};
+
+struct fast_part {
+	size_t first, count;
+};
+
+static int grow(void **ptr, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap * 2 : 256;
+	while (n < need)
+		n *= 2;
+	void *p = realloc(*ptr, n * size);
+	if (!p)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	*ptr = p;
+	*cap = n;
+	return 0;
+}
+
+static int token_is(const struct ctx *c, const umap_token *tok, const char *text, size_t len)
+{
+	return !tok->has_escapes && tok->end - tok->start == len + 2 &&
+	       memcmp(c->data + tok->start + 1, text, len) == 0;
+}
+
+#define TOKEN_IS(c, tok, lit) token_is((c), (tok), (lit), sizeof(lit) - 1)
+
+/* The double a number token reads as. Exact: a mantissa below 2^53 and a power of ten up
+ * to 22 are both exact doubles, so one multiplication or division rounds correctly, as
+ * strtod does (Clinger's fast path); anything else goes to strtod. */
+static double token_number(const struct ctx *c, const umap_token *tok)
+{
+	static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+					1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+					1e20, 1e21, 1e22 };
+	const char *p = c->data + tok->start, *end = c->data + tok->end;
+	int negative = *p == '-';
+	p += negative;
+	uint64_t mantissa = 0;
+	int digits = 0, scale = 0;
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+		digits += digits || *p != '0';
+	}
+	if (p < end && *p == '.')
+		for (p++; p < end && *p >= '0' && *p <= '9'; p++) {
+			mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+			digits += digits || *p != '0';
+			scale--;
+		}
+	if (p == end && digits <= 15 && scale >= -22) {
+		double v = scale ? (double)mantissa / pow10[-scale] : (double)mantissa;
+		return negative ? -v : v;
+	}
+	char small[64];
+	size_t len = tok->end - tok->start;
+	if (len >= sizeof(small))
+		return NAN; /* compares unequal: the caller falls back */
+	memcpy(small, c->data + tok->start, len);
+	small[len] = '\0';
+	return strtod(small, NULL);
+}
+
+/* Reads a coordinates array whose '[' was just returned: every leaf an array of 2 or 3
+ * numbers, all leaves at the same depth, no empty array. Sets *leaf_depth. */
+static int fast_coordinates(struct ctx *c, int *leaf_depth)
+{
+	c->npositions = c->nparts = c->ngroups = 0;
+	int depth = 0, leaf = -1, rc;
+	int in_leaf = 0, count_in_leaf = 0;
+	size_t part_start = 0, group_start = 0;
+	struct fast_position *pos = NULL;
+	umap_token tok;
+	for (;;) {
+		if ((rc = umap_scanner_next(c->s, &tok)))
+			return rc;
+		switch (tok.type) {
+		case UMAP_TOKEN_NUMBER:
+			if (leaf >= 0 && depth != leaf)
+				return FAST_FALLBACK;
+			if (!in_leaf) {
+				leaf = depth;
+				in_leaf = 1;
+				count_in_leaf = 0;
+				if ((rc = grow((void **)&c->positions, &c->positions_cap,
+					       c->npositions + 1, sizeof(*c->positions))))
+					return rc;
+				pos = &c->positions[c->npositions++];
+				pos->dims = 0;
+			}
+			if (++count_in_leaf > 3)
+				return FAST_FALLBACK;
+			{
+				double v = token_number(c, &tok);
+				if (v != v)
+					return FAST_FALLBACK;
+				if (count_in_leaf == 1)
+					pos->x = v;
+				else if (count_in_leaf == 2)
+					pos->y = v;
+				else
+					pos->z = v;
+				pos->dims = count_in_leaf;
+			}
+			break;
+		case UMAP_TOKEN_ARRAY_START:
+			if (in_leaf || (leaf >= 0 && depth >= leaf))
+				return FAST_FALLBACK;
+			depth++;
+			if (leaf >= 0 && depth == leaf - 1)
+				part_start = c->npositions;
+			if (leaf >= 0 && depth == leaf - 2)
+				group_start = c->nparts;
+			break;
+		case UMAP_TOKEN_ARRAY_END: {
+			int closing = depth; /* depth of the array that ends here */
+			if (in_leaf) {
+				if (count_in_leaf < 2)
+					return FAST_FALLBACK;
+				in_leaf = 0;
+			} else if (leaf < 0) {
+				return FAST_FALLBACK; /* an empty array */
+			}
+			if (closing == leaf - 1) {
+				/* a part (ring, line) ends */
+				if ((rc = grow((void **)&c->parts, &c->parts_cap, c->nparts + 1,
+					       sizeof(*c->parts))))
+					return rc;
+				c->parts[c->nparts].first = part_start;
+				c->parts[c->nparts].count = c->npositions - part_start;
+				c->nparts++;
+			} else if (closing == leaf - 2) {
+				if ((rc = grow((void **)&c->groups, &c->groups_cap, c->ngroups + 1,
+					       sizeof(*c->groups))))
+					return rc;
+				c->groups[c->ngroups].first = group_start;
+				c->groups[c->ngroups].count = c->nparts - group_start;
+				c->ngroups++;
+			}
+			if (closing == 0) {
+				*leaf_depth = leaf;
+				return FAST_OK;
+			}
+			depth--;
+			break;
+		}
+		default:
+			return FAST_FALLBACK;
+		}
+	}
+}
+
+static int fast_ring_clockwise(const struct ctx *c, const struct fast_part *ring)
+{
+	double sum = 0;
+	if (ring->count > 2) {
+		const struct fast_position *p = c->positions + ring->first;
+		for (size_t i = 0; i + 1 < ring->count; i++)
+			sum += (p[i + 1].x - p[i].x) * (p[i + 1].y + p[i].y);
+	}
+	return sum >= 0;
+}
+
+/* Rings of one polygon: parts[first..first+count). */
+static int fast_polygon(const struct ctx *c, size_t first, size_t count)
+{
+	if (!count)
+		return FAST_FALLBACK;
+	for (size_t i = first; i < first + count; i++) {
+		const struct fast_part *ring = &c->parts[i];
+		const struct fast_position *a = &c->positions[ring->first];
+		const struct fast_position *b = &c->positions[ring->first + ring->count - 1];
+		if (ring->count < 4 || a->dims != b->dims || a->x != b->x || a->y != b->y ||
+		    (a->dims == 3 && a->z != b->z))
+			return FAST_FALLBACK;
+		if (!c->opts->ignore_rhr && fast_ring_clockwise(c, ring) != (i != first))
+			return FAST_FALLBACK;
+	}
+	return FAST_OK;
+}
+
+/* A geometry object whose '{' was just returned: exactly "type" and "coordinates". */
+static int fast_geometry(struct ctx *c)
+{
+	static const char *const types[] = { "Point", "MultiPoint", "LineString",
+					     "MultiLineString", "Polygon", "MultiPolygon" };
+	static const int depths[] = { 0, 1, 1, 2, 2, 3 };
+	int type = -1, leaf = -2, rc;
+	umap_token key, value;
+	for (;;) {
+		if ((rc = umap_scanner_next(c->s, &key)))
+			return rc;
+		if (key.type == UMAP_TOKEN_OBJECT_END)
+			break;
+		if ((rc = umap_scanner_next(c->s, &value)))
+			return rc;
+		if (TOKEN_IS(c, &key, "type") && type < 0 && value.type == UMAP_TOKEN_STRING) {
+			for (int i = 0; i < 6; i++)
+				if (token_is(c, &value, types[i], strlen(types[i])))
+					type = i;
+			if (type < 0)
+				return FAST_FALLBACK;
+		} else if (TOKEN_IS(c, &key, "coordinates") && leaf == -2 &&
+			   value.type == UMAP_TOKEN_ARRAY_START) {
+			if ((rc = fast_coordinates(c, &leaf)))
+				return rc;
+		} else {
+			return FAST_FALLBACK;
+		}
+	}
+	if (type < 0 || leaf != depths[type])
+		return FAST_FALLBACK;
+	switch (type) {
+	case 2:
+		return c->npositions >= 2 ? FAST_OK : FAST_FALLBACK;
+	case 3:
+		for (size_t i = 0; i < c->nparts; i++)
+			if (c->parts[i].count < 2)
+				return FAST_FALLBACK;
+		return FAST_OK;
+	case 4:
+		return fast_polygon(c, 0, c->nparts);
+	case 5:
+		for (size_t g = 0; g < c->ngroups; g++)
+			if (fast_polygon(c, c->groups[g].first, c->groups[g].count))
+				return FAST_FALLBACK;
+		return FAST_OK;
+	default:
+		return FAST_OK;
+	}
+}
+
+/* A feature whose '{' (`open`) was just returned. FAST_OK: it gives no message (its id is
+ * recorded); FAST_FALLBACK: check it with the rules; <0: a syntax error or no memory. */
+static int fast_feature(struct ctx *c, struct shell *sh, const umap_token *open)
+{
+	enum { TYPE = 1, ID = 2, PROPERTIES = 4, GEOMETRY = 8 };
+	unsigned seen = 0;
+	umap_token key, value, id = { 0 };
+	size_t end;
+	int rc;
+	for (;;) {
+		if ((rc = umap_scanner_next(c->s, &key)))
+			return rc;
+		if (key.type == UMAP_TOKEN_OBJECT_END)
+			break;
+		if ((rc = umap_scanner_next(c->s, &value)))
+			return rc;
+		unsigned which = TOKEN_IS(c, &key, "type") ? TYPE
+				 : TOKEN_IS(c, &key, "id") ? ID
+				 : TOKEN_IS(c, &key, "properties") ? PROPERTIES
+				 : TOKEN_IS(c, &key, "geometry") ? GEOMETRY : 0;
+		if (key.has_escapes || (seen & which) || TOKEN_IS(c, &key, "features") ||
+		    TOKEN_IS(c, &key, "coordinates") || TOKEN_IS(c, &key, "bbox"))
+			return FAST_FALLBACK;
+		seen |= which;
+		switch (which) {
+		case TYPE:
+			if (value.type != UMAP_TOKEN_STRING || !TOKEN_IS(c, &value, "Feature"))
+				return FAST_FALLBACK;
+			break;
+		case ID:
+			if (value.has_escapes || (value.type != UMAP_TOKEN_STRING &&
+						  (value.type != UMAP_TOKEN_NUMBER || c->umap)))
+				return FAST_FALLBACK;
+			id = value;
+			break;
+		case PROPERTIES:
+			if (value.type == UMAP_TOKEN_NULL)
+				break;
+			if (value.type != UMAP_TOKEN_OBJECT_START)
+				return FAST_FALLBACK;
+			if (!c->umap) {
+				if ((rc = umap_scanner_skip(c->s, &value, &end)))
+					return rc;
+				break;
+			}
+			/* uMap: properties._umap_options must be an object */
+			for (;;) {
+				umap_token pk, pv;
+				if ((rc = umap_scanner_next(c->s, &pk)))
+					return rc;
+				if (pk.type == UMAP_TOKEN_OBJECT_END)
+					break;
+				if ((rc = umap_scanner_next(c->s, &pv)))
+					return rc;
+				if ((pk.has_escapes || TOKEN_IS(c, &pk, "_umap_options")) &&
+				    pv.type != UMAP_TOKEN_OBJECT_START)
+					return FAST_FALLBACK;
+				if ((rc = umap_scanner_skip(c->s, &pv, &end)))
+					return rc;
+			}
+			break;
+		case GEOMETRY:
+			if (value.type == UMAP_TOKEN_NULL)
+				break;
+			if (value.type != UMAP_TOKEN_OBJECT_START)
+				return FAST_FALLBACK;
+			if ((rc = fast_geometry(c)))
+				return rc;
+			break;
+		default:
+			if ((rc = umap_scanner_skip(c->s, &value, &end)))
+				return rc;
+		}
+	}
+	if ((seen & (TYPE | PROPERTIES | GEOMETRY)) != (TYPE | PROPERTIES | GEOMETRY))
+		return FAST_FALLBACK;
+	if (c->umap && (seen & ID)) {
+		size_t len = id.end - id.start;
+		char small[128];
+		char *text = len < sizeof(small) ? small : malloc(len + 1);
+		if (!text)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		memcpy(text, c->data + id.start, len);
+		text[len] = '\0';
+		rc = umap_record_id(c, sh, text, open->pos);
+		if (text != small)
+			free(text);
+		if (rc)
+			return rc;
+	}
+	return FAST_OK;
+}
+
 /* ---- Reading ----------------------------------------------------------------------- */
 
 /* Drops the mapped pages the scanner has left behind (they are read again if needed). */
 static void drop_behind(struct ctx *c, size_t offset)
 {
-	const size_t chunk = 8u << 20;
+	const size_t chunk = 1u << 20;
 	if (!c->map_base || offset < c->map_dropped + 2 * chunk)
 		return;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -984,6 +1348,19 @@ static int stream_features(struct ctx *c, struct shell *sh, const umap_token *op
 			if ((rc = umap_scanner_skip(c->s, &tok, &end)))
 				break;
 			continue;
+		}
+		if (tok.type == UMAP_TOKEN_OBJECT_START && sh->features_all_objects &&
+		    !c->opts->precision_warning && !c->opts->no_fast_path) {
+			umap_scanner_mark mark;
+			umap_scanner_mark_here(c->s, &mark);
+			rc = fast_feature(c, sh, &tok);
+			if (rc < 0)
+				break;
+			if (rc == FAST_OK) {
+				drop_behind(c, tok.start);
+				continue;
+			}
+			umap_scanner_reset(c->s, &mark);
 		}
 		umap_json_doc *doc;
 		if ((rc = umap_scanner_build_doc(&doc, c->s, &tok, 0)))
@@ -1147,6 +1524,7 @@ static int validate(umap_validation *out, const char *data, size_t len,
 	c.umap = opts->umap;
 	c.out = out;
 	c.map_base = map_base;
+	c.data = data;
 	struct shell top = { 0 };
 	umap_json_doc *doc = NULL;
 	int rc = umap_scanner_new(&c.s, data, len, &jopts);
@@ -1185,6 +1563,9 @@ static int validate(umap_validation *out, const char *data, size_t len,
 	}
 	shell_free(&top);
 	umap_scanner_free(c.s);
+	free(c.positions);
+	free(c.parts);
+	free(c.groups);
 	return rc;
 }
 

@@ -36,11 +36,12 @@ typedef struct umap_validate_options {
 	int ignore_rhr;               /* geojsonhint ignoreRightHandRule */
 	int umap;                     /* uMap checks; automatic for {"type": "umap"} */
 	umap_json_options json;       /* limits */
+	int no_fast_path;             /* check every feature as a tree (tests compare both) */
 } umap_validate_options;
 
 #define UMAP_VALIDATE_OPTIONS_VERSION 1
 #define UMAP_VALIDATE_OPTIONS_INIT \
-	{ UMAP_VALIDATE_OPTIONS_VERSION, NULL, 0, 0, 0, 0, UMAP_JSON_OPTIONS_INIT }
+	{ UMAP_VALIDATE_OPTIONS_VERSION, NULL, 0, 0, 0, 0, UMAP_JSON_OPTIONS_INIT, 0 }
 
 /* Validates data[0..len) and appends what it finds to `out`. A JSON syntax error or a
  * limit is one error message with its position (returns 0): only failures to do the work

@@ -70,7 +70,7 @@ compare_table() {
 }
 
 @test "geojsonhint parity: the rules its fixtures miss, checked against geojsonhint 3.3.0" {
-	run compare_table "$FIXTURES/validate/rules" 29
+	run compare_table "$FIXTURES/validate/rules" 30
 	echo "$output"
 	assert_success
 }
@@ -245,4 +245,26 @@ error: cannot open 'missing.geojson': No such file or directory"
 	run umapsync validate --umap --format=json layer.geojson
 	assert_failure 1
 	assert_equal "$(echo "$output" | jq length)" 1
+}
+
+@test "the fast path for plain features gives exactly what the full rules give" {
+	local file opts
+	for file in "$FIXTURES/validate/fastpath.geojson" "$FIXTURES/validate/rules/features-mixed.geojson" \
+		"$FIXTURES"/validate/umap/*.umap "$FIXTURES/validate/umap/layer.geojson" \
+		"$EXAMPLES/cycling-lyon.umap" "$EXAMPLES/bike-parking.geojson"; do
+		for opts in "" "--umap" "--ignore-rhr" "--allow-duplicate-members --umap"; do
+			fast=$("$UMAPSYNC" validate $opts "$file" 2>&1 || true)
+			full=$("$UMAPSYNC" validate --no-fast-path $opts "$file" 2>&1 || true)
+			if [ "$fast" != "$full" ]; then
+				echo "DIFFERENT $file $opts"
+				diff <(echo "$fast") <(echo "$full")
+				return 1
+			fi
+		done
+	done
+	run umapsync validate --umap "$FIXTURES/validate/fastpath.geojson"
+	assert_failure 1
+	assert_line --index 0 "$FIXTURES/validate/fastpath.geojson:3:54: error: \"_umap_options\" in feature properties must be an object, not number"
+	assert_line "$FIXTURES/validate/fastpath.geojson:6:1: error: duplicate feature id \"bbbbb\" in this layer: first at line 5, again at line 6"
+	assert_line "$FIXTURES/validate/fastpath.geojson:11:1: error: duplicate feature id 1 in this layer: first at line 10, again at line 11"
 }
