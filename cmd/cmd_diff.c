@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 
 #include "diff.h"
-#include "doc.h"
 #include "error.h"
 #include "ops.h"
 
@@ -25,19 +24,13 @@ static int is_file_source(const char *arg)
 	return !strcmp(arg, "-") || stat(arg, &st) == 0;
 }
 
-/* Opens one side of the comparison. Revisions will be resolved here too: a revision is just
- * another source of documents, and lib/diff only sees documents or feature pairs. */
-static umap_doc *open_source(const char *arg, const struct diff_cmd *cmd)
+/* Checks one side of the comparison. This is where revisions will be resolved: a revision
+ * is just another source of features (lib/diff takes files, documents or feature pairs). */
+static void check_source(const char *arg)
 {
 	if (!is_file_source(arg))
 		die("'%s' is not a file; comparing revisions needs a umapsync repository, "
 		    "which this command cannot read yet", arg);
-	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
-	opts.id_property = cmd->id_property;
-	umap_doc *doc;
-	if (umap_doc_open(&doc, arg, &opts))
-		die_lib(NULL);
-	return doc;
 }
 
 static void write_json(umap_buf *out, const json_t *value, unsigned flags)
@@ -103,8 +96,8 @@ int cmd_diff(int argc, const char **argv)
 	if (argc > 2)
 		usage_with_options_msg(usage, options, "too many arguments: diff compares two sources");
 	if (argc < 2) {
-		if (argc == 1 && !is_file_source(argv[0]))
-			open_source(argv[0], &cmd); /* dies with the message about revisions */
+		if (argc == 1)
+			check_source(argv[0]);
 		die("diff %s needs a umapsync repository, which this command cannot read yet; "
 		    "to compare two files, give both: umapsync diff A B",
 		    argc ? "of a revision with the working files" : "of the working files with HEAD");
@@ -112,15 +105,16 @@ int cmd_diff(int argc, const char **argv)
 	if (!strcmp(argv[0], "-") && !strcmp(argv[1], "-"))
 		die("only one side of a diff can be standard input");
 
-	umap_doc *old_doc = open_source(argv[0], &cmd);
-	umap_doc *new_doc = open_source(argv[1], &cmd);
+	check_source(argv[0]);
+	check_source(argv[1]);
 	umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
 	dopts.ignore = cmd.ignore.items;
 	dopts.nignore = (size_t)cmd.ignore.nr;
 	dopts.precision = cmd.precision;
 	dopts.id_property = cmd.id_property;
+	dopts.summary_only = cmd.stat || cmd.quiet;
 	umap_diff *diff;
-	if (umap_diff_new(&diff, &dopts) || umap_diff_docs(diff, old_doc, new_doc))
+	if (umap_diff_new(&diff, &dopts) || umap_diff_files(diff, argv[0], argv[1]))
 		die_lib(NULL);
 
 	int changed = umap_diff_has_changes(diff);
@@ -133,8 +127,6 @@ int cmd_diff(int argc, const char **argv)
 		check_stdout();
 	}
 	umap_diff_free(diff);
-	umap_doc_free(old_doc);
-	umap_doc_free(new_doc);
 	string_list_clear(&cmd.ignore);
 	return changed && (cmd.exit_code || cmd.quiet) ? EXIT_DIFFERENT : 0;
 }
