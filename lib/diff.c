@@ -758,30 +758,6 @@ static inline int rec_cmp(const rec *a, const rec *b)
 	return 0;
 }
 
-static int compare_rec_ids(const void *a, const void *b, void *ctx)
-{
-	const rec *recs = ctx;
-	uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
-	int c = rec_cmp(&recs[i], &recs[j]);
-	return c ? c : (i < j ? -1 : i > j);
-}
-
-/* The indices of the features with an id, sorted by id (then by position). */
-static int sorted_ids(uint32_t **out, size_t *n, rec_layer *l)
-{
-	uint32_t *perm = malloc((l->n + 1) * sizeof(*perm));
-	if (!perm)
-		return nomem();
-	size_t k = 0;
-	for (size_t i = 0; i < l->n; i++)
-		if (!(l->recs[i].length & REC_NO_ID))
-			perm[k++] = (uint32_t)i;
-	qsort_r(perm, k, sizeof(*perm), compare_rec_ids, l->recs);
-	*out = perm;
-	*n = k;
-	return 0;
-}
-
 /* Where a feature starts: lines are counted again (only for messages, so rarely). */
 static umap_pos rec_pos(const umap_doc *doc, const rec *r)
 {
@@ -794,21 +770,104 @@ static umap_pos rec_pos(const umap_doc *doc, const rec *r)
 	return pos;
 }
 
-static int check_duplicates(const umap_doc *doc, rec_layer *l, const uint32_t *perm, size_t n)
+static int duplicate_error(const umap_doc *doc, const rec *first, const rec *again)
 {
-	for (size_t k = 1; k < n; k++) {
-		const rec *first = &l->recs[perm[k - 1]], *again = &l->recs[perm[k]];
-		if (rec_cmp(first, again))
-			continue;
-		umap_pos pos = rec_pos(doc, again), first_pos = rec_pos(doc, first);
-		size_t len;
-		const char *id = rec_id(again, &len);
-		return umap_error_set(UMAP_EINVALID,
-				      "%s:%u:%u: duplicate feature id %.*s: first on line %u, again on line %u",
-				      doc->source_name, pos.line, pos.col, (int)len, id, first_pos.line,
-				      pos.line);
+	umap_pos pos = rec_pos(doc, again), first_pos = rec_pos(doc, first);
+	size_t len;
+	const char *id = rec_id(again, &len);
+	return umap_error_set(UMAP_EINVALID,
+			      "%s:%u:%u: duplicate feature id %.*s: first on line %u, again on line %u",
+			      doc->source_name, pos.line, pos.col, (int)len, id, first_pos.line,
+			      pos.line);
+}
+
+/* Open addressing over the records of one layer (record index + 1; 0 = empty), keyed by
+ * rec_key: a hash join, cheaper than sorting both sides by id. */
+typedef struct id_table {
+	uint32_t *slots;
+	size_t mask;
+	size_t used;
+} id_table;
+
+static size_t key_slot(uint64_t k, size_t mask)
+{
+	k ^= k >> 33; /* murmur3's finaliser: ids differ mostly in their last bytes */
+	k *= 0xff51afd7ed558ccdULL;
+	k ^= k >> 33;
+	return (size_t)k & mask;
+}
+
+static int id_table_init(id_table *t, size_t n)
+{
+	size_t cap = 64;
+	while (cap < 2 * n)
+		cap *= 2;
+	t->slots = calloc(cap, sizeof(*t->slots));
+	t->mask = cap - 1;
+	t->used = 0;
+	return t->slots ? 0 : nomem();
+}
+
+/* The record of `recs` in `t` with the id of `r`, or -1; *slot is where it would go. */
+static long id_table_find(const id_table *t, const rec *recs, const rec *r, size_t *slot)
+{
+	size_t i = key_slot(rec_key(r), t->mask);
+	for (uint32_t e; (e = t->slots[i]); i = (i + 1) & t->mask)
+		if (!rec_cmp(&recs[e - 1], r))
+			return (long)(e - 1);
+	if (slot)
+		*slot = i;
+	return -1;
+}
+
+static int id_table_add(id_table *t, const rec *recs, uint32_t index)
+{
+	if (2 * (t->used + 1) > t->mask + 1) {
+		id_table bigger;
+		if (id_table_init(&bigger, 2 * (t->used + 1)))
+			return nomem();
+		for (size_t i = 0; i <= t->mask; i++) {
+			uint32_t e = t->slots[i];
+			if (!e)
+				continue;
+			size_t j = key_slot(rec_key(&recs[e - 1]), bigger.mask);
+			while (bigger.slots[j])
+				j = (j + 1) & bigger.mask;
+			bigger.slots[j] = e;
+		}
+		bigger.used = t->used;
+		free(t->slots);
+		*t = bigger;
 	}
+	size_t slot;
+	id_table_find(t, recs, &recs[index], &slot);
+	t->slots[slot] = index + 1;
+	t->used++;
 	return 0;
+}
+
+/* Indexes the old side's ids, failing on a duplicate. */
+static int index_old(id_table *t, const umap_doc *doc, rec_layer *l)
+{
+	int rc = id_table_init(t, l->n);
+	for (size_t i = 0; !rc && i < l->n; i++) {
+		const rec *r = &l->recs[i];
+		if (r->length & REC_NO_ID)
+			continue;
+		long first = id_table_find(t, l->recs, r, NULL);
+		rc = first >= 0 ? duplicate_error(doc, &l->recs[first], r)
+				: id_table_add(t, l->recs, (uint32_t)i);
+	}
+	return rc;
+}
+
+/* The earlier record of `l` with the id of record `j` (for duplicate messages). */
+static const rec *earlier_same_id(rec_layer *l, size_t j)
+{
+	for (size_t i = 0; i < j; i++)
+		if (!(l->recs[i].length & REC_NO_ID) && !rec_cmp(&l->recs[i], &l->recs[j]))
+			return &l->recs[i];
+	return &l->recs[j];
 }
 
 static int rec_tree(json_t **out, umap_doc *doc, const rec *r)
@@ -891,34 +950,31 @@ static int match_idless_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_m
 	return rc;
 }
 
-/* Pairs features by id (merging the two sorted id orders), then id-less ones by content. */
+/* Pairs features by id (a hash join on the old side's ids), then id-less ones by content.
+ * Duplicate ids on either side are an error naming both lines. */
 static int pair_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_matched,
 		     umap_doc *new_doc, rec_layer *b, int32_t *b_match)
 {
-	uint32_t *pa = NULL, *pb = NULL;
-	size_t na = 0, nb = 0;
-	int rc = sorted_ids(&pa, &na, a);
+	id_table old_ids = { NULL, 0, 0 }, added_ids = { NULL, 0, 0 };
+	int rc = index_old(&old_ids, old_doc, a);
 	if (!rc)
-		rc = sorted_ids(&pb, &nb, b);
-	if (!rc)
-		rc = check_duplicates(old_doc, a, pa, na);
-	if (!rc)
-		rc = check_duplicates(new_doc, b, pb, nb);
-	for (size_t i = 0, j = 0; !rc && i < na && j < nb;) {
-		int c = rec_cmp(&a->recs[pa[i]], &b->recs[pb[j]]);
-		if (c < 0) {
-			i++;
-		} else if (c > 0) {
-			j++;
+		rc = id_table_init(&added_ids, 16);
+	for (size_t j = 0; !rc && j < b->n; j++) {
+		const rec *r = &b->recs[j];
+		if (r->length & REC_NO_ID)
+			continue;
+		long k = id_table_find(&old_ids, a->recs, r, NULL);
+		if (k >= 0 && !a_matched[k]) {
+			a_matched[k] = 1;
+			b_match[j] = (int32_t)k;
+		} else if (k >= 0 || id_table_find(&added_ids, b->recs, r, NULL) >= 0) {
+			rc = duplicate_error(new_doc, earlier_same_id(b, j), r);
 		} else {
-			a_matched[pa[i]] = 1;
-			b_match[pb[j]] = (int32_t)pa[i];
-			i++;
-			j++;
+			rc = id_table_add(&added_ids, b->recs, (uint32_t)j);
 		}
 	}
-	free(pa);
-	free(pb);
+	free(old_ids.slots);
+	free(added_ids.slots);
 	if (!rc)
 		rc = match_idless_recs(old_doc, a, a_matched, new_doc, b, b_match, 0);
 	if (!rc)
