@@ -1221,6 +1221,8 @@ int umap_layer_append(umap_doc *doc, umap_layer *layer, json_t *feature)
 
 static void index_rebuild(umap_layer *layer, layer_priv *lp)
 {
+	if (!lp->index)
+		return; /* no feature had an id */
 	memset(lp->index, 0, lp->index_cap * sizeof(*lp->index));
 	lp->index_used = 0;
 	for (size_t i = 0; i < layer->nfeatures; i++) {
