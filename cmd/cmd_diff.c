@@ -1,5 +1,5 @@
 /* umapsync diff: feature changes between two sources, in text, json, geojson, ops or --stat.
- * A source is a file today; the repository adds revisions as another kind of source. */
+ * A source is a file or a revision; lib/diff takes streamed files or feature pairs. */
 #include "builtin.h"
 
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 #include "diff.h"
 #include "error.h"
 #include "ops.h"
+#include "repo-cmd.h"
 
 struct diff_cmd {
 	const char *format;
@@ -22,15 +23,6 @@ static int is_file_source(const char *arg)
 {
 	struct stat st;
 	return !strcmp(arg, "-") || stat(arg, &st) == 0;
-}
-
-/* Checks one side of the comparison. This is where revisions will be resolved: a revision
- * is just another source of features (lib/diff takes files, documents or feature pairs). */
-static void check_source(const char *arg)
-{
-	if (!is_file_source(arg))
-		die("'%s' is not a file; comparing revisions needs a umapsync repository, "
-		    "which this command cannot read yet", arg);
 }
 
 static void write_json(umap_buf *out, const json_t *value, unsigned flags)
@@ -95,18 +87,6 @@ int cmd_diff(int argc, const char **argv)
 		usage_with_options_msg(usage, options, "--id needs a property name");
 	if (argc > 2)
 		usage_with_options_msg(usage, options, "too many arguments: diff compares two sources");
-	if (argc < 2) {
-		if (argc == 1)
-			check_source(argv[0]);
-		die("diff %s needs a umapsync repository, which this command cannot read yet; "
-		    "to compare two files, give both: umapsync diff A B",
-		    argc ? "of a revision with the working files" : "of the working files with HEAD");
-	}
-	if (!strcmp(argv[0], "-") && !strcmp(argv[1], "-"))
-		die("only one side of a diff can be standard input");
-
-	check_source(argv[0]);
-	check_source(argv[1]);
 	umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
 	dopts.ignore = cmd.ignore.items;
 	dopts.nignore = (size_t)cmd.ignore.nr;
@@ -114,8 +94,20 @@ int cmd_diff(int argc, const char **argv)
 	dopts.id_property = cmd.id_property;
 	dopts.summary_only = cmd.stat || cmd.quiet;
 	umap_diff *diff;
-	if (umap_diff_new(&diff, &dopts) || umap_diff_files(diff, argv[0], argv[1]))
+	if (umap_diff_new(&diff, &dopts))
 		die_lib(NULL);
+	if (argc < 2 || !is_file_source(argv[0]) || !is_file_source(argv[1])) {
+		/* revisions (HEAD~1, branches, tags) and the working files of a repository */
+		if (cmd.id_property)
+			usage_with_options_msg(usage, options, "--id applies to files, not revisions");
+		diff_from_revisions(diff, argc, argv);
+	} else {
+		if (!strcmp(argv[0], "-") && !strcmp(argv[1], "-"))
+			die("only one side of a diff can be standard input");
+		/* both files are streamed, in parallel, into a few bytes per feature */
+		if (umap_diff_files(diff, argv[0], argv[1]))
+			die_lib(NULL);
+	}
 
 	int changed = umap_diff_has_changes(diff);
 	if (!cmd.quiet) {

@@ -216,16 +216,16 @@ added feature R2dNw "Perrache"
 @test "a missing file, a revision, or no arguments say fatal: clearly" {
 	run_split umapsync diff "$BASE" nope.geojson
 	assert_failure 128
-	assert_equal "$stderr" "fatal: 'nope.geojson' is not a file; comparing revisions needs a umapsync repository, which this command cannot read yet"
+	assert_equal "$stderr" "fatal: 'nope.geojson' is not a file, and there is no umapsync repository here to read it as a revision"
 	run_split umapsync diff HEAD
 	assert_failure 128
-	assert_equal "$stderr" "fatal: 'HEAD' is not a file; comparing revisions needs a umapsync repository, which this command cannot read yet"
+	assert_equal "$stderr" "fatal: 'HEAD' is not a file, and there is no umapsync repository here to read it as a revision"
 	run_split umapsync diff
 	assert_failure 128
-	assert_equal "$stderr" "fatal: diff of the working files with HEAD needs a umapsync repository, which this command cannot read yet; to compare two files, give both: umapsync diff A B"
+	assert_equal "$stderr" "fatal: not a umapsync repository (or any parent directory); to compare two files, give both: umapsync diff A B"
 	run_split umapsync diff "$BASE"
 	assert_failure 128
-	[[ "$stderr" == "fatal: diff of a revision with the working files needs a umapsync repository"* ]]
+	assert_equal "$stderr" "fatal: not a umapsync repository (or any parent directory); to compare two files, give both: umapsync diff A B"
 	mkdir dir
 	run_split umapsync diff "$BASE" dir
 	assert_failure 128
