@@ -554,6 +554,106 @@ static int json_blob(git_oid *out, umap_repo *repo, const json_t *value)
 	return rc;
 }
 
+/* How umap_json_write prints a number token, when that is certain without converting it:
+ * an integer of at most 15 digits, or a plain decimal of at most 15 significant digits and
+ * at least 1e-6 (where JavaScript's shortest form is the digits themselves), trailing
+ * fraction zeros dropped ("1.50" -> "1.5", "2.0" -> "2"). *len is the length to keep;
+ * returns 0 when the number needs the real conversion (exponents, long mantissas, -0). */
+static int number_canonical_length(const char *p, size_t n, size_t *len)
+{
+	size_t i = p[0] == '-', int_start = i;
+	while (i < n && p[i] >= '0' && p[i] <= '9')
+		i++;
+	size_t int_digits = i - int_start;
+	int zero_int = int_digits == 1 && p[int_start] == '0';
+	*len = n;
+	if (i < n) {
+		if (p[i] != '.')
+			return 0; /* exponent */
+		size_t frac_start = ++i;
+		while (i < n && p[i] >= '0' && p[i] <= '9')
+			i++;
+		if (i != n || i == frac_start)
+			return 0;
+		size_t end = n;
+		while (end > frac_start && p[end - 1] == '0')
+			end--;
+		size_t frac_digits = end - frac_start;
+		if (frac_digits) {
+			*len = end;
+			if (!zero_int)
+				return int_digits + frac_digits <= 15;
+			size_t zeros = 0;
+			while (p[frac_start + zeros] == '0')
+				zeros++;
+			return zeros <= 5 && frac_digits - zeros <= 15;
+		}
+		*len = frac_start - 1; /* "2.0" prints "2" */
+	}
+	return int_digits <= 15 && !(zero_int && p[0] == '-');
+}
+
+int umap_repo_canonical_fast(umap_buf *out, const char *data, size_t len)
+{
+	umap_scanner *sc = NULL;
+	umap_json_options opts = UMAP_JSON_OPTIONS_INIT;
+	if (umap_scanner_new(&sc, data, len, &opts)) {
+		umap_error_clear();
+		return 0;
+	}
+	unsigned char first[64];
+	int top = -1, after_key = 0, ok = 1;
+	umap_token tok;
+	while (ok) {
+		if (umap_scanner_next(sc, &tok)) {
+			umap_error_clear();
+			ok = 0;
+			break;
+		}
+		if (tok.type == UMAP_TOKEN_EOF)
+			break;
+		const char *raw = data + tok.start;
+		size_t n = tok.end - tok.start;
+		if (tok.type == UMAP_TOKEN_OBJECT_END || tok.type == UMAP_TOKEN_ARRAY_END) {
+			ok = umap_buf_putc(out, tok.type == UMAP_TOKEN_OBJECT_END ? '}' : ']') == 0;
+			top--;
+			continue;
+		}
+		if (top >= 0 && !after_key) {
+			if (!first[top] && umap_buf_putc(out, ','))
+				ok = 0;
+			first[top] = 0;
+		}
+		after_key = 0;
+		switch (tok.type) {
+		case UMAP_TOKEN_KEY:
+			ok = !tok.has_escapes && !umap_buf_put(out, raw, n) && !umap_buf_putc(out, ':');
+			after_key = 1;
+			break;
+		case UMAP_TOKEN_OBJECT_START:
+		case UMAP_TOKEN_ARRAY_START:
+			if (++top == (int)sizeof(first)) {
+				ok = 0;
+				break;
+			}
+			first[top] = 1;
+			ok = !umap_buf_putc(out, tok.type == UMAP_TOKEN_OBJECT_START ? '{' : '[');
+			break;
+		case UMAP_TOKEN_STRING:
+			ok = !tok.has_escapes && !umap_buf_put(out, raw, n);
+			break;
+		case UMAP_TOKEN_NUMBER:
+			ok = number_canonical_length(raw, n, &n) && !umap_buf_put(out, raw, n);
+			break;
+		default: /* true, false, null */
+			ok = !umap_buf_put(out, raw, n);
+			break;
+		}
+	}
+	umap_scanner_free(sc);
+	return ok;
+}
+
 static int feature_blob(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer *layer,
 			size_t i, umap_buf *scratch)
 {
@@ -566,6 +666,13 @@ static int feature_blob(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer
 			return umap_repo_cache_note(repo, key.digest, out);
 	}
 	int had_tree = f->value != NULL;
+	umap_buf_clear(scratch);
+	if (has_bytes && !had_tree &&
+	    umap_repo_canonical_fast(scratch, doc->data + f->offset, f->length)) {
+		int rc = umap_store_put(out, umap_repo_store(repo), GIT_OBJECT_BLOB, scratch->ptr,
+					scratch->len);
+		return rc ? rc : umap_repo_cache_note(repo, key.digest, out);
+	}
 	json_t *value = NULL;
 	int rc = umap_doc_feature(&value, doc, layer, i);
 	if (rc)
