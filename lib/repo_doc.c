@@ -4,6 +4,7 @@
 #include "repo.h"
 #include "repo_internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,7 @@ void umap_snapshot_free(umap_snapshot *snap)
 typedef struct manifest_file {
 	char *path;
 	int is_map;
+	long layers_at; /* maps: members before "layers", -1 when last */
 	size_t nlayers;
 	char **layers;
 } manifest_file;
@@ -164,6 +166,8 @@ static int manifest_read(manifest *m, umap_repo *repo, const git_oid *tree)
 		manifest_file *mf = &m->files[m->nfiles++];
 		mf->path = strdup(path);
 		mf->is_map = !strcmp(kind, "map");
+		json_t *at = json_object_get(f, "layers_at");
+		mf->layers_at = json_is_integer(at) ? (long)json_integer_value(at) : -1;
 		mf->layers = calloc(json_array_size(layers) + 1, sizeof(char *));
 		if (!mf->path || !mf->layers) {
 			rc = oom();
@@ -189,6 +193,12 @@ static manifest_file *manifest_find(manifest *m, const char *path)
 		if (!strcmp(m->files[i].path, path))
 			return &m->files[i];
 	return NULL;
+}
+
+static long mf_layers_at(manifest *m, const char *path)
+{
+	manifest_file *mf = manifest_find(m, path);
+	return mf ? mf->layers_at : -1;
 }
 
 static const char *manifest_layer_path(manifest *m, const char *layer)
@@ -359,6 +369,7 @@ static int read_layer(umap_repo *repo, umap_doc *doc, const git_oid *layers_tree
 			json_decref(layer->members);
 			layer->members = json_incref(members);
 		}
+		rc = umap_layer_set_member_order(doc, layer, json_object_get(meta, "keys"));
 	}
 	int has_features = 0;
 	if (!rc) {
@@ -427,6 +438,8 @@ static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, 
 		if (!rc) {
 			json_decref(doc->map);
 			doc->map = map;
+			if (mf->layers_at >= 0)
+				umap_doc_set_layers_position(doc, (size_t)mf->layers_at);
 		} else {
 			json_decref(map);
 		}
@@ -733,19 +746,22 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 		umap_error_prefix(rc, "%s: layer %s: ", path, layer->id);
 	if (!rc)
 		rc = umap_store_order_tree(&order, s, ids, n);
-	json_t *meta = json_object();
+	json_t *meta = json_object(), *keys = umap_layer_member_order(doc, layer);
 	if (!rc && (!meta ||
 		    json_object_set_new(meta, "options_key",
 					layer->options_key ? json_string(layer->options_key) : json_null()) ||
 		    json_object_set_new(meta, "members",
 					layer->members ? json_incref(layer->members) : json_null()) ||
-		    json_object_set_new(meta, "count", json_integer((json_int_t)n))))
+		    json_object_set_new(meta, "count", json_integer((json_int_t)n)) ||
+		    json_object_set_new(meta, "keys", keys ? keys : json_null())))
 		rc = oom();
+	keys = NULL;
 	if (!rc)
 		rc = json_blob(&meta_id, repo, meta);
 	if (!rc && layer->options)
 		rc = json_blob(&options_id, repo, layer->options);
 	json_decref(meta);
+	json_decref(keys);
 	if (!rc) {
 		umap_tree_entry entries[4];
 		size_t k = 0;
@@ -899,6 +915,14 @@ static int build_once(git_oid *tree, umap_repo *repo, umap_snapshot *snap, const
 		}
 		if (!rc && (json_object_set_new(entry, "kind", json_string(is_map ? "map" : "layer")) ||
 			    json_object_set_new(entry, "layers", ids)))
+			rc = oom();
+		else if (!rc && is_map && f->doc && umap_doc_layers_position(f->doc) != SIZE_MAX &&
+			 json_object_set_new(entry, "layers_at",
+					     json_integer((json_int_t)umap_doc_layers_position(f->doc))))
+			rc = oom();
+		else if (!rc && is_map && !f->doc && mf_layers_at(&old, f->path) >= 0 &&
+			 json_object_set_new(entry, "layers_at",
+					     json_integer(mf_layers_at(&old, f->path))))
 			rc = oom();
 		else if (rc)
 			json_decref(ids);
