@@ -3,6 +3,8 @@
 #ifndef UMAP_REPO_INTERNAL_H
 #define UMAP_REPO_INTERNAL_H
 
+#include <stdint.h>
+
 #include "repo.h"
 #include "repo_store.h"
 
@@ -16,8 +18,10 @@ struct umap_repo {
 	umap_store store;
 	char *workdir;
 	char *gitdir;
-	umap_cache_entry *cache; /* sorted, as loaded */
+	umap_cache_entry *cache; /* as loaded */
 	size_t ncache;
+	uint32_t *cache_table;   /* open addressing over cache: index + 1, 0 = empty */
+	size_t cache_size;
 	int cache_loaded, cache_disabled;
 	umap_cache_entry *seen;  /* what this run hashed: the next cache */
 	size_t nseen, aseen;
