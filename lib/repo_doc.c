@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "error.h"
@@ -512,11 +513,17 @@ int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid 
 		if ((rc = umap_repo_abspath(&abs, repo, m.files[i].path)))
 			break;
 		rc = umap_doc_open(&doc, abs, &opts);
-		if (rc == UMAP_ENOTFOUND)
-			rc = umap_error_set(UMAP_ENOTFOUND, "tracked file '%s' is missing", m.files[i].path);
+		int missing = rc == UMAP_ENOTFOUND && access(abs, F_OK) != 0;
+		if (missing) {
+			/* kept as in the tree; the caller decides what a missing file means */
+			umap_error_clear();
+			rc = 0;
+		}
 		free(abs);
 		if (!rc && (rc = umap_snapshot_add(snap, m.files[i].path, doc)))
 			umap_doc_free(doc);
+		if (!rc)
+			snap->files[snap->nfiles - 1].missing = missing;
 	}
 	manifest_clear(&m);
 	if (rc) {

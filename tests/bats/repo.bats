@@ -388,3 +388,20 @@ v2"
 	umapsync export HEAD layer.geojson >out.geojson
 	[ "$(jq -c '[.features[].id]' out.geojson)" = "$(jq -c '[.features[].id]' layer.geojson)" ]
 }
+
+@test "a missing tracked file shows as deleted; commit refuses with a way back" {
+	map_repo
+	mv cycling-lyon.umap saved.umap
+	run umapsync status
+	assert_output "On branch main
+Changes not committed:
+  deleted:    cycling-lyon.umap"
+	run_split umapsync commit -m gone
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: tracked file 'cycling-lyon.umap' is missing
+hint: restore it with 'umapsync export HEAD cycling-lyon.umap -o cycling-lyon.umap'"
+	umapsync export HEAD cycling-lyon.umap -o cycling-lyon.umap
+	run umapsync status
+	assert_output "On branch main
+nothing to commit, working files clean"
+}
