@@ -246,6 +246,33 @@ umap_layer *umap_doc_find_layer(umap_doc *doc, const char *id)
 	return NULL;
 }
 
+json_t *umap_layer_member_order(umap_doc *doc, umap_layer *layer)
+{
+	json_t *order = priv_of(doc)->layers[layer_index_of(doc, layer)].order;
+	return order ? json_incref(order) : NULL;
+}
+
+int umap_layer_set_member_order(umap_doc *doc, umap_layer *layer, const json_t *names)
+{
+	layer_priv *lp = &priv_of(doc)->layers[layer_index_of(doc, layer)];
+	json_t *copy = NULL;
+	if (json_is_array(names) && !(copy = json_deep_copy(names)))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	json_decref(lp->order);
+	lp->order = copy;
+	return 0;
+}
+
+size_t umap_doc_layers_position(umap_doc *doc)
+{
+	return priv_of(doc)->layers_at;
+}
+
+void umap_doc_set_layers_position(umap_doc *doc, size_t position)
+{
+	priv_of(doc)->layers_at = position;
+}
+
 /* ---- The id index ------------------------------------------------------------------
  * Open addressing; an entry is (32 bits of the id's hash) << 32 | (feature index + 1), so
  * that probing and growing compare hashes in the table, not strings behind pointers. */

@@ -108,6 +108,15 @@ long umap_layer_find(umap_doc *doc, umap_layer *layer, const char *id);
 /* Layer with this id, else NULL. */
 umap_layer *umap_doc_find_layer(umap_doc *doc, const char *id);
 
+/* Where members go when a document is written: a layer's top-level member names in source
+ * order (a new reference; NULL for a layer built in memory) and the number of map members
+ * before "layers" (SIZE_MAX: last). The repository stores both so that a revision is
+ * written back in the key order it was read in. */
+json_t *umap_layer_member_order(umap_doc *doc, umap_layer *layer);
+int umap_layer_set_member_order(umap_doc *doc, umap_layer *layer, const json_t *names);
+size_t umap_doc_layers_position(umap_doc *doc);
+void umap_doc_set_layers_position(umap_doc *doc, size_t position);
+
 /* The id of a feature tree as compact JSON text (allocated), honouring id_property;
  * NULL (no error) when it has none. */
 int umap_feature_id(char **out, const json_t *feature, const char *id_property);
