@@ -334,16 +334,9 @@ static int side_index_build(side_index *s, umap_doc *doc, umap_layer *layer)
 			if ((rc = umap_strmap_put(&seen, count ? key : s->content_keys[i], count + 1, NULL)))
 				break;
 		}
-		int existed = 0;
-		if ((rc = umap_strmap_put(&s->map, s->keys[i], i, &existed)))
+		/* ids are found through the document's own index (umap_layer_find) */
+		if (!f->id && (rc = umap_strmap_put(&s->map, s->keys[i], i, NULL)))
 			break;
-		if (existed) {
-			char *shown = umap_id_display(s->keys[i]);
-			rc = umap_error_set(UMAP_EINVALID, "%s: feature id %s appears twice in a layer",
-					    doc->source_name ? doc->source_name : "document",
-					    shown ? shown : s->keys[i]);
-			free(shown);
-		}
 	}
 	umap_strmap_dispose(&seen);
 	return rc;
@@ -351,7 +344,29 @@ static int side_index_build(side_index *s, umap_doc *doc, umap_layer *layer)
 
 static int side_find(const side_index *s, const char *key, size_t *at)
 {
-	return s->layer && umap_strmap_get(&s->map, key, at);
+	if (!s->layer)
+		return 0;
+	if (key[0] == '\x01')
+		return umap_strmap_get(&s->map, key, at);
+	long found = umap_layer_find(s->doc, s->layer, key);
+	if (found >= 0 && at)
+		*at = (size_t)found;
+	return found >= 0;
+}
+
+static int same_key(const char *a, const char *b)
+{
+	return a == b || !strcmp(a, b);
+}
+
+/* Where `key` is in `s`, trying position `guess` first (versions that only edited features
+ * keep every feature at the same index). -1 when absent. */
+static long locate(const side_index *s, const char *key, size_t guess)
+{
+	size_t at;
+	if (guess < s->n && same_key(s->keys[guess], key))
+		return (long)guess;
+	return side_find(s, key, &at) ? (long)at : -1;
 }
 
 static int tree_of(json_t **out, const side_index *s, size_t i)
@@ -390,8 +405,7 @@ static int push_feature(merged_layer *ml, int side, size_t index, json_t *tree, 
 	return 0;
 }
 
-/* The merge of one feature key; appends the outcome (or nothing, when deleted) to `kept`,
- * indexed by key in `kept_map`. */
+/* What the merge of one feature key keeps. */
 typedef struct feature_outcome {
 	int side;     /* -1: deleted */
 	size_t index;
@@ -400,12 +414,13 @@ typedef struct feature_outcome {
 	int placed;   /* moved into the merged layer */
 } feature_outcome;
 
+/* idx[side] is where the feature is in each version, -1 where it is not. */
 static int merge_feature(umap_merge_result *r, feature_outcome *res, const place *layer_place,
 			 const side_index *sb, const side_index *so, const side_index *st,
-			 const char *key)
+			 const char *key, const long idx[3])
 {
-	size_t ib = 0, io = 0, it = 0;
-	int hb = side_find(sb, key, &ib), ho = side_find(so, key, &io), ht = side_find(st, key, &it);
+	int hb = idx[0] >= 0, ho = idx[1] >= 0, ht = idx[2] >= 0;
+	size_t ib = hb ? (size_t)idx[0] : 0, io = ho ? (size_t)idx[1] : 0, it = ht ? (size_t)idx[2] : 0;
 	int rc = 0, eq;
 	res->side = -1;
 	res->tree = NULL;
@@ -581,7 +596,7 @@ static int merge_layer(umap_merge_result *r, merged_layer *ml)
 	umap_merge_slot *slots = NULL;
 	size_t nslots = 0;
 	feature_outcome *outcomes = NULL;
-	umap_strmap kept = UMAP_STRMAP_INIT;
+	size_t *out_of[NSIDES] = { NULL, NULL, NULL }; /* each version's features -> outcome */
 	size_t nout = 0;
 	int rc = 0;
 	place where = { layer_place_value(ml->src, r->docs), json_null() };
@@ -657,18 +672,30 @@ static int merge_layer(umap_merge_result *r, merged_layer *ml)
 		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 		goto done;
 	}
+	for (int side = 0; side < NSIDES; side++) {
+		if (!(out_of[side] = malloc((s[side].n + 1) * sizeof(*out_of[side])))) {
+			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+			goto done;
+		}
+		for (size_t i = 0; i < s[side].n; i++)
+			out_of[side][i] = SIZE_MAX;
+	}
 	for (int side = 0; side < NSIDES && !rc; side++) {
 		for (size_t i = 0; i < s[side].n; i++) {
-			const char *key = s[side].keys[i];
-			if ((side >= 1 && side_find(&s[0], key, NULL)) ||
-			    (side == 2 && side_find(&s[1], key, NULL)))
+			if (out_of[side][i] != SIZE_MAX) /* met through an earlier version */
 				continue;
+			const char *key = s[side].keys[i];
+			long idx[NSIDES] = { -1, -1, -1 };
+			idx[side] = (long)i;
+			for (int other = side + 1; other < NSIDES; other++)
+				idx[other] = locate(&s[other], key, i);
 			feature_outcome *o = &outcomes[nout];
-			if ((rc = merge_feature(r, o, &where, &s[0], &s[1], &s[2], key)))
+			if ((rc = merge_feature(r, o, &where, &s[0], &s[1], &s[2], key, idx)))
 				break;
 			o->key = key;
-			if (o->side >= 0 && (rc = umap_strmap_put(&kept, key, nout, NULL)))
-				break;
+			for (int k = 0; k < NSIDES; k++)
+				if (idx[k] >= 0)
+					out_of[k][idx[k]] = nout;
 			nout++;
 		}
 	}
@@ -677,23 +704,20 @@ static int merge_layer(umap_merge_result *r, merged_layer *ml)
 	/* The order merge places every kept key; a feature one side deleted but the merge
 	 * kept (a conflict settled for the other side) goes after its predecessor there. */
 	for (size_t i = 0; i < nslots && !rc; i++) {
-		const char *key = s[slots[i].side].keys[slots[i].index];
-		size_t k;
-		if (umap_strmap_get(&kept, key, &k) && !outcomes[k].placed)
+		size_t k = out_of[slots[i].side][slots[i].index];
+		if (k != SIZE_MAX && outcomes[k].side >= 0 && !outcomes[k].placed)
 			rc = place_outcome(ml, &outcomes[k], ml->nfeatures);
 	}
 	for (size_t k = 0; k < nout && !rc; k++) {
 		feature_outcome *o = &outcomes[k];
 		if (o->side < 0 || o->placed)
 			continue;
-		const side_index *own = &s[o->side == SIDE_MERGED ? UMAP_MERGE_OURS : o->side];
-		size_t own_index = o->index;
-		if (o->side == SIDE_MERGED && !side_find(own, o->key, &own_index))
-			own_index = 0;
+		int own_side = o->side == SIDE_MERGED ? UMAP_MERGE_OURS : o->side;
+		long own_index = o->side == SIDE_MERGED ? locate(&s[own_side], o->key, 0) : (long)o->index;
 		size_t at = 0;
-		for (size_t j = own_index; j-- > 0 && !at;) {
-			size_t pk;
-			if (!umap_strmap_get(&kept, own->keys[j], &pk) || !outcomes[pk].placed)
+		for (long j = own_index; j-- > 0 && !at;) {
+			size_t pk = out_of[own_side][j];
+			if (pk == SIZE_MAX || !outcomes[pk].placed)
 				continue;
 			for (size_t m = 0; m < ml->nfeatures; m++)
 				if (ml->features[m].key == outcomes[pk].key) {
@@ -708,7 +732,8 @@ done:
 		json_decref(outcomes[k].tree);
 	free(outcomes);
 	free(slots);
-	umap_strmap_dispose(&kept);
+	for (int i = 0; i < NSIDES; i++)
+		free(out_of[i]);
 	for (int i = 0; i < NSIDES; i++)
 		side_index_dispose(&s[i]);
 	json_decref(where.layer);
