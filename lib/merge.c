@@ -963,7 +963,8 @@ static int feature_tree(json_t **out, umap_merge_result *r, merged_layer *ml,
 	return umap_doc_feature(out, r->docs[f->side], ml->src[f->side], f->index);
 }
 
-int umap_merge_doc(umap_doc **out, umap_merge_result *r)
+/* The merged document, with its features or only its skeleton (for the writer). */
+static int build_doc(umap_doc **out, umap_merge_result *r, int with_features)
 {
 	umap_doc *doc;
 	int rc = umap_doc_new(&doc, r->docs[UMAP_MERGE_OURS]->kind);
@@ -993,7 +994,7 @@ int umap_merge_doc(umap_doc **out, umap_merge_result *r)
 			json_decref(layer->members);
 			layer->members = copy;
 		}
-		for (size_t j = 0; j < ml->nfeatures && !rc; j++) {
+		for (size_t j = 0; with_features && j < ml->nfeatures && !rc; j++) {
 			json_t *tree;
 			if (!(rc = feature_tree(&tree, r, ml, &ml->features[j])))
 				rc = umap_layer_append(doc, layer, json_incref(tree));
@@ -1005,6 +1006,11 @@ int umap_merge_doc(umap_doc **out, umap_merge_result *r)
 	}
 	*out = doc;
 	return 0;
+}
+
+int umap_merge_doc(umap_doc **out, umap_merge_result *r)
+{
+	return build_doc(out, r, 1);
 }
 
 /* How OURS writes its features, so that merged ones look like their neighbours. */
@@ -1144,17 +1150,127 @@ static int splice_possible(umap_merge_result *r)
 	return 1;
 }
 
-int umap_merge_write(umap_buf *out, umap_merge_result *r, unsigned flags)
+/* Where each layer's (empty) features array is in a skeleton written by umap_doc_write:
+ * the offsets of its '[' and ']' and the indentation of its key. 0 when all were found. */
+typedef struct features_slot {
+	size_t open, close, indent;
+} features_slot;
+
+static int find_feature_arrays(features_slot *slots, size_t nlayers, const umap_buf *text,
+			       umap_doc_kind kind)
 {
-	if (!splice_possible(r)) {
-		umap_doc *doc;
-		int rc = umap_merge_doc(&doc, r);
-		if (rc)
+	umap_json_options jopts = UMAP_JSON_OPTIONS_INIT;
+	umap_scanner *sc;
+	if (umap_scanner_new(&sc, text->ptr, text->len, &jopts))
+		return -1;
+	size_t depth = 0, found = 0, layer_depth = kind == UMAP_DOC_MAP ? 3 : 1;
+	int want_array = 0;
+	umap_token tok;
+	while (!umap_scanner_next(sc, &tok) && tok.type != UMAP_TOKEN_EOF) {
+		if (want_array && tok.type == UMAP_TOKEN_ARRAY_START && found < nlayers) {
+			slots[found].open = tok.start;
+			umap_token end;
+			if (umap_scanner_next(sc, &end) || end.type != UMAP_TOKEN_ARRAY_END)
+				break;
+			slots[found++].close = end.start;
+			want_array = 0;
+			continue;
+		}
+		want_array = 0;
+		switch (tok.type) {
+		case UMAP_TOKEN_OBJECT_START:
+		case UMAP_TOKEN_ARRAY_START:
+			depth++;
+			break;
+		case UMAP_TOKEN_OBJECT_END:
+		case UMAP_TOKEN_ARRAY_END:
+			depth--;
+			break;
+		case UMAP_TOKEN_KEY:
+			if (depth == layer_depth && tok.end - tok.start == 10 &&
+			    !memcmp(text->ptr + tok.start, "\"features\"", 10) && found < nlayers) {
+				want_array = 1;
+				slots[found].indent = tok.pos.col ? tok.pos.col - 1 : 0;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	umap_scanner_free(sc);
+	umap_error_clear();
+	return found == nlayers ? 0 : -1;
+}
+
+static const char spaces[] = "                                ";
+
+/* The layer or map options changed: the skeleton is written anew by the document writer,
+ * and each layer's features still as they were written (or in OURS' style). */
+static int write_reskeletoned(umap_buf *out, umap_merge_result *r, unsigned flags)
+{
+	umap_doc *skeleton = NULL;
+	umap_buf text = UMAP_BUF_INIT;
+	features_slot *slots = calloc(r->nlayers + 1, sizeof(*slots));
+	int rc = slots ? build_doc(&skeleton, r, 0) : umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (!rc)
+		rc = umap_doc_write(&text, skeleton, flags);
+	if (!rc && find_feature_arrays(slots, r->nlayers, &text, skeleton->kind)) {
+		/* not the shape we expect: the plain document writer, every feature re-written */
+		umap_doc *doc = NULL;
+		free(slots);
+		umap_buf_dispose(&text);
+		umap_doc_free(skeleton);
+		if ((rc = umap_merge_doc(&doc, r)))
 			return rc;
 		rc = umap_doc_write(out, doc, flags);
 		umap_doc_free(doc);
 		return rc;
 	}
+	size_t cursor = 0;
+	for (size_t i = 0; i < r->nlayers && !rc; i++) {
+		merged_layer *ml = &r->layers[i];
+		if (!ml->nfeatures)
+			continue;
+		feature_style st;
+		umap_layer *ol = ml->src[UMAP_MERGE_OURS];
+		umap_doc *ours = r->docs[UMAP_MERGE_OURS];
+		if (ol && ol->nfeatures && ol->features[0].length && ours->data) {
+			detect_style(&st, ours->data, ol);
+		} else {
+			memset(&st, 0, sizeof(st));
+			st.space_after_colon = st.space_after_comma = 1;
+			st.indent = 2;
+		}
+		size_t indent = slots[i].indent + 2 < sizeof(spaces) ? slots[i].indent + 2 : sizeof(spaces) - 1;
+		st.lead = spaces;
+		st.lead_len = indent;
+		st.sep = NULL; /* ",\n" + lead */
+		rc = umap_buf_put(out, text.ptr + cursor, slots[i].open + 1 - cursor);
+		for (size_t j = 0; j < ml->nfeatures && !rc; j++) {
+			rc = umap_buf_puts(out, j ? ",\n" : "\n");
+			if (!rc)
+				rc = umap_buf_put(out, spaces, indent);
+			if (!rc)
+				rc = write_feature(out, r, ml, &ml->features[j], &st);
+		}
+		if (!rc)
+			rc = umap_buf_putc(out, '\n');
+		if (!rc)
+			rc = umap_buf_put(out, spaces, indent - 2);
+		cursor = slots[i].close;
+	}
+	if (!rc)
+		rc = umap_buf_put(out, text.ptr + cursor, text.len - cursor);
+	free(slots);
+	umap_buf_dispose(&text);
+	umap_doc_free(skeleton);
+	return rc;
+}
+
+int umap_merge_write(umap_buf *out, umap_merge_result *r, unsigned flags)
+{
+	if (!splice_possible(r))
+		return write_reskeletoned(out, r, flags);
 	umap_doc *ours = r->docs[UMAP_MERGE_OURS];
 	size_t cursor = 0;
 	for (size_t i = 0; i < r->nlayers; i++) {
