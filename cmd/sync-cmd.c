@@ -207,11 +207,13 @@ void sync_require_no_merge(umap_repo *repo, const char *what)
 {
 	json_t *state = NULL;
 	if (umap_merge_state_load(&state, repo) == 0) {
-		const char *kind = json_string_value(json_object_get(state, "kind"));
+		const char *k = json_string_value(json_object_get(state, "kind"));
+		char kind[16];
+		snprintf(kind, sizeof(kind), "%s", k && !strcmp(k, "rebase") ? "rebase" : "merge");
 		json_decref(state);
 		fflush(stdout);
-		fprintf(stderr, "fatal: cannot %s: a %s is stopped on conflicts\n", what, kind ? kind : "merge");
-		hint("settle them with 'umapsync resolve', then 'umapsync %s --continue'", kind ? kind : "merge");
+		fprintf(stderr, "fatal: cannot %s: a %s is stopped on conflicts\n", what, kind);
+		hint("settle them with 'umapsync resolve', then 'umapsync %s --continue'", kind);
 		exit(EXIT_FATAL);
 	}
 }
