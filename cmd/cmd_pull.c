@@ -229,6 +229,35 @@ int cmd_pull(int argc, const char **argv)
 		if (!more)
 			break;
 	}
+	/* HLC receive rule: our next stamps come after everything we have seen */
+	if (json_array_size(foreign)) {
+		umap_hlc hlc;
+		umap_hlc_ts last, seen, out;
+		const char *saved = json_string_value(json_object_get(state, "hlc"));
+		if (!umap_hlc_init(&hlc, client, NULL, NULL)) {
+			if (saved && !umap_hlc_decode(&last, saved))
+				umap_hlc_restore(&hlc, &last);
+			size_t i;
+			json_t *op;
+			int moved = 0;
+			json_array_foreach(foreign, i, op) {
+				const char *t = json_string_value(json_object_get(op, "hlc"));
+				if (!t || umap_hlc_decode(&seen, t))
+					continue;
+				if (umap_hlc_recv(&out, &hlc, &seen))
+					warning("%s", umap_error_last());
+				else
+					moved = 1;
+			}
+			if (moved) {
+				char enc[UMAP_HLC_STR_MAX];
+				umap_hlc_ts now = { hlc.ms, hlc.counter, "" };
+				snprintf(now.node, sizeof(now.node), "%s", client);
+				umap_hlc_encode(enc, &now);
+				json_object_set_new(state, "hlc", json_string(enc));
+			}
+		}
+	}
 	if (!snapshot && !json_array_size(foreign)) {
 		json_object_set_new(state, "cursor", json_integer(cursor));
 		sync_state_save(repo, remote.name, state);
@@ -269,6 +298,7 @@ int cmd_pull(int argc, const char **argv)
 	if (git_reference_create(&r, umap_repo_git(repo), ref.ptr, &rcommit, 1, "pull") < 0)
 		die("cannot update %s: %s", ref.ptr, git_error_last() ? git_error_last()->message : "?");
 	git_reference_free(r);
+	umap_buf_dispose(&ref);
 	json_object_set_new(state, "cursor", json_integer(cursor));
 	json_object_set_new(state, "synced", json_string(git_oid_tostr_s(&rcommit)));
 	fprintf(stderr, "From %s\n   %zu op%s from others (cursor %lld)\n", remote.url, json_array_size(foreign),

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "strutil.h"
 #include "sync_op.h"
 
 static const char *const remote_usage[] = {
@@ -22,10 +23,12 @@ static int remote_list(umap_repo *repo, int verbose)
 	git_config *cfg = NULL;
 	git_config_iterator *it = NULL;
 	git_config_entry *entry;
-	if (git_repository_config(&cfg, umap_repo_git(repo)) < 0 ||
-	    git_config_iterator_glob_new(&it, cfg, "^umapsync-remote\\..*\\.url$") < 0)
+	/* a plain iterator filtered here: libgit2's glob iterator leaks its regex */
+	if (git_repository_config(&cfg, umap_repo_git(repo)) < 0 || git_config_iterator_new(&it, cfg) < 0)
 		die("cannot read the repository's config");
 	while (git_config_next(&entry, it) == 0) {
+		if (strncmp(entry->name, "umapsync-remote.", 16) || !umap_ends_with(entry->name, ".url"))
+			continue;
 		const char *name = entry->name + strlen("umapsync-remote.");
 		int len = (int)(strlen(name) - strlen(".url"));
 		if (verbose)
@@ -82,16 +85,17 @@ int cmd_remote(int argc, const char **argv)
 			usage_with_options_msg(remote_usage, options, "remove needs NAME");
 		git_config *cfg = NULL;
 		umap_buf var = UMAP_BUF_INIT;
-		umap_buf_printf(&var, "^umapsync-remote\\.%s\\.", argv[1]);
+		umap_buf_printf(&var, "umapsync-remote.%s.", argv[1]);
 		if (git_repository_config(&cfg, umap_repo_git(repo)) < 0)
 			die("cannot read the repository's config");
 		git_config_iterator *it = NULL;
 		git_config_entry *entry;
 		int found = 0;
 		char *names[16];
-		if (git_config_iterator_glob_new(&it, cfg, var.ptr) == 0) {
+		if (git_config_iterator_new(&it, cfg) == 0) {
 			while (git_config_next(&entry, it) == 0 && found < 16)
-				names[found++] = strdup(entry->name);
+				if (!strncmp(entry->name, var.ptr, var.len))
+					names[found++] = strdup(entry->name);
 			git_config_iterator_free(it);
 		}
 		if (!found)
