@@ -254,6 +254,18 @@ END {
 	target("git objects alone per version, 2 versions", "#6", "report", "", 0, "", v11o)
 	target("merge-file time ÷ diff time", "#7", "≤ 3", "<=", 3, "x", v12)
 	print ""
+	if (FACT["load", "all", "status"] == "ok") {
+		pr = FACT["load", "all", "push_rate"]; p99 = FACT["load", "all", "push_p99"]
+		print "Sync under load (#8): " FACT["load", "all", "clients"] " concurrent clients on loopback for " FACT["load", "all", "seconds"] " s (`bench/sync_load.sh`), each push one op acked after fsync:\n"
+		print "| figure | measured | goal | verdict |"
+		print "| --- | ---: | --- | --- |"
+		print "| durable pushes | " fnum(pr) " ops/s | thousands per second | " (pr >= 1000 ? "**pass**" : "**fail**") " |"
+		print "| push latency p50 / p99 | " FACT["load", "all", "push_p50"] " / " p99 " ms | p99 < 100 ms | " (p99 < 100 ? "**pass**" : "**fail**") " |"
+		print "| pulls | " fnum(FACT["load", "all", "pull_rate"]) " /s, p50 " FACT["load", "all", "pull_p50"] " ms, p99 " FACT["load", "all", "pull_p99"] " ms | report | — |"
+		print "| errors | " FACT["load", "all", "errors"] " | 0 | " (FACT["load", "all", "errors"] == 0 ? "**pass**" : "**fail**") " |"
+		print ""
+	} else if (("load" SUBSEP "all" SUBSEP "status") in FACT)
+		print "Sync under load (#8): " FACT["load", "all", "status"] "\n"
 	# instruction counts make the floor ratio stable on a shared machine
 	for (i = 1; i <= nsizes; i++) {
 		n = sizes[i]

@@ -27,7 +27,8 @@ LOG=$OUT/bench.log
 SIZES=${BENCH_SIZES:-10000 100000}
 [ "${BENCH_LARGE:-0}" = 1 ] && [ -z "${BENCH_SIZES:-}" ] && SIZES="10000 100000 1000000"
 PEER_LIMIT=${BENCH_TIMEOUT:-120}
-OUR_LIMIT=600
+OUR_LIMIT=300
+SYNC_LIMIT=120
 # A bound on the JavaScript peers' heaps, so that a peer cannot take the memory of a machine
 # that others share; a peer that needs more is reported as out of memory.
 NODE_HEAP_MB=4096
@@ -48,7 +49,12 @@ mkdir -p "$WORK"
 : >"$LOG"
 started=$(date +%s)
 
-say() { printf 'bench: %s\n' "$*" >&2; printf '%s\n' "$*" >>"$LOG"; }
+say() {
+	local line
+	line=$(printf '[%4ds] %s' "$(($(date +%s) - started))" "$*")
+	printf 'bench: %s\n' "$line" >&2
+	printf '%s\n' "$line" >>"$LOG"
+}
 fact() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$FACTS"; }
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -457,6 +463,7 @@ bench_repo() {
 
 SERVER_PID=""
 SERVER_URL=""
+SERVER_WORKED=""
 stop_server() {
 	if [ -n "$SERVER_PID" ]; then
 		kill "$SERVER_PID" 2>/dev/null
@@ -504,6 +511,7 @@ start_server() {
 		[ -s "$portfile" ] && port=$(tr -dc 0-9 <"$portfile")
 		if [ -n "${port:-}" ] && curl -fsS -m 1 "http://127.0.0.1:$port/v1/info" >/dev/null 2>&1; then
 			SERVER_URL="http://127.0.0.1:$port"
+			SERVER_WORKED=1
 			return 0
 		fi
 		kill -0 "$SERVER_PID" 2>/dev/null || break
@@ -532,11 +540,11 @@ bench_sync() {
 		for l in "${labels[@]}"; do na sync "$n" "$l" us "remote add: $(first_line "$OUT/stderr.txt")"; done
 		return
 	fi
-	ONCE=1 measure sync "$n" "${labels[0]}" us "0" $OUR_LIMIT "cd '$a' && '$U' push" || {
+	ONCE=1 measure sync "$n" "${labels[0]}" us "0" $SYNC_LIMIT "cd '$a' && '$U' push" || {
 		for l in "${labels[@]:1}"; do na sync "$n" "$l" us "needs the first push"; done
 		return
 	}
-	measure sync "$n" "${labels[1]}" us "0" $OUR_LIMIT "'$U' clone '$SERVER_URL/$map' '$b'" "rm -rf '$b'" || {
+	measure sync "$n" "${labels[1]}" us "0" $SYNC_LIMIT "'$U' clone '$SERVER_URL/$map' '$b'" "rm -rf '$b'" || {
 		na sync "$n" "${labels[3]}" us "needs clone"
 		b=""
 	}
@@ -547,8 +555,8 @@ bench_sync() {
 	fi
 	cp "$edit" "$a/layer.geojson"
 	if (cd "$a" && "$U" commit -m edit) >/dev/null 2>"$OUT/stderr.txt"; then
-		ONCE=1 measure sync "$n" "${labels[2]}" us "0" $OUR_LIMIT "cd '$a' && '$U' push" &&
-			[ -n "$b" ] && ONCE=1 measure sync "$n" "${labels[3]}" us "0" $OUR_LIMIT "cd '$b' && '$U' pull" &&
+		ONCE=1 measure sync "$n" "${labels[2]}" us "0" $SYNC_LIMIT "cd '$a' && '$U' push" &&
+			[ -n "$b" ] && ONCE=1 measure sync "$n" "${labels[3]}" us "0" $SYNC_LIMIT "cd '$b' && '$U' pull" &&
 			if "$U" diff --quiet "$b/layer.geojson" "$edit" >/dev/null 2>&1; then
 				fact sync "$n" pull "pulled file has the same features as the edit"
 			else
@@ -559,9 +567,38 @@ bench_sync() {
 	fi
 }
 
+# The sync helper's bounded load run (bench/sync_load.sh): 50 clients pushing one-op edits,
+# each acked after fsync, and pulling, for 10 s on loopback.
+bench_sync_load() {
+	local out=$OUT/sync_load.txt clients=50 seconds=10
+	if [ -z "$SERVER_URL$SERVER_WORKED" ] || [ ! -f "$ROOT/bench/sync_load.sh" ]; then
+		fact load all status "n/a: serve does not start"
+		return
+	fi
+	say "sync load: $clients clients for $seconds s"
+	if UMAPSYNC="$U" timeout 120 sh "$ROOT/bench/sync_load.sh" "$clients" "$seconds" >"$out" 2>>"$LOG"; then
+		fact load all status ok
+		fact load all clients "$clients"
+		fact load all seconds "$seconds"
+		local kind line
+		for kind in push pull; do
+			if [ $kind = push ]; then line=$(grep -m1 '^durable pushes' "$out"); else line=$(grep -m1 '^pulls' "$out"); fi
+			[ -n "$line" ] || continue
+			fact load all "${kind}_rate" "$(printf '%s' "$line" | sed -n 's/.* = \([0-9.]*\)\/s.*/\1/p')"
+			fact load all "${kind}_p50" "$(printf '%s' "$line" | sed -n 's/.*p50 \([0-9.]*\) ms.*/\1/p')"
+			fact load all "${kind}_p99" "$(printf '%s' "$line" | sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p')"
+		done
+		fact load all errors "$(sed -n 's/.*errors \([0-9]*\).*/\1/p' "$out" | head -n 1)"
+		say "sync load: $(tr '\n' ' ' <"$out")"
+	else
+		fact load all status "n/a: $(first_line "$out")"
+	fi
+}
+
 # callgrind instruction counts: the same on every run, unlike wall time on a shared machine.
+# Only the commands that stay within seconds under valgrind at the smallest size.
 bench_callgrind() {
-	local n=$1 base=$2 edit=$3 ours=$4 theirs=$5
+	local n=$1 base=$2 edit=$3
 	have valgrind || { say "valgrind is missing: no instruction counts"; return; }
 	cg() {
 		local label=$1 dir=$2
@@ -578,12 +615,7 @@ bench_callgrind() {
 	status_of() { awk -F'\t' -v s="$1" -v n="$n" -v l="$2" '$1 == s && $2 == n && $3 == l { print $5 }' "$RESULTS" | tail -n 1; }
 	[ "$(status_of validate "umapsync validate")" = ok ] && cg "umapsync validate" "$WORK" "$U" validate "$base"
 	[ "$(status_of diff "umapsync diff")" = ok ] && cg "umapsync diff" "$WORK" "$U" diff "$base" "$edit"
-	[ "$(status_of merge-file "umapsync merge-file")" = ok ] && cg "umapsync merge-file" "$WORK" "$U" merge-file -p "$base" "$ours" "$theirs"
-	if [ "$(status_of import "umapsync import")" = ok ]; then
-		local r=$WORK/cg-import
-		rm -rf "$r" && mkdir -p "$r" && cp "$base" "$r/layer.geojson" && (cd "$r" && "$U" init >/dev/null 2>&1) &&
-			cg "umapsync import" "$r" "$U" import layer.geojson
-	fi
+	# merge-file and import run for minutes under callgrind at 10k: their wall times must do
 	[ "$(status_of "revision diff" "umapsync diff HEAD~1 HEAD")" = ok ] && cg "umapsync diff HEAD~1 HEAD" "$WORK/rev-$n" "$U" diff HEAD~1 HEAD
 	cg "xxhsum -H3 both" "$WORK" xxhsum -H3 "$base" "$edit"
 	cg "cat both" "$WORK" cat "$base" "$edit"
@@ -644,13 +676,14 @@ main() {
 		bench_merge "$n" "$base" "$ours" "$theirs"
 		bench_repo "$n" "$base" "$edit" "$rev10"
 		bench_sync "$n" "$edit"
-		[ "$first" = 1 ] && bench_callgrind "$n" "$base" "$edit" "$ours" "$theirs"
+		[ "$first" = 1 ] && bench_callgrind "$n" "$base" "$edit"
 		first=0
 		# the repositories of one size are not needed at the next one
 		rm -rf "$WORK"/repo-* "$WORK"/commit-* "$WORK"/git-* "$WORK"/gitcommit-* "$WORK"/gitrev-* "$WORK"/export-* \
 			"$WORK"/patched-* "$WORK"/apply-* "$WORK"/sync-* "$WORK"/rev-* "$WORK"/pristine-* "$WORK"/merged-*
 	done
 	stop_server
+	bench_sync_load
 
 	if real_data; then
 		cb=$DATA/countries.geojson ce=$DATA/countries-edit.geojson
