@@ -1,0 +1,18 @@
+#!/usr/bin/env bats
+# Regression tests for the bugs the fuzzers (tests/fuzz/) found; inputs in tests/fixtures/fuzz.
+
+bats_require_minimum_version 1.5.0
+load helper
+
+@test "fuzz_doc: a key with \\u0000 is not a change against a re-formatted copy" {
+	run_split umapsync diff --exit-code "$FIXTURES/fuzz/nul-in-key.geojson" \
+		"$FIXTURES/fuzz/nul-in-key-reformatted.geojson"
+	assert_success
+	assert_output ""
+}
+
+@test "fuzz_doc: \"a\\u0000b\" and \"a\" are different keys" {
+	printf '{"type":"FeatureCollection","features":[{"type":"Feature","id":"a","geometry":null,"properties":{"opera":"x"}}]}\n' >plain.geojson
+	run_split umapsync diff --stat --exit-code "$FIXTURES/fuzz/nul-in-key.geojson" plain.geojson
+	assert_equal "$status" 1
+}
