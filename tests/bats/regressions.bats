@@ -16,3 +16,11 @@ load helper
 	run_split umapsync diff --stat --exit-code "$FIXTURES/fuzz/nul-in-key.geojson" plain.geojson
 	assert_equal "$status" 1
 }
+
+@test "fuzz_doc: a member name with \\u0000 is read without overrunning the heap (make asan)" {
+	cp "$FIXTURES/fuzz/nul-in-member-name.geojson" layer.geojson
+	run_split umapsync apply "$FIXTURES/fuzz/nul-in-member-name.patch.json" layer.geojson
+	assert_success
+	run jq -c '.features[0].properties' layer.geojson
+	assert_output '{"n":2}'
+}
