@@ -10,6 +10,7 @@
 #include "doc.h"
 #include "error.h"
 #include "ops.h"
+#include "repo-cmd.h"
 
 struct diff_cmd {
 	const char *format;
@@ -102,26 +103,28 @@ int cmd_diff(int argc, const char **argv)
 		usage_with_options_msg(usage, options, "--id needs a property name");
 	if (argc > 2)
 		usage_with_options_msg(usage, options, "too many arguments: diff compares two sources");
-	if (argc < 2) {
-		if (argc == 1 && !is_file_source(argv[0]))
-			open_source(argv[0], &cmd); /* dies with the message about revisions */
-		die("diff %s needs a umapsync repository, which this command cannot read yet; "
-		    "to compare two files, give both: umapsync diff A B",
-		    argc ? "of a revision with the working files" : "of the working files with HEAD");
-	}
-	if (!strcmp(argv[0], "-") && !strcmp(argv[1], "-"))
-		die("only one side of a diff can be standard input");
-
-	umap_doc *old_doc = open_source(argv[0], &cmd);
-	umap_doc *new_doc = open_source(argv[1], &cmd);
 	umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
 	dopts.ignore = cmd.ignore.items;
 	dopts.nignore = (size_t)cmd.ignore.nr;
 	dopts.precision = cmd.precision;
 	dopts.id_property = cmd.id_property;
 	umap_diff *diff;
-	if (umap_diff_new(&diff, &dopts) || umap_diff_docs(diff, old_doc, new_doc))
+	umap_doc *old_doc = NULL, *new_doc = NULL;
+	if (umap_diff_new(&diff, &dopts))
 		die_lib(NULL);
+	if (argc < 2 || !is_file_source(argv[0]) || !is_file_source(argv[1])) {
+		/* revisions (HEAD~1, branches, tags) and the working files of a repository */
+		if (cmd.id_property)
+			usage_with_options_msg(usage, options, "--id applies to files, not revisions");
+		diff_from_revisions(diff, argc, argv);
+	} else {
+		if (!strcmp(argv[0], "-") && !strcmp(argv[1], "-"))
+			die("only one side of a diff can be standard input");
+		old_doc = open_source(argv[0], &cmd);
+		new_doc = open_source(argv[1], &cmd);
+		if (umap_diff_docs(diff, old_doc, new_doc))
+			die_lib(NULL);
+	}
 
 	int changed = umap_diff_has_changes(diff);
 	if (!cmd.quiet) {

@@ -40,28 +40,60 @@ __umapsync_map_files() {
 	compopt -o filenames -o nospace 2>/dev/null
 }
 
+# __umapsync_options CMD [WORD]: the option lines of CMD. WORD is the first argument typed
+# after CMD: for a command with subcommands (token create) it selects the subcommand's
+# options; an ordinary command ignores it and lists its own.
+__umapsync_options() {
+	local out
+	if [ -n "$2" ] && out=$(umapsync "$1" "$2" --list-options 2>/dev/null) && [ -n "$out" ]; then
+		printf '%s\n' "$out"
+		return 0
+	fi
+	umapsync "$1" --list-options 2>/dev/null
+}
+
 _umapsync() {
 	local cur=${COMP_WORDS[COMP_CWORD]}
-	local cmd=${COMP_WORDS[1]}
-	local IFS=$'\n'
+	local IFS=$'\n' i=1
 	COMPREPLY=()
-	if [ "$COMP_CWORD" -eq 1 ]; then
-		COMPREPLY=( $(compgen -W "$(umapsync --list-commands 2>/dev/null | cut -f1)" -- "$cur") )
+	# Global options come before the command, as in git.
+	while [ "$i" -lt "$COMP_CWORD" ]; do
+		case ${COMP_WORDS[i]} in
+		-C) i=$((i + 2)) ;;
+		--no-pager) i=$((i + 1)) ;;
+		*) break ;;
+		esac
+	done
+	if [ "$i" -gt "$COMP_CWORD" ]; then # the directory after -C
+		COMPREPLY=( $(compgen -d -- "$cur") )
+		compopt -o filenames 2>/dev/null
 		return 0
+	fi
+	if [ "$i" -eq "$COMP_CWORD" ]; then
+		if [[ $cur == -* ]]; then
+			COMPREPLY=( $(compgen -W $'-C\n--no-pager\n--version\n--help' -- "$cur") )
+		else
+			COMPREPLY=( $(compgen -W "$(umapsync --list-commands 2>/dev/null | cut -f1)" -- "$cur") )
+		fi
+		return 0
+	fi
+	local cmd=${COMP_WORDS[i]} sub= arg=$((COMP_CWORD - i))
+	if [ "$arg" -gt 1 ] && [[ ${COMP_WORDS[i + 1]} != -* ]]; then
+		sub=${COMP_WORDS[i + 1]}
 	fi
 	case $cur in
 	--*=*)
-		local opt=${cur%%=*} choices
-		choices=$(umapsync "$cmd" --list-options 2>/dev/null | awk -F'\t' -v o="$opt=" '$1 == o { print $3 }')
-		if [ -n "$choices" ]; then
-			COMPREPLY=( $(compgen -W "$(printf '%s\n' "$choices" | tr '|' '\n')" -- "${cur#*=}") )
-		elif umapsync "$cmd" --list-options 2>/dev/null | grep -q "^$opt=	file"; then
+		local opt=${cur%%=*} line
+		line=$(__umapsync_options "$cmd" "$sub" | awk -F'\t' -v o="$opt" '$1 == o "=" || $1 == o')
+		if [ -n "$(printf '%s' "$line" | cut -f3)" ]; then
+			COMPREPLY=( $(compgen -W "$(printf '%s\n' "$line" | cut -f3 | tr '|' '\n')" -- "${cur#*=}") )
+		elif [ "$(printf '%s' "$line" | cut -f2)" = file ]; then
 			__umapsync_map_files "${cur#*=}"
 		fi
 		return 0
 		;;
 	-*)
-		COMPREPLY=( $(compgen -W "$(umapsync "$cmd" --list-options 2>/dev/null | cut -f1)" -- "$cur") )
+		COMPREPLY=( $(compgen -W "$(__umapsync_options "$cmd" "$sub" | cut -f1)" -- "$cur") )
 		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
 		return 0
 		;;
@@ -77,13 +109,13 @@ _umapsync() {
 	push|pull)
 		COMPREPLY=( $(compgen -W "$(__umapsync_remotes)" -- "$cur") ) ;;
 	remote)
-		if [ "$COMP_CWORD" -eq 2 ]; then
+		if [ "$arg" -eq 1 ]; then
 			COMPREPLY=( $(compgen -W $'add\nremove\nlist' -- "$cur") )
 		else
 			COMPREPLY=( $(compgen -W "$(__umapsync_remotes)" -- "$cur") )
 		fi ;;
 	token)
-		[ "$COMP_CWORD" -eq 2 ] && COMPREPLY=( $(compgen -W $'create\nlist\nrevoke' -- "$cur") ) ;;
+		[ "$arg" -eq 1 ] && COMPREPLY=( $(compgen -W $'create\nlist\nrevoke' -- "$cur") ) ;;
 	clone|init|serve|config|resolve|conflicts)
 		compopt -o default 2>/dev/null ;;
 	*)

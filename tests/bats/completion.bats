@@ -66,3 +66,44 @@ sub/"
 	grep -q -- '--list-commands' "$BATS_TEST_DIRNAME/../../completions/_umapsync"
 	grep -q -- '--list-options' "$BATS_TEST_DIRNAME/../../completions/umapsync.fish"
 }
+
+@test "bash completes global options, and commands and their options after them" {
+	mkdir -p dir1/sub dir2
+	run complete_bash --no
+	assert_output "--no-pager"
+	run complete_bash -C di
+	assert_output "dir1
+dir2"
+	run complete_bash -C dir1 --no-pager mer
+	assert_output "merge-file
+merge"
+	run complete_bash --no-pager help --no
+	assert_output "--no-man"
+}
+
+@test "bash asks for options with the first argument typed, for subcommands" {
+	# An ordinary command ignores the word; a command with subcommands (token create)
+	# answers with the subcommand's options.
+	run complete_bash help diff --no
+	assert_output "--no-man"
+	run complete_bash help no-such-subcommand --no
+	assert_output "--no-man"
+}
+
+@test "bash completes the values of an option whose value is optional (--color[=WHEN])" {
+	# The values come from the option table: fake a command whose table has OPT_COLOR.
+	mkdir bin
+	cat >bin/umapsync <<'SH'
+#!/bin/sh
+case "$*" in
+"diff --list-options") printf -- '--color\targ\tauto|always|never\tcolour the output\n' ;;
+*) exit 129 ;;
+esac
+SH
+	chmod +x bin/umapsync
+	run env PATH="$PWD/bin:$PATH" bash -c '
+		source "$1"; COMP_WORDS=(umapsync diff --color=a); COMP_CWORD=2
+		_umapsync; printf "%s\n" "${COMPREPLY[@]}"' complete "$BATS_TEST_DIRNAME/../../completions/umapsync.bash"
+	assert_output "auto
+always"
+}
