@@ -166,14 +166,16 @@ static int compare_keys(const diff_priv *priv, const json_t *old_obj, const json
 		old_obj = NULL;
 	if (!json_is_object(new_obj))
 		new_obj = NULL;
+	/* keys by length, not as C strings: "a\u0000b" and "a" are different keys */
 	const char *key;
+	size_t key_len;
 	json_t *v;
 	int rc;
 	if (new_obj) {
-		json_object_foreach((json_t *)new_obj, key, v) {
+		json_object_keylen_foreach((json_t *)new_obj, key, key_len, v) {
 			if (ignored(priv, key))
 				continue;
-			const json_t *old_value = old_obj ? json_object_get(old_obj, key) : NULL;
+			const json_t *old_value = old_obj ? json_object_getn(old_obj, key, key_len) : NULL;
 			if (old_value && umap_json_equal(old_value, v))
 				continue;
 			if ((rc = keys_push(keys, n, key, old_value, v)))
@@ -181,8 +183,8 @@ static int compare_keys(const diff_priv *priv, const json_t *old_obj, const json
 		}
 	}
 	if (old_obj) {
-		json_object_foreach((json_t *)old_obj, key, v) {
-			if (ignored(priv, key) || (new_obj && json_object_get(new_obj, key)))
+		json_object_keylen_foreach((json_t *)old_obj, key, key_len, v) {
+			if (ignored(priv, key) || (new_obj && json_object_getn(new_obj, key, key_len)))
 				continue;
 			if ((rc = keys_push(keys, n, key, v, NULL)))
 				return rc;
@@ -209,9 +211,10 @@ static int equal_rounded(const json_t *a, const json_t *b, double scale)
 		if (json_object_size(a) != json_object_size(b))
 			return 0;
 		const char *key;
+		size_t key_len;
 		json_t *v;
-		json_object_foreach((json_t *)a, key, v) {
-			const json_t *w = json_object_get(b, key);
+		json_object_keylen_foreach((json_t *)a, key, key_len, v) {
+			const json_t *w = json_object_getn(b, key, key_len);
 			if (!w || !equal_rounded(v, w, scale))
 				return 0;
 		}

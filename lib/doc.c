@@ -771,13 +771,17 @@ static int build_member(reader *r, const umap_token *val, const char *name, size
 static int set_member(reader *r, json_t *obj, const char *name, size_t len, json_t *value,
 		      const umap_token *at)
 {
-	char *key = strndup(name, len);
+	/* all len bytes, not strndup(): a name may hold "\u0000", and json_object_setn_new
+	 * reads len bytes of it */
+	char *key = malloc(len + 1);
 	if (!key) {
 		json_decref(value);
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	}
+	memcpy(key, name, len);
+	key[len] = '\0';
 	int rc = 0;
-	if (r->doc && priv_of(r->doc)->json.reject_duplicates && json_object_get(obj, key))
+	if (r->doc && priv_of(r->doc)->json.reject_duplicates && json_object_getn(obj, key, len))
 		rc = umap_error_set(UMAP_EINVALID, "%s:%u:%u: duplicate member \"%s\"",
 				    r->doc->source_name, at->pos.line, at->pos.col, key);
 	else if (json_object_setn_new(obj, key, len, value))
