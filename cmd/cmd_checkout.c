@@ -1,13 +1,144 @@
-/* umapsync checkout: switch revision.
- * Not built yet: it parses its options like every command and says so. */
+/* umapsync checkout: switch the working files to a branch or a revision. Refuses to lose
+ * uncommitted changes; each file is replaced atomically, and only files that differ. */
 #include "builtin.h"
+#include "repo-cmd.h"
+#include "fs.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int is_branch(umap_repo *repo, const char *name, git_oid *tip)
+{
+	umap_buf ref = UMAP_BUF_INIT;
+	umap_buf_printf(&ref, "refs/heads/%s", name);
+	int ok = git_reference_name_to_id(tip, umap_repo_git(repo), ref.ptr) == 0;
+	umap_buf_dispose(&ref);
+	return ok;
+}
+
+static int contains(char **list, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(list[i], s))
+			return 1;
+	return 0;
+}
 
 int cmd_checkout(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync checkout REV|BRANCH", NULL };
+	static const char *const usage[] = { "umapsync checkout BRANCH|REV", NULL };
 	const struct option options[] = {
 		OPT_END(),
 	};
-	parse_options(argc, argv, options, usage);
-	die_not_implemented("checkout");
+	argc = parse_options(argc, argv, options, usage);
+	if (argc != 1)
+		usage_with_options_msg(usage, options, "checkout needs one branch or revision");
+	umap_repo *repo = open_repo();
+	git_oid head, head_tree, target, target_tree;
+	int unborn = read_head(&head, &head_tree, repo);
+	int branch = is_branch(repo, argv[0], &target);
+	if (!branch && umap_repo_resolve(&target, repo, argv[0]))
+		die_lib(NULL);
+	if (umap_repo_commit_tree(&target_tree, repo, &target))
+		die_lib(NULL);
+
+	char **old_paths = NULL, **new_paths = NULL;
+	size_t nold = 0, nnew = 0;
+	if (umap_repo_tracked(&old_paths, &nold, repo, unborn ? NULL : &head_tree) ||
+	    umap_repo_tracked(&new_paths, &nnew, repo, &target_tree))
+		die_lib(NULL);
+	if (!unborn) {
+		git_oid work;
+		umap_snapshot *snap = worktree_tree(&work, repo, &head_tree, 0);
+		if (!git_oid_equal(&work, &head_tree)) {
+			int any = 0;
+			for (size_t i = 0; i < nold; i++) {
+				int differs = 0;
+				if (umap_repo_file_differs(&differs, repo, &head_tree, &work, old_paths[i]))
+					die_lib(NULL);
+				if (!differs)
+					continue;
+				if (!any)
+					error("your changes to these files would be lost by checkout:");
+				fprintf(stderr, "\t%s\n", old_paths[i]);
+				any = 1;
+			}
+			hint("commit them with 'umapsync commit -m MSG' first");
+			exit(EXIT_DIFFERENT);
+		}
+		umap_snapshot_free(snap);
+	}
+	/* a file the target tracks must not clobber an untracked one */
+	for (size_t i = 0; i < nnew; i++) {
+		char *abs = NULL;
+		struct stat st;
+		umap_repo_abspath(&abs, repo, new_paths[i]);
+		if (!contains(old_paths, nold, new_paths[i]) && stat(abs, &st) == 0) {
+			error("'%s' is not tracked here and would be overwritten by checkout", new_paths[i]);
+			hint("move it away, or import it first");
+			exit(EXIT_DIFFERENT);
+		}
+		free(abs);
+	}
+
+	umap_snapshot *written = NULL;
+	if (umap_snapshot_new(&written))
+		die_lib(NULL);
+	for (size_t i = 0; i < nnew; i++) {
+		int differs = 1;
+		if (!unborn && umap_repo_file_differs(&differs, repo, &head_tree, &target_tree,
+						      new_paths[i]))
+			die_lib(NULL);
+		if (!differs)
+			continue;
+		umap_snapshot *one = NULL;
+		char *abs = NULL;
+		if (umap_repo_read_tree(&one, repo, &target_tree, new_paths[i]) ||
+		    umap_repo_abspath(&abs, repo, new_paths[i]))
+			die_lib(NULL);
+		char *slash = strrchr(abs, '/');
+		*slash = '\0';
+		if (umap_mkdir_p(abs, 0777))
+			die_lib(NULL);
+		*slash = '/';
+		if (umap_doc_save(one->files[0].doc, abs, UMAP_JSON_INDENT(2)))
+			die_lib("cannot write %s", new_paths[i]);
+		/* keep the document and its blob ids to seed the cache */
+		if (umap_snapshot_add(written, new_paths[i], one->files[0].doc))
+			die_lib(NULL);
+		written->files[written->nfiles - 1].blobs = one->files[0].blobs;
+		one->files[0].doc = NULL;
+		one->files[0].blobs = NULL;
+		umap_snapshot_free(one);
+		free(abs);
+	}
+	for (size_t i = 0; i < nold; i++) {
+		if (contains(new_paths, nnew, old_paths[i]))
+			continue;
+		char *abs = NULL;
+		umap_repo_abspath(&abs, repo, old_paths[i]);
+		if (unlink(abs) < 0 && errno != ENOENT)
+			die_errno("cannot remove %s", old_paths[i]);
+		free(abs);
+	}
+	if (branch ? umap_repo_set_head_branch(repo, argv[0]) : umap_repo_set_head_detached(repo, &target))
+		die_lib(NULL);
+	if (!umap_repo_cache_worktree(repo, written))
+		umap_repo_cache_save(repo);
+	git_commit *c = NULL;
+	git_commit_lookup(&c, umap_repo_git(repo), &target);
+	if (branch)
+		fprintf(stderr, "Switched to branch '%s'\n", argv[0]);
+	else
+		fprintf(stderr, "HEAD is now at %s %s\n", short_id(&target),
+			c ? subject_of(git_commit_message(c)) : "");
+	git_commit_free(c);
+	umap_snapshot_free(written);
+	umap_paths_free(old_paths, nold);
+	umap_paths_free(new_paths, nnew);
+	umap_repo_free(repo);
+	return 0;
 }

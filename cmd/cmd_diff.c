@@ -1,13 +1,143 @@
-/* umapsync diff: show feature changes.
- * Not built yet: it parses its options like every command and says so. */
+/* umapsync diff: feature changes between two sources, in text, json, geojson, ops or --stat.
+ * A source is a file today; the repository adds revisions as another kind of source. */
 #include "builtin.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "diff.h"
+#include "doc.h"
+#include "error.h"
+#include "ops.h"
+#include "repo-cmd.h"
+
+struct diff_cmd {
+	const char *format;
+	int stat, quiet, exit_code, precision, color;
+	const char *id_property;
+	struct string_list ignore;
+};
+
+/* Whether `arg` names something we can read as a file ("-" is stdin). */
+static int is_file_source(const char *arg)
+{
+	struct stat st;
+	return !strcmp(arg, "-") || stat(arg, &st) == 0;
+}
+
+/* Opens one side of the comparison. Revisions will be resolved here too: a revision is just
+ * another source of documents, and lib/diff only sees documents or feature pairs. */
+static umap_doc *open_source(const char *arg, const struct diff_cmd *cmd)
+{
+	if (!is_file_source(arg))
+		die("'%s' is not a file; comparing revisions needs a umapsync repository, "
+		    "which this command cannot read yet", arg);
+	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+	opts.id_property = cmd->id_property;
+	umap_doc *doc;
+	if (umap_doc_open(&doc, arg, &opts))
+		die_lib(NULL);
+	return doc;
+}
+
+static void write_json(umap_buf *out, const json_t *value, unsigned flags)
+{
+	if (umap_json_write(out, value, flags) || umap_buf_putc(out, '\n'))
+		die_lib("cannot format the diff");
+}
+
+static void format_diff(umap_buf *out, const umap_diff *diff, const struct diff_cmd *cmd)
+{
+	json_t *value = NULL;
+	if (cmd->stat) {
+		if (umap_diff_format_stat(out, diff))
+			die_lib("cannot format the diff");
+	} else if (!strcmp(cmd->format, "text")) {
+		if (umap_diff_format_text(out, diff, want_color(stdout, cmd->color)))
+			die_lib("cannot format the diff");
+	} else if (!strcmp(cmd->format, "json")) {
+		if (umap_diff_to_json(&value, diff))
+			die_lib("cannot format the diff");
+		write_json(out, value, UMAP_JSON_INDENT(2));
+	} else if (!strcmp(cmd->format, "geojson")) {
+		if (umap_diff_to_geojson(&value, diff))
+			die_lib("cannot format the diff");
+		write_json(out, value, UMAP_JSON_INDENT(2));
+	} else {
+		/* one message per line, as a realtime client sends them */
+		if (umap_ops_from_diff(&value, diff, cmd->id_property))
+			die_lib("cannot format the diff");
+		size_t i;
+		json_t *op;
+		json_array_foreach(value, i, op) write_json(out, op, UMAP_JSON_COMPACT);
+	}
+	json_decref(value);
+}
 
 int cmd_diff(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync diff [options] [A [B]]", NULL };
+	static const char *const usage[] = {
+		"umapsync diff [options] A B",
+		"umapsync diff [options] [REV [REV]]",
+		NULL,
+	};
+	struct diff_cmd cmd = { "text", 0, 0, 0, -1, COLOR_AUTO, NULL, STRING_LIST_INIT };
 	const struct option options[] = {
+		OPT_CHOICE(0, "format", &cmd.format, "FORMAT", "output format", "text|json|geojson|ops"),
+		OPT_BOOL(0, "stat", &cmd.stat, "show only how many features changed per layer"),
+		OPT_BOOL('q', "quiet", &cmd.quiet, "print nothing; exit 1 where anything differs"),
+		OPT_BOOL(0, "exit-code", &cmd.exit_code, "exit 1 where anything differs"),
+		OPT_STRING_LIST(0, "ignore", &cmd.ignore, "KEY",
+				"leave property KEY (or \"geometry\") out; repeatable"),
+		OPT_INT(0, "precision", &cmd.precision, "N", "compare coordinates at N decimals"),
+		OPT_STRING(0, "id", &cmd.id_property, "PROP", "feature ids are properties.PROP"),
+		OPT_COLOR(&cmd.color),
 		OPT_END(),
 	};
-	parse_options(argc, argv, options, usage);
-	die_not_implemented("diff");
+	argc = parse_options(argc, argv, options, usage);
+	if (cmd.precision < -1 || cmd.precision > 17)
+		usage_with_options_msg(usage, options, "--precision expects 0 to 17 decimals, not %d",
+				       cmd.precision);
+	if (cmd.id_property && !*cmd.id_property)
+		usage_with_options_msg(usage, options, "--id needs a property name");
+	if (argc > 2)
+		usage_with_options_msg(usage, options, "too many arguments: diff compares two sources");
+	umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
+	dopts.ignore = cmd.ignore.items;
+	dopts.nignore = (size_t)cmd.ignore.nr;
+	dopts.precision = cmd.precision;
+	dopts.id_property = cmd.id_property;
+	umap_diff *diff;
+	umap_doc *old_doc = NULL, *new_doc = NULL;
+	if (umap_diff_new(&diff, &dopts))
+		die_lib(NULL);
+	if (argc < 2 || !is_file_source(argv[0]) || !is_file_source(argv[1])) {
+		/* revisions (HEAD~1, branches, tags) and the working files of a repository */
+		if (cmd.id_property)
+			usage_with_options_msg(usage, options, "--id applies to files, not revisions");
+		diff_from_revisions(diff, argc, argv);
+	} else {
+		if (!strcmp(argv[0], "-") && !strcmp(argv[1], "-"))
+			die("only one side of a diff can be standard input");
+		old_doc = open_source(argv[0], &cmd);
+		new_doc = open_source(argv[1], &cmd);
+		if (umap_diff_docs(diff, old_doc, new_doc))
+			die_lib(NULL);
+	}
+
+	int changed = umap_diff_has_changes(diff);
+	if (!cmd.quiet) {
+		umap_buf out = UMAP_BUF_INIT;
+		format_diff(&out, diff, &cmd);
+		if (out.len)
+			fwrite(out.ptr, 1, out.len, stdout);
+		umap_buf_dispose(&out);
+		check_stdout();
+	}
+	umap_diff_free(diff);
+	umap_doc_free(old_doc);
+	umap_doc_free(new_doc);
+	string_list_clear(&cmd.ignore);
+	return changed && (cmd.exit_code || cmd.quiet) ? EXIT_DIFFERENT : 0;
 }

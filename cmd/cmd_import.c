@@ -1,13 +1,98 @@
-/* umapsync import: start tracking files.
- * Not built yet: it parses its options like every command and says so. */
+/* umapsync import: start tracking map files and commit them. Ids it assigns (features
+ * without one, layers without one) are written back so that status is clean right after. */
 #include "builtin.h"
+#include "repo-cmd.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+static size_t count_features(const umap_doc *doc)
+{
+	size_t n = 0;
+	for (size_t l = 0; l < doc->nlayers; l++)
+		n += doc->layers[l].nfeatures;
+	return n;
+}
 
 int cmd_import(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync import FILE...", NULL };
+	static const char *const usage[] = { "umapsync import [-m MSG] FILE...", NULL };
+	const char *message = NULL;
 	const struct option options[] = {
+		OPT_STRING('m', "message", &message, "MSG", "commit message (default: Import FILE)"),
 		OPT_END(),
 	};
-	parse_options(argc, argv, options, usage);
-	die_not_implemented("import");
+	argc = parse_options(argc, argv, options, usage);
+	if (argc < 1)
+		usage_with_options_msg(usage, options, "import needs at least one file");
+	umap_repo *repo = open_repo();
+	git_oid head, head_tree;
+	int unborn = read_head(&head, &head_tree, repo);
+	char **tracked = NULL;
+	size_t ntracked = 0;
+	if (umap_repo_tracked(&tracked, &ntracked, repo, unborn ? NULL : &head_tree))
+		die_lib(NULL);
+	umap_snapshot *snap = NULL;
+	if (umap_snapshot_new(&snap))
+		die_lib(NULL);
+	for (size_t i = 0; i < ntracked; i++)
+		if (umap_snapshot_add(snap, tracked[i], NULL))
+			die_lib(NULL);
+	umap_buf subject = UMAP_BUF_INIT;
+	umap_buf_puts(&subject, "Import ");
+	for (int i = 0; i < argc; i++) {
+		char *rel = NULL;
+		if (umap_repo_relpath(&rel, repo, argv[i]))
+			die_lib(NULL);
+		if (umap_snapshot_find(snap, rel)) {
+			fflush(stdout);
+			fprintf(stderr, "fatal: '%s' is already tracked\n", rel);
+			hint("edit it and record the changes with 'umapsync commit -m MSG'");
+			exit(EXIT_FATAL);
+		}
+		char *abs = NULL;
+		umap_doc *doc = NULL;
+		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+		if (umap_repo_abspath(&abs, repo, rel) || umap_doc_open(&doc, abs, &opts))
+			die_lib(NULL);
+		size_t assigned = 0;
+		if (umap_repo_assign_ids(doc, &assigned))
+			die_lib("%s", rel);
+		if (assigned) {
+			if (umap_doc_save(doc, abs, UMAP_JSON_INDENT(2) | UMAP_DOC_KEEP_BYTES))
+				die_lib("cannot write the new ids to %s", rel);
+			umap_doc_free(doc);
+			if (umap_doc_open(&doc, abs, &opts))
+				die_lib(NULL);
+		}
+		size_t nfeatures = count_features(doc);
+		printf("%s: %zu layer%s, %zu feature%s", rel, doc->nlayers, doc->nlayers == 1 ? "" : "s",
+		       nfeatures, nfeatures == 1 ? "" : "s");
+		if (assigned)
+			printf(", %zu id%s assigned", assigned, assigned == 1 ? "" : "s");
+		putchar('\n');
+		umap_buf_printf(&subject, "%s%s", i ? ", " : "", rel);
+		if (umap_snapshot_add(snap, rel, doc))
+			die_lib(NULL);
+		free(abs);
+		free(rel);
+	}
+	git_oid tree, commit;
+	if (umap_repo_build_tree(&tree, repo, snap, unborn ? NULL : &head_tree) ||
+	    umap_repo_commit_tree_as(&commit, repo, &tree, unborn ? NULL : &head, unborn ? 0 : 1,
+				     message ? message : subject.ptr, 1))
+		die_lib(NULL);
+	umap_repo_cache_save(repo);
+	char *branch = NULL;
+	umap_repo_head_branch(&branch, repo);
+	printf("[%s%s %s] %s\n", branch ? branch : "detached HEAD", unborn ? " (root-commit)" : "",
+	       short_id(&commit), subject_of(message ? message : subject.ptr));
+	free(branch);
+	umap_buf_dispose(&subject);
+	umap_paths_free(tracked, ntracked);
+	umap_snapshot_free(snap);
+	umap_repo_free(repo);
+	return 0;
 }

@@ -1,13 +1,204 @@
-/* umapsync log: show history.
- * Not built yet: it parses its options like every command and says so. */
+/* umapsync log: the history of the map, of one tracked file, or of one feature.
+ * --feature walks first parents and compares one blob per commit: O(depth) per commit. */
 #include "builtin.h"
+#include "repo-cmd.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "json.h"
+
+/* The feature id as compact JSON: a string, unless it is a number that HEAD has. */
+static char *feature_id_json(umap_repo *repo, const git_oid *head_tree, const char *id)
+{
+	umap_buf text = UMAP_BUF_INIT;
+	json_t *s = json_string(id);
+	if (!s || umap_json_write(&text, s, UMAP_JSON_COMPACT))
+		die_lib("bad feature id");
+	json_decref(s);
+	int numeric = *id != '\0';
+	for (const char *p = id; *p; p++)
+		numeric &= isdigit((unsigned char)*p) || *p == '-' || *p == '.';
+	git_oid blob;
+	if (numeric && head_tree &&
+	    umap_repo_feature_blob(&blob, NULL, repo, head_tree, NULL, text.ptr) == UMAP_ENOTFOUND &&
+	    umap_repo_feature_blob(&blob, NULL, repo, head_tree, NULL, id) == 0) {
+		umap_buf_dispose(&text);
+		return strdup(id);
+	}
+	umap_error_clear();
+	return umap_buf_detach(&text);
+}
+
+static int feature_changed(umap_repo *repo, const git_oid *tree, const git_oid *parent_tree,
+			   const char *id_json)
+{
+	git_oid a, b;
+	int ra = umap_repo_feature_blob(&a, NULL, repo, tree, NULL, id_json);
+	int rb = parent_tree ? umap_repo_feature_blob(&b, NULL, repo, parent_tree, NULL, id_json)
+			     : UMAP_ENOTFOUND;
+	if ((ra && ra != UMAP_ENOTFOUND) || (rb && rb != UMAP_ENOTFOUND))
+		die_lib(NULL);
+	if (ra && rb)
+		return 0;
+	return ra != rb || !git_oid_equal(&a, &b);
+}
+
+static void print_commit(umap_buf *out, const git_commit *c, const char *format, int first)
+{
+	const git_signature *author = git_commit_author(c);
+	const char *message = git_commit_message(c);
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid_tostr(hex, sizeof(hex), git_commit_id(c));
+	if (!strcmp(format, "oneline")) {
+		umap_buf_printf(out, "%s %s\n", short_id(git_commit_id(c)), subject_of(message));
+	} else if (!strcmp(format, "json")) {
+		json_t *o = json_object(), *parents = json_array(), *a = json_object();
+		for (unsigned i = 0; i < git_commit_parentcount(c); i++) {
+			char phex[GIT_OID_HEXSZ + 1];
+			git_oid_tostr(phex, sizeof(phex), git_commit_parent_id(c, i));
+			json_array_append_new(parents, json_string(phex));
+		}
+		char date[64];
+		time_t t = (time_t)author->when.time;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		json_object_set_new(a, "name", json_string(author->name));
+		json_object_set_new(a, "email", json_string(author->email));
+		json_object_set_new(o, "commit", json_string(hex));
+		json_object_set_new(o, "parents", parents);
+		json_object_set_new(o, "author", a);
+		json_object_set_new(o, "date", json_string(date));
+		json_object_set_new(o, "message", json_string(message));
+		umap_buf_puts(out, first ? "\n  " : ",\n  ");
+		if (umap_json_write(out, o, UMAP_JSON_COMPACT))
+			die_lib("cannot format the log");
+		json_decref(o);
+	} else {
+		char date[64];
+		format_git_date(date, sizeof(date), &author->when);
+		umap_buf_printf(out, "%scommit %s\nAuthor: %s <%s>\nDate:   %s\n\n", first ? "" : "\n",
+				hex, author->name, author->email, date);
+		for (const char *p = message; *p;) {
+			size_t len = strcspn(p, "\n");
+			umap_buf_printf(out, "    %.*s\n", (int)len, p);
+			p += len;
+			if (*p)
+				p++;
+		}
+	}
+}
 
 int cmd_log(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync log [--feature ID] [PATH]", NULL };
+	static const char *const usage[] = {
+		"umapsync log [--format=medium|oneline|json] [--feature ID] [-n N] [REV] [PATH]",
+		NULL,
+	};
+	const char *format = "medium", *feature = NULL;
+	int max_count = -1;
 	const struct option options[] = {
+		OPT_CHOICE(0, "format", &format, "FORMAT", "how to print each commit",
+			   "medium|oneline|json"),
+		OPT_STRING(0, "feature", &feature, "ID", "only commits that changed this feature"),
+		OPT_INT('n', "max-count", &max_count, "N", "show at most N commits"),
 		OPT_END(),
 	};
-	parse_options(argc, argv, options, usage);
-	die_not_implemented("log");
+	argc = parse_options(argc, argv, options, usage);
+	if (argc > 2)
+		usage_with_options_msg(usage, options, "too many arguments");
+	umap_repo *repo = open_repo();
+	git_oid head, head_tree, start;
+	if (read_head(&head, &head_tree, repo)) {
+		char *branch = NULL;
+		umap_repo_head_branch(&branch, repo);
+		die("your current branch '%s' does not have any commits yet", branch ? branch : "HEAD");
+	}
+	const char *rev = NULL, *path = NULL;
+	git_oid_cpy(&start, &head);
+	for (int i = 0; i < argc; i++) {
+		git_oid c;
+		if (!rev && !path && umap_repo_resolve(&c, repo, argv[i]) == 0) {
+			rev = argv[i];
+			git_oid_cpy(&start, &c);
+		} else if (!path) {
+			path = argv[i];
+		} else {
+			usage_with_options_msg(usage, options, "'%s' is neither a revision nor a path",
+					       argv[i]);
+		}
+	}
+	umap_error_clear();
+	char *rel = NULL;
+	if (path) {
+		if (umap_repo_relpath(&rel, repo, path))
+			die_lib(NULL);
+		char **tracked = NULL;
+		size_t n = 0, found = 0;
+		git_oid start_tree;
+		if (umap_repo_commit_tree(&start_tree, repo, &start) ||
+		    umap_repo_tracked(&tracked, &n, repo, &start_tree))
+			die_lib(NULL);
+		for (size_t i = 0; i < n; i++)
+			found |= !strcmp(tracked[i], rel);
+		umap_paths_free(tracked, n);
+		if (!found)
+			die("'%s' is not a revision, nor a file tracked at %s", path, rev ? rev : "HEAD");
+	}
+	char *id_json = feature ? feature_id_json(repo, &head_tree, feature) : NULL;
+	git_revwalk *walk = NULL;
+	if (git_revwalk_new(&walk, umap_repo_git(repo)) < 0 || git_revwalk_push(walk, &start) < 0)
+		die("cannot walk the history: %s", git_error_last() ? git_error_last()->message : "");
+	git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME);
+	if (feature || path)
+		git_revwalk_simplify_first_parent(walk);
+	umap_buf out = UMAP_BUF_INIT;
+	if (!strcmp(format, "json"))
+		umap_buf_putc(&out, '[');
+	git_oid id;
+	int shown = 0, err;
+	while (max_count != 0 && (err = git_revwalk_next(&id, walk)) == 0) {
+		git_commit *c = NULL;
+		if (git_commit_lookup(&c, umap_repo_git(repo), &id) < 0)
+			die("cannot read commit %s: %s", short_id(&id), git_error_last()->message);
+		const git_oid *tree = git_commit_tree_id(c);
+		git_oid parent_tree;
+		int has_parent = git_commit_parentcount(c) > 0;
+		if (has_parent && umap_repo_commit_tree(&parent_tree, repo, git_commit_parent_id(c, 0)))
+			die_lib(NULL);
+		int show = 1;
+		if (id_json)
+			show = feature_changed(repo, tree, has_parent ? &parent_tree : NULL, id_json);
+		if (show && rel) {
+			int differs = 0;
+			if (umap_repo_file_differs(&differs, repo, has_parent ? &parent_tree : NULL, tree,
+						   rel))
+				die_lib(NULL);
+			show = differs;
+		}
+		if (show) {
+			print_commit(&out, c, format, !shown);
+			shown++;
+			if (max_count > 0)
+				max_count--;
+		}
+		git_commit_free(c);
+		if (out.len > 65536) {
+			fwrite(out.ptr, 1, out.len, stdout);
+			umap_buf_clear(&out);
+		}
+	}
+	if (!strcmp(format, "json"))
+		umap_buf_puts(&out, shown ? "\n]\n" : "]\n");
+	if (out.len)
+		fwrite(out.ptr, 1, out.len, stdout);
+	umap_buf_dispose(&out);
+	git_revwalk_free(walk);
+	free(id_json);
+	free(rel);
+	umap_repo_free(repo);
+	return 0;
 }

@@ -85,6 +85,10 @@ int umap_doc_load_all(umap_doc *doc);
 int umap_doc_add_layer(umap_layer **out, umap_doc *doc, const char *id, const json_t *options);
 /* Appends a feature (the document takes the reference to `feature`), computing id and hash. */
 int umap_layer_append(umap_doc *doc, umap_layer *layer, json_t *feature);
+/* Removes the feature at `index`; later features move up and the id index follows. */
+int umap_layer_remove(umap_doc *doc, umap_layer *layer, size_t index);
+/* Removes the layer at `index` with its features (pointers to later layers move). */
+int umap_doc_remove_layer(umap_doc *doc, size_t index);
 /* Index of the feature with this id (compact JSON text), or -1. O(1) after the first call. */
 long umap_layer_find(umap_doc *doc, umap_layer *layer, const char *id);
 /* Layer with this id, else NULL. */
@@ -103,7 +107,11 @@ int umap_layer_assign_ids(umap_doc *doc, umap_layer *layer, size_t *assigned);
 int umap_uuid_v4(char out[37]);
 
 /* Writes the document back as JSON: same member order, feature order, options key.
- * flags are umap_json_write's (UMAP_JSON_INDENT(2) for files people edit). */
+ * flags are umap_json_write's (UMAP_JSON_INDENT(2) for files people edit), plus
+ * UMAP_DOC_KEEP_BYTES: features that still have their source bytes (length > 0) are copied
+ * as they were and the others written compact on one line, so that an edit touches only
+ * the lines it changed. Whoever edits a feature's tree sets its length to 0. */
+#define UMAP_DOC_KEEP_BYTES 0x100u
 int umap_doc_write(umap_buf *out, umap_doc *doc, unsigned flags);
 /* umap_doc_write to a file, atomically (temp file, fsync, rename). */
 int umap_doc_save(umap_doc *doc, const char *path, unsigned flags);

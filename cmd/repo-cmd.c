@@ -1,0 +1,171 @@
+/* What the repository commands share: opening the repository or dying with a hint, HEAD,
+ * the working files as a tree, and git-style dates and short ids. */
+#include "builtin.h"
+#include "repo-cmd.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+
+umap_repo *open_repo(void)
+{
+	umap_repo *repo = NULL;
+	int rc = umap_repo_open(&repo, NULL);
+	if (rc == UMAP_ENOTFOUND) {
+		fflush(stdout);
+		fprintf(stderr, "fatal: %s\n", umap_error_last());
+		hint("create one here with 'umapsync init', then 'umapsync import FILE'");
+		exit(EXIT_FATAL);
+	}
+	if (rc)
+		die_lib(NULL);
+	return repo;
+}
+
+int read_head(git_oid *commit, git_oid *tree, umap_repo *repo)
+{
+	int rc = umap_repo_head(commit, repo);
+	if (rc == UMAP_ENOTFOUND)
+		return 1;
+	if (rc || umap_repo_commit_tree(tree, repo, commit))
+		die_lib(NULL);
+	return 0;
+}
+
+umap_snapshot *worktree_tree(git_oid *tree, umap_repo *repo, const git_oid *head_tree, int save_ids)
+{
+	umap_snapshot *snap = NULL;
+	if (umap_repo_read_worktree(&snap, repo, head_tree))
+		die_lib(NULL);
+	for (size_t i = 0; i < snap->nfiles; i++) {
+		umap_repo_file *f = &snap->files[i];
+		size_t assigned = 0;
+		if (umap_repo_assign_ids(f->doc, &assigned))
+			die_lib("%s", f->path);
+		if (!assigned || !save_ids)
+			continue;
+		char *abs = NULL;
+		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+		if (umap_repo_abspath(&abs, repo, f->path) ||
+		    umap_doc_save(f->doc, abs, UMAP_JSON_INDENT(2) | UMAP_DOC_KEEP_BYTES))
+			die_lib("cannot write the new ids to %s", f->path);
+		umap_doc_free(f->doc);
+		f->doc = NULL;
+		if (umap_doc_open(&f->doc, abs, &opts))
+			die_lib(NULL);
+		free(abs);
+		printf("%s: %zu id%s assigned\n", f->path, assigned, assigned == 1 ? "" : "s");
+	}
+	if (umap_repo_build_tree(tree, repo, snap, head_tree))
+		die_lib(NULL);
+	return snap;
+}
+
+int file_changes(const umap_tree_diff *diff, const char *path, size_t *added, size_t *modified,
+		 size_t *removed, int *options)
+{
+	*added = *modified = *removed = 0;
+	*options = 0;
+	int any = 0;
+	for (size_t l = 0; l < diff->nlayers; l++) {
+		const umap_repo_layer_change *lc = &diff->layers[l];
+		if (!lc->path || strcmp(lc->path, path))
+			continue;
+		any = 1;
+		if (lc->options_changed || lc->meta_changed || lc->kind != UMAP_CHANGE_MODIFIED)
+			*options = 1;
+		for (size_t i = 0; i < diff->nfeatures; i++) {
+			const umap_repo_change *c = &diff->features[i];
+			if (strcmp(c->layer, lc->layer))
+				continue;
+			if (c->kind == UMAP_CHANGE_ADDED)
+				(*added)++;
+			else if (c->kind == UMAP_CHANGE_REMOVED)
+				(*removed)++;
+			else
+				(*modified)++;
+		}
+	}
+	return any;
+}
+
+void format_git_date(char *out, size_t size, const git_time *when)
+{
+	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	time_t t = (time_t)when->time + (time_t)when->offset * 60;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	int off = when->offset < 0 ? -when->offset : when->offset;
+	snprintf(out, size, "%s %s %d %02d:%02d:%02d %d %c%02d%02d", days[tm.tm_wday],
+		 months[tm.tm_mon], tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, tm.tm_year + 1900,
+		 when->offset < 0 ? '-' : '+', off / 60, off % 60);
+}
+
+const char *short_id(const git_oid *id)
+{
+	static char bufs[4][8];
+	static int next;
+	char *buf = bufs[next++ & 3];
+	git_oid_tostr(buf, 8, id);
+	return buf;
+}
+
+const char *subject_of(const char *message)
+{
+	static char line[256];
+	size_t len = strcspn(message, "\n");
+	if (len >= sizeof(line))
+		len = sizeof(line) - 1;
+	memcpy(line, message, len);
+	line[len] = '\0';
+	return line;
+}
+
+void diff_from_revisions(umap_diff *diff, int argc, const char **argv)
+{
+	umap_repo *repo = NULL;
+	int rc = umap_repo_open(&repo, NULL);
+	if (rc == UMAP_ENOTFOUND) {
+		for (int i = 0; i < argc; i++)
+			if (strcmp(argv[i], "-") && access(argv[i], F_OK) != 0)
+				die("'%s' is not a file, and there is no umapsync repository here to "
+				    "read it as a revision", argv[i]);
+		die("not a umapsync repository (or any parent directory); to compare two files, "
+		    "give both: umapsync diff A B");
+	}
+	if (rc)
+		die_lib(NULL);
+	git_oid head, head_tree, trees[2];
+	int unborn = read_head(&head, &head_tree, repo);
+	for (int i = 0; i < argc; i++) {
+		git_oid commit;
+		if (umap_repo_resolve(&commit, repo, argv[i])) {
+			if (access(argv[i], F_OK) == 0)
+				die("cannot compare the file '%s' with a revision: give two files or two "
+				    "revisions", argv[i]);
+			die_lib(NULL);
+		}
+		if (umap_repo_commit_tree(&trees[i], repo, &commit))
+			die_lib(NULL);
+	}
+	umap_snapshot *snap = NULL;
+	if (argc < 2) {
+		if (unborn)
+			die("there is no commit yet to compare the working files with");
+		if (argc == 0)
+			git_oid_cpy(&trees[0], &head_tree);
+		snap = worktree_tree(&trees[1], repo, &head_tree, 0);
+	}
+	umap_tree_diff *tdiff = NULL;
+	if (umap_repo_diff(&tdiff, repo, &trees[0], &trees[1]) ||
+	    umap_repo_fill_diff(diff, repo, tdiff, &trees[0], &trees[1]))
+		die_lib(NULL);
+	umap_tree_diff_free(tdiff);
+	umap_snapshot_free(snap);
+	umap_repo_free(repo);
+}

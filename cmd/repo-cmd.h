@@ -1,0 +1,32 @@
+/* What the repository commands share: opening the repository or dying with a hint, HEAD,
+ * the working files as a tree, and git-style dates and short ids. */
+#ifndef UMAPSYNC_REPO_CMD_H
+#define UMAPSYNC_REPO_CMD_H
+
+#include <git2.h>
+
+#include "repo.h"
+
+/* The repository around the current directory; dies (128) with a hint when there is none. */
+umap_repo *open_repo(void);
+/* HEAD's commit and tree: 0, or 1 when the branch has no commit yet. Dies on damage. */
+int read_head(git_oid *commit, git_oid *tree, umap_repo *repo);
+/* Reads the tracked files and builds their tree in memory. With save_ids, features and
+ * layers without ids get them and the files are rewritten (reported on stdout); without,
+ * the ids live only in memory (status, diff). The caller frees the snapshot. */
+umap_snapshot *worktree_tree(git_oid *tree, umap_repo *repo, const git_oid *head_tree, int save_ids);
+/* The change counts of one file in a tree diff; returns whether anything changed in it. */
+int file_changes(const umap_tree_diff *diff, const char *path, size_t *added, size_t *modified,
+		 size_t *removed, int *options);
+/* "Tue Nov 14 22:13:20 2023 +0100", as git log prints dates. */
+void format_git_date(char *out, size_t size, const git_time *when);
+/* 7-hex-digit id (one of four rotating static buffers). */
+const char *short_id(const git_oid *id);
+/* The first line of a message (static buffer). */
+const char *subject_of(const char *message);
+
+/* diff's revision sources: no argument (working files vs HEAD), REV (REV vs working files)
+ * or REV REV. Fills `diff` from the two trees in O(changed features). */
+void diff_from_revisions(umap_diff *diff, int argc, const char **argv);
+
+#endif

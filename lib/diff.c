@@ -1,0 +1,817 @@
+/* Feature diffs by stable id (SPEC §5): builds the change model from two documents or from
+ * feature pairs a caller found itself, comparing per property key and per geometry. */
+#include "diff.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+typedef struct diff_priv {
+	char **ignore;
+	size_t nignore;
+	int ignore_geometry;
+	int precision;
+	char *id_property;
+	size_t layers_cap, changes_cap;
+} diff_priv;
+
+static diff_priv *priv_of(const umap_diff *diff)
+{
+	return diff->priv;
+}
+
+static int nomem(void)
+{
+	return umap_error_set(UMAP_ENOMEM, "out of memory");
+}
+
+const char *umap_change_name(umap_change_kind kind)
+{
+	switch (kind) {
+	case UMAP_CHANGE_ADDED:
+		return "added";
+	case UMAP_CHANGE_REMOVED:
+		return "removed";
+	case UMAP_CHANGE_MODIFIED:
+		return "modified";
+	default:
+		return "unchanged";
+	}
+}
+
+int umap_diff_new(umap_diff **out, const umap_diff_options *opts)
+{
+	umap_diff *diff = calloc(1, sizeof(*diff));
+	diff_priv *priv = calloc(1, sizeof(*priv));
+	if (!diff || !priv) {
+		free(diff);
+		free(priv);
+		return nomem();
+	}
+	diff->priv = priv;
+	priv->precision = -1;
+	if (opts) {
+		priv->precision = opts->precision;
+		if (opts->nignore && !(priv->ignore = calloc(opts->nignore, sizeof(char *))))
+			goto fail;
+		for (size_t i = 0; i < opts->nignore; i++) {
+			if (!strcmp(opts->ignore[i], "geometry"))
+				priv->ignore_geometry = 1;
+			if (!(priv->ignore[priv->nignore] = strdup(opts->ignore[i])))
+				goto fail;
+			priv->nignore++;
+		}
+		if (opts->id_property && !(priv->id_property = strdup(opts->id_property)))
+			goto fail;
+	}
+	*out = diff;
+	return 0;
+fail:
+	umap_diff_free(diff);
+	return nomem();
+}
+
+static void keys_free(umap_key_change *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(keys[i].key);
+		json_decref(keys[i].old_value);
+		json_decref(keys[i].new_value);
+	}
+	free(keys);
+}
+
+void umap_diff_free(umap_diff *diff)
+{
+	if (!diff)
+		return;
+	for (size_t i = 0; i < diff->nchanges; i++) {
+		umap_feature_change *c = &diff->changes[i];
+		free(c->id);
+		json_decref(c->old_feature);
+		json_decref(c->new_feature);
+		keys_free(c->keys, c->nkeys);
+	}
+	free(diff->changes);
+	for (size_t i = 0; i < diff->nlayers; i++) {
+		umap_diff_layer *l = &diff->layers[i];
+		free(l->id);
+		free(l->name);
+		json_decref(l->old_options);
+		json_decref(l->new_options);
+		keys_free(l->keys, l->nkeys);
+	}
+	free(diff->layers);
+	keys_free(diff->map_keys, diff->nmap_keys);
+	diff_priv *priv = priv_of(diff);
+	if (priv) {
+		for (size_t i = 0; i < priv->nignore; i++)
+			free(priv->ignore[i]);
+		free(priv->ignore);
+		free(priv->id_property);
+		free(priv);
+	}
+	free(diff);
+}
+
+int umap_diff_has_changes(const umap_diff *diff)
+{
+	if (diff->nchanges || diff->nmap_keys)
+		return 1;
+	for (size_t i = 0; i < diff->nlayers; i++)
+		if (diff->layers[i].kind != UMAP_CHANGE_NONE)
+			return 1;
+	return 0;
+}
+
+static int ignored(const diff_priv *priv, const char *key)
+{
+	for (size_t i = 0; i < priv->nignore; i++)
+		if (!strcmp(priv->ignore[i], key))
+			return 1;
+	return 0;
+}
+
+/* ---- Per-key comparison ------------------------------------------------------------ */
+
+static int keys_push(umap_key_change **keys, size_t *n, const char *key, const json_t *old_value,
+		     const json_t *new_value)
+{
+	umap_key_change *grown = realloc(*keys, (*n + 1) * sizeof(**keys));
+	if (!grown)
+		return nomem();
+	*keys = grown;
+	umap_key_change *k = &grown[*n];
+	if (!(k->key = strdup(key)))
+		return nomem();
+	k->old_value = json_incref((json_t *)old_value);
+	k->new_value = json_incref((json_t *)new_value);
+	(*n)++;
+	return 0;
+}
+
+/* Compares two objects key by key (NULL or a non-object counts as empty). */
+static int compare_keys(const diff_priv *priv, const json_t *old_obj, const json_t *new_obj,
+			umap_key_change **keys, size_t *n)
+{
+	if (!json_is_object(old_obj))
+		old_obj = NULL;
+	if (!json_is_object(new_obj))
+		new_obj = NULL;
+	const char *key;
+	json_t *v;
+	int rc;
+	if (new_obj) {
+		json_object_foreach((json_t *)new_obj, key, v) {
+			if (ignored(priv, key))
+				continue;
+			const json_t *old_value = old_obj ? json_object_get(old_obj, key) : NULL;
+			if (old_value && umap_json_equal(old_value, v))
+				continue;
+			if ((rc = keys_push(keys, n, key, old_value, v)))
+				return rc;
+		}
+	}
+	if (old_obj) {
+		json_object_foreach((json_t *)old_obj, key, v) {
+			if (ignored(priv, key) || (new_obj && json_object_get(new_obj, key)))
+				continue;
+			if ((rc = keys_push(keys, n, key, v, NULL)))
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* Equality with numbers rounded to `precision` decimals (for coordinates). */
+static int equal_rounded(const json_t *a, const json_t *b, double scale)
+{
+	if (json_is_number(a) && json_is_number(b))
+		return round(umap_json_number(a) * scale) == round(umap_json_number(b) * scale);
+	if (json_is_array(a) && json_is_array(b)) {
+		size_t n = json_array_size(a);
+		if (n != json_array_size(b))
+			return 0;
+		for (size_t i = 0; i < n; i++)
+			if (!equal_rounded(json_array_get(a, i), json_array_get(b, i), scale))
+				return 0;
+		return 1;
+	}
+	if (json_is_object(a) && json_is_object(b)) {
+		if (json_object_size(a) != json_object_size(b))
+			return 0;
+		const char *key;
+		json_t *v;
+		json_object_foreach((json_t *)a, key, v) {
+			const json_t *w = json_object_get(b, key);
+			if (!w || !equal_rounded(v, w, scale))
+				return 0;
+		}
+		return 1;
+	}
+	return umap_json_equal(a, b);
+}
+
+static int geometry_equal(const diff_priv *priv, const json_t *a, const json_t *b)
+{
+	if (!a)
+		a = json_null();
+	if (!b)
+		b = json_null();
+	if (priv->precision < 0)
+		return umap_json_equal(a, b);
+	return equal_rounded(a, b, pow(10.0, priv->precision));
+}
+
+/* ---- Building the model ------------------------------------------------------------ */
+
+int umap_diff_add_layer(size_t *index, umap_diff *diff, umap_change_kind presence, const char *id,
+		    long position, const json_t *old_options, const json_t *new_options)
+{
+	diff_priv *priv = priv_of(diff);
+	if (diff->nlayers == priv->layers_cap) {
+		size_t cap = priv->layers_cap ? priv->layers_cap * 2 : 8;
+		umap_diff_layer *layers = realloc(diff->layers, cap * sizeof(*layers));
+		if (!layers)
+			return nomem();
+		diff->layers = layers;
+		priv->layers_cap = cap;
+	}
+	umap_diff_layer *l = &diff->layers[diff->nlayers];
+	memset(l, 0, sizeof(*l));
+	diff->nlayers++;
+	l->position = position;
+	if (id && !(l->id = strdup(id)))
+		return nomem();
+	l->old_options = json_incref((json_t *)old_options);
+	l->new_options = json_incref((json_t *)new_options);
+	const json_t *shown = new_options ? new_options : old_options;
+	const json_t *name = json_is_object(shown) ? json_object_get(shown, "name") : NULL;
+	if (json_is_string(name) && !(l->name = strdup(json_string_value(name))))
+		return nomem();
+	int rc;
+	if (presence == UMAP_CHANGE_ADDED || presence == UMAP_CHANGE_REMOVED)
+		l->kind = presence;
+	else if ((rc = compare_keys(priv, old_options, new_options, &l->keys, &l->nkeys)))
+		return rc;
+	else if (l->nkeys)
+		l->kind = UMAP_CHANGE_MODIFIED;
+	*index = diff->nlayers - 1;
+	return 0;
+}
+
+static int change_slot(umap_feature_change **out, umap_diff *diff)
+{
+	diff_priv *priv = priv_of(diff);
+	if (diff->nchanges == priv->changes_cap) {
+		size_t cap = priv->changes_cap ? priv->changes_cap * 2 : 16;
+		umap_feature_change *changes = realloc(diff->changes, cap * sizeof(*changes));
+		if (!changes)
+			return nomem();
+		diff->changes = changes;
+		priv->changes_cap = cap;
+	}
+	umap_feature_change *c = &diff->changes[diff->nchanges++];
+	memset(c, 0, sizeof(*c));
+	*out = c;
+	return 0;
+}
+
+void umap_diff_add_unchanged(umap_diff *diff, size_t layer, size_t count)
+{
+	diff->layers[layer].unchanged += count;
+	diff->summary.unchanged += count;
+}
+
+int umap_diff_add_feature(umap_diff *diff, size_t layer, const json_t *old_feature,
+		      const json_t *new_feature, const umap_pos *old_pos, const umap_pos *new_pos)
+{
+	diff_priv *priv = priv_of(diff);
+	umap_diff_layer *l = &diff->layers[layer];
+	if (!old_feature && !new_feature)
+		return 0;
+	umap_key_change *keys = NULL;
+	size_t nkeys = 0;
+	int geometry_changed = 0, rc;
+	umap_change_kind kind;
+	if (old_feature && new_feature) {
+		if ((rc = compare_keys(priv, json_object_get(old_feature, "properties"),
+				       json_object_get(new_feature, "properties"), &keys, &nkeys))) {
+			keys_free(keys, nkeys);
+			return rc;
+		}
+		geometry_changed = !priv->ignore_geometry &&
+				   !geometry_equal(priv, json_object_get(old_feature, "geometry"),
+						   json_object_get(new_feature, "geometry"));
+		if (!nkeys && !geometry_changed) {
+			umap_diff_add_unchanged(diff, layer, 1);
+			return 0;
+		}
+		kind = UMAP_CHANGE_MODIFIED;
+	} else {
+		kind = old_feature ? UMAP_CHANGE_REMOVED : UMAP_CHANGE_ADDED;
+	}
+	umap_feature_change *c = NULL;
+	if ((rc = change_slot(&c, diff))) {
+		keys_free(keys, nkeys);
+		return rc;
+	}
+	c->kind = kind;
+	c->layer = layer;
+	c->keys = keys;
+	c->nkeys = nkeys;
+	c->geometry_changed = geometry_changed;
+	c->old_feature = json_incref((json_t *)old_feature);
+	c->new_feature = json_incref((json_t *)new_feature);
+	if (old_pos)
+		c->old_pos = *old_pos;
+	if (new_pos)
+		c->new_pos = *new_pos;
+	if ((rc = umap_feature_id(&c->id, new_feature ? new_feature : old_feature,
+				  priv->id_property)))
+		return rc;
+	switch (kind) {
+	case UMAP_CHANGE_ADDED:
+		l->added++;
+		diff->summary.added++;
+		break;
+	case UMAP_CHANGE_REMOVED:
+		l->removed++;
+		diff->summary.removed++;
+		break;
+	default:
+		l->modified++;
+		diff->summary.modified++;
+		break;
+	}
+	return 0;
+}
+
+int umap_diff_map_options(umap_diff *diff, const json_t *old_props, const json_t *new_props)
+{
+	return compare_keys(priv_of(diff), old_props, new_props, &diff->map_keys, &diff->nmap_keys);
+}
+
+/* ---- Comparing documents ----------------------------------------------------------- */
+
+/* Gives back a tree the diff no longer needs, if the document can build it again. */
+static void release_tree(umap_feature *f)
+{
+	if (f->length && f->value) {
+		json_decref(f->value);
+		f->value = NULL;
+	}
+}
+
+static int add_whole(umap_diff *diff, size_t index, umap_doc *doc, umap_layer *layer,
+		     int removed)
+{
+	for (size_t i = 0; i < layer->nfeatures; i++) {
+		json_t *tree;
+		int rc = umap_doc_feature(&tree, doc, layer, i);
+		if (!rc)
+			rc = umap_diff_add_feature(diff, index, removed ? tree : NULL, removed ? NULL : tree,
+					       removed ? &layer->features[i].pos : NULL,
+					       removed ? NULL : &layer->features[i].pos);
+		release_tree(&layer->features[i]);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+typedef struct hashed {
+	uint64_t hash;
+	size_t index;
+} hashed;
+
+static int by_hash(const void *a, const void *b)
+{
+	const hashed *x = a, *y = b;
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Pairs features without id that are identical: first by raw-byte hash, then (for those
+ * left, whose bytes may differ only in spelling) by semantic hash. Pairs get matched[]. */
+static int match_idless(umap_doc *old_doc, umap_layer *a, unsigned char *a_matched, umap_doc *new_doc,
+			umap_layer *b, unsigned char *b_matched, int semantic)
+{
+	size_t na = 0, nb = 0;
+	for (size_t i = 0; i < a->nfeatures; i++)
+		na += !a->features[i].id && !a_matched[i];
+	for (size_t i = 0; i < b->nfeatures; i++)
+		nb += !b->features[i].id && !b_matched[i];
+	if (!na || !nb)
+		return 0;
+	hashed *list = malloc(na * sizeof(*list));
+	if (!list)
+		return nomem();
+	size_t k = 0;
+	int rc = 0;
+	for (size_t i = 0; i < a->nfeatures && !rc; i++) {
+		if (a->features[i].id || a_matched[i])
+			continue;
+		uint64_t h = a->features[i].hash;
+		if (semantic) {
+			json_t *tree;
+			if (!(rc = umap_doc_feature(&tree, old_doc, a, i)))
+				h = umap_json_hash(tree);
+			release_tree(&a->features[i]);
+		}
+		list[k].hash = h;
+		list[k++].index = i;
+	}
+	qsort(list, k, sizeof(*list), by_hash);
+	for (size_t i = 0; i < b->nfeatures && !rc; i++) {
+		if (b->features[i].id || b_matched[i])
+			continue;
+		uint64_t h = b->features[i].hash;
+		if (semantic) {
+			json_t *tree;
+			if (!(rc = umap_doc_feature(&tree, new_doc, b, i)))
+				h = umap_json_hash(tree);
+			release_tree(&b->features[i]);
+		}
+		/* the first unmatched old feature with this hash */
+		size_t lo = 0, hi = k;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (list[mid].hash < h)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < k && list[lo].hash == h; lo++) {
+			if (!a_matched[list[lo].index]) {
+				a_matched[list[lo].index] = 1;
+				b_matched[i] = 1;
+				break;
+			}
+		}
+	}
+	free(list);
+	return rc;
+}
+
+static int compare_layers(umap_diff *diff, umap_doc *old_doc, umap_layer *a, umap_doc *new_doc,
+			  umap_layer *b, long position)
+{
+	size_t index;
+	int rc = umap_diff_add_layer(&index, diff, UMAP_CHANGE_NONE, b->id ? b->id : a->id, position,
+				 a->options, b->options);
+	if (rc)
+		return rc;
+	unsigned char *a_matched = calloc(a->nfeatures + 1, 1);
+	unsigned char *b_matched = calloc(b->nfeatures + 1, 1);
+	if (!a_matched || !b_matched) {
+		free(a_matched);
+		free(b_matched);
+		return nomem();
+	}
+	size_t unchanged = 0;
+	for (size_t i = 0; i < b->nfeatures && !rc; i++) {
+		umap_feature *fb = &b->features[i];
+		if (!fb->id)
+			continue;
+		long k = umap_layer_find(old_doc, a, fb->id);
+		json_t *tb, *ta;
+		b_matched[i] = 1;
+		if (k < 0) {
+			if (!(rc = umap_doc_feature(&tb, new_doc, b, i)))
+				rc = umap_diff_add_feature(diff, index, NULL, tb, NULL, &fb->pos);
+			release_tree(fb);
+			continue;
+		}
+		umap_feature *fa = &a->features[k];
+		a_matched[k] = 1;
+		if (fa->hash == fb->hash && (fa->length != 0) == (fb->length != 0)) {
+			unchanged++;
+			continue;
+		}
+		if (!(rc = umap_doc_feature(&ta, old_doc, a, (size_t)k)) &&
+		    !(rc = umap_doc_feature(&tb, new_doc, b, i)))
+			rc = umap_diff_add_feature(diff, index, ta, tb, &fa->pos, &fb->pos);
+		release_tree(fa);
+		release_tree(fb);
+	}
+	if (!rc)
+		rc = match_idless(old_doc, a, a_matched, new_doc, b, b_matched, 0);
+	if (!rc)
+		rc = match_idless(old_doc, a, a_matched, new_doc, b, b_matched, 1);
+	for (size_t i = 0; i < b->nfeatures && !rc; i++) {
+		if (b->features[i].id)
+			continue;
+		if (b_matched[i]) {
+			unchanged++;
+			continue;
+		}
+		json_t *tb;
+		if (!(rc = umap_doc_feature(&tb, new_doc, b, i)))
+			rc = umap_diff_add_feature(diff, index, NULL, tb, NULL, &b->features[i].pos);
+		release_tree(&b->features[i]);
+	}
+	for (size_t i = 0; i < a->nfeatures && !rc; i++) {
+		if (a_matched[i])
+			continue;
+		json_t *ta;
+		if (!(rc = umap_doc_feature(&ta, old_doc, a, i)))
+			rc = umap_diff_add_feature(diff, index, ta, NULL, &a->features[i].pos, NULL);
+		release_tree(&a->features[i]);
+	}
+	umap_diff_add_unchanged(diff, index, unchanged);
+	free(a_matched);
+	free(b_matched);
+	return rc;
+}
+
+static const json_t *map_properties(const umap_doc *doc)
+{
+	return doc->map ? json_object_get(doc->map, "properties") : NULL;
+}
+
+int umap_diff_docs(umap_diff *diff, umap_doc *old_doc, umap_doc *new_doc)
+{
+	int rc = 0;
+	if (old_doc->kind == UMAP_DOC_MAP || new_doc->kind == UMAP_DOC_MAP) {
+		if ((rc = umap_diff_map_options(diff, map_properties(old_doc), map_properties(new_doc))))
+			return rc;
+	}
+	unsigned char *used = calloc(old_doc->nlayers + 1, 1);
+	if (!used)
+		return nomem();
+	for (size_t j = 0; j < new_doc->nlayers && !rc; j++) {
+		umap_layer *b = &new_doc->layers[j];
+		long match = -1;
+		if (b->id) {
+			umap_layer *a = umap_doc_find_layer(old_doc, b->id);
+			if (a && !used[a - old_doc->layers])
+				match = a - old_doc->layers;
+		} else if (j < old_doc->nlayers && !old_doc->layers[j].id && !used[j]) {
+			match = (long)j;
+		}
+		/* two one-layer files are the same layer even if only one has an id */
+		if (match < 0 && old_doc->nlayers == 1 && new_doc->nlayers == 1 &&
+		    !(b->id && old_doc->layers[0].id))
+			match = 0;
+		if (match >= 0) {
+			used[match] = 1;
+			rc = compare_layers(diff, old_doc, &old_doc->layers[match], new_doc, b, (long)j);
+			continue;
+		}
+		size_t index;
+		if (!(rc = umap_diff_add_layer(&index, diff, UMAP_CHANGE_ADDED, b->id, (long)j, NULL,
+					   b->options)))
+			rc = add_whole(diff, index, new_doc, b, 0);
+	}
+	for (size_t i = 0; i < old_doc->nlayers && !rc; i++) {
+		if (used[i])
+			continue;
+		umap_layer *a = &old_doc->layers[i];
+		size_t index;
+		if (!(rc = umap_diff_add_layer(&index, diff, UMAP_CHANGE_REMOVED, a->id, (long)i,
+					   a->options, NULL)))
+			rc = add_whole(diff, index, old_doc, a, 1);
+	}
+	free(used);
+	return rc;
+}
+
+/* ---- Geometry summaries ------------------------------------------------------------ */
+
+static int is_position(const json_t *v)
+{
+	return json_is_array(v) && json_array_size(v) >= 2 && json_is_number(json_array_get(v, 0));
+}
+
+static size_t count_positions(const json_t *coords)
+{
+	if (is_position(coords))
+		return 1;
+	size_t n = 0, i;
+	json_t *v;
+	if (json_is_array(coords))
+		json_array_foreach(coords, i, v) n += count_positions(v);
+	return n;
+}
+
+size_t umap_geometry_vertices(const json_t *geometry)
+{
+	if (!json_is_object(geometry))
+		return 0;
+	const json_t *parts = json_object_get(geometry, "geometries");
+	if (json_is_array(parts)) {
+		size_t n = 0, i;
+		json_t *g;
+		json_array_foreach(parts, i, g) n += umap_geometry_vertices(g);
+		return n;
+	}
+	return count_positions(json_object_get(geometry, "coordinates"));
+}
+
+typedef struct bbox {
+	double west, south, east, north;
+	int empty;
+} bbox;
+
+static void bbox_add(bbox *box, const json_t *coords)
+{
+	if (is_position(coords)) {
+		double x = umap_json_number(json_array_get(coords, 0));
+		double y = umap_json_number(json_array_get(coords, 1));
+		if (!json_is_number(json_array_get(coords, 1)))
+			return;
+		if (box->empty) {
+			box->west = box->east = x;
+			box->south = box->north = y;
+			box->empty = 0;
+			return;
+		}
+		box->west = fmin(box->west, x);
+		box->east = fmax(box->east, x);
+		box->south = fmin(box->south, y);
+		box->north = fmax(box->north, y);
+		return;
+	}
+	size_t i;
+	json_t *v;
+	if (json_is_array(coords))
+		json_array_foreach(coords, i, v) bbox_add(box, v);
+}
+
+static void geometry_bbox(bbox *box, const json_t *geometry)
+{
+	if (!json_is_object(geometry))
+		return;
+	const json_t *parts = json_object_get(geometry, "geometries");
+	if (json_is_array(parts)) {
+		size_t i;
+		json_t *g;
+		json_array_foreach(parts, i, g) geometry_bbox(box, g);
+		return;
+	}
+	bbox_add(box, json_object_get(geometry, "coordinates"));
+}
+
+/* Great-circle distance in metres between two lon/lat points (mean Earth radius). */
+static double haversine(double lon1, double lat1, double lon2, double lat2)
+{
+	const double r = 6371008.8, rad = M_PI / 180.0;
+	double dlat = (lat2 - lat1) * rad, dlon = (lon2 - lon1) * rad;
+	double h = sin(dlat / 2) * sin(dlat / 2) +
+		   cos(lat1 * rad) * cos(lat2 * rad) * sin(dlon / 2) * sin(dlon / 2);
+	return 2 * r * asin(fmin(1.0, sqrt(h)));
+}
+
+double umap_geometry_bbox_shift(const json_t *old_geometry, const json_t *new_geometry)
+{
+	bbox a = { 0, 0, 0, 0, 1 }, b = { 0, 0, 0, 0, 1 };
+	geometry_bbox(&a, old_geometry);
+	geometry_bbox(&b, new_geometry);
+	if (a.empty || b.empty)
+		return -1;
+	return fmax(haversine(a.west, a.south, b.west, b.south),
+		    haversine(a.east, a.north, b.east, b.north));
+}
+
+/* ---- JSON and GeoJSON -------------------------------------------------------------- */
+
+json_t *umap_diff_layer_ref(const umap_diff_layer *layer)
+{
+	if (layer->id)
+		return json_string(layer->id);
+	return json_integer(layer->position);
+}
+
+static json_t *id_value(const char *id)
+{
+	json_t *v = NULL;
+	if (!id || umap_json_loadb(&v, id, strlen(id), "id")) {
+		umap_error_clear();
+		return json_null();
+	}
+	return v;
+}
+
+static json_t *keys_json(const umap_key_change *keys, size_t n)
+{
+	json_t *obj = json_object();
+	for (size_t i = 0; obj && i < n; i++) {
+		json_t *kv = json_object();
+		if (!kv || (keys[i].old_value && json_object_set(kv, "old", keys[i].old_value)) ||
+		    (keys[i].new_value && json_object_set(kv, "new", keys[i].new_value)) ||
+		    json_object_set_new(obj, keys[i].key, kv)) {
+			json_decref(obj);
+			return NULL;
+		}
+	}
+	return obj;
+}
+
+static int set_new(json_t *obj, const char *key, json_t *value)
+{
+	return !value || json_object_set_new(obj, key, value);
+}
+
+int umap_diff_to_json(json_t **out, const umap_diff *diff)
+{
+	json_t *root = json_object(), *summary = json_object(), *layers = json_array(),
+	       *features = json_array();
+	int bad = !root || !summary || !layers || !features;
+	if (!bad)
+		bad = set_new(summary, "added", json_integer((json_int_t)diff->summary.added)) ||
+		      set_new(summary, "removed", json_integer((json_int_t)diff->summary.removed)) ||
+		      set_new(summary, "modified", json_integer((json_int_t)diff->summary.modified)) ||
+		      set_new(summary, "unchanged", json_integer((json_int_t)diff->summary.unchanged)) ||
+		      json_object_set(root, "summary", summary);
+	if (!bad && diff->nmap_keys) {
+		json_t *map = json_object();
+		bad = !map || set_new(map, "change", json_string("modified")) ||
+		      set_new(map, "properties", keys_json(diff->map_keys, diff->nmap_keys)) ||
+		      json_object_set_new(root, "map", map);
+	}
+	for (size_t i = 0; !bad && i < diff->nlayers; i++) {
+		const umap_diff_layer *l = &diff->layers[i];
+		if (l->kind == UMAP_CHANGE_NONE)
+			continue;
+		json_t *entry = json_object();
+		bad = !entry || set_new(entry, "layer", umap_diff_layer_ref(l)) ||
+		      set_new(entry, "change", json_string(umap_change_name(l->kind)));
+		if (!bad && l->kind == UMAP_CHANGE_MODIFIED)
+			bad = set_new(entry, "properties", keys_json(l->keys, l->nkeys));
+		else if (!bad && l->kind == UMAP_CHANGE_ADDED)
+			bad = json_object_set(entry, "new", l->new_options ? l->new_options : json_null());
+		else if (!bad)
+			bad = json_object_set(entry, "old", l->old_options ? l->old_options : json_null());
+		if (!bad)
+			bad = json_array_append(layers, entry);
+		json_decref(entry);
+	}
+	for (size_t i = 0; !bad && i < diff->nchanges; i++) {
+		const umap_feature_change *c = &diff->changes[i];
+		json_t *entry = json_object();
+		bad = !entry || set_new(entry, "layer", umap_diff_layer_ref(&diff->layers[c->layer])) ||
+		      set_new(entry, "id", id_value(c->id)) ||
+		      set_new(entry, "change", json_string(umap_change_name(c->kind)));
+		if (!bad && c->kind == UMAP_CHANGE_ADDED)
+			bad = json_object_set(entry, "new", c->new_feature);
+		else if (!bad && c->kind == UMAP_CHANGE_REMOVED)
+			bad = json_object_set(entry, "old", c->old_feature);
+		else if (!bad) {
+			bad = set_new(entry, "properties", keys_json(c->keys, c->nkeys));
+			if (!bad && c->geometry_changed) {
+				json_t *g = json_object();
+				json_t *og = json_object_get(c->old_feature, "geometry");
+				json_t *ng = json_object_get(c->new_feature, "geometry");
+				bad = !g || json_object_set(g, "old", og ? og : json_null()) ||
+				      json_object_set(g, "new", ng ? ng : json_null()) ||
+				      json_object_set_new(entry, "geometry", g);
+			}
+		}
+		if (!bad)
+			bad = json_array_append(features, entry);
+		json_decref(entry);
+	}
+	if (!bad)
+		bad = json_object_set(root, "layers", layers) || json_object_set(root, "features", features);
+	json_decref(summary);
+	json_decref(layers);
+	json_decref(features);
+	if (bad) {
+		json_decref(root);
+		return nomem();
+	}
+	*out = root;
+	return 0;
+}
+
+int umap_diff_to_geojson(json_t **out, const umap_diff *diff)
+{
+	json_t *features = json_array();
+	json_t *root = json_pack("{s:s}", "type", "FeatureCollection");
+	int bad = !features || !root;
+	for (size_t i = 0; !bad && i < diff->nchanges; i++) {
+		const umap_feature_change *c = &diff->changes[i];
+		const json_t *f = c->new_feature ? c->new_feature : c->old_feature;
+		json_t *copy = json_copy((json_t *)f);
+		json_t *props = json_object_get(f, "properties");
+		props = json_is_object(props) ? json_copy(props) : json_object();
+		bad = !copy || !props ||
+		      set_new(props, "umapsync:change", json_string(umap_change_name(c->kind))) ||
+		      json_object_set(copy, "properties", props) || json_array_append(features, copy);
+		json_decref(props);
+		json_decref(copy);
+	}
+	if (!bad)
+		bad = json_object_set(root, "features", features);
+	json_decref(features);
+	if (bad) {
+		json_decref(root);
+		return nomem();
+	}
+	*out = root;
+	return 0;
+}

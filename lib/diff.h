@@ -1,0 +1,131 @@
+/* Feature diffs by stable id (SPEC §5): the change model, the comparison of two documents,
+ * and the text, json, geojson and stat formatters. A revision is just another source of features.
+ *
+ * Two ways to fill a umap_diff: umap_diff_docs() compares two documents (files), matching
+ * layers and features itself; callers that find changed features on their own (the
+ * repository walks two git trees and skips equal subtrees by OID) declare layers with
+ * umap_diff_add_layer() and hand over each changed pair with umap_diff_add_feature(). */
+#ifndef UMAP_DIFF_H
+#define UMAP_DIFF_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "doc.h"
+#include "json.h"
+
+typedef enum umap_change_kind {
+	UMAP_CHANGE_NONE = 0,
+	UMAP_CHANGE_ADDED,
+	UMAP_CHANGE_REMOVED,
+	UMAP_CHANGE_MODIFIED,
+} umap_change_kind;
+
+/* "added", "removed", "modified" (and "unchanged" for NONE). */
+const char *umap_change_name(umap_change_kind kind);
+
+/* One changed key of a properties object (a feature's, a layer's options, the map's). */
+typedef struct umap_key_change {
+	char *key;
+	json_t *old_value; /* NULL: the key was added */
+	json_t *new_value; /* NULL: the key was removed */
+} umap_key_change;
+
+typedef struct umap_feature_change {
+	umap_change_kind kind;
+	size_t layer;             /* index into umap_diff.layers */
+	char *id;                 /* compact JSON text ("\"Rk3Qa\"", "42"); NULL without id */
+	json_t *old_feature;      /* removed, modified: the whole old feature (a reference) */
+	json_t *new_feature;      /* added, modified */
+	size_t nkeys;             /* modified: the changed property keys, in the new order, */
+	umap_key_change *keys;    /* then the removed ones in the old order */
+	int geometry_changed;     /* modified: compare old_feature/new_feature "geometry" */
+	umap_pos old_pos, new_pos; /* where the feature is in each source (line 0: unknown) */
+} umap_feature_change;
+
+typedef struct umap_diff_layer {
+	char *id;                 /* layer id, NULL when none */
+	long position;            /* position in the new document (old for removed layers) */
+	char *name;               /* options "name" for display, NULL when none */
+	umap_change_kind kind;    /* ADDED/REMOVED: whole layer; MODIFIED: options changed */
+	json_t *old_options, *new_options; /* references, may be NULL */
+	size_t nkeys;             /* MODIFIED: changed option keys */
+	umap_key_change *keys;
+	size_t added, removed, modified, unchanged; /* feature counts in this layer */
+} umap_diff_layer;
+
+typedef struct umap_diff_summary {
+	size_t added, removed, modified, unchanged;
+} umap_diff_summary;
+
+typedef struct umap_diff_options {
+	unsigned int version;
+	const char *const *ignore; /* property (and option) keys to leave out; "geometry" too */
+	size_t nignore;
+	int precision;             /* >= 0: coordinates compared at this many decimals; -1: exact */
+	const char *id_property;   /* --id=PROP: feature ids come from properties.PROP */
+} umap_diff_options;
+
+#define UMAP_DIFF_OPTIONS_VERSION 1
+#define UMAP_DIFF_OPTIONS_INIT { UMAP_DIFF_OPTIONS_VERSION, NULL, 0, -1, NULL }
+
+typedef struct umap_diff {
+	umap_diff_summary summary;
+	size_t nlayers;
+	umap_diff_layer *layers;
+	size_t nchanges;
+	umap_feature_change *changes; /* grouped by layer, in the order they were found */
+	size_t nmap_keys;             /* map-level options (a .umap's "properties") */
+	umap_key_change *map_keys;
+	void *priv;
+} umap_diff;
+
+int umap_diff_new(umap_diff **out, const umap_diff_options *opts);
+void umap_diff_free(umap_diff *diff);
+
+/* Compares two documents: layers by id (by position where both have none), features by id;
+ * features without id match an identical one (raw bytes, then semantic) or are added/removed.
+ * Features whose source bytes are equal are never parsed. */
+int umap_diff_docs(umap_diff *diff, umap_doc *old_doc, umap_doc *new_doc);
+
+/* Declares a layer and sets *index for umap_diff_add_feature(). `presence` is
+ * UMAP_CHANGE_ADDED (only new), UMAP_CHANGE_REMOVED (only old) or UMAP_CHANGE_NONE (in
+ * both: its options, either of which may be NULL, are compared per key). */
+int umap_diff_add_layer(size_t *index, umap_diff *diff, umap_change_kind presence, const char *id,
+		    long position, const json_t *old_options, const json_t *new_options);
+/* One feature pair of a layer: old NULL = added, new NULL = removed, both = compared
+ * (counted unchanged when equal after --ignore and --precision). Takes no references:
+ * the diff keeps its own. Positions may be NULL. */
+int umap_diff_add_feature(umap_diff *diff, size_t layer, const json_t *old_feature,
+		      const json_t *new_feature, const umap_pos *old_pos, const umap_pos *new_pos);
+/* Counts features known to be equal without looking at them (equal hashes or OIDs). */
+void umap_diff_add_unchanged(umap_diff *diff, size_t layer, size_t count);
+/* Map-level options (a .umap's "properties"), compared per key. */
+int umap_diff_map_options(umap_diff *diff, const json_t *old_props, const json_t *new_props);
+
+/* Whether anything differs (features, layers or map options). */
+int umap_diff_has_changes(const umap_diff *diff);
+
+/* ---- Formats ----------------------------------------------------------------------- */
+
+/* A block per changed layer/feature: id and name, "old → new" per key, geometry as type,
+ * vertex count and how far its bbox moved. ANSI colour when `color`. */
+int umap_diff_format_text(umap_buf *out, const umap_diff *diff, int color);
+/* Counts per layer and in total. */
+int umap_diff_format_stat(umap_buf *out, const umap_diff *diff);
+/* SPEC §5 json: {"summary","layers","features"} (plus "map" when map options changed). */
+int umap_diff_to_json(json_t **out, const umap_diff *diff);
+/* A FeatureCollection of the changed features (new version, old for removals) with
+ * properties["umapsync:change"]. */
+int umap_diff_to_geojson(json_t **out, const umap_diff *diff);
+
+/* The value used as "layer" in outputs: the layer id, else its position. New reference. */
+json_t *umap_diff_layer_ref(const umap_diff_layer *layer);
+
+/* Geometry summary helpers, shared with other formatters. */
+size_t umap_geometry_vertices(const json_t *geometry);
+/* How far the bbox moved, in metres (the larger shift of its two corners); -1 if unknown. */
+double umap_geometry_bbox_shift(const json_t *old_geometry, const json_t *new_geometry);
+
+#endif

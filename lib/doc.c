@@ -1,0 +1,1496 @@
+/* Maps and layers as documents (SPEC §2): one streaming pass locates, hashes and indexes
+ * every feature by id without building its tree; trees are built on demand; write-back keeps order. */
+#include "doc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "error.h"
+#include "fs.h"
+
+/* Pages behind the read cursor are handed back to the kernel in steps this big, so that
+ * reading a 27 MB layer keeps a few MB resident instead of the whole file. */
+#define DROP_STEP ((size_t)1 << 20)
+#define MAX_FEATURES ((size_t)UINT32_MAX - 1)
+
+/* Where a member (map option, layer options...) was in the source and what it held, so that
+ * UMAP_DOC_KEEP_BYTES can copy the bytes of the members nobody changed. */
+typedef struct member_span {
+	char *name;
+	size_t offset, length;
+	uint64_t hash;        /* umap_json_hash of the value as read */
+} member_span;
+
+typedef struct span_list {
+	member_span *items;
+	size_t n;
+} span_list;
+
+typedef struct layer_priv {
+	json_t *order;        /* member names of the layer object as read (NULL: a new layer) */
+	span_list spans;
+	uint32_t *index;      /* open addressing over feature ids: feature index + 1, 0 = empty */
+	size_t index_cap;     /* a power of two, or 0 */
+	size_t index_used;
+	size_t features_cap;
+} layer_priv;
+
+typedef struct doc_priv {
+	void *map_base;       /* the mmap'd file, or NULL */
+	size_t map_len;
+	char *heap;           /* the copy of stdin or of a pipe, or NULL */
+	size_t dropped;       /* pages below this offset were given back (mmap only) */
+	size_t page;
+	layer_priv *layers;
+	size_t layers_cap;
+	size_t layers_at;     /* maps: how many map members come before "layers" */
+	span_list map_spans;
+	int spaced;           /* the source writes {"a": 1, "b": 2}: edited features follow suit */
+	int single_feature;   /* the source was one Feature: write it back as one */
+	char *id_property;
+	int allow_duplicate_ids;
+	umap_json_options json;
+} doc_priv;
+
+static const char OPTIONS_PROPERTIES[] = "properties";
+static const char OPTIONS_LEGACY[] = "_umap_options";
+
+static doc_priv *priv_of(umap_doc *doc)
+{
+	return doc->priv;
+}
+
+static size_t layer_index_of(umap_doc *doc, umap_layer *layer)
+{
+	return (size_t)(layer - doc->layers);
+}
+
+/* ---- Documents --------------------------------------------------------------------- */
+
+static int doc_alloc(umap_doc **out, umap_doc_kind kind, const char *source_name,
+		     const umap_doc_options *opts)
+{
+	umap_doc *doc = calloc(1, sizeof(*doc));
+	doc_priv *priv = calloc(1, sizeof(*priv));
+	if (!doc || !priv)
+		goto nomem;
+	doc->priv = priv;
+	doc->kind = kind;
+	doc->source_name = strdup(source_name ? source_name : "<memory>");
+	if (!doc->source_name)
+		goto nomem;
+	umap_json_options json = UMAP_JSON_OPTIONS_INIT;
+	if (opts) {
+		json = opts->json;
+		priv->allow_duplicate_ids = opts->allow_duplicate_ids;
+		if (opts->id_property && !(priv->id_property = strdup(opts->id_property)))
+			goto nomem;
+	}
+	json.source_name = doc->source_name;
+	priv->json = json;
+	priv->layers_at = SIZE_MAX;
+	long page = sysconf(_SC_PAGESIZE);
+	priv->page = page > 0 ? (size_t)page : 4096;
+	*out = doc;
+	return 0;
+nomem:
+	if (doc)
+		free(doc->source_name);
+	free(doc);
+	free(priv);
+	return umap_error_set(UMAP_ENOMEM, "out of memory");
+}
+
+int umap_doc_new(umap_doc **out, umap_doc_kind kind)
+{
+	umap_doc *doc;
+	int rc = doc_alloc(&doc, kind, NULL, NULL);
+	if (rc)
+		return rc;
+	if (kind == UMAP_DOC_MAP) {
+		doc->map = json_object();
+		if (!doc->map || json_object_set_new(doc->map, "type", json_string("umap"))) {
+			umap_doc_free(doc);
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		}
+	}
+	*out = doc;
+	return 0;
+}
+
+static void spans_clear(span_list *spans)
+{
+	for (size_t i = 0; i < spans->n; i++)
+		free(spans->items[i].name);
+	free(spans->items);
+	spans->items = NULL;
+	spans->n = 0;
+}
+
+static const member_span *span_find(const span_list *spans, const char *name)
+{
+	for (size_t i = 0; spans && i < spans->n; i++)
+		if (!strcmp(spans->items[i].name, name))
+			return &spans->items[i];
+	return NULL;
+}
+
+static void layer_clear(umap_layer *layer, layer_priv *lp)
+{
+	for (size_t i = 0; i < layer->nfeatures; i++) {
+		free(layer->features[i].id);
+		json_decref(layer->features[i].value);
+	}
+	free(layer->features);
+	free(layer->id);
+	json_decref(layer->options);
+	json_decref(layer->members);
+	if (lp) {
+		spans_clear(&lp->spans);
+		json_decref(lp->order);
+		free(lp->index);
+	}
+}
+
+void umap_doc_free(umap_doc *doc)
+{
+	if (!doc)
+		return;
+	doc_priv *priv = priv_of(doc);
+	for (size_t i = 0; i < doc->nlayers; i++)
+		layer_clear(&doc->layers[i], priv ? &priv->layers[i] : NULL);
+	free(doc->layers);
+	json_decref(doc->map);
+	free(doc->source_name);
+	if (priv) {
+		if (priv->map_base)
+			munmap(priv->map_base, priv->map_len);
+		free(priv->heap);
+		spans_clear(&priv->map_spans);
+		free(priv->layers);
+		free(priv->id_property);
+		free(priv);
+	}
+	free(doc);
+}
+
+static int add_layer_slot(umap_layer **out, umap_doc *doc)
+{
+	doc_priv *priv = priv_of(doc);
+	if (doc->nlayers == priv->layers_cap) {
+		size_t cap = priv->layers_cap ? priv->layers_cap * 2 : 16;
+		umap_layer *layers = realloc(doc->layers, cap * sizeof(*layers));
+		if (!layers)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		doc->layers = layers;
+		layer_priv *lps = realloc(priv->layers, cap * sizeof(*lps));
+		if (!lps)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		priv->layers = lps;
+		priv->layers_cap = cap;
+	}
+	umap_layer *layer = &doc->layers[doc->nlayers];
+	memset(layer, 0, sizeof(*layer));
+	memset(&priv->layers[doc->nlayers], 0, sizeof(priv->layers[0]));
+	layer->options_key = OPTIONS_PROPERTIES;
+	doc->nlayers++;
+	*out = layer;
+	return 0;
+}
+
+int umap_doc_add_layer(umap_layer **out, umap_doc *doc, const char *id, const json_t *options)
+{
+	umap_layer *layer;
+	int rc = add_layer_slot(&layer, doc);
+	if (rc)
+		return rc;
+	if (id && !(layer->id = strdup(id)))
+		goto nomem;
+	if (options && !(layer->options = json_deep_copy(options)))
+		goto nomem;
+	if (!(layer->members = json_object()))
+		goto nomem;
+	if (out)
+		*out = layer;
+	return 0;
+nomem:
+	/* the slot stays, empty, so the document is still consistent */
+	return umap_error_set(UMAP_ENOMEM, "out of memory");
+}
+
+umap_layer *umap_doc_find_layer(umap_doc *doc, const char *id)
+{
+	if (!id)
+		return NULL;
+	for (size_t i = 0; i < doc->nlayers; i++)
+		if (doc->layers[i].id && !strcmp(doc->layers[i].id, id))
+			return &doc->layers[i];
+	return NULL;
+}
+
+/* ---- The id index ------------------------------------------------------------------ */
+
+static size_t id_slot(const char *id, size_t cap)
+{
+	return (size_t)XXH3_64bits(id, strlen(id)) & (cap - 1);
+}
+
+static int index_grow(umap_layer *layer, layer_priv *lp)
+{
+	size_t cap = lp->index_cap ? lp->index_cap * 2 : 64;
+	uint32_t *index = calloc(cap, sizeof(*index));
+	if (!index)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	for (size_t i = 0; i < lp->index_cap; i++) {
+		uint32_t entry = lp->index[i];
+		if (!entry)
+			continue;
+		size_t slot = id_slot(layer->features[entry - 1].id, cap);
+		while (index[slot])
+			slot = (slot + 1) & (cap - 1);
+		index[slot] = entry;
+	}
+	free(lp->index);
+	lp->index = index;
+	lp->index_cap = cap;
+	return 0;
+}
+
+/* Looks the id up; returns the index of the feature holding it, or -1. */
+static long index_find(const umap_layer *layer, const layer_priv *lp, const char *id)
+{
+	if (!lp->index_cap)
+		return -1;
+	size_t slot = id_slot(id, lp->index_cap);
+	for (uint32_t entry; (entry = lp->index[slot]); slot = (slot + 1) & (lp->index_cap - 1))
+		if (!strcmp(layer->features[entry - 1].id, id))
+			return (long)(entry - 1);
+	return -1;
+}
+
+/* Indexes feature `i` (which has an id). Sets *existing to the index of an earlier feature
+ * with the same id (then nothing is added), else -1. */
+static int index_add(umap_layer *layer, layer_priv *lp, size_t i, long *existing)
+{
+	*existing = -1;
+	if ((lp->index_used + 1) * 2 > lp->index_cap) {
+		int rc = index_grow(layer, lp);
+		if (rc)
+			return rc;
+	}
+	const char *id = layer->features[i].id;
+	size_t slot = id_slot(id, lp->index_cap);
+	for (uint32_t entry; (entry = lp->index[slot]); slot = (slot + 1) & (lp->index_cap - 1)) {
+		if (!strcmp(layer->features[entry - 1].id, id)) {
+			*existing = (long)(entry - 1);
+			return 0;
+		}
+	}
+	lp->index[slot] = (uint32_t)(i + 1);
+	lp->index_used++;
+	return 0;
+}
+
+long umap_layer_find(umap_doc *doc, umap_layer *layer, const char *id)
+{
+	if (!id)
+		return -1;
+	return index_find(layer, &priv_of(doc)->layers[layer_index_of(doc, layer)], id);
+}
+
+/* Appends a slot for a feature; the caller fills it. */
+static int feature_slot(umap_feature **out, umap_doc *doc, umap_layer *layer)
+{
+	layer_priv *lp = &priv_of(doc)->layers[layer_index_of(doc, layer)];
+	if (layer->nfeatures == lp->features_cap) {
+		if (lp->features_cap >= MAX_FEATURES)
+			return umap_error_set(UMAP_ELIMIT, "%s: more than %zu features in one layer",
+					      doc->source_name, MAX_FEATURES);
+		size_t cap = lp->features_cap ? lp->features_cap * 2 : 64;
+		if (cap > MAX_FEATURES)
+			cap = MAX_FEATURES;
+		umap_feature *features = realloc(layer->features, cap * sizeof(*features));
+		if (!features)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		layer->features = features;
+		lp->features_cap = cap;
+	}
+	umap_feature *f = &layer->features[layer->nfeatures];
+	memset(f, 0, sizeof(*f));
+	*out = f;
+	return 0;
+}
+
+/* Registers the feature just filled in at the end of the layer: indexes its id, failing on
+ * a duplicate (naming both lines) unless duplicates are allowed. */
+static int feature_commit(umap_doc *doc, umap_layer *layer)
+{
+	doc_priv *priv = priv_of(doc);
+	layer_priv *lp = &priv->layers[layer_index_of(doc, layer)];
+	size_t i = layer->nfeatures;
+	umap_feature *f = &layer->features[i];
+	layer->nfeatures++;
+	if (!f->id)
+		return 0;
+	long existing;
+	int rc = index_add(layer, lp, i, &existing);
+	if (rc || existing < 0 || priv->allow_duplicate_ids) {
+		if (rc)
+			layer->nfeatures--;
+		return rc;
+	}
+	umap_feature *first = &layer->features[existing];
+	/* the layer's id may come after its features: the lines say enough */
+	if (f->pos.line && first->pos.line)
+		rc = umap_error_set(UMAP_EINVALID,
+				    "%s:%u:%u: duplicate feature id %s: first on line %u, again on line %u",
+				    doc->source_name, f->pos.line, f->pos.col, f->id, first->pos.line,
+				    f->pos.line);
+	else
+		rc = umap_error_set(UMAP_EINVALID, "%s: duplicate feature id %s", doc->source_name,
+				    f->id);
+	layer->nfeatures--;
+	return rc;
+}
+
+/* ---- Ids ------------------------------------------------------------------------------- */
+
+static int id_value_text(char **out, const json_t *v)
+{
+	*out = NULL;
+	if (!v || !(json_is_string(v) || json_is_number(v)))
+		return 0;
+	*out = umap_json_dumps(v, UMAP_JSON_COMPACT);
+	return *out ? 0 : umap_error_set(UMAP_ENOMEM, "out of memory");
+}
+
+int umap_feature_id(char **out, const json_t *feature, const char *id_property)
+{
+	*out = NULL;
+	if (!json_is_object(feature))
+		return 0;
+	if (id_property) {
+		const json_t *props = json_object_get(feature, "properties");
+		return id_value_text(out, json_is_object(props) ? json_object_get(props, id_property)
+								: NULL);
+	}
+	return id_value_text(out, json_object_get(feature, "id"));
+}
+
+char *umap_id_display(const char *id_json)
+{
+	if (!id_json)
+		return strdup("(none)");
+	if (id_json[0] == '"') {
+		json_t *v = NULL;
+		if (umap_json_loadb(&v, id_json, strlen(id_json), "id") == 0 && json_is_string(v)) {
+			char *s = strdup(json_string_value(v));
+			json_decref(v);
+			return s;
+		}
+		json_decref(v);
+		umap_error_clear();
+	}
+	return strdup(id_json);
+}
+
+static int random_bytes(unsigned char *out, size_t len)
+{
+	while (len) {
+		ssize_t n = getrandom(out, len, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return umap_error_set_errno(UMAP_EIO, "cannot get random bytes");
+		}
+		out += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int umap_uuid_v4(char out[37])
+{
+	unsigned char b[16];
+	int rc = random_bytes(b, sizeof(b));
+	if (rc)
+		return rc;
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		 b[13], b[14], b[15]);
+	return 0;
+}
+
+int umap_layer_assign_ids(umap_doc *doc, umap_layer *layer, size_t *assigned)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	doc_priv *priv = priv_of(doc);
+	layer_priv *lp = &priv->layers[layer_index_of(doc, layer)];
+	size_t count = 0;
+	if (assigned)
+		*assigned = 0;
+	for (size_t i = 0; i < layer->nfeatures; i++) {
+		umap_feature *f = &layer->features[i];
+		if (f->id)
+			continue;
+		json_t *tree;
+		int rc = umap_doc_feature(&tree, doc, layer, i);
+		if (rc)
+			return rc;
+		if (!json_is_object(tree))
+			return umap_error_set(UMAP_EINVALID, "%s:%u:%u: a feature must be an object",
+					      doc->source_name, f->pos.line, f->pos.col);
+		/* 62^5 ids: a few random draws always find a free one in a real layer */
+		char text[8];
+		for (int attempt = 0;; attempt++) {
+			if (attempt == 1000)
+				return umap_error_set(UMAP_ELIMIT, "cannot find a free feature id");
+			unsigned char r[5];
+			if ((rc = random_bytes(r, sizeof(r))))
+				return rc;
+			text[0] = '"';
+			for (int k = 0; k < 5; k++)
+				text[1 + k] = alphabet[r[k] % 62];
+			text[6] = '"';
+			text[7] = '\0';
+			if (index_find(layer, lp, text) < 0)
+				break;
+		}
+		char bare[6];
+		memcpy(bare, text + 1, 5);
+		bare[5] = '\0';
+		json_t *idv = json_string(bare);
+		if (!idv)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		if (priv->id_property) {
+			json_t *props = json_object_get(tree, "properties");
+			if (!json_is_object(props)) {
+				props = json_object();
+				if (!props || json_object_set_new(tree, "properties", props)) {
+					json_decref(idv);
+					return umap_error_set(UMAP_ENOMEM, "out of memory");
+				}
+			}
+			rc = json_object_set_new(props, priv->id_property, idv);
+		} else {
+			rc = json_object_set_new(tree, "id", idv); /* at the end, where uMap puts it */
+		}
+		if (rc || !(f->id = strdup(text)))
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		/* the tree no longer matches the source bytes: it is an in-memory feature now */
+		f->hash = umap_json_hash(tree);
+		f->offset = f->length = 0;
+		long existing;
+		if ((rc = index_add(layer, lp, i, &existing)))
+			return rc;
+		count++;
+	}
+	if (assigned)
+		*assigned = count;
+	return 0;
+}
+
+/* ---- Reading ----------------------------------------------------------------------- */
+
+typedef struct reader {
+	umap_doc *doc;
+	umap_scanner *scanner;
+	const char *data;
+	size_t len;
+	umap_buf name;     /* a decoded member name */
+} reader;
+
+static int expected(reader *r, const umap_token *tok, const char *what)
+{
+	return umap_error_set(UMAP_EINVALID, "%s:%u:%u: expected %s", r->doc->source_name,
+			      tok->pos.line, tok->pos.col, what);
+}
+
+/* The member name of a KEY token, decoded when it has escapes. */
+static int key_name(reader *r, const umap_token *tok, const char **name, size_t *len)
+{
+	if (!tok->has_escapes) {
+		*name = r->data + tok->start + 1;
+		*len = tok->end - tok->start - 2;
+		return 0;
+	}
+	int rc = umap_scanner_string(r->scanner, tok, &r->name);
+	if (rc)
+		return rc;
+	*name = r->name.ptr ? r->name.ptr : "";
+	*len = r->name.len;
+	return 0;
+}
+
+static int key_is(const char *name, size_t len, const char *want)
+{
+	return strlen(want) == len && !memcmp(name, want, len);
+}
+
+static int is_value_start(umap_token_type t)
+{
+	return t == UMAP_TOKEN_OBJECT_START || t == UMAP_TOKEN_ARRAY_START;
+}
+
+/* Consumes the value that starts with `tok`. */
+static int skip_value(reader *r, const umap_token *tok, size_t *end)
+{
+	if (is_value_start(tok->type))
+		return umap_scanner_skip(r->scanner, tok, end);
+	*end = tok->end;
+	return 0;
+}
+
+/* Turns an id value token into compact JSON text, or NULL for null; the scanner moves past it. */
+static int token_id(reader *r, const umap_token *tok, char **out)
+{
+	*out = NULL;
+	if (tok->type == UMAP_TOKEN_NULL)
+		return 0;
+	if (tok->type == UMAP_TOKEN_STRING && !tok->has_escapes) {
+		*out = strndup(r->data + tok->start, tok->end - tok->start);
+		return *out ? 0 : umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	if (tok->type == UMAP_TOKEN_STRING || tok->type == UMAP_TOKEN_NUMBER) {
+		/* escapes or a number spelling (1.0, 1e0): the same id must give the same text */
+		json_t *v = NULL;
+		int rc = umap_scanner_build(r->scanner, tok, &v);
+		if (rc)
+			return rc;
+		rc = id_value_text(out, v);
+		json_decref(v);
+		return rc;
+	}
+	return umap_error_set(UMAP_EINVALID, "%s:%u:%u: a feature id must be a string or a number",
+			      r->doc->source_name, tok->pos.line, tok->pos.col);
+}
+
+/* Inside "properties": finds the id property, consuming the whole object. */
+static int properties_id(reader *r, const char *prop, char **id)
+{
+	umap_token tok;
+	int rc;
+	size_t end;
+	for (;;) {
+		if ((rc = umap_scanner_next(r->scanner, &tok)))
+			return rc;
+		if (tok.type == UMAP_TOKEN_OBJECT_END)
+			return 0;
+		const char *name;
+		size_t len;
+		if ((rc = key_name(r, &tok, &name, &len)))
+			return rc;
+		int wanted = key_is(name, len, prop);
+		if ((rc = umap_scanner_next(r->scanner, &tok)))
+			return rc;
+		if (wanted) {
+			free(*id);
+			if ((rc = token_id(r, &tok, id)))
+				return rc;
+			if (is_value_start(tok.type) && (rc = skip_value(r, &tok, &end)))
+				return rc;
+		} else if ((rc = skip_value(r, &tok, &end))) {
+			return rc;
+		}
+	}
+}
+
+static void drop_behind(reader *r, size_t offset)
+{
+	doc_priv *priv = priv_of(r->doc);
+	if (!priv->map_base || offset < priv->dropped + DROP_STEP)
+		return;
+	size_t upto = offset & ~(priv->page - 1);
+	/* clean file-backed pages: the kernel reads them again if a tree is built later */
+	madvise((char *)priv->map_base + priv->dropped, upto - priv->dropped, MADV_DONTNEED);
+	priv->dropped = upto;
+}
+
+/* Reads a "features" array (its ARRAY_START consumed): span, hash and id of each feature. */
+static int read_features(reader *r, umap_layer *layer)
+{
+	umap_doc *doc = r->doc;
+	doc_priv *priv = priv_of(doc);
+	umap_token tok;
+	int rc;
+	for (;;) {
+		if ((rc = umap_scanner_next(r->scanner, &tok)))
+			return rc;
+		if (tok.type == UMAP_TOKEN_ARRAY_END)
+			return 0;
+		if (tok.type != UMAP_TOKEN_OBJECT_START)
+			return expected(r, &tok, "a feature (a JSON object) in \"features\"");
+		umap_feature *f;
+		if ((rc = feature_slot(&f, doc, layer)))
+			return rc;
+		f->offset = tok.start;
+		f->pos = tok.pos;
+		char *id = NULL;
+		size_t end = tok.end;
+		for (;;) {
+			umap_token key, val;
+			if ((rc = umap_scanner_next(r->scanner, &key)))
+				goto fail;
+			if (key.type == UMAP_TOKEN_OBJECT_END) {
+				end = key.end;
+				break;
+			}
+			const char *name;
+			size_t len;
+			if ((rc = key_name(r, &key, &name, &len)) ||
+			    (rc = umap_scanner_next(r->scanner, &val)))
+				goto fail;
+			size_t vend;
+			if (!priv->id_property && key_is(name, len, "id")) {
+				free(id);
+				id = NULL;
+				if ((rc = token_id(r, &val, &id)))
+					goto fail;
+				if (is_value_start(val.type) && (rc = skip_value(r, &val, &vend)))
+					goto fail;
+			} else if (priv->id_property && key_is(name, len, "properties") &&
+				   val.type == UMAP_TOKEN_OBJECT_START) {
+				if ((rc = properties_id(r, priv->id_property, &id)))
+					goto fail;
+			} else if ((rc = skip_value(r, &val, &vend))) {
+				goto fail;
+			}
+		}
+		f->id = id;
+		f->length = end - f->offset;
+		if (!priv->spaced && layer->nfeatures == 0 && doc->nlayers == 1)
+			priv->spaced = memmem(r->data + f->offset, f->length, "\": ", 3) != NULL;
+		f->hash = XXH3_64bits(r->data + f->offset, f->length);
+		if ((rc = feature_commit(doc, layer))) {
+			free(f->id);
+			return rc;
+		}
+		drop_behind(r, end);
+		continue;
+fail:
+		free(id);
+		return rc;
+	}
+}
+
+/* Builds the member value that starts with `val`, noting its span in `spans`. */
+static int build_member(reader *r, const umap_token *val, const char *name, size_t len,
+			span_list *spans, json_t **out)
+{
+	size_t end = val->end;
+	int rc;
+	if (is_value_start(val->type)) {
+		if ((rc = umap_scanner_skip(r->scanner, val, &end)))
+			return rc;
+		rc = umap_json_loadb(out, r->data + val->start, end - val->start,
+				     r->doc->source_name);
+	} else {
+		rc = umap_scanner_build(r->scanner, val, out);
+	}
+	if (rc)
+		return rc;
+	member_span *grown = realloc(spans->items, (spans->n + 1) * sizeof(*grown));
+	if (!grown)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	spans->items = grown;
+	member_span *sp = &grown[spans->n];
+	if (!(sp->name = strndup(name, len)))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	sp->offset = val->start;
+	sp->length = end - val->start;
+	sp->hash = umap_json_hash(*out);
+	spans->n++;
+	return 0;
+}
+
+static int set_member(reader *r, json_t *obj, const char *name, size_t len, json_t *value,
+		      const umap_token *at)
+{
+	char *key = strndup(name, len);
+	if (!key) {
+		json_decref(value);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	int rc = 0;
+	if (r->doc && priv_of(r->doc)->json.reject_duplicates && json_object_get(obj, key))
+		rc = umap_error_set(UMAP_EINVALID, "%s:%u:%u: duplicate member \"%s\"",
+				    r->doc->source_name, at->pos.line, at->pos.col, key);
+	else if (json_object_setn_new(obj, key, len, value))
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	else
+		value = NULL;
+	json_decref(value);
+	free(key);
+	return rc;
+}
+
+static int append_name(json_t *order, const char *name, size_t len)
+{
+	if (json_array_append_new(order, json_stringn(name, len)))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* Fills in a layer from its object's members (the features are already read). */
+static int finish_layer(reader *r, umap_layer *layer, json_t *top, const umap_token *start)
+{
+	umap_doc *doc = r->doc;
+	json_t *type = json_object_get(top, "type");
+	if (type && !(json_is_string(type) && !strcmp(json_string_value(type), "FeatureCollection")))
+		return umap_error_set(UMAP_EINVALID,
+				      "%s:%u:%u: a layer must be a FeatureCollection (\"type\": \"FeatureCollection\")",
+				      doc->source_name, start->pos.line, start->pos.col);
+	json_t *props = json_object_get(top, OPTIONS_PROPERTIES);
+	json_t *legacy = json_object_get(top, OPTIONS_LEGACY);
+	const char *key = NULL;
+	if (json_is_object(props))
+		key = OPTIONS_PROPERTIES;
+	else if (json_is_object(legacy))
+		key = OPTIONS_LEGACY;
+	layer->options_key = key ? key : OPTIONS_PROPERTIES;
+	if (key) {
+		layer->options = json_incref(json_object_get(top, key));
+		json_object_del(top, key);
+	}
+	json_object_del(top, "type");
+	const json_t *idv = layer->options ? json_object_get(layer->options, "id") : NULL;
+	if (!(json_is_string(idv) || json_is_number(idv)))
+		idv = json_object_get(top, "id");
+	if (json_is_string(idv)) {
+		if (!(layer->id = strdup(json_string_value(idv))))
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+	} else if (json_is_number(idv)) {
+		if (!(layer->id = umap_json_dumps(idv, UMAP_JSON_COMPACT)))
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	layer->members = json_incref(top);
+	return 0;
+}
+
+/* Reads one layer object of a map's "layers" (its OBJECT_START is `start`). */
+static int read_layer(reader *r, const umap_token *start)
+{
+	umap_layer *layer;
+	int rc = add_layer_slot(&layer, r->doc);
+	if (rc)
+		return rc;
+	layer->pos = start->pos;
+	layer_priv *lp = &priv_of(r->doc)->layers[r->doc->nlayers - 1];
+	json_t *top = json_object();
+	lp->order = json_array();
+	if (!top || !lp->order) {
+		json_decref(top);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	int have_features = 0;
+	umap_token tok, val;
+	for (;;) {
+		if ((rc = umap_scanner_next(r->scanner, &tok)))
+			goto out;
+		if (tok.type == UMAP_TOKEN_OBJECT_END)
+			break;
+		const char *name;
+		size_t len;
+		if ((rc = key_name(r, &tok, &name, &len)) || (rc = append_name(lp->order, name, len)))
+			goto out;
+		if ((rc = umap_scanner_next(r->scanner, &val)))
+			goto out;
+		if (key_is(name, len, "features") && val.type == UMAP_TOKEN_ARRAY_START &&
+		    !have_features) {
+			have_features = 1;
+			if ((rc = read_features(r, layer)))
+				goto out;
+		} else {
+			json_t *v;
+			if ((rc = build_member(r, &val, name, len, &lp->spans, &v)) ||
+			    (rc = set_member(r, top, name, len, v, &tok)))
+				goto out;
+		}
+	}
+	if (!have_features) {
+		rc = umap_error_set(UMAP_EINVALID, "%s:%u:%u: a layer needs a \"features\" array",
+				    r->doc->source_name, start->pos.line, start->pos.col);
+		goto out;
+	}
+	rc = finish_layer(r, layer, top, start);
+out:
+	json_decref(top);
+	return rc;
+}
+
+static int read_layers(reader *r)
+{
+	umap_token tok;
+	int rc;
+	for (;;) {
+		if ((rc = umap_scanner_next(r->scanner, &tok)))
+			return rc;
+		if (tok.type == UMAP_TOKEN_ARRAY_END)
+			return 0;
+		if (tok.type != UMAP_TOKEN_OBJECT_START)
+			return expected(r, &tok, "a layer (a FeatureCollection object) in \"layers\"");
+		if ((rc = read_layer(r, &tok)))
+			return rc;
+	}
+}
+
+static const char *type_of(const json_t *top)
+{
+	const json_t *type = json_object_get(top, "type");
+	return json_is_string(type) ? json_string_value(type) : NULL;
+}
+
+static int read_root(reader *r)
+{
+	umap_doc *doc = r->doc;
+	doc_priv *priv = priv_of(doc);
+	umap_token root, tok, val;
+	int rc = umap_scanner_next(r->scanner, &root);
+	if (rc)
+		return rc;
+	if (root.type != UMAP_TOKEN_OBJECT_START)
+		return expected(r, &root,
+				"a GeoJSON FeatureCollection or Feature, or a uMap map (a JSON object)");
+	json_t *top = json_object();
+	json_t *order = json_array();
+	if (!top || !order) {
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+		goto out;
+	}
+	umap_layer *first = NULL; /* the layer a root "features" array goes to */
+	int have_features = 0, have_layers = 0;
+	size_t layers_at = SIZE_MAX, end = root.end;
+	for (;;) {
+		if ((rc = umap_scanner_next(r->scanner, &tok)))
+			goto out;
+		if (tok.type == UMAP_TOKEN_OBJECT_END) {
+			end = tok.end;
+			break;
+		}
+		const char *name;
+		size_t len;
+		if ((rc = key_name(r, &tok, &name, &len)) || (rc = append_name(order, name, len)))
+			goto out;
+		if ((rc = umap_scanner_next(r->scanner, &val)))
+			goto out;
+		const char *type = type_of(top);
+		if (key_is(name, len, "features") && val.type == UMAP_TOKEN_ARRAY_START &&
+		    !have_features && !have_layers && (!type || !strcmp(type, "FeatureCollection"))) {
+			have_features = 1;
+			if ((rc = add_layer_slot(&first, doc)))
+				goto out;
+			first->pos = root.pos;
+			if ((rc = read_features(r, first)))
+				goto out;
+		} else if (key_is(name, len, "layers") && val.type == UMAP_TOKEN_ARRAY_START &&
+			   !have_features && !have_layers && (!type || !strcmp(type, "umap"))) {
+			have_layers = 1;
+			layers_at = json_object_size(top);
+			if ((rc = read_layers(r)))
+				goto out;
+		} else {
+			json_t *v;
+			if ((rc = build_member(r, &val, name, len, &priv->map_spans, &v)) ||
+			    (rc = set_member(r, top, name, len, v, &tok)))
+				goto out;
+		}
+	}
+	if ((rc = umap_scanner_next(r->scanner, &tok)))
+		goto out;
+	if (tok.type != UMAP_TOKEN_EOF) {
+		rc = expected(r, &tok, "the end of the input after the root object");
+		goto out;
+	}
+
+	const char *type = type_of(top);
+	if (type && !strcmp(type, "umap") && !have_features) {
+		doc->kind = UMAP_DOC_MAP;
+		doc->map = json_incref(top);
+		priv->layers_at = layers_at;
+	} else if (type && !strcmp(type, "FeatureCollection") && !have_layers) {
+		if (!have_features) {
+			rc = umap_error_set(UMAP_EINVALID,
+					    "%s:%u:%u: a FeatureCollection needs a \"features\" array",
+					    doc->source_name, root.pos.line, root.pos.col);
+			goto out;
+		}
+		doc->kind = UMAP_DOC_LAYER;
+		priv->layers[0].order = json_incref(order);
+		priv->layers[0].spans = priv->map_spans;
+		priv->map_spans.items = NULL;
+		priv->map_spans.n = 0;
+		rc = finish_layer(r, first, top, &root);
+	} else if (type && !strcmp(type, "Feature") && !have_features && !have_layers) {
+		/* a single Feature is a layer of one; its members were built as `top` already */
+		doc->kind = UMAP_DOC_LAYER;
+		priv->single_feature = 1;
+		umap_layer *layer;
+		umap_feature *f;
+		if ((rc = add_layer_slot(&layer, doc)))
+			goto out;
+		layer->pos = root.pos;
+		if (!(layer->members = json_object())) {
+			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+			goto out;
+		}
+		if ((rc = feature_slot(&f, doc, layer)))
+			goto out;
+		f->offset = root.start;
+		f->length = end - root.start;
+		f->pos = root.pos;
+		f->hash = XXH3_64bits(r->data + f->offset, f->length);
+		f->value = json_incref(top);
+		if ((rc = umap_feature_id(&f->id, top, priv->id_property)))
+			goto out;
+		rc = feature_commit(doc, layer);
+	} else {
+		rc = umap_error_set(UMAP_EINVALID,
+				    "%s:%u:%u: expected a FeatureCollection, a Feature or a uMap map "
+				    "(\"type\": \"umap\")%s%s%s",
+				    doc->source_name, root.pos.line, root.pos.col,
+				    type ? ", found \"type\": \"" : "", type ? type : "", type ? "\"" : "");
+	}
+out:
+	json_decref(top);
+	json_decref(order);
+	return rc;
+}
+
+static int doc_read(umap_doc *doc)
+{
+	doc_priv *priv = priv_of(doc);
+	reader r = { doc, NULL, doc->data, doc->size, UMAP_BUF_INIT };
+	int rc = umap_scanner_new(&r.scanner, doc->data, doc->size, &priv->json);
+	if (!rc)
+		rc = read_root(&r);
+	umap_scanner_free(r.scanner);
+	umap_buf_dispose(&r.name);
+	if (!rc && priv->map_base && priv->dropped < priv->map_len) {
+		size_t upto = priv->map_len & ~(priv->page - 1);
+		if (upto > priv->dropped)
+			madvise((char *)priv->map_base + priv->dropped, upto - priv->dropped,
+				MADV_DONTNEED);
+		priv->dropped = 0; /* later reads fault pages back in wherever they are */
+	}
+	return rc;
+}
+
+static int finish_open(umap_doc **out, umap_doc *doc, const umap_doc_options *opts)
+{
+	int rc = doc_read(doc);
+	if (!rc && opts && opts->parse_all)
+		rc = umap_doc_load_all(doc);
+	if (rc) {
+		umap_doc_free(doc);
+		return rc;
+	}
+	*out = doc;
+	return 0;
+}
+
+int umap_doc_from_buffer(umap_doc **out, const char *data, size_t len, const char *source_name,
+			 const umap_doc_options *opts)
+{
+	umap_doc *doc;
+	int rc = doc_alloc(&doc, UMAP_DOC_LAYER, source_name, opts);
+	if (rc)
+		return rc;
+	if (len > priv_of(doc)->json.max_size) {
+		rc = umap_error_set(UMAP_ELIMIT, "%s: larger than the limit of %zu bytes",
+				    doc->source_name, priv_of(doc)->json.max_size);
+		umap_doc_free(doc);
+		return rc;
+	}
+	doc->data = data;
+	doc->size = len;
+	return finish_open(out, doc, opts);
+}
+
+int umap_doc_open(umap_doc **out, const char *path, const umap_doc_options *opts)
+{
+	int is_stdin = !strcmp(path, "-");
+	umap_doc *doc;
+	int rc = doc_alloc(&doc, UMAP_DOC_LAYER, is_stdin ? "<stdin>" : path, opts);
+	if (rc)
+		return rc;
+	doc_priv *priv = priv_of(doc);
+	size_t max = priv->json.max_size;
+	int fd = -1;
+	struct stat st;
+	if (!is_stdin) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			rc = umap_error_set_errno(errno == ENOENT ? UMAP_ENOTFOUND : UMAP_EIO,
+						  "cannot open '%s'", path);
+			goto fail;
+		}
+		if (fstat(fd, &st) < 0) {
+			rc = umap_error_set_errno(UMAP_EIO, "cannot read '%s'", path);
+			goto fail;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			rc = umap_error_set(UMAP_EIO, "'%s' is a directory, not a file", path);
+			goto fail;
+		}
+	}
+	if (!is_stdin && S_ISREG(st.st_mode) && st.st_size > 0) {
+		if ((uint64_t)st.st_size > max) {
+			rc = umap_error_set(UMAP_ELIMIT, "'%s' is larger than the limit of %zu bytes",
+					    path, max);
+			goto fail;
+		}
+		void *base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (base == MAP_FAILED) {
+			rc = umap_error_set_errno(UMAP_EIO, "cannot map '%s'", path);
+			goto fail;
+		}
+		madvise(base, (size_t)st.st_size, MADV_SEQUENTIAL);
+		priv->map_base = base;
+		priv->map_len = (size_t)st.st_size;
+		doc->data = base;
+		doc->size = priv->map_len;
+	} else {
+		/* stdin, pipes, process substitution, empty files: a heap copy */
+		umap_buf buf = UMAP_BUF_INIT;
+		if ((rc = umap_file_read(&buf, path, max))) {
+			umap_buf_dispose(&buf);
+			goto fail;
+		}
+		priv->heap = buf.ptr;
+		doc->data = buf.ptr ? buf.ptr : "";
+		doc->size = buf.len;
+	}
+	if (fd >= 0)
+		close(fd);
+	return finish_open(out, doc, opts);
+fail:
+	if (fd >= 0)
+		close(fd);
+	umap_doc_free(doc);
+	return rc;
+}
+
+/* ---- Trees on demand --------------------------------------------------------------- */
+
+static int build_from_source(json_t **out, umap_doc *doc, const umap_feature *f)
+{
+	int rc = umap_json_loadb(out, doc->data + f->offset, f->length, doc->source_name);
+	if (rc)
+		return umap_error_prefix(rc, "feature at %s:%u:%u: ", doc->source_name, f->pos.line,
+					 f->pos.col);
+	return 0;
+}
+
+int umap_doc_feature(json_t **out, umap_doc *doc, umap_layer *layer, size_t index)
+{
+	*out = NULL;
+	if (index >= layer->nfeatures)
+		return umap_error_set(UMAP_EUSAGE, "feature index %zu out of range", index);
+	umap_feature *f = &layer->features[index];
+	if (!f->value) {
+		int rc = build_from_source(&f->value, doc, f);
+		if (rc)
+			return rc;
+	}
+	*out = f->value;
+	return 0;
+}
+
+int umap_doc_load_all(umap_doc *doc)
+{
+	for (size_t l = 0; l < doc->nlayers; l++) {
+		for (size_t i = 0; i < doc->layers[l].nfeatures; i++) {
+			json_t *tree;
+			int rc = umap_doc_feature(&tree, doc, &doc->layers[l], i);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+int umap_layer_append(umap_doc *doc, umap_layer *layer, json_t *feature)
+{
+	if (!feature)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	umap_feature *f;
+	int rc = feature_slot(&f, doc, layer);
+	if (!rc)
+		rc = umap_feature_id(&f->id, feature, priv_of(doc)->id_property);
+	if (rc) {
+		json_decref(feature);
+		return rc;
+	}
+	f->hash = umap_json_hash(feature);
+	f->value = feature;
+	if ((rc = feature_commit(doc, layer))) {
+		free(f->id);
+		json_decref(feature);
+		f->id = NULL;
+		f->value = NULL;
+	}
+	return rc;
+}
+
+static void index_rebuild(umap_layer *layer, layer_priv *lp)
+{
+	memset(lp->index, 0, lp->index_cap * sizeof(*lp->index));
+	lp->index_used = 0;
+	for (size_t i = 0; i < layer->nfeatures; i++) {
+		long existing;
+		/* cannot fail: the table is already large enough for every feature */
+		if (layer->features[i].id)
+			index_add(layer, lp, i, &existing);
+	}
+}
+
+int umap_layer_remove(umap_doc *doc, umap_layer *layer, size_t index)
+{
+	if (index >= layer->nfeatures)
+		return umap_error_set(UMAP_EUSAGE, "feature index %zu out of range", index);
+	layer_priv *lp = &priv_of(doc)->layers[layer_index_of(doc, layer)];
+	umap_feature *f = &layer->features[index];
+	free(f->id);
+	json_decref(f->value);
+	memmove(f, f + 1, (layer->nfeatures - index - 1) * sizeof(*f));
+	layer->nfeatures--;
+	index_rebuild(layer, lp);
+	return 0;
+}
+
+int umap_doc_remove_layer(umap_doc *doc, size_t index)
+{
+	if (index >= doc->nlayers)
+		return umap_error_set(UMAP_EUSAGE, "layer index %zu out of range", index);
+	doc_priv *priv = priv_of(doc);
+	layer_clear(&doc->layers[index], &priv->layers[index]);
+	size_t after = doc->nlayers - index - 1;
+	memmove(&doc->layers[index], &doc->layers[index + 1], after * sizeof(doc->layers[0]));
+	memmove(&priv->layers[index], &priv->layers[index + 1], after * sizeof(priv->layers[0]));
+	doc->nlayers--;
+	return 0;
+}
+
+/* ---- Writing ----------------------------------------------------------------------- */
+
+typedef struct writer {
+	umap_buf *out;
+	unsigned flags;
+	unsigned indent;
+	int keep_bytes;
+	umap_buf tmp;
+} writer;
+
+static int put_break(writer *w, size_t depth)
+{
+	if (!w->indent)
+		return 0;
+	int rc = umap_buf_putc(w->out, '\n');
+	for (size_t i = 0; !rc && i < depth * w->indent; i++)
+		rc = umap_buf_putc(w->out, ' ');
+	return rc;
+}
+
+/* Writes a value nested `depth` levels deep: the writer starts at column 0, so every line
+ * break it made gets the indentation of the place the value goes (JSON strings hold no raw
+ * newline, so every '\n' in the output is the writer's). */
+static int put_value(writer *w, const json_t *v, size_t depth)
+{
+	if (!w->indent || !depth)
+		return umap_json_write(w->out, v, w->flags);
+	umap_buf_clear(&w->tmp);
+	int rc = umap_json_write(&w->tmp, v, w->flags);
+	if (rc)
+		return rc;
+	const char *p = w->tmp.ptr ? w->tmp.ptr : "", *end = p + w->tmp.len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		if ((rc = umap_buf_put(w->out, p, n)))
+			return rc;
+		if (!nl)
+			break;
+		if ((rc = put_break(w, depth)))
+			return rc;
+		p = nl + 1;
+		/* the writer's own indentation follows the newline: keep it */
+	}
+	return 0;
+}
+
+/* A member's value: its source bytes when they still say the same, else written anew. */
+static int put_member(writer *w, umap_doc *doc, const span_list *spans, const char *name,
+		      const json_t *v, size_t depth)
+{
+	const member_span *sp = w->keep_bytes ? span_find(spans, name) : NULL;
+	if (sp && sp->hash == umap_json_hash(v))
+		return umap_buf_put(w->out, doc->data + sp->offset, sp->length);
+	return put_value(w, v, depth);
+}
+
+/* Compact JSON with a space after each ':' and ',' outside strings: {"a": 1, "b": [1, 2]}. */
+static int put_spaced(writer *w, const json_t *v)
+{
+	umap_buf_clear(&w->tmp);
+	int rc = umap_json_write(&w->tmp, v, w->flags & ~(unsigned)UMAP_JSON_INDENT(31));
+	int in_string = 0;
+	for (size_t i = 0; !rc && i < w->tmp.len; i++) {
+		char c = w->tmp.ptr[i];
+		rc = umap_buf_putc(w->out, c);
+		if (in_string) {
+			if (c == '\\' && i + 1 < w->tmp.len)
+				rc = rc ? rc : umap_buf_putc(w->out, w->tmp.ptr[++i]);
+			else if (c == '"')
+				in_string = 0;
+		} else if (c == '"') {
+			in_string = 1;
+		} else if ((c == ':' || c == ',') && !rc) {
+			rc = umap_buf_putc(w->out, ' ');
+		}
+	}
+	return rc;
+}
+
+static int put_key(writer *w, const char *key, size_t depth, int *first)
+{
+	int rc = 0;
+	if (!*first)
+		rc = umap_buf_putc(w->out, ',');
+	*first = 0;
+	if (!rc)
+		rc = put_break(w, depth);
+	json_t *k = json_string(key);
+	if (!k)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (!rc)
+		rc = umap_json_write(w->out, k, w->flags);
+	json_decref(k);
+	if (!rc)
+		rc = umap_buf_puts(w->out, w->indent ? ": " : ":");
+	return rc;
+}
+
+static int put_feature(writer *w, umap_doc *doc, umap_feature *f, size_t depth)
+{
+	if (w->keep_bytes && f->length)
+		return umap_buf_put(w->out, doc->data + f->offset, f->length);
+	if (w->keep_bytes && priv_of(doc)->spaced)
+		return put_spaced(w, f->value);
+	if (w->keep_bytes)
+		return umap_json_write(w->out, f->value, w->flags & ~(unsigned)UMAP_JSON_INDENT(31));
+	if (f->value)
+		return put_value(w, f->value, depth);
+	json_t *tree;
+	int rc = build_from_source(&tree, doc, f);
+	if (rc)
+		return rc;
+	rc = put_value(w, tree, depth);
+	json_decref(tree);
+	return rc;
+}
+
+static int put_features(writer *w, umap_doc *doc, umap_layer *layer, size_t depth)
+{
+	if (!layer->nfeatures)
+		return umap_buf_puts(w->out, "[]");
+	int rc = umap_buf_putc(w->out, '[');
+	for (size_t i = 0; !rc && i < layer->nfeatures; i++) {
+		if (i)
+			rc = umap_buf_putc(w->out, ',');
+		if (!rc)
+			rc = put_break(w, depth + 1);
+		if (!rc)
+			rc = put_feature(w, doc, &layer->features[i], depth + 1);
+	}
+	if (!rc)
+		rc = put_break(w, depth);
+	if (!rc)
+		rc = umap_buf_putc(w->out, ']');
+	return rc;
+}
+
+static int in_order(const json_t *order, const char *name)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(order, i, v) {
+		if (!strcmp(json_string_value(v), name))
+			return 1;
+	}
+	return 0;
+}
+
+/* One layer member by name; *done says whether anything was written for it. */
+static int put_layer_member(writer *w, umap_doc *doc, umap_layer *layer, const char *name,
+			    size_t depth, int *first, int done[3])
+{
+	const span_list *spans = &priv_of(doc)->layers[layer_index_of(doc, layer)].spans;
+	int rc = 0;
+	if (!strcmp(name, "type") && !done[0]) {
+		done[0] = 1;
+		json_t *t = json_string("FeatureCollection");
+		if (!t)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		rc = put_key(w, "type", depth + 1, first);
+		if (!rc)
+			rc = put_value(w, t, depth + 1);
+		json_decref(t);
+	} else if (!strcmp(name, "features") && !done[1]) {
+		done[1] = 1;
+		rc = put_key(w, "features", depth + 1, first);
+		if (!rc)
+			rc = put_features(w, doc, layer, depth + 1);
+	} else if (layer->options && !strcmp(name, layer->options_key) && !done[2]) {
+		done[2] = 1;
+		rc = put_key(w, name, depth + 1, first);
+		if (!rc)
+			rc = put_member(w, doc, spans, name, layer->options, depth + 1);
+	} else if (json_object_get(layer->members, name)) {
+		rc = put_key(w, name, depth + 1, first);
+		if (!rc)
+			rc = put_member(w, doc, spans, name, json_object_get(layer->members, name),
+					depth + 1);
+	}
+	return rc;
+}
+
+static int put_layer(writer *w, umap_doc *doc, size_t index, size_t depth)
+{
+	umap_layer *layer = &doc->layers[index];
+	json_t *order = priv_of(doc)->layers[index].order;
+	int first = 1, done[3] = { 0, 0, 0 };
+	int rc = umap_buf_putc(w->out, '{');
+	size_t i;
+	json_t *v;
+	if (order) {
+		json_array_foreach(order, i, v) {
+			if ((rc = put_layer_member(w, doc, layer, json_string_value(v), depth, &first,
+						   done)))
+				return rc;
+		}
+	}
+	/* what the source did not have (a new layer, or members added since) */
+	if (!rc)
+		rc = put_layer_member(w, doc, layer, "type", depth, &first, done);
+	if (!rc && layer->options)
+		rc = put_layer_member(w, doc, layer, layer->options_key, depth, &first, done);
+	const char *key;
+	json_object_foreach(layer->members, key, v) {
+		if (rc)
+			break;
+		if (order && in_order(order, key))
+			continue;
+		if (!strcmp(key, "type") || !strcmp(key, "features") ||
+		    (layer->options && !strcmp(key, layer->options_key)))
+			continue;
+		rc = put_key(w, key, depth + 1, &first);
+		if (!rc)
+			rc = put_member(w, doc, &priv_of(doc)->layers[index].spans, key, v, depth + 1);
+	}
+	if (!rc)
+		rc = put_layer_member(w, doc, layer, "features", depth, &first, done);
+	if (!rc)
+		rc = put_break(w, depth);
+	if (!rc)
+		rc = umap_buf_putc(w->out, '}');
+	return rc;
+}
+
+static int put_layers(writer *w, umap_doc *doc, size_t depth)
+{
+	if (!doc->nlayers)
+		return umap_buf_puts(w->out, "[]");
+	int rc = umap_buf_putc(w->out, '[');
+	for (size_t i = 0; !rc && i < doc->nlayers; i++) {
+		if (i)
+			rc = umap_buf_putc(w->out, ',');
+		if (!rc)
+			rc = put_break(w, depth + 1);
+		if (!rc)
+			rc = put_layer(w, doc, i, depth + 1);
+	}
+	if (!rc)
+		rc = put_break(w, depth);
+	if (!rc)
+		rc = umap_buf_putc(w->out, ']');
+	return rc;
+}
+
+static int put_map(writer *w, umap_doc *doc)
+{
+	size_t at = priv_of(doc)->layers_at, i = 0;
+	int first = 1, rc = umap_buf_putc(w->out, '{');
+	const char *key;
+	json_t *v;
+	json_object_foreach(doc->map, key, v) {
+		if (rc)
+			break;
+		if (i++ == at) {
+			rc = put_key(w, "layers", 1, &first);
+			if (!rc)
+				rc = put_layers(w, doc, 1);
+		}
+		if (!rc)
+			rc = put_key(w, key, 1, &first);
+		if (!rc)
+			rc = put_member(w, doc, &priv_of(doc)->map_spans, key, v, 1);
+	}
+	if (!rc && i <= at) {
+		rc = put_key(w, "layers", 1, &first);
+		if (!rc)
+			rc = put_layers(w, doc, 1);
+	}
+	if (!rc)
+		rc = put_break(w, 0);
+	if (!rc)
+		rc = umap_buf_putc(w->out, '}');
+	return rc;
+}
+
+int umap_doc_write(umap_buf *out, umap_doc *doc, unsigned flags)
+{
+	writer w = { out, flags & ~UMAP_DOC_KEEP_BYTES, UMAP_JSON_INDENT(flags),
+		     (flags & UMAP_DOC_KEEP_BYTES) != 0, UMAP_BUF_INIT };
+	int rc;
+	if (doc->kind == UMAP_DOC_MAP) {
+		rc = put_map(&w, doc);
+	} else if (!doc->nlayers) {
+		json_t *empty = json_pack("{s:s,s:[]}", "type", "FeatureCollection", "features");
+		rc = empty ? umap_json_write(out, empty, flags)
+			   : umap_error_set(UMAP_ENOMEM, "out of memory");
+		json_decref(empty);
+	} else if (priv_of(doc)->single_feature && doc->nlayers == 1 &&
+		   doc->layers[0].nfeatures == 1 && !doc->layers[0].options &&
+		   !json_object_size(doc->layers[0].members)) {
+		rc = put_feature(&w, doc, &doc->layers[0].features[0], 0);
+	} else {
+		/* several layers cannot be one FeatureCollection: the first is written */
+		rc = put_layer(&w, doc, 0, 0);
+	}
+	if (!rc && w.indent)
+		rc = umap_buf_putc(out, '\n');
+	umap_buf_dispose(&w.tmp);
+	return rc;
+}
+
+int umap_doc_save(umap_doc *doc, const char *path, unsigned flags)
+{
+	umap_buf buf = UMAP_BUF_INIT;
+	int rc = umap_doc_write(&buf, doc, flags);
+	if (!rc)
+		rc = umap_file_write_atomic(path, buf.ptr ? buf.ptr : "", buf.len);
+	umap_buf_dispose(&buf);
+	return rc;
+}

@@ -1,0 +1,365 @@
+/* In-memory set of new git objects, flushed as one pack file with its v2 index.
+ * Pack format: git's Documentation/gitformat-pack.txt; no deltas (git gc makes them). */
+#include "gitpack.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "buf.h"
+#include "error.h"
+#include "fs.h"
+#include "sha1.h"
+
+#define BLOCK_SIZE ((size_t)1 << 20)
+
+typedef struct objw_entry {
+	git_oid id;
+	git_object_t type;
+	char *data;
+	size_t len;
+	int marked;
+} objw_entry;
+
+typedef struct objw_block {
+	struct objw_block *next;
+	size_t used, size;
+	char data[];
+} objw_block;
+
+struct umap_objw {
+	objw_entry *entries;
+	size_t count, alloc;
+	size_t *table; /* open addressing: index+1 into entries, 0 = empty */
+	size_t table_size;
+	objw_block *blocks;
+	size_t marked;
+};
+
+static size_t oid_slot(const git_oid *id, size_t mask)
+{
+	uint64_t h;
+	memcpy(&h, id->id, sizeof(h));
+	return (size_t)h & mask;
+}
+
+int umap_objw_new(umap_objw **out)
+{
+	umap_objw *w = calloc(1, sizeof(*w));
+	if (!w)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	w->table_size = 1024;
+	w->table = calloc(w->table_size, sizeof(*w->table));
+	if (!w->table) {
+		free(w);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	*out = w;
+	return 0;
+}
+
+void umap_objw_free(umap_objw *w)
+{
+	if (!w)
+		return;
+	for (objw_block *b = w->blocks, *next; b; b = next) {
+		next = b->next;
+		free(b);
+	}
+	for (size_t i = 0; i < w->count; i++)
+		if (w->entries[i].len > BLOCK_SIZE / 4)
+			free(w->entries[i].data);
+	free(w->entries);
+	free(w->table);
+	free(w);
+}
+
+static long find(const umap_objw *w, const git_oid *id)
+{
+	size_t mask = w->table_size - 1;
+	for (size_t slot = oid_slot(id, mask);; slot = (slot + 1) & mask) {
+		size_t v = w->table[slot];
+		if (!v)
+			return -1;
+		if (!git_oid_cmp(&w->entries[v - 1].id, id))
+			return (long)(v - 1);
+	}
+}
+
+static int grow_table(umap_objw *w)
+{
+	size_t size = w->table_size * 2;
+	size_t *table = calloc(size, sizeof(*table));
+	if (!table)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	for (size_t i = 0; i < w->count; i++) {
+		size_t slot = oid_slot(&w->entries[i].id, size - 1);
+		while (table[slot])
+			slot = (slot + 1) & (size - 1);
+		table[slot] = i + 1;
+	}
+	free(w->table);
+	w->table = table;
+	w->table_size = size;
+	return 0;
+}
+
+/* Small objects share 1 MiB blocks (one malloc per thousands of features). */
+static char *store(umap_objw *w, const void *data, size_t len)
+{
+	char *p;
+	if (len > BLOCK_SIZE / 4) {
+		p = malloc(len ? len : 1);
+	} else {
+		if (!w->blocks || w->blocks->size - w->blocks->used < len) {
+			objw_block *b = malloc(sizeof(*b) + BLOCK_SIZE);
+			if (!b)
+				return NULL;
+			b->next = w->blocks;
+			b->used = 0;
+			b->size = BLOCK_SIZE;
+			w->blocks = b;
+		}
+		p = w->blocks->data + w->blocks->used;
+		w->blocks->used += len;
+	}
+	if (p && len)
+		memcpy(p, data, len);
+	return p;
+}
+
+int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *data, size_t len)
+{
+	if (git_odb_hash(out, data, len, type) < 0)
+		return umap_error_set(UMAP_ERROR, "cannot hash object: %s",
+				      git_error_last() ? git_error_last()->message : "unknown error");
+	if (find(w, out) >= 0)
+		return 0;
+	if ((w->count + 1) * 2 > w->table_size && grow_table(w))
+		return UMAP_ENOMEM;
+	if (w->count == w->alloc) {
+		size_t alloc = w->alloc ? w->alloc * 2 : 256;
+		objw_entry *e = realloc(w->entries, alloc * sizeof(*e));
+		if (!e)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		w->entries = e;
+		w->alloc = alloc;
+	}
+	char *copy = store(w, data, len);
+	if (!copy)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	objw_entry *e = &w->entries[w->count];
+	git_oid_cpy(&e->id, out);
+	e->type = type;
+	e->data = copy;
+	e->len = len;
+	e->marked = 0;
+	size_t mask = w->table_size - 1, slot = oid_slot(out, mask);
+	while (w->table[slot])
+		slot = (slot + 1) & mask;
+	w->table[slot] = ++w->count;
+	return 0;
+}
+
+int umap_objw_get(const void **data, size_t *len, git_object_t *type, const umap_objw *w,
+		  const git_oid *id)
+{
+	long i = find(w, id);
+	if (i < 0)
+		return UMAP_ENOTFOUND;
+	*data = w->entries[i].data;
+	*len = w->entries[i].len;
+	if (type)
+		*type = w->entries[i].type;
+	return 0;
+}
+
+int umap_objw_has(const umap_objw *w, const git_oid *id)
+{
+	return find(w, id) >= 0;
+}
+
+void umap_objw_mark(umap_objw *w, const git_oid *id)
+{
+	long i = find(w, id);
+	if (i >= 0 && !w->entries[i].marked) {
+		w->entries[i].marked = 1;
+		w->marked++;
+	}
+}
+
+size_t umap_objw_marked(const umap_objw *w)
+{
+	return w->marked;
+}
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static int buf_be32(umap_buf *b, uint32_t v)
+{
+	unsigned char p[4];
+	put_be32(p, v);
+	return umap_buf_put(b, p, 4);
+}
+
+typedef struct pack_item {
+	const git_oid *id;
+	uint64_t offset;
+	uint32_t crc;
+} pack_item;
+
+static int item_cmp(const void *a, const void *b)
+{
+	return git_oid_cmp(((const pack_item *)a)->id, ((const pack_item *)b)->id);
+}
+
+/* Appends one object: the type+size header, then the zlib stream of its bytes.
+ * Level 1: speed matters here and `git gc` recompresses with deltas anyway. */
+static int pack_object(umap_buf *pack, z_stream *zs, const objw_entry *e, pack_item *item)
+{
+	unsigned char hdr[16];
+	size_t n = 0, size = e->len;
+	unsigned char c = (unsigned char)((e->type << 4) | (size & 15));
+	size >>= 4;
+	while (size) {
+		hdr[n++] = c | 0x80;
+		c = size & 0x7f;
+		size >>= 7;
+	}
+	hdr[n++] = c;
+	item->offset = pack->len;
+	uLong bound = deflateBound(zs, (uLong)e->len);
+	if (umap_buf_put(pack, hdr, n) || umap_buf_grow(pack, bound + 1))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (deflateReset(zs) != Z_OK)
+		return umap_error_set(UMAP_ERROR, "zlib: cannot reset the compressor");
+	zs->next_in = (Bytef *)e->data;
+	zs->avail_in = (uInt)e->len;
+	zs->next_out = (Bytef *)pack->ptr + pack->len;
+	zs->avail_out = (uInt)bound;
+	if (deflate(zs, Z_FINISH) != Z_STREAM_END)
+		return umap_error_set(UMAP_ERROR, "zlib: cannot compress an object");
+	pack->len += bound - zs->avail_out;
+	item->crc = (uint32_t)crc32(0, (const Bytef *)pack->ptr + item->offset,
+				    (uInt)(pack->len - item->offset));
+	return 0;
+}
+
+static int write_index(umap_buf *idx, pack_item *items, size_t n, const unsigned char sum[20])
+{
+	static const unsigned char magic[8] = { 0xff, 't', 'O', 'c', 0, 0, 0, 2 };
+	int rc = umap_buf_put(idx, magic, 8);
+	size_t at = 0;
+	for (int b = 0; b < 256 && !rc; b++) {
+		while (at < n && items[at].id->id[0] <= b)
+			at++;
+		rc = buf_be32(idx, (uint32_t)at);
+	}
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = umap_buf_put(idx, items[i].id->id, GIT_OID_RAWSZ);
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = buf_be32(idx, items[i].crc);
+	uint32_t large = 0;
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = buf_be32(idx, items[i].offset < 0x80000000u ? (uint32_t)items[i].offset
+								 : 0x80000000u | large++);
+	for (size_t i = 0; i < n && !rc; i++)
+		if (items[i].offset >= 0x80000000u)
+			rc = buf_be32(idx, (uint32_t)(items[i].offset >> 32)) ||
+			     buf_be32(idx, (uint32_t)items[i].offset);
+	if (!rc)
+		rc = umap_buf_put(idx, sum, 20);
+	if (rc)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	umap_sha1 ctx;
+	unsigned char idxsum[20];
+	umap_sha1_init(&ctx);
+	umap_sha1_update(&ctx, idx->ptr, idx->len);
+	umap_sha1_final(&ctx, idxsum);
+	return umap_buf_put(idx, idxsum, 20) ? umap_error_set(UMAP_ENOMEM, "out of memory") : 0;
+}
+
+int umap_objw_flush(umap_objw *w, const char *gitdir)
+{
+	if (!w->marked)
+		return 0;
+	size_t n = w->marked;
+	pack_item *items = calloc(n, sizeof(*items));
+	umap_buf pack = UMAP_BUF_INIT, idx = UMAP_BUF_INIT, path = UMAP_BUF_INIT;
+	z_stream zs;
+	memset(&zs, 0, sizeof(zs));
+	int rc = 0, zinit = 0;
+	if (!items) {
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+		goto done;
+	}
+	if (deflateInit(&zs, 1) != Z_OK) {
+		rc = umap_error_set(UMAP_ENOMEM, "zlib: cannot start the compressor");
+		goto done;
+	}
+	zinit = 1;
+	unsigned char hdr[12] = { 'P', 'A', 'C', 'K' };
+	put_be32(hdr + 4, 2);
+	put_be32(hdr + 8, (uint32_t)n);
+	if (umap_buf_put(&pack, hdr, sizeof(hdr))) {
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+		goto done;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < w->count && !rc; i++) {
+		if (!w->entries[i].marked)
+			continue;
+		items[k].id = &w->entries[i].id;
+		rc = pack_object(&pack, &zs, &w->entries[i], &items[k]);
+		k++;
+	}
+	if (rc)
+		goto done;
+	unsigned char sum[20];
+	umap_sha1 ctx;
+	umap_sha1_init(&ctx);
+	umap_sha1_update(&ctx, pack.ptr, pack.len);
+	umap_sha1_final(&ctx, sum);
+	if (umap_buf_put(&pack, sum, 20)) {
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+		goto done;
+	}
+	qsort(items, n, sizeof(*items), item_cmp);
+	if ((rc = write_index(&idx, items, n, sum)))
+		goto done;
+	char hex[41];
+	for (int i = 0; i < 20; i++)
+		snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+	if (umap_buf_printf(&path, "%s/objects/pack", gitdir) ||
+	    umap_mkdir_p(path.ptr, 0777) < 0) {
+		rc = umap_error_prefix(UMAP_EIO, "cannot create %s", path.ptr ? path.ptr : "pack dir");
+		goto done;
+	}
+	umap_buf_clear(&path);
+	umap_buf_printf(&path, "%s/objects/pack/pack-%s.pack", gitdir, hex);
+	if ((rc = umap_file_write_atomic(path.ptr, pack.ptr, pack.len)))
+		goto done;
+	umap_buf_clear(&path);
+	umap_buf_printf(&path, "%s/objects/pack/pack-%s.idx", gitdir, hex);
+	if ((rc = umap_file_write_atomic(path.ptr, idx.ptr, idx.len)))
+		goto done;
+	for (size_t i = 0; i < w->count; i++)
+		w->entries[i].marked = 0;
+	w->marked = 0;
+done:
+	if (zinit)
+		deflateEnd(&zs);
+	free(items);
+	umap_buf_dispose(&pack);
+	umap_buf_dispose(&idx);
+	umap_buf_dispose(&path);
+	return rc;
+}

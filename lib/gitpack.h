@@ -1,0 +1,31 @@
+/* A set of new git objects kept in memory and written out as ONE pack (+ index) file:
+ * the way the repository stores thousands of feature blobs per commit at disk speed,
+ * instead of one zlib'd, fsync'd loose file per object. */
+#ifndef UMAP_GITPACK_H
+#define UMAP_GITPACK_H
+
+#include <git2.h>
+#include <stddef.h>
+
+typedef struct umap_objw umap_objw; /* opaque */
+
+int umap_objw_new(umap_objw **out);
+void umap_objw_free(umap_objw *w);
+
+/* Hashes an object (git_odb_hash), keeps a copy unless one with the same id is there.
+ * The object is only written by umap_objw_flush() once marked. */
+int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *data, size_t len);
+/* Pending object with this id: its bytes (borrowed, valid until the writer is freed). */
+int umap_objw_get(const void **data, size_t *len, git_object_t *type, const umap_objw *w,
+		  const git_oid *id);
+int umap_objw_has(const umap_objw *w, const git_oid *id);
+/* Marks a pending object to be written by the next flush (no-op for unknown ids). */
+void umap_objw_mark(umap_objw *w, const git_oid *id);
+size_t umap_objw_marked(const umap_objw *w);
+
+/* Writes every marked object into objects/pack/pack-<sha>.{pack,idx} under `gitdir`
+ * (temp files, fsync, rename: the pack first, its index last, so a killed writer leaves
+ * at most an unused file). Marks are cleared. Nothing marked: nothing written. */
+int umap_objw_flush(umap_objw *w, const char *gitdir);
+
+#endif

@@ -1,0 +1,175 @@
+/* uMap realtime operations built from a diff: the messages that would replay it.
+ * Shapes follow uMap's sync engine (upsert/update/delete of feature, datalayer and map). */
+#include "ops.h"
+
+#include <string.h>
+
+#include "error.h"
+
+const char *umap_op_feature_type(const json_t *feature)
+{
+	const json_t *g = json_object_get(feature, "geometry");
+	const json_t *type = json_is_object(g) ? json_object_get(g, "type") : NULL;
+	const char *t = json_is_string(type) ? json_string_value(type) : "";
+	if (!strcmp(t, "Point") || !strcmp(t, "MultiPoint"))
+		return "marker";
+	if (!strcmp(t, "LineString") || !strcmp(t, "MultiLineString"))
+		return "polyline";
+	if (!strcmp(t, "Polygon") || !strcmp(t, "MultiPolygon"))
+		return "polygon";
+	return NULL;
+}
+
+json_t *umap_op_new(const char *verb, const char *subject, json_t *metadata, const char *key,
+		    const json_t *value, const json_t *old_value)
+{
+	json_t *op = json_object();
+	if (!op || !metadata || json_object_set_new(op, "verb", json_string(verb)) ||
+	    json_object_set_new(op, "subject", json_string(subject))) {
+		json_decref(op);
+		json_decref(metadata);
+		return NULL;
+	}
+	if (json_object_set_new(op, "metadata", metadata)) {
+		json_decref(op);
+		return NULL;
+	}
+	if ((key && json_object_set_new(op, "key", json_string(key))) ||
+	    (value && json_object_set(op, "value", (json_t *)value)) ||
+	    (old_value && json_object_set(op, "oldValue", (json_t *)old_value))) {
+		json_decref(op);
+		return NULL;
+	}
+	return op;
+}
+
+json_t *umap_op_feature_metadata(const json_t *feature, const char *layer_id,
+				 const char *id_property)
+{
+	const json_t *id = NULL;
+	if (id_property) {
+		const json_t *props = json_object_get(feature, "properties");
+		id = json_is_object(props) ? json_object_get(props, id_property) : NULL;
+	} else {
+		id = json_object_get(feature, "id");
+	}
+	const char *type = umap_op_feature_type(feature);
+	json_t *meta = json_object();
+	if (!meta || json_object_set_new(meta, "id", id ? json_incref((json_t *)id) : json_null()) ||
+	    json_object_set_new(meta, "layerId", layer_id ? json_string(layer_id) : json_null()) ||
+	    json_object_set_new(meta, "featureType", type ? json_string(type) : json_null())) {
+		json_decref(meta);
+		return NULL;
+	}
+	return meta;
+}
+
+static json_t *layer_metadata(const umap_diff_layer *l)
+{
+	return json_pack("{s:o}", "id", l->id ? json_string(l->id) : json_null());
+}
+
+static int push(json_t *ops, json_t *op)
+{
+	if (!op || json_array_append_new(ops, op))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int push_key_updates(json_t *ops, const char *subject, const char *prefix,
+			    json_t *(*metadata)(const void *), const void *arg,
+			    const umap_key_change *keys, size_t n)
+{
+	umap_buf key = UMAP_BUF_INIT;
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		umap_buf_clear(&key);
+		if ((rc = umap_buf_printf(&key, "%s.%s", prefix, keys[i].key)))
+			break;
+		rc = push(ops, umap_op_new("update", subject, metadata(arg), key.ptr, keys[i].new_value,
+					   keys[i].old_value));
+	}
+	umap_buf_dispose(&key);
+	return rc;
+}
+
+static json_t *map_metadata(const void *unused)
+{
+	(void)unused;
+	return json_object();
+}
+
+static json_t *datalayer_metadata(const void *layer)
+{
+	return layer_metadata(layer);
+}
+
+typedef struct feature_ctx {
+	const json_t *feature;
+	const char *layer_id;
+	const char *id_property;
+} feature_ctx;
+
+static json_t *feature_metadata(const void *arg)
+{
+	const feature_ctx *ctx = arg;
+	return umap_op_feature_metadata(ctx->feature, ctx->layer_id, ctx->id_property);
+}
+
+static int feature_ops(json_t *ops, const umap_diff_layer *l, const umap_feature_change *c,
+		       const char *id_property)
+{
+	feature_ctx ctx = { c->new_feature ? c->new_feature : c->old_feature, l->id, id_property };
+	switch (c->kind) {
+	case UMAP_CHANGE_ADDED:
+		return push(ops, umap_op_new("upsert", "feature", feature_metadata(&ctx), NULL,
+					     c->new_feature, NULL));
+	case UMAP_CHANGE_REMOVED:
+		return push(ops, umap_op_new("delete", "feature", feature_metadata(&ctx), NULL, NULL,
+					     c->old_feature));
+	default:
+		break;
+	}
+	int rc = push_key_updates(ops, "feature", "properties", feature_metadata, &ctx, c->keys,
+				  c->nkeys);
+	if (!rc && c->geometry_changed)
+		rc = push(ops, umap_op_new("update", "feature", feature_metadata(&ctx), "geometry",
+					   json_object_get(c->new_feature, "geometry"),
+					   json_object_get(c->old_feature, "geometry")));
+	return rc;
+}
+
+int umap_ops_from_diff(json_t **out, const umap_diff *diff, const char *id_property)
+{
+	json_t *ops = json_array();
+	if (!ops)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	int rc = push_key_updates(ops, "map", "properties", map_metadata, NULL, diff->map_keys,
+				  diff->nmap_keys);
+	size_t next = 0;
+	for (size_t l = 0; l < diff->nlayers && !rc; l++) {
+		const umap_diff_layer *layer = &diff->layers[l];
+		if (layer->kind == UMAP_CHANGE_ADDED)
+			rc = push(ops, umap_op_new("upsert", "datalayer", layer_metadata(layer), NULL,
+						   layer->new_options ? layer->new_options : json_null(),
+						   NULL));
+		else if (layer->kind == UMAP_CHANGE_MODIFIED)
+			rc = push_key_updates(ops, "datalayer", "options", datalayer_metadata, layer,
+					      layer->keys, layer->nkeys);
+		for (size_t i = next; i < diff->nchanges && !rc; i++) {
+			if (diff->changes[i].layer != l)
+				continue;
+			rc = feature_ops(ops, layer, &diff->changes[i], id_property);
+			next = i + 1;
+		}
+		if (!rc && layer->kind == UMAP_CHANGE_REMOVED)
+			rc = push(ops, umap_op_new("delete", "datalayer", layer_metadata(layer), NULL, NULL,
+						   layer->old_options ? layer->old_options : json_null()));
+	}
+	if (rc) {
+		json_decref(ops);
+		return rc;
+	}
+	*out = ops;
+	return 0;
+}

@@ -1,0 +1,28 @@
+/* uMap realtime operations (SPEC §5 --format=ops, §8 sync): the messages uMap's peers send
+ * each other, {"verb","subject","metadata","key","value","oldValue"}, built from a diff. */
+#ifndef UMAP_OPS_H
+#define UMAP_OPS_H
+
+#include <jansson.h>
+
+#include "diff.h"
+
+/* uMap's feature class for a geometry: "marker", "polyline", "polygon"; NULL when none. */
+const char *umap_op_feature_type(const json_t *feature);
+
+/* One message. `metadata` is stolen; `key` may be NULL (upsert, delete); `value` and
+ * `old_value` are borrowed and may be NULL: a NULL one is left out, as JSON.stringify
+ * leaves out undefined (an added key has no oldValue, a removed key no value). */
+json_t *umap_op_new(const char *verb, const char *subject, json_t *metadata, const char *key,
+		    const json_t *value, const json_t *old_value);
+/* {"id","layerId","featureType"} of a feature (ids as JSON values, null when none). */
+json_t *umap_op_feature_metadata(const json_t *feature, const char *layer_id,
+				 const char *id_property);
+
+/* The messages that replay `diff`, in order: map option updates; then per layer: a new
+ * layer's upsert, option updates, feature upserts/updates/deletes, a removed layer's delete.
+ * A modified feature gives one update per changed key ("properties.KEY") and one for
+ * "geometry"; datalayer options are "options.KEY", map options "properties.KEY". */
+int umap_ops_from_diff(json_t **out, const umap_diff *diff, const char *id_property);
+
+#endif

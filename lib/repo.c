@@ -1,0 +1,579 @@
+/* The repository: finding and creating .umapsync, revisions, references, identities,
+ * commit objects, and the cache from feature bytes to blob ids that keeps commit and
+ * status from parsing unchanged features. Documents in and out: lib/repo_doc.c. */
+#include "repo.h"
+#include "repo_internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "fs.h"
+
+const char *umap_git_msg(void)
+{
+	const git_error *e = git_error_last();
+	return e && e->message ? e->message : "unknown error";
+}
+
+static void libgit2_setup(void)
+{
+	static int done;
+	if (done)
+		return;
+	done = 1;
+	git_libgit2_init();
+	/* Every object we create is well-formed by construction and hashed once by us;
+	 * libgit2's extra checks would double the cost of a 100k-feature import. */
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 0);
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
+	/* refs are few and must survive a crash: fsync them */
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+}
+
+static int dir_exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int is_repo_dir(const char *workdir)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	if ((size_t)snprintf(path, sizeof(path), "%s/" UMAP_REPO_DIR "/HEAD", workdir) >= sizeof(path))
+		return 0;
+	return stat(path, &st) == 0;
+}
+
+static int repo_new(umap_repo **out, const char *workdir)
+{
+	umap_repo *repo = calloc(1, sizeof(*repo));
+	umap_buf gitdir = UMAP_BUF_INIT;
+	if (!repo || !(repo->workdir = strdup(workdir)) ||
+	    umap_buf_printf(&gitdir, "%s/" UMAP_REPO_DIR, workdir)) {
+		umap_repo_free(repo);
+		umap_buf_dispose(&gitdir);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	repo->gitdir = umap_buf_detach(&gitdir);
+	if (git_repository_open_ext(&repo->git, repo->gitdir, GIT_REPOSITORY_OPEN_NO_SEARCH,
+				    NULL) < 0) {
+		int rc = umap_error_set(UMAP_ECORRUPT, "cannot open the repository in %s: %s",
+					repo->gitdir, umap_git_msg());
+		umap_repo_free(repo);
+		return rc;
+	}
+	int rc = umap_store_open(&repo->store, repo->git);
+	if (rc) {
+		umap_repo_free(repo);
+		return rc;
+	}
+	*out = repo;
+	return 0;
+}
+
+int umap_repo_init(umap_repo **out, const char *dir, int *existed)
+{
+	libgit2_setup();
+	*existed = 0;
+	if (!dir)
+		dir = ".";
+	if (!dir_exists(dir) && umap_mkdir_p(dir, 0777))
+		return umap_error_last_code();
+	char workdir[PATH_MAX];
+	if (!realpath(dir, workdir))
+		return umap_error_set_errno(UMAP_EIO, "cannot resolve '%s'", dir);
+	if (is_repo_dir(workdir)) {
+		*existed = 1;
+		return repo_new(out, workdir);
+	}
+	umap_buf gitdir = UMAP_BUF_INIT;
+	if (umap_buf_printf(&gitdir, "%s/" UMAP_REPO_DIR, workdir))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	git_repository_init_options opts;
+	git_repository_init_options_init(&opts, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+	opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH |
+		     GIT_REPOSITORY_INIT_NO_REINIT;
+	opts.initial_head = "main";
+	opts.description = "A umapsync map repository (see 'umapsync help').";
+	git_repository *git = NULL;
+	int rc = 0;
+	if (git_repository_init_ext(&git, gitdir.ptr, &opts) < 0)
+		rc = umap_error_set(UMAP_EIO, "cannot create %s: %s", gitdir.ptr, umap_git_msg());
+	git_repository_free(git);
+	umap_buf_dispose(&gitdir);
+	return rc ? rc : repo_new(out, workdir);
+}
+
+int umap_repo_open(umap_repo **out, const char *start)
+{
+	libgit2_setup();
+	char dir[PATH_MAX];
+	if (!realpath(start ? start : ".", dir))
+		return umap_error_set_errno(UMAP_EIO, "cannot resolve '%s'", start ? start : ".");
+	for (;;) {
+		if (is_repo_dir(dir))
+			return repo_new(out, dir);
+		char *slash = strrchr(dir, '/');
+		if (!slash || slash == dir) {
+			if (strcmp(dir, "/") && is_repo_dir("/"))
+				return repo_new(out, "");
+			return umap_error_set(UMAP_ENOTFOUND,
+					      "not a umapsync repository (or any parent directory)");
+		}
+		*slash = '\0';
+	}
+}
+
+void umap_repo_free(umap_repo *repo)
+{
+	if (!repo)
+		return;
+	if (repo->store.odb)
+		umap_store_close(&repo->store);
+	git_repository_free(repo->git);
+	free(repo->cache);
+	free(repo->seen);
+	free(repo->workdir);
+	free(repo->gitdir);
+	free(repo);
+}
+
+const char *umap_repo_workdir(const umap_repo *repo)
+{
+	return repo->workdir;
+}
+
+const char *umap_repo_gitdir(const umap_repo *repo)
+{
+	return repo->gitdir;
+}
+
+git_repository *umap_repo_git(umap_repo *repo)
+{
+	return repo->git;
+}
+
+umap_store *umap_repo_store(umap_repo *repo)
+{
+	return &repo->store;
+}
+
+/* Lexical normalisation of an absolute path: "." and ".." and doubled slashes go. */
+static void normalize(char *path)
+{
+	char *out = path, *p = path;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		char *seg = p;
+		while (*p && *p != '/')
+			p++;
+		size_t len = (size_t)(p - seg);
+		if (len == 0 || (len == 1 && seg[0] == '.'))
+			continue;
+		if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+			while (out > path && *--out != '/')
+				;
+			continue;
+		}
+		*out++ = '/';
+		memmove(out, seg, len);
+		out += len;
+	}
+	if (out == path)
+		*out++ = '/';
+	*out = '\0';
+}
+
+int umap_repo_relpath(char **out, umap_repo *repo, const char *path)
+{
+	char cwd[PATH_MAX];
+	umap_buf abs = UMAP_BUF_INIT;
+	if (path[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+		return umap_error_set_errno(UMAP_EIO, "cannot find the current directory");
+	if (umap_buf_printf(&abs, "%s/%s", path[0] == '/' ? "" : cwd, path))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	normalize(abs.ptr);
+	size_t wlen = strlen(repo->workdir);
+	int rc = 0;
+	if (strncmp(abs.ptr, repo->workdir, wlen) || abs.ptr[wlen] != '/' || !abs.ptr[wlen + 1])
+		rc = umap_error_set(UMAP_EINVALID, "'%s' is outside the repository at %s", path,
+				    repo->workdir[0] ? repo->workdir : "/");
+	else if (!(*out = strdup(abs.ptr + wlen + 1)))
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	umap_buf_dispose(&abs);
+	return rc;
+}
+
+int umap_repo_abspath(char **out, umap_repo *repo, const char *relpath)
+{
+	umap_buf abs = UMAP_BUF_INIT;
+	if (umap_buf_printf(&abs, "%s/%s", repo->workdir, relpath))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	*out = umap_buf_detach(&abs);
+	return 0;
+}
+
+/* ---- Revisions and references ---------------------------------------------------- */
+
+int umap_repo_resolve(git_oid *commit, umap_repo *repo, const char *rev)
+{
+	git_object *obj = NULL, *peeled = NULL;
+	if (git_revparse_single(&obj, repo->git, rev) < 0)
+		return umap_error_set(UMAP_ENOTFOUND, "unknown revision '%s'", rev);
+	int rc = 0;
+	if (git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT) < 0)
+		rc = umap_error_set(UMAP_EINVALID, "'%s' is not a commit", rev);
+	else
+		git_oid_cpy(commit, git_object_id(peeled));
+	git_object_free(peeled);
+	git_object_free(obj);
+	return rc;
+}
+
+int umap_repo_head(git_oid *commit, umap_repo *repo)
+{
+	int err = git_reference_name_to_id(commit, repo->git, "HEAD");
+	if (err == GIT_ENOTFOUND || err == GIT_EUNBORNBRANCH)
+		return UMAP_ENOTFOUND;
+	if (err < 0)
+		return umap_error_set(UMAP_ECORRUPT, "cannot read HEAD: %s", umap_git_msg());
+	return 0;
+}
+
+int umap_repo_head_branch(char **branch, umap_repo *repo)
+{
+	git_reference *head = NULL;
+	*branch = NULL;
+	if (git_reference_lookup(&head, repo->git, "HEAD") < 0)
+		return umap_error_set(UMAP_ECORRUPT, "cannot read HEAD: %s", umap_git_msg());
+	int rc = 0;
+	if (git_reference_type(head) == GIT_REFERENCE_SYMBOLIC) {
+		const char *target = git_reference_symbolic_target(head);
+		if (!strncmp(target, "refs/heads/", 11))
+			target += 11;
+		if (!(*branch = strdup(target)))
+			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	git_reference_free(head);
+	return rc;
+}
+
+int umap_repo_commit_tree(git_oid *tree, umap_repo *repo, const git_oid *commit)
+{
+	git_commit *c = NULL;
+	if (git_commit_lookup(&c, repo->git, commit) < 0) {
+		char hex[GIT_OID_HEXSZ + 1];
+		git_oid_tostr(hex, sizeof(hex), commit);
+		return umap_error_set(UMAP_ECORRUPT, "cannot read commit %s: %s", hex, umap_git_msg());
+	}
+	git_oid_cpy(tree, git_commit_tree_id(c));
+	git_commit_free(c);
+	return 0;
+}
+
+int umap_repo_merge_base(git_oid *base, umap_repo *repo, const git_oid *a, const git_oid *b)
+{
+	int err = git_merge_base(base, repo->git, a, b);
+	if (err == GIT_ENOTFOUND)
+		return umap_error_set(UMAP_ENOTFOUND, "the two revisions have no common ancestor");
+	if (err < 0)
+		return umap_error_set(UMAP_ECORRUPT, "cannot find a merge base: %s", umap_git_msg());
+	return 0;
+}
+
+static int head_target(char **name, umap_repo *repo)
+{
+	char *branch = NULL;
+	int rc = umap_repo_head_branch(&branch, repo);
+	if (rc)
+		return rc;
+	umap_buf ref = UMAP_BUF_INIT;
+	if (branch ? umap_buf_printf(&ref, "refs/heads/%s", branch) : umap_buf_puts(&ref, "HEAD"))
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	free(branch);
+	*name = umap_buf_detach(&ref);
+	return rc;
+}
+
+int umap_repo_advance_head(umap_repo *repo, const git_oid *commit, const git_oid *expected,
+			   const char *reflog_message)
+{
+	char *name = NULL;
+	int rc = head_target(&name, repo);
+	if (rc)
+		return rc;
+	git_reference *ref = NULL;
+	int err = expected ? git_reference_create_matching(&ref, repo->git, name, commit, 1,
+							   expected, reflog_message)
+			   : git_reference_create(&ref, repo->git, name, commit, 0, reflog_message);
+	if (err == GIT_EMODIFIED || err == GIT_EEXISTS)
+		rc = umap_error_set(UMAP_ECONFLICT, "%s moved while this command ran; try again",
+				    name);
+	else if (err < 0)
+		rc = umap_error_set(UMAP_EIO, "cannot update %s: %s", name, umap_git_msg());
+	git_reference_free(ref);
+	free(name);
+	return rc;
+}
+
+int umap_repo_set_head_branch(umap_repo *repo, const char *branch)
+{
+	umap_buf ref = UMAP_BUF_INIT;
+	if (umap_buf_printf(&ref, "refs/heads/%s", branch))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	int rc = 0;
+	if (git_repository_set_head(repo->git, ref.ptr) < 0)
+		rc = umap_error_set(UMAP_EIO, "cannot switch to %s: %s", branch, umap_git_msg());
+	umap_buf_dispose(&ref);
+	return rc;
+}
+
+int umap_repo_set_head_detached(umap_repo *repo, const git_oid *commit)
+{
+	if (git_repository_set_head_detached(repo->git, commit) < 0)
+		return umap_error_set(UMAP_EIO, "cannot move HEAD: %s", umap_git_msg());
+	return 0;
+}
+
+int umap_repo_create_ref(umap_repo *repo, const char *refname, const git_oid *commit,
+			 const char *reflog_message)
+{
+	int valid = 0;
+	if (git_reference_name_is_valid(&valid, refname) < 0 || !valid)
+		return umap_error_set(UMAP_EUSAGE, "'%s' is not a valid name",
+				      strrchr(refname, '/') ? strrchr(refname, '/') + 1 : refname);
+	git_reference *ref = NULL;
+	int err = git_reference_create(&ref, repo->git, refname, commit, 0, reflog_message);
+	git_reference_free(ref);
+	if (err == GIT_EEXISTS)
+		return umap_error_set(UMAP_EEXISTS, "'%s' already exists", refname);
+	if (err < 0)
+		return umap_error_set(UMAP_EIO, "cannot create %s: %s", refname, umap_git_msg());
+	return 0;
+}
+
+/* ---- Identity and commits ------------------------------------------------------------ */
+
+static char *config_string(git_config *cfg, const char *name)
+{
+	git_buf value = GIT_BUF_INIT;
+	char *out = NULL;
+	if (cfg && git_config_get_string_buf(&value, cfg, name) == 0 && value.size)
+		out = strdup(value.ptr);
+	git_buf_dispose(&value);
+	return out;
+}
+
+/* "@1700000000 +0100", "1700000000 +0100" or "1700000000" */
+static int parse_git_date(git_time_t *when, int *offset, const char *text)
+{
+	char *end;
+	if (*text == '@')
+		text++;
+	errno = 0;
+	long long secs = strtoll(text, &end, 10);
+	if (errno || end == text)
+		return -1;
+	*when = secs;
+	*offset = 0;
+	while (*end == ' ')
+		end++;
+	if (*end == '+' || *end == '-') {
+		int sign = *end == '-' ? -1 : 1;
+		long hhmm = strtol(end + 1, &end, 10);
+		*offset = sign * (int)((hhmm / 100) * 60 + hhmm % 100);
+	}
+	return *end ? -1 : 0;
+}
+
+int umap_repo_signature(git_signature **out, umap_repo *repo)
+{
+	git_config *cfg = NULL;
+	if (git_repository_config_snapshot(&cfg, repo->git) < 0)
+		cfg = NULL;
+	char *name = config_string(cfg, "user.name"), *email = config_string(cfg, "user.email");
+	git_config_free(cfg);
+	if (!name && getenv("GIT_AUTHOR_NAME") && *getenv("GIT_AUTHOR_NAME"))
+		name = strdup(getenv("GIT_AUTHOR_NAME"));
+	if (!email && getenv("GIT_AUTHOR_EMAIL") && *getenv("GIT_AUTHOR_EMAIL"))
+		email = strdup(getenv("GIT_AUTHOR_EMAIL"));
+	int rc = 0;
+	if (!name || !email) {
+		rc = umap_error_set(UMAP_ENOTFOUND,
+				    "who are you? no user.%s is set; run\n"
+				    "  umapsync config user.name \"Your Name\"\n"
+				    "  umapsync config user.email you@example.org",
+				    name ? "email" : "name");
+	} else {
+		const char *date = getenv("GIT_AUTHOR_DATE");
+		git_time_t when;
+		int offset;
+		int err = date && *date && parse_git_date(&when, &offset, date) == 0
+				  ? git_signature_new(out, name, email, when, offset)
+				  : git_signature_now(out, name, email);
+		if (err < 0)
+			rc = umap_error_set(UMAP_EINVALID, "bad user name or email: %s", umap_git_msg());
+	}
+	free(name);
+	free(email);
+	return rc;
+}
+
+static int put_signature(umap_buf *buf, const char *what, const git_signature *sig)
+{
+	int off = sig->when.offset, abs_off = off < 0 ? -off : off;
+	return umap_buf_printf(buf, "%s %s <%s> %lld %c%02d%02d\n", what, sig->name, sig->email,
+			       (long long)sig->when.time, off < 0 ? '-' : '+', abs_off / 60,
+			       abs_off % 60);
+}
+
+int umap_repo_commit_tree_as(git_oid *commit, umap_repo *repo, const git_oid *tree,
+			     const git_oid *parents, size_t nparents, const char *message,
+			     int move_head)
+{
+	git_signature *sig = NULL;
+	int rc = umap_repo_signature(&sig, repo);
+	if (rc)
+		return rc;
+	umap_buf buf = UMAP_BUF_INIT;
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid_tostr(hex, sizeof(hex), tree);
+	rc = umap_buf_printf(&buf, "tree %s\n", hex);
+	for (size_t i = 0; i < nparents && !rc; i++) {
+		git_oid_tostr(hex, sizeof(hex), &parents[i]);
+		rc = umap_buf_printf(&buf, "parent %s\n", hex);
+	}
+	size_t mlen = strlen(message);
+	if (!rc)
+		rc = put_signature(&buf, "author", sig) || put_signature(&buf, "committer", sig) ||
+		     umap_buf_putc(&buf, '\n') || umap_buf_put(&buf, message, mlen) ||
+		     ((!mlen || message[mlen - 1] != '\n') && umap_buf_putc(&buf, '\n'));
+	git_signature_free(sig);
+	if (rc) {
+		umap_buf_dispose(&buf);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	rc = umap_store_put(commit, &repo->store, GIT_OBJECT_COMMIT, buf.ptr, buf.len);
+	umap_buf_dispose(&buf);
+	if (rc)
+		return rc;
+	umap_objw_mark(repo->store.objw, commit);
+	/* The pack (tree objects marked by umap_repo_build_tree, and the commit) is on disk
+	 * and fsync'd before any reference names it. */
+	if ((rc = umap_store_flush(&repo->store)))
+		return rc;
+	if (!move_head)
+		return 0;
+	char reflog[256];
+	snprintf(reflog, sizeof(reflog), "%s: %.200s", nparents ? nparents > 1 ? "commit (merge)"
+						       : "commit" : "commit (initial)", message);
+	char *nl = strchr(reflog, '\n');
+	if (nl)
+		*nl = '\0';
+	return umap_repo_advance_head(repo, commit, nparents ? &parents[0] : NULL, reflog);
+}
+
+/* ---- Feature cache --------------------------------------------------------------------
+ * Maps xxh3-128 of a feature's bytes in a working file to the blob id of its canonical
+ * form, so that commit/status on an edited 100k-feature file parse only what changed.
+ * Content-addressed: an entry can never be wrong, only point to a blob git lost (then the
+ * commit is rebuilt without the cache). */
+
+static const char cache_magic[8] = { 'U', 'M', 'A', 'P', 'C', '0', '0', '1' };
+
+static int cache_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(((umap_cache_entry *)0)->key));
+}
+
+static void cache_load(umap_repo *repo)
+{
+	if (repo->cache_loaded)
+		return;
+	repo->cache_loaded = 1;
+	umap_buf path = UMAP_BUF_INIT, data = UMAP_BUF_INIT;
+	if (umap_buf_printf(&path, "%s/umapsync-cache", repo->gitdir) == 0 &&
+	    umap_file_read(&data, path.ptr, (size_t)1 << 34) == 0 && data.len >= sizeof(cache_magic) &&
+	    !memcmp(data.ptr, cache_magic, sizeof(cache_magic)) &&
+	    (data.len - sizeof(cache_magic)) % sizeof(umap_cache_entry) == 0) {
+		size_t n = (data.len - sizeof(cache_magic)) / sizeof(umap_cache_entry);
+		repo->cache = malloc(n ? n * sizeof(umap_cache_entry) : 1);
+		if (repo->cache) {
+			memcpy(repo->cache, data.ptr + sizeof(cache_magic), n * sizeof(umap_cache_entry));
+			repo->ncache = n;
+		}
+	}
+	umap_error_clear();
+	umap_buf_dispose(&path);
+	umap_buf_dispose(&data);
+}
+
+int umap_repo_cache_lookup(git_oid *out, umap_repo *repo, const unsigned char key[16])
+{
+	if (repo->cache_disabled)
+		return 0;
+	cache_load(repo);
+	const umap_cache_entry *e = repo->ncache ? bsearch(key, repo->cache, repo->ncache,
+							  sizeof(*repo->cache), cache_cmp)
+						 : NULL;
+	if (!e)
+		return 0;
+	git_oid_cpy(out, &e->id);
+	return 1;
+}
+
+int umap_repo_cache_note(umap_repo *repo, const unsigned char key[16], const git_oid *id)
+{
+	if (repo->nseen == repo->aseen) {
+		size_t alloc = repo->aseen ? repo->aseen * 2 : 1024;
+		umap_cache_entry *more = realloc(repo->seen, alloc * sizeof(*more));
+		if (!more)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		repo->seen = more;
+		repo->aseen = alloc;
+	}
+	memcpy(repo->seen[repo->nseen].key, key, 16);
+	git_oid_cpy(&repo->seen[repo->nseen].id, id);
+	repo->nseen++;
+	return 0;
+}
+
+void umap_repo_cache_reset_seen(umap_repo *repo)
+{
+	repo->nseen = 0;
+}
+
+void umap_repo_cache_disable(umap_repo *repo, int disabled)
+{
+	repo->cache_disabled = disabled;
+}
+
+int umap_repo_cache_save(umap_repo *repo)
+{
+	if (!repo->nseen)
+		return 0;
+	qsort(repo->seen, repo->nseen, sizeof(*repo->seen), cache_cmp);
+	size_t n = 0;
+	for (size_t i = 0; i < repo->nseen; i++)
+		if (!n || cache_cmp(&repo->seen[i], &repo->seen[n - 1]))
+			repo->seen[n++] = repo->seen[i];
+	repo->nseen = n;
+	umap_buf data = UMAP_BUF_INIT, path = UMAP_BUF_INIT;
+	int rc = umap_buf_put(&data, cache_magic, sizeof(cache_magic)) ||
+		 umap_buf_put(&data, repo->seen, n * sizeof(*repo->seen)) ||
+		 umap_buf_printf(&path, "%s/umapsync-cache", repo->gitdir)
+		     ? umap_error_set(UMAP_ENOMEM, "out of memory")
+		     : umap_file_write_atomic(path.ptr, data.ptr, data.len);
+	umap_buf_dispose(&data);
+	umap_buf_dispose(&path);
+	return rc;
+}

@@ -1,0 +1,164 @@
+/* The repository (SPEC §7): a map's tracked files as revisioned documents in a real git
+ * repository kept in .umapsync/ beside them. This is the API that the repository commands,
+ * merge/rebase and sync build on; storage details are in docs/REPOSITORY.md.
+ *
+ * A revision's tree holds manifest.json (the tracked files and their layer ids), map.json
+ * (a tracked .umap file's map options) and layers/<layer id>/ with meta.json, options.json,
+ * features/ (one blob per feature, sharded) and order/ (the feature order in chunks). */
+#ifndef UMAP_REPO_H
+#define UMAP_REPO_H
+
+#include <git2.h>
+#include <jansson.h>
+#include <stddef.h>
+
+#include "diff.h"
+#include "doc.h"
+
+#define UMAP_REPO_DIR ".umapsync"
+
+typedef struct umap_repo umap_repo; /* opaque */
+
+/* ---- Opening ------------------------------------------------------------------------ */
+
+/* Creates DIR/.umapsync (a bare-style git dir, first branch main). *existed is set when
+ * it was already there (then it is only opened). */
+int umap_repo_init(umap_repo **out, const char *dir, int *existed);
+/* Finds .umapsync in `start` or a parent (start NULL: the current directory).
+ * UMAP_ENOTFOUND "not a umapsync repository (or any parent directory)". */
+int umap_repo_open(umap_repo **out, const char *start);
+void umap_repo_free(umap_repo *repo);
+const char *umap_repo_workdir(const umap_repo *repo); /* absolute, no trailing slash */
+const char *umap_repo_gitdir(const umap_repo *repo);
+git_repository *umap_repo_git(umap_repo *repo);       /* borrowed */
+
+/* A user's path (relative to the current directory) as a path relative to the working
+ * directory; UMAP_EINVALID when it is outside. And back to an absolute path. */
+int umap_repo_relpath(char **out, umap_repo *repo, const char *path);
+int umap_repo_abspath(char **out, umap_repo *repo, const char *relpath);
+
+/* ---- Revisions and references ------------------------------------------------------ */
+
+/* Any git revision (HEAD~1, main, v1, abc1234, main^2) to a commit.
+ * UMAP_ENOTFOUND "unknown revision 'X'". */
+int umap_repo_resolve(git_oid *commit, umap_repo *repo, const char *rev);
+/* HEAD's commit; UMAP_ENOTFOUND (no message) when the branch has no commit yet. */
+int umap_repo_head(git_oid *commit, umap_repo *repo);
+/* The branch HEAD points to ("main"), or NULL when HEAD is detached. Allocated. */
+int umap_repo_head_branch(char **branch, umap_repo *repo);
+int umap_repo_commit_tree(git_oid *tree, umap_repo *repo, const git_oid *commit);
+int umap_repo_merge_base(git_oid *base, umap_repo *repo, const git_oid *a, const git_oid *b);
+
+/* Moves what HEAD points to (its branch, or HEAD itself when detached) from `expected`
+ * (NULL: the branch must not exist yet) to `commit`; UMAP_ECONFLICT if someone moved it. */
+int umap_repo_advance_head(umap_repo *repo, const git_oid *commit, const git_oid *expected,
+			   const char *reflog_message);
+/* Points HEAD at a branch (refs/heads/NAME) or detaches it at a commit. */
+int umap_repo_set_head_branch(umap_repo *repo, const char *branch);
+int umap_repo_set_head_detached(umap_repo *repo, const git_oid *commit);
+/* Creates refs/heads/NAME or refs/tags/NAME at `commit`; UMAP_EEXISTS when there. */
+int umap_repo_create_ref(umap_repo *repo, const char *refname, const git_oid *commit,
+			 const char *reflog_message);
+
+/* The author for new commits: config user.name/user.email, else GIT_AUTHOR_NAME/EMAIL;
+ * UMAP_ENOTFOUND with a hint otherwise. GIT_AUTHOR_DATE ("@SECONDS [+ZZZZ]") is honoured. */
+int umap_repo_signature(git_signature **out, umap_repo *repo);
+
+/* ---- Contents ---------------------------------------------------------------------- */
+
+/* The tracked files of a revision or of the working directory, as documents. */
+typedef struct umap_repo_file {
+	char *path;      /* relative to the working directory */
+	umap_doc *doc;   /* NULL: "keep this file as in the base tree" when writing */
+	git_oid **blobs; /* read from a revision: the blob of each feature, per layer; or NULL */
+} umap_repo_file;
+
+typedef struct umap_snapshot {
+	size_t nfiles;
+	umap_repo_file *files;
+} umap_snapshot;
+
+int umap_snapshot_new(umap_snapshot **out);
+/* Adds a file; the snapshot takes `doc` (which may be NULL). */
+int umap_snapshot_add(umap_snapshot *snap, const char *path, umap_doc *doc);
+umap_repo_file *umap_snapshot_find(umap_snapshot *snap, const char *path);
+void umap_snapshot_free(umap_snapshot *snap);
+
+/* The tracked paths of a tree (tree NULL: none). Free with umap_paths_free. */
+int umap_repo_tracked(char ***paths, size_t *n, umap_repo *repo, const git_oid *tree);
+void umap_paths_free(char **paths, size_t n);
+/* Reads a tree's tracked files (only_path non-NULL: that one; UMAP_ENOTFOUND when it is
+ * not tracked there) as documents with every feature's tree built. */
+int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tree,
+			const char *only_path);
+/* Reads the working files of the paths tracked in `tree` (streaming; trees built lazily). */
+int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tree);
+
+/* Gives every layer without an id a UUID and every feature without an id a uMap id;
+ * *assigned counts both. The caller saves the document if anything was assigned. */
+int umap_repo_assign_ids(umap_doc *doc, size_t *assigned);
+
+/* Builds the tree of a snapshot in memory (nothing is written): files whose doc is NULL
+ * keep their layers from base_tree. Unchanged features cost a hash lookup, not a parse
+ * (a cache in .umapsync/umapsync-cache maps their bytes to their blob). */
+int umap_repo_build_tree(git_oid *tree, umap_repo *repo, umap_snapshot *snap,
+			 const git_oid *base_tree);
+/* Writes a commit of `tree` (built above) and everything new in it as ONE pack, then
+ * moves HEAD (compare-and-swap on parents[0]). Nothing is visible until the ref moves. */
+int umap_repo_commit_tree_as(git_oid *commit, umap_repo *repo, const git_oid *tree,
+			     const git_oid *parents, size_t nparents, const char *message,
+			     int move_head);
+/* Saves the feature cache after a commit, checkout or status (ignoring errors is safe). */
+int umap_repo_cache_save(umap_repo *repo);
+/* After writing working files from a revision snapshot (checkout, merge): records their
+ * features' bytes so that the next status need not parse them. */
+int umap_repo_cache_worktree(umap_repo *repo, umap_snapshot *written);
+
+/* ---- Comparing --------------------------------------------------------------------- */
+
+typedef struct umap_repo_change {
+	char *layer;          /* layer id */
+	char *id;             /* feature id, compact JSON */
+	umap_change_kind kind;
+	git_oid old_blob, new_blob; /* zero when absent */
+} umap_repo_change;
+
+typedef struct umap_repo_layer_change {
+	char *layer;          /* layer id */
+	char *path;           /* the file it is in (new side, else old) */
+	umap_change_kind kind;/* ADDED/REMOVED: the whole layer; MODIFIED: see flags */
+	int options_changed, meta_changed, order_changed;
+	size_t old_count, new_count; /* features */
+} umap_repo_layer_change;
+
+typedef struct umap_tree_diff {
+	size_t nfeatures;
+	umap_repo_change *features;
+	size_t nlayers;       /* every layer whose tree differs */
+	umap_repo_layer_change *layers;
+	int map_changed, manifest_changed;
+} umap_tree_diff;
+
+/* What changed between two trees (either may be NULL: empty), in O(changed features):
+ * equal subtrees are skipped by id, never listed. */
+int umap_repo_diff(umap_tree_diff **out, umap_repo *repo, const git_oid *old_tree,
+		   const git_oid *new_tree);
+void umap_tree_diff_free(umap_tree_diff *diff);
+/* Feeds lib/diff with a tree diff: every layer of both trees (unchanged ones counted,
+ * not read), the changed features read from their blobs, and the map options. */
+int umap_repo_fill_diff(umap_diff *out, umap_repo *repo, const umap_tree_diff *diff,
+			const git_oid *old_tree, const git_oid *new_tree);
+/* A JSON blob (a feature, options) as a tree; UMAP_ECORRUPT naming `what` when damaged. */
+int umap_repo_read_json(json_t **out, umap_repo *repo, const git_oid *blob, const char *what);
+/* The blob of feature `id_json` in `tree` (layer NULL: any layer; *layer_out gets its id,
+ * allocated, when non-NULL). UMAP_ENOTFOUND when absent. */
+int umap_repo_feature_blob(git_oid *blob, char **layer_out, umap_repo *repo,
+			   const git_oid *tree, const char *layer, const char *id_json);
+/* Whether a tracked file (its layers, their contents, its map options) differs between two
+ * trees, by subtree ids; a file tracked in only one of them differs. */
+int umap_repo_file_differs(int *differs, umap_repo *repo, const git_oid *a, const git_oid *b,
+			   const char *path);
+/* Which file holds a layer in a tree (allocated), or NULL. */
+int umap_repo_layer_path(char **path, umap_repo *repo, const git_oid *tree, const char *layer);
+
+#endif

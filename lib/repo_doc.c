@@ -1,0 +1,1371 @@
+/* Documents in and out of the repository: reading a revision or the working files as
+ * umap_docs, building a revision's tree from documents (reusing every unchanged subtree),
+ * and the O(changed) comparison of two trees. Layout: docs/REPOSITORY.md. */
+#include "repo.h"
+#include "repo_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "error.h"
+#include "json.h"
+
+#define MANIFEST "manifest.json"
+#define MAP_BLOB "map.json"
+#define LAYERS "layers"
+#define META "meta.json"
+#define OPTIONS "options.json"
+#define FEATURES "features"
+#define ORDER "order"
+
+static int oom(void)
+{
+	return umap_error_set(UMAP_ENOMEM, "out of memory");
+}
+
+static int hex_error(int code, const char *fmt, const git_oid *id)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid_tostr(hex, sizeof(hex), id);
+	return umap_error_set(code, fmt, hex);
+}
+
+/* ---- Snapshots ----------------------------------------------------------------------- */
+
+int umap_snapshot_new(umap_snapshot **out)
+{
+	*out = calloc(1, sizeof(**out));
+	return *out ? 0 : oom();
+}
+
+int umap_snapshot_add(umap_snapshot *snap, const char *path, umap_doc *doc)
+{
+	umap_repo_file *files = realloc(snap->files, (snap->nfiles + 1) * sizeof(*files));
+	if (!files)
+		return oom();
+	snap->files = files;
+	umap_repo_file *f = &files[snap->nfiles];
+	memset(f, 0, sizeof(*f));
+	if (!(f->path = strdup(path)))
+		return oom();
+	f->doc = doc;
+	snap->nfiles++;
+	return 0;
+}
+
+umap_repo_file *umap_snapshot_find(umap_snapshot *snap, const char *path)
+{
+	for (size_t i = 0; i < snap->nfiles; i++)
+		if (!strcmp(snap->files[i].path, path))
+			return &snap->files[i];
+	return NULL;
+}
+
+void umap_snapshot_free(umap_snapshot *snap)
+{
+	if (!snap)
+		return;
+	for (size_t i = 0; i < snap->nfiles; i++) {
+		umap_repo_file *f = &snap->files[i];
+		if (f->blobs && f->doc)
+			for (size_t l = 0; l < f->doc->nlayers; l++)
+				free(f->blobs[l]);
+		free(f->blobs);
+		umap_doc_free(f->doc);
+		free(f->path);
+	}
+	free(snap->files);
+	free(snap);
+}
+
+/* ---- The manifest ---------------------------------------------------------------------- */
+
+typedef struct manifest_file {
+	char *path;
+	int is_map;
+	size_t nlayers;
+	char **layers;
+} manifest_file;
+
+typedef struct manifest {
+	size_t nfiles;
+	manifest_file *files;
+} manifest;
+
+static void manifest_clear(manifest *m)
+{
+	for (size_t i = 0; i < m->nfiles; i++) {
+		for (size_t l = 0; l < m->files[i].nlayers; l++)
+			free(m->files[i].layers[l]);
+		free(m->files[i].layers);
+		free(m->files[i].path);
+	}
+	free(m->files);
+	memset(m, 0, sizeof(*m));
+}
+
+int umap_repo_read_json(json_t **out, umap_repo *repo, const git_oid *blob, const char *what)
+{
+	umap_obj obj;
+	int rc = umap_store_read(&obj, umap_repo_store(repo), blob, GIT_OBJECT_BLOB, what);
+	if (rc)
+		return rc;
+	rc = umap_json_loadb(out, obj.data, obj.len, what);
+	umap_obj_release(&obj);
+	if (rc) {
+		char hex[GIT_OID_HEXSZ + 1];
+		git_oid_tostr(hex, sizeof(hex), blob);
+		return umap_error_prefix(UMAP_ECORRUPT, "%s (blob %s) is damaged: ", what, hex);
+	}
+	return 0;
+}
+
+static int manifest_corrupt(void)
+{
+	return umap_error_set(UMAP_ECORRUPT, "the manifest of the revision is damaged");
+}
+
+/* Reads the manifest of `tree` (NULL: empty). */
+static int manifest_read(manifest *m, umap_repo *repo, const git_oid *tree)
+{
+	memset(m, 0, sizeof(*m));
+	if (!tree)
+		return 0;
+	git_oid id;
+	int rc = umap_store_tree_lookup(&id, NULL, umap_repo_store(repo), tree, MANIFEST,
+					"the revision's tree");
+	if (rc == UMAP_ENOTFOUND)
+		return hex_error(UMAP_ECORRUPT, "tree %s is not a umapsync revision (no manifest.json)",
+				 tree);
+	json_t *root = NULL;
+	if (rc || (rc = umap_repo_read_json(&root, repo, &id, "the manifest")))
+		return rc;
+	json_t *files = json_object_get(root, "files");
+	if (!json_is_array(files)) {
+		json_decref(root);
+		return manifest_corrupt();
+	}
+	size_t n = json_array_size(files);
+	m->files = calloc(n ? n : 1, sizeof(*m->files));
+	if (!m->files) {
+		json_decref(root);
+		return oom();
+	}
+	for (size_t i = 0; i < n && !rc; i++) {
+		json_t *f = json_array_get(files, i), *layers = json_object_get(f, "layers");
+		const char *path = json_string_value(json_object_get(f, "path"));
+		const char *kind = json_string_value(json_object_get(f, "kind"));
+		if (!path || !kind || !json_is_array(layers)) {
+			rc = manifest_corrupt();
+			break;
+		}
+		manifest_file *mf = &m->files[m->nfiles++];
+		mf->path = strdup(path);
+		mf->is_map = !strcmp(kind, "map");
+		mf->layers = calloc(json_array_size(layers) + 1, sizeof(char *));
+		if (!mf->path || !mf->layers) {
+			rc = oom();
+			break;
+		}
+		for (size_t l = 0; l < json_array_size(layers) && !rc; l++) {
+			const char *lid = json_string_value(json_array_get(layers, l));
+			if (!lid)
+				rc = manifest_corrupt();
+			else if (!(mf->layers[mf->nlayers++] = strdup(lid)))
+				rc = oom();
+		}
+	}
+	json_decref(root);
+	if (rc)
+		manifest_clear(m);
+	return rc;
+}
+
+static manifest_file *manifest_find(manifest *m, const char *path)
+{
+	for (size_t i = 0; i < m->nfiles; i++)
+		if (!strcmp(m->files[i].path, path))
+			return &m->files[i];
+	return NULL;
+}
+
+static const char *manifest_layer_path(manifest *m, const char *layer)
+{
+	for (size_t i = 0; i < m->nfiles; i++)
+		for (size_t l = 0; l < m->files[i].nlayers; l++)
+			if (!strcmp(m->files[i].layers[l], layer))
+				return m->files[i].path;
+	return NULL;
+}
+
+int umap_repo_tracked(char ***paths, size_t *n, umap_repo *repo, const git_oid *tree)
+{
+	manifest m;
+	*paths = NULL;
+	*n = 0;
+	int rc = manifest_read(&m, repo, tree);
+	if (rc)
+		return rc;
+	char **list = calloc(m.nfiles + 1, sizeof(*list));
+	if (!list) {
+		manifest_clear(&m);
+		return oom();
+	}
+	for (size_t i = 0; i < m.nfiles; i++) {
+		list[i] = m.files[i].path;
+		m.files[i].path = NULL;
+	}
+	*paths = list;
+	*n = m.nfiles;
+	manifest_clear(&m);
+	return 0;
+}
+
+void umap_paths_free(char **paths, size_t n)
+{
+	if (!paths)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
+}
+
+/* ---- Reading revisions ------------------------------------------------------------------ */
+
+static const char *options_key_static(const char *key)
+{
+	return key && !strcmp(key, "_umap_options") ? "_umap_options" : "properties";
+}
+
+typedef struct named_blob {
+	char *name;
+	git_oid id;
+} named_blob;
+
+typedef struct blob_list {
+	named_blob *items;
+	size_t n, alloc;
+} blob_list;
+
+static int collect_blob(void *ctx, const char *name, const git_oid *blob)
+{
+	blob_list *list = ctx;
+	if (list->n == list->alloc) {
+		size_t alloc = list->alloc ? list->alloc * 2 : 256;
+		named_blob *more = realloc(list->items, alloc * sizeof(*more));
+		if (!more)
+			return oom();
+		list->items = more;
+		list->alloc = alloc;
+	}
+	if (!(list->items[list->n].name = strdup(name)))
+		return oom();
+	git_oid_cpy(&list->items[list->n++].id, blob);
+	return 0;
+}
+
+static int named_cmp(const void *a, const void *b)
+{
+	return strcmp(((const named_blob *)a)->name, ((const named_blob *)b)->name);
+}
+
+static void blob_list_clear(blob_list *list)
+{
+	for (size_t i = 0; i < list->n; i++)
+		free(list->items[i].name);
+	free(list->items);
+	memset(list, 0, sizeof(*list));
+}
+
+typedef struct order_reader {
+	umap_repo *repo;
+	umap_doc *doc;
+	umap_layer *layer;
+	blob_list *features;
+	git_oid *blobs;
+	size_t count;
+	umap_buf id, name;
+	const char *layer_id;
+} order_reader;
+
+static int read_one_feature(void *ctx, const char *id, size_t len)
+{
+	order_reader *r = ctx;
+	umap_buf_clear(&r->id);
+	if (umap_buf_put(&r->id, id, len))
+		return oom();
+	int rc = umap_name_from_id(&r->name, r->id.ptr);
+	if (rc)
+		return rc;
+	named_blob key = { r->name.ptr, { { 0 } } };
+	named_blob *found = bsearch(&key, r->features->items, r->features->n, sizeof(key), named_cmp);
+	if (!found || r->count >= r->features->n)
+		return umap_error_set(UMAP_ECORRUPT,
+				      "layer %s: feature %s is in the order but has no blob",
+				      r->layer_id, r->id.ptr);
+	json_t *feature = NULL;
+	char what[128];
+	snprintf(what, sizeof(what), "feature %.60s of layer %.40s", r->id.ptr, r->layer_id);
+	if ((rc = umap_repo_read_json(&feature, r->repo, &found->id, what)))
+		return rc;
+	if (!json_is_object(feature)) {
+		json_decref(feature);
+		return umap_error_set(UMAP_ECORRUPT, "%s is not a JSON object", what);
+	}
+	git_oid_cpy(&r->blobs[r->count++], &found->id);
+	return umap_layer_append(r->doc, r->layer, feature);
+}
+
+static int read_layer(umap_repo *repo, umap_doc *doc, const git_oid *layers_tree,
+		      const char *layer_id, git_oid **blobs_out)
+{
+	umap_store *s = umap_repo_store(repo);
+	umap_buf name = UMAP_BUF_INIT;
+	git_oid layer_tree, meta_id, options_id, features_id, order_id;
+	json_t *meta = NULL, *options = NULL;
+	blob_list features = { 0 };
+	order_reader reader;
+	memset(&reader, 0, sizeof(reader));
+	char what[160];
+	snprintf(what, sizeof(what), "the tree of layer %.100s", layer_id);
+	int rc = umap_name_from_layer_id(&name, layer_id);
+	if (!rc && (rc = umap_store_tree_lookup(&layer_tree, NULL, s, layers_tree, name.ptr,
+						"the layers tree")) == UMAP_ENOTFOUND)
+		rc = umap_error_set(UMAP_ECORRUPT, "layer %s is in the manifest but not in the tree",
+				    layer_id);
+	if (!rc && !(rc = umap_store_tree_lookup(&meta_id, NULL, s, &layer_tree, META, what)))
+		rc = umap_repo_read_json(&meta, repo, &meta_id, "layer metadata");
+	if (!rc && !json_is_object(meta))
+		rc = umap_error_set(UMAP_ECORRUPT, "the metadata of layer %s is damaged", layer_id);
+	if (!rc) {
+		rc = umap_store_tree_lookup(&options_id, NULL, s, &layer_tree, OPTIONS, what);
+		if (rc == UMAP_ENOTFOUND)
+			rc = 0;
+		else if (!rc)
+			rc = umap_repo_read_json(&options, repo, &options_id, "layer options");
+	}
+	if (rc == UMAP_ENOTFOUND)
+		rc = umap_error_set(UMAP_ECORRUPT, "%s is incomplete", what);
+	umap_layer *layer = NULL;
+	if (!rc)
+		rc = umap_doc_add_layer(&layer, doc, layer_id, options);
+	if (!rc) {
+		layer->options_key =
+			options_key_static(json_string_value(json_object_get(meta, "options_key")));
+		json_t *members = json_object_get(meta, "members");
+		if (json_is_object(members)) {
+			json_decref(layer->members);
+			layer->members = json_incref(members);
+		}
+	}
+	int has_features = 0;
+	if (!rc) {
+		rc = umap_store_tree_lookup(&features_id, NULL, s, &layer_tree, FEATURES, what);
+		if (!rc)
+			has_features = 1;
+		if (rc == UMAP_ENOTFOUND)
+			rc = 0;
+	}
+	if (!rc && has_features) {
+		rc = umap_store_tree_lookup(&order_id, NULL, s, &layer_tree, ORDER, what);
+		if (rc == UMAP_ENOTFOUND)
+			rc = umap_error_set(UMAP_ECORRUPT, "layer %s has features but no order",
+					    layer_id);
+		if (!rc)
+			rc = umap_store_features_each(s, &features_id, collect_blob, &features);
+		if (!rc)
+			qsort(features.items, features.n, sizeof(*features.items), named_cmp);
+	}
+	git_oid *blobs = calloc(features.n + 1, sizeof(*blobs));
+	if (!rc && !blobs)
+		rc = oom();
+	if (!rc && has_features) {
+		reader.repo = repo;
+		reader.doc = doc;
+		reader.layer = layer;
+		reader.features = &features;
+		reader.blobs = blobs;
+		reader.layer_id = layer_id;
+		rc = umap_store_order_each(s, &order_id, read_one_feature, &reader);
+		if (!rc && reader.count != features.n)
+			rc = umap_error_set(UMAP_ECORRUPT,
+					    "layer %s: %zu features but %zu in the order", layer_id,
+					    features.n, reader.count);
+	}
+	if (!rc) {
+		*blobs_out = blobs;
+		blobs = NULL;
+	}
+	free(blobs);
+	umap_buf_dispose(&reader.id);
+	umap_buf_dispose(&reader.name);
+	blob_list_clear(&features);
+	json_decref(meta);
+	json_decref(options);
+	umap_buf_dispose(&name);
+	return rc;
+}
+
+static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, manifest_file *mf)
+{
+	umap_store *s = umap_repo_store(repo);
+	umap_doc *doc = NULL;
+	git_oid layers_tree, map_id;
+	int rc = umap_doc_new(&doc, mf->is_map ? UMAP_DOC_MAP : UMAP_DOC_LAYER);
+	if (!rc && mf->is_map) {
+		json_t *map = NULL;
+		rc = umap_store_tree_lookup(&map_id, NULL, s, tree, MAP_BLOB, "the revision's tree");
+		if (rc == UMAP_ENOTFOUND)
+			rc = umap_error_set(UMAP_ECORRUPT, "%s is a map but the revision has no map.json",
+					    mf->path);
+		if (!rc)
+			rc = umap_repo_read_json(&map, repo, &map_id, "the map options");
+		if (!rc && !json_is_object(map))
+			rc = umap_error_set(UMAP_ECORRUPT, "the map options are not an object");
+		if (!rc) {
+			json_decref(doc->map);
+			doc->map = map;
+		} else {
+			json_decref(map);
+		}
+	}
+	if (!rc && mf->nlayers) {
+		rc = umap_store_tree_lookup(&layers_tree, NULL, s, tree, LAYERS, "the revision's tree");
+		if (rc == UMAP_ENOTFOUND)
+			rc = umap_error_set(UMAP_ECORRUPT, "the revision has no layers tree");
+	}
+	git_oid **blobs = calloc(mf->nlayers + 1, sizeof(*blobs));
+	if (!rc && !blobs)
+		rc = oom();
+	for (size_t l = 0; l < mf->nlayers && !rc; l++)
+		rc = read_layer(repo, doc, &layers_tree, mf->layers[l], &blobs[l]);
+	if (!rc && doc->nlayers != mf->nlayers)
+		rc = umap_error_set(UMAP_ECORRUPT, "%s: layers do not match the manifest", mf->path);
+	if (!rc && doc->source_name == NULL)
+		doc->source_name = strdup(mf->path);
+	if (rc) {
+		if (blobs)
+			for (size_t l = 0; l < mf->nlayers; l++)
+				free(blobs[l]);
+		free(blobs);
+		umap_doc_free(doc);
+		return rc;
+	}
+	out->doc = doc;
+	out->blobs = blobs;
+	return 0;
+}
+
+int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tree,
+			const char *only_path)
+{
+	manifest m;
+	umap_snapshot *snap = NULL;
+	int rc = manifest_read(&m, repo, tree);
+	if (!rc)
+		rc = umap_snapshot_new(&snap);
+	int found = 0;
+	for (size_t i = 0; i < m.nfiles && !rc; i++) {
+		if (only_path && strcmp(only_path, m.files[i].path))
+			continue;
+		found = 1;
+		if (!(rc = umap_snapshot_add(snap, m.files[i].path, NULL)))
+			rc = read_file(&snap->files[snap->nfiles - 1], repo, tree, &m.files[i]);
+	}
+	if (!rc && only_path && !found)
+		rc = umap_error_set(UMAP_ENOTFOUND, "'%s' is not tracked in that revision", only_path);
+	manifest_clear(&m);
+	if (rc) {
+		umap_snapshot_free(snap);
+		return rc;
+	}
+	*out = snap;
+	return 0;
+}
+
+int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tree)
+{
+	manifest m;
+	umap_snapshot *snap = NULL;
+	int rc = manifest_read(&m, repo, tree);
+	if (!rc)
+		rc = umap_snapshot_new(&snap);
+	for (size_t i = 0; i < m.nfiles && !rc; i++) {
+		char *abs = NULL;
+		umap_doc *doc = NULL;
+		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+		if ((rc = umap_repo_abspath(&abs, repo, m.files[i].path)))
+			break;
+		rc = umap_doc_open(&doc, abs, &opts);
+		if (rc == UMAP_ENOTFOUND)
+			rc = umap_error_set(UMAP_ENOTFOUND, "tracked file '%s' is missing", m.files[i].path);
+		free(abs);
+		if (!rc && (rc = umap_snapshot_add(snap, m.files[i].path, doc)))
+			umap_doc_free(doc);
+	}
+	manifest_clear(&m);
+	if (rc) {
+		umap_snapshot_free(snap);
+		return rc;
+	}
+	*out = snap;
+	return 0;
+}
+
+int umap_repo_assign_ids(umap_doc *doc, size_t *assigned)
+{
+	*assigned = 0;
+	for (size_t l = 0; l < doc->nlayers; l++) {
+		umap_layer *layer = &doc->layers[l];
+		if (!layer->id) {
+			char uuid[37];
+			int rc = umap_uuid_v4(uuid);
+			if (rc)
+				return rc;
+			if (!layer->options) {
+				layer->options = json_object();
+				layer->options_key = "properties";
+			}
+			if (!layer->options || json_object_set_new(layer->options, "id", json_string(uuid)) ||
+			    !(layer->id = strdup(uuid)))
+				return oom();
+			(*assigned)++;
+		}
+		size_t n = 0;
+		int rc = umap_layer_assign_ids(doc, layer, &n);
+		if (rc)
+			return rc;
+		*assigned += n;
+	}
+	return 0;
+}
+
+/* ---- Building trees ---------------------------------------------------------------------- */
+
+static int json_blob(git_oid *out, umap_repo *repo, const json_t *value)
+{
+	umap_buf buf = UMAP_BUF_INIT;
+	int rc = umap_json_write(&buf, value, UMAP_JSON_COMPACT);
+	if (!rc)
+		rc = umap_store_put(out, umap_repo_store(repo), GIT_OBJECT_BLOB, buf.ptr, buf.len);
+	umap_buf_dispose(&buf);
+	return rc;
+}
+
+static int feature_blob(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer *layer,
+			size_t i, umap_buf *scratch)
+{
+	umap_feature *f = &layer->features[i];
+	int has_bytes = doc->data && f->length > 0;
+	XXH128_canonical_t key;
+	if (has_bytes) {
+		XXH128_canonicalFromHash(&key, XXH3_128bits(doc->data + f->offset, f->length));
+		if (umap_repo_cache_lookup(out, repo, key.digest))
+			return umap_repo_cache_note(repo, key.digest, out);
+	}
+	int had_tree = f->value != NULL;
+	json_t *value = NULL;
+	int rc = umap_doc_feature(&value, doc, layer, i);
+	if (rc)
+		return rc;
+	umap_buf_clear(scratch);
+	rc = umap_json_write(scratch, value, UMAP_JSON_COMPACT);
+	if (!rc)
+		rc = umap_store_put(out, umap_repo_store(repo), GIT_OBJECT_BLOB, scratch->ptr,
+				    scratch->len);
+	if (has_bytes && !had_tree) {
+		/* the file still has it: do not hold 100k trees in memory */
+		json_decref(f->value);
+		f->value = NULL;
+	}
+	if (!rc && has_bytes)
+		rc = umap_repo_cache_note(repo, key.digest, out);
+	return rc;
+}
+
+static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer *layer,
+		       const git_oid *old_layer, const char *path)
+{
+	umap_store *s = umap_repo_store(repo);
+	size_t n = layer->nfeatures;
+	umap_fref *refs = calloc(n + 1, sizeof(*refs));
+	char **ids = calloc(n + 1, sizeof(*ids));
+	size_t *name_at = calloc(n + 1, sizeof(*name_at));
+	umap_buf names = UMAP_BUF_INIT, name = UMAP_BUF_INIT, scratch = UMAP_BUF_INIT;
+	int rc = refs && ids && name_at ? 0 : oom();
+	for (size_t i = 0; i < n && !rc; i++) {
+		umap_feature *f = &layer->features[i];
+		if (!f->id) {
+			rc = umap_error_set(UMAP_EINVALID, "%s: feature %zu of layer %s has no id", path,
+					    i + 1, layer->id);
+			break;
+		}
+		if ((rc = feature_blob(&refs[i].blob, repo, doc, layer, i, &scratch)))
+			break;
+		if ((rc = umap_name_from_id(&name, f->id)))
+			break;
+		name_at[i] = names.len;
+		if (umap_buf_put(&names, name.ptr, name.len + 1))
+			rc = oom();
+		refs[i].shard = umap_shard_hash(f->id);
+		ids[i] = f->id;
+	}
+	for (size_t i = 0; i < n && !rc; i++)
+		refs[i].name = names.ptr + name_at[i];
+	git_oid features, order, old_features, meta_id, options_id;
+	int depth = -1;
+	if (!rc && old_layer && umap_store_tree_lookup(&old_features, NULL, s, old_layer, FEATURES,
+						       "a layer tree") == 0)
+		rc = umap_store_features_depth(&depth, s, &old_features);
+	umap_error_clear();
+	if (!rc)
+		rc = umap_store_features_tree(&features, s, refs, n, umap_shard_depth(n, depth));
+	if (rc == UMAP_EINVALID)
+		umap_error_prefix(rc, "%s: layer %s: ", path, layer->id);
+	if (!rc)
+		rc = umap_store_order_tree(&order, s, ids, n);
+	json_t *meta = json_object();
+	if (!rc && (!meta ||
+		    json_object_set_new(meta, "options_key",
+					layer->options_key ? json_string(layer->options_key) : json_null()) ||
+		    json_object_set_new(meta, "members",
+					layer->members ? json_incref(layer->members) : json_null()) ||
+		    json_object_set_new(meta, "count", json_integer((json_int_t)n))))
+		rc = oom();
+	if (!rc)
+		rc = json_blob(&meta_id, repo, meta);
+	if (!rc && layer->options)
+		rc = json_blob(&options_id, repo, layer->options);
+	json_decref(meta);
+	if (!rc) {
+		umap_tree_entry entries[4];
+		size_t k = 0;
+		entries[k++] = (umap_tree_entry){ META, UMAP_MODE_BLOB, meta_id };
+		if (layer->options)
+			entries[k++] = (umap_tree_entry){ OPTIONS, UMAP_MODE_BLOB, options_id };
+		if (n) {
+			entries[k++] = (umap_tree_entry){ FEATURES, UMAP_MODE_TREE, features };
+			entries[k++] = (umap_tree_entry){ ORDER, UMAP_MODE_TREE, order };
+		}
+		rc = umap_store_write_tree(out, s, entries, k);
+	}
+	free(refs);
+	free(ids);
+	free(name_at);
+	umap_buf_dispose(&names);
+	umap_buf_dispose(&name);
+	umap_buf_dispose(&scratch);
+	return rc;
+}
+
+typedef struct layer_entry {
+	char *name;
+	char *layer;
+	const char *path;
+	git_oid id;
+} layer_entry;
+
+static int add_layer_entry(layer_entry **list, size_t *n, const char *layer, const char *path,
+			   const git_oid *id)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp((*list)[i].layer, layer))
+			return umap_error_set(UMAP_EINVALID,
+					      "layer id %s is in both %s and %s; layer ids must be "
+					      "unique in a repository", layer, (*list)[i].path, path);
+	layer_entry *more = realloc(*list, (*n + 1) * sizeof(*more));
+	if (!more)
+		return oom();
+	*list = more;
+	umap_buf name = UMAP_BUF_INIT;
+	int rc = umap_name_from_layer_id(&name, layer);
+	if (rc)
+		return rc;
+	more[*n].name = umap_buf_detach(&name);
+	more[*n].layer = strdup(layer);
+	more[*n].path = path;
+	git_oid_cpy(&more[*n].id, id);
+	(*n)++;
+	return more[*n - 1].layer ? 0 : oom();
+}
+
+static int build_once(git_oid *tree, umap_repo *repo, umap_snapshot *snap, const git_oid *base)
+{
+	umap_store *s = umap_repo_store(repo);
+	manifest old;
+	int rc = manifest_read(&old, repo, base);
+	if (rc)
+		return rc;
+	git_oid base_layers, map_id;
+	int have_base_layers = base && umap_store_tree_lookup(&base_layers, NULL, s, base, LAYERS,
+							      "the base tree") == 0;
+	umap_error_clear();
+	int have_map = 0;
+	const char *map_path = NULL;
+	layer_entry *layers = NULL;
+	size_t nlayers = 0;
+	json_t *files = json_array(), *root = json_object();
+	if (!files || !root || json_object_set_new(root, "format", json_integer(1)) ||
+	    json_object_set(root, "files", files))
+		rc = oom();
+	for (size_t i = 0; i < snap->nfiles && !rc; i++) {
+		umap_repo_file *f = &snap->files[i];
+		json_t *entry = json_object(), *ids = json_array();
+		int is_map;
+		if (!entry || !ids || json_array_append_new(files, entry) ||
+		    json_object_set_new(entry, "path", json_string(f->path))) {
+			json_decref(ids);
+			rc = oom();
+			break;
+		}
+		if (!f->doc) {
+			manifest_file *mf = manifest_find(&old, f->path);
+			if (!mf) {
+				json_decref(ids);
+				rc = umap_error_set(UMAP_ENOTFOUND, "'%s' is not tracked", f->path);
+				break;
+			}
+			is_map = mf->is_map;
+			if (is_map && umap_store_tree_lookup(&map_id, NULL, s, base, MAP_BLOB,
+							     "the base tree")) {
+				json_decref(ids);
+				rc = umap_error_set(UMAP_ECORRUPT, "the base revision has no map.json");
+				break;
+			}
+			for (size_t l = 0; l < mf->nlayers && !rc; l++) {
+				umap_buf name = UMAP_BUF_INIT;
+				git_oid lt;
+				rc = umap_name_from_layer_id(&name, mf->layers[l]);
+				if (!rc && (!have_base_layers ||
+					    umap_store_tree_lookup(&lt, NULL, s, &base_layers, name.ptr,
+								   "the layers tree")))
+					rc = umap_error_set(UMAP_ECORRUPT, "layer %s is missing from the base",
+							    mf->layers[l]);
+				if (!rc)
+					rc = add_layer_entry(&layers, &nlayers, mf->layers[l], f->path, &lt);
+				if (!rc && json_array_append_new(ids, json_string(mf->layers[l])))
+					rc = oom();
+				umap_buf_dispose(&name);
+			}
+		} else {
+			is_map = f->doc->kind == UMAP_DOC_MAP;
+			if (is_map) {
+				json_t *map = f->doc->map ? json_incref(f->doc->map) : json_object();
+				rc = map ? json_blob(&map_id, repo, map) : oom();
+				json_decref(map);
+			}
+			for (size_t l = 0; l < f->doc->nlayers && !rc; l++) {
+				umap_layer *layer = &f->doc->layers[l];
+				if (!layer->id) {
+					rc = umap_error_set(UMAP_EINVALID, "%s: layer %zu has no id", f->path,
+							    l + 1);
+					break;
+				}
+				umap_buf name = UMAP_BUF_INIT;
+				git_oid old_lt, lt;
+				int have_old = 0;
+				rc = umap_name_from_layer_id(&name, layer->id);
+				if (!rc && have_base_layers)
+					have_old = umap_store_tree_lookup(&old_lt, NULL, s, &base_layers,
+									  name.ptr, "the layers tree") == 0;
+				umap_error_clear();
+				if (!rc)
+					rc = build_layer(&lt, repo, f->doc, layer, have_old ? &old_lt : NULL,
+							 f->path);
+				if (!rc)
+					rc = add_layer_entry(&layers, &nlayers, layer->id, f->path, &lt);
+				if (!rc && json_array_append_new(ids, json_string(layer->id)))
+					rc = oom();
+				umap_buf_dispose(&name);
+			}
+		}
+		if (!rc && is_map) {
+			if (have_map)
+				rc = umap_error_set(UMAP_EINVALID,
+						    "%s and %s are both maps; a repository holds one map "
+						    "(track its other layers as .geojson files)",
+						    map_path, f->path);
+			have_map = 1;
+			map_path = f->path;
+		}
+		if (!rc && (json_object_set_new(entry, "kind", json_string(is_map ? "map" : "layer")) ||
+			    json_object_set_new(entry, "layers", ids)))
+			rc = oom();
+		else if (rc)
+			json_decref(ids);
+	}
+	git_oid manifest_id, layers_id;
+	umap_tree_entry *entries = calloc(nlayers + 1, sizeof(*entries));
+	if (!rc && !entries)
+		rc = oom();
+	for (size_t i = 0; i < nlayers && !rc; i++)
+		entries[i] = (umap_tree_entry){ layers[i].name, UMAP_MODE_TREE, layers[i].id };
+	if (!rc)
+		rc = umap_store_write_tree(&layers_id, s, entries, nlayers);
+	if (!rc)
+		rc = json_blob(&manifest_id, repo, root);
+	if (!rc) {
+		umap_tree_entry top[3];
+		size_t k = 0;
+		top[k++] = (umap_tree_entry){ MANIFEST, UMAP_MODE_BLOB, manifest_id };
+		if (have_map)
+			top[k++] = (umap_tree_entry){ MAP_BLOB, UMAP_MODE_BLOB, map_id };
+		top[k++] = (umap_tree_entry){ LAYERS, UMAP_MODE_TREE, layers_id };
+		rc = umap_store_write_tree(tree, s, top, k);
+	}
+	if (!rc)
+		rc = umap_store_mark_new(s, tree, base);
+	free(entries);
+	for (size_t i = 0; i < nlayers; i++) {
+		free(layers[i].name);
+		free(layers[i].layer);
+	}
+	free(layers);
+	json_decref(files);
+	json_decref(root);
+	manifest_clear(&old);
+	return rc;
+}
+
+int umap_repo_build_tree(git_oid *tree, umap_repo *repo, umap_snapshot *snap,
+			 const git_oid *base_tree)
+{
+	umap_repo_cache_reset_seen(repo);
+	int rc = build_once(tree, repo, snap, base_tree);
+	if (rc == UMAP_ENOTFOUND && strstr(umap_error_last(), "is missing")) {
+		/* a cached blob git no longer has (pruned): rebuild from the documents */
+		umap_repo_cache_disable(repo, 1);
+		umap_repo_cache_reset_seen(repo);
+		rc = build_once(tree, repo, snap, base_tree);
+		umap_repo_cache_disable(repo, 0);
+	}
+	return rc;
+}
+
+int umap_repo_cache_worktree(umap_repo *repo, umap_snapshot *written)
+{
+	int rc = 0;
+	for (size_t i = 0; i < written->nfiles && !rc; i++) {
+		umap_repo_file *f = &written->files[i];
+		if (!f->doc || !f->blobs)
+			continue;
+		char *abs = NULL;
+		umap_doc *doc = NULL;
+		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+		if ((rc = umap_repo_abspath(&abs, repo, f->path)))
+			break;
+		rc = umap_doc_open(&doc, abs, &opts);
+		free(abs);
+		if (rc)
+			break;
+		for (size_t l = 0; l < doc->nlayers && l < f->doc->nlayers && !rc; l++) {
+			umap_layer *layer = &doc->layers[l];
+			if (layer->nfeatures != f->doc->layers[l].nfeatures)
+				break;
+			for (size_t k = 0; k < layer->nfeatures && !rc; k++) {
+				XXH128_canonical_t key;
+				XXH128_canonicalFromHash(&key, XXH3_128bits(doc->data + layer->features[k].offset,
+									    layer->features[k].length));
+				rc = umap_repo_cache_note(repo, key.digest, &f->blobs[l][k]);
+			}
+		}
+		umap_doc_free(doc);
+	}
+	return rc;
+}
+
+/* ---- Comparing ---------------------------------------------------------------------------- */
+
+typedef struct diff_builder {
+	umap_tree_diff *diff;
+	const char *layer;
+	size_t first; /* this layer's first change */
+	umap_buf id;
+} diff_builder;
+
+static int add_change(diff_builder *b, const char *path, const git_oid *old, const git_oid *new)
+{
+	const char *name = strrchr(path, '/');
+	name = name ? name + 1 : path;
+	int rc = umap_id_from_name(&b->id, name);
+	if (rc)
+		return rc;
+	umap_tree_diff *d = b->diff;
+	umap_repo_change *more = realloc(d->features, (d->nfeatures + 1) * sizeof(*more));
+	if (!more)
+		return oom();
+	d->features = more;
+	umap_repo_change *c = &more[d->nfeatures];
+	memset(c, 0, sizeof(*c));
+	c->layer = strdup(b->layer);
+	c->id = strdup(b->id.ptr);
+	if (!c->layer || !c->id) {
+		free(c->layer);
+		free(c->id);
+		return oom();
+	}
+	c->kind = old && new ? UMAP_CHANGE_MODIFIED : old ? UMAP_CHANGE_REMOVED : UMAP_CHANGE_ADDED;
+	if (old)
+		git_oid_cpy(&c->old_blob, old);
+	if (new)
+		git_oid_cpy(&c->new_blob, new);
+	d->nfeatures++;
+	return 0;
+}
+
+static int change_cmp(const void *a, const void *b)
+{
+	const umap_repo_change *x = a, *y = b;
+	int cmp = strcmp(x->id, y->id);
+	return cmp ? cmp : (int)x->kind - (int)y->kind;
+}
+
+/* A layer whose shard depth changed lists its features as removed and added again:
+ * pair them up by id (equal blobs: no change). */
+static void pair_moves(umap_tree_diff *d, size_t first)
+{
+	size_t n = d->nfeatures - first;
+	umap_repo_change *c = d->features + first;
+	qsort(c, n, sizeof(*c), change_cmp);
+	size_t out = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i + 1 < n && !strcmp(c[i].id, c[i + 1].id) && c[i].kind == UMAP_CHANGE_ADDED &&
+		    c[i + 1].kind == UMAP_CHANGE_REMOVED) {
+			git_oid_cpy(&c[i].old_blob, &c[i + 1].old_blob);
+			free(c[i + 1].id);
+			free(c[i + 1].layer);
+			if (git_oid_equal(&c[i].old_blob, &c[i].new_blob)) {
+				free(c[i].id);
+				free(c[i].layer);
+				i++;
+				continue;
+			}
+			c[i].kind = UMAP_CHANGE_MODIFIED;
+			c[out++] = c[i];
+			i++;
+			continue;
+		}
+		c[out++] = c[i];
+	}
+	d->nfeatures = first + out;
+}
+
+static int layer_part(git_oid *out, umap_repo *repo, const git_oid *layer_tree, const char *name)
+{
+	if (!layer_tree)
+		return UMAP_ENOTFOUND;
+	int rc = umap_store_tree_lookup(out, NULL, umap_repo_store(repo), layer_tree, name,
+					"a layer tree");
+	if (rc == UMAP_ENOTFOUND)
+		umap_error_clear();
+	return rc;
+}
+
+static size_t layer_count(umap_repo *repo, const git_oid *layer_tree)
+{
+	git_oid meta_id;
+	json_t *meta = NULL;
+	if (layer_part(&meta_id, repo, layer_tree, META) ||
+	    umap_repo_read_json(&meta, repo, &meta_id, "layer metadata"))
+		return 0;
+	size_t n = (size_t)json_integer_value(json_object_get(meta, "count"));
+	json_decref(meta);
+	return n;
+}
+
+static int meta_differs(umap_repo *repo, const git_oid *a, const git_oid *b)
+{
+	json_t *x = NULL, *y = NULL;
+	int differs = 1;
+	if (!umap_repo_read_json(&x, repo, a, "layer metadata") &&
+	    !umap_repo_read_json(&y, repo, b, "layer metadata"))
+		differs = !umap_json_equal(json_object_get(x, "options_key"),
+					   json_object_get(y, "options_key")) ||
+			  !umap_json_equal(json_object_get(x, "members"), json_object_get(y, "members"));
+	json_decref(x);
+	json_decref(y);
+	return differs;
+}
+
+static int diff_layer(umap_repo *repo, umap_tree_diff *d, const char *layer,
+		      const git_oid *old_tree, const git_oid *new_tree, const char *path)
+{
+	umap_repo_layer_change *more = realloc(d->layers, (d->nlayers + 1) * sizeof(*more));
+	if (!more)
+		return oom();
+	d->layers = more;
+	umap_repo_layer_change *lc = &more[d->nlayers];
+	memset(lc, 0, sizeof(*lc));
+	lc->layer = strdup(layer);
+	lc->path = path ? strdup(path) : NULL;
+	if (!lc->layer || (path && !lc->path)) {
+		free(lc->layer);
+		free(lc->path);
+		return oom();
+	}
+	d->nlayers++;
+	lc->kind = old_tree && new_tree ? UMAP_CHANGE_MODIFIED
+		   : old_tree          ? UMAP_CHANGE_REMOVED
+				       : UMAP_CHANGE_ADDED;
+	lc->old_count = old_tree ? layer_count(repo, old_tree) : 0;
+	lc->new_count = new_tree ? layer_count(repo, new_tree) : 0;
+	git_oid a, b;
+	int ha, hb;
+	ha = layer_part(&a, repo, old_tree, OPTIONS) == 0;
+	hb = layer_part(&b, repo, new_tree, OPTIONS) == 0;
+	lc->options_changed = ha != hb || (ha && !git_oid_equal(&a, &b));
+	ha = layer_part(&a, repo, old_tree, META) == 0;
+	hb = layer_part(&b, repo, new_tree, META) == 0;
+	lc->meta_changed = ha != hb || (ha && !git_oid_equal(&a, &b) && meta_differs(repo, &a, &b));
+	ha = layer_part(&a, repo, old_tree, ORDER) == 0;
+	hb = layer_part(&b, repo, new_tree, ORDER) == 0;
+	lc->order_changed = ha != hb || (ha && !git_oid_equal(&a, &b));
+	ha = layer_part(&a, repo, old_tree, FEATURES) == 0;
+	hb = layer_part(&b, repo, new_tree, FEATURES) == 0;
+	diff_builder builder = { d, layer, d->nfeatures, UMAP_BUF_INIT };
+	int rc = umap_store_diff(umap_repo_store(repo), ha ? &a : NULL, hb ? &b : NULL,
+				 (umap_diff_cb)add_change, &builder);
+	umap_buf_dispose(&builder.id);
+	if (!rc)
+		pair_moves(d, builder.first);
+	return rc;
+}
+
+void umap_tree_diff_free(umap_tree_diff *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->nfeatures; i++) {
+		free(d->features[i].layer);
+		free(d->features[i].id);
+	}
+	for (size_t i = 0; i < d->nlayers; i++) {
+		free(d->layers[i].layer);
+		free(d->layers[i].path);
+	}
+	free(d->features);
+	free(d->layers);
+	free(d);
+}
+
+static int part_equal(umap_repo *repo, const git_oid *a, const git_oid *b, const char *name)
+{
+	git_oid x, y;
+	umap_store *s = umap_repo_store(repo);
+	int hx = a && umap_store_tree_lookup(&x, NULL, s, a, name, "a revision's tree") == 0;
+	int hy = b && umap_store_tree_lookup(&y, NULL, s, b, name, "a revision's tree") == 0;
+	umap_error_clear();
+	return hx == hy && (!hx || git_oid_equal(&x, &y));
+}
+
+int umap_repo_diff(umap_tree_diff **out, umap_repo *repo, const git_oid *old_tree,
+		   const git_oid *new_tree)
+{
+	umap_tree_diff *d = calloc(1, sizeof(*d));
+	if (!d)
+		return oom();
+	*out = d;
+	if (old_tree && new_tree && git_oid_equal(old_tree, new_tree))
+		return 0;
+	umap_store *s = umap_repo_store(repo);
+	manifest om, nm;
+	int rc = manifest_read(&om, repo, old_tree);
+	if (rc) {
+		*out = NULL;
+		umap_tree_diff_free(d);
+		return rc;
+	}
+	if ((rc = manifest_read(&nm, repo, new_tree))) {
+		manifest_clear(&om);
+		*out = NULL;
+		umap_tree_diff_free(d);
+		return rc;
+	}
+	d->manifest_changed = !part_equal(repo, old_tree, new_tree, MANIFEST);
+	d->map_changed = !part_equal(repo, old_tree, new_tree, MAP_BLOB);
+	git_oid ol, nl;
+	int hol = old_tree && umap_store_tree_lookup(&ol, NULL, s, old_tree, LAYERS, "a tree") == 0;
+	int hnl = new_tree && umap_store_tree_lookup(&nl, NULL, s, new_tree, LAYERS, "a tree") == 0;
+	umap_error_clear();
+	if (!(hol && hnl && git_oid_equal(&ol, &nl))) {
+		umap_obj oobj = { 0 }, nobj = { 0 };
+		umap_tree_entry *oe = NULL, *ne = NULL;
+		size_t on = 0, nn = 0, i = 0, j = 0;
+		if (hol && !(rc = umap_store_read(&oobj, s, &ol, GIT_OBJECT_TREE, "the layers tree")))
+			rc = umap_tree_parse(&oe, &on, &oobj, &ol);
+		if (!rc && hnl && !(rc = umap_store_read(&nobj, s, &nl, GIT_OBJECT_TREE, "the layers tree")))
+			rc = umap_tree_parse(&ne, &nn, &nobj, &nl);
+		umap_buf layer = UMAP_BUF_INIT;
+		while (!rc && (i < on || j < nn)) {
+			int cmp = i == on ? 1 : j == nn ? -1 : umap_tree_entry_cmp(&oe[i], &ne[j]);
+			const umap_tree_entry *o = cmp <= 0 ? &oe[i++] : NULL;
+			const umap_tree_entry *n = cmp >= 0 ? &ne[j++] : NULL;
+			if (o && n && git_oid_equal(&o->id, &n->id))
+				continue;
+			if ((rc = umap_layer_id_from_name(&layer, o ? o->name : n->name)))
+				break;
+			const char *path = manifest_layer_path(n ? &nm : &om, layer.ptr);
+			rc = diff_layer(repo, d, layer.ptr, o ? &o->id : NULL, n ? &n->id : NULL, path);
+		}
+		umap_buf_dispose(&layer);
+		free(oe);
+		free(ne);
+		umap_obj_release(&oobj);
+		umap_obj_release(&nobj);
+	}
+	manifest_clear(&om);
+	manifest_clear(&nm);
+	if (rc) {
+		*out = NULL;
+		umap_tree_diff_free(d);
+	}
+	return rc;
+}
+
+static int layer_tree_of(git_oid *out, umap_repo *repo, const git_oid *tree, const char *layer)
+{
+	if (!tree)
+		return UMAP_ENOTFOUND;
+	umap_store *s = umap_repo_store(repo);
+	umap_buf name = UMAP_BUF_INIT;
+	git_oid layers;
+	int rc = umap_name_from_layer_id(&name, layer);
+	if (!rc)
+		rc = umap_store_tree_lookup(&layers, NULL, s, tree, LAYERS, "a revision's tree");
+	if (!rc)
+		rc = umap_store_tree_lookup(out, NULL, s, &layers, name.ptr, "the layers tree");
+	umap_buf_dispose(&name);
+	return rc;
+}
+
+static int layer_options(json_t **out, umap_repo *repo, const git_oid *tree, const char *layer)
+{
+	git_oid lt, id;
+	*out = NULL;
+	if (layer_tree_of(&lt, repo, tree, layer) || layer_part(&id, repo, &lt, OPTIONS)) {
+		umap_error_clear();
+		return 0;
+	}
+	return umap_repo_read_json(out, repo, &id, "layer options");
+}
+
+static int map_properties(json_t **out, umap_repo *repo, const git_oid *tree)
+{
+	git_oid id;
+	json_t *map = NULL;
+	*out = NULL;
+	if (!tree || umap_store_tree_lookup(&id, NULL, umap_repo_store(repo), tree, MAP_BLOB, "a tree")) {
+		umap_error_clear();
+		return 0;
+	}
+	int rc = umap_repo_read_json(&map, repo, &id, "the map options");
+	if (!rc && json_object_get(map, "properties"))
+		*out = json_incref(json_object_get(map, "properties"));
+	json_decref(map);
+	return rc;
+}
+
+static int fill_layer(umap_diff *out, umap_repo *repo, const umap_tree_diff *d, const char *layer,
+		      int in_old, int in_new, long position, const git_oid *old_tree,
+		      const git_oid *new_tree)
+{
+	const umap_repo_layer_change *lc = NULL;
+	for (size_t i = 0; i < d->nlayers; i++)
+		if (!strcmp(d->layers[i].layer, layer))
+			lc = &d->layers[i];
+	json_t *old_options = NULL, *new_options = NULL;
+	int rc = 0;
+	if (in_old)
+		rc = layer_options(&old_options, repo, old_tree, layer);
+	if (!rc && in_new)
+		rc = layer_options(&new_options, repo, new_tree, layer);
+	size_t index = 0;
+	if (!rc)
+		rc = umap_diff_add_layer(&index, out, in_old && in_new ? UMAP_CHANGE_NONE
+						   : in_old ? UMAP_CHANGE_REMOVED : UMAP_CHANGE_ADDED,
+					 layer, position, old_options, new_options);
+	json_decref(old_options);
+	json_decref(new_options);
+	if (rc)
+		return rc;
+	if (!lc) {
+		git_oid lt;
+		if (in_new && !layer_tree_of(&lt, repo, new_tree, layer))
+			umap_diff_add_unchanged(out, index, layer_count(repo, &lt));
+		umap_error_clear();
+		return 0;
+	}
+	size_t touched = 0;
+	for (size_t i = 0; i < d->nfeatures && !rc; i++) {
+		const umap_repo_change *c = &d->features[i];
+		if (strcmp(c->layer, layer))
+			continue;
+		json_t *old_f = NULL, *new_f = NULL;
+		if (c->kind != UMAP_CHANGE_ADDED)
+			rc = umap_repo_read_json(&old_f, repo, &c->old_blob, "a feature");
+		if (!rc && c->kind != UMAP_CHANGE_REMOVED) {
+			rc = umap_repo_read_json(&new_f, repo, &c->new_blob, "a feature");
+			touched++;
+		}
+		if (!rc)
+			rc = umap_diff_add_feature(out, index, old_f, new_f, NULL, NULL);
+		json_decref(old_f);
+		json_decref(new_f);
+	}
+	if (!rc && in_old && in_new && lc->new_count > touched)
+		umap_diff_add_unchanged(out, index, lc->new_count - touched);
+	return rc;
+}
+
+int umap_repo_fill_diff(umap_diff *out, umap_repo *repo, const umap_tree_diff *d,
+			const git_oid *old_tree, const git_oid *new_tree)
+{
+	manifest om, nm;
+	int rc = manifest_read(&om, repo, old_tree);
+	if (rc)
+		return rc;
+	if ((rc = manifest_read(&nm, repo, new_tree))) {
+		manifest_clear(&om);
+		return rc;
+	}
+	long position = 0;
+	for (size_t f = 0; f < nm.nfiles && !rc; f++)
+		for (size_t l = 0; l < nm.files[f].nlayers && !rc; l++) {
+			const char *layer = nm.files[f].layers[l];
+			rc = fill_layer(out, repo, d, layer, manifest_layer_path(&om, layer) != NULL, 1,
+					position++, old_tree, new_tree);
+		}
+	position = 0;
+	for (size_t f = 0; f < om.nfiles && !rc; f++)
+		for (size_t l = 0; l < om.files[f].nlayers && !rc; l++, position++) {
+			const char *layer = om.files[f].layers[l];
+			if (!manifest_layer_path(&nm, layer))
+				rc = fill_layer(out, repo, d, layer, 1, 0, position, old_tree, new_tree);
+		}
+	if (!rc && d->map_changed) {
+		json_t *a = NULL, *b = NULL;
+		rc = map_properties(&a, repo, old_tree);
+		if (!rc)
+			rc = map_properties(&b, repo, new_tree);
+		if (!rc)
+			rc = umap_diff_map_options(out, a, b);
+		json_decref(a);
+		json_decref(b);
+	}
+	manifest_clear(&om);
+	manifest_clear(&nm);
+	return rc;
+}
+
+int umap_repo_feature_blob(git_oid *blob, char **layer_out, umap_repo *repo,
+			   const git_oid *tree, const char *layer, const char *id_json)
+{
+	umap_store *s = umap_repo_store(repo);
+	git_oid layers;
+	if (layer_out)
+		*layer_out = NULL;
+	int rc = umap_store_tree_lookup(&layers, NULL, s, tree, LAYERS, "a revision's tree");
+	if (rc == UMAP_ENOTFOUND)
+		return rc;
+	umap_obj obj;
+	umap_tree_entry *entries = NULL;
+	size_t n = 0;
+	if (rc || (rc = umap_store_read(&obj, s, &layers, GIT_OBJECT_TREE, "the layers tree")))
+		return rc;
+	umap_buf want = UMAP_BUF_INIT, lid = UMAP_BUF_INIT;
+	if (layer)
+		rc = umap_name_from_layer_id(&want, layer);
+	if (!rc)
+		rc = umap_tree_parse(&entries, &n, &obj, &layers);
+	int found = 0;
+	for (size_t i = 0; i < n && !rc && !found; i++) {
+		if (layer && strcmp(entries[i].name, want.ptr))
+			continue;
+		git_oid features;
+		if (layer_part(&features, repo, &entries[i].id, FEATURES))
+			continue;
+		int r = umap_store_feature_lookup(blob, s, &features, id_json);
+		if (r == 0) {
+			found = 1;
+			if (layer_out && !(rc = umap_layer_id_from_name(&lid, entries[i].name)))
+				*layer_out = umap_buf_detach(&lid);
+		} else if (r != UMAP_ENOTFOUND) {
+			rc = r;
+		}
+	}
+	free(entries);
+	umap_obj_release(&obj);
+	umap_buf_dispose(&want);
+	umap_buf_dispose(&lid);
+	if (!rc && !found) {
+		umap_error_clear();
+		rc = UMAP_ENOTFOUND;
+	}
+	return rc;
+}
+
+int umap_repo_layer_path(char **path, umap_repo *repo, const git_oid *tree, const char *layer)
+{
+	manifest m;
+	*path = NULL;
+	int rc = manifest_read(&m, repo, tree);
+	if (rc)
+		return rc;
+	const char *p = manifest_layer_path(&m, layer);
+	if (p && !(*path = strdup(p)))
+		rc = oom();
+	manifest_clear(&m);
+	return rc;
+}
+
+/* A file's identity in a tree: its kind, its layer ids and their subtrees, the map blob. */
+static int file_signature(umap_buf *out, umap_repo *repo, const git_oid *tree, manifest *m,
+			  const char *path)
+{
+	umap_buf_clear(out);
+	manifest_file *mf = manifest_find(m, path);
+	if (!mf)
+		return 0;
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid id;
+	if (umap_buf_printf(out, "%s\n", mf->is_map ? "map" : "layer"))
+		return oom();
+	if (mf->is_map && umap_store_tree_lookup(&id, NULL, umap_repo_store(repo), tree, MAP_BLOB,
+						 "a tree") == 0 &&
+	    umap_buf_printf(out, "%s\n", git_oid_tostr(hex, sizeof(hex), &id)))
+		return oom();
+	for (size_t l = 0; l < mf->nlayers; l++) {
+		if (layer_tree_of(&id, repo, tree, mf->layers[l]))
+			git_oid_fromstr(&id, "0000000000000000000000000000000000000000");
+		if (umap_buf_printf(out, "%s %s\n", mf->layers[l], git_oid_tostr(hex, sizeof(hex), &id)))
+			return oom();
+	}
+	umap_error_clear();
+	return 0;
+}
+
+int umap_repo_file_differs(int *differs, umap_repo *repo, const git_oid *a, const git_oid *b,
+			   const char *path)
+{
+	*differs = 0;
+	if (a && b && git_oid_equal(a, b))
+		return 0;
+	manifest ma, mb;
+	umap_buf sa = UMAP_BUF_INIT, sb = UMAP_BUF_INIT;
+	int rc = manifest_read(&ma, repo, a);
+	if (rc)
+		return rc;
+	if (!(rc = manifest_read(&mb, repo, b))) {
+		rc = file_signature(&sa, repo, a, &ma, path);
+		if (!rc)
+			rc = file_signature(&sb, repo, b, &mb, path);
+		*differs = sa.len != sb.len || (sa.len && memcmp(sa.ptr, sb.ptr, sa.len));
+		manifest_clear(&mb);
+	}
+	manifest_clear(&ma);
+	umap_buf_dispose(&sa);
+	umap_buf_dispose(&sb);
+	return rc;
+}

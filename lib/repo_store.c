@@ -1,0 +1,656 @@
+/* The repository's object layer: objects, trees, feature shards, the chunked feature order
+ * and the tree walk that skips equal subtrees by id. See docs/REPOSITORY.md for why. */
+#include "repo_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "error.h"
+
+static const char *git_msg(void)
+{
+	const git_error *e = git_error_last();
+	return e && e->message ? e->message : "unknown error";
+}
+
+int umap_store_open(umap_store *s, git_repository *git)
+{
+	memset(s, 0, sizeof(*s));
+	s->git = git;
+	if (git_repository_odb(&s->odb, git) < 0)
+		return umap_error_set(UMAP_ECORRUPT, "cannot open the object database: %s", git_msg());
+	s->gitdir = strdup(git_repository_path(git));
+	if (!s->gitdir || umap_objw_new(&s->objw)) {
+		umap_store_close(s);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	size_t len = strlen(s->gitdir);
+	if (len > 1 && s->gitdir[len - 1] == '/')
+		s->gitdir[len - 1] = '\0';
+	return 0;
+}
+
+void umap_store_close(umap_store *s)
+{
+	umap_objw_free(s->objw);
+	git_odb_free(s->odb);
+	free(s->gitdir);
+	memset(s, 0, sizeof(*s));
+}
+
+int umap_store_read(umap_obj *out, umap_store *s, const git_oid *id, git_object_t expect,
+		    const char *what)
+{
+	memset(out, 0, sizeof(*out));
+	const void *data;
+	if (!umap_objw_get(&data, &out->len, &out->type, s->objw, id)) {
+		out->data = data;
+	} else {
+		if (git_odb_read(&out->odbobj, s->odb, id) < 0) {
+			char hex[GIT_OID_HEXSZ + 1];
+			git_oid_tostr(hex, sizeof(hex), id);
+			return umap_error_set(UMAP_ECORRUPT, "cannot read %s (object %s): %s", what,
+					      hex, git_msg());
+		}
+		out->data = git_odb_object_data(out->odbobj);
+		out->len = git_odb_object_size(out->odbobj);
+		out->type = git_odb_object_type(out->odbobj);
+	}
+	if (expect != GIT_OBJECT_ANY && out->type != expect) {
+		char hex[GIT_OID_HEXSZ + 1];
+		git_oid_tostr(hex, sizeof(hex), id);
+		umap_obj_release(out);
+		return umap_error_set(UMAP_ECORRUPT, "%s (object %s) is a %s, not a %s", what, hex,
+				      git_object_type2string(out->type),
+				      git_object_type2string(expect));
+	}
+	return 0;
+}
+
+void umap_obj_release(umap_obj *o)
+{
+	git_odb_object_free(o->odbobj);
+	o->odbobj = NULL;
+	o->data = NULL;
+}
+
+int umap_store_put(git_oid *out, umap_store *s, git_object_t type, const void *data, size_t len)
+{
+	return umap_objw_put(out, s->objw, type, data, len);
+}
+
+int umap_tree_parse(umap_tree_entry **entries, size_t *n, const umap_obj *obj, const git_oid *id)
+{
+	size_t count = 0, alloc = 0;
+	umap_tree_entry *list = NULL;
+	const char *p = obj->data, *end = obj->data + obj->len;
+	while (p < end) {
+		unsigned mode = 0;
+		while (p < end && *p >= '0' && *p <= '7')
+			mode = mode * 8 + (unsigned)(*p++ - '0');
+		const char *name = p + 1;
+		const char *nul = p < end && *p == ' ' ? memchr(name, '\0', (size_t)(end - name)) : NULL;
+		if (!nul || end - nul < 1 + GIT_OID_RAWSZ || nul == name) {
+			free(list);
+			char hex[GIT_OID_HEXSZ + 1];
+			git_oid_tostr(hex, sizeof(hex), id);
+			return umap_error_set(UMAP_ECORRUPT, "tree %s is damaged (bad entry at byte %zu)",
+					      hex, (size_t)(p - obj->data));
+		}
+		if (count == alloc) {
+			alloc = alloc ? alloc * 2 : 16;
+			umap_tree_entry *more = realloc(list, alloc * sizeof(*list));
+			if (!more) {
+				free(list);
+				return umap_error_set(UMAP_ENOMEM, "out of memory");
+			}
+			list = more;
+		}
+		list[count].name = name;
+		list[count].mode = mode;
+		git_oid_fromraw(&list[count].id, (const unsigned char *)nul + 1);
+		count++;
+		p = nul + 1 + GIT_OID_RAWSZ;
+	}
+	*entries = list;
+	*n = count;
+	return 0;
+}
+
+static int is_tree_mode(unsigned mode)
+{
+	return (mode & 0170000u) == UMAP_MODE_TREE;
+}
+
+int umap_tree_entry_cmp(const void *a, const void *b)
+{
+	const umap_tree_entry *x = a, *y = b;
+	size_t lx = strlen(x->name), ly = strlen(y->name), len = lx < ly ? lx : ly;
+	int cmp = memcmp(x->name, y->name, len);
+	if (cmp)
+		return cmp;
+	unsigned char cx = lx > len ? (unsigned char)x->name[len] : is_tree_mode(x->mode) ? '/' : 0;
+	unsigned char cy = ly > len ? (unsigned char)y->name[len] : is_tree_mode(y->mode) ? '/' : 0;
+	return cx < cy ? -1 : cx > cy;
+}
+
+int umap_store_write_tree(git_oid *out, umap_store *s, umap_tree_entry *entries, size_t n)
+{
+	qsort(entries, n, sizeof(*entries), umap_tree_entry_cmp);
+	umap_buf buf = UMAP_BUF_INIT;
+	int rc = umap_buf_grow(&buf, n * 48 + 1);
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = umap_buf_printf(&buf, "%o %s", entries[i].mode, entries[i].name) ||
+		     umap_buf_putc(&buf, '\0') ||
+		     umap_buf_put(&buf, entries[i].id.id, GIT_OID_RAWSZ);
+	if (rc)
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	else
+		rc = umap_store_put(out, s, GIT_OBJECT_TREE, buf.ptr ? buf.ptr : "", buf.len);
+	umap_buf_dispose(&buf);
+	return rc;
+}
+
+int umap_store_tree_lookup(git_oid *out, unsigned *mode, umap_store *s, const git_oid *tree,
+			   const char *name, const char *what)
+{
+	umap_obj obj;
+	umap_tree_entry *entries = NULL;
+	size_t n = 0;
+	int rc = umap_store_read(&obj, s, tree, GIT_OBJECT_TREE, what);
+	if (rc)
+		return rc;
+	if ((rc = umap_tree_parse(&entries, &n, &obj, tree)) == 0) {
+		rc = UMAP_ENOTFOUND;
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(entries[i].name, name)) {
+				git_oid_cpy(out, &entries[i].id);
+				if (mode)
+					*mode = entries[i].mode;
+				rc = 0;
+				break;
+			}
+	}
+	free(entries);
+	umap_obj_release(&obj);
+	return rc;
+}
+
+/* ---- Names ------------------------------------------------------------------------ */
+
+static int safe_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '-';
+}
+
+static int percent_encode(umap_buf *out, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	if (umap_buf_putc(out, '~'))
+		return UMAP_ENOMEM;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		int rc = safe_char(c) ? umap_buf_putc(out, (char)c)
+				      : umap_buf_putc(out, '%') || umap_buf_putc(out, hex[c >> 4]) ||
+					umap_buf_putc(out, hex[c & 15]);
+		if (rc)
+			return UMAP_ENOMEM;
+	}
+	return 0;
+}
+
+static int percent_decode(umap_buf *out, const char *name)
+{
+	for (const char *p = name + 1; *p; p++) {
+		char c = *p;
+		if (c == '%') {
+			unsigned v = 0;
+			for (int k = 1; k <= 2; k++) {
+				char h = p[k];
+				unsigned d = h >= '0' && h <= '9' ? (unsigned)(h - '0')
+					   : h >= 'A' && h <= 'F' ? (unsigned)(h - 'A' + 10)
+								  : 16;
+				if (d == 16)
+					return umap_error_set(UMAP_ECORRUPT, "bad entry name '%s'", name);
+				v = v * 16 + d;
+			}
+			c = (char)v;
+			p += 2;
+		}
+		if (umap_buf_putc(out, c))
+			return UMAP_ENOMEM;
+	}
+	return 0;
+}
+
+#define MAX_NAME 1024
+
+int umap_name_from_id(umap_buf *out, const char *id_json)
+{
+	umap_buf_clear(out);
+	size_t len = strlen(id_json);
+	if (len > MAX_NAME)
+		return umap_error_set(UMAP_ELIMIT, "feature id longer than %d bytes: %.40s...",
+				      MAX_NAME, id_json);
+	int plain = len > 2 && id_json[0] == '"' && id_json[len - 1] == '"';
+	for (size_t i = 1; plain && i + 1 < len; i++)
+		plain = safe_char((unsigned char)id_json[i]);
+	int rc = plain ? umap_buf_put(out, id_json + 1, len - 2) : percent_encode(out, id_json, len);
+	if (!rc && !out->ptr)
+		rc = umap_buf_puts(out, "");
+	return rc ? umap_error_set(UMAP_ENOMEM, "out of memory") : 0;
+}
+
+int umap_id_from_name(umap_buf *out, const char *name)
+{
+	umap_buf_clear(out);
+	if (name[0] == '~')
+		return percent_decode(out, name);
+	return umap_buf_putc(out, '"') || umap_buf_puts(out, name) || umap_buf_putc(out, '"')
+		       ? umap_error_set(UMAP_ENOMEM, "out of memory")
+		       : 0;
+}
+
+int umap_name_from_layer_id(umap_buf *out, const char *layer_id)
+{
+	umap_buf_clear(out);
+	size_t len = strlen(layer_id);
+	if (len > MAX_NAME)
+		return umap_error_set(UMAP_ELIMIT, "layer id longer than %d bytes", MAX_NAME);
+	int plain = len > 0;
+	for (size_t i = 0; plain && i < len; i++)
+		plain = safe_char((unsigned char)layer_id[i]);
+	int rc = plain ? umap_buf_put(out, layer_id, len) : percent_encode(out, layer_id, len);
+	return rc ? umap_error_set(UMAP_ENOMEM, "out of memory") : 0;
+}
+
+int umap_layer_id_from_name(umap_buf *out, const char *name)
+{
+	umap_buf_clear(out);
+	if (name[0] == '~')
+		return percent_decode(out, name);
+	return umap_buf_puts(out, name) ? umap_error_set(UMAP_ENOMEM, "out of memory") : 0;
+}
+
+uint64_t umap_shard_hash(const char *id_json)
+{
+	return XXH3_64bits(id_json, strlen(id_json));
+}
+
+static size_t shard_capacity(int depth)
+{
+	size_t cap = UMAP_SHARD_FILL;
+	for (int i = 0; i < depth; i++)
+		cap *= 256;
+	return cap;
+}
+
+int umap_shard_depth(size_t n, int previous)
+{
+	int depth = previous < 0 ? 0 : previous;
+	while (depth < 4 && n > shard_capacity(depth))
+		depth++;
+	/* Shrink only well below the threshold, so a layer near it does not flip-flop. */
+	while (depth > 0 && n < shard_capacity(depth - 1) / 4)
+		depth--;
+	return depth;
+}
+
+/* ---- Features tree ---------------------------------------------------------------- */
+
+static unsigned shard_byte(uint64_t hash, int level)
+{
+	return (unsigned)(hash >> (56 - 8 * level)) & 0xff;
+}
+
+static int depth_for_sort;
+
+static int fref_cmp(const void *a, const void *b)
+{
+	const umap_fref *x = a, *y = b;
+	for (int level = 0; level < depth_for_sort; level++) {
+		unsigned bx = shard_byte(x->shard, level), by = shard_byte(y->shard, level);
+		if (bx != by)
+			return bx < by ? -1 : 1;
+	}
+	return strcmp(x->name, y->name);
+}
+
+static const char shard_names[256][3] = {
+#define H(n) { "0123456789abcdef"[(n) >> 4], "0123456789abcdef"[(n) & 15], 0 }
+#define R(n) H(n), H(n + 1), H(n + 2), H(n + 3), H(n + 4), H(n + 5), H(n + 6), H(n + 7)
+	R(0), R(8), R(16), R(24), R(32), R(40), R(48), R(56), R(64), R(72), R(80), R(88), R(96),
+	R(104), R(112), R(120), R(128), R(136), R(144), R(152), R(160), R(168), R(176), R(184),
+	R(192), R(200), R(208), R(216), R(224), R(232), R(240), R(248)
+#undef R
+#undef H
+};
+
+/* Builds the tree for refs[0..n) (all sharing the first `level` shard bytes). */
+static int build_shard(git_oid *out, umap_store *s, umap_fref *refs, size_t n, int level,
+		       int depth, umap_tree_entry *scratch)
+{
+	if (level == depth) {
+		for (size_t i = 0; i < n; i++) {
+			if (i && !strcmp(refs[i].name, refs[i - 1].name))
+				return umap_error_set(UMAP_EINVALID, "duplicate feature id '%s'",
+						      refs[i].name);
+			scratch[i].name = refs[i].name;
+			scratch[i].mode = UMAP_MODE_BLOB;
+			git_oid_cpy(&scratch[i].id, &refs[i].blob);
+		}
+		return umap_store_write_tree(out, s, scratch, n);
+	}
+	umap_tree_entry entries[256];
+	size_t count = 0;
+	for (size_t i = 0; i < n;) {
+		unsigned b = shard_byte(refs[i].shard, level);
+		size_t j = i;
+		while (j < n && shard_byte(refs[j].shard, level) == b)
+			j++;
+		entries[count].name = shard_names[b];
+		entries[count].mode = UMAP_MODE_TREE;
+		int rc = build_shard(&entries[count].id, s, refs + i, j - i, level + 1, depth, scratch);
+		if (rc)
+			return rc;
+		count++;
+		i = j;
+	}
+	return umap_store_write_tree(out, s, entries, count);
+}
+
+int umap_store_features_tree(git_oid *out, umap_store *s, umap_fref *refs, size_t n, int depth)
+{
+	depth_for_sort = depth;
+	qsort(refs, n, sizeof(*refs), fref_cmp);
+	umap_tree_entry *scratch = malloc((n ? n : 1) * sizeof(*scratch));
+	if (!scratch)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	int rc = build_shard(out, s, refs, n, 0, n ? depth : 0, scratch);
+	free(scratch);
+	return rc;
+}
+
+int umap_store_features_depth(int *depth, umap_store *s, const git_oid *tree)
+{
+	*depth = 0;
+	git_oid at;
+	git_oid_cpy(&at, tree);
+	for (int level = 0; level < 8; level++) {
+		umap_obj obj;
+		umap_tree_entry *entries = NULL;
+		size_t n = 0;
+		int rc = umap_store_read(&obj, s, &at, GIT_OBJECT_TREE, "a feature shard");
+		if (rc)
+			return rc;
+		rc = umap_tree_parse(&entries, &n, &obj, &at);
+		int deeper = !rc && n && is_tree_mode(entries[0].mode);
+		if (deeper)
+			git_oid_cpy(&at, &entries[0].id);
+		free(entries);
+		umap_obj_release(&obj);
+		if (rc || !deeper)
+			return rc;
+		(*depth)++;
+	}
+	return umap_error_set(UMAP_ECORRUPT, "feature shards nested too deep");
+}
+
+int umap_store_features_each(umap_store *s, const git_oid *tree, umap_blob_cb cb, void *ctx)
+{
+	umap_obj obj;
+	umap_tree_entry *entries = NULL;
+	size_t n = 0;
+	int rc = umap_store_read(&obj, s, tree, GIT_OBJECT_TREE, "a feature shard");
+	if (rc)
+		return rc;
+	rc = umap_tree_parse(&entries, &n, &obj, tree);
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = is_tree_mode(entries[i].mode) ? umap_store_features_each(s, &entries[i].id, cb, ctx)
+						   : cb(ctx, entries[i].name, &entries[i].id);
+	free(entries);
+	umap_obj_release(&obj);
+	return rc;
+}
+
+/* ---- Feature order ---------------------------------------------------------------- */
+
+typedef struct order_node {
+	git_oid id;
+	uint64_t key; /* hash of the last id below it: decides the boundaries above */
+} order_node;
+
+static int order_level(order_node *nodes, size_t *n, umap_store *s, int level)
+{
+	size_t out = 0;
+	umap_tree_entry entries[UMAP_ORDER_MAX];
+	char names[UMAP_ORDER_MAX][8];
+	int shift = UMAP_ORDER_BITS * level;
+	uint64_t mask = ((uint64_t)1 << UMAP_ORDER_BITS) - 1;
+	for (size_t i = 0; i < *n;) {
+		size_t count = 0;
+		uint64_t key = 0;
+		while (i < *n) {
+			snprintf(names[count], sizeof(names[count]), "%04zx", count);
+			entries[count].name = names[count];
+			entries[count].mode = level == 1 ? UMAP_MODE_BLOB : UMAP_MODE_TREE;
+			git_oid_cpy(&entries[count].id, &nodes[i].id);
+			key = nodes[i].key;
+			count++;
+			i++;
+			if (count == UMAP_ORDER_MAX || (shift < 58 && ((key >> shift) & mask) == 0))
+				break;
+		}
+		int rc = umap_store_write_tree(&nodes[out].id, s, entries, count);
+		if (rc)
+			return rc;
+		nodes[out].key = key;
+		out++;
+	}
+	*n = out;
+	return 0;
+}
+
+int umap_store_order_tree(git_oid *out, umap_store *s, char *const *ids, size_t n)
+{
+	order_node *nodes = malloc((n + 1) * sizeof(*nodes));
+	if (!nodes)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	umap_buf chunk = UMAP_BUF_INIT;
+	size_t count = 0, in_chunk = 0;
+	uint64_t mask = ((uint64_t)1 << UMAP_ORDER_BITS) - 1;
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		size_t len = strlen(ids[i]);
+		uint64_t key = XXH3_64bits(ids[i], len);
+		if (umap_buf_put(&chunk, ids[i], len) || umap_buf_putc(&chunk, '\n')) {
+			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+			break;
+		}
+		in_chunk++;
+		if (in_chunk == UMAP_ORDER_MAX || (key & mask) == 0 || i + 1 == n) {
+			rc = umap_store_put(&nodes[count].id, s, GIT_OBJECT_BLOB, chunk.ptr, chunk.len);
+			nodes[count++].key = key;
+			umap_buf_clear(&chunk);
+			in_chunk = 0;
+		}
+	}
+	int level = 1;
+	while (!rc && (level == 1 || count > 1))
+		rc = order_level(nodes, &count, s, level++);
+	if (!rc && count == 0) {
+		umap_tree_entry none;
+		rc = umap_store_write_tree(out, s, &none, 0);
+	} else if (!rc) {
+		git_oid_cpy(out, &nodes[0].id);
+	}
+	free(nodes);
+	umap_buf_dispose(&chunk);
+	return rc;
+}
+
+int umap_store_order_each(umap_store *s, const git_oid *tree, umap_id_cb cb, void *ctx)
+{
+	umap_obj obj;
+	umap_tree_entry *entries = NULL;
+	size_t n = 0;
+	int rc = umap_store_read(&obj, s, tree, GIT_OBJECT_TREE, "the feature order");
+	if (rc)
+		return rc;
+	rc = umap_tree_parse(&entries, &n, &obj, tree);
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (is_tree_mode(entries[i].mode)) {
+			rc = umap_store_order_each(s, &entries[i].id, cb, ctx);
+			continue;
+		}
+		umap_obj chunk;
+		if ((rc = umap_store_read(&chunk, s, &entries[i].id, GIT_OBJECT_BLOB,
+					  "a chunk of the feature order")))
+			break;
+		const char *p = chunk.data, *end = chunk.data + chunk.len;
+		while (p < end && !rc) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			if (!nl || nl == p) {
+				rc = umap_error_set(UMAP_ECORRUPT, "a chunk of the feature order is damaged");
+				break;
+			}
+			rc = cb(ctx, p, (size_t)(nl - p));
+			p = nl + 1;
+		}
+		umap_obj_release(&chunk);
+	}
+	free(entries);
+	umap_obj_release(&obj);
+	return rc;
+}
+
+/* ---- Writing and comparing -------------------------------------------------------- */
+
+int umap_store_mark_new(umap_store *s, const git_oid *new_tree, const git_oid *old_tree)
+{
+	if (old_tree && git_oid_equal(new_tree, old_tree))
+		return 0;
+	if (!umap_objw_has(s->objw, new_tree))
+		return 0; /* already in git: reused as a whole */
+	umap_objw_mark(s->objw, new_tree);
+	umap_obj nobj, oobj = { 0 };
+	umap_tree_entry *ne = NULL, *oe = NULL;
+	size_t nn = 0, on = 0;
+	int rc = umap_store_read(&nobj, s, new_tree, GIT_OBJECT_TREE, "a new tree");
+	if (rc)
+		return rc;
+	rc = umap_tree_parse(&ne, &nn, &nobj, new_tree);
+	if (!rc && old_tree && !(rc = umap_store_read(&oobj, s, old_tree, GIT_OBJECT_TREE, "a tree")))
+		rc = umap_tree_parse(&oe, &on, &oobj, old_tree);
+	size_t j = 0;
+	for (size_t i = 0; i < nn && !rc; i++) {
+		int cmp = 1;
+		while (j < on && (cmp = umap_tree_entry_cmp(&oe[j], &ne[i])) < 0)
+			j++;
+		const git_oid *old = j < on && cmp == 0 ? &oe[j].id : NULL;
+		if (old && git_oid_equal(old, &ne[i].id))
+			continue;
+		if (is_tree_mode(ne[i].mode)) {
+			rc = umap_store_mark_new(s, &ne[i].id, old);
+		} else if (umap_objw_has(s->objw, &ne[i].id)) {
+			umap_objw_mark(s->objw, &ne[i].id);
+		} else if (!git_odb_exists(s->odb, &ne[i].id)) {
+			char hex[GIT_OID_HEXSZ + 1];
+			git_oid_tostr(hex, sizeof(hex), &ne[i].id);
+			rc = umap_error_set(UMAP_ENOTFOUND, "blob %s of '%s' is missing", hex, ne[i].name);
+		}
+	}
+	free(ne);
+	free(oe);
+	umap_obj_release(&nobj);
+	umap_obj_release(&oobj);
+	return rc;
+}
+
+int umap_store_flush(umap_store *s)
+{
+	int rc = umap_objw_flush(s->objw, s->gitdir);
+	if (!rc && git_odb_refresh(s->odb) < 0)
+		rc = umap_error_set(UMAP_EIO, "cannot reload the object database: %s", git_msg());
+	return rc;
+}
+
+static int diff_rec(umap_store *s, const git_oid *old_tree, const git_oid *new_tree,
+		    umap_buf *path, umap_diff_cb cb, void *ctx)
+{
+	if (old_tree && new_tree && git_oid_equal(old_tree, new_tree))
+		return 0;
+	umap_obj oobj = { 0 }, nobj = { 0 };
+	umap_tree_entry *oe = NULL, *ne = NULL;
+	size_t on = 0, nn = 0, base = path->len;
+	int rc = 0;
+	if (old_tree && !(rc = umap_store_read(&oobj, s, old_tree, GIT_OBJECT_TREE, "a tree")))
+		rc = umap_tree_parse(&oe, &on, &oobj, old_tree);
+	if (!rc && new_tree && !(rc = umap_store_read(&nobj, s, new_tree, GIT_OBJECT_TREE, "a tree")))
+		rc = umap_tree_parse(&ne, &nn, &nobj, new_tree);
+	size_t i = 0, j = 0;
+	while (!rc && (i < on || j < nn)) {
+		int cmp = i == on ? 1 : j == nn ? -1 : umap_tree_entry_cmp(&oe[i], &ne[j]);
+		const umap_tree_entry *o = cmp <= 0 ? &oe[i] : NULL, *n = cmp >= 0 ? &ne[j] : NULL;
+		if (o)
+			i++;
+		if (n)
+			j++;
+		if (o && n && git_oid_equal(&o->id, &n->id))
+			continue;
+		const char *name = o ? o->name : n->name;
+		path->len = base;
+		if ((base && umap_buf_putc(path, '/')) || umap_buf_puts(path, name)) {
+			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+			break;
+		}
+		int otree = o && is_tree_mode(o->mode), ntree = n && is_tree_mode(n->mode);
+		if (otree || ntree)
+			rc = diff_rec(s, otree ? &o->id : NULL, ntree ? &n->id : NULL, path, cb, ctx);
+		if (!rc && ((o && !otree) || (n && !ntree)))
+			rc = cb(ctx, path->ptr, o && !otree ? &o->id : NULL, n && !ntree ? &n->id : NULL);
+	}
+	path->len = base;
+	if (path->ptr)
+		path->ptr[base] = '\0';
+	free(oe);
+	free(ne);
+	umap_obj_release(&oobj);
+	umap_obj_release(&nobj);
+	return rc;
+}
+
+int umap_store_diff(umap_store *s, const git_oid *old_tree, const git_oid *new_tree,
+		    umap_diff_cb cb, void *ctx)
+{
+	umap_buf path = UMAP_BUF_INIT;
+	int rc = umap_buf_puts(&path, "") ? umap_error_set(UMAP_ENOMEM, "out of memory")
+					   : diff_rec(s, old_tree, new_tree, &path, cb, ctx);
+	umap_buf_dispose(&path);
+	return rc;
+}
+
+int umap_store_feature_lookup(git_oid *blob, umap_store *s, const git_oid *features_tree,
+			      const char *id_json)
+{
+	int depth = 0;
+	int rc = umap_store_features_depth(&depth, s, features_tree);
+	if (rc)
+		return rc;
+	umap_buf name = UMAP_BUF_INIT;
+	if ((rc = umap_name_from_id(&name, id_json)))
+		return rc;
+	uint64_t hash = umap_shard_hash(id_json);
+	git_oid at;
+	git_oid_cpy(&at, features_tree);
+	for (int level = 0; level < depth && !rc; level++)
+		rc = umap_store_tree_lookup(&at, NULL, s, &at, shard_names[shard_byte(hash, level)],
+					    "a feature shard");
+	if (!rc)
+		rc = umap_store_tree_lookup(blob, NULL, s, &at, name.ptr, "a feature shard");
+	umap_buf_dispose(&name);
+	return rc;
+}

@@ -1,0 +1,120 @@
+/* The repository's object layer: reading objects (pending or in git), building trees,
+ * the sharded feature trees, the chunked feature order, and the OID-skipping tree walk.
+ * Internal to lib/repo*.c and its unit tests; other code uses lib/repo.h. */
+#ifndef UMAP_REPO_STORE_H
+#define UMAP_REPO_STORE_H
+
+#include <git2.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "gitpack.h"
+
+#define UMAP_MODE_BLOB 0100644u
+#define UMAP_MODE_TREE 0040000u
+
+/* Largest average number of entries a feature shard tree may hold before the layer gets
+ * one more level of 256 shards (see docs/REPOSITORY.md). */
+#define UMAP_SHARD_FILL 512
+/* Feature order chunks: a boundary after an id whose hash has these low bits clear. */
+#define UMAP_ORDER_BITS 6
+#define UMAP_ORDER_MAX 256
+
+typedef struct umap_store {
+	git_repository *git; /* borrowed */
+	git_odb *odb;        /* owned */
+	umap_objw *objw;     /* objects built this session, written by umap_store_flush */
+	char *gitdir;
+} umap_store;
+
+int umap_store_open(umap_store *s, git_repository *git);
+void umap_store_close(umap_store *s);
+
+/* An object's bytes, from the pending set or from git. */
+typedef struct umap_obj {
+	const char *data;
+	size_t len;
+	git_object_t type;
+	git_odb_object *odbobj;
+} umap_obj;
+/* `what` names the object in errors ("tree of layer X"): a missing or damaged object is
+ * UMAP_ECORRUPT with the id and `what`. */
+int umap_store_read(umap_obj *out, umap_store *s, const git_oid *id, git_object_t expect,
+		    const char *what);
+void umap_obj_release(umap_obj *o);
+
+int umap_store_put(git_oid *out, umap_store *s, git_object_t type, const void *data, size_t len);
+
+typedef struct umap_tree_entry {
+	const char *name; /* NUL-terminated, inside the tree's bytes or owned by the caller */
+	unsigned mode;
+	git_oid id;
+} umap_tree_entry;
+
+/* Parses a tree object (UMAP_ECORRUPT when malformed). *entries is allocated; names point
+ * into obj, which must outlive them. */
+int umap_tree_parse(umap_tree_entry **entries, size_t *n, const umap_obj *obj,
+		    const git_oid *id);
+/* git's tree order (a tree sorts as if its name ended with '/'). */
+int umap_tree_entry_cmp(const void *a, const void *b);
+/* Sorts the entries and stores the tree. */
+int umap_store_write_tree(git_oid *out, umap_store *s, umap_tree_entry *entries, size_t n);
+/* The id of the entry `name` of a tree; UMAP_ENOTFOUND when absent. */
+int umap_store_tree_lookup(git_oid *out, unsigned *mode, umap_store *s, const git_oid *tree,
+			   const char *name, const char *what);
+
+/* ---- Feature names and shards ---------------------------------------------------- */
+
+/* A feature id (compact JSON text) as a tree entry name: a string of [A-Za-z0-9_-] is
+ * itself; anything else is "~" and the JSON text with other bytes as %XX. */
+int umap_name_from_id(umap_buf *out, const char *id_json);
+int umap_id_from_name(umap_buf *out, const char *name);
+/* Same for a layer id (a plain string). */
+int umap_name_from_layer_id(umap_buf *out, const char *layer_id);
+int umap_layer_id_from_name(umap_buf *out, const char *name);
+uint64_t umap_shard_hash(const char *id_json);
+/* Levels of 256 shards for a layer of n features (keeps `previous` unless n is far off). */
+int umap_shard_depth(size_t n, int previous);
+
+typedef struct umap_fref {
+	const char *name; /* entry name (umap_name_from_id) */
+	git_oid blob;
+	uint64_t shard;   /* umap_shard_hash of the id */
+} umap_fref;
+
+/* Builds the sharded features tree of a layer; sorts refs. n == 0 gives the empty tree. */
+int umap_store_features_tree(git_oid *out, umap_store *s, umap_fref *refs, size_t n, int depth);
+/* Levels of shards in an existing features tree. */
+int umap_store_features_depth(int *depth, umap_store *s, const git_oid *tree);
+/* Calls cb for every feature blob under a features tree (order unspecified). */
+typedef int (*umap_blob_cb)(void *ctx, const char *name, const git_oid *blob);
+int umap_store_features_each(umap_store *s, const git_oid *tree, umap_blob_cb cb, void *ctx);
+
+/* The blob of one feature (UMAP_ENOTFOUND when the layer has no such id): O(depth). */
+int umap_store_feature_lookup(git_oid *blob, umap_store *s, const git_oid *features_tree,
+			      const char *id_json);
+
+/* The feature order: content-defined chunks of ids (one per line) in a prolly tree. */
+int umap_store_order_tree(git_oid *out, umap_store *s, char *const *ids, size_t n);
+/* Calls cb(ctx, id_json, len) for every id in order. */
+typedef int (*umap_id_cb)(void *ctx, const char *id, size_t len);
+int umap_store_order_each(umap_store *s, const git_oid *tree, umap_id_cb cb, void *ctx);
+
+/* ---- Writing and comparing ------------------------------------------------------- */
+
+/* Marks for writing every pending object reachable from new_tree that the old tree does
+ * not have at the same path; equal subtrees are skipped by id without reading them.
+ * A blob neither pending nor in git gives UMAP_ENOTFOUND. */
+int umap_store_mark_new(umap_store *s, const git_oid *new_tree, const git_oid *old_tree);
+int umap_store_flush(umap_store *s);
+
+/* Recursive diff of two trees by path, skipping equal subtrees by id: cb gets every blob
+ * path (relative, '/'-separated) whose id differs; old or new is NULL when absent.
+ * Either tree may be NULL (empty). */
+typedef int (*umap_diff_cb)(void *ctx, const char *path, const git_oid *old_blob,
+			    const git_oid *new_blob);
+int umap_store_diff(umap_store *s, const git_oid *old_tree, const git_oid *new_tree,
+		    umap_diff_cb cb, void *ctx);
+
+#endif

@@ -1,0 +1,297 @@
+/* Unit tests for the repository's object layer (lib/repo_store, lib/gitpack, lib/sha1):
+ * names, shards, the chunked order, packs that git reads back, and the OID-skipping walk. */
+#include "unit.h"
+
+#include <git2.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "repo_store.h"
+#include "sha1.h"
+
+static char tmpdir[64];
+
+static git_repository *fresh_repo(void)
+{
+	static int count;
+	char path[128];
+	snprintf(path, sizeof(path), "%s/r%d.git", tmpdir, count++);
+	git_repository *repo = NULL;
+	if (git_repository_init(&repo, path, 1) < 0)
+		return NULL;
+	return repo;
+}
+
+TEST(sha1_known_vectors)
+{
+	umap_sha1 ctx;
+	unsigned char out[20];
+	char hex[41];
+	umap_sha1_init(&ctx);
+	umap_sha1_update(&ctx, "abc", 3);
+	umap_sha1_final(&ctx, out);
+	for (int i = 0; i < 20; i++)
+		snprintf(hex + 2 * i, 3, "%02x", out[i]);
+	CHECK_STR(hex, "a9993e364706816aba3e25717850c26c9cd0d89d");
+	/* A million 'a' fed in odd pieces crosses every block boundary case. */
+	static char a[999];
+	memset(a, 'a', sizeof(a));
+	umap_sha1_init(&ctx);
+	size_t left = 1000000;
+	while (left) {
+		size_t n = left < 999 ? left : 999;
+		umap_sha1_update(&ctx, a, n);
+		left -= n;
+	}
+	umap_sha1_final(&ctx, out);
+	for (int i = 0; i < 20; i++)
+		snprintf(hex + 2 * i, 3, "%02x", out[i]);
+	CHECK_STR(hex, "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
+}
+
+TEST(names_round_trip)
+{
+	umap_buf name = UMAP_BUF_INIT, back = UMAP_BUF_INIT;
+	const char *ids[] = { "\"Rk3Qa\"", "42", "\"a b/c\"", "\"\"", "-1.5", "\"..\"", "\"é\"" };
+	const char *names[] = { "Rk3Qa", "~42", "~%22a%20b%2Fc%22", "~%22%22", "~-1%2E5",
+				"~%22%2E%2E%22", "~%22%C3%A9%22" };
+	for (size_t i = 0; i < sizeof(ids) / sizeof(*ids); i++) {
+		CHECK_INT(umap_name_from_id(&name, ids[i]), 0);
+		CHECK_STR(name.ptr, names[i]);
+		CHECK_INT(umap_id_from_name(&back, name.ptr), 0);
+		CHECK_STR(back.ptr, ids[i]);
+	}
+	CHECK_INT(umap_name_from_layer_id(&name, "3f1c9a8e-5b7d"), 0);
+	CHECK_STR(name.ptr, "3f1c9a8e-5b7d");
+	CHECK_INT(umap_name_from_layer_id(&name, "my layer"), 0);
+	CHECK_STR(name.ptr, "~my%20layer");
+	CHECK_INT(umap_layer_id_from_name(&back, name.ptr), 0);
+	CHECK_STR(back.ptr, "my layer");
+	CHECK_INT(umap_id_from_name(&back, "~%2"), UMAP_ECORRUPT);
+	umap_buf_dispose(&name);
+	umap_buf_dispose(&back);
+}
+
+TEST(shard_depth_grows_with_the_layer)
+{
+	CHECK_INT(umap_shard_depth(0, -1), 0);
+	CHECK_INT(umap_shard_depth(512, -1), 0);
+	CHECK_INT(umap_shard_depth(513, -1), 1);
+	CHECK_INT(umap_shard_depth(100000, -1), 1);
+	CHECK_INT(umap_shard_depth(10000000, -1), 2);
+	/* hysteresis: a layer just under the threshold keeps its depth */
+	CHECK_INT(umap_shard_depth(400, 1), 1);
+	CHECK_INT(umap_shard_depth(100, 1), 0);
+}
+
+static int count_blob(void *ctx, const char *name, const git_oid *blob)
+{
+	(void)name;
+	(void)blob;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+typedef struct ids_ctx {
+	char **ids;
+	size_t n;
+	int mismatch;
+} ids_ctx;
+
+static int check_id(void *ctx, const char *id, size_t len)
+{
+	ids_ctx *c = ctx;
+	if (strlen(c->ids[c->n]) != len || memcmp(c->ids[c->n], id, len))
+		c->mismatch = 1;
+	c->n++;
+	return 0;
+}
+
+/* Builds n features f<i> with blob "feature i", in a layer of the given depth. */
+static int build_layer(git_oid *features, git_oid *order, umap_store *s, size_t n, int depth,
+		       char **ids, size_t skip)
+{
+	umap_fref *refs = calloc(n, sizeof(*refs));
+	char **names = calloc(n, sizeof(*names));
+	umap_buf name = UMAP_BUF_INIT;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i == skip)
+			continue;
+		char id[32], blob[64];
+		snprintf(id, sizeof(id), "\"f%zu\"", i);
+		snprintf(blob, sizeof(blob), "{\"type\":\"Feature\",\"id\":%s}", id);
+		umap_name_from_id(&name, id);
+		names[k] = umap_buf_detach(&name);
+		refs[k].name = names[k];
+		refs[k].shard = umap_shard_hash(id);
+		umap_store_put(&refs[k].blob, s, GIT_OBJECT_BLOB, blob, strlen(blob));
+		if (ids)
+			ids[k] = strdup(id);
+		k++;
+	}
+	int rc = umap_store_features_tree(features, s, refs, k, depth);
+	if (!rc && ids)
+		rc = umap_store_order_tree(order, s, ids, k);
+	for (size_t i = 0; i < k; i++)
+		free(names[i]);
+	free(names);
+	free(refs);
+	return rc;
+}
+
+TEST(features_and_order_round_trip_through_a_pack)
+{
+	git_repository *repo = fresh_repo();
+	CHECK(repo != NULL);
+	umap_store s;
+	CHECK_INT(umap_store_open(&s, repo), 0);
+	size_t n = 3000;
+	char **ids = calloc(n, sizeof(*ids));
+	git_oid features, order;
+	CHECK_INT(build_layer(&features, &order, &s, n, 1, ids, (size_t)-1), 0);
+	umap_tree_entry root[2] = { { "features", UMAP_MODE_TREE, features },
+				    { "order", UMAP_MODE_TREE, order } };
+	git_oid tree;
+	CHECK_INT(umap_store_write_tree(&tree, &s, root, 2), 0);
+	CHECK_INT(umap_store_mark_new(&s, &tree, NULL), 0);
+	CHECK_INT(umap_store_flush(&s), 0);
+	umap_store_close(&s);
+
+	/* A fresh libgit2 handle reads everything from the pack. */
+	git_repository *again = NULL;
+	CHECK_INT(git_repository_open(&again, git_repository_path(repo)), 0);
+	CHECK_INT(umap_store_open(&s, again), 0);
+	CHECK(!umap_objw_has(s.objw, &tree));
+	int depth = -1;
+	CHECK_INT(umap_store_features_depth(&depth, &s, &features), 0);
+	CHECK_INT(depth, 1);
+	size_t blobs = 0;
+	CHECK_INT(umap_store_features_each(&s, &features, count_blob, &blobs), 0);
+	CHECK_INT(blobs, n);
+	ids_ctx ctx = { ids, 0, 0 };
+	CHECK_INT(umap_store_order_each(&s, &order, check_id, &ctx), 0);
+	CHECK_INT(ctx.n, n);
+	CHECK_INT(ctx.mismatch, 0);
+	git_tree *gt = NULL;
+	CHECK_INT(git_tree_lookup(&gt, again, &features), 0);
+	CHECK_INT(git_tree_entrycount(gt), 256);
+	git_tree_free(gt);
+	umap_store_close(&s);
+	for (size_t i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+	git_repository_free(again);
+	git_repository_free(repo);
+}
+
+static int count_changes(void *ctx, const char *path, const git_oid *a, const git_oid *b)
+{
+	(void)path;
+	(void)a;
+	(void)b;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+TEST(an_insert_rewrites_few_order_chunks)
+{
+	git_repository *repo = fresh_repo();
+	umap_store s;
+	CHECK_INT(umap_store_open(&s, repo), 0);
+	size_t n = 20000;
+	char **ids = calloc(n + 1, sizeof(*ids));
+	for (size_t i = 0; i < n; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "\"f%zu\"", i);
+		ids[i] = strdup(id);
+	}
+	git_oid before, after;
+	CHECK_INT(umap_store_order_tree(&before, &s, ids, n), 0);
+	memmove(ids + 10001, ids + 10000, (n - 10000) * sizeof(*ids));
+	ids[10000] = strdup("\"new\"");
+	CHECK_INT(umap_store_order_tree(&after, &s, ids, n + 1), 0);
+	/* Blobs that differ between the two orders: the chunk that got the id, maybe its
+	 * neighbour when the new id is a boundary. */
+	size_t changed = 0;
+	CHECK_INT(umap_store_diff(&s, &before, &after, count_changes, &changed), 0);
+	CHECK(changed >= 1 && changed <= 4);
+	/* and the new objects to write: those chunks plus a path of small index trees */
+	CHECK_INT(umap_store_mark_new(&s, &after, &before), 0);
+	CHECK(umap_objw_marked(s.objw) <= 10);
+	for (size_t i = 0; i <= n; i++)
+		free(ids[i]);
+	free(ids);
+	umap_store_close(&s);
+	git_repository_free(repo);
+}
+
+TEST(diff_skips_equal_subtrees_and_marks_only_changes)
+{
+	git_repository *repo = fresh_repo();
+	umap_store s;
+	CHECK_INT(umap_store_open(&s, repo), 0);
+	git_oid a, b, unused;
+	CHECK_INT(build_layer(&a, &unused, &s, 2000, 1, NULL, (size_t)-1), 0);
+	CHECK_INT(umap_store_mark_new(&s, &a, NULL), 0);
+	size_t first = umap_objw_marked(s.objw);
+	CHECK_INT(first, 2000 + 256 + 1);
+	CHECK_INT(umap_store_flush(&s), 0);
+	CHECK_INT(build_layer(&b, &unused, &s, 2000, 1, NULL, 7), 0);
+	size_t changed = 0;
+	CHECK_INT(umap_store_diff(&s, &a, &b, count_changes, &changed), 0);
+	CHECK_INT(changed, 1);
+	CHECK_INT(umap_store_mark_new(&s, &b, &a), 0);
+	CHECK_INT(umap_objw_marked(s.objw), 2); /* one shard and the root */
+	/* A depth change is every path at once, but still the same blobs. */
+	git_oid flat;
+	CHECK_INT(build_layer(&flat, &unused, &s, 2000, 0, NULL, (size_t)-1), 0);
+	changed = 0;
+	CHECK_INT(umap_store_diff(&s, &a, &flat, count_changes, &changed), 0);
+	CHECK_INT(changed, 4000);
+	umap_store_close(&s);
+	git_repository_free(repo);
+}
+
+TEST(damaged_objects_say_what_is_wrong)
+{
+	git_repository *repo = fresh_repo();
+	umap_store s;
+	CHECK_INT(umap_store_open(&s, repo), 0);
+	git_oid bad, missing;
+	CHECK_INT(umap_store_put(&bad, &s, GIT_OBJECT_TREE, "100644 x", 8), 0);
+	size_t changed = 0;
+	CHECK_INT(umap_store_diff(&s, NULL, &bad, count_changes, &changed), UMAP_ECORRUPT);
+	CHECK(strstr(umap_error_last(), "is damaged") != NULL);
+	git_oid_fromstr(&missing, "0123456789012345678901234567890123456789");
+	umap_obj obj;
+	CHECK_INT(umap_store_read(&obj, &s, &missing, GIT_OBJECT_TREE, "the tree of layer x"),
+		  UMAP_ECORRUPT);
+	CHECK(strstr(umap_error_last(), "cannot read the tree of layer x (object 0123456789") != NULL);
+	umap_store_close(&s);
+	git_repository_free(repo);
+}
+
+int main(void)
+{
+	git_libgit2_init();
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/umap-unit-store.XXXXXX");
+	if (!mkdtemp(tmpdir))
+		return 1;
+	RUN(sha1_known_vectors);
+	RUN(names_round_trip);
+	RUN(shard_depth_grows_with_the_layer);
+	RUN(features_and_order_round_trip_through_a_pack);
+	RUN(an_insert_rewrites_few_order_chunks);
+	RUN(diff_skips_equal_subtrees_and_marks_only_changes);
+	RUN(damaged_objects_say_what_is_wrong);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (getenv("UMAP_UNIT_KEEP"))
+		printf("# kept %s\n", tmpdir);
+	else if (system(cmd) != 0)
+		return 1;
+	git_libgit2_shutdown();
+	return UNIT_DONE();
+}
