@@ -113,11 +113,15 @@ EOF
 	assert_failure 1
 }
 
-@test "compact format is geojsonhint's" {
+@test "compact format: FILE:LINE:COL level message, for editors and CI annotations" {
 	cp "$FIXTURES/geojsonhint/bad/point.geojson" p.geojson
-	run umapsync validate --format=compact p.geojson
+	cp "$FIXTURES/geojsonhint/bad/point-toomany.geojson" w.geojson
+	run umapsync validate --format=compact p.geojson w.geojson
 	assert_failure 1
-	assert_output 'p.geojson: line 1 - "coordinates" member required - error'
+	assert_output - <<'EOF'
+p.geojson:1:1 error "coordinates" member required
+w.geojson:3:20 warning position should not have more than 3 elements
+EOF
 }
 
 @test "--strict turns warnings into a failure" {
