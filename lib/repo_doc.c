@@ -345,6 +345,16 @@ static int put_member(umap_buf *text, int *first, const char *name, const json_t
 	return rc ? oom() : 0;
 }
 
+static int key_listed(const json_t *keys, const char *name)
+{
+	for (size_t j = 0; j < json_array_size(keys); j++) {
+		const char *k = json_string_value(json_array_get(keys, j));
+		if (k && !strcmp(k, name))
+			return 1;
+	}
+	return 0;
+}
+
 static int read_layer(umap_repo *repo, umap_buf *text, const git_oid *layers_tree,
 		      const char *layer_id, git_oid **blobs_out)
 {
@@ -415,10 +425,7 @@ static int read_layer(umap_repo *repo, umap_buf *text, const git_oid *layers_tre
 				const char *mk;
 				json_t *mv;
 				json_object_foreach(members, mk, mv) {
-					int listed = 0;
-					for (size_t j = 0; j < json_array_size(keys); j++)
-						listed |= !strcmp(mk, json_string_value(json_array_get(keys, j)) ? json_string_value(json_array_get(keys, j)) : "");
-					if (!rc && !listed && strcmp(mk, "type") && strcmp(mk, "features") &&
+					if (!rc && !key_listed(keys, mk) && strcmp(mk, "type") && strcmp(mk, "features") &&
 					    strcmp(mk, options_key))
 						rc = put_member(text, &first, mk, mv);
 				}
