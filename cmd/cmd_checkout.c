@@ -118,10 +118,8 @@ int cmd_checkout(int argc, const char **argv)
 		if (umap_snapshot_add(written, new_paths[i], one->files[0].doc))
 			die_lib(NULL);
 		written->files[written->nfiles - 1].blobs = one->files[0].blobs;
-		written->files[written->nfiles - 1].source = one->files[0].source;
 		one->files[0].doc = NULL;
 		one->files[0].blobs = NULL;
-		one->files[0].source = NULL;
 		umap_snapshot_free(one);
 		free(abs);
 	}

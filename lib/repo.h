@@ -72,7 +72,6 @@ typedef struct umap_repo_file {
 	umap_doc *doc;   /* NULL: "keep this file as in the base tree" when writing */
 	git_oid **blobs; /* read from a revision: the blob of each feature, per layer; or NULL */
 	int missing;     /* read from the working directory: the file is gone (doc is NULL) */
-	char *source;    /* read from a revision: the bytes doc reads from (move it with doc) */
 } umap_repo_file;
 
 typedef struct umap_snapshot {

@@ -76,7 +76,6 @@ void umap_snapshot_free(umap_snapshot *snap)
 				free(f->blobs[l]);
 		free(f->blobs);
 		umap_doc_free(f->doc);
-		free(f->source);
 		free(f->path);
 	}
 	free(snap->files);
@@ -558,8 +557,12 @@ static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, 
 	}
 	json_decref(map);
 	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
-	if (!rc && (rc = umap_doc_from_buffer(&doc, text.ptr, text.len, mf->path, &opts)))
-		umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of ");
+	if (!rc) {
+		size_t len = text.len;
+		/* the document owns its bytes, so callers may move it out of the snapshot */
+		if ((rc = umap_doc_from_owned_buffer(&doc, umap_buf_detach(&text), len, mf->path, &opts)))
+			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of ");
+	}
 	if (!rc && doc->nlayers != mf->nlayers)
 		rc = umap_error_set(UMAP_ECORRUPT, "%s: layers do not match the manifest", mf->path);
 	if (rc) {
@@ -573,7 +576,6 @@ static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, 
 	}
 	out->doc = doc;
 	out->blobs = blobs;
-	out->source = umap_buf_detach(&text);
 	return 0;
 }
 
