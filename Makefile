@@ -89,6 +89,23 @@ valgrind: deps
 	@UNIT_DIR="$(abspath $(BUILD)/tests)" UNIT_WRAPPER="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99" \
 		UMAPSYNC_SKIP_BATS=1 sh tests/run.sh
 
+# fuzz: every tests/fuzz/fuzz_<name>.c as a libFuzzer target (clang), FUZZ_SECONDS each,
+# linked with a libumapsync.a built with the fuzz flags in build/fuzz. Only `make fuzz`
+# needs clang, so only it asks deps.sh for clang.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+SAN_FLAGS_fuzz := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+
+fuzz: deps
+	@sh scripts/deps.sh clang libclang-rt-14-dev llvm
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=$(FUZZ_CC) CFLAGS="-O1 -g" \
+		SAN="$(SAN_FLAGS_fuzz)" build/fuzz/libumapsync.a
+	@FUZZ_BUILD=build/fuzz FUZZ_CC="$(FUZZ_CC)" FUZZ_SECONDS="$(FUZZ_SECONDS)" \
+		FUZZ_CFLAGS="-std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -O1 -g $(PKG_CFLAGS) \
+		-fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+		FUZZ_LIBS="$(LIBS)" sh tests/fuzz/run.sh
+
 $(BUILD)/man/%: man/%.scd
 	@mkdir -p $(@D)
 	scdoc < $< > $@

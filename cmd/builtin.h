@@ -41,6 +41,12 @@ _Noreturn void die_not_implemented(const char *name);
 /* Checks stdout for write errors (ENOSPC, EPIPE...) and dies with a message if any. */
 void check_stdout(void);
 
+/* Pager: setup_pager() sends stdout through UMAPSYNC_PAGER/PAGER/less when stdout is a
+ * terminal and --no-pager was not given. Call it before printing long output. */
+extern int pager_disabled;
+void setup_pager(void);
+int pager_in_use(void);
+
 /* Colour: resolved once from --color, NO_COLOR and isatty. */
 enum color_mode { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER };
 int want_color(FILE *stream, enum color_mode mode);

@@ -1,13 +1,209 @@
-/* umapsync merge: merge a branch.
- * Not built yet: it parses its options like every command and says so. */
+/* umapsync merge: merge a branch into the current one, per feature and key (SPEC §6).
+ * Fast-forwards where it can; else makes a merge commit, or stops with the conflicts
+ * recorded in .umapsync/MERGE_STATE for `conflicts`, `resolve` and --continue/--abort. */
 #include "builtin.h"
+#include "merge-report.h"
+#include "repo-cmd.h"
+#include "repo_merge.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+static json_t *oid_json(const git_oid *oid)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid_tostr(hex, sizeof(hex), oid);
+	return json_string(hex);
+}
+
+static void state_oid(git_oid *out, const json_t *state, const char *name)
+{
+	const char *hex = json_string_value(json_object_get(state, name));
+	if (!hex || git_oid_fromstr(out, hex) < 0)
+		die("the merge state has no valid '%s'; give up with 'umapsync merge --abort'", name);
+}
+
+static json_t *present_paths(const umap_repo_merge *m)
+{
+	json_t *paths = json_array();
+	for (size_t i = 0; paths && i < m->nfiles; i++)
+		if (m->files[i].present && json_array_append_new(paths, json_string(m->files[i].path)))
+			die("out of memory");
+	if (!paths)
+		die("out of memory");
+	return paths;
+}
+
+/* The commit of a merge whose working files are final. */
+static void commit_merge(umap_repo *repo, const json_t *paths, const git_oid *head,
+			 const git_oid *head_tree, const git_oid *theirs, const char *message)
+{
+	git_oid tree, commit, parents[2] = { *head, *theirs };
+	if (umap_repo_files_tree(&tree, repo, paths, head_tree) ||
+	    umap_repo_commit_tree_as(&commit, repo, &tree, parents, 2, message, 1))
+		die_lib(NULL);
+	umap_repo_cache_save(repo);
+	print_commit_line(repo, &commit, message);
+}
+
+static int merge_continue(umap_repo *repo)
+{
+	json_t *state;
+	if (umap_merge_state_load(&state, repo))
+		die_lib(NULL);
+	const char *kind = json_string_value(json_object_get(state, "kind"));
+	if (!kind || strcmp(kind, "merge"))
+		die("a rebase is in progress, not a merge: use 'umapsync rebase --continue'");
+	json_t *left = json_object_get(state, "conflicts");
+	if (json_array_size(left)) {
+		error("%zu conflict%s not settled yet:", json_array_size(left),
+		      json_array_size(left) == 1 ? " is" : "s are");
+		print_conflict_list(stderr, left, NULL, 0);
+		hint("settle each with 'umapsync resolve ID [KEY] --with=ours|theirs|base|delete'");
+		json_decref(state);
+		return EXIT_DIFFERENT;
+	}
+	git_oid head, head_tree, recorded, theirs;
+	if (read_head(&head, &head_tree, repo))
+		die("HEAD has no commit");
+	state_oid(&recorded, state, "head");
+	state_oid(&theirs, state, "theirs");
+	if (!git_oid_equal(&head, &recorded))
+		die("HEAD moved since the merge started; give up with 'umapsync merge --abort'");
+	commit_merge(repo, json_object_get(state, "files"), &head, &head_tree, &theirs,
+		     json_string_value(json_object_get(state, "message")));
+	umap_merge_backup_drop(repo, state);
+	if (umap_merge_state_remove(repo))
+		die_lib(NULL);
+	json_decref(state);
+	return 0;
+}
+
+static int merge_abort(umap_repo *repo)
+{
+	json_t *state;
+	if (umap_merge_state_load(&state, repo))
+		die_lib(NULL);
+	const char *kind = json_string_value(json_object_get(state, "kind"));
+	if (!kind || strcmp(kind, "merge"))
+		die("a rebase is in progress, not a merge: use 'umapsync rebase --abort'");
+	if (umap_merge_restore(repo, state) || umap_merge_state_remove(repo))
+		die_lib("cannot restore the working files");
+	fprintf(stderr, "merge aborted: the working files are as they were before it\n");
+	json_decref(state);
+	return 0;
+}
 
 int cmd_merge(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync merge BRANCH|--continue|--abort", NULL };
+	static const char *const usage[] = {
+		"umapsync merge [--ours|--theirs|--union] [-m MSG] BRANCH",
+		"umapsync merge --continue|--abort",
+		NULL,
+	};
+	int favor = UMAP_MERGE_FAVOR_OURS, cont = 0, abort_merge = 0;
+	const char *message = NULL;
 	const struct option options[] = {
+		FAVOR_OPTIONS(&favor),
+		OPT_STRING('m', "message", &message, "MSG", "the merge commit's message"),
+		OPT_BOOL(0, "continue", &cont, "commit the merge once every conflict is settled"),
+		OPT_BOOL(0, "abort", &abort_merge, "give up the merge and put the working files back"),
 		OPT_END(),
 	};
-	parse_options(argc, argv, options, usage);
-	die_not_implemented("merge");
+	argc = parse_options(argc, argv, options, usage);
+	if (cont + abort_merge > 1 || ((cont || abort_merge) && argc))
+		usage_with_options_msg(usage, options, "--continue and --abort take no branch and not each other");
+	umap_repo *repo = NULL;
+	if (cont || abort_merge) {
+		repo = open_repo();
+		int rc = cont ? merge_continue(repo) : merge_abort(repo);
+		umap_repo_free(repo);
+		return rc;
+	}
+	if (argc != 1)
+		usage_with_options_msg(usage, options, "merge needs one branch (or revision) to merge");
+	repo = open_repo();
+	refuse_if_in_progress(repo);
+	git_oid head, head_tree, theirs, theirs_tree, base, base_tree;
+	if (read_head(&head, &head_tree, repo))
+		die("nothing is committed yet: there is nothing to merge into");
+	if (umap_repo_resolve(&theirs, repo, argv[0]) || umap_repo_commit_tree(&theirs_tree, repo, &theirs))
+		die_lib(NULL);
+	int have_base = umap_repo_merge_base(&base, repo, &head, &theirs) == 0;
+	umap_error_clear();
+	if (have_base && git_oid_equal(&base, &theirs)) {
+		printf("Already up to date.\n");
+		umap_repo_free(repo);
+		return 0;
+	}
+	require_clean_worktree(repo, &head_tree, "merge");
+	if (have_base && git_oid_equal(&base, &head)) {
+		sync_worktree(repo, &head_tree, &theirs_tree);
+		if (umap_repo_advance_head(repo, &theirs, &head, "merge: fast-forward"))
+			die_lib(NULL);
+		umap_repo_cache_save(repo);
+		printf("Updating %s..%s\nFast-forward\n", short_id(&head), short_id(&theirs));
+		umap_repo_free(repo);
+		return 0;
+	}
+	if (have_base && umap_repo_commit_tree(&base_tree, repo, &base))
+		die_lib(NULL);
+
+	umap_merge_options mopts = UMAP_MERGE_OPTIONS_INIT;
+	mopts.favor = (umap_merge_favor)favor;
+	umap_repo_merge *m = NULL;
+	if (umap_repo_merge_trees(&m, repo, have_base ? &base_tree : NULL, &head_tree, &theirs_tree, 1, &mopts))
+		die_lib("cannot merge");
+	umap_buf msg = UMAP_BUF_INIT;
+	if (message)
+		umap_buf_puts(&msg, message);
+	else
+		umap_buf_printf(&msg, "Merge %s '%s'", strncmp(argv[0], "refs/", 5) ? "branch" : "ref", argv[0]);
+	json_t *paths = present_paths(m);
+	int rc = 0;
+	if (!m->nconflicts) {
+		if (umap_repo_merge_write_worktree(repo, m))
+			die_lib("cannot write the merged files");
+		commit_merge(repo, paths, &head, &head_tree, &theirs, msg.ptr);
+	} else {
+		/* Stop: keep the exact working files for --abort, then record the state. */
+		json_t *state = json_object(), *conflicts = NULL;
+		char **all = calloc(m->nfiles + 1, sizeof(*all));
+		if (!state || !all)
+			die("out of memory");
+		for (size_t i = 0; i < m->nfiles; i++)
+			all[i] = m->files[i].path;
+		if (umap_repo_merge_conflicts(&conflicts, m) ||
+		    json_object_set_new(state, "kind", json_string("merge")) ||
+		    json_object_set_new(state, "head", oid_json(&head)) ||
+		    json_object_set_new(state, "theirs", oid_json(&theirs)) ||
+		    json_object_set_new(state, "branch", json_string(argv[0])) ||
+		    json_object_set_new(state, "message", json_string(msg.ptr)) ||
+		    json_object_set(state, "files", paths) ||
+		    json_object_set_new(state, "conflicts", conflicts) ||
+		    umap_merge_backup(state, repo, all, m->nfiles) ||
+		    umap_merge_state_save(repo, state))
+			die_lib("cannot record the merge state");
+		if (umap_repo_merge_write_worktree(repo, m)) {
+			umap_merge_restore(repo, state);
+			umap_merge_state_remove(repo);
+			die_lib("cannot write the merged files");
+		}
+		print_conflict_list(stderr, conflicts, NULL, 0);
+		fprintf(stderr, "Automatic merge failed: %zu conflict%s; the working files keep %s side of each.\n",
+			m->nconflicts, m->nconflicts == 1 ? "" : "s",
+			favor == UMAP_MERGE_FAVOR_THEIRS ? "their" : favor == UMAP_MERGE_FAVOR_UNION ? "both sides'" : "our");
+		hint("settle them with 'umapsync resolve ID [KEY] --with=ours|theirs|base|delete' (see 'umapsync conflicts'),");
+		hint("then 'umapsync merge --continue'; or 'umapsync merge --abort'");
+		free(all);
+		json_decref(state);
+		rc = EXIT_DIFFERENT;
+	}
+	json_decref(paths);
+	umap_buf_dispose(&msg);
+	umap_repo_merge_free(m);
+	umap_repo_free(repo);
+	return rc;
 }

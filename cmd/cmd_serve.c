@@ -1,13 +1,144 @@
-/* umapsync serve: run a sync server.
- * Not built yet: it parses its options like every command and says so. */
+/* umapsync serve: run a sync server (SPEC §8) until SIGTERM or SIGINT.
+ * Binds to 127.0.0.1 unless --listen says otherwise; tokens are required once one exists. */
 #include "builtin.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "fs.h"
+#include "sync_server.h"
+#include "sync_store.h"
+
+#define DEFAULT_PORT 8642
+
+static void log_line(void *ctx, const char *line)
+{
+	(void)ctx;
+	fprintf(stderr, "umapsync serve: %s\n", line);
+}
+
+/* "HOST:PORT", "[V6]:PORT", ":PORT" or "PORT" into host (static storage) and port. */
+static int parse_listen(const char *arg, const char **host, unsigned *port)
+{
+	static char buf[256];
+	const char *colon;
+	if (strlen(arg) >= sizeof(buf))
+		return -1;
+	if (arg[0] == '[') {
+		const char *end = strchr(arg, ']');
+		if (!end || end[1] != ':')
+			return -1;
+		memcpy(buf, arg + 1, (size_t)(end - arg - 1));
+		buf[end - arg - 1] = '\0';
+		colon = end + 1;
+	} else if ((colon = strrchr(arg, ':'))) {
+		memcpy(buf, arg, (size_t)(colon - arg));
+		buf[colon - arg] = '\0';
+	} else {
+		strcpy(buf, "127.0.0.1");
+		colon = arg - 1;
+	}
+	char *end;
+	unsigned long p = strtoul(colon + 1, &end, 10);
+	if (!colon[1] || *end || p > 65535)
+		return -1;
+	*host = buf[0] ? buf : "127.0.0.1";
+	*port = (unsigned)p;
+	return 0;
+}
+
+static int positive(const char *name, int value, const char *const *usage, const struct option *opts)
+{
+	if (value < 0)
+		usage_with_options_msg(usage, opts, "--%s must not be negative", name);
+	return value;
+}
 
 int cmd_serve(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync serve [--listen ADDR:PORT] [--data DIR]", NULL };
+	static const char *const usage[] = { "umapsync serve [--listen ADDR:PORT] [--data DIR] [options]", NULL };
+	const char *listen = NULL, *data = "umapsync-data", *port_file = NULL;
+	int threads = 4, max_conn = 1024, max_per_ip = 128, timeout = 30, max_body = 8 << 20;
+	int rate = 200, retain = 0, max_wait = 30, force_auth = 0, verbose = 0;
 	const struct option options[] = {
+		OPT_STRING('l', "listen", &listen, "ADDR:PORT", "address and port to listen on (default 127.0.0.1:8642; port 0 picks a free one)"),
+		OPT_STRING('d', "data", &data, "DIR", "directory of the server's database (default umapsync-data)"),
+		OPT_STRING(0, "port-file", &port_file, "FILE", "write the port listened on to FILE once ready"),
+		OPT_BOOL(0, "auth", &force_auth, "require a token even before any token was created"),
+		OPT_GROUP("Limits"),
+		OPT_INT(0, "threads", &threads, "N", "worker threads (default 4)"),
+		OPT_INT(0, "max-connections", &max_conn, "N", "open connections at most (default 1024)"),
+		OPT_INT(0, "max-per-ip", &max_per_ip, "N", "open connections per client address (default 128)"),
+		OPT_INT(0, "timeout", &timeout, "SECONDS", "close idle connections after this (default 30)"),
+		OPT_INT(0, "max-body", &max_body, "BYTES", "largest request body; larger ones get 413 (default 8 MiB)"),
+		OPT_INT(0, "rate", &rate, "N", "requests per second per client address, 0 for no limit; more get 429 (default 200)"),
+		OPT_INT(0, "max-wait", &max_wait, "SECONDS", "longest long-poll a pull may ask for (default 30)"),
+		OPT_INT(0, "retain", &retain, "N", "ops kept per map for pull, 0 for all; older cursors get 410 (default 0)"),
+		OPT_BOOL('v', "verbose", &verbose, "log every request on stderr"),
 		OPT_END(),
 	};
-	parse_options(argc, argv, options, usage);
-	die_not_implemented("serve");
+	argc = parse_options(argc, argv, options, usage);
+	if (argc)
+		usage_with_options_msg(usage, options, "unexpected argument '%s'", argv[0]);
+	umap_sync_server_options sopts = UMAP_SYNC_SERVER_OPTIONS_INIT;
+	sopts.port = DEFAULT_PORT;
+	if (listen && parse_listen(listen, &sopts.host, &sopts.port))
+		usage_with_options_msg(usage, options, "--listen wants ADDR:PORT (e.g. 127.0.0.1:8642), not '%s'", listen);
+	if (threads < 1 || max_conn < 1 || max_per_ip < 1 || timeout < 1 || max_body < 1)
+		usage_with_options_msg(usage, options, "--threads, --max-connections, --max-per-ip, --timeout and --max-body must be at least 1");
+	sopts.threads = (unsigned)threads;
+	sopts.max_connections = (unsigned)max_conn;
+	sopts.max_per_ip = (unsigned)max_per_ip;
+	sopts.timeout_s = (unsigned)timeout;
+	sopts.max_body = (size_t)max_body;
+	sopts.rate = positive("rate", rate, usage, options);
+	sopts.burst = 2.0 * rate;
+	sopts.max_wait_s = (unsigned)positive("max-wait", max_wait, usage, options);
+	sopts.force_auth = force_auth;
+	if (verbose)
+		sopts.log = log_line;
+
+	umap_sync_store_options stopts = UMAP_SYNC_STORE_OPTIONS_INIT;
+	stopts.retain = positive("retain", retain, usage, options);
+	umap_sync_store *store;
+	if (umap_sync_store_open(&store, data, &stopts))
+		die_lib("opening '%s'", data);
+
+	/* the signals are blocked before any thread starts, so every thread inherits the mask
+	 * and only sigwait() below ever sees them */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	umap_sync_server *server;
+	if (umap_sync_server_start(&server, store, &sopts)) {
+		umap_sync_store_close(store);
+		die_lib(NULL);
+	}
+	unsigned port = umap_sync_server_port(server);
+	if (port_file) {
+		char text[16];
+		int n = snprintf(text, sizeof(text), "%u\n", port);
+		if (umap_file_write_atomic(port_file, text, (size_t)n)) {
+			umap_sync_server_stop(server);
+			umap_sync_store_close(store);
+			die_lib("writing the port file");
+		}
+	}
+	int auth = force_auth || umap_sync_store_auth_required(store);
+	fprintf(stderr, "umapsync serve: listening on http://%s%s%s:%u/ (data %s, %s)\n",
+		strchr(sopts.host, ':') ? "[" : "", sopts.host, strchr(sopts.host, ':') ? "]" : "", port, data,
+		auth ? "tokens required" : "no tokens yet: open to anyone who can connect");
+	int sig = 0;
+	sigwait(&stop, &sig);
+	fprintf(stderr, "umapsync serve: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	umap_sync_server_stop(server);
+	umap_sync_store_close(store);
+	return 0;
 }

@@ -143,8 +143,8 @@ void diff_from_revisions(umap_diff *diff, int argc, const char **argv)
 			if (strcmp(argv[i], "-") && access(argv[i], F_OK) != 0)
 				die("'%s' is not a file, and there is no umapsync repository here to "
 				    "read it as a revision", argv[i]);
-		die("diff of the working files needs a umapsync repository (or any parent "
-		    "directory); to compare two files, give both: umapsync diff A B");
+		die("not a umapsync repository (or any parent directory); to compare two files, "
+		    "give both: umapsync diff A B");
 	}
 	if (rc)
 		die_lib(NULL);

@@ -74,7 +74,7 @@ const struct command *find_command(const char *name)
 }
 
 static const char *const main_usage[] = {
-	"umapsync [--version] [--help] <command> [<args>]",
+	"umapsync [--version] [--help] [-C DIR] [--no-pager] <command> [<args>]",
 	NULL,
 };
 
@@ -159,6 +159,29 @@ int main(int argc, const char **argv)
 {
 	/* SIGPIPE's default action ends us quietly when a reader such as `head` goes away. */
 	signal(SIGPIPE, SIG_DFL);
+	if (argc < 2) {
+		print_main_help(stderr);
+		return EXIT_USAGE;
+	}
+	/* Global options come before the command, as in git. */
+	while (argc > 1) {
+		if (!strcmp(argv[1], "--no-pager")) {
+			pager_disabled = 1;
+		} else if (!strcmp(argv[1], "-C")) {
+			if (argc < 3) {
+				fprintf(stderr, "error: -C requires a directory\n");
+				return EXIT_USAGE;
+			}
+			if (chdir(argv[2]) < 0)
+				die_errno("cannot change to '%s'", argv[2]);
+			argc--;
+			argv++;
+		} else {
+			break;
+		}
+		argc--;
+		argv++;
+	}
 	if (argc < 2) {
 		print_main_help(stderr);
 		return EXIT_USAGE;

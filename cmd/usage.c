@@ -129,5 +129,7 @@ int want_color(FILE *stream, enum color_mode mode)
 	const char *term = getenv("TERM");
 	if (term && !strcmp(term, "dumb"))
 		return 0;
+	if (stream == stdout && pager_in_use())
+		return 1; /* the pager shows the terminal's colours */
 	return isatty(fileno(stream));
 }

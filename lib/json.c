@@ -466,8 +466,30 @@ static int fail_unexpected(umap_scanner *s, size_t at, const char *expected)
 		return scan_fail(s, UMAP_EINVALID, at,
 				 "strings must be in double quotes, not single quotes");
 	char what[80];
-	describe_byte(s, at, what, sizeof(what));
-	return scan_fail(s, UMAP_EINVALID, at, "unexpected %s; expected %s", what, expected);
+	size_t n = 1;
+	if (c == '"') {
+		while (at + n < s->len && n < 24 && d[at + n] != '"' && d[at + n] != '\n' &&
+		       (unsigned char)d[at + n] >= 0x20)
+			n++;
+		int closed = at + n < s->len && d[at + n] == '"';
+		snprintf(what, sizeof(what), "string %.*s%s", (int)(n + closed), d + at,
+			 closed ? "" : "...");
+	} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		   c == '-') {
+		while (at + n < s->len && n < 24 &&
+		       ((d[at + n] >= 'a' && d[at + n] <= 'z') || (d[at + n] >= 'A' && d[at + n] <= 'Z') ||
+			(d[at + n] >= '0' && d[at + n] <= '9') || d[at + n] == '.' || d[at + n] == '_'))
+			n++;
+		snprintf(what, sizeof(what), "'%.*s'", (int)n, d + at);
+	} else {
+		describe_byte(s, at, what, sizeof(what));
+	}
+	/* A value where a separator belongs: almost always a forgotten comma. */
+	int missing_comma = expected[0] == '\'' && expected[1] == ',' &&
+			    (c == '"' || c == '{' || c == '[' || c == '-' || (c >= '0' && c <= '9') ||
+			     c == 't' || c == 'f' || c == 'n');
+	return scan_fail(s, UMAP_EINVALID, at, "unexpected %s; expected %s%s", what, expected,
+			 missing_comma ? " (is a comma missing?)" : "");
 }
 
 static inline __attribute__((always_inline)) void skip_space(umap_scanner *s)
@@ -659,6 +681,26 @@ static inline __attribute__((always_inline)) int scan_next(umap_scanner *s, umap
 int umap_scanner_next(umap_scanner *s, umap_token *tok)
 {
 	return scan_next(s, tok);
+}
+
+void umap_scanner_mark_here(const umap_scanner *s, umap_scanner_mark *mark)
+{
+	mark->offset = s->i;
+	mark->depth = s->depth;
+	mark->line_start = s->line_start;
+	mark->line = s->line;
+	mark->state = (int)s->state;
+}
+
+/* The container stack below mark->depth is untouched by anything scanned since the mark,
+ * so restoring the counters is enough. */
+void umap_scanner_reset(umap_scanner *s, const umap_scanner_mark *mark)
+{
+	s->i = mark->offset;
+	s->depth = mark->depth;
+	s->line_start = mark->line_start;
+	s->line = mark->line;
+	s->state = (enum scan_state)mark->state;
 }
 
 int umap_scanner_skip(umap_scanner *s, const umap_token *first, size_t *end_offset)

@@ -1,10 +1,12 @@
 #!/bin/sh
 # Installs the Debian packages umapsync needs to build and test, if any is missing.
+# Extra package names on the command line are checked too (`make fuzz` adds clang).
 # Uses apt-get as root, sudo otherwise; prints the exact command when it can do neither.
 set -eu
 
 PACKAGES="gcc make pkg-config git libjansson-dev libgit2-dev zlib1g-dev libssl-dev libxxhash-dev libcurl4-openssl-dev
 libmicrohttpd-dev libsqlite3-dev bats bats-assert bats-support scdoc jq curl man-db iproute2"
+PACKAGES="$PACKAGES $*"
 
 missing=""
 for pkg in $PACKAGES; do

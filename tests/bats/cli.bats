@@ -8,7 +8,7 @@ load helper
 @test "--help lists every command grouped by purpose" {
 	run umapsync --help
 	assert_success
-	assert_line --index 0 "usage: umapsync [--version] [--help] <command> [<args>]"
+	assert_line --index 0 "usage: umapsync [--version] [--help] [-C DIR] [--no-pager] <command> [<args>]"
 	assert_line "Work on files (no repository needed)"
 	assert_line "Collaborate through a sync server"
 	for cmd in $("$UMAPSYNC" --list-commands | cut -f1); do
@@ -96,4 +96,19 @@ The most similar command is
 	run bash -c 'set -o pipefail; "$UMAPSYNC" --help | head -c 10 >/dev/null; echo "status=${PIPESTATUS[0]}"'
 	assert_output --regexp '^status=(0|141)$'
 	refute_output --partial "error"
+}
+
+@test "-C runs the command in another directory" {
+	mkdir sub
+	run umapsync -C sub --version
+	assert_success
+	run_split umapsync -C nowhere --version
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: cannot change to 'nowhere': No such file or directory"
+}
+
+@test "--no-pager is accepted before the command" {
+	run umapsync --no-pager --version
+	assert_success
+	assert_output --regexp '^umapsync version '
 }

@@ -17,7 +17,7 @@ unset UMAPSYNC_TOKEN
 
 setup() {
 	TEST_DIR=$(mktemp -d "${BATS_TMPDIR:-/tmp}/umapsync-test.XXXXXX")
-	export HOME="$TEST_DIR/home"
+	export HOME="$TEST_DIR/.home"
 	mkdir -p "$HOME"
 	cd "$TEST_DIR" || return 1
 }

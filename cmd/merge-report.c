@@ -1,0 +1,217 @@
+/* Shared by the merge commands: opening the three versions, printing conflicts one line
+ * each with the values people need to settle them, and the JSON conflict report. */
+#include "builtin.h"
+#include "merge-report.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "fs.h"
+#include "repo-cmd.h"
+#include "repo_merge.h"
+
+umap_doc *open_merge_input(const char *path, const char *id_property)
+{
+	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+	opts.id_property = id_property;
+	umap_doc *doc;
+	if (umap_doc_open(&doc, path, &opts))
+		die_lib(NULL);
+	return doc;
+}
+
+/* A value for one line of text: compact JSON, cut at 60 bytes. */
+static char *short_value(const json_t *value)
+{
+	if (!value || json_is_null(value))
+		return strdup("(none)");
+	char *text = umap_json_dumps(value, UMAP_JSON_COMPACT);
+	if (text && strlen(text) > 60)
+		strcpy(text + 56, "...");
+	return text;
+}
+
+static char *display(const json_t *value)
+{
+	if (json_is_string(value))
+		return strdup(json_string_value(value));
+	return short_value(value);
+}
+
+void print_conflict_list(FILE *out, const json_t *list, const char *label, int show_layer)
+{
+	size_t i;
+	const json_t *c;
+	json_array_foreach(list, i, c) {
+		const json_t *layer_v = json_object_get(c, "layer"), *id_v = json_object_get(c, "id");
+		const char *path = json_string_value(json_object_get(c, "path"));
+		const char *kind = json_string_value(json_object_get(c, "kind"));
+		const char *what = json_string_value(json_object_get(c, "key"));
+		const json_t *base = json_object_get(c, "base"), *ours = json_object_get(c, "ours"),
+			     *theirs = json_object_get(c, "theirs");
+		int has_layer = layer_v && !json_is_null(layer_v), has_id = id_v && !json_is_null(id_v);
+		char *layer = has_layer ? display(layer_v) : NULL, *id = has_id ? display(id_v) : NULL;
+		char *b = short_value(base), *o = short_value(ours), *t = short_value(theirs);
+		fprintf(out, "CONFLICT (%s)", kind ? kind : "?");
+		if (path || label)
+			fprintf(out, " in %s", path ? path : label);
+		if (id)
+			fprintf(out, ": feature %s", id);
+		else if (has_layer)
+			fprintf(out, ": layer %s", layer ? layer : "?");
+		else
+			fprintf(out, ": map");
+		if (id && show_layer && has_layer)
+			fprintf(out, " (layer %s)", layer ? layer : "?");
+		if (kind && !strcmp(kind, "modify/modify")) {
+			fprintf(out, ": %s is %s in ours, %s in theirs", what ? what : "it", o, t);
+			if (base && !json_is_null(base))
+				fprintf(out, " (base %s)", b);
+			else
+				fprintf(out, " (added on both sides)");
+		} else if (kind && !strcmp(kind, "modify/delete")) {
+			if (what)
+				fprintf(out, ": %s changed to %s in ours, deleted in theirs", what, o);
+			else
+				fprintf(out, " changed in ours, deleted in theirs");
+		} else if (kind && !strcmp(kind, "delete/modify")) {
+			if (what)
+				fprintf(out, ": %s deleted in ours, changed to %s in theirs", what, t);
+			else
+				fprintf(out, " deleted in ours, changed in theirs");
+		} else {
+			fprintf(out, " added in ours and in theirs with different content");
+		}
+		fputc('\n', out);
+		free(layer);
+		free(id);
+		free(b);
+		free(o);
+		free(t);
+	}
+}
+
+void print_conflicts(FILE *out, const umap_merge_result *result, const char *label, int show_layer)
+{
+	json_t *report;
+	if (umap_merge_conflicts_json(&report, result))
+		die_lib(NULL);
+	print_conflict_list(out, json_object_get(report, "conflicts"), label, show_layer);
+	json_decref(report);
+}
+
+void write_conflict_report(const umap_merge_result *result, const char *path)
+{
+	json_t *report;
+	if (umap_merge_conflicts_json(&report, result))
+		die_lib("writing the conflict report");
+	umap_buf text = UMAP_BUF_INIT;
+	if (umap_json_write(&text, report, UMAP_JSON_INDENT(2)) || umap_buf_putc(&text, '\n'))
+		die_lib("writing the conflict report");
+	json_decref(report);
+	if (!strcmp(path, "-")) {
+		fwrite(text.ptr, 1, text.len, stdout);
+	} else if (umap_file_write_atomic(path, text.ptr, text.len)) {
+		die_lib("cannot write the conflict report");
+	}
+	umap_buf_dispose(&text);
+}
+
+void require_clean_worktree(umap_repo *repo, const git_oid *head_tree, const char *what)
+{
+	git_oid work;
+	umap_snapshot *snap = worktree_tree(&work, repo, head_tree, 0);
+	umap_snapshot_free(snap);
+	if (git_oid_equal(&work, head_tree))
+		return;
+	char **paths = NULL;
+	size_t n = 0;
+	if (umap_repo_tracked(&paths, &n, repo, head_tree))
+		die_lib(NULL);
+	error("your changes to these files would be lost by %s:", what);
+	for (size_t i = 0; i < n; i++) {
+		int differs = 0;
+		if (umap_repo_file_differs(&differs, repo, head_tree, &work, paths[i]))
+			die_lib(NULL);
+		if (differs)
+			fprintf(stderr, "\t%s\n", paths[i]);
+	}
+	hint("commit them with 'umapsync commit -m MSG' first");
+	exit(EXIT_DIFFERENT);
+}
+
+void sync_worktree(umap_repo *repo, const git_oid *from, const git_oid *to)
+{
+	char **old_paths = NULL, **new_paths = NULL;
+	size_t nold = 0, nnew = 0;
+	if (umap_repo_tracked(&old_paths, &nold, repo, from) ||
+	    umap_repo_tracked(&new_paths, &nnew, repo, to))
+		die_lib(NULL);
+	for (size_t i = 0; i < nnew; i++) {
+		int differs = 1;
+		if (from && umap_repo_file_differs(&differs, repo, from, to, new_paths[i]))
+			die_lib(NULL);
+		if (!differs)
+			continue;
+		umap_snapshot *one = NULL;
+		char *abs = NULL;
+		if (umap_repo_read_tree(&one, repo, to, new_paths[i]) ||
+		    umap_repo_abspath(&abs, repo, new_paths[i]))
+			die_lib(NULL);
+		char *slash = strrchr(abs, '/');
+		*slash = '\0';
+		if (umap_mkdir_p(abs, 0777))
+			die_lib(NULL);
+		*slash = '/';
+		if (umap_doc_save(one->files[0].doc, abs, UMAP_JSON_INDENT(2)))
+			die_lib("cannot write %s", new_paths[i]);
+		umap_snapshot_free(one);
+		free(abs);
+	}
+	for (size_t i = 0; i < nold; i++) {
+		int kept = 0;
+		for (size_t j = 0; j < nnew && !kept; j++)
+			kept = !strcmp(old_paths[i], new_paths[j]);
+		if (kept)
+			continue;
+		char *abs = NULL;
+		if (umap_repo_abspath(&abs, repo, old_paths[i]))
+			die_lib(NULL);
+		if (unlink(abs) < 0 && errno != ENOENT)
+			die_errno("cannot remove %s", old_paths[i]);
+		free(abs);
+	}
+	umap_paths_free(old_paths, nold);
+	umap_paths_free(new_paths, nnew);
+}
+
+void refuse_if_in_progress(umap_repo *repo)
+{
+	json_t *state = NULL;
+	int rc = umap_merge_state_load(&state, repo);
+	if (rc == UMAP_ENOTFOUND) {
+		umap_error_clear();
+		return;
+	}
+	if (rc)
+		die_lib(NULL);
+	const char *kind = json_string_value(json_object_get(state, "kind"));
+	int rebase = kind && !strcmp(kind, "rebase");
+	json_decref(state);
+	fflush(stdout);
+	fprintf(stderr, "fatal: a %s is in progress\n", rebase ? "rebase" : "merge");
+	hint("settle its conflicts with 'umapsync resolve', then 'umapsync %s --continue', or give up with 'umapsync %s --abort'",
+	     rebase ? "rebase" : "merge", rebase ? "rebase" : "merge");
+	exit(EXIT_FATAL);
+}
+
+void print_commit_line(umap_repo *repo, const git_oid *commit, const char *message)
+{
+	char *branch = NULL;
+	umap_repo_head_branch(&branch, repo);
+	printf("[%s %s] %s\n", branch ? branch : "detached HEAD", short_id(commit), subject_of(message));
+	free(branch);
+}

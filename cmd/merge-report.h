@@ -1,0 +1,42 @@
+/* What merge-file, the git merge driver and the repository merges share in cmd/: reading
+ * the three versions, printing conflicts for people, writing the JSON report. */
+#ifndef UMAPSYNC_MERGE_REPORT_H
+#define UMAPSYNC_MERGE_REPORT_H
+
+#include <stdio.h>
+
+#include "merge.h"
+#include "repo.h"
+
+/* "--ours", "--theirs", "--union" as OPT_SET_INT values. */
+#define FAVOR_OPTIONS(v)                                                                     \
+	OPT_SET_INT(0, "ours", (v), "keep our side of each conflict (default)", UMAP_MERGE_FAVOR_OURS), \
+	OPT_SET_INT(0, "theirs", (v), "keep their side of each conflict", UMAP_MERGE_FAVOR_THEIRS), \
+	OPT_SET_INT(0, "union", (v), "keep what both sides have (see the manual)", UMAP_MERGE_FAVOR_UNION)
+
+/* Opens a version for merging; dies with the library's message (exit 128) on failure. */
+umap_doc *open_merge_input(const char *path, const char *id_property);
+
+/* One line per conflict on `out`: "CONFLICT (modify/modify): feature zP5kR: properties.capacity
+ * is 64 in ours, 50 in theirs (base 40)". `label` names the file when not NULL. */
+void print_conflicts(FILE *out, const umap_merge_result *result, const char *label, int show_layer);
+/* The same from a JSON list of conflicts (as in the report; an item's "path" names its file). */
+void print_conflict_list(FILE *out, const json_t *list, const char *label, int show_layer);
+
+/* The SPEC §6 JSON report of `result` into `path` ("-" for stdout). Dies on failure. */
+void write_conflict_report(const umap_merge_result *result, const char *path);
+
+
+/* ---- Repository merges -------------------------------------------------------------- */
+
+/* Dies (exit 1) naming the files with uncommitted changes, if any: `what` would lose them. */
+void require_clean_worktree(umap_repo *repo, const git_oid *head_tree, const char *what);
+/* Makes the working files go from tree `from` (what they hold now) to tree `to`: writes the
+ * files that differ, removes those `to` does not track. */
+void sync_worktree(umap_repo *repo, const git_oid *from, const git_oid *to);
+/* Dies when a merge or rebase is stopped on conflicts. */
+void refuse_if_in_progress(umap_repo *repo);
+/* "[main 1a2b3c4] subject" after a commit. */
+void print_commit_line(umap_repo *repo, const git_oid *commit, const char *message);
+
+#endif

@@ -1,0 +1,1297 @@
+/* The three-way merge of documents: layers by id, features by id, keys one by one, and the
+ * writer that keeps OURS' text wherever the merge kept OURS' features.
+ *
+ * Features whose bytes hash the same in two versions are equal without being parsed, so a
+ * merge of two small edits to a big layer parses only the features that changed. */
+#include "merge.h"
+#include "error.h"
+#include "strmap.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SIDE_MERGED 3 /* a feature built by the merge (merged_feature.tree) */
+#define NSIDES 3
+
+typedef struct merged_feature {
+	int side;     /* UMAP_MERGE_OURS/THEIRS/BASE: copy that version's feature; SIDE_MERGED */
+	size_t index; /* in that version's layer */
+	json_t *tree; /* owned, for SIDE_MERGED */
+	const char *key; /* its merge key (borrowed from a side index: valid while merging) */
+} merged_feature;
+
+typedef struct merged_layer {
+	umap_layer *src[NSIDES]; /* the layer in each version, NULL where it has none */
+	int skeleton;            /* the version whose id and options key the output uses */
+	json_t *options;         /* merged options (owned reference; may be NULL) */
+	json_t *members;         /* merged other members (owned reference; may be NULL) */
+	merged_feature *features;
+	size_t nfeatures, cap;
+} merged_layer;
+
+struct umap_merge_result {
+	umap_doc *docs[NSIDES];
+	umap_merge_options opts;
+	json_t *map; /* merged map members (maps only; owned) */
+	merged_layer *layers;
+	size_t nlayers;
+	umap_conflict *conflicts;
+	size_t nconflicts, conflicts_cap;
+	umap_merge_stats stats;
+};
+
+/* Where a conflict is: the layer and the feature, for the report. */
+typedef struct place {
+	json_t *layer; /* borrowed */
+	json_t *id;    /* borrowed */
+} place;
+
+static void *grow_array(void *items, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return items;
+	size_t ncap = *cap ? *cap * 2 : 16;
+	while (ncap < need)
+		ncap *= 2;
+	void *p = realloc(items, ncap * size);
+	if (!p)
+		return NULL;
+	*cap = ncap;
+	return p;
+}
+
+const char *umap_conflict_kind_name(umap_conflict_kind kind)
+{
+	switch (kind) {
+	case UMAP_CONFLICT_MODIFY_MODIFY: return "modify/modify";
+	case UMAP_CONFLICT_MODIFY_DELETE: return "modify/delete";
+	case UMAP_CONFLICT_DELETE_MODIFY: return "delete/modify";
+	case UMAP_CONFLICT_ADD_ADD: return "add/add";
+	}
+	return "unknown";
+}
+
+static json_t *ref(const json_t *value)
+{
+	return value ? json_incref((json_t *)value) : NULL;
+}
+
+static int add_conflict(umap_merge_result *r, const place *where, const char *key,
+			umap_conflict_kind kind, const json_t *base, const json_t *ours,
+			const json_t *theirs)
+{
+	umap_conflict *c = grow_array(r->conflicts, &r->conflicts_cap, r->nconflicts + 1,
+				      sizeof(*c));
+	if (!c)
+		return umap_error_set(UMAP_ENOMEM, "out of memory (conflict list)");
+	r->conflicts = c;
+	char *key_copy = NULL;
+	if (key && !(key_copy = strdup(key)))
+		return umap_error_set(UMAP_ENOMEM, "out of memory (conflict key)");
+	c[r->nconflicts++] = (umap_conflict){
+		ref(where->layer), ref(where->id), key_copy, kind, ref(base), ref(ours), ref(theirs),
+	};
+	return 0;
+}
+
+/* Equality where either value may be absent (NULL). */
+static int same(const json_t *a, const json_t *b)
+{
+	if (!a || !b)
+		return a == b;
+	return a == b || umap_json_equal(a, b);
+}
+
+/* ---- Values ------------------------------------------------------------------------ */
+
+/* Both sides' members; where both have one, ours' value (for "properties" when `deep`,
+ * the union of both objects one level down). */
+static int union_object(json_t **out, const json_t *ours, const json_t *theirs, int deep)
+{
+	json_t *res = json_copy((json_t *)ours);
+	if (!res)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	const char *key;
+	json_t *value;
+	json_object_foreach((json_t *)theirs, key, value) {
+		json_t *mine = json_object_get(ours, key);
+		int rc = 0;
+		if (!mine) {
+			rc = json_object_set(res, key, value);
+		} else if (deep && !strcmp(key, "properties") && json_is_object(mine) &&
+			   json_is_object(value)) {
+			json_t *merged;
+			if (union_object(&merged, mine, value, 0))
+				rc = -1;
+			else
+				rc = json_object_set_new(res, key, merged);
+		}
+		if (rc) {
+			json_decref(res);
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		}
+	}
+	*out = res;
+	return 0;
+}
+
+/* What --union keeps of a conflicted value: the one present over an absent one, the
+ * elements of both arrays, the members of both objects (ours where both have one). */
+static int union_value(json_t **out, const json_t *ours, const json_t *theirs)
+{
+	if (!ours || !theirs || same(ours, theirs)) {
+		*out = ref(ours ? ours : theirs);
+		return 0;
+	}
+	if (json_is_object(ours) && json_is_object(theirs))
+		return union_object(out, ours, theirs, 0);
+	if (json_is_array(ours) && json_is_array(theirs)) {
+		json_t *res = json_copy((json_t *)ours);
+		if (!res)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		size_t i, j;
+		json_t *value, *mine;
+		json_array_foreach(theirs, i, value) {
+			int found = 0;
+			json_array_foreach(ours, j, mine) {
+				if (umap_json_equal(mine, value)) {
+					found = 1;
+					break;
+				}
+			}
+			if (!found && json_array_append(res, value)) {
+				json_decref(res);
+				return umap_error_set(UMAP_ENOMEM, "out of memory");
+			}
+		}
+		*out = res;
+		return 0;
+	}
+	*out = ref(ours);
+	return 0;
+}
+
+/* Three-way merge of one value as a unit. *out gets a new reference, or NULL for "absent". */
+static int merge_unit(umap_merge_result *r, json_t **out, const place *where, const char *key,
+		      const json_t *base, const json_t *ours, const json_t *theirs)
+{
+	*out = NULL;
+	if (same(ours, theirs) || same(base, theirs)) {
+		*out = ref(ours);
+		return 0;
+	}
+	if (same(base, ours)) {
+		*out = ref(theirs);
+		return 0;
+	}
+	umap_conflict_kind kind = ours && theirs ? UMAP_CONFLICT_MODIFY_MODIFY
+				  : ours ? UMAP_CONFLICT_MODIFY_DELETE
+					 : UMAP_CONFLICT_DELETE_MODIFY;
+	if (add_conflict(r, where, key, kind, base, ours, theirs))
+		return UMAP_ENOMEM;
+	switch (r->opts.favor) {
+	case UMAP_MERGE_FAVOR_THEIRS:
+		*out = ref(theirs);
+		return 0;
+	case UMAP_MERGE_FAVOR_UNION:
+		return union_value(out, ours, theirs);
+	default:
+		*out = ref(ours);
+		return 0;
+	}
+}
+
+/* Three-way merge of an object member by member, in ours' key order then theirs' new keys,
+ * each member a unit reported as PREFIX+NAME. With `split_properties`, a "properties" object
+ * is itself merged per key. Any of the three may be NULL (absent); a base that is not an
+ * object counts as empty. Where one side deleted the whole object or made it something else,
+ * the object is one unit reported as `unit_key`. *out is NULL when the result is absent. */
+static int merge_members(umap_merge_result *r, json_t **out, const place *where,
+			 const char *unit_key, const char *prefix, const json_t *base,
+			 const json_t *ours, const json_t *theirs, int split_properties)
+{
+	*out = NULL;
+	if (same(ours, theirs) || same(base, theirs)) {
+		*out = ref(ours);
+		return 0;
+	}
+	if (same(base, ours)) {
+		*out = ref(theirs);
+		return 0;
+	}
+	if (!json_is_object(ours) || !json_is_object(theirs))
+		return merge_unit(r, out, where, unit_key, base, ours, theirs);
+	if (!json_is_object(base))
+		base = NULL;
+	json_t *res = json_object();
+	if (!res)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	umap_buf name = UMAP_BUF_INIT;
+	const json_t *sides[2] = { ours, theirs };
+	int rc = 0;
+	for (int s = 0; s < 2 && !rc; s++) {
+		const char *key;
+		json_t *value;
+		json_object_foreach((json_t *)sides[s], key, value) {
+			(void)value;
+			if (s == 1 && json_object_get(ours, key))
+				continue;
+			const json_t *b = base ? json_object_get(base, key) : NULL;
+			const json_t *o = json_object_get(ours, key), *t = json_object_get(theirs, key);
+			umap_buf_clear(&name);
+			if ((rc = umap_buf_printf(&name, "%s%s", prefix, key)))
+				break;
+			json_t *merged = NULL;
+			if (split_properties && !strcmp(key, "properties"))
+				rc = merge_members(r, &merged, where, "properties", "properties.", b, o, t, 0);
+			else
+				rc = merge_unit(r, &merged, where, name.ptr, b, o, t);
+			if (rc)
+				break;
+			if (merged && json_object_set_new(res, key, merged)) {
+				rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+				break;
+			}
+		}
+	}
+	umap_buf_dispose(&name);
+	if (rc) {
+		json_decref(res);
+		return rc;
+	}
+	*out = res;
+	return 0;
+}
+
+/* ---- Features ---------------------------------------------------------------------- */
+
+/* One layer in one version: its features' merge keys (ids, or content for features
+ * without one) and an index from key to position. */
+typedef struct side_index {
+	umap_doc *doc;
+	umap_layer *layer;
+	const char **keys;
+	char **owned_keys;   /* the content keys we built ("\x01HASH#N") */
+	char **content_keys; /* their hash part, for counting identical features */
+	size_t n;
+	umap_strmap map;
+} side_index;
+
+static void side_index_dispose(side_index *s)
+{
+	for (size_t i = 0; s->owned_keys && i < s->n; i++)
+		free(s->owned_keys[i]);
+	for (size_t i = 0; s->content_keys && i < s->n; i++)
+		free(s->content_keys[i]);
+	free(s->owned_keys);
+	free(s->content_keys);
+	free(s->keys);
+	umap_strmap_dispose(&s->map);
+}
+
+static int side_index_build(side_index *s, umap_doc *doc, umap_layer *layer)
+{
+	memset(s, 0, sizeof(*s));
+	s->doc = doc;
+	s->layer = layer;
+	if (!layer)
+		return 0;
+	s->n = layer->nfeatures;
+	s->keys = calloc(s->n + 1, sizeof(*s->keys));
+	s->owned_keys = calloc(s->n + 1, sizeof(*s->owned_keys));
+	s->content_keys = calloc(s->n + 1, sizeof(*s->content_keys));
+	if (!s->keys || !s->owned_keys || !s->content_keys)
+		return umap_error_set(UMAP_ENOMEM, "out of memory (index of %zu features)", s->n);
+	umap_strmap seen = UMAP_STRMAP_INIT; /* content key -> occurrences so far */
+	int rc = 0;
+	for (size_t i = 0; i < s->n && !rc; i++) {
+		umap_feature *f = &layer->features[i];
+		if (f->id) {
+			s->keys[i] = f->id;
+		} else {
+			/* No id: identical content is the same feature (SPEC §2); a second identical
+			 * one is another feature, so the occurrence is part of the key. */
+			json_t *tree;
+			if ((rc = umap_doc_feature(&tree, doc, layer, i)))
+				break;
+			char key[24];
+			snprintf(key, sizeof(key), "\x01%016" PRIx64, umap_json_hash(tree));
+			size_t count = 0;
+			umap_strmap_get(&seen, key, &count);
+			if (!(s->owned_keys[i] = malloc(64))) {
+				rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+				break;
+			}
+			snprintf(s->owned_keys[i], 64, "%s#%zu", key, count);
+			s->keys[i] = s->owned_keys[i];
+			if (!count && !(s->content_keys[i] = strdup(key))) {
+				rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+				break;
+			}
+			/* the map borrows its keys: a new one is the copy, a known one stays */
+			if ((rc = umap_strmap_put(&seen, count ? key : s->content_keys[i], count + 1, NULL)))
+				break;
+		}
+		/* ids are found through the document's own index (umap_layer_find) */
+		if (!f->id && (rc = umap_strmap_put(&s->map, s->keys[i], i, NULL)))
+			break;
+	}
+	umap_strmap_dispose(&seen);
+	return rc;
+}
+
+static int side_find(const side_index *s, const char *key, size_t *at)
+{
+	if (!s->layer)
+		return 0;
+	if (key[0] == '\x01')
+		return umap_strmap_get(&s->map, key, at);
+	long found = umap_layer_find(s->doc, s->layer, key);
+	if (found >= 0 && at)
+		*at = (size_t)found;
+	return found >= 0;
+}
+
+static int same_key(const char *a, const char *b)
+{
+	return a == b || !strcmp(a, b);
+}
+
+/* Where `key` is in `s`, trying position `guess` first (versions that only edited features
+ * keep every feature at the same index). -1 when absent. */
+static long locate(const side_index *s, const char *key, size_t guess)
+{
+	size_t at;
+	if (guess < s->n && same_key(s->keys[guess], key))
+		return (long)guess;
+	return side_find(s, key, &at) ? (long)at : -1;
+}
+
+static int tree_of(json_t **out, const side_index *s, size_t i)
+{
+	return umap_doc_feature(out, s->doc, s->layer, i);
+}
+
+/* Are feature a of version x and feature b of version y equal? Equal source hashes say yes
+ * without parsing; otherwise the trees are compared semantically. */
+static int features_equal(int *equal, const side_index *x, size_t a, const side_index *y,
+			  size_t b)
+{
+	if (x->layer->features[a].hash == y->layer->features[b].hash) {
+		*equal = 1;
+		return 0;
+	}
+	json_t *ta, *tb;
+	int rc = tree_of(&ta, x, a);
+	if (!rc)
+		rc = tree_of(&tb, y, b);
+	if (rc)
+		return rc;
+	*equal = umap_json_equal(ta, tb);
+	return 0;
+}
+
+static int push_feature(merged_layer *ml, int side, size_t index, json_t *tree, const char *key)
+{
+	merged_feature *f = grow_array(ml->features, &ml->cap, ml->nfeatures + 1, sizeof(*f));
+	if (!f) {
+		json_decref(tree);
+		return umap_error_set(UMAP_ENOMEM, "out of memory (merged layer)");
+	}
+	ml->features = f;
+	f[ml->nfeatures++] = (merged_feature){ side, index, tree, key };
+	return 0;
+}
+
+/* What the merge of one feature key keeps. */
+typedef struct feature_outcome {
+	int side;     /* -1: deleted */
+	size_t index;
+	json_t *tree; /* SIDE_MERGED */
+	const char *key;
+	int placed;   /* moved into the merged layer */
+} feature_outcome;
+
+/* idx[side] is where the feature is in each version, -1 where it is not. */
+static int merge_feature(umap_merge_result *r, feature_outcome *res, const place *layer_place,
+			 const side_index *sb, const side_index *so, const side_index *st,
+			 const char *key, const long idx[3])
+{
+	int hb = idx[0] >= 0, ho = idx[1] >= 0, ht = idx[2] >= 0;
+	size_t ib = hb ? (size_t)idx[0] : 0, io = ho ? (size_t)idx[1] : 0, it = ht ? (size_t)idx[2] : 0;
+	int rc = 0, eq;
+	res->side = -1;
+	res->tree = NULL;
+	json_t *id = NULL;
+	json_t *tb = NULL, *to = NULL, *tt = NULL;
+	place where = *layer_place;
+#define EQ(x, a, y, b) ((rc = features_equal(&eq, (x), (a), (y), (b))) ? -1 : eq)
+#define KEEP(s, i) (res->side = (s), res->index = (i))
+	if (hb && ho && ht) {
+		int bo = EQ(sb, ib, so, io);
+		int bt = bo < 0 ? -1 : EQ(sb, ib, st, it);
+		if (bo < 0 || bt < 0)
+			return rc;
+		if (bo && bt) {
+			KEEP(UMAP_MERGE_OURS, io);
+			return 0;
+		}
+		if (bo) {
+			r->stats.from_theirs++;
+			KEEP(UMAP_MERGE_THEIRS, it);
+			return 0;
+		}
+		int ot = bt ? 1 : EQ(so, io, st, it);
+		if (ot < 0)
+			return rc;
+		if (ot) { /* only ours changed it, or both the same way */
+			r->stats.from_ours++;
+			KEEP(UMAP_MERGE_OURS, io);
+			return 0;
+		}
+		r->stats.combined++;
+	}
+	/* Whatever is left needs the trees. */
+	if ((hb && (rc = tree_of(&tb, sb, ib))) || (ho && (rc = tree_of(&to, so, io))) ||
+	    (ht && (rc = tree_of(&tt, st, it))))
+		return rc;
+	const char *id_text = key[0] == '\x01' ? NULL : key;
+	if (id_text && (rc = umap_json_loadb(&id, id_text, strlen(id_text), "feature id")))
+		return rc;
+	where.id = id ? id : json_null();
+	if (hb && ho && ht) {
+		json_t *merged = NULL;
+		rc = merge_members(r, &merged, &where, NULL, "", tb, to, tt, 1);
+		if (!rc && same(merged, to)) { /* conflicts settled for ours: keep its text */
+			json_decref(merged);
+			KEEP(UMAP_MERGE_OURS, io);
+		} else if (!rc && same(merged, tt)) {
+			json_decref(merged);
+			KEEP(UMAP_MERGE_THEIRS, it);
+		} else if (!rc) {
+			res->side = SIDE_MERGED;
+			res->tree = merged;
+		}
+	} else if (hb && ho) { /* theirs deleted it */
+		int bo = EQ(sb, ib, so, io);
+		if (bo < 0)
+			goto done;
+		if (bo) {
+			r->stats.removed++;
+		} else {
+			if ((rc = add_conflict(r, &where, NULL, UMAP_CONFLICT_MODIFY_DELETE, tb, to, NULL)))
+				goto done;
+			if (r->opts.favor != UMAP_MERGE_FAVOR_THEIRS)
+				KEEP(UMAP_MERGE_OURS, io);
+		}
+	} else if (hb && ht) { /* ours deleted it */
+		int bt = EQ(sb, ib, st, it);
+		if (bt < 0)
+			goto done;
+		if (bt) {
+			r->stats.removed++;
+		} else {
+			if ((rc = add_conflict(r, &where, NULL, UMAP_CONFLICT_DELETE_MODIFY, tb, NULL, tt)))
+				goto done;
+			if (r->opts.favor != UMAP_MERGE_FAVOR_OURS)
+				KEEP(UMAP_MERGE_THEIRS, it);
+		}
+	} else if (ho && ht) { /* added on both sides */
+		int ot = EQ(so, io, st, it);
+		if (ot < 0)
+			goto done;
+		r->stats.added++;
+		if (ot) {
+			KEEP(UMAP_MERGE_OURS, io);
+		} else {
+			if ((rc = add_conflict(r, &where, NULL, UMAP_CONFLICT_ADD_ADD, NULL, to, tt)))
+				goto done;
+			if (r->opts.favor == UMAP_MERGE_FAVOR_THEIRS) {
+				KEEP(UMAP_MERGE_THEIRS, it);
+			} else if (r->opts.favor == UMAP_MERGE_FAVOR_UNION) {
+				json_t *merged = NULL;
+				if ((rc = union_object(&merged, to, tt, 1)))
+					goto done;
+				res->side = SIDE_MERGED;
+				res->tree = merged;
+			} else {
+				KEEP(UMAP_MERGE_OURS, io);
+			}
+		}
+	} else if (ho) {
+		r->stats.added++;
+		KEEP(UMAP_MERGE_OURS, io);
+	} else if (ht) {
+		r->stats.added++;
+		KEEP(UMAP_MERGE_THEIRS, it);
+	} else {
+		r->stats.removed++; /* deleted on both sides */
+	}
+done:
+	json_decref(id);
+	return rc;
+#undef EQ
+#undef KEEP
+}
+
+/* Moves an outcome into the merged layer at position `at`. */
+static int place_outcome(merged_layer *ml, feature_outcome *o, size_t at)
+{
+	json_t *tree = o->tree;
+	o->tree = NULL;
+	o->placed = 1;
+	int rc = push_feature(ml, o->side, o->index, tree, o->key);
+	if (rc || at >= ml->nfeatures - 1)
+		return rc;
+	merged_feature moved = ml->features[ml->nfeatures - 1];
+	memmove(&ml->features[at + 1], &ml->features[at],
+		(ml->nfeatures - 1 - at) * sizeof(*ml->features));
+	ml->features[at] = moved;
+	return 0;
+}
+
+/* ---- Layers ------------------------------------------------------------------------ */
+
+/* The layer as the conflict report names it: its id, else its position (ours' first). */
+static json_t *layer_place_value(umap_layer *const src[NSIDES], umap_doc *const docs[NSIDES])
+{
+	static const int order[NSIDES] = { UMAP_MERGE_OURS, UMAP_MERGE_THEIRS, UMAP_MERGE_BASE };
+	for (int i = 0; i < NSIDES; i++)
+		if (src[order[i]] && src[order[i]]->id)
+			return json_string(src[order[i]]->id);
+	for (int i = 0; i < NSIDES; i++)
+		if (src[order[i]])
+			return json_integer((json_int_t)(src[order[i]] - docs[order[i]]->layers));
+	return json_null();
+}
+
+/* Is this layer in version x the same as in version y (options, members and features)? */
+static int layers_equal(int *equal, const side_index *x, const side_index *y)
+{
+	*equal = 0;
+	if (!same(x->layer->options, y->layer->options) || !same(x->layer->members, y->layer->members) ||
+	    x->n != y->n)
+		return 0;
+	for (size_t i = 0; i < x->n; i++) {
+		size_t j;
+		int eq;
+		if (!side_find(y, x->keys[i], &j) || j != i)
+			return 0;
+		int rc = features_equal(&eq, x, i, y, j);
+		if (rc)
+			return rc;
+		if (!eq)
+			return 0;
+	}
+	*equal = 1;
+	return 0;
+}
+
+static int merge_layer(umap_merge_result *r, merged_layer *ml)
+{
+	side_index s[NSIDES];
+	memset(s, 0, sizeof(s));
+	umap_merge_slot *slots = NULL;
+	size_t nslots = 0;
+	feature_outcome *outcomes = NULL;
+	size_t *out_of[NSIDES] = { NULL, NULL, NULL }; /* each version's features -> outcome */
+	size_t nout = 0;
+	int rc = 0;
+	place where = { layer_place_value(ml->src, r->docs), json_null() };
+	if (!where.layer)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	for (int i = 0; i < NSIDES && !rc; i++)
+		rc = side_index_build(&s[i], r->docs[i], ml->src[i]);
+	if (rc)
+		goto done;
+
+	/* A layer deleted on one side: deleted, unless the other side changed it. */
+	int deleted_by = -1;
+	if (ml->src[UMAP_MERGE_BASE] && (!ml->src[UMAP_MERGE_OURS] || !ml->src[UMAP_MERGE_THEIRS])) {
+		int kept_side = ml->src[UMAP_MERGE_OURS] ? UMAP_MERGE_OURS
+				: ml->src[UMAP_MERGE_THEIRS] ? UMAP_MERGE_THEIRS : -1;
+		int eq = 1;
+		if (kept_side >= 0 && (rc = layers_equal(&eq, &s[UMAP_MERGE_BASE], &s[kept_side])))
+			goto done;
+		if (eq) {
+			ml->skeleton = -1; /* gone */
+			goto done;
+		}
+		deleted_by = kept_side == UMAP_MERGE_OURS ? UMAP_MERGE_THEIRS : UMAP_MERGE_OURS;
+		if ((rc = add_conflict(r, &where, NULL,
+				       deleted_by == UMAP_MERGE_THEIRS ? UMAP_CONFLICT_MODIFY_DELETE
+								       : UMAP_CONFLICT_DELETE_MODIFY,
+				       ml->src[UMAP_MERGE_BASE]->options,
+				       ml->src[UMAP_MERGE_OURS] ? ml->src[UMAP_MERGE_OURS]->options : NULL,
+				       ml->src[UMAP_MERGE_THEIRS] ? ml->src[UMAP_MERGE_THEIRS]->options : NULL)))
+			goto done;
+		int keep = r->opts.favor == UMAP_MERGE_FAVOR_UNION ||
+			   (r->opts.favor == UMAP_MERGE_FAVOR_OURS) == (kept_side == UMAP_MERGE_OURS);
+		if (!keep) {
+			ml->skeleton = -1;
+			goto done;
+		}
+		/* Kept as the side that has it, whole. */
+		ml->skeleton = kept_side;
+		ml->options = ref(ml->src[kept_side]->options);
+		ml->members = ref(ml->src[kept_side]->members);
+		for (size_t i = 0; i < s[kept_side].n && !rc; i++)
+			rc = push_feature(ml, kept_side, i, NULL, NULL);
+		goto done;
+	}
+
+	ml->skeleton = ml->src[UMAP_MERGE_OURS] ? UMAP_MERGE_OURS : UMAP_MERGE_THEIRS;
+	const json_t *opt[NSIDES], *mem[NSIDES];
+	for (int i = 0; i < NSIDES; i++) {
+		opt[i] = ml->src[i] ? ml->src[i]->options : NULL;
+		mem[i] = ml->src[i] ? ml->src[i]->members : NULL;
+	}
+	char prefix[32];
+	snprintf(prefix, sizeof(prefix), "%s.",
+		 ml->src[ml->skeleton]->options_key ? ml->src[ml->skeleton]->options_key : "properties");
+	prefix[strlen(prefix) - 1] = '\0';
+	char *unit_key = strdup(prefix);
+	prefix[strlen(prefix)] = '.';
+	if (!unit_key) {
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+		goto done;
+	}
+	rc = merge_members(r, &ml->options, &where, unit_key, prefix, opt[0], opt[1], opt[2], 0);
+	free(unit_key);
+	if (rc || (rc = merge_members(r, &ml->members, &where, NULL, "", mem[0], mem[1], mem[2], 0)))
+		goto done;
+
+	if ((rc = umap_merge_order(&slots, &nslots, s[0].keys, s[0].n, s[1].keys, s[1].n,
+				   s[2].keys, s[2].n)))
+		goto done;
+	/* Presence and content, key by key: base's, then ours' new ones, then theirs'. */
+	outcomes = calloc(s[0].n + s[1].n + s[2].n + 1, sizeof(*outcomes));
+	if (!outcomes) {
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (int side = 0; side < NSIDES; side++) {
+		if (!(out_of[side] = malloc((s[side].n + 1) * sizeof(*out_of[side])))) {
+			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+			goto done;
+		}
+		for (size_t i = 0; i < s[side].n; i++)
+			out_of[side][i] = SIZE_MAX;
+	}
+	for (int side = 0; side < NSIDES && !rc; side++) {
+		for (size_t i = 0; i < s[side].n; i++) {
+			if (out_of[side][i] != SIZE_MAX) /* met through an earlier version */
+				continue;
+			const char *key = s[side].keys[i];
+			long idx[NSIDES] = { -1, -1, -1 };
+			idx[side] = (long)i;
+			for (int other = side + 1; other < NSIDES; other++)
+				idx[other] = locate(&s[other], key, i);
+			feature_outcome *o = &outcomes[nout];
+			if ((rc = merge_feature(r, o, &where, &s[0], &s[1], &s[2], key, idx)))
+				break;
+			o->key = key;
+			for (int k = 0; k < NSIDES; k++)
+				if (idx[k] >= 0)
+					out_of[k][idx[k]] = nout;
+			nout++;
+		}
+	}
+	if (rc)
+		goto done;
+	/* The order merge places every kept key; a feature one side deleted but the merge
+	 * kept (a conflict settled for the other side) goes after its predecessor there. */
+	for (size_t i = 0; i < nslots && !rc; i++) {
+		size_t k = out_of[slots[i].side][slots[i].index];
+		if (k != SIZE_MAX && outcomes[k].side >= 0 && !outcomes[k].placed)
+			rc = place_outcome(ml, &outcomes[k], ml->nfeatures);
+	}
+	for (size_t k = 0; k < nout && !rc; k++) {
+		feature_outcome *o = &outcomes[k];
+		if (o->side < 0 || o->placed)
+			continue;
+		int own_side = o->side == SIDE_MERGED ? UMAP_MERGE_OURS : o->side;
+		long own_index = o->side == SIDE_MERGED ? locate(&s[own_side], o->key, 0) : (long)o->index;
+		size_t at = 0;
+		for (long j = own_index; j-- > 0 && !at;) {
+			size_t pk = out_of[own_side][j];
+			if (pk == SIZE_MAX || !outcomes[pk].placed)
+				continue;
+			for (size_t m = 0; m < ml->nfeatures; m++)
+				if (ml->features[m].key == outcomes[pk].key) {
+					at = m + 1;
+					break;
+				}
+		}
+		rc = place_outcome(ml, o, at);
+	}
+done:
+	for (size_t k = 0; k < nout; k++)
+		json_decref(outcomes[k].tree);
+	free(outcomes);
+	free(slots);
+	for (int i = 0; i < NSIDES; i++)
+		free(out_of[i]);
+	for (int i = 0; i < NSIDES; i++)
+		side_index_dispose(&s[i]);
+	json_decref(where.layer);
+	if (!rc && ml->skeleton >= 0)
+		r->stats.features += ml->nfeatures;
+	return rc;
+}
+
+/* The layers' merge keys: id, else position. */
+static int layer_keys(char ***out, umap_doc *doc)
+{
+	char **keys = calloc(doc->nlayers + 1, sizeof(*keys));
+	if (!keys)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	for (size_t i = 0; i < doc->nlayers; i++) {
+		umap_layer *l = &doc->layers[i];
+		size_t len = (l->id ? strlen(l->id) : 0) + 32;
+		if (!(keys[i] = malloc(len))) {
+			for (size_t j = 0; j < i; j++)
+				free(keys[j]);
+			free(keys);
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		}
+		if (l->id)
+			snprintf(keys[i], len, "id:%s", l->id);
+		else
+			snprintf(keys[i], len, "#%zu", i);
+	}
+	*out = keys;
+	return 0;
+}
+
+int umap_merge(umap_merge_result **out, umap_doc *base, umap_doc *ours, umap_doc *theirs,
+	       const umap_merge_options *opts)
+{
+	static const umap_merge_options defaults = UMAP_MERGE_OPTIONS_INIT;
+	*out = NULL;
+	if (!opts)
+		opts = &defaults;
+	if (base->kind != ours->kind || base->kind != theirs->kind)
+		return umap_error_set(UMAP_EINVALID,
+				      "cannot merge a uMap map with a GeoJSON layer (%s is a %s, %s a %s)",
+				      ours->source_name ? ours->source_name : "ours",
+				      ours->kind == UMAP_DOC_MAP ? "map" : "layer",
+				      (base->kind != ours->kind ? base : theirs)->source_name
+					      ? (base->kind != ours->kind ? base : theirs)->source_name
+					      : "the other",
+				      (base->kind != ours->kind ? base : theirs)->kind == UMAP_DOC_MAP
+					      ? "map" : "layer");
+	umap_merge_result *r = calloc(1, sizeof(*r));
+	if (!r)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	r->docs[0] = base;
+	r->docs[1] = ours;
+	r->docs[2] = theirs;
+	r->opts = *opts;
+	char **keys[NSIDES] = { NULL, NULL, NULL };
+	umap_strmap maps[NSIDES] = { UMAP_STRMAP_INIT, UMAP_STRMAP_INIT, UMAP_STRMAP_INIT };
+	umap_merge_slot *slots = NULL;
+	size_t nslots = 0;
+	int rc = 0;
+	if (ours->kind == UMAP_DOC_MAP) {
+		place where = { json_null(), json_null() };
+		rc = merge_members(r, &r->map, &where, NULL, "", base->map, ours->map, theirs->map, 1);
+		if (!rc && !r->map)
+			r->map = json_object();
+		if (!rc && !r->map)
+			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	for (int i = 0; i < NSIDES && !rc; i++) {
+		if ((rc = layer_keys(&keys[i], r->docs[i])))
+			break;
+		for (size_t j = 0; j < r->docs[i]->nlayers && !rc; j++) {
+			int existed;
+			rc = umap_strmap_put(&maps[i], keys[i][j], j, &existed);
+			if (!rc && existed)
+				rc = umap_error_set(UMAP_EINVALID, "%s: layer id %s appears twice",
+						    r->docs[i]->source_name ? r->docs[i]->source_name : "document",
+						    keys[i][j] + 3);
+		}
+	}
+	if (!rc)
+		rc = umap_merge_order(&slots, &nslots, (const char *const *)keys[0], base->nlayers,
+				      (const char *const *)keys[1], ours->nlayers,
+				      (const char *const *)keys[2], theirs->nlayers);
+	/* Layers every version dropped are gone; the order merge lists the others. Layers in
+	 * base only whose deletion was contested are appended at their base place below. */
+	size_t cap = base->nlayers + ours->nlayers + theirs->nlayers + 1;
+	if (!rc && !(r->layers = calloc(cap, sizeof(*r->layers))))
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	umap_strmap done_keys = UMAP_STRMAP_INIT;
+	for (size_t i = 0; i < nslots && !rc; i++) {
+		const char *key = keys[slots[i].side][slots[i].index];
+		merged_layer *ml = &r->layers[r->nlayers];
+		for (int s = 0; s < NSIDES; s++) {
+			size_t at;
+			ml->src[s] = umap_strmap_get(&maps[s], key, &at) ? &r->docs[s]->layers[at] : NULL;
+		}
+		if ((rc = umap_strmap_put(&done_keys, key, 0, NULL)) || (rc = merge_layer(r, ml)))
+			break;
+		if (ml->skeleton >= 0)
+			r->nlayers++;
+		else
+			memset(ml, 0, sizeof(*ml));
+	}
+	/* A layer one side deleted and the other changed without moving it was dropped from
+	 * the order by the deletion: bring it back for the conflict. */
+	for (size_t i = 0; i < base->nlayers && !rc; i++) {
+		const char *key = keys[0][i];
+		if (umap_strmap_get(&done_keys, key, NULL))
+			continue;
+		merged_layer *ml = &r->layers[r->nlayers];
+		for (int s = 0; s < NSIDES; s++) {
+			size_t at;
+			ml->src[s] = umap_strmap_get(&maps[s], key, &at) ? &r->docs[s]->layers[at] : NULL;
+		}
+		if ((rc = merge_layer(r, ml)))
+			break;
+		if (ml->skeleton >= 0) {
+			merged_layer moved = *ml;
+			size_t at = i < r->nlayers ? i : r->nlayers;
+			memmove(&r->layers[at + 1], &r->layers[at], (r->nlayers - at) * sizeof(*ml));
+			r->layers[at] = moved;
+			r->nlayers++;
+		} else {
+			memset(ml, 0, sizeof(*ml));
+		}
+	}
+	umap_strmap_dispose(&done_keys);
+	free(slots);
+	for (int i = 0; i < NSIDES; i++) {
+		if (keys[i])
+			for (size_t j = 0; j < r->docs[i]->nlayers; j++)
+				free(keys[i][j]);
+		free(keys[i]);
+		umap_strmap_dispose(&maps[i]);
+	}
+	if (rc) {
+		umap_merge_result_free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void umap_merge_result_free(umap_merge_result *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->nconflicts; i++) {
+		umap_conflict *c = &r->conflicts[i];
+		json_decref(c->layer);
+		json_decref(c->id);
+		free(c->key);
+		json_decref(c->base);
+		json_decref(c->ours);
+		json_decref(c->theirs);
+	}
+	free(r->conflicts);
+	/* r->layers has room for every layer; entries past nlayers are zeroed. */
+	for (size_t i = 0; i < r->nlayers; i++) {
+		merged_layer *ml = &r->layers[i];
+		for (size_t j = 0; j < ml->nfeatures; j++)
+			json_decref(ml->features[j].tree);
+		free(ml->features);
+		json_decref(ml->options);
+		json_decref(ml->members);
+	}
+	free(r->layers);
+	json_decref(r->map);
+	free(r);
+}
+
+const umap_conflict *umap_merge_conflicts(const umap_merge_result *r, size_t *count)
+{
+	*count = r->nconflicts;
+	return r->conflicts;
+}
+
+void umap_merge_get_stats(const umap_merge_result *r, umap_merge_stats *stats)
+{
+	*stats = r->stats;
+}
+
+int umap_merge_conflicts_json(json_t **out, const umap_merge_result *r)
+{
+	json_t *root = json_object(), *list = json_array();
+	if (!root || !list || json_object_set_new(root, "conflicts", list)) {
+		json_decref(root);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < r->nconflicts; i++) {
+		const umap_conflict *c = &r->conflicts[i];
+		json_t *item = json_object();
+#define NUL(v) ((v) ? json_incref(v) : json_null())
+		if (!item || json_array_append_new(list, item) ||
+		    json_object_set_new(item, "layer", NUL(c->layer)) ||
+		    json_object_set_new(item, "id", NUL(c->id)) ||
+		    json_object_set_new(item, "key", c->key ? json_string(c->key) : json_null()) ||
+		    json_object_set_new(item, "kind", json_string(umap_conflict_kind_name(c->kind))) ||
+		    json_object_set_new(item, "base", NUL(c->base)) ||
+		    json_object_set_new(item, "ours", NUL(c->ours)) ||
+		    json_object_set_new(item, "theirs", NUL(c->theirs))) {
+			json_decref(root);
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		}
+#undef NUL
+	}
+	*out = root;
+	return 0;
+}
+
+/* ---- Output ------------------------------------------------------------------------ */
+
+static const char *options_key_literal(const char *key)
+{
+	return key && !strcmp(key, "_umap_options") ? "_umap_options" : "properties";
+}
+
+static int feature_tree(json_t **out, umap_merge_result *r, merged_layer *ml,
+			const merged_feature *f)
+{
+	if (f->side == SIDE_MERGED) {
+		*out = f->tree;
+		return 0;
+	}
+	return umap_doc_feature(out, r->docs[f->side], ml->src[f->side], f->index);
+}
+
+/* The merged document, with its features or only its skeleton (for the writer). */
+static int build_doc(umap_doc **out, umap_merge_result *r, int with_features)
+{
+	umap_doc *doc;
+	int rc = umap_doc_new(&doc, r->docs[UMAP_MERGE_OURS]->kind);
+	if (rc)
+		return rc;
+	if (r->map) {
+		json_t *copy = json_deep_copy(r->map);
+		if (!copy) {
+			umap_doc_free(doc);
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		}
+		json_decref(doc->map);
+		doc->map = copy;
+	}
+	for (size_t i = 0; i < r->nlayers && !rc; i++) {
+		merged_layer *ml = &r->layers[i];
+		umap_layer *src = ml->src[ml->skeleton], *layer;
+		if ((rc = umap_doc_add_layer(&layer, doc, src->id, ml->options)))
+			break;
+		layer->options_key = options_key_literal(src->options_key);
+		if (ml->members) {
+			json_t *copy = json_deep_copy(ml->members);
+			if (!copy) {
+				rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+				break;
+			}
+			json_decref(layer->members);
+			layer->members = copy;
+		}
+		for (size_t j = 0; with_features && j < ml->nfeatures && !rc; j++) {
+			json_t *tree;
+			if (!(rc = feature_tree(&tree, r, ml, &ml->features[j])))
+				rc = umap_layer_append(doc, layer, json_incref(tree));
+		}
+	}
+	if (rc) {
+		umap_doc_free(doc);
+		return rc;
+	}
+	*out = doc;
+	return 0;
+}
+
+int umap_merge_doc(umap_doc **out, umap_merge_result *r)
+{
+	return build_doc(out, r, 1);
+}
+
+/* How OURS writes its features, so that merged ones look like their neighbours. */
+typedef struct feature_style {
+	int multiline;
+	int space_after_colon, space_after_comma;
+	unsigned indent;   /* multi-line: spaces per level */
+	const char *lead;  /* multi-line: the indentation of the feature's first line */
+	size_t lead_len;
+	const char *sep;   /* between two features */
+	size_t sep_len;
+	char sep_buf[8];
+} feature_style;
+
+static void detect_style(feature_style *st, const char *data, const umap_layer *layer)
+{
+	memset(st, 0, sizeof(*st));
+	const umap_feature *f = &layer->features[0];
+	const char *p = data + f->offset, *end = p + f->length;
+	const char *line = p;
+	while (line > data && (line[-1] == ' ' || line[-1] == '\t'))
+		line--;
+	st->lead = line;
+	st->lead_len = (size_t)(p - line);
+	st->multiline = memchr(p, '\n', f->length) != NULL;
+	int in_string = 0, seen_colon = 0, seen_comma = 0;
+	for (const char *q = p; q < end; q++) {
+		if (in_string) {
+			if (*q == '\\')
+				q++;
+			else if (*q == '"')
+				in_string = 0;
+		} else if (*q == '"') {
+			in_string = 1;
+		} else if (*q == ':' && !seen_colon) {
+			seen_colon = 1;
+			st->space_after_colon = q + 1 < end && q[1] == ' ';
+		} else if (*q == ',' && !seen_comma) {
+			seen_comma = 1;
+			st->space_after_comma = q + 1 < end && (q[1] == ' ' || q[1] == '\n');
+		}
+	}
+	if (st->multiline) {
+		const char *nl = memchr(p, '\n', f->length);
+		size_t n = 0;
+		while (nl + 1 + n < end && nl[1 + n] == ' ')
+			n++;
+		st->indent = n > st->lead_len ? (unsigned)(n - st->lead_len) : 2;
+		if (st->indent > 16)
+			st->indent = 2;
+	}
+	if (layer->nfeatures >= 2) {
+		st->sep = data + f->offset + f->length;
+		st->sep_len = layer->features[1].offset - (f->offset + f->length);
+	} else if (line > data && line[-1] == '\n') {
+		/* ",\n" + the same indentation */
+		st->sep = NULL;
+	} else {
+		memcpy(st->sep_buf, ", ", 2);
+		st->sep_len = st->space_after_comma ? 2 : 1;
+		st->sep = st->sep_buf;
+	}
+}
+
+static int write_separator(umap_buf *out, const feature_style *st)
+{
+	if (st->sep)
+		return umap_buf_put(out, st->sep, st->sep_len);
+	if (umap_buf_puts(out, ",\n"))
+		return UMAP_ENOMEM;
+	return umap_buf_put(out, st->lead, st->lead_len);
+}
+
+/* A tree written in the style of OURS' features. */
+static int write_styled(umap_buf *out, const json_t *tree, const feature_style *st)
+{
+	char *text = umap_json_dumps(tree, st->multiline ? UMAP_JSON_INDENT(st->indent)
+							  : UMAP_JSON_COMPACT);
+	if (!text)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	int rc = 0, in_string = 0;
+	for (const char *q = text; *q && !rc; q++) {
+		rc = umap_buf_putc(out, *q);
+		if (in_string) {
+			if (*q == '\\' && q[1])
+				rc = rc ? rc : umap_buf_putc(out, *++q);
+			else if (*q == '"')
+				in_string = 0;
+		} else if (*q == '"') {
+			in_string = 1;
+		} else if (*q == '\n') {
+			rc = rc ? rc : umap_buf_put(out, st->lead, st->lead_len);
+		} else if (!st->multiline && ((*q == ':' && st->space_after_colon) ||
+					      (*q == ',' && st->space_after_comma))) {
+			rc = rc ? rc : umap_buf_putc(out, ' ');
+		}
+	}
+	free(text);
+	return rc;
+}
+
+static int write_feature(umap_buf *out, umap_merge_result *r, merged_layer *ml,
+			 const merged_feature *f, const feature_style *st)
+{
+	if (f->side != SIDE_MERGED) {
+		umap_doc *doc = r->docs[f->side];
+		const umap_feature *src = &ml->src[f->side]->features[f->index];
+		if (doc->data && src->length &&
+		    (memchr(doc->data + src->offset, '\n', src->length) != NULL) == st->multiline)
+			return umap_buf_put(out, doc->data + src->offset, src->length);
+	}
+	json_t *tree;
+	int rc = feature_tree(&tree, r, ml, f);
+	return rc ? rc : write_styled(out, tree, st);
+}
+
+/* Can the output be OURS' text with only the features replaced? */
+static int splice_possible(umap_merge_result *r)
+{
+	umap_doc *ours = r->docs[UMAP_MERGE_OURS];
+	if (!ours->data || r->nlayers != ours->nlayers)
+		return 0;
+	if (ours->kind == UMAP_DOC_MAP && !same(r->map, ours->map))
+		return 0;
+	for (size_t i = 0; i < r->nlayers; i++) {
+		merged_layer *ml = &r->layers[i];
+		umap_layer *ol = &ours->layers[i];
+		if (ml->src[UMAP_MERGE_OURS] != ol || ml->skeleton != UMAP_MERGE_OURS ||
+		    !same(ml->options, ol->options) || !same(ml->members, ol->members))
+			return 0;
+		if (!ol->nfeatures && ml->nfeatures)
+			return 0;
+		for (size_t j = 0; j < ol->nfeatures; j++)
+			if (!ol->features[j].length)
+				return 0;
+	}
+	return 1;
+}
+
+/* Where each layer's (empty) features array is in a skeleton written by umap_doc_write:
+ * the offsets of its '[' and ']' and the indentation of its key. 0 when all were found. */
+typedef struct features_slot {
+	size_t open, close, indent;
+} features_slot;
+
+static int find_feature_arrays(features_slot *slots, size_t nlayers, const umap_buf *text,
+			       umap_doc_kind kind)
+{
+	umap_json_options jopts = UMAP_JSON_OPTIONS_INIT;
+	umap_scanner *sc;
+	if (umap_scanner_new(&sc, text->ptr, text->len, &jopts))
+		return -1;
+	size_t depth = 0, found = 0, layer_depth = kind == UMAP_DOC_MAP ? 3 : 1;
+	int want_array = 0;
+	umap_token tok;
+	while (!umap_scanner_next(sc, &tok) && tok.type != UMAP_TOKEN_EOF) {
+		if (want_array && tok.type == UMAP_TOKEN_ARRAY_START && found < nlayers) {
+			slots[found].open = tok.start;
+			umap_token end;
+			if (umap_scanner_next(sc, &end) || end.type != UMAP_TOKEN_ARRAY_END)
+				break;
+			slots[found++].close = end.start;
+			want_array = 0;
+			continue;
+		}
+		want_array = 0;
+		switch (tok.type) {
+		case UMAP_TOKEN_OBJECT_START:
+		case UMAP_TOKEN_ARRAY_START:
+			depth++;
+			break;
+		case UMAP_TOKEN_OBJECT_END:
+		case UMAP_TOKEN_ARRAY_END:
+			depth--;
+			break;
+		case UMAP_TOKEN_KEY:
+			if (depth == layer_depth && tok.end - tok.start == 10 &&
+			    !memcmp(text->ptr + tok.start, "\"features\"", 10) && found < nlayers) {
+				want_array = 1;
+				slots[found].indent = tok.pos.col ? tok.pos.col - 1 : 0;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	umap_scanner_free(sc);
+	umap_error_clear();
+	return found == nlayers ? 0 : -1;
+}
+
+static const char spaces[] = "                                ";
+
+/* The layer or map options changed: the skeleton is written anew by the document writer,
+ * and each layer's features still as they were written (or in OURS' style). */
+static int write_reskeletoned(umap_buf *out, umap_merge_result *r, unsigned flags)
+{
+	umap_doc *skeleton = NULL;
+	umap_buf text = UMAP_BUF_INIT;
+	features_slot *slots = calloc(r->nlayers + 1, sizeof(*slots));
+	int rc = slots ? build_doc(&skeleton, r, 0) : umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (!rc)
+		rc = umap_doc_write(&text, skeleton, flags);
+	if (!rc && find_feature_arrays(slots, r->nlayers, &text, skeleton->kind)) {
+		/* not the shape we expect: the plain document writer, every feature re-written */
+		umap_doc *doc = NULL;
+		free(slots);
+		umap_buf_dispose(&text);
+		umap_doc_free(skeleton);
+		if ((rc = umap_merge_doc(&doc, r)))
+			return rc;
+		rc = umap_doc_write(out, doc, flags);
+		umap_doc_free(doc);
+		return rc;
+	}
+	size_t cursor = 0;
+	for (size_t i = 0; i < r->nlayers && !rc; i++) {
+		merged_layer *ml = &r->layers[i];
+		if (!ml->nfeatures)
+			continue;
+		feature_style st;
+		umap_layer *ol = ml->src[UMAP_MERGE_OURS];
+		umap_doc *ours = r->docs[UMAP_MERGE_OURS];
+		if (ol && ol->nfeatures && ol->features[0].length && ours->data) {
+			detect_style(&st, ours->data, ol);
+		} else {
+			memset(&st, 0, sizeof(st));
+			st.space_after_colon = st.space_after_comma = 1;
+			st.indent = 2;
+		}
+		size_t indent = slots[i].indent + 2 < sizeof(spaces) ? slots[i].indent + 2 : sizeof(spaces) - 1;
+		st.lead = spaces;
+		st.lead_len = indent;
+		st.sep = NULL; /* ",\n" + lead */
+		rc = umap_buf_put(out, text.ptr + cursor, slots[i].open + 1 - cursor);
+		for (size_t j = 0; j < ml->nfeatures && !rc; j++) {
+			rc = umap_buf_puts(out, j ? ",\n" : "\n");
+			if (!rc)
+				rc = umap_buf_put(out, spaces, indent);
+			if (!rc)
+				rc = write_feature(out, r, ml, &ml->features[j], &st);
+		}
+		if (!rc)
+			rc = umap_buf_putc(out, '\n');
+		if (!rc)
+			rc = umap_buf_put(out, spaces, indent - 2);
+		cursor = slots[i].close;
+	}
+	if (!rc)
+		rc = umap_buf_put(out, text.ptr + cursor, text.len - cursor);
+	free(slots);
+	umap_buf_dispose(&text);
+	umap_doc_free(skeleton);
+	return rc;
+}
+
+int umap_merge_write(umap_buf *out, umap_merge_result *r, unsigned flags)
+{
+	if (!splice_possible(r))
+		return write_reskeletoned(out, r, flags);
+	umap_doc *ours = r->docs[UMAP_MERGE_OURS];
+	size_t cursor = 0;
+	for (size_t i = 0; i < r->nlayers; i++) {
+		merged_layer *ml = &r->layers[i];
+		umap_layer *ol = &ours->layers[i];
+		if (!ol->nfeatures)
+			continue;
+		feature_style st;
+		detect_style(&st, ours->data, ol);
+		size_t start = ol->features[0].offset;
+		const umap_feature *last = &ol->features[ol->nfeatures - 1];
+		if (umap_buf_put(out, ours->data + cursor, start - cursor))
+			return UMAP_ENOMEM;
+		for (size_t j = 0; j < ml->nfeatures; j++) {
+			int rc = (j ? write_separator(out, &st) : 0);
+			if (!rc)
+				rc = write_feature(out, r, ml, &ml->features[j], &st);
+			if (rc)
+				return rc;
+		}
+		cursor = last->offset + last->length;
+	}
+	return umap_buf_put(out, ours->data + cursor, ours->size - cursor);
+}

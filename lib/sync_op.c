@@ -1,0 +1,251 @@
+/* Validation of sync ops (uMap realtime messages + hlc + op_id) and dotted-key edits.
+ * Every rule that protects the server's state from a malformed op lives here. */
+#include "sync_op.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "json.h"
+
+static int name_char(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '-';
+}
+
+int umap_sync_valid_name(const char *name, size_t max)
+{
+	size_t n = 0;
+	if (!name)
+		return 0;
+	for (; name[n]; n++)
+		if (n >= max || !name_char((unsigned char)name[n]))
+			return 0;
+	return n > 0;
+}
+
+int umap_sync_valid_filename(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	if (n == 0 || n > UMAP_SYNC_FILENAME_MAX || name[0] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c < 0x20 || c == 0x7f || c == '/' || c == '\\' || c == ':')
+			return 0;
+	}
+	return 1;
+}
+
+static int valid_key(const char *key)
+{
+	size_t n = strlen(key), depth = 1;
+	if (n == 0 || n > UMAP_SYNC_KEY_MAX || key[0] == '.' || key[n - 1] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)key[i];
+		if (c < 0x20)
+			return 0;
+		if (c == '.' && (key[i + 1] == '.' || ++depth > UMAP_SYNC_KEY_DEPTH))
+			return 0;
+	}
+	return 1;
+}
+
+static int valid_op_id(const char *id)
+{
+	size_t n = strlen(id);
+	if (n == 0 || n > UMAP_SYNC_OP_ID_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)id[i] <= 0x20 || (unsigned char)id[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* The feature id as compact JSON text: a non-empty string without control characters, or
+ * an integer (uMap uses 5-character strings; GeoJSON allows numbers). */
+static int feature_id_text(char **out, const json_t *id, size_t index)
+{
+	*out = NULL;
+	if (json_is_string(id)) {
+		const char *s = json_string_value(id);
+		size_t n = json_string_length(id);
+		if (n == 0 || n > UMAP_SYNC_FEATURE_ID_MAX || strlen(s) != n)
+			goto bad;
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)s[i] < 0x20)
+				goto bad;
+	} else if (!json_is_integer(id)) {
+		goto bad;
+	}
+	*out = umap_json_dumps(id, UMAP_JSON_COMPACT);
+	return *out ? 0 : umap_error_set(UMAP_ENOMEM, "out of memory");
+bad:
+	return umap_error_set(UMAP_EINVALID,
+			      "ops[%zu]: metadata.id must be a non-empty string (at most %d bytes) or an integer",
+			      index, UMAP_SYNC_FEATURE_ID_MAX);
+}
+
+static int lookup(const char *const *names, const char *s)
+{
+	for (int i = 0; names[i]; i++)
+		if (!strcmp(names[i], s))
+			return i;
+	return -1;
+}
+
+static int op_parse(umap_sync_op *out, json_t *op, size_t index)
+{
+	static const char *const verbs[] = { "upsert", "update", "delete", NULL };
+	static const char *const subjects[] = { "map", "datalayer", "feature", NULL };
+	memset(out, 0, sizeof(*out));
+	out->json = op;
+	if (!json_is_object(op))
+		return umap_error_set(UMAP_EINVALID, "ops[%zu]: an op must be a JSON object", index);
+	const char *verb = json_string_value(json_object_get(op, "verb"));
+	const char *subject = json_string_value(json_object_get(op, "subject"));
+	const char *hlc = json_string_value(json_object_get(op, "hlc"));
+	out->op_id = json_string_value(json_object_get(op, "op_id"));
+	int v = verb ? lookup(verbs, verb) : -1, s = subject ? lookup(subjects, subject) : -1;
+	if (v < 0)
+		return umap_error_set(UMAP_EINVALID, "ops[%zu]: \"verb\" must be \"upsert\", \"update\" or \"delete\"", index);
+	if (s < 0)
+		return umap_error_set(UMAP_EINVALID, "ops[%zu]: \"subject\" must be \"map\", \"datalayer\" or \"feature\"", index);
+	if (!out->op_id || !valid_op_id(out->op_id))
+		return umap_error_set(UMAP_EINVALID,
+				      "ops[%zu]: \"op_id\" must be a string of 1 to %d printable characters without spaces",
+				      index, UMAP_SYNC_OP_ID_MAX);
+	if (!hlc)
+		return umap_error_set(UMAP_EINVALID, "ops[%zu]: \"hlc\" is missing (a hybrid logical clock string)", index);
+	if (umap_hlc_decode(&out->hlc, hlc))
+		return umap_error_prefix(UMAP_EINVALID, "ops[%zu]: ", index);
+	out->verb = (umap_sync_verb)v;
+	out->subject = (umap_sync_subject)s;
+
+	json_t *meta = json_object_get(op, "metadata");
+	if (meta && !json_is_object(meta))
+		return umap_error_set(UMAP_EINVALID, "ops[%zu]: \"metadata\" must be an object", index);
+	out->layer = "";
+	if (out->subject == UMAP_SYNC_FEATURE) {
+		out->layer = json_string_value(json_object_get(meta, "layerId"));
+		if (!out->layer || !umap_sync_valid_name(out->layer, UMAP_SYNC_LAYER_MAX))
+			return umap_error_set(UMAP_EINVALID,
+					      "ops[%zu]: metadata.layerId must be 1 to %d characters of A-Z a-z 0-9 _ -",
+					      index, UMAP_SYNC_LAYER_MAX);
+		json_t *id = json_object_get(meta, "id");
+		if (feature_id_text(&out->feature, id, index))
+			return UMAP_EINVALID;
+	} else if (out->subject == UMAP_SYNC_DATALAYER) {
+		out->layer = json_string_value(json_object_get(meta, "id"));
+		if (!out->layer || !umap_sync_valid_name(out->layer, UMAP_SYNC_LAYER_MAX))
+			return umap_error_set(UMAP_EINVALID,
+					      "ops[%zu]: metadata.id of a datalayer must be 1 to %d characters of A-Z a-z 0-9 _ -",
+					      index, UMAP_SYNC_LAYER_MAX);
+		json_t *filename = json_object_get(meta, "filename");
+		if (filename) {
+			out->filename = json_string_value(filename);
+			if (out->verb != UMAP_SYNC_UPSERT || !out->filename ||
+			    !umap_sync_valid_filename(out->filename))
+				return umap_error_set(UMAP_EINVALID,
+						      "ops[%zu]: metadata.filename must be a file name without '/' or a leading '.', on an upsert",
+						      index);
+		}
+	}
+
+	json_t *value = json_object_get(op, "value");
+	switch (out->verb) {
+	case UMAP_SYNC_UPSERT:
+		/* a datalayer without options (null) is fine: uMap sends {} but files may have none */
+		if (!json_is_object(value) && !(out->subject == UMAP_SYNC_DATALAYER && json_is_null(value)))
+			return umap_error_set(UMAP_EINVALID, "ops[%zu]: an upsert needs an object \"value\"", index);
+		if (out->subject == UMAP_SYNC_FEATURE) {
+			const char *type = json_string_value(json_object_get(value, "type"));
+			if (!type || strcmp(type, "Feature"))
+				return umap_error_set(UMAP_EINVALID,
+						      "ops[%zu]: the value of a feature upsert must be a GeoJSON Feature", index);
+			json_t *id = json_object_get(value, "id");
+			if (id) {
+				char *text = umap_json_dumps(id, UMAP_JSON_COMPACT);
+				int same = text && !strcmp(text, out->feature);
+				free(text);
+				if (!same)
+					return umap_error_set(UMAP_EINVALID,
+							      "ops[%zu]: the feature's \"id\" differs from metadata.id", index);
+			}
+		}
+		out->value = value;
+		break;
+	case UMAP_SYNC_UPDATE:
+		out->key = json_string_value(json_object_get(op, "key"));
+		if (!out->key || !valid_key(out->key))
+			return umap_error_set(UMAP_EINVALID,
+					      "ops[%zu]: an update needs a dotted \"key\" (e.g. \"properties.name\"), at most %d bytes and %d levels",
+					      index, UMAP_SYNC_KEY_MAX, UMAP_SYNC_KEY_DEPTH);
+		if (out->subject == UMAP_SYNC_FEATURE &&
+		    (!strcmp(out->key, "id") || !strcmp(out->key, "type") ||
+		     !strncmp(out->key, "id.", 3) || !strncmp(out->key, "type.", 5)))
+			return umap_error_set(UMAP_EINVALID, "ops[%zu]: a feature's \"%s\" cannot be updated", index, out->key);
+		if (out->subject == UMAP_SYNC_DATALAYER && strncmp(out->key, "options.", 8) &&
+		    strncmp(out->key, "properties.", 11) && strncmp(out->key, "_umap_options.", 14))
+			return umap_error_set(UMAP_EINVALID,
+					      "ops[%zu]: a datalayer key must start with \"options.\" (or \"properties.\")", index);
+		out->value = value; /* absent: the key is removed */
+		break;
+	case UMAP_SYNC_DELETE:
+		if (out->subject == UMAP_SYNC_MAP)
+			return umap_error_set(UMAP_EINVALID, "ops[%zu]: a map cannot be deleted through sync", index);
+		break;
+	}
+	return 0;
+}
+
+/* A refused op owns nothing: its caller (the store's push) disposes only accepted ones. */
+int umap_sync_op_parse(umap_sync_op *out, json_t *op, size_t index)
+{
+	int rc = op_parse(out, op, index);
+	if (rc)
+		umap_sync_op_dispose(out);
+	return rc;
+}
+
+void umap_sync_op_dispose(umap_sync_op *op)
+{
+	free(op->feature);
+	op->feature = NULL;
+}
+
+int umap_sync_set_path(json_t *root, const char *key, json_t *value)
+{
+	json_t *node = root;
+	const char *part = key;
+	char name[UMAP_SYNC_KEY_MAX + 1];
+	for (;;) {
+		const char *dot = strchr(part, '.');
+		size_t n = dot ? (size_t)(dot - part) : strlen(part);
+		if (n == 0 || n > UMAP_SYNC_KEY_MAX)
+			return umap_error_set(UMAP_EINVALID, "invalid key '%s'", key);
+		memcpy(name, part, n);
+		name[n] = '\0';
+		if (!json_is_object(node))
+			return umap_error_set(UMAP_EINVALID, "key '%s' goes through a value that is not an object", key);
+		if (!dot) {
+			if (!value) {
+				json_object_del(node, name);
+				return 0;
+			}
+			return json_object_set(node, name, value) ? umap_error_set(UMAP_ENOMEM, "out of memory") : 0;
+		}
+		json_t *child = json_object_get(node, name);
+		if (!child || json_is_null(child)) {
+			if (!value)
+				return 0; /* removing under something absent: nothing to do */
+			child = json_object();
+			if (!child || json_object_set_new(node, name, child))
+				return umap_error_set(UMAP_ENOMEM, "out of memory");
+		}
+		node = child;
+		part = dot + 1;
+	}
+}

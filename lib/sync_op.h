@@ -1,0 +1,50 @@
+/* Sync ops as the server receives them: uMap realtime messages plus "hlc" and "op_id",
+ * validated into a flat form, and the dotted-key edits they make to JSON trees. */
+#ifndef UMAP_SYNC_OP_H
+#define UMAP_SYNC_OP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "hlc.h"
+
+#define UMAP_SYNC_NAME_MAX 64      /* map names, client ids */
+#define UMAP_SYNC_LAYER_MAX 128    /* layer ids (uMap uses UUIDs) */
+#define UMAP_SYNC_OP_ID_MAX 128
+#define UMAP_SYNC_FEATURE_ID_MAX 256
+#define UMAP_SYNC_KEY_MAX 256
+#define UMAP_SYNC_KEY_DEPTH 16
+#define UMAP_SYNC_FILENAME_MAX 255
+
+typedef enum umap_sync_verb { UMAP_SYNC_UPSERT, UMAP_SYNC_UPDATE, UMAP_SYNC_DELETE } umap_sync_verb;
+typedef enum umap_sync_subject { UMAP_SYNC_MAP, UMAP_SYNC_DATALAYER, UMAP_SYNC_FEATURE } umap_sync_subject;
+
+/* One validated op. Strings and `value` are borrowed from the op's JSON tree. */
+typedef struct umap_sync_op {
+	json_t *json;             /* the whole op as received */
+	const char *op_id;
+	umap_hlc_ts hlc;
+	umap_sync_verb verb;
+	umap_sync_subject subject;
+	const char *layer;        /* datalayer and feature ops: the layer id; "" for map ops */
+	char *feature;            /* feature ops: the id as compact JSON text (owned); else NULL */
+	const char *key;          /* update: the dotted key ("properties.name"); else NULL */
+	json_t *value;            /* upsert: the new object; update: the value, NULL = remove key */
+	const char *filename;     /* datalayer upsert: optional working-file name (extension) */
+} umap_sync_op;
+
+/* Map names and client ids: 1..UMAP_SYNC_NAME_MAX bytes of [A-Za-z0-9_-]; layer ids the
+ * same up to UMAP_SYNC_LAYER_MAX. Nothing that could walk a path or break a URL. */
+int umap_sync_valid_name(const char *name, size_t max);
+/* A working-file name: one path component, no leading dot, no control characters. */
+int umap_sync_valid_filename(const char *name);
+
+/* Validates ops[index]; on error the message starts with "ops[INDEX]" and *out owns nothing. */
+int umap_sync_op_parse(umap_sync_op *out, json_t *op, size_t index);
+void umap_sync_op_dispose(umap_sync_op *op);
+
+/* Sets the dotted `key` in `root` to `value` (a new reference is taken), creating objects on
+ * the way; value NULL removes the key. "properties.a.b" walks properties, then a. */
+int umap_sync_set_path(json_t *root, const char *key, json_t *value);
+
+#endif

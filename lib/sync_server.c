@@ -1,0 +1,597 @@
+/* The sync server on libmicrohttpd: thread pool, connection and per-address limits,
+ * timeouts, body limit (413), rate limit (429), bearer tokens, and long-poll pulls that
+ * park the connection (suspend) instead of a thread, woken by commits or their deadline. */
+#include "sync_server.h"
+
+#include <errno.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <arpa/inet.h>
+
+#include "buf.h"
+#include "error.h"
+#include "json.h"
+#include "sync_op.h"
+#include "version.h"
+
+#define RATE_SLOTS 1024
+
+struct rate_slot {
+	char addr[INET6_ADDRSTRLEN];
+	double tokens;
+	uint64_t last_us;
+};
+
+struct request {
+	umap_buf body;
+	int too_big;
+	int waiting;           /* 1: suspended in a long-poll; 2: resumed, answer now */
+	uint64_t deadline_us;
+	char map[UMAP_SYNC_NAME_MAX + 1];
+	struct MHD_Connection *conn;
+	struct request *next_waiter;
+	uint64_t start_us;
+};
+
+struct umap_sync_server {
+	struct MHD_Daemon *daemon;
+	umap_sync_store *store;
+	umap_sync_server_options opts;
+	unsigned int port;
+	/* long-poll waiters; `generation` counts commits so a pull that found nothing can tell
+	 * whether a commit slipped in before it parked */
+	pthread_mutex_t wait_lock;
+	pthread_cond_t wait_cond;
+	struct request *waiters;
+	uint64_t generation;
+	int stopping;
+	pthread_t timer;
+	int timer_started;
+	pthread_mutex_t rate_lock;
+	struct rate_slot *rates;
+};
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- Responses ------------------------------------------------------------------------ */
+
+static void log_request(umap_sync_server *srv, struct request *req, const char *method,
+			const char *url, unsigned status)
+{
+	if (!srv->opts.log)
+		return;
+	char line[512];
+	snprintf(line, sizeof(line), "%s %.300s %u %.1fms", method, url, status,
+		 (double)(mono_us() - req->start_us) / 1000.0);
+	srv->opts.log(srv->opts.log_ctx, line);
+}
+
+/* Queues `text` (malloc'd, taken over) with status; extra header optional. */
+static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, char *text, size_t len,
+				 const char *header, const char *value)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (header)
+		MHD_add_response_header(resp, header, value);
+	enum MHD_Result ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, json_t *value,
+				 const char *header, const char *hvalue)
+{
+	char *text = umap_json_dumps(value, UMAP_JSON_COMPACT);
+	json_decref(value);
+	if (!text)
+		return MHD_NO;
+	return send_text(conn, status, text, strlen(text), header, hvalue);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *message,
+				  const char *header, const char *hvalue)
+{
+	return send_json(conn, status, json_pack("{s:s}", "error", message), header, hvalue);
+}
+
+/* The HTTP status for a library error. */
+static unsigned status_for(int err)
+{
+	switch (err) {
+	case UMAP_EINVALID:
+	case UMAP_EUSAGE:
+		return MHD_HTTP_BAD_REQUEST;
+	case UMAP_ENOTFOUND:
+		return MHD_HTTP_NOT_FOUND;
+	case UMAP_EAUTH:
+		return MHD_HTTP_FORBIDDEN;
+	case UMAP_ECONFLICT:
+		return MHD_HTTP_CONFLICT;
+	case UMAP_ELIMIT:
+		return MHD_HTTP_CONTENT_TOO_LARGE;
+	default:
+		return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+}
+
+/* ---- Rate limit: a token bucket per client address ------------------------------------ */
+
+/* 0 when allowed; else the seconds to wait. Addresses share slots by hash; a new address
+ * takes over a slot with a full bucket, which errs towards letting requests through. */
+static unsigned rate_check(umap_sync_server *srv, struct MHD_Connection *conn)
+{
+	if (srv->opts.rate <= 0)
+		return 0;
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	char addr[INET6_ADDRSTRLEN] = "?";
+	if (info && info->client_addr) {
+		const struct sockaddr *sa = info->client_addr;
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, addr, sizeof(addr));
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, addr, sizeof(addr));
+	}
+	uint32_t h = 2166136261u;
+	for (const char *p = addr; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	double burst = srv->opts.burst > 1 ? srv->opts.burst : 1;
+	uint64_t now = mono_us();
+	unsigned wait = 0;
+	pthread_mutex_lock(&srv->rate_lock);
+	struct rate_slot *slot = &srv->rates[h % RATE_SLOTS];
+	if (strcmp(slot->addr, addr)) {
+		snprintf(slot->addr, sizeof(slot->addr), "%s", addr);
+		slot->tokens = burst;
+		slot->last_us = now;
+	}
+	slot->tokens += (double)(now - slot->last_us) / 1e6 * srv->opts.rate;
+	if (slot->tokens > burst)
+		slot->tokens = burst;
+	slot->last_us = now;
+	if (slot->tokens >= 1)
+		slot->tokens -= 1;
+	else
+		wait = (unsigned)ceil((1 - slot->tokens) / srv->opts.rate);
+	pthread_mutex_unlock(&srv->rate_lock);
+	return wait ? wait : 0;
+}
+
+/* ---- Long-poll ---------------------------------------------------------------------------- */
+
+static void on_commit(void *ctx, const char *map, int64_t head)
+{
+	umap_sync_server *srv = ctx;
+	(void)head;
+	pthread_mutex_lock(&srv->wait_lock);
+	srv->generation++;
+	for (struct request **p = &srv->waiters; *p;) {
+		struct request *req = *p;
+		if (!strcmp(req->map, map)) {
+			*p = req->next_waiter;
+			req->waiting = 2;
+			MHD_resume_connection(req->conn);
+		} else {
+			p = &req->next_waiter;
+		}
+	}
+	pthread_mutex_unlock(&srv->wait_lock);
+}
+
+/* Wakes long-polls whose deadline passed (all of them when stopping). */
+static void *timer_main(void *arg)
+{
+	umap_sync_server *srv = arg;
+	pthread_mutex_lock(&srv->wait_lock);
+	for (;;) {
+		uint64_t now = mono_us();
+		for (struct request **p = &srv->waiters; *p;) {
+			struct request *req = *p;
+			if (srv->stopping || req->deadline_us <= now) {
+				*p = req->next_waiter;
+				req->waiting = 2;
+				MHD_resume_connection(req->conn);
+			} else {
+				p = &req->next_waiter;
+			}
+		}
+		if (srv->stopping)
+			break;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&srv->wait_cond, &srv->wait_lock, &ts);
+	}
+	pthread_mutex_unlock(&srv->wait_lock);
+	return NULL;
+}
+
+/* ---- Handlers ------------------------------------------------------------------------------- */
+
+static enum MHD_Result handle_info(umap_sync_server *srv, struct MHD_Connection *conn)
+{
+	umap_sync_store_options defaults = UMAP_SYNC_STORE_OPTIONS_INIT;
+	json_t *info = json_pack("{s:s, s:s, s:i, s:b, s:{s:I, s:I, s:i, s:i, s:I}}",
+				 "server", "umapsync", "version", UMAPSYNC_VERSION, "protocol", 1,
+				 "auth", srv->opts.force_auth || umap_sync_store_auth_required(srv->store),
+				 "limits", "max_body", (json_int_t)srv->opts.max_body,
+				 "max_ops", (json_int_t)defaults.max_ops, "max_wait", (int)srv->opts.max_wait_s,
+				 "max_limit", (int)srv->opts.max_limit,
+				 "max_skew_ms", (json_int_t)defaults.max_skew_ms);
+	return send_json(conn, MHD_HTTP_OK, info, NULL, NULL);
+}
+
+/* Strict non-negative integer query argument; -1 when malformed. */
+static long long query_int(struct MHD_Connection *conn, const char *name, long long dflt)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+	if (!v)
+		return dflt;
+	if (!*v || strlen(v) > 18)
+		return -1;
+	long long n = 0;
+	for (const char *p = v; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		n = n * 10 + (*p - '0');
+	}
+	return n;
+}
+
+static enum MHD_Result handle_pull(umap_sync_server *srv, struct MHD_Connection *conn, struct request *req,
+				   const umap_sync_grant *grant, unsigned *status)
+{
+	long long since = query_int(conn, "since", 0), limit = query_int(conn, "limit", srv->opts.default_limit);
+	long long wait = query_int(conn, "wait", 0);
+	if (since < 0 || limit < 0 || wait < 0) {
+		*status = MHD_HTTP_BAD_REQUEST;
+		return send_error(conn, *status, "since, limit and wait must be non-negative integers", NULL, NULL);
+	}
+	if (limit == 0 || limit > srv->opts.max_limit)
+		limit = srv->opts.max_limit;
+	if (wait > srv->opts.max_wait_s)
+		wait = srv->opts.max_wait_s;
+	umap_buf out = UMAP_BUF_INIT;
+	for (;;) {
+		pthread_mutex_lock(&srv->wait_lock);
+		uint64_t generation = srv->generation;
+		pthread_mutex_unlock(&srv->wait_lock);
+		int64_t cursor;
+		int err = umap_sync_store_pull(&out, &cursor, srv->store, req->map, grant, since, limit);
+		if (err) {
+			umap_buf_dispose(&out);
+			*status = err == UMAP_ELIMIT ? MHD_HTTP_GONE : status_for(err);
+			return send_error(conn, *status, umap_error_last(), NULL, NULL);
+		}
+		if (cursor > since || wait == 0 || req->waiting == 2)
+			break;
+		/* nothing new: park the connection until a commit or the deadline, unless a
+		 * commit happened since the read above (then read again) */
+		pthread_mutex_lock(&srv->wait_lock);
+		if (srv->stopping) {
+			pthread_mutex_unlock(&srv->wait_lock);
+			break;
+		}
+		if (generation == srv->generation) {
+			req->waiting = 1;
+			req->deadline_us = mono_us() + (uint64_t)wait * 1000000u;
+			req->conn = conn;
+			req->next_waiter = srv->waiters;
+			srv->waiters = req;
+			MHD_suspend_connection(conn);
+			pthread_mutex_unlock(&srv->wait_lock);
+			umap_buf_dispose(&out);
+			*status = 0;
+			return MHD_YES;
+		}
+		pthread_mutex_unlock(&srv->wait_lock);
+	}
+	*status = MHD_HTTP_OK;
+	size_t len = out.len;
+	return send_text(conn, MHD_HTTP_OK, umap_buf_detach(&out), len, NULL, NULL);
+}
+
+static enum MHD_Result handle_map(umap_sync_server *srv, struct MHD_Connection *conn, struct request *req,
+				  const char *method, const char *action, unsigned *status)
+{
+	int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+	int is_post = !strcmp(method, "POST");
+	if (!strcmp(action, "push") ? !is_post : (strcmp(action, "pull") && strcmp(action, "snapshot"))) {
+		if (strcmp(action, "push") && strcmp(action, "pull") && strcmp(action, "snapshot")) {
+			*status = MHD_HTTP_NOT_FOUND;
+			return send_error(conn, *status, "no such endpoint: use /v1/maps/MAP/snapshot, /push or /pull", NULL, NULL);
+		}
+		*status = MHD_HTTP_METHOD_NOT_ALLOWED;
+		return send_error(conn, *status, "push takes POST", MHD_HTTP_HEADER_ALLOW, "POST");
+	}
+	if (strcmp(action, "push") && !is_get) {
+		*status = MHD_HTTP_METHOD_NOT_ALLOWED;
+		return send_error(conn, *status, "pull and snapshot take GET", MHD_HTTP_HEADER_ALLOW, "GET");
+	}
+
+	const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *token = NULL;
+	if (auth && !strncasecmp(auth, "Bearer ", 7))
+		for (token = auth + 7; *token == ' ';)
+			token++;
+	umap_sync_grant grant = UMAP_SYNC_GRANT_INIT;
+	int err = umap_sync_store_authorize(&grant, srv->store, req->map, token, srv->opts.force_auth);
+	if (err == UMAP_EAUTH) {
+		*status = MHD_HTTP_UNAUTHORIZED;
+		return send_error(conn, *status, umap_error_last(), MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				  "Bearer realm=\"umapsync\"");
+	}
+	if (err) {
+		*status = err == UMAP_ECONFLICT ? MHD_HTTP_FORBIDDEN : status_for(err);
+		return send_error(conn, *status, umap_error_last(), NULL, NULL);
+	}
+
+	enum MHD_Result ret;
+	if (!strcmp(action, "snapshot")) {
+		umap_buf out = UMAP_BUF_INIT;
+		err = umap_sync_store_snapshot(&out, srv->store, req->map, &grant);
+		if (err) {
+			umap_buf_dispose(&out);
+			*status = status_for(err);
+			ret = send_error(conn, *status, umap_error_last(), NULL, NULL);
+		} else {
+			*status = MHD_HTTP_OK;
+			size_t len = out.len;
+			ret = send_text(conn, *status, umap_buf_detach(&out), len, NULL, NULL);
+		}
+	} else if (!strcmp(action, "pull")) {
+		ret = handle_pull(srv, conn, req, &grant, status);
+	} else if (!grant.write) {
+		*status = MHD_HTTP_FORBIDDEN;
+		ret = send_error(conn, *status, "this token is read-only", NULL, NULL);
+	} else {
+		/* strict parse: duplicate members refused, depth and sizes bounded */
+		umap_json_options jopts = UMAP_JSON_OPTIONS_INIT;
+		jopts.source_name = "request body";
+		jopts.reject_duplicates = 1;
+		jopts.max_depth = 64;
+		jopts.max_size = srv->opts.max_body;
+		umap_json_doc *doc = NULL;
+		json_t *body = NULL;
+		if (!umap_json_parse(&doc, req->body.ptr ? req->body.ptr : "", req->body.len, &jopts))
+			body = json_incref(umap_json_doc_root(doc));
+		umap_json_doc_free(doc);
+		if (!body) {
+			*status = MHD_HTTP_BAD_REQUEST;
+			char msg[600];
+			snprintf(msg, sizeof(msg), "request body is not valid JSON: %s", umap_error_last());
+			ret = send_error(conn, *status, msg, NULL, NULL);
+		} else {
+			json_t *reply = NULL;
+			err = umap_sync_store_push(&reply, srv->store, req->map, &grant, body);
+			json_decref(body);
+			if (!err) {
+				*status = MHD_HTTP_OK;
+				ret = send_json(conn, *status, reply, NULL, NULL);
+			} else if (err == UMAP_ECONFLICT && reply) {
+				*status = MHD_HTTP_CONFLICT;
+				json_object_set_new(reply, "error", json_string(umap_error_last()));
+				ret = send_json(conn, *status, reply, NULL, NULL);
+			} else {
+				json_decref(reply);
+				*status = err == UMAP_ELIMIT ? MHD_HTTP_CONTENT_TOO_LARGE : status_for(err);
+				ret = send_error(conn, *status, umap_error_last(), NULL, NULL);
+			}
+		}
+	}
+	umap_sync_grant_dispose(&grant);
+	return ret;
+}
+
+static enum MHD_Result route(umap_sync_server *srv, struct MHD_Connection *conn, struct request *req,
+			     const char *url, const char *method, unsigned *status)
+{
+	if (!strcmp(url, "/v1/info")) {
+		if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+			*status = MHD_HTTP_METHOD_NOT_ALLOWED;
+			return send_error(conn, *status, "info takes GET", MHD_HTTP_HEADER_ALLOW, "GET");
+		}
+		*status = MHD_HTTP_OK;
+		return handle_info(srv, conn);
+	}
+	static const char prefix[] = "/v1/maps/";
+	if (strncmp(url, prefix, sizeof(prefix) - 1)) {
+		*status = MHD_HTTP_NOT_FOUND;
+		return send_error(conn, *status, "no such endpoint: see /v1/info and /v1/maps/MAP/{snapshot,push,pull}",
+				  NULL, NULL);
+	}
+	const char *name = url + sizeof(prefix) - 1, *slash = strchr(name, '/');
+	size_t n = slash ? (size_t)(slash - name) : strlen(name);
+	if (n == 0 || n > UMAP_SYNC_NAME_MAX || !slash) {
+		*status = n > UMAP_SYNC_NAME_MAX ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_NOT_FOUND;
+		return send_error(conn, *status, "expected /v1/maps/MAP/ACTION with MAP of 1 to 64 characters of A-Z a-z 0-9 _ -",
+				  NULL, NULL);
+	}
+	memcpy(req->map, name, n);
+	req->map[n] = '\0';
+	if (!umap_sync_valid_name(req->map, UMAP_SYNC_NAME_MAX)) {
+		*status = MHD_HTTP_BAD_REQUEST;
+		return send_error(conn, *status, "invalid map name: use 1 to 64 characters of A-Z a-z 0-9 _ -", NULL, NULL);
+	}
+	return handle_map(srv, conn, req, method, slash + 1, status);
+}
+
+static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
+				      const char *method, const char *version, const char *upload_data,
+				      size_t *upload_data_size, void **con_cls)
+{
+	umap_sync_server *srv = cls;
+	(void)version;
+	struct request *req = *con_cls;
+	unsigned status = 0;
+	enum MHD_Result ret;
+	if (!req) {
+		req = calloc(1, sizeof(*req));
+		if (!req)
+			return MHD_NO;
+		req->start_us = mono_us();
+		*con_cls = req;
+		unsigned retry = rate_check(srv, conn);
+		if (retry) {
+			char value[16];
+			snprintf(value, sizeof(value), "%u", retry);
+			ret = send_error(conn, MHD_HTTP_TOO_MANY_REQUESTS, "too many requests: slow down and retry later",
+					 MHD_HTTP_HEADER_RETRY_AFTER, value);
+			log_request(srv, req, method, url, MHD_HTTP_TOO_MANY_REQUESTS);
+			req->too_big = 2;
+			return ret;
+		}
+		const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (length && strtoull(length, NULL, 10) > srv->opts.max_body) {
+			/* answered before the body is read; the connection is closed after */
+			ret = send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", NULL, NULL);
+			log_request(srv, req, method, url, MHD_HTTP_CONTENT_TOO_LARGE);
+			req->too_big = 2;
+			return ret;
+		}
+		return MHD_YES;
+	}
+	if (req->too_big == 2) { /* already answered: drop whatever body still arrives */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (!req->too_big && req->body.len + *upload_data_size > srv->opts.max_body)
+			req->too_big = 1;
+		if (!req->too_big && umap_buf_put(&req->body, upload_data, *upload_data_size))
+			return MHD_NO;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (req->too_big) {
+		status = MHD_HTTP_CONTENT_TOO_LARGE;
+		ret = send_error(conn, status, "request body too large", NULL, NULL);
+	} else {
+		ret = route(srv, conn, req, url, method, &status);
+	}
+	if (status)
+		log_request(srv, req, method, url, status);
+	return ret;
+}
+
+static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			      enum MHD_RequestTerminationCode code)
+{
+	(void)cls;
+	(void)conn;
+	(void)code;
+	struct request *req = *con_cls;
+	if (!req)
+		return;
+	umap_buf_dispose(&req->body);
+	free(req);
+	*con_cls = NULL;
+}
+
+int umap_sync_server_start(umap_sync_server **out, umap_sync_store *store, const umap_sync_server_options *opts)
+{
+	*out = NULL;
+	if (!opts || opts->version != UMAP_SYNC_SERVER_OPTIONS_VERSION)
+		return umap_error_set(UMAP_EUSAGE, "umap_sync_server_options: unknown version");
+	char port[8];
+	snprintf(port, sizeof(port), "%u", opts->port);
+	struct addrinfo hints, *ai = NULL;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	const char *host = opts->host && *opts->host ? opts->host : "127.0.0.1";
+	int gai = getaddrinfo(host, port, &hints, &ai);
+	if (gai)
+		return umap_error_set(UMAP_EINVALID, "cannot listen on '%s': %s", host, gai_strerror(gai));
+	umap_sync_server *srv = calloc(1, sizeof(*srv));
+	if (!srv || !(srv->rates = calloc(RATE_SLOTS, sizeof(struct rate_slot)))) {
+		free(srv);
+		freeaddrinfo(ai);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	srv->store = store;
+	srv->opts = *opts;
+	pthread_mutex_init(&srv->wait_lock, NULL);
+	pthread_cond_init(&srv->wait_cond, NULL);
+	pthread_mutex_init(&srv->rate_lock, NULL);
+	unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME;
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	errno = 0;
+	srv->daemon = MHD_start_daemon(
+		flags, (uint16_t)opts->port, NULL, NULL, access_handler, srv,
+		MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+		MHD_OPTION_THREAD_POOL_SIZE, opts->threads > 1 ? opts->threads : 1u,
+		MHD_OPTION_CONNECTION_LIMIT, opts->max_connections,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_per_ip,
+		MHD_OPTION_CONNECTION_TIMEOUT, opts->timeout_s,
+		MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
+		MHD_OPTION_END);
+	int saved = errno;
+	freeaddrinfo(ai);
+	if (!srv->daemon) {
+		errno = saved ? saved : EADDRINUSE;
+		int err = umap_error_set_errno(UMAP_EIO, "cannot listen on %s:%u", host, opts->port);
+		umap_sync_server_stop(srv);
+		return err;
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = info ? info->port : opts->port;
+	umap_sync_store_on_commit(store, on_commit, srv);
+	if (pthread_create(&srv->timer, NULL, timer_main, srv)) {
+		umap_sync_server_stop(srv);
+		return umap_error_set(UMAP_ERROR, "cannot start the long-poll timer thread");
+	}
+	srv->timer_started = 1;
+	*out = srv;
+	return 0;
+}
+
+unsigned int umap_sync_server_port(const umap_sync_server *server)
+{
+	return server->port;
+}
+
+void umap_sync_server_stop(umap_sync_server *srv)
+{
+	if (!srv)
+		return;
+	pthread_mutex_lock(&srv->wait_lock);
+	srv->stopping = 1;
+	pthread_cond_broadcast(&srv->wait_cond);
+	pthread_mutex_unlock(&srv->wait_lock);
+	if (srv->timer_started)
+		pthread_join(srv->timer, NULL); /* it resumes every parked long-poll on its way out */
+	if (srv->daemon)
+		MHD_stop_daemon(srv->daemon);
+	if (srv->store)
+		umap_sync_store_on_commit(srv->store, NULL, NULL);
+	pthread_mutex_destroy(&srv->wait_lock);
+	pthread_cond_destroy(&srv->wait_cond);
+	pthread_mutex_destroy(&srv->rate_lock);
+	free(srv->rates);
+	free(srv);
+}

@@ -1,0 +1,1304 @@
+/* The sync server's SQLite storage: op log, materialised state, idempotency, conflicts,
+ * tokens. One writer connection commits pushes in groups (one fsync per group); one reader
+ * connection serves pulls and snapshots from committed (hence durable) data only. */
+#include "sync_store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "fs.h"
+#include "json.h"
+#include "sha256.h"
+#include "strutil.h"
+#include "sync_op.h"
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS maps(name TEXT PRIMARY KEY, head INTEGER NOT NULL,"
+	" floor INTEGER NOT NULL, props TEXT, created INTEGER NOT NULL) WITHOUT ROWID;"
+	/* the op log: seq is the cursor; layer is kept apart to filter pulls by grant */
+	"CREATE TABLE IF NOT EXISTS ops(map TEXT NOT NULL, seq INTEGER NOT NULL, layer TEXT NOT NULL,"
+	" body TEXT NOT NULL, PRIMARY KEY(map, seq)) WITHOUT ROWID;"
+	/* idempotency: never pruned with the log, so a late retry still applies once */
+	"CREATE TABLE IF NOT EXISTS applied(map TEXT NOT NULL, client TEXT NOT NULL, op_id TEXT NOT NULL,"
+	" seq INTEGER NOT NULL, PRIMARY KEY(map, client, op_id)) WITHOUT ROWID;"
+	/* the last change of every key, for conflict detection against a push's base:
+	 * feature '' = the layer's options, feature '*' = the layer deleted, key '' = whole */
+	"CREATE TABLE IF NOT EXISTS changes(map TEXT NOT NULL, layer TEXT NOT NULL, feature TEXT NOT NULL,"
+	" key TEXT NOT NULL, seq INTEGER NOT NULL, client TEXT NOT NULL,"
+	" PRIMARY KEY(map, layer, feature, key)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS layers(map TEXT NOT NULL, id TEXT NOT NULL, ord INTEGER NOT NULL,"
+	" filename TEXT, options TEXT, PRIMARY KEY(map, id)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS features(map TEXT NOT NULL, layer TEXT NOT NULL, id TEXT NOT NULL,"
+	" ord INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY(map, layer, id)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS features_order ON features(map, layer, ord);"
+	"CREATE TABLE IF NOT EXISTS tokens(id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE,"
+	" map TEXT NOT NULL, layers TEXT, access TEXT NOT NULL, created INTEGER NOT NULL,"
+	" revoked INTEGER) WITHOUT ROWID;"
+	"INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');";
+
+enum stmt_id {
+	S_MAP_GET,
+	S_MAP_INSERT,
+	S_MAP_SET_HEAD,
+	S_MAP_SET_PROPS,
+	S_OP_INSERT,
+	S_OP_RANGE,
+	S_OP_PRUNE,
+	S_APPLIED_GET,
+	S_APPLIED_INSERT,
+	S_CHANGE_SET,
+	S_CONFLICT_KEY,
+	S_CONFLICT_WHOLE,
+	S_CONFLICT_LAYER,
+	S_LAYER_ENSURE,
+	S_LAYER_GET,
+	S_LAYER_SET,
+	S_LAYER_DELETE,
+	S_LAYER_LIST,
+	S_FEATURE_GET,
+	S_FEATURE_INSERT,
+	S_FEATURE_UPDATE,
+	S_FEATURE_DELETE,
+	S_FEATURE_DELETE_LAYER,
+	S_FEATURE_LIST,
+	S_TOKEN_ANY,
+	S_TOKEN_ACTIVE,
+	S_TOKEN_INSERT,
+	S_TOKEN_LIST,
+	S_TOKEN_REVOKE,
+	S_BEGIN,
+	S_BEGIN_IMMEDIATE,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_SAVEPOINT,
+	S_RELEASE,
+	S_ROLLBACK_TO,
+	N_STMT
+};
+
+static const char *const stmt_sql[N_STMT] = {
+	[S_MAP_GET] = "SELECT head, floor, props FROM maps WHERE name = ?1",
+	[S_MAP_INSERT] = "INSERT INTO maps(name, head, floor, props, created) VALUES(?1, 0, 0, NULL, ?2)",
+	[S_MAP_SET_HEAD] = "UPDATE maps SET head = ?2, floor = ?3 WHERE name = ?1",
+	[S_MAP_SET_PROPS] = "UPDATE maps SET props = ?2 WHERE name = ?1",
+	[S_OP_INSERT] = "INSERT INTO ops(map, seq, layer, body) VALUES(?1, ?2, ?3, ?4)",
+	[S_OP_RANGE] = "SELECT seq, layer, body FROM ops WHERE map = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+	[S_OP_PRUNE] = "DELETE FROM ops WHERE map = ?1 AND seq <= ?2",
+	[S_APPLIED_GET] = "SELECT seq FROM applied WHERE map = ?1 AND client = ?2 AND op_id = ?3",
+	[S_APPLIED_INSERT] = "INSERT INTO applied(map, client, op_id, seq) VALUES(?1, ?2, ?3, ?4)",
+	[S_CHANGE_SET] = "INSERT INTO changes(map, layer, feature, key, seq, client) VALUES(?1, ?2, ?3, ?4, ?5, ?6)"
+			 " ON CONFLICT(map, layer, feature, key) DO UPDATE SET seq = excluded.seq, client = excluded.client",
+	/* a key conflicts with the same key, a parent or child key, the whole entity, or its
+	 * layer's deletion, changed by another client after base */
+	[S_CONFLICT_KEY] = "SELECT key, seq FROM changes WHERE map = ?1 AND layer = ?2 AND seq > ?5 AND client <> ?6"
+			   " AND ((feature = ?3 AND (key = ?4 OR key = '' OR substr(?4, 1, length(key) + 1) = key || '.'"
+			   " OR substr(key, 1, length(?4) + 1) = ?4 || '.')) OR (feature = '*' AND key = ''))"
+			   " ORDER BY seq LIMIT 1",
+	[S_CONFLICT_WHOLE] = "SELECT key, seq FROM changes WHERE map = ?1 AND layer = ?2 AND seq > ?4 AND client <> ?5"
+			     " AND (feature = ?3 OR (feature = '*' AND key = '')) ORDER BY seq LIMIT 1",
+	[S_CONFLICT_LAYER] = "SELECT key, seq FROM changes WHERE map = ?1 AND layer = ?2 AND seq > ?3 AND client <> ?4"
+			     " ORDER BY seq LIMIT 1",
+	[S_LAYER_ENSURE] = "INSERT OR IGNORE INTO layers(map, id, ord, filename, options) VALUES(?1, ?2,"
+			   " (SELECT COALESCE(MAX(ord), 0) + 1 FROM layers WHERE map = ?1), NULL, NULL)",
+	[S_LAYER_GET] = "SELECT options FROM layers WHERE map = ?1 AND id = ?2",
+	[S_LAYER_SET] = "UPDATE layers SET options = ?3, filename = COALESCE(?4, filename) WHERE map = ?1 AND id = ?2",
+	[S_LAYER_DELETE] = "DELETE FROM layers WHERE map = ?1 AND id = ?2",
+	[S_LAYER_LIST] = "SELECT id, filename, options FROM layers WHERE map = ?1 ORDER BY ord",
+	[S_FEATURE_GET] = "SELECT body FROM features WHERE map = ?1 AND layer = ?2 AND id = ?3",
+	[S_FEATURE_INSERT] = "INSERT INTO features(map, layer, id, ord, body) VALUES(?1, ?2, ?3,"
+			     " (SELECT COALESCE(MAX(ord), 0) + 1 FROM features WHERE map = ?1 AND layer = ?2), ?4)",
+	[S_FEATURE_UPDATE] = "UPDATE features SET body = ?4 WHERE map = ?1 AND layer = ?2 AND id = ?3",
+	[S_FEATURE_DELETE] = "DELETE FROM features WHERE map = ?1 AND layer = ?2 AND id = ?3",
+	[S_FEATURE_DELETE_LAYER] = "DELETE FROM features WHERE map = ?1 AND layer = ?2",
+	[S_FEATURE_LIST] = "SELECT body FROM features WHERE map = ?1 AND layer = ?2 ORDER BY ord",
+	[S_TOKEN_ANY] = "SELECT EXISTS(SELECT 1 FROM tokens)",
+	[S_TOKEN_ACTIVE] = "SELECT id, hash, map, layers, access FROM tokens WHERE revoked IS NULL",
+	[S_TOKEN_INSERT] = "INSERT INTO tokens(id, hash, map, layers, access, created, revoked)"
+			   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, NULL)",
+	[S_TOKEN_LIST] = "SELECT id, map, layers, access, created, revoked FROM tokens ORDER BY created, id",
+	[S_TOKEN_REVOKE] = "UPDATE tokens SET revoked = ?2 WHERE id = ?1 AND revoked IS NULL",
+	[S_BEGIN] = "BEGIN",
+	[S_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_SAVEPOINT] = "SAVEPOINT push",
+	[S_RELEASE] = "RELEASE push",
+	[S_ROLLBACK_TO] = "ROLLBACK TO push",
+};
+
+struct conn {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[N_STMT];
+	pthread_mutex_t lock;
+};
+
+struct push_job {
+	/* input, validated by the pushing thread */
+	const char *map;
+	const char *client;
+	int64_t base;
+	umap_sync_op *ops;
+	size_t nops;
+	/* output, set by whichever thread commits the group */
+	json_t *reply;
+	int rc;
+	char err[1024];
+	int64_t head;
+	int done;
+	struct push_job *next;
+};
+
+struct umap_sync_store {
+	struct conn w, r;
+	umap_sync_store_options opts;
+	pthread_mutex_t queue_lock;
+	pthread_cond_t queue_cond;
+	struct push_job *queue, **queue_tail;
+	int leader;
+	umap_sync_commit_fn on_commit;
+	void *on_commit_ctx;
+};
+
+/* ---- SQLite plumbing ----------------------------------------------------------------- */
+
+static int db_error(sqlite3 *db, const char *what)
+{
+	int code = sqlite3_errcode(db);
+	return umap_error_set(code == SQLITE_FULL || code == SQLITE_IOERR ? UMAP_EIO :
+			      code == SQLITE_CORRUPT || code == SQLITE_NOTADB ? UMAP_ECORRUPT : UMAP_EIO,
+			      "database: %s: %s", what, sqlite3_errmsg(db));
+}
+
+static sqlite3_stmt *stmt(struct conn *c, enum stmt_id id)
+{
+	sqlite3_stmt *s = c->stmt[id];
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return s;
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *text)
+{
+	if (text)
+		sqlite3_bind_text(s, i, text, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+/* Runs a statement that returns no rows. */
+static int step_done(struct conn *c, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return db_error(c->db, what);
+	return 0;
+}
+
+static int exec_simple(struct conn *c, enum stmt_id id)
+{
+	return step_done(c, stmt(c, id), stmt_sql[id]);
+}
+
+static int64_t now_ms(const umap_sync_store *store)
+{
+	return (int64_t)store->opts.clock(store->opts.clock_ctx);
+}
+
+static int conn_open(struct conn *c, const char *path, int readonly)
+{
+	memset(c, 0, sizeof(*c));
+	int flags = SQLITE_OPEN_NOMUTEX | (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+	if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
+		int err = umap_error_set(UMAP_EIO, "cannot open database '%s': %s", path,
+					 c->db ? sqlite3_errmsg(c->db) : "out of memory");
+		sqlite3_close(c->db);
+		c->db = NULL;
+		return err;
+	}
+	sqlite3_busy_timeout(c->db, 10000); /* `token create` may write while serving */
+	sqlite3_extended_result_codes(c->db, 0);
+	if (!readonly) {
+		char *msg = NULL;
+		/* WAL: readers never block the writer; synchronous=FULL: COMMIT returns only once
+		 * the WAL is fsynced, so an acknowledged push survives a crash or power cut. */
+		if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &msg) ||
+		    sqlite3_exec(c->db, schema, NULL, NULL, &msg)) {
+			int err = umap_error_set(UMAP_ECORRUPT, "cannot set up database '%s': %s", path,
+						 msg ? msg : sqlite3_errmsg(c->db));
+			sqlite3_free(msg);
+			return err;
+		}
+	}
+	for (int i = 0; i < N_STMT; i++)
+		if (sqlite3_prepare_v3(c->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[i], NULL))
+			return db_error(c->db, "preparing statements");
+	pthread_mutex_init(&c->lock, NULL);
+	return 0;
+}
+
+static void conn_close(struct conn *c)
+{
+	if (!c->db)
+		return;
+	for (int i = 0; i < N_STMT; i++)
+		sqlite3_finalize(c->stmt[i]);
+	sqlite3_close(c->db);
+	pthread_mutex_destroy(&c->lock);
+	c->db = NULL;
+}
+
+int umap_sync_store_open(umap_sync_store **out, const char *dir, const umap_sync_store_options *opts)
+{
+	*out = NULL;
+	umap_sync_store_options defaults = UMAP_SYNC_STORE_OPTIONS_INIT;
+	if (!opts)
+		opts = &defaults;
+	if (opts->version != UMAP_SYNC_STORE_OPTIONS_VERSION)
+		return umap_error_set(UMAP_EUSAGE, "umap_sync_store_options: unknown version %u", opts->version);
+	int err = umap_mkdir_p(dir, 0700);
+	if (err)
+		return err;
+	umap_buf path = UMAP_BUF_INIT;
+	if (umap_buf_printf(&path, "%s/%s", dir, UMAP_SYNC_DB_NAME))
+		return UMAP_ENOMEM;
+	umap_sync_store *store = calloc(1, sizeof(*store));
+	if (!store) {
+		umap_buf_dispose(&path);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	store->opts = *opts;
+	if (!store->opts.clock)
+		store->opts.clock = umap_hlc_system_clock;
+	if ((err = conn_open(&store->w, path.ptr, 0)) || (err = conn_open(&store->r, path.ptr, 1))) {
+		conn_close(&store->w);
+		conn_close(&store->r);
+		free(store);
+		umap_buf_dispose(&path);
+		return err;
+	}
+	umap_buf_dispose(&path);
+	pthread_mutex_init(&store->queue_lock, NULL);
+	pthread_cond_init(&store->queue_cond, NULL);
+	store->queue_tail = &store->queue;
+	*out = store;
+	return 0;
+}
+
+void umap_sync_store_close(umap_sync_store *store)
+{
+	if (!store)
+		return;
+	conn_close(&store->r);
+	conn_close(&store->w); /* the last connection checkpoints the WAL */
+	pthread_mutex_destroy(&store->queue_lock);
+	pthread_cond_destroy(&store->queue_cond);
+	free(store);
+}
+
+void umap_sync_store_on_commit(umap_sync_store *store, umap_sync_commit_fn fn, void *ctx)
+{
+	store->on_commit = fn;
+	store->on_commit_ctx = ctx;
+}
+
+/* One place that turns trees into stored text: numbers in their shortest round-trip form
+ * (as JavaScript prints them), key order kept. */
+static char *dump_compact(const json_t *value)
+{
+	return umap_json_dumps(value, UMAP_JSON_COMPACT);
+}
+
+static json_t *load_stored(const char *text)
+{
+	json_error_t jerr;
+	return text ? json_loads(text, JSON_DECODE_ANY, &jerr) : NULL;
+}
+
+/* ---- Access ---------------------------------------------------------------------------- */
+
+void umap_sync_grant_dispose(umap_sync_grant *grant)
+{
+	for (size_t i = 0; i < grant->nlayers; i++)
+		free(grant->layers[i]);
+	free(grant->layers);
+	grant->layers = NULL;
+	grant->nlayers = 0;
+}
+
+int umap_sync_grant_can_read(const umap_sync_grant *grant, const char *layer)
+{
+	if (grant->all_layers || !layer || !*layer)
+		return 1;
+	for (size_t i = 0; i < grant->nlayers; i++)
+		if (!strcmp(grant->layers[i], layer))
+			return 1;
+	return 0;
+}
+
+int umap_sync_grant_can_write(const umap_sync_grant *grant, const char *layer)
+{
+	if (!grant->write)
+		return 0;
+	if (!layer || !*layer)
+		return grant->all_layers;
+	return umap_sync_grant_can_read(grant, layer);
+}
+
+int umap_sync_store_auth_required(umap_sync_store *store)
+{
+	struct conn *c = &store->r;
+	pthread_mutex_lock(&c->lock);
+	sqlite3_stmt *s = stmt(c, S_TOKEN_ANY);
+	int any = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 1; /* fail closed */
+	sqlite3_reset(s);
+	pthread_mutex_unlock(&c->lock);
+	return any;
+}
+
+static int grant_set_layers(umap_sync_grant *grant, const char *layers_json)
+{
+	grant->all_layers = 1;
+	if (!layers_json)
+		return 0;
+	json_t *arr = load_stored(layers_json);
+	if (!json_is_array(arr)) {
+		json_decref(arr);
+		return umap_error_set(UMAP_ECORRUPT, "stored token has a damaged layer list");
+	}
+	grant->all_layers = 0;
+	size_t n = json_array_size(arr);
+	grant->layers = calloc(n ? n : 1, sizeof(char *));
+	if (!grant->layers) {
+		json_decref(arr);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *l = json_string_value(json_array_get(arr, i));
+		if (!l || !(grant->layers[grant->nlayers] = strdup(l))) {
+			json_decref(arr);
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		}
+		grant->nlayers++;
+	}
+	json_decref(arr);
+	return 0;
+}
+
+int umap_sync_store_authorize(umap_sync_grant *out, umap_sync_store *store, const char *map,
+			      const char *token, int force_auth)
+{
+	umap_sync_grant empty = UMAP_SYNC_GRANT_INIT;
+	*out = empty;
+	if (!force_auth && !umap_sync_store_auth_required(store)) {
+		out->write = out->all_layers = 1;
+		return 0;
+	}
+	if (!token || !*token)
+		return umap_error_set(UMAP_EAUTH, "this server needs a token: send \"Authorization: Bearer TOKEN\"");
+	if (strlen(token) > UMAP_SYNC_TOKEN_MAX)
+		return umap_error_set(UMAP_EAUTH, "invalid or revoked token");
+	char hash[UMAP_SHA256_HEX];
+	umap_sha256_hex(hash, token, strlen(token));
+
+	struct conn *c = &store->r;
+	int found = 0, err = 0;
+	char *token_map = NULL, *layers = NULL;
+	pthread_mutex_lock(&c->lock);
+	sqlite3_stmt *s = stmt(c, S_TOKEN_ACTIVE);
+	int rc;
+	/* every active token is compared, in constant time each, so the time taken does not
+	 * tell how much of a guessed hash matched */
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *h = (const char *)sqlite3_column_text(s, 1);
+		if (h && umap_secure_equal(h, strlen(h), hash, strlen(hash)) && !found) {
+			found = 1;
+			const char *id = (const char *)sqlite3_column_text(s, 0);
+			snprintf(out->token_id, sizeof(out->token_id), "%s", id ? id : "");
+			token_map = strdup((const char *)sqlite3_column_text(s, 2));
+			const char *l = (const char *)sqlite3_column_text(s, 3);
+			layers = l ? strdup(l) : NULL;
+			const char *access = (const char *)sqlite3_column_text(s, 4);
+			out->write = access && !strcmp(access, "write");
+			if (!token_map || (l && !layers))
+				err = umap_error_set(UMAP_ENOMEM, "out of memory");
+		}
+	}
+	if (rc != SQLITE_DONE && !err)
+		err = db_error(c->db, "reading tokens");
+	sqlite3_reset(s);
+	pthread_mutex_unlock(&c->lock);
+	memset(hash, 0, sizeof(hash));
+	if (!err && !found)
+		err = umap_error_set(UMAP_EAUTH, "invalid or revoked token");
+	if (!err && strcmp(token_map, map))
+		err = umap_error_set(UMAP_ECONFLICT, "this token does not give access to map '%s'", map);
+	if (!err)
+		err = grant_set_layers(out, layers);
+	free(token_map);
+	free(layers);
+	if (err)
+		umap_sync_grant_dispose(out);
+	return err;
+}
+
+static int random_bytes(unsigned char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = getrandom(buf, len, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return umap_error_set_errno(UMAP_EIO, "cannot get random bytes");
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int umap_sync_token_create(char **token_out, char id_out[17], umap_sync_store *store,
+			   const char *map, const char *const *layers, size_t nlayers, int write)
+{
+	static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	*token_out = NULL;
+	if (!umap_sync_valid_name(map, UMAP_SYNC_NAME_MAX))
+		return umap_error_set(UMAP_EINVALID, "invalid map name '%s': use 1 to %d characters of A-Z a-z 0-9 _ -",
+				      map, UMAP_SYNC_NAME_MAX);
+	for (size_t i = 0; i < nlayers; i++)
+		if (!umap_sync_valid_name(layers[i], UMAP_SYNC_LAYER_MAX))
+			return umap_error_set(UMAP_EINVALID, "invalid layer id '%s': use 1 to %d characters of A-Z a-z 0-9 _ -",
+					      layers[i], UMAP_SYNC_LAYER_MAX);
+	unsigned char secret[32], idbytes[8];
+	int err = random_bytes(secret, sizeof(secret));
+	if (err || (err = random_bytes(idbytes, sizeof(idbytes))))
+		return err;
+	/* prefix + 43 base64url characters = 256 random bits */
+	char token[sizeof(UMAP_SYNC_TOKEN_PREFIX) + 44];
+	size_t n = strlen(UMAP_SYNC_TOKEN_PREFIX);
+	memcpy(token, UMAP_SYNC_TOKEN_PREFIX, n);
+	uint32_t acc = 0;
+	int bits = 0;
+	for (size_t i = 0; i < sizeof(secret); i++) {
+		acc = acc << 8 | secret[i];
+		bits += 8;
+		while (bits >= 6) {
+			token[n++] = b64url[(acc >> (bits - 6)) & 63];
+			bits -= 6;
+		}
+	}
+	if (bits)
+		token[n++] = b64url[(acc << (6 - bits)) & 63];
+	token[n] = '\0';
+	memset(secret, 0, sizeof(secret));
+	for (int i = 0; i < 8; i++)
+		snprintf(id_out + 2 * i, 3, "%02x", idbytes[i]);
+	char hash[UMAP_SHA256_HEX];
+	umap_sha256_hex(hash, token, n);
+
+	char *layers_json = NULL;
+	if (nlayers) {
+		json_t *arr = json_array();
+		for (size_t i = 0; arr && i < nlayers; i++)
+			json_array_append_new(arr, json_string(layers[i]));
+		layers_json = arr ? dump_compact(arr) : NULL;
+		json_decref(arr);
+		if (!layers_json)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	struct conn *c = &store->w;
+	pthread_mutex_lock(&c->lock);
+	sqlite3_stmt *s = stmt(c, S_TOKEN_INSERT);
+	bind_text(s, 1, id_out);
+	bind_text(s, 2, hash);
+	bind_text(s, 3, map);
+	bind_text(s, 4, layers_json);
+	bind_text(s, 5, write ? "write" : "read");
+	sqlite3_bind_int64(s, 6, now_ms(store));
+	err = step_done(c, s, "storing the token");
+	pthread_mutex_unlock(&c->lock);
+	free(layers_json);
+	if (err)
+		return err;
+	if (!(*token_out = strdup(token)))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	memset(token, 0, sizeof(token));
+	return 0;
+}
+
+static json_t *iso_time(sqlite3_stmt *s, int col)
+{
+	if (sqlite3_column_type(s, col) == SQLITE_NULL)
+		return json_null();
+	time_t t = (time_t)(sqlite3_column_int64(s, col) / 1000);
+	struct tm tm;
+	char buf[32];
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_string(buf);
+}
+
+int umap_sync_token_list(json_t **out, umap_sync_store *store)
+{
+	struct conn *c = &store->r;
+	json_t *list = json_array();
+	if (!list)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	int err = 0, rc;
+	pthread_mutex_lock(&c->lock);
+	sqlite3_stmt *s = stmt(c, S_TOKEN_LIST);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *layers = (const char *)sqlite3_column_text(s, 2);
+		json_t *row = json_pack("{s:s, s:s, s:o, s:s, s:o, s:o}",
+					"id", (const char *)sqlite3_column_text(s, 0),
+					"map", (const char *)sqlite3_column_text(s, 1),
+					"layers", layers ? load_stored(layers) : json_null(),
+					"access", (const char *)sqlite3_column_text(s, 3),
+					"created", iso_time(s, 4), "revoked", iso_time(s, 5));
+		if (!row || json_array_append_new(list, row)) {
+			err = umap_error_set(UMAP_ENOMEM, "out of memory");
+			break;
+		}
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = db_error(c->db, "listing tokens");
+	sqlite3_reset(s);
+	pthread_mutex_unlock(&c->lock);
+	if (err) {
+		json_decref(list);
+		return err;
+	}
+	*out = list;
+	return 0;
+}
+
+int umap_sync_token_revoke(umap_sync_store *store, const char *id)
+{
+	struct conn *c = &store->w;
+	pthread_mutex_lock(&c->lock);
+	sqlite3_stmt *s = stmt(c, S_TOKEN_REVOKE);
+	bind_text(s, 1, id);
+	sqlite3_bind_int64(s, 2, now_ms(store));
+	int err = step_done(c, s, "revoking the token");
+	int changed = sqlite3_changes(c->db);
+	pthread_mutex_unlock(&c->lock);
+	if (err)
+		return err;
+	if (!changed)
+		return umap_error_set(UMAP_ENOTFOUND, "no active token with id '%s' (see 'umapsync token list')", id);
+	return 0;
+}
+
+/* ---- Reading maps ----------------------------------------------------------------------- */
+
+/* head/floor/props of a map; UMAP_ENOTFOUND when it does not exist. */
+static int map_get(struct conn *c, const char *map, int64_t *head, int64_t *floor, char **props)
+{
+	sqlite3_stmt *s = stmt(c, S_MAP_GET);
+	bind_text(s, 1, map);
+	int rc = sqlite3_step(s), err = 0;
+	if (rc == SQLITE_ROW) {
+		*head = sqlite3_column_int64(s, 0);
+		*floor = sqlite3_column_int64(s, 1);
+		if (props) {
+			const char *p = (const char *)sqlite3_column_text(s, 2);
+			*props = p ? strdup(p) : NULL;
+			if (p && !*props)
+				err = umap_error_set(UMAP_ENOMEM, "out of memory");
+		}
+	} else if (rc == SQLITE_DONE) {
+		err = umap_error_set(UMAP_ENOTFOUND, "no map named '%s' on this server (the first push creates it)", map);
+	} else {
+		err = db_error(c->db, "reading the map");
+	}
+	sqlite3_reset(s);
+	return err;
+}
+
+int umap_sync_store_head(int64_t *out, umap_sync_store *store, const char *map)
+{
+	int64_t floor;
+	pthread_mutex_lock(&store->r.lock);
+	int err = map_get(&store->r, map, out, &floor, NULL);
+	pthread_mutex_unlock(&store->r.lock);
+	return err;
+}
+
+int umap_sync_store_pull(umap_buf *out, int64_t *cursor, umap_sync_store *store, const char *map,
+			 const umap_sync_grant *grant, int64_t since, int64_t limit)
+{
+	struct conn *c = &store->r;
+	int64_t head = 0, floor = 0, last = since;
+	int err, more = 0, rc = SQLITE_DONE;
+	size_t count = 0;
+	umap_buf_clear(out);
+	pthread_mutex_lock(&c->lock);
+	/* one read transaction: the floor and the ops come from the same committed state */
+	if ((err = exec_simple(c, S_BEGIN)))
+		goto done;
+	if ((err = map_get(c, map, &head, &floor, NULL)))
+		goto done;
+	if (since < floor) {
+		err = umap_error_set(UMAP_ELIMIT,
+				     "cursor %lld is older than the oldest op kept (%lld): take a snapshot",
+				     (long long)since, (long long)floor);
+		goto done;
+	}
+	if (since > head) {
+		err = umap_error_set(UMAP_ELIMIT,
+				     "cursor %lld is ahead of this map's head (%lld): the server was reset or is another one; take a snapshot",
+				     (long long)since, (long long)head);
+		goto done;
+	}
+	err = umap_buf_puts(out, "{\"ops\":[");
+	sqlite3_stmt *s = stmt(c, S_OP_RANGE);
+	bind_text(s, 1, map);
+	sqlite3_bind_int64(s, 2, since);
+	sqlite3_bind_int64(s, 3, limit);
+	while (!err && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		last = sqlite3_column_int64(s, 0);
+		count++;
+		if (!umap_sync_grant_can_read(grant, (const char *)sqlite3_column_text(s, 1)))
+			continue;
+		if (out->ptr[out->len - 1] != '[')
+			err = umap_buf_putc(out, ',');
+		if (!err)
+			err = umap_buf_put(out, sqlite3_column_text(s, 2), (size_t)sqlite3_column_bytes(s, 2));
+	}
+	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = db_error(c->db, "reading ops");
+	sqlite3_reset(s);
+	more = (int64_t)count == limit && last < head;
+	if (!err)
+		err = umap_buf_printf(out, "],\"cursor\":%lld,\"more\":%s}", (long long)last, more ? "true" : "false");
+done:
+	exec_simple(c, S_COMMIT);
+	pthread_mutex_unlock(&c->lock);
+	*cursor = last;
+	return err;
+}
+
+static int put_json_string(umap_buf *out, const char *s)
+{
+	json_t *str = json_string(s);
+	char *text = str ? dump_compact(str) : NULL;
+	json_decref(str);
+	if (!text)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	int err = umap_buf_puts(out, text);
+	free(text);
+	return err;
+}
+
+static int put_column(umap_buf *out, sqlite3_stmt *s, int col)
+{
+	if (sqlite3_column_type(s, col) == SQLITE_NULL)
+		return umap_buf_puts(out, "null");
+	return umap_buf_put(out, sqlite3_column_text(s, col), (size_t)sqlite3_column_bytes(s, col));
+}
+
+int umap_sync_store_snapshot(umap_buf *out, umap_sync_store *store, const char *map,
+			     const umap_sync_grant *grant)
+{
+	struct conn *c = &store->r;
+	int64_t head = 0, floor = 0;
+	char *props = NULL;
+	int err, rc = SQLITE_DONE;
+	umap_buf_clear(out);
+	pthread_mutex_lock(&c->lock);
+	if ((err = exec_simple(c, S_BEGIN)))
+		goto done;
+	if ((err = map_get(c, map, &head, &floor, &props)))
+		goto done;
+	err = umap_buf_puts(out, "{\"map\":");
+	if (!err)
+		err = put_json_string(out, map);
+	if (!err)
+		err = umap_buf_printf(out, ",\"cursor\":%lld,\"properties\":%s,\"layers\":[", (long long)head,
+				      props ? props : "null");
+	/* the layer list is read first, then each layer's features: both statements are on
+	 * the same connection, so the layer rows are copied out before the next query */
+	json_t *layers = json_array();
+	if (!layers && !err)
+		err = umap_error_set(UMAP_ENOMEM, "out of memory");
+	sqlite3_stmt *s = stmt(c, S_LAYER_LIST);
+	bind_text(s, 1, map);
+	while (!err && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(s, 0);
+		if (!umap_sync_grant_can_read(grant, id))
+			continue;
+		const char *filename = (const char *)sqlite3_column_text(s, 1);
+		const char *options = (const char *)sqlite3_column_text(s, 2);
+		json_t *row = json_pack("[s, s?, s?]", id, filename, options);
+		if (!row || json_array_append_new(layers, row))
+			err = umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = db_error(c->db, "reading layers");
+	sqlite3_reset(s);
+	for (size_t i = 0; !err && i < json_array_size(layers); i++) {
+		json_t *row = json_array_get(layers, i);
+		const char *id = json_string_value(json_array_get(row, 0));
+		const char *filename = json_string_value(json_array_get(row, 1));
+		const char *options = json_string_value(json_array_get(row, 2));
+		err = umap_buf_printf(out, "%s{\"id\":", i ? "," : "");
+		if (!err)
+			err = put_json_string(out, id);
+		if (!err)
+			err = umap_buf_puts(out, ",\"filename\":");
+		if (!err)
+			err = filename ? put_json_string(out, filename) : umap_buf_puts(out, "null");
+		if (!err)
+			err = umap_buf_printf(out, ",\"options\":%s,\"features\":[", options ? options : "null");
+		s = stmt(c, S_FEATURE_LIST);
+		bind_text(s, 1, map);
+		bind_text(s, 2, id);
+		int first = 1;
+		while (!err && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+			if (!first)
+				err = umap_buf_putc(out, ',');
+			first = 0;
+			if (!err)
+				err = put_column(out, s, 0);
+		}
+		if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
+			err = db_error(c->db, "reading features");
+		sqlite3_reset(s);
+		if (!err)
+			err = umap_buf_puts(out, "]}");
+	}
+	json_decref(layers);
+	if (!err)
+		err = umap_buf_puts(out, "]}");
+done:
+	exec_simple(c, S_COMMIT);
+	pthread_mutex_unlock(&c->lock);
+	free(props);
+	return err;
+}
+
+/* ---- Pushing ---------------------------------------------------------------------------- */
+
+static int add_conflict(json_t *conflicts, const umap_sync_op *op, const char *key, const char *reason)
+{
+	json_t *entry = json_object();
+	json_t *id = op->feature ? load_stored(op->feature) : json_null();
+	const char *k = op->key ? op->key : key && *key ? key : NULL;
+	if (!entry || !id ||
+	    json_object_set_new(entry, "layer", *op->layer ? json_string(op->layer) : json_null()) ||
+	    json_object_set_new(entry, "id", id) ||
+	    json_object_set_new(entry, "key", k ? json_string(k) : json_null()) ||
+	    json_object_set_new(entry, "op_id", json_string(op->op_id)) ||
+	    (reason && json_object_set_new(entry, "reason", json_string(reason))) ||
+	    json_array_append_new(conflicts, entry)) {
+		json_decref(entry);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* The row an op leaves in `changes`: (feature, key) under its layer. */
+static void change_scope(const umap_sync_op *op, const char **feature, const char **key)
+{
+	*feature = op->subject == UMAP_SYNC_FEATURE ? op->feature : "";
+	*key = op->verb == UMAP_SYNC_UPDATE ? op->key : "";
+	if (op->subject == UMAP_SYNC_DATALAYER && op->verb == UMAP_SYNC_DELETE)
+		*feature = "*";
+}
+
+/* Another client's change after `base` that this op would overwrite: 1 and its key. */
+static int find_conflict(struct conn *c, const struct push_job *job, const umap_sync_op *op,
+			 char *key_out, size_t key_size)
+{
+	const char *feature, *key;
+	change_scope(op, &feature, &key);
+	sqlite3_stmt *s;
+	if (op->verb == UMAP_SYNC_UPDATE) {
+		s = stmt(c, S_CONFLICT_KEY);
+		bind_text(s, 1, job->map);
+		bind_text(s, 2, op->layer);
+		bind_text(s, 3, feature);
+		bind_text(s, 4, key);
+		sqlite3_bind_int64(s, 5, job->base);
+		bind_text(s, 6, job->client);
+	} else if (op->subject == UMAP_SYNC_DATALAYER && op->verb == UMAP_SYNC_DELETE) {
+		s = stmt(c, S_CONFLICT_LAYER);
+		bind_text(s, 1, job->map);
+		bind_text(s, 2, op->layer);
+		sqlite3_bind_int64(s, 3, job->base);
+		bind_text(s, 4, job->client);
+	} else {
+		s = stmt(c, S_CONFLICT_WHOLE);
+		bind_text(s, 1, job->map);
+		bind_text(s, 2, op->layer);
+		bind_text(s, 3, feature);
+		sqlite3_bind_int64(s, 4, job->base);
+		bind_text(s, 5, job->client);
+	}
+	int rc = sqlite3_step(s), found = 0;
+	if (rc == SQLITE_ROW) {
+		found = 1;
+		snprintf(key_out, key_size, "%s", (const char *)sqlite3_column_text(s, 0));
+	} else if (rc != SQLITE_DONE) {
+		found = db_error(c->db, "checking conflicts");
+	}
+	sqlite3_reset(s);
+	return found;
+}
+
+static int applied_seq(struct conn *c, const struct push_job *job, const umap_sync_op *op, int64_t *seq)
+{
+	sqlite3_stmt *s = stmt(c, S_APPLIED_GET);
+	bind_text(s, 1, job->map);
+	bind_text(s, 2, job->client);
+	bind_text(s, 3, op->op_id);
+	int rc = sqlite3_step(s), found = 0;
+	if (rc == SQLITE_ROW) {
+		found = 1;
+		*seq = sqlite3_column_int64(s, 0);
+	} else if (rc != SQLITE_DONE) {
+		found = db_error(c->db, "checking retried ops");
+	}
+	sqlite3_reset(s);
+	return found;
+}
+
+/* Reads a stored JSON object (NULL column: an empty object). */
+static int load_object(struct conn *c, sqlite3_stmt *s, json_t **out, int *exists)
+{
+	int rc = sqlite3_step(s), err = 0;
+	*out = NULL;
+	*exists = rc == SQLITE_ROW;
+	if (rc == SQLITE_ROW) {
+		const char *text = (const char *)sqlite3_column_text(s, 0);
+		*out = text ? load_stored(text) : json_object();
+		if (!json_is_object(*out)) {
+			json_decref(*out);
+			*out = NULL;
+			err = umap_error_set(UMAP_ECORRUPT, "stored state is damaged (not a JSON object)");
+		}
+	} else if (rc != SQLITE_DONE) {
+		err = db_error(c->db, "reading state");
+	}
+	sqlite3_reset(s);
+	return err;
+}
+
+static int store_text(struct conn *c, sqlite3_stmt *s, int col, const json_t *value, const char *what)
+{
+	char *text = dump_compact(value);
+	if (!text)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	sqlite3_bind_text(s, col, text, -1, SQLITE_TRANSIENT);
+	free(text);
+	return step_done(c, s, what);
+}
+
+static int ensure_layer(struct conn *c, const char *map, const char *layer)
+{
+	sqlite3_stmt *s = stmt(c, S_LAYER_ENSURE);
+	bind_text(s, 1, map);
+	bind_text(s, 2, layer);
+	return step_done(c, s, "creating the layer");
+}
+
+/* The datalayer key without its first part: "options.color" edits options.color. */
+static const char *layer_option_key(const char *key)
+{
+	return strchr(key, '.') + 1;
+}
+
+/* Applies one op to the materialised state. *missing is set for an update of a feature
+ * that does not exist (reported as a conflict: the client's view is stale). */
+static int apply_op(struct conn *c, const char *map, const umap_sync_op *op, int *missing)
+{
+	sqlite3_stmt *s;
+	json_t *obj = NULL;
+	int exists = 0, err = 0;
+	*missing = 0;
+	switch (op->subject) {
+	case UMAP_SYNC_FEATURE:
+		if (op->verb == UMAP_SYNC_DELETE) {
+			s = stmt(c, S_FEATURE_DELETE);
+			bind_text(s, 1, map);
+			bind_text(s, 2, op->layer);
+			bind_text(s, 3, op->feature);
+			return step_done(c, s, "deleting a feature");
+		}
+		s = stmt(c, S_FEATURE_GET);
+		bind_text(s, 1, map);
+		bind_text(s, 2, op->layer);
+		bind_text(s, 3, op->feature);
+		if ((err = load_object(c, s, &obj, &exists)))
+			return err;
+		if (op->verb == UMAP_SYNC_UPDATE) {
+			if (!exists) {
+				*missing = 1;
+				return 0;
+			}
+			err = umap_sync_set_path(obj, op->key, op->value);
+		} else {
+			json_decref(obj);
+			obj = json_deep_copy(op->value);
+			if (!obj)
+				return umap_error_set(UMAP_ENOMEM, "out of memory");
+			if (!json_object_get(obj, "id"))
+				err = json_object_set_new(obj, "id", load_stored(op->feature)) ? UMAP_ENOMEM : 0;
+			if (!err && !exists)
+				err = ensure_layer(c, map, op->layer);
+		}
+		if (!err) {
+			s = stmt(c, exists ? S_FEATURE_UPDATE : S_FEATURE_INSERT);
+			bind_text(s, 1, map);
+			bind_text(s, 2, op->layer);
+			bind_text(s, 3, op->feature);
+			err = store_text(c, s, 4, obj, "writing a feature");
+		}
+		json_decref(obj);
+		return err;
+	case UMAP_SYNC_DATALAYER:
+		if (op->verb == UMAP_SYNC_DELETE) {
+			s = stmt(c, S_FEATURE_DELETE_LAYER);
+			bind_text(s, 1, map);
+			bind_text(s, 2, op->layer);
+			if ((err = step_done(c, s, "deleting a layer")))
+				return err;
+			s = stmt(c, S_LAYER_DELETE);
+			bind_text(s, 1, map);
+			bind_text(s, 2, op->layer);
+			return step_done(c, s, "deleting a layer");
+		}
+		if ((err = ensure_layer(c, map, op->layer)))
+			return err;
+		if (op->verb == UMAP_SYNC_UPDATE) {
+			s = stmt(c, S_LAYER_GET);
+			bind_text(s, 1, map);
+			bind_text(s, 2, op->layer);
+			if ((err = load_object(c, s, &obj, &exists)))
+				return err;
+			err = umap_sync_set_path(obj, layer_option_key(op->key), op->value);
+		} else {
+			obj = json_incref(op->value);
+		}
+		if (!err) {
+			s = stmt(c, S_LAYER_SET);
+			bind_text(s, 1, map);
+			bind_text(s, 2, op->layer);
+			bind_text(s, 4, op->filename);
+			if (json_is_null(obj))
+				err = step_done(c, s, "writing a layer");
+			else
+				err = store_text(c, s, 3, obj, "writing a layer");
+		}
+		json_decref(obj);
+		return err;
+	case UMAP_SYNC_MAP: {
+		int64_t head, floor;
+		char *props = NULL;
+		if ((err = map_get(c, map, &head, &floor, &props)))
+			return err;
+		if (op->verb == UMAP_SYNC_UPDATE) {
+			obj = props ? load_stored(props) : json_object();
+			if (!json_is_object(obj))
+				err = umap_error_set(UMAP_ECORRUPT, "stored map properties are damaged");
+			else
+				err = umap_sync_set_path(obj, op->key, op->value);
+		} else {
+			obj = json_incref(op->value);
+		}
+		free(props);
+		if (!err) {
+			s = stmt(c, S_MAP_SET_PROPS);
+			bind_text(s, 1, map);
+			err = store_text(c, s, 2, obj, "writing map properties");
+		}
+		json_decref(obj);
+		return err;
+	}
+	}
+	return 0;
+}
+
+/* The op as logged and pulled: "seq" and "client_id" first, then the op's own members. */
+static char *log_body(const umap_sync_op *op, int64_t seq, const char *client)
+{
+	json_t *body = json_object();
+	if (!body || json_object_set_new(body, "seq", json_integer(seq)) ||
+	    json_object_set_new(body, "client_id", json_string(client))) {
+		json_decref(body);
+		return NULL;
+	}
+	const char *k;
+	json_t *v;
+	json_object_foreach(op->json, k, v)
+		if (strcmp(k, "seq") && strcmp(k, "client_id") && json_object_set(body, k, v)) {
+			json_decref(body);
+			return NULL;
+		}
+	char *text = dump_compact(body);
+	json_decref(body);
+	return text;
+}
+
+/* Runs one push inside the group's transaction (its own savepoint is handled by the caller). */
+static int run_push(umap_sync_store *store, struct push_job *job)
+{
+	struct conn *c = &store->w;
+	int64_t head, floor;
+	int err = map_get(c, job->map, &head, &floor, NULL);
+	if (err == UMAP_ENOTFOUND) {
+		sqlite3_stmt *s = stmt(c, S_MAP_INSERT);
+		bind_text(s, 1, job->map);
+		sqlite3_bind_int64(s, 2, now_ms(store));
+		if ((err = step_done(c, s, "creating the map")))
+			return err;
+		head = floor = 0;
+	} else if (err) {
+		return err;
+	}
+	if (job->base > head)
+		return umap_error_set(UMAP_EINVALID,
+				      "base %lld is ahead of this map's cursor %lld: the server was reset or is another one; clone again",
+				      (long long)job->base, (long long)head);
+
+	json_t *conflicts = json_array();
+	if (!conflicts)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	char *skip = calloc(job->nops ? job->nops : 1, 1);
+	if (!skip) {
+		json_decref(conflicts);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	/* pass 1: retried ops are skipped; every other op is checked against what other
+	 * clients changed after base, and all conflicts are reported at once */
+	for (size_t i = 0; !err && i < job->nops; i++) {
+		int64_t seq;
+		char key[UMAP_SYNC_KEY_MAX + 1];
+		int r = applied_seq(c, job, &job->ops[i], &seq);
+		if (r < 0) {
+			err = r;
+		} else if (r) {
+			skip[i] = 1;
+		} else if ((r = find_conflict(c, job, &job->ops[i], key, sizeof(key))) < 0) {
+			err = r;
+		} else if (r) {
+			err = add_conflict(conflicts, &job->ops[i], key, NULL);
+		}
+	}
+	/* pass 2: apply and log, in order */
+	for (size_t i = 0; !err && !json_array_size(conflicts) && i < job->nops; i++) {
+		const umap_sync_op *op = &job->ops[i];
+		int missing;
+		if (skip[i])
+			continue;
+		if ((err = apply_op(c, job->map, op, &missing)))
+			break;
+		if (missing) {
+			err = add_conflict(conflicts, op, NULL, "the feature does not exist (any more): pull first");
+			continue;
+		}
+		int64_t seq = ++head;
+		char *body = log_body(op, seq, job->client);
+		if (!body) {
+			err = umap_error_set(UMAP_ENOMEM, "out of memory");
+			break;
+		}
+		sqlite3_stmt *s = stmt(c, S_OP_INSERT);
+		bind_text(s, 1, job->map);
+		sqlite3_bind_int64(s, 2, seq);
+		bind_text(s, 3, op->layer);
+		sqlite3_bind_text(s, 4, body, -1, free);
+		if ((err = step_done(c, s, "appending to the op log")))
+			break;
+		s = stmt(c, S_APPLIED_INSERT);
+		bind_text(s, 1, job->map);
+		bind_text(s, 2, job->client);
+		bind_text(s, 3, op->op_id);
+		sqlite3_bind_int64(s, 4, seq);
+		if ((err = step_done(c, s, "recording the op")))
+			break;
+		const char *feature, *key;
+		change_scope(op, &feature, &key);
+		s = stmt(c, S_CHANGE_SET);
+		bind_text(s, 1, job->map);
+		bind_text(s, 2, op->layer);
+		bind_text(s, 3, feature);
+		bind_text(s, 4, key);
+		sqlite3_bind_int64(s, 5, seq);
+		bind_text(s, 6, job->client);
+		err = step_done(c, s, "recording the change");
+	}
+	free(skip);
+	if (!err && json_array_size(conflicts)) {
+		job->reply = json_pack("{s:o}", "conflicts", conflicts);
+		conflicts = NULL;
+		err = job->reply ? umap_error_set(UMAP_ECONFLICT, "%zu conflicting change(s): pull, then push again",
+						  json_array_size(json_object_get(job->reply, "conflicts")))
+				 : umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	json_decref(conflicts);
+	if (err)
+		return err;
+	if (store->opts.retain > 0 && head - floor > store->opts.retain) {
+		floor = head - store->opts.retain;
+		sqlite3_stmt *s = stmt(c, S_OP_PRUNE);
+		bind_text(s, 1, job->map);
+		sqlite3_bind_int64(s, 2, floor);
+		if ((err = step_done(c, s, "pruning the op log")))
+			return err;
+	}
+	sqlite3_stmt *s = stmt(c, S_MAP_SET_HEAD);
+	bind_text(s, 1, job->map);
+	sqlite3_bind_int64(s, 2, head);
+	sqlite3_bind_int64(s, 3, floor);
+	if ((err = step_done(c, s, "moving the map's cursor")))
+		return err;
+	job->head = head;
+	json_t *ack = json_array();
+	for (size_t i = 0; ack && i < job->nops; i++)
+		if (json_array_append_new(ack, json_string(job->ops[i].op_id)))
+			break;
+	job->reply = ack ? json_pack("{s:o, s:I}", "ack", ack, "cursor", (json_int_t)head) : NULL;
+	return job->reply ? 0 : umap_error_set(UMAP_ENOMEM, "out of memory");
+}
+
+static void job_fail(struct push_job *job, int err)
+{
+	job->rc = err;
+	snprintf(job->err, sizeof(job->err), "%s", umap_error_last());
+}
+
+/* Group commit: every push queued while the previous group was committing goes into one
+ * transaction, each in its own savepoint (a refused push rolls back alone), and one COMMIT
+ * (one fsync) makes the whole group durable before any of them is acknowledged. */
+static void run_group(umap_sync_store *store, struct push_job *group)
+{
+	struct conn *c = &store->w;
+	pthread_mutex_lock(&c->lock);
+	int err = exec_simple(c, S_BEGIN_IMMEDIATE);
+	for (struct push_job *job = group; job; job = job->next) {
+		if (err) {
+			job_fail(job, err);
+			continue;
+		}
+		int e = exec_simple(c, S_SAVEPOINT);
+		if (!e)
+			e = run_push(store, job);
+		if (e) {
+			job_fail(job, e);
+			if (exec_simple(c, S_ROLLBACK_TO) || exec_simple(c, S_RELEASE))
+				err = e;
+		} else if ((e = exec_simple(c, S_RELEASE))) {
+			job_fail(job, e);
+			err = e;
+		}
+	}
+	if (!err && (err = exec_simple(c, S_COMMIT)))
+		for (struct push_job *job = group; job; job = job->next)
+			if (!job->rc) {
+				json_decref(job->reply);
+				job->reply = NULL;
+				job_fail(job, err);
+			}
+	if (err)
+		exec_simple(c, S_ROLLBACK);
+	pthread_mutex_unlock(&c->lock);
+	if (!err && store->on_commit)
+		for (struct push_job *job = group; job; job = job->next)
+			if (!job->rc)
+				store->on_commit(store->on_commit_ctx, job->map, job->head);
+}
+
+static int submit(umap_sync_store *store, struct push_job *job)
+{
+	pthread_mutex_lock(&store->queue_lock);
+	*store->queue_tail = job;
+	store->queue_tail = &job->next;
+	while (!job->done) {
+		if (store->leader) {
+			pthread_cond_wait(&store->queue_cond, &store->queue_lock);
+			continue;
+		}
+		store->leader = 1;
+		struct push_job *group = store->queue;
+		store->queue = NULL;
+		store->queue_tail = &store->queue;
+		pthread_mutex_unlock(&store->queue_lock);
+		run_group(store, group);
+		pthread_mutex_lock(&store->queue_lock);
+		for (struct push_job *j = group, *next; j; j = next) {
+			next = j->next;
+			j->done = 1;
+		}
+		store->leader = 0;
+		pthread_cond_broadcast(&store->queue_cond);
+	}
+	pthread_mutex_unlock(&store->queue_lock);
+	if (job->rc)
+		umap_error_set(job->rc, "%s", job->err);
+	return job->rc;
+}
+
+int umap_sync_store_push(json_t **reply, umap_sync_store *store, const char *map,
+			 const umap_sync_grant *grant, json_t *body)
+{
+	*reply = NULL;
+	if (!umap_sync_valid_name(map, UMAP_SYNC_NAME_MAX))
+		return umap_error_set(UMAP_EINVALID, "invalid map name: use 1 to %d characters of A-Z a-z 0-9 _ -",
+				      UMAP_SYNC_NAME_MAX);
+	if (!json_is_object(body))
+		return umap_error_set(UMAP_EINVALID, "a push must be a JSON object {\"client_id\",\"base\",\"ops\"}");
+	const char *client = json_string_value(json_object_get(body, "client_id"));
+	json_t *base = json_object_get(body, "base"), *ops = json_object_get(body, "ops");
+	if (!client || !umap_sync_valid_name(client, UMAP_SYNC_NAME_MAX))
+		return umap_error_set(UMAP_EINVALID, "\"client_id\" must be 1 to %d characters of A-Z a-z 0-9 _ -",
+				      UMAP_SYNC_NAME_MAX);
+	if (!json_is_integer(base) || json_integer_value(base) < 0)
+		return umap_error_set(UMAP_EINVALID, "\"base\" must be the cursor (an integer >= 0) the client last pulled");
+	if (!json_is_array(ops))
+		return umap_error_set(UMAP_EINVALID, "\"ops\" must be an array");
+	size_t nops = json_array_size(ops);
+	if (nops > store->opts.max_ops)
+		return umap_error_set(UMAP_ELIMIT, "too many ops in one push (%zu, limit %zu): push in batches",
+				      nops, store->opts.max_ops);
+	struct push_job job;
+	memset(&job, 0, sizeof(job));
+	job.map = map;
+	job.client = client;
+	job.base = json_integer_value(base);
+	job.ops = calloc(nops ? nops : 1, sizeof(umap_sync_op));
+	if (!job.ops)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	uint64_t now = (uint64_t)now_ms(store);
+	int err = 0;
+	for (size_t i = 0; !err && i < nops; i++) {
+		umap_sync_op *op = &job.ops[i];
+		if ((err = umap_sync_op_parse(op, json_array_get(ops, i), i)))
+			break;
+		job.nops = i + 1;
+		if ((err = umap_hlc_check_drift(&op->hlc, now, store->opts.max_skew_ms))) {
+			umap_error_prefix(err, "ops[%zu] (op_id %s): refused: ", i, op->op_id);
+			break;
+		}
+		if (!umap_sync_grant_can_write(grant, op->layer))
+			err = umap_error_set(UMAP_EAUTH, "ops[%zu]: this token cannot write %s%s%s", i,
+					     *op->layer ? "layer '" : "the map's options",
+					     op->layer, *op->layer ? "'" : "");
+	}
+	if (!err)
+		err = submit(store, &job);
+	for (size_t i = 0; i < job.nops; i++)
+		umap_sync_op_dispose(&job.ops[i]);
+	free(job.ops);
+	*reply = job.reply;
+	return err;
+}

@@ -1,0 +1,104 @@
+/* The sync server's storage: one SQLite database per data directory holding, per map, the
+ * append-only op log, the materialised state, idempotency records, and the access tokens. */
+#ifndef UMAP_SYNC_STORE_H
+#define UMAP_SYNC_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "hlc.h"
+
+typedef struct umap_sync_store umap_sync_store; /* opaque; safe to share between threads */
+
+typedef struct umap_sync_store_options {
+	unsigned int version;
+	int64_t retain;           /* ops kept per map for pull; older cursors get "too old"
+				   * (410). 0 keeps every op. */
+	uint64_t max_skew_ms;     /* ops stamped further ahead of the clock are refused */
+	size_t max_ops;           /* ops in one push */
+	umap_hlc_clock_fn clock;  /* NULL: the system clock */
+	void *clock_ctx;
+} umap_sync_store_options;
+
+#define UMAP_SYNC_STORE_OPTIONS_VERSION 1
+#define UMAP_SYNC_STORE_OPTIONS_INIT \
+	{ UMAP_SYNC_STORE_OPTIONS_VERSION, 0, UMAP_HLC_MAX_DRIFT_MS, 10000, NULL, NULL }
+
+#define UMAP_SYNC_DB_NAME "umapsync.db"
+
+/* Opens (creating the directory and database when needed) DIR/umapsync.db in WAL mode with
+ * synchronous=FULL: a commit returns only once it is on disk. */
+int umap_sync_store_open(umap_sync_store **out, const char *dir, const umap_sync_store_options *opts);
+void umap_sync_store_close(umap_sync_store *store);
+
+/* ---- Access -------------------------------------------------------------------------- */
+
+/* What a request may do on one map. */
+typedef struct umap_sync_grant {
+	int write;          /* may push (else read only) */
+	int all_layers;     /* not restricted to some layers */
+	size_t nlayers;     /* else: the layers it may read (and write, with `write`) */
+	char **layers;
+	char token_id[17];  /* the public id of the token used; "" without auth */
+} umap_sync_grant;
+
+#define UMAP_SYNC_GRANT_INIT { 0, 0, 0, NULL, "" }
+void umap_sync_grant_dispose(umap_sync_grant *grant);
+/* Grant rules: a layer-scoped token reads and writes only its layers; map-level options are
+ * readable by every token of the map and writable only by an unscoped write token. */
+int umap_sync_grant_can_read(const umap_sync_grant *grant, const char *layer);
+int umap_sync_grant_can_write(const umap_sync_grant *grant, const char *layer);
+
+/* 1 when requests need a token: once any token was ever created in this data directory
+ * (revoking every token does not open the server again). */
+int umap_sync_store_auth_required(umap_sync_store *store);
+/* Checks a bearer token (NULL when none was sent) for `map`. Without auth everything is
+ * granted. UMAP_EAUTH: missing or unknown token (HTTP 401); UMAP_ECONFLICT: a valid token
+ * for another map (HTTP 403). The token is hashed and compared in constant time. */
+int umap_sync_store_authorize(umap_sync_grant *out, umap_sync_store *store, const char *map,
+			      const char *token, int force_auth);
+
+#define UMAP_SYNC_TOKEN_PREFIX "umsync_"
+#define UMAP_SYNC_TOKEN_MAX 128
+/* Creates a token for `map` (for `layers` only when nlayers > 0), write or read access.
+ * *token_out (allocated) is the secret, shown once; only its SHA-256 is stored. */
+int umap_sync_token_create(char **token_out, char id_out[17], umap_sync_store *store,
+			   const char *map, const char *const *layers, size_t nlayers, int write);
+/* Every token: [{"id","map","layers":[..]|null,"access":"read|write","created":ISO,"revoked":ISO|null}]. */
+int umap_sync_token_list(json_t **out, umap_sync_store *store);
+/* Revokes by public id; UMAP_ENOTFOUND when there is none. */
+int umap_sync_token_revoke(umap_sync_store *store, const char *id);
+
+/* ---- Maps ---------------------------------------------------------------------------- */
+
+/* The head cursor of a map (the sequence number of its last op); UMAP_ENOTFOUND. */
+int umap_sync_store_head(int64_t *out, umap_sync_store *store, const char *map);
+
+/* Applies a push {"client_id","base","ops"} to `map` (created by its first push).
+ * 0: *reply = {"ack":[op_id...],"cursor":N}, sent only after the ops are durable.
+ * UMAP_ECONFLICT: *reply = {"conflicts":[{"layer","id","key","op_id"}...]}, nothing applied.
+ * UMAP_EINVALID (400), UMAP_EAUTH (403: a layer the grant cannot write), UMAP_ELIMIT.
+ * A retried op (same client_id and op_id) is acknowledged again and applied once.
+ * Concurrent pushes are committed together (one fsync for the group). */
+int umap_sync_store_push(json_t **reply, umap_sync_store *store, const char *map,
+			 const umap_sync_grant *grant, json_t *body);
+
+/* Ops after `since` (at most `limit`), as {"ops":[...],"cursor":N,"more":bool} JSON text.
+ * Ops on layers the grant cannot read are left out (the cursor still moves past them).
+ * UMAP_ENOTFOUND: no such map; UMAP_ELIMIT: `since` is older than the retained log (410)
+ * or ahead of the head (the server lost its data or this is another server). */
+int umap_sync_store_pull(umap_buf *out, int64_t *cursor, umap_sync_store *store, const char *map,
+			 const umap_sync_grant *grant, int64_t since, int64_t limit);
+
+/* The materialised state as JSON text: {"map","cursor","properties","layers":[{"id",
+ * "filename","options","features":[...]}]}, only the layers the grant can read. */
+int umap_sync_store_snapshot(umap_buf *out, umap_sync_store *store, const char *map,
+			     const umap_sync_grant *grant);
+
+/* Called after every commit with the maps it changed (for long-poll wake-ups). */
+typedef void (*umap_sync_commit_fn)(void *ctx, const char *map, int64_t head);
+void umap_sync_store_on_commit(umap_sync_store *store, umap_sync_commit_fn fn, void *ctx);
+
+#endif

@@ -1,0 +1,353 @@
+/* Unit tests for the sync server's storage and op rules: validation, dotted keys, conflict
+ * scopes, idempotency, retention, grants and tokens, and concurrent group commits. */
+#include "unit.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "sync_op.h"
+#include "sync_store.h"
+
+static char dir_template[] = "/tmp/umapsync-store-XXXXXX";
+static const char *dir;
+static int dir_counter;
+
+static uint64_t fake_now = 1700000000000;
+static uint64_t fake_clock(void *ctx)
+{
+	(void)ctx;
+	return fake_now;
+}
+
+static umap_sync_store *open_fresh(int64_t retain)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/s%d", dir, ++dir_counter);
+	umap_sync_store_options opts = UMAP_SYNC_STORE_OPTIONS_INIT;
+	opts.retain = retain;
+	opts.clock = fake_clock;
+	umap_sync_store *store = NULL;
+	CHECK_INT(umap_sync_store_open(&store, path, &opts), 0);
+	return store;
+}
+
+static const umap_sync_grant all = { 1, 1, 0, NULL, "" };
+
+/* Pushes ops given as a JSON array text; returns the error code, *reply kept for checks. */
+static int push(umap_sync_store *store, const char *client, long base, const char *ops, json_t **reply)
+{
+	char body[8192];
+	snprintf(body, sizeof(body), "{\"client_id\":\"%s\",\"base\":%ld,\"ops\":%s}", client, base, ops);
+	json_error_t jerr;
+	json_t *tree = json_loads(body, 0, &jerr);
+	if (!tree) {
+		printf("# bad test JSON: %s\n", jerr.text);
+		return -100;
+	}
+	json_t *r = NULL;
+	int err = umap_sync_store_push(&r, store, "m", &all, tree);
+	json_decref(tree);
+	if (reply)
+		*reply = r;
+	else
+		json_decref(r);
+	return err;
+}
+
+#define HLC "\"hlc\":\"018bcfe56800-0000-n\""
+#define UPD(id, feat, key, val) \
+	"{\"op_id\":\"" id "\"," HLC ",\"verb\":\"update\",\"subject\":\"feature\",\"metadata\":{\"id\":\"" feat \
+	"\",\"layerId\":\"L\"},\"key\":\"" key "\",\"value\":" val "}"
+#define UPS(id, feat) \
+	"{\"op_id\":\"" id "\"," HLC ",\"verb\":\"upsert\",\"subject\":\"feature\",\"metadata\":{\"id\":\"" feat \
+	"\",\"layerId\":\"L\"},\"value\":{\"type\":\"Feature\",\"properties\":{\"a\":{\"b\":1}},\"geometry\":null}}"
+
+static char *snapshot(umap_sync_store *store, const umap_sync_grant *grant)
+{
+	umap_buf out = UMAP_BUF_INIT;
+	CHECK_INT(umap_sync_store_snapshot(&out, store, "m", grant), 0);
+	return umap_buf_detach(&out);
+}
+
+TEST(op_validation)
+{
+	const char *bad[] = {
+		"[]",
+		"{\"op_id\":\"x\"," HLC ",\"verb\":\"move\",\"subject\":\"feature\"}",
+		"{\"op_id\":\"x\"," HLC ",\"verb\":\"delete\",\"subject\":\"planet\"}",
+		"{\"op_id\":\"a b\"," HLC ",\"verb\":\"delete\",\"subject\":\"datalayer\",\"metadata\":{\"id\":\"L\"}}",
+		"{\"op_id\":\"x\",\"verb\":\"delete\",\"subject\":\"datalayer\",\"metadata\":{\"id\":\"L\"}}",
+		"{\"op_id\":\"x\"," HLC ",\"verb\":\"delete\",\"subject\":\"datalayer\",\"metadata\":{\"id\":\"../L\"}}",
+		"{\"op_id\":\"x\"," HLC ",\"verb\":\"delete\",\"subject\":\"feature\",\"metadata\":{\"id\":\"\",\"layerId\":\"L\"}}",
+		"{\"op_id\":\"x\"," HLC ",\"verb\":\"delete\",\"subject\":\"feature\",\"metadata\":{\"id\":1.5,\"layerId\":\"L\"}}",
+		"{\"op_id\":\"x\"," HLC ",\"verb\":\"delete\",\"subject\":\"map\"}",
+		"{\"op_id\":\"x\"," HLC ",\"verb\":\"update\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f\",\"layerId\":\"L\"},\"key\":\"id\",\"value\":1}",
+		"{\"op_id\":\"x\"," HLC ",\"verb\":\"update\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f\",\"layerId\":\"L\"},\"key\":\"a..b\",\"value\":1}",
+		"{\"op_id\":\"x\"," HLC ",\"verb\":\"update\",\"subject\":\"datalayer\",\"metadata\":{\"id\":\"L\"},\"key\":\"name\",\"value\":1}",
+		"{\"op_id\":\"x\"," HLC ",\"verb\":\"upsert\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f\",\"layerId\":\"L\"},\"value\":{\"type\":\"Point\"}}",
+		"{\"op_id\":\"x\"," HLC ",\"verb\":\"upsert\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f\",\"layerId\":\"L\"},\"value\":{\"type\":\"Feature\",\"id\":\"g\"}}",
+		"{\"op_id\":\"x\"," HLC ",\"verb\":\"upsert\",\"subject\":\"datalayer\",\"metadata\":{\"id\":\"L\",\"filename\":\"../x.geojson\"},\"value\":{}}",
+		"{\"op_id\":\"x\"," HLC ",\"verb\":\"upsert\",\"subject\":\"datalayer\",\"metadata\":{\"id\":\"L\",\"filename\":\".git\"},\"value\":{}}",
+		NULL,
+	};
+	for (int i = 0; bad[i]; i++) {
+		json_error_t jerr;
+		json_t *op = json_loads(bad[i], 0, &jerr);
+		umap_sync_op parsed;
+		int err = umap_sync_op_parse(&parsed, op, 7);
+		if (err != UMAP_EINVALID)
+			printf("# accepted: %s\n", bad[i]);
+		CHECK_INT(err, UMAP_EINVALID);
+		CHECK(strncmp(umap_error_last(), "ops[7]", 6) == 0);
+		umap_sync_op_dispose(&parsed);
+		json_decref(op);
+	}
+	json_error_t jerr;
+	json_t *op = json_loads(UPD("o1", "f", "properties.name", "\"x\""), 0, &jerr);
+	umap_sync_op parsed;
+	CHECK_INT(umap_sync_op_parse(&parsed, op, 0), 0);
+	CHECK_STR(parsed.feature, "\"f\"");
+	CHECK_STR(parsed.layer, "L");
+	CHECK_STR(parsed.key, "properties.name");
+	CHECK_INT(parsed.hlc.ms, 0x018bcfe56800);
+	umap_sync_op_dispose(&parsed);
+	json_decref(op);
+	CHECK(umap_sync_valid_name("a-Z_9", 64));
+	CHECK(!umap_sync_valid_name("", 64));
+	CHECK(!umap_sync_valid_name("a.b", 64));
+	CHECK(!umap_sync_valid_name("abc", 2));
+}
+
+TEST(set_path_edits_nested_keys)
+{
+	json_t *root = json_pack("{s:{s:i}}", "properties", "a", 1);
+	json_t *v = json_string("x");
+	CHECK_INT(umap_sync_set_path(root, "properties.b.c", v), 0);
+	CHECK_INT(umap_sync_set_path(root, "properties.a", NULL), 0);
+	CHECK_INT(umap_sync_set_path(root, "properties.none.deeper", NULL), 0);
+	char *text = json_dumps(root, JSON_COMPACT);
+	CHECK_STR(text, "{\"properties\":{\"b\":{\"c\":\"x\"}}}");
+	free(text);
+	CHECK_INT(umap_sync_set_path(root, "properties.b.c.d", v), UMAP_EINVALID);
+	json_decref(v);
+	json_decref(root);
+}
+
+TEST(push_pull_snapshot_round_trip)
+{
+	umap_sync_store *store = open_fresh(0);
+	json_t *reply;
+	int64_t head = -1, cursor;
+	CHECK_INT(umap_sync_store_head(&head, store, "m"), UMAP_ENOTFOUND);
+	CHECK_INT(push(store, "a", 0, "[" UPS("1", "f") "," UPS("2", "g") "," UPD("3", "f", "properties.a.b", "2") "]", &reply), 0);
+	char *text = json_dumps(reply, JSON_COMPACT);
+	CHECK_STR(text, "{\"ack\":[\"1\",\"2\",\"3\"],\"cursor\":3}");
+	free(text);
+	json_decref(reply);
+	CHECK_INT(umap_sync_store_head(&head, store, "m"), 0);
+	CHECK_INT(head, 3);
+	umap_buf out = UMAP_BUF_INIT;
+	CHECK_INT(umap_sync_store_pull(&out, &cursor, store, "m", &all, 1, 1), 0);
+	CHECK_INT(cursor, 2);
+	CHECK(strstr(out.ptr, "\"seq\":2,\"client_id\":\"a\",\"op_id\":\"2\"") != NULL);
+	CHECK(strstr(out.ptr, "\"more\":true") != NULL);
+	CHECK_INT(umap_sync_store_pull(&out, &cursor, store, "m", &all, 4, 10), UMAP_ELIMIT);
+	umap_buf_dispose(&out);
+	text = snapshot(store, &all);
+	CHECK_STR(text, "{\"map\":\"m\",\"cursor\":3,\"properties\":null,\"layers\":[{\"id\":\"L\",\"filename\":null,"
+			"\"options\":null,\"features\":[{\"type\":\"Feature\",\"properties\":{\"a\":{\"b\":2}},"
+			"\"geometry\":null,\"id\":\"f\"},{\"type\":\"Feature\",\"properties\":{\"a\":{\"b\":1}},"
+			"\"geometry\":null,\"id\":\"g\"}]}]}");
+	free(text);
+	umap_sync_store_close(store);
+}
+
+TEST(conflict_scopes)
+{
+	umap_sync_store *store = open_fresh(0);
+	CHECK_INT(push(store, "a", 0, "[" UPS("1", "f") "," UPS("2", "g") "]", NULL), 0);
+	CHECK_INT(push(store, "b", 2, "[" UPD("b1", "f", "properties.a", "{}") "]", NULL), 0);
+	/* same key, child key and parent key conflict; a sibling key does not */
+	CHECK_INT(push(store, "c", 2, "[" UPD("c1", "f", "properties.a", "1") "]", NULL), UMAP_ECONFLICT);
+	CHECK_INT(push(store, "c", 2, "[" UPD("c2", "f", "properties.a.b", "1") "]", NULL), UMAP_ECONFLICT);
+	CHECK_INT(push(store, "c", 2, "[" UPD("c3", "f", "properties", "{}") "]", NULL), UMAP_ECONFLICT);
+	CHECK_INT(push(store, "c", 2, "[" UPD("c4", "f", "properties.ab", "1") "]", NULL), 0);
+	/* the client's own change after base is no conflict */
+	CHECK_INT(push(store, "b", 2, "[" UPD("b2", "f", "properties.a", "3") "]", NULL), 0);
+	/* a whole-feature upsert conflicts with any key change after base (named in the reply) */
+	json_t *reply = NULL;
+	CHECK_INT(push(store, "d", 2, "[" UPS("d1", "g") "," UPS("d2", "f") "]", &reply), UMAP_ECONFLICT);
+	char *text = json_dumps(reply, JSON_COMPACT);
+	CHECK_STR(text, "{\"conflicts\":[{\"layer\":\"L\",\"id\":\"f\",\"key\":\"properties.ab\",\"op_id\":\"d2\"}]}");
+	free(text);
+	json_decref(reply);
+	/* nothing of the refused push was applied: g's upsert (d1) is not in the log */
+	umap_buf out = UMAP_BUF_INIT;
+	int64_t cursor;
+	CHECK_INT(umap_sync_store_pull(&out, &cursor, store, "m", &all, 0, 100), 0);
+	CHECK(strstr(out.ptr, "\"d1\"") == NULL);
+	CHECK_INT(cursor, 5);
+	umap_buf_dispose(&out);
+	/* deleting the layer conflicts with edits in it after base, and then edits conflict */
+	const char *del = "[{\"op_id\":\"e1\"," HLC ",\"verb\":\"delete\",\"subject\":\"datalayer\",\"metadata\":{\"id\":\"L\"}}]";
+	CHECK_INT(push(store, "e", 2, del, NULL), UMAP_ECONFLICT);
+	CHECK_INT(push(store, "e", 5, del, NULL), 0);
+	CHECK_INT(push(store, "a", 5, "[" UPD("a9", "g", "properties.x", "1") "]", NULL), UMAP_ECONFLICT);
+	/* an update of a feature that no longer exists is refused, not invented */
+	CHECK_INT(push(store, "a", 6, "[" UPD("a9", "g", "properties.x", "1") "]", &reply), UMAP_ECONFLICT);
+	CHECK(strstr(json_string_value(json_object_get(json_array_get(json_object_get(reply, "conflicts"), 0), "reason")),
+		     "does not exist") != NULL);
+	json_decref(reply);
+	/* a base ahead of the head is refused */
+	CHECK_INT(push(store, "a", 99, "[" UPS("z", "z") "]", NULL), UMAP_EINVALID);
+	umap_sync_store_close(store);
+}
+
+TEST(idempotent_and_retention)
+{
+	umap_sync_store *store = open_fresh(2);
+	for (int i = 0; i < 5; i++) {
+		char ops[1024];
+		snprintf(ops, sizeof(ops), "[{\"op_id\":\"o%d\"," HLC ",\"verb\":\"upsert\",\"subject\":\"feature\","
+			 "\"metadata\":{\"id\":%d,\"layerId\":\"L\"},\"value\":{\"type\":\"Feature\"}}]", i, i);
+		CHECK_INT(push(store, "a", i, ops, NULL), 0);
+	}
+	json_t *reply;
+	/* o0 was pruned from the log long ago; its retry is still recognised */
+	CHECK_INT(push(store, "a", 0, "[{\"op_id\":\"o0\"," HLC ",\"verb\":\"delete\",\"subject\":\"feature\",\"metadata\":{\"id\":0,\"layerId\":\"L\"}}]", &reply), 0);
+	CHECK_INT(json_integer_value(json_object_get(reply, "cursor")), 5);
+	json_decref(reply);
+	umap_buf out = UMAP_BUF_INIT;
+	int64_t cursor;
+	CHECK_INT(umap_sync_store_pull(&out, &cursor, store, "m", &all, 2, 100), UMAP_ELIMIT);
+	CHECK(strstr(umap_error_last(), "older than the oldest op kept (3)") != NULL);
+	CHECK_INT(umap_sync_store_pull(&out, &cursor, store, "m", &all, 3, 100), 0);
+	CHECK(strstr(out.ptr, "\"o3\"") && strstr(out.ptr, "\"o4\""));
+	umap_buf_dispose(&out);
+	/* a different client with the same op_id is a different op */
+	CHECK_INT(push(store, "b", 5, "[{\"op_id\":\"o0\"," HLC ",\"verb\":\"delete\",\"subject\":\"feature\",\"metadata\":{\"id\":0,\"layerId\":\"L\"}}]", &reply), 0);
+	CHECK_INT(json_integer_value(json_object_get(reply, "cursor")), 6);
+	json_decref(reply);
+	umap_sync_store_close(store);
+}
+
+TEST(clock_skew_refused)
+{
+	umap_sync_store *store = open_fresh(0);
+	char ops[512];
+	snprintf(ops, sizeof(ops), "[{\"op_id\":\"x\",\"hlc\":\"%012llx-0000-n\",\"verb\":\"upsert\",\"subject\":\"feature\","
+		 "\"metadata\":{\"id\":\"f\",\"layerId\":\"L\"},\"value\":{\"type\":\"Feature\"}}]",
+		 (unsigned long long)(fake_now + 60001));
+	CHECK_INT(push(store, "a", 0, ops, NULL), UMAP_EINVALID);
+	CHECK(strstr(umap_error_last(), "ops[0] (op_id x): refused: time") != NULL);
+	int64_t head;
+	CHECK_INT(umap_sync_store_head(&head, store, "m"), UMAP_ENOTFOUND); /* not even created */
+	umap_sync_store_close(store);
+}
+
+TEST(tokens_and_grants)
+{
+	umap_sync_store *store = open_fresh(0);
+	umap_sync_grant grant;
+	CHECK(!umap_sync_store_auth_required(store));
+	CHECK_INT(umap_sync_store_authorize(&grant, store, "m", NULL, 0), 0);
+	CHECK(grant.write && grant.all_layers);
+	CHECK_INT(umap_sync_store_authorize(&grant, store, "m", NULL, 1), UMAP_EAUTH);
+	char *token, id[17];
+	const char *layers[] = { "L" };
+	CHECK_INT(umap_sync_token_create(&token, id, store, "m", layers, 1, 0), 0);
+	CHECK(umap_sync_store_auth_required(store));
+	CHECK_INT(umap_sync_store_authorize(&grant, store, "m", NULL, 0), UMAP_EAUTH);
+	CHECK_INT(umap_sync_store_authorize(&grant, store, "m", "umsync_nope", 0), UMAP_EAUTH);
+	CHECK_INT(umap_sync_store_authorize(&grant, store, "other", token, 0), UMAP_ECONFLICT);
+	CHECK_INT(umap_sync_store_authorize(&grant, store, "m", token, 0), 0);
+	CHECK(!grant.write);
+	CHECK(!grant.all_layers);
+	CHECK_STR(grant.token_id, id);
+	CHECK(umap_sync_grant_can_read(&grant, "L"));
+	CHECK(!umap_sync_grant_can_read(&grant, "K"));
+	CHECK(umap_sync_grant_can_read(&grant, "")); /* map options */
+	CHECK(!umap_sync_grant_can_write(&grant, "L"));
+	/* a layer-scoped grant sees only its layer in snapshots */
+	CHECK_INT(push(store, "a", 0, "[" UPS("1", "f") ",{\"op_id\":\"2\"," HLC ",\"verb\":\"upsert\",\"subject\":\"feature\","
+				      "\"metadata\":{\"id\":\"k\",\"layerId\":\"K\"},\"value\":{\"type\":\"Feature\"}}]", NULL), 0);
+	char *text = snapshot(store, &grant);
+	CHECK(strstr(text, "\"id\":\"L\"") != NULL);
+	CHECK(strstr(text, "\"id\":\"K\"") == NULL);
+	free(text);
+	umap_sync_grant_dispose(&grant);
+	json_t *list;
+	CHECK_INT(umap_sync_token_list(&list, store), 0);
+	CHECK_INT(json_array_size(list), 1);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(list, 0), "access")), "read");
+	json_decref(list);
+	CHECK_INT(umap_sync_token_revoke(store, id), 0);
+	CHECK_INT(umap_sync_token_revoke(store, id), UMAP_ENOTFOUND);
+	CHECK_INT(umap_sync_store_authorize(&grant, store, "m", token, 0), UMAP_EAUTH);
+	CHECK(umap_sync_store_auth_required(store)); /* revoking does not open the server */
+	free(token);
+	umap_sync_store_close(store);
+}
+
+struct pusher {
+	umap_sync_store *store;
+	int index;
+	int failures;
+};
+
+static void *pusher_main(void *arg)
+{
+	struct pusher *p = arg;
+	for (int i = 0; i < 25; i++) {
+		char ops[512], client[16];
+		snprintf(client, sizeof(client), "c%d", p->index);
+		snprintf(ops, sizeof(ops), "[{\"op_id\":\"%d\"," HLC ",\"verb\":\"upsert\",\"subject\":\"feature\","
+			 "\"metadata\":{\"id\":\"t%d-%d\",\"layerId\":\"L\"},\"value\":{\"type\":\"Feature\"}}]", i, p->index, i);
+		if (push(p->store, client, 0, ops, NULL))
+			p->failures++;
+	}
+	return NULL;
+}
+
+TEST(concurrent_pushes_group_commit)
+{
+	umap_sync_store *store = open_fresh(0);
+	struct pusher p[8];
+	pthread_t t[8];
+	for (int i = 0; i < 8; i++) {
+		p[i] = (struct pusher){ store, i, 0 };
+		pthread_create(&t[i], NULL, pusher_main, &p[i]);
+	}
+	int failures = 0;
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		failures += p[i].failures;
+	}
+	CHECK_INT(failures, 0);
+	int64_t head;
+	CHECK_INT(umap_sync_store_head(&head, store, "m"), 0);
+	CHECK_INT(head, 200);
+	umap_sync_store_close(store);
+}
+
+int main(void)
+{
+	dir = mkdtemp(dir_template);
+	if (!dir)
+		return 1;
+	RUN(op_validation);
+	RUN(set_path_edits_nested_keys);
+	RUN(push_pull_snapshot_round_trip);
+	RUN(conflict_scopes);
+	RUN(idempotent_and_retention);
+	RUN(clock_skew_refused);
+	RUN(tokens_and_grants);
+	RUN(concurrent_pushes_group_commit);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", dir);
+	return UNIT_DONE();
+}
