@@ -1111,6 +1111,27 @@ int umap_doc_from_buffer(umap_doc **out, const char *data, size_t len, const cha
 	return finish_open(out, doc, opts);
 }
 
+int umap_doc_from_owned_buffer(umap_doc **out, char *data, size_t len, const char *source_name,
+			       const umap_doc_options *opts)
+{
+	umap_doc *doc;
+	int rc = doc_alloc(&doc, UMAP_DOC_LAYER, source_name, opts);
+	if (rc) {
+		free(data);
+		return rc;
+	}
+	priv_of(doc)->heap = data; /* freed with the document, whatever happens next */
+	if (len > priv_of(doc)->json.max_size) {
+		rc = umap_error_set(UMAP_ELIMIT, "%s: larger than the limit of %zu bytes",
+				    doc->source_name, priv_of(doc)->json.max_size);
+		umap_doc_free(doc);
+		return rc;
+	}
+	doc->data = data;
+	doc->size = len;
+	return finish_open(out, doc, opts);
+}
+
 int umap_doc_open(umap_doc **out, const char *path, const umap_doc_options *opts)
 {
 	int is_stdin = !strcmp(path, "-");

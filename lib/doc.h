@@ -83,6 +83,10 @@ int umap_doc_open(umap_doc **out, const char *path, const umap_doc_options *opts
 /* Same from a buffer that must outlive the document. */
 int umap_doc_from_buffer(umap_doc **out, const char *data, size_t len, const char *source_name,
 			 const umap_doc_options *opts);
+/* Same, taking ownership of a malloc'd buffer: it is freed with the document (or at
+ * once on failure). For documents assembled in memory, such as a repository revision. */
+int umap_doc_from_owned_buffer(umap_doc **out, char *data, size_t len, const char *source_name,
+			       const umap_doc_options *opts);
 /* A new empty document of `kind` (a map gets {"type":"umap"}). */
 int umap_doc_new(umap_doc **out, umap_doc_kind kind);
 void umap_doc_free(umap_doc *doc);

@@ -587,6 +587,13 @@ int umap_repo_cache_save(umap_repo *repo)
 	 * and a key seen twice maps to the same blob anyway. */
 	if (!repo->nseen || repo->nseen >= UINT32_MAX)
 		return 0;
+	/* Only blobs git has: a status computes blobs it never writes, and a cache entry
+	 * naming one would make the next commit trust a blob that does not exist. */
+	size_t n = 0;
+	for (size_t i = 0; i < repo->nseen; i++)
+		if (!umap_objw_unwritten(repo->store.objw, &repo->seen[i].id))
+			repo->seen[n++] = repo->seen[i];
+	repo->nseen = n;
 	umap_buf data = UMAP_BUF_INIT, path = UMAP_BUF_INIT;
 	int rc = umap_buf_put(&data, cache_magic, sizeof(cache_magic)) ||
 		 umap_buf_put(&data, repo->seen, repo->nseen * sizeof(*repo->seen)) ||

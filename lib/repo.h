@@ -89,7 +89,8 @@ void umap_snapshot_free(umap_snapshot *snap);
 int umap_repo_tracked(char ***paths, size_t *n, umap_repo *repo, const git_oid *tree);
 void umap_paths_free(char **paths, size_t n);
 /* Reads a tree's tracked files (only_path non-NULL: that one; UMAP_ENOTFOUND when it is
- * not tracked there) as documents with every feature's tree built. */
+ * not tracked there) as documents over the stored bytes (trees built on demand, as for a
+ * file); written with UMAP_DOC_KEEP_BYTES each feature is copied as stored. */
 int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tree,
 			const char *only_path);
 /* Reads the working files of the paths tracked in `tree` (streaming; trees built lazily).

@@ -290,10 +290,12 @@ static void blob_list_clear(blob_list *list)
 	memset(list, 0, sizeof(*list));
 }
 
+/* A revision is read back as JSON text assembled from its blobs (features copied as
+ * stored, no tree built) and scanned by umap_doc_from_buffer like any file: 100k features
+ * cost a blob read and a scan each, and the document writes them back byte for byte. */
 typedef struct order_reader {
 	umap_repo *repo;
-	umap_doc *doc;
-	umap_layer *layer;
+	umap_buf *text;
 	blob_list *features;
 	git_oid *blobs;
 	size_t count;
@@ -316,32 +318,55 @@ static int read_one_feature(void *ctx, const char *id, size_t len)
 		return umap_error_set(UMAP_ECORRUPT,
 				      "layer %s: feature %s is in the order but has no blob",
 				      r->layer_id, r->id.ptr);
-	json_t *feature = NULL;
 	char what[128];
 	snprintf(what, sizeof(what), "feature %.60s of layer %.40s", r->id.ptr, r->layer_id);
-	if ((rc = umap_repo_read_json(&feature, r->repo, &found->id, what)))
+	umap_obj obj;
+	if ((rc = umap_store_read(&obj, umap_repo_store(r->repo), &found->id, GIT_OBJECT_BLOB, what)))
 		return rc;
-	if (!json_is_object(feature)) {
-		json_decref(feature);
-		return umap_error_set(UMAP_ECORRUPT, "%s is not a JSON object", what);
+	if (!obj.len || obj.data[0] != '{') {
+		umap_obj_release(&obj);
+		return hex_error(UMAP_ECORRUPT, "blob %s is not a feature object", &found->id);
 	}
+	rc = (r->count && umap_buf_puts(r->text, ",\n")) || umap_buf_put(r->text, obj.data, obj.len)
+		     ? oom() : 0;
+	umap_obj_release(&obj);
 	git_oid_cpy(&r->blobs[r->count++], &found->id);
-	return umap_layer_append(r->doc, r->layer, feature);
+	return rc;
 }
 
-static int read_layer(umap_repo *repo, umap_doc *doc, const git_oid *layers_tree,
+static int put_member(umap_buf *text, int *first, const char *name, const json_t *value)
+{
+	json_t *key = json_string(name);
+	int rc = !key || (!*first && umap_buf_putc(text, ',')) || umap_json_write(text, key, 0) ||
+		 umap_buf_putc(text, ':') || umap_json_write(text, value, UMAP_JSON_COMPACT);
+	json_decref(key);
+	*first = 0;
+	return rc ? oom() : 0;
+}
+
+static int key_listed(const json_t *keys, const char *name)
+{
+	for (size_t j = 0; j < json_array_size(keys); j++) {
+		const char *k = json_string_value(json_array_get(keys, j));
+		if (k && !strcmp(k, name))
+			return 1;
+	}
+	return 0;
+}
+
+static int read_layer(umap_repo *repo, umap_buf *text, const git_oid *layers_tree,
 		      const char *layer_id, git_oid **blobs_out)
 {
 	umap_store *s = umap_repo_store(repo);
 	umap_buf name = UMAP_BUF_INIT;
 	git_oid layer_tree, meta_id, options_id, features_id, order_id;
-	json_t *meta = NULL, *options = NULL;
+	json_t *meta = NULL, *options = NULL, *type = json_string("FeatureCollection");
 	blob_list features = { 0 };
 	order_reader reader;
 	memset(&reader, 0, sizeof(reader));
 	char what[160];
 	snprintf(what, sizeof(what), "the tree of layer %.100s", layer_id);
-	int rc = umap_name_from_layer_id(&name, layer_id);
+	int rc = type ? umap_name_from_layer_id(&name, layer_id) : oom();
 	if (!rc && (rc = umap_store_tree_lookup(&layer_tree, NULL, s, layers_tree, name.ptr,
 						"the layers tree")) == UMAP_ENOTFOUND)
 		rc = umap_error_set(UMAP_ECORRUPT, "layer %s is in the manifest but not in the tree",
@@ -359,19 +384,6 @@ static int read_layer(umap_repo *repo, umap_doc *doc, const git_oid *layers_tree
 	}
 	if (rc == UMAP_ENOTFOUND)
 		rc = umap_error_set(UMAP_ECORRUPT, "%s is incomplete", what);
-	umap_layer *layer = NULL;
-	if (!rc)
-		rc = umap_doc_add_layer(&layer, doc, layer_id, options);
-	if (!rc) {
-		layer->options_key =
-			options_key_static(json_string_value(json_object_get(meta, "options_key")));
-		json_t *members = json_object_get(meta, "members");
-		if (json_is_object(members)) {
-			json_decref(layer->members);
-			layer->members = json_incref(members);
-		}
-		rc = umap_layer_set_member_order(doc, layer, json_object_get(meta, "keys"));
-	}
 	int has_features = 0;
 	if (!rc) {
 		rc = umap_store_tree_lookup(&features_id, NULL, s, &layer_tree, FEATURES, what);
@@ -393,19 +405,70 @@ static int read_layer(umap_repo *repo, umap_doc *doc, const git_oid *layers_tree
 	git_oid *blobs = calloc(features.n + 1, sizeof(*blobs));
 	if (!rc && !blobs)
 		rc = oom();
-	if (!rc && has_features) {
-		reader.repo = repo;
-		reader.doc = doc;
-		reader.layer = layer;
-		reader.features = &features;
-		reader.blobs = blobs;
-		reader.layer_id = layer_id;
-		rc = umap_store_order_each(s, &order_id, read_one_feature, &reader);
-		if (!rc && reader.count != features.n)
-			rc = umap_error_set(UMAP_ECORRUPT,
-					    "layer %s: %zu features but %zu in the order", layer_id,
-					    features.n, reader.count);
+	/* the layer object, its members in the order they were read */
+	const char *options_key = options_key_static(json_string_value(json_object_get(meta, "options_key")));
+	json_t *members = json_object_get(meta, "members"), *keys = json_object_get(meta, "keys");
+	int first = 1, done_type = 0, done_options = !options, done_features = 0;
+	if (!rc && umap_buf_putc(text, '{'))
+		rc = oom();
+	for (size_t pass = 0; pass < 2 && !rc; pass++) {
+		size_t nkeys = pass == 0 ? json_array_size(keys) : 0;
+		for (size_t k = 0; k < nkeys + (pass ? 1 : 0) && !rc; k++) {
+			const char *key = pass ? NULL : json_string_value(json_array_get(keys, k));
+			if (pass == 1) {
+				/* what the recorded order did not name: type, options, members, features */
+				if (!done_type)
+					rc = put_member(text, &first, "type", type);
+				if (!rc && !done_options)
+					rc = put_member(text, &first, options_key, options);
+				const char *mk;
+				json_t *mv;
+				json_object_foreach(members, mk, mv) {
+					if (!rc && !key_listed(keys, mk) && strcmp(mk, "type") && strcmp(mk, "features") &&
+					    strcmp(mk, options_key))
+						rc = put_member(text, &first, mk, mv);
+				}
+				done_type = done_options = 1;
+				key = done_features ? NULL : "features";
+				if (!key)
+					break;
+			}
+			if (!key)
+				continue;
+			if (!strcmp(key, "type") && !done_type) {
+				rc = put_member(text, &first, "type", type);
+				done_type = 1;
+			} else if (!strcmp(key, "features") && !done_features) {
+				done_features = 1;
+				if ((!first && umap_buf_putc(text, ',')) || umap_buf_puts(text, "\"features\":[")) {
+					rc = oom();
+					break;
+				}
+				first = 0;
+				if (has_features) {
+					reader.repo = repo;
+					reader.text = text;
+					reader.features = &features;
+					reader.blobs = blobs;
+					reader.layer_id = layer_id;
+					rc = umap_store_order_each(s, &order_id, read_one_feature, &reader);
+					if (!rc && reader.count != features.n)
+						rc = umap_error_set(UMAP_ECORRUPT,
+								    "layer %s: %zu features but %zu in the order",
+								    layer_id, features.n, reader.count);
+				}
+				if (!rc && umap_buf_putc(text, ']'))
+					rc = oom();
+			} else if (options && !strcmp(key, options_key) && !done_options) {
+				rc = put_member(text, &first, options_key, options);
+				done_options = 1;
+			} else if (json_object_get(members, key)) {
+				rc = put_member(text, &first, key, json_object_get(members, key));
+			}
+		}
 	}
+	if (!rc && umap_buf_putc(text, '}'))
+		rc = oom();
 	if (!rc) {
 		*blobs_out = blobs;
 		blobs = NULL;
@@ -416,6 +479,7 @@ static int read_layer(umap_repo *repo, umap_doc *doc, const git_oid *layers_tree
 	blob_list_clear(&features);
 	json_decref(meta);
 	json_decref(options);
+	json_decref(type);
 	umap_buf_dispose(&name);
 	return rc;
 }
@@ -424,10 +488,14 @@ static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, 
 {
 	umap_store *s = umap_repo_store(repo);
 	umap_doc *doc = NULL;
+	umap_buf text = UMAP_BUF_INIT;
+	json_t *map = NULL;
 	git_oid layers_tree, map_id;
-	int rc = umap_doc_new(&doc, mf->is_map ? UMAP_DOC_MAP : UMAP_DOC_LAYER);
-	if (!rc && mf->is_map) {
-		json_t *map = NULL;
+	int rc = 0;
+	if (!mf->is_map && mf->nlayers != 1)
+		return umap_error_set(UMAP_ECORRUPT, "%s is a layer file with %zu layers in the manifest",
+				      mf->path, mf->nlayers);
+	if (mf->is_map) {
 		rc = umap_store_tree_lookup(&map_id, NULL, s, tree, MAP_BLOB, "the revision's tree");
 		if (rc == UMAP_ENOTFOUND)
 			rc = umap_error_set(UMAP_ECORRUPT, "%s is a map but the revision has no map.json",
@@ -436,14 +504,6 @@ static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, 
 			rc = umap_repo_read_json(&map, repo, &map_id, "the map options");
 		if (!rc && !json_is_object(map))
 			rc = umap_error_set(UMAP_ECORRUPT, "the map options are not an object");
-		if (!rc) {
-			json_decref(doc->map);
-			doc->map = map;
-			if (mf->layers_at >= 0)
-				umap_doc_set_layers_position(doc, (size_t)mf->layers_at);
-		} else {
-			json_decref(map);
-		}
 	}
 	if (!rc && mf->nlayers) {
 		rc = umap_store_tree_lookup(&layers_tree, NULL, s, tree, LAYERS, "the revision's tree");
@@ -453,18 +513,65 @@ static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, 
 	git_oid **blobs = calloc(mf->nlayers + 1, sizeof(*blobs));
 	if (!rc && !blobs)
 		rc = oom();
-	for (size_t l = 0; l < mf->nlayers && !rc; l++)
-		rc = read_layer(repo, doc, &layers_tree, mf->layers[l], &blobs[l]);
+	if (!rc && mf->is_map) {
+		/* the map's members, "layers" where it was */
+		size_t i = 0, at = mf->layers_at >= 0 ? (size_t)mf->layers_at : SIZE_MAX;
+		int first = 1, layers_done = 0;
+		const char *key;
+		json_t *value;
+		rc = umap_buf_putc(&text, '{') ? oom() : 0;
+		json_object_foreach(map, key, value) {
+			if (rc)
+				break;
+			if (i++ == at) {
+				layers_done = 1;
+				rc = (!first && umap_buf_putc(&text, ',')) || umap_buf_puts(&text, "\"layers\":[") ? oom() : 0;
+				first = 0;
+				for (size_t l = 0; l < mf->nlayers && !rc; l++) {
+					if (l && umap_buf_puts(&text, ",\n"))
+						rc = oom();
+					if (!rc)
+						rc = read_layer(repo, &text, &layers_tree, mf->layers[l], &blobs[l]);
+				}
+				if (!rc && umap_buf_putc(&text, ']'))
+					rc = oom();
+			}
+			if (!rc)
+				rc = put_member(&text, &first, key, value);
+		}
+		if (!rc && !layers_done) {
+			rc = (!first && umap_buf_putc(&text, ',')) || umap_buf_puts(&text, "\"layers\":[") ? oom() : 0;
+			for (size_t l = 0; l < mf->nlayers && !rc; l++) {
+				if (l && umap_buf_puts(&text, ",\n"))
+					rc = oom();
+				if (!rc)
+					rc = read_layer(repo, &text, &layers_tree, mf->layers[l], &blobs[l]);
+			}
+			if (!rc && umap_buf_putc(&text, ']'))
+				rc = oom();
+		}
+		if (!rc && umap_buf_putc(&text, '}'))
+			rc = oom();
+	} else if (!rc) {
+		rc = read_layer(repo, &text, &layers_tree, mf->layers[0], &blobs[0]);
+	}
+	json_decref(map);
+	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+	if (!rc) {
+		size_t len = text.len;
+		/* the document owns its bytes, so callers may move it out of the snapshot */
+		if ((rc = umap_doc_from_owned_buffer(&doc, umap_buf_detach(&text), len, mf->path, &opts)))
+			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of ");
+	}
 	if (!rc && doc->nlayers != mf->nlayers)
 		rc = umap_error_set(UMAP_ECORRUPT, "%s: layers do not match the manifest", mf->path);
-	if (!rc && doc->source_name == NULL)
-		doc->source_name = strdup(mf->path);
 	if (rc) {
 		if (blobs)
 			for (size_t l = 0; l < mf->nlayers; l++)
 				free(blobs[l]);
 		free(blobs);
 		umap_doc_free(doc);
+		umap_buf_dispose(&text);
 		return rc;
 	}
 	out->doc = doc;

@@ -405,3 +405,32 @@ hint: restore it with 'umapsync export HEAD cycling-lyon.umap -o cycling-lyon.um
 	assert_output "On branch main
 nothing to commit, working files clean"
 }
+
+@test "a commit killed while writing its pack leaves the repository as it was" {
+	awk -v n=2000 -v seed=5 -f "$REPO_FIXTURES/gen-layer.awk" >layer.geojson
+	umapsync init >/dev/null
+	umapsync import layer.geojson >/dev/null
+	head=$(git --git-dir=.umapsync rev-parse HEAD)
+	awk 'NR > 1 && NR % 20 == 0 { sub(/"capacity":[0-9]+/, "\"capacity\":1000") } { print }' layer.geojson >x
+	mv x layer.geojson
+	# the kernel kills the process (SIGXFSZ) as soon as a write passes 8 KiB
+	run bash -c "ulimit -f 8; exec \"$UMAPSYNC\" commit -m killed"
+	[ "$status" -ne 0 ]
+	[ "$(git --git-dir=.umapsync rev-parse HEAD)" = "$head" ]
+	run git --git-dir=.umapsync fsck --strict
+	assert_success
+	run umapsync status
+	assert_line "  modified:   layer.geojson (0 added, 100 modified, 0 removed)"
+	run umapsync commit -m again
+	assert_success
+	assert_line " 0 added, 100 modified, 0 removed"
+	git --git-dir=.umapsync fsck --strict
+}
+
+@test "plain git clones the repository like any other" {
+	map_repo
+	git clone -q --mirror .umapsync mirror.git
+	[ "$(git --git-dir=mirror.git rev-parse main)" = "$(git --git-dir=.umapsync rev-parse main)" ]
+	git --git-dir=mirror.git fsck --strict
+	[ "$(git --git-dir=mirror.git show main:manifest.json | jq -r '.files[0].path')" = cycling-lyon.umap ]
+}

@@ -120,9 +120,9 @@ static int build_layer(git_oid *features, git_oid *order, umap_store *s, size_t 
 	for (size_t i = 0; i < n; i++) {
 		if (i == skip)
 			continue;
-		char id[32], blob[64];
+		char id[32], blob[160];
 		snprintf(id, sizeof(id), "\"f%zu\"", i);
-		snprintf(blob, sizeof(blob), "{\"type\":\"Feature\",\"id\":%s}", id);
+		snprintf(blob, sizeof(blob), "{\"type\":\"Feature\",\"id\":%s,\"properties\":{\"name\":\"Feature %zu\"},\"geometry\":null}", id, i * 7919);
 		umap_name_from_id(&name, id);
 		names[k] = umap_buf_detach(&name);
 		refs[k].name = names[k];
@@ -175,6 +175,23 @@ TEST(features_and_order_round_trip_through_a_pack)
 	CHECK_INT(umap_store_order_each(&s, &order, check_id, &ctx), 0);
 	CHECK_INT(ctx.n, n);
 	CHECK_INT(ctx.mismatch, 0);
+	/* blobs went in as deltas: git reads every one back whole */
+	git_odb *odb = NULL;
+	CHECK_INT(git_repository_odb(&odb, again), 0);
+	size_t deltas_ok = 0;
+	for (size_t i = 0; i < n; i++) {
+		char text[160];
+		git_oid id;
+		snprintf(text, sizeof(text), "{\"type\":\"Feature\",\"id\":%s,\"properties\":{\"name\":\"Feature %zu\"},\"geometry\":null}", ids[i], i * 7919);
+		git_odb_hash(&id, text, strlen(text), GIT_OBJECT_BLOB);
+		git_odb_object *obj = NULL;
+		if (git_odb_read(&obj, odb, &id) == 0 && git_odb_object_size(obj) == strlen(text) &&
+		    !memcmp(git_odb_object_data(obj), text, strlen(text)))
+			deltas_ok++;
+		git_odb_object_free(obj);
+	}
+	CHECK_INT(deltas_ok, n);
+	git_odb_free(odb);
 	git_tree *gt = NULL;
 	CHECK_INT(git_tree_lookup(&gt, again, &features), 0);
 	CHECK_INT(git_tree_entrycount(gt), 64);
