@@ -163,6 +163,38 @@ END {
 	print "for the same job, measured in one run on the same files. Regenerate with `make bench`"
 	print "(add `BENCH_LARGE=1` for 1M features). Last run: " M["date"] ", " M["duration"] "."
 	print ""
+	# the headline figures, at 100k features (else the largest size measured)
+	hs = ""
+	for (i = 1; i <= nsizes; i++) if (hs == "" || sizes[i] + 0 <= 100000) hs = sizes[i]
+	if (hs != "") {
+		print "## Summary (" fnum(hs) " features, " fbytes(FACT["input", hs, "bytes"]) ")"
+		print ""
+		nsum = 0
+		if (ok("validate", hs, "umapsync validate")) {
+			t = tm("validate", hs, "umapsync validate")
+			line = "- `validate`: " ftime(t) ", peak RSS " fbytes(RSS["validate", hs, "umapsync validate"] * 1024)
+			if (ok("validate", hs, "check-geojson (npm)")) line = line "; check-geojson: " ftime(tm("validate", hs, "check-geojson (npm)")) " and " fbytes(RSS["validate", hs, "check-geojson (npm)"] * 1024)
+			print line; nsum++
+		}
+		if (ok("diff", hs, "umapsync diff")) {
+			t = tm("diff", hs, "umapsync diff")
+			line = "- `diff` of two versions: " ftime(t) ", peak RSS " fbytes(RSS["diff", hs, "umapsync diff"] * 1024)
+			if (ok("diff", hs, "jq -S -c '\''.features[]'\'' | diff")) line = line "; `jq -S | diff`: " ftime(tm("diff", hs, "jq -S -c '\''.features[]'\'' | diff"))
+			if (ok("diff", hs, "xxhsum -H3 both (floor)")) line = line "; hashing both files with xxhsum: " ftime(tm("diff", hs, "xxhsum -H3 both (floor)"))
+			print line; nsum++
+		}
+		if (ok("merge-file", hs, "umapsync merge-file")) { print "- `merge-file` of two disjoint 1% edits: " ftime(tm("merge-file", hs, "umapsync merge-file")) ", peak RSS " fbytes(RSS["merge-file", hs, "umapsync merge-file"] * 1024); nsum++ }
+		if (ok("import", hs, "umapsync import")) {
+			line = "- `import`: " ftime(tm("import", hs, "umapsync import")) " (" fnum(hs / tm("import", hs, "umapsync import")) " features/s)"
+			if (ok("commit", hs, "umapsync commit (1% edit)")) line = line "; `commit` of a 1% edit: " ftime(tm("commit", hs, "umapsync commit (1% edit)"))
+			if (ok("revision diff", hs, "umapsync diff HEAD~1 HEAD")) line = line "; `diff HEAD~1 HEAD` (10 features): " ftime(tm("revision diff", hs, "umapsync diff HEAD~1 HEAD"))
+			if (ok("export", hs, "umapsync export")) line = line "; `export`: " ftime(tm("export", hs, "umapsync export"))
+			print line; nsum++
+		}
+		if (FACT["load", "all", "status"] == "ok") { print "- `serve` under " FACT["load", "all", "clients"] " clients: " fnum(FACT["load", "all", "push_rate"]) " durable pushes/s, p99 " FACT["load", "all", "push_p99"] " ms"; nsum++ }
+		if (!nsum) print "No umapsync command has figures yet."
+		print ""
+	}
 	print "## Machine and versions"
 	print ""
 	print "| | |"
