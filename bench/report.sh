@@ -22,9 +22,10 @@ function ftime(t) {
 function fbytes(b) {
 	if (b == "") return "?"
 	b += 0
-	if (b < 1048576) return sprintf("%.0f KiB", b / 1024)
-	if (b < 1073741824) return sprintf("%.1f MiB", b / 1048576)
-	return sprintf("%.2f GiB", b / 1073741824)
+	# decimal units, as the issues speak of a "27 MB" layer
+	if (b < 1e6) return sprintf("%.0f kB", b / 1e3)
+	if (b < 1e9) return sprintf("%.1f MB", b / 1e6)
+	return sprintf("%.2f GB", b / 1e9)
 }
 function fnum(x,   s, r) {
 	s = sprintf("%.0f", x); r = ""
@@ -208,7 +209,7 @@ END {
 	for (i = 1; i <= nm; i++) if (mk[i] ~ /^npm /) line = line (line ? ", " : "") substr(mk[i], 5) " " M[mk[i]]
 	print "| npm peers | " (line ? line : "not installed") " (node " (M["node"] ? M["node"] : "missing") ") |"
 	print "| other peers | " M["jq"] ", " M["git"] ", " M["xxhsum"] ", " M["patch"] " |"
-	print "| timing | " (M["hyperfine"] ? M["hyperfine"] " (median of 3 to 10 runs after a warm-up; runs over 2 s are timed once)" : "best of N runs in the shell (hyperfine missing)") "; peak RSS from GNU time (largest process of the command); " M["valgrind"] " for instruction counts |"
+	print "| timing | " (M["hyperfine"] ? M["hyperfine"] " (median of 3 to 20 runs after a warm-up; runs over 2 s are timed once)" : "best of N runs in the shell (hyperfine missing)") "; peak RSS from GNU time (largest process of the command); 1 MB = 10⁶ bytes; " M["valgrind"] " for instruction counts |"
 	print ""
 	print "## Data"
 	print ""
