@@ -411,7 +411,8 @@ END {
 	print "`BENCH_LARGE=1` adds 1M features; `BENCH_SIZES=\"1000 10000\"` picks sizes; `BENCH_TIMEOUT=S` bounds"
 	print "each peer run (" M["peer_limit"] " s in this run); `BENCH_QUICK=1` times each command once;"
 	print "`sh bench/report.sh` re-renders this file from the last run. Peers that would run past their"
-	print "limit at a larger size, judging by the smaller one, are not run there."
+	print "limit at a larger size, judging by the smaller one, are not run there. Every tool reads files"
+	print "that are already in the page cache (each is run once before it is timed), as in repeated use."
 }
 ' "$OUT/meta.tsv" "$OUT/facts.tsv" "$OUT/results.tsv" >docs/BENCHMARKS.md.tmp
 mv docs/BENCHMARKS.md.tmp docs/BENCHMARKS.md
