@@ -67,6 +67,10 @@ int cmd_checkout(int argc, const char **argv)
 				any = 1;
 			}
 			hint("commit them with 'umapsync commit -m MSG' first");
+			umap_snapshot_free(snap);
+			umap_paths_free(old_paths, nold);
+			umap_paths_free(new_paths, nnew);
+			umap_repo_free(repo);
 			exit(EXIT_DIFFERENT);
 		}
 		umap_snapshot_free(snap);
@@ -79,6 +83,10 @@ int cmd_checkout(int argc, const char **argv)
 		if (!contains(old_paths, nold, new_paths[i]) && stat(abs, &st) == 0) {
 			error("'%s' is not tracked here and would be overwritten by checkout", new_paths[i]);
 			hint("move it away, or import it first");
+			free(abs);
+			umap_paths_free(old_paths, nold);
+			umap_paths_free(new_paths, nnew);
+			umap_repo_free(repo);
 			exit(EXIT_DIFFERENT);
 		}
 		free(abs);

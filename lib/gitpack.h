@@ -23,9 +23,15 @@ int umap_objw_has(const umap_objw *w, const git_oid *id);
 void umap_objw_mark(umap_objw *w, const git_oid *id);
 size_t umap_objw_marked(const umap_objw *w);
 
+/* Packs of more objects than this are stored without compression unless a level is given:
+ * zlib costs ~10 us per small object (its per-stream Huffman set-up), five times the rest
+ * of an import, and `git gc` recompresses everything with deltas far better anyway. */
+#define UMAP_OBJW_BULK 4096
+
 /* Writes every marked object into objects/pack/pack-<sha>.{pack,idx} under `gitdir`
  * (temp files, fsync, rename: the pack first, its index last, so a killed writer leaves
- * at most an unused file). Marks are cleared. Nothing marked: nothing written. */
-int umap_objw_flush(umap_objw *w, const char *gitdir);
+ * at most an unused file). Marks are cleared. Nothing marked: nothing written.
+ * level: zlib level 0-9, or -1 for 1 (0 for packs over UMAP_OBJW_BULK objects). */
+int umap_objw_flush(umap_objw *w, const char *gitdir, int level);
 
 #endif

@@ -71,6 +71,7 @@ typedef struct umap_repo_file {
 	char *path;      /* relative to the working directory */
 	umap_doc *doc;   /* NULL: "keep this file as in the base tree" when writing */
 	git_oid **blobs; /* read from a revision: the blob of each feature, per layer; or NULL */
+	int missing;     /* read from the working directory: the file is gone (doc is NULL) */
 } umap_repo_file;
 
 typedef struct umap_snapshot {
@@ -91,7 +92,8 @@ void umap_paths_free(char **paths, size_t n);
  * not tracked there) as documents with every feature's tree built. */
 int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tree,
 			const char *only_path);
-/* Reads the working files of the paths tracked in `tree` (streaming; trees built lazily). */
+/* Reads the working files of the paths tracked in `tree` (streaming; trees built lazily).
+ * A file that no longer exists is listed with doc NULL and `missing` set. */
 int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tree);
 
 /* Gives every layer without an id a UUID and every feature without an id a uMap id;

@@ -4,9 +4,11 @@
 #include "repo.h"
 #include "repo_internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "error.h"
@@ -85,6 +87,7 @@ void umap_snapshot_free(umap_snapshot *snap)
 typedef struct manifest_file {
 	char *path;
 	int is_map;
+	long layers_at; /* maps: members before "layers", -1 when last */
 	size_t nlayers;
 	char **layers;
 } manifest_file;
@@ -164,6 +167,8 @@ static int manifest_read(manifest *m, umap_repo *repo, const git_oid *tree)
 		manifest_file *mf = &m->files[m->nfiles++];
 		mf->path = strdup(path);
 		mf->is_map = !strcmp(kind, "map");
+		json_t *at = json_object_get(f, "layers_at");
+		mf->layers_at = json_is_integer(at) ? (long)json_integer_value(at) : -1;
 		mf->layers = calloc(json_array_size(layers) + 1, sizeof(char *));
 		if (!mf->path || !mf->layers) {
 			rc = oom();
@@ -189,6 +194,12 @@ static manifest_file *manifest_find(manifest *m, const char *path)
 		if (!strcmp(m->files[i].path, path))
 			return &m->files[i];
 	return NULL;
+}
+
+static long mf_layers_at(manifest *m, const char *path)
+{
+	manifest_file *mf = manifest_find(m, path);
+	return mf ? mf->layers_at : -1;
 }
 
 static const char *manifest_layer_path(manifest *m, const char *layer)
@@ -359,6 +370,7 @@ static int read_layer(umap_repo *repo, umap_doc *doc, const git_oid *layers_tree
 			json_decref(layer->members);
 			layer->members = json_incref(members);
 		}
+		rc = umap_layer_set_member_order(doc, layer, json_object_get(meta, "keys"));
 	}
 	int has_features = 0;
 	if (!rc) {
@@ -427,6 +439,8 @@ static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, 
 		if (!rc) {
 			json_decref(doc->map);
 			doc->map = map;
+			if (mf->layers_at >= 0)
+				umap_doc_set_layers_position(doc, (size_t)mf->layers_at);
 		} else {
 			json_decref(map);
 		}
@@ -499,11 +513,17 @@ int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid 
 		if ((rc = umap_repo_abspath(&abs, repo, m.files[i].path)))
 			break;
 		rc = umap_doc_open(&doc, abs, &opts);
-		if (rc == UMAP_ENOTFOUND)
-			rc = umap_error_set(UMAP_ENOTFOUND, "tracked file '%s' is missing", m.files[i].path);
+		int missing = rc == UMAP_ENOTFOUND && access(abs, F_OK) != 0;
+		if (missing) {
+			/* kept as in the tree; the caller decides what a missing file means */
+			umap_error_clear();
+			rc = 0;
+		}
 		free(abs);
 		if (!rc && (rc = umap_snapshot_add(snap, m.files[i].path, doc)))
 			umap_doc_free(doc);
+		if (!rc)
+			snap->files[snap->nfiles - 1].missing = missing;
 	}
 	manifest_clear(&m);
 	if (rc) {
@@ -554,6 +574,106 @@ static int json_blob(git_oid *out, umap_repo *repo, const json_t *value)
 	return rc;
 }
 
+/* How umap_json_write prints a number token, when that is certain without converting it:
+ * an integer of at most 15 digits, or a plain decimal of at most 15 significant digits and
+ * at least 1e-6 (where JavaScript's shortest form is the digits themselves), trailing
+ * fraction zeros dropped ("1.50" -> "1.5", "2.0" -> "2"). *len is the length to keep;
+ * returns 0 when the number needs the real conversion (exponents, long mantissas, -0). */
+static int number_canonical_length(const char *p, size_t n, size_t *len)
+{
+	size_t i = p[0] == '-', int_start = i;
+	while (i < n && p[i] >= '0' && p[i] <= '9')
+		i++;
+	size_t int_digits = i - int_start;
+	int zero_int = int_digits == 1 && p[int_start] == '0';
+	*len = n;
+	if (i < n) {
+		if (p[i] != '.')
+			return 0; /* exponent */
+		size_t frac_start = ++i;
+		while (i < n && p[i] >= '0' && p[i] <= '9')
+			i++;
+		if (i != n || i == frac_start)
+			return 0;
+		size_t end = n;
+		while (end > frac_start && p[end - 1] == '0')
+			end--;
+		size_t frac_digits = end - frac_start;
+		if (frac_digits) {
+			*len = end;
+			if (!zero_int)
+				return int_digits + frac_digits <= 15;
+			size_t zeros = 0;
+			while (p[frac_start + zeros] == '0')
+				zeros++;
+			return zeros <= 5 && frac_digits - zeros <= 15;
+		}
+		*len = frac_start - 1; /* "2.0" prints "2" */
+	}
+	return int_digits <= 15 && !(zero_int && p[0] == '-');
+}
+
+int umap_repo_canonical_fast(umap_buf *out, const char *data, size_t len)
+{
+	umap_scanner *sc = NULL;
+	umap_json_options opts = UMAP_JSON_OPTIONS_INIT;
+	if (umap_scanner_new(&sc, data, len, &opts)) {
+		umap_error_clear();
+		return 0;
+	}
+	unsigned char first[64];
+	int top = -1, after_key = 0, ok = 1;
+	umap_token tok;
+	while (ok) {
+		if (umap_scanner_next(sc, &tok)) {
+			umap_error_clear();
+			ok = 0;
+			break;
+		}
+		if (tok.type == UMAP_TOKEN_EOF)
+			break;
+		const char *raw = data + tok.start;
+		size_t n = tok.end - tok.start;
+		if (tok.type == UMAP_TOKEN_OBJECT_END || tok.type == UMAP_TOKEN_ARRAY_END) {
+			ok = umap_buf_putc(out, tok.type == UMAP_TOKEN_OBJECT_END ? '}' : ']') == 0;
+			top--;
+			continue;
+		}
+		if (top >= 0 && !after_key) {
+			if (!first[top] && umap_buf_putc(out, ','))
+				ok = 0;
+			first[top] = 0;
+		}
+		after_key = 0;
+		switch (tok.type) {
+		case UMAP_TOKEN_KEY:
+			ok = !tok.has_escapes && !umap_buf_put(out, raw, n) && !umap_buf_putc(out, ':');
+			after_key = 1;
+			break;
+		case UMAP_TOKEN_OBJECT_START:
+		case UMAP_TOKEN_ARRAY_START:
+			if (++top == (int)sizeof(first)) {
+				ok = 0;
+				break;
+			}
+			first[top] = 1;
+			ok = !umap_buf_putc(out, tok.type == UMAP_TOKEN_OBJECT_START ? '{' : '[');
+			break;
+		case UMAP_TOKEN_STRING:
+			ok = !tok.has_escapes && !umap_buf_put(out, raw, n);
+			break;
+		case UMAP_TOKEN_NUMBER:
+			ok = number_canonical_length(raw, n, &n) && !umap_buf_put(out, raw, n);
+			break;
+		default: /* true, false, null */
+			ok = !umap_buf_put(out, raw, n);
+			break;
+		}
+	}
+	umap_scanner_free(sc);
+	return ok;
+}
+
 static int feature_blob(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer *layer,
 			size_t i, umap_buf *scratch)
 {
@@ -566,6 +686,13 @@ static int feature_blob(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer
 			return umap_repo_cache_note(repo, key.digest, out);
 	}
 	int had_tree = f->value != NULL;
+	umap_buf_clear(scratch);
+	if (has_bytes && !had_tree &&
+	    umap_repo_canonical_fast(scratch, doc->data + f->offset, f->length)) {
+		int rc = umap_store_put(out, umap_repo_store(repo), GIT_OBJECT_BLOB, scratch->ptr,
+					scratch->len);
+		return rc ? rc : umap_repo_cache_note(repo, key.digest, out);
+	}
 	json_t *value = NULL;
 	int rc = umap_doc_feature(&value, doc, layer, i);
 	if (rc)
@@ -626,19 +753,22 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 		umap_error_prefix(rc, "%s: layer %s: ", path, layer->id);
 	if (!rc)
 		rc = umap_store_order_tree(&order, s, ids, n);
-	json_t *meta = json_object();
+	json_t *meta = json_object(), *keys = umap_layer_member_order(doc, layer);
 	if (!rc && (!meta ||
 		    json_object_set_new(meta, "options_key",
 					layer->options_key ? json_string(layer->options_key) : json_null()) ||
 		    json_object_set_new(meta, "members",
 					layer->members ? json_incref(layer->members) : json_null()) ||
-		    json_object_set_new(meta, "count", json_integer((json_int_t)n))))
+		    json_object_set_new(meta, "count", json_integer((json_int_t)n)) ||
+		    json_object_set_new(meta, "keys", keys ? keys : json_null())))
 		rc = oom();
+	keys = NULL;
 	if (!rc)
 		rc = json_blob(&meta_id, repo, meta);
 	if (!rc && layer->options)
 		rc = json_blob(&options_id, repo, layer->options);
 	json_decref(meta);
+	json_decref(keys);
 	if (!rc) {
 		umap_tree_entry entries[4];
 		size_t k = 0;
@@ -792,6 +922,14 @@ static int build_once(git_oid *tree, umap_repo *repo, umap_snapshot *snap, const
 		}
 		if (!rc && (json_object_set_new(entry, "kind", json_string(is_map ? "map" : "layer")) ||
 			    json_object_set_new(entry, "layers", ids)))
+			rc = oom();
+		else if (!rc && is_map && f->doc && umap_doc_layers_position(f->doc) != SIZE_MAX &&
+			 json_object_set_new(entry, "layers_at",
+					     json_integer((json_int_t)umap_doc_layers_position(f->doc))))
+			rc = oom();
+		else if (!rc && is_map && !f->doc && mf_layers_at(&old, f->path) >= 0 &&
+			 json_object_set_new(entry, "layers_at",
+					     json_integer(mf_layers_at(&old, f->path))))
 			rc = oom();
 		else if (rc)
 			json_decref(ids);
