@@ -82,7 +82,7 @@ no_temp_files() {
 }
 
 @test "merge-file -p on a full disk fails and says so" {
-	require_command merge-file "$EXAMPLES/bike-parking.geojson" "$EXAMPLES/bike-parking-alice.geojson" "$EXAMPLES/bike-parking-bob.geojson"
+	require_command merge-file -p "$EXAMPLES/bike-parking.geojson" "$EXAMPLES/bike-parking-alice.geojson" "$EXAMPLES/bike-parking-bob.geojson"
 	[ -w /dev/full ] || skip "no /dev/full on this system"
 	run_split bash -c '"$UMAPSYNC" merge-file -p "$EXAMPLES/bike-parking.geojson" "$EXAMPLES/bike-parking-alice.geojson" "$EXAMPLES/bike-parking-bob.geojson" >/dev/full'
 	assert_equal "$status" 128
@@ -90,7 +90,7 @@ no_temp_files() {
 }
 
 @test "merge-file -o into a full file system keeps the old file and leaves no temp file" {
-	require_command merge-file "$EXAMPLES/bike-parking.geojson" "$EXAMPLES/bike-parking-alice.geojson" "$EXAMPLES/bike-parking-bob.geojson"
+	require_command merge-file -p "$EXAMPLES/bike-parking.geojson" "$EXAMPLES/bike-parking-alice.geojson" "$EXAMPLES/bike-parking-bob.geojson"
 	big_layer 3000 base >base.geojson
 	big_layer 3000 ours >ours.geojson
 	big_layer 3000 theirs >theirs.geojson
@@ -105,7 +105,7 @@ no_temp_files() {
 }
 
 @test "merge-file -o into a read-only directory changes nothing and says why" {
-	require_command merge-file "$EXAMPLES/bike-parking.geojson" "$EXAMPLES/bike-parking-alice.geojson" "$EXAMPLES/bike-parking-bob.geojson"
+	require_command merge-file -p "$EXAMPLES/bike-parking.geojson" "$EXAMPLES/bike-parking-alice.geojson" "$EXAMPLES/bike-parking-bob.geojson"
 	mkdir ro
 	cp "$EXAMPLES/bike-parking.geojson" ro/out.geojson
 	readonly_dir ro
@@ -118,7 +118,7 @@ no_temp_files() {
 }
 
 @test "merge-file -o killed at random points leaves the old or the new file, never half" {
-	require_command merge-file "$EXAMPLES/bike-parking.geojson" "$EXAMPLES/bike-parking-alice.geojson" "$EXAMPLES/bike-parking-bob.geojson"
+	require_command merge-file -p "$EXAMPLES/bike-parking.geojson" "$EXAMPLES/bike-parking-alice.geojson" "$EXAMPLES/bike-parking-bob.geojson"
 	big_layer 5000 base >base.geojson
 	big_layer 5000 base >ours.geojson
 	big_layer 5000 theirs >theirs.geojson
