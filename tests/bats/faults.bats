@@ -128,7 +128,7 @@ no_temp_files() {
 	cp base.geojson old.geojson
 	for i in $(seq 12); do
 		cp old.geojson out.geojson
-		umapsync merge-file -o out.geojson base.geojson ours.geojson theirs.geojson &
+		"$UMAPSYNC" merge-file -o out.geojson base.geojson ours.geojson theirs.geojson &
 		pid=$!
 		sleep "$(kill_delay "$ms")"
 		kill -9 "$pid" 2>/dev/null || true
@@ -194,7 +194,7 @@ elapsed_ms() {
 	ms=$(elapsed_ms umapsync apply patch.json expected-new.geojson)
 	for i in $(seq 12); do
 		cp old.geojson layer.geojson
-		umapsync apply patch.json layer.geojson &
+		"$UMAPSYNC" apply patch.json layer.geojson &
 		pid=$!
 		sleep "$(kill_delay "$ms")"
 		kill -9 "$pid" 2>/dev/null || true
