@@ -22,9 +22,10 @@ function ftime(t) {
 function fbytes(b) {
 	if (b == "") return "?"
 	b += 0
-	if (b < 1048576) return sprintf("%.0f KiB", b / 1024)
-	if (b < 1073741824) return sprintf("%.1f MiB", b / 1048576)
-	return sprintf("%.2f GiB", b / 1073741824)
+	# decimal units, as the issues speak of a "27 MB" layer
+	if (b < 1e6) return sprintf("%.0f kB", b / 1e3)
+	if (b < 1e9) return sprintf("%.1f MB", b / 1e6)
+	return sprintf("%.2f GB", b / 1e9)
 }
 function fnum(x,   s, r) {
 	s = sprintf("%.0f", x); r = ""
@@ -163,6 +164,38 @@ END {
 	print "for the same job, measured in one run on the same files. Regenerate with `make bench`"
 	print "(add `BENCH_LARGE=1` for 1M features). Last run: " M["date"] ", " M["duration"] "."
 	print ""
+	# the headline figures, at 100k features (else the largest size measured)
+	hs = ""
+	for (i = 1; i <= nsizes; i++) if (hs == "" || sizes[i] + 0 <= 100000) hs = sizes[i]
+	if (hs != "") {
+		print "## Summary (" fnum(hs) " features, " fbytes(FACT["input", hs, "bytes"]) ")"
+		print ""
+		nsum = 0
+		if (ok("validate", hs, "umapsync validate")) {
+			t = tm("validate", hs, "umapsync validate")
+			line = "- `validate`: " ftime(t) ", peak RSS " fbytes(RSS["validate", hs, "umapsync validate"] * 1024)
+			if (ok("validate", hs, "check-geojson (npm)")) line = line "; check-geojson: " ftime(tm("validate", hs, "check-geojson (npm)")) " and " fbytes(RSS["validate", hs, "check-geojson (npm)"] * 1024)
+			print line; nsum++
+		}
+		if (ok("diff", hs, "umapsync diff")) {
+			t = tm("diff", hs, "umapsync diff")
+			line = "- `diff` of two versions: " ftime(t) ", peak RSS " fbytes(RSS["diff", hs, "umapsync diff"] * 1024)
+			if (ok("diff", hs, "jq -S -c '\''.features[]'\'' | diff")) line = line "; `jq -S | diff`: " ftime(tm("diff", hs, "jq -S -c '\''.features[]'\'' | diff"))
+			if (ok("diff", hs, "xxhsum -H3 both (floor)")) line = line "; hashing both files with xxhsum: " ftime(tm("diff", hs, "xxhsum -H3 both (floor)"))
+			print line; nsum++
+		}
+		if (ok("merge-file", hs, "umapsync merge-file")) { print "- `merge-file` of two disjoint 1% edits: " ftime(tm("merge-file", hs, "umapsync merge-file")) ", peak RSS " fbytes(RSS["merge-file", hs, "umapsync merge-file"] * 1024); nsum++ }
+		if (ok("import", hs, "umapsync import")) {
+			line = "- `import`: " ftime(tm("import", hs, "umapsync import")) " (" fnum(hs / tm("import", hs, "umapsync import")) " features/s)"
+			if (ok("commit", hs, "umapsync commit (1% edit)")) line = line "; `commit` of a 1% edit: " ftime(tm("commit", hs, "umapsync commit (1% edit)"))
+			if (ok("revision diff", hs, "umapsync diff HEAD~1 HEAD")) line = line "; `diff HEAD~1 HEAD` (10 features): " ftime(tm("revision diff", hs, "umapsync diff HEAD~1 HEAD"))
+			if (ok("export", hs, "umapsync export")) line = line "; `export`: " ftime(tm("export", hs, "umapsync export"))
+			print line; nsum++
+		}
+		if (FACT["load", "all", "status"] == "ok") { print "- `serve` under " FACT["load", "all", "clients"] " clients: " fnum(FACT["load", "all", "push_rate"]) " durable pushes/s, p99 " FACT["load", "all", "push_p99"] " ms"; nsum++ }
+		if (!nsum) print "No umapsync command has figures yet."
+		print ""
+	}
 	print "## Machine and versions"
 	print ""
 	print "| | |"
@@ -176,7 +209,7 @@ END {
 	for (i = 1; i <= nm; i++) if (mk[i] ~ /^npm /) line = line (line ? ", " : "") substr(mk[i], 5) " " M[mk[i]]
 	print "| npm peers | " (line ? line : "not installed") " (node " (M["node"] ? M["node"] : "missing") ") |"
 	print "| other peers | " M["jq"] ", " M["git"] ", " M["xxhsum"] ", " M["patch"] " |"
-	print "| timing | " (M["hyperfine"] ? M["hyperfine"] " (median of 3 to 10 runs after a warm-up; runs over 2 s are timed once)" : "best of N runs in the shell (hyperfine missing)") "; peak RSS from GNU time (largest process of the command); " M["valgrind"] " for instruction counts |"
+	print "| timing | " (M["hyperfine"] ? M["hyperfine"] " (median of 3 to 20 runs after a warm-up; runs over 2 s are timed once)" : "best of N runs in the shell (hyperfine missing)") "; peak RSS from GNU time (largest process of the command); 1 MB = 10⁶ bytes; " M["valgrind"] " for instruction counts |"
 	print ""
 	print "## Data"
 	print ""
@@ -378,7 +411,8 @@ END {
 	print "`BENCH_LARGE=1` adds 1M features; `BENCH_SIZES=\"1000 10000\"` picks sizes; `BENCH_TIMEOUT=S` bounds"
 	print "each peer run (" M["peer_limit"] " s in this run); `BENCH_QUICK=1` times each command once;"
 	print "`sh bench/report.sh` re-renders this file from the last run. Peers that would run past their"
-	print "limit at a larger size, judging by the smaller one, are not run there."
+	print "limit at a larger size, judging by the smaller one, are not run there. Every tool reads files"
+	print "that are already in the page cache (each is run once before it is timed), as in repeated use."
 }
 ' "$OUT/meta.tsv" "$OUT/facts.tsv" "$OUT/results.tsv" >docs/BENCHMARKS.md.tmp
 mv docs/BENCHMARKS.md.tmp docs/BENCHMARKS.md

@@ -550,8 +550,10 @@ bench_sync() {
 	}
 	if [ -n "$b" ] && [ -f "$b/layer.geojson" ] && cmp -s "$b/layer.geojson" "$pristine/layer.geojson"; then
 		fact sync "$n" clone "working file byte-identical to the pushed one"
+	elif [ -n "$b" ] && "$U" diff --quiet "$b/layer.geojson" "$pristine/layer.geojson" >/dev/null 2>&1; then
+		fact sync "$n" clone "working file has the same features and values as the pushed one"
 	elif [ -n "$b" ]; then
-		fact sync "$n" clone "working file differs from the pushed one (or is named differently)"
+		fact sync "$n" clone "working file DIFFERS from the pushed one (or is missing)"
 	fi
 	cp "$edit" "$a/layer.geojson"
 	if (cd "$a" && "$U" commit -m edit) >/dev/null 2>"$OUT/stderr.txt"; then

@@ -111,6 +111,7 @@ int cmd_diff(int argc, const char **argv)
 
 	int changed = umap_diff_has_changes(diff);
 	if (!cmd.quiet) {
+		setup_pager();
 		umap_buf out = UMAP_BUF_INIT;
 		format_diff(&out, diff, &cmd);
 		if (out.len)

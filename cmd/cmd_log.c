@@ -158,6 +158,7 @@ int cmd_log(int argc, const char **argv)
 	git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME);
 	if (feature || path)
 		git_revwalk_simplify_first_parent(walk);
+	setup_pager();
 	umap_buf out = UMAP_BUF_INIT;
 	if (!strcmp(format, "json"))
 		umap_buf_putc(&out, '[');

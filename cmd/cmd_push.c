@@ -35,42 +35,79 @@ static void report_conflicts(const json_t *reply, const char *remote)
 	hint("nothing was applied; run 'umapsync pull %s' (and settle any conflicts), then push again", remote);
 }
 
-/* Sends the outbox; returns 0 when acknowledged (state updated, outbox removed). */
+#define BATCH_OPS 5000
+#define BATCH_BYTES ((size_t)4 << 20)
+
+/* Sends the outbox in batches (the server takes at most 10000 ops and 8 MiB per push); each
+ * acknowledged batch leaves the outbox at once, so a cut-off push resends only the rest.
+ * When everything is acknowledged, `synced` moves to the outbox's commit. */
 static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *state, json_t *outbox)
 {
 	json_t *ops = json_object_get(outbox, "ops");
 	json_int_t base = json_integer_value(json_object_get(outbox, "base"));
-	json_t *body = json_pack("{s:O, s:I, s:O}", "client_id", json_object_get(state, "client_id"), "base", base,
-				 "ops", ops);
-	char *text = body ? umap_json_dumps(body, UMAP_JSON_COMPACT) : NULL;
-	if (!text)
-		die("out of memory");
-	umap_http_response resp = UMAP_HTTP_RESPONSE_INIT;
-	static const long ok[] = { 409, 0 };
-	long status = sync_request(&resp, remote, "POST", "push", text, ok);
-	json_t *reply = NULL;
-	if (umap_json_loadb(&reply, resp.body.ptr, resp.body.len, "the server's reply"))
-		die_lib(NULL);
-	if (status == 409) {
-		sync_outbox_remove(repo, remote->name);
-		report_conflicts(reply, remote->name);
-		exit(EXIT_DIFFERENT);
-	}
-	json_int_t cursor = json_integer_value(json_object_get(reply, "cursor"));
-	size_t n = json_array_size(ops);
+	json_t *expected = json_object_get(outbox, "expected");
 	/* the cursor may move past our ops only when nobody else's came in between: their ops
-	 * would otherwise be skipped by the next pull */
-	if (cursor == base + (json_int_t)n)
-		json_object_set_new(state, "cursor", json_integer(cursor));
+	 * would otherwise be skipped by the next pull. "expected" is null once that happened. */
+	json_int_t next = expected ? json_integer_value(expected) : base;
+	int contiguous = !expected || json_is_integer(expected);
+	size_t total = json_array_size(ops);
+	json_int_t cursor = 0;
+	while (json_array_size(ops)) {
+		json_t *batch = json_array();
+		size_t bytes = 0;
+		while (json_array_size(batch) < (size_t)BATCH_OPS && json_array_size(batch) < json_array_size(ops)) {
+			json_t *op = json_array_get(ops, json_array_size(batch));
+			char *t = umap_json_dumps(op, UMAP_JSON_COMPACT);
+			size_t len = t ? strlen(t) : 0;
+			free(t);
+			if (json_array_size(batch) && bytes + len > BATCH_BYTES)
+				break;
+			bytes += len;
+			json_array_append(batch, op);
+		}
+		size_t n = json_array_size(batch);
+		json_t *body = json_pack("{s:O, s:I, s:o}", "client_id", json_object_get(state, "client_id"), "base",
+					 base, "ops", batch);
+		char *text = body ? umap_json_dumps(body, UMAP_JSON_COMPACT) : NULL;
+		if (!text)
+			die("out of memory");
+		umap_http_response resp = UMAP_HTTP_RESPONSE_INIT;
+		static const long ok[] = { 409, 0 };
+		long status = sync_request(&resp, remote, "POST", "push", text, ok);
+		json_t *reply = NULL;
+		if (umap_json_loadb(&reply, resp.body.ptr, resp.body.len, "the server's reply"))
+			die_lib(NULL);
+		if (status == 409) {
+			sync_outbox_remove(repo, remote->name);
+			report_conflicts(reply, remote->name);
+			exit(EXIT_DIFFERENT);
+		}
+		cursor = json_integer_value(json_object_get(reply, "cursor"));
+		if (contiguous && cursor == next + (json_int_t)n)
+			next = cursor;
+		else
+			contiguous = 0;
+		json_t *rest = json_array();
+		for (size_t i = n; rest && i < json_array_size(ops); i++)
+			json_array_append(rest, json_array_get(ops, i));
+		if (!rest || json_object_set_new(outbox, "ops", rest))
+			die("out of memory");
+		ops = rest;
+		json_object_set_new(outbox, "expected", contiguous ? json_integer(next) : json_null());
+		if (json_array_size(ops))
+			sync_outbox_save(repo, remote->name, outbox);
+		json_decref(reply);
+		json_decref(body);
+		free(text);
+		umap_http_response_dispose(&resp);
+	}
+	if (contiguous)
+		json_object_set_new(state, "cursor", json_integer(next));
 	json_object_set(state, "synced", json_object_get(outbox, "commit"));
 	sync_state_save(repo, remote->name, state);
 	sync_outbox_remove(repo, remote->name);
-	fprintf(stderr, "To %s\n   %zu op%s acknowledged (server cursor %lld)\n", remote->url, n, n == 1 ? "" : "s",
-		(long long)cursor);
-	json_decref(reply);
-	json_decref(body);
-	free(text);
-	umap_http_response_dispose(&resp);
+	fprintf(stderr, "To %s\n   %zu op%s acknowledged (server cursor %lld)\n", remote->url, total,
+		total == 1 ? "" : "s", (long long)cursor);
 }
 
 struct ranked_op {

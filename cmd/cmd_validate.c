@@ -29,7 +29,7 @@ static void print_json_string(umap_buf *out, const char *s)
 int cmd_validate(int argc, const char **argv)
 {
 	static const char *const usage[] = {
-		"umapsync validate [--format=text|json|compact] [--strict] [--umap] [options] FILE...",
+		"umapsync validate [--format=text|json|compact] [--strict] [--umap] FILE...",
 		NULL,
 	};
 	const char *format = "text";
@@ -37,7 +37,7 @@ int cmd_validate(int argc, const char **argv)
 	const struct option options[] = {
 		OPT_CHOICE(0, "format", &format, "FORMAT",
 			   "text (FILE:LINE:COL: level: message), json (one array), or compact "
-			   "(geojsonhint's)",
+			   "(FILE:LINE:COL level message)",
 			   "text|json|compact"),
 		OPT_BOOL(0, "strict", &strict, "exit 1 on warnings too"),
 		OPT_BOOL(0, "umap", &umap,
@@ -97,8 +97,8 @@ int cmd_validate(int argc, const char **argv)
 				print_json_string(&out, msg->text);
 				put(umap_buf_putc(&out, '}'));
 			} else if (compact) {
-				put(umap_buf_printf(&out, "%s: line %u - %s - %s\n", name,
-						    msg->pos.line, msg->text, level));
+				put(umap_buf_printf(&out, "%s:%u:%u %s %s\n", name, msg->pos.line,
+						    msg->pos.col, level, msg->text));
 			} else if (msg->pos.line) {
 				put(umap_buf_printf(&out, "%s:%u:%u: %s: %s\n", name, msg->pos.line,
 						    msg->pos.col, level, msg->text));

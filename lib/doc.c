@@ -246,10 +246,36 @@ umap_layer *umap_doc_find_layer(umap_doc *doc, const char *id)
 	return NULL;
 }
 
+static int append_name(json_t *order, const char *name, size_t len);
+
 json_t *umap_layer_member_order(umap_doc *doc, umap_layer *layer)
 {
 	json_t *order = priv_of(doc)->layers[layer_index_of(doc, layer)].order;
-	return order ? json_incref(order) : NULL;
+	if (order)
+		return json_incref(order);
+	/* A layer built in memory (a merge, a rebase) is written in put_layer's default order;
+	 * say so, so that reading the written file back records the same order and a
+	 * repository sees no change where there is none. */
+	order = json_array();
+	int rc = !order || append_name(order, "type", 4);
+	if (!rc && layer->options)
+		rc = append_name(order, layer->options_key, strlen(layer->options_key));
+	const char *key;
+	json_t *v;
+	json_object_foreach(layer->members, key, v) {
+		if (rc)
+			break;
+		if (strcmp(key, "type") && strcmp(key, "features") &&
+		    !(layer->options && !strcmp(key, layer->options_key)))
+			rc = append_name(order, key, strlen(key));
+	}
+	if (!rc)
+		rc = append_name(order, "features", 8);
+	if (rc) {
+		json_decref(order);
+		return NULL;
+	}
+	return order;
 }
 
 int umap_layer_set_member_order(umap_doc *doc, umap_layer *layer, const json_t *names)

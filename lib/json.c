@@ -47,17 +47,12 @@ struct umap_scanner {
 };
 
 /* Byte classes inside a string: 0 plain ASCII, 1 quote, 2 backslash, 3 control, 4 non-ASCII. */
-static unsigned char string_class[256];
-static int string_class_ready;
-
-static void init_string_class(void)
-{
-	if (string_class_ready)
-		return;
-	for (int c = 0; c < 256; c++)
-		string_class[c] = c < 0x20 ? 3 : c == '"' ? 1 : c == '\\' ? 2 : c >= 0x80 ? 4 : 0;
-	string_class_ready = 1;
-}
+static const unsigned char string_class[256] = {
+	[0x00 ... 0x1f] = 3,
+	['"'] = 1,
+	['\\'] = 2,
+	[0x80 ... 0xff] = 4,
+};
 
 static const char *source_of(const umap_scanner *s)
 {
@@ -121,7 +116,7 @@ static void describe_byte(const umap_scanner *s, size_t offset, char *out, size_
 	}
 	unsigned char c = (unsigned char)s->data[offset];
 	if (c == 0)
-		snprintf(out, size, "a NUL byte (is this a binary or UTF-16 file?)");
+		snprintf(out, size, "NUL byte (is this a binary or UTF-16 file?)");
 	else if (c >= 0x80)
 		snprintf(out, size, "byte 0x%02x (text outside a string must be ASCII)", c);
 	else if (c < 0x20 || c == 0x7f)
@@ -137,7 +132,6 @@ int umap_scanner_new(umap_scanner **out, const char *data, size_t len,
 	if (!opts)
 		opts = &defaults;
 	*out = NULL;
-	init_string_class();
 	umap_scanner *s = calloc(1, sizeof(*s));
 	if (!s)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");

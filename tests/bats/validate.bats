@@ -113,11 +113,15 @@ EOF
 	assert_failure 1
 }
 
-@test "compact format is geojsonhint's" {
+@test "compact format: FILE:LINE:COL level message, for editors and CI annotations" {
 	cp "$FIXTURES/geojsonhint/bad/point.geojson" p.geojson
-	run umapsync validate --format=compact p.geojson
+	cp "$FIXTURES/geojsonhint/bad/point-toomany.geojson" w.geojson
+	run umapsync validate --format=compact p.geojson w.geojson
 	assert_failure 1
-	assert_output 'p.geojson: line 1 - "coordinates" member required - error'
+	assert_output - <<'EOF'
+p.geojson:1:1 error "coordinates" member required
+w.geojson:3:20 warning position should not have more than 3 elements
+EOF
 }
 
 @test "--strict turns warnings into a failure" {
@@ -179,7 +183,7 @@ EOF
 		'bom|\xef\xbb\xbf{"type": "Point", "coordinates": [1, 2]}|1:1: error: the file starts with a UTF-8 byte order mark (BOM), which JSON does not allow; save it as UTF-8 without BOM'
 		'utf16|\xff\xfe{\x00}\x00|1:1: error: the file looks like UTF-16 text; JSON must be UTF-8'
 		'latin1|{"type": "Feature", "properties": {"name": "Caf\xe9"}}|1:48: error: invalid UTF-8 byte 0xe9 in a string (is the file in another encoding, such as Latin-1?)'
-		'nul|{"type": "Point",\n \x00 "coordinates": [1, 2]}|2:2: error: unexpected a NUL byte (is this a binary or UTF-16 file?); expected a member name in double quotes'
+		'nul|{"type": "Point",\n \x00 "coordinates": [1, 2]}|2:2: error: unexpected NUL byte (is this a binary or UTF-16 file?); expected a member name in double quotes'
 		'nan|{"type": "Point", "coordinates": [NaN, 2]}|1:35: error: NaN is not a JSON value (JSON has no NaN or infinities; use null or a finite number)'
 		'infinity|{"type": "Point", "coordinates": [1, -Infinity]}|1:38: error: -Infinity is not a JSON value (JSON has no NaN or infinities; use null or a finite number)'
 		'huge|{"type": "Point", "coordinates": [1e400, 2]}|1:35: error: number 1e400 is out of range (the largest is 1.7976931348623157e308)'

@@ -198,7 +198,7 @@ TEST(scanner_errors_say_where_and_what)
 		    "t.json:1:8: invalid UTF-8 byte 0xed in a string (is the file in another "
 		    "encoding, such as Latin-1?)");
 	CHECK_ERROR("[1,\n \0]", UMAP_EINVALID,
-		    "t.json:2:2: unexpected a NUL byte (is this a binary or UTF-16 file?); "
+		    "t.json:2:2: unexpected NUL byte (is this a binary or UTF-16 file?); "
 		    "expected a value");
 	CHECK_ERROR("[\"a\0\"]", UMAP_EINVALID,
 		    "t.json:1:4: NUL byte in a string (is this a binary or UTF-16 file?); write "
