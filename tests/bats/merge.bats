@@ -25,10 +25,10 @@ make_repo() {
 make_conflict() {
 	make_repo
 	umapsync checkout alice 2>/dev/null
-	sed -i 's/"capacity": 64/"capacity": 50/' parking.geojson
+	sed -i 's/"capacity": *64,/"capacity": 50,/' parking.geojson
 	umapsync commit -m "alice: 50" >/dev/null
 	umapsync checkout main 2>/dev/null
-	sed -i '0,/"capacity": 40/s//"capacity": 45/' parking.geojson
+	sed -i '0,/"capacity": *40,/s//"capacity": 45,/' parking.geojson
 	umapsync commit -m "bob: 45" >/dev/null
 }
 
