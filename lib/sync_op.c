@@ -96,7 +96,7 @@ static int lookup(const char *const *names, const char *s)
 	return -1;
 }
 
-int umap_sync_op_parse(umap_sync_op *out, json_t *op, size_t index)
+static int op_parse(umap_sync_op *out, json_t *op, size_t index)
 {
 	static const char *const verbs[] = { "upsert", "update", "delete", NULL };
 	static const char *const subjects[] = { "map", "datalayer", "feature", NULL };
@@ -199,6 +199,15 @@ int umap_sync_op_parse(umap_sync_op *out, json_t *op, size_t index)
 		break;
 	}
 	return 0;
+}
+
+/* A refused op owns nothing: its caller (the store's push) disposes only accepted ones. */
+int umap_sync_op_parse(umap_sync_op *out, json_t *op, size_t index)
+{
+	int rc = op_parse(out, op, index);
+	if (rc)
+		umap_sync_op_dispose(out);
+	return rc;
 }
 
 void umap_sync_op_dispose(umap_sync_op *op)

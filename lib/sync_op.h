@@ -39,7 +39,7 @@ int umap_sync_valid_name(const char *name, size_t max);
 /* A working-file name: one path component, no leading dot, no control characters. */
 int umap_sync_valid_filename(const char *name);
 
-/* Validates ops[index]; on error the message starts with "ops[INDEX]". */
+/* Validates ops[index]; on error the message starts with "ops[INDEX]" and *out owns nothing. */
 int umap_sync_op_parse(umap_sync_op *out, json_t *op, size_t index);
 void umap_sync_op_dispose(umap_sync_op *op);
 

@@ -26,6 +26,15 @@ if [ "${UMAPSYNC_SKIP_BATS:-0}" != 1 ]; then
 	rm -f "$blog"
 fi
 
+# A test that writes into the bundled data would corrupt every later run: catch it here.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1 &&
+	! git diff --quiet -- examples tests/fixtures 2>/dev/null; then
+	echo "not ok - the test run modified tracked files under examples/ or tests/fixtures/:" >>"$log"
+	git diff --stat -- examples tests/fixtures | sed 's/^/# /' >>"$log"
+	tail -n 3 "$log"
+	status=1
+fi
+
 passed=$(grep -c '^ok ' "$log")
 failed=$(grep -c '^not ok ' "$log")
 skipped=$(grep -c '^ok .* # skip' "$log")

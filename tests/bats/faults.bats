@@ -10,8 +10,8 @@ MOUNTS=()
 
 teardown() {
 	local m
-	for m in "${MOUNTS[@]}"; do umount -l "$m" 2>/dev/null; done
 	cd / || true
+	for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
 	if [ -n "${TEST_DIR:-}" ]; then
 		chmod -R u+w "$TEST_DIR" 2>/dev/null
 		rm -rf "$TEST_DIR"
@@ -33,7 +33,7 @@ small_tmpfs() {
 	local out
 	out=$(mount -t tmpfs -o "size=$2" tmpfs "$1" 2>&1) ||
 		skip "cannot mount a small tmpfs here ($out): the full-disk case is covered by /dev/full only"
-	MOUNTS+=("$1")
+	MOUNTS+=("$(cd "$1" && pwd)")
 }
 
 # readonly_dir DIR: DIR becomes read-only for this process. Root ignores permissions, so
@@ -46,7 +46,7 @@ readonly_dir() {
 	local out
 	out=$(mount --bind "$1" "$1" 2>&1 && mount -o remount,bind,ro "$1" 2>&1) ||
 		skip "running as root and cannot make a read-only bind mount ($out)"
-	MOUNTS+=("$1")
+	MOUNTS+=("$(cd "$1" && pwd)")
 }
 
 # big_layer N TAG: a FeatureCollection of N point features whose names carry TAG.
@@ -128,7 +128,7 @@ no_temp_files() {
 	cp base.geojson old.geojson
 	for i in $(seq 12); do
 		cp old.geojson out.geojson
-		"$UMAPSYNC" merge-file -o out.geojson base.geojson ours.geojson theirs.geojson &
+		"$UMAPSYNC" merge-file -o out.geojson base.geojson ours.geojson theirs.geojson & # the binary itself: killing a shell function would orphan it
 		pid=$!
 		sleep "$(kill_delay "$ms")"
 		kill -9 "$pid" 2>/dev/null || true
@@ -194,7 +194,7 @@ elapsed_ms() {
 	ms=$(elapsed_ms umapsync apply patch.json expected-new.geojson)
 	for i in $(seq 12); do
 		cp old.geojson layer.geojson
-		"$UMAPSYNC" apply patch.json layer.geojson &
+		"$UMAPSYNC" apply patch.json layer.geojson & # the binary itself: killing a shell function would orphan it
 		pid=$!
 		sleep "$(kill_delay "$ms")"
 		kill -9 "$pid" 2>/dev/null || true
@@ -209,4 +209,114 @@ elapsed_ms() {
 	cp old.geojson layer.geojson
 	umapsync apply patch.json layer.geojson
 	cmp layer.geojson expected-new.geojson
+}
+
+# a repository tracking a 5,000-feature layer with two commits: "old" names, then "new"
+make_big_repo() {
+	umapsync init >/dev/null
+	big_layer 5000 old >layer.geojson
+	umapsync import layer.geojson >/dev/null
+	cp layer.geojson layer-old.geojson
+	sed -i 's/"old /"new /' layer.geojson
+	cp layer.geojson layer-new.geojson
+	OLD_HEAD=$(git --git-dir=.umapsync rev-parse HEAD)
+}
+
+# repo_is_sound: git finds nothing wrong, and umapsync can read every revision
+repo_is_sound() {
+	run git --git-dir=.umapsync fsck --no-dangling
+	assert_success
+	run umapsync log
+	assert_success
+	run umapsync export HEAD layer.geojson
+	assert_success
+}
+
+@test "commit killed at random points leaves HEAD at the old or the new commit, repository sound" {
+	make_big_repo
+	local ms i olds=0 news=0 other=0 pid head
+	# time one commit on a throw-away copy
+	cp -a . ../timing-copy
+	ms=$(cd ../timing-copy && elapsed_ms "$UMAPSYNC" commit -m timing)
+	rm -rf ../timing-copy
+	for i in $(seq 8); do
+		"$UMAPSYNC" commit -m "new names" >/dev/null & # the binary itself, see above
+		pid=$!
+		sleep "$(kill_delay "$ms")"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		head=$(git --git-dir=.umapsync rev-parse HEAD)
+		repo_is_sound
+		if [ "$head" = "$OLD_HEAD" ]; then
+			olds=$((olds + 1))
+		elif [ "$(git --git-dir=.umapsync rev-parse HEAD~1)" = "$OLD_HEAD" ]; then
+			news=$((news + 1))
+			git --git-dir=.umapsync update-ref refs/heads/main "$OLD_HEAD" # back, for the next round
+		else
+			other=$((other + 1))
+		fi
+		cmp layer.geojson layer-new.geojson # commit never touches the working file's content
+	done
+	echo "# 8 kills of commit: $olds before, $news after, $other elsewhere" >&3
+	assert_equal "$other" 0
+	# the repository still takes the commit
+	run umapsync commit -m "new names"
+	assert_success
+	run umapsync status
+	assert_output --partial "nothing to commit"
+}
+
+@test "checkout killed at random points leaves each working file whole, old or new" {
+	make_big_repo
+	umapsync commit -m "new names" >/dev/null
+	umapsync export HEAD layer.geojson -o want-new.geojson
+	umapsync export HEAD~1 layer.geojson -o want-old.geojson
+	local ms i torn=0 pid
+	ms=$(elapsed_ms "$UMAPSYNC" checkout HEAD~1)
+	umapsync checkout main >/dev/null
+	for i in $(seq 8); do
+		if [ $((i % 2)) = 1 ]; then
+			"$UMAPSYNC" checkout HEAD~1 >/dev/null 2>&1 &
+		else
+			"$UMAPSYNC" checkout main >/dev/null 2>&1 &
+		fi
+		pid=$!
+		sleep "$(kill_delay "$ms")"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		if ! umapsync diff --quiet layer.geojson want-old.geojson &&
+			! umapsync diff --quiet layer.geojson want-new.geojson; then
+			torn=$((torn + 1))
+		fi
+		repo_is_sound
+	done
+	assert_equal "$torn" 0
+	run umapsync checkout main
+	assert_success
+}
+
+@test "commit on a full file system fails, says so, and leaves the repository as it was" {
+	small_tmpfs repo 8m
+	cd repo
+	make_big_repo
+	# fill what is left, bar a little
+	dd if=/dev/zero of=filler bs=4k count=100000 2>/dev/null || true
+	run_split umapsync commit -m "new names"
+	assert_equal "$status" 128
+	[[ "$stderr" == "fatal: "*"No space left on device"* ]]
+	assert_equal "$(git --git-dir=.umapsync rev-parse HEAD)" "$OLD_HEAD"
+	rm filler
+	repo_is_sound
+	run umapsync commit -m "new names"
+	assert_success
+}
+
+@test "commit in a read-only repository fails, says so, and changes nothing" {
+	make_big_repo
+	readonly_dir .umapsync
+	run_split umapsync commit -m "new names"
+	assert_equal "$status" 128
+	[[ "$stderr" == "fatal: "*"Read-only file system"* || "$stderr" == "fatal: "*"Permission denied"* ]]
+	assert_equal "$(git --git-dir=.umapsync rev-parse HEAD)" "$OLD_HEAD"
+	cmp layer.geojson layer-new.geojson
 }

@@ -135,8 +135,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	addr.sin_family = AF_INET;
 	addr.sin_port = htons((uint16_t)port);
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-		abort(); /* the server stopped accepting */
+	/* A refused connection is retried for 5 s (ports in TIME_WAIT, a full backlog); a server
+	 * that stays unreachable after a request has been knocked over by it. */
+	int tries = 0;
+	while (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		if (++tries == 50) {
+			fprintf(stderr, "fuzz_server: the server no longer accepts connections: %s\n",
+				strerror(errno));
+			abort();
+		}
+		close(fd);
+		usleep(100000);
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0)
+			abort();
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
+	if (tries)
+		fprintf(stderr, "fuzz_server: connect failed %d times before succeeding\n", tries);
 	size_t off = 0;
 	while (off < req.len) {
 		ssize_t n = send(fd, req.ptr + off, req.len - off, MSG_NOSIGNAL);

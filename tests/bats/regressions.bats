@@ -1,0 +1,26 @@
+#!/usr/bin/env bats
+# Regression tests for the bugs the fuzzers (tests/fuzz/) found; inputs in tests/fixtures/fuzz.
+
+bats_require_minimum_version 1.5.0
+load helper
+
+@test "fuzz_doc: a key with \\u0000 is not a change against a re-formatted copy" {
+	run_split umapsync diff --exit-code "$FIXTURES/fuzz/nul-in-key.geojson" \
+		"$FIXTURES/fuzz/nul-in-key-reformatted.geojson"
+	assert_success
+	assert_output ""
+}
+
+@test "fuzz_doc: \"a\\u0000b\" and \"a\" are different keys" {
+	printf '{"type":"FeatureCollection","features":[{"type":"Feature","id":"a","geometry":null,"properties":{"opera":"x"}}]}\n' >plain.geojson
+	run_split umapsync diff --stat --exit-code "$FIXTURES/fuzz/nul-in-key.geojson" plain.geojson
+	assert_equal "$status" 1
+}
+
+@test "fuzz_doc: a member name with \\u0000 is read without overrunning the heap (make asan)" {
+	cp "$FIXTURES/fuzz/nul-in-member-name.geojson" layer.geojson
+	run_split umapsync apply "$FIXTURES/fuzz/nul-in-member-name.patch.json" layer.geojson
+	assert_success
+	run jq -c '.features[0].properties' layer.geojson
+	assert_output '{"n":2}'
+}
