@@ -3,9 +3,12 @@
 #include "builtin.h"
 
 #include <errno.h>
+#include <git2.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -117,8 +120,52 @@ int parse_color_mode(const char *arg)
 	return -1;
 }
 
+/* color.ui from the config of the repository around the current directory, else from the
+ * user's git config (~/.gitconfig): COLOR_ALWAYS, COLOR_NEVER, COLOR_AUTO, or -1 when unset. */
+static int configured_color_mode(void)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 32];
+	if (!getcwd(dir, sizeof(dir)))
+		return -1;
+	git_libgit2_init();
+	git_config *cfg = NULL;
+	int mode = -1;
+	if (git_config_open_default(&cfg) < 0 && git_config_new(&cfg) < 0)
+		goto out;
+	for (;;) {
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/.umapsync/config", dir);
+		if (stat(path, &st) == 0) {
+			/* an unreadable repository config is for the command itself to report */
+			git_config_add_file_ondisk(cfg, path, GIT_CONFIG_LEVEL_LOCAL, NULL, 0);
+			break;
+		}
+		char *slash = strrchr(dir, '/');
+		if (!slash || slash == dir)
+			break;
+		*slash = '\0';
+	}
+	git_buf value = { 0 };
+	if (git_config_get_string_buf(&value, cfg, "color.ui") == 0) {
+		mode = parse_color_mode(value.ptr);
+		if (mode < 0)
+			warning("ignoring color.ui = '%s': use auto, always or never", value.ptr);
+	}
+	git_buf_dispose(&value);
+out:
+	git_config_free(cfg);
+	git_libgit2_shutdown();
+	return mode;
+}
+
 int want_color(FILE *stream, enum color_mode mode)
 {
+	if (mode == COLOR_AUTO) {
+		/* An explicit setting beats NO_COLOR, as no-color.org asks. */
+		int configured = configured_color_mode();
+		if (configured == COLOR_ALWAYS || configured == COLOR_NEVER)
+			mode = configured;
+	}
 	if (mode == COLOR_ALWAYS)
 		return 1;
 	if (mode == COLOR_NEVER)

@@ -23,6 +23,17 @@ static void fake_lib_work(uint64_t total, long step_ms, const struct umap_progre
 	}
 }
 
+/* Reads everything written so far: a pseudo-terminal hands over one write per read(). */
+static void read_all(int fd, char *out, size_t size)
+{
+	size_t len = 0;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	ssize_t n;
+	while (len < size - 1 && (n = read(fd, out + len, size - 1 - len)) > 0)
+		len += (size_t)n;
+	out[len] = '\0';
+}
+
 /* Runs fake work with stderr sent to `fd`; returns what was written there. */
 static char *capture_stderr(int write_fd, int read_fd, uint64_t total, long step_ms)
 {
@@ -37,13 +48,7 @@ static char *capture_stderr(int write_fd, int read_fd, uint64_t total, long step
 	close(saved);
 
 	static char out[65536];
-	size_t len = 0;
-	int flags = fcntl(read_fd, F_GETFL);
-	fcntl(read_fd, F_SETFL, flags | O_NONBLOCK);
-	ssize_t n;
-	while (len < sizeof(out) - 1 && (n = read(read_fd, out + len, sizeof(out) - 1 - len)) > 0)
-		len += (size_t)n;
-	out[len] = '\0';
+	read_all(read_fd, out, sizeof(out));
 	return out;
 }
 
@@ -144,10 +149,8 @@ TEST(unknown_total_and_shorter_lines)
 	fflush(stderr);
 	dup2(saved, STDERR_FILENO);
 	close(saved);
-	char out[256] = "";
-	fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
-	ssize_t n = read(master, out, sizeof(out) - 1);
-	out[n > 0 ? n : 0] = '\0';
+	char out[256];
+	read_all(master, out, sizeof(out));
 	/* "7" is five characters shorter than "123456": five blanks wipe the rest. */
 	CHECK_STR(out, "\rCounting: 123456\rCounting: 7     \rCounting: 7, done.\n");
 	CHECK(progress == NULL);
