@@ -11,7 +11,7 @@ CC ?= cc
 BUILD ?= build
 BIN ?= umapsync
 PKG_CONFIG ?= pkg-config
-PKGS := jansson libgit2 libxxhash libcurl libmicrohttpd sqlite3 zlib
+PKGS := jansson libgit2 libxxhash libcurl libmicrohttpd sqlite3 zlib libcrypto
 
 # pkg-config is asked lazily (=, not :=) so that `make deps` can install the packages
 # before the first recipe that needs their flags.

@@ -9,7 +9,7 @@
 /* Every feature is derived from (seed, index) alone, so an edited version can rebuild any
  * base feature and change it without generating the whole base first. */
 
-enum variant { V_BASE, V_EDIT, V_OURS, V_THEIRS, V_REV10 };
+enum variant { V_BASE, V_EDIT, V_OURS, V_THEIRS, V_REV10, V_MERGED };
 enum geom { G_POINT, G_LINE, G_POLYGON };
 enum change { C_NONE = -1, C_CAPACITY, C_NAME, C_GEOMETRY, C_DESCRIPTION, C_DROP_KEY, C_KIND_OPTIONS };
 
@@ -373,6 +373,8 @@ static struct plan plan_for(enum variant v, uint64_t seed, uint64_t index, uint6
 		else if (slot == 15)
 			p.insert_after = 1;
 		break;
+	case V_MERGED: /* main() combines ours and theirs */
+		break;
 	case V_REV10: /* exactly ten features, spread over the layer */
 		for (uint64_t k = 0; k < 10 && n >= 20; k++)
 			if (index == (2 * k + 1) * n / 20)
@@ -394,14 +396,15 @@ static void write_layer_options(uint64_t seed, uint64_t n, enum variant v)
 		"\"displayOnLoad\":true,\"browsable\":true,\"inCaption\":true,\"color\":\"%s\","
 		"\"iconClass\":\"Circle\",\"type\":\"Default\",\"rank\":0,\"remoteData\":{},"
 		"\"permissions\":{\"edit_status\":1}}",
-		uuid, n, v == V_THEIRS ? "#d95f02" : "#7570b3");
+		uuid, n, v == V_THEIRS || v == V_MERGED ? "#d95f02" : "#7570b3");
 	put(buf);
 }
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: gen [-s SEED] -n FEATURES [-v base|edit|ours|theirs|rev10]\n"
-			"Writes a uMap-like GeoJSON layer to stdout, one feature per line.\n");
+	fprintf(stderr, "usage: gen [-s SEED] -n FEATURES [-v base|edit|ours|theirs|merged|rev10]\n"
+			"Writes a uMap-like GeoJSON layer to stdout, one feature per line.\n"
+			"merged is what a per-key three-way merge of ours and theirs must give.\n");
 	return 129;
 }
 
@@ -425,9 +428,9 @@ int main(int argc, char **argv)
 			else
 				n = x;
 		} else if (!strcmp(arg, "-v")) {
-			static const char *const names[] = { "base", "edit", "ours", "theirs", "rev10" };
+			static const char *const names[] = { "base", "edit", "ours", "theirs", "rev10", "merged" };
 			int found = -1;
-			for (int k = 0; k < 5; k++)
+			for (int k = 0; k < 6; k++)
 				if (!strcmp(val, names[k]))
 					found = k;
 			if (found < 0)
@@ -443,24 +446,40 @@ int main(int argc, char **argv)
 	static char outbuf[1 << 16];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	put("{\"type\":\"FeatureCollection\",\"features\":[\n");
+	/* The merged version applies the plans of both sides; every other variant has one side. */
+	enum variant sides[2] = { v, v };
+	int nsides = 1;
+	if (v == V_MERGED) {
+		sides[0] = V_OURS;
+		sides[1] = V_THEIRS;
+		nsides = 2;
+	}
+	uint64_t added[2] = { 0, 0 };
 	int first = 1;
-	uint64_t added = 0;
-	uint64_t added_base = v == V_THEIRS ? 2 * n : n; /* ours and theirs add different ids */
 	for (uint64_t i = 0; i < n; i++) {
-		struct plan p = plan_for(v, seed, i, n);
+		struct plan p[2];
+		int removed = 0;
+		for (int k = 0; k < nsides; k++) {
+			p[k] = plan_for(sides[k], seed, i, n);
+			removed |= p[k].removed;
+		}
 		struct feature f;
-		if (!p.removed) {
+		if (!removed) {
 			make_feature(&f, seed, i);
-			change_feature(&f, p.change, seed, i);
+			for (int k = 0; k < nsides; k++)
+				change_feature(&f, p[k].change, seed, i);
 			if (!first)
 				put(",\n");
 			first = 0;
 			write_feature(&f);
 		}
-		if (p.insert_after) {
-			make_feature(&f, seed ^ 0xadd, added_base + added);
-			make_id(f.id, seed, added_base + added);
-			added++;
+		for (int k = 0; k < nsides; k++) {
+			if (!p[k].insert_after)
+				continue;
+			/* ours and theirs add different ids */
+			uint64_t index = (sides[k] == V_THEIRS ? 2 * n : n) + added[k]++;
+			make_feature(&f, seed ^ 0xadd, index);
+			make_id(f.id, seed, index);
 			if (!first)
 				put(",\n");
 			first = 0;

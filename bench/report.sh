@@ -22,9 +22,10 @@ function ftime(t) {
 function fbytes(b) {
 	if (b == "") return "?"
 	b += 0
-	if (b < 1048576) return sprintf("%.0f KiB", b / 1024)
-	if (b < 1073741824) return sprintf("%.1f MiB", b / 1048576)
-	return sprintf("%.2f GiB", b / 1073741824)
+	# decimal units, as the issues speak of a "27 MB" layer
+	if (b < 1e6) return sprintf("%.0f kB", b / 1e3)
+	if (b < 1e9) return sprintf("%.1f MB", b / 1e6)
+	return sprintf("%.2f GB", b / 1e9)
 }
 function fnum(x,   s, r) {
 	s = sprintf("%.0f", x); r = ""
@@ -57,6 +58,7 @@ function cell(sec, n, label,   k, s, c) {
 		return c
 	}
 	if (s == "timeout") return "> " T[k] " s"
+	if (s == "oom") return "out of memory"
 	if (s == "skip") return "not run (≈ " T[k] " s)"
 	return "n/a"
 }
@@ -88,7 +90,7 @@ function target(name, issue, goal, cmp, limit, unit, values,   i, n, v, shown, v
 	if (last != "" && cmp != "" && lastn + 0 != 100000) verdict = verdict " (at " szl(lastn) ")"
 	printf " %s | %s |\n", goal, verdict
 }
-function table(sec, title, what,   i, j, l, k, nfoot, seen, n) {
+function table(sec, title, what,   i, j, l, k, nfoot, n, f, sz) {
 	print "### " title "\n"
 	print what "\n"
 	printf "| tool |"
@@ -104,16 +106,26 @@ function table(sec, title, what,   i, j, l, k, nfoot, seen, n) {
 			n = all[i]
 			k = sec SUBSEP n SUBSEP l
 			printf " %s | %s |", cell(sec, n, l), rsscell(sec, n, l)
-			if ((k in ST) && ST[k] != "ok" && NOTE[k] != "" && !((l SUBSEP NOTE[k]) in seen)) {
-				seen[l, NOTE[k]] = 1
-				foot[++nfoot] = cellesc(l) " (" szl(n) "): " NOTE[k]
+			# one line per reason, naming every row and size it applies to
+			if ((k in ST) && ST[k] != "ok" && NOTE[k] != "") {
+				if (!(NOTE[k] in footidx)) { footidx[NOTE[k]] = ++nfoot; foot[nfoot] = NOTE[k]; footwho[nfoot] = "" }
+				f = footidx[NOTE[k]]
+				if (index(footkey[f], "<" l ">") == 0) {
+					footkey[f] = footkey[f] "<" l ">"
+					footwho[f] = footwho[f] (footwho[f] == "" ? "" : ", ") cellesc(l)
+				}
+				if (index(footsz[f], "<" szl(n) ">") == 0) footsz[f] = footsz[f] "<" szl(n) ">"
 			}
 		}
 		printf "\n"
 	}
 	print ""
-	for (i = 1; i <= nfoot; i++) print "- " foot[i]
+	for (i = 1; i <= nfoot; i++) {
+		sz = footsz[i]; gsub(/></, ", ", sz); gsub(/[<>]/, "", sz)
+		print "- " footwho[i] " (" sz "): " foot[i]
+	}
 	if (nfoot) print ""
+	split("", footidx); split("", footsz); split("", footkey)
 	for (i = 1; i <= nall; i++)
 		if ((sec SUBSEP all[i] SUBSEP "result") in FACT) print "- result at " szl(all[i]) ": " FACT[sec, all[i], "result"]
 	if (sec == "merge-file")
@@ -138,7 +150,7 @@ FILENAME ~ /facts.tsv$/ { FACT[$1, $2, $3] = $4; next }
 }
 END {
 	split("", v1); split("", v2); split("", v2b); split("", v3); split("", v4); split("", v5); split("", v5b); split("", v6)
-	split("", v7); split("", v8); split("", v9); split("", v10); split("", v11); split("", v12)
+	split("", v7); split("", v8); split("", v9); split("", v10); split("", v11); split("", v12); split("", v10o); split("", v11o)
 	# sizes in increasing order (insertion sort: a handful of them)
 	for (i = 2; i <= nsizes; i++) { v = sizes[i]; j = i - 1; while (j > 0 && sizes[j] + 0 > v + 0) { sizes[j + 1] = sizes[j]; j-- } sizes[j + 1] = v }
 	for (i = 1; i <= nsizes; i++) all[i] = sizes[i]
@@ -152,11 +164,44 @@ END {
 	print "for the same job, measured in one run on the same files. Regenerate with `make bench`"
 	print "(add `BENCH_LARGE=1` for 1M features). Last run: " M["date"] ", " M["duration"] "."
 	print ""
+	# the headline figures, at 100k features (else the largest size measured)
+	hs = ""
+	for (i = 1; i <= nsizes; i++) if (hs == "" || sizes[i] + 0 <= 100000) hs = sizes[i]
+	if (hs != "") {
+		print "## Summary (" fnum(hs) " features, " fbytes(FACT["input", hs, "bytes"]) ")"
+		print ""
+		nsum = 0
+		if (ok("validate", hs, "umapsync validate")) {
+			t = tm("validate", hs, "umapsync validate")
+			line = "- `validate`: " ftime(t) ", peak RSS " fbytes(RSS["validate", hs, "umapsync validate"] * 1024)
+			if (ok("validate", hs, "check-geojson (npm)")) line = line "; check-geojson: " ftime(tm("validate", hs, "check-geojson (npm)")) " and " fbytes(RSS["validate", hs, "check-geojson (npm)"] * 1024)
+			print line; nsum++
+		}
+		if (ok("diff", hs, "umapsync diff")) {
+			t = tm("diff", hs, "umapsync diff")
+			line = "- `diff` of two versions: " ftime(t) ", peak RSS " fbytes(RSS["diff", hs, "umapsync diff"] * 1024)
+			if (ok("diff", hs, "jq -S -c '\''.features[]'\'' | diff")) line = line "; `jq -S | diff`: " ftime(tm("diff", hs, "jq -S -c '\''.features[]'\'' | diff"))
+			if (ok("diff", hs, "xxhsum -H3 both (floor)")) line = line "; hashing both files with xxhsum: " ftime(tm("diff", hs, "xxhsum -H3 both (floor)"))
+			print line; nsum++
+		}
+		if (ok("merge-file", hs, "umapsync merge-file")) { print "- `merge-file` of two disjoint 1% edits: " ftime(tm("merge-file", hs, "umapsync merge-file")) ", peak RSS " fbytes(RSS["merge-file", hs, "umapsync merge-file"] * 1024); nsum++ }
+		if (ok("import", hs, "umapsync import")) {
+			line = "- `import`: " ftime(tm("import", hs, "umapsync import")) " (" fnum(hs / tm("import", hs, "umapsync import")) " features/s)"
+			if (ok("commit", hs, "umapsync commit (1% edit)")) line = line "; `commit` of a 1% edit: " ftime(tm("commit", hs, "umapsync commit (1% edit)"))
+			if (ok("revision diff", hs, "umapsync diff HEAD~1 HEAD")) line = line "; `diff HEAD~1 HEAD` (10 features): " ftime(tm("revision diff", hs, "umapsync diff HEAD~1 HEAD"))
+			if (ok("export", hs, "umapsync export")) line = line "; `export`: " ftime(tm("export", hs, "umapsync export"))
+			print line; nsum++
+		}
+		if (FACT["load", "all", "status"] == "ok") { print "- `serve` under " FACT["load", "all", "clients"] " clients: " fnum(FACT["load", "all", "push_rate"]) " durable pushes/s, p99 " FACT["load", "all", "push_p99"] " ms"; nsum++ }
+		if (!nsum) print "No umapsync command has figures yet."
+		print ""
+	}
 	print "## Machine and versions"
 	print ""
 	print "| | |"
 	print "| --- | --- |"
 	print "| CPU | " M["cpu"] " (" M["nproc"] " cores online) |"
+	print "| load average (1, 5, 15 min) | " M["load_start"] " at the start, " M["load_end"] " at the end: other work shares the machine, so wall times carry its noise; instruction counts do not |"
 	print "| memory | " M["memory"] " |"
 	print "| system | " M["os"] " |"
 	print "| umapsync | " M["umapsync"] ", commit " M["commit"] ", " M["compiler"] " |"
@@ -164,7 +209,7 @@ END {
 	for (i = 1; i <= nm; i++) if (mk[i] ~ /^npm /) line = line (line ? ", " : "") substr(mk[i], 5) " " M[mk[i]]
 	print "| npm peers | " (line ? line : "not installed") " (node " (M["node"] ? M["node"] : "missing") ") |"
 	print "| other peers | " M["jq"] ", " M["git"] ", " M["xxhsum"] ", " M["patch"] " |"
-	print "| timing | " (M["hyperfine"] ? M["hyperfine"] " (median of 3 to 10 runs after a warm-up; runs over 2 s are timed once)" : "best of N runs in the shell (hyperfine missing)") "; peak RSS from GNU time (largest process of the command); " M["valgrind"] " for instruction counts |"
+	print "| timing | " (M["hyperfine"] ? M["hyperfine"] " (median of 3 to 20 runs after a warm-up; runs over 2 s are timed once)" : "best of N runs in the shell (hyperfine missing)") "; peak RSS from GNU time (largest process of the command); 1 MB = 10⁶ bytes; " M["valgrind"] " for instruction counts |"
 	print ""
 	print "## Data"
 	print ""
@@ -173,8 +218,9 @@ END {
 	print "`capacity`, `covered`, `operator`, `description`, `opening_hours`, `_umap_options` on 15% of the"
 	print "features and the layer `_umap_options` with its id. Each size comes with an *edit* (1% of the"
 	print "features modified, 0.1% added, 0.1% removed), *ours*/*theirs* (two edits of the same base, 1%"
-	print "each, on different keys: half of the features they change are changed on both sides) and"
-	print "*rev10* (exactly 10 features modified)."
+	print "each, on different keys: half of the features they change are changed on both sides), *merged*"
+	print "(what a per-key merge of the two must give, to check the merge) and *rev10* (exactly 10 features"
+	print "modified)."
 	print ""
 	print "| features | file | bytes/feature | lines changed by the edit |"
 	print "| ---: | ---: | ---: | ---: |"
@@ -221,6 +267,8 @@ END {
 		}
 		if (("repo" SUBSEP n SUBSEP "bytes_v1") in FACT) v10[n] = FACT["repo", n, "bytes_v1"] / in_b
 		if (("repo" SUBSEP n SUBSEP "bytes_v2") in FACT) v11[n] = FACT["repo", n, "bytes_v2"] / (2 * in_b)
+		if (("repo" SUBSEP n SUBSEP "objects_v1") in FACT) v10o[n] = FACT["repo", n, "objects_v1"] / in_b
+		if (("repo" SUBSEP n SUBSEP "objects_v2") in FACT) v11o[n] = FACT["repo", n, "objects_v2"] / (2 * in_b)
 	}
 	target("validate time", "#4", "well under 1 s at 100k", "<", 1, "s", v1)
 	target("validate: check-geojson time ÷ ours", "#4", "report", "", 0, "x", v2)
@@ -233,10 +281,24 @@ END {
 	target("import speed", "#6", "≥ 200,000 features/s", ">=", 200000, "features/s", v7)
 	target("commit of the 1% edit ÷ import", "#6", "< 0.30", "<", 0.30, "", v8)
 	target("revision diff (10 features) ÷ import", "#6", "< 0.02", "<", 0.02, "", v9)
-	target("repository after `git gc` ÷ input, 1 version", "#6", "≤ 0.6", "<=", 0.6, "", v10)
+	target("repository (whole `.umapsync`) after `git gc` ÷ input, 1 version", "#6", "≤ 0.6", "<=", 0.6, "", v10)
 	target("same, per version, 2 versions (import + 1% commit)", "#6", "≤ 0.6", "<=", 0.6, "", v11)
+	target("git objects alone ÷ input, 1 version", "#6", "report", "", 0, "", v10o)
+	target("git objects alone per version, 2 versions", "#6", "report", "", 0, "", v11o)
 	target("merge-file time ÷ diff time", "#7", "≤ 3", "<=", 3, "x", v12)
 	print ""
+	if (FACT["load", "all", "status"] == "ok") {
+		pr = FACT["load", "all", "push_rate"]; p99 = FACT["load", "all", "push_p99"]
+		print "Sync under load (#8): " FACT["load", "all", "clients"] " concurrent clients on loopback for " FACT["load", "all", "seconds"] " s (`bench/sync_load.sh`), each push one op acked after fsync:\n"
+		print "| figure | measured | goal | verdict |"
+		print "| --- | ---: | --- | --- |"
+		print "| durable pushes | " fnum(pr) " ops/s | thousands per second | " (pr >= 1000 ? "**pass**" : "**fail**") " |"
+		print "| push latency p50 / p99 | " FACT["load", "all", "push_p50"] " / " p99 " ms | p99 < 100 ms | " (p99 < 100 ? "**pass**" : "**fail**") " |"
+		print "| pulls | " fnum(FACT["load", "all", "pull_rate"]) " /s, p50 " FACT["load", "all", "pull_p50"] " ms, p99 " FACT["load", "all", "pull_p99"] " ms | report | — |"
+		print "| errors | " FACT["load", "all", "errors"] " | 0 | " (FACT["load", "all", "errors"] == 0 ? "**pass**" : "**fail**") " |"
+		print ""
+	} else if (("load" SUBSEP "all" SUBSEP "status") in FACT)
+		print "Sync under load (#8): " FACT["load", "all", "status"] "\n"
 	# instruction counts make the floor ratio stable on a shared machine
 	for (i = 1; i <= nsizes; i++) {
 		n = sizes[i]
@@ -349,16 +411,17 @@ END {
 	print "`BENCH_LARGE=1` adds 1M features; `BENCH_SIZES=\"1000 10000\"` picks sizes; `BENCH_TIMEOUT=S` bounds"
 	print "each peer run (" M["peer_limit"] " s in this run); `BENCH_QUICK=1` times each command once;"
 	print "`sh bench/report.sh` re-renders this file from the last run. Peers that would run past their"
-	print "limit at a larger size, judging by the smaller one, are not run there."
+	print "limit at a larger size, judging by the smaller one, are not run there. Every tool reads files"
+	print "that are already in the page cache (each is run once before it is timed), as in repeated use."
 }
 ' "$OUT/meta.tsv" "$OUT/facts.tsv" "$OUT/results.tsv" >docs/BENCHMARKS.md.tmp
 mv docs/BENCHMARKS.md.tmp docs/BENCHMARKS.md
 
 # Plots: umapsync commands in colour, references dashed.
-awk -F'\t' '
-$5 == "ok" && $2 != "real" && $4 == "us" && $3 != "umapsync diff --format=json" { print $3 "\t" $2 "\t" $6 }
-$5 == "ok" && $2 != "real" && ($3 == "xxhsum -H3 both (floor)" || $3 == "jq -S -c '\''.features[]'\'' | diff" || $3 == "check-geojson (npm)") { print "ref:" $3 "\t" $2 "\t" $6 }
-' "$OUT/results.tsv" | "$PLOT" "Wall time against layer size" "features" "wall time (median)" s >docs/bench-time.svg
+{
+	awk -F'\t' '$5 == "ok" && $2 != "real" && $4 == "us" && $3 != "umapsync diff --format=json" { print $3 "\t" $2 "\t" $6 }' "$OUT/results.tsv"
+	awk -F'\t' '$5 == "ok" && $2 != "real" && ($3 == "xxhsum -H3 both (floor)" || $3 == "jq -S -c '\''.features[]'\'' | diff" || $3 == "check-geojson (npm)") { print "ref:" $3 "\t" $2 "\t" $6 }' "$OUT/results.tsv"
+} | "$PLOT" "Wall time against layer size" "features" "wall time (median)" s >docs/bench-time.svg
 {
 	awk -F'\t' '$5 == "ok" && $2 != "real" && $4 == "us" && $10 != "" && $3 != "umapsync diff --format=json" { print $3 "\t" $2 "\t" $10 * 1024 }' "$OUT/results.tsv"
 	awk -F'\t' '$1 == "input" && $3 == "bytes" && $2 != "real" { print "ref:input file size\t" $2 "\t" $4 }' "$OUT/facts.tsv"

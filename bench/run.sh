@@ -5,7 +5,8 @@
 # Environment: UMAPSYNC (binary; default ./umapsync), BENCH_LARGE=1 (adds 1M features),
 # BENCH_SIZES (feature counts, default "10000 100000"), BENCH_TIMEOUT (seconds one peer run
 # may take, default 120), BENCH_QUICK=1 (one run each: for trying the harness),
-# BENCH_OFFLINE=1 (install nothing; what is missing is reported as n/a).
+# BENCH_OFFLINE=1 (install nothing; what is missing is reported as n/a), BENCH_NO_JS=1 (leave
+# out the JavaScript peers, which take most of the time: for trying the harness).
 # Commands that fail or say "not implemented" are reported as n/a, so the harness runs at
 # every stage of the product. Nothing here is needed by the build or the tests.
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
@@ -26,7 +27,12 @@ LOG=$OUT/bench.log
 SIZES=${BENCH_SIZES:-10000 100000}
 [ "${BENCH_LARGE:-0}" = 1 ] && [ -z "${BENCH_SIZES:-}" ] && SIZES="10000 100000 1000000"
 PEER_LIMIT=${BENCH_TIMEOUT:-120}
-OUR_LIMIT=600
+OUR_LIMIT=300
+SYNC_LIMIT=120
+# A bound on the JavaScript peers' heaps, so that a peer cannot take the memory of a machine
+# that others share; a peer that needs more is reported as out of memory.
+NODE_HEAP_MB=4096
+export NODE_OPTIONS="--max-old-space-size=$NODE_HEAP_MB"
 QUICK=${BENCH_QUICK:-0}
 SEED=20241125
 
@@ -43,7 +49,12 @@ mkdir -p "$WORK"
 : >"$LOG"
 started=$(date +%s)
 
-say() { printf 'bench: %s\n' "$*" >&2; printf '%s\n' "$*" >>"$LOG"; }
+say() {
+	local line
+	line=$(printf '[%4ds] %s' "$(($(date +%s) - started))" "$*")
+	printf 'bench: %s\n' "$line" >&2
+	printf '%s\n' "$line" >>"$LOG"
+}
 fact() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$FACTS"; }
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -97,14 +108,20 @@ install_npm() {
 
 build_tools() {
 	local cc=${CC:-cc}
-	"$cc" -std=c11 -O2 -Wall -Wextra -o "$TOOLS/gen" "$ROOT/bench/gen.c" &&
-		"$cc" -std=c11 -O2 -Wall -Wextra -o "$TOOLS/plot" "$ROOT/bench/plot.c" -lm || {
-		echo "bench: cannot build bench/gen.c or bench/plot.c" >&2
-		exit 1
-	}
+	local tool
+	for tool in gen plot; do
+		[ "$TOOLS/$tool" -nt "$ROOT/bench/$tool.c" ] && continue
+		"$cc" -std=c11 -O2 -Wall -Wextra -o "$TOOLS/$tool" "$ROOT/bench/$tool.c" -lm || {
+			echo "bench: cannot build bench/$tool.c" >&2
+			exit 1
+		}
+	done
 }
 
-npm_peer() { [ -d "$ROOT/bench/node_modules/$1" ] && have node; }
+npm_peer() { [ "${BENCH_NO_JS:-0}" != 1 ] && [ -d "$ROOT/bench/node_modules/$1" ] && have node; }
+js_missing() {
+	if [ "${BENCH_NO_JS:-0}" = 1 ]; then echo "left out (BENCH_NO_JS=1)"; else echo "not installed"; fi
+}
 
 # ---------------------------------------------------------------- measuring
 
@@ -135,7 +152,7 @@ measure() {
 		fi
 	fi
 	if [ "${TIMED_OUT[$key]:-0}" = 1 ]; then
-		record "$section" "$size" "$label" "$kind" timeout "$limit" "" "" 0 "" "not run: timed out at a smaller size"
+		record "$section" "$size" "$label" "$kind" timeout "$limit" "" "" 0 "" "not run: stopped at a smaller size"
 		LAST_STATUS=timeout
 		return 1
 	fi
@@ -163,6 +180,13 @@ measure() {
 		say "$section $size $label: > $limit s"
 		return 1
 	fi
+	if grep -q 'heap out of memory' "$ef"; then
+		TIMED_OUT[$key]=1
+		record "$section" "$size" "$label" "$kind" oom "" "" "" 1 "$rss" "ran out of its JavaScript heap ($NODE_HEAP_MB MiB)"
+		LAST_STATUS=oom
+		say "$section $size $label: out of memory"
+		return 1
+	fi
 	if grep -qi 'not implemented' "$ef" || ! rc_ok "$rc" "$okrc"; then
 		record "$section" "$size" "$label" "$kind" n/a "" "" "" 0 "" "exit $rc: $(first_line "$ef")"
 		say "$section $size $label: n/a (exit $rc: $(first_line "$ef"))"
@@ -171,11 +195,16 @@ measure() {
 
 	median=$probe min=$probe
 	if [ "$QUICK" != 1 ] && [ "${ONCE:-0}" != 1 ] && awk -v p="$probe" 'BEGIN { exit !(p < 2) }'; then
-		runs=$(awk -v p="$probe" 'BEGIN { print (p < 0.2 ? 10 : p < 0.5 ? 5 : 3) }')
+		runs=$(awk -v p="$probe" 'BEGIN { print (p < 0.05 ? 20 : p < 0.2 ? 10 : p < 0.5 ? 5 : 3) }')
 		if have hyperfine && have jq; then
 			local warm=1 hf=$OUT/hyperfine.json
 			awk -v p="$probe" 'BEGIN { exit !(p > 0.5) }' && warm=0
-			local args=(--style none --runs "$runs" --warmup "$warm" -i --shell=bash --export-json "$hf")
+			local args=(--style none --runs "$runs" --warmup "$warm" -i --export-json "$hf")
+			# plain commands run without a shell: nothing to subtract, less noise on small figures
+			case $cmd in
+			*'&&'* | *'|'* | *'<('* | *';'* | *'>'* | cd\ *) args+=(--shell=bash) ;;
+			*) args+=(--shell=none) ;;
+			esac
 			[ -n "$prep" ] && args+=(--prepare "$prep")
 			if (cd "$WORK" && hyperfine "${args[@]}" -- "$cmd") >/dev/null 2>>"$LOG"; then
 				read -r median min sd < <(jq -r '.results[0] | "\(.median) \(.min) \(.stddev // 0)"' "$hf")
@@ -208,7 +237,7 @@ record() {
 }
 
 rc_ok() {
-	[ "$2" = any ] && [ "$1" -lt 124 ] && return 0
+	[ "$2" = any ] && [ "$1" -lt 128 ] && return 0 # timeouts were caught before
 	local c
 	for c in $2; do [ "$1" = "$c" ] && return 0; done
 	return 1
@@ -234,22 +263,25 @@ git_dir_of() {
 	fi
 }
 
-# repo_size DIR: bytes of the repository's git directory after `git gc` (on a copy).
+# repo_size DIR: bytes of the repository's whole git directory, then of its objects/ alone,
+# after `git gc` (on a copy).
 repo_size() {
-	local copy=$WORK/gc-copy gd
+	local copy=$WORK/gc-copy gd total objects
 	rm -rf "$copy"
 	cp -a "$1" "$copy" || return 1
 	gd=$(git_dir_of "$copy") || return 1
 	git --git-dir="$gd" gc -q >>"$LOG" 2>&1 || return 1
-	du -sb "$gd" | cut -f1
+	total=$(du -sb "$gd" | cut -f1)
+	objects=$(du -sb "$gd/objects" | cut -f1)
 	rm -rf "$copy"
+	echo "$total $objects"
 }
 
 # ---------------------------------------------------------------- data
 
 generate() {
 	local n=$1 v out
-	for v in base edit ours theirs rev10; do
+	for v in base edit ours theirs merged rev10; do
 		out=$DATA/$n-$v.geojson
 		if [ ! -s "$out" ] || [ "$TOOLS/gen" -nt "$out" ]; then
 			"$TOOLS/gen" -s "$SEED" -n "$n" -v "$v" >"$out.tmp" && mv "$out.tmp" "$out" || {
@@ -278,11 +310,11 @@ bench_validate() {
 	if npm_peer @placemarkio/check-geojson; then
 		measure validate "$n" "check-geojson (npm)" peer "0 1" "$PEER_LIMIT" \
 			"node '$ROOT/bench/peers/check-geojson.cjs' '$f'"
-	else na validate "$n" "check-geojson (npm)" peer "not installed"; fi
+	else na validate "$n" "check-geojson (npm)" peer "$(js_missing)"; fi
 	if npm_peer @mapbox/geojsonhint; then
 		measure validate "$n" "geojsonhint (npm)" peer "0 1" "$PEER_LIMIT" \
 			"node '$ROOT/bench/peers/geojsonhint.cjs' '$f'"
-	else na validate "$n" "geojsonhint (npm)" peer "not installed"; fi
+	else na validate "$n" "geojsonhint (npm)" peer "$(js_missing)"; fi
 	measure validate "$n" "jq empty (parse only)" floor "0" "$PEER_LIMIT" "jq empty '$f'"
 }
 
@@ -302,13 +334,13 @@ bench_diff() {
 	measure diff "$n" "git diff --no-index" peer "0 1" "$PEER_LIMIT" "git diff --no-index --no-color '$a' '$b'"
 	if npm_peer jsondiffpatch; then
 		measure diff "$n" "jsondiffpatch (npm, id hash)" peer "0 1" "$PEER_LIMIT" \
-			"node --max-old-space-size=16384 '$ROOT/bench/peers/jsondiffpatch.mjs' '$a' '$b'"
-	else na diff "$n" "jsondiffpatch (npm, id hash)" peer "not installed"; fi
+			"node --max-old-space-size=$NODE_HEAP_MB '$ROOT/bench/peers/jsondiffpatch.mjs' '$a' '$b'"
+	else na diff "$n" "jsondiffpatch (npm, id hash)" peer "$(js_missing)"; fi
 	if npm_peer json-diff; then
 		# json-diff takes minutes on 10k features: a shorter bound, and larger sizes are skipped
 		# by the projection in measure().
 		measure diff "$n" "json-diff (npm)" peer "0 1" 60 "'$ROOT/bench/node_modules/.bin/json-diff' '$a' '$b'"
-	else na diff "$n" "json-diff (npm)" peer "not installed"; fi
+	else na diff "$n" "json-diff (npm)" peer "$(js_missing)"; fi
 }
 
 bench_apply() {
@@ -335,7 +367,15 @@ bench_apply() {
 bench_merge() {
 	local n=$1 base=$2 ours=$3 theirs=$4
 	if measure merge-file "$n" "umapsync merge-file" us "0 1" $OUR_LIMIT "'$U' merge-file -p '$base' '$ours' '$theirs'"; then
-		if [ "$LAST_RC" = 0 ]; then fact merge-file "$n" result "clean (exit 0)"; else fact merge-file "$n" result "conflicts reported (exit $LAST_RC)"; fi
+		local verdict="conflicts reported (exit $LAST_RC)" merged=$WORK/merged-$n.geojson
+		[ "$LAST_RC" = 0 ] && verdict="clean (exit 0)"
+		"$U" merge-file -p "$base" "$ours" "$theirs" >"$merged" 2>/dev/null
+		if "$U" diff --quiet "$merged" "$DATA/$n-merged.geojson" >/dev/null 2>&1; then
+			verdict="$verdict, same features and layer options as the expected merge"
+		else
+			verdict="$verdict, DIFFERS from the expected merge (bench/data/$n-merged.geojson)"
+		fi
+		fact merge-file "$n" result "$verdict"
 	fi
 	if measure merge-file "$n" "git merge-file (lines)" peer any "$PEER_LIMIT" "git merge-file -p '$ours' '$base' '$theirs'"; then
 		local conflicts
@@ -356,7 +396,10 @@ bench_repo() {
 		rm -rf "$pristine"
 		cp -a "$repo" "$pristine"
 		local size
-		if size=$(repo_size "$pristine"); then fact repo "$n" bytes_v1 "$size"; fi
+		if size=$(repo_size "$pristine"); then
+			fact repo "$n" bytes_v1 "${size% *}"
+			fact repo "$n" objects_v1 "${size#* }"
+		fi
 	fi
 	measure import "$n" "git add + commit (whole file)" peer "0" "$PEER_LIMIT" \
 		"cd '$grepo' && git add layer.geojson && $git_commit -m import" \
@@ -368,7 +411,10 @@ bench_repo() {
 		if measure commit "$n" "umapsync commit (1% edit)" us "0" $OUR_LIMIT "cd '$c' && '$U' commit -m edit" \
 			"rm -rf '$c' && cp -a '$pristine' '$c' && cp '$edit' '$c/layer.geojson'"; then
 			local size
-			if size=$(repo_size "$c"); then fact repo "$n" bytes_v2 "$size"; fi
+			if size=$(repo_size "$c"); then
+				fact repo "$n" bytes_v2 "${size% *}"
+				fact repo "$n" objects_v2 "${size#* }"
+			fi
 		fi
 	else
 		na commit "$n" "umapsync commit (1% edit)" us "needs import, which is n/a"
@@ -417,6 +463,7 @@ bench_repo() {
 
 SERVER_PID=""
 SERVER_URL=""
+SERVER_WORKED=""
 stop_server() {
 	if [ -n "$SERVER_PID" ]; then
 		kill "$SERVER_PID" 2>/dev/null
@@ -447,15 +494,24 @@ free_port() {
 }
 
 start_server() {
-	local data=$WORK/server port k
+	local data=$WORK/server port="" k
 	rm -rf "$data"
 	mkdir -p "$data"
-	port=$(free_port) || return 1
-	"$U" serve --listen "127.0.0.1:$port" --data "$data" >"$OUT/serve.log" 2>&1 &
-	SERVER_PID=$!
+	local portfile=$WORK/server.port
+	rm -f "$portfile"
+	if "$U" serve -h 2>&1 | grep -q -- --port-file; then
+		"$U" serve --listen 127.0.0.1:0 --port-file "$portfile" --data "$data" >"$OUT/serve.log" 2>&1 &
+		SERVER_PID=$!
+	else
+		port=$(free_port) || return 1
+		"$U" serve --listen "127.0.0.1:$port" --data "$data" >"$OUT/serve.log" 2>&1 &
+		SERVER_PID=$!
+	fi
 	for k in $(seq 1 50); do
-		if curl -fsS -m 1 "http://127.0.0.1:$port/v1/info" >/dev/null 2>&1; then
+		[ -s "$portfile" ] && port=$(tr -dc 0-9 <"$portfile")
+		if [ -n "${port:-}" ] && curl -fsS -m 1 "http://127.0.0.1:$port/v1/info" >/dev/null 2>&1; then
 			SERVER_URL="http://127.0.0.1:$port"
+			SERVER_WORKED=1
 			return 0
 		fi
 		kill -0 "$SERVER_PID" 2>/dev/null || break
@@ -477,33 +533,32 @@ bench_sync() {
 		for l in "${labels[@]}"; do na sync "$n" "$l" us "serve: $(first_line "$OUT/serve.log")"; done
 		return
 	fi
-	local map=bench$n a=$WORK/sync-a-$n b=$WORK/sync-b-$n token
-	if token=$("$U" token create --data "$WORK/server" --map "$map" --write 2>/dev/null | tail -n 1) && [ -n "$token" ]; then
-		export UMAPSYNC_TOKEN=$token
-	fi
+	local map=bench$n a=$WORK/sync-a-$n b=$WORK/sync-b-$n
 	rm -rf "$a"
 	cp -a "$pristine" "$a"
 	if ! (cd "$a" && "$U" remote add origin "$SERVER_URL/$map") >/dev/null 2>"$OUT/stderr.txt"; then
 		for l in "${labels[@]}"; do na sync "$n" "$l" us "remote add: $(first_line "$OUT/stderr.txt")"; done
 		return
 	fi
-	ONCE=1 measure sync "$n" "${labels[0]}" us "0" $OUR_LIMIT "cd '$a' && '$U' push" || {
+	ONCE=1 measure sync "$n" "${labels[0]}" us "0" $SYNC_LIMIT "cd '$a' && '$U' push" || {
 		for l in "${labels[@]:1}"; do na sync "$n" "$l" us "needs the first push"; done
 		return
 	}
-	measure sync "$n" "${labels[1]}" us "0" $OUR_LIMIT "'$U' clone '$SERVER_URL/$map' '$b'" "rm -rf '$b'" || {
+	measure sync "$n" "${labels[1]}" us "0" $SYNC_LIMIT "'$U' clone '$SERVER_URL/$map' '$b'" "rm -rf '$b'" || {
 		na sync "$n" "${labels[3]}" us "needs clone"
 		b=""
 	}
 	if [ -n "$b" ] && [ -f "$b/layer.geojson" ] && cmp -s "$b/layer.geojson" "$pristine/layer.geojson"; then
 		fact sync "$n" clone "working file byte-identical to the pushed one"
+	elif [ -n "$b" ] && "$U" diff --quiet "$b/layer.geojson" "$pristine/layer.geojson" >/dev/null 2>&1; then
+		fact sync "$n" clone "working file has the same features and values as the pushed one"
 	elif [ -n "$b" ]; then
-		fact sync "$n" clone "working file differs from the pushed one (or is named differently)"
+		fact sync "$n" clone "working file DIFFERS from the pushed one (or is missing)"
 	fi
 	cp "$edit" "$a/layer.geojson"
 	if (cd "$a" && "$U" commit -m edit) >/dev/null 2>"$OUT/stderr.txt"; then
-		ONCE=1 measure sync "$n" "${labels[2]}" us "0" $OUR_LIMIT "cd '$a' && '$U' push" &&
-			[ -n "$b" ] && ONCE=1 measure sync "$n" "${labels[3]}" us "0" $OUR_LIMIT "cd '$b' && '$U' pull" &&
+		ONCE=1 measure sync "$n" "${labels[2]}" us "0" $SYNC_LIMIT "cd '$a' && '$U' push" &&
+			[ -n "$b" ] && ONCE=1 measure sync "$n" "${labels[3]}" us "0" $SYNC_LIMIT "cd '$b' && '$U' pull" &&
 			if "$U" diff --quiet "$b/layer.geojson" "$edit" >/dev/null 2>&1; then
 				fact sync "$n" pull "pulled file has the same features as the edit"
 			else
@@ -512,12 +567,40 @@ bench_sync() {
 	else
 		na sync "$n" "${labels[2]}" us "commit: $(first_line "$OUT/stderr.txt")"
 	fi
-	unset UMAPSYNC_TOKEN
+}
+
+# The sync helper's bounded load run (bench/sync_load.sh): 50 clients pushing one-op edits,
+# each acked after fsync, and pulling, for 10 s on loopback.
+bench_sync_load() {
+	local out=$OUT/sync_load.txt clients=50 seconds=10
+	if [ -z "$SERVER_URL$SERVER_WORKED" ] || [ ! -f "$ROOT/bench/sync_load.sh" ]; then
+		fact load all status "n/a: serve does not start"
+		return
+	fi
+	say "sync load: $clients clients for $seconds s"
+	if UMAPSYNC="$U" timeout 120 sh "$ROOT/bench/sync_load.sh" "$clients" "$seconds" >"$out" 2>>"$LOG"; then
+		fact load all status ok
+		fact load all clients "$clients"
+		fact load all seconds "$seconds"
+		local kind line
+		for kind in push pull; do
+			if [ $kind = push ]; then line=$(grep -m1 '^durable pushes' "$out"); else line=$(grep -m1 '^pulls' "$out"); fi
+			[ -n "$line" ] || continue
+			fact load all "${kind}_rate" "$(printf '%s' "$line" | sed -n 's/.* = \([0-9.]*\)\/s.*/\1/p')"
+			fact load all "${kind}_p50" "$(printf '%s' "$line" | sed -n 's/.*p50 \([0-9.]*\) ms.*/\1/p')"
+			fact load all "${kind}_p99" "$(printf '%s' "$line" | sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p')"
+		done
+		fact load all errors "$(sed -n 's/.*errors \([0-9]*\).*/\1/p' "$out" | head -n 1)"
+		say "sync load: $(tr '\n' ' ' <"$out")"
+	else
+		fact load all status "n/a: $(first_line "$out")"
+	fi
 }
 
 # callgrind instruction counts: the same on every run, unlike wall time on a shared machine.
+# Only the commands that stay within seconds under valgrind at the smallest size.
 bench_callgrind() {
-	local n=$1 base=$2 edit=$3 ours=$4 theirs=$5
+	local n=$1 base=$2 edit=$3
 	have valgrind || { say "valgrind is missing: no instruction counts"; return; }
 	cg() {
 		local label=$1 dir=$2
@@ -534,12 +617,7 @@ bench_callgrind() {
 	status_of() { awk -F'\t' -v s="$1" -v n="$n" -v l="$2" '$1 == s && $2 == n && $3 == l { print $5 }' "$RESULTS" | tail -n 1; }
 	[ "$(status_of validate "umapsync validate")" = ok ] && cg "umapsync validate" "$WORK" "$U" validate "$base"
 	[ "$(status_of diff "umapsync diff")" = ok ] && cg "umapsync diff" "$WORK" "$U" diff "$base" "$edit"
-	[ "$(status_of merge-file "umapsync merge-file")" = ok ] && cg "umapsync merge-file" "$WORK" "$U" merge-file -p "$base" "$ours" "$theirs"
-	if [ "$(status_of import "umapsync import")" = ok ]; then
-		local r=$WORK/cg-import
-		rm -rf "$r" && mkdir -p "$r" && cp "$base" "$r/layer.geojson" && (cd "$r" && "$U" init >/dev/null 2>&1) &&
-			cg "umapsync import" "$r" "$U" import layer.geojson
-	fi
+	# merge-file and import run for minutes under callgrind at 10k: their wall times must do
 	[ "$(status_of "revision diff" "umapsync diff HEAD~1 HEAD")" = ok ] && cg "umapsync diff HEAD~1 HEAD" "$WORK/rev-$n" "$U" diff HEAD~1 HEAD
 	cg "xxhsum -H3 both" "$WORK" xxhsum -H3 "$base" "$edit"
 	cg "cat both" "$WORK" cat "$base" "$edit"
@@ -548,6 +626,7 @@ bench_callgrind() {
 machine() {
 	meta date "$(date -u '+%Y-%m-%d %H:%M UTC')"
 	meta nproc "$(nproc)"
+	meta load_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 	meta cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
 	meta memory "$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 	meta os "$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-?}"), kernel $(uname -r)"
@@ -573,53 +652,61 @@ machine() {
 
 # ---------------------------------------------------------------- main
 
-[ -x "$U" ] || { echo "bench: no umapsync binary at $U (run make first)" >&2; exit 1; }
-install_debian
-have /usr/bin/time || { echo "bench: /usr/bin/time (Debian package time) is needed" >&2; exit 1; }
-install_npm
-build_tools
-machine
+# One function, called on the last line: bash has read the whole script before it runs any
+# of it, so editing the file during a run does not break that run.
+main() {
+	[ -x "$U" ] || { echo "bench: no umapsync binary at $U (run make first)" >&2; exit 1; }
+	install_debian
+	have /usr/bin/time || { echo "bench: /usr/bin/time (Debian package time) is needed" >&2; exit 1; }
+	install_npm
+	build_tools
+	machine
 
-say "sizes: $SIZES; peers stop after $PEER_LIMIT s"
-start_server || say "serve does not start: clone/push/pull are n/a"
+	say "sizes: $SIZES; peers stop after $PEER_LIMIT s"
+	start_server || say "serve does not start: clone/push/pull are n/a"
 
-first=1
-for n in $SIZES; do
-	generate "$n"
-	base=$DATA/$n-base.geojson edit=$DATA/$n-edit.geojson
-	ours=$DATA/$n-ours.geojson theirs=$DATA/$n-theirs.geojson rev10=$DATA/$n-rev10.geojson
-	fact input "$n" bytes "$(stat -c %s "$base")"
-	fact input "$n" edit_lines "$(diff "$base" "$edit" | grep -c '^[<>]')"
-	bench_validate "$n" "$base"
-	bench_diff "$n" "$base" "$edit"
-	bench_apply "$n" "$base" "$edit"
-	bench_merge "$n" "$base" "$ours" "$theirs"
-	bench_repo "$n" "$base" "$edit" "$rev10"
-	bench_sync "$n" "$edit"
-	[ "$first" = 1 ] && bench_callgrind "$n" "$base" "$edit" "$ours" "$theirs"
-	first=0
-	# the repositories of one size are not needed at the next one
-	rm -rf "$WORK"/repo-* "$WORK"/commit-* "$WORK"/git-* "$WORK"/gitcommit-* "$WORK"/gitrev-* "$WORK"/export-* \
-		"$WORK"/patched-* "$WORK"/apply-* "$WORK"/sync-* "$WORK"/rev-* "$WORK"/pristine-*
-done
-stop_server
+	first=1
+	for n in $SIZES; do
+		generate "$n"
+		base=$DATA/$n-base.geojson edit=$DATA/$n-edit.geojson
+		ours=$DATA/$n-ours.geojson theirs=$DATA/$n-theirs.geojson rev10=$DATA/$n-rev10.geojson
+		fact input "$n" bytes "$(stat -c %s "$base")"
+		fact input "$n" edit_lines "$(diff "$base" "$edit" | grep -c '^[<>]')"
+		bench_validate "$n" "$base"
+		bench_diff "$n" "$base" "$edit"
+		bench_apply "$n" "$base" "$edit"
+		bench_merge "$n" "$base" "$ours" "$theirs"
+		bench_repo "$n" "$base" "$edit" "$rev10"
+		bench_sync "$n" "$edit"
+		[ "$first" = 1 ] && bench_callgrind "$n" "$base" "$edit"
+		first=0
+		# the repositories of one size are not needed at the next one
+		rm -rf "$WORK"/repo-* "$WORK"/commit-* "$WORK"/git-* "$WORK"/gitcommit-* "$WORK"/gitrev-* "$WORK"/export-* \
+			"$WORK"/patched-* "$WORK"/apply-* "$WORK"/sync-* "$WORK"/rev-* "$WORK"/pristine-* "$WORK"/merged-*
+	done
+	stop_server
+	bench_sync_load
 
-if real_data; then
-	cb=$DATA/countries.geojson ce=$DATA/countries-edit.geojson
-	fact input real bytes "$(stat -c %s "$cb")"
-	fact input real features "$(grep -c '"type":"Feature"' "$cb")"
-	bench_validate real "$cb"
-	measure diff real "umapsync diff" us "0 1" $OUR_LIMIT "'$U' diff '$cb' '$ce'"
-	measure diff real "jq -S -c '.features[]' | diff" peer "0 1" "$PEER_LIMIT" "$(jq_diff "$cb" "$ce")"
-	measure diff real "git diff --no-index" peer "0 1" "$PEER_LIMIT" "git diff --no-index --no-color '$cb' '$ce'"
-	npm_peer jsondiffpatch && measure diff real "jsondiffpatch (npm, id hash)" peer "0 1" "$PEER_LIMIT" \
-		"node '$ROOT/bench/peers/jsondiffpatch.mjs' '$cb' '$ce'"
-	measure import real "umapsync import" us "0" $OUR_LIMIT "cd '$WORK/real' && '$U' import countries.geojson" \
-		"rm -rf '$WORK/real' && mkdir -p '$WORK/real' && cp '$cb' '$WORK/real/' && cd '$WORK/real' && '$U' init"
-else
-	say "the real data set (@geo-maps/countries-land-10km) is not installed: skipped"
-fi
+	if real_data; then
+		cb=$DATA/countries.geojson ce=$DATA/countries-edit.geojson
+		fact input real bytes "$(stat -c %s "$cb")"
+		fact input real features "$(grep -c '"type":"Feature"' "$cb")"
+		bench_validate real "$cb"
+		measure diff real "umapsync diff" us "0 1" $OUR_LIMIT "'$U' diff '$cb' '$ce'"
+		measure diff real "jq -S -c '.features[]' | diff" peer "0 1" "$PEER_LIMIT" "$(jq_diff "$cb" "$ce")"
+		measure diff real "git diff --no-index" peer "0 1" "$PEER_LIMIT" "git diff --no-index --no-color '$cb' '$ce'"
+		npm_peer jsondiffpatch && measure diff real "jsondiffpatch (npm, id hash)" peer "0 1" "$PEER_LIMIT" \
+			"node '$ROOT/bench/peers/jsondiffpatch.mjs' '$cb' '$ce'"
+		measure import real "umapsync import" us "0" $OUR_LIMIT "cd '$WORK/real' && '$U' import countries.geojson" \
+			"rm -rf '$WORK/real' && mkdir -p '$WORK/real' && cp '$cb' '$WORK/real/' && cd '$WORK/real' && '$U' init"
+	else
+		say "the real data set (@geo-maps/countries-land-10km) is not installed: skipped"
+	fi
 
-meta duration "$(($(date +%s) - started)) s"
-say "writing docs/BENCHMARKS.md"
-sh "$ROOT/bench/report.sh"
+	meta duration "$(($(date +%s) - started)) s"
+	meta load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
+	say "writing docs/BENCHMARKS.md"
+	sh "$ROOT/bench/report.sh"
+}
+
+main "$@"; exit $?

@@ -67,6 +67,10 @@ int cmd_checkout(int argc, const char **argv)
 				any = 1;
 			}
 			hint("commit them with 'umapsync commit -m MSG' first");
+			umap_snapshot_free(snap);
+			umap_paths_free(old_paths, nold);
+			umap_paths_free(new_paths, nnew);
+			umap_repo_free(repo);
 			exit(EXIT_DIFFERENT);
 		}
 		umap_snapshot_free(snap);
@@ -79,6 +83,10 @@ int cmd_checkout(int argc, const char **argv)
 		if (!contains(old_paths, nold, new_paths[i]) && stat(abs, &st) == 0) {
 			error("'%s' is not tracked here and would be overwritten by checkout", new_paths[i]);
 			hint("move it away, or import it first");
+			free(abs);
+			umap_paths_free(old_paths, nold);
+			umap_paths_free(new_paths, nnew);
+			umap_repo_free(repo);
 			exit(EXIT_DIFFERENT);
 		}
 		free(abs);
@@ -104,7 +112,7 @@ int cmd_checkout(int argc, const char **argv)
 		if (umap_mkdir_p(abs, 0777))
 			die_lib(NULL);
 		*slash = '/';
-		if (umap_doc_save(one->files[0].doc, abs, UMAP_JSON_INDENT(2)))
+		if (umap_doc_save(one->files[0].doc, abs, UMAP_JSON_INDENT(2) | UMAP_DOC_KEEP_BYTES))
 			die_lib("cannot write %s", new_paths[i]);
 		/* keep the document and its blob ids to seed the cache */
 		if (umap_snapshot_add(written, new_paths[i], one->files[0].doc))

@@ -1,13 +1,142 @@
-/* umapsync clone: clone a map.
- * Not built yet: it parses its options like every command and says so. */
+/* umapsync clone: copy a map from a sync server into a new repository, recreating the
+ * layers' working files by the names the server keeps, and remember the server as origin. */
 #include "builtin.h"
+#include "repo-cmd.h"
+#include "sync-cmd.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "error.h"
+#include "fs.h"
+#include "json.h"
+
+static int dir_is_empty_or_missing(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return errno == ENOENT;
+	struct dirent *e;
+	int empty = 1;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			empty = 0;
+	closedir(d);
+	return empty;
+}
 
 int cmd_clone(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync clone URL [DIR]", NULL };
+	static const char *const usage[] = { "umapsync clone URL [DIR] [--token-file FILE]", NULL };
+	const char *token_file = NULL, *name = "origin";
 	const struct option options[] = {
+		OPT_STRING(0, "token-file", &token_file, "FILE", "read the access token from FILE (else UMAPSYNC_TOKEN)"),
+		OPT_STRING('o', "origin", &name, "NAME", "name of the remote (default origin)"),
 		OPT_END(),
 	};
-	parse_options(argc, argv, options, usage);
-	die_not_implemented("clone");
+	argc = parse_options(argc, argv, options, usage);
+	if (argc < 1 || argc > 2)
+		usage_with_options_msg(usage, options, "clone needs a URL (http://HOST:PORT/MAP) and optionally a directory");
+	struct sync_remote remote;
+	memset(&remote, 0, sizeof(remote));
+	remote.name = (char *)name;
+	remote.url = (char *)argv[0];
+	if (umap_sync_url_parse(&remote.parsed, argv[0]))
+		die_lib(NULL);
+	const char *dir = argc > 1 ? argv[1] : remote.parsed.map;
+	if (!dir_is_empty_or_missing(dir))
+		die("destination '%s' already exists and is not empty", dir);
+	char *token_abs = NULL;
+	if (token_file && !(token_abs = realpath(token_file, NULL)))
+		die_errno("cannot read the token file '%s'", token_file);
+	remote.token = sync_read_token(token_abs);
+
+	umap_http_response resp = UMAP_HTTP_RESPONSE_INIT;
+	static const long ok[] = { 404, 0 };
+	long status = sync_request(&resp, &remote, "GET", "snapshot", NULL, ok);
+	json_t *snapshot = NULL;
+	if (status == 200 && umap_json_loadb(&snapshot, resp.body.ptr, resp.body.len, "snapshot"))
+		die_lib("the server's snapshot");
+	umap_http_response_dispose(&resp);
+	umap_sync_files files = { 0, NULL, NULL };
+	if (snapshot && umap_sync_files_from_snapshot(&files, snapshot))
+		die_lib(NULL);
+
+	if (umap_mkdir_p(dir, 0777))
+		die_lib(NULL);
+	umap_repo *repo = NULL;
+	int existed = 0;
+	if (umap_repo_init(&repo, dir, &existed))
+		die_lib(NULL);
+	umap_snapshot *snap = NULL;
+	if (umap_snapshot_new(&snap))
+		die_lib(NULL);
+	size_t nfeatures = 0, nlayers = 0;
+	for (size_t i = 0; i < files.n; i++) {
+		char *abs = NULL;
+		char *text = umap_json_dumps(files.roots[i], UMAP_JSON_INDENT(2));
+		if (!text || umap_repo_abspath(&abs, repo, files.paths[i]))
+			die_lib(NULL);
+		size_t len = strlen(text);
+		text[len] = '\0';
+		umap_buf out = UMAP_BUF_INIT;
+		umap_buf_put(&out, text, len);
+		umap_buf_putc(&out, '\n');
+		if (umap_file_write_atomic(abs, out.ptr, out.len))
+			die_lib("writing %s", files.paths[i]);
+		umap_buf_dispose(&out);
+		free(text);
+		umap_doc *doc = NULL;
+		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+		if (umap_doc_open(&doc, abs, &opts))
+			die_lib(NULL);
+		size_t assigned = 0;
+		if (umap_repo_assign_ids(doc, &assigned))
+			die_lib("%s", files.paths[i]);
+		if (assigned && umap_doc_save(doc, abs, UMAP_JSON_INDENT(2) | UMAP_DOC_KEEP_BYTES))
+			die_lib("writing %s", files.paths[i]);
+		nlayers += doc->nlayers;
+		for (size_t l = 0; l < doc->nlayers; l++)
+			nfeatures += doc->layers[l].nfeatures;
+		if (umap_snapshot_add(snap, files.paths[i], doc))
+			die_lib(NULL);
+		free(abs);
+	}
+	json_int_t cursor = snapshot ? json_integer_value(json_object_get(snapshot, "cursor")) : 0;
+	json_t *state = sync_state_load(repo, name);
+	json_object_set_new(state, "cursor", json_integer(cursor));
+	if (files.n) {
+		git_oid tree, commit;
+		umap_buf message = UMAP_BUF_INIT;
+		umap_buf_printf(&message, "Clone %s from %s", remote.parsed.map, remote.url);
+		if (umap_repo_build_tree(&tree, repo, snap, NULL) ||
+		    umap_repo_commit_tree_as(&commit, repo, &tree, NULL, 0, message.ptr, 1))
+			die_lib(NULL);
+		umap_repo_cache_save(repo);
+		json_object_set_new(state, "synced", json_string(git_oid_tostr_s(&commit)));
+		umap_buf_dispose(&message);
+	}
+	sync_remote_save(repo, name, remote.url, token_abs);
+	sync_state_save(repo, name, state);
+	if (snapshot)
+		fprintf(stderr, "Cloned map '%s' into '%s': %zu file%s, %zu layer%s, %zu feature%s (cursor %lld)\n",
+			remote.parsed.map, dir, files.n, files.n == 1 ? "" : "s", nlayers, nlayers == 1 ? "" : "s",
+			nfeatures, nfeatures == 1 ? "" : "s", (long long)cursor);
+	else
+		fprintf(stderr, "Cloned map '%s' into '%s': the map does not exist yet; the first push creates it\n",
+			remote.parsed.map, dir);
+	for (size_t i = 0; i < files.n; i++)
+		printf("%s\n", files.paths[i]);
+	json_decref(state);
+	json_decref(snapshot);
+	umap_sync_files_dispose(&files);
+	umap_snapshot_free(snap);
+	umap_repo_free(repo);
+	umap_sync_url_dispose(&remote.parsed);
+	free(remote.token);
+	free(token_abs);
+	return 0;
 }

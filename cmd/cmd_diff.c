@@ -1,5 +1,5 @@
 /* umapsync diff: feature changes between two sources, in text, json, geojson, ops or --stat.
- * A source is a file today; the repository adds revisions as another kind of source. */
+ * A source is a file or a revision; lib/diff takes streamed files or feature pairs. */
 #include "builtin.h"
 
 #include <stdlib.h>
@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 
 #include "diff.h"
-#include "doc.h"
 #include "error.h"
 #include "ops.h"
 #include "repo-cmd.h"
@@ -24,21 +23,6 @@ static int is_file_source(const char *arg)
 {
 	struct stat st;
 	return !strcmp(arg, "-") || stat(arg, &st) == 0;
-}
-
-/* Opens one side of the comparison. Revisions will be resolved here too: a revision is just
- * another source of documents, and lib/diff only sees documents or feature pairs. */
-static umap_doc *open_source(const char *arg, const struct diff_cmd *cmd)
-{
-	if (!is_file_source(arg))
-		die("'%s' is not a file; comparing revisions needs a umapsync repository, "
-		    "which this command cannot read yet", arg);
-	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
-	opts.id_property = cmd->id_property;
-	umap_doc *doc;
-	if (umap_doc_open(&doc, arg, &opts))
-		die_lib(NULL);
-	return doc;
 }
 
 static void write_json(umap_buf *out, const json_t *value, unsigned flags)
@@ -108,8 +92,8 @@ int cmd_diff(int argc, const char **argv)
 	dopts.nignore = (size_t)cmd.ignore.nr;
 	dopts.precision = cmd.precision;
 	dopts.id_property = cmd.id_property;
+	dopts.summary_only = cmd.stat || cmd.quiet;
 	umap_diff *diff;
-	umap_doc *old_doc = NULL, *new_doc = NULL;
 	if (umap_diff_new(&diff, &dopts))
 		die_lib(NULL);
 	if (argc < 2 || !is_file_source(argv[0]) || !is_file_source(argv[1])) {
@@ -120,14 +104,14 @@ int cmd_diff(int argc, const char **argv)
 	} else {
 		if (!strcmp(argv[0], "-") && !strcmp(argv[1], "-"))
 			die("only one side of a diff can be standard input");
-		old_doc = open_source(argv[0], &cmd);
-		new_doc = open_source(argv[1], &cmd);
-		if (umap_diff_docs(diff, old_doc, new_doc))
+		/* both files are streamed, in parallel, into a few bytes per feature */
+		if (umap_diff_files(diff, argv[0], argv[1]))
 			die_lib(NULL);
 	}
 
 	int changed = umap_diff_has_changes(diff);
 	if (!cmd.quiet) {
+		setup_pager();
 		umap_buf out = UMAP_BUF_INIT;
 		format_diff(&out, diff, &cmd);
 		if (out.len)
@@ -136,8 +120,6 @@ int cmd_diff(int argc, const char **argv)
 		check_stdout();
 	}
 	umap_diff_free(diff);
-	umap_doc_free(old_doc);
-	umap_doc_free(new_doc);
 	string_list_clear(&cmd.ignore);
 	return changed && (cmd.exit_code || cmd.quiet) ? EXIT_DIFFERENT : 0;
 }

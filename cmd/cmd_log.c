@@ -99,8 +99,9 @@ int cmd_log(int argc, const char **argv)
 		NULL,
 	};
 	const char *format = "medium", *feature = NULL;
-	int max_count = -1;
+	int max_count = -1, oneline = 0;
 	const struct option options[] = {
+		OPT_BOOL(0, "oneline", &oneline, "same as --format=oneline"),
 		OPT_CHOICE(0, "format", &format, "FORMAT", "how to print each commit",
 			   "medium|oneline|json"),
 		OPT_STRING(0, "feature", &feature, "ID", "only commits that changed this feature"),
@@ -108,6 +109,8 @@ int cmd_log(int argc, const char **argv)
 		OPT_END(),
 	};
 	argc = parse_options(argc, argv, options, usage);
+	if (oneline)
+		format = "oneline";
 	if (argc > 2)
 		usage_with_options_msg(usage, options, "too many arguments");
 	umap_repo *repo = open_repo();
@@ -155,6 +158,7 @@ int cmd_log(int argc, const char **argv)
 	git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME);
 	if (feature || path)
 		git_revwalk_simplify_first_parent(walk);
+	setup_pager();
 	umap_buf out = UMAP_BUF_INIT;
 	if (!strcmp(format, "json"))
 		umap_buf_putc(&out, '[');

@@ -1,13 +1,393 @@
-/* umapsync pull: fetch and merge.
- * Not built yet: it parses its options like every command and says so. */
+/* umapsync pull: fetch the ops others pushed, apply them to the last synced state (a commit
+ * that REMOTE/main points to), then bring the branch there: fast-forward, replay local
+ * commits on it (--strategy=rebase, SPEC §6 conflicts), or settle same-key races by HLC
+ * (--strategy=lww, as uMap's peers do). */
 #include "builtin.h"
+#include "repo-cmd.h"
+#include "sync-cmd.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "hlc.h"
+#include "json.h"
+#include "ops.h"
+
+/* The tracked files of a tree as JSON trees. */
+static void files_from_tree(umap_sync_files *files, umap_repo *repo, const git_oid *tree)
+{
+	umap_snapshot *snap = NULL;
+	if (umap_repo_read_tree(&snap, repo, tree, NULL))
+		die_lib(NULL);
+	for (size_t i = 0; i < snap->nfiles; i++) {
+		umap_buf text = UMAP_BUF_INIT;
+		json_t *root = NULL;
+		if (umap_doc_write(&text, snap->files[i].doc, UMAP_JSON_COMPACT) ||
+		    umap_json_loadb(&root, text.ptr, text.len, snap->files[i].path) ||
+		    umap_sync_files_add(files, snap->files[i].path, root))
+			die_lib(NULL);
+		umap_buf_dispose(&text);
+	}
+	umap_snapshot_free(snap);
+}
+
+/* Builds the tree of the files (in memory) with `base` for reuse. */
+static void tree_from_files(git_oid *tree, umap_repo *repo, umap_sync_files *files, const git_oid *base)
+{
+	umap_snapshot *snap = NULL;
+	char **texts = calloc(files->n + 1, sizeof(char *));
+	if (!texts || umap_snapshot_new(&snap))
+		die("out of memory");
+	for (size_t i = 0; i < files->n; i++) {
+		if (!files->roots[i])
+			continue;
+		texts[i] = umap_json_dumps(files->roots[i], UMAP_JSON_INDENT(2));
+		umap_doc *doc = NULL;
+		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+		if (!texts[i] || umap_doc_from_buffer(&doc, texts[i], strlen(texts[i]), files->paths[i], &opts) ||
+		    umap_snapshot_add(snap, files->paths[i], doc))
+			die_lib("%s", files->paths[i]);
+	}
+	if (umap_repo_build_tree(tree, repo, snap, base))
+		die_lib(NULL);
+	umap_snapshot_free(snap);
+	for (size_t i = 0; i < files->n; i++)
+		free(texts[i]);
+	free(texts);
+}
+
+/* "LAYER\x1fFEATURE\x1fKEY" of an op, the unit that last-writer-wins compares. */
+static void op_scope(umap_buf *out, const json_t *op)
+{
+	const char *subject = json_string_value(json_object_get(op, "subject"));
+	const json_t *meta = json_object_get(op, "metadata");
+	const char *key = json_string_value(json_object_get(op, "key"));
+	umap_buf_clear(out);
+	if (subject && !strcmp(subject, "feature")) {
+		char *id = umap_json_dumps(json_object_get(meta, "id"), UMAP_JSON_COMPACT);
+		umap_buf_printf(out, "%s\x1f%s\x1f", json_string_value(json_object_get(meta, "layerId")), id ? id : "");
+		free(id);
+	} else if (subject && !strcmp(subject, "datalayer")) {
+		umap_buf_printf(out, "%s\x1f\x1f", json_string_value(json_object_get(meta, "id")));
+	} else {
+		umap_buf_puts(out, "\x1f\x1f");
+	}
+	umap_buf_puts(out, key ? key : "");
+}
+
+/* The latest remote HLC that touches the scope of a local op (same key, the whole entity,
+ * or, for a whole-entity local op, any key of it); NULL when none. */
+static const char *remote_time(const json_t *remote, const char *scope)
+{
+	const char *best = NULL, *k;
+	json_t *v;
+	const char *sep = strrchr(scope, '\x1f');
+	size_t prefix = (size_t)(sep - scope) + 1;
+	int whole = sep[1] == '\0';
+	json_object_foreach((json_t *)remote, k, v) {
+		if (strncmp(k, scope, prefix))
+			continue;
+		if (!whole && k[prefix] && strcmp(k + prefix, sep + 1))
+			continue;
+		const char *t = json_string_value(v);
+		if (!best || strcmp(t, best) > 0)
+			best = t;
+	}
+	return best;
+}
+
+/* When each scope was last changed locally: the commit time (as an HLC string of this
+ * node) of the latest commit between `synced` and HEAD that touched it. */
+static json_t *local_times(umap_repo *repo, const git_oid *head, const git_oid *synced, const char *client)
+{
+	json_t *times = json_object();
+	git_revwalk *walk = NULL;
+	git_oid oid;
+	umap_buf scope = UMAP_BUF_INIT;
+	if (git_revwalk_new(&walk, umap_repo_git(repo)) < 0 || git_revwalk_push(walk, head) < 0 ||
+	    git_revwalk_hide(walk, synced) < 0)
+		die("cannot walk the local commits");
+	git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE);
+	while (git_revwalk_next(&oid, walk) == 0) {
+		git_commit *c = NULL;
+		if (git_commit_lookup(&c, umap_repo_git(repo), &oid) < 0)
+			die("cannot read commit %s", git_oid_tostr_s(&oid));
+		git_oid tree, parent_tree;
+		int has_parent = git_commit_parentcount(c) > 0;
+		if (umap_repo_commit_tree(&tree, repo, &oid) ||
+		    (has_parent && umap_repo_commit_tree(&parent_tree, repo, git_commit_parent_id(c, 0))))
+			die_lib(NULL);
+		umap_hlc_ts ts = { (uint64_t)git_commit_time(c) * 1000u, 0, "" };
+		snprintf(ts.node, sizeof(ts.node), "%s", client);
+		char enc[UMAP_HLC_STR_MAX];
+		umap_hlc_encode(enc, &ts);
+		git_commit_free(c);
+		umap_tree_diff *tdiff = NULL;
+		umap_diff *diff = NULL;
+		umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
+		json_t *ops = NULL, *op;
+		size_t i;
+		if (umap_repo_diff(&tdiff, repo, has_parent ? &parent_tree : NULL, &tree) ||
+		    umap_diff_new(&diff, &dopts) ||
+		    umap_repo_fill_diff(diff, repo, tdiff, has_parent ? &parent_tree : NULL, &tree) ||
+		    umap_ops_from_diff(&ops, diff, NULL))
+			die_lib("reading local commits");
+		json_array_foreach(ops, i, op) {
+			op_scope(&scope, op);
+			json_object_set_new(times, scope.ptr, json_string(enc));
+		}
+		json_decref(ops);
+		umap_tree_diff_free(tdiff);
+		umap_diff_free(diff);
+	}
+	git_revwalk_free(walk);
+	umap_buf_dispose(&scope);
+	return times;
+}
 
 int cmd_pull(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync pull [--strategy=rebase|lww] [REMOTE]", NULL };
+	static const char *const usage[] = { "umapsync pull [REMOTE] [--strategy=rebase|lww]", NULL };
+	const char *strategy = "rebase";
 	const struct option options[] = {
+		OPT_CHOICE('s', "strategy", &strategy, "STRATEGY",
+			   "rebase: replay local commits on what was pulled; lww: the later HLC wins per key", "rebase|lww"),
 		OPT_END(),
 	};
-	parse_options(argc, argv, options, usage);
-	die_not_implemented("pull");
+	argc = parse_options(argc, argv, options, usage);
+	if (argc > 1)
+		usage_with_options_msg(usage, options, "pull takes at most one remote");
+	umap_repo *repo = open_repo();
+	sync_require_no_merge(repo, "pull");
+	struct sync_remote remote;
+	sync_remote_load(&remote, repo, argc ? argv[0] : NULL);
+	json_t *state = sync_state_load(repo, remote.name);
+	json_t *outbox = sync_outbox_load(repo, remote.name);
+	if (outbox) {
+		json_decref(outbox);
+		fflush(stdout);
+		fprintf(stderr, "fatal: a push to '%s' was cut off and its ops are waiting to be resent\n", remote.name);
+		hint("run 'umapsync push %s' first", remote.name);
+		exit(EXIT_FATAL);
+	}
+	const char *client = json_string_value(json_object_get(state, "client_id"));
+	json_int_t cursor = json_integer_value(json_object_get(state, "cursor"));
+	git_oid synced, synced_tree, head, head_tree;
+	int have_synced = sync_state_synced(&synced, state);
+	if (have_synced && umap_repo_commit_tree(&synced_tree, repo, &synced))
+		die_lib(NULL);
+	int unborn = read_head(&head, &head_tree, repo);
+	if (!unborn && !have_synced) {
+		fflush(stdout);
+		fprintf(stderr, "fatal: this repository has commits but was never synced with '%s'\n", remote.name);
+		hint("push to an empty map first, or clone the map and import your files there");
+		exit(EXIT_FATAL);
+	}
+
+	/* fetch: every op after our cursor, or a snapshot when the log no longer goes back so far */
+	json_t *foreign = json_array(), *snapshot = NULL;
+	json_t *remote_times = json_object();
+	umap_http_response resp = UMAP_HTTP_RESPONSE_INIT;
+	static const long ok[] = { 404, 410, 0 };
+	umap_buf scope = UMAP_BUF_INIT;
+	for (;;) {
+		char path[96];
+		snprintf(path, sizeof(path), "pull?since=%lld&limit=1000", (long long)cursor);
+		long status = sync_request(&resp, &remote, "GET", path, NULL, ok);
+		if (status == 404) {
+			fprintf(stderr, "the map does not exist on '%s' yet: nothing to pull\n", remote.name);
+			goto done;
+		}
+		if (status == 410) {
+			warning("the server no longer keeps ops back to cursor %lld: taking a snapshot", (long long)cursor);
+			if (sync_request(&resp, &remote, "GET", "snapshot", NULL, NULL) != 200 ||
+			    umap_json_loadb(&snapshot, resp.body.ptr, resp.body.len, "snapshot"))
+				die_lib("the server's snapshot");
+			cursor = json_integer_value(json_object_get(snapshot, "cursor"));
+			break;
+		}
+		json_t *reply = NULL;
+		if (umap_json_loadb(&reply, resp.body.ptr, resp.body.len, "the server's reply"))
+			die_lib(NULL);
+		json_t *op;
+		size_t i;
+		json_array_foreach(json_object_get(reply, "ops"), i, op) {
+			const char *from = json_string_value(json_object_get(op, "client_id"));
+			if (from && client && !strcmp(from, client))
+				continue; /* our own pushes are in the synced commit already */
+			json_array_append(foreign, op);
+			op_scope(&scope, op);
+			const char *t = json_string_value(json_object_get(op, "hlc"));
+			const char *prev = json_string_value(json_object_get(remote_times, scope.ptr));
+			if (t && (!prev || strcmp(t, prev) > 0))
+				json_object_set_new(remote_times, scope.ptr, json_string(t));
+		}
+		cursor = json_integer_value(json_object_get(reply, "cursor"));
+		int more = json_is_true(json_object_get(reply, "more"));
+		json_decref(reply);
+		if (!more)
+			break;
+	}
+	/* HLC receive rule: our next stamps come after everything we have seen */
+	if (json_array_size(foreign)) {
+		umap_hlc hlc;
+		umap_hlc_ts last, seen, out;
+		const char *saved = json_string_value(json_object_get(state, "hlc"));
+		if (!umap_hlc_init(&hlc, client, NULL, NULL)) {
+			if (saved && !umap_hlc_decode(&last, saved))
+				umap_hlc_restore(&hlc, &last);
+			size_t i;
+			json_t *op;
+			int moved = 0;
+			json_array_foreach(foreign, i, op) {
+				const char *t = json_string_value(json_object_get(op, "hlc"));
+				if (!t || umap_hlc_decode(&seen, t))
+					continue;
+				if (umap_hlc_recv(&out, &hlc, &seen))
+					warning("%s", umap_error_last());
+				else
+					moved = 1;
+			}
+			if (moved) {
+				char enc[UMAP_HLC_STR_MAX];
+				umap_hlc_ts now = { hlc.ms, hlc.counter, "" };
+				snprintf(now.node, sizeof(now.node), "%s", client);
+				umap_hlc_encode(enc, &now);
+				json_object_set_new(state, "hlc", json_string(enc));
+			}
+		}
+	}
+	if (!snapshot && !json_array_size(foreign)) {
+		json_object_set_new(state, "cursor", json_integer(cursor));
+		sync_state_save(repo, remote.name, state);
+		fprintf(stderr, "Already up to date.\n");
+		goto done;
+	}
+
+	/* the remote state: the synced commit plus their ops (or the snapshot) */
+	umap_sync_files files = { 0, NULL, NULL };
+	size_t applied = 0;
+	if (snapshot) {
+		if (umap_sync_files_from_snapshot(&files, snapshot))
+			die_lib(NULL);
+	} else {
+		if (have_synced)
+			files_from_tree(&files, repo, &synced_tree);
+		size_t i;
+		json_t *op;
+		json_array_foreach(foreign, i, op) {
+			int did = 0;
+			if (umap_sync_apply_op(&files, op, &did))
+				die_lib("applying op %s", json_string_value(json_object_get(op, "op_id")));
+			applied += (size_t)did;
+		}
+	}
+	git_oid rtree, rcommit;
+	tree_from_files(&rtree, repo, &files, have_synced ? &synced_tree : NULL);
+	umap_buf message = UMAP_BUF_INIT;
+	umap_buf_printf(&message, "Pull %zu op%s from %s (cursor %lld)", json_array_size(foreign),
+			json_array_size(foreign) == 1 ? "" : "s", remote.url, (long long)cursor);
+	if (umap_repo_commit_tree_as(&rcommit, repo, &rtree, have_synced ? &synced : NULL, have_synced ? 1 : 0,
+				     message.ptr, 0))
+		die_lib(NULL);
+	umap_buf_dispose(&message);
+	umap_buf ref = UMAP_BUF_INIT;
+	umap_buf_printf(&ref, "refs/remotes/%s/main", remote.name);
+	git_reference *r = NULL;
+	if (git_reference_create(&r, umap_repo_git(repo), ref.ptr, &rcommit, 1, "pull") < 0)
+		die("cannot update %s: %s", ref.ptr, git_error_last() ? git_error_last()->message : "?");
+	git_reference_free(r);
+	umap_buf_dispose(&ref);
+	json_object_set_new(state, "cursor", json_integer(cursor));
+	json_object_set_new(state, "synced", json_string(git_oid_tostr_s(&rcommit)));
+	fprintf(stderr, "From %s\n   %zu op%s from others (cursor %lld)\n", remote.url, json_array_size(foreign),
+		json_array_size(foreign) == 1 ? "" : "s", (long long)cursor);
+
+	if (unborn || git_oid_equal(&head, &synced)) {
+		if (!unborn)
+			sync_require_clean(repo, &head_tree, "pull");
+		sync_write_worktree(repo, unborn ? NULL : &head_tree, &rtree);
+		if (umap_repo_advance_head(repo, &rcommit, unborn ? NULL : &head, "pull: fast-forward"))
+			die_lib(NULL);
+		sync_state_save(repo, remote.name, state);
+		fprintf(stderr, "Fast-forward to %s\n", short_id(&rcommit));
+	} else if (!strcmp(strategy, "rebase")) {
+		sync_require_clean(repo, &head_tree, "pull");
+		/* the state moves first: if the rebase stops on conflicts, what was pulled is kept */
+		sync_state_save(repo, remote.name, state);
+		umap_buf upstream = UMAP_BUF_INIT;
+		umap_buf_printf(&upstream, "%s/main", remote.name);
+		fprintf(stderr, "Rebasing local commits onto %s\n", upstream.ptr);
+		const char *rargv[] = { "rebase", upstream.ptr, NULL };
+		fflush(stdout);
+		int rc = cmd_rebase(2, rargv);
+		umap_buf_dispose(&upstream);
+		umap_sync_files_dispose(&files);
+		json_decref(foreign);
+		json_decref(remote_times);
+		json_decref(state);
+		umap_buf_dispose(&scope);
+		umap_http_response_dispose(&resp);
+		sync_remote_dispose(&remote);
+		umap_repo_free(repo);
+		return rc;
+	} else {
+		/* last writer wins: our unpushed changes replayed as ops on the remote state, each
+		 * kept unless a remote op on the same key (or entity) has a later HLC */
+		sync_require_clean(repo, &head_tree, "pull");
+		umap_tree_diff *tdiff = NULL;
+		umap_diff *diff = NULL;
+		umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
+		json_t *local = NULL;
+		if (umap_repo_diff(&tdiff, repo, &synced_tree, &head_tree) || umap_diff_new(&diff, &dopts) ||
+		    umap_repo_fill_diff(diff, repo, tdiff, &synced_tree, &head_tree) ||
+		    umap_ops_from_diff(&local, diff, NULL))
+			die_lib("computing local changes");
+		umap_tree_diff_free(tdiff);
+		umap_diff_free(diff);
+		json_t *ltimes = local_times(repo, &head, &synced, client);
+		size_t kept = 0, lost = 0, i;
+		json_t *op;
+		json_array_foreach(local, i, op) {
+			op_scope(&scope, op);
+			const char *t = remote_time(remote_times, scope.ptr);
+			const char *mine = json_string_value(json_object_get(ltimes, scope.ptr));
+			int did = 0;
+			if (t && (!mine || strcmp(t, mine) > 0)) {
+				lost++;
+				continue;
+			}
+			if (umap_sync_apply_op(&files, op, &did))
+				die_lib(NULL);
+			kept++;
+		}
+		json_decref(local);
+		json_decref(ltimes);
+		git_oid ltree, lcommit;
+		tree_from_files(&ltree, repo, &files, &rtree);
+		umap_buf msg = UMAP_BUF_INIT;
+		umap_buf_printf(&msg, "Pull from %s, last writer wins\n\nKept %zu local change%s, %zu overridden by later remote ones.\n",
+				remote.name, kept, kept == 1 ? "" : "s", lost);
+		if (umap_repo_commit_tree_as(&lcommit, repo, &ltree, &rcommit, 1, msg.ptr, 0))
+			die_lib(NULL);
+		umap_buf_dispose(&msg);
+		sync_write_worktree(repo, &head_tree, &ltree);
+		if (umap_repo_advance_head(repo, &lcommit, &head, "pull --strategy=lww"))
+			die_lib(NULL);
+		sync_state_save(repo, remote.name, state);
+		fprintf(stderr, "Last writer wins: kept %zu local change%s, %zu overridden; run 'umapsync push' to send yours\n",
+			kept, kept == 1 ? "" : "s", lost);
+	}
+	umap_sync_files_dispose(&files);
+done:
+	json_decref(snapshot);
+	json_decref(foreign);
+	json_decref(remote_times);
+	json_decref(state);
+	umap_buf_dispose(&scope);
+	umap_http_response_dispose(&resp);
+	sync_remote_dispose(&remote);
+	umap_repo_free(repo);
+	return 0;
 }

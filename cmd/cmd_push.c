@@ -1,6 +1,231 @@
-/* umapsync push: send commits.
- * Not built yet: it parses its options like every command and says so. */
+/* umapsync push: send the commits made since the last sync as ops. The ops go to a durable
+ * outbox before anything is sent, so a push that was cut off is resent with the same op ids
+ * (the server applies each once); on 409 nothing is applied and the user is told to pull. */
 #include "builtin.h"
+#include "repo-cmd.h"
+#include "sync-cmd.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "hlc.h"
+#include "json.h"
+#include "ops.h"
+
+static void report_conflicts(const json_t *reply, const char *remote)
+{
+	json_t *conflicts = json_object_get(reply, "conflicts"), *c;
+	size_t i;
+	fflush(stdout);
+	error("the server refused the push: %zu change%s conflict%s with changes pushed by others:",
+	      json_array_size(conflicts), json_array_size(conflicts) == 1 ? "" : "s",
+	      json_array_size(conflicts) == 1 ? "s" : "");
+	json_array_foreach(conflicts, i, c) {
+		const char *layer = json_string_value(json_object_get(c, "layer"));
+		json_t *id = json_object_get(c, "id");
+		const char *key = json_string_value(json_object_get(c, "key"));
+		const char *reason = json_string_value(json_object_get(c, "reason"));
+		char *id_text = id && !json_is_null(id) ? umap_json_dumps(id, UMAP_JSON_COMPACT) : NULL;
+		fprintf(stderr, "\t%s%s%s%s%s%s%s\n", layer ? "layer " : "map", layer ? layer : "",
+			id_text ? " feature " : "", id_text ? id_text : "", key ? " " : "", key ? key : "",
+			reason ? reason : "");
+		free(id_text);
+	}
+	hint("nothing was applied; run 'umapsync pull %s' (and settle any conflicts), then push again", remote);
+}
+
+#define BATCH_OPS 5000
+#define BATCH_BYTES ((size_t)4 << 20)
+
+/* Sends the outbox in batches (the server takes at most 10000 ops and 8 MiB per push); each
+ * acknowledged batch leaves the outbox at once, so a cut-off push resends only the rest.
+ * When everything is acknowledged, `synced` moves to the outbox's commit. */
+static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *state, json_t *outbox)
+{
+	json_t *ops = json_object_get(outbox, "ops");
+	json_int_t base = json_integer_value(json_object_get(outbox, "base"));
+	json_t *expected = json_object_get(outbox, "expected");
+	/* the cursor may move past our ops only when nobody else's came in between: their ops
+	 * would otherwise be skipped by the next pull. "expected" is null once that happened. */
+	json_int_t next = expected ? json_integer_value(expected) : base;
+	int contiguous = !expected || json_is_integer(expected);
+	size_t total = json_array_size(ops);
+	json_int_t cursor = 0;
+	while (json_array_size(ops)) {
+		json_t *batch = json_array();
+		size_t bytes = 0;
+		while (json_array_size(batch) < (size_t)BATCH_OPS && json_array_size(batch) < json_array_size(ops)) {
+			json_t *op = json_array_get(ops, json_array_size(batch));
+			char *t = umap_json_dumps(op, UMAP_JSON_COMPACT);
+			size_t len = t ? strlen(t) : 0;
+			free(t);
+			if (json_array_size(batch) && bytes + len > BATCH_BYTES)
+				break;
+			bytes += len;
+			json_array_append(batch, op);
+		}
+		size_t n = json_array_size(batch);
+		json_t *body = json_pack("{s:O, s:I, s:o}", "client_id", json_object_get(state, "client_id"), "base",
+					 base, "ops", batch);
+		char *text = body ? umap_json_dumps(body, UMAP_JSON_COMPACT) : NULL;
+		if (!text)
+			die("out of memory");
+		umap_http_response resp = UMAP_HTTP_RESPONSE_INIT;
+		static const long ok[] = { 409, 0 };
+		long status = sync_request(&resp, remote, "POST", "push", text, ok);
+		json_t *reply = NULL;
+		if (umap_json_loadb(&reply, resp.body.ptr, resp.body.len, "the server's reply"))
+			die_lib(NULL);
+		if (status == 409) {
+			sync_outbox_remove(repo, remote->name);
+			report_conflicts(reply, remote->name);
+			exit(EXIT_DIFFERENT);
+		}
+		cursor = json_integer_value(json_object_get(reply, "cursor"));
+		if (contiguous && cursor == next + (json_int_t)n)
+			next = cursor;
+		else
+			contiguous = 0;
+		json_t *rest = json_array();
+		for (size_t i = n; rest && i < json_array_size(ops); i++)
+			json_array_append(rest, json_array_get(ops, i));
+		if (!rest || json_object_set_new(outbox, "ops", rest))
+			die("out of memory");
+		ops = rest;
+		json_object_set_new(outbox, "expected", contiguous ? json_integer(next) : json_null());
+		if (json_array_size(ops))
+			sync_outbox_save(repo, remote->name, outbox);
+		json_decref(reply);
+		json_decref(body);
+		free(text);
+		umap_http_response_dispose(&resp);
+	}
+	if (contiguous)
+		json_object_set_new(state, "cursor", json_integer(next));
+	json_object_set(state, "synced", json_object_get(outbox, "commit"));
+	sync_state_save(repo, remote->name, state);
+	sync_outbox_remove(repo, remote->name);
+	fprintf(stderr, "To %s\n   %zu op%s acknowledged (server cursor %lld)\n", remote->url, total,
+		total == 1 ? "" : "s", (long long)cursor);
+}
+
+struct ranked_op {
+	json_t *op;
+	long rank;
+	size_t seq;
+};
+
+static int compare_ranked(const void *a, const void *b)
+{
+	const struct ranked_op *x = a, *y = b;
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The server appends new features to their layer in the order it receives them, so the
+ * feature ops of each layer go out in the order of the features in the committed document
+ * (the tree diff lists them in storage order). Ops on different features commute; ops on
+ * the same feature keep their order. */
+static void order_feature_ops(json_t *ops, umap_repo *repo, const git_oid *head_tree)
+{
+	umap_snapshot *snap = NULL;
+	if (umap_repo_read_tree(&snap, repo, head_tree, NULL))
+		die_lib(NULL);
+	json_t *rank = json_object();
+	umap_buf key = UMAP_BUF_INIT;
+	for (size_t f = 0; f < snap->nfiles; f++) {
+		umap_doc *doc = snap->files[f].doc;
+		for (size_t l = 0; doc && l < doc->nlayers; l++)
+			for (size_t i = 0; i < doc->layers[l].nfeatures; i++) {
+				umap_buf_clear(&key);
+				umap_buf_printf(&key, "%s\x1f%s", doc->layers[l].id ? doc->layers[l].id : "",
+						doc->layers[l].features[i].id ? doc->layers[l].features[i].id : "");
+				json_object_set_new(rank, key.ptr, json_integer((json_int_t)i));
+			}
+	}
+	umap_snapshot_free(snap);
+	size_t n = json_array_size(ops), start = 0;
+	struct ranked_op *run = calloc(n + 1, sizeof(*run));
+	if (!run)
+		die("out of memory");
+	while (start < n) {
+		json_t *first = json_array_get(ops, start);
+		const char *subject = json_string_value(json_object_get(first, "subject"));
+		const char *layer = json_string_value(json_object_get(json_object_get(first, "metadata"), "layerId"));
+		size_t end = start + 1;
+		if (subject && !strcmp(subject, "feature") && layer) {
+			while (end < n) {
+				json_t *op = json_array_get(ops, end);
+				const char *s2 = json_string_value(json_object_get(op, "subject"));
+				const char *l2 = json_string_value(json_object_get(json_object_get(op, "metadata"), "layerId"));
+				if (!s2 || strcmp(s2, "feature") || !l2 || strcmp(l2, layer))
+					break;
+				end++;
+			}
+			for (size_t i = start; i < end; i++) {
+				json_t *op = json_array_get(ops, i);
+				char *id = umap_json_dumps(json_object_get(json_object_get(op, "metadata"), "id"), UMAP_JSON_COMPACT);
+				umap_buf_clear(&key);
+				umap_buf_printf(&key, "%s\x1f%s", layer, id ? id : "");
+				free(id);
+				json_t *r = json_object_get(rank, key.ptr);
+				run[i - start] = (struct ranked_op){ json_incref(op), r ? (long)json_integer_value(r) : -1, i };
+			}
+			qsort(run, end - start, sizeof(*run), compare_ranked);
+			for (size_t i = start; i < end; i++)
+				json_array_set_new(ops, i, run[i - start].op);
+		}
+		start = end;
+	}
+	free(run);
+	umap_buf_dispose(&key);
+	json_decref(rank);
+}
+
+/* Adds "hlc", "op_id" and, for new layers, the working-file name to the ops of a diff. */
+static void stamp_ops(json_t *ops, json_t *state, umap_repo *repo, const git_oid *head_tree)
+{
+	const char *client = json_string_value(json_object_get(state, "client_id"));
+	umap_hlc hlc;
+	if (umap_hlc_init(&hlc, client, NULL, NULL))
+		die_lib("the sync state");
+	umap_hlc_ts last;
+	const char *saved = json_string_value(json_object_get(state, "hlc"));
+	if (saved && !umap_hlc_decode(&last, saved))
+		umap_hlc_restore(&hlc, &last);
+	json_int_t next = json_integer_value(json_object_get(state, "next_op"));
+	if (next < 1)
+		next = 1;
+	size_t i;
+	json_t *op;
+	char enc[UMAP_HLC_STR_MAX];
+	json_array_foreach(ops, i, op) {
+		umap_hlc_ts ts;
+		if (umap_hlc_now(&ts, &hlc))
+			die_lib(NULL);
+		umap_hlc_encode(enc, &ts);
+		char id[UMAP_HLC_NODE_MAX + 24];
+		snprintf(id, sizeof(id), "%s-%lld", client, (long long)next++);
+		json_object_set_new(op, "op_id", json_string(id));
+		json_object_set_new(op, "hlc", json_string(enc));
+		const char *verb = json_string_value(json_object_get(op, "verb"));
+		const char *subject = json_string_value(json_object_get(op, "subject"));
+		json_t *meta = json_object_get(op, "metadata");
+		const char *layer = json_string_value(json_object_get(meta, "id"));
+		if (verb && subject && layer && !strcmp(verb, "upsert") && !strcmp(subject, "datalayer")) {
+			char *path = NULL;
+			if (!umap_repo_layer_path(&path, repo, head_tree, layer) && path) {
+				const char *base = strrchr(path, '/');
+				json_object_set_new(meta, "filename", json_string(base ? base + 1 : path));
+			}
+			free(path);
+		}
+	}
+	json_object_set_new(state, "next_op", json_integer(next));
+	json_object_set_new(state, "hlc", json_string(enc));
+}
 
 int cmd_push(int argc, const char **argv)
 {
@@ -8,6 +233,73 @@ int cmd_push(int argc, const char **argv)
 	const struct option options[] = {
 		OPT_END(),
 	};
-	parse_options(argc, argv, options, usage);
-	die_not_implemented("push");
+	argc = parse_options(argc, argv, options, usage);
+	if (argc > 1)
+		usage_with_options_msg(usage, options, "push takes at most one remote");
+	umap_repo *repo = open_repo();
+	sync_require_no_merge(repo, "push");
+	struct sync_remote remote;
+	sync_remote_load(&remote, repo, argc ? argv[0] : NULL);
+	json_t *state = sync_state_load(repo, remote.name);
+	int sent = 0;
+	json_t *outbox = sync_outbox_load(repo, remote.name);
+	if (outbox) {
+		fprintf(stderr, "resending %zu op%s kept from an unfinished push\n",
+			json_array_size(json_object_get(outbox, "ops")),
+			json_array_size(json_object_get(outbox, "ops")) == 1 ? "" : "s");
+		send_outbox(repo, &remote, state, outbox);
+		json_decref(outbox);
+		sent = 1;
+	}
+	git_oid head, head_tree, synced, synced_tree;
+	if (read_head(&head, &head_tree, repo)) {
+		fprintf(stderr, "nothing to push: no commit yet\n");
+		goto done;
+	}
+	int have_synced = sync_state_synced(&synced, state);
+	if (have_synced && git_oid_equal(&head, &synced)) {
+		if (!sent)
+			fprintf(stderr, "Everything up-to-date\n");
+		goto done;
+	}
+	if (have_synced && git_graph_descendant_of(umap_repo_git(repo), &head, &synced) != 1) {
+		fflush(stdout);
+		fprintf(stderr, "fatal: this branch does not contain what was last synced with '%s'\n", remote.name);
+		hint("run 'umapsync pull %s' first", remote.name);
+		exit(EXIT_FATAL);
+	}
+	if (have_synced && umap_repo_commit_tree(&synced_tree, repo, &synced))
+		die_lib(NULL);
+	umap_tree_diff *tdiff = NULL;
+	umap_diff *diff = NULL;
+	umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
+	json_t *ops = NULL;
+	if (umap_repo_diff(&tdiff, repo, have_synced ? &synced_tree : NULL, &head_tree) ||
+	    umap_diff_new(&diff, &dopts) ||
+	    umap_repo_fill_diff(diff, repo, tdiff, have_synced ? &synced_tree : NULL, &head_tree) ||
+	    umap_ops_from_diff(&ops, diff, NULL))
+		die_lib("computing the ops to push");
+	umap_tree_diff_free(tdiff);
+	umap_diff_free(diff);
+	if (!json_array_size(ops)) {
+		json_object_set_new(state, "synced", json_string(git_oid_tostr_s(&head)));
+		sync_state_save(repo, remote.name, state);
+		fprintf(stderr, "Everything up-to-date\n");
+		json_decref(ops);
+		goto done;
+	}
+	order_feature_ops(ops, repo, &head_tree);
+	stamp_ops(ops, state, repo, &head_tree);
+	outbox = json_pack("{s:I, s:s, s:o}", "base", json_integer_value(json_object_get(state, "cursor")), "commit",
+			   git_oid_tostr_s(&head), "ops", ops);
+	/* the op ids are used up before anything leaves: a crash here resends, never reuses */
+	sync_state_save(repo, remote.name, state);
+	sync_outbox_save(repo, remote.name, outbox);
+	send_outbox(repo, &remote, state, outbox);
+	json_decref(outbox);
+done:
+	json_decref(state);
+	sync_remote_dispose(&remote);
+	umap_repo_free(repo);
+	return 0;
 }

@@ -44,12 +44,8 @@ static void write_stop(umap_repo *repo, umap_repo_merge *m, const git_oid *ours_
 	for (size_t i = 0; i < m->nfiles; i++) {
 		umap_repo_merge_file *f = &m->files[i];
 		if (f->present && !f->result && f->take == UMAP_MERGE_OURS && !f->docs[1]) {
-			umap_snapshot *one = NULL;
-			if (umap_repo_read_tree(&one, repo, ours_tree, f->path))
+			if (umap_repo_read_file(&f->docs[1], repo, ours_tree, f->path))
 				die_lib(NULL);
-			f->docs[1] = one->files[0].doc;
-			one->files[0].doc = NULL;
-			umap_snapshot_free(one);
 		}
 	}
 	for (size_t i = 0; i < m->nfiles; i++) { /* write_worktree skips ours' files: write them */

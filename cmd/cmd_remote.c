@@ -1,13 +1,114 @@
-/* umapsync remote: manage remotes.
- * Not built yet: it parses its options like every command and says so. */
+/* umapsync remote: the sync servers this repository talks to, kept in its config
+ * (section umapsync-remote, apart from git's own remotes). */
 #include "builtin.h"
+#include "repo-cmd.h"
+#include "sync-cmd.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "strutil.h"
+#include "sync_op.h"
+
+static const char *const remote_usage[] = {
+	"umapsync remote [-v | --verbose]",
+	"umapsync remote add NAME URL [--token-file FILE]",
+	"umapsync remote remove NAME",
+	NULL,
+};
+
+static int remote_list(umap_repo *repo, int verbose)
+{
+	git_config *cfg = NULL;
+	git_config_iterator *it = NULL;
+	git_config_entry *entry;
+	/* a plain iterator filtered here: libgit2's glob iterator leaks its regex */
+	if (git_repository_config(&cfg, umap_repo_git(repo)) < 0 || git_config_iterator_new(&it, cfg) < 0)
+		die("cannot read the repository's config");
+	while (git_config_next(&entry, it) == 0) {
+		if (strncmp(entry->name, "umapsync-remote.", 16) || !umap_ends_with(entry->name, ".url"))
+			continue;
+		const char *name = entry->name + strlen("umapsync-remote.");
+		int len = (int)(strlen(name) - strlen(".url"));
+		if (verbose)
+			printf("%.*s\t%s\n", len, name, entry->value);
+		else
+			printf("%.*s\n", len, name);
+	}
+	git_config_iterator_free(it);
+	git_config_free(cfg);
+	return 0;
+}
 
 int cmd_remote(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync remote [add NAME URL|remove NAME|list]", NULL };
+	int verbose = 0;
+	const char *token_file = NULL;
 	const struct option options[] = {
+		OPT_BOOL('v', "verbose", &verbose, "show the URLs too"),
+		OPT_STRING(0, "token-file", &token_file, "FILE", "add: read the access token from FILE"),
 		OPT_END(),
 	};
-	parse_options(argc, argv, options, usage);
-	die_not_implemented("remote");
+	argc = parse_options(argc, argv, options, remote_usage);
+	umap_repo *repo = open_repo();
+	if (argc == 0 || !strcmp(argv[0], "list")) {
+		if (argc > 1)
+			usage_with_options_msg(remote_usage, options, "list takes no arguments");
+		remote_list(repo, verbose);
+	} else if (!strcmp(argv[0], "add")) {
+		if (argc != 3)
+			usage_with_options_msg(remote_usage, options, "add needs NAME and URL");
+		if (!umap_sync_valid_name(argv[1], UMAP_SYNC_NAME_MAX))
+			usage_with_options_msg(remote_usage, options, "invalid remote name '%s': use A-Z a-z 0-9 _ -", argv[1]);
+		umap_sync_url url;
+		if (umap_sync_url_parse(&url, argv[2]))
+			die_lib(NULL);
+		umap_sync_url_dispose(&url);
+		git_config *cfg = NULL;
+		git_buf value = GIT_BUF_INIT;
+		umap_buf var = UMAP_BUF_INIT;
+		umap_buf_printf(&var, "umapsync-remote.%s.url", argv[1]);
+		if (git_repository_config(&cfg, umap_repo_git(repo)) == 0 &&
+		    git_config_get_string_buf(&value, cfg, var.ptr) == 0)
+			die("remote '%s' already exists (%s)", argv[1], value.ptr);
+		git_buf_dispose(&value);
+		git_config_free(cfg);
+		umap_buf_dispose(&var);
+		char *abs = NULL;
+		if (token_file && !(abs = realpath(token_file, NULL)))
+			die_errno("cannot read the token file '%s'", token_file);
+		sync_remote_save(repo, argv[1], argv[2], abs);
+		free(abs);
+	} else if (!strcmp(argv[0], "remove") || !strcmp(argv[0], "rm")) {
+		if (argc != 2)
+			usage_with_options_msg(remote_usage, options, "remove needs NAME");
+		git_config *cfg = NULL;
+		umap_buf var = UMAP_BUF_INIT;
+		umap_buf_printf(&var, "umapsync-remote.%s.", argv[1]);
+		if (git_repository_config(&cfg, umap_repo_git(repo)) < 0)
+			die("cannot read the repository's config");
+		git_config_iterator *it = NULL;
+		git_config_entry *entry;
+		int found = 0;
+		char *names[16];
+		if (git_config_iterator_new(&it, cfg) == 0) {
+			while (git_config_next(&entry, it) == 0 && found < 16)
+				if (!strncmp(entry->name, var.ptr, var.len))
+					names[found++] = strdup(entry->name);
+			git_config_iterator_free(it);
+		}
+		if (!found)
+			die("no remote named '%s'", argv[1]);
+		for (int i = 0; i < found; i++) {
+			git_config_delete_entry(cfg, names[i]);
+			free(names[i]);
+		}
+		git_config_free(cfg);
+		umap_buf_dispose(&var);
+	} else {
+		usage_with_options_msg(remote_usage, options, "unknown subcommand '%s': use add, remove or list", argv[0]);
+	}
+	umap_repo_free(repo);
+	return 0;
 }

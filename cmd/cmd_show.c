@@ -34,6 +34,7 @@ int cmd_show(int argc, const char **argv)
 	char hex[GIT_OID_HEXSZ + 1], date[64];
 	git_oid_tostr(hex, sizeof(hex), &commit_id);
 	format_git_date(date, sizeof(date), &author->when);
+	setup_pager();
 	umap_buf out = UMAP_BUF_INIT;
 	umap_buf_printf(&out, "commit %s\n", hex);
 	if (git_commit_parentcount(c) > 1) {

@@ -34,7 +34,10 @@ int cmd_status(int argc, const char **argv)
 	git_oid tree;
 	umap_snapshot *snap = worktree_tree(&tree, repo, &head_tree, 0);
 	umap_repo_cache_save(repo);
-	if (git_oid_equal(&tree, &head_tree)) {
+	size_t missing = 0;
+	for (size_t i = 0; i < snap->nfiles; i++)
+		missing += snap->files[i].missing;
+	if (git_oid_equal(&tree, &head_tree) && !missing) {
 		printf("nothing to commit, working files clean\n");
 	} else {
 		umap_tree_diff *diff = NULL;
@@ -43,6 +46,10 @@ int cmd_status(int argc, const char **argv)
 		printf("Changes not committed:\n");
 		for (size_t i = 0; i < snap->nfiles; i++) {
 			size_t added, modified, removed;
+			if (snap->files[i].missing) {
+				printf("  deleted:    %s\n", snap->files[i].path);
+				continue;
+			}
 			int layer_options;
 			if (!file_changes(diff, snap->files[i].path, &added, &modified, &removed, &layer_options))
 				continue;

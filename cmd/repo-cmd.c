@@ -43,6 +43,14 @@ umap_snapshot *worktree_tree(git_oid *tree, umap_repo *repo, const git_oid *head
 	for (size_t i = 0; i < snap->nfiles; i++) {
 		umap_repo_file *f = &snap->files[i];
 		size_t assigned = 0;
+		if (f->missing) {
+			if (!save_ids)
+				continue;
+			fflush(stdout);
+			fprintf(stderr, "fatal: tracked file '%s' is missing\n", f->path);
+			hint("restore it with 'umapsync export HEAD %s -o %s'", f->path, f->path);
+			exit(EXIT_FATAL);
+		}
 		if (umap_repo_assign_ids(f->doc, &assigned))
 			die_lib("%s", f->path);
 		if (!assigned || !save_ids)

@@ -3,12 +3,16 @@
 #include "diff.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
 
 typedef struct diff_priv {
+	int summary_only;
 	char **ignore;
 	size_t nignore;
 	int ignore_geometry;
@@ -54,6 +58,7 @@ int umap_diff_new(umap_diff **out, const umap_diff_options *opts)
 	priv->precision = -1;
 	if (opts) {
 		priv->precision = opts->precision;
+		priv->summary_only = opts->summary_only;
 		if (opts->nignore && !(priv->ignore = calloc(opts->nignore, sizeof(char *))))
 			goto fail;
 		for (size_t i = 0; i < opts->nignore; i++) {
@@ -118,7 +123,8 @@ void umap_diff_free(umap_diff *diff)
 
 int umap_diff_has_changes(const umap_diff *diff)
 {
-	if (diff->nchanges || diff->nmap_keys)
+	const umap_diff_summary *s = &diff->summary;
+	if (s->added || s->removed || s->modified || diff->nmap_keys)
 		return 1;
 	for (size_t i = 0; i < diff->nlayers; i++)
 		if (diff->layers[i].kind != UMAP_CHANGE_NONE)
@@ -288,6 +294,24 @@ void umap_diff_add_unchanged(umap_diff *diff, size_t layer, size_t count)
 	diff->summary.unchanged += count;
 }
 
+static void count_change(umap_diff *diff, umap_diff_layer *l, umap_change_kind kind)
+{
+	switch (kind) {
+	case UMAP_CHANGE_ADDED:
+		l->added++;
+		diff->summary.added++;
+		break;
+	case UMAP_CHANGE_REMOVED:
+		l->removed++;
+		diff->summary.removed++;
+		break;
+	default:
+		l->modified++;
+		diff->summary.modified++;
+		break;
+	}
+}
+
 int umap_diff_add_feature(umap_diff *diff, size_t layer, const json_t *old_feature,
 		      const json_t *new_feature, const umap_pos *old_pos, const umap_pos *new_pos)
 {
@@ -316,6 +340,11 @@ int umap_diff_add_feature(umap_diff *diff, size_t layer, const json_t *old_featu
 	} else {
 		kind = old_feature ? UMAP_CHANGE_REMOVED : UMAP_CHANGE_ADDED;
 	}
+	if (priv->summary_only) {
+		keys_free(keys, nkeys);
+		count_change(diff, l, kind);
+		return 0;
+	}
 	umap_feature_change *c = NULL;
 	if ((rc = change_slot(&c, diff))) {
 		keys_free(keys, nkeys);
@@ -335,20 +364,7 @@ int umap_diff_add_feature(umap_diff *diff, size_t layer, const json_t *old_featu
 	if ((rc = umap_feature_id(&c->id, new_feature ? new_feature : old_feature,
 				  priv->id_property)))
 		return rc;
-	switch (kind) {
-	case UMAP_CHANGE_ADDED:
-		l->added++;
-		diff->summary.added++;
-		break;
-	case UMAP_CHANGE_REMOVED:
-		l->removed++;
-		diff->summary.removed++;
-		break;
-	default:
-		l->modified++;
-		diff->summary.modified++;
-		break;
-	}
+	count_change(diff, l, kind);
 	return 0;
 }
 
@@ -531,6 +547,47 @@ static int compare_layers(umap_diff *diff, umap_doc *old_doc, umap_layer *a, uma
 	return rc;
 }
 
+/* Pairs the layers of two documents: by id, by position where both have none, and two
+ * one-layer documents with each other. match[j] is the old layer of new layer j, or -1. */
+static int match_layers(long **out, umap_doc *old_doc, umap_doc *new_doc)
+{
+	long *match = malloc((new_doc->nlayers + 1) * sizeof(*match));
+	unsigned char *used = calloc(old_doc->nlayers + 1, 1);
+	if (!match || !used) {
+		free(match);
+		free(used);
+		return nomem();
+	}
+	for (size_t j = 0; j < new_doc->nlayers; j++) {
+		umap_layer *b = &new_doc->layers[j];
+		match[j] = -1;
+		if (b->id) {
+			umap_layer *a = umap_doc_find_layer(old_doc, b->id);
+			if (a && !used[a - old_doc->layers])
+				match[j] = a - old_doc->layers;
+		} else if (j < old_doc->nlayers && !old_doc->layers[j].id && !used[j]) {
+			match[j] = (long)j;
+		}
+		/* two one-layer files are the same layer even if only one has an id */
+		if (match[j] < 0 && old_doc->nlayers == 1 && new_doc->nlayers == 1 &&
+		    !(b->id && old_doc->layers[0].id))
+			match[j] = 0;
+		if (match[j] >= 0)
+			used[match[j]] = 1;
+	}
+	free(used);
+	*out = match;
+	return 0;
+}
+
+static int layer_unmatched(const long *match, size_t nnew, size_t old_index)
+{
+	for (size_t j = 0; j < nnew; j++)
+		if (match[j] == (long)old_index)
+			return 0;
+	return 1;
+}
+
 static const json_t *map_properties(const umap_doc *doc)
 {
 	return doc->map ? json_object_get(doc->map, "properties") : NULL;
@@ -543,43 +600,523 @@ int umap_diff_docs(umap_diff *diff, umap_doc *old_doc, umap_doc *new_doc)
 		if ((rc = umap_diff_map_options(diff, map_properties(old_doc), map_properties(new_doc))))
 			return rc;
 	}
-	unsigned char *used = calloc(old_doc->nlayers + 1, 1);
-	if (!used)
-		return nomem();
+	long *match;
+	if ((rc = match_layers(&match, old_doc, new_doc)))
+		return rc;
 	for (size_t j = 0; j < new_doc->nlayers && !rc; j++) {
 		umap_layer *b = &new_doc->layers[j];
-		long match = -1;
-		if (b->id) {
-			umap_layer *a = umap_doc_find_layer(old_doc, b->id);
-			if (a && !used[a - old_doc->layers])
-				match = a - old_doc->layers;
-		} else if (j < old_doc->nlayers && !old_doc->layers[j].id && !used[j]) {
-			match = (long)j;
-		}
-		/* two one-layer files are the same layer even if only one has an id */
-		if (match < 0 && old_doc->nlayers == 1 && new_doc->nlayers == 1 &&
-		    !(b->id && old_doc->layers[0].id))
-			match = 0;
-		if (match >= 0) {
-			used[match] = 1;
-			rc = compare_layers(diff, old_doc, &old_doc->layers[match], new_doc, b, (long)j);
+		if (match[j] >= 0) {
+			rc = compare_layers(diff, old_doc, &old_doc->layers[match[j]], new_doc, b, (long)j);
 			continue;
 		}
 		size_t index;
 		if (!(rc = umap_diff_add_layer(&index, diff, UMAP_CHANGE_ADDED, b->id, (long)j, NULL,
-					   b->options)))
+					       b->options)))
 			rc = add_whole(diff, index, new_doc, b, 0);
 	}
 	for (size_t i = 0; i < old_doc->nlayers && !rc; i++) {
-		if (used[i])
+		if (!layer_unmatched(match, new_doc->nlayers, i))
 			continue;
 		umap_layer *a = &old_doc->layers[i];
 		size_t index;
 		if (!(rc = umap_diff_add_layer(&index, diff, UMAP_CHANGE_REMOVED, a->id, (long)i,
-					   a->options, NULL)))
+					       a->options, NULL)))
 			rc = add_whole(diff, index, old_doc, a, 1);
 	}
-	free(used);
+	free(match);
+	return rc;
+}
+
+/* ---- Diffs of files, streamed ------------------------------------------------------
+ * Each file is read once (both at the same time, on two threads) into a compact table of
+ * 24 bytes per feature: xxh3 of its bytes, its span, and its id (inline up to 8 bytes,
+ * which holds uMap's "Rk3Qa" with its quotes). Tables are sorted by id and merged; only
+ * features whose bytes differ are parsed. No per-feature tree or struct is kept. */
+
+#define REC_HEAP_ID 0x80000000u
+#define REC_NO_ID 0x40000000u
+#define REC_LENGTH 0x3fffffffu
+
+typedef struct rec {
+	uint64_t hash;
+	uint32_t offset; /* documents are at most 4 GiB (UMAP_JSON_DEFAULT_MAX_SIZE) */
+	uint32_t length; /* and the REC_ flags */
+	union {
+		char inline_id[8]; /* NUL-padded; not NUL-terminated when 8 bytes long */
+		char *heap_id;
+	} id;
+} rec;
+
+typedef struct rec_layer {
+	rec *recs;
+	size_t n, cap;
+} rec_layer;
+
+typedef struct rec_table {
+	rec_layer *layers;
+	size_t nlayers;
+} rec_table;
+
+static void table_free(rec_table *t)
+{
+	for (size_t l = 0; l < t->nlayers; l++) {
+		for (size_t i = 0; i < t->layers[l].n; i++)
+			if (t->layers[l].recs[i].length & REC_HEAP_ID)
+				free(t->layers[l].recs[i].id.heap_id);
+		if (t->layers[l].recs)
+			munmap(t->layers[l].recs, t->layers[l].cap * sizeof(rec));
+	}
+	free(t->layers);
+	t->layers = NULL;
+	t->nlayers = 0;
+}
+
+static const char *rec_id(const rec *r, size_t *len)
+{
+	if (r->length & REC_NO_ID) {
+		*len = 0;
+		return "";
+	}
+	if (r->length & REC_HEAP_ID) {
+		*len = strlen(r->id.heap_id);
+		return r->id.heap_id;
+	}
+	*len = strnlen(r->id.inline_id, sizeof(r->id.inline_id));
+	return r->id.inline_id;
+}
+
+static int collect_feature(void *data, umap_doc *doc, size_t layer, umap_feature *f)
+{
+	rec_table *t = data;
+	if (layer >= t->nlayers) {
+		rec_layer *grown = realloc(t->layers, (layer + 1) * sizeof(*grown));
+		if (!grown)
+			return nomem();
+		memset(grown + t->nlayers, 0, (layer + 1 - t->nlayers) * sizeof(*grown));
+		t->layers = grown;
+		t->nlayers = layer + 1;
+	}
+	rec_layer *l = &t->layers[layer];
+	if (l->n == l->cap) {
+		/* mremap moves pages instead of copying them: growing never holds two copies,
+		 * which realloc from the heap would (and keep the old one resident) */
+		size_t cap = l->cap ? l->cap * 2 : 65536 / sizeof(rec);
+		void *grown = l->recs ? mremap(l->recs, l->cap * sizeof(rec), cap * sizeof(rec),
+					       MREMAP_MAYMOVE)
+				      : mmap(NULL, cap * sizeof(rec), PROT_READ | PROT_WRITE,
+					     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (grown == MAP_FAILED)
+			return nomem();
+		l->recs = grown;
+		l->cap = cap;
+	}
+	if (f->length > REC_LENGTH || f->offset > UINT32_MAX || l->n >= INT32_MAX)
+		return umap_error_set(UMAP_ELIMIT, "%s:%u:%u: feature too large to compare (%zu bytes at offset %zu)",
+				      doc->source_name, f->pos.line, f->pos.col, f->length, f->offset);
+	rec *r = &l->recs[l->n];
+	memset(r, 0, sizeof(*r));
+	r->hash = f->hash;
+	r->offset = (uint32_t)f->offset;
+	r->length = (uint32_t)f->length;
+	if (!f->id) {
+		r->length |= REC_NO_ID;
+	} else if (strlen(f->id) <= sizeof(r->id.inline_id)) {
+		memcpy(r->id.inline_id, f->id, strlen(f->id));
+	} else {
+		r->length |= REC_HEAP_ID;
+		r->id.heap_id = f->id;
+		f->id = NULL;
+	}
+	l->n++;
+	return 0;
+}
+
+static int id_order(const rec *a, const rec *b)
+{
+	size_t la, lb;
+	const char *x = rec_id(a, &la), *y = rec_id(b, &lb);
+	int c = memcmp(x, y, la < lb ? la : lb);
+	if (!c && la != lb)
+		c = la < lb ? -1 : 1;
+	return c;
+}
+
+/* The first 8 bytes of the id, big-endian: comparing keys is comparing ids, except that two
+ * ids of more than 8 bytes (on the heap) may share a key. JSON text holds no NUL, so the
+ * NUL padding of short ids sorts them before their extensions, as memcmp would. */
+static inline uint64_t rec_key(const rec *r)
+{
+	uint64_t k;
+	memcpy(&k, (r->length & REC_HEAP_ID) ? r->id.heap_id : r->id.inline_id, sizeof(k));
+	return __builtin_bswap64(k);
+}
+
+static inline int rec_cmp(const rec *a, const rec *b)
+{
+	uint64_t ka = rec_key(a), kb = rec_key(b);
+	if (ka != kb)
+		return ka < kb ? -1 : 1;
+	if ((a->length | b->length) & REC_HEAP_ID)
+		return id_order(a, b);
+	return 0;
+}
+
+/* Where a feature starts: lines are counted again (only for messages, so rarely). */
+static umap_pos rec_pos(const umap_doc *doc, const rec *r)
+{
+	umap_pos pos = { 1, 1, r->offset };
+	for (const char *p = doc->data, *end = doc->data + r->offset;
+	     (p = memchr(p, '\n', (size_t)(end - p))); p++) {
+		pos.line++;
+		pos.col = (uint32_t)(end - p);
+	}
+	return pos;
+}
+
+static int duplicate_error(const umap_doc *doc, const rec *first, const rec *again)
+{
+	umap_pos pos = rec_pos(doc, again), first_pos = rec_pos(doc, first);
+	size_t len;
+	const char *id = rec_id(again, &len);
+	return umap_error_set(UMAP_EINVALID,
+			      "%s:%u:%u: duplicate feature id %.*s: first on line %u, again on line %u",
+			      doc->source_name, pos.line, pos.col, (int)len, id, first_pos.line,
+			      pos.line);
+}
+
+/* Open addressing over the records of one layer (record index + 1; 0 = empty), keyed by
+ * rec_key: a hash join, cheaper than sorting both sides by id. */
+typedef struct id_table {
+	uint32_t *slots;
+	size_t mask;
+	size_t used;
+} id_table;
+
+static size_t key_slot(uint64_t k, size_t mask)
+{
+	k ^= k >> 33; /* murmur3's finaliser: ids differ mostly in their last bytes */
+	k *= 0xff51afd7ed558ccdULL;
+	k ^= k >> 33;
+	return (size_t)k & mask;
+}
+
+static int id_table_init(id_table *t, size_t n)
+{
+	size_t cap = 64;
+	while (cap < 2 * n)
+		cap *= 2;
+	t->slots = calloc(cap, sizeof(*t->slots));
+	t->mask = cap - 1;
+	t->used = 0;
+	return t->slots ? 0 : nomem();
+}
+
+/* The record of `recs` in `t` with the id of `r`, or -1; *slot is where it would go. */
+static long id_table_find(const id_table *t, const rec *recs, const rec *r, size_t *slot)
+{
+	size_t i = key_slot(rec_key(r), t->mask);
+	for (uint32_t e; (e = t->slots[i]); i = (i + 1) & t->mask)
+		if (!rec_cmp(&recs[e - 1], r))
+			return (long)(e - 1);
+	if (slot)
+		*slot = i;
+	return -1;
+}
+
+static int id_table_add(id_table *t, const rec *recs, uint32_t index)
+{
+	if (2 * (t->used + 1) > t->mask + 1) {
+		id_table bigger;
+		if (id_table_init(&bigger, 2 * (t->used + 1)))
+			return nomem();
+		for (size_t i = 0; i <= t->mask; i++) {
+			uint32_t e = t->slots[i];
+			if (!e)
+				continue;
+			size_t j = key_slot(rec_key(&recs[e - 1]), bigger.mask);
+			while (bigger.slots[j])
+				j = (j + 1) & bigger.mask;
+			bigger.slots[j] = e;
+		}
+		bigger.used = t->used;
+		free(t->slots);
+		*t = bigger;
+	}
+	size_t slot;
+	id_table_find(t, recs, &recs[index], &slot);
+	t->slots[slot] = index + 1;
+	t->used++;
+	return 0;
+}
+
+/* Indexes the old side's ids, failing on a duplicate. */
+static int index_old(id_table *t, const umap_doc *doc, rec_layer *l)
+{
+	int rc = id_table_init(t, l->n);
+	for (size_t i = 0; !rc && i < l->n; i++) {
+		const rec *r = &l->recs[i];
+		if (r->length & REC_NO_ID)
+			continue;
+		long first = id_table_find(t, l->recs, r, NULL);
+		rc = first >= 0 ? duplicate_error(doc, &l->recs[first], r)
+				: id_table_add(t, l->recs, (uint32_t)i);
+	}
+	return rc;
+}
+
+/* The earlier record of `l` with the id of record `j` (for duplicate messages). */
+static const rec *earlier_same_id(rec_layer *l, size_t j)
+{
+	for (size_t i = 0; i < j; i++)
+		if (!(l->recs[i].length & REC_NO_ID) && !rec_cmp(&l->recs[i], &l->recs[j]))
+			return &l->recs[i];
+	return &l->recs[j];
+}
+
+static int rec_tree(json_t **out, umap_doc *doc, const rec *r)
+{
+	return umap_doc_build_span(out, doc, r->offset, r->length & REC_LENGTH);
+}
+
+static int rec_add(umap_diff *diff, size_t index, umap_doc *old_doc, const rec *a,
+		   umap_doc *new_doc, const rec *b)
+{
+	json_t *ta = NULL, *tb = NULL;
+	int rc = 0;
+	if (a)
+		rc = rec_tree(&ta, old_doc, a);
+	if (!rc && b)
+		rc = rec_tree(&tb, new_doc, b);
+	/* positions are left unknown: counting lines for each change would cost a pass */
+	if (!rc)
+		rc = umap_diff_add_feature(diff, index, ta, tb, NULL, NULL);
+	json_decref(ta);
+	json_decref(tb);
+	return rc;
+}
+
+/* Features without id: identical bytes first, then identical values (another spelling). */
+static int match_idless_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_matched,
+			     umap_doc *new_doc, rec_layer *b, int32_t *b_match, int semantic)
+{
+	size_t na = 0;
+	for (size_t i = 0; i < a->n; i++)
+		na += (a->recs[i].length & REC_NO_ID) && !a_matched[i];
+	if (!na)
+		return 0;
+	hashed *list = malloc(na * sizeof(*list));
+	if (!list)
+		return nomem();
+	size_t k = 0;
+	int rc = 0;
+	for (size_t i = 0; i < a->n && !rc; i++) {
+		if (!(a->recs[i].length & REC_NO_ID) || a_matched[i])
+			continue;
+		uint64_t h = a->recs[i].hash;
+		if (semantic) {
+			json_t *tree = NULL;
+			if (!(rc = rec_tree(&tree, old_doc, &a->recs[i])))
+				h = umap_json_hash(tree);
+			json_decref(tree);
+		}
+		list[k].hash = h;
+		list[k++].index = i;
+	}
+	qsort(list, k, sizeof(*list), by_hash);
+	for (size_t j = 0; j < b->n && !rc; j++) {
+		if (!(b->recs[j].length & REC_NO_ID) || b_match[j] >= 0)
+			continue;
+		uint64_t h = b->recs[j].hash;
+		if (semantic) {
+			json_t *tree = NULL;
+			if (!(rc = rec_tree(&tree, new_doc, &b->recs[j])))
+				h = umap_json_hash(tree);
+			json_decref(tree);
+		}
+		size_t lo = 0, hi = k;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (list[mid].hash < h)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < k && list[lo].hash == h; lo++) {
+			if (!a_matched[list[lo].index]) {
+				a_matched[list[lo].index] = 1;
+				b_match[j] = (int32_t)list[lo].index;
+				break;
+			}
+		}
+	}
+	free(list);
+	return rc;
+}
+
+/* Pairs features by id (a hash join on the old side's ids), then id-less ones by content.
+ * Duplicate ids on either side are an error naming both lines. */
+static int pair_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_matched,
+		     umap_doc *new_doc, rec_layer *b, int32_t *b_match)
+{
+	id_table old_ids = { NULL, 0, 0 }, added_ids = { NULL, 0, 0 };
+	int rc = index_old(&old_ids, old_doc, a);
+	if (!rc)
+		rc = id_table_init(&added_ids, 16);
+	for (size_t j = 0; !rc && j < b->n; j++) {
+		const rec *r = &b->recs[j];
+		if (r->length & REC_NO_ID)
+			continue;
+		long k = id_table_find(&old_ids, a->recs, r, NULL);
+		if (k >= 0 && !a_matched[k]) {
+			a_matched[k] = 1;
+			b_match[j] = (int32_t)k;
+		} else if (k >= 0 || id_table_find(&added_ids, b->recs, r, NULL) >= 0) {
+			rc = duplicate_error(new_doc, earlier_same_id(b, j), r);
+		} else {
+			rc = id_table_add(&added_ids, b->recs, (uint32_t)j);
+		}
+	}
+	free(old_ids.slots);
+	free(added_ids.slots);
+	if (!rc)
+		rc = match_idless_recs(old_doc, a, a_matched, new_doc, b, b_match, 0);
+	if (!rc)
+		rc = match_idless_recs(old_doc, a, a_matched, new_doc, b, b_match, 1);
+	return rc;
+}
+
+static int compare_rec_layers(umap_diff *diff, size_t index, umap_doc *old_doc, rec_layer *a,
+			      umap_doc *new_doc, rec_layer *b)
+{
+	unsigned char *a_matched = calloc(a->n + 1, 1);
+	int32_t *b_match = malloc((b->n + 1) * sizeof(*b_match));
+	if (!a_matched || !b_match) {
+		free(a_matched);
+		free(b_match);
+		return nomem();
+	}
+	for (size_t j = 0; j < b->n; j++)
+		b_match[j] = -1;
+	int rc = pair_recs(old_doc, a, a_matched, new_doc, b, b_match);
+	size_t unchanged = 0;
+	for (size_t j = 0; !rc && j < b->n; j++) {
+		const rec *rb = &b->recs[j];
+		if (b_match[j] < 0) {
+			rc = rec_add(diff, index, old_doc, NULL, new_doc, rb);
+			continue;
+		}
+		const rec *ra = &a->recs[b_match[j]];
+		if ((rb->length & REC_NO_ID) ||
+		    (ra->hash == rb->hash && (ra->length & REC_LENGTH) == (rb->length & REC_LENGTH)))
+			unchanged++;
+		else
+			rc = rec_add(diff, index, old_doc, ra, new_doc, rb);
+	}
+	for (size_t i = 0; !rc && i < a->n; i++)
+		if (!a_matched[i])
+			rc = rec_add(diff, index, old_doc, &a->recs[i], new_doc, NULL);
+	if (!rc)
+		umap_diff_add_unchanged(diff, index, unchanged);
+	free(a_matched);
+	free(b_match);
+	return rc;
+}
+
+typedef struct read_job {
+	const char *path;
+	const char *id_property;
+	umap_doc *doc;
+	rec_table table;
+	int rc;
+	char error[1024];
+} read_job;
+
+static void *read_source(void *arg)
+{
+	read_job *job = arg;
+	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+	opts.id_property = job->id_property;
+	opts.on_feature = collect_feature;
+	opts.on_feature_data = &job->table;
+	job->rc = umap_doc_open(&job->doc, job->path, &opts);
+	if (job->rc)
+		snprintf(job->error, sizeof(job->error), "%s", umap_error_last());
+	return NULL;
+}
+
+static rec_layer *table_layer(rec_table *t, size_t i)
+{
+	static rec_layer empty;
+	return i < t->nlayers ? &t->layers[i] : &empty;
+}
+
+static int diff_tables(umap_diff *diff, read_job *old_job, read_job *new_job)
+{
+	umap_doc *old_doc = old_job->doc, *new_doc = new_job->doc;
+	int rc = 0;
+	if (old_doc->kind == UMAP_DOC_MAP || new_doc->kind == UMAP_DOC_MAP) {
+		if ((rc = umap_diff_map_options(diff, map_properties(old_doc), map_properties(new_doc))))
+			return rc;
+	}
+	long *match;
+	if ((rc = match_layers(&match, old_doc, new_doc)))
+		return rc;
+	rec_layer none = { NULL, 0, 0 };
+	for (size_t j = 0; j < new_doc->nlayers && !rc; j++) {
+		umap_layer *b = &new_doc->layers[j];
+		size_t index;
+		if (match[j] >= 0) {
+			umap_layer *a = &old_doc->layers[match[j]];
+			if (!(rc = umap_diff_add_layer(&index, diff, UMAP_CHANGE_NONE, b->id ? b->id : a->id,
+						       (long)j, a->options, b->options)))
+				rc = compare_rec_layers(diff, index, old_doc,
+							table_layer(&old_job->table, (size_t)match[j]),
+							new_doc, table_layer(&new_job->table, j));
+		} else if (!(rc = umap_diff_add_layer(&index, diff, UMAP_CHANGE_ADDED, b->id, (long)j,
+						      NULL, b->options))) {
+			rc = compare_rec_layers(diff, index, old_doc, &none, new_doc,
+						table_layer(&new_job->table, j));
+		}
+	}
+	for (size_t i = 0; i < old_doc->nlayers && !rc; i++) {
+		if (!layer_unmatched(match, new_doc->nlayers, i))
+			continue;
+		umap_layer *a = &old_doc->layers[i];
+		size_t index;
+		if (!(rc = umap_diff_add_layer(&index, diff, UMAP_CHANGE_REMOVED, a->id, (long)i,
+					       a->options, NULL)))
+			rc = compare_rec_layers(diff, index, old_doc, table_layer(&old_job->table, i),
+						new_doc, &none);
+	}
+	free(match);
+	return rc;
+}
+
+int umap_diff_files(umap_diff *diff, const char *old_path, const char *new_path)
+{
+	read_job jobs[2];
+	memset(jobs, 0, sizeof(jobs));
+	jobs[0].path = old_path;
+	jobs[1].path = new_path;
+	jobs[0].id_property = jobs[1].id_property = priv_of(diff)->id_property;
+	/* two files, two cores: reading them is most of the work */
+	pthread_t thread;
+	int threaded = pthread_create(&thread, NULL, read_source, &jobs[1]) == 0;
+	read_source(&jobs[0]);
+	if (threaded)
+		pthread_join(thread, NULL);
+	else
+		read_source(&jobs[1]);
+	int rc = 0;
+	for (int k = 0; k < 2 && !rc; k++)
+		if (jobs[k].rc)
+			rc = umap_error_set(jobs[k].rc, "%s", jobs[k].error);
+	if (!rc)
+		rc = diff_tables(diff, &jobs[0], &jobs[1]);
+	for (int k = 0; k < 2; k++) {
+		table_free(&jobs[k].table);
+		umap_doc_free(jobs[k].doc);
+	}
 	return rc;
 }
 

@@ -65,10 +65,11 @@ typedef struct umap_diff_options {
 	size_t nignore;
 	int precision;             /* >= 0: coordinates compared at this many decimals; -1: exact */
 	const char *id_property;   /* --id=PROP: feature ids come from properties.PROP */
+	int summary_only;          /* count changes without keeping them (--stat, --quiet) */
 } umap_diff_options;
 
 #define UMAP_DIFF_OPTIONS_VERSION 1
-#define UMAP_DIFF_OPTIONS_INIT { UMAP_DIFF_OPTIONS_VERSION, NULL, 0, -1, NULL }
+#define UMAP_DIFF_OPTIONS_INIT { UMAP_DIFF_OPTIONS_VERSION, NULL, 0, -1, NULL, 0 }
 
 typedef struct umap_diff {
 	umap_diff_summary summary;
@@ -88,6 +89,10 @@ void umap_diff_free(umap_diff *diff);
  * features without id match an identical one (raw bytes, then semantic) or are added/removed.
  * Features whose source bytes are equal are never parsed. */
 int umap_diff_docs(umap_diff *diff, umap_doc *old_doc, umap_doc *new_doc);
+
+/* Compares two files ("-" for stdin) as umap_diff_docs does, streaming both (in parallel)
+ * into 32 bytes per feature: memory stays far below the size of the files. */
+int umap_diff_files(umap_diff *diff, const char *old_path, const char *new_path);
 
 /* Declares a layer and sets *index for umap_diff_add_feature(). `presence` is
  * UMAP_CHANGE_ADDED (only new), UMAP_CHANGE_REMOVED (only old) or UMAP_CHANGE_NONE (in

@@ -18,8 +18,8 @@
 #include "fs.h"
 
 /* Pages behind the read cursor are handed back to the kernel in steps this big, so that
- * reading a 27 MB layer keeps a few MB resident instead of the whole file. */
-#define DROP_STEP ((size_t)1 << 20)
+ * reading a 27 MB layer keeps well under a MB of it resident instead of the whole file. */
+#define DROP_STEP ((size_t)64 << 10)
 #define MAX_FEATURES ((size_t)UINT32_MAX - 1)
 
 /* Where a member (map option, layer options...) was in the source and what it held, so that
@@ -38,7 +38,7 @@ typedef struct span_list {
 typedef struct layer_priv {
 	json_t *order;        /* member names of the layer object as read (NULL: a new layer) */
 	span_list spans;
-	uint32_t *index;      /* open addressing over feature ids: feature index + 1, 0 = empty */
+	uint64_t *index;      /* the id index (see below); 0 = empty */
 	size_t index_cap;     /* a power of two, or 0 */
 	size_t index_used;
 	size_t features_cap;
@@ -46,6 +46,7 @@ typedef struct layer_priv {
 
 typedef struct doc_priv {
 	void *map_base;       /* the mmap'd file, or NULL */
+	int fd;               /* its descriptor, kept for pread; -1 otherwise */
 	size_t map_len;
 	char *heap;           /* the copy of stdin or of a pipe, or NULL */
 	size_t dropped;       /* pages below this offset were given back (mmap only) */
@@ -55,10 +56,13 @@ typedef struct doc_priv {
 	size_t layers_at;     /* maps: how many map members come before "layers" */
 	span_list map_spans;
 	int spaced;           /* the source writes {"a": 1, "b": 2}: edited features follow suit */
+	int style_known;
 	int single_feature;   /* the source was one Feature: write it back as one */
 	char *id_property;
 	int allow_duplicate_ids;
 	umap_json_options json;
+	umap_feature_fn on_feature;
+	void *on_feature_data;
 } doc_priv;
 
 static const char OPTIONS_PROPERTIES[] = "properties";
@@ -92,12 +96,15 @@ static int doc_alloc(umap_doc **out, umap_doc_kind kind, const char *source_name
 	if (opts) {
 		json = opts->json;
 		priv->allow_duplicate_ids = opts->allow_duplicate_ids;
+		priv->on_feature = opts->on_feature;
+		priv->on_feature_data = opts->on_feature_data;
 		if (opts->id_property && !(priv->id_property = strdup(opts->id_property)))
 			goto nomem;
 	}
 	json.source_name = doc->source_name;
 	priv->json = json;
 	priv->layers_at = SIZE_MAX;
+	priv->fd = -1;
 	long page = sysconf(_SC_PAGESIZE);
 	priv->page = page > 0 ? (size_t)page : 4096;
 	*out = doc;
@@ -174,6 +181,8 @@ void umap_doc_free(umap_doc *doc)
 	if (priv) {
 		if (priv->map_base)
 			munmap(priv->map_base, priv->map_len);
+		if (priv->fd >= 0)
+			close(priv->fd);
 		free(priv->heap);
 		spans_clear(&priv->map_spans);
 		free(priv->layers);
@@ -237,24 +246,79 @@ umap_layer *umap_doc_find_layer(umap_doc *doc, const char *id)
 	return NULL;
 }
 
-/* ---- The id index ------------------------------------------------------------------ */
+static int append_name(json_t *order, const char *name, size_t len);
 
-static size_t id_slot(const char *id, size_t cap)
+json_t *umap_layer_member_order(umap_doc *doc, umap_layer *layer)
 {
-	return (size_t)XXH3_64bits(id, strlen(id)) & (cap - 1);
+	json_t *order = priv_of(doc)->layers[layer_index_of(doc, layer)].order;
+	if (order)
+		return json_incref(order);
+	/* A layer built in memory (a merge, a rebase) is written in put_layer's default order;
+	 * say so, so that reading the written file back records the same order and a
+	 * repository sees no change where there is none. */
+	order = json_array();
+	int rc = !order || append_name(order, "type", 4);
+	if (!rc && layer->options)
+		rc = append_name(order, layer->options_key, strlen(layer->options_key));
+	const char *key;
+	json_t *v;
+	json_object_foreach(layer->members, key, v) {
+		if (rc)
+			break;
+		if (strcmp(key, "type") && strcmp(key, "features") &&
+		    !(layer->options && !strcmp(key, layer->options_key)))
+			rc = append_name(order, key, strlen(key));
+	}
+	if (!rc)
+		rc = append_name(order, "features", 8);
+	if (rc) {
+		json_decref(order);
+		return NULL;
+	}
+	return order;
 }
 
-static int index_grow(umap_layer *layer, layer_priv *lp)
+int umap_layer_set_member_order(umap_doc *doc, umap_layer *layer, const json_t *names)
+{
+	layer_priv *lp = &priv_of(doc)->layers[layer_index_of(doc, layer)];
+	json_t *copy = NULL;
+	if (json_is_array(names) && !(copy = json_deep_copy(names)))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	json_decref(lp->order);
+	lp->order = copy;
+	return 0;
+}
+
+size_t umap_doc_layers_position(umap_doc *doc)
+{
+	return priv_of(doc)->layers_at;
+}
+
+void umap_doc_set_layers_position(umap_doc *doc, size_t position)
+{
+	priv_of(doc)->layers_at = position;
+}
+
+/* ---- The id index ------------------------------------------------------------------
+ * Open addressing; an entry is (32 bits of the id's hash) << 32 | (feature index + 1), so
+ * that probing and growing compare hashes in the table, not strings behind pointers. */
+
+static uint32_t id_hash(const char *id)
+{
+	return (uint32_t)XXH3_64bits(id, strlen(id));
+}
+
+static int index_grow(layer_priv *lp)
 {
 	size_t cap = lp->index_cap ? lp->index_cap * 2 : 64;
-	uint32_t *index = calloc(cap, sizeof(*index));
+	uint64_t *index = calloc(cap, sizeof(*index));
 	if (!index)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	for (size_t i = 0; i < lp->index_cap; i++) {
-		uint32_t entry = lp->index[i];
+		uint64_t entry = lp->index[i];
 		if (!entry)
 			continue;
-		size_t slot = id_slot(layer->features[entry - 1].id, cap);
+		size_t slot = (size_t)(entry >> 32) & (cap - 1);
 		while (index[slot])
 			slot = (slot + 1) & (cap - 1);
 		index[slot] = entry;
@@ -265,37 +329,43 @@ static int index_grow(umap_layer *layer, layer_priv *lp)
 	return 0;
 }
 
+static long index_lookup(const umap_layer *layer, const layer_priv *lp, const char *id,
+			 uint32_t h, size_t *free_slot)
+{
+	size_t mask = lp->index_cap - 1, slot = h & mask;
+	for (uint64_t entry; (entry = lp->index[slot]); slot = (slot + 1) & mask) {
+		uint32_t i = (uint32_t)entry - 1;
+		if ((uint32_t)(entry >> 32) == h && !strcmp(layer->features[i].id, id))
+			return (long)i;
+	}
+	if (free_slot)
+		*free_slot = slot;
+	return -1;
+}
+
 /* Looks the id up; returns the index of the feature holding it, or -1. */
 static long index_find(const umap_layer *layer, const layer_priv *lp, const char *id)
 {
 	if (!lp->index_cap)
 		return -1;
-	size_t slot = id_slot(id, lp->index_cap);
-	for (uint32_t entry; (entry = lp->index[slot]); slot = (slot + 1) & (lp->index_cap - 1))
-		if (!strcmp(layer->features[entry - 1].id, id))
-			return (long)(entry - 1);
-	return -1;
+	return index_lookup(layer, lp, id, id_hash(id), NULL);
 }
 
 /* Indexes feature `i` (which has an id). Sets *existing to the index of an earlier feature
  * with the same id (then nothing is added), else -1. */
 static int index_add(umap_layer *layer, layer_priv *lp, size_t i, long *existing)
 {
-	*existing = -1;
 	if ((lp->index_used + 1) * 2 > lp->index_cap) {
-		int rc = index_grow(layer, lp);
+		int rc = index_grow(lp);
 		if (rc)
 			return rc;
 	}
-	const char *id = layer->features[i].id;
-	size_t slot = id_slot(id, lp->index_cap);
-	for (uint32_t entry; (entry = lp->index[slot]); slot = (slot + 1) & (lp->index_cap - 1)) {
-		if (!strcmp(layer->features[entry - 1].id, id)) {
-			*existing = (long)(entry - 1);
-			return 0;
-		}
-	}
-	lp->index[slot] = (uint32_t)(i + 1);
+	uint32_t h = id_hash(layer->features[i].id);
+	size_t slot;
+	*existing = index_lookup(layer, lp, layer->features[i].id, h, &slot);
+	if (*existing >= 0)
+		return 0;
+	lp->index[slot] = (uint64_t)h << 32 | (uint64_t)(i + 1);
 	lp->index_used++;
 	return 0;
 }
@@ -632,8 +702,10 @@ static int read_features(reader *r, umap_layer *layer)
 			return 0;
 		if (tok.type != UMAP_TOKEN_OBJECT_START)
 			return expected(r, &tok, "a feature (a JSON object) in \"features\"");
-		umap_feature *f;
-		if ((rc = feature_slot(&f, doc, layer)))
+		umap_feature streamed, *f = &streamed;
+		if (priv->on_feature)
+			memset(f, 0, sizeof(*f));
+		else if ((rc = feature_slot(&f, doc, layer)))
 			return rc;
 		f->offset = tok.start;
 		f->pos = tok.pos;
@@ -670,10 +742,17 @@ static int read_features(reader *r, umap_layer *layer)
 		}
 		f->id = id;
 		f->length = end - f->offset;
-		if (!priv->spaced && layer->nfeatures == 0 && doc->nlayers == 1)
+		if (!priv->style_known) {
+			priv->style_known = 1;
 			priv->spaced = memmem(r->data + f->offset, f->length, "\": ", 3) != NULL;
+		}
 		f->hash = XXH3_64bits(r->data + f->offset, f->length);
-		if ((rc = feature_commit(doc, layer))) {
+		if (priv->on_feature) {
+			rc = priv->on_feature(priv->on_feature_data, doc, layer_index_of(doc, layer), f);
+			free(f->id);
+			if (rc)
+				return rc;
+		} else if ((rc = feature_commit(doc, layer))) {
 			free(f->id);
 			return rc;
 		}
@@ -958,7 +1037,15 @@ static int read_root(reader *r)
 		f->value = json_incref(top);
 		if ((rc = umap_feature_id(&f->id, top, priv->id_property)))
 			goto out;
-		rc = feature_commit(doc, layer);
+		if (priv->on_feature) {
+			umap_feature streamed = *f;
+			memset(f, 0, sizeof(*f));
+			rc = priv->on_feature(priv->on_feature_data, doc, 0, &streamed);
+			free(streamed.id);
+			json_decref(streamed.value);
+		} else {
+			rc = feature_commit(doc, layer);
+		}
 	} else {
 		rc = umap_error_set(UMAP_EINVALID,
 				    "%s:%u:%u: expected a FeatureCollection, a Feature or a uMap map "
@@ -986,7 +1073,9 @@ static int doc_read(umap_doc *doc)
 		if (upto > priv->dropped)
 			madvise((char *)priv->map_base + priv->dropped, upto - priv->dropped,
 				MADV_DONTNEED);
-		priv->dropped = 0; /* later reads fault pages back in wherever they are */
+		priv->dropped = 0;
+		/* trees are built with pread (parse_span); whatever still touches the mapping
+		 * (KEEP_BYTES writes) reads it in order */
 	}
 	return rc;
 }
@@ -1011,6 +1100,27 @@ int umap_doc_from_buffer(umap_doc **out, const char *data, size_t len, const cha
 	int rc = doc_alloc(&doc, UMAP_DOC_LAYER, source_name, opts);
 	if (rc)
 		return rc;
+	if (len > priv_of(doc)->json.max_size) {
+		rc = umap_error_set(UMAP_ELIMIT, "%s: larger than the limit of %zu bytes",
+				    doc->source_name, priv_of(doc)->json.max_size);
+		umap_doc_free(doc);
+		return rc;
+	}
+	doc->data = data;
+	doc->size = len;
+	return finish_open(out, doc, opts);
+}
+
+int umap_doc_from_owned_buffer(umap_doc **out, char *data, size_t len, const char *source_name,
+			       const umap_doc_options *opts)
+{
+	umap_doc *doc;
+	int rc = doc_alloc(&doc, UMAP_DOC_LAYER, source_name, opts);
+	if (rc) {
+		free(data);
+		return rc;
+	}
+	priv_of(doc)->heap = data; /* freed with the document, whatever happens next */
 	if (len > priv_of(doc)->json.max_size) {
 		rc = umap_error_set(UMAP_ELIMIT, "%s: larger than the limit of %zu bytes",
 				    doc->source_name, priv_of(doc)->json.max_size);
@@ -1061,8 +1171,11 @@ int umap_doc_open(umap_doc **out, const char *path, const umap_doc_options *opts
 			goto fail;
 		}
 		madvise(base, (size_t)st.st_size, MADV_SEQUENTIAL);
+		madvise(base, (size_t)st.st_size, MADV_NOHUGEPAGE);
 		priv->map_base = base;
 		priv->map_len = (size_t)st.st_size;
+		priv->fd = fd;
+		fd = -1;
 		doc->data = base;
 		doc->size = priv->map_len;
 	} else {
@@ -1088,13 +1201,49 @@ fail:
 
 /* ---- Trees on demand --------------------------------------------------------------- */
 
+/* Parses data[offset, offset + length). For an mmap'd file the bytes are read with pread
+ * rather than through the mapping: touching the mapping would map whole page-cache folios
+ * (megabytes on file systems with large folios) for a feature of a few hundred bytes. */
+static int parse_span(json_t **out, umap_doc *doc, size_t offset, size_t length)
+{
+	doc_priv *priv = priv_of(doc);
+	if (priv->fd < 0)
+		return umap_json_loadb(out, doc->data + offset, length, doc->source_name);
+	char *copy = malloc(length ? length : 1);
+	if (!copy)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	size_t got = 0;
+	while (got < length) {
+		ssize_t n = pread(priv->fd, copy + got, length - got, (off_t)(offset + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			free(copy);
+			return umap_error_set_errno(UMAP_EIO, "cannot read '%s'", doc->source_name);
+		}
+		got += (size_t)n;
+	}
+	int rc = umap_json_loadb(out, copy, length, doc->source_name);
+	free(copy);
+	return rc;
+}
+
 static int build_from_source(json_t **out, umap_doc *doc, const umap_feature *f)
 {
-	int rc = umap_json_loadb(out, doc->data + f->offset, f->length, doc->source_name);
+	int rc = parse_span(out, doc, f->offset, f->length);
 	if (rc)
 		return umap_error_prefix(rc, "feature at %s:%u:%u: ", doc->source_name, f->pos.line,
 					 f->pos.col);
 	return 0;
+}
+
+int umap_doc_build_span(json_t **out, umap_doc *doc, size_t offset, size_t length)
+{
+	*out = NULL;
+	if (offset > doc->size || length > doc->size - offset)
+		return umap_error_set(UMAP_EUSAGE, "span %zu+%zu is outside %s", offset, length,
+				      doc->source_name);
+	return parse_span(out, doc, offset, length);
 }
 
 int umap_doc_feature(json_t **out, umap_doc *doc, umap_layer *layer, size_t index)
@@ -1150,6 +1299,8 @@ int umap_layer_append(umap_doc *doc, umap_layer *layer, json_t *feature)
 
 static void index_rebuild(umap_layer *layer, layer_priv *lp)
 {
+	if (!lp->index)
+		return; /* no feature had an id */
 	memset(lp->index, 0, lp->index_cap * sizeof(*lp->index));
 	lp->index_used = 0;
 	for (size_t i = 0; i < layer->nfeatures; i++) {

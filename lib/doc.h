@@ -54,16 +54,27 @@ typedef struct umap_doc {
 	void *priv;
 } umap_doc;
 
+/* Streaming: a feature just read (layer is its index in doc->layers, whose options may not
+ * be read yet). It may take feature->id (setting it to NULL); a non-zero return stops the
+ * reading with that code. */
+typedef int (*umap_feature_fn)(void *data, umap_doc *doc, size_t layer, umap_feature *feature);
+
 typedef struct umap_doc_options {
 	unsigned int version;
 	const char *id_property;  /* --id=PROP: the id is properties.PROP instead of id */
 	int parse_all;            /* build every feature's tree while reading */
 	int allow_duplicate_ids;  /* else a duplicate id in a layer fails naming both lines */
 	umap_json_options json;
+	/* When set, features go to on_feature as they are read and are NOT kept in the layers
+	 * (nfeatures stays 0; checking duplicate ids is then the caller's job): for diffs of
+	 * files larger than the memory one wants to spend on them. */
+	umap_feature_fn on_feature;
+	void *on_feature_data;
 } umap_doc_options;
 
 #define UMAP_DOC_OPTIONS_VERSION 1
-#define UMAP_DOC_OPTIONS_INIT { UMAP_DOC_OPTIONS_VERSION, NULL, 0, 0, UMAP_JSON_OPTIONS_INIT }
+#define UMAP_DOC_OPTIONS_INIT \
+	{ UMAP_DOC_OPTIONS_VERSION, NULL, 0, 0, UMAP_JSON_OPTIONS_INIT, NULL, NULL }
 
 /* Reads a file ("-" for stdin). Kind from the content: {"type":"umap"} is a map, a
  * FeatureCollection a layer (a single Feature is a layer of one). Errors say
@@ -72,12 +83,19 @@ int umap_doc_open(umap_doc **out, const char *path, const umap_doc_options *opts
 /* Same from a buffer that must outlive the document. */
 int umap_doc_from_buffer(umap_doc **out, const char *data, size_t len, const char *source_name,
 			 const umap_doc_options *opts);
+/* Same, taking ownership of a malloc'd buffer: it is freed with the document (or at
+ * once on failure). For documents assembled in memory, such as a repository revision. */
+int umap_doc_from_owned_buffer(umap_doc **out, char *data, size_t len, const char *source_name,
+			       const umap_doc_options *opts);
 /* A new empty document of `kind` (a map gets {"type":"umap"}). */
 int umap_doc_new(umap_doc **out, umap_doc_kind kind);
 void umap_doc_free(umap_doc *doc);
 
 /* The feature's tree, built on first use (borrowed: the document owns it). */
 int umap_doc_feature(json_t **out, umap_doc *doc, umap_layer *layer, size_t index);
+/* The tree of the feature at data[offset, offset + length) of the source, as on_feature saw
+ * it (new reference); the pages it read are given back to the kernel (mmap'd files). */
+int umap_doc_build_span(json_t **out, umap_doc *doc, size_t offset, size_t length);
 /* Builds every feature's tree (for commands that edit documents in memory). */
 int umap_doc_load_all(umap_doc *doc);
 
@@ -93,6 +111,15 @@ int umap_doc_remove_layer(umap_doc *doc, size_t index);
 long umap_layer_find(umap_doc *doc, umap_layer *layer, const char *id);
 /* Layer with this id, else NULL. */
 umap_layer *umap_doc_find_layer(umap_doc *doc, const char *id);
+
+/* Where members go when a document is written: a layer's top-level member names in source
+ * order (a new reference; NULL for a layer built in memory) and the number of map members
+ * before "layers" (SIZE_MAX: last). The repository stores both so that a revision is
+ * written back in the key order it was read in. */
+json_t *umap_layer_member_order(umap_doc *doc, umap_layer *layer);
+int umap_layer_set_member_order(umap_doc *doc, umap_layer *layer, const json_t *names);
+size_t umap_doc_layers_position(umap_doc *doc);
+void umap_doc_set_layers_position(umap_doc *doc, size_t position);
 
 /* The id of a feature tree as compact JSON text (allocated), honouring id_property;
  * NULL (no error) when it has none. */

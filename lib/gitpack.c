@@ -1,11 +1,12 @@
 /* In-memory set of new git objects, flushed as one pack file with its v2 index.
- * Pack format: git's Documentation/gitformat-pack.txt; no deltas (git gc makes them). */
+ * Pack format: git's Documentation/gitformat-pack.txt; blobs as OFS_DELTAs of depth 1. */
 #include "gitpack.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/evp.h>
 #include <zlib.h>
 
 #include "buf.h"
@@ -21,6 +22,7 @@ typedef struct objw_entry {
 	char *data;
 	size_t len;
 	int marked;
+	int written; /* in a pack on disk */
 } objw_entry;
 
 typedef struct objw_block {
@@ -36,6 +38,8 @@ struct umap_objw {
 	size_t table_size;
 	objw_block *blocks;
 	size_t marked;
+	EVP_MD_CTX *md;
+	EVP_MD *sha1; /* fetched once: OpenSSL 3 looks it up on every EVP_sha1() init */
 };
 
 static size_t oid_slot(const git_oid *id, size_t mask)
@@ -71,6 +75,8 @@ void umap_objw_free(umap_objw *w)
 	for (size_t i = 0; i < w->count; i++)
 		if (w->entries[i].len > BLOCK_SIZE / 4)
 			free(w->entries[i].data);
+	EVP_MD_CTX_free(w->md);
+	EVP_MD_free(w->sha1);
 	free(w->entries);
 	free(w->table);
 	free(w);
@@ -132,9 +138,28 @@ static char *store(umap_objw *w, const void *data, size_t len)
 
 int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *data, size_t len)
 {
-	if (git_odb_hash(out, data, len, type) < 0)
-		return umap_error_set(UMAP_ERROR, "cannot hash object: %s",
-				      git_error_last() ? git_error_last()->message : "unknown error");
+	/* git's object id: SHA-1 of "<type> <size>\0" and the bytes. OpenSSL's SHA-1 (SHA-NI)
+	 * is 3x faster than libgit2's collision-detecting one, which the ids of features we
+	 * serialise ourselves do not need; a reused context avoids an allocation per object. */
+	char hdr[32], digits[24];
+	const char *name = git_object_type2string(type);
+	size_t hlen = strlen(name), nd = 0, v = len;
+	memcpy(hdr, name, hlen);
+	hdr[hlen++] = ' ';
+	do {
+		digits[nd++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (nd)
+		hdr[hlen++] = digits[--nd];
+	hdr[hlen++] = '\0';
+	unsigned int mdlen = 0;
+	if ((!w->sha1 && !(w->sha1 = EVP_MD_fetch(NULL, "SHA1", NULL))) ||
+	    (!w->md && !(w->md = EVP_MD_CTX_new())) ||
+	    EVP_DigestInit_ex(w->md, w->sha1, NULL) != 1 ||
+	    EVP_DigestUpdate(w->md, hdr, hlen) != 1 ||
+	    EVP_DigestUpdate(w->md, data, len) != 1 || EVP_DigestFinal_ex(w->md, out->id, &mdlen) != 1)
+		return umap_error_set(UMAP_ERROR, "cannot hash an object (libcrypto failed)");
 	if (find(w, out) >= 0)
 		return 0;
 	if ((w->count + 1) * 2 > w->table_size && grow_table(w))
@@ -156,6 +181,7 @@ int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *dat
 	e->data = copy;
 	e->len = len;
 	e->marked = 0;
+	e->written = 0;
 	size_t mask = w->table_size - 1, slot = oid_slot(out, mask);
 	while (w->table[slot])
 		slot = (slot + 1) & mask;
@@ -179,6 +205,12 @@ int umap_objw_get(const void **data, size_t *len, git_object_t *type, const umap
 int umap_objw_has(const umap_objw *w, const git_oid *id)
 {
 	return find(w, id) >= 0;
+}
+
+int umap_objw_unwritten(const umap_objw *w, const git_oid *id)
+{
+	long i = find(w, id);
+	return i >= 0 && !w->entries[i].written;
 }
 
 void umap_objw_mark(umap_objw *w, const git_oid *id)
@@ -221,13 +253,14 @@ static int item_cmp(const void *a, const void *b)
 	return git_oid_cmp(((const pack_item *)a)->id, ((const pack_item *)b)->id);
 }
 
-/* Appends one object: the type+size header, then the zlib stream of its bytes.
- * Level 1: speed matters here and `git gc` recompresses with deltas anyway. */
-static int pack_object(umap_buf *pack, z_stream *zs, const objw_entry *e, pack_item *item)
+/* Appends one object: the type+size header, for a delta the distance back to its base,
+ * then the zlib stream of the bytes. */
+static int pack_object(umap_buf *pack, z_stream *zs, int level, int type, const void *data,
+		       size_t len, uint64_t base_distance, pack_item *item)
 {
-	unsigned char hdr[16];
-	size_t n = 0, size = e->len;
-	unsigned char c = (unsigned char)((e->type << 4) | (size & 15));
+	unsigned char hdr[32];
+	size_t n = 0, size = len;
+	unsigned char c = (unsigned char)((type << 4) | (size & 15));
 	size >>= 4;
 	while (size) {
 		hdr[n++] = c | 0x80;
@@ -235,14 +268,27 @@ static int pack_object(umap_buf *pack, z_stream *zs, const objw_entry *e, pack_i
 		size >>= 7;
 	}
 	hdr[n++] = c;
+	if (type == GIT_OBJECT_OFS_DELTA) {
+		/* git's offset encoding: big-endian 7-bit groups, each but the last minus one */
+		unsigned char ofs[16];
+		size_t pos = sizeof(ofs) - 1;
+		uint64_t d = base_distance;
+		ofs[pos] = d & 127;
+		while (d >>= 7)
+			ofs[--pos] = (unsigned char)(128 | (--d & 127));
+		memcpy(hdr + n, ofs + pos, sizeof(ofs) - pos);
+		n += sizeof(ofs) - pos;
+	}
 	item->offset = pack->len;
-	uLong bound = deflateBound(zs, (uLong)e->len);
+	uLong bound = deflateBound(zs, (uLong)len);
 	if (umap_buf_put(pack, hdr, n) || umap_buf_grow(pack, bound + 1))
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
-	if (deflateReset(zs) != Z_OK)
+	/* trees are mostly binary object ids: not worth compressing here */
+	if (deflateReset(zs) != Z_OK ||
+	    deflateParams(zs, type == GIT_OBJECT_TREE ? 0 : level, Z_DEFAULT_STRATEGY) != Z_OK)
 		return umap_error_set(UMAP_ERROR, "zlib: cannot reset the compressor");
-	zs->next_in = (Bytef *)e->data;
-	zs->avail_in = (uInt)e->len;
+	zs->next_in = (Bytef *)data;
+	zs->avail_in = (uInt)len;
 	zs->next_out = (Bytef *)pack->ptr + pack->len;
 	zs->avail_out = (uInt)bound;
 	if (deflate(zs, Z_FINISH) != Z_STREAM_END)
@@ -251,6 +297,118 @@ static int pack_object(umap_buf *pack, z_stream *zs, const objw_entry *e, pack_i
 	item->crc = (uint32_t)crc32(0, (const Bytef *)pack->ptr + item->offset,
 				    (uInt)(pack->len - item->offset));
 	return 0;
+}
+
+/* ---- Deltas ------------------------------------------------------------------------
+ * Per-object zlib barely shrinks a 300-byte feature (0.95x), and `git gc` reuses objects
+ * stored whole in a pack without looking for deltas, so without deltas of our own the
+ * repository would stay the size of its input. Features of a layer share most of their
+ * bytes (keys, structure), so each blob is written as a git delta against the last blob
+ * written whole (depth 1: reading one costs one extra object), when that saves enough. */
+
+#define DELTA_WINDOW 8
+#define DELTA_HASH 1024
+#define DELTA_GROUP 32        /* blobs per base */
+#define DELTA_MAX_BASE 16384  /* bytes: larger objects are written whole */
+
+typedef struct delta_base {
+	const unsigned char *data;
+	size_t len;
+	uint64_t offset;          /* in the pack */
+	int32_t table[DELTA_HASH]; /* position of an 8-byte window with this hash, -1 */
+	int uses;
+} delta_base;
+
+static uint32_t window_hash(const unsigned char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return (uint32_t)((v * 0x9E3779B97F4A7C15ull) >> 54) & (DELTA_HASH - 1);
+}
+
+static void delta_index(delta_base *b, const unsigned char *data, size_t len, uint64_t offset)
+{
+	b->data = data;
+	b->len = len;
+	b->offset = offset;
+	b->uses = 0;
+	for (size_t i = 0; i < DELTA_HASH; i++)
+		b->table[i] = -1;
+	for (size_t i = 0; i + DELTA_WINDOW <= len; i += 4)
+		b->table[window_hash(data + i)] = (int32_t)i;
+}
+
+static int put_varint(umap_buf *out, size_t v)
+{
+	unsigned char b[10];
+	size_t n = 0;
+	do {
+		b[n] = v & 127;
+		v >>= 7;
+		if (v)
+			b[n] |= 128;
+		n++;
+	} while (v);
+	return umap_buf_put(out, b, n);
+}
+
+static int put_literal(umap_buf *out, const unsigned char *p, size_t len)
+{
+	while (len) {
+		size_t n = len > 127 ? 127 : len;
+		if (umap_buf_putc(out, (char)n) || umap_buf_put(out, p, n))
+			return UMAP_ENOMEM;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int put_copy(umap_buf *out, size_t offset, size_t size)
+{
+	unsigned char op[8];
+	size_t n = 1;
+	op[0] = 0x80;
+	for (int i = 0; i < 4; i++)
+		if ((offset >> (8 * i)) & 0xff) {
+			op[0] |= (unsigned char)(1 << i);
+			op[n++] = (unsigned char)(offset >> (8 * i));
+		}
+	for (int i = 0; i < 2; i++) /* size < 0x10000 here */
+		if ((size >> (8 * i)) & 0xff) {
+			op[0] |= (unsigned char)(0x10 << i);
+			op[n++] = (unsigned char)(size >> (8 * i));
+		}
+	return umap_buf_put(out, op, n);
+}
+
+/* A git delta turning base into data (greedy matches of 8-byte windows). 0 or ENOMEM. */
+static int make_delta(umap_buf *out, const delta_base *b, const unsigned char *data, size_t len)
+{
+	umap_buf_clear(out);
+	if (put_varint(out, b->len) || put_varint(out, len))
+		return UMAP_ENOMEM;
+	size_t i = 0, literal = 0;
+	while (i + DELTA_WINDOW <= len) {
+		int32_t at = b->table[window_hash(data + i)];
+		if (at < 0 || memcmp(b->data + at, data + i, DELTA_WINDOW)) {
+			i++;
+			continue;
+		}
+		size_t src = (size_t)at, dst = i;
+		/* grow the match backwards into the pending literal, then forwards */
+		while (src > 0 && dst > literal && b->data[src - 1] == data[dst - 1]) {
+			src--;
+			dst--;
+		}
+		size_t n = i - dst + DELTA_WINDOW;
+		while (src + n < b->len && dst + n < len && n < 0xffff && b->data[src + n] == data[dst + n])
+			n++;
+		if (put_literal(out, data + literal, dst - literal) || put_copy(out, src, n))
+			return UMAP_ENOMEM;
+		i = literal = dst + n;
+	}
+	return put_literal(out, data + literal, len - literal) ? UMAP_ENOMEM : 0;
 }
 
 static int write_index(umap_buf *idx, pack_item *items, size_t n, const unsigned char sum[20])
@@ -281,13 +439,15 @@ static int write_index(umap_buf *idx, pack_item *items, size_t n, const unsigned
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	umap_sha1 ctx;
 	unsigned char idxsum[20];
-	umap_sha1_init(&ctx);
+	if (umap_sha1_init(&ctx))
+		return umap_error_set(UMAP_ENOMEM, "cannot start SHA-1");
 	umap_sha1_update(&ctx, idx->ptr, idx->len);
-	umap_sha1_final(&ctx, idxsum);
+	if (umap_sha1_final(&ctx, idxsum))
+		return umap_error_set(UMAP_ERROR, "SHA-1 failed");
 	return umap_buf_put(idx, idxsum, 20) ? umap_error_set(UMAP_ENOMEM, "out of memory") : 0;
 }
 
-int umap_objw_flush(umap_objw *w, const char *gitdir)
+int umap_objw_flush(umap_objw *w, const char *gitdir, int level)
 {
 	if (!w->marked)
 		return 0;
@@ -301,7 +461,11 @@ int umap_objw_flush(umap_objw *w, const char *gitdir)
 		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 		goto done;
 	}
-	if (deflateInit(&zs, 1) != Z_OK) {
+	/* Objects are small (a feature is ~300 bytes): a 1 KiB window and a 256-entry hash
+	 * make deflateReset() cheap (the default 64 KiB table is cleared on every reset). */
+	if (level < 0 || level > 9)
+		level = n > UMAP_OBJW_BULK ? 0 : 1;
+	if (deflateInit2(&zs, level, Z_DEFLATED, 10, 1, Z_DEFAULT_STRATEGY) != Z_OK) {
 		rc = umap_error_set(UMAP_ENOMEM, "zlib: cannot start the compressor");
 		goto done;
 	}
@@ -314,20 +478,51 @@ int umap_objw_flush(umap_objw *w, const char *gitdir)
 		goto done;
 	}
 	size_t k = 0;
+	delta_base *base = calloc(1, sizeof(*base));
+	umap_buf delta = UMAP_BUF_INIT;
+	if (!base)
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 	for (size_t i = 0; i < w->count && !rc; i++) {
-		if (!w->entries[i].marked)
+		const objw_entry *e = &w->entries[i];
+		if (!e->marked)
 			continue;
-		items[k].id = &w->entries[i].id;
-		rc = pack_object(&pack, &zs, &w->entries[i], &items[k]);
+		items[k].id = &e->id;
+		int whole = 1;
+		if (e->type == GIT_OBJECT_BLOB && base->data && base->uses < DELTA_GROUP &&
+		    e->len >= 64 && e->len <= DELTA_MAX_BASE) {
+			if ((rc = make_delta(&delta, base, (const unsigned char *)e->data, e->len))) {
+				rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+				break;
+			}
+			if (delta.len * 4 < e->len * 3) {
+				rc = pack_object(&pack, &zs, level, GIT_OBJECT_OFS_DELTA, delta.ptr, delta.len,
+						 pack.len - base->offset, &items[k]);
+				base->uses++;
+				whole = 0;
+			}
+		}
+		if (whole) {
+			rc = pack_object(&pack, &zs, level, e->type, e->data, e->len, 0, &items[k]);
+			if (e->type == GIT_OBJECT_BLOB && e->len <= DELTA_MAX_BASE)
+				delta_index(base, (const unsigned char *)e->data, e->len, items[k].offset);
+		}
 		k++;
 	}
+	free(base);
+	umap_buf_dispose(&delta);
 	if (rc)
 		goto done;
 	unsigned char sum[20];
 	umap_sha1 ctx;
-	umap_sha1_init(&ctx);
+	if (umap_sha1_init(&ctx)) {
+		rc = umap_error_set(UMAP_ENOMEM, "cannot start SHA-1");
+		goto done;
+	}
 	umap_sha1_update(&ctx, pack.ptr, pack.len);
-	umap_sha1_final(&ctx, sum);
+	if (umap_sha1_final(&ctx, sum)) {
+		rc = umap_error_set(UMAP_ERROR, "SHA-1 failed");
+		goto done;
+	}
 	if (umap_buf_put(&pack, sum, 20)) {
 		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 		goto done;
@@ -351,8 +546,10 @@ int umap_objw_flush(umap_objw *w, const char *gitdir)
 	umap_buf_printf(&path, "%s/objects/pack/pack-%s.idx", gitdir, hex);
 	if ((rc = umap_file_write_atomic(path.ptr, idx.ptr, idx.len)))
 		goto done;
-	for (size_t i = 0; i < w->count; i++)
+	for (size_t i = 0; i < w->count; i++) {
+		w->entries[i].written |= w->entries[i].marked;
 		w->entries[i].marked = 0;
+	}
 	w->marked = 0;
 done:
 	if (zinit)

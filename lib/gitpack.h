@@ -1,4 +1,5 @@
-/* A set of new git objects kept in memory and written out as ONE pack (+ index) file:
+/* A set of new git objects kept in memory and written out as ONE pack (+ index) file, blobs
+ * as deltas against a similar blob:
  * the way the repository stores thousands of feature blobs per commit at disk speed,
  * instead of one zlib'd, fsync'd loose file per object. */
 #ifndef UMAP_GITPACK_H
@@ -19,13 +20,22 @@ int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *dat
 int umap_objw_get(const void **data, size_t *len, git_object_t *type, const umap_objw *w,
 		  const git_oid *id);
 int umap_objw_has(const umap_objw *w, const git_oid *id);
+/* Whether the object was built here and is not in a pack yet (not in git). */
+int umap_objw_unwritten(const umap_objw *w, const git_oid *id);
 /* Marks a pending object to be written by the next flush (no-op for unknown ids). */
 void umap_objw_mark(umap_objw *w, const git_oid *id);
 size_t umap_objw_marked(const umap_objw *w);
 
+/* Packs of more objects than this are stored without zlib unless a level is given:
+ * zlib costs ~10 us per small object (its per-stream set-up), as much as the rest of an
+ * import, and gains little on a 300-byte feature; blobs are written as deltas against a
+ * similar blob instead (see gitpack.c), which `git gc` keeps as they are. */
+#define UMAP_OBJW_BULK 4096
+
 /* Writes every marked object into objects/pack/pack-<sha>.{pack,idx} under `gitdir`
  * (temp files, fsync, rename: the pack first, its index last, so a killed writer leaves
- * at most an unused file). Marks are cleared. Nothing marked: nothing written. */
-int umap_objw_flush(umap_objw *w, const char *gitdir);
+ * at most an unused file). Marks are cleared. Nothing marked: nothing written.
+ * level: zlib level 0-9, or -1 for 1 (0 for packs over UMAP_OBJW_BULK objects). */
+int umap_objw_flush(umap_objw *w, const char *gitdir, int level);
 
 #endif

@@ -47,17 +47,12 @@ struct umap_scanner {
 };
 
 /* Byte classes inside a string: 0 plain ASCII, 1 quote, 2 backslash, 3 control, 4 non-ASCII. */
-static unsigned char string_class[256];
-static int string_class_ready;
-
-static void init_string_class(void)
-{
-	if (string_class_ready)
-		return;
-	for (int c = 0; c < 256; c++)
-		string_class[c] = c < 0x20 ? 3 : c == '"' ? 1 : c == '\\' ? 2 : c >= 0x80 ? 4 : 0;
-	string_class_ready = 1;
-}
+static const unsigned char string_class[256] = {
+	[0x00 ... 0x1f] = 3,
+	['"'] = 1,
+	['\\'] = 2,
+	[0x80 ... 0xff] = 4,
+};
 
 static const char *source_of(const umap_scanner *s)
 {
@@ -121,7 +116,7 @@ static void describe_byte(const umap_scanner *s, size_t offset, char *out, size_
 	}
 	unsigned char c = (unsigned char)s->data[offset];
 	if (c == 0)
-		snprintf(out, size, "a NUL byte (is this a binary or UTF-16 file?)");
+		snprintf(out, size, "NUL byte (is this a binary or UTF-16 file?)");
 	else if (c >= 0x80)
 		snprintf(out, size, "byte 0x%02x (text outside a string must be ASCII)", c);
 	else if (c < 0x20 || c == 0x7f)
@@ -137,7 +132,6 @@ int umap_scanner_new(umap_scanner **out, const char *data, size_t len,
 	if (!opts)
 		opts = &defaults;
 	*out = NULL;
-	init_string_class();
 	umap_scanner *s = calloc(1, sizeof(*s));
 	if (!s)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
@@ -466,8 +460,30 @@ static int fail_unexpected(umap_scanner *s, size_t at, const char *expected)
 		return scan_fail(s, UMAP_EINVALID, at,
 				 "strings must be in double quotes, not single quotes");
 	char what[80];
-	describe_byte(s, at, what, sizeof(what));
-	return scan_fail(s, UMAP_EINVALID, at, "unexpected %s; expected %s", what, expected);
+	size_t n = 1;
+	if (c == '"') {
+		while (at + n < s->len && n < 24 && d[at + n] != '"' && d[at + n] != '\n' &&
+		       (unsigned char)d[at + n] >= 0x20)
+			n++;
+		int closed = at + n < s->len && d[at + n] == '"';
+		snprintf(what, sizeof(what), "string %.*s%s", (int)(n + closed), d + at,
+			 closed ? "" : "...");
+	} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		   c == '-') {
+		while (at + n < s->len && n < 24 &&
+		       ((d[at + n] >= 'a' && d[at + n] <= 'z') || (d[at + n] >= 'A' && d[at + n] <= 'Z') ||
+			(d[at + n] >= '0' && d[at + n] <= '9') || d[at + n] == '.' || d[at + n] == '_'))
+			n++;
+		snprintf(what, sizeof(what), "'%.*s'", (int)n, d + at);
+	} else {
+		describe_byte(s, at, what, sizeof(what));
+	}
+	/* A value where a separator belongs: almost always a forgotten comma. */
+	int missing_comma = expected[0] == '\'' && expected[1] == ',' &&
+			    (c == '"' || c == '{' || c == '[' || c == '-' || (c >= '0' && c <= '9') ||
+			     c == 't' || c == 'f' || c == 'n');
+	return scan_fail(s, UMAP_EINVALID, at, "unexpected %s; expected %s%s", what, expected,
+			 missing_comma ? " (is a comma missing?)" : "");
 }
 
 static inline __attribute__((always_inline)) void skip_space(umap_scanner *s)
@@ -659,6 +675,26 @@ static inline __attribute__((always_inline)) int scan_next(umap_scanner *s, umap
 int umap_scanner_next(umap_scanner *s, umap_token *tok)
 {
 	return scan_next(s, tok);
+}
+
+void umap_scanner_mark_here(const umap_scanner *s, umap_scanner_mark *mark)
+{
+	mark->offset = s->i;
+	mark->depth = s->depth;
+	mark->line_start = s->line_start;
+	mark->line = s->line;
+	mark->state = (int)s->state;
+}
+
+/* The container stack below mark->depth is untouched by anything scanned since the mark,
+ * so restoring the counters is enough. */
+void umap_scanner_reset(umap_scanner *s, const umap_scanner_mark *mark)
+{
+	s->i = mark->offset;
+	s->depth = mark->depth;
+	s->line_start = mark->line_start;
+	s->line = mark->line;
+	s->state = (enum scan_state)mark->state;
 }
 
 int umap_scanner_skip(umap_scanner *s, const umap_token *first, size_t *end_offset)

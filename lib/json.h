@@ -84,6 +84,15 @@ int umap_scanner_skip(umap_scanner *scanner, const umap_token *first, size_t *en
 int umap_scanner_string(umap_scanner *scanner, const umap_token *tok, umap_buf *out);
 /* Builds the value that starts with `first` as a jansson tree (the scanner moves past it). */
 int umap_scanner_build(umap_scanner *scanner, const umap_token *first, json_t **out);
+/* A place to come back to: a fast path may scan a value, give up, and scan it again. */
+typedef struct umap_scanner_mark {
+	size_t offset, depth, line_start;
+	uint32_t line;
+	int state;
+} umap_scanner_mark;
+void umap_scanner_mark_here(const umap_scanner *scanner, umap_scanner_mark *mark);
+/* Goes back to `mark` (taken on this scanner, which has not failed since). */
+void umap_scanner_reset(umap_scanner *scanner, const umap_scanner_mark *mark);
 /* Position of a byte offset (counts lines up to it; offsets must not go backwards much). */
 umap_pos umap_scanner_pos_at(umap_scanner *scanner, size_t offset);
 

@@ -267,6 +267,8 @@ static int compare_members(const void *a, const void *b)
 static int write_value(umap_buf *out, const json_t *v, unsigned flags, unsigned level)
 {
 	unsigned indent = flags & 0x1fu;
+	if (indent > 10)
+		indent = 10; /* JSON.stringify's limit */
 	int ascii = (flags & UMAP_JSON_ASCII) != 0;
 	char num[UMAP_NUMBER_MAX];
 	switch (json_typeof(v)) {

@@ -334,16 +334,9 @@ static int side_index_build(side_index *s, umap_doc *doc, umap_layer *layer)
 			if ((rc = umap_strmap_put(&seen, count ? key : s->content_keys[i], count + 1, NULL)))
 				break;
 		}
-		int existed = 0;
-		if ((rc = umap_strmap_put(&s->map, s->keys[i], i, &existed)))
+		/* ids are found through the document's own index (umap_layer_find) */
+		if (!f->id && (rc = umap_strmap_put(&s->map, s->keys[i], i, NULL)))
 			break;
-		if (existed) {
-			char *shown = umap_id_display(s->keys[i]);
-			rc = umap_error_set(UMAP_EINVALID, "%s: feature id %s appears twice in a layer",
-					    doc->source_name ? doc->source_name : "document",
-					    shown ? shown : s->keys[i]);
-			free(shown);
-		}
 	}
 	umap_strmap_dispose(&seen);
 	return rc;
@@ -351,7 +344,29 @@ static int side_index_build(side_index *s, umap_doc *doc, umap_layer *layer)
 
 static int side_find(const side_index *s, const char *key, size_t *at)
 {
-	return s->layer && umap_strmap_get(&s->map, key, at);
+	if (!s->layer)
+		return 0;
+	if (key[0] == '\x01')
+		return umap_strmap_get(&s->map, key, at);
+	long found = umap_layer_find(s->doc, s->layer, key);
+	if (found >= 0 && at)
+		*at = (size_t)found;
+	return found >= 0;
+}
+
+static int same_key(const char *a, const char *b)
+{
+	return a == b || !strcmp(a, b);
+}
+
+/* Where `key` is in `s`, trying position `guess` first (versions that only edited features
+ * keep every feature at the same index). -1 when absent. */
+static long locate(const side_index *s, const char *key, size_t guess)
+{
+	size_t at;
+	if (guess < s->n && same_key(s->keys[guess], key))
+		return (long)guess;
+	return side_find(s, key, &at) ? (long)at : -1;
 }
 
 static int tree_of(json_t **out, const side_index *s, size_t i)
@@ -390,8 +405,7 @@ static int push_feature(merged_layer *ml, int side, size_t index, json_t *tree, 
 	return 0;
 }
 
-/* The merge of one feature key; appends the outcome (or nothing, when deleted) to `kept`,
- * indexed by key in `kept_map`. */
+/* What the merge of one feature key keeps. */
 typedef struct feature_outcome {
 	int side;     /* -1: deleted */
 	size_t index;
@@ -400,12 +414,13 @@ typedef struct feature_outcome {
 	int placed;   /* moved into the merged layer */
 } feature_outcome;
 
+/* idx[side] is where the feature is in each version, -1 where it is not. */
 static int merge_feature(umap_merge_result *r, feature_outcome *res, const place *layer_place,
 			 const side_index *sb, const side_index *so, const side_index *st,
-			 const char *key)
+			 const char *key, const long idx[3])
 {
-	size_t ib = 0, io = 0, it = 0;
-	int hb = side_find(sb, key, &ib), ho = side_find(so, key, &io), ht = side_find(st, key, &it);
+	int hb = idx[0] >= 0, ho = idx[1] >= 0, ht = idx[2] >= 0;
+	size_t ib = hb ? (size_t)idx[0] : 0, io = ho ? (size_t)idx[1] : 0, it = ht ? (size_t)idx[2] : 0;
 	int rc = 0, eq;
 	res->side = -1;
 	res->tree = NULL;
@@ -581,7 +596,7 @@ static int merge_layer(umap_merge_result *r, merged_layer *ml)
 	umap_merge_slot *slots = NULL;
 	size_t nslots = 0;
 	feature_outcome *outcomes = NULL;
-	umap_strmap kept = UMAP_STRMAP_INIT;
+	size_t *out_of[NSIDES] = { NULL, NULL, NULL }; /* each version's features -> outcome */
 	size_t nout = 0;
 	int rc = 0;
 	place where = { layer_place_value(ml->src, r->docs), json_null() };
@@ -657,18 +672,30 @@ static int merge_layer(umap_merge_result *r, merged_layer *ml)
 		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 		goto done;
 	}
+	for (int side = 0; side < NSIDES; side++) {
+		if (!(out_of[side] = malloc((s[side].n + 1) * sizeof(*out_of[side])))) {
+			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+			goto done;
+		}
+		for (size_t i = 0; i < s[side].n; i++)
+			out_of[side][i] = SIZE_MAX;
+	}
 	for (int side = 0; side < NSIDES && !rc; side++) {
 		for (size_t i = 0; i < s[side].n; i++) {
-			const char *key = s[side].keys[i];
-			if ((side >= 1 && side_find(&s[0], key, NULL)) ||
-			    (side == 2 && side_find(&s[1], key, NULL)))
+			if (out_of[side][i] != SIZE_MAX) /* met through an earlier version */
 				continue;
+			const char *key = s[side].keys[i];
+			long idx[NSIDES] = { -1, -1, -1 };
+			idx[side] = (long)i;
+			for (int other = side + 1; other < NSIDES; other++)
+				idx[other] = locate(&s[other], key, i);
 			feature_outcome *o = &outcomes[nout];
-			if ((rc = merge_feature(r, o, &where, &s[0], &s[1], &s[2], key)))
+			if ((rc = merge_feature(r, o, &where, &s[0], &s[1], &s[2], key, idx)))
 				break;
 			o->key = key;
-			if (o->side >= 0 && (rc = umap_strmap_put(&kept, key, nout, NULL)))
-				break;
+			for (int k = 0; k < NSIDES; k++)
+				if (idx[k] >= 0)
+					out_of[k][idx[k]] = nout;
 			nout++;
 		}
 	}
@@ -677,23 +704,20 @@ static int merge_layer(umap_merge_result *r, merged_layer *ml)
 	/* The order merge places every kept key; a feature one side deleted but the merge
 	 * kept (a conflict settled for the other side) goes after its predecessor there. */
 	for (size_t i = 0; i < nslots && !rc; i++) {
-		const char *key = s[slots[i].side].keys[slots[i].index];
-		size_t k;
-		if (umap_strmap_get(&kept, key, &k) && !outcomes[k].placed)
+		size_t k = out_of[slots[i].side][slots[i].index];
+		if (k != SIZE_MAX && outcomes[k].side >= 0 && !outcomes[k].placed)
 			rc = place_outcome(ml, &outcomes[k], ml->nfeatures);
 	}
 	for (size_t k = 0; k < nout && !rc; k++) {
 		feature_outcome *o = &outcomes[k];
 		if (o->side < 0 || o->placed)
 			continue;
-		const side_index *own = &s[o->side == SIDE_MERGED ? UMAP_MERGE_OURS : o->side];
-		size_t own_index = o->index;
-		if (o->side == SIDE_MERGED && !side_find(own, o->key, &own_index))
-			own_index = 0;
+		int own_side = o->side == SIDE_MERGED ? UMAP_MERGE_OURS : o->side;
+		long own_index = o->side == SIDE_MERGED ? locate(&s[own_side], o->key, 0) : (long)o->index;
 		size_t at = 0;
-		for (size_t j = own_index; j-- > 0 && !at;) {
-			size_t pk;
-			if (!umap_strmap_get(&kept, own->keys[j], &pk) || !outcomes[pk].placed)
+		for (long j = own_index; j-- > 0 && !at;) {
+			size_t pk = out_of[own_side][j];
+			if (pk == SIZE_MAX || !outcomes[pk].placed)
 				continue;
 			for (size_t m = 0; m < ml->nfeatures; m++)
 				if (ml->features[m].key == outcomes[pk].key) {
@@ -708,7 +732,8 @@ done:
 		json_decref(outcomes[k].tree);
 	free(outcomes);
 	free(slots);
-	umap_strmap_dispose(&kept);
+	for (int i = 0; i < NSIDES; i++)
+		free(out_of[i]);
 	for (int i = 0; i < NSIDES; i++)
 		side_index_dispose(&s[i]);
 	json_decref(where.layer);
@@ -938,7 +963,8 @@ static int feature_tree(json_t **out, umap_merge_result *r, merged_layer *ml,
 	return umap_doc_feature(out, r->docs[f->side], ml->src[f->side], f->index);
 }
 
-int umap_merge_doc(umap_doc **out, umap_merge_result *r)
+/* The merged document, with its features or only its skeleton (for the writer). */
+static int build_doc(umap_doc **out, umap_merge_result *r, int with_features)
 {
 	umap_doc *doc;
 	int rc = umap_doc_new(&doc, r->docs[UMAP_MERGE_OURS]->kind);
@@ -968,7 +994,7 @@ int umap_merge_doc(umap_doc **out, umap_merge_result *r)
 			json_decref(layer->members);
 			layer->members = copy;
 		}
-		for (size_t j = 0; j < ml->nfeatures && !rc; j++) {
+		for (size_t j = 0; with_features && j < ml->nfeatures && !rc; j++) {
 			json_t *tree;
 			if (!(rc = feature_tree(&tree, r, ml, &ml->features[j])))
 				rc = umap_layer_append(doc, layer, json_incref(tree));
@@ -980,6 +1006,11 @@ int umap_merge_doc(umap_doc **out, umap_merge_result *r)
 	}
 	*out = doc;
 	return 0;
+}
+
+int umap_merge_doc(umap_doc **out, umap_merge_result *r)
+{
+	return build_doc(out, r, 1);
 }
 
 /* How OURS writes its features, so that merged ones look like their neighbours. */
@@ -1119,17 +1150,127 @@ static int splice_possible(umap_merge_result *r)
 	return 1;
 }
 
-int umap_merge_write(umap_buf *out, umap_merge_result *r, unsigned flags)
+/* Where each layer's (empty) features array is in a skeleton written by umap_doc_write:
+ * the offsets of its '[' and ']' and the indentation of its key. 0 when all were found. */
+typedef struct features_slot {
+	size_t open, close, indent;
+} features_slot;
+
+static int find_feature_arrays(features_slot *slots, size_t nlayers, const umap_buf *text,
+			       umap_doc_kind kind)
 {
-	if (!splice_possible(r)) {
-		umap_doc *doc;
-		int rc = umap_merge_doc(&doc, r);
-		if (rc)
+	umap_json_options jopts = UMAP_JSON_OPTIONS_INIT;
+	umap_scanner *sc;
+	if (umap_scanner_new(&sc, text->ptr, text->len, &jopts))
+		return -1;
+	size_t depth = 0, found = 0, layer_depth = kind == UMAP_DOC_MAP ? 3 : 1;
+	int want_array = 0;
+	umap_token tok;
+	while (!umap_scanner_next(sc, &tok) && tok.type != UMAP_TOKEN_EOF) {
+		if (want_array && tok.type == UMAP_TOKEN_ARRAY_START && found < nlayers) {
+			slots[found].open = tok.start;
+			umap_token end;
+			if (umap_scanner_next(sc, &end) || end.type != UMAP_TOKEN_ARRAY_END)
+				break;
+			slots[found++].close = end.start;
+			want_array = 0;
+			continue;
+		}
+		want_array = 0;
+		switch (tok.type) {
+		case UMAP_TOKEN_OBJECT_START:
+		case UMAP_TOKEN_ARRAY_START:
+			depth++;
+			break;
+		case UMAP_TOKEN_OBJECT_END:
+		case UMAP_TOKEN_ARRAY_END:
+			depth--;
+			break;
+		case UMAP_TOKEN_KEY:
+			if (depth == layer_depth && tok.end - tok.start == 10 &&
+			    !memcmp(text->ptr + tok.start, "\"features\"", 10) && found < nlayers) {
+				want_array = 1;
+				slots[found].indent = tok.pos.col ? tok.pos.col - 1 : 0;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	umap_scanner_free(sc);
+	umap_error_clear();
+	return found == nlayers ? 0 : -1;
+}
+
+static const char spaces[] = "                                ";
+
+/* The layer or map options changed: the skeleton is written anew by the document writer,
+ * and each layer's features still as they were written (or in OURS' style). */
+static int write_reskeletoned(umap_buf *out, umap_merge_result *r, unsigned flags)
+{
+	umap_doc *skeleton = NULL;
+	umap_buf text = UMAP_BUF_INIT;
+	features_slot *slots = calloc(r->nlayers + 1, sizeof(*slots));
+	int rc = slots ? build_doc(&skeleton, r, 0) : umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (!rc)
+		rc = umap_doc_write(&text, skeleton, flags);
+	if (!rc && find_feature_arrays(slots, r->nlayers, &text, skeleton->kind)) {
+		/* not the shape we expect: the plain document writer, every feature re-written */
+		umap_doc *doc = NULL;
+		free(slots);
+		umap_buf_dispose(&text);
+		umap_doc_free(skeleton);
+		if ((rc = umap_merge_doc(&doc, r)))
 			return rc;
 		rc = umap_doc_write(out, doc, flags);
 		umap_doc_free(doc);
 		return rc;
 	}
+	size_t cursor = 0;
+	for (size_t i = 0; i < r->nlayers && !rc; i++) {
+		merged_layer *ml = &r->layers[i];
+		if (!ml->nfeatures)
+			continue;
+		feature_style st;
+		umap_layer *ol = ml->src[UMAP_MERGE_OURS];
+		umap_doc *ours = r->docs[UMAP_MERGE_OURS];
+		if (ol && ol->nfeatures && ol->features[0].length && ours->data) {
+			detect_style(&st, ours->data, ol);
+		} else {
+			memset(&st, 0, sizeof(st));
+			st.space_after_colon = st.space_after_comma = 1;
+			st.indent = 2;
+		}
+		size_t indent = slots[i].indent + 2 < sizeof(spaces) ? slots[i].indent + 2 : sizeof(spaces) - 1;
+		st.lead = spaces;
+		st.lead_len = indent;
+		st.sep = NULL; /* ",\n" + lead */
+		rc = umap_buf_put(out, text.ptr + cursor, slots[i].open + 1 - cursor);
+		for (size_t j = 0; j < ml->nfeatures && !rc; j++) {
+			rc = umap_buf_puts(out, j ? ",\n" : "\n");
+			if (!rc)
+				rc = umap_buf_put(out, spaces, indent);
+			if (!rc)
+				rc = write_feature(out, r, ml, &ml->features[j], &st);
+		}
+		if (!rc)
+			rc = umap_buf_putc(out, '\n');
+		if (!rc)
+			rc = umap_buf_put(out, spaces, indent - 2);
+		cursor = slots[i].close;
+	}
+	if (!rc)
+		rc = umap_buf_put(out, text.ptr + cursor, text.len - cursor);
+	free(slots);
+	umap_buf_dispose(&text);
+	umap_doc_free(skeleton);
+	return rc;
+}
+
+int umap_merge_write(umap_buf *out, umap_merge_result *r, unsigned flags)
+{
+	if (!splice_possible(r))
+		return write_reskeletoned(out, r, flags);
 	umap_doc *ours = r->docs[UMAP_MERGE_OURS];
 	size_t cursor = 0;
 	for (size_t i = 0; i < r->nlayers; i++) {

@@ -35,8 +35,9 @@ typedef struct umap_merge_slot {
 	size_t index;
 } umap_merge_slot;
 
-/* *out (malloc'd, *out_len slots) is the merged order. A key repeated within one sequence
- * is UMAP_EINVALID. */
+/* *out (malloc'd, *out_len slots) is the merged order. Keys must be unique within each
+ * sequence: a repeat where the sequences differ is UMAP_EINVALID (the ends where all three
+ * agree are copied without looking keys up). */
 int umap_merge_order(umap_merge_slot **out, size_t *out_len,
 		     const char *const *base, size_t nbase,
 		     const char *const *ours, size_t nours,

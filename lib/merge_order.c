@@ -117,30 +117,23 @@ static int in_range(const umap_strmap *map, const char *key, size_t lo, size_t h
 	return umap_strmap_get(map, key, &at) && at >= lo && at < hi;
 }
 
-int umap_merge_order(umap_merge_slot **out, size_t *out_len,
-		     const char *const *base, size_t nbase,
-		     const char *const *ours, size_t nours,
-		     const char *const *theirs, size_t ntheirs)
+/* The merge of the stretch where the sequences differ; slots get the offsets of where that
+ * stretch starts in ours and theirs. */
+static int merge_middle(order_out *res, const char *const *base, size_t nbase,
+			const char *const *ours, size_t nours, const char *const *theirs,
+			size_t ntheirs, size_t ooff, size_t toff)
 {
 	umap_strmap bmap = UMAP_STRMAP_INIT, omap = UMAP_STRMAP_INIT, tmap = UMAP_STRMAP_INIT;
 	hunk_list oh = { NULL, 0 }, th = { NULL, 0 };
-	order_out res = { NULL, 0 };
 	umap_strmap kept = UMAP_STRMAP_INIT;
+	size_t first_slot = res->count;
 	int rc;
-	*out = NULL;
-	*out_len = 0;
 	if ((rc = index_keys(&bmap, base, nbase, "the base")) ||
 	    (rc = index_keys(&omap, ours, nours, "our")) ||
 	    (rc = index_keys(&tmap, theirs, ntheirs, "their")) ||
 	    (rc = diff_side(&oh, &bmap, nbase, ours, nours)) ||
 	    (rc = diff_side(&th, &bmap, nbase, theirs, ntheirs)))
 		goto done;
-	/* Every output item is an item of ours or of theirs, each at most once. */
-	res.slots = malloc((nours + ntheirs + 1) * sizeof(*res.slots));
-	if (!res.slots) {
-		rc = umap_error_set(UMAP_ENOMEM, "out of memory (order merge)");
-		goto done;
-	}
 	size_t oi = 0, ti = 0, pos = 0;
 	long long odelta = 0, tdelta = 0; /* side index - base index, outside hunks */
 	while (oi < oh.count || ti < th.count) {
@@ -183,16 +176,16 @@ int umap_merge_order(umap_merge_slot **out, size_t *out_len,
 		}
 		/* The stable stretch before the group: in base, ours and theirs alike. */
 		for (; pos < start; pos++)
-			emit(&res, UMAP_MERGE_OURS, (size_t)((long long)pos + odelta0));
+			emit(res, UMAP_MERGE_OURS, ooff + (size_t)((long long)pos + odelta0));
 		size_t os = (size_t)((long long)start + odelta0), oe = (size_t)((long long)end + odelta);
 		size_t ts = (size_t)((long long)start + tdelta0), te = (size_t)((long long)end + tdelta);
 		int has_ours = oi > o0, has_theirs = ti > t0;
 		if (has_ours && !has_theirs) {
 			for (size_t j = os; j < oe; j++)
-				emit(&res, UMAP_MERGE_OURS, j);
+				emit(res, UMAP_MERGE_OURS, ooff + j);
 		} else if (has_theirs && !has_ours) {
 			for (size_t j = ts; j < te; j++)
-				emit(&res, UMAP_MERGE_THEIRS, j);
+				emit(res, UMAP_MERGE_THEIRS, toff + j);
 		} else {
 			/* Both changed this stretch: ours' items without those theirs deleted from it,
 			 * then theirs' new items (as uMap appends the incoming additions). */
@@ -200,42 +193,38 @@ int umap_merge_order(umap_merge_slot **out, size_t *out_len,
 				if (in_range(&bmap, ours[j], start, end) &&
 				    !in_range(&tmap, ours[j], ts, te))
 					continue;
-				emit(&res, UMAP_MERGE_OURS, j);
+				emit(res, UMAP_MERGE_OURS, ooff + j);
 			}
 			for (size_t j = ts; j < te; j++) {
 				if (in_range(&bmap, theirs[j], start, end) ||
 				    in_range(&omap, theirs[j], os, oe))
 					continue;
-				emit(&res, UMAP_MERGE_THEIRS, j);
+				emit(res, UMAP_MERGE_THEIRS, toff + j);
 			}
 		}
 		pos = end;
 	}
 	for (; pos < nbase; pos++)
-		emit(&res, UMAP_MERGE_OURS, (size_t)((long long)pos + odelta));
+		emit(res, UMAP_MERGE_OURS, ooff + (size_t)((long long)pos + odelta));
 
 	/* An item both sides moved to different places appears twice: ours' place wins. */
-	for (size_t i = 0; i < res.count; i++)
-		if (res.slots[i].side == UMAP_MERGE_OURS &&
-		    (rc = umap_strmap_put(&kept, ours[res.slots[i].index], i, NULL)))
+	for (size_t i = first_slot; i < res->count; i++)
+		if (res->slots[i].side == UMAP_MERGE_OURS &&
+		    (rc = umap_strmap_put(&kept, ours[res->slots[i].index - ooff], i, NULL)))
 			goto done;
-	size_t w = 0;
-	for (size_t i = 0; i < res.count; i++) {
-		if (res.slots[i].side == UMAP_MERGE_THEIRS) {
-			const char *key = theirs[res.slots[i].index];
+	size_t w = first_slot;
+	for (size_t i = first_slot; i < res->count; i++) {
+		if (res->slots[i].side == UMAP_MERGE_THEIRS) {
+			const char *key = theirs[res->slots[i].index - toff];
 			if (umap_strmap_get(&kept, key, NULL))
 				continue;
 			if ((rc = umap_strmap_put(&kept, key, i, NULL)))
 				goto done;
 		}
-		res.slots[w++] = res.slots[i];
+		res->slots[w++] = res->slots[i];
 	}
-	res.count = w;
-	*out = res.slots;
-	*out_len = res.count;
-	res.slots = NULL;
+	res->count = w;
 done:
-	free(res.slots);
 	free(oh.items);
 	free(th.items);
 	umap_strmap_dispose(&bmap);
@@ -243,4 +232,42 @@ done:
 	umap_strmap_dispose(&tmap);
 	umap_strmap_dispose(&kept);
 	return rc;
+}
+
+int umap_merge_order(umap_merge_slot **out, size_t *out_len,
+		     const char *const *base, size_t nbase,
+		     const char *const *ours, size_t nours,
+		     const char *const *theirs, size_t ntheirs)
+{
+	*out = NULL;
+	*out_len = 0;
+	/* Every output item is an item of ours or of theirs, each at most once. */
+	order_out res = { malloc((nours + ntheirs + 1) * sizeof(*res.slots)), 0 };
+	if (!res.slots)
+		return umap_error_set(UMAP_ENOMEM, "out of memory (order merge)");
+	/* Most merges change few features and move none: the stretches at both ends where the
+	 * three agree are copied without hashing a key. */
+	size_t shortest = nbase < nours ? nbase : nours;
+	shortest = ntheirs < shortest ? ntheirs : shortest;
+	size_t prefix = 0, suffix = 0;
+	while (prefix < shortest && !strcmp(base[prefix], ours[prefix]) &&
+	       !strcmp(base[prefix], theirs[prefix]))
+		prefix++;
+	while (suffix < shortest - prefix && !strcmp(base[nbase - 1 - suffix], ours[nours - 1 - suffix]) &&
+	       !strcmp(base[nbase - 1 - suffix], theirs[ntheirs - 1 - suffix]))
+		suffix++;
+	for (size_t i = 0; i < prefix; i++)
+		emit(&res, UMAP_MERGE_OURS, i);
+	int rc = merge_middle(&res, base + prefix, nbase - prefix - suffix, ours + prefix,
+			      nours - prefix - suffix, theirs + prefix, ntheirs - prefix - suffix,
+			      prefix, prefix);
+	if (rc) {
+		free(res.slots);
+		return rc;
+	}
+	for (size_t i = nours - suffix; i < nours; i++)
+		emit(&res, UMAP_MERGE_OURS, i);
+	*out = res.slots;
+	*out_len = res.count;
+	return 0;
 }

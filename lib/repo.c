@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,7 @@ void umap_repo_free(umap_repo *repo)
 		umap_store_close(&repo->store);
 	git_repository_free(repo->git);
 	free(repo->cache);
+	free(repo->cache_table);
 	free(repo->seen);
 	free(repo->workdir);
 	free(repo->gitdir);
@@ -488,11 +490,13 @@ int umap_repo_commit_tree_as(git_oid *commit, umap_repo *repo, const git_oid *tr
  * Content-addressed: an entry can never be wrong, only point to a blob git lost (then the
  * commit is rebuilt without the cache). */
 
-static const char cache_magic[8] = { 'U', 'M', 'A', 'P', 'C', '0', '0', '1' };
+static const char cache_magic[8] = { 'U', 'M', 'A', 'P', 'C', '0', '0', '2' };
 
-static int cache_cmp(const void *a, const void *b)
+static size_t cache_slot(const unsigned char key[16], size_t mask)
 {
-	return memcmp(a, b, sizeof(((umap_cache_entry *)0)->key));
+	uint64_t h;
+	memcpy(&h, key, sizeof(h)); /* xxh3-128 bits: already uniform */
+	return (size_t)h & mask;
 }
 
 static void cache_load(umap_repo *repo)
@@ -505,11 +509,26 @@ static void cache_load(umap_repo *repo)
 	    umap_file_read(&data, path.ptr, (size_t)1 << 34) == 0 && data.len >= sizeof(cache_magic) &&
 	    !memcmp(data.ptr, cache_magic, sizeof(cache_magic)) &&
 	    (data.len - sizeof(cache_magic)) % sizeof(umap_cache_entry) == 0) {
-		size_t n = (data.len - sizeof(cache_magic)) / sizeof(umap_cache_entry);
+		size_t n = (data.len - sizeof(cache_magic)) / sizeof(umap_cache_entry), size = 64;
+		while (size < 2 * n)
+			size *= 2;
 		repo->cache = malloc(n ? n * sizeof(umap_cache_entry) : 1);
-		if (repo->cache) {
+		repo->cache_table = calloc(size, sizeof(*repo->cache_table));
+		if (repo->cache && repo->cache_table) {
 			memcpy(repo->cache, data.ptr + sizeof(cache_magic), n * sizeof(umap_cache_entry));
 			repo->ncache = n;
+			repo->cache_size = size;
+			for (size_t i = 0; i < n; i++) {
+				size_t slot = cache_slot(repo->cache[i].key, size - 1);
+				while (repo->cache_table[slot])
+					slot = (slot + 1) & (size - 1);
+				repo->cache_table[slot] = (uint32_t)(i + 1);
+			}
+		} else {
+			free(repo->cache);
+			free(repo->cache_table);
+			repo->cache = NULL;
+			repo->cache_table = NULL;
 		}
 	}
 	umap_error_clear();
@@ -522,13 +541,18 @@ int umap_repo_cache_lookup(git_oid *out, umap_repo *repo, const unsigned char ke
 	if (repo->cache_disabled)
 		return 0;
 	cache_load(repo);
-	const umap_cache_entry *e = repo->ncache ? bsearch(key, repo->cache, repo->ncache,
-							  sizeof(*repo->cache), cache_cmp)
-						 : NULL;
-	if (!e)
+	if (!repo->cache_size)
 		return 0;
-	git_oid_cpy(out, &e->id);
-	return 1;
+	size_t mask = repo->cache_size - 1;
+	for (size_t slot = cache_slot(key, mask);; slot = (slot + 1) & mask) {
+		uint32_t v = repo->cache_table[slot];
+		if (!v)
+			return 0;
+		if (!memcmp(repo->cache[v - 1].key, key, 16)) {
+			git_oid_cpy(out, &repo->cache[v - 1].id);
+			return 1;
+		}
+	}
 }
 
 int umap_repo_cache_note(umap_repo *repo, const unsigned char key[16], const git_oid *id)
@@ -559,17 +583,20 @@ void umap_repo_cache_disable(umap_repo *repo, int disabled)
 
 int umap_repo_cache_save(umap_repo *repo)
 {
-	if (!repo->nseen)
+	/* Entries in the order they were seen: the loader hashes them, so no sort is needed,
+	 * and a key seen twice maps to the same blob anyway. */
+	if (!repo->nseen || repo->nseen >= UINT32_MAX)
 		return 0;
-	qsort(repo->seen, repo->nseen, sizeof(*repo->seen), cache_cmp);
+	/* Only blobs git has: a status computes blobs it never writes, and a cache entry
+	 * naming one would make the next commit trust a blob that does not exist. */
 	size_t n = 0;
 	for (size_t i = 0; i < repo->nseen; i++)
-		if (!n || cache_cmp(&repo->seen[i], &repo->seen[n - 1]))
+		if (!umap_objw_unwritten(repo->store.objw, &repo->seen[i].id))
 			repo->seen[n++] = repo->seen[i];
 	repo->nseen = n;
 	umap_buf data = UMAP_BUF_INIT, path = UMAP_BUF_INIT;
 	int rc = umap_buf_put(&data, cache_magic, sizeof(cache_magic)) ||
-		 umap_buf_put(&data, repo->seen, n * sizeof(*repo->seen)) ||
+		 umap_buf_put(&data, repo->seen, repo->nseen * sizeof(*repo->seen)) ||
 		 umap_buf_printf(&path, "%s/umapsync-cache", repo->gitdir)
 		     ? umap_error_set(UMAP_ENOMEM, "out of memory")
 		     : umap_file_write_atomic(path.ptr, data.ptr, data.len);

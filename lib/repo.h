@@ -71,6 +71,7 @@ typedef struct umap_repo_file {
 	char *path;      /* relative to the working directory */
 	umap_doc *doc;   /* NULL: "keep this file as in the base tree" when writing */
 	git_oid **blobs; /* read from a revision: the blob of each feature, per layer; or NULL */
+	int missing;     /* read from the working directory: the file is gone (doc is NULL) */
 } umap_repo_file;
 
 typedef struct umap_snapshot {
@@ -88,10 +89,12 @@ void umap_snapshot_free(umap_snapshot *snap);
 int umap_repo_tracked(char ***paths, size_t *n, umap_repo *repo, const git_oid *tree);
 void umap_paths_free(char **paths, size_t n);
 /* Reads a tree's tracked files (only_path non-NULL: that one; UMAP_ENOTFOUND when it is
- * not tracked there) as documents with every feature's tree built. */
+ * not tracked there) as documents over the stored bytes (trees built on demand, as for a
+ * file); written with UMAP_DOC_KEEP_BYTES each feature is copied as stored. */
 int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tree,
 			const char *only_path);
-/* Reads the working files of the paths tracked in `tree` (streaming; trees built lazily). */
+/* Reads the working files of the paths tracked in `tree` (streaming; trees built lazily).
+ * A file that no longer exists is listed with doc NULL and `missing` set. */
 int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tree);
 
 /* Gives every layer without an id a UUID and every feature without an id a uMap id;

@@ -4,9 +4,11 @@
 #include "repo.h"
 #include "repo_internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "error.h"
@@ -85,6 +87,7 @@ void umap_snapshot_free(umap_snapshot *snap)
 typedef struct manifest_file {
 	char *path;
 	int is_map;
+	long layers_at; /* maps: members before "layers", -1 when last */
 	size_t nlayers;
 	char **layers;
 } manifest_file;
@@ -164,6 +167,8 @@ static int manifest_read(manifest *m, umap_repo *repo, const git_oid *tree)
 		manifest_file *mf = &m->files[m->nfiles++];
 		mf->path = strdup(path);
 		mf->is_map = !strcmp(kind, "map");
+		json_t *at = json_object_get(f, "layers_at");
+		mf->layers_at = json_is_integer(at) ? (long)json_integer_value(at) : -1;
 		mf->layers = calloc(json_array_size(layers) + 1, sizeof(char *));
 		if (!mf->path || !mf->layers) {
 			rc = oom();
@@ -189,6 +194,12 @@ static manifest_file *manifest_find(manifest *m, const char *path)
 		if (!strcmp(m->files[i].path, path))
 			return &m->files[i];
 	return NULL;
+}
+
+static long mf_layers_at(manifest *m, const char *path)
+{
+	manifest_file *mf = manifest_find(m, path);
+	return mf ? mf->layers_at : -1;
 }
 
 static const char *manifest_layer_path(manifest *m, const char *layer)
@@ -279,10 +290,12 @@ static void blob_list_clear(blob_list *list)
 	memset(list, 0, sizeof(*list));
 }
 
+/* A revision is read back as JSON text assembled from its blobs (features copied as
+ * stored, no tree built) and scanned by umap_doc_from_buffer like any file: 100k features
+ * cost a blob read and a scan each, and the document writes them back byte for byte. */
 typedef struct order_reader {
 	umap_repo *repo;
-	umap_doc *doc;
-	umap_layer *layer;
+	umap_buf *text;
 	blob_list *features;
 	git_oid *blobs;
 	size_t count;
@@ -305,32 +318,55 @@ static int read_one_feature(void *ctx, const char *id, size_t len)
 		return umap_error_set(UMAP_ECORRUPT,
 				      "layer %s: feature %s is in the order but has no blob",
 				      r->layer_id, r->id.ptr);
-	json_t *feature = NULL;
 	char what[128];
 	snprintf(what, sizeof(what), "feature %.60s of layer %.40s", r->id.ptr, r->layer_id);
-	if ((rc = umap_repo_read_json(&feature, r->repo, &found->id, what)))
+	umap_obj obj;
+	if ((rc = umap_store_read(&obj, umap_repo_store(r->repo), &found->id, GIT_OBJECT_BLOB, what)))
 		return rc;
-	if (!json_is_object(feature)) {
-		json_decref(feature);
-		return umap_error_set(UMAP_ECORRUPT, "%s is not a JSON object", what);
+	if (!obj.len || obj.data[0] != '{') {
+		umap_obj_release(&obj);
+		return hex_error(UMAP_ECORRUPT, "blob %s is not a feature object", &found->id);
 	}
+	rc = (r->count && umap_buf_puts(r->text, ",\n")) || umap_buf_put(r->text, obj.data, obj.len)
+		     ? oom() : 0;
+	umap_obj_release(&obj);
 	git_oid_cpy(&r->blobs[r->count++], &found->id);
-	return umap_layer_append(r->doc, r->layer, feature);
+	return rc;
 }
 
-static int read_layer(umap_repo *repo, umap_doc *doc, const git_oid *layers_tree,
+static int put_member(umap_buf *text, int *first, const char *name, const json_t *value)
+{
+	json_t *key = json_string(name);
+	int rc = !key || (!*first && umap_buf_putc(text, ',')) || umap_json_write(text, key, 0) ||
+		 umap_buf_putc(text, ':') || umap_json_write(text, value, UMAP_JSON_COMPACT);
+	json_decref(key);
+	*first = 0;
+	return rc ? oom() : 0;
+}
+
+static int key_listed(const json_t *keys, const char *name)
+{
+	for (size_t j = 0; j < json_array_size(keys); j++) {
+		const char *k = json_string_value(json_array_get(keys, j));
+		if (k && !strcmp(k, name))
+			return 1;
+	}
+	return 0;
+}
+
+static int read_layer(umap_repo *repo, umap_buf *text, const git_oid *layers_tree,
 		      const char *layer_id, git_oid **blobs_out)
 {
 	umap_store *s = umap_repo_store(repo);
 	umap_buf name = UMAP_BUF_INIT;
 	git_oid layer_tree, meta_id, options_id, features_id, order_id;
-	json_t *meta = NULL, *options = NULL;
+	json_t *meta = NULL, *options = NULL, *type = json_string("FeatureCollection");
 	blob_list features = { 0 };
 	order_reader reader;
 	memset(&reader, 0, sizeof(reader));
 	char what[160];
 	snprintf(what, sizeof(what), "the tree of layer %.100s", layer_id);
-	int rc = umap_name_from_layer_id(&name, layer_id);
+	int rc = type ? umap_name_from_layer_id(&name, layer_id) : oom();
 	if (!rc && (rc = umap_store_tree_lookup(&layer_tree, NULL, s, layers_tree, name.ptr,
 						"the layers tree")) == UMAP_ENOTFOUND)
 		rc = umap_error_set(UMAP_ECORRUPT, "layer %s is in the manifest but not in the tree",
@@ -348,18 +384,6 @@ static int read_layer(umap_repo *repo, umap_doc *doc, const git_oid *layers_tree
 	}
 	if (rc == UMAP_ENOTFOUND)
 		rc = umap_error_set(UMAP_ECORRUPT, "%s is incomplete", what);
-	umap_layer *layer = NULL;
-	if (!rc)
-		rc = umap_doc_add_layer(&layer, doc, layer_id, options);
-	if (!rc) {
-		layer->options_key =
-			options_key_static(json_string_value(json_object_get(meta, "options_key")));
-		json_t *members = json_object_get(meta, "members");
-		if (json_is_object(members)) {
-			json_decref(layer->members);
-			layer->members = json_incref(members);
-		}
-	}
 	int has_features = 0;
 	if (!rc) {
 		rc = umap_store_tree_lookup(&features_id, NULL, s, &layer_tree, FEATURES, what);
@@ -381,19 +405,70 @@ static int read_layer(umap_repo *repo, umap_doc *doc, const git_oid *layers_tree
 	git_oid *blobs = calloc(features.n + 1, sizeof(*blobs));
 	if (!rc && !blobs)
 		rc = oom();
-	if (!rc && has_features) {
-		reader.repo = repo;
-		reader.doc = doc;
-		reader.layer = layer;
-		reader.features = &features;
-		reader.blobs = blobs;
-		reader.layer_id = layer_id;
-		rc = umap_store_order_each(s, &order_id, read_one_feature, &reader);
-		if (!rc && reader.count != features.n)
-			rc = umap_error_set(UMAP_ECORRUPT,
-					    "layer %s: %zu features but %zu in the order", layer_id,
-					    features.n, reader.count);
+	/* the layer object, its members in the order they were read */
+	const char *options_key = options_key_static(json_string_value(json_object_get(meta, "options_key")));
+	json_t *members = json_object_get(meta, "members"), *keys = json_object_get(meta, "keys");
+	int first = 1, done_type = 0, done_options = !options, done_features = 0;
+	if (!rc && umap_buf_putc(text, '{'))
+		rc = oom();
+	for (size_t pass = 0; pass < 2 && !rc; pass++) {
+		size_t nkeys = pass == 0 ? json_array_size(keys) : 0;
+		for (size_t k = 0; k < nkeys + (pass ? 1 : 0) && !rc; k++) {
+			const char *key = pass ? NULL : json_string_value(json_array_get(keys, k));
+			if (pass == 1) {
+				/* what the recorded order did not name: type, options, members, features */
+				if (!done_type)
+					rc = put_member(text, &first, "type", type);
+				if (!rc && !done_options)
+					rc = put_member(text, &first, options_key, options);
+				const char *mk;
+				json_t *mv;
+				json_object_foreach(members, mk, mv) {
+					if (!rc && !key_listed(keys, mk) && strcmp(mk, "type") && strcmp(mk, "features") &&
+					    strcmp(mk, options_key))
+						rc = put_member(text, &first, mk, mv);
+				}
+				done_type = done_options = 1;
+				key = done_features ? NULL : "features";
+				if (!key)
+					break;
+			}
+			if (!key)
+				continue;
+			if (!strcmp(key, "type") && !done_type) {
+				rc = put_member(text, &first, "type", type);
+				done_type = 1;
+			} else if (!strcmp(key, "features") && !done_features) {
+				done_features = 1;
+				if ((!first && umap_buf_putc(text, ',')) || umap_buf_puts(text, "\"features\":[")) {
+					rc = oom();
+					break;
+				}
+				first = 0;
+				if (has_features) {
+					reader.repo = repo;
+					reader.text = text;
+					reader.features = &features;
+					reader.blobs = blobs;
+					reader.layer_id = layer_id;
+					rc = umap_store_order_each(s, &order_id, read_one_feature, &reader);
+					if (!rc && reader.count != features.n)
+						rc = umap_error_set(UMAP_ECORRUPT,
+								    "layer %s: %zu features but %zu in the order",
+								    layer_id, features.n, reader.count);
+				}
+				if (!rc && umap_buf_putc(text, ']'))
+					rc = oom();
+			} else if (options && !strcmp(key, options_key) && !done_options) {
+				rc = put_member(text, &first, options_key, options);
+				done_options = 1;
+			} else if (json_object_get(members, key)) {
+				rc = put_member(text, &first, key, json_object_get(members, key));
+			}
+		}
 	}
+	if (!rc && umap_buf_putc(text, '}'))
+		rc = oom();
 	if (!rc) {
 		*blobs_out = blobs;
 		blobs = NULL;
@@ -404,6 +479,7 @@ static int read_layer(umap_repo *repo, umap_doc *doc, const git_oid *layers_tree
 	blob_list_clear(&features);
 	json_decref(meta);
 	json_decref(options);
+	json_decref(type);
 	umap_buf_dispose(&name);
 	return rc;
 }
@@ -412,10 +488,14 @@ static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, 
 {
 	umap_store *s = umap_repo_store(repo);
 	umap_doc *doc = NULL;
+	umap_buf text = UMAP_BUF_INIT;
+	json_t *map = NULL;
 	git_oid layers_tree, map_id;
-	int rc = umap_doc_new(&doc, mf->is_map ? UMAP_DOC_MAP : UMAP_DOC_LAYER);
-	if (!rc && mf->is_map) {
-		json_t *map = NULL;
+	int rc = 0;
+	if (!mf->is_map && mf->nlayers != 1)
+		return umap_error_set(UMAP_ECORRUPT, "%s is a layer file with %zu layers in the manifest",
+				      mf->path, mf->nlayers);
+	if (mf->is_map) {
 		rc = umap_store_tree_lookup(&map_id, NULL, s, tree, MAP_BLOB, "the revision's tree");
 		if (rc == UMAP_ENOTFOUND)
 			rc = umap_error_set(UMAP_ECORRUPT, "%s is a map but the revision has no map.json",
@@ -424,12 +504,6 @@ static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, 
 			rc = umap_repo_read_json(&map, repo, &map_id, "the map options");
 		if (!rc && !json_is_object(map))
 			rc = umap_error_set(UMAP_ECORRUPT, "the map options are not an object");
-		if (!rc) {
-			json_decref(doc->map);
-			doc->map = map;
-		} else {
-			json_decref(map);
-		}
 	}
 	if (!rc && mf->nlayers) {
 		rc = umap_store_tree_lookup(&layers_tree, NULL, s, tree, LAYERS, "the revision's tree");
@@ -439,18 +513,65 @@ static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, 
 	git_oid **blobs = calloc(mf->nlayers + 1, sizeof(*blobs));
 	if (!rc && !blobs)
 		rc = oom();
-	for (size_t l = 0; l < mf->nlayers && !rc; l++)
-		rc = read_layer(repo, doc, &layers_tree, mf->layers[l], &blobs[l]);
+	if (!rc && mf->is_map) {
+		/* the map's members, "layers" where it was */
+		size_t i = 0, at = mf->layers_at >= 0 ? (size_t)mf->layers_at : SIZE_MAX;
+		int first = 1, layers_done = 0;
+		const char *key;
+		json_t *value;
+		rc = umap_buf_putc(&text, '{') ? oom() : 0;
+		json_object_foreach(map, key, value) {
+			if (rc)
+				break;
+			if (i++ == at) {
+				layers_done = 1;
+				rc = (!first && umap_buf_putc(&text, ',')) || umap_buf_puts(&text, "\"layers\":[") ? oom() : 0;
+				first = 0;
+				for (size_t l = 0; l < mf->nlayers && !rc; l++) {
+					if (l && umap_buf_puts(&text, ",\n"))
+						rc = oom();
+					if (!rc)
+						rc = read_layer(repo, &text, &layers_tree, mf->layers[l], &blobs[l]);
+				}
+				if (!rc && umap_buf_putc(&text, ']'))
+					rc = oom();
+			}
+			if (!rc)
+				rc = put_member(&text, &first, key, value);
+		}
+		if (!rc && !layers_done) {
+			rc = (!first && umap_buf_putc(&text, ',')) || umap_buf_puts(&text, "\"layers\":[") ? oom() : 0;
+			for (size_t l = 0; l < mf->nlayers && !rc; l++) {
+				if (l && umap_buf_puts(&text, ",\n"))
+					rc = oom();
+				if (!rc)
+					rc = read_layer(repo, &text, &layers_tree, mf->layers[l], &blobs[l]);
+			}
+			if (!rc && umap_buf_putc(&text, ']'))
+				rc = oom();
+		}
+		if (!rc && umap_buf_putc(&text, '}'))
+			rc = oom();
+	} else if (!rc) {
+		rc = read_layer(repo, &text, &layers_tree, mf->layers[0], &blobs[0]);
+	}
+	json_decref(map);
+	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+	if (!rc) {
+		size_t len = text.len;
+		/* the document owns its bytes, so callers may move it out of the snapshot */
+		if ((rc = umap_doc_from_owned_buffer(&doc, umap_buf_detach(&text), len, mf->path, &opts)))
+			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of ");
+	}
 	if (!rc && doc->nlayers != mf->nlayers)
 		rc = umap_error_set(UMAP_ECORRUPT, "%s: layers do not match the manifest", mf->path);
-	if (!rc && doc->source_name == NULL)
-		doc->source_name = strdup(mf->path);
 	if (rc) {
 		if (blobs)
 			for (size_t l = 0; l < mf->nlayers; l++)
 				free(blobs[l]);
 		free(blobs);
 		umap_doc_free(doc);
+		umap_buf_dispose(&text);
 		return rc;
 	}
 	out->doc = doc;
@@ -499,11 +620,17 @@ int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid 
 		if ((rc = umap_repo_abspath(&abs, repo, m.files[i].path)))
 			break;
 		rc = umap_doc_open(&doc, abs, &opts);
-		if (rc == UMAP_ENOTFOUND)
-			rc = umap_error_set(UMAP_ENOTFOUND, "tracked file '%s' is missing", m.files[i].path);
+		int missing = rc == UMAP_ENOTFOUND && access(abs, F_OK) != 0;
+		if (missing) {
+			/* kept as in the tree; the caller decides what a missing file means */
+			umap_error_clear();
+			rc = 0;
+		}
 		free(abs);
 		if (!rc && (rc = umap_snapshot_add(snap, m.files[i].path, doc)))
 			umap_doc_free(doc);
+		if (!rc)
+			snap->files[snap->nfiles - 1].missing = missing;
 	}
 	manifest_clear(&m);
 	if (rc) {
@@ -554,6 +681,106 @@ static int json_blob(git_oid *out, umap_repo *repo, const json_t *value)
 	return rc;
 }
 
+/* How umap_json_write prints a number token, when that is certain without converting it:
+ * an integer of at most 15 digits, or a plain decimal of at most 15 significant digits and
+ * at least 1e-6 (where JavaScript's shortest form is the digits themselves), trailing
+ * fraction zeros dropped ("1.50" -> "1.5", "2.0" -> "2"). *len is the length to keep;
+ * returns 0 when the number needs the real conversion (exponents, long mantissas, -0). */
+static int number_canonical_length(const char *p, size_t n, size_t *len)
+{
+	size_t i = p[0] == '-', int_start = i;
+	while (i < n && p[i] >= '0' && p[i] <= '9')
+		i++;
+	size_t int_digits = i - int_start;
+	int zero_int = int_digits == 1 && p[int_start] == '0';
+	*len = n;
+	if (i < n) {
+		if (p[i] != '.')
+			return 0; /* exponent */
+		size_t frac_start = ++i;
+		while (i < n && p[i] >= '0' && p[i] <= '9')
+			i++;
+		if (i != n || i == frac_start)
+			return 0;
+		size_t end = n;
+		while (end > frac_start && p[end - 1] == '0')
+			end--;
+		size_t frac_digits = end - frac_start;
+		if (frac_digits) {
+			*len = end;
+			if (!zero_int)
+				return int_digits + frac_digits <= 15;
+			size_t zeros = 0;
+			while (p[frac_start + zeros] == '0')
+				zeros++;
+			return zeros <= 5 && frac_digits - zeros <= 15;
+		}
+		*len = frac_start - 1; /* "2.0" prints "2" */
+	}
+	return int_digits <= 15 && !(zero_int && p[0] == '-');
+}
+
+int umap_repo_canonical_fast(umap_buf *out, const char *data, size_t len)
+{
+	umap_scanner *sc = NULL;
+	umap_json_options opts = UMAP_JSON_OPTIONS_INIT;
+	if (umap_scanner_new(&sc, data, len, &opts)) {
+		umap_error_clear();
+		return 0;
+	}
+	unsigned char first[64];
+	int top = -1, after_key = 0, ok = 1;
+	umap_token tok;
+	while (ok) {
+		if (umap_scanner_next(sc, &tok)) {
+			umap_error_clear();
+			ok = 0;
+			break;
+		}
+		if (tok.type == UMAP_TOKEN_EOF)
+			break;
+		const char *raw = data + tok.start;
+		size_t n = tok.end - tok.start;
+		if (tok.type == UMAP_TOKEN_OBJECT_END || tok.type == UMAP_TOKEN_ARRAY_END) {
+			ok = umap_buf_putc(out, tok.type == UMAP_TOKEN_OBJECT_END ? '}' : ']') == 0;
+			top--;
+			continue;
+		}
+		if (top >= 0 && !after_key) {
+			if (!first[top] && umap_buf_putc(out, ','))
+				ok = 0;
+			first[top] = 0;
+		}
+		after_key = 0;
+		switch (tok.type) {
+		case UMAP_TOKEN_KEY:
+			ok = !tok.has_escapes && !umap_buf_put(out, raw, n) && !umap_buf_putc(out, ':');
+			after_key = 1;
+			break;
+		case UMAP_TOKEN_OBJECT_START:
+		case UMAP_TOKEN_ARRAY_START:
+			if (++top == (int)sizeof(first)) {
+				ok = 0;
+				break;
+			}
+			first[top] = 1;
+			ok = !umap_buf_putc(out, tok.type == UMAP_TOKEN_OBJECT_START ? '{' : '[');
+			break;
+		case UMAP_TOKEN_STRING:
+			ok = !tok.has_escapes && !umap_buf_put(out, raw, n);
+			break;
+		case UMAP_TOKEN_NUMBER:
+			ok = number_canonical_length(raw, n, &n) && !umap_buf_put(out, raw, n);
+			break;
+		default: /* true, false, null */
+			ok = !umap_buf_put(out, raw, n);
+			break;
+		}
+	}
+	umap_scanner_free(sc);
+	return ok;
+}
+
 static int feature_blob(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer *layer,
 			size_t i, umap_buf *scratch)
 {
@@ -566,6 +793,13 @@ static int feature_blob(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer
 			return umap_repo_cache_note(repo, key.digest, out);
 	}
 	int had_tree = f->value != NULL;
+	umap_buf_clear(scratch);
+	if (has_bytes && !had_tree &&
+	    umap_repo_canonical_fast(scratch, doc->data + f->offset, f->length)) {
+		int rc = umap_store_put(out, umap_repo_store(repo), GIT_OBJECT_BLOB, scratch->ptr,
+					scratch->len);
+		return rc ? rc : umap_repo_cache_note(repo, key.digest, out);
+	}
 	json_t *value = NULL;
 	int rc = umap_doc_feature(&value, doc, layer, i);
 	if (rc)
@@ -626,19 +860,22 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 		umap_error_prefix(rc, "%s: layer %s: ", path, layer->id);
 	if (!rc)
 		rc = umap_store_order_tree(&order, s, ids, n);
-	json_t *meta = json_object();
+	json_t *meta = json_object(), *keys = umap_layer_member_order(doc, layer);
 	if (!rc && (!meta ||
 		    json_object_set_new(meta, "options_key",
 					layer->options_key ? json_string(layer->options_key) : json_null()) ||
 		    json_object_set_new(meta, "members",
 					layer->members ? json_incref(layer->members) : json_null()) ||
-		    json_object_set_new(meta, "count", json_integer((json_int_t)n))))
+		    json_object_set_new(meta, "count", json_integer((json_int_t)n)) ||
+		    json_object_set_new(meta, "keys", keys ? keys : json_null())))
 		rc = oom();
+	keys = NULL;
 	if (!rc)
 		rc = json_blob(&meta_id, repo, meta);
 	if (!rc && layer->options)
 		rc = json_blob(&options_id, repo, layer->options);
 	json_decref(meta);
+	json_decref(keys);
 	if (!rc) {
 		umap_tree_entry entries[4];
 		size_t k = 0;
@@ -792,6 +1029,14 @@ static int build_once(git_oid *tree, umap_repo *repo, umap_snapshot *snap, const
 		}
 		if (!rc && (json_object_set_new(entry, "kind", json_string(is_map ? "map" : "layer")) ||
 			    json_object_set_new(entry, "layers", ids)))
+			rc = oom();
+		else if (!rc && is_map && f->doc && umap_doc_layers_position(f->doc) != SIZE_MAX &&
+			 json_object_set_new(entry, "layers_at",
+					     json_integer((json_int_t)umap_doc_layers_position(f->doc))))
+			rc = oom();
+		else if (!rc && is_map && !f->doc && mf_layers_at(&old, f->path) >= 0 &&
+			 json_object_set_new(entry, "layers_at",
+					     json_integer(mf_layers_at(&old, f->path))))
 			rc = oom();
 		else if (rc)
 			json_decref(ids);

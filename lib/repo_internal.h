@@ -3,6 +3,8 @@
 #ifndef UMAP_REPO_INTERNAL_H
 #define UMAP_REPO_INTERNAL_H
 
+#include <stdint.h>
+
 #include "repo.h"
 #include "repo_store.h"
 
@@ -16,8 +18,10 @@ struct umap_repo {
 	umap_store store;
 	char *workdir;
 	char *gitdir;
-	umap_cache_entry *cache; /* sorted, as loaded */
+	umap_cache_entry *cache; /* as loaded */
 	size_t ncache;
+	uint32_t *cache_table;   /* open addressing over cache: index + 1, 0 = empty */
+	size_t cache_size;
 	int cache_loaded, cache_disabled;
 	umap_cache_entry *seen;  /* what this run hashed: the next cache */
 	size_t nseen, aseen;
@@ -29,5 +33,10 @@ int umap_repo_cache_lookup(git_oid *out, umap_repo *repo, const unsigned char ke
 int umap_repo_cache_note(umap_repo *repo, const unsigned char key[16], const git_oid *id);
 void umap_repo_cache_reset_seen(umap_repo *repo);
 void umap_repo_cache_disable(umap_repo *repo, int disabled);
+
+/* The compact form umap_json_write would give a feature, written straight from its source
+ * bytes (no tree) when that is certain to be the same: returns 1 when done, 0 when the
+ * source has escapes or numbers not already in shortest form (then build the tree). */
+int umap_repo_canonical_fast(umap_buf *out, const char *data, size_t len);
 
 #endif

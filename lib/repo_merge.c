@@ -28,21 +28,30 @@ static int has_path(char **paths, size_t n, const char *path)
 	return 0;
 }
 
+int umap_repo_read_file(umap_doc **out, umap_repo *repo, const git_oid *tree, const char *path)
+{
+	*out = NULL;
+	umap_snapshot *snap = NULL;
+	int rc = umap_repo_read_tree(&snap, repo, tree, path);
+	if (!rc && snap->nfiles) {
+		umap_repo_file *f = &snap->files[0];
+		for (size_t l = 0; f->blobs && f->doc && l < f->doc->nlayers; l++)
+			free(f->blobs[l]);
+		free(f->blobs);
+		f->blobs = NULL;
+		*out = f->doc;
+		f->doc = NULL;
+	}
+	umap_snapshot_free(snap);
+	return rc;
+}
+
 /* One file of a tree as a document (NULL when the tree does not track it). */
 static int read_file(umap_doc **out, umap_repo *repo, const git_oid *tree, const char *path,
 		     int tracked)
 {
 	*out = NULL;
-	if (!tracked)
-		return 0;
-	umap_snapshot *snap = NULL;
-	int rc = umap_repo_read_tree(&snap, repo, tree, path);
-	if (!rc && snap->nfiles) {
-		*out = snap->files[0].doc;
-		snap->files[0].doc = NULL;
-	}
-	umap_snapshot_free(snap);
-	return rc;
+	return tracked ? umap_repo_read_file(out, repo, tree, path) : 0;
 }
 
 static int read_worktree_file(umap_doc **out, umap_repo *repo, const char *path)

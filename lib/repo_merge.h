@@ -32,6 +32,8 @@ int umap_repo_merge_trees(umap_repo_merge **out, umap_repo *repo, const git_oid 
 			  const git_oid *ours, const git_oid *theirs, int ours_from_worktree,
 			  const umap_merge_options *opts);
 void umap_repo_merge_free(umap_repo_merge *merge);
+/* One tracked file of a tree as a document (every feature's tree built). */
+int umap_repo_read_file(umap_doc **out, umap_repo *repo, const git_oid *tree, const char *path);
 /* The merged documents as a snapshot (files ours keeps as they are have doc NULL: build its
  * tree with the ours tree as base). Theirs' documents move into the snapshot: write the
  * working files first. */

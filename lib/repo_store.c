@@ -142,8 +142,8 @@ int umap_store_write_tree(git_oid *out, umap_store *s, umap_tree_entry *entries,
 	umap_buf buf = UMAP_BUF_INIT;
 	int rc = umap_buf_grow(&buf, n * 48 + 1);
 	for (size_t i = 0; i < n && !rc; i++)
-		rc = umap_buf_printf(&buf, "%o %s", entries[i].mode, entries[i].name) ||
-		     umap_buf_putc(&buf, '\0') ||
+		rc = umap_buf_puts(&buf, entries[i].mode == UMAP_MODE_TREE ? "40000 " : "100644 ") ||
+		     umap_buf_put(&buf, entries[i].name, strlen(entries[i].name) + 1) ||
 		     umap_buf_put(&buf, entries[i].id.id, GIT_OID_RAWSZ);
 	if (rc)
 		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
@@ -284,14 +284,14 @@ static size_t shard_capacity(int depth)
 {
 	size_t cap = UMAP_SHARD_FILL;
 	for (int i = 0; i < depth; i++)
-		cap *= 256;
+		cap *= UMAP_SHARD_FANOUT;
 	return cap;
 }
 
 int umap_shard_depth(size_t n, int previous)
 {
 	int depth = previous < 0 ? 0 : previous;
-	while (depth < 4 && n > shard_capacity(depth))
+	while (depth < 5 && n > shard_capacity(depth))
 		depth++;
 	/* Shrink only well below the threshold, so a layer near it does not flip-flop. */
 	while (depth > 0 && n < shard_capacity(depth - 1) / 4)
@@ -301,30 +301,57 @@ int umap_shard_depth(size_t n, int previous)
 
 /* ---- Features tree ---------------------------------------------------------------- */
 
+/* The shard of a feature at each level: successive 6-bit slices of its id's hash. */
 static unsigned shard_byte(uint64_t hash, int level)
 {
-	return (unsigned)(hash >> (56 - 8 * level)) & 0xff;
+	return (unsigned)(hash >> (58 - 6 * level)) & (UMAP_SHARD_FANOUT - 1);
 }
 
-static int depth_for_sort;
-
-static int fref_cmp(const void *a, const void *b)
+static int fref_name_cmp(const void *a, const void *b)
 {
-	const umap_fref *x = a, *y = b;
-	for (int level = 0; level < depth_for_sort; level++) {
-		unsigned bx = shard_byte(x->shard, level), by = shard_byte(y->shard, level);
-		if (bx != by)
-			return bx < by ? -1 : 1;
-	}
-	return strcmp(x->name, y->name);
+	return strcmp(((const umap_fref *)a)->name, ((const umap_fref *)b)->name);
 }
 
-static const char shard_names[256][3] = {
+/* Orders refs by leaf (the hash's top 6*depth bits) with a counting sort, then by name
+ * within each leaf: O(n) plus sorts of ~24 names instead of one sort of 100k. */
+static int sort_refs(umap_fref *refs, size_t n, int depth)
+{
+	if (depth == 0) {
+		qsort(refs, n, sizeof(*refs), fref_name_cmp);
+		return 0;
+	}
+	int bits = 6 * depth;
+	size_t leaves = (size_t)1 << bits;
+	size_t *start = calloc(leaves + 1, sizeof(*start));
+	umap_fref *sorted = malloc((n ? n : 1) * sizeof(*sorted));
+	if (!start || !sorted) {
+		free(start);
+		free(sorted);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++)
+		start[(refs[i].shard >> (64 - bits)) + 1]++;
+	for (size_t l = 0; l < leaves; l++)
+		start[l + 1] += start[l];
+	for (size_t i = 0; i < n; i++)
+		sorted[start[refs[i].shard >> (64 - bits)]++] = refs[i];
+	memcpy(refs, sorted, n * sizeof(*refs));
+	size_t at = 0;
+	for (size_t l = 0; l < leaves; l++) {
+		/* start[l] is now the end of leaf l */
+		if (start[l] - at > 1)
+			qsort(refs + at, start[l] - at, sizeof(*refs), fref_name_cmp);
+		at = start[l];
+	}
+	free(start);
+	free(sorted);
+	return 0;
+}
+
+static const char shard_names[UMAP_SHARD_FANOUT][3] = {
 #define H(n) { "0123456789abcdef"[(n) >> 4], "0123456789abcdef"[(n) & 15], 0 }
 #define R(n) H(n), H(n + 1), H(n + 2), H(n + 3), H(n + 4), H(n + 5), H(n + 6), H(n + 7)
-	R(0), R(8), R(16), R(24), R(32), R(40), R(48), R(56), R(64), R(72), R(80), R(88), R(96),
-	R(104), R(112), R(120), R(128), R(136), R(144), R(152), R(160), R(168), R(176), R(184),
-	R(192), R(200), R(208), R(216), R(224), R(232), R(240), R(248)
+	R(0), R(8), R(16), R(24), R(32), R(40), R(48), R(56)
 #undef R
 #undef H
 };
@@ -344,7 +371,7 @@ static int build_shard(git_oid *out, umap_store *s, umap_fref *refs, size_t n, i
 		}
 		return umap_store_write_tree(out, s, scratch, n);
 	}
-	umap_tree_entry entries[256];
+	umap_tree_entry entries[UMAP_SHARD_FANOUT];
 	size_t count = 0;
 	for (size_t i = 0; i < n;) {
 		unsigned b = shard_byte(refs[i].shard, level);
@@ -364,12 +391,13 @@ static int build_shard(git_oid *out, umap_store *s, umap_fref *refs, size_t n, i
 
 int umap_store_features_tree(git_oid *out, umap_store *s, umap_fref *refs, size_t n, int depth)
 {
-	depth_for_sort = depth;
-	qsort(refs, n, sizeof(*refs), fref_cmp);
+	int rc = sort_refs(refs, n, n ? depth : 0);
+	if (rc)
+		return rc;
 	umap_tree_entry *scratch = malloc((n ? n : 1) * sizeof(*scratch));
 	if (!scratch)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
-	int rc = build_shard(out, s, refs, n, 0, n ? depth : 0, scratch);
+	rc = build_shard(out, s, refs, n, 0, n ? depth : 0, scratch);
 	free(scratch);
 	return rc;
 }
@@ -572,7 +600,15 @@ int umap_store_mark_new(umap_store *s, const git_oid *new_tree, const git_oid *o
 
 int umap_store_flush(umap_store *s)
 {
-	int rc = umap_objw_flush(s->objw, s->gitdir);
+	/* git's own pack.compression, when the user set one, wins over our choice */
+	int level = -1;
+	git_config *cfg = NULL;
+	if (git_repository_config_snapshot(&cfg, s->git) == 0 &&
+	    git_config_get_int32(&level, cfg, "pack.compression") < 0)
+		level = -1;
+	git_config_free(cfg);
+	git_error_clear();
+	int rc = umap_objw_flush(s->objw, s->gitdir, level);
 	if (!rc && git_odb_refresh(s->odb) < 0)
 		rc = umap_error_set(UMAP_EIO, "cannot reload the object database: %s", git_msg());
 	return rc;

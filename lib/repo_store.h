@@ -14,9 +14,11 @@
 #define UMAP_MODE_BLOB 0100644u
 #define UMAP_MODE_TREE 0040000u
 
-/* Largest average number of entries a feature shard tree may hold before the layer gets
- * one more level of 256 shards (see docs/REPOSITORY.md). */
-#define UMAP_SHARD_FILL 512
+/* Feature trees shard by 6-bit slices of xxh3(id): 64 subtrees per level. A layer gets one
+ * more level when its leaves would average more than UMAP_SHARD_FILL entries
+ * (see docs/REPOSITORY.md: 100k features -> 4096 leaves of ~24, 10M -> 262144 of ~38). */
+#define UMAP_SHARD_FANOUT 64
+#define UMAP_SHARD_FILL 256
 /* Feature order chunks: a boundary after an id whose hash has these low bits clear. */
 #define UMAP_ORDER_BITS 6
 #define UMAP_ORDER_MAX 256
@@ -74,7 +76,7 @@ int umap_id_from_name(umap_buf *out, const char *name);
 int umap_name_from_layer_id(umap_buf *out, const char *layer_id);
 int umap_layer_id_from_name(umap_buf *out, const char *name);
 uint64_t umap_shard_hash(const char *id_json);
-/* Levels of 256 shards for a layer of n features (keeps `previous` unless n is far off). */
+/* Levels of 64 shards for a layer of n features (keeps `previous` unless n is far off). */
 int umap_shard_depth(size_t n, int previous);
 
 typedef struct umap_fref {

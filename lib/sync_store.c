@@ -98,13 +98,15 @@ static const char *const stmt_sql[N_STMT] = {
 	[S_CHANGE_SET] = "INSERT INTO changes(map, layer, feature, key, seq, client) VALUES(?1, ?2, ?3, ?4, ?5, ?6)"
 			 " ON CONFLICT(map, layer, feature, key) DO UPDATE SET seq = excluded.seq, client = excluded.client",
 	/* a key conflicts with the same key, a parent or child key, the whole entity, or its
-	 * layer's deletion, changed by another client after base */
-	[S_CONFLICT_KEY] = "SELECT key, seq FROM changes WHERE map = ?1 AND layer = ?2 AND seq > ?5 AND client <> ?6"
+	 * layer's deletion, changed by another client after base ("feature IN" keeps these on
+	 * the primary key: an OR across features would scan the whole layer) */
+	[S_CONFLICT_KEY] = "SELECT key, seq FROM changes WHERE map = ?1 AND layer = ?2 AND feature IN (?3, '*')"
+			   " AND seq > ?5 AND client <> ?6"
 			   " AND ((feature = ?3 AND (key = ?4 OR key = '' OR substr(?4, 1, length(key) + 1) = key || '.'"
 			   " OR substr(key, 1, length(?4) + 1) = ?4 || '.')) OR (feature = '*' AND key = ''))"
 			   " ORDER BY seq LIMIT 1",
-	[S_CONFLICT_WHOLE] = "SELECT key, seq FROM changes WHERE map = ?1 AND layer = ?2 AND seq > ?4 AND client <> ?5"
-			     " AND (feature = ?3 OR (feature = '*' AND key = '')) ORDER BY seq LIMIT 1",
+	[S_CONFLICT_WHOLE] = "SELECT key, seq FROM changes WHERE map = ?1 AND layer = ?2 AND feature IN (?3, '*')"
+			     " AND seq > ?4 AND client <> ?5 AND (feature = ?3 OR key = '') ORDER BY seq LIMIT 1",
 	[S_CONFLICT_LAYER] = "SELECT key, seq FROM changes WHERE map = ?1 AND layer = ?2 AND seq > ?3 AND client <> ?4"
 			     " ORDER BY seq LIMIT 1",
 	[S_LAYER_ENSURE] = "INSERT OR IGNORE INTO layers(map, id, ord, filename, options) VALUES(?1, ?2,"

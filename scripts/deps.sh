@@ -4,7 +4,7 @@
 # Uses apt-get as root, sudo otherwise; prints the exact command when it can do neither.
 set -eu
 
-PACKAGES="gcc make pkg-config git libjansson-dev libgit2-dev zlib1g-dev libxxhash-dev libcurl4-openssl-dev
+PACKAGES="gcc make pkg-config git libjansson-dev libgit2-dev zlib1g-dev libssl-dev libxxhash-dev libcurl4-openssl-dev
 libmicrohttpd-dev libsqlite3-dev bats bats-assert bats-support scdoc jq curl man-db iproute2"
 PACKAGES="$PACKAGES $*"
 

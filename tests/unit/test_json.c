@@ -198,7 +198,7 @@ TEST(scanner_errors_say_where_and_what)
 		    "t.json:1:8: invalid UTF-8 byte 0xed in a string (is the file in another "
 		    "encoding, such as Latin-1?)");
 	CHECK_ERROR("[1,\n \0]", UMAP_EINVALID,
-		    "t.json:2:2: unexpected a NUL byte (is this a binary or UTF-16 file?); "
+		    "t.json:2:2: unexpected NUL byte (is this a binary or UTF-16 file?); "
 		    "expected a value");
 	CHECK_ERROR("[\"a\0\"]", UMAP_EINVALID,
 		    "t.json:1:4: NUL byte in a string (is this a binary or UTF-16 file?); write "
@@ -243,11 +243,15 @@ TEST(scanner_errors_say_where_and_what)
 	CHECK_ERROR("{\"a\" 1}", UMAP_EINVALID,
 		    "t.json:1:6: unexpected '1'; expected ':' after the member name");
 	CHECK_ERROR("[1 2]", UMAP_EINVALID,
-		    "t.json:1:4: unexpected '2'; expected ',' or ']' after an element");
+		    "t.json:1:4: unexpected '2'; expected ',' or ']' after an element (is a comma "
+		    "missing?)");
+	CHECK_ERROR("{\"a\": 1\n \"b\": 2}", UMAP_EINVALID,
+		    "t.json:2:2: unexpected string \"b\"; expected ',' or '}' after a member (is a "
+		    "comma missing?)");
 	CHECK_ERROR("{} {}", UMAP_EINVALID,
 		    "t.json:1:4: unexpected data after the end of the JSON value (only one value "
 		    "is allowed per file)");
-	CHECK_ERROR("[tru]", UMAP_EINVALID, "t.json:1:2: unexpected 't'; expected a value");
+	CHECK_ERROR("[tru]", UMAP_EINVALID, "t.json:1:2: unexpected 'tru'; expected a value");
 	CHECK_ERROR("[\"a\nb\"]", UMAP_EINVALID,
 		    "t.json:1:4: line break inside a string: the string is not closed, or the "
 		    "break must be written \\n");

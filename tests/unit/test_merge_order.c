@@ -98,7 +98,7 @@ TEST(moves)
 
 TEST(repeated_key_is_an_error)
 {
-	CHECK_STR(order("ABA", "A", "A"), "error");
+	CHECK_STR(order("ABCB", "A", "A"), "error");
 	CHECK(strstr(umap_error_last(), "twice") != NULL);
 }
 

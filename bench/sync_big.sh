@@ -1,0 +1,37 @@
+#!/bin/sh
+# Sync at scale: a FEATURES-feature layer imported and pushed (in batches), cloned, then a
+# 1% edit pushed and pulled, against a server on an ephemeral loopback port (fsync on).
+# Usage: bench/sync_big.sh [FEATURES]   (default 100000). Prints wall times.
+set -eu
+cd "$(dirname "$0")/.."
+UMAPSYNC=$(cd "$(dirname "${UMAPSYNC:-./umapsync}")" && pwd)/$(basename "${UMAPSYNC:-./umapsync}")
+n=${1:-100000}
+work=$(mktemp -d)
+trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.org GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.org
+"$UMAPSYNC" serve --listen 127.0.0.1:0 --port-file "$work/port" --data "$work/srv" --rate 0 2>"$work/server.log" &
+pid=$!
+i=0
+while [ ! -s "$work/port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+url="http://127.0.0.1:$(cat "$work/port")/big"
+mkdir "$work/a" && cd "$work/a"
+awk -v n="$n" 'BEGIN {
+	printf "{\"type\":\"FeatureCollection\",\"properties\":{\"id\":\"big\",\"name\":\"Big\"},\"features\":[\n"
+	for (i = 0; i < n; i++)
+		printf "%s{\"type\":\"Feature\",\"id\":\"f%06d\",\"properties\":{\"name\":\"point %d\",\"n\":%d},\"geometry\":{\"type\":\"Point\",\"coordinates\":[%.5f,%.5f]}}\n",
+			i ? "," : "", i, i, i, 4.8 + (i % 1000) / 10000.0, 45.7 + int(i / 1000) / 10000.0
+	printf "]}\n" }' >big.geojson
+t() { s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; }
+"$UMAPSYNC" init >/dev/null
+printf 'import %d features:      %6.2f s\n' "$n" "$(t "$UMAPSYNC" import big.geojson)"
+"$UMAPSYNC" remote add origin "$url"
+printf 'first push (%d ops):   %6.2f s\n' "$((n + 1))" "$(t "$UMAPSYNC" push)"
+cd "$work"
+printf 'clone:                   %6.2f s\n' "$(t "$UMAPSYNC" clone "$url" b)"
+cd "$work/a"
+awk -v n="$n" '/"id":"f/ { if (++k % 100 == 0) sub(/"n":[0-9]+/, "\"n\":-1") } { print }' big.geojson >big.tmp && mv big.tmp big.geojson
+"$UMAPSYNC" commit -m "1% edit" >/dev/null
+printf 'push of a 1%% edit:       %6.2f s\n' "$(t "$UMAPSYNC" push)"
+cd "$work/b"
+printf 'pull of that edit:       %6.2f s\n' "$(t "$UMAPSYNC" pull)"
+cmp -s "$work/a/big.geojson" "$work/b/big.geojson" || "$UMAPSYNC" diff --exit-code --stat "$work/a/big.geojson" "$work/b/big.geojson" >/dev/null && echo "clones agree"

@@ -1,0 +1,346 @@
+/* Shared plumbing of remote, clone, push and pull: remotes in config, sync state and the
+ * durable outbox, tokens, clean-worktree checks, writing trees out, requests with retries. */
+#include "builtin.h"
+#include "repo-cmd.h"
+#include "sync-cmd.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "fs.h"
+#include "json.h"
+#include "repo_merge.h"
+
+#define CONFIG_SECTION "umapsync-remote"
+
+static char *config_get(git_config *cfg, const char *name, const char *key)
+{
+	umap_buf var = UMAP_BUF_INIT;
+	umap_buf_printf(&var, CONFIG_SECTION ".%s.%s", name, key);
+	git_buf value = GIT_BUF_INIT;
+	char *out = NULL;
+	if (git_config_get_string_buf(&value, cfg, var.ptr) == 0)
+		out = strdup(value.ptr);
+	git_buf_dispose(&value);
+	umap_buf_dispose(&var);
+	return out;
+}
+
+static git_config *open_config(umap_repo *repo)
+{
+	git_config *cfg = NULL;
+	if (git_repository_config(&cfg, umap_repo_git(repo)) < 0)
+		die("cannot read the repository's config: %s", git_error_last() ? git_error_last()->message : "?");
+	return cfg;
+}
+
+char *sync_read_token(const char *token_file)
+{
+	const char *env = getenv("UMAPSYNC_TOKEN");
+	if (env && *env)
+		return strdup(env);
+	if (!token_file)
+		return NULL;
+	umap_buf buf = UMAP_BUF_INIT;
+	if (umap_file_read(&buf, token_file, 4096))
+		die_lib("reading the token file");
+	while (buf.len && (buf.ptr[buf.len - 1] == '\n' || buf.ptr[buf.len - 1] == '\r' ||
+			   buf.ptr[buf.len - 1] == ' '))
+		buf.ptr[--buf.len] = '\0';
+	return umap_buf_detach(&buf);
+}
+
+void sync_remote_load(struct sync_remote *remote, umap_repo *repo, const char *name)
+{
+	memset(remote, 0, sizeof(*remote));
+	git_config *cfg = open_config(repo);
+	remote->name = strdup(name ? name : "origin");
+	remote->url = config_get(cfg, remote->name, "url");
+	remote->token_file = config_get(cfg, remote->name, "tokenfile");
+	git_config_free(cfg);
+	if (!remote->url) {
+		fflush(stdout);
+		fprintf(stderr, "fatal: no remote named '%s'\n", remote->name);
+		hint("add one with 'umapsync remote add %s http://HOST:PORT/MAP'", remote->name);
+		exit(EXIT_FATAL);
+	}
+	if (umap_sync_url_parse(&remote->parsed, remote->url))
+		die_lib("remote '%s'", remote->name);
+	remote->token = sync_read_token(remote->token_file);
+}
+
+void sync_remote_dispose(struct sync_remote *remote)
+{
+	free(remote->name);
+	free(remote->url);
+	free(remote->token_file);
+	umap_sync_url_dispose(&remote->parsed);
+	if (remote->token) {
+		memset(remote->token, 0, strlen(remote->token));
+		free(remote->token);
+	}
+	memset(remote, 0, sizeof(*remote));
+}
+
+void sync_remote_save(umap_repo *repo, const char *name, const char *url, const char *token_file)
+{
+	git_config *cfg = open_config(repo);
+	umap_buf var = UMAP_BUF_INIT;
+	umap_buf_printf(&var, CONFIG_SECTION ".%s.url", name);
+	int rc = git_config_set_string(cfg, var.ptr, url);
+	if (!rc && token_file) {
+		umap_buf_clear(&var);
+		umap_buf_printf(&var, CONFIG_SECTION ".%s.tokenfile", name);
+		rc = git_config_set_string(cfg, var.ptr, token_file);
+	}
+	umap_buf_dispose(&var);
+	git_config_free(cfg);
+	if (rc < 0)
+		die("cannot write the repository's config: %s", git_error_last() ? git_error_last()->message : "?");
+}
+
+static char *sync_path(umap_repo *repo, const char *remote, const char *suffix)
+{
+	umap_buf path = UMAP_BUF_INIT;
+	umap_buf_printf(&path, "%s/sync", umap_repo_gitdir(repo));
+	if (umap_mkdir_p(path.ptr, 0777))
+		die_lib(NULL);
+	umap_buf_printf(&path, "/%s%s", remote, suffix);
+	return umap_buf_detach(&path);
+}
+
+static json_t *load_json_file(const char *path)
+{
+	umap_buf buf = UMAP_BUF_INIT;
+	struct stat st;
+	if (stat(path, &st) < 0 && errno == ENOENT)
+		return NULL;
+	json_t *root = NULL;
+	if (umap_file_read(&buf, path, (size_t)1 << 30) || umap_json_loadb(&root, buf.ptr, buf.len, path))
+		die_lib("reading %s", path);
+	umap_buf_dispose(&buf);
+	if (!json_is_object(root))
+		die("%s is damaged (not a JSON object)", path);
+	return root;
+}
+
+static void save_json_file(const char *path, const json_t *root)
+{
+	char *text = umap_json_dumps(root, UMAP_JSON_INDENT(2));
+	if (!text || umap_file_write_atomic(path, text, strlen(text)))
+		die_lib("writing %s", path);
+	free(text);
+}
+
+static void new_client_id(char out[18])
+{
+	unsigned char bytes[8];
+	FILE *f = fopen("/dev/urandom", "rb");
+	if (!f || fread(bytes, 1, sizeof(bytes), f) != sizeof(bytes))
+		die_errno("cannot read /dev/urandom");
+	fclose(f);
+	out[0] = 'c';
+	for (int i = 0; i < 8; i++)
+		snprintf(out + 1 + 2 * i, 3, "%02x", bytes[i]);
+}
+
+json_t *sync_state_load(umap_repo *repo, const char *remote)
+{
+	char *path = sync_path(repo, remote, ".json");
+	json_t *state = load_json_file(path);
+	free(path);
+	if (!state) {
+		char id[18];
+		new_client_id(id);
+		state = json_pack("{s:s, s:I, s:n, s:I}", "client_id", id, "cursor", (json_int_t)0, "synced", "next_op",
+				  (json_int_t)1);
+	}
+	return state;
+}
+
+void sync_state_save(umap_repo *repo, const char *remote, json_t *state)
+{
+	char *path = sync_path(repo, remote, ".json");
+	save_json_file(path, state);
+	free(path);
+}
+
+json_t *sync_outbox_load(umap_repo *repo, const char *remote)
+{
+	char *path = sync_path(repo, remote, ".outbox.json");
+	json_t *outbox = load_json_file(path);
+	free(path);
+	return outbox;
+}
+
+void sync_outbox_save(umap_repo *repo, const char *remote, json_t *outbox)
+{
+	char *path = sync_path(repo, remote, ".outbox.json");
+	save_json_file(path, outbox);
+	free(path);
+}
+
+void sync_outbox_remove(umap_repo *repo, const char *remote)
+{
+	char *path = sync_path(repo, remote, ".outbox.json");
+	if (unlink(path) < 0 && errno != ENOENT)
+		die_errno("cannot remove %s", path);
+	free(path);
+}
+
+int sync_state_synced(git_oid *out, json_t *state)
+{
+	const char *hex = json_string_value(json_object_get(state, "synced"));
+	if (!hex)
+		return 0;
+	if (git_oid_fromstr(out, hex) < 0)
+		die("the sync state is damaged (synced commit '%s')", hex);
+	return 1;
+}
+
+void sync_require_no_merge(umap_repo *repo, const char *what)
+{
+	json_t *state = NULL;
+	if (umap_merge_state_load(&state, repo) == 0) {
+		const char *k = json_string_value(json_object_get(state, "kind"));
+		char kind[16];
+		snprintf(kind, sizeof(kind), "%s", k && !strcmp(k, "rebase") ? "rebase" : "merge");
+		json_decref(state);
+		fflush(stdout);
+		fprintf(stderr, "fatal: cannot %s: a %s is stopped on conflicts\n", what, kind);
+		hint("settle them with 'umapsync resolve', then 'umapsync %s --continue'", kind);
+		exit(EXIT_FATAL);
+	}
+}
+
+void sync_require_clean(umap_repo *repo, const git_oid *head_tree, const char *what)
+{
+	git_oid work;
+	umap_snapshot *snap = worktree_tree(&work, repo, head_tree, 0);
+	umap_snapshot_free(snap);
+	if (git_oid_equal(&work, head_tree))
+		return;
+	char **paths = NULL;
+	size_t n = 0;
+	if (umap_repo_tracked(&paths, &n, repo, head_tree))
+		die_lib(NULL);
+	error("your changes to these files would be lost by %s:", what);
+	for (size_t i = 0; i < n; i++) {
+		int differs = 0;
+		if (umap_repo_file_differs(&differs, repo, head_tree, &work, paths[i]))
+			die_lib(NULL);
+		if (differs)
+			fprintf(stderr, "\t%s\n", paths[i]);
+	}
+	hint("commit them with 'umapsync commit -m MSG' first");
+	exit(EXIT_DIFFERENT);
+}
+
+static int contains(char **list, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(list[i], s))
+			return 1;
+	return 0;
+}
+
+void sync_write_worktree(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree)
+{
+	char **old_paths = NULL, **new_paths = NULL;
+	size_t nold = 0, nnew = 0;
+	if (umap_repo_tracked(&old_paths, &nold, repo, old_tree) ||
+	    umap_repo_tracked(&new_paths, &nnew, repo, new_tree))
+		die_lib(NULL);
+	umap_snapshot *written = NULL;
+	if (umap_snapshot_new(&written))
+		die_lib(NULL);
+	for (size_t i = 0; i < nnew; i++) {
+		int differs = 1;
+		if (old_tree && umap_repo_file_differs(&differs, repo, old_tree, new_tree, new_paths[i]))
+			die_lib(NULL);
+		if (!differs)
+			continue;
+		umap_snapshot *one = NULL;
+		char *abs = NULL;
+		if (umap_repo_read_tree(&one, repo, new_tree, new_paths[i]) ||
+		    umap_repo_abspath(&abs, repo, new_paths[i]))
+			die_lib(NULL);
+		if (umap_doc_save(one->files[0].doc, abs, UMAP_JSON_INDENT(2)))
+			die_lib("cannot write %s", new_paths[i]);
+		if (umap_snapshot_add(written, new_paths[i], one->files[0].doc))
+			die_lib(NULL);
+		written->files[written->nfiles - 1].blobs = one->files[0].blobs;
+		one->files[0].doc = NULL;
+		one->files[0].blobs = NULL;
+		umap_snapshot_free(one);
+		free(abs);
+	}
+	for (size_t i = 0; i < nold; i++) {
+		if (contains(new_paths, nnew, old_paths[i]))
+			continue;
+		char *abs = NULL;
+		umap_repo_abspath(&abs, repo, old_paths[i]);
+		if (abs && unlink(abs) < 0 && errno != ENOENT)
+			die_errno("cannot remove %s", old_paths[i]);
+		free(abs);
+	}
+	if (!umap_repo_cache_worktree(repo, written))
+		umap_repo_cache_save(repo);
+	umap_snapshot_free(written);
+	umap_paths_free(old_paths, nold);
+	umap_paths_free(new_paths, nnew);
+}
+
+static int in_list(long status, const long *list)
+{
+	for (; list && *list; list++)
+		if (*list == status)
+			return 1;
+	return 0;
+}
+
+long sync_request(umap_http_response *resp, const struct sync_remote *remote, const char *method,
+		  const char *path, const char *body, const long *ok_statuses)
+{
+	umap_buf url = UMAP_BUF_INIT;
+	umap_buf_printf(&url, "%s/v1/maps/%s/%s", remote->parsed.base, remote->parsed.map, path);
+	int attempts = 0;
+	for (;;) {
+		attempts++;
+		int err = umap_sync_http(resp, method, url.ptr, remote->token, body, body ? strlen(body) : 0, 120);
+		long wait = 0;
+		if (err) {
+			if (attempts >= 4)
+				die_lib(NULL);
+			wait = attempts;
+		} else if (resp->status == 429 || resp->status >= 500) {
+			if (attempts >= 4)
+				break;
+			wait = resp->retry_after > 0 ? resp->retry_after : attempts;
+		} else {
+			break;
+		}
+		if (wait > 10)
+			wait = 10;
+		warning("%s; retrying in %ld s", err ? umap_error_last() : "the server is busy", wait);
+		sleep((unsigned)wait);
+	}
+	umap_buf_dispose(&url);
+	if (resp->status == 200 || in_list(resp->status, ok_statuses))
+		return resp->status;
+	json_t *reply = NULL;
+	const char *message = NULL;
+	if (!umap_json_loadb(&reply, resp->body.ptr, resp->body.len, "reply"))
+		message = json_string_value(json_object_get(reply, "error"));
+	fflush(stdout);
+	fprintf(stderr, "fatal: %s: %s (HTTP %ld)\n", remote->url, message ? message : "unexpected answer",
+		resp->status);
+	if (resp->status == 401)
+		hint("set UMAPSYNC_TOKEN, or 'umapsync remote add %s URL --token-file FILE'", remote->name);
+	exit(EXIT_FATAL);
+}

@@ -1,0 +1,54 @@
+/* What remote, clone, push and pull share: remotes in the repository's config, the sync
+ * state and the durable outbox in .umapsync/sync/, tokens, and moving the working files. */
+#ifndef UMAPSYNC_SYNC_CMD_H
+#define UMAPSYNC_SYNC_CMD_H
+
+#include <git2.h>
+#include <jansson.h>
+
+#include "repo.h"
+#include "sync_client.h"
+
+struct sync_remote {
+	char *name;
+	char *url;
+	char *token_file;  /* NULL when none */
+	umap_sync_url parsed;
+	char *token;       /* UMAPSYNC_TOKEN, else the token file's content; NULL when none */
+};
+
+/* The remote NAME of the repository (NULL: the only one, else "origin"); dies when absent. */
+void sync_remote_load(struct sync_remote *remote, umap_repo *repo, const char *name);
+void sync_remote_dispose(struct sync_remote *remote);
+/* Reads a token: UMAPSYNC_TOKEN wins over the file. Dies when the file is unreadable. */
+char *sync_read_token(const char *token_file);
+/* Records a remote in the repository's config (section umapsync-remote, so that git's own
+ * remotes are left alone). */
+void sync_remote_save(umap_repo *repo, const char *name, const char *url, const char *token_file);
+
+/* .umapsync/sync/NAME.json: {"client_id","cursor","synced","next_op","hlc"}.
+ * `synced` is the commit holding the server's state at `cursor` (with our pushes). */
+json_t *sync_state_load(umap_repo *repo, const char *remote);
+void sync_state_save(umap_repo *repo, const char *remote, json_t *state);
+/* .umapsync/sync/NAME.outbox.json, written before ops are sent; NULL when none. */
+json_t *sync_outbox_load(umap_repo *repo, const char *remote);
+void sync_outbox_save(umap_repo *repo, const char *remote, json_t *outbox);
+void sync_outbox_remove(umap_repo *repo, const char *remote);
+/* The state's synced commit; 0 when there is none yet. */
+int sync_state_synced(git_oid *out, json_t *state);
+
+/* Dies with a list of the files that differ from HEAD (so nothing uncommitted is lost). */
+void sync_require_clean(umap_repo *repo, const git_oid *head_tree, const char *what);
+/* Writes the working files that differ between two trees (old NULL: all), removes those the
+ * new tree drops, and seeds the status cache. */
+void sync_write_worktree(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree);
+/* Dies when a merge or rebase is stopped on conflicts. */
+void sync_require_no_merge(umap_repo *repo, const char *what);
+
+/* A request with retries on network errors, 429 (waiting Retry-After) and 5xx; dies with
+ * the server's message for other failures unless the status is in `ok_statuses`
+ * (0-terminated). Returns the status. */
+long sync_request(umap_http_response *resp, const struct sync_remote *remote, const char *method,
+		  const char *path, const char *body, const long *ok_statuses);
+
+#endif

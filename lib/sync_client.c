@@ -1,0 +1,432 @@
+/* The sync client's building blocks: remote URLs, HTTP over libcurl, and pulled ops and
+ * snapshots applied to map files held as JSON trees (FeatureCollections and .umap maps). */
+#include "sync_client.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "strutil.h"
+#include "sync_op.h"
+
+#define MAX_RESPONSE ((size_t)1 << 31)
+
+int umap_sync_url_parse(umap_sync_url *out, const char *url)
+{
+	memset(out, 0, sizeof(*out));
+	const char *rest = NULL;
+	if (umap_starts_with(url, "http://"))
+		rest = url + 7;
+	else if (umap_starts_with(url, "https://"))
+		rest = url + 8;
+	size_t len = strlen(url);
+	while (len > 0 && url[len - 1] == '/')
+		len--;
+	const char *slash = rest ? memchr(rest, '/', (size_t)(url + len - rest)) : NULL;
+	if (!rest || !slash || slash == rest)
+		return umap_error_set(UMAP_EINVALID, "invalid sync URL '%s': expected http://HOST:PORT/MAP", url);
+	const char *map = url + len;
+	while (map > slash + 1 && map[-1] != '/')
+		map--;
+	out->base = strndup(url, (size_t)(map - 1 - url));
+	out->map = strndup(map, (size_t)(url + len - map));
+	if (!out->base || !out->map) {
+		umap_sync_url_dispose(out);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	if (!umap_sync_valid_name(out->map, UMAP_SYNC_NAME_MAX)) {
+		int err = umap_error_set(UMAP_EINVALID,
+					 "invalid map name '%s' in '%s': use 1 to %d characters of A-Z a-z 0-9 _ -",
+					 out->map, url, UMAP_SYNC_NAME_MAX);
+		umap_sync_url_dispose(out);
+		return err;
+	}
+	return 0;
+}
+
+void umap_sync_url_dispose(umap_sync_url *url)
+{
+	free(url->base);
+	free(url->map);
+	url->base = url->map = NULL;
+}
+
+/* ---- HTTP ------------------------------------------------------------------------------ */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static size_t on_body(char *ptr, size_t size, size_t n, void *ctx)
+{
+	umap_buf *buf = ctx;
+	size_t len = size * n;
+	if (buf->len + len > MAX_RESPONSE || umap_buf_put(buf, ptr, len))
+		return 0; /* makes curl fail with a write error */
+	return len;
+}
+
+int umap_sync_http(umap_http_response *out, const char *method, const char *url, const char *token,
+		   const char *body, size_t len, long timeout_s)
+{
+	pthread_once(&curl_once, curl_init_once);
+	umap_buf_clear(&out->body);
+	out->status = 0;
+	out->retry_after = 0;
+	CURL *curl = curl_easy_init();
+	if (!curl)
+		return umap_error_set(UMAP_ENOMEM, "cannot start an HTTP client");
+	struct curl_slist *headers = curl_slist_append(NULL, "Accept: application/json");
+	umap_buf auth = UMAP_BUF_INIT;
+	if (token) {
+		umap_buf_printf(&auth, "Authorization: Bearer %s", token);
+		headers = curl_slist_append(headers, auth.ptr);
+	}
+	if (body)
+		headers = curl_slist_append(headers, "Content-Type: application/json");
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out->body);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT, timeout_s);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_USERAGENT, "umapsync");
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (!strcmp(method, "POST")) {
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body ? body : "");
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+	CURLcode rc = curl_easy_perform(curl);
+	int err = 0;
+	if (rc != CURLE_OK) {
+		err = umap_error_set(UMAP_ENET, "cannot reach %s: %s", url, curl_easy_strerror(rc));
+	} else {
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out->status);
+		curl_off_t retry = 0;
+		if (curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &retry) == CURLE_OK)
+			out->retry_after = (long)retry;
+		if (!out->body.ptr)
+			umap_buf_puts(&out->body, "");
+	}
+	memset(auth.ptr ? auth.ptr : "", 0, auth.len);
+	umap_buf_dispose(&auth);
+	curl_slist_free_all(headers);
+	curl_easy_cleanup(curl);
+	return err;
+}
+
+void umap_http_response_dispose(umap_http_response *resp)
+{
+	umap_buf_dispose(&resp->body);
+}
+
+/* ---- Files as JSON trees ------------------------------------------------------------------ */
+
+void umap_sync_files_dispose(umap_sync_files *files)
+{
+	for (size_t i = 0; i < files->n; i++) {
+		free(files->paths[i]);
+		json_decref(files->roots[i]);
+	}
+	free(files->paths);
+	free(files->roots);
+	memset(files, 0, sizeof(*files));
+}
+
+int umap_sync_files_add(umap_sync_files *files, const char *path, json_t *root)
+{
+	char **paths = realloc(files->paths, (files->n + 1) * sizeof(char *));
+	if (paths)
+		files->paths = paths;
+	json_t **roots = paths ? realloc(files->roots, (files->n + 1) * sizeof(json_t *)) : NULL;
+	if (roots)
+		files->roots = roots;
+	char *copy = roots ? strdup(path) : NULL;
+	if (!copy) {
+		json_decref(root);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	files->paths[files->n] = copy;
+	files->roots[files->n] = root;
+	files->n++;
+	return 0;
+}
+
+static int is_map(const json_t *root)
+{
+	const char *type = json_string_value(json_object_get(root, "type"));
+	return type && !strcmp(type, "umap");
+}
+
+static const char *options_key(const json_t *fc)
+{
+	if (json_is_object(json_object_get(fc, "properties")))
+		return "properties";
+	if (json_is_object(json_object_get(fc, "_umap_options")))
+		return "_umap_options";
+	return NULL;
+}
+
+static const char *layer_id(const json_t *fc)
+{
+	const char *key = options_key(fc);
+	const char *id = key ? json_string_value(json_object_get(json_object_get(fc, key), "id")) : NULL;
+	return id ? id : json_string_value(json_object_get(fc, "id"));
+}
+
+typedef struct layer_loc {
+	size_t file;
+	json_t *fc;
+	json_t *array; /* the map's "layers" array holding it, NULL for a FeatureCollection file */
+	size_t index;
+} layer_loc;
+
+static int find_layer(layer_loc *out, umap_sync_files *files, const char *id)
+{
+	for (size_t f = 0; f < files->n; f++) {
+		json_t *root = files->roots[f];
+		if (!root)
+			continue;
+		if (is_map(root)) {
+			json_t *layers = json_object_get(root, "layers"), *fc;
+			size_t i;
+			json_array_foreach(layers, i, fc) {
+				const char *lid = layer_id(fc);
+				if (lid && !strcmp(lid, id)) {
+					*out = (layer_loc){ f, fc, layers, i };
+					return 1;
+				}
+			}
+		} else {
+			const char *lid = layer_id(root);
+			if (lid && !strcmp(lid, id)) {
+				*out = (layer_loc){ f, root, NULL, 0 };
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
+static long find_file(const umap_sync_files *files, const char *path)
+{
+	for (size_t f = 0; f < files->n; f++)
+		if (!strcmp(files->paths[f], path))
+			return (long)f;
+	return -1;
+}
+
+/* A new FeatureCollection for a layer: its options (with the id, so that import keeps it). */
+static json_t *new_layer(const char *id, const json_t *options, json_t *features)
+{
+	json_t *opts = json_is_object(options) ? json_deep_copy(options) : json_object();
+	if (opts && !json_object_get(opts, "id"))
+		json_object_set_new(opts, "id", json_string(id));
+	json_t *fc = json_pack("{s:s, s:o, s:o}", "type", "FeatureCollection", "properties", opts,
+			       "features", features ? json_incref(features) : json_array());
+	return fc;
+}
+
+/* Puts a new layer into file `filename` (a .umap file gathers layers; a FeatureCollection
+ * file already holding another layer makes the new one go to LAYER.geojson). */
+static int place_layer(umap_sync_files *files, const char *filename, const char *id, json_t *fc,
+		       const json_t *map_props)
+{
+	char fallback[UMAP_SYNC_LAYER_MAX + 16];
+	snprintf(fallback, sizeof(fallback), "%s.geojson", id);
+	if (!filename || !umap_sync_valid_filename(filename))
+		filename = fallback;
+	long f = find_file(files, filename);
+	if (umap_ends_with(filename, ".umap")) {
+		if (f < 0 || !files->roots[f]) {
+			json_t *root = json_pack("{s:s}", "type", "umap");
+			const char *k;
+			json_t *v;
+			json_object_foreach((json_t *)map_props, k, v)
+				if (strcmp(k, "type") && strcmp(k, "layers"))
+					json_object_set(root, k, v);
+			json_object_set_new(root, "layers", json_array());
+			if (f < 0) {
+				if (umap_sync_files_add(files, filename, root))
+					return UMAP_ENOMEM;
+				f = (long)files->n - 1;
+			} else {
+				files->roots[f] = root;
+			}
+		}
+		return json_array_append_new(json_object_get(files->roots[f], "layers"), fc) ? UMAP_ENOMEM : 0;
+	}
+	if (f >= 0 && files->roots[f]) {
+		if (!strcmp(filename, fallback)) {
+			json_decref(fc);
+			return umap_error_set(UMAP_EEXISTS, "cannot place layer '%s': %s holds another layer", id, fallback);
+		}
+		return place_layer(files, fallback, id, fc, map_props);
+	}
+	if (f >= 0) {
+		files->roots[f] = fc;
+		return 0;
+	}
+	return umap_sync_files_add(files, filename, fc);
+}
+
+int umap_sync_files_from_snapshot(umap_sync_files *out, const json_t *snapshot)
+{
+	memset(out, 0, sizeof(*out));
+	json_t *layers = json_object_get(snapshot, "layers"), *layer;
+	json_t *props = json_object_get(snapshot, "properties");
+	size_t i;
+	if (!json_is_array(layers))
+		return umap_error_set(UMAP_EINVALID, "the server's snapshot has no \"layers\" array");
+	json_array_foreach(layers, i, layer) {
+		const char *id = json_string_value(json_object_get(layer, "id"));
+		json_t *features = json_object_get(layer, "features");
+		if (!id || !umap_sync_valid_name(id, UMAP_SYNC_LAYER_MAX) || !json_is_array(features)) {
+			umap_sync_files_dispose(out);
+			return umap_error_set(UMAP_EINVALID, "the server's snapshot has a damaged layer (#%zu)", i + 1);
+		}
+		json_t *fc = new_layer(id, json_object_get(layer, "options"), features);
+		int err = fc ? place_layer(out, json_string_value(json_object_get(layer, "filename")), id, fc,
+					   json_is_object(props) ? props : NULL)
+			     : umap_error_set(UMAP_ENOMEM, "out of memory");
+		if (err) {
+			umap_sync_files_dispose(out);
+			return err;
+		}
+	}
+	return 0;
+}
+
+static long find_feature(json_t *features, const json_t *id)
+{
+	json_t *f;
+	size_t i;
+	json_array_foreach(features, i, f)
+		if (json_equal(json_object_get(f, "id"), (json_t *)id))
+			return (long)i;
+	return -1;
+}
+
+int umap_sync_apply_op(umap_sync_files *files, const json_t *op, int *applied)
+{
+	*applied = 0;
+	const char *verb = json_string_value(json_object_get(op, "verb"));
+	const char *subject = json_string_value(json_object_get(op, "subject"));
+	const char *key = json_string_value(json_object_get(op, "key"));
+	json_t *meta = json_object_get(op, "metadata");
+	json_t *value = json_object_get(op, "value");
+	if (!verb || !subject)
+		return umap_error_set(UMAP_EINVALID, "pulled op without verb or subject");
+	int upsert = !strcmp(verb, "upsert"), update = !strcmp(verb, "update"), del = !strcmp(verb, "delete");
+	if ((update && !key) || !(upsert || update || del))
+		return umap_error_set(UMAP_EINVALID, "pulled op with an unknown verb or no key");
+	layer_loc loc;
+	if (!strcmp(subject, "feature")) {
+		const char *lid = json_string_value(json_object_get(meta, "layerId"));
+		json_t *fid = json_object_get(meta, "id");
+		if (!lid || !fid)
+			return umap_error_set(UMAP_EINVALID, "pulled feature op without metadata.id or layerId");
+		if (!find_layer(&loc, files, lid)) {
+			if (!upsert)
+				return 0;
+			json_t *fc = new_layer(lid, NULL, NULL);
+			if (!fc || place_layer(files, NULL, lid, fc, NULL) || !find_layer(&loc, files, lid))
+				return umap_error_set(UMAP_ENOMEM, "out of memory");
+		}
+		json_t *features = json_object_get(loc.fc, "features");
+		if (!json_is_array(features)) {
+			features = json_array();
+			json_object_set_new(loc.fc, "features", features);
+		}
+		long at = find_feature(features, fid);
+		if (upsert) {
+			json_t *feature = json_deep_copy(value);
+			if (!json_is_object(feature)) {
+				json_decref(feature);
+				return umap_error_set(UMAP_EINVALID, "pulled feature upsert without a feature");
+			}
+			if (!json_object_get(feature, "id"))
+				json_object_set(feature, "id", fid);
+			if (at >= 0)
+				json_array_set_new(features, (size_t)at, feature);
+			else
+				json_array_append_new(features, feature);
+		} else if (at < 0) {
+			return 0;
+		} else if (update) {
+			int err = umap_sync_set_path(json_array_get(features, (size_t)at), key, value);
+			if (err)
+				return err;
+		} else {
+			json_array_remove(features, (size_t)at);
+		}
+		*applied = 1;
+		return 0;
+	}
+	if (!strcmp(subject, "datalayer")) {
+		const char *lid = json_string_value(json_object_get(meta, "id"));
+		if (!lid)
+			return umap_error_set(UMAP_EINVALID, "pulled datalayer op without metadata.id");
+		int found = find_layer(&loc, files, lid);
+		if (upsert && !found) {
+			json_t *fc = new_layer(lid, value, NULL);
+			const char *filename = json_string_value(json_object_get(meta, "filename"));
+			int err = fc ? place_layer(files, filename, lid, fc, NULL) : UMAP_ENOMEM;
+			if (err)
+				return err == UMAP_ENOMEM ? umap_error_set(err, "out of memory") : err;
+		} else if (!found) {
+			return 0;
+		} else if (upsert) {
+			const char *okey = options_key(loc.fc);
+			json_t *opts = json_is_object(value) ? json_deep_copy(value) : json_object();
+			const char *top = json_string_value(json_object_get(loc.fc, "id"));
+			if (opts && !json_object_get(opts, "id") && !(top && !strcmp(top, lid)))
+				json_object_set_new(opts, "id", json_string(lid));
+			json_object_set_new(loc.fc, okey ? okey : "properties", opts);
+		} else if (update) {
+			const char *okey = options_key(loc.fc);
+			if (!okey) {
+				okey = "properties";
+				json_object_set_new(loc.fc, okey, json_object());
+			}
+			const char *dot = strchr(key, '.');
+			int err = umap_sync_set_path(json_object_get(loc.fc, okey), dot ? dot + 1 : key, value);
+			if (err)
+				return err;
+		} else if (loc.array) {
+			json_array_remove(loc.array, loc.index);
+		} else {
+			json_decref(files->roots[loc.file]);
+			files->roots[loc.file] = NULL;
+		}
+		*applied = 1;
+		return 0;
+	}
+	if (!strcmp(subject, "map")) {
+		json_t *root = NULL;
+		for (size_t f = 0; f < files->n && !root; f++)
+			if (files->roots[f] && is_map(files->roots[f]))
+				root = files->roots[f];
+		if (!root || del)
+			return 0;
+		if (update) {
+			int err = umap_sync_set_path(root, key, value);
+			if (err)
+				return err;
+		} else if (json_is_object(value)) {
+			const char *k;
+			json_t *v;
+			json_object_foreach(value, k, v)
+				if (strcmp(k, "type") && strcmp(k, "layers"))
+					json_object_set(root, k, v);
+		}
+		*applied = 1;
+		return 0;
+	}
+	return umap_error_set(UMAP_EINVALID, "pulled op with an unknown subject '%s'", subject);
+}

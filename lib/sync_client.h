@@ -1,0 +1,54 @@
+/* The sync client's building blocks: remote URLs, HTTP over libcurl, and applying pulled ops
+ * (or a snapshot) to map files held as JSON trees. The commands in cmd/ tie them together. */
+#ifndef UMAP_SYNC_CLIENT_H
+#define UMAP_SYNC_CLIENT_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "buf.h"
+
+/* http://HOST:PORT/MAP split into the server's base URL and the map name. */
+typedef struct umap_sync_url {
+	char *base; /* "http://127.0.0.1:8642" */
+	char *map;
+} umap_sync_url;
+
+int umap_sync_url_parse(umap_sync_url *out, const char *url);
+void umap_sync_url_dispose(umap_sync_url *url);
+
+typedef struct umap_http_response {
+	long status;
+	umap_buf body;
+	long retry_after; /* seconds, from Retry-After; 0 when none */
+} umap_http_response;
+
+#define UMAP_HTTP_RESPONSE_INIT { 0, UMAP_BUF_INIT, 0 }
+
+/* One request: method GET or POST (with a JSON body), bearer token when non-NULL, bounded
+ * in time. UMAP_ENET (message says why) when no HTTP answer came back. */
+int umap_sync_http(umap_http_response *out, const char *method, const char *url, const char *token,
+		   const char *body, size_t len, long timeout_s);
+void umap_http_response_dispose(umap_http_response *resp);
+
+/* Map files as JSON trees (FeatureCollections, or .umap maps with "layers"), by path. */
+typedef struct umap_sync_files {
+	size_t n;
+	char **paths;
+	json_t **roots;  /* NULL: the file was removed */
+} umap_sync_files;
+
+void umap_sync_files_dispose(umap_sync_files *files);
+/* Adds a file (the set takes `root`). */
+int umap_sync_files_add(umap_sync_files *files, const char *path, json_t *root);
+
+/* Builds the files of a snapshot reply ({"layers":[{"id","filename","options","features"}],
+ * "properties"}): layers grouped by file name (a .umap name gathers its layers into one map
+ * with the map's properties; a layer without a name gets LAYER.geojson). */
+int umap_sync_files_from_snapshot(umap_sync_files *out, const json_t *snapshot);
+
+/* Applies a pulled op. *applied is 0 when it had nothing to act on (an update of a feature
+ * that is gone, a map op without a .umap file), which is not an error. */
+int umap_sync_apply_op(umap_sync_files *files, const json_t *op, int *applied);
+
+#endif

@@ -1,0 +1,436 @@
+#!/usr/bin/env bats
+# The repository (SPEC §7): init, import, status, commit, log, show, checkout, export,
+# branch, tag, config and diff of revisions, on the example map, odd fixtures and
+# generated data; plain git must read the result (git fsck, git log).
+
+bats_require_minimum_version 1.5.0
+load helper
+
+REPO_FIXTURES=$BATS_TEST_DIRNAME/../fixtures/repo
+export GIT_AUTHOR_DATE="@1700000000 +0000"
+
+# Same features, values, key order and feature order.
+same_document() {
+	"$UMAPSYNC" diff --exit-code "$1" "$2"
+	[ "$(jq -c '[paths]' "$1")" = "$(jq -c '[paths]' "$2")" ]
+	[ "$(jq -S . "$1")" = "$(jq -S . "$2")" ]
+}
+
+map_repo() {
+	cp "$EXAMPLES/cycling-lyon.umap" .
+	umapsync init >/dev/null
+	umapsync import cycling-lyon.umap >/dev/null
+}
+
+# Renames feature b7TzP and removes M2wXe in the example map.
+edit_map() {
+	jq '.layers[0].features[1].properties.name = "Rue Garibaldi (north)"
+	    | .layers[0].features |= map(select(.id != "M2wXe"))' cycling-lyon.umap >edited
+	mv edited cycling-lyon.umap
+}
+
+@test "init creates a bare git repository whose first branch is main" {
+	run umapsync init
+	assert_success
+	assert_output "Initialized empty umapsync repository in $PWD/.umapsync/"
+	[ "$(git --git-dir=.umapsync rev-parse --is-bare-repository)" = true ]
+	[ "$(git --git-dir=.umapsync symbolic-ref HEAD)" = refs/heads/main ]
+	run umapsync init
+	assert_output "Reinitialized existing umapsync repository in $PWD/.umapsync/"
+	run umapsync init sub/dir
+	assert_success
+	[ -f sub/dir/.umapsync/HEAD ]
+}
+
+@test "repository commands outside a repository fail with a hint" {
+	run_split umapsync status
+	assert_equal "$status" 128
+	assert_equal "$output" ""
+	assert_equal "$stderr" "fatal: not a umapsync repository (or any parent directory)
+hint: create one here with 'umapsync init', then 'umapsync import FILE'"
+}
+
+@test "import tracks the example map and commits it; status is clean; plain git reads it" {
+	cp "$EXAMPLES/cycling-lyon.umap" .
+	umapsync init >/dev/null
+	run_split umapsync import cycling-lyon.umap
+	assert_success
+	assert_equal "$output" "cycling-lyon.umap: 2 layers, 14 features
+[main (root-commit) $(git --git-dir=.umapsync rev-parse --short=7 HEAD)] Import cycling-lyon.umap"
+	cmp cycling-lyon.umap "$EXAMPLES/cycling-lyon.umap"
+	run umapsync status
+	assert_output "On branch main
+nothing to commit, working files clean"
+	run git --git-dir=.umapsync fsck --strict
+	assert_success
+	assert_output ""
+	run git --git-dir=.umapsync log --format='%an <%ae> %s'
+	assert_output "Test User <test@example.org> Import cycling-lyon.umap"
+	run git --git-dir=.umapsync ls-tree --name-only HEAD
+	assert_output "layers
+manifest.json
+map.json"
+	run git --git-dir=.umapsync ls-tree --name-only HEAD:layers/3f1c9a8e-5b7d-4e2a-9c61-0d8e4b2f7a15
+	assert_output "features
+meta.json
+options.json
+order"
+	# one blob per feature, the compact JSON of the feature
+	run git --git-dir=.umapsync cat-file blob HEAD:layers/3f1c9a8e-5b7d-4e2a-9c61-0d8e4b2f7a15/features/b7TzP
+	assert_output "$(jq -c '.layers[0].features[1]' "$EXAMPLES/cycling-lyon.umap")"
+	# objects are in a pack, not one loose file per feature
+	[ "$(find .umapsync/objects -type f -path '*/objects/??/*' | wc -l)" -eq 0 ]
+	[ "$(ls .umapsync/objects/pack/*.pack | wc -l)" -eq 1 ]
+}
+
+@test "export gives back the imported map and layer: values, key order, feature order" {
+	cp "$EXAMPLES/cycling-lyon.umap" "$EXAMPLES/bike-parking.geojson" .
+	mkdir other && cp "$EXAMPLES/bike-parking.geojson" other/
+	umapsync init >/dev/null
+	umapsync import cycling-lyon.umap >/dev/null
+	umapsync export HEAD cycling-lyon.umap >out.umap
+	same_document "$EXAMPLES/cycling-lyon.umap" out.umap
+	umapsync export HEAD cycling-lyon.umap -o out2.umap
+	cmp out.umap out2.umap
+	# a plain layer in another repository
+	cd other
+	umapsync init >/dev/null
+	umapsync import bike-parking.geojson >/dev/null
+	umapsync export main bike-parking.geojson >out.geojson
+	same_document "$EXAMPLES/bike-parking.geojson" out.geojson
+}
+
+@test "import assigns ids to features and layers without one and writes them back" {
+	cp "$REPO_FIXTURES/no-ids.geojson" .
+	umapsync init >/dev/null
+	run umapsync import no-ids.geojson
+	assert_success
+	assert_line --index 0 "no-ids.geojson: 1 layer, 3 features, 4 ids assigned"
+	[ "$(jq '[.features[].id | select(test("^[A-Za-z0-9]{5}$"))] | length' no-ids.geojson)" -eq 3 ]
+	jq -e '.properties.id | test("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")' no-ids.geojson
+	# values survive (1.50 and 1e2 are numbers, \u00e9 is é)
+	[ "$(jq -c '[.features[].properties.capacity]' no-ids.geojson)" = "[10,1.5,100]" ]
+	[ "$(jq -r '.features[2].properties.name' no-ids.geojson)" = "Rack é" ]
+	run umapsync status
+	assert_output "On branch main
+nothing to commit, working files clean"
+	umapsync export HEAD no-ids.geojson >out.geojson
+	same_document no-ids.geojson out.geojson
+}
+
+@test "legacy _umap_options, numeric and odd ids round-trip" {
+	cp "$REPO_FIXTURES/legacy.geojson" .
+	umapsync init >/dev/null
+	run umapsync import legacy.geojson
+	assert_line --index 0 "legacy.geojson: 1 layer, 2 features"
+	umapsync export HEAD legacy.geojson >out.geojson
+	same_document legacy.geojson out.geojson
+	jq -e '._umap_options.name == "Legacy layer" and (has("properties") | not)' out.geojson
+	jq -e '.features[0].id == 42 and .features[1].id == "a b/c"' out.geojson
+	run git --git-dir=.umapsync ls-tree --name-only HEAD:layers/5b2e6c1a-0f7d-4d3e-9a8b-7c6d5e4f3a21/features
+	assert_output '~%22a%20b%2Fc%22
+~42'
+	git --git-dir=.umapsync fsck --strict
+}
+
+@test "status, diff, commit, log and show follow an edit" {
+	map_repo
+	edit_map
+	run umapsync status
+	assert_output "On branch main
+Changes not committed:
+  modified:   cycling-lyon.umap (0 added, 1 modified, 1 removed)"
+	run umapsync diff --stat
+	assert_output " Bike lanes | 0 added, 1 removed, 1 modified
+ 0 added, 1 removed, 1 modified, 12 unchanged"
+	run umapsync diff --exit-code
+	assert_equal "$status" 1
+	assert_line 'modified feature b7TzP "Rue Garibaldi (north)" in layer "Bike lanes"'
+	assert_line 'removed feature M2wXe "Avenue Berthelot" in layer "Bike lanes"'
+	run umapsync commit -m "Rename Garibaldi, drop Berthelot"
+	assert_success
+	assert_output "[main $(git --git-dir=.umapsync rev-parse --short=7 HEAD)] Rename Garibaldi, drop Berthelot
+ 0 added, 1 modified, 1 removed"
+	run umapsync status
+	assert_output "On branch main
+nothing to commit, working files clean"
+	run umapsync log --oneline
+	assert_output "$(git --git-dir=.umapsync rev-parse --short=7 HEAD) Rename Garibaldi, drop Berthelot
+$(git --git-dir=.umapsync rev-parse --short=7 HEAD~1) Import cycling-lyon.umap"
+	run umapsync log -n 1
+	assert_output "commit $(git --git-dir=.umapsync rev-parse HEAD)
+Author: Test User <test@example.org>
+Date:   Tue Nov 14 22:13:20 2023 +0000
+
+    Rename Garibaldi, drop Berthelot"
+	run umapsync log --format=json
+	assert_success
+	[ "$(echo "$output" | jq -r '.[0].message')" = "Rename Garibaldi, drop Berthelot" ]
+	[ "$(echo "$output" | jq -r '.[1].parents | length')" = 0 ]
+	run umapsync show
+	assert_success
+	assert_line --index 0 "commit $(git --git-dir=.umapsync rev-parse HEAD)"
+	assert_line 'modified feature b7TzP "Rue Garibaldi (north)" in layer "Bike lanes"'
+	assert_line '  ~ name: "Rue Garibaldi" → "Rue Garibaldi (north)"'
+	assert_line 'removed feature M2wXe "Avenue Berthelot" in layer "Bike lanes"'
+	run git --git-dir=.umapsync fsck --strict
+	assert_success
+	run git --git-dir=.umapsync log --format=%s
+	assert_output "Rename Garibaldi, drop Berthelot
+Import cycling-lyon.umap"
+}
+
+@test "diff between revisions, branches and tags, in every format" {
+	map_repo
+	umapsync tag v1
+	edit_map
+	umapsync commit -m edit >/dev/null
+	run umapsync diff HEAD~1 HEAD --format=json
+	assert_success
+	[ "$(echo "$output" | jq -c .summary)" = '{"added":0,"removed":1,"modified":1,"unchanged":12}' ]
+	[ "$(echo "$output" | jq -c '.features[] | select(.change == "modified") | .properties')" = \
+	  '{"name":{"old":"Rue Garibaldi","new":"Rue Garibaldi (north)"}}' ]
+	run umapsync diff v1 main --stat
+	assert_output " Bike lanes | 0 added, 1 removed, 1 modified
+ 0 added, 1 removed, 1 modified, 12 unchanged"
+	run umapsync diff v1 --format=geojson
+	[ "$(echo "$output" | jq '.features | length')" = 2 ]
+	run umapsync diff --quiet HEAD~1 HEAD
+	assert_equal "$status" 1
+	run umapsync diff HEAD
+	assert_success
+	assert_output ""
+	run_split umapsync diff nope HEAD
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: unknown revision 'nope'"
+	run_split umapsync diff HEAD cycling-lyon.umap
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: cannot compare the file 'cycling-lyon.umap' with a revision: give two files or two revisions"
+}
+
+@test "commit refuses nothing to commit and a missing message" {
+	map_repo
+	run umapsync commit -m "nothing"
+	assert_equal "$status" 1
+	assert_output "nothing to commit, working files clean"
+	run_split umapsync commit
+	assert_equal "$status" 129
+	[[ "$stderr" == "error: commit needs a message: -m MSG"* ]]
+}
+
+@test "import refuses a file that is already tracked" {
+	map_repo
+	run_split umapsync import cycling-lyon.umap
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: 'cycling-lyon.umap' is already tracked
+hint: edit it and record the changes with 'umapsync commit -m MSG'"
+}
+
+@test "checkout rewrites the working files and refuses to lose changes" {
+	map_repo
+	cp cycling-lyon.umap original.umap
+	edit_map
+	umapsync commit -m edit >/dev/null
+	cp cycling-lyon.umap edited.umap
+	first=$(git --git-dir=.umapsync rev-parse --short=7 HEAD~1)
+	run_split umapsync checkout HEAD~1
+	assert_success
+	assert_equal "$stderr" "HEAD is now at $first Import cycling-lyon.umap"
+	same_document original.umap cycling-lyon.umap
+	run umapsync status
+	assert_line --index 0 "HEAD detached at $(git --git-dir=.umapsync rev-parse --short=7 HEAD)"
+	assert_line --index 1 "nothing to commit, working files clean"
+	run_split umapsync checkout main
+	assert_success
+	assert_equal "$stderr" "Switched to branch 'main'"
+	same_document edited.umap cycling-lyon.umap
+	# a local change blocks checkout, and the file is left alone
+	jq '.properties.name = "Changed"' cycling-lyon.umap >x && mv x cycling-lyon.umap
+	cp cycling-lyon.umap dirty.umap
+	run_split umapsync checkout HEAD~1
+	assert_equal "$status" 1
+	assert_equal "$stderr" "error: your changes to these files would be lost by checkout:
+	cycling-lyon.umap
+hint: commit them with 'umapsync commit -m MSG' first"
+	cmp dirty.umap cycling-lyon.umap
+	[ "$(git --git-dir=.umapsync symbolic-ref HEAD)" = refs/heads/main ]
+}
+
+@test "branch and tag list and create; checkout switches branches" {
+	map_repo
+	run umapsync branch
+	assert_output "* main"
+	umapsync branch draft
+	run umapsync branch
+	assert_output "  draft
+* main"
+	run_split umapsync branch draft
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: cannot create branch 'draft': 'refs/heads/draft' already exists"
+	umapsync checkout draft 2>/dev/null
+	edit_map
+	umapsync commit -m "draft edit" >/dev/null
+	run umapsync branch
+	assert_output "* draft
+  main"
+	umapsync tag v1 main
+	umapsync tag v2
+	run umapsync tag
+	assert_output "v1
+v2"
+	run umapsync diff v1 v2 --stat
+	assert_line --index 1 " 0 added, 1 removed, 1 modified, 12 unchanged"
+	umapsync checkout main 2>/dev/null
+	same_document "$EXAMPLES/cycling-lyon.umap" cycling-lyon.umap
+}
+
+@test "log --feature and log PATH show only the commits that touched them" {
+	cp "$EXAMPLES/cycling-lyon.umap" "$REPO_FIXTURES/legacy.geojson" .
+	umapsync init >/dev/null
+	umapsync import cycling-lyon.umap >/dev/null
+	umapsync import legacy.geojson >/dev/null
+	edit_map
+	umapsync commit -m "edit lanes" >/dev/null
+	jq '.features[0].properties.name = "Renamed"' legacy.geojson >x && mv x legacy.geojson
+	umapsync commit -m "edit legacy" >/dev/null
+	run umapsync log --format=oneline --feature b7TzP
+	assert_output --regexp "^[0-9a-f]{7} edit lanes
+[0-9a-f]{7} Import cycling-lyon.umap$"
+	run umapsync log --format=oneline --feature 42
+	assert_output --regexp "^[0-9a-f]{7} edit legacy
+[0-9a-f]{7} Import legacy.geojson$"
+	run umapsync log --format=oneline legacy.geojson
+	assert_output --regexp "^[0-9a-f]{7} edit legacy
+[0-9a-f]{7} Import legacy.geojson$"
+	run umapsync log --format=oneline HEAD~1 cycling-lyon.umap
+	assert_output --regexp "^[0-9a-f]{7} edit lanes
+[0-9a-f]{7} Import cycling-lyon.umap$"
+}
+
+@test "config stores settings in the repository's git config and signs commits" {
+	map_repo
+	umapsync config user.name "Ada Lovelace"
+	umapsync config user.email ada@example.org
+	run umapsync config user.name
+	assert_output "Ada Lovelace"
+	[ "$(git --git-dir=.umapsync config user.email)" = ada@example.org ]
+	run umapsync config --list
+	assert_line "user.name=Ada Lovelace"
+	run umapsync config no.such
+	assert_equal "$status" 1
+	edit_map
+	umapsync commit -m signed >/dev/null
+	[ "$(git --git-dir=.umapsync log -1 --format='%an <%ae>')" = "Ada Lovelace <ada@example.org>" ]
+}
+
+@test "commit without an identity fails with a hint" {
+	map_repo
+	edit_map
+	unset GIT_AUTHOR_NAME GIT_AUTHOR_EMAIL
+	run_split umapsync commit -m x
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: who are you? no user.name is set; run
+  umapsync config user.name \"Your Name\"
+  umapsync config user.email you@example.org"
+}
+
+@test "a damaged object gives fatal: naming it" {
+	map_repo
+	blob=$(git --git-dir=.umapsync rev-parse HEAD:layers/3f1c9a8e-5b7d-4e2a-9c61-0d8e4b2f7a15/features/b7TzP)
+	pack=$(ls .umapsync/objects/pack/*.pack)
+	offset=$(git verify-pack -v "${pack%.pack}.idx" | awk -v b="$blob" '$1 == b { print $5 }')
+	chmod u+w "$pack"
+	printf 'garbage!garbage!' | dd of="$pack" bs=1 seek=$((offset + 4)) conv=notrunc 2>/dev/null
+	run_split umapsync export HEAD cycling-lyon.umap
+	assert_equal "$status" 128
+	assert_equal "$output" ""
+	[[ "$stderr" == "fatal: cannot read feature \"b7TzP\" of layer 3f1c9a8e-5b7d-4e2a-9c61-0d8e4b2f7a15 (object $blob): "* ]]
+	run_split umapsync show
+	assert_equal "$status" 128
+	[[ "$stderr" == fatal:*"$blob"* ]]
+}
+
+@test "generated layer: import, edit 10 features, commit, diff, export, fsck" {
+	awk -v n=3000 -v seed=7 -f "$REPO_FIXTURES/gen-layer.awk" >big.geojson
+	cp big.geojson imported.geojson
+	umapsync init >/dev/null
+	run umapsync import big.geojson
+	assert_line --index 0 "big.geojson: 1 layer, 3000 features"
+	# no tree over a few hundred entries: 64 shards of the 3000 features
+	[ "$(git --git-dir=.umapsync ls-tree HEAD:layers/generated-layer/features | wc -l)" -eq 64 ]
+	awk 'NR > 1 && NR % 300 == 0 { sub(/"capacity":[0-9]+/, "\"capacity\":1000") } { print }' big.geojson >x
+	mv x big.geojson
+	run umapsync status
+	assert_line --index 1 "Changes not committed:"
+	assert_line --index 2 "  modified:   big.geojson (0 added, 10 modified, 0 removed)"
+	run umapsync commit -m "ten"
+	assert_line --index 1 " 0 added, 10 modified, 0 removed"
+	# the commit wrote the ten blobs and the trees above them, nothing else
+	pack=$(ls -t .umapsync/objects/pack/*.idx | head -1)
+	[ "$(git verify-pack -v "$pack" | grep -c ' blob ')" -eq 10 ]
+	run umapsync diff HEAD~1 HEAD --format=json
+	[ "$(echo "$output" | jq -c .summary)" = '{"added":0,"removed":0,"modified":10,"unchanged":2990}' ]
+	umapsync export HEAD~1 big.geojson >old.geojson
+	same_document imported.geojson old.geojson
+	umapsync export HEAD big.geojson >new.geojson
+	same_document big.geojson new.geojson
+	run git --git-dir=.umapsync fsck --strict
+	assert_success
+}
+
+@test "feature order is kept through inserts, moves and deletes" {
+	awk -v n=1000 -v seed=3 -f "$REPO_FIXTURES/gen-layer.awk" >layer.geojson
+	umapsync init >/dev/null
+	umapsync import layer.geojson >/dev/null
+	jq '.features |= (.[0:500] + [{"type":"Feature","id":"new","properties":{},"geometry":null}] + .[500:] | reverse | del(.[10]))' layer.geojson >x
+	mv x layer.geojson
+	umapsync commit -m reorder >/dev/null
+	umapsync export HEAD layer.geojson >out.geojson
+	[ "$(jq -c '[.features[].id]' out.geojson)" = "$(jq -c '[.features[].id]' layer.geojson)" ]
+}
+
+@test "a missing tracked file shows as deleted; commit refuses with a way back" {
+	map_repo
+	mv cycling-lyon.umap saved.umap
+	run umapsync status
+	assert_output "On branch main
+Changes not committed:
+  deleted:    cycling-lyon.umap"
+	run_split umapsync commit -m gone
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: tracked file 'cycling-lyon.umap' is missing
+hint: restore it with 'umapsync export HEAD cycling-lyon.umap -o cycling-lyon.umap'"
+	umapsync export HEAD cycling-lyon.umap -o cycling-lyon.umap
+	run umapsync status
+	assert_output "On branch main
+nothing to commit, working files clean"
+}
+
+@test "a commit killed while writing its pack leaves the repository as it was" {
+	awk -v n=2000 -v seed=5 -f "$REPO_FIXTURES/gen-layer.awk" >layer.geojson
+	umapsync init >/dev/null
+	umapsync import layer.geojson >/dev/null
+	head=$(git --git-dir=.umapsync rev-parse HEAD)
+	awk 'NR > 1 && NR % 20 == 0 { sub(/"capacity":[0-9]+/, "\"capacity\":1000") } { print }' layer.geojson >x
+	mv x layer.geojson
+	# the kernel kills the process (SIGXFSZ) as soon as a write passes 8 KiB
+	run bash -c "ulimit -f 8; exec \"$UMAPSYNC\" commit -m killed"
+	[ "$status" -ne 0 ]
+	[ "$(git --git-dir=.umapsync rev-parse HEAD)" = "$head" ]
+	run git --git-dir=.umapsync fsck --strict
+	assert_success
+	run umapsync status
+	assert_line "  modified:   layer.geojson (0 added, 100 modified, 0 removed)"
+	run umapsync commit -m again
+	assert_success
+	assert_line " 0 added, 100 modified, 0 removed"
+	git --git-dir=.umapsync fsck --strict
+}
+
+@test "plain git clones the repository like any other" {
+	map_repo
+	git clone -q --mirror .umapsync mirror.git
+	[ "$(git --git-dir=mirror.git rev-parse main)" = "$(git --git-dir=.umapsync rev-parse main)" ]
+	git --git-dir=mirror.git fsck --strict
+	[ "$(git --git-dir=mirror.git show main:manifest.json | jq -r '.files[0].path')" = cycling-lyon.umap ]
+}

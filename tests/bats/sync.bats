@@ -1,0 +1,220 @@
+#!/usr/bin/env bats
+# The sync client against a real server: remote, clone, push, pull; two clones through
+# disjoint and conflicting edits; a client killed mid-push; a server killed after an ack.
+
+bats_require_minimum_version 1.5.0
+load helper
+load sync_helper
+
+edit() {
+	jq --indent 2 "$2" "$1" >"$1.tmp" && mv "$1.tmp" "$1"
+}
+
+prop() { # prop FILE ID KEY
+	jq -c --arg id "$2" ".features[] | select(.id == \$id) | .properties.$3" "$1"
+}
+
+# alice imports the example layer and pushes it; bob clones it
+seed() {
+	start_server "$@"
+	mkdir alice
+	(cd alice && "$UMAPSYNC" init >/dev/null && cp "$EXAMPLES/bike-parking.geojson" . &&
+		"$UMAPSYNC" import bike-parking.geojson >/dev/null &&
+		"$UMAPSYNC" remote add origin "$BASE/lyon" && "$UMAPSYNC" push 2>/dev/null)
+	"$UMAPSYNC" clone "$BASE/lyon" bob 2>/dev/null >/dev/null
+}
+
+@test "sync: remote add, list and remove" {
+	"$UMAPSYNC" init >/dev/null
+	run "$UMAPSYNC" remote add origin http://127.0.0.1:1/lyon
+	[ "$status" = 0 ]
+	run "$UMAPSYNC" remote
+	[ "$output" = origin ]
+	run "$UMAPSYNC" remote -v
+	[ "$output" = $'origin\thttp://127.0.0.1:1/lyon' ]
+	run "$UMAPSYNC" remote add origin http://127.0.0.1:1/other
+	[ "$status" = 128 ]
+	[[ $output == *"remote 'origin' already exists"* ]]
+	run "$UMAPSYNC" remote add bad ftp://x/y
+	[ "$status" = 128 ]
+	[[ $output == *'expected http://HOST:PORT/MAP'* ]]
+	run "$UMAPSYNC" remote add bad http://h:1/a.b
+	[ "$status" = 128 ]
+	run "$UMAPSYNC" remote remove origin
+	[ "$status" = 0 ]
+	run "$UMAPSYNC" remote
+	[ "$output" = "" ]
+	run "$UMAPSYNC" push
+	[ "$status" = 128 ]
+	[[ $output == *"no remote named 'origin'"* ]]
+	# git's own remotes are not touched
+	! git --git-dir=.umapsync config --get-regexp '^remote\.'
+}
+
+@test "sync: clone recreates the working files as pushed" {
+	seed
+	[ -f bob/bike-parking.geojson ]
+	run "$UMAPSYNC" diff alice/bike-parking.geojson bob/bike-parking.geojson --exit-code
+	[ "$status" = 0 ]
+	# same features in the same order, same layer id
+	[ "$(jq -c '[.features[].id]' alice/bike-parking.geojson)" = "$(jq -c '[.features[].id]' bob/bike-parking.geojson)" ]
+	[ "$(jq -r .properties.id bob/bike-parking.geojson)" = "$(jq -r .properties.id alice/bike-parking.geojson)" ]
+	cd bob
+	run "$UMAPSYNC" status
+	[[ $output == *'working files clean'* ]]
+	run "$UMAPSYNC" remote -v
+	[ "$output" = $'origin\t'"$BASE/lyon" ]
+	run_split "$UMAPSYNC" push
+	[ "$stderr" = "Everything up-to-date" ]
+	run_split "$UMAPSYNC" pull
+	[ "$stderr" = "Already up to date." ]
+}
+
+@test "sync: two clones with disjoint edits converge" {
+	seed
+	(cd alice && edit bike-parking.geojson '(.features[] | select(.id=="zP5kR") | .properties.name) = "Place Bellecour"' &&
+		"$UMAPSYNC" commit -m "rename" >/dev/null && "$UMAPSYNC" push 2>/dev/null)
+	cd bob
+	edit bike-parking.geojson '(.features[] | select(.id=="Ld6mQ") | .properties.capacity) = 150'
+	"$UMAPSYNC" commit -m capacity >/dev/null
+	run_split "$UMAPSYNC" push
+	[ "$status" = 0 ]
+	[[ $stderr == *'1 op acknowledged'* ]]
+	run_split "$UMAPSYNC" pull
+	[ "$status" = 0 ]
+	[[ $stderr == *'1 op from others'* ]]
+	[[ $stderr == *'Fast-forward'* ]]
+	cd ../alice
+	run "$UMAPSYNC" pull
+	[ "$status" = 0 ]
+	cd ..
+	[ "$(prop alice/bike-parking.geojson Ld6mQ capacity)" = 150 ]
+	[ "$(prop bob/bike-parking.geojson zP5kR name)" = '"Place Bellecour"' ]
+	run "$UMAPSYNC" diff alice/bike-parking.geojson bob/bike-parking.geojson --exit-code
+	[ "$status" = 0 ]
+}
+
+@test "sync: a conflicting push is refused with a hint, then rebased, resolved and pushed" {
+	seed
+	(cd alice && edit bike-parking.geojson '(.features[] | select(.id=="zP5kR") | .properties.capacity) = 45' &&
+		"$UMAPSYNC" commit -m "alice 45" >/dev/null && "$UMAPSYNC" push 2>/dev/null)
+	cd bob
+	edit bike-parking.geojson '(.features[] | select(.id=="zP5kR") | .properties.capacity) = 50'
+	"$UMAPSYNC" commit -m "bob 50" >/dev/null
+	run_split "$UMAPSYNC" push
+	[ "$status" = 1 ]
+	[[ $stderr == *'error: the server refused the push: 1 change conflicts with changes pushed by others:'* ]]
+	[[ $stderr == *'feature "zP5kR" properties.capacity'* ]]
+	[[ $stderr == *"hint: nothing was applied; run 'umapsync pull origin'"* ]]
+	run_split "$UMAPSYNC" pull
+	[ "$status" = 1 ]
+	[[ $stderr == *'CONFLICT (modify/modify)'*'properties.capacity is 50 in ours, 45 in theirs'* ]]
+	run "$UMAPSYNC" push
+	[ "$status" = 128 ]
+	[[ $output == *'a rebase is stopped on conflicts'* ]] || { echo "$output"; false; }
+	"$UMAPSYNC" resolve zP5kR capacity --with=ours >/dev/null 2>&1
+	"$UMAPSYNC" rebase --continue >/dev/null 2>&1
+	run "$UMAPSYNC" push
+	[ "$status" = 0 ]
+	cd ../alice
+	"$UMAPSYNC" pull 2>/dev/null
+	[ "$(prop bike-parking.geojson zP5kR capacity)" = 50 ]
+	run "$UMAPSYNC" diff bike-parking.geojson ../bob/bike-parking.geojson --exit-code
+	[ "$status" = 0 ]
+}
+
+@test "sync: pull --strategy=lww keeps the later change per key" {
+	seed
+	cd bob
+	edit bike-parking.geojson '(.features[] | select(.id=="zP5kR") | .properties.capacity) = 60 | (.features[] | select(.id=="Tn2vB") | .properties.name) = "mine"'
+	GIT_COMMITTER_DATE="@1000000000 +0000" GIT_AUTHOR_DATE="@1000000000 +0000" "$UMAPSYNC" commit -m "old local edit" >/dev/null
+	cd ../alice
+	edit bike-parking.geojson '(.features[] | select(.id=="zP5kR") | .properties.capacity) = 70'
+	"$UMAPSYNC" commit -m "alice 70" >/dev/null
+	"$UMAPSYNC" push 2>/dev/null
+	cd ../bob
+	run_split "$UMAPSYNC" pull --strategy=lww
+	[ "$status" = 0 ]
+	[[ $stderr == *'kept 1 local change, 1 overridden'* ]]
+	[ "$(prop bike-parking.geojson zP5kR capacity)" = 70 ]
+	[ "$(prop bike-parking.geojson Tn2vB name)" = '"mine"' ]
+	"$UMAPSYNC" push 2>/dev/null
+	cd ../alice
+	"$UMAPSYNC" pull 2>/dev/null
+	[ "$(prop bike-parking.geojson Tn2vB name)" = '"mine"' ]
+}
+
+@test "sync: a client killed mid-push loses nothing and its retry applies once" {
+	seed
+	cd alice
+	edit bike-parking.geojson '(.features[] | select(.id=="zP5kR") | .properties.capacity) = 99'
+	"$UMAPSYNC" commit -m "99" >/dev/null
+	kill -STOP "$SERVER_PID"
+	run timeout 2 "$UMAPSYNC" push
+	kill -CONT "$SERVER_PID"
+	[ "$status" = 124 ]
+	[ -f .umapsync/sync/origin.outbox.json ]
+	run_split "$UMAPSYNC" push
+	[ "$status" = 0 ]
+	[[ $stderr == *'resending 1 op kept from an unfinished push'* ]]
+	[ ! -f .umapsync/sync/origin.outbox.json ]
+	run_split "$UMAPSYNC" push
+	[ "$stderr" = "Everything up-to-date" ]
+	op_id=$(jq -r '.ops[0].op_id' <<<"$(curl -s "$BASE/v1/maps/lyon/pull?since=9")")
+	[ "$(curl -s "$BASE/v1/maps/lyon/pull?since=0" | jq --arg id "$op_id" '[.ops[] | select(.op_id == $id)] | length')" = 1 ]
+	cd ../bob
+	"$UMAPSYNC" pull 2>/dev/null
+	[ "$(prop bike-parking.geojson zP5kR capacity)" = 99 ]
+}
+
+@test "sync: after kill -9 of the server right after an ack, a fresh clone has everything" {
+	seed
+	cd alice
+	edit bike-parking.geojson '(.features[] | select(.id=="zP5kR") | .properties.capacity) = 77'
+	"$UMAPSYNC" commit -m "77" >/dev/null
+	run_split "$UMAPSYNC" push
+	[[ $stderr == *'1 op acknowledged'* ]]
+	kill -KILL "$SERVER_PID"
+	wait "$SERVER_PID" 2>/dev/null || true
+	SERVER_PID=
+	start_server
+	cd ..
+	"$UMAPSYNC" clone "$BASE/lyon" carol 2>/dev/null >/dev/null
+	[ "$(prop carol/bike-parking.geojson zP5kR capacity)" = 77 ]
+	run "$UMAPSYNC" diff alice/bike-parking.geojson carol/bike-parking.geojson --exit-code
+	[ "$status" = 0 ]
+}
+
+@test "sync: tokens come from UMAPSYNC_TOKEN or --token-file; none gives a hint" {
+	start_server
+	token=$("$UMAPSYNC" token create --data "$TEST_DIR/data" --map lyon --write 2>/dev/null)
+	echo "$token" >token.txt
+	run "$UMAPSYNC" clone "$BASE/lyon" nope
+	[ "$status" = 128 ]
+	[[ $output == *'(HTTP 401)'* ]]
+	[[ $output == *'hint: set UMAPSYNC_TOKEN'* ]]
+	run "$UMAPSYNC" clone "$BASE/lyon" alice --token-file token.txt
+	[ "$status" = 0 ]
+	[[ $output == *'the map does not exist yet; the first push creates it'* ]]
+	cd alice
+	cp "$EXAMPLES/bike-parking.geojson" .
+	"$UMAPSYNC" import bike-parking.geojson >/dev/null
+	run "$UMAPSYNC" push
+	[ "$status" = 0 ]
+	cd ..
+	UMAPSYNC_TOKEN=$token run "$UMAPSYNC" clone "$BASE/lyon" bob
+	[ "$status" = 0 ]
+	[ -f bob/bike-parking.geojson ]
+}
+
+@test "sync: a cursor older than the server keeps falls back to a snapshot" {
+	seed --retain 2
+	(cd alice && for c in 11 12 13; do
+		edit bike-parking.geojson "(.features[] | select(.id==\"zP5kR\") | .properties.capacity) = $c" &&
+			"$UMAPSYNC" commit -m "$c" >/dev/null && "$UMAPSYNC" push 2>/dev/null; done)
+	cd bob
+	run_split "$UMAPSYNC" pull
+	[ "$status" = 0 ]
+	[[ $stderr == *'taking a snapshot'* ]]
+	[ "$(prop bike-parking.geojson zP5kR capacity)" = 13 ]
+}

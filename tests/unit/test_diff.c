@@ -1,0 +1,272 @@
+/* Unit tests for lib/diff, lib/ops and lib/patch: the change model fed pair by pair (as the
+ * repository does), documents and streamed files giving the same diff, ops, and patches. */
+#include "unit.h"
+
+#include <stdlib.h>
+
+#include "diff.h"
+#include "doc.h"
+#include "error.h"
+#include "ops.h"
+#include "patch.h"
+
+static json_t *parse(const char *text)
+{
+	json_t *v = NULL;
+	if (umap_json_loadb(&v, text, strlen(text), "test"))
+		printf("# parse failed: %s\n", umap_error_last());
+	return v;
+}
+
+static char *dump(const json_t *v)
+{
+	return umap_json_dumps(v, UMAP_JSON_COMPACT);
+}
+
+TEST(pairs_fed_one_by_one)
+{
+	umap_diff *diff = NULL;
+	CHECK_INT(umap_diff_new(&diff, NULL), 0);
+	size_t layer = 99;
+	json_t *opts_a = parse("{\"id\":\"L\",\"name\":\"Parking\",\"color\":\"red\"}");
+	json_t *opts_b = parse("{\"id\":\"L\",\"name\":\"Parking\",\"color\":\"blue\"}");
+	CHECK_INT(umap_diff_add_layer(&layer, diff, UMAP_CHANGE_NONE, "L", 0, opts_a, opts_b), 0);
+	CHECK_INT(layer, 0);
+	json_t *a = parse("{\"type\":\"Feature\",\"id\":\"f1\",\"properties\":{\"name\":\"A\",\"n\":1,\"gone\":true},"
+			  "\"geometry\":{\"type\":\"Point\",\"coordinates\":[4.8320,45.7578]}}");
+	/* same values in another order and spelling, a changed key, an added key, a moved point */
+	json_t *b = parse("{\"geometry\":{\"coordinates\":[4.8330,45.7578],\"type\":\"Point\"},"
+			  "\"properties\":{\"extra\":[1],\"n\":2,\"name\":\"A\"},\"id\":\"f1\",\"type\":\"Feature\"}");
+	json_t *same = parse("{\"type\":\"Feature\",\"id\":\"f2\",\"properties\":{\"x\":1.0},\"geometry\":null}");
+	json_t *same2 = parse("{\"properties\":{\"x\":1},\"type\":\"Feature\",\"id\":\"f2\",\"geometry\":null}");
+	CHECK_INT(umap_diff_add_feature(diff, layer, a, b, NULL, NULL), 0);
+	CHECK_INT(umap_diff_add_feature(diff, layer, same, same2, NULL, NULL), 0);
+	CHECK_INT(umap_diff_add_feature(diff, layer, NULL, same, NULL, NULL), 0);
+	umap_diff_add_unchanged(diff, layer, 10);
+	CHECK_INT(diff->summary.modified, 1);
+	CHECK_INT(diff->summary.added, 1);
+	CHECK_INT(diff->summary.unchanged, 11);
+	CHECK_INT(diff->layers[0].kind, UMAP_CHANGE_MODIFIED);
+	CHECK_INT(diff->layers[0].nkeys, 1);
+	CHECK_INT(diff->nchanges, 2);
+	const umap_feature_change *c = &diff->changes[0];
+	CHECK_STR(c->id, "\"f1\"");
+	CHECK_INT(c->nkeys, 3);
+	CHECK_STR(c->keys[0].key, "extra");
+	CHECK(c->keys[0].old_value == NULL);
+	CHECK_STR(c->keys[1].key, "n");
+	CHECK_STR(c->keys[2].key, "gone");
+	CHECK(c->keys[2].new_value == NULL);
+	CHECK(c->geometry_changed);
+	CHECK(umap_diff_has_changes(diff));
+
+	json_t *out = NULL;
+	CHECK_INT(umap_diff_to_json(&out, diff), 0);
+	char *text = dump(out);
+	CHECK_STR(text, "{\"summary\":{\"added\":1,\"removed\":0,\"modified\":1,\"unchanged\":11},"
+			"\"layers\":[{\"layer\":\"L\",\"change\":\"modified\",\"properties\":{\"color\":{\"old\":\"red\",\"new\":\"blue\"}}}],"
+			"\"features\":[{\"layer\":\"L\",\"id\":\"f1\",\"change\":\"modified\",\"properties\":"
+			"{\"extra\":{\"new\":[1]},\"n\":{\"old\":1,\"new\":2},\"gone\":{\"old\":true}},"
+			"\"geometry\":{\"old\":{\"type\":\"Point\",\"coordinates\":[4.832,45.7578]},"
+			"\"new\":{\"coordinates\":[4.833,45.7578],\"type\":\"Point\"}}},"
+			"{\"layer\":\"L\",\"id\":\"f2\",\"change\":\"added\",\"new\":{\"type\":\"Feature\",\"id\":\"f2\","
+			"\"properties\":{\"x\":1},\"geometry\":null}}]}");
+	free(text);
+	json_decref(out);
+
+	umap_buf buf = UMAP_BUF_INIT;
+	CHECK_INT(umap_diff_format_text(&buf, diff, 0), 0);
+	CHECK_STR(buf.ptr, "modified layer \"Parking\" (L)\n"
+			   "  ~ color: \"red\" \xe2\x86\x92 \"blue\"\n"
+			   "\n"
+			   "modified feature f1 \"A\"\n"
+			   "  + extra: [1]\n"
+			   "  ~ n: 1 \xe2\x86\x92 2\n"
+			   "  - gone: true\n"
+			   "  ~ geometry: Point, 1 vertex, bbox moved 78 m\n"
+			   "\n"
+			   "added feature f2\n"
+			   "  + x: 1\n"
+			   "  + geometry: null\n");
+	umap_buf_dispose(&buf);
+
+	json_t *ops = NULL;
+	CHECK_INT(umap_ops_from_diff(&ops, diff, NULL), 0);
+	text = dump(ops);
+	CHECK_STR(text, "[{\"verb\":\"update\",\"subject\":\"datalayer\",\"metadata\":{\"id\":\"L\"},\"key\":\"options.color\",\"value\":\"blue\",\"oldValue\":\"red\"},"
+			"{\"verb\":\"update\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f1\",\"layerId\":\"L\",\"featureType\":\"marker\"},\"key\":\"properties.extra\",\"value\":[1]},"
+			"{\"verb\":\"update\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f1\",\"layerId\":\"L\",\"featureType\":\"marker\"},\"key\":\"properties.n\",\"value\":2,\"oldValue\":1},"
+			"{\"verb\":\"update\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f1\",\"layerId\":\"L\",\"featureType\":\"marker\"},\"key\":\"properties.gone\",\"oldValue\":true},"
+			"{\"verb\":\"update\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f1\",\"layerId\":\"L\",\"featureType\":\"marker\"},\"key\":\"geometry\",\"value\":{\"coordinates\":[4.833,45.7578],\"type\":\"Point\"},\"oldValue\":{\"type\":\"Point\",\"coordinates\":[4.832,45.7578]}},"
+			"{\"verb\":\"upsert\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f2\",\"layerId\":\"L\",\"featureType\":null},\"value\":{\"type\":\"Feature\",\"id\":\"f2\",\"properties\":{\"x\":1},\"geometry\":null}}]");
+	free(text);
+	json_decref(ops);
+
+	umap_diff_free(diff);
+	json_decref(opts_a);
+	json_decref(opts_b);
+	json_decref(a);
+	json_decref(b);
+	json_decref(same);
+	json_decref(same2);
+}
+
+TEST(ignore_precision_and_summary_only)
+{
+	const char *keys[] = { "n", "geometry" };
+	json_t *a = parse("{\"type\":\"Feature\",\"id\":1,\"properties\":{\"n\":1},\"geometry\":{\"type\":\"Point\",\"coordinates\":[1.000001,2]}}");
+	json_t *b = parse("{\"type\":\"Feature\",\"id\":1,\"properties\":{\"n\":2},\"geometry\":{\"type\":\"Point\",\"coordinates\":[1.000002,2]}}");
+	umap_diff_options opts = UMAP_DIFF_OPTIONS_INIT;
+	opts.ignore = keys;
+	opts.nignore = 2;
+	umap_diff *diff = NULL;
+	size_t layer;
+	CHECK_INT(umap_diff_new(&diff, &opts), 0);
+	CHECK_INT(umap_diff_add_layer(&layer, diff, UMAP_CHANGE_NONE, NULL, 0, NULL, NULL), 0);
+	CHECK_INT(umap_diff_add_feature(diff, layer, a, b, NULL, NULL), 0);
+	CHECK_INT(diff->summary.unchanged, 1);
+	CHECK(!umap_diff_has_changes(diff));
+	umap_diff_free(diff);
+
+	umap_diff_options p5 = UMAP_DIFF_OPTIONS_INIT, p6 = UMAP_DIFF_OPTIONS_INIT;
+	p5.precision = 5;
+	p6.precision = 6;
+	p6.summary_only = 1;
+	CHECK_INT(umap_diff_new(&diff, &p5), 0);
+	umap_diff_add_layer(&layer, diff, UMAP_CHANGE_NONE, NULL, 0, NULL, NULL);
+	umap_diff_add_feature(diff, layer, a, b, NULL, NULL);
+	CHECK_INT(diff->nchanges, 1);
+	CHECK(!diff->changes[0].geometry_changed);
+	CHECK_INT(diff->changes[0].nkeys, 1);
+	umap_diff_free(diff);
+	CHECK_INT(umap_diff_new(&diff, &p6), 0);
+	umap_diff_add_layer(&layer, diff, UMAP_CHANGE_NONE, NULL, 0, NULL, NULL);
+	umap_diff_add_feature(diff, layer, a, b, NULL, NULL);
+	CHECK_INT(diff->nchanges, 0); /* counted, not kept */
+	CHECK_INT(diff->summary.modified, 1);
+	CHECK_INT(diff->layers[0].modified, 1);
+	CHECK(umap_diff_has_changes(diff));
+	umap_diff_free(diff);
+	json_decref(a);
+	json_decref(b);
+}
+
+TEST(geometry_summaries)
+{
+	json_t *poly = parse("{\"type\":\"Polygon\",\"coordinates\":[[[0,0],[1,0],[1,1],[0,0]],[[0.2,0.2],[0.3,0.2],[0.2,0.3],[0.2,0.2]]]}");
+	json_t *coll = parse("{\"type\":\"GeometryCollection\",\"geometries\":[{\"type\":\"Point\",\"coordinates\":[0,0]},"
+			     "{\"type\":\"LineString\",\"coordinates\":[[0,0],[0,1]]}]}");
+	json_t *moved = parse("{\"type\":\"Point\",\"coordinates\":[0,0.001]}");
+	json_t *origin = parse("{\"type\":\"Point\",\"coordinates\":[0,0]}");
+	CHECK_INT(umap_geometry_vertices(poly), 8);
+	CHECK_INT(umap_geometry_vertices(coll), 3);
+	CHECK_INT(umap_geometry_vertices(json_null()), 0);
+	double d = umap_geometry_bbox_shift(origin, moved);
+	CHECK(d > 111.1 && d < 111.3); /* 0.001 degree of latitude */
+	CHECK(umap_geometry_bbox_shift(origin, origin) == 0);
+	CHECK(umap_geometry_bbox_shift(json_null(), origin) < 0);
+	json_decref(poly);
+	json_decref(coll);
+	json_decref(moved);
+	json_decref(origin);
+}
+
+static char *diff_json(umap_diff *diff)
+{
+	json_t *out = NULL;
+	if (umap_diff_to_json(&out, diff))
+		return NULL;
+	char *text = dump(out);
+	json_decref(out);
+	return text;
+}
+
+TEST(documents_and_streamed_files_agree)
+{
+	static const char *pairs[][2] = {
+		{ "examples/cycling-lyon.umap", "tests/fixtures/diff/lyon-edited.umap" },
+		{ "examples/bike-parking.geojson", "examples/bike-parking-alice.geojson" },
+		{ "tests/fixtures/diff/benches-a.geojson", "tests/fixtures/diff/benches-b.geojson" },
+		{ "tests/fixtures/diff/lyon-edited.umap", "examples/bike-parking-bob.geojson" },
+	};
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		umap_doc_options o = UMAP_DOC_OPTIONS_INIT;
+		umap_doc *a = NULL, *b = NULL;
+		umap_diff *d1 = NULL, *d2 = NULL;
+		CHECK_INT(umap_doc_open(&a, pairs[i][0], &o), 0);
+		CHECK_INT(umap_doc_open(&b, pairs[i][1], &o), 0);
+		CHECK_INT(umap_diff_new(&d1, NULL), 0);
+		CHECK_INT(umap_diff_new(&d2, NULL), 0);
+		CHECK_INT(umap_diff_docs(d1, a, b), 0);
+		CHECK_INT(umap_diff_files(d2, pairs[i][0], pairs[i][1]), 0);
+		char *j1 = diff_json(d1), *j2 = diff_json(d2);
+		CHECK_STR(j1, j2);
+		free(j1);
+		free(j2);
+		umap_diff_free(d1);
+		umap_diff_free(d2);
+		umap_doc_free(a);
+		umap_doc_free(b);
+	}
+	umap_diff *d = NULL;
+	CHECK_INT(umap_diff_new(&d, NULL), 0);
+	CHECK_INT(umap_diff_files(d, "examples/bike-parking.geojson", "tests/fixtures/diff/duplicate-ids.geojson"),
+		  UMAP_EINVALID);
+	CHECK_STR(umap_error_last(), "tests/fixtures/diff/duplicate-ids.geojson:6:5: duplicate feature id \"zP5kR\": first on line 4, again on line 6");
+	umap_diff_free(d);
+	CHECK_INT(umap_diff_new(&d, NULL), 0);
+	CHECK_INT(umap_diff_files(d, "tests/fixtures/diff/duplicate-ids.geojson", "examples/bike-parking.geojson"),
+		  UMAP_EINVALID);
+	CHECK_STR(umap_error_last(), "tests/fixtures/diff/duplicate-ids.geojson:6:5: duplicate feature id \"zP5kR\": first on line 4, again on line 6");
+	umap_diff_free(d);
+}
+
+TEST(patches_apply_reverse_and_refuse)
+{
+	const char *base = "{\"type\":\"FeatureCollection\",\"features\":["
+			   "{\"type\":\"Feature\",\"id\":\"a\",\"properties\":{\"n\":1},\"geometry\":null},"
+			   "{\"type\":\"Feature\",\"id\":\"b\",\"properties\":{\"n\":2},\"geometry\":null}]}";
+	json_t *patch = parse("{\"summary\":{},\"layers\":[],\"features\":["
+			      "{\"layer\":0,\"id\":\"a\",\"change\":\"modified\",\"properties\":{\"n\":{\"old\":1,\"new\":5},\"m\":{\"new\":true}}},"
+			      "{\"layer\":0,\"id\":\"b\",\"change\":\"removed\",\"old\":{\"type\":\"Feature\",\"id\":\"b\",\"properties\":{\"n\":2},\"geometry\":null}},"
+			      "{\"layer\":0,\"id\":\"c\",\"change\":\"added\",\"new\":{\"type\":\"Feature\",\"id\":\"c\",\"properties\":{},\"geometry\":null}}]}");
+	umap_doc_options o = UMAP_DOC_OPTIONS_INIT;
+	umap_doc *doc = NULL;
+	CHECK_INT(umap_doc_from_buffer(&doc, base, strlen(base), "base.geojson", &o), 0);
+	umap_patch_options po = UMAP_PATCH_OPTIONS_INIT;
+	size_t applied = 0;
+	CHECK_INT(umap_patch_apply(doc, patch, &po, &applied), 0);
+	CHECK_INT(applied, 3);
+	umap_buf buf = UMAP_BUF_INIT;
+	CHECK_INT(umap_doc_write(&buf, doc, UMAP_JSON_COMPACT), 0);
+	CHECK_STR(buf.ptr, "{\"type\":\"FeatureCollection\",\"features\":["
+			   "{\"type\":\"Feature\",\"id\":\"a\",\"properties\":{\"n\":5,\"m\":true},\"geometry\":null},"
+			   "{\"type\":\"Feature\",\"id\":\"c\",\"properties\":{},\"geometry\":null}]}");
+	/* again: the old values no longer match */
+	CHECK_INT(umap_patch_apply(doc, patch, &po, NULL), UMAP_ECONFLICT);
+	CHECK_STR(umap_error_last(), "feature a: property \"n\" is 5 in base.geojson, the patch expects 1");
+	umap_doc_free(doc);
+	doc = NULL;
+	CHECK_INT(umap_doc_from_buffer(&doc, buf.ptr, buf.len, "new.geojson", &o), 0);
+	po.reverse = 1;
+	CHECK_INT(umap_patch_apply(doc, patch, &po, NULL), 0);
+	umap_buf_clear(&buf);
+	CHECK_INT(umap_doc_write(&buf, doc, UMAP_JSON_COMPACT), 0);
+	json_t *got = parse(buf.ptr), *want = parse(base);
+	CHECK(umap_json_equal(got, want));
+	json_decref(got);
+	json_decref(want);
+	umap_buf_dispose(&buf);
+	umap_doc_free(doc);
+	json_decref(patch);
+}
+
+int main(void)
+{
+	RUN(pairs_fed_one_by_one);
+	RUN(ignore_precision_and_summary_only);
+	RUN(geometry_summaries);
+	RUN(documents_and_streamed_files_agree);
+	RUN(patches_apply_reverse_and_refuse);
+	return UNIT_DONE();
+}

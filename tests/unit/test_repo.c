@@ -1,0 +1,213 @@
+/* Unit tests for lib/repo: the canonical fast path against umap_json_write, a document
+ * written to a revision and read back, the tree diff, and revisions/refs. */
+#include "unit.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "doc.h"
+#include "error.h"
+#include "json.h"
+#include "repo.h"
+#include "repo_internal.h"
+
+static char tmpdir[64];
+
+/* The fast path must give exactly umap_json_write's bytes, or decline. */
+static void check_canonical(const char *text, int expect_fast)
+{
+	umap_buf fast = UMAP_BUF_INIT, slow = UMAP_BUF_INIT;
+	json_t *tree = NULL;
+	int got = umap_repo_canonical_fast(&fast, text, strlen(text));
+	CHECK_INT(umap_json_loadb(&tree, text, strlen(text), "test"), 0);
+	CHECK_INT(umap_json_write(&slow, tree, UMAP_JSON_COMPACT), 0);
+	CHECK_INT(got, expect_fast);
+	if (got && expect_fast && strcmp(fast.ptr, slow.ptr))
+		printf("# %s\n#   fast: %s\n#   slow: %s\n", text, fast.ptr, slow.ptr);
+	if (got)
+		CHECK_STR(fast.ptr, slow.ptr);
+	json_decref(tree);
+	umap_buf_dispose(&fast);
+	umap_buf_dispose(&slow);
+}
+
+TEST(canonical_fast_path_matches_the_writer)
+{
+	check_canonical("{ \"type\" : \"Feature\", \"id\": \"a\", \"properties\": {\"n\": 1, \"x\": [1, 2.5, -0.25, 0.000001]}}", 1);
+	check_canonical("{\"a\": 1.50, \"b\": 2.0, \"c\": -3.10, \"d\": 0.0, \"e\": 100}", 1);
+	check_canonical("{\"a\": [true, false, null, {}, []], \"b\": \"é ü 😀\"}", 1);
+	check_canonical("{\"a\": 123456789012345}", 1);
+	check_canonical("{\"a\": 123456789012.125}", 1);
+	/* declines: exponents, long mantissas, tiny numbers, escapes, -0 */
+	check_canonical("{\"a\": 1e2}", 0);
+	check_canonical("{\"a\": 0.1234567890123456}", 0);
+	check_canonical("{\"a\": 1234567890123456}", 0);
+	check_canonical("{\"a\": 0.0000001}", 0);
+	check_canonical("{\"a\": \"\\u00e9\"}", 0);
+	check_canonical("{\"a\\n\": 1}", 0);
+	check_canonical("{\"a\": -0}", 0);
+	check_canonical("{\"a\": -0.0}", 0);
+	/* ... but what it declines still gets the same bytes from the writer */
+	umap_buf out = UMAP_BUF_INIT;
+	CHECK_INT(umap_repo_canonical_fast(&out, "{\"a\": [1, }", 11), 0);
+	umap_buf_dispose(&out);
+}
+
+TEST(canonical_fast_path_on_every_example_feature)
+{
+	const char *files[] = { "examples/cycling-lyon.umap", "examples/bike-parking.geojson",
+				"examples/bike-parking-alice.geojson", "tests/fixtures/repo/legacy.geojson" };
+	size_t fast_count = 0;
+	for (size_t f = 0; f < sizeof(files) / sizeof(*files); f++) {
+		umap_doc *doc = NULL;
+		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+		CHECK_INT(umap_doc_open(&doc, files[f], &opts), 0);
+		if (!doc)
+			continue;
+		for (size_t l = 0; l < doc->nlayers; l++)
+			for (size_t i = 0; i < doc->layers[l].nfeatures; i++) {
+				umap_feature *feat = &doc->layers[l].features[i];
+				umap_buf fast = UMAP_BUF_INIT, slow = UMAP_BUF_INIT;
+				json_t *tree = NULL;
+				int got = umap_repo_canonical_fast(&fast, doc->data + feat->offset, feat->length);
+				CHECK_INT(umap_doc_feature(&tree, doc, &doc->layers[l], i), 0);
+				CHECK_INT(umap_json_write(&slow, tree, UMAP_JSON_COMPACT), 0);
+				if (got)
+					CHECK_STR(fast.ptr, slow.ptr);
+				fast_count += got != 0;
+				umap_buf_dispose(&fast);
+				umap_buf_dispose(&slow);
+			}
+		umap_doc_free(doc);
+	}
+	CHECK(fast_count >= 20); /* the examples are uMap exports: nearly all take it */
+}
+
+static umap_repo *fresh_repo(void)
+{
+	static int count;
+	char path[128];
+	snprintf(path, sizeof(path), "%s/w%d", tmpdir, count++);
+	umap_repo *repo = NULL;
+	int existed = 0;
+	CHECK_INT(umap_repo_init(&repo, path, &existed), 0);
+	CHECK_INT(existed, 0);
+	return repo;
+}
+
+static umap_doc *layer_doc(size_t n, const char *renamed)
+{
+	umap_doc *doc = NULL;
+	umap_layer *layer = NULL;
+	json_t *options = json_pack("{s:s,s:s}", "id", "layer-1", "name", "Layer");
+	if (umap_doc_new(&doc, UMAP_DOC_LAYER) || umap_doc_add_layer(&layer, doc, "layer-1", options))
+		return NULL;
+	json_decref(options);
+	for (size_t i = 0; i < n; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "f%zu", i);
+		json_t *f = json_pack("{s:s,s:s,s:{s:s,s:f},s:n}", "type", "Feature", "id", id,
+				      "properties", "name", renamed && i == 3 ? renamed : id, "w", 0.1 * (double)i,
+				      "geometry");
+		umap_layer_append(doc, layer, f);
+	}
+	return doc;
+}
+
+TEST(a_document_round_trips_through_a_revision)
+{
+	umap_repo *repo = fresh_repo();
+	setenv("GIT_AUTHOR_NAME", "Unit", 1);
+	setenv("GIT_AUTHOR_EMAIL", "unit@example.org", 1);
+	umap_snapshot *snap = NULL;
+	CHECK_INT(umap_snapshot_new(&snap), 0);
+	CHECK_INT(umap_snapshot_add(snap, "a.geojson", layer_doc(700, NULL)), 0);
+	git_oid tree, commit, tree2, commit2, head;
+	CHECK_INT(umap_repo_build_tree(&tree, repo, snap, NULL), 0);
+	CHECK_INT(umap_repo_commit_tree_as(&commit, repo, &tree, NULL, 0, "first", 1), 0);
+	CHECK_INT(umap_repo_head(&head, repo), 0);
+	CHECK(git_oid_equal(&head, &commit));
+
+	umap_snapshot *back = NULL;
+	CHECK_INT(umap_repo_read_tree(&back, repo, &tree, NULL), 0);
+	CHECK_INT(back->nfiles, 1);
+	CHECK_STR(back->files[0].path, "a.geojson");
+	umap_buf a = UMAP_BUF_INIT, b = UMAP_BUF_INIT;
+	CHECK_INT(umap_doc_write(&a, snap->files[0].doc, UMAP_JSON_COMPACT), 0);
+	CHECK_INT(umap_doc_write(&b, back->files[0].doc, UMAP_JSON_COMPACT), 0);
+	CHECK_STR(a.ptr, b.ptr);
+
+	/* one renamed feature: a second revision differs by exactly that feature */
+	umap_snapshot *snap2 = NULL;
+	CHECK_INT(umap_snapshot_new(&snap2), 0);
+	CHECK_INT(umap_snapshot_add(snap2, "a.geojson", layer_doc(700, "renamed")), 0);
+	CHECK_INT(umap_repo_build_tree(&tree2, repo, snap2, &tree), 0);
+	CHECK_INT(umap_repo_commit_tree_as(&commit2, repo, &tree2, &commit, 1, "second", 1), 0);
+	umap_tree_diff *diff = NULL;
+	CHECK_INT(umap_repo_diff(&diff, repo, &tree, &tree2), 0);
+	CHECK_INT(diff->nfeatures, 1);
+	CHECK_STR(diff->features[0].id, "\"f3\"");
+	CHECK_INT(diff->features[0].kind, UMAP_CHANGE_MODIFIED);
+	CHECK_INT(diff->nlayers, 1);
+	CHECK_INT(diff->layers[0].new_count, 700);
+	CHECK_INT(diff->layers[0].options_changed, 0);
+	int differs = 0;
+	CHECK_INT(umap_repo_file_differs(&differs, repo, &tree, &tree2, "a.geojson"), 0);
+	CHECK_INT(differs, 1);
+
+	/* revisions, merge base, feature lookup */
+	git_oid resolved, base, blob;
+	CHECK_INT(umap_repo_resolve(&resolved, repo, "HEAD~1"), 0);
+	CHECK(git_oid_equal(&resolved, &commit));
+	CHECK_INT(umap_repo_merge_base(&base, repo, &commit, &commit2), 0);
+	CHECK(git_oid_equal(&base, &commit));
+	char *layer = NULL;
+	CHECK_INT(umap_repo_feature_blob(&blob, &layer, repo, &tree2, NULL, "\"f3\""), 0);
+	CHECK(git_oid_equal(&blob, &diff->features[0].new_blob));
+	CHECK_STR(layer, "layer-1");
+	free(layer);
+	CHECK_INT(umap_repo_feature_blob(&blob, NULL, repo, &tree2, NULL, "\"nope\""), UMAP_ENOTFOUND);
+	CHECK_INT(umap_repo_resolve(&resolved, repo, "nope"), UMAP_ENOTFOUND);
+	CHECK_STR(umap_error_last(), "unknown revision 'nope'");
+	/* moving HEAD from a stale expectation is refused */
+	CHECK_INT(umap_repo_advance_head(repo, &commit, &commit, "stale"), UMAP_ECONFLICT);
+
+	umap_tree_diff_free(diff);
+	umap_buf_dispose(&a);
+	umap_buf_dispose(&b);
+	umap_snapshot_free(snap);
+	umap_snapshot_free(snap2);
+	umap_snapshot_free(back);
+	umap_repo_free(repo);
+}
+
+TEST(two_maps_or_duplicate_layer_ids_are_refused)
+{
+	umap_repo *repo = fresh_repo();
+	umap_snapshot *snap = NULL;
+	git_oid tree;
+	CHECK_INT(umap_snapshot_new(&snap), 0);
+	CHECK_INT(umap_snapshot_add(snap, "a.geojson", layer_doc(3, NULL)), 0);
+	CHECK_INT(umap_snapshot_add(snap, "b.geojson", layer_doc(3, NULL)), 0);
+	CHECK_INT(umap_repo_build_tree(&tree, repo, snap, NULL), UMAP_EINVALID);
+	CHECK_STR(umap_error_last(), "layer id layer-1 is in both a.geojson and b.geojson; layer ids "
+				     "must be unique in a repository");
+	umap_snapshot_free(snap);
+	umap_repo_free(repo);
+}
+
+int main(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/umap-unit-repo.XXXXXX");
+	if (!mkdtemp(tmpdir))
+		return 1;
+	RUN(canonical_fast_path_matches_the_writer);
+	RUN(canonical_fast_path_on_every_example_feature);
+	RUN(a_document_round_trips_through_a_revision);
+	RUN(two_maps_or_duplicate_layer_ids_are_refused);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		return 1;
+	return UNIT_DONE();
+}
