@@ -61,17 +61,25 @@ int cmd_checkout(int argc, const char **argv)
 					die_lib(NULL);
 				if (!differs)
 					continue;
+				/* A file that already holds the target's version loses nothing (a
+				 * checkout killed after writing it and before moving HEAD). */
+				if (umap_repo_file_differs(&differs, repo, &target_tree, &work, old_paths[i]))
+					die_lib(NULL);
+				if (!differs)
+					continue;
 				if (!any)
 					error("your changes to these files would be lost by checkout:");
 				fprintf(stderr, "\t%s\n", old_paths[i]);
 				any = 1;
 			}
-			hint("commit them with 'umapsync commit -m MSG' first");
-			umap_snapshot_free(snap);
-			umap_paths_free(old_paths, nold);
-			umap_paths_free(new_paths, nnew);
-			umap_repo_free(repo);
-			exit(EXIT_DIFFERENT);
+			if (any) {
+				hint("commit them with 'umapsync commit -m MSG' first");
+				umap_snapshot_free(snap);
+				umap_paths_free(old_paths, nold);
+				umap_paths_free(new_paths, nnew);
+				umap_repo_free(repo);
+				exit(EXIT_DIFFERENT);
+			}
 		}
 		umap_snapshot_free(snap);
 	}

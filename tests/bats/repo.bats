@@ -439,3 +439,21 @@ nothing to commit, working files clean"
 	git --git-dir=mirror.git fsck --strict
 	[ "$(git --git-dir=mirror.git show main:manifest.json | jq -r '.files[0].path')" = cycling-lyon.umap ]
 }
+
+@test "checkout goes ahead when a changed file already holds the target's version" {
+	map_repo
+	edit_map
+	umapsync commit -m edited >/dev/null
+	# as after a checkout killed between writing the file and moving HEAD
+	umapsync export HEAD~1 cycling-lyon.umap -o cycling-lyon.umap
+	run umapsync checkout HEAD~1
+	assert_success
+	run umapsync status
+	assert_output --partial "nothing to commit"
+	# a change of its own is still protected
+	jq '.layers[0].features[0].properties.surface = "gravel"' cycling-lyon.umap >edited
+	mv edited cycling-lyon.umap
+	run umapsync checkout main
+	assert_failure 1
+	assert_line --index 0 "error: your changes to these files would be lost by checkout:"
+}
