@@ -139,8 +139,11 @@ measure() {
 	LAST_STATUS=n/a LAST_RC="" LAST_TIME="" LAST_RSS_KB=""
 	local key="$section|$label"
 
-	# A peer that took too long at a smaller size is not run again at a larger one.
-	if [ -n "${LAST_OK_TIME[$key]:-}" ] && [ "$kind" != us ]; then
+	# A peer that took too long at a smaller size is not run again at a larger one (the real
+	# data set, "real", is a size of its own).
+	local numeric=1
+	case $size in *[!0-9]*) numeric=0 ;; esac
+	if [ $numeric = 1 ] && [ -n "${LAST_OK_TIME[$key]:-}" ] && [ "$kind" != us ]; then
 		local projected
 		projected=$(awk -v t="${LAST_OK_TIME[$key]}" -v a="${LAST_OK_SIZE[$key]}" -v b="$size" \
 			'BEGIN { printf "%.0f", t * b / a }')
@@ -151,7 +154,7 @@ measure() {
 			return 1
 		fi
 	fi
-	if [ "${TIMED_OUT[$key]:-0}" = 1 ]; then
+	if [ $numeric = 1 ] && [ "${TIMED_OUT[$key]:-0}" = 1 ]; then
 		record "$section" "$size" "$label" "$kind" timeout "$limit" "" "" 0 "" "not run: stopped at a smaller size"
 		LAST_STATUS=timeout
 		return 1
@@ -174,14 +177,14 @@ measure() {
 	case $rss in *[!0-9]* | "") rss="" ;; esac
 
 	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-		TIMED_OUT[$key]=1
+		[ $numeric = 1 ] && TIMED_OUT[$key]=1
 		record "$section" "$size" "$label" "$kind" timeout "$limit" "" "" 1 "" "stopped after $limit s"
 		LAST_STATUS=timeout
 		say "$section $size $label: > $limit s"
 		return 1
 	fi
 	if grep -q 'heap out of memory' "$ef"; then
-		TIMED_OUT[$key]=1
+		[ $numeric = 1 ] && TIMED_OUT[$key]=1
 		record "$section" "$size" "$label" "$kind" oom "" "" "" 1 "$rss" "ran out of its JavaScript heap ($NODE_HEAP_MB MiB)"
 		LAST_STATUS=oom
 		say "$section $size $label: out of memory"
@@ -224,8 +227,10 @@ measure() {
 		fi
 	fi
 	LAST_STATUS=ok LAST_TIME=$median LAST_RSS_KB=$rss
-	LAST_OK_TIME[$key]=$median
-	LAST_OK_SIZE[$key]=$size
+	if [ $numeric = 1 ]; then
+		LAST_OK_TIME[$key]=$median
+		LAST_OK_SIZE[$key]=$size
+	fi
 	record "$section" "$size" "$label" "$kind" ok "$median" "$min" "$sd" "$runs" "$rss" "$note"
 	say "$section $size $label: $(awk -v t="$median" 'BEGIN { printf "%.4f s", t }'), peak RSS ${rss:-?} KB ($runs run(s))"
 	return 0

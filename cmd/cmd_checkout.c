@@ -112,7 +112,7 @@ int cmd_checkout(int argc, const char **argv)
 		if (umap_mkdir_p(abs, 0777))
 			die_lib(NULL);
 		*slash = '/';
-		if (umap_doc_save(one->files[0].doc, abs, UMAP_JSON_INDENT(2) | UMAP_DOC_KEEP_BYTES))
+		if (umap_doc_save(one->files[0].doc, abs, UMAP_JSON_INDENT(2)))
 			die_lib("cannot write %s", new_paths[i]);
 		/* keep the document and its blob ids to seed the cache */
 		if (umap_snapshot_add(written, new_paths[i], one->files[0].doc))

@@ -25,11 +25,11 @@ int cmd_export(int argc, const char **argv)
 		die_lib(NULL);
 	umap_doc *doc = snap->files[0].doc;
 	if (output) {
-		if (umap_doc_save(doc, output, UMAP_JSON_INDENT(2) | UMAP_DOC_KEEP_BYTES))
+		if (umap_doc_save(doc, output, UMAP_JSON_INDENT(2)))
 			die_lib(NULL);
 	} else {
 		umap_buf out = UMAP_BUF_INIT;
-		if (umap_doc_write(&out, doc, UMAP_JSON_INDENT(2) | UMAP_DOC_KEEP_BYTES))
+		if (umap_doc_write(&out, doc, UMAP_JSON_INDENT(2)))
 			die_lib(NULL);
 		fwrite(out.ptr, 1, out.len, stdout);
 		if (!out.len || out.ptr[out.len - 1] != '\n')

@@ -310,9 +310,13 @@ long sync_request(umap_http_response *resp, const struct sync_remote *remote, co
 	umap_buf url = UMAP_BUF_INIT;
 	umap_buf_printf(&url, "%s/v1/maps/%s/%s", remote->parsed.base, remote->parsed.map, path);
 	int attempts = 0;
+	/* UMAPSYNC_TIMEOUT: seconds per attempt (default 120), for networks that stall */
+	const char *env_timeout = getenv("UMAPSYNC_TIMEOUT");
+	long timeout_s = env_timeout && atol(env_timeout) > 0 ? atol(env_timeout) : 120;
 	for (;;) {
 		attempts++;
-		int err = umap_sync_http(resp, method, url.ptr, remote->token, body, body ? strlen(body) : 0, 120);
+		int err = umap_sync_http(resp, method, url.ptr, remote->token, body, body ? strlen(body) : 0,
+					 timeout_s);
 		long wait = 0;
 		if (err) {
 			if (attempts >= 4)

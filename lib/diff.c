@@ -445,6 +445,14 @@ static int match_idless(umap_doc *old_doc, umap_layer *a, unsigned char *a_match
 		list[k++].index = i;
 	}
 	qsort(list, k, sizeof(*list), by_hash);
+	/* taken[s]: how many of the run of equal hashes starting at s are matched already. A
+	 * run is taken from its start, so the next free one is s + taken[s]; scanning past the
+	 * taken ones instead made n identical features O(n^2) (fuzz/limits: hours for 5M "{}") */
+	size_t *taken = calloc(k ? k : 1, sizeof(*taken));
+	if (!taken) {
+		free(list);
+		return nomem();
+	}
 	for (size_t i = 0; i < b->nfeatures && !rc; i++) {
 		if (b->features[i].id || b_matched[i])
 			continue;
@@ -464,14 +472,16 @@ static int match_idless(umap_doc *old_doc, umap_layer *a, unsigned char *a_match
 			else
 				hi = mid;
 		}
-		for (; lo < k && list[lo].hash == h; lo++) {
-			if (!a_matched[list[lo].index]) {
-				a_matched[list[lo].index] = 1;
+		if (lo < k && list[lo].hash == h) {
+			size_t next = lo + taken[lo];
+			if (next < k && list[next].hash == h) {
+				a_matched[list[next].index] = 1;
 				b_matched[i] = 1;
-				break;
+				taken[lo]++;
 			}
 		}
 	}
+	free(taken);
 	free(list);
 	return rc;
 }
@@ -923,6 +933,11 @@ static int match_idless_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_m
 		list[k++].index = i;
 	}
 	qsort(list, k, sizeof(*list), by_hash);
+	size_t *taken = calloc(k ? k : 1, sizeof(*taken)); /* as in match_idless() */
+	if (!taken) {
+		free(list);
+		return nomem();
+	}
 	for (size_t j = 0; j < b->n && !rc; j++) {
 		if (!(b->recs[j].length & REC_NO_ID) || b_match[j] >= 0)
 			continue;
@@ -941,14 +956,16 @@ static int match_idless_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_m
 			else
 				hi = mid;
 		}
-		for (; lo < k && list[lo].hash == h; lo++) {
-			if (!a_matched[list[lo].index]) {
-				a_matched[list[lo].index] = 1;
-				b_match[j] = (int32_t)list[lo].index;
-				break;
+		if (lo < k && list[lo].hash == h) {
+			size_t next = lo + taken[lo];
+			if (next < k && list[next].hash == h) {
+				a_matched[list[next].index] = 1;
+				b_match[j] = (int32_t)list[next].index;
+				taken[lo]++;
 			}
 		}
 	}
+	free(taken);
 	free(list);
 	return rc;
 }

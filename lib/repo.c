@@ -399,15 +399,14 @@ static int parse_git_date(git_time_t *when, int *offset, const char *text)
 
 int umap_repo_signature(git_signature **out, umap_repo *repo)
 {
+	/* As in git, the environment overrides the configuration (scripts and CI rely on it). */
+	const char *env_name = getenv("GIT_AUTHOR_NAME"), *env_email = getenv("GIT_AUTHOR_EMAIL");
 	git_config *cfg = NULL;
 	if (git_repository_config_snapshot(&cfg, repo->git) < 0)
 		cfg = NULL;
-	char *name = config_string(cfg, "user.name"), *email = config_string(cfg, "user.email");
+	char *name = env_name && *env_name ? strdup(env_name) : config_string(cfg, "user.name");
+	char *email = env_email && *env_email ? strdup(env_email) : config_string(cfg, "user.email");
 	git_config_free(cfg);
-	if (!name && getenv("GIT_AUTHOR_NAME") && *getenv("GIT_AUTHOR_NAME"))
-		name = strdup(getenv("GIT_AUTHOR_NAME"));
-	if (!email && getenv("GIT_AUTHOR_EMAIL") && *getenv("GIT_AUTHOR_EMAIL"))
-		email = strdup(getenv("GIT_AUTHOR_EMAIL"));
 	int rc = 0;
 	if (!name || !email) {
 		rc = umap_error_set(UMAP_ENOTFOUND,

@@ -861,6 +861,24 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 	if (!rc)
 		rc = umap_store_order_tree(&order, s, ids, n);
 	json_t *meta = json_object(), *keys = umap_layer_member_order(doc, layer);
+	if (!keys && (keys = json_array())) {
+		/* a layer built in memory: the order umap_doc_write gives it, so that the file
+		 * written from it reads back with the same metadata */
+		const char *mk;
+		json_t *mv;
+		int bad = json_array_append_new(keys, json_string("type"));
+		if (layer->options)
+			bad |= json_array_append_new(keys, json_string(layer->options_key ? layer->options_key
+											 : "properties"));
+		json_object_foreach(layer->members, mk, mv) {
+			if (strcmp(mk, "type") && strcmp(mk, "features") &&
+			    !(layer->options && layer->options_key && !strcmp(mk, layer->options_key)))
+				bad |= json_array_append_new(keys, json_string(mk));
+		}
+		bad |= json_array_append_new(keys, json_string("features"));
+		if (bad)
+			rc = oom();
+	}
 	if (!rc && (!meta ||
 		    json_object_set_new(meta, "options_key",
 					layer->options_key ? json_string(layer->options_key) : json_null()) ||

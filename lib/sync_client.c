@@ -93,7 +93,7 @@ int umap_sync_http(umap_http_response *out, const char *method, const char *url,
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out->body);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, timeout_s);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, timeout_s < 10 ? timeout_s : 10L);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, "umapsync");
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");

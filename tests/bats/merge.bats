@@ -25,10 +25,10 @@ make_repo() {
 make_conflict() {
 	make_repo
 	umapsync checkout alice 2>/dev/null
-	sed -E -i 's/"capacity": ?64/"capacity": 50/' parking.geojson
+	sed -i 's/"capacity": *64,/"capacity": 50,/' parking.geojson
 	umapsync commit -m "alice: 50" >/dev/null
 	umapsync checkout main 2>/dev/null
-	sed -E -i '0,/"capacity": ?40/s//"capacity": 45/' parking.geojson
+	sed -i '0,/"capacity": *40,/s//"capacity": 45,/' parking.geojson
 	umapsync commit -m "bob: 45" >/dev/null
 }
 
@@ -172,13 +172,13 @@ hint: 'umapsync conflicts' lists what is left to settle"
 
 @test "merge refuses with uncommitted changes or while a merge is stopped" {
 	make_conflict
-	sed -E -i 's/"Jean Macé"/"Jean Mace"/' parking.geojson
+	sed -i 's/"Jean Macé"/"Jean Mace"/' parking.geojson
 	run_split umapsync merge alice
 	assert_equal "$status" 1
 	assert_equal "$stderr" "error: your changes to these files would be lost by merge:
 	parking.geojson
 hint: commit them with 'umapsync commit -m MSG' first"
-	sed -E -i 's/"Jean Mace"/"Jean Macé"/' parking.geojson
+	sed -i 's/"Jean Mace"/"Jean Macé"/' parking.geojson
 	umapsync merge alice 2>/dev/null || true
 	run_split umapsync merge alice
 	assert_equal "$status" 128

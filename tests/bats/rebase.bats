@@ -18,7 +18,7 @@ make_repo() {
 	umapsync checkout main 2>/dev/null
 	cp "$EXAMPLES"/bike-parking-bob.geojson p.geojson
 	umapsync commit -m "bob: covered, Opéra" >/dev/null
-	sed -E -i 's/"Saxe-Gambetta"/"Saxe Gambetta"/' p.geojson
+	sed -i 's/"Saxe-Gambetta"/"Saxe Gambetta"/' p.geojson
 	umapsync commit -m "bob: Saxe Gambetta" >/dev/null
 }
 
@@ -27,12 +27,12 @@ make_repo() {
 make_conflict() {
 	make_repo
 	umapsync checkout upstream 2>/dev/null
-	sed -E -i 's/"capacity": ?64/"capacity": 70/' p.geojson
+	sed -i 's/"capacity": *64,/"capacity": 70,/' p.geojson
 	umapsync commit -m "upstream: 70" >/dev/null
 	umapsync checkout main 2>/dev/null
-	sed -E -i '0,/"capacity": ?40/s//"capacity": 80/' p.geojson
+	sed -i '0,/"capacity": *40,/s//"capacity": 80,/' p.geojson
 	umapsync commit -m "local: 80" >/dev/null
-	sed -E -i 's/"capacity": ?1500/"capacity": 1600/' p.geojson
+	sed -i 's/"capacity": *1500,/"capacity": 1600,/' p.geojson
 	umapsync commit -m "local: 1600" >/dev/null
 }
 

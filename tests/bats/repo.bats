@@ -319,8 +319,13 @@ v2"
 	run umapsync config no.such
 	assert_equal "$status" 1
 	edit_map
-	umapsync commit -m signed >/dev/null
+	# as in git, the environment overrides the configuration
+	GIT_AUTHOR_NAME= GIT_AUTHOR_EMAIL= "$UMAPSYNC" commit -m signed >/dev/null
 	[ "$(git --git-dir=.umapsync log -1 --format='%an <%ae>')" = "Ada Lovelace <ada@example.org>" ]
+	jq '.layers[0].features[0].properties.surface = "concrete"' cycling-lyon.umap >edited
+	mv edited cycling-lyon.umap
+	GIT_AUTHOR_NAME="Grace Hopper" GIT_AUTHOR_EMAIL=grace@example.org "$UMAPSYNC" commit -m env >/dev/null
+	[ "$(git --git-dir=.umapsync log -1 --format='%an <%ae>')" = "Grace Hopper <grace@example.org>" ]
 }
 
 @test "commit without an identity fails with a hint" {
