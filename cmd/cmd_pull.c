@@ -4,6 +4,7 @@
  * (--strategy=lww, as uMap's peers do). */
 #include "builtin.h"
 #include "repo-cmd.h"
+#include "merge-report.h"
 #include "sync-cmd.h"
 
 #include <stdlib.h>
@@ -306,14 +307,14 @@ int cmd_pull(int argc, const char **argv)
 
 	if (unborn || git_oid_equal(&head, &synced)) {
 		if (!unborn)
-			sync_require_clean(repo, &head_tree, "pull");
+			require_clean_worktree(repo, &head_tree, "pull");
 		sync_write_worktree(repo, unborn ? NULL : &head_tree, &rtree);
 		if (umap_repo_advance_head(repo, &rcommit, unborn ? NULL : &head, "pull: fast-forward"))
 			die_lib(NULL);
 		sync_state_save(repo, remote.name, state);
 		fprintf(stderr, "Fast-forward to %s\n", short_id(&rcommit));
 	} else if (!strcmp(strategy, "rebase")) {
-		sync_require_clean(repo, &head_tree, "pull");
+		require_clean_worktree(repo, &head_tree, "pull");
 		/* the state moves first: if the rebase stops on conflicts, what was pulled is kept */
 		sync_state_save(repo, remote.name, state);
 		umap_buf upstream = UMAP_BUF_INIT;
@@ -335,7 +336,7 @@ int cmd_pull(int argc, const char **argv)
 	} else {
 		/* last writer wins: our unpushed changes replayed as ops on the remote state, each
 		 * kept unless a remote op on the same key (or entity) has a later HLC */
-		sync_require_clean(repo, &head_tree, "pull");
+		require_clean_worktree(repo, &head_tree, "pull");
 		umap_tree_diff *tdiff = NULL;
 		umap_diff *diff = NULL;
 		umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;

@@ -218,29 +218,6 @@ void sync_require_no_merge(umap_repo *repo, const char *what)
 	}
 }
 
-void sync_require_clean(umap_repo *repo, const git_oid *head_tree, const char *what)
-{
-	git_oid work;
-	umap_snapshot *snap = worktree_tree(&work, repo, head_tree, 0);
-	umap_snapshot_free(snap);
-	if (git_oid_equal(&work, head_tree))
-		return;
-	char **paths = NULL;
-	size_t n = 0;
-	if (umap_repo_tracked(&paths, &n, repo, head_tree))
-		die_lib(NULL);
-	error("your changes to these files would be lost by %s:", what);
-	for (size_t i = 0; i < n; i++) {
-		int differs = 0;
-		if (umap_repo_file_differs(&differs, repo, head_tree, &work, paths[i]))
-			die_lib(NULL);
-		if (differs)
-			fprintf(stderr, "\t%s\n", paths[i]);
-	}
-	hint("commit them with 'umapsync commit -m MSG' first");
-	exit(EXIT_DIFFERENT);
-}
-
 static int contains(char **list, size_t n, const char *s)
 {
 	for (size_t i = 0; i < n; i++)

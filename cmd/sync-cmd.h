@@ -37,8 +37,6 @@ void sync_outbox_remove(umap_repo *repo, const char *remote);
 /* The state's synced commit; 0 when there is none yet. */
 int sync_state_synced(git_oid *out, json_t *state);
 
-/* Dies with a list of the files that differ from HEAD (so nothing uncommitted is lost). */
-void sync_require_clean(umap_repo *repo, const git_oid *head_tree, const char *what);
 /* Writes the working files that differ between two trees (old NULL: all), removes those the
  * new tree drops, and seeds the status cache. */
 void sync_write_worktree(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree);

@@ -306,6 +306,26 @@ static int head_target(char **name, umap_repo *repo)
 	return rc;
 }
 
+/* A process killed while it held a ref leaves NAME.lock behind, as git's do; libgit2 then
+ * says only "failed to lock file". Name the file and what to do, as git does. */
+static int ref_error(const char *what_fmt, const char *what)
+{
+	const char *msg = umap_git_msg();
+	const char *open = strstr(msg, "failed to lock file '");
+	char action[512];
+	snprintf(action, sizeof(action), what_fmt, what);
+	if (open) {
+		open += strlen("failed to lock file '");
+		const char *close = strchr(open, '\'');
+		int len = close ? (int)(close - open) : (int)strlen(open);
+		return umap_error_set(UMAP_EIO,
+				      "cannot %s: '%.*s' exists; another umapsync process may be "
+				      "running in this repository: if none is, remove that file and "
+				      "try again", action, len, open);
+	}
+	return umap_error_set(UMAP_EIO, "cannot %s: %s", action, msg);
+}
+
 int umap_repo_advance_head(umap_repo *repo, const git_oid *commit, const git_oid *expected,
 			   const char *reflog_message)
 {
@@ -321,7 +341,7 @@ int umap_repo_advance_head(umap_repo *repo, const git_oid *commit, const git_oid
 		rc = umap_error_set(UMAP_ECONFLICT, "%s moved while this command ran; try again",
 				    name);
 	else if (err < 0)
-		rc = umap_error_set(UMAP_EIO, "cannot update %s: %s", name, umap_git_msg());
+		rc = ref_error("update %s", name);
 	git_reference_free(ref);
 	free(name);
 	return rc;
@@ -334,7 +354,7 @@ int umap_repo_set_head_branch(umap_repo *repo, const char *branch)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	int rc = 0;
 	if (git_repository_set_head(repo->git, ref.ptr) < 0)
-		rc = umap_error_set(UMAP_EIO, "cannot switch to %s: %s", branch, umap_git_msg());
+		rc = ref_error("switch to %s", branch);
 	umap_buf_dispose(&ref);
 	return rc;
 }
@@ -342,7 +362,7 @@ int umap_repo_set_head_branch(umap_repo *repo, const char *branch)
 int umap_repo_set_head_detached(umap_repo *repo, const git_oid *commit)
 {
 	if (git_repository_set_head_detached(repo->git, commit) < 0)
-		return umap_error_set(UMAP_EIO, "cannot move HEAD: %s", umap_git_msg());
+		return ref_error("move %s", "HEAD");
 	return 0;
 }
 
@@ -359,7 +379,7 @@ int umap_repo_create_ref(umap_repo *repo, const char *refname, const git_oid *co
 	if (err == GIT_EEXISTS)
 		return umap_error_set(UMAP_EEXISTS, "'%s' already exists", refname);
 	if (err < 0)
-		return umap_error_set(UMAP_EIO, "cannot create %s: %s", refname, umap_git_msg());
+		return ref_error("create %s", refname);
 	return 0;
 }
 

@@ -457,3 +457,15 @@ nothing to commit, working files clean"
 	assert_failure 1
 	assert_line --index 0 "error: your changes to these files would be lost by checkout:"
 }
+
+@test "a lock left by a killed process is named, with what to do" {
+	map_repo
+	edit_map
+	touch .umapsync/refs/heads/main.lock
+	run_split umapsync commit -m edited
+	assert_failure 128
+	assert_equal "$stderr" "fatal: cannot update refs/heads/main: '$TEST_DIR/.umapsync/refs/heads/main.lock' exists; another umapsync process may be running in this repository: if none is, remove that file and try again"
+	rm .umapsync/refs/heads/main.lock
+	run umapsync commit -m edited
+	assert_success
+}
