@@ -19,14 +19,6 @@ static int is_branch(umap_repo *repo, const char *name, git_oid *tip)
 	return ok;
 }
 
-static int contains(char **list, size_t n, const char *s)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(list[i], s))
-			return 1;
-	return 0;
-}
-
 int cmd_checkout(int argc, const char **argv)
 {
 	static const char *const usage[] = { "umapsync checkout BRANCH|REV", NULL };
@@ -88,7 +80,7 @@ int cmd_checkout(int argc, const char **argv)
 		char *abs = NULL;
 		struct stat st;
 		umap_repo_abspath(&abs, repo, new_paths[i]);
-		if (!contains(old_paths, nold, new_paths[i]) && stat(abs, &st) == 0) {
+		if (!path_list_contains(old_paths, nold, new_paths[i]) && stat(abs, &st) == 0) {
 			error("'%s' is not tracked here and would be overwritten by checkout", new_paths[i]);
 			hint("move it away, or import it first");
 			free(abs);
@@ -100,50 +92,9 @@ int cmd_checkout(int argc, const char **argv)
 		free(abs);
 	}
 
-	umap_snapshot *written = NULL;
-	if (umap_snapshot_new(&written))
-		die_lib(NULL);
-	for (size_t i = 0; i < nnew; i++) {
-		int differs = 1;
-		if (!unborn && umap_repo_file_differs(&differs, repo, &head_tree, &target_tree,
-						      new_paths[i]))
-			die_lib(NULL);
-		if (!differs)
-			continue;
-		umap_snapshot *one = NULL;
-		char *abs = NULL;
-		if (umap_repo_read_tree(&one, repo, &target_tree, new_paths[i]) ||
-		    umap_repo_abspath(&abs, repo, new_paths[i]))
-			die_lib(NULL);
-		char *slash = strrchr(abs, '/');
-		*slash = '\0';
-		if (umap_mkdir_p(abs, 0777))
-			die_lib(NULL);
-		*slash = '/';
-		if (umap_doc_save(one->files[0].doc, abs, UMAP_JSON_INDENT(2)))
-			die_lib("cannot write %s", new_paths[i]);
-		/* keep the document and its blob ids to seed the cache */
-		if (umap_snapshot_add(written, new_paths[i], one->files[0].doc))
-			die_lib(NULL);
-		written->files[written->nfiles - 1].blobs = one->files[0].blobs;
-		one->files[0].doc = NULL;
-		one->files[0].blobs = NULL;
-		umap_snapshot_free(one);
-		free(abs);
-	}
-	for (size_t i = 0; i < nold; i++) {
-		if (contains(new_paths, nnew, old_paths[i]))
-			continue;
-		char *abs = NULL;
-		umap_repo_abspath(&abs, repo, old_paths[i]);
-		if (unlink(abs) < 0 && errno != ENOENT)
-			die_errno("cannot remove %s", old_paths[i]);
-		free(abs);
-	}
+	write_worktree(repo, unborn ? NULL : &head_tree, &target_tree);
 	if (branch ? umap_repo_set_head_branch(repo, argv[0]) : umap_repo_set_head_detached(repo, &target))
 		die_lib(NULL);
-	if (!umap_repo_cache_worktree(repo, written))
-		umap_repo_cache_save(repo);
 	git_commit *c = NULL;
 	git_commit_lookup(&c, umap_repo_git(repo), &target);
 	if (branch)
@@ -152,7 +103,6 @@ int cmd_checkout(int argc, const char **argv)
 		fprintf(stderr, "HEAD is now at %s %s\n", short_id(&target),
 			c ? subject_of(git_commit_message(c)) : "");
 	git_commit_free(c);
-	umap_snapshot_free(written);
 	umap_paths_free(old_paths, nold);
 	umap_paths_free(new_paths, nnew);
 	umap_repo_free(repo);

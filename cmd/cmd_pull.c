@@ -308,7 +308,7 @@ int cmd_pull(int argc, const char **argv)
 	if (unborn || git_oid_equal(&head, &synced)) {
 		if (!unborn)
 			require_clean_worktree(repo, &head_tree, "pull");
-		sync_write_worktree(repo, unborn ? NULL : &head_tree, &rtree);
+		write_worktree(repo, unborn ? NULL : &head_tree, &rtree);
 		if (umap_repo_advance_head(repo, &rcommit, unborn ? NULL : &head, "pull: fast-forward"))
 			die_lib(NULL);
 		sync_state_save(repo, remote.name, state);
@@ -373,7 +373,7 @@ int cmd_pull(int argc, const char **argv)
 		if (umap_repo_commit_tree_as(&lcommit, repo, &ltree, &rcommit, 1, msg.ptr, 0))
 			die_lib(NULL);
 		umap_buf_dispose(&msg);
-		sync_write_worktree(repo, &head_tree, &ltree);
+		write_worktree(repo, &head_tree, &ltree);
 		if (umap_repo_advance_head(repo, &lcommit, &head, "pull --strategy=lww"))
 			die_lib(NULL);
 		sync_state_save(repo, remote.name, state);

@@ -3,12 +3,14 @@
 #include "builtin.h"
 #include "repo-cmd.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "error.h"
+#include "fs.h"
 
 umap_repo *open_repo(void)
 {
@@ -176,4 +178,65 @@ void diff_from_revisions(umap_diff *diff, int argc, const char **argv)
 	umap_tree_diff_free(tdiff);
 	umap_snapshot_free(snap);
 	umap_repo_free(repo);
+}
+
+int path_list_contains(char **list, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(list[i], s))
+			return 1;
+	return 0;
+}
+
+void write_worktree(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree)
+{
+	char **old_paths = NULL, **new_paths = NULL;
+	size_t nold = 0, nnew = 0;
+	if (umap_repo_tracked(&old_paths, &nold, repo, old_tree) ||
+	    umap_repo_tracked(&new_paths, &nnew, repo, new_tree))
+		die_lib(NULL);
+	umap_snapshot *written = NULL;
+	if (umap_snapshot_new(&written))
+		die_lib(NULL);
+	for (size_t i = 0; i < nnew; i++) {
+		int differs = 1;
+		if (old_tree && umap_repo_file_differs(&differs, repo, old_tree, new_tree, new_paths[i]))
+			die_lib(NULL);
+		if (!differs)
+			continue;
+		umap_snapshot *one = NULL;
+		char *abs = NULL;
+		if (umap_repo_read_tree(&one, repo, new_tree, new_paths[i]) ||
+		    umap_repo_abspath(&abs, repo, new_paths[i]))
+			die_lib(NULL);
+		char *slash = strrchr(abs, '/');
+		*slash = '\0';
+		if (umap_mkdir_p(abs, 0777))
+			die_lib(NULL);
+		*slash = '/';
+		if (umap_doc_save(one->files[0].doc, abs, UMAP_JSON_INDENT(2)))
+			die_lib("cannot write %s", new_paths[i]);
+		/* keep the document and its blob ids to seed the status cache */
+		if (umap_snapshot_add(written, new_paths[i], one->files[0].doc))
+			die_lib(NULL);
+		written->files[written->nfiles - 1].blobs = one->files[0].blobs;
+		one->files[0].doc = NULL;
+		one->files[0].blobs = NULL;
+		umap_snapshot_free(one);
+		free(abs);
+	}
+	for (size_t i = 0; i < nold; i++) {
+		if (path_list_contains(new_paths, nnew, old_paths[i]))
+			continue;
+		char *abs = NULL;
+		umap_repo_abspath(&abs, repo, old_paths[i]);
+		if (abs && unlink(abs) < 0 && errno != ENOENT)
+			die_errno("cannot remove %s", old_paths[i]);
+		free(abs);
+	}
+	if (!umap_repo_cache_worktree(repo, written))
+		umap_repo_cache_save(repo);
+	umap_snapshot_free(written);
+	umap_paths_free(old_paths, nold);
+	umap_paths_free(new_paths, nnew);
 }

@@ -29,4 +29,9 @@ const char *subject_of(const char *message);
  * or REV REV. Fills `diff` from the two trees in O(changed features). */
 void diff_from_revisions(umap_diff *diff, int argc, const char **argv);
 
+/* Writes the working files that differ between two trees (old NULL: all), removes those the
+ * new tree drops, and seeds the status cache. Dies on failure. */
+void write_worktree(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree);
+int path_list_contains(char **list, size_t n, const char *s);
+
 #endif

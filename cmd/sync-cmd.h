@@ -37,9 +37,6 @@ void sync_outbox_remove(umap_repo *repo, const char *remote);
 /* The state's synced commit; 0 when there is none yet. */
 int sync_state_synced(git_oid *out, json_t *state);
 
-/* Writes the working files that differ between two trees (old NULL: all), removes those the
- * new tree drops, and seeds the status cache. */
-void sync_write_worktree(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree);
 /* Dies when a merge or rebase is stopped on conflicts. */
 void sync_require_no_merge(umap_repo *repo, const char *what);
 
