@@ -2,6 +2,7 @@
  * outbox before anything is sent, so a push that was cut off is resent with the same op ids
  * (the server applies each once); on 409 nothing is applied and the user is told to pull. */
 #include "builtin.h"
+#include "progress.h"
 #include "repo-cmd.h"
 #include "sync-cmd.h"
 
@@ -52,6 +53,7 @@ static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *sta
 	int contiguous = !expected || json_is_integer(expected);
 	size_t total = json_array_size(ops);
 	json_int_t cursor = 0;
+	struct progress *progress = start_progress("Pushing ops", total);
 	while (json_array_size(ops)) {
 		json_t *batch = json_array();
 		size_t bytes = 0;
@@ -78,6 +80,8 @@ static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *sta
 		if (umap_json_loadb(&reply, resp.body.ptr, resp.body.len, "the server's reply"))
 			die_lib(NULL);
 		if (status == 409) {
+			if (progress)
+				fputc('\n', stderr); /* end the progress line before the report */
 			sync_outbox_remove(repo, remote->name);
 			report_conflicts(reply, remote->name);
 			exit(EXIT_DIFFERENT);
@@ -93,6 +97,7 @@ static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *sta
 		if (!rest || json_object_set_new(outbox, "ops", rest))
 			die("out of memory");
 		ops = rest;
+		display_progress(progress, total - json_array_size(ops));
 		json_object_set_new(outbox, "expected", contiguous ? json_integer(next) : json_null());
 		if (json_array_size(ops))
 			sync_outbox_save(repo, remote->name, outbox);
@@ -101,6 +106,7 @@ static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *sta
 		free(text);
 		umap_http_response_dispose(&resp);
 	}
+	stop_progress(&progress);
 	if (contiguous)
 		json_object_set_new(state, "cursor", json_integer(next));
 	json_object_set(state, "synced", json_object_get(outbox, "commit"));

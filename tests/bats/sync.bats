@@ -218,3 +218,20 @@ seed() {
 	[[ $stderr == *'taking a snapshot'* ]]
 	[ "$(prop bike-parking.geojson zP5kR capacity)" = 13 ]
 }
+
+@test "sync: push shows progress on a terminal and nothing otherwise" {
+	command -v script >/dev/null || skip "needs script(1)"
+	start_server
+	"$UMAPSYNC" init >/dev/null
+	cp "$EXAMPLES/bike-parking.geojson" .
+	"$UMAPSYNC" import bike-parking.geojson >/dev/null
+	"$UMAPSYNC" remote add origin "$BASE/lyon"
+	run script -qec "$(printf '%q ' "$UMAPSYNC" push)" /dev/null </dev/null
+	assert_success
+	[[ $output == *$'Pushing ops: 100% (9/9), done.\r\n'* ]]
+	jq '.features[0].properties.capacity = 41' bike-parking.geojson >x && mv x bike-parking.geojson
+	"$UMAPSYNC" commit -m edit >/dev/null
+	run_split "$UMAPSYNC" push
+	assert_success
+	[[ $stderr != *Pushing* ]]
+}
