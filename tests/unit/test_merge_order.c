@@ -172,7 +172,7 @@ TEST(strmap_puts_gets_and_replaces)
 	size_t v = 0;
 	int existed = -1;
 	CHECK_INT(umap_strmap_get(&map, "x", &v), 0);
-	char keys[1000][8];
+	char keys[1000][16];
 	for (int i = 0; i < 1000; i++) {
 		snprintf(keys[i], sizeof(keys[i]), "k%d", i);
 		CHECK_INT(umap_strmap_put(&map, keys[i], (size_t)i, &existed), 0);

@@ -104,7 +104,7 @@ static umap_doc *layer_doc(size_t n, const char *renamed)
 		return NULL;
 	json_decref(options);
 	for (size_t i = 0; i < n; i++) {
-		char id[16];
+		char id[32];
 		snprintf(id, sizeof(id), "f%zu", i);
 		json_t *f = json_pack("{s:s,s:s,s:{s:s,s:f},s:n}", "type", "Feature", "id", id,
 				      "properties", "name", renamed && i == 3 ? renamed : id, "w", 0.1 * (double)i,
