@@ -140,7 +140,7 @@ int cmd_merge(int argc, const char **argv)
 	}
 	require_clean_worktree(repo, &head_tree, "merge");
 	if (have_base && git_oid_equal(&base, &head)) {
-		sync_worktree(repo, &head_tree, &theirs_tree);
+		write_worktree(repo, &head_tree, &theirs_tree);
 		if (umap_repo_advance_head(repo, &theirs, &head, "merge: fast-forward"))
 			die_lib(NULL);
 		umap_repo_cache_save(repo);

@@ -150,7 +150,7 @@ static int run(umap_repo *repo, json_t *state, const umap_merge_options *mopts)
 	git_oid orig;
 	state_oid(&orig, state, "head");
 	tree_of(&onto_tree, repo, &onto);
-	sync_worktree(repo, &worktree, &onto_tree);
+	write_worktree(repo, &worktree, &onto_tree);
 	if (umap_repo_advance_head(repo, &onto, &orig, "rebase: finished"))
 		die_lib(NULL);
 	umap_repo_cache_save(repo);
@@ -207,7 +207,7 @@ int cmd_rebase(int argc, const char **argv)
 				die_lib("cannot restore the working files");
 			fprintf(stderr, "rebase aborted: the branch and the working files are as they were before it\n");
 		} else if (skip) {
-			sync_worktree(repo, NULL, &onto_tree);
+			write_worktree(repo, NULL, &onto_tree);
 			json_t *files = json_object_get(state, "files");
 			size_t i;
 			json_t *p;
@@ -277,7 +277,7 @@ int cmd_rebase(int argc, const char **argv)
 	}
 	require_clean_worktree(repo, &head_tree, "rebase");
 	if (have_base && git_oid_equal(&base, &head)) {
-		sync_worktree(repo, &head_tree, &upstream_tree);
+		write_worktree(repo, &head_tree, &upstream_tree);
 		if (umap_repo_advance_head(repo, &upstream, &head, "rebase: fast-forward"))
 			die_lib(NULL);
 		umap_repo_cache_save(repo);

@@ -3,10 +3,8 @@
 #include "builtin.h"
 #include "merge-report.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "error.h"
 #include "fs.h"
@@ -141,51 +139,6 @@ void require_clean_worktree(umap_repo *repo, const git_oid *head_tree, const cha
 	}
 	hint("commit them with 'umapsync commit -m MSG' first");
 	exit(EXIT_DIFFERENT);
-}
-
-void sync_worktree(umap_repo *repo, const git_oid *from, const git_oid *to)
-{
-	char **old_paths = NULL, **new_paths = NULL;
-	size_t nold = 0, nnew = 0;
-	if (umap_repo_tracked(&old_paths, &nold, repo, from) ||
-	    umap_repo_tracked(&new_paths, &nnew, repo, to))
-		die_lib(NULL);
-	for (size_t i = 0; i < nnew; i++) {
-		int differs = 1;
-		if (from && umap_repo_file_differs(&differs, repo, from, to, new_paths[i]))
-			die_lib(NULL);
-		if (!differs)
-			continue;
-		umap_snapshot *one = NULL;
-		char *abs = NULL;
-		if (umap_repo_read_tree(&one, repo, to, new_paths[i]) ||
-		    umap_repo_abspath(&abs, repo, new_paths[i]))
-			die_lib(NULL);
-		char *slash = strrchr(abs, '/');
-		*slash = '\0';
-		if (umap_mkdir_p(abs, 0777))
-			die_lib(NULL);
-		*slash = '/';
-		if (umap_doc_save(one->files[0].doc, abs, UMAP_JSON_INDENT(2)))
-			die_lib("cannot write %s", new_paths[i]);
-		umap_snapshot_free(one);
-		free(abs);
-	}
-	for (size_t i = 0; i < nold; i++) {
-		int kept = 0;
-		for (size_t j = 0; j < nnew && !kept; j++)
-			kept = !strcmp(old_paths[i], new_paths[j]);
-		if (kept)
-			continue;
-		char *abs = NULL;
-		if (umap_repo_abspath(&abs, repo, old_paths[i]))
-			die_lib(NULL);
-		if (unlink(abs) < 0 && errno != ENOENT)
-			die_errno("cannot remove %s", old_paths[i]);
-		free(abs);
-	}
-	umap_paths_free(old_paths, nold);
-	umap_paths_free(new_paths, nnew);
 }
 
 void refuse_if_in_progress(umap_repo *repo)

@@ -31,9 +31,6 @@ void write_conflict_report(const umap_merge_result *result, const char *path);
 
 /* Dies (exit 1) naming the files with uncommitted changes, if any: `what` would lose them. */
 void require_clean_worktree(umap_repo *repo, const git_oid *head_tree, const char *what);
-/* Makes the working files go from tree `from` (what they hold now) to tree `to`: writes the
- * files that differ, removes those `to` does not track. */
-void sync_worktree(umap_repo *repo, const git_oid *from, const git_oid *to);
 /* Dies when a merge or rebase is stopped on conflicts. */
 void refuse_if_in_progress(umap_repo *repo);
 /* "[main 1a2b3c4] subject" after a commit. */
