@@ -11,20 +11,6 @@
 
 #include "error.h"
 
-static json_t *oid_json(const git_oid *oid)
-{
-	char hex[GIT_OID_HEXSZ + 1];
-	git_oid_tostr(hex, sizeof(hex), oid);
-	return json_string(hex);
-}
-
-static void state_oid(git_oid *out, const json_t *state, const char *name)
-{
-	const char *hex = json_string_value(json_object_get(state, name));
-	if (!hex || git_oid_fromstr(out, hex) < 0)
-		die("the merge state has no valid '%s'; give up with 'umapsync merge --abort'", name);
-}
-
 static json_t *present_paths(const umap_repo_merge *m)
 {
 	json_t *paths = json_array();
@@ -68,8 +54,8 @@ static int merge_continue(umap_repo *repo)
 	git_oid head, head_tree, recorded, theirs;
 	if (read_head(&head, &head_tree, repo))
 		die("HEAD has no commit");
-	state_oid(&recorded, state, "head");
-	state_oid(&theirs, state, "theirs");
+	state_oid(&recorded, state, "head", "merge");
+	state_oid(&theirs, state, "theirs", "merge");
 	if (!git_oid_equal(&head, &recorded))
 		die("HEAD moved since the merge started; give up with 'umapsync merge --abort'");
 	commit_merge(repo, json_object_get(state, "files"), &head, &head_tree, &theirs,

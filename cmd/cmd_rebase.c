@@ -11,20 +11,6 @@
 
 #include "error.h"
 
-static json_t *oid_json(const git_oid *oid)
-{
-	char hex[GIT_OID_HEXSZ + 1];
-	git_oid_tostr(hex, sizeof(hex), oid);
-	return json_string(hex);
-}
-
-static void state_oid(git_oid *out, const json_t *state, const char *name)
-{
-	const char *hex = json_string_value(json_object_get(state, name));
-	if (!hex || git_oid_fromstr(out, hex) < 0)
-		die("the rebase state has no valid '%s'; give up with 'umapsync rebase --abort'", name);
-}
-
 static void set_oid(json_t *state, const char *name, const git_oid *oid)
 {
 	if (json_object_set_new(state, name, oid_json(oid)))
@@ -84,8 +70,8 @@ static int run(umap_repo *repo, json_t *state, const umap_merge_options *mopts)
 {
 	json_t *todo = json_object_get(state, "todo");
 	git_oid onto, onto_tree, worktree;
-	state_oid(&onto, state, "onto");
-	state_oid(&worktree, state, "worktree");
+	state_oid(&onto, state, "onto", "rebase");
+	state_oid(&worktree, state, "worktree", "rebase");
 	while (json_array_size(todo)) {
 		git_oid c, c_tree, parent_tree;
 		if (git_oid_fromstr(&c, json_string_value(json_array_get(todo, 0))) < 0)
@@ -148,7 +134,7 @@ static int run(umap_repo *repo, json_t *state, const umap_merge_options *mopts)
 	}
 	/* done: the branch moves (compare-and-swap on where it was), the files follow */
 	git_oid orig;
-	state_oid(&orig, state, "head");
+	state_oid(&orig, state, "head", "rebase");
 	tree_of(&onto_tree, repo, &onto);
 	write_worktree(repo, &worktree, &onto_tree);
 	if (umap_repo_advance_head(repo, &onto, &orig, "rebase: finished"))
@@ -200,7 +186,7 @@ int cmd_rebase(int argc, const char **argv)
 		if (json_is_integer(json_object_get(state, "favor")))
 			mopts.favor = (umap_merge_favor)json_integer_value(json_object_get(state, "favor"));
 		git_oid onto, onto_tree;
-		state_oid(&onto, state, "onto");
+		state_oid(&onto, state, "onto", "rebase");
 		tree_of(&onto_tree, repo, &onto);
 		if (abort_rebase) {
 			if (umap_merge_restore(repo, state) || umap_merge_state_remove(repo))

@@ -168,3 +168,18 @@ void print_commit_line(umap_repo *repo, const git_oid *commit, const char *messa
 	printf("[%s %s] %s\n", branch ? branch : "detached HEAD", short_id(commit), subject_of(message));
 	free(branch);
 }
+
+json_t *oid_json(const git_oid *oid)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid_tostr(hex, sizeof(hex), oid);
+	return json_string(hex);
+}
+
+void state_oid(git_oid *out, const json_t *state, const char *name, const char *kind)
+{
+	const char *hex = json_string_value(json_object_get(state, name));
+	if (!hex || git_oid_fromstr(out, hex) < 0)
+		die("the %s state has no valid '%s'; give up with 'umapsync %s --abort'", kind, name,
+		    kind);
+}

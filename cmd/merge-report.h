@@ -36,4 +36,9 @@ void refuse_if_in_progress(umap_repo *repo);
 /* "[main 1a2b3c4] subject" after a commit. */
 void print_commit_line(umap_repo *repo, const git_oid *commit, const char *message);
 
+/* Commit ids in the stopped merge or rebase state (.umapsync/MERGE_STATE): as hex strings;
+ * a missing or bad one dies telling to `umapsync KIND --abort`. */
+json_t *oid_json(const git_oid *oid);
+void state_oid(git_oid *out, const json_t *state, const char *name, const char *kind);
+
 #endif
