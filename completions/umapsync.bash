@@ -20,8 +20,8 @@ __umapsync_refs() {
 __umapsync_remotes() {
 	local gd
 	gd=$(__umapsync_git_dir) || return 0
-	git config --file "$gd/config" --name-only --get-regexp '^remote\..*\.url$' 2>/dev/null |
-		sed -e 's/^remote\.//' -e 's/\.url$//'
+	git config --file "$gd/config" --name-only --get-regexp '^umapsync-remote\..*\.url$' 2>/dev/null |
+		sed -e 's/^umapsync-remote\.//' -e 's/\.url$//'
 }
 
 __umapsync_map_files() {

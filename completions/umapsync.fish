@@ -46,13 +46,23 @@ function __umapsync_options
     end
 end
 
-function __umapsync_refs
+function __umapsync_git_dir
     set -l dir (pwd)
     while test -n "$dir" -a ! -d "$dir/.umapsync"
         set dir (string replace -r '/[^/]*$' '' -- $dir)
     end
-    test -d "$dir/.umapsync"; or return
-    git --git-dir="$dir/.umapsync" for-each-ref --format='%(refname:short)' refs/heads refs/tags 2>/dev/null
+    test -d "$dir/.umapsync"; and echo "$dir/.umapsync"
+end
+
+function __umapsync_refs
+    set -l gd (__umapsync_git_dir); or return
+    git --git-dir="$gd" for-each-ref --format='%(refname:short)' refs/heads refs/tags 2>/dev/null
+end
+
+function __umapsync_remotes
+    set -l gd (__umapsync_git_dir); or return
+    git config --file "$gd/config" --name-only --get-regexp '^umapsync-remote\..*\.url$' 2>/dev/null |
+        string replace -r '^umapsync-remote\.(.*)\.url$' '$1'
 end
 
 function __umapsync_map_files
@@ -75,4 +85,5 @@ complete -c umapsync -n '__fish_seen_subcommand_from help' -a '(__umapsync_comma
 complete -c umapsync -n '__fish_seen_subcommand_from checkout branch tag merge rebase show log export diff' -a '(__umapsync_refs)'
 complete -c umapsync -n '__fish_seen_subcommand_from validate diff apply merge-file import export git-merge-driver' -a '(__umapsync_map_files)'
 complete -c umapsync -n '__fish_seen_subcommand_from remote' -a 'add remove list'
+complete -c umapsync -n '__fish_seen_subcommand_from push pull remote' -a '(__umapsync_remotes)'
 complete -c umapsync -n '__fish_seen_subcommand_from token' -a 'create list revoke'

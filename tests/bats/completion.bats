@@ -55,14 +55,11 @@ sub/"
 }
 
 @test "zsh and fish completions parse" {
-	if command -v zsh >/dev/null; then
-		run zsh -n "$BATS_TEST_DIRNAME/../../completions/_umapsync"
-		assert_success
-	fi
-	if command -v fish >/dev/null; then
-		run fish --no-execute "$BATS_TEST_DIRNAME/../../completions/umapsync.fish"
-		assert_success
-	fi
+	command -v zsh >/dev/null && command -v fish >/dev/null || skip "zsh or fish is not installed (make deps installs them)"
+	run zsh -n "$BATS_TEST_DIRNAME/../../completions/_umapsync"
+	assert_success
+	run fish --no-execute "$BATS_TEST_DIRNAME/../../completions/umapsync.fish"
+	assert_success
 	grep -q -- '--list-commands' "$BATS_TEST_DIRNAME/../../completions/_umapsync"
 	grep -q -- '--list-options' "$BATS_TEST_DIRNAME/../../completions/umapsync.fish"
 }
@@ -106,4 +103,36 @@ SH
 		_umapsync; printf "%s\n" "${COMPREPLY[@]}"' complete "$BATS_TEST_DIRNAME/../../completions/umapsync.bash"
 	assert_output "auto
 always"
+}
+
+# complete_fish LINE: fish's completions for the command line LINE, one word a line.
+complete_fish() {
+	command -v fish >/dev/null || skip "fish is not installed (make deps installs it)"
+	fish --no-config -c "source $BATS_TEST_DIRNAME/../../completions/umapsync.fish; complete -C '$1'" | cut -f1
+}
+
+@test "bash, fish and zsh complete the remote names of the repository" {
+	"$UMAPSYNC" init . >/dev/null
+	"$UMAPSYNC" remote add origin http://127.0.0.1:1/m
+	"$UMAPSYNC" remote add backup http://127.0.0.1:2/m
+	run complete_bash push ""
+	assert_success
+	assert_output "origin
+backup"
+	run complete_bash remote remove b
+	assert_output "backup"
+	run complete_fish "umapsync pull "
+	assert_success
+	assert_output "backup
+origin"
+	grep -q "umapsync-remote" "$BATS_TEST_DIRNAME/../../completions/_umapsync"
+}
+
+@test "fish completes a command prefix and the options of a command" {
+	run complete_fish "umapsync mer"
+	assert_success
+	assert_output "merge
+merge-file"
+	run complete_fish "umapsync help --no"
+	assert_output "--no-man"
 }
