@@ -1149,6 +1149,19 @@ static int fast_polygon(const struct ctx *c, size_t first, size_t count)
 	return FAST_OK;
 }
 
+/* The next member of an object being read: 1 with its key and value tokens, 0 at the
+ * closing '}', <0 for a syntax error. */
+static int fast_next_member(struct ctx *c, umap_token *key, umap_token *value)
+{
+	int rc = umap_scanner_next(c->s, key);
+	if (rc)
+		return rc;
+	if (key->type == UMAP_TOKEN_OBJECT_END)
+		return 0;
+	rc = umap_scanner_next(c->s, value);
+	return rc ? rc : 1;
+}
+
 /* A geometry object whose '{' was just returned: exactly "type" and "coordinates". */
 static int fast_geometry(struct ctx *c)
 {
@@ -1157,13 +1170,7 @@ static int fast_geometry(struct ctx *c)
 	static const int depths[] = { 0, 1, 1, 2, 2, 3 };
 	int type = -1, leaf = -2, rc;
 	umap_token key, value;
-	for (;;) {
-		if ((rc = umap_scanner_next(c->s, &key)))
-			return rc;
-		if (key.type == UMAP_TOKEN_OBJECT_END)
-			break;
-		if ((rc = umap_scanner_next(c->s, &value)))
-			return rc;
+	while ((rc = fast_next_member(c, &key, &value)) == 1) {
 		if (TOKEN_IS(c, &key, "type") && type < 0 && value.type == UMAP_TOKEN_STRING) {
 			for (int i = 0; i < 6; i++)
 				if (token_is(c, &value, types[i], strlen(types[i])))
@@ -1178,6 +1185,8 @@ static int fast_geometry(struct ctx *c)
 			return FAST_FALLBACK;
 		}
 	}
+	if (rc)
+		return rc;
 	if (type < 0 || leaf != depths[type])
 		return FAST_FALLBACK;
 	switch (type) {
@@ -1209,13 +1218,7 @@ static int fast_feature(struct ctx *c, struct shell *sh, const umap_token *open)
 	umap_token key, value, id = { 0 };
 	size_t end;
 	int rc;
-	for (;;) {
-		if ((rc = umap_scanner_next(c->s, &key)))
-			return rc;
-		if (key.type == UMAP_TOKEN_OBJECT_END)
-			break;
-		if ((rc = umap_scanner_next(c->s, &value)))
-			return rc;
+	while ((rc = fast_next_member(c, &key, &value)) == 1) {
 		unsigned which = TOKEN_IS(c, &key, "type") ? TYPE
 				 : TOKEN_IS(c, &key, "id") ? ID
 				 : TOKEN_IS(c, &key, "properties") ? PROPERTIES
@@ -1246,20 +1249,16 @@ static int fast_feature(struct ctx *c, struct shell *sh, const umap_token *open)
 				break;
 			}
 			/* uMap: properties._umap_options must be an object */
-			for (;;) {
-				umap_token pk, pv;
-				if ((rc = umap_scanner_next(c->s, &pk)))
-					return rc;
-				if (pk.type == UMAP_TOKEN_OBJECT_END)
-					break;
-				if ((rc = umap_scanner_next(c->s, &pv)))
-					return rc;
+			umap_token pk, pv;
+			while ((rc = fast_next_member(c, &pk, &pv)) == 1) {
 				if ((pk.has_escapes || TOKEN_IS(c, &pk, "_umap_options")) &&
 				    pv.type != UMAP_TOKEN_OBJECT_START)
 					return FAST_FALLBACK;
 				if ((rc = umap_scanner_skip(c->s, &pv, &end)))
 					return rc;
 			}
+			if (rc)
+				return rc;
 			break;
 		case GEOMETRY:
 			if (value.type == UMAP_TOKEN_NULL)
@@ -1274,6 +1273,8 @@ static int fast_feature(struct ctx *c, struct shell *sh, const umap_token *open)
 				return rc;
 		}
 	}
+	if (rc)
+		return rc;
 	if ((seen & (TYPE | PROPERTIES | GEOMETRY)) != (TYPE | PROPERTIES | GEOMETRY))
 		return FAST_FALLBACK;
 	if (c->umap && (seen & ID)) {
