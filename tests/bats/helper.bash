@@ -35,3 +35,18 @@ umapsync() {
 run_split() {
 	run --separate-stderr "$@"
 }
+
+# alice_and_bob FILE BRANCH: a repository tracking FILE, first the example layer; BRANCH
+# then holds Alice's edit (commit "alice") and main Bob's (commit "bob: covered, Opéra").
+alice_and_bob() {
+	umapsync init >/dev/null
+	cp "$EXAMPLES"/bike-parking.geojson "$1"
+	umapsync import "$1" >/dev/null
+	umapsync branch "$2"
+	umapsync checkout "$2" 2>/dev/null
+	cp "$EXAMPLES"/bike-parking-alice.geojson "$1"
+	umapsync commit -m "alice" >/dev/null
+	umapsync checkout main 2>/dev/null
+	cp "$EXAMPLES"/bike-parking-bob.geojson "$1"
+	umapsync commit -m "bob: covered, Opéra" >/dev/null
+}

@@ -9,16 +9,7 @@ load helper
 # main: the example layer; branch alice: capacity 40 -> 64 and Perrache added;
 # main then: covered -> true and Opéra renamed (Bob). Both touch feature zP5kR.
 make_repo() {
-	umapsync init >/dev/null
-	cp "$EXAMPLES"/bike-parking.geojson parking.geojson
-	umapsync import parking.geojson >/dev/null
-	umapsync branch alice
-	umapsync checkout alice 2>/dev/null
-	cp "$EXAMPLES"/bike-parking-alice.geojson parking.geojson
-	umapsync commit -m "alice: capacity, Perrache" >/dev/null
-	umapsync checkout main 2>/dev/null
-	cp "$EXAMPLES"/bike-parking-bob.geojson parking.geojson
-	umapsync commit -m "bob: covered, Opéra" >/dev/null
+	alice_and_bob parking.geojson alice
 }
 
 # Bob and Alice both set zP5kR's capacity: 50 on alice, 45 on main.

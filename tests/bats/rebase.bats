@@ -8,16 +8,7 @@ load helper
 
 # upstream: Alice's edit (capacity 64, Perrache). main: Bob's edit, then a rename.
 make_repo() {
-	umapsync init >/dev/null
-	cp "$EXAMPLES"/bike-parking.geojson p.geojson
-	umapsync import p.geojson >/dev/null
-	umapsync branch upstream
-	umapsync checkout upstream 2>/dev/null
-	cp "$EXAMPLES"/bike-parking-alice.geojson p.geojson
-	umapsync commit -m "alice" >/dev/null
-	umapsync checkout main 2>/dev/null
-	cp "$EXAMPLES"/bike-parking-bob.geojson p.geojson
-	umapsync commit -m "bob: covered, Opéra" >/dev/null
+	alice_and_bob p.geojson upstream
 	sed -i 's/"Saxe-Gambetta"/"Saxe Gambetta"/' p.geojson
 	umapsync commit -m "bob: Saxe Gambetta" >/dev/null
 }
