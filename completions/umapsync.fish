@@ -61,6 +61,36 @@ function __umapsync_map_files
     __fish_complete_suffix .umap
 end
 
+# config: a setting's name (first argument, or after --unset), then its values; both come
+# from config --list-keys.
+function __umapsync_config_wants_key
+    set -l words (__umapsync_words)
+    test "$words[1]" = config; or return 1
+    test (count $words) -eq 1; or test (count $words) -eq 2 -a "$words[2]" = --unset
+end
+
+function __umapsync_config_wants_value
+    set -l words (__umapsync_words)
+    test "$words[1]" = config -a (count $words) -eq 2; and not string match -q -- '-*' $words[2]
+end
+
+function __umapsync_config_keys
+    umapsync config --list-keys 2>/dev/null | while read -l -d \t name choices help
+        printf '%s\t%s\n' $name $help
+    end
+end
+
+function __umapsync_config_values
+    set -l key (__umapsync_words)[2]
+    if test "$key" = umapsync-remote.default
+        umapsync remote 2>/dev/null
+        return
+    end
+    umapsync config --list-keys 2>/dev/null | while read -l -d \t name choices help
+        test (string lower -- $name) = (string lower -- $key); and string split '|' -- $choices
+    end
+end
+
 complete -c umapsync -f
 function __umapsync_needs_command
     test (count (__umapsync_words)) -eq 0
@@ -75,4 +105,7 @@ complete -c umapsync -n '__fish_seen_subcommand_from help' -a '(__umapsync_comma
 complete -c umapsync -n '__fish_seen_subcommand_from checkout branch tag merge rebase show log export diff' -a '(__umapsync_refs)'
 complete -c umapsync -n '__fish_seen_subcommand_from validate diff apply merge-file import export git-merge-driver' -a '(__umapsync_map_files)'
 complete -c umapsync -n '__fish_seen_subcommand_from remote' -a 'add remove list'
+complete -c umapsync -n '__fish_seen_subcommand_from push pull' -a '(umapsync remote 2>/dev/null)'
+complete -c umapsync -n __umapsync_config_wants_key -a '(__umapsync_config_keys)'
+complete -c umapsync -n __umapsync_config_wants_value -a '(__umapsync_config_values)'
 complete -c umapsync -n '__fish_seen_subcommand_from token' -a 'create list revoke'
