@@ -311,7 +311,10 @@ long sync_request(umap_http_response *resp, const struct sync_remote *remote, co
 	fflush(stdout);
 	fprintf(stderr, "fatal: %s: %s (HTTP %ld)\n", remote->url, message ? message : "unexpected answer",
 		resp->status);
-	if (resp->status == 401)
-		hint("set UMAPSYNC_TOKEN, or 'umapsync remote add %s URL --token-file FILE'", remote->name);
+	/* the remote may not exist yet (clone), or exist already (remote add would refuse it) */
+	if (resp->status == 401 && remote->token)
+		hint("the token was not accepted: it may be revoked or mistyped ('umapsync token list' on the server)");
+	else if (resp->status == 401)
+		hint("set UMAPSYNC_TOKEN, or give a token file with --token-file FILE to 'umapsync clone' or 'umapsync remote add'");
 	exit(EXIT_FATAL);
 }
