@@ -1,26 +1,19 @@
 /* umapsync status: which tracked files differ from HEAD, with their feature counts.
  * Cost: one pass over each file's bytes; only changed features are parsed. */
 #include "builtin.h"
+#include "merge-report.h"
 #include "repo-cmd.h"
-#include "repo_merge.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#include "error.h"
 
 /* A merge or rebase stopped on conflicts: say so and what to do next, as git status does;
  * the working files then differ from HEAD by the merged changes, listed below it. */
 static void print_merge_in_progress(umap_repo *repo)
 {
-	json_t *state = NULL;
-	int rc = umap_merge_state_load(&state, repo);
-	if (rc == UMAP_ENOTFOUND) {
-		umap_error_clear();
+	json_t *state = merge_in_progress(repo);
+	if (!state)
 		return;
-	}
-	if (rc)
-		die_lib(NULL);
 	const char *kind = json_string_value(json_object_get(state, "kind"));
 	int rebase = kind && !strcmp(kind, "rebase");
 	const char *verb = rebase ? "rebase" : "merge";

@@ -49,21 +49,6 @@ const struct setting *closest_setting(const char *name)
 	return best;
 }
 
-static int choice_of(const char *choices, const char *value)
-{
-	size_t len = strlen(value);
-	for (const char *p = choices; *p;) {
-		const char *bar = strchr(p, '|');
-		size_t n = bar ? (size_t)(bar - p) : strlen(p);
-		if (n == len && !strncmp(p, value, n))
-			return 1;
-		if (!bar)
-			break;
-		p = bar + 1;
-	}
-	return 0;
-}
-
 /* git's booleans; not git_config_parse_bool, which needs libgit2 set up to report. */
 static int parse_bool(const char *value)
 {
@@ -86,7 +71,7 @@ int setting_value_check(char **out, const struct setting *s, const char *value)
 	case SETTING_TEXT:
 		break;
 	case SETTING_CHOICE:
-		if (!choice_of(s->choices, value))
+		if (!option_choice_ok(s->choices, value))
 			return -1;
 		break;
 	case SETTING_FF:

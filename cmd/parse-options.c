@@ -70,7 +70,7 @@ static void option_name(char *out, size_t size, const struct option *opt, int as
 		snprintf(out, size, "--%s", opt->long_name);
 }
 
-static int choice_ok(const char *choices, const char *arg)
+int option_choice_ok(const char *choices, const char *arg)
 {
 	size_t len = strlen(arg);
 	const char *p = choices;
@@ -91,7 +91,7 @@ static void apply_option(const struct option *opt, const char *arg, int unset, i
 {
 	char name[128];
 	option_name(name, sizeof(name), opt, as_short);
-	if (opt->choices && arg && !choice_ok(opt->choices, arg))
+	if (opt->choices && arg && !option_choice_ok(opt->choices, arg))
 		usage_with_options_msg(usagestr, opts, "invalid value '%s' for %s (expected %s)",
 				       arg, name, opt->choices);
 	switch (opt->type) {

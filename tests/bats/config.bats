@@ -226,19 +226,25 @@ hint: add it with 'umapsync remote add gone http://HOST:PORT/MAP', or change the
 	assert_success
 }
 
-@test "pull uses pull.strategy when no --strategy is given" {
+# alice pushes the layer, bob clones it; bob sets zP5kR's capacity to 60 in an old commit,
+# alice to 70 and pushes: bob's pull races on that key. Ends in bob/.
+race() {
 	start_server
 	mkdir alice
 	(cd alice && repo && umapsync remote add origin "$BASE/lyon" && umapsync push 2>/dev/null)
 	"$UMAPSYNC" clone "$BASE/lyon" bob >/dev/null 2>&1
 	cd bob
 	edit parking.geojson '(.features[] | select(.id=="zP5kR") | .properties.capacity) = 60'
-	GIT_COMMITTER_DATE="@1000000000 +0000" GIT_AUTHOR_DATE="@1000000000 +0000" "$UMAPSYNC" commit -m "old local edit" >/dev/null
+	GIT_COMMITTER_DATE="@1000000000 +0000" GIT_AUTHOR_DATE="@1000000000 +0000" "$UMAPSYNC" commit -m "bob 60" >/dev/null
 	cd ../alice
 	edit parking.geojson '(.features[] | select(.id=="zP5kR") | .properties.capacity) = 70'
 	umapsync commit -m "alice 70" >/dev/null
 	umapsync push 2>/dev/null
 	cd ../bob
+}
+
+@test "pull uses pull.strategy when no --strategy is given" {
+	race
 	umapsync config pull.strategy lww
 	run_split umapsync pull
 	assert_success
@@ -247,18 +253,7 @@ hint: add it with 'umapsync remote add gone http://HOST:PORT/MAP', or change the
 }
 
 @test "--strategy on the command line beats pull.strategy" {
-	start_server
-	mkdir alice
-	(cd alice && repo && umapsync remote add origin "$BASE/lyon" && umapsync push 2>/dev/null)
-	"$UMAPSYNC" clone "$BASE/lyon" bob >/dev/null 2>&1
-	cd bob
-	edit parking.geojson '(.features[] | select(.id=="zP5kR") | .properties.capacity) = 60'
-	umapsync commit -m "bob 60" >/dev/null
-	cd ../alice
-	edit parking.geojson '(.features[] | select(.id=="zP5kR") | .properties.capacity) = 70'
-	umapsync commit -m "alice 70" >/dev/null
-	umapsync push 2>/dev/null
-	cd ../bob
+	race
 	umapsync config pull.strategy lww
 	run_split umapsync pull --strategy=rebase
 	assert_equal "$status" 1
