@@ -2,6 +2,7 @@
  * Fast-forwards where it can; else makes a merge commit, or stops with the conflicts
  * recorded in .umapsync/MERGE_STATE for `conflicts`, `resolve` and --continue/--abort. */
 #include "builtin.h"
+#include "config-cmd.h"
 #include "merge-report.h"
 #include "repo-cmd.h"
 #include "repo_merge.h"
@@ -85,14 +86,17 @@ static int merge_abort(umap_repo *repo)
 int cmd_merge(int argc, const char **argv)
 {
 	static const char *const usage[] = {
-		"umapsync merge [--ours|--theirs|--union] [-m MSG] BRANCH",
+		"umapsync merge [--ours|--theirs|--union] [--ff|--no-ff|--ff-only] [-m MSG] BRANCH",
 		"umapsync merge --continue|--abort",
 		NULL,
 	};
-	int favor = UMAP_MERGE_FAVOR_OURS, cont = 0, abort_merge = 0;
+	int favor = UMAP_MERGE_FAVOR_OURS, cont = 0, abort_merge = 0, ff = -1; /* ff: 0 no, 1 yes, 2 only */
 	const char *message = NULL;
 	const struct option options[] = {
 		FAVOR_OPTIONS(&favor),
+		OPT_SET_INT(0, "ff", &ff, "fast-forward when the branch contains HEAD (default; merge.ff)", 1),
+		OPT_SET_INT(0, "no-ff", &ff, "make a merge commit even where a fast-forward would do", 0),
+		OPT_SET_INT(0, "ff-only", &ff, "fast-forward or refuse, never make a merge commit", 2),
 		OPT_STRING('m', "message", &message, "MSG", "the merge commit's message"),
 		OPT_BOOL(0, "continue", &cont, "commit the merge once every conflict is settled"),
 		OPT_BOOL(0, "abort", &abort_merge, "give up the merge and put the working files back"),
@@ -112,6 +116,11 @@ int cmd_merge(int argc, const char **argv)
 		usage_with_options_msg(usage, options, "merge needs one branch (or revision) to merge");
 	repo = open_repo();
 	refuse_if_in_progress(repo);
+	if (ff < 0) {
+		char *pref = setting_get(repo, "merge.ff");
+		ff = !pref || !strcmp(pref, "true") ? 1 : !strcmp(pref, "only") ? 2 : 0;
+		free(pref);
+	}
 	git_oid head, head_tree, theirs, theirs_tree, base, base_tree;
 	if (read_head(&head, &head_tree, repo))
 		die("nothing is committed yet: there is nothing to merge into");
@@ -125,7 +134,14 @@ int cmd_merge(int argc, const char **argv)
 		return 0;
 	}
 	require_clean_worktree(repo, &head_tree, "merge");
-	if (have_base && git_oid_equal(&base, &head)) {
+	if (ff == 2 && !(have_base && git_oid_equal(&base, &head))) {
+		fflush(stdout);
+		fprintf(stderr, "fatal: not possible to fast-forward to '%s': the branches have diverged\n", argv[0]);
+		hint("'umapsync merge --ff %s' makes a merge commit; 'umapsync rebase %s' replays your commits on it",
+		     argv[0], argv[0]);
+		exit(EXIT_FATAL);
+	}
+	if (ff && have_base && git_oid_equal(&base, &head)) {
 		write_worktree(repo, &head_tree, &theirs_tree);
 		if (umap_repo_advance_head(repo, &theirs, &head, "merge: fast-forward"))
 			die_lib(NULL);

@@ -3,6 +3,7 @@
  * commits on it (--strategy=rebase, SPEC §6 conflicts), or settle same-key races by HLC
  * (--strategy=lww, as uMap's peers do). */
 #include "builtin.h"
+#include "config-cmd.h"
 #include "repo-cmd.h"
 #include "merge-report.h"
 #include "sync-cmd.h"
@@ -150,7 +151,7 @@ static json_t *local_times(umap_repo *repo, const git_oid *head, const git_oid *
 int cmd_pull(int argc, const char **argv)
 {
 	static const char *const usage[] = { "umapsync pull [REMOTE] [--strategy=rebase|lww]", NULL };
-	const char *strategy = "rebase";
+	const char *strategy = NULL;
 	const struct option options[] = {
 		OPT_CHOICE('s', "strategy", &strategy, "STRATEGY",
 			   "rebase: replay local commits on what was pulled; lww: the later HLC wins per key", "rebase|lww"),
@@ -161,6 +162,9 @@ int cmd_pull(int argc, const char **argv)
 		usage_with_options_msg(usage, options, "pull takes at most one remote");
 	umap_repo *repo = open_repo();
 	sync_require_no_merge(repo, "pull");
+	char *configured = strategy ? NULL : setting_get(repo, "pull.strategy");
+	if (!strategy)
+		strategy = configured ? configured : "rebase";
 	struct sync_remote remote;
 	sync_remote_load(&remote, repo, argc ? argv[0] : NULL);
 	json_t *state = sync_state_load(repo, remote.name);
@@ -332,6 +336,7 @@ int cmd_pull(int argc, const char **argv)
 		umap_http_response_dispose(&resp);
 		sync_remote_dispose(&remote);
 		umap_repo_free(repo);
+		free(configured);
 		return rc;
 	} else {
 		/* last writer wins: our unpushed changes replayed as ops on the remote state, each
@@ -390,5 +395,6 @@ done:
 	umap_http_response_dispose(&resp);
 	sync_remote_dispose(&remote);
 	umap_repo_free(repo);
+	free(configured);
 	return 0;
 }

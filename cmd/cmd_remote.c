@@ -1,6 +1,7 @@
 /* umapsync remote: the sync servers this repository talks to, kept in its config
  * (section umapsync-remote, apart from git's own remotes). */
 #include "builtin.h"
+#include "config-cmd.h"
 #include "repo-cmd.h"
 #include "sync-cmd.h"
 
@@ -104,6 +105,12 @@ int cmd_remote(int argc, const char **argv)
 			git_config_delete_entry(cfg, names[i]);
 			free(names[i]);
 		}
+		/* as git remote remove drops remote.pushDefault: a default naming nothing would
+		 * only make the next push fail */
+		git_buf def = GIT_BUF_INIT;
+		if (git_config_get_string_buf(&def, cfg, SETTING_DEFAULT_REMOTE) == 0 && !strcmp(def.ptr, argv[1]))
+			git_config_delete_entry(cfg, SETTING_DEFAULT_REMOTE);
+		git_buf_dispose(&def);
 		git_config_free(cfg);
 		umap_buf_dispose(&var);
 	} else {

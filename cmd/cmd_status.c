@@ -1,10 +1,54 @@
 /* umapsync status: which tracked files differ from HEAD, with their feature counts.
  * Cost: one pass over each file's bytes; only changed features are parsed. */
 #include "builtin.h"
+#include "merge-report.h"
 #include "repo-cmd.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* A merge or rebase stopped on conflicts: say so and what to do next, as git status does;
+ * the working files then differ from HEAD by the merged changes, listed below it. */
+static void print_merge_in_progress(umap_repo *repo)
+{
+	json_t *state = merge_in_progress(repo);
+	if (!state)
+		return;
+	const char *kind = json_string_value(json_object_get(state, "kind"));
+	int rebase = kind && !strcmp(kind, "rebase");
+	const char *verb = rebase ? "rebase" : "merge";
+	size_t left = json_array_size(json_object_get(state, "conflicts"));
+	const char *branch = json_string_value(json_object_get(state, "branch"));
+	if (rebase) {
+		const char *upstream = json_string_value(json_object_get(state, "upstream"));
+		const char *message = json_string_value(json_object_get(state, "message"));
+		const char *current = json_string_value(json_object_get(state, "current"));
+		size_t todo = json_array_size(json_object_get(state, "todo"));
+		printf("You are rebasing %s%s%s onto '%s'", branch ? "branch '" : "a detached HEAD",
+		       branch ? branch : "", branch ? "'" : "", upstream ? upstream : "?");
+		if (current)
+			printf(", stopped at %.7s \"%s\"", current, message ? subject_of(message) : "");
+		if (todo)
+			printf(" (%zu more commit%s to replay)", todo, todo == 1 ? "" : "s");
+		printf(".\n");
+	} else {
+		printf("You are merging '%s'.\n", branch ? branch : "?");
+	}
+	const char *next = rebase ? "replay this commit and go on" : "commit the merge";
+	if (left) {
+		printf("You have unresolved conflicts: %zu left.\n", left);
+		printf("  (use 'umapsync conflicts' to list them)\n");
+		printf("  (use 'umapsync resolve ID [KEY] --with=ours|theirs|base|delete' to settle each)\n");
+		printf("  (then 'umapsync %s --continue' to %s)\n", verb, next);
+	} else {
+		printf("All conflicts are settled.\n");
+		printf("  (use 'umapsync %s --continue' to %s)\n", verb, next);
+	}
+	if (rebase)
+		printf("  (use 'umapsync rebase --skip' to drop this commit)\n");
+	printf("  (use 'umapsync %s --abort' to give up the %s and put the working files back)\n\n", verb, verb);
+	json_decref(state);
+}
 
 int cmd_status(int argc, const char **argv)
 {
@@ -26,6 +70,7 @@ int cmd_status(int argc, const char **argv)
 	else
 		printf("HEAD detached at %s\n", short_id(&head));
 	free(branch);
+	print_merge_in_progress(repo);
 	if (unborn) {
 		printf("\nNo commits yet: start tracking a map with 'umapsync import FILE'\n");
 		umap_repo_free(repo);

@@ -139,13 +139,12 @@ static int token_revoke(int argc, const char **argv)
 int cmd_token(int argc, const char **argv)
 {
 	const struct option none[] = { OPT_END() };
-	if (argc < 2 || argv[1][0] == '-') {
-		if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-			print_usage(stdout, token_usage, none);
-			return 0;
-		}
+	/* Before a subcommand, only the common options: -h, and --list-options (which
+	 * completions ask of every command) answer; anything else is refused here. */
+	if (argc >= 2 && argv[1][0] == '-')
+		parse_options(2, argv, none, token_usage);
+	if (argc < 2 || argv[1][0] == '-')
 		usage_with_options_msg(token_usage, none, "expected a subcommand: create, list or revoke");
-	}
 	if (!strcmp(argv[1], "create"))
 		return token_create(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "list"))

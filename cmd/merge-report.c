@@ -141,16 +141,24 @@ void require_clean_worktree(umap_repo *repo, const git_oid *head_tree, const cha
 	exit(EXIT_DIFFERENT);
 }
 
-void refuse_if_in_progress(umap_repo *repo)
+json_t *merge_in_progress(umap_repo *repo)
 {
 	json_t *state = NULL;
 	int rc = umap_merge_state_load(&state, repo);
 	if (rc == UMAP_ENOTFOUND) {
 		umap_error_clear();
-		return;
+		return NULL;
 	}
 	if (rc)
 		die_lib(NULL);
+	return state;
+}
+
+void refuse_if_in_progress(umap_repo *repo)
+{
+	json_t *state = merge_in_progress(repo);
+	if (!state)
+		return;
 	const char *kind = json_string_value(json_object_get(state, "kind"));
 	int rebase = kind && !strcmp(kind, "rebase");
 	json_decref(state);

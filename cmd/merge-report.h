@@ -31,6 +31,9 @@ void write_conflict_report(const umap_merge_result *result, const char *path);
 
 /* Dies (exit 1) naming the files with uncommitted changes, if any: `what` would lose them. */
 void require_clean_worktree(umap_repo *repo, const git_oid *head_tree, const char *what);
+/* The state of a merge or rebase stopped on conflicts (.umapsync/MERGE_STATE), or NULL when
+ * none is; dies when it cannot be read. The caller decrefs it. */
+json_t *merge_in_progress(umap_repo *repo);
 /* Dies when a merge or rebase is stopped on conflicts. */
 void refuse_if_in_progress(umap_repo *repo);
 /* "[main 1a2b3c4] subject" after a commit. */

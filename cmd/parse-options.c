@@ -70,7 +70,7 @@ static void option_name(char *out, size_t size, const struct option *opt, int as
 		snprintf(out, size, "--%s", opt->long_name);
 }
 
-static int choice_ok(const char *choices, const char *arg)
+int option_choice_ok(const char *choices, const char *arg)
 {
 	size_t len = strlen(arg);
 	const char *p = choices;
@@ -91,7 +91,7 @@ static void apply_option(const struct option *opt, const char *arg, int unset, i
 {
 	char name[128];
 	option_name(name, sizeof(name), opt, as_short);
-	if (opt->choices && arg && !choice_ok(opt->choices, arg))
+	if (opt->choices && arg && !option_choice_ok(opt->choices, arg))
 		usage_with_options_msg(usagestr, opts, "invalid value '%s' for %s (expected %s)",
 				       arg, name, opt->choices);
 	switch (opt->type) {
@@ -278,6 +278,27 @@ int parse_options(int argc, const char **argv, const struct option *opts,
 	return out;
 }
 
+/* Whether a help text already names each value of "a|b|c", as "colour the output: auto,
+ * always or never" does; -h shows the values of those that do not ("output format"). */
+static int names_every_choice(const char *help, const char *choices)
+{
+	char value[64];
+	for (const char *p = choices; *p;) {
+		const char *bar = strchr(p, '|');
+		size_t n = bar ? (size_t)(bar - p) : strlen(p);
+		if (n >= sizeof(value))
+			return 0;
+		memcpy(value, p, n);
+		value[n] = '\0';
+		if (!strstr(help, value))
+			return 0;
+		if (!bar)
+			break;
+		p = bar + 1;
+	}
+	return 1;
+}
+
 void print_usage(FILE *stream, const char *const *usagestr, const struct option *opts)
 {
 	for (int i = 0; usagestr && usagestr[i]; i++)
@@ -309,10 +330,14 @@ void print_usage(FILE *stream, const char *const *usagestr, const struct option 
 			else
 				snprintf(left + n, sizeof(left) - (size_t)n, " %s", argh);
 		}
+		const char *help = o->help ? o->help : "";
 		if (strlen(left) > 28)
-			fprintf(stream, "%s\n%30s%s\n", left, "", o->help ? o->help : "");
+			fprintf(stream, "%s\n%30s%s", left, "", help);
 		else
-			fprintf(stream, "%-30s%s\n", left, o->help ? o->help : "");
+			fprintf(stream, "%-30s%s", left, help);
+		if (o->choices && !names_every_choice(help, o->choices))
+			fprintf(stream, " (%s)", o->choices);
+		fputc('\n', stream);
 	}
 }
 

@@ -71,6 +71,9 @@ int color_option_cb(const struct option *opt, const char *arg, int unset);
 int parse_options(int argc, const char **argv, const struct option *opts,
 		  const char *const *usagestr);
 
+/* Whether `arg` is one of "a|b|c". */
+int option_choice_ok(const char *choices, const char *arg);
+
 /* Prints "usage: ..." and the option list to `stream`. */
 void print_usage(FILE *stream, const char *const *usagestr, const struct option *opts);
 _Noreturn void usage_with_options(const char *const *usagestr, const struct option *opts);

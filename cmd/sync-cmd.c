@@ -1,6 +1,7 @@
 /* Shared plumbing of remote, clone, push and pull: remotes in config, sync state and the
  * durable outbox, tokens, clean-worktree checks, writing trees out, requests with retries. */
 #include "builtin.h"
+#include "config-cmd.h"
 #include "repo-cmd.h"
 #include "sync-cmd.h"
 
@@ -15,6 +16,7 @@
 #include "fs.h"
 #include "json.h"
 #include "repo_merge.h"
+#include "strutil.h"
 
 #define CONFIG_SECTION "umapsync-remote"
 
@@ -55,18 +57,61 @@ char *sync_read_token(const char *token_file)
 	return umap_buf_detach(&buf);
 }
 
+/* The remote a command uses when none is named: the configured default, else the only
+ * remote there is, else "origin" (as git). *configured says whether the config chose it. */
+static char *default_remote(git_config *cfg, int *configured)
+{
+	git_buf value = GIT_BUF_INIT;
+	char *name = NULL;
+	*configured = git_config_get_string_buf(&value, cfg, SETTING_DEFAULT_REMOTE) == 0;
+	if (*configured) {
+		name = strdup(value.ptr);
+	} else {
+		git_config_iterator *it = NULL;
+		git_config_entry *entry;
+		size_t count = 0;
+		/* a plain iterator filtered here: libgit2's glob iterator leaks its regex */
+		if (git_config_iterator_new(&it, cfg) == 0) {
+			while (git_config_next(&entry, it) == 0) {
+				if (strncmp(entry->name, CONFIG_SECTION ".", sizeof(CONFIG_SECTION)) ||
+				    !umap_ends_with(entry->name, ".url") || count++)
+					continue;
+				size_t len = strlen(entry->name) - sizeof(CONFIG_SECTION) - strlen(".url");
+				name = strndup(entry->name + sizeof(CONFIG_SECTION), len);
+			}
+			git_config_iterator_free(it);
+		}
+		if (count != 1) {
+			free(name);
+			name = strdup("origin");
+		}
+	}
+	git_buf_dispose(&value);
+	if (!name)
+		die("out of memory");
+	return name;
+}
+
 void sync_remote_load(struct sync_remote *remote, umap_repo *repo, const char *name)
 {
 	memset(remote, 0, sizeof(*remote));
 	git_config *cfg = open_config(repo);
-	remote->name = strdup(name ? name : "origin");
+	int configured = 0;
+	remote->name = name ? strdup(name) : default_remote(cfg, &configured);
+	if (!remote->name)
+		die("out of memory");
 	remote->url = config_get(cfg, remote->name, "url");
 	remote->token_file = config_get(cfg, remote->name, "tokenfile");
 	git_config_free(cfg);
 	if (!remote->url) {
 		fflush(stdout);
-		fprintf(stderr, "fatal: no remote named '%s'\n", remote->name);
-		hint("add one with 'umapsync remote add %s http://HOST:PORT/MAP'", remote->name);
+		fprintf(stderr, "fatal: no remote named '%s'%s\n", remote->name,
+			configured ? " (the default, set by " SETTING_DEFAULT_REMOTE ")" : "");
+		if (configured)
+			hint("add it with 'umapsync remote add %s http://HOST:PORT/MAP', or change the default with 'umapsync config %s NAME'",
+			     remote->name, SETTING_DEFAULT_REMOTE);
+		else
+			hint("add one with 'umapsync remote add %s http://HOST:PORT/MAP'", remote->name);
 		exit(EXIT_FATAL);
 	}
 	if (umap_sync_url_parse(&remote->parsed, remote->url))
@@ -266,7 +311,10 @@ long sync_request(umap_http_response *resp, const struct sync_remote *remote, co
 	fflush(stdout);
 	fprintf(stderr, "fatal: %s: %s (HTTP %ld)\n", remote->url, message ? message : "unexpected answer",
 		resp->status);
-	if (resp->status == 401)
-		hint("set UMAPSYNC_TOKEN, or 'umapsync remote add %s URL --token-file FILE'", remote->name);
+	/* the remote may not exist yet (clone), or exist already (remote add would refuse it) */
+	if (resp->status == 401 && remote->token)
+		hint("the token was not accepted: it may be revoked or mistyped ('umapsync token list' on the server)");
+	else if (resp->status == 401)
+		hint("set UMAPSYNC_TOKEN, or give a token file with --token-file FILE to 'umapsync clone' or 'umapsync remote add'");
 	exit(EXIT_FATAL);
 }

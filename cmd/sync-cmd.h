@@ -17,7 +17,8 @@ struct sync_remote {
 	char *token;       /* UMAPSYNC_TOKEN, else the token file's content; NULL when none */
 };
 
-/* The remote NAME of the repository (NULL: the only one, else "origin"); dies when absent. */
+/* The remote NAME of the repository (NULL: the one umapsync-remote.default names, else the
+ * only one, else "origin"); dies when absent. */
 void sync_remote_load(struct sync_remote *remote, umap_repo *repo, const char *name);
 void sync_remote_dispose(struct sync_remote *remote);
 /* Reads a token: UMAPSYNC_TOKEN wins over the file. Dies when the file is unreadable. */

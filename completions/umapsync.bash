@@ -18,10 +18,20 @@ __umapsync_refs() {
 }
 
 __umapsync_remotes() {
-	local gd
-	gd=$(__umapsync_git_dir) || return 0
-	git config --file "$gd/config" --name-only --get-regexp '^umapsync-remote\..*\.url$' 2>/dev/null |
-		sed -e 's/^umapsync-remote\.//' -e 's/\.url$//'
+	umapsync remote 2>/dev/null
+}
+
+# __umapsync_config CUR PREV ARG: a setting's name (first argument, or after --unset), then
+# its values; the names and values come from config --list-keys.
+__umapsync_config() {
+	if [ "$3" -eq 1 ] || [ "$2" = --unset ]; then
+		COMPREPLY=( $(compgen -W "$(umapsync config --list-keys 2>/dev/null | cut -f1)" -- "$1") )
+	elif [ "$3" -eq 2 ] && [ "$2" = umapsync-remote.default ]; then
+		COMPREPLY=( $(compgen -W "$(__umapsync_remotes)" -- "$1") )
+	elif [ "$3" -eq 2 ]; then
+		COMPREPLY=( $(compgen -W "$(umapsync config --list-keys 2>/dev/null |
+			awk -F'\t' -v k="$2" 'tolower($1) == tolower(k) { gsub(/\|/, "\n", $2); print $2 }')" -- "$1") )
+	fi
 }
 
 __umapsync_map_files() {
@@ -116,7 +126,9 @@ _umapsync() {
 		fi ;;
 	token)
 		[ "$arg" -eq 1 ] && COMPREPLY=( $(compgen -W $'create\nlist\nrevoke' -- "$cur") ) ;;
-	clone|init|serve|config|resolve|conflicts)
+	config)
+		__umapsync_config "$cur" "${COMP_WORDS[COMP_CWORD - 1]}" "$arg" ;;
+	clone|init|serve|resolve|conflicts)
 		compopt -o default 2>/dev/null ;;
 	*)
 		__umapsync_map_files "$cur" ;;

@@ -46,29 +46,49 @@ function __umapsync_options
     end
 end
 
-function __umapsync_git_dir
+function __umapsync_refs
     set -l dir (pwd)
     while test -n "$dir" -a ! -d "$dir/.umapsync"
         set dir (string replace -r '/[^/]*$' '' -- $dir)
     end
-    test -d "$dir/.umapsync"; and echo "$dir/.umapsync"
-end
-
-function __umapsync_refs
-    set -l gd (__umapsync_git_dir); or return
-    git --git-dir="$gd" for-each-ref --format='%(refname:short)' refs/heads refs/tags 2>/dev/null
-end
-
-function __umapsync_remotes
-    set -l gd (__umapsync_git_dir); or return
-    git config --file "$gd/config" --name-only --get-regexp '^umapsync-remote\..*\.url$' 2>/dev/null |
-        string replace -r '^umapsync-remote\.(.*)\.url$' '$1'
+    test -d "$dir/.umapsync"; or return
+    git --git-dir="$dir/.umapsync" for-each-ref --format='%(refname:short)' refs/heads refs/tags 2>/dev/null
 end
 
 function __umapsync_map_files
     __fish_complete_suffix .geojson
     __fish_complete_suffix .json
     __fish_complete_suffix .umap
+end
+
+# config: a setting's name (first argument, or after --unset), then its values; both come
+# from config --list-keys.
+function __umapsync_config_wants_key
+    set -l words (__umapsync_words)
+    test "$words[1]" = config; or return 1
+    test (count $words) -eq 1; or test (count $words) -eq 2 -a "$words[2]" = --unset
+end
+
+function __umapsync_config_wants_value
+    set -l words (__umapsync_words)
+    test "$words[1]" = config -a (count $words) -eq 2; and not string match -q -- '-*' $words[2]
+end
+
+function __umapsync_config_keys
+    umapsync config --list-keys 2>/dev/null | while read -l -d \t name choices help
+        printf '%s\t%s\n' $name $help
+    end
+end
+
+function __umapsync_config_values
+    set -l key (__umapsync_words)[2]
+    if test "$key" = umapsync-remote.default
+        umapsync remote 2>/dev/null
+        return
+    end
+    umapsync config --list-keys 2>/dev/null | while read -l -d \t name choices help
+        test (string lower -- $name) = (string lower -- $key); and string split '|' -- $choices
+    end
 end
 
 complete -c umapsync -f
@@ -85,5 +105,7 @@ complete -c umapsync -n '__fish_seen_subcommand_from help' -a '(__umapsync_comma
 complete -c umapsync -n '__fish_seen_subcommand_from checkout branch tag merge rebase show log export diff' -a '(__umapsync_refs)'
 complete -c umapsync -n '__fish_seen_subcommand_from validate diff apply merge-file import export git-merge-driver' -a '(__umapsync_map_files)'
 complete -c umapsync -n '__fish_seen_subcommand_from remote' -a 'add remove list'
-complete -c umapsync -n '__fish_seen_subcommand_from push pull remote' -a '(__umapsync_remotes)'
+complete -c umapsync -n '__fish_seen_subcommand_from push pull' -a '(umapsync remote 2>/dev/null)'
+complete -c umapsync -n __umapsync_config_wants_key -a '(__umapsync_config_keys)'
+complete -c umapsync -n __umapsync_config_wants_value -a '(__umapsync_config_values)'
 complete -c umapsync -n '__fish_seen_subcommand_from token' -a 'create list revoke'

@@ -68,6 +68,38 @@ The most similar command is
 	done
 }
 
+@test "every command answers --list-options, which completions rely on" {
+	# A command with subcommands (token) answers too, without one: a shell asks before
+	# the user has typed the subcommand.
+	local problems="" cmd
+	for cmd in $("$UMAPSYNC" --list-commands | cut -f1); do
+		run_split "$UMAPSYNC" "$cmd" --list-options
+		[ "$status" -eq 0 ] || problems+="$cmd: --list-options exits $status"$'\n'
+		[ -z "$stderr" ] || problems+="$cmd: --list-options writes to stderr: $stderr"$'\n'
+		# each line: NAME, kind (flag|arg|file), choices, help, tab-separated
+		[ -z "$output" ] || ! awk -F'\t' 'NF != 4 || $1 !~ /^--?[A-Za-z]/ || $2 !~ /^(flag|arg|file)$/' <<<"$output" | grep -q . ||
+			problems+="$cmd: malformed --list-options line"$'\n'
+	done
+	assert_equal "$problems" ""
+}
+
+@test "token refuses an option before its subcommand, and no subcommand" {
+	local usage="usage: umapsync token create --data DIR --map MAP [--layer ID]... --read|--write
+   or: umapsync token list --data DIR [--format=text|json]
+   or: umapsync token revoke --data DIR ID"
+	run_split umapsync token --read
+	assert_equal "$status" 129
+	assert_equal "$output" ""
+	assert_equal "$stderr" "error: unknown option '--read'
+
+$usage"
+	run_split umapsync token
+	assert_equal "$status" 129
+	assert_equal "$stderr" "error: expected a subcommand: create, list or revoke
+
+$usage"
+}
+
 @test "help CMD prints the synopsis when no manual page is shown" {
 	run umapsync help validate
 	assert_success

@@ -105,30 +105,62 @@ SH
 always"
 }
 
-# complete_fish LINE: fish's completions for the command line LINE, one word a line.
-complete_fish() {
-	command -v fish >/dev/null || skip "fish is not installed (make deps installs it)"
-	fish --no-config -c "source $BATS_TEST_DIRNAME/../../completions/umapsync.fish; complete -C '$1'" | cut -f1
-}
-
-@test "bash, fish and zsh complete the remote names of the repository" {
-	"$UMAPSYNC" init . >/dev/null
-	"$UMAPSYNC" remote add origin http://127.0.0.1:1/m
-	"$UMAPSYNC" remote add backup http://127.0.0.1:2/m
-	run complete_bash push ""
-	assert_success
+@test "bash completes config's setting names, then their values" {
+	"$UMAPSYNC" init >/dev/null
+	"$UMAPSYNC" remote add origin http://127.0.0.1:1/lyon
+	"$UMAPSYNC" remote add backup http://127.0.0.1:1/lyon
+	run complete_bash config ""
+	assert_output "$("$UMAPSYNC" config --list-keys | cut -f1)"
+	run complete_bash config pu
+	assert_output "pull.strategy"
+	run complete_bash config --unset merge
+	assert_output "merge.ff"
+	run complete_bash config pull.strategy ""
+	assert_output "rebase
+lww"
+	run complete_bash config Merge.FF o
+	assert_output "only"
+	# the default remote is completed with the remotes there are
+	run complete_bash config umapsync-remote.default ""
 	assert_output "origin
 backup"
-	run complete_bash remote remove b
+}
+
+@test "bash completes push and pull with the remotes of umapsync remote" {
+	"$UMAPSYNC" init >/dev/null
+	"$UMAPSYNC" remote add origin http://127.0.0.1:1/lyon
+	"$UMAPSYNC" remote add backup http://127.0.0.1:1/lyon
+	run complete_bash push ""
+	assert_output "origin
+backup"
+	run complete_bash pull b
 	assert_output "backup"
-	run complete_fish "umapsync pull "
-	assert_success
-	assert_output "backup
-origin"
-	grep -q "umapsync-remote" "$BATS_TEST_DIRNAME/../../completions/_umapsync"
+}
+
+@test "fish completes config's setting names and values, and the remotes" {
+	command -v fish >/dev/null || skip "fish is not installed"
+	"$UMAPSYNC" init >/dev/null
+	"$UMAPSYNC" remote add origin http://127.0.0.1:1/lyon
+	complete_fish() {
+		fish -c 'source $argv[1]; complete -C $argv[2]' "$BATS_TEST_DIRNAME/../../completions/umapsync.fish" "$1" | cut -f1
+	}
+	run complete_fish "umapsync config "
+	assert_output "$("$UMAPSYNC" config --list-keys | cut -f1 | sort)"
+	run complete_fish "umapsync config merge.ff "
+	assert_output "false
+only
+true"
+	run complete_fish "umapsync config umapsync-remote.default "
+	assert_output "origin"
+	run complete_fish "umapsync push "
+	assert_output "origin"
 }
 
 @test "fish completes a command prefix and the options of a command" {
+	command -v fish >/dev/null || skip "fish is not installed (make deps installs it)"
+	complete_fish() {
+		fish --no-config -c 'source $argv[1]; complete -C $argv[2]' "$BATS_TEST_DIRNAME/../../completions/umapsync.fish" "$1" | cut -f1
+	}
 	run complete_fish "umapsync mer"
 	assert_success
 	assert_output "merge

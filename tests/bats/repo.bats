@@ -316,7 +316,9 @@ v2"
 	[ "$(git --git-dir=.umapsync config user.email)" = ada@example.org ]
 	run umapsync config --list
 	assert_line "user.name=Ada Lovelace"
-	run umapsync config no.such
+	run umapsync config no.such # a name umapsync does not know is a usage error
+	assert_equal "$status" 129
+	run umapsync config pull.strategy # a known one that is not set
 	assert_equal "$status" 1
 	edit_map
 	# as in git, the environment overrides the configuration
