@@ -711,7 +711,15 @@ static int read_features(reader *r, umap_layer *layer)
 		f->pos = tok.pos;
 		char *id = NULL;
 		size_t end = tok.end;
-		for (;;) {
+		if (!priv->id_property) {
+			/* one pass over the feature's bytes finds its id and its end */
+			umap_token idtok;
+			int found;
+			if ((rc = umap_scanner_skip_member(r->scanner, &tok, "id", &idtok, &found, &end)) ||
+			    (found && (rc = token_id(r, &idtok, &id))))
+				goto fail;
+		}
+		while (priv->id_property) {
 			umap_token key, val;
 			if ((rc = umap_scanner_next(r->scanner, &key)))
 				goto fail;
@@ -725,15 +733,7 @@ static int read_features(reader *r, umap_layer *layer)
 			    (rc = umap_scanner_next(r->scanner, &val)))
 				goto fail;
 			size_t vend;
-			if (!priv->id_property && key_is(name, len, "id")) {
-				free(id);
-				id = NULL;
-				if ((rc = token_id(r, &val, &id)))
-					goto fail;
-				if (is_value_start(val.type) && (rc = skip_value(r, &val, &vend)))
-					goto fail;
-			} else if (priv->id_property && key_is(name, len, "properties") &&
-				   val.type == UMAP_TOKEN_OBJECT_START) {
+			if (key_is(name, len, "properties") && val.type == UMAP_TOKEN_OBJECT_START) {
 				if ((rc = properties_id(r, priv->id_property, &id)))
 					goto fail;
 			} else if ((rc = skip_value(r, &val, &vend))) {
