@@ -414,6 +414,81 @@ static int by_hash(const void *a, const void *b)
 	return x->index < y->index ? -1 : x->index > y->index;
 }
 
+/* Old features without id, by hash, for new ones to take: each is taken once, the first
+ * free one of its hash first. */
+typedef struct hash_pool {
+	hashed *list;
+	size_t *taken; /* taken[s]: how many of the run of equal hashes at s are taken */
+	size_t n;
+	int sorted;
+} hash_pool;
+
+static void pool_free(hash_pool *p)
+{
+	free(p->list);
+	free(p->taken);
+}
+
+static int pool_init(hash_pool *p, size_t cap)
+{
+	p->list = malloc((cap ? cap : 1) * sizeof(*p->list));
+	p->taken = calloc(cap ? cap : 1, sizeof(*p->taken));
+	p->n = 0;
+	p->sorted = 0;
+	if (p->list && p->taken)
+		return 0;
+	pool_free(p);
+	p->list = NULL;
+	p->taken = NULL;
+	return nomem();
+}
+
+static void pool_add(hash_pool *p, uint64_t hash, size_t index)
+{
+	p->list[p->n].hash = hash;
+	p->list[p->n++].index = index;
+}
+
+/* The index of the first free entry with this hash (now taken), or -1. A run is taken from
+ * its start, so the next free one is s + taken[s]: scanning past the taken ones instead
+ * made n identical features O(n^2) (fuzz/limits: hours for 5M "{}"). */
+static long pool_take(hash_pool *p, uint64_t h)
+{
+	if (!p->sorted) {
+		qsort(p->list, p->n, sizeof(*p->list), by_hash);
+		p->sorted = 1;
+	}
+	size_t lo = 0, hi = p->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (p->list[mid].hash < h)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo >= p->n || p->list[lo].hash != h)
+		return -1;
+	size_t next = lo + p->taken[lo];
+	if (next >= p->n || p->list[next].hash != h)
+		return -1;
+	p->taken[lo]++;
+	return (long)p->list[next].index;
+}
+
+/* The hash idless features are paired by: of the raw bytes, or of the value (semantic). */
+static int feature_hash(uint64_t *out, umap_doc *doc, umap_layer *layer, size_t i, int semantic)
+{
+	*out = layer->features[i].hash;
+	if (!semantic)
+		return 0;
+	json_t *tree;
+	int rc = umap_doc_feature(&tree, doc, layer, i);
+	if (!rc)
+		*out = umap_json_hash(tree);
+	release_tree(&layer->features[i]);
+	return rc;
+}
+
 /* Pairs features without id that are identical: first by raw-byte hash, then (for those
  * left, whose bytes may differ only in spelling) by semantic hash. Pairs get matched[]. */
 static int match_idless(umap_doc *old_doc, umap_layer *a, unsigned char *a_matched, umap_doc *new_doc,
@@ -426,63 +501,29 @@ static int match_idless(umap_doc *old_doc, umap_layer *a, unsigned char *a_match
 		nb += !b->features[i].id && !b_matched[i];
 	if (!na || !nb)
 		return 0;
-	hashed *list = malloc(na * sizeof(*list));
-	if (!list)
-		return nomem();
-	size_t k = 0;
-	int rc = 0;
+	hash_pool pool;
+	int rc = pool_init(&pool, na);
 	for (size_t i = 0; i < a->nfeatures && !rc; i++) {
 		if (a->features[i].id || a_matched[i])
 			continue;
-		uint64_t h = a->features[i].hash;
-		if (semantic) {
-			json_t *tree;
-			if (!(rc = umap_doc_feature(&tree, old_doc, a, i)))
-				h = umap_json_hash(tree);
-			release_tree(&a->features[i]);
-		}
-		list[k].hash = h;
-		list[k++].index = i;
-	}
-	qsort(list, k, sizeof(*list), by_hash);
-	/* taken[s]: how many of the run of equal hashes starting at s are matched already. A
-	 * run is taken from its start, so the next free one is s + taken[s]; scanning past the
-	 * taken ones instead made n identical features O(n^2) (fuzz/limits: hours for 5M "{}") */
-	size_t *taken = calloc(k ? k : 1, sizeof(*taken));
-	if (!taken) {
-		free(list);
-		return nomem();
+		uint64_t h;
+		if ((rc = feature_hash(&h, old_doc, a, i, semantic)))
+			break;
+		pool_add(&pool, h, i);
 	}
 	for (size_t i = 0; i < b->nfeatures && !rc; i++) {
 		if (b->features[i].id || b_matched[i])
 			continue;
-		uint64_t h = b->features[i].hash;
-		if (semantic) {
-			json_t *tree;
-			if (!(rc = umap_doc_feature(&tree, new_doc, b, i)))
-				h = umap_json_hash(tree);
-			release_tree(&b->features[i]);
-		}
-		/* the first unmatched old feature with this hash */
-		size_t lo = 0, hi = k;
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			if (list[mid].hash < h)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo < k && list[lo].hash == h) {
-			size_t next = lo + taken[lo];
-			if (next < k && list[next].hash == h) {
-				a_matched[list[next].index] = 1;
-				b_matched[i] = 1;
-				taken[lo]++;
-			}
+		uint64_t h;
+		if ((rc = feature_hash(&h, new_doc, b, i, semantic)))
+			break;
+		long match = pool_take(&pool, h);
+		if (match >= 0) {
+			a_matched[match] = 1;
+			b_matched[i] = 1;
 		}
 	}
-	free(taken);
-	free(list);
+	pool_free(&pool);
 	return rc;
 }
 
@@ -905,6 +946,20 @@ static int rec_add(umap_diff *diff, size_t index, umap_doc *old_doc, const rec *
 	return rc;
 }
 
+/* As feature_hash(), for a record. */
+static int rec_hash(uint64_t *out, umap_doc *doc, const rec *r, int semantic)
+{
+	*out = r->hash;
+	if (!semantic)
+		return 0;
+	json_t *tree = NULL;
+	int rc = rec_tree(&tree, doc, r);
+	if (!rc)
+		*out = umap_json_hash(tree);
+	json_decref(tree);
+	return rc;
+}
+
 /* Features without id: identical bytes first, then identical values (another spelling). */
 static int match_idless_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_matched,
 			     umap_doc *new_doc, rec_layer *b, int32_t *b_match, int semantic)
@@ -914,59 +969,29 @@ static int match_idless_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_m
 		na += (a->recs[i].length & REC_NO_ID) && !a_matched[i];
 	if (!na)
 		return 0;
-	hashed *list = malloc(na * sizeof(*list));
-	if (!list)
-		return nomem();
-	size_t k = 0;
-	int rc = 0;
+	hash_pool pool;
+	int rc = pool_init(&pool, na);
 	for (size_t i = 0; i < a->n && !rc; i++) {
 		if (!(a->recs[i].length & REC_NO_ID) || a_matched[i])
 			continue;
-		uint64_t h = a->recs[i].hash;
-		if (semantic) {
-			json_t *tree = NULL;
-			if (!(rc = rec_tree(&tree, old_doc, &a->recs[i])))
-				h = umap_json_hash(tree);
-			json_decref(tree);
-		}
-		list[k].hash = h;
-		list[k++].index = i;
-	}
-	qsort(list, k, sizeof(*list), by_hash);
-	size_t *taken = calloc(k ? k : 1, sizeof(*taken)); /* as in match_idless() */
-	if (!taken) {
-		free(list);
-		return nomem();
+		uint64_t h;
+		if ((rc = rec_hash(&h, old_doc, &a->recs[i], semantic)))
+			break;
+		pool_add(&pool, h, i);
 	}
 	for (size_t j = 0; j < b->n && !rc; j++) {
 		if (!(b->recs[j].length & REC_NO_ID) || b_match[j] >= 0)
 			continue;
-		uint64_t h = b->recs[j].hash;
-		if (semantic) {
-			json_t *tree = NULL;
-			if (!(rc = rec_tree(&tree, new_doc, &b->recs[j])))
-				h = umap_json_hash(tree);
-			json_decref(tree);
-		}
-		size_t lo = 0, hi = k;
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			if (list[mid].hash < h)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo < k && list[lo].hash == h) {
-			size_t next = lo + taken[lo];
-			if (next < k && list[next].hash == h) {
-				a_matched[list[next].index] = 1;
-				b_match[j] = (int32_t)list[next].index;
-				taken[lo]++;
-			}
+		uint64_t h;
+		if ((rc = rec_hash(&h, new_doc, &b->recs[j], semantic)))
+			break;
+		long match = pool_take(&pool, h);
+		if (match >= 0) {
+			a_matched[match] = 1;
+			b_match[j] = (int32_t)match;
 		}
 	}
-	free(taken);
-	free(list);
+	pool_free(&pool);
 	return rc;
 }
 

@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* What the scanner expects next. */
 enum scan_state {
@@ -753,6 +756,82 @@ void umap_scanner_reset(umap_scanner *s, const umap_scanner_mark *mark)
 
 enum skip_result { SKIP_DONE, SKIP_ERROR, SKIP_SLOW };
 
+/* The offset just past the closing quote of the string whose quote is at d[i], when it is
+ * plain (no escape, control or non-ASCII byte) and within max_string; else 0. */
+static inline __attribute__((always_inline)) size_t plain_string_end(const umap_scanner *s,
+								     const unsigned char *d,
+								     size_t i, size_t n)
+{
+	size_t j = i + 1;
+#ifdef __SSE2__
+	const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+	const __m128i space = _mm_set1_epi8(' ');
+	while (n - j >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(d + j));
+		/* signed: below ' ' is a control character or (negative) non-ASCII */
+		__m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+							    _mm_cmpeq_epi8(v, backslash)),
+					       _mm_cmplt_epi8(v, space));
+		unsigned mask = (unsigned)_mm_movemask_epi8(special);
+		if (mask) {
+			j += (size_t)__builtin_ctz(mask);
+			goto found;
+		}
+		j += 16;
+	}
+#elif __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	while (n - j >= 8) {
+		uint64_t w;
+		memcpy(&w, d + j, sizeof(w));
+		uint64_t special = special_bytes(w);
+		if (special) {
+			j += (size_t)__builtin_ctzll(special) / 8;
+			goto found;
+		}
+		j += 8;
+	}
+#endif
+	while (j < n && !string_class[d[j]])
+		j++;
+	if (j >= n)
+		return 0;
+#if defined(__SSE2__) || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+found:
+#endif
+	if (d[j] != '"' || j - i - 1 > s->max_string)
+		return 0;
+	return j + 1;
+}
+
+/* The offset just past the number at d[i] when it is -?digits(.digits)? with no leading
+ * zero and far from overflowing; else 0 (scan_number decides). */
+static inline __attribute__((always_inline)) size_t plain_number_end(const unsigned char *d,
+								     size_t i, size_t n)
+{
+	size_t start = i;
+	if (d[i] == '-' && ++i >= n)
+		return 0;
+	if (d[i] == '0') {
+		i++;
+		if (i < n && d[i] >= '0' && d[i] <= '9')
+			return 0;
+	} else {
+		size_t digits = i;
+		i = skip_digits(d, i, n);
+		if (i == digits || i - digits > 300)
+			return 0;
+	}
+	if (i < n && d[i] == '.') {
+		size_t point = ++i;
+		i = skip_digits(d, i, n);
+		if (i == point)
+			return 0;
+	}
+	if (i < n && (d[i] == 'e' || d[i] == 'E'))
+		return 0;
+	return i > start ? i : 0;
+}
+
 /* What umap_scanner_skip_member looks for: the member `name` of the object being skipped. */
 struct member_watch {
 	const char *name;
@@ -807,15 +886,16 @@ key:
 	SKIP_SPACE();
 	if (i >= n || d[i] != '"')
 		return SKIP_SLOW;
-	s->i = i;
-	if (scan_string(s, &esc))
-		return SKIP_ERROR;
-	if (watch && open == depth + 1 && !done_watching) {
-		/* a name with escapes may still be this one: the slow way decodes it */
-		if (esc)
+	if (!(s->i = plain_string_end(s, d, i, n))) {
+		s->i = i;
+		if (scan_string(s, &esc))
+			return SKIP_ERROR;
+		/* a name with escapes may still be the one watched: the slow way decodes it */
+		if (esc && watch && open == depth + 1 && !done_watching)
 			return SKIP_SLOW;
-		capture = s->i - i - 2 == watch->len && !memcmp(d + i + 1, watch->name, watch->len);
 	}
+	if (watch && open == depth + 1 && !done_watching)
+		capture = s->i - i - 2 == watch->len && !memcmp(d + i + 1, watch->name, watch->len);
 	i = s->i;
 	SKIP_SPACE();
 	if (i >= n || d[i] != ':')
@@ -844,16 +924,20 @@ value:
 			goto object_first;
 		goto array_first;
 	case '"':
-		s->i = i;
-		if (scan_string(s, &esc))
-			return SKIP_ERROR;
+		if ((s->i = plain_string_end(s, d, i, n)) == 0) {
+			s->i = i;
+			if (scan_string(s, &esc))
+				return SKIP_ERROR;
+		}
 		i = s->i;
 		break;
 	case '-': case '0': case '1': case '2': case '3': case '4':
 	case '5': case '6': case '7': case '8': case '9':
-		s->i = i;
-		if (scan_number(s))
-			return SKIP_ERROR;
+		if ((s->i = plain_number_end(d, i, n)) == 0) {
+			s->i = i;
+			if (scan_number(s))
+				return SKIP_ERROR;
+		}
 		i = s->i;
 		break;
 	case 't':
