@@ -929,18 +929,49 @@ static int rec_tree(json_t **out, umap_doc *doc, const rec *r)
 	return umap_doc_build_span(out, doc, r->offset, r->length & REC_LENGTH);
 }
 
-static int rec_add(umap_diff *diff, size_t index, umap_doc *old_doc, const rec *a,
-		   umap_doc *new_doc, const rec *b)
+/* A changed pair found while the tables are there, compared once they are gone: the
+ * trees of the changes then have the memory the tables had. */
+typedef struct pending {
+	size_t layer;
+	uint32_t old_offset, old_length, new_offset, new_length; /* length 0: no such side */
+} pending;
+
+typedef struct todo_list {
+	pending *items;
+	size_t n, cap;
+} todo_list;
+
+static int todo_push(todo_list *l, size_t layer, const rec *a, const rec *b)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		pending *grown = realloc(l->items, cap * sizeof(*grown));
+		if (!grown)
+			return nomem();
+		l->items = grown;
+		l->cap = cap;
+	}
+	pending *t = &l->items[l->n++];
+	t->layer = layer;
+	t->old_offset = a ? a->offset : 0;
+	t->old_length = a ? a->length & REC_LENGTH : 0;
+	t->new_offset = b ? b->offset : 0;
+	t->new_length = b ? b->length & REC_LENGTH : 0;
+	return 0;
+}
+
+static int todo_add(umap_diff *diff, umap_doc *old_doc, umap_doc *new_doc, const pending *t)
 {
 	json_t *ta = NULL, *tb = NULL;
 	int rc = 0;
-	if (a)
-		rc = rec_tree(&ta, old_doc, a);
-	if (!rc && b)
-		rc = rec_tree(&tb, new_doc, b);
+	/* a feature is at least "{}": length 0 is no feature */
+	if (t->old_length)
+		rc = umap_doc_build_span(&ta, old_doc, t->old_offset, t->old_length);
+	if (!rc && t->new_length)
+		rc = umap_doc_build_span(&tb, new_doc, t->new_offset, t->new_length);
 	/* positions are left unknown: counting lines for each change would cost a pass */
 	if (!rc)
-		rc = umap_diff_add_feature(diff, index, ta, tb, NULL, NULL);
+		rc = umap_diff_add_feature(diff, t->layer, ta, tb, NULL, NULL);
 	json_decref(ta);
 	json_decref(tb);
 	return rc;
@@ -1028,7 +1059,7 @@ static int pair_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_matched,
 }
 
 static int compare_rec_layers(umap_diff *diff, size_t index, umap_doc *old_doc, rec_layer *a,
-			      umap_doc *new_doc, rec_layer *b)
+			      umap_doc *new_doc, rec_layer *b, todo_list *todo)
 {
 	unsigned char *a_matched = calloc(a->n + 1, 1);
 	int32_t *b_match = malloc((b->n + 1) * sizeof(*b_match));
@@ -1044,7 +1075,7 @@ static int compare_rec_layers(umap_diff *diff, size_t index, umap_doc *old_doc, 
 	for (size_t j = 0; !rc && j < b->n; j++) {
 		const rec *rb = &b->recs[j];
 		if (b_match[j] < 0) {
-			rc = rec_add(diff, index, old_doc, NULL, new_doc, rb);
+			rc = todo_push(todo, index, NULL, rb);
 			continue;
 		}
 		const rec *ra = &a->recs[b_match[j]];
@@ -1052,11 +1083,11 @@ static int compare_rec_layers(umap_diff *diff, size_t index, umap_doc *old_doc, 
 		    (ra->hash == rb->hash && (ra->length & REC_LENGTH) == (rb->length & REC_LENGTH)))
 			unchanged++;
 		else
-			rc = rec_add(diff, index, old_doc, ra, new_doc, rb);
+			rc = todo_push(todo, index, ra, rb);
 	}
 	for (size_t i = 0; !rc && i < a->n; i++)
 		if (!a_matched[i])
-			rc = rec_add(diff, index, old_doc, &a->recs[i], new_doc, NULL);
+			rc = todo_push(todo, index, &a->recs[i], NULL);
 	if (!rc)
 		umap_diff_add_unchanged(diff, index, unchanged);
 	free(a_matched);
@@ -1092,7 +1123,7 @@ static rec_layer *table_layer(rec_table *t, size_t i)
 	return i < t->nlayers ? &t->layers[i] : &empty;
 }
 
-static int diff_tables(umap_diff *diff, read_job *old_job, read_job *new_job)
+static int diff_tables(umap_diff *diff, read_job *old_job, read_job *new_job, todo_list *todo)
 {
 	umap_doc *old_doc = old_job->doc, *new_doc = new_job->doc;
 	int rc = 0;
@@ -1113,11 +1144,11 @@ static int diff_tables(umap_diff *diff, read_job *old_job, read_job *new_job)
 						       (long)j, a->options, b->options)))
 				rc = compare_rec_layers(diff, index, old_doc,
 							table_layer(&old_job->table, (size_t)match[j]),
-							new_doc, table_layer(&new_job->table, j));
+							new_doc, table_layer(&new_job->table, j), todo);
 		} else if (!(rc = umap_diff_add_layer(&index, diff, UMAP_CHANGE_ADDED, b->id, (long)j,
 						      NULL, b->options))) {
 			rc = compare_rec_layers(diff, index, old_doc, &none, new_doc,
-						table_layer(&new_job->table, j));
+						table_layer(&new_job->table, j), todo);
 		}
 	}
 	for (size_t i = 0; i < old_doc->nlayers && !rc; i++) {
@@ -1128,7 +1159,7 @@ static int diff_tables(umap_diff *diff, read_job *old_job, read_job *new_job)
 		if (!(rc = umap_diff_add_layer(&index, diff, UMAP_CHANGE_REMOVED, a->id, (long)i,
 					       a->options, NULL)))
 			rc = compare_rec_layers(diff, index, old_doc, table_layer(&old_job->table, i),
-						new_doc, &none);
+						new_doc, &none, todo);
 	}
 	free(match);
 	return rc;
@@ -1153,12 +1184,16 @@ int umap_diff_files(umap_diff *diff, const char *old_path, const char *new_path)
 	for (int k = 0; k < 2 && !rc; k++)
 		if (jobs[k].rc)
 			rc = umap_error_set(jobs[k].rc, "%s", jobs[k].error);
+	todo_list todo = { NULL, 0, 0 };
 	if (!rc)
-		rc = diff_tables(diff, &jobs[0], &jobs[1]);
-	for (int k = 0; k < 2; k++) {
+		rc = diff_tables(diff, &jobs[0], &jobs[1], &todo);
+	for (int k = 0; k < 2; k++)
 		table_free(&jobs[k].table);
+	for (size_t i = 0; !rc && i < todo.n; i++)
+		rc = todo_add(diff, jobs[0].doc, jobs[1].doc, &todo.items[i]);
+	free(todo.items);
+	for (int k = 0; k < 2; k++)
 		umap_doc_free(jobs[k].doc);
-	}
 	return rc;
 }
 
