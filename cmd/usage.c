@@ -144,7 +144,6 @@ static int color_may_be_configured(const char *repo_config)
 {
 	const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
 	char path[PATH_MAX + 32];
-	extern char **environ;
 	if (!home || !*home)
 		return 1;
 	for (char **e = environ; *e; e++)

@@ -384,7 +384,8 @@ static inline __attribute__((always_inline)) int scan_string(umap_scanner *s, in
 }
 
 /* The first offset from i on that is not an ASCII digit (or n). */
-static inline __attribute__((always_inline)) size_t skip_digits(const unsigned char *d, size_t i, size_t n)
+static inline __attribute__((always_inline)) size_t skip_digits(const unsigned char *d, size_t i,
+								size_t n)
 {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	const uint64_t high = 0x8080808080808080ULL;

@@ -44,7 +44,8 @@ tmp=$out.tmp
 	echo '	.text'
 	echo "$syms" | awk '{
 		i = NR - 1
-		printf "	.globl %s\n	.type %s, @function\n%s:\n	jmp *.Lptrs+%d(%%rip)\n	.size %s, .-%s\n", $1, $1, $1, 8 * i, $1, $1
+		printf "	.globl %s\n	.type %s, @function\n", $1, $1
+		printf "%s:\n	jmp *.Lptrs+%d(%%rip)\n	.size %s, .-%s\n", $1, 8 * i, $1, $1
 		printf ".Lslow%d:\n	pushq $%d\n	jmp .Lresolve\n", i, i
 	}'
 	# The stub was jumped to with the caller's arguments in place: keep them all (the
