@@ -936,28 +936,12 @@ typedef struct pending {
 	uint32_t old_offset, old_length, new_offset, new_length; /* length 0: no such side */
 } pending;
 
-typedef struct todo_list {
-	pending *items;
-	size_t n, cap;
-} todo_list;
-
-static int todo_push(todo_list *l, size_t layer, const rec *a, const rec *b)
+/* Appends a pending pair to `todo` (an array of them in a byte buffer). */
+static int todo_push(umap_buf *todo, size_t layer, const rec *a, const rec *b)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		pending *grown = realloc(l->items, cap * sizeof(*grown));
-		if (!grown)
-			return nomem();
-		l->items = grown;
-		l->cap = cap;
-	}
-	pending *t = &l->items[l->n++];
-	t->layer = layer;
-	t->old_offset = a ? a->offset : 0;
-	t->old_length = a ? a->length & REC_LENGTH : 0;
-	t->new_offset = b ? b->offset : 0;
-	t->new_length = b ? b->length & REC_LENGTH : 0;
-	return 0;
+	pending t = { layer, a ? a->offset : 0, a ? a->length & REC_LENGTH : 0,
+		      b ? b->offset : 0, b ? b->length & REC_LENGTH : 0 };
+	return umap_buf_put(todo, &t, sizeof(t)) ? nomem() : 0;
 }
 
 static int todo_add(umap_diff *diff, umap_doc *old_doc, umap_doc *new_doc, const pending *t)
@@ -1059,7 +1043,7 @@ static int pair_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_matched,
 }
 
 static int compare_rec_layers(umap_diff *diff, size_t index, umap_doc *old_doc, rec_layer *a,
-			      umap_doc *new_doc, rec_layer *b, todo_list *todo)
+			      umap_doc *new_doc, rec_layer *b, umap_buf *todo)
 {
 	unsigned char *a_matched = calloc(a->n + 1, 1);
 	int32_t *b_match = malloc((b->n + 1) * sizeof(*b_match));
@@ -1123,7 +1107,7 @@ static rec_layer *table_layer(rec_table *t, size_t i)
 	return i < t->nlayers ? &t->layers[i] : &empty;
 }
 
-static int diff_tables(umap_diff *diff, read_job *old_job, read_job *new_job, todo_list *todo)
+static int diff_tables(umap_diff *diff, read_job *old_job, read_job *new_job, umap_buf *todo)
 {
 	umap_doc *old_doc = old_job->doc, *new_doc = new_job->doc;
 	int rc = 0;
@@ -1184,14 +1168,15 @@ int umap_diff_files(umap_diff *diff, const char *old_path, const char *new_path)
 	for (int k = 0; k < 2 && !rc; k++)
 		if (jobs[k].rc)
 			rc = umap_error_set(jobs[k].rc, "%s", jobs[k].error);
-	todo_list todo = { NULL, 0, 0 };
+	umap_buf todo = UMAP_BUF_INIT;
 	if (!rc)
 		rc = diff_tables(diff, &jobs[0], &jobs[1], &todo);
 	for (int k = 0; k < 2; k++)
 		table_free(&jobs[k].table);
-	for (size_t i = 0; !rc && i < todo.n; i++)
-		rc = todo_add(diff, jobs[0].doc, jobs[1].doc, &todo.items[i]);
-	free(todo.items);
+	const pending *items = (const pending *)(const void *)todo.ptr;
+	for (size_t i = 0; !rc && i < todo.len / sizeof(pending); i++)
+		rc = todo_add(diff, jobs[0].doc, jobs[1].doc, &items[i]);
+	umap_buf_dispose(&todo);
 	for (int k = 0; k < 2; k++)
 		umap_doc_free(jobs[k].doc);
 	return rc;

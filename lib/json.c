@@ -263,6 +263,7 @@ static size_t utf8_sequence(const unsigned char *p, size_t avail)
 	return 0;
 }
 
+#ifndef __SSE2__
 /* The high bit of each byte of the little-endian word `w` that is a quote, a backslash, a
  * control character or non-ASCII (string_class != 0). Bits above the lowest one may be
  * false positives (borrows), so only the lowest is meaningful. */
@@ -273,6 +274,42 @@ static inline __attribute__((always_inline)) uint64_t special_bytes(uint64_t w)
 	/* a zero byte of q or b is a quote or a backslash; w - 0x20 sets the high bit of the
 	 * bytes below 0x20, and w's own high bit marks non-ASCII */
 	return (((q - ones) & ~q) | ((b - ones) & ~b) | (w - ones * 0x20) | w) & high;
+}
+#endif
+
+/* The offset of the first byte of d[j..limit) that is a quote, a backslash, a control
+ * character or non-ASCII (string_class != 0), else limit: 16 bytes a step with SSE2, 8
+ * elsewhere, since most strings are plain ASCII up to their quote. */
+static inline __attribute__((always_inline)) size_t find_special(const unsigned char *d, size_t j,
+								 size_t limit)
+{
+#ifdef __SSE2__
+	const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+	const __m128i space = _mm_set1_epi8(' ');
+	while (limit - j >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(d + j));
+		/* signed: below ' ' is a control character or (negative) non-ASCII */
+		__m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+							    _mm_cmpeq_epi8(v, backslash)),
+					       _mm_cmplt_epi8(v, space));
+		unsigned mask = (unsigned)_mm_movemask_epi8(special);
+		if (mask)
+			return j + (size_t)__builtin_ctz(mask);
+		j += 16;
+	}
+#elif __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	while (limit - j >= 8) {
+		uint64_t w;
+		memcpy(&w, d + j, sizeof(w));
+		uint64_t special = special_bytes(w);
+		if (special)
+			return j + (size_t)__builtin_ctzll(special) / 8;
+		j += 8;
+	}
+#endif
+	while (j < limit && !string_class[d[j]])
+		j++;
+	return j;
 }
 
 /* Scans the string whose opening quote is at s->i; leaves s->i past the closing quote. */
@@ -290,21 +327,7 @@ static inline __attribute__((always_inline)) int scan_string(umap_scanner *s, in
 	}
 	*has_escapes = 0;
 	for (;;) {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-		/* eight bytes at a time: most strings are plain ASCII up to their quote */
-		while (limit - i >= 8) {
-			uint64_t w;
-			memcpy(&w, d + i, sizeof(w));
-			uint64_t special = special_bytes(w);
-			if (special) {
-				i += (size_t)__builtin_ctzll(special) / 8;
-				break;
-			}
-			i += 8;
-		}
-#endif
-		while (i < limit && !string_class[d[i]])
-			i++;
+		i = find_special(d, i, limit);
 		if (i >= limit) {
 			if (limited)
 				return scan_fail(s, UMAP_ELIMIT, start,
@@ -763,42 +786,9 @@ static inline __attribute__((always_inline)) size_t plain_string_end(const umap_
 								     const unsigned char *d,
 								     size_t i, size_t n)
 {
-	size_t j = i + 1;
-#ifdef __SSE2__
-	const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
-	const __m128i space = _mm_set1_epi8(' ');
-	while (n - j >= 16) {
-		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(d + j));
-		/* signed: below ' ' is a control character or (negative) non-ASCII */
-		__m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
-							    _mm_cmpeq_epi8(v, backslash)),
-					       _mm_cmplt_epi8(v, space));
-		unsigned mask = (unsigned)_mm_movemask_epi8(special);
-		if (mask) {
-			j += (size_t)__builtin_ctz(mask);
-			goto found;
-		}
-		j += 16;
-	}
-#elif __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	while (n - j >= 8) {
-		uint64_t w;
-		memcpy(&w, d + j, sizeof(w));
-		uint64_t special = special_bytes(w);
-		if (special) {
-			j += (size_t)__builtin_ctzll(special) / 8;
-			goto found;
-		}
-		j += 8;
-	}
-#endif
-	while (j < n && !string_class[d[j]])
-		j++;
+	size_t j = find_special(d, i + 1, n);
 	if (j >= n)
 		return 0;
-#if defined(__SSE2__) || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-found:
-#endif
 	if (d[j] != '"' || j - i - 1 > s->max_string)
 		return 0;
 	return j + 1;

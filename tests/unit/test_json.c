@@ -428,6 +428,18 @@ TEST(build_doc_from_the_middle_of_a_stream)
 	umap_scanner_free(s);
 }
 
+static int new_scanner(umap_scanner **s, const char *text, size_t len, size_t max_depth,
+		       size_t max_string)
+{
+	umap_json_options opts = UMAP_JSON_OPTIONS_INIT;
+	opts.source_name = "t.json";
+	if (max_depth)
+		opts.max_depth = max_depth;
+	if (max_string)
+		opts.max_string = max_string;
+	return umap_scanner_new(s, text, len, &opts);
+}
+
 /* Scans text[0..len) with one skip of its root container (after its first token), then
  * token by token to the end; the result and message must be scan_all's. *end_out gets the
  * skip's end. `member` (may be NULL): the skip also looks for that member of the root. */
@@ -435,13 +447,7 @@ static int scan_skipping(const char *text, size_t len, const char *member, umap_
 			 int *found, size_t *end_out, size_t max_depth, size_t max_string)
 {
 	umap_scanner *s;
-	umap_json_options opts = UMAP_JSON_OPTIONS_INIT;
-	opts.source_name = "t.json";
-	if (max_depth)
-		opts.max_depth = max_depth;
-	if (max_string)
-		opts.max_string = max_string;
-	int rc = umap_scanner_new(&s, text, len, &opts);
+	int rc = new_scanner(&s, text, len, max_depth, max_string);
 	if (rc)
 		return rc;
 	umap_token tok;
@@ -463,13 +469,7 @@ static int scan_skipping(const char *text, size_t len, const char *member, umap_
 static int scan_all_limited(const char *text, size_t len, size_t max_depth, size_t max_string)
 {
 	umap_scanner *s;
-	umap_json_options opts = UMAP_JSON_OPTIONS_INIT;
-	opts.source_name = "t.json";
-	if (max_depth)
-		opts.max_depth = max_depth;
-	if (max_string)
-		opts.max_string = max_string;
-	int rc = umap_scanner_new(&s, text, len, &opts);
+	int rc = new_scanner(&s, text, len, max_depth, max_string);
 	if (rc)
 		return rc;
 	umap_token tok;
