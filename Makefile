@@ -27,7 +27,20 @@ endif
 ALL_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARNINGS) -MMD -MP -Ilib -Icmd \
 	$(PKG_CFLAGS) $(SAN) $(CFLAGS)
 ALL_LDFLAGS = $(SAN) $(LDFLAGS)
-LIBS = $(PKG_LIBS) -lm -lpthread
+
+# On x86-64 Linux, libgit2, libcurl and libmicrohttpd (and the 30-odd libraries they bring)
+# are loaded on their first call rather than at start-up, through stubs that
+# scripts/lazy-stubs.sh generates (lib/lazyload.c loads them): commands that do not use
+# them start without 7 MB of libraries. LAZY=0 links them as usual.
+LAZY ?= 1
+LAZY_LIBS := git2 curl microhttpd
+ifeq ($(LAZY),1)
+ifneq ($(filter x86_64-%linux-gnu,$(shell $(CC) -dumpmachine 2>/dev/null)),)
+LAZY_OBJ := $(LAZY_LIBS:%=$(BUILD)/lazy/lazy_%.o)
+endif
+endif
+LIBS = $(filter-out $(if $(LAZY_OBJ),$(LAZY_LIBS:%=-l%)),$(PKG_LIBS)) -lm -lpthread \
+	$(if $(LAZY_OBJ),-ldl)
 
 LIB_SRC := $(sort $(wildcard lib/*.c))
 CMD_SRC := $(sort $(wildcard cmd/*.c))
@@ -48,10 +61,17 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(LIBA): $(LIB_OBJ)
+$(LIBA): $(LIB_OBJ) $(LAZY_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@
 	$(AR) rcs $@ $^
+
+$(BUILD)/lazy/lazy_%.s: scripts/lazy-stubs.sh
+	@mkdir -p $(@D)
+	CC="$(CC)" sh scripts/lazy-stubs.sh $* $@
+
+$(BUILD)/lazy/lazy_%.o: $(BUILD)/lazy/lazy_%.s
+	$(CC) -c $< -o $@
 
 $(BIN): $(CMD_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)

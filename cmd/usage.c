@@ -120,6 +120,47 @@ int parse_color_mode(const char *arg)
 	return -1;
 }
 
+/* Whether the git config file at `path` may set color.ui: it mentions "color" or includes
+ * another file (any case, even in a comment: a cheap, safe over-approximation). A file
+ * that cannot be read is for libgit2 to judge. */
+static int may_set_color(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return errno != ENOENT && errno != ENOTDIR;
+	char line[4096];
+	int found = 0;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strcasestr(line, "color") || strcasestr(line, "include") ||
+			(!strchr(line, '\n') && !feof(f)); /* a line too long to look at */
+	fclose(f);
+	return found;
+}
+
+/* Whether any config file that libgit2 reads for color.ui could set it. Initialising
+ * libgit2 to find out costs more than a diff of 100k features: it loads every CA
+ * certificate (about 10 ms and 4 MB), so a run without any such setting skips it. */
+static int color_may_be_configured(const char *repo_config)
+{
+	const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
+	char path[PATH_MAX + 32];
+	if (!home || !*home)
+		return 1;
+	for (char **e = environ; *e; e++)
+		if (!strncmp(*e, "GIT_CONFIG", 10))
+			return 1;
+	if ((repo_config && may_set_color(repo_config)) || may_set_color("/etc/gitconfig"))
+		return 1;
+	snprintf(path, sizeof(path), "%s/.gitconfig", home);
+	if (may_set_color(path))
+		return 1;
+	if (xdg && *xdg)
+		snprintf(path, sizeof(path), "%s/git/config", xdg);
+	else
+		snprintf(path, sizeof(path), "%s/.config/git/config", home);
+	return may_set_color(path);
+}
+
 /* color.ui from the config of the repository around the current directory, else from the
  * user's git config (~/.gitconfig): COLOR_ALWAYS, COLOR_NEVER, COLOR_AUTO, or -1 when unset. */
 static int configured_color_mode(void)
@@ -127,17 +168,12 @@ static int configured_color_mode(void)
 	char dir[PATH_MAX], path[PATH_MAX + 32];
 	if (!getcwd(dir, sizeof(dir)))
 		return -1;
-	git_libgit2_init();
-	git_config *cfg = NULL;
-	int mode = -1;
-	if (git_config_open_default(&cfg) < 0 && git_config_new(&cfg) < 0)
-		goto out;
+	int found = 0;
 	for (;;) {
 		struct stat st;
 		snprintf(path, sizeof(path), "%s/.umapsync/config", dir);
 		if (stat(path, &st) == 0) {
-			/* an unreadable repository config is for the command itself to report */
-			git_config_add_file_ondisk(cfg, path, GIT_CONFIG_LEVEL_LOCAL, NULL, 0);
+			found = 1;
 			break;
 		}
 		char *slash = strrchr(dir, '/');
@@ -145,6 +181,16 @@ static int configured_color_mode(void)
 			break;
 		*slash = '\0';
 	}
+	if (!color_may_be_configured(found ? path : NULL))
+		return -1;
+	git_libgit2_init();
+	git_config *cfg = NULL;
+	int mode = -1;
+	if (git_config_open_default(&cfg) < 0 && git_config_new(&cfg) < 0)
+		goto out;
+	/* an unreadable repository config is for the command itself to report */
+	if (found)
+		git_config_add_file_ondisk(cfg, path, GIT_CONFIG_LEVEL_LOCAL, NULL, 0);
 	git_buf value = { 0 };
 	if (git_config_get_string_buf(&value, cfg, "color.ui") == 0) {
 		mode = parse_color_mode(value.ptr);

@@ -414,6 +414,81 @@ static int by_hash(const void *a, const void *b)
 	return x->index < y->index ? -1 : x->index > y->index;
 }
 
+/* Old features without id, by hash, for new ones to take: each is taken once, the first
+ * free one of its hash first. */
+typedef struct hash_pool {
+	hashed *list;
+	size_t *taken; /* taken[s]: how many of the run of equal hashes at s are taken */
+	size_t n;
+	int sorted;
+} hash_pool;
+
+static void pool_free(hash_pool *p)
+{
+	free(p->list);
+	free(p->taken);
+}
+
+static int pool_init(hash_pool *p, size_t cap)
+{
+	p->list = malloc((cap ? cap : 1) * sizeof(*p->list));
+	p->taken = calloc(cap ? cap : 1, sizeof(*p->taken));
+	p->n = 0;
+	p->sorted = 0;
+	if (p->list && p->taken)
+		return 0;
+	pool_free(p);
+	p->list = NULL;
+	p->taken = NULL;
+	return nomem();
+}
+
+static void pool_add(hash_pool *p, uint64_t hash, size_t index)
+{
+	p->list[p->n].hash = hash;
+	p->list[p->n++].index = index;
+}
+
+/* The index of the first free entry with this hash (now taken), or -1. A run is taken from
+ * its start, so the next free one is s + taken[s]: scanning past the taken ones instead
+ * made n identical features O(n^2) (fuzz/limits: hours for 5M "{}"). */
+static long pool_take(hash_pool *p, uint64_t h)
+{
+	if (!p->sorted) {
+		qsort(p->list, p->n, sizeof(*p->list), by_hash);
+		p->sorted = 1;
+	}
+	size_t lo = 0, hi = p->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (p->list[mid].hash < h)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo >= p->n || p->list[lo].hash != h)
+		return -1;
+	size_t next = lo + p->taken[lo];
+	if (next >= p->n || p->list[next].hash != h)
+		return -1;
+	p->taken[lo]++;
+	return (long)p->list[next].index;
+}
+
+/* The hash idless features are paired by: of the raw bytes, or of the value (semantic). */
+static int feature_hash(uint64_t *out, umap_doc *doc, umap_layer *layer, size_t i, int semantic)
+{
+	*out = layer->features[i].hash;
+	if (!semantic)
+		return 0;
+	json_t *tree;
+	int rc = umap_doc_feature(&tree, doc, layer, i);
+	if (!rc)
+		*out = umap_json_hash(tree);
+	release_tree(&layer->features[i]);
+	return rc;
+}
+
 /* Pairs features without id that are identical: first by raw-byte hash, then (for those
  * left, whose bytes may differ only in spelling) by semantic hash. Pairs get matched[]. */
 static int match_idless(umap_doc *old_doc, umap_layer *a, unsigned char *a_matched, umap_doc *new_doc,
@@ -426,63 +501,29 @@ static int match_idless(umap_doc *old_doc, umap_layer *a, unsigned char *a_match
 		nb += !b->features[i].id && !b_matched[i];
 	if (!na || !nb)
 		return 0;
-	hashed *list = malloc(na * sizeof(*list));
-	if (!list)
-		return nomem();
-	size_t k = 0;
-	int rc = 0;
+	hash_pool pool;
+	int rc = pool_init(&pool, na);
 	for (size_t i = 0; i < a->nfeatures && !rc; i++) {
 		if (a->features[i].id || a_matched[i])
 			continue;
-		uint64_t h = a->features[i].hash;
-		if (semantic) {
-			json_t *tree;
-			if (!(rc = umap_doc_feature(&tree, old_doc, a, i)))
-				h = umap_json_hash(tree);
-			release_tree(&a->features[i]);
-		}
-		list[k].hash = h;
-		list[k++].index = i;
-	}
-	qsort(list, k, sizeof(*list), by_hash);
-	/* taken[s]: how many of the run of equal hashes starting at s are matched already. A
-	 * run is taken from its start, so the next free one is s + taken[s]; scanning past the
-	 * taken ones instead made n identical features O(n^2) (fuzz/limits: hours for 5M "{}") */
-	size_t *taken = calloc(k ? k : 1, sizeof(*taken));
-	if (!taken) {
-		free(list);
-		return nomem();
+		uint64_t h;
+		if ((rc = feature_hash(&h, old_doc, a, i, semantic)))
+			break;
+		pool_add(&pool, h, i);
 	}
 	for (size_t i = 0; i < b->nfeatures && !rc; i++) {
 		if (b->features[i].id || b_matched[i])
 			continue;
-		uint64_t h = b->features[i].hash;
-		if (semantic) {
-			json_t *tree;
-			if (!(rc = umap_doc_feature(&tree, new_doc, b, i)))
-				h = umap_json_hash(tree);
-			release_tree(&b->features[i]);
-		}
-		/* the first unmatched old feature with this hash */
-		size_t lo = 0, hi = k;
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			if (list[mid].hash < h)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo < k && list[lo].hash == h) {
-			size_t next = lo + taken[lo];
-			if (next < k && list[next].hash == h) {
-				a_matched[list[next].index] = 1;
-				b_matched[i] = 1;
-				taken[lo]++;
-			}
+		uint64_t h;
+		if ((rc = feature_hash(&h, new_doc, b, i, semantic)))
+			break;
+		long match = pool_take(&pool, h);
+		if (match >= 0) {
+			a_matched[match] = 1;
+			b_matched[i] = 1;
 		}
 	}
-	free(taken);
-	free(list);
+	pool_free(&pool);
 	return rc;
 }
 
@@ -888,20 +929,49 @@ static int rec_tree(json_t **out, umap_doc *doc, const rec *r)
 	return umap_doc_build_span(out, doc, r->offset, r->length & REC_LENGTH);
 }
 
-static int rec_add(umap_diff *diff, size_t index, umap_doc *old_doc, const rec *a,
-		   umap_doc *new_doc, const rec *b)
+/* A changed pair found while the tables are there, compared once they are gone: the
+ * trees of the changes then have the memory the tables had. */
+typedef struct pending {
+	size_t layer;
+	uint32_t old_offset, old_length, new_offset, new_length; /* length 0: no such side */
+} pending;
+
+/* Appends a pending pair to `todo` (an array of them in a byte buffer). */
+static int todo_push(umap_buf *todo, size_t layer, const rec *a, const rec *b)
+{
+	pending t = { layer, a ? a->offset : 0, a ? a->length & REC_LENGTH : 0,
+		      b ? b->offset : 0, b ? b->length & REC_LENGTH : 0 };
+	return umap_buf_put(todo, &t, sizeof(t)) ? nomem() : 0;
+}
+
+static int todo_add(umap_diff *diff, umap_doc *old_doc, umap_doc *new_doc, const pending *t)
 {
 	json_t *ta = NULL, *tb = NULL;
 	int rc = 0;
-	if (a)
-		rc = rec_tree(&ta, old_doc, a);
-	if (!rc && b)
-		rc = rec_tree(&tb, new_doc, b);
+	/* a feature is at least "{}": length 0 is no feature */
+	if (t->old_length)
+		rc = umap_doc_build_span(&ta, old_doc, t->old_offset, t->old_length);
+	if (!rc && t->new_length)
+		rc = umap_doc_build_span(&tb, new_doc, t->new_offset, t->new_length);
 	/* positions are left unknown: counting lines for each change would cost a pass */
 	if (!rc)
-		rc = umap_diff_add_feature(diff, index, ta, tb, NULL, NULL);
+		rc = umap_diff_add_feature(diff, t->layer, ta, tb, NULL, NULL);
 	json_decref(ta);
 	json_decref(tb);
+	return rc;
+}
+
+/* As feature_hash(), for a record. */
+static int rec_hash(uint64_t *out, umap_doc *doc, const rec *r, int semantic)
+{
+	*out = r->hash;
+	if (!semantic)
+		return 0;
+	json_t *tree = NULL;
+	int rc = rec_tree(&tree, doc, r);
+	if (!rc)
+		*out = umap_json_hash(tree);
+	json_decref(tree);
 	return rc;
 }
 
@@ -914,59 +984,29 @@ static int match_idless_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_m
 		na += (a->recs[i].length & REC_NO_ID) && !a_matched[i];
 	if (!na)
 		return 0;
-	hashed *list = malloc(na * sizeof(*list));
-	if (!list)
-		return nomem();
-	size_t k = 0;
-	int rc = 0;
+	hash_pool pool;
+	int rc = pool_init(&pool, na);
 	for (size_t i = 0; i < a->n && !rc; i++) {
 		if (!(a->recs[i].length & REC_NO_ID) || a_matched[i])
 			continue;
-		uint64_t h = a->recs[i].hash;
-		if (semantic) {
-			json_t *tree = NULL;
-			if (!(rc = rec_tree(&tree, old_doc, &a->recs[i])))
-				h = umap_json_hash(tree);
-			json_decref(tree);
-		}
-		list[k].hash = h;
-		list[k++].index = i;
-	}
-	qsort(list, k, sizeof(*list), by_hash);
-	size_t *taken = calloc(k ? k : 1, sizeof(*taken)); /* as in match_idless() */
-	if (!taken) {
-		free(list);
-		return nomem();
+		uint64_t h;
+		if ((rc = rec_hash(&h, old_doc, &a->recs[i], semantic)))
+			break;
+		pool_add(&pool, h, i);
 	}
 	for (size_t j = 0; j < b->n && !rc; j++) {
 		if (!(b->recs[j].length & REC_NO_ID) || b_match[j] >= 0)
 			continue;
-		uint64_t h = b->recs[j].hash;
-		if (semantic) {
-			json_t *tree = NULL;
-			if (!(rc = rec_tree(&tree, new_doc, &b->recs[j])))
-				h = umap_json_hash(tree);
-			json_decref(tree);
-		}
-		size_t lo = 0, hi = k;
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			if (list[mid].hash < h)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo < k && list[lo].hash == h) {
-			size_t next = lo + taken[lo];
-			if (next < k && list[next].hash == h) {
-				a_matched[list[next].index] = 1;
-				b_match[j] = (int32_t)list[next].index;
-				taken[lo]++;
-			}
+		uint64_t h;
+		if ((rc = rec_hash(&h, new_doc, &b->recs[j], semantic)))
+			break;
+		long match = pool_take(&pool, h);
+		if (match >= 0) {
+			a_matched[match] = 1;
+			b_match[j] = (int32_t)match;
 		}
 	}
-	free(taken);
-	free(list);
+	pool_free(&pool);
 	return rc;
 }
 
@@ -1003,7 +1043,7 @@ static int pair_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_matched,
 }
 
 static int compare_rec_layers(umap_diff *diff, size_t index, umap_doc *old_doc, rec_layer *a,
-			      umap_doc *new_doc, rec_layer *b)
+			      umap_doc *new_doc, rec_layer *b, umap_buf *todo)
 {
 	unsigned char *a_matched = calloc(a->n + 1, 1);
 	int32_t *b_match = malloc((b->n + 1) * sizeof(*b_match));
@@ -1019,7 +1059,7 @@ static int compare_rec_layers(umap_diff *diff, size_t index, umap_doc *old_doc, 
 	for (size_t j = 0; !rc && j < b->n; j++) {
 		const rec *rb = &b->recs[j];
 		if (b_match[j] < 0) {
-			rc = rec_add(diff, index, old_doc, NULL, new_doc, rb);
+			rc = todo_push(todo, index, NULL, rb);
 			continue;
 		}
 		const rec *ra = &a->recs[b_match[j]];
@@ -1027,11 +1067,11 @@ static int compare_rec_layers(umap_diff *diff, size_t index, umap_doc *old_doc, 
 		    (ra->hash == rb->hash && (ra->length & REC_LENGTH) == (rb->length & REC_LENGTH)))
 			unchanged++;
 		else
-			rc = rec_add(diff, index, old_doc, ra, new_doc, rb);
+			rc = todo_push(todo, index, ra, rb);
 	}
 	for (size_t i = 0; !rc && i < a->n; i++)
 		if (!a_matched[i])
-			rc = rec_add(diff, index, old_doc, &a->recs[i], new_doc, NULL);
+			rc = todo_push(todo, index, &a->recs[i], NULL);
 	if (!rc)
 		umap_diff_add_unchanged(diff, index, unchanged);
 	free(a_matched);
@@ -1067,7 +1107,7 @@ static rec_layer *table_layer(rec_table *t, size_t i)
 	return i < t->nlayers ? &t->layers[i] : &empty;
 }
 
-static int diff_tables(umap_diff *diff, read_job *old_job, read_job *new_job)
+static int diff_tables(umap_diff *diff, read_job *old_job, read_job *new_job, umap_buf *todo)
 {
 	umap_doc *old_doc = old_job->doc, *new_doc = new_job->doc;
 	int rc = 0;
@@ -1088,11 +1128,11 @@ static int diff_tables(umap_diff *diff, read_job *old_job, read_job *new_job)
 						       (long)j, a->options, b->options)))
 				rc = compare_rec_layers(diff, index, old_doc,
 							table_layer(&old_job->table, (size_t)match[j]),
-							new_doc, table_layer(&new_job->table, j));
+							new_doc, table_layer(&new_job->table, j), todo);
 		} else if (!(rc = umap_diff_add_layer(&index, diff, UMAP_CHANGE_ADDED, b->id, (long)j,
 						      NULL, b->options))) {
 			rc = compare_rec_layers(diff, index, old_doc, &none, new_doc,
-						table_layer(&new_job->table, j));
+						table_layer(&new_job->table, j), todo);
 		}
 	}
 	for (size_t i = 0; i < old_doc->nlayers && !rc; i++) {
@@ -1103,7 +1143,7 @@ static int diff_tables(umap_diff *diff, read_job *old_job, read_job *new_job)
 		if (!(rc = umap_diff_add_layer(&index, diff, UMAP_CHANGE_REMOVED, a->id, (long)i,
 					       a->options, NULL)))
 			rc = compare_rec_layers(diff, index, old_doc, table_layer(&old_job->table, i),
-						new_doc, &none);
+						new_doc, &none, todo);
 	}
 	free(match);
 	return rc;
@@ -1128,12 +1168,17 @@ int umap_diff_files(umap_diff *diff, const char *old_path, const char *new_path)
 	for (int k = 0; k < 2 && !rc; k++)
 		if (jobs[k].rc)
 			rc = umap_error_set(jobs[k].rc, "%s", jobs[k].error);
+	umap_buf todo = UMAP_BUF_INIT;
 	if (!rc)
-		rc = diff_tables(diff, &jobs[0], &jobs[1]);
-	for (int k = 0; k < 2; k++) {
+		rc = diff_tables(diff, &jobs[0], &jobs[1], &todo);
+	for (int k = 0; k < 2; k++)
 		table_free(&jobs[k].table);
+	const pending *items = (const pending *)(const void *)todo.ptr;
+	for (size_t i = 0; !rc && i < todo.len / sizeof(pending); i++)
+		rc = todo_add(diff, jobs[0].doc, jobs[1].doc, &items[i]);
+	umap_buf_dispose(&todo);
+	for (int k = 0; k < 2; k++)
 		umap_doc_free(jobs[k].doc);
-	}
 	return rc;
 }
 

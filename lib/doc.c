@@ -647,34 +647,45 @@ static int token_id(reader *r, const umap_token *tok, char **out)
 			      r->doc->source_name, tok->pos.line, tok->pos.col);
 }
 
-/* Inside "properties": finds the id property, consuming the whole object. */
-static int properties_id(reader *r, const char *prop, char **id)
+/* The next member of the object being read: its name token, its name (decoded) and its
+ * value token; *done at the closing '}' (then `key` is that token). */
+static int next_member(reader *r, umap_token *key, const char **name, size_t *len,
+		       umap_token *val, int *done)
+{
+	int rc = umap_scanner_next(r->scanner, key);
+	*done = !rc && key->type == UMAP_TOKEN_OBJECT_END;
+	if (rc || *done)
+		return rc;
+	if ((rc = key_name(r, key, name, len)))
+		return rc;
+	return umap_scanner_next(r->scanner, val);
+}
+
+/* The next element of an array of objects (`what` names them for the error); *done at
+ * the closing ']'. */
+static int next_object(reader *r, umap_token *tok, const char *what, int *done)
+{
+	int rc = umap_scanner_next(r->scanner, tok);
+	*done = !rc && tok->type == UMAP_TOKEN_ARRAY_END;
+	if (rc || *done)
+		return rc;
+	return tok->type == UMAP_TOKEN_OBJECT_START ? 0 : expected(r, tok, what);
+}
+
+/* The id of an object (a feature, or its properties for --id=PROP): its member `name`,
+ * found while the object is skipped. */
+static int member_id(reader *r, const umap_token *object, const char *name, char **id,
+		     size_t *end)
 {
 	umap_token tok;
-	int rc;
-	size_t end;
-	for (;;) {
-		if ((rc = umap_scanner_next(r->scanner, &tok)))
-			return rc;
-		if (tok.type == UMAP_TOKEN_OBJECT_END)
-			return 0;
-		const char *name;
-		size_t len;
-		if ((rc = key_name(r, &tok, &name, &len)))
-			return rc;
-		int wanted = key_is(name, len, prop);
-		if ((rc = umap_scanner_next(r->scanner, &tok)))
-			return rc;
-		if (wanted) {
-			free(*id);
-			if ((rc = token_id(r, &tok, id)))
-				return rc;
-			if (is_value_start(tok.type) && (rc = skip_value(r, &tok, &end)))
-				return rc;
-		} else if ((rc = skip_value(r, &tok, &end))) {
-			return rc;
-		}
+	int found;
+	int rc = umap_scanner_skip_member(r->scanner, object, name, &tok, &found, end);
+	if (!rc && found) {
+		free(*id);
+		*id = NULL;
+		rc = token_id(r, &tok, id);
 	}
+	return rc;
 }
 
 static void drop_behind(reader *r, size_t offset)
@@ -694,14 +705,11 @@ static int read_features(reader *r, umap_layer *layer)
 	umap_doc *doc = r->doc;
 	doc_priv *priv = priv_of(doc);
 	umap_token tok;
-	int rc;
+	int rc, done;
 	for (;;) {
-		if ((rc = umap_scanner_next(r->scanner, &tok)))
+		if ((rc = next_object(r, &tok, "a feature (a JSON object) in \"features\"", &done)) ||
+		    done)
 			return rc;
-		if (tok.type == UMAP_TOKEN_ARRAY_END)
-			return 0;
-		if (tok.type != UMAP_TOKEN_OBJECT_START)
-			return expected(r, &tok, "a feature (a JSON object) in \"features\"");
 		umap_feature streamed, *f = &streamed;
 		if (priv->on_feature)
 			memset(f, 0, sizeof(*f));
@@ -711,34 +719,25 @@ static int read_features(reader *r, umap_layer *layer)
 		f->pos = tok.pos;
 		char *id = NULL;
 		size_t end = tok.end;
-		for (;;) {
+		/* one pass over the feature's bytes finds its id and its end */
+		if (!priv->id_property && (rc = member_id(r, &tok, "id", &id, &end)))
+			goto fail;
+		while (priv->id_property) {
 			umap_token key, val;
-			if ((rc = umap_scanner_next(r->scanner, &key)))
+			const char *name;
+			size_t len, vend;
+			if ((rc = next_member(r, &key, &name, &len, &val, &done)))
 				goto fail;
-			if (key.type == UMAP_TOKEN_OBJECT_END) {
+			if (done) {
 				end = key.end;
 				break;
 			}
-			const char *name;
-			size_t len;
-			if ((rc = key_name(r, &key, &name, &len)) ||
-			    (rc = umap_scanner_next(r->scanner, &val)))
+			if (key_is(name, len, "properties") && val.type == UMAP_TOKEN_OBJECT_START)
+				rc = member_id(r, &val, priv->id_property, &id, &vend);
+			else
+				rc = skip_value(r, &val, &vend);
+			if (rc)
 				goto fail;
-			size_t vend;
-			if (!priv->id_property && key_is(name, len, "id")) {
-				free(id);
-				id = NULL;
-				if ((rc = token_id(r, &val, &id)))
-					goto fail;
-				if (is_value_start(val.type) && (rc = skip_value(r, &val, &vend)))
-					goto fail;
-			} else if (priv->id_property && key_is(name, len, "properties") &&
-				   val.type == UMAP_TOKEN_OBJECT_START) {
-				if ((rc = properties_id(r, priv->id_property, &id)))
-					goto fail;
-			} else if ((rc = skip_value(r, &val, &vend))) {
-				goto fail;
-			}
 		}
 		f->id = id;
 		f->length = end - f->offset;
@@ -877,18 +876,16 @@ static int read_layer(reader *r, const umap_token *start)
 		json_decref(top);
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	}
-	int have_features = 0;
+	int have_features = 0, done;
 	umap_token tok, val;
 	for (;;) {
-		if ((rc = umap_scanner_next(r->scanner, &tok)))
-			goto out;
-		if (tok.type == UMAP_TOKEN_OBJECT_END)
-			break;
 		const char *name;
 		size_t len;
-		if ((rc = key_name(r, &tok, &name, &len)) || (rc = append_name(lp->order, name, len)))
+		if ((rc = next_member(r, &tok, &name, &len, &val, &done)))
 			goto out;
-		if ((rc = umap_scanner_next(r->scanner, &val)))
+		if (done)
+			break;
+		if ((rc = append_name(lp->order, name, len)))
 			goto out;
 		if (key_is(name, len, "features") && val.type == UMAP_TOKEN_ARRAY_START &&
 		    !have_features) {
@@ -916,14 +913,11 @@ out:
 static int read_layers(reader *r)
 {
 	umap_token tok;
-	int rc;
+	int rc, done;
 	for (;;) {
-		if ((rc = umap_scanner_next(r->scanner, &tok)))
+		if ((rc = next_object(r, &tok, "a layer (a FeatureCollection object) in \"layers\"",
+				      &done)) || done)
 			return rc;
-		if (tok.type == UMAP_TOKEN_ARRAY_END)
-			return 0;
-		if (tok.type != UMAP_TOKEN_OBJECT_START)
-			return expected(r, &tok, "a layer (a FeatureCollection object) in \"layers\"");
 		if ((rc = read_layer(r, &tok)))
 			return rc;
 	}
@@ -953,20 +947,18 @@ static int read_root(reader *r)
 		goto out;
 	}
 	umap_layer *first = NULL; /* the layer a root "features" array goes to */
-	int have_features = 0, have_layers = 0;
+	int have_features = 0, have_layers = 0, done;
 	size_t layers_at = SIZE_MAX, end = root.end;
 	for (;;) {
-		if ((rc = umap_scanner_next(r->scanner, &tok)))
+		const char *name;
+		size_t len;
+		if ((rc = next_member(r, &tok, &name, &len, &val, &done)))
 			goto out;
-		if (tok.type == UMAP_TOKEN_OBJECT_END) {
+		if (done) {
 			end = tok.end;
 			break;
 		}
-		const char *name;
-		size_t len;
-		if ((rc = key_name(r, &tok, &name, &len)) || (rc = append_name(order, name, len)))
-			goto out;
-		if ((rc = umap_scanner_next(r->scanner, &val)))
+		if ((rc = append_name(order, name, len)))
 			goto out;
 		const char *type = type_of(top);
 		if (key_is(name, len, "features") && val.type == UMAP_TOKEN_ARRAY_START &&
@@ -1093,22 +1085,27 @@ static int finish_open(umap_doc **out, umap_doc *doc, const umap_doc_options *op
 	return 0;
 }
 
-int umap_doc_from_buffer(umap_doc **out, const char *data, size_t len, const char *source_name,
-			 const umap_doc_options *opts)
+/* Reads data[0..len) into `doc` (freed on failure), within the size limit. */
+static int open_buffer(umap_doc **out, umap_doc *doc, const char *data, size_t len,
+		       const umap_doc_options *opts)
 {
-	umap_doc *doc;
-	int rc = doc_alloc(&doc, UMAP_DOC_LAYER, source_name, opts);
-	if (rc)
-		return rc;
 	if (len > priv_of(doc)->json.max_size) {
-		rc = umap_error_set(UMAP_ELIMIT, "%s: larger than the limit of %zu bytes",
-				    doc->source_name, priv_of(doc)->json.max_size);
+		int rc = umap_error_set(UMAP_ELIMIT, "%s: larger than the limit of %zu bytes",
+					doc->source_name, priv_of(doc)->json.max_size);
 		umap_doc_free(doc);
 		return rc;
 	}
 	doc->data = data;
 	doc->size = len;
 	return finish_open(out, doc, opts);
+}
+
+int umap_doc_from_buffer(umap_doc **out, const char *data, size_t len, const char *source_name,
+			 const umap_doc_options *opts)
+{
+	umap_doc *doc;
+	int rc = doc_alloc(&doc, UMAP_DOC_LAYER, source_name, opts);
+	return rc ? rc : open_buffer(out, doc, data, len, opts);
 }
 
 int umap_doc_from_owned_buffer(umap_doc **out, char *data, size_t len, const char *source_name,
@@ -1121,15 +1118,7 @@ int umap_doc_from_owned_buffer(umap_doc **out, char *data, size_t len, const cha
 		return rc;
 	}
 	priv_of(doc)->heap = data; /* freed with the document, whatever happens next */
-	if (len > priv_of(doc)->json.max_size) {
-		rc = umap_error_set(UMAP_ELIMIT, "%s: larger than the limit of %zu bytes",
-				    doc->source_name, priv_of(doc)->json.max_size);
-		umap_doc_free(doc);
-		return rc;
-	}
-	doc->data = data;
-	doc->size = len;
-	return finish_open(out, doc, opts);
+	return open_buffer(out, doc, data, len, opts);
 }
 
 int umap_doc_open(umap_doc **out, const char *path, const umap_doc_options *opts)

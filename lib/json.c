@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* What the scanner expects next. */
 enum scan_state {
@@ -171,24 +174,33 @@ void umap_scanner_free(umap_scanner *s)
 	free(s);
 }
 
+/* Makes room for one more open container (the caller checked max_depth). */
+static int grow_stack(umap_scanner *s)
+{
+	size_t cap = s->stack_cap ? s->stack_cap * 2 : 32;
+	if (cap > s->max_depth)
+		cap = s->max_depth;
+	unsigned char *kinds = realloc(s->kinds, cap);
+	if (!kinds)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	s->kinds = kinds;
+	size_t *opened = realloc(s->opened, cap * sizeof(*opened));
+	if (!opened)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	s->opened = opened;
+	s->stack_cap = cap;
+	return 0;
+}
+
 static int push_container(umap_scanner *s, unsigned char kind, size_t offset)
 {
 	if (s->depth >= s->max_depth)
 		return scan_fail(s, UMAP_ELIMIT, offset,
 				 "nesting is deeper than the limit of %zu levels", s->max_depth);
 	if (s->depth == s->stack_cap) {
-		size_t cap = s->stack_cap ? s->stack_cap * 2 : 32;
-		if (cap > s->max_depth)
-			cap = s->max_depth;
-		unsigned char *kinds = realloc(s->kinds, cap);
-		if (!kinds)
-			return umap_error_set(UMAP_ENOMEM, "out of memory");
-		s->kinds = kinds;
-		size_t *opened = realloc(s->opened, cap * sizeof(*opened));
-		if (!opened)
-			return umap_error_set(UMAP_ENOMEM, "out of memory");
-		s->opened = opened;
-		s->stack_cap = cap;
+		int rc = grow_stack(s);
+		if (rc)
+			return rc;
 	}
 	s->kinds[s->depth] = kind;
 	s->opened[s->depth] = offset;
@@ -251,6 +263,55 @@ static size_t utf8_sequence(const unsigned char *p, size_t avail)
 	return 0;
 }
 
+#ifndef __SSE2__
+/* The high bit of each byte of the little-endian word `w` that is a quote, a backslash, a
+ * control character or non-ASCII (string_class != 0). Bits above the lowest one may be
+ * false positives (borrows), so only the lowest is meaningful. */
+static inline __attribute__((always_inline)) uint64_t special_bytes(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+	uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+	/* a zero byte of q or b is a quote or a backslash; w - 0x20 sets the high bit of the
+	 * bytes below 0x20, and w's own high bit marks non-ASCII */
+	return (((q - ones) & ~q) | ((b - ones) & ~b) | (w - ones * 0x20) | w) & high;
+}
+#endif
+
+/* The offset of the first byte of d[j..limit) that is a quote, a backslash, a control
+ * character or non-ASCII (string_class != 0), else limit: 16 bytes a step with SSE2, 8
+ * elsewhere, since most strings are plain ASCII up to their quote. */
+static inline __attribute__((always_inline)) size_t find_special(const unsigned char *d, size_t j,
+								 size_t limit)
+{
+#ifdef __SSE2__
+	const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+	const __m128i space = _mm_set1_epi8(' ');
+	while (limit - j >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(d + j));
+		/* signed: below ' ' is a control character or (negative) non-ASCII */
+		__m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+							    _mm_cmpeq_epi8(v, backslash)),
+					       _mm_cmplt_epi8(v, space));
+		unsigned mask = (unsigned)_mm_movemask_epi8(special);
+		if (mask)
+			return j + (size_t)__builtin_ctz(mask);
+		j += 16;
+	}
+#elif __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	while (limit - j >= 8) {
+		uint64_t w;
+		memcpy(&w, d + j, sizeof(w));
+		uint64_t special = special_bytes(w);
+		if (special)
+			return j + (size_t)__builtin_ctzll(special) / 8;
+		j += 8;
+	}
+#endif
+	while (j < limit && !string_class[d[j]])
+		j++;
+	return j;
+}
+
 /* Scans the string whose opening quote is at s->i; leaves s->i past the closing quote. */
 static inline __attribute__((always_inline)) int scan_string(umap_scanner *s, int *has_escapes)
 {
@@ -266,8 +327,7 @@ static inline __attribute__((always_inline)) int scan_string(umap_scanner *s, in
 	}
 	*has_escapes = 0;
 	for (;;) {
-		while (i < limit && !string_class[d[i]])
-			i++;
+		i = find_special(d, i, limit);
 		if (i >= limit) {
 			if (limited)
 				return scan_fail(s, UMAP_ELIMIT, start,
@@ -346,6 +406,28 @@ static inline __attribute__((always_inline)) int scan_string(umap_scanner *s, in
 	}
 }
 
+/* The first offset from i on that is not an ASCII digit (or n). */
+static inline __attribute__((always_inline)) size_t skip_digits(const unsigned char *d, size_t i,
+								size_t n)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	const uint64_t high = 0x8080808080808080ULL;
+	while (n - i >= 8) {
+		uint64_t w;
+		memcpy(&w, d + i, sizeof(w));
+		/* the high bit of each byte above '9' (w + 0x46) or below '0' (w - 0x30);
+		 * carries and borrows only reach bytes after the first such one */
+		uint64_t other = ((w + 0x4646464646464646ULL) | (w - 0x3030303030303030ULL)) & high;
+		if (other)
+			return i + (size_t)__builtin_ctzll(other) / 8;
+		i += 8;
+	}
+#endif
+	while (i < n && d[i] >= '0' && d[i] <= '9')
+		i++;
+	return i;
+}
+
 /* Scans a number starting at s->i; leaves s->i past it. */
 static inline __attribute__((always_inline)) int scan_number(umap_scanner *s)
 {
@@ -371,8 +453,7 @@ static inline __attribute__((always_inline)) int scan_number(umap_scanner *s)
 		magnitude = 0;
 	} else {
 		size_t digits = i;
-		while (i < n && d[i] >= '0' && d[i] <= '9')
-			i++;
+		i = skip_digits(d, i, n);
 		magnitude = (long)(i - digits);
 		nonzero = 1;
 	}
@@ -381,15 +462,15 @@ static inline __attribute__((always_inline)) int scan_number(umap_scanner *s)
 		if (i >= n || d[i] < '0' || d[i] > '9')
 			return scan_fail(s, UMAP_EINVALID, start,
 					 "invalid number: expected a digit after the decimal point");
-		while (i < n && d[i] >= '0' && d[i] <= '9') {
-			if (!nonzero) {
-				if (d[i] != '0')
-					nonzero = 1;
-				else
-					magnitude--;
-			}
-			i++;
+		if (!nonzero) {
+			/* 0.000ddd: the zeros after the point lower the magnitude */
+			size_t zeros = i;
+			while (i < n && d[i] == '0')
+				i++;
+			magnitude -= (long)(i - zeros);
+			nonzero = i < n && d[i] >= '1' && d[i] <= '9';
 		}
+		i = skip_digits(d, i, n);
 	}
 	if (i < n && (d[i] == 'e' || d[i] == 'E')) {
 		i++;
@@ -697,6 +778,288 @@ void umap_scanner_reset(umap_scanner *s, const umap_scanner_mark *mark)
 	s->state = (enum scan_state)mark->state;
 }
 
+enum skip_result { SKIP_DONE, SKIP_ERROR, SKIP_SLOW };
+
+/* The offset just past the closing quote of the string whose quote is at d[i], when it is
+ * plain (no escape, control or non-ASCII byte) and within max_string; else 0. */
+static inline __attribute__((always_inline)) size_t plain_string_end(const umap_scanner *s,
+								     const unsigned char *d,
+								     size_t i, size_t n)
+{
+	size_t j = find_special(d, i + 1, n);
+	if (j >= n)
+		return 0;
+	if (d[j] != '"' || j - i - 1 > s->max_string)
+		return 0;
+	return j + 1;
+}
+
+/* The offset just past the number at d[i] when it is -?digits(.digits)? with no leading
+ * zero and far from overflowing; else 0 (scan_number decides). */
+static inline __attribute__((always_inline)) size_t plain_number_end(const unsigned char *d,
+								     size_t i, size_t n)
+{
+	size_t start = i;
+	if (d[i] == '-' && ++i >= n)
+		return 0;
+	if (d[i] == '0') {
+		i++;
+		if (i < n && d[i] >= '0' && d[i] <= '9')
+			return 0;
+	} else {
+		size_t digits = i;
+		i = skip_digits(d, i, n);
+		if (i == digits || i - digits > 300)
+			return 0;
+	}
+	if (i < n && d[i] == '.') {
+		size_t point = ++i;
+		i = skip_digits(d, i, n);
+		if (i == point)
+			return 0;
+	}
+	if (i < n && (d[i] == 'e' || d[i] == 'E'))
+		return 0;
+	return i > start ? i : 0;
+}
+
+/* What umap_scanner_skip_member looks for: the member `name` of the object being skipped. */
+struct member_watch {
+	const char *name;
+	size_t len;
+	umap_token *member;
+	int *found;
+};
+
+/* Whether the value token `t` ends the search for a member (see umap_scanner_skip_member). */
+static int member_final(const umap_token *t)
+{
+	return t->type != UMAP_TOKEN_STRING && t->type != UMAP_TOKEN_NUMBER &&
+	       t->type != UMAP_TOKEN_NULL;
+}
+
+/* The rest of the container opened at depth `depth`, without tokens: the grammar as
+ * scan_next has it, in one loop. Strings and numbers go through scan_string and
+ * scan_number (their errors are scan_next's); anything else that is not valid JSON, or
+ * that needs more stack, returns SKIP_SLOW so that the token-by-token skip says what is
+ * wrong. With `watch`, members of the outer object named watch->name are reported. */
+static inline __attribute__((always_inline)) enum skip_result
+skip_fast(umap_scanner *s, size_t depth, size_t *end_offset, const struct member_watch *watch)
+{
+	const unsigned char *d = (const unsigned char *)s->data;
+	const size_t n = s->len;
+	size_t i = s->i, open = s->depth;
+	uint32_t line = s->line;
+	size_t line_start = s->line_start;
+	unsigned char c;
+	int esc, capture = 0, done_watching = 0;
+	size_t value_start = 0;
+
+#define SKIP_SPACE()                                                                      \
+	while (i < n && (c = d[i]) <= ' ') {                                             \
+		if (c == '\n') {                                                         \
+			line++;                                                           \
+			line_start = i + 1;                                               \
+		} else if (c != ' ' && c != '\t' && c != '\r') {                        \
+			break;                                                            \
+		}                                                                         \
+		i++;                                                                      \
+	}
+	if (s->state == ST_ARRAY_FIRST)
+		goto array_first;
+	if (s->state != ST_OBJECT_FIRST)
+		return SKIP_SLOW;
+object_first:
+	SKIP_SPACE();
+	if (i < n && d[i] == '}')
+		goto close;
+key:
+	SKIP_SPACE();
+	if (i >= n || d[i] != '"')
+		return SKIP_SLOW;
+	if (!(s->i = plain_string_end(s, d, i, n))) {
+		s->i = i;
+		if (scan_string(s, &esc))
+			return SKIP_ERROR;
+		/* a name with escapes may still be the one watched: the slow way decodes it */
+		if (esc && watch && open == depth + 1 && !done_watching)
+			return SKIP_SLOW;
+	}
+	if (watch && open == depth + 1 && !done_watching)
+		capture = s->i - i - 2 == watch->len && !memcmp(d + i + 1, watch->name, watch->len);
+	i = s->i;
+	SKIP_SPACE();
+	if (i >= n || d[i] != ':')
+		return SKIP_SLOW;
+	i++;
+	goto value;
+array_first:
+	SKIP_SPACE();
+	if (i < n && d[i] == ']')
+		goto close;
+value:
+	SKIP_SPACE();
+	if (i >= n)
+		return SKIP_SLOW;
+	value_start = i;
+	esc = 0;
+	switch (d[i]) {
+	case '{':
+	case '[':
+		if (open >= s->max_depth || (open == s->stack_cap && grow_stack(s)))
+			return SKIP_SLOW;
+		s->kinds[open++] = d[i];
+		if (capture)
+			goto captured;
+		if (d[i++] == '{')
+			goto object_first;
+		goto array_first;
+	case '"':
+		if ((s->i = plain_string_end(s, d, i, n)) == 0) {
+			s->i = i;
+			if (scan_string(s, &esc))
+				return SKIP_ERROR;
+		}
+		i = s->i;
+		break;
+	case '-': case '0': case '1': case '2': case '3': case '4':
+	case '5': case '6': case '7': case '8': case '9':
+		if ((s->i = plain_number_end(d, i, n)) == 0) {
+			s->i = i;
+			if (scan_number(s))
+				return SKIP_ERROR;
+		}
+		i = s->i;
+		break;
+	case 't':
+		if (n - i < 4 || memcmp(d + i, "true", 4))
+			return SKIP_SLOW;
+		i += 4;
+		break;
+	case 'f':
+		if (n - i < 5 || memcmp(d + i, "false", 5))
+			return SKIP_SLOW;
+		i += 5;
+		break;
+	case 'n':
+		if (n - i < 4 || memcmp(d + i, "null", 4))
+			return SKIP_SLOW;
+		i += 4;
+		break;
+	default:
+		return SKIP_SLOW;
+	}
+	if (capture) {
+captured:
+		capture = 0;
+		umap_token *t = watch->member;
+		switch (d[value_start]) {
+		case '{': t->type = UMAP_TOKEN_OBJECT_START; break;
+		case '[': t->type = UMAP_TOKEN_ARRAY_START; break;
+		case '"': t->type = UMAP_TOKEN_STRING; break;
+		case 't': t->type = UMAP_TOKEN_TRUE; break;
+		case 'f': t->type = UMAP_TOKEN_FALSE; break;
+		case 'n': t->type = UMAP_TOKEN_NULL; break;
+		default: t->type = UMAP_TOKEN_NUMBER; break;
+		}
+		t->start = value_start;
+		t->end = t->type == UMAP_TOKEN_OBJECT_START || t->type == UMAP_TOKEN_ARRAY_START
+				 ? value_start + 1 : i;
+		t->pos.line = line;
+		t->pos.col = (uint32_t)(value_start - line_start + 1);
+		t->pos.offset = value_start;
+		t->depth = depth + 1;
+		t->has_escapes = esc;
+		*watch->found = 1;
+		done_watching = member_final(t);
+		if (t->type == UMAP_TOKEN_OBJECT_START) {
+			i++;
+			goto object_first;
+		}
+		if (t->type == UMAP_TOKEN_ARRAY_START) {
+			i++;
+			goto array_first;
+		}
+	}
+after:
+	SKIP_SPACE();
+	if (i >= n)
+		return SKIP_SLOW;
+	if (d[i] == ',') {
+		i++;
+		if (s->kinds[open - 1] == '{')
+			goto key;
+		goto value;
+	}
+	if (d[i] != (s->kinds[open - 1] == '{' ? '}' : ']'))
+		return SKIP_SLOW;
+close:
+	i++;
+	if (--open > depth)
+		goto after;
+#undef SKIP_SPACE
+	s->i = i;
+	s->depth = open;
+	s->line = line;
+	s->line_start = line_start;
+	*end_offset = i;
+	after_value(s);
+	return SKIP_DONE;
+}
+
+/* Skips token by token: slower, but every error comes out of scan_next with its message. */
+static int skip_by_tokens(umap_scanner *s, size_t depth, size_t *end_offset,
+			  const struct member_watch *watch)
+{
+	umap_token tok = { 0 };
+	umap_buf name = UMAP_BUF_INIT;
+	int rc, capture = 0, done_watching = 0;
+	for (;;) {
+		if ((rc = scan_next(s, &tok)))
+			break;
+		if (capture) {
+			capture = 0;
+			*watch->member = tok;
+			*watch->found = 1;
+			done_watching = member_final(&tok);
+		}
+		if (watch && !done_watching && tok.type == UMAP_TOKEN_KEY && tok.depth == depth + 1) {
+			if ((rc = umap_scanner_string(s, &tok, &name)))
+				break;
+			capture = name.len == watch->len && !memcmp(name.ptr, watch->name, watch->len);
+		}
+		if (tok.depth == depth &&
+		    (tok.type == UMAP_TOKEN_OBJECT_END || tok.type == UMAP_TOKEN_ARRAY_END)) {
+			*end_offset = tok.end;
+			break;
+		}
+	}
+	umap_buf_dispose(&name);
+	return rc;
+}
+
+static int skip_value(umap_scanner *s, const umap_token *first, size_t *end_offset,
+		      const struct member_watch *watch)
+{
+	if (s->state == ST_FAILED)
+		return s->failed_code;
+	if (s->depth == first->depth + 1) {
+		umap_scanner_mark mark;
+		umap_scanner_mark_here(s, &mark);
+		enum skip_result r = watch ? skip_fast(s, first->depth, end_offset, watch)
+					   : skip_fast(s, first->depth, end_offset, NULL);
+		if (r == SKIP_DONE)
+			return 0;
+		if (r == SKIP_ERROR)
+			return s->failed_code;
+		/* not valid (or too deep for the stack we have): scan it again for the message */
+		umap_scanner_reset(s, &mark);
+		if (watch)
+			*watch->found = 0;
+	}
+	return skip_by_tokens(s, first->depth, end_offset, watch);
+}
+
 int umap_scanner_skip(umap_scanner *s, const umap_token *first, size_t *end_offset)
 {
 	if (first->type != UMAP_TOKEN_OBJECT_START && first->type != UMAP_TOKEN_ARRAY_START) {
@@ -706,17 +1069,17 @@ int umap_scanner_skip(umap_scanner *s, const umap_token *first, size_t *end_offs
 		*end_offset = first->end;
 		return 0;
 	}
-	umap_token tok = { 0 };
-	for (;;) {
-		int rc = scan_next(s, &tok);
-		if (rc)
-			return rc;
-		if (tok.depth == first->depth &&
-		    (tok.type == UMAP_TOKEN_OBJECT_END || tok.type == UMAP_TOKEN_ARRAY_END)) {
-			*end_offset = tok.end;
-			return 0;
-		}
-	}
+	return skip_value(s, first, end_offset, NULL);
+}
+
+int umap_scanner_skip_member(umap_scanner *s, const umap_token *first, const char *name,
+			     umap_token *member, int *found, size_t *end_offset)
+{
+	*found = 0;
+	if (first->type != UMAP_TOKEN_OBJECT_START)
+		return umap_error_set(UMAP_EUSAGE, "umap_scanner_skip_member: not an object");
+	struct member_watch watch = { name, strlen(name), member, found };
+	return skip_value(s, first, end_offset, &watch);
 }
 
 static void put_utf8(umap_buf *out, unsigned cp, char *tmp)

@@ -80,6 +80,13 @@ int umap_scanner_next(umap_scanner *scanner, umap_token *tok);
 /* Given the token that starts a value (as returned by next), consumes the rest of that value
  * and sets *end_offset to one past its last byte. Cheap: validates but builds nothing. */
 int umap_scanner_skip(umap_scanner *scanner, const umap_token *first, size_t *end_offset);
+/* umap_scanner_skip for an object (`first` is its OBJECT_START), also finding its own
+ * member `name` (not those of nested objects): *found is 1 when there is one, and *member
+ * is the token of its value: the last one when repeated, except that a value that is not a
+ * string, number or null is kept as the first such. For an object or array value, only
+ * type, start and pos are set. Costs what umap_scanner_skip costs. */
+int umap_scanner_skip_member(umap_scanner *scanner, const umap_token *first, const char *name,
+			     umap_token *member, int *found, size_t *end_offset);
 /* Decodes a STRING or KEY token's value (escapes resolved) into `out` (cleared first). */
 int umap_scanner_string(umap_scanner *scanner, const umap_token *tok, umap_buf *out);
 /* Builds the value that starts with `first` as a jansson tree (the scanner moves past it). */

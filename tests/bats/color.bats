@@ -66,6 +66,22 @@ on_tty() {
 	[[ $output == *"$ESC"* ]]
 }
 
+@test "color.ui in an included file or in ~/.config/git/config applies too" {
+	# a config that does not mention colour is not handed to libgit2 (which is slow to
+	# start): these are the files that do so only indirectly
+	printf '[ui-free]\n\tx = 1\n[include]\n\tpath = %s/more.gitconfig\n' "$HOME" >"$HOME/.gitconfig"
+	printf '[color]\n\tui = always\n' >"$HOME/more.gitconfig"
+	run umapsync diff "$A" "$B"
+	[[ $output == *"$ESC"* ]]
+	rm "$HOME/.gitconfig"
+	run umapsync diff "$A" "$B"
+	[[ $output != *"$ESC"* ]]
+	mkdir -p "$HOME/.config/git"
+	printf '[Color]\n\tUI = always\n' >"$HOME/.config/git/config"
+	run umapsync diff "$A" "$B"
+	[[ $output == *"$ESC"* ]]
+}
+
 @test "an unknown color.ui value is ignored with a warning" {
 	git config --global color.ui sometimes
 	run --separate-stderr umapsync diff "$A" "$B"

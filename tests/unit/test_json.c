@@ -428,6 +428,284 @@ TEST(build_doc_from_the_middle_of_a_stream)
 	umap_scanner_free(s);
 }
 
+static int new_scanner(umap_scanner **s, const char *text, size_t len, size_t max_depth,
+		       size_t max_string)
+{
+	umap_json_options opts = UMAP_JSON_OPTIONS_INIT;
+	opts.source_name = "t.json";
+	if (max_depth)
+		opts.max_depth = max_depth;
+	if (max_string)
+		opts.max_string = max_string;
+	return umap_scanner_new(s, text, len, &opts);
+}
+
+/* Scans text[0..len) with one skip of its root container (after its first token), then
+ * token by token to the end; the result and message must be scan_all's. *end_out gets the
+ * skip's end. `member` (may be NULL): the skip also looks for that member of the root. */
+static int scan_skipping(const char *text, size_t len, const char *member, umap_token *found_tok,
+			 int *found, size_t *end_out, size_t max_depth, size_t max_string)
+{
+	umap_scanner *s;
+	int rc = new_scanner(&s, text, len, max_depth, max_string);
+	if (rc)
+		return rc;
+	umap_token tok;
+	size_t end = 0;
+	if (!(rc = umap_scanner_next(s, &tok))) {
+		if (member && tok.type == UMAP_TOKEN_OBJECT_START)
+			rc = umap_scanner_skip_member(s, &tok, member, found_tok, found, &end);
+		else if (tok.type == UMAP_TOKEN_OBJECT_START || tok.type == UMAP_TOKEN_ARRAY_START)
+			rc = umap_scanner_skip(s, &tok, &end);
+	}
+	while (!rc && tok.type != UMAP_TOKEN_EOF)
+		rc = umap_scanner_next(s, &tok);
+	umap_scanner_free(s);
+	if (end_out)
+		*end_out = end;
+	return rc;
+}
+
+static int scan_all_limited(const char *text, size_t len, size_t max_depth, size_t max_string)
+{
+	umap_scanner *s;
+	int rc = new_scanner(&s, text, len, max_depth, max_string);
+	if (rc)
+		return rc;
+	umap_token tok;
+	do
+		rc = umap_scanner_next(s, &tok);
+	while (!rc && tok.type != UMAP_TOKEN_EOF);
+	umap_scanner_free(s);
+	return rc;
+}
+
+/* The skip accepts and rejects what the token scanner does, with the same message. */
+static int skip_agrees(const char *text, size_t len, size_t max_depth, size_t max_string)
+{
+	int want = scan_all_limited(text, len, max_depth, max_string);
+	char want_msg[600];
+	snprintf(want_msg, sizeof(want_msg), "%s", want ? umap_error_last() : "");
+	int ok = 1;
+	for (int pass = 0; pass < 2; pass++) {
+		umap_token m;
+		int found;
+		int got = scan_skipping(text, len, pass ? "id" : NULL, &m, &found, NULL, max_depth,
+					max_string);
+		if (got != want || (want && strcmp(umap_error_last(), want_msg))) {
+			printf("# %.*s\n#   tokens: %d %s\n#   skip%s: %d %s\n", (int)(len > 80 ? 80 : len),
+			       text, want, want_msg, pass ? "_member" : "", got,
+			       got ? umap_error_last() : "");
+			ok = 0;
+		}
+	}
+	return ok;
+}
+
+#define CHECK_SKIP(text) CHECK(skip_agrees(text, sizeof(text) - 1, 0, 0))
+
+TEST(skip_rejects_what_the_scanner_rejects)
+{
+	/* bad escapes */
+	CHECK_SKIP("[\"a\\x\"]");
+	CHECK_SKIP("{\"id\": \"\\u12G4\"}");
+	CHECK_SKIP("[\"\\u12\"]");
+	CHECK_SKIP("[\"\\ud800\"]");
+	CHECK_SKIP("[\"\\ud800\\u0041\"]");
+	CHECK_SKIP("[\"\\udc00\"]");
+	CHECK_SKIP("[\"abc\\");
+	CHECK_SKIP("{\"a\\q\": 1}");
+	/* control characters in strings */
+	CHECK_SKIP("[\"a\tb\"]");
+	CHECK_SKIP("[\"a\nb\"]");
+	CHECK_SKIP("{\"a\": \"x\x01\"}");
+	CHECK_SKIP("[\"a\x7f\"]");
+	CHECK_SKIP("[\"a\0b\"]");
+	/* invalid UTF-8 */
+	CHECK_SKIP("[\"\xff\"]");
+	CHECK_SKIP("[\"\xc0\xaf\"]");
+	CHECK_SKIP("[\"\xed\xa0\x80\"]");
+	CHECK_SKIP("[\"\xe2\x82\"]");
+	CHECK_SKIP("[\"\xf4\x90\x80\x80\"]");
+	CHECK_SKIP("[\"\xe0\x80\x80\"]");
+	CHECK_SKIP("[\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"]");
+	/* truncated and malformed numbers, leading zeros, range */
+	CHECK_SKIP("[1.]");
+	CHECK_SKIP("[1.e5]");
+	CHECK_SKIP("[-]");
+	CHECK_SKIP("[-a]");
+	CHECK_SKIP("[1e]");
+	CHECK_SKIP("[1e+]");
+	CHECK_SKIP("[01]");
+	CHECK_SKIP("[-01]");
+	CHECK_SKIP("[00.5]");
+	CHECK_SKIP("[-0.0, 0.000012, 1.5e-7, 2E+3]");
+	CHECK_SKIP("[+1]");
+	CHECK_SKIP("[.5]");
+	CHECK_SKIP("[-Infinity]");
+	CHECK_SKIP("[NaN]");
+	CHECK_SKIP("[1e400]");
+	CHECK_SKIP("[1.7976931348623157e308, 1.7976931348623159e308]");
+	CHECK_SKIP("[0.00000000000000000001e330]");
+	CHECK_SKIP("[1");
+	CHECK_SKIP("[12345678901234567890123");
+	/* structure */
+	CHECK_SKIP("[1,]");
+	CHECK_SKIP("{\"a\": 1,}");
+	CHECK_SKIP("{\"a\" 1}");
+	CHECK_SKIP("{\"a\": 1 \"b\": 2}");
+	CHECK_SKIP("[1 2]");
+	CHECK_SKIP("{\"a\": 1]");
+	CHECK_SKIP("[1}");
+	CHECK_SKIP("{1: 2}");
+	CHECK_SKIP("{'a': 2}");
+	CHECK_SKIP("[tru]");
+	CHECK_SKIP("[nul]");
+	CHECK_SKIP("[fals]");
+	CHECK_SKIP("[true, false, null]");
+	CHECK_SKIP("[// no\n1]");
+	CHECK_SKIP("{\"a\": [1, {\"b\": [2\n");
+	CHECK_SKIP("[\n  {\"a\":\n   [1,\n 2]}\n  ,\t\r\n3 ]  \n x");
+	CHECK_SKIP("[1] 2");
+	CHECK_SKIP("{} ");
+	CHECK_SKIP("[]");
+
+	/* depth: at the limit and one past it, with the skip starting at every level */
+	char deep[700];
+	for (size_t limit = 1; limit < 300; limit += 37) {
+		for (size_t n = limit - (limit > 1); n <= limit + 1; n++) {
+			memset(deep, '[', n);
+			memset(deep + n, ']', n);
+			CHECK(skip_agrees(deep, 2 * n, limit, 0));
+		}
+	}
+	/* deeper than the scanner's first stack (32), within the default limit */
+	memset(deep, '[', 200);
+	memset(deep + 200, ']', 200);
+	CHECK(skip_agrees(deep, 400, 0, 0));
+	memset(deep, '[', 257);
+	memset(deep + 257, ']', 257);
+	CHECK(skip_agrees(deep, 514, 0, 0));
+
+	/* string limit */
+	CHECK(skip_agrees("[\"0123456789\"]", 14, 0, 10));
+	CHECK(skip_agrees("[\"0123456789a\"]", 15, 0, 10));
+	CHECK(skip_agrees("[\"01234567\\n9a\"]", 17, 0, 10));
+}
+
+/* Strings are read 8 or 16 bytes at a time: every special byte must be seen at every
+ * place in the block, and past its end. */
+TEST(skip_sees_special_bytes_at_every_offset)
+{
+	static const char *const specials[] = { "\"", "\\n", "\\x", "\x01", "\n", "\x80", "\xc3\xa9",
+						"\xff", "\\u00e9", "\\ud83d\\ude00", "\x1f", "\t" };
+	char text[128];
+	for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]); k++) {
+		for (size_t at = 0; at < 40; at++) {
+			size_t n = 0;
+			text[n++] = '[';
+			text[n++] = '"';
+			memset(text + n, 'a', at);
+			n += at;
+			size_t sl = strlen(specials[k]);
+			memcpy(text + n, specials[k], sl);
+			n += sl;
+			memset(text + n, 'b', 20);
+			n += 20;
+			text[n++] = '"';
+			text[n++] = ']';
+			CHECK(skip_agrees(text, n, 0, 0));
+			/* the same, cut short inside the string */
+			CHECK(skip_agrees(text, n - 3, 0, 0));
+		}
+	}
+	/* numbers across an 8-byte block, ended by every kind of byte */
+	static const char *const numbers[] = { "1", "-12", "0.5", "12345678.123456789",
+					       "-0.0000001", "123456789012345678901234", "1e5",
+					       "1.5E-3", "0", "01", "1.", "1.x", "9999999999999999x" };
+	static const char *const after[] = { "]", ",2]", " ]", "\n]", "x]", "", "e", "." };
+	for (size_t k = 0; k < sizeof(numbers) / sizeof(numbers[0]); k++) {
+		for (size_t a = 0; a < sizeof(after) / sizeof(after[0]); a++) {
+			int n = snprintf(text, sizeof(text), "[%s%s", numbers[k], after[a]);
+			CHECK(skip_agrees(text, (size_t)n, 0, 0));
+		}
+	}
+}
+
+/* Every one-byte change of a small document: the skip agrees with the scanner on each. */
+TEST(skip_agrees_on_every_mutation)
+{
+	static const char doc[] =
+		"{\"type\":\"Feature\",\"id\":\"Rk3Qa\",\"properties\":{\"name\":\"Caf\xc3\xa9 \\\"Nord\\\"\","
+		"\"n\":-12.5e-3,\"ok\":true,\"no\":null,\"list\":[1,2,{\"x\":[]}]},\n"
+		"\"geometry\":{\"type\":\"LineString\",\"coordinates\":[[4.97264,45.841615],[0,-0.5]]}}";
+	static const char bytes[] = "\"\\{}[],:0-1e.E+tfn \n\t\x01\x80\xff" "a";
+	char text[sizeof(doc)];
+	size_t len = sizeof(doc) - 1;
+	int failures = 0;
+	for (size_t at = 0; at < len && failures < 5; at++) {
+		for (size_t b = 0; b < sizeof(bytes) - 1 && failures < 5; b++) {
+			memcpy(text, doc, len);
+			text[at] = bytes[b];
+			failures += !skip_agrees(text, len, 0, 0);
+		}
+		/* and cut short there */
+		failures += !skip_agrees(doc, at, 0, 0);
+	}
+	CHECK_INT(failures, 0);
+}
+
+TEST(skip_member_finds_the_member_and_the_end)
+{
+	const char *text = "{\"a\": {\"id\": 1}, \"id\" :\n \"x\\u0041\", \"b\": [\"id\"], \"id\": 7.50,"
+			   " \"c\": {}}";
+	umap_token m;
+	int found;
+	size_t end;
+	CHECK_INT(scan_skipping(text, strlen(text), "id", &m, &found, &end, 0, 0), 0);
+	CHECK_INT(end, strlen(text));
+	CHECK_INT(found, 1);
+	CHECK_INT(m.type, UMAP_TOKEN_NUMBER); /* the last one */
+	CHECK(memcmp(text + m.start, "7.50", m.end - m.start) == 0 && m.end - m.start == 4);
+	CHECK_INT(m.pos.line, 2);
+	CHECK_INT(m.pos.col, (long long)(strstr(text, "7.50") - strchr(text, '\n')));
+
+	/* a value that is not a string, number or null is kept: it is what is wrong */
+	text = "{\"id\": {\"id\": 2}, \"id\": \"b\"}";
+	CHECK_INT(scan_skipping(text, strlen(text), "id", &m, &found, &end, 0, 0), 0);
+	CHECK_INT(m.type, UMAP_TOKEN_OBJECT_START);
+	CHECK_INT(m.start, 7);
+	/* a name with escapes is compared decoded */
+	text = "{\"i\\u0064\": \"e\\n\", \"x\": 1}";
+	CHECK_INT(scan_skipping(text, strlen(text), "id", &m, &found, &end, 0, 0), 0);
+	CHECK_INT(found, 1);
+	CHECK_INT(m.type, UMAP_TOKEN_STRING);
+	CHECK_INT(m.has_escapes, 1);
+	CHECK_INT(m.start, 12);
+	text = "{\"ids\": 1, \"x\": {\"id\": 2}}";
+	CHECK_INT(scan_skipping(text, strlen(text), "id", &m, &found, &end, 0, 0), 0);
+	CHECK_INT(found, 0);
+
+	/* after a skip, positions of the next tokens are still right */
+	text = "[{\"a\":\n[1,\n2]},\n  \"z\"]";
+	umap_scanner *s;
+	CHECK_INT(umap_scanner_new(&s, text, strlen(text), NULL), 0);
+	umap_token tok;
+	umap_scanner_next(s, &tok);
+	umap_scanner_next(s, &tok);
+	CHECK_INT(umap_scanner_skip_member(s, &tok, "a", &m, &found, &end), 0);
+	CHECK_INT(m.type, UMAP_TOKEN_ARRAY_START);
+	CHECK_INT(m.pos.line, 2);
+	CHECK_INT(m.pos.col, 1);
+	CHECK_INT(umap_scanner_next(s, &tok), 0);
+	CHECK_INT(tok.type, UMAP_TOKEN_STRING);
+	CHECK_INT(tok.pos.line, 4);
+	CHECK_INT(tok.pos.col, 3);
+	umap_token arr = { .type = UMAP_TOKEN_ARRAY_START };
+	CHECK_INT(umap_scanner_skip_member(s, &arr, "a", &m, &found, &end), UMAP_EUSAGE);
+	umap_scanner_free(s);
+}
+
 static json_t *J(const char *text)
 {
 	json_t *v = NULL;
@@ -490,6 +768,10 @@ int main(void)
 	RUN(writer_indents_like_json_stringify);
 	RUN(doc_positions_keys_and_duplicates);
 	RUN(build_doc_from_the_middle_of_a_stream);
+	RUN(skip_rejects_what_the_scanner_rejects);
+	RUN(skip_sees_special_bytes_at_every_offset);
+	RUN(skip_agrees_on_every_mutation);
+	RUN(skip_member_finds_the_member_and_the_end);
 	RUN(equality_and_hash);
 	return UNIT_DONE();
 }
