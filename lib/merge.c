@@ -5,9 +5,11 @@
  * merge of two small edits to a big layer parses only the features that changed. */
 #include "merge.h"
 #include "error.h"
+#include "fs.h"
 #include "strmap.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -879,6 +881,63 @@ int umap_merge(umap_merge_result **out, umap_doc *base, umap_doc *ours, umap_doc
 	return 0;
 }
 
+/* ---- Reading the versions ----------------------------------------------------------- */
+
+typedef struct open_job {
+	const char *path;
+	const umap_doc_options *opts;
+	umap_doc *doc;
+	int rc;
+	char error[1024];
+} open_job;
+
+static void *open_version(void *arg)
+{
+	open_job *job = arg;
+	job->rc = umap_doc_open(&job->doc, job->path, job->opts);
+	if (job->rc)
+		snprintf(job->error, sizeof(job->error), "%s", umap_error_last());
+	return NULL;
+}
+
+int umap_merge_open(umap_doc *docs[3], const char *const paths[3], const umap_doc_options *opts)
+{
+	open_job jobs[NSIDES];
+	pthread_t threads[NSIDES];
+	int threaded[NSIDES] = { 0, 0, 0 };
+	memset(jobs, 0, sizeof(jobs));
+	int stdin_users = 0;
+	for (int i = 0; i < NSIDES; i++) {
+		jobs[i].path = paths[i];
+		jobs[i].opts = opts;
+		stdin_users += !strcmp(paths[i], "-");
+	}
+	/* one thread per version, this one reading BASE: reading is most of the work. Standard
+	 * input read twice is read in order, as a sequential reader would (the second gets
+	 * nothing). */
+	for (int i = 1; i < NSIDES && stdin_users < 2; i++)
+		threaded[i] = pthread_create(&threads[i], NULL, open_version, &jobs[i]) == 0;
+	for (int i = 0; i < NSIDES; i++) {
+		if (threaded[i])
+			pthread_join(threads[i], NULL);
+		else
+			open_version(&jobs[i]);
+	}
+	int rc = 0;
+	for (int i = 0; i < NSIDES; i++) {
+		if (jobs[i].rc && !rc)
+			rc = umap_error_set(jobs[i].rc, "%s", jobs[i].error);
+		docs[i] = jobs[i].doc;
+	}
+	if (rc) {
+		for (int i = 0; i < NSIDES; i++) {
+			umap_doc_free(docs[i]);
+			docs[i] = NULL;
+		}
+	}
+	return rc;
+}
+
 void umap_merge_result_free(umap_merge_result *r)
 {
 	if (!r)
@@ -1112,19 +1171,57 @@ static int write_styled(umap_buf *out, const json_t *tree, const feature_style *
 	return rc;
 }
 
-static int write_feature(umap_buf *out, umap_merge_result *r, merged_layer *ml,
-			 const merged_feature *f, const feature_style *st)
+/* Where the merged text goes: `out`, which is handed to `emit` (when set) each time it holds
+ * OUT_CHUNK bytes, so that writing a merge of big files holds a chunk and not the document.
+ * hi[side] is how far the source bytes of that version were copied: pages behind are given
+ * back (each version is copied in order, but for features that moved). */
+#define OUT_CHUNK ((size_t)256 << 10)
+typedef struct writer {
+	umap_buf *out;
+	umap_merge_result *r;
+	umap_merge_emit_fn emit;
+	void *emit_data;
+	size_t hi[NSIDES];
+} writer;
+
+static void copied(writer *w, int side, size_t end)
 {
+	if (end > w->hi[side])
+		w->hi[side] = end;
+}
+
+static int drain(writer *w, int last)
+{
+	if (!w->emit || (!last && w->out->len < OUT_CHUNK))
+		return 0;
+	int rc = w->out->len ? w->emit(w->emit_data, w->out->ptr, w->out->len) : 0;
+	umap_buf_clear(w->out);
+	for (int s = 0; s < NSIDES && !rc; s++)
+		umap_doc_drop_behind(w->r->docs[s], w->hi[s]);
+	return rc;
+}
+
+static int write_feature(writer *w, merged_layer *ml, const merged_feature *f,
+			 const feature_style *st)
+{
+	umap_merge_result *r = w->r;
 	if (f->side != SIDE_MERGED) {
 		umap_doc *doc = r->docs[f->side];
 		const umap_feature *src = &ml->src[f->side]->features[f->index];
 		if (doc->data && src->length &&
-		    (memchr(doc->data + src->offset, '\n', src->length) != NULL) == st->multiline)
-			return umap_buf_put(out, doc->data + src->offset, src->length);
+		    (memchr(doc->data + src->offset, '\n', src->length) != NULL) == st->multiline) {
+			copied(w, f->side, src->offset + src->length);
+			int rc = umap_buf_put(w->out, doc->data + src->offset, src->length);
+			return rc ? rc : drain(w, 0);
+		}
 	}
 	json_t *tree;
 	int rc = feature_tree(&tree, r, ml, f);
-	return rc ? rc : write_styled(out, tree, st);
+	if (!rc)
+		rc = write_styled(w->out, tree, st);
+	if (!rc)
+		rc = drain(w, 0);
+	return rc;
 }
 
 /* Can the output be OURS' text with only the features replaced? */
@@ -1206,8 +1303,10 @@ static const char spaces[] = "                                ";
 
 /* The layer or map options changed: the skeleton is written anew by the document writer,
  * and each layer's features still as they were written (or in OURS' style). */
-static int write_reskeletoned(umap_buf *out, umap_merge_result *r, unsigned flags)
+static int write_reskeletoned(writer *w, unsigned flags)
 {
+	umap_merge_result *r = w->r;
+	umap_buf *out = w->out;
 	umap_doc *skeleton = NULL;
 	umap_buf text = UMAP_BUF_INIT;
 	features_slot *slots = calloc(r->nlayers + 1, sizeof(*slots));
@@ -1251,7 +1350,7 @@ static int write_reskeletoned(umap_buf *out, umap_merge_result *r, unsigned flag
 			if (!rc)
 				rc = umap_buf_put(out, spaces, indent);
 			if (!rc)
-				rc = write_feature(out, r, ml, &ml->features[j], &st);
+				rc = write_feature(w, ml, &ml->features[j], &st);
 		}
 		if (!rc)
 			rc = umap_buf_putc(out, '\n');
@@ -1267,10 +1366,11 @@ static int write_reskeletoned(umap_buf *out, umap_merge_result *r, unsigned flag
 	return rc;
 }
 
-int umap_merge_write(umap_buf *out, umap_merge_result *r, unsigned flags)
+static int write_merged(writer *w, unsigned flags)
 {
+	umap_merge_result *r = w->r;
 	if (!splice_possible(r))
-		return write_reskeletoned(out, r, flags);
+		return write_reskeletoned(w, flags);
 	umap_doc *ours = r->docs[UMAP_MERGE_OURS];
 	size_t cursor = 0;
 	for (size_t i = 0; i < r->nlayers; i++) {
@@ -1282,16 +1382,52 @@ int umap_merge_write(umap_buf *out, umap_merge_result *r, unsigned flags)
 		detect_style(&st, ours->data, ol);
 		size_t start = ol->features[0].offset;
 		const umap_feature *last = &ol->features[ol->nfeatures - 1];
-		if (umap_buf_put(out, ours->data + cursor, start - cursor))
+		if (umap_buf_put(w->out, ours->data + cursor, start - cursor))
 			return UMAP_ENOMEM;
+		copied(w, UMAP_MERGE_OURS, start);
 		for (size_t j = 0; j < ml->nfeatures; j++) {
-			int rc = (j ? write_separator(out, &st) : 0);
+			int rc = (j ? write_separator(w->out, &st) : 0);
 			if (!rc)
-				rc = write_feature(out, r, ml, &ml->features[j], &st);
+				rc = write_feature(w, ml, &ml->features[j], &st);
 			if (rc)
 				return rc;
 		}
 		cursor = last->offset + last->length;
 	}
-	return umap_buf_put(out, ours->data + cursor, ours->size - cursor);
+	return umap_buf_put(w->out, ours->data + cursor, ours->size - cursor);
+}
+
+int umap_merge_write(umap_buf *out, umap_merge_result *r, unsigned flags)
+{
+	writer w = { out, r, NULL, NULL, { 0, 0, 0 } };
+	return write_merged(&w, flags);
+}
+
+int umap_merge_write_to(umap_merge_result *r, unsigned flags, umap_merge_emit_fn emit,
+			void *emit_data)
+{
+	umap_buf out = UMAP_BUF_INIT;
+	writer w = { &out, r, emit, emit_data, { 0, 0, 0 } };
+	int rc = write_merged(&w, flags);
+	if (!rc)
+		rc = drain(&w, 1);
+	umap_buf_dispose(&out);
+	return rc;
+}
+
+static int emit_to_file(void *data, const char *bytes, size_t len)
+{
+	return umap_atomic_file_write(data, bytes, len);
+}
+
+int umap_merge_save(umap_merge_result *r, const char *path, unsigned flags)
+{
+	umap_atomic_file f;
+	int rc = umap_atomic_file_open(&f, path);
+	if (!rc)
+		rc = umap_merge_write_to(r, flags, emit_to_file, &f);
+	if (!rc)
+		return umap_atomic_file_commit(&f);
+	umap_atomic_file_abort(&f);
+	return rc;
 }

@@ -85,6 +85,11 @@ typedef struct umap_merge_options {
 
 typedef struct umap_merge_result umap_merge_result; /* opaque */
 
+/* Opens BASE, OURS and THEIRS (paths, "-" for standard input) at the same time, one thread
+ * each. On failure no document is kept and the error is the first failing version's, in
+ * that order, as if they were opened one after the other. */
+int umap_merge_open(umap_doc *docs[3], const char *const paths[3], const umap_doc_options *opts);
+
 /* Merges the changes base->ours and base->theirs. Layers are matched by id (by position
  * when they have none), features by id (by content when they have none). The documents
  * must be of the same kind (all layers or all maps) and must outlive the result. Fails with
@@ -110,6 +115,14 @@ void umap_merge_get_stats(const umap_merge_result *result, umap_merge_stats *sta
  * style of OURS' features. Where the layer or map options changed, the whole document is
  * written with umap_doc_write(flags). */
 int umap_merge_write(umap_buf *out, umap_merge_result *result, unsigned flags);
+/* The same text handed to `emit` in pieces of a few hundred KiB as it is written (for files
+ * too large to hold twice in memory); a non-zero return from emit stops and is returned. */
+typedef int (*umap_merge_emit_fn)(void *data, const char *bytes, size_t len);
+int umap_merge_write_to(umap_merge_result *result, unsigned flags, umap_merge_emit_fn emit,
+			void *emit_data);
+/* The same text written to `path` through a temporary file (fsync, rename): on failure
+ * `path` is untouched. */
+int umap_merge_save(umap_merge_result *result, const char *path, unsigned flags);
 /* The merged document built in memory (every feature parsed; the caller frees it). */
 int umap_merge_doc(umap_doc **out, umap_merge_result *result);
 /* The SPEC §6 report: {"conflicts":[{"layer","id","key","kind","base","ours","theirs"}]}. */
