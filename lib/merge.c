@@ -599,7 +599,7 @@ static int merge_layer(umap_merge_result *r, merged_layer *ml)
 	size_t nslots = 0;
 	feature_outcome *outcomes = NULL;
 	size_t *out_of[NSIDES] = { NULL, NULL, NULL }; /* each version's features -> outcome */
-	size_t nout = 0;
+	size_t nout = 0, *maps = NULL;
 	int rc = 0;
 	place where = { layer_place_value(ml->src, r->docs), json_null() };
 	if (!where.layer)
@@ -665,9 +665,6 @@ static int merge_layer(umap_merge_result *r, merged_layer *ml)
 	if (rc || (rc = merge_members(r, &ml->members, &where, NULL, "", mem[0], mem[1], mem[2], 0)))
 		goto done;
 
-	if ((rc = umap_merge_order(&slots, &nslots, s[0].keys, s[0].n, s[1].keys, s[1].n,
-				   s[2].keys, s[2].n)))
-		goto done;
 	/* Presence and content, key by key: base's, then ours' new ones, then theirs'. */
 	outcomes = calloc(s[0].n + s[1].n + s[2].n + 1, sizeof(*outcomes));
 	if (!outcomes) {
@@ -682,6 +679,13 @@ static int merge_layer(umap_merge_result *r, merged_layer *ml)
 		for (size_t i = 0; i < s[side].n; i++)
 			out_of[side][i] = SIZE_MAX;
 	}
+	/* where each of ours' and theirs' features is in the other versions, for the order */
+	if (!(maps = malloc((2 * s[1].n + 2 * s[2].n + 1) * sizeof(*maps)))) {
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+		goto done;
+	}
+	size_t *o2b = maps, *o2t = maps + s[1].n, *t2b = maps + 2 * s[1].n, *t2o = t2b + s[2].n;
+	int repeated = 0;
 	for (int side = 0; side < NSIDES && !rc; side++) {
 		for (size_t i = 0; i < s[side].n; i++) {
 			if (out_of[side][i] != SIZE_MAX) /* met through an earlier version */
@@ -695,11 +699,37 @@ static int merge_layer(umap_merge_result *r, merged_layer *ml)
 			if ((rc = merge_feature(r, o, &where, &s[0], &s[1], &s[2], key, idx)))
 				break;
 			o->key = key;
+			for (int k = 0; k < NSIDES; k++) {
+				if (idx[k] < 0)
+					continue;
+				repeated |= out_of[k][idx[k]] != SIZE_MAX;
+				out_of[k][idx[k]] = nout;
+			}
+			size_t at[NSIDES];
 			for (int k = 0; k < NSIDES; k++)
-				if (idx[k] >= 0)
-					out_of[k][idx[k]] = nout;
+				at[k] = idx[k] >= 0 ? (size_t)idx[k] : SIZE_MAX;
+			if (idx[1] >= 0) {
+				o2b[at[1]] = at[0];
+				o2t[at[1]] = at[2];
+			}
+			if (idx[2] >= 0) {
+				t2b[at[2]] = at[0];
+				t2o[at[2]] = at[1];
+			}
 			nout++;
 		}
+	}
+	if (rc)
+		goto done;
+	/* The order merge, told where each feature is in the other versions (what the loop
+	 * above found); a repeated key (which only documents built to allow them have) goes
+	 * through the keyed merge, which refuses it. */
+	if (repeated) {
+		rc = umap_merge_order(&slots, &nslots, s[0].keys, s[0].n, s[1].keys, s[1].n,
+				      s[2].keys, s[2].n);
+	} else {
+		rc = umap_merge_order_mapped(&slots, &nslots, s[0].n, s[1].n, s[2].n, o2b, t2b, o2t,
+					     t2o);
 	}
 	if (rc)
 		goto done;
@@ -733,6 +763,7 @@ done:
 	for (size_t k = 0; k < nout; k++)
 		json_decref(outcomes[k].tree);
 	free(outcomes);
+	free(maps);
 	free(slots);
 	for (int i = 0; i < NSIDES; i++)
 		free(out_of[i]);

@@ -43,6 +43,14 @@ int umap_merge_order(umap_merge_slot **out, size_t *out_len,
 		     const char *const *ours, size_t nours,
 		     const char *const *theirs, size_t ntheirs);
 
+/* The same where the caller knows where each item is in the other sequences (o2b[j]: where
+ * ours' item j is in base, SIZE_MAX where it is not there; t2b theirs to base, o2t ours to
+ * theirs, t2o theirs to ours): no key is hashed or compared. The maps must be consistent
+ * (each a partial bijection, the inverse of its counterpart). */
+int umap_merge_order_mapped(umap_merge_slot **out, size_t *out_len, size_t nbase, size_t nours,
+			    size_t ntheirs, const size_t *o2b, const size_t *t2b, const size_t *o2t,
+			    const size_t *t2o);
+
 /* ---- Document merge ------------------------------------------------------------------ */
 
 typedef enum umap_merge_favor {
