@@ -8,6 +8,8 @@
 #include "fs.h"
 #include "strmap.h"
 
+#include <xxhash.h>
+
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -24,8 +26,32 @@ typedef struct merged_feature {
 	const char *key; /* its merge key (borrowed from a side index: valid while merging) */
 } merged_feature;
 
+/* The features of one layer in one version as the merge sees them: the document's own
+ * (umap_merge), or compact records kept while the file was streamed (umap_merge_files):
+ * 24 bytes a feature, the ids in one block, a tree only for a feature whose content must
+ * be compared or rewritten. */
+typedef struct frec {
+	uint64_t hash;   /* xxh3 of the feature's bytes */
+	uint32_t offset; /* documents are at most 4 GiB (UMAP_JSON_DEFAULT_MAX_SIZE) */
+	uint32_t length;
+	uint32_t id;     /* where its id text (NUL-terminated) is in flist.ids */
+} frec;
+
+typedef struct flist {
+	umap_doc *doc;
+	umap_layer *layer;
+	int streamed;    /* else the features are layer->features */
+	frec *recs;
+	size_t n, cap;
+	umap_buf ids;
+	uint32_t *index; /* open addressing on the ids' hashes: record index + 1; 0 is empty */
+	size_t mask;
+	json_t **trees;  /* n trees, allocated on first use */
+} flist;
+
 typedef struct merged_layer {
 	umap_layer *src[NSIDES]; /* the layer in each version, NULL where it has none */
+	flist *fl[NSIDES];       /* its features, NULL where it has none */
 	int skeleton;            /* the version whose id and options key the output uses */
 	json_t *options;         /* merged options (owned reference; may be NULL) */
 	json_t *members;         /* merged other members (owned reference; may be NULL) */
@@ -35,6 +61,8 @@ typedef struct merged_layer {
 
 struct umap_merge_result {
 	umap_doc *docs[NSIDES];
+	flist *lists[NSIDES]; /* one per layer of each version (owned) */
+	size_t nlists[NSIDES];
 	umap_merge_options opts;
 	json_t *map; /* merged map members (maps only; owned) */
 	merged_layer *layers;
@@ -267,13 +295,106 @@ static int merge_members(umap_merge_result *r, json_t **out, const place *where,
 	return 0;
 }
 
+/* ---- Feature lists ------------------------------------------------------------------ */
+
+static size_t fl_count(const flist *l)
+{
+	return l->streamed ? l->n : l->layer->nfeatures;
+}
+
+static uint64_t fl_hash(const flist *l, size_t i)
+{
+	return l->streamed ? l->recs[i].hash : l->layer->features[i].hash;
+}
+
+static size_t fl_offset(const flist *l, size_t i)
+{
+	return l->streamed ? l->recs[i].offset : l->layer->features[i].offset;
+}
+
+/* 0 for a feature without source bytes (built in memory) */
+static size_t fl_length(const flist *l, size_t i)
+{
+	return l->streamed ? l->recs[i].length : l->layer->features[i].length;
+}
+
+static const char *fl_id(const flist *l, size_t i)
+{
+	return l->streamed ? l->ids.ptr + l->recs[i].id : l->layer->features[i].id;
+}
+
+static size_t id_slot(const char *id, size_t mask)
+{
+	return (size_t)XXH3_64bits(id, strlen(id)) & mask;
+}
+
+static long fl_find(const flist *l, const char *id)
+{
+	if (!l->streamed)
+		return umap_layer_find(l->doc, l->layer, id);
+	if (!l->index)
+		return -1;
+	for (size_t i = id_slot(id, l->mask); l->index[i]; i = (i + 1) & l->mask)
+		if (!strcmp(l->ids.ptr + l->recs[l->index[i] - 1].id, id))
+			return (long)l->index[i] - 1;
+	return -1;
+}
+
+/* Where a streamed feature starts, for a message (lines are counted again: rarely). */
+static void fl_pos(const flist *l, size_t i, unsigned *line, unsigned *col)
+{
+	const char *data = l->doc->data, *end = data + l->recs[i].offset;
+	*line = 1;
+	*col = (unsigned)(end - data) + 1;
+	for (const char *p = data; (p = memchr(p, '\n', (size_t)(end - p))); p++) {
+		++*line;
+		*col = (unsigned)(end - p);
+	}
+}
+
+/* The feature's tree (borrowed: the list or the document keeps it). */
+static int fl_tree(json_t **out, flist *l, size_t i)
+{
+	if (!l->streamed)
+		return umap_doc_feature(out, l->doc, l->layer, i);
+	if (!l->trees && !(l->trees = calloc(l->n + 1, sizeof(*l->trees))))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (!l->trees[i]) {
+		int rc = umap_doc_build_span(&l->trees[i], l->doc, l->recs[i].offset, l->recs[i].length);
+		if (rc) {
+			unsigned line, col;
+			fl_pos(l, i, &line, &col);
+			return umap_error_prefix(rc, "feature at %s:%u:%u: ", l->doc->source_name, line, col);
+		}
+	}
+	*out = l->trees[i];
+	return 0;
+}
+
+static void fl_dispose(flist *l)
+{
+	for (size_t i = 0; l->trees && i < l->n; i++)
+		json_decref(l->trees[i]);
+	free(l->trees);
+	free(l->recs);
+	free(l->index);
+	umap_buf_dispose(&l->ids);
+}
+
+static void lists_free(flist *lists, size_t n)
+{
+	for (size_t i = 0; lists && i < n; i++)
+		fl_dispose(&lists[i]);
+	free(lists);
+}
+
 /* ---- Features ---------------------------------------------------------------------- */
 
 /* One layer in one version: its features' merge keys (ids, or content for features
  * without one) and an index from key to position. */
 typedef struct side_index {
-	umap_doc *doc;
-	umap_layer *layer;
+	umap_layer *layer; /* NULL where this version has no such layer */
+	flist *fl;
 	const char **keys;
 	char **owned_keys;   /* the content keys we built ("\x01HASH#N") */
 	char **content_keys; /* their hash part, for counting identical features */
@@ -293,14 +414,14 @@ static void side_index_dispose(side_index *s)
 	umap_strmap_dispose(&s->map);
 }
 
-static int side_index_build(side_index *s, umap_doc *doc, umap_layer *layer)
+static int side_index_build(side_index *s, umap_layer *layer, flist *fl)
 {
 	memset(s, 0, sizeof(*s));
-	s->doc = doc;
 	s->layer = layer;
+	s->fl = fl;
 	if (!layer)
 		return 0;
-	s->n = layer->nfeatures;
+	s->n = fl_count(fl);
 	s->keys = calloc(s->n + 1, sizeof(*s->keys));
 	s->owned_keys = calloc(s->n + 1, sizeof(*s->owned_keys));
 	s->content_keys = calloc(s->n + 1, sizeof(*s->content_keys));
@@ -309,14 +430,14 @@ static int side_index_build(side_index *s, umap_doc *doc, umap_layer *layer)
 	umap_strmap seen = UMAP_STRMAP_INIT; /* content key -> occurrences so far */
 	int rc = 0;
 	for (size_t i = 0; i < s->n && !rc; i++) {
-		umap_feature *f = &layer->features[i];
-		if (f->id) {
-			s->keys[i] = f->id;
+		const char *id = fl_id(fl, i);
+		if (id) {
+			s->keys[i] = id;
 		} else {
 			/* No id: identical content is the same feature (SPEC §2); a second identical
 			 * one is another feature, so the occurrence is part of the key. */
 			json_t *tree;
-			if ((rc = umap_doc_feature(&tree, doc, layer, i)))
+			if ((rc = fl_tree(&tree, fl, i)))
 				break;
 			char key[24];
 			snprintf(key, sizeof(key), "\x01%016" PRIx64, umap_json_hash(tree));
@@ -336,8 +457,8 @@ static int side_index_build(side_index *s, umap_doc *doc, umap_layer *layer)
 			if ((rc = umap_strmap_put(&seen, count ? key : s->content_keys[i], count + 1, NULL)))
 				break;
 		}
-		/* ids are found through the document's own index (umap_layer_find) */
-		if (!f->id && (rc = umap_strmap_put(&s->map, s->keys[i], i, NULL)))
+		/* ids are found through the list's own index (fl_find) */
+		if (!id && (rc = umap_strmap_put(&s->map, s->keys[i], i, NULL)))
 			break;
 	}
 	umap_strmap_dispose(&seen);
@@ -350,7 +471,7 @@ static int side_find(const side_index *s, const char *key, size_t *at)
 		return 0;
 	if (key[0] == '\x01')
 		return umap_strmap_get(&s->map, key, at);
-	long found = umap_layer_find(s->doc, s->layer, key);
+	long found = fl_find(s->fl, key);
 	if (found >= 0 && at)
 		*at = (size_t)found;
 	return found >= 0;
@@ -373,7 +494,7 @@ static long locate(const side_index *s, const char *key, size_t guess)
 
 static int tree_of(json_t **out, const side_index *s, size_t i)
 {
-	return umap_doc_feature(out, s->doc, s->layer, i);
+	return fl_tree(out, s->fl, i);
 }
 
 /* Are feature a of version x and feature b of version y equal? Equal source hashes say yes
@@ -381,7 +502,7 @@ static int tree_of(json_t **out, const side_index *s, size_t i)
 static int features_equal(int *equal, const side_index *x, size_t a, const side_index *y,
 			  size_t b)
 {
-	if (x->layer->features[a].hash == y->layer->features[b].hash) {
+	if (fl_hash(x->fl, a) == fl_hash(y->fl, b)) {
 		*equal = 1;
 		return 0;
 	}
@@ -605,7 +726,7 @@ static int merge_layer(umap_merge_result *r, merged_layer *ml)
 	if (!where.layer)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	for (int i = 0; i < NSIDES && !rc; i++)
-		rc = side_index_build(&s[i], r->docs[i], ml->src[i]);
+		rc = side_index_build(&s[i], ml->src[i], ml->fl[i]);
 	if (rc)
 		goto done;
 
@@ -799,13 +920,28 @@ static int layer_keys(char ***out, umap_doc *doc)
 	return 0;
 }
 
-int umap_merge(umap_merge_result **out, umap_doc *base, umap_doc *ours, umap_doc *theirs,
-	       const umap_merge_options *opts)
+/* The merge of three documents given their feature lists (one per layer; the result takes
+ * them, or frees them on failure). */
+static int merge_lists(umap_merge_result **out, umap_doc *base, umap_doc *ours, umap_doc *theirs,
+		       const umap_merge_options *opts, flist *lists[NSIDES])
 {
 	static const umap_merge_options defaults = UMAP_MERGE_OPTIONS_INIT;
 	*out = NULL;
 	if (!opts)
 		opts = &defaults;
+	umap_merge_result *r = NULL;
+	if (base->kind == ours->kind && base->kind == theirs->kind)
+		r = calloc(1, sizeof(*r));
+	umap_doc *docs[NSIDES] = { base, ours, theirs };
+	for (int i = 0; i < NSIDES; i++) {
+		if (r) {
+			r->lists[i] = lists[i];
+			r->nlists[i] = docs[i]->nlayers;
+		} else {
+			lists_free(lists[i], docs[i]->nlayers);
+		}
+		lists[i] = NULL;
+	}
 	if (base->kind != ours->kind || base->kind != theirs->kind)
 		return umap_error_set(UMAP_EINVALID,
 				      "cannot merge a uMap map with a GeoJSON layer (%s is a %s, %s a %s)",
@@ -816,7 +952,6 @@ int umap_merge(umap_merge_result **out, umap_doc *base, umap_doc *ours, umap_doc
 					      : "the other",
 				      (base->kind != ours->kind ? base : theirs)->kind == UMAP_DOC_MAP
 					      ? "map" : "layer");
-	umap_merge_result *r = calloc(1, sizeof(*r));
 	if (!r)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	r->docs[0] = base;
@@ -863,7 +998,9 @@ int umap_merge(umap_merge_result **out, umap_doc *base, umap_doc *ours, umap_doc
 		merged_layer *ml = &r->layers[r->nlayers];
 		for (int s = 0; s < NSIDES; s++) {
 			size_t at;
-			ml->src[s] = umap_strmap_get(&maps[s], key, &at) ? &r->docs[s]->layers[at] : NULL;
+			int has = umap_strmap_get(&maps[s], key, &at);
+			ml->src[s] = has ? &r->docs[s]->layers[at] : NULL;
+			ml->fl[s] = has ? &r->lists[s][at] : NULL;
 		}
 		if ((rc = umap_strmap_put(&done_keys, key, 0, NULL)) || (rc = merge_layer(r, ml)))
 			break;
@@ -881,7 +1018,9 @@ int umap_merge(umap_merge_result **out, umap_doc *base, umap_doc *ours, umap_doc
 		merged_layer *ml = &r->layers[r->nlayers];
 		for (int s = 0; s < NSIDES; s++) {
 			size_t at;
-			ml->src[s] = umap_strmap_get(&maps[s], key, &at) ? &r->docs[s]->layers[at] : NULL;
+			int has = umap_strmap_get(&maps[s], key, &at);
+			ml->src[s] = has ? &r->docs[s]->layers[at] : NULL;
+			ml->fl[s] = has ? &r->lists[s][at] : NULL;
 		}
 		if ((rc = merge_layer(r, ml)))
 			break;
@@ -969,10 +1108,32 @@ int umap_merge_open(umap_doc *docs[3], const char *const paths[3], const umap_do
 	return rc;
 }
 
+int umap_merge(umap_merge_result **out, umap_doc *base, umap_doc *ours, umap_doc *theirs,
+	       const umap_merge_options *opts)
+{
+	umap_doc *docs[NSIDES] = { base, ours, theirs };
+	flist *lists[NSIDES] = { NULL, NULL, NULL };
+	for (int i = 0; i < NSIDES; i++) {
+		if (!(lists[i] = calloc(docs[i]->nlayers + 1, sizeof(*lists[i])))) {
+			for (int j = 0; j < i; j++)
+				free(lists[j]);
+			*out = NULL;
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		}
+		for (size_t l = 0; l < docs[i]->nlayers; l++) {
+			lists[i][l].doc = docs[i];
+			lists[i][l].layer = &docs[i]->layers[l];
+		}
+	}
+	return merge_lists(out, base, ours, theirs, opts, lists);
+}
+
 void umap_merge_result_free(umap_merge_result *r)
 {
 	if (!r)
 		return;
+	for (int i = 0; i < NSIDES; i++)
+		lists_free(r->lists[i], r->nlists[i]);
 	for (size_t i = 0; i < r->nconflicts; i++) {
 		umap_conflict *c = &r->conflicts[i];
 		json_decref(c->layer);
@@ -1050,7 +1211,7 @@ static int feature_tree(json_t **out, umap_merge_result *r, merged_layer *ml,
 		*out = f->tree;
 		return 0;
 	}
-	return umap_doc_feature(out, r->docs[f->side], ml->src[f->side], f->index);
+	return fl_tree(out, ml->fl[f->side], f->index);
 }
 
 /* The merged document, with its features or only its skeleton (for the writer). */
@@ -1115,17 +1276,17 @@ typedef struct feature_style {
 	char sep_buf[8];
 } feature_style;
 
-static void detect_style(feature_style *st, const char *data, const umap_layer *layer)
+static void detect_style(feature_style *st, const char *data, const flist *layer)
 {
 	memset(st, 0, sizeof(*st));
-	const umap_feature *f = &layer->features[0];
-	const char *p = data + f->offset, *end = p + f->length;
+	size_t f_offset = fl_offset(layer, 0), f_length = fl_length(layer, 0);
+	const char *p = data + f_offset, *end = p + f_length;
 	const char *line = p;
 	while (line > data && (line[-1] == ' ' || line[-1] == '\t'))
 		line--;
 	st->lead = line;
 	st->lead_len = (size_t)(p - line);
-	st->multiline = memchr(p, '\n', f->length) != NULL;
+	st->multiline = memchr(p, '\n', f_length) != NULL;
 	int in_string = 0, seen_colon = 0, seen_comma = 0;
 	for (const char *q = p; q < end; q++) {
 		if (in_string) {
@@ -1144,7 +1305,7 @@ static void detect_style(feature_style *st, const char *data, const umap_layer *
 		}
 	}
 	if (st->multiline) {
-		const char *nl = memchr(p, '\n', f->length);
+		const char *nl = memchr(p, '\n', f_length);
 		size_t n = 0;
 		while (nl + 1 + n < end && nl[1 + n] == ' ')
 			n++;
@@ -1152,9 +1313,9 @@ static void detect_style(feature_style *st, const char *data, const umap_layer *
 		if (st->indent > 16)
 			st->indent = 2;
 	}
-	if (layer->nfeatures >= 2) {
-		st->sep = data + f->offset + f->length;
-		st->sep_len = layer->features[1].offset - (f->offset + f->length);
+	if (fl_count(layer) >= 2) {
+		st->sep = data + f_offset + f_length;
+		st->sep_len = fl_offset(layer, 1) - (f_offset + f_length);
 	} else if (line > data && line[-1] == '\n') {
 		/* ",\n" + the same indentation */
 		st->sep = NULL;
@@ -1238,11 +1399,12 @@ static int write_feature(writer *w, merged_layer *ml, const merged_feature *f,
 	umap_merge_result *r = w->r;
 	if (f->side != SIDE_MERGED) {
 		umap_doc *doc = r->docs[f->side];
-		const umap_feature *src = &ml->src[f->side]->features[f->index];
-		if (doc->data && src->length &&
-		    (memchr(doc->data + src->offset, '\n', src->length) != NULL) == st->multiline) {
-			copied(w, f->side, src->offset + src->length);
-			int rc = umap_buf_put(w->out, doc->data + src->offset, src->length);
+		const flist *src = ml->fl[f->side];
+		size_t offset = fl_offset(src, f->index), length = fl_length(src, f->index);
+		if (doc->data && length &&
+		    (memchr(doc->data + offset, '\n', length) != NULL) == st->multiline) {
+			copied(w, f->side, offset + length);
+			int rc = umap_buf_put(w->out, doc->data + offset, length);
 			return rc ? rc : drain(w, 0);
 		}
 	}
@@ -1266,13 +1428,15 @@ static int splice_possible(umap_merge_result *r)
 	for (size_t i = 0; i < r->nlayers; i++) {
 		merged_layer *ml = &r->layers[i];
 		umap_layer *ol = &ours->layers[i];
+		const flist *of = &r->lists[UMAP_MERGE_OURS][i];
 		if (ml->src[UMAP_MERGE_OURS] != ol || ml->skeleton != UMAP_MERGE_OURS ||
 		    !same(ml->options, ol->options) || !same(ml->members, ol->members))
 			return 0;
-		if (!ol->nfeatures && ml->nfeatures)
+		size_t n = fl_count(of);
+		if (!n && ml->nfeatures)
 			return 0;
-		for (size_t j = 0; j < ol->nfeatures; j++)
-			if (!ol->features[j].length)
+		for (size_t j = 0; j < n; j++)
+			if (!fl_length(of, j))
 				return 0;
 	}
 	return 1;
@@ -1362,9 +1526,9 @@ static int write_reskeletoned(writer *w, unsigned flags)
 		if (!ml->nfeatures)
 			continue;
 		feature_style st;
-		umap_layer *ol = ml->src[UMAP_MERGE_OURS];
+		const flist *ol = ml->fl[UMAP_MERGE_OURS];
 		umap_doc *ours = r->docs[UMAP_MERGE_OURS];
-		if (ol && ol->nfeatures && ol->features[0].length && ours->data) {
+		if (ol && fl_count(ol) && fl_length(ol, 0) && ours->data) {
 			detect_style(&st, ours->data, ol);
 		} else {
 			memset(&st, 0, sizeof(st));
@@ -1406,13 +1570,13 @@ static int write_merged(writer *w, unsigned flags)
 	size_t cursor = 0;
 	for (size_t i = 0; i < r->nlayers; i++) {
 		merged_layer *ml = &r->layers[i];
-		umap_layer *ol = &ours->layers[i];
-		if (!ol->nfeatures)
+		const flist *ol = &r->lists[UMAP_MERGE_OURS][i];
+		size_t n = fl_count(ol);
+		if (!n)
 			continue;
 		feature_style st;
 		detect_style(&st, ours->data, ol);
-		size_t start = ol->features[0].offset;
-		const umap_feature *last = &ol->features[ol->nfeatures - 1];
+		size_t start = fl_offset(ol, 0);
 		if (umap_buf_put(w->out, ours->data + cursor, start - cursor))
 			return UMAP_ENOMEM;
 		copied(w, UMAP_MERGE_OURS, start);
@@ -1423,7 +1587,7 @@ static int write_merged(writer *w, unsigned flags)
 			if (rc)
 				return rc;
 		}
-		cursor = last->offset + last->length;
+		cursor = fl_offset(ol, n - 1) + fl_length(ol, n - 1);
 	}
 	return umap_buf_put(w->out, ours->data + cursor, ours->size - cursor);
 }

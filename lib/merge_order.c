@@ -60,6 +60,12 @@ static int diff_side(hunk_list *out, size_t nbase, const size_t *to_base, size_t
 	/* Patience LIS: tails[k] is the element ending the best increasing run of length k+1. */
 	size_t len = 0;
 	for (size_t i = 0; i < m; i++) {
+		/* most items stay in order: extending the longest run needs no search */
+		if (len && base_pos[tails[len - 1]] < base_pos[i]) {
+			prev[i] = tails[len - 1];
+			tails[len++] = i;
+			continue;
+		}
 		size_t lo = 0, hi = len;
 		while (lo < hi) {
 			size_t mid = lo + (hi - lo) / 2;
