@@ -47,13 +47,11 @@ int cmd_merge_file(int argc, const char **argv)
 	umap_doc *docs[3];
 	umap_doc_options dopts = UMAP_DOC_OPTIONS_INIT;
 	dopts.id_property = id_property;
-	if (umap_merge_open(docs, argv, &dopts))
-		die_lib(NULL);
 	umap_merge_options mopts = UMAP_MERGE_OPTIONS_INIT;
 	mopts.favor = (umap_merge_favor)favor;
 	umap_merge_result *result;
-	if (umap_merge(&result, docs[0], docs[1], docs[2], &mopts))
-		die_lib("cannot merge");
+	if (umap_merge_files(&result, docs, argv, &dopts, &mopts))
+		die_lib(docs[0] ? "cannot merge" : NULL); /* read, then failed to merge */
 
 	/* written as it is merged, never held whole: a merge of big files costs their index */
 	const char *dest = to_stdout ? "-" : output ? output : argv[1];

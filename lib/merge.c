@@ -1053,9 +1053,82 @@ static int merge_lists(umap_merge_result **out, umap_doc *base, umap_doc *ours, 
 
 /* ---- Reading the versions ----------------------------------------------------------- */
 
+/* on_feature's answer when a file needs the full reading after all (see umap_merge_files) */
+#define NEEDS_FULL_READ 1
+
+/* The feature lists of one version being streamed. */
+typedef struct collector {
+	flist *lists;
+	size_t n;
+} collector;
+
+static int index_grow_fl(flist *l)
+{
+	size_t cap = l->index ? 2 * (l->mask + 1) : 1024;
+	uint32_t *index = calloc(cap, sizeof(*index));
+	if (!index)
+		return umap_error_set(UMAP_ENOMEM, "out of memory (index of %zu features)", l->n);
+	for (size_t j = 0; j < l->n; j++) {
+		size_t i = id_slot(l->ids.ptr + l->recs[j].id, cap - 1);
+		while (index[i])
+			i = (i + 1) & (cap - 1);
+		index[i] = (uint32_t)j + 1;
+	}
+	free(l->index);
+	l->index = index;
+	l->mask = cap - 1;
+	return 0;
+}
+
+/* Keeps a streamed feature's record. A feature without an id (matched by content, which
+ * needs its tree), a repeated id (which the full reading reports with both lines) or a
+ * document past 4 GiB sends the whole merge to the full reading. */
+static int collect_feature(void *data, umap_doc *doc, size_t layer, umap_feature *f)
+{
+	(void)doc;
+	collector *c = data;
+	if (!f->id || f->offset > UINT32_MAX || f->length > UINT32_MAX)
+		return NEEDS_FULL_READ;
+	if (layer >= c->n) {
+		flist *grown = realloc(c->lists, (layer + 1) * sizeof(*grown));
+		if (!grown)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		memset(grown + c->n, 0, (layer + 1 - c->n) * sizeof(*grown));
+		c->lists = grown;
+		c->n = layer + 1;
+	}
+	flist *l = &c->lists[layer];
+	if (l->n == l->cap) {
+		if (l->n >= UINT32_MAX - 1)
+			return NEEDS_FULL_READ;
+		size_t cap = l->cap ? 2 * l->cap : 1024;
+		frec *recs = realloc(l->recs, cap * sizeof(*recs));
+		if (!recs)
+			return umap_error_set(UMAP_ENOMEM, "out of memory (%zu features)", l->n);
+		l->recs = recs;
+		l->cap = cap;
+	}
+	int rc;
+	if ((!l->index || 2 * (l->n + 1) > l->mask + 1) && (rc = index_grow_fl(l)))
+		return rc;
+	size_t len = strlen(f->id), slot = id_slot(f->id, l->mask);
+	if (l->ids.len + len + 1 > UINT32_MAX)
+		return NEEDS_FULL_READ;
+	for (; l->index[slot]; slot = (slot + 1) & l->mask)
+		if (!strcmp(l->ids.ptr + l->recs[l->index[slot] - 1].id, f->id))
+			return NEEDS_FULL_READ;
+	uint32_t at = (uint32_t)l->ids.len;
+	if (umap_buf_put(&l->ids, f->id, len + 1))
+		return UMAP_ENOMEM;
+	l->recs[l->n] = (frec){ f->hash, (uint32_t)f->offset, (uint32_t)f->length, at };
+	l->index[slot] = (uint32_t)++l->n;
+	return 0;
+}
+
 typedef struct open_job {
 	const char *path;
-	const umap_doc_options *opts;
+	umap_doc_options opts;
+	collector col;
 	umap_doc *doc;
 	int rc;
 	char error[1024];
@@ -1064,27 +1137,33 @@ typedef struct open_job {
 static void *open_version(void *arg)
 {
 	open_job *job = arg;
-	job->rc = umap_doc_open(&job->doc, job->path, job->opts);
-	if (job->rc)
+	job->rc = umap_doc_open(&job->doc, job->path, &job->opts);
+	if (job->rc < 0)
 		snprintf(job->error, sizeof(job->error), "%s", umap_error_last());
 	return NULL;
 }
 
-int umap_merge_open(umap_doc *docs[3], const char *const paths[3], const umap_doc_options *opts)
+/* Opens the three versions at the same time, one thread each (this one reading BASE):
+ * reading is most of a file merge's work. Standard input named twice is read in order, as
+ * one reader would (the second gets nothing). With `streamed`, features go to each job's
+ * collector. */
+static void open_versions(open_job jobs[NSIDES], const char *const paths[NSIDES],
+			  const umap_doc_options *opts, int streamed)
 {
-	open_job jobs[NSIDES];
+	static const umap_doc_options defaults = UMAP_DOC_OPTIONS_INIT;
 	pthread_t threads[NSIDES];
 	int threaded[NSIDES] = { 0, 0, 0 };
-	memset(jobs, 0, sizeof(jobs));
+	memset(jobs, 0, NSIDES * sizeof(*jobs));
 	int stdin_users = 0;
 	for (int i = 0; i < NSIDES; i++) {
 		jobs[i].path = paths[i];
-		jobs[i].opts = opts;
+		jobs[i].opts = opts ? *opts : defaults;
+		if (streamed) {
+			jobs[i].opts.on_feature = collect_feature;
+			jobs[i].opts.on_feature_data = &jobs[i].col;
+		}
 		stdin_users += !strcmp(paths[i], "-");
 	}
-	/* one thread per version, this one reading BASE: reading is most of the work. Standard
-	 * input read twice is read in order, as a sequential reader would (the second gets
-	 * nothing). */
 	for (int i = 1; i < NSIDES && stdin_users < 2; i++)
 		threaded[i] = pthread_create(&threads[i], NULL, open_version, &jobs[i]) == 0;
 	for (int i = 0; i < NSIDES; i++) {
@@ -1093,19 +1172,91 @@ int umap_merge_open(umap_doc *docs[3], const char *const paths[3], const umap_do
 		else
 			open_version(&jobs[i]);
 	}
-	int rc = 0;
+}
+
+static void jobs_free(open_job jobs[NSIDES])
+{
 	for (int i = 0; i < NSIDES; i++) {
-		if (jobs[i].rc && !rc)
-			rc = umap_error_set(jobs[i].rc, "%s", jobs[i].error);
+		umap_doc_free(jobs[i].doc);
+		jobs[i].doc = NULL;
+		lists_free(jobs[i].col.lists, jobs[i].col.n);
+		jobs[i].col.lists = NULL;
+		jobs[i].col.n = 0;
+	}
+}
+
+/* The first failure in the order BASE, OURS, THEIRS, as if read one after the other. */
+static int first_error(open_job jobs[NSIDES])
+{
+	for (int i = 0; i < NSIDES; i++)
+		if (jobs[i].rc < 0)
+			return umap_error_set(jobs[i].rc, "%s", jobs[i].error);
+	return 0;
+}
+
+int umap_merge_open(umap_doc *docs[3], const char *const paths[3], const umap_doc_options *opts)
+{
+	open_job jobs[NSIDES];
+	open_versions(jobs, paths, opts, 0);
+	int rc = first_error(jobs);
+	if (rc)
+		jobs_free(jobs);
+	for (int i = 0; i < NSIDES; i++)
 		docs[i] = jobs[i].doc;
-	}
-	if (rc) {
-		for (int i = 0; i < NSIDES; i++) {
-			umap_doc_free(docs[i]);
-			docs[i] = NULL;
-		}
-	}
 	return rc;
+}
+
+int umap_merge_files(umap_merge_result **out, umap_doc *docs[3], const char *const paths[3],
+		     const umap_doc_options *dopts, const umap_merge_options *opts)
+{
+	*out = NULL;
+	for (int i = 0; i < NSIDES; i++)
+		docs[i] = NULL;
+	int rc = 0, full = dopts && (dopts->parse_all || dopts->on_feature || dopts->allow_duplicate_ids);
+	if (!full) {
+		open_job jobs[NSIDES];
+		open_versions(jobs, paths, dopts, 1);
+		for (int i = 0; i < NSIDES; i++)
+			full |= jobs[i].rc == NEEDS_FULL_READ;
+		flist *lists[NSIDES] = { NULL, NULL, NULL };
+		if (!full && !(rc = first_error(jobs))) {
+			for (int i = 0; i < NSIDES && !rc; i++) {
+				umap_doc *doc = jobs[i].doc;
+				collector *c = &jobs[i].col;
+				if (c->n > doc->nlayers || !(lists[i] = calloc(doc->nlayers + 1, sizeof(*lists[i])))) {
+					rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+					break;
+				}
+				if (c->n)
+					memcpy(lists[i], c->lists, c->n * sizeof(*c->lists));
+				free(c->lists);
+				c->lists = NULL;
+				c->n = 0;
+				for (size_t l = 0; l < doc->nlayers; l++) {
+					lists[i][l].doc = doc;
+					lists[i][l].layer = &doc->layers[l];
+					lists[i][l].streamed = 1;
+				}
+			}
+			for (int i = 0; i < NSIDES && rc; i++)
+				lists_free(lists[i], jobs[i].doc->nlayers);
+			if (!rc) {
+				/* read: the documents are the caller's, merged or not */
+				for (int i = 0; i < NSIDES; i++) {
+					docs[i] = jobs[i].doc;
+					jobs[i].doc = NULL;
+				}
+				return merge_lists(out, docs[0], docs[1], docs[2], opts, lists);
+			}
+		}
+		jobs_free(jobs);
+		if (!full)
+			return rc;
+	}
+	/* features without ids, repeated ids: the documents' own reading and indexes */
+	if ((rc = umap_merge_open(docs, paths, dopts)))
+		return rc;
+	return umap_merge(out, docs[0], docs[1], docs[2], opts);
 }
 
 int umap_merge(umap_merge_result **out, umap_doc *base, umap_doc *ours, umap_doc *theirs,

@@ -98,6 +98,16 @@ typedef struct umap_merge_result umap_merge_result; /* opaque */
  * that order, as if they were opened one after the other. */
 int umap_merge_open(umap_doc *docs[3], const char *const paths[3], const umap_doc_options *opts);
 
+/* Opens BASE, OURS and THEIRS (paths) and merges them, keeping of each feature only its
+ * id, hash and place in the file (about 30 bytes) and building trees only for features that
+ * both sides changed: for files, what umap_merge does with less memory and time. The
+ * documents (docs[], for the caller to free after the result) hold no features. Features
+ * without ids or a repeated id: the documents are read whole and umap_merge'd, with the
+ * same result and messages. *out is NULL on failure, and so are docs[] when reading failed
+ * (not when the merge did: the caller frees them then too). */
+int umap_merge_files(umap_merge_result **out, umap_doc *docs[3], const char *const paths[3],
+		     const umap_doc_options *dopts, const umap_merge_options *opts);
+
 /* Merges the changes base->ours and base->theirs. Layers are matched by id (by position
  * when they have none), features by id (by content when they have none). The documents
  * must be of the same kind (all layers or all maps) and must outlive the result. Fails with
