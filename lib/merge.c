@@ -371,6 +371,16 @@ static int fl_tree(json_t **out, flist *l, size_t i)
 	return 0;
 }
 
+/* Drops a streamed feature's tree once the merge is done with it: a big merge holds the
+ * trees of the features it is looking at, not of all those it compared. */
+static void fl_release(flist *l, size_t i)
+{
+	if (l && l->streamed && l->trees) {
+		json_decref(l->trees[i]);
+		l->trees[i] = NULL;
+	}
+}
+
 static void fl_dispose(flist *l)
 {
 	for (size_t i = 0; l->trees && i < l->n; i++)
@@ -817,7 +827,11 @@ static int merge_layer(umap_merge_result *r, merged_layer *ml)
 			for (int other = side + 1; other < NSIDES; other++)
 				idx[other] = locate(&s[other], key, i);
 			feature_outcome *o = &outcomes[nout];
-			if ((rc = merge_feature(r, o, &where, &s[0], &s[1], &s[2], key, idx)))
+			rc = merge_feature(r, o, &where, &s[0], &s[1], &s[2], key, idx);
+			for (int k = 0; k < NSIDES; k++)
+				if (idx[k] >= 0)
+					fl_release(s[k].fl, (size_t)idx[k]);
+			if (rc)
 				break;
 			o->key = key;
 			for (int k = 0; k < NSIDES; k++) {
@@ -1563,6 +1577,8 @@ static int write_feature(writer *w, merged_layer *ml, const merged_feature *f,
 	int rc = feature_tree(&tree, r, ml, f);
 	if (!rc)
 		rc = write_styled(w->out, tree, st);
+	if (f->side != SIDE_MERGED)
+		fl_release(ml->fl[f->side], f->index);
 	if (!rc)
 		rc = drain(w, 0);
 	return rc;
