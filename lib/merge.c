@@ -35,6 +35,7 @@ typedef struct frec {
 	uint32_t offset; /* documents are at most 4 GiB (UMAP_JSON_DEFAULT_MAX_SIZE) */
 	uint32_t length;
 	uint32_t id;     /* where its id text (NUL-terminated) is in flist.ids */
+	uint32_t id_hash;
 } frec;
 
 typedef struct flist {
@@ -44,8 +45,9 @@ typedef struct flist {
 	frec *recs;
 	size_t n, cap;
 	umap_buf ids;
-	uint32_t *index; /* open addressing on the ids' hashes: record index + 1; 0 is empty */
-	size_t mask;
+	uint64_t *index; /* id_hash << 32 | record index, sorted: built once the list is read
+			  * (a sort touches memory in order; a hash table filled as features come
+			  * would miss the cache on every one) */
 	json_t **trees;  /* n trees, allocated on first use */
 } flist;
 
@@ -323,20 +325,30 @@ static const char *fl_id(const flist *l, size_t i)
 	return l->streamed ? l->ids.ptr + l->recs[i].id : l->layer->features[i].id;
 }
 
-static size_t id_slot(const char *id, size_t mask)
+static uint32_t id_hash32(const char *id, size_t len)
 {
-	return (size_t)XXH3_64bits(id, strlen(id)) & mask;
+	uint64_t h = XXH3_64bits(id, len);
+	return (uint32_t)(h >> 32) ^ (uint32_t)h;
 }
 
 static long fl_find(const flist *l, const char *id)
 {
 	if (!l->streamed)
 		return umap_layer_find(l->doc, l->layer, id);
-	if (!l->index)
-		return -1;
-	for (size_t i = id_slot(id, l->mask); l->index[i]; i = (i + 1) & l->mask)
-		if (!strcmp(l->ids.ptr + l->recs[l->index[i] - 1].id, id))
-			return (long)l->index[i] - 1;
+	uint64_t h = id_hash32(id, strlen(id));
+	size_t lo = 0, hi = l->index ? l->n : 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (l->index[mid] >> 32 < h)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < l->n && l->index[lo] >> 32 == h; lo++) {
+		uint32_t at = (uint32_t)l->index[lo];
+		if (!strcmp(l->ids.ptr + l->recs[at].id, id))
+			return (long)at;
+	}
 	return -1;
 }
 
@@ -818,14 +830,21 @@ static int merge_layer(umap_merge_result *r, merged_layer *ml)
 	size_t *o2b = maps, *o2t = maps + s[1].n, *t2b = maps + 2 * s[1].n, *t2o = t2b + s[2].n;
 	int repeated = 0;
 	for (int side = 0; side < NSIDES && !rc; side++) {
+		/* how far the other versions' features are from this one's: inserts and deletes
+		 * shift the rest, so the next feature is guessed where the last one was found */
+		long shift[NSIDES] = { 0, 0, 0 };
 		for (size_t i = 0; i < s[side].n; i++) {
 			if (out_of[side][i] != SIZE_MAX) /* met through an earlier version */
 				continue;
 			const char *key = s[side].keys[i];
 			long idx[NSIDES] = { -1, -1, -1 };
 			idx[side] = (long)i;
-			for (int other = side + 1; other < NSIDES; other++)
-				idx[other] = locate(&s[other], key, i);
+			for (int other = side + 1; other < NSIDES; other++) {
+				long guess = (long)i + shift[other];
+				idx[other] = locate(&s[other], key, guess > 0 ? (size_t)guess : 0);
+				if (idx[other] >= 0)
+					shift[other] = idx[other] - (long)i;
+			}
 			feature_outcome *o = &outcomes[nout];
 			rc = merge_feature(r, o, &where, &s[0], &s[1], &s[2], key, idx);
 			for (int k = 0; k < NSIDES; k++)
@@ -1076,27 +1095,47 @@ typedef struct collector {
 	size_t n;
 } collector;
 
-static int index_grow_fl(flist *l)
+/* Sorts the list's ids by hash (radix, a byte at a time) into its index; 1 when an id
+ * is there twice. */
+static int index_build(flist *l)
 {
-	size_t cap = l->index ? 2 * (l->mask + 1) : 1024;
-	uint32_t *index = calloc(cap, sizeof(*index));
-	if (!index)
+	uint64_t *a = malloc((l->n + 1) * sizeof(*a)), *b = malloc((l->n + 1) * sizeof(*b));
+	if (!a || !b) {
+		free(a);
+		free(b);
 		return umap_error_set(UMAP_ENOMEM, "out of memory (index of %zu features)", l->n);
-	for (size_t j = 0; j < l->n; j++) {
-		size_t i = id_slot(l->ids.ptr + l->recs[j].id, cap - 1);
-		while (index[i])
-			i = (i + 1) & (cap - 1);
-		index[i] = (uint32_t)j + 1;
 	}
-	free(l->index);
-	l->index = index;
-	l->mask = cap - 1;
+	for (size_t i = 0; i < l->n; i++)
+		a[i] = (uint64_t)l->recs[i].id_hash << 32 | i;
+	for (unsigned shift = 32; shift < 64; shift += 8) {
+		size_t count[257] = { 0 };
+		for (size_t i = 0; i < l->n; i++)
+			count[((a[i] >> shift) & 0xff) + 1]++;
+		for (size_t k = 1; k < 257; k++)
+			count[k] += count[k - 1];
+		for (size_t i = 0; i < l->n; i++)
+			b[count[(a[i] >> shift) & 0xff]++] = a[i];
+		uint64_t *t = a;
+		a = b;
+		b = t;
+	}
+	free(b);
+	l->index = a;
+	for (size_t i = 1; i < l->n; i++) {
+		if (a[i] >> 32 != a[i - 1] >> 32)
+			continue;
+		/* the same hash: the same id, unless two ids collide */
+		for (size_t j = i; j-- > 0 && a[j] >> 32 == a[i] >> 32;)
+			if (!strcmp(l->ids.ptr + l->recs[(uint32_t)a[j]].id,
+				    l->ids.ptr + l->recs[(uint32_t)a[i]].id))
+				return 1;
+	}
 	return 0;
 }
 
 /* Keeps a streamed feature's record. A feature without an id (matched by content, which
- * needs its tree), a repeated id (which the full reading reports with both lines) or a
- * document past 4 GiB sends the whole merge to the full reading. */
+ * needs its tree) or a document past 4 GiB sends the whole merge to the full reading, as
+ * does a repeated id (found by index_build; the full reading names both lines). */
 static int collect_feature(void *data, umap_doc *doc, size_t layer, umap_feature *f)
 {
 	(void)doc;
@@ -1122,20 +1161,14 @@ static int collect_feature(void *data, umap_doc *doc, size_t layer, umap_feature
 		l->recs = recs;
 		l->cap = cap;
 	}
-	int rc;
-	if ((!l->index || 2 * (l->n + 1) > l->mask + 1) && (rc = index_grow_fl(l)))
-		return rc;
-	size_t len = strlen(f->id), slot = id_slot(f->id, l->mask);
+	size_t len = strlen(f->id);
 	if (l->ids.len + len + 1 > UINT32_MAX)
 		return NEEDS_FULL_READ;
-	for (; l->index[slot]; slot = (slot + 1) & l->mask)
-		if (!strcmp(l->ids.ptr + l->recs[l->index[slot] - 1].id, f->id))
-			return NEEDS_FULL_READ;
 	uint32_t at = (uint32_t)l->ids.len;
 	if (umap_buf_put(&l->ids, f->id, len + 1))
 		return UMAP_ENOMEM;
-	l->recs[l->n] = (frec){ f->hash, (uint32_t)f->offset, (uint32_t)f->length, at };
-	l->index[slot] = (uint32_t)++l->n;
+	l->recs[l->n++] = (frec){ f->hash, (uint32_t)f->offset, (uint32_t)f->length, at,
+				  id_hash32(f->id, len) };
 	return 0;
 }
 
@@ -1152,6 +1185,9 @@ static void *open_version(void *arg)
 {
 	open_job *job = arg;
 	job->rc = umap_doc_open(&job->doc, job->path, &job->opts);
+	/* streamed: each layer's id index, which finds repeated ids (on this thread too) */
+	for (size_t l = 0; !job->rc && l < job->col.n; l++)
+		job->rc = index_build(&job->col.lists[l]);
 	if (job->rc < 0)
 		snprintf(job->error, sizeof(job->error), "%s", umap_error_last());
 	return NULL;
