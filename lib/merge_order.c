@@ -20,6 +20,19 @@ typedef struct hunk_list {
 
 #define NONE SIZE_MAX
 
+/* Where each side's items are in the others (o2b[j]: ours' item j in base, NONE where it is
+ * not there; t2b theirs to base, o2t ours to theirs, t2o theirs to ours), positions counted
+ * from `shift` (the start of the stretch being merged). */
+typedef struct order_maps {
+	const size_t *o2b, *t2b, *o2t, *t2o;
+	size_t shift;
+} order_maps;
+
+static size_t pos_in(const size_t *map, size_t j, size_t shift)
+{
+	return map[j] == NONE ? NONE : map[j] - shift;
+}
+
 static int index_keys(umap_strmap *map, const char *const *keys, size_t n, const char *what)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -32,10 +45,11 @@ static int index_keys(umap_strmap *map, const char *const *keys, size_t n, const
 	return 0;
 }
 
-/* The hunks that turn base into `side` (to_base[j]: where side's item j is in base, NONE
- * when it is not): the matched pairs are the longest run of side's items whose base
- * positions increase; everything between two matched pairs is a hunk. */
-static int diff_side(hunk_list *out, size_t nbase, const size_t *to_base, size_t nside)
+/* The hunks that turn base into `side` (to_base, shift: as in order_maps): the matched
+ * pairs are the longest run of side's items whose base positions increase; everything
+ * between two matched pairs is a hunk. */
+static int diff_side(hunk_list *out, size_t nbase, const size_t *to_base, size_t shift,
+		     size_t nside)
 {
 	size_t *base_pos = malloc((nside + 1) * sizeof(*base_pos));
 	size_t *side_pos = malloc((nside + 1) * sizeof(*side_pos));
@@ -52,7 +66,7 @@ static int diff_side(hunk_list *out, size_t nbase, const size_t *to_base, size_t
 	size_t m = 0;
 	for (size_t j = 0; j < nside; j++) {
 		if (to_base[j] != NONE) {
-			base_pos[m] = to_base[j];
+			base_pos[m] = to_base[j] - shift;
 			side_pos[m] = j;
 			m++;
 		}
@@ -124,19 +138,16 @@ static int in_range(size_t at, size_t lo, size_t hi)
 }
 
 /* The merge of the stretch where the sequences differ, given where each side's items are in
- * the others (o2b[j]: ours' item j in base, NONE where absent; likewise theirs to base,
- * ours to theirs and theirs to ours); slots get the offsets of where that stretch starts in
- * ours and theirs. */
+ * the others; slots get the offsets of where that stretch starts in ours and theirs. */
 static int merge_middle(order_out *res, size_t nbase, size_t nours, size_t ntheirs,
-			const size_t *o2b, const size_t *t2b, const size_t *o2t, const size_t *t2o,
-			size_t ooff, size_t toff)
+			const order_maps *m, size_t ooff, size_t toff)
 {
 	hunk_list oh = { NULL, 0 }, th = { NULL, 0 };
 	unsigned char *emitted = calloc(nours + 1, 1); /* ours' items placed */
 	size_t first_slot = res->count;
 	int rc = emitted ? 0 : umap_error_set(UMAP_ENOMEM, "out of memory (order merge)");
-	if (rc || (rc = diff_side(&oh, nbase, o2b, nours)) ||
-	    (rc = diff_side(&th, nbase, t2b, ntheirs)))
+	if (rc || (rc = diff_side(&oh, nbase, m->o2b, m->shift, nours)) ||
+	    (rc = diff_side(&th, nbase, m->t2b, m->shift, ntheirs)))
 		goto done;
 	size_t oi = 0, ti = 0, pos = 0;
 	long long odelta = 0, tdelta = 0; /* side index - base index, outside hunks */
@@ -194,12 +205,14 @@ static int merge_middle(order_out *res, size_t nbase, size_t nours, size_t nthei
 			/* Both changed this stretch: ours' items without those theirs deleted from it,
 			 * then theirs' new items (as uMap appends the incoming additions). */
 			for (size_t j = os; j < oe; j++) {
-				if (in_range(o2b[j], start, end) && !in_range(o2t[j], ts, te))
+				if (in_range(pos_in(m->o2b, j, m->shift), start, end) &&
+				    !in_range(pos_in(m->o2t, j, m->shift), ts, te))
 					continue;
 				emit(res, UMAP_MERGE_OURS, ooff + j);
 			}
 			for (size_t j = ts; j < te; j++) {
-				if (in_range(t2b[j], start, end) || in_range(t2o[j], os, oe))
+				if (in_range(pos_in(m->t2b, j, m->shift), start, end) ||
+				    in_range(pos_in(m->t2o, j, m->shift), os, oe))
 					continue;
 				emit(res, UMAP_MERGE_THEIRS, toff + j);
 			}
@@ -216,7 +229,7 @@ static int merge_middle(order_out *res, size_t nbase, size_t nours, size_t nthei
 	size_t w = first_slot;
 	for (size_t i = first_slot; i < res->count; i++) {
 		if (res->slots[i].side == UMAP_MERGE_THEIRS) {
-			size_t o = t2o[res->slots[i].index - toff];
+			size_t o = pos_in(m->t2o, res->slots[i].index - toff, m->shift);
 			if (o != NONE && emitted[o])
 				continue;
 		}
@@ -256,7 +269,8 @@ static int merge_middle_keys(order_out *res, const char *const *base, size_t nba
 	    !(rc = index_keys(&tmap, theirs, ntheirs, "their")) &&
 	    !(rc = map_keys(&o2b, &bmap, ours, nours)) && !(rc = map_keys(&t2b, &bmap, theirs, ntheirs)) &&
 	    !(rc = map_keys(&o2t, &tmap, ours, nours)) && !(rc = map_keys(&t2o, &omap, theirs, ntheirs)))
-		rc = merge_middle(res, nbase, nours, ntheirs, o2b, t2b, o2t, t2o, ooff, toff);
+		rc = merge_middle(res, nbase, nours, ntheirs, &(order_maps){ o2b, t2b, o2t, t2o, 0 },
+				  ooff, toff);
 	free(o2b);
 	free(t2b);
 	free(o2t);
@@ -267,10 +281,11 @@ static int merge_middle_keys(order_out *res, const char *const *base, size_t nba
 	return rc;
 }
 
-int umap_merge_order(umap_merge_slot **out, size_t *out_len,
-		     const char *const *base, size_t nbase,
-		     const char *const *ours, size_t nours,
-		     const char *const *theirs, size_t ntheirs)
+/* What both order merges share: the `prefix` and `suffix` items where the three agree are
+ * ours' as they are; the middle is merged from its keys (`seqs`) or from `maps`. */
+static int merge_with_ends(umap_merge_slot **out, size_t *out_len, size_t nbase, size_t nours,
+			   size_t ntheirs, size_t prefix, size_t suffix,
+			   const char *const *const seqs[3], const order_maps *maps)
 {
 	*out = NULL;
 	*out_len = 0;
@@ -278,22 +293,19 @@ int umap_merge_order(umap_merge_slot **out, size_t *out_len,
 	order_out res = { malloc((nours + ntheirs + 1) * sizeof(*res.slots)), 0 };
 	if (!res.slots)
 		return umap_error_set(UMAP_ENOMEM, "out of memory (order merge)");
-	/* Most merges change few features and move none: the stretches at both ends where the
-	 * three agree are copied without hashing a key. */
-	size_t shortest = nbase < nours ? nbase : nours;
-	shortest = ntheirs < shortest ? ntheirs : shortest;
-	size_t prefix = 0, suffix = 0;
-	while (prefix < shortest && !strcmp(base[prefix], ours[prefix]) &&
-	       !strcmp(base[prefix], theirs[prefix]))
-		prefix++;
-	while (suffix < shortest - prefix && !strcmp(base[nbase - 1 - suffix], ours[nours - 1 - suffix]) &&
-	       !strcmp(base[nbase - 1 - suffix], theirs[ntheirs - 1 - suffix]))
-		suffix++;
 	for (size_t i = 0; i < prefix; i++)
 		emit(&res, UMAP_MERGE_OURS, i);
-	int rc = merge_middle_keys(&res, base + prefix, nbase - prefix - suffix, ours + prefix,
-				   nours - prefix - suffix, theirs + prefix, ntheirs - prefix - suffix,
-				   prefix, prefix);
+	size_t mb = nbase - prefix - suffix, mo = nours - prefix - suffix, mt = ntheirs - prefix - suffix;
+	int rc;
+	if (seqs) {
+		rc = merge_middle_keys(&res, seqs[0] + prefix, mb, seqs[1] + prefix, mo,
+				       seqs[2] + prefix, mt, prefix, prefix);
+	} else {
+		/* an item of the middle is nowhere in the ends: keys are unique */
+		order_maps middle = { maps->o2b + prefix, maps->t2b + prefix, maps->o2t + prefix,
+				      maps->t2o + prefix, prefix };
+		rc = merge_middle(&res, mb, mo, mt, &middle, prefix, prefix);
+	}
 	if (rc) {
 		free(res.slots);
 		return rc;
@@ -305,53 +317,40 @@ int umap_merge_order(umap_merge_slot **out, size_t *out_len,
 	return 0;
 }
 
+static size_t smallest(size_t a, size_t b, size_t c)
+{
+	size_t m = a < b ? a : b;
+	return c < m ? c : m;
+}
+
+int umap_merge_order(umap_merge_slot **out, size_t *out_len,
+		     const char *const *base, size_t nbase,
+		     const char *const *ours, size_t nours,
+		     const char *const *theirs, size_t ntheirs)
+{
+	/* Most merges change few features and move none: the stretches at both ends where the
+	 * three agree are copied without hashing a key. */
+	size_t shortest = smallest(nbase, nours, ntheirs), prefix = 0, suffix = 0;
+	while (prefix < shortest && !strcmp(base[prefix], ours[prefix]) &&
+	       !strcmp(base[prefix], theirs[prefix]))
+		prefix++;
+	while (suffix < shortest - prefix && !strcmp(base[nbase - 1 - suffix], ours[nours - 1 - suffix]) &&
+	       !strcmp(base[nbase - 1 - suffix], theirs[ntheirs - 1 - suffix]))
+		suffix++;
+	const char *const *const seqs[3] = { base, ours, theirs };
+	return merge_with_ends(out, out_len, nbase, nours, ntheirs, prefix, suffix, seqs, NULL);
+}
+
 int umap_merge_order_mapped(umap_merge_slot **out, size_t *out_len, size_t nbase, size_t nours,
 			    size_t ntheirs, const size_t *o2b, const size_t *t2b, const size_t *o2t,
 			    const size_t *t2o)
 {
-	*out = NULL;
-	*out_len = 0;
-	order_out res = { malloc((nours + ntheirs + 1) * sizeof(*res.slots)), 0 };
-	if (!res.slots)
-		return umap_error_set(UMAP_ENOMEM, "out of memory (order merge)");
-	/* The ends where the three agree, as umap_merge_order finds them. */
-	size_t shortest = nbase < nours ? nbase : nours;
-	shortest = ntheirs < shortest ? ntheirs : shortest;
-	size_t prefix = 0, suffix = 0;
+	size_t shortest = smallest(nbase, nours, ntheirs), prefix = 0, suffix = 0;
 	while (prefix < shortest && o2b[prefix] == prefix && t2b[prefix] == prefix)
 		prefix++;
 	while (suffix < shortest - prefix && o2b[nours - 1 - suffix] == nbase - 1 - suffix &&
 	       t2b[ntheirs - 1 - suffix] == nbase - 1 - suffix)
 		suffix++;
-	for (size_t i = 0; i < prefix; i++)
-		emit(&res, UMAP_MERGE_OURS, i);
-	/* The middle's maps, relative to where it starts (an item of the middle is nowhere in
-	 * the ends: keys are unique). */
-	size_t mb = nbase - prefix - suffix, mo = nours - prefix - suffix, mt = ntheirs - prefix - suffix;
-	size_t *rel = malloc((2 * mo + 2 * mt + 1) * sizeof(*rel));
-	int rc = rel ? 0 : umap_error_set(UMAP_ENOMEM, "out of memory (order merge)");
-	if (!rc) {
-		size_t *ro2b = rel, *ro2t = rel + mo, *rt2b = rel + 2 * mo, *rt2o = rel + 2 * mo + mt;
-		for (size_t j = 0; j < mo; j++) {
-			size_t b = o2b[prefix + j], t = o2t[prefix + j];
-			ro2b[j] = b == NONE ? NONE : b - prefix;
-			ro2t[j] = t == NONE ? NONE : t - prefix;
-		}
-		for (size_t j = 0; j < mt; j++) {
-			size_t b = t2b[prefix + j], o = t2o[prefix + j];
-			rt2b[j] = b == NONE ? NONE : b - prefix;
-			rt2o[j] = o == NONE ? NONE : o - prefix;
-		}
-		rc = merge_middle(&res, mb, mo, mt, ro2b, rt2b, ro2t, rt2o, prefix, prefix);
-	}
-	free(rel);
-	if (rc) {
-		free(res.slots);
-		return rc;
-	}
-	for (size_t i = nours - suffix; i < nours; i++)
-		emit(&res, UMAP_MERGE_OURS, i);
-	*out = res.slots;
-	*out_len = res.count;
-	return 0;
+	const order_maps maps = { o2b, t2b, o2t, t2o, 0 };
+	return merge_with_ends(out, out_len, nbase, nours, ntheirs, prefix, suffix, NULL, &maps);
 }
