@@ -885,8 +885,23 @@ static int merge_layer(umap_merge_result *r, merged_layer *ml)
 		rc = umap_merge_order_mapped(&slots, &nslots, s[0].n, s[1].n, s[2].n, o2b, t2b, o2t,
 					     t2o);
 	}
+	free(maps);
+	maps = NULL;
 	if (rc)
 		goto done;
+	/* Room for every kept feature at once (doubling would leave up to half of it unused) */
+	size_t kept = 0;
+	for (size_t k = 0; k < nout; k++)
+		kept += outcomes[k].side >= 0;
+	if (kept > ml->cap) {
+		merged_feature *room = realloc(ml->features, kept * sizeof(*room));
+		if (!room) {
+			rc = umap_error_set(UMAP_ENOMEM, "out of memory (merged layer)");
+			goto done;
+		}
+		ml->features = room;
+		ml->cap = kept;
+	}
 	/* The order merge places every kept key; a feature one side deleted but the merge
 	 * kept (a conflict settled for the other side) goes after its predecessor there. */
 	for (size_t i = 0; i < nslots && !rc; i++) {
