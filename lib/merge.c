@@ -1278,6 +1278,9 @@ int umap_merge_files(umap_merge_result **out, umap_doc *docs[3], const char *con
 	for (int i = 0; i < NSIDES; i++)
 		docs[i] = NULL;
 	int rc = 0, full = dopts && (dopts->parse_all || dopts->on_feature || dopts->allow_duplicate_ids);
+	/* standard input cannot be read a second time if the streamed reading must give way */
+	for (int i = 0; i < NSIDES; i++)
+		full |= !strcmp(paths[i], "-");
 	if (!full) {
 		open_job jobs[NSIDES];
 		open_versions(jobs, paths, dopts, 1);
@@ -1288,7 +1291,12 @@ int umap_merge_files(umap_merge_result **out, umap_doc *docs[3], const char *con
 			for (int i = 0; i < NSIDES && !rc; i++) {
 				umap_doc *doc = jobs[i].doc;
 				collector *c = &jobs[i].col;
-				if (c->n > doc->nlayers || !(lists[i] = calloc(doc->nlayers + 1, sizeof(*lists[i])))) {
+				if (c->n > doc->nlayers) { /* features come in the document's layers */
+					rc = umap_error_set(UMAP_ERROR, "%s: features outside its layers",
+							    doc->source_name);
+					break;
+				}
+				if (!(lists[i] = calloc(doc->nlayers + 1, sizeof(*lists[i])))) {
 					rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 					break;
 				}

@@ -102,8 +102,8 @@ int umap_merge_open(umap_doc *docs[3], const char *const paths[3], const umap_do
  * id, hash and place in the file (about 30 bytes) and building trees only for features that
  * both sides changed: for files, what umap_merge does with less memory and time. The
  * documents (docs[], for the caller to free after the result) hold no features. Features
- * without ids or a repeated id: the documents are read whole and umap_merge'd, with the
- * same result and messages. *out is NULL on failure, and so are docs[] when reading failed
+ * without ids, a repeated id, or standard input ("-") among the paths: the documents are
+ * read whole and umap_merge'd, with the same result and messages. *out is NULL on failure, and so are docs[] when reading failed
  * (not when the merge did: the caller frees them then too). */
 int umap_merge_files(umap_merge_result **out, umap_doc *docs[3], const char *const paths[3],
 		     const umap_doc_options *dopts, const umap_merge_options *opts);

@@ -238,6 +238,34 @@ TEST(a_merge_failure_keeps_the_documents_a_read_failure_does_not)
 	CHECK(strstr(umap_error_last(), "bad") != NULL); /* OURS' error, not THEIRS' */
 }
 
+TEST(standard_input_is_read_once_even_when_features_have_no_ids)
+{
+	const char *one = "{\"type\":\"FeatureCollection\",\"features\":["
+			  "{\"type\":\"Feature\",\"properties\":{\"a\":1},\"geometry\":null}]}";
+	const char *two = "{\"type\":\"FeatureCollection\",\"features\":["
+			  "{\"type\":\"Feature\",\"properties\":{\"a\":1},\"geometry\":null},"
+			  "{\"type\":\"Feature\",\"properties\":{\"a\":2},\"geometry\":null}]}";
+	outcome want, got;
+	by_documents(&want, one, two, one, UMAP_MERGE_FAVOR_OURS);
+	put_file("base", one);
+	put_file("ours", two);
+	CHECK(freopen(path_of("ours"), "r", stdin) != NULL);
+	const char *paths[3] = { path_of("base"), "-", path_of("base") };
+	umap_doc *docs[3];
+	umap_merge_result *r = NULL;
+	memset(&got, 0, sizeof(got));
+	CHECK_INT(umap_merge_files(&r, docs, paths, NULL, NULL), 0);
+	if (r) {
+		outcome_of(&got, r);
+		CHECK_STR(got.text ? got.text : "", want.text ? want.text : "none");
+		umap_merge_result_free(r);
+		for (int i = 0; i < 3; i++)
+			umap_doc_free(docs[i]);
+	}
+	outcome_dispose(&want);
+	outcome_dispose(&got);
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/umapsync-merge-files-XXXXXX");
@@ -250,6 +278,7 @@ int main(void)
 	RUN(maps_with_layers_deleted_and_changed);
 	RUN(features_without_ids_and_repeated_ids_read_the_documents);
 	RUN(a_merge_failure_keeps_the_documents_a_read_failure_does_not);
+	RUN(standard_input_is_read_once_even_when_features_have_no_ids);
 	const char *names[] = { "base", "ours", "theirs", "out", "layer", "map", "bad" };
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		unlink(path_of(names[i]));
