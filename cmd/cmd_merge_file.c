@@ -8,6 +8,14 @@
 #include "error.h"
 #include "fs.h"
 
+/* A short write is found by the check of stdout when the command ends. */
+static int emit_stdout(void *data, const char *bytes, size_t len)
+{
+	(void)data;
+	fwrite(bytes, 1, len, stdout);
+	return 0;
+}
+
 int cmd_merge_file(int argc, const char **argv)
 {
 	static const char *const usage[] = {
@@ -37,22 +45,22 @@ int cmd_merge_file(int argc, const char **argv)
 		usage_with_options_msg(usage, options, "OURS is standard input: say where the result goes with -p or -o");
 
 	umap_doc *docs[3];
-	for (int i = 0; i < 3; i++)
-		docs[i] = open_merge_input(argv[i], id_property);
+	umap_doc_options dopts = UMAP_DOC_OPTIONS_INIT;
+	dopts.id_property = id_property;
 	umap_merge_options mopts = UMAP_MERGE_OPTIONS_INIT;
 	mopts.favor = (umap_merge_favor)favor;
 	umap_merge_result *result;
-	if (umap_merge(&result, docs[0], docs[1], docs[2], &mopts))
-		die_lib("cannot merge");
-	umap_buf merged = UMAP_BUF_INIT;
-	if (umap_merge_write(&merged, result, UMAP_JSON_INDENT(2)))
-		die_lib("cannot write the merged document");
+	if (umap_merge_files(&result, docs, argv, &dopts, &mopts))
+		die_lib(docs[0] ? "cannot merge" : NULL); /* read, then failed to merge */
 
+	/* written as it is merged, never held whole: a merge of big files costs their index */
 	const char *dest = to_stdout ? "-" : output ? output : argv[1];
-	if (!strcmp(dest, "-"))
-		fwrite(merged.ptr, 1, merged.len, stdout);
-	else if (umap_file_write_atomic(dest, merged.ptr, merged.len))
+	if (!strcmp(dest, "-")) {
+		if (umap_merge_write_to(result, UMAP_JSON_INDENT(2), emit_stdout, NULL))
+			die_lib("cannot write the merged document");
+	} else if (umap_merge_save(result, dest, UMAP_JSON_INDENT(2))) {
 		die_lib(NULL);
+	}
 	if (conflicts_path)
 		write_conflict_report(result, conflicts_path);
 
@@ -65,7 +73,6 @@ int cmd_merge_file(int argc, const char **argv)
 		fprintf(stderr, "merged with %zu conflict%s; the result keeps %s\n", nconflicts,
 			nconflicts == 1 ? "" : "s", kept);
 	}
-	umap_buf_dispose(&merged);
 	umap_merge_result_free(result);
 	for (int i = 0; i < 3; i++)
 		umap_doc_free(docs[i]);

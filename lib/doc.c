@@ -1638,3 +1638,13 @@ int umap_doc_save(umap_doc *doc, const char *path, unsigned flags)
 	umap_buf_dispose(&buf);
 	return rc;
 }
+
+void umap_doc_drop_behind(umap_doc *doc, size_t offset)
+{
+	doc_priv *priv = priv_of(doc);
+	if (!priv->map_base || offset > priv->map_len || offset < priv->dropped + DROP_STEP)
+		return;
+	size_t upto = offset & ~(priv->page - 1);
+	madvise((char *)priv->map_base + priv->dropped, upto - priv->dropped, MADV_DONTNEED);
+	priv->dropped = upto;
+}

@@ -81,11 +81,23 @@ static void split_dir(const char *path, char *dir, size_t size)
 
 int umap_file_write_atomic(const char *path, const void *data, size_t len)
 {
-	char dir[PATH_MAX], tmp[PATH_MAX];
-	split_dir(path, dir, sizeof(dir));
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= sizeof(tmp))
+	umap_atomic_file f;
+	int rc = umap_atomic_file_open(&f, path);
+	if (!rc)
+		rc = umap_atomic_file_write(&f, data, len);
+	if (!rc)
+		return umap_atomic_file_commit(&f);
+	umap_atomic_file_abort(&f);
+	return rc;
+}
+
+int umap_atomic_file_open(umap_atomic_file *f, const char *path)
+{
+	f->fd = -1;
+	if ((size_t)snprintf(f->path, sizeof(f->path), "%s", path) >= sizeof(f->path) ||
+	    (size_t)snprintf(f->tmp, sizeof(f->tmp), "%s.tmp-XXXXXX", path) >= sizeof(f->tmp))
 		return umap_error_set(UMAP_EUSAGE, "path too long: '%s'", path);
-	int fd = mkstemp(tmp);
+	int fd = mkstemp(f->tmp);
 	if (fd < 0)
 		return umap_error_set_errno(UMAP_EIO, "cannot create a temporary file beside '%s'", path);
 	struct stat st;
@@ -97,28 +109,59 @@ int umap_file_write_atomic(const char *path, const void *data, size_t len)
 		umask(mask);
 		mode = 0666 & ~mask;
 	}
-	if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	f->fd = fd;
+	if (fchmod(fd, mode) < 0) {
 		int rc = umap_error_set_errno(UMAP_EIO, "cannot write '%s'", path);
+		umap_atomic_file_abort(f);
+		return rc;
+	}
+	return 0;
+}
+
+int umap_atomic_file_write(umap_atomic_file *f, const void *data, size_t len)
+{
+	if (write_all(f->fd, data, len) < 0)
+		return umap_error_set_errno(UMAP_EIO, "cannot write '%s'", f->path);
+	return 0;
+}
+
+int umap_atomic_file_commit(umap_atomic_file *f)
+{
+	int fd = f->fd;
+	f->fd = -1;
+	if (fsync(fd) < 0) {
+		int rc = umap_error_set_errno(UMAP_EIO, "cannot write '%s'", f->path);
 		close(fd);
-		unlink(tmp);
+		unlink(f->tmp);
 		return rc;
 	}
 	if (close(fd) < 0) {
-		int rc = umap_error_set_errno(UMAP_EIO, "cannot write '%s'", path);
-		unlink(tmp);
+		int rc = umap_error_set_errno(UMAP_EIO, "cannot write '%s'", f->path);
+		unlink(f->tmp);
 		return rc;
 	}
-	if (rename(tmp, path) < 0) {
-		int rc = umap_error_set_errno(UMAP_EIO, "cannot replace '%s'", path);
-		unlink(tmp);
+	if (rename(f->tmp, f->path) < 0) {
+		int rc = umap_error_set_errno(UMAP_EIO, "cannot replace '%s'", f->path);
+		unlink(f->tmp);
 		return rc;
 	}
+	char dir[PATH_MAX];
+	split_dir(f->path, dir, sizeof(dir));
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0) {
 		fsync(dfd); /* best effort: some file systems refuse fsync on directories */
 		close(dfd);
 	}
 	return 0;
+}
+
+void umap_atomic_file_abort(umap_atomic_file *f)
+{
+	if (f->fd < 0)
+		return;
+	close(f->fd);
+	unlink(f->tmp);
+	f->fd = -1;
 }
 
 int umap_mkdir_p(const char *path, unsigned mode)

@@ -3,6 +3,7 @@
 #ifndef UMAP_FS_H
 #define UMAP_FS_H
 
+#include <limits.h>
 #include <stddef.h>
 #include "buf.h"
 
@@ -14,6 +15,19 @@ int umap_file_read(umap_buf *out, const char *path, size_t max_size);
  * renames it over `path` and fsyncs the directory. On failure `path` is untouched.
  * The new file keeps the mode of the file it replaces (0666 & ~umask for a new one). */
 int umap_file_write_atomic(const char *path, const void *data, size_t len);
+
+/* The same for output written in pieces (too large to hold in memory): open, write any
+ * number of times, then commit (fsync, rename, fsync the directory) or abort (the
+ * temporary file is removed; `path` is untouched). Abort after a failed commit is a no-op. */
+typedef struct umap_atomic_file {
+	int fd;
+	char path[PATH_MAX];
+	char tmp[PATH_MAX];
+} umap_atomic_file;
+int umap_atomic_file_open(umap_atomic_file *f, const char *path);
+int umap_atomic_file_write(umap_atomic_file *f, const void *data, size_t len);
+int umap_atomic_file_commit(umap_atomic_file *f);
+void umap_atomic_file_abort(umap_atomic_file *f);
 
 /* mkdir -p */
 int umap_mkdir_p(const char *path, unsigned mode);

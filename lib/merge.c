@@ -5,9 +5,13 @@
  * merge of two small edits to a big layer parses only the features that changed. */
 #include "merge.h"
 #include "error.h"
+#include "fs.h"
 #include "strmap.h"
 
+#include <xxhash.h>
+
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +26,34 @@ typedef struct merged_feature {
 	const char *key; /* its merge key (borrowed from a side index: valid while merging) */
 } merged_feature;
 
+/* The features of one layer in one version as the merge sees them: the document's own
+ * (umap_merge), or compact records kept while the file was streamed (umap_merge_files):
+ * 24 bytes a feature, the ids in one block, a tree only for a feature whose content must
+ * be compared or rewritten. */
+typedef struct frec {
+	uint64_t hash;   /* xxh3 of the feature's bytes */
+	uint32_t offset; /* documents are at most 4 GiB (UMAP_JSON_DEFAULT_MAX_SIZE) */
+	uint32_t length;
+	uint32_t id;     /* where its id text (NUL-terminated) is in flist.ids */
+	uint32_t id_hash;
+} frec;
+
+typedef struct flist {
+	umap_doc *doc;
+	umap_layer *layer;
+	int streamed;    /* else the features are layer->features */
+	frec *recs;
+	size_t n, cap;
+	umap_buf ids;
+	uint64_t *index; /* id_hash << 32 | record index, sorted: built once the list is read
+			  * (a sort touches memory in order; a hash table filled as features come
+			  * would miss the cache on every one) */
+	json_t **trees;  /* n trees, allocated on first use */
+} flist;
+
 typedef struct merged_layer {
 	umap_layer *src[NSIDES]; /* the layer in each version, NULL where it has none */
+	flist *fl[NSIDES];       /* its features, NULL where it has none */
 	int skeleton;            /* the version whose id and options key the output uses */
 	json_t *options;         /* merged options (owned reference; may be NULL) */
 	json_t *members;         /* merged other members (owned reference; may be NULL) */
@@ -33,6 +63,8 @@ typedef struct merged_layer {
 
 struct umap_merge_result {
 	umap_doc *docs[NSIDES];
+	flist *lists[NSIDES]; /* one per layer of each version (owned) */
+	size_t nlists[NSIDES];
 	umap_merge_options opts;
 	json_t *map; /* merged map members (maps only; owned) */
 	merged_layer *layers;
@@ -265,13 +297,126 @@ static int merge_members(umap_merge_result *r, json_t **out, const place *where,
 	return 0;
 }
 
+/* ---- Feature lists ------------------------------------------------------------------ */
+
+static size_t fl_count(const flist *l)
+{
+	return l->streamed ? l->n : l->layer->nfeatures;
+}
+
+static uint64_t fl_hash(const flist *l, size_t i)
+{
+	return l->streamed ? l->recs[i].hash : l->layer->features[i].hash;
+}
+
+static size_t fl_offset(const flist *l, size_t i)
+{
+	return l->streamed ? l->recs[i].offset : l->layer->features[i].offset;
+}
+
+/* 0 for a feature without source bytes (built in memory) */
+static size_t fl_length(const flist *l, size_t i)
+{
+	return l->streamed ? l->recs[i].length : l->layer->features[i].length;
+}
+
+static const char *fl_id(const flist *l, size_t i)
+{
+	return l->streamed ? l->ids.ptr + l->recs[i].id : l->layer->features[i].id;
+}
+
+static uint32_t id_hash32(const char *id, size_t len)
+{
+	uint64_t h = XXH3_64bits(id, len);
+	return (uint32_t)(h >> 32) ^ (uint32_t)h;
+}
+
+static long fl_find(const flist *l, const char *id)
+{
+	if (!l->streamed)
+		return umap_layer_find(l->doc, l->layer, id);
+	uint64_t h = id_hash32(id, strlen(id));
+	size_t lo = 0, hi = l->index ? l->n : 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (l->index[mid] >> 32 < h)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < l->n && l->index[lo] >> 32 == h; lo++) {
+		uint32_t at = (uint32_t)l->index[lo];
+		if (!strcmp(l->ids.ptr + l->recs[at].id, id))
+			return (long)at;
+	}
+	return -1;
+}
+
+/* Where a streamed feature starts, for a message (lines are counted again: rarely). */
+static void fl_pos(const flist *l, size_t i, unsigned *line, unsigned *col)
+{
+	const char *data = l->doc->data, *end = data + l->recs[i].offset;
+	*line = 1;
+	*col = (unsigned)(end - data) + 1;
+	for (const char *p = data; (p = memchr(p, '\n', (size_t)(end - p))); p++) {
+		++*line;
+		*col = (unsigned)(end - p);
+	}
+}
+
+/* The feature's tree (borrowed: the list or the document keeps it). */
+static int fl_tree(json_t **out, flist *l, size_t i)
+{
+	if (!l->streamed)
+		return umap_doc_feature(out, l->doc, l->layer, i);
+	if (!l->trees && !(l->trees = calloc(l->n + 1, sizeof(*l->trees))))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (!l->trees[i]) {
+		int rc = umap_doc_build_span(&l->trees[i], l->doc, l->recs[i].offset, l->recs[i].length);
+		if (rc) {
+			unsigned line, col;
+			fl_pos(l, i, &line, &col);
+			return umap_error_prefix(rc, "feature at %s:%u:%u: ", l->doc->source_name, line, col);
+		}
+	}
+	*out = l->trees[i];
+	return 0;
+}
+
+/* Drops a streamed feature's tree once the merge is done with it: a big merge holds the
+ * trees of the features it is looking at, not of all those it compared. */
+static void fl_release(flist *l, size_t i)
+{
+	if (l && l->streamed && l->trees) {
+		json_decref(l->trees[i]);
+		l->trees[i] = NULL;
+	}
+}
+
+static void fl_dispose(flist *l)
+{
+	for (size_t i = 0; l->trees && i < l->n; i++)
+		json_decref(l->trees[i]);
+	free(l->trees);
+	free(l->recs);
+	free(l->index);
+	umap_buf_dispose(&l->ids);
+}
+
+static void lists_free(flist *lists, size_t n)
+{
+	for (size_t i = 0; lists && i < n; i++)
+		fl_dispose(&lists[i]);
+	free(lists);
+}
+
 /* ---- Features ---------------------------------------------------------------------- */
 
 /* One layer in one version: its features' merge keys (ids, or content for features
  * without one) and an index from key to position. */
 typedef struct side_index {
-	umap_doc *doc;
-	umap_layer *layer;
+	umap_layer *layer; /* NULL where this version has no such layer */
+	flist *fl;
 	const char **keys;
 	char **owned_keys;   /* the content keys we built ("\x01HASH#N") */
 	char **content_keys; /* their hash part, for counting identical features */
@@ -291,14 +436,14 @@ static void side_index_dispose(side_index *s)
 	umap_strmap_dispose(&s->map);
 }
 
-static int side_index_build(side_index *s, umap_doc *doc, umap_layer *layer)
+static int side_index_build(side_index *s, umap_layer *layer, flist *fl)
 {
 	memset(s, 0, sizeof(*s));
-	s->doc = doc;
 	s->layer = layer;
+	s->fl = fl;
 	if (!layer)
 		return 0;
-	s->n = layer->nfeatures;
+	s->n = fl_count(fl);
 	s->keys = calloc(s->n + 1, sizeof(*s->keys));
 	s->owned_keys = calloc(s->n + 1, sizeof(*s->owned_keys));
 	s->content_keys = calloc(s->n + 1, sizeof(*s->content_keys));
@@ -307,14 +452,14 @@ static int side_index_build(side_index *s, umap_doc *doc, umap_layer *layer)
 	umap_strmap seen = UMAP_STRMAP_INIT; /* content key -> occurrences so far */
 	int rc = 0;
 	for (size_t i = 0; i < s->n && !rc; i++) {
-		umap_feature *f = &layer->features[i];
-		if (f->id) {
-			s->keys[i] = f->id;
+		const char *id = fl_id(fl, i);
+		if (id) {
+			s->keys[i] = id;
 		} else {
 			/* No id: identical content is the same feature (SPEC §2); a second identical
 			 * one is another feature, so the occurrence is part of the key. */
 			json_t *tree;
-			if ((rc = umap_doc_feature(&tree, doc, layer, i)))
+			if ((rc = fl_tree(&tree, fl, i)))
 				break;
 			char key[24];
 			snprintf(key, sizeof(key), "\x01%016" PRIx64, umap_json_hash(tree));
@@ -334,8 +479,8 @@ static int side_index_build(side_index *s, umap_doc *doc, umap_layer *layer)
 			if ((rc = umap_strmap_put(&seen, count ? key : s->content_keys[i], count + 1, NULL)))
 				break;
 		}
-		/* ids are found through the document's own index (umap_layer_find) */
-		if (!f->id && (rc = umap_strmap_put(&s->map, s->keys[i], i, NULL)))
+		/* ids are found through the list's own index (fl_find) */
+		if (!id && (rc = umap_strmap_put(&s->map, s->keys[i], i, NULL)))
 			break;
 	}
 	umap_strmap_dispose(&seen);
@@ -348,7 +493,7 @@ static int side_find(const side_index *s, const char *key, size_t *at)
 		return 0;
 	if (key[0] == '\x01')
 		return umap_strmap_get(&s->map, key, at);
-	long found = umap_layer_find(s->doc, s->layer, key);
+	long found = fl_find(s->fl, key);
 	if (found >= 0 && at)
 		*at = (size_t)found;
 	return found >= 0;
@@ -371,7 +516,7 @@ static long locate(const side_index *s, const char *key, size_t guess)
 
 static int tree_of(json_t **out, const side_index *s, size_t i)
 {
-	return umap_doc_feature(out, s->doc, s->layer, i);
+	return fl_tree(out, s->fl, i);
 }
 
 /* Are feature a of version x and feature b of version y equal? Equal source hashes say yes
@@ -379,7 +524,7 @@ static int tree_of(json_t **out, const side_index *s, size_t i)
 static int features_equal(int *equal, const side_index *x, size_t a, const side_index *y,
 			  size_t b)
 {
-	if (x->layer->features[a].hash == y->layer->features[b].hash) {
+	if (fl_hash(x->fl, a) == fl_hash(y->fl, b)) {
 		*equal = 1;
 		return 0;
 	}
@@ -597,13 +742,13 @@ static int merge_layer(umap_merge_result *r, merged_layer *ml)
 	size_t nslots = 0;
 	feature_outcome *outcomes = NULL;
 	size_t *out_of[NSIDES] = { NULL, NULL, NULL }; /* each version's features -> outcome */
-	size_t nout = 0;
+	size_t nout = 0, *maps = NULL;
 	int rc = 0;
 	place where = { layer_place_value(ml->src, r->docs), json_null() };
 	if (!where.layer)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	for (int i = 0; i < NSIDES && !rc; i++)
-		rc = side_index_build(&s[i], r->docs[i], ml->src[i]);
+		rc = side_index_build(&s[i], ml->src[i], ml->fl[i]);
 	if (rc)
 		goto done;
 
@@ -663,9 +808,6 @@ static int merge_layer(umap_merge_result *r, merged_layer *ml)
 	if (rc || (rc = merge_members(r, &ml->members, &where, NULL, "", mem[0], mem[1], mem[2], 0)))
 		goto done;
 
-	if ((rc = umap_merge_order(&slots, &nslots, s[0].keys, s[0].n, s[1].keys, s[1].n,
-				   s[2].keys, s[2].n)))
-		goto done;
 	/* Presence and content, key by key: base's, then ours' new ones, then theirs'. */
 	outcomes = calloc(s[0].n + s[1].n + s[2].n + 1, sizeof(*outcomes));
 	if (!outcomes) {
@@ -680,27 +822,86 @@ static int merge_layer(umap_merge_result *r, merged_layer *ml)
 		for (size_t i = 0; i < s[side].n; i++)
 			out_of[side][i] = SIZE_MAX;
 	}
+	/* where each of ours' and theirs' features is in the other versions, for the order */
+	if (!(maps = malloc((2 * s[1].n + 2 * s[2].n + 1) * sizeof(*maps)))) {
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+		goto done;
+	}
+	size_t *o2b = maps, *o2t = maps + s[1].n, *t2b = maps + 2 * s[1].n, *t2o = t2b + s[2].n;
+	int repeated = 0;
 	for (int side = 0; side < NSIDES && !rc; side++) {
+		/* how far the other versions' features are from this one's: inserts and deletes
+		 * shift the rest, so the next feature is guessed where the last one was found */
+		long shift[NSIDES] = { 0, 0, 0 };
 		for (size_t i = 0; i < s[side].n; i++) {
 			if (out_of[side][i] != SIZE_MAX) /* met through an earlier version */
 				continue;
 			const char *key = s[side].keys[i];
 			long idx[NSIDES] = { -1, -1, -1 };
 			idx[side] = (long)i;
-			for (int other = side + 1; other < NSIDES; other++)
-				idx[other] = locate(&s[other], key, i);
+			for (int other = side + 1; other < NSIDES; other++) {
+				long guess = (long)i + shift[other];
+				idx[other] = locate(&s[other], key, guess > 0 ? (size_t)guess : 0);
+				if (idx[other] >= 0)
+					shift[other] = idx[other] - (long)i;
+			}
 			feature_outcome *o = &outcomes[nout];
-			if ((rc = merge_feature(r, o, &where, &s[0], &s[1], &s[2], key, idx)))
-				break;
-			o->key = key;
+			rc = merge_feature(r, o, &where, &s[0], &s[1], &s[2], key, idx);
 			for (int k = 0; k < NSIDES; k++)
 				if (idx[k] >= 0)
-					out_of[k][idx[k]] = nout;
+					fl_release(s[k].fl, (size_t)idx[k]);
+			if (rc)
+				break;
+			o->key = key;
+			for (int k = 0; k < NSIDES; k++) {
+				if (idx[k] < 0)
+					continue;
+				repeated |= out_of[k][idx[k]] != SIZE_MAX;
+				out_of[k][idx[k]] = nout;
+			}
+			size_t at[NSIDES];
+			for (int k = 0; k < NSIDES; k++)
+				at[k] = idx[k] >= 0 ? (size_t)idx[k] : SIZE_MAX;
+			if (idx[1] >= 0) {
+				o2b[at[1]] = at[0];
+				o2t[at[1]] = at[2];
+			}
+			if (idx[2] >= 0) {
+				t2b[at[2]] = at[0];
+				t2o[at[2]] = at[1];
+			}
 			nout++;
 		}
 	}
 	if (rc)
 		goto done;
+	/* The order merge, told where each feature is in the other versions (what the loop
+	 * above found); a repeated key (which only documents built to allow them have) goes
+	 * through the keyed merge, which refuses it. */
+	if (repeated) {
+		rc = umap_merge_order(&slots, &nslots, s[0].keys, s[0].n, s[1].keys, s[1].n,
+				      s[2].keys, s[2].n);
+	} else {
+		rc = umap_merge_order_mapped(&slots, &nslots, s[0].n, s[1].n, s[2].n, o2b, t2b, o2t,
+					     t2o);
+	}
+	free(maps);
+	maps = NULL;
+	if (rc)
+		goto done;
+	/* Room for every kept feature at once (doubling would leave up to half of it unused) */
+	size_t kept = 0;
+	for (size_t k = 0; k < nout; k++)
+		kept += outcomes[k].side >= 0;
+	if (kept > ml->cap) {
+		merged_feature *room = realloc(ml->features, kept * sizeof(*room));
+		if (!room) {
+			rc = umap_error_set(UMAP_ENOMEM, "out of memory (merged layer)");
+			goto done;
+		}
+		ml->features = room;
+		ml->cap = kept;
+	}
 	/* The order merge places every kept key; a feature one side deleted but the merge
 	 * kept (a conflict settled for the other side) goes after its predecessor there. */
 	for (size_t i = 0; i < nslots && !rc; i++) {
@@ -731,6 +932,7 @@ done:
 	for (size_t k = 0; k < nout; k++)
 		json_decref(outcomes[k].tree);
 	free(outcomes);
+	free(maps);
 	free(slots);
 	for (int i = 0; i < NSIDES; i++)
 		free(out_of[i]);
@@ -766,13 +968,28 @@ static int layer_keys(char ***out, umap_doc *doc)
 	return 0;
 }
 
-int umap_merge(umap_merge_result **out, umap_doc *base, umap_doc *ours, umap_doc *theirs,
-	       const umap_merge_options *opts)
+/* The merge of three documents given their feature lists (one per layer; the result takes
+ * them, or frees them on failure). */
+static int merge_lists(umap_merge_result **out, umap_doc *base, umap_doc *ours, umap_doc *theirs,
+		       const umap_merge_options *opts, flist *lists[NSIDES])
 {
 	static const umap_merge_options defaults = UMAP_MERGE_OPTIONS_INIT;
 	*out = NULL;
 	if (!opts)
 		opts = &defaults;
+	umap_merge_result *r = NULL;
+	if (base->kind == ours->kind && base->kind == theirs->kind)
+		r = calloc(1, sizeof(*r));
+	umap_doc *docs[NSIDES] = { base, ours, theirs };
+	for (int i = 0; i < NSIDES; i++) {
+		if (r) {
+			r->lists[i] = lists[i];
+			r->nlists[i] = docs[i]->nlayers;
+		} else {
+			lists_free(lists[i], docs[i]->nlayers);
+		}
+		lists[i] = NULL;
+	}
 	if (base->kind != ours->kind || base->kind != theirs->kind)
 		return umap_error_set(UMAP_EINVALID,
 				      "cannot merge a uMap map with a GeoJSON layer (%s is a %s, %s a %s)",
@@ -783,7 +1000,6 @@ int umap_merge(umap_merge_result **out, umap_doc *base, umap_doc *ours, umap_doc
 					      : "the other",
 				      (base->kind != ours->kind ? base : theirs)->kind == UMAP_DOC_MAP
 					      ? "map" : "layer");
-	umap_merge_result *r = calloc(1, sizeof(*r));
 	if (!r)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	r->docs[0] = base;
@@ -830,7 +1046,9 @@ int umap_merge(umap_merge_result **out, umap_doc *base, umap_doc *ours, umap_doc
 		merged_layer *ml = &r->layers[r->nlayers];
 		for (int s = 0; s < NSIDES; s++) {
 			size_t at;
-			ml->src[s] = umap_strmap_get(&maps[s], key, &at) ? &r->docs[s]->layers[at] : NULL;
+			int has = umap_strmap_get(&maps[s], key, &at);
+			ml->src[s] = has ? &r->docs[s]->layers[at] : NULL;
+			ml->fl[s] = has ? &r->lists[s][at] : NULL;
 		}
 		if ((rc = umap_strmap_put(&done_keys, key, 0, NULL)) || (rc = merge_layer(r, ml)))
 			break;
@@ -848,7 +1066,9 @@ int umap_merge(umap_merge_result **out, umap_doc *base, umap_doc *ours, umap_doc
 		merged_layer *ml = &r->layers[r->nlayers];
 		for (int s = 0; s < NSIDES; s++) {
 			size_t at;
-			ml->src[s] = umap_strmap_get(&maps[s], key, &at) ? &r->docs[s]->layers[at] : NULL;
+			int has = umap_strmap_get(&maps[s], key, &at);
+			ml->src[s] = has ? &r->docs[s]->layers[at] : NULL;
+			ml->fl[s] = has ? &r->lists[s][at] : NULL;
 		}
 		if ((rc = merge_layer(r, ml)))
 			break;
@@ -879,10 +1099,265 @@ int umap_merge(umap_merge_result **out, umap_doc *base, umap_doc *ours, umap_doc
 	return 0;
 }
 
+/* ---- Reading the versions ----------------------------------------------------------- */
+
+/* on_feature's answer when a file needs the full reading after all (see umap_merge_files) */
+#define NEEDS_FULL_READ 1
+
+/* The feature lists of one version being streamed. */
+typedef struct collector {
+	flist *lists;
+	size_t n;
+} collector;
+
+/* Sorts the list's ids by hash (radix, a byte at a time) into its index; 1 when an id
+ * is there twice. */
+static int index_build(flist *l)
+{
+	uint64_t *a = malloc((l->n + 1) * sizeof(*a)), *b = malloc((l->n + 1) * sizeof(*b));
+	if (!a || !b) {
+		free(a);
+		free(b);
+		return umap_error_set(UMAP_ENOMEM, "out of memory (index of %zu features)", l->n);
+	}
+	for (size_t i = 0; i < l->n; i++)
+		a[i] = (uint64_t)l->recs[i].id_hash << 32 | i;
+	for (unsigned shift = 32; shift < 64; shift += 8) {
+		size_t count[257] = { 0 };
+		for (size_t i = 0; i < l->n; i++)
+			count[((a[i] >> shift) & 0xff) + 1]++;
+		for (size_t k = 1; k < 257; k++)
+			count[k] += count[k - 1];
+		for (size_t i = 0; i < l->n; i++)
+			b[count[(a[i] >> shift) & 0xff]++] = a[i];
+		uint64_t *t = a;
+		a = b;
+		b = t;
+	}
+	free(b);
+	l->index = a;
+	for (size_t i = 1; i < l->n; i++) {
+		if (a[i] >> 32 != a[i - 1] >> 32)
+			continue;
+		/* the same hash: the same id, unless two ids collide */
+		for (size_t j = i; j-- > 0 && a[j] >> 32 == a[i] >> 32;)
+			if (!strcmp(l->ids.ptr + l->recs[(uint32_t)a[j]].id,
+				    l->ids.ptr + l->recs[(uint32_t)a[i]].id))
+				return 1;
+	}
+	return 0;
+}
+
+/* Keeps a streamed feature's record. A feature without an id (matched by content, which
+ * needs its tree) or a document past 4 GiB sends the whole merge to the full reading, as
+ * does a repeated id (found by index_build; the full reading names both lines). */
+static int collect_feature(void *data, umap_doc *doc, size_t layer, umap_feature *f)
+{
+	(void)doc;
+	collector *c = data;
+	if (!f->id || f->offset > UINT32_MAX || f->length > UINT32_MAX)
+		return NEEDS_FULL_READ;
+	if (layer >= c->n) {
+		flist *grown = realloc(c->lists, (layer + 1) * sizeof(*grown));
+		if (!grown)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		memset(grown + c->n, 0, (layer + 1 - c->n) * sizeof(*grown));
+		c->lists = grown;
+		c->n = layer + 1;
+	}
+	flist *l = &c->lists[layer];
+	if (l->n == l->cap) {
+		if (l->n >= UINT32_MAX - 1)
+			return NEEDS_FULL_READ;
+		size_t cap = l->cap ? 2 * l->cap : 1024;
+		frec *recs = realloc(l->recs, cap * sizeof(*recs));
+		if (!recs)
+			return umap_error_set(UMAP_ENOMEM, "out of memory (%zu features)", l->n);
+		l->recs = recs;
+		l->cap = cap;
+	}
+	size_t len = strlen(f->id);
+	if (l->ids.len + len + 1 > UINT32_MAX)
+		return NEEDS_FULL_READ;
+	uint32_t at = (uint32_t)l->ids.len;
+	if (umap_buf_put(&l->ids, f->id, len + 1))
+		return UMAP_ENOMEM;
+	l->recs[l->n++] = (frec){ f->hash, (uint32_t)f->offset, (uint32_t)f->length, at,
+				  id_hash32(f->id, len) };
+	return 0;
+}
+
+typedef struct open_job {
+	const char *path;
+	umap_doc_options opts;
+	collector col;
+	umap_doc *doc;
+	int rc;
+	char error[1024];
+} open_job;
+
+static void *open_version(void *arg)
+{
+	open_job *job = arg;
+	job->rc = umap_doc_open(&job->doc, job->path, &job->opts);
+	/* streamed: each layer's id index, which finds repeated ids (on this thread too) */
+	for (size_t l = 0; !job->rc && l < job->col.n; l++)
+		job->rc = index_build(&job->col.lists[l]);
+	if (job->rc < 0)
+		snprintf(job->error, sizeof(job->error), "%s", umap_error_last());
+	return NULL;
+}
+
+/* Opens the three versions at the same time, one thread each (this one reading BASE):
+ * reading is most of a file merge's work. Standard input named twice is read in order, as
+ * one reader would (the second gets nothing). With `streamed`, features go to each job's
+ * collector. */
+static void open_versions(open_job jobs[NSIDES], const char *const paths[NSIDES],
+			  const umap_doc_options *opts, int streamed)
+{
+	static const umap_doc_options defaults = UMAP_DOC_OPTIONS_INIT;
+	pthread_t threads[NSIDES];
+	int threaded[NSIDES] = { 0, 0, 0 };
+	memset(jobs, 0, NSIDES * sizeof(*jobs));
+	int stdin_users = 0;
+	for (int i = 0; i < NSIDES; i++) {
+		jobs[i].path = paths[i];
+		jobs[i].opts = opts ? *opts : defaults;
+		if (streamed) {
+			jobs[i].opts.on_feature = collect_feature;
+			jobs[i].opts.on_feature_data = &jobs[i].col;
+		}
+		stdin_users += !strcmp(paths[i], "-");
+	}
+	for (int i = 1; i < NSIDES && stdin_users < 2; i++)
+		threaded[i] = pthread_create(&threads[i], NULL, open_version, &jobs[i]) == 0;
+	for (int i = 0; i < NSIDES; i++) {
+		if (threaded[i])
+			pthread_join(threads[i], NULL);
+		else
+			open_version(&jobs[i]);
+	}
+}
+
+static void jobs_free(open_job jobs[NSIDES])
+{
+	for (int i = 0; i < NSIDES; i++) {
+		umap_doc_free(jobs[i].doc);
+		jobs[i].doc = NULL;
+		lists_free(jobs[i].col.lists, jobs[i].col.n);
+		jobs[i].col.lists = NULL;
+		jobs[i].col.n = 0;
+	}
+}
+
+/* The first failure in the order BASE, OURS, THEIRS, as if read one after the other. */
+static int first_error(open_job jobs[NSIDES])
+{
+	for (int i = 0; i < NSIDES; i++)
+		if (jobs[i].rc < 0)
+			return umap_error_set(jobs[i].rc, "%s", jobs[i].error);
+	return 0;
+}
+
+int umap_merge_open(umap_doc *docs[3], const char *const paths[3], const umap_doc_options *opts)
+{
+	open_job jobs[NSIDES];
+	open_versions(jobs, paths, opts, 0);
+	int rc = first_error(jobs);
+	if (rc)
+		jobs_free(jobs);
+	for (int i = 0; i < NSIDES; i++)
+		docs[i] = jobs[i].doc;
+	return rc;
+}
+
+int umap_merge_files(umap_merge_result **out, umap_doc *docs[3], const char *const paths[3],
+		     const umap_doc_options *dopts, const umap_merge_options *opts)
+{
+	*out = NULL;
+	for (int i = 0; i < NSIDES; i++)
+		docs[i] = NULL;
+	int rc = 0, full = dopts && (dopts->parse_all || dopts->on_feature || dopts->allow_duplicate_ids);
+	/* standard input cannot be read a second time if the streamed reading must give way */
+	for (int i = 0; i < NSIDES; i++)
+		full |= !strcmp(paths[i], "-");
+	if (!full) {
+		open_job jobs[NSIDES];
+		open_versions(jobs, paths, dopts, 1);
+		for (int i = 0; i < NSIDES; i++)
+			full |= jobs[i].rc == NEEDS_FULL_READ;
+		flist *lists[NSIDES] = { NULL, NULL, NULL };
+		if (!full && !(rc = first_error(jobs))) {
+			for (int i = 0; i < NSIDES && !rc; i++) {
+				umap_doc *doc = jobs[i].doc;
+				collector *c = &jobs[i].col;
+				if (c->n > doc->nlayers) { /* features come in the document's layers */
+					rc = umap_error_set(UMAP_ERROR, "%s: features outside its layers",
+							    doc->source_name);
+					break;
+				}
+				if (!(lists[i] = calloc(doc->nlayers + 1, sizeof(*lists[i])))) {
+					rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+					break;
+				}
+				if (c->n)
+					memcpy(lists[i], c->lists, c->n * sizeof(*c->lists));
+				free(c->lists);
+				c->lists = NULL;
+				c->n = 0;
+				for (size_t l = 0; l < doc->nlayers; l++) {
+					lists[i][l].doc = doc;
+					lists[i][l].layer = &doc->layers[l];
+					lists[i][l].streamed = 1;
+				}
+			}
+			for (int i = 0; i < NSIDES && rc; i++)
+				lists_free(lists[i], jobs[i].doc->nlayers);
+			if (!rc) {
+				/* read: the documents are the caller's, merged or not */
+				for (int i = 0; i < NSIDES; i++) {
+					docs[i] = jobs[i].doc;
+					jobs[i].doc = NULL;
+				}
+				return merge_lists(out, docs[0], docs[1], docs[2], opts, lists);
+			}
+		}
+		jobs_free(jobs);
+		if (!full)
+			return rc;
+	}
+	/* features without ids, repeated ids: the documents' own reading and indexes */
+	if ((rc = umap_merge_open(docs, paths, dopts)))
+		return rc;
+	return umap_merge(out, docs[0], docs[1], docs[2], opts);
+}
+
+int umap_merge(umap_merge_result **out, umap_doc *base, umap_doc *ours, umap_doc *theirs,
+	       const umap_merge_options *opts)
+{
+	umap_doc *docs[NSIDES] = { base, ours, theirs };
+	flist *lists[NSIDES] = { NULL, NULL, NULL };
+	for (int i = 0; i < NSIDES; i++) {
+		if (!(lists[i] = calloc(docs[i]->nlayers + 1, sizeof(*lists[i])))) {
+			for (int j = 0; j < i; j++)
+				free(lists[j]);
+			*out = NULL;
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		}
+		for (size_t l = 0; l < docs[i]->nlayers; l++) {
+			lists[i][l].doc = docs[i];
+			lists[i][l].layer = &docs[i]->layers[l];
+		}
+	}
+	return merge_lists(out, base, ours, theirs, opts, lists);
+}
+
 void umap_merge_result_free(umap_merge_result *r)
 {
 	if (!r)
 		return;
+	for (int i = 0; i < NSIDES; i++)
+		lists_free(r->lists[i], r->nlists[i]);
 	for (size_t i = 0; i < r->nconflicts; i++) {
 		umap_conflict *c = &r->conflicts[i];
 		json_decref(c->layer);
@@ -960,7 +1435,7 @@ static int feature_tree(json_t **out, umap_merge_result *r, merged_layer *ml,
 		*out = f->tree;
 		return 0;
 	}
-	return umap_doc_feature(out, r->docs[f->side], ml->src[f->side], f->index);
+	return fl_tree(out, ml->fl[f->side], f->index);
 }
 
 /* The merged document, with its features or only its skeleton (for the writer). */
@@ -1025,17 +1500,17 @@ typedef struct feature_style {
 	char sep_buf[8];
 } feature_style;
 
-static void detect_style(feature_style *st, const char *data, const umap_layer *layer)
+static void detect_style(feature_style *st, const char *data, const flist *layer)
 {
 	memset(st, 0, sizeof(*st));
-	const umap_feature *f = &layer->features[0];
-	const char *p = data + f->offset, *end = p + f->length;
+	size_t f_offset = fl_offset(layer, 0), f_length = fl_length(layer, 0);
+	const char *p = data + f_offset, *end = p + f_length;
 	const char *line = p;
 	while (line > data && (line[-1] == ' ' || line[-1] == '\t'))
 		line--;
 	st->lead = line;
 	st->lead_len = (size_t)(p - line);
-	st->multiline = memchr(p, '\n', f->length) != NULL;
+	st->multiline = memchr(p, '\n', f_length) != NULL;
 	int in_string = 0, seen_colon = 0, seen_comma = 0;
 	for (const char *q = p; q < end; q++) {
 		if (in_string) {
@@ -1054,7 +1529,7 @@ static void detect_style(feature_style *st, const char *data, const umap_layer *
 		}
 	}
 	if (st->multiline) {
-		const char *nl = memchr(p, '\n', f->length);
+		const char *nl = memchr(p, '\n', f_length);
 		size_t n = 0;
 		while (nl + 1 + n < end && nl[1 + n] == ' ')
 			n++;
@@ -1062,9 +1537,9 @@ static void detect_style(feature_style *st, const char *data, const umap_layer *
 		if (st->indent > 16)
 			st->indent = 2;
 	}
-	if (layer->nfeatures >= 2) {
-		st->sep = data + f->offset + f->length;
-		st->sep_len = layer->features[1].offset - (f->offset + f->length);
+	if (fl_count(layer) >= 2) {
+		st->sep = data + f_offset + f_length;
+		st->sep_len = fl_offset(layer, 1) - (f_offset + f_length);
 	} else if (line > data && line[-1] == '\n') {
 		/* ",\n" + the same indentation */
 		st->sep = NULL;
@@ -1112,19 +1587,60 @@ static int write_styled(umap_buf *out, const json_t *tree, const feature_style *
 	return rc;
 }
 
-static int write_feature(umap_buf *out, umap_merge_result *r, merged_layer *ml,
-			 const merged_feature *f, const feature_style *st)
+/* Where the merged text goes: `out`, which is handed to `emit` (when set) each time it holds
+ * OUT_CHUNK bytes, so that writing a merge of big files holds a chunk and not the document.
+ * hi[side] is how far the source bytes of that version were copied: pages behind are given
+ * back (each version is copied in order, but for features that moved). */
+#define OUT_CHUNK ((size_t)256 << 10)
+typedef struct writer {
+	umap_buf *out;
+	umap_merge_result *r;
+	umap_merge_emit_fn emit;
+	void *emit_data;
+	size_t hi[NSIDES];
+} writer;
+
+static void copied(writer *w, int side, size_t end)
 {
+	if (end > w->hi[side])
+		w->hi[side] = end;
+}
+
+static int drain(writer *w, int last)
+{
+	if (!w->emit || (!last && w->out->len < OUT_CHUNK))
+		return 0;
+	int rc = w->out->len ? w->emit(w->emit_data, w->out->ptr, w->out->len) : 0;
+	umap_buf_clear(w->out);
+	for (int s = 0; s < NSIDES && !rc; s++)
+		umap_doc_drop_behind(w->r->docs[s], w->hi[s]);
+	return rc;
+}
+
+static int write_feature(writer *w, merged_layer *ml, const merged_feature *f,
+			 const feature_style *st)
+{
+	umap_merge_result *r = w->r;
 	if (f->side != SIDE_MERGED) {
 		umap_doc *doc = r->docs[f->side];
-		const umap_feature *src = &ml->src[f->side]->features[f->index];
-		if (doc->data && src->length &&
-		    (memchr(doc->data + src->offset, '\n', src->length) != NULL) == st->multiline)
-			return umap_buf_put(out, doc->data + src->offset, src->length);
+		const flist *src = ml->fl[f->side];
+		size_t offset = fl_offset(src, f->index), length = fl_length(src, f->index);
+		if (doc->data && length &&
+		    (memchr(doc->data + offset, '\n', length) != NULL) == st->multiline) {
+			copied(w, f->side, offset + length);
+			int rc = umap_buf_put(w->out, doc->data + offset, length);
+			return rc ? rc : drain(w, 0);
+		}
 	}
 	json_t *tree;
 	int rc = feature_tree(&tree, r, ml, f);
-	return rc ? rc : write_styled(out, tree, st);
+	if (!rc)
+		rc = write_styled(w->out, tree, st);
+	if (f->side != SIDE_MERGED)
+		fl_release(ml->fl[f->side], f->index);
+	if (!rc)
+		rc = drain(w, 0);
+	return rc;
 }
 
 /* Can the output be OURS' text with only the features replaced? */
@@ -1138,13 +1654,15 @@ static int splice_possible(umap_merge_result *r)
 	for (size_t i = 0; i < r->nlayers; i++) {
 		merged_layer *ml = &r->layers[i];
 		umap_layer *ol = &ours->layers[i];
+		const flist *of = &r->lists[UMAP_MERGE_OURS][i];
 		if (ml->src[UMAP_MERGE_OURS] != ol || ml->skeleton != UMAP_MERGE_OURS ||
 		    !same(ml->options, ol->options) || !same(ml->members, ol->members))
 			return 0;
-		if (!ol->nfeatures && ml->nfeatures)
+		size_t n = fl_count(of);
+		if (!n && ml->nfeatures)
 			return 0;
-		for (size_t j = 0; j < ol->nfeatures; j++)
-			if (!ol->features[j].length)
+		for (size_t j = 0; j < n; j++)
+			if (!fl_length(of, j))
 				return 0;
 	}
 	return 1;
@@ -1206,8 +1724,10 @@ static const char spaces[] = "                                ";
 
 /* The layer or map options changed: the skeleton is written anew by the document writer,
  * and each layer's features still as they were written (or in OURS' style). */
-static int write_reskeletoned(umap_buf *out, umap_merge_result *r, unsigned flags)
+static int write_reskeletoned(writer *w, unsigned flags)
 {
+	umap_merge_result *r = w->r;
+	umap_buf *out = w->out;
 	umap_doc *skeleton = NULL;
 	umap_buf text = UMAP_BUF_INIT;
 	features_slot *slots = calloc(r->nlayers + 1, sizeof(*slots));
@@ -1232,9 +1752,9 @@ static int write_reskeletoned(umap_buf *out, umap_merge_result *r, unsigned flag
 		if (!ml->nfeatures)
 			continue;
 		feature_style st;
-		umap_layer *ol = ml->src[UMAP_MERGE_OURS];
+		const flist *ol = ml->fl[UMAP_MERGE_OURS];
 		umap_doc *ours = r->docs[UMAP_MERGE_OURS];
-		if (ol && ol->nfeatures && ol->features[0].length && ours->data) {
+		if (ol && fl_count(ol) && fl_length(ol, 0) && ours->data) {
 			detect_style(&st, ours->data, ol);
 		} else {
 			memset(&st, 0, sizeof(st));
@@ -1251,7 +1771,7 @@ static int write_reskeletoned(umap_buf *out, umap_merge_result *r, unsigned flag
 			if (!rc)
 				rc = umap_buf_put(out, spaces, indent);
 			if (!rc)
-				rc = write_feature(out, r, ml, &ml->features[j], &st);
+				rc = write_feature(w, ml, &ml->features[j], &st);
 		}
 		if (!rc)
 			rc = umap_buf_putc(out, '\n');
@@ -1267,31 +1787,68 @@ static int write_reskeletoned(umap_buf *out, umap_merge_result *r, unsigned flag
 	return rc;
 }
 
-int umap_merge_write(umap_buf *out, umap_merge_result *r, unsigned flags)
+static int write_merged(writer *w, unsigned flags)
 {
+	umap_merge_result *r = w->r;
 	if (!splice_possible(r))
-		return write_reskeletoned(out, r, flags);
+		return write_reskeletoned(w, flags);
 	umap_doc *ours = r->docs[UMAP_MERGE_OURS];
 	size_t cursor = 0;
 	for (size_t i = 0; i < r->nlayers; i++) {
 		merged_layer *ml = &r->layers[i];
-		umap_layer *ol = &ours->layers[i];
-		if (!ol->nfeatures)
+		const flist *ol = &r->lists[UMAP_MERGE_OURS][i];
+		size_t n = fl_count(ol);
+		if (!n)
 			continue;
 		feature_style st;
 		detect_style(&st, ours->data, ol);
-		size_t start = ol->features[0].offset;
-		const umap_feature *last = &ol->features[ol->nfeatures - 1];
-		if (umap_buf_put(out, ours->data + cursor, start - cursor))
+		size_t start = fl_offset(ol, 0);
+		if (umap_buf_put(w->out, ours->data + cursor, start - cursor))
 			return UMAP_ENOMEM;
+		copied(w, UMAP_MERGE_OURS, start);
 		for (size_t j = 0; j < ml->nfeatures; j++) {
-			int rc = (j ? write_separator(out, &st) : 0);
+			int rc = (j ? write_separator(w->out, &st) : 0);
 			if (!rc)
-				rc = write_feature(out, r, ml, &ml->features[j], &st);
+				rc = write_feature(w, ml, &ml->features[j], &st);
 			if (rc)
 				return rc;
 		}
-		cursor = last->offset + last->length;
+		cursor = fl_offset(ol, n - 1) + fl_length(ol, n - 1);
 	}
-	return umap_buf_put(out, ours->data + cursor, ours->size - cursor);
+	return umap_buf_put(w->out, ours->data + cursor, ours->size - cursor);
+}
+
+int umap_merge_write(umap_buf *out, umap_merge_result *r, unsigned flags)
+{
+	writer w = { out, r, NULL, NULL, { 0, 0, 0 } };
+	return write_merged(&w, flags);
+}
+
+int umap_merge_write_to(umap_merge_result *r, unsigned flags, umap_merge_emit_fn emit,
+			void *emit_data)
+{
+	umap_buf out = UMAP_BUF_INIT;
+	writer w = { &out, r, emit, emit_data, { 0, 0, 0 } };
+	int rc = write_merged(&w, flags);
+	if (!rc)
+		rc = drain(&w, 1);
+	umap_buf_dispose(&out);
+	return rc;
+}
+
+static int emit_to_file(void *data, const char *bytes, size_t len)
+{
+	return umap_atomic_file_write(data, bytes, len);
+}
+
+int umap_merge_save(umap_merge_result *r, const char *path, unsigned flags)
+{
+	umap_atomic_file f;
+	int rc = umap_atomic_file_open(&f, path);
+	if (!rc)
+		rc = umap_merge_write_to(r, flags, emit_to_file, &f);
+	if (!rc)
+		return umap_atomic_file_commit(&f);
+	umap_atomic_file_abort(&f);
+	return rc;
 }

@@ -43,6 +43,14 @@ int umap_merge_order(umap_merge_slot **out, size_t *out_len,
 		     const char *const *ours, size_t nours,
 		     const char *const *theirs, size_t ntheirs);
 
+/* The same where the caller knows where each item is in the other sequences (o2b[j]: where
+ * ours' item j is in base, SIZE_MAX where it is not there; t2b theirs to base, o2t ours to
+ * theirs, t2o theirs to ours): no key is hashed or compared. The maps must be consistent
+ * (each a partial bijection, the inverse of its counterpart). */
+int umap_merge_order_mapped(umap_merge_slot **out, size_t *out_len, size_t nbase, size_t nours,
+			    size_t ntheirs, const size_t *o2b, const size_t *t2b, const size_t *o2t,
+			    const size_t *t2o);
+
 /* ---- Document merge ------------------------------------------------------------------ */
 
 typedef enum umap_merge_favor {
@@ -85,6 +93,21 @@ typedef struct umap_merge_options {
 
 typedef struct umap_merge_result umap_merge_result; /* opaque */
 
+/* Opens BASE, OURS and THEIRS (paths, "-" for standard input) at the same time, one thread
+ * each. On failure no document is kept and the error is the first failing version's, in
+ * that order, as if they were opened one after the other. */
+int umap_merge_open(umap_doc *docs[3], const char *const paths[3], const umap_doc_options *opts);
+
+/* Opens BASE, OURS and THEIRS (paths) and merges them, keeping of each feature only its
+ * id, hash and place in the file (about 30 bytes) and building trees only for features that
+ * both sides changed: for files, what umap_merge does with less memory and time. The
+ * documents (docs[], for the caller to free after the result) hold no features. Features
+ * without ids, a repeated id, or standard input ("-") among the paths: the documents are
+ * read whole and umap_merge'd, with the same result and messages. *out is NULL on failure, and so are docs[] when reading failed
+ * (not when the merge did: the caller frees them then too). */
+int umap_merge_files(umap_merge_result **out, umap_doc *docs[3], const char *const paths[3],
+		     const umap_doc_options *dopts, const umap_merge_options *opts);
+
 /* Merges the changes base->ours and base->theirs. Layers are matched by id (by position
  * when they have none), features by id (by content when they have none). The documents
  * must be of the same kind (all layers or all maps) and must outlive the result. Fails with
@@ -110,6 +133,14 @@ void umap_merge_get_stats(const umap_merge_result *result, umap_merge_stats *sta
  * style of OURS' features. Where the layer or map options changed, the whole document is
  * written with umap_doc_write(flags). */
 int umap_merge_write(umap_buf *out, umap_merge_result *result, unsigned flags);
+/* The same text handed to `emit` in pieces of a few hundred KiB as it is written (for files
+ * too large to hold twice in memory); a non-zero return from emit stops and is returned. */
+typedef int (*umap_merge_emit_fn)(void *data, const char *bytes, size_t len);
+int umap_merge_write_to(umap_merge_result *result, unsigned flags, umap_merge_emit_fn emit,
+			void *emit_data);
+/* The same text written to `path` through a temporary file (fsync, rename): on failure
+ * `path` is untouched. */
+int umap_merge_save(umap_merge_result *result, const char *path, unsigned flags);
 /* The merged document built in memory (every feature parsed; the caller frees it). */
 int umap_merge_doc(umap_doc **out, umap_merge_result *result);
 /* The SPEC §6 report: {"conflicts":[{"layer","id","key","kind","base","ours","theirs"}]}. */

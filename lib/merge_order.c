@@ -18,6 +18,21 @@ typedef struct hunk_list {
 	size_t count;
 } hunk_list;
 
+#define NONE SIZE_MAX
+
+/* Where each side's items are in the others (o2b[j]: ours' item j in base, NONE where it is
+ * not there; t2b theirs to base, o2t ours to theirs, t2o theirs to ours), positions counted
+ * from `shift` (the start of the stretch being merged). */
+typedef struct order_maps {
+	const size_t *o2b, *t2b, *o2t, *t2o;
+	size_t shift;
+} order_maps;
+
+static size_t pos_in(const size_t *map, size_t j, size_t shift)
+{
+	return map[j] == NONE ? NONE : map[j] - shift;
+}
+
 static int index_keys(umap_strmap *map, const char *const *keys, size_t n, const char *what)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -30,10 +45,11 @@ static int index_keys(umap_strmap *map, const char *const *keys, size_t n, const
 	return 0;
 }
 
-/* The hunks that turn base into `side`: the matched pairs are the longest run of side's
- * items whose base positions increase; everything between two matched pairs is a hunk. */
-static int diff_side(hunk_list *out, const umap_strmap *base_index, size_t nbase,
-		     const char *const *side, size_t nside)
+/* The hunks that turn base into `side` (to_base, shift: as in order_maps): the matched
+ * pairs are the longest run of side's items whose base positions increase; everything
+ * between two matched pairs is a hunk. */
+static int diff_side(hunk_list *out, size_t nbase, const size_t *to_base, size_t shift,
+		     size_t nside)
 {
 	size_t *base_pos = malloc((nside + 1) * sizeof(*base_pos));
 	size_t *side_pos = malloc((nside + 1) * sizeof(*side_pos));
@@ -49,9 +65,8 @@ static int diff_side(hunk_list *out, const umap_strmap *base_index, size_t nbase
 	}
 	size_t m = 0;
 	for (size_t j = 0; j < nside; j++) {
-		size_t b;
-		if (umap_strmap_get(base_index, side[j], &b)) {
-			base_pos[m] = b;
+		if (to_base[j] != NONE) {
+			base_pos[m] = to_base[j] - shift;
 			side_pos[m] = j;
 			m++;
 		}
@@ -59,6 +74,12 @@ static int diff_side(hunk_list *out, const umap_strmap *base_index, size_t nbase
 	/* Patience LIS: tails[k] is the element ending the best increasing run of length k+1. */
 	size_t len = 0;
 	for (size_t i = 0; i < m; i++) {
+		/* most items stay in order: extending the longest run needs no search */
+		if (len && base_pos[tails[len - 1]] < base_pos[i]) {
+			prev[i] = tails[len - 1];
+			tails[len++] = i;
+			continue;
+		}
 		size_t lo = 0, hi = len;
 		while (lo < hi) {
 			size_t mid = lo + (hi - lo) / 2;
@@ -111,28 +132,22 @@ static void emit(order_out *out, umap_merge_side side, size_t index)
 	out->slots[out->count++] = (umap_merge_slot){ side, index };
 }
 
-static int in_range(const umap_strmap *map, const char *key, size_t lo, size_t hi)
+static int in_range(size_t at, size_t lo, size_t hi)
 {
-	size_t at;
-	return umap_strmap_get(map, key, &at) && at >= lo && at < hi;
+	return at != NONE && at >= lo && at < hi;
 }
 
-/* The merge of the stretch where the sequences differ; slots get the offsets of where that
- * stretch starts in ours and theirs. */
-static int merge_middle(order_out *res, const char *const *base, size_t nbase,
-			const char *const *ours, size_t nours, const char *const *theirs,
-			size_t ntheirs, size_t ooff, size_t toff)
+/* The merge of the stretch where the sequences differ, given where each side's items are in
+ * the others; slots get the offsets of where that stretch starts in ours and theirs. */
+static int merge_middle(order_out *res, size_t nbase, size_t nours, size_t ntheirs,
+			const order_maps *m, size_t ooff, size_t toff)
 {
-	umap_strmap bmap = UMAP_STRMAP_INIT, omap = UMAP_STRMAP_INIT, tmap = UMAP_STRMAP_INIT;
 	hunk_list oh = { NULL, 0 }, th = { NULL, 0 };
-	umap_strmap kept = UMAP_STRMAP_INIT;
+	unsigned char *emitted = calloc(nours + 1, 1); /* ours' items placed */
 	size_t first_slot = res->count;
-	int rc;
-	if ((rc = index_keys(&bmap, base, nbase, "the base")) ||
-	    (rc = index_keys(&omap, ours, nours, "our")) ||
-	    (rc = index_keys(&tmap, theirs, ntheirs, "their")) ||
-	    (rc = diff_side(&oh, &bmap, nbase, ours, nours)) ||
-	    (rc = diff_side(&th, &bmap, nbase, theirs, ntheirs)))
+	int rc = emitted ? 0 : umap_error_set(UMAP_ENOMEM, "out of memory (order merge)");
+	if (rc || (rc = diff_side(&oh, nbase, m->o2b, m->shift, nours)) ||
+	    (rc = diff_side(&th, nbase, m->t2b, m->shift, ntheirs)))
 		goto done;
 	size_t oi = 0, ti = 0, pos = 0;
 	long long odelta = 0, tdelta = 0; /* side index - base index, outside hunks */
@@ -190,14 +205,14 @@ static int merge_middle(order_out *res, const char *const *base, size_t nbase,
 			/* Both changed this stretch: ours' items without those theirs deleted from it,
 			 * then theirs' new items (as uMap appends the incoming additions). */
 			for (size_t j = os; j < oe; j++) {
-				if (in_range(&bmap, ours[j], start, end) &&
-				    !in_range(&tmap, ours[j], ts, te))
+				if (in_range(pos_in(m->o2b, j, m->shift), start, end) &&
+				    !in_range(pos_in(m->o2t, j, m->shift), ts, te))
 					continue;
 				emit(res, UMAP_MERGE_OURS, ooff + j);
 			}
 			for (size_t j = ts; j < te; j++) {
-				if (in_range(&bmap, theirs[j], start, end) ||
-				    in_range(&omap, theirs[j], os, oe))
+				if (in_range(pos_in(m->t2b, j, m->shift), start, end) ||
+				    in_range(pos_in(m->t2o, j, m->shift), os, oe))
 					continue;
 				emit(res, UMAP_MERGE_THEIRS, toff + j);
 			}
@@ -209,17 +224,14 @@ static int merge_middle(order_out *res, const char *const *base, size_t nbase,
 
 	/* An item both sides moved to different places appears twice: ours' place wins. */
 	for (size_t i = first_slot; i < res->count; i++)
-		if (res->slots[i].side == UMAP_MERGE_OURS &&
-		    (rc = umap_strmap_put(&kept, ours[res->slots[i].index - ooff], i, NULL)))
-			goto done;
+		if (res->slots[i].side == UMAP_MERGE_OURS)
+			emitted[res->slots[i].index - ooff] = 1;
 	size_t w = first_slot;
 	for (size_t i = first_slot; i < res->count; i++) {
 		if (res->slots[i].side == UMAP_MERGE_THEIRS) {
-			const char *key = theirs[res->slots[i].index - toff];
-			if (umap_strmap_get(&kept, key, NULL))
+			size_t o = pos_in(m->t2o, res->slots[i].index - toff, m->shift);
+			if (o != NONE && emitted[o])
 				continue;
-			if ((rc = umap_strmap_put(&kept, key, i, NULL)))
-				goto done;
 		}
 		res->slots[w++] = res->slots[i];
 	}
@@ -227,17 +239,53 @@ static int merge_middle(order_out *res, const char *const *base, size_t nbase,
 done:
 	free(oh.items);
 	free(th.items);
-	umap_strmap_dispose(&bmap);
-	umap_strmap_dispose(&omap);
-	umap_strmap_dispose(&tmap);
-	umap_strmap_dispose(&kept);
+	free(emitted);
 	return rc;
 }
 
-int umap_merge_order(umap_merge_slot **out, size_t *out_len,
-		     const char *const *base, size_t nbase,
-		     const char *const *ours, size_t nours,
-		     const char *const *theirs, size_t ntheirs)
+/* Where each item of `from` is in `to` (NONE where absent). */
+static int map_keys(size_t **out, const umap_strmap *to, const char *const *from, size_t n)
+{
+	size_t *map = malloc((n + 1) * sizeof(*map));
+	if (!map)
+		return umap_error_set(UMAP_ENOMEM, "out of memory (order merge of %zu items)", n);
+	for (size_t j = 0; j < n; j++)
+		if (!umap_strmap_get(to, from[j], &map[j]))
+			map[j] = NONE;
+	*out = map;
+	return 0;
+}
+
+/* The middle stretch of sequences of keys: their indexes, then merge_middle. */
+static int merge_middle_keys(order_out *res, const char *const *base, size_t nbase,
+			     const char *const *ours, size_t nours, const char *const *theirs,
+			     size_t ntheirs, size_t ooff, size_t toff)
+{
+	umap_strmap bmap = UMAP_STRMAP_INIT, omap = UMAP_STRMAP_INIT, tmap = UMAP_STRMAP_INIT;
+	size_t *o2b = NULL, *t2b = NULL, *o2t = NULL, *t2o = NULL;
+	int rc;
+	if (!(rc = index_keys(&bmap, base, nbase, "the base")) &&
+	    !(rc = index_keys(&omap, ours, nours, "our")) &&
+	    !(rc = index_keys(&tmap, theirs, ntheirs, "their")) &&
+	    !(rc = map_keys(&o2b, &bmap, ours, nours)) && !(rc = map_keys(&t2b, &bmap, theirs, ntheirs)) &&
+	    !(rc = map_keys(&o2t, &tmap, ours, nours)) && !(rc = map_keys(&t2o, &omap, theirs, ntheirs)))
+		rc = merge_middle(res, nbase, nours, ntheirs, &(order_maps){ o2b, t2b, o2t, t2o, 0 },
+				  ooff, toff);
+	free(o2b);
+	free(t2b);
+	free(o2t);
+	free(t2o);
+	umap_strmap_dispose(&bmap);
+	umap_strmap_dispose(&omap);
+	umap_strmap_dispose(&tmap);
+	return rc;
+}
+
+/* What both order merges share: the `prefix` and `suffix` items where the three agree are
+ * ours' as they are; the middle is merged from its keys (`seqs`) or from `maps`. */
+static int merge_with_ends(umap_merge_slot **out, size_t *out_len, size_t nbase, size_t nours,
+			   size_t ntheirs, size_t prefix, size_t suffix,
+			   const char *const *const seqs[3], const order_maps *maps)
 {
 	*out = NULL;
 	*out_len = 0;
@@ -245,22 +293,19 @@ int umap_merge_order(umap_merge_slot **out, size_t *out_len,
 	order_out res = { malloc((nours + ntheirs + 1) * sizeof(*res.slots)), 0 };
 	if (!res.slots)
 		return umap_error_set(UMAP_ENOMEM, "out of memory (order merge)");
-	/* Most merges change few features and move none: the stretches at both ends where the
-	 * three agree are copied without hashing a key. */
-	size_t shortest = nbase < nours ? nbase : nours;
-	shortest = ntheirs < shortest ? ntheirs : shortest;
-	size_t prefix = 0, suffix = 0;
-	while (prefix < shortest && !strcmp(base[prefix], ours[prefix]) &&
-	       !strcmp(base[prefix], theirs[prefix]))
-		prefix++;
-	while (suffix < shortest - prefix && !strcmp(base[nbase - 1 - suffix], ours[nours - 1 - suffix]) &&
-	       !strcmp(base[nbase - 1 - suffix], theirs[ntheirs - 1 - suffix]))
-		suffix++;
 	for (size_t i = 0; i < prefix; i++)
 		emit(&res, UMAP_MERGE_OURS, i);
-	int rc = merge_middle(&res, base + prefix, nbase - prefix - suffix, ours + prefix,
-			      nours - prefix - suffix, theirs + prefix, ntheirs - prefix - suffix,
-			      prefix, prefix);
+	size_t mb = nbase - prefix - suffix, mo = nours - prefix - suffix, mt = ntheirs - prefix - suffix;
+	int rc;
+	if (seqs) {
+		rc = merge_middle_keys(&res, seqs[0] + prefix, mb, seqs[1] + prefix, mo,
+				       seqs[2] + prefix, mt, prefix, prefix);
+	} else {
+		/* an item of the middle is nowhere in the ends: keys are unique */
+		order_maps middle = { maps->o2b + prefix, maps->t2b + prefix, maps->o2t + prefix,
+				      maps->t2o + prefix, prefix };
+		rc = merge_middle(&res, mb, mo, mt, &middle, prefix, prefix);
+	}
 	if (rc) {
 		free(res.slots);
 		return rc;
@@ -270,4 +315,42 @@ int umap_merge_order(umap_merge_slot **out, size_t *out_len,
 	*out = res.slots;
 	*out_len = res.count;
 	return 0;
+}
+
+static size_t smallest(size_t a, size_t b, size_t c)
+{
+	size_t m = a < b ? a : b;
+	return c < m ? c : m;
+}
+
+int umap_merge_order(umap_merge_slot **out, size_t *out_len,
+		     const char *const *base, size_t nbase,
+		     const char *const *ours, size_t nours,
+		     const char *const *theirs, size_t ntheirs)
+{
+	/* Most merges change few features and move none: the stretches at both ends where the
+	 * three agree are copied without hashing a key. */
+	size_t shortest = smallest(nbase, nours, ntheirs), prefix = 0, suffix = 0;
+	while (prefix < shortest && !strcmp(base[prefix], ours[prefix]) &&
+	       !strcmp(base[prefix], theirs[prefix]))
+		prefix++;
+	while (suffix < shortest - prefix && !strcmp(base[nbase - 1 - suffix], ours[nours - 1 - suffix]) &&
+	       !strcmp(base[nbase - 1 - suffix], theirs[ntheirs - 1 - suffix]))
+		suffix++;
+	const char *const *const seqs[3] = { base, ours, theirs };
+	return merge_with_ends(out, out_len, nbase, nours, ntheirs, prefix, suffix, seqs, NULL);
+}
+
+int umap_merge_order_mapped(umap_merge_slot **out, size_t *out_len, size_t nbase, size_t nours,
+			    size_t ntheirs, const size_t *o2b, const size_t *t2b, const size_t *o2t,
+			    const size_t *t2o)
+{
+	size_t shortest = smallest(nbase, nours, ntheirs), prefix = 0, suffix = 0;
+	while (prefix < shortest && o2b[prefix] == prefix && t2b[prefix] == prefix)
+		prefix++;
+	while (suffix < shortest - prefix && o2b[nours - 1 - suffix] == nbase - 1 - suffix &&
+	       t2b[ntheirs - 1 - suffix] == nbase - 1 - suffix)
+		suffix++;
+	const order_maps maps = { o2b, t2b, o2t, t2o, 0 };
+	return merge_with_ends(out, out_len, nbase, nours, ntheirs, prefix, suffix, NULL, &maps);
 }
