@@ -61,7 +61,8 @@ int cmd_serve(int argc, const char **argv)
 {
 	static const char *const usage[] = { "umapsync serve [--listen ADDR:PORT] [--data DIR] [options]", NULL };
 	const char *listen = NULL, *data = "umapsync-data", *port_file = NULL;
-	int threads = 4, max_conn = 1024, max_per_ip = 128, timeout = 30, max_body = 8 << 20;
+	int threads = 4, max_conn = 1024, max_per_ip = 128, timeout = 30, request_timeout = 60;
+	int max_body = 8 << 20;
 	int rate = 200, retain = 0, max_wait = 30, force_auth = 0, verbose = 0;
 	const struct option options[] = {
 		OPT_STRING('l', "listen", &listen, "ADDR:PORT", "address and port to listen on (default 127.0.0.1:8642; port 0 picks a free one)"),
@@ -73,6 +74,7 @@ int cmd_serve(int argc, const char **argv)
 		OPT_INT(0, "max-connections", &max_conn, "N", "open connections at most (default 1024)"),
 		OPT_INT(0, "max-per-ip", &max_per_ip, "N", "open connections per client address (default 128)"),
 		OPT_INT(0, "timeout", &timeout, "SECONDS", "close idle connections after this (default 30)"),
+		OPT_INT(0, "request-timeout", &request_timeout, "SECONDS", "close a connection whose request takes longer than this to arrive, 0 for no limit (default 60)"),
 		OPT_INT(0, "max-body", &max_body, "BYTES", "largest request body; larger ones get 413 (default 8 MiB)"),
 		OPT_INT(0, "rate", &rate, "N", "requests per second per client address, 0 for no limit; more get 429 (default 200)"),
 		OPT_INT(0, "max-wait", &max_wait, "SECONDS", "longest long-poll a pull may ask for (default 30)"),
@@ -93,6 +95,7 @@ int cmd_serve(int argc, const char **argv)
 	sopts.max_connections = (unsigned)max_conn;
 	sopts.max_per_ip = (unsigned)max_per_ip;
 	sopts.timeout_s = (unsigned)timeout;
+	sopts.request_timeout_s = (unsigned)positive("request-timeout", request_timeout, usage, options);
 	sopts.max_body = (size_t)max_body;
 	sopts.rate = positive("rate", rate, usage, options);
 	sopts.burst = 2.0 * rate;

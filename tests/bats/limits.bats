@@ -136,3 +136,88 @@ deep_layer() {
 	assert_success
 	assert_output " 0 added, 0 removed, 0 modified, 200000 unchanged"
 }
+
+# slow_sender PORT HEAD...: sends the request head lines one every 0.5 s for up to 30 s and
+# prints "closed after N lines" once the server has hung up, "never closed" otherwise.
+slow_sender() {
+	local port=$1
+	shift
+	bash -c '
+		trap "" PIPE
+		exec 3<>"/dev/tcp/127.0.0.1/$0" || exit 2
+		i=0
+		for line in "$@"; do
+			i=$((i + 1))
+			printf "%s\r\n" "$line" >&3 2>/dev/null || { echo "closed after $i lines"; exit 0; }
+			sleep 0.5
+		done
+		for i in $(seq $((i + 1)) 60); do
+			printf "X-Slow-%d: a\r\n" "$i" >&3 2>/dev/null || { echo "closed after $i lines"; exit 0; }
+			sleep 0.5
+		done
+		echo "never closed"' "$port" "$@"
+}
+
+@test "server: a request head sent a line every 0.5 s is cut at --request-timeout; others are served" {
+	require_server
+	# --timeout (idle) never fires: a line comes every 0.5 s
+	start_server --timeout 5 --request-timeout 2 -v
+	slow_sender "$PORT" "GET /v1/info HTTP/1.1" "Host: x" >slow.out &
+	local slow=$!
+	sleep 0.3
+	http GET /v1/info
+	assert_equal "$code" 200
+	wait "$slow"
+	run cat slow.out
+	assert_output --regexp '^closed after [0-9]+ lines$'
+	run grep -c 'closed 1 connection whose request took more than 2 s to arrive' "$TEST_DIR/server.log"
+	assert_output 1
+}
+
+@test "server: a push body sent a byte every 0.5 s is cut at --request-timeout" {
+	require_server
+	start_server --timeout 5 --request-timeout 2
+	# the head is whole, the body promises 100 bytes and trickles
+	run timeout 40 bash -c '
+		trap "" PIPE
+		exec 3<>"/dev/tcp/127.0.0.1/$0"
+		printf "POST /v1/maps/m/push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n" >&3
+		for i in $(seq 60); do
+			printf " " >&3 2>/dev/null || { echo closed; exit 0; }
+			sleep 0.5
+		done
+		echo "never closed"' "$PORT"
+	assert_success
+	assert_output closed
+	http GET /v1/info
+	assert_equal "$code" 200
+}
+
+@test "server: --request-timeout 0 leaves a slow request head alone until the idle timeout" {
+	require_server
+	start_server --timeout 2 --request-timeout 0
+	# one line every 3 s outlives the 2 s idle timeout: that one closes it instead
+	run timeout 40 bash -c '
+		trap "" PIPE
+		exec 3<>"/dev/tcp/127.0.0.1/$0"
+		for i in $(seq 10); do
+			printf "X-Slow-%d: a\r\n" "$i" >&3 2>/dev/null || { echo "closed after $i"; exit 0; }
+			sleep 3
+		done
+		echo "never closed"' "$PORT"
+	assert_success
+	[[ "$output" == "closed after "[2-9]* ]]
+}
+
+@test "server: a long-poll outlives --request-timeout: only the arrival of a request is bounded" {
+	require_server
+	start_server --request-timeout 1 --max-wait 3
+	http GET '/v1/maps/m/pull?since=0&wait=3'
+	assert_equal "$code" 404
+	push m alice 0 "[$(op_feature a1 L1 f1 Bellecour alice)]"
+	assert_equal "$code" 200
+	# nothing new for 3 s: answered empty at the long-poll's deadline, not cut at 1 s
+	http GET '/v1/maps/m/pull?since=1&wait=3'
+	assert_equal "$code" 200
+	assert_equal "$(jq -c .ops <<<"$body")" "[]"
+}
