@@ -241,6 +241,11 @@ int umap_merge_order(umap_merge_slot **out, size_t *out_len,
 {
 	*out = NULL;
 	*out_len = 0;
+	/* an empty list may come as NULL, and NULL + 0 is undefined (found by fuzz_merge) */
+	static const char *const none[1] = { NULL };
+	base = base ? base : none;
+	ours = ours ? ours : none;
+	theirs = theirs ? theirs : none;
 	/* Every output item is an item of ours or of theirs, each at most once. */
 	order_out res = { malloc((nours + ntheirs + 1) * sizeof(*res.slots)), 0 };
 	if (!res.slots)
