@@ -688,6 +688,18 @@ static void drop_behind(reader *r, size_t offset)
 	priv->dropped = upto;
 }
 
+static size_t max_features = UMAP_DOC_DEFAULT_MAX_FEATURES;
+
+void umap_doc_set_max_features(size_t max)
+{
+	max_features = !max ? UMAP_DOC_DEFAULT_MAX_FEATURES : max < MAX_FEATURES ? max : MAX_FEATURES;
+}
+
+size_t umap_doc_max_features(void)
+{
+	return max_features;
+}
+
 /* Reads a "features" array (its ARRAY_START consumed): span, hash and id of each feature. */
 static int read_features(reader *r, umap_layer *layer)
 {
@@ -695,13 +707,17 @@ static int read_features(reader *r, umap_layer *layer)
 	doc_priv *priv = priv_of(doc);
 	umap_token tok;
 	int rc;
-	for (;;) {
+	for (size_t count = 0;; count++) {
 		if ((rc = umap_scanner_next(r->scanner, &tok)))
 			return rc;
 		if (tok.type == UMAP_TOKEN_ARRAY_END)
 			return 0;
 		if (tok.type != UMAP_TOKEN_OBJECT_START)
 			return expected(r, &tok, "a feature (a JSON object) in \"features\"");
+		if (count == max_features)
+			return umap_error_set(UMAP_ELIMIT,
+					      "%s:%u:%u: more than %zu features in one layer, the limit: set UMAPSYNC_MAX_FEATURES to raise it",
+					      doc->source_name, tok.pos.line, tok.pos.col, max_features);
 		umap_feature streamed, *f = &streamed;
 		if (priv->on_feature)
 			memset(f, 0, sizeof(*f));

@@ -69,6 +69,57 @@ deep_layer() {
 	assert_equal "$stderr" "fatal: long.geojson:1:77: string longer than the limit of 67108864 bytes"
 }
 
+# four_features: a layer of 4 features, one per line, the 4th indented by 2.
+four_features() {
+	printf '{"type":"FeatureCollection","features":[\n'
+	printf '{"type":"Feature","id":%d,"properties":{},"geometry":null},\n' 1 2 3
+	printf '  {"type":"Feature","id":4,"properties":{},"geometry":null}\n]}\n'
+}
+
+@test "features per layer: one over UMAPSYNC_MAX_FEATURES stops the read at that feature" {
+	four_features >many.geojson
+	UMAPSYNC_MAX_FEATURES=3 run_split umapsync diff --stat many.geojson many.geojson
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: many.geojson:5:3: more than 3 features in one layer, the limit: set UMAPSYNC_MAX_FEATURES to raise it"
+	assert_equal "$output" ""
+	UMAPSYNC_MAX_FEATURES=4 run_split umapsync diff --stat many.geojson many.geojson
+	assert_success
+	assert_output " 0 added, 0 removed, 0 modified, 4 unchanged"
+}
+
+@test "features per layer: the default limit is 1,000,000" {
+	{
+		printf '{"type":"FeatureCollection","features":['
+		yes '{},' | head -n 1000000 | tr -d '\n'
+		printf '{}]}\n'
+	} >huge.geojson
+	run_split umapsync diff --stat huge.geojson huge.geojson
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: huge.geojson:1:3000041: more than 1000000 features in one layer, the limit: set UMAPSYNC_MAX_FEATURES to raise it"
+	UMAPSYNC_MAX_FEATURES=1000001 run_split umapsync diff --stat huge.geojson huge.geojson
+	assert_success
+	assert_output " 0 added, 0 removed, 0 modified, 1000001 unchanged"
+}
+
+@test "features per layer: the limit holds in each layer of a .umap map" {
+	{
+		printf '{"type":"umap","properties":{"name":"m"},"layers":['
+		printf '{"type":"FeatureCollection","_umap_options":{"id":"a"},"features":[{"type":"Feature","id":1,"properties":{},"geometry":null}]},\n'
+		printf '{"type":"FeatureCollection","_umap_options":{"id":"b"},"features":[\n'
+		printf '{"type":"Feature","id":%d,"properties":{},"geometry":null},\n' 1 2
+		printf '{"type":"Feature","id":3,"properties":{},"geometry":null}]}]}\n'
+	} >map.umap
+	UMAPSYNC_MAX_FEATURES=2 run_split umapsync diff --stat map.umap map.umap
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: map.umap:5:1: more than 2 features in one layer, the limit: set UMAPSYNC_MAX_FEATURES to raise it"
+}
+
+@test "features per layer: a UMAPSYNC_MAX_FEATURES that is not a number is an error" {
+	UMAPSYNC_MAX_FEATURES=lots run_split umapsync diff --stat "$EXAMPLES/bike-parking.geojson" "$EXAMPLES/bike-parking.geojson"
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: UMAPSYNC_MAX_FEATURES must be a number of features (at least 1), not 'lots'"
+}
+
 @test "server: a push of more ops than the limit gets 413 and applies nothing" {
 	require_server
 	start_server
