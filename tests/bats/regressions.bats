@@ -24,3 +24,18 @@ load helper
 	run jq -c '.features[0].properties' layer.geojson
 	assert_output '{"n":2}'
 }
+
+@test "fuzz_doc: a layer with a duplicate id and a feature without one is refused by diff" {
+	run_split umapsync diff "$FIXTURES/fuzz/duplicate-ids-round-trip.geojson" \
+		"$FIXTURES/fuzz/duplicate-ids-round-trip.geojson"
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: $FIXTURES/fuzz/duplicate-ids-round-trip.geojson:7:5: duplicate feature id \"Tn2vB\": first on line 6, again on line 7"
+}
+
+@test "fuzz_merge: merging a layer that exists on one side only is defined behaviour (make ubsan)" {
+	cp "$EXAMPLES/bike-parking.geojson" base.geojson
+	jq '.properties.id = "other-layer"' "$EXAMPLES/bike-parking.geojson" >ours.geojson
+	cp "$EXAMPLES/bike-parking.geojson" theirs.geojson
+	run_split umapsync merge-file -p base.geojson ours.geojson theirs.geojson
+	[[ "$status" == 0 || "$status" == 1 ]]
+}
