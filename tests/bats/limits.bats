@@ -136,6 +136,23 @@ four_features() {
 	assert_equal "$code" 404
 }
 
+@test "server: a push that would put more than --max-features in a layer gets 413 and applies nothing" {
+	require_server
+	start_server --max-features 3
+	push m alice 0 "[$(op_feature a1 L1 f1 A alice),$(op_feature a2 L1 f2 B alice)]"
+	assert_equal "$code" 200
+	push m alice 2 "[$(op_feature a3 L2 g1 C alice),$(op_feature a4 L1 f3 C alice),$(op_feature a5 L1 f4 D alice)]"
+	assert_equal "$code" 413
+	assert_equal "$(jq -r .error <<<"$body")" "layer 'L1' would hold 4 features, over this server's limit of 3 (serve --max-features): nothing was applied"
+	http GET '/v1/maps/m/pull?since=2'
+	assert_equal "$(jq -c '[(.ops | length), .cursor]' <<<"$body")" "[0,2]"
+	# up to the limit, edits of what is there, and other layers are fine
+	push m alice 2 "[$(op_feature a4 L1 f3 C alice),$(op_feature a6 L1 f1 A2 alice),$(op_feature a3 L2 g1 C alice)]"
+	assert_equal "$code" 200
+	http GET /v1/maps/m/snapshot
+	assert_equal "$(jq -c '[.layers[] | {id, n: (.features | length)}]' <<<"$body")" '[{"id":"L1","n":3},{"id":"L2","n":1}]'
+}
+
 @test "server: a push body nested 100,000 deep is refused with 400, not a crash" {
 	require_server
 	start_server
