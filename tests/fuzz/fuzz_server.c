@@ -2,6 +2,7 @@
  * (no socket): each input is one HTTP request (request line, headers, blank line, body).
  * fuzz-requires: lib/sync_server.c lib/sync_store.c lib/sync_op.c lib/json.c
  * fuzz-seeds: tests/fixtures/sync */
+#include <ctype.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -60,24 +61,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static int hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* %XX decoding in place, and '+' as a space in query arguments, as libmicrohttpd does. */
 static void unescape(char *s, int plus)
 {
 	char *w = s;
 	for (const char *r = s; *r; r++) {
-		if (*r == '%' && hex(r[1]) >= 0 && hex(r[2]) >= 0) {
-			*w++ = (char)(hex(r[1]) * 16 + hex(r[2]));
+		if (*r == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2])) {
+			char digits[3] = { r[1], r[2], '\0' };
+			*w++ = (char)strtol(digits, NULL, 16);
 			r += 2;
 		} else {
 			*w++ = plus && *r == '+' ? ' ' : *r;
