@@ -16,6 +16,7 @@
 
 #include "error.h"
 #include "fs.h"
+#include "json_copy.h"
 
 /* Pages behind the read cursor are handed back to the kernel in steps this big, so that
  * reading a 27 MB layer keeps well under a MB of it resident instead of the whole file. */
@@ -224,7 +225,7 @@ int umap_doc_add_layer(umap_layer **out, umap_doc *doc, const char *id, const js
 		return rc;
 	if (id && !(layer->id = strdup(id)))
 		goto nomem;
-	if (options && !(layer->options = json_deep_copy(options)))
+	if (options && !(layer->options = umap_json_copy(options, 1)))
 		goto nomem;
 	if (!(layer->members = json_object()))
 		goto nomem;
@@ -282,7 +283,7 @@ int umap_layer_set_member_order(umap_doc *doc, umap_layer *layer, const json_t *
 {
 	layer_priv *lp = &priv_of(doc)->layers[layer_index_of(doc, layer)];
 	json_t *copy = NULL;
-	if (json_is_array(names) && !(copy = json_deep_copy(names)))
+	if (json_is_array(names) && !(copy = umap_json_copy(names, 1)))
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	json_decref(lp->order);
 	lp->order = copy;

@@ -17,6 +17,7 @@
 #include "fs.h"
 #include "json.h"
 #include "sha256.h"
+#include "json_copy.h"
 #include "strutil.h"
 #include "sync_op.h"
 
@@ -955,7 +956,7 @@ static int apply_op(struct conn *c, const char *map, const umap_sync_op *op, int
 			err = umap_sync_set_path(obj, op->key, op->value);
 		} else {
 			json_decref(obj);
-			obj = json_deep_copy(op->value);
+			obj = umap_json_copy(op->value, 1);
 			if (!obj)
 				return umap_error_set(UMAP_ENOMEM, "out of memory");
 			if (!json_object_get(obj, "id"))

@@ -39,3 +39,20 @@ load helper
 	run_split umapsync merge-file -p base.geojson ours.geojson theirs.geojson
 	[[ "$status" == 0 || "$status" == 1 ]]
 }
+
+@test "fuzz_merge: a layer option name with \\u0000 survives a merge that takes theirs" {
+	run_split umapsync merge-file -p "$FIXTURES/fuzz/nul-in-option-name-base.geojson" \
+		"$FIXTURES/fuzz/nul-in-option-name-base.geojson" "$FIXTURES/fuzz/nul-in-option-name.geojson"
+	assert_success
+	run jq -c .properties <<<"$output"
+	assert_output '{"id":"L","n\u0000ame":"x"}'
+}
+
+@test "fuzz_merge: option names that differ after a \\u0000 are merged as different names" {
+	printf '{"type":"FeatureCollection","properties":{"id":"L","a\\u0000b":"x","name":"o"},"features":[]}\n' >ours.geojson
+	printf '{"type":"FeatureCollection","properties":{"id":"L","a\\u0000c":"y","name":"x"},"features":[]}\n' >theirs.geojson
+	run_split umapsync merge-file -p "$FIXTURES/fuzz/nul-in-option-name-base.geojson" ours.geojson theirs.geojson
+	assert_success
+	run jq -c .properties <<<"$output"
+	assert_output '{"id":"L","a\u0000b":"x","name":"o","a\u0000c":"y"}'
+}
