@@ -228,9 +228,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fail("unexpected status", rs.status, data, size);
 	/* Every answer is a JSON object. */
 	json_error_t jerr;
-	json_t *reply = json_loadb(rs.body, rs.body_len, 0, &jerr);
-	if (!json_is_object(reply))
+	json_t *reply = json_loadb(rs.body, rs.body_len, JSON_ALLOW_NUL, &jerr);
+	if (!json_is_object(reply)) {
+		fprintf(stderr, "fuzz_server: %s at %d: %.*s\n", jerr.text, jerr.position,
+			(int)(rs.body_len < 2000 ? rs.body_len : 2000), rs.body);
 		fail("the answer is not a JSON object", rs.status, data, size);
+	}
 	json_decref(reply);
 	/* Tokens exist: a map is reached only with one, and written only with a writing one. */
 	if (rs.status < 300 && !strncmp(p.path, "/v1/maps/", 9)) {
