@@ -288,7 +288,8 @@ static int handle_pull(umap_sync_server *srv, struct exchange *ex, const umap_sy
 	long long since = query_int(ex, "since", 0), limit = query_int(ex, "limit", srv->opts.default_limit);
 	long long wait = query_int(ex, "wait", 0);
 	if (since < 0 || limit < 0 || wait < 0)
-		return send_error(ex, MHD_HTTP_BAD_REQUEST, "since, limit and wait must be non-negative integers", NULL, NULL);
+		return send_error(ex, MHD_HTTP_BAD_REQUEST,
+				  "since, limit and wait must be non-negative integers", NULL, NULL);
 	if (limit == 0 || limit > srv->opts.max_limit)
 		limit = srv->opts.max_limit;
 	if (wait > srv->opts.max_wait_s)
@@ -302,7 +303,8 @@ static int handle_pull(umap_sync_server *srv, struct exchange *ex, const umap_sy
 		int err = umap_sync_store_pull(&out, &cursor, srv->store, ex->rs->map, grant, since, limit);
 		if (err) {
 			umap_buf_dispose(&out);
-			return send_error(ex, err == UMAP_ELIMIT ? MHD_HTTP_GONE : status_for(err), umap_error_last(), NULL, NULL);
+			return send_error(ex, err == UMAP_ELIMIT ? MHD_HTTP_GONE : status_for(err),
+					  umap_error_last(), NULL, NULL);
 		}
 		if (cursor > since || wait == 0 || ex->rq->resumed)
 			break;
@@ -331,11 +333,14 @@ static int handle_map(umap_sync_server *srv, struct exchange *ex, const char *me
 	int is_post = !strcmp(method, "POST");
 	if (!strcmp(action, "push") ? !is_post : (strcmp(action, "pull") && strcmp(action, "snapshot"))) {
 		if (strcmp(action, "push") && strcmp(action, "pull") && strcmp(action, "snapshot"))
-			return send_error(ex, MHD_HTTP_NOT_FOUND, "no such endpoint: use /v1/maps/MAP/snapshot, /push or /pull", NULL, NULL);
-		return send_error(ex, MHD_HTTP_METHOD_NOT_ALLOWED, "push takes POST", MHD_HTTP_HEADER_ALLOW, "POST");
+			return send_error(ex, MHD_HTTP_NOT_FOUND,
+					  "no such endpoint: use /v1/maps/MAP/snapshot, /push or /pull", NULL, NULL);
+		return send_error(ex, MHD_HTTP_METHOD_NOT_ALLOWED,
+				  "push takes POST", MHD_HTTP_HEADER_ALLOW, "POST");
 	}
 	if (strcmp(action, "push") && !is_get)
-		return send_error(ex, MHD_HTTP_METHOD_NOT_ALLOWED, "pull and snapshot take GET", MHD_HTTP_HEADER_ALLOW, "GET");
+		return send_error(ex, MHD_HTTP_METHOD_NOT_ALLOWED,
+				  "pull and snapshot take GET", MHD_HTTP_HEADER_ALLOW, "GET");
 
 	const char *auth = field_value(ex->rq->headers, ex->rq->nheaders, MHD_HTTP_HEADER_AUTHORIZATION, 1);
 	const char *token = NULL;
@@ -345,10 +350,12 @@ static int handle_map(umap_sync_server *srv, struct exchange *ex, const char *me
 	umap_sync_grant grant = UMAP_SYNC_GRANT_INIT;
 	int err = umap_sync_store_authorize(&grant, srv->store, ex->rs->map, token, srv->opts.force_auth);
 	if (err == UMAP_EAUTH)
-		return send_error(ex, MHD_HTTP_UNAUTHORIZED, umap_error_last(), MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+		return send_error(ex, MHD_HTTP_UNAUTHORIZED,
+				  umap_error_last(), MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 				  "Bearer realm=\"umapsync\"");
 	if (err)
-		return send_error(ex, err == UMAP_ECONFLICT ? MHD_HTTP_FORBIDDEN : status_for(err), umap_error_last(), NULL, NULL);
+		return send_error(ex, err == UMAP_ECONFLICT ? MHD_HTTP_FORBIDDEN : status_for(err),
+				  umap_error_last(), NULL, NULL);
 
 	int ret;
 	if (!strcmp(action, "snapshot")) {
@@ -392,7 +399,8 @@ static int handle_map(umap_sync_server *srv, struct exchange *ex, const char *me
 				ret = send_json(ex, MHD_HTTP_CONFLICT, reply, NULL, NULL);
 			} else {
 				json_decref(reply);
-				ret = send_error(ex, err == UMAP_ELIMIT ? MHD_HTTP_CONTENT_TOO_LARGE : status_for(err), umap_error_last(), NULL, NULL);
+				ret = send_error(ex, err == UMAP_ELIMIT ? MHD_HTTP_CONTENT_TOO_LARGE : status_for(err),
+						  umap_error_last(), NULL, NULL);
 			}
 		}
 	}
@@ -404,22 +412,26 @@ static int route(umap_sync_server *srv, struct exchange *ex, const char *url, co
 {
 	if (!strcmp(url, "/v1/info")) {
 		if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-			return send_error(ex, MHD_HTTP_METHOD_NOT_ALLOWED, "info takes GET", MHD_HTTP_HEADER_ALLOW, "GET");
+			return send_error(ex, MHD_HTTP_METHOD_NOT_ALLOWED,
+					  "info takes GET", MHD_HTTP_HEADER_ALLOW, "GET");
 		return handle_info(srv, ex);
 	}
 	static const char prefix[] = "/v1/maps/";
 	if (strncmp(url, prefix, sizeof(prefix) - 1))
-		return send_error(ex, MHD_HTTP_NOT_FOUND, "no such endpoint: see /v1/info and /v1/maps/MAP/{snapshot,push,pull}",
+		return send_error(ex, MHD_HTTP_NOT_FOUND,
+				  "no such endpoint: see /v1/info and /v1/maps/MAP/{snapshot,push,pull}",
 				  NULL, NULL);
 	const char *name = url + sizeof(prefix) - 1, *slash = strchr(name, '/');
 	size_t n = slash ? (size_t)(slash - name) : strlen(name);
 	if (n == 0 || n > UMAP_SYNC_NAME_MAX || !slash)
-		return send_error(ex, n > UMAP_SYNC_NAME_MAX ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_NOT_FOUND, "expected /v1/maps/MAP/ACTION with MAP of 1 to 64 characters of A-Z a-z 0-9 _ -",
+		return send_error(ex, n > UMAP_SYNC_NAME_MAX ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_NOT_FOUND,
+				  "expected /v1/maps/MAP/ACTION with MAP of 1 to 64 characters of A-Z a-z 0-9 _ -",
 				  NULL, NULL);
 	memcpy(ex->rs->map, name, n);
 	ex->rs->map[n] = '\0';
 	if (!umap_sync_valid_name(ex->rs->map, UMAP_SYNC_NAME_MAX))
-		return send_error(ex, MHD_HTTP_BAD_REQUEST, "invalid map name: use 1 to 64 characters of A-Z a-z 0-9 _ -", NULL, NULL);
+		return send_error(ex, MHD_HTTP_BAD_REQUEST,
+				  "invalid map name: use 1 to 64 characters of A-Z a-z 0-9 _ -", NULL, NULL);
 	return handle_map(srv, ex, method, slash + 1);
 }
 
