@@ -17,6 +17,7 @@
 #include "error.h"
 #include "fs.h"
 #include "json_copy.h"
+#include "strmap.h"
 
 /* Pages behind the read cursor are handed back to the kernel in steps this big, so that
  * reading a 27 MB layer keeps well under a MB of it resident instead of the whole file. */
@@ -932,18 +933,35 @@ out:
 
 static int read_layers(reader *r)
 {
+	umap_doc *doc = r->doc;
+	umap_strmap ids = UMAP_STRMAP_INIT; /* layers are paired by id: one id, one layer */
 	umap_token tok;
 	int rc;
 	for (;;) {
 		if ((rc = umap_scanner_next(r->scanner, &tok)))
-			return rc;
+			break;
 		if (tok.type == UMAP_TOKEN_ARRAY_END)
-			return 0;
-		if (tok.type != UMAP_TOKEN_OBJECT_START)
-			return expected(r, &tok, "a layer (a FeatureCollection object) in \"layers\"");
+			break;
+		if (tok.type != UMAP_TOKEN_OBJECT_START) {
+			rc = expected(r, &tok, "a layer (a FeatureCollection object) in \"layers\"");
+			break;
+		}
 		if ((rc = read_layer(r, &tok)))
-			return rc;
+			break;
+		const umap_layer *layer = &doc->layers[doc->nlayers - 1];
+		size_t first;
+		if (layer->id && umap_strmap_get(&ids, layer->id, &first)) {
+			rc = umap_error_set(UMAP_EINVALID,
+					    "%s:%u:%u: duplicate layer id \"%s\": first on line %u, again on line %u",
+					    doc->source_name, layer->pos.line, layer->pos.col, layer->id,
+					    doc->layers[first].pos.line, layer->pos.line);
+			break;
+		}
+		if (layer->id && (rc = umap_strmap_put(&ids, layer->id, doc->nlayers - 1, NULL)))
+			break;
 	}
+	umap_strmap_dispose(&ids);
+	return rc;
 }
 
 static const char *type_of(const json_t *top)

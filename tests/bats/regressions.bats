@@ -56,3 +56,10 @@ load helper
 	run jq -c .properties <<<"$output"
 	assert_output '{"id":"L","a\u0000b":"x","name":"o","a\u0000c":"y"}'
 }
+
+@test "fuzz_doc: a map with two layers of one id is refused with both lines, not diffed against itself" {
+	run_split umapsync diff --stat "$FIXTURES/fuzz/duplicate-layer-id.umap" "$FIXTURES/fuzz/duplicate-layer-id.umap"
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: $FIXTURES/fuzz/duplicate-layer-id.umap:7:5: duplicate layer id \"L1\": first on line 5, again on line 7"
+	assert_equal "$output" ""
+}
