@@ -61,8 +61,10 @@ int cmd_serve(int argc, const char **argv)
 {
 	static const char *const usage[] = { "umapsync serve [--listen ADDR:PORT] [--data DIR] [options]", NULL };
 	const char *listen = NULL, *data = "umapsync-data", *port_file = NULL;
-	int threads = 4, max_conn = 1024, max_per_ip = 128, timeout = 30, max_body = 8 << 20;
+	int threads = 4, max_conn = 1024, max_per_ip = 128, timeout = 30, request_timeout = 60;
+	int max_body = 8 << 20;
 	int rate = 200, retain = 0, max_wait = 30, force_auth = 0, verbose = 0;
+	int max_features = (int)UMAP_SYNC_DEFAULT_MAX_FEATURES;
 	const struct option options[] = {
 		OPT_STRING('l', "listen", &listen, "ADDR:PORT", "address and port to listen on (default 127.0.0.1:8642; port 0 picks a free one)"),
 		OPT_STRING('d', "data", &data, "DIR", "directory of the server's database (default umapsync-data)"),
@@ -73,8 +75,10 @@ int cmd_serve(int argc, const char **argv)
 		OPT_INT(0, "max-connections", &max_conn, "N", "open connections at most (default 1024)"),
 		OPT_INT(0, "max-per-ip", &max_per_ip, "N", "open connections per client address (default 128)"),
 		OPT_INT(0, "timeout", &timeout, "SECONDS", "close idle connections after this (default 30)"),
+		OPT_INT(0, "request-timeout", &request_timeout, "SECONDS", "close a connection whose request takes longer than this to arrive, 0 for no limit (default 60)"),
 		OPT_INT(0, "max-body", &max_body, "BYTES", "largest request body; larger ones get 413 (default 8 MiB)"),
 		OPT_INT(0, "rate", &rate, "N", "requests per second per client address, 0 for no limit; more get 429 (default 200)"),
+		OPT_INT(0, "max-features", &max_features, "N", "features one layer may hold; a push that would add more gets 413 (default 1000000)"),
 		OPT_INT(0, "max-wait", &max_wait, "SECONDS", "longest long-poll a pull may ask for (default 30)"),
 		OPT_INT(0, "retain", &retain, "N", "ops kept per map for pull, 0 for all; older cursors get 410 (default 0)"),
 		OPT_BOOL('v', "verbose", &verbose, "log every request on stderr"),
@@ -93,6 +97,7 @@ int cmd_serve(int argc, const char **argv)
 	sopts.max_connections = (unsigned)max_conn;
 	sopts.max_per_ip = (unsigned)max_per_ip;
 	sopts.timeout_s = (unsigned)timeout;
+	sopts.request_timeout_s = (unsigned)positive("request-timeout", request_timeout, usage, options);
 	sopts.max_body = (size_t)max_body;
 	sopts.rate = positive("rate", rate, usage, options);
 	sopts.burst = 2.0 * rate;
@@ -103,6 +108,9 @@ int cmd_serve(int argc, const char **argv)
 
 	umap_sync_store_options stopts = UMAP_SYNC_STORE_OPTIONS_INIT;
 	stopts.retain = positive("retain", retain, usage, options);
+	if (max_features < 1)
+		usage_with_options_msg(usage, options, "--max-features must be at least 1");
+	stopts.max_features = (size_t)max_features;
 	umap_sync_store *store;
 	if (umap_sync_store_open(&store, data, &stopts))
 		die_lib("opening '%s'", data);

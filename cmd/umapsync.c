@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "doc.h"
 #include "strutil.h"
 #include "version.h"
 
@@ -155,6 +156,20 @@ int cmd_help(int argc, const char **argv)
 	return c->fn(2, sub_argv);
 }
 
+/* UMAPSYNC_MAX_FEATURES: the most features one layer of a file read may have. */
+static void set_limits_from_environment(void)
+{
+	const char *v = getenv("UMAPSYNC_MAX_FEATURES");
+	if (!v || !*v)
+		return;
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (*end || errno || *v == '-' || n == 0)
+		die("UMAPSYNC_MAX_FEATURES must be a number of features (at least 1), not '%s'", v);
+	umap_doc_set_max_features(n > SIZE_MAX ? SIZE_MAX : (size_t)n);
+}
+
 int main(int argc, const char **argv)
 {
 	/* SIGPIPE's default action ends us quietly when a reader such as `head` goes away. */
@@ -186,6 +201,7 @@ int main(int argc, const char **argv)
 		print_main_help(stderr);
 		return EXIT_USAGE;
 	}
+	set_limits_from_environment();
 	const char *name = argv[1];
 	if (!strcmp(name, "--help") || !strcmp(name, "-h")) {
 		print_main_help(stdout);

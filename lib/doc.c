@@ -16,6 +16,8 @@
 
 #include "error.h"
 #include "fs.h"
+#include "json_copy.h"
+#include "strmap.h"
 
 /* Pages behind the read cursor are handed back to the kernel in steps this big, so that
  * reading a 27 MB layer keeps well under a MB of it resident instead of the whole file. */
@@ -224,7 +226,7 @@ int umap_doc_add_layer(umap_layer **out, umap_doc *doc, const char *id, const js
 		return rc;
 	if (id && !(layer->id = strdup(id)))
 		goto nomem;
-	if (options && !(layer->options = json_deep_copy(options)))
+	if (options && !(layer->options = umap_json_copy(options, 1)))
 		goto nomem;
 	if (!(layer->members = json_object()))
 		goto nomem;
@@ -282,7 +284,7 @@ int umap_layer_set_member_order(umap_doc *doc, umap_layer *layer, const json_t *
 {
 	layer_priv *lp = &priv_of(doc)->layers[layer_index_of(doc, layer)];
 	json_t *copy = NULL;
-	if (json_is_array(names) && !(copy = json_deep_copy(names)))
+	if (json_is_array(names) && !(copy = umap_json_copy(names, 1)))
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	json_decref(lp->order);
 	lp->order = copy;
@@ -699,6 +701,18 @@ static void drop_behind(reader *r, size_t offset)
 	priv->dropped = upto;
 }
 
+static size_t max_features = UMAP_DOC_DEFAULT_MAX_FEATURES;
+
+void umap_doc_set_max_features(size_t max)
+{
+	max_features = !max ? UMAP_DOC_DEFAULT_MAX_FEATURES : max < MAX_FEATURES ? max : MAX_FEATURES;
+}
+
+size_t umap_doc_max_features(void)
+{
+	return max_features;
+}
+
 /* Reads a "features" array (its ARRAY_START consumed): span, hash and id of each feature. */
 static int read_features(reader *r, umap_layer *layer)
 {
@@ -706,10 +720,14 @@ static int read_features(reader *r, umap_layer *layer)
 	doc_priv *priv = priv_of(doc);
 	umap_token tok;
 	int rc, done;
-	for (;;) {
+	for (size_t count = 0;; count++) {
 		if ((rc = next_object(r, &tok, "a feature (a JSON object) in \"features\"", &done)) ||
 		    done)
 			return rc;
+		if (count == max_features)
+			return umap_error_set(UMAP_ELIMIT,
+					      "%s:%u:%u: more than %zu features in one layer, the limit: set UMAPSYNC_MAX_FEATURES to raise it",
+					      doc->source_name, tok.pos.line, tok.pos.col, max_features);
 		umap_feature streamed, *f = &streamed;
 		if (priv->on_feature)
 			memset(f, 0, sizeof(*f));
@@ -912,15 +930,30 @@ out:
 
 static int read_layers(reader *r)
 {
+	umap_doc *doc = r->doc;
+	umap_strmap ids = UMAP_STRMAP_INIT; /* layers are paired by id: one id, one layer */
 	umap_token tok;
 	int rc, done;
 	for (;;) {
 		if ((rc = next_object(r, &tok, "a layer (a FeatureCollection object) in \"layers\"",
 				      &done)) || done)
-			return rc;
+			break;
 		if ((rc = read_layer(r, &tok)))
-			return rc;
+			break;
+		const umap_layer *layer = &doc->layers[doc->nlayers - 1];
+		size_t first;
+		if (layer->id && umap_strmap_get(&ids, layer->id, &first)) {
+			rc = umap_error_set(UMAP_EINVALID,
+					    "%s:%u:%u: duplicate layer id \"%s\": first on line %u, again on line %u",
+					    doc->source_name, layer->pos.line, layer->pos.col, layer->id,
+					    doc->layers[first].pos.line, layer->pos.line);
+			break;
+		}
+		if (layer->id && (rc = umap_strmap_put(&ids, layer->id, doc->nlayers - 1, NULL)))
+			break;
 	}
+	umap_strmap_dispose(&ids);
+	return rc;
 }
 
 static const char *type_of(const json_t *top)

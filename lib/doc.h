@@ -76,6 +76,15 @@ typedef struct umap_doc_options {
 #define UMAP_DOC_OPTIONS_INIT \
 	{ UMAP_DOC_OPTIONS_VERSION, NULL, 0, 0, UMAP_JSON_OPTIONS_INIT, NULL, NULL }
 
+/* Features in one layer: reading a layer with more fails with UMAP_ELIMIT at the first
+ * feature over the limit. Untrusted files cost memory per feature (about 20 times the
+ * size of a tiny one), so the default is far below the 2^32 - 2 the index can hold.
+ * The process-wide limit applies to every document read after it is set (0: the default);
+ * the command line sets it from UMAPSYNC_MAX_FEATURES. */
+#define UMAP_DOC_DEFAULT_MAX_FEATURES ((size_t)1000000)
+void umap_doc_set_max_features(size_t max);
+size_t umap_doc_max_features(void);
+
 /* Reads a file ("-" for stdin). Kind from the content: {"type":"umap"} is a map, a
  * FeatureCollection a layer (a single Feature is a layer of one). Errors say
  * "FILE:LINE:COL: ..." and return UMAP_EINVALID, UMAP_ENOTFOUND, UMAP_EIO or UMAP_ELIMIT. */

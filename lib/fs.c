@@ -3,13 +3,17 @@
 #include "fs.h"
 #include "error.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int umap_file_read(umap_buf *out, const char *path, size_t max_size)
@@ -79,6 +83,71 @@ static void split_dir(const char *path, char *dir, size_t size)
 		snprintf(dir, size, "%.*s", (int)(slash - path), path);
 }
 
+/* The pid in a temporary file's name NAME.tmp-PID-XXXXXX, or 0 when the name is not one. */
+static pid_t temp_owner(const char *name)
+{
+	size_t len = strlen(name);
+	if (len < 6 + 1 + 1 + 1)
+		return 0;
+	const char *rand = name + len - 6;
+	for (const char *p = rand; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+			return 0;
+	if (rand[-1] != '-')
+		return 0;
+	const char *digits = rand - 1;
+	while (digits > name && digits[-1] >= '0' && digits[-1] <= '9')
+		digits--;
+	size_t ndigits = (size_t)(rand - 1 - digits);
+	if (ndigits == 0 || ndigits > 9 || (size_t)(digits - name) < sizeof(UMAP_TEMP_MARK) ||
+	    memcmp(digits - (sizeof(UMAP_TEMP_MARK) - 1), UMAP_TEMP_MARK, sizeof(UMAP_TEMP_MARK) - 1))
+		return 0;
+	return (pid_t)strtol(digits, NULL, 10);
+}
+
+int umap_fs_clean_temps(const char *dir, unsigned *removed)
+{
+	if (removed)
+		*removed = 0;
+	DIR *d = opendir(dir);
+	if (!d)
+		return umap_error_set_errno(UMAP_EIO, "cannot read directory '%s'", dir);
+	int dfd = dirfd(d);
+	time_t now = time(NULL);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		pid_t pid = temp_owner(e->d_name);
+		struct stat st;
+		if (pid <= 0 || fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		/* a live writer's file stays, unless it is so old that its pid must be reused */
+		int dead = pid != getpid() && kill(pid, 0) < 0 && errno == ESRCH;
+		if ((dead || now - st.st_mtime > UMAP_TEMP_MAX_AGE) &&
+		    unlinkat(dfd, e->d_name, 0) == 0 && removed)
+			(*removed)++;
+	}
+	closedir(d);
+	return 0;
+}
+
+/* Cleans each directory once per thread (a checkout writes many files to few directories):
+ * the last few directories cleaned are remembered by a hash of their path. */
+static void clean_temps_once(const char *dir)
+{
+	static _Thread_local uint64_t seen[8];
+	static _Thread_local unsigned next;
+	uint64_t h = 1469598103934665603u;
+	for (const char *p = dir; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211u;
+	h |= 1; /* never 0, the empty slot */
+	for (size_t i = 0; i < sizeof(seen) / sizeof(seen[0]); i++)
+		if (seen[i] == h)
+			return;
+	seen[next++ % (sizeof(seen) / sizeof(seen[0]))] = h;
+	umap_fs_clean_temps(dir, NULL); /* best effort: the write says what goes wrong */
+}
+
 int umap_file_write_atomic(const char *path, const void *data, size_t len)
 {
 	umap_atomic_file f;
@@ -95,8 +164,12 @@ int umap_atomic_file_open(umap_atomic_file *f, const char *path)
 {
 	f->fd = -1;
 	if ((size_t)snprintf(f->path, sizeof(f->path), "%s", path) >= sizeof(f->path) ||
-	    (size_t)snprintf(f->tmp, sizeof(f->tmp), "%s.tmp-XXXXXX", path) >= sizeof(f->tmp))
+	    (size_t)snprintf(f->tmp, sizeof(f->tmp), "%s" UMAP_TEMP_MARK "%ld-XXXXXX", path,
+			     (long)getpid()) >= sizeof(f->tmp))
 		return umap_error_set(UMAP_EUSAGE, "path too long: '%s'", path);
+	char dir[PATH_MAX];
+	split_dir(path, dir, sizeof(dir));
+	clean_temps_once(dir);
 	int fd = mkstemp(f->tmp);
 	if (fd < 0)
 		return umap_error_set_errno(UMAP_EIO, "cannot create a temporary file beside '%s'", path);

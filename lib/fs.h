@@ -13,7 +13,9 @@ int umap_file_read(umap_buf *out, const char *path, size_t max_size);
 
 /* Writes `len` bytes to `path` through a temporary file in the same directory, fsyncs it,
  * renames it over `path` and fsyncs the directory. On failure `path` is untouched.
- * The new file keeps the mode of the file it replaces (0666 & ~umask for a new one). */
+ * The new file keeps the mode of the file it replaces (0666 & ~umask for a new one).
+ * The temporary file is PATH.tmp-PID-XXXXXX; the first write of a process to a directory
+ * first removes the ones that killed writers left there (umap_fs_clean_temps). */
 int umap_file_write_atomic(const char *path, const void *data, size_t len);
 
 /* The same for output written in pieces (too large to hold in memory): open, write any
@@ -28,6 +30,13 @@ int umap_atomic_file_open(umap_atomic_file *f, const char *path);
 int umap_atomic_file_write(umap_atomic_file *f, const void *data, size_t len);
 int umap_atomic_file_commit(umap_atomic_file *f);
 void umap_atomic_file_abort(umap_atomic_file *f);
+
+#define UMAP_TEMP_MARK ".tmp-"
+#define UMAP_TEMP_MAX_AGE (24 * 3600) /* seconds: a temp file this old has no writer left */
+
+/* Removes from `dir` the temporary files of umap_file_write_atomic whose process is gone
+ * (or that are older than UMAP_TEMP_MAX_AGE); *removed (may be NULL) counts them. */
+int umap_fs_clean_temps(const char *dir, unsigned *removed);
 
 /* mkdir -p */
 int umap_mkdir_p(const char *path, unsigned mode);

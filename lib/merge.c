@@ -6,6 +6,7 @@
 #include "merge.h"
 #include "error.h"
 #include "fs.h"
+#include "json_copy.h"
 #include "strmap.h"
 
 #include <xxhash.h>
@@ -142,23 +143,25 @@ static int same(const json_t *a, const json_t *b)
  * the union of both objects one level down). */
 static int union_object(json_t **out, const json_t *ours, const json_t *theirs, int deep)
 {
-	json_t *res = json_copy((json_t *)ours);
+	json_t *res = umap_json_copy(ours, 0);
 	if (!res)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	const char *key;
+	size_t key_len;
 	json_t *value;
-	json_object_foreach((json_t *)theirs, key, value) {
-		json_t *mine = json_object_get(ours, key);
+	/* by length: a member name may hold a NUL */
+	json_object_keylen_foreach((json_t *)theirs, key, key_len, value) {
+		json_t *mine = json_object_getn(ours, key, key_len);
 		int rc = 0;
 		if (!mine) {
-			rc = json_object_set(res, key, value);
-		} else if (deep && !strcmp(key, "properties") && json_is_object(mine) &&
+			rc = json_object_setn(res, key, key_len, value);
+		} else if (deep && key_len == 10 && !strcmp(key, "properties") && json_is_object(mine) &&
 			   json_is_object(value)) {
 			json_t *merged;
 			if (union_object(&merged, mine, value, 0))
 				rc = -1;
 			else
-				rc = json_object_set_new(res, key, merged);
+				rc = json_object_setn_new(res, key, key_len, merged);
 		}
 		if (rc) {
 			json_decref(res);
@@ -180,7 +183,7 @@ static int union_value(json_t **out, const json_t *ours, const json_t *theirs)
 	if (json_is_object(ours) && json_is_object(theirs))
 		return union_object(out, ours, theirs, 0);
 	if (json_is_array(ours) && json_is_array(theirs)) {
-		json_t *res = json_copy((json_t *)ours);
+		json_t *res = umap_json_copy(ours, 0);
 		if (!res)
 			return umap_error_set(UMAP_ENOMEM, "out of memory");
 		size_t i, j;
@@ -265,24 +268,27 @@ static int merge_members(umap_merge_result *r, json_t **out, const place *where,
 	int rc = 0;
 	for (int s = 0; s < 2 && !rc; s++) {
 		const char *key;
+		size_t key_len;
 		json_t *value;
-		json_object_foreach((json_t *)sides[s], key, value) {
+		/* by length: a member name may hold a NUL */
+		json_object_keylen_foreach((json_t *)sides[s], key, key_len, value) {
 			(void)value;
-			if (s == 1 && json_object_get(ours, key))
+			if (s == 1 && json_object_getn(ours, key, key_len))
 				continue;
-			const json_t *b = base ? json_object_get(base, key) : NULL;
-			const json_t *o = json_object_get(ours, key), *t = json_object_get(theirs, key);
+			const json_t *b = base ? json_object_getn(base, key, key_len) : NULL;
+			const json_t *o = json_object_getn(ours, key, key_len);
+			const json_t *t = json_object_getn(theirs, key, key_len);
 			umap_buf_clear(&name);
 			if ((rc = umap_buf_printf(&name, "%s%s", prefix, key)))
 				break;
 			json_t *merged = NULL;
-			if (split_properties && !strcmp(key, "properties"))
+			if (split_properties && key_len == 10 && !strcmp(key, "properties"))
 				rc = merge_members(r, &merged, where, "properties", "properties.", b, o, t, 0);
 			else
 				rc = merge_unit(r, &merged, where, name.ptr, b, o, t);
 			if (rc)
 				break;
-			if (merged && json_object_set_new(res, key, merged)) {
+			if (merged && json_object_setn_new(res, key, key_len, merged)) {
 				rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 				break;
 			}
@@ -1446,7 +1452,7 @@ static int build_doc(umap_doc **out, umap_merge_result *r, int with_features)
 	if (rc)
 		return rc;
 	if (r->map) {
-		json_t *copy = json_deep_copy(r->map);
+		json_t *copy = umap_json_copy(r->map, 1);
 		if (!copy) {
 			umap_doc_free(doc);
 			return umap_error_set(UMAP_ENOMEM, "out of memory");
@@ -1461,7 +1467,7 @@ static int build_doc(umap_doc **out, umap_merge_result *r, int with_features)
 			break;
 		layer->options_key = options_key_literal(src->options_key);
 		if (ml->members) {
-			json_t *copy = json_deep_copy(ml->members);
+			json_t *copy = umap_json_copy(ml->members, 1);
 			if (!copy) {
 				rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 				break;

@@ -328,6 +328,11 @@ int umap_merge_order(umap_merge_slot **out, size_t *out_len,
 		     const char *const *ours, size_t nours,
 		     const char *const *theirs, size_t ntheirs)
 {
+	/* an empty list may come as NULL, and NULL + 0 is undefined (found by fuzz_merge) */
+	static const char *const none[1] = { NULL };
+	base = base ? base : none;
+	ours = ours ? ours : none;
+	theirs = theirs ? theirs : none;
 	/* Most merges change few features and move none: the stretches at both ends where the
 	 * three agree are copied without hashing a key. */
 	size_t shortest = smallest(nbase, nours, ntheirs), prefix = 0, suffix = 0;
@@ -345,6 +350,11 @@ int umap_merge_order_mapped(umap_merge_slot **out, size_t *out_len, size_t nbase
 			    size_t ntheirs, const size_t *o2b, const size_t *t2b, const size_t *o2t,
 			    const size_t *t2o)
 {
+	static const size_t none[1] = { 0 }; /* as in umap_merge_order: no NULL + 0 */
+	o2b = o2b ? o2b : none;
+	t2b = t2b ? t2b : none;
+	o2t = o2t ? o2t : none;
+	t2o = t2o ? t2o : none;
 	size_t shortest = smallest(nbase, nours, ntheirs), prefix = 0, suffix = 0;
 	while (prefix < shortest && o2b[prefix] == prefix && t2b[prefix] == prefix)
 		prefix++;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "json_copy.h"
 
 typedef struct patcher {
 	umap_doc *doc;
@@ -127,7 +128,7 @@ static int set_keys(patcher *p, json_t *obj, const json_t *keys)
 		if (!v) {
 			json_object_del(obj, key);
 		} else {
-			json_t *copy = json_deep_copy(v);
+			json_t *copy = umap_json_copy(v, 1);
 			if (!copy || json_object_set_new(obj, key, copy))
 				return nomem();
 		}
@@ -203,7 +204,7 @@ static int apply_feature(patcher *p, const json_t *entry)
 		} else if (id && !json_is_null(id) && find_feature(p, layer, id, NULL) >= 0) {
 			rc = umap_error_set(UMAP_ECONFLICT, "%s: already in %s", what, p->doc->source_name);
 		} else {
-			json_t *copy = json_deep_copy(f);
+			json_t *copy = umap_json_copy(f, 1);
 			rc = copy ? umap_layer_append(p->doc, layer, copy) : nomem();
 		}
 	} else if (!strcmp(kind, "removed")) {
@@ -255,7 +256,7 @@ static int apply_feature(patcher *p, const json_t *entry)
 		}
 		if (!rc && geometry) {
 			const json_t *g = side_new(p, geometry);
-			json_t *copy = g ? json_deep_copy(g) : json_null();
+			json_t *copy = g ? umap_json_copy(g, 1) : json_null();
 			if (!copy || json_object_set_new(tree, "geometry", copy))
 				rc = nomem();
 		}

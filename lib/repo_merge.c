@@ -4,6 +4,7 @@
 #include "repo_merge.h"
 #include "error.h"
 #include "fs.h"
+#include "json_copy.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -512,7 +513,7 @@ static int set_member(json_t *object, const char *name, const json_t *value)
 		json_object_del(object, name);
 		return 0;
 	}
-	json_t *copy = json_deep_copy(value);
+	json_t *copy = umap_json_copy(value, 1);
 	return copy && !json_object_set_new(object, name, copy) ? 0 : oom();
 }
 
@@ -578,7 +579,7 @@ static int apply_resolution(umap_doc *doc, const json_t *c, const json_t *value,
 			if (!value && at >= 0) {
 				rc = umap_layer_remove(doc, layer, (size_t)at);
 			} else if (value && at >= 0) {
-				json_t *copy = json_deep_copy(value);
+				json_t *copy = umap_json_copy(value, 1);
 				umap_feature *f = &layer->features[at];
 				if (!copy) {
 					rc = oom();
@@ -589,7 +590,7 @@ static int apply_resolution(umap_doc *doc, const json_t *c, const json_t *value,
 					f->hash = umap_json_hash(copy);
 				}
 			} else if (value) {
-				json_t *copy = json_deep_copy(value);
+				json_t *copy = umap_json_copy(value, 1);
 				rc = copy ? umap_layer_append(doc, layer, copy) : oom();
 			}
 		} else if (at < 0) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "json_copy.h"
 #include "strutil.h"
 #include "sync_op.h"
 
@@ -224,7 +225,7 @@ static long find_file(const umap_sync_files *files, const char *path)
 /* A new FeatureCollection for a layer: its options (with the id, so that import keeps it). */
 static json_t *new_layer(const char *id, const json_t *options, json_t *features)
 {
-	json_t *opts = json_is_object(options) ? json_deep_copy(options) : json_object();
+	json_t *opts = json_is_object(options) ? umap_json_copy(options, 1) : json_object();
 	if (opts && !json_object_get(opts, "id"))
 		json_object_set_new(opts, "id", json_string(id));
 	json_t *fc = json_pack("{s:s, s:o, s:o}", "type", "FeatureCollection", "properties", opts,
@@ -345,7 +346,7 @@ int umap_sync_apply_op(umap_sync_files *files, const json_t *op, int *applied)
 		}
 		long at = find_feature(features, fid);
 		if (upsert) {
-			json_t *feature = json_deep_copy(value);
+			json_t *feature = umap_json_copy(value, 1);
 			if (!json_is_object(feature)) {
 				json_decref(feature);
 				return umap_error_set(UMAP_EINVALID, "pulled feature upsert without a feature");
@@ -383,7 +384,7 @@ int umap_sync_apply_op(umap_sync_files *files, const json_t *op, int *applied)
 			return 0;
 		} else if (upsert) {
 			const char *okey = options_key(loc.fc);
-			json_t *opts = json_is_object(value) ? json_deep_copy(value) : json_object();
+			json_t *opts = json_is_object(value) ? umap_json_copy(value, 1) : json_object();
 			const char *top = json_string_value(json_object_get(loc.fc, "id"));
 			if (opts && !json_object_get(opts, "id") && !(top && !strcmp(top, lid)))
 				json_object_set_new(opts, "id", json_string(lid));

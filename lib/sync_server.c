@@ -30,9 +30,11 @@ struct rate_slot {
 	uint64_t last_us;
 };
 
+struct conn_watch;
+
 struct request {
 	umap_buf body;
-	int too_big;
+	int too_big;           /* 1: the body outgrew max_body; 2: answered before the body */
 	int waiting;           /* 1: suspended in a long-poll; 2: resumed, answer now */
 	uint64_t deadline_us;
 	char map[UMAP_SYNC_NAME_MAX + 1];
@@ -57,6 +59,8 @@ struct umap_sync_server {
 	int timer_started;
 	pthread_mutex_t rate_lock;
 	struct rate_slot *rates;
+	pthread_mutex_t watch_lock;
+	struct conn_watch *watched; /* connections, for the request deadline */
 };
 
 static uint64_t mono_us(void)
@@ -68,49 +72,60 @@ static uint64_t mono_us(void)
 
 /* ---- Responses ------------------------------------------------------------------------ */
 
-static void log_request(umap_sync_server *srv, struct request *req, const char *method,
+/* One request going through umap_sync_server_handle. */
+struct exchange {
+	const umap_sync_http_request *rq;
+	umap_sync_http_response *rs;
+};
+
+static void log_request(umap_sync_server *srv, uint64_t start_us, const char *method,
 			const char *url, unsigned status)
 {
 	if (!srv->opts.log)
 		return;
 	char line[512];
 	snprintf(line, sizeof(line), "%s %.300s %u %.1fms", method, url, status,
-		 (double)(mono_us() - req->start_us) / 1000.0);
+		 (double)(mono_us() - start_us) / 1000.0);
 	srv->opts.log(srv->opts.log_ctx, line);
 }
 
-/* Queues `text` (malloc'd, taken over) with status; extra header optional. */
-static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, char *text, size_t len,
-				 const char *header, const char *value)
+/* Answers with `text` (malloc'd, taken over) and status; extra header optional. */
+static int send_text(struct exchange *ex, unsigned status, char *text, size_t len,
+		     const char *header, const char *value)
 {
-	struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(text);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	if (header)
-		MHD_add_response_header(resp, header, value);
-	enum MHD_Result ret = MHD_queue_response(conn, status, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	if (!text)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	free(ex->rs->body);
+	ex->rs->status = status;
+	ex->rs->body = text;
+	ex->rs->body_len = len;
+	ex->rs->header = header;
+	ex->rs->header_value = value;
+	return 0;
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, json_t *value,
-				 const char *header, const char *hvalue)
+static int send_json(struct exchange *ex, unsigned status, json_t *value, const char *header,
+		     const char *hvalue)
 {
 	char *text = umap_json_dumps(value, UMAP_JSON_COMPACT);
 	json_decref(value);
-	if (!text)
-		return MHD_NO;
-	return send_text(conn, status, text, strlen(text), header, hvalue);
+	return send_text(ex, status, text, text ? strlen(text) : 0, header, hvalue);
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *message,
-				  const char *header, const char *hvalue)
+static int send_error(struct exchange *ex, unsigned status, const char *message,
+		      const char *header, const char *hvalue)
 {
-	return send_json(conn, status, json_pack("{s:s}", "error", message), header, hvalue);
+	return send_json(ex, status, json_pack("{s:s}", "error", message), header, hvalue);
+}
+
+/* The first value of `name` among `fields` (compared without case for headers). */
+static const char *field_value(const umap_sync_http_field *fields, size_t n, const char *name,
+			       int nocase)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fields[i].name && !(nocase ? strcasecmp : strcmp)(fields[i].name, name))
+			return fields[i].value;
+	return NULL;
 }
 
 /* The HTTP status for a library error. */
@@ -196,7 +211,10 @@ static void on_commit(void *ctx, const char *map, int64_t head)
 	pthread_mutex_unlock(&srv->wait_lock);
 }
 
-/* Wakes long-polls whose deadline passed (all of them when stopping). */
+static void watch_expire(umap_sync_server *srv);
+
+/* Wakes long-polls whose deadline passed (all of them when stopping), and shuts down
+ * connections whose request is late. */
 static void *timer_main(void *arg)
 {
 	umap_sync_server *srv = arg;
@@ -215,6 +233,11 @@ static void *timer_main(void *arg)
 		}
 		if (srv->stopping)
 			break;
+		pthread_mutex_unlock(&srv->wait_lock);
+		watch_expire(srv);
+		pthread_mutex_lock(&srv->wait_lock);
+		if (srv->stopping)
+			break;
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 50 * 1000000L;
@@ -230,7 +253,7 @@ static void *timer_main(void *arg)
 
 /* ---- Handlers ------------------------------------------------------------------------------- */
 
-static enum MHD_Result handle_info(umap_sync_server *srv, struct MHD_Connection *conn)
+static int handle_info(umap_sync_server *srv, struct exchange *ex)
 {
 	umap_sync_store_options defaults = UMAP_SYNC_STORE_OPTIONS_INIT;
 	json_t *info = json_pack("{s:s, s:s, s:i, s:b, s:{s:I, s:I, s:i, s:i, s:I}}",
@@ -240,13 +263,13 @@ static enum MHD_Result handle_info(umap_sync_server *srv, struct MHD_Connection 
 				 "max_ops", (json_int_t)defaults.max_ops, "max_wait", (int)srv->opts.max_wait_s,
 				 "max_limit", (int)srv->opts.max_limit,
 				 "max_skew_ms", (json_int_t)defaults.max_skew_ms);
-	return send_json(conn, MHD_HTTP_OK, info, NULL, NULL);
+	return send_json(ex, MHD_HTTP_OK, info, NULL, NULL);
 }
 
 /* Strict non-negative integer query argument; -1 when malformed. */
-static long long query_int(struct MHD_Connection *conn, const char *name, long long dflt)
+static long long query_int(struct exchange *ex, const char *name, long long dflt)
 {
-	const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+	const char *v = field_value(ex->rq->args, ex->rq->nargs, name, 0);
 	if (!v)
 		return dflt;
 	if (!*v || strlen(v) > 18)
@@ -260,15 +283,13 @@ static long long query_int(struct MHD_Connection *conn, const char *name, long l
 	return n;
 }
 
-static enum MHD_Result handle_pull(umap_sync_server *srv, struct MHD_Connection *conn, struct request *req,
-				   const umap_sync_grant *grant, unsigned *status)
+static int handle_pull(umap_sync_server *srv, struct exchange *ex, const umap_sync_grant *grant)
 {
-	long long since = query_int(conn, "since", 0), limit = query_int(conn, "limit", srv->opts.default_limit);
-	long long wait = query_int(conn, "wait", 0);
-	if (since < 0 || limit < 0 || wait < 0) {
-		*status = MHD_HTTP_BAD_REQUEST;
-		return send_error(conn, *status, "since, limit and wait must be non-negative integers", NULL, NULL);
-	}
+	long long since = query_int(ex, "since", 0), limit = query_int(ex, "limit", srv->opts.default_limit);
+	long long wait = query_int(ex, "wait", 0);
+	if (since < 0 || limit < 0 || wait < 0)
+		return send_error(ex, MHD_HTTP_BAD_REQUEST,
+				  "since, limit and wait must be non-negative integers", NULL, NULL);
 	if (limit == 0 || limit > srv->opts.max_limit)
 		limit = srv->opts.max_limit;
 	if (wait > srv->opts.max_wait_s)
@@ -279,93 +300,78 @@ static enum MHD_Result handle_pull(umap_sync_server *srv, struct MHD_Connection 
 		uint64_t generation = srv->generation;
 		pthread_mutex_unlock(&srv->wait_lock);
 		int64_t cursor;
-		int err = umap_sync_store_pull(&out, &cursor, srv->store, req->map, grant, since, limit);
+		int err = umap_sync_store_pull(&out, &cursor, srv->store, ex->rs->map, grant, since, limit);
 		if (err) {
 			umap_buf_dispose(&out);
-			*status = err == UMAP_ELIMIT ? MHD_HTTP_GONE : status_for(err);
-			return send_error(conn, *status, umap_error_last(), NULL, NULL);
+			return send_error(ex, err == UMAP_ELIMIT ? MHD_HTTP_GONE : status_for(err),
+					  umap_error_last(), NULL, NULL);
 		}
-		if (cursor > since || wait == 0 || req->waiting == 2)
+		if (cursor > since || wait == 0 || ex->rq->resumed)
 			break;
-		/* nothing new: park the connection until a commit or the deadline, unless a
-		 * commit happened since the read above (then read again) */
+		/* nothing new: the caller parks the request until a commit or the deadline (status
+		 * 0), unless a commit happened since the read above (then read again) */
 		pthread_mutex_lock(&srv->wait_lock);
-		if (srv->stopping) {
-			pthread_mutex_unlock(&srv->wait_lock);
-			break;
-		}
-		if (generation == srv->generation) {
-			req->waiting = 1;
-			req->deadline_us = mono_us() + (uint64_t)wait * 1000000u;
-			req->conn = conn;
-			req->next_waiter = srv->waiters;
-			srv->waiters = req;
-			MHD_suspend_connection(conn);
-			pthread_mutex_unlock(&srv->wait_lock);
-			umap_buf_dispose(&out);
-			*status = 0;
-			return MHD_YES;
-		}
+		int stopping = srv->stopping, changed = generation != srv->generation;
 		pthread_mutex_unlock(&srv->wait_lock);
+		if (stopping)
+			break;
+		if (!changed) {
+			umap_buf_dispose(&out);
+			ex->rs->status = 0;
+			ex->rs->wait_s = (unsigned)wait;
+			ex->rs->generation = generation;
+			return 0;
+		}
 	}
-	*status = MHD_HTTP_OK;
 	size_t len = out.len;
-	return send_text(conn, MHD_HTTP_OK, umap_buf_detach(&out), len, NULL, NULL);
+	return send_text(ex, MHD_HTTP_OK, umap_buf_detach(&out), len, NULL, NULL);
 }
 
-static enum MHD_Result handle_map(umap_sync_server *srv, struct MHD_Connection *conn, struct request *req,
-				  const char *method, const char *action, unsigned *status)
+static int handle_map(umap_sync_server *srv, struct exchange *ex, const char *method, const char *action)
 {
 	int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
 	int is_post = !strcmp(method, "POST");
 	if (!strcmp(action, "push") ? !is_post : (strcmp(action, "pull") && strcmp(action, "snapshot"))) {
-		if (strcmp(action, "push") && strcmp(action, "pull") && strcmp(action, "snapshot")) {
-			*status = MHD_HTTP_NOT_FOUND;
-			return send_error(conn, *status, "no such endpoint: use /v1/maps/MAP/snapshot, /push or /pull", NULL, NULL);
-		}
-		*status = MHD_HTTP_METHOD_NOT_ALLOWED;
-		return send_error(conn, *status, "push takes POST", MHD_HTTP_HEADER_ALLOW, "POST");
+		if (strcmp(action, "push") && strcmp(action, "pull") && strcmp(action, "snapshot"))
+			return send_error(ex, MHD_HTTP_NOT_FOUND,
+					  "no such endpoint: use /v1/maps/MAP/snapshot, /push or /pull", NULL, NULL);
+		return send_error(ex, MHD_HTTP_METHOD_NOT_ALLOWED,
+				  "push takes POST", MHD_HTTP_HEADER_ALLOW, "POST");
 	}
-	if (strcmp(action, "push") && !is_get) {
-		*status = MHD_HTTP_METHOD_NOT_ALLOWED;
-		return send_error(conn, *status, "pull and snapshot take GET", MHD_HTTP_HEADER_ALLOW, "GET");
-	}
+	if (strcmp(action, "push") && !is_get)
+		return send_error(ex, MHD_HTTP_METHOD_NOT_ALLOWED,
+				  "pull and snapshot take GET", MHD_HTTP_HEADER_ALLOW, "GET");
 
-	const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *auth = field_value(ex->rq->headers, ex->rq->nheaders, MHD_HTTP_HEADER_AUTHORIZATION, 1);
 	const char *token = NULL;
 	if (auth && !strncasecmp(auth, "Bearer ", 7))
 		for (token = auth + 7; *token == ' ';)
 			token++;
 	umap_sync_grant grant = UMAP_SYNC_GRANT_INIT;
-	int err = umap_sync_store_authorize(&grant, srv->store, req->map, token, srv->opts.force_auth);
-	if (err == UMAP_EAUTH) {
-		*status = MHD_HTTP_UNAUTHORIZED;
-		return send_error(conn, *status, umap_error_last(), MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+	int err = umap_sync_store_authorize(&grant, srv->store, ex->rs->map, token, srv->opts.force_auth);
+	if (err == UMAP_EAUTH)
+		return send_error(ex, MHD_HTTP_UNAUTHORIZED,
+				  umap_error_last(), MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 				  "Bearer realm=\"umapsync\"");
-	}
-	if (err) {
-		*status = err == UMAP_ECONFLICT ? MHD_HTTP_FORBIDDEN : status_for(err);
-		return send_error(conn, *status, umap_error_last(), NULL, NULL);
-	}
+	if (err)
+		return send_error(ex, err == UMAP_ECONFLICT ? MHD_HTTP_FORBIDDEN : status_for(err),
+				  umap_error_last(), NULL, NULL);
 
-	enum MHD_Result ret;
+	int ret;
 	if (!strcmp(action, "snapshot")) {
 		umap_buf out = UMAP_BUF_INIT;
-		err = umap_sync_store_snapshot(&out, srv->store, req->map, &grant);
+		err = umap_sync_store_snapshot(&out, srv->store, ex->rs->map, &grant);
 		if (err) {
 			umap_buf_dispose(&out);
-			*status = status_for(err);
-			ret = send_error(conn, *status, umap_error_last(), NULL, NULL);
+			ret = send_error(ex, status_for(err), umap_error_last(), NULL, NULL);
 		} else {
-			*status = MHD_HTTP_OK;
 			size_t len = out.len;
-			ret = send_text(conn, *status, umap_buf_detach(&out), len, NULL, NULL);
+			ret = send_text(ex, MHD_HTTP_OK, umap_buf_detach(&out), len, NULL, NULL);
 		}
 	} else if (!strcmp(action, "pull")) {
-		ret = handle_pull(srv, conn, req, &grant, status);
+		ret = handle_pull(srv, ex, &grant);
 	} else if (!grant.write) {
-		*status = MHD_HTTP_FORBIDDEN;
-		ret = send_error(conn, *status, "this token is read-only", NULL, NULL);
+		ret = send_error(ex, MHD_HTTP_FORBIDDEN, "this token is read-only", NULL, NULL);
 	} else {
 		/* strict parse: duplicate members refused, depth and sizes bounded */
 		umap_json_options jopts = UMAP_JSON_OPTIONS_INIT;
@@ -375,29 +381,26 @@ static enum MHD_Result handle_map(umap_sync_server *srv, struct MHD_Connection *
 		jopts.max_size = srv->opts.max_body;
 		umap_json_doc *doc = NULL;
 		json_t *body = NULL;
-		if (!umap_json_parse(&doc, req->body.ptr ? req->body.ptr : "", req->body.len, &jopts))
+		if (!umap_json_parse(&doc, ex->rq->body ? ex->rq->body : "", ex->rq->body_len, &jopts))
 			body = json_incref(umap_json_doc_root(doc));
 		umap_json_doc_free(doc);
 		if (!body) {
-			*status = MHD_HTTP_BAD_REQUEST;
 			char msg[600];
 			snprintf(msg, sizeof(msg), "request body is not valid JSON: %s", umap_error_last());
-			ret = send_error(conn, *status, msg, NULL, NULL);
+			ret = send_error(ex, MHD_HTTP_BAD_REQUEST, msg, NULL, NULL);
 		} else {
 			json_t *reply = NULL;
-			err = umap_sync_store_push(&reply, srv->store, req->map, &grant, body);
+			err = umap_sync_store_push(&reply, srv->store, ex->rs->map, &grant, body);
 			json_decref(body);
 			if (!err) {
-				*status = MHD_HTTP_OK;
-				ret = send_json(conn, *status, reply, NULL, NULL);
+				ret = send_json(ex, MHD_HTTP_OK, reply, NULL, NULL);
 			} else if (err == UMAP_ECONFLICT && reply) {
-				*status = MHD_HTTP_CONFLICT;
 				json_object_set_new(reply, "error", json_string(umap_error_last()));
-				ret = send_json(conn, *status, reply, NULL, NULL);
+				ret = send_json(ex, MHD_HTTP_CONFLICT, reply, NULL, NULL);
 			} else {
 				json_decref(reply);
-				*status = err == UMAP_ELIMIT ? MHD_HTTP_CONTENT_TOO_LARGE : status_for(err);
-				ret = send_error(conn, *status, umap_error_last(), NULL, NULL);
+				ret = send_error(ex, err == UMAP_ELIMIT ? MHD_HTTP_CONTENT_TOO_LARGE : status_for(err),
+						  umap_error_last(), NULL, NULL);
 			}
 		}
 	}
@@ -405,37 +408,253 @@ static enum MHD_Result handle_map(umap_sync_server *srv, struct MHD_Connection *
 	return ret;
 }
 
-static enum MHD_Result route(umap_sync_server *srv, struct MHD_Connection *conn, struct request *req,
-			     const char *url, const char *method, unsigned *status)
+static int route(umap_sync_server *srv, struct exchange *ex, const char *url, const char *method)
 {
 	if (!strcmp(url, "/v1/info")) {
-		if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
-			*status = MHD_HTTP_METHOD_NOT_ALLOWED;
-			return send_error(conn, *status, "info takes GET", MHD_HTTP_HEADER_ALLOW, "GET");
-		}
-		*status = MHD_HTTP_OK;
-		return handle_info(srv, conn);
+		if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+			return send_error(ex, MHD_HTTP_METHOD_NOT_ALLOWED,
+					  "info takes GET", MHD_HTTP_HEADER_ALLOW, "GET");
+		return handle_info(srv, ex);
 	}
 	static const char prefix[] = "/v1/maps/";
-	if (strncmp(url, prefix, sizeof(prefix) - 1)) {
-		*status = MHD_HTTP_NOT_FOUND;
-		return send_error(conn, *status, "no such endpoint: see /v1/info and /v1/maps/MAP/{snapshot,push,pull}",
+	if (strncmp(url, prefix, sizeof(prefix) - 1))
+		return send_error(ex, MHD_HTTP_NOT_FOUND,
+				  "no such endpoint: see /v1/info and /v1/maps/MAP/{snapshot,push,pull}",
 				  NULL, NULL);
-	}
 	const char *name = url + sizeof(prefix) - 1, *slash = strchr(name, '/');
 	size_t n = slash ? (size_t)(slash - name) : strlen(name);
-	if (n == 0 || n > UMAP_SYNC_NAME_MAX || !slash) {
-		*status = n > UMAP_SYNC_NAME_MAX ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_NOT_FOUND;
-		return send_error(conn, *status, "expected /v1/maps/MAP/ACTION with MAP of 1 to 64 characters of A-Z a-z 0-9 _ -",
+	if (n == 0 || n > UMAP_SYNC_NAME_MAX || !slash)
+		return send_error(ex, n > UMAP_SYNC_NAME_MAX ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_NOT_FOUND,
+				  "expected /v1/maps/MAP/ACTION with MAP of 1 to 64 characters of A-Z a-z 0-9 _ -",
 				  NULL, NULL);
+	memcpy(ex->rs->map, name, n);
+	ex->rs->map[n] = '\0';
+	if (!umap_sync_valid_name(ex->rs->map, UMAP_SYNC_NAME_MAX))
+		return send_error(ex, MHD_HTTP_BAD_REQUEST,
+				  "invalid map name: use 1 to 64 characters of A-Z a-z 0-9 _ -", NULL, NULL);
+	return handle_map(srv, ex, method, slash + 1);
+}
+
+/* ---- The seam ------------------------------------------------------------------------------ */
+
+int umap_sync_server_handle(umap_sync_server *srv, const umap_sync_http_request *rq,
+			    umap_sync_http_response *rs)
+{
+	memset(rs, 0, sizeof(*rs));
+	struct exchange ex = { rq, rs };
+	int err = route(srv, &ex, rq->path ? rq->path : "", rq->method ? rq->method : "");
+	if (err)
+		umap_sync_http_response_dispose(rs);
+	return err;
+}
+
+void umap_sync_http_response_dispose(umap_sync_http_response *rs)
+{
+	free(rs->body);
+	rs->body = NULL;
+	rs->body_len = 0;
+}
+
+/* ---- Request deadline (slowloris) ------------------------------------------------------------ */
+
+/* MHD's own timeout is an idle timeout: a byte now and then resets it. Each connection is
+ * therefore watched from its first byte (or the end of its previous request) until its
+ * request has arrived whole; one that takes longer than request_timeout_s is shut down. */
+struct conn_watch {
+	int fd;
+	uint64_t since_us; /* when the request being received began; 0 while it is answered */
+	int cut;
+	struct conn_watch *prev, *next;
+};
+
+static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			      enum MHD_ConnectionNotificationCode code)
+{
+	umap_sync_server *srv = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *info =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		struct conn_watch *w = info ? calloc(1, sizeof(*w)) : NULL;
+		if (!w)
+			return; /* out of memory: only the idle timeout bounds this one */
+		w->fd = info->connect_fd;
+		w->since_us = mono_us();
+		pthread_mutex_lock(&srv->watch_lock);
+		w->next = srv->watched;
+		if (w->next)
+			w->next->prev = w;
+		srv->watched = w;
+		pthread_mutex_unlock(&srv->watch_lock);
+		*socket_context = w;
+		return;
 	}
-	memcpy(req->map, name, n);
-	req->map[n] = '\0';
-	if (!umap_sync_valid_name(req->map, UMAP_SYNC_NAME_MAX)) {
-		*status = MHD_HTTP_BAD_REQUEST;
-		return send_error(conn, *status, "invalid map name: use 1 to 64 characters of A-Z a-z 0-9 _ -", NULL, NULL);
+	/* MHD tells of the close before it closes the descriptor: once unlinked here, the
+	 * watchdog can no longer shut down a descriptor that a new connection reuses */
+	struct conn_watch *w = *socket_context;
+	if (!w)
+		return;
+	pthread_mutex_lock(&srv->watch_lock);
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		srv->watched = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	pthread_mutex_unlock(&srv->watch_lock);
+	free(w);
+	*socket_context = NULL;
+}
+
+/* since_us: when the next request starts arriving (now), or 0 while one is answered. */
+static void watch_set(umap_sync_server *srv, struct MHD_Connection *conn, uint64_t since_us)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn_watch *w = info ? info->socket_context : NULL;
+	if (!w)
+		return;
+	pthread_mutex_lock(&srv->watch_lock);
+	w->since_us = since_us;
+	pthread_mutex_unlock(&srv->watch_lock);
+}
+
+/* shutdown() lets MHD see the end of the stream and close the connection itself. */
+static void watch_expire(umap_sync_server *srv)
+{
+	if (!srv->opts.request_timeout_s)
+		return;
+	uint64_t now = mono_us(), limit = (uint64_t)srv->opts.request_timeout_s * 1000000u;
+	unsigned cut = 0;
+	pthread_mutex_lock(&srv->watch_lock);
+	for (struct conn_watch *w = srv->watched; w; w = w->next)
+		if (!w->cut && w->since_us && now - w->since_us > limit) {
+			shutdown(w->fd, SHUT_RDWR);
+			w->cut = 1;
+			cut++;
+		}
+	pthread_mutex_unlock(&srv->watch_lock);
+	if (cut && srv->opts.log) {
+		char line[160];
+		snprintf(line, sizeof(line),
+			 "closed %u connection%s whose request took more than %u s to arrive", cut,
+			 cut == 1 ? "" : "s", srv->opts.request_timeout_s);
+		srv->opts.log(srv->opts.log_ctx, line);
 	}
-	return handle_map(srv, conn, req, method, slash + 1, status);
+}
+
+/* ---- The HTTP front end: libmicrohttpd --------------------------------------------------------- */
+
+struct fields {
+	umap_sync_http_field *items;
+	size_t n, cap;
+};
+
+static enum MHD_Result collect_field(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *value)
+{
+	struct fields *f = cls;
+	(void)kind;
+	if (f->n < f->cap) {
+		f->items[f->n].name = key;
+		f->items[f->n].value = value;
+		f->n++;
+	}
+	return MHD_YES;
+}
+
+/* The connection's headers or query arguments, in order (pointing into MHD's memory). */
+static int get_fields(struct fields *out, struct MHD_Connection *conn, enum MHD_ValueKind kind)
+{
+	int n = MHD_get_connection_values(conn, kind, NULL, NULL);
+	out->n = 0;
+	out->cap = n > 0 ? (size_t)n : 0;
+	out->items = NULL;
+	if (out->cap && !(out->items = calloc(out->cap, sizeof(*out->items))))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	MHD_get_connection_values(conn, kind, collect_field, out);
+	return 0;
+}
+
+/* Queues the response (its body goes to MHD). */
+static enum MHD_Result queue_response(struct MHD_Connection *conn, umap_sync_http_response *rs)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(rs->body_len, rs->body, MHD_RESPMEM_MUST_FREE);
+	if (!resp)
+		return MHD_NO;
+	rs->body = NULL;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (rs->header)
+		MHD_add_response_header(resp, rs->header, rs->header_value);
+	enum MHD_Result ret = MHD_queue_response(conn, rs->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* An error answered by the front end itself (rate, body size). */
+static enum MHD_Result answer_error(umap_sync_server *srv, struct MHD_Connection *conn,
+				    struct request *req, const char *method, const char *url,
+				    unsigned status, const char *message, const char *header,
+				    const char *value)
+{
+	umap_sync_http_response rs;
+	memset(&rs, 0, sizeof(rs));
+	struct exchange ex = { NULL, &rs };
+	enum MHD_Result ret = send_error(&ex, status, message, header, value) ? MHD_NO
+									: queue_response(conn, &rs);
+	umap_sync_http_response_dispose(&rs);
+	log_request(srv, req->start_us, method, url, status);
+	return ret;
+}
+
+/* The request has arrived whole: through the seam, then queued or parked (long-poll). */
+static enum MHD_Result answer(umap_sync_server *srv, struct MHD_Connection *conn,
+			      struct request *req, const char *url, const char *method)
+{
+	struct fields headers, args = { NULL, 0, 0 };
+	if (get_fields(&headers, conn, MHD_HEADER_KIND) ||
+	    get_fields(&args, conn, MHD_GET_ARGUMENT_KIND)) {
+		free(headers.items);
+		return MHD_NO;
+	}
+	umap_sync_http_request rq = {
+		method, url, args.items, args.n, headers.items, headers.n,
+		req->body.ptr, req->body.len, req->waiting == 2,
+	};
+	umap_sync_http_response rs;
+	enum MHD_Result ret = MHD_NO;
+	for (;;) {
+		if (umap_sync_server_handle(srv, &rq, &rs))
+			break;
+		if (rs.status) {
+			ret = queue_response(conn, &rs);
+			log_request(srv, req->start_us, method, url, rs.status);
+			break;
+		}
+		/* park until a commit on the map or the deadline, unless a commit slipped in
+		 * since the pull (then pull again) or the server is stopping (answer now) */
+		pthread_mutex_lock(&srv->wait_lock);
+		if (!srv->stopping && rs.generation == srv->generation) {
+			req->waiting = 1;
+			req->deadline_us = mono_us() + (uint64_t)rs.wait_s * 1000000u;
+			req->conn = conn;
+			memcpy(req->map, rs.map, sizeof(req->map));
+			req->next_waiter = srv->waiters;
+			srv->waiters = req;
+			MHD_suspend_connection(conn);
+			pthread_mutex_unlock(&srv->wait_lock);
+			ret = MHD_YES;
+			break;
+		}
+		rq.resumed = srv->stopping;
+		pthread_mutex_unlock(&srv->wait_lock);
+		umap_sync_http_response_dispose(&rs);
+	}
+	umap_sync_http_response_dispose(&rs);
+	free(headers.items);
+	free(args.items);
+	return ret;
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
@@ -445,8 +664,6 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 	umap_sync_server *srv = cls;
 	(void)version;
 	struct request *req = *con_cls;
-	unsigned status = 0;
-	enum MHD_Result ret;
 	if (!req) {
 		req = calloc(1, sizeof(*req));
 		if (!req)
@@ -457,19 +674,17 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 		if (retry) {
 			char value[16];
 			snprintf(value, sizeof(value), "%u", retry);
-			ret = send_error(conn, MHD_HTTP_TOO_MANY_REQUESTS, "too many requests: slow down and retry later",
-					 MHD_HTTP_HEADER_RETRY_AFTER, value);
-			log_request(srv, req, method, url, MHD_HTTP_TOO_MANY_REQUESTS);
 			req->too_big = 2;
-			return ret;
+			return answer_error(srv, conn, req, method, url, MHD_HTTP_TOO_MANY_REQUESTS,
+					    "too many requests: slow down and retry later",
+					    MHD_HTTP_HEADER_RETRY_AFTER, value);
 		}
 		const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (length && strtoull(length, NULL, 10) > srv->opts.max_body) {
 			/* answered before the body is read; the connection is closed after */
-			ret = send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", NULL, NULL);
-			log_request(srv, req, method, url, MHD_HTTP_CONTENT_TOO_LARGE);
 			req->too_big = 2;
-			return ret;
+			return answer_error(srv, conn, req, method, url, MHD_HTTP_CONTENT_TOO_LARGE,
+					    "request body too large", NULL, NULL);
 		}
 		return MHD_YES;
 	}
@@ -485,23 +700,19 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (req->too_big) {
-		status = MHD_HTTP_CONTENT_TOO_LARGE;
-		ret = send_error(conn, status, "request body too large", NULL, NULL);
-	} else {
-		ret = route(srv, conn, req, url, method, &status);
-	}
-	if (status)
-		log_request(srv, req, method, url, status);
-	return ret;
+	watch_set(srv, conn, 0); /* arrived whole: no deadline while it is answered */
+	if (req->too_big)
+		return answer_error(srv, conn, req, method, url, MHD_HTTP_CONTENT_TOO_LARGE,
+				    "request body too large", NULL, NULL);
+	return answer(srv, conn, req, url, method);
 }
 
 static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			      enum MHD_RequestTerminationCode code)
 {
-	(void)cls;
-	(void)conn;
+	umap_sync_server *srv = cls;
 	(void)code;
+	watch_set(srv, conn, mono_us()); /* a kept-alive connection's next request starts now */
 	struct request *req = *con_cls;
 	if (!req)
 		return;
@@ -510,11 +721,34 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
 	*con_cls = NULL;
 }
 
-int umap_sync_server_start(umap_sync_server **out, umap_sync_store *store, const umap_sync_server_options *opts)
+int umap_sync_server_new(umap_sync_server **out, umap_sync_store *store,
+			 const umap_sync_server_options *opts)
 {
 	*out = NULL;
 	if (!opts || opts->version != UMAP_SYNC_SERVER_OPTIONS_VERSION)
 		return umap_error_set(UMAP_EUSAGE, "umap_sync_server_options: unknown version");
+	umap_sync_server *srv = calloc(1, sizeof(*srv));
+	if (!srv || !(srv->rates = calloc(RATE_SLOTS, sizeof(struct rate_slot)))) {
+		free(srv);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	srv->store = store;
+	srv->opts = *opts;
+	pthread_mutex_init(&srv->wait_lock, NULL);
+	pthread_cond_init(&srv->wait_cond, NULL);
+	pthread_mutex_init(&srv->rate_lock, NULL);
+	pthread_mutex_init(&srv->watch_lock, NULL);
+	*out = srv;
+	return 0;
+}
+
+int umap_sync_server_start(umap_sync_server **out, umap_sync_store *store, const umap_sync_server_options *opts)
+{
+	*out = NULL;
+	umap_sync_server *srv;
+	int err = umap_sync_server_new(&srv, store, opts);
+	if (err)
+		return err;
 	char port[8];
 	snprintf(port, sizeof(port), "%u", opts->port);
 	struct addrinfo hints, *ai = NULL;
@@ -524,19 +758,10 @@ int umap_sync_server_start(umap_sync_server **out, umap_sync_store *store, const
 	hints.ai_flags = AI_PASSIVE;
 	const char *host = opts->host && *opts->host ? opts->host : "127.0.0.1";
 	int gai = getaddrinfo(host, port, &hints, &ai);
-	if (gai)
+	if (gai) {
+		umap_sync_server_stop(srv);
 		return umap_error_set(UMAP_EINVALID, "cannot listen on '%s': %s", host, gai_strerror(gai));
-	umap_sync_server *srv = calloc(1, sizeof(*srv));
-	if (!srv || !(srv->rates = calloc(RATE_SLOTS, sizeof(struct rate_slot)))) {
-		free(srv);
-		freeaddrinfo(ai);
-		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	}
-	srv->store = store;
-	srv->opts = *opts;
-	pthread_mutex_init(&srv->wait_lock, NULL);
-	pthread_cond_init(&srv->wait_cond, NULL);
-	pthread_mutex_init(&srv->rate_lock, NULL);
 	unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
@@ -549,12 +774,13 @@ int umap_sync_server_start(umap_sync_server **out, umap_sync_store *store, const
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_per_ip,
 		MHD_OPTION_CONNECTION_TIMEOUT, opts->timeout_s,
 		MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
+		MHD_OPTION_NOTIFY_CONNECTION, notify_connection, srv,
 		MHD_OPTION_END);
 	int saved = errno;
 	freeaddrinfo(ai);
 	if (!srv->daemon) {
 		errno = saved ? saved : EADDRINUSE;
-		int err = umap_error_set_errno(UMAP_EIO, "cannot listen on %s:%u", host, opts->port);
+		err = umap_error_set_errno(UMAP_EIO, "cannot listen on %s:%u", host, opts->port);
 		umap_sync_server_stop(srv);
 		return err;
 	}
@@ -587,11 +813,12 @@ void umap_sync_server_stop(umap_sync_server *srv)
 		pthread_join(srv->timer, NULL); /* it resumes every parked long-poll on its way out */
 	if (srv->daemon)
 		MHD_stop_daemon(srv->daemon);
-	if (srv->store)
+	if (srv->store && srv->daemon)
 		umap_sync_store_on_commit(srv->store, NULL, NULL);
 	pthread_mutex_destroy(&srv->wait_lock);
 	pthread_cond_destroy(&srv->wait_cond);
 	pthread_mutex_destroy(&srv->rate_lock);
+	pthread_mutex_destroy(&srv->watch_lock);
 	free(srv->rates);
 	free(srv);
 }

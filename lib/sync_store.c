@@ -17,6 +17,7 @@
 #include "fs.h"
 #include "json.h"
 #include "sha256.h"
+#include "json_copy.h"
 #include "strutil.h"
 #include "sync_op.h"
 
@@ -70,6 +71,7 @@ enum stmt_id {
 	S_FEATURE_DELETE,
 	S_FEATURE_DELETE_LAYER,
 	S_FEATURE_LIST,
+	S_FEATURE_COUNT,
 	S_TOKEN_ANY,
 	S_TOKEN_ACTIVE,
 	S_TOKEN_INSERT,
@@ -122,6 +124,7 @@ static const char *const stmt_sql[N_STMT] = {
 	[S_FEATURE_DELETE] = "DELETE FROM features WHERE map = ?1 AND layer = ?2 AND id = ?3",
 	[S_FEATURE_DELETE_LAYER] = "DELETE FROM features WHERE map = ?1 AND layer = ?2",
 	[S_FEATURE_LIST] = "SELECT body FROM features WHERE map = ?1 AND layer = ?2 ORDER BY ord",
+	[S_FEATURE_COUNT] = "SELECT COUNT(*) FROM features WHERE map = ?1 AND layer = ?2",
 	[S_TOKEN_ANY] = "SELECT EXISTS(SELECT 1 FROM tokens)",
 	[S_TOKEN_ACTIVE] = "SELECT id, hash, map, layers, access FROM tokens WHERE revoked IS NULL",
 	[S_TOKEN_INSERT] = "INSERT INTO tokens(id, hash, map, layers, access, created, revoked)"
@@ -920,13 +923,16 @@ static const char *layer_option_key(const char *key)
 }
 
 /* Applies one op to the materialised state. *missing is set for an update of a feature
- * that does not exist (reported as a conflict: the client's view is stale). */
-static int apply_op(struct conn *c, const char *map, const umap_sync_op *op, int *missing)
+ * that does not exist (reported as a conflict: the client's view is stale), *added for a
+ * new feature. */
+static int apply_op(struct conn *c, const char *map, const umap_sync_op *op, int *missing,
+		    int *added)
 {
 	sqlite3_stmt *s;
 	json_t *obj = NULL;
 	int exists = 0, err = 0;
 	*missing = 0;
+	*added = 0;
 	switch (op->subject) {
 	case UMAP_SYNC_FEATURE:
 		if (op->verb == UMAP_SYNC_DELETE) {
@@ -950,13 +956,14 @@ static int apply_op(struct conn *c, const char *map, const umap_sync_op *op, int
 			err = umap_sync_set_path(obj, op->key, op->value);
 		} else {
 			json_decref(obj);
-			obj = json_deep_copy(op->value);
+			obj = umap_json_copy(op->value, 1);
 			if (!obj)
 				return umap_error_set(UMAP_ENOMEM, "out of memory");
 			if (!json_object_get(obj, "id"))
 				err = json_object_set_new(obj, "id", load_stored(op->feature)) ? UMAP_ENOMEM : 0;
 			if (!err && !exists)
 				err = ensure_layer(c, map, op->layer);
+			*added = !exists;
 		}
 		if (!err) {
 			s = stmt(c, exists ? S_FEATURE_UPDATE : S_FEATURE_INSERT);
@@ -1051,6 +1058,38 @@ static char *log_body(const umap_sync_op *op, int64_t seq, const char *client)
 	return text;
 }
 
+/* Fails when a layer that the push added features to now holds more than the limit.
+ * Each such layer is counted once per push (adds[i]: ops[i] added a feature). */
+static int check_layer_sizes(umap_sync_store *store, struct push_job *job, const char *adds)
+{
+	struct conn *c = &store->w;
+	int err = 0;
+	for (size_t i = 0; !err && i < job->nops; i++) {
+		if (!adds[i])
+			continue;
+		const char *layer = job->ops[i].layer;
+		int seen = 0;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = adds[j] && !strcmp(job->ops[j].layer, layer);
+		if (seen)
+			continue;
+		sqlite3_stmt *s = stmt(c, S_FEATURE_COUNT);
+		bind_text(s, 1, job->map);
+		bind_text(s, 2, layer);
+		int64_t n = 0;
+		if (sqlite3_step(s) == SQLITE_ROW)
+			n = sqlite3_column_int64(s, 0);
+		else
+			err = db_error(c->db, "counting a layer's features");
+		sqlite3_reset(s);
+		if (!err && (uint64_t)n > store->opts.max_features)
+			err = umap_error_set(UMAP_ELIMIT,
+					     "layer '%s' would hold %lld features, over this server's limit of %zu (serve --max-features): nothing was applied",
+					     layer, (long long)n, store->opts.max_features);
+	}
+	return err;
+}
+
 /* Runs one push inside the group's transaction (its own savepoint is handled by the caller). */
 static int run_push(umap_sync_store *store, struct push_job *job)
 {
@@ -1075,7 +1114,7 @@ static int run_push(umap_sync_store *store, struct push_job *job)
 	json_t *conflicts = json_array();
 	if (!conflicts)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
-	char *skip = calloc(job->nops ? job->nops : 1, 1);
+	char *skip = calloc(job->nops ? job->nops : 1, 2), *adds = skip ? skip + job->nops : NULL;
 	if (!skip) {
 		json_decref(conflicts);
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
@@ -1099,11 +1138,12 @@ static int run_push(umap_sync_store *store, struct push_job *job)
 	/* pass 2: apply and log, in order */
 	for (size_t i = 0; !err && !json_array_size(conflicts) && i < job->nops; i++) {
 		const umap_sync_op *op = &job->ops[i];
-		int missing;
+		int missing, added;
 		if (skip[i])
 			continue;
-		if ((err = apply_op(c, job->map, op, &missing)))
+		if ((err = apply_op(c, job->map, op, &missing, &added)))
 			break;
+		adds[i] = (char)added;
 		if (missing) {
 			err = add_conflict(conflicts, op, NULL, "the feature does not exist (any more): pull first");
 			continue;
@@ -1139,6 +1179,8 @@ static int run_push(umap_sync_store *store, struct push_job *job)
 		bind_text(s, 6, job->client);
 		err = step_done(c, s, "recording the change");
 	}
+	if (!err && !json_array_size(conflicts) && store->opts.max_features)
+		err = check_layer_sizes(store, job, adds);
 	free(skip);
 	if (!err && json_array_size(conflicts)) {
 		job->reply = json_pack("{s:o}", "conflicts", conflicts);

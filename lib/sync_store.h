@@ -20,11 +20,15 @@ typedef struct umap_sync_store_options {
 	size_t max_ops;           /* ops in one push */
 	umap_hlc_clock_fn clock;  /* NULL: the system clock */
 	void *clock_ctx;
+	/* features one layer may hold: a push that would add more is refused (413) whole */
+	size_t max_features;
 } umap_sync_store_options;
 
+#define UMAP_SYNC_DEFAULT_MAX_FEATURES ((size_t)1000000)
 #define UMAP_SYNC_STORE_OPTIONS_VERSION 1
 #define UMAP_SYNC_STORE_OPTIONS_INIT \
-	{ UMAP_SYNC_STORE_OPTIONS_VERSION, 0, UMAP_HLC_MAX_DRIFT_MS, 10000, NULL, NULL }
+	{ UMAP_SYNC_STORE_OPTIONS_VERSION, 0, UMAP_HLC_MAX_DRIFT_MS, 10000, NULL, NULL, \
+	  UMAP_SYNC_DEFAULT_MAX_FEATURES }
 
 #define UMAP_SYNC_DB_NAME "umapsync.db"
 

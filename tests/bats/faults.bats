@@ -337,3 +337,73 @@ repo_is_sound() {
 	assert_equal "$(git --git-dir=.umapsync rev-parse HEAD)" "$OLD_HEAD"
 	cmp layer.geojson layer-new.geojson
 }
+
+# three_layers N: base, ours and theirs of N features for merge-file, whose result is big.
+three_layers() {
+	big_layer "$1" base >base.geojson
+	big_layer "$1" base >ours.geojson
+	big_layer "$1" theirs >theirs.geojson
+}
+
+@test "a writer killed mid-write leaves its temp file; the next write to that directory removes it" {
+	require_command merge-file -p "$EXAMPLES/bike-parking.geojson" "$EXAMPLES/bike-parking-alice.geojson" "$EXAMPLES/bike-parking-bob.geojson"
+	three_layers 5000
+	cp base.geojson out.geojson
+	# a 64 KiB file size limit kills it (SIGXFSZ) in the middle of writing the temp file
+	run bash -c 'ulimit -f 64; exec "$UMAPSYNC" merge-file -o out.geojson base.geojson ours.geojson theirs.geojson'
+	assert_equal "$status" $((128 + 25))
+	cmp out.geojson base.geojson
+	run find . -name 'out.geojson.tmp-*'
+	[[ "$output" == "./out.geojson.tmp-"[0-9]*-?????? ]]
+	# any later write into the directory, here of another file, cleans up after it
+	run_split umapsync merge-file -o other.geojson base.geojson ours.geojson theirs.geojson
+	assert_success
+	no_temp_files .
+	cmp out.geojson base.geojson
+}
+
+@test "kill -9 in the middle of a write: the next write to that directory removes the temp file" {
+	require_command merge-file -p "$EXAMPLES/bike-parking.geojson" "$EXAMPLES/bike-parking-alice.geojson" "$EXAMPLES/bike-parking-bob.geojson"
+	three_layers 20000
+	cp base.geojson out.geojson
+	local pid i caught=0 tmp
+	for i in $(seq 10); do
+		"$UMAPSYNC" merge-file -o out.geojson base.geojson ours.geojson theirs.geojson &
+		pid=$!
+		# the temp file exists from its creation to the rename: kill the writer then
+		while kill -0 "$pid" 2>/dev/null; do
+			if tmp=$(compgen -G 'out.geojson.tmp-*'); then
+				kill -9 "$pid"
+				break
+			fi
+		done
+		wait "$pid" 2>/dev/null || true
+		if [ -n "$(compgen -G 'out.geojson.tmp-*')" ]; then
+			caught=1
+			break
+		fi
+		cp base.geojson out.geojson
+	done
+	[ "$caught" = 1 ] || skip "no kill -9 landed while the temp file existed in 10 tries"
+	echo "# killed in try $i, leaving $tmp" >&3
+	cmp out.geojson base.geojson
+	run_split umapsync merge-file -o out.geojson base.geojson ours.geojson theirs.geojson
+	assert_success
+	no_temp_files .
+}
+
+@test "the temp file of a writer that is still running is left alone" {
+	require_command merge-file -p "$EXAMPLES/bike-parking.geojson" "$EXAMPLES/bike-parking-alice.geojson" "$EXAMPLES/bike-parking-bob.geojson"
+	three_layers 10
+	# as a live writer would name it (this shell's pid), and one of a pid that is gone
+	: >"out.geojson.tmp-$$-AbC123"
+	sleep 30 &
+	local gone=$!
+	kill "$gone"
+	wait "$gone" 2>/dev/null || true
+	: >"out.geojson.tmp-$gone-XyZ789"
+	run_split umapsync merge-file -o other.geojson base.geojson ours.geojson theirs.geojson
+	assert_success
+	run find . -name '*.tmp-*'
+	assert_output "./out.geojson.tmp-$$-AbC123"
+}

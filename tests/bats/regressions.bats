@@ -24,3 +24,42 @@ load helper
 	run jq -c '.features[0].properties' layer.geojson
 	assert_output '{"n":2}'
 }
+
+@test "fuzz_doc: a layer with a duplicate id and a feature without one is refused by diff" {
+	run_split umapsync diff "$FIXTURES/fuzz/duplicate-ids-round-trip.geojson" \
+		"$FIXTURES/fuzz/duplicate-ids-round-trip.geojson"
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: $FIXTURES/fuzz/duplicate-ids-round-trip.geojson:7:5: duplicate feature id \"Tn2vB\": first on line 6, again on line 7"
+}
+
+@test "fuzz_merge: merging a layer that exists on one side only is defined behaviour (make ubsan)" {
+	cp "$EXAMPLES/bike-parking.geojson" base.geojson
+	jq '.properties.id = "other-layer"' "$EXAMPLES/bike-parking.geojson" >ours.geojson
+	cp "$EXAMPLES/bike-parking.geojson" theirs.geojson
+	run_split umapsync merge-file -p base.geojson ours.geojson theirs.geojson
+	[[ "$status" == 0 || "$status" == 1 ]]
+}
+
+@test "fuzz_merge: a layer option name with \\u0000 survives a merge that takes theirs" {
+	run_split umapsync merge-file -p "$FIXTURES/fuzz/nul-in-option-name-base.geojson" \
+		"$FIXTURES/fuzz/nul-in-option-name-base.geojson" "$FIXTURES/fuzz/nul-in-option-name.geojson"
+	assert_success
+	run jq -c .properties <<<"$output"
+	assert_output '{"id":"L","n\u0000ame":"x"}'
+}
+
+@test "fuzz_merge: option names that differ after a \\u0000 are merged as different names" {
+	printf '{"type":"FeatureCollection","properties":{"id":"L","a\\u0000b":"x","name":"o"},"features":[]}\n' >ours.geojson
+	printf '{"type":"FeatureCollection","properties":{"id":"L","a\\u0000c":"y","name":"x"},"features":[]}\n' >theirs.geojson
+	run_split umapsync merge-file -p "$FIXTURES/fuzz/nul-in-option-name-base.geojson" ours.geojson theirs.geojson
+	assert_success
+	run jq -c .properties <<<"$output"
+	assert_output '{"id":"L","a\u0000b":"x","name":"o","a\u0000c":"y"}'
+}
+
+@test "fuzz_doc: a map with two layers of one id is refused with both lines, not diffed against itself" {
+	run_split umapsync diff --stat "$FIXTURES/fuzz/duplicate-layer-id.umap" "$FIXTURES/fuzz/duplicate-layer-id.umap"
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: $FIXTURES/fuzz/duplicate-layer-id.umap:7:5: duplicate layer id \"L1\": first on line 5, again on line 7"
+	assert_equal "$output" ""
+}

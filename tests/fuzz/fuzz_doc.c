@@ -65,7 +65,10 @@ static void check_write_round_trip(umap_doc *doc, const umap_doc_options *opts, 
 	umap_diff *diff = NULL;
 	umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
 	dopts.id_property = opts->id_property;
-	if (umap_diff_new(&diff, &dopts) == 0) {
+	/* With duplicate ids (a library option no command uses) features are not told apart
+	 * by id, and a diff of a document with its copy may pair them differently (found by
+	 * this target: tests/fixtures/fuzz/duplicate-ids-round-trip.geojson). */
+	if (!opts->allow_duplicate_ids && umap_diff_new(&diff, &dopts) == 0) {
 		if (umap_diff_docs(diff, doc, again) == 0 && umap_diff_has_changes(diff))
 			abort(); /* a round trip changed the document */
 		umap_diff_free(diff);

@@ -166,6 +166,20 @@ TEST(random_edits_keep_invariants)
 	}
 }
 
+/* fuzz_merge: a layer on one side only gives NULL lists, and NULL + 0 is undefined. */
+TEST(empty_lists_may_be_null)
+{
+	umap_merge_slot *slots = NULL;
+	size_t len = 1;
+	const char *o[] = { "A", "B" };
+	CHECK_INT(umap_merge_order(&slots, &len, NULL, 0, o, 2, NULL, 0), 0);
+	CHECK_INT((int)len, 2);
+	free(slots);
+	CHECK_INT(umap_merge_order(&slots, &len, NULL, 0, NULL, 0, NULL, 0), 0);
+	CHECK_INT((int)len, 0);
+	free(slots);
+}
+
 TEST(strmap_puts_gets_and_replaces)
 {
 	umap_strmap map = UMAP_STRMAP_INIT;
@@ -200,6 +214,7 @@ int main(void)
 	RUN(moves);
 	RUN(repeated_key_is_an_error);
 	RUN(large_sequences_are_linearithmic);
+	RUN(empty_lists_may_be_null);
 	RUN(random_edits_keep_invariants);
 	RUN(strmap_puts_gets_and_replaces);
 	return UNIT_DONE();
