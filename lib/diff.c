@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "json_copy.h"
 
 typedef struct diff_priv {
 	int summary_only;
@@ -1398,9 +1399,9 @@ int umap_diff_to_geojson(json_t **out, const umap_diff *diff)
 	for (size_t i = 0; !bad && i < diff->nchanges; i++) {
 		const umap_feature_change *c = &diff->changes[i];
 		const json_t *f = c->new_feature ? c->new_feature : c->old_feature;
-		json_t *copy = json_copy((json_t *)f);
+		json_t *copy = umap_json_copy(f, 0);
 		json_t *props = json_object_get(f, "properties");
-		props = json_is_object(props) ? json_copy(props) : json_object();
+		props = json_is_object(props) ? umap_json_copy(props, 0) : json_object();
 		bad = !copy || !props ||
 		      set_new(props, "umapsync:change", json_string(umap_change_name(c->kind))) ||
 		      json_object_set(copy, "properties", props) || json_array_append(features, copy);

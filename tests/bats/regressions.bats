@@ -63,3 +63,12 @@ load helper
 	assert_equal "$stderr" "fatal: $FIXTURES/fuzz/duplicate-layer-id.umap:7:5: duplicate layer id \"L1\": first on line 5, again on line 7"
 	assert_equal "$output" ""
 }
+
+@test "diff --format=geojson keeps a property name with a \\u0000 whole" {
+	printf '{"type":"FeatureCollection","features":[{"type":"Feature","id":"a","properties":{"n\\u0000ame":1},"geometry":null}]}\n' >a.geojson
+	printf '{"type":"FeatureCollection","features":[{"type":"Feature","id":"a","properties":{"n\\u0000ame":2},"geometry":null}]}\n' >b.geojson
+	run_split umapsync diff --format=geojson a.geojson b.geojson
+	assert_success
+	run jq -c '.features[0].properties' <<<"$output"
+	assert_output '{"n\u0000ame":2,"umapsync:change":"modified"}'
+}
