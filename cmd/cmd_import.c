@@ -27,7 +27,7 @@ int cmd_import(int argc, const char **argv)
 	argc = parse_options(argc, argv, options, usage);
 	if (argc < 1)
 		usage_with_options_msg(usage, options, "import needs at least one file");
-	umap_repo *repo = open_repo();
+	umap_repo *repo = open_repo_with(OPEN_REPO_REFUSE_CHECKOUT);
 	git_oid head, head_tree;
 	int unborn = read_head(&head, &head_tree, repo);
 	char **tracked = NULL;

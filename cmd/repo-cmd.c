@@ -14,6 +14,40 @@
 
 umap_repo *open_repo(void)
 {
+	return open_repo_with(0);
+}
+
+int interrupted_checkout(char **target, umap_repo *repo)
+{
+	if (umap_repo_checkout_state_load(target, repo))
+		die_lib(NULL);
+	return *target != NULL;
+}
+
+/* A killed checkout leaves files that look modified; say so, and how to finish it. */
+static void note_interrupted_checkout(umap_repo *repo, int flags)
+{
+	char *target = NULL;
+	if (!interrupted_checkout(&target, repo))
+		return;
+	static const char what[] = "a checkout of '%s' was interrupted: the working files may be "
+				   "part old, part new";
+	fflush(stdout);
+	if (flags & OPEN_REPO_REFUSE_CHECKOUT) {
+		fputs("fatal: ", stderr);
+		fprintf(stderr, what, target);
+		fputc('\n', stderr);
+	} else {
+		warning(what, target);
+	}
+	hint("run 'umapsync checkout %s' to finish it", target);
+	free(target);
+	if (flags & OPEN_REPO_REFUSE_CHECKOUT)
+		exit(EXIT_FATAL);
+}
+
+umap_repo *open_repo_with(int flags)
+{
 	umap_repo *repo = NULL;
 	int rc = umap_repo_open(&repo, NULL);
 	if (rc == UMAP_ENOTFOUND) {
@@ -24,6 +58,8 @@ umap_repo *open_repo(void)
 	}
 	if (rc)
 		die_lib(NULL);
+	if (!(flags & OPEN_REPO_OWN_CHECKOUT_NOTE))
+		note_interrupted_checkout(repo, flags);
 	return repo;
 }
 

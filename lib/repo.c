@@ -623,3 +623,55 @@ int umap_repo_cache_save(umap_repo *repo)
 	umap_buf_dispose(&path);
 	return rc;
 }
+
+/* ---- Checkout in progress ---------------------------------------------------------- */
+
+static int checkout_state_path(umap_buf *path, umap_repo *repo)
+{
+	return umap_buf_printf(path, "%s/CHECKOUT_STATE", repo->gitdir)
+		       ? umap_error_set(UMAP_ENOMEM, "out of memory")
+		       : 0;
+}
+
+int umap_repo_checkout_state_save(umap_repo *repo, const char *target)
+{
+	umap_buf path = UMAP_BUF_INIT, data = UMAP_BUF_INIT;
+	int rc = checkout_state_path(&path, repo);
+	if (!rc && umap_buf_printf(&data, "%s\n", target))
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (!rc)
+		rc = umap_file_write_atomic(path.ptr, data.ptr, data.len);
+	umap_buf_dispose(&path);
+	umap_buf_dispose(&data);
+	return rc;
+}
+
+int umap_repo_checkout_state_load(char **target, umap_repo *repo)
+{
+	*target = NULL;
+	umap_buf path = UMAP_BUF_INIT, data = UMAP_BUF_INIT;
+	int rc = checkout_state_path(&path, repo);
+	if (!rc && access(path.ptr, F_OK) == 0) {
+		rc = umap_file_read(&data, path.ptr, 4096);
+		while (!rc && data.len && (data.ptr[data.len - 1] == '\n' || data.ptr[data.len - 1] == '\r'))
+			data.ptr[--data.len] = '\0';
+		if (!rc && (!data.len || memchr(data.ptr, '\n', data.len) || memchr(data.ptr, '\0', data.len)))
+			rc = umap_error_set(UMAP_ECORRUPT,
+					    "%s: damaged (one branch or commit id expected); remove it", path.ptr);
+		if (!rc)
+			*target = umap_buf_detach(&data);
+	}
+	umap_buf_dispose(&path);
+	umap_buf_dispose(&data);
+	return rc;
+}
+
+int umap_repo_checkout_state_remove(umap_repo *repo)
+{
+	umap_buf path = UMAP_BUF_INIT;
+	int rc = checkout_state_path(&path, repo);
+	if (!rc && unlink(path.ptr) < 0 && errno != ENOENT)
+		rc = umap_error_set_errno(UMAP_EIO, "cannot remove %s", path.ptr);
+	umap_buf_dispose(&path);
+	return rc;
+}

@@ -111,6 +111,13 @@ int umap_repo_build_tree(git_oid *tree, umap_repo *repo, umap_snapshot *snap,
 int umap_repo_commit_tree_as(git_oid *commit, umap_repo *repo, const git_oid *tree,
 			     const git_oid *parents, size_t nparents, const char *message,
 			     int move_head);
+/* An interrupted checkout: .umapsync/CHECKOUT_STATE names the target (a branch name or a
+ * full commit id) from before the first working file changes until HEAD has moved, so a
+ * killed checkout is reported and can be finished. load gives *target NULL when no
+ * checkout is in progress. */
+int umap_repo_checkout_state_save(umap_repo *repo, const char *target);
+int umap_repo_checkout_state_load(char **target, umap_repo *repo);
+int umap_repo_checkout_state_remove(umap_repo *repo);
 /* Saves the feature cache after a commit, checkout or status (ignoring errors is safe). */
 int umap_repo_cache_save(umap_repo *repo);
 /* After writing working files from a revision snapshot (checkout, merge): records their
