@@ -1,6 +1,7 @@
 /* umapsync import: start tracking map files and commit them. Ids it assigns (features
  * without one, layers without one) are written back so that status is clean right after. */
 #include "builtin.h"
+#include "progress.h"
 #include "repo-cmd.h"
 
 #include <stdlib.h>
@@ -80,10 +81,20 @@ int cmd_import(int argc, const char **argv)
 		free(rel);
 	}
 	git_oid tree, commit;
+	/* every feature of the tracked files is placed (unchanged ones through the cache) */
+	uint64_t total = 0;
+	for (size_t i = 0; i < snap->nfiles; i++)
+		total += snap->files[i].doc ? count_features(snap->files[i].doc) : 0;
+	struct progress *bar = start_progress("Importing features", total);
+	struct umap_progress progress = { progress_report, bar };
+	umap_repo_set_progress(repo, &progress);
 	if (umap_repo_build_tree(&tree, repo, snap, unborn ? NULL : &head_tree) ||
 	    umap_repo_commit_tree_as(&commit, repo, &tree, unborn ? NULL : &head, unborn ? 0 : 1,
 				     message ? message : subject.ptr, 1))
 		die_lib(NULL);
+	umap_repo_set_progress(repo, NULL);
+	display_progress(bar, total);
+	stop_progress(&bar);
 	umap_repo_cache_save(repo);
 	char *branch = NULL;
 	umap_repo_head_branch(&branch, repo);

@@ -14,6 +14,7 @@
 
 #include "diff.h"
 #include "doc.h"
+#include "progress.h"
 
 #define UMAP_REPO_DIR ".umapsync"
 
@@ -106,6 +107,8 @@ int umap_repo_assign_ids(umap_doc *doc, size_t *assigned);
  * (a cache in .umapsync/umapsync-cache maps their bytes to their blob). */
 int umap_repo_build_tree(git_oid *tree, umap_repo *repo, umap_snapshot *snap,
 			 const git_oid *base_tree);
+/* Reports the features umap_repo_build_tree has placed (the total is the caller's). */
+void umap_repo_set_progress(umap_repo *repo, const struct umap_progress *progress);
 /* Writes a commit of `tree` (built above) and everything new in it as ONE pack, then
  * moves HEAD (compare-and-swap on parents[0]). Nothing is visible until the ref moves. */
 int umap_repo_commit_tree_as(git_oid *commit, umap_repo *repo, const git_oid *tree,

@@ -838,6 +838,8 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 		}
 		if ((rc = feature_blob(&refs[i].blob, repo, doc, layer, i, &scratch)))
 			break;
+		if (!(++repo->progress_done & 255))
+			umap_progress_report(&repo->progress, repo->progress_done, 0);
 		if ((rc = umap_name_from_id(&name, f->id)))
 			break;
 		name_at[i] = names.len;
@@ -1096,15 +1098,22 @@ int umap_repo_build_tree(git_oid *tree, umap_repo *repo, umap_snapshot *snap,
 			 const git_oid *base_tree)
 {
 	umap_repo_cache_reset_seen(repo);
+	repo->progress_done = 0;
 	int rc = build_once(tree, repo, snap, base_tree);
 	if (rc == UMAP_ENOTFOUND && strstr(umap_error_last(), "is missing")) {
 		/* a cached blob git no longer has (pruned): rebuild from the documents */
 		umap_repo_cache_disable(repo, 1);
 		umap_repo_cache_reset_seen(repo);
+		repo->progress_done = 0;
 		rc = build_once(tree, repo, snap, base_tree);
 		umap_repo_cache_disable(repo, 0);
 	}
 	return rc;
+}
+
+void umap_repo_set_progress(umap_repo *repo, const struct umap_progress *progress)
+{
+	repo->progress = progress ? *progress : (struct umap_progress){ NULL, NULL };
 }
 
 int umap_repo_cache_worktree(umap_repo *repo, umap_snapshot *written)

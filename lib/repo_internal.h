@@ -25,6 +25,8 @@ struct umap_repo {
 	int cache_loaded, cache_disabled;
 	umap_cache_entry *seen;  /* what this run hashed: the next cache */
 	size_t nseen, aseen;
+	struct umap_progress progress; /* features put into a tree by umap_repo_build_tree */
+	uint64_t progress_done;
 };
 
 const char *umap_git_msg(void);
