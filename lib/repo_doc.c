@@ -720,8 +720,41 @@ static int number_canonical_length(const char *p, size_t n, size_t *len)
 	return int_digits <= 15 && !(zero_int && p[0] == '-');
 }
 
+/* Whether the bytes of a (valid) feature are already its compact form: no white space
+ * outside strings, no escapes, every number as umap_json_write prints it. One pass with
+ * memchr over strings, ~10x cheaper than the token scanner; uMap and umapsync write
+ * features this way, so an import usually stores the bytes as they are. */
+static int bytes_canonical(const char *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		unsigned char c = (unsigned char)p[i];
+		if (c == '"') {
+			const char *q = memchr(p + i + 1, '"', n - i - 1);
+			if (!q || memchr(p + i + 1, '\\', (size_t)(q - p) - i - 1))
+				return 0;
+			i = (size_t)(q - p) + 1;
+		} else if (c == '-' || (c >= '0' && c <= '9')) {
+			size_t j = i + 1, keep;
+			while (j < n && ((p[j] >= '0' && p[j] <= '9') || p[j] == '.' || p[j] == 'e' ||
+					 p[j] == 'E' || p[j] == '+' || p[j] == '-'))
+				j++;
+			if (!number_canonical_length(p + i, j - i, &keep) || keep != j - i)
+				return 0;
+			i = j;
+		} else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+			return 0;
+		} else {
+			i++;
+		}
+	}
+	return 1;
+}
+
 int umap_repo_canonical_fast(umap_buf *out, const char *data, size_t len)
 {
+	if (bytes_canonical(data, len))
+		return !umap_buf_put(out, data, len);
 	umap_scanner *sc = NULL;
 	umap_json_options opts = UMAP_JSON_OPTIONS_INIT;
 	if (umap_scanner_new(&sc, data, len, &opts)) {

@@ -38,7 +38,8 @@ void umap_repo_cache_disable(umap_repo *repo, int disabled);
 
 /* The compact form umap_json_write would give a feature, written straight from its source
  * bytes (no tree) when that is certain to be the same: returns 1 when done, 0 when the
- * source has escapes or numbers not already in shortest form (then build the tree). */
+ * source has escapes or numbers not already in shortest form (then build the tree).
+ * `data` must be valid JSON, as a document's feature bytes are (umap_doc_open checked). */
 int umap_repo_canonical_fast(umap_buf *out, const char *data, size_t len);
 
 #endif
