@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "error.h"
 
@@ -56,7 +57,11 @@ int cmd_import(int argc, const char **argv)
 		char *abs = NULL;
 		umap_doc *doc = NULL;
 		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
-		if (umap_repo_abspath(&abs, repo, rel) || umap_doc_open(&doc, abs, &opts))
+		struct stat raw;
+		if (umap_repo_abspath(&abs, repo, rel))
+			die_lib(NULL);
+		int have_stat = stat(abs, &raw) == 0; /* before reading: see the stat index */
+		if (umap_doc_open(&doc, abs, &opts))
 			die_lib(NULL);
 		size_t assigned = 0;
 		if (umap_repo_assign_ids(doc, &assigned))
@@ -65,6 +70,7 @@ int cmd_import(int argc, const char **argv)
 			if (umap_doc_save(doc, abs, UMAP_JSON_INDENT(2) | UMAP_DOC_KEEP_BYTES))
 				die_lib("cannot write the new ids to %s", rel);
 			umap_doc_free(doc);
+			have_stat = stat(abs, &raw) == 0;
 			if (umap_doc_open(&doc, abs, &opts))
 				die_lib(NULL);
 		}
@@ -77,6 +83,10 @@ int cmd_import(int argc, const char **argv)
 		umap_buf_printf(&subject, "%s%s", i ? ", " : "", rel);
 		if (umap_snapshot_add(snap, rel, doc))
 			die_lib(NULL);
+		umap_repo_file *added = &snap->files[snap->nfiles - 1];
+		added->have_stat = have_stat;
+		if (have_stat)
+			umap_file_stat_from(&added->st, &raw);
 		free(abs);
 		free(rel);
 	}
@@ -96,6 +106,8 @@ int cmd_import(int argc, const char **argv)
 	display_progress(bar, total);
 	stop_progress(&bar);
 	umap_repo_cache_save(repo);
+	if (umap_repo_index_update(repo, snap, &tree))
+		umap_error_clear();
 	char *branch = NULL;
 	umap_repo_head_branch(&branch, repo);
 	printf("[%s%s %s] %s\n", branch ? branch : "detached HEAD", unborn ? " (root-commit)" : "",

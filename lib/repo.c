@@ -157,6 +157,9 @@ void umap_repo_free(umap_repo *repo)
 {
 	if (!repo)
 		return;
+	for (size_t i = 0; i < repo->nindex; i++)
+		free(repo->index[i].path);
+	free(repo->index);
 	if (repo->store.odb)
 		umap_store_close(&repo->store);
 	git_repository_free(repo->git);
@@ -633,8 +636,25 @@ int umap_repo_cache_save(umap_repo *repo)
 		if (!umap_objw_unwritten(repo->store.objw, &repo->seen[i].id))
 			repo->seen[n++] = repo->seen[i];
 	repo->nseen = n;
+	/* Files the stat index let us skip were not hashed: keep what the cache knew (their
+	 * features) and add what is new. When every file was read, the cache is what was seen
+	 * (so it does not grow with every edit). */
+	int keep_loaded = repo->skipped_files && !repo->cache_disabled;
+	if (keep_loaded) {
+		cache_load(repo);
+		n = 0;
+		for (size_t i = 0; i < repo->nseen; i++) {
+			git_oid id;
+			if (!umap_repo_cache_lookup(&id, repo, repo->seen[i].key))
+				repo->seen[n++] = repo->seen[i];
+		}
+		repo->nseen = n;
+		if (!n || repo->ncache + n >= UINT32_MAX)
+			return 0;
+	}
 	umap_buf data = UMAP_BUF_INIT, path = UMAP_BUF_INIT;
 	int rc = umap_buf_put(&data, cache_magic, sizeof(cache_magic)) ||
+		 (keep_loaded && umap_buf_put(&data, repo->cache, repo->ncache * sizeof(*repo->cache))) ||
 		 umap_buf_put(&data, repo->seen, repo->nseen * sizeof(*repo->seen)) ||
 		 umap_buf_printf(&path, "%s/umapsync-cache", repo->gitdir)
 		     ? umap_error_set(UMAP_ENOMEM, "out of memory")
@@ -692,6 +712,184 @@ int umap_repo_checkout_state_remove(umap_repo *repo)
 	int rc = checkout_state_path(&path, repo);
 	if (!rc && unlink(path.ptr) < 0 && errno != ENOENT)
 		rc = umap_error_set_errno(UMAP_EIO, "cannot remove %s", path.ptr);
+	umap_buf_dispose(&path);
+	return rc;
+}
+
+/* ---- Stat index -------------------------------------------------------------------------
+ * .umapsync/umapsync-index, text: a header line, then per file
+ * "<sig hex32> <mtime ns> <ctime ns> <size> <inode> <device> <path>". */
+
+static const char index_header[] = "umapsync-index 1\n";
+
+void umap_file_stat_from(umap_file_stat *out, const struct stat *st)
+{
+	out->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	out->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+	out->size = (uint64_t)st->st_size;
+	out->ino = (uint64_t)st->st_ino;
+	out->dev = (uint64_t)st->st_dev;
+}
+
+static int index_path(umap_buf *path, umap_repo *repo)
+{
+	return umap_buf_printf(path, "%s/umapsync-index", repo->gitdir)
+		       ? umap_error_set(UMAP_ENOMEM, "out of memory")
+		       : 0;
+}
+
+static umap_index_entry *index_find(umap_repo *repo, const char *path)
+{
+	for (size_t i = 0; i < repo->nindex; i++)
+		if (!strcmp(repo->index[i].path, path))
+			return &repo->index[i];
+	return NULL;
+}
+
+static int index_add(umap_repo *repo, const char *path, const umap_file_stat *st,
+		     const unsigned char sig[16])
+{
+	umap_index_entry *e = index_find(repo, path);
+	if (!e) {
+		umap_index_entry *more = realloc(repo->index, (repo->nindex + 1) * sizeof(*more));
+		if (!more)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		repo->index = more;
+		e = &repo->index[repo->nindex];
+		if (!(e->path = strdup(path)))
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		repo->nindex++;
+	}
+	e->st = *st;
+	memcpy(e->sig, sig, 16);
+	return 0;
+}
+
+/* A damaged or unreadable index is no index: every file is read. */
+static void index_load(umap_repo *repo)
+{
+	if (repo->index_loaded)
+		return;
+	repo->index_loaded = 1;
+	umap_buf path = UMAP_BUF_INIT, data = UMAP_BUF_INIT;
+	struct stat st;
+	if (index_path(&path, repo) || stat(path.ptr, &st) ||
+	    umap_file_read(&data, path.ptr, (size_t)1 << 30) || data.len < sizeof(index_header) - 1 ||
+	    memcmp(data.ptr, index_header, sizeof(index_header) - 1)) {
+		umap_error_clear();
+		umap_buf_dispose(&path);
+		umap_buf_dispose(&data);
+		return;
+	}
+	umap_file_stat self;
+	umap_file_stat_from(&self, &st);
+	repo->index_mtime_ns = self.mtime_ns;
+	char *line = data.ptr + sizeof(index_header) - 1, *end = data.ptr + data.len;
+	while (line < end) {
+		char *nl = memchr(line, '\n', (size_t)(end - line));
+		if (!nl)
+			break;
+		*nl = '\0';
+		char hex[33];
+		long long mt, ct;
+		unsigned long long size, ino, dev;
+		int at = 0;
+		unsigned char sig[16];
+		int ok = sscanf(line, "%32s %lld %lld %llu %llu %llu %n", hex, &mt, &ct, &size, &ino, &dev,
+				&at) == 6 && at > 0 && strlen(hex) == 32;
+		for (int i = 0; ok && i < 16; i++) {
+			unsigned v;
+			ok = sscanf(hex + 2 * i, "%2x", &v) == 1;
+			sig[i] = (unsigned char)v;
+		}
+		if (ok) {
+			umap_file_stat fs = { mt, ct, size, ino, dev };
+			if (index_add(repo, line + at, &fs, sig))
+				break;
+		}
+		line = nl + 1;
+	}
+	umap_error_clear();
+	umap_buf_dispose(&path);
+	umap_buf_dispose(&data);
+}
+
+int umap_repo_index_fresh(umap_repo *repo, const char *path, const umap_file_stat *st,
+			  const git_oid *tree)
+{
+	index_load(repo);
+	const umap_index_entry *e = index_find(repo, path);
+	if (!e || e->st.mtime_ns != st->mtime_ns || e->st.ctime_ns != st->ctime_ns ||
+	    e->st.size != st->size || e->st.ino != st->ino || e->st.dev != st->dev)
+		return 0;
+	/* racy: written in the same instant as the index, it may have changed unseen since */
+	if (st->mtime_ns >= repo->index_mtime_ns)
+		return 0;
+	unsigned char sig[16];
+	if (umap_repo_file_sig(sig, repo, tree, path)) {
+		umap_error_clear();
+		return 0;
+	}
+	return !memcmp(sig, e->sig, 16);
+}
+
+int umap_repo_index_record(umap_repo *repo, const char *path, const umap_file_stat *st,
+			   const git_oid *tree)
+{
+	index_load(repo);
+	umap_file_stat now;
+	if (!st) {
+		char *abs = NULL;
+		struct stat raw;
+		int rc = umap_repo_abspath(&abs, repo, path);
+		if (!rc && stat(abs, &raw))
+			rc = umap_error_set_errno(UMAP_EIO, "cannot stat %s", abs);
+		free(abs);
+		if (rc)
+			return rc;
+		umap_file_stat_from(&now, &raw);
+		st = &now;
+	}
+	if (strchr(path, '\n'))
+		return 0; /* not representable in the index: such a file is always read */
+	unsigned char sig[16];
+	int rc = umap_repo_file_sig(sig, repo, tree, path);
+	if (!rc && !(rc = index_add(repo, path, st, sig)))
+		repo->index_dirty = 1;
+	return rc;
+}
+
+int umap_repo_index_save(umap_repo *repo)
+{
+	if (!repo->index_dirty)
+		return 0;
+	umap_buf data = UMAP_BUF_INIT, path = UMAP_BUF_INIT;
+	int rc = umap_buf_puts(&data, index_header) ? UMAP_ENOMEM : 0;
+	for (size_t i = 0; i < repo->nindex && !rc; i++) {
+		const umap_index_entry *e = &repo->index[i];
+		for (int k = 0; k < 16 && !rc; k++)
+			rc = umap_buf_printf(&data, "%02x", e->sig[k]) ? UMAP_ENOMEM : 0;
+		if (!rc && umap_buf_printf(&data, " %lld %lld %llu %llu %llu %s\n", (long long)e->st.mtime_ns,
+					   (long long)e->st.ctime_ns, (unsigned long long)e->st.size,
+					   (unsigned long long)e->st.ino, (unsigned long long)e->st.dev,
+					   e->path))
+			rc = UMAP_ENOMEM;
+	}
+	if (rc)
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (!rc)
+		rc = index_path(&path, repo);
+	if (!rc)
+		rc = umap_file_write_atomic(path.ptr, data.ptr, data.len);
+	struct stat st;
+	if (!rc && stat(path.ptr, &st) == 0) {
+		umap_file_stat self;
+		umap_file_stat_from(&self, &st);
+		repo->index_mtime_ns = self.mtime_ns;
+	}
+	if (!rc)
+		repo->index_dirty = 0;
+	umap_buf_dispose(&data);
 	umap_buf_dispose(&path);
 	return rc;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -619,6 +620,20 @@ int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid 
 		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
 		if ((rc = umap_repo_abspath(&abs, repo, m.files[i].path)))
 			break;
+		/* stat before reading: a change during the read shows as a new stat next time */
+		struct stat raw;
+		umap_file_stat st = { 0, 0, 0, 0, 0 };
+		int have_stat = stat(abs, &raw) == 0;
+		if (have_stat)
+			umap_file_stat_from(&st, &raw);
+		if (have_stat && umap_repo_index_fresh(repo, m.files[i].path, &st, tree)) {
+			free(abs);
+			if ((rc = umap_snapshot_add(snap, m.files[i].path, NULL)))
+				break;
+			snap->files[snap->nfiles - 1].unchanged = 1;
+			repo->skipped_files = 1;
+			continue;
+		}
 		rc = umap_doc_open(&doc, abs, &opts);
 		int missing = rc == UMAP_ENOTFOUND && access(abs, F_OK) != 0;
 		if (missing) {
@@ -629,8 +644,11 @@ int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid 
 		free(abs);
 		if (!rc && (rc = umap_snapshot_add(snap, m.files[i].path, doc)))
 			umap_doc_free(doc);
-		if (!rc)
+		if (!rc) {
 			snap->files[snap->nfiles - 1].missing = missing;
+			snap->files[snap->nfiles - 1].have_stat = have_stat && !missing;
+			snap->files[snap->nfiles - 1].st = st;
+		}
 	}
 	manifest_clear(&m);
 	if (rc) {
@@ -1649,6 +1667,33 @@ static int file_signature(umap_buf *out, umap_repo *repo, const git_oid *tree, m
 	}
 	umap_error_clear();
 	return 0;
+}
+
+int umap_repo_file_sig(unsigned char sig[16], umap_repo *repo, const git_oid *tree, const char *path)
+{
+	manifest m;
+	umap_buf text = UMAP_BUF_INIT;
+	int rc = manifest_read(&m, repo, tree);
+	if (rc)
+		return rc;
+	rc = file_signature(&text, repo, tree, &m, path);
+	manifest_clear(&m);
+	if (!rc) {
+		XXH128_canonical_t c;
+		XXH128_canonicalFromHash(&c, XXH3_128bits(text.ptr ? text.ptr : "", text.len));
+		memcpy(sig, c.digest, 16);
+	}
+	umap_buf_dispose(&text);
+	return rc;
+}
+
+int umap_repo_index_update(umap_repo *repo, const umap_snapshot *snap, const git_oid *tree)
+{
+	int rc = 0;
+	for (size_t i = 0; i < snap->nfiles && !rc; i++)
+		if (snap->files[i].have_stat && snap->files[i].doc)
+			rc = umap_repo_index_record(repo, snap->files[i].path, &snap->files[i].st, tree);
+	return rc ? rc : umap_repo_index_save(repo);
 }
 
 int umap_repo_file_differs(int *differs, umap_repo *repo, const git_oid *a, const git_oid *b,

@@ -13,6 +13,12 @@ typedef struct umap_cache_entry {
 	git_oid id;            /* blob of its canonical form */
 } umap_cache_entry;
 
+typedef struct umap_index_entry {
+	char *path;
+	umap_file_stat st;
+	unsigned char sig[16]; /* xxh3-128 of the file's signature in the tree it matched */
+} umap_index_entry;
+
 struct umap_repo {
 	git_repository *git;
 	umap_store store;
@@ -25,11 +31,21 @@ struct umap_repo {
 	int cache_loaded, cache_disabled;
 	umap_cache_entry *seen;  /* what this run hashed: the next cache */
 	size_t nseen, aseen;
+	umap_index_entry *index;       /* the stat index, as loaded and recorded since */
+	size_t nindex;
+	int index_loaded, index_dirty;
+	int64_t index_mtime_ns;        /* of the index file: newer entries are racy */
+	int skipped_files;             /* read_worktree trusted the index for some file */
 	struct umap_progress progress; /* features put into a tree by umap_repo_build_tree */
 	uint64_t progress_done;
 };
 
 const char *umap_git_msg(void);
+/* xxh3-128 of what identifies a file's version in a tree (its layers' subtrees, map blob). */
+int umap_repo_file_sig(unsigned char sig[16], umap_repo *repo, const git_oid *tree, const char *path);
+/* Whether the stat index says the working file `path` (stat `st`) holds tree's version. */
+int umap_repo_index_fresh(umap_repo *repo, const char *path, const umap_file_stat *st,
+			  const git_oid *tree);
 umap_store *umap_repo_store(umap_repo *repo);
 int umap_repo_cache_lookup(git_oid *out, umap_repo *repo, const unsigned char key[16]);
 int umap_repo_cache_note(umap_repo *repo, const unsigned char key[16], const git_oid *id);

@@ -469,3 +469,32 @@ nothing to commit, working files clean"
 	run umapsync commit -m edited
 	assert_success
 }
+
+@test "the stat index: a same-size edit with the mtime put back is seen; a damaged index is ignored" {
+	umapsync init >/dev/null
+	cp "$EXAMPLES/bike-parking.geojson" bp.geojson
+	umapsync import bp.geojson >/dev/null
+	grep -q ' bp.geojson$' .umapsync/umapsync-index
+	run umapsync status
+	assert_output "On branch main
+nothing to commit, working files clean"
+	# right away, same size, same mtime: only the ctime tells
+	touch -r bp.geojson stamp
+	sed -i 's/"name": "Bellecour"/"name": "Bellecoux"/' bp.geojson
+	touch -r stamp bp.geojson
+	run umapsync status
+	assert_output "On branch main
+Changes not committed:
+  modified:   bp.geojson (0 added, 1 modified, 0 removed)"
+	run umapsync status
+	assert_output --partial "modified:   bp.geojson"
+	echo "not an index" >.umapsync/umapsync-index
+	run_split umapsync status
+	assert_success
+	assert_output --partial "modified:   bp.geojson"
+	assert_equal "$stderr" ""
+	umapsync commit -m edit >/dev/null
+	run umapsync status
+	assert_output "On branch main
+nothing to commit, working files clean"
+}

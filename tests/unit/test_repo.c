@@ -1,8 +1,11 @@
 /* Unit tests for lib/repo: the canonical fast path against umap_json_write, a document
- * written to a revision and read back, the tree diff, and revisions/refs. */
+ * written to a revision and read back, the tree diff, revisions/refs, the stat index. */
 #include "unit.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "doc.h"
@@ -196,6 +199,74 @@ TEST(two_maps_or_duplicate_layer_ids_are_refused)
 	umap_repo_free(repo);
 }
 
+/* Sets a file's mtime `offset` seconds from now (its ctime becomes now, as any change). */
+static void set_mtime(const char *path, long offset)
+{
+	struct timespec ts[2];
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec += offset;
+	ts[1] = ts[0];
+	CHECK_INT(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static int read_unchanged(umap_repo *repo, const git_oid *tree, git_oid *work)
+{
+	umap_snapshot *w = NULL;
+	CHECK_INT(umap_repo_read_worktree(&w, repo, tree), 0);
+	CHECK_INT(w->nfiles, 1);
+	int unchanged = w->files[0].unchanged;
+	CHECK_INT(!w->files[0].doc, unchanged);
+	CHECK_INT(umap_repo_build_tree(work, repo, w, tree), 0);
+	CHECK_INT(umap_repo_index_update(repo, w, work), 0);
+	umap_snapshot_free(w);
+	return unchanged;
+}
+
+TEST(the_stat_index_skips_unchanged_files_and_sees_every_change)
+{
+	umap_repo *repo = fresh_repo();
+	char path[256];
+	snprintf(path, sizeof(path), "%s/a.geojson", umap_repo_workdir(repo));
+	umap_doc *doc = layer_doc(50, NULL);
+	CHECK_INT(umap_doc_save(doc, path, UMAP_JSON_INDENT(2)), 0);
+	set_mtime(path, -3600);
+	umap_snapshot *snap = NULL;
+	git_oid tree, work;
+	CHECK_INT(umap_snapshot_new(&snap), 0);
+	CHECK_INT(umap_snapshot_add(snap, "a.geojson", doc), 0);
+	CHECK_INT(umap_repo_build_tree(&tree, repo, snap, NULL), 0);
+	git_oid commit;
+	setenv("GIT_AUTHOR_NAME", "Unit", 1);
+	setenv("GIT_AUTHOR_EMAIL", "unit@example.org", 1);
+	CHECK_INT(umap_repo_commit_tree_as(&commit, repo, &tree, NULL, 0, "one", 1), 0);
+
+	CHECK_INT(read_unchanged(repo, &tree, &work), 0); /* no index yet: read */
+	CHECK(git_oid_equal(&work, &tree));
+	CHECK_INT(read_unchanged(repo, &tree, &work), 1); /* same stat, same version: skipped */
+	CHECK(git_oid_equal(&work, &tree));
+
+	/* an edit, even with the old mtime put back, changes the ctime: read again */
+	umap_doc *edited = layer_doc(50, "renamed");
+	CHECK_INT(umap_doc_save(edited, path, UMAP_JSON_INDENT(2)), 0);
+	umap_doc_free(edited);
+	set_mtime(path, -3600);
+	CHECK_INT(read_unchanged(repo, &tree, &work), 0);
+	CHECK(!git_oid_equal(&work, &tree));
+	/* the index now knows the edited version, which is not HEAD's: still read */
+	CHECK_INT(read_unchanged(repo, &tree, &work), 0);
+	CHECK(!git_oid_equal(&work, &tree));
+
+	/* racy: a file not older than the index may change unseen within one tick */
+	set_mtime(path, 3600);
+	git_oid edited_tree = work;
+	CHECK_INT(read_unchanged(repo, &edited_tree, &work), 0);
+	CHECK_INT(read_unchanged(repo, &edited_tree, &work), 0);
+	CHECK(git_oid_equal(&work, &edited_tree));
+
+	umap_snapshot_free(snap);
+	umap_repo_free(repo);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/umap-unit-repo.XXXXXX");
@@ -205,6 +276,7 @@ int main(void)
 	RUN(canonical_fast_path_on_every_example_feature);
 	RUN(a_document_round_trips_through_a_revision);
 	RUN(two_maps_or_duplicate_layer_ids_are_refused);
+	RUN(the_stat_index_skips_unchanged_files_and_sees_every_change);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
