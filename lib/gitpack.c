@@ -501,11 +501,13 @@ int umap_objw_flush(umap_objw *w, const char *gitdir, int level)
 		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 		goto done;
 	}
-	/* Objects are small (a feature is ~300 bytes): a 1 KiB window and a 256-entry hash
-	 * make deflateReset() cheap (the default 64 KiB table is cleared on every reset). */
+	/* Objects are small (a feature is ~300 bytes): a 1 KiB window and memLevel 4 (a 2 KiB
+	 * hash table) make deflateReset() cheap (the default 64 KiB table is cleared on every
+	 * reset), while a 1024-symbol block still holds a whole feature: memLevel 1 (128-symbol
+	 * blocks) built Huffman trees 3 times per feature, 128k instructions each. */
 	if (level < 0 || level > 9)
 		level = n > UMAP_OBJW_BULK ? 0 : 1;
-	if (deflateInit2(&zs, level, Z_DEFLATED, 10, 1, Z_DEFAULT_STRATEGY) != Z_OK) {
+	if (deflateInit2(&zs, level, Z_DEFLATED, 10, 4, Z_DEFAULT_STRATEGY) != Z_OK) {
 		rc = umap_error_set(UMAP_ENOMEM, "zlib: cannot start the compressor");
 		goto done;
 	}
