@@ -125,9 +125,16 @@ int umap_repo_init(umap_repo **out, const char *dir, int *existed)
 	opts.initial_head = "main";
 	opts.description = "A umapsync map repository (see 'umapsync help').";
 	git_repository *git = NULL;
+	git_config *cfg = NULL;
 	int rc = 0;
 	if (git_repository_init_ext(&git, gitdir.ptr, &opts) < 0)
 		rc = umap_error_set(UMAP_EIO, "cannot create %s: %s", gitdir.ptr, umap_git_msg());
+	/* `git gc` of a bare repository writes a reachability bitmap (~4.5 bytes per object,
+	 * 0.45 MB for 100k features) that only speeds up serving clones from it */
+	else if (git_repository_config(&cfg, git) < 0 ||
+		 git_config_set_bool(cfg, "repack.writeBitmaps", 0) < 0)
+		rc = umap_error_set(UMAP_EIO, "cannot write %s/config: %s", gitdir.ptr, umap_git_msg());
+	git_config_free(cfg);
 	git_repository_free(git);
 	umap_buf_dispose(&gitdir);
 	return rc ? rc : repo_new(out, workdir);
