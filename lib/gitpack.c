@@ -360,7 +360,7 @@ static int pack_object(umap_buf *pack, z_stream *zs, int level, int type, const 
 
 #define DELTA_WINDOW 8
 #define DELTA_HASH_BITS 10     /* a feature-sized base: every 4th window */
-#define DICT_HASH_BITS 16      /* a dictionary: every window, first occurrence kept */
+#define DICT_HASH_BITS 17      /* a dictionary: every window, first occurrence kept */
 #define DELTA_GROUP 32         /* blobs per base */
 #define DELTA_MAX_BASE 16384   /* bytes: larger objects are written whole */
 

@@ -24,7 +24,7 @@
 #define ORDER "order"
 #define DICTIONARY "dictionary"
 #define DICTIONARY_MIN_FEATURES 256   /* smaller layers gain less than the blob costs */
-#define DICTIONARY_BYTES 24576        /* ~100 features: half-size deltas, cheap to index */
+#define DICTIONARY_BYTES 65536        /* ~250 features: half-size deltas, cheap to index */
 
 static int oom(void)
 {
@@ -876,7 +876,7 @@ static int feature_blob(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer
 /* A layer's dictionary: the compact bytes of its first features, one blob that every
  * feature blob of the import is written as a delta against (git's OFS_DELTA: any run of 8+
  * bytes is copied from it), so that keys, structure and common values are stored once:
- * ~80 bytes a feature instead of ~160 against a neighbouring feature. It is a tree entry
+ * ~75 bytes a feature instead of ~160 against a neighbouring feature. It is a tree entry
  * so that git keeps it (and the deltas) through gc; later commits carry it over unchanged.
  * Old repositories have none: their layers simply keep none. */
 static int layer_dictionary(git_oid *out, int *has, umap_repo *repo, umap_doc *doc,
@@ -892,9 +892,11 @@ static int layer_dictionary(git_oid *out, int *has, umap_repo *repo, umap_doc *d
 	}
 	if (layer->nfeatures < DICTIONARY_MIN_FEATURES || !doc->data)
 		return 0;
+	/* at most 16 bytes per feature of the layer: a small layer gets a small dictionary */
+	size_t limit = layer->nfeatures < DICTIONARY_BYTES / 16 ? layer->nfeatures * 16 : DICTIONARY_BYTES;
 	umap_buf text = UMAP_BUF_INIT;
 	int rc = 0;
-	for (size_t i = 0; i < layer->nfeatures && text.len < DICTIONARY_BYTES && !rc; i++) {
+	for (size_t i = 0; i < layer->nfeatures && text.len < limit && !rc; i++) {
 		const umap_feature *f = &layer->features[i];
 		size_t at = text.len;
 		if (f->length && !umap_repo_canonical_fast(&text, doc->data + f->offset, f->length))
@@ -902,7 +904,7 @@ static int layer_dictionary(git_oid *out, int *has, umap_repo *repo, umap_doc *d
 		else if (umap_buf_putc(&text, '\n'))
 			rc = oom();
 	}
-	if (!rc && text.len >= DICTIONARY_BYTES / 4) {
+	if (!rc && text.len >= limit / 2) {
 		if (!(rc = umap_store_put(out, s, GIT_OBJECT_BLOB, text.ptr, text.len))) {
 			*has = 1;
 			umap_objw_set_dict(s->objw, out);

@@ -498,3 +498,32 @@ Changes not committed:
 	assert_output "On branch main
 nothing to commit, working files clean"
 }
+
+@test "a big layer's blobs are deltas against its dictionary, kept by git gc, and export gives it back" {
+	awk 'BEGIN {
+		printf "{\"type\":\"FeatureCollection\",\"features\":[\n"
+		for (i = 0; i < 3000; i++)
+			printf "{\"type\":\"Feature\",\"id\":\"f%04d\",\"properties\":{\"name\":\"Rue %d\",\"kind\":\"bench\",\"covered\":%s},\"geometry\":{\"type\":\"Point\",\"coordinates\":[4.%06d,45.%06d]}}%s\n", i, i * 7, (i % 2 ? "true" : "false"), i * 37 % 999983, i * 91 % 999979, (i < 2999 ? "," : "")
+		printf "]}\n"
+	}' >big.geojson
+	umapsync init >/dev/null
+	umapsync import big.geojson >/dev/null
+	run git --git-dir=.umapsync ls-tree -r --name-only HEAD
+	[[ $output == *"/dictionary"* ]]
+	git --git-dir=.umapsync gc -q
+	run git --git-dir=.umapsync fsck --strict
+	assert_success
+	# after gc the feature blobs are still deltas (depth 1) against one base: the dictionary
+	local dict
+	dict=$(git --git-dir=.umapsync rev-parse "HEAD:$(git --git-dir=.umapsync ls-tree -r --name-only HEAD | grep /dictionary)")
+	run bash -c "git --git-dir=.umapsync verify-pack -v .umapsync/objects/pack/*.idx | awk '\$2 == \"blob\" && \$7 == \"$dict\"' | wc -l"
+	(( output > 2500 ))
+	umapsync export HEAD big.geojson -o back.geojson
+	run umapsync diff --stat big.geojson back.geojson
+	assert_output --partial "3000 unchanged"
+	# a commit keeps the dictionary and its deltas
+	sed -i 's/"Rue 7"/"Rue sept"/' big.geojson
+	umapsync commit -m rename >/dev/null
+	run git --git-dir=.umapsync diff --stat HEAD~1 HEAD
+	refute_output --partial dictionary
+}
