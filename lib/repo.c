@@ -634,8 +634,14 @@ int umap_repo_cache_save(umap_repo *repo)
 {
 	/* Entries in the order they were seen: the loader hashes them, so no sort is needed,
 	 * and a key seen twice maps to the same blob anyway. */
-	if (!repo->nseen || repo->nseen >= UINT32_MAX)
+	if (repo->nseen >= UINT32_MAX)
 		return 0;
+	if (!repo->nseen) {
+		/* nothing needed the cache: empty it, unless skipped files may still need it */
+		cache_load(repo);
+		if (repo->skipped_files || !repo->ncache)
+			return 0;
+	}
 	/* Only blobs git has: a status computes blobs it never writes, and a cache entry
 	 * naming one would make the next commit trust a blob that does not exist. */
 	size_t n = 0;

@@ -840,13 +840,19 @@ static int feature_blob(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer
 {
 	umap_feature *f = &layer->features[i];
 	int has_bytes = doc->data && f->length > 0;
+	int had_tree = f->value != NULL;
+	/* Bytes already in compact form are the blob: hashing them (SHA-1, with SHA-NI) costs
+	 * about what a cache lookup does, so the cache keeps only features that need rewriting
+	 * (indented files, escapes) and stays out of the repository's size otherwise. */
+	if (has_bytes && !had_tree && bytes_canonical(doc->data + f->offset, f->length))
+		return umap_store_put(out, umap_repo_store(repo), GIT_OBJECT_BLOB, doc->data + f->offset,
+				      f->length);
 	XXH128_canonical_t key;
 	if (has_bytes) {
 		XXH128_canonicalFromHash(&key, XXH3_128bits(doc->data + f->offset, f->length));
 		if (umap_repo_cache_lookup(out, repo, key.digest))
 			return umap_repo_cache_note(repo, key.digest, out);
 	}
-	int had_tree = f->value != NULL;
 	umap_buf_clear(scratch);
 	if (has_bytes && !had_tree &&
 	    umap_repo_canonical_fast(scratch, doc->data + f->offset, f->length)) {
