@@ -541,7 +541,7 @@ int umap_objw_flush(umap_objw *w, const char *gitdir, int level)
 	 * reset), while a 1024-symbol block still holds a whole feature: memLevel 1 (128-symbol
 	 * blocks) built Huffman trees 3 times per feature, 128k instructions each. */
 	if (level < 0 || level > 9)
-		level = n > UMAP_OBJW_BULK ? 0 : 1;
+		level = 0;
 	if (deflateInit2(&zs, level, Z_DEFLATED, 10, 4, Z_DEFAULT_STRATEGY) != Z_OK) {
 		rc = umap_error_set(UMAP_ENOMEM, "zlib: cannot start the compressor");
 		goto done;

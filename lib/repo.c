@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "error.h"
 #include "fs.h"
@@ -167,6 +168,12 @@ void umap_repo_free(umap_repo *repo)
 	for (size_t i = 0; i < repo->nindex; i++)
 		free(repo->index[i].path);
 	free(repo->index);
+	for (size_t i = 0; i < repo->nsets; i++) {
+		free(repo->sets[i].layer);
+		free(repo->sets[i].counts);
+		free(repo->sets[i].hashes);
+	}
+	free(repo->sets);
 	if (repo->store.odb)
 		umap_store_close(&repo->store);
 	git_repository_free(repo->git);
@@ -530,7 +537,10 @@ int umap_repo_commit_tree_as(git_oid *commit, umap_repo *repo, const git_oid *tr
 	char *nl = strchr(reflog, '\n');
 	if (nl)
 		*nl = '\0';
-	return umap_repo_advance_head(repo, commit, nparents ? &parents[0] : NULL, reflog);
+	rc = umap_repo_advance_head(repo, commit, nparents ? &parents[0] : NULL, reflog);
+	if (!rc && umap_repo_feature_sets_save(repo))
+		umap_error_clear(); /* only a cache: the next commit builds whole */
+	return rc;
 }
 
 /* ---- Feature cache --------------------------------------------------------------------
@@ -902,6 +912,165 @@ int umap_repo_index_save(umap_repo *repo)
 	}
 	if (!rc)
 		repo->index_dirty = 0;
+	umap_buf_dispose(&data);
+	umap_buf_dispose(&path);
+	return rc;
+}
+
+/* ---- Feature sets -----------------------------------------------------------------------
+ * .umapsync/umapsync-features: "UMAPFS01", then per layer: u32 id length, the id, the
+ * features tree id (20 bytes), u32 depth, u64 n, u32 counts[64^depth], u64 hashes[n]
+ * (native byte order: a cache of this machine's, checked by its trailing xxh3-64). */
+
+static const char sets_magic[8] = { 'U', 'M', 'A', 'P', 'F', 'S', '0', '1' };
+
+static int sets_path(umap_buf *path, umap_repo *repo)
+{
+	return umap_buf_printf(path, "%s/umapsync-features", repo->gitdir)
+		       ? umap_error_set(UMAP_ENOMEM, "out of memory")
+		       : 0;
+}
+
+static int set_add(umap_repo *repo, const char *layer, const git_oid *features, int depth,
+		   uint32_t *counts, uint64_t *hashes, size_t n, int noted)
+{
+	umap_feature_set *set = NULL;
+	for (size_t i = 0; i < repo->nsets; i++)
+		if (!strcmp(repo->sets[i].layer, layer))
+			set = &repo->sets[i];
+	if (!set) {
+		umap_feature_set *more = realloc(repo->sets, (repo->nsets + 1) * sizeof(*more));
+		char *copy = strdup(layer);
+		if (!more || !copy) {
+			if (more)
+				repo->sets = more;
+			free(copy);
+			free(counts);
+			free(hashes);
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		}
+		repo->sets = more;
+		set = &repo->sets[repo->nsets++];
+		memset(set, 0, sizeof(*set));
+		set->layer = copy;
+	}
+	free(set->counts);
+	free(set->hashes);
+	git_oid_cpy(&set->features, features);
+	set->depth = depth;
+	set->counts = counts;
+	set->hashes = hashes;
+	set->n = n;
+	set->noted = noted;
+	return 0;
+}
+
+static int take(void *out, size_t len, const char **p, const char *end)
+{
+	if ((size_t)(end - *p) < len)
+		return -1;
+	memcpy(out, *p, len);
+	*p += len;
+	return 0;
+}
+
+static uint64_t stored_sum(const umap_buf *data)
+{
+	uint64_t sum;
+	memcpy(&sum, data->ptr + data->len - 8, 8);
+	return sum;
+}
+
+/* A damaged file is no file: every layer is built whole. */
+static void sets_load(umap_repo *repo)
+{
+	if (repo->sets_loaded)
+		return;
+	repo->sets_loaded = 1;
+	umap_buf path = UMAP_BUF_INIT, data = UMAP_BUF_INIT;
+	if (sets_path(&path, repo) || access(path.ptr, F_OK) ||
+	    umap_file_read(&data, path.ptr, (size_t)1 << 34) || data.len < sizeof(sets_magic) + 8 ||
+	    memcmp(data.ptr, sets_magic, sizeof(sets_magic)) ||
+	    XXH3_64bits(data.ptr, data.len - 8) != stored_sum(&data)) {
+		umap_error_clear();
+		umap_buf_dispose(&path);
+		umap_buf_dispose(&data);
+		return;
+	}
+	const char *p = data.ptr + sizeof(sets_magic), *end = data.ptr + data.len - 8;
+	while (p < end) {
+		uint32_t idlen, depth;
+		uint64_t n;
+		git_oid features;
+		char id[1024];
+		if (take(&idlen, 4, &p, end) || idlen >= sizeof(id) || take(id, idlen, &p, end) ||
+		    take(features.id, GIT_OID_RAWSZ, &p, end) || take(&depth, 4, &p, end) || depth > 3 ||
+		    take(&n, 8, &p, end) || n > (uint64_t)(end - p) / 8)
+			break;
+		id[idlen] = '\0';
+		size_t nleaves = (size_t)1 << (6 * depth);
+		uint32_t *counts = malloc(nleaves * sizeof(*counts));
+		uint64_t *hashes = malloc((n ? n : 1) * sizeof(*hashes));
+		if (!counts || !hashes || take(counts, nleaves * 4, &p, end) || take(hashes, n * 8, &p, end)) {
+			free(counts);
+			free(hashes);
+			break;
+		}
+		if (set_add(repo, id, &features, (int)depth, counts, hashes, n, 0))
+			break;
+	}
+	umap_error_clear();
+	umap_buf_dispose(&path);
+	umap_buf_dispose(&data);
+}
+
+const umap_feature_set *umap_repo_feature_set(umap_repo *repo, const char *layer,
+					      const git_oid *features)
+{
+	if (!layer)
+		return NULL;
+	sets_load(repo);
+	for (size_t i = 0; i < repo->nsets; i++)
+		if (!strcmp(repo->sets[i].layer, layer))
+			return git_oid_equal(&repo->sets[i].features, features) ? &repo->sets[i] : NULL;
+	return NULL;
+}
+
+int umap_repo_feature_set_note(umap_repo *repo, const char *layer, const git_oid *features,
+			       int depth, uint32_t *counts, uint64_t *hashes, size_t n)
+{
+	sets_load(repo);
+	return set_add(repo, layer, features, depth, counts, hashes, n, 1);
+}
+
+int umap_repo_feature_sets_save(umap_repo *repo)
+{
+	int any = 0;
+	for (size_t i = 0; i < repo->nsets; i++)
+		any |= repo->sets[i].noted;
+	if (!any)
+		return 0;
+	umap_buf data = UMAP_BUF_INIT, path = UMAP_BUF_INIT;
+	int rc = umap_buf_put(&data, sets_magic, sizeof(sets_magic));
+	for (size_t i = 0; i < repo->nsets && !rc; i++) {
+		const umap_feature_set *set = &repo->sets[i];
+		uint32_t idlen = (uint32_t)strlen(set->layer), depth = (uint32_t)set->depth;
+		uint64_t n = set->n;
+		if (idlen >= 1024)
+			continue;
+		rc = umap_buf_put(&data, &idlen, 4) || umap_buf_put(&data, set->layer, idlen) ||
+		     umap_buf_put(&data, set->features.id, GIT_OID_RAWSZ) || umap_buf_put(&data, &depth, 4) ||
+		     umap_buf_put(&data, &n, 8) ||
+		     umap_buf_put(&data, set->counts, ((size_t)1 << (6 * set->depth)) * 4) ||
+		     umap_buf_put(&data, set->hashes, set->n * 8);
+	}
+	uint64_t sum = rc ? 0 : XXH3_64bits(data.ptr, data.len);
+	if (rc || umap_buf_put(&data, &sum, 8) || sets_path(&path, repo))
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	else
+		rc = umap_file_write_atomic(path.ptr, data.ptr, data.len);
+	for (size_t i = 0; i < repo->nsets && !rc; i++)
+		repo->sets[i].noted = 0;
 	umap_buf_dispose(&data);
 	umap_buf_dispose(&path);
 	return rc;

@@ -879,6 +879,130 @@ static int feature_blob(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer
 	return rc;
 }
 
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* LSD radix sort, 16 bits a pass: 100k hashes in ~2M instructions (qsort: 50M). 1 when
+ * there is no memory for it (then sort another way). */
+static int radix_sort(uint64_t *v, size_t n)
+{
+	uint64_t *tmp = malloc((n ? n : 1) * sizeof(*tmp));
+	size_t *count = malloc(65537 * sizeof(*count));
+	if (!tmp || !count) {
+		free(tmp);
+		free(count);
+		return 1;
+	}
+	for (int shift = 0; shift < 64; shift += 16) {
+		memset(count, 0, 65537 * sizeof(*count));
+		for (size_t i = 0; i < n; i++)
+			count[((v[i] >> shift) & 0xffff) + 1]++;
+		for (size_t d = 0; d < 65536; d++)
+			count[d + 1] += count[d];
+		for (size_t i = 0; i < n; i++)
+			tmp[count[(v[i] >> shift) & 0xffff]++] = v[i];
+		memcpy(v, tmp, n * sizeof(*v));
+	}
+	free(tmp);
+	free(count);
+	return 0;
+}
+
+/* The features of a layer built from a file's bytes, for the next commit: the sorted xxh3
+ * of each feature's bytes (doc_open computed it) and the count of each leaf. */
+static int note_feature_set(umap_repo *repo, umap_layer *layer, const umap_fref *refs,
+			    const git_oid *features, int depth)
+{
+	size_t n = layer->nfeatures, nleaves = (size_t)1 << (6 * depth), k = 0;
+	uint32_t *counts = calloc(nleaves, sizeof(*counts));
+	uint64_t *hashes = malloc((n ? n : 1) * sizeof(*hashes));
+	if (!counts || !hashes || !layer->id) {
+		free(counts);
+		free(hashes);
+		return layer->id ? oom() : 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const umap_feature *f = &layer->features[i];
+		counts[depth ? refs[i].shard >> (64 - 6 * depth) : 0]++;
+		if (f->length && !f->value) /* bytes that are this feature's blob (or its source) */
+			hashes[k++] = f->hash;
+	}
+	if (radix_sort(hashes, k))
+		qsort(hashes, k, sizeof(*hashes), u64_cmp);
+	return umap_repo_feature_set_note(repo, layer->id, features, depth, counts, hashes, k);
+}
+
+/* The features tree of a layer from the old one, rebuilding only the leaves that gained,
+ * lost or changed a feature: a feature whose bytes hash as one the old tree was built from
+ * is unchanged (its bytes include its id: same bytes, same feature) and is not hashed,
+ * parsed or even looked up unless its leaf must be rebuilt. UMAP_ECONFLICT: build whole. */
+static int features_patch(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer *layer,
+			  umap_fref *refs, const git_oid *old_features, int depth,
+			  const umap_feature_set *set, umap_buf *scratch)
+{
+	size_t n = layer->nfeatures, nleaves = (size_t)1 << (6 * depth), k = 0;
+	if (set->depth != depth || !doc->data || depth > 3)
+		return UMAP_ECONFLICT;
+	/* the old hashes in an open-addressing table: one probe where a binary search over
+	 * 100k took 17 cache misses (0 marks an empty slot; a hash of 0 is looked up apart) */
+	size_t size = 64;
+	while (size < 2 * set->n)
+		size *= 2;
+	uint64_t *table = calloc(size, sizeof(*table));
+	uint32_t *now = calloc(nleaves, sizeof(*now));
+	unsigned char *affected = calloc(nleaves, 1), *same = malloc(n ? n : 1);
+	umap_fref *sub = malloc((n ? n : 1) * sizeof(*sub));
+	int rc = table && now && affected && same && sub ? 0 : oom();
+	int has_zero = 0;
+	for (size_t i = 0; i < set->n && !rc; i++) {
+		uint64_t h = set->hashes[i];
+		size_t slot = (size_t)h & (size - 1);
+		has_zero |= h == 0;
+		while (h && table[slot] && table[slot] != h)
+			slot = (slot + 1) & (size - 1);
+		if (h)
+			table[slot] = h;
+	}
+	for (size_t i = 0; i < n && !rc; i++) {
+		const umap_feature *f = &layer->features[i];
+		size_t leaf = refs[i].shard >> (64 - 6 * depth), slot = (size_t)f->hash & (size - 1);
+		while (table[slot] && table[slot] != f->hash)
+			slot = (slot + 1) & (size - 1);
+		same[i] = f->length && !f->value && (f->hash ? table[slot] == f->hash : has_zero);
+		if (same[i])
+			now[leaf]++;
+		else
+			affected[leaf] = 1;
+	}
+	for (size_t l = 0; l < nleaves && !rc; l++)
+		if (now[l] != set->counts[l])
+			affected[l] = 1; /* lost a feature */
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (!affected[refs[i].shard >> (64 - 6 * depth)])
+			continue;
+		sub[k] = refs[i];
+		if (same[i])
+			memset(&sub[k].blob, 0, sizeof(sub[k].blob));
+		else
+			rc = feature_blob(&sub[k].blob, repo, doc, layer, i, scratch);
+		k++;
+	}
+	repo->progress_done += n;
+	umap_progress_report(&repo->progress, repo->progress_done, 0);
+	if (!rc)
+		rc = umap_store_features_patch(out, umap_repo_store(repo), old_features, depth, sub, k,
+					       affected);
+	free(table);
+	free(now);
+	free(affected);
+	free(same);
+	free(sub);
+	return rc;
+}
+
 /* A layer's dictionary: the compact bytes of its first features, one blob that every
  * feature blob of the import is written as a delta against (git's OFS_DELTA: any run of 8+
  * bytes is copied from it), so that keys, structure and common values are stored once:
@@ -941,10 +1065,6 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 					    i + 1, layer->id);
 			break;
 		}
-		if ((rc = feature_blob(&refs[i].blob, repo, doc, layer, i, &scratch)))
-			break;
-		if (!(++repo->progress_done & 255))
-			umap_progress_report(&repo->progress, repo->progress_done, 0);
 		if ((rc = umap_name_from_id(&name, f->id)))
 			break;
 		name_at[i] = names.len;
@@ -953,17 +1073,39 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 		refs[i].shard = umap_shard_hash(f->id);
 		ids[i] = f->id;
 	}
-	umap_objw_set_dict(s->objw, NULL);
 	for (size_t i = 0; i < n && !rc; i++)
 		refs[i].name = names.ptr + name_at[i];
 	git_oid features, order, old_features, meta_id, options_id;
-	int depth = -1;
+	int depth = -1, patched = 0;
 	if (!rc && old_layer && umap_store_tree_lookup(&old_features, NULL, s, old_layer, FEATURES,
 						       "a layer tree") == 0)
 		rc = umap_store_features_depth(&depth, s, &old_features);
 	umap_error_clear();
-	if (!rc)
-		rc = umap_store_features_tree(&features, s, refs, n, umap_shard_depth(n, depth));
+	int new_depth = umap_shard_depth(n, depth);
+	if (!rc && depth >= 1 && new_depth == depth) {
+		/* only the leaves whose features changed, when we know what the old tree holds */
+		const umap_feature_set *set = umap_repo_feature_set(repo, layer->id, &old_features);
+		if (set) {
+			rc = features_patch(&features, repo, doc, layer, refs, &old_features, depth, set,
+					    &scratch);
+			patched = rc == 0;
+			if (rc == UMAP_ECONFLICT) {
+				umap_error_clear();
+				rc = 0;
+			}
+		}
+	}
+	for (size_t i = 0; i < n && !rc && !patched; i++) {
+		if ((rc = feature_blob(&refs[i].blob, repo, doc, layer, i, &scratch)))
+			break;
+		if (!(++repo->progress_done & 255))
+			umap_progress_report(&repo->progress, repo->progress_done, 0);
+	}
+	umap_objw_set_dict(s->objw, NULL);
+	if (!rc && !patched)
+		rc = umap_store_features_tree(&features, s, refs, n, new_depth);
+	if (!rc && doc->data)
+		rc = note_feature_set(repo, layer, refs, &features, n ? new_depth : 0);
 	if (rc == UMAP_EINVALID)
 		umap_error_prefix(rc, "%s: layer %s: ", path, layer->id);
 	if (!rc)

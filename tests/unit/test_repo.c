@@ -13,6 +13,7 @@
 #include "json.h"
 #include "repo.h"
 #include "repo_internal.h"
+#include "repo_store.h"
 
 static char tmpdir[64];
 
@@ -267,6 +268,75 @@ TEST(the_stat_index_skips_unchanged_files_and_sees_every_change)
 	umap_repo_free(repo);
 }
 
+/* A layer of n features f<i>; every feature with i % edit_mod == 0 renamed by `tag`,
+ * every one with i % drop_mod == 0 left out, `extra` features g<i> added at the end. */
+static char *layer_text(size_t n, size_t edit_mod, const char *tag, size_t drop_mod, size_t extra)
+{
+	umap_buf b = UMAP_BUF_INIT;
+	umap_buf_puts(&b, "{\"type\":\"FeatureCollection\",\"id\":\"layer-x\",\"features\":[\n");
+	int first = 1;
+	for (size_t i = 0; i < n + extra; i++) {
+		if (i < n && drop_mod && i % drop_mod == 0)
+			continue;
+		umap_buf_printf(&b, "%s{\"type\":\"Feature\",\"id\":\"%c%zu\",\"properties\":{\"name\":\"%s %zu\"},"
+				"\"geometry\":{\"type\":\"Point\",\"coordinates\":[4.%zu,45.%zu]}}\n",
+				first ? "" : ",", i < n ? 'f' : 'g', i,
+				i < n && edit_mod && i % edit_mod == 0 ? tag : "n", i, i * 7 % 1000, i * 13 % 1000);
+		first = 0;
+	}
+	umap_buf_puts(&b, "]}\n");
+	return umap_buf_detach(&b);
+}
+
+static void features_of(git_oid *out, umap_repo *repo, const git_oid *tree)
+{
+	umap_store *s = umap_repo_store(repo);
+	git_oid layers, layer;
+	CHECK_INT(umap_store_tree_lookup(&layers, NULL, s, tree, "layers", "a tree"), 0);
+	CHECK_INT(umap_store_tree_lookup(&layer, NULL, s, &layers, "layer-x", "a tree"), 0);
+	CHECK_INT(umap_store_tree_lookup(out, NULL, s, &layer, "features", "a tree"), 0);
+}
+
+static void build_text(git_oid *tree, umap_repo *repo, const char *text, const git_oid *base)
+{
+	umap_doc *doc = NULL;
+	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+	CHECK_INT(umap_doc_from_buffer(&doc, text, strlen(text), "l.geojson", &opts), 0);
+	umap_snapshot *snap = NULL;
+	CHECK_INT(umap_snapshot_new(&snap), 0);
+	CHECK_INT(umap_snapshot_add(snap, "l.geojson", doc), 0);
+	CHECK_INT(umap_repo_build_tree(tree, repo, snap, base), 0);
+	umap_snapshot_free(snap);
+}
+
+TEST(a_commit_rebuilds_only_changed_leaves_and_gets_the_same_tree)
+{
+	setenv("GIT_AUTHOR_NAME", "Unit", 1);
+	setenv("GIT_AUTHOR_EMAIL", "unit@example.org", 1);
+	static const struct {
+		size_t edit_mod, drop_mod, extra;
+	} edits[] = { { 97, 0, 0 }, { 0, 53, 0 }, { 0, 0, 40 }, { 31, 29, 300 }, { 1, 0, 0 }, { 0, 0, 0 } };
+	char *base_text = layer_text(3000, 0, "", 0, 0);
+	for (size_t e = 0; e < sizeof(edits) / sizeof(edits[0]); e++) {
+		umap_repo *repo = fresh_repo(), *scratch = fresh_repo();
+		git_oid tree, commit, tree2, whole, a, b;
+		build_text(&tree, repo, base_text, NULL);
+		CHECK_INT(umap_repo_commit_tree_as(&commit, repo, &tree, NULL, 0, "one", 1), 0);
+		features_of(&a, repo, &tree);
+		CHECK(umap_repo_feature_set(repo, "layer-x", &a) != NULL);
+		char *text = layer_text(3000, edits[e].edit_mod, "renamed", edits[e].drop_mod, edits[e].extra);
+		build_text(&tree2, repo, text, &tree);
+		build_text(&whole, scratch, text, NULL);
+		features_of(&a, repo, &tree2);
+		features_of(&b, scratch, &whole);
+		CHECK(git_oid_equal(&a, &b));
+		free(text);
+		umap_repo_free(repo);
+		umap_repo_free(scratch);
+	}
+	free(base_text);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/umap-unit-repo.XXXXXX");
@@ -277,6 +347,7 @@ int main(void)
 	RUN(a_document_round_trips_through_a_revision);
 	RUN(two_maps_or_duplicate_layer_ids_are_refused);
 	RUN(the_stat_index_skips_unchanged_files_and_sees_every_change);
+	RUN(a_commit_rebuilds_only_changed_leaves_and_gets_the_same_tree);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
