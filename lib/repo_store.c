@@ -402,6 +402,20 @@ int umap_store_features_tree(git_oid *out, umap_store *s, umap_fref *refs, size_
 	return rc;
 }
 
+/* Reads and parses a tree; on success the caller frees *entries and releases *obj. */
+static int tree_read(umap_obj *obj, umap_tree_entry **entries, size_t *n, umap_store *s,
+		     const git_oid *tree, const char *what)
+{
+	*entries = NULL;
+	*n = 0;
+	int rc = umap_store_read(obj, s, tree, GIT_OBJECT_TREE, what);
+	if (rc)
+		return rc;
+	if ((rc = umap_tree_parse(entries, n, obj, tree)))
+		umap_obj_release(obj);
+	return rc;
+}
+
 /* The old tree's entry per shard byte (names "00".."3f"), or none. */
 static int read_children(git_oid *child, unsigned char *has, umap_store *s, const git_oid *tree)
 {
@@ -409,12 +423,11 @@ static int read_children(git_oid *child, unsigned char *has, umap_store *s, cons
 	if (!tree)
 		return 0;
 	umap_obj obj;
-	umap_tree_entry *entries = NULL;
-	size_t n = 0;
-	int rc = umap_store_read(&obj, s, tree, GIT_OBJECT_TREE, "a feature shard");
+	umap_tree_entry *entries;
+	size_t n;
+	int rc = tree_read(&obj, &entries, &n, s, tree, "a feature shard");
 	if (rc)
 		return rc;
-	rc = umap_tree_parse(&entries, &n, &obj, tree);
 	for (size_t i = 0; i < n && !rc; i++) {
 		unsigned v;
 		if (!is_tree_mode(entries[i].mode) || strlen(entries[i].name) != 2 ||
@@ -456,11 +469,9 @@ static int patch_leaf(git_oid *out, int *empty, umap_store *s, const git_oid *ol
 				rc = UMAP_ECONFLICT;
 				break;
 			}
-			if ((rc = umap_store_read(&obj, s, old, GIT_OBJECT_TREE, "a feature shard")))
+			if ((rc = tree_read(&obj, &old_entries, &nold, s, old, "a feature shard")))
 				break;
 			loaded = 1;
-			if ((rc = umap_tree_parse(&old_entries, &nold, &obj, old)))
-				break;
 		}
 		const umap_tree_entry *e = bsearch(refs[i].name, old_entries, nold, sizeof(*old_entries),
 						   name_cmp);
@@ -563,12 +574,11 @@ int umap_store_features_depth(int *depth, umap_store *s, const git_oid *tree)
 int umap_store_features_each(umap_store *s, const git_oid *tree, umap_blob_cb cb, void *ctx)
 {
 	umap_obj obj;
-	umap_tree_entry *entries = NULL;
-	size_t n = 0;
-	int rc = umap_store_read(&obj, s, tree, GIT_OBJECT_TREE, "a feature shard");
+	umap_tree_entry *entries;
+	size_t n;
+	int rc = tree_read(&obj, &entries, &n, s, tree, "a feature shard");
 	if (rc)
 		return rc;
-	rc = umap_tree_parse(&entries, &n, &obj, tree);
 	for (size_t i = 0; i < n && !rc; i++)
 		rc = is_tree_mode(entries[i].mode) ? umap_store_features_each(s, &entries[i].id, cb, ctx)
 						   : cb(ctx, entries[i].name, &entries[i].id);
@@ -656,12 +666,11 @@ int umap_store_order_tree(git_oid *out, umap_store *s, char *const *ids, size_t 
 int umap_store_order_each(umap_store *s, const git_oid *tree, umap_id_cb cb, void *ctx)
 {
 	umap_obj obj;
-	umap_tree_entry *entries = NULL;
-	size_t n = 0;
-	int rc = umap_store_read(&obj, s, tree, GIT_OBJECT_TREE, "the feature order");
+	umap_tree_entry *entries;
+	size_t n;
+	int rc = tree_read(&obj, &entries, &n, s, tree, "the feature order");
 	if (rc)
 		return rc;
-	rc = umap_tree_parse(&entries, &n, &obj, tree);
 	for (size_t i = 0; i < n && !rc; i++) {
 		if (is_tree_mode(entries[i].mode)) {
 			rc = umap_store_order_each(s, &entries[i].id, cb, ctx);
