@@ -450,8 +450,12 @@ static int make_delta(umap_buf *out, const delta_base *b, const unsigned char *d
 		return UMAP_ENOMEM;
 	size_t i = 0, literal = 0;
 	while (i + DELTA_WINDOW <= len) {
+		uint64_t here, there = 0;
+		memcpy(&here, data + i, 8); /* one load, not a memcmp call per byte of input */
 		int32_t at = b->table[window_hash(data + i, b->bits)];
-		if (at < 0 || memcmp(b->data + at, data + i, DELTA_WINDOW)) {
+		if (at >= 0)
+			memcpy(&there, b->data + at, 8);
+		if (at < 0 || here != there) {
 			i++;
 			continue;
 		}

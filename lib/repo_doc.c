@@ -935,13 +935,37 @@ static int note_feature_set(umap_repo *repo, umap_layer *layer, const umap_fref 
 	return umap_repo_feature_set_note(repo, layer->id, features, depth, counts, hashes, k);
 }
 
+/* Tree entry names for the features whose leaf is marked in `only` (NULL: all of them). */
+static int name_refs(umap_fref *refs, const umap_layer *layer, const unsigned char *only,
+		     int depth, umap_buf *names, size_t *name_at)
+{
+	umap_buf name = UMAP_BUF_INIT;
+	int rc = 0;
+	umap_buf_clear(names);
+	for (size_t i = 0; i < layer->nfeatures && !rc; i++) {
+		name_at[i] = SIZE_MAX;
+		if (only && !only[refs[i].shard >> (64 - 6 * depth)])
+			continue;
+		if ((rc = umap_name_from_id(&name, layer->features[i].id)))
+			break;
+		name_at[i] = names->len;
+		if (umap_buf_put(names, name.ptr, name.len + 1))
+			rc = oom();
+	}
+	for (size_t i = 0; i < layer->nfeatures && !rc; i++)
+		refs[i].name = name_at[i] == SIZE_MAX ? NULL : names->ptr + name_at[i];
+	umap_buf_dispose(&name);
+	return rc;
+}
+
 /* The features tree of a layer from the old one, rebuilding only the leaves that gained,
  * lost or changed a feature: a feature whose bytes hash as one the old tree was built from
  * is unchanged (its bytes include its id: same bytes, same feature) and is not hashed,
  * parsed or even looked up unless its leaf must be rebuilt. UMAP_ECONFLICT: build whole. */
 static int features_patch(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer *layer,
 			  umap_fref *refs, const git_oid *old_features, int depth,
-			  const umap_feature_set *set, umap_buf *scratch)
+			  const umap_feature_set *set, umap_buf *scratch, umap_buf *names,
+			  size_t *name_at)
 {
 	size_t n = layer->nfeatures, nleaves = (size_t)1 << (6 * depth), k = 0;
 	if (set->depth != depth || !doc->data || depth > 3)
@@ -980,6 +1004,8 @@ static int features_patch(git_oid *out, umap_repo *repo, umap_doc *doc, umap_lay
 	for (size_t l = 0; l < nleaves && !rc; l++)
 		if (now[l] != set->counts[l])
 			affected[l] = 1; /* lost a feature */
+	if (!rc)
+		rc = name_refs(refs, layer, affected, depth, names, name_at);
 	for (size_t i = 0; i < n && !rc; i++) {
 		if (!affected[refs[i].shard >> (64 - 6 * depth)])
 			continue;
@@ -1065,16 +1091,9 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 					    i + 1, layer->id);
 			break;
 		}
-		if ((rc = umap_name_from_id(&name, f->id)))
-			break;
-		name_at[i] = names.len;
-		if (umap_buf_put(&names, name.ptr, name.len + 1))
-			rc = oom();
 		refs[i].shard = umap_shard_hash(f->id);
 		ids[i] = f->id;
 	}
-	for (size_t i = 0; i < n && !rc; i++)
-		refs[i].name = names.ptr + name_at[i];
 	git_oid features, order, old_features, meta_id, options_id;
 	int depth = -1, patched = 0;
 	if (!rc && old_layer && umap_store_tree_lookup(&old_features, NULL, s, old_layer, FEATURES,
@@ -1087,7 +1106,7 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 		const umap_feature_set *set = umap_repo_feature_set(repo, layer->id, &old_features);
 		if (set) {
 			rc = features_patch(&features, repo, doc, layer, refs, &old_features, depth, set,
-					    &scratch);
+					    &scratch, &names, name_at);
 			patched = rc == 0;
 			if (rc == UMAP_ECONFLICT) {
 				umap_error_clear();
@@ -1095,6 +1114,8 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 			}
 		}
 	}
+	if (!rc && !patched)
+		rc = name_refs(refs, layer, NULL, 0, &names, name_at);
 	for (size_t i = 0; i < n && !rc && !patched; i++) {
 		if ((rc = feature_blob(&refs[i].blob, repo, doc, layer, i, &scratch)))
 			break;
