@@ -916,6 +916,8 @@ static int radix_sort(uint64_t *v, size_t n)
 static int note_feature_set(umap_repo *repo, umap_layer *layer, const umap_fref *refs,
 			    const git_oid *features, int depth)
 {
+	if (depth > 3)
+		return 0; /* 10M+ features: 16M leaf counts is more than a whole build saves */
 	size_t n = layer->nfeatures, nleaves = (size_t)1 << (6 * depth), k = 0;
 	uint32_t *counts = calloc(nleaves, sizeof(*counts));
 	uint64_t *hashes = malloc((n ? n : 1) * sizeof(*hashes));
