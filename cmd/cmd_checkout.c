@@ -2,6 +2,7 @@
  * uncommitted changes; each file is replaced atomically, and only files that differ. */
 #include "builtin.h"
 #include "repo-cmd.h"
+#include "error.h"
 #include "fs.h"
 
 #include <errno.h>
@@ -28,7 +29,7 @@ int cmd_checkout(int argc, const char **argv)
 	argc = parse_options(argc, argv, options, usage);
 	if (argc != 1)
 		usage_with_options_msg(usage, options, "checkout needs one branch or revision");
-	umap_repo *repo = open_repo();
+	umap_repo *repo = open_repo_with(OPEN_REPO_OWN_CHECKOUT_NOTE);
 	git_oid head, head_tree, target, target_tree;
 	int unborn = read_head(&head, &head_tree, repo);
 	int branch = is_branch(repo, argv[0], &target);
@@ -36,6 +37,13 @@ int cmd_checkout(int argc, const char **argv)
 		die_lib(NULL);
 	if (umap_repo_commit_tree(&target_tree, repo, &target))
 		die_lib(NULL);
+	/* A killed checkout left files holding its target's version: not changes to lose. */
+	char *interrupted = NULL;
+	git_oid interrupted_tree, interrupted_commit;
+	int have_interrupted = interrupted_checkout(&interrupted, repo) &&
+			       !umap_repo_resolve(&interrupted_commit, repo, interrupted) &&
+			       !umap_repo_commit_tree(&interrupted_tree, repo, &interrupted_commit);
+	umap_error_clear();
 
 	char **old_paths = NULL, **new_paths = NULL;
 	size_t nold = 0, nnew = 0;
@@ -59,6 +67,11 @@ int cmd_checkout(int argc, const char **argv)
 					die_lib(NULL);
 				if (!differs)
 					continue;
+				if (have_interrupted &&
+				    umap_repo_file_differs(&differs, repo, &interrupted_tree, &work, old_paths[i]))
+					die_lib(NULL);
+				if (have_interrupted && !differs)
+					continue;
 				if (!any)
 					error("your changes to these files would be lost by checkout:");
 				fprintf(stderr, "\t%s\n", old_paths[i]);
@@ -70,6 +83,7 @@ int cmd_checkout(int argc, const char **argv)
 				umap_paths_free(old_paths, nold);
 				umap_paths_free(new_paths, nnew);
 				umap_repo_free(repo);
+				free(interrupted);
 				exit(EXIT_DIFFERENT);
 			}
 		}
@@ -87,14 +101,27 @@ int cmd_checkout(int argc, const char **argv)
 			umap_paths_free(old_paths, nold);
 			umap_paths_free(new_paths, nnew);
 			umap_repo_free(repo);
+			free(interrupted);
 			exit(EXIT_DIFFERENT);
 		}
 		free(abs);
 	}
 
+	/* Recorded before the first file changes, removed once HEAD has moved: a killed
+	 * checkout is reported by the next command (open_repo) with what to run. */
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid_tostr(hex, sizeof(hex), &target);
+	if (umap_repo_checkout_state_save(repo, branch ? argv[0] : hex))
+		die_lib(NULL);
 	write_worktree(repo, unborn ? NULL : &head_tree, &target_tree);
+	/* files the killed checkout already wrote differ from HEAD's without the trees saying so */
+	if (have_interrupted)
+		write_worktree(repo, &interrupted_tree, &target_tree);
 	if (branch ? umap_repo_set_head_branch(repo, argv[0]) : umap_repo_set_head_detached(repo, &target))
 		die_lib(NULL);
+	if (umap_repo_checkout_state_remove(repo))
+		die_lib(NULL);
+	free(interrupted);
 	git_commit *c = NULL;
 	git_commit_lookup(&c, umap_repo_git(repo), &target);
 	if (branch)

@@ -20,7 +20,7 @@ int cmd_commit(int argc, const char **argv)
 				       "no file arguments");
 	if (!message || !*message)
 		usage_with_options_msg(usage, options, "commit needs a message: -m MSG");
-	umap_repo *repo = open_repo();
+	umap_repo *repo = open_repo_with(OPEN_REPO_REFUSE_CHECKOUT);
 	git_oid head, head_tree;
 	if (read_head(&head, &head_tree, repo)) {
 		fflush(stdout);

@@ -1,10 +1,12 @@
 /* umapsync import: start tracking map files and commit them. Ids it assigns (features
  * without one, layers without one) are written back so that status is clean right after. */
 #include "builtin.h"
+#include "progress.h"
 #include "repo-cmd.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "error.h"
 
@@ -27,7 +29,7 @@ int cmd_import(int argc, const char **argv)
 	argc = parse_options(argc, argv, options, usage);
 	if (argc < 1)
 		usage_with_options_msg(usage, options, "import needs at least one file");
-	umap_repo *repo = open_repo();
+	umap_repo *repo = open_repo_with(OPEN_REPO_REFUSE_CHECKOUT);
 	git_oid head, head_tree;
 	int unborn = read_head(&head, &head_tree, repo);
 	char **tracked = NULL;
@@ -55,7 +57,11 @@ int cmd_import(int argc, const char **argv)
 		char *abs = NULL;
 		umap_doc *doc = NULL;
 		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
-		if (umap_repo_abspath(&abs, repo, rel) || umap_doc_open(&doc, abs, &opts))
+		struct stat raw;
+		if (umap_repo_abspath(&abs, repo, rel))
+			die_lib(NULL);
+		int have_stat = stat(abs, &raw) == 0; /* before reading: see the stat index */
+		if (umap_doc_open(&doc, abs, &opts))
 			die_lib(NULL);
 		size_t assigned = 0;
 		if (umap_repo_assign_ids(doc, &assigned))
@@ -64,6 +70,7 @@ int cmd_import(int argc, const char **argv)
 			if (umap_doc_save(doc, abs, UMAP_JSON_INDENT(2) | UMAP_DOC_KEEP_BYTES))
 				die_lib("cannot write the new ids to %s", rel);
 			umap_doc_free(doc);
+			have_stat = stat(abs, &raw) == 0;
 			if (umap_doc_open(&doc, abs, &opts))
 				die_lib(NULL);
 		}
@@ -76,15 +83,31 @@ int cmd_import(int argc, const char **argv)
 		umap_buf_printf(&subject, "%s%s", i ? ", " : "", rel);
 		if (umap_snapshot_add(snap, rel, doc))
 			die_lib(NULL);
+		umap_repo_file *added = &snap->files[snap->nfiles - 1];
+		added->have_stat = have_stat;
+		if (have_stat)
+			umap_file_stat_from(&added->st, &raw);
 		free(abs);
 		free(rel);
 	}
 	git_oid tree, commit;
+	/* every feature of the tracked files is placed (unchanged ones through the cache) */
+	uint64_t total = 0;
+	for (size_t i = 0; i < snap->nfiles; i++)
+		total += snap->files[i].doc ? count_features(snap->files[i].doc) : 0;
+	struct progress *bar = start_progress("Importing features", total);
+	struct umap_progress progress = { progress_report, bar };
+	umap_repo_set_progress(repo, &progress);
 	if (umap_repo_build_tree(&tree, repo, snap, unborn ? NULL : &head_tree) ||
 	    umap_repo_commit_tree_as(&commit, repo, &tree, unborn ? NULL : &head, unborn ? 0 : 1,
 				     message ? message : subject.ptr, 1))
 		die_lib(NULL);
+	umap_repo_set_progress(repo, NULL);
+	display_progress(bar, total);
+	stop_progress(&bar);
 	umap_repo_cache_save(repo);
+	if (umap_repo_index_update(repo, snap, &tree))
+		umap_error_clear();
 	char *branch = NULL;
 	umap_repo_head_branch(&branch, repo);
 	printf("[%s%s %s] %s\n", branch ? branch : "detached HEAD", unborn ? " (root-commit)" : "",

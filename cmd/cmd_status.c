@@ -50,6 +50,18 @@ static void print_merge_in_progress(umap_repo *repo)
 	json_decref(state);
 }
 
+/* A killed checkout leaves files that look modified: say why, and what finishes it. */
+static void print_interrupted_checkout(umap_repo *repo)
+{
+	char *target = NULL;
+	if (!interrupted_checkout(&target, repo))
+		return;
+	printf("A checkout of '%s' was interrupted: the working files may be part old, part new.\n"
+	       "  (run 'umapsync checkout %s' to finish it)\n",
+	       target, target);
+	free(target);
+}
+
 int cmd_status(int argc, const char **argv)
 {
 	static const char *const usage[] = { "umapsync status", NULL };
@@ -59,7 +71,7 @@ int cmd_status(int argc, const char **argv)
 	argc = parse_options(argc, argv, options, usage);
 	if (argc > 0)
 		usage_with_options_msg(usage, options, "status takes no arguments");
-	umap_repo *repo = open_repo();
+	umap_repo *repo = open_repo_with(OPEN_REPO_OWN_CHECKOUT_NOTE);
 	git_oid head, head_tree;
 	int unborn = read_head(&head, &head_tree, repo);
 	char *branch = NULL;
@@ -71,6 +83,7 @@ int cmd_status(int argc, const char **argv)
 		printf("HEAD detached at %s\n", short_id(&head));
 	free(branch);
 	print_merge_in_progress(repo);
+	print_interrupted_checkout(repo);
 	if (unborn) {
 		printf("\nNo commits yet: start tracking a map with 'umapsync import FILE'\n");
 		umap_repo_free(repo);

@@ -14,6 +14,40 @@
 
 umap_repo *open_repo(void)
 {
+	return open_repo_with(0);
+}
+
+int interrupted_checkout(char **target, umap_repo *repo)
+{
+	if (umap_repo_checkout_state_load(target, repo))
+		die_lib(NULL);
+	return *target != NULL;
+}
+
+/* A killed checkout leaves files that look modified; say so, and how to finish it. */
+static void note_interrupted_checkout(umap_repo *repo, int flags)
+{
+	char *target = NULL;
+	if (!interrupted_checkout(&target, repo))
+		return;
+	static const char what[] = "a checkout of '%s' was interrupted: the working files may be "
+				   "part old, part new";
+	fflush(stdout);
+	if (flags & OPEN_REPO_REFUSE_CHECKOUT) {
+		fputs("fatal: ", stderr);
+		fprintf(stderr, what, target);
+		fputc('\n', stderr);
+	} else {
+		warning(what, target);
+	}
+	hint("run 'umapsync checkout %s' to finish it", target);
+	free(target);
+	if (flags & OPEN_REPO_REFUSE_CHECKOUT)
+		exit(EXIT_FATAL);
+}
+
+umap_repo *open_repo_with(int flags)
+{
 	umap_repo *repo = NULL;
 	int rc = umap_repo_open(&repo, NULL);
 	if (rc == UMAP_ENOTFOUND) {
@@ -24,6 +58,8 @@ umap_repo *open_repo(void)
 	}
 	if (rc)
 		die_lib(NULL);
+	if (!(flags & OPEN_REPO_OWN_CHECKOUT_NOTE))
+		note_interrupted_checkout(repo, flags);
 	return repo;
 }
 
@@ -53,6 +89,8 @@ umap_snapshot *worktree_tree(git_oid *tree, umap_repo *repo, const git_oid *head
 			hint("restore it with 'umapsync export HEAD %s -o %s'", f->path, f->path);
 			exit(EXIT_FATAL);
 		}
+		if (f->unchanged)
+			continue; /* not read: the stat index says it holds HEAD's version */
 		if (umap_repo_assign_ids(f->doc, &assigned))
 			die_lib("%s", f->path);
 		if (!assigned || !save_ids)
@@ -64,6 +102,7 @@ umap_snapshot *worktree_tree(git_oid *tree, umap_repo *repo, const git_oid *head
 			die_lib("cannot write the new ids to %s", f->path);
 		umap_doc_free(f->doc);
 		f->doc = NULL;
+		f->have_stat = 0; /* rewritten: its stat from before reading is not this file's */
 		if (umap_doc_open(&f->doc, abs, &opts))
 			die_lib(NULL);
 		free(abs);
@@ -71,6 +110,9 @@ umap_snapshot *worktree_tree(git_oid *tree, umap_repo *repo, const git_oid *head
 	}
 	if (umap_repo_build_tree(tree, repo, snap, head_tree))
 		die_lib(NULL);
+	/* the files read hold the version of *tree: the next command need not read them */
+	if (umap_repo_index_update(repo, snap, tree))
+		umap_error_clear();
 	return snap;
 }
 
@@ -216,6 +258,8 @@ void write_worktree(umap_repo *repo, const git_oid *old_tree, const git_oid *new
 		*slash = '/';
 		if (umap_doc_save(one->files[0].doc, abs, UMAP_JSON_INDENT(2)))
 			die_lib("cannot write %s", new_paths[i]);
+		if (umap_repo_index_record(repo, new_paths[i], NULL, new_tree))
+			umap_error_clear();
 		/* keep the document and its blob ids to seed the status cache */
 		if (umap_snapshot_add(written, new_paths[i], one->files[0].doc))
 			die_lib(NULL);
@@ -236,6 +280,8 @@ void write_worktree(umap_repo *repo, const git_oid *old_tree, const git_oid *new
 	}
 	if (!umap_repo_cache_worktree(repo, written))
 		umap_repo_cache_save(repo);
+	if (umap_repo_index_save(repo))
+		umap_error_clear();
 	umap_snapshot_free(written);
 	umap_paths_free(old_paths, nold);
 	umap_paths_free(new_paths, nnew);

@@ -9,6 +9,15 @@
 
 /* The repository around the current directory; dies (128) with a hint when there is none. */
 umap_repo *open_repo(void);
+/* open_repo, and what to do about a checkout that was killed (.umapsync/CHECKOUT_STATE):
+ * by default a warning and a hint to finish it; OPEN_REPO_REFUSE_CHECKOUT dies instead
+ * (commands that would record half-switched files); OPEN_REPO_OWN_CHECKOUT_NOTE says
+ * nothing (checkout and status report it themselves). */
+enum { OPEN_REPO_REFUSE_CHECKOUT = 1, OPEN_REPO_OWN_CHECKOUT_NOTE = 2 };
+umap_repo *open_repo_with(int flags);
+/* Whether a checkout was interrupted; *target (freed by the caller) is what to check out
+ * to finish it. Dies on a damaged state file. */
+int interrupted_checkout(char **target, umap_repo *repo);
 /* HEAD's commit and tree: 0, or 1 when the branch has no commit yet. Dies on damage. */
 int read_head(git_oid *commit, git_oid *tree, umap_repo *repo);
 /* Reads the tracked files and builds their tree in memory. With save_ids, features and

@@ -22,7 +22,9 @@ typedef struct objw_entry {
 	char *data;
 	size_t len;
 	int marked;
-	int written; /* in a pack on disk */
+	int written;     /* in a pack on disk */
+	size_t dict;     /* blobs: index+1 of the dictionary blob to delta against, 0 none */
+	uint64_t offset; /* in the pack being written */
 } objw_entry;
 
 typedef struct objw_block {
@@ -38,6 +40,7 @@ struct umap_objw {
 	size_t table_size;
 	objw_block *blocks;
 	size_t marked;
+	size_t dict;  /* index+1 of the current dictionary blob (umap_objw_set_dict), 0 none */
 	EVP_MD_CTX *md;
 	EVP_MD *sha1; /* fetched once: OpenSSL 3 looks it up on every EVP_sha1() init */
 };
@@ -182,10 +185,19 @@ int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *dat
 	e->len = len;
 	e->marked = 0;
 	e->written = 0;
+	e->dict = type == GIT_OBJECT_BLOB ? w->dict : 0;
+	e->offset = 0;
 	size_t mask = w->table_size - 1, slot = oid_slot(out, mask);
 	while (w->table[slot])
 		slot = (slot + 1) & mask;
 	w->table[slot] = ++w->count;
+	return 0;
+}
+
+int umap_objw_set_dict(umap_objw *w, const git_oid *id)
+{
+	long at = id ? find(w, id) : -1;
+	w->dict = at < 0 ? 0 : (size_t)at + 1;
 	return 0;
 }
 
@@ -253,6 +265,40 @@ static int item_cmp(const void *a, const void *b)
 	return git_oid_cmp(((const pack_item *)a)->id, ((const pack_item *)b)->id);
 }
 
+/* A zlib stream of stored (uncompressed) blocks, written directly: deflate at level 0
+ * costs a reset and a copy per object, which for 100k small objects is more than the
+ * bytes. RFC 1950/1951: header, blocks of at most 65535 bytes, Adler-32. */
+static int put_stored(umap_buf *pack, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	size_t blocks = len ? (len + 65534) / 65535 : 1;
+	if (umap_buf_grow(pack, 2 + 5 * blocks + len + 4))
+		return UMAP_ENOMEM;
+	unsigned char *o = (unsigned char *)pack->ptr + pack->len;
+	*o++ = 0x78;
+	*o++ = 0x01;
+	size_t left = len;
+	do {
+		size_t n = left > 65535 ? 65535 : left;
+		*o++ = left == n; /* BFINAL on the last block, BTYPE 00 (stored) */
+		*o++ = (unsigned char)n;
+		*o++ = (unsigned char)(n >> 8);
+		*o++ = (unsigned char)~n;
+		*o++ = (unsigned char)(~n >> 8);
+		memcpy(o, p, n);
+		o += n;
+		p += n;
+		left -= n;
+	} while (left);
+	uLong a = adler32_z(adler32(0, Z_NULL, 0), data, len);
+	*o++ = (unsigned char)(a >> 24);
+	*o++ = (unsigned char)(a >> 16);
+	*o++ = (unsigned char)(a >> 8);
+	*o++ = (unsigned char)a;
+	pack->len = (size_t)(o - (unsigned char *)pack->ptr);
+	return 0;
+}
+
 /* Appends one object: the type+size header, for a delta the distance back to its base,
  * then the zlib stream of the bytes. */
 static int pack_object(umap_buf *pack, z_stream *zs, int level, int type, const void *data,
@@ -280,20 +326,26 @@ static int pack_object(umap_buf *pack, z_stream *zs, int level, int type, const 
 		n += sizeof(ofs) - pos;
 	}
 	item->offset = pack->len;
-	uLong bound = deflateBound(zs, (uLong)len);
-	if (umap_buf_put(pack, hdr, n) || umap_buf_grow(pack, bound + 1))
+	if (umap_buf_put(pack, hdr, n))
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	/* trees are mostly binary object ids: not worth compressing here */
-	if (deflateReset(zs) != Z_OK ||
-	    deflateParams(zs, type == GIT_OBJECT_TREE ? 0 : level, Z_DEFAULT_STRATEGY) != Z_OK)
-		return umap_error_set(UMAP_ERROR, "zlib: cannot reset the compressor");
-	zs->next_in = (Bytef *)data;
-	zs->avail_in = (uInt)len;
-	zs->next_out = (Bytef *)pack->ptr + pack->len;
-	zs->avail_out = (uInt)bound;
-	if (deflate(zs, Z_FINISH) != Z_STREAM_END)
-		return umap_error_set(UMAP_ERROR, "zlib: cannot compress an object");
-	pack->len += bound - zs->avail_out;
+	if (level == 0 || type == GIT_OBJECT_TREE) {
+		if (put_stored(pack, data, len))
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+	} else {
+		uLong bound = deflateBound(zs, (uLong)len);
+		if (umap_buf_grow(pack, bound + 1))
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		if (deflateReset(zs) != Z_OK)
+			return umap_error_set(UMAP_ERROR, "zlib: cannot reset the compressor");
+		zs->next_in = (Bytef *)data;
+		zs->avail_in = (uInt)len;
+		zs->next_out = (Bytef *)pack->ptr + pack->len;
+		zs->avail_out = (uInt)bound;
+		if (deflate(zs, Z_FINISH) != Z_STREAM_END)
+			return umap_error_set(UMAP_ERROR, "zlib: cannot compress an object");
+		pack->len += bound - zs->avail_out;
+	}
 	item->crc = (uint32_t)crc32(0, (const Bytef *)pack->ptr + item->offset,
 				    (uInt)(pack->len - item->offset));
 	return 0;
@@ -307,35 +359,43 @@ static int pack_object(umap_buf *pack, z_stream *zs, int level, int type, const 
  * written whole (depth 1: reading one costs one extra object), when that saves enough. */
 
 #define DELTA_WINDOW 8
-#define DELTA_HASH 1024
-#define DELTA_GROUP 32        /* blobs per base */
-#define DELTA_MAX_BASE 16384  /* bytes: larger objects are written whole */
+#define DELTA_HASH_BITS 10     /* a feature-sized base: every 4th window */
+#define DICT_HASH_BITS 17      /* a dictionary: every window, first occurrence kept */
+#define DELTA_GROUP 32         /* blobs per base */
+#define DELTA_MAX_BASE 16384   /* bytes: larger objects are written whole */
 
 typedef struct delta_base {
 	const unsigned char *data;
 	size_t len;
-	uint64_t offset;          /* in the pack */
-	int32_t table[DELTA_HASH]; /* position of an 8-byte window with this hash, -1 */
+	uint64_t offset;           /* in the pack */
+	int32_t *table;            /* position of an 8-byte window with this hash, -1 */
+	unsigned bits;
 	int uses;
 } delta_base;
 
-static uint32_t window_hash(const unsigned char *p)
+static uint32_t window_hash(const unsigned char *p, unsigned bits)
 {
 	uint64_t v;
 	memcpy(&v, p, 8);
-	return (uint32_t)((v * 0x9E3779B97F4A7C15ull) >> 54) & (DELTA_HASH - 1);
+	return (uint32_t)((v * 0x9E3779B97F4A7C15ull) >> (64 - bits));
 }
 
-static void delta_index(delta_base *b, const unsigned char *data, size_t len, uint64_t offset)
+/* step 4, last occurrence: cheap for a one-feature base. step 1, first occurrence: a
+ * dictionary, indexed once for thousands of deltas. */
+static void delta_index(delta_base *b, const unsigned char *data, size_t len, uint64_t offset,
+			size_t step)
 {
 	b->data = data;
 	b->len = len;
 	b->offset = offset;
 	b->uses = 0;
-	for (size_t i = 0; i < DELTA_HASH; i++)
-		b->table[i] = -1;
-	for (size_t i = 0; i + DELTA_WINDOW <= len; i += 4)
-		b->table[window_hash(data + i)] = (int32_t)i;
+	memset(b->table, 0xff, sizeof(int32_t) << b->bits);
+	for (size_t i = 0; i + DELTA_WINDOW <= len && i < INT32_MAX; i += step) {
+		int32_t *slot = &b->table[window_hash(data + i, b->bits)];
+		if (step == 1 && *slot >= 0)
+			continue;
+		*slot = (int32_t)i;
+	}
 }
 
 static int put_varint(umap_buf *out, size_t v)
@@ -390,8 +450,12 @@ static int make_delta(umap_buf *out, const delta_base *b, const unsigned char *d
 		return UMAP_ENOMEM;
 	size_t i = 0, literal = 0;
 	while (i + DELTA_WINDOW <= len) {
-		int32_t at = b->table[window_hash(data + i)];
-		if (at < 0 || memcmp(b->data + at, data + i, DELTA_WINDOW)) {
+		uint64_t here, there = 0;
+		memcpy(&here, data + i, 8); /* one load, not a memcmp call per byte of input */
+		int32_t at = b->table[window_hash(data + i, b->bits)];
+		if (at >= 0)
+			memcpy(&there, b->data + at, 8);
+		if (at < 0 || here != there) {
 			i++;
 			continue;
 		}
@@ -409,6 +473,21 @@ static int make_delta(umap_buf *out, const delta_base *b, const unsigned char *d
 		i = literal = dst + n;
 	}
 	return put_literal(out, data + literal, len - literal) ? UMAP_ENOMEM : 0;
+}
+
+/* Writes `e` as a delta against `b` when that saves a quarter of its bytes (*done). */
+static int put_delta(umap_buf *pack, z_stream *zs, int level, umap_buf *delta, delta_base *b,
+		     const objw_entry *e, pack_item *item, int *done)
+{
+	*done = 0;
+	if (make_delta(delta, b, (const unsigned char *)e->data, e->len))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (delta->len * 4 >= e->len * 3)
+		return 0;
+	*done = 1;
+	b->uses++;
+	return pack_object(pack, zs, level, GIT_OBJECT_OFS_DELTA, delta->ptr, delta->len,
+			   pack->len - b->offset, item);
 }
 
 static int write_index(umap_buf *idx, pack_item *items, size_t n, const unsigned char sum[20])
@@ -461,11 +540,13 @@ int umap_objw_flush(umap_objw *w, const char *gitdir, int level)
 		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 		goto done;
 	}
-	/* Objects are small (a feature is ~300 bytes): a 1 KiB window and a 256-entry hash
-	 * make deflateReset() cheap (the default 64 KiB table is cleared on every reset). */
+	/* Objects are small (a feature is ~300 bytes): a 1 KiB window and memLevel 4 (a 2 KiB
+	 * hash table) make deflateReset() cheap (the default 64 KiB table is cleared on every
+	 * reset), while a 1024-symbol block still holds a whole feature: memLevel 1 (128-symbol
+	 * blocks) built Huffman trees 3 times per feature, 128k instructions each. */
 	if (level < 0 || level > 9)
-		level = n > UMAP_OBJW_BULK ? 0 : 1;
-	if (deflateInit2(&zs, level, Z_DEFLATED, 10, 1, Z_DEFAULT_STRATEGY) != Z_OK) {
+		level = 0;
+	if (deflateInit2(&zs, level, Z_DEFLATED, 10, 4, Z_DEFAULT_STRATEGY) != Z_OK) {
 		rc = umap_error_set(UMAP_ENOMEM, "zlib: cannot start the compressor");
 		goto done;
 	}
@@ -477,38 +558,42 @@ int umap_objw_flush(umap_objw *w, const char *gitdir, int level)
 		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 		goto done;
 	}
-	size_t k = 0;
-	delta_base *base = calloc(1, sizeof(*base));
+	size_t k = 0, dict_of = 0; /* entry index+1 that `dict` indexes */
+	delta_base base = { NULL, 0, 0, NULL, DELTA_HASH_BITS, 0 };
+	delta_base dict = { NULL, 0, 0, NULL, DICT_HASH_BITS, 0 };
+	base.table = malloc(sizeof(int32_t) << base.bits);
+	dict.table = malloc(sizeof(int32_t) << dict.bits);
 	umap_buf delta = UMAP_BUF_INIT;
-	if (!base)
+	if (!base.table || !dict.table)
 		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 	for (size_t i = 0; i < w->count && !rc; i++) {
-		const objw_entry *e = &w->entries[i];
+		objw_entry *e = &w->entries[i];
 		if (!e->marked)
 			continue;
 		items[k].id = &e->id;
-		int whole = 1;
-		if (e->type == GIT_OBJECT_BLOB && base->data && base->uses < DELTA_GROUP &&
-		    e->len >= 64 && e->len <= DELTA_MAX_BASE) {
-			if ((rc = make_delta(&delta, base, (const unsigned char *)e->data, e->len))) {
-				rc = umap_error_set(UMAP_ENOMEM, "out of memory");
-				break;
+		int done = 0;
+		int deltable = e->type == GIT_OBJECT_BLOB && e->len >= 64 && e->len <= DELTA_MAX_BASE;
+		/* the layer's dictionary, when it is earlier in this pack: the best base */
+		if (deltable && e->dict && e->dict - 1 < i && w->entries[e->dict - 1].marked) {
+			if (dict_of != e->dict) {
+				const objw_entry *d = &w->entries[e->dict - 1];
+				delta_index(&dict, (const unsigned char *)d->data, d->len, d->offset, 1);
+				dict_of = e->dict;
 			}
-			if (delta.len * 4 < e->len * 3) {
-				rc = pack_object(&pack, &zs, level, GIT_OBJECT_OFS_DELTA, delta.ptr, delta.len,
-						 pack.len - base->offset, &items[k]);
-				base->uses++;
-				whole = 0;
-			}
+			rc = put_delta(&pack, &zs, level, &delta, &dict, e, &items[k], &done);
 		}
-		if (whole) {
+		if (!rc && !done && deltable && base.data && base.uses < DELTA_GROUP)
+			rc = put_delta(&pack, &zs, level, &delta, &base, e, &items[k], &done);
+		if (!rc && !done) {
 			rc = pack_object(&pack, &zs, level, e->type, e->data, e->len, 0, &items[k]);
 			if (e->type == GIT_OBJECT_BLOB && e->len <= DELTA_MAX_BASE)
-				delta_index(base, (const unsigned char *)e->data, e->len, items[k].offset);
+				delta_index(&base, (const unsigned char *)e->data, e->len, items[k].offset, 4);
 		}
+		e->offset = items[k].offset;
 		k++;
 	}
-	free(base);
+	free(base.table);
+	free(dict.table);
 	umap_buf_dispose(&delta);
 	if (rc)
 		goto done;

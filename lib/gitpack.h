@@ -16,6 +16,10 @@ void umap_objw_free(umap_objw *w);
 /* Hashes an object (git_odb_hash), keeps a copy unless one with the same id is there.
  * The object is only written by umap_objw_flush() once marked. */
 int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *data, size_t len);
+/* Blobs put from now on are written as deltas against the blob `id` (put before them)
+ * when both are in the same pack: a layer's dictionary of typical feature bytes gives
+ * deltas half the size of those against a neighbouring feature. NULL: no dictionary. */
+int umap_objw_set_dict(umap_objw *w, const git_oid *id);
 /* Pending object with this id: its bytes (borrowed, valid until the writer is freed). */
 int umap_objw_get(const void **data, size_t *len, git_object_t *type, const umap_objw *w,
 		  const git_oid *id);
@@ -26,16 +30,15 @@ int umap_objw_unwritten(const umap_objw *w, const git_oid *id);
 void umap_objw_mark(umap_objw *w, const git_oid *id);
 size_t umap_objw_marked(const umap_objw *w);
 
-/* Packs of more objects than this are stored without zlib unless a level is given:
- * zlib costs ~10 us per small object (its per-stream set-up), as much as the rest of an
- * import, and gains little on a 300-byte feature; blobs are written as deltas against a
- * similar blob instead (see gitpack.c), which `git gc` keeps as they are. */
-#define UMAP_OBJW_BULK 4096
-
+/* Objects are stored without zlib unless a level is given (git's pack.compression):
+ * zlib costs 50-100k instructions per small object (stream set-up, Huffman trees), as
+ * much as the rest of an import or commit, and gains little on a feature; blobs are
+ * written as deltas against the layer's dictionary or a similar blob instead (see
+ * gitpack.c), which `git gc` keeps as they are. */
 /* Writes every marked object into objects/pack/pack-<sha>.{pack,idx} under `gitdir`
  * (temp files, fsync, rename: the pack first, its index last, so a killed writer leaves
  * at most an unused file). Marks are cleared. Nothing marked: nothing written.
- * level: zlib level 0-9, or -1 for 1 (0 for packs over UMAP_OBJW_BULK objects). */
+ * level: zlib level 0-9, or -1 for 0. */
 int umap_objw_flush(umap_objw *w, const char *gitdir, int level);
 
 #endif

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "error.h"
 #include "fs.h"
@@ -21,6 +22,21 @@ const char *umap_git_msg(void)
 {
 	const git_error *e = git_error_last();
 	return e && e->message ? e->message : "unknown error";
+}
+
+/* libgit2 as Debian builds it (mbedTLS) parses the whole system CA bundle inside every
+ * git_libgit2_init() (cmd/usage.c's colour lookup inits and shuts it down too): 54M
+ * instructions, 70% of a 10-feature revision diff, ~10 ms on every command. libgit2 is the
+ * only user of mbedTLS here (sync is libcurl over OpenSSL) and umapsync never lets it reach
+ * the network, so this definition, which takes precedence over libmbedx509's for libgit2,
+ * loads no certificate: were libgit2 ever asked to fetch over HTTPS, verification would
+ * fail, closed. With a libgit2 built on OpenSSL it is never called. */
+int mbedtls_x509_crt_parse_file(void *chain, const char *path);
+int mbedtls_x509_crt_parse_file(void *chain, const char *path)
+{
+	(void)chain;
+	(void)path;
+	return 0;
 }
 
 static void libgit2_setup(void)
@@ -105,9 +121,16 @@ int umap_repo_init(umap_repo **out, const char *dir, int *existed)
 	opts.initial_head = "main";
 	opts.description = "A umapsync map repository (see 'umapsync help').";
 	git_repository *git = NULL;
+	git_config *cfg = NULL;
 	int rc = 0;
 	if (git_repository_init_ext(&git, gitdir.ptr, &opts) < 0)
 		rc = umap_error_set(UMAP_EIO, "cannot create %s: %s", gitdir.ptr, umap_git_msg());
+	/* `git gc` of a bare repository writes a reachability bitmap (~4.5 bytes per object,
+	 * 0.45 MB for 100k features) that only speeds up serving clones from it */
+	else if (git_repository_config(&cfg, git) < 0 ||
+		 git_config_set_bool(cfg, "repack.writeBitmaps", 0) < 0)
+		rc = umap_error_set(UMAP_EIO, "cannot write %s/config: %s", gitdir.ptr, umap_git_msg());
+	git_config_free(cfg);
 	git_repository_free(git);
 	umap_buf_dispose(&gitdir);
 	return rc ? rc : repo_new(out, workdir);
@@ -137,6 +160,15 @@ void umap_repo_free(umap_repo *repo)
 {
 	if (!repo)
 		return;
+	for (size_t i = 0; i < repo->nindex; i++)
+		free(repo->index[i].path);
+	free(repo->index);
+	for (size_t i = 0; i < repo->nsets; i++) {
+		free(repo->sets[i].layer);
+		free(repo->sets[i].counts);
+		free(repo->sets[i].hashes);
+	}
+	free(repo->sets);
 	if (repo->store.odb)
 		umap_store_close(&repo->store);
 	git_repository_free(repo->git);
@@ -500,7 +532,10 @@ int umap_repo_commit_tree_as(git_oid *commit, umap_repo *repo, const git_oid *tr
 	char *nl = strchr(reflog, '\n');
 	if (nl)
 		*nl = '\0';
-	return umap_repo_advance_head(repo, commit, nparents ? &parents[0] : NULL, reflog);
+	rc = umap_repo_advance_head(repo, commit, nparents ? &parents[0] : NULL, reflog);
+	if (!rc && umap_repo_feature_sets_save(repo))
+		umap_error_clear(); /* only a cache: the next commit builds whole */
+	return rc;
 }
 
 /* ---- Feature cache --------------------------------------------------------------------
@@ -604,8 +639,14 @@ int umap_repo_cache_save(umap_repo *repo)
 {
 	/* Entries in the order they were seen: the loader hashes them, so no sort is needed,
 	 * and a key seen twice maps to the same blob anyway. */
-	if (!repo->nseen || repo->nseen >= UINT32_MAX)
+	if (repo->nseen >= UINT32_MAX)
 		return 0;
+	if (!repo->nseen) {
+		/* nothing needed the cache: empty it, unless skipped files may still need it */
+		cache_load(repo);
+		if (repo->skipped_files || !repo->ncache)
+			return 0;
+	}
 	/* Only blobs git has: a status computes blobs it never writes, and a cache entry
 	 * naming one would make the next commit trust a blob that does not exist. */
 	size_t n = 0;
@@ -613,12 +654,418 @@ int umap_repo_cache_save(umap_repo *repo)
 		if (!umap_objw_unwritten(repo->store.objw, &repo->seen[i].id))
 			repo->seen[n++] = repo->seen[i];
 	repo->nseen = n;
+	/* Files the stat index let us skip were not hashed: keep what the cache knew (their
+	 * features) and add what is new. When every file was read, the cache is what was seen
+	 * (so it does not grow with every edit). */
+	int keep_loaded = repo->skipped_files && !repo->cache_disabled;
+	if (keep_loaded) {
+		cache_load(repo);
+		n = 0;
+		for (size_t i = 0; i < repo->nseen; i++) {
+			git_oid id;
+			if (!umap_repo_cache_lookup(&id, repo, repo->seen[i].key))
+				repo->seen[n++] = repo->seen[i];
+		}
+		repo->nseen = n;
+		if (!n || repo->ncache + n >= UINT32_MAX)
+			return 0;
+	}
 	umap_buf data = UMAP_BUF_INIT, path = UMAP_BUF_INIT;
 	int rc = umap_buf_put(&data, cache_magic, sizeof(cache_magic)) ||
+		 (keep_loaded && umap_buf_put(&data, repo->cache, repo->ncache * sizeof(*repo->cache))) ||
 		 umap_buf_put(&data, repo->seen, repo->nseen * sizeof(*repo->seen)) ||
 		 umap_buf_printf(&path, "%s/umapsync-cache", repo->gitdir)
 		     ? umap_error_set(UMAP_ENOMEM, "out of memory")
 		     : umap_file_write_atomic(path.ptr, data.ptr, data.len);
+	umap_buf_dispose(&data);
+	umap_buf_dispose(&path);
+	return rc;
+}
+
+/* ---- Checkout in progress ---------------------------------------------------------- */
+
+static int checkout_state_path(umap_buf *path, umap_repo *repo)
+{
+	return umap_buf_printf(path, "%s/CHECKOUT_STATE", repo->gitdir)
+		       ? umap_error_set(UMAP_ENOMEM, "out of memory")
+		       : 0;
+}
+
+int umap_repo_checkout_state_save(umap_repo *repo, const char *target)
+{
+	umap_buf path = UMAP_BUF_INIT, data = UMAP_BUF_INIT;
+	int rc = checkout_state_path(&path, repo);
+	if (!rc && umap_buf_printf(&data, "%s\n", target))
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (!rc)
+		rc = umap_file_write_atomic(path.ptr, data.ptr, data.len);
+	umap_buf_dispose(&path);
+	umap_buf_dispose(&data);
+	return rc;
+}
+
+int umap_repo_checkout_state_load(char **target, umap_repo *repo)
+{
+	*target = NULL;
+	umap_buf path = UMAP_BUF_INIT, data = UMAP_BUF_INIT;
+	int rc = checkout_state_path(&path, repo);
+	if (!rc && access(path.ptr, F_OK) == 0) {
+		rc = umap_file_read(&data, path.ptr, 4096);
+		while (!rc && data.len && (data.ptr[data.len - 1] == '\n' || data.ptr[data.len - 1] == '\r'))
+			data.ptr[--data.len] = '\0';
+		if (!rc && (!data.len || memchr(data.ptr, '\n', data.len) || memchr(data.ptr, '\0', data.len)))
+			rc = umap_error_set(UMAP_ECORRUPT,
+					    "%s: damaged (one branch or commit id expected); remove it", path.ptr);
+		if (!rc)
+			*target = umap_buf_detach(&data);
+	}
+	umap_buf_dispose(&path);
+	umap_buf_dispose(&data);
+	return rc;
+}
+
+int umap_repo_checkout_state_remove(umap_repo *repo)
+{
+	umap_buf path = UMAP_BUF_INIT;
+	int rc = checkout_state_path(&path, repo);
+	if (!rc && unlink(path.ptr) < 0 && errno != ENOENT)
+		rc = umap_error_set_errno(UMAP_EIO, "cannot remove %s", path.ptr);
+	umap_buf_dispose(&path);
+	return rc;
+}
+
+/* ---- Stat index -------------------------------------------------------------------------
+ * .umapsync/umapsync-index, text: a header line, then per file
+ * "<sig hex32> <mtime ns> <ctime ns> <size> <inode> <device> <path>". */
+
+static const char index_header[] = "umapsync-index 1\n";
+
+void umap_file_stat_from(umap_file_stat *out, const struct stat *st)
+{
+	out->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	out->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+	out->size = (uint64_t)st->st_size;
+	out->ino = (uint64_t)st->st_ino;
+	out->dev = (uint64_t)st->st_dev;
+}
+
+static int index_path(umap_buf *path, umap_repo *repo)
+{
+	return umap_buf_printf(path, "%s/umapsync-index", repo->gitdir)
+		       ? umap_error_set(UMAP_ENOMEM, "out of memory")
+		       : 0;
+}
+
+static umap_index_entry *index_find(umap_repo *repo, const char *path)
+{
+	for (size_t i = 0; i < repo->nindex; i++)
+		if (!strcmp(repo->index[i].path, path))
+			return &repo->index[i];
+	return NULL;
+}
+
+static int index_add(umap_repo *repo, const char *path, const umap_file_stat *st,
+		     const unsigned char sig[16])
+{
+	umap_index_entry *e = index_find(repo, path);
+	if (!e) {
+		umap_index_entry *more = realloc(repo->index, (repo->nindex + 1) * sizeof(*more));
+		if (!more)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		repo->index = more;
+		e = &repo->index[repo->nindex];
+		if (!(e->path = strdup(path)))
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		repo->nindex++;
+	}
+	e->st = *st;
+	memcpy(e->sig, sig, 16);
+	return 0;
+}
+
+/* A damaged or unreadable index is no index: every file is read. */
+static void index_load(umap_repo *repo)
+{
+	if (repo->index_loaded)
+		return;
+	repo->index_loaded = 1;
+	umap_buf path = UMAP_BUF_INIT, data = UMAP_BUF_INIT;
+	struct stat st;
+	if (index_path(&path, repo) || stat(path.ptr, &st) ||
+	    umap_file_read(&data, path.ptr, (size_t)1 << 30) || data.len < sizeof(index_header) - 1 ||
+	    memcmp(data.ptr, index_header, sizeof(index_header) - 1)) {
+		umap_error_clear();
+		umap_buf_dispose(&path);
+		umap_buf_dispose(&data);
+		return;
+	}
+	umap_file_stat self;
+	umap_file_stat_from(&self, &st);
+	repo->index_mtime_ns = self.mtime_ns;
+	char *line = data.ptr + sizeof(index_header) - 1, *end = data.ptr + data.len;
+	while (line < end) {
+		char *nl = memchr(line, '\n', (size_t)(end - line));
+		if (!nl)
+			break;
+		*nl = '\0';
+		char hex[33];
+		long long mt, ct;
+		unsigned long long size, ino, dev;
+		int at = 0;
+		unsigned char sig[16];
+		int ok = sscanf(line, "%32s %lld %lld %llu %llu %llu %n", hex, &mt, &ct, &size, &ino, &dev,
+				&at) == 6 && at > 0 && strlen(hex) == 32;
+		for (int i = 0; ok && i < 16; i++) {
+			unsigned v;
+			ok = sscanf(hex + 2 * i, "%2x", &v) == 1;
+			sig[i] = (unsigned char)v;
+		}
+		if (ok) {
+			umap_file_stat fs = { mt, ct, size, ino, dev };
+			if (index_add(repo, line + at, &fs, sig))
+				break;
+		}
+		line = nl + 1;
+	}
+	umap_error_clear();
+	umap_buf_dispose(&path);
+	umap_buf_dispose(&data);
+}
+
+int umap_repo_index_fresh(umap_repo *repo, const char *path, const umap_file_stat *st,
+			  const git_oid *tree)
+{
+	index_load(repo);
+	const umap_index_entry *e = index_find(repo, path);
+	if (!e || e->st.mtime_ns != st->mtime_ns || e->st.ctime_ns != st->ctime_ns ||
+	    e->st.size != st->size || e->st.ino != st->ino || e->st.dev != st->dev)
+		return 0;
+	/* racy: written in the same instant as the index, it may have changed unseen since */
+	if (st->mtime_ns >= repo->index_mtime_ns)
+		return 0;
+	unsigned char sig[16];
+	if (umap_repo_file_sig(sig, repo, tree, path)) {
+		umap_error_clear();
+		return 0;
+	}
+	return !memcmp(sig, e->sig, 16);
+}
+
+int umap_repo_index_record(umap_repo *repo, const char *path, const umap_file_stat *st,
+			   const git_oid *tree)
+{
+	index_load(repo);
+	umap_file_stat now;
+	if (!st) {
+		char *abs = NULL;
+		struct stat raw;
+		int rc = umap_repo_abspath(&abs, repo, path);
+		if (!rc && stat(abs, &raw))
+			rc = umap_error_set_errno(UMAP_EIO, "cannot stat %s", abs);
+		free(abs);
+		if (rc)
+			return rc;
+		umap_file_stat_from(&now, &raw);
+		st = &now;
+	}
+	if (strchr(path, '\n'))
+		return 0; /* not representable in the index: such a file is always read */
+	unsigned char sig[16];
+	int rc = umap_repo_file_sig(sig, repo, tree, path);
+	if (!rc && !(rc = index_add(repo, path, st, sig)))
+		repo->index_dirty = 1;
+	return rc;
+}
+
+int umap_repo_index_save(umap_repo *repo)
+{
+	if (!repo->index_dirty)
+		return 0;
+	umap_buf data = UMAP_BUF_INIT, path = UMAP_BUF_INIT;
+	int rc = umap_buf_puts(&data, index_header) ? UMAP_ENOMEM : 0;
+	for (size_t i = 0; i < repo->nindex && !rc; i++) {
+		const umap_index_entry *e = &repo->index[i];
+		for (int k = 0; k < 16 && !rc; k++)
+			rc = umap_buf_printf(&data, "%02x", e->sig[k]) ? UMAP_ENOMEM : 0;
+		if (!rc && umap_buf_printf(&data, " %lld %lld %llu %llu %llu %s\n", (long long)e->st.mtime_ns,
+					   (long long)e->st.ctime_ns, (unsigned long long)e->st.size,
+					   (unsigned long long)e->st.ino, (unsigned long long)e->st.dev,
+					   e->path))
+			rc = UMAP_ENOMEM;
+	}
+	if (rc)
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (!rc)
+		rc = index_path(&path, repo);
+	if (!rc)
+		rc = umap_file_write_atomic(path.ptr, data.ptr, data.len);
+	struct stat st;
+	if (!rc && stat(path.ptr, &st) == 0) {
+		umap_file_stat self;
+		umap_file_stat_from(&self, &st);
+		repo->index_mtime_ns = self.mtime_ns;
+	}
+	if (!rc)
+		repo->index_dirty = 0;
+	umap_buf_dispose(&data);
+	umap_buf_dispose(&path);
+	return rc;
+}
+
+/* ---- Feature sets -----------------------------------------------------------------------
+ * .umapsync/umapsync-features: "UMAPFS01", then per layer: u32 id length, the id, the
+ * features tree id (20 bytes), u32 depth, u64 n, u32 counts[64^depth], u64 hashes[n]
+ * (native byte order: a cache of this machine's, checked by its trailing xxh3-64). */
+
+static const char sets_magic[8] = { 'U', 'M', 'A', 'P', 'F', 'S', '0', '1' };
+
+static int sets_path(umap_buf *path, umap_repo *repo)
+{
+	return umap_buf_printf(path, "%s/umapsync-features", repo->gitdir)
+		       ? umap_error_set(UMAP_ENOMEM, "out of memory")
+		       : 0;
+}
+
+static int set_add(umap_repo *repo, const char *layer, const git_oid *features, int depth,
+		   uint32_t *counts, uint64_t *hashes, size_t n, int noted)
+{
+	umap_feature_set *set = NULL;
+	for (size_t i = 0; i < repo->nsets; i++)
+		if (!strcmp(repo->sets[i].layer, layer))
+			set = &repo->sets[i];
+	if (!set) {
+		umap_feature_set *more = realloc(repo->sets, (repo->nsets + 1) * sizeof(*more));
+		char *copy = strdup(layer);
+		if (!more || !copy) {
+			if (more)
+				repo->sets = more;
+			free(copy);
+			free(counts);
+			free(hashes);
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		}
+		repo->sets = more;
+		set = &repo->sets[repo->nsets++];
+		memset(set, 0, sizeof(*set));
+		set->layer = copy;
+	}
+	free(set->counts);
+	free(set->hashes);
+	git_oid_cpy(&set->features, features);
+	set->depth = depth;
+	set->counts = counts;
+	set->hashes = hashes;
+	set->n = n;
+	set->noted = noted;
+	return 0;
+}
+
+static int take(void *out, size_t len, const char **p, const char *end)
+{
+	if ((size_t)(end - *p) < len)
+		return -1;
+	memcpy(out, *p, len);
+	*p += len;
+	return 0;
+}
+
+static uint64_t stored_sum(const umap_buf *data)
+{
+	uint64_t sum;
+	memcpy(&sum, data->ptr + data->len - 8, 8);
+	return sum;
+}
+
+/* A damaged file is no file: every layer is built whole. */
+static void sets_load(umap_repo *repo)
+{
+	if (repo->sets_loaded)
+		return;
+	repo->sets_loaded = 1;
+	umap_buf path = UMAP_BUF_INIT, data = UMAP_BUF_INIT;
+	if (sets_path(&path, repo) || access(path.ptr, F_OK) ||
+	    umap_file_read(&data, path.ptr, (size_t)1 << 34) || data.len < sizeof(sets_magic) + 8 ||
+	    memcmp(data.ptr, sets_magic, sizeof(sets_magic)) ||
+	    XXH3_64bits(data.ptr, data.len - 8) != stored_sum(&data)) {
+		umap_error_clear();
+		umap_buf_dispose(&path);
+		umap_buf_dispose(&data);
+		return;
+	}
+	const char *p = data.ptr + sizeof(sets_magic), *end = data.ptr + data.len - 8;
+	while (p < end) {
+		uint32_t idlen, depth;
+		uint64_t n;
+		git_oid features;
+		char id[1024];
+		if (take(&idlen, 4, &p, end) || idlen >= sizeof(id) || take(id, idlen, &p, end) ||
+		    take(features.id, GIT_OID_RAWSZ, &p, end) || take(&depth, 4, &p, end) || depth > 3 ||
+		    take(&n, 8, &p, end) || n > (uint64_t)(end - p) / 8)
+			break;
+		id[idlen] = '\0';
+		size_t nleaves = (size_t)1 << (6 * depth);
+		uint32_t *counts = malloc(nleaves * sizeof(*counts));
+		uint64_t *hashes = malloc((n ? n : 1) * sizeof(*hashes));
+		if (!counts || !hashes || take(counts, nleaves * 4, &p, end) || take(hashes, n * 8, &p, end)) {
+			free(counts);
+			free(hashes);
+			break;
+		}
+		if (set_add(repo, id, &features, (int)depth, counts, hashes, n, 0))
+			break;
+	}
+	umap_error_clear();
+	umap_buf_dispose(&path);
+	umap_buf_dispose(&data);
+}
+
+const umap_feature_set *umap_repo_feature_set(umap_repo *repo, const char *layer,
+					      const git_oid *features)
+{
+	if (!layer)
+		return NULL;
+	sets_load(repo);
+	for (size_t i = 0; i < repo->nsets; i++)
+		if (!strcmp(repo->sets[i].layer, layer))
+			return git_oid_equal(&repo->sets[i].features, features) ? &repo->sets[i] : NULL;
+	return NULL;
+}
+
+int umap_repo_feature_set_note(umap_repo *repo, const char *layer, const git_oid *features,
+			       int depth, uint32_t *counts, uint64_t *hashes, size_t n)
+{
+	sets_load(repo);
+	return set_add(repo, layer, features, depth, counts, hashes, n, 1);
+}
+
+int umap_repo_feature_sets_save(umap_repo *repo)
+{
+	int any = 0;
+	for (size_t i = 0; i < repo->nsets; i++)
+		any |= repo->sets[i].noted;
+	if (!any)
+		return 0;
+	umap_buf data = UMAP_BUF_INIT, path = UMAP_BUF_INIT;
+	int rc = umap_buf_put(&data, sets_magic, sizeof(sets_magic));
+	for (size_t i = 0; i < repo->nsets && !rc; i++) {
+		const umap_feature_set *set = &repo->sets[i];
+		uint32_t idlen = (uint32_t)strlen(set->layer), depth = (uint32_t)set->depth;
+		uint64_t n = set->n;
+		if (idlen >= 1024)
+			continue;
+		rc = umap_buf_put(&data, &idlen, 4) || umap_buf_put(&data, set->layer, idlen) ||
+		     umap_buf_put(&data, set->features.id, GIT_OID_RAWSZ) || umap_buf_put(&data, &depth, 4) ||
+		     umap_buf_put(&data, &n, 8) ||
+		     umap_buf_put(&data, set->counts, ((size_t)1 << (6 * set->depth)) * 4) ||
+		     umap_buf_put(&data, set->hashes, set->n * 8);
+	}
+	uint64_t sum = rc ? 0 : XXH3_64bits(data.ptr, data.len);
+	if (rc || umap_buf_put(&data, &sum, 8) || sets_path(&path, repo))
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	else
+		rc = umap_file_write_atomic(path.ptr, data.ptr, data.len);
+	for (size_t i = 0; i < repo->nsets && !rc; i++)
+		repo->sets[i].noted = 0;
 	umap_buf_dispose(&data);
 	umap_buf_dispose(&path);
 	return rc;

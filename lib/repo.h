@@ -11,9 +11,11 @@
 #include <git2.h>
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "diff.h"
 #include "doc.h"
+#include "progress.h"
 
 #define UMAP_REPO_DIR ".umapsync"
 
@@ -67,11 +69,23 @@ int umap_repo_signature(git_signature **out, umap_repo *repo);
 /* ---- Contents ---------------------------------------------------------------------- */
 
 /* The tracked files of a revision or of the working directory, as documents. */
+/* What the stat index (.umapsync/umapsync-index) keeps of a working file. */
+typedef struct umap_file_stat {
+	int64_t mtime_ns, ctime_ns;
+	uint64_t size, ino, dev;
+} umap_file_stat;
+struct stat;
+void umap_file_stat_from(umap_file_stat *out, const struct stat *st);
+
 typedef struct umap_repo_file {
 	char *path;      /* relative to the working directory */
 	umap_doc *doc;   /* NULL: "keep this file as in the base tree" when writing */
 	git_oid **blobs; /* read from a revision: the blob of each feature, per layer; or NULL */
 	int missing;     /* read from the working directory: the file is gone (doc is NULL) */
+	int unchanged;   /* read_worktree: the stat index says it holds the base tree's version
+			  * (doc is NULL, the file was not read) */
+	int have_stat;   /* read_worktree read the file: st is its stat from before reading */
+	umap_file_stat st;
 } umap_repo_file;
 
 typedef struct umap_snapshot {
@@ -106,11 +120,32 @@ int umap_repo_assign_ids(umap_doc *doc, size_t *assigned);
  * (a cache in .umapsync/umapsync-cache maps their bytes to their blob). */
 int umap_repo_build_tree(git_oid *tree, umap_repo *repo, umap_snapshot *snap,
 			 const git_oid *base_tree);
+/* Reports the features umap_repo_build_tree has placed (the total is the caller's). */
+void umap_repo_set_progress(umap_repo *repo, const struct umap_progress *progress);
 /* Writes a commit of `tree` (built above) and everything new in it as ONE pack, then
  * moves HEAD (compare-and-swap on parents[0]). Nothing is visible until the ref moves. */
 int umap_repo_commit_tree_as(git_oid *commit, umap_repo *repo, const git_oid *tree,
 			     const git_oid *parents, size_t nparents, const char *message,
 			     int move_head);
+/* An interrupted checkout: .umapsync/CHECKOUT_STATE names the target (a branch name or a
+ * full commit id) from before the first working file changes until HEAD has moved, so a
+ * killed checkout is reported and can be finished. load gives *target NULL when no
+ * checkout is in progress. */
+int umap_repo_checkout_state_save(umap_repo *repo, const char *target);
+int umap_repo_checkout_state_load(char **target, umap_repo *repo);
+int umap_repo_checkout_state_remove(umap_repo *repo);
+/* The stat index, like git's: for each working file, its stat (mtime, ctime, size, inode)
+ * when it was last found to hold a revision's version of the file, and which version. A
+ * file whose stat and version still match is not read by read_worktree. Racy-clean
+ * aware: an entry whose mtime is not older than the index file itself is not trusted.
+ * record: the file at `path` holds the version of `tree` (st NULL: stat it now, for a
+ * file umapsync just wrote). save writes the index (ignoring errors is safe). */
+int umap_repo_index_record(umap_repo *repo, const char *path, const umap_file_stat *st,
+			   const git_oid *tree);
+int umap_repo_index_save(umap_repo *repo);
+/* After reading the working files into `snap` and building `tree` from it: records every
+ * file that was read, then saves the index. */
+int umap_repo_index_update(umap_repo *repo, const umap_snapshot *snap, const git_oid *tree);
 /* Saves the feature cache after a commit, checkout or status (ignoring errors is safe). */
 int umap_repo_cache_save(umap_repo *repo);
 /* After writing working files from a revision snapshot (checkout, merge): records their

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -21,6 +22,9 @@
 #define OPTIONS "options.json"
 #define FEATURES "features"
 #define ORDER "order"
+#define DICTIONARY "dictionary"
+#define DICTIONARY_MIN_FEATURES 256   /* smaller layers gain less than the blob costs */
+#define DICTIONARY_BYTES 65536        /* ~250 features: half-size deltas, cheap to index */
 
 static int oom(void)
 {
@@ -619,6 +623,20 @@ int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid 
 		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
 		if ((rc = umap_repo_abspath(&abs, repo, m.files[i].path)))
 			break;
+		/* stat before reading: a change during the read shows as a new stat next time */
+		struct stat raw;
+		umap_file_stat st = { 0, 0, 0, 0, 0 };
+		int have_stat = stat(abs, &raw) == 0;
+		if (have_stat)
+			umap_file_stat_from(&st, &raw);
+		if (have_stat && umap_repo_index_fresh(repo, m.files[i].path, &st, tree)) {
+			free(abs);
+			if ((rc = umap_snapshot_add(snap, m.files[i].path, NULL)))
+				break;
+			snap->files[snap->nfiles - 1].unchanged = 1;
+			repo->skipped_files = 1;
+			continue;
+		}
 		rc = umap_doc_open(&doc, abs, &opts);
 		int missing = rc == UMAP_ENOTFOUND && access(abs, F_OK) != 0;
 		if (missing) {
@@ -629,8 +647,11 @@ int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid 
 		free(abs);
 		if (!rc && (rc = umap_snapshot_add(snap, m.files[i].path, doc)))
 			umap_doc_free(doc);
-		if (!rc)
+		if (!rc) {
 			snap->files[snap->nfiles - 1].missing = missing;
+			snap->files[snap->nfiles - 1].have_stat = have_stat && !missing;
+			snap->files[snap->nfiles - 1].st = st;
+		}
 	}
 	manifest_clear(&m);
 	if (rc) {
@@ -720,8 +741,41 @@ static int number_canonical_length(const char *p, size_t n, size_t *len)
 	return int_digits <= 15 && !(zero_int && p[0] == '-');
 }
 
+/* Whether the bytes of a (valid) feature are already its compact form: no white space
+ * outside strings, no escapes, every number as umap_json_write prints it. One pass with
+ * memchr over strings, ~10x cheaper than the token scanner; uMap and umapsync write
+ * features this way, so an import usually stores the bytes as they are. */
+static int bytes_canonical(const char *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		unsigned char c = (unsigned char)p[i];
+		if (c == '"') {
+			const char *q = memchr(p + i + 1, '"', n - i - 1);
+			if (!q || memchr(p + i + 1, '\\', (size_t)(q - p) - i - 1))
+				return 0;
+			i = (size_t)(q - p) + 1;
+		} else if (c == '-' || (c >= '0' && c <= '9')) {
+			size_t j = i + 1, keep;
+			while (j < n && ((p[j] >= '0' && p[j] <= '9') || p[j] == '.' || p[j] == 'e' ||
+					 p[j] == 'E' || p[j] == '+' || p[j] == '-'))
+				j++;
+			if (!number_canonical_length(p + i, j - i, &keep) || keep != j - i)
+				return 0;
+			i = j;
+		} else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+			return 0;
+		} else {
+			i++;
+		}
+	}
+	return 1;
+}
+
 int umap_repo_canonical_fast(umap_buf *out, const char *data, size_t len)
 {
+	if (bytes_canonical(data, len))
+		return !umap_buf_put(out, data, len);
 	umap_scanner *sc = NULL;
 	umap_json_options opts = UMAP_JSON_OPTIONS_INIT;
 	if (umap_scanner_new(&sc, data, len, &opts)) {
@@ -786,13 +840,19 @@ static int feature_blob(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer
 {
 	umap_feature *f = &layer->features[i];
 	int has_bytes = doc->data && f->length > 0;
+	int had_tree = f->value != NULL;
+	/* Bytes already in compact form are the blob: hashing them (SHA-1, with SHA-NI) costs
+	 * about what a cache lookup does, so the cache keeps only features that need rewriting
+	 * (indented files, escapes) and stays out of the repository's size otherwise. */
+	if (has_bytes && !had_tree && bytes_canonical(doc->data + f->offset, f->length))
+		return umap_store_put(out, umap_repo_store(repo), GIT_OBJECT_BLOB, doc->data + f->offset,
+				      f->length);
 	XXH128_canonical_t key;
 	if (has_bytes) {
 		XXH128_canonicalFromHash(&key, XXH3_128bits(doc->data + f->offset, f->length));
 		if (umap_repo_cache_lookup(out, repo, key.digest))
 			return umap_repo_cache_note(repo, key.digest, out);
 	}
-	int had_tree = f->value != NULL;
 	umap_buf_clear(scratch);
 	if (has_bytes && !had_tree &&
 	    umap_repo_canonical_fast(scratch, doc->data + f->offset, f->length)) {
@@ -819,6 +879,199 @@ static int feature_blob(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer
 	return rc;
 }
 
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* LSD radix sort, 16 bits a pass: 100k hashes in ~2M instructions (qsort: 50M). 1 when
+ * there is no memory for it (then sort another way). */
+static int radix_sort(uint64_t *v, size_t n)
+{
+	uint64_t *tmp = malloc((n ? n : 1) * sizeof(*tmp));
+	size_t *count = malloc(65537 * sizeof(*count));
+	if (!tmp || !count) {
+		free(tmp);
+		free(count);
+		return 1;
+	}
+	for (int shift = 0; shift < 64; shift += 16) {
+		memset(count, 0, 65537 * sizeof(*count));
+		for (size_t i = 0; i < n; i++)
+			count[((v[i] >> shift) & 0xffff) + 1]++;
+		for (size_t d = 0; d < 65536; d++)
+			count[d + 1] += count[d];
+		for (size_t i = 0; i < n; i++)
+			tmp[count[(v[i] >> shift) & 0xffff]++] = v[i];
+		memcpy(v, tmp, n * sizeof(*v));
+	}
+	free(tmp);
+	free(count);
+	return 0;
+}
+
+/* The features of a layer built from a file's bytes, for the next commit: the sorted xxh3
+ * of each feature's bytes (doc_open computed it) and the count of each leaf. */
+static int note_feature_set(umap_repo *repo, umap_layer *layer, const umap_fref *refs,
+			    const git_oid *features, int depth)
+{
+	if (depth > 3)
+		return 0; /* 10M+ features: 16M leaf counts is more than a whole build saves */
+	size_t n = layer->nfeatures, nleaves = (size_t)1 << (6 * depth), k = 0;
+	uint32_t *counts = calloc(nleaves, sizeof(*counts));
+	uint64_t *hashes = malloc((n ? n : 1) * sizeof(*hashes));
+	if (!counts || !hashes || !layer->id) {
+		free(counts);
+		free(hashes);
+		return layer->id ? oom() : 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const umap_feature *f = &layer->features[i];
+		counts[depth ? refs[i].shard >> (64 - 6 * depth) : 0]++;
+		if (f->length && !f->value) /* bytes that are this feature's blob (or its source) */
+			hashes[k++] = f->hash;
+	}
+	if (radix_sort(hashes, k))
+		qsort(hashes, k, sizeof(*hashes), u64_cmp);
+	return umap_repo_feature_set_note(repo, layer->id, features, depth, counts, hashes, k);
+}
+
+/* Tree entry names for the features whose leaf is marked in `only` (NULL: all of them). */
+static int name_refs(umap_fref *refs, const umap_layer *layer, const unsigned char *only,
+		     int depth, umap_buf *names, size_t *name_at)
+{
+	umap_buf name = UMAP_BUF_INIT;
+	int rc = 0;
+	umap_buf_clear(names);
+	for (size_t i = 0; i < layer->nfeatures && !rc; i++) {
+		name_at[i] = SIZE_MAX;
+		if (only && !only[refs[i].shard >> (64 - 6 * depth)])
+			continue;
+		if ((rc = umap_name_from_id(&name, layer->features[i].id)))
+			break;
+		name_at[i] = names->len;
+		if (umap_buf_put(names, name.ptr, name.len + 1))
+			rc = oom();
+	}
+	for (size_t i = 0; i < layer->nfeatures && !rc; i++)
+		refs[i].name = name_at[i] == SIZE_MAX ? NULL : names->ptr + name_at[i];
+	umap_buf_dispose(&name);
+	return rc;
+}
+
+/* The features tree of a layer from the old one, rebuilding only the leaves that gained,
+ * lost or changed a feature: a feature whose bytes hash as one the old tree was built from
+ * is unchanged (its bytes include its id: same bytes, same feature) and is not hashed,
+ * parsed or even looked up unless its leaf must be rebuilt. UMAP_ECONFLICT: build whole. */
+static int features_patch(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer *layer,
+			  umap_fref *refs, const git_oid *old_features, int depth,
+			  const umap_feature_set *set, umap_buf *scratch, umap_buf *names,
+			  size_t *name_at)
+{
+	size_t n = layer->nfeatures, nleaves = (size_t)1 << (6 * depth), k = 0;
+	if (set->depth != depth || !doc->data || depth > 3)
+		return UMAP_ECONFLICT;
+	/* the old hashes in an open-addressing table: one probe where a binary search over
+	 * 100k took 17 cache misses (0 marks an empty slot; a hash of 0 is looked up apart) */
+	size_t size = 64;
+	while (size < 2 * set->n)
+		size *= 2;
+	uint64_t *table = calloc(size, sizeof(*table));
+	uint32_t *now = calloc(nleaves, sizeof(*now));
+	unsigned char *affected = calloc(nleaves, 1), *same = malloc(n ? n : 1);
+	umap_fref *sub = malloc((n ? n : 1) * sizeof(*sub));
+	int rc = table && now && affected && same && sub ? 0 : oom();
+	int has_zero = 0;
+	for (size_t i = 0; i < set->n && !rc; i++) {
+		uint64_t h = set->hashes[i];
+		size_t slot = (size_t)h & (size - 1);
+		has_zero |= h == 0;
+		while (h && table[slot] && table[slot] != h)
+			slot = (slot + 1) & (size - 1);
+		if (h)
+			table[slot] = h;
+	}
+	for (size_t i = 0; i < n && !rc; i++) {
+		const umap_feature *f = &layer->features[i];
+		size_t leaf = refs[i].shard >> (64 - 6 * depth), slot = (size_t)f->hash & (size - 1);
+		while (table[slot] && table[slot] != f->hash)
+			slot = (slot + 1) & (size - 1);
+		same[i] = f->length && !f->value && (f->hash ? table[slot] == f->hash : has_zero);
+		if (same[i])
+			now[leaf]++;
+		else
+			affected[leaf] = 1;
+	}
+	for (size_t l = 0; l < nleaves && !rc; l++)
+		if (now[l] != set->counts[l])
+			affected[l] = 1; /* lost a feature */
+	if (!rc)
+		rc = name_refs(refs, layer, affected, depth, names, name_at);
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (!affected[refs[i].shard >> (64 - 6 * depth)])
+			continue;
+		sub[k] = refs[i];
+		if (same[i])
+			memset(&sub[k].blob, 0, sizeof(sub[k].blob));
+		else
+			rc = feature_blob(&sub[k].blob, repo, doc, layer, i, scratch);
+		k++;
+	}
+	repo->progress_done += n;
+	umap_progress_report(&repo->progress, repo->progress_done, 0);
+	if (!rc)
+		rc = umap_store_features_patch(out, umap_repo_store(repo), old_features, depth, sub, k,
+					       affected);
+	free(table);
+	free(now);
+	free(affected);
+	free(same);
+	free(sub);
+	return rc;
+}
+
+/* A layer's dictionary: the compact bytes of its first features, one blob that every
+ * feature blob of the import is written as a delta against (git's OFS_DELTA: any run of 8+
+ * bytes is copied from it), so that keys, structure and common values are stored once:
+ * ~75 bytes a feature instead of ~160 against a neighbouring feature. It is a tree entry
+ * so that git keeps it (and the deltas) through gc; later commits carry it over unchanged.
+ * Old repositories have none: their layers simply keep none. */
+static int layer_dictionary(git_oid *out, int *has, umap_repo *repo, umap_doc *doc,
+			    umap_layer *layer, const git_oid *old_layer)
+{
+	umap_store *s = umap_repo_store(repo);
+	*has = 0;
+	if (old_layer) {
+		int rc = umap_store_tree_lookup(out, NULL, s, old_layer, DICTIONARY, "a layer tree");
+		*has = rc == 0;
+		umap_error_clear();
+		return rc == 0 || rc == UMAP_ENOTFOUND ? 0 : rc;
+	}
+	if (layer->nfeatures < DICTIONARY_MIN_FEATURES || !doc->data)
+		return 0;
+	/* at most 16 bytes per feature of the layer: a small layer gets a small dictionary */
+	size_t limit = layer->nfeatures < DICTIONARY_BYTES / 16 ? layer->nfeatures * 16 : DICTIONARY_BYTES;
+	umap_buf text = UMAP_BUF_INIT;
+	int rc = 0;
+	for (size_t i = 0; i < layer->nfeatures && text.len < limit && !rc; i++) {
+		const umap_feature *f = &layer->features[i];
+		size_t at = text.len;
+		if (f->length && !umap_repo_canonical_fast(&text, doc->data + f->offset, f->length))
+			text.len = at; /* not in compact form as it is: leave it out */
+		else if (umap_buf_putc(&text, '\n'))
+			rc = oom();
+	}
+	if (!rc && text.len >= limit / 2) {
+		if (!(rc = umap_store_put(out, s, GIT_OBJECT_BLOB, text.ptr, text.len))) {
+			*has = 1;
+			umap_objw_set_dict(s->objw, out);
+		}
+	}
+	umap_buf_dispose(&text);
+	return rc;
+}
+
 static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer *layer,
 		       const git_oid *old_layer, const char *path)
 {
@@ -829,6 +1082,10 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 	size_t *name_at = calloc(n + 1, sizeof(*name_at));
 	umap_buf names = UMAP_BUF_INIT, name = UMAP_BUF_INIT, scratch = UMAP_BUF_INIT;
 	int rc = refs && ids && name_at ? 0 : oom();
+	git_oid dictionary;
+	int has_dictionary = 0;
+	if (!rc)
+		rc = layer_dictionary(&dictionary, &has_dictionary, repo, doc, layer, old_layer);
 	for (size_t i = 0; i < n && !rc; i++) {
 		umap_feature *f = &layer->features[i];
 		if (!f->id) {
@@ -836,26 +1093,42 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 					    i + 1, layer->id);
 			break;
 		}
-		if ((rc = feature_blob(&refs[i].blob, repo, doc, layer, i, &scratch)))
-			break;
-		if ((rc = umap_name_from_id(&name, f->id)))
-			break;
-		name_at[i] = names.len;
-		if (umap_buf_put(&names, name.ptr, name.len + 1))
-			rc = oom();
 		refs[i].shard = umap_shard_hash(f->id);
 		ids[i] = f->id;
 	}
-	for (size_t i = 0; i < n && !rc; i++)
-		refs[i].name = names.ptr + name_at[i];
 	git_oid features, order, old_features, meta_id, options_id;
-	int depth = -1;
+	int depth = -1, patched = 0;
 	if (!rc && old_layer && umap_store_tree_lookup(&old_features, NULL, s, old_layer, FEATURES,
 						       "a layer tree") == 0)
 		rc = umap_store_features_depth(&depth, s, &old_features);
 	umap_error_clear();
-	if (!rc)
-		rc = umap_store_features_tree(&features, s, refs, n, umap_shard_depth(n, depth));
+	int new_depth = umap_shard_depth(n, depth);
+	if (!rc && depth >= 1 && new_depth == depth) {
+		/* only the leaves whose features changed, when we know what the old tree holds */
+		const umap_feature_set *set = umap_repo_feature_set(repo, layer->id, &old_features);
+		if (set) {
+			rc = features_patch(&features, repo, doc, layer, refs, &old_features, depth, set,
+					    &scratch, &names, name_at);
+			patched = rc == 0;
+			if (rc == UMAP_ECONFLICT) {
+				umap_error_clear();
+				rc = 0;
+			}
+		}
+	}
+	if (!rc && !patched)
+		rc = name_refs(refs, layer, NULL, 0, &names, name_at);
+	for (size_t i = 0; i < n && !rc && !patched; i++) {
+		if ((rc = feature_blob(&refs[i].blob, repo, doc, layer, i, &scratch)))
+			break;
+		if (!(++repo->progress_done & 255))
+			umap_progress_report(&repo->progress, repo->progress_done, 0);
+	}
+	umap_objw_set_dict(s->objw, NULL);
+	if (!rc && !patched)
+		rc = umap_store_features_tree(&features, s, refs, n, new_depth);
+	if (!rc && doc->data)
+		rc = note_feature_set(repo, layer, refs, &features, n ? new_depth : 0);
 	if (rc == UMAP_EINVALID)
 		umap_error_prefix(rc, "%s: layer %s: ", path, layer->id);
 	if (!rc)
@@ -895,9 +1168,11 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 	json_decref(meta);
 	json_decref(keys);
 	if (!rc) {
-		umap_tree_entry entries[4];
+		umap_tree_entry entries[5];
 		size_t k = 0;
 		entries[k++] = (umap_tree_entry){ META, UMAP_MODE_BLOB, meta_id };
+		if (has_dictionary)
+			entries[k++] = (umap_tree_entry){ DICTIONARY, UMAP_MODE_BLOB, dictionary };
 		if (layer->options)
 			entries[k++] = (umap_tree_entry){ OPTIONS, UMAP_MODE_BLOB, options_id };
 		if (n) {
@@ -1096,15 +1371,22 @@ int umap_repo_build_tree(git_oid *tree, umap_repo *repo, umap_snapshot *snap,
 			 const git_oid *base_tree)
 {
 	umap_repo_cache_reset_seen(repo);
+	repo->progress_done = 0;
 	int rc = build_once(tree, repo, snap, base_tree);
 	if (rc == UMAP_ENOTFOUND && strstr(umap_error_last(), "is missing")) {
 		/* a cached blob git no longer has (pruned): rebuild from the documents */
 		umap_repo_cache_disable(repo, 1);
 		umap_repo_cache_reset_seen(repo);
+		repo->progress_done = 0;
 		rc = build_once(tree, repo, snap, base_tree);
 		umap_repo_cache_disable(repo, 0);
 	}
 	return rc;
+}
+
+void umap_repo_set_progress(umap_repo *repo, const struct umap_progress *progress)
+{
+	repo->progress = progress ? *progress : (struct umap_progress){ NULL, NULL };
 }
 
 int umap_repo_cache_worktree(umap_repo *repo, umap_snapshot *written)
@@ -1607,6 +1889,33 @@ static int file_signature(umap_buf *out, umap_repo *repo, const git_oid *tree, m
 	}
 	umap_error_clear();
 	return 0;
+}
+
+int umap_repo_file_sig(unsigned char sig[16], umap_repo *repo, const git_oid *tree, const char *path)
+{
+	manifest m;
+	umap_buf text = UMAP_BUF_INIT;
+	int rc = manifest_read(&m, repo, tree);
+	if (rc)
+		return rc;
+	rc = file_signature(&text, repo, tree, &m, path);
+	manifest_clear(&m);
+	if (!rc) {
+		XXH128_canonical_t c;
+		XXH128_canonicalFromHash(&c, XXH3_128bits(text.ptr ? text.ptr : "", text.len));
+		memcpy(sig, c.digest, 16);
+	}
+	umap_buf_dispose(&text);
+	return rc;
+}
+
+int umap_repo_index_update(umap_repo *repo, const umap_snapshot *snap, const git_oid *tree)
+{
+	int rc = 0;
+	for (size_t i = 0; i < snap->nfiles && !rc; i++)
+		if (snap->files[i].have_stat && snap->files[i].doc)
+			rc = umap_repo_index_record(repo, snap->files[i].path, &snap->files[i].st, tree);
+	return rc ? rc : umap_repo_index_save(repo);
 }
 
 int umap_repo_file_differs(int *differs, umap_repo *repo, const git_oid *a, const git_oid *b,

@@ -13,6 +13,23 @@ typedef struct umap_cache_entry {
 	git_oid id;            /* blob of its canonical form */
 } umap_cache_entry;
 
+typedef struct umap_index_entry {
+	char *path;
+	umap_file_stat st;
+	unsigned char sig[16]; /* xxh3-128 of the file's signature in the tree it matched */
+} umap_index_entry;
+
+/* What a layer's features tree was built from (see umap_repo_feature_set). */
+typedef struct umap_feature_set {
+	char *layer;
+	git_oid features; /* the features tree */
+	int depth;
+	size_t n;
+	uint32_t *counts; /* features per leaf (64^depth leaves) */
+	uint64_t *hashes; /* sorted xxh3-64 of the bytes of its features in the file */
+	int noted;        /* built by this process */
+} umap_feature_set;
+
 struct umap_repo {
 	git_repository *git;
 	umap_store store;
@@ -25,9 +42,34 @@ struct umap_repo {
 	int cache_loaded, cache_disabled;
 	umap_cache_entry *seen;  /* what this run hashed: the next cache */
 	size_t nseen, aseen;
+	umap_index_entry *index;       /* the stat index, as loaded and recorded since */
+	size_t nindex;
+	int index_loaded, index_dirty;
+	int64_t index_mtime_ns;        /* of the index file: newer entries are racy */
+	int skipped_files;             /* read_worktree trusted the index for some file */
+	umap_feature_set *sets;        /* .umapsync/umapsync-features, and sets noted since */
+	size_t nsets;
+	int sets_loaded;
+	struct umap_progress progress; /* features put into a tree by umap_repo_build_tree */
+	uint64_t progress_done;
 };
 
 const char *umap_git_msg(void);
+/* .umapsync/umapsync-features: for the last committed version of each layer built from a
+ * file, the hashes of its features' bytes, so that the next commit rebuilds only the leaves
+ * that changed. The set for a layer whose features tree is `features`, or NULL. */
+const umap_feature_set *umap_repo_feature_set(umap_repo *repo, const char *layer,
+					      const git_oid *features);
+/* Takes counts and hashes (malloc'd) even on failure. */
+int umap_repo_feature_set_note(umap_repo *repo, const char *layer, const git_oid *features,
+			       int depth, uint32_t *counts, uint64_t *hashes, size_t n);
+/* Writes the sets after a commit (ignoring errors is safe: a missing set means a full build). */
+int umap_repo_feature_sets_save(umap_repo *repo);
+/* xxh3-128 of what identifies a file's version in a tree (its layers' subtrees, map blob). */
+int umap_repo_file_sig(unsigned char sig[16], umap_repo *repo, const git_oid *tree, const char *path);
+/* Whether the stat index says the working file `path` (stat `st`) holds tree's version. */
+int umap_repo_index_fresh(umap_repo *repo, const char *path, const umap_file_stat *st,
+			  const git_oid *tree);
 umap_store *umap_repo_store(umap_repo *repo);
 int umap_repo_cache_lookup(git_oid *out, umap_repo *repo, const unsigned char key[16]);
 int umap_repo_cache_note(umap_repo *repo, const unsigned char key[16], const git_oid *id);
@@ -36,7 +78,8 @@ void umap_repo_cache_disable(umap_repo *repo, int disabled);
 
 /* The compact form umap_json_write would give a feature, written straight from its source
  * bytes (no tree) when that is certain to be the same: returns 1 when done, 0 when the
- * source has escapes or numbers not already in shortest form (then build the tree). */
+ * source has escapes or numbers not already in shortest form (then build the tree).
+ * `data` must be valid JSON, as a document's feature bytes are (umap_doc_open checked). */
 int umap_repo_canonical_fast(umap_buf *out, const char *data, size_t len);
 
 #endif

@@ -402,6 +402,150 @@ int umap_store_features_tree(git_oid *out, umap_store *s, umap_fref *refs, size_
 	return rc;
 }
 
+/* Reads and parses a tree; on success the caller frees *entries and releases *obj. */
+static int tree_read(umap_obj *obj, umap_tree_entry **entries, size_t *n, umap_store *s,
+		     const git_oid *tree, const char *what)
+{
+	*entries = NULL;
+	*n = 0;
+	int rc = umap_store_read(obj, s, tree, GIT_OBJECT_TREE, what);
+	if (rc)
+		return rc;
+	if ((rc = umap_tree_parse(entries, n, obj, tree)))
+		umap_obj_release(obj);
+	return rc;
+}
+
+/* The old tree's entry per shard byte (names "00".."3f"), or none. */
+static int read_children(git_oid *child, unsigned char *has, umap_store *s, const git_oid *tree)
+{
+	memset(has, 0, UMAP_SHARD_FANOUT);
+	if (!tree)
+		return 0;
+	umap_obj obj;
+	umap_tree_entry *entries;
+	size_t n;
+	int rc = tree_read(&obj, &entries, &n, s, tree, "a feature shard");
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n && !rc; i++) {
+		unsigned v;
+		if (!is_tree_mode(entries[i].mode) || strlen(entries[i].name) != 2 ||
+		    sscanf(entries[i].name, "%2x", &v) != 1 || v >= UMAP_SHARD_FANOUT) {
+			rc = UMAP_ECONFLICT; /* not the shard layout expected: build it whole */
+			break;
+		}
+		git_oid_cpy(&child[v], &entries[i].id);
+		has[v] = 1;
+	}
+	free(entries);
+	umap_obj_release(&obj);
+	return rc;
+}
+
+static int name_cmp(const void *key, const void *entry)
+{
+	return strcmp(key, ((const umap_tree_entry *)entry)->name);
+}
+
+/* A leaf from refs; zero blob ids are taken from the old leaf by name. */
+static int patch_leaf(git_oid *out, int *empty, umap_store *s, const git_oid *old, umap_fref *refs,
+		      size_t n, umap_tree_entry *scratch)
+{
+	umap_obj obj;
+	umap_tree_entry *old_entries = NULL;
+	size_t nold = 0;
+	int loaded = 0, rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (i && !strcmp(refs[i].name, refs[i - 1].name))
+			rc = umap_error_set(UMAP_EINVALID, "duplicate feature id '%s'", refs[i].name);
+		scratch[i].name = refs[i].name;
+		scratch[i].mode = UMAP_MODE_BLOB;
+		git_oid_cpy(&scratch[i].id, &refs[i].blob);
+		if (rc || !git_oid_is_zero(&refs[i].blob))
+			continue;
+		if (!loaded) {
+			if (!old) {
+				rc = UMAP_ECONFLICT;
+				break;
+			}
+			if ((rc = tree_read(&obj, &old_entries, &nold, s, old, "a feature shard")))
+				break;
+			loaded = 1;
+		}
+		const umap_tree_entry *e = bsearch(refs[i].name, old_entries, nold, sizeof(*old_entries),
+						   name_cmp);
+		if (!e)
+			rc = UMAP_ECONFLICT; /* said unchanged, but not there: build it whole */
+		else
+			git_oid_cpy(&scratch[i].id, &e->id);
+	}
+	free(old_entries);
+	if (loaded)
+		umap_obj_release(&obj);
+	*empty = n == 0;
+	if (rc || !n)
+		return rc;
+	return umap_store_write_tree(out, s, scratch, n);
+}
+
+static int patch_shard(git_oid *out, int *empty, umap_store *s, const git_oid *old, umap_fref *refs,
+		       size_t n, size_t prefix, int level, int depth, const unsigned char *affected,
+		       umap_tree_entry *scratch)
+{
+	if (level == depth)
+		return patch_leaf(out, empty, s, old, refs, n, scratch);
+	git_oid child[UMAP_SHARD_FANOUT];
+	unsigned char has[UMAP_SHARD_FANOUT];
+	int rc = read_children(child, has, s, old);
+	umap_tree_entry entries[UMAP_SHARD_FANOUT];
+	size_t count = 0, at = 0, span = (size_t)1 << (6 * (depth - level - 1));
+	for (unsigned b = 0; b < UMAP_SHARD_FANOUT && !rc; b++) {
+		size_t first = ((prefix << 6) | b) * span, j = at;
+		while (j < n && shard_byte(refs[j].shard, level) == b)
+			j++;
+		int touched = 0;
+		for (size_t l = first; l < first + span && !touched; l++)
+			touched = affected[l];
+		entries[count].name = shard_names[b];
+		entries[count].mode = UMAP_MODE_TREE;
+		int gone = 0;
+		if (!touched) {
+			if (j > at)
+				rc = UMAP_ECONFLICT; /* refs outside the affected leaves: a caller bug */
+			else if (has[b])
+				git_oid_cpy(&entries[count++].id, &child[b]);
+		} else {
+			rc = patch_shard(&entries[count].id, &gone, s, has[b] ? &child[b] : NULL, refs + at,
+					 j - at, (prefix << 6) | b, level + 1, depth, affected, scratch);
+			if (!rc && !gone)
+				count++;
+		}
+		at = j;
+	}
+	*empty = count == 0;
+	if (rc || (!count && level))
+		return rc;
+	return umap_store_write_tree(out, s, entries, count);
+}
+
+int umap_store_features_patch(git_oid *out, umap_store *s, const git_oid *old_tree, int depth,
+			      umap_fref *refs, size_t n, const unsigned char *affected)
+{
+	if (depth < 1)
+		return UMAP_ECONFLICT;
+	int rc = sort_refs(refs, n, depth);
+	if (rc)
+		return rc;
+	umap_tree_entry *scratch = malloc((n ? n : 1) * sizeof(*scratch));
+	if (!scratch)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	int empty = 0;
+	rc = patch_shard(out, &empty, s, old_tree, refs, n, 0, 0, depth, affected, scratch);
+	free(scratch);
+	return rc;
+}
+
 int umap_store_features_depth(int *depth, umap_store *s, const git_oid *tree)
 {
 	*depth = 0;
@@ -430,12 +574,11 @@ int umap_store_features_depth(int *depth, umap_store *s, const git_oid *tree)
 int umap_store_features_each(umap_store *s, const git_oid *tree, umap_blob_cb cb, void *ctx)
 {
 	umap_obj obj;
-	umap_tree_entry *entries = NULL;
-	size_t n = 0;
-	int rc = umap_store_read(&obj, s, tree, GIT_OBJECT_TREE, "a feature shard");
+	umap_tree_entry *entries;
+	size_t n;
+	int rc = tree_read(&obj, &entries, &n, s, tree, "a feature shard");
 	if (rc)
 		return rc;
-	rc = umap_tree_parse(&entries, &n, &obj, tree);
 	for (size_t i = 0; i < n && !rc; i++)
 		rc = is_tree_mode(entries[i].mode) ? umap_store_features_each(s, &entries[i].id, cb, ctx)
 						   : cb(ctx, entries[i].name, &entries[i].id);
@@ -523,12 +666,11 @@ int umap_store_order_tree(git_oid *out, umap_store *s, char *const *ids, size_t 
 int umap_store_order_each(umap_store *s, const git_oid *tree, umap_id_cb cb, void *ctx)
 {
 	umap_obj obj;
-	umap_tree_entry *entries = NULL;
-	size_t n = 0;
-	int rc = umap_store_read(&obj, s, tree, GIT_OBJECT_TREE, "the feature order");
+	umap_tree_entry *entries;
+	size_t n;
+	int rc = tree_read(&obj, &entries, &n, s, tree, "the feature order");
 	if (rc)
 		return rc;
-	rc = umap_tree_parse(&entries, &n, &obj, tree);
 	for (size_t i = 0; i < n && !rc; i++) {
 		if (is_tree_mode(entries[i].mode)) {
 			rc = umap_store_order_each(s, &entries[i].id, cb, ctx);

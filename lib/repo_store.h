@@ -87,6 +87,13 @@ typedef struct umap_fref {
 
 /* Builds the sharded features tree of a layer; sorts refs. n == 0 gives the empty tree. */
 int umap_store_features_tree(git_oid *out, umap_store *s, umap_fref *refs, size_t n, int depth);
+/* A features tree like old_tree (same depth, >= 1) but with the leaves marked in
+ * `affected` (one byte per leaf, 64^depth) rebuilt from refs, which must be exactly the
+ * features of those leaves; a ref with the zero blob id keeps its blob from the old leaf.
+ * Every other subtree is reused by id, unread. UMAP_ECONFLICT (no message) when old_tree
+ * does not fit: build the tree whole instead. Sorts refs. */
+int umap_store_features_patch(git_oid *out, umap_store *s, const git_oid *old_tree, int depth,
+			      umap_fref *refs, size_t n, const unsigned char *affected);
 /* Levels of shards in an existing features tree. */
 int umap_store_features_depth(int *depth, umap_store *s, const git_oid *tree);
 /* Calls cb for every feature blob under a features tree (order unspecified). */

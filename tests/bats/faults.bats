@@ -312,6 +312,68 @@ repo_is_sound() {
 	assert_output --partial "nothing to commit"
 }
 
+@test "a checkout stopped after writing the files is reported until it is run again" {
+	make_big_repo
+	umapsync commit -m "new names" >/dev/null
+	local old main
+	old=$(git --git-dir=.umapsync rev-parse HEAD~1)
+	main=$(git --git-dir=.umapsync rev-parse HEAD)
+	# HEAD cannot move (as if the process died there): the file is written, HEAD is not
+	touch .umapsync/HEAD.lock
+	run_split umapsync checkout "$old"
+	assert_equal "$status" 128
+	rm .umapsync/HEAD.lock
+	umapsync diff --quiet layer.geojson layer-old.geojson 2>/dev/null
+	assert_equal "$(git --git-dir=.umapsync rev-parse HEAD)" "$main"
+	run_split umapsync status
+	assert_success
+	assert_equal "$output" "On branch main
+A checkout of '$old' was interrupted: the working files may be part old, part new.
+  (run 'umapsync checkout $old' to finish it)
+Changes not committed:
+  modified:   layer.geojson (0 added, 5000 modified, 0 removed)"
+	assert_equal "$stderr" ""
+	# the next command says so too, and what to run
+	run_split umapsync log --format=oneline
+	assert_success
+	assert_equal "$stderr" "warning: a checkout of '$old' was interrupted: the working files may be part old, part new
+hint: run 'umapsync checkout $old' to finish it"
+	# committing the half-switched files is refused
+	run_split umapsync commit -m "mixed"
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: a checkout of '$old' was interrupted: the working files may be part old, part new
+hint: run 'umapsync checkout $old' to finish it"
+	assert_equal "$(git --git-dir=.umapsync rev-parse HEAD)" "$main"
+	# running it again finishes it: nothing is refused, nothing more is said
+	run_split umapsync checkout "$old"
+	assert_success
+	assert_equal "$stderr" "HEAD is now at ${old:0:7} Import layer.geojson"
+	[ ! -e .umapsync/CHECKOUT_STATE ]
+	run_split umapsync status
+	assert_equal "$output" "HEAD detached at ${old:0:7}
+nothing to commit, working files clean"
+	assert_equal "$stderr" ""
+}
+
+@test "an interrupted checkout does not block a checkout of another revision" {
+	make_big_repo
+	umapsync commit -m "new names" >/dev/null
+	local old
+	old=$(git --git-dir=.umapsync rev-parse HEAD~1)
+	touch .umapsync/HEAD.lock
+	run umapsync checkout "$old"
+	assert_equal "$status" 128
+	rm .umapsync/HEAD.lock
+	# the file holds the interrupted target's version: not a change to lose
+	run_split umapsync checkout main
+	assert_success
+	umapsync diff --quiet layer.geojson layer-new.geojson
+	[ ! -e .umapsync/CHECKOUT_STATE ]
+	run_split umapsync status
+	assert_output "On branch main
+nothing to commit, working files clean"
+}
+
 @test "commit on a full file system fails, says so, and leaves the repository as it was" {
 	small_tmpfs repo 8m
 	cd repo

@@ -43,3 +43,25 @@ task() {
 	assert_equal "$(cat out.txt)" "work done"
 	[[ $output == *"Importing features: 100% (20/20), done."* ]]
 }
+
+@test "import shows its progress on a terminal, and is quiet otherwise" {
+	command -v script >/dev/null || skip "needs script(1)"
+	awk 'BEGIN {
+		printf "{\"type\":\"FeatureCollection\",\"features\":[\n"
+		for (i = 0; i < 3000; i++)
+			printf "{\"type\":\"Feature\",\"id\":\"f%04d\",\"properties\":{\"name\":\"n %d\"},\"geometry\":{\"type\":\"Point\",\"coordinates\":[%d.5,1]}}%s\n", i, i, i % 180, (i < 2999 ? "," : "")
+		printf "]}\n"
+	}' >layer.geojson
+	cp layer.geojson copy.geojson
+	umapsync init >/dev/null
+	run script -qec "$(printf '%q ' "$UMAPSYNC" import layer.geojson)" /dev/null </dev/null
+	assert_success
+	[[ $output == "layer.geojson: 1 layer, 3000 features, 1 id assigned"$'\r\n\r'"Importing features: "* ]]
+	[[ $output == *$'\rImporting features: 100% (3000/3000), done.\r\n[main (root-commit) '* ]]
+	# on a pipe: nothing on stderr
+	rm -rf .umapsync
+	umapsync init >/dev/null
+	run_split umapsync import copy.geojson
+	assert_success
+	assert_equal "$stderr" ""
+}

@@ -471,3 +471,61 @@ nothing to commit, working files clean"
 	run umapsync commit -m edited
 	assert_success
 }
+
+@test "the stat index: a same-size edit with the mtime put back is seen; a damaged index is ignored" {
+	umapsync init >/dev/null
+	cp "$EXAMPLES/bike-parking.geojson" bp.geojson
+	umapsync import bp.geojson >/dev/null
+	grep -q ' bp.geojson$' .umapsync/umapsync-index
+	run umapsync status
+	assert_output "On branch main
+nothing to commit, working files clean"
+	# right away, same size, same mtime: only the ctime tells
+	touch -r bp.geojson stamp
+	sed -i 's/"name": "Bellecour"/"name": "Bellecoux"/' bp.geojson
+	touch -r stamp bp.geojson
+	run umapsync status
+	assert_output "On branch main
+Changes not committed:
+  modified:   bp.geojson (0 added, 1 modified, 0 removed)"
+	run umapsync status
+	assert_output --partial "modified:   bp.geojson"
+	echo "not an index" >.umapsync/umapsync-index
+	run_split umapsync status
+	assert_success
+	assert_output --partial "modified:   bp.geojson"
+	assert_equal "$stderr" ""
+	umapsync commit -m edit >/dev/null
+	run umapsync status
+	assert_output "On branch main
+nothing to commit, working files clean"
+}
+
+@test "a big layer's blobs are deltas against its dictionary, kept by git gc, and export gives it back" {
+	awk 'BEGIN {
+		printf "{\"type\":\"FeatureCollection\",\"features\":[\n"
+		for (i = 0; i < 3000; i++)
+			printf "{\"type\":\"Feature\",\"id\":\"f%04d\",\"properties\":{\"name\":\"Rue %d\",\"kind\":\"bench\",\"covered\":%s},\"geometry\":{\"type\":\"Point\",\"coordinates\":[4.%06d,45.%06d]}}%s\n", i, i * 7, (i % 2 ? "true" : "false"), i * 37 % 999983, i * 91 % 999979, (i < 2999 ? "," : "")
+		printf "]}\n"
+	}' >big.geojson
+	umapsync init >/dev/null
+	umapsync import big.geojson >/dev/null
+	run git --git-dir=.umapsync ls-tree -r --name-only HEAD
+	[[ $output == *"/dictionary"* ]]
+	git --git-dir=.umapsync gc -q
+	run git --git-dir=.umapsync fsck --strict
+	assert_success
+	# after gc the feature blobs are still deltas (depth 1) against one base: the dictionary
+	local dict
+	dict=$(git --git-dir=.umapsync rev-parse "HEAD:$(git --git-dir=.umapsync ls-tree -r --name-only HEAD | grep /dictionary)")
+	run bash -c "git --git-dir=.umapsync verify-pack -v .umapsync/objects/pack/*.idx | awk '\$2 == \"blob\" && \$7 == \"$dict\"' | wc -l"
+	(( output > 2500 ))
+	umapsync export HEAD big.geojson -o back.geojson
+	run umapsync diff --stat big.geojson back.geojson
+	assert_output --partial "3000 unchanged"
+	# a commit keeps the dictionary and its deltas
+	sed -i 's/"Rue 7"/"Rue sept"/' big.geojson
+	umapsync commit -m rename >/dev/null
+	run git --git-dir=.umapsync diff --stat HEAD~1 HEAD
+	refute_output --partial dictionary
+}

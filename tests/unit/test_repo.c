@@ -1,8 +1,11 @@
 /* Unit tests for lib/repo: the canonical fast path against umap_json_write, a document
- * written to a revision and read back, the tree diff, and revisions/refs. */
+ * written to a revision and read back, the tree diff, revisions/refs, the stat index. */
 #include "unit.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "doc.h"
@@ -10,6 +13,7 @@
 #include "json.h"
 #include "repo.h"
 #include "repo_internal.h"
+#include "repo_store.h"
 
 static char tmpdir[64];
 
@@ -196,6 +200,143 @@ TEST(two_maps_or_duplicate_layer_ids_are_refused)
 	umap_repo_free(repo);
 }
 
+/* Sets a file's mtime `offset` seconds from now (its ctime becomes now, as any change). */
+static void set_mtime(const char *path, long offset)
+{
+	struct timespec ts[2];
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec += offset;
+	ts[1] = ts[0];
+	CHECK_INT(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static int read_unchanged(umap_repo *repo, const git_oid *tree, git_oid *work)
+{
+	umap_snapshot *w = NULL;
+	CHECK_INT(umap_repo_read_worktree(&w, repo, tree), 0);
+	CHECK_INT(w->nfiles, 1);
+	int unchanged = w->files[0].unchanged;
+	CHECK_INT(!w->files[0].doc, unchanged);
+	CHECK_INT(umap_repo_build_tree(work, repo, w, tree), 0);
+	CHECK_INT(umap_repo_index_update(repo, w, work), 0);
+	umap_snapshot_free(w);
+	return unchanged;
+}
+
+TEST(the_stat_index_skips_unchanged_files_and_sees_every_change)
+{
+	umap_repo *repo = fresh_repo();
+	char path[256];
+	snprintf(path, sizeof(path), "%s/a.geojson", umap_repo_workdir(repo));
+	umap_doc *doc = layer_doc(50, NULL);
+	CHECK_INT(umap_doc_save(doc, path, UMAP_JSON_INDENT(2)), 0);
+	set_mtime(path, -3600);
+	umap_snapshot *snap = NULL;
+	git_oid tree, work;
+	CHECK_INT(umap_snapshot_new(&snap), 0);
+	CHECK_INT(umap_snapshot_add(snap, "a.geojson", doc), 0);
+	CHECK_INT(umap_repo_build_tree(&tree, repo, snap, NULL), 0);
+	git_oid commit;
+	setenv("GIT_AUTHOR_NAME", "Unit", 1);
+	setenv("GIT_AUTHOR_EMAIL", "unit@example.org", 1);
+	CHECK_INT(umap_repo_commit_tree_as(&commit, repo, &tree, NULL, 0, "one", 1), 0);
+
+	CHECK_INT(read_unchanged(repo, &tree, &work), 0); /* no index yet: read */
+	CHECK(git_oid_equal(&work, &tree));
+	CHECK_INT(read_unchanged(repo, &tree, &work), 1); /* same stat, same version: skipped */
+	CHECK(git_oid_equal(&work, &tree));
+
+	/* an edit, even with the old mtime put back, changes the ctime: read again */
+	umap_doc *edited = layer_doc(50, "renamed");
+	CHECK_INT(umap_doc_save(edited, path, UMAP_JSON_INDENT(2)), 0);
+	umap_doc_free(edited);
+	set_mtime(path, -3600);
+	CHECK_INT(read_unchanged(repo, &tree, &work), 0);
+	CHECK(!git_oid_equal(&work, &tree));
+	/* the index now knows the edited version, which is not HEAD's: still read */
+	CHECK_INT(read_unchanged(repo, &tree, &work), 0);
+	CHECK(!git_oid_equal(&work, &tree));
+
+	/* racy: a file not older than the index may change unseen within one tick */
+	set_mtime(path, 3600);
+	git_oid edited_tree = work;
+	CHECK_INT(read_unchanged(repo, &edited_tree, &work), 0);
+	CHECK_INT(read_unchanged(repo, &edited_tree, &work), 0);
+	CHECK(git_oid_equal(&work, &edited_tree));
+
+	umap_snapshot_free(snap);
+	umap_repo_free(repo);
+}
+
+/* A layer of n features f<i>; every feature with i % edit_mod == 0 renamed by `tag`,
+ * every one with i % drop_mod == 0 left out, `extra` features g<i> added at the end. */
+static char *layer_text(size_t n, size_t edit_mod, const char *tag, size_t drop_mod, size_t extra)
+{
+	umap_buf b = UMAP_BUF_INIT;
+	umap_buf_puts(&b, "{\"type\":\"FeatureCollection\",\"id\":\"layer-x\",\"features\":[\n");
+	int first = 1;
+	for (size_t i = 0; i < n + extra; i++) {
+		if (i < n && drop_mod && i % drop_mod == 0)
+			continue;
+		umap_buf_printf(&b, "%s{\"type\":\"Feature\",\"id\":\"%c%zu\",\"properties\":{\"name\":\"%s %zu\"},"
+				"\"geometry\":{\"type\":\"Point\",\"coordinates\":[4.%zu,45.%zu]}}\n",
+				first ? "" : ",", i < n ? 'f' : 'g', i,
+				i < n && edit_mod && i % edit_mod == 0 ? tag : "n", i, i * 7 % 1000, i * 13 % 1000);
+		first = 0;
+	}
+	umap_buf_puts(&b, "]}\n");
+	return umap_buf_detach(&b);
+}
+
+static void features_of(git_oid *out, umap_repo *repo, const git_oid *tree)
+{
+	umap_store *s = umap_repo_store(repo);
+	git_oid layers, layer;
+	CHECK_INT(umap_store_tree_lookup(&layers, NULL, s, tree, "layers", "a tree"), 0);
+	CHECK_INT(umap_store_tree_lookup(&layer, NULL, s, &layers, "layer-x", "a tree"), 0);
+	CHECK_INT(umap_store_tree_lookup(out, NULL, s, &layer, "features", "a tree"), 0);
+}
+
+static void build_text(git_oid *tree, umap_repo *repo, const char *text, const git_oid *base)
+{
+	umap_doc *doc = NULL;
+	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+	CHECK_INT(umap_doc_from_buffer(&doc, text, strlen(text), "l.geojson", &opts), 0);
+	umap_snapshot *snap = NULL;
+	CHECK_INT(umap_snapshot_new(&snap), 0);
+	CHECK_INT(umap_snapshot_add(snap, "l.geojson", doc), 0);
+	CHECK_INT(umap_repo_build_tree(tree, repo, snap, base), 0);
+	umap_snapshot_free(snap);
+}
+
+TEST(a_commit_rebuilds_only_changed_leaves_and_gets_the_same_tree)
+{
+	setenv("GIT_AUTHOR_NAME", "Unit", 1);
+	setenv("GIT_AUTHOR_EMAIL", "unit@example.org", 1);
+	static const struct {
+		size_t edit_mod, drop_mod, extra;
+	} edits[] = { { 97, 0, 0 }, { 0, 53, 0 }, { 0, 0, 40 }, { 31, 29, 300 }, { 1, 0, 0 }, { 0, 0, 0 } };
+	char *base_text = layer_text(3000, 0, "", 0, 0);
+	for (size_t e = 0; e < sizeof(edits) / sizeof(edits[0]); e++) {
+		umap_repo *repo = fresh_repo(), *scratch = fresh_repo();
+		git_oid tree, commit, tree2, whole, a, b;
+		build_text(&tree, repo, base_text, NULL);
+		CHECK_INT(umap_repo_commit_tree_as(&commit, repo, &tree, NULL, 0, "one", 1), 0);
+		features_of(&a, repo, &tree);
+		CHECK(umap_repo_feature_set(repo, "layer-x", &a) != NULL);
+		char *text = layer_text(3000, edits[e].edit_mod, "renamed", edits[e].drop_mod, edits[e].extra);
+		build_text(&tree2, repo, text, &tree);
+		build_text(&whole, scratch, text, NULL);
+		features_of(&a, repo, &tree2);
+		features_of(&b, scratch, &whole);
+		CHECK(git_oid_equal(&a, &b));
+		free(text);
+		umap_repo_free(repo);
+		umap_repo_free(scratch);
+	}
+	free(base_text);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/umap-unit-repo.XXXXXX");
@@ -205,6 +346,8 @@ int main(void)
 	RUN(canonical_fast_path_on_every_example_feature);
 	RUN(a_document_round_trips_through_a_revision);
 	RUN(two_maps_or_duplicate_layer_ids_are_refused);
+	RUN(the_stat_index_skips_unchanged_files_and_sees_every_change);
+	RUN(a_commit_rebuilds_only_changed_leaves_and_gets_the_same_tree);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
