@@ -41,6 +41,9 @@ endif
 endif
 LIBS = $(filter-out $(if $(LAZY_OBJ),$(LAZY_LIBS:%=-l%)),$(PKG_LIBS)) -lm -lpthread \
 	$(if $(LAZY_OBJ),-ldl)
+# lib/repo.c's stand-in for mbedTLS's CA loader must be seen by a libgit2 that is dlopen()ed
+# (linked as usual, the linker exports it by itself)
+BIN_LDFLAGS = -Wl,--export-dynamic-symbol=mbedtls_x509_crt_parse_file
 
 LIB_SRC := $(sort $(wildcard lib/*.c))
 CMD_SRC := $(sort $(wildcard cmd/*.c))
@@ -75,7 +78,7 @@ $(BUILD)/lazy/lazy_%.o: $(BUILD)/lazy/lazy_%.s
 
 $(BIN): $(CMD_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(CMD_OBJ) $(LIBA) $(LIBS)
+	$(CC) $(ALL_LDFLAGS) $(BIN_LDFLAGS) -o $@ $(CMD_OBJ) $(LIBA) $(LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBA)
 	@mkdir -p $(@D)
