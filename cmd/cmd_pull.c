@@ -275,14 +275,8 @@ int cmd_pull(int argc, const char **argv)
 	} else {
 		if (have_synced)
 			files_from_tree(&files, repo, &synced_tree);
-		size_t i;
-		json_t *op;
-		json_array_foreach(foreign, i, op) {
-			int did = 0;
-			if (umap_sync_apply_op(&files, op, &did))
-				die_lib("applying op %s", json_string_value(json_object_get(op, "op_id")));
-			applied += (size_t)did;
-		}
+		if (umap_sync_apply_ops(&files, foreign, &applied))
+			die_lib(NULL);
 	}
 	git_oid rtree, rcommit;
 	tree_from_files(&rtree, repo, &files, have_synced ? &synced_tree : NULL);
@@ -348,21 +342,21 @@ int cmd_pull(int argc, const char **argv)
 		umap_tree_diff_free(tdiff);
 		umap_diff_free(diff);
 		json_t *ltimes = local_times(repo, &head, &synced, client);
-		size_t kept = 0, lost = 0, i;
-		json_t *op;
+		size_t lost = 0, i, did;
+		json_t *op, *winners = json_array();
 		json_array_foreach(local, i, op) {
 			op_scope(&scope, op);
 			const char *t = remote_time(remote_times, scope.ptr);
 			const char *mine = json_string_value(json_object_get(ltimes, scope.ptr));
-			int did = 0;
-			if (t && (!mine || strcmp(t, mine) > 0)) {
+			if (t && (!mine || strcmp(t, mine) > 0))
 				lost++;
-				continue;
-			}
-			if (umap_sync_apply_op(&files, op, &did))
-				die_lib(NULL);
-			kept++;
+			else if (json_array_append(winners, op))
+				die("out of memory");
 		}
+		size_t kept = json_array_size(winners);
+		if (umap_sync_apply_ops(&files, winners, &did))
+			die_lib(NULL);
+		json_decref(winners);
 		json_decref(local);
 		json_decref(ltimes);
 		git_oid ltree, lcommit;

@@ -50,5 +50,9 @@ int umap_sync_files_from_snapshot(umap_sync_files *out, const json_t *snapshot);
 /* Applies a pulled op. *applied is 0 when it had nothing to act on (an update of a feature
  * that is gone, a map op without a .umap file), which is not an error. */
 int umap_sync_apply_op(umap_sync_files *files, const json_t *op, int *applied);
+/* Applies an array of pulled ops in order, as umap_sync_apply_op would one by one, in time
+ * proportional to the ops and the features of the layers they touch (each layer is indexed
+ * once). *applied counts the ops that acted; an error message names the op's op_id. */
+int umap_sync_apply_ops(umap_sync_files *files, const json_t *ops, size_t *applied);
 
 #endif
