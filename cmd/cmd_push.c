@@ -39,8 +39,9 @@ static void report_conflicts(const json_t *reply, const char *remote)
 #define BATCH_OPS 5000
 #define BATCH_BYTES ((size_t)4 << 20)
 
-/* Sends the outbox in batches (the server takes at most 10000 ops and 8 MiB per push); each
- * acknowledged batch leaves the outbox at once, so a cut-off push resends only the rest.
+/* Sends the outbox in batches (the server takes at most 10000 ops and 8 MiB per push); after
+ * each acknowledged batch the count sent is recorded beside the outbox, so a cut-off push
+ * resends only the rest. Each op is serialised once, straight into the request body.
  * When everything is acknowledged, `synced` moves to the outbox's commit. */
 static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *state, json_t *outbox)
 {
@@ -51,31 +52,39 @@ static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *sta
 	 * would otherwise be skipped by the next pull. "expected" is null once that happened. */
 	json_int_t next = expected ? json_integer_value(expected) : base;
 	int contiguous = !expected || json_is_integer(expected);
-	size_t total = json_array_size(ops);
+	size_t total = json_array_size(ops), sent = (size_t)json_integer_value(json_object_get(outbox, "sent"));
+	size_t first = sent;
 	json_int_t cursor = 0;
-	struct progress *progress = start_progress("Pushing ops", total);
-	while (json_array_size(ops)) {
-		json_t *batch = json_array();
-		size_t bytes = 0;
-		while (json_array_size(batch) < (size_t)BATCH_OPS && json_array_size(batch) < json_array_size(ops)) {
-			json_t *op = json_array_get(ops, json_array_size(batch));
-			char *t = umap_json_dumps(op, UMAP_JSON_COMPACT);
-			size_t len = t ? strlen(t) : 0;
-			free(t);
-			if (json_array_size(batch) && bytes + len > BATCH_BYTES)
+	char *client = umap_json_dumps(json_object_get(state, "client_id"), UMAP_JSON_COMPACT);
+	if (!client)
+		die("out of memory");
+	umap_buf body = UMAP_BUF_INIT;
+	struct progress *progress = start_progress("Pushing ops", total - first);
+	while (sent < total) {
+		size_t n = 0, bytes = 0;
+		umap_buf_clear(&body);
+		umap_buf_printf(&body, "{\"client_id\":%s,\"base\":%lld,\"ops\":[", client, (long long)base);
+		while (n < (size_t)BATCH_OPS && sent + n < total) {
+			char *t = umap_json_dumps(json_array_get(ops, sent + n), UMAP_JSON_COMPACT);
+			if (!t)
+				die("out of memory");
+			size_t len = strlen(t);
+			if (n && bytes + len > BATCH_BYTES) {
+				free(t);
 				break;
+			}
+			if (n)
+				umap_buf_putc(&body, ',');
+			umap_buf_put(&body, t, len);
+			free(t);
 			bytes += len;
-			json_array_append(batch, op);
+			n++;
 		}
-		size_t n = json_array_size(batch);
-		json_t *body = json_pack("{s:O, s:I, s:o}", "client_id", json_object_get(state, "client_id"), "base",
-					 base, "ops", batch);
-		char *text = body ? umap_json_dumps(body, UMAP_JSON_COMPACT) : NULL;
-		if (!text)
+		if (umap_buf_puts(&body, "]}"))
 			die("out of memory");
 		umap_http_response resp = UMAP_HTTP_RESPONSE_INIT;
 		static const long ok[] = { 409, 0 };
-		long status = sync_request(&resp, remote, "POST", "push", text, ok);
+		long status = sync_request(&resp, remote, "POST", "push", body.ptr, ok);
 		json_t *reply = NULL;
 		if (umap_json_loadb(&reply, resp.body.ptr, resp.body.len, "the server's reply"))
 			die_lib(NULL);
@@ -91,29 +100,26 @@ static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *sta
 			next = cursor;
 		else
 			contiguous = 0;
-		json_t *rest = json_array();
-		for (size_t i = n; rest && i < json_array_size(ops); i++)
-			json_array_append(rest, json_array_get(ops, i));
-		if (!rest || json_object_set_new(outbox, "ops", rest))
-			die("out of memory");
-		ops = rest;
-		display_progress(progress, total - json_array_size(ops));
-		json_object_set_new(outbox, "expected", contiguous ? json_integer(next) : json_null());
-		if (json_array_size(ops))
-			sync_outbox_save(repo, remote->name, outbox);
+		sent += n;
+		display_progress(progress, sent - first);
+		if (sent < total) {
+			json_t *e = contiguous ? json_integer(next) : json_null();
+			sync_outbox_sent(repo, remote->name, sent, e);
+			json_decref(e);
+		}
 		json_decref(reply);
-		json_decref(body);
-		free(text);
 		umap_http_response_dispose(&resp);
 	}
 	stop_progress(&progress);
+	umap_buf_dispose(&body);
+	free(client);
 	if (contiguous)
 		json_object_set_new(state, "cursor", json_integer(next));
 	json_object_set(state, "synced", json_object_get(outbox, "commit"));
 	sync_state_save(repo, remote->name, state);
 	sync_outbox_remove(repo, remote->name);
-	fprintf(stderr, "To %s\n   %zu op%s acknowledged (server cursor %lld)\n", remote->url, total,
-		total == 1 ? "" : "s", (long long)cursor);
+	fprintf(stderr, "To %s\n   %zu op%s acknowledged (server cursor %lld)\n", remote->url, total - first,
+		total - first == 1 ? "" : "s", (long long)cursor);
 }
 
 struct ranked_op {
@@ -136,6 +142,18 @@ static int compare_ranked(const void *a, const void *b)
  * the same feature keep their order. */
 static void order_feature_ops(json_t *ops, umap_repo *repo, const git_oid *head_tree)
 {
+	/* only new features have a place to keep: without a feature upsert the order of the
+	 * ops is theirs already, and the whole map need not be read to rank them */
+	size_t k, upserts = 0;
+	json_t *o;
+	json_array_foreach(ops, k, o) {
+		const char *verb = json_string_value(json_object_get(o, "verb"));
+		const char *subject = json_string_value(json_object_get(o, "subject"));
+		if (verb && subject && !strcmp(verb, "upsert") && !strcmp(subject, "feature"))
+			upserts++;
+	}
+	if (upserts < 2)
+		return;
 	umap_snapshot *snap = NULL;
 	if (umap_repo_read_tree(&snap, repo, head_tree, NULL))
 		die_lib(NULL);
@@ -250,9 +268,9 @@ int cmd_push(int argc, const char **argv)
 	int sent = 0;
 	json_t *outbox = sync_outbox_load(repo, remote.name);
 	if (outbox) {
-		fprintf(stderr, "resending %zu op%s kept from an unfinished push\n",
-			json_array_size(json_object_get(outbox, "ops")),
-			json_array_size(json_object_get(outbox, "ops")) == 1 ? "" : "s");
+		size_t left = json_array_size(json_object_get(outbox, "ops")) -
+			      (size_t)json_integer_value(json_object_get(outbox, "sent"));
+		fprintf(stderr, "resending %zu op%s kept from an unfinished push\n", left, left == 1 ? "" : "s");
 		send_outbox(repo, &remote, state, outbox);
 		json_decref(outbox);
 		sent = 1;

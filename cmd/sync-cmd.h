@@ -30,9 +30,13 @@ void sync_remote_save(umap_repo *repo, const char *name, const char *url, const 
  * `synced` is the commit holding the server's state at `cursor` (with our pushes). */
 json_t *sync_state_load(umap_repo *repo, const char *remote);
 void sync_state_save(umap_repo *repo, const char *remote, json_t *state);
-/* .umapsync/sync/NAME.outbox.json, written before ops are sent; NULL when none. */
+/* .umapsync/sync/NAME.outbox.json {"base","commit","ops"}, written once before ops are
+ * sent; NULL when none. Loaded, it also has "sent" (the ops already acknowledged) and
+ * "expected" (see cmd_push.c) from NAME.outbox-sent.json, which sync_outbox_sent records
+ * after each acknowledged batch. */
 json_t *sync_outbox_load(umap_repo *repo, const char *remote);
 void sync_outbox_save(umap_repo *repo, const char *remote, json_t *outbox);
+void sync_outbox_sent(umap_repo *repo, const char *remote, size_t sent, json_t *expected);
 void sync_outbox_remove(umap_repo *repo, const char *remote);
 /* The state's synced commit; 0 when there is none yet. */
 int sync_state_synced(git_oid *out, json_t *state);
