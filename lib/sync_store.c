@@ -233,7 +233,10 @@ static int conn_open(struct conn *c, const char *path, int readonly)
 		char *msg = NULL;
 		/* WAL: readers never block the writer; synchronous=FULL: COMMIT returns only once
 		 * the WAL is fsynced, so an acknowledged push survives a crash or power cut. */
-		if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &msg) ||
+		/* a 32 MiB page cache: a push of thousands of ops touches many pages of the same
+		 * B-trees in one transaction, which a small cache would spill and read back */
+		if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-32768;",
+				 NULL, NULL, &msg) ||
 		    sqlite3_exec(c->db, schema, NULL, NULL, &msg)) {
 			int err = umap_error_set(UMAP_ECORRUPT, "cannot set up database '%s': %s", path,
 						 msg ? msg : sqlite3_errmsg(c->db));
@@ -874,12 +877,19 @@ static int applied_seq(struct conn *c, const struct push_job *job, const umap_sy
 	return found;
 }
 
-/* Reads a stored JSON object (NULL column: an empty object). */
+/* Reads a stored JSON object (NULL column: an empty object); out NULL: only whether the
+ * row exists. */
 static int load_object(struct conn *c, sqlite3_stmt *s, json_t **out, int *exists)
 {
 	int rc = sqlite3_step(s), err = 0;
-	*out = NULL;
 	*exists = rc == SQLITE_ROW;
+	if (!out) {
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			err = db_error(c->db, "reading state");
+		sqlite3_reset(s);
+		return err;
+	}
+	*out = NULL;
 	if (rc == SQLITE_ROW) {
 		const char *text = (const char *)sqlite3_column_text(s, 0);
 		*out = text ? load_stored(text) : json_object();
@@ -940,7 +950,8 @@ static int apply_op(struct conn *c, const char *map, const umap_sync_op *op, int
 		bind_text(s, 1, map);
 		bind_text(s, 2, op->layer);
 		bind_text(s, 3, op->feature);
-		if ((err = load_object(c, s, &obj, &exists)))
+		/* an upsert replaces the feature: only whether it exists matters */
+		if ((err = load_object(c, s, op->verb == UMAP_SYNC_UPDATE ? &obj : NULL, &exists)))
 			return err;
 		if (op->verb == UMAP_SYNC_UPDATE) {
 			if (!exists) {
@@ -949,12 +960,14 @@ static int apply_op(struct conn *c, const char *map, const umap_sync_op *op, int
 			}
 			err = umap_sync_set_path(obj, op->key, op->value);
 		} else {
-			json_decref(obj);
-			obj = json_deep_copy(op->value);
-			if (!obj)
-				return umap_error_set(UMAP_ENOMEM, "out of memory");
-			if (!json_object_get(obj, "id"))
+			if (json_object_get(op->value, "id")) {
+				obj = json_incref(op->value); /* stored as sent: no copy needed */
+			} else {
+				obj = json_deep_copy(op->value);
+				if (!obj)
+					return umap_error_set(UMAP_ENOMEM, "out of memory");
 				err = json_object_set_new(obj, "id", load_stored(op->feature)) ? UMAP_ENOMEM : 0;
+			}
 			if (!err && !exists)
 				err = ensure_layer(c, map, op->layer);
 		}
@@ -1081,7 +1094,9 @@ static int run_push(umap_sync_store *store, struct push_job *job)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	}
 	/* pass 1: retried ops are skipped; every other op is checked against what other
-	 * clients changed after base, and all conflicts are reported at once */
+	 * clients changed after base, and all conflicts are reported at once (a push based
+	 * on the head has nothing to check: every change has a seq <= head) */
+	int current = job->base >= head;
 	for (size_t i = 0; !err && i < job->nops; i++) {
 		int64_t seq;
 		char key[UMAP_SYNC_KEY_MAX + 1];
@@ -1090,6 +1105,8 @@ static int run_push(umap_sync_store *store, struct push_job *job)
 			err = r;
 		} else if (r) {
 			skip[i] = 1;
+		} else if (current) {
+			continue;
 		} else if ((r = find_conflict(c, job, &job->ops[i], key, sizeof(key))) < 0) {
 			err = r;
 		} else if (r) {
