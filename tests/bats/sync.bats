@@ -167,6 +167,39 @@ seed() {
 	[ "$(prop bike-parking.geojson zP5kR capacity)" = 99 ]
 }
 
+@test "sync: a push stopped after its first batch resends only the ops not acknowledged" {
+	# a token for layer A only: the first batch (5000 ops of A) is taken, the second,
+	# which reaches layer B, is refused; the full token then sends just the rest
+	start_server
+	run_split "$UMAPSYNC" token create --data "$TEST_DIR/data" --map big --write --layer A
+	local scoped=$output
+	run_split "$UMAPSYNC" token create --data "$TEST_DIR/data" --map big --write
+	local full=$output
+	mkdir alice && cd alice
+	"$UMAPSYNC" init >/dev/null
+	awk 'BEGIN { printf "{\"type\":\"FeatureCollection\",\"properties\":{\"id\":\"A\"},\"features\":["
+		for (i = 0; i < 5001; i++)
+			printf "%s{\"type\":\"Feature\",\"id\":\"a%d\",\"properties\":{},\"geometry\":{\"type\":\"Point\",\"coordinates\":[4.8,45.7]}}", i ? "," : "", i
+		printf "]}\n" }' >a.geojson
+	echo '{"type":"FeatureCollection","properties":{"id":"B"},"features":[{"type":"Feature","id":"b0","properties":{},"geometry":null}]}' >b.geojson
+	"$UMAPSYNC" import a.geojson b.geojson >/dev/null
+	"$UMAPSYNC" remote add origin "$BASE/big"
+	UMAPSYNC_TOKEN=$scoped run_split "$UMAPSYNC" push
+	[ "$status" = 128 ]
+	[[ $stderr == *"this token cannot write layer 'B'"* ]]
+	[ "$(jq -c . .umapsync/sync/origin.outbox-sent.json)" = '{"sent":5000,"expected":5000}' ]
+	UMAPSYNC_TOKEN=$full run_split "$UMAPSYNC" push
+	[ "$status" = 0 ]
+	[[ $stderr == 'resending 4 ops kept from an unfinished push'* ]]
+	[[ $stderr == *'4 ops acknowledged (server cursor 5004)'* ]]
+	[ ! -f .umapsync/sync/origin.outbox.json ] && [ ! -f .umapsync/sync/origin.outbox-sent.json ]
+	[ "$(jq .cursor .umapsync/sync/origin.json)" = 5004 ]
+	run curl -s -H "Authorization: Bearer $full" "$BASE/v1/maps/big/pull?since=0&limit=10000"
+	[ "$(jq '[.ops[].op_id] | unique | length' <<<"$output")" = 5004 ]
+	run_split "$UMAPSYNC" push
+	[ "$stderr" = "Everything up-to-date" ]
+}
+
 @test "sync: after kill -9 of the server right after an ack, a fresh clone has everything" {
 	seed
 	cd alice
@@ -234,4 +267,28 @@ seed() {
 	run_split "$UMAPSYNC" push
 	assert_success
 	[[ $stderr != *Pushing* ]]
+}
+
+@test "sync: clone and pull show progress on a terminal and nothing otherwise" {
+	command -v script >/dev/null || skip "needs script(1)"
+	seed
+	run script -qec "$(printf '%q ' "$UMAPSYNC" clone "$BASE/lyon" carol)" /dev/null </dev/null
+	assert_success
+	[[ $output == *$'\rReceiving snapshot (bytes): 100% ('*$'), done.\r\nCloned map'* ]]
+	cd alice
+	edit bike-parking.geojson '(.features[] | select(.id=="zP5kR") | .properties.capacity) = 41'
+	"$UMAPSYNC" commit -m 41 >/dev/null
+	"$UMAPSYNC" push 2>/dev/null
+	cd ../carol
+	run script -qec "$(printf '%q ' "$UMAPSYNC" pull)" /dev/null </dev/null
+	assert_success
+	[[ $output == *$'\rReceiving ops: 1, done.\r\n'*$'\rApplying ops: 100% (1/1), done.\r\nFrom '* ]]
+	cd ../bob
+	run_split "$UMAPSYNC" pull
+	assert_success
+	[[ $stderr != *Receiving* && $stderr != *Applying* ]]
+	cd ..
+	run_split "$UMAPSYNC" clone "$BASE/lyon" dave
+	assert_success
+	[[ $stderr != *Receiving* ]]
 }
