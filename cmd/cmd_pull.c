@@ -3,6 +3,7 @@
  * commits on it (--strategy=rebase, SPEC §6 conflicts), or settle same-key races by HLC
  * (--strategy=lww, as uMap's peers do). */
 #include "builtin.h"
+#include "progress.h"
 #include "repo-cmd.h"
 #include "merge-report.h"
 #include "sync-cmd.h"
@@ -192,6 +193,8 @@ int cmd_pull(int argc, const char **argv)
 	umap_http_response resp = UMAP_HTTP_RESPONSE_INIT;
 	static const long ok[] = { 404, 410, 0 };
 	umap_buf scope = UMAP_BUF_INIT;
+	struct progress *receiving = NULL;
+	size_t received = 0;
 	for (;;) {
 		char path[96];
 		snprintf(path, sizeof(path), "pull?since=%lld&limit=1000", (long long)cursor);
@@ -202,18 +205,26 @@ int cmd_pull(int argc, const char **argv)
 		}
 		if (status == 410) {
 			warning("the server no longer keeps ops back to cursor %lld: taking a snapshot", (long long)cursor);
-			if (sync_request(&resp, &remote, "GET", "snapshot", NULL, NULL) != 200 ||
+			stop_progress(&receiving);
+			struct progress *got = start_progress("Receiving snapshot (bytes)", 0);
+			struct umap_progress bytes = { progress_report, got };
+			if (sync_request_progress(&resp, &remote, "GET", "snapshot", NULL, NULL, &bytes) != 200 ||
 			    umap_json_loadb(&snapshot, resp.body.ptr, resp.body.len, "snapshot"))
 				die_lib("the server's snapshot");
+			stop_progress(&got);
 			cursor = json_integer_value(json_object_get(snapshot, "cursor"));
 			break;
 		}
 		json_t *reply = NULL;
 		if (umap_json_loadb(&reply, resp.body.ptr, resp.body.len, "the server's reply"))
 			die_lib(NULL);
-		json_t *op;
+		json_t *op, *ops = json_object_get(reply, "ops");
 		size_t i;
-		json_array_foreach(json_object_get(reply, "ops"), i, op) {
+		if (json_array_size(ops) && !receiving)
+			receiving = start_progress("Receiving ops", 0);
+		received += json_array_size(ops);
+		display_progress(receiving, received);
+		json_array_foreach(ops, i, op) {
 			const char *from = json_string_value(json_object_get(op, "client_id"));
 			if (from && client && !strcmp(from, client))
 				continue; /* our own pushes are in the synced commit already */
@@ -230,6 +241,7 @@ int cmd_pull(int argc, const char **argv)
 		if (!more)
 			break;
 	}
+	stop_progress(&receiving);
 	/* HLC receive rule: our next stamps come after everything we have seen */
 	if (json_array_size(foreign)) {
 		umap_hlc hlc;
@@ -275,8 +287,11 @@ int cmd_pull(int argc, const char **argv)
 	} else {
 		if (have_synced)
 			files_from_tree(&files, repo, &synced_tree);
-		if (umap_sync_apply_ops(&files, foreign, &applied))
+		struct progress *doing = start_progress("Applying ops", json_array_size(foreign));
+		struct umap_progress applying = { progress_report, doing };
+		if (umap_sync_apply_ops(&files, foreign, &applied, &applying))
 			die_lib(NULL);
+		stop_progress(&doing);
 	}
 	git_oid rtree, rcommit;
 	tree_from_files(&rtree, repo, &files, have_synced ? &synced_tree : NULL);
@@ -354,7 +369,7 @@ int cmd_pull(int argc, const char **argv)
 				die("out of memory");
 		}
 		size_t kept = json_array_size(winners);
-		if (umap_sync_apply_ops(&files, winners, &did))
+		if (umap_sync_apply_ops(&files, winners, &did, NULL))
 			die_lib(NULL);
 		json_decref(winners);
 		json_decref(local);

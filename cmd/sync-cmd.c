@@ -267,6 +267,13 @@ static int in_list(long status, const long *list)
 long sync_request(umap_http_response *resp, const struct sync_remote *remote, const char *method,
 		  const char *path, const char *body, const long *ok_statuses)
 {
+	return sync_request_progress(resp, remote, method, path, body, ok_statuses, NULL);
+}
+
+long sync_request_progress(umap_http_response *resp, const struct sync_remote *remote, const char *method,
+			   const char *path, const char *body, const long *ok_statuses,
+			   const struct umap_progress *progress)
+{
 	umap_buf url = UMAP_BUF_INIT;
 	umap_buf_printf(&url, "%s/v1/maps/%s/%s", remote->parsed.base, remote->parsed.map, path);
 	int attempts = 0;
@@ -276,7 +283,7 @@ long sync_request(umap_http_response *resp, const struct sync_remote *remote, co
 	for (;;) {
 		attempts++;
 		int err = umap_sync_http(resp, method, url.ptr, remote->token, body, body ? strlen(body) : 0,
-					 timeout_s);
+					 timeout_s, progress);
 		long wait = 0;
 		if (err) {
 			if (attempts >= 4)

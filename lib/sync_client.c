@@ -72,8 +72,16 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *ctx)
 	return len;
 }
 
+static int on_transfer(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	(void)ultotal;
+	(void)ulnow;
+	umap_progress_report(ctx, dlnow > 0 ? (uint64_t)dlnow : 0, dltotal > 0 ? (uint64_t)dltotal : 0);
+	return 0;
+}
+
 int umap_sync_http(umap_http_response *out, const char *method, const char *url, const char *token,
-		   const char *body, size_t len, long timeout_s)
+		   const char *body, size_t len, long timeout_s, const struct umap_progress *progress)
 {
 	pthread_once(&curl_once, curl_init_once);
 	umap_buf_clear(&out->body);
@@ -99,6 +107,11 @@ int umap_sync_http(umap_http_response *out, const char *method, const char *url,
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, "umapsync");
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (progress && progress->fn) {
+		curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_transfer);
+		curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *)progress);
+		curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	}
 	if (!strcmp(method, "POST")) {
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body ? body : "");
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -593,7 +606,8 @@ int umap_sync_apply_op(umap_sync_files *files, const json_t *op, int *applied)
 	return err ? err : flushed;
 }
 
-int umap_sync_apply_ops(umap_sync_files *files, const json_t *ops, size_t *applied)
+int umap_sync_apply_ops(umap_sync_files *files, const json_t *ops, size_t *applied,
+			const struct umap_progress *progress)
 {
 	feature_cache cache = { 0, NULL };
 	const json_t *op;
@@ -608,6 +622,7 @@ int umap_sync_apply_ops(umap_sync_files *files, const json_t *ops, size_t *appli
 			break;
 		}
 		*applied += (size_t)did;
+		umap_progress_report(progress, i + 1, json_array_size(ops));
 	}
 	int flushed = cache_flush(&cache);
 	return err ? err : flushed;
