@@ -8,10 +8,13 @@
 #include "merge-report.h"
 #include "sync-cmd.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "error.h"
+#include "fs.h"
 #include "hlc.h"
 #include "json.h"
 #include "ops.h"
@@ -34,8 +37,10 @@ static void files_from_tree(umap_sync_files *files, umap_repo *repo, const git_o
 	umap_snapshot_free(snap);
 }
 
-/* Builds the tree of the files (in memory) with `base` for reuse. */
-static void tree_from_files(git_oid *tree, umap_repo *repo, umap_sync_files *files, const git_oid *base)
+/* Builds the tree of the files (in memory) with `base` for reuse. texts[i] (allocated,
+ * NULL for a removed file) is the JSON text file i was built from: what the working file
+ * becomes, so that it is not read back from the revision to be written. */
+static char **tree_from_files(git_oid *tree, umap_repo *repo, umap_sync_files *files, const git_oid *base)
 {
 	umap_snapshot *snap = NULL;
 	char **texts = calloc(files->n + 1, sizeof(char *));
@@ -54,9 +59,64 @@ static void tree_from_files(git_oid *tree, umap_repo *repo, umap_sync_files *fil
 	if (umap_repo_build_tree(tree, repo, snap, base))
 		die_lib(NULL);
 	umap_snapshot_free(snap);
-	for (size_t i = 0; i < files->n; i++)
+	return texts;
+}
+
+static void free_texts(char **texts, size_t n)
+{
+	for (size_t i = 0; texts && i < n; i++)
 		free(texts[i]);
 	free(texts);
+}
+
+/* write_worktree for a tree just built by tree_from_files: the files that differ from
+ * old_tree are written from their texts (the bytes the tree's features were hashed from,
+ * so the cache saved here spares the next status a parse), and the files no longer
+ * tracked are removed. */
+static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree,
+			const umap_sync_files *files, char **texts)
+{
+	umap_buf text = UMAP_BUF_INIT;
+	for (size_t i = 0; i < files->n; i++) {
+		int differs = 1;
+		if (!texts[i] || (old_tree && umap_repo_file_differs(&differs, repo, old_tree, new_tree, files->paths[i])))
+			die_lib(NULL);
+		if (!differs)
+			continue;
+		char *abs = NULL;
+		if (umap_repo_abspath(&abs, repo, files->paths[i]))
+			die_lib(NULL);
+		char *slash = strrchr(abs, '/');
+		*slash = '\0';
+		if (umap_mkdir_p(abs, 0777))
+			die_lib(NULL);
+		*slash = '/';
+		umap_buf_clear(&text);
+		if (umap_buf_puts(&text, texts[i]) || umap_buf_putc(&text, '\n'))
+			die("out of memory");
+		if (umap_file_write_atomic(abs, text.ptr, text.len))
+			die_lib("cannot write %s", files->paths[i]);
+		free(abs);
+	}
+	umap_buf_dispose(&text);
+	char **old_paths = NULL, **new_paths = NULL;
+	size_t nold = 0, nnew = 0;
+	if (umap_repo_tracked(&old_paths, &nold, repo, old_tree) ||
+	    umap_repo_tracked(&new_paths, &nnew, repo, new_tree))
+		die_lib(NULL);
+	for (size_t i = 0; i < nold; i++) {
+		if (path_list_contains(new_paths, nnew, old_paths[i]))
+			continue;
+		char *abs = NULL;
+		if (umap_repo_abspath(&abs, repo, old_paths[i]))
+			die_lib(NULL);
+		if (unlink(abs) < 0 && errno != ENOENT)
+			die_errno("cannot remove %s", old_paths[i]);
+		free(abs);
+	}
+	umap_paths_free(old_paths, nold);
+	umap_paths_free(new_paths, nnew);
+	umap_repo_cache_save(repo);
 }
 
 /* "LAYER\x1fFEATURE\x1fKEY" of an op, the unit that last-writer-wins compares. */
@@ -294,7 +354,8 @@ int cmd_pull(int argc, const char **argv)
 		stop_progress(&doing);
 	}
 	git_oid rtree, rcommit;
-	tree_from_files(&rtree, repo, &files, have_synced ? &synced_tree : NULL);
+	char **rtexts = tree_from_files(&rtree, repo, &files, have_synced ? &synced_tree : NULL);
+	size_t nrtexts = files.n;
 	umap_buf message = UMAP_BUF_INIT;
 	umap_buf_printf(&message, "Pull %zu op%s from %s (cursor %lld)", json_array_size(foreign),
 			json_array_size(foreign) == 1 ? "" : "s", remote.url, (long long)cursor);
@@ -317,7 +378,7 @@ int cmd_pull(int argc, const char **argv)
 	if (unborn || git_oid_equal(&head, &synced)) {
 		if (!unborn)
 			require_clean_worktree(repo, &head_tree, "pull");
-		write_worktree(repo, unborn ? NULL : &head_tree, &rtree);
+		write_files(repo, unborn ? NULL : &head_tree, &rtree, &files, rtexts);
 		if (umap_repo_advance_head(repo, &rcommit, unborn ? NULL : &head, "pull: fast-forward"))
 			die_lib(NULL);
 		sync_state_save(repo, remote.name, state);
@@ -333,6 +394,7 @@ int cmd_pull(int argc, const char **argv)
 		fflush(stdout);
 		int rc = cmd_rebase(2, rargv);
 		umap_buf_dispose(&upstream);
+		free_texts(rtexts, nrtexts);
 		umap_sync_files_dispose(&files);
 		json_decref(foreign);
 		json_decref(remote_times);
@@ -375,20 +437,22 @@ int cmd_pull(int argc, const char **argv)
 		json_decref(local);
 		json_decref(ltimes);
 		git_oid ltree, lcommit;
-		tree_from_files(&ltree, repo, &files, &rtree);
+		char **ltexts = tree_from_files(&ltree, repo, &files, &rtree);
 		umap_buf msg = UMAP_BUF_INIT;
 		umap_buf_printf(&msg, "Pull from %s, last writer wins\n\nKept %zu local change%s, %zu overridden by later remote ones.\n",
 				remote.name, kept, kept == 1 ? "" : "s", lost);
 		if (umap_repo_commit_tree_as(&lcommit, repo, &ltree, &rcommit, 1, msg.ptr, 0))
 			die_lib(NULL);
 		umap_buf_dispose(&msg);
-		write_worktree(repo, &head_tree, &ltree);
+		write_files(repo, &head_tree, &ltree, &files, ltexts);
+		free_texts(ltexts, files.n);
 		if (umap_repo_advance_head(repo, &lcommit, &head, "pull --strategy=lww"))
 			die_lib(NULL);
 		sync_state_save(repo, remote.name, state);
 		fprintf(stderr, "Last writer wins: kept %zu local change%s, %zu overridden; run 'umapsync push' to send yours\n",
 			kept, kept == 1 ? "" : "s", lost);
 	}
+	free_texts(rtexts, nrtexts);
 	umap_sync_files_dispose(&files);
 done:
 	json_decref(snapshot);
