@@ -13,6 +13,7 @@
 #include "hlc.h"
 #include "json.h"
 #include "ops.h"
+#include "strmap.h"
 
 static void report_conflicts(const json_t *reply, const char *remote)
 {
@@ -63,7 +64,10 @@ static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *sta
 	while (sent < total) {
 		size_t n = 0, bytes = 0;
 		umap_buf_clear(&body);
-		umap_buf_printf(&body, "{\"client_id\":%s,\"base\":%lld,\"ops\":[", client, (long long)base);
+		/* once the server's cursor has moved by our ops alone, we have seen everything up
+		 * to it: later batches are based there, and the server has no conflicts to look for */
+		umap_buf_printf(&body, "{\"client_id\":%s,\"base\":%lld,\"ops\":[", client,
+				(long long)(contiguous ? next : base));
 		while (n < (size_t)BATCH_OPS && sent + n < total) {
 			char *t = umap_json_dumps(json_array_get(ops, sent + n), UMAP_JSON_COMPACT);
 			if (!t)
@@ -157,19 +161,6 @@ static void order_feature_ops(json_t *ops, umap_repo *repo, const git_oid *head_
 	umap_snapshot *snap = NULL;
 	if (umap_repo_read_tree(&snap, repo, head_tree, NULL))
 		die_lib(NULL);
-	json_t *rank = json_object();
-	umap_buf key = UMAP_BUF_INIT;
-	for (size_t f = 0; f < snap->nfiles; f++) {
-		umap_doc *doc = snap->files[f].doc;
-		for (size_t l = 0; doc && l < doc->nlayers; l++)
-			for (size_t i = 0; i < doc->layers[l].nfeatures; i++) {
-				umap_buf_clear(&key);
-				umap_buf_printf(&key, "%s\x1f%s", doc->layers[l].id ? doc->layers[l].id : "",
-						doc->layers[l].features[i].id ? doc->layers[l].features[i].id : "");
-				json_object_set_new(rank, key.ptr, json_integer((json_int_t)i));
-			}
-	}
-	umap_snapshot_free(snap);
 	size_t n = json_array_size(ops), start = 0;
 	struct ranked_op *run = calloc(n + 1, sizeof(*run));
 	if (!run)
@@ -188,15 +179,23 @@ static void order_feature_ops(json_t *ops, umap_repo *repo, const git_oid *head_
 					break;
 				end++;
 			}
+			/* the rank of a feature is its place in the layer (ids as compact JSON text) */
+			umap_strmap rank = UMAP_STRMAP_INIT;
+			for (size_t f = 0; f < snap->nfiles; f++) {
+				umap_layer *l = snap->files[f].doc ? umap_doc_find_layer(snap->files[f].doc, layer) : NULL;
+				for (size_t i = 0; l && i < l->nfeatures; i++)
+					if (l->features[i].id && umap_strmap_put(&rank, l->features[i].id, i, NULL))
+						die_lib(NULL);
+			}
 			for (size_t i = start; i < end; i++) {
 				json_t *op = json_array_get(ops, i);
 				char *id = umap_json_dumps(json_object_get(json_object_get(op, "metadata"), "id"), UMAP_JSON_COMPACT);
-				umap_buf_clear(&key);
-				umap_buf_printf(&key, "%s\x1f%s", layer, id ? id : "");
+				size_t at = 0;
+				int found = id && umap_strmap_get(&rank, id, &at);
 				free(id);
-				json_t *r = json_object_get(rank, key.ptr);
-				run[i - start] = (struct ranked_op){ json_incref(op), r ? (long)json_integer_value(r) : -1, i };
+				run[i - start] = (struct ranked_op){ json_incref(op), found ? (long)at : -1, i };
 			}
+			umap_strmap_dispose(&rank);
 			qsort(run, end - start, sizeof(*run), compare_ranked);
 			for (size_t i = start; i < end; i++)
 				json_array_set_new(ops, i, run[i - start].op);
@@ -204,8 +203,7 @@ static void order_feature_ops(json_t *ops, umap_repo *repo, const git_oid *head_
 		start = end;
 	}
 	free(run);
-	umap_buf_dispose(&key);
-	json_decref(rank);
+	umap_snapshot_free(snap);
 }
 
 /* Adds "hlc", "op_id" and, for new layers, the working-file name to the ops of a diff. */
