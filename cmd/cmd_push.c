@@ -44,7 +44,8 @@ static void report_conflicts(const json_t *reply, const char *remote)
  * each acknowledged batch the count sent is recorded beside the outbox, so a cut-off push
  * resends only the rest. Each op is serialised once, straight into the request body.
  * When everything is acknowledged, `synced` moves to the outbox's commit. */
-static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *state, json_t *outbox)
+static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *state, json_t *outbox,
+			char *const *op_texts)
 {
 	json_t *ops = json_object_get(outbox, "ops");
 	json_int_t base = json_integer_value(json_object_get(outbox, "base"));
@@ -69,18 +70,19 @@ static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *sta
 		umap_buf_printf(&body, "{\"client_id\":%s,\"base\":%lld,\"ops\":[", client,
 				(long long)(contiguous ? next : base));
 		while (n < (size_t)BATCH_OPS && sent + n < total) {
-			char *t = umap_json_dumps(json_array_get(ops, sent + n), UMAP_JSON_COMPACT);
+			char *own = op_texts ? NULL : umap_json_dumps(json_array_get(ops, sent + n), UMAP_JSON_COMPACT);
+			const char *t = op_texts ? op_texts[sent + n] : own;
 			if (!t)
 				die("out of memory");
 			size_t len = strlen(t);
 			if (n && bytes + len > BATCH_BYTES) {
-				free(t);
+				free(own);
 				break;
 			}
 			if (n)
 				umap_buf_putc(&body, ',');
 			umap_buf_put(&body, t, len);
-			free(t);
+			free(own);
 			bytes += len;
 			n++;
 		}
@@ -269,7 +271,7 @@ int cmd_push(int argc, const char **argv)
 		size_t left = json_array_size(json_object_get(outbox, "ops")) -
 			      (size_t)json_integer_value(json_object_get(outbox, "sent"));
 		fprintf(stderr, "resending %zu op%s kept from an unfinished push\n", left, left == 1 ? "" : "s");
-		send_outbox(repo, &remote, state, outbox);
+		send_outbox(repo, &remote, state, outbox, NULL);
 		json_decref(outbox);
 		sent = 1;
 	}
@@ -316,8 +318,19 @@ int cmd_push(int argc, const char **argv)
 			   git_oid_tostr_s(&head), "ops", ops);
 	/* the op ids are used up before anything leaves: a crash here resends, never reuses */
 	sync_state_save(repo, remote.name, state);
-	sync_outbox_save(repo, remote.name, outbox);
-	send_outbox(repo, &remote, state, outbox);
+	/* each op is serialised once, for the outbox and for the requests */
+	size_t nops = json_array_size(ops);
+	char **texts = calloc(nops + 1, sizeof(char *));
+	if (!texts)
+		die("out of memory");
+	for (size_t i = 0; i < nops; i++)
+		if (!(texts[i] = umap_json_dumps(json_array_get(ops, i), UMAP_JSON_COMPACT)))
+			die("out of memory");
+	sync_outbox_save(repo, remote.name, outbox, texts);
+	send_outbox(repo, &remote, state, outbox, texts);
+	for (size_t i = 0; i < nops; i++)
+		free(texts[i]);
+	free(texts);
 	json_decref(outbox);
 done:
 	json_decref(state);

@@ -205,13 +205,40 @@ json_t *sync_outbox_load(umap_repo *repo, const char *remote)
 	return outbox;
 }
 
-void sync_outbox_save(umap_repo *repo, const char *remote, json_t *outbox)
+void sync_outbox_save(umap_repo *repo, const char *remote, const json_t *outbox, char *const *op_texts)
 {
 	/* a record left by an older outbox must not apply to this one */
 	remove_file(repo, remote, OUTBOX_SENT_SUFFIX);
+	umap_buf text = UMAP_BUF_INIT;
+	const char *key;
+	json_t *value;
+	int err = umap_buf_putc(&text, '{');
+	json_object_foreach((json_t *)outbox, key, value) {
+		if (!strcmp(key, "ops"))
+			continue;
+		json_t *k = json_string(key);
+		char *kt = k ? umap_json_dumps(k, UMAP_JSON_COMPACT) : NULL;
+		char *vt = umap_json_dumps(value, UMAP_JSON_COMPACT);
+		err = err || !kt || !vt || umap_buf_printf(&text, "%s:%s,", kt, vt);
+		json_decref(k);
+		free(kt);
+		free(vt);
+	}
+	json_t *ops = json_object_get(outbox, "ops");
+	err = err || umap_buf_puts(&text, "\"ops\":[");
+	for (size_t i = 0; !err && i < json_array_size(ops); i++) {
+		char *own = op_texts ? NULL : umap_json_dumps(json_array_get(ops, i), UMAP_JSON_COMPACT);
+		const char *t = op_texts ? op_texts[i] : own;
+		err = !t || (i && umap_buf_putc(&text, ',')) || umap_buf_puts(&text, t);
+		free(own);
+	}
+	if (err || umap_buf_puts(&text, "]}\n"))
+		die("out of memory");
 	char *path = sync_path(repo, remote, OUTBOX_SUFFIX);
-	save_json_file(path, outbox, UMAP_JSON_COMPACT);
+	if (umap_file_write_atomic(path, text.ptr, text.len))
+		die_lib("writing %s", path);
 	free(path);
+	umap_buf_dispose(&text);
 }
 
 void sync_outbox_sent(umap_repo *repo, const char *remote, size_t sent, json_t *expected)

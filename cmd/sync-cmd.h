@@ -35,7 +35,8 @@ void sync_state_save(umap_repo *repo, const char *remote, json_t *state);
  * "expected" (see cmd_push.c) from NAME.outbox-sent.json, which sync_outbox_sent records
  * after each acknowledged batch. */
 json_t *sync_outbox_load(umap_repo *repo, const char *remote);
-void sync_outbox_save(umap_repo *repo, const char *remote, json_t *outbox);
+/* op_texts (may be NULL): each op of the outbox as compact JSON, written as they are. */
+void sync_outbox_save(umap_repo *repo, const char *remote, const json_t *outbox, char *const *op_texts);
 void sync_outbox_sent(umap_repo *repo, const char *remote, size_t sent, json_t *expected);
 void sync_outbox_remove(umap_repo *repo, const char *remote);
 /* The state's synced commit; 0 when there is none yet. */
