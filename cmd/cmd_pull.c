@@ -138,24 +138,51 @@ static void op_scope(umap_buf *out, const json_t *op)
 	umap_buf_puts(out, key ? key : "");
 }
 
-/* The latest remote HLC that touches the scope of a local op (same key, the whole entity,
- * or, for a whole-entity local op, any key of it); NULL when none. */
-static const char *remote_time(const json_t *remote, const char *scope)
+/* Keeps in times[key] the later of its HLC and t. */
+static void note_later(json_t *times, const char *key, const char *t)
 {
-	const char *best = NULL, *k;
-	json_t *v;
+	const char *prev = json_string_value(json_object_get(times, key));
+	if (t && (!prev || strcmp(t, prev) > 0) && json_object_set_new(times, key, json_string(t)))
+		die("out of memory");
+}
+
+/* The entity of a scope with a mark no key has ("LAYER\x1fFEATURE\x1f\x1e"): the key
+ * under which the latest change to any key of the entity is noted. */
+static void entity_key(umap_buf *out, const char *scope)
+{
 	const char *sep = strrchr(scope, '\x1f');
-	size_t prefix = (size_t)(sep - scope) + 1;
-	int whole = sep[1] == '\0';
-	json_object_foreach((json_t *)remote, k, v) {
-		if (strncmp(k, scope, prefix))
-			continue;
-		if (!whole && k[prefix] && strcmp(k + prefix, sep + 1))
-			continue;
-		const char *t = json_string_value(v);
-		if (!best || strcmp(t, best) > 0)
-			best = t;
+	umap_buf_clear(out);
+	if (umap_buf_put(out, scope, (size_t)(sep - scope) + 1) || umap_buf_putc(out, '\x1e'))
+		die("out of memory");
+}
+
+/* Notes a remote op's HLC for its scope and for its entity. */
+static void note_remote(json_t *times, const char *scope, const char *t)
+{
+	umap_buf entity = UMAP_BUF_INIT;
+	note_later(times, scope, t);
+	entity_key(&entity, scope);
+	note_later(times, entity.ptr, t);
+	umap_buf_dispose(&entity);
+}
+
+/* The latest remote HLC that touches the scope of a local op (same key, the whole entity,
+ * or, for a whole-entity local op, any key of it); NULL when none. O(1): no scan of every
+ * remote scope per local op. */
+static const char *remote_time(const json_t *times, const char *scope)
+{
+	umap_buf key = UMAP_BUF_INIT;
+	entity_key(&key, scope);
+	const char *best;
+	if (scope[key.len - 1] == '\0') {
+		best = json_string_value(json_object_get(times, key.ptr));
+	} else {
+		key.ptr[--key.len] = '\0'; /* the entity's own scope: a remote whole-entity op */
+		const char *same = json_string_value(json_object_get(times, scope));
+		const char *whole = json_string_value(json_object_get(times, key.ptr));
+		best = same && (!whole || strcmp(same, whole) > 0) ? same : whole;
 	}
+	umap_buf_dispose(&key);
 	return best;
 }
 
@@ -290,10 +317,7 @@ int cmd_pull(int argc, const char **argv)
 				continue; /* our own pushes are in the synced commit already */
 			json_array_append(foreign, op);
 			op_scope(&scope, op);
-			const char *t = json_string_value(json_object_get(op, "hlc"));
-			const char *prev = json_string_value(json_object_get(remote_times, scope.ptr));
-			if (t && (!prev || strcmp(t, prev) > 0))
-				json_object_set_new(remote_times, scope.ptr, json_string(t));
+			note_remote(remote_times, scope.ptr, json_string_value(json_object_get(op, "hlc")));
 		}
 		cursor = json_integer_value(json_object_get(reply, "cursor"));
 		int more = json_is_true(json_object_get(reply, "more"));

@@ -144,6 +144,24 @@ seed() {
 	[ "$(prop bike-parking.geojson Tn2vB name)" = '"mine"' ]
 }
 
+@test "sync: pull --strategy=lww weighs a whole feature against its keys" {
+	seed
+	cd bob
+	# older local edits: a key of a feature alice deletes, and a feature alice edits
+	edit bike-parking.geojson '(.features[] | select(.id=="zP5kR") | .properties.capacity) = 60 | del(.features[] | select(.id=="Tn2vB"))'
+	GIT_COMMITTER_DATE="@1000000000 +0000" GIT_AUTHOR_DATE="@1000000000 +0000" "$UMAPSYNC" commit -m "old local edit" >/dev/null
+	cd ../alice
+	edit bike-parking.geojson 'del(.features[] | select(.id=="zP5kR")) | (.features[] | select(.id=="Tn2vB") | .properties.name) = "theirs"'
+	"$UMAPSYNC" commit -m "alice" >/dev/null
+	"$UMAPSYNC" push 2>/dev/null
+	cd ../bob
+	run_split "$UMAPSYNC" pull --strategy=lww
+	[ "$status" = 0 ]
+	[[ $stderr == *'kept 0 local changes, 2 overridden'* ]]
+	[ "$(prop bike-parking.geojson zP5kR capacity)" = "" ]
+	[ "$(prop bike-parking.geojson Tn2vB name)" = '"theirs"' ]
+}
+
 @test "sync: a client killed mid-push loses nothing and its retry applies once" {
 	seed
 	cd alice
