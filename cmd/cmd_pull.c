@@ -19,7 +19,8 @@
 #include "json.h"
 #include "ops.h"
 
-/* The tracked files of a tree as JSON trees. */
+/* The tracked files of a tree as JSON trees. The features are written as stored (their
+ * layout does not matter: the text is parsed at once), not each parsed and rewritten. */
 static void files_from_tree(umap_sync_files *files, umap_repo *repo, const git_oid *tree)
 {
 	umap_snapshot *snap = NULL;
@@ -28,7 +29,7 @@ static void files_from_tree(umap_sync_files *files, umap_repo *repo, const git_o
 	for (size_t i = 0; i < snap->nfiles; i++) {
 		umap_buf text = UMAP_BUF_INIT;
 		json_t *root = NULL;
-		if (umap_doc_write(&text, snap->files[i].doc, UMAP_JSON_COMPACT) ||
+		if (umap_doc_write(&text, snap->files[i].doc, UMAP_JSON_COMPACT | UMAP_DOC_KEEP_BYTES) ||
 		    umap_json_loadb(&root, text.ptr, text.len, snap->files[i].path) ||
 		    umap_sync_files_add(files, snap->files[i].path, root))
 			die_lib(NULL);
