@@ -319,11 +319,11 @@ int umap_sync_files_from_snapshot(umap_sync_files *out, const json_t *snapshot)
 
 /* The features of the layers a batch of ops touches, indexed by id once (compact JSON
  * text -> position), so that n ops on a layer of m features cost O(n + m), not O(n * m).
- * A deleted feature is only marked; the arrays are compacted when the batch ends or
- * before an op that could move layers. */
+ * A deleted feature is only marked (positions stay valid); the arrays are compacted
+ * when the batch ends or before a layer is deleted. */
 typedef struct layer_index {
 	char *layer;
-	json_t *features;     /* borrowed: owned by the layer's FeatureCollection */
+	json_t *features;     /* a reference to the layer's "features" array */
 	umap_strmap ids;      /* id -> position; DELETED_AT once gone */
 	char **keys;          /* the strings the map borrows */
 	size_t nkeys, keys_cap;
@@ -502,9 +502,12 @@ static int apply_one(umap_sync_files *files, const json_t *op, int *applied, fea
 		if (!fkey)
 			return umap_error_set(UMAP_ENOMEM, "out of memory");
 		int err = cache_layer(&ix, cache, lid, features);
-		long at = err ? -1 : index_find(ix, fkey);
 		if (err) {
-		} else if (upsert) {
+			free(fkey);
+			return err;
+		}
+		long at = index_find(ix, fkey);
+		if (upsert) {
 			json_t *feature = json_deep_copy(value);
 			if (!json_is_object(feature)) {
 				json_decref(feature);
