@@ -80,7 +80,9 @@ static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid 
 	umap_buf text = UMAP_BUF_INIT;
 	for (size_t i = 0; i < files->n; i++) {
 		int differs = 1;
-		if (!texts[i] || (old_tree && umap_repo_file_differs(&differs, repo, old_tree, new_tree, files->paths[i])))
+		if (!texts[i])
+			continue; /* a removed file: it goes below, with the files no longer tracked */
+		if (old_tree && umap_repo_file_differs(&differs, repo, old_tree, new_tree, files->paths[i]))
 			die_lib(NULL);
 		if (!differs)
 			continue;

@@ -310,3 +310,26 @@ seed() {
 	assert_success
 	[[ $stderr != *Receiving* ]]
 }
+
+@test "sync: pull adds and removes the files of layers made and deleted on the server" {
+	start_server
+	mkdir alice && cd alice
+	"$UMAPSYNC" init >/dev/null
+	echo '{"type":"FeatureCollection","properties":{"id":"A"},"features":[{"type":"Feature","id":"a1","properties":{},"geometry":null}]}' >a.geojson
+	echo '{"type":"FeatureCollection","properties":{"id":"B"},"features":[{"type":"Feature","id":"b1","properties":{},"geometry":null}]}' >b.geojson
+	"$UMAPSYNC" import a.geojson b.geojson >/dev/null
+	"$UMAPSYNC" remote add origin "$BASE/m"
+	"$UMAPSYNC" push 2>/dev/null
+	cd ..
+	"$UMAPSYNC" clone "$BASE/m" bob >/dev/null 2>&1
+	push m x 4 "[{\"op_id\":\"x-1\",\"hlc\":\"$(hlc x)\",\"verb\":\"delete\",\"subject\":\"datalayer\",\"metadata\":{\"id\":\"B\"}},$(op_layer x-2 C c.geojson Cee x),$(op_feature x-3 C c1 one x)]"
+	[ "$code" = 200 ]
+	cd bob
+	run_split "$UMAPSYNC" pull
+	assert_success
+	[[ $stderr == *'3 ops from others (cursor 7)'* ]]
+	[ "$(ls)" = $'a.geojson\nc.geojson' ]
+	[ "$(jq -c '[.features[].id]' c.geojson)" = '["c1"]' ]
+	run_split "$UMAPSYNC" status
+	[ "$output" = $'On branch main\nnothing to commit, working files clean' ]
+}
