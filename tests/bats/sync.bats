@@ -123,17 +123,24 @@ seed() {
 	[ "$status" = 0 ]
 }
 
-@test "sync: pull --strategy=lww keeps the later change per key" {
+# lww_race BOB_EDIT ALICE_EDIT: bob commits his edit (jq) long ago, alice commits hers now
+# and pushes, then bob pulls with --strategy=lww (in bob/, result in $status and $stderr)
+lww_race() {
 	seed
 	cd bob
-	edit bike-parking.geojson '(.features[] | select(.id=="zP5kR") | .properties.capacity) = 60 | (.features[] | select(.id=="Tn2vB") | .properties.name) = "mine"'
+	edit bike-parking.geojson "$1"
 	GIT_COMMITTER_DATE="@1000000000 +0000" GIT_AUTHOR_DATE="@1000000000 +0000" "$UMAPSYNC" commit -m "old local edit" >/dev/null
 	cd ../alice
-	edit bike-parking.geojson '(.features[] | select(.id=="zP5kR") | .properties.capacity) = 70'
-	"$UMAPSYNC" commit -m "alice 70" >/dev/null
+	edit bike-parking.geojson "$2"
+	"$UMAPSYNC" commit -m "alice" >/dev/null
 	"$UMAPSYNC" push 2>/dev/null
 	cd ../bob
 	run_split "$UMAPSYNC" pull --strategy=lww
+}
+
+@test "sync: pull --strategy=lww keeps the later change per key" {
+	lww_race '(.features[] | select(.id=="zP5kR") | .properties.capacity) = 60 | (.features[] | select(.id=="Tn2vB") | .properties.name) = "mine"' \
+		'(.features[] | select(.id=="zP5kR") | .properties.capacity) = 70'
 	[ "$status" = 0 ]
 	[[ $stderr == *'kept 1 local change, 1 overridden'* ]]
 	[ "$(prop bike-parking.geojson zP5kR capacity)" = 70 ]
@@ -145,17 +152,9 @@ seed() {
 }
 
 @test "sync: pull --strategy=lww weighs a whole feature against its keys" {
-	seed
-	cd bob
 	# older local edits: a key of a feature alice deletes, and a feature alice edits
-	edit bike-parking.geojson '(.features[] | select(.id=="zP5kR") | .properties.capacity) = 60 | del(.features[] | select(.id=="Tn2vB"))'
-	GIT_COMMITTER_DATE="@1000000000 +0000" GIT_AUTHOR_DATE="@1000000000 +0000" "$UMAPSYNC" commit -m "old local edit" >/dev/null
-	cd ../alice
-	edit bike-parking.geojson 'del(.features[] | select(.id=="zP5kR")) | (.features[] | select(.id=="Tn2vB") | .properties.name) = "theirs"'
-	"$UMAPSYNC" commit -m "alice" >/dev/null
-	"$UMAPSYNC" push 2>/dev/null
-	cd ../bob
-	run_split "$UMAPSYNC" pull --strategy=lww
+	lww_race '(.features[] | select(.id=="zP5kR") | .properties.capacity) = 60 | del(.features[] | select(.id=="Tn2vB"))' \
+		'del(.features[] | select(.id=="zP5kR")) | (.features[] | select(.id=="Tn2vB") | .properties.name) = "theirs"'
 	[ "$status" = 0 ]
 	[[ $stderr == *'kept 0 local changes, 2 overridden'* ]]
 	[ "$(prop bike-parking.geojson zP5kR capacity)" = "" ]
