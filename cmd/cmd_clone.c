@@ -1,6 +1,7 @@
 /* umapsync clone: copy a map from a sync server into a new repository, recreating the
  * layers' working files by the names the server keeps, and remember the server as origin. */
 #include "builtin.h"
+#include "progress.h"
 #include "repo-cmd.h"
 #include "sync-cmd.h"
 
@@ -56,7 +57,10 @@ int cmd_clone(int argc, const char **argv)
 
 	umap_http_response resp = UMAP_HTTP_RESPONSE_INIT;
 	static const long ok[] = { 404, 0 };
-	long status = sync_request(&resp, &remote, "GET", "snapshot", NULL, ok);
+	struct progress *got = start_progress("Receiving snapshot (bytes)", 0);
+	struct umap_progress bytes = { progress_report, got };
+	long status = sync_request_progress(&resp, &remote, "GET", "snapshot", NULL, ok, &bytes);
+	stop_progress(&got);
 	json_t *snapshot = NULL;
 	if (status == 200 && umap_json_loadb(&snapshot, resp.body.ptr, resp.body.len, "snapshot"))
 		die_lib("the server's snapshot");

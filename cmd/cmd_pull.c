@@ -4,19 +4,24 @@
  * (--strategy=lww, as uMap's peers do). */
 #include "builtin.h"
 #include "config-cmd.h"
+#include "progress.h"
 #include "repo-cmd.h"
 #include "merge-report.h"
 #include "sync-cmd.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "error.h"
+#include "fs.h"
 #include "hlc.h"
 #include "json.h"
 #include "ops.h"
 
-/* The tracked files of a tree as JSON trees. */
+/* The tracked files of a tree as JSON trees. The features are written as stored (their
+ * layout does not matter: the text is parsed at once), not each parsed and rewritten. */
 static void files_from_tree(umap_sync_files *files, umap_repo *repo, const git_oid *tree)
 {
 	umap_snapshot *snap = NULL;
@@ -25,7 +30,7 @@ static void files_from_tree(umap_sync_files *files, umap_repo *repo, const git_o
 	for (size_t i = 0; i < snap->nfiles; i++) {
 		umap_buf text = UMAP_BUF_INIT;
 		json_t *root = NULL;
-		if (umap_doc_write(&text, snap->files[i].doc, UMAP_JSON_COMPACT) ||
+		if (umap_doc_write(&text, snap->files[i].doc, UMAP_JSON_COMPACT | UMAP_DOC_KEEP_BYTES) ||
 		    umap_json_loadb(&root, text.ptr, text.len, snap->files[i].path) ||
 		    umap_sync_files_add(files, snap->files[i].path, root))
 			die_lib(NULL);
@@ -34,8 +39,10 @@ static void files_from_tree(umap_sync_files *files, umap_repo *repo, const git_o
 	umap_snapshot_free(snap);
 }
 
-/* Builds the tree of the files (in memory) with `base` for reuse. */
-static void tree_from_files(git_oid *tree, umap_repo *repo, umap_sync_files *files, const git_oid *base)
+/* Builds the tree of the files (in memory) with `base` for reuse. texts[i] (allocated,
+ * NULL for a removed file) is the JSON text file i was built from: what the working file
+ * becomes, so that it is not read back from the revision to be written. */
+static char **tree_from_files(git_oid *tree, umap_repo *repo, umap_sync_files *files, const git_oid *base)
 {
 	umap_snapshot *snap = NULL;
 	char **texts = calloc(files->n + 1, sizeof(char *));
@@ -54,9 +61,66 @@ static void tree_from_files(git_oid *tree, umap_repo *repo, umap_sync_files *fil
 	if (umap_repo_build_tree(tree, repo, snap, base))
 		die_lib(NULL);
 	umap_snapshot_free(snap);
-	for (size_t i = 0; i < files->n; i++)
+	return texts;
+}
+
+static void free_texts(char **texts, size_t n)
+{
+	for (size_t i = 0; texts && i < n; i++)
 		free(texts[i]);
 	free(texts);
+}
+
+/* write_worktree for a tree just built by tree_from_files: the files that differ from
+ * old_tree are written from their texts (the bytes the tree's features were hashed from,
+ * so the cache saved here spares the next status a parse), and the files no longer
+ * tracked are removed. */
+static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree,
+			const umap_sync_files *files, char **texts)
+{
+	umap_buf text = UMAP_BUF_INIT;
+	for (size_t i = 0; i < files->n; i++) {
+		int differs = 1;
+		if (!texts[i])
+			continue; /* a removed file: it goes below, with the files no longer tracked */
+		if (old_tree && umap_repo_file_differs(&differs, repo, old_tree, new_tree, files->paths[i]))
+			die_lib(NULL);
+		if (!differs)
+			continue;
+		char *abs = NULL;
+		if (umap_repo_abspath(&abs, repo, files->paths[i]))
+			die_lib(NULL);
+		char *slash = strrchr(abs, '/');
+		*slash = '\0';
+		if (umap_mkdir_p(abs, 0777))
+			die_lib(NULL);
+		*slash = '/';
+		umap_buf_clear(&text);
+		if (umap_buf_puts(&text, texts[i]) || umap_buf_putc(&text, '\n'))
+			die("out of memory");
+		if (umap_file_write_atomic(abs, text.ptr, text.len))
+			die_lib("cannot write %s", files->paths[i]);
+		free(abs);
+	}
+	umap_buf_dispose(&text);
+	char **old_paths = NULL, **new_paths = NULL;
+	size_t nold = 0, nnew = 0;
+	if (umap_repo_tracked(&old_paths, &nold, repo, old_tree) ||
+	    umap_repo_tracked(&new_paths, &nnew, repo, new_tree))
+		die_lib(NULL);
+	for (size_t i = 0; i < nold; i++) {
+		if (path_list_contains(new_paths, nnew, old_paths[i]))
+			continue;
+		char *abs = NULL;
+		if (umap_repo_abspath(&abs, repo, old_paths[i]))
+			die_lib(NULL);
+		if (unlink(abs) < 0 && errno != ENOENT)
+			die_errno("cannot remove %s", old_paths[i]);
+		free(abs);
+	}
+	umap_paths_free(old_paths, nold);
+	umap_paths_free(new_paths, nnew);
+	umap_repo_cache_save(repo);
 }
 
 /* "LAYER\x1fFEATURE\x1fKEY" of an op, the unit that last-writer-wins compares. */
@@ -78,24 +142,51 @@ static void op_scope(umap_buf *out, const json_t *op)
 	umap_buf_puts(out, key ? key : "");
 }
 
-/* The latest remote HLC that touches the scope of a local op (same key, the whole entity,
- * or, for a whole-entity local op, any key of it); NULL when none. */
-static const char *remote_time(const json_t *remote, const char *scope)
+/* Keeps in times[key] the later of its HLC and t. */
+static void note_later(json_t *times, const char *key, const char *t)
 {
-	const char *best = NULL, *k;
-	json_t *v;
+	const char *prev = json_string_value(json_object_get(times, key));
+	if (t && (!prev || strcmp(t, prev) > 0) && json_object_set_new(times, key, json_string(t)))
+		die("out of memory");
+}
+
+/* The entity of a scope with a mark no key has ("LAYER\x1fFEATURE\x1f\x1e"): the key
+ * under which the latest change to any key of the entity is noted. */
+static void entity_key(umap_buf *out, const char *scope)
+{
 	const char *sep = strrchr(scope, '\x1f');
-	size_t prefix = (size_t)(sep - scope) + 1;
-	int whole = sep[1] == '\0';
-	json_object_foreach((json_t *)remote, k, v) {
-		if (strncmp(k, scope, prefix))
-			continue;
-		if (!whole && k[prefix] && strcmp(k + prefix, sep + 1))
-			continue;
-		const char *t = json_string_value(v);
-		if (!best || strcmp(t, best) > 0)
-			best = t;
+	umap_buf_clear(out);
+	if (umap_buf_put(out, scope, (size_t)(sep - scope) + 1) || umap_buf_putc(out, '\x1e'))
+		die("out of memory");
+}
+
+/* Notes a remote op's HLC for its scope and for its entity. */
+static void note_remote(json_t *times, const char *scope, const char *t)
+{
+	umap_buf entity = UMAP_BUF_INIT;
+	note_later(times, scope, t);
+	entity_key(&entity, scope);
+	note_later(times, entity.ptr, t);
+	umap_buf_dispose(&entity);
+}
+
+/* The latest remote HLC that touches the scope of a local op (same key, the whole entity,
+ * or, for a whole-entity local op, any key of it); NULL when none. O(1): no scan of every
+ * remote scope per local op. */
+static const char *remote_time(const json_t *times, const char *scope)
+{
+	umap_buf key = UMAP_BUF_INIT;
+	entity_key(&key, scope);
+	const char *best;
+	if (scope[key.len - 1] == '\0') {
+		best = json_string_value(json_object_get(times, key.ptr));
+	} else {
+		key.ptr[--key.len] = '\0'; /* the entity's own scope: a remote whole-entity op */
+		const char *same = json_string_value(json_object_get(times, scope));
+		const char *whole = json_string_value(json_object_get(times, key.ptr));
+		best = same && (!whole || strcmp(same, whole) > 0) ? same : whole;
 	}
+	umap_buf_dispose(&key);
 	return best;
 }
 
@@ -196,6 +287,8 @@ int cmd_pull(int argc, const char **argv)
 	umap_http_response resp = UMAP_HTTP_RESPONSE_INIT;
 	static const long ok[] = { 404, 410, 0 };
 	umap_buf scope = UMAP_BUF_INIT;
+	struct progress *receiving = NULL;
+	size_t received = 0;
 	for (;;) {
 		char path[96];
 		snprintf(path, sizeof(path), "pull?since=%lld&limit=1000", (long long)cursor);
@@ -206,27 +299,32 @@ int cmd_pull(int argc, const char **argv)
 		}
 		if (status == 410) {
 			warning("the server no longer keeps ops back to cursor %lld: taking a snapshot", (long long)cursor);
-			if (sync_request(&resp, &remote, "GET", "snapshot", NULL, NULL) != 200 ||
+			stop_progress(&receiving);
+			struct progress *got = start_progress("Receiving snapshot (bytes)", 0);
+			struct umap_progress bytes = { progress_report, got };
+			if (sync_request_progress(&resp, &remote, "GET", "snapshot", NULL, NULL, &bytes) != 200 ||
 			    umap_json_loadb(&snapshot, resp.body.ptr, resp.body.len, "snapshot"))
 				die_lib("the server's snapshot");
+			stop_progress(&got);
 			cursor = json_integer_value(json_object_get(snapshot, "cursor"));
 			break;
 		}
 		json_t *reply = NULL;
 		if (umap_json_loadb(&reply, resp.body.ptr, resp.body.len, "the server's reply"))
 			die_lib(NULL);
-		json_t *op;
+		json_t *op, *ops = json_object_get(reply, "ops");
 		size_t i;
-		json_array_foreach(json_object_get(reply, "ops"), i, op) {
+		if (json_array_size(ops) && !receiving)
+			receiving = start_progress("Receiving ops", 0);
+		received += json_array_size(ops);
+		display_progress(receiving, received);
+		json_array_foreach(ops, i, op) {
 			const char *from = json_string_value(json_object_get(op, "client_id"));
 			if (from && client && !strcmp(from, client))
 				continue; /* our own pushes are in the synced commit already */
 			json_array_append(foreign, op);
 			op_scope(&scope, op);
-			const char *t = json_string_value(json_object_get(op, "hlc"));
-			const char *prev = json_string_value(json_object_get(remote_times, scope.ptr));
-			if (t && (!prev || strcmp(t, prev) > 0))
-				json_object_set_new(remote_times, scope.ptr, json_string(t));
+			note_remote(remote_times, scope.ptr, json_string_value(json_object_get(op, "hlc")));
 		}
 		cursor = json_integer_value(json_object_get(reply, "cursor"));
 		int more = json_is_true(json_object_get(reply, "more"));
@@ -234,6 +332,7 @@ int cmd_pull(int argc, const char **argv)
 		if (!more)
 			break;
 	}
+	stop_progress(&receiving);
 	/* HLC receive rule: our next stamps come after everything we have seen */
 	if (json_array_size(foreign)) {
 		umap_hlc hlc;
@@ -279,17 +378,15 @@ int cmd_pull(int argc, const char **argv)
 	} else {
 		if (have_synced)
 			files_from_tree(&files, repo, &synced_tree);
-		size_t i;
-		json_t *op;
-		json_array_foreach(foreign, i, op) {
-			int did = 0;
-			if (umap_sync_apply_op(&files, op, &did))
-				die_lib("applying op %s", json_string_value(json_object_get(op, "op_id")));
-			applied += (size_t)did;
-		}
+		struct progress *doing = start_progress("Applying ops", json_array_size(foreign));
+		struct umap_progress applying = { progress_report, doing };
+		if (umap_sync_apply_ops(&files, foreign, &applied, &applying))
+			die_lib(NULL);
+		stop_progress(&doing);
 	}
 	git_oid rtree, rcommit;
-	tree_from_files(&rtree, repo, &files, have_synced ? &synced_tree : NULL);
+	char **rtexts = tree_from_files(&rtree, repo, &files, have_synced ? &synced_tree : NULL);
+	size_t nrtexts = files.n;
 	umap_buf message = UMAP_BUF_INIT;
 	umap_buf_printf(&message, "Pull %zu op%s from %s (cursor %lld)", json_array_size(foreign),
 			json_array_size(foreign) == 1 ? "" : "s", remote.url, (long long)cursor);
@@ -312,7 +409,7 @@ int cmd_pull(int argc, const char **argv)
 	if (unborn || git_oid_equal(&head, &synced)) {
 		if (!unborn)
 			require_clean_worktree(repo, &head_tree, "pull");
-		write_worktree(repo, unborn ? NULL : &head_tree, &rtree);
+		write_files(repo, unborn ? NULL : &head_tree, &rtree, &files, rtexts);
 		if (umap_repo_advance_head(repo, &rcommit, unborn ? NULL : &head, "pull: fast-forward"))
 			die_lib(NULL);
 		sync_state_save(repo, remote.name, state);
@@ -328,6 +425,7 @@ int cmd_pull(int argc, const char **argv)
 		fflush(stdout);
 		int rc = cmd_rebase(2, rargv);
 		umap_buf_dispose(&upstream);
+		free_texts(rtexts, nrtexts);
 		umap_sync_files_dispose(&files);
 		json_decref(foreign);
 		json_decref(remote_times);
@@ -353,38 +451,40 @@ int cmd_pull(int argc, const char **argv)
 		umap_tree_diff_free(tdiff);
 		umap_diff_free(diff);
 		json_t *ltimes = local_times(repo, &head, &synced, client);
-		size_t kept = 0, lost = 0, i;
-		json_t *op;
+		size_t lost = 0, i, did;
+		json_t *op, *winners = json_array();
 		json_array_foreach(local, i, op) {
 			op_scope(&scope, op);
 			const char *t = remote_time(remote_times, scope.ptr);
 			const char *mine = json_string_value(json_object_get(ltimes, scope.ptr));
-			int did = 0;
-			if (t && (!mine || strcmp(t, mine) > 0)) {
+			if (t && (!mine || strcmp(t, mine) > 0))
 				lost++;
-				continue;
-			}
-			if (umap_sync_apply_op(&files, op, &did))
-				die_lib(NULL);
-			kept++;
+			else if (json_array_append(winners, op))
+				die("out of memory");
 		}
+		size_t kept = json_array_size(winners);
+		if (umap_sync_apply_ops(&files, winners, &did, NULL))
+			die_lib(NULL);
+		json_decref(winners);
 		json_decref(local);
 		json_decref(ltimes);
 		git_oid ltree, lcommit;
-		tree_from_files(&ltree, repo, &files, &rtree);
+		char **ltexts = tree_from_files(&ltree, repo, &files, &rtree);
 		umap_buf msg = UMAP_BUF_INIT;
 		umap_buf_printf(&msg, "Pull from %s, last writer wins\n\nKept %zu local change%s, %zu overridden by later remote ones.\n",
 				remote.name, kept, kept == 1 ? "" : "s", lost);
 		if (umap_repo_commit_tree_as(&lcommit, repo, &ltree, &rcommit, 1, msg.ptr, 0))
 			die_lib(NULL);
 		umap_buf_dispose(&msg);
-		write_worktree(repo, &head_tree, &ltree);
+		write_files(repo, &head_tree, &ltree, &files, ltexts);
+		free_texts(ltexts, files.n);
 		if (umap_repo_advance_head(repo, &lcommit, &head, "pull --strategy=lww"))
 			die_lib(NULL);
 		sync_state_save(repo, remote.name, state);
 		fprintf(stderr, "Last writer wins: kept %zu local change%s, %zu overridden; run 'umapsync push' to send yours\n",
 			kept, kept == 1 ? "" : "s", lost);
 	}
+	free_texts(rtexts, nrtexts);
 	umap_sync_files_dispose(&files);
 done:
 	json_decref(snapshot);

@@ -13,6 +13,7 @@
 #include "hlc.h"
 #include "json.h"
 #include "ops.h"
+#include "strmap.h"
 
 static void report_conflicts(const json_t *reply, const char *remote)
 {
@@ -39,10 +40,12 @@ static void report_conflicts(const json_t *reply, const char *remote)
 #define BATCH_OPS 5000
 #define BATCH_BYTES ((size_t)4 << 20)
 
-/* Sends the outbox in batches (the server takes at most 10000 ops and 8 MiB per push); each
- * acknowledged batch leaves the outbox at once, so a cut-off push resends only the rest.
+/* Sends the outbox in batches (the server takes at most 10000 ops and 8 MiB per push); after
+ * each acknowledged batch the count sent is recorded beside the outbox, so a cut-off push
+ * resends only the rest. Each op is serialised once, straight into the request body.
  * When everything is acknowledged, `synced` moves to the outbox's commit. */
-static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *state, json_t *outbox)
+static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *state, json_t *outbox,
+			char *const *op_texts)
 {
 	json_t *ops = json_object_get(outbox, "ops");
 	json_int_t base = json_integer_value(json_object_get(outbox, "base"));
@@ -51,31 +54,43 @@ static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *sta
 	 * would otherwise be skipped by the next pull. "expected" is null once that happened. */
 	json_int_t next = expected ? json_integer_value(expected) : base;
 	int contiguous = !expected || json_is_integer(expected);
-	size_t total = json_array_size(ops);
+	size_t total = json_array_size(ops), sent = (size_t)json_integer_value(json_object_get(outbox, "sent"));
+	size_t first = sent;
 	json_int_t cursor = 0;
-	struct progress *progress = start_progress("Pushing ops", total);
-	while (json_array_size(ops)) {
-		json_t *batch = json_array();
-		size_t bytes = 0;
-		while (json_array_size(batch) < (size_t)BATCH_OPS && json_array_size(batch) < json_array_size(ops)) {
-			json_t *op = json_array_get(ops, json_array_size(batch));
-			char *t = umap_json_dumps(op, UMAP_JSON_COMPACT);
-			size_t len = t ? strlen(t) : 0;
-			free(t);
-			if (json_array_size(batch) && bytes + len > BATCH_BYTES)
+	char *client = umap_json_dumps(json_object_get(state, "client_id"), UMAP_JSON_COMPACT);
+	if (!client)
+		die("out of memory");
+	umap_buf body = UMAP_BUF_INIT;
+	struct progress *progress = start_progress("Pushing ops", total - first);
+	while (sent < total) {
+		size_t n = 0, bytes = 0;
+		umap_buf_clear(&body);
+		/* once the server's cursor has moved by our ops alone, we have seen everything up
+		 * to it: later batches are based there, and the server has no conflicts to look for */
+		umap_buf_printf(&body, "{\"client_id\":%s,\"base\":%lld,\"ops\":[", client,
+				(long long)(contiguous ? next : base));
+		while (n < (size_t)BATCH_OPS && sent + n < total) {
+			char *own = op_texts ? NULL : umap_json_dumps(json_array_get(ops, sent + n), UMAP_JSON_COMPACT);
+			const char *t = op_texts ? op_texts[sent + n] : own;
+			if (!t)
+				die("out of memory");
+			size_t len = strlen(t);
+			if (n && bytes + len > BATCH_BYTES) {
+				free(own);
 				break;
+			}
+			if (n)
+				umap_buf_putc(&body, ',');
+			umap_buf_put(&body, t, len);
+			free(own);
 			bytes += len;
-			json_array_append(batch, op);
+			n++;
 		}
-		size_t n = json_array_size(batch);
-		json_t *body = json_pack("{s:O, s:I, s:o}", "client_id", json_object_get(state, "client_id"), "base",
-					 base, "ops", batch);
-		char *text = body ? umap_json_dumps(body, UMAP_JSON_COMPACT) : NULL;
-		if (!text)
+		if (umap_buf_puts(&body, "]}"))
 			die("out of memory");
 		umap_http_response resp = UMAP_HTTP_RESPONSE_INIT;
 		static const long ok[] = { 409, 0 };
-		long status = sync_request(&resp, remote, "POST", "push", text, ok);
+		long status = sync_request(&resp, remote, "POST", "push", body.ptr, ok);
 		json_t *reply = NULL;
 		if (umap_json_loadb(&reply, resp.body.ptr, resp.body.len, "the server's reply"))
 			die_lib(NULL);
@@ -91,29 +106,26 @@ static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *sta
 			next = cursor;
 		else
 			contiguous = 0;
-		json_t *rest = json_array();
-		for (size_t i = n; rest && i < json_array_size(ops); i++)
-			json_array_append(rest, json_array_get(ops, i));
-		if (!rest || json_object_set_new(outbox, "ops", rest))
-			die("out of memory");
-		ops = rest;
-		display_progress(progress, total - json_array_size(ops));
-		json_object_set_new(outbox, "expected", contiguous ? json_integer(next) : json_null());
-		if (json_array_size(ops))
-			sync_outbox_save(repo, remote->name, outbox);
+		sent += n;
+		display_progress(progress, sent - first);
+		if (sent < total) {
+			json_t *e = contiguous ? json_integer(next) : json_null();
+			sync_outbox_sent(repo, remote->name, sent, e);
+			json_decref(e);
+		}
 		json_decref(reply);
-		json_decref(body);
-		free(text);
 		umap_http_response_dispose(&resp);
 	}
 	stop_progress(&progress);
+	umap_buf_dispose(&body);
+	free(client);
 	if (contiguous)
 		json_object_set_new(state, "cursor", json_integer(next));
 	json_object_set(state, "synced", json_object_get(outbox, "commit"));
 	sync_state_save(repo, remote->name, state);
 	sync_outbox_remove(repo, remote->name);
-	fprintf(stderr, "To %s\n   %zu op%s acknowledged (server cursor %lld)\n", remote->url, total,
-		total == 1 ? "" : "s", (long long)cursor);
+	fprintf(stderr, "To %s\n   %zu op%s acknowledged (server cursor %lld)\n", remote->url, total - first,
+		total - first == 1 ? "" : "s", (long long)cursor);
 }
 
 struct ranked_op {
@@ -136,22 +148,21 @@ static int compare_ranked(const void *a, const void *b)
  * the same feature keep their order. */
 static void order_feature_ops(json_t *ops, umap_repo *repo, const git_oid *head_tree)
 {
+	/* only new features have a place to keep: without a feature upsert the order of the
+	 * ops is theirs already, and the whole map need not be read to rank them */
+	size_t k, upserts = 0;
+	json_t *o;
+	json_array_foreach(ops, k, o) {
+		const char *verb = json_string_value(json_object_get(o, "verb"));
+		const char *subject = json_string_value(json_object_get(o, "subject"));
+		if (verb && subject && !strcmp(verb, "upsert") && !strcmp(subject, "feature"))
+			upserts++;
+	}
+	if (upserts < 2)
+		return;
 	umap_snapshot *snap = NULL;
 	if (umap_repo_read_tree(&snap, repo, head_tree, NULL))
 		die_lib(NULL);
-	json_t *rank = json_object();
-	umap_buf key = UMAP_BUF_INIT;
-	for (size_t f = 0; f < snap->nfiles; f++) {
-		umap_doc *doc = snap->files[f].doc;
-		for (size_t l = 0; doc && l < doc->nlayers; l++)
-			for (size_t i = 0; i < doc->layers[l].nfeatures; i++) {
-				umap_buf_clear(&key);
-				umap_buf_printf(&key, "%s\x1f%s", doc->layers[l].id ? doc->layers[l].id : "",
-						doc->layers[l].features[i].id ? doc->layers[l].features[i].id : "");
-				json_object_set_new(rank, key.ptr, json_integer((json_int_t)i));
-			}
-	}
-	umap_snapshot_free(snap);
 	size_t n = json_array_size(ops), start = 0;
 	struct ranked_op *run = calloc(n + 1, sizeof(*run));
 	if (!run)
@@ -170,15 +181,23 @@ static void order_feature_ops(json_t *ops, umap_repo *repo, const git_oid *head_
 					break;
 				end++;
 			}
+			/* the rank of a feature is its place in the layer (ids as compact JSON text) */
+			umap_strmap rank = UMAP_STRMAP_INIT;
+			for (size_t f = 0; f < snap->nfiles; f++) {
+				umap_layer *l = snap->files[f].doc ? umap_doc_find_layer(snap->files[f].doc, layer) : NULL;
+				for (size_t i = 0; l && i < l->nfeatures; i++)
+					if (l->features[i].id && umap_strmap_put(&rank, l->features[i].id, i, NULL))
+						die_lib(NULL);
+			}
 			for (size_t i = start; i < end; i++) {
 				json_t *op = json_array_get(ops, i);
 				char *id = umap_json_dumps(json_object_get(json_object_get(op, "metadata"), "id"), UMAP_JSON_COMPACT);
-				umap_buf_clear(&key);
-				umap_buf_printf(&key, "%s\x1f%s", layer, id ? id : "");
+				size_t at = 0;
+				int found = id && umap_strmap_get(&rank, id, &at);
 				free(id);
-				json_t *r = json_object_get(rank, key.ptr);
-				run[i - start] = (struct ranked_op){ json_incref(op), r ? (long)json_integer_value(r) : -1, i };
+				run[i - start] = (struct ranked_op){ json_incref(op), found ? (long)at : -1, i };
 			}
+			umap_strmap_dispose(&rank);
 			qsort(run, end - start, sizeof(*run), compare_ranked);
 			for (size_t i = start; i < end; i++)
 				json_array_set_new(ops, i, run[i - start].op);
@@ -186,8 +205,7 @@ static void order_feature_ops(json_t *ops, umap_repo *repo, const git_oid *head_
 		start = end;
 	}
 	free(run);
-	umap_buf_dispose(&key);
-	json_decref(rank);
+	umap_snapshot_free(snap);
 }
 
 /* Adds "hlc", "op_id" and, for new layers, the working-file name to the ops of a diff. */
@@ -250,10 +268,10 @@ int cmd_push(int argc, const char **argv)
 	int sent = 0;
 	json_t *outbox = sync_outbox_load(repo, remote.name);
 	if (outbox) {
-		fprintf(stderr, "resending %zu op%s kept from an unfinished push\n",
-			json_array_size(json_object_get(outbox, "ops")),
-			json_array_size(json_object_get(outbox, "ops")) == 1 ? "" : "s");
-		send_outbox(repo, &remote, state, outbox);
+		size_t left = json_array_size(json_object_get(outbox, "ops")) -
+			      (size_t)json_integer_value(json_object_get(outbox, "sent"));
+		fprintf(stderr, "resending %zu op%s kept from an unfinished push\n", left, left == 1 ? "" : "s");
+		send_outbox(repo, &remote, state, outbox, NULL);
 		json_decref(outbox);
 		sent = 1;
 	}
@@ -300,8 +318,19 @@ int cmd_push(int argc, const char **argv)
 			   git_oid_tostr_s(&head), "ops", ops);
 	/* the op ids are used up before anything leaves: a crash here resends, never reuses */
 	sync_state_save(repo, remote.name, state);
-	sync_outbox_save(repo, remote.name, outbox);
-	send_outbox(repo, &remote, state, outbox);
+	/* each op is serialised once, for the outbox and for the requests */
+	size_t nops = json_array_size(ops);
+	char **texts = calloc(nops + 1, sizeof(char *));
+	if (!texts)
+		die("out of memory");
+	for (size_t i = 0; i < nops; i++)
+		if (!(texts[i] = umap_json_dumps(json_array_get(ops, i), UMAP_JSON_COMPACT)))
+			die("out of memory");
+	sync_outbox_save(repo, remote.name, outbox, texts);
+	send_outbox(repo, &remote, state, outbox, texts);
+	for (size_t i = 0; i < nops; i++)
+		free(texts[i]);
+	free(texts);
 	json_decref(outbox);
 done:
 	json_decref(state);

@@ -174,9 +174,9 @@ static json_t *load_json_file(const char *path)
 	return root;
 }
 
-static void save_json_file(const char *path, const json_t *root)
+static void save_json_file(const char *path, const json_t *root, unsigned flags)
 {
-	char *text = umap_json_dumps(root, UMAP_JSON_INDENT(2));
+	char *text = umap_json_dumps(root, flags);
 	if (!text || umap_file_write_atomic(path, text, strlen(text)))
 		die_lib("writing %s", path);
 	free(text);
@@ -211,31 +211,96 @@ json_t *sync_state_load(umap_repo *repo, const char *remote)
 void sync_state_save(umap_repo *repo, const char *remote, json_t *state)
 {
 	char *path = sync_path(repo, remote, ".json");
-	save_json_file(path, state);
+	save_json_file(path, state, UMAP_JSON_INDENT(2));
+	free(path);
+}
+
+/* The outbox is written once; how far its sending got goes to a small file beside it after
+ * each acknowledged batch, so that a push of n ops writes O(n) bytes, not O(n^2 / batch). */
+#define OUTBOX_SUFFIX ".outbox.json"
+#define OUTBOX_SENT_SUFFIX ".outbox-sent.json"
+
+static void remove_file(umap_repo *repo, const char *remote, const char *suffix)
+{
+	char *path = sync_path(repo, remote, suffix);
+	if (unlink(path) < 0 && errno != ENOENT)
+		die_errno("cannot remove %s", path);
 	free(path);
 }
 
 json_t *sync_outbox_load(umap_repo *repo, const char *remote)
 {
-	char *path = sync_path(repo, remote, ".outbox.json");
+	char *path = sync_path(repo, remote, OUTBOX_SUFFIX);
 	json_t *outbox = load_json_file(path);
 	free(path);
+	if (!outbox)
+		return NULL;
+	path = sync_path(repo, remote, OUTBOX_SENT_SUFFIX);
+	json_t *sent = load_json_file(path);
+	json_int_t n = sent ? json_integer_value(json_object_get(sent, "sent")) : 0;
+	if (n < 0 || (size_t)n > json_array_size(json_object_get(outbox, "ops")))
+		die("%s is damaged (sent %lld ops of %zu)", path, (long long)n,
+		    json_array_size(json_object_get(outbox, "ops")));
+	free(path);
+	json_t *expected = json_object_get(sent, "expected");
+	if (expected && json_object_set(outbox, "expected", expected))
+		die("out of memory");
+	json_object_set_new(outbox, "sent", json_integer(n));
+	json_decref(sent);
 	return outbox;
 }
 
-void sync_outbox_save(umap_repo *repo, const char *remote, json_t *outbox)
+void sync_outbox_save(umap_repo *repo, const char *remote, const json_t *outbox, char *const *op_texts)
 {
-	char *path = sync_path(repo, remote, ".outbox.json");
-	save_json_file(path, outbox);
+	/* a record left by an older outbox must not apply to this one */
+	remove_file(repo, remote, OUTBOX_SENT_SUFFIX);
+	umap_buf text = UMAP_BUF_INIT;
+	const char *key;
+	json_t *value;
+	int err = umap_buf_putc(&text, '{');
+	json_object_foreach((json_t *)outbox, key, value) {
+		if (!strcmp(key, "ops"))
+			continue;
+		json_t *k = json_string(key);
+		char *kt = k ? umap_json_dumps(k, UMAP_JSON_COMPACT) : NULL;
+		char *vt = umap_json_dumps(value, UMAP_JSON_COMPACT);
+		err = err || !kt || !vt || umap_buf_printf(&text, "%s:%s,", kt, vt);
+		json_decref(k);
+		free(kt);
+		free(vt);
+	}
+	json_t *ops = json_object_get(outbox, "ops");
+	err = err || umap_buf_puts(&text, "\"ops\":[");
+	for (size_t i = 0; !err && i < json_array_size(ops); i++) {
+		char *own = op_texts ? NULL : umap_json_dumps(json_array_get(ops, i), UMAP_JSON_COMPACT);
+		const char *t = op_texts ? op_texts[i] : own;
+		err = !t || (i && umap_buf_putc(&text, ',')) || umap_buf_puts(&text, t);
+		free(own);
+	}
+	if (err || umap_buf_puts(&text, "]}\n"))
+		die("out of memory");
+	char *path = sync_path(repo, remote, OUTBOX_SUFFIX);
+	if (umap_file_write_atomic(path, text.ptr, text.len))
+		die_lib("writing %s", path);
 	free(path);
+	umap_buf_dispose(&text);
+}
+
+void sync_outbox_sent(umap_repo *repo, const char *remote, size_t sent, json_t *expected)
+{
+	json_t *record = json_pack("{s:I, s:O}", "sent", (json_int_t)sent, "expected", expected);
+	if (!record)
+		die("out of memory");
+	char *path = sync_path(repo, remote, OUTBOX_SENT_SUFFIX);
+	save_json_file(path, record, UMAP_JSON_COMPACT);
+	free(path);
+	json_decref(record);
 }
 
 void sync_outbox_remove(umap_repo *repo, const char *remote)
 {
-	char *path = sync_path(repo, remote, ".outbox.json");
-	if (unlink(path) < 0 && errno != ENOENT)
-		die_errno("cannot remove %s", path);
-	free(path);
+	remove_file(repo, remote, OUTBOX_SUFFIX);
+	remove_file(repo, remote, OUTBOX_SENT_SUFFIX);
 }
 
 int sync_state_synced(git_oid *out, json_t *state)
@@ -274,6 +339,13 @@ static int in_list(long status, const long *list)
 long sync_request(umap_http_response *resp, const struct sync_remote *remote, const char *method,
 		  const char *path, const char *body, const long *ok_statuses)
 {
+	return sync_request_progress(resp, remote, method, path, body, ok_statuses, NULL);
+}
+
+long sync_request_progress(umap_http_response *resp, const struct sync_remote *remote, const char *method,
+			   const char *path, const char *body, const long *ok_statuses,
+			   const struct umap_progress *progress)
+{
 	umap_buf url = UMAP_BUF_INIT;
 	umap_buf_printf(&url, "%s/v1/maps/%s/%s", remote->parsed.base, remote->parsed.map, path);
 	int attempts = 0;
@@ -283,7 +355,7 @@ long sync_request(umap_http_response *resp, const struct sync_remote *remote, co
 	for (;;) {
 		attempts++;
 		int err = umap_sync_http(resp, method, url.ptr, remote->token, body, body ? strlen(body) : 0,
-					 timeout_s);
+					 timeout_s, progress);
 		long wait = 0;
 		if (err) {
 			if (attempts >= 4)

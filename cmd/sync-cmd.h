@@ -31,9 +31,14 @@ void sync_remote_save(umap_repo *repo, const char *name, const char *url, const 
  * `synced` is the commit holding the server's state at `cursor` (with our pushes). */
 json_t *sync_state_load(umap_repo *repo, const char *remote);
 void sync_state_save(umap_repo *repo, const char *remote, json_t *state);
-/* .umapsync/sync/NAME.outbox.json, written before ops are sent; NULL when none. */
+/* .umapsync/sync/NAME.outbox.json {"base","commit","ops"}, written once before ops are
+ * sent; NULL when none. Loaded, it also has "sent" (the ops already acknowledged) and
+ * "expected" (see cmd_push.c) from NAME.outbox-sent.json, which sync_outbox_sent records
+ * after each acknowledged batch. */
 json_t *sync_outbox_load(umap_repo *repo, const char *remote);
-void sync_outbox_save(umap_repo *repo, const char *remote, json_t *outbox);
+/* op_texts (may be NULL): each op of the outbox as compact JSON, written as they are. */
+void sync_outbox_save(umap_repo *repo, const char *remote, const json_t *outbox, char *const *op_texts);
+void sync_outbox_sent(umap_repo *repo, const char *remote, size_t sent, json_t *expected);
 void sync_outbox_remove(umap_repo *repo, const char *remote);
 /* The state's synced commit; 0 when there is none yet. */
 int sync_state_synced(git_oid *out, json_t *state);
@@ -46,5 +51,9 @@ void sync_require_no_merge(umap_repo *repo, const char *what);
  * (0-terminated). Returns the status. */
 long sync_request(umap_http_response *resp, const struct sync_remote *remote, const char *method,
 		  const char *path, const char *body, const long *ok_statuses);
+/* The same, telling `progress` (may be NULL) how much of the answer has come. */
+long sync_request_progress(umap_http_response *resp, const struct sync_remote *remote, const char *method,
+			   const char *path, const char *body, const long *ok_statuses,
+			   const struct umap_progress *progress);
 
 #endif

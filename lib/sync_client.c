@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "error.h"
+#include "json.h"
 #include "json_copy.h"
+#include "strmap.h"
 #include "strutil.h"
 #include "sync_op.h"
 
@@ -71,8 +73,16 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *ctx)
 	return len;
 }
 
+static int on_transfer(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	(void)ultotal;
+	(void)ulnow;
+	umap_progress_report(ctx, dlnow > 0 ? (uint64_t)dlnow : 0, dltotal > 0 ? (uint64_t)dltotal : 0);
+	return 0;
+}
+
 int umap_sync_http(umap_http_response *out, const char *method, const char *url, const char *token,
-		   const char *body, size_t len, long timeout_s)
+		   const char *body, size_t len, long timeout_s, const struct umap_progress *progress)
 {
 	pthread_once(&curl_once, curl_init_once);
 	umap_buf_clear(&out->body);
@@ -98,6 +108,11 @@ int umap_sync_http(umap_http_response *out, const char *method, const char *url,
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, "umapsync");
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (progress && progress->fn) {
+		curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_transfer);
+		curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *)progress);
+		curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	}
 	if (!strcmp(method, "POST")) {
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body ? body : "");
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -303,17 +318,155 @@ int umap_sync_files_from_snapshot(umap_sync_files *out, const json_t *snapshot)
 	return 0;
 }
 
-static long find_feature(json_t *features, const json_t *id)
+/* The features of the layers a batch of ops touches, indexed by id once (compact JSON
+ * text -> position), so that n ops on a layer of m features cost O(n + m), not O(n * m).
+ * A deleted feature is only marked (positions stay valid); the arrays are compacted
+ * when the batch ends or before a layer is deleted. */
+typedef struct layer_index {
+	char *layer;
+	json_t *features;     /* a reference to the layer's "features" array */
+	umap_strmap ids;      /* id -> position; DELETED_AT once gone */
+	char **keys;          /* the strings the map borrows */
+	size_t nkeys, keys_cap;
+	unsigned char *dead;  /* per position: deleted in this batch */
+	size_t dead_cap;
+	size_t ndead;
+} layer_index;
+
+typedef struct feature_cache {
+	size_t n;
+	layer_index *layers;
+} feature_cache;
+
+#define DELETED_AT SIZE_MAX
+
+static int index_key(layer_index *ix, char *key, size_t at)
 {
-	json_t *f;
-	size_t i;
-	json_array_foreach(features, i, f)
-		if (json_equal(json_object_get(f, "id"), (json_t *)id))
-			return (long)i;
-	return -1;
+	if (ix->nkeys == ix->keys_cap) {
+		size_t cap = ix->keys_cap ? ix->keys_cap * 2 : 64;
+		char **keys = realloc(ix->keys, cap * sizeof(*keys));
+		if (!keys) {
+			free(key);
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		}
+		ix->keys = keys;
+		ix->keys_cap = cap;
+	}
+	ix->keys[ix->nkeys++] = key;
+	return umap_strmap_put(&ix->ids, key, at, NULL);
 }
 
-int umap_sync_apply_op(umap_sync_files *files, const json_t *op, int *applied)
+static int index_mark_dead(layer_index *ix, size_t at)
+{
+	if (at >= ix->dead_cap) {
+		size_t cap = ix->dead_cap ? ix->dead_cap : 64;
+		while (cap <= at)
+			cap *= 2;
+		unsigned char *dead = realloc(ix->dead, cap);
+		if (!dead)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		memset(dead + ix->dead_cap, 0, cap - ix->dead_cap);
+		ix->dead = dead;
+		ix->dead_cap = cap;
+	}
+	ix->dead[at] = 1;
+	ix->ndead++;
+	return 0;
+}
+
+/* Drops the deleted features from the array, keeping the order of the others. */
+static int index_compact(layer_index *ix)
+{
+	if (!ix->ndead)
+		return 0;
+	size_t n = json_array_size(ix->features), kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i < ix->dead_cap && ix->dead[i])
+			continue;
+		if (kept != i && json_array_set(ix->features, kept, json_array_get(ix->features, i)))
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		kept++;
+	}
+	while (json_array_size(ix->features) > kept)
+		json_array_remove(ix->features, json_array_size(ix->features) - 1);
+	ix->ndead = 0;
+	return 0;
+}
+
+static void index_dispose(layer_index *ix)
+{
+	free(ix->layer);
+	for (size_t i = 0; i < ix->nkeys; i++)
+		free(ix->keys[i]);
+	free(ix->keys);
+	free(ix->dead);
+	umap_strmap_dispose(&ix->ids);
+	json_decref(ix->features);
+}
+
+/* Compacts every indexed layer and forgets the indexes. */
+static int cache_flush(feature_cache *cache)
+{
+	int err = 0;
+	for (size_t i = 0; i < cache->n; i++) {
+		int e = index_compact(&cache->layers[i]);
+		if (!err)
+			err = e;
+		index_dispose(&cache->layers[i]);
+	}
+	free(cache->layers);
+	cache->layers = NULL;
+	cache->n = 0;
+	return err;
+}
+
+/* The index of a layer's features (built on first use). */
+static int cache_layer(layer_index **out, feature_cache *cache, const char *layer, json_t *features)
+{
+	for (size_t i = 0; i < cache->n; i++)
+		if (cache->layers[i].features == features && !strcmp(cache->layers[i].layer, layer)) {
+			*out = &cache->layers[i];
+			return 0;
+		}
+	layer_index *grown = realloc(cache->layers, (cache->n + 1) * sizeof(*grown));
+	if (!grown)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	cache->layers = grown;
+	layer_index *ix = &cache->layers[cache->n];
+	memset(ix, 0, sizeof(*ix));
+	ix->layer = strdup(layer);
+	if (!ix->layer)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	ix->features = json_incref(features);
+	cache->n++;
+	json_t *f;
+	size_t i;
+	json_array_foreach(features, i, f) {
+		json_t *id = json_object_get(f, "id");
+		if (!id)
+			continue;
+		char *key = umap_json_dumps(id, UMAP_JSON_COMPACT);
+		if (!key)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		if (umap_strmap_get(&ix->ids, key, NULL)) {
+			free(key); /* a duplicate id: the first one is the one ops act on */
+			continue;
+		}
+		int err = index_key(ix, key, i);
+		if (err)
+			return err;
+	}
+	*out = ix;
+	return 0;
+}
+
+static long index_find(const layer_index *ix, const char *key)
+{
+	size_t at;
+	return umap_strmap_get(&ix->ids, key, &at) && at != DELETED_AT ? (long)at : -1;
+}
+
+static int apply_one(umap_sync_files *files, const json_t *op, int *applied, feature_cache *cache)
 {
 	*applied = 0;
 	const char *verb = json_string_value(json_object_get(op, "verb"));
@@ -342,42 +495,57 @@ int umap_sync_apply_op(umap_sync_files *files, const json_t *op, int *applied)
 		json_t *features = json_object_get(loc.fc, "features");
 		if (!json_is_array(features)) {
 			features = json_array();
-			json_object_set_new(loc.fc, "features", features);
+			if (!features || json_object_set_new(loc.fc, "features", features))
+				return umap_error_set(UMAP_ENOMEM, "out of memory");
 		}
-		long at = find_feature(features, fid);
+		layer_index *ix = NULL;
+		char *fkey = umap_json_dumps(fid, UMAP_JSON_COMPACT);
+		if (!fkey)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		int err = cache_layer(&ix, cache, lid, features);
+		if (err) {
+			free(fkey);
+			return err;
+		}
+		long at = index_find(ix, fkey);
 		if (upsert) {
 			json_t *feature = umap_json_copy(value, 1);
 			if (!json_is_object(feature)) {
 				json_decref(feature);
-				return umap_error_set(UMAP_EINVALID, "pulled feature upsert without a feature");
+				err = umap_error_set(UMAP_EINVALID, "pulled feature upsert without a feature");
+			} else if (!json_object_get(feature, "id") && json_object_set(feature, "id", fid)) {
+				json_decref(feature);
+				err = umap_error_set(UMAP_ENOMEM, "out of memory");
+			} else if (at >= 0) {
+				err = json_array_set_new(features, (size_t)at, feature) ? umap_error_set(UMAP_ENOMEM, "out of memory") : 0;
+			} else if (json_array_append_new(features, feature)) {
+				err = umap_error_set(UMAP_ENOMEM, "out of memory");
+			} else {
+				err = index_key(ix, fkey, json_array_size(features) - 1);
+				fkey = NULL; /* the index owns it now */
 			}
-			if (!json_object_get(feature, "id"))
-				json_object_set(feature, "id", fid);
-			if (at >= 0)
-				json_array_set_new(features, (size_t)at, feature);
-			else
-				json_array_append_new(features, feature);
 		} else if (at < 0) {
+			free(fkey);
 			return 0;
 		} else if (update) {
-			int err = umap_sync_set_path(json_array_get(features, (size_t)at), key, value);
-			if (err)
-				return err;
-		} else {
-			json_array_remove(features, (size_t)at);
+			err = umap_sync_set_path(json_array_get(features, (size_t)at), key, value);
+		} else if (!(err = index_mark_dead(ix, (size_t)at))) {
+			err = umap_strmap_put(&ix->ids, fkey, DELETED_AT, NULL);
 		}
-		*applied = 1;
-		return 0;
+		free(fkey);
+		if (!err)
+			*applied = 1;
+		return err;
 	}
 	if (!strcmp(subject, "datalayer")) {
 		const char *lid = json_string_value(json_object_get(meta, "id"));
 		if (!lid)
 			return umap_error_set(UMAP_EINVALID, "pulled datalayer op without metadata.id");
-		int found = find_layer(&loc, files, lid);
+		int found = find_layer(&loc, files, lid), err;
 		if (upsert && !found) {
 			json_t *fc = new_layer(lid, value, NULL);
 			const char *filename = json_string_value(json_object_get(meta, "filename"));
-			int err = fc ? place_layer(files, filename, lid, fc, NULL) : UMAP_ENOMEM;
+			err = fc ? place_layer(files, filename, lid, fc, NULL) : UMAP_ENOMEM;
 			if (err)
 				return err == UMAP_ENOMEM ? umap_error_set(err, "out of memory") : err;
 		} else if (!found) {
@@ -396,9 +564,11 @@ int umap_sync_apply_op(umap_sync_files *files, const json_t *op, int *applied)
 				json_object_set_new(loc.fc, okey, json_object());
 			}
 			const char *dot = strchr(key, '.');
-			int err = umap_sync_set_path(json_object_get(loc.fc, okey), dot ? dot + 1 : key, value);
+			err = umap_sync_set_path(json_object_get(loc.fc, okey), dot ? dot + 1 : key, value);
 			if (err)
 				return err;
+		} else if ((err = cache_flush(cache))) {
+			return err; /* the layer's features may be indexed: settle them first */
 		} else if (loc.array) {
 			json_array_remove(loc.array, loc.index);
 		} else {
@@ -430,4 +600,34 @@ int umap_sync_apply_op(umap_sync_files *files, const json_t *op, int *applied)
 		return 0;
 	}
 	return umap_error_set(UMAP_EINVALID, "pulled op with an unknown subject '%s'", subject);
+}
+
+int umap_sync_apply_op(umap_sync_files *files, const json_t *op, int *applied)
+{
+	feature_cache cache = { 0, NULL };
+	int err = apply_one(files, op, applied, &cache);
+	int flushed = cache_flush(&cache);
+	return err ? err : flushed;
+}
+
+int umap_sync_apply_ops(umap_sync_files *files, const json_t *ops, size_t *applied,
+			const struct umap_progress *progress)
+{
+	feature_cache cache = { 0, NULL };
+	const json_t *op;
+	size_t i;
+	int err = 0;
+	*applied = 0;
+	json_array_foreach(ops, i, op) {
+		int did = 0;
+		if ((err = apply_one(files, op, &did, &cache))) {
+			const char *id = json_string_value(json_object_get(op, "op_id"));
+			umap_error_prefix(err, "applying op %s: ", id ? id : "(without op_id)");
+			break;
+		}
+		*applied += (size_t)did;
+		umap_progress_report(progress, i + 1, json_array_size(ops));
+	}
+	int flushed = cache_flush(&cache);
+	return err ? err : flushed;
 }

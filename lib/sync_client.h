@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "progress.h"
 
 /* http://HOST:PORT/MAP split into the server's base URL and the map name. */
 typedef struct umap_sync_url {
@@ -26,9 +27,10 @@ typedef struct umap_http_response {
 #define UMAP_HTTP_RESPONSE_INIT { 0, UMAP_BUF_INIT, 0 }
 
 /* One request: method GET or POST (with a JSON body), bearer token when non-NULL, bounded
- * in time. UMAP_ENET (message says why) when no HTTP answer came back. */
+ * in time. UMAP_ENET (message says why) when no HTTP answer came back. `progress` (may be
+ * NULL) hears the bytes of the answer received so far and their total (0 when unknown). */
 int umap_sync_http(umap_http_response *out, const char *method, const char *url, const char *token,
-		   const char *body, size_t len, long timeout_s);
+		   const char *body, size_t len, long timeout_s, const struct umap_progress *progress);
 void umap_http_response_dispose(umap_http_response *resp);
 
 /* Map files as JSON trees (FeatureCollections, or .umap maps with "layers"), by path. */
@@ -50,5 +52,11 @@ int umap_sync_files_from_snapshot(umap_sync_files *out, const json_t *snapshot);
 /* Applies a pulled op. *applied is 0 when it had nothing to act on (an update of a feature
  * that is gone, a map op without a .umap file), which is not an error. */
 int umap_sync_apply_op(umap_sync_files *files, const json_t *op, int *applied);
+/* Applies an array of pulled ops in order, as umap_sync_apply_op would one by one, in time
+ * proportional to the ops and the features of the layers they touch (each layer is indexed
+ * once). *applied counts the ops that acted; an error message names the op's op_id.
+ * `progress` (may be NULL) hears the ops done. */
+int umap_sync_apply_ops(umap_sync_files *files, const json_t *ops, size_t *applied,
+			const struct umap_progress *progress);
 
 #endif

@@ -66,7 +66,7 @@ enum stmt_id {
 	S_LAYER_DELETE,
 	S_LAYER_LIST,
 	S_FEATURE_GET,
-	S_FEATURE_INSERT,
+	S_FEATURE_UPSERT,
 	S_FEATURE_UPDATE,
 	S_FEATURE_DELETE,
 	S_FEATURE_DELETE_LAYER,
@@ -118,8 +118,10 @@ static const char *const stmt_sql[N_STMT] = {
 	[S_LAYER_DELETE] = "DELETE FROM layers WHERE map = ?1 AND id = ?2",
 	[S_LAYER_LIST] = "SELECT id, filename, options FROM layers WHERE map = ?1 ORDER BY ord",
 	[S_FEATURE_GET] = "SELECT body FROM features WHERE map = ?1 AND layer = ?2 AND id = ?3",
-	[S_FEATURE_INSERT] = "INSERT INTO features(map, layer, id, ord, body) VALUES(?1, ?2, ?3,"
-			     " (SELECT COALESCE(MAX(ord), 0) + 1 FROM features WHERE map = ?1 AND layer = ?2), ?4)",
+	/* a new feature goes last in its layer; a replaced one keeps its place */
+	[S_FEATURE_UPSERT] = "INSERT INTO features(map, layer, id, ord, body) VALUES(?1, ?2, ?3,"
+			     " (SELECT COALESCE(MAX(ord), 0) + 1 FROM features WHERE map = ?1 AND layer = ?2), ?4)"
+			     " ON CONFLICT(map, layer, id) DO UPDATE SET body = excluded.body",
 	[S_FEATURE_UPDATE] = "UPDATE features SET body = ?4 WHERE map = ?1 AND layer = ?2 AND id = ?3",
 	[S_FEATURE_DELETE] = "DELETE FROM features WHERE map = ?1 AND layer = ?2 AND id = ?3",
 	[S_FEATURE_DELETE_LAYER] = "DELETE FROM features WHERE map = ?1 AND layer = ?2",
@@ -236,7 +238,10 @@ static int conn_open(struct conn *c, const char *path, int readonly)
 		char *msg = NULL;
 		/* WAL: readers never block the writer; synchronous=FULL: COMMIT returns only once
 		 * the WAL is fsynced, so an acknowledged push survives a crash or power cut. */
-		if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &msg) ||
+		/* a 32 MiB page cache: a push of thousands of ops touches many pages of the same
+		 * B-trees in one transaction, which a small cache would spill and read back */
+		if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-32768;",
+				 NULL, NULL, &msg) ||
 		    sqlite3_exec(c->db, schema, NULL, NULL, &msg)) {
 			int err = umap_error_set(UMAP_ECORRUPT, "cannot set up database '%s': %s", path,
 						 msg ? msg : sqlite3_errmsg(c->db));
@@ -923,10 +928,10 @@ static const char *layer_option_key(const char *key)
 }
 
 /* Applies one op to the materialised state. *missing is set for an update of a feature
- * that does not exist (reported as a conflict: the client's view is stale), *added for a
- * new feature. */
+ * that does not exist (reported as a conflict: the client's view is stale); *added for an
+ * upsert, which may add a feature (its layer's size is checked after the push). */
 static int apply_op(struct conn *c, const char *map, const umap_sync_op *op, int *missing,
-		    int *added)
+		    int *added, char ensured[UMAP_SYNC_LAYER_MAX + 1], const char *value_text)
 {
 	sqlite3_stmt *s;
 	json_t *obj = NULL;
@@ -942,40 +947,50 @@ static int apply_op(struct conn *c, const char *map, const umap_sync_op *op, int
 			bind_text(s, 3, op->feature);
 			return step_done(c, s, "deleting a feature");
 		}
-		s = stmt(c, S_FEATURE_GET);
-		bind_text(s, 1, map);
-		bind_text(s, 2, op->layer);
-		bind_text(s, 3, op->feature);
-		if ((err = load_object(c, s, &obj, &exists)))
-			return err;
 		if (op->verb == UMAP_SYNC_UPDATE) {
+			s = stmt(c, S_FEATURE_GET);
+			bind_text(s, 1, map);
+			bind_text(s, 2, op->layer);
+			bind_text(s, 3, op->feature);
+			if ((err = load_object(c, s, &obj, &exists)))
+				return err;
 			if (!exists) {
 				*missing = 1;
 				return 0;
 			}
 			err = umap_sync_set_path(obj, op->key, op->value);
+		} else if (json_object_get(op->value, "id")) {
+			obj = json_incref(op->value); /* stored as sent: no copy needed */
 		} else {
-			json_decref(obj);
 			obj = umap_json_copy(op->value, 1);
 			if (!obj)
 				return umap_error_set(UMAP_ENOMEM, "out of memory");
-			if (!json_object_get(obj, "id"))
-				err = json_object_set_new(obj, "id", load_stored(op->feature)) ? UMAP_ENOMEM : 0;
-			if (!err && !exists)
-				err = ensure_layer(c, map, op->layer);
-			*added = !exists;
+			err = json_object_set_new(obj, "id", load_stored(op->feature)) ? UMAP_ENOMEM : 0;
+		}
+		*added = op->verb == UMAP_SYNC_UPSERT;
+		/* an upsert inserts or replaces in one statement; its layer is made to exist once
+		 * per push (a layer deleted by the push forgets that) */
+		if (!err && op->verb == UMAP_SYNC_UPSERT && strcmp(ensured, op->layer)) {
+			err = ensure_layer(c, map, op->layer);
+			snprintf(ensured, UMAP_SYNC_LAYER_MAX + 1, "%s", op->layer);
 		}
 		if (!err) {
-			s = stmt(c, exists ? S_FEATURE_UPDATE : S_FEATURE_INSERT);
+			s = stmt(c, op->verb == UMAP_SYNC_UPDATE ? S_FEATURE_UPDATE : S_FEATURE_UPSERT);
 			bind_text(s, 1, map);
 			bind_text(s, 2, op->layer);
 			bind_text(s, 3, op->feature);
-			err = store_text(c, s, 4, obj, "writing a feature");
+			if (obj == op->value && value_text) {
+				bind_text(s, 4, value_text);
+				err = step_done(c, s, "writing a feature");
+			} else {
+				err = store_text(c, s, 4, obj, "writing a feature");
+			}
 		}
 		json_decref(obj);
 		return err;
 	case UMAP_SYNC_DATALAYER:
 		if (op->verb == UMAP_SYNC_DELETE) {
+			ensured[0] = '\0';
 			s = stmt(c, S_FEATURE_DELETE_LAYER);
 			bind_text(s, 1, map);
 			bind_text(s, 2, op->layer);
@@ -1037,25 +1052,32 @@ static int apply_op(struct conn *c, const char *map, const umap_sync_op *op, int
 	return 0;
 }
 
-/* The op as logged and pulled: "seq" and "client_id" first, then the op's own members. */
-static char *log_body(const umap_sync_op *op, int64_t seq, const char *client)
+/* The op as logged and pulled: "seq" and "client_id" first, then the op's own members,
+ * written as dump_compact would write that object; value_text (may be NULL) is the op's
+ * value already written, so that a feature is serialised once for the state and the log. */
+static char *log_body(const umap_sync_op *op, int64_t seq, const char *client, const char *value_text)
 {
-	json_t *body = json_object();
-	if (!body || json_object_set_new(body, "seq", json_integer(seq)) ||
-	    json_object_set_new(body, "client_id", json_string(client))) {
-		json_decref(body);
-		return NULL;
-	}
+	umap_buf out = UMAP_BUF_INIT;
+	int err = umap_buf_printf(&out, "{\"seq\":%lld,\"client_id\":", (long long)seq) ||
+		  put_json_string(&out, client);
 	const char *k;
 	json_t *v;
-	json_object_foreach(op->json, k, v)
-		if (strcmp(k, "seq") && strcmp(k, "client_id") && json_object_set(body, k, v)) {
-			json_decref(body);
-			return NULL;
-		}
-	char *text = dump_compact(body);
-	json_decref(body);
-	return text;
+	json_object_foreach(op->json, k, v) {
+		if (err)
+			break;
+		if (!strcmp(k, "seq") || !strcmp(k, "client_id"))
+			continue;
+		char *own = v == op->value && value_text ? NULL : dump_compact(v);
+		const char *text = own ? own : v == op->value ? value_text : NULL;
+		err = !text || umap_buf_putc(&out, ',') || put_json_string(&out, k) || umap_buf_putc(&out, ':') ||
+		      umap_buf_puts(&out, text);
+		free(own);
+	}
+	if (err || umap_buf_putc(&out, '}')) {
+		umap_buf_dispose(&out);
+		return NULL;
+	}
+	return umap_buf_detach(&out);
 }
 
 /* Fails when a layer that the push added features to now holds more than the limit.
@@ -1120,7 +1142,9 @@ static int run_push(umap_sync_store *store, struct push_job *job)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	}
 	/* pass 1: retried ops are skipped; every other op is checked against what other
-	 * clients changed after base, and all conflicts are reported at once */
+	 * clients changed after base, and all conflicts are reported at once (a push based
+	 * on the head has nothing to check: every change has a seq <= head) */
+	int current = job->base >= head;
 	for (size_t i = 0; !err && i < job->nops; i++) {
 		int64_t seq;
 		char key[UMAP_SYNC_KEY_MAX + 1];
@@ -1129,6 +1153,8 @@ static int run_push(umap_sync_store *store, struct push_job *job)
 			err = r;
 		} else if (r) {
 			skip[i] = 1;
+		} else if (current) {
+			continue;
 		} else if ((r = find_conflict(c, job, &job->ops[i], key, sizeof(key))) < 0) {
 			err = r;
 		} else if (r) {
@@ -1136,20 +1162,32 @@ static int run_push(umap_sync_store *store, struct push_job *job)
 		}
 	}
 	/* pass 2: apply and log, in order */
+	char ensured[UMAP_SYNC_LAYER_MAX + 1] = "";
 	for (size_t i = 0; !err && !json_array_size(conflicts) && i < job->nops; i++) {
 		const umap_sync_op *op = &job->ops[i];
 		int missing, added;
 		if (skip[i])
 			continue;
-		if ((err = apply_op(c, job->map, op, &missing, &added)))
+		/* a feature upsert stores its value as sent: written once, for the state and the log */
+		char *value_text = NULL;
+		if (op->subject == UMAP_SYNC_FEATURE && op->verb == UMAP_SYNC_UPSERT &&
+		    json_object_get(op->value, "id") && !(value_text = dump_compact(op->value))) {
+			err = umap_error_set(UMAP_ENOMEM, "out of memory");
 			break;
+		}
+		if ((err = apply_op(c, job->map, op, &missing, &added, ensured, value_text))) {
+			free(value_text);
+			break;
+		}
 		adds[i] = (char)added;
 		if (missing) {
+			free(value_text);
 			err = add_conflict(conflicts, op, NULL, "the feature does not exist (any more): pull first");
 			continue;
 		}
 		int64_t seq = ++head;
-		char *body = log_body(op, seq, job->client);
+		char *body = log_body(op, seq, job->client, value_text);
+		free(value_text);
 		if (!body) {
 			err = umap_error_set(UMAP_ENOMEM, "out of memory");
 			break;

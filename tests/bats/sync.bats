@@ -123,17 +123,24 @@ seed() {
 	[ "$status" = 0 ]
 }
 
-@test "sync: pull --strategy=lww keeps the later change per key" {
+# lww_race BOB_EDIT ALICE_EDIT: bob commits his edit (jq) long ago, alice commits hers now
+# and pushes, then bob pulls with --strategy=lww (in bob/, result in $status and $stderr)
+lww_race() {
 	seed
 	cd bob
-	edit bike-parking.geojson '(.features[] | select(.id=="zP5kR") | .properties.capacity) = 60 | (.features[] | select(.id=="Tn2vB") | .properties.name) = "mine"'
+	edit bike-parking.geojson "$1"
 	GIT_COMMITTER_DATE="@1000000000 +0000" GIT_AUTHOR_DATE="@1000000000 +0000" "$UMAPSYNC" commit -m "old local edit" >/dev/null
 	cd ../alice
-	edit bike-parking.geojson '(.features[] | select(.id=="zP5kR") | .properties.capacity) = 70'
-	"$UMAPSYNC" commit -m "alice 70" >/dev/null
+	edit bike-parking.geojson "$2"
+	"$UMAPSYNC" commit -m "alice" >/dev/null
 	"$UMAPSYNC" push 2>/dev/null
 	cd ../bob
 	run_split "$UMAPSYNC" pull --strategy=lww
+}
+
+@test "sync: pull --strategy=lww keeps the later change per key" {
+	lww_race '(.features[] | select(.id=="zP5kR") | .properties.capacity) = 60 | (.features[] | select(.id=="Tn2vB") | .properties.name) = "mine"' \
+		'(.features[] | select(.id=="zP5kR") | .properties.capacity) = 70'
 	[ "$status" = 0 ]
 	[[ $stderr == *'kept 1 local change, 1 overridden'* ]]
 	[ "$(prop bike-parking.geojson zP5kR capacity)" = 70 ]
@@ -142,6 +149,16 @@ seed() {
 	cd ../alice
 	"$UMAPSYNC" pull 2>/dev/null
 	[ "$(prop bike-parking.geojson Tn2vB name)" = '"mine"' ]
+}
+
+@test "sync: pull --strategy=lww weighs a whole feature against its keys" {
+	# older local edits: a key of a feature alice deletes, and a feature alice edits
+	lww_race '(.features[] | select(.id=="zP5kR") | .properties.capacity) = 60 | del(.features[] | select(.id=="Tn2vB"))' \
+		'del(.features[] | select(.id=="zP5kR")) | (.features[] | select(.id=="Tn2vB") | .properties.name) = "theirs"'
+	[ "$status" = 0 ]
+	[[ $stderr == *'kept 0 local changes, 2 overridden'* ]]
+	[ "$(prop bike-parking.geojson zP5kR capacity)" = "" ]
+	[ "$(prop bike-parking.geojson Tn2vB name)" = '"theirs"' ]
 }
 
 @test "sync: a client killed mid-push loses nothing and its retry applies once" {
@@ -165,6 +182,39 @@ seed() {
 	cd ../bob
 	"$UMAPSYNC" pull 2>/dev/null
 	[ "$(prop bike-parking.geojson zP5kR capacity)" = 99 ]
+}
+
+@test "sync: a push stopped after its first batch resends only the ops not acknowledged" {
+	# a token for layer A only: the first batch (5000 ops of A) is taken, the second,
+	# which reaches layer B, is refused; the full token then sends just the rest
+	start_server
+	run_split "$UMAPSYNC" token create --data "$TEST_DIR/data" --map big --write --layer A
+	local scoped=$output
+	run_split "$UMAPSYNC" token create --data "$TEST_DIR/data" --map big --write
+	local full=$output
+	mkdir alice && cd alice
+	"$UMAPSYNC" init >/dev/null
+	awk 'BEGIN { printf "{\"type\":\"FeatureCollection\",\"properties\":{\"id\":\"A\"},\"features\":["
+		for (i = 0; i < 5001; i++)
+			printf "%s{\"type\":\"Feature\",\"id\":\"a%d\",\"properties\":{},\"geometry\":{\"type\":\"Point\",\"coordinates\":[4.8,45.7]}}", i ? "," : "", i
+		printf "]}\n" }' >a.geojson
+	echo '{"type":"FeatureCollection","properties":{"id":"B"},"features":[{"type":"Feature","id":"b0","properties":{},"geometry":null}]}' >b.geojson
+	"$UMAPSYNC" import a.geojson b.geojson >/dev/null
+	"$UMAPSYNC" remote add origin "$BASE/big"
+	UMAPSYNC_TOKEN=$scoped run_split "$UMAPSYNC" push
+	[ "$status" = 128 ]
+	[[ $stderr == *"this token cannot write layer 'B'"* ]]
+	[ "$(jq -c . .umapsync/sync/origin.outbox-sent.json)" = '{"sent":5000,"expected":5000}' ]
+	UMAPSYNC_TOKEN=$full run_split "$UMAPSYNC" push
+	[ "$status" = 0 ]
+	[[ $stderr == 'resending 4 ops kept from an unfinished push'* ]]
+	[[ $stderr == *'4 ops acknowledged (server cursor 5004)'* ]]
+	[ ! -f .umapsync/sync/origin.outbox.json ] && [ ! -f .umapsync/sync/origin.outbox-sent.json ]
+	[ "$(jq .cursor .umapsync/sync/origin.json)" = 5004 ]
+	run curl -s -H "Authorization: Bearer $full" "$BASE/v1/maps/big/pull?since=0&limit=10000"
+	[ "$(jq '[.ops[].op_id] | unique | length' <<<"$output")" = 5004 ]
+	run_split "$UMAPSYNC" push
+	[ "$stderr" = "Everything up-to-date" ]
 }
 
 @test "sync: after kill -9 of the server right after an ack, a fresh clone has everything" {
@@ -234,4 +284,51 @@ seed() {
 	run_split "$UMAPSYNC" push
 	assert_success
 	[[ $stderr != *Pushing* ]]
+}
+
+@test "sync: clone and pull show progress on a terminal and nothing otherwise" {
+	command -v script >/dev/null || skip "needs script(1)"
+	seed
+	run script -qec "$(printf '%q ' "$UMAPSYNC" clone "$BASE/lyon" carol)" /dev/null </dev/null
+	assert_success
+	[[ $output == *$'\rReceiving snapshot (bytes): 100% ('*$'), done.\r\nCloned map'* ]]
+	cd alice
+	edit bike-parking.geojson '(.features[] | select(.id=="zP5kR") | .properties.capacity) = 41'
+	"$UMAPSYNC" commit -m 41 >/dev/null
+	"$UMAPSYNC" push 2>/dev/null
+	cd ../carol
+	run script -qec "$(printf '%q ' "$UMAPSYNC" pull)" /dev/null </dev/null
+	assert_success
+	[[ $output == *$'\rReceiving ops: 1, done.\r\n'*$'\rApplying ops: 100% (1/1), done.\r\nFrom '* ]]
+	cd ../bob
+	run_split "$UMAPSYNC" pull
+	assert_success
+	[[ $stderr != *Receiving* && $stderr != *Applying* ]]
+	cd ..
+	run_split "$UMAPSYNC" clone "$BASE/lyon" dave
+	assert_success
+	[[ $stderr != *Receiving* ]]
+}
+
+@test "sync: pull adds and removes the files of layers made and deleted on the server" {
+	start_server
+	mkdir alice && cd alice
+	"$UMAPSYNC" init >/dev/null
+	echo '{"type":"FeatureCollection","properties":{"id":"A"},"features":[{"type":"Feature","id":"a1","properties":{},"geometry":null}]}' >a.geojson
+	echo '{"type":"FeatureCollection","properties":{"id":"B"},"features":[{"type":"Feature","id":"b1","properties":{},"geometry":null}]}' >b.geojson
+	"$UMAPSYNC" import a.geojson b.geojson >/dev/null
+	"$UMAPSYNC" remote add origin "$BASE/m"
+	"$UMAPSYNC" push 2>/dev/null
+	cd ..
+	"$UMAPSYNC" clone "$BASE/m" bob >/dev/null 2>&1
+	push m x 4 "[{\"op_id\":\"x-1\",\"hlc\":\"$(hlc x)\",\"verb\":\"delete\",\"subject\":\"datalayer\",\"metadata\":{\"id\":\"B\"}},$(op_layer x-2 C c.geojson Cee x),$(op_feature x-3 C c1 one x)]"
+	[ "$code" = 200 ]
+	cd bob
+	run_split "$UMAPSYNC" pull
+	assert_success
+	[[ $stderr == *'3 ops from others (cursor 7)'* ]]
+	[ "$(ls)" = $'a.geojson\nc.geojson' ]
+	[ "$(jq -c '[.features[].id]' c.geojson)" = '["c1"]' ]
+	run_split "$UMAPSYNC" status
+	[ "$output" = $'On branch main\nnothing to commit, working files clean' ]
 }

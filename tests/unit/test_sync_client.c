@@ -3,6 +3,7 @@
 #include "unit.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "error.h"
 #include "json.h"
@@ -123,11 +124,69 @@ TEST(apply_map_ops)
 	umap_sync_files_dispose(&files);
 }
 
+/* A batch gives what the same ops give one by one: deletions in the middle, a feature
+ * deleted then upserted again (it goes last), a layer deleted and made again. */
+TEST(apply_ops_batch_equals_one_by_one)
+{
+	const char *layer = "{\"type\":\"FeatureCollection\",\"properties\":{\"id\":\"A\"},\"features\":["
+			    "{\"type\":\"Feature\",\"id\":\"f1\",\"properties\":{}},{\"type\":\"Feature\",\"id\":\"f2\",\"properties\":{}},"
+			    "{\"type\":\"Feature\",\"id\":\"f3\",\"properties\":{}},{\"type\":\"Feature\",\"id\":4,\"properties\":{}}]}";
+	json_t *ops = parse("["
+		"{\"verb\":\"delete\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f2\",\"layerId\":\"A\"}},"
+		"{\"verb\":\"update\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f3\",\"layerId\":\"A\"},\"key\":\"properties.n\",\"value\":3},"
+		"{\"verb\":\"update\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f2\",\"layerId\":\"A\"},\"key\":\"properties.n\",\"value\":2},"
+		"{\"verb\":\"upsert\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f2\",\"layerId\":\"A\"},\"value\":{\"type\":\"Feature\",\"properties\":{\"again\":true}}},"
+		"{\"verb\":\"delete\",\"subject\":\"feature\",\"metadata\":{\"id\":4,\"layerId\":\"A\"}},"
+		"{\"verb\":\"upsert\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f5\",\"layerId\":\"A\"},\"value\":{\"type\":\"Feature\",\"properties\":{}}},"
+		"{\"verb\":\"upsert\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f1\",\"layerId\":\"A\"},\"value\":{\"type\":\"Feature\",\"properties\":{\"n\":1}}},"
+		"{\"verb\":\"delete\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f5\",\"layerId\":\"A\"}},"
+		"{\"verb\":\"upsert\",\"subject\":\"feature\",\"metadata\":{\"id\":\"b1\",\"layerId\":\"B\"},\"value\":{\"type\":\"Feature\"}},"
+		"{\"verb\":\"delete\",\"subject\":\"datalayer\",\"metadata\":{\"id\":\"B\"}},"
+		"{\"verb\":\"upsert\",\"subject\":\"feature\",\"metadata\":{\"id\":\"b2\",\"layerId\":\"B\"},\"value\":{\"type\":\"Feature\"}},"
+		"{\"verb\":\"update\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f3\",\"layerId\":\"A\"},\"key\":\"properties.m\",\"value\":4}]");
+	umap_sync_files one = { 0, NULL, NULL }, batch = { 0, NULL, NULL };
+	CHECK_INT(umap_sync_files_add(&one, "a.geojson", parse(layer)), 0);
+	CHECK_INT(umap_sync_files_add(&batch, "a.geojson", parse(layer)), 0);
+	size_t i, applied = 0;
+	json_t *op;
+	json_array_foreach(ops, i, op) {
+		int did = 0;
+		CHECK_INT(umap_sync_apply_op(&one, op, &did), 0);
+		applied += (size_t)did;
+	}
+	size_t batch_applied = 0;
+	CHECK_INT(umap_sync_apply_ops(&batch, ops, &batch_applied, NULL), 0);
+	CHECK_INT(batch_applied, applied);
+	CHECK_INT(applied, 11); /* the update of the deleted f2 has nothing to act on */
+	CHECK_INT(batch.n, one.n);
+	for (size_t f = 0; f < one.n && f < batch.n; f++) {
+		char *a = one.roots[f] ? dump(one.roots[f]) : NULL, *b = batch.roots[f] ? dump(batch.roots[f]) : NULL;
+		CHECK_STR(b ? b : "(removed)", a ? a : "(removed)");
+		free(a);
+		free(b);
+	}
+	char *t = dump(batch.roots[0]);
+	CHECK_STR(t, "{\"type\":\"FeatureCollection\",\"properties\":{\"id\":\"A\"},\"features\":["
+		     "{\"type\":\"Feature\",\"properties\":{\"n\":1},\"id\":\"f1\"},"
+		     "{\"type\":\"Feature\",\"id\":\"f3\",\"properties\":{\"n\":3,\"m\":4}},"
+		     "{\"type\":\"Feature\",\"properties\":{\"again\":true},\"id\":\"f2\"}]}");
+	free(t);
+	/* an op it cannot apply is named by its op_id */
+	json_t *bad = parse("[{\"op_id\":\"c1-9\",\"verb\":\"fly\",\"subject\":\"feature\"}]");
+	CHECK_INT(umap_sync_apply_ops(&batch, bad, &batch_applied, NULL), UMAP_EINVALID);
+	CHECK(strstr(umap_error_last(), "applying op c1-9: ") != NULL);
+	json_decref(bad);
+	umap_sync_files_dispose(&one);
+	umap_sync_files_dispose(&batch);
+	json_decref(ops);
+}
+
 int main(void)
 {
 	RUN(url_parse);
 	RUN(snapshot_to_files);
 	RUN(apply_feature_ops);
 	RUN(apply_map_ops);
+	RUN(apply_ops_batch_equals_one_by_one);
 	return UNIT_DONE();
 }
