@@ -361,6 +361,7 @@ static int pack_object(umap_buf *pack, z_stream *zs, int level, int type, const 
 #define DELTA_WINDOW 8
 #define DELTA_HASH_BITS 10     /* a feature-sized base: every 4th window */
 #define DICT_HASH_BITS 17      /* a dictionary: every window, first occurrence kept */
+#define DELTA_CHAIN 16         /* dictionary candidates tried per position */
 #define DELTA_GROUP 32         /* blobs per base */
 #define DELTA_MAX_BASE 16384   /* bytes: larger objects are written whole */
 
@@ -369,6 +370,7 @@ typedef struct delta_base {
 	size_t len;
 	uint64_t offset;           /* in the pack */
 	int32_t *table;            /* position of an 8-byte window with this hash, -1 */
+	int32_t *chain;            /* dictionary: the previous position with the same hash, -1 */
 	unsigned bits;
 	int uses;
 } delta_base;
@@ -390,10 +392,17 @@ static void delta_index(delta_base *b, const unsigned char *data, size_t len, ui
 	b->offset = offset;
 	b->uses = 0;
 	memset(b->table, 0xff, sizeof(int32_t) << b->bits);
+	/* backwards, so that a chain visits earlier (shorter to encode) positions first */
+	if (b->chain) {
+		for (size_t i = len >= DELTA_WINDOW ? len - DELTA_WINDOW + 1 : 0; i-- > 0;) {
+			int32_t *slot = &b->table[window_hash(data + i, b->bits)];
+			b->chain[i] = *slot;
+			*slot = (int32_t)i;
+		}
+		return;
+	}
 	for (size_t i = 0; i + DELTA_WINDOW <= len && i < INT32_MAX; i += step) {
 		int32_t *slot = &b->table[window_hash(data + i, b->bits)];
-		if (step == 1 && *slot >= 0)
-			continue;
 		*slot = (int32_t)i;
 	}
 }
@@ -450,27 +459,43 @@ static int make_delta(umap_buf *out, const delta_base *b, const unsigned char *d
 		return UMAP_ENOMEM;
 	size_t i = 0, literal = 0;
 	while (i + DELTA_WINDOW <= len) {
-		uint64_t here, there = 0;
+		uint64_t here;
 		memcpy(&here, data + i, 8); /* one load, not a memcmp call per byte of input */
 		int32_t at = b->table[window_hash(data + i, b->bits)];
-		if (at >= 0)
+		size_t best_src = 0, best_dst = 0, best_n = 0;
+		/* a dictionary has many candidates: the longest match costs the fewest copies */
+		for (int tries = 0; at >= 0 && tries < DELTA_CHAIN; tries++) {
+			uint64_t there;
 			memcpy(&there, b->data + at, 8);
-		if (at < 0 || here != there) {
+			if (here == there) {
+				size_t src = (size_t)at, dst = i;
+				/* grow the match backwards into the pending literal, then forwards */
+				while (src > 0 && dst > literal && b->data[src - 1] == data[dst - 1]) {
+					src--;
+					dst--;
+				}
+				size_t n = i - dst + DELTA_WINDOW;
+				while (src + n < b->len && dst + n < len && n < 0xffff &&
+				       b->data[src + n] == data[dst + n])
+					n++;
+				if (n > best_n) {
+					best_src = src;
+					best_dst = dst;
+					best_n = n;
+				}
+			}
+			if (!b->chain)
+				break;
+			at = b->chain[at];
+		}
+		if (!best_n) {
 			i++;
 			continue;
 		}
-		size_t src = (size_t)at, dst = i;
-		/* grow the match backwards into the pending literal, then forwards */
-		while (src > 0 && dst > literal && b->data[src - 1] == data[dst - 1]) {
-			src--;
-			dst--;
-		}
-		size_t n = i - dst + DELTA_WINDOW;
-		while (src + n < b->len && dst + n < len && n < 0xffff && b->data[src + n] == data[dst + n])
-			n++;
-		if (put_literal(out, data + literal, dst - literal) || put_copy(out, src, n))
+		if (put_literal(out, data + literal, best_dst - literal) ||
+		    put_copy(out, best_src, best_n))
 			return UMAP_ENOMEM;
-		i = literal = dst + n;
+		i = literal = best_dst + best_n;
 	}
 	return put_literal(out, data + literal, len - literal) ? UMAP_ENOMEM : 0;
 }
@@ -559,8 +584,8 @@ int umap_objw_flush(umap_objw *w, const char *gitdir, int level)
 		goto done;
 	}
 	size_t k = 0, dict_of = 0; /* entry index+1 that `dict` indexes */
-	delta_base base = { NULL, 0, 0, NULL, DELTA_HASH_BITS, 0 };
-	delta_base dict = { NULL, 0, 0, NULL, DICT_HASH_BITS, 0 };
+	delta_base base = { NULL, 0, 0, NULL, NULL, DELTA_HASH_BITS, 0 };
+	delta_base dict = { NULL, 0, 0, NULL, NULL, DICT_HASH_BITS, 0 };
 	base.table = malloc(sizeof(int32_t) << base.bits);
 	dict.table = malloc(sizeof(int32_t) << dict.bits);
 	umap_buf delta = UMAP_BUF_INIT;
@@ -577,6 +602,12 @@ int umap_objw_flush(umap_objw *w, const char *gitdir, int level)
 		if (deltable && e->dict && e->dict - 1 < i && w->entries[e->dict - 1].marked) {
 			if (dict_of != e->dict) {
 				const objw_entry *d = &w->entries[e->dict - 1];
+				free(dict.chain);
+				dict.chain = malloc(sizeof(int32_t) * (d->len ? d->len : 1));
+				if (!dict.chain) {
+					rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+					break;
+				}
 				delta_index(&dict, (const unsigned char *)d->data, d->len, d->offset, 1);
 				dict_of = e->dict;
 			}
@@ -594,6 +625,7 @@ int umap_objw_flush(umap_objw *w, const char *gitdir, int level)
 	}
 	free(base.table);
 	free(dict.table);
+	free(dict.chain);
 	umap_buf_dispose(&delta);
 	if (rc)
 		goto done;
