@@ -328,8 +328,7 @@ static int pack_object(umap_buf *pack, z_stream *zs, int level, int type, const 
 	item->offset = pack->len;
 	if (umap_buf_put(pack, hdr, n))
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
-	/* trees are mostly binary object ids: not worth compressing here */
-	if (level == 0 || type == GIT_OBJECT_TREE) {
+	if (level == 0) {
 		if (put_stored(pack, data, len))
 			return umap_error_set(UMAP_ENOMEM, "out of memory");
 	} else {
@@ -359,6 +358,10 @@ static int pack_object(umap_buf *pack, z_stream *zs, int level, int type, const 
  * written whole (depth 1: reading one costs one extra object), when that saves enough. */
 
 #define DELTA_WINDOW 8
+/* Trees are compressed whatever the level: a feature's entry is a third mode, name and NUL,
+ * zlib takes 11% off them (0.4 MB of 3.5 at 100k features), and there are 25 times fewer
+ * trees than blobs, so the cost stays small. */
+#define TREE_LEVEL 6
 #define DELTA_HASH_BITS 10     /* a feature-sized base: every 4th window */
 #define DICT_HASH_BITS 17      /* a dictionary: every window, first occurrence kept */
 #define DELTA_CHAIN 16         /* dictionary candidates tried per position */
@@ -558,9 +561,10 @@ int umap_objw_flush(umap_objw *w, const char *gitdir, int level)
 	size_t n = w->marked;
 	pack_item *items = calloc(n, sizeof(*items));
 	umap_buf pack = UMAP_BUF_INIT, idx = UMAP_BUF_INIT, path = UMAP_BUF_INIT;
-	z_stream zs;
+	z_stream zs, tzs;
 	memset(&zs, 0, sizeof(zs));
-	int rc = 0, zinit = 0;
+	memset(&tzs, 0, sizeof(tzs));
+	int rc = 0, zinit = 0, tzinit = 0;
 	if (!items) {
 		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 		goto done;
@@ -576,6 +580,11 @@ int umap_objw_flush(umap_objw *w, const char *gitdir, int level)
 		goto done;
 	}
 	zinit = 1;
+	if (deflateInit2(&tzs, TREE_LEVEL, Z_DEFLATED, 12, 4, Z_DEFAULT_STRATEGY) != Z_OK) {
+		rc = umap_error_set(UMAP_ENOMEM, "zlib: cannot start the compressor");
+		goto done;
+	}
+	tzinit = 1;
 	unsigned char hdr[12] = { 'P', 'A', 'C', 'K' };
 	put_be32(hdr + 4, 2);
 	put_be32(hdr + 8, (uint32_t)n);
@@ -616,7 +625,11 @@ int umap_objw_flush(umap_objw *w, const char *gitdir, int level)
 		if (!rc && !done && deltable && base.data && base.uses < DELTA_GROUP)
 			rc = put_delta(&pack, &zs, level, &delta, &base, e, &items[k], &done);
 		if (!rc && !done) {
-			rc = pack_object(&pack, &zs, level, e->type, e->data, e->len, 0, &items[k]);
+			if (e->type == GIT_OBJECT_TREE)
+				rc = pack_object(&pack, &tzs, TREE_LEVEL, e->type, e->data, e->len, 0,
+						 &items[k]);
+			else
+				rc = pack_object(&pack, &zs, level, e->type, e->data, e->len, 0, &items[k]);
 			if (e->type == GIT_OBJECT_BLOB && e->len <= DELTA_MAX_BASE)
 				delta_index(&base, (const unsigned char *)e->data, e->len, items[k].offset, 4);
 		}
@@ -671,6 +684,8 @@ int umap_objw_flush(umap_objw *w, const char *gitdir, int level)
 done:
 	if (zinit)
 		deflateEnd(&zs);
+	if (tzinit)
+		deflateEnd(&tzs);
 	free(items);
 	umap_buf_dispose(&pack);
 	umap_buf_dispose(&idx);
