@@ -362,6 +362,9 @@ static int pack_object(umap_buf *pack, z_stream *zs, int level, int type, const 
  * zlib takes 11% off them (0.4 MB of 3.5 at 100k features), and there are 25 times fewer
  * trees than blobs, so the cost stays small. */
 #define TREE_LEVEL 6
+/* An object written whole from this size (a dictionary, a large polygon) is compressed
+ * the same way: the per-stream cost is small beside its bytes. */
+#define WHOLE_ZLIB_MIN 128
 #define DELTA_HASH_BITS 10     /* a feature-sized base: every 4th window */
 #define DICT_HASH_BITS 17      /* a dictionary: every window, first occurrence kept */
 #define DELTA_CHAIN 16         /* dictionary candidates tried per position */
@@ -625,7 +628,7 @@ int umap_objw_flush(umap_objw *w, const char *gitdir, int level)
 		if (!rc && !done && deltable && base.data && base.uses < DELTA_GROUP)
 			rc = put_delta(&pack, &zs, level, &delta, &base, e, &items[k], &done);
 		if (!rc && !done) {
-			if (e->type == GIT_OBJECT_TREE)
+			if (e->type == GIT_OBJECT_TREE || e->len >= WHOLE_ZLIB_MIN)
 				rc = pack_object(&pack, &tzs, TREE_LEVEL, e->type, e->data, e->len, 0,
 						 &items[k]);
 			else
