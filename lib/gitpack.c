@@ -457,7 +457,44 @@ static int put_copy(umap_buf *out, size_t offset, size_t size)
 	return umap_buf_put(out, op, n);
 }
 
-/* A git delta turning base into data (greedy matches of 8-byte windows). 0 or ENOMEM. */
+/* The longest match of data[i..] in the base (grown backwards down to `literal`): its
+ * length, 0 if none; a feature-sized base has one candidate, a dictionary a chain. */
+static size_t find_match(const delta_base *b, const unsigned char *data, size_t len, size_t i,
+			 size_t literal, size_t *best_src, size_t *best_dst)
+{
+	uint64_t here;
+	memcpy(&here, data + i, 8); /* one load, not a memcmp call per byte of input */
+	int32_t at = b->table[window_hash(data + i, b->bits)];
+	size_t best_n = 0;
+	for (int tries = 0; at >= 0 && tries < DELTA_CHAIN; tries++) {
+		uint64_t there;
+		memcpy(&there, b->data + at, 8);
+		if (here == there) {
+			size_t src = (size_t)at, dst = i;
+			while (src > 0 && dst > literal && b->data[src - 1] == data[dst - 1]) {
+				src--;
+				dst--;
+			}
+			size_t n = i - dst + DELTA_WINDOW;
+			while (src + n < b->len && dst + n < len && n < 0xffff &&
+			       b->data[src + n] == data[dst + n])
+				n++;
+			if (n > best_n) {
+				*best_src = src;
+				*best_dst = dst;
+				best_n = n;
+			}
+		}
+		if (!b->chain)
+			break;
+		at = b->chain[at];
+	}
+	return best_n;
+}
+
+/* A git delta turning base into data. Against a dictionary, the longest of its candidate
+ * matches, and a match found one byte later wins when it reaches further (lazy matching,
+ * as deflate does): fewer, longer copies. 0 or ENOMEM. */
 static int make_delta(umap_buf *out, const delta_base *b, const unsigned char *data, size_t len)
 {
 	umap_buf_clear(out);
@@ -465,43 +502,24 @@ static int make_delta(umap_buf *out, const delta_base *b, const unsigned char *d
 		return UMAP_ENOMEM;
 	size_t i = 0, literal = 0;
 	while (i + DELTA_WINDOW <= len) {
-		uint64_t here;
-		memcpy(&here, data + i, 8); /* one load, not a memcmp call per byte of input */
-		int32_t at = b->table[window_hash(data + i, b->bits)];
-		size_t best_src = 0, best_dst = 0, best_n = 0;
-		/* a dictionary has many candidates: the longest match costs the fewest copies */
-		for (int tries = 0; at >= 0 && tries < DELTA_CHAIN; tries++) {
-			uint64_t there;
-			memcpy(&there, b->data + at, 8);
-			if (here == there) {
-				size_t src = (size_t)at, dst = i;
-				/* grow the match backwards into the pending literal, then forwards */
-				while (src > 0 && dst > literal && b->data[src - 1] == data[dst - 1]) {
-					src--;
-					dst--;
-				}
-				size_t n = i - dst + DELTA_WINDOW;
-				while (src + n < b->len && dst + n < len && n < 0xffff &&
-				       b->data[src + n] == data[dst + n])
-					n++;
-				if (n > best_n) {
-					best_src = src;
-					best_dst = dst;
-					best_n = n;
-				}
-			}
-			if (!b->chain)
-				break;
-			at = b->chain[at];
-		}
-		if (!best_n) {
+		size_t src = 0, dst = 0;
+		size_t n = find_match(b, data, len, i, literal, &src, &dst);
+		if (!n) {
 			i++;
 			continue;
 		}
-		if (put_literal(out, data + literal, best_dst - literal) ||
-		    put_copy(out, best_src, best_n))
+		if (b->chain && i + 1 + DELTA_WINDOW <= len) {
+			size_t src2 = 0, dst2 = 0;
+			size_t n2 = find_match(b, data, len, i + 1, literal, &src2, &dst2);
+			if (n2 && dst2 + n2 > dst + n) {
+				src = src2;
+				dst = dst2;
+				n = n2;
+			}
+		}
+		if (put_literal(out, data + literal, dst - literal) || put_copy(out, src, n))
 			return UMAP_ENOMEM;
-		i = literal = best_dst + best_n;
+		i = literal = dst + n;
 	}
 	return put_literal(out, data + literal, len - literal) ? UMAP_ENOMEM : 0;
 }
