@@ -358,15 +358,16 @@ static int pack_object(umap_buf *pack, z_stream *zs, int level, int type, const 
  * written whole (depth 1: reading one costs one extra object), when that saves enough. */
 
 #define DELTA_WINDOW 8
-/* Trees are compressed whatever the level: a feature's entry is a third mode, name and NUL,
- * zlib takes 11% off them (0.4 MB of 3.5 at 100k features), and there are 25 times fewer
- * trees than blobs, so the cost stays small. */
-#define TREE_LEVEL 6
-/* An object written whole from this size (a dictionary, a large polygon) is compressed
- * the same way: the per-stream cost is small beside its bytes. */
+/* Objects written whole are compressed whatever the level: there are 20 times fewer of
+ * them than feature deltas. Trees at level 1 with fixed codes: a feature's entry is a third
+ * mode, name and NUL, which matches take 11% off (0.4 MB of 3.5 at 100k features) as
+ * well as dynamic codes do, without building code tables per tree. Whole blobs from 128
+ * bytes (order chunks, the dictionary, the bases of a commit's deltas) at level 1 with
+ * dynamic codes: their ids and values are text, which fixed codes do not shrink. */
+#define WHOLE_LEVEL 1
 #define WHOLE_ZLIB_MIN 128
 #define DELTA_HASH_BITS 10     /* a feature-sized base: every 4th window */
-#define DICT_HASH_BITS 17      /* a dictionary: every window, first occurrence kept */
+#define DICT_HASH_BITS 19      /* a dictionary: every window, chained */
 #define DELTA_CHAIN 16         /* dictionary candidates tried per position */
 #define DELTA_GROUP 32         /* blobs per base */
 #define DELTA_MAX_BASE 16384   /* bytes: larger objects are written whole */
@@ -465,29 +466,43 @@ static size_t find_match(const delta_base *b, const unsigned char *data, size_t 
 	uint64_t here;
 	memcpy(&here, data + i, 8); /* one load, not a memcmp call per byte of input */
 	int32_t at = b->table[window_hash(data + i, b->bits)];
-	size_t best_n = 0;
-	for (int tries = 0; at >= 0 && tries < DELTA_CHAIN; tries++) {
+	size_t best_n = 0, best_end = i; /* best_end: where the best match ends in data */
+	for (int tries = 0; at >= 0 && tries < DELTA_CHAIN; tries++, at = b->chain ? b->chain[at] : -1) {
 		uint64_t there;
 		memcpy(&there, b->data + at, 8);
-		if (here == there) {
-			size_t src = (size_t)at, dst = i;
-			while (src > 0 && dst > literal && b->data[src - 1] == data[dst - 1]) {
-				src--;
-				dst--;
-			}
-			size_t n = i - dst + DELTA_WINDOW;
-			while (src + n < b->len && dst + n < len && n < 0xffff &&
-			       b->data[src + n] == data[dst + n])
-				n++;
-			if (n > best_n) {
-				*best_src = src;
-				*best_dst = dst;
-				best_n = n;
-			}
+		if (here != there)
+			continue;
+		/* a candidate that cannot end past the best one is not extended (as zlib does) */
+		size_t reach = best_end - i;
+		if (best_n && ((size_t)at + reach >= b->len || b->data[at + reach] != data[best_end]))
+			continue;
+		size_t src = (size_t)at, dst = i;
+		while (src > 0 && dst > literal && b->data[src - 1] == data[dst - 1]) {
+			src--;
+			dst--;
 		}
-		if (!b->chain)
-			break;
-		at = b->chain[at];
+		size_t fwd = DELTA_WINDOW, limit = b->len - (size_t)at;
+		if (limit > len - i)
+			limit = len - i;
+		if (limit > 0xffff - (i - dst))
+			limit = 0xffff - (i - dst);
+		while (fwd + 8 <= limit) { /* 8 bytes a step */
+			uint64_t x, y;
+			memcpy(&x, b->data + at + fwd, 8);
+			memcpy(&y, data + i + fwd, 8);
+			if (x != y)
+				break;
+			fwd += 8;
+		}
+		while (fwd < limit && b->data[at + fwd] == data[i + fwd])
+			fwd++;
+		size_t n = i - dst + fwd;
+		if (n > best_n) {
+			*best_src = src;
+			*best_dst = dst;
+			best_n = n;
+			best_end = i + fwd;
+		}
 	}
 	return best_n;
 }
@@ -582,10 +597,11 @@ int umap_objw_flush(umap_objw *w, const char *gitdir, int level)
 	size_t n = w->marked;
 	pack_item *items = calloc(n, sizeof(*items));
 	umap_buf pack = UMAP_BUF_INIT, idx = UMAP_BUF_INIT, path = UMAP_BUF_INIT;
-	z_stream zs, tzs;
+	z_stream zs, tzs, bzs;
 	memset(&zs, 0, sizeof(zs));
 	memset(&tzs, 0, sizeof(tzs));
-	int rc = 0, zinit = 0, tzinit = 0;
+	memset(&bzs, 0, sizeof(bzs));
+	int rc = 0, zinit = 0, tzinit = 0, bzinit = 0;
 	if (!items) {
 		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 		goto done;
@@ -601,11 +617,16 @@ int umap_objw_flush(umap_objw *w, const char *gitdir, int level)
 		goto done;
 	}
 	zinit = 1;
-	if (deflateInit2(&tzs, TREE_LEVEL, Z_DEFLATED, 12, 4, Z_DEFAULT_STRATEGY) != Z_OK) {
+	if (deflateInit2(&tzs, WHOLE_LEVEL, Z_DEFLATED, 12, 4, Z_FIXED) != Z_OK) {
 		rc = umap_error_set(UMAP_ENOMEM, "zlib: cannot start the compressor");
 		goto done;
 	}
 	tzinit = 1;
+	if (deflateInit2(&bzs, WHOLE_LEVEL, Z_DEFLATED, 12, 4, Z_DEFAULT_STRATEGY) != Z_OK) {
+		rc = umap_error_set(UMAP_ENOMEM, "zlib: cannot start the compressor");
+		goto done;
+	}
+	bzinit = 1;
 	unsigned char hdr[12] = { 'P', 'A', 'C', 'K' };
 	put_be32(hdr + 4, 2);
 	put_be32(hdr + 8, (uint32_t)n);
@@ -647,8 +668,8 @@ int umap_objw_flush(umap_objw *w, const char *gitdir, int level)
 			rc = put_delta(&pack, &zs, level, &delta, &base, e, &items[k], &done);
 		if (!rc && !done) {
 			if (e->type == GIT_OBJECT_TREE || e->len >= WHOLE_ZLIB_MIN)
-				rc = pack_object(&pack, &tzs, TREE_LEVEL, e->type, e->data, e->len, 0,
-						 &items[k]);
+				rc = pack_object(&pack, e->type == GIT_OBJECT_TREE ? &tzs : &bzs,
+						 WHOLE_LEVEL, e->type, e->data, e->len, 0, &items[k]);
 			else
 				rc = pack_object(&pack, &zs, level, e->type, e->data, e->len, 0, &items[k]);
 			if (e->type == GIT_OBJECT_BLOB && e->len <= DELTA_MAX_BASE)
@@ -707,6 +728,8 @@ done:
 		deflateEnd(&zs);
 	if (tzinit)
 		deflateEnd(&tzs);
+	if (bzinit)
+		deflateEnd(&bzs);
 	free(items);
 	umap_buf_dispose(&pack);
 	umap_buf_dispose(&idx);
