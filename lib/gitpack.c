@@ -472,6 +472,8 @@ static int pack_object(umap_buf *pack, z_stream *zs, int level, int type, const 
 #define DELTA_HASH_BITS 10     /* a feature-sized base: every 4th window */
 #define DICT_HASH_BITS 19      /* a dictionary: every window, chained */
 #define DELTA_CHAIN 16         /* dictionary candidates tried per position */
+#define DELTA_NICE 64          /* a match this long ends the search */
+#define DELTA_LAZY_BELOW 0xffff /* a match shorter than this is tried one byte later too */
 #define DELTA_GROUP 32         /* blobs per base */
 #define DELTA_MAX_BASE 16384   /* bytes: larger objects are written whole */
 
@@ -605,6 +607,8 @@ static size_t find_match(const delta_base *b, const unsigned char *data, size_t 
 			*best_dst = dst;
 			best_n = n;
 			best_end = i + fwd;
+			if (best_end == len || fwd >= DELTA_NICE)
+				break; /* long enough: a longer one saves a byte or two */
 		}
 	}
 	return best_n;
@@ -626,7 +630,7 @@ static int make_delta(umap_buf *out, const delta_base *b, const unsigned char *d
 			i++;
 			continue;
 		}
-		if (b->chain && i + 1 + DELTA_WINDOW <= len) {
+		if (b->chain && n < DELTA_LAZY_BELOW && i + 1 + DELTA_WINDOW <= len) {
 			size_t src2 = 0, dst2 = 0;
 			size_t n2 = find_match(b, data, len, i + 1, literal, &src2, &dst2);
 			if (n2 && dst2 + n2 > dst + n) {
