@@ -310,14 +310,14 @@ typedef struct bitout {
 	unsigned n;
 } bitout;
 
-static void bit_put(bitout *b, uint32_t v, unsigned n)
+static void bit_put(bitout *b, uint32_t v, unsigned n) /* n <= 16 */
 {
 	b->acc |= (uint64_t)v << b->n;
 	b->n += n;
-	while (b->n >= 8) {
-		*b->o++ = (unsigned char)b->acc;
-		b->acc >>= 8;
-		b->n -= 8;
+	if (b->n >= 32) {
+		for (int i = 0; i < 4; i++, b->acc >>= 8)
+			*b->o++ = (unsigned char)b->acc;
+		b->n -= 32;
 	}
 }
 
@@ -359,6 +359,7 @@ static int put_tree_fixed(umap_buf *pack, const void *data, size_t len)
 	uint16_t codes[256];
 	for (unsigned c = 0; c < 256; c++)
 		codes[c] = (uint16_t)(c < 144 ? bit_rev(0x30 + c, 8) : bit_rev(0x190 + c - 144, 9));
+	/* the table is built per tree: 256 entries beside ~800 bytes, and no shared state */
 	unsigned char *o = (unsigned char *)pack->ptr + pack->len;
 	*o++ = 0x78;
 	*o++ = 0x01;
@@ -389,9 +390,10 @@ static int put_tree_fixed(umap_buf *pack, const void *data, size_t len)
 			put_fixed_literal(&b, codes, *p);
 	}
 	bit_put(&b, 0, 7); /* end of block: code 256 */
-	if (b.n)
-		bit_put(&b, 0, 8 - b.n);
-	o = b.o;
+	for (o = b.o; b.n; b.acc >>= 8) {
+		*o++ = (unsigned char)b.acc;
+		b.n = b.n > 8 ? b.n - 8 : 0;
+	}
 	uLong a = adler32_z(adler32(0, Z_NULL, 0), data, len);
 	*o++ = (unsigned char)(a >> 24);
 	*o++ = (unsigned char)(a >> 16);

@@ -934,44 +934,66 @@ static unsigned rice_k(uint64_t n)
 	return k;
 }
 
+/* Bits packed from the low bit of each byte, into a buffer grown beforehand. */
 typedef struct bitw {
-	umap_buf *out;
+	unsigned char *o;
 	uint64_t acc;
 	unsigned nacc;
-	int rc;
 } bitw;
 
-static void bits_put(bitw *w, uint64_t v, unsigned n)
+static void bits_put(bitw *w, uint64_t v, unsigned n) /* n <= 32 */
 {
-	while (n) {
-		unsigned take = n > 32 ? 32 : n;
-		w->acc |= (v & (((uint64_t)1 << take) - 1)) << w->nacc;
-		w->nacc += take;
-		v = take < 64 ? v >> take : 0;
-		n -= take;
-		while (w->nacc >= 8) {
-			w->rc |= umap_buf_putc(w->out, (char)(w->acc & 0xff));
-			w->acc >>= 8;
-			w->nacc -= 8;
-		}
+	w->acc |= (v & (((uint64_t)1 << n) - 1)) << w->nacc;
+	w->nacc += n;
+	if (w->nacc >= 32) {
+		for (int i = 0; i < 4; i++, w->acc >>= 8)
+			*w->o++ = (unsigned char)w->acc;
+		w->nacc -= 32;
 	}
 }
 
 static int rice_encode(umap_buf *out, const uint64_t *v, size_t n)
 {
-	bitw w = { out, 0, 0, 0 };
 	unsigned k = rice_k(n);
+	/* at most k + 1 bits a value plus (sum of gaps >> k) <= 2^64 >> k ones in all */
+	size_t bound = n / 8 * (k + 2) + n + ((k < 63 ? UINT64_MAX >> k : 1) + 7) / 8 + 64;
+	if (umap_buf_grow(out, bound))
+		return UMAP_ENOMEM;
+	unsigned char *start = (unsigned char *)out->ptr + out->len;
+	bitw w = { start, 0, 0 };
 	uint64_t prev = 0;
-	for (size_t i = 0; i < n && !w.rc; i++) {
-		uint64_t gap = v[i] - prev, q = k < 64 ? gap >> k : 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t gap = v[i] - prev, q = gap >> k;
 		prev = v[i];
 		for (; q >= 32; q -= 32)
 			bits_put(&w, 0xffffffffu, 32);
 		bits_put(&w, ((uint64_t)1 << q) - 1, (unsigned)q + 1); /* q ones, then a zero */
-		bits_put(&w, gap, k);
+		if (k > 32) {
+			bits_put(&w, gap, 32);
+			bits_put(&w, gap >> 32, k - 32);
+		} else {
+			bits_put(&w, gap, k);
+		}
 	}
-	bits_put(&w, 0, 7); /* the last partial byte */
-	return w.rc;
+	while (w.nacc) {
+		*w.o++ = (unsigned char)w.acc;
+		w.acc >>= 8;
+		w.nacc = w.nacc > 8 ? w.nacc - 8 : 0;
+	}
+	out->len += (size_t)(w.o - start);
+	return 0;
+}
+
+/* The 57 bits from `bit` on (fewer at the end: zeros). */
+static uint64_t bits_peek(const unsigned char *p, size_t len, size_t bit)
+{
+	uint64_t v = 0;
+	size_t at = bit >> 3;
+	if (at + 8 <= len)
+		memcpy(&v, p + at, 8);
+	else if (at < len)
+		memcpy(&v, p + at, len - at);
+	return (v >> (bit & 7)) & (((uint64_t)1 << 57) - 1);
 }
 
 /* -1 when the bits run out: a damaged file. */
@@ -985,18 +1007,24 @@ static int rice_decode(uint64_t *v, size_t n, const unsigned char *p, size_t len
 		for (;;) {
 			if (bit >= nbits)
 				return -1;
-			int b = (p[bit >> 3] >> (bit & 7)) & 1;
-			bit++;
-			if (!b)
+			uint64_t w = bits_peek(p, len, bit);
+			uint64_t zero = ~w & (((uint64_t)1 << 57) - 1);
+			if (zero) {
+				unsigned ones = (unsigned)__builtin_ctzll(zero);
+				q += ones;
+				bit += ones + 1;
 				break;
-			q++;
+			}
+			q += 57;
+			bit += 57;
 		}
-		if (nbits - bit < k)
+		if (bit > nbits || nbits - bit < k)
 			return -1;
-		uint64_t low = 0;
-		for (unsigned j = 0; j < k; j++, bit++)
-			low |= (uint64_t)((p[bit >> 3] >> (bit & 7)) & 1) << j;
-		prev += (k < 64 ? q << k : 0) + low;
+		uint64_t low = bits_peek(p, len, bit) & (k >= 32 ? 0xffffffffu : (((uint64_t)1 << k) - 1));
+		if (k > 32)
+			low |= (bits_peek(p, len, bit + 32) & (((uint64_t)1 << (k - 32)) - 1)) << 32;
+		bit += k;
+		prev += (q << k) + low;
 		v[i] = prev;
 	}
 	return 0;
