@@ -30,11 +30,13 @@ int umap_objw_unwritten(const umap_objw *w, const git_oid *id);
 void umap_objw_mark(umap_objw *w, const git_oid *id);
 size_t umap_objw_marked(const umap_objw *w);
 
-/* Objects are stored without zlib unless a level is given (git's pack.compression):
- * zlib costs 50-100k instructions per small object (stream set-up, Huffman trees), as
- * much as the rest of an import or commit, and gains little on a feature; blobs are
- * written as deltas against the layer's dictionary or a similar blob instead (see
- * gitpack.c), which `git gc` keeps as they are. */
+/* Feature deltas are stored without zlib unless a level is given (git's
+ * pack.compression): zlib costs ~200k instructions per small object (it builds Huffman
+ * tables per stream), as much as the rest of an import or commit, and gains 7% on a
+ * delta; blobs are written as deltas against the layer's dictionary or a similar blob
+ * instead (see gitpack.c), which `git gc` keeps as they are. Objects written whole are
+ * always compressed: trees by a fixed-code deflate block of our own, blobs from 128
+ * bytes by zlib at level 1 (20 times fewer objects). */
 /* Writes every marked object into objects/pack/pack-<sha>.{pack,idx} under `gitdir`
  * (temp files, fsync, rename: the pack first, its index last, so a killed writer leaves
  * at most an unused file). Marks are cleared. Nothing marked: nothing written.

@@ -913,11 +913,122 @@ int umap_repo_index_save(umap_repo *repo)
 }
 
 /* ---- Feature sets -----------------------------------------------------------------------
- * .umapsync/umapsync-features: "UMAPFS01", then per layer: u32 id length, the id, the
- * features tree id (20 bytes), u32 depth, u64 n, u32 counts[64^depth], u64 hashes[n]
- * (native byte order: a cache of this machine's, checked by its trailing xxh3-64). */
+ * .umapsync/umapsync-features: "UMAPFS02", then per layer: u32 id length, the id, the
+ * features tree id (20 bytes), u32 depth, u64 n, u32 counts[64^depth], u64 length of the
+ * hashes' bytes, then the n sorted hashes Rice-coded (native byte order: a cache of this
+ * machine's, checked by its trailing xxh3-64). "UMAPFS01" files (u64 hashes[n] as they
+ * are) are still read. The hashes are uniform and sorted: coding their gaps (k low bits
+ * as they are, the rest in unary) takes ~49 bits a hash at 100k, not 64, and the file is
+ * part of the repository's size. */
 
-static const char sets_magic[8] = { 'U', 'M', 'A', 'P', 'F', 'S', '0', '1' };
+static const char sets_magic[8] = { 'U', 'M', 'A', 'P', 'F', 'S', '0', '2' };
+static const char sets_magic_v1[8] = { 'U', 'M', 'A', 'P', 'F', 'S', '0', '1' };
+
+/* The Rice parameter for n uniform 64-bit values: the gaps average 2^64/(n+1). */
+static unsigned rice_k(uint64_t n)
+{
+	uint64_t gap = UINT64_MAX / (n + 1);
+	unsigned k = 0;
+	while (k < 63 && (gap >> (k + 1)))
+		k++;
+	return k;
+}
+
+/* Bits packed from the low bit of each byte, into a buffer grown beforehand. */
+typedef struct bitw {
+	unsigned char *o;
+	uint64_t acc;
+	unsigned nacc;
+} bitw;
+
+static void bits_put(bitw *w, uint64_t v, unsigned n) /* n <= 32 */
+{
+	w->acc |= (v & (((uint64_t)1 << n) - 1)) << w->nacc;
+	w->nacc += n;
+	if (w->nacc >= 32) {
+		for (int i = 0; i < 4; i++, w->acc >>= 8)
+			*w->o++ = (unsigned char)w->acc;
+		w->nacc -= 32;
+	}
+}
+
+static int rice_encode(umap_buf *out, const uint64_t *v, size_t n)
+{
+	unsigned k = rice_k(n);
+	/* at most k + 1 bits a value plus (sum of gaps >> k) <= 2^64 >> k ones in all */
+	size_t bound = n / 8 * (k + 2) + n + ((k < 63 ? UINT64_MAX >> k : 1) + 7) / 8 + 64;
+	if (umap_buf_grow(out, bound))
+		return UMAP_ENOMEM;
+	unsigned char *start = (unsigned char *)out->ptr + out->len;
+	bitw w = { start, 0, 0 };
+	uint64_t prev = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t gap = v[i] - prev, q = gap >> k;
+		prev = v[i];
+		for (; q >= 32; q -= 32)
+			bits_put(&w, 0xffffffffu, 32);
+		bits_put(&w, ((uint64_t)1 << q) - 1, (unsigned)q + 1); /* q ones, then a zero */
+		if (k > 32) {
+			bits_put(&w, gap, 32);
+			bits_put(&w, gap >> 32, k - 32);
+		} else {
+			bits_put(&w, gap, k);
+		}
+	}
+	while (w.nacc) {
+		*w.o++ = (unsigned char)w.acc;
+		w.acc >>= 8;
+		w.nacc = w.nacc > 8 ? w.nacc - 8 : 0;
+	}
+	out->len += (size_t)(w.o - start);
+	return 0;
+}
+
+/* The 57 bits from `bit` on (fewer at the end: zeros). */
+static uint64_t bits_peek(const unsigned char *p, size_t len, size_t bit)
+{
+	uint64_t v = 0;
+	size_t at = bit >> 3;
+	if (at + 8 <= len)
+		memcpy(&v, p + at, 8);
+	else if (at < len)
+		memcpy(&v, p + at, len - at);
+	return (v >> (bit & 7)) & (((uint64_t)1 << 57) - 1);
+}
+
+/* -1 when the bits run out: a damaged file. */
+static int rice_decode(uint64_t *v, size_t n, const unsigned char *p, size_t len)
+{
+	unsigned k = rice_k(n);
+	size_t bit = 0, nbits = len * 8;
+	uint64_t prev = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t q = 0;
+		for (;;) {
+			if (bit >= nbits)
+				return -1;
+			uint64_t w = bits_peek(p, len, bit);
+			uint64_t zero = ~w & (((uint64_t)1 << 57) - 1);
+			if (zero) {
+				unsigned ones = (unsigned)__builtin_ctzll(zero);
+				q += ones;
+				bit += ones + 1;
+				break;
+			}
+			q += 57;
+			bit += 57;
+		}
+		if (bit > nbits || nbits - bit < k)
+			return -1;
+		uint64_t low = bits_peek(p, len, bit) & (k >= 32 ? 0xffffffffu : (((uint64_t)1 << k) - 1));
+		if (k > 32)
+			low |= (bits_peek(p, len, bit + 32) & (((uint64_t)1 << (k - 32)) - 1)) << 32;
+		bit += k;
+		prev += (q << k) + low;
+		v[i] = prev;
+	}
+	return 0;
+}
 
 static int sets_path(umap_buf *path, umap_repo *repo)
 {
@@ -985,13 +1096,15 @@ static void sets_load(umap_repo *repo)
 	umap_buf path = UMAP_BUF_INIT, data = UMAP_BUF_INIT;
 	if (sets_path(&path, repo) || access(path.ptr, F_OK) ||
 	    umap_file_read(&data, path.ptr, (size_t)1 << 34) || data.len < sizeof(sets_magic) + 8 ||
-	    memcmp(data.ptr, sets_magic, sizeof(sets_magic)) ||
+	    (memcmp(data.ptr, sets_magic, sizeof(sets_magic)) &&
+	     memcmp(data.ptr, sets_magic_v1, sizeof(sets_magic_v1))) ||
 	    XXH3_64bits(data.ptr, data.len - 8) != stored_sum(&data)) {
 		umap_error_clear();
 		umap_buf_dispose(&path);
 		umap_buf_dispose(&data);
 		return;
 	}
+	int v1 = !memcmp(data.ptr, sets_magic_v1, sizeof(sets_magic_v1));
 	const char *p = data.ptr + sizeof(sets_magic), *end = data.ptr + data.len - 8;
 	while (p < end) {
 		uint32_t idlen, depth;
@@ -1000,13 +1113,23 @@ static void sets_load(umap_repo *repo)
 		char id[1024];
 		if (take(&idlen, 4, &p, end) || idlen >= sizeof(id) || take(id, idlen, &p, end) ||
 		    take(features.id, GIT_OID_RAWSZ, &p, end) || take(&depth, 4, &p, end) || depth > 3 ||
-		    take(&n, 8, &p, end) || n > (uint64_t)(end - p) / 8)
+		    take(&n, 8, &p, end) || n > (uint64_t)(end - p) * (v1 ? 1 : 8) / 8)
 			break;
 		id[idlen] = '\0';
 		size_t nleaves = (size_t)1 << (6 * depth);
 		uint32_t *counts = malloc(nleaves * sizeof(*counts));
 		uint64_t *hashes = malloc((n ? n : 1) * sizeof(*hashes));
-		if (!counts || !hashes || take(counts, nleaves * 4, &p, end) || take(hashes, n * 8, &p, end)) {
+		uint64_t coded = 0;
+		int bad = !counts || !hashes || take(counts, nleaves * 4, &p, end);
+		if (!bad && v1)
+			bad = take(hashes, n * 8, &p, end);
+		else if (!bad) {
+			bad = take(&coded, 8, &p, end) || coded > (uint64_t)(end - p) ||
+			      rice_decode(hashes, n, (const unsigned char *)p, (size_t)coded);
+			if (!bad)
+				p += coded;
+		}
+		if (bad) {
 			free(counts);
 			free(hashes);
 			break;
@@ -1056,8 +1179,14 @@ int umap_repo_feature_sets_save(umap_repo *repo)
 		rc = umap_buf_put(&data, &idlen, 4) || umap_buf_put(&data, set->layer, idlen) ||
 		     umap_buf_put(&data, set->features.id, GIT_OID_RAWSZ) || umap_buf_put(&data, &depth, 4) ||
 		     umap_buf_put(&data, &n, 8) ||
-		     umap_buf_put(&data, set->counts, ((size_t)1 << (6 * set->depth)) * 4) ||
-		     umap_buf_put(&data, set->hashes, set->n * 8);
+		     umap_buf_put(&data, set->counts, ((size_t)1 << (6 * set->depth)) * 4);
+		size_t at = data.len;
+		uint64_t coded = 0;
+		rc = rc || umap_buf_put(&data, &coded, 8) || rice_encode(&data, set->hashes, set->n);
+		if (!rc) {
+			coded = data.len - at - 8;
+			memcpy(data.ptr + at, &coded, 8);
+		}
 	}
 	uint64_t sum = rc ? 0 : XXH3_64bits(data.ptr, data.len);
 	if (rc || umap_buf_put(&data, &sum, 8) || sets_path(&path, repo))

@@ -24,7 +24,8 @@
 #define ORDER "order"
 #define DICTIONARY "dictionary"
 #define DICTIONARY_MIN_FEATURES 256   /* smaller layers gain less than the blob costs */
-#define DICTIONARY_BYTES 65536        /* ~250 features: half-size deltas, cheap to index */
+#define DICTIONARY_BYTES 262144       /* ~1000 features: longer matches, 3-byte offsets past 64 KiB */
+       /* ~250 features: half-size deltas, cheap to index */
 
 static int oom(void)
 {

@@ -6,10 +6,13 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "doc.h"
 #include "error.h"
+#include "fs.h"
 #include "json.h"
 #include "repo.h"
 #include "repo_internal.h"
@@ -337,6 +340,76 @@ TEST(a_commit_rebuilds_only_changed_leaves_and_gets_the_same_tree)
 	free(base_text);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* The feature sets are Rice-coded on disk: every hash comes back, whatever the spread
+ * (0, the largest value, duplicates, one hash: the 63-bit parameter), and a file of the
+ * earlier format (raw hashes) is still read. */
+TEST(feature_sets_come_back_from_disk_in_both_formats)
+{
+	static const size_t sizes[] = { 0, 1, 2, 5, 1000, 20000 };
+	for (size_t t = 0; t < sizeof(sizes) / sizeof(sizes[0]); t++) {
+		size_t n = sizes[t];
+		uint64_t *hashes = malloc((n ? n : 1) * sizeof(*hashes)), x = 0x9E3779B97F4A7C15ull * (t + 1);
+		uint32_t *counts = calloc(64, sizeof(*counts));
+		CHECK(hashes && counts);
+		for (size_t i = 0; i < n; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			hashes[i] = i == 0 ? 0 : i == 1 ? UINT64_MAX : i % 7 == 3 ? hashes[i - 1] : x;
+		}
+		qsort(hashes, n, sizeof(*hashes), cmp_u64);
+		uint64_t *want = malloc((n ? n : 1) * sizeof(*want));
+		CHECK(want != NULL);
+		memcpy(want, hashes, n * sizeof(*want));
+		counts[5] = (uint32_t)n;
+		umap_repo *repo = fresh_repo();
+		git_oid features;
+		memset(&features, 0x42, sizeof(features));
+		CHECK_INT(umap_repo_feature_set_note(repo, "layer-x", &features, 1, counts, hashes, n), 0);
+		CHECK_INT(umap_repo_feature_sets_save(repo), 0);
+		char gitdir[1024];
+		snprintf(gitdir, sizeof(gitdir), "%s", repo->gitdir);
+		for (int format = 2; format >= 1; format--) {
+			if (format == 1) { /* the same set as the earlier format wrote it */
+				umap_buf v1 = UMAP_BUF_INIT, path = UMAP_BUF_INIT;
+				uint32_t idlen = 7, depth = 1;
+				uint64_t count = n;
+				uint32_t c64[64] = { 0 };
+				c64[5] = (uint32_t)n;
+				CHECK_INT(umap_buf_put(&v1, "UMAPFS01", 8), 0);
+				CHECK_INT(umap_buf_put(&v1, &idlen, 4) || umap_buf_put(&v1, "layer-x", 7) ||
+						  umap_buf_put(&v1, features.id, 20) || umap_buf_put(&v1, &depth, 4) ||
+						  umap_buf_put(&v1, &count, 8) || umap_buf_put(&v1, c64, sizeof(c64)) ||
+						  umap_buf_put(&v1, want, n * 8),
+					  0);
+				uint64_t sum = XXH3_64bits(v1.ptr, v1.len);
+				CHECK_INT(umap_buf_put(&v1, &sum, 8), 0);
+				CHECK_INT(umap_buf_printf(&path, "%s/umapsync-features", gitdir), 0);
+				CHECK_INT(umap_file_write_atomic(path.ptr, v1.ptr, v1.len), 0);
+				umap_buf_dispose(&v1);
+				umap_buf_dispose(&path);
+			}
+			umap_repo *again = NULL;
+			CHECK_INT(umap_repo_open(&again, repo->workdir), 0);
+			const umap_feature_set *set = umap_repo_feature_set(again, "layer-x", &features);
+			CHECK(set != NULL);
+			if (set) {
+				CHECK_INT((int)set->n, (int)n);
+				CHECK_INT(set->depth, 1);
+				CHECK_INT((int)set->counts[5], (int)n);
+				CHECK(n == 0 || !memcmp(set->hashes, want, n * sizeof(*want)));
+			}
+			umap_repo_free(again);
+		}
+		free(want);
+		umap_repo_free(repo);
+	}
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/umap-unit-repo.XXXXXX");
@@ -348,6 +421,7 @@ int main(void)
 	RUN(two_maps_or_duplicate_layer_ids_are_refused);
 	RUN(the_stat_index_skips_unchanged_files_and_sees_every_change);
 	RUN(a_commit_rebuilds_only_changed_leaves_and_gets_the_same_tree);
+	RUN(feature_sets_come_back_from_disk_in_both_formats);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
