@@ -20,8 +20,9 @@
 #include "strmap.h"
 
 /* Pages behind the read cursor are handed back to the kernel in steps this big, so that
- * reading a 27 MB layer keeps well under a MB of it resident instead of the whole file. */
-#define DROP_STEP ((size_t)64 << 10)
+ * reading a 27 MB layer keeps about a MB of it resident instead of the whole file. Each
+ * step is a madvise and a TLB flush: 64 KB steps cost diff 100k a third of its system time. */
+#define DROP_STEP ((size_t)512 << 10)
 #define MAX_FEATURES ((size_t)UINT32_MAX - 1)
 
 /* Where a member (map option, layer options...) was in the source and what it held, so that
