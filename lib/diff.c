@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <stdlib.h>
@@ -945,20 +946,126 @@ static int todo_push(umap_buf *todo, size_t layer, const rec *a, const rec *b)
 	return umap_buf_put(todo, &t, sizeof(t)) ? nomem() : 0;
 }
 
-static int todo_add(umap_diff *diff, umap_doc *old_doc, umap_doc *new_doc, const pending *t)
+/* The trees of the changed pairs, built on two threads: parsing them is most of what
+ * remains once both files are read, and one core would otherwise sit idle. Items are
+ * claimed from a shared counter; the caller adds them to the diff in order as they become
+ * ready, so that the changes come out as one thread would have found them. */
+typedef struct todo_work {
+	umap_doc *old_doc, *new_doc;
+	const pending *items;
+	size_t n;
+	json_t **trees;              /* 2 per item: old, new */
+	_Atomic unsigned char *state; /* TODO_* per item */
+	atomic_size_t next;
+	atomic_int stop;
+	int worker_rc;
+	char worker_error[1024];
+} todo_work;
+
+enum { TODO_PENDING, TODO_BUILT, TODO_FAILED };
+
+static int todo_build(todo_work *w, size_t i)
 {
-	json_t *ta = NULL, *tb = NULL;
+	const pending *t = &w->items[i];
+	json_t **tree = &w->trees[2 * i];
 	int rc = 0;
 	/* a feature is at least "{}": length 0 is no feature */
 	if (t->old_length)
-		rc = umap_doc_build_span(&ta, old_doc, t->old_offset, t->old_length);
+		rc = umap_doc_build_span(&tree[0], w->old_doc, t->old_offset, t->old_length);
 	if (!rc && t->new_length)
-		rc = umap_doc_build_span(&tb, new_doc, t->new_offset, t->new_length);
+		rc = umap_doc_build_span(&tree[1], w->new_doc, t->new_offset, t->new_length);
+	atomic_store_explicit(&w->state[i], rc ? TODO_FAILED : TODO_BUILT, memory_order_release);
+	return rc;
+}
+
+/* Claims and builds items until none is left or either side failed; 0 or the error. */
+static int todo_claim(todo_work *w)
+{
+	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
+		size_t i = atomic_fetch_add_explicit(&w->next, 1, memory_order_relaxed);
+		if (i >= w->n)
+			return 0;
+		int rc = todo_build(w, i);
+		if (rc) {
+			atomic_store(&w->stop, 1);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void *todo_worker(void *arg)
+{
+	todo_work *w = arg;
+	if ((w->worker_rc = todo_claim(w)))
+		snprintf(w->worker_error, sizeof(w->worker_error), "%s", umap_error_last());
+	return NULL;
+}
+
+/* Adds item i, whose trees are built, to the diff. */
+static int todo_add(umap_diff *diff, todo_work *w, size_t i)
+{
+	json_t **tree = &w->trees[2 * i];
 	/* positions are left unknown: counting lines for each change would cost a pass */
-	if (!rc)
-		rc = umap_diff_add_feature(diff, t->layer, ta, tb, NULL, NULL);
-	json_decref(ta);
-	json_decref(tb);
+	int rc = umap_diff_add_feature(diff, w->items[i].layer, tree[0], tree[1], NULL, NULL);
+	json_decref(tree[0]);
+	json_decref(tree[1]);
+	tree[0] = tree[1] = NULL;
+	return rc;
+}
+
+static int add_pending(umap_diff *diff, umap_doc *old_doc, umap_doc *new_doc,
+		       const pending *items, size_t n)
+{
+	if (!n)
+		return 0;
+	todo_work w = { old_doc, new_doc, items, n, calloc(2 * n, sizeof(json_t *)),
+			calloc(n, sizeof(*w.state)), 0, 0, 0, "" };
+	if (!w.trees || !w.state) {
+		free(w.trees);
+		free((void *)w.state);
+		return nomem();
+	}
+	pthread_t thread;
+	/* for a few changes a thread costs more than it saves */
+	int threaded = n >= 64 && pthread_create(&thread, NULL, todo_worker, &w) == 0;
+	int rc = 0;
+	size_t added = 0;
+	while (!rc && added < n) {
+		if (!atomic_load_explicit(&w.stop, memory_order_relaxed)) {
+			size_t i = atomic_fetch_add_explicit(&w.next, 1, memory_order_relaxed);
+			if (i < n && (rc = todo_build(&w, i)))
+				atomic_store(&w.stop, 1);
+		}
+		unsigned char st;
+		while (!rc && added < n &&
+		       (st = atomic_load_explicit(&w.state[added], memory_order_acquire)) != TODO_PENDING) {
+			if (st == TODO_FAILED)
+				break;
+			rc = todo_add(diff, &w, added++);
+		}
+		if (rc || added == n)
+			break;
+		if (atomic_load_explicit(&w.next, memory_order_relaxed) >= n ||
+		    atomic_load_explicit(&w.stop, memory_order_relaxed)) {
+			/* nothing left to claim: what is not built is the worker's */
+			if (threaded) {
+				pthread_join(thread, NULL);
+				threaded = 0;
+			}
+			/* built or failed, all of them: a failure below `added` is the worker's */
+			if (atomic_load(&w.state[added]) != TODO_BUILT)
+				rc = umap_error_set(w.worker_rc, "%s", w.worker_error);
+		}
+	}
+	if (rc)
+		atomic_store(&w.stop, 1);
+	if (threaded)
+		pthread_join(thread, NULL);
+	for (size_t i = 0; i < 2 * n; i++)
+		json_decref(w.trees[i]);
+	free(w.trees);
+	free((void *)w.state);
 	return rc;
 }
 
@@ -1174,9 +1281,9 @@ int umap_diff_files(umap_diff *diff, const char *old_path, const char *new_path)
 		rc = diff_tables(diff, &jobs[0], &jobs[1], &todo);
 	for (int k = 0; k < 2; k++)
 		table_free(&jobs[k].table);
-	const pending *items = (const pending *)(const void *)todo.ptr;
-	for (size_t i = 0; !rc && i < todo.len / sizeof(pending); i++)
-		rc = todo_add(diff, jobs[0].doc, jobs[1].doc, &items[i]);
+	if (!rc)
+		rc = add_pending(diff, jobs[0].doc, jobs[1].doc, (const pending *)(const void *)todo.ptr,
+				 todo.len / sizeof(pending));
 	umap_buf_dispose(&todo);
 	for (int k = 0; k < 2; k++)
 		umap_doc_free(jobs[k].doc);
