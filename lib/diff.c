@@ -700,9 +700,22 @@ typedef struct rec {
 	} id;
 } rec;
 
+/* Open addressing over the records of one layer (record index + 1; 0 = empty), keyed by
+ * rec_key: a hash join, cheaper than sorting both sides by id. */
+typedef struct id_table {
+	uint32_t *slots;
+	size_t mask;
+	size_t used;
+} id_table;
+
+enum { IDS_NONE, IDS_BUILT, IDS_DUPLICATE, IDS_NOMEM };
+
 typedef struct rec_layer {
 	rec *recs;
 	size_t n, cap;
+	id_table ids;            /* the old side's index, built by its reader (index_layer) */
+	int ids_state;           /* IDS_* */
+	uint32_t dup_first, dup_again; /* IDS_DUPLICATE: the records sharing an id */
 } rec_layer;
 
 typedef struct rec_table {
@@ -718,6 +731,7 @@ static void table_free(rec_table *t)
 				free(t->layers[l].recs[i].id.heap_id);
 		if (t->layers[l].recs)
 			munmap(t->layers[l].recs, t->layers[l].cap * sizeof(rec));
+		free(t->layers[l].ids.slots);
 	}
 	free(t->layers);
 	t->layers = NULL;
@@ -837,14 +851,6 @@ static int duplicate_error(const umap_doc *doc, const rec *first, const rec *aga
 			      pos.line);
 }
 
-/* Open addressing over the records of one layer (record index + 1; 0 = empty), keyed by
- * rec_key: a hash join, cheaper than sorting both sides by id. */
-typedef struct id_table {
-	uint32_t *slots;
-	size_t mask;
-	size_t used;
-} id_table;
-
 static size_t key_slot(uint64_t k, size_t mask)
 {
 	k ^= k >> 33; /* murmur3's finaliser: ids differ mostly in their last bytes */
@@ -902,19 +908,49 @@ static int id_table_add(id_table *t, const rec *recs, uint32_t index)
 	return 0;
 }
 
-/* Indexes the old side's ids, failing on a duplicate. */
-static int index_old(id_table *t, const umap_doc *doc, rec_layer *l)
+/* Indexes the ids of a layer; the first duplicate stops it and is kept for index_old to
+ * report (messages are per thread, and this runs on the reader's). */
+static void index_layer(rec_layer *l)
 {
-	int rc = id_table_init(t, l->n);
-	for (size_t i = 0; !rc && i < l->n; i++) {
+	if (id_table_init(&l->ids, l->n)) {
+		l->ids_state = IDS_NOMEM;
+		return;
+	}
+	l->ids_state = IDS_BUILT;
+	for (size_t i = 0; i < l->n; i++) {
 		const rec *r = &l->recs[i];
 		if (r->length & REC_NO_ID)
 			continue;
-		long first = id_table_find(t, l->recs, r, NULL);
-		rc = first >= 0 ? duplicate_error(doc, &l->recs[first], r)
-				: id_table_add(t, l->recs, (uint32_t)i);
+		long first = id_table_find(&l->ids, l->recs, r, NULL);
+		if (first >= 0) {
+			l->ids_state = IDS_DUPLICATE;
+			l->dup_first = (uint32_t)first;
+			l->dup_again = (uint32_t)i;
+			return;
+		}
+		if (id_table_add(&l->ids, l->recs, (uint32_t)i)) {
+			l->ids_state = IDS_NOMEM;
+			return;
+		}
 	}
-	return rc;
+}
+
+/* The old side's id index, failing on a duplicate. */
+static int index_old(const id_table **t, const umap_doc *doc, rec_layer *l)
+{
+	static uint32_t no_slot[1];
+	static const id_table no_ids = { no_slot, 0, 0 };
+	*t = &no_ids;
+	if (!l->n)
+		return 0; /* (the shared empty layer of table_layer is never written) */
+	if (l->ids_state == IDS_NONE)
+		index_layer(l);
+	if (l->ids_state == IDS_DUPLICATE)
+		return duplicate_error(doc, &l->recs[l->dup_first], &l->recs[l->dup_again]);
+	if (l->ids_state == IDS_NOMEM)
+		return nomem();
+	*t = &l->ids;
+	return 0;
 }
 
 /* The earlier record of `l` with the id of record `j` (for duplicate messages). */
@@ -1123,7 +1159,8 @@ static int match_idless_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_m
 static int pair_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_matched,
 		     umap_doc *new_doc, rec_layer *b, int32_t *b_match)
 {
-	id_table old_ids = { NULL, 0, 0 }, added_ids = { NULL, 0, 0 };
+	const id_table *old_ids;
+	id_table added_ids = { NULL, 0, 0 };
 	int rc = index_old(&old_ids, old_doc, a);
 	if (!rc)
 		rc = id_table_init(&added_ids, 16);
@@ -1131,7 +1168,7 @@ static int pair_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_matched,
 		const rec *r = &b->recs[j];
 		if (r->length & REC_NO_ID)
 			continue;
-		long k = id_table_find(&old_ids, a->recs, r, NULL);
+		long k = id_table_find(old_ids, a->recs, r, NULL);
 		if (k >= 0 && !a_matched[k]) {
 			a_matched[k] = 1;
 			b_match[j] = (int32_t)k;
@@ -1141,7 +1178,6 @@ static int pair_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_matched,
 			rc = id_table_add(&added_ids, b->recs, (uint32_t)j);
 		}
 	}
-	free(old_ids.slots);
 	free(added_ids.slots);
 	if (!rc)
 		rc = match_idless_recs(old_doc, a, a_matched, new_doc, b, b_match, 0);
@@ -1190,6 +1226,7 @@ static int compare_rec_layers(umap_diff *diff, size_t index, umap_doc *old_doc, 
 typedef struct read_job {
 	const char *path;
 	const char *id_property;
+	int index_ids; /* the old side: its ids are indexed while the other file is still read */
 	umap_doc *doc;
 	rec_table table;
 	int rc;
@@ -1206,6 +1243,10 @@ static void *read_source(void *arg)
 	job->rc = umap_doc_open(&job->doc, job->path, &opts);
 	if (job->rc)
 		snprintf(job->error, sizeof(job->error), "%s", umap_error_last());
+	else if (job->index_ids)
+		for (size_t l = 0; l < job->table.nlayers; l++)
+			if (job->table.layers[l].n)
+				index_layer(&job->table.layers[l]);
 	return NULL;
 }
 
@@ -1226,7 +1267,7 @@ static int diff_tables(umap_diff *diff, read_job *old_job, read_job *new_job, um
 	long *match;
 	if ((rc = match_layers(&match, old_doc, new_doc)))
 		return rc;
-	rec_layer none = { NULL, 0, 0 };
+	rec_layer none = { 0 };
 	for (size_t j = 0; j < new_doc->nlayers && !rc; j++) {
 		umap_layer *b = &new_doc->layers[j];
 		size_t index;
@@ -1264,6 +1305,7 @@ int umap_diff_files(umap_diff *diff, const char *old_path, const char *new_path)
 	jobs[0].path = old_path;
 	jobs[1].path = new_path;
 	jobs[0].id_property = jobs[1].id_property = priv_of(diff)->id_property;
+	jobs[0].index_ids = 1;
 	/* two files, two cores: reading them is most of the work */
 	pthread_t thread;
 	int threaded = pthread_create(&thread, NULL, read_source, &jobs[1]) == 0;
