@@ -790,9 +790,10 @@ static int collect_feature(void *data, umap_doc *doc, size_t layer, umap_feature
 	} else if (strlen(f->id) <= sizeof(r->id.inline_id)) {
 		memcpy(r->id.inline_id, f->id, strlen(f->id));
 	} else {
+		/* the id is lent for the call */
+		if (!(r->id.heap_id = strdup(f->id)))
+			return nomem();
 		r->length |= REC_HEAP_ID;
-		r->id.heap_id = f->id;
-		f->id = NULL;
 	}
 	l->n++;
 	return 0;
