@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <stdlib.h>
@@ -699,9 +700,22 @@ typedef struct rec {
 	} id;
 } rec;
 
+/* Open addressing over the records of one layer (record index + 1; 0 = empty), keyed by
+ * rec_key: a hash join, cheaper than sorting both sides by id. */
+typedef struct id_table {
+	uint32_t *slots;
+	size_t mask;
+	size_t used;
+} id_table;
+
+enum { IDS_NONE, IDS_BUILT, IDS_DUPLICATE, IDS_NOMEM };
+
 typedef struct rec_layer {
 	rec *recs;
 	size_t n, cap;
+	id_table ids;            /* the old side's index, built by its reader (index_layer) */
+	int ids_state;           /* IDS_* */
+	uint32_t dup_first, dup_again; /* IDS_DUPLICATE: the records sharing an id */
 } rec_layer;
 
 typedef struct rec_table {
@@ -717,6 +731,7 @@ static void table_free(rec_table *t)
 				free(t->layers[l].recs[i].id.heap_id);
 		if (t->layers[l].recs)
 			munmap(t->layers[l].recs, t->layers[l].cap * sizeof(rec));
+		free(t->layers[l].ids.slots);
 	}
 	free(t->layers);
 	t->layers = NULL;
@@ -775,9 +790,10 @@ static int collect_feature(void *data, umap_doc *doc, size_t layer, umap_feature
 	} else if (strlen(f->id) <= sizeof(r->id.inline_id)) {
 		memcpy(r->id.inline_id, f->id, strlen(f->id));
 	} else {
+		/* the id is lent for the call */
+		if (!(r->id.heap_id = strdup(f->id)))
+			return nomem();
 		r->length |= REC_HEAP_ID;
-		r->id.heap_id = f->id;
-		f->id = NULL;
 	}
 	l->n++;
 	return 0;
@@ -836,14 +852,6 @@ static int duplicate_error(const umap_doc *doc, const rec *first, const rec *aga
 			      pos.line);
 }
 
-/* Open addressing over the records of one layer (record index + 1; 0 = empty), keyed by
- * rec_key: a hash join, cheaper than sorting both sides by id. */
-typedef struct id_table {
-	uint32_t *slots;
-	size_t mask;
-	size_t used;
-} id_table;
-
 static size_t key_slot(uint64_t k, size_t mask)
 {
 	k ^= k >> 33; /* murmur3's finaliser: ids differ mostly in their last bytes */
@@ -901,19 +909,65 @@ static int id_table_add(id_table *t, const rec *recs, uint32_t index)
 	return 0;
 }
 
-/* Indexes the old side's ids, failing on a duplicate. */
-static int index_old(id_table *t, const umap_doc *doc, rec_layer *l)
+/* Fetches ahead what id_table_find(t, recs, &keys[i]) will read: the records are bigger
+ * than the L2 cache and a lookup read them at random, a cache miss each (half of the time
+ * of indexing and of looking up 100k ids). The slot comes first, its record later. */
+static inline void id_table_prefetch(const id_table *t, const rec *recs, const rec *keys,
+				     size_t i, size_t n)
 {
-	int rc = id_table_init(t, l->n);
-	for (size_t i = 0; !rc && i < l->n; i++) {
+	if (i + 16 < n)
+		__builtin_prefetch(&t->slots[key_slot(rec_key(&keys[i + 16]), t->mask)]);
+	if (i + 8 < n) {
+		uint32_t e = t->slots[key_slot(rec_key(&keys[i + 8]), t->mask)];
+		if (e)
+			__builtin_prefetch(&recs[e - 1]);
+	}
+}
+
+/* Indexes the ids of a layer; the first duplicate stops it and is kept for index_old to
+ * report (messages are per thread, and this runs on the reader's). */
+static void index_layer(rec_layer *l)
+{
+	if (id_table_init(&l->ids, l->n)) {
+		l->ids_state = IDS_NOMEM;
+		return;
+	}
+	l->ids_state = IDS_BUILT;
+	for (size_t i = 0; i < l->n; i++) {
 		const rec *r = &l->recs[i];
+		id_table_prefetch(&l->ids, l->recs, l->recs, i, l->n);
 		if (r->length & REC_NO_ID)
 			continue;
-		long first = id_table_find(t, l->recs, r, NULL);
-		rc = first >= 0 ? duplicate_error(doc, &l->recs[first], r)
-				: id_table_add(t, l->recs, (uint32_t)i);
+		long first = id_table_find(&l->ids, l->recs, r, NULL);
+		if (first >= 0) {
+			l->ids_state = IDS_DUPLICATE;
+			l->dup_first = (uint32_t)first;
+			l->dup_again = (uint32_t)i;
+			return;
+		}
+		if (id_table_add(&l->ids, l->recs, (uint32_t)i)) {
+			l->ids_state = IDS_NOMEM;
+			return;
+		}
 	}
-	return rc;
+}
+
+/* The old side's id index, failing on a duplicate. */
+static int index_old(const id_table **t, const umap_doc *doc, rec_layer *l)
+{
+	static uint32_t no_slot[1];
+	static const id_table no_ids = { no_slot, 0, 0 };
+	*t = &no_ids;
+	if (!l->n)
+		return 0; /* (the shared empty layer of table_layer is never written) */
+	if (l->ids_state == IDS_NONE)
+		index_layer(l);
+	if (l->ids_state == IDS_DUPLICATE)
+		return duplicate_error(doc, &l->recs[l->dup_first], &l->recs[l->dup_again]);
+	if (l->ids_state == IDS_NOMEM)
+		return nomem();
+	*t = &l->ids;
+	return 0;
 }
 
 /* The earlier record of `l` with the id of record `j` (for duplicate messages). */
@@ -945,20 +999,126 @@ static int todo_push(umap_buf *todo, size_t layer, const rec *a, const rec *b)
 	return umap_buf_put(todo, &t, sizeof(t)) ? nomem() : 0;
 }
 
-static int todo_add(umap_diff *diff, umap_doc *old_doc, umap_doc *new_doc, const pending *t)
+/* The trees of the changed pairs, built on two threads: parsing them is most of what
+ * remains once both files are read, and one core would otherwise sit idle. Items are
+ * claimed from a shared counter; the caller adds them to the diff in order as they become
+ * ready, so that the changes come out as one thread would have found them. */
+typedef struct todo_work {
+	umap_doc *old_doc, *new_doc;
+	const pending *items;
+	size_t n;
+	json_t **trees;              /* 2 per item: old, new */
+	_Atomic unsigned char *state; /* TODO_* per item */
+	atomic_size_t next;
+	atomic_int stop;
+	int worker_rc;
+	char worker_error[1024];
+} todo_work;
+
+enum { TODO_PENDING, TODO_BUILT, TODO_FAILED };
+
+static int todo_build(todo_work *w, size_t i)
 {
-	json_t *ta = NULL, *tb = NULL;
+	const pending *t = &w->items[i];
+	json_t **tree = &w->trees[2 * i];
 	int rc = 0;
 	/* a feature is at least "{}": length 0 is no feature */
 	if (t->old_length)
-		rc = umap_doc_build_span(&ta, old_doc, t->old_offset, t->old_length);
+		rc = umap_doc_build_span(&tree[0], w->old_doc, t->old_offset, t->old_length);
 	if (!rc && t->new_length)
-		rc = umap_doc_build_span(&tb, new_doc, t->new_offset, t->new_length);
+		rc = umap_doc_build_span(&tree[1], w->new_doc, t->new_offset, t->new_length);
+	atomic_store_explicit(&w->state[i], rc ? TODO_FAILED : TODO_BUILT, memory_order_release);
+	return rc;
+}
+
+/* Claims and builds items until none is left or either side failed; 0 or the error. */
+static int todo_claim(todo_work *w)
+{
+	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
+		size_t i = atomic_fetch_add_explicit(&w->next, 1, memory_order_relaxed);
+		if (i >= w->n)
+			return 0;
+		int rc = todo_build(w, i);
+		if (rc) {
+			atomic_store(&w->stop, 1);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void *todo_worker(void *arg)
+{
+	todo_work *w = arg;
+	if ((w->worker_rc = todo_claim(w)))
+		snprintf(w->worker_error, sizeof(w->worker_error), "%s", umap_error_last());
+	return NULL;
+}
+
+/* Adds item i, whose trees are built, to the diff. */
+static int todo_add(umap_diff *diff, todo_work *w, size_t i)
+{
+	json_t **tree = &w->trees[2 * i];
 	/* positions are left unknown: counting lines for each change would cost a pass */
-	if (!rc)
-		rc = umap_diff_add_feature(diff, t->layer, ta, tb, NULL, NULL);
-	json_decref(ta);
-	json_decref(tb);
+	int rc = umap_diff_add_feature(diff, w->items[i].layer, tree[0], tree[1], NULL, NULL);
+	json_decref(tree[0]);
+	json_decref(tree[1]);
+	tree[0] = tree[1] = NULL;
+	return rc;
+}
+
+static int add_pending(umap_diff *diff, umap_doc *old_doc, umap_doc *new_doc,
+		       const pending *items, size_t n)
+{
+	if (!n)
+		return 0;
+	todo_work w = { old_doc, new_doc, items, n, calloc(2 * n, sizeof(json_t *)),
+			calloc(n, sizeof(*w.state)), 0, 0, 0, "" };
+	if (!w.trees || !w.state) {
+		free(w.trees);
+		free((void *)w.state);
+		return nomem();
+	}
+	pthread_t thread;
+	/* for a few changes a thread costs more than it saves */
+	int threaded = n >= 64 && pthread_create(&thread, NULL, todo_worker, &w) == 0;
+	int rc = 0;
+	size_t added = 0;
+	while (!rc && added < n) {
+		if (!atomic_load_explicit(&w.stop, memory_order_relaxed)) {
+			size_t i = atomic_fetch_add_explicit(&w.next, 1, memory_order_relaxed);
+			if (i < n && (rc = todo_build(&w, i)))
+				atomic_store(&w.stop, 1);
+		}
+		unsigned char st;
+		while (!rc && added < n &&
+		       (st = atomic_load_explicit(&w.state[added], memory_order_acquire)) != TODO_PENDING) {
+			if (st == TODO_FAILED)
+				break;
+			rc = todo_add(diff, &w, added++);
+		}
+		if (rc || added == n)
+			break;
+		if (atomic_load_explicit(&w.next, memory_order_relaxed) >= n ||
+		    atomic_load_explicit(&w.stop, memory_order_relaxed)) {
+			/* nothing left to claim: what is not built is the worker's */
+			if (threaded) {
+				pthread_join(thread, NULL);
+				threaded = 0;
+			}
+			/* built or failed, all of them: a failure below `added` is the worker's */
+			if (atomic_load(&w.state[added]) != TODO_BUILT)
+				rc = umap_error_set(w.worker_rc, "%s", w.worker_error);
+		}
+	}
+	if (rc)
+		atomic_store(&w.stop, 1);
+	if (threaded)
+		pthread_join(thread, NULL);
+	for (size_t i = 0; i < 2 * n; i++)
+		json_decref(w.trees[i]);
+	free(w.trees);
+	free((void *)w.state);
 	return rc;
 }
 
@@ -1016,15 +1176,17 @@ static int match_idless_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_m
 static int pair_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_matched,
 		     umap_doc *new_doc, rec_layer *b, int32_t *b_match)
 {
-	id_table old_ids = { NULL, 0, 0 }, added_ids = { NULL, 0, 0 };
+	const id_table *old_ids;
+	id_table added_ids = { NULL, 0, 0 };
 	int rc = index_old(&old_ids, old_doc, a);
 	if (!rc)
 		rc = id_table_init(&added_ids, 16);
 	for (size_t j = 0; !rc && j < b->n; j++) {
 		const rec *r = &b->recs[j];
+		id_table_prefetch(old_ids, a->recs, b->recs, j, b->n);
 		if (r->length & REC_NO_ID)
 			continue;
-		long k = id_table_find(&old_ids, a->recs, r, NULL);
+		long k = id_table_find(old_ids, a->recs, r, NULL);
 		if (k >= 0 && !a_matched[k]) {
 			a_matched[k] = 1;
 			b_match[j] = (int32_t)k;
@@ -1034,7 +1196,6 @@ static int pair_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_matched,
 			rc = id_table_add(&added_ids, b->recs, (uint32_t)j);
 		}
 	}
-	free(old_ids.slots);
 	free(added_ids.slots);
 	if (!rc)
 		rc = match_idless_recs(old_doc, a, a_matched, new_doc, b, b_match, 0);
@@ -1083,6 +1244,7 @@ static int compare_rec_layers(umap_diff *diff, size_t index, umap_doc *old_doc, 
 typedef struct read_job {
 	const char *path;
 	const char *id_property;
+	int index_ids; /* the old side: its ids are indexed while the other file is still read */
 	umap_doc *doc;
 	rec_table table;
 	int rc;
@@ -1099,6 +1261,10 @@ static void *read_source(void *arg)
 	job->rc = umap_doc_open(&job->doc, job->path, &opts);
 	if (job->rc)
 		snprintf(job->error, sizeof(job->error), "%s", umap_error_last());
+	else if (job->index_ids)
+		for (size_t l = 0; l < job->table.nlayers; l++)
+			if (job->table.layers[l].n)
+				index_layer(&job->table.layers[l]);
 	return NULL;
 }
 
@@ -1119,7 +1285,7 @@ static int diff_tables(umap_diff *diff, read_job *old_job, read_job *new_job, um
 	long *match;
 	if ((rc = match_layers(&match, old_doc, new_doc)))
 		return rc;
-	rec_layer none = { NULL, 0, 0 };
+	rec_layer none = { 0 };
 	for (size_t j = 0; j < new_doc->nlayers && !rc; j++) {
 		umap_layer *b = &new_doc->layers[j];
 		size_t index;
@@ -1157,6 +1323,7 @@ int umap_diff_files(umap_diff *diff, const char *old_path, const char *new_path)
 	jobs[0].path = old_path;
 	jobs[1].path = new_path;
 	jobs[0].id_property = jobs[1].id_property = priv_of(diff)->id_property;
+	jobs[0].index_ids = 1;
 	/* two files, two cores: reading them is most of the work */
 	pthread_t thread;
 	int threaded = pthread_create(&thread, NULL, read_source, &jobs[1]) == 0;
@@ -1174,9 +1341,9 @@ int umap_diff_files(umap_diff *diff, const char *old_path, const char *new_path)
 		rc = diff_tables(diff, &jobs[0], &jobs[1], &todo);
 	for (int k = 0; k < 2; k++)
 		table_free(&jobs[k].table);
-	const pending *items = (const pending *)(const void *)todo.ptr;
-	for (size_t i = 0; !rc && i < todo.len / sizeof(pending); i++)
-		rc = todo_add(diff, jobs[0].doc, jobs[1].doc, &items[i]);
+	if (!rc)
+		rc = add_pending(diff, jobs[0].doc, jobs[1].doc, (const pending *)(const void *)todo.ptr,
+				 todo.len / sizeof(pending));
 	umap_buf_dispose(&todo);
 	for (int k = 0; k < 2; k++)
 		umap_doc_free(jobs[k].doc);

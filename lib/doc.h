@@ -67,7 +67,8 @@ typedef struct umap_doc_options {
 	umap_json_options json;
 	/* When set, features go to on_feature as they are read and are NOT kept in the layers
 	 * (nfeatures stays 0; checking duplicate ids is then the caller's job): for diffs of
-	 * files larger than the memory one wants to spend on them. */
+	 * files larger than the memory one wants to spend on them. feature->id is lent for
+	 * the call: copy it to keep it. */
 	umap_feature_fn on_feature;
 	void *on_feature_data;
 } umap_doc_options;

@@ -213,6 +213,17 @@ added feature R2dNw "Perrache"
 	assert_equal "$stderr" "fatal: $FIXTURES/diff/duplicate-ids.geojson:6:5: duplicate feature id \"zP5kR\": first on line 4, again on line 6"
 }
 
+@test "duplicate ids on the old side are fatal too, and a broken new side is reported first" {
+	run_split umapsync diff "$FIXTURES/diff/duplicate-ids.geojson" "$BASE"
+	assert_failure 128
+	assert_output ""
+	assert_equal "$stderr" "fatal: $FIXTURES/diff/duplicate-ids.geojson:6:5: duplicate feature id \"zP5kR\": first on line 4, again on line 6"
+	printf '{"type":"FeatureCollection","features":[}' >broken.geojson
+	run_split umapsync diff "$FIXTURES/diff/duplicate-ids.geojson" broken.geojson
+	assert_failure 128
+	assert_equal "$stderr" "fatal: broken.geojson:1:41: unexpected '}'; expected a value"
+}
+
 @test "a missing file, a revision, or no arguments say fatal: clearly" {
 	run_split umapsync diff "$BASE" nope.geojson
 	assert_failure 128
