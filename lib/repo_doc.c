@@ -489,6 +489,22 @@ static int read_layer(umap_repo *repo, umap_buf *text, const git_oid *layers_tre
 	return rc;
 }
 
+/* A map's "layers" member, after a comma when `comma`: each layer of `mf` read back. */
+static int put_layers(umap_repo *repo, umap_buf *text, int comma, const git_oid *layers_tree,
+		      manifest_file *mf, git_oid **blobs)
+{
+	if ((comma && umap_buf_putc(text, ',')) || umap_buf_puts(text, "\"layers\":["))
+		return oom();
+	int rc = 0;
+	for (size_t l = 0; l < mf->nlayers && !rc; l++) {
+		if (l && umap_buf_puts(text, ",\n"))
+			rc = oom();
+		if (!rc)
+			rc = read_layer(repo, text, layers_tree, mf->layers[l], &blobs[l]);
+	}
+	return !rc && umap_buf_putc(text, ']') ? oom() : rc;
+}
+
 static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, manifest_file *mf)
 {
 	umap_store *s = umap_repo_store(repo);
@@ -530,31 +546,14 @@ static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, 
 				break;
 			if (i++ == at) {
 				layers_done = 1;
-				rc = (!first && umap_buf_putc(&text, ',')) || umap_buf_puts(&text, "\"layers\":[") ? oom() : 0;
+				rc = put_layers(repo, &text, !first, &layers_tree, mf, blobs);
 				first = 0;
-				for (size_t l = 0; l < mf->nlayers && !rc; l++) {
-					if (l && umap_buf_puts(&text, ",\n"))
-						rc = oom();
-					if (!rc)
-						rc = read_layer(repo, &text, &layers_tree, mf->layers[l], &blobs[l]);
-				}
-				if (!rc && umap_buf_putc(&text, ']'))
-					rc = oom();
 			}
 			if (!rc)
 				rc = put_member(&text, &first, key, value);
 		}
-		if (!rc && !layers_done) {
-			rc = (!first && umap_buf_putc(&text, ',')) || umap_buf_puts(&text, "\"layers\":[") ? oom() : 0;
-			for (size_t l = 0; l < mf->nlayers && !rc; l++) {
-				if (l && umap_buf_puts(&text, ",\n"))
-					rc = oom();
-				if (!rc)
-					rc = read_layer(repo, &text, &layers_tree, mf->layers[l], &blobs[l]);
-			}
-			if (!rc && umap_buf_putc(&text, ']'))
-				rc = oom();
-		}
+		if (!rc && !layers_done)
+			rc = put_layers(repo, &text, !first, &layers_tree, mf, blobs);
 		if (!rc && umap_buf_putc(&text, '}'))
 			rc = oom();
 	} else if (!rc) {
