@@ -251,6 +251,7 @@ int cmd_pull(int argc, const char **argv)
 	argc = parse_options(argc, argv, options, usage);
 	if (argc > 1)
 		usage_with_options_msg(usage, options, "pull takes at most one remote");
+	int rc = 0; /* the rebase's, when pull hands over to it */
 	umap_repo *repo = open_repo();
 	sync_require_no_merge(repo, "pull");
 	char *configured = strategy ? NULL : setting_get(repo, "pull.strategy");
@@ -423,19 +424,8 @@ int cmd_pull(int argc, const char **argv)
 		fprintf(stderr, "Rebasing local commits onto %s\n", upstream.ptr);
 		const char *rargv[] = { "rebase", upstream.ptr, NULL };
 		fflush(stdout);
-		int rc = cmd_rebase(2, rargv);
+		rc = cmd_rebase(2, rargv);
 		umap_buf_dispose(&upstream);
-		free_texts(rtexts, nrtexts);
-		umap_sync_files_dispose(&files);
-		json_decref(foreign);
-		json_decref(remote_times);
-		json_decref(state);
-		umap_buf_dispose(&scope);
-		umap_http_response_dispose(&resp);
-		sync_remote_dispose(&remote);
-		umap_repo_free(repo);
-		free(configured);
-		return rc;
 	} else {
 		/* last writer wins: our unpushed changes replayed as ops on the remote state, each
 		 * kept unless a remote op on the same key (or entity) has a later HLC */
@@ -496,5 +486,5 @@ done:
 	sync_remote_dispose(&remote);
 	umap_repo_free(repo);
 	free(configured);
-	return 0;
+	return rc;
 }
