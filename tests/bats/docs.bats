@@ -262,6 +262,17 @@ install_pages() {
 	done
 }
 
+@test "every page renders with man -l without a warning" {
+	command -v man >/dev/null && command -v scdoc >/dev/null || skip "needs man and scdoc"
+	install_pages "$TEST_DIR/manpath"
+	local page warnings bad=""
+	for page in "$TEST_DIR"/manpath/man1/*; do
+		warnings=$(MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null)
+		[ -z "$warnings" ] || bad+="$(basename "$page"): $warnings"$'\n'
+	done
+	assert_equal "$bad" ""
+}
+
 @test "help CMD on a terminal opens the manual page" {
 	command -v script >/dev/null && command -v man >/dev/null && command -v scdoc >/dev/null ||
 		skip "needs script, man and scdoc"
