@@ -865,10 +865,16 @@ static int id_table_init(id_table *t, size_t n)
 	size_t cap = 64;
 	while (cap < 2 * n)
 		cap *= 2;
-	t->slots = calloc(cap, sizeof(*t->slots));
+	/* zeroed by writing, not calloc: calloc's fresh pages are the shared zero page until
+	 * written, and a lookup that reads one before the first insert writes it costs a
+	 * second fault and a TLB flush on the other core (the other file's reader) */
+	t->slots = malloc(cap * sizeof(*t->slots));
+	if (!t->slots)
+		return nomem();
+	memset(t->slots, 0, cap * sizeof(*t->slots));
 	t->mask = cap - 1;
 	t->used = 0;
-	return t->slots ? 0 : nomem();
+	return 0;
 }
 
 /* The record of `recs` in `t` with the id of `r`, or -1; *slot is where it would go. */

@@ -849,6 +849,8 @@ skip_fast(umap_scanner *s, size_t depth, size_t *end_offset, const struct member
 	const unsigned char *d = (const unsigned char *)s->data;
 	const size_t n = s->len;
 	size_t i = s->i, open = s->depth;
+	/* the innermost open container's bracket, '{' or '[' (s->kinds[open - 1]) */
+	unsigned char kind = open ? s->kinds[open - 1] : 0;
 	uint32_t line = s->line;
 	size_t line_start = s->line_start;
 	unsigned char c;
@@ -908,7 +910,7 @@ value:
 	case '[':
 		if (open >= s->max_depth || (open == s->stack_cap && grow_stack(s)))
 			return SKIP_SLOW;
-		s->kinds[open++] = d[i];
+		s->kinds[open++] = kind = d[i];
 		if (capture)
 			goto captured;
 		if (d[i++] == '{')
@@ -924,12 +926,20 @@ value:
 		break;
 	case '-': case '0': case '1': case '2': case '3': case '4':
 	case '5': case '6': case '7': case '8': case '9':
+	number:
 		if ((s->i = plain_number_end(d, i, n)) == 0) {
 			s->i = i;
 			if (scan_number(s))
 				return SKIP_ERROR;
 		}
 		i = s->i;
+		/* coordinates are most of a GeoJSON file: in an array, a number that follows a
+		 * comma at once is the next value (capture is only ever set in an object) */
+		if (kind == '[' && n - i > 1 && d[i] == ',' &&
+		    ((unsigned char)(d[i + 1] - '0') <= 9 || d[i + 1] == '-')) {
+			i++;
+			goto number;
+		}
 		break;
 	case 't':
 		if (n - i < 4 || memcmp(d + i, "true", 4))
@@ -987,16 +997,18 @@ after:
 		return SKIP_SLOW;
 	if (d[i] == ',') {
 		i++;
-		if (s->kinds[open - 1] == '{')
+		if (kind == '{')
 			goto key;
 		goto value;
 	}
-	if (d[i] != (s->kinds[open - 1] == '{' ? '}' : ']'))
+	if (d[i] != (kind == '{' ? '}' : ']'))
 		return SKIP_SLOW;
 close:
 	i++;
-	if (--open > depth)
+	if (--open > depth) {
+		kind = s->kinds[open - 1];
 		goto after;
+	}
 #undef SKIP_SPACE
 	s->i = i;
 	s->depth = open;
@@ -1251,6 +1263,28 @@ static json_t *number_value(umap_scanner *s, const umap_token *tok)
 		if (v <= (1LL << 53))
 			return json_integer(text[0] == '-' ? -v : v);
 	}
+	/* d.ddd with at most 15 digits and no exponent: both the digits as an integer and the
+	 * power of ten are exact doubles, so one division rounds as strtod does (Clinger) */
+	if (!memchr(text, 'e', len) && !memchr(text, 'E', len) && digits <= 16) {
+		uint64_t m = 0;
+		size_t ndigits = 0, frac = 0;
+		int point = 0;
+		for (size_t i = text[0] == '-'; i < len; i++) {
+			if (text[i] == '.') {
+				point = 1;
+				continue;
+			}
+			m = m * 10 + (uint64_t)(text[i] - '0');
+			ndigits++;
+			frac += point;
+		}
+		static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
+						1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15 };
+		if (ndigits <= 15) {
+			double v = (double)m / pow10[frac];
+			return json_real(text[0] == '-' ? -v : v);
+		}
+	}
 	char small[64];
 	char *copy = len < sizeof(small) ? small : malloc(len + 1);
 	if (!copy)
@@ -1266,8 +1300,8 @@ static json_t *number_value(umap_scanner *s, const umap_token *tok)
 /* One open container while building: the container and, for an object, the pending key. */
 struct build_frame {
 	json_t *container;
-	char *key;
-	size_t key_len;
+	/* kept with the frame's slot, so that a member name costs no malloc */
+	umap_buf key;
 	umap_pos key_pos;
 };
 
@@ -1308,22 +1342,14 @@ static int build_value(umap_scanner *s, const umap_token *first, umap_json_doc *
 		case UMAP_TOKEN_NULL: value = json_null(); break;
 		case UMAP_TOKEN_KEY: {
 			struct build_frame *top = &stack[nstack - 1];
-			if ((rc = umap_scanner_string(s, &tok, &str)))
+			if ((rc = umap_scanner_string(s, &tok, &top->key)))
 				goto done;
-			free(top->key);
-			top->key_len = str.len;
-			top->key = umap_buf_detach(&str);
-			if (!top->key) {
-				rc = build_fail_oom();
-				goto done;
-			}
 			top->key_pos = tok.pos;
 			break;
 		}
 		case UMAP_TOKEN_OBJECT_END:
 		case UMAP_TOKEN_ARRAY_END:
 			nstack--;
-			free(stack[nstack].key);
 			if (!nstack)
 				goto done;
 			break;
@@ -1351,10 +1377,10 @@ static int build_value(umap_scanner *s, const umap_token *first, umap_json_doc *
 						goto done;
 					}
 				} else {
-					json_t *old = json_object_getn(top->container, top->key,
-								       top->key_len);
+					json_t *old = json_object_getn(top->container, top->key.ptr,
+								       top->key.len);
 					if (old) {
-						void *iter = json_object_iter_at(top->container, top->key);
+						void *iter = json_object_iter_at(top->container, top->key.ptr);
 						const char *k = iter ? json_object_iter_key(iter) : NULL;
 						const umap_pos *fp = doc ? pos_get(doc, k) : NULL;
 						umap_pos first_pos = fp ? *fp : (umap_pos){ 0, 0, 0 };
@@ -1364,13 +1390,13 @@ static int build_value(umap_scanner *s, const umap_token *first, umap_json_doc *
 								rc = scan_fail(s, UMAP_EINVALID,
 									       top->key_pos.offset,
 									       "duplicate member \"%s\" (first at line %u, column %u)",
-									       top->key, first_pos.line,
+									       top->key.ptr, first_pos.line,
 									       first_pos.col);
 							else
 								rc = scan_fail(s, UMAP_EINVALID,
 									       top->key_pos.offset,
 									       "duplicate member \"%s\"",
-									       top->key);
+									       top->key.ptr);
 							goto done;
 						}
 						if (doc) {
@@ -1386,7 +1412,7 @@ static int build_value(umap_scanner *s, const umap_token *first, umap_json_doc *
 								doc->dups = dd;
 								doc->dups_cap = c;
 							}
-							char *kc = strdup(top->key);
+							char *kc = strdup(top->key.ptr);
 							if (!kc) {
 								json_decref(value);
 								rc = build_fail_oom();
@@ -1398,13 +1424,13 @@ static int build_value(umap_scanner *s, const umap_token *first, umap_json_doc *
 							doc->ndups++;
 						}
 					}
-					if (json_object_setn_new_nocheck(top->container, top->key,
-									 top->key_len, value)) {
+					if (json_object_setn_new_nocheck(top->container, top->key.ptr,
+									 top->key.len, value)) {
 						rc = build_fail_oom();
 						goto done;
 					}
 					if (doc && !old) {
-						void *iter = json_object_iter_at(top->container, top->key);
+						void *iter = json_object_iter_at(top->container, top->key.ptr);
 						const char *k = iter ? json_object_iter_key(iter) : NULL;
 						if (k && (rc = pos_put(doc, k, top->key_pos)))
 							goto done;
@@ -1420,11 +1446,12 @@ static int build_value(umap_scanner *s, const umap_token *first, umap_json_doc *
 						goto done;
 					}
 					stack = st;
+					for (size_t k = cap; k < c; k++)
+						stack[k].key = (umap_buf)UMAP_BUF_INIT;
 					cap = c;
 				}
 				stack[nstack].container = value;
-				stack[nstack].key = NULL;
-				stack[nstack].key_len = 0;
+				umap_buf_clear(&stack[nstack].key);
 				nstack++;
 			} else if (!nstack) {
 				goto done;
@@ -1434,8 +1461,8 @@ static int build_value(umap_scanner *s, const umap_token *first, umap_json_doc *
 			goto done;
 	}
 done:
-	for (size_t i = 0; i < nstack; i++)
-		free(stack[i].key);
+	for (size_t i = 0; i < cap; i++)
+		umap_buf_dispose(&stack[i].key);
 	free(stack);
 	umap_buf_dispose(&str);
 	if (rc) {
