@@ -283,6 +283,10 @@ static inline __attribute__((always_inline)) uint64_t special_bytes(uint64_t w)
 static inline __attribute__((always_inline)) size_t find_special(const unsigned char *d, size_t j,
 								 size_t limit)
 {
+	/* an escape near a length limit leaves j past it: limit - j must not wrap around
+	 * (found by fuzz_json) */
+	if (j >= limit)
+		return j;
 #ifdef __SSE2__
 	const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
 	const __m128i space = _mm_set1_epi8(' ');

@@ -297,6 +297,11 @@ TEST(scanner_limits)
 	umap_json_doc_free(doc);
 	CHECK_INT(umap_json_parse(&doc, "[\"0123456789a\"]", 15, &opts), UMAP_ELIMIT);
 	CHECK_STR(umap_error_last(), "s.json:1:2: string longer than the limit of 10 bytes");
+	/* an escape that ends past the limit (fuzz_json: the search for the closing quote
+	 * started beyond its bound and read past the input) */
+	static const char escape_at_limit[] = "[\"01234567\\u0000\" ";
+	CHECK_INT(umap_json_parse(&doc, escape_at_limit, sizeof(escape_at_limit) - 1, &opts), UMAP_ELIMIT);
+	CHECK_STR(umap_error_last(), "s.json:1:2: string longer than the limit of 10 bytes");
 	opts.max_size = 4;
 	CHECK_INT(umap_json_parse(&doc, "[1, 2]", 6, &opts), UMAP_ELIMIT);
 	CHECK_STR(umap_error_last(), "s.json: input is 6 bytes, over the limit of 4 bytes");
