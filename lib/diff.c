@@ -829,21 +829,9 @@ static inline int rec_cmp(const rec *a, const rec *b)
 	return 0;
 }
 
-/* Where a feature starts: lines are counted again (only for messages, so rarely). */
-static umap_pos rec_pos(const umap_doc *doc, const rec *r)
-{
-	umap_pos pos = { 1, 1, r->offset };
-	for (const char *p = doc->data, *end = doc->data + r->offset;
-	     (p = memchr(p, '\n', (size_t)(end - p))); p++) {
-		pos.line++;
-		pos.col = (uint32_t)(end - p);
-	}
-	return pos;
-}
-
 static int duplicate_error(const umap_doc *doc, const rec *first, const rec *again)
 {
-	umap_pos pos = rec_pos(doc, again), first_pos = rec_pos(doc, first);
+	umap_pos pos = umap_doc_pos_at(doc, again->offset), first_pos = umap_doc_pos_at(doc, first->offset);
 	size_t len;
 	const char *id = rec_id(again, &len);
 	return umap_error_set(UMAP_EINVALID,

@@ -1690,6 +1690,17 @@ int umap_doc_save(umap_doc *doc, const char *path, unsigned flags)
 	return rc;
 }
 
+umap_pos umap_doc_pos_at(const umap_doc *doc, size_t offset)
+{
+	umap_pos pos = { 1, (uint32_t)offset + 1, offset };
+	for (const char *p = doc->data, *end = doc->data + offset;
+	     (p = memchr(p, '\n', (size_t)(end - p))); p++) {
+		pos.line++;
+		pos.col = (uint32_t)(end - p);
+	}
+	return pos;
+}
+
 void umap_doc_drop_behind(umap_doc *doc, size_t offset)
 {
 	doc_priv *priv = priv_of(doc);

@@ -106,6 +106,9 @@ int umap_doc_feature(json_t **out, umap_doc *doc, umap_layer *layer, size_t inde
 /* The tree of the feature at data[offset, offset + length) of the source, as on_feature saw
  * it (new reference); the pages it read are given back to the kernel (mmap'd files). */
 int umap_doc_build_span(json_t **out, umap_doc *doc, size_t offset, size_t length);
+/* Where data[offset] is in the source, for a message: lines are counted from the start, so
+ * call it rarely (streamed features keep offsets, not positions). */
+umap_pos umap_doc_pos_at(const umap_doc *doc, size_t offset);
 /* Builds every feature's tree (for commands that edit documents in memory). */
 int umap_doc_load_all(umap_doc *doc);
 

@@ -358,18 +358,6 @@ static long fl_find(const flist *l, const char *id)
 	return -1;
 }
 
-/* Where a streamed feature starts, for a message (lines are counted again: rarely). */
-static void fl_pos(const flist *l, size_t i, unsigned *line, unsigned *col)
-{
-	const char *data = l->doc->data, *end = data + l->recs[i].offset;
-	*line = 1;
-	*col = (unsigned)(end - data) + 1;
-	for (const char *p = data; (p = memchr(p, '\n', (size_t)(end - p))); p++) {
-		++*line;
-		*col = (unsigned)(end - p);
-	}
-}
-
 /* The feature's tree (borrowed: the list or the document keeps it). */
 static int fl_tree(json_t **out, flist *l, size_t i)
 {
@@ -380,9 +368,9 @@ static int fl_tree(json_t **out, flist *l, size_t i)
 	if (!l->trees[i]) {
 		int rc = umap_doc_build_span(&l->trees[i], l->doc, l->recs[i].offset, l->recs[i].length);
 		if (rc) {
-			unsigned line, col;
-			fl_pos(l, i, &line, &col);
-			return umap_error_prefix(rc, "feature at %s:%u:%u: ", l->doc->source_name, line, col);
+			umap_pos pos = umap_doc_pos_at(l->doc, l->recs[i].offset);
+			return umap_error_prefix(rc, "feature at %s:%u:%u: ", l->doc->source_name,
+						 pos.line, pos.col);
 		}
 	}
 	*out = l->trees[i];
