@@ -18,6 +18,12 @@ complete_bash() {
 	' complete "$BATS_TEST_DIRNAME/../../completions/umapsync.bash" "$@"
 }
 
+complete_fish() {
+	# complete_fish LINE: fish's completions (without descriptions) for the command line LINE.
+	fish --no-config -c 'source $argv[1]; complete -C $argv[2]' \
+		"$BATS_TEST_DIRNAME/../../completions/umapsync.fish" "$1" | cut -f1
+}
+
 @test "bash completes a command prefix" {
 	run complete_bash mer
 	assert_success
@@ -138,12 +144,9 @@ backup"
 }
 
 @test "fish completes config's setting names and values, and the remotes" {
-	command -v fish >/dev/null || skip "fish is not installed"
+	command -v fish >/dev/null || skip "fish is not installed (make deps installs it)"
 	"$UMAPSYNC" init >/dev/null
 	"$UMAPSYNC" remote add origin http://127.0.0.1:1/lyon
-	complete_fish() {
-		fish -c 'source $argv[1]; complete -C $argv[2]' "$BATS_TEST_DIRNAME/../../completions/umapsync.fish" "$1" | cut -f1
-	}
 	run complete_fish "umapsync config "
 	assert_output "$("$UMAPSYNC" config --list-keys | cut -f1 | sort)"
 	run complete_fish "umapsync config merge.ff "
@@ -158,9 +161,6 @@ true"
 
 @test "fish completes a command prefix and the options of a command" {
 	command -v fish >/dev/null || skip "fish is not installed (make deps installs it)"
-	complete_fish() {
-		fish --no-config -c 'source $argv[1]; complete -C $argv[2]' "$BATS_TEST_DIRNAME/../../completions/umapsync.fish" "$1" | cut -f1
-	}
 	run complete_fish "umapsync mer"
 	assert_success
 	assert_output "merge
