@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 int umap_file_read(umap_buf *out, const char *path, size_t max_size)
 {
@@ -137,10 +138,7 @@ static void clean_temps_once(const char *dir)
 {
 	static _Thread_local uint64_t seen[8];
 	static _Thread_local unsigned next;
-	uint64_t h = 1469598103934665603u;
-	for (const char *p = dir; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211u;
-	h |= 1; /* never 0, the empty slot */
+	uint64_t h = XXH3_64bits(dir, strlen(dir)) | 1; /* never 0, the empty slot */
 	for (size_t i = 0; i < sizeof(seen) / sizeof(seen[0]); i++)
 		if (seen[i] == h)
 			return;
