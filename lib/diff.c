@@ -1175,12 +1175,21 @@ static int pair_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_matched,
 	int rc = index_old(&old_ids, old_doc, a);
 	if (!rc)
 		rc = id_table_init(&added_ids, 16);
+	/* features mostly keep their order: the old record `shift` places on from the last
+	 * match is tried before the index, one sequential read instead of a random one */
+	long shift = 0;
 	for (size_t j = 0; !rc && j < b->n; j++) {
 		const rec *r = &b->recs[j];
-		id_table_prefetch(old_ids, a->recs, b->recs, j, b->n);
 		if (r->length & REC_NO_ID)
 			continue;
-		long k = id_table_find(old_ids, a->recs, r, NULL);
+		long k = (long)j + shift;
+		if (k < 0 || (size_t)k >= a->n || (a->recs[k].length & REC_NO_ID) ||
+		    rec_cmp(&a->recs[k], r)) {
+			id_table_prefetch(old_ids, a->recs, b->recs, j, b->n);
+			k = id_table_find(old_ids, a->recs, r, NULL);
+		}
+		if (k >= 0)
+			shift = k - (long)j;
 		if (k >= 0 && !a_matched[k]) {
 			a_matched[k] = 1;
 			b_match[j] = (int32_t)k;

@@ -3,6 +3,7 @@
 #include "unit.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "diff.h"
 #include "doc.h"
@@ -221,6 +222,102 @@ TEST(documents_and_streamed_files_agree)
 	umap_diff_free(d);
 }
 
+/* Writes a layer of the features `ids` names (-1: a feature without id), the value of
+ * feature k being `values[k]`; ids over 8 bytes are kept apart from short ones by diff. */
+static void write_layer(const char *path, const int *ids, const int *values, size_t n)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return;
+	fputs("{\"type\":\"FeatureCollection\",\"features\":[\n", f);
+	for (size_t k = 0; k < n; k++) {
+		fputs(k ? ",\n{\"type\":\"Feature\"," : "{\"type\":\"Feature\",", f);
+		if (ids[k] >= 0)
+			fprintf(f, ids[k] % 3 ? "\"id\":\"f%d\"," : "\"id\":\"feature-number-%d\",", ids[k]);
+		fprintf(f, "\"properties\":{\"v\":%d},\"geometry\":{\"type\":\"Point\",\"coordinates\":[%d,1]}}",
+			values[k], ids[k] < 0 ? values[k] : ids[k]);
+	}
+	fputs("\n]}\n", f);
+	fclose(f);
+}
+
+/* diff pairs features by id trying first the old record next in order: moves, removals,
+ * additions, long ids and features without id must come out as the document path has them */
+TEST(streamed_pairing_follows_moves)
+{
+	enum { N = 300 };
+	int a_ids[N], a_values[N], b_ids[N + 40], b_values[N + 40];
+	size_t nb = 0;
+	for (int k = 0; k < N; k++) {
+		a_ids[k] = k % 17 == 5 ? -1 : k;
+		a_values[k] = k;
+	}
+	unsigned seed = 12345;
+	for (int k = 0; k < N; k++) {
+		seed = seed * 1103515245u + 12345u;
+		unsigned r = (seed >> 16) % 100;
+		if (r < 4)
+			continue; /* removed */
+		if (r < 8 && nb < N + 39) {
+			b_ids[nb] = 1000 + k; /* added before it */
+			b_values[nb++] = k;
+		}
+		b_ids[nb] = a_ids[k];
+		b_values[nb++] = a_values[k] + (r >= 95); /* modified */
+	}
+	/* a block moved from the end to the front */
+	int moved_ids[20], moved_values[20];
+	memcpy(moved_ids, b_ids + nb - 20, sizeof(moved_ids));
+	memcpy(moved_values, b_values + nb - 20, sizeof(moved_values));
+	memmove(b_ids + 20, b_ids, (nb - 20) * sizeof(int));
+	memmove(b_values + 20, b_values, (nb - 20) * sizeof(int));
+	memcpy(b_ids, moved_ids, sizeof(moved_ids));
+	memcpy(b_values, moved_values, sizeof(moved_values));
+	char dir[] = "/tmp/umapsync-unit-XXXXXX", a_path[64], b_path[64];
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(a_path, sizeof(a_path), "%s/a.geojson", dir);
+	snprintf(b_path, sizeof(b_path), "%s/b.geojson", dir);
+	write_layer(a_path, a_ids, a_values, N);
+	write_layer(b_path, b_ids, b_values, nb);
+	umap_doc_options o = UMAP_DOC_OPTIONS_INIT;
+	umap_doc *a = NULL, *b = NULL;
+	umap_diff *d1 = NULL, *d2 = NULL;
+	CHECK_INT(umap_doc_open(&a, a_path, &o), 0);
+	CHECK_INT(umap_doc_open(&b, b_path, &o), 0);
+	CHECK_INT(umap_diff_new(&d1, NULL), 0);
+	CHECK_INT(umap_diff_new(&d2, NULL), 0);
+	CHECK_INT(umap_diff_docs(d1, a, b), 0);
+	CHECK_INT(umap_diff_files(d2, a_path, b_path), 0);
+	char *j1 = diff_json(d1), *j2 = diff_json(d2);
+	CHECK_STR(j1, j2);
+	CHECK(j2 && strstr(j2, "feature-number-"));
+	free(j1);
+	free(j2);
+	umap_diff_free(d1);
+	umap_diff_free(d2);
+	umap_doc_free(a);
+	umap_doc_free(b);
+
+	/* an id the old side has, twice on the new side: the second is the duplicate */
+	size_t j = 30;
+	while (b_ids[j] < 0 || b_ids[j] >= 1000)
+		j++;
+	b_ids[nb] = b_ids[j];
+	b_values[nb] = 7;
+	write_layer(b_path, b_ids, b_values, nb + 1);
+	CHECK_INT(umap_diff_new(&d2, NULL), 0);
+	CHECK_INT(umap_diff_files(d2, a_path, b_path), UMAP_EINVALID);
+	char want[256];
+	snprintf(want, sizeof(want),
+		 "%s:%zu:1: duplicate feature id \"%s%d\": first on line %zu, again on line %zu",
+		 b_path, nb + 2, b_ids[j] % 3 ? "f" : "feature-number-", b_ids[j], j + 2, nb + 2);
+	CHECK_STR(umap_error_last(), want);
+	umap_diff_free(d2);
+	unlink(a_path);
+	unlink(b_path);
+	rmdir(dir);
+}
+
 TEST(patches_apply_reverse_and_refuse)
 {
 	const char *base = "{\"type\":\"FeatureCollection\",\"features\":["
@@ -267,6 +364,7 @@ int main(void)
 	RUN(ignore_precision_and_summary_only);
 	RUN(geometry_summaries);
 	RUN(documents_and_streamed_files_agree);
+	RUN(streamed_pairing_follows_moves);
 	RUN(patches_apply_reverse_and_refuse);
 	return UNIT_DONE();
 }
