@@ -18,6 +18,7 @@
 #include "fs.h"
 #include "json_copy.h"
 #include "strmap.h"
+#include "strutil.h"
 
 /* Pages behind the read cursor are handed back to the kernel in steps this big, so that
  * reading a 27 MB layer keeps about a MB of it resident instead of the whole file. Each
@@ -306,11 +307,6 @@ void umap_doc_set_layers_position(umap_doc *doc, size_t position)
  * Open addressing; an entry is (32 bits of the id's hash) << 32 | (feature index + 1), so
  * that probing and growing compare hashes in the table, not strings behind pointers. */
 
-static uint32_t id_hash(const char *id)
-{
-	return (uint32_t)XXH3_64bits(id, strlen(id));
-}
-
 static int index_grow(layer_priv *lp)
 {
 	size_t cap = lp->index_cap ? lp->index_cap * 2 : 64;
@@ -351,7 +347,7 @@ static long index_find(const umap_layer *layer, const layer_priv *lp, const char
 {
 	if (!lp->index_cap)
 		return -1;
-	return index_lookup(layer, lp, id, id_hash(id), NULL);
+	return index_lookup(layer, lp, id, umap_id_hash(id, strlen(id)), NULL);
 }
 
 /* Indexes feature `i` (which has an id). Sets *existing to the index of an earlier feature
@@ -363,7 +359,7 @@ static int index_add(umap_layer *layer, layer_priv *lp, size_t i, long *existing
 		if (rc)
 			return rc;
 	}
-	uint32_t h = id_hash(layer->features[i].id);
+	uint32_t h = umap_id_hash(layer->features[i].id, strlen(layer->features[i].id));
 	size_t slot;
 	*existing = index_lookup(layer, lp, layer->features[i].id, h, &slot);
 	if (*existing >= 0)
@@ -707,17 +703,6 @@ static int member_id(reader *r, const umap_token *object, const char *name, char
 	return rc;
 }
 
-static void drop_behind(reader *r, size_t offset)
-{
-	doc_priv *priv = priv_of(r->doc);
-	if (!priv->map_base || offset < priv->dropped + DROP_STEP)
-		return;
-	size_t upto = offset & ~(priv->page - 1);
-	/* clean file-backed pages: the kernel reads them again if a tree is built later */
-	madvise((char *)priv->map_base + priv->dropped, upto - priv->dropped, MADV_DONTNEED);
-	priv->dropped = upto;
-}
-
 static size_t max_features = UMAP_DOC_DEFAULT_MAX_FEATURES;
 
 void umap_doc_set_max_features(size_t max)
@@ -790,7 +775,7 @@ static int read_features(reader *r, umap_layer *layer)
 			free(f->id);
 			return rc;
 		}
-		drop_behind(r, end);
+		umap_doc_drop_behind(doc, end);
 		continue;
 fail:
 		id_free(r, id);
@@ -1707,6 +1692,7 @@ void umap_doc_drop_behind(umap_doc *doc, size_t offset)
 	if (!priv->map_base || offset > priv->map_len || offset < priv->dropped + DROP_STEP)
 		return;
 	size_t upto = offset & ~(priv->page - 1);
+	/* clean file-backed pages: the kernel reads them again if they are touched later */
 	madvise((char *)priv->map_base + priv->dropped, upto - priv->dropped, MADV_DONTNEED);
 	priv->dropped = upto;
 }

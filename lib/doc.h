@@ -156,9 +156,10 @@ int umap_doc_write(umap_buf *out, umap_doc *doc, unsigned flags);
 /* umap_doc_write to a file, atomically (temp file, fsync, rename). */
 int umap_doc_save(umap_doc *doc, const char *path, unsigned flags);
 
-/* For a second pass through doc->data in order (copying features' bytes to an output): gives
- * the pages of an mmap'd source below `offset` back to the kernel, so that the pass does not
- * keep the whole file resident. No-op for sources in memory. */
+/* For a pass through doc->data in order (the streaming read itself, or copying features'
+ * bytes to an output): gives the pages of an mmap'd source below `offset` back to the kernel
+ * in 512 KB steps, so that the pass does not keep the whole file resident. No-op for sources
+ * in memory. */
 void umap_doc_drop_behind(umap_doc *doc, size_t offset);
 
 #endif

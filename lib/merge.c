@@ -5,11 +5,11 @@
  * merge of two small edits to a big layer parses only the features that changed. */
 #include "merge.h"
 #include "error.h"
+#include "strutil.h"
 #include "fs.h"
 #include "json_copy.h"
 #include "strmap.h"
 
-#include <xxhash.h>
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -331,17 +331,11 @@ static const char *fl_id(const flist *l, size_t i)
 	return l->streamed ? l->ids.ptr + l->recs[i].id : l->layer->features[i].id;
 }
 
-static uint32_t id_hash32(const char *id, size_t len)
-{
-	uint64_t h = XXH3_64bits(id, len);
-	return (uint32_t)(h >> 32) ^ (uint32_t)h;
-}
-
 static long fl_find(const flist *l, const char *id)
 {
 	if (!l->streamed)
 		return umap_layer_find(l->doc, l->layer, id);
-	uint64_t h = id_hash32(id, strlen(id));
+	uint64_t h = umap_id_hash(id, strlen(id));
 	size_t lo = 0, hi = l->index ? l->n : 0;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -1177,7 +1171,7 @@ static int collect_feature(void *data, umap_doc *doc, size_t layer, umap_feature
 	if (umap_buf_put(&l->ids, f->id, len + 1))
 		return UMAP_ENOMEM;
 	l->recs[l->n++] = (frec){ f->hash, (uint32_t)f->offset, (uint32_t)f->length, at,
-				  id_hash32(f->id, len) };
+				  umap_id_hash(f->id, len) };
 	return 0;
 }
 

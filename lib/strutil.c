@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 size_t umap_edit_distance(const char *a, const char *b, size_t limit)
 {
@@ -56,4 +57,10 @@ int umap_secure_equal(const void *a, size_t alen, const void *b, size_t blen)
 	for (size_t i = 0; i < n; i++)
 		diff |= pa[i] ^ pb[i];
 	return diff == 0;
+}
+
+uint32_t umap_id_hash(const char *id, size_t len)
+{
+	uint64_t h = XXH3_64bits(id, len);
+	return (uint32_t)(h >> 32) ^ (uint32_t)h;
 }

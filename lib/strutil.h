@@ -4,12 +4,16 @@
 #define UMAP_STRUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Damerau-Levenshtein distance (adjacent transpositions count as one edit),
  * capped: returns limit+1 as soon as the distance must exceed `limit`. */
 size_t umap_edit_distance(const char *a, const char *b, size_t limit);
 int umap_starts_with(const char *str, const char *prefix);
 int umap_ends_with(const char *str, const char *suffix);
+/* 32 bits of the XXH3 of a feature id's text, for the in-memory id tables of documents
+ * and merges (never stored). */
+uint32_t umap_id_hash(const char *id, size_t len);
 /* Compares two byte strings in time that depends only on their lengths (for secrets). */
 int umap_secure_equal(const void *a, size_t alen, const void *b, size_t blen);
 
