@@ -12,7 +12,6 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "error.h"
 #include "fs.h"
@@ -765,7 +764,7 @@ static int read_features(reader *r, umap_layer *layer)
 			priv->style_known = 1;
 			priv->spaced = memmem(r->data + f->offset, f->length, "\": ", 3) != NULL;
 		}
-		f->hash = XXH3_64bits(r->data + f->offset, f->length);
+		f->hash = umap_hash(r->data + f->offset, f->length);
 		if (priv->on_feature) {
 			rc = priv->on_feature(priv->on_feature_data, doc, layer_index_of(doc, layer), f);
 			id_free(r, f->id);
@@ -1060,7 +1059,7 @@ static int read_root(reader *r)
 		f->offset = root.start;
 		f->length = end - root.start;
 		f->pos = root.pos;
-		f->hash = XXH3_64bits(r->data + f->offset, f->length);
+		f->hash = umap_hash(r->data + f->offset, f->length);
 		f->value = json_incref(top);
 		if ((rc = umap_feature_id(&f->id, top, priv->id_property)))
 			goto out;

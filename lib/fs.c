@@ -2,6 +2,7 @@
  * A killed process leaves either the old file or the new one, never half of one. */
 #include "fs.h"
 #include "error.h"
+#include "strutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,7 +16,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 int umap_file_read(umap_buf *out, const char *path, size_t max_size)
 {
@@ -138,7 +138,7 @@ static void clean_temps_once(const char *dir)
 {
 	static _Thread_local uint64_t seen[8];
 	static _Thread_local unsigned next;
-	uint64_t h = XXH3_64bits(dir, strlen(dir)) | 1; /* never 0, the empty slot */
+	uint64_t h = umap_hash(dir, strlen(dir)) | 1; /* never 0, the empty slot */
 	for (size_t i = 0; i < sizeof(seen) / sizeof(seen[0]); i++)
 		if (seen[i] == h)
 			return;

@@ -13,9 +13,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "error.h"
+#include "strutil.h"
 #include "fs.h"
 
 const char *umap_git_msg(void)
@@ -1098,7 +1098,7 @@ static void sets_load(umap_repo *repo)
 	    umap_file_read(&data, path.ptr, (size_t)1 << 34) || data.len < sizeof(sets_magic) + 8 ||
 	    (memcmp(data.ptr, sets_magic, sizeof(sets_magic)) &&
 	     memcmp(data.ptr, sets_magic_v1, sizeof(sets_magic_v1))) ||
-	    XXH3_64bits(data.ptr, data.len - 8) != stored_sum(&data)) {
+	    umap_hash(data.ptr, data.len - 8) != stored_sum(&data)) {
 		umap_error_clear();
 		umap_buf_dispose(&path);
 		umap_buf_dispose(&data);
@@ -1188,7 +1188,7 @@ int umap_repo_feature_sets_save(umap_repo *repo)
 			memcpy(data.ptr + at, &coded, 8);
 		}
 	}
-	uint64_t sum = rc ? 0 : XXH3_64bits(data.ptr, data.len);
+	uint64_t sum = rc ? 0 : umap_hash(data.ptr, data.len);
 	if (rc || umap_buf_put(&data, &sum, 8) || sets_path(&path, repo))
 		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 	else

@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "error.h"
+#include "strutil.h"
 
 static const char *git_msg(void)
 {
@@ -277,7 +277,7 @@ int umap_layer_id_from_name(umap_buf *out, const char *name)
 
 uint64_t umap_shard_hash(const char *id_json)
 {
-	return XXH3_64bits(id_json, strlen(id_json));
+	return umap_hash(id_json, strlen(id_json));
 }
 
 static size_t shard_capacity(int depth)
@@ -636,7 +636,7 @@ int umap_store_order_tree(git_oid *out, umap_store *s, char *const *ids, size_t 
 	int rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		size_t len = strlen(ids[i]);
-		uint64_t key = XXH3_64bits(ids[i], len);
+		uint64_t key = umap_hash(ids[i], len);
 		if (umap_buf_put(&chunk, ids[i], len) || umap_buf_putc(&chunk, '\n')) {
 			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 			break;

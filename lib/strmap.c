@@ -2,10 +2,10 @@
  * Used by the merge to find features by id in each version in O(1). */
 #include "strmap.h"
 #include "error.h"
+#include "strutil.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 static int strmap_resize(umap_strmap *map, size_t cap)
 {
@@ -47,7 +47,7 @@ int umap_strmap_put(umap_strmap *map, const char *key, size_t value, int *existe
 		if (strmap_resize(map, cap))
 			return UMAP_ENOMEM;
 	}
-	uint64_t hash = XXH3_64bits(key, strlen(key));
+	uint64_t hash = umap_hash(key, strlen(key));
 	size_t slot = hash & (map->cap - 1);
 	while (map->keys[slot]) {
 		if (map->hashes[slot] == hash && !strcmp(map->keys[slot], key)) {
@@ -71,7 +71,7 @@ int umap_strmap_get(const umap_strmap *map, const char *key, size_t *value)
 {
 	if (!map->cap)
 		return 0;
-	uint64_t hash = XXH3_64bits(key, strlen(key));
+	uint64_t hash = umap_hash(key, strlen(key));
 	size_t slot = hash & (map->cap - 1);
 	while (map->keys[slot]) {
 		if (map->hashes[slot] == hash && !strcmp(map->keys[slot], key)) {

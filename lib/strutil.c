@@ -5,6 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
+#if defined(__x86_64__) && defined(__has_include)
+#if __has_include(<xxh_x86dispatch.h>)
+#include <xxh_x86dispatch.h>
+#define HASH_DISPATCH 1
+#endif
+#endif
 
 size_t umap_edit_distance(const char *a, const char *b, size_t limit)
 {
@@ -59,8 +65,17 @@ int umap_secure_equal(const void *a, size_t alen, const void *b, size_t blen)
 	return diff == 0;
 }
 
+uint64_t umap_hash(const void *data, size_t len)
+{
+#ifdef HASH_DISPATCH
+	return XXH3_64bits_dispatch(data, len);
+#else
+	return XXH3_64bits(data, len);
+#endif
+}
+
 uint32_t umap_id_hash(const char *id, size_t len)
 {
-	uint64_t h = XXH3_64bits(id, len);
+	uint64_t h = umap_hash(id, len);
 	return (uint32_t)(h >> 32) ^ (uint32_t)h;
 }

