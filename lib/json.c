@@ -798,6 +798,20 @@ static inline __attribute__((always_inline)) size_t plain_string_end(const umap_
 	return j + 1;
 }
 
+/* The offset just past the string whose quote is at d[i]: a plain one at once, any other
+ * through scan_string, which sets *has_escapes and fails with its message (then 0). */
+static inline __attribute__((always_inline)) size_t string_end(umap_scanner *s,
+							       const unsigned char *d, size_t i,
+							       size_t n, int *has_escapes)
+{
+	size_t end = plain_string_end(s, d, i, n);
+	*has_escapes = 0;
+	if (end)
+		return end;
+	s->i = i;
+	return scan_string(s, has_escapes) ? 0 : s->i;
+}
+
 /* The offset just past the number at d[i] when it is -?digits(.digits)? with no leading
  * zero and far from overflowing; else 0 (scan_number decides). */
 static inline __attribute__((always_inline)) size_t plain_number_end(const unsigned char *d,
@@ -859,7 +873,7 @@ skip_fast(umap_scanner *s, size_t depth, size_t *end_offset, const struct member
 	size_t line_start = s->line_start;
 	unsigned char c;
 	int esc, capture = 0, done_watching = 0;
-	size_t value_start = 0;
+	size_t value_start = 0, end;
 
 #define SKIP_SPACE()                                                                      \
 	while (i < n && (c = d[i]) <= ' ') {                                             \
@@ -883,17 +897,15 @@ key:
 	SKIP_SPACE();
 	if (i >= n || d[i] != '"')
 		return SKIP_SLOW;
-	if (!(s->i = plain_string_end(s, d, i, n))) {
-		s->i = i;
-		if (scan_string(s, &esc))
-			return SKIP_ERROR;
+	if (!(end = string_end(s, d, i, n, &esc)))
+		return SKIP_ERROR;
+	if (watch && open == depth + 1 && !done_watching) {
 		/* a name with escapes may still be the one watched: the slow way decodes it */
-		if (esc && watch && open == depth + 1 && !done_watching)
+		if (esc)
 			return SKIP_SLOW;
+		capture = end - i - 2 == watch->len && !memcmp(d + i + 1, watch->name, watch->len);
 	}
-	if (watch && open == depth + 1 && !done_watching)
-		capture = s->i - i - 2 == watch->len && !memcmp(d + i + 1, watch->name, watch->len);
-	i = s->i;
+	i = end;
 	SKIP_SPACE();
 	if (i >= n || d[i] != ':')
 		return SKIP_SLOW;
@@ -921,12 +933,8 @@ value:
 			goto object_first;
 		goto array_first;
 	case '"':
-		if ((s->i = plain_string_end(s, d, i, n)) == 0) {
-			s->i = i;
-			if (scan_string(s, &esc))
-				return SKIP_ERROR;
-		}
-		i = s->i;
+		if (!(i = string_end(s, d, i, n, &esc)))
+			return SKIP_ERROR;
 		break;
 	case '-': case '0': case '1': case '2': case '3': case '4':
 	case '5': case '6': case '7': case '8': case '9':
