@@ -12,16 +12,6 @@ repo() {
 	umapsync import parking.geojson >/dev/null
 }
 
-# main: the example layer; branch alice one commit ahead (capacity 40 -> 64, Perrache added).
-ahead() {
-	repo
-	umapsync branch alice
-	umapsync checkout alice 2>/dev/null
-	cp "$EXAMPLES"/bike-parking-alice.geojson parking.geojson
-	umapsync commit -m alice >/dev/null
-	umapsync checkout main 2>/dev/null
-}
-
 edit() {
 	jq --indent 2 "$2" "$1" >"$1.tmp" && mv "$1.tmp" "$1"
 }
@@ -131,7 +121,7 @@ merge.ff"
 }
 
 @test "merge.ff = false makes a merge commit where a fast-forward would do; --ff wins" {
-	ahead
+	alice_ahead parking.geojson alice
 	umapsync config merge.ff false
 	run_split umapsync merge alice
 	assert_success
@@ -151,7 +141,7 @@ merge.ff"
 }
 
 @test "merge.ff = only, and --ff-only, refuse diverged branches and change nothing" {
-	ahead
+	alice_ahead parking.geojson alice
 	cp "$EXAMPLES"/bike-parking-bob.geojson parking.geojson
 	umapsync commit -m bob >/dev/null
 	head=$(git -C .umapsync rev-parse HEAD)
@@ -174,7 +164,7 @@ hint: 'umapsync merge --ff alice' makes a merge commit; 'umapsync rebase alice' 
 }
 
 @test "a bad merge.ff or pull.strategy in the config stops the command with a hint" {
-	ahead
+	alice_ahead parking.geojson alice
 	git --git-dir=.umapsync config merge.ff sometimes
 	run_split umapsync merge alice
 	assert_equal "$status" 128

@@ -36,9 +36,10 @@ run_split() {
 	run --separate-stderr "$@"
 }
 
-# alice_and_bob FILE BRANCH: a repository tracking FILE, first the example layer; BRANCH
-# then holds Alice's edit (commit "alice") and main Bob's (commit "bob: covered, Opéra").
-alice_and_bob() {
+# alice_ahead FILE BRANCH: a repository tracking FILE, first the example layer; BRANCH then
+# holds Alice's edit (commit "alice": capacity 40 -> 64, Perrache added), and main is
+# checked out, one commit behind.
+alice_ahead() {
 	umapsync init >/dev/null
 	cp "$EXAMPLES"/bike-parking.geojson "$1"
 	umapsync import "$1" >/dev/null
@@ -47,6 +48,12 @@ alice_and_bob() {
 	cp "$EXAMPLES"/bike-parking-alice.geojson "$1"
 	umapsync commit -m "alice" >/dev/null
 	umapsync checkout main 2>/dev/null
+}
+
+# alice_and_bob FILE BRANCH: alice_ahead, then main holds Bob's edit (commit "bob: covered,
+# Opéra").
+alice_and_bob() {
+	alice_ahead "$1" "$2"
 	cp "$EXAMPLES"/bike-parking-bob.geojson "$1"
 	umapsync commit -m "bob: covered, Opéra" >/dev/null
 }

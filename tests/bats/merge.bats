@@ -42,14 +42,7 @@ make_conflict() {
 }
 
 @test "merge of a branch that is ahead fast-forwards; merging again is up to date" {
-	umapsync init >/dev/null
-	cp "$EXAMPLES"/bike-parking.geojson parking.geojson
-	umapsync import parking.geojson >/dev/null
-	umapsync branch alice
-	umapsync checkout alice 2>/dev/null
-	cp "$EXAMPLES"/bike-parking-alice.geojson parking.geojson
-	umapsync commit -m alice >/dev/null
-	umapsync checkout main 2>/dev/null
+	alice_ahead parking.geojson alice
 	run umapsync merge alice
 	assert_success
 	assert_line --index 1 "Fast-forward"
