@@ -6,10 +6,9 @@
 #include <stdio.h>
 #include <unistd.h>
 
-/* As laid out by the generated assembly: five pointer-sized words. */
+/* As laid out by the generated assembly: four pointer-sized words. */
 struct umap_lazy_lib {
 	const char *soname;
-	size_t count;
 	const char *const *names;
 	void **ptrs;  /* each stub jumps through its own; first to the stub's way here */
 	void *handle; /* from dlopen, once loaded */

@@ -5,11 +5,10 @@
  * merge of two small edits to a big layer parses only the features that changed. */
 #include "merge.h"
 #include "error.h"
-#include "strutil.h"
 #include "fs.h"
 #include "json_copy.h"
 #include "strmap.h"
-
+#include "strutil.h"
 
 #include <inttypes.h>
 #include <pthread.h>

@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "error.h"
-#include "strutil.h"
 #include "fs.h"
+#include "strutil.h"
 
 const char *umap_git_msg(void)
 {

@@ -15,8 +15,8 @@
 #include "validate.h"
 #include "buf.h"
 #include "error.h"
-#include "strutil.h"
 #include "fs.h"
+#include "strutil.h"
 
 #include <errno.h>
 #include <fcntl.h>

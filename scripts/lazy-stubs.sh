@@ -37,7 +37,7 @@ tmp=$out.tmp
 	echo '.Lptrs:'
 	echo "$syms" | awk '{ printf "	.quad .Lslow%d\n", NR - 1 }'
 	echo '.Llib:'
-	echo "	.quad .Lsoname, $(echo "$syms" | wc -l), .Lnames, .Lptrs, 0"
+	echo "	.quad .Lsoname, .Lnames, .Lptrs, 0"
 	echo '	.text'
 	echo "$syms" | awk '{
 		i = NR - 1
