@@ -2,13 +2,16 @@
  * feature pairs a caller found itself, comparing per property key and per geometry. */
 #include "diff.h"
 
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "json_copy.h"
@@ -20,6 +23,8 @@ typedef struct diff_priv {
 	int ignore_geometry;
 	int precision;
 	char *id_property;
+	int threads;
+	umap_diff_reading reading;
 	size_t layers_cap, changes_cap;
 } diff_priv;
 
@@ -61,6 +66,7 @@ int umap_diff_new(umap_diff **out, const umap_diff_options *opts)
 	if (opts) {
 		priv->precision = opts->precision;
 		priv->summary_only = opts->summary_only;
+		priv->threads = opts->threads;
 		if (opts->nignore && !(priv->ignore = calloc(opts->nignore, sizeof(char *))))
 			goto fail;
 		for (size_t i = 0; i < opts->nignore; i++) {
@@ -688,7 +694,8 @@ int umap_diff_docs(umap_diff *diff, umap_doc *old_doc, umap_doc *new_doc)
 
 #define REC_HEAP_ID 0x80000000u
 #define REC_NO_ID 0x40000000u
-#define REC_LENGTH 0x3fffffffu
+#define REC_MULTILINE 0x20000000u /* its bytes hold a newline: never taken as known */
+#define REC_LENGTH 0x1fffffffu
 
 typedef struct rec {
 	uint64_t hash;
@@ -721,12 +728,13 @@ typedef struct rec_layer {
 typedef struct rec_table {
 	rec_layer *layers;
 	size_t nlayers;
+	int lent_ids;  /* the heap ids are another table's */
 } rec_table;
 
 static void table_free(rec_table *t)
 {
 	for (size_t l = 0; l < t->nlayers; l++) {
-		for (size_t i = 0; i < t->layers[l].n; i++)
+		for (size_t i = 0; i < t->layers[l].n && !t->lent_ids; i++)
 			if (t->layers[l].recs[i].length & REC_HEAP_ID)
 				free(t->layers[l].recs[i].id.heap_id);
 		if (t->layers[l].recs)
@@ -752,9 +760,9 @@ static const char *rec_id(const rec *r, size_t *len)
 	return r->id.inline_id;
 }
 
-static int collect_feature(void *data, umap_doc *doc, size_t layer, umap_feature *f)
+/* A new record at the end of layer `layer` of `t`, zeroed. */
+static int push_rec(rec **out, rec_table *t, size_t layer)
 {
-	rec_table *t = data;
 	if (layer >= t->nlayers) {
 		rec_layer *grown = realloc(t->layers, (layer + 1) * sizeof(*grown));
 		if (!grown)
@@ -777,25 +785,37 @@ static int collect_feature(void *data, umap_doc *doc, size_t layer, umap_feature
 		l->recs = grown;
 		l->cap = cap;
 	}
-	if (f->length > REC_LENGTH || f->offset > UINT32_MAX || l->n >= INT32_MAX)
+	if (l->n >= INT32_MAX)
+		return umap_error_set(UMAP_ELIMIT, "more than %d features in a layer to compare", INT32_MAX);
+	*out = &l->recs[l->n++];
+	memset(*out, 0, sizeof(**out));
+	return 0;
+}
+
+static int add_rec(rec_table *t, umap_doc *doc, size_t layer, const umap_feature *f)
+{
+	if (f->length > REC_LENGTH || f->offset > UINT32_MAX)
 		return umap_error_set(UMAP_ELIMIT, "%s:%u:%u: feature too large to compare (%zu bytes at offset %zu)",
 				      doc->source_name, f->pos.line, f->pos.col, f->length, f->offset);
-	rec *r = &l->recs[l->n];
-	memset(r, 0, sizeof(*r));
+	rec *r;
+	int rc = push_rec(&r, t, layer);
+	if (rc)
+		return rc;
 	r->hash = f->hash;
 	r->offset = (uint32_t)f->offset;
-	r->length = (uint32_t)f->length;
+	r->length = (uint32_t)f->length | (f->lines ? REC_MULTILINE : 0);
 	if (!f->id) {
 		r->length |= REC_NO_ID;
 	} else if (strlen(f->id) <= sizeof(r->id.inline_id)) {
 		memcpy(r->id.inline_id, f->id, strlen(f->id));
 	} else {
 		/* the id is lent for the call */
-		if (!(r->id.heap_id = strdup(f->id)))
+		if (!(r->id.heap_id = strdup(f->id))) {
+			t->layers[layer].n--;
 			return nomem();
+		}
 		r->length |= REC_HEAP_ID;
 	}
-	l->n++;
 	return 0;
 }
 
@@ -1244,31 +1264,398 @@ static int compare_rec_layers(umap_diff *diff, size_t index, umap_doc *old_doc, 
 	return rc;
 }
 
+/* ---- Reading both files ------------------------------------------------------------
+ * Two versions of a layer mostly hold the same features, byte for byte, and checking that
+ * a feature is valid JSON is most of the cost of reading it. So the files are read on two
+ * cores like this: a helper guesses where the second half of each file's features starts,
+ * and reads the old file's second half while the main thread reads its first half; then
+ * each reads the same half of the new file, taking every feature whose bytes are those of
+ * the old feature at the same place as known, without checking it again. The main thread
+ * reads each file whole, as always: when it reaches the guessed start of a second half, at
+ * the depth of a FeatureCollection's features, it takes what the helper read from there;
+ * anywhere else the guess was wrong and it reads on by itself. */
+
+/* Smaller files are not split: the guess and the hand-over cost more than they save. */
+#define SPLIT_MIN_SIZE ((size_t)1 << 20)
+
+/* Records of another reading of a layer, with its file, that features may be taken from. */
+typedef struct known_source {
+	const rec_layer *layer; /* NULL: none */
+	umap_doc *file;         /* its file, mapped again: the first mapping is its reader's */
+	long shift;             /* our feature j is its feature j + shift */
+	int aligned;            /* shift was found by id once */
+	long tried;             /* its record last compared in vain, else -1 */
+	size_t taken;           /* features taken as known */
+	char id[sizeof(((rec *)0)->id.inline_id) + 1];
+} known_source;
+
+typedef struct split split;
+
 typedef struct read_job {
 	const char *path;
 	const char *id_property;
-	int index_ids; /* the old side: its ids are indexed while the other file is still read */
 	umap_doc *doc;
 	rec_table table;
+	known_source from;      /* the old file's records, when this is the new file */
+	struct half *half;      /* the helper's reading of this file's second half, or NULL */
+	split *split;
 	int rc;
 	char error[1024];
 } read_job;
 
-static void *read_source(void *arg)
+/* What the helper read of a file's second half. */
+typedef struct half {
+	size_t offset;          /* the '{' its first feature starts at (0: no guess) */
+	read_job job;           /* its records are job.table's layer 0 */
+	umap_known known;
+	int done;               /* under split->lock */
+	int taken;              /* by the main thread */
+} half;
+
+struct split {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	half halves[2];         /* old file, new file */
+	read_job *jobs;         /* the main thread's, old and new */
+	int index_old;          /* the helper indexes the old file's ids once it is read, */
+	int old_read;           /* which the main thread says under lock */
+};
+
+static void job_fail(read_job *job, int rc)
 {
-	read_job *job = arg;
+	job->rc = rc;
+	snprintf(job->error, sizeof(job->error), "%s", umap_error_last());
+}
+
+static void known_dispose(known_source *k)
+{
+	umap_doc_free(k->file);
+	memset(k, 0, sizeof(*k));
+	k->tried = -1;
+}
+
+/* Takes as known the feature at f->offset when its bytes are those of the other reading's
+ * feature at the same place. */
+static void take_same(known_source *k, const rec_table *t, umap_doc *doc, umap_feature *f,
+		      umap_known *known)
+{
+	long j = t->nlayers ? (long)t->layers[0].n : 0, at = j + k->shift;
+	k->tried = -1;
+	if (at < 0 || (size_t)at >= k->layer->n)
+		return;
+	const rec *r = &k->layer->recs[at];
+	size_t len = r->length & REC_LENGTH;
+	k->tried = at;
+	if ((r->length & REC_MULTILINE) || len > doc->size - f->offset ||
+	    r->offset + len > k->file->size ||
+	    memcmp(doc->data + f->offset, k->file->data + r->offset, len))
+		return;
+	umap_doc_drop_behind(k->file, r->offset + len);
+	k->tried = -1;
+	k->taken++;
+	f->hash = r->hash;
+	if (!(r->length & REC_NO_ID)) {
+		size_t id_len;
+		const char *id = rec_id(r, &id_len);
+		if (r->length & REC_HEAP_ID) {
+			f->id = (char *)id;
+		} else {
+			memcpy(k->id, id, id_len);
+			k->id[id_len] = '\0';
+			f->id = k->id;
+		}
+	}
+	known->length = len;
+	known->features = 1;
+}
+
+/* After a feature that could not be taken: finds it among the other reading's records by
+ * id, near where it was looked for, so that the features after an added or removed one are
+ * looked for in the right place. */
+static void known_align(known_source *k, const rec_layer *own)
+{
+	const rec *mine = &own->recs[own->n - 1];
+	if (mine->length & REC_NO_ID)
+		return;
+	long at = k->tried, n = (long)k->layer->n;
+	const rec *theirs = k->layer->recs;
+	if (!(theirs[at].length & REC_NO_ID) && !rec_cmp(&theirs[at], mine))
+		return;
+	/* the first time, the halves may start a few hundred features apart */
+	long reach = k->aligned ? 32 : 1024;
+	for (long d = 1; d <= reach; d++) {
+		for (long m = at - d; m <= at + d; m += 2 * d) {
+			if (m >= 0 && m < n && !(theirs[m].length & REC_NO_ID) && !rec_cmp(&theirs[m], mine)) {
+				k->shift = m - (long)(own->n - 1);
+				k->aligned = 1;
+				return;
+			}
+		}
+	}
+}
+
+static int collect_feature(void *data, umap_doc *doc, size_t layer, umap_feature *f)
+{
+	read_job *job = data;
+	int rc = add_rec(&job->table, doc, layer, f);
+	if (!rc && !layer && job->from.tried >= 0) {
+		known_align(&job->from, &job->table.layers[0]);
+		job->from.tried = -1;
+	}
+	return rc;
+}
+
+/* Moves the helper's records of a second half to the end of `t`'s layer 0. */
+static int adopt_half(rec_table *t, half *h)
+{
+	rec_layer *from = &h->job.table.layers[0];
+	for (size_t i = 0; i < from->n; i++) {
+		rec *r;
+		int rc = push_rec(&r, t, 0);
+		if (rc)
+			return rc;
+		*r = from->recs[i];
+	}
+	h->job.table.lent_ids = 1; /* the heap ids are t's now (the helper may still read them) */
+	return 0;
+}
+
+static int take_known(void *data, umap_doc *doc, size_t layer, umap_feature *f, umap_known *known)
+{
+	read_job *job = data;
+	if (layer)
+		return 0;
+	half *h = job->half;
+	if (h && f->offset == h->offset && known->depth == 2) {
+		pthread_mutex_lock(&job->split->lock);
+		while (!h->done)
+			pthread_cond_wait(&job->split->cond, &job->split->lock);
+		pthread_mutex_unlock(&job->split->lock);
+		job->half = NULL;
+		if (!h->job.rc && known->index + h->known.features <= umap_doc_max_features()) {
+			int rc = adopt_half(&job->table, h);
+			if (!rc) {
+				*known = h->known;
+				h->taken = 1;
+			}
+
+			return rc;
+		}
+	}
+	if (job->from.layer)
+		take_same(&job->from, &job->table, doc, f, known);
+	return 0;
+}
+
+static void read_job_init(read_job *job, const char *path, const char *id_property)
+{
+	memset(job, 0, sizeof(*job));
+	job->path = path;
+	job->id_property = id_property;
+	job->from.tried = -1;
+}
+
+static void read_job_dispose(read_job *job)
+{
+	table_free(&job->table);
+	known_dispose(&job->from);
+	umap_doc_free(job->doc);
+	job->doc = NULL;
+}
+
+/* Compares the features to come with those of layer 0 of `t`, read from `path`. */
+static void known_from(known_source *k, const rec_table *t, const char *path)
+{
+	if (t->nlayers && t->layers[0].n && !umap_doc_map(&k->file, path))
+		k->layer = &t->layers[0];
+}
+
+static umap_doc_options read_options(read_job *job)
+{
 	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
 	opts.id_property = job->id_property;
 	opts.on_feature = collect_feature;
-	opts.on_feature_data = &job->table;
-	job->rc = umap_doc_open(&job->doc, job->path, &opts);
-	if (job->rc)
-		snprintf(job->error, sizeof(job->error), "%s", umap_error_last());
-	else if (job->index_ids)
-		for (size_t l = 0; l < job->table.nlayers; l++)
-			if (job->table.layers[l].n)
-				index_layer(&job->table.layers[l]);
+	opts.on_feature_data = job;
+	opts.known_feature = take_known;
+	return opts;
+}
+
+static void read_whole(read_job *job)
+{
+	umap_doc_options opts = read_options(job);
+	int rc = umap_doc_open(&job->doc, job->path, &opts);
+	if (rc)
+		job_fail(job, rc);
+}
+
+static void index_table(rec_table *t)
+{
+	for (size_t l = 0; l < t->nlayers; l++)
+		if (t->layers[l].n)
+			index_layer(&t->layers[l]);
+}
+
+/* The simple way: each file on its own core; the old one's ids are indexed while the other
+ * file is still read. */
+static void *read_old_and_index(void *arg)
+{
+	read_job *job = arg;
+	read_whole(job);
+	if (!job->rc)
+		index_table(&job->table);
 	return NULL;
+}
+
+static void *read_new(void *arg)
+{
+	read_whole(arg);
+	return NULL;
+}
+
+static void half_done(split *sp, half *h)
+{
+	pthread_mutex_lock(&sp->lock);
+	h->done = 1;
+	pthread_cond_broadcast(&sp->cond);
+	pthread_mutex_unlock(&sp->lock);
+}
+
+static void read_half(half *h)
+{
+	if (h->offset) {
+		umap_doc_options opts = read_options(&h->job);
+		int rc = umap_doc_read_features_at(h->job.path, h->offset, &opts, &h->known);
+		if (rc)
+			job_fail(&h->job, rc);
+		else if (!h->job.table.nlayers || !h->job.table.layers[0].n)
+			h->job.rc = UMAP_EINVALID; /* nothing the main thread can take */
+	} else {
+		h->job.rc = UMAP_ENOTFOUND;
+	}
+}
+
+/* The helper: the old file's second half, then the new file's, taking what did not change
+ * from the first; then the old file's id index while the main thread reads on. */
+static void *read_halves(void *arg)
+{
+	split *sp = arg;
+	half *old_half = &sp->halves[0], *new_half = &sp->halves[1];
+	read_half(old_half);
+	half_done(sp, old_half);
+	if (!old_half->job.rc)
+		known_from(&new_half->job.from, &old_half->job.table, old_half->job.path);
+	read_half(new_half);
+	half_done(sp, new_half);
+	if (!sp->index_old)
+		return NULL;
+	pthread_mutex_lock(&sp->lock);
+	while (!sp->old_read)
+		pthread_cond_wait(&sp->cond, &sp->lock);
+	pthread_mutex_unlock(&sp->lock);
+	if (!sp->jobs[0].rc)
+		index_table(&sp->jobs[0].table);
+	return NULL;
+}
+
+/* The main thread's part: both files whole, taking the helper's halves. */
+static void read_wholes(split *sp)
+{
+	read_job *jobs = sp->jobs;
+	read_whole(&jobs[0]);
+	pthread_mutex_lock(&sp->lock);
+	sp->old_read = 1;
+	pthread_cond_broadcast(&sp->cond);
+	pthread_mutex_unlock(&sp->lock);
+	if (!jobs[0].rc)
+		known_from(&jobs[1].from, &jobs[0].table, jobs[0].path);
+	read_whole(&jobs[1]);
+}
+
+/* Where the second half of a layer's features probably starts: the first
+ * {"type":"Feature" after the middle of the file that follows a '}' and a comma. A guess,
+ * which the reader of the whole file confirms or ignores; 0 when there is none. */
+static size_t guess_half(const char *path)
+{
+	static const char feature[] = "{\"type\":\"Feature\"";
+	char head[4096], middle[65536];
+	size_t at = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (size_t)st.st_size < SPLIT_MIN_SIZE)
+		goto done;
+	/* a uMap map's layers are deeper than the depth the halves are read at */
+	ssize_t n = pread(fd, head, sizeof(head), 0);
+	if (n <= 0 || !memmem(head, (size_t)n, "\"FeatureCollection\"", 19) ||
+	    memmem(head, (size_t)n, "\"umap\"", 6))
+		goto done;
+	size_t from = (size_t)st.st_size / 2;
+	n = pread(fd, middle, sizeof(middle), (off_t)from);
+	for (const char *p = n > 0 ? memmem(middle, (size_t)n, feature, sizeof(feature) - 1) : NULL;
+	     p; p = memmem(p + 1, (size_t)(middle + n - p - 1), feature, sizeof(feature) - 1)) {
+		const char *q = p;
+		while (q > middle && (q[-1] == '\n' || q[-1] == '\r' || q[-1] == ' ' || q[-1] == '\t'))
+			q--;
+		if (q == middle || *--q != ',')
+			continue;
+		while (q > middle && (q[-1] == '\n' || q[-1] == '\r' || q[-1] == ' ' || q[-1] == '\t'))
+			q--;
+		if (q > middle && q[-1] == '}') {
+			at = from + (size_t)(p - middle);
+			break;
+		}
+	}
+done:
+	close(fd);
+	return at;
+}
+
+/* Reads both files into jobs[0] (old) and jobs[1] (new), saying how in *reading. */
+static void read_files(read_job *jobs, int threads, umap_diff_reading *reading)
+{
+	split sp;
+	memset(&sp, 0, sizeof(sp));
+	sp.jobs = jobs;
+	for (int k = 0; k < 2; k++)
+		read_job_init(&sp.halves[k].job, jobs[k].path, jobs[k].id_property);
+	int synced = !pthread_mutex_init(&sp.lock, NULL);
+	if (synced && pthread_cond_init(&sp.cond, NULL)) {
+		pthread_mutex_destroy(&sp.lock);
+		synced = 0;
+	}
+	int halves = synced && (sp.halves[0].offset = guess_half(jobs[0].path)) &&
+		     (sp.halves[1].offset = guess_half(jobs[1].path));
+	for (int k = 0; k < 2 && halves; k++) {
+		jobs[k].half = &sp.halves[k];
+		jobs[k].split = &sp;
+	}
+	pthread_t thread;
+	if (threads == 1) {
+		/* the helper's part first, then the main thread's: as if the helper were fast */
+		if (halves)
+			read_halves(&sp);
+		read_wholes(&sp);
+	} else if (halves && (sp.index_old = 1) && !pthread_create(&thread, NULL, read_halves, &sp)) {
+		read_wholes(&sp);
+		pthread_join(thread, NULL);
+	} else {
+		jobs[0].half = jobs[1].half = NULL;
+		if (!pthread_create(&thread, NULL, read_new, &jobs[1])) {
+			read_old_and_index(&jobs[0]);
+			pthread_join(thread, NULL);
+		} else {
+			read_wholes(&sp);
+		}
+	}
+	reading->halves = (size_t)(sp.halves[0].taken + sp.halves[1].taken);
+	reading->known = jobs[1].from.taken + (sp.halves[1].taken ? sp.halves[1].job.from.taken : 0);
+	for (int k = 0; k < 2; k++)
+		read_job_dispose(&sp.halves[k].job);
+	if (synced) {
+		pthread_cond_destroy(&sp.cond);
+		pthread_mutex_destroy(&sp.lock);
+	}
 }
 
 static rec_layer *table_layer(rec_table *t, size_t i)
@@ -1319,22 +1706,18 @@ static int diff_tables(umap_diff *diff, read_job *old_job, read_job *new_job, um
 	return rc;
 }
 
+void umap_diff_reading_get(const umap_diff *diff, umap_diff_reading *out)
+{
+	*out = priv_of(diff)->reading;
+}
+
 int umap_diff_files(umap_diff *diff, const char *old_path, const char *new_path)
 {
+	diff_priv *priv = priv_of(diff);
 	read_job jobs[2];
-	memset(jobs, 0, sizeof(jobs));
-	jobs[0].path = old_path;
-	jobs[1].path = new_path;
-	jobs[0].id_property = jobs[1].id_property = priv_of(diff)->id_property;
-	jobs[0].index_ids = 1;
-	/* two files, two cores: reading them is most of the work */
-	pthread_t thread;
-	int threaded = pthread_create(&thread, NULL, read_source, &jobs[1]) == 0;
-	read_source(&jobs[0]);
-	if (threaded)
-		pthread_join(thread, NULL);
-	else
-		read_source(&jobs[1]);
+	read_job_init(&jobs[0], old_path, priv->id_property);
+	read_job_init(&jobs[1], new_path, priv->id_property);
+	read_files(jobs, priv->threads, &priv->reading);
 	int rc = 0;
 	for (int k = 0; k < 2 && !rc; k++)
 		if (jobs[k].rc)
@@ -1342,14 +1725,16 @@ int umap_diff_files(umap_diff *diff, const char *old_path, const char *new_path)
 	umap_buf todo = UMAP_BUF_INIT;
 	if (!rc)
 		rc = diff_tables(diff, &jobs[0], &jobs[1], &todo);
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < 2; k++) {
 		table_free(&jobs[k].table);
+		known_dispose(&jobs[k].from);
+	}
 	if (!rc)
 		rc = add_pending(diff, jobs[0].doc, jobs[1].doc, (const pending *)(const void *)todo.ptr,
 				 todo.len / sizeof(pending));
 	umap_buf_dispose(&todo);
 	for (int k = 0; k < 2; k++)
-		umap_doc_free(jobs[k].doc);
+		read_job_dispose(&jobs[k]);
 	return rc;
 }
 

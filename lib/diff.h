@@ -66,10 +66,11 @@ typedef struct umap_diff_options {
 	int precision;             /* >= 0: coordinates compared at this many decimals; -1: exact */
 	const char *id_property;   /* --id=PROP: feature ids come from properties.PROP */
 	int summary_only;          /* count changes without keeping them (--stat, --quiet) */
+	int threads;               /* umap_diff_files: 1 reads the files on one thread; 0: two */
 } umap_diff_options;
 
 #define UMAP_DIFF_OPTIONS_VERSION 1
-#define UMAP_DIFF_OPTIONS_INIT { UMAP_DIFF_OPTIONS_VERSION, NULL, 0, -1, NULL, 0 }
+#define UMAP_DIFF_OPTIONS_INIT { UMAP_DIFF_OPTIONS_VERSION, NULL, 0, -1, NULL, 0, 0 }
 
 typedef struct umap_diff {
 	umap_diff_summary summary;
@@ -91,8 +92,18 @@ void umap_diff_free(umap_diff *diff);
 int umap_diff_docs(umap_diff *diff, umap_doc *old_doc, umap_doc *new_doc);
 
 /* Compares two files ("-" for stdin) as umap_diff_docs does, streaming both (in parallel)
- * into 32 bytes per feature: memory stays far below the size of the files. */
+ * into 24 bytes per feature: memory stays far below the size of the files. A feature whose
+ * bytes are those of the old file's feature at the same place is not checked again. */
 int umap_diff_files(umap_diff *diff, const char *old_path, const char *new_path);
+
+/* How umap_diff_files read its files, for tests and benchmarks: how many second halves of
+ * a file another core read for it, and how many of the new file's features were taken as
+ * known (the same bytes as the old file's) without being checked again. */
+typedef struct umap_diff_reading {
+	size_t halves;
+	size_t known;
+} umap_diff_reading;
+void umap_diff_reading_get(const umap_diff *diff, umap_diff_reading *out);
 
 /* Declares a layer and sets *index for umap_diff_add_feature(). `presence` is
  * UMAP_CHANGE_ADDED (only new), UMAP_CHANGE_REMOVED (only old) or UMAP_CHANGE_NONE (in

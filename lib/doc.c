@@ -66,6 +66,7 @@ typedef struct doc_priv {
 	umap_json_options json;
 	umap_feature_fn on_feature;
 	void *on_feature_data;
+	umap_known_fn known_feature;
 } doc_priv;
 
 static const char OPTIONS_PROPERTIES[] = "properties";
@@ -101,6 +102,7 @@ static int doc_alloc(umap_doc **out, umap_doc_kind kind, const char *source_name
 		priv->allow_duplicate_ids = opts->allow_duplicate_ids;
 		priv->on_feature = opts->on_feature;
 		priv->on_feature_data = opts->on_feature_data;
+		priv->known_feature = opts->on_feature ? opts->known_feature : NULL;
 		if (opts->id_property && !(priv->id_property = strdup(opts->id_property)))
 			goto nomem;
 	}
@@ -579,6 +581,10 @@ typedef struct reader {
 	size_t len;
 	umap_buf name;     /* a decoded member name */
 	umap_buf lent_id;  /* streaming: the id on_feature sees, lent for the call (no malloc) */
+	size_t features;   /* read by read_features, and where the last one ended: */
+	size_t last_end;
+	uint32_t last_line;
+	size_t last_line_start;
 } reader;
 
 static int expected(reader *r, const umap_token *tok, const char *what)
@@ -714,6 +720,33 @@ size_t umap_doc_max_features(void)
 	return max_features;
 }
 
+/* Asks known_feature what it knows of the feature that `tok` opens, and moves past what it
+ * knows; for one feature, lends its id in r->lent_id. */
+static int known_feature(reader *r, umap_layer *layer, umap_feature *f, const umap_token *tok,
+			 umap_known *known, char **id)
+{
+	doc_priv *priv = priv_of(r->doc);
+	f->id = NULL;
+	int rc = priv->known_feature(priv->on_feature_data, r->doc, layer_index_of(r->doc, layer),
+				     f, known);
+	if (rc || !known->length)
+		return rc;
+	if (!known->features || known->length > r->len - f->offset ||
+	    (known->features == 1 && known->lines))
+		return umap_error_set(UMAP_EUSAGE, "%s: known_feature gave an impossible span",
+				      r->doc->source_name);
+	size_t end = f->offset + known->length;
+	if ((rc = umap_scanner_skip_known(r->scanner, tok, end, known->lines, known->line_start)))
+		return rc;
+	if (known->features == 1 && f->id) {
+		umap_buf_clear(&r->lent_id);
+		if (umap_buf_put(&r->lent_id, f->id, strlen(f->id)))
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		*id = r->lent_id.ptr;
+	}
+	return 0;
+}
+
 /* Reads a "features" array (its ARRAY_START consumed): span, hash and id of each feature. */
 static int read_features(reader *r, umap_layer *layer)
 {
@@ -738,10 +771,23 @@ static int read_features(reader *r, umap_layer *layer)
 		f->pos = tok.pos;
 		char *id = NULL;
 		size_t end = tok.end;
-		/* one pass over the feature's bytes finds its id and its end */
-		if (!priv->id_property && (rc = member_id(r, &tok, "id", &id, &end)))
+		umap_known known = { tok.depth, count, 0, 0, 0, 0 };
+		if (priv->known_feature && (rc = known_feature(r, layer, f, &tok, &known, &id)))
 			goto fail;
-		while (priv->id_property) {
+		if (known.features > 1) {
+			/* the caller has them: on to what follows the last one */
+			count += known.features - 1;
+			r->features += known.features;
+			r->last_end = f->offset + known.length;
+			umap_scanner_where(r->scanner, &r->last_line, &r->last_line_start);
+			umap_doc_drop_behind(doc, r->last_end);
+			continue;
+		}
+		end = f->offset + known.length;
+		/* one pass over the feature's bytes finds its id and its end */
+		if (!known.length && !priv->id_property && (rc = member_id(r, &tok, "id", &id, &end)))
+			goto fail;
+		while (!known.length && priv->id_property) {
 			umap_token key, val;
 			const char *name;
 			size_t len, vend;
@@ -760,11 +806,17 @@ static int read_features(reader *r, umap_layer *layer)
 		}
 		f->id = id;
 		f->length = end - f->offset;
+		umap_scanner_where(r->scanner, &r->last_line, &r->last_line_start);
+		r->last_end = end;
+		r->features++;
+		if (!known.length) {
+			f->hash = umap_hash(r->data + f->offset, f->length);
+			f->lines = r->last_line - f->pos.line;
+		}
 		if (!priv->style_known) {
 			priv->style_known = 1;
 			priv->spaced = memmem(r->data + f->offset, f->length, "\": ", 3) != NULL;
 		}
-		f->hash = umap_hash(r->data + f->offset, f->length);
 		if (priv->on_feature) {
 			rc = priv->on_feature(priv->on_feature_data, doc, layer_index_of(doc, layer), f);
 			id_free(r, f->id);
@@ -1088,7 +1140,7 @@ out:
 static int doc_read(umap_doc *doc)
 {
 	doc_priv *priv = priv_of(doc);
-	reader r = { doc, NULL, doc->data, doc->size, UMAP_BUF_INIT, UMAP_BUF_INIT };
+	reader r = { doc, NULL, doc->data, doc->size, UMAP_BUF_INIT, UMAP_BUF_INIT, 0, 0, 0, 0 };
 	int rc = umap_scanner_new(&r.scanner, doc->data, doc->size, &priv->json);
 	if (!rc)
 		rc = read_root(&r);
@@ -1156,16 +1208,13 @@ int umap_doc_from_owned_buffer(umap_doc **out, char *data, size_t len, const cha
 	return open_buffer(out, doc, data, len, opts);
 }
 
-int umap_doc_open(umap_doc **out, const char *path, const umap_doc_options *opts)
+/* Maps the file at `path` into `doc`, or copies it when it cannot be mapped (stdin, pipes). */
+static int load_source(umap_doc *doc, const char *path)
 {
 	int is_stdin = !strcmp(path, "-");
-	umap_doc *doc;
-	int rc = doc_alloc(&doc, UMAP_DOC_LAYER, is_stdin ? "<stdin>" : path, opts);
-	if (rc)
-		return rc;
 	doc_priv *priv = priv_of(doc);
 	size_t max = priv->json.max_size;
-	int fd = -1;
+	int fd = -1, rc = 0;
 	struct stat st;
 	if (!is_stdin) {
 		fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1213,12 +1262,87 @@ int umap_doc_open(umap_doc **out, const char *path, const umap_doc_options *opts
 		doc->data = buf.ptr ? buf.ptr : "";
 		doc->size = buf.len;
 	}
-	if (fd >= 0)
-		close(fd);
-	return finish_open(out, doc, opts);
 fail:
 	if (fd >= 0)
 		close(fd);
+	return rc;
+}
+
+int umap_doc_open(umap_doc **out, const char *path, const umap_doc_options *opts)
+{
+	umap_doc *doc;
+	int rc = doc_alloc(&doc, UMAP_DOC_LAYER, strcmp(path, "-") ? path : "<stdin>", opts);
+	if (rc)
+		return rc;
+	if ((rc = load_source(doc, path))) {
+		umap_doc_free(doc);
+		return rc;
+	}
+	return finish_open(out, doc, opts);
+}
+
+/* load_source for a file that is read again: never stdin or a pipe, which their first
+ * reader consumed. */
+static int map_again(umap_doc *doc, const char *path)
+{
+	struct stat st;
+	int rc = 0;
+	if (!strcmp(path, "-") || stat(path, &st) || !S_ISREG(st.st_mode) || !st.st_size ||
+	    (!(rc = load_source(doc, path)) && !priv_of(doc)->map_base))
+		rc = umap_error_set(UMAP_EUSAGE, "'%s' is not a file that can be mapped", path);
+	return rc;
+}
+
+int umap_doc_map(umap_doc **out, const char *path)
+{
+	umap_doc *doc;
+	int rc = doc_alloc(&doc, UMAP_DOC_LAYER, path, NULL);
+	if (rc)
+		return rc;
+	if ((rc = map_again(doc, path))) {
+		umap_doc_free(doc);
+		return rc;
+	}
+	*out = doc;
+	return 0;
+}
+
+int umap_doc_read_features_at(const char *path, size_t offset, const umap_doc_options *opts,
+			      umap_known *known)
+{
+	memset(known, 0, sizeof(*known));
+	umap_doc *doc;
+	int rc = doc_alloc(&doc, UMAP_DOC_LAYER, path, opts);
+	if (rc)
+		return rc;
+	doc_priv *priv = priv_of(doc);
+	reader r = { doc, NULL, NULL, 0, UMAP_BUF_INIT, UMAP_BUF_INIT, 0, 0, 0, 0 };
+	umap_layer *layer;
+	if ((rc = map_again(doc, path)))
+		goto done;
+	if (offset >= doc->size) {
+		rc = umap_error_set(UMAP_EUSAGE, "%s: cannot read from offset %zu", path, offset);
+		goto done;
+	}
+	r.data = doc->data;
+	r.len = doc->size;
+	priv->dropped = offset & ~(priv->page - 1);
+	if (!(rc = umap_scanner_new(&r.scanner, doc->data, doc->size, &priv->json)) &&
+	    !(rc = umap_scanner_enter(r.scanner, offset, "{[")) &&
+	    !(rc = add_layer_slot(&layer, doc)))
+		rc = read_features(&r, layer);
+	if (!rc && !r.features)
+		rc = umap_error_set(UMAP_EINVALID, "%s: no feature at offset %zu", path, offset);
+	if (!rc) {
+		known->length = r.last_end - offset;
+		known->features = r.features;
+		known->lines = r.last_line - 1;
+		known->line_start = r.last_line_start;
+	}
+done:
+	umap_scanner_free(r.scanner);
+	umap_buf_dispose(&r.name);
+	umap_buf_dispose(&r.lent_id);
 	umap_doc_free(doc);
 	return rc;
 }

@@ -27,6 +27,7 @@ typedef struct umap_feature {
 	size_t offset;     /* span of the feature in the source buffer (0/0 when in memory) */
 	size_t length;
 	umap_pos pos;      /* where the feature starts in the source (line 0 when in memory) */
+	uint32_t lines;    /* streaming: how many newlines its bytes hold */
 	json_t *value;     /* the tree, owned; NULL until umap_doc_feature() builds it */
 } umap_feature;
 
@@ -58,6 +59,24 @@ typedef struct umap_doc {
  * be read yet). It may take feature->id (setting it to NULL); a non-zero return stops the
  * reading with that code. */
 typedef int (*umap_feature_fn)(void *data, umap_doc *doc, size_t layer, umap_feature *feature);
+/* What a caller knows of the bytes at a feature's start (see umap_known_fn). */
+typedef struct umap_known {
+	size_t depth;      /* in: the depth of the feature's '{' (2 in a FeatureCollection) */
+	size_t index;      /* in: how many features of its layer come before it */
+	size_t length;     /* out: how many bytes from feature->offset are known; 0: none */
+	size_t features;   /* out: how many features they hold: 1 is this one, whose hash and id
+			    * the caller set and which on_feature sees as usual; more were read by
+			    * the caller already, and on_feature sees none of them */
+	uint32_t lines;    /* out: newlines in those bytes */
+	size_t line_start; /* out, with lines: the offset just past the last one */
+} umap_known;
+
+/* Streaming: asked before each feature is read (feature->offset and pos set) whether its
+ * bytes are known, that is the very bytes of features read and checked before, in the same
+ * place of a features array (one feature taken alone must be on one line). The reader skips
+ * known bytes without checking them again. The id it sets is lent until the next call. */
+typedef int (*umap_known_fn)(void *data, umap_doc *doc, size_t layer, umap_feature *feature,
+			     umap_known *known);
 
 typedef struct umap_doc_options {
 	unsigned int version;
@@ -71,11 +90,25 @@ typedef struct umap_doc_options {
 	 * the call: copy it to keep it. */
 	umap_feature_fn on_feature;
 	void *on_feature_data;
+	umap_known_fn known_feature; /* with on_feature, called with on_feature_data */
 } umap_doc_options;
 
 #define UMAP_DOC_OPTIONS_VERSION 1
 #define UMAP_DOC_OPTIONS_INIT \
-	{ UMAP_DOC_OPTIONS_VERSION, NULL, 0, 0, UMAP_JSON_OPTIONS_INIT, NULL, NULL }
+	{ UMAP_DOC_OPTIONS_VERSION, NULL, 0, 0, UMAP_JSON_OPTIONS_INIT, NULL, NULL, NULL }
+
+/* The file at `path` as a document with nothing read yet: doc->data holds its bytes (mapped:
+ * give back what was read with umap_doc_drop_behind). For regular files only. */
+int umap_doc_map(umap_doc **out, const char *path);
+/* Reads the features of a FeatureCollection's "features" array in the file at `path`, from
+ * `offset` (a feature's '{' after a comma) to the array's end, as umap_doc_open would have,
+ * giving them to opts->on_feature as features of layer 0: for a reader that guessed where
+ * the second half of a file's features starts, to read it on another core. `known` says
+ * what was read (not its depth and index): what the reader of the whole file may be given
+ * if it reaches `offset` at depth 2. Fails, without a message worth showing, wherever the
+ * guess was wrong. */
+int umap_doc_read_features_at(const char *path, size_t offset, const umap_doc_options *opts,
+			      umap_known *known);
 
 /* Features in one layer: reading a layer with more fails with UMAP_ELIMIT at the first
  * feature over the limit. Untrusted files cost memory per feature (about 20 times the

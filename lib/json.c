@@ -1096,6 +1096,47 @@ int umap_scanner_skip(umap_scanner *s, const umap_token *first, size_t *end_offs
 	return skip_value(s, first, end_offset, NULL);
 }
 
+int umap_scanner_skip_known(umap_scanner *s, const umap_token *first, size_t end, uint32_t lines,
+			    size_t line_start)
+{
+	if (s->state == ST_FAILED)
+		return s->failed_code;
+	if ((first->type != UMAP_TOKEN_OBJECT_START && first->type != UMAP_TOKEN_ARRAY_START) ||
+	    s->depth != first->depth + 1 || s->i != first->end || end <= first->start ||
+	    end > s->len || (lines && (line_start <= first->start || line_start > end)))
+		return umap_error_set(UMAP_EUSAGE,
+				      "umap_scanner_skip_known: not right after the value's bracket");
+	s->depth--;
+	s->i = end;
+	if (lines) {
+		s->line += lines;
+		s->line_start = line_start;
+	}
+	return after_value(s);
+}
+
+int umap_scanner_enter(umap_scanner *s, size_t offset, const char *brackets)
+{
+	size_t n = strlen(brackets);
+	if (s->i || s->depth || s->state != ST_VALUE || !n || brackets[n - 1] != '[' ||
+	    offset > s->len)
+		return umap_error_set(UMAP_EUSAGE, "umap_scanner_enter: not a fresh scanner");
+	for (size_t k = 0; k < n; k++) {
+		int rc = push_container(s, (unsigned char)brackets[k], offset);
+		if (rc)
+			return rc;
+	}
+	s->i = offset;
+	s->line_start = offset;
+	return 0;
+}
+
+void umap_scanner_where(const umap_scanner *s, uint32_t *line, size_t *line_start)
+{
+	*line = s->line;
+	*line_start = s->line_start;
+}
+
 int umap_scanner_skip_member(umap_scanner *s, const umap_token *first, const char *name,
 			     umap_token *member, int *found, size_t *end_offset)
 {

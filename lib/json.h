@@ -87,6 +87,18 @@ int umap_scanner_skip(umap_scanner *scanner, const umap_token *first, size_t *en
  * type, start and pos are set. Costs what umap_scanner_skip costs. */
 int umap_scanner_skip_member(umap_scanner *scanner, const umap_token *first, const char *name,
 			     umap_token *member, int *found, size_t *end_offset);
+/* Moves past the object or array that `first` (the token just returned) opens to `end`,
+ * one past its closing bracket, without reading it: for bytes the caller knows to be valid,
+ * because they are those of values read and checked before in the same place. `lines`
+ * newlines are in them, the last one just before `line_start`. */
+int umap_scanner_skip_known(umap_scanner *scanner, const umap_token *first, size_t end,
+			    uint32_t lines, size_t line_start);
+/* Puts a new scanner at `offset`, inside the containers `brackets` opens ("{[": an array in
+ * an object), where a value follows: the next token is an element of the innermost array.
+ * Lines are counted from there. */
+int umap_scanner_enter(umap_scanner *scanner, size_t offset, const char *brackets);
+/* The line of the next byte to read, and the offset its line starts at. */
+void umap_scanner_where(const umap_scanner *scanner, uint32_t *line, size_t *line_start);
 /* Decodes a STRING or KEY token's value (escapes resolved) into `out` (cleared first). */
 int umap_scanner_string(umap_scanner *scanner, const umap_token *tok, umap_buf *out);
 /* Builds the value that starts with `first` as a jansson tree (the scanner moves past it). */

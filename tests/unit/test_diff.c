@@ -312,6 +312,183 @@ TEST(streamed_pairing_follows_moves)
 	rmdir(dir);
 }
 
+/* Layers over a megabyte, which umap_diff_files reads in halves: feature k has id ids[k]
+ * (-1: none; multiples of 3 are long ids), value values[k], and a name that makes it about
+ * 300 bytes. `trap` nests {"type":"Feature"} objects in every feature, where the guess of
+ * where a half starts may land; feature `multiline` (if < n) spans lines. */
+static void write_big_layer(const char *path, const int *ids, const int *values, size_t n,
+			    int trap, size_t multiline)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return;
+	fputs("{\"type\":\"FeatureCollection\",\"features\":[\n", f);
+	for (size_t k = 0; k < n; k++) {
+		fputs(k ? ",\n" : "", f);
+		fputs(k == multiline ? "{\n  \"type\":\"Feature\"," : "{\"type\":\"Feature\",", f);
+		if (ids[k] >= 0)
+			fprintf(f, ids[k] % 3 ? "\"id\":\"f%d\"," : "\"id\":\"feature-number-%d\",", ids[k]);
+		fprintf(f, "\"properties\":{\"v\":%d,\"name\":\"Rue de la R\u00e9publique %d, a name long "
+			   "enough to make the layer large, with some more words to be sure\"",
+			values[k], values[k]);
+		if (trap)
+			fputs(",\"parts\":[{\"a\":1},{\"type\":\"Feature\",\"properties\":{}}]", f);
+		fprintf(f, "},\"geometry\":{\"type\":\"LineString\",\"coordinates\":[[4.%06d,45.1],[4.2,45.%06d]]}}",
+			values[k], ids[k] < 0 ? values[k] : ids[k]);
+	}
+	fputs("\n]}\n", f);
+	fclose(f);
+}
+
+static char *files_json(const char *a, const char *b, int threads, umap_diff_reading *reading)
+{
+	umap_diff_options o = UMAP_DIFF_OPTIONS_INIT;
+	o.threads = threads;
+	umap_diff *d = NULL;
+	char *json = NULL;
+	CHECK_INT(umap_diff_new(&d, &o), 0);
+	if (d && !umap_diff_files(d, a, b)) {
+		json = diff_json(d);
+		umap_diff_reading_get(d, reading);
+	}
+	umap_diff_free(d);
+	return json;
+}
+
+/* The error of umap_diff_files on a pair, and that of reading `path` as a document. */
+static void check_same_error(const char *a, const char *b, const char *path, int threads)
+{
+	umap_doc_options o = UMAP_DOC_OPTIONS_INIT;
+	umap_doc *doc = NULL;
+	int want = umap_doc_open(&doc, path, &o);
+	CHECK(want != 0);
+	char *message = strdup(umap_error_last());
+	umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
+	dopts.threads = threads;
+	umap_diff *d = NULL;
+	CHECK_INT(umap_diff_new(&d, &dopts), 0);
+	CHECK_INT(umap_diff_files(d, a, b), want);
+	CHECK_STR(umap_error_last(), message);
+	free(message);
+	umap_diff_free(d);
+	umap_doc_free(doc);
+}
+
+/* Reading in halves, and taking the new file's features that did not change from the old
+ * one, gives the diff that reading each document whole gives, errors included. */
+TEST(files_read_in_halves_agree)
+{
+	enum { N = 5000 };
+	static int a_ids[N], a_values[N], b_ids[N + 200], b_values[N + 200];
+	size_t nb = 0;
+	for (int k = 0; k < N; k++) {
+		a_ids[k] = k % 41 == 7 ? -1 : k;
+		a_values[k] = k;
+	}
+	unsigned seed = 777;
+	for (int k = 0; k < N; k++) {
+		seed = seed * 1103515245u + 12345u;
+		unsigned r = (seed >> 16) % 1000;
+		if (r < 10)
+			continue; /* removed */
+		if (r < 20) {
+			b_ids[nb] = 100000 + k; /* added before it */
+			b_values[nb++] = k;
+		}
+		/* modified (features without id only move: a changed one is removed and added,
+		 * which the document path lists in another order) */
+		b_ids[nb] = a_ids[k];
+		b_values[nb++] = a_values[k] + (r >= 980 && a_ids[k] >= 0);
+	}
+	char dir[] = "/tmp/umapsync-unit-XXXXXX", a_path[64], b_path[64];
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(a_path, sizeof(a_path), "%s/a.geojson", dir);
+	snprintf(b_path, sizeof(b_path), "%s/b.geojson", dir);
+	write_big_layer(a_path, a_ids, a_values, N, 0, 3 * N / 4);
+	write_big_layer(b_path, b_ids, b_values, nb, 0, 3 * nb / 4);
+	umap_doc_options o = UMAP_DOC_OPTIONS_INIT;
+	umap_doc *a = NULL, *b = NULL;
+	umap_diff *d = NULL;
+	CHECK_INT(umap_doc_open(&a, a_path, &o), 0);
+	CHECK_INT(umap_doc_open(&b, b_path, &o), 0);
+	CHECK_INT(umap_diff_new(&d, NULL), 0);
+	CHECK_INT(umap_diff_docs(d, a, b), 0);
+	char *whole = diff_json(d);
+	umap_diff_free(d);
+	umap_doc_free(a);
+	umap_doc_free(b);
+	CHECK(whole && strstr(whole, "feature-number-") && strstr(whole, "\"added\"") &&
+	      strstr(whole, "\"removed\""));
+	for (int threads = 0; threads <= 1; threads++) {
+		umap_diff_reading reading = { 0, 0 };
+		char *json = files_json(a_path, b_path, threads, &reading);
+		CHECK_STR(json, whole);
+		free(json);
+		/* both halves taken; the unchanged features of the new file not checked again,
+		 * but for the one on several lines and a few around each change */
+		CHECK_INT(reading.halves, 2);
+		CHECK(reading.known > nb * 9 / 10 && reading.known < nb);
+	}
+	free(whole);
+
+	/* a guess that lands inside a feature is never taken */
+	write_big_layer(a_path, a_ids, a_values, N, 1, N);
+	write_big_layer(b_path, b_ids, b_values, nb, 1, nb);
+	check_streamed_agrees(a_path, b_path, NULL);
+	umap_diff_reading reading = { 9, 9 };
+	char *json = files_json(a_path, b_path, 1, &reading);
+	CHECK(json != NULL);
+	free(json);
+	CHECK_INT(reading.halves, 0);
+	CHECK(reading.known > nb * 9 / 10);
+
+	/* errors in the second half, and after it, say where they are as reading whole does */
+	write_big_layer(a_path, a_ids, a_values, N, 0, N);
+	write_big_layer(b_path, b_ids, b_values, nb, 0, nb);
+	FILE *f = fopen(b_path, "r+");
+	CHECK(f != NULL);
+	if (f) {
+		fseek(f, -40, SEEK_END);
+		fputs("\n01", f); /* a leading zero in a coordinate of the last feature */
+		fclose(f);
+	}
+	for (int threads = 0; threads <= 1; threads++)
+		check_same_error(a_path, b_path, b_path, threads);
+	write_big_layer(b_path, b_ids, b_values, nb, 0, nb);
+	f = fopen(b_path, "a");
+	CHECK(f != NULL);
+	if (f) {
+		fputs("\n\n  ,", f); /* after the root value */
+		fclose(f);
+	}
+	for (int threads = 0; threads <= 1; threads++)
+		check_same_error(a_path, b_path, b_path, threads);
+	umap_doc_set_max_features(N - 10);
+	for (int threads = 0; threads <= 1; threads++)
+		check_same_error(a_path, b_path, a_path, threads);
+	umap_doc_set_max_features(0);
+
+	/* a duplicate in the second half of a feature of the first */
+	write_big_layer(a_path, a_ids, a_values, N, 0, N);
+	b_ids[nb - 5] = b_ids[1];
+	write_big_layer(b_path, b_ids, b_values, nb, 0, nb);
+	char want[256];
+	snprintf(want, sizeof(want),
+		 "%s:%zu:1: duplicate feature id \"f%d\": first on line 3, again on line %zu",
+		 b_path, nb - 3, b_ids[1], nb - 3);
+	for (int threads = 0; threads <= 1; threads++) {
+		umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
+		dopts.threads = threads;
+		CHECK_INT(umap_diff_new(&d, &dopts), 0);
+		CHECK_INT(umap_diff_files(d, a_path, b_path), UMAP_EINVALID);
+		CHECK_STR(umap_error_last(), want);
+		umap_diff_free(d);
+	}
+	unlink(a_path);
+	unlink(b_path);
+	rmdir(dir);
+}
+
 TEST(patches_apply_reverse_and_refuse)
 {
 	const char *base = "{\"type\":\"FeatureCollection\",\"features\":["
@@ -359,6 +536,7 @@ int main(void)
 	RUN(geometry_summaries);
 	RUN(documents_and_streamed_files_agree);
 	RUN(streamed_pairing_follows_moves);
+	RUN(files_read_in_halves_agree);
 	RUN(patches_apply_reverse_and_refuse);
 	return UNIT_DONE();
 }

@@ -181,6 +181,56 @@ TEST(scanner_skip_and_build_one_value)
 	umap_scanner_free(s);
 }
 
+/* Known bytes are skipped unread, lines and all; a scanner can start inside an array. */
+TEST(scanner_skips_known_values_and_enters_arrays)
+{
+	const char *text = "{\"features\": [{\"a\":\n\n 1},\n {\"b\": 2}], \"z\": true}";
+	umap_scanner *s;
+	umap_token tok, first;
+	CHECK_INT(umap_scanner_new(&s, text, strlen(text), NULL), 0);
+	umap_scanner_next(s, &tok);
+	umap_scanner_next(s, &tok);
+	umap_scanner_next(s, &tok);
+	CHECK_INT(tok.type, UMAP_TOKEN_ARRAY_START);
+	umap_scanner_next(s, &first);
+	CHECK_INT(first.type, UMAP_TOKEN_OBJECT_START);
+	size_t end = (size_t)(strstr(text, "1}") - text) + 2;
+	size_t line_start = (size_t)(strstr(text, " 1}") - text);
+	/* only right after the bracket, and within the text */
+	CHECK_INT(umap_scanner_skip_known(s, &first, strlen(text) + 1, 0, 0), UMAP_EUSAGE);
+	CHECK_INT(umap_scanner_skip_known(s, &first, end, 2, first.start), UMAP_EUSAGE);
+	CHECK_INT(umap_scanner_skip_known(s, &first, end, 2, line_start), 0);
+	CHECK_INT(umap_scanner_skip_known(s, &first, end, 2, line_start), UMAP_EUSAGE);
+	umap_scanner_next(s, &tok);
+	CHECK_INT(tok.type, UMAP_TOKEN_OBJECT_START);
+	CHECK_INT(tok.pos.line, 4);
+	CHECK_INT(tok.pos.col, 2);
+	umap_scanner_free(s);
+
+	/* the same text entered at the second feature reads to the end */
+	size_t second = (size_t)(strstr(text, "{\"b\"") - text);
+	CHECK_INT(umap_scanner_new(&s, text, strlen(text), NULL), 0);
+	CHECK_INT(umap_scanner_enter(s, second, "{]"), UMAP_EUSAGE);
+	CHECK_INT(umap_scanner_enter(s, second, "{["), 0);
+	CHECK_INT(umap_scanner_enter(s, second, "{["), UMAP_EUSAGE);
+	umap_scanner_next(s, &tok);
+	CHECK_INT(tok.type, UMAP_TOKEN_OBJECT_START);
+	CHECK_INT(tok.depth, 2);
+	CHECK_INT(tok.pos.line, 1);
+	CHECK_INT(umap_scanner_skip(s, &tok, &end), 0);
+	umap_scanner_next(s, &tok);
+	CHECK_INT(tok.type, UMAP_TOKEN_ARRAY_END);
+	umap_scanner_next(s, &tok);
+	CHECK_INT(tok.type, UMAP_TOKEN_KEY);
+	umap_scanner_next(s, &tok);
+	CHECK_INT(tok.type, UMAP_TOKEN_TRUE);
+	umap_scanner_next(s, &tok);
+	CHECK_INT(tok.type, UMAP_TOKEN_OBJECT_END);
+	CHECK_INT(umap_scanner_next(s, &tok), 0);
+	CHECK_INT(tok.type, UMAP_TOKEN_EOF);
+	umap_scanner_free(s);
+}
+
 TEST(scanner_errors_say_where_and_what)
 {
 	CHECK_ERROR("", UMAP_EINVALID, "t.json:1:1: empty input: expected a JSON value");
@@ -778,5 +828,6 @@ int main(void)
 	RUN(skip_agrees_on_every_mutation);
 	RUN(skip_member_finds_the_member_and_the_end);
 	RUN(equality_and_hash);
+	RUN(scanner_skips_known_values_and_enters_arrays);
 	return UNIT_DONE();
 }
