@@ -8,6 +8,7 @@
 
 #include "diff.h"
 #include "error.h"
+#include "json_arena.h"
 #include "ops.h"
 #include "repo-cmd.h"
 
@@ -104,8 +105,9 @@ int cmd_diff(int argc, const char **argv)
 	} else {
 		if (!strcmp(argv[0], "-") && !strcmp(argv[1], "-"))
 			die("only one side of a diff can be standard input");
-		/* both files are streamed, in parallel, into a few bytes per feature */
-		if (umap_diff_files(diff, argv[0], argv[1]))
+		/* both files are streamed, in parallel, into a few bytes per feature; the trees
+		 * of what changed are all freed at the end: one region holds them */
+		if (umap_json_arena_begin() || umap_diff_files(diff, argv[0], argv[1]))
 			die_lib(NULL);
 	}
 
@@ -120,6 +122,7 @@ int cmd_diff(int argc, const char **argv)
 		check_stdout();
 	}
 	umap_diff_free(diff);
+	umap_json_arena_end();
 	string_list_clear(&cmd.ignore);
 	return changed && (cmd.exit_code || cmd.quiet) ? EXIT_DIFFERENT : 0;
 }

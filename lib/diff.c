@@ -15,6 +15,7 @@
 
 #include "error.h"
 #include "json_copy.h"
+#include "strutil.h"
 
 typedef struct diff_priv {
 	int summary_only;
@@ -1278,10 +1279,9 @@ static int compare_rec_layers(umap_diff *diff, size_t index, umap_doc *old_doc, 
 /* Smaller files are not split: the guess and the hand-over cost more than they save. */
 #define SPLIT_MIN_SIZE ((size_t)1 << 20)
 
-/* Records of another reading of a layer, with its file, that features may be taken from. */
+/* Records of another reading of a layer, that features may be taken from. */
 typedef struct known_source {
 	const rec_layer *layer; /* NULL: none */
-	umap_doc *file;         /* its file, mapped again: the first mapping is its reader's */
 	long shift;             /* our feature j is its feature j + shift */
 	int aligned;            /* shift was found by id once */
 	long tried;             /* its record last compared in vain, else -1 */
@@ -1327,15 +1327,10 @@ static void job_fail(read_job *job, int rc)
 	snprintf(job->error, sizeof(job->error), "%s", umap_error_last());
 }
 
-static void known_dispose(known_source *k)
-{
-	umap_doc_free(k->file);
-	memset(k, 0, sizeof(*k));
-	k->tried = -1;
-}
-
 /* Takes as known the feature at f->offset when its bytes are those of the other reading's
- * feature at the same place. */
+ * feature at the same place: when as many bytes from there have the same hash. Equal hashes
+ * are equal bytes here as everywhere in this file (features with the same hash are not
+ * compared at all), so the other file's bytes need not be read again. */
 static void take_same(known_source *k, const rec_table *t, umap_doc *doc, umap_feature *f,
 		      umap_known *known)
 {
@@ -1347,10 +1342,8 @@ static void take_same(known_source *k, const rec_table *t, umap_doc *doc, umap_f
 	size_t len = r->length & REC_LENGTH;
 	k->tried = at;
 	if ((r->length & REC_MULTILINE) || len > doc->size - f->offset ||
-	    r->offset + len > k->file->size ||
-	    memcmp(doc->data + f->offset, k->file->data + r->offset, len))
+	    umap_hash(doc->data + f->offset, len) != r->hash)
 		return;
-	umap_doc_drop_behind(k->file, r->offset + len);
 	k->tried = -1;
 	k->taken++;
 	f->hash = r->hash;
@@ -1458,15 +1451,14 @@ static void read_job_init(read_job *job, const char *path, const char *id_proper
 static void read_job_dispose(read_job *job)
 {
 	table_free(&job->table);
-	known_dispose(&job->from);
 	umap_doc_free(job->doc);
 	job->doc = NULL;
 }
 
-/* Compares the features to come with those of layer 0 of `t`, read from `path`. */
-static void known_from(known_source *k, const rec_table *t, const char *path)
+/* Compares the features to come with those of layer 0 of `t`. */
+static void known_from(known_source *k, const rec_table *t)
 {
-	if (t->nlayers && t->layers[0].n && !umap_doc_map(&k->file, path))
+	if (t->nlayers && t->layers[0].n)
 		k->layer = &t->layers[0];
 }
 
@@ -1543,7 +1535,7 @@ static void *read_halves(void *arg)
 	read_half(old_half);
 	half_done(sp, old_half);
 	if (!old_half->job.rc)
-		known_from(&new_half->job.from, &old_half->job.table, old_half->job.path);
+		known_from(&new_half->job.from, &old_half->job.table);
 	read_half(new_half);
 	half_done(sp, new_half);
 	if (!sp->index_old)
@@ -1567,7 +1559,7 @@ static void read_wholes(split *sp)
 	pthread_cond_broadcast(&sp->cond);
 	pthread_mutex_unlock(&sp->lock);
 	if (!jobs[0].rc)
-		known_from(&jobs[1].from, &jobs[0].table, jobs[0].path);
+		known_from(&jobs[1].from, &jobs[0].table);
 	read_whole(&jobs[1]);
 }
 
@@ -1725,10 +1717,8 @@ int umap_diff_files(umap_diff *diff, const char *old_path, const char *new_path)
 	umap_buf todo = UMAP_BUF_INIT;
 	if (!rc)
 		rc = diff_tables(diff, &jobs[0], &jobs[1], &todo);
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < 2; k++)
 		table_free(&jobs[k].table);
-		known_dispose(&jobs[k].from);
-	}
 	if (!rc)
 		rc = add_pending(diff, jobs[0].doc, jobs[1].doc, (const pending *)(const void *)todo.ptr,
 				 todo.len / sizeof(pending));
