@@ -1309,7 +1309,8 @@ typedef struct half {
 	read_job job;           /* its records are job.table's layer 0 */
 	umap_known known;
 	int done;               /* under split->lock */
-	int taken;              /* by the main thread */
+	int taken;              /* by the main thread, as its features from index taken_at on */
+	size_t taken_at;
 } half;
 
 struct split {
@@ -1317,8 +1318,7 @@ struct split {
 	pthread_cond_t cond;
 	half halves[2];         /* old file, new file */
 	read_job *jobs;         /* the main thread's, old and new */
-	int index_old;          /* the helper indexes the old file's ids once it is read, */
-	int old_read;           /* which the main thread says under lock */
+	int old_read;           /* under lock: jobs[0] is read, its table complete */
 };
 
 static void job_fail(read_job *job, int rc)
@@ -1398,18 +1398,28 @@ static int collect_feature(void *data, umap_doc *doc, size_t layer, umap_feature
 	return rc;
 }
 
-/* Moves the helper's records of a second half to the end of `t`'s layer 0. */
+/* Moves the helper's records of a second half to the end of `t`'s layer 0, giving back
+ * their pages as they are copied: the two copies are never whole at once. */
 static int adopt_half(rec_table *t, half *h)
 {
 	rec_layer *from = &h->job.table.layers[0];
+	const size_t page = (size_t)sysconf(_SC_PAGESIZE), step = 64 * page;
+	size_t released = 0;
 	for (size_t i = 0; i < from->n; i++) {
 		rec *r;
 		int rc = push_rec(&r, t, 0);
 		if (rc)
 			return rc;
 		*r = from->recs[i];
+		/* whole pages of records already copied (the array starts on a page) */
+		size_t copied = (i + 1) * sizeof(rec) / page * page;
+		if (copied >= released + step) {
+			madvise((char *)from->recs + released, copied - released, MADV_DONTNEED);
+			released = copied;
+		}
 	}
-	h->job.table.lent_ids = 1; /* the heap ids are t's now (the helper may still read them) */
+	h->job.table.lent_ids = 1; /* the heap ids are t's now */
+	h->job.table.layers[0].n = 0; /* and the records, whose pages are gone */
 	return 0;
 }
 
@@ -1428,10 +1438,10 @@ static int take_known(void *data, umap_doc *doc, size_t layer, umap_feature *f, 
 		if (!h->job.rc && known->index + h->known.features <= umap_doc_max_features()) {
 			int rc = adopt_half(&job->table, h);
 			if (!rc) {
-				*known = h->known;
 				h->taken = 1;
+				h->taken_at = known->index;
+				*known = h->known;
 			}
-
 			return rc;
 		}
 	}
@@ -1512,7 +1522,7 @@ static void half_done(split *sp, half *h)
 	pthread_mutex_unlock(&sp->lock);
 }
 
-static void read_half(half *h)
+static void read_half(split *sp, half *h)
 {
 	if (h->offset) {
 		umap_doc_options opts = read_options(&h->job);
@@ -1524,40 +1534,55 @@ static void read_half(half *h)
 	} else {
 		h->job.rc = UMAP_ENOTFOUND;
 	}
+	half_done(sp, h);
 }
 
-/* The helper: the old file's second half, then the new file's, taking what did not change
- * from the first; then the old file's id index while the main thread reads on. */
-static void *read_halves(void *arg)
+static void wait_old_read(split *sp)
 {
-	split *sp = arg;
-	half *old_half = &sp->halves[0], *new_half = &sp->halves[1];
-	read_half(old_half);
-	half_done(sp, old_half);
-	if (!old_half->job.rc)
-		known_from(&new_half->job.from, &old_half->job.table);
-	read_half(new_half);
-	half_done(sp, new_half);
-	if (!sp->index_old)
-		return NULL;
 	pthread_mutex_lock(&sp->lock);
 	while (!sp->old_read)
 		pthread_cond_wait(&sp->cond, &sp->lock);
 	pthread_mutex_unlock(&sp->lock);
+}
+
+/* The new file's second half, taking what did not change from the old file as the main
+ * thread read it: from the first feature of its second half on, if it took the helper's. */
+static void read_new_half(split *sp)
+{
+	half *old_half = &sp->halves[0], *new_half = &sp->halves[1];
+	if (!sp->jobs[0].rc) {
+		known_from(&new_half->job.from, &sp->jobs[0].table);
+		new_half->job.from.shift = old_half->taken ? (long)old_half->taken_at : 0;
+	}
+	read_half(sp, new_half);
+}
+
+/* The helper: the old file's second half, then the new file's; then the old file's id
+ * index while the main thread reads on. */
+static void *read_halves(void *arg)
+{
+	split *sp = arg;
+	read_half(sp, &sp->halves[0]);
+	wait_old_read(sp);
+	read_new_half(sp);
 	if (!sp->jobs[0].rc)
 		index_table(&sp->jobs[0].table);
 	return NULL;
 }
 
 /* The main thread's part: both files whole, taking the helper's halves. */
-static void read_wholes(split *sp)
+static void read_old_whole(split *sp)
 {
-	read_job *jobs = sp->jobs;
-	read_whole(&jobs[0]);
+	read_whole(&sp->jobs[0]);
 	pthread_mutex_lock(&sp->lock);
 	sp->old_read = 1;
 	pthread_cond_broadcast(&sp->cond);
 	pthread_mutex_unlock(&sp->lock);
+}
+
+static void read_new_whole(split *sp)
+{
+	read_job *jobs = sp->jobs;
 	if (!jobs[0].rc)
 		known_from(&jobs[1].from, &jobs[0].table);
 	read_whole(&jobs[1]);
@@ -1624,12 +1649,16 @@ static void read_files(read_job *jobs, int threads, umap_diff_reading *reading)
 	}
 	pthread_t thread;
 	if (threads == 1) {
-		/* the helper's part first, then the main thread's: as if the helper were fast */
+		/* each part of the helper's before the main thread's that takes it */
 		if (halves)
-			read_halves(&sp);
-		read_wholes(&sp);
-	} else if (halves && (sp.index_old = 1) && !pthread_create(&thread, NULL, read_halves, &sp)) {
-		read_wholes(&sp);
+			read_half(&sp, &sp.halves[0]);
+		read_old_whole(&sp);
+		if (halves)
+			read_new_half(&sp);
+		read_new_whole(&sp);
+	} else if (halves && !pthread_create(&thread, NULL, read_halves, &sp)) {
+		read_old_whole(&sp);
+		read_new_whole(&sp);
 		pthread_join(thread, NULL);
 	} else {
 		jobs[0].half = jobs[1].half = NULL;
@@ -1637,7 +1666,8 @@ static void read_files(read_job *jobs, int threads, umap_diff_reading *reading)
 			read_old_and_index(&jobs[0]);
 			pthread_join(thread, NULL);
 		} else {
-			read_wholes(&sp);
+			read_old_whole(&sp);
+			read_new_whole(&sp);
 		}
 	}
 	reading->halves = (size_t)(sp.halves[0].taken + sp.halves[1].taken);
