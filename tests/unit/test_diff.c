@@ -232,23 +232,80 @@ TEST(documents_and_streamed_files_agree)
 	umap_diff_free(d);
 }
 
+/* How write_layer_as writes features: `big` gives each a name that makes it about 300
+ * bytes (layers over a megabyte, which umap_diff_files reads in halves); `trap` nests
+ * {"type":"Feature"} objects in each, where the guess of where a half starts may land;
+ * feature `multiline` (if < n) spans lines. */
+typedef struct layer_style {
+	int big, trap;
+	size_t multiline;
+} layer_style;
+
 /* Writes a layer of the features `ids` names (-1: a feature without id), the value of
  * feature k being `values[k]`; ids over 8 bytes are kept apart from short ones by diff. */
-static void write_layer(const char *path, const int *ids, const int *values, size_t n)
+static void write_layer_as(const char *path, const int *ids, const int *values, size_t n,
+			   layer_style style)
 {
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return;
 	fputs("{\"type\":\"FeatureCollection\",\"features\":[\n", f);
 	for (size_t k = 0; k < n; k++) {
-		fputs(k ? ",\n{\"type\":\"Feature\"," : "{\"type\":\"Feature\",", f);
+		fputs(k ? ",\n" : "", f);
+		fputs(k == style.multiline ? "{\n  \"type\":\"Feature\"," : "{\"type\":\"Feature\",", f);
 		if (ids[k] >= 0)
 			fprintf(f, ids[k] % 3 ? "\"id\":\"f%d\"," : "\"id\":\"feature-number-%d\",", ids[k]);
-		fprintf(f, "\"properties\":{\"v\":%d},\"geometry\":{\"type\":\"Point\",\"coordinates\":[%d,1]}}",
-			values[k], ids[k] < 0 ? values[k] : ids[k]);
+		int at = ids[k] < 0 ? values[k] : ids[k];
+		if (!style.big) {
+			fprintf(f, "\"properties\":{\"v\":%d},\"geometry\":{\"type\":\"Point\",\"coordinates\":[%d,1]}}",
+				values[k], at);
+			continue;
+		}
+		fprintf(f, "\"properties\":{\"v\":%d,\"name\":\"Rue de la R\u00e9publique %d, a name long "
+			   "enough to make the layer large, with some more words to be sure\"",
+			values[k], values[k]);
+		if (style.trap)
+			fputs(",\"parts\":[{\"a\":1},{\"type\":\"Feature\",\"properties\":{}}]", f);
+		fprintf(f, "},\"geometry\":{\"type\":\"LineString\",\"coordinates\":[[4.%06d,45.1],[4.2,45.%06d]]}}",
+			values[k], at);
 	}
 	fputs("\n]}\n", f);
 	fclose(f);
+}
+
+static void write_layer(const char *path, const int *ids, const int *values, size_t n)
+{
+	write_layer_as(path, ids, values, n, (layer_style){ 0, 0, n });
+}
+
+static void write_big_layer(const char *path, const int *ids, const int *values, size_t n,
+			    int trap, size_t multiline)
+{
+	write_layer_as(path, ids, values, n, (layer_style){ 1, trap, multiline });
+}
+
+/* An edit of the layer of n features ids/values into new_ids/new_values (room for cap):
+ * per thousand features, `removed` are removed, `added` get a new one (id added_base + k)
+ * before them and `modified` a new value (with `idless`, features without id too).
+ * Returns the new count. */
+static size_t edit_layer(const int *ids, const int *values, size_t n, int *new_ids,
+			 int *new_values, size_t cap, unsigned seed, unsigned removed,
+			 unsigned added, unsigned modified, int added_base, int idless)
+{
+	size_t m = 0;
+	for (size_t k = 0; k < n && m + 2 <= cap; k++) {
+		seed = seed * 1103515245u + 12345u;
+		unsigned r = (seed >> 16) % 1000;
+		if (r < removed)
+			continue;
+		if (r < removed + added) {
+			new_ids[m] = added_base + (int)k;
+			new_values[m++] = (int)k;
+		}
+		new_ids[m] = ids[k];
+		new_values[m++] = values[k] + (r >= 1000 - modified && (idless || ids[k] >= 0));
+	}
+	return m;
 }
 
 /* diff pairs features by id trying first the old record next in order: moves, removals,
@@ -257,24 +314,11 @@ TEST(streamed_pairing_follows_moves)
 {
 	enum { N = 300 };
 	int a_ids[N], a_values[N], b_ids[N + 40], b_values[N + 40];
-	size_t nb = 0;
 	for (int k = 0; k < N; k++) {
 		a_ids[k] = k % 17 == 5 ? -1 : k;
 		a_values[k] = k;
 	}
-	unsigned seed = 12345;
-	for (int k = 0; k < N; k++) {
-		seed = seed * 1103515245u + 12345u;
-		unsigned r = (seed >> 16) % 100;
-		if (r < 4)
-			continue; /* removed */
-		if (r < 8 && nb < N + 39) {
-			b_ids[nb] = 1000 + k; /* added before it */
-			b_values[nb++] = k;
-		}
-		b_ids[nb] = a_ids[k];
-		b_values[nb++] = a_values[k] + (r >= 95); /* modified */
-	}
+	size_t nb = edit_layer(a_ids, a_values, N, b_ids, b_values, N + 39, 12345, 40, 40, 50, 1000, 1);
 	/* a block moved from the end to the front */
 	int moved_ids[20], moved_values[20];
 	memcpy(moved_ids, b_ids + nb - 20, sizeof(moved_ids));
@@ -312,34 +356,6 @@ TEST(streamed_pairing_follows_moves)
 	rmdir(dir);
 }
 
-/* Layers over a megabyte, which umap_diff_files reads in halves: feature k has id ids[k]
- * (-1: none; multiples of 3 are long ids), value values[k], and a name that makes it about
- * 300 bytes. `trap` nests {"type":"Feature"} objects in every feature, where the guess of
- * where a half starts may land; feature `multiline` (if < n) spans lines. */
-static void write_big_layer(const char *path, const int *ids, const int *values, size_t n,
-			    int trap, size_t multiline)
-{
-	FILE *f = fopen(path, "w");
-	if (!f)
-		return;
-	fputs("{\"type\":\"FeatureCollection\",\"features\":[\n", f);
-	for (size_t k = 0; k < n; k++) {
-		fputs(k ? ",\n" : "", f);
-		fputs(k == multiline ? "{\n  \"type\":\"Feature\"," : "{\"type\":\"Feature\",", f);
-		if (ids[k] >= 0)
-			fprintf(f, ids[k] % 3 ? "\"id\":\"f%d\"," : "\"id\":\"feature-number-%d\",", ids[k]);
-		fprintf(f, "\"properties\":{\"v\":%d,\"name\":\"Rue de la R\u00e9publique %d, a name long "
-			   "enough to make the layer large, with some more words to be sure\"",
-			values[k], values[k]);
-		if (trap)
-			fputs(",\"parts\":[{\"a\":1},{\"type\":\"Feature\",\"properties\":{}}]", f);
-		fprintf(f, "},\"geometry\":{\"type\":\"LineString\",\"coordinates\":[[4.%06d,45.1],[4.2,45.%06d]]}}",
-			values[k], ids[k] < 0 ? values[k] : ids[k]);
-	}
-	fputs("\n]}\n", f);
-	fclose(f);
-}
-
 static char *files_json(const char *a, const char *b, int threads, umap_diff_reading *reading)
 {
 	umap_diff_options o = UMAP_DIFF_OPTIONS_INIT;
@@ -355,7 +371,20 @@ static char *files_json(const char *a, const char *b, int threads, umap_diff_rea
 	return json;
 }
 
-/* The error of umap_diff_files on a pair, and that of reading `path` as a document. */
+/* umap_diff_files on a pair fails with `code` and `message`. */
+static void check_files_error(const char *a, const char *b, int threads, int code,
+			      const char *message)
+{
+	umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
+	dopts.threads = threads;
+	umap_diff *d = NULL;
+	CHECK_INT(umap_diff_new(&d, &dopts), 0);
+	CHECK_INT(umap_diff_files(d, a, b), code);
+	CHECK_STR(umap_error_last(), message);
+	umap_diff_free(d);
+}
+
+/* The error of umap_diff_files on a pair is that of reading `path` as a document. */
 static void check_same_error(const char *a, const char *b, const char *path, int threads)
 {
 	umap_doc_options o = UMAP_DOC_OPTIONS_INIT;
@@ -363,14 +392,8 @@ static void check_same_error(const char *a, const char *b, const char *path, int
 	int want = umap_doc_open(&doc, path, &o);
 	CHECK(want != 0);
 	char *message = strdup(umap_error_last());
-	umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
-	dopts.threads = threads;
-	umap_diff *d = NULL;
-	CHECK_INT(umap_diff_new(&d, &dopts), 0);
-	CHECK_INT(umap_diff_files(d, a, b), want);
-	CHECK_STR(umap_error_last(), message);
+	check_files_error(a, b, threads, want, message);
 	free(message);
-	umap_diff_free(d);
 	umap_doc_free(doc);
 }
 
@@ -380,26 +403,13 @@ TEST(files_read_in_halves_agree)
 {
 	enum { N = 5000 };
 	static int a_ids[N], a_values[N], b_ids[N + 200], b_values[N + 200];
-	size_t nb = 0;
 	for (int k = 0; k < N; k++) {
 		a_ids[k] = k % 41 == 7 ? -1 : k;
 		a_values[k] = k;
 	}
-	unsigned seed = 777;
-	for (int k = 0; k < N; k++) {
-		seed = seed * 1103515245u + 12345u;
-		unsigned r = (seed >> 16) % 1000;
-		if (r < 10)
-			continue; /* removed */
-		if (r < 20) {
-			b_ids[nb] = 100000 + k; /* added before it */
-			b_values[nb++] = k;
-		}
-		/* modified (features without id only move: a changed one is removed and added,
-		 * which the document path lists in another order) */
-		b_ids[nb] = a_ids[k];
-		b_values[nb++] = a_values[k] + (r >= 980 && a_ids[k] >= 0);
-	}
+	/* features without id are not modified: a changed one is removed and added, which
+	 * the document path lists in another order */
+	size_t nb = edit_layer(a_ids, a_values, N, b_ids, b_values, N + 200, 777, 10, 10, 20, 100000, 0);
 	char dir[] = "/tmp/umapsync-unit-XXXXXX", a_path[64], b_path[64];
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(a_path, sizeof(a_path), "%s/a.geojson", dir);
@@ -476,14 +486,8 @@ TEST(files_read_in_halves_agree)
 	snprintf(want, sizeof(want),
 		 "%s:%zu:1: duplicate feature id \"f%d\": first on line 3, again on line %zu",
 		 b_path, nb - 3, b_ids[1], nb - 3);
-	for (int threads = 0; threads <= 1; threads++) {
-		umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
-		dopts.threads = threads;
-		CHECK_INT(umap_diff_new(&d, &dopts), 0);
-		CHECK_INT(umap_diff_files(d, a_path, b_path), UMAP_EINVALID);
-		CHECK_STR(umap_error_last(), want);
-		umap_diff_free(d);
-	}
+	for (int threads = 0; threads <= 1; threads++)
+		check_files_error(a_path, b_path, threads, UMAP_EINVALID, want);
 	unlink(a_path);
 	unlink(b_path);
 	rmdir(dir);
