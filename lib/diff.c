@@ -1270,11 +1270,13 @@ static int compare_rec_layers(umap_diff *diff, size_t index, umap_doc *old_doc, 
  * a feature is valid JSON is most of the cost of reading it. So the files are read on two
  * cores like this: a helper guesses where the second half of each file's features starts,
  * and reads the old file's second half while the main thread reads its first half; then
- * each reads the same half of the new file, taking every feature whose bytes are those of
- * the old feature at the same place as known, without checking it again. The main thread
- * reads each file whole, as always: when it reaches the guessed start of a second half, at
- * the depth of a FeatureCollection's features, it takes what the helper read from there;
- * anywhere else the guess was wrong and it reads on by itself. */
+ * each reads the same half of the new file against the old file's records (the main
+ * thread's, which hold the helper's half by then), taking every feature whose bytes hash
+ * as those of the old feature at the same place without checking it again; the helper
+ * ends with the old file's id index. The main thread reads each file whole, as always: when
+ * it reaches the guessed start of a second half, at the depth of a FeatureCollection's
+ * features, it takes what the helper read from there; anywhere else the guess was wrong
+ * and it reads on by itself. */
 
 /* Smaller files are not split: the guess and the hand-over cost more than they save. */
 #define SPLIT_MIN_SIZE ((size_t)1 << 20)
