@@ -55,18 +55,22 @@ static void arena_free(void *p)
 		free(p);
 }
 
-#if defined(__has_feature)
+/* AddressSanitizer checks each value's life only when each has its own malloc */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define __SANITIZE_ADDRESS__ 1
+#define UNDER_ASAN 1
 #endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
 #endif
 
 int umap_json_arena_begin(void)
 {
-#if defined(__SANITIZE_ADDRESS__)
-	/* AddressSanitizer checks each value's life only when each has its own malloc */
-	return 0;
-#else
+	if (UNDER_ASAN)
+		return 0;
 	if (arena_base)
 		return umap_error_set(UMAP_EUSAGE, "umap_json_arena_begin: a region is in use");
 	void *base = mmap(NULL, ARENA_SPAN, PROT_READ | PROT_WRITE,
@@ -78,7 +82,6 @@ int umap_json_arena_begin(void)
 	atomic_fetch_add(&arena_generation, 1);
 	json_set_alloc_funcs(arena_malloc, arena_free);
 	return 0;
-#endif
 }
 
 void umap_json_arena_end(void)
