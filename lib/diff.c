@@ -2,7 +2,6 @@
  * feature pairs a caller found itself, comparing per property key and per geometry. */
 #include "diff.h"
 
-#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -10,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "error.h"
+#include "handoff.h"
 #include "json_copy.h"
 #include "strutil.h"
 
@@ -1278,19 +1277,6 @@ static int compare_rec_layers(umap_diff *diff, size_t index, umap_doc *old_doc, 
  * features, it takes what the helper read from there; anywhere else the guess was wrong
  * and it reads on by itself. */
 
-/* Smaller files are not split: the guess and the hand-over cost more than they save. */
-#define SPLIT_MIN_SIZE ((size_t)1 << 20)
-
-/* Records of another reading of a layer, that features may be taken from. */
-typedef struct known_source {
-	const rec_layer *layer; /* NULL: none */
-	long shift;             /* our feature j is its feature j + shift */
-	int aligned;            /* shift was found by id once */
-	long tried;             /* its record last compared in vain, else -1 */
-	size_t taken;           /* features taken as known */
-	char id[sizeof(((rec *)0)->id.inline_id) + 1];
-} known_source;
-
 typedef struct split split;
 
 typedef struct read_job {
@@ -1298,7 +1284,7 @@ typedef struct read_job {
 	const char *id_property;
 	umap_doc *doc;
 	rec_table table;
-	known_source from;      /* the old file's records, when this is the new file */
+	umap_known_source from; /* the old file's records, when this is the new file */
 	struct half *half;      /* the helper's reading of this file's second half, or NULL */
 	split *split;
 	int rc;
@@ -1310,17 +1296,17 @@ typedef struct half {
 	size_t offset;          /* the '{' its first feature starts at (0: no guess) */
 	read_job job;           /* its records are job.table's layer 0 */
 	umap_known known;
-	int done;               /* under split->lock */
+	int done;               /* raised through split->handoff */
 	int taken;              /* by the main thread, as its features from index taken_at on */
 	size_t taken_at;
 } half;
 
 struct split {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	umap_handoff handoff;
 	half halves[2];         /* old file, new file */
 	read_job *jobs;         /* the main thread's, old and new */
-	int old_read;           /* under lock: jobs[0] is read, its table complete */
+	int old_read;           /* raised: jobs[0] is read, its table complete */
+	int synced;             /* the handoff is there */
 };
 
 static void job_fail(read_job *job, int rc)
@@ -1329,63 +1315,21 @@ static void job_fail(read_job *job, int rc)
 	snprintf(job->error, sizeof(job->error), "%s", umap_error_last());
 }
 
-/* Takes as known the feature at f->offset when its bytes are those of the other reading's
- * feature at the same place: when as many bytes from there have the same hash. Equal hashes
- * are equal bytes here as everywhere in this file (features with the same hash are not
- * compared at all), so the other file's bytes need not be read again. */
-static void take_same(known_source *k, const rec_table *t, umap_doc *doc, umap_feature *f,
-		      umap_known *known)
+/* umap_known_source's view of a layer's records. */
+static void rec_record(const void *records, size_t i, uint64_t *hash, size_t *length,
+		       const char **id, char scratch[16])
 {
-	long j = t->nlayers ? (long)t->layers[0].n : 0, at = j + k->shift;
-	k->tried = -1;
-	if (at < 0 || (size_t)at >= k->layer->n)
-		return;
-	const rec *r = &k->layer->recs[at];
-	size_t len = r->length & REC_LENGTH;
-	k->tried = at;
-	if ((r->length & REC_MULTILINE) || len > doc->size - f->offset ||
-	    umap_hash(doc->data + f->offset, len) != r->hash)
-		return;
-	k->tried = -1;
-	k->taken++;
-	f->hash = r->hash;
-	if (!(r->length & REC_NO_ID)) {
-		size_t id_len;
-		const char *id = rec_id(r, &id_len);
-		if (r->length & REC_HEAP_ID) {
-			f->id = (char *)id;
-		} else {
-			memcpy(k->id, id, id_len);
-			k->id[id_len] = '\0';
-			f->id = k->id;
-		}
-	}
-	known->length = len;
-	known->features = 1;
-}
-
-/* After a feature that could not be taken: finds it among the other reading's records by
- * id, near where it was looked for, so that the features after an added or removed one are
- * looked for in the right place. */
-static void known_align(known_source *k, const rec_layer *own)
-{
-	const rec *mine = &own->recs[own->n - 1];
-	if (mine->length & REC_NO_ID)
-		return;
-	long at = k->tried, n = (long)k->layer->n;
-	const rec *theirs = k->layer->recs;
-	if (!(theirs[at].length & REC_NO_ID) && !rec_cmp(&theirs[at], mine))
-		return;
-	/* the first time, the halves may start a few hundred features apart */
-	long reach = k->aligned ? 32 : 1024;
-	for (long d = 1; d <= reach; d++) {
-		for (long m = at - d; m <= at + d; m += 2 * d) {
-			if (m >= 0 && m < n && !(theirs[m].length & REC_NO_ID) && !rec_cmp(&theirs[m], mine)) {
-				k->shift = m - (long)(own->n - 1);
-				k->aligned = 1;
-				return;
-			}
-		}
+	const rec *r = &((const rec_layer *)records)->recs[i];
+	size_t len;
+	const char *text = rec_id(r, &len);
+	*hash = r->hash;
+	*length = (r->length & REC_MULTILINE) ? 0 : r->length & REC_LENGTH;
+	if (r->length & (REC_NO_ID | REC_HEAP_ID)) {
+		*id = r->length & REC_NO_ID ? NULL : text;
+	} else {
+		memcpy(scratch, text, len); /* inline ids are not NUL-terminated at 8 bytes */
+		scratch[len] = '\0';
+		*id = scratch;
 	}
 }
 
@@ -1393,10 +1337,8 @@ static int collect_feature(void *data, umap_doc *doc, size_t layer, umap_feature
 {
 	read_job *job = data;
 	int rc = add_rec(&job->table, doc, layer, f);
-	if (!rc && !layer && job->from.tried >= 0) {
-		known_align(&job->from, &job->table.layers[0]);
-		job->from.tried = -1;
-	}
+	if (!rc && !layer && job->from.tried >= 0)
+		umap_known_align(&job->from, job->table.layers[0].n - 1, f->id);
 	return rc;
 }
 
@@ -1431,13 +1373,10 @@ static int take_known(void *data, umap_doc *doc, size_t layer, umap_feature *f, 
 	if (layer)
 		return 0;
 	half *h = job->half;
-	if (h && f->offset == h->offset && known->depth == 2) {
-		pthread_mutex_lock(&job->split->lock);
-		while (!h->done)
-			pthread_cond_wait(&job->split->cond, &job->split->lock);
-		pthread_mutex_unlock(&job->split->lock);
+	if (h && umap_known_at_half(f, known, h->offset)) {
+		umap_handoff_wait(&job->split->handoff, &h->done);
 		job->half = NULL;
-		if (!h->job.rc && known->index + h->known.features <= umap_doc_max_features()) {
+		if (!h->job.rc && umap_known_half_fits(known, &h->known)) {
 			int rc = adopt_half(&job->table, h);
 			if (!rc) {
 				h->taken = 1;
@@ -1447,8 +1386,9 @@ static int take_known(void *data, umap_doc *doc, size_t layer, umap_feature *f, 
 			return rc;
 		}
 	}
-	if (job->from.layer)
-		take_same(&job->from, &job->table, doc, f, known);
+	if (job->from.records)
+		umap_known_take(&job->from, doc, job->table.nlayers ? job->table.layers[0].n : 0, f,
+				known);
 	return 0;
 }
 
@@ -1457,7 +1397,7 @@ static void read_job_init(read_job *job, const char *path, const char *id_proper
 	memset(job, 0, sizeof(*job));
 	job->path = path;
 	job->id_property = id_property;
-	job->from.tried = -1;
+	job->from = (umap_known_source)UMAP_KNOWN_SOURCE_INIT(NULL, 0, rec_record);
 }
 
 static void read_job_dispose(read_job *job)
@@ -1468,10 +1408,12 @@ static void read_job_dispose(read_job *job)
 }
 
 /* Compares the features to come with those of layer 0 of `t`. */
-static void known_from(known_source *k, const rec_table *t)
+static void known_from(umap_known_source *k, const rec_table *t)
 {
-	if (t->nlayers && t->layers[0].n)
-		k->layer = &t->layers[0];
+	if (t->nlayers && t->layers[0].n) {
+		k->records = &t->layers[0];
+		k->n = t->layers[0].n;
+	}
 }
 
 static umap_doc_options read_options(read_job *job)
@@ -1516,14 +1458,6 @@ static void *read_new(void *arg)
 	return NULL;
 }
 
-static void half_done(split *sp, half *h)
-{
-	pthread_mutex_lock(&sp->lock);
-	h->done = 1;
-	pthread_cond_broadcast(&sp->cond);
-	pthread_mutex_unlock(&sp->lock);
-}
-
 static void read_half(split *sp, half *h)
 {
 	if (h->offset) {
@@ -1536,15 +1470,7 @@ static void read_half(split *sp, half *h)
 	} else {
 		h->job.rc = UMAP_ENOTFOUND;
 	}
-	half_done(sp, h);
-}
-
-static void wait_old_read(split *sp)
-{
-	pthread_mutex_lock(&sp->lock);
-	while (!sp->old_read)
-		pthread_cond_wait(&sp->cond, &sp->lock);
-	pthread_mutex_unlock(&sp->lock);
+	umap_handoff_raise(&sp->handoff, &h->done);
 }
 
 /* The new file's second half, taking what did not change from the old file as the main
@@ -1565,7 +1491,7 @@ static void *read_halves(void *arg)
 {
 	split *sp = arg;
 	read_half(sp, &sp->halves[0]);
-	wait_old_read(sp);
+	umap_handoff_wait(&sp->handoff, &sp->old_read);
 	read_new_half(sp);
 	if (!sp->jobs[0].rc)
 		index_table(&sp->jobs[0].table);
@@ -1576,10 +1502,8 @@ static void *read_halves(void *arg)
 static void read_old_whole(split *sp)
 {
 	read_whole(&sp->jobs[0]);
-	pthread_mutex_lock(&sp->lock);
-	sp->old_read = 1;
-	pthread_cond_broadcast(&sp->cond);
-	pthread_mutex_unlock(&sp->lock);
+	if (sp->synced)
+		umap_handoff_raise(&sp->handoff, &sp->old_read);
 }
 
 static void read_new_whole(split *sp)
@@ -1590,46 +1514,6 @@ static void read_new_whole(split *sp)
 	read_whole(&jobs[1]);
 }
 
-/* Where the second half of a layer's features probably starts: the first
- * {"type":"Feature" after the middle of the file that follows a '}' and a comma. A guess,
- * which the reader of the whole file confirms or ignores; 0 when there is none. */
-static size_t guess_half(const char *path)
-{
-	static const char feature[] = "{\"type\":\"Feature\"";
-	char head[4096], middle[65536];
-	size_t at = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0)
-		return 0;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (size_t)st.st_size < SPLIT_MIN_SIZE)
-		goto done;
-	/* a uMap map's layers are deeper than the depth the halves are read at */
-	ssize_t n = pread(fd, head, sizeof(head), 0);
-	if (n <= 0 || !memmem(head, (size_t)n, "\"FeatureCollection\"", 19) ||
-	    memmem(head, (size_t)n, "\"umap\"", 6))
-		goto done;
-	size_t from = (size_t)st.st_size / 2;
-	n = pread(fd, middle, sizeof(middle), (off_t)from);
-	for (const char *p = n > 0 ? memmem(middle, (size_t)n, feature, sizeof(feature) - 1) : NULL;
-	     p; p = memmem(p + 1, (size_t)(middle + n - p - 1), feature, sizeof(feature) - 1)) {
-		const char *q = p;
-		while (q > middle && (q[-1] == '\n' || q[-1] == '\r' || q[-1] == ' ' || q[-1] == '\t'))
-			q--;
-		if (q == middle || *--q != ',')
-			continue;
-		while (q > middle && (q[-1] == '\n' || q[-1] == '\r' || q[-1] == ' ' || q[-1] == '\t'))
-			q--;
-		if (q > middle && q[-1] == '}') {
-			at = from + (size_t)(p - middle);
-			break;
-		}
-	}
-done:
-	close(fd);
-	return at;
-}
-
 /* Reads both files into jobs[0] (old) and jobs[1] (new), saying how in *reading. */
 static void read_files(read_job *jobs, int threads, umap_diff_reading *reading)
 {
@@ -1638,13 +1522,9 @@ static void read_files(read_job *jobs, int threads, umap_diff_reading *reading)
 	sp.jobs = jobs;
 	for (int k = 0; k < 2; k++)
 		read_job_init(&sp.halves[k].job, jobs[k].path, jobs[k].id_property);
-	int synced = !pthread_mutex_init(&sp.lock, NULL);
-	if (synced && pthread_cond_init(&sp.cond, NULL)) {
-		pthread_mutex_destroy(&sp.lock);
-		synced = 0;
-	}
-	int halves = synced && (sp.halves[0].offset = guess_half(jobs[0].path)) &&
-		     (sp.halves[1].offset = guess_half(jobs[1].path));
+	sp.synced = !umap_handoff_init(&sp.handoff);
+	int halves = sp.synced && (sp.halves[0].offset = umap_doc_guess_half(jobs[0].path)) &&
+		     (sp.halves[1].offset = umap_doc_guess_half(jobs[1].path));
 	for (int k = 0; k < 2 && halves; k++) {
 		jobs[k].half = &sp.halves[k];
 		jobs[k].split = &sp;
@@ -1676,10 +1556,8 @@ static void read_files(read_job *jobs, int threads, umap_diff_reading *reading)
 	reading->known = jobs[1].from.taken + (sp.halves[1].taken ? sp.halves[1].job.from.taken : 0);
 	for (int k = 0; k < 2; k++)
 		read_job_dispose(&sp.halves[k].job);
-	if (synced) {
-		pthread_cond_destroy(&sp.cond);
-		pthread_mutex_destroy(&sp.lock);
-	}
+	if (sp.synced)
+		umap_handoff_dispose(&sp.handoff);
 }
 
 static rec_layer *table_layer(rec_table *t, size_t i)

@@ -1307,6 +1307,108 @@ int umap_doc_map(umap_doc **out, const char *path)
 	return 0;
 }
 
+/* Smaller files are not split: the guess and the hand-over cost more than they save. */
+#define HALVES_MIN_SIZE ((size_t)1 << 20)
+
+static int is_blank(char c)
+{
+	return c == '\n' || c == '\r' || c == ' ' || c == '\t';
+}
+
+size_t umap_doc_guess_half(const char *path)
+{
+	static const char feature[] = "{\"type\":\"Feature\"";
+	char head[4096], middle[65536];
+	size_t at = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (size_t)st.st_size < HALVES_MIN_SIZE)
+		goto done;
+	/* a uMap map's layers are deeper than the depth the halves are read at */
+	ssize_t n = pread(fd, head, sizeof(head), 0);
+	if (n <= 0 || !memmem(head, (size_t)n, "\"FeatureCollection\"", 19) ||
+	    memmem(head, (size_t)n, "\"umap\"", 6))
+		goto done;
+	size_t from = (size_t)st.st_size / 2;
+	n = pread(fd, middle, sizeof(middle), (off_t)from);
+	for (const char *p = n > 0 ? memmem(middle, (size_t)n, feature, sizeof(feature) - 1) : NULL;
+	     p; p = memmem(p + 1, (size_t)(middle + n - p - 1), feature, sizeof(feature) - 1)) {
+		const char *q = p;
+		while (q > middle && is_blank(q[-1]))
+			q--;
+		if (q == middle || *--q != ',')
+			continue;
+		while (q > middle && is_blank(q[-1]))
+			q--;
+		if (q > middle && q[-1] == '}') {
+			at = from + (size_t)(p - middle);
+			break;
+		}
+	}
+done:
+	close(fd);
+	return at;
+}
+
+int umap_known_at_half(const umap_feature *f, const umap_known *known, size_t offset)
+{
+	return offset && f->offset == offset && known->depth == 2;
+}
+
+int umap_known_half_fits(const umap_known *known, const umap_known *half)
+{
+	return half->features && known->index + half->features <= max_features;
+}
+
+void umap_known_take(umap_known_source *k, const umap_doc *doc, size_t index, umap_feature *f,
+		     umap_known *known)
+{
+	long at = (long)index + k->shift;
+	k->tried = -1;
+	if (at < 0 || (size_t)at >= k->n)
+		return;
+	uint64_t hash;
+	size_t len;
+	const char *id;
+	k->record(k->records, (size_t)at, &hash, &len, &id, k->scratch);
+	k->tried = at;
+	if (!len || len > doc->size - f->offset || umap_hash(doc->data + f->offset, len) != hash)
+		return;
+	k->tried = -1;
+	k->taken++;
+	f->hash = hash;
+	f->id = (char *)id;
+	known->length = len;
+	known->features = 1;
+}
+
+void umap_known_align(umap_known_source *k, size_t index, const char *id)
+{
+	long at = k->tried, n = (long)k->n;
+	k->tried = -1;
+	if (!id || at < 0)
+		return;
+	/* the first time, the halves of two versions may start a few hundred features apart */
+	long reach = k->aligned ? 32 : 1024;
+	for (long d = 0; d <= reach; d++) {
+		for (long m = at - d; m <= at + d; m += d ? 2 * d : 1) {
+			uint64_t hash;
+			size_t len;
+			const char *theirs;
+			if (m < 0 || m >= n)
+				continue;
+			k->record(k->records, (size_t)m, &hash, &len, &theirs, k->scratch);
+			if (theirs && !strcmp(theirs, id)) {
+				k->shift = m - (long)index;
+				k->aligned = 1;
+				return;
+			}
+		}
+	}
+}
+
 int umap_doc_read_features_at(const char *path, size_t offset, const umap_doc_options *opts,
 			      umap_known *known)
 {

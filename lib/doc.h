@@ -110,6 +110,48 @@ int umap_doc_map(umap_doc **out, const char *path);
 int umap_doc_read_features_at(const char *path, size_t offset, const umap_doc_options *opts,
 			      umap_known *known);
 
+/* Where the second half of a FeatureCollection's features probably starts in the file at
+ * `path`: the offset of the first {"type":"Feature" after the middle that follows a '}'
+ * and a comma, for umap_doc_read_features_at. A guess, which the reader of the whole file
+ * confirms or ignores (see umap_known); 0 when there is none or the file is under a
+ * megabyte, where reading in halves costs more than it saves. */
+size_t umap_doc_guess_half(const char *path);
+
+/* For a known_feature hook: whether the feature it is asked about is the first of a second
+ * half that another reading read from `offset` (umap_doc_read_features_at), between two
+ * features of a FeatureCollection; and whether the `half` it read leaves the layer within
+ * the feature limit, so that the hook may answer with it. */
+int umap_known_at_half(const umap_feature *feature, const umap_known *known, size_t offset);
+int umap_known_half_fits(const umap_known *known, const umap_known *half);
+
+/* Records of another reading of a layer (another version of it), which a streaming reader
+ * may take features from as known: the caller's, read through `record`. */
+typedef struct umap_known_source {
+	const void *records;
+	size_t n;
+	/* Record i: its hash, its length (0: not to be taken, as a feature on several lines
+	 * is not) and its id, NUL-terminated (it may be put in `scratch`), or NULL. */
+	void (*record)(const void *records, size_t i, uint64_t *hash, size_t *length,
+		       const char **id, char scratch[16]);
+	long shift;    /* the reading's feature j is record j + shift */
+	int aligned;   /* shift was found by id once */
+	long tried;    /* the record last compared in vain, or -1 */
+	size_t taken;  /* features taken */
+	char scratch[16];
+} umap_known_source;
+
+#define UMAP_KNOWN_SOURCE_INIT(records, n, record) { records, n, record, 0, 0, -1, 0, "" }
+
+/* For a known_feature hook: takes the feature at feature->offset, the index-th of its
+ * layer, as known when as many bytes from there hash as the record at the same place. Equal
+ * hashes are equal bytes, as everywhere features are compared by hash. */
+void umap_known_take(umap_known_source *source, const umap_doc *doc, size_t index,
+		     umap_feature *feature, umap_known *known);
+/* After the index-th feature, of id `id` (NULL: none), could not be taken: finds it among
+ * the records near where it was looked for, so that the features after one added or
+ * removed are looked for in the right place. */
+void umap_known_align(umap_known_source *source, size_t index, const char *id);
+
 /* Features in one layer: reading a layer with more fails with UMAP_ELIMIT at the first
  * feature over the limit. Untrusted files cost memory per feature (about 20 times the
  * size of a tiny one), so the default is far below the 2^32 - 2 the index can hold.
