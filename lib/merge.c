@@ -6,6 +6,7 @@
 #include "merge.h"
 #include "error.h"
 #include "fs.h"
+#include "handoff.h"
 #include "json_copy.h"
 #include "strmap.h"
 #include "strutil.h"
@@ -33,10 +34,13 @@ typedef struct merged_feature {
 typedef struct frec {
 	uint64_t hash;   /* xxh3 of the feature's bytes */
 	uint32_t offset; /* documents are at most 4 GiB (UMAP_JSON_DEFAULT_MAX_SIZE) */
-	uint32_t length;
+	uint32_t length; /* and FREC_MULTILINE */
 	uint32_t id;     /* where its id text (NUL-terminated) is in flist.ids */
 	uint32_t id_hash;
 } frec;
+
+#define FREC_MULTILINE 0x80000000u /* its bytes hold a newline */
+#define FREC_LENGTH 0x7fffffffu
 
 typedef struct flist {
 	umap_doc *doc;
@@ -322,7 +326,7 @@ static size_t fl_offset(const flist *l, size_t i)
 /* 0 for a feature without source bytes (built in memory) */
 static size_t fl_length(const flist *l, size_t i)
 {
-	return l->streamed ? l->recs[i].length : l->layer->features[i].length;
+	return l->streamed ? l->recs[i].length & FREC_LENGTH : l->layer->features[i].length;
 }
 
 static const char *fl_id(const flist *l, size_t i)
@@ -359,7 +363,8 @@ static int fl_tree(json_t **out, flist *l, size_t i)
 	if (!l->trees && !(l->trees = calloc(l->n + 1, sizeof(*l->trees))))
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	if (!l->trees[i]) {
-		int rc = umap_doc_build_span(&l->trees[i], l->doc, l->recs[i].offset, l->recs[i].length);
+		int rc = umap_doc_build_span(&l->trees[i], l->doc, l->recs[i].offset,
+					     l->recs[i].length & FREC_LENGTH);
 		if (rc) {
 			umap_pos pos = umap_doc_pos_at(l->doc, l->recs[i].offset);
 			return umap_error_prefix(rc, "feature at %s:%u:%u: ", l->doc->source_name,
@@ -1138,11 +1143,9 @@ static int index_build(flist *l)
 /* Keeps a streamed feature's record. A feature without an id (matched by content, which
  * needs its tree) or a document past 4 GiB sends the whole merge to the full reading, as
  * does a repeated id (found by index_build; the full reading names both lines). */
-static int collect_feature(void *data, umap_doc *doc, size_t layer, umap_feature *f)
+static int collect(collector *c, size_t layer, const umap_feature *f)
 {
-	(void)doc;
-	collector *c = data;
-	if (!f->id || f->offset > UINT32_MAX || f->length > UINT32_MAX)
+	if (!f->id || f->offset > UINT32_MAX || f->length > FREC_LENGTH)
 		return NEEDS_FULL_READ;
 	if (layer >= c->n) {
 		flist *grown = realloc(c->lists, (layer + 1) * sizeof(*grown));
@@ -1169,10 +1172,13 @@ static int collect_feature(void *data, umap_doc *doc, size_t layer, umap_feature
 	uint32_t at = (uint32_t)l->ids.len;
 	if (umap_buf_put(&l->ids, f->id, len + 1))
 		return UMAP_ENOMEM;
-	l->recs[l->n++] = (frec){ f->hash, (uint32_t)f->offset, (uint32_t)f->length, at,
+	l->recs[l->n++] = (frec){ f->hash, (uint32_t)f->offset,
+				  (uint32_t)f->length | (f->lines ? FREC_MULTILINE : 0), at,
 				  umap_id_hash(f->id, len) };
 	return 0;
 }
+
+typedef struct base_half base_half;
 
 typedef struct open_job {
 	const char *path;
@@ -1181,7 +1187,91 @@ typedef struct open_job {
 	umap_doc *doc;
 	int rc;
 	char error[1024];
+	umap_known_source from; /* OURS, THEIRS: BASE's first layer, to take features from */
+	base_half *half;        /* BASE: what the helper read of its second half, or NULL */
 } open_job;
+
+/* BASE is read on two cores by halves, and OURS and THEIRS take from it what they did not
+ * change, as diff does with its two files (see lib/diff.c): the helper reads the second
+ * half of BASE while this thread reads BASE whole, taking the helper's half where it finds
+ * it begins; then this thread reads OURS and the helper THEIRS. */
+struct base_half {
+	size_t offset;          /* where the helper starts reading BASE (0: no guess) */
+	open_job job;           /* its reading: job.col holds the second half's records */
+	umap_known known;
+	int done, base_read;    /* raised through handoff */
+	umap_handoff handoff;
+	open_job *jobs;
+};
+
+/* umap_known_source's view of a layer's records. */
+static void frec_record(const void *records, size_t i, uint64_t *hash, size_t *length,
+			const char **id, char scratch[16])
+{
+	(void)scratch;
+	const flist *l = records;
+	const frec *r = &l->recs[i];
+	*hash = r->hash;
+	*length = r->length & FREC_MULTILINE ? 0 : r->length;
+	*id = l->ids.ptr + r->id;
+}
+
+static int collect_feature(void *data, umap_doc *doc, size_t layer, umap_feature *f)
+{
+	(void)doc;
+	open_job *job = data;
+	int rc = collect(&job->col, layer, f);
+	if (!rc && !layer && job->from.tried >= 0)
+		umap_known_align(&job->from, job->col.lists[0].n - 1, f->id);
+	return rc;
+}
+
+/* Appends the helper's records of BASE's second half to `c`'s first layer; 1 when they do
+ * not fit in its 32-bit offsets (then nothing changed). */
+static int adopt_half(collector *c, collector *half)
+{
+	flist *to = &c->lists[0], *from = &half->lists[0];
+	if (to->ids.len + from->ids.len > UINT32_MAX || to->n + from->n >= UINT32_MAX - 1)
+		return 1;
+	if (to->n + from->n > to->cap) {
+		frec *recs = realloc(to->recs, (to->n + from->n) * sizeof(*recs));
+		if (!recs)
+			return umap_error_set(UMAP_ENOMEM, "out of memory (%zu features)", to->n + from->n);
+		to->recs = recs;
+		to->cap = to->n + from->n;
+	}
+	uint32_t base = (uint32_t)to->ids.len;
+	if (umap_buf_put(&to->ids, from->ids.ptr, from->ids.len))
+		return UMAP_ENOMEM;
+	for (size_t i = 0; i < from->n; i++) {
+		to->recs[to->n] = from->recs[i];
+		to->recs[to->n++].id += base;
+	}
+	lists_free(half->lists, half->n);
+	half->lists = NULL;
+	half->n = 0;
+	return 0;
+}
+
+static int take_known(void *data, umap_doc *doc, size_t layer, umap_feature *f, umap_known *known)
+{
+	open_job *job = data;
+	if (layer)
+		return 0;
+	base_half *h = job->half;
+	if (h && job->col.n && umap_known_at_half(f, known, h->offset)) {
+		job->half = NULL;
+		umap_handoff_wait(&h->handoff, &h->done);
+		int rc = h->job.rc || !h->job.col.n || !umap_known_half_fits(known, &h->known)
+				 ? 1 : adopt_half(&job->col, &h->job.col);
+		if (!rc)
+			*known = h->known;
+		return rc < 0 ? rc : 0;
+	}
+	if (job->from.records)
+		umap_known_take(&job->from, doc, job->col.n ? job->col.lists[0].n : 0, f, known);
+	return 0;
+}
 
 static void *open_version(void *arg)
 {
@@ -1195,10 +1285,61 @@ static void *open_version(void *arg)
 	return NULL;
 }
 
+/* OURS and THEIRS take features from BASE's first layer once BASE is read. */
+static void from_base(open_job *job, const open_job *base)
+{
+	if (!base->rc && base->col.n && base->col.lists[0].n)
+		job->from = (umap_known_source)UMAP_KNOWN_SOURCE_INIT(&base->col.lists[0],
+								      base->col.lists[0].n, frec_record);
+}
+
+/* The helper: BASE's second half, then THEIRS once BASE is read. */
+static void *read_half_then_theirs(void *arg)
+{
+	base_half *h = arg;
+	open_job *jobs = h->jobs;
+	h->job.rc = umap_doc_read_features_at(h->job.path, h->offset, &h->job.opts, &h->known);
+	umap_handoff_raise(&h->handoff, &h->done);
+	umap_handoff_wait(&h->handoff, &h->base_read);
+	from_base(&jobs[UMAP_MERGE_THEIRS], &jobs[UMAP_MERGE_BASE]);
+	open_version(&jobs[UMAP_MERGE_THEIRS]);
+	return NULL;
+}
+
+/* Reads BASE in halves on two cores, then OURS and THEIRS one a core, taking what they did
+ * not change from BASE; 0 when it could not start (nothing was read then). */
+static int open_versions_by_halves(open_job jobs[NSIDES], size_t offset)
+{
+	base_half h;
+	memset(&h, 0, sizeof(h));
+	h.offset = offset;
+	h.jobs = jobs;
+	h.job.path = jobs[UMAP_MERGE_BASE].path;
+	h.job.opts = jobs[UMAP_MERGE_BASE].opts;
+	h.job.opts.on_feature_data = &h.job;
+	h.job.from = (umap_known_source)UMAP_KNOWN_SOURCE_INIT(NULL, 0, frec_record);
+	pthread_t thread;
+	if (umap_handoff_init(&h.handoff))
+		return 0;
+	int started = !pthread_create(&thread, NULL, read_half_then_theirs, &h);
+	if (started) {
+		jobs[UMAP_MERGE_BASE].half = &h;
+		open_version(&jobs[UMAP_MERGE_BASE]);
+		jobs[UMAP_MERGE_BASE].half = NULL;
+		umap_handoff_raise(&h.handoff, &h.base_read);
+		from_base(&jobs[UMAP_MERGE_OURS], &jobs[UMAP_MERGE_BASE]);
+		open_version(&jobs[UMAP_MERGE_OURS]);
+		pthread_join(thread, NULL);
+		lists_free(h.job.col.lists, h.job.col.n);
+	}
+	umap_handoff_dispose(&h.handoff);
+	return started;
+}
+
 /* Opens the three versions at the same time, one thread each (this one reading BASE):
  * reading is most of a file merge's work. Standard input named twice is read in order, as
  * one reader would (the second gets nothing). With `streamed`, features go to each job's
- * collector. */
+ * collector, and big layers are read by halves (open_versions_by_halves). */
 static void open_versions(open_job jobs[NSIDES], const char *const paths[NSIDES],
 			  const umap_doc_options *opts, int streamed)
 {
@@ -1210,12 +1351,18 @@ static void open_versions(open_job jobs[NSIDES], const char *const paths[NSIDES]
 	for (int i = 0; i < NSIDES; i++) {
 		jobs[i].path = paths[i];
 		jobs[i].opts = opts ? *opts : defaults;
+		jobs[i].from = (umap_known_source)UMAP_KNOWN_SOURCE_INIT(NULL, 0, frec_record);
 		if (streamed) {
 			jobs[i].opts.on_feature = collect_feature;
-			jobs[i].opts.on_feature_data = &jobs[i].col;
+			jobs[i].opts.on_feature_data = &jobs[i];
+			jobs[i].opts.known_feature = take_known;
 		}
 		stdin_users += !strcmp(paths[i], "-");
 	}
+	size_t half;
+	if (streamed && !stdin_users && (half = umap_doc_guess_half(paths[UMAP_MERGE_BASE])) &&
+	    open_versions_by_halves(jobs, half))
+		return;
 	for (int i = 1; i < NSIDES && stdin_users < 2; i++)
 		threaded[i] = pthread_create(&threads[i], NULL, open_version, &jobs[i]) == 0;
 	for (int i = 0; i < NSIDES; i++) {

@@ -107,22 +107,28 @@ static void outcome_dispose(outcome *o)
 	free(o->report);
 }
 
-/* Both ways must agree, whatever the favor. */
+/* Both ways must agree. */
+static void check_same_favoring(const char *b, const char *ours, const char *t,
+				umap_merge_favor favor)
+{
+	outcome want, got;
+	by_documents(&want, b, ours, t, favor);
+	by_files(&got, b, ours, t, favor);
+	CHECK_INT(got.rc, want.rc);
+	CHECK(want.text && got.text);
+	if (want.text && got.text) {
+		CHECK_STR(got.text, want.text);
+		CHECK_STR(got.report, want.report);
+	}
+	outcome_dispose(&want);
+	outcome_dispose(&got);
+}
+
+/* ... whatever the favor. */
 static void check_same(const char *b, const char *ours, const char *t)
 {
-	for (int favor = UMAP_MERGE_FAVOR_OURS; favor <= UMAP_MERGE_FAVOR_UNION; favor++) {
-		outcome want, got;
-		by_documents(&want, b, ours, t, (umap_merge_favor)favor);
-		by_files(&got, b, ours, t, (umap_merge_favor)favor);
-		CHECK_INT(got.rc, want.rc);
-		CHECK(want.text && got.text);
-		if (want.text && got.text) {
-			CHECK_STR(got.text, want.text);
-			CHECK_STR(got.report, want.report);
-		}
-		outcome_dispose(&want);
-		outcome_dispose(&got);
-	}
+	for (int favor = UMAP_MERGE_FAVOR_OURS; favor <= UMAP_MERGE_FAVOR_UNION; favor++)
+		check_same_favoring(b, ours, t, (umap_merge_favor)favor);
 }
 
 /* A layer of n features, one per line; `edit` says what a version does to feature i:
@@ -177,6 +183,41 @@ TEST(a_layer_with_edits_everywhere_merges_as_the_documents_do)
 	free(o);
 	free(t);
 	free(t2);
+}
+
+/* Over a megabyte BASE is read in halves and OURS and THEIRS take from it what they did not
+ * change (see open_versions_by_halves): the merge is the same, and so is an error in
+ * BASE's second half. */
+TEST(big_layers_read_in_halves_merge_as_the_documents_do)
+{
+	char *b = layer(12000, NULL, "red", ",\n"), *o = layer(12000, ours_edit, "red", ",\n");
+	char *t = layer(12000, theirs_edit, "blue", ",\n");
+	CHECK(strlen(b) > (1 << 20));
+	check_same_favoring(b, o, t, UMAP_MERGE_FAVOR_OURS);
+	outcome got;
+	/* a leading zero in BASE's last feature: the message of a whole reading */
+	char *bad = strstr(b + strlen(b) - 300, "45.");
+	CHECK(bad != NULL);
+	if (bad) {
+		memcpy(bad, "045", 3);
+		size_t line = 1;
+		const char *line_start = b;
+		for (const char *p = b; p < bad; p++)
+			if (*p == '\n') {
+				line++;
+				line_start = p + 1;
+			}
+		char want_at[64];
+		snprintf(want_at, sizeof(want_at), "base:%zu:%zu: invalid number: leading zeros",
+			 line, (size_t)(bad - line_start) + 1);
+		by_files(&got, b, o, t, UMAP_MERGE_FAVOR_OURS);
+		CHECK_INT(got.rc, UMAP_EINVALID);
+		CHECK(strstr(umap_error_last(), want_at) != NULL);
+		outcome_dispose(&got);
+	}
+	free(b);
+	free(o);
+	free(t);
 }
 
 TEST(compact_and_spaced_files)
@@ -274,6 +315,7 @@ int main(void)
 		return 1;
 	}
 	RUN(a_layer_with_edits_everywhere_merges_as_the_documents_do);
+	RUN(big_layers_read_in_halves_merge_as_the_documents_do);
 	RUN(compact_and_spaced_files);
 	RUN(maps_with_layers_deleted_and_changed);
 	RUN(features_without_ids_and_repeated_ids_read_the_documents);
