@@ -1243,17 +1243,24 @@ static int compare_rec_layers(umap_diff *diff, size_t index, umap_doc *old_doc, 
 	size_t unchanged = 0;
 	for (size_t j = 0; !rc && j < b->n; j++) {
 		const rec *rb = &b->recs[j];
+		if (rb->length & REC_NO_ID) {
+			unchanged += b_match[j] >= 0;
+			continue;
+		}
 		if (b_match[j] < 0) {
 			rc = todo_push(todo, index, NULL, rb);
 			continue;
 		}
 		const rec *ra = &a->recs[b_match[j]];
-		if ((rb->length & REC_NO_ID) ||
-		    (ra->hash == rb->hash && (ra->length & REC_LENGTH) == (rb->length & REC_LENGTH)))
+		if (ra->hash == rb->hash && (ra->length & REC_LENGTH) == (rb->length & REC_LENGTH))
 			unchanged++;
 		else
 			rc = todo_push(todo, index, ra, rb);
 	}
+	/* as compare_layers has them: new features without id after those with one */
+	for (size_t j = 0; !rc && j < b->n; j++)
+		if ((b->recs[j].length & REC_NO_ID) && b_match[j] < 0)
+			rc = todo_push(todo, index, NULL, &b->recs[j]);
 	for (size_t i = 0; !rc && i < a->n; i++)
 		if (!a_matched[i])
 			rc = todo_push(todo, index, &a->recs[i], NULL);

@@ -286,11 +286,11 @@ static void write_big_layer(const char *path, const int *ids, const int *values,
 
 /* An edit of the layer of n features ids/values into new_ids/new_values (room for cap):
  * per thousand features, `removed` are removed, `added` get a new one (id added_base + k)
- * before them and `modified` a new value (with `idless`, features without id too).
+ * before them and `modified` a new value.
  * Returns the new count. */
 static size_t edit_layer(const int *ids, const int *values, size_t n, int *new_ids,
 			 int *new_values, size_t cap, unsigned seed, unsigned removed,
-			 unsigned added, unsigned modified, int added_base, int idless)
+			 unsigned added, unsigned modified, int added_base)
 {
 	size_t m = 0;
 	for (size_t k = 0; k < n && m + 2 <= cap; k++) {
@@ -303,7 +303,7 @@ static size_t edit_layer(const int *ids, const int *values, size_t n, int *new_i
 			new_values[m++] = (int)k;
 		}
 		new_ids[m] = ids[k];
-		new_values[m++] = values[k] + (r >= 1000 - modified && (idless || ids[k] >= 0));
+		new_values[m++] = values[k] + (r >= 1000 - modified);
 	}
 	return m;
 }
@@ -318,7 +318,7 @@ TEST(streamed_pairing_follows_moves)
 		a_ids[k] = k % 17 == 5 ? -1 : k;
 		a_values[k] = k;
 	}
-	size_t nb = edit_layer(a_ids, a_values, N, b_ids, b_values, N + 39, 12345, 40, 40, 50, 1000, 1);
+	size_t nb = edit_layer(a_ids, a_values, N, b_ids, b_values, N + 39, 12345, 40, 40, 50, 1000);
 	/* a block moved from the end to the front */
 	int moved_ids[20], moved_values[20];
 	memcpy(moved_ids, b_ids + nb - 20, sizeof(moved_ids));
@@ -407,9 +407,7 @@ TEST(files_read_in_halves_agree)
 		a_ids[k] = k % 41 == 7 ? -1 : k;
 		a_values[k] = k;
 	}
-	/* features without id are not modified: a changed one is removed and added, which
-	 * the document path lists in another order */
-	size_t nb = edit_layer(a_ids, a_values, N, b_ids, b_values, N + 200, 777, 10, 10, 20, 100000, 0);
+	size_t nb = edit_layer(a_ids, a_values, N, b_ids, b_values, N + 200, 777, 10, 10, 20, 100000);
 	char dir[] = "/tmp/umapsync-unit-XXXXXX", a_path[64], b_path[64];
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(a_path, sizeof(a_path), "%s/a.geojson", dir);
