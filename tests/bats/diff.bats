@@ -254,6 +254,29 @@ added feature R2dNw "Perrache"
 	assert_equal "$stderr" 'fatal: point.geojson:1:1: expected a FeatureCollection, a Feature or a uMap map ("type": "umap"), found "type": "Point"'
 }
 
+@test "layers over a megabyte, read on two cores by halves, diff as when read whole" {
+	big_layer old.geojson 6000
+	big_layer new.geojson 6000 ours
+	[ "$(wc -c <new.geojson)" -gt 1048576 ]
+	run_split umapsync diff --stat old.geojson new.geojson
+	assert_success
+	assert_line ' 0 added, 68 removed, 62 modified, 5870 unchanged'
+	run_split umapsync diff --format=json old.geojson new.geojson
+	assert_success
+	local whole=$output
+	# a pipe is read whole, by one reader
+	run_split umapsync diff --format=json old.geojson - <new.geojson
+	assert_success
+	assert_equal "$output" "$whole"
+	# an error in the second half says where, as a whole reading does
+	sed -i '5500s/,45\./,045./' new.geojson
+	local col
+	col=$(awk 'NR == 5500 { print index($0, "045.") }' new.geojson)
+	run_split umapsync diff old.geojson new.geojson
+	assert_failure 128
+	assert_equal "$stderr" "fatal: new.geojson:5500:$col: invalid number: leading zeros are not allowed"
+}
+
 @test "a single Feature is compared as a layer of one" {
 	jq '.features[0] | .properties.capacity = 41' "$BASE" >one.geojson
 	jq '.features[0]' "$BASE" >orig.geojson

@@ -57,3 +57,26 @@ alice_and_bob() {
 	cp "$EXAMPLES"/bike-parking-bob.geojson "$1"
 	umapsync commit -m "bob: covered, Opéra" >/dev/null
 }
+
+# big_layer FILE N [ours|theirs]: a FeatureCollection of N features of about 230 bytes, one
+# a line (over a megabyte from 5,000: what diff and merge-file read on two cores by
+# halves); ours renames and removes some, theirs changes capacities and adds some.
+big_layer() {
+	awk -v n="$2" -v edit="${3:-}" 'BEGIN {
+		print "{\"type\":\"FeatureCollection\",\"features\":["
+		sep = ""
+		for (i = 0; i < n; i++) {
+			name = "Rue " i; capacity = i
+			if (edit == "ours" && i % 89 == 5) continue
+			if (edit == "ours" && i % 97 == 3) name = name " (ours)"
+			if (edit == "theirs" && i % 83 == 7) capacity += 1000
+			if (edit == "theirs" && i % 79 == 11) {
+				printf "%s{\"type\":\"Feature\",\"id\":\"new%d\",\"properties\":{},\"geometry\":null}", sep, i
+				sep = ",\n"
+			}
+			printf "%s{\"type\":\"Feature\",\"id\":\"f%d\",\"properties\":{\"name\":\"%s\",\"capacity\":%d,\"note\":\"a note that makes the feature a couple of hundred bytes\"},\"geometry\":{\"type\":\"Point\",\"coordinates\":[4.%05d,45.%05d]}}", sep, i, name, capacity, i, i
+			sep = ",\n"
+		}
+		print "\n]}"
+	}' >"$1"
+}

@@ -272,3 +272,21 @@ merged with 1 conflict; the result keeps ours'
 	assert_equal "$status" 128
 	assert_equal "$stderr" "fatal: cannot merge: cannot merge a uMap map with a GeoJSON layer (ours.geojson is a layer, map.umap a map)"
 }
+
+@test "layers over a megabyte, read on two cores by halves, merge as when read whole" {
+	big_layer base.geojson 6000
+	big_layer ours.geojson 6000 ours
+	big_layer theirs.geojson 6000 theirs
+	run_split umapsync merge-file -p base.geojson ours.geojson theirs.geojson
+	assert_failure 1 # a feature ours removes and theirs changed
+	assert_output --partial '"name":"Rue 3 (ours)"'
+	assert_output --partial '"capacity":1007'
+	assert_output --partial '{"type":"Feature","id":"new11","properties":{},"geometry":null},'
+	[[ "$stderr" == *"merged with 1 conflict; the result keeps ours" ]]
+	local whole=$output conflicts=$stderr
+	# BASE through a pipe: read whole, one reader a file
+	run_split umapsync merge-file -p <(cat base.geojson) ours.geojson theirs.geojson
+	assert_failure 1
+	assert_equal "$output" "$whole"
+	assert_equal "$stderr" "$conflicts"
+}
