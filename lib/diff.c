@@ -1293,19 +1293,14 @@ typedef struct read_job {
 	rec_table table;
 	umap_known_source from; /* the old file's records, when this is the new file */
 	struct half *half;      /* the helper's reading of this file's second half, or NULL */
-	split *split;
 	int rc;
 	char error[1024];
 } read_job;
 
 /* What the helper read of a file's second half. */
 typedef struct half {
-	size_t offset;          /* the '{' its first feature starts at (0: no guess) */
+	umap_half h;
 	read_job job;           /* its records are job.table's layer 0 */
-	umap_known known;
-	int done;               /* raised through split->handoff */
-	int taken;              /* by the main thread, as its features from index taken_at on */
-	size_t taken_at;
 } half;
 
 struct split {
@@ -1315,12 +1310,6 @@ struct split {
 	int old_read;           /* raised: jobs[0] is read, its table complete */
 	int synced;             /* the handoff is there */
 };
-
-static void job_fail(read_job *job, int rc)
-{
-	job->rc = rc;
-	snprintf(job->error, sizeof(job->error), "%s", umap_error_last());
-}
 
 /* umap_known_source's view of a layer's records. */
 static void rec_record(const void *records, size_t i, uint64_t *hash, size_t *length,
@@ -1349,10 +1338,13 @@ static int collect_feature(void *data, umap_doc *doc, size_t layer, umap_feature
 	return rc;
 }
 
-/* Moves the helper's records of a second half to the end of `t`'s layer 0, giving back
- * their pages as they are copied: the two copies are never whole at once. */
-static int adopt_half(rec_table *t, half *h)
+/* Moves the helper's records of a second half to the end of the reading's layer 0, giving
+ * back their pages as they are copied: the two copies are never whole at once. */
+static int adopt_half(void *data)
 {
+	read_job *job = data;
+	rec_table *t = &job->table;
+	half *h = job->half;
 	rec_layer *from = &h->job.table.layers[0];
 	const size_t page = (size_t)sysconf(_SC_PAGESIZE), step = 64 * page;
 	size_t released = 0;
@@ -1379,20 +1371,9 @@ static int take_known(void *data, umap_doc *doc, size_t layer, umap_feature *f, 
 	read_job *job = data;
 	if (layer)
 		return 0;
-	half *h = job->half;
-	if (h && umap_known_at_half(f, known, h->offset)) {
-		umap_handoff_wait(&job->split->handoff, &h->done);
-		job->half = NULL;
-		if (!h->job.rc && umap_known_half_fits(known, &h->known)) {
-			int rc = adopt_half(&job->table, h);
-			if (!rc) {
-				h->taken = 1;
-				h->taken_at = known->index;
-				*known = h->known;
-			}
-			return rc;
-		}
-	}
+	int rc = job->half ? umap_half_take(&job->half->h, f, known, adopt_half, job) : 0;
+	if (rc)
+		return rc < 0 ? rc : 0;
 	if (job->from.records)
 		umap_known_take(&job->from, doc, job->table.nlayers ? job->table.layers[0].n : 0, f,
 				known);
@@ -1436,9 +1417,8 @@ static umap_doc_options read_options(read_job *job)
 static void read_whole(read_job *job)
 {
 	umap_doc_options opts = read_options(job);
-	int rc = umap_doc_open(&job->doc, job->path, &opts);
-	if (rc)
-		job_fail(job, rc);
+	if ((job->rc = umap_doc_open(&job->doc, job->path, &opts)))
+		snprintf(job->error, sizeof(job->error), "%s", umap_error_last());
 }
 
 static void index_table(rec_table *t)
@@ -1465,19 +1445,10 @@ static void *read_new(void *arg)
 	return NULL;
 }
 
-static void read_half(split *sp, half *h)
+static void read_half(half *h)
 {
-	if (h->offset) {
-		umap_doc_options opts = read_options(&h->job);
-		int rc = umap_doc_read_features_at(h->job.path, h->offset, &opts, &h->known);
-		if (rc)
-			job_fail(&h->job, rc);
-		else if (!h->job.table.nlayers || !h->job.table.layers[0].n)
-			h->job.rc = UMAP_EINVALID; /* nothing the main thread can take */
-	} else {
-		h->job.rc = UMAP_ENOTFOUND;
-	}
-	umap_handoff_raise(&sp->handoff, &h->done);
+	umap_doc_options opts = read_options(&h->job);
+	umap_half_read(&h->h, h->job.path, &opts);
 }
 
 /* The new file's second half, taking what did not change from the old file as the main
@@ -1487,9 +1458,9 @@ static void read_new_half(split *sp)
 	half *old_half = &sp->halves[0], *new_half = &sp->halves[1];
 	if (!sp->jobs[0].rc) {
 		known_from(&new_half->job.from, &sp->jobs[0].table);
-		new_half->job.from.shift = old_half->taken ? (long)old_half->taken_at : 0;
+		new_half->job.from.shift = old_half->h.taken ? (long)old_half->h.taken_at : 0;
 	}
-	read_half(sp, new_half);
+	read_half(new_half);
 }
 
 /* The helper: the old file's second half, then the new file's; then the old file's id
@@ -1497,7 +1468,7 @@ static void read_new_half(split *sp)
 static void *read_halves(void *arg)
 {
 	split *sp = arg;
-	read_half(sp, &sp->halves[0]);
+	read_half(&sp->halves[0]);
 	umap_handoff_wait(&sp->handoff, &sp->old_read);
 	read_new_half(sp);
 	if (!sp->jobs[0].rc)
@@ -1527,20 +1498,20 @@ static void read_files(read_job *jobs, int threads, umap_diff_reading *reading)
 	split sp;
 	memset(&sp, 0, sizeof(sp));
 	sp.jobs = jobs;
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < 2; k++) {
 		read_job_init(&sp.halves[k].job, jobs[k].path, jobs[k].id_property);
-	sp.synced = !umap_handoff_init(&sp.handoff);
-	int halves = sp.synced && (sp.halves[0].offset = umap_doc_guess_half(jobs[0].path)) &&
-		     (sp.halves[1].offset = umap_doc_guess_half(jobs[1].path));
-	for (int k = 0; k < 2 && halves; k++) {
-		jobs[k].half = &sp.halves[k];
-		jobs[k].split = &sp;
+		sp.halves[k].h.handoff = &sp.handoff;
 	}
+	sp.synced = !umap_handoff_init(&sp.handoff);
+	int halves = sp.synced && (sp.halves[0].h.offset = umap_doc_guess_half(jobs[0].path)) &&
+		     (sp.halves[1].h.offset = umap_doc_guess_half(jobs[1].path));
+	for (int k = 0; k < 2 && halves; k++)
+		jobs[k].half = &sp.halves[k];
 	pthread_t thread;
 	if (threads == 1) {
 		/* each part of the helper's before the main thread's that takes it */
 		if (halves)
-			read_half(&sp, &sp.halves[0]);
+			read_half(&sp.halves[0]);
 		read_old_whole(&sp);
 		if (halves)
 			read_new_half(&sp);
@@ -1559,8 +1530,8 @@ static void read_files(read_job *jobs, int threads, umap_diff_reading *reading)
 			read_new_whole(&sp);
 		}
 	}
-	reading->halves = (size_t)(sp.halves[0].taken + sp.halves[1].taken);
-	reading->known = jobs[1].from.taken + (sp.halves[1].taken ? sp.halves[1].job.from.taken : 0);
+	reading->halves = (size_t)(sp.halves[0].h.taken + sp.halves[1].h.taken);
+	reading->known = jobs[1].from.taken + (sp.halves[1].h.taken ? sp.halves[1].job.from.taken : 0);
 	for (int k = 0; k < 2; k++)
 		read_job_dispose(&sp.halves[k].job);
 	if (sp.synced)

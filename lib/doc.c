@@ -15,6 +15,7 @@
 
 #include "error.h"
 #include "fs.h"
+#include "handoff.h"
 #include "json_copy.h"
 #include "strmap.h"
 #include "strutil.h"
@@ -1293,20 +1294,6 @@ static int map_again(umap_doc *doc, const char *path)
 	return rc;
 }
 
-int umap_doc_map(umap_doc **out, const char *path)
-{
-	umap_doc *doc;
-	int rc = doc_alloc(&doc, UMAP_DOC_LAYER, path, NULL);
-	if (rc)
-		return rc;
-	if ((rc = map_again(doc, path))) {
-		umap_doc_free(doc);
-		return rc;
-	}
-	*out = doc;
-	return 0;
-}
-
 /* Smaller files are not split: the guess and the hand-over cost more than they save. */
 #define HALVES_MIN_SIZE ((size_t)1 << 20)
 
@@ -1352,14 +1339,29 @@ done:
 	return at;
 }
 
-int umap_known_at_half(const umap_feature *f, const umap_known *known, size_t offset)
+void umap_half_read(umap_half *h, const char *path, const umap_doc_options *opts)
 {
-	return offset && f->offset == offset && known->depth == 2;
+	h->rc = h->offset ? umap_doc_read_features_at(path, h->offset, opts, &h->known)
+			  : UMAP_ENOTFOUND;
+	umap_handoff_raise(h->handoff, &h->done);
 }
 
-int umap_known_half_fits(const umap_known *known, const umap_known *half)
+int umap_half_take(umap_half *h, const umap_feature *f, umap_known *known,
+		   int (*take)(void *data), void *data)
 {
-	return half->features && known->index + half->features <= max_features;
+	if (h->reached || !h->offset || f->offset != h->offset || known->depth != 2)
+		return 0;
+	h->reached = 1;
+	umap_handoff_wait(h->handoff, &h->done);
+	if (h->rc || !h->known.features || known->index + h->known.features > max_features)
+		return 0;
+	int rc = take(data);
+	if (rc)
+		return rc < 0 ? rc : 0;
+	h->taken = 1;
+	h->taken_at = known->index;
+	*known = h->known;
+	return 1;
 }
 
 void umap_known_take(umap_known_source *k, const umap_doc *doc, size_t index, umap_feature *f,

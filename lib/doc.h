@@ -97,9 +97,6 @@ typedef struct umap_doc_options {
 #define UMAP_DOC_OPTIONS_INIT \
 	{ UMAP_DOC_OPTIONS_VERSION, NULL, 0, 0, UMAP_JSON_OPTIONS_INIT, NULL, NULL, NULL }
 
-/* The file at `path` as a document with nothing read yet: doc->data holds its bytes (mapped:
- * give back what was read with umap_doc_drop_behind). For regular files only. */
-int umap_doc_map(umap_doc **out, const char *path);
 /* Reads the features of a FeatureCollection's "features" array in the file at `path`, from
  * `offset` (a feature's '{' after a comma) to the array's end, as umap_doc_open would have,
  * giving them to opts->on_feature as features of layer 0: for a reader that guessed where
@@ -117,12 +114,28 @@ int umap_doc_read_features_at(const char *path, size_t offset, const umap_doc_op
  * megabyte, where reading in halves costs more than it saves. */
 size_t umap_doc_guess_half(const char *path);
 
-/* For a known_feature hook: whether the feature it is asked about is the first of a second
- * half that another reading read from `offset` (umap_doc_read_features_at), between two
- * features of a FeatureCollection; and whether the `half` it read leaves the layer within
- * the feature limit, so that the hook may answer with it. */
-int umap_known_at_half(const umap_feature *feature, const umap_known *known, size_t offset);
-int umap_known_half_fits(const umap_known *known, const umap_known *half);
+/* A second half of a layer's features that another thread reads (umap_half_read), for the
+ * reader of the whole file to take when it gets there (umap_half_take). */
+typedef struct umap_half {
+	size_t offset;      /* where it begins: a guess (umap_doc_guess_half; 0: none) */
+	umap_known known;   /* what its reading read */
+	int rc;             /* its reading's: 0 when it can be taken */
+	int done;           /* raised through `handoff` once it is read */
+	int reached;        /* the whole file's reader got to its offset */
+	int taken;          /* and took it, as its features from index taken_at on */
+	size_t taken_at;
+	struct umap_handoff *handoff;
+} umap_half;
+
+/* Reads the half from half->offset (umap_doc_read_features_at), then raises half->done. */
+void umap_half_read(umap_half *half, const char *path, const umap_doc_options *opts);
+/* For a known_feature hook: when `feature` is where the half begins, between two features
+ * of a FeatureCollection, waits for its reading and, if it read features that stay within
+ * the feature limit, calls take(data) to move its records over (0 done, > 0 not possible,
+ * < 0 an error) and answers with the half in *known. 1 when taken, 0 when not (the reader
+ * reads on by itself), or take's error. */
+int umap_half_take(umap_half *half, const umap_feature *feature, umap_known *known,
+		   int (*take)(void *data), void *data);
 
 /* Records of another reading of a layer (another version of it), which a streaming reader
  * may take features from as known: the caller's, read through `record`. */

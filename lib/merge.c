@@ -363,8 +363,7 @@ static int fl_tree(json_t **out, flist *l, size_t i)
 	if (!l->trees && !(l->trees = calloc(l->n + 1, sizeof(*l->trees))))
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	if (!l->trees[i]) {
-		int rc = umap_doc_build_span(&l->trees[i], l->doc, l->recs[i].offset,
-					     l->recs[i].length & FREC_LENGTH);
+		int rc = umap_doc_build_span(&l->trees[i], l->doc, l->recs[i].offset, fl_length(l, i));
 		if (rc) {
 			umap_pos pos = umap_doc_pos_at(l->doc, l->recs[i].offset);
 			return umap_error_prefix(rc, "feature at %s:%u:%u: ", l->doc->source_name,
@@ -1196,10 +1195,9 @@ typedef struct open_job {
  * half of BASE while this thread reads BASE whole, taking the helper's half where it finds
  * it begins; then this thread reads OURS and the helper THEIRS. */
 struct base_half {
-	size_t offset;          /* where the helper starts reading BASE (0: no guess) */
+	umap_half h;
 	open_job job;           /* its reading: job.col holds the second half's records */
-	umap_known known;
-	int done, base_read;    /* raised through handoff */
+	int base_read;          /* raised through handoff */
 	umap_handoff handoff;
 	open_job *jobs;
 };
@@ -1226,10 +1224,14 @@ static int collect_feature(void *data, umap_doc *doc, size_t layer, umap_feature
 	return rc;
 }
 
-/* Appends the helper's records of BASE's second half to `c`'s first layer; 1 when they do
- * not fit in its 32-bit offsets (then nothing changed). */
-static int adopt_half(collector *c, collector *half)
+/* Appends the helper's records of BASE's second half to the reading's first layer; 1 when
+ * they do not fit in its 32-bit offsets (then nothing changed). */
+static int adopt_half(void *data)
 {
+	open_job *job = data;
+	collector *c = &job->col, *half = &job->half->job.col;
+	if (!c->n)
+		return 1;
 	flist *to = &c->lists[0], *from = &half->lists[0];
 	if (to->ids.len + from->ids.len > UINT32_MAX || to->n + from->n >= UINT32_MAX - 1)
 		return 1;
@@ -1258,16 +1260,9 @@ static int take_known(void *data, umap_doc *doc, size_t layer, umap_feature *f, 
 	open_job *job = data;
 	if (layer)
 		return 0;
-	base_half *h = job->half;
-	if (h && job->col.n && umap_known_at_half(f, known, h->offset)) {
-		job->half = NULL;
-		umap_handoff_wait(&h->handoff, &h->done);
-		int rc = h->job.rc || !h->job.col.n || !umap_known_half_fits(known, &h->known)
-				 ? 1 : adopt_half(&job->col, &h->job.col);
-		if (!rc)
-			*known = h->known;
+	int rc = job->half ? umap_half_take(&job->half->h, f, known, adopt_half, job) : 0;
+	if (rc)
 		return rc < 0 ? rc : 0;
-	}
 	if (job->from.records)
 		umap_known_take(&job->from, doc, job->col.n ? job->col.lists[0].n : 0, f, known);
 	return 0;
@@ -1298,8 +1293,7 @@ static void *read_half_then_theirs(void *arg)
 {
 	base_half *h = arg;
 	open_job *jobs = h->jobs;
-	h->job.rc = umap_doc_read_features_at(h->job.path, h->offset, &h->job.opts, &h->known);
-	umap_handoff_raise(&h->handoff, &h->done);
+	umap_half_read(&h->h, h->job.path, &h->job.opts);
 	umap_handoff_wait(&h->handoff, &h->base_read);
 	from_base(&jobs[UMAP_MERGE_THEIRS], &jobs[UMAP_MERGE_BASE]);
 	open_version(&jobs[UMAP_MERGE_THEIRS]);
@@ -1312,7 +1306,8 @@ static int open_versions_by_halves(open_job jobs[NSIDES], size_t offset)
 {
 	base_half h;
 	memset(&h, 0, sizeof(h));
-	h.offset = offset;
+	h.h.offset = offset;
+	h.h.handoff = &h.handoff;
 	h.jobs = jobs;
 	h.job.path = jobs[UMAP_MERGE_BASE].path;
 	h.job.opts = jobs[UMAP_MERGE_BASE].opts;
