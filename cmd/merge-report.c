@@ -56,13 +56,17 @@ void print_conflict_list(FILE *out, const json_t *list, const char *label, int s
 		fprintf(out, "CONFLICT (%s)", kind ? kind : "?");
 		if (path || label)
 			fprintf(out, " in %s", path ? path : label);
+		const json_t *index_v = json_object_get(c, "index");
 		if (id)
 			fprintf(out, ": feature %s", id);
+		else if (json_is_integer(index_v))
+			fprintf(out, ": feature without id at index %" JSON_INTEGER_FORMAT,
+				json_integer_value(index_v));
 		else if (has_layer)
 			fprintf(out, ": layer %s", layer ? layer : "?");
 		else
 			fprintf(out, ": map");
-		if (id && show_layer && has_layer)
+		if ((id || json_is_integer(index_v)) && show_layer && has_layer)
 			fprintf(out, " (layer %s)", layer ? layer : "?");
 		if (kind && !strcmp(kind, "modify/modify")) {
 			fprintf(out, ": %s is %s in ours, %s in theirs", what ? what : "it", o, t);

@@ -14,6 +14,7 @@
 #include "error.h"
 #include "handoff.h"
 #include "json_copy.h"
+#include "idless.h"
 #include "strutil.h"
 
 typedef struct diff_priv {
@@ -409,129 +410,154 @@ static int add_whole(umap_diff *diff, size_t index, umap_doc *doc, umap_layer *l
 	return 0;
 }
 
-typedef struct hashed {
-	uint64_t hash;
-	size_t index;
-} hashed;
+/* ---- Features without id: aligned as a sequence (lib/idless.h) ----------------------- */
 
-static int by_hash(const void *a, const void *b)
+/* `v` with every number rounded to `scale` (times it): a new reference, NULL when out of
+ * memory. */
+static json_t *rounded_copy(const json_t *v, double scale)
 {
-	const hashed *x = a, *y = b;
-	if (x->hash != y->hash)
-		return x->hash < y->hash ? -1 : 1;
-	return x->index < y->index ? -1 : x->index > y->index;
-}
-
-/* Old features without id, by hash, for new ones to take: each is taken once, the first
- * free one of its hash first. */
-typedef struct hash_pool {
-	hashed *list;
-	size_t *taken; /* taken[s]: how many of the run of equal hashes at s are taken */
-	size_t n;
-	int sorted;
-} hash_pool;
-
-static void pool_free(hash_pool *p)
-{
-	free(p->list);
-	free(p->taken);
-}
-
-static int pool_init(hash_pool *p, size_t cap)
-{
-	p->list = malloc((cap ? cap : 1) * sizeof(*p->list));
-	p->taken = calloc(cap ? cap : 1, sizeof(*p->taken));
-	p->n = 0;
-	p->sorted = 0;
-	if (p->list && p->taken)
-		return 0;
-	pool_free(p);
-	p->list = NULL;
-	p->taken = NULL;
-	return nomem();
-}
-
-static void pool_add(hash_pool *p, uint64_t hash, size_t index)
-{
-	p->list[p->n].hash = hash;
-	p->list[p->n++].index = index;
-}
-
-/* The index of the first free entry with this hash (now taken), or -1. A run is taken from
- * its start, so the next free one is s + taken[s]: scanning past the taken ones instead
- * made n identical features O(n^2) (fuzz/limits: hours for 5M "{}"). */
-static long pool_take(hash_pool *p, uint64_t h)
-{
-	if (!p->sorted) {
-		qsort(p->list, p->n, sizeof(*p->list), by_hash);
-		p->sorted = 1;
+	if (json_is_number(v))
+		return json_real(round(umap_json_number(v) * scale));
+	if (json_is_array(v)) {
+		json_t *out = json_array();
+		for (size_t i = 0; out && i < json_array_size(v); i++)
+			if (json_array_append_new(out, rounded_copy(json_array_get(v, i), scale))) {
+				json_decref(out);
+				return NULL;
+			}
+		return out;
 	}
-	size_t lo = 0, hi = p->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (p->list[mid].hash < h)
-			lo = mid + 1;
-		else
-			hi = mid;
+	if (json_is_object(v)) {
+		json_t *out = json_object();
+		const char *key;
+		size_t key_len;
+		json_t *member;
+		json_object_keylen_foreach((json_t *)v, key, key_len, member) {
+			if (!out || json_object_setn_new(out, key, key_len, rounded_copy(member, scale))) {
+				json_decref(out);
+				return NULL;
+			}
+		}
+		return out;
 	}
-	if (lo >= p->n || p->list[lo].hash != h)
-		return -1;
-	size_t next = lo + p->taken[lo];
-	if (next >= p->n || p->list[next].hash != h)
-		return -1;
-	p->taken[lo]++;
-	return (long)p->list[next].index;
+	return json_incref((json_t *)v);
 }
 
-/* The hash idless features are paired by: of the raw bytes, or of the value (semantic). */
-static int feature_hash(uint64_t *out, umap_doc *doc, umap_layer *layer, size_t i, int semantic)
+/* The feature as this diff compares it: without the ignored keys, coordinates rounded to
+ * the precision. A new reference, NULL when out of memory. */
+static json_t *as_compared(const diff_priv *priv, const json_t *feature)
 {
-	*out = layer->features[i].hash;
-	if (!semantic)
-		return 0;
+	if (!priv->nignore && priv->precision < 0)
+		return json_incref((json_t *)feature);
+	json_t *out = json_object();
+	const char *key;
+	size_t key_len;
+	json_t *member;
+	json_object_keylen_foreach((json_t *)feature, key, key_len, member) {
+		json_t *value;
+		if (!strcmp(key, "geometry") && key_len == 8) {
+			if (priv->ignore_geometry)
+				continue;
+			value = priv->precision < 0 ? json_incref(member)
+				: rounded_copy(member, pow(10.0, priv->precision));
+		} else if (!strcmp(key, "properties") && key_len == 10 && json_is_object(member)) {
+			value = json_object();
+			const char *name;
+			size_t name_len;
+			json_t *v;
+			json_object_keylen_foreach(member, name, name_len, v) {
+				if (value && !ignored(priv, name) &&
+				    json_object_setn(value, name, name_len, v)) {
+					json_decref(value);
+					value = NULL;
+				}
+			}
+		} else {
+			value = json_incref(member);
+		}
+		if (!out || json_object_setn_new(out, key, key_len, value)) {
+			json_decref(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+static int describe_tree(const diff_priv *priv, const json_t *tree, umap_idless_traits *out)
+{
+	json_t *compared = as_compared(priv, tree);
+	if (!compared)
+		return nomem();
+	out->value = umap_json_hash(compared);
+	const json_t *geometry = json_object_get(compared, "geometry");
+	const json_t *name = json_object_get(json_object_get(compared, "properties"), "name");
+	out->geometry = geometry && !json_is_null(geometry) ? umap_json_hash(geometry) | 1 : 0;
+	out->name = name && !json_is_null(name) ? umap_json_hash(name) | 1 : 0;
+	json_decref(compared);
+	return 0;
+}
+
+/* The id-less features of two layers of documents: at[side] their places in the layer. */
+typedef struct idless_features {
+	const diff_priv *priv;
+	umap_doc *doc[2];
+	umap_layer *layer[2];
+	size_t *at[2];
+} idless_features;
+
+static uint64_t feature_raw(void *data, int side, size_t i)
+{
+	idless_features *f = data;
+	return f->layer[side]->features[f->at[side][i]].hash;
+}
+
+static int feature_describe(void *data, int side, size_t i, umap_idless_traits *out)
+{
+	idless_features *f = data;
+	umap_feature *feature = &f->layer[side]->features[f->at[side][i]];
 	json_t *tree;
-	int rc = umap_doc_feature(&tree, doc, layer, i);
+	int rc = umap_doc_feature(&tree, f->doc[side], f->layer[side], f->at[side][i]);
 	if (!rc)
-		*out = umap_json_hash(tree);
-	release_tree(&layer->features[i]);
+		rc = describe_tree(f->priv, tree, out);
+	release_tree(feature);
 	return rc;
 }
 
-/* Pairs features without id that are identical: first by raw-byte hash, then (for those
- * left, whose bytes may differ only in spelling) by semantic hash. Pairs get matched[]. */
-static int match_idless(umap_doc *old_doc, umap_layer *a, unsigned char *a_matched, umap_doc *new_doc,
-			umap_layer *b, unsigned char *b_matched, int semantic)
+/* Pairs the features without id of layers a and b (SPEC §2): b_partner[j] gets the place
+ * of new feature j's old one, a_partner[i] old feature i's new one; -1 where unpaired. */
+static int align_idless(const diff_priv *priv, long *a_partner, long *b_partner,
+			umap_doc *old_doc, umap_layer *a, umap_doc *new_doc, umap_layer *b)
 {
-	size_t na = 0, nb = 0;
-	for (size_t i = 0; i < a->nfeatures; i++)
-		na += !a->features[i].id && !a_matched[i];
-	for (size_t i = 0; i < b->nfeatures; i++)
-		nb += !b->features[i].id && !b_matched[i];
-	if (!na || !nb)
-		return 0;
-	hash_pool pool;
-	int rc = pool_init(&pool, na);
-	for (size_t i = 0; i < a->nfeatures && !rc; i++) {
-		if (a->features[i].id || a_matched[i])
-			continue;
-		uint64_t h;
-		if ((rc = feature_hash(&h, old_doc, a, i, semantic)))
-			break;
-		pool_add(&pool, h, i);
-	}
-	for (size_t i = 0; i < b->nfeatures && !rc; i++) {
-		if (b->features[i].id || b_matched[i])
-			continue;
-		uint64_t h;
-		if ((rc = feature_hash(&h, new_doc, b, i, semantic)))
-			break;
-		long match = pool_take(&pool, h);
-		if (match >= 0) {
-			a_matched[match] = 1;
-			b_matched[i] = 1;
+	idless_features f = { priv, { old_doc, new_doc }, { a, b }, { NULL, NULL } };
+	umap_layer *layer[2] = { a, b };
+	long *partner[2] = { a_partner, b_partner };
+	long *seq_partner[2] = { NULL, NULL };
+	size_t n[2] = { 0, 0 };
+	int rc = 0;
+	for (int side = 0; side < 2; side++) {
+		for (size_t i = 0; i < layer[side]->nfeatures; i++) {
+			partner[side][i] = -1;
+			n[side] += !layer[side]->features[i].id;
 		}
+		f.at[side] = malloc((n[side] + 1) * sizeof(size_t));
+		seq_partner[side] = malloc((n[side] + 1) * sizeof(long));
+		if (!f.at[side] || !seq_partner[side])
+			rc = nomem();
+		for (size_t i = 0, k = 0; !rc && i < layer[side]->nfeatures; i++)
+			if (!layer[side]->features[i].id)
+				f.at[side][k++] = i;
 	}
-	pool_free(&pool);
+	umap_idless_source src = { { n[0], n[1] }, feature_raw, feature_describe, &f };
+	if (!rc && n[0] && n[1])
+		rc = umap_idless_align(seq_partner[0], seq_partner[1], &src);
+	for (int side = 0; !rc && n[0] && n[1] && side < 2; side++)
+		for (size_t k = 0; k < n[side]; k++)
+			if (seq_partner[side][k] >= 0)
+				partner[side][f.at[side][k]] = (long)f.at[!side][seq_partner[side][k]];
+	for (int side = 0; side < 2; side++) {
+		free(f.at[side]);
+		free(seq_partner[side]);
+	}
 	return rc;
 }
 
@@ -544,10 +570,12 @@ static int compare_layers(umap_diff *diff, umap_doc *old_doc, umap_layer *a, uma
 	if (rc)
 		return rc;
 	unsigned char *a_matched = calloc(a->nfeatures + 1, 1);
-	unsigned char *b_matched = calloc(b->nfeatures + 1, 1);
-	if (!a_matched || !b_matched) {
+	long *a_partner = malloc((a->nfeatures + 1) * sizeof(*a_partner));
+	long *b_partner = malloc((b->nfeatures + 1) * sizeof(*b_partner));
+	if (!a_matched || !a_partner || !b_partner) {
 		free(a_matched);
-		free(b_matched);
+		free(a_partner);
+		free(b_partner);
 		return nomem();
 	}
 	size_t unchanged = 0;
@@ -557,7 +585,6 @@ static int compare_layers(umap_diff *diff, umap_doc *old_doc, umap_layer *a, uma
 			continue;
 		long k = umap_layer_find(old_doc, a, fb->id);
 		json_t *tb, *ta;
-		b_matched[i] = 1;
 		if (k < 0) {
 			if (!(rc = umap_doc_feature(&tb, new_doc, b, i)))
 				rc = umap_diff_add_feature(diff, index, NULL, tb, NULL, &fb->pos);
@@ -577,20 +604,29 @@ static int compare_layers(umap_diff *diff, umap_doc *old_doc, umap_layer *a, uma
 		release_tree(fb);
 	}
 	if (!rc)
-		rc = match_idless(old_doc, a, a_matched, new_doc, b, b_matched, 0);
-	if (!rc)
-		rc = match_idless(old_doc, a, a_matched, new_doc, b, b_matched, 1);
+		rc = align_idless(priv_of(diff), a_partner, b_partner, old_doc, a, new_doc, b);
+	/* new features without id after those with one: modified in place, or added */
 	for (size_t i = 0; i < b->nfeatures && !rc; i++) {
-		if (b->features[i].id)
+		umap_feature *fb = &b->features[i];
+		if (fb->id)
 			continue;
-		if (b_matched[i]) {
-			unchanged++;
-			continue;
+		json_t *ta = NULL, *tb;
+		long k = b_partner[i];
+		if (k >= 0) {
+			umap_feature *fa = &a->features[k];
+			a_matched[k] = 1;
+			if (fa->hash == fb->hash && (fa->length != 0) == (fb->length != 0)) {
+				unchanged++;
+				continue;
+			}
+			rc = umap_doc_feature(&ta, old_doc, a, (size_t)k);
 		}
-		json_t *tb;
-		if (!(rc = umap_doc_feature(&tb, new_doc, b, i)))
-			rc = umap_diff_add_feature(diff, index, NULL, tb, NULL, &b->features[i].pos);
-		release_tree(&b->features[i]);
+		if (!rc && !(rc = umap_doc_feature(&tb, new_doc, b, i)))
+			rc = umap_diff_add_feature(diff, index, ta, tb, k >= 0 ? &a->features[k].pos : NULL,
+						   &fb->pos);
+		if (k >= 0)
+			release_tree(&a->features[k]);
+		release_tree(fb);
 	}
 	for (size_t i = 0; i < a->nfeatures && !rc; i++) {
 		if (a_matched[i])
@@ -602,7 +638,8 @@ static int compare_layers(umap_diff *diff, umap_doc *old_doc, umap_layer *a, uma
 	}
 	umap_diff_add_unchanged(diff, index, unchanged);
 	free(a_matched);
-	free(b_matched);
+	free(a_partner);
+	free(b_partner);
 	return rc;
 }
 
@@ -1136,58 +1173,74 @@ static int add_pending(umap_diff *diff, umap_doc *old_doc, umap_doc *new_doc,
 	return rc;
 }
 
-/* As feature_hash(), for a record. */
-static int rec_hash(uint64_t *out, umap_doc *doc, const rec *r, int semantic)
+/* The id-less records of two layers: at[side] their places in the layer. */
+typedef struct idless_recs {
+	const diff_priv *priv;
+	umap_doc *doc[2];
+	rec_layer *layer[2];
+	size_t *at[2];
+} idless_recs;
+
+static uint64_t rec_raw(void *data, int side, size_t i)
 {
-	*out = r->hash;
-	if (!semantic)
-		return 0;
+	idless_recs *f = data;
+	const rec *r = &f->layer[side]->recs[f->at[side][i]];
+	return r->hash ^ (r->length & REC_LENGTH);
+}
+
+static int rec_describe(void *data, int side, size_t i, umap_idless_traits *out)
+{
+	idless_recs *f = data;
 	json_t *tree = NULL;
-	int rc = rec_tree(&tree, doc, r);
+	int rc = rec_tree(&tree, f->doc[side], &f->layer[side]->recs[f->at[side][i]]);
 	if (!rc)
-		*out = umap_json_hash(tree);
+		rc = describe_tree(f->priv, tree, out);
 	json_decref(tree);
 	return rc;
 }
 
-/* Features without id: identical bytes first, then identical values (another spelling). */
-static int match_idless_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_matched,
-			     umap_doc *new_doc, rec_layer *b, int32_t *b_match, int semantic)
+/* Features without id, aligned as a sequence (SPEC §2): b_match[j] gets new feature j's
+ * old partner, and a_matched[] is raised for it. */
+static int align_idless_recs(const diff_priv *priv, umap_doc *old_doc, rec_layer *a,
+			     unsigned char *a_matched, umap_doc *new_doc, rec_layer *b,
+			     int32_t *b_match)
 {
-	size_t na = 0;
-	for (size_t i = 0; i < a->n; i++)
-		na += (a->recs[i].length & REC_NO_ID) && !a_matched[i];
-	if (!na)
-		return 0;
-	hash_pool pool;
-	int rc = pool_init(&pool, na);
-	for (size_t i = 0; i < a->n && !rc; i++) {
-		if (!(a->recs[i].length & REC_NO_ID) || a_matched[i])
-			continue;
-		uint64_t h;
-		if ((rc = rec_hash(&h, old_doc, &a->recs[i], semantic)))
-			break;
-		pool_add(&pool, h, i);
+	idless_recs f = { priv, { old_doc, new_doc }, { a, b }, { NULL, NULL } };
+	rec_layer *layer[2] = { a, b };
+	long *partner[2] = { NULL, NULL };
+	size_t n[2] = { 0, 0 };
+	int rc = 0;
+	for (int side = 0; side < 2; side++) {
+		for (size_t i = 0; i < layer[side]->n; i++)
+			n[side] += !!(layer[side]->recs[i].length & REC_NO_ID);
+		f.at[side] = malloc((n[side] + 1) * sizeof(size_t));
+		partner[side] = malloc((n[side] + 1) * sizeof(long));
+		if (!f.at[side] || !partner[side])
+			rc = nomem();
+		for (size_t i = 0, k = 0; !rc && i < layer[side]->n; i++)
+			if (layer[side]->recs[i].length & REC_NO_ID)
+				f.at[side][k++] = i;
 	}
-	for (size_t j = 0; j < b->n && !rc; j++) {
-		if (!(b->recs[j].length & REC_NO_ID) || b_match[j] >= 0)
+	umap_idless_source src = { { n[0], n[1] }, rec_raw, rec_describe, &f };
+	if (!rc && n[0] && n[1])
+		rc = umap_idless_align(partner[0], partner[1], &src);
+	for (size_t k = 0; !rc && n[0] && k < n[1]; k++) {
+		if (partner[1][k] < 0)
 			continue;
-		uint64_t h;
-		if ((rc = rec_hash(&h, new_doc, &b->recs[j], semantic)))
-			break;
-		long match = pool_take(&pool, h);
-		if (match >= 0) {
-			a_matched[match] = 1;
-			b_match[j] = (int32_t)match;
-		}
+		size_t i = f.at[0][partner[1][k]];
+		a_matched[i] = 1;
+		b_match[f.at[1][k]] = (int32_t)i;
 	}
-	pool_free(&pool);
+	for (int side = 0; side < 2; side++) {
+		free(f.at[side]);
+		free(partner[side]);
+	}
 	return rc;
 }
 
 /* Pairs features by id (a hash join on the old side's ids), then id-less ones by content.
  * Duplicate ids on either side are an error naming both lines. */
-static int pair_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_matched,
+static int pair_recs(const diff_priv *priv, umap_doc *old_doc, rec_layer *a, unsigned char *a_matched,
 		     umap_doc *new_doc, rec_layer *b, int32_t *b_match)
 {
 	const id_table *old_ids;
@@ -1221,9 +1274,7 @@ static int pair_recs(umap_doc *old_doc, rec_layer *a, unsigned char *a_matched,
 	}
 	free(added_ids.slots);
 	if (!rc)
-		rc = match_idless_recs(old_doc, a, a_matched, new_doc, b, b_match, 0);
-	if (!rc)
-		rc = match_idless_recs(old_doc, a, a_matched, new_doc, b, b_match, 1);
+		rc = align_idless_recs(priv, old_doc, a, a_matched, new_doc, b, b_match);
 	return rc;
 }
 
@@ -1239,14 +1290,12 @@ static int compare_rec_layers(umap_diff *diff, size_t index, umap_doc *old_doc, 
 	}
 	for (size_t j = 0; j < b->n; j++)
 		b_match[j] = -1;
-	int rc = pair_recs(old_doc, a, a_matched, new_doc, b, b_match);
+	int rc = pair_recs(priv_of(diff), old_doc, a, a_matched, new_doc, b, b_match);
 	size_t unchanged = 0;
 	for (size_t j = 0; !rc && j < b->n; j++) {
 		const rec *rb = &b->recs[j];
-		if (rb->length & REC_NO_ID) {
-			unchanged += b_match[j] >= 0;
+		if (rb->length & REC_NO_ID)
 			continue;
-		}
 		if (b_match[j] < 0) {
 			rc = todo_push(todo, index, NULL, rb);
 			continue;
@@ -1258,9 +1307,16 @@ static int compare_rec_layers(umap_diff *diff, size_t index, umap_doc *old_doc, 
 			rc = todo_push(todo, index, ra, rb);
 	}
 	/* as compare_layers has them: new features without id after those with one */
-	for (size_t j = 0; !rc && j < b->n; j++)
-		if ((b->recs[j].length & REC_NO_ID) && b_match[j] < 0)
-			rc = todo_push(todo, index, NULL, &b->recs[j]);
+	for (size_t j = 0; !rc && j < b->n; j++) {
+		const rec *rb = &b->recs[j];
+		if (!(rb->length & REC_NO_ID))
+			continue;
+		const rec *ra = b_match[j] >= 0 ? &a->recs[b_match[j]] : NULL;
+		if (ra && ra->hash == rb->hash && (ra->length & REC_LENGTH) == (rb->length & REC_LENGTH))
+			unchanged++;
+		else
+			rc = todo_push(todo, index, ra, rb);
+	}
 	for (size_t i = 0; !rc && i < a->n; i++)
 		if (!a_matched[i])
 			rc = todo_push(todo, index, &a->recs[i], NULL);

@@ -7,6 +7,7 @@
 #include "error.h"
 #include "fs.h"
 #include "handoff.h"
+#include "idless.h"
 #include "json_copy.h"
 #include "strmap.h"
 #include "strutil.h"
@@ -82,6 +83,7 @@ struct umap_merge_result {
 typedef struct place {
 	json_t *layer; /* borrowed */
 	json_t *id;    /* borrowed */
+	long base_place; /* 1 + the place in BASE's layer of a feature without id; else 0 */
 } place;
 
 static void *grow_array(void *items, size_t *cap, size_t need, size_t size)
@@ -128,6 +130,7 @@ static int add_conflict(umap_merge_result *r, const place *where, const char *ke
 		return umap_error_set(UMAP_ENOMEM, "out of memory (conflict key)");
 	c[r->nconflicts++] = (umap_conflict){
 		ref(where->layer), ref(where->id), key_copy, kind, ref(base), ref(ours), ref(theirs),
+		where->base_place - 1,
 	};
 	return 0;
 }
@@ -427,7 +430,74 @@ static void side_index_dispose(side_index *s)
 	umap_strmap_dispose(&s->map);
 }
 
-static int side_index_build(side_index *s, umap_layer *layer, flist *fl)
+/* The id-less features of OURS or THEIRS (side 1) against BASE's (side 0): at[side] their
+ * places in the layer. */
+typedef struct idless_sides {
+	flist *fl[2];
+	size_t *at[2];
+} idless_sides;
+
+static uint64_t idless_raw(void *data, int side, size_t i)
+{
+	idless_sides *f = data;
+	return fl_hash(f->fl[side], f->at[side][i]);
+}
+
+static int idless_describe(void *data, int side, size_t i, umap_idless_traits *out)
+{
+	idless_sides *f = data;
+	json_t *tree;
+	int rc = fl_tree(&tree, f->fl[side], f->at[side][i]);
+	if (rc)
+		return rc;
+	const json_t *geometry = json_object_get(tree, "geometry");
+	const json_t *name = json_object_get(json_object_get(tree, "properties"), "name");
+	out->value = umap_json_hash(tree);
+	out->geometry = geometry && !json_is_null(geometry) ? umap_json_hash(geometry) | 1 : 0;
+	out->name = name && !json_is_null(name) ? umap_json_hash(name) | 1 : 0;
+	return 0;
+}
+
+/* Aligns the id-less features of `s` with those of `base` (SPEC §2): paired[i] gets the
+ * place in base of s' feature i, SIZE_MAX where it has none (added, or with an id). */
+static int align_with_base(size_t *paired, const side_index *s, const side_index *base)
+{
+	idless_sides f = { { base->fl, s->fl }, { NULL, NULL } };
+	const side_index *sides[2] = { base, s };
+	long *partner[2] = { NULL, NULL };
+	size_t n[2] = { 0, 0 };
+	int rc = 0;
+	for (size_t i = 0; i < s->n; i++)
+		paired[i] = SIZE_MAX;
+	for (int side = 0; side < 2; side++) {
+		for (size_t i = 0; i < sides[side]->n; i++)
+			n[side] += !fl_id(sides[side]->fl, i);
+		f.at[side] = malloc((n[side] + 1) * sizeof(size_t));
+		partner[side] = malloc((n[side] + 1) * sizeof(long));
+		if (!f.at[side] || !partner[side])
+			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+		for (size_t i = 0, k = 0; !rc && i < sides[side]->n; i++)
+			if (!fl_id(sides[side]->fl, i))
+				f.at[side][k++] = i;
+	}
+	umap_idless_source src = { { n[0], n[1] }, idless_raw, idless_describe, &f };
+	if (!rc && n[0] && n[1])
+		rc = umap_idless_align(partner[0], partner[1], &src);
+	for (size_t k = 0; !rc && n[0] && k < n[1]; k++)
+		if (partner[1][k] >= 0)
+			paired[f.at[1][k]] = f.at[0][partner[1][k]];
+	for (int side = 0; side < 2; side++) {
+		free(f.at[side]);
+		free(partner[side]);
+	}
+	return rc;
+}
+
+/* Keys of features without id: in BASE, its place ("\x01B<place>"); in OURS and THEIRS,
+ * the key of the base feature it is aligned with, or for a new one its content
+ * ("\x01HASH#N", the Nth new one of that content): both sides adding the same feature add
+ * one. `base` is NULL when building BASE's index. */
+static int side_index_build(side_index *s, umap_layer *layer, flist *fl, const side_index *base)
 {
 	memset(s, 0, sizeof(*s));
 	s->layer = layer;
@@ -438,17 +508,33 @@ static int side_index_build(side_index *s, umap_layer *layer, flist *fl)
 	s->keys = calloc(s->n + 1, sizeof(*s->keys));
 	s->owned_keys = calloc(s->n + 1, sizeof(*s->owned_keys));
 	s->content_keys = calloc(s->n + 1, sizeof(*s->content_keys));
+	size_t *paired = NULL;
 	if (!s->keys || !s->owned_keys || !s->content_keys)
 		return umap_error_set(UMAP_ENOMEM, "out of memory (index of %zu features)", s->n);
-	umap_strmap seen = UMAP_STRMAP_INIT; /* content key -> occurrences so far */
 	int rc = 0;
+	if (base && base->layer) {
+		if (!(paired = malloc((s->n + 1) * sizeof(*paired))))
+			return umap_error_set(UMAP_ENOMEM, "out of memory (index of %zu features)", s->n);
+		if ((rc = align_with_base(paired, s, base))) {
+			free(paired);
+			return rc;
+		}
+	}
+	umap_strmap seen = UMAP_STRMAP_INIT; /* content key -> occurrences so far */
 	for (size_t i = 0; i < s->n && !rc; i++) {
 		const char *id = fl_id(fl, i);
 		if (id) {
 			s->keys[i] = id;
+		} else if (!base) {
+			if (!(s->owned_keys[i] = malloc(32))) {
+				rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+				break;
+			}
+			snprintf(s->owned_keys[i], 32, "\x01" "B%zu", i);
+			s->keys[i] = s->owned_keys[i];
+		} else if (paired && paired[i] != SIZE_MAX) {
+			s->keys[i] = base->keys[paired[i]];
 		} else {
-			/* No id: identical content is the same feature (SPEC §2); a second identical
-			 * one is another feature, so the occurrence is part of the key. */
 			json_t *tree;
 			if ((rc = fl_tree(&tree, fl, i)))
 				break;
@@ -475,6 +561,7 @@ static int side_index_build(side_index *s, umap_layer *layer, flist *fl)
 			break;
 	}
 	umap_strmap_dispose(&seen);
+	free(paired);
 	return rc;
 }
 
@@ -597,6 +684,8 @@ static int merge_feature(umap_merge_result *r, feature_outcome *res, const place
 	if (id_text && (rc = umap_json_loadb(&id, id_text, strlen(id_text), "feature id")))
 		return rc;
 	where.id = id ? id : json_null();
+	if (!id_text && hb)
+		where.base_place = (long)ib + 1;
 	if (hb && ho && ht) {
 		json_t *merged = NULL;
 		rc = merge_members(r, &merged, &where, NULL, "", tb, to, tt, 1);
@@ -735,11 +824,11 @@ static int merge_layer(umap_merge_result *r, merged_layer *ml)
 	size_t *out_of[NSIDES] = { NULL, NULL, NULL }; /* each version's features -> outcome */
 	size_t nout = 0, *maps = NULL;
 	int rc = 0;
-	place where = { layer_place_value(ml->src, r->docs), json_null() };
+	place where = { layer_place_value(ml->src, r->docs), json_null(), 0 };
 	if (!where.layer)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	for (int i = 0; i < NSIDES && !rc; i++)
-		rc = side_index_build(&s[i], ml->src[i], ml->fl[i]);
+		rc = side_index_build(&s[i], ml->src[i], ml->fl[i], i == UMAP_MERGE_BASE ? NULL : &s[0]);
 	if (rc)
 		goto done;
 
@@ -1003,7 +1092,7 @@ static int merge_lists(umap_merge_result **out, umap_doc *base, umap_doc *ours, 
 	size_t nslots = 0;
 	int rc = 0;
 	if (ours->kind == UMAP_DOC_MAP) {
-		place where = { json_null(), json_null() };
+		place where = { json_null(), json_null(), 0 };
 		rc = merge_members(r, &r->map, &where, NULL, "", base->map, ours->map, theirs->map, 1);
 		if (!rc && !r->map)
 			r->map = json_object();
@@ -1536,6 +1625,8 @@ int umap_merge_conflicts_json(json_t **out, const umap_merge_result *r)
 		if (!item || json_array_append_new(list, item) ||
 		    json_object_set_new(item, "layer", NUL(c->layer)) ||
 		    json_object_set_new(item, "id", NUL(c->id)) ||
+		    (c->base_index >= 0 &&
+		     json_object_set_new(item, "index", json_integer((json_int_t)c->base_index))) ||
 		    json_object_set_new(item, "key", c->key ? json_string(c->key) : json_null()) ||
 		    json_object_set_new(item, "kind", json_string(umap_conflict_kind_name(c->kind))) ||
 		    json_object_set_new(item, "base", NUL(c->base)) ||

@@ -81,6 +81,8 @@ typedef struct umap_conflict {
 	json_t *base;    /* the three values; NULL where that version has none */
 	json_t *ours;
 	json_t *theirs;
+	long base_index; /* a feature without id: its place in BASE's layer (0-based, "index"
+			  * in the report); -1 otherwise */
 } umap_conflict;
 
 typedef struct umap_merge_options {

@@ -181,10 +181,10 @@ added feature R2dNw "Perrache"
   + updated: "2026-11-20"'
 	run_split umapsync diff --id=ref --precision=5 --format=json "$a" "$b"
 	assert_equal "$(jq -c '.features[0] | [.layer, .id]' <<<"$output")" '[0,"2004"]'
-	# without --id these features have no id: the changed one is removed and added
+	# without --id these features have no id: the one changed in place is modified
 	run_split umapsync diff --stat "$a" "$b"
-	assert_output " Vélo'v stations | 1 added, 1 removed, 0 modified
- 1 added, 1 removed, 0 modified, 2 unchanged"
+	assert_output " Vélo'v stations | 0 added, 0 removed, 1 modified
+ 0 added, 0 removed, 1 modified, 2 unchanged"
 }
 
 @test "features without ids match identical ones, whatever their key order" {
