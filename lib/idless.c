@@ -116,9 +116,11 @@ static int likeness(const umap_idless_traits *a, const umap_idless_traits *b)
 	return 2 * (a->geometry && a->geometry == b->geometry) + (a->name && a->name == b->name);
 }
 
-/* The unpaired features of one gap: old ones in [a0, a1), new ones in [b0, b1). */
+/* The unpaired features of one gap: old ones in [a0, a1), new ones in [b0, b1). `closed`:
+ * it lies between two pairs, not at an end of the layer, where features are appended: a
+ * feature deleted at the end and another appended are not one feature changed. */
 static void pair_gap(long *old_to_new, long *new_to_old, const umap_idless_traits *const t[2],
-		     size_t a0, size_t a1, size_t b0, size_t b1)
+		     size_t a0, size_t a1, size_t b0, size_t b1, int closed)
 {
 	size_t na = 0, nb = 0;
 	for (size_t i = a0; i < a1; i++)
@@ -127,7 +129,7 @@ static void pair_gap(long *old_to_new, long *new_to_old, const umap_idless_trait
 		nb += new_to_old[j] < 0;
 	if (!na || !nb)
 		return;
-	if (na == nb) { /* changed in place: by position */
+	if (na == nb && closed) { /* changed in place: by position */
 		size_t i = a0;
 		for (size_t j = b0; j < b1; j++) {
 			if (new_to_old[j] >= 0)
@@ -185,6 +187,19 @@ int umap_idless_align(long *old_to_new, long *new_to_old, const umap_idless_sour
 	for (int side = 0; side < 2; side++)
 		for (size_t i = 0; i < n[side]; i++)
 			hashes[side][i] = src->raw(src->data, side, i);
+	/* the ends both keep first, in place: repeated features pair with their own copy */
+	size_t head = 0, tail = 0;
+	while (head < n[0] && head < n[1] && hashes[0][head] == hashes[1][head]) {
+		old_to_new[head] = (long)head;
+		new_to_old[head] = (long)head;
+		head++;
+	}
+	while (tail < n[0] - head && tail < n[1] - head &&
+	       hashes[0][n[0] - 1 - tail] == hashes[1][n[1] - 1 - tail]) {
+		old_to_new[n[0] - 1 - tail] = (long)(n[1] - 1 - tail);
+		new_to_old[n[1] - 1 - tail] = (long)(n[0] - 1 - tail);
+		tail++;
+	}
 	if ((rc = pair_equal(old_to_new, new_to_old, n, hashes)))
 		goto done;
 
@@ -225,7 +240,7 @@ int umap_idless_align(long *old_to_new, long *new_to_old, const umap_idless_sour
 		if (j < n[1] && !anchor[j])
 			continue;
 		size_t a1 = j < n[1] ? (size_t)new_to_old[j] : n[0];
-		pair_gap(old_to_new, new_to_old, t, a0, a1, b0, j);
+		pair_gap(old_to_new, new_to_old, t, a0, a1, b0, j, b0 > 0 && j < n[1]);
 		if (j < n[1]) {
 			a0 = a1 + 1;
 			b0 = j + 1;

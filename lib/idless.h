@@ -28,7 +28,7 @@ typedef struct umap_idless_source {
  * (features may move); then, between two pairs that kept their order (anchors), the
  * features left on both sides are one feature changed in place: paired by position where
  * both sides have as many, else each new one with the old one most like it (same geometry,
- * same name) in order. old_to_new[i] and new_to_old[j] get the partner or -1. Fails only
+ * same name) in order. Before the first anchor and after the last, only alike ones pair. old_to_new[i] and new_to_old[j] get the partner or -1. Fails only
  * with the describe callback's error or UMAP_ENOMEM. */
 int umap_idless_align(long *old_to_new, long *new_to_old, const umap_idless_source *src);
 

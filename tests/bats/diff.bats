@@ -305,3 +305,28 @@ added feature R2dNw "Perrache"
 	assert_failure 128
 	[[ "$stderr" == "fatal: cannot write to standard output"* ]]
 }
+
+@test "features without ids: an edit in place is modified; --ignore and --precision apply (uMap regions)" {
+	local regions=$FIXTURES/idless/regions.geojson
+	jq -c '.features[3].properties.taux = "6.9" | .features[3].geometry.coordinates[0][0][0] += 0.0000001' \
+		"$regions" >new.geojson
+	run_split umapsync diff --format=json "$regions" new.geojson
+	assert_success
+	assert_equal "$(jq -c '.summary' <<<"$output")" '{"added":0,"removed":0,"modified":1,"unchanged":12}'
+	assert_equal "$(jq -c '.features[] | [.id, .change, .properties, (.geometry != null)]' <<<"$output")" \
+		'[null,"modified",{"taux":{"old":"6.7","new":"6.9"}},true]'
+	run_split umapsync diff --stat --precision=5 "$regions" new.geojson
+	assert_output " Taux de chômage | 0 added, 0 removed, 1 modified
+ 0 added, 0 removed, 1 modified, 12 unchanged"
+	run_split umapsync diff --exit-code --stat --precision=5 --ignore=taux "$regions" new.geojson
+	assert_success
+	assert_output " 0 added, 0 removed, 0 modified, 13 unchanged"
+	# read by halves on two cores (over a megabyte): the same answer
+	jq -c '.features = [range(60) as $i | .features[]]' "$regions" >big-a.geojson
+	jq -c '.features = [range(60) as $i | .features[]] | .features[700].properties.taux = "1"' "$regions" >big-b.geojson
+	run_split umapsync diff --stat big-a.geojson big-b.geojson
+	assert_output " Taux de chômage | 0 added, 0 removed, 1 modified
+ 0 added, 0 removed, 1 modified, 779 unchanged"
+	run_split umapsync diff --stat --ignore=taux big-a.geojson big-b.geojson
+	assert_output " 0 added, 0 removed, 0 modified, 780 unchanged"
+}

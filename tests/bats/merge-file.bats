@@ -290,3 +290,66 @@ merged with 1 conflict; the result keeps ours'
 	assert_equal "$output" "$whole"
 	assert_equal "$stderr" "$conflicts"
 }
+
+# uMap's id-less regions (tests/fixtures/idless): BASE, and an edit of it by a jq filter
+REGIONS=$BATS_TEST_DIRNAME/../fixtures/idless/regions.geojson
+edit_regions() {
+	jq -c "$1" "$REGIONS" >"$2"
+}
+
+@test "features without ids: an edit on each side of one feature merges into one feature" {
+	cp "$REGIONS" base.geojson
+	edit_regions '(.features[] | select(.properties.nom == "Bretagne") | .properties.taux) = "5.9"' ours.geojson
+	edit_regions '(.features[] | select(.properties.nom == "Bretagne") | .properties.wifi) = true' theirs.geojson
+	run_split umapsync merge-file -p base.geojson ours.geojson theirs.geojson
+	assert_success
+	assert_equal "$stderr" ""
+	assert_equal "$(jq '.features | length' <<<"$output")" 13
+	assert_equal "$(jq -c '[.features[] | select(.properties.nom == "Bretagne") | .properties]' <<<"$output")" \
+		'[{"code":"53","nom":"Bretagne","taux":"5.9","wifi":true}]'
+	assert_equal "$(jq -c '[.features[].properties.nom]' <<<"$output")" "$(jq -c '[.features[].properties.nom]' "$REGIONS")"
+}
+
+@test "features without ids: a deletion against an edit is a conflict named by its index in BASE" {
+	cp "$REGIONS" base.geojson
+	edit_regions 'del(.features[] | select(.properties.nom == "Corse"))' ours.geojson
+	edit_regions '(.features[] | select(.properties.nom == "Corse") | .properties.taux) = "6.0"' theirs.geojson
+	run_split umapsync merge-file -p --conflicts=report.json base.geojson ours.geojson theirs.geojson
+	assert_failure 1
+	assert_equal "$stderr" "CONFLICT (delete/modify): feature without id at index 12 deleted in ours, changed in theirs
+merged with 1 conflict; the result keeps ours"
+	assert_equal "$(jq '.features | length' <<<"$output")" 12
+	assert_equal "$(jq -c '.conflicts[] | [.layer, .id, .index, .key, .kind, .base.properties.taux, .ours, .theirs.properties.taux]' report.json)" \
+		'[0,null,12,null,"delete/modify","6.2",null,"6.0"]'
+	# the other way round, and settled for theirs: the edited feature, once
+	run_split umapsync merge-file -p --theirs base.geojson theirs.geojson ours.geojson
+	assert_equal "$(jq -c '[.features[] | select(.properties.nom == "Corse") | .properties.taux]' <<<"$output")" '[]'
+	run_split umapsync merge-file -p base.geojson theirs.geojson ours.geojson
+	assert_failure 1
+	assert_equal "$(jq -c '[.features[] | select(.properties.nom == "Corse") | .properties.taux]' <<<"$output")" '["6.0"]'
+}
+
+@test "features without ids: both sides making the same change merge clean, without a copy" {
+	cp "$REGIONS" base.geojson
+	local same='(.features[] | select(.properties.nom == "Bretagne") | .properties.taux) = "5.9"
+		| .features += [{"type":"Feature","properties":{"nom":"Mayotte"},"geometry":{"type":"Point","coordinates":[45.1,-12.8]}}]'
+	edit_regions "$same" ours.geojson
+	edit_regions "$same | del(.features[] | select(.properties.nom == \"Corse\"))" theirs.geojson
+	run_split umapsync merge-file -p base.geojson ours.geojson theirs.geojson
+	assert_success
+	assert_equal "$stderr" ""
+	assert_equal "$(jq -c '[.features[].properties.nom] | [length, (map(select(. == "Mayotte" or . == "Bretagne" or . == "Corse")))]' <<<"$output")" \
+		'[13,["Bretagne","Mayotte"]]'
+	assert_equal "$(jq -c '[.features[] | select(.properties.nom == "Bretagne") | .properties.taux]' <<<"$output")" '["5.9"]'
+}
+
+@test "features without ids: two edits of the same key conflict; the report names the feature by index" {
+	cp "$REGIONS" base.geojson
+	edit_regions '(.features[1].properties.taux) = "7.0"' ours.geojson
+	edit_regions '(.features[1].properties.taux) = "7.5"' theirs.geojson
+	run_split umapsync merge-file --conflicts=- -o out.geojson base.geojson ours.geojson theirs.geojson
+	assert_failure 1
+	assert_equal "$(jq -c '.conflicts[] | [.id, .index, .key, .kind, .base, .ours, .theirs]' <<<"$output")" \
+		'[null,1,"properties.taux","modify/modify","6.7","7.0","7.5"]'
+	assert_equal "$(jq '.features | length' out.geojson)" 13
+}
