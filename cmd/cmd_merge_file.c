@@ -22,7 +22,7 @@ int cmd_merge_file(int argc, const char **argv)
 		"umapsync merge-file [-p|-o OUT] [--conflicts=FILE] [--ours|--theirs|--union] BASE OURS THEIRS",
 		NULL,
 	};
-	int to_stdout = 0, quiet = 0, favor = UMAP_MERGE_FAVOR_OURS;
+	int to_stdout = 0, quiet = 0, favor = -1; /* -1: no --ours, --theirs or --union */
 	const char *output = NULL, *conflicts_path = NULL, *id_property = NULL;
 	const struct option options[] = {
 		OPT_BOOL('p', "stdout", &to_stdout, "write the result to standard output instead of OURS"),
@@ -34,6 +34,10 @@ int cmd_merge_file(int argc, const char **argv)
 		OPT_END(),
 	};
 	argc = parse_options(argc, argv, options, usage);
+	/* as git merge-file: conflicts an option settled leave nothing to do (exit 0) */
+	int settled = favor >= 0;
+	if (!settled)
+		favor = UMAP_MERGE_FAVOR_OURS;
 	if (argc != 3)
 		usage_with_options_msg(usage, options, "merge-file needs BASE, OURS and THEIRS, got %d file%s",
 				       argc, argc == 1 ? "" : "s");
@@ -76,5 +80,5 @@ int cmd_merge_file(int argc, const char **argv)
 	umap_merge_result_free(result);
 	for (int i = 0; i < 3; i++)
 		umap_doc_free(docs[i]);
-	return nconflicts ? EXIT_DIFFERENT : 0;
+	return nconflicts && !settled ? EXIT_DIFFERENT : 0;
 }

@@ -132,11 +132,11 @@ merged with 1 conflict; the result keeps ours"
 @test "--theirs keeps their side of each conflict" {
 	use_case modify-modify
 	run umapsync merge-file -q -p --theirs base.geojson ours.geojson theirs.geojson
-	assert_equal "$status" 1
+	assert_equal "$status" 0 # settled by the option, as git merge-file does
 	assert_equal "$(jq -c '[.features[] | .properties.capacity]' <<<"$output")" '[50,null]'
 	use_case modify-delete
 	run umapsync merge-file -q -p --theirs base.geojson ours.geojson theirs.geojson
-	assert_equal "$status" 1
+	assert_equal "$status" 0
 	assert_equal "$(jq -c '[.features[].id]' <<<"$output")" '["A","C"]'
 	use_case delete-modify
 	run umapsync merge-file -q -p --theirs base.geojson ours.geojson theirs.geojson
@@ -149,7 +149,7 @@ merged with 1 conflict; the result keeps ours"
 @test "--union keeps what both sides have" {
 	use_case delete-modify
 	run umapsync merge-file -q -p --union base.geojson ours.geojson theirs.geojson
-	assert_equal "$status" 1
+	assert_equal "$status" 0
 	assert_equal "$(jq -c '[.features[].id]' <<<"$output")" '["A","B","C"]'
 	use_case modify-delete
 	run umapsync merge-file -q -p --union base.geojson ours.geojson theirs.geojson
@@ -352,4 +352,31 @@ merged with 1 conflict; the result keeps ours"
 	assert_equal "$(jq -c '.conflicts[] | [.id, .index, .key, .kind, .base, .ours, .theirs]' <<<"$output")" \
 		'[null,1,"properties.taux","modify/modify","6.7","7.0","7.5"]'
 	assert_equal "$(jq '.features | length' out.geojson)" 13
+}
+
+@test "--ours, --theirs and --union settle every conflict: exit 0, what was settled on stderr" {
+	use_case modify-modify
+	run_split umapsync merge-file -p --ours base.geojson ours.geojson theirs.geojson
+	assert_success
+	assert_equal "$stderr" "CONFLICT (modify/modify): feature A: properties.capacity is 64 in ours, 50 in theirs (base 40)
+merged with 1 conflict; the result keeps ours"
+	run_split umapsync merge-file -p base.geojson ours.geojson theirs.geojson
+	assert_failure 1 # without an option the conflict is left to the user
+}
+
+@test "--union on add/add: an id is kept once, with both sides' keys (ours where both set one)" {
+	use_case add-add
+	run_split umapsync merge-file -q -p --union base.geojson ours.geojson theirs.geojson
+	assert_success
+	assert_equal "$(jq -c '[.features[] | [.id, .properties]]' <<<"$output")" \
+		'[["A",{"name":"Place A"}],["N",{"name":"North","capacity":10}]]'
+	# features without id added on both sides are both kept, under any option
+	cp "$REGIONS" base.geojson
+	edit_regions '.features += [{"type":"Feature","properties":{"nom":"Mayotte"},"geometry":null}]' ours.geojson
+	edit_regions '.features += [{"type":"Feature","properties":{"nom":"Guyane"},"geometry":null}]' theirs.geojson
+	for option in --union --ours --theirs; do
+		run_split umapsync merge-file -p $option base.geojson ours.geojson theirs.geojson
+		assert_success
+		assert_equal "$(jq -c '[.features[-2:][].properties.nom]' <<<"$output")" '["Mayotte","Guyane"]'
+	done
 }
