@@ -3,27 +3,57 @@
  * (9 for a rename); we print the feature diff of `umapsync diff` under a header line. */
 #include "builtin.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "diff.h"
 #include "doc.h"
 #include "error.h"
 
-/* "/dev/null" (an added or deleted file) is an empty document of the other side's kind. */
-static umap_doc *open_side(const char *path, const char *label, umap_doc_kind kind)
+/* "/dev/null" (an added or deleted file) is an empty document of the other side's kind.
+ * NULL, the error kept, for a file that is not a map or layer. */
+static umap_doc *open_side(const char *path, umap_doc_kind kind)
 {
 	umap_doc *doc;
 	if (!strcmp(path, "/dev/null")) {
 		umap_layer *layer;
 		if (umap_doc_new(&doc, kind) ||
 		    (kind == UMAP_DOC_LAYER && umap_doc_add_layer(&layer, doc, NULL, NULL)))
-			die_lib("%s", label);
+			die_lib(NULL);
 		return doc;
 	}
 	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
-	if (umap_doc_open(&doc, path, &opts))
-		die_lib("%s", label);
-	return doc;
+	return umap_doc_open(&doc, path, &opts) ? NULL : doc;
+}
+
+/* A file the driver cannot read must not stop `git diff` ("external diff died"): it is
+ * shown as text by diff -u, after a warning that says why. */
+static int text_diff(const char *path, const char *new_path, const char *old_file,
+		     const char *new_file)
+{
+	fprintf(stderr, "warning: %s: %s; showing a text diff\n", path, umap_error_last());
+	printf("diff --umapsync a/%s b/%s\n", path, new_path);
+	fflush(stdout);
+	char old_label[4096], new_label[4096];
+	snprintf(old_label, sizeof(old_label), "a/%s", path);
+	snprintf(new_label, sizeof(new_label), "b/%s", new_path);
+	pid_t pid = fork();
+	if (pid < 0)
+		die_errno("cannot run diff for %s", path);
+	if (!pid) {
+		execlp("diff", "diff", "-u", "--label", old_label, "--label", new_label, old_file,
+		       new_file, (char *)NULL);
+		fprintf(stderr, "fatal: cannot run diff: %s\n", strerror(errno));
+		_exit(128);
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			die_errno("cannot wait for diff");
+	/* diff exits 1 when the files differ: that is its answer, not a failure */
+	return WIFEXITED(status) && WEXITSTATUS(status) <= 1 ? 0 : 128;
 }
 
 int cmd_git_diff_driver(int argc, const char **argv)
@@ -47,20 +77,26 @@ int cmd_git_diff_driver(int argc, const char **argv)
 	int old_missing = !strcmp(argv[1], "/dev/null"), new_missing = !strcmp(argv[4], "/dev/null");
 	if (old_missing && new_missing)
 		return 0;
+	const char *new_path = argc == 9 ? argv[7] : path;
 	umap_doc *old = NULL, *new = NULL;
 	if (old_missing) {
-		new = open_side(argv[4], path, UMAP_DOC_LAYER);
-		old = open_side(argv[1], path, new->kind);
+		if ((new = open_side(argv[4], UMAP_DOC_LAYER)))
+			old = open_side(argv[1], new->kind);
 	} else {
-		old = open_side(argv[1], path, UMAP_DOC_LAYER);
-		new = open_side(argv[4], path, old->kind);
+		if ((old = open_side(argv[1], UMAP_DOC_LAYER)))
+			new = open_side(argv[4], old->kind);
+	}
+	if (!old || !new) {
+		umap_doc_free(old);
+		umap_doc_free(new);
+		return text_diff(path, new_path, argv[1], argv[4]);
 	}
 	umap_diff *diff;
 	umap_buf text = UMAP_BUF_INIT;
 	if (umap_diff_new(&diff, NULL) || umap_diff_docs(diff, old, new) ||
 	    umap_diff_format_text(&text, diff, want_color(stdout, (enum color_mode)color)))
 		die_lib("%s", path);
-	printf("diff --umapsync a/%s b/%s\n", path, argc == 9 ? argv[7] : path);
+	printf("diff --umapsync a/%s b/%s\n", path, new_path);
 	if (old_missing)
 		printf("new file\n");
 	else if (new_missing)

@@ -190,3 +190,51 @@ modified feature k4JrU "Opéra"
 	run umapsync git-diff-driver a b
 	assert_equal "$status" 129
 }
+
+@test "git diff of a file umapsync cannot read: a text diff with a warning, and git goes on" {
+	make_repo
+	umapsync git-setup >/dev/null
+	cp "$EXAMPLES"/bike-parking.geojson other.geojson
+	git add other.geojson
+	git commit -q -m other
+	printf '{"type": "FeatureCollection", "features": [\n' >other.geojson
+	cp "$EXAMPLES"/bike-parking-alice.geojson parking.geojson
+	run --separate-stderr git diff
+	assert_success
+	[[ "$stderr" == "warning: other.geojson: "*"; showing a text diff" ]]
+	assert_line 'diff --umapsync a/other.geojson b/other.geojson'
+	assert_line '--- a/other.geojson'
+	assert_line '+++ b/other.geojson'
+	assert_line 'diff --umapsync a/parking.geojson b/parking.geojson'
+	assert_line 'modified feature zP5kR "Bellecour"'
+}
+
+@test "with git-setup, git merge of features without ids merges one feature's edits, once" {
+	git init -q -b main repo
+	cd repo
+	umapsync git-setup >/dev/null
+	cp "$FIXTURES"/idless/regions.geojson regions.geojson
+	git add .gitattributes regions.geojson
+	git commit -q -m base
+	git checkout -q -b theirs
+	jq -c '(.features[] | select(.properties.nom == "Bretagne") | .properties.wifi) = true' \
+		"$FIXTURES"/idless/regions.geojson >regions.geojson
+	git commit -q -am "theirs: wifi"
+	git checkout -q main
+	jq -c '(.features[] | select(.properties.nom == "Bretagne") | .properties.taux) = "5.9"
+		| del(.features[] | select(.properties.nom == "Corse"))' "$FIXTURES"/idless/regions.geojson >regions.geojson
+	git commit -q -am "ours: taux, no Corse"
+	run git merge -q --no-edit theirs
+	assert_success
+	assert_equal "$(jq -c '[.features | length, (.[] | select(.properties.nom == "Bretagne") | .properties)]' regions.geojson)" \
+		'[12,{"code":"53","nom":"Bretagne","taux":"5.9","wifi":true}]'
+	# an edit against the deletion is a conflict: git stops
+	git checkout -q -b edit "$(git rev-list --max-parents=0 HEAD)"
+	jq -c '(.features[] | select(.properties.nom == "Corse") | .properties.taux) = "6.0"' \
+		"$FIXTURES"/idless/regions.geojson >regions.geojson
+	git commit -q -am "edit Corse"
+	git checkout -q main
+	run git merge -q --no-edit edit
+	assert_failure
+	assert_output --partial "CONFLICT (delete/modify) in regions.geojson: feature without id at index 12 deleted in ours, changed in theirs"
+}
