@@ -82,6 +82,7 @@ DECLARE_COMMAND(config);
 DECLARE_COMMAND(git_setup);
 DECLARE_COMMAND(git_merge_driver);
 DECLARE_COMMAND(git_diff_driver);
+DECLARE_COMMAND(git_textconv);
 DECLARE_COMMAND(help);
 
 #endif

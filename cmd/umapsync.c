@@ -62,6 +62,7 @@ const struct command commands[] = {
 	{ "git-setup", cmd_git_setup, GROUP_GIT, "Make git merge and diff map files per feature" },
 	{ "git-merge-driver", cmd_git_merge_driver, GROUP_GIT, "The merge driver git calls (set up by git-setup)" },
 	{ "git-diff-driver", cmd_git_diff_driver, GROUP_GIT, "The diff driver git calls (set up by git-setup)" },
+	{ "git-textconv", cmd_git_textconv, GROUP_GIT, "The text git log -p and git show give a map file (set up by git-setup)" },
 	{ "help", cmd_help, GROUP_HELP, "Show help for umapsync or one of its commands" },
 	{ NULL, NULL, NULL, NULL },
 };

@@ -24,19 +24,23 @@ static int git_failure(int code, const char *what)
 
 static int set_keys(git_config *cfg, const char *program)
 {
-	umap_buf driver = UMAP_BUF_INIT, diff = UMAP_BUF_INIT;
+	umap_buf driver = UMAP_BUF_INIT, diff = UMAP_BUF_INIT, textconv = UMAP_BUF_INIT;
 	int rc = 0;
 	if (umap_buf_printf(&driver, "%s git-merge-driver %%O %%A %%B %%P", program) ||
-	    umap_buf_printf(&diff, "%s git-diff-driver", program)) {
+	    umap_buf_printf(&diff, "%s git-diff-driver", program) ||
+	    umap_buf_printf(&textconv, "%s git-textconv", program)) {
 		rc = UMAP_ENOMEM;
 	} else if (git_config_set_string(cfg, "merge.umapsync.name",
 					 "umapsync: merge map files per feature and property") ||
 		   git_config_set_string(cfg, "merge.umapsync.driver", driver.ptr) ||
-		   git_config_set_string(cfg, "diff.umapsync.command", diff.ptr)) {
+		   git_config_set_string(cfg, "diff.umapsync.command", diff.ptr) ||
+		   /* git show and git log -p do not run the command: they diff this text */
+		   git_config_set_string(cfg, "diff.umapsync.textconv", textconv.ptr)) {
 		rc = git_failure(UMAP_EIO, "cannot write the git config");
 	}
 	umap_buf_dispose(&driver);
 	umap_buf_dispose(&diff);
+	umap_buf_dispose(&textconv);
 	return rc;
 }
 

@@ -63,6 +63,8 @@ make_repo() {
 	assert_output --regexp '^(umapsync|/.*umapsync) git-merge-driver %O %A %B %P$'
 	run git config diff.umapsync.command
 	assert_output --regexp '^(umapsync|/.*umapsync) git-diff-driver$'
+	run git config diff.umapsync.textconv
+	assert_output --regexp '^(umapsync|/.*umapsync) git-textconv$'
 	run git check-attr merge diff -- a.geojson m.umap other.json
 	assert_output "a.geojson: merge: umapsync
 a.geojson: diff: umapsync
@@ -237,4 +239,42 @@ modified feature k4JrU "Opéra"
 	run git merge -q --no-edit edit
 	assert_failure
 	assert_output --partial "CONFLICT (delete/modify) in regions.geojson: feature without id at index 12 deleted in ours, changed in theirs"
+}
+
+@test "git show and git log -p speak features through git-textconv" {
+	make_repo
+	umapsync git-setup >/dev/null
+	git add .gitattributes
+	git commit -q -m "use umapsync"
+	run git show alice -- parking.geojson
+	assert_success
+	assert_line --partial '-{"type":"Feature","id":"zP5kR","properties":{"capacity":40,"covered":false,'
+	assert_line --partial '+{"type":"Feature","id":"zP5kR","properties":{"capacity":64,"covered":false,'
+	assert_line --regexp '^\+\{"type":"Feature","id":"R2dNw","properties":\{"capacity":300,'
+	# one line a feature: only the two changed features' lines are in the hunks
+	assert_equal "$(grep -c '^[-+]{"type":"Feature"' <<<"$output")" 3
+	run git log -p -1 alice -- parking.geojson
+	assert_success
+	assert_line --partial '+{"type":"Feature","id":"zP5kR","properties":{"capacity":64,"covered":false,'
+	# git diff still runs the driver
+	run git diff main alice -- parking.geojson
+	assert_line 'modified feature zP5kR "Bellecour"'
+}
+
+@test "git-textconv: one line per layer and per feature, keys sorted; other files as they are" {
+	run_split umapsync git-textconv "$FIXTURES"/merge/add-add/ours.geojson
+	assert_success
+	assert_output 'layer 0 {"color":"#1b9e77","id":"L1","name":"Test layer"}
+{"type":"Feature","id":"A","properties":{"name":"Place A"},"geometry":{"coordinates":[4.865,45.75],"type":"Point"}}
+{"type":"Feature","id":"N","properties":{"capacity":10,"name":"North"},"geometry":{"coordinates":[4.878,45.75],"type":"Point"}}'
+	run_split umapsync git-textconv "$EXAMPLES"/cycling-lyon.umap
+	assert_line --index 0 --regexp '^map \{"center":'
+	assert_line --index 1 --regexp '^layer 0 \{'
+	printf '{"type": "Feat' >bad.geojson
+	run_split umapsync git-textconv bad.geojson
+	assert_success
+	assert_output '{"type": "Feat'
+	[[ "$stderr" == "warning: bad.geojson: bad.geojson:1:"*"; showing it as text" ]]
+	run_split umapsync git-textconv
+	assert_equal "$status" 129
 }
