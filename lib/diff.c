@@ -488,38 +488,38 @@ static int describe_tree(const diff_priv *priv, const json_t *tree, umap_idless_
 	json_t *compared = as_compared(priv, tree);
 	if (!compared)
 		return nomem();
-	out->value = umap_json_hash(compared);
-	const json_t *geometry = json_object_get(compared, "geometry");
-	const json_t *name = json_object_get(json_object_get(compared, "properties"), "name");
-	out->geometry = geometry && !json_is_null(geometry) ? umap_json_hash(geometry) | 1 : 0;
-	out->name = name && !json_is_null(name) ? umap_json_hash(name) | 1 : 0;
+	umap_idless_traits_of(out, compared);
 	json_decref(compared);
 	return 0;
 }
 
-/* The id-less features of two layers of documents: at[side] their places in the layer. */
+/* Two layers of documents, for lib/idless. */
 typedef struct idless_features {
 	const diff_priv *priv;
 	umap_doc *doc[2];
 	umap_layer *layer[2];
-	size_t *at[2];
 } idless_features;
+
+static int feature_has_id(void *data, int side, size_t i)
+{
+	idless_features *f = data;
+	return f->layer[side]->features[i].id != NULL;
+}
 
 static uint64_t feature_raw(void *data, int side, size_t i)
 {
 	idless_features *f = data;
-	return f->layer[side]->features[f->at[side][i]].hash;
+	return f->layer[side]->features[i].hash;
 }
 
 static int feature_describe(void *data, int side, size_t i, umap_idless_traits *out)
 {
 	idless_features *f = data;
-	umap_feature *feature = &f->layer[side]->features[f->at[side][i]];
 	json_t *tree;
-	int rc = umap_doc_feature(&tree, f->doc[side], f->layer[side], f->at[side][i]);
+	int rc = umap_doc_feature(&tree, f->doc[side], f->layer[side], i);
 	if (!rc)
 		rc = describe_tree(f->priv, tree, out);
-	release_tree(feature);
+	release_tree(&f->layer[side]->features[i]);
 	return rc;
 }
 
@@ -528,37 +528,10 @@ static int feature_describe(void *data, int side, size_t i, umap_idless_traits *
 static int align_idless(const diff_priv *priv, long *a_partner, long *b_partner,
 			umap_doc *old_doc, umap_layer *a, umap_doc *new_doc, umap_layer *b)
 {
-	idless_features f = { priv, { old_doc, new_doc }, { a, b }, { NULL, NULL } };
-	umap_layer *layer[2] = { a, b };
-	long *partner[2] = { a_partner, b_partner };
-	long *seq_partner[2] = { NULL, NULL };
-	size_t n[2] = { 0, 0 };
-	int rc = 0;
-	for (int side = 0; side < 2; side++) {
-		for (size_t i = 0; i < layer[side]->nfeatures; i++) {
-			partner[side][i] = -1;
-			n[side] += !layer[side]->features[i].id;
-		}
-		f.at[side] = malloc((n[side] + 1) * sizeof(size_t));
-		seq_partner[side] = malloc((n[side] + 1) * sizeof(long));
-		if (!f.at[side] || !seq_partner[side])
-			rc = nomem();
-		for (size_t i = 0, k = 0; !rc && i < layer[side]->nfeatures; i++)
-			if (!layer[side]->features[i].id)
-				f.at[side][k++] = i;
-	}
-	umap_idless_source src = { { n[0], n[1] }, feature_raw, feature_describe, &f };
-	if (!rc && n[0] && n[1])
-		rc = umap_idless_align(seq_partner[0], seq_partner[1], &src);
-	for (int side = 0; !rc && n[0] && n[1] && side < 2; side++)
-		for (size_t k = 0; k < n[side]; k++)
-			if (seq_partner[side][k] >= 0)
-				partner[side][f.at[side][k]] = (long)f.at[!side][seq_partner[side][k]];
-	for (int side = 0; side < 2; side++) {
-		free(f.at[side]);
-		free(seq_partner[side]);
-	}
-	return rc;
+	idless_features f = { priv, { old_doc, new_doc }, { a, b } };
+	umap_idless_source src = { { a->nfeatures, b->nfeatures }, feature_raw, feature_describe,
+				   &f, feature_has_id };
+	return umap_idless_align(a_partner, b_partner, &src);
 }
 
 static int compare_layers(umap_diff *diff, umap_doc *old_doc, umap_layer *a, umap_doc *new_doc,
@@ -1173,18 +1146,23 @@ static int add_pending(umap_diff *diff, umap_doc *old_doc, umap_doc *new_doc,
 	return rc;
 }
 
-/* The id-less records of two layers: at[side] their places in the layer. */
+/* Two layers' records, for lib/idless. */
 typedef struct idless_recs {
 	const diff_priv *priv;
 	umap_doc *doc[2];
 	rec_layer *layer[2];
-	size_t *at[2];
 } idless_recs;
+
+static int rec_has_id(void *data, int side, size_t i)
+{
+	idless_recs *f = data;
+	return !(f->layer[side]->recs[i].length & REC_NO_ID);
+}
 
 static uint64_t rec_raw(void *data, int side, size_t i)
 {
 	idless_recs *f = data;
-	const rec *r = &f->layer[side]->recs[f->at[side][i]];
+	const rec *r = &f->layer[side]->recs[i];
 	return r->hash ^ (r->length & REC_LENGTH);
 }
 
@@ -1192,7 +1170,7 @@ static int rec_describe(void *data, int side, size_t i, umap_idless_traits *out)
 {
 	idless_recs *f = data;
 	json_t *tree = NULL;
-	int rc = rec_tree(&tree, f->doc[side], &f->layer[side]->recs[f->at[side][i]]);
+	int rc = rec_tree(&tree, f->doc[side], &f->layer[side]->recs[i]);
 	if (!rc)
 		rc = describe_tree(f->priv, tree, out);
 	json_decref(tree);
@@ -1205,36 +1183,19 @@ static int align_idless_recs(const diff_priv *priv, umap_doc *old_doc, rec_layer
 			     unsigned char *a_matched, umap_doc *new_doc, rec_layer *b,
 			     int32_t *b_match)
 {
-	idless_recs f = { priv, { old_doc, new_doc }, { a, b }, { NULL, NULL } };
-	rec_layer *layer[2] = { a, b };
-	long *partner[2] = { NULL, NULL };
-	size_t n[2] = { 0, 0 };
-	int rc = 0;
-	for (int side = 0; side < 2; side++) {
-		for (size_t i = 0; i < layer[side]->n; i++)
-			n[side] += !!(layer[side]->recs[i].length & REC_NO_ID);
-		f.at[side] = malloc((n[side] + 1) * sizeof(size_t));
-		partner[side] = malloc((n[side] + 1) * sizeof(long));
-		if (!f.at[side] || !partner[side])
-			rc = nomem();
-		for (size_t i = 0, k = 0; !rc && i < layer[side]->n; i++)
-			if (layer[side]->recs[i].length & REC_NO_ID)
-				f.at[side][k++] = i;
-	}
-	umap_idless_source src = { { n[0], n[1] }, rec_raw, rec_describe, &f };
-	if (!rc && n[0] && n[1])
-		rc = umap_idless_align(partner[0], partner[1], &src);
-	for (size_t k = 0; !rc && n[0] && k < n[1]; k++) {
-		if (partner[1][k] < 0)
+	idless_recs f = { priv, { old_doc, new_doc }, { a, b } };
+	umap_idless_source src = { { a->n, b->n }, rec_raw, rec_describe, &f, rec_has_id };
+	long *a_partner = malloc((a->n + 1) * sizeof(long));
+	long *b_partner = malloc((b->n + 1) * sizeof(long));
+	int rc = a_partner && b_partner ? umap_idless_align(a_partner, b_partner, &src) : nomem();
+	for (size_t j = 0; !rc && j < b->n; j++) {
+		if (b_partner[j] < 0)
 			continue;
-		size_t i = f.at[0][partner[1][k]];
-		a_matched[i] = 1;
-		b_match[f.at[1][k]] = (int32_t)i;
+		a_matched[b_partner[j]] = 1;
+		b_match[j] = (int32_t)b_partner[j];
 	}
-	for (int side = 0; side < 2; side++) {
-		free(f.at[side]);
-		free(partner[side]);
-	}
+	free(a_partner);
+	free(b_partner);
 	return rc;
 }
 

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 
 #include "error.h"
+#include "json.h"
+#include "merge.h"
 
 /* Gaps with more candidate pairs than this are not searched for alike features: their
  * features stay added and removed (bounded time on hostile input). */
@@ -21,6 +23,16 @@ static int by_hash(const void *a, const void *b)
 	if (x->hash != y->hash)
 		return x->hash < y->hash ? -1 : 1;
 	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+void umap_idless_traits_of(umap_idless_traits *out, const json_t *feature)
+{
+	const json_t *geometry = json_object_get(feature, "geometry");
+	const json_t *name = json_object_get(json_object_get(feature, "properties"), "name");
+	out->value = umap_json_hash(feature);
+	/* | 1: never 0, which is "none" */
+	out->geometry = geometry && !json_is_null(geometry) ? umap_json_hash(geometry) | 1 : 0;
+	out->name = name && !json_is_null(name) ? umap_json_hash(name) | 1 : 0;
 }
 
 static int nomem(void)
@@ -80,35 +92,26 @@ static int pair_equal(long *old_to_new, long *new_to_old, const size_t n[2],
  * with j: the pairs that kept their order. */
 static int mark_anchors(unsigned char *anchor, const long *new_to_old, size_t n)
 {
-	size_t *tails = malloc((n + 1) * sizeof(*tails)); /* tails[l]: j ending a run of l+1 */
+	size_t *at = malloc((n + 1) * sizeof(*at)); /* the paired j, in order */
+	size_t *old = malloc((n + 1) * sizeof(*old));
+	size_t *tails = malloc((n + 1) * sizeof(*tails));
 	size_t *prev = malloc((n + 1) * sizeof(*prev));
-	if (!tails || !prev) {
-		free(tails);
-		free(prev);
-		return nomem();
-	}
-	size_t len = 0;
-	for (size_t j = 0; j < n; j++) {
-		if (new_to_old[j] < 0)
-			continue;
-		size_t lo = 0, hi = len;
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			if (new_to_old[tails[mid]] < new_to_old[j])
-				lo = mid + 1;
-			else
-				hi = mid;
+	int rc = at && old && tails && prev ? 0 : nomem();
+	size_t m = 0;
+	for (size_t j = 0; !rc && j < n; j++) {
+		if (new_to_old[j] >= 0) {
+			at[m] = j;
+			old[m++] = (size_t)new_to_old[j];
 		}
-		prev[j] = lo ? tails[lo - 1] : SIZE_MAX;
-		tails[lo] = j;
-		if (lo == len)
-			len++;
 	}
-	for (size_t j = len ? tails[len - 1] : SIZE_MAX; j != SIZE_MAX; j = prev[j])
-		anchor[j] = 1;
+	size_t len = rc ? 0 : umap_increasing_run(tails, prev, old, m);
+	for (size_t k = len ? tails[len - 1] : SIZE_MAX; k != SIZE_MAX; k = prev[k])
+		anchor[at[k]] = 1;
+	free(at);
+	free(old);
 	free(tails);
 	free(prev);
-	return 0;
+	return rc;
 }
 
 static int likeness(const umap_idless_traits *a, const umap_idless_traits *b)
@@ -167,8 +170,62 @@ static void pair_gap(long *old_to_new, long *new_to_old, const umap_idless_trait
 	}
 }
 
+/* A layer's features without id as a sequence of their own: at[side][k] is the place in the
+ * layer of the k-th. */
+typedef struct in_layer {
+	const umap_idless_source *layer;
+	size_t *at[2];
+} in_layer;
+
+static uint64_t in_layer_raw(void *data, int side, size_t i)
+{
+	in_layer *l = data;
+	return l->layer->raw(l->layer->data, side, l->at[side][i]);
+}
+
+static int in_layer_describe(void *data, int side, size_t i, umap_idless_traits *out)
+{
+	in_layer *l = data;
+	return l->layer->describe(l->layer->data, side, l->at[side][i], out);
+}
+
+static int align_in_layer(long *old_to_new, long *new_to_old, const umap_idless_source *src)
+{
+	in_layer l = { src, { NULL, NULL } };
+	long *partner[2] = { NULL, NULL }, *out[2] = { old_to_new, new_to_old };
+	umap_idless_source seq = { { 0, 0 }, in_layer_raw, in_layer_describe, &l, NULL };
+	int rc = 0;
+	for (int side = 0; side < 2 && !rc; side++) {
+		l.at[side] = malloc((src->n[side] + 1) * sizeof(size_t));
+		if (!l.at[side]) {
+			rc = nomem();
+			break;
+		}
+		for (size_t i = 0; i < src->n[side]; i++) {
+			out[side][i] = -1;
+			if (!src->has_id(src->data, side, i))
+				l.at[side][seq.n[side]++] = i;
+		}
+		if (!(partner[side] = malloc((seq.n[side] + 1) * sizeof(long))))
+			rc = nomem();
+	}
+	if (!rc)
+		rc = umap_idless_align(partner[0], partner[1], &seq);
+	for (int side = 0; side < 2 && !rc; side++)
+		for (size_t k = 0; k < seq.n[side]; k++)
+			if (partner[side][k] >= 0)
+				out[side][l.at[side][k]] = (long)l.at[!side][partner[side][k]];
+	for (int side = 0; side < 2; side++) {
+		free(l.at[side]);
+		free(partner[side]);
+	}
+	return rc;
+}
+
 int umap_idless_align(long *old_to_new, long *new_to_old, const umap_idless_source *src)
 {
+	if (src->has_id)
+		return align_in_layer(old_to_new, new_to_old, src);
 	const size_t *n = src->n;
 	for (size_t i = 0; i < n[0]; i++)
 		old_to_new[i] = -1;

@@ -3,6 +3,7 @@
 #ifndef UMAP_IDLESS_H
 #define UMAP_IDLESS_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,9 @@ typedef struct umap_idless_traits {
 	uint64_t name;     /* hash of properties.name; 0 for none */
 } umap_idless_traits;
 
+/* The traits of a feature as compared (its tree, or what the caller made of it). */
+void umap_idless_traits_of(umap_idless_traits *out, const json_t *feature);
+
 /* The two sequences: OLD (side 0) and NEW (side 1), n[side] features each. */
 typedef struct umap_idless_source {
 	size_t n[2];
@@ -22,6 +26,9 @@ typedef struct umap_idless_source {
 	/* its traits: called at most once a feature, only for those the bytes did not pair */
 	int (*describe)(void *data, int side, size_t i, umap_idless_traits *out);
 	void *data;
+	/* NULL: every feature is in the sequences. Else n[] count a layer's features, and
+	 * those for which it says yes (they have an id) are left out and left unpaired */
+	int (*has_id)(void *data, int side, size_t i);
 } umap_idless_source;
 
 /* Pairs the features of OLD and NEW: identical ones by their bytes, then by their value

@@ -430,66 +430,48 @@ static void side_index_dispose(side_index *s)
 	umap_strmap_dispose(&s->map);
 }
 
-/* The id-less features of OURS or THEIRS (side 1) against BASE's (side 0): at[side] their
- * places in the layer. */
+/* BASE's features (side 0) and OURS' or THEIRS' (side 1), for lib/idless. */
 typedef struct idless_sides {
 	flist *fl[2];
-	size_t *at[2];
 } idless_sides;
+
+static int idless_has_id(void *data, int side, size_t i)
+{
+	idless_sides *f = data;
+	return fl_id(f->fl[side], i) != NULL;
+}
 
 static uint64_t idless_raw(void *data, int side, size_t i)
 {
 	idless_sides *f = data;
-	return fl_hash(f->fl[side], f->at[side][i]);
+	return fl_hash(f->fl[side], i);
 }
 
 static int idless_describe(void *data, int side, size_t i, umap_idless_traits *out)
 {
 	idless_sides *f = data;
 	json_t *tree;
-	int rc = fl_tree(&tree, f->fl[side], f->at[side][i]);
-	if (rc)
-		return rc;
-	const json_t *geometry = json_object_get(tree, "geometry");
-	const json_t *name = json_object_get(json_object_get(tree, "properties"), "name");
-	out->value = umap_json_hash(tree);
-	out->geometry = geometry && !json_is_null(geometry) ? umap_json_hash(geometry) | 1 : 0;
-	out->name = name && !json_is_null(name) ? umap_json_hash(name) | 1 : 0;
-	return 0;
+	int rc = fl_tree(&tree, f->fl[side], i);
+	if (!rc)
+		umap_idless_traits_of(out, tree);
+	return rc;
 }
 
 /* Aligns the id-less features of `s` with those of `base` (SPEC §2): paired[i] gets the
  * place in base of s' feature i, SIZE_MAX where it has none (added, or with an id). */
 static int align_with_base(size_t *paired, const side_index *s, const side_index *base)
 {
-	idless_sides f = { { base->fl, s->fl }, { NULL, NULL } };
-	const side_index *sides[2] = { base, s };
-	long *partner[2] = { NULL, NULL };
-	size_t n[2] = { 0, 0 };
-	int rc = 0;
-	for (size_t i = 0; i < s->n; i++)
-		paired[i] = SIZE_MAX;
-	for (int side = 0; side < 2; side++) {
-		for (size_t i = 0; i < sides[side]->n; i++)
-			n[side] += !fl_id(sides[side]->fl, i);
-		f.at[side] = malloc((n[side] + 1) * sizeof(size_t));
-		partner[side] = malloc((n[side] + 1) * sizeof(long));
-		if (!f.at[side] || !partner[side])
-			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
-		for (size_t i = 0, k = 0; !rc && i < sides[side]->n; i++)
-			if (!fl_id(sides[side]->fl, i))
-				f.at[side][k++] = i;
-	}
-	umap_idless_source src = { { n[0], n[1] }, idless_raw, idless_describe, &f };
-	if (!rc && n[0] && n[1])
-		rc = umap_idless_align(partner[0], partner[1], &src);
-	for (size_t k = 0; !rc && n[0] && k < n[1]; k++)
-		if (partner[1][k] >= 0)
-			paired[f.at[1][k]] = f.at[0][partner[1][k]];
-	for (int side = 0; side < 2; side++) {
-		free(f.at[side]);
-		free(partner[side]);
-	}
+	idless_sides f = { { base->fl, s->fl } };
+	umap_idless_source src = { { base->n, s->n }, idless_raw, idless_describe, &f,
+				   idless_has_id };
+	long *base_partner = malloc((base->n + 1) * sizeof(long));
+	long *partner = malloc((s->n + 1) * sizeof(long));
+	int rc = base_partner && partner ? umap_idless_align(base_partner, partner, &src)
+		 : umap_error_set(UMAP_ENOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < s->n; i++)
+		paired[i] = partner[i] >= 0 ? (size_t)partner[i] : SIZE_MAX;
+	free(base_partner);
+	free(partner);
 	return rc;
 }
 

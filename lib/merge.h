@@ -35,6 +35,11 @@ typedef struct umap_merge_slot {
 	size_t index;
 } umap_merge_slot;
 
+/* The longest run of values[0..n) that grows strictly (patience): its length len; its last
+ * element is tails[len - 1], each one's predecessor prev[i] (SIZE_MAX before the first).
+ * tails and prev have room for n. */
+size_t umap_increasing_run(size_t *tails, size_t *prev, const size_t *values, size_t n);
+
 /* *out (malloc'd, *out_len slots) is the merged order. Keys must be unique within each
  * sequence: a repeat where the sequences differ is UMAP_EINVALID (the ends where all three
  * agree are copied without looking keys up). */

@@ -45,6 +45,33 @@ static int index_keys(umap_strmap *map, const char *const *keys, size_t n, const
 	return 0;
 }
 
+size_t umap_increasing_run(size_t *tails, size_t *prev, const size_t *values, size_t n)
+{
+	/* patience: tails[k] is the element ending the best increasing run of length k+1 */
+	size_t len = 0;
+	for (size_t i = 0; i < n; i++) {
+		/* most items stay in order: extending the longest run needs no search */
+		if (len && values[tails[len - 1]] < values[i]) {
+			prev[i] = tails[len - 1];
+			tails[len++] = i;
+			continue;
+		}
+		size_t lo = 0, hi = len;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (values[tails[mid]] < values[i])
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		prev[i] = lo ? tails[lo - 1] : SIZE_MAX;
+		tails[lo] = i;
+		if (lo == len)
+			len++;
+	}
+	return len;
+}
+
 /* The hunks that turn base into `side` (to_base, shift: as in order_maps): the matched
  * pairs are the longest run of side's items whose base positions increase; everything
  * between two matched pairs is a hunk. */
@@ -71,28 +98,7 @@ static int diff_side(hunk_list *out, size_t nbase, const size_t *to_base, size_t
 			m++;
 		}
 	}
-	/* Patience LIS: tails[k] is the element ending the best increasing run of length k+1. */
-	size_t len = 0;
-	for (size_t i = 0; i < m; i++) {
-		/* most items stay in order: extending the longest run needs no search */
-		if (len && base_pos[tails[len - 1]] < base_pos[i]) {
-			prev[i] = tails[len - 1];
-			tails[len++] = i;
-			continue;
-		}
-		size_t lo = 0, hi = len;
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			if (base_pos[tails[mid]] < base_pos[i])
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		prev[i] = lo ? tails[lo - 1] : SIZE_MAX;
-		tails[lo] = i;
-		if (lo == len)
-			len++;
-	}
+	size_t len = umap_increasing_run(tails, prev, base_pos, m);
 	size_t k = len;
 	for (size_t i = len ? tails[len - 1] : SIZE_MAX; i != SIZE_MAX; i = prev[i]) {
 		k--;

@@ -37,7 +37,7 @@ static const char *align(const char *old, const char *new)
 {
 	static char result[64];
 	seqs q = { { old, new }, 0, 0 };
-	umap_idless_source src = { { strlen(old) / 2, strlen(new) / 2 }, raw, describe, &q };
+	umap_idless_source src = { { strlen(old) / 2, strlen(new) / 2 }, raw, describe, &q, NULL };
 	long o2n[32], n2o[32];
 	if (umap_idless_align(o2n, n2o, &src))
 		return "error";
@@ -86,7 +86,7 @@ TEST(repeated_features_pair_with_their_own_copy)
 TEST(only_features_the_bytes_left_are_described)
 {
 	seqs q = { { "A0B0C0", "A0B0C0" }, 0, 0 };
-	umap_idless_source src = { { 3, 3 }, raw, describe, &q };
+	umap_idless_source src = { { 3, 3 }, raw, describe, &q, NULL };
 	long o2n[3], n2o[3];
 	CHECK_INT(umap_idless_align(o2n, n2o, &src), 0);
 	CHECK_INT(q.described, 0);
@@ -96,6 +96,26 @@ TEST(only_features_the_bytes_left_are_described)
 	q.fail_describe = 1;
 	CHECK_INT(umap_idless_align(o2n, n2o, &src), UMAP_EINVALID);
 	CHECK_STR(umap_error_last(), "cannot read feature 1");
+}
+
+/* In a layer, features with an id ('#' for a letter) are left out and unpaired. */
+static int has_id(void *data, int side, size_t i)
+{
+	const seqs *q = data;
+	return q->s[side][2 * i] == '#';
+}
+
+TEST(features_with_ids_are_left_out_of_a_layer)
+{
+	seqs q = { { "A0#1B0C0", "#1A0B1#2C0" }, 0, 0 };
+	umap_idless_source src = { { 4, 5 }, raw, describe, &q, has_id };
+	long o2n[4], n2o[5];
+	CHECK_INT(umap_idless_align(o2n, n2o, &src), 0);
+	long want_n2o[5] = { -1, 0, 2, -1, 3 }, want_o2n[4] = { 1, -1, 2, 4 };
+	for (int j = 0; j < 5; j++)
+		CHECK_INT(n2o[j], want_n2o[j]);
+	for (int i = 0; i < 4; i++)
+		CHECK_INT(o2n[i], want_o2n[i]);
 }
 
 static const char *big[2];
@@ -119,7 +139,7 @@ TEST(large_sequences_align_fast)
 {
 	size_t n = 200000;
 	long *o2n = malloc(n * sizeof(long)), *n2o = malloc(n * sizeof(long));
-	umap_idless_source src = { { n, n }, big_raw, big_describe, big };
+	umap_idless_source src = { { n, n }, big_raw, big_describe, big, NULL };
 	CHECK_INT(umap_idless_align(o2n, n2o, &src), 0);
 	size_t in_place = 0;
 	for (size_t j = 0; j < n; j++)
@@ -135,6 +155,7 @@ int main(void)
 	RUN(a_feature_changed_in_place_is_paired);
 	RUN(repeated_features_pair_with_their_own_copy);
 	RUN(only_features_the_bytes_left_are_described);
+	RUN(features_with_ids_are_left_out_of_a_layer);
 	RUN(large_sequences_align_fast);
 	return UNIT_DONE();
 }
