@@ -86,7 +86,13 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBA)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(LIBA) $(ALL_LDFLAGS) $(LIBS)
 
-units: $(UNIT_BIN)
+# tests/tools/evilserver: the malicious sync server that tests/bats/hostile.bats talks to
+TOOL_BIN := $(BUILD)/tests/tools/evilserver
+$(BUILD)/tests/tools/%: tests/tools/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(ALL_LDFLAGS)
+
+units: $(UNIT_BIN) $(TOOL_BIN)
 
 deps:
 	@sh scripts/deps.sh

@@ -14,6 +14,7 @@
 #include "error.h"
 #include "fs.h"
 #include "json.h"
+#include "strutil.h"
 
 static int dir_is_empty_or_missing(const char *path)
 {
@@ -82,7 +83,7 @@ int cmd_clone(int argc, const char **argv)
 	for (size_t i = 0; i < files.n; i++) {
 		char *abs = NULL;
 		char *text = umap_json_dumps(files.roots[i], UMAP_JSON_INDENT(2));
-		if (!text || umap_repo_abspath(&abs, repo, files.paths[i]))
+		if (!text || umap_repo_worktree_path(&abs, repo, files.paths[i]))
 			die_lib(NULL);
 		size_t len = strlen(text);
 		text[len] = '\0';
@@ -132,8 +133,14 @@ int cmd_clone(int argc, const char **argv)
 	else
 		fprintf(stderr, "Cloned map '%s' into '%s': the map does not exist yet; the first push creates it\n",
 			remote.parsed.map, dir);
-	for (size_t i = 0; i < files.n; i++)
-		printf("%s\n", files.paths[i]);
+	umap_buf shown = UMAP_BUF_INIT;
+	for (size_t i = 0; i < files.n; i++) {
+		umap_buf_clear(&shown);
+		if (umap_buf_put_printable(&shown, files.paths[i], strlen(files.paths[i]), 0))
+			die("out of memory");
+		printf("%s\n", shown.ptr);
+	}
+	umap_buf_dispose(&shown);
 	json_decref(state);
 	json_decref(snapshot);
 	umap_sync_files_dispose(&files);

@@ -88,7 +88,7 @@ static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid 
 		if (!differs)
 			continue;
 		char *abs = NULL;
-		if (umap_repo_abspath(&abs, repo, files->paths[i]))
+		if (umap_repo_worktree_path(&abs, repo, files->paths[i]))
 			die_lib(NULL);
 		char *slash = strrchr(abs, '/');
 		*slash = '\0';
@@ -112,7 +112,7 @@ static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid 
 		if (path_list_contains(new_paths, nnew, old_paths[i]))
 			continue;
 		char *abs = NULL;
-		if (umap_repo_abspath(&abs, repo, old_paths[i]))
+		if (umap_repo_worktree_path(&abs, repo, old_paths[i]))
 			die_lib(NULL);
 		if (unlink(abs) < 0 && errno != ENOENT)
 			die_errno("cannot remove %s", old_paths[i]);
@@ -290,6 +290,11 @@ int cmd_pull(int argc, const char **argv)
 	umap_buf scope = UMAP_BUF_INIT;
 	struct progress *receiving = NULL;
 	size_t received = 0;
+	/* a server may send ops forever (with an advancing cursor): what one pull holds is bounded */
+	unsigned long long received_bytes = 0, max_bytes = UMAP_SYNC_PULL_MAX_BYTES;
+	const char *env_max = getenv("UMAPSYNC_PULL_MAX_BYTES");
+	if (env_max && strtoull(env_max, NULL, 10) > 0)
+		max_bytes = strtoull(env_max, NULL, 10);
 	for (;;) {
 		char path[96];
 		snprintf(path, sizeof(path), "pull?since=%lld&limit=1000", (long long)cursor);
@@ -303,23 +308,27 @@ int cmd_pull(int argc, const char **argv)
 			stop_progress(&receiving);
 			struct progress *got = start_progress("Receiving snapshot (bytes)", 0);
 			struct umap_progress bytes = { progress_report, got };
+			long long snap_cursor = 0;
 			if (sync_request_progress(&resp, &remote, "GET", "snapshot", NULL, NULL, &bytes) != 200 ||
 			    umap_json_loadb(&snapshot, resp.body.ptr, resp.body.len, "snapshot"))
 				die_lib("the server's snapshot");
+			if (umap_sync_snapshot_check(&snap_cursor, snapshot))
+				die_lib(NULL);
 			stop_progress(&got);
-			cursor = json_integer_value(json_object_get(snapshot, "cursor"));
+			cursor = snap_cursor;
 			break;
 		}
-		json_t *reply = NULL;
-		if (umap_json_loadb(&reply, resp.body.ptr, resp.body.len, "the server's reply"))
+		umap_sync_pull_reply reply;
+		received_bytes += resp.body.len;
+		if (umap_sync_pull_reply_parse(&reply, resp.body.ptr, resp.body.len, (long long)cursor))
 			die_lib(NULL);
-		json_t *op, *ops = json_object_get(reply, "ops");
+		json_t *op;
 		size_t i;
-		if (json_array_size(ops) && !receiving)
+		if (json_array_size(reply.ops) && !receiving)
 			receiving = start_progress("Receiving ops", 0);
-		received += json_array_size(ops);
+		received += json_array_size(reply.ops);
 		display_progress(receiving, received);
-		json_array_foreach(ops, i, op) {
+		json_array_foreach(reply.ops, i, op) {
 			const char *from = json_string_value(json_object_get(op, "client_id"));
 			if (from && client && !strcmp(from, client))
 				continue; /* our own pushes are in the synced commit already */
@@ -327,11 +336,19 @@ int cmd_pull(int argc, const char **argv)
 			op_scope(&scope, op);
 			note_remote(remote_times, scope.ptr, json_string_value(json_object_get(op, "hlc")));
 		}
-		cursor = json_integer_value(json_object_get(reply, "cursor"));
-		int more = json_is_true(json_object_get(reply, "more"));
-		json_decref(reply);
+		cursor = reply.cursor;
+		int more = reply.more;
+		umap_sync_pull_reply_dispose(&reply);
 		if (!more)
 			break;
+		if (received_bytes > max_bytes) {
+			stop_progress(&receiving);
+			fflush(stdout);
+			fprintf(stderr, "fatal: the server's answers to one pull exceed %llu bytes (%zu ops so far): stopping\n",
+				max_bytes, received);
+			hint("if the map really changed that much, clone it afresh, or raise UMAPSYNC_PULL_MAX_BYTES");
+			exit(EXIT_FATAL);
+		}
 	}
 	stop_progress(&receiving);
 	/* HLC receive rule: our next stamps come after everything we have seen */

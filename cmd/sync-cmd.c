@@ -380,9 +380,14 @@ long sync_request_progress(umap_http_response *resp, const struct sync_remote *r
 	const char *message = NULL;
 	if (!umap_json_loadb(&reply, resp->body.ptr, resp->body.len, "reply"))
 		message = json_string_value(json_object_get(reply, "error"));
+	/* the server's words, shown but never obeyed by the terminal */
+	umap_buf shown = UMAP_BUF_INIT;
+	if (message && umap_buf_put_printable(&shown, message, strlen(message), 0))
+		die("out of memory");
 	fflush(stdout);
-	fprintf(stderr, "fatal: %s: %s (HTTP %ld)\n", remote->url, message ? message : "unexpected answer",
+	fprintf(stderr, "fatal: %s: %s (HTTP %ld)\n", remote->url, message ? (shown.ptr ? shown.ptr : "") : "unexpected answer",
 		resp->status);
+	umap_buf_dispose(&shown);
 	/* the remote may not exist yet (clone), or exist already (remote add would refuse it) */
 	if (resp->status == 401 && remote->token)
 		hint("the token was not accepted: it may be revoked or mistyped ('umapsync token list' on the server)");

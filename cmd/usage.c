@@ -11,13 +11,38 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "error.h"
+#include "strutil.h"
+
+/* Writes a formatted message to stderr with control characters made visible (a message
+ * may carry names and text from a server or a file: they must not drive the terminal);
+ * the message's own line breaks and tabs stay where `flags` say so. */
+static void put_printable(const char *text, size_t len, unsigned flags)
+{
+	umap_buf shown = UMAP_BUF_INIT;
+	if (umap_buf_put_printable(&shown, text, len, flags))
+		fputs("(out of memory)", stderr);
+	else if (shown.len)
+		fwrite(shown.ptr, 1, shown.len, stderr);
+	umap_buf_dispose(&shown);
+}
+
+static void put_message(const char *fmt, va_list ap)
+{
+	umap_buf raw = UMAP_BUF_INIT;
+	if (umap_buf_vprintf(&raw, fmt, ap))
+		fputs("(out of memory)", stderr);
+	else if (raw.len)
+		put_printable(raw.ptr, raw.len, UMAP_PRINTABLE_KEEP_LINES);
+	umap_buf_dispose(&raw);
+}
 
 static void report(const char *prefix, const char *fmt, va_list ap, const char *suffix)
 {
 	fflush(stdout);
 	fputs(prefix, stderr);
-	vfprintf(stderr, fmt, ap);
+	put_message(fmt, ap);
 	if (suffix)
 		fprintf(stderr, ": %s", suffix);
 	fputc('\n', stderr);
@@ -49,11 +74,13 @@ _Noreturn void die_lib(const char *fmt, ...)
 	if (fmt && *fmt) {
 		va_list ap;
 		va_start(ap, fmt);
-		vfprintf(stderr, fmt, ap);
+		put_message(fmt, ap);
 		va_end(ap);
 		fputs(": ", stderr);
 	}
-	fprintf(stderr, "%s\n", umap_error_last());
+	/* a library message is one line: a line break in it came with a name or a server's text */
+	put_printable(umap_error_last(), strlen(umap_error_last()), 0);
+	fputc('\n', stderr);
 	exit(EXIT_FATAL);
 }
 

@@ -256,6 +256,68 @@ int umap_repo_abspath(char **out, umap_repo *repo, const char *relpath)
 	return 0;
 }
 
+/* A path of plain parts: not absolute, no empty, "." or ".." part. */
+static int plain_relpath(const char *relpath)
+{
+	if (!*relpath || relpath[0] == '/')
+		return 0;
+	for (const char *part = relpath; part;) {
+		const char *slash = strchr(part, '/');
+		size_t n = slash ? (size_t)(slash - part) : strlen(part);
+		if (n == 0 || (n == 1 && part[0] == '.') || (n == 2 && part[0] == '.' && part[1] == '.'))
+			return 0;
+		part = slash ? slash + 1 : NULL;
+	}
+	return 1;
+}
+
+int umap_repo_worktree_path(char **out, umap_repo *repo, const char *relpath)
+{
+	*out = NULL;
+	if (!plain_relpath(relpath))
+		return umap_error_set(UMAP_EINVALID, "refusing to write '%s': it is not a plain path inside the work tree",
+				      relpath);
+	char *abs = NULL;
+	int rc = umap_repo_abspath(&abs, repo, relpath);
+	if (rc)
+		return rc;
+	/* the nearest directory that exists, resolved: a symbolic link on the way must not
+	 * lead out of the work tree (the missing rest is created below it, without links) */
+	size_t wlen = strlen(repo->workdir);
+	char *dir = strdup(abs), resolved[PATH_MAX];
+	int found = 0;
+	if (!dir) {
+		free(abs);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	for (;;) {
+		char *slash = strrchr(dir, '/');
+		if (!slash || (size_t)(slash - dir) < wlen)
+			break;
+		*slash = '\0';
+		if (realpath(dir, resolved)) {
+			found = 1;
+			break;
+		}
+		if (errno != ENOENT) {
+			rc = umap_error_set_errno(UMAP_EIO, "cannot resolve %s", dir);
+			break;
+		}
+	}
+	if (!rc && (!found || strncmp(resolved, repo->workdir, wlen) ||
+		    (resolved[wlen] != '\0' && resolved[wlen] != '/')))
+		rc = umap_error_set(UMAP_EINVALID,
+				    "refusing to write '%s': %s leads outside the work tree (a symbolic link?)",
+				    relpath, dir);
+	free(dir);
+	if (rc) {
+		free(abs);
+		return rc;
+	}
+	*out = abs;
+	return 0;
+}
+
 /* ---- Revisions and references ---------------------------------------------------- */
 
 int umap_repo_resolve(git_oid *commit, umap_repo *repo, const char *rev)

@@ -38,6 +38,11 @@ git_repository *umap_repo_git(umap_repo *repo);       /* borrowed */
  * directory; UMAP_EINVALID when it is outside. And back to an absolute path. */
 int umap_repo_relpath(char **out, umap_repo *repo, const char *path);
 int umap_repo_abspath(char **out, umap_repo *repo, const char *relpath);
+/* umap_repo_abspath for a file about to be written or removed with a name that may come
+ * from a server or a tree: UMAP_EINVALID unless `relpath` is relative, without empty, "."
+ * or ".." parts, and its nearest existing directory resolves (symbolic links followed)
+ * inside the working directory, so that nothing is written or unlinked outside it. */
+int umap_repo_worktree_path(char **out, umap_repo *repo, const char *relpath);
 
 /* ---- Revisions and references ------------------------------------------------------ */
 

@@ -2,9 +2,13 @@
  * and a constant-time comparison for secrets. */
 #include "strutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
+
+#include "buf.h"
+#include "error.h"
 #if defined(__x86_64__) && defined(__has_include)
 #if __has_include(<xxh_x86dispatch.h>)
 #include <xxh_x86dispatch.h>
@@ -78,4 +82,59 @@ uint32_t umap_id_hash(const char *id, size_t len)
 {
 	uint64_t h = umap_hash(id, len);
 	return (uint32_t)(h >> 32) ^ (uint32_t)h;
+}
+
+/* The length of the UTF-8 sequence at s (at most `left` bytes), 0 when it is not one. */
+static size_t utf8_length(const unsigned char *s, size_t left, unsigned *cp)
+{
+	size_t n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : 0;
+	if (!n || n > left || s[0] >= 0xf5)
+		return 0;
+	unsigned c = s[0] & (0x7f >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) || (n == 4 && (c < 0x10000 || c > 0x10ffff)))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+int umap_buf_put_printable(umap_buf *out, const char *s, size_t len, unsigned flags)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, plain = 0;
+	int err = 0;
+	while (i < len && !err) {
+		unsigned c = p[i], cp = 0;
+		size_t n = 1;
+		const char *escape = NULL;
+		char text[8];
+		if (c < 0x20 || c == 0x7f) {
+			if (!((flags & UMAP_PRINTABLE_KEEP_LINES) && (c == '\n' || c == '\t')))
+				escape = "\\x%02x";
+		} else if (c >= 0x80) {
+			n = utf8_length(p + i, len - i, &cp);
+			if (!n) {
+				n = 1;
+				escape = "\\x%02x";
+			} else if (cp <= 0x9f) {
+				c = cp;
+				escape = "\\u%04x";
+			}
+		}
+		if (!escape) {
+			i += n;
+			continue;
+		}
+		snprintf(text, sizeof(text), escape, c);
+		err = umap_buf_put(out, s + plain, i - plain) || umap_buf_puts(out, text);
+		i += n;
+		plain = i;
+	}
+	if (!err)
+		err = umap_buf_put(out, s + plain, len - plain);
+	return err ? UMAP_ENOMEM : 0;
 }

@@ -249,13 +249,26 @@ static json_t *new_layer(const char *id, const json_t *options, json_t *features
 }
 
 /* Puts a new layer into file `filename` (a .umap file gathers layers; a FeatureCollection
- * file already holding another layer makes the new one go to LAYER.geojson). */
+ * file already holding another layer makes the new one go to LAYER.geojson). Both names
+ * may come from a server: they must be single plain file names, never cut short. */
 static int place_layer(umap_sync_files *files, const char *filename, const char *id, json_t *fc,
 		       const json_t *map_props)
 {
 	char fallback[UMAP_SYNC_LAYER_MAX + 16];
-	snprintf(fallback, sizeof(fallback), "%s.geojson", id);
-	if (!filename || !umap_sync_valid_filename(filename))
+	if (!umap_sync_valid_name(id, UMAP_SYNC_LAYER_MAX) ||
+	    (size_t)snprintf(fallback, sizeof(fallback), "%s.geojson", id) >= sizeof(fallback)) {
+		json_decref(fc);
+		return umap_error_set(UMAP_EINVALID,
+				      "cannot name a file after layer id '%s': it must be 1 to %d characters of A-Z a-z 0-9 _ -",
+				      id, UMAP_SYNC_LAYER_MAX);
+	}
+	if (filename && !umap_sync_valid_filename(filename)) {
+		json_decref(fc);
+		return umap_error_set(UMAP_EINVALID,
+				      "cannot place layer '%s' in '%s': a file name has no '/' and no leading '.'", id,
+				      filename);
+	}
+	if (!filename)
 		filename = fallback;
 	long f = find_file(files, filename);
 	if (umap_ends_with(filename, ".umap")) {
@@ -268,8 +281,10 @@ static int place_layer(umap_sync_files *files, const char *filename, const char 
 					json_object_set(root, k, v);
 			json_object_set_new(root, "layers", json_array());
 			if (f < 0) {
-				if (umap_sync_files_add(files, filename, root))
+				if (umap_sync_files_add(files, filename, root)) {
+					json_decref(fc);
 					return UMAP_ENOMEM;
+				}
 				f = (long)files->n - 1;
 			} else {
 				files->roots[f] = root;
@@ -291,28 +306,112 @@ static int place_layer(umap_sync_files *files, const char *filename, const char 
 	return umap_sync_files_add(files, filename, fc);
 }
 
+#define NOT_A_SNAPSHOT "the server's answer is not a snapshot: "
+
+int umap_sync_snapshot_check(long long *cursor, const json_t *snapshot)
+{
+	json_t *layers = json_object_get(snapshot, "layers"), *layer;
+	json_t *props = json_object_get(snapshot, "properties"), *at = json_object_get(snapshot, "cursor");
+	size_t i;
+	*cursor = 0;
+	if (!json_is_object(snapshot))
+		return umap_error_set(UMAP_EINVALID, NOT_A_SNAPSHOT "it is not a JSON object");
+	if (!json_is_array(layers))
+		return umap_error_set(UMAP_EINVALID, NOT_A_SNAPSHOT "\"layers\" must be an array");
+	if (!json_is_integer(at) || json_integer_value(at) < 0)
+		return umap_error_set(UMAP_EINVALID, NOT_A_SNAPSHOT "\"cursor\" must be an integer >= 0");
+	if (props && !json_is_object(props) && !json_is_null(props))
+		return umap_error_set(UMAP_EINVALID, NOT_A_SNAPSHOT "\"properties\" must be an object");
+	json_array_foreach(layers, i, layer) {
+		const char *id = json_string_value(json_object_get(layer, "id"));
+		json_t *filename = json_object_get(layer, "filename"), *options = json_object_get(layer, "options");
+		if (!json_is_object(layer))
+			return umap_error_set(UMAP_EINVALID, NOT_A_SNAPSHOT "layers[%zu] must be an object", i);
+		if (!umap_sync_valid_name(id, UMAP_SYNC_LAYER_MAX))
+			return umap_error_set(UMAP_EINVALID,
+					      NOT_A_SNAPSHOT "layers[%zu].id must be 1 to %d characters of A-Z a-z 0-9 _ -",
+					      i, UMAP_SYNC_LAYER_MAX);
+		if (filename && !json_is_null(filename) && !umap_sync_valid_filename(json_string_value(filename)))
+			return umap_error_set(UMAP_EINVALID,
+					      NOT_A_SNAPSHOT "layers[%zu].filename must be a file name without '/' or a leading '.'",
+					      i);
+		if (options && !json_is_object(options) && !json_is_null(options))
+			return umap_error_set(UMAP_EINVALID, NOT_A_SNAPSHOT "layers[%zu].options must be an object", i);
+		if (!json_is_array(json_object_get(layer, "features")))
+			return umap_error_set(UMAP_EINVALID, NOT_A_SNAPSHOT "layers[%zu].features must be an array", i);
+	}
+	*cursor = (long long)json_integer_value(at);
+	return 0;
+}
+
+#define NOT_A_PULL_REPLY "the server's answer is not a pull reply: "
+
+int umap_sync_pull_reply_parse(umap_sync_pull_reply *out, const char *body, size_t len, long long since)
+{
+	memset(out, 0, sizeof(*out));
+	json_t *root = NULL;
+	if (umap_json_loadb(&root, body, len, "the server's reply"))
+		return umap_error_prefix(UMAP_EINVALID, NOT_A_PULL_REPLY);
+	json_t *ops = json_object_get(root, "ops"), *at = json_object_get(root, "cursor");
+	json_t *more = json_object_get(root, "more");
+	int err = 0;
+	if (!json_is_object(root))
+		err = umap_error_set(UMAP_EINVALID, NOT_A_PULL_REPLY "it is not a JSON object");
+	else if (!json_is_array(ops))
+		err = umap_error_set(UMAP_EINVALID, NOT_A_PULL_REPLY "\"ops\" must be an array");
+	else if (!json_is_integer(at) || json_integer_value(at) < 0)
+		err = umap_error_set(UMAP_EINVALID, NOT_A_PULL_REPLY "\"cursor\" must be an integer >= 0");
+	else if (more && !json_is_boolean(more))
+		err = umap_error_set(UMAP_EINVALID, NOT_A_PULL_REPLY "\"more\" must be true or false");
+	else if (json_integer_value(at) < since)
+		err = umap_error_set(UMAP_EINVALID, NOT_A_PULL_REPLY "the cursor went back from %lld to %lld", since,
+				     (long long)json_integer_value(at));
+	else if (json_is_true(more) && json_integer_value(at) == since)
+		err = umap_error_set(UMAP_EINVALID, NOT_A_PULL_REPLY "\"more\" is true but the cursor did not move past %lld",
+				     since);
+	for (size_t i = 0; !err && i < json_array_size(ops); i++) {
+		umap_sync_op op;
+		if ((err = umap_sync_op_parse(&op, json_array_get(ops, i), i)))
+			umap_error_prefix(err, NOT_A_PULL_REPLY);
+		else
+			umap_sync_op_dispose(&op);
+	}
+	if (err) {
+		json_decref(root);
+		return err;
+	}
+	out->root = root;
+	out->ops = ops;
+	out->cursor = (long long)json_integer_value(at);
+	out->more = json_is_true(more);
+	return 0;
+}
+
+void umap_sync_pull_reply_dispose(umap_sync_pull_reply *reply)
+{
+	json_decref(reply->root);
+	memset(reply, 0, sizeof(*reply));
+}
+
 int umap_sync_files_from_snapshot(umap_sync_files *out, const json_t *snapshot)
 {
 	memset(out, 0, sizeof(*out));
+	long long cursor;
+	int err = umap_sync_snapshot_check(&cursor, snapshot);
+	if (err)
+		return err;
 	json_t *layers = json_object_get(snapshot, "layers"), *layer;
 	json_t *props = json_object_get(snapshot, "properties");
 	size_t i;
-	if (!json_is_array(layers))
-		return umap_error_set(UMAP_EINVALID, "the server's snapshot has no \"layers\" array");
 	json_array_foreach(layers, i, layer) {
 		const char *id = json_string_value(json_object_get(layer, "id"));
-		json_t *features = json_object_get(layer, "features");
-		if (!id || !umap_sync_valid_name(id, UMAP_SYNC_LAYER_MAX) || !json_is_array(features)) {
-			umap_sync_files_dispose(out);
-			return umap_error_set(UMAP_EINVALID, "the server's snapshot has a damaged layer (#%zu)", i + 1);
-		}
-		json_t *fc = new_layer(id, json_object_get(layer, "options"), features);
-		int err = fc ? place_layer(out, json_string_value(json_object_get(layer, "filename")), id, fc,
-					   json_is_object(props) ? props : NULL)
-			     : umap_error_set(UMAP_ENOMEM, "out of memory");
+		json_t *fc = new_layer(id, json_object_get(layer, "options"), json_object_get(layer, "features"));
+		err = fc ? place_layer(out, json_string_value(json_object_get(layer, "filename")), id, fc,
+				       json_is_object(props) ? props : NULL)
+			 : umap_error_set(UMAP_ENOMEM, "out of memory");
 		if (err) {
 			umap_sync_files_dispose(out);
-			return err;
+			return err == UMAP_ENOMEM ? umap_error_set(err, "out of memory") : err;
 		}
 	}
 	return 0;
@@ -489,7 +588,10 @@ static int apply_one(umap_sync_files *files, const json_t *op, int *applied, fea
 			if (!upsert)
 				return 0;
 			json_t *fc = new_layer(lid, NULL, NULL);
-			if (!fc || place_layer(files, NULL, lid, fc, NULL) || !find_layer(&loc, files, lid))
+			int err = fc ? place_layer(files, NULL, lid, fc, NULL) : UMAP_ENOMEM;
+			if (err)
+				return err == UMAP_ENOMEM ? umap_error_set(err, "out of memory") : err;
+			if (!find_layer(&loc, files, lid))
 				return umap_error_set(UMAP_ENOMEM, "out of memory");
 		}
 		json_t *features = json_object_get(loc.fc, "features");
@@ -585,6 +687,9 @@ static int apply_one(umap_sync_files *files, const json_t *op, int *applied, fea
 				root = files->roots[f];
 		if (!root || del)
 			return 0;
+		if (update && (!strcmp(key, "layers") || !strcmp(key, "type") || umap_starts_with(key, "layers.") ||
+			       umap_starts_with(key, "type.")))
+			return umap_error_set(UMAP_EINVALID, "pulled map op on \"%s\": a map's layers and type are not keys", key);
 		if (update) {
 			int err = umap_sync_set_path(root, key, value);
 			if (err)

@@ -44,9 +44,35 @@ void umap_sync_files_dispose(umap_sync_files *files);
 /* Adds a file (the set takes `root`). */
 int umap_sync_files_add(umap_sync_files *files, const char *path, json_t *root);
 
+/* A pull reply ({"ops":[...],"cursor":N,"more":BOOL}) checked as the server checks a push:
+ * a JSON object, "ops" an array of ops that umap_sync_op_parse accepts, "cursor" an integer
+ * >= since (> since when "more" is true, so that a server cannot keep a pull looping).
+ * UMAP_EINVALID "the server's answer is not a pull reply: ..." otherwise. */
+typedef struct umap_sync_pull_reply {
+	json_t *root;   /* owned */
+	json_t *ops;    /* borrowed from root */
+	long long cursor;
+	int more;
+} umap_sync_pull_reply;
+
+int umap_sync_pull_reply_parse(umap_sync_pull_reply *out, const char *body, size_t len, long long since);
+void umap_sync_pull_reply_dispose(umap_sync_pull_reply *reply);
+
+/* What one pull may receive in all before it stops (a server that sends ops forever with an
+ * advancing cursor): the pulled ops are held in memory until they are applied, about five
+ * times their text. A legitimate pull that needs more is better served by a fresh clone. */
+#define UMAP_SYNC_PULL_MAX_BYTES ((unsigned long long)256 << 20)
+
+/* Checks a snapshot reply: a JSON object with "layers" (each with a valid "id", a valid
+ * "filename" when it has one, "features" an array), "cursor" an integer >= 0 and
+ * "properties" an object when present. UMAP_EINVALID "the server's answer is not a
+ * snapshot: ..." otherwise; *cursor gets the snapshot's cursor. */
+int umap_sync_snapshot_check(long long *cursor, const json_t *snapshot);
+
 /* Builds the files of a snapshot reply ({"layers":[{"id","filename","options","features"}],
  * "properties"}): layers grouped by file name (a .umap name gathers its layers into one map
- * with the map's properties; a layer without a name gets LAYER.geojson). */
+ * with the map's properties; a layer without a name gets LAYER.geojson). The snapshot is
+ * checked first (umap_sync_snapshot_check). */
 int umap_sync_files_from_snapshot(umap_sync_files *out, const json_t *snapshot);
 
 /* Applies a pulled op. *applied is 0 when it had nothing to act on (an update of a feature

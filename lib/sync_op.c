@@ -53,6 +53,30 @@ static int valid_key(const char *key)
 	return 1;
 }
 
+/* Which keys an update may set, per subject: a map's properties and its centre (never its
+ * "layers" or "type": one op must not wipe every puller's layers), a datalayer's options, a
+ * feature's properties and geometry (never its id or type). */
+static int valid_key_for_subject(umap_sync_subject subject, const char *key)
+{
+	static const char *const map[] = { "properties.", "geometry", NULL };
+	static const char *const datalayer[] = { "options.", "properties.", "_umap_options.", NULL };
+	static const char *const feature[] = { "properties.", "geometry", NULL };
+	const char *const *allowed = subject == UMAP_SYNC_MAP ? map : subject == UMAP_SYNC_DATALAYER ? datalayer : feature;
+	for (; *allowed; allowed++) {
+		size_t n = strlen(*allowed);
+		if (!strncmp(key, *allowed, n) && ((*allowed)[n - 1] == '.' || key[n] == '\0' || key[n] == '.'))
+			return 1;
+	}
+	return 0;
+}
+
+static const char *key_rule(umap_sync_subject subject)
+{
+	return subject == UMAP_SYNC_MAP ? "a map key must start with \"properties.\" or be \"geometry\""
+	       : subject == UMAP_SYNC_DATALAYER ? "a datalayer key must start with \"options.\" (or \"properties.\")"
+						: "a feature key must start with \"properties.\" or be \"geometry\"";
+}
+
 static int valid_op_id(const char *id)
 {
 	size_t n = strlen(id);
@@ -183,14 +207,8 @@ static int op_parse(umap_sync_op *out, json_t *op, size_t index)
 			return umap_error_set(UMAP_EINVALID,
 					      "ops[%zu]: an update needs a dotted \"key\" (e.g. \"properties.name\"), at most %d bytes and %d levels",
 					      index, UMAP_SYNC_KEY_MAX, UMAP_SYNC_KEY_DEPTH);
-		if (out->subject == UMAP_SYNC_FEATURE &&
-		    (!strcmp(out->key, "id") || !strcmp(out->key, "type") ||
-		     !strncmp(out->key, "id.", 3) || !strncmp(out->key, "type.", 5)))
-			return umap_error_set(UMAP_EINVALID, "ops[%zu]: a feature's \"%s\" cannot be updated", index, out->key);
-		if (out->subject == UMAP_SYNC_DATALAYER && strncmp(out->key, "options.", 8) &&
-		    strncmp(out->key, "properties.", 11) && strncmp(out->key, "_umap_options.", 14))
-			return umap_error_set(UMAP_EINVALID,
-					      "ops[%zu]: a datalayer key must start with \"options.\" (or \"properties.\")", index);
+		if (!valid_key_for_subject(out->subject, out->key))
+			return umap_error_set(UMAP_EINVALID, "ops[%zu]: %s", index, key_rule(out->subject));
 		out->value = value; /* absent: the key is removed */
 		break;
 	case UMAP_SYNC_DELETE:
