@@ -10,6 +10,7 @@
 #include "fs.h"
 #include "repo-cmd.h"
 #include "repo_merge.h"
+#include "strutil.h"
 
 umap_doc *open_merge_input(const char *path, const char *id_property)
 {
@@ -43,7 +44,9 @@ void print_conflict_list(FILE *out, const json_t *list, const char *label, int s
 {
 	size_t i;
 	const json_t *c;
+	umap_buf line = UMAP_BUF_INIT, shown = UMAP_BUF_INIT;
 	json_array_foreach(list, i, c) {
+		umap_buf_clear(&line);
 		const json_t *layer_v = json_object_get(c, "layer"), *id_v = json_object_get(c, "id");
 		const char *path = json_string_value(json_object_get(c, "path"));
 		const char *kind = json_string_value(json_object_get(c, "kind"));
@@ -53,47 +56,53 @@ void print_conflict_list(FILE *out, const json_t *list, const char *label, int s
 		int has_layer = layer_v && !json_is_null(layer_v), has_id = id_v && !json_is_null(id_v);
 		char *layer = has_layer ? display(layer_v) : NULL, *id = has_id ? display(id_v) : NULL;
 		char *b = short_value(base), *o = short_value(ours), *t = short_value(theirs);
-		fprintf(out, "CONFLICT (%s)", kind ? kind : "?");
+		umap_buf_printf(&line, "CONFLICT (%s)", kind ? kind : "?");
 		if (path || label)
-			fprintf(out, " in %s", path ? path : label);
+			umap_buf_printf(&line, " in %s", path ? path : label);
 		const json_t *index_v = json_object_get(c, "index");
 		if (id)
-			fprintf(out, ": feature %s", id);
+			umap_buf_printf(&line, ": feature %s", id);
 		else if (json_is_integer(index_v))
-			fprintf(out, ": feature without id at index %" JSON_INTEGER_FORMAT,
-				json_integer_value(index_v));
+			umap_buf_printf(&line, ": feature without id at index %" JSON_INTEGER_FORMAT,
+					json_integer_value(index_v));
 		else if (has_layer)
-			fprintf(out, ": layer %s", layer ? layer : "?");
+			umap_buf_printf(&line, ": layer %s", layer ? layer : "?");
 		else
-			fprintf(out, ": map");
+			umap_buf_printf(&line, ": map");
 		if ((id || json_is_integer(index_v)) && show_layer && has_layer)
-			fprintf(out, " (layer %s)", layer ? layer : "?");
+			umap_buf_printf(&line, " (layer %s)", layer ? layer : "?");
 		if (kind && !strcmp(kind, "modify/modify")) {
-			fprintf(out, ": %s is %s in ours, %s in theirs", what ? what : "it", o, t);
+			umap_buf_printf(&line, ": %s is %s in ours, %s in theirs", what ? what : "it", o, t);
 			if (base && !json_is_null(base))
-				fprintf(out, " (base %s)", b);
+				umap_buf_printf(&line, " (base %s)", b);
 			else
-				fprintf(out, " (added on both sides)");
+				umap_buf_printf(&line, " (added on both sides)");
 		} else if (kind && !strcmp(kind, "modify/delete")) {
 			if (what)
-				fprintf(out, ": %s changed to %s in ours, deleted in theirs", what, o);
+				umap_buf_printf(&line, ": %s changed to %s in ours, deleted in theirs", what, o);
 			else
-				fprintf(out, " changed in ours, deleted in theirs");
+				umap_buf_printf(&line, " changed in ours, deleted in theirs");
 		} else if (kind && !strcmp(kind, "delete/modify")) {
 			if (what)
-				fprintf(out, ": %s deleted in ours, changed to %s in theirs", what, t);
+				umap_buf_printf(&line, ": %s deleted in ours, changed to %s in theirs", what, t);
 			else
-				fprintf(out, " deleted in ours, changed in theirs");
+				umap_buf_printf(&line, " deleted in ours, changed in theirs");
 		} else {
-			fprintf(out, " added in ours and in theirs with different content");
+			umap_buf_printf(&line, " added in ours and in theirs with different content");
 		}
-		fputc('\n', out);
+		/* names and values come from files and servers: shown, never obeyed */
+		umap_buf_clear(&shown);
+		if (umap_buf_put_printable(&shown, line.ptr, line.len, 0) || umap_buf_putc(&shown, '\n'))
+			die("out of memory");
+		fwrite(shown.ptr, 1, shown.len, out);
 		free(layer);
 		free(id);
 		free(b);
 		free(o);
 		free(t);
 	}
+	umap_buf_dispose(&line);
+	umap_buf_dispose(&shown);
 }
 
 void print_conflicts(FILE *out, const umap_merge_result *result, const char *label, int show_layer)
@@ -122,6 +131,15 @@ void write_conflict_report(const umap_merge_result *result, const char *path)
 	umap_buf_dispose(&text);
 }
 
+void print_path_line(FILE *out, const char *indent, const char *path)
+{
+	umap_buf shown = UMAP_BUF_INIT;
+	if (umap_buf_put_printable(&shown, path, strlen(path), 0))
+		die("out of memory");
+	fprintf(out, "%s%s\n", indent, shown.ptr ? shown.ptr : "");
+	umap_buf_dispose(&shown);
+}
+
 void require_clean_worktree(umap_repo *repo, const git_oid *head_tree, const char *what)
 {
 	git_oid work;
@@ -139,7 +157,7 @@ void require_clean_worktree(umap_repo *repo, const git_oid *head_tree, const cha
 		if (umap_repo_file_differs(&differs, repo, head_tree, &work, paths[i]))
 			die_lib(NULL);
 		if (differs)
-			fprintf(stderr, "\t%s\n", paths[i]);
+			print_path_line(stderr, "\t", paths[i]);
 	}
 	hint("commit them with 'umapsync commit -m MSG' first");
 	exit(EXIT_DIFFERENT);

@@ -36,6 +36,9 @@ void require_clean_worktree(umap_repo *repo, const git_oid *head_tree, const cha
 json_t *merge_in_progress(umap_repo *repo);
 /* Dies when a merge or rebase is stopped on conflicts. */
 void refuse_if_in_progress(umap_repo *repo);
+/* INDENT then PATH (a file's name, from a tree or a server) with control characters shown
+ * escaped, then a newline. */
+void print_path_line(FILE *out, const char *indent, const char *path);
 /* "[main 1a2b3c4] subject" after a commit. */
 void print_commit_line(umap_repo *repo, const git_oid *commit, const char *message);
 

@@ -144,3 +144,13 @@ hint: if the map really changed that much, clone it afresh, or raise UMAPSYNC_PU
 	assert_equal "$output" 'x\u009b2Jy.geojson'
 	[ -f "w/x"$'\xc2\x9b'"2Jy.geojson" ]
 }
+
+@test "hostile: a conflict report shows the ids and keys of a file with their controls escaped" {
+	local f='{"type":"FeatureCollection","features":[{"type":"Feature","id":"a\u001b]0;pwned\u0007","geometry":{"type":"Point","coordinates":[1,2]},"properties":{"k\u001b[2J":VALUE}}]}'
+	printf '%s' "${f/VALUE/1}" >base.geojson
+	printf '%s' "${f/VALUE/2}" >ours.geojson
+	printf '%s' "${f/VALUE/3}" >theirs.geojson
+	run -1 --separate-stderr "$UMAPSYNC" merge-file -p base.geojson ours.geojson theirs.geojson
+	assert_equal "$stderr" 'CONFLICT (modify/modify): feature a\x1b]0;pwned\x07: properties.k\x1b[2J is 2 in ours, 3 in theirs (base 1)
+merged with 1 conflict; the result keeps ours'
+}
