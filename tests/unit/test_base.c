@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -111,6 +112,38 @@ TEST(atomic_write_replaces_whole_file)
 	rmdir(dir);
 }
 
+/* Controls shown as git shows them (core.quotePath): C0, ESC, DEL, C1 as UTF-8, and bytes
+ * that are not UTF-8; printable UTF-8 untouched. */
+TEST(printable_escapes_controls)
+{
+	static const struct {
+		const char *in;
+		unsigned flags;
+		const char *want;
+	} cases[] = {
+		{ "plain text", 0, "plain text" },
+		{ "\x1b]0;pwned\x07\x1b[2J", 0, "\\x1b]0;pwned\\x07\\x1b[2J" },
+		{ "a\nb\tc\r", 0, "a\\x0ab\\x09c\\x0d" },
+		{ "a\nb\tc\r", UMAP_PRINTABLE_KEEP_LINES, "a\nb\tc\\x0d" },
+		{ "del\x7f", 0, "del\\x7f" },
+		{ "csi\xc2\x9b" "31m", 0, "csi\\u009b31m" },
+		{ "nbsp\xc2\xa0 caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x97\xba", 0, "nbsp\xc2\xa0 caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x97\xba" },
+		{ "raw\x9b" "c1 \xff \xc0\xaf \xe0\x80\x80 \xed\xa0\x80 \xc3", 0,
+		  "raw\\x9bc1 \\xff \\xc0\\xaf \\xe0\\x80\\x80 \\xed\\xa0\\x80 \\xc3" },
+		{ "back\\slash", 0, "back\\slash" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		umap_buf out = UMAP_BUF_INIT;
+		CHECK_INT(umap_buf_put_printable(&out, cases[i].in, strlen(cases[i].in), cases[i].flags), 0);
+		CHECK_STR(out.ptr ? out.ptr : "", cases[i].want);
+		umap_buf_dispose(&out);
+	}
+	umap_buf out = UMAP_BUF_INIT;
+	CHECK_INT(umap_buf_put_printable(&out, "a\0b", 3, 0), 0);
+	CHECK_STR(out.ptr, "a\\x00b");
+	umap_buf_dispose(&out);
+}
+
 int main(void)
 {
 	RUN(error_keeps_last_message);
@@ -119,6 +152,7 @@ int main(void)
 	RUN(buf_refuses_overflow);
 	RUN(edit_distance);
 	RUN(secure_equal);
+	RUN(printable_escapes_controls);
 	RUN(atomic_write_replaces_whole_file);
 	return UNIT_DONE();
 }

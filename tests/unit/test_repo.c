@@ -410,6 +410,38 @@ TEST(feature_sets_come_back_from_disk_in_both_formats)
 	}
 }
 
+/* Files written for a server's names stay inside the work tree: no absolute path, no "..",
+ * no symbolic link that leads out; a directory still to be made is fine. */
+TEST(worktree_paths_stay_inside)
+{
+	umap_repo *repo = fresh_repo();
+	char outside[256], link[512];
+	snprintf(outside, sizeof(outside), "%s/outside", tmpdir);
+	CHECK_INT(mkdir(outside, 0777), 0);
+	snprintf(link, sizeof(link), "%s/out", umap_repo_workdir(repo));
+	CHECK_INT(symlink(outside, link), 0);
+	snprintf(link, sizeof(link), "%s/in", umap_repo_workdir(repo));
+	CHECK_INT(symlink(".", link), 0);
+	static const struct {
+		const char *path;
+		int ok;
+	} cases[] = {
+		{ "a.geojson", 1 }, { "sub/dir/a.geojson", 1 }, { "in/a.geojson", 1 },
+		{ "../a.geojson", 0 }, { "/tmp/a.geojson", 0 }, { "sub/../../a", 0 }, { "./a", 0 },
+		{ "a//b", 0 }, { "", 0 }, { "out/a.geojson", 0 }, { "out/new/a.geojson", 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *abs = NULL;
+		int rc = umap_repo_worktree_path(&abs, repo, cases[i].path);
+		if (rc != (cases[i].ok ? 0 : UMAP_EINVALID))
+			printf("# %s\n", cases[i].path);
+		CHECK_INT(rc, cases[i].ok ? 0 : UMAP_EINVALID);
+		CHECK(cases[i].ok ? abs != NULL : abs == NULL);
+		free(abs);
+	}
+	umap_repo_free(repo);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/umap-unit-repo.XXXXXX");
@@ -422,6 +454,7 @@ int main(void)
 	RUN(the_stat_index_skips_unchanged_files_and_sees_every_change);
 	RUN(a_commit_rebuilds_only_changed_leaves_and_gets_the_same_tree);
 	RUN(feature_sets_come_back_from_disk_in_both_formats);
+	RUN(worktree_paths_stay_inside);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)

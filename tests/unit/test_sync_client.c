@@ -181,6 +181,134 @@ TEST(apply_ops_batch_equals_one_by_one)
 	json_decref(ops);
 }
 
+/* Pull replies are checked as the server checks pushes: shape, cursor, every op. */
+TEST(pull_reply_parse)
+{
+	static const struct {
+		const char *body;
+		long long since;
+		const char *error; /* NULL: accepted */
+	} cases[] = {
+		{ "{\"ops\":[],\"cursor\":7,\"more\":false}", 7, NULL },
+		{ "{\"ops\":[],\"cursor\":9}", 7, NULL },
+		{ "[]", 0, "it is not a JSON object" },
+		{ "-5", 0, "it is not a JSON object" },
+		{ "\"abc\"", 0, "it is not a JSON object" },
+		{ "{\"ops\":{},\"cursor\":1}", 0, "\"ops\" must be an array" },
+		{ "{\"ops\":[]}", 0, "\"cursor\" must be an integer >= 0" },
+		{ "{\"ops\":[],\"cursor\":-1}", 0, "\"cursor\" must be an integer >= 0" },
+		{ "{\"ops\":[],\"cursor\":1.5}", 0, "\"cursor\" must be an integer >= 0" },
+		{ "{\"ops\":[],\"cursor\":\"3\"}", 0, "\"cursor\" must be an integer >= 0" },
+		{ "{\"ops\":[],\"cursor\":3,\"more\":1}", 0, "\"more\" must be true or false" },
+		{ "{\"ops\":[],\"cursor\":2}", 5, "the cursor went back from 5 to 2" },
+		{ "{\"ops\":[],\"cursor\":5,\"more\":true}", 5, "\"more\" is true but the cursor did not move past 5" },
+		{ "{\"ops\":[{\"op_id\":\"a\",\"hlc\":\"000000000001-0000-n\",\"verb\":\"upsert\",\"subject\":\"datalayer\","
+		  "\"metadata\":{\"id\":\"../../etc/x\"},\"value\":{}}],\"cursor\":1}",
+		  0, "ops[0]: metadata.id of a datalayer must be 1 to 128 characters of A-Z a-z 0-9 _ -" },
+		{ "{\"ops\":[{\"op_id\":\"a\",\"hlc\":\"000000000001-0000-n\",\"verb\":\"update\",\"subject\":\"map\","
+		  "\"metadata\":{},\"key\":\"layers\",\"value\":[]}],\"cursor\":1}",
+		  0, "ops[0]: a map key must start with \"properties.\" or be \"geometry\"" },
+		{ "{\"ops\":[{\"op_id\":\"a\",\"hlc\":\"000000000001-0000-n\",\"verb\":\"update\",\"subject\":\"feature\","
+		  "\"metadata\":{\"id\":\"f\",\"layerId\":\"L\"},\"key\":\"bbox\",\"value\":[]}],\"cursor\":1}",
+		  0, "ops[0]: a feature key must start with \"properties.\" or be \"geometry\"" },
+		{ "{\"ops\":[1],\"cursor\":1}", 0, "ops[0]: an op must be a JSON object" },
+		{ "{\"ops\":[", 0, NULL /* a JSON error: checked below by prefix only */ },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		umap_sync_pull_reply reply;
+		int rc = umap_sync_pull_reply_parse(&reply, cases[i].body, strlen(cases[i].body), cases[i].since);
+		if (!cases[i].error && strcmp(cases[i].body, "{\"ops\":[")) {
+			CHECK_INT(rc, 0);
+			CHECK(json_is_array(reply.ops));
+			umap_sync_pull_reply_dispose(&reply);
+			continue;
+		}
+		CHECK_INT(rc, UMAP_EINVALID);
+		CHECK(reply.root == NULL);
+		const char *prefix = "the server's answer is not a pull reply: ";
+		CHECK(!strncmp(umap_error_last(), prefix, strlen(prefix)));
+		if (cases[i].error)
+			CHECK_STR(umap_error_last() + strlen(prefix), cases[i].error);
+	}
+	const char *good = "{\"ops\":[{\"op_id\":\"a\",\"hlc\":\"000000000001-0000-n\",\"verb\":\"update\",\"subject\":\"map\","
+			   "\"metadata\":{},\"key\":\"properties.zoom\",\"value\":3}],\"cursor\":4,\"more\":true}";
+	umap_sync_pull_reply reply;
+	CHECK_INT(umap_sync_pull_reply_parse(&reply, good, strlen(good), 1), 0);
+	CHECK_INT(reply.cursor, 4);
+	CHECK_INT(reply.more, 1);
+	CHECK_INT(json_array_size(reply.ops), 1);
+	umap_sync_pull_reply_dispose(&reply);
+}
+
+TEST(snapshot_refuses_bad_names)
+{
+	static const struct {
+		const char *snapshot, *error;
+	} cases[] = {
+		{ "[]", "it is not a JSON object" },
+		{ "{\"layers\":{},\"cursor\":0}", "\"layers\" must be an array" },
+		{ "{\"layers\":[]}", "\"cursor\" must be an integer >= 0" },
+		{ "{\"layers\":[],\"cursor\":0,\"properties\":[]}", "\"properties\" must be an object" },
+		{ "{\"layers\":[{\"id\":\"../x\",\"features\":[]}],\"cursor\":0}",
+		  "layers[0].id must be 1 to 128 characters of A-Z a-z 0-9 _ -" },
+		{ "{\"layers\":[{\"id\":\"A\",\"filename\":\"../../x.geojson\",\"features\":[]}],\"cursor\":0}",
+		  "layers[0].filename must be a file name without '/' or a leading '.'" },
+		{ "{\"layers\":[{\"id\":\"A\",\"filename\":\".git\",\"features\":[]}],\"cursor\":0}",
+		  "layers[0].filename must be a file name without '/' or a leading '.'" },
+		{ "{\"layers\":[{\"id\":\"A\",\"filename\":7,\"features\":[]}],\"cursor\":0}",
+		  "layers[0].filename must be a file name without '/' or a leading '.'" },
+		{ "{\"layers\":[{\"id\":\"A\",\"options\":3,\"features\":[]}],\"cursor\":0}",
+		  "layers[0].options must be an object" },
+		{ "{\"layers\":[{\"id\":\"A\"}],\"cursor\":0}", "layers[0].features must be an array" },
+		{ "{\"layers\":[7],\"cursor\":0}", "layers[0] must be an object" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *snap = parse(cases[i].snapshot);
+		umap_sync_files files;
+		CHECK_INT(umap_sync_files_from_snapshot(&files, snap), UMAP_EINVALID);
+		CHECK_INT(files.n, 0);
+		const char *prefix = "the server's answer is not a snapshot: ";
+		CHECK(!strncmp(umap_error_last(), prefix, strlen(prefix)));
+		CHECK_STR(umap_error_last() + strlen(prefix), cases[i].error);
+		json_decref(snap);
+	}
+}
+
+/* Names that reach apply without the reply check (a caller's own ops) still never walk out
+ * of the work tree nor lose their suffix; a map op never replaces the layers. */
+TEST(apply_refuses_paths_and_layers)
+{
+	umap_sync_files files = { 0, NULL, NULL };
+	char op[512], id[200];
+	memset(id, 'a', 143);
+	id[143] = '\0';
+	const char *ids[] = { "../../tmp/evil", id, "", NULL };
+	for (int i = 0; ids[i]; i++) {
+		snprintf(op, sizeof(op), "{\"verb\":\"upsert\",\"subject\":\"datalayer\",\"metadata\":{\"id\":\"%s\"},\"value\":{}}", ids[i]);
+		json_t *o = parse(op);
+		int applied = -1;
+		CHECK_INT(umap_sync_apply_op(&files, o, &applied), UMAP_EINVALID);
+		json_decref(o);
+		snprintf(op, sizeof(op), "{\"verb\":\"upsert\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f\",\"layerId\":\"%s\"},"
+			 "\"value\":{\"type\":\"Feature\"}}", ids[i]);
+		o = parse(op);
+		CHECK_INT(umap_sync_apply_op(&files, o, &applied), UMAP_EINVALID);
+		json_decref(o);
+	}
+	json_t *o = parse("{\"verb\":\"upsert\",\"subject\":\"datalayer\",\"metadata\":{\"id\":\"A\",\"filename\":\"../a.geojson\"},\"value\":{}}");
+	int applied = -1;
+	CHECK_INT(umap_sync_apply_op(&files, o, &applied), UMAP_EINVALID);
+	json_decref(o);
+	CHECK_INT(files.n, 0);
+	CHECK_INT(umap_sync_files_add(&files, "m.umap", parse("{\"type\":\"umap\",\"layers\":[{\"type\":\"FeatureCollection\","
+							       "\"_umap_options\":{\"id\":\"A\"},\"features\":[]}]}")), 0);
+	o = parse("{\"verb\":\"update\",\"subject\":\"map\",\"metadata\":{},\"key\":\"layers\",\"value\":[]}");
+	CHECK_INT(umap_sync_apply_op(&files, o, &applied), UMAP_EINVALID);
+	json_decref(o);
+	CHECK_INT(json_array_size(json_object_get(files.roots[0], "layers")), 1);
+	umap_sync_files_dispose(&files);
+}
+
 int main(void)
 {
 	RUN(url_parse);
@@ -188,5 +316,8 @@ int main(void)
 	RUN(apply_feature_ops);
 	RUN(apply_map_ops);
 	RUN(apply_ops_batch_equals_one_by_one);
+	RUN(pull_reply_parse);
+	RUN(snapshot_refuses_bad_names);
+	RUN(apply_refuses_paths_and_layers);
 	return UNIT_DONE();
 }
