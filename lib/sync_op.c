@@ -58,9 +58,9 @@ static int valid_key(const char *key)
  * feature's properties and geometry (never its id or type). */
 static int valid_key_for_subject(umap_sync_subject subject, const char *key)
 {
-	static const char *const map[] = { "properties.", "geometry", NULL };
+	static const char *const map[] = { "properties", "geometry", NULL };
 	static const char *const datalayer[] = { "options.", "properties.", "_umap_options.", NULL };
-	static const char *const feature[] = { "properties.", "geometry", NULL };
+	static const char *const feature[] = { "properties", "geometry", NULL };
 	const char *const *allowed = subject == UMAP_SYNC_MAP ? map : subject == UMAP_SYNC_DATALAYER ? datalayer : feature;
 	for (; *allowed; allowed++) {
 		size_t n = strlen(*allowed);
@@ -72,9 +72,9 @@ static int valid_key_for_subject(umap_sync_subject subject, const char *key)
 
 static const char *key_rule(umap_sync_subject subject)
 {
-	return subject == UMAP_SYNC_MAP ? "a map key must start with \"properties.\" or be \"geometry\""
+	return subject == UMAP_SYNC_MAP ? "a map update may only set \"properties\", \"properties.*\" or \"geometry\""
 	       : subject == UMAP_SYNC_DATALAYER ? "a datalayer key must start with \"options.\" (or \"properties.\")"
-						: "a feature key must start with \"properties.\" or be \"geometry\"";
+						: "a feature update may only set \"properties\", \"properties.*\" or \"geometry\"";
 }
 
 static int valid_op_id(const char *id)
