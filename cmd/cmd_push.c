@@ -2,6 +2,7 @@
  * outbox before anything is sent, so a push that was cut off is resent with the same op ids
  * (the server applies each once); on 409 nothing is applied and the user is told to pull. */
 #include "builtin.h"
+#include "merge-report.h"
 #include "progress.h"
 #include "repo-cmd.h"
 #include "sync-cmd.h"
@@ -29,9 +30,13 @@ static void report_conflicts(const json_t *reply, const char *remote)
 		const char *key = json_string_value(json_object_get(c, "key"));
 		const char *reason = json_string_value(json_object_get(c, "reason"));
 		char *id_text = id && !json_is_null(id) ? umap_json_dumps(id, UMAP_JSON_COMPACT) : NULL;
-		fprintf(stderr, "\t%s%s%s%s%s%s%s\n", layer ? "layer " : "map", layer ? layer : "",
-			id_text ? " feature " : "", id_text ? id_text : "", key ? " " : "", key ? key : "",
-			reason ? reason : "");
+		umap_buf line = UMAP_BUF_INIT;
+		if (umap_buf_printf(&line, "%s%s%s%s%s%s%s", layer ? "layer " : "map", layer ? layer : "",
+				    id_text ? " feature " : "", id_text ? id_text : "", key ? " " : "", key ? key : "",
+				    reason ? reason : ""))
+			die("out of memory");
+		print_path_line(stderr, "\t", line.ptr); /* the server's names: shown escaped */
+		umap_buf_dispose(&line);
 		free(id_text);
 	}
 	hint("nothing was applied; run 'umapsync pull %s' (and settle any conflicts), then push again", remote);
@@ -101,7 +106,10 @@ static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *sta
 			report_conflicts(reply, remote->name);
 			exit(EXIT_DIFFERENT);
 		}
-		cursor = json_integer_value(json_object_get(reply, "cursor"));
+		long long acked = 0;
+		if (umap_sync_push_reply_check(&acked, reply))
+			die_lib(NULL);
+		cursor = (json_int_t)acked;
 		if (contiguous && cursor == next + (json_int_t)n)
 			next = cursor;
 		else

@@ -17,11 +17,11 @@
 
 /* Writes a formatted message to stderr with control characters made visible (a message
  * may carry names and text from a server or a file: they must not drive the terminal);
- * the message's own line breaks and tabs stay where `flags` say so. */
-static void put_printable(const char *text, size_t len, unsigned flags)
+ * line breaks and tabs stay: messages of several lines are ours. */
+static void put_printable(const char *text, size_t len)
 {
 	umap_buf shown = UMAP_BUF_INIT;
-	if (umap_buf_put_printable(&shown, text, len, flags))
+	if (umap_buf_put_printable(&shown, text, len, UMAP_PRINTABLE_KEEP_LINES))
 		fputs("(out of memory)", stderr);
 	else if (shown.len)
 		fwrite(shown.ptr, 1, shown.len, stderr);
@@ -34,7 +34,7 @@ static void put_message(const char *fmt, va_list ap)
 	if (umap_buf_vprintf(&raw, fmt, ap))
 		fputs("(out of memory)", stderr);
 	else if (raw.len)
-		put_printable(raw.ptr, raw.len, UMAP_PRINTABLE_KEEP_LINES);
+		put_printable(raw.ptr, raw.len);
 	umap_buf_dispose(&raw);
 }
 
@@ -78,8 +78,7 @@ _Noreturn void die_lib(const char *fmt, ...)
 		va_end(ap);
 		fputs(": ", stderr);
 	}
-	/* a library message is one line: a line break in it came with a name or a server's text */
-	put_printable(umap_error_last(), strlen(umap_error_last()), 0);
+	put_printable(umap_error_last(), strlen(umap_error_last()));
 	fputc('\n', stderr);
 	exit(EXIT_FATAL);
 }

@@ -387,6 +387,20 @@ int umap_sync_pull_reply_parse(umap_sync_pull_reply *out, const char *body, size
 	return 0;
 }
 
+int umap_sync_push_reply_check(long long *cursor, const json_t *reply)
+{
+	const json_t *at = json_object_get(reply, "cursor"), *ack = json_object_get(reply, "ack");
+	*cursor = 0;
+	if (!json_is_object(reply))
+		return umap_error_set(UMAP_EINVALID, "the server's answer is not a push reply: it is not a JSON object");
+	if (!json_is_integer(at) || json_integer_value(at) < 0)
+		return umap_error_set(UMAP_EINVALID, "the server's answer is not a push reply: \"cursor\" must be an integer >= 0");
+	if (ack && !json_is_array(ack))
+		return umap_error_set(UMAP_EINVALID, "the server's answer is not a push reply: \"ack\" must be an array");
+	*cursor = (long long)json_integer_value(at);
+	return 0;
+}
+
 void umap_sync_pull_reply_dispose(umap_sync_pull_reply *reply)
 {
 	json_decref(reply->root);

@@ -58,6 +58,11 @@ typedef struct umap_sync_pull_reply {
 int umap_sync_pull_reply_parse(umap_sync_pull_reply *out, const char *body, size_t len, long long since);
 void umap_sync_pull_reply_dispose(umap_sync_pull_reply *reply);
 
+/* A push's acknowledgement ({"ack":[...],"cursor":N}): a JSON object with "cursor" an
+ * integer >= 0 and "ack" an array when present. UMAP_EINVALID "the server's answer is not a
+ * push reply: ..." otherwise. */
+int umap_sync_push_reply_check(long long *cursor, const json_t *reply);
+
 /* What one pull may receive in all before it stops (a server that sends ops forever with an
  * advancing cursor): the pulled ops are held in memory until they are applied, about five
  * times their text. A legitimate pull that needs more is better served by a fresh clone. */

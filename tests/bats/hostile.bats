@@ -154,3 +154,26 @@ hint: if the map really changed that much, clone it afresh, or raise UMAPSYNC_PU
 	assert_equal "$stderr" 'CONFLICT (modify/modify): feature a\x1b]0;pwned\x07: properties.k\x1b[2J is 2 in ours, 3 in theirs (base 1)
 merged with 1 conflict; the result keeps ours'
 }
+
+# clone_commit_push SCENARIO: a clone with one local commit pushed to the evil server.
+clone_commit_push() {
+	evil "$1"
+	"$UMAPSYNC" clone "$URL" w >/dev/null 2>&1
+	cd w
+	jq '.features[0].properties.name = "two"' base.geojson >b.tmp && mv b.tmp base.geojson
+	"$UMAPSYNC" commit -m "two" >/dev/null
+}
+
+@test "hostile: a push acknowledged with a cursor that is not one is an error" {
+	clone_commit_push push-badreply
+	UMAPSYNC_TIMEOUT=20 run -128 --separate-stderr timeout 60 "$UMAPSYNC" push
+	assert_equal "$stderr" "fatal: the server's answer is not a push reply: \"cursor\" must be an integer >= 0"
+}
+
+@test "hostile: the names in a refused push's conflicts are shown escaped" {
+	clone_commit_push push-conflict
+	UMAPSYNC_TIMEOUT=20 run -1 --separate-stderr timeout 60 "$UMAPSYNC" push
+	assert_equal "$stderr" "error: the server refused the push: 1 change conflicts with changes pushed by others:
+	layer L1\\x1b[2J feature \"a1\" properties.name\\x1b]0;x\\x07
+hint: nothing was applied; run 'umapsync pull origin' (and settle any conflicts), then push again"
+}

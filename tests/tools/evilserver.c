@@ -20,6 +20,8 @@
  *   error-escape       pull: HTTP 400 whose error text retitles and clears the terminal
  *   snapshot-traversal snapshot: a layer whose filename is "../../../TARGET"
  *   snapshot-c1        snapshot: a filename with U+009B (CSI) in it
+ *   push-badreply      push: 200 with a negative cursor
+ *   push-conflict      push: 409 whose conflicts name a layer and a key with escapes
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -158,7 +160,7 @@ static void respond(int fd, int status, const char *body, size_t len)
 	int n = snprintf(head, sizeof(head),
 			 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
 			 "Connection: close\r\n\r\n",
-			 status, status == 200 ? "OK" : "Bad Request", len);
+			 status, status == 200 ? "OK" : status == 409 ? "Conflict" : "Bad Request", len);
 	if (write(fd, head, (size_t)n) != n)
 		return;
 	for (size_t off = 0; off < len;) {
@@ -196,6 +198,12 @@ static void serve(int fd)
 		} else {
 			pull_reply(since ? atoll(since + 6) : 0);
 		}
+	} else if (strstr(req, "/push ") && !strcmp(scenario, "push-badreply")) {
+		put("{\"ack\":[],\"cursor\":-1}");
+	} else if (strstr(req, "/push ") && !strcmp(scenario, "push-conflict")) {
+		status = 409;
+		put("{\"conflicts\":[{\"layer\":\"L1\\u001b[2J\",\"id\":\"a1\",\"key\":\"properties.name\\u001b]0;x\\u0007\"}],"
+		    "\"error\":\"1 conflicting change(s): pull, then push again\"}");
 	} else {
 		status = 400;
 		put("{\"error\":\"not here\"}");
