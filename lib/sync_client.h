@@ -64,9 +64,9 @@ void umap_sync_pull_reply_dispose(umap_sync_pull_reply *reply);
 int umap_sync_push_reply_check(long long *cursor, const json_t *reply);
 
 /* What one pull may receive in all before it stops (a server that sends ops forever with an
- * advancing cursor): the pulled ops are held in memory until they are applied, about five
+ * advancing cursor): the pulled ops are held in memory until they are applied, about ten
  * times their text. A legitimate pull that needs more is better served by a fresh clone. */
-#define UMAP_SYNC_PULL_MAX_BYTES ((unsigned long long)256 << 20)
+#define UMAP_SYNC_PULL_MAX_BYTES ((unsigned long long)64 << 20)
 
 /* Checks a snapshot reply: a JSON object with "layers" (each with a valid "id", a valid
  * "filename" when it has one, "features" an array), "cursor" an integer >= 0 and
