@@ -26,10 +26,40 @@ static void print_json_string(umap_buf *out, const char *s)
 	json_decref(str);
 }
 
+/* GitHub's workflow-command escaping: data escapes %, CR and LF; a property value (file=)
+ * also escapes ':' and ',', which would otherwise end the value. */
+static void put_github_escaped(umap_buf *out, const char *s, int property)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '%': put(umap_buf_puts(out, "%25")); break;
+		case '\r': put(umap_buf_puts(out, "%0D")); break;
+		case '\n': put(umap_buf_puts(out, "%0A")); break;
+		case ':': put(property ? umap_buf_puts(out, "%3A") : umap_buf_putc(out, *s)); break;
+		case ',': put(property ? umap_buf_puts(out, "%2C") : umap_buf_putc(out, *s)); break;
+		default: put(umap_buf_putc(out, *s)); break;
+		}
+	}
+}
+
+/* One GitHub Actions annotation: ::error file=F,line=L,col=C::message (line and col only
+ * when known). */
+static void put_github_annotation(umap_buf *out, const char *level, const char *file,
+				  unsigned line, unsigned col, const char *text)
+{
+	put(umap_buf_printf(out, "::%s file=", level));
+	put_github_escaped(out, file, 1);
+	if (line)
+		put(umap_buf_printf(out, ",line=%u,col=%u", line, col ? col : 1));
+	put(umap_buf_puts(out, "::"));
+	put_github_escaped(out, text, 0);
+	put(umap_buf_putc(out, '\n'));
+}
+
 int cmd_validate(int argc, const char **argv)
 {
 	static const char *const usage[] = {
-		"umapsync validate [--format=text|json|compact] [--strict] [--umap] FILE...",
+		"umapsync validate [--format=text|json|compact|github] [--strict] [--umap] FILE...",
 		NULL,
 	};
 	const char *format = "text";
@@ -37,8 +67,8 @@ int cmd_validate(int argc, const char **argv)
 	const struct option options[] = {
 		OPT_CHOICE(0, "format", &format, "FORMAT",
 			   "text (FILE:LINE:COL: level: message), json (one array), or compact "
-			   "(FILE:LINE:COL level message)",
-			   "text|json|compact"),
+			   "(FILE:LINE:COL level message), or github (Actions annotations)",
+			   "text|json|compact|github"),
 		OPT_BOOL(0, "strict", &strict, "exit 1 on warnings too"),
 		OPT_BOOL(0, "umap", &umap,
 			 "uMap checks: ids, layer options (automatic for {\"type\": \"umap\"})"),
@@ -63,6 +93,7 @@ int cmd_validate(int argc, const char **argv)
 	opts.no_fast_path = no_fast_path;
 
 	int as_json = strcmp(format, "json") == 0, compact = strcmp(format, "compact") == 0;
+	int github = strcmp(format, "github") == 0;
 	int invalid = 0, unreadable = 0, first = 1, hint_umap = 0;
 	umap_buf out = UMAP_BUF_INIT;
 	if (as_json)
@@ -76,6 +107,9 @@ int cmd_validate(int argc, const char **argv)
 			die_lib("validating '%s'", name);
 		if (rc) {
 			error("%s", umap_error_last());
+			/* The job log shows stderr, but only an annotation marks the pull request. */
+			if (github)
+				put_github_annotation(&out, "error", name, 0, 0, umap_error_last());
 			unreadable = 1;
 			umap_validation_clear(&result);
 			continue;
@@ -96,6 +130,9 @@ int cmd_validate(int argc, const char **argv)
 						    msg->pos.line, msg->pos.col, level));
 				print_json_string(&out, msg->text);
 				put(umap_buf_putc(&out, '}'));
+			} else if (github) {
+				put_github_annotation(&out, level, name, msg->pos.line, msg->pos.col,
+						      msg->text);
 			} else if (compact) {
 				put(umap_buf_printf(&out, "%s:%u:%u %s %s\n", name, msg->pos.line,
 						    msg->pos.col, level, msg->text));
@@ -114,10 +151,9 @@ int cmd_validate(int argc, const char **argv)
 			umap_buf_clear(&out);
 		}
 	}
-	if (as_json) {
+	if (as_json)
 		put(umap_buf_puts(&out, first ? "]\n" : "\n]\n"));
-		fwrite(out.ptr, 1, out.len, stdout);
-	}
+	fwrite(out.ptr, 1, out.len, stdout);
 	umap_buf_dispose(&out);
 	check_stdout();
 	if (hint_umap)

@@ -272,3 +272,26 @@ error: cannot open 'missing.geojson': No such file or directory"
 	assert_line "$FIXTURES/validate/fastpath.geojson:6:1: error: duplicate feature id \"bbbbb\" in this layer: first at line 5, again at line 6"
 	assert_line "$FIXTURES/validate/fastpath.geojson:11:1: error: duplicate feature id 1 in this layer: first at line 10, again at line 11"
 }
+
+@test "--format=github: Actions annotations, escaped as GitHub reads them (golden)" {
+	local dir="$FIXTURES/validate/github"
+	cp "$dir"/*.geojson .
+	cp type-with-newline.geojson 'we,ird:50%.geojson' # ',' ':' '%' in file= are escaped
+	run_split umapsync validate --format=github rhr-warning.geojson two-errors.geojson \
+		type-with-newline.geojson 'we,ird:50%.geojson' missing.geojson
+	assert_equal "$status" 128
+	assert_equal "$output" "$(cat "$dir/expected.txt")"
+	assert_equal "$stderr" "error: cannot open 'missing.geojson': No such file or directory"
+}
+
+@test "--format=github: warnings alone pass unless --strict; a valid file prints nothing" {
+	run_split umapsync validate --format=github "$FIXTURES/validate/github/rhr-warning.geojson"
+	assert_success
+	assert_output --regexp '^::warning file=[^,]*rhr-warning\.geojson,line=1,col=1::Polygons and MultiPolygons should follow the right-hand rule$'
+	run_split umapsync validate --strict --format=github "$FIXTURES/validate/github/rhr-warning.geojson"
+	assert_equal "$status" 1
+	run_split umapsync validate --format=github "$EXAMPLES/cycling-lyon.umap"
+	assert_success
+	assert_output ""
+	assert_equal "$stderr" ""
+}
