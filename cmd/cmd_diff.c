@@ -17,6 +17,7 @@ struct diff_cmd {
 	int stat, quiet, exit_code, precision, color;
 	const char *id_property;
 	struct string_list ignore;
+	int max_features;
 };
 
 /* Whether `arg` names something we can read as a file ("-" is stdin). */
@@ -40,6 +41,9 @@ static void format_diff(umap_buf *out, const umap_diff *diff, const struct diff_
 			die_lib("cannot format the diff");
 	} else if (!strcmp(cmd->format, "text")) {
 		if (umap_diff_format_text(out, diff, want_color(stdout, cmd->color)))
+			die_lib("cannot format the diff");
+	} else if (!strcmp(cmd->format, "markdown")) {
+		if (umap_diff_format_markdown(out, diff, (size_t)cmd->max_features))
 			die_lib("cannot format the diff");
 	} else if (!strcmp(cmd->format, "json")) {
 		if (umap_diff_to_json(&value, diff))
@@ -67,9 +71,9 @@ int cmd_diff(int argc, const char **argv)
 		"umapsync diff [options] [REV [REV]]",
 		NULL,
 	};
-	struct diff_cmd cmd = { "text", 0, 0, 0, -1, COLOR_AUTO, NULL, STRING_LIST_INIT };
+	struct diff_cmd cmd = { "text", 0, 0, 0, -1, COLOR_AUTO, NULL, STRING_LIST_INIT, 20 };
 	const struct option options[] = {
-		OPT_CHOICE(0, "format", &cmd.format, "FORMAT", "output format", "text|json|geojson|ops"),
+		OPT_CHOICE(0, "format", &cmd.format, "FORMAT", "output format", "text|json|geojson|ops|markdown"),
 		OPT_BOOL(0, "stat", &cmd.stat, "show only how many features changed per layer"),
 		OPT_BOOL('q', "quiet", &cmd.quiet, "print nothing; exit 1 where anything differs"),
 		OPT_BOOL(0, "exit-code", &cmd.exit_code, "exit 1 where anything differs"),
@@ -77,6 +81,8 @@ int cmd_diff(int argc, const char **argv)
 				"leave property KEY (or \"geometry\") out; repeatable"),
 		OPT_INT(0, "precision", &cmd.precision, "N", "compare coordinates at N decimals"),
 		OPT_STRING(0, "id", &cmd.id_property, "PROP", "feature ids are properties.PROP"),
+		OPT_INT(0, "max-features", &cmd.max_features, "N",
+			"markdown: list at most N changed features (default 20)"),
 		OPT_COLOR(&cmd.color),
 		OPT_END(),
 	};
@@ -84,6 +90,9 @@ int cmd_diff(int argc, const char **argv)
 	if (cmd.precision < -1 || cmd.precision > 17)
 		usage_with_options_msg(usage, options, "--precision expects 0 to 17 decimals, not %d",
 				       cmd.precision);
+	if (cmd.max_features < 0)
+		usage_with_options_msg(usage, options, "--max-features expects 0 or more, not %d",
+				       cmd.max_features);
 	if (cmd.id_property && !*cmd.id_property)
 		usage_with_options_msg(usage, options, "--id needs a property name");
 	if (argc > 2)

@@ -139,6 +139,17 @@ int umap_diff_to_geojson(json_t **out, const umap_diff *diff);
 /* The value used as "layer" in outputs: the layer id, else its position. New reference. */
 json_t *umap_diff_layer_ref(const umap_diff_layer *layer);
 
+/* The words of the text format, for other formatters (appended to `out`, no colour): a
+ * value as compact JSON cut at 60 bytes with "…"; "Point, 1 vertex" (or "null"); "LineString,
+ * 4 → 5 vertices, bbox moved 38 m". */
+int umap_diff_describe_value(umap_buf *out, const json_t *value);
+int umap_diff_describe_geometry(umap_buf *out, const json_t *geometry);
+int umap_diff_describe_geometry_change(umap_buf *out, const json_t *old_geometry,
+				       const json_t *new_geometry);
+/* A pull-request comment: counts per layer, then up to `max_features` changed features
+ * with their key changes, then "and M more" (lib/diff_markdown.c). */
+int umap_diff_format_markdown(umap_buf *out, const umap_diff *diff, size_t max_features);
+
 /* Geometry summary helpers, shared with other formatters. */
 size_t umap_geometry_vertices(const json_t *geometry);
 /* How far the bbox moved, in metres (the larger shift of its two corners); -1 if unknown. */

@@ -359,3 +359,27 @@ int umap_diff_format_stat(umap_buf *out, const umap_diff *diff)
 				     diff->summary.modified, diff->summary.unchanged);
 	return rc;
 }
+
+/* ---- pieces other formatters share ------------------------------------------------ */
+
+int umap_diff_describe_value(umap_buf *out, const json_t *value)
+{
+	text_out t = { out, 0, 0, 0 };
+	put_json_value(&t, value);
+	return t.rc;
+}
+
+int umap_diff_describe_geometry(umap_buf *out, const json_t *geometry)
+{
+	text_out t = { out, 0, 0, 0 };
+	put_geometry(&t, geometry);
+	return t.rc;
+}
+
+int umap_diff_describe_geometry_change(umap_buf *out, const json_t *old_geometry,
+				       const json_t *new_geometry)
+{
+	text_out t = { out, 0, 0, 0 };
+	put_geometry_change(&t, old_geometry, new_geometry);
+	return t.rc;
+}
