@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 
 #include "diff.h"
+#include "diff_html.h"
 #include "error.h"
+#include "fs.h"
 #include "json_arena.h"
 #include "ops.h"
 #include "repo-cmd.h"
@@ -18,6 +20,8 @@ struct diff_cmd {
 	const char *id_property;
 	struct string_list ignore;
 	int max_features;
+	const char *output;
+	const char *title; /* html: what was compared */
 };
 
 /* Whether `arg` names something we can read as a file ("-" is stdin). */
@@ -33,6 +37,17 @@ static void write_json(umap_buf *out, const json_t *value, unsigned flags)
 		die_lib("cannot format the diff");
 }
 
+/* The page, with Leaflet from UMAPSYNC_LEAFLET_DIR when set (tests, other installs). */
+static int html_diff(umap_buf *out, const umap_diff *diff, const char *title)
+{
+	umap_diff_html_options opts = UMAP_DIFF_HTML_OPTIONS_INIT;
+	opts.title = title;
+	opts.leaflet_dir = getenv("UMAPSYNC_LEAFLET_DIR");
+	if (opts.leaflet_dir && !*opts.leaflet_dir)
+		opts.leaflet_dir = NULL;
+	return umap_diff_format_html(out, diff, &opts);
+}
+
 static void format_diff(umap_buf *out, const umap_diff *diff, const struct diff_cmd *cmd)
 {
 	json_t *value = NULL;
@@ -45,6 +60,9 @@ static void format_diff(umap_buf *out, const umap_diff *diff, const struct diff_
 	} else if (!strcmp(cmd->format, "markdown")) {
 		if (umap_diff_format_markdown(out, diff, (size_t)cmd->max_features))
 			die_lib("cannot format the diff");
+	} else if (!strcmp(cmd->format, "html")) {
+		if (html_diff(out, diff, cmd->title))
+			die_lib(NULL);
 	} else if (!strcmp(cmd->format, "json")) {
 		if (umap_diff_to_json(&value, diff))
 			die_lib("cannot format the diff");
@@ -71,9 +89,10 @@ int cmd_diff(int argc, const char **argv)
 		"umapsync diff [options] [REV [REV]]",
 		NULL,
 	};
-	struct diff_cmd cmd = { "text", 0, 0, 0, -1, COLOR_AUTO, NULL, STRING_LIST_INIT, 20 };
+	struct diff_cmd cmd = { "text", 0, 0, 0, -1, COLOR_AUTO, NULL, STRING_LIST_INIT, 20, NULL, NULL };
 	const struct option options[] = {
-		OPT_CHOICE(0, "format", &cmd.format, "FORMAT", "output format", "text|json|geojson|ops|markdown"),
+		OPT_CHOICE(0, "format", &cmd.format, "FORMAT", "output format",
+			   "text|json|geojson|ops|markdown|html"),
 		OPT_BOOL(0, "stat", &cmd.stat, "show only how many features changed per layer"),
 		OPT_BOOL('q', "quiet", &cmd.quiet, "print nothing; exit 1 where anything differs"),
 		OPT_BOOL(0, "exit-code", &cmd.exit_code, "exit 1 where anything differs"),
@@ -83,6 +102,7 @@ int cmd_diff(int argc, const char **argv)
 		OPT_STRING(0, "id", &cmd.id_property, "PROP", "feature ids are properties.PROP"),
 		OPT_INT(0, "max-features", &cmd.max_features, "N",
 			"markdown: list at most N changed features (default 20)"),
+		OPT_FILE('o', "output", &cmd.output, "FILE", "write the diff to FILE"),
 		OPT_COLOR(&cmd.color),
 		OPT_END(),
 	};
@@ -104,6 +124,8 @@ int cmd_diff(int argc, const char **argv)
 	dopts.id_property = cmd.id_property;
 	dopts.summary_only = cmd.stat || cmd.quiet;
 	umap_diff *diff;
+	umap_buf heading = UMAP_BUF_INIT;
+	int title;
 	if (umap_diff_new(&diff, &dopts))
 		die_lib(NULL);
 	if (argc < 2 || !is_file_source(argv[0]) || !is_file_source(argv[1])) {
@@ -111,6 +133,8 @@ int cmd_diff(int argc, const char **argv)
 		if (cmd.id_property)
 			usage_with_options_msg(usage, options, "--id applies to files, not revisions");
 		diff_from_revisions(diff, argc, argv);
+		title = umap_buf_printf(&heading, "%s \xe2\x86\x92 %s", argc ? argv[0] : "HEAD",
+					argc > 1 ? argv[1] : "working files");
 	} else {
 		if (!strcmp(argv[0], "-") && !strcmp(argv[1], "-"))
 			die("only one side of a diff can be standard input");
@@ -118,18 +142,29 @@ int cmd_diff(int argc, const char **argv)
 		 * of what changed are all freed at the end: one region holds them */
 		if (umap_json_arena_begin() || umap_diff_files(diff, argv[0], argv[1]))
 			die_lib(NULL);
+		title = umap_buf_printf(&heading, "%s \xe2\x86\x92 %s", argv[0], argv[1]);
 	}
 
+	if (title)
+		die("out of memory");
+	cmd.title = heading.ptr;
 	int changed = umap_diff_has_changes(diff);
 	if (!cmd.quiet) {
-		setup_pager();
 		umap_buf out = UMAP_BUF_INIT;
+		if (!cmd.output)
+			setup_pager();
 		format_diff(&out, diff, &cmd);
-		if (out.len)
-			fwrite(out.ptr, 1, out.len, stdout);
+		if (cmd.output) {
+			if (umap_file_write_atomic(cmd.output, out.ptr, out.len))
+				die_lib(NULL);
+		} else {
+			if (out.len)
+				fwrite(out.ptr, 1, out.len, stdout);
+			check_stdout();
+		}
 		umap_buf_dispose(&out);
-		check_stdout();
 	}
+	umap_buf_dispose(&heading);
 	umap_diff_free(diff);
 	umap_json_arena_end();
 	string_list_clear(&cmd.ignore);

@@ -61,3 +61,141 @@ same_lines() {
 	assert_success
 	same_lines "$output" "$(umapsync diff --format=markdown "$BASE" "$ALICE")"
 }
+
+# chromium_page FILE.html[#HASH] [SHOT]: opens the page in headless Chromium, offline (every
+# host name fails to resolve), in a 1200x800 window, and prints the DOM after the scripts ran;
+# with SHOT, writes the screenshot there too. Chromium's log goes to chromium.log, whose
+# CONSOLE lines are the page's console messages and uncaught errors.
+chromium_page() {
+	local url="file://$TEST_DIR/$1" profile shot=()
+	profile=$(mktemp -d "$TEST_DIR/chromium.XXXXXX")
+	[ -n "${2:-}" ] && shot=(--screenshot="$TEST_DIR/$2")
+	timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+		--disable-background-networking --disable-component-update --disable-sync \
+		--user-data-dir="$profile" --host-resolver-rules="MAP * ~NOTFOUND" \
+		--enable-logging=stderr --v=0 --window-size=1200,800 --hide-scrollbars \
+		"${shot[@]}" --dump-dom "$url" 2>>chromium.log
+}
+
+# No console message at all: no uncaught error, no Content-Security-Policy refusal.
+refute_console_messages() {
+	if grep -q ':CONSOLE' chromium.log; then
+		grep ':CONSOLE' chromium.log
+		return 1
+	fi
+}
+
+# Whether R G B is the colour of a change kind drawn on the grey map.
+is_colour() {
+	local kind=$1 r=$2 g=$3 b=$4
+	case $kind in
+	added) [ "$g" -gt 110 ] && [ "$g" -gt $((r + 50)) ] && [ "$g" -gt $((b + 30)) ] ;;
+	removed) [ "$r" -gt 150 ] && [ "$r" -gt $((g + 80)) ] && [ "$r" -gt $((b + 80)) ] ;;
+	modified) [ "$r" -gt 200 ] && [ "$g" -gt 100 ] && [ "$g" -lt 180 ] && [ "$b" -lt 80 ] ;;
+	esac
+}
+
+@test "html: one self-contained page, Leaflet and its licence inlined, nothing fetched but tiles" {
+	run_split umapsync diff --format=html -o alice.html "$BASE" "$ALICE"
+	assert_success
+	assert_output ""
+	assert_equal "$stderr" ""
+	run grep -c -E '<(script|img|link|iframe)[^>]* (src|href)=' alice.html
+	assert_output 0
+	grep -q 'Leaflet (https://leafletjs.com), inlined below' alice.html
+	grep -q 'Redistributions in binary form must reproduce' alice.html
+	grep -q "script-src 'sha256-" alice.html
+	run grep -c 'sourceMappingURL' alice.html
+	assert_output 0
+	# the same page on standard output
+	run_split umapsync diff --format=html "$BASE" "$ALICE"
+	assert_equal "$output" "$(cat alice.html)"
+}
+
+@test "html: opens offline in Chromium without a console message; each change drawn in its colour where it is" {
+	command -v chromium >/dev/null || fail "chromium is not installed (make deps)"
+	cp "$MAP" "$EDITED" "$BASE" "$ALICE" .
+	umapsync diff --format=html -o lyon.html cycling-lyon.umap lyon-edited.umap
+	umapsync diff --format=html -o alice.html bike-parking.geojson bike-parking-alice.geojson
+	chromium_page alice.html alice.png >alice.dom
+	chromium_page lyon.html >lyon.dom
+	refute_console_messages
+	grep -q 'data-umapsync-ready="2"' alice.dom
+	grep -q 'data-umapsync-ready="5"' lyon.dom
+	grep -q '>bike-parking.geojson → bike-parking-alice.geojson</h1>' alice.dom
+	grep -q '>1 added, 0 removed, 1 modified, 7 unchanged</p>' alice.dom
+	grep -q '>modified zP5kR Bellecour</span></li>' alice.dom
+	grep -q '>added R2dNw Perrache</span></li>' alice.dom
+	grep -q '>removed p9LcV Passerelle du Collège in layer Bike lanes</span>' lyon.dom
+	# The points' screen positions, as the page computed them, hold the kind's colour. The
+	# DOM is dumped as laid out in the window less the browser's bar; the screenshot is taken
+	# at 800 pixels high, and Leaflet keeps the map's centre: y moves by half the difference.
+	local checked=0 kind x y r g b height shift
+	height=$(sed -n 's/.*data-viewport="1200x\([0-9]*\)".*/\1/p' alice.dom)
+	shift=$(((800 - height) / 2))
+	while read -r kind x y; do
+		y=$((y + shift))
+		read -r _ r g b < <(python3 "$BATS_TEST_DIRNAME/../tools/png_pixel.py" alice.png "$x,$y")
+		is_colour "$kind" "$r" "$g" "$b" || fail "$kind feature at $x,$y is $r $g $b"
+		checked=$((checked + 1))
+	done < <(sed 's/<li/\n<li/g' alice.dom | sed -n \
+		's/^<li[^>]* data-x="\([0-9]*\)" data-y="\([0-9]*\)"><span [^>]*><\/span><span class="\([a-z]*\)">.*/\3 \1 \2/p')
+	assert_equal "$checked" 2
+	# and the map is grey away from them: no tile was drawn offline
+	read -r _ r g b < <(python3 "$BATS_TEST_DIRNAME/../tools/png_pixel.py" alice.png 400,400)
+	assert_equal "$r $g $b" "232 232 232"
+}
+
+@test "html: property values holding <img onerror> or </script> stay text and never run" {
+	command -v chromium >/dev/null || fail "chromium is not installed (make deps)"
+	umapsync diff --format=html -o hostile.html "$HOSTILE_A" "$HOSTILE_B"
+	run grep -c -F '<img src=x' hostile.html
+	assert_output 0
+	run grep -c -F "setAttribute('data-pwned','script')</script>" hostile.html
+	assert_output 0
+	chromium_page hostile.html >list.dom
+	chromium_page 'hostile.html#change-1' >popup.dom # opens the popup of h3
+	refute_console_messages
+	grep -q 'data-umapsync-ready="3"' list.dom
+	grep -q 'data-umapsync-ready="3"' popup.dom
+	run grep -c 'data-pwned=' list.dom popup.dom
+	assert_output "list.dom:0
+popup.dom:0"
+	grep -q -F 'added h3 [link](javascript:alert(1)) &amp; &amp;amp; &lt;img src=x onerror="document' list.dom
+	grep -q -F '<span class="new">"&lt;/script&gt;&lt;script&gt;document.documentElement.setAttribute(' popup.dom
+	grep -q -F '*bold* | &lt;b&gt;x&lt;/b&gt; @octocat $x$' list.dom
+}
+
+@test "html: revisions and the working files; the page grows with the change, not the map" {
+	alice_ahead layer.geojson alice
+	run_split umapsync diff --format=html -o revs.html main alice
+	assert_success
+	grep -q '"title":"main → alice"' revs.html
+	grep -q '"summary":{"added":1,"removed":0,"modified":1,"unchanged":7}' revs.html
+	cp "$ALICE" layer.geojson
+	umapsync diff --format=html -o work.html
+	grep -q '"title":"HEAD → working files"' work.html
+	# 3,000 features, one of them changed: about the page of a 2-feature change
+	jq -c '.features = [range(3000) as $i | .features[0] | .id = "f\($i)"
+		| .properties.name = "n\($i)"]' "$BASE" >big-a.geojson
+	jq -c '.features[1500].properties.name = "changed"' big-a.geojson >big-b.geojson
+	umapsync diff --format=html -o big.html big-a.geojson big-b.geojson
+	umapsync diff --format=html -o small.html "$BASE" "$ALICE"
+	local big small
+	big=$(wc -c <big.html) small=$(wc -c <small.html)
+	[ "$big" -lt $((small + 2000)) ] || fail "1 change in 3,000 features: $big bytes, 2 changes: $small"
+}
+
+@test "html: without Leaflet, says what to install and writes no file" {
+	UMAPSYNC_LEAFLET_DIR="$TEST_DIR/none" run_split umapsync diff --format=html -o out.html "$BASE" "$ALICE"
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: the HTML format needs Leaflet, not found in $TEST_DIR/none: install Debian's libjs-leaflet (or set UMAPSYNC_LEAFLET_DIR)"
+	[ ! -e out.html ]
+	# a Leaflet whose script holds an end tag is not inlined
+	mkdir evil
+	printf 'var a = "</SCRIPT><script>alert(1)";\n' >evil/leaflet.js
+	: >evil/leaflet.css
+	UMAPSYNC_LEAFLET_DIR="$TEST_DIR/evil" run_split umapsync diff --format=html "$BASE" "$ALICE"
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: cannot inline Leaflet from $TEST_DIR/evil: it holds an end tag"
+}
