@@ -50,11 +50,14 @@ static const char page_css[] =
 	".added { color: #1a7f37; } .removed { color: #c62828; } .modified { color: #b35c00; }\n"
 	".popup table { margin: 4px 0 0; } .popup td { text-align: left; vertical-align: top; }\n"
 	".popup .old { color: #c62828; } .popup .new { color: #1a7f37; }\n"
-	".more { color: #666; }\n";
+	".legend { margin: 0 0 8px; color: #555; } .legend .old { color: #6b3a00; text-decoration: underline dashed; }\n";
 
 static const char page_body[] =
 	"</head>\n<body>\n"
 	"<div id=\"side\"><h1 id=\"title\"></h1><p id=\"summary\"></p><table id=\"layers\"></table>"
+	"<p class=\"legend\"><span class=\"added\">added</span> \xc2\xb7 <span class=\"removed\">"
+	"removed</span> \xc2\xb7 <span class=\"modified\">modified</span>, the old geometry "
+	"<span class=\"old\">dashed</span></p>"
 	"<ol id=\"list\"></ol></div>\n"
 	"<div id=\"map\"></div>\n";
 
@@ -64,6 +67,8 @@ static const char page_js[] =
 	"  'use strict';\n"
 	"  var data = JSON.parse(document.getElementById('umapsync-diff').textContent);\n"
 	"  var COLORS = { added: '#1a9641', removed: '#d7191c', modified: '#f28e00' };\n"
+	"  // The old geometry of a modified feature: dashed, darker, above the new one.\n"
+	"  var OLD = '#6b3a00';\n"
 	"  function el(tag, cls, text) {\n"
 	"    var e = document.createElement(tag);\n"
 	"    if (cls) e.className = cls;\n"
@@ -136,13 +141,13 @@ static const char page_js[] =
 	"      style: function (feature) {\n"
 	"        var type = feature.geometry.type;\n"
 	"        if (type === 'Point' || type === 'MultiPoint') return {};\n"
-	"        return { color: color, weight: dashed ? 3 : 4, opacity: dashed ? 0.7 : 0.95,\n"
-	"          dashArray: dashed ? '6 6' : null, fillColor: color, fillOpacity: dashed ? 0.1 : 0.3 };\n"
+	"        return { color: dashed ? OLD : color, weight: dashed ? 2.5 : 5, opacity: 0.95,\n"
+	"          dashArray: dashed ? '5 7' : null, fillColor: color, fillOpacity: dashed ? 0 : 0.3 };\n"
 	"      },\n"
 	"      pointToLayer: function (feature, latlng) {\n"
-	"        return L.circleMarker(latlng, { radius: dashed ? 6 : 8, color: dashed ? color : '#fff',\n"
+	"        return L.circleMarker(latlng, { radius: 8, color: dashed ? OLD : '#fff',\n"
 	"          weight: 2, dashArray: dashed ? '3 3' : null, fillColor: color,\n"
-	"          fillOpacity: dashed ? 0.15 : 0.95 });\n"
+	"          fillOpacity: dashed ? 0 : 0.95 });\n"
 	"      }\n"
 	"    });\n"
 	"  }\n"
@@ -155,8 +160,8 @@ static const char page_js[] =
 	"    var group = L.featureGroup();\n"
 	"    // A geometry Leaflet cannot read is listed, not drawn: one bad feature keeps the page.\n"
 	"    try {\n"
-	"      if (f.old_geometry) draw(f.old_geometry, color, true).addTo(group);\n"
 	"      if (f.geometry) draw(f.geometry, color, false).addTo(group);\n"
+	"      if (f.old_geometry) draw(f.old_geometry, color, true).addTo(group);\n"
 	"    } catch (e) {\n"
 	"      group.clearLayers();\n"
 	"    }\n"

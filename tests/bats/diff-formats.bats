@@ -199,3 +199,18 @@ popup.dom:0"
 	assert_equal "$status" 128
 	assert_equal "$stderr" "fatal: cannot inline Leaflet from $TEST_DIR/evil: it holds an end tag"
 }
+
+@test "html: scripts/diff-html-screenshot.sh makes the README's screenshot from the bundled map" {
+	command -v chromium >/dev/null || fail "chromium is not installed (make deps)"
+	run_split "$BATS_TEST_DIRNAME/../../scripts/diff-html-screenshot.sh" "$TEST_DIR/shot.png"
+	assert_success
+	assert_output "wrote $TEST_DIR/shot.png"
+	# a 1200x700 PNG; the committed docs/diff-html.png is what this script made
+	run python3 - "$TEST_DIR/shot.png" <<-'PY'
+	import struct, sys
+	data = open(sys.argv[1], "rb").read()
+	print(data[:8] == b"\x89PNG\r\n\x1a\n", struct.unpack(">II", data[16:24]))
+	PY
+	assert_output "True (1200, 700)"
+	[ -s "$BATS_TEST_DIRNAME/../../docs/diff-html.png" ]
+}
