@@ -37,14 +37,10 @@ static void write_json(umap_buf *out, const json_t *value, unsigned flags)
 		die_lib("cannot format the diff");
 }
 
-/* The page, with Leaflet from UMAPSYNC_LEAFLET_DIR when set (tests, other installs). */
 static int html_diff(umap_buf *out, const umap_diff *diff, const char *title)
 {
 	umap_diff_html_options opts = UMAP_DIFF_HTML_OPTIONS_INIT;
 	opts.title = title;
-	opts.leaflet_dir = getenv("UMAPSYNC_LEAFLET_DIR");
-	if (opts.leaflet_dir && !*opts.leaflet_dir)
-		opts.leaflet_dir = NULL;
 	return umap_diff_format_html(out, diff, &opts);
 }
 

@@ -7,12 +7,21 @@
 #include <string.h>
 
 #include "diff.h"
+#include "diff_html.h"
+#include "error.h"
+#include "fs.h"
 
 int cmd_show(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync show [--color[=WHEN]] [REV]", NULL };
+	static const char *const usage[] = {
+		"umapsync show [--format=text|html] [-o FILE] [--color[=WHEN]] [REV]", NULL
+	};
 	int color = COLOR_AUTO;
+	const char *format = "text", *output = NULL;
 	const struct option options[] = {
+		OPT_CHOICE(0, "format", &format, "FORMAT",
+			   "text (the commit, then its diff) or html (its diff on a map)", "text|html"),
+		OPT_FILE('o', "output", &output, "FILE", "write to FILE"),
 		OPT_COLOR(&color),
 		OPT_END(),
 	};
@@ -34,7 +43,9 @@ int cmd_show(int argc, const char **argv)
 	char hex[GIT_OID_HEXSZ + 1], date[64];
 	git_oid_tostr(hex, sizeof(hex), &commit_id);
 	format_git_date(date, sizeof(date), &author->when);
-	setup_pager();
+	int html = !strcmp(format, "html");
+	if (!output)
+		setup_pager();
 	umap_buf out = UMAP_BUF_INIT;
 	umap_buf_printf(&out, "commit %s\n", hex);
 	if (git_commit_parentcount(c) > 1) {
@@ -58,12 +69,30 @@ int cmd_show(int argc, const char **argv)
 	    umap_diff_new(&diff, &dopts) ||
 	    umap_repo_fill_diff(diff, repo, tdiff, has_parent ? &parent_tree : NULL, &tree))
 		die_lib(NULL);
-	if (umap_diff_has_changes(diff)) {
+	if (html) {
+		/* the page's heading is the commit; its diff is the map */
+		umap_buf title = UMAP_BUF_INIT;
+		const char *summary = git_commit_summary(c);
+		umap_diff_html_options hopts = UMAP_DIFF_HTML_OPTIONS_INIT;
+		if (umap_buf_printf(&title, "commit %s %s (%s, %s)", short_id(&commit_id),
+				    summary ? summary : "", author->name, date))
+			die("out of memory");
+		hopts.title = title.ptr;
+		umap_buf_clear(&out);
+		if (umap_diff_format_html(&out, diff, &hopts))
+			die_lib(NULL);
+		umap_buf_dispose(&title);
+	} else if (umap_diff_has_changes(diff)) {
 		umap_buf_putc(&out, '\n');
 		if (umap_diff_format_text(&out, diff, want_color(stdout, color)))
 			die_lib("cannot format the diff");
 	}
-	fwrite(out.ptr, 1, out.len, stdout);
+	if (output) {
+		if (umap_file_write_atomic(output, out.ptr, out.len))
+			die_lib(NULL);
+	} else {
+		fwrite(out.ptr, 1, out.len, stdout);
+	}
 	umap_buf_dispose(&out);
 	umap_diff_free(diff);
 	umap_tree_diff_free(tdiff);

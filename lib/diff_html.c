@@ -475,7 +475,9 @@ static void put_data(html_out *h, const char *json, size_t len)
 int umap_diff_format_html(umap_buf *out, const umap_diff *diff,
 			  const umap_diff_html_options *opts)
 {
-	const char *dir = opts && opts->leaflet_dir ? opts->leaflet_dir : UMAP_LEAFLET_DIR;
+	const char *dir = opts && opts->leaflet_dir ? opts->leaflet_dir : getenv("UMAPSYNC_LEAFLET_DIR");
+	if (!dir || !*dir)
+		dir = UMAP_LEAFLET_DIR;
 	const char *title = opts && opts->title ? opts->title : "umapsync diff";
 	umap_buf js = UMAP_BUF_INIT, css = UMAP_BUF_INIT, data = UMAP_BUF_INIT;
 	html_out h = { out, UMAP_BUF_INIT, 0 };

@@ -13,7 +13,7 @@ typedef struct umap_diff_html_options {
 	unsigned int version;
 	const char *title;       /* the page's heading and title ("a.geojson → b.geojson") */
 	const char *leaflet_dir; /* holds leaflet.min.js (or leaflet.js) and leaflet.css;
-				  * NULL: UMAP_LEAFLET_DIR */
+				  * NULL: $UMAPSYNC_LEAFLET_DIR, else UMAP_LEAFLET_DIR */
 } umap_diff_html_options;
 
 #define UMAP_DIFF_HTML_OPTIONS_VERSION 1

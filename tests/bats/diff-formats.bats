@@ -214,3 +214,20 @@ popup.dom:0"
 	assert_output "True (1200, 700)"
 	[ -s "$BATS_TEST_DIRNAME/../../docs/diff-html.png" ]
 }
+
+@test "show --format=html: the commit as the page's heading, its diff on the map" {
+	alice_ahead layer.geojson alice
+	run_split umapsync show --format=html -o show.html alice
+	assert_success
+	assert_output ""
+	grep -q '"title":"commit [0-9a-f]\{7\} alice (Test User, ' show.html
+	grep -q '"summary":{"added":1,"removed":0,"modified":1,"unchanged":7}' show.html
+	# the same features as diff's page between the commit's parent and the commit
+	umapsync diff --format=html -o diff.html main alice
+	assert_equal "$(grep -o '"features":.*</script>' show.html)" \
+		"$(grep -o '"features":.*</script>' diff.html)"
+	run_split umapsync show --format=html alice
+	assert_equal "$output" "$(cat show.html)"
+	run_split umapsync show --format=text alice
+	assert_line --index 0 --regexp '^commit [0-9a-f]{40}$'
+}
