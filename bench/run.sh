@@ -333,6 +333,8 @@ bench_diff() {
 	local n=$1 a=$2 b=$3
 	measure diff "$n" "umapsync diff" us "0 1" $OUR_LIMIT "'$U' diff '$a' '$b'"
 	measure diff "$n" "umapsync diff --format=json" us "0 1" $OUR_LIMIT "'$U' diff --format=json '$a' '$b'"
+	measure diff "$n" "umapsync diff --format=markdown" us "0 1" $OUR_LIMIT "'$U' diff --format=markdown '$a' '$b'"
+	measure diff "$n" "umapsync diff --format=html" us "0 1" $OUR_LIMIT "'$U' diff --format=html '$a' '$b'"
 	measure diff "$n" "xxhsum -H3 both (floor)" floor "0" "$PEER_LIMIT" "xxhsum -H3 '$a' '$b'"
 	measure diff "$n" "cat both (floor)" floor "0" "$PEER_LIMIT" "cat '$a' '$b'"
 	measure diff "$n" "jq -S -c '.features[]' | diff" peer "0 1" "$PEER_LIMIT" "$(jq_diff "$a" "$b")"
