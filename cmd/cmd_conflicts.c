@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diff_html.h"
 #include "error.h"
+#include "fs.h"
 
 /* The conflicted features as they are in the working files, each with its conflicts. */
 static json_t *conflicts_geojson(umap_repo *repo, const json_t *conflicts)
@@ -74,10 +76,14 @@ static json_t *conflicts_geojson(umap_repo *repo, const json_t *conflicts)
 
 int cmd_conflicts(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync conflicts [--format=text|json|geojson]", NULL };
-	const char *format = "text";
+	static const char *const usage[] = {
+		"umapsync conflicts [--format=text|json|geojson|html] [-o FILE]", NULL
+	};
+	const char *format = "text", *output = NULL;
 	const struct option options[] = {
-		OPT_CHOICE(0, "format", &format, "FORMAT", "text (one line each), json or geojson", "text|json|geojson"),
+		OPT_CHOICE(0, "format", &format, "FORMAT",
+			   "text (one line each), json, geojson or html (on a map)", "text|json|geojson|html"),
+		OPT_FILE('o', "output", &output, "FILE", "write to FILE"),
 		OPT_END(),
 	};
 	argc = parse_options(argc, argv, options, usage);
@@ -95,6 +101,17 @@ int cmd_conflicts(int argc, const char **argv)
 	json_t *conflicts = json_object_get(state, "conflicts");
 	if (!strcmp(format, "text")) {
 		print_conflict_list(stdout, conflicts, NULL, 0);
+	} else if (!strcmp(format, "html")) {
+		json_t *features = conflicts_geojson(repo, conflicts);
+		umap_buf page = UMAP_BUF_INIT;
+		if (!features || umap_conflicts_format_html(&page, features, NULL))
+			die_lib(NULL);
+		if (output ? umap_file_write_atomic(output, page.ptr, page.len) : 0)
+			die_lib(NULL);
+		if (!output)
+			fwrite(page.ptr, 1, page.len, stdout);
+		umap_buf_dispose(&page);
+		json_decref(features);
 	} else {
 		json_t *out = !strcmp(format, "json") ? json_pack("{s:O}", "conflicts", conflicts)
 						      : conflicts_geojson(repo, conflicts);

@@ -47,17 +47,16 @@ static const char page_css[] =
 	"#list li { padding: 3px 4px; cursor: pointer; border-radius: 3px; word-break: break-word; }\n"
 	"#list li:hover, #list li:focus { background: #e4ecf7; outline: none; }\n"
 	".swatch { display: inline-block; width: 10px; height: 10px; border-radius: 5px; margin-right: 6px; }\n"
-	".added { color: #1a7f37; } .removed { color: #c62828; } .modified { color: #b35c00; }\n"
+	".added { color: #1a7f37; } .removed { color: #c62828; } .modified { color: #b35c00; } .conflict { color: #7b3294; }\n"
 	".popup table { margin: 4px 0 0; } .popup td { text-align: left; vertical-align: top; }\n"
 	".popup .old { color: #c62828; } .popup .new { color: #1a7f37; }\n"
-	".legend { margin: 0 0 8px; color: #555; } .legend .old { color: #6b3a00; text-decoration: underline dashed; }\n";
+	".popup .side { color: #666; } .popup .ours { color: #1f5fa8; } .popup .theirs { color: #7b3294; }\n"
+	"#legend { margin: 0 0 8px; color: #555; } #legend .old { color: #6b3a00; text-decoration: underline dashed; }\n";
 
 static const char page_body[] =
 	"</head>\n<body>\n"
 	"<div id=\"side\"><h1 id=\"title\"></h1><p id=\"summary\"></p><table id=\"layers\"></table>"
-	"<p class=\"legend\"><span class=\"added\">added</span> \xc2\xb7 <span class=\"removed\">"
-	"removed</span> \xc2\xb7 <span class=\"modified\">modified</span>, the old geometry "
-	"<span class=\"old\">dashed</span></p>"
+	"<p id=\"legend\"></p>"
 	"<ol id=\"list\"></ol></div>\n"
 	"<div id=\"map\"></div>\n";
 
@@ -66,7 +65,7 @@ static const char page_js[] =
 	"(function () {\n"
 	"  'use strict';\n"
 	"  var data = JSON.parse(document.getElementById('umapsync-diff').textContent);\n"
-	"  var COLORS = { added: '#1a9641', removed: '#d7191c', modified: '#f28e00' };\n"
+	"  var COLORS = { added: '#1a9641', removed: '#d7191c', modified: '#f28e00', conflict: '#7b3294' };\n"
 	"  // The old geometry of a modified feature: dashed, darker, above the new one.\n"
 	"  var OLD = '#6b3a00';\n"
 	"  function el(tag, cls, text) {\n"
@@ -78,9 +77,17 @@ static const char page_js[] =
 	"  function plural(n, one, many) { return n + ' ' + (n === 1 ? one : many); }\n"
 	"  document.title = data.title;\n"
 	"  document.getElementById('title').textContent = data.title;\n"
-	"  var s = data.summary;\n"
-	"  document.getElementById('summary').textContent = s.added + ' added, ' + s.removed + ' removed, ' +\n"
-	"    s.modified + ' modified, ' + s.unchanged + ' unchanged';\n"
+
+	"  document.getElementById('summary').textContent = data.summary_text;\n"
+	"  var legend = document.getElementById('legend');\n"
+	"  (data.conflicts ? ['conflict'] : ['added', 'removed', 'modified']).forEach(function (kind, i) {\n"
+	"    if (i) legend.appendChild(document.createTextNode(' \\u00b7 '));\n"
+	"    legend.appendChild(el('span', kind, kind === 'conflict' ? 'in conflict' : kind));\n"
+	"  });\n"
+	"  if (!data.conflicts) {\n"
+	"    legend.appendChild(document.createTextNode(', the old geometry '));\n"
+	"    legend.appendChild(el('span', 'old', 'dashed'));\n"
+	"  }\n"
 	"\n"
 	"  var table = document.getElementById('layers');\n"
 	"  if (data.map.length) {\n"
@@ -110,7 +117,7 @@ static const char page_js[] =
 	"\n"
 	"  function describe(f) {\n"
 	"    return f.kind + ' ' + (f.id === null ? '(no id)' : f.id) + (f.name === null ? '' : ' ' + f.name) +\n"
-	"      (f.layer === null ? '' : ' in layer ' + f.layer);\n"
+	"      (f.layer === null ? '' : (data.conflicts ? ' in ' : ' in layer ') + f.layer);\n"
 	"  }\n"
 	"  function popup(f) {\n"
 	"    var box = el('div', 'popup');\n"
@@ -118,11 +125,25 @@ static const char page_js[] =
 	"    var t = el('table');\n"
 	"    f.keys.forEach(function (k) {\n"
 	"      var row = el('tr');\n"
-	"      row.appendChild(el('td', null, k[0]));\n"
 	"      var cell = el('td');\n"
+	"      if (f.kind === 'conflict') {\n"
+	"        // [key, kind, base, ours, theirs]: the three sides, one per line\n"
+	"        row.appendChild(el('td', null, k[0] + ' (' + k[1] + ')'));\n"
+	"        ['base', 'ours', 'theirs'].forEach(function (side, j) {\n"
+	"          var line = el('div');\n"
+	"          line.appendChild(el('span', 'side', side + ': '));\n"
+	"          line.appendChild(el('span', side, k[j + 2] === null ? '(none)' : k[j + 2]));\n"
+	"          cell.appendChild(line);\n"
+	"        });\n"
+	"        row.appendChild(cell);\n"
+	"        t.appendChild(row);\n"
+	"        return;\n"
+	"      }\n"
+	"      row.appendChild(el('td', null, k[0]));\n"
 	"      if (k[1] !== null) cell.appendChild(el('span', 'old', k[1]));\n"
 	"      if (k[1] !== null && k[2] !== null) cell.appendChild(document.createTextNode(' \\u2192 '));\n"
-	"      if (k[2] !== null) cell.appendChild(el('span', 'new', k[2]));\n"	"      if (f.kind === 'modified' && (k[1] === null || k[2] === null))\n"
+	"      if (k[2] !== null) cell.appendChild(el('span', 'new', k[2]));\n"
+	"      if (f.kind === 'modified' && (k[1] === null || k[2] === null))\n"
 	"        cell.appendChild(document.createTextNode(k[1] === null ? ' (added)' : ' (removed)'));\n"
 	"      row.appendChild(cell);\n"
 	"      t.appendChild(row);\n"
@@ -425,7 +446,11 @@ static json_t *page_data(html_out *h, const umap_diff *diff, const char *title)
 	json_t *root = json_object(), *layers = json_array(), *features = json_array();
 	int bad = !root || !layers || !features;
 	json_t *heading = json_string(title); /* NULL for a file name that is not UTF-8 */
+	char counts[160];
+	snprintf(counts, sizeof(counts), "%zu added, %zu removed, %zu modified, %zu unchanged",
+		 s->added, s->removed, s->modified, s->unchanged);
 	bad = bad || set_new(root, "title", heading ? heading : json_string("umapsync diff")) ||
+	      set_new(root, "summary_text", json_string(counts)) ||
 	      set_new(root, "summary", json_pack("{sIsIsIsI}", "added", (json_int_t)s->added,
 						 "removed", (json_int_t)s->removed, "modified",
 						 (json_int_t)s->modified, "unchanged",
@@ -472,46 +497,142 @@ static void put_data(html_out *h, const char *json, size_t len)
 	put_n(h, json + start, len - start);
 }
 
+/* The page around `data` (a new reference, or NULL when making it failed: ENOMEM). */
+static int write_page(html_out *h, json_t *data, const char *leaflet_dir)
+{
+	const char *dir = leaflet_dir ? leaflet_dir : getenv("UMAPSYNC_LEAFLET_DIR");
+	if (!dir || !*dir)
+		dir = UMAP_LEAFLET_DIR;
+	umap_buf js = UMAP_BUF_INIT, css = UMAP_BUF_INIT, text = UMAP_BUF_INIT;
+	if (!h->rc && !data)
+		h->rc = nomem();
+	if (!h->rc)
+		h->rc = read_leaflet(&js, &css, dir);
+	if (!h->rc)
+		h->rc = umap_json_write(&text, data, UMAP_JSON_COMPACT);
+	put(h, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+	       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+	       "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+	       "img-src https://tile.openstreetmap.org data:; style-src 'unsafe-inline'; script-src");
+	put_script_hash(h, js.ptr, js.len);
+	put_script_hash(h, page_js, sizeof(page_js) - 1);
+	put(h, "\">\n<title>umapsync</title>\n<style>\n");
+	put_n(h, css.ptr, css.len);
+	put(h, "</style>\n<style>\n");
+	put(h, page_css);
+	put(h, "</style>\n");
+	put(h, page_body);
+	put(h, "<script type=\"application/json\" id=\"umapsync-diff\">");
+	put_data(h, text.ptr, text.len);
+	put(h, "</script>\n");
+	put(h, leaflet_licence);
+	put(h, "<script>");
+	put_n(h, js.ptr, js.len);
+	put(h, "</script>\n<script>");
+	put(h, page_js);
+	put(h, "</script>\n</body>\n</html>\n");
+	json_decref(data);
+	umap_buf_dispose(&js);
+	umap_buf_dispose(&css);
+	umap_buf_dispose(&text);
+	umap_buf_dispose(&h->scratch);
+	return h->rc;
+}
+
 int umap_diff_format_html(umap_buf *out, const umap_diff *diff,
 			  const umap_diff_html_options *opts)
 {
-	const char *dir = opts && opts->leaflet_dir ? opts->leaflet_dir : getenv("UMAPSYNC_LEAFLET_DIR");
-	if (!dir || !*dir)
-		dir = UMAP_LEAFLET_DIR;
-	const char *title = opts && opts->title ? opts->title : "umapsync diff";
-	umap_buf js = UMAP_BUF_INIT, css = UMAP_BUF_INIT, data = UMAP_BUF_INIT;
 	html_out h = { out, UMAP_BUF_INIT, 0 };
-	h.rc = read_leaflet(&js, &css, dir);
-	json_t *root = NULL;
-	if (!h.rc) {
-		root = page_data(&h, diff, title);
-		h.rc = root ? umap_json_write(&data, root, UMAP_JSON_COMPACT) : nomem();
+	const char *title = opts && opts->title ? opts->title : "umapsync diff";
+	return write_page(&h, page_data(&h, diff, title), opts ? opts->leaflet_dir : NULL);
+}
+
+/* ---- conflicts ----------------------------------------------------------------------- */
+
+/* One conflicted feature of `conflicts --format=geojson` as a page entry: its conflicts as
+ * rows [key, kind, base, ours, theirs]. */
+static json_t *conflict_entry(html_out *h, const json_t *feature)
+{
+	const json_t *props = json_object_get(feature, "properties");
+	const json_t *items = json_is_object(props) ? json_object_get(props, "umapsync:conflicts") : NULL;
+	const json_t *name = json_is_object(props) ? json_object_get(props, "name") : NULL;
+	const json_t *id = json_object_get(feature, "id");
+	json_t *rows = json_array(), *e = json_object(), *shown_id = json_null(), *where = json_null();
+	if (json_is_string(id) || json_is_integer(id)) {
+		char *text = umap_json_dumps(id, UMAP_JSON_COMPACT);
+		char *shown = text ? umap_id_display(text) : NULL;
+		shown_id = shown ? json_string(shown) : NULL;
+		free(shown);
+		free(text);
 	}
-	put(&h, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-		"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-		"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-		"img-src https://tile.openstreetmap.org data:; style-src 'unsafe-inline'; script-src");
-	put_script_hash(&h, js.ptr, js.len);
-	put_script_hash(&h, page_js, sizeof(page_js) - 1);
-	put(&h, "\">\n<title>umapsync diff</title>\n<style>\n");
-	put_n(&h, css.ptr, css.len);
-	put(&h, "</style>\n<style>\n");
-	put(&h, page_css);
-	put(&h, "</style>\n");
-	put(&h, page_body);
-	put(&h, "<script type=\"application/json\" id=\"umapsync-diff\">");
-	put_data(&h, data.ptr, data.len);
-	put(&h, "</script>\n");
-	put(&h, leaflet_licence);
-	put(&h, "<script>");
-	put_n(&h, js.ptr, js.len);
-	put(&h, "</script>\n<script>");
-	put(&h, page_js);
-	put(&h, "</script>\n</body>\n</html>\n");
-	json_decref(root);
-	umap_buf_dispose(&js);
-	umap_buf_dispose(&css);
-	umap_buf_dispose(&data);
-	umap_buf_dispose(&h.scratch);
-	return h.rc;
+	size_t i;
+	const json_t *c;
+	int bad = !rows || !e;
+	json_array_foreach(items, i, c) {
+		if (bad)
+			break;
+		const json_t *key = json_object_get(c, "key"), *kind = json_object_get(c, "kind");
+		const json_t *path = json_object_get(c, "path");
+		if (json_is_null(where) && json_is_string(path)) {
+			json_decref(where);
+			where = json_incref((json_t *)path);
+		}
+		json_t *row = json_pack("[sso?o?o?]", json_is_string(key) ? json_string_value(key)
+									   : "(the feature)",
+					json_is_string(kind) ? json_string_value(kind) : "conflict",
+					json_object_get(c, "base") ? value_text(h, json_object_get(c, "base")) : NULL,
+					json_object_get(c, "ours") ? value_text(h, json_object_get(c, "ours")) : NULL,
+					json_object_get(c, "theirs") ? value_text(h, json_object_get(c, "theirs")) : NULL);
+		bad = json_array_append_new(rows, row);
+	}
+	if (bad) {
+		json_decref(rows);
+		json_decref(shown_id);
+		json_decref(where);
+		json_decref(e);
+		return NULL;
+	}
+	/* each of these takes its value, even when it fails */
+	int failed = set_new(e, "id", shown_id);
+	failed |= set_new(e, "layer", where);
+	failed |= set_new(e, "keys", rows);
+	if (failed || set_new(e, "kind", json_string("conflict")) ||
+	    set_new(e, "name", json_is_string(name) ? json_incref((json_t *)name) : json_null()) ||
+	    set_new(e, "geometry_text", json_null()) || set_new(e, "geometry", drawable(feature)) ||
+	    set_new(e, "old_geometry", json_null())) {
+		json_decref(e);
+		return NULL;
+	}
+	return e;
+}
+
+int umap_conflicts_format_html(umap_buf *out, const json_t *conflicted,
+			       const umap_diff_html_options *opts)
+{
+	html_out h = { out, UMAP_BUF_INIT, 0 };
+	const char *title = opts && opts->title ? opts->title : "umapsync conflicts";
+	const json_t *list = json_object_get(conflicted, "features");
+	json_t *root = json_object(), *features = json_array();
+	size_t i, count = 0;
+	const json_t *f;
+	int bad = !root || !features;
+	json_array_foreach(list, i, f) {
+		if (bad)
+			break;
+		const json_t *props = json_object_get(f, "properties");
+		count += json_array_size(json_object_get(props, "umapsync:conflicts"));
+		bad = json_array_append_new(features, conflict_entry(&h, f));
+	}
+	char counts[120];
+	snprintf(counts, sizeof(counts), "%zu conflict%s in %zu feature%s", count,
+		 count == 1 ? "" : "s", json_array_size(list), json_array_size(list) == 1 ? "" : "s");
+	if (bad || set_new(root, "title", json_string(title)) ||
+	    set_new(root, "summary_text", json_string(counts)) ||
+	    set_new(root, "conflicts", json_true()) || set_new(root, "map", json_array()) ||
+	    set_new(root, "layers", json_array()) || json_object_set(root, "features", features)) {
+		json_decref(root);
+		root = NULL;
+	}
+	json_decref(features);
+	return write_page(&h, root, opts ? opts->leaflet_dir : NULL);
 }

@@ -29,4 +29,10 @@ typedef struct umap_diff_html_options {
 int umap_diff_format_html(umap_buf *out, const umap_diff *diff,
 			  const umap_diff_html_options *opts);
 
+/* The same page for the conflicts of a stopped merge: `conflicted` is what
+ * `conflicts --format=geojson` prints (features with properties["umapsync:conflicts"]); each
+ * is drawn purple with a popup giving base, ours and theirs per conflicting key. */
+int umap_conflicts_format_html(umap_buf *out, const json_t *conflicted,
+			       const umap_diff_html_options *opts);
+
 #endif

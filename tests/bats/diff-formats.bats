@@ -231,3 +231,23 @@ popup.dom:0"
 	run_split umapsync show --format=text alice
 	assert_line --index 0 --regexp '^commit [0-9a-f]{40}$'
 }
+
+@test "conflicts --format=html: each conflicted feature on the map, base/ours/theirs in its popup" {
+	command -v chromium >/dev/null || fail "chromium is not installed (make deps)"
+	alice_ahead parking.geojson alice # alice: capacity 40 -> 64
+	sed -i '0,/"capacity": *40,/s//"capacity": 45,/' parking.geojson
+	umapsync commit -m "bob: 45" >/dev/null
+	run umapsync merge alice
+	assert_failure
+	run_split umapsync conflicts --format=html -o conflicts.html
+	assert_equal "$status" 1 # a conflict is left, as for the other formats
+	assert_output ""
+	grep -q '"summary_text":"1 conflict in 1 feature"' conflicts.html
+	chromium_page 'conflicts.html#change-0' >conflicts.dom
+	refute_console_messages
+	grep -q 'data-umapsync-ready="1"' conflicts.dom
+	grep -q '>conflict zP5kR Bellecour in parking.geojson</span></li>' conflicts.dom
+	grep -q -F '<td>properties.capacity (modify/modify)</td><td><div><span class="side">base: </span><span class="base">40</span></div><div><span class="side">ours: </span><span class="ours">45</span></div><div><span class="side">theirs: </span><span class="theirs">64</span></div></td>' conflicts.dom
+	run_split umapsync conflicts --format=html
+	assert_equal "$output" "$(cat conflicts.html)"
+}
