@@ -153,7 +153,8 @@ int cmd_validate(int argc, const char **argv)
 	}
 	if (as_json)
 		put(umap_buf_puts(&out, first ? "]\n" : "\n]\n"));
-	fwrite(out.ptr, 1, out.len, stdout);
+	if (out.len)
+		fwrite(out.ptr, 1, out.len, stdout);
 	umap_buf_dispose(&out);
 	check_stdout();
 	if (hint_umap)
