@@ -10,6 +10,7 @@
 #include "diff_html.h"
 #include "error.h"
 #include "fs.h"
+#include "geojsonseq.h"
 #include "json_arena.h"
 #include "ops.h"
 #include "repo-cmd.h"
@@ -56,6 +57,9 @@ static void format_diff(umap_buf *out, const umap_diff *diff, const struct diff_
 	} else if (!strcmp(cmd->format, "markdown")) {
 		if (umap_diff_format_markdown(out, diff, (size_t)cmd->max_features))
 			die_lib("cannot format the diff");
+	} else if (!strcmp(cmd->format, "geojsonseq")) {
+		if (umap_geojsonseq_write_diff(out, diff))
+			die_lib("cannot format the diff");
 	} else if (!strcmp(cmd->format, "html")) {
 		if (html_diff(out, diff, cmd->title))
 			die_lib(NULL);
@@ -88,7 +92,7 @@ int cmd_diff(int argc, const char **argv)
 	struct diff_cmd cmd = { "text", 0, 0, 0, -1, COLOR_AUTO, NULL, STRING_LIST_INIT, 20, NULL, NULL };
 	const struct option options[] = {
 		OPT_CHOICE(0, "format", &cmd.format, "FORMAT", "output format",
-			   "text|json|geojson|ops|markdown|html"),
+			   "text|json|geojson|geojsonseq|ops|markdown|html"),
 		OPT_BOOL(0, "stat", &cmd.stat, "show only how many features changed per layer"),
 		OPT_BOOL('q', "quiet", &cmd.quiet, "print nothing; exit 1 where anything differs"),
 		OPT_BOOL(0, "exit-code", &cmd.exit_code, "exit 1 where anything differs"),

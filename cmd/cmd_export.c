@@ -4,12 +4,52 @@
 #include "repo-cmd.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "fs.h"
+#include "geojsonseq.h"
+
+/* Sinks for a streamed export: standard output, or a file that appears whole at the end. */
+static int to_stdout(void *ctx, const char *data, size_t len)
+{
+	(void)ctx;
+	if (fwrite(data, 1, len, stdout) != len)
+		return umap_error_set_errno(UMAP_EIO, "cannot write to standard output");
+	return 0;
+}
+
+static int to_file(void *ctx, const char *data, size_t len)
+{
+	return umap_atomic_file_write(ctx, data, len);
+}
+
+static void export_seq(umap_doc *doc, const char *output)
+{
+	if (!output) {
+		if (umap_geojsonseq_write_doc(doc, to_stdout, NULL))
+			die_lib(NULL);
+		return;
+	}
+	umap_atomic_file file;
+	if (umap_atomic_file_open(&file, output))
+		die_lib(NULL);
+	if (umap_geojsonseq_write_doc(doc, to_file, &file) || umap_atomic_file_commit(&file)) {
+		umap_atomic_file_abort(&file);
+		die_lib(NULL);
+	}
+}
 
 int cmd_export(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync export REV PATH [-o FILE]", NULL };
-	const char *output = NULL;
+	static const char *const usage[] = {
+		"umapsync export [--format=geojson|geojsonseq] REV PATH [-o FILE]", NULL
+	};
+	const char *output = NULL, *format = "geojson";
 	const struct option options[] = {
+		OPT_CHOICE(0, "format", &format, "FORMAT",
+			   "geojson (the file as committed) or geojsonseq (one RFC 8142 record per feature)",
+			   "geojson|geojsonseq"),
 		OPT_FILE('o', "output", &output, "FILE", "write to FILE (atomically) instead of stdout"),
 		OPT_END(),
 	};
@@ -24,7 +64,10 @@ int cmd_export(int argc, const char **argv)
 	    umap_repo_relpath(&rel, repo, argv[1]) || umap_repo_read_tree(&snap, repo, &tree, rel))
 		die_lib(NULL);
 	umap_doc *doc = snap->files[0].doc;
-	if (output) {
+	if (!strcmp(format, "geojsonseq")) {
+		export_seq(doc, output);
+		check_stdout();
+	} else if (output) {
 		if (umap_doc_save(doc, output, UMAP_JSON_INDENT(2)))
 			die_lib(NULL);
 	} else {

@@ -251,3 +251,34 @@ popup.dom:0"
 	run_split umapsync conflicts --format=html
 	assert_equal "$output" "$(cat conflicts.html)"
 }
+
+# The values of an RFC 8142 sequence, one compact JSON per line (jq --seq prefixes its own
+# output with RS too).
+seq_values() {
+	jq --seq -c "${1:-.}" | tr -d '\036'
+}
+
+@test "geojsonseq: diff and export write RFC 8142 records, RS + one feature + LF each" {
+	run_split umapsync diff --format=geojsonseq "$MAP" "$EDITED"
+	assert_success
+	# the features of --format=geojson, each a record of its own
+	assert_equal "$(seq_values <<<"$output")" \
+		"$(umapsync diff --format=geojson "$MAP" "$EDITED" | jq -c '.features[]')"
+	assert_equal "$(printf '%s\n' "$output" | grep -c $'^\x1e{"type":"Feature",')" 5
+	mkdir maps && cd maps
+	umapsync init >/dev/null
+	cp "$MAP" map.umap
+	umapsync import map.umap >/dev/null
+	cd ..
+	alice_ahead layer.geojson alice
+	umapsync export --format=geojsonseq HEAD layer.geojson >layer.seq
+	umapsync export --format=geojsonseq -o layer-o.seq HEAD layer.geojson
+	cmp layer.seq layer-o.seq
+	assert_equal "$(seq_values <layer.seq)" "$(jq -c '.features[]' "$BASE")"
+	assert_equal "$(head -c 1 layer.seq | od -An -c | tr -d ' ')" '036'
+	# a map: the features of every layer, in order
+	assert_equal "$(cd maps && umapsync export --format=geojsonseq HEAD map.umap | seq_values .id)" \
+		"$(jq -c '.layers[].features[].id' "$MAP")"
+	# the default is still the file as committed
+	assert_equal "$(umapsync export HEAD layer.geojson | jq -c .)" "$(jq -c . "$BASE")"
+}
