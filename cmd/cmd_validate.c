@@ -102,7 +102,7 @@ int cmd_validate(int argc, const char **argv)
 		const char *path = argv[i];
 		const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
 		umap_validation result = UMAP_VALIDATION_INIT;
-		int rc = umap_validate_file(&result, path, &opts);
+		int rc = umap_validate_path(&result, path, &opts);
 		if (rc == UMAP_ENOMEM)
 			die_lib("validating '%s'", name);
 		if (rc) {

@@ -67,6 +67,11 @@ static int list_add_text(umap_validation *v, umap_pos pos, umap_level level, cha
 	return 0;
 }
 
+int umap_validation_add(umap_validation *v, umap_pos pos, umap_level level, char *text)
+{
+	return list_add_text(v, pos, level, text);
+}
+
 /* Moves every message of `from` to the end of `to`. */
 static int list_move(umap_validation *to, umap_validation *from)
 {

@@ -295,3 +295,40 @@ error: cannot open 'missing.geojson': No such file or directory"
 	assert_output ""
 	assert_equal "$stderr" ""
 }
+
+@test "streams: newline-delimited GeoJSON and RFC 8142 sequences, record by record, with the file's lines" {
+	jq -c '.features[]' "$EXAMPLES/bike-parking.geojson" >layer.ndjson
+	run_split umapsync validate layer.ndjson
+	assert_success
+	assert_output ""
+	cp layer.ndjson sniffed.txt # no extension to go by: the first two lines tell
+	run_split umapsync validate sniffed.txt
+	assert_success
+	{
+		sed -n 1,2p layer.ndjson
+		echo '{"type":"Feature","properties":{},"geometry":{"type":"Point","coordinates":[1]}}'
+		echo
+		echo '{"type":"Feature","properties":{}, "geometry":{"type":"LineString","coordinates":[[1,2]]}}'
+	} >bad.geojsonl
+	run_split umapsync validate bad.geojsonl
+	assert_failure 1
+	assert_output "bad.geojsonl:3:76: error: position must have 2 or more elements
+bad.geojsonl:5:82: error: a line needs to have two or more coordinates to be valid"
+	# RS takes the first column of its line; a record may span lines
+	printf '\036{"type":"Feature","properties":{},"geometry":null}\n\036{"type":"Feature",\n"properties":{},"geometry":{"type":"Point","coordinates":[1]}}\n\036{"type":"Point","coordinates":[1]}\n' >bad.seq
+	cp bad.seq bad.geojsons
+	run_split umapsync validate --format=github bad.seq bad.geojsons
+	assert_failure 1
+	assert_output "::error file=bad.seq,line=3,col=58::position must have 2 or more elements
+::error file=bad.seq,line=4,col=32::position must have 2 or more elements
+::error file=bad.geojsons,line=3,col=58::position must have 2 or more elements
+::error file=bad.geojsons,line=4,col=32::position must have 2 or more elements"
+	printf 'junk\036{}' >junk.geojsons
+	run_split umapsync validate junk.geojsons
+	assert_failure 1
+	assert_output "junk.geojsons:1:1: error: a GeoJSON text sequence starts each record with the RS character (0x1E)"
+	# a one-line FeatureCollection is still one document
+	jq -c . "$EXAMPLES/bike-parking.geojson" >one-line.geojson
+	run_split umapsync validate --umap one-line.geojson
+	assert_success
+}

@@ -1,0 +1,169 @@
+/* validate for GeoJSON Text Sequences (RFC 8142) and newline-delimited GeoJSON: each record
+ * checked as a document of its own, its messages moved to the lines of the whole file. */
+#include "validate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "error.h"
+#include "fs.h"
+
+#define RS '\x1e'
+#define SNIFF_BYTES 65536
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && !strcasecmp(s + n - m, suffix);
+}
+
+/* Whether data[0..len) is one whole JSON object (only whitespace around it). */
+static int whole_object(const char *data, size_t len)
+{
+	while (len && (data[0] == ' ' || data[0] == '\t'))
+		data++, len--;
+	if (!len || data[0] != '{')
+		return 0;
+	json_t *v = NULL;
+	int ok = !umap_json_loadb(&v, data, len, "sniff") && json_is_object(v);
+	json_decref(v);
+	umap_error_clear();
+	return ok;
+}
+
+umap_seq_kind umap_seq_sniff(const char *path)
+{
+	if (ends_with(path, ".geojsons") || ends_with(path, ".geojsonseq"))
+		return UMAP_SEQ_RS;
+	if (ends_with(path, ".geojsonl") || ends_with(path, ".ndjson") || ends_with(path, ".jsonl"))
+		return UMAP_SEQ_LINES;
+	if (!strcmp(path, "-"))
+		return UMAP_SEQ_NONE;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return UMAP_SEQ_NONE; /* umap_validate_file says why */
+	char *head = malloc(SNIFF_BYTES);
+	ssize_t got = head ? read(fd, head, SNIFF_BYTES) : -1;
+	close(fd);
+	umap_seq_kind kind = UMAP_SEQ_NONE;
+	if (got > 0 && head[0] == RS) {
+		kind = UMAP_SEQ_RS;
+	} else if (got > 0) {
+		const char *nl = memchr(head, '\n', (size_t)got);
+		if (nl && whole_object(head, (size_t)(nl - head))) {
+			const char *next = nl + 1, *end = head + got;
+			while (next < end && (*next == ' ' || *next == '\t' || *next == '\r' || *next == '\n'))
+				next++;
+			if (next < end && *next == '{')
+				kind = UMAP_SEQ_LINES;
+		}
+	}
+	free(head);
+	return kind;
+}
+
+/* Validates one record that starts at (line, col) of the file, and moves its messages to
+ * `out` with the file's positions; a message about the whole record goes to its start. */
+static int validate_record(umap_validation *out, const char *data, size_t len, uint32_t line,
+			   uint32_t col, uint64_t offset, const umap_validate_options *opts)
+{
+	umap_validation one = UMAP_VALIDATION_INIT;
+	int rc = umap_validate_buffer(&one, data, len, opts);
+	for (size_t i = 0; !rc && i < one.count; i++) {
+		umap_message *m = &one.messages[i];
+		umap_pos pos = m->pos;
+		if (pos.line == 0) {
+			pos.line = line;
+			pos.col = col;
+		} else {
+			pos.col = pos.line == 1 ? pos.col + col - 1 : pos.col;
+			pos.line += line - 1;
+		}
+		pos.offset += offset;
+		rc = umap_validation_add(out, pos, m->level, m->text);
+		m->text = NULL; /* taken, or freed by umap_validation_add */
+	}
+	umap_validation_clear(&one);
+	return rc;
+}
+
+static int blank(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+			return 0;
+	return 1;
+}
+
+static uint32_t count_lines(const char *s, size_t len)
+{
+	uint32_t n = 0;
+	for (const char *p = s; (p = memchr(p, '\n', len - (size_t)(p - s))) != NULL; p++)
+		n++;
+	return n;
+}
+
+int umap_validate_seq_buffer(umap_validation *out, const char *data, size_t len,
+			     umap_seq_kind kind, const umap_validate_options *opts)
+{
+	if (kind == UMAP_SEQ_NONE)
+		return umap_validate_buffer(out, data, len, opts);
+	int rc = 0;
+	uint32_t line = 1;
+	size_t at = 0;
+	if (kind == UMAP_SEQ_LINES) {
+		while (at < len && !rc) {
+			const char *nl = memchr(data + at, '\n', len - at);
+			size_t end = nl ? (size_t)(nl - data) : len;
+			if (!blank(data + at, end - at))
+				rc = validate_record(out, data + at, end - at, line, 1, at, opts);
+			at = end + 1;
+			line++;
+		}
+		return rc;
+	}
+	/* RFC 8142: what comes before the first RS is not a record; a record runs to the next RS */
+	const char *first = memchr(data, RS, len);
+	if (!first || !blank(data, (size_t)(first - data))) {
+		char *text = strdup("a GeoJSON text sequence starts each record with the RS "
+				    "character (0x1E)");
+		umap_pos start = { 1, 1, 0 };
+		return text ? umap_validation_add(out, start, UMAP_LEVEL_ERROR, text)
+			    : umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	line += count_lines(data, (size_t)(first - data));
+	at = (size_t)(first - data);
+	while (at < len && !rc) {
+		size_t start = at + 1;
+		const char *next = memchr(data + start, RS, len - start);
+		size_t end = next ? (size_t)(next - data) : len;
+		/* the column after the RS: bytes since the last line feed before it, plus two */
+		size_t bol = at;
+		while (bol > 0 && data[bol - 1] != '\n')
+			bol--;
+		if (!blank(data + start, end - start))
+			rc = validate_record(out, data + start, end - start, line,
+					     (uint32_t)(at - bol) + 2, start, opts);
+		line += count_lines(data + start, end - start);
+		at = end;
+	}
+	return rc;
+}
+
+int umap_validate_path(umap_validation *out, const char *path, const umap_validate_options *opts)
+{
+	umap_seq_kind kind = umap_seq_sniff(path);
+	if (kind == UMAP_SEQ_NONE)
+		return umap_validate_file(out, path, opts);
+	umap_buf buf = UMAP_BUF_INIT;
+	size_t max = opts && opts->json.max_size ? opts->json.max_size : UMAP_JSON_DEFAULT_MAX_SIZE;
+	int rc = umap_file_read(&buf, path, max);
+	if (!rc)
+		rc = umap_validate_seq_buffer(out, buf.ptr ? buf.ptr : "", buf.len, kind, opts);
+	umap_buf_dispose(&buf);
+	return rc;
+}
