@@ -1,11 +1,38 @@
-/* GeoJSON Text Sequences (RFC 8142, application/geo+json-seq) out: one record per feature,
- * RS, the feature as compact JSON, LF; written in pieces so that a large export streams. */
+/* GeoJSON Text Sequences (RFC 8142, application/geo+json-seq) and newline-delimited GeoJSON:
+ * telling them from a document, reading them as the FeatureCollection they hold, and writing
+ * one record per feature (RS, compact JSON, LF) in pieces so that a large export streams. */
 #ifndef UMAP_GEOJSONSEQ_H
 #define UMAP_GEOJSONSEQ_H
 
+#include <jansson.h>
+
 #include "buf.h"
-#include "diff.h"
-#include "doc.h"
+
+/* Declared in doc.h and diff.h; named here so that validate.h can include this header. */
+struct umap_doc;
+struct umap_doc_options;
+struct umap_diff;
+
+typedef enum umap_seq_kind {
+	UMAP_SEQ_NONE = 0, /* one GeoJSON document */
+	UMAP_SEQ_RS,       /* RFC 8142: each record starts with RS (0x1E) */
+	UMAP_SEQ_LINES,    /* newline-delimited: one object per line */
+} umap_seq_kind;
+
+/* What `path` holds, by extension (.geojsons, .geojsonseq: RS; .geojsonl, .ndjson, .jsonl:
+ * lines), else by its first bytes: RS, or a first line that is a whole JSON object followed by
+ * another line starting with '{'. Standard input ("-") is one document. */
+umap_seq_kind umap_seq_sniff(const char *path);
+
+/* The FeatureCollection a stream holds, as JSON text in `out`: RS becomes a comma (or a
+ * space) and a comma ends each record line, so that every position after the first line is
+ * the file's own. UMAP_EINVALID (message with the file's name) when text comes before the
+ * first RS. */
+int umap_seq_to_collection(umap_buf *out, const char *data, size_t len, umap_seq_kind kind,
+			   const char *source_name);
+/* umap_doc_open for any file: a stream is read as the FeatureCollection it holds. */
+int umap_doc_open_any(struct umap_doc **out, const char *path,
+		      const struct umap_doc_options *opts);
 
 /* Where records go: called with about a megabyte at a time, and with the rest at the end;
  * returns 0 or a negative UMAP_E* after umap_error_set(). */
@@ -15,8 +42,8 @@ typedef int (*umap_seq_sink)(void *ctx, const char *data, size_t len);
 int umap_geojsonseq_put(umap_buf *out, const json_t *value);
 /* Every feature of every layer, in document order (layers and their options are not part of
  * a sequence of features). A feature not parsed yet is built, written and dropped. */
-int umap_geojsonseq_write_doc(umap_doc *doc, umap_seq_sink sink, void *ctx);
+int umap_geojsonseq_write_doc(struct umap_doc *doc, umap_seq_sink sink, void *ctx);
 /* The changed features of `diff --format=geojson`, one record each, into `out`. */
-int umap_geojsonseq_write_diff(umap_buf *out, const umap_diff *diff);
+int umap_geojsonseq_write_diff(umap_buf *out, const struct umap_diff *diff);
 
 #endif

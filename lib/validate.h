@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "geojsonseq.h"
 #include "json.h"
 
 typedef enum umap_level {
@@ -60,15 +61,6 @@ int umap_validation_add(umap_validation *v, umap_pos pos, umap_level level, char
 /* GeoJSON Text Sequences (RFC 8142: records that start with RS) and newline-delimited
  * GeoJSON (one object per line) are validated record by record, each as a document of its
  * own, with the lines and columns of the whole file (lib/validate_seq.c). */
-typedef enum umap_seq_kind {
-	UMAP_SEQ_NONE = 0, /* one GeoJSON document */
-	UMAP_SEQ_RS,       /* RFC 8142 */
-	UMAP_SEQ_LINES,    /* newline-delimited */
-} umap_seq_kind;
-/* What `path` holds, by extension (.geojsons, .geojsonseq: RS; .geojsonl, .ndjson, .jsonl:
- * lines), else by its first bytes: RS, or a first line that is a whole JSON object followed by
- * another line starting with '{'. Standard input ("-") is one document. */
-umap_seq_kind umap_seq_sniff(const char *path);
 /* Validates a sequence in data[0..len). */
 int umap_validate_seq_buffer(umap_validation *out, const char *data, size_t len,
 			     umap_seq_kind kind, const umap_validate_options *opts);

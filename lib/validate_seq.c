@@ -13,58 +13,6 @@
 #include "fs.h"
 
 #define RS '\x1e'
-#define SNIFF_BYTES 65536
-
-static int ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-	return n >= m && !strcasecmp(s + n - m, suffix);
-}
-
-/* Whether data[0..len) is one whole JSON object (only whitespace around it). */
-static int whole_object(const char *data, size_t len)
-{
-	while (len && (data[0] == ' ' || data[0] == '\t'))
-		data++, len--;
-	if (!len || data[0] != '{')
-		return 0;
-	json_t *v = NULL;
-	int ok = !umap_json_loadb(&v, data, len, "sniff") && json_is_object(v);
-	json_decref(v);
-	umap_error_clear();
-	return ok;
-}
-
-umap_seq_kind umap_seq_sniff(const char *path)
-{
-	if (ends_with(path, ".geojsons") || ends_with(path, ".geojsonseq"))
-		return UMAP_SEQ_RS;
-	if (ends_with(path, ".geojsonl") || ends_with(path, ".ndjson") || ends_with(path, ".jsonl"))
-		return UMAP_SEQ_LINES;
-	if (!strcmp(path, "-"))
-		return UMAP_SEQ_NONE;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return UMAP_SEQ_NONE; /* umap_validate_file says why */
-	char *head = malloc(SNIFF_BYTES);
-	ssize_t got = head ? read(fd, head, SNIFF_BYTES) : -1;
-	close(fd);
-	umap_seq_kind kind = UMAP_SEQ_NONE;
-	if (got > 0 && head[0] == RS) {
-		kind = UMAP_SEQ_RS;
-	} else if (got > 0) {
-		const char *nl = memchr(head, '\n', (size_t)got);
-		if (nl && whole_object(head, (size_t)(nl - head))) {
-			const char *next = nl + 1, *end = head + got;
-			while (next < end && (*next == ' ' || *next == '\t' || *next == '\r' || *next == '\n'))
-				next++;
-			if (next < end && *next == '{')
-				kind = UMAP_SEQ_LINES;
-		}
-	}
-	free(head);
-	return kind;
-}
 
 /* Validates one record that starts at (line, col) of the file, and moves its messages to
  * `out` with the file's positions; a message about the whole record goes to its start. */

@@ -282,3 +282,26 @@ seq_values() {
 	# the default is still the file as committed
 	assert_equal "$(umapsync export HEAD layer.geojson | jq -c .)" "$(jq -c . "$BASE")"
 }
+
+@test "streams in: diff of ndjson and RFC 8142 sequences is the diff of the FeatureCollections they hold" {
+	jq '{type: "FeatureCollection", features: .features}' "$BASE" >base.geojson
+	jq '{type: "FeatureCollection", features: .features}' "$ALICE" >alice.geojson
+	jq -c '.features[]' "$BASE" >base.ndjson
+	{ echo; jq -c '.features[]' "$ALICE" | sed 's/^/\x1e/'; printf '\036\n'; } >alice.geojsons
+	jq -c '.features[]' "$ALICE" >alice.txt # no extension: the first two lines tell
+	local format
+	for format in text json geojson markdown; do
+		run_split umapsync diff --format=$format base.ndjson alice.geojsons
+		assert_success
+		assert_equal "$output" "$(umapsync diff --format=$format base.geojson alice.geojson)"
+	done
+	run_split umapsync diff --format=json base.ndjson alice.txt
+	assert_equal "$output" "$(umapsync diff --format=json base.geojson alice.geojson)"
+	run_split umapsync diff --exit-code base.ndjson base.geojson
+	assert_success
+	# the file's own lines in a message
+	printf '{"type":"Feature","properties":{},"geometry":null}\n{"type":"Feature","properties":{"a":1,}}\n' >broken.ndjson
+	run_split umapsync diff broken.ndjson base.ndjson
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: broken.ndjson:2:39: trailing comma before '}'"
+}
