@@ -68,7 +68,7 @@ umap_seq_kind umap_seq_sniff(const char *path)
 	return kind;
 }
 
-static int blank(const char *s, size_t len)
+int umap_seq_blank(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
 		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
@@ -86,7 +86,7 @@ int umap_seq_to_collection(umap_buf *out, const char *data, size_t len, umap_seq
 		while (at < len) {
 			const char *nl = memchr(data + at, '\n', len - at);
 			size_t end = nl ? (size_t)(nl - data) : len;
-			if (!blank(data + at, end - at))
+			if (!umap_seq_blank(data + at, end - at))
 				last = at + 1;
 			at = end + 1;
 		}
@@ -94,7 +94,7 @@ int umap_seq_to_collection(umap_buf *out, const char *data, size_t len, umap_seq
 			const char *nl = memchr(data + at, '\n', len - at);
 			size_t end = nl ? (size_t)(nl - data) : len;
 			rc = umap_buf_put(out, data + at, end - at);
-			if (!rc && at + 1 < last && !blank(data + at, end - at))
+			if (!rc && at + 1 < last && !umap_seq_blank(data + at, end - at))
 				rc = umap_buf_putc(out, ',');
 			if (!rc && nl)
 				rc = umap_buf_putc(out, '\n');
@@ -102,7 +102,7 @@ int umap_seq_to_collection(umap_buf *out, const char *data, size_t len, umap_seq
 		}
 	} else {
 		const char *first = memchr(data, '\x1e', len);
-		if (!first || !blank(data, (size_t)(first - data)))
+		if (!first || !umap_seq_blank(data, (size_t)(first - data)))
 			return umap_error_set(UMAP_EINVALID, "%s:1:1: a GeoJSON text sequence starts "
 							     "each record with the RS character (0x1E)",
 					      source_name);
@@ -115,7 +115,7 @@ int umap_seq_to_collection(umap_buf *out, const char *data, size_t len, umap_seq
 			}
 			const char *next = memchr(data + at + 1, RS, len - at - 1);
 			size_t end = next ? (size_t)(next - data) : len;
-			int empty = blank(data + at + 1, end - at - 1);
+			int empty = umap_seq_blank(data + at + 1, end - at - 1);
 			rc = umap_buf_putc(out, empty || !records ? ' ' : ',');
 			records += !empty;
 			if (!rc)

@@ -24,6 +24,9 @@ typedef enum umap_seq_kind {
  * another line starting with '{'. Standard input ("-") is one document. */
 umap_seq_kind umap_seq_sniff(const char *path);
 
+/* Whether s[0..len) is only spaces, tabs and line breaks (an empty record). */
+int umap_seq_blank(const char *s, size_t len);
+
 /* The FeatureCollection a stream holds, as JSON text in `out`: RS becomes a comma (or a
  * space) and a comma ends each record line, so that every position after the first line is
  * the file's own. UMAP_EINVALID (message with the file's name) when text comes before the

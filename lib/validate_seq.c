@@ -39,14 +39,6 @@ static int validate_record(umap_validation *out, const char *data, size_t len, u
 	return rc;
 }
 
-static int blank(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
-			return 0;
-	return 1;
-}
-
 static uint32_t count_lines(const char *s, size_t len)
 {
 	uint32_t n = 0;
@@ -67,7 +59,7 @@ int umap_validate_seq_buffer(umap_validation *out, const char *data, size_t len,
 		while (at < len && !rc) {
 			const char *nl = memchr(data + at, '\n', len - at);
 			size_t end = nl ? (size_t)(nl - data) : len;
-			if (!blank(data + at, end - at))
+			if (!umap_seq_blank(data + at, end - at))
 				rc = validate_record(out, data + at, end - at, line, 1, at, opts);
 			at = end + 1;
 			line++;
@@ -76,7 +68,7 @@ int umap_validate_seq_buffer(umap_validation *out, const char *data, size_t len,
 	}
 	/* RFC 8142: what comes before the first RS is not a record; a record runs to the next RS */
 	const char *first = memchr(data, RS, len);
-	if (!first || !blank(data, (size_t)(first - data))) {
+	if (!first || !umap_seq_blank(data, (size_t)(first - data))) {
 		char *text = strdup("a GeoJSON text sequence starts each record with the RS "
 				    "character (0x1E)");
 		umap_pos start = { 1, 1, 0 };
@@ -93,7 +85,7 @@ int umap_validate_seq_buffer(umap_validation *out, const char *data, size_t len,
 		size_t bol = at;
 		while (bol > 0 && data[bol - 1] != '\n')
 			bol--;
-		if (!blank(data + start, end - start))
+		if (!umap_seq_blank(data + start, end - start))
 			rc = validate_record(out, data + start, end - start, line,
 					     (uint32_t)(at - bol) + 2, start, opts);
 		line += count_lines(data + start, end - start);
