@@ -9,15 +9,6 @@
 #include "fs.h"
 #include "patch.h"
 
-/* The layout to write back in: files edited by people are indented and keep the bytes of
- * every feature the patch did not touch; a one-line file stays one line. */
-static unsigned write_flags(const umap_doc *doc)
-{
-	if (doc->size && memchr(doc->data, '\n', doc->size - 1))
-		return UMAP_JSON_INDENT(2) | UMAP_DOC_KEEP_BYTES;
-	return UMAP_JSON_COMPACT | UMAP_DOC_KEEP_BYTES;
-}
-
 int cmd_apply(int argc, const char **argv)
 {
 	static const char *const usage[] = { "umapsync apply [--reverse] [--check] PATCH FILE", NULL };
@@ -66,7 +57,7 @@ int cmd_apply(int argc, const char **argv)
 	}
 	if (rc)
 		die_lib("cannot apply '%s'", patch_path);
-	if (!check && applied && umap_doc_save(doc, path, write_flags(doc)))
+	if (!check && applied && umap_doc_save(doc, path, UMAP_DOC_AS_READ))
 		die_lib(NULL);
 	umap_doc_free(doc);
 	json_decref(patch);

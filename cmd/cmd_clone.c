@@ -101,7 +101,7 @@ int cmd_clone(int argc, const char **argv)
 		size_t assigned = 0;
 		if (umap_repo_assign_ids(doc, &assigned))
 			die_lib("%s", files.paths[i]);
-		if (assigned && umap_doc_save(doc, abs, UMAP_JSON_INDENT(2) | UMAP_DOC_KEEP_BYTES))
+		if (assigned && umap_doc_save(doc, abs, UMAP_DOC_AS_READ))
 			die_lib("writing %s", files.paths[i]);
 		nlayers += doc->nlayers;
 		for (size_t l = 0; l < doc->nlayers; l++)

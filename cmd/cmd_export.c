@@ -68,15 +68,14 @@ int cmd_export(int argc, const char **argv)
 		export_seq(doc, output);
 		check_stdout();
 	} else if (output) {
-		if (umap_doc_save(doc, output, UMAP_JSON_INDENT(2)))
+		if (umap_doc_save(doc, output, UMAP_DOC_AS_READ))
 			die_lib(NULL);
 	} else {
 		umap_buf out = UMAP_BUF_INIT;
-		if (umap_doc_write(&out, doc, UMAP_JSON_INDENT(2)))
+		if (umap_doc_write(&out, doc, UMAP_DOC_AS_READ))
 			die_lib(NULL);
+		/* the bytes of the file, its final newline or lack of one included */
 		fwrite(out.ptr, 1, out.len, stdout);
-		if (!out.len || out.ptr[out.len - 1] != '\n')
-			putchar('\n');
 		umap_buf_dispose(&out);
 	}
 	umap_snapshot_free(snap);

@@ -67,7 +67,7 @@ int cmd_import(int argc, const char **argv)
 		if (umap_repo_assign_ids(doc, &assigned))
 			die_lib("%s", rel);
 		if (assigned) {
-			if (umap_doc_save(doc, abs, UMAP_JSON_INDENT(2) | UMAP_DOC_KEEP_BYTES))
+			if (umap_doc_save(doc, abs, UMAP_DOC_AS_READ))
 				die_lib("cannot write the new ids to %s", rel);
 			umap_doc_free(doc);
 			have_stat = stat(abs, &raw) == 0;

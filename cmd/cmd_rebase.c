@@ -39,7 +39,7 @@ static void write_stop(umap_repo *repo, umap_repo_merge *m, const git_oid *ours_
 		if (f->present && !f->result && f->take == UMAP_MERGE_OURS) {
 			char *abs = NULL;
 			if (umap_repo_abspath(&abs, repo, f->path) ||
-			    umap_doc_save(f->docs[1], abs, UMAP_JSON_INDENT(2)))
+			    umap_doc_save(f->docs[1], abs, UMAP_DOC_AS_READ))
 				die_lib("cannot write %s", f->path);
 			free(abs);
 		}

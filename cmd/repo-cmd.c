@@ -98,7 +98,7 @@ umap_snapshot *worktree_tree(git_oid *tree, umap_repo *repo, const git_oid *head
 		char *abs = NULL;
 		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
 		if (umap_repo_abspath(&abs, repo, f->path) ||
-		    umap_doc_save(f->doc, abs, UMAP_JSON_INDENT(2) | UMAP_DOC_KEEP_BYTES))
+		    umap_doc_save(f->doc, abs, UMAP_DOC_AS_READ))
 			die_lib("cannot write the new ids to %s", f->path);
 		umap_doc_free(f->doc);
 		f->doc = NULL;
@@ -256,7 +256,7 @@ void write_worktree(umap_repo *repo, const git_oid *old_tree, const git_oid *new
 		if (umap_mkdir_p(abs, 0777))
 			die_lib(NULL);
 		*slash = '/';
-		if (umap_doc_save(one->files[0].doc, abs, UMAP_JSON_INDENT(2)))
+		if (umap_doc_save(one->files[0].doc, abs, UMAP_DOC_AS_READ))
 			die_lib("cannot write %s", new_paths[i]);
 		if (umap_repo_index_record(repo, new_paths[i], NULL, new_tree))
 			umap_error_clear();

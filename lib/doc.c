@@ -111,6 +111,7 @@ static int doc_alloc(umap_doc **out, umap_doc_kind kind, const char *source_name
 	priv->json = json;
 	priv->layers_at = SIZE_MAX;
 	priv->fd = -1;
+	doc->layout = (umap_layout)UMAP_LAYOUT_DEFAULT;
 	long page = sysconf(_SC_PAGESIZE);
 	priv->page = page > 0 ? (size_t)page : 4096;
 	*out = doc;
@@ -1142,6 +1143,7 @@ static int doc_read(umap_doc *doc)
 {
 	doc_priv *priv = priv_of(doc);
 	reader r = { doc, NULL, doc->data, doc->size, UMAP_BUF_INIT, UMAP_BUF_INIT, 0, 0, 0, 0 };
+	umap_layout_detect(&doc->layout, doc->data, doc->size);
 	int rc = umap_scanner_new(&r.scanner, doc->data, doc->size, &priv->json);
 	if (!rc)
 		rc = read_root(&r);
@@ -1868,6 +1870,17 @@ static int put_map(writer *w, umap_doc *doc)
 
 int umap_doc_write(umap_buf *out, umap_doc *doc, unsigned flags)
 {
+	if (flags & UMAP_DOC_AS_READ) {
+		/* compact with the kept bytes first, then the layout over it: one pass each */
+		umap_buf compact = UMAP_BUF_INIT;
+		int rc = umap_doc_write(&compact, doc, UMAP_JSON_COMPACT | UMAP_DOC_KEEP_BYTES |
+							(flags & UMAP_JSON_ASCII));
+		if (!rc)
+			rc = umap_json_relayout(out, compact.ptr ? compact.ptr : "", compact.len,
+						&doc->layout);
+		umap_buf_dispose(&compact);
+		return rc;
+	}
 	writer w = { out, flags & ~UMAP_DOC_KEEP_BYTES, UMAP_JSON_INDENT(flags),
 		     (flags & UMAP_DOC_KEEP_BYTES) != 0, UMAP_BUF_INIT };
 	int rc;

@@ -53,6 +53,9 @@ typedef struct umap_doc {
 	const char *data;
 	size_t size;
 	void *priv;
+	/* how the source laid its JSON out (read from the bytes; a revision's copy gets the
+	 * layout recorded for its file); in-memory documents get UMAP_LAYOUT_DEFAULT */
+	umap_layout layout;
 } umap_doc;
 
 /* Streaming: a feature just read (layer is its index in doc->layers, whose options may not
@@ -240,6 +243,10 @@ int umap_uuid_v4(char out[37]);
  * as they were and the others written compact on one line, so that an edit touches only
  * the lines it changed. Whoever edits a feature's tree sets its length to 0. */
 #define UMAP_DOC_KEEP_BYTES 0x100u
+/* UMAP_DOC_AS_READ: as KEEP_BYTES, laid out as doc->layout says (SPEC §2 "Writing"): the
+ * layout of the file it was read from, every number and string spelled as read in
+ * features that did not change. Other layout flags are ignored. */
+#define UMAP_DOC_AS_READ 0x200u
 int umap_doc_write(umap_buf *out, umap_doc *doc, unsigned flags);
 /* umap_doc_write to a file, atomically (temp file, fsync, rename). */
 int umap_doc_save(umap_doc *doc, const char *path, unsigned flags);

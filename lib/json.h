@@ -166,6 +166,32 @@ int umap_json_write(umap_buf *out, const json_t *value, unsigned flags);
 /* Same, into a new NUL-terminated string (NULL on ENOMEM). */
 char *umap_json_dumps(const json_t *value, unsigned flags);
 
+/* ---- Layout -------------------------------------------------------------------------
+ * How a file lays its JSON out, so that a command writes it back the way it was read
+ * (SPEC §2 "Writing"): all on one line (compact, or spaced as Python's json.dumps writes
+ * {"a": 1, "b": 2}), one feature (or layer) per line, or indented with coordinate arrays
+ * kept on one line. Re-laying out copies every string and number token byte for byte. */
+
+typedef struct umap_layout {
+	unsigned indent; /* spaces per level; 0: no line breaks but those of `lines` */
+	int spaced;      /* one-line layouts: ", " and ": " between tokens */
+	int lines;       /* one-line layouts: each element of "features"/"layers" on its line */
+	int newline;     /* the file ends with a newline */
+} umap_layout;
+
+/* What a file that nobody looked at gets: indent 2 with coordinate arrays on one line,
+ * ending in a newline (uMap's GeoJSON downloads are JSON.stringify(v, null, 2)). */
+#define UMAP_LAYOUT_DEFAULT { 2, 0, 0, 1 }
+
+/* Guesses the layout of a JSON text from its first bytes and its line breaks. */
+void umap_layout_detect(umap_layout *out, const char *data, size_t len);
+/* Appends the (valid) JSON text data[0..len) laid out as `layout` says. */
+int umap_json_relayout(umap_buf *out, const char *data, size_t len, const umap_layout *layout);
+/* The layout as a JSON object for the repository ({"indent":2,...}), and back (NULL or a
+ * damaged value gives the default). */
+json_t *umap_layout_to_json(const umap_layout *layout);
+void umap_layout_from_json(umap_layout *out, const json_t *value);
+
 /* ---- Semantics --------------------------------------------------------------------- */
 
 /* Semantic equality: key order ignored, numbers compared as doubles (1 == 1.0 == 1e0). */

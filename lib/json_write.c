@@ -446,3 +446,149 @@ uint64_t umap_json_hash(const json_t *v)
 	}
 	return 0;
 }
+
+/* ---- Layout ------------------------------------------------------------------------ */
+
+void umap_layout_detect(umap_layout *out, const char *data, size_t len)
+{
+	*out = (umap_layout)UMAP_LAYOUT_DEFAULT;
+	size_t i = 0;
+	while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r'))
+		i++;
+	if (i >= len || (data[i] != '{' && data[i] != '['))
+		return;
+	size_t end = len;
+	while (end > i && (data[end - 1] == ' ' || data[end - 1] == '\t' || data[end - 1] == '\n' ||
+			   data[end - 1] == '\r'))
+		end--;
+	out->newline = end < len && memchr(data + end, '\n', len - end) != NULL;
+	/* the white space after the opening bracket says whether the file is indented */
+	size_t j = i + 1, last_break = SIZE_MAX;
+	while (j < end && (data[j] == ' ' || data[j] == '\t' || data[j] == '\n' || data[j] == '\r')) {
+		if (data[j] == '\n')
+			last_break = j;
+		j++;
+	}
+	if (last_break != SIZE_MAX) {
+		size_t spaces = j - last_break - 1;
+		out->indent = spaces ? (unsigned)(spaces > 10 ? 10 : spaces) : 2;
+		return;
+	}
+	out->indent = 0;
+	/* the first member's colon: ": " is Python's json.dumps, ":" JSON.stringify's */
+	if (j < end && data[j] == '"') {
+		size_t k = j + 1;
+		while (k < end && data[k] != '"')
+			k += data[k] == '\\' ? 2 : 1;
+		k++;
+		while (k < end && data[k] == ' ')
+			k++;
+		out->spaced = k + 1 < end && data[k] == ':' && data[k + 1] == ' ';
+	}
+	out->lines = memchr(data + i, '\n', end - i) != NULL;
+}
+
+json_t *umap_layout_to_json(const umap_layout *layout)
+{
+	return json_pack("{s:i,s:b,s:b,s:b}", "indent", (int)layout->indent, "spaced", layout->spaced,
+			 "lines", layout->lines, "newline", layout->newline);
+}
+
+void umap_layout_from_json(umap_layout *out, const json_t *value)
+{
+	*out = (umap_layout)UMAP_LAYOUT_DEFAULT;
+	json_t *indent = json_object_get(value, "indent");
+	if (!json_is_object(value) || !json_is_integer(indent) || json_integer_value(indent) < 0 ||
+	    json_integer_value(indent) > 10)
+		return;
+	out->indent = (unsigned)json_integer_value(indent);
+	out->spaced = json_is_true(json_object_get(value, "spaced"));
+	out->lines = json_is_true(json_object_get(value, "lines"));
+	out->newline = !json_is_false(json_object_get(value, "newline"));
+}
+
+enum { LEVEL_INLINE = 1, LEVEL_LINES = 2, LEVEL_USED = 4 };
+
+static int relayout_break(umap_buf *out, unsigned indent, size_t depth)
+{
+	if (umap_buf_putc(out, '\n'))
+		return UMAP_ENOMEM;
+	for (size_t i = 0; i < depth * indent; i++)
+		if (umap_buf_putc(out, ' '))
+			return UMAP_ENOMEM;
+	return 0;
+}
+
+/* Why tokens and not a tree: a tree loses the spelling of numbers (12345678901234567890,
+ * -0, 1.0) and of strings (escapes); the tokens' bytes are copied as they are, and only
+ * the white space between them is made anew. */
+int umap_json_relayout(umap_buf *out, const char *data, size_t len, const umap_layout *layout)
+{
+	umap_scanner *sc = NULL;
+	umap_json_options opts = UMAP_JSON_OPTIONS_INIT;
+	int rc = umap_scanner_new(&sc, data, len, &opts);
+	if (rc)
+		return rc;
+	unsigned char level[UMAP_JSON_DEFAULT_MAX_DEPTH + 2];
+	size_t top = 0; /* levels in use; level[top - 1] is the innermost container */
+	int after_key = 0, next_inline = 0, next_lines = 0;
+	umap_token tok;
+	while (!rc && !(rc = umap_scanner_next(sc, &tok)) && tok.type != UMAP_TOKEN_EOF) {
+		int closing = tok.type == UMAP_TOKEN_OBJECT_END || tok.type == UMAP_TOKEN_ARRAY_END;
+		unsigned char *cur = top ? &level[top - 1] : NULL;
+		int in_line = cur && (*cur & LEVEL_INLINE);
+		unsigned indent = in_line ? 0 : layout->indent;
+		int spaced = !layout->indent && layout->spaced;
+		if (closing) {
+			if (*cur & LEVEL_USED) {
+				if (indent)
+					rc = relayout_break(out, indent, top - 1);
+				else if (*cur & LEVEL_LINES)
+					rc = relayout_break(out, 0, 0);
+			}
+			top--;
+			if (!rc && umap_buf_putc(out, tok.type == UMAP_TOKEN_OBJECT_END ? '}' : ']'))
+				rc = UMAP_ENOMEM;
+			continue;
+		}
+		if (cur && !after_key) {
+			if ((*cur & LEVEL_USED) &&
+			    umap_buf_puts(out, spaced && !(*cur & LEVEL_LINES) ? ", " : ","))
+				rc = UMAP_ENOMEM;
+			*cur |= LEVEL_USED;
+			if (!rc && indent)
+				rc = relayout_break(out, indent, top);
+			else if (!rc && (*cur & LEVEL_LINES))
+				rc = relayout_break(out, 0, 0);
+		}
+		after_key = 0;
+		if (rc)
+			break;
+		const char *raw = data + tok.start;
+		size_t n = tok.end - tok.start;
+		if (tok.type == UMAP_TOKEN_OBJECT_START || tok.type == UMAP_TOKEN_ARRAY_START) {
+			level[top++] = (unsigned char)((in_line || next_inline ? LEVEL_INLINE : 0) |
+						       (next_lines && !layout->indent && layout->lines
+							? LEVEL_LINES : 0));
+			rc = umap_buf_putc(out, tok.type == UMAP_TOKEN_OBJECT_START ? '{' : '[')
+				     ? UMAP_ENOMEM : 0;
+		} else if (tok.type == UMAP_TOKEN_KEY) {
+			after_key = 1;
+			rc = umap_buf_put(out, raw, n) ||
+				     umap_buf_puts(out, indent || spaced ? ": " : ":") ? UMAP_ENOMEM : 0;
+			next_inline = n == 13 && !memcmp(raw, "\"coordinates\"", 13);
+			next_lines = (n == 10 && !memcmp(raw, "\"features\"", 10)) ||
+				     (n == 8 && !memcmp(raw, "\"layers\"", 8));
+			continue;
+		} else {
+			rc = umap_buf_put(out, raw, n) ? UMAP_ENOMEM : 0;
+		}
+		next_inline = next_lines = 0;
+	}
+	umap_scanner_free(sc);
+	if (rc == UMAP_ENOMEM)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (!rc && layout->newline && umap_buf_putc(out, '\n'))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	return rc;
+}

@@ -95,6 +95,7 @@ typedef struct manifest_file {
 	long layers_at; /* maps: members before "layers", -1 when last */
 	size_t nlayers;
 	char **layers;
+	json_t *layout; /* the file's layout as recorded ({"indent":2,...}); NULL: none */
 } manifest_file;
 
 typedef struct manifest {
@@ -109,6 +110,7 @@ static void manifest_clear(manifest *m)
 			free(m->files[i].layers[l]);
 		free(m->files[i].layers);
 		free(m->files[i].path);
+		json_decref(m->files[i].layout);
 	}
 	free(m->files);
 	memset(m, 0, sizeof(*m));
@@ -174,6 +176,7 @@ static int manifest_read(manifest *m, umap_repo *repo, const git_oid *tree)
 		mf->is_map = !strcmp(kind, "map");
 		json_t *at = json_object_get(f, "layers_at");
 		mf->layers_at = json_is_integer(at) ? (long)json_integer_value(at) : -1;
+		mf->layout = json_incref(json_object_get(f, "layout"));
 		mf->layers = calloc(json_array_size(layers) + 1, sizeof(char *));
 		if (!mf->path || !mf->layers) {
 			rc = oom();
@@ -569,6 +572,8 @@ static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, 
 	}
 	if (!rc && doc->nlayers != mf->nlayers)
 		rc = umap_error_set(UMAP_ECORRUPT, "%s: layers do not match the manifest", mf->path);
+	if (!rc)
+		umap_layout_from_json(&doc->layout, mf->layout);
 	if (rc) {
 		if (blobs)
 			for (size_t l = 0; l < mf->nlayers; l++)
@@ -1221,6 +1226,23 @@ static int add_layer_entry(layer_entry **list, size_t *n, const char *layer, con
 	return more[*n - 1].layer ? 0 : oom();
 }
 
+/* The layout a file was read in goes with it into the manifest, so that export and
+ * checkout of any revision write the file as the user had it (SPEC §2 "Writing"). A file
+ * not read this time keeps what its last revision recorded. */
+static int record_layout(json_t *entry, const umap_repo_file *f, manifest *old)
+{
+	json_t *layout = NULL;
+	if (f->doc) {
+		layout = umap_layout_to_json(&f->doc->layout);
+	} else {
+		manifest_file *mf = manifest_find(old, f->path);
+		if (!mf || !mf->layout)
+			return 0;
+		layout = json_incref(mf->layout);
+	}
+	return !layout || json_object_set_new(entry, "layout", layout) ? oom() : 0;
+}
+
 static int build_once(git_oid *tree, umap_repo *repo, umap_snapshot *snap, const git_oid *base)
 {
 	umap_store *s = umap_repo_store(repo);
@@ -1333,6 +1355,8 @@ static int build_once(git_oid *tree, umap_repo *repo, umap_snapshot *snap, const
 			rc = oom();
 		else if (rc)
 			json_decref(ids);
+		if (!rc && (rc = record_layout(entry, f, &old)))
+			break;
 	}
 	git_oid manifest_id, layers_id;
 	umap_tree_entry *entries = calloc(nlayers + 1, sizeof(*entries));

@@ -246,7 +246,7 @@ int umap_repo_merge_write_worktree(umap_repo *repo, umap_repo_merge *m)
 		if (f->result)
 			rc = umap_merge_write(&text, f->result, UMAP_JSON_INDENT(2));
 		else if (f->docs[2])
-			rc = umap_doc_write(&text, f->docs[2], UMAP_JSON_INDENT(2));
+			rc = umap_doc_write(&text, f->docs[2], UMAP_DOC_AS_READ);
 		else /* umap_repo_merge_snapshot took it */
 			rc = umap_error_set(UMAP_EUSAGE, "%s: write the working files before taking the snapshot", f->path);
 		if (!rc)
@@ -449,7 +449,7 @@ int umap_repo_files_tree(git_oid *tree, umap_repo *repo, const json_t *paths,
 			if (!rc)
 				rc = umap_repo_assign_ids(doc, &assigned);
 			if (!rc && assigned) { /* features added while resolving: their ids go back */
-				rc = umap_doc_save(doc, abs, UMAP_JSON_INDENT(2) | UMAP_DOC_KEEP_BYTES);
+				rc = umap_doc_save(doc, abs, UMAP_DOC_AS_READ);
 				umap_doc_free(doc);
 				doc = NULL;
 				if (!rc)
@@ -663,7 +663,7 @@ int umap_merge_resolve(size_t *resolved, umap_repo *repo, json_t *state, const c
 			}
 		}
 		if (!rc)
-			rc = umap_doc_save(doc, abs, UMAP_JSON_INDENT(2) | UMAP_DOC_KEEP_BYTES);
+			rc = umap_doc_save(doc, abs, UMAP_DOC_AS_READ);
 		umap_doc_free(doc);
 		free(abs);
 		free(path_copy);
