@@ -606,7 +606,9 @@ int umap_repo_commit_tree_as(git_oid *commit, umap_repo *repo, const git_oid *tr
  * Content-addressed: an entry can never be wrong, only point to a blob git lost (then the
  * commit is rebuilt without the cache). */
 
-static const char cache_magic[8] = { 'U', 'M', 'A', 'P', 'C', '0', '0', '2' };
+/* 003: blobs keep the spelling of numbers and strings; a cache of 002 maps bytes to
+ * blobs of the shortest spelling, so it is dropped (it is only a cache). */
+static const char cache_magic[8] = { 'U', 'M', 'A', 'P', 'C', '0', '0', '3' };
 
 static size_t cache_slot(const unsigned char key[16], size_t mask)
 {

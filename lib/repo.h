@@ -116,9 +116,14 @@ int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tre
  * A file that no longer exists is listed with doc NULL and `missing` set. */
 int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tree);
 
-/* Gives every layer without an id a UUID and every feature without an id a uMap id;
- * *assigned counts both. The caller saves the document if anything was assigned. */
+/* Gives every layer of a map without an id a UUID and every feature without an id a uMap
+ * id; *assigned counts both. A layer file's layer gets no id written in: its path is its
+ * identity (the repository's id is bound to it when read, see umap_repo_bind_layer_id).
+ * The caller saves the document if anything was assigned. */
 int umap_repo_assign_ids(umap_doc *doc, size_t *assigned);
+/* Makes `id` the layer's id in memory (the repository's id of a layer file's layer); the
+ * layer's options, and so what is written to the file, are left as they are. */
+int umap_repo_bind_layer_id(umap_layer *layer, const char *id);
 
 /* Builds the tree of a snapshot in memory (nothing is written): files whose doc is NULL
  * keep their layers from base_tree. Unchanged features cost a hash lookup, not a parse

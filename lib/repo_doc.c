@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -574,6 +575,8 @@ static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, 
 		rc = umap_error_set(UMAP_ECORRUPT, "%s: layers do not match the manifest", mf->path);
 	if (!rc)
 		umap_layout_from_json(&doc->layout, mf->layout);
+	if (!rc && !mf->is_map)
+		rc = umap_repo_bind_layer_id(&doc->layers[0], mf->layers[0]);
 	if (rc) {
 		if (blobs)
 			for (size_t l = 0; l < mf->nlayers; l++)
@@ -650,6 +653,8 @@ int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid 
 			rc = 0;
 		}
 		free(abs);
+		if (!rc && doc && !m.files[i].is_map && m.files[i].nlayers == 1 && doc->nlayers == 1)
+			rc = umap_repo_bind_layer_id(&doc->layers[0], m.files[i].layers[0]);
 		if (!rc && (rc = umap_snapshot_add(snap, m.files[i].path, doc)))
 			umap_doc_free(doc);
 		if (!rc) {
@@ -672,7 +677,8 @@ int umap_repo_assign_ids(umap_doc *doc, size_t *assigned)
 	*assigned = 0;
 	for (size_t l = 0; l < doc->nlayers; l++) {
 		umap_layer *layer = &doc->layers[l];
-		if (!layer->id) {
+		/* a layer file's layer is its path (see layer_file_id): nothing is written in */
+		if (!layer->id && doc->kind == UMAP_DOC_MAP) {
 			char uuid[37];
 			int rc = umap_uuid_v4(uuid);
 			if (rc)
@@ -707,67 +713,31 @@ static int json_blob(git_oid *out, umap_repo *repo, const json_t *value)
 	return rc;
 }
 
-/* How umap_json_write prints a number token, when that is certain without converting it:
- * an integer of at most 15 digits, or a plain decimal of at most 15 significant digits and
- * at least 1e-6 (where JavaScript's shortest form is the digits themselves), trailing
- * fraction zeros dropped ("1.50" -> "1.5", "2.0" -> "2"). *len is the length to keep;
- * returns 0 when the number needs the real conversion (exponents, long mantissas, -0). */
-static int number_canonical_length(const char *p, size_t n, size_t *len)
-{
-	size_t i = p[0] == '-', int_start = i;
-	while (i < n && p[i] >= '0' && p[i] <= '9')
-		i++;
-	size_t int_digits = i - int_start;
-	int zero_int = int_digits == 1 && p[int_start] == '0';
-	*len = n;
-	if (i < n) {
-		if (p[i] != '.')
-			return 0; /* exponent */
-		size_t frac_start = ++i;
-		while (i < n && p[i] >= '0' && p[i] <= '9')
-			i++;
-		if (i != n || i == frac_start)
-			return 0;
-		size_t end = n;
-		while (end > frac_start && p[end - 1] == '0')
-			end--;
-		size_t frac_digits = end - frac_start;
-		if (frac_digits) {
-			*len = end;
-			if (!zero_int)
-				return int_digits + frac_digits <= 15;
-			size_t zeros = 0;
-			while (p[frac_start + zeros] == '0')
-				zeros++;
-			return zeros <= 5 && frac_digits - zeros <= 15;
-		}
-		*len = frac_start - 1; /* "2.0" prints "2" */
-	}
-	return int_digits <= 15 && !(zero_int && p[0] == '-');
-}
-
-/* Whether the bytes of a (valid) feature are already its compact form: no white space
- * outside strings, no escapes, every number as umap_json_write prints it. One pass with
- * memchr over strings, ~10x cheaper than the token scanner; uMap and umapsync write
- * features this way, so an import usually stores the bytes as they are. */
+/* Whether the bytes of a (valid) feature are already its blob: no white space outside
+ * strings. Every token is kept as written, so that a number whose value did not change
+ * keeps its spelling through the repository (SPEC §2 "Writing": 12345678901234567890, -0,
+ * 1.0 and 1e3 come back as they were). One pass with memchr over strings, ~10x cheaper
+ * than the token scanner; uMap and umapsync write features this way, so an import
+ * usually stores the bytes as they are. */
 static int bytes_canonical(const char *p, size_t n)
 {
 	size_t i = 0;
 	while (i < n) {
 		unsigned char c = (unsigned char)p[i];
 		if (c == '"') {
-			const char *q = memchr(p + i + 1, '"', n - i - 1);
-			if (!q || memchr(p + i + 1, '\\', (size_t)(q - p) - i - 1))
-				return 0;
+			/* the closing quote is the first one not escaped */
+			const char *q = p + i;
+			for (;;) {
+				q = memchr(q + 1, '"', n - (size_t)(q - p) - 1);
+				if (!q)
+					return 0;
+				size_t slashes = 0;
+				while (q - slashes > p + i && q[-1 - (ptrdiff_t)slashes] == '\\')
+					slashes++;
+				if (!(slashes & 1))
+					break;
+			}
 			i = (size_t)(q - p) + 1;
-		} else if (c == '-' || (c >= '0' && c <= '9')) {
-			size_t j = i + 1, keep;
-			while (j < n && ((p[j] >= '0' && p[j] <= '9') || p[j] == '.' || p[j] == 'e' ||
-					 p[j] == 'E' || p[j] == '+' || p[j] == '-'))
-				j++;
-			if (!number_canonical_length(p + i, j - i, &keep) || keep != j - i)
-				return 0;
-			i = j;
 		} else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
 			return 0;
 		} else {
@@ -781,63 +751,12 @@ int umap_repo_canonical_fast(umap_buf *out, const char *data, size_t len)
 {
 	if (bytes_canonical(data, len))
 		return !umap_buf_put(out, data, len);
-	umap_scanner *sc = NULL;
-	umap_json_options opts = UMAP_JSON_OPTIONS_INIT;
-	if (umap_scanner_new(&sc, data, len, &opts)) {
+	static const umap_layout compact = { 0, 0, 0, 0 };
+	if (umap_json_relayout(out, data, len, &compact)) {
 		umap_error_clear();
 		return 0;
 	}
-	unsigned char first[64];
-	int top = -1, after_key = 0, ok = 1;
-	umap_token tok;
-	while (ok) {
-		if (umap_scanner_next(sc, &tok)) {
-			umap_error_clear();
-			ok = 0;
-			break;
-		}
-		if (tok.type == UMAP_TOKEN_EOF)
-			break;
-		const char *raw = data + tok.start;
-		size_t n = tok.end - tok.start;
-		if (tok.type == UMAP_TOKEN_OBJECT_END || tok.type == UMAP_TOKEN_ARRAY_END) {
-			ok = umap_buf_putc(out, tok.type == UMAP_TOKEN_OBJECT_END ? '}' : ']') == 0;
-			top--;
-			continue;
-		}
-		if (top >= 0 && !after_key) {
-			if (!first[top] && umap_buf_putc(out, ','))
-				ok = 0;
-			first[top] = 0;
-		}
-		after_key = 0;
-		switch (tok.type) {
-		case UMAP_TOKEN_KEY:
-			ok = !tok.has_escapes && !umap_buf_put(out, raw, n) && !umap_buf_putc(out, ':');
-			after_key = 1;
-			break;
-		case UMAP_TOKEN_OBJECT_START:
-		case UMAP_TOKEN_ARRAY_START:
-			if (++top == (int)sizeof(first)) {
-				ok = 0;
-				break;
-			}
-			first[top] = 1;
-			ok = !umap_buf_putc(out, tok.type == UMAP_TOKEN_OBJECT_START ? '{' : '[');
-			break;
-		case UMAP_TOKEN_STRING:
-			ok = !tok.has_escapes && !umap_buf_put(out, raw, n);
-			break;
-		case UMAP_TOKEN_NUMBER:
-			ok = number_canonical_length(raw, n, &n) && !umap_buf_put(out, raw, n);
-			break;
-		default: /* true, false, null */
-			ok = !umap_buf_put(out, raw, n);
-			break;
-		}
-	}
-	umap_scanner_free(sc);
-	return ok;
+	return 1;
 }
 
 static int feature_blob(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer *layer,
@@ -1226,6 +1145,45 @@ static int add_layer_entry(layer_entry **list, size_t *n, const char *layer, con
 	return more[*n - 1].layer ? 0 : oom();
 }
 
+/* Sets the repository's id of the one layer of a layer file (.geojson, .json) in the
+ * document: in such a file the path is the layer (SPEC §2 "Layer identity"), so the id
+ * the manifest has for the path wins over any id inside the file, which is only data
+ * (uMap's exports drop it, other tools change it). A file tracked for the first time
+ * brings its own id when it has one no other layer has, else gets a new UUID that is
+ * never written into it (GeoJSON has no place for one). */
+static int layer_file_id(umap_layer *layer, const char *path, manifest *old,
+			 const layer_entry *taken, size_t ntaken)
+{
+	manifest_file *mf = manifest_find(old, path);
+	const char *id = mf && !mf->is_map && mf->nlayers == 1 ? mf->layers[0] : NULL;
+	char uuid[37];
+	if (!id && layer->id && !manifest_layer_path(old, layer->id)) {
+		id = layer->id;
+		for (size_t i = 0; i < ntaken && id; i++)
+			if (!strcmp(taken[i].layer, id))
+				id = NULL;
+	}
+	if (!id) {
+		int rc = umap_uuid_v4(uuid);
+		if (rc)
+			return rc;
+		id = uuid;
+	}
+	return umap_repo_bind_layer_id(layer, id);
+}
+
+int umap_repo_bind_layer_id(umap_layer *layer, const char *id)
+{
+	if (layer->id && !strcmp(layer->id, id))
+		return 0;
+	char *copy = strdup(id);
+	if (!copy)
+		return oom();
+	free(layer->id);
+	layer->id = copy;
+	return 0;
+}
+
 /* The layout a file was read in goes with it into the manifest, so that export and
  * checkout of any revision write the file as the user had it (SPEC §2 "Writing"). A file
  * not read this time keeps what its last revision recorded. */
@@ -1308,6 +1266,8 @@ static int build_once(git_oid *tree, umap_repo *repo, umap_snapshot *snap, const
 				rc = map ? json_blob(&map_id, repo, map) : oom();
 				json_decref(map);
 			}
+			if (!is_map && f->doc->nlayers == 1)
+				rc = layer_file_id(&f->doc->layers[0], f->path, &old, layers, nlayers);
 			for (size_t l = 0; l < f->doc->nlayers && !rc; l++) {
 				umap_layer *layer = &f->doc->layers[l];
 				if (!layer->id) {

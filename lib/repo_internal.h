@@ -76,10 +76,10 @@ int umap_repo_cache_note(umap_repo *repo, const unsigned char key[16], const git
 void umap_repo_cache_reset_seen(umap_repo *repo);
 void umap_repo_cache_disable(umap_repo *repo, int disabled);
 
-/* The compact form umap_json_write would give a feature, written straight from its source
- * bytes (no tree) when that is certain to be the same: returns 1 when done, 0 when the
- * source has escapes or numbers not already in shortest form (then build the tree).
- * `data` must be valid JSON, as a document's feature bytes are (umap_doc_open checked). */
+/* A feature's blob straight from its source bytes (no tree): its tokens without the white
+ * space between them, each number and string spelled as written. Returns 1 when done, 0
+ * when it cannot be (then build the tree). `data` must be valid JSON, as a document's
+ * feature bytes are (umap_doc_open checked). */
 int umap_repo_canonical_fast(umap_buf *out, const char *data, size_t len);
 
 #endif
