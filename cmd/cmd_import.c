@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "error.h"
+#include "fs.h"
 
 static size_t count_features(const umap_doc *doc)
 {
@@ -16,6 +17,26 @@ static size_t count_features(const umap_doc *doc)
 	for (size_t l = 0; l < doc->nlayers; l++)
 		n += doc->layers[l].nfeatures;
 	return n;
+}
+
+/* Writes the files that got ids (after everything was checked, before the commit: a
+ * failed write leaves the repository as it was). */
+static void write_assigned_ids(umap_repo *repo, umap_snapshot *snap, const unsigned char *rewrite)
+{
+	for (size_t i = 0; i < snap->nfiles; i++) {
+		umap_repo_file *f = &snap->files[i];
+		if (!rewrite[i])
+			continue;
+		char *abs = NULL;
+		struct stat raw;
+		if (umap_repo_abspath(&abs, repo, f->path) ||
+		    umap_file_write_atomic(abs, f->doc->data, f->doc->size))
+			die_lib("cannot write the new ids to %s", f->path);
+		f->have_stat = stat(abs, &raw) == 0;
+		if (f->have_stat)
+			umap_file_stat_from(&f->st, &raw);
+		free(abs);
+	}
 }
 
 int cmd_import(int argc, const char **argv)
@@ -42,6 +63,9 @@ int cmd_import(int argc, const char **argv)
 	for (size_t i = 0; i < ntracked; i++)
 		if (umap_snapshot_add(snap, tracked[i], NULL))
 			die_lib(NULL);
+	unsigned char *rewrite = calloc(ntracked + (size_t)argc, 1);
+	if (!rewrite)
+		die("out of memory");
 	umap_buf subject = UMAP_BUF_INIT;
 	umap_buf_puts(&subject, "Import ");
 	for (int i = 0; i < argc; i++) {
@@ -67,12 +91,17 @@ int cmd_import(int argc, const char **argv)
 		if (umap_repo_assign_ids(doc, &assigned))
 			die_lib("%s", rel);
 		if (assigned) {
-			if (umap_doc_save(doc, abs, UMAP_DOC_AS_READ))
-				die_lib("cannot write the new ids to %s", rel);
+			/* the file with its new ids is read from memory, and written only once the
+			 * whole import is known to be good: a refused import changes no file */
+			umap_buf text = UMAP_BUF_INIT;
+			if (umap_doc_write(&text, doc, UMAP_DOC_AS_READ))
+				die_lib("%s", rel);
 			umap_doc_free(doc);
-			have_stat = stat(abs, &raw) == 0;
-			if (umap_doc_open(&doc, abs, &opts))
+			size_t len = text.len;
+			if (umap_doc_from_owned_buffer(&doc, umap_buf_detach(&text), len, abs, &opts))
 				die_lib(NULL);
+			doc->layout.known = 1; /* the file's, as it will be written */
+			have_stat = 0;
 		}
 		size_t nfeatures = count_features(doc);
 		printf("%s: %zu layer%s, %zu feature%s", rel, doc->nlayers, doc->nlayers == 1 ? "" : "s",
@@ -85,6 +114,7 @@ int cmd_import(int argc, const char **argv)
 			die_lib(NULL);
 		umap_repo_file *added = &snap->files[snap->nfiles - 1];
 		added->have_stat = have_stat;
+		rewrite[snap->nfiles - 1] = assigned != 0;
 		if (have_stat)
 			umap_file_stat_from(&added->st, &raw);
 		free(abs);
@@ -98,8 +128,10 @@ int cmd_import(int argc, const char **argv)
 	struct progress *bar = start_progress("Importing features", total);
 	struct umap_progress progress = { progress_report, bar };
 	umap_repo_set_progress(repo, &progress);
-	if (umap_repo_build_tree(&tree, repo, snap, unborn ? NULL : &head_tree) ||
-	    umap_repo_commit_tree_as(&commit, repo, &tree, unborn ? NULL : &head, unborn ? 0 : 1,
+	if (umap_repo_build_tree(&tree, repo, snap, unborn ? NULL : &head_tree))
+		die_lib(NULL);
+	write_assigned_ids(repo, snap, rewrite);
+	if (umap_repo_commit_tree_as(&commit, repo, &tree, unborn ? NULL : &head, unborn ? 0 : 1,
 				     message ? message : subject.ptr, 1))
 		die_lib(NULL);
 	umap_repo_set_progress(repo, NULL);
@@ -114,6 +146,7 @@ int cmd_import(int argc, const char **argv)
 	       short_id(&commit), subject_of(message ? message : subject.ptr));
 	free(branch);
 	umap_buf_dispose(&subject);
+	free(rewrite);
 	umap_paths_free(tracked, ntracked);
 	umap_snapshot_free(snap);
 	umap_repo_free(repo);

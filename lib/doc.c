@@ -61,6 +61,8 @@ typedef struct doc_priv {
 	span_list map_spans;
 	int spaced;           /* the source writes {"a": 1, "b": 2}: edited features follow suit */
 	int style_known;
+	umap_layout read_layout; /* the layout of the bytes themselves (doc->layout may be set
+				  * to another one, the layout a revision's copy is written in) */
 	int single_feature;   /* the source was one Feature: write it back as one */
 	char *id_property;
 	int allow_duplicate_ids;
@@ -1139,17 +1141,38 @@ out:
 	return rc;
 }
 
+/* An indented file may still hold each feature on one line (as people and some tools
+ * write them): its first feature says so, and how it spaces its tokens. */
+static void detect_feature_lines(umap_doc *doc)
+{
+	doc_priv *priv = priv_of(doc);
+	if (!doc->layout.indent)
+		return;
+	for (size_t l = 0; l < doc->nlayers; l++) {
+		const umap_feature *f = doc->layers[l].nfeatures ? &doc->layers[l].features[0] : NULL;
+		if (!f || !f->length)
+			continue;
+		doc->layout.lines = !memchr(doc->data + f->offset, '\n', f->length);
+		doc->layout.spaced = doc->layout.lines && priv->spaced;
+		break;
+	}
+	priv->read_layout = doc->layout;
+}
+
 static int doc_read(umap_doc *doc)
 {
 	doc_priv *priv = priv_of(doc);
 	reader r = { doc, NULL, doc->data, doc->size, UMAP_BUF_INIT, UMAP_BUF_INIT, 0, 0, 0, 0 };
 	umap_layout_detect(&doc->layout, doc->data, doc->size);
+	priv->read_layout = doc->layout;
 	int rc = umap_scanner_new(&r.scanner, doc->data, doc->size, &priv->json);
 	if (!rc)
 		rc = read_root(&r);
 	umap_scanner_free(r.scanner);
 	umap_buf_dispose(&r.name);
 	umap_buf_dispose(&r.lent_id);
+	if (!rc)
+		detect_feature_lines(doc);
 	if (!rc && priv->map_base && priv->dropped < priv->map_len) {
 		size_t upto = priv->map_len & ~(priv->page - 1);
 		if (upto > priv->dropped)
@@ -1281,7 +1304,10 @@ int umap_doc_open(umap_doc **out, const char *path, const umap_doc_options *opts
 		umap_doc_free(doc);
 		return rc;
 	}
-	return finish_open(out, doc, opts);
+	rc = finish_open(out, doc, opts);
+	if (!rc)
+		(*out)->layout.known = 1; /* a file's own layout: what the repository records */
+	return rc;
 }
 
 /* load_source for a file that is read again: never stdin or a pipe, which their first
@@ -1600,7 +1626,27 @@ typedef struct writer {
 	unsigned indent;
 	int keep_bytes;
 	umap_buf tmp;
+	const umap_layout *layout; /* UMAP_DOC_AS_READ in the source's own layout; else NULL */
 } writer;
+
+/* One line per element of "features" and "layers" (a one-line layout's `lines`). */
+static int lines_of(const writer *w)
+{
+	return w->layout && !w->indent && w->layout->lines;
+}
+
+static int spaced_of(const writer *w)
+{
+	return w->layout && !w->indent && w->layout->spaced;
+}
+
+/* A separator between elements: ',' then the line break or space the layout puts. */
+static int put_comma(writer *w, int element_lines)
+{
+	if (umap_buf_putc(w->out, ','))
+		return UMAP_ENOMEM;
+	return spaced_of(w) && !element_lines ? umap_buf_putc(w->out, ' ') : 0;
+}
 
 static int put_break(writer *w, size_t depth)
 {
@@ -1617,6 +1663,12 @@ static int put_break(writer *w, size_t depth)
  * newline, so every '\n' in the output is the writer's). */
 static int put_value(writer *w, const json_t *v, size_t depth)
 {
+	if (w->layout) {
+		umap_buf_clear(&w->tmp);
+		int rc = umap_json_write(&w->tmp, v, w->flags & ~(unsigned)UMAP_JSON_INDENT(31));
+		return rc ? rc : umap_json_relayout_at(w->out, w->tmp.ptr ? w->tmp.ptr : "", w->tmp.len,
+						       w->layout, depth);
+	}
 	if (!w->indent || !depth)
 		return umap_json_write(w->out, v, w->flags);
 	umap_buf_clear(&w->tmp);
@@ -1676,7 +1728,7 @@ static int put_key(writer *w, const char *key, size_t depth, int *first)
 {
 	int rc = 0;
 	if (!*first)
-		rc = umap_buf_putc(w->out, ',');
+		rc = put_comma(w, 0);
 	*first = 0;
 	if (!rc)
 		rc = put_break(w, depth);
@@ -1687,7 +1739,7 @@ static int put_key(writer *w, const char *key, size_t depth, int *first)
 		rc = umap_json_write(w->out, k, w->flags);
 	json_decref(k);
 	if (!rc)
-		rc = umap_buf_puts(w->out, w->indent ? ": " : ":");
+		rc = umap_buf_puts(w->out, w->indent || spaced_of(w) ? ": " : ":");
 	return rc;
 }
 
@@ -1695,6 +1747,15 @@ static int put_feature(writer *w, umap_doc *doc, umap_feature *f, size_t depth)
 {
 	if (w->keep_bytes && f->length)
 		return umap_buf_put(w->out, doc->data + f->offset, f->length);
+	if (w->layout && f->value && w->layout->lines) {
+		umap_layout one_line = { 0, w->layout->spaced, 0, 0, 0 };
+		umap_buf_clear(&w->tmp);
+		int rc = umap_json_write(&w->tmp, f->value, w->flags & ~(unsigned)UMAP_JSON_INDENT(31));
+		return rc ? rc : umap_json_relayout_at(w->out, w->tmp.ptr ? w->tmp.ptr : "", w->tmp.len,
+						       &one_line, depth);
+	}
+	if (w->layout && f->value)
+		return put_value(w, f->value, depth);
 	if (w->keep_bytes && priv_of(doc)->spaced)
 		return put_spaced(w, f->value);
 	if (w->keep_bytes)
@@ -1714,17 +1775,17 @@ static int put_features(writer *w, umap_doc *doc, umap_layer *layer, size_t dept
 {
 	if (!layer->nfeatures)
 		return umap_buf_puts(w->out, "[]");
-	int rc = umap_buf_putc(w->out, '[');
+	int rc = umap_buf_putc(w->out, '['), lines = lines_of(w);
 	for (size_t i = 0; !rc && i < layer->nfeatures; i++) {
 		if (i)
-			rc = umap_buf_putc(w->out, ',');
+			rc = put_comma(w, lines);
 		if (!rc)
-			rc = put_break(w, depth + 1);
+			rc = lines ? umap_buf_putc(w->out, '\n') : put_break(w, depth + 1);
 		if (!rc)
 			rc = put_feature(w, doc, &layer->features[i], depth + 1);
 	}
 	if (!rc)
-		rc = put_break(w, depth);
+		rc = lines ? umap_buf_putc(w->out, '\n') : put_break(w, depth);
 	if (!rc)
 		rc = umap_buf_putc(w->out, ']');
 	return rc;
@@ -1821,17 +1882,17 @@ static int put_layers(writer *w, umap_doc *doc, size_t depth)
 {
 	if (!doc->nlayers)
 		return umap_buf_puts(w->out, "[]");
-	int rc = umap_buf_putc(w->out, '[');
+	int rc = umap_buf_putc(w->out, '['), lines = lines_of(w);
 	for (size_t i = 0; !rc && i < doc->nlayers; i++) {
 		if (i)
-			rc = umap_buf_putc(w->out, ',');
+			rc = put_comma(w, lines);
 		if (!rc)
-			rc = put_break(w, depth + 1);
+			rc = lines ? umap_buf_putc(w->out, '\n') : put_break(w, depth + 1);
 		if (!rc)
 			rc = put_layer(w, doc, i, depth + 1);
 	}
 	if (!rc)
-		rc = put_break(w, depth);
+		rc = lines ? umap_buf_putc(w->out, '\n') : put_break(w, depth);
 	if (!rc)
 		rc = umap_buf_putc(w->out, ']');
 	return rc;
@@ -1868,10 +1929,53 @@ static int put_map(writer *w, umap_doc *doc)
 	return rc;
 }
 
+static int write_doc(writer *w, umap_doc *doc)
+{
+	int rc;
+	if (doc->kind == UMAP_DOC_MAP) {
+		rc = put_map(w, doc);
+	} else if (!doc->nlayers) {
+		json_t *empty = json_pack("{s:s,s:[]}", "type", "FeatureCollection", "features");
+		rc = empty ? umap_json_write(w->out, empty, w->flags)
+			   : umap_error_set(UMAP_ENOMEM, "out of memory");
+		json_decref(empty);
+	} else if (priv_of(doc)->single_feature && doc->nlayers == 1 &&
+		   doc->layers[0].nfeatures == 1 && !doc->layers[0].options &&
+		   !json_object_size(doc->layers[0].members)) {
+		rc = put_feature(w, doc, &doc->layers[0].features[0], 0);
+	} else {
+		/* several layers cannot be one FeatureCollection: the first is written */
+		rc = put_layer(w, doc, 0, 0);
+	}
+	if (!rc && (w->layout ? w->layout->newline : w->indent != 0))
+		rc = umap_buf_putc(w->out, '\n');
+	return rc;
+}
+
+static int same_layout(const umap_layout *a, const umap_layout *b)
+{
+	return a->indent == b->indent && a->spaced == b->spaced && a->lines == b->lines;
+}
+
+int umap_doc_bytes_in_layout(const umap_doc *doc)
+{
+	return doc->data && same_layout(&doc->layout, &((const doc_priv *)doc->priv)->read_layout);
+}
+
 int umap_doc_write(umap_buf *out, umap_doc *doc, unsigned flags)
 {
+	if ((flags & UMAP_DOC_AS_READ) && umap_doc_bytes_in_layout(doc)) {
+		/* the source's own layout: its bytes where nothing changed (an edit touches only
+		 * the lines it changed), the layout for the rest */
+		writer w = { out, (flags & UMAP_JSON_ASCII), doc->layout.indent, 1, UMAP_BUF_INIT,
+			     &doc->layout };
+		int rc = write_doc(&w, doc);
+		umap_buf_dispose(&w.tmp);
+		return rc;
+	}
 	if (flags & UMAP_DOC_AS_READ) {
-		/* compact with the kept bytes first, then the layout over it: one pass each */
+		/* a revision's copy (features compact, one a line): compact with the kept bytes
+		 * first, then the layout over it, one pass each */
 		umap_buf compact = UMAP_BUF_INIT;
 		int rc = umap_doc_write(&compact, doc, UMAP_JSON_COMPACT | UMAP_DOC_KEEP_BYTES |
 							(flags & UMAP_JSON_ASCII));
@@ -1882,25 +1986,8 @@ int umap_doc_write(umap_buf *out, umap_doc *doc, unsigned flags)
 		return rc;
 	}
 	writer w = { out, flags & ~UMAP_DOC_KEEP_BYTES, UMAP_JSON_INDENT(flags),
-		     (flags & UMAP_DOC_KEEP_BYTES) != 0, UMAP_BUF_INIT };
-	int rc;
-	if (doc->kind == UMAP_DOC_MAP) {
-		rc = put_map(&w, doc);
-	} else if (!doc->nlayers) {
-		json_t *empty = json_pack("{s:s,s:[]}", "type", "FeatureCollection", "features");
-		rc = empty ? umap_json_write(out, empty, flags)
-			   : umap_error_set(UMAP_ENOMEM, "out of memory");
-		json_decref(empty);
-	} else if (priv_of(doc)->single_feature && doc->nlayers == 1 &&
-		   doc->layers[0].nfeatures == 1 && !doc->layers[0].options &&
-		   !json_object_size(doc->layers[0].members)) {
-		rc = put_feature(&w, doc, &doc->layers[0].features[0], 0);
-	} else {
-		/* several layers cannot be one FeatureCollection: the first is written */
-		rc = put_layer(&w, doc, 0, 0);
-	}
-	if (!rc && w.indent)
-		rc = umap_buf_putc(out, '\n');
+		     (flags & UMAP_DOC_KEEP_BYTES) != 0, UMAP_BUF_INIT, NULL };
+	int rc = write_doc(&w, doc);
 	umap_buf_dispose(&w.tmp);
 	return rc;
 }

@@ -248,6 +248,9 @@ int umap_uuid_v4(char out[37]);
  * features that did not change. Other layout flags are ignored. */
 #define UMAP_DOC_AS_READ 0x200u
 int umap_doc_write(umap_buf *out, umap_doc *doc, unsigned flags);
+/* Whether the document's bytes are laid out as doc->layout says (a file as read), rather
+ * than a revision's compact copy to be laid out anew. */
+int umap_doc_bytes_in_layout(const umap_doc *doc);
 /* umap_doc_write to a file, atomically (temp file, fsync, rename). */
 int umap_doc_save(umap_doc *doc, const char *path, unsigned flags);
 

@@ -174,19 +174,26 @@ char *umap_json_dumps(const json_t *value, unsigned flags);
 
 typedef struct umap_layout {
 	unsigned indent; /* spaces per level; 0: no line breaks but those of `lines` */
-	int spaced;      /* one-line layouts: ", " and ": " between tokens */
-	int lines;       /* one-line layouts: each element of "features"/"layers" on its line */
+	int spaced;      /* ", " and ": " between tokens on one line */
+	int lines;       /* each feature on one line of its own (in a one-line layout, each
+			  * element of "features" and "layers") */
 	int newline;     /* the file ends with a newline */
+	int known;       /* read from a file the user has, or recorded for it: the layout to
+			  * record (that of bytes umapsync made in memory is not) */
 } umap_layout;
 
 /* What a file that nobody looked at gets: indent 2 with coordinate arrays on one line,
  * ending in a newline (uMap's GeoJSON downloads are JSON.stringify(v, null, 2)). */
-#define UMAP_LAYOUT_DEFAULT { 2, 0, 0, 1 }
+#define UMAP_LAYOUT_DEFAULT { 2, 0, 0, 1, 0 }
 
 /* Guesses the layout of a JSON text from its first bytes and its line breaks. */
 void umap_layout_detect(umap_layout *out, const char *data, size_t len);
 /* Appends the (valid) JSON text data[0..len) laid out as `layout` says. */
 int umap_json_relayout(umap_buf *out, const char *data, size_t len, const umap_layout *layout);
+/* The same for a value that goes `depth` levels deep into a document laid out so (its
+ * line breaks get that indentation; no final newline). */
+int umap_json_relayout_at(umap_buf *out, const char *data, size_t len, const umap_layout *layout,
+			  size_t depth);
 /* The layout as a JSON object for the repository ({"indent":2,...}), and back (NULL or a
  * damaged value gives the default). */
 json_t *umap_layout_to_json(const umap_layout *layout);

@@ -524,6 +524,12 @@ static int relayout_break(umap_buf *out, unsigned indent, size_t depth)
  * the white space between them is made anew. */
 int umap_json_relayout(umap_buf *out, const char *data, size_t len, const umap_layout *layout)
 {
+	return umap_json_relayout_at(out, data, len, layout, 0);
+}
+
+int umap_json_relayout_at(umap_buf *out, const char *data, size_t len, const umap_layout *layout,
+			  size_t depth)
+{
 	umap_scanner *sc = NULL;
 	umap_json_options opts = UMAP_JSON_OPTIONS_INIT;
 	int rc = umap_scanner_new(&sc, data, len, &opts);
@@ -538,12 +544,12 @@ int umap_json_relayout(umap_buf *out, const char *data, size_t len, const umap_l
 		unsigned char *cur = top ? &level[top - 1] : NULL;
 		int in_line = cur && (*cur & LEVEL_INLINE);
 		unsigned indent = in_line ? 0 : layout->indent;
-		int spaced = !layout->indent && layout->spaced;
+		int spaced = layout->spaced && (!layout->indent || in_line);
 		if (closing) {
 			if (*cur & LEVEL_USED) {
 				if (indent)
-					rc = relayout_break(out, indent, top - 1);
-				else if (*cur & LEVEL_LINES)
+					rc = relayout_break(out, indent, depth + top - 1);
+				else if ((*cur & LEVEL_LINES) && !layout->indent)
 					rc = relayout_break(out, 0, 0);
 			}
 			top--;
@@ -553,12 +559,12 @@ int umap_json_relayout(umap_buf *out, const char *data, size_t len, const umap_l
 		}
 		if (cur && !after_key) {
 			if ((*cur & LEVEL_USED) &&
-			    umap_buf_puts(out, spaced && !(*cur & LEVEL_LINES) ? ", " : ","))
+			    umap_buf_puts(out, spaced && !indent && !(*cur & LEVEL_LINES) ? ", " : ","))
 				rc = UMAP_ENOMEM;
 			*cur |= LEVEL_USED;
 			if (!rc && indent)
-				rc = relayout_break(out, indent, top);
-			else if (!rc && (*cur & LEVEL_LINES))
+				rc = relayout_break(out, indent, depth + top);
+			else if (!rc && (*cur & LEVEL_LINES) && !layout->indent)
 				rc = relayout_break(out, 0, 0);
 		}
 		after_key = 0;
@@ -567,9 +573,12 @@ int umap_json_relayout(umap_buf *out, const char *data, size_t len, const umap_l
 		const char *raw = data + tok.start;
 		size_t n = tok.end - tok.start;
 		if (tok.type == UMAP_TOKEN_OBJECT_START || tok.type == UMAP_TOKEN_ARRAY_START) {
-			level[top++] = (unsigned char)((in_line || next_inline ? LEVEL_INLINE : 0) |
-						       (next_lines && !layout->indent && layout->lines
-							? LEVEL_LINES : 0));
+			/* an indented file with one feature a line: each element of "features" is
+			 * one line */
+			int whole_line = cur && (*cur & LEVEL_LINES) && layout->indent;
+			level[top++] = (unsigned char)((in_line || next_inline || whole_line
+							? LEVEL_INLINE : 0) |
+						       (next_lines && layout->lines ? LEVEL_LINES : 0));
 			rc = umap_buf_putc(out, tok.type == UMAP_TOKEN_OBJECT_START ? '{' : '[')
 				     ? UMAP_ENOMEM : 0;
 		} else if (tok.type == UMAP_TOKEN_KEY) {
@@ -588,7 +597,7 @@ int umap_json_relayout(umap_buf *out, const char *data, size_t len, const umap_l
 	umap_scanner_free(sc);
 	if (rc == UMAP_ENOMEM)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
-	if (!rc && layout->newline && umap_buf_putc(out, '\n'))
+	if (!rc && !depth && layout->newline && umap_buf_putc(out, '\n'))
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	return rc;
 }

@@ -573,8 +573,10 @@ static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, 
 	}
 	if (!rc && doc->nlayers != mf->nlayers)
 		rc = umap_error_set(UMAP_ECORRUPT, "%s: layers do not match the manifest", mf->path);
-	if (!rc)
+	if (!rc) {
 		umap_layout_from_json(&doc->layout, mf->layout);
+		doc->layout.known = mf->layout != NULL;
+	}
 	if (!rc && !mf->is_map)
 		rc = umap_repo_bind_layer_id(&doc->layers[0], mf->layers[0]);
 	if (rc) {
@@ -713,31 +715,67 @@ static int json_blob(git_oid *out, umap_repo *repo, const json_t *value)
 	return rc;
 }
 
-/* Whether the bytes of a (valid) feature are already its blob: no white space outside
- * strings. Every token is kept as written, so that a number whose value did not change
- * keeps its spelling through the repository (SPEC §2 "Writing": 12345678901234567890, -0,
- * 1.0 and 1e3 come back as they were). One pass with memchr over strings, ~10x cheaper
- * than the token scanner; uMap and umapsync write features this way, so an import
- * usually stores the bytes as they are. */
+/* How umap_json_write prints a number token, when that is certain without converting it:
+ * an integer of at most 15 digits, or a plain decimal of at most 15 significant digits and
+ * at least 1e-6 (where JavaScript's shortest form is the digits themselves), trailing
+ * fraction zeros dropped ("1.50" -> "1.5", "2.0" -> "2"). *len is the length to keep;
+ * returns 0 when the number needs the real conversion (exponents, long mantissas, -0). */
+static int number_canonical_length(const char *p, size_t n, size_t *len)
+{
+	size_t i = p[0] == '-', int_start = i;
+	while (i < n && p[i] >= '0' && p[i] <= '9')
+		i++;
+	size_t int_digits = i - int_start;
+	int zero_int = int_digits == 1 && p[int_start] == '0';
+	*len = n;
+	if (i < n) {
+		if (p[i] != '.')
+			return 0; /* exponent */
+		size_t frac_start = ++i;
+		while (i < n && p[i] >= '0' && p[i] <= '9')
+			i++;
+		if (i != n || i == frac_start)
+			return 0;
+		size_t end = n;
+		while (end > frac_start && p[end - 1] == '0')
+			end--;
+		size_t frac_digits = end - frac_start;
+		if (frac_digits) {
+			*len = end;
+			if (!zero_int)
+				return int_digits + frac_digits <= 15;
+			size_t zeros = 0;
+			while (p[frac_start + zeros] == '0')
+				zeros++;
+			return zeros <= 5 && frac_digits - zeros <= 15;
+		}
+		*len = frac_start - 1; /* "2.0" prints "2" */
+	}
+	return int_digits <= 15 && !(zero_int && p[0] == '-');
+}
+
+/* Whether the bytes of a (valid) feature are already its compact form: no white space
+ * outside strings, no escapes, every number as umap_json_write prints it. One pass with
+ * memchr over strings, ~10x cheaper than the token scanner; uMap and umapsync write
+ * features this way, so an import usually stores the bytes as they are. */
 static int bytes_canonical(const char *p, size_t n)
 {
 	size_t i = 0;
 	while (i < n) {
 		unsigned char c = (unsigned char)p[i];
 		if (c == '"') {
-			/* the closing quote is the first one not escaped */
-			const char *q = p + i;
-			for (;;) {
-				q = memchr(q + 1, '"', n - (size_t)(q - p) - 1);
-				if (!q)
-					return 0;
-				size_t slashes = 0;
-				while (q - slashes > p + i && q[-1 - (ptrdiff_t)slashes] == '\\')
-					slashes++;
-				if (!(slashes & 1))
-					break;
-			}
+			const char *q = memchr(p + i + 1, '"', n - i - 1);
+			if (!q || memchr(p + i + 1, '\\', (size_t)(q - p) - i - 1))
+				return 0;
 			i = (size_t)(q - p) + 1;
+		} else if (c == '-' || (c >= '0' && c <= '9')) {
+			size_t j = i + 1, keep;
+			while (j < n && ((p[j] >= '0' && p[j] <= '9') || p[j] == '.' || p[j] == 'e' ||
+					 p[j] == 'E' || p[j] == '+' || p[j] == '-'))
+				j++;
+			if (!number_canonical_length(p + i, j - i, &keep) || keep != j - i)
+				return 0;
+			i = j;
 		} else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
 			return 0;
 		} else {
@@ -747,16 +785,147 @@ static int bytes_canonical(const char *p, size_t n)
 	return 1;
 }
 
+/* A number as exact decimal: sign, significant digits (no leading or trailing zeros) and
+ * the power of ten of the last one. 1.0, 1e0 and 10e-1 are the same; 0 and -0 are not. */
+typedef struct exact_decimal {
+	int negative;
+	char digits[UMAP_NUMBER_MAX + 8];
+	size_t ndigits;
+	long exponent;
+	int too_long;
+} exact_decimal;
+
+static void exact_decimal_of(exact_decimal *d, const char *p, size_t n)
+{
+	size_t i = 0;
+	long point = 0, exponent = 0;
+	int seen_point = 0;
+	memset(d, 0, sizeof(*d));
+	d->negative = n && p[0] == '-';
+	i = d->negative;
+	for (; i < n && ((p[i] >= '0' && p[i] <= '9') || p[i] == '.'); i++) {
+		if (p[i] == '.') {
+			seen_point = 1;
+			continue;
+		}
+		if (seen_point)
+			point--;
+		if (p[i] == '0' && !d->ndigits)
+			continue;
+		if (d->ndigits == sizeof(d->digits))
+			d->too_long = 1;
+		else
+			d->digits[d->ndigits++] = p[i];
+	}
+	if (i < n && (p[i] == 'e' || p[i] == 'E'))
+		exponent = strtol(p + i + 1, NULL, 10);
+	d->exponent = point + exponent;
+	while (d->ndigits && d->digits[d->ndigits - 1] == '0') {
+		d->ndigits--;
+		d->exponent++;
+	}
+}
+
+/* A number as its blob keeps it: the form umap_json_write prints (shortest round trip),
+ * unless that form has another exact decimal value, as 12345678901234567890 (printed
+ * 12345678901234567000) or -0 (printed 0) have: then its bytes as written, so that an id or
+ * a sign survives the repository (SPEC §2 "Writing"). */
+static int put_number(umap_buf *out, const char *raw, size_t n)
+{
+	size_t keep;
+	if (number_canonical_length(raw, n, &keep))
+		return umap_buf_put(out, raw, keep);
+	char text[UMAP_NUMBER_MAX + 1], printed[UMAP_NUMBER_MAX];
+	if (n > UMAP_NUMBER_MAX)
+		return umap_buf_put(out, raw, n);
+	memcpy(text, raw, n);
+	text[n] = '\0';
+	int len = umap_format_double(printed, strtod(text, NULL));
+	exact_decimal a, b;
+	exact_decimal_of(&a, raw, n);
+	exact_decimal_of(&b, printed, (size_t)len);
+	int same = !a.too_long && a.negative == b.negative && a.ndigits == b.ndigits &&
+		   (!a.ndigits || a.exponent == b.exponent) && !memcmp(a.digits, b.digits, a.ndigits);
+	return same ? umap_buf_put(out, printed, (size_t)len) : umap_buf_put(out, raw, n);
+}
+
+/* A string or member name as umap_json_write escapes it. */
+static int put_string(umap_buf *out, umap_scanner *sc, const umap_token *tok, const char *raw,
+		      size_t n, umap_buf *text)
+{
+	if (!tok->has_escapes)
+		return umap_buf_put(out, raw, n);
+	if (umap_scanner_string(sc, tok, text))
+		return -1;
+	json_t *value = json_stringn(text->ptr ? text->ptr : "", text->len);
+	int rc = value ? umap_json_write(out, value, UMAP_JSON_COMPACT) : -1;
+	json_decref(value);
+	return rc;
+}
+
 int umap_repo_canonical_fast(umap_buf *out, const char *data, size_t len)
 {
 	if (bytes_canonical(data, len))
 		return !umap_buf_put(out, data, len);
-	static const umap_layout compact = { 0, 0, 0, 0 };
-	if (umap_json_relayout(out, data, len, &compact)) {
+	umap_scanner *sc = NULL;
+	umap_json_options opts = UMAP_JSON_OPTIONS_INIT;
+	if (umap_scanner_new(&sc, data, len, &opts)) {
 		umap_error_clear();
 		return 0;
 	}
-	return 1;
+	unsigned char first[64];
+	int top = -1, after_key = 0, ok = 1;
+	umap_buf text = UMAP_BUF_INIT;
+	umap_token tok;
+	while (ok) {
+		if (umap_scanner_next(sc, &tok)) {
+			umap_error_clear();
+			ok = 0;
+			break;
+		}
+		if (tok.type == UMAP_TOKEN_EOF)
+			break;
+		const char *raw = data + tok.start;
+		size_t n = tok.end - tok.start;
+		if (tok.type == UMAP_TOKEN_OBJECT_END || tok.type == UMAP_TOKEN_ARRAY_END) {
+			ok = umap_buf_putc(out, tok.type == UMAP_TOKEN_OBJECT_END ? '}' : ']') == 0;
+			top--;
+			continue;
+		}
+		if (top >= 0 && !after_key) {
+			if (!first[top] && umap_buf_putc(out, ','))
+				ok = 0;
+			first[top] = 0;
+		}
+		after_key = 0;
+		switch (tok.type) {
+		case UMAP_TOKEN_KEY:
+			ok = !put_string(out, sc, &tok, raw, n, &text) && !umap_buf_putc(out, ':');
+			after_key = 1;
+			break;
+		case UMAP_TOKEN_OBJECT_START:
+		case UMAP_TOKEN_ARRAY_START:
+			if (++top == (int)sizeof(first)) {
+				ok = 0;
+				break;
+			}
+			first[top] = 1;
+			ok = !umap_buf_putc(out, tok.type == UMAP_TOKEN_OBJECT_START ? '{' : '[');
+			break;
+		case UMAP_TOKEN_STRING:
+			ok = !put_string(out, sc, &tok, raw, n, &text);
+			break;
+		case UMAP_TOKEN_NUMBER:
+			ok = !put_number(out, raw, n);
+			break;
+		default: /* true, false, null */
+			ok = !umap_buf_put(out, raw, n);
+			break;
+		}
+	}
+	umap_scanner_free(sc);
+	umap_buf_dispose(&text);
+	return ok;
 }
 
 static int feature_blob(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer *layer,
@@ -1186,17 +1355,17 @@ int umap_repo_bind_layer_id(umap_layer *layer, const char *id)
 
 /* The layout a file was read in goes with it into the manifest, so that export and
  * checkout of any revision write the file as the user had it (SPEC §2 "Writing"). A file
- * not read this time keeps what its last revision recorded. */
+ * not read this time, or built in memory (a merge), keeps what its last revision recorded. */
 static int record_layout(json_t *entry, const umap_repo_file *f, manifest *old)
 {
 	json_t *layout = NULL;
-	if (f->doc) {
+	manifest_file *before = manifest_find(old, f->path);
+	if (f->doc && f->doc->layout.known) {
 		layout = umap_layout_to_json(&f->doc->layout);
 	} else {
-		manifest_file *mf = manifest_find(old, f->path);
-		if (!mf || !mf->layout)
+		if (!before || !before->layout)
 			return 0;
-		layout = json_incref(mf->layout);
+		layout = json_incref(before->layout);
 	}
 	return !layout || json_object_set_new(entry, "layout", layout) ? oom() : 0;
 }

@@ -76,10 +76,11 @@ int umap_repo_cache_note(umap_repo *repo, const unsigned char key[16], const git
 void umap_repo_cache_reset_seen(umap_repo *repo);
 void umap_repo_cache_disable(umap_repo *repo, int disabled);
 
-/* A feature's blob straight from its source bytes (no tree): its tokens without the white
- * space between them, each number and string spelled as written. Returns 1 when done, 0
- * when it cannot be (then build the tree). `data` must be valid JSON, as a document's
- * feature bytes are (umap_doc_open checked). */
+/* A feature's blob straight from its source bytes (no tree): the compact form
+ * umap_json_write gives, except that a number whose shortest form has another exact
+ * decimal value (12345678901234567890, -0) keeps its bytes. Returns 1 when done, 0 when
+ * it cannot be (then build the tree). `data` must be valid JSON, as a document's feature
+ * bytes are (umap_doc_open checked). */
 int umap_repo_canonical_fast(umap_buf *out, const char *data, size_t len);
 
 #endif

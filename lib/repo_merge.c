@@ -231,6 +231,26 @@ static int remove_abs(umap_repo *repo, const char *path)
 	return rc;
 }
 
+/* A merged file in the layout of ours (the working file's, or the one recorded for it):
+ * the merge splices into ours' bytes; a revision's are compact, so then it is written
+ * compact and laid out after. */
+static int write_merged(umap_buf *text, const umap_repo_merge_file *f)
+{
+	umap_layout layout = UMAP_LAYOUT_DEFAULT;
+	if (f->docs[1] && f->docs[1]->layout.known)
+		layout = f->docs[1]->layout;
+	if (f->docs[1] && umap_doc_bytes_in_layout(f->docs[1]))
+		/* the working file: its bytes are spliced in as they are */
+		return umap_merge_write(text, f->result, layout.indent ? UMAP_JSON_INDENT(layout.indent)
+									: UMAP_JSON_COMPACT);
+	umap_buf compact = UMAP_BUF_INIT;
+	int rc = umap_merge_write(&compact, f->result, UMAP_JSON_COMPACT);
+	if (!rc)
+		rc = umap_json_relayout(text, compact.ptr ? compact.ptr : "", compact.len, &layout);
+	umap_buf_dispose(&compact);
+	return rc;
+}
+
 int umap_repo_merge_write_worktree(umap_repo *repo, umap_repo_merge *m)
 {
 	int rc = 0;
@@ -244,7 +264,7 @@ int umap_repo_merge_write_worktree(umap_repo *repo, umap_repo_merge *m)
 		}
 		umap_buf text = UMAP_BUF_INIT;
 		if (f->result)
-			rc = umap_merge_write(&text, f->result, UMAP_JSON_INDENT(2));
+			rc = write_merged(&text, f);
 		else if (f->docs[2])
 			rc = umap_doc_write(&text, f->docs[2], UMAP_DOC_AS_READ);
 		else /* umap_repo_merge_snapshot took it */
