@@ -82,17 +82,13 @@ int cmd_clone(int argc, const char **argv)
 	size_t nfeatures = 0, nlayers = 0;
 	for (size_t i = 0; i < files.n; i++) {
 		char *abs = NULL;
-		char *text = umap_json_dumps(files.roots[i], UMAP_JSON_INDENT(2));
+		/* what uMap's own downloads look like: indent 2, coordinates on one line */
+		static const umap_layout layout = UMAP_LAYOUT_DEFAULT;
+		char *text = umap_json_dumps_as(files.roots[i], &layout);
 		if (!text || umap_repo_worktree_path(&abs, repo, files.paths[i]))
 			die_lib(NULL);
-		size_t len = strlen(text);
-		text[len] = '\0';
-		umap_buf out = UMAP_BUF_INIT;
-		umap_buf_put(&out, text, len);
-		umap_buf_putc(&out, '\n');
-		if (umap_file_write_atomic(abs, out.ptr, out.len))
+		if (umap_file_write_atomic(abs, text, strlen(text)))
 			die_lib("writing %s", files.paths[i]);
-		umap_buf_dispose(&out);
 		free(text);
 		umap_doc *doc = NULL;
 		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;

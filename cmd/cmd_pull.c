@@ -51,7 +51,8 @@ static char **tree_from_files(git_oid *tree, umap_repo *repo, umap_sync_files *f
 	for (size_t i = 0; i < files->n; i++) {
 		if (!files->roots[i])
 			continue;
-		texts[i] = umap_json_dumps(files->roots[i], UMAP_JSON_INDENT(2));
+		static const umap_layout layout = UMAP_LAYOUT_DEFAULT;
+		texts[i] = umap_json_dumps_as(files->roots[i], &layout);
 		umap_doc *doc = NULL;
 		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
 		if (!texts[i] || umap_doc_from_buffer(&doc, texts[i], strlen(texts[i]), files->paths[i], &opts) ||
@@ -96,7 +97,7 @@ static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid 
 			die_lib(NULL);
 		*slash = '/';
 		umap_buf_clear(&text);
-		if (umap_buf_puts(&text, texts[i]) || umap_buf_putc(&text, '\n'))
+		if (umap_buf_puts(&text, texts[i]))
 			die("out of memory");
 		if (umap_file_write_atomic(abs, text.ptr, text.len))
 			die_lib("cannot write %s", files->paths[i]);

@@ -194,6 +194,8 @@ int umap_json_relayout(umap_buf *out, const char *data, size_t len, const umap_l
  * line breaks get that indentation; no final newline). */
 int umap_json_relayout_at(umap_buf *out, const char *data, size_t len, const umap_layout *layout,
 			  size_t depth);
+/* `value` laid out so, as a new NUL-terminated string (NULL on ENOMEM). */
+char *umap_json_dumps_as(const json_t *value, const umap_layout *layout);
 /* The layout as a JSON object for the repository ({"indent":2,...}), and back (NULL or a
  * damaged value gives the default). */
 json_t *umap_layout_to_json(const umap_layout *layout);

@@ -601,3 +601,19 @@ int umap_json_relayout_at(umap_buf *out, const char *data, size_t len, const uma
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	return rc;
 }
+
+char *umap_json_dumps_as(const json_t *value, const umap_layout *layout)
+{
+	umap_buf compact = UMAP_BUF_INIT, out = UMAP_BUF_INIT;
+	int rc = umap_json_write(&compact, value, UMAP_JSON_COMPACT);
+	if (!rc)
+		rc = umap_json_relayout(&out, compact.ptr ? compact.ptr : "", compact.len, layout);
+	if (!rc)
+		rc = umap_buf_putc(&out, '\0');
+	umap_buf_dispose(&compact);
+	if (rc) {
+		umap_buf_dispose(&out);
+		return NULL;
+	}
+	return umap_buf_detach(&out);
+}

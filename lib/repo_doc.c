@@ -1356,11 +1356,13 @@ int umap_repo_bind_layer_id(umap_layer *layer, const char *id)
 /* The layout a file was read in goes with it into the manifest, so that export and
  * checkout of any revision write the file as the user had it (SPEC §2 "Writing"). A file
  * not read this time, or built in memory (a merge), keeps what its last revision recorded. */
-static int record_layout(json_t *entry, const umap_repo_file *f, manifest *old)
+static int record_layout(json_t *entry, const umap_repo_file *f, manifest *old, int changed)
 {
 	json_t *layout = NULL;
 	manifest_file *before = manifest_find(old, f->path);
-	if (f->doc && f->doc->layout.known) {
+	/* a layout alone is not a change (status stays clean after another tool reformats a
+	 * file); it is recorded with the next change of the file's layers */
+	if (f->doc && f->doc->layout.known && (changed || !before)) {
 		layout = umap_layout_to_json(&f->doc->layout);
 	} else {
 		if (!before || !before->layout)
@@ -1392,7 +1394,7 @@ static int build_once(git_oid *tree, umap_repo *repo, umap_snapshot *snap, const
 	for (size_t i = 0; i < snap->nfiles && !rc; i++) {
 		umap_repo_file *f = &snap->files[i];
 		json_t *entry = json_object(), *ids = json_array();
-		int is_map;
+		int is_map, layers_changed = 0;
 		if (!entry || !ids || json_array_append_new(files, entry) ||
 		    json_object_set_new(entry, "path", json_string(f->path))) {
 			json_decref(ids);
@@ -1455,6 +1457,7 @@ static int build_once(git_oid *tree, umap_repo *repo, umap_snapshot *snap, const
 				if (!rc)
 					rc = build_layer(&lt, repo, f->doc, layer, have_old ? &old_lt : NULL,
 							 f->path);
+				layers_changed |= !have_old || (!rc && !git_oid_equal(&lt, &old_lt));
 				if (!rc)
 					rc = add_layer_entry(&layers, &nlayers, layer->id, f->path, &lt);
 				if (!rc && json_array_append_new(ids, json_string(layer->id)))
@@ -1484,7 +1487,7 @@ static int build_once(git_oid *tree, umap_repo *repo, umap_snapshot *snap, const
 			rc = oom();
 		else if (rc)
 			json_decref(ids);
-		if (!rc && (rc = record_layout(entry, f, &old)))
+		if (!rc && (rc = record_layout(entry, f, &old, layers_changed)))
 			break;
 	}
 	git_oid manifest_id, layers_id;

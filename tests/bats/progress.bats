@@ -56,7 +56,7 @@ task() {
 	umapsync init >/dev/null
 	run script -qec "$(printf '%q ' "$UMAPSYNC" import layer.geojson)" /dev/null </dev/null
 	assert_success
-	[[ $output == "layer.geojson: 1 layer, 3000 features, 1 id assigned"$'\r\n\r'"Importing features: "* ]]
+	[[ $output == "layer.geojson: 1 layer, 3000 features"$'\r\n\r'"Importing features: "* ]]
 	[[ $output == *$'\rImporting features: 100% (3000/3000), done.\r\n[main (root-commit) '* ]]
 	# on a pipe: nothing on stderr
 	rm -rf .umapsync

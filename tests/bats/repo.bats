@@ -100,14 +100,20 @@ order"
 	same_document "$EXAMPLES/bike-parking.geojson" out.geojson
 }
 
-@test "import assigns ids to features and layers without one and writes them back" {
+@test "import assigns ids to features without one and writes them back, but no layer id" {
 	cp "$REPO_FIXTURES/no-ids.geojson" .
 	umapsync init >/dev/null
 	run umapsync import no-ids.geojson
 	assert_success
-	assert_line --index 0 "no-ids.geojson: 1 layer, 3 features, 4 ids assigned"
+	assert_line --index 0 "no-ids.geojson: 1 layer, 3 features, 3 ids assigned"
 	[ "$(jq '[.features[].id | select(test("^[A-Za-z0-9]{5}$"))] | length' no-ids.geojson)" -eq 3 ]
-	jq -e '.properties.id | test("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")' no-ids.geojson
+	# a plain GeoJSON file gets no layer id: RFC 7946 has no properties on a FeatureCollection
+	jq -e 'has("properties") | not' no-ids.geojson
+	run umapsync validate no-ids.geojson
+	assert_success
+	# the layer's id is in the manifest only
+	run git --git-dir=.umapsync show HEAD:manifest.json
+	assert_output --regexp '"layers":\["[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"\]'
 	# values survive (1.50 and 1e2 are numbers, \u00e9 is é)
 	[ "$(jq -c '[.features[].properties.capacity]' no-ids.geojson)" = "[10,1.5,100]" ]
 	[ "$(jq -r '.features[2].properties.name' no-ids.geojson)" = "Rack é" ]
