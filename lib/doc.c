@@ -61,6 +61,10 @@ typedef struct doc_priv {
 	span_list map_spans;
 	int spaced;           /* the source writes {"a": 1, "b": 2}: edited features follow suit */
 	int style_known;
+	/* features whose tree was edited in place (ids assigned): where their bytes were, so
+	 * that a write keeps the spelling of their numbers; in (layer, index) order */
+	struct edited_span { size_t layer, index, offset, length; } *edited;
+	size_t nedited, edited_cap;
 	umap_layout read_layout; /* the layout of the bytes themselves (doc->layout may be set
 				  * to another one, the layout a revision's copy is written in) */
 	int single_feature;   /* the source was one Feature: write it back as one */
@@ -196,6 +200,7 @@ void umap_doc_free(umap_doc *doc)
 		spans_clear(&priv->map_spans);
 		free(priv->layers);
 		free(priv->id_property);
+		free(priv->edited);
 		free(priv);
 	}
 	free(doc);
@@ -506,6 +511,36 @@ int umap_uuid_v4(char out[37])
 	return 0;
 }
 
+static int note_edited(doc_priv *priv, size_t layer, size_t index, const umap_feature *f)
+{
+	if (priv->nedited == priv->edited_cap) {
+		size_t cap = priv->edited_cap ? 2 * priv->edited_cap : 16;
+		struct edited_span *more = realloc(priv->edited, cap * sizeof(*more));
+		if (!more)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		priv->edited = more;
+		priv->edited_cap = cap;
+	}
+	priv->edited[priv->nedited++] = (struct edited_span){ layer, index, f->offset, f->length };
+	return 0;
+}
+
+/* Where the bytes of an edited feature were (length 0: not known). */
+static const struct edited_span *edited_find(const doc_priv *priv, size_t layer, size_t index)
+{
+	size_t lo = 0, hi = priv->nedited;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct edited_span *e = &priv->edited[mid];
+		if (e->layer < layer || (e->layer == layer && e->index < index))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < priv->nedited && priv->edited[lo].layer == layer &&
+		       priv->edited[lo].index == index ? &priv->edited[lo] : NULL;
+}
+
 int umap_layer_assign_ids(umap_doc *doc, umap_layer *layer, size_t *assigned)
 {
 	static const char alphabet[] =
@@ -564,6 +599,8 @@ int umap_layer_assign_ids(umap_doc *doc, umap_layer *layer, size_t *assigned)
 		if (rc || !(f->id = strdup(text)))
 			return umap_error_set(UMAP_ENOMEM, "out of memory");
 		/* the tree no longer matches the source bytes: it is an in-memory feature now */
+		if (f->length && (rc = note_edited(priv, layer_index_of(doc, layer), i, f)))
+			return rc;
 		f->hash = umap_json_hash(tree);
 		f->offset = f->length = 0;
 		long existing;
@@ -1743,19 +1780,40 @@ static int put_key(writer *w, const char *key, size_t depth, int *first)
 	return rc;
 }
 
+/* A feature whose tree changed, in the layout: one line when the file has one feature a
+ * line; its numbers spelled as they were where their value did not change. */
+static int put_changed(writer *w, umap_doc *doc, umap_feature *f, size_t depth)
+{
+	doc_priv *priv = priv_of(doc);
+	const struct edited_span *was = NULL;
+	for (size_t l = 0; priv->nedited && l < doc->nlayers && !was; l++) {
+		const umap_layer *layer = &doc->layers[l];
+		if (f >= layer->features && f < layer->features + layer->nfeatures)
+			was = edited_find(priv, l, (size_t)(f - layer->features));
+	}
+	umap_buf_clear(&w->tmp);
+	int rc = umap_json_write(&w->tmp, f->value, w->flags & ~(unsigned)UMAP_JSON_INDENT(31));
+	umap_buf respelled = UMAP_BUF_INIT;
+	const umap_buf *text = &w->tmp;
+	if (!rc && was && was->offset + was->length <= doc->size) {
+		rc = umap_json_respell(&respelled, w->tmp.ptr, w->tmp.len, doc->data + was->offset,
+				       was->length);
+		text = &respelled;
+	}
+	umap_layout one_line = { 0, w->layout->spaced, 0, 0, w->layout->ascii, 0 };
+	if (!rc)
+		rc = umap_json_relayout_at(w->out, text->ptr ? text->ptr : "", text->len,
+					   w->layout->lines ? &one_line : w->layout, depth);
+	umap_buf_dispose(&respelled);
+	return rc;
+}
+
 static int put_feature(writer *w, umap_doc *doc, umap_feature *f, size_t depth)
 {
 	if (w->keep_bytes && f->length)
 		return umap_buf_put(w->out, doc->data + f->offset, f->length);
-	if (w->layout && f->value && w->layout->lines) {
-		umap_layout one_line = { 0, w->layout->spaced, 0, 0, 0 };
-		umap_buf_clear(&w->tmp);
-		int rc = umap_json_write(&w->tmp, f->value, w->flags & ~(unsigned)UMAP_JSON_INDENT(31));
-		return rc ? rc : umap_json_relayout_at(w->out, w->tmp.ptr ? w->tmp.ptr : "", w->tmp.len,
-						       &one_line, depth);
-	}
 	if (w->layout && f->value)
-		return put_value(w, f->value, depth);
+		return put_changed(w, doc, f, depth);
 	if (w->keep_bytes && priv_of(doc)->spaced)
 		return put_spaced(w, f->value);
 	if (w->keep_bytes)
@@ -1967,7 +2025,8 @@ int umap_doc_write(umap_buf *out, umap_doc *doc, unsigned flags)
 	if ((flags & UMAP_DOC_AS_READ) && umap_doc_bytes_in_layout(doc)) {
 		/* the source's own layout: its bytes where nothing changed (an edit touches only
 		 * the lines it changed), the layout for the rest */
-		writer w = { out, (flags & UMAP_JSON_ASCII), doc->layout.indent, 1, UMAP_BUF_INIT,
+		writer w = { out, (flags & UMAP_JSON_ASCII) | (doc->layout.ascii ? UMAP_JSON_ASCII : 0u),
+			     doc->layout.indent, 1, UMAP_BUF_INIT,
 			     &doc->layout };
 		int rc = write_doc(&w, doc);
 		umap_buf_dispose(&w.tmp);

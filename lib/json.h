@@ -178,13 +178,14 @@ typedef struct umap_layout {
 	int lines;       /* each feature on one line of its own (in a one-line layout, each
 			  * element of "features" and "layers") */
 	int newline;     /* the file ends with a newline */
+	int ascii;       /* only escapes for what is not ASCII (\u00e9), as Python writes */
 	int known;       /* read from a file the user has, or recorded for it: the layout to
 			  * record (that of bytes umapsync made in memory is not) */
 } umap_layout;
 
 /* What a file that nobody looked at gets: indent 2 with coordinate arrays on one line,
  * ending in a newline (uMap's GeoJSON downloads are JSON.stringify(v, null, 2)). */
-#define UMAP_LAYOUT_DEFAULT { 2, 0, 0, 1, 0 }
+#define UMAP_LAYOUT_DEFAULT { 2, 0, 0, 1, 0, 0 }
 
 /* Guesses the layout of a JSON text from its first bytes and its line breaks. */
 void umap_layout_detect(umap_layout *out, const char *data, size_t len);
@@ -196,6 +197,11 @@ int umap_json_relayout_at(umap_buf *out, const char *data, size_t len, const uma
 			  size_t depth);
 /* `value` laid out so, as a new NUL-terminated string (NULL on ENOMEM). */
 char *umap_json_dumps_as(const json_t *value, const umap_layout *layout);
+/* Appends text[0..len), a changed version of the value old[0..old_len), with every number
+ * whose value did not change at its place (same path) spelled as in old: 1.50 stays 1.50,
+ * 12345678901234567890 and -0 stay so (SPEC §2 "Writing"). Both must be valid JSON. */
+int umap_json_respell(umap_buf *out, const char *text, size_t len, const char *old,
+		      size_t old_len);
 /* The layout as a JSON object for the repository ({"indent":2,...}), and back (NULL or a
  * damaged value gives the default). */
 json_t *umap_layout_to_json(const umap_layout *layout);

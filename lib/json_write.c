@@ -449,6 +449,57 @@ uint64_t umap_json_hash(const json_t *v)
 
 /* ---- Layout ------------------------------------------------------------------------ */
 
+/* Whether the text has no byte outside ASCII, eight bytes at a time. */
+static int all_ascii(const char *data, size_t len)
+{
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t word;
+		memcpy(&word, data + i, 8);
+		if (word & 0x8080808080808080ull)
+			return 0;
+	}
+	for (; i < len; i++)
+		if ((unsigned char)data[i] >= 0x80)
+			return 0;
+	return 1;
+}
+
+/* A string token's bytes with every non-ASCII character as \uXXXX (a surrogate pair above
+ * U+FFFF), as Python's json.dumps writes by default; its escapes are kept as they are. */
+static int put_ascii_token(umap_buf *out, const char *raw, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t plain = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)raw[i];
+		if (c < 0x80)
+			continue;
+		if (umap_buf_put(out, raw + plain, i - plain))
+			return UMAP_ENOMEM;
+		size_t extra = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
+		unsigned cp = c & (c >= 0xf0 ? 0x07 : c >= 0xe0 ? 0x0f : 0x1f);
+		for (size_t k = 0; k < extra && i + 1 < n; k++)
+			cp = cp << 6 | ((unsigned char)raw[++i] & 0x3f);
+		unsigned units[2] = { cp, 0 };
+		int nunits = 1;
+		if (cp >= 0x10000) {
+			cp -= 0x10000;
+			units[0] = 0xd800 | (cp >> 10);
+			units[1] = 0xdc00 | (cp & 0x3ff);
+			nunits = 2;
+		}
+		for (int u = 0; u < nunits; u++) {
+			char esc[6] = { '\\', 'u', hex[units[u] >> 12 & 15], hex[units[u] >> 8 & 15],
+					hex[units[u] >> 4 & 15], hex[units[u] & 15] };
+			if (umap_buf_put(out, esc, sizeof(esc)))
+				return UMAP_ENOMEM;
+		}
+		plain = i + 1;
+	}
+	return umap_buf_put(out, raw + plain, n - plain) ? UMAP_ENOMEM : 0;
+}
+
 void umap_layout_detect(umap_layout *out, const char *data, size_t len)
 {
 	*out = (umap_layout)UMAP_LAYOUT_DEFAULT;
@@ -472,6 +523,7 @@ void umap_layout_detect(umap_layout *out, const char *data, size_t len)
 	if (last_break != SIZE_MAX) {
 		size_t spaces = j - last_break - 1;
 		out->indent = spaces ? (unsigned)(spaces > 10 ? 10 : spaces) : 2;
+		out->ascii = all_ascii(data, len) && memmem(data, len, "\\u", 2) != NULL;
 		return;
 	}
 	out->indent = 0;
@@ -486,12 +538,19 @@ void umap_layout_detect(umap_layout *out, const char *data, size_t len)
 		out->spaced = k + 1 < end && data[k] == ':' && data[k + 1] == ' ';
 	}
 	out->lines = memchr(data + i, '\n', end - i) != NULL;
+	/* only escapes for what is not ASCII (Python's json.dumps, so uMap's .umap downloads) */
+	out->ascii = all_ascii(data, len) && memmem(data, len, "\\u", 2) != NULL;
 }
 
 json_t *umap_layout_to_json(const umap_layout *layout)
 {
-	return json_pack("{s:i,s:b,s:b,s:b}", "indent", (int)layout->indent, "spaced", layout->spaced,
-			 "lines", layout->lines, "newline", layout->newline);
+	json_t *v = json_pack("{s:i,s:b,s:b,s:b}", "indent", (int)layout->indent, "spaced",
+			      layout->spaced, "lines", layout->lines, "newline", layout->newline);
+	if (v && layout->ascii && json_object_set_new(v, "ascii", json_true())) {
+		json_decref(v);
+		return NULL;
+	}
+	return v;
 }
 
 void umap_layout_from_json(umap_layout *out, const json_t *value)
@@ -505,6 +564,7 @@ void umap_layout_from_json(umap_layout *out, const json_t *value)
 	out->spaced = json_is_true(json_object_get(value, "spaced"));
 	out->lines = json_is_true(json_object_get(value, "lines"));
 	out->newline = !json_is_false(json_object_get(value, "newline"));
+	out->ascii = json_is_true(json_object_get(value, "ascii"));
 }
 
 enum { LEVEL_INLINE = 1, LEVEL_LINES = 2, LEVEL_USED = 4 };
@@ -583,12 +643,15 @@ int umap_json_relayout_at(umap_buf *out, const char *data, size_t len, const uma
 				     ? UMAP_ENOMEM : 0;
 		} else if (tok.type == UMAP_TOKEN_KEY) {
 			after_key = 1;
-			rc = umap_buf_put(out, raw, n) ||
-				     umap_buf_puts(out, indent || spaced ? ": " : ":") ? UMAP_ENOMEM : 0;
+			rc = layout->ascii ? put_ascii_token(out, raw, n) : umap_buf_put(out, raw, n);
+			if (!rc && umap_buf_puts(out, indent || spaced ? ": " : ":"))
+				rc = UMAP_ENOMEM;
 			next_inline = n == 13 && !memcmp(raw, "\"coordinates\"", 13);
 			next_lines = (n == 10 && !memcmp(raw, "\"features\"", 10)) ||
 				     (n == 8 && !memcmp(raw, "\"layers\"", 8));
 			continue;
+		} else if (tok.type == UMAP_TOKEN_STRING && layout->ascii) {
+			rc = put_ascii_token(out, raw, n);
 		} else {
 			rc = umap_buf_put(out, raw, n) ? UMAP_ENOMEM : 0;
 		}
@@ -616,4 +679,126 @@ char *umap_json_dumps_as(const json_t *value, const umap_layout *layout)
 		return NULL;
 	}
 	return umap_buf_detach(&out);
+}
+
+/* ---- Spelling of numbers in a changed value ------------------------------------------ */
+
+typedef int (*number_fn)(void *ctx, const char *path, size_t path_len, size_t offset, size_t n);
+
+/* Calls fn for every number of a (valid) JSON text with its path: "\1" + a member name's
+ * bytes, or "\2" + an array index, per level. */
+static int walk_numbers(const char *data, size_t len, umap_buf *path, number_fn fn, void *ctx)
+{
+	umap_scanner *sc = NULL;
+	umap_json_options opts = UMAP_JSON_OPTIONS_INIT;
+	int rc = umap_scanner_new(&sc, data, len, &opts);
+	if (rc)
+		return rc;
+	size_t base[UMAP_JSON_DEFAULT_MAX_DEPTH + 2], index[UMAP_JSON_DEFAULT_MAX_DEPTH + 2];
+	unsigned char is_array[UMAP_JSON_DEFAULT_MAX_DEPTH + 2];
+	size_t top = 0;
+	int after_key = 0;
+	umap_token tok;
+	umap_buf_clear(path);
+	while (!rc && !(rc = umap_scanner_next(sc, &tok)) && tok.type != UMAP_TOKEN_EOF) {
+		if (tok.type == UMAP_TOKEN_OBJECT_END || tok.type == UMAP_TOKEN_ARRAY_END) {
+			top--;
+			continue;
+		}
+		if (tok.type == UMAP_TOKEN_KEY) {
+			path->len = base[top - 1];
+			after_key = 1;
+			if (umap_buf_putc(path, '\1') || umap_buf_put(path, data + tok.start, tok.end - tok.start))
+				rc = UMAP_ENOMEM;
+			continue;
+		}
+		if (top && is_array[top - 1] && !after_key) {
+			path->len = base[top - 1];
+			if (umap_buf_printf(path, "\2%zu", index[top - 1]++))
+				rc = UMAP_ENOMEM;
+		}
+		after_key = 0;
+		if (rc)
+			break;
+		if (tok.type == UMAP_TOKEN_OBJECT_START || tok.type == UMAP_TOKEN_ARRAY_START) {
+			base[top] = path->len;
+			index[top] = 0;
+			is_array[top++] = tok.type == UMAP_TOKEN_ARRAY_START;
+		} else if (tok.type == UMAP_TOKEN_NUMBER) {
+			rc = fn(ctx, path->ptr ? path->ptr : "", path->len, tok.start, tok.end - tok.start);
+		}
+	}
+	umap_scanner_free(sc);
+	return rc;
+}
+
+static double number_of(const char *raw, size_t n)
+{
+	char text[64];
+	if (n >= sizeof(text))
+		n = sizeof(text) - 1;
+	memcpy(text, raw, n);
+	text[n] = '\0';
+	return strtod(text, NULL);
+}
+
+typedef struct spelling {
+	size_t path_at, path_len, offset, n;
+} spelling;
+
+typedef struct respeller {
+	const char *old, *new_text;
+	umap_buf paths, list; /* spellings: their paths, and the records */
+	size_t cursor, copied;
+	umap_buf *out;
+} respeller;
+
+static int note_spelling(void *ctx, const char *path, size_t path_len, size_t offset, size_t n)
+{
+	respeller *r = ctx;
+	char shortest[UMAP_NUMBER_MAX];
+	int len = umap_format_double(shortest, number_of(r->old + offset, n));
+	if ((size_t)len == n && !memcmp(shortest, r->old + offset, n))
+		return 0; /* the writer spells it so anyway */
+	spelling s = { r->paths.len, path_len, offset, n };
+	return umap_buf_put(&r->paths, path, path_len) || umap_buf_put(&r->list, &s, sizeof(s))
+		       ? UMAP_ENOMEM : 0;
+}
+
+static int put_spelling(void *ctx, const char *path, size_t path_len, size_t offset, size_t n)
+{
+	respeller *r = ctx;
+	const spelling *list = (const spelling *)(void *)r->list.ptr;
+	size_t count = r->list.len / sizeof(spelling);
+	if (umap_buf_put(r->out, r->new_text + r->copied, offset - r->copied))
+		return UMAP_ENOMEM;
+	r->copied = offset + n;
+	/* both texts list their numbers in document order: look a few records ahead */
+	for (size_t j = r->cursor; j < count && j < r->cursor + 8; j++) {
+		const spelling *s = &list[j];
+		/* -0 == 0: a tree keeps -0 but the writer prints it 0 */
+		if (s->path_len != path_len || memcmp(r->paths.ptr + s->path_at, path, path_len) ||
+		    number_of(r->old + s->offset, s->n) != number_of(r->new_text + offset, n))
+			continue;
+		r->cursor = j + 1;
+		return umap_buf_put(r->out, r->old + s->offset, s->n) ? UMAP_ENOMEM : 0;
+	}
+	return umap_buf_put(r->out, r->new_text + offset, n) ? UMAP_ENOMEM : 0;
+}
+
+int umap_json_respell(umap_buf *out, const char *text, size_t len, const char *old, size_t old_len)
+{
+	respeller r = { old, text, UMAP_BUF_INIT, UMAP_BUF_INIT, 0, 0, out };
+	umap_buf path = UMAP_BUF_INIT;
+	int rc = walk_numbers(old, old_len, &path, note_spelling, &r);
+	if (!rc && r.list.len)
+		rc = walk_numbers(text, len, &path, put_spelling, &r);
+	if (!rc && umap_buf_put(out, text + r.copied, len - r.copied))
+		rc = UMAP_ENOMEM;
+	umap_buf_dispose(&path);
+	umap_buf_dispose(&r.paths);
+	umap_buf_dispose(&r.list);
+	if (rc == UMAP_ENOMEM)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	return rc;
 }

@@ -1,0 +1,157 @@
+#!/usr/bin/env bats
+# Writing (SPEC §2): files are written in the layout they were read, numbers keep their
+# spelling, a layer file's layer is its path, and a refused command changes no file.
+# Fixtures tests/fixtures/umap/layout-* are uMap's own test data (LICENSE beside them).
+
+bats_require_minimum_version 1.5.0
+load helper
+
+UMAP=$FIXTURES/umap
+
+@test "layout: a one-line file is exported on one line, byte for byte" {
+	cp "$UMAP/layout-categorized_highway.geojson" h.geojson
+	umapsync init >/dev/null
+	umapsync import h.geojson >/dev/null
+	[ "$(wc -l <h.geojson)" -eq 1 ]
+	umapsync export HEAD h.geojson >out.geojson
+	cmp h.geojson out.geojson
+	run umapsync status
+	assert_output "On branch main
+nothing to commit, working files clean"
+}
+
+@test "layout: one feature a line stays so, through export and checkout" {
+	cp "$UMAP/layout-choropleth.geojson" c.geojson
+	umapsync init >/dev/null
+	umapsync import c.geojson >/dev/null
+	# import wrote the ids it assigned, one feature a line still
+	[ "$(grep -c '^{"type":"Feature",.*"id":"[A-Za-z0-9]\{5\}"}' c.geojson)" -eq 13 ]
+	grep '^{"type":"Feature"' c.geojson >imported.lines
+	umapsync export HEAD c.geojson >out.geojson
+	grep '^{"type":"Feature"' out.geojson | cmp imported.lines -
+	[ "$(wc -l <out.geojson)" -eq 15 ]
+	sed -i 's/"code":"11"/"code":"11b"/' c.geojson
+	umapsync commit -m edit >/dev/null
+	umapsync checkout HEAD~1 2>/dev/null
+	grep '^{"type":"Feature"' c.geojson | cmp imported.lines -
+	[ "$(wc -l <c.geojson)" -eq 15 ]
+}
+
+@test "layout: an indented file stays indented, with coordinate arrays on one line" {
+	cp "$UMAP/layout-circles.geojson" circles.geojson
+	umapsync init >/dev/null
+	umapsync import circles.geojson >/dev/null
+	umapsync export HEAD circles.geojson >out.geojson
+	run head -9 out.geojson
+	assert_output '{
+    "type": "FeatureCollection",
+    "features": [
+        {
+            "type": "Feature",
+            "geometry": {
+                "type": "Point",
+                "coordinates": [-1.5869228,47.1988448]
+            },'
+	# what uMap wrote over 219 lines, one number a line, is no longer 5 times larger
+	[ "$(wc -l <out.geojson)" -lt 200 ]
+	# the same document, but for the id import gave the feature that had none
+	[ "$(jq -cS 'del(.features[].id)' out.geojson)" = "$(jq -cS 'del(.features[].id)' "$UMAP/layout-circles.geojson")" ]
+}
+
+@test "layout: Python's json.dumps spacing of a .umap survives export and checkout" {
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps(d), end="")' \
+		"$EXAMPLES/cycling-lyon.umap" >map.umap
+	umapsync init >/dev/null
+	umapsync import map.umap >/dev/null
+	cp map.umap imported.umap
+	[ "$(wc -l <map.umap)" -eq 0 ]
+	umapsync export HEAD map.umap >out.umap
+	cmp imported.umap out.umap
+}
+
+@test "numbers: integers beyond 2^53 and -0 survive import, export and checkout" {
+	printf '%s\n' '{"type":"FeatureCollection","features":[' \
+		'{"type":"Feature","id":12345678901234567890,"properties":{"big":9007199254740993,"z":-0,"r":1.0,"e":1e3},"geometry":{"type":"Point","coordinates":[-0.0,1.50]}},' \
+		'{"type":"Feature","properties":{"big":12345678901234567890},"geometry":null}' \
+		']}' >n.geojson
+	umapsync init >/dev/null
+	run umapsync import n.geojson
+	assert_line --index 0 "n.geojson: 1 layer, 2 features, 1 id assigned"
+	# the feature import did not touch keeps every byte; the other its numbers' values
+	grep -F '{"type":"Feature","id":12345678901234567890,"properties":{"big":9007199254740993,"z":-0,"r":1.0,"e":1e3},"geometry":{"type":"Point","coordinates":[-0.0,1.50]}},' n.geojson
+	grep -F '"big":12345678901234567890' n.geojson
+	cp n.geojson imported.geojson
+	umapsync export HEAD n.geojson >out.geojson
+	grep -F '"id":12345678901234567890' out.geojson
+	grep -F '"big":9007199254740993,"z":-0' out.geojson
+	grep -F '"coordinates":[-0.0,1.5]' out.geojson
+	grep -F '{"big":12345678901234567890}' out.geojson
+	# and so does the feature import gave an id, where its values did not change
+	grep -F '{"type":"Feature","properties":{"big":12345678901234567890},"geometry":null,"id":"' n.geojson
+	run umapsync status
+	assert_output "On branch main
+nothing to commit, working files clean"
+}
+
+@test "layer identity: a plain GeoJSON file gets no layer id, and stays valid" {
+	jq 'del(.properties)' "$UMAP/layout-circles.geojson" >circles.geojson
+	umapsync init >/dev/null
+	umapsync import circles.geojson >/dev/null
+	jq -e 'has("properties") | not' circles.geojson
+	run umapsync validate circles.geojson
+	assert_success
+	assert_output ""
+	run umapsync status
+	assert_output "On branch main
+nothing to commit, working files clean"
+}
+
+@test "layer identity: the layer file downloaded again without its layer id is the same layer" {
+	jq '.properties = {"id": "0f3c2a1e-1111-4222-8333-444455556666", "name": "Circles"}' \
+		"$UMAP/layout-circles.geojson" >circles.geojson
+	umapsync init >/dev/null
+	umapsync import circles.geojson >/dev/null
+	layers=$(git --git-dir=.umapsync show HEAD:manifest.json | jq -c '.files[0].layers')
+	assert_equal "$layers" '["0f3c2a1e-1111-4222-8333-444455556666"]'
+	# uMap's importRaw drops the layer id: what a download gives back
+	jq 'del(.properties)' circles.geojson >download.geojson
+	mv download.geojson circles.geojson
+	run umapsync status
+	assert_output "On branch main
+Changes not committed:
+  modified:   circles.geojson (0 added, 0 modified, 0 removed, layer options changed)"
+	umapsync commit -m "downloaded again" >/dev/null
+	run bash -c "git --git-dir=.umapsync show HEAD:manifest.json | jq -c '.files[0].layers'"
+	assert_output "$layers"
+	# an id that changes inside the file is data too
+	jq '.properties = {"id": "another"}' circles.geojson >x && mv x circles.geojson
+	run umapsync status
+	assert_output "On branch main
+Changes not committed:
+  modified:   circles.geojson (0 added, 0 modified, 0 removed, layer options changed)"
+}
+
+@test "a refused import changes no file: a second .umap keeps its bytes" {
+	cp "$EXAMPLES/cycling-lyon.umap" a.umap
+	cp "$UMAP/layout-display_on_load.umap" b.umap
+	umapsync init >/dev/null
+	umapsync import a.umap >/dev/null
+	run_split umapsync import b.umap
+	assert_failure 128
+	assert_equal "$stderr" "fatal: a.umap and b.umap are both maps; a repository holds one map (track its other layers as .geojson files)"
+	cmp "$UMAP/layout-display_on_load.umap" b.umap
+}
+
+@test "a refused import of several files changes none of them" {
+	cp "$UMAP/layout-choropleth.geojson" c.geojson
+	cp "$UMAP/layout-display_on_load.umap" a.umap
+	cp "$UMAP/layout-display_on_load.umap" b.umap
+	umapsync init >/dev/null
+	run umapsync import c.geojson a.umap b.umap
+	assert_failure 128
+	cmp "$UMAP/layout-choropleth.geojson" c.geojson
+	cmp "$UMAP/layout-display_on_load.umap" a.umap
+	cmp "$UMAP/layout-display_on_load.umap" b.umap
+	run umapsync log
+	assert_failure 128
+}
