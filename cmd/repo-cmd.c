@@ -76,6 +76,7 @@ int read_head(git_oid *commit, git_oid *tree, umap_repo *repo)
 umap_snapshot *worktree_tree(git_oid *tree, umap_repo *repo, const git_oid *head_tree, int save_ids)
 {
 	umap_snapshot *snap = NULL;
+	size_t *rewrite = NULL; /* per file: how many ids it got, to write back */
 	if (umap_repo_read_worktree(&snap, repo, head_tree))
 		die_lib(NULL);
 	for (size_t i = 0; i < snap->nfiles; i++) {
@@ -95,21 +96,36 @@ umap_snapshot *worktree_tree(git_oid *tree, umap_repo *repo, const git_oid *head
 			die_lib("%s", f->path);
 		if (!assigned || !save_ids)
 			continue;
-		char *abs = NULL;
+		/* the file with its new ids is read from memory and written once the tree is
+		 * built: a commit that fails changes no file */
+		umap_buf text = UMAP_BUF_INIT;
 		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
-		if (umap_repo_abspath(&abs, repo, f->path) ||
-		    umap_doc_save(f->doc, abs, UMAP_DOC_AS_READ))
-			die_lib("cannot write the new ids to %s", f->path);
+		if (umap_doc_write(&text, f->doc, UMAP_DOC_AS_READ))
+			die_lib("%s", f->path);
 		umap_doc_free(f->doc);
-		f->doc = NULL;
-		f->have_stat = 0; /* rewritten: its stat from before reading is not this file's */
-		if (umap_doc_open(&f->doc, abs, &opts))
+		size_t len = text.len;
+		if (umap_doc_from_owned_buffer(&f->doc, umap_buf_detach(&text), len, f->path, &opts))
 			die_lib(NULL);
-		free(abs);
-		printf("%s: %zu id%s assigned\n", f->path, assigned, assigned == 1 ? "" : "s");
+		f->doc->layout.known = 1; /* the file's, as it will be written */
+		f->have_stat = 0; /* rewritten: its stat from before reading is not this file's */
+		if (!(rewrite = rewrite ? rewrite : calloc(snap->nfiles, sizeof(*rewrite))))
+			die("out of memory");
+		rewrite[i] = assigned;
 	}
 	if (umap_repo_build_tree(tree, repo, snap, head_tree))
 		die_lib(NULL);
+	for (size_t i = 0; rewrite && i < snap->nfiles; i++) {
+		umap_repo_file *f = &snap->files[i];
+		char *abs = NULL;
+		if (!rewrite[i])
+			continue;
+		if (umap_repo_abspath(&abs, repo, f->path) ||
+		    umap_file_write_atomic(abs, f->doc->data, f->doc->size))
+			die_lib("cannot write the new ids to %s", f->path);
+		free(abs);
+		printf("%s: %zu id%s assigned\n", f->path, rewrite[i], rewrite[i] == 1 ? "" : "s");
+	}
+	free(rewrite);
 	/* the files read hold the version of *tree: the next command need not read them */
 	if (umap_repo_index_update(repo, snap, tree))
 		umap_error_clear();
@@ -240,6 +256,11 @@ void write_worktree(umap_repo *repo, const git_oid *old_tree, const git_oid *new
 	umap_snapshot *written = NULL;
 	if (umap_snapshot_new(&written))
 		die_lib(NULL);
+	/* every file is read and laid out first, then written: a revision that cannot be
+	 * read changes no file */
+	umap_buf *texts = calloc(nnew + 1, sizeof(*texts));
+	if (!texts)
+		die("out of memory");
 	for (size_t i = 0; i < nnew; i++) {
 		int differs = 1;
 		if (old_tree && umap_repo_file_differs(&differs, repo, old_tree, new_tree, new_paths[i]))
@@ -247,19 +268,11 @@ void write_worktree(umap_repo *repo, const git_oid *old_tree, const git_oid *new
 		if (!differs)
 			continue;
 		umap_snapshot *one = NULL;
-		char *abs = NULL;
 		if (umap_repo_read_tree(&one, repo, new_tree, new_paths[i]) ||
-		    umap_repo_abspath(&abs, repo, new_paths[i]))
+		    umap_doc_write(&texts[i], one->files[0].doc, UMAP_DOC_AS_READ))
 			die_lib(NULL);
-		char *slash = strrchr(abs, '/');
-		*slash = '\0';
-		if (umap_mkdir_p(abs, 0777))
-			die_lib(NULL);
-		*slash = '/';
-		if (umap_doc_save(one->files[0].doc, abs, UMAP_DOC_AS_READ))
-			die_lib("cannot write %s", new_paths[i]);
-		if (umap_repo_index_record(repo, new_paths[i], NULL, new_tree))
-			umap_error_clear();
+		if (!texts[i].ptr && umap_buf_puts(&texts[i], ""))
+			die("out of memory");
 		/* keep the document and its blob ids to seed the status cache */
 		if (umap_snapshot_add(written, new_paths[i], one->files[0].doc))
 			die_lib(NULL);
@@ -267,8 +280,26 @@ void write_worktree(umap_repo *repo, const git_oid *old_tree, const git_oid *new
 		one->files[0].doc = NULL;
 		one->files[0].blobs = NULL;
 		umap_snapshot_free(one);
+	}
+	for (size_t i = 0; i < nnew; i++) {
+		if (!texts[i].ptr)
+			continue;
+		char *abs = NULL;
+		if (umap_repo_abspath(&abs, repo, new_paths[i]))
+			die_lib(NULL);
+		char *slash = strrchr(abs, '/');
+		*slash = '\0';
+		if (umap_mkdir_p(abs, 0777))
+			die_lib(NULL);
+		*slash = '/';
+		if (umap_file_write_atomic(abs, texts[i].ptr, texts[i].len))
+			die_lib("cannot write %s", new_paths[i]);
+		if (umap_repo_index_record(repo, new_paths[i], NULL, new_tree))
+			umap_error_clear();
+		umap_buf_dispose(&texts[i]);
 		free(abs);
 	}
+	free(texts);
 	for (size_t i = 0; i < nold; i++) {
 		if (path_list_contains(new_paths, nnew, old_paths[i]))
 			continue;

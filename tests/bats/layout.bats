@@ -155,3 +155,37 @@ Changes not committed:
 	run umapsync log
 	assert_failure 128
 }
+
+@test "a refused commit changes no file: the ids it would give stay out of the file" {
+	cp "$EXAMPLES/cycling-lyon.umap" a.umap
+	cp "$UMAP/layout-choropleth.geojson" b.geojson
+	umapsync init >/dev/null
+	umapsync import a.umap b.geojson >/dev/null
+	b=$(git --git-dir=.umapsync show HEAD:manifest.json | jq -r '.files[1].layers[0]')
+	# a new feature without id, and a layer that takes the id of b.geojson's layer
+	jq --arg b "$b" '.layers[1]._umap_options.id = $b |
+		.layers[0].features += [{"type": "Feature", "properties": {}, "geometry": null}]' \
+		a.umap >edited.umap
+	cp edited.umap a.umap
+	run_split umapsync commit -m refused
+	assert_failure 128
+	assert_equal "$stderr" "fatal: layer id $b is in both a.umap and b.geojson; layer ids must be unique in a repository"
+	cmp edited.umap a.umap
+}
+
+@test "checkout writes each file in the layout recorded for it" {
+	cp "$UMAP/layout-categorized_highway.geojson" h.geojson
+	jq . "$UMAP/layout-categorized_highway.geojson" >indented.geojson
+	umapsync init >/dev/null
+	umapsync import h.geojson indented.geojson >/dev/null
+	cp h.geojson h.before
+	cp indented.geojson indented.before
+	jq -c '.features[0].properties.ref = "D 60"' h.geojson >x && mv x h.geojson
+	jq '.features[0].properties.ref = "D 60"' indented.geojson >x && mv x indented.geojson
+	umapsync commit -m "D 60" >/dev/null
+	umapsync checkout HEAD~1 2>/dev/null
+	cmp h.before h.geojson
+	[ "$(wc -l <indented.geojson)" -gt 100 ]
+	run grep -c '"coordinates": \[\[' indented.geojson
+	assert_output "$(jq '.features | length' indented.geojson)"
+}
