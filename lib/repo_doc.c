@@ -1628,6 +1628,8 @@ static int change_cmp(const void *a, const void *b)
 static void pair_moves(umap_tree_diff *d, size_t first)
 {
 	size_t n = d->nfeatures - first;
+	if (n < 2)
+		return; /* nothing to pair (and no array at all when the layers hold none) */
 	umap_repo_change *c = d->features + first;
 	qsort(c, n, sizeof(*c), change_cmp);
 	size_t out = 0;
