@@ -115,6 +115,10 @@ void umap_diff_free(umap_diff *diff)
 		free(l->name);
 		json_decref(l->old_options);
 		json_decref(l->new_options);
+		json_decref(l->old_parent);
+		json_decref(l->new_parent);
+		json_decref(l->old_rank);
+		json_decref(l->new_rank);
 		keys_free(l->keys, l->nkeys);
 	}
 	free(diff->layers);
@@ -382,6 +386,64 @@ int umap_diff_map_options(umap_diff *diff, const json_t *old_props, const json_t
 	return compare_keys(priv_of(diff), old_props, new_props, &diff->map_keys, &diff->nmap_keys);
 }
 
+int umap_diff_layer_moved(umap_diff *diff, size_t layer, json_t *old_parent, json_t *new_parent,
+			  json_t *old_rank, json_t *new_rank)
+{
+	umap_diff_layer *l = &diff->layers[layer];
+	l->old_parent = old_parent;
+	l->new_parent = new_parent;
+	l->old_rank = old_rank;
+	l->new_rank = new_rank;
+	if (!old_parent || !new_parent || !old_rank || !new_rank)
+		return nomem();
+	if (l->kind == UMAP_CHANGE_NONE)
+		l->kind = UMAP_CHANGE_MODIFIED;
+	return 0;
+}
+
+json_t *umap_doc_map_view(const umap_doc *doc)
+{
+	if (!doc->map)
+		return NULL;
+	const char *options_key = "properties";
+	const json_t *options = json_object_get(doc->map, options_key);
+	if (!json_is_object(options)) {
+		options_key = "_umap_options";
+		options = json_object_get(doc->map, options_key);
+	}
+	json_t *view = json_is_object(options) ? json_copy((json_t *)options) : json_object();
+	const char *key;
+	json_t *v;
+	json_object_foreach(doc->map, key, v) {
+		if (!view)
+			break;
+		if (!strcmp(key, "type") || !strcmp(key, options_key))
+			continue;
+		/* the centre is uMap's properties.center; an option of another member's name
+		 * wins over the member */
+		const char *as = key;
+		if (!strcmp(key, "geometry"))
+			as = "center";
+		else if (json_object_get(view, key))
+			continue;
+		if (json_object_set(view, as, v)) {
+			json_decref(view);
+			view = NULL;
+		}
+	}
+	return view;
+}
+
+json_t *umap_layer_parent_ref(const umap_doc *doc, size_t index)
+{
+	size_t parent = doc->layers[index].parent;
+	if (parent == UMAP_LAYER_TOP)
+		return json_null();
+	if (doc->layers[parent].id)
+		return json_string(doc->layers[parent].id);
+	return json_integer((json_int_t)parent);
+}
+
 /* ---- Comparing documents ----------------------------------------------------------- */
 
 /* Gives back a tree the diff no longer needs, if the document can build it again. */
@@ -616,37 +678,25 @@ static int compare_layers(umap_diff *diff, umap_doc *old_doc, umap_layer *a, uma
 	return rc;
 }
 
-/* Pairs the layers of two documents: by id, by position where both have none, and two
- * one-layer documents with each other. match[j] is the old layer of new layer j, or -1. */
+/* Reports layer j of new_doc as moved when its parent is not the match of its old one's
+ * or its rank among siblings changed. */
+static int compare_places(umap_diff *diff, size_t index, const long *match, umap_doc *old_doc,
+			  size_t i, umap_doc *new_doc, size_t j)
+{
+	size_t op = old_doc->layers[i].parent, np = new_doc->layers[j].parent;
+	int same_parent = np == UMAP_LAYER_TOP ? op == UMAP_LAYER_TOP
+					       : op != UMAP_LAYER_TOP && match[np] == (long)op;
+	size_t orank = umap_layer_rank(old_doc, i), nrank = umap_layer_rank(new_doc, j);
+	if (same_parent && orank == nrank)
+		return 0;
+	return umap_diff_layer_moved(diff, index, umap_layer_parent_ref(old_doc, i),
+				     umap_layer_parent_ref(new_doc, j), json_integer((json_int_t)orank),
+				     json_integer((json_int_t)nrank));
+}
+
 static int match_layers(long **out, umap_doc *old_doc, umap_doc *new_doc)
 {
-	long *match = malloc((new_doc->nlayers + 1) * sizeof(*match));
-	unsigned char *used = calloc(old_doc->nlayers + 1, 1);
-	if (!match || !used) {
-		free(match);
-		free(used);
-		return nomem();
-	}
-	for (size_t j = 0; j < new_doc->nlayers; j++) {
-		umap_layer *b = &new_doc->layers[j];
-		match[j] = -1;
-		if (b->id) {
-			umap_layer *a = umap_doc_find_layer(old_doc, b->id);
-			if (a && !used[a - old_doc->layers])
-				match[j] = a - old_doc->layers;
-		} else if (j < old_doc->nlayers && !old_doc->layers[j].id && !used[j]) {
-			match[j] = (long)j;
-		}
-		/* two one-layer files are the same layer even if only one has an id */
-		if (match[j] < 0 && old_doc->nlayers == 1 && new_doc->nlayers == 1 &&
-		    !(b->id && old_doc->layers[0].id))
-			match[j] = 0;
-		if (match[j] >= 0)
-			used[match[j]] = 1;
-	}
-	free(used);
-	*out = match;
-	return 0;
+	return umap_doc_match_layers(out, old_doc, new_doc);
 }
 
 static int layer_unmatched(const long *match, size_t nnew, size_t old_index)
@@ -657,16 +707,25 @@ static int layer_unmatched(const long *match, size_t nnew, size_t old_index)
 	return 1;
 }
 
-static const json_t *map_properties(const umap_doc *doc)
+static int diff_maps(umap_diff *diff, const umap_doc *old_doc, const umap_doc *new_doc)
 {
-	return doc->map ? json_object_get(doc->map, "properties") : NULL;
+	json_t *a = umap_doc_map_view(old_doc), *b = umap_doc_map_view(new_doc);
+	if ((old_doc->map && !a) || (new_doc->map && !b)) {
+		json_decref(a);
+		json_decref(b);
+		return nomem();
+	}
+	int rc = umap_diff_map_options(diff, a, b);
+	json_decref(a);
+	json_decref(b);
+	return rc;
 }
 
 int umap_diff_docs(umap_diff *diff, umap_doc *old_doc, umap_doc *new_doc)
 {
 	int rc = 0;
 	if (old_doc->kind == UMAP_DOC_MAP || new_doc->kind == UMAP_DOC_MAP) {
-		if ((rc = umap_diff_map_options(diff, map_properties(old_doc), map_properties(new_doc))))
+		if ((rc = diff_maps(diff, old_doc, new_doc)))
 			return rc;
 	}
 	long *match;
@@ -676,6 +735,9 @@ int umap_diff_docs(umap_diff *diff, umap_doc *old_doc, umap_doc *new_doc)
 		umap_layer *b = &new_doc->layers[j];
 		if (match[j] >= 0) {
 			rc = compare_layers(diff, old_doc, &old_doc->layers[match[j]], new_doc, b, (long)j);
+			if (!rc)
+				rc = compare_places(diff, diff->nlayers - 1, match, old_doc,
+						    (size_t)match[j], new_doc, j);
 			continue;
 		}
 		size_t index;
@@ -1566,7 +1628,7 @@ static int diff_tables(umap_diff *diff, read_job *old_job, read_job *new_job, um
 	umap_doc *old_doc = old_job->doc, *new_doc = new_job->doc;
 	int rc = 0;
 	if (old_doc->kind == UMAP_DOC_MAP || new_doc->kind == UMAP_DOC_MAP) {
-		if ((rc = umap_diff_map_options(diff, map_properties(old_doc), map_properties(new_doc))))
+		if ((rc = diff_maps(diff, old_doc, new_doc)))
 			return rc;
 	}
 	long *match;
@@ -1579,7 +1641,9 @@ static int diff_tables(umap_diff *diff, read_job *old_job, read_job *new_job, um
 		if (match[j] >= 0) {
 			umap_layer *a = &old_doc->layers[match[j]];
 			if (!(rc = umap_diff_add_layer(&index, diff, UMAP_CHANGE_NONE, b->id ? b->id : a->id,
-						       (long)j, a->options, b->options)))
+						       (long)j, a->options, b->options)) &&
+			    !(rc = compare_places(diff, index, match, old_doc, (size_t)match[j],
+						  new_doc, j)))
 				rc = compare_rec_layers(diff, index, old_doc,
 							table_layer(&old_job->table, (size_t)match[j]),
 							new_doc, table_layer(&new_job->table, j), todo);
@@ -1795,6 +1859,14 @@ int umap_diff_to_json(json_t **out, const umap_diff *diff)
 		      set_new(entry, "change", json_string(umap_change_name(l->kind)));
 		if (!bad && l->kind == UMAP_CHANGE_MODIFIED)
 			bad = set_new(entry, "properties", keys_json(l->keys, l->nkeys));
+		if (!bad && l->kind == UMAP_CHANGE_MODIFIED && l->old_parent &&
+		    !json_equal(l->old_parent, l->new_parent))
+			bad = set_new(entry, "parentId", json_pack("{sOsO}", "old", l->old_parent,
+								     "new", l->new_parent));
+		if (!bad && l->kind == UMAP_CHANGE_MODIFIED && l->old_rank &&
+		    !json_equal(l->old_rank, l->new_rank))
+			bad = set_new(entry, "rank", json_pack("{sOsO}", "old", l->old_rank,
+								 "new", l->new_rank));
 		else if (!bad && l->kind == UMAP_CHANGE_ADDED)
 			bad = json_object_set(entry, "new", l->new_options ? l->new_options : json_null());
 		else if (!bad)

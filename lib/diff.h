@@ -53,6 +53,11 @@ typedef struct umap_diff_layer {
 	size_t nkeys;             /* MODIFIED: changed option keys */
 	umap_key_change *keys;
 	size_t added, removed, modified, unchanged; /* feature counts in this layer */
+	/* MODIFIED: the layer moved in the group tree (uMap 3.7+): its parent (the parent
+	 * layer's id, else its position; JSON null at the top) or its rank among siblings
+	 * changed. Old and new are references; both NULL when it did not move. */
+	json_t *old_parent, *new_parent;
+	json_t *old_rank, *new_rank;
 } umap_diff_layer;
 
 typedef struct umap_diff_summary {
@@ -119,6 +124,17 @@ int umap_diff_add_feature(umap_diff *diff, size_t layer, const json_t *old_featu
 void umap_diff_add_unchanged(umap_diff *diff, size_t layer, size_t count);
 /* Map-level options (a .umap's "properties"), compared per key. */
 int umap_diff_map_options(umap_diff *diff, const json_t *old_props, const json_t *new_props);
+/* A layer's place in the group tree changed (references taken); the layer becomes
+ * MODIFIED. */
+int umap_diff_layer_moved(umap_diff *diff, size_t layer, json_t *old_parent, json_t *new_parent,
+			  json_t *old_rank, json_t *new_rank);
+/* The map data of a .umap compared as uMap's ops name it: its options ("properties" or
+ * "_umap_options") with every other top-level member but "type" and "layers" as a key,
+ * the centre ("geometry") as "center", over an older options.center. New reference; NULL
+ * when `doc` is not a map. */
+json_t *umap_doc_map_view(const umap_doc *doc);
+/* The parent and rank of layer `index` of `doc` as a diff reports them (new references). */
+json_t *umap_layer_parent_ref(const umap_doc *doc, size_t index);
 
 /* Whether anything differs (features, layers or map options). */
 int umap_diff_has_changes(const umap_diff *diff);

@@ -205,9 +205,13 @@ static void put_layer_block(text_out *t, const umap_diff_layer *l)
 	}
 	put_color(t, C_RESET);
 	put(t, "\n");
-	if (l->kind == UMAP_CHANGE_MODIFIED)
+	if (l->kind == UMAP_CHANGE_MODIFIED) {
 		put_keys(t, l->keys, l->nkeys);
-	else
+		if (l->old_parent && !json_equal(l->old_parent, l->new_parent))
+			put_key_line(t, "parentId", l->old_parent, l->new_parent);
+		if (l->old_rank && !json_equal(l->old_rank, l->new_rank))
+			put_key_line(t, "rank", l->old_rank, l->new_rank);
+	} else
 		put_all_keys(t, l->kind == UMAP_CHANGE_ADDED ? l->new_options : l->old_options,
 			     l->kind == UMAP_CHANGE_ADDED);
 }

@@ -78,6 +78,7 @@ typedef struct doc_priv {
 
 static const char OPTIONS_PROPERTIES[] = "properties";
 static const char OPTIONS_LEGACY[] = "_umap_options";
+static const char OPTIONS_STORAGE[] = "_storage"; /* before uMap 1.0 */
 
 static doc_priv *priv_of(umap_doc *doc)
 {
@@ -225,6 +226,7 @@ static int add_layer_slot(umap_layer **out, umap_doc *doc)
 	memset(layer, 0, sizeof(*layer));
 	memset(&priv->layers[doc->nlayers], 0, sizeof(priv->layers[0]));
 	layer->options_key = OPTIONS_PROPERTIES;
+	layer->parent = UMAP_LAYER_TOP;
 	doc->nlayers++;
 	*out = layer;
 	return 0;
@@ -260,7 +262,89 @@ umap_layer *umap_doc_find_layer(umap_doc *doc, const char *id)
 	return NULL;
 }
 
+size_t umap_layer_rank(const umap_doc *doc, size_t index)
+{
+	size_t rank = 0;
+	for (size_t i = 0; i < index && i < doc->nlayers; i++)
+		if (doc->layers[i].parent == doc->layers[index].parent)
+			rank++;
+	return rank;
+}
+
+const char *umap_layer_name(const umap_layer *layer)
+{
+	const json_t *name = layer->options ? json_object_get(layer->options, "name") : NULL;
+	return json_is_string(name) ? json_string_value(name) : NULL;
+}
+
+static int same_name(const umap_layer *a, const umap_layer *b)
+{
+	const char *x = umap_layer_name(a), *y = umap_layer_name(b);
+	return x && y ? !strcmp(x, y) : !x && !y;
+}
+
+int umap_doc_match_layers(long **out, const umap_doc *old_doc, const umap_doc *new_doc)
+{
+	long *match = malloc((new_doc->nlayers + 1) * sizeof(*match));
+	unsigned char *used = calloc(old_doc->nlayers + 1, 1);
+	if (!match || !used) {
+		free(match);
+		free(used);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	size_t n = new_doc->nlayers, m = old_doc->nlayers;
+	for (size_t j = 0; j < n; j++) {
+		const umap_layer *b = &new_doc->layers[j];
+		match[j] = -1;
+		if (!b->id)
+			continue;
+		for (size_t i = 0; i < m; i++) {
+			if (old_doc->layers[i].id && !strcmp(old_doc->layers[i].id, b->id)) {
+				if (!used[i])
+					match[j] = (long)i;
+				break;
+			}
+		}
+		if (match[j] >= 0)
+			used[match[j]] = 1;
+	}
+	/* uMap's exports drop layer ids: by position when the name agrees, then by name, then
+	 * by position alone (a layer renamed in place) */
+	for (int pass = 0; pass < 3; pass++) {
+		for (size_t j = 0; j < n; j++) {
+			const umap_layer *b = &new_doc->layers[j];
+			if (b->id || match[j] >= 0)
+				continue;
+			if (pass == 1) {
+				for (size_t i = 0; i < m && match[j] < 0; i++)
+					if (!old_doc->layers[i].id && !used[i] &&
+					    umap_layer_name(b) && same_name(&old_doc->layers[i], b))
+						match[j] = (long)i;
+			} else if (j < m && !old_doc->layers[j].id && !used[j] &&
+				   (pass == 2 || same_name(&old_doc->layers[j], b))) {
+				match[j] = (long)j;
+			}
+			if (match[j] >= 0)
+				used[match[j]] = 1;
+		}
+	}
+	/* two one-layer files are the same layer even if only one has an id */
+	if (n == 1 && m == 1 && match[0] < 0 && !(new_doc->layers[0].id && old_doc->layers[0].id))
+		match[0] = 0;
+	free(used);
+	*out = match;
+	return 0;
+}
+
 static int append_name(json_t *order, const char *name, size_t len);
+
+static int has_children(const umap_doc *doc, size_t index)
+{
+	for (size_t i = index + 1; i < doc->nlayers; i++)
+		if (doc->layers[i].parent == index)
+			return 1;
+	return 0;
+}
 
 json_t *umap_layer_member_order(umap_doc *doc, umap_layer *layer)
 {
@@ -285,6 +369,8 @@ json_t *umap_layer_member_order(umap_doc *doc, umap_layer *layer)
 	}
 	if (!rc)
 		rc = append_name(order, "features", 8);
+	if (!rc && has_children(doc, layer_index_of(doc, layer)))
+		rc = append_name(order, "layers", 6);
 	if (rc) {
 		json_decref(order);
 		return NULL;
@@ -626,6 +712,7 @@ typedef struct reader {
 	size_t last_end;
 	uint32_t last_line;
 	size_t last_line_start;
+	umap_strmap layer_ids; /* a map's layer ids: index in doc->layers */
 } reader;
 
 static int expected(reader *r, const umap_token *tok, const char *what)
@@ -946,13 +1033,13 @@ static int finish_layer(reader *r, umap_layer *layer, json_t *top, const umap_to
 		return umap_error_set(UMAP_EINVALID,
 				      "%s:%u:%u: a layer must be a FeatureCollection (\"type\": \"FeatureCollection\")",
 				      doc->source_name, start->pos.line, start->pos.col);
-	json_t *props = json_object_get(top, OPTIONS_PROPERTIES);
-	json_t *legacy = json_object_get(top, OPTIONS_LEGACY);
 	const char *key = NULL;
-	if (json_is_object(props))
+	if (json_is_object(json_object_get(top, OPTIONS_PROPERTIES)))
 		key = OPTIONS_PROPERTIES;
-	else if (json_is_object(legacy))
+	else if (json_is_object(json_object_get(top, OPTIONS_LEGACY)))
 		key = OPTIONS_LEGACY;
+	else if (json_is_object(json_object_get(top, OPTIONS_STORAGE)))
+		key = OPTIONS_STORAGE;
 	layer->options_key = key ? key : OPTIONS_PROPERTIES;
 	if (key) {
 		layer->options = json_incref(json_object_get(top, key));
@@ -973,22 +1060,27 @@ static int finish_layer(reader *r, umap_layer *layer, json_t *top, const umap_to
 	return 0;
 }
 
-/* Reads one layer object of a map's "layers" (its OBJECT_START is `start`). */
-static int read_layer(reader *r, const umap_token *start)
+static int read_layers(reader *r, size_t parent, unsigned depth);
+
+/* Reads one layer object of a "layers" array (its OBJECT_START is `start`), and the layers
+ * nested in it. Reading them moves doc->layers: the layer is found again by its index. */
+static int read_layer(reader *r, const umap_token *start, size_t parent, unsigned depth)
 {
 	umap_layer *layer;
 	int rc = add_layer_slot(&layer, r->doc);
 	if (rc)
 		return rc;
+	size_t index = r->doc->nlayers - 1;
 	layer->pos = start->pos;
-	layer_priv *lp = &priv_of(r->doc)->layers[r->doc->nlayers - 1];
+	layer->parent = parent;
 	json_t *top = json_object();
-	lp->order = json_array();
-	if (!top || !lp->order) {
+	json_t *order = json_array();
+	priv_of(r->doc)->layers[index].order = order;
+	if (!top || !order) {
 		json_decref(top);
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	}
-	int have_features = 0, done;
+	int have_features = 0, have_layers = 0, done;
 	umap_token tok, val;
 	for (;;) {
 		const char *name;
@@ -997,16 +1089,30 @@ static int read_layer(reader *r, const umap_token *start)
 			goto out;
 		if (done)
 			break;
-		if ((rc = append_name(lp->order, name, len)))
+		if ((rc = append_name(order, name, len)))
 			goto out;
 		if (key_is(name, len, "features") && val.type == UMAP_TOKEN_ARRAY_START &&
 		    !have_features) {
 			have_features = 1;
-			if ((rc = read_features(r, layer)))
+			if ((rc = read_features(r, &r->doc->layers[index])))
+				goto out;
+		} else if (key_is(name, len, "layers") && val.type == UMAP_TOKEN_ARRAY_START &&
+			   !have_layers) {
+			have_layers = 1;
+			if (depth + 1 >= UMAP_DOC_MAX_LAYER_DEPTH) {
+				rc = umap_error_set(UMAP_ELIMIT,
+						    "%s:%u:%u: layers nested more than %d deep; "
+						    "flatten the group layers",
+						    r->doc->source_name, val.pos.line, val.pos.col,
+						    UMAP_DOC_MAX_LAYER_DEPTH);
+				goto out;
+			}
+			if ((rc = read_layers(r, index, depth + 1)))
 				goto out;
 		} else {
 			json_t *v;
-			if ((rc = build_member(r, &val, name, len, &lp->spans, &v)) ||
+			if ((rc = build_member(r, &val, name, len,
+					       &priv_of(r->doc)->layers[index].spans, &v)) ||
 			    (rc = set_member(r, top, name, len, v, &tok)))
 				goto out;
 		}
@@ -1016,37 +1122,53 @@ static int read_layer(reader *r, const umap_token *start)
 				    r->doc->source_name, start->pos.line, start->pos.col);
 		goto out;
 	}
-	rc = finish_layer(r, layer, top, start);
+	rc = finish_layer(r, &r->doc->layers[index], top, start);
 out:
 	json_decref(top);
 	return rc;
 }
 
-static int read_layers(reader *r)
+/* Whether the layer's id was written as a JSON number (uMap before 2.0 numbered layers,
+ * and templates copied with them share numbers). */
+static int numeric_id(const umap_layer *layer)
+{
+	const json_t *idv = layer->options ? json_object_get(layer->options, "id") : NULL;
+	if (!(json_is_string(idv) || json_is_number(idv)))
+		idv = json_object_get(layer->members, "id");
+	return json_is_number(idv);
+}
+
+static int read_layers(reader *r, size_t parent, unsigned depth)
 {
 	umap_doc *doc = r->doc;
-	umap_strmap ids = UMAP_STRMAP_INIT; /* layers are paired by id: one id, one layer */
 	umap_token tok;
 	int rc, done;
 	for (;;) {
 		if ((rc = next_object(r, &tok, "a layer (a FeatureCollection object) in \"layers\"",
 				      &done)) || done)
 			break;
-		if ((rc = read_layer(r, &tok)))
+		size_t index = doc->nlayers;
+		if ((rc = read_layer(r, &tok, parent, depth)))
 			break;
-		const umap_layer *layer = &doc->layers[doc->nlayers - 1];
+		/* layers are paired by id: one id, one layer, at any depth */
+		umap_layer *layer = &doc->layers[index];
 		size_t first;
-		if (layer->id && umap_strmap_get(&ids, layer->id, &first)) {
-			rc = umap_error_set(UMAP_EINVALID,
-					    "%s:%u:%u: duplicate layer id \"%s\": first on line %u, again on line %u",
-					    doc->source_name, layer->pos.line, layer->pos.col, layer->id,
-					    doc->layers[first].pos.line, layer->pos.line);
-			break;
+		if (layer->id && umap_strmap_get(&r->layer_ids, layer->id, &first)) {
+			if (!numeric_id(layer) || !numeric_id(&doc->layers[first])) {
+				rc = umap_error_set(UMAP_EINVALID,
+						    "%s:%u:%u: duplicate layer id \"%s\": first on line %u, again on line %u",
+						    doc->source_name, layer->pos.line, layer->pos.col,
+						    layer->id, doc->layers[first].pos.line, layer->pos.line);
+				break;
+			}
+			/* a shared legacy number is kept as data, and the layer is matched as
+			 * layers without an id are (validate --umap warns) */
+			free(layer->id);
+			layer->id = NULL;
 		}
-		if (layer->id && (rc = umap_strmap_put(&ids, layer->id, doc->nlayers - 1, NULL)))
+		if (layer->id && (rc = umap_strmap_put(&r->layer_ids, layer->id, index, NULL)))
 			break;
 	}
-	umap_strmap_dispose(&ids);
 	return rc;
 }
 
@@ -1100,7 +1222,7 @@ static int read_root(reader *r)
 			   !have_features && !have_layers && (!type || !strcmp(type, "umap"))) {
 			have_layers = 1;
 			layers_at = json_object_size(top);
-			if ((rc = read_layers(r)))
+			if ((rc = read_layers(r, UMAP_LAYER_TOP, 0)))
 				goto out;
 		} else {
 			json_t *v;
@@ -1199,13 +1321,15 @@ static void detect_feature_lines(umap_doc *doc)
 static int doc_read(umap_doc *doc)
 {
 	doc_priv *priv = priv_of(doc);
-	reader r = { doc, NULL, doc->data, doc->size, UMAP_BUF_INIT, UMAP_BUF_INIT, 0, 0, 0, 0 };
+	reader r = { doc, NULL, doc->data, doc->size, UMAP_BUF_INIT, UMAP_BUF_INIT, 0, 0, 0, 0,
+		     UMAP_STRMAP_INIT };
 	umap_layout_detect(&doc->layout, doc->data, doc->size);
 	priv->read_layout = doc->layout;
 	int rc = umap_scanner_new(&r.scanner, doc->data, doc->size, &priv->json);
 	if (!rc)
 		rc = read_root(&r);
 	umap_scanner_free(r.scanner);
+	umap_strmap_dispose(&r.layer_ids);
 	umap_buf_dispose(&r.name);
 	umap_buf_dispose(&r.lent_id);
 	if (!rc)
@@ -1485,7 +1609,8 @@ int umap_doc_read_features_at(const char *path, size_t offset, const umap_doc_op
 	if (rc)
 		return rc;
 	doc_priv *priv = priv_of(doc);
-	reader r = { doc, NULL, NULL, 0, UMAP_BUF_INIT, UMAP_BUF_INIT, 0, 0, 0, 0 };
+	reader r = { doc, NULL, NULL, 0, UMAP_BUF_INIT, UMAP_BUF_INIT, 0, 0, 0, 0,
+		     UMAP_STRMAP_INIT };
 	umap_layer *layer;
 	if ((rc = map_again(doc, path)))
 		goto done;
@@ -1510,6 +1635,7 @@ int umap_doc_read_features_at(const char *path, size_t offset, const umap_doc_op
 	}
 done:
 	umap_scanner_free(r.scanner);
+	umap_strmap_dispose(&r.layer_ids);
 	umap_buf_dispose(&r.name);
 	umap_buf_dispose(&r.lent_id);
 	umap_doc_free(doc);
@@ -1647,11 +1773,19 @@ int umap_doc_remove_layer(umap_doc *doc, size_t index)
 	if (index >= doc->nlayers)
 		return umap_error_set(UMAP_EUSAGE, "layer index %zu out of range", index);
 	doc_priv *priv = priv_of(doc);
+	size_t up = doc->layers[index].parent;
 	layer_clear(&doc->layers[index], &priv->layers[index]);
 	size_t after = doc->nlayers - index - 1;
 	memmove(&doc->layers[index], &doc->layers[index + 1], after * sizeof(doc->layers[0]));
 	memmove(&priv->layers[index], &priv->layers[index + 1], after * sizeof(priv->layers[0]));
 	doc->nlayers--;
+	/* its children go to its parent, in its place */
+	for (size_t i = index; i < doc->nlayers; i++) {
+		if (doc->layers[i].parent == index)
+			doc->layers[i].parent = up;
+		else if (doc->layers[i].parent != UMAP_LAYER_TOP && doc->layers[i].parent > index)
+			doc->layers[i].parent--;
+	}
 	return 0;
 }
 
@@ -1860,9 +1994,11 @@ static int in_order(const json_t *order, const char *name)
 	return 0;
 }
 
+static int put_layers(writer *w, umap_doc *doc, size_t parent, size_t depth);
+
 /* One layer member by name; *done says whether anything was written for it. */
 static int put_layer_member(writer *w, umap_doc *doc, umap_layer *layer, const char *name,
-			    size_t depth, int *first, int done[3])
+			    size_t depth, int *first, int done[4])
 {
 	const span_list *spans = &priv_of(doc)->layers[layer_index_of(doc, layer)].spans;
 	int rc = 0;
@@ -1880,6 +2016,13 @@ static int put_layer_member(writer *w, umap_doc *doc, umap_layer *layer, const c
 		rc = put_key(w, "features", depth + 1, first);
 		if (!rc)
 			rc = put_features(w, doc, layer, depth + 1);
+	} else if (!strcmp(name, "layers") && !done[3]) {
+		/* a group layer's children, from doc->layers (the layer's own index is its
+		 * children's parent); an empty group keeps its empty array */
+		done[3] = 1;
+		rc = put_key(w, "layers", depth + 1, first);
+		if (!rc)
+			rc = put_layers(w, doc, layer_index_of(doc, layer), depth + 1);
 	} else if (layer->options && !strcmp(name, layer->options_key) && !done[2]) {
 		done[2] = 1;
 		rc = put_key(w, name, depth + 1, first);
@@ -1898,7 +2041,7 @@ static int put_layer(writer *w, umap_doc *doc, size_t index, size_t depth)
 {
 	umap_layer *layer = &doc->layers[index];
 	json_t *order = priv_of(doc)->layers[index].order;
-	int first = 1, done[3] = { 0, 0, 0 };
+	int first = 1, done[4] = { 0, 0, 0, 0 };
 	int rc = umap_buf_putc(w->out, '{');
 	size_t i;
 	json_t *v;
@@ -1920,7 +2063,7 @@ static int put_layer(writer *w, umap_doc *doc, size_t index, size_t depth)
 			break;
 		if (order && in_order(order, key))
 			continue;
-		if (!strcmp(key, "type") || !strcmp(key, "features") ||
+		if (!strcmp(key, "type") || !strcmp(key, "features") || !strcmp(key, "layers") ||
 		    (layer->options && !strcmp(key, layer->options_key)))
 			continue;
 		rc = put_key(w, key, depth + 1, &first);
@@ -1929,6 +2072,8 @@ static int put_layer(writer *w, umap_doc *doc, size_t index, size_t depth)
 	}
 	if (!rc)
 		rc = put_layer_member(w, doc, layer, "features", depth, &first, done);
+	if (!rc && !done[3] && has_children(doc, index))
+		rc = put_layer_member(w, doc, layer, "layers", depth, &first, done);
 	if (!rc)
 		rc = put_break(w, depth);
 	if (!rc)
@@ -1936,20 +2081,21 @@ static int put_layer(writer *w, umap_doc *doc, size_t index, size_t depth)
 	return rc;
 }
 
-static int put_layers(writer *w, umap_doc *doc, size_t depth)
+static int put_layers(writer *w, umap_doc *doc, size_t parent, size_t depth)
 {
-	if (!doc->nlayers)
-		return umap_buf_puts(w->out, "[]");
 	int rc = umap_buf_putc(w->out, '['), lines = lines_of(w);
-	for (size_t i = 0; !rc && i < doc->nlayers; i++) {
-		if (i)
+	size_t n = 0;
+	for (size_t i = parent == UMAP_LAYER_TOP ? 0 : parent + 1; !rc && i < doc->nlayers; i++) {
+		if (doc->layers[i].parent != parent)
+			continue;
+		if (n++)
 			rc = put_comma(w, lines);
 		if (!rc)
 			rc = lines ? umap_buf_putc(w->out, '\n') : put_break(w, depth + 1);
 		if (!rc)
 			rc = put_layer(w, doc, i, depth + 1);
 	}
-	if (!rc)
+	if (!rc && n)
 		rc = lines ? umap_buf_putc(w->out, '\n') : put_break(w, depth);
 	if (!rc)
 		rc = umap_buf_putc(w->out, ']');
@@ -1968,7 +2114,7 @@ static int put_map(writer *w, umap_doc *doc)
 		if (i++ == at) {
 			rc = put_key(w, "layers", 1, &first);
 			if (!rc)
-				rc = put_layers(w, doc, 1);
+				rc = put_layers(w, doc, UMAP_LAYER_TOP, 1);
 		}
 		if (!rc)
 			rc = put_key(w, key, 1, &first);
@@ -1978,7 +2124,7 @@ static int put_map(writer *w, umap_doc *doc)
 	if (!rc && i <= at) {
 		rc = put_key(w, "layers", 1, &first);
 		if (!rc)
-			rc = put_layers(w, doc, 1);
+			rc = put_layers(w, doc, UMAP_LAYER_TOP, 1);
 	}
 	if (!rc)
 		rc = put_break(w, 0);

@@ -40,7 +40,16 @@ typedef struct umap_layer {
 	size_t nfeatures;
 	umap_feature *features;  /* in document order */
 	umap_pos pos;            /* where the layer starts in the source */
+	size_t parent;           /* uMap 3.7+ group layers: the index in doc->layers of the
+				  * layer whose "layers" array holds this one, or UMAP_LAYER_TOP.
+				  * Layers are listed depth first: a parent before its children,
+				  * siblings in their order (their rank) */
 } umap_layer;
+
+#define UMAP_LAYER_TOP SIZE_MAX
+/* How deep group layers may nest: deeper nesting is an error, as uMap's own maps never
+ * get near it and an untrusted file must not recurse without bound. */
+#define UMAP_DOC_MAX_LAYER_DEPTH 16
 
 typedef struct umap_doc {
 	umap_doc_kind kind;
@@ -215,6 +224,15 @@ int umap_doc_remove_layer(umap_doc *doc, size_t index);
 long umap_layer_find(umap_doc *doc, umap_layer *layer, const char *id);
 /* Layer with this id, else NULL. */
 umap_layer *umap_doc_find_layer(umap_doc *doc, const char *id);
+/* A layer's rank: its place among the layers of the same parent (0 first). */
+size_t umap_layer_rank(const umap_doc *doc, size_t index);
+/* The layer's name (options.name), or NULL. */
+const char *umap_layer_name(const umap_layer *layer);
+/* Pairs the layers of two documents (SPEC §2): by id; layers without one by position
+ * (their index, when the name is the same or neither has one), then by name, then by
+ * position alone; two one-layer documents with each other. match[j] (new_doc->nlayers
+ * entries, allocated) is the index in old_doc of new layer j, or -1. */
+int umap_doc_match_layers(long **match, const umap_doc *old_doc, const umap_doc *new_doc);
 
 /* Where members go when a document is written: a layer's top-level member names in source
  * order (a new reference; NULL for a layer built in memory) and the number of map members

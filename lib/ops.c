@@ -139,6 +139,21 @@ static int feature_ops(json_t *ops, const umap_diff_layer *l, const umap_feature
 	return rc;
 }
 
+/* uMap's datalayer keys: "properties.NAME", and "parentId" and "rank" for its place among
+ * group layers (umap/static/umap/js/modules/data/layer.js). */
+static int datalayer_updates(json_t *ops, const umap_diff_layer *layer)
+{
+	int rc = push_key_updates(ops, "datalayer", "properties", datalayer_metadata, layer,
+				  layer->keys, layer->nkeys);
+	if (!rc && layer->old_parent && !json_equal(layer->old_parent, layer->new_parent))
+		rc = push(ops, umap_op_new("update", "datalayer", layer_metadata(layer), "parentId",
+					   layer->new_parent, layer->old_parent));
+	if (!rc && layer->old_rank && !json_equal(layer->old_rank, layer->new_rank))
+		rc = push(ops, umap_op_new("update", "datalayer", layer_metadata(layer), "rank",
+					   layer->new_rank, layer->old_rank));
+	return rc;
+}
+
 int umap_ops_from_diff(json_t **out, const umap_diff *diff, const char *id_property)
 {
 	json_t *ops = json_array();
@@ -154,8 +169,7 @@ int umap_ops_from_diff(json_t **out, const umap_diff *diff, const char *id_prope
 						   layer->new_options ? layer->new_options : json_null(),
 						   NULL));
 		else if (layer->kind == UMAP_CHANGE_MODIFIED)
-			rc = push_key_updates(ops, "datalayer", "options", datalayer_metadata, layer,
-					      layer->keys, layer->nkeys);
+			rc = datalayer_updates(ops, layer);
 		for (size_t i = next; i < diff->nchanges && !rc; i++) {
 			if (diff->changes[i].layer != l)
 				continue;

@@ -22,7 +22,7 @@ json_t *umap_op_feature_metadata(const json_t *feature, const char *layer_id,
 /* The messages that replay `diff`, in order: map option updates; then per layer: a new
  * layer's upsert, option updates, feature upserts/updates/deletes, a removed layer's delete.
  * A modified feature gives one update per changed key ("properties.KEY") and one for
- * "geometry"; datalayer options are "options.KEY", map options "properties.KEY". */
+ * "geometry"; datalayer options are "properties.KEY" (and "parentId", "rank"), map options "properties.KEY". */
 int umap_ops_from_diff(json_t **out, const umap_diff *diff, const char *id_property);
 
 #endif

@@ -114,7 +114,7 @@ added feature R2dNw "Perrache"
 	assert_success
 	assert_output "$(cat "$EXPECTED/lyon.ops")"
 	assert_line --index 0 '{"verb":"update","subject":"map","metadata":{},"key":"properties.zoom","value":15,"oldValue":14}'
-	assert_line --index 1 '{"verb":"update","subject":"datalayer","metadata":{"id":"3f1c9a8e-5b7d-4e2a-9c61-0d8e4b2f7a15"},"key":"options.weight","value":6,"oldValue":5}'
+	assert_line --index 1 '{"verb":"update","subject":"datalayer","metadata":{"id":"3f1c9a8e-5b7d-4e2a-9c61-0d8e4b2f7a15"},"key":"properties.weight","value":6,"oldValue":5}'
 	# a removed key has no value, an added key no oldValue (JSON.stringify drops undefined)
 	assert_line '{"verb":"update","subject":"feature","metadata":{"id":"M2wXe","layerId":"3f1c9a8e-5b7d-4e2a-9c61-0d8e4b2f7a15","featureType":"polyline"},"key":"properties._umap_options","oldValue":{"color":"#d95f02","dashArray":"5,10"}}'
 	assert_line '{"verb":"update","subject":"feature","metadata":{"id":"zP5kR","layerId":"a6d2e0b4-71c8-4f39-8e5a-2c4b9d1f6e03","featureType":"marker"},"key":"properties.description","value":"Two new racks by the statue."}'
