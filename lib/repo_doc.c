@@ -97,6 +97,8 @@ typedef struct manifest_file {
 	size_t nlayers;
 	char **layers;
 	json_t *layout; /* the file's layout as recorded ({"indent":2,...}); NULL: none */
+	long *parents;  /* group layers (uMap 3.7+): the index in `layers` of each layer's
+			 * parent, -1 at the top; NULL when no layer has one */
 } manifest_file;
 
 typedef struct manifest {
@@ -110,6 +112,7 @@ static void manifest_clear(manifest *m)
 		for (size_t l = 0; l < m->files[i].nlayers; l++)
 			free(m->files[i].layers[l]);
 		free(m->files[i].layers);
+		free(m->files[i].parents);
 		free(m->files[i].path);
 		json_decref(m->files[i].layout);
 	}
@@ -136,6 +139,30 @@ int umap_repo_read_json(json_t **out, umap_repo *repo, const git_oid *blob, cons
 static int manifest_corrupt(void)
 {
 	return umap_error_set(UMAP_ECORRUPT, "the manifest of the revision is damaged");
+}
+
+/* A map's "parents": each layer's parent as an index of an earlier layer, or -1; nesting
+ * no deeper than a document may have. */
+static int manifest_read_parents(manifest_file *mf, const json_t *parents)
+{
+	if (!parents)
+		return 0;
+	if (!json_is_array(parents) || json_array_size(parents) != mf->nlayers)
+		return manifest_corrupt();
+	mf->parents = calloc(mf->nlayers + 1, sizeof(*mf->parents));
+	unsigned *depth = calloc(mf->nlayers + 1, sizeof(*depth));
+	int rc = mf->parents && depth ? 0 : oom();
+	for (size_t l = 0; l < mf->nlayers && !rc; l++) {
+		const json_t *p = json_array_get(parents, l);
+		json_int_t v = json_is_integer(p) ? json_integer_value(p) : -2;
+		if (v < -1 || v >= (json_int_t)l)
+			rc = manifest_corrupt();
+		else if ((mf->parents[l] = (long)v) >= 0 &&
+			 (depth[l] = depth[v] + 1) >= UMAP_DOC_MAX_LAYER_DEPTH)
+			rc = manifest_corrupt();
+	}
+	free(depth);
+	return rc;
 }
 
 /* Reads the manifest of `tree` (NULL: empty). */
@@ -190,6 +217,8 @@ static int manifest_read(manifest *m, umap_repo *repo, const git_oid *tree)
 			else if (!(mf->layers[mf->nlayers++] = strdup(lid)))
 				rc = oom();
 		}
+		if (!rc)
+			rc = manifest_read_parents(mf, json_object_get(f, "parents"));
 	}
 	json_decref(root);
 	if (rc)
@@ -203,6 +232,33 @@ static manifest_file *manifest_find(manifest *m, const char *path)
 		if (!strcmp(m->files[i].path, path))
 			return &m->files[i];
 	return NULL;
+}
+
+/* A map's "parents" in the manifest, from its document, else (a file that did not change)
+ * as the last revision had them; none when every layer is at the top. */
+static int manifest_put_parents(json_t *entry, const umap_doc *doc, const manifest_file *old)
+{
+	size_t n = doc ? doc->nlayers : old ? old->nlayers : 0;
+	int nested = 0;
+	for (size_t l = 0; l < n && !nested; l++)
+		nested = doc ? doc->layers[l].parent != UMAP_LAYER_TOP : old->parents && old->parents[l] >= 0;
+	if (!nested)
+		return 0;
+	json_t *parents = json_array();
+	for (size_t l = 0; parents && l < n; l++) {
+		long p = doc ? (doc->layers[l].parent == UMAP_LAYER_TOP ? -1 : (long)doc->layers[l].parent)
+			     : old->parents[l];
+		if (doc && p >= (long)l) {
+			/* the manifest lists parents before children, as documents read do */
+			json_decref(parents);
+			return umap_error_set(UMAP_EINVALID, "layer %zu is listed before its group", l + 1);
+		}
+		if (json_array_append_new(parents, json_integer(p))) {
+			json_decref(parents);
+			parents = NULL;
+		}
+	}
+	return parents && !json_object_set_new(entry, "parents", parents) ? 0 : oom();
 }
 
 static long mf_layers_at(manifest *m, const char *path)
@@ -363,9 +419,24 @@ static int key_listed(const json_t *keys, const char *name)
 	return 0;
 }
 
-static int read_layer(umap_repo *repo, umap_buf *text, const git_oid *layers_tree,
-		      const char *layer_id, git_oid **blobs_out)
+static int put_children(umap_repo *repo, umap_buf *text, int *first, const git_oid *layers_tree,
+			manifest_file *mf, long parent, git_oid **blobs);
+
+static int has_children(const manifest_file *mf, size_t index)
 {
+	for (size_t l = index + 1; mf->parents && l < mf->nlayers; l++)
+		if (mf->parents[l] == (long)index)
+			return 1;
+	return 0;
+}
+
+/* Writes layer `index` of `mf` back as JSON (its children nested in its "layers"). */
+static int read_layer(umap_repo *repo, umap_buf *text, const git_oid *layers_tree,
+		      manifest_file *mf, size_t index, git_oid **all_blobs)
+{
+	const char *layer_id = mf->layers[index];
+	git_oid **blobs_out = &all_blobs[index];
+	int done_layers = !has_children(mf, index);
 	umap_store *s = umap_repo_store(repo);
 	umap_buf name = UMAP_BUF_INIT;
 	git_oid layer_tree, meta_id, options_id, features_id, order_id;
@@ -471,11 +542,16 @@ static int read_layer(umap_repo *repo, umap_buf *text, const git_oid *layers_tre
 			} else if (options && !strcmp(key, options_key) && !done_options) {
 				rc = put_member(text, &first, options_key, options);
 				done_options = 1;
+			} else if (!strcmp(key, "layers") && !done_layers) {
+				done_layers = 1;
+				rc = put_children(repo, text, &first, layers_tree, mf, (long)index, all_blobs);
 			} else if (json_object_get(members, key)) {
 				rc = put_member(text, &first, key, json_object_get(members, key));
 			}
 		}
 	}
+	if (!rc && !done_layers)
+		rc = put_children(repo, text, &first, layers_tree, mf, (long)index, all_blobs);
 	if (!rc && umap_buf_putc(text, '}'))
 		rc = oom();
 	if (!rc) {
@@ -493,20 +569,33 @@ static int read_layer(umap_repo *repo, umap_buf *text, const git_oid *layers_tre
 	return rc;
 }
 
+/* A "layers" member, after a comma unless *first: the layers of `mf` whose parent is
+ * `parent` (-1: the map's own), each read back with its children. */
+static int put_children(umap_repo *repo, umap_buf *text, int *first, const git_oid *layers_tree,
+			manifest_file *mf, long parent, git_oid **blobs)
+{
+	if ((!*first && umap_buf_putc(text, ',')) || umap_buf_puts(text, "\"layers\":["))
+		return oom();
+	*first = 0;
+	int rc = 0;
+	size_t n = 0;
+	for (size_t l = 0; l < mf->nlayers && !rc; l++) {
+		if ((mf->parents ? mf->parents[l] : -1) != parent)
+			continue;
+		if (n++ && umap_buf_puts(text, ",\n"))
+			rc = oom();
+		if (!rc)
+			rc = read_layer(repo, text, layers_tree, mf, l, blobs);
+	}
+	return !rc && umap_buf_putc(text, ']') ? oom() : rc;
+}
+
 /* A map's "layers" member, after a comma when `comma`: each layer of `mf` read back. */
 static int put_layers(umap_repo *repo, umap_buf *text, int comma, const git_oid *layers_tree,
 		      manifest_file *mf, git_oid **blobs)
 {
-	if ((comma && umap_buf_putc(text, ',')) || umap_buf_puts(text, "\"layers\":["))
-		return oom();
-	int rc = 0;
-	for (size_t l = 0; l < mf->nlayers && !rc; l++) {
-		if (l && umap_buf_puts(text, ",\n"))
-			rc = oom();
-		if (!rc)
-			rc = read_layer(repo, text, layers_tree, mf->layers[l], &blobs[l]);
-	}
-	return !rc && umap_buf_putc(text, ']') ? oom() : rc;
+	int first = !comma;
+	return put_children(repo, text, &first, layers_tree, mf, -1, blobs);
 }
 
 static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, manifest_file *mf)
@@ -561,7 +650,7 @@ static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, 
 		if (!rc && umap_buf_putc(&text, '}'))
 			rc = oom();
 	} else if (!rc) {
-		rc = read_layer(repo, &text, &layers_tree, mf->layers[0], &blobs[0]);
+		rc = read_layer(repo, &text, &layers_tree, mf, 0, blobs);
 	}
 	json_decref(map);
 	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
@@ -1477,6 +1566,9 @@ static int build_once(git_oid *tree, umap_repo *repo, umap_snapshot *snap, const
 		if (!rc && (json_object_set_new(entry, "kind", json_string(is_map ? "map" : "layer")) ||
 			    json_object_set_new(entry, "layers", ids)))
 			rc = oom();
+		else if (!rc && is_map && (rc = manifest_put_parents(entry, f->doc,
+								      manifest_find(&old, f->path))))
+			;
 		else if (!rc && is_map && f->doc && umap_doc_layers_position(f->doc) != SIZE_MAX &&
 			 json_object_set_new(entry, "layers_at",
 					     json_integer((json_int_t)umap_doc_layers_position(f->doc))))
