@@ -340,7 +340,7 @@ static int append_name(json_t *order, const char *name, size_t len);
 
 static int has_children(const umap_doc *doc, size_t index)
 {
-	for (size_t i = index + 1; i < doc->nlayers; i++)
+	for (size_t i = 0; i < doc->nlayers; i++)
 		if (doc->layers[i].parent == index)
 			return 1;
 	return 0;
@@ -2085,7 +2085,9 @@ static int put_layers(writer *w, umap_doc *doc, size_t parent, size_t depth)
 {
 	int rc = umap_buf_putc(w->out, '['), lines = lines_of(w);
 	size_t n = 0;
-	for (size_t i = parent == UMAP_LAYER_TOP ? 0 : parent + 1; !rc && i < doc->nlayers; i++) {
+	/* from the start: a document built in memory (a merge) may list a child before its
+	 * group; parents form no cycle (see umap_layer.parent) */
+	for (size_t i = 0; !rc && i < doc->nlayers; i++) {
 		if (doc->layers[i].parent != parent)
 			continue;
 		if (n++)

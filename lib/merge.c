@@ -60,6 +60,7 @@ typedef struct merged_layer {
 	umap_layer *src[NSIDES]; /* the layer in each version, NULL where it has none */
 	flist *fl[NSIDES];       /* its features, NULL where it has none */
 	int skeleton;            /* the version whose id and options key the output uses */
+	long parent;             /* group layers: the index in the result of its group, or -1 */
 	json_t *options;         /* merged options (owned reference; may be NULL) */
 	json_t *members;         /* merged other members (owned reference; may be NULL) */
 	merged_feature *features;
@@ -1030,6 +1031,52 @@ static int layer_keys(char ***out, umap_doc *doc)
 	return 0;
 }
 
+/* The key of a merged layer's group on side s: NULL when the side lacks the layer, "" at
+ * the top. */
+static const char *parent_key(umap_merge_result *r, char **keys[NSIDES], const merged_layer *ml,
+			      int s)
+{
+	if (!ml->src[s])
+		return NULL;
+	size_t p = ml->src[s]->parent;
+	return p == UMAP_LAYER_TOP ? "" : keys[s][p];
+}
+
+/* Each merged layer's group (uMap 3.7+), merged three-way: a side that moved it wins over
+ * one that did not; when both moved it, ours. A group that is gone, or a cycle, puts the
+ * layer at the top. */
+static int merge_parents(umap_merge_result *r, char **keys[NSIDES])
+{
+	umap_strmap at = UMAP_STRMAP_INIT;
+	int rc = 0;
+	for (size_t i = 0; i < r->nlayers && !rc; i++) {
+		merged_layer *ml = &r->layers[i];
+		ml->parent = -1;
+		for (int s = 0; s < NSIDES && !rc; s++)
+			if (ml->src[s])
+				rc = umap_strmap_put(&at, keys[s][ml->src[s] - r->docs[s]->layers], i, NULL);
+	}
+	for (size_t i = 0; i < r->nlayers && !rc; i++) {
+		merged_layer *ml = &r->layers[i];
+		const char *b = parent_key(r, keys, ml, UMAP_MERGE_BASE);
+		const char *o = parent_key(r, keys, ml, UMAP_MERGE_OURS);
+		const char *t = parent_key(r, keys, ml, UMAP_MERGE_THEIRS);
+		const char *k = o && t ? (b && !strcmp(o, b) ? t : o) : o ? o : t ? t : b;
+		size_t p;
+		if (k && *k && umap_strmap_get(&at, k, &p) && p != i)
+			ml->parent = (long)p;
+	}
+	for (size_t i = 0; i < r->nlayers && !rc; i++) {
+		size_t steps = 0;
+		for (long p = r->layers[i].parent; p >= 0 && steps <= r->nlayers; p = r->layers[p].parent)
+			steps++;
+		if (steps > r->nlayers || steps >= UMAP_DOC_MAX_LAYER_DEPTH)
+			r->layers[i].parent = -1;
+	}
+	umap_strmap_dispose(&at);
+	return rc;
+}
+
 /* The merge of three documents given their feature lists (one per layer; the result takes
  * them, or frees them on failure). */
 static int merge_lists(umap_merge_result **out, umap_doc *base, umap_doc *ours, umap_doc *theirs,
@@ -1145,6 +1192,8 @@ static int merge_lists(umap_merge_result **out, umap_doc *base, umap_doc *ours, 
 		}
 	}
 	umap_strmap_dispose(&done_keys);
+	if (!rc)
+		rc = merge_parents(r, keys);
 	free(slots);
 	for (int i = 0; i < NSIDES; i++) {
 		if (keys[i])
@@ -1640,9 +1689,12 @@ static int feature_tree(json_t **out, umap_merge_result *r, merged_layer *ml,
 	return fl_tree(out, ml->fl[f->side], f->index);
 }
 
+static int any_nested(umap_merge_result *r);
+
 /* The merged document, with its features or only its skeleton (for the writer). */
 static int build_doc(umap_doc **out, umap_merge_result *r, int with_features)
 {
+	int nested = any_nested(r);
 	umap_doc *doc;
 	int rc = umap_doc_new(&doc, r->docs[UMAP_MERGE_OURS]->kind);
 	if (rc)
@@ -1662,6 +1714,15 @@ static int build_doc(umap_doc **out, umap_merge_result *r, int with_features)
 		if ((rc = umap_doc_add_layer(&layer, doc, src->id, ml->options)))
 			break;
 		layer->options_key = options_key_literal(src->options_key);
+		if (nested) {
+			/* a group layer keeps where its "layers" were */
+			json_t *order = umap_layer_member_order(r->docs[ml->skeleton], src);
+			rc = order ? umap_layer_set_member_order(doc, layer, order)
+				   : umap_error_set(UMAP_ENOMEM, "out of memory");
+			json_decref(order);
+			if (rc)
+				break;
+		}
 		if (ml->members) {
 			json_t *copy = umap_json_copy(ml->members, 1);
 			if (!copy) {
@@ -1677,6 +1738,9 @@ static int build_doc(umap_doc **out, umap_merge_result *r, int with_features)
 				rc = umap_layer_append(doc, layer, json_incref(tree));
 		}
 	}
+	for (size_t i = 0; i < r->nlayers && i < doc->nlayers && !rc; i++)
+		doc->layers[i].parent = r->layers[i].parent >= 0 ? (size_t)r->layers[i].parent
+								 : UMAP_LAYER_TOP;
 	if (rc) {
 		umap_doc_free(doc);
 		return rc;
@@ -1989,9 +2053,30 @@ static int write_reskeletoned(writer *w, unsigned flags)
 	return rc;
 }
 
+/* Group layers nest features arrays in other layers: written by the document writer. */
+static int any_nested(umap_merge_result *r)
+{
+	for (size_t i = 0; i < r->nlayers; i++)
+		if (r->layers[i].parent >= 0)
+			return 1;
+	for (int s = 0; s < NSIDES; s++)
+		for (size_t i = 0; i < r->docs[s]->nlayers; i++)
+			if (r->docs[s]->layers[i].parent != UMAP_LAYER_TOP)
+				return 1;
+	return 0;
+}
+
 static int write_merged(writer *w, unsigned flags)
 {
 	umap_merge_result *r = w->r;
+	if (any_nested(r)) {
+		umap_doc *doc = NULL;
+		int rc = umap_merge_doc(&doc, r);
+		if (!rc)
+			rc = umap_doc_write(w->out, doc, flags);
+		umap_doc_free(doc);
+		return rc;
+	}
 	if (!splice_possible(r))
 		return write_reskeletoned(w, flags);
 	umap_doc *ours = r->docs[UMAP_MERGE_OURS];
