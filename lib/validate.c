@@ -152,6 +152,9 @@ static int id_set_add(struct id_set *set, const char *key, uint32_t line, uint32
 
 /* ---- Objects read member by member ----------------------------------------------- */
 
+/* as UMAP_DOC_MAX_LAYER_DEPTH in doc.h (whose names clash with the checks here) */
+#define VALIDATE_MAX_LAYER_DEPTH 16
+
 struct shell {
 	json_t *obj;                 /* the members; a streamed array is an empty placeholder */
 	umap_pos pos;
@@ -181,7 +184,8 @@ struct ctx {
 	umap_validation *out;        /* where messages go now */
 	size_t precision_count;
 	umap_json_doc *feature_doc;  /* the feature being checked, while streaming */
-	struct shell *shells[4];     /* the objects being read or checked (root, layer) */
+	struct shell *shells[2 * VALIDATE_MAX_LAYER_DEPTH + 4]; /* the objects being read or
+				      * checked (root, layer, nested layers) */
 	size_t nshells;
 	const char *map_base;        /* mmap'd input: pages behind the scanner are dropped */
 	size_t map_dropped;
@@ -891,13 +895,16 @@ static int umap_layer(struct ctx *c, struct shell *layer, struct shell *map)
 			    (rc = umap_feature_id(c, layer, json_array_get(features, i))))
 				return rc;
 	}
-	if ((rc = list_move(c->out, &layer->id_msgs)))
+	if ((rc = list_move(c->out, &layer->id_msgs)) ||
+	    (rc = list_move(c->out, &layer->layer_msgs)))
 		return rc;
 	if (!map)
 		return 0;
 	json_t *options = member(obj, "properties");
 	if (!json_is_object(options))
 		options = member(obj, "_umap_options");
+	if (!json_is_object(options))
+		options = member(obj, "_storage"); /* before uMap 1.0 */
 	json_t *id = member(options, "id");
 	if (!id)
 		id = member(obj, "id");
@@ -910,8 +917,14 @@ static int umap_layer(struct ctx *c, struct shell *layer, struct shell *map)
 	if (!text)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	uint32_t first;
-	rc = id_set_add(&map->layer_ids, text, pos.line, &first);
-	if (rc == 1)
+	/* layer ids are unique in the whole map, at every depth */
+	struct shell *root_map = c->nshells ? c->shells[0] : map;
+	rc = id_set_add(&root_map->layer_ids, text, pos.line, &first);
+	if (rc == 1 && js_is_number(id))
+		rc = add(c, pos, UMAP_LEVEL_WARNING,
+			 "duplicate legacy layer id %s: first at line %u, again at line %u; "
+			 "the layers are matched by position", text, first, pos.line);
+	else if (rc == 1)
 		rc = add(c, pos, UMAP_LEVEL_ERROR,
 			 "duplicate layer id %s: first at line %u, again at line %u", text,
 			 first, pos.line);
@@ -1393,10 +1406,11 @@ static int stream_features(struct ctx *c, struct shell *sh, const umap_token *op
 	return sh->features ? 0 : umap_error_set(UMAP_ENOMEM, "out of memory");
 }
 
-static int stream_layers(struct ctx *c, struct shell *map, const umap_token *open)
+static int stream_layers(struct ctx *c, struct shell *map, const umap_token *open, int level)
 {
 	umap_validation_clear(&map->layer_msgs);
-	id_set_free(&map->layer_ids);
+	if (level == 0)
+		id_set_free(&map->layer_ids);
 	map->layers_pos = open->pos;
 	umap_token tok;
 	int rc;
@@ -1412,7 +1426,7 @@ static int stream_layers(struct ctx *c, struct shell *map, const umap_token *ope
 				rc = umap_scanner_skip(c->s, &tok, &end);
 		} else {
 			struct shell layer = { 0 };
-			rc = read_shell(c, &tok, &layer, 1);
+			rc = read_shell(c, &tok, &layer, level + 1);
 			if (!rc) {
 				c->shells[c->nshells++] = &layer;
 				c->out = &map->layer_msgs;
@@ -1471,9 +1485,17 @@ static int read_shell(struct ctx *c, const umap_token *open, struct shell *sh, i
 			if ((rc = stream_features(c, sh, &tok)))
 				break;
 			value = sh->features;
-		} else if (tok.type == UMAP_TOKEN_ARRAY_START && level == 0 &&
+		} else if (tok.type == UMAP_TOKEN_ARRAY_START && (level == 0 || c->umap) &&
 			   strcmp(name, "layers") == 0 && key.len == 6) {
-			if ((rc = stream_layers(c, sh, &tok)))
+			/* uMap 3.7+ group layers: child layers nested in a layer, checked as
+			 * layers of the map at every depth */
+			if (level >= VALIDATE_MAX_LAYER_DEPTH) {
+				rc = umap_error_set(UMAP_ELIMIT,
+						    "%u:%u: layers nested more than %d deep; flatten the group layers",
+						    tok.pos.line, tok.pos.col, VALIDATE_MAX_LAYER_DEPTH);
+				break;
+			}
+			if ((rc = stream_layers(c, sh, &tok, level)))
 				break;
 			value = sh->layers;
 		} else {
