@@ -401,20 +401,20 @@ int umap_diff_layer_moved(umap_diff *diff, size_t layer, json_t *old_parent, jso
 	return 0;
 }
 
-json_t *umap_doc_map_view(const umap_doc *doc)
+json_t *umap_map_view(const json_t *map)
 {
-	if (!doc->map)
+	if (!json_is_object(map))
 		return NULL;
 	const char *options_key = "properties";
-	const json_t *options = json_object_get(doc->map, options_key);
+	const json_t *options = json_object_get(map, options_key);
 	if (!json_is_object(options)) {
 		options_key = "_umap_options";
-		options = json_object_get(doc->map, options_key);
+		options = json_object_get(map, options_key);
 	}
 	json_t *view = json_is_object(options) ? json_copy((json_t *)options) : json_object();
 	const char *key;
 	json_t *v;
-	json_object_foreach(doc->map, key, v) {
+	json_object_foreach((json_t *)map, key, v) {
 		if (!view)
 			break;
 		if (!strcmp(key, "type") || !strcmp(key, options_key))
@@ -432,6 +432,11 @@ json_t *umap_doc_map_view(const umap_doc *doc)
 		}
 	}
 	return view;
+}
+
+json_t *umap_doc_map_view(const umap_doc *doc)
+{
+	return umap_map_view(doc->map);
 }
 
 json_t *umap_layer_parent_ref(const umap_doc *doc, size_t index)
@@ -1796,6 +1801,15 @@ double umap_geometry_bbox_shift(const json_t *old_geometry, const json_t *new_ge
 
 /* ---- JSON and GeoJSON -------------------------------------------------------------- */
 
+/* A layer's move in the group tree as {"old","new"}, when that part of it changed. */
+static int set_moved(json_t *entry, const char *key, json_t *old_value, json_t *new_value)
+{
+	if (!old_value || json_equal(old_value, new_value))
+		return 0;
+	json_t *change = json_pack("{sOsO}", "old", old_value, "new", new_value);
+	return !change || json_object_set_new(entry, key, change);
+}
+
 json_t *umap_diff_layer_ref(const umap_diff_layer *layer)
 {
 	if (layer->id)
@@ -1858,15 +1872,9 @@ int umap_diff_to_json(json_t **out, const umap_diff *diff)
 		bad = !entry || set_new(entry, "layer", umap_diff_layer_ref(l)) ||
 		      set_new(entry, "change", json_string(umap_change_name(l->kind)));
 		if (!bad && l->kind == UMAP_CHANGE_MODIFIED)
-			bad = set_new(entry, "properties", keys_json(l->keys, l->nkeys));
-		if (!bad && l->kind == UMAP_CHANGE_MODIFIED && l->old_parent &&
-		    !json_equal(l->old_parent, l->new_parent))
-			bad = set_new(entry, "parentId", json_pack("{sOsO}", "old", l->old_parent,
-								     "new", l->new_parent));
-		if (!bad && l->kind == UMAP_CHANGE_MODIFIED && l->old_rank &&
-		    !json_equal(l->old_rank, l->new_rank))
-			bad = set_new(entry, "rank", json_pack("{sOsO}", "old", l->old_rank,
-								 "new", l->new_rank));
+			bad = set_new(entry, "properties", keys_json(l->keys, l->nkeys)) ||
+			      set_moved(entry, "parentId", l->old_parent, l->new_parent) ||
+			      set_moved(entry, "rank", l->old_rank, l->new_rank);
 		else if (!bad && l->kind == UMAP_CHANGE_ADDED)
 			bad = json_object_set(entry, "new", l->new_options ? l->new_options : json_null());
 		else if (!bad)

@@ -133,6 +133,8 @@ int umap_diff_layer_moved(umap_diff *diff, size_t layer, json_t *old_parent, jso
  * the centre ("geometry") as "center", over an older options.center. New reference; NULL
  * when `doc` is not a map. */
 json_t *umap_doc_map_view(const umap_doc *doc);
+/* The same of a map's members (without "layers"), as a repository stores them. */
+json_t *umap_map_view(const json_t *map);
 /* The parent and rank of layer `index` of `doc` as a diff reports them (new references). */
 json_t *umap_layer_parent_ref(const umap_doc *doc, size_t index);
 

@@ -1956,8 +1956,9 @@ static int map_properties(json_t **out, umap_repo *repo, const git_oid *tree)
 		return 0;
 	}
 	int rc = umap_repo_read_json(&map, repo, &id, "the map options");
-	if (!rc && json_object_get(map, "properties"))
-		*out = json_incref(json_object_get(map, "properties"));
+	/* every member of the map is map data, the centre as "center" (as in file diffs) */
+	if (!rc && json_is_object(map) && !(*out = umap_map_view(map)))
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 	json_decref(map);
 	return rc;
 }
