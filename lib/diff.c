@@ -401,6 +401,16 @@ int umap_diff_layer_moved(umap_diff *diff, size_t layer, json_t *old_parent, jso
 	return 0;
 }
 
+int umap_diff_layer_place(umap_diff *diff, size_t layer, json_t *parent, json_t *rank)
+{
+	umap_diff_layer *l = &diff->layers[layer];
+	json_decref(l->new_parent);
+	json_decref(l->new_rank);
+	l->new_parent = parent;
+	l->new_rank = rank;
+	return parent && rank ? 0 : nomem();
+}
+
 json_t *umap_map_view(const json_t *map)
 {
 	if (!json_is_object(map))
@@ -747,7 +757,9 @@ int umap_diff_docs(umap_diff *diff, umap_doc *old_doc, umap_doc *new_doc)
 		}
 		size_t index;
 		if (!(rc = umap_diff_add_layer(&index, diff, UMAP_CHANGE_ADDED, b->id, (long)j, NULL,
-					       b->options)))
+					       b->options)) &&
+		    !(rc = umap_diff_layer_place(diff, index, umap_layer_parent_ref(new_doc, j),
+						 json_integer((json_int_t)umap_layer_rank(new_doc, j)))))
 			rc = add_whole(diff, index, new_doc, b, 0);
 	}
 	for (size_t i = 0; i < old_doc->nlayers && !rc; i++) {
@@ -1653,7 +1665,9 @@ static int diff_tables(umap_diff *diff, read_job *old_job, read_job *new_job, um
 							table_layer(&old_job->table, (size_t)match[j]),
 							new_doc, table_layer(&new_job->table, j), todo);
 		} else if (!(rc = umap_diff_add_layer(&index, diff, UMAP_CHANGE_ADDED, b->id, (long)j,
-						      NULL, b->options))) {
+						      NULL, b->options)) &&
+			   !(rc = umap_diff_layer_place(diff, index, umap_layer_parent_ref(new_doc, j),
+							json_integer((json_int_t)umap_layer_rank(new_doc, j))))) {
 			rc = compare_rec_layers(diff, index, old_doc, &none, new_doc,
 						table_layer(&new_job->table, j), todo);
 		}

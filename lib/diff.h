@@ -55,7 +55,8 @@ typedef struct umap_diff_layer {
 	size_t added, removed, modified, unchanged; /* feature counts in this layer */
 	/* MODIFIED: the layer moved in the group tree (uMap 3.7+): its parent (the parent
 	 * layer's id, else its position; JSON null at the top) or its rank among siblings
-	 * changed. Old and new are references; both NULL when it did not move. */
+	 * changed. Old and new are references; both NULL when it did not move. ADDED: its
+	 * place (new_parent, new_rank) when known, for the upsert op. */
 	json_t *old_parent, *new_parent;
 	json_t *old_rank, *new_rank;
 } umap_diff_layer;
@@ -128,6 +129,8 @@ int umap_diff_map_options(umap_diff *diff, const json_t *old_props, const json_t
  * MODIFIED. */
 int umap_diff_layer_moved(umap_diff *diff, size_t layer, json_t *old_parent, json_t *new_parent,
 			  json_t *old_rank, json_t *new_rank);
+/* Where an added layer goes (references taken): its group and rank. */
+int umap_diff_layer_place(umap_diff *diff, size_t layer, json_t *parent, json_t *rank);
 /* The map data of a .umap compared as uMap's ops name it: its options ("properties" or
  * "_umap_options") with every other top-level member but "type" and "layers" as a key,
  * the centre ("geometry") as "center", over an older options.center. New reference; NULL

@@ -139,6 +139,40 @@ static int feature_ops(json_t *ops, const umap_diff_layer *l, const umap_feature
 	return rc;
 }
 
+/* uMap's datalayer upsert (app.js createDataLayer): {id, rank, parent, properties}. */
+static int push_datalayer_upsert(json_t *ops, const umap_diff_layer *layer)
+{
+	json_t *value = json_pack("{s:o, s:O, s:O, s:O}", "id",
+				  layer->id ? json_string(layer->id) : json_null(), "rank",
+				  layer->new_rank ? layer->new_rank : json_integer(0), "parent",
+				  layer->new_parent ? layer->new_parent : json_null(), "properties",
+				  layer->new_options ? layer->new_options : json_object());
+	if (!value)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	int rc = push(ops, umap_op_new("upsert", "datalayer", layer_metadata(layer), NULL, value, NULL));
+	json_decref(value);
+	return rc;
+}
+
+/* The map's keys as uMap's ops name them: its options and its centre ("center") are
+ * "properties.NAME"; the map's address ("uri") is a member of its own. */
+static int push_map_updates(json_t *ops, const umap_diff *diff)
+{
+	umap_buf key = UMAP_BUF_INIT;
+	int rc = 0;
+	for (size_t i = 0; i < diff->nmap_keys && !rc; i++) {
+		const umap_key_change *k = &diff->map_keys[i];
+		umap_buf_clear(&key);
+		if ((rc = umap_buf_printf(&key, "%s%s", strcmp(k->key, "uri") ? "properties." : "",
+					  k->key)))
+			break;
+		rc = push(ops, umap_op_new("update", "map", map_metadata(NULL), key.ptr, k->new_value,
+					   k->old_value));
+	}
+	umap_buf_dispose(&key);
+	return rc;
+}
+
 /* uMap's datalayer keys: "properties.NAME", and "parentId" and "rank" for its place among
  * group layers (umap/static/umap/js/modules/data/layer.js). */
 static int datalayer_updates(json_t *ops, const umap_diff_layer *layer)
@@ -159,15 +193,12 @@ int umap_ops_from_diff(json_t **out, const umap_diff *diff, const char *id_prope
 	json_t *ops = json_array();
 	if (!ops)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
-	int rc = push_key_updates(ops, "map", "properties", map_metadata, NULL, diff->map_keys,
-				  diff->nmap_keys);
+	int rc = push_map_updates(ops, diff);
 	size_t next = 0;
 	for (size_t l = 0; l < diff->nlayers && !rc; l++) {
 		const umap_diff_layer *layer = &diff->layers[l];
 		if (layer->kind == UMAP_CHANGE_ADDED)
-			rc = push(ops, umap_op_new("upsert", "datalayer", layer_metadata(layer), NULL,
-						   layer->new_options ? layer->new_options : json_null(),
-						   NULL));
+			rc = push_datalayer_upsert(ops, layer);
 		else if (layer->kind == UMAP_CHANGE_MODIFIED)
 			rc = datalayer_updates(ops, layer);
 		for (size_t i = next; i < diff->nchanges && !rc; i++) {

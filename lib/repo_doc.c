@@ -1963,6 +1963,51 @@ static int map_properties(json_t **out, umap_repo *repo, const git_oid *tree)
 	return rc;
 }
 
+/* A layer's group (its id; JSON null at the top) and rank in a revision's manifest; 0
+ * when the revision does not have it. */
+static int manifest_place(const manifest *m, const char *layer, json_t **parent, json_t **rank)
+{
+	for (size_t f = 0; f < m->nfiles; f++) {
+		const manifest_file *mf = &m->files[f];
+		for (size_t l = 0; l < mf->nlayers; l++) {
+			if (strcmp(mf->layers[l], layer))
+				continue;
+			long p = mf->parents ? mf->parents[l] : -1;
+			size_t rank_of = 0;
+			for (size_t k = 0; k < l; k++)
+				rank_of += (mf->parents ? mf->parents[k] : -1) == p;
+			*parent = p >= 0 ? json_string(mf->layers[p]) : json_null();
+			*rank = json_integer((json_int_t)rank_of);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The place of the layer last added to `out`: where an added one goes, or how a kept one
+ * moved among group layers. */
+static int fill_place(umap_diff *out, const manifest *om, const manifest *nm, const char *layer)
+{
+	json_t *op = NULL, *orank = NULL, *np = NULL, *nrank = NULL;
+	size_t index = out->nlayers - 1;
+	int in_old = manifest_place(om, layer, &op, &orank);
+	if (!manifest_place(nm, layer, &np, &nrank))
+		return 0;
+	int rc = 0;
+	if (!in_old) {
+		rc = umap_diff_layer_place(out, index, np, nrank);
+		np = nrank = NULL;
+	} else if (!umap_json_equal(op, np) || !umap_json_equal(orank, nrank)) {
+		rc = umap_diff_layer_moved(out, index, op, np, orank, nrank);
+		op = orank = np = nrank = NULL;
+	}
+	json_decref(op);
+	json_decref(orank);
+	json_decref(np);
+	json_decref(nrank);
+	return rc;
+}
+
 static int fill_layer(umap_diff *out, umap_repo *repo, const umap_tree_diff *d, const char *layer,
 		      int in_old, int in_new, long position, const git_oid *old_tree,
 		      const git_oid *new_tree)
@@ -2032,6 +2077,8 @@ int umap_repo_fill_diff(umap_diff *out, umap_repo *repo, const umap_tree_diff *d
 			const char *layer = nm.files[f].layers[l];
 			rc = fill_layer(out, repo, d, layer, manifest_layer_path(&om, layer) != NULL, 1,
 					position++, old_tree, new_tree);
+			if (!rc)
+				rc = fill_place(out, &om, &nm, layer);
 		}
 	position = 0;
 	for (size_t f = 0; f < om.nfiles && !rc; f++)

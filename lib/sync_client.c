@@ -9,6 +9,7 @@
 
 #include "error.h"
 #include "json.h"
+#include "doc.h"
 #include "json_copy.h"
 #include "strmap.h"
 #include "strutil.h"
@@ -179,12 +180,22 @@ static int is_map(const json_t *root)
 	return type && !strcmp(type, "umap");
 }
 
+/* A map's centre travels as properties.center (uMap's ops); in a .umap file it is the
+ * top-level "geometry". */
+static int is_geometry(const json_t *v)
+{
+	return json_is_object(v) && json_is_string(json_object_get(v, "type")) &&
+	       json_object_get(v, "coordinates");
+}
+
 static const char *options_key(const json_t *fc)
 {
 	if (json_is_object(json_object_get(fc, "properties")))
 		return "properties";
 	if (json_is_object(json_object_get(fc, "_umap_options")))
 		return "_umap_options";
+	if (json_is_object(json_object_get(fc, "_storage")))
+		return "_storage"; /* uMap before 1.0 */
 	return NULL;
 }
 
@@ -202,6 +213,26 @@ typedef struct layer_loc {
 	size_t index;
 } layer_loc;
 
+/* The layer of this id in a "layers" array or, group layers (uMap 3.7+), in the
+ * "layers" of one of its layers, as deep as a document may nest them. */
+static int find_in_layers(layer_loc *out, size_t f, json_t *layers, const char *id, unsigned depth)
+{
+	json_t *fc;
+	size_t i;
+	json_array_foreach(layers, i, fc) {
+		const char *lid = layer_id(fc);
+		if (lid && !strcmp(lid, id)) {
+			*out = (layer_loc){ f, fc, layers, i };
+			return 1;
+		}
+		json_t *children = json_object_get(fc, "layers");
+		if (json_is_array(children) && depth + 1 < UMAP_DOC_MAX_LAYER_DEPTH &&
+		    find_in_layers(out, f, children, id, depth + 1))
+			return 1;
+	}
+	return 0;
+}
+
 static int find_layer(layer_loc *out, umap_sync_files *files, const char *id)
 {
 	for (size_t f = 0; f < files->n; f++) {
@@ -209,15 +240,8 @@ static int find_layer(layer_loc *out, umap_sync_files *files, const char *id)
 		if (!root)
 			continue;
 		if (is_map(root)) {
-			json_t *layers = json_object_get(root, "layers"), *fc;
-			size_t i;
-			json_array_foreach(layers, i, fc) {
-				const char *lid = layer_id(fc);
-				if (lid && !strcmp(lid, id)) {
-					*out = (layer_loc){ f, fc, layers, i };
-					return 1;
-				}
-			}
+			if (find_in_layers(out, f, json_object_get(root, "layers"), id, 0))
+				return 1;
 		} else {
 			const char *lid = layer_id(root);
 			if (lid && !strcmp(lid, id)) {
@@ -278,7 +302,13 @@ static int place_layer(umap_sync_files *files, const char *filename, const char 
 			json_t *v;
 			json_object_foreach((json_t *)map_props, k, v)
 				if (strcmp(k, "type") && strcmp(k, "layers"))
-					json_object_set(root, k, v);
+					json_object_set_new(root, k, umap_json_copy(v, 1));
+			json_t *options = json_object_get(root, "properties");
+			json_t *center = json_object_get(options, "center");
+			if (is_geometry(center)) {
+				json_object_set(root, "geometry", center);
+				json_object_del(options, "center");
+			}
 			json_object_set_new(root, "layers", json_array());
 			if (f < 0) {
 				if (umap_sync_files_add(files, filename, root)) {
@@ -407,6 +437,34 @@ void umap_sync_pull_reply_dispose(umap_sync_pull_reply *reply)
 	memset(reply, 0, sizeof(*reply));
 }
 
+/* uMap's datalayer value {id, rank, parent, properties}, as upserts of group-aware
+ * clients carry it, rather than the layer's options alone. */
+static int is_layer_spec(const json_t *v)
+{
+	return json_is_object(json_object_get(v, "properties")) &&
+	       (json_object_get(v, "rank") || json_object_get(v, "parent"));
+}
+
+/* Places a new layer in its group's "layers" when the group is in a map already, else as
+ * place_layer does. */
+static int place_child(umap_sync_files *files, const char *filename, const char *id,
+		       const char *parent, json_t *fc, const json_t *map_props)
+{
+	layer_loc group;
+	if (parent && find_layer(&group, files, parent) && group.array) {
+		json_t *children = json_object_get(group.fc, "layers");
+		if (!json_is_array(children)) {
+			children = json_array();
+			if (!children || json_object_set_new(group.fc, "layers", children)) {
+				json_decref(fc);
+				return umap_error_set(UMAP_ENOMEM, "out of memory");
+			}
+		}
+		return json_array_append_new(children, fc) ? umap_error_set(UMAP_ENOMEM, "out of memory") : 0;
+	}
+	return place_layer(files, filename, id, fc, map_props);
+}
+
 int umap_sync_files_from_snapshot(umap_sync_files *out, const json_t *snapshot)
 {
 	memset(out, 0, sizeof(*out));
@@ -419,9 +477,15 @@ int umap_sync_files_from_snapshot(umap_sync_files *out, const json_t *snapshot)
 	size_t i;
 	json_array_foreach(layers, i, layer) {
 		const char *id = json_string_value(json_object_get(layer, "id"));
-		json_t *fc = new_layer(id, json_object_get(layer, "options"), json_object_get(layer, "features"));
-		err = fc ? place_layer(out, json_string_value(json_object_get(layer, "filename")), id, fc,
-				       json_is_object(props) ? props : NULL)
+		json_t *options = json_object_get(layer, "options");
+		const char *parent = NULL;
+		if (is_layer_spec(options)) {
+			parent = json_string_value(json_object_get(options, "parent"));
+			options = json_object_get(options, "properties");
+		}
+		json_t *fc = new_layer(id, options, json_object_get(layer, "features"));
+		err = fc ? place_child(out, json_string_value(json_object_get(layer, "filename")), id, parent,
+				       fc, json_is_object(props) ? props : NULL)
 			 : umap_error_set(UMAP_ENOMEM, "out of memory");
 		if (err) {
 			umap_sync_files_dispose(out);
@@ -579,6 +643,31 @@ static long index_find(const layer_index *ix, const char *key)
 	return umap_strmap_get(&ix->ids, key, &at) && at != DELETED_AT ? (long)at : -1;
 }
 
+/* Moves a layer into the group of id `parent` (JSON null or unknown: the map's top). */
+static int move_layer(umap_sync_files *files, layer_loc *loc, const char *id, const json_t *parent)
+{
+	if (!loc->array)
+		return 0; /* a layer file of its own has no group */
+	json_t *fc = json_incref(loc->fc);
+	json_array_remove(loc->array, loc->index);
+	const char *pid = json_string_value(parent);
+	layer_loc group;
+	json_t *into = NULL;
+	if (pid && strcmp(pid, id) && find_layer(&group, files, pid) && group.array) {
+		into = json_object_get(group.fc, "layers");
+		if (!json_is_array(into)) {
+			into = json_array();
+			if (!into || json_object_set_new(group.fc, "layers", into))
+				into = NULL;
+		}
+	} else {
+		into = json_object_get(files->roots[loc->file], "layers");
+	}
+	int err = !into || json_array_append(into, fc) ? umap_error_set(UMAP_ENOMEM, "out of memory") : 0;
+	json_decref(fc);
+	return err;
+}
+
 static int apply_one(umap_sync_files *files, const json_t *op, int *applied, feature_cache *cache)
 {
 	*applied = 0;
@@ -658,10 +747,15 @@ static int apply_one(umap_sync_files *files, const json_t *op, int *applied, fea
 		if (!lid)
 			return umap_error_set(UMAP_EINVALID, "pulled datalayer op without metadata.id");
 		int found = find_layer(&loc, files, lid), err;
+		const char *parent = NULL;
+		if (upsert && is_layer_spec(value)) {
+			parent = json_string_value(json_object_get(value, "parent"));
+			value = json_object_get(value, "properties");
+		}
 		if (upsert && !found) {
 			json_t *fc = new_layer(lid, value, NULL);
 			const char *filename = json_string_value(json_object_get(meta, "filename"));
-			err = fc ? place_layer(files, filename, lid, fc, NULL) : UMAP_ENOMEM;
+			err = fc ? place_child(files, filename, lid, parent, fc, NULL) : UMAP_ENOMEM;
 			if (err)
 				return err == UMAP_ENOMEM ? umap_error_set(err, "out of memory") : err;
 		} else if (!found) {
@@ -673,6 +767,11 @@ static int apply_one(umap_sync_files *files, const json_t *op, int *applied, fea
 			if (opts && !json_object_get(opts, "id") && !(top && !strcmp(top, lid)))
 				json_object_set_new(opts, "id", json_string(lid));
 			json_object_set_new(loc.fc, okey ? okey : "properties", opts);
+		} else if (update && !strcmp(key, "parentId")) {
+			if ((err = cache_flush(cache)) || (err = move_layer(files, &loc, lid, value)))
+				return err;
+		} else if (update && !strcmp(key, "rank")) {
+			/* the order of siblings: kept as the files have it */
 		} else if (update) {
 			const char *okey = options_key(loc.fc);
 			if (!okey) {
@@ -704,7 +803,13 @@ static int apply_one(umap_sync_files *files, const json_t *op, int *applied, fea
 		if (update && (!strcmp(key, "layers") || !strcmp(key, "type") || umap_starts_with(key, "layers.") ||
 			       umap_starts_with(key, "type.")))
 			return umap_error_set(UMAP_EINVALID, "pulled map op on \"%s\": a map's layers and type are not keys", key);
-		if (update) {
+		if (update && !strcmp(key, "properties.center") &&
+		    (is_geometry(value) || (!value && json_object_get(root, "geometry")))) {
+			/* the centre is the map's "geometry" */
+			if (value ? json_object_set(root, "geometry", (json_t *)value)
+				  : json_object_del(root, "geometry"))
+				return umap_error_set(UMAP_ENOMEM, "out of memory");
+		} else if (update) {
 			int err = umap_sync_set_path(root, key, value);
 			if (err)
 				return err;

@@ -58,8 +58,11 @@ static int valid_key(const char *key)
  * feature's properties and geometry (never its id or type). */
 static int valid_key_for_subject(umap_sync_subject subject, const char *key)
 {
-	static const char *const map[] = { "properties", "geometry", NULL };
-	static const char *const datalayer[] = { "options.", "properties.", "_umap_options.", NULL };
+	/* a map's "uri" is map data too (uMap's exports carry it); a datalayer's place among
+	 * group layers is "parentId" and "rank" (uMap 3.7+) */
+	static const char *const map[] = { "properties", "geometry", "uri", NULL };
+	static const char *const datalayer[] = { "options.", "properties.", "_umap_options.", "parentId",
+						 "rank", NULL };
 	static const char *const feature[] = { "properties", "geometry", NULL };
 	const char *const *allowed = subject == UMAP_SYNC_MAP ? map : subject == UMAP_SYNC_DATALAYER ? datalayer : feature;
 	for (; *allowed; allowed++) {
@@ -72,8 +75,8 @@ static int valid_key_for_subject(umap_sync_subject subject, const char *key)
 
 static const char *key_rule(umap_sync_subject subject)
 {
-	return subject == UMAP_SYNC_MAP ? "a map update may only set \"properties\", \"properties.*\" or \"geometry\""
-	       : subject == UMAP_SYNC_DATALAYER ? "a datalayer key must start with \"options.\" (or \"properties.\")"
+	return subject == UMAP_SYNC_MAP ? "a map update may only set \"properties\", \"properties.*\", \"geometry\" or \"uri\""
+	       : subject == UMAP_SYNC_DATALAYER ? "a datalayer key must start with \"options.\" (or \"properties.\"), or be \"parentId\" or \"rank\""
 						: "a feature update may only set \"properties\", \"properties.*\" or \"geometry\"";
 }
 

@@ -921,10 +921,28 @@ static int ensure_layer(struct conn *c, const char *map, const char *layer)
 	return step_done(c, s, "creating the layer");
 }
 
-/* The datalayer key without its first part: "options.color" edits options.color. */
-static const char *layer_option_key(const char *key)
+/* Whether a stored layer is uMap's datalayer value {id, rank, parent, properties} (clients
+ * that know group layers send that) rather than its options alone. */
+static int layer_is_spec(const json_t *obj)
 {
-	return strchr(key, '.') + 1;
+	return json_is_object(json_object_get(obj, "properties")) &&
+	       (json_object_get(obj, "rank") || json_object_get(obj, "parent"));
+}
+
+/* Where a datalayer key goes in the stored layer: "parentId" and "rank" are the place of
+ * a group layer's child ("parent", "rank" of the spec); an option key without its first
+ * part ("options.color" edits options.color), or within the spec's "properties". */
+static const char *layer_option_key(const json_t *obj, const char *key, char *buf, size_t size)
+{
+	if (!strcmp(key, "parentId"))
+		return "parent";
+	if (!strcmp(key, "rank"))
+		return "rank";
+	const char *dot = strchr(key, '.');
+	if (!layer_is_spec(obj))
+		return dot + 1;
+	snprintf(buf, size, "properties.%s", dot + 1);
+	return buf;
 }
 
 /* Applies one op to the materialised state. *missing is set for an update of a feature
@@ -1009,7 +1027,14 @@ static int apply_op(struct conn *c, const char *map, const umap_sync_op *op, int
 			bind_text(s, 2, op->layer);
 			if ((err = load_object(c, s, &obj, &exists)))
 				return err;
-			err = umap_sync_set_path(obj, layer_option_key(op->key), op->value);
+			char path[UMAP_SYNC_KEY_MAX + 16];
+			if (!json_is_object(obj)) {
+				json_decref(obj);
+				if (!(obj = json_object()))
+					return umap_error_set(UMAP_ENOMEM, "out of memory");
+			}
+			err = umap_sync_set_path(obj, layer_option_key(obj, op->key, path, sizeof(path)),
+						 op->value);
 		} else {
 			obj = json_incref(op->value);
 		}

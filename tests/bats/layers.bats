@@ -6,6 +6,7 @@
 
 bats_require_minimum_version 1.5.0
 load helper
+load sync_helper
 
 UMAP_FIXTURES=$BATS_TEST_DIRNAME/../fixtures/umap
 
@@ -53,9 +54,9 @@ modified feature cccc1 "Bassin" in layer "Bassins"
 	run_split umapsync validate --format=json bad.umap
 	assert_failure 1
 	assert_output '[
-  {"file": "bad.umap", "line": 92, "column": 32, "level": "error", "message": "position must have 2 or more elements"}
+  {"file": "bad.umap", "line": 88, "column": 32, "level": "error", "message": "position must have 2 or more elements"}
 ]'
-	[[ $(sed -n 92p bad.umap) == *'"coordinates": ['* ]]
+	[[ $(sed -n 88p bad.umap) == *'"coordinates": ['* ]]
 	# layer ids are unique across the whole map, at every depth
 	jq '.layers[0].properties.id = "g1" | .layers[0].layers[1].layers[0].properties.id = "g1"' \
 		a.umap >dup.umap
@@ -175,10 +176,11 @@ modified feature eeee1 "A" in layer "Couche renommée"
 	run_split umapsync diff a.umap b.umap
 	assert_success
 	assert_output 'modified map options
-  ~ center: {"type":"Point","coordinates":[2.35,48.85]} → {"type":"Point","coordinates":[2.4,48.9]}
-  ~ uri: "http://umap.test/fr/map/groupes_7" → "http://umap.test/fr/map/groupes_8"'
+  ~ uri: "http://umap.test/fr/map/groupes_7" → "http://umap.test/fr/map/groupes_8"
+  ~ center: {"type":"Point","coordinates":[2.35,48.85]} → {"type":"Point","coordinates":[2.4,48.9]}'
 	run_split umapsync diff --format=ops a.umap b.umap
-	assert_line --index 0 '{"verb":"update","subject":"map","metadata":{},"key":"properties.center","value":{"type":"Point","coordinates":[2.4,48.9]},"oldValue":{"type":"Point","coordinates":[2.35,48.85]}}'
+	assert_line --index 0 '{"verb":"update","subject":"map","metadata":{},"key":"uri","value":"http://umap.test/fr/map/groupes_8","oldValue":"http://umap.test/fr/map/groupes_7"}'
+	assert_line --index 1 '{"verb":"update","subject":"map","metadata":{},"key":"properties.center","value":{"type":"Point","coordinates":[2.4,48.9]},"oldValue":{"type":"Point","coordinates":[2.35,48.85]}}'
 	# in a repository: status and diff see it, and a merge takes it
 	cp a.umap map.umap
 	umapsync init >/dev/null
@@ -193,4 +195,63 @@ modified feature eeee1 "A" in layer "Couche renommée"
 	run_split umapsync merge-file -p enum.umap enum2.umap enum.umap
 	assert_success
 	assert_equal "$(jq -c '[.layers[0] | keys[]]' <<<"$output")" '["_umap_options","features","type"]'
+}
+
+# The group structure of a map as names: [name, [children...]] at every level.
+tree() {
+	jq -c 'def t: [.properties.name, [(.layers // [])[] | t]]; [.layers[] | t]' "$1"
+}
+
+@test "layers: a map with group layers round-trips through import, commit, diff, merge, push and clone" {
+	start_server
+	mkdir alice && cd alice
+	group_map map.umap
+	umapsync init >/dev/null
+	umapsync import map.umap >/dev/null
+	umapsync remote add origin "$BASE/groups"
+	run_split umapsync push
+	assert_success
+	cd ..
+	run_split umapsync clone "$BASE/groups" bob
+	assert_success
+	assert_equal "$stderr" "Cloned map 'groups' into 'bob': 1 file, 5 layers, 5 features (cursor 14)"
+	# every layer in its group, the centre and the address where they were
+	umapsync diff --exit-code alice/map.umap bob/map.umap
+	assert_equal "$(tree bob/map.umap)" '[["Ville",[["Transports",[]],["Parcs",[["Bassins",[]]]]]],["Divers",[]]]'
+	assert_equal "$(jq -c '[.geometry, .uri, (.layers[0] | keys)]' bob/map.umap)" \
+		'[{"type":"Point","coordinates":[2.35,48.85]},"http://umap.test/fr/map/groupes_7",["features","layers","properties","type"]]'
+	# Bob edits a grandchild layer's feature and moves the map's centre; Alice, at the same
+	# time, a child layer's feature; her pull merges both per layer
+	cd bob
+	jq '.layers[0].layers[1].layers[0].features[0].properties.name = "Grand bassin"
+	    | .geometry.coordinates = [2.5, 48.5]' map.umap >e && mv e map.umap
+	umapsync commit -m "bob" >/dev/null
+	run_split umapsync push
+	assert_success
+	cd ../alice
+	jq '.layers[0].layers[0].features[0].properties.name = "Gare SNCF"' map.umap >e && mv e map.umap
+	umapsync commit -m "alice" >/dev/null
+	run_split umapsync pull
+	assert_success
+	assert_equal "$(jq -c '[.layers[0].layers[0].features[0].properties.name, .layers[0].layers[1].layers[0].features[0].properties.name, .geometry.coordinates]' map.umap)" \
+		'["Gare SNCF","Grand bassin",[2.5,48.5]]'
+	run_split umapsync push
+	assert_success
+	# Alice moves "Divers" into "Transports": Bob's pull moves it too
+	jq 'del(.layers[1]) | .layers[0].layers[0].layers = [input.layers[1]]' map.umap map.umap >e
+	mv e map.umap
+	run_split umapsync diff --format=json
+	assert_equal "$(jq -c '.layers[] | [.parentId.new != null, .rank]' <<<"$output")" '[true,{"old":1,"new":0}]'
+	umapsync commit -m "move" >/dev/null
+	umapsync push 2>/dev/null
+	cd ../bob
+	run_split umapsync pull
+	assert_success
+	umapsync diff --exit-code ../alice/map.umap map.umap
+	assert_equal "$(tree map.umap)" '[["Ville",[["Transports",[["Divers",[]]]],["Parcs",[["Bassins",[]]]]]]]'
+	run_split umapsync status
+	assert_output --partial 'working files clean'
+	# and the repository gives back the same map
+	umapsync export HEAD map.umap -o out.umap
+	cmp map.umap out.umap
 }
