@@ -127,7 +127,7 @@ added feature R2dNw "Perrache"
 	jq 'del(.layers[1])' "$MAP" >small.umap
 	run_split umapsync diff --format=ops small.umap "$MAP"
 	assert_success
-	assert_line --index 0 '{"verb":"upsert","subject":"datalayer","metadata":{"id":"a6d2e0b4-71c8-4f39-8e5a-2c4b9d1f6e03"},"value":{"id":"a6d2e0b4-71c8-4f39-8e5a-2c4b9d1f6e03","name":"Bike parking","displayOnLoad":true,"color":"#7570b3","iconClass":"Circle"}}'
+	assert_line --index 0 '{"verb":"upsert","subject":"datalayer","metadata":{"id":"a6d2e0b4-71c8-4f39-8e5a-2c4b9d1f6e03"},"value":{"id":"a6d2e0b4-71c8-4f39-8e5a-2c4b9d1f6e03","rank":1,"parent":null,"properties":{"id":"a6d2e0b4-71c8-4f39-8e5a-2c4b9d1f6e03","name":"Bike parking","displayOnLoad":true,"color":"#7570b3","iconClass":"Circle"}}}'
 	assert_equal "${#lines[@]}" 9
 	run_split umapsync diff --format=ops "$MAP" small.umap
 	assert_equal "${#lines[@]}" 9
