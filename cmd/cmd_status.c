@@ -102,6 +102,7 @@ int cmd_status(int argc, const char **argv)
 		if (umap_repo_diff(&diff, repo, &head_tree, &tree))
 			die_lib(NULL);
 		printf("Changes not committed:\n");
+		size_t listed = 0;
 		for (size_t i = 0; i < snap->nfiles; i++) {
 			size_t added, modified, removed;
 			if (snap->files[i].missing) {
@@ -113,10 +114,16 @@ int cmd_status(int argc, const char **argv)
 				continue;
 			printf("  modified:   %s (%zu added, %zu modified, %zu removed%s)\n",
 			       snap->files[i].path, added, modified, removed,
-			       layer_options ? ", layer options changed" : "");
+			       layer_options ? ", layer options changed"
+			       : !added && !modified && !removed && diff->manifest_changed
+				       ? ", layers moved or reordered" : "");
+			listed++;
 		}
 		if (diff->map_changed)
 			printf("  map options changed\n");
+		else if (!listed && diff->manifest_changed)
+			/* only the manifest: group layers moved or reordered (uMap 3.7+) */
+			printf("  layers moved or reordered\n");
 		umap_tree_diff_free(diff);
 	}
 	umap_snapshot_free(snap);

@@ -240,6 +240,10 @@ tree() {
 	# Alice moves "Divers" into "Transports": Bob's pull moves it too
 	jq 'del(.layers[1]) | .layers[0].layers[0].layers = [input.layers[1]]' map.umap map.umap >e
 	mv e map.umap
+	run_split umapsync status
+	assert_output 'On branch main
+Changes not committed:
+  modified:   map.umap (0 added, 0 modified, 0 removed, layers moved or reordered)'
 	run_split umapsync diff --format=json
 	assert_equal "$(jq -c '.layers[] | [.parentId.new != null, .rank]' <<<"$output")" '[true,{"old":1,"new":0}]'
 	umapsync commit -m "move" >/dev/null
