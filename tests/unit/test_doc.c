@@ -406,6 +406,64 @@ TEST(bad_documents_say_where)
 		  "cannot open 'tests/fixtures/diff/does-not-exist.geojson': No such file or directory");
 }
 
+/* uMap 3.7+ group layers: child layers are layers of the document, depth first, with their
+ * parent; the writer nests them back where they were; removing a group lifts its children. */
+TEST(group_layers_are_layers_with_parents)
+{
+	const char *text =
+		"{\"type\":\"umap\",\"layers\":[{\"layers\":[{\"type\":\"FeatureCollection\","
+		"\"features\":[{\"type\":\"Feature\",\"id\":\"a\",\"properties\":{},\"geometry\":null}],"
+		"\"properties\":{\"name\":\"A\"}},{\"type\":\"FeatureCollection\",\"features\":[],"
+		"\"_storage\":{\"name\":\"B\"}}],\"type\":\"FeatureCollection\",\"features\":[],"
+		"\"properties\":{\"name\":\"G\"}},{\"type\":\"FeatureCollection\",\"features\":[],"
+		"\"properties\":{\"name\":\"T\"}}]}";
+	umap_doc *doc = open_buf(text, NULL);
+	CHECK(doc != NULL);
+	if (!doc)
+		return;
+	CHECK_INT((int)doc->nlayers, 4);
+	CHECK(doc->layers[0].parent == UMAP_LAYER_TOP);
+	CHECK_INT((int)doc->layers[1].parent, 0);
+	CHECK_INT((int)doc->layers[2].parent, 0);
+	CHECK(doc->layers[3].parent == UMAP_LAYER_TOP);
+	CHECK_INT((int)umap_layer_rank(doc, 2), 1);
+	CHECK_INT((int)umap_layer_rank(doc, 3), 1);
+	CHECK_STR(umap_layer_name(&doc->layers[1]), "A");
+	CHECK_STR(doc->layers[2].options_key, "_storage");
+	CHECK_STR(umap_layer_name(&doc->layers[2]), "B");
+	char *out = write_doc(doc, UMAP_JSON_COMPACT);
+	CHECK_STR(out, text);
+	free(out);
+	CHECK_INT(umap_doc_remove_layer(doc, 0), 0);
+	CHECK_INT((int)doc->nlayers, 3);
+	CHECK(doc->layers[0].parent == UMAP_LAYER_TOP && doc->layers[1].parent == UMAP_LAYER_TOP);
+	umap_doc_free(doc);
+}
+
+/* Layers without ids (uMap's exports): by position when the name agrees, then by name,
+ * then by position alone. */
+TEST(layers_without_ids_match_by_position_then_name)
+{
+	umap_doc *a = open_buf("{\"type\":\"umap\",\"layers\":["
+			       "{\"type\":\"FeatureCollection\",\"features\":[],\"properties\":{\"name\":\"x\"}},"
+			       "{\"type\":\"FeatureCollection\",\"features\":[],\"properties\":{\"name\":\"y\"}},"
+			       "{\"type\":\"FeatureCollection\",\"features\":[],\"properties\":{\"name\":\"z\"}}]}", NULL);
+	umap_doc *b = open_buf("{\"type\":\"umap\",\"layers\":["
+			       "{\"type\":\"FeatureCollection\",\"features\":[],\"properties\":{\"name\":\"y\"}},"
+			       "{\"type\":\"FeatureCollection\",\"features\":[],\"properties\":{\"name\":\"x\"}},"
+			       "{\"type\":\"FeatureCollection\",\"features\":[],\"properties\":{\"name\":\"w\"}}]}", NULL);
+	CHECK(a && b);
+	long *match = NULL;
+	if (a && b && !umap_doc_match_layers(&match, a, b)) {
+		CHECK_INT((int)match[0], 1);
+		CHECK_INT((int)match[1], 0);
+		CHECK_INT((int)match[2], 2);
+	}
+	free(match);
+	umap_doc_free(a);
+	umap_doc_free(b);
+}
+
 int main(void)
 {
 	RUN(reads_umap_map_with_two_layers);
@@ -422,5 +480,7 @@ int main(void)
 	RUN(example_files_round_trip_semantically);
 	RUN(documents_built_in_memory);
 	RUN(bad_documents_say_where);
+	RUN(group_layers_are_layers_with_parents);
+	RUN(layers_without_ids_match_by_position_then_name);
 	return UNIT_DONE();
 }
