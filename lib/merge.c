@@ -1077,6 +1077,32 @@ static int merge_parents(umap_merge_result *r, char **keys[NSIDES])
 	return rc;
 }
 
+/* A side's layers without id take the key of the base layer they match (by position, then
+ * name: SPEC §2), or one of their own when they are new. keys[j] is replaced. */
+static int side_layer_keys(char **keys, umap_doc *base, umap_doc *side, int which)
+{
+	long *match = NULL;
+	int rc = umap_doc_match_layers(&match, base, side);
+	for (size_t j = 0; j < side->nlayers && !rc; j++) {
+		if (side->layers[j].id)
+			continue;
+		char buf[48];
+		if (match[j] >= 0 && !base->layers[match[j]].id)
+			snprintf(buf, sizeof(buf), "#%ld", match[j]);
+		else
+			snprintf(buf, sizeof(buf), "+%d:%zu", which, j);
+		char *key = strdup(buf);
+		if (!key) {
+			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+			break;
+		}
+		free(keys[j]);
+		keys[j] = key;
+	}
+	free(match);
+	return rc;
+}
+
 /* The merge of three documents given their feature lists (one per layer; the result takes
  * them, or frees them on failure). */
 static int merge_lists(umap_merge_result **out, umap_doc *base, umap_doc *ours, umap_doc *theirs,
@@ -1129,7 +1155,8 @@ static int merge_lists(umap_merge_result **out, umap_doc *base, umap_doc *ours, 
 			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 	}
 	for (int i = 0; i < NSIDES && !rc; i++) {
-		if ((rc = layer_keys(&keys[i], r->docs[i])))
+		if ((rc = layer_keys(&keys[i], r->docs[i])) ||
+		    (i != UMAP_MERGE_BASE && (rc = side_layer_keys(keys[i], base, r->docs[i], i))))
 			break;
 		for (size_t j = 0; j < r->docs[i]->nlayers && !rc; j++) {
 			int existed;

@@ -134,6 +134,12 @@ modified feature cccc1 "Bassin" in layer "Bassins"
 	run_split umapsync diff --format=json a.umap c.umap
 	assert_equal "$(jq -c '.layers | map(.change)' <<<"$output")" '["modified"]'
 	assert_equal "$(jq -r '.layers[0].properties.name.new' <<<"$output")" 'Renamed'
+	# a merge of one side's reorder and the other's edit keeps both
+	jq '.layers[0].features[0].properties.name = "Edited"' a.umap >theirs.umap
+	run_split umapsync merge-file -p a.umap b.umap theirs.umap
+	assert_success
+	assert_equal "$(jq -c '[.layers[] | [.properties.name, .features[0].properties.name]]' <<<"$output")" \
+		'[["Invisible",null],["Visible","Edited"]]'
 }
 
 @test "layers: a legacy numeric layer id shared by two layers is a warning; every command works" {
