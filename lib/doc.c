@@ -262,6 +262,15 @@ umap_layer *umap_doc_find_layer(umap_doc *doc, const char *id)
 	return NULL;
 }
 
+const char *umap_options_key(const char *key)
+{
+	if (key && !strcmp(key, OPTIONS_LEGACY))
+		return OPTIONS_LEGACY;
+	if (key && !strcmp(key, OPTIONS_STORAGE))
+		return OPTIONS_STORAGE;
+	return OPTIONS_PROPERTIES;
+}
+
 size_t umap_layer_rank(const umap_doc *doc, size_t index)
 {
 	size_t rank = 0;
@@ -1161,10 +1170,18 @@ static int read_layers(reader *r, size_t parent, unsigned depth)
 						    layer->id, doc->layers[first].pos.line, layer->pos.line);
 				break;
 			}
-			/* a shared legacy number is kept as data, and the layer is matched as
-			 * layers without an id are (validate --umap warns) */
+			/* a shared legacy number is kept as data; the layer is known by its
+			 * top-level id when it has one of its own (import gives it one), else
+			 * matched as layers without an id are (validate --umap warns) */
 			free(layer->id);
 			layer->id = NULL;
+			const json_t *own = json_object_get(layer->members, "id");
+			if (json_is_string(own) &&
+			    !umap_strmap_get(&r->layer_ids, json_string_value(own), NULL) &&
+			    !(layer->id = strdup(json_string_value(own)))) {
+				rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+				break;
+			}
 		}
 		if (layer->id && (rc = umap_strmap_put(&r->layer_ids, layer->id, index, NULL)))
 			break;

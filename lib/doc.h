@@ -224,6 +224,10 @@ int umap_doc_remove_layer(umap_doc *doc, size_t index);
 long umap_layer_find(umap_doc *doc, umap_layer *layer, const char *id);
 /* Layer with this id, else NULL. */
 umap_layer *umap_doc_find_layer(umap_doc *doc, const char *id);
+/* The layer options key as the library spells it ("properties", "_umap_options" or, before
+ * uMap 1.0, "_storage": a static string), for a key read elsewhere; "properties" for any
+ * other. */
+const char *umap_options_key(const char *key);
 /* A layer's rank: its place among the layers of the same parent (0 first). */
 size_t umap_layer_rank(const umap_doc *doc, size_t index);
 /* The layer's name (options.name), or NULL. */

@@ -1701,11 +1701,6 @@ int umap_merge_conflicts_json(json_t **out, const umap_merge_result *r)
 
 /* ---- Output ------------------------------------------------------------------------ */
 
-static const char *options_key_literal(const char *key)
-{
-	return key && !strcmp(key, "_umap_options") ? "_umap_options" : "properties";
-}
-
 static int feature_tree(json_t **out, umap_merge_result *r, merged_layer *ml,
 			const merged_feature *f)
 {
@@ -1740,7 +1735,7 @@ static int build_doc(umap_doc **out, umap_merge_result *r, int with_features)
 		umap_layer *src = ml->src[ml->skeleton], *layer;
 		if ((rc = umap_doc_add_layer(&layer, doc, src->id, ml->options)))
 			break;
-		layer->options_key = options_key_literal(src->options_key);
+		layer->options_key = umap_options_key(src->options_key);
 		if (nested) {
 			/* a group layer keeps where its "layers" were */
 			json_t *order = umap_layer_member_order(r->docs[ml->skeleton], src);

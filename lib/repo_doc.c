@@ -310,11 +310,6 @@ void umap_paths_free(char **paths, size_t n)
 
 /* ---- Reading revisions ------------------------------------------------------------------ */
 
-static const char *options_key_static(const char *key)
-{
-	return key && !strcmp(key, "_umap_options") ? "_umap_options" : "properties";
-}
-
 typedef struct named_blob {
 	char *name;
 	git_oid id;
@@ -486,7 +481,7 @@ static int read_layer(umap_repo *repo, umap_buf *text, const git_oid *layers_tre
 	if (!rc && !blobs)
 		rc = oom();
 	/* the layer object, its members in the order they were read */
-	const char *options_key = options_key_static(json_string_value(json_object_get(meta, "options_key")));
+	const char *options_key = umap_options_key(json_string_value(json_object_get(meta, "options_key")));
 	json_t *members = json_object_get(meta, "members"), *keys = json_object_get(meta, "keys");
 	int first = 1, done_type = 0, done_options = !options, done_features = 0;
 	if (!rc && umap_buf_putc(text, '{'))
@@ -778,7 +773,11 @@ int umap_repo_assign_ids(umap_doc *doc, size_t *assigned)
 				layer->options = json_object();
 				layer->options_key = "properties";
 			}
-			if (!layer->options || json_object_set_new(layer->options, "id", json_string(uuid)) ||
+			/* a legacy number another layer shares stays: the new id goes beside it,
+			 * as the layer's own top-level id */
+			json_t *holder = layer->options && json_object_get(layer->options, "id") &&
+						 layer->members ? layer->members : layer->options;
+			if (!holder || json_object_set_new(holder, "id", json_string(uuid)) ||
 			    !(layer->id = strdup(uuid)))
 				return oom();
 			(*assigned)++;

@@ -158,6 +158,15 @@ modified feature cccc1 "Bassin" in layer "Bassins"
 	umapsync init >/dev/null
 	run_split umapsync import map.umap
 	assert_success
+	# the shared number stays; the copy gets an id of its own beside it
+	assert_equal "$(jq -c '[.layers[] | [._storage.id, (.id | type)]]' map.umap)" '[[12,"null"],[12,"string"]]'
+	run_split umapsync status
+	assert_output --partial 'working files clean'
+	jq '.layers[1].features[0].properties.name = "B2"' map.umap >e && mv e map.umap
+	run_split umapsync commit -m "B2"
+	assert_line --index 1 ' 0 added, 1 modified, 0 removed'
+	umapsync export HEAD map.umap -o out.umap
+	cmp map.umap out.umap
 }
 
 @test "layers: _storage options (uMap before 1.0) are read, diffed and written back there" {
@@ -172,8 +181,15 @@ modified feature eeee1 "A" in layer "Couche renommée"
 	# import never adds "properties" beside "_storage" (uMap would drop the layer's name)
 	umapsync init >/dev/null
 	umapsync import a.umap >/dev/null
-	assert_equal "$(jq -c '[.layers[] | keys]' a.umap)" '[["_storage","features","type"],["_storage","features","type"]]'
+	assert_equal "$(jq -c '[.layers[] | keys]' a.umap)" '[["_storage","features","type"],["_storage","features","id","type"]]'
 	assert_equal "$(jq -c '[.layers[]._storage | [.name, .color]]' a.umap)" '[["Couche ancienne","Red"],["Copie","Navy"]]'
+	# a merge of both layers' options keeps "_storage"
+	jq '.layers[0]._storage.color = "Blue"' a.umap >ours.umap
+	jq '.layers[1]._storage.color = "Black"' a.umap >theirs.umap
+	run_split umapsync merge-file -p a.umap ours.umap theirs.umap
+	assert_success
+	assert_equal "$(jq -c '[.layers[] | [(keys | map(select(startswith("_")))), ._storage.color]]' <<<"$output")" \
+		'[[["_storage"],"Blue"],[["_storage"],"Black"]]'
 }
 
 @test "layers: the map's centre, uri and other members are map data" {
