@@ -76,7 +76,7 @@ nothing_escaped() {
 
 @test "hostile: a map op that sets \"layers\" is refused, the layers stay" {
 	clone_then_pull map-layers
-	assert_equal "$stderr" "fatal: the server's answer is not a pull reply: ops[0]: a map update may only set \"properties\", \"properties.*\" or \"geometry\""
+	assert_equal "$stderr" "fatal: the server's answer is not a pull reply: ops[0]: a map update may only set \"properties\", \"properties.*\", \"geometry\" or \"uri\""
 	nothing_escaped
 	[ "$(jq '.layers | length' w/map.umap)" = 1 ]
 }

@@ -207,7 +207,7 @@ TEST(pull_reply_parse)
 		  0, "ops[0]: metadata.id of a datalayer must be 1 to 128 characters of A-Z a-z 0-9 _ -" },
 		{ "{\"ops\":[{\"op_id\":\"a\",\"hlc\":\"000000000001-0000-n\",\"verb\":\"update\",\"subject\":\"map\","
 		  "\"metadata\":{},\"key\":\"layers\",\"value\":[]}],\"cursor\":1}",
-		  0, "ops[0]: a map update may only set \"properties\", \"properties.*\" or \"geometry\"" },
+		  0, "ops[0]: a map update may only set \"properties\", \"properties.*\", \"geometry\" or \"uri\"" },
 		{ "{\"ops\":[{\"op_id\":\"a\",\"hlc\":\"000000000001-0000-n\",\"verb\":\"update\",\"subject\":\"feature\","
 		  "\"metadata\":{\"id\":\"f\",\"layerId\":\"L\"},\"key\":\"bbox\",\"value\":[]}],\"cursor\":1}",
 		  0, "ops[0]: a feature update may only set \"properties\", \"properties.*\" or \"geometry\"" },
