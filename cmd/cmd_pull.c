@@ -147,7 +147,7 @@ static void op_scope(umap_buf *out, const json_t *op)
 static void note_later(json_t *times, const char *key, const char *t)
 {
 	const char *prev = json_string_value(json_object_get(times, key));
-	if (t && (!prev || strcmp(t, prev) > 0) && json_object_set_new(times, key, json_string(t)))
+	if (t && (!prev || umap_hlc_compare_str(t, prev) > 0) && json_object_set_new(times, key, json_string(t)))
 		die("out of memory");
 }
 
@@ -185,7 +185,7 @@ static const char *remote_time(const json_t *times, const char *scope)
 		key.ptr[--key.len] = '\0'; /* the entity's own scope: a remote whole-entity op */
 		const char *same = json_string_value(json_object_get(times, scope));
 		const char *whole = json_string_value(json_object_get(times, key.ptr));
-		best = same && (!whole || strcmp(same, whole) > 0) ? same : whole;
+		best = same && (!whole || umap_hlc_compare_str(same, whole) > 0) ? same : whole;
 	}
 	umap_buf_dispose(&key);
 	return best;
@@ -465,7 +465,7 @@ int cmd_pull(int argc, const char **argv)
 			op_scope(&scope, op);
 			const char *t = remote_time(remote_times, scope.ptr);
 			const char *mine = json_string_value(json_object_get(ltimes, scope.ptr));
-			if (t && (!mine || strcmp(t, mine) > 0))
+			if (t && (!mine || umap_hlc_compare_str(t, mine) > 0))
 				lost++;
 			else if (json_array_append(winners, op))
 				die("out of memory");

@@ -1,23 +1,25 @@
 /* Hybrid logical clocks (Kulkarni et al., "Logical Physical Clocks", 2014) for sync ops:
- * 48-bit milliseconds + 16-bit counter + node id, encoded so that string order is time order. */
+ * 48-bit milliseconds + counter + node id, written in uMap's "WALLTIME:NN:ID" form. */
 #ifndef UMAP_HLC_H
 #define UMAP_HLC_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* The encoded form is "MMMMMMMMMMMM-CCCC-NODE": 12 lower-case hex digits of milliseconds
- * since the Unix epoch, 4 hex digits of counter, then the node id. Both numbers are
- * zero-padded, so strcmp() of two encodings orders them exactly as umap_hlc_compare() does
- * (uMap's realtime code once left the counter unpadded, and "…-10" sorted before "…-9"). */
+/* The encoded form is uMap's (journal/hlc.js): "WALLTIME:NN:NODE", decimal milliseconds
+ * since the Unix epoch, the decimal counter without padding, then the node id. String order
+ * is NOT time order ("…:10:a" < "…:9:a"): times are compared parsed (umap_hlc_compare,
+ * umap_hlc_compare_str), never with strcmp(). Our former form "MMMMMMMMMMMM-CCCC-NODE"
+ * (12 and 4 lower-case hex digits) is still read, so logs written before keep working. */
 #define UMAP_HLC_NODE_MAX 64                        /* bytes of [A-Za-z0-9_-] */
-#define UMAP_HLC_STR_MAX (12 + 1 + 4 + 1 + UMAP_HLC_NODE_MAX + 1)
+#define UMAP_HLC_STR_MAX (20 + 1 + 10 + 1 + UMAP_HLC_NODE_MAX + 1)
+#define UMAP_HLC_COUNTER_MAX 0xffffu  /* we issue at most this; uMap's larger ones are read */
 #define UMAP_HLC_MS_MAX ((UINT64_C(1) << 48) - 1)
 #define UMAP_HLC_MAX_DRIFT_MS 60000                /* remote times further ahead are refused */
 
 typedef struct umap_hlc_ts {
 	uint64_t ms;       /* logical milliseconds (>= the physical clock that produced it) */
-	uint16_t counter;  /* orders events within one logical millisecond */
+	uint32_t counter;  /* orders events within one logical millisecond */
 	char node[UMAP_HLC_NODE_MAX + 1];
 } umap_hlc_ts;
 
@@ -27,7 +29,7 @@ typedef uint64_t (*umap_hlc_clock_fn)(void *ctx);
 
 typedef struct umap_hlc {
 	uint64_t ms;
-	uint16_t counter;
+	uint32_t counter;
 	char node[UMAP_HLC_NODE_MAX + 1];
 	umap_hlc_clock_fn clock;
 	void *clock_ctx;
@@ -57,9 +59,16 @@ int umap_hlc_check_drift(const umap_hlc_ts *ts, uint64_t now_ms, uint64_t max_dr
 
 /* Orders by milliseconds, then counter, then node id (the tie-break between nodes). */
 int umap_hlc_compare(const umap_hlc_ts *a, const umap_hlc_ts *b);
-/* Writes the encoded form; returns its length. */
+/* Compares two encoded times (either form) by their parsed value; a string that does not
+ * parse sorts before every one that does, and two such strings compare as bytes. NULL
+ * sorts first. The order for op logs and last-writer-wins. */
+int umap_hlc_compare_str(const char *a, const char *b);
+/* Writes uMap's form "WALLTIME:NN:NODE"; returns its length. */
 size_t umap_hlc_encode(char out[UMAP_HLC_STR_MAX], const umap_hlc_ts *ts);
-/* Parses the encoded form strictly (lower-case hex, exact widths, valid node id). */
+/* Parses uMap's form (an empty NN is 0, as hlc.js reads it) or our former hex form, strictly:
+ * decimal digits within 48 bits of milliseconds and 32 bits of counter, a valid node id. */
 int umap_hlc_decode(umap_hlc_ts *out, const char *str);
+/* umap_hlc_decode without an error message: 0, or -1 when `str` is no time. */
+int umap_hlc_parse(umap_hlc_ts *out, const char *str);
 
 #endif

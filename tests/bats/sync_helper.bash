@@ -62,7 +62,7 @@ push() {
 # An HLC string for now (+ offset seconds) from node $1.
 hlc() {
 	local node=$1 offset=${2:-0}
-	printf '%012x-0000-%s' $(( $(date +%s%3N) + offset * 1000 )) "$node"
+	printf '%d:0:%s' $(( $(date +%s%3N) + offset * 1000 )) "$node"
 }
 
 # op_update ID LAYER FEATURE KEY VALUE_JSON NODE

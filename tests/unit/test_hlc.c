@@ -140,63 +140,147 @@ TEST(tie_break_by_node)
 TEST(encode_decode_round_trip)
 {
 	char s[UMAP_HLC_STR_MAX];
-	umap_hlc_ts t = { 0x0192f3a1b2c3, 1, "nodeid" }, back;
+	umap_hlc_ts t = { 1625097600000, 42, "abc-123" }, back;
+	/* uMap's hlc.js: serialize() of (1625097600000, 42, 'abc-123') */
 	CHECK_INT(umap_hlc_encode(s, &t), 24);
-	CHECK_STR(s, "0192f3a1b2c3-0001-nodeid");
+	CHECK_STR(s, "1625097600000:42:abc-123");
 	CHECK_INT(umap_hlc_decode(&back, s), 0);
 	CHECK_INT(umap_hlc_compare(&t, &back), 0);
-	umap_hlc_ts max = { UMAP_HLC_MS_MAX, 0xffff, "" };
+	umap_hlc_ts max = { UMAP_HLC_MS_MAX, UINT32_MAX, "" };
 	memset(max.node, 'z', UMAP_HLC_NODE_MAX);
 	max.node[UMAP_HLC_NODE_MAX] = '\0';
-	CHECK_INT(umap_hlc_encode(s, &max), UMAP_HLC_STR_MAX - 1);
+	CHECK(umap_hlc_encode(s, &max) < UMAP_HLC_STR_MAX);
 	CHECK_INT(umap_hlc_decode(&back, s), 0);
 	CHECK_INT(umap_hlc_compare(&max, &back), 0);
-	const char *bad[] = { "", "0192f3a1b2c3-0001-", "0192F3A1B2C3-0001-n", "192f3a1b2c3-0001-n",
-			      "0192f3a1b2c3-001-n", "0192f3a1b2c3_0001-n", "0192f3a1b2c3-0001-a b",
-			      "0192f3a1b2c3-0001-a/b", NULL };
-	for (int i = 0; bad[i]; i++)
+	/* hlc.js: parse() rejects these; we also refuse what is not decimal or too large */
+	const char *bad[] = { "", "invalid", "123:456", "123:456:789:000", ":1:a", "12a:1:a",
+			      "1:1:", "1:1:a b", "1:1:a/b", "-1:0:a", "1:-1:a", "1:4294967296:a",
+			      "281474976710656:0:a", "0192F3A1B2C3-0001-n", "192f3a1b2c3-0001-n",
+			      "0192f3a1b2c3-001-n", "0192f3a1b2c3-0001-", NULL };
+	for (int i = 0; bad[i]; i++) {
+		if (umap_hlc_decode(&back, bad[i]) != UMAP_EINVALID)
+			printf("# accepted '%s'\n", bad[i]);
 		CHECK_INT(umap_hlc_decode(&back, bad[i]), UMAP_EINVALID);
+	}
 	CHECK_INT(umap_hlc_decode(&back, NULL), UMAP_EINVALID);
+	CHECK(strstr(umap_error_last(), "WALLTIME:NN:ID") != NULL);
+	/* hlc.js: an empty counter reads as 0 */
+	CHECK_INT(umap_hlc_decode(&back, "1625097600000::abc-123"), 0);
+	CHECK_INT(back.ms, 1625097600000);
+	CHECK_INT(back.counter, 0);
+	CHECK_STR(back.node, "abc-123");
+	CHECK_INT(umap_hlc_decode(&back, "281474976710655:4294967295:a"), 0);
+	CHECK_INT(back.counter, 4294967295u);
 }
 
-TEST(string_order_is_time_order)
+TEST(former_hex_form_is_still_read)
 {
-	/* the counter goes 9 -> 10 -> ffff and the millisecond crosses a hex digit boundary:
-	 * unpadded encodings would sort these wrongly */
+	/* op logs and sync state written before the switch to uMap's form keep working */
+	umap_hlc_ts back;
+	CHECK_INT(umap_hlc_decode(&back, "0192f3a1b2c3-0001-nodeid"), 0);
+	CHECK_INT(back.ms, 0x0192f3a1b2c3);
+	CHECK_INT(back.counter, 1);
+	CHECK_STR(back.node, "nodeid");
+	/* and it orders by value against uMap's form */
+	char now[UMAP_HLC_STR_MAX];
+	umap_hlc_ts later = { 0x0192f3a1b2c3, 2, "a" };
+	umap_hlc_encode(now, &later);
+	CHECK_INT(umap_hlc_compare_str("0192f3a1b2c3-0001-nodeid", now), -1);
+	CHECK_INT(umap_hlc_compare_str(now, "0192f3a1b2c3-0001-nodeid"), 1);
+}
+
+TEST(order_is_parsed_never_string)
+{
+	/* strcmp gets these wrong in uMap's form: counter 9 -> 10, 999 ms -> 1000 ms */
+	CHECK(strcmp("1000:10:a", "1000:9:a") < 0);
+	CHECK_INT(umap_hlc_compare_str("1000:10:a", "1000:9:a"), 1);
+	CHECK_INT(umap_hlc_compare_str("999:0:a", "1000:0:a"), -1);
+	CHECK_INT(umap_hlc_compare_str("1000:0:b", "1000:0:a"), 1);
+	CHECK_INT(umap_hlc_compare_str("1000::a", "1000:0:a"), 0);
+	CHECK_INT(umap_hlc_compare_str(NULL, "1000:0:a"), -1);
+	CHECK_INT(umap_hlc_compare_str("junk", "1:0:a"), -1);
+	CHECK_INT(umap_hlc_compare_str("1:0:a", "junk"), 1);
+	CHECK_INT(umap_hlc_compare_str("junk", "junk"), 0);
 	umap_hlc_ts ts[] = { { 0xf, 9, "b" },     { 0xf, 10, "a" },   { 0xf, 10, "b" },
 			     { 0xf, 0xffff, "a" }, { 0x10, 0, "a" },   { 0x10, 0, "a-" },
-			     { 0xfff, 0, "a" },   { 0x1000, 0, "Z" }, { UMAP_HLC_MS_MAX, 0, "0" } };
+			     { 999, 0, "a" },     { 1000, 0, "Z" },   { UMAP_HLC_MS_MAX, 0, "0" } };
 	size_t n = sizeof(ts) / sizeof(ts[0]);
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < n; j++) {
 			char a[UMAP_HLC_STR_MAX], b[UMAP_HLC_STR_MAX];
 			umap_hlc_encode(a, &ts[i]);
 			umap_hlc_encode(b, &ts[j]);
-			int sc = strcmp(a, b);
-			sc = (sc > 0) - (sc < 0);
-			if (sc != umap_hlc_compare(&ts[i], &ts[j])) {
+			if (umap_hlc_compare_str(a, b) != umap_hlc_compare(&ts[i], &ts[j])) {
 				printf("# order differs: %s vs %s\n", a, b);
 				CHECK(0);
 			}
 		}
-	/* and for a random sample */
-	srand(7);
-	for (int k = 0; k < 20000; k++) {
-		umap_hlc_ts x = { ((uint64_t)rand() << 17 ^ (uint64_t)rand()) & UMAP_HLC_MS_MAX,
-				  (uint16_t)rand(), "n" }, y = x;
-		if (k & 1)
-			y.counter = (uint16_t)rand();
-		else
-			y.ms = ((uint64_t)rand() << 17 ^ (uint64_t)rand()) & UMAP_HLC_MS_MAX;
-		char a[UMAP_HLC_STR_MAX], b[UMAP_HLC_STR_MAX];
-		umap_hlc_encode(a, &x);
-		umap_hlc_encode(b, &y);
-		int sc = strcmp(a, b);
-		if (((sc > 0) - (sc < 0)) != umap_hlc_compare(&x, &y)) {
-			CHECK(!"random order mismatch");
-			break;
-		}
-	}
+}
+
+TEST(umap_hlc_js_cases)
+{
+	/* the cases of uMap's unittests/hlc.js, on our clock */
+	umap_hlc hlc;
+	umap_hlc_ts t, remote;
+	/* tick: the physical clock is ahead: walltime moves, counter 0 */
+	fake_now = 1625097600000;
+	umap_hlc_init(&hlc, "test", fake_clock, NULL);
+	hlc.ms = fake_now - 1000;
+	CHECK_INT(umap_hlc_now(&t, &hlc), 0);
+	CHECK_INT(t.ms, fake_now);
+	CHECK_INT(t.counter, 0);
+	/* tick: same millisecond, counter 5 -> 6 */
+	hlc.ms = fake_now;
+	hlc.counter = 5;
+	CHECK_INT(umap_hlc_now(&t, &hlc), 0);
+	CHECK_INT(t.ms, fake_now);
+	CHECK_INT(t.counter, 6);
+	/* receive: now greater than both: now, counter 0, our id */
+	umap_hlc_init(&hlc, "local", fake_clock, NULL);
+	hlc.ms = fake_now - 1000;
+	CHECK_INT(umap_hlc_decode(&remote, "1625097599500:0:remote"), 0);
+	CHECK_INT(umap_hlc_recv(&t, &hlc, &remote), 0);
+	CHECK_INT(t.ms, fake_now);
+	CHECK_INT(t.counter, 0);
+	CHECK_STR(t.node, "local");
+	/* receive: equal times: max(5, 7) + 1 */
+	hlc.ms = fake_now;
+	hlc.counter = 5;
+	CHECK_INT(umap_hlc_decode(&remote, "1625097600000:7:remote"), 0);
+	CHECK_INT(umap_hlc_recv(&t, &hlc, &remote), 0);
+	CHECK_INT(t.counter, 8);
+	CHECK_STR(t.node, "local");
+	/* receive: remote greater: its time, its counter + 1 */
+	hlc.ms = fake_now - 1000;
+	hlc.counter = 5;
+	CHECK_INT(umap_hlc_decode(&remote, "1625097600010:7:remote"), 0);
+	CHECK_INT(umap_hlc_recv(&t, &hlc, &remote), 0);
+	CHECK_INT(t.ms, 1625097600010);
+	CHECK_INT(t.counter, 8);
+	/* receive: local greater: ours, counter + 1 */
+	hlc.ms = fake_now;
+	hlc.counter = 5;
+	CHECK_INT(umap_hlc_decode(&remote, "1625097599000:7:remote"), 0);
+	CHECK_INT(umap_hlc_recv(&t, &hlc, &remote), 0);
+	CHECK_INT(t.ms, fake_now);
+	CHECK_INT(t.counter, 6);
+	/* causal order across tick, time passing, receive, tick, time passing, tick */
+	char ev[4][UMAP_HLC_STR_MAX];
+	umap_hlc_init(&hlc, "abc", fake_clock, NULL);
+	umap_hlc_now(&t, &hlc);
+	umap_hlc_encode(ev[0], &t);
+	fake_now += 100;
+	umap_hlc_now(&t, &hlc);
+	umap_hlc_encode(ev[1], &t);
+	remote = (umap_hlc_ts){ fake_now - 50, 5, "remote-id" };
+	umap_hlc_recv(&t, &hlc, &remote);
+	umap_hlc_now(&t, &hlc);
+	umap_hlc_encode(ev[2], &t);
+	fake_now += 1000;
+	umap_hlc_now(&t, &hlc);
+	umap_hlc_encode(ev[3], &t);
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(umap_hlc_compare_str(ev[i], ev[i + 1]), -1);
 }
 
 TEST(node_ids_validated)
@@ -239,7 +323,9 @@ int main(void)
 	RUN(drift_is_refused_not_adopted);
 	RUN(tie_break_by_node);
 	RUN(encode_decode_round_trip);
-	RUN(string_order_is_time_order);
+	RUN(former_hex_form_is_still_read);
+	RUN(order_is_parsed_never_string);
+	RUN(umap_hlc_js_cases);
 	RUN(node_ids_validated);
 	RUN(restore_only_moves_forward);
 	return UNIT_DONE();
