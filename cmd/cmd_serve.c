@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "buf.h"
 #include "fs.h"
 #include "sync_server.h"
 #include "sync_store.h"
@@ -60,7 +61,7 @@ static int positive(const char *name, int value, const char *const *usage, const
 int cmd_serve(int argc, const char **argv)
 {
 	static const char *const usage[] = { "umapsync serve [--listen ADDR:PORT] [--data DIR] [options]", NULL };
-	const char *listen = NULL, *data = "umapsync-data", *port_file = NULL;
+	const char *listen = NULL, *data = "umapsync-data", *port_file = NULL, *umap_secret_file = NULL;
 	int threads = 4, max_conn = 1024, max_per_ip = 128, timeout = 30, request_timeout = 60;
 	int max_body = 8 << 20;
 	int rate = 200, retain = 0, max_wait = 30, force_auth = 0, verbose = 0;
@@ -70,6 +71,7 @@ int cmd_serve(int argc, const char **argv)
 		OPT_STRING('d', "data", &data, "DIR", "directory of the server's database (default umapsync-data)"),
 		OPT_STRING(0, "port-file", &port_file, "FILE", "write the port listened on to FILE once ready"),
 		OPT_BOOL(0, "auth", &force_auth, "require a token even before any token was created"),
+		OPT_STRING(0, "umap-secret-file", &umap_secret_file, "FILE", "open uMap's realtime endpoint ws://HOST:PORT/ws/sync/MAP, checking tokens with the SECRET_KEY in FILE"),
 		OPT_GROUP("Limits"),
 		OPT_INT(0, "threads", &threads, "N", "worker threads (default 4)"),
 		OPT_INT(0, "max-connections", &max_conn, "N", "open connections at most (default 1024)"),
@@ -105,6 +107,17 @@ int cmd_serve(int argc, const char **argv)
 	sopts.force_auth = force_auth;
 	if (verbose)
 		sopts.log = log_line;
+
+	umap_buf secret = UMAP_BUF_INIT;
+	if (umap_secret_file) {
+		if (umap_file_read(&secret, umap_secret_file, 4096))
+			die_lib("reading uMap's secret key");
+		while (secret.len && (secret.ptr[secret.len - 1] == '\n' || secret.ptr[secret.len - 1] == '\r'))
+			secret.ptr[--secret.len] = '\0';
+		if (!secret.len || strlen(secret.ptr) != secret.len)
+			die("'%s' must hold uMap's SECRET_KEY on one line", umap_secret_file);
+		sopts.umap_secret = secret.ptr;
+	}
 
 	umap_sync_store_options stopts = UMAP_SYNC_STORE_OPTIONS_INIT;
 	stopts.retain = positive("retain", retain, usage, options);
@@ -143,10 +156,15 @@ int cmd_serve(int argc, const char **argv)
 	fprintf(stderr, "umapsync serve: listening on http://%s%s%s:%u/ (data %s, %s)\n",
 		strchr(sopts.host, ':') ? "[" : "", sopts.host, strchr(sopts.host, ':') ? "]" : "", port, data,
 		auth ? "tokens required" : "no tokens yet: open to anyone who can connect");
+	if (umap_secret_file)
+		fprintf(stderr, "umapsync serve: uMap realtime on ws://%s%s%s:%u/ws/sync/MAP (tokens signed with the key in %s)\n",
+			strchr(sopts.host, ':') ? "[" : "", sopts.host, strchr(sopts.host, ':') ? "]" : "", port,
+			umap_secret_file);
 	int sig = 0;
 	sigwait(&stop, &sig);
 	fprintf(stderr, "umapsync serve: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	umap_sync_server_stop(server);
 	umap_sync_store_close(store);
+	umap_buf_dispose(&secret);
 	return 0;
 }

@@ -76,7 +76,8 @@ static int valid_key_for_subject(umap_sync_subject subject, const char *key)
 static const char *key_rule(umap_sync_subject subject)
 {
 	return subject == UMAP_SYNC_MAP ? "a map update may only set \"properties\", \"properties.*\", \"geometry\" or \"uri\""
-	       : subject == UMAP_SYNC_DATALAYER ? "a datalayer key must start with \"options.\" (or \"properties.\"), or be \"parentId\" or \"rank\""
+	       : subject == UMAP_SYNC_DATALAYER ? "a datalayer key must start with \"options.\" (or \"properties.\"), or be \"parentId\" or \"rank\", "
+						  "or uMap's \"properties\" or \"referenceVersion\""
 						: "a feature update may only set \"properties\", \"properties.*\" or \"geometry\"";
 }
 
@@ -122,6 +123,9 @@ static int lookup(const char *const *names, const char *s)
 			return i;
 	return -1;
 }
+
+/* the datalayer keys uMap's journal sends besides "properties.NAME" (data/layer.js, app.js) */
+static const char *const umap_layer_keys[] = { "properties", "referenceVersion", NULL };
 
 static int op_parse(umap_sync_op *out, json_t *op, size_t index)
 {
@@ -210,7 +214,8 @@ static int op_parse(umap_sync_op *out, json_t *op, size_t index)
 			return umap_error_set(UMAP_EINVALID,
 					      "ops[%zu]: an update needs a dotted \"key\" (e.g. \"properties.name\"), at most %d bytes and %d levels",
 					      index, UMAP_SYNC_KEY_MAX, UMAP_SYNC_KEY_DEPTH);
-		if (!valid_key_for_subject(out->subject, out->key))
+		if (!valid_key_for_subject(out->subject, out->key) &&
+		    !(out->subject == UMAP_SYNC_DATALAYER && lookup(umap_layer_keys, out->key) >= 0))
 			return umap_error_set(UMAP_EINVALID, "ops[%zu]: %s", index, key_rule(out->subject));
 		out->value = value; /* absent: the key is removed */
 		break;

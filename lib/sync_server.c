@@ -20,6 +20,7 @@
 #include "error.h"
 #include "json.h"
 #include "sync_op.h"
+#include "sync_ws.h"
 #include "version.h"
 
 #define RATE_SLOTS 1024
@@ -61,6 +62,7 @@ struct umap_sync_server {
 	struct rate_slot *rates;
 	pthread_mutex_t watch_lock;
 	struct conn_watch *watched; /* connections, for the request deadline */
+	umap_sync_ws *ws;           /* uMap's websocket endpoint, with --umap-secret-file */
 };
 
 static uint64_t mono_us(void)
@@ -195,7 +197,7 @@ static unsigned rate_check(umap_sync_server *srv, struct MHD_Connection *conn)
 static void on_commit(void *ctx, const char *map, int64_t head)
 {
 	umap_sync_server *srv = ctx;
-	(void)head;
+	umap_sync_ws_on_commit(srv->ws, map, head);
 	pthread_mutex_lock(&srv->wait_lock);
 	srv->generation++;
 	for (struct request **p = &srv->waiters; *p;) {
@@ -464,6 +466,7 @@ struct conn_watch {
 	int fd;
 	uint64_t since_us; /* when the request being received began; 0 while it is answered */
 	int cut;
+	int upgraded;      /* a websocket now: no more requests, no deadline */
 	struct conn_watch *prev, *next;
 };
 
@@ -505,7 +508,8 @@ static void notify_connection(void *cls, struct MHD_Connection *conn, void **soc
 	*socket_context = NULL;
 }
 
-/* since_us: when the next request starts arriving (now), or 0 while one is answered. */
+/* since_us: when the next request starts arriving (now), 0 while one is answered, or
+ * UINT64_MAX: the connection became a websocket and is never cut for a slow request. */
 static void watch_set(umap_sync_server *srv, struct MHD_Connection *conn, uint64_t since_us)
 {
 	const union MHD_ConnectionInfo *info =
@@ -514,7 +518,9 @@ static void watch_set(umap_sync_server *srv, struct MHD_Connection *conn, uint64
 	if (!w)
 		return;
 	pthread_mutex_lock(&srv->watch_lock);
-	w->since_us = since_us;
+	if (since_us == UINT64_MAX)
+		w->upgraded = 1;
+	w->since_us = w->upgraded ? 0 : since_us;
 	pthread_mutex_unlock(&srv->watch_lock);
 }
 
@@ -679,6 +685,14 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 					    "too many requests: slow down and retry later",
 					    MHD_HTTP_HEADER_RETRY_AFTER, value);
 		}
+		if (umap_sync_ws_is_endpoint(url)) {
+			unsigned status = 0;
+			req->too_big = 2;
+			watch_set(srv, conn, UINT64_MAX);
+			enum MHD_Result ret = umap_sync_ws_answer(srv->ws, conn, url, method, &status);
+			log_request(srv, req->start_us, method, url, status);
+			return ret;
+		}
 		const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (length && strtoull(length, NULL, 10) > srv->opts.max_body) {
 			/* answered before the body is read; the connection is closed after */
@@ -762,7 +776,13 @@ int umap_sync_server_start(umap_sync_server **out, umap_sync_store *store, const
 		umap_sync_server_stop(srv);
 		return umap_error_set(UMAP_EINVALID, "cannot listen on '%s': %s", host, gai_strerror(gai));
 	}
-	unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME;
+	if (opts->umap_secret && (err = umap_sync_ws_new(&srv->ws, store, opts->umap_secret, opts->max_body,
+							 opts->log, opts->log_ctx))) {
+		umap_sync_server_stop(srv);
+		return err;
+	}
+	unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+			 (srv->ws ? MHD_ALLOW_UPGRADE : 0);
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	errno = 0;
@@ -811,8 +831,10 @@ void umap_sync_server_stop(umap_sync_server *srv)
 	pthread_mutex_unlock(&srv->wait_lock);
 	if (srv->timer_started)
 		pthread_join(srv->timer, NULL); /* it resumes every parked long-poll on its way out */
+	umap_sync_ws_stop(srv->ws);
 	if (srv->daemon)
 		MHD_stop_daemon(srv->daemon);
+	umap_sync_ws_free(srv->ws);
 	if (srv->store && srv->daemon)
 		umap_sync_store_on_commit(srv->store, NULL, NULL);
 	pthread_mutex_destroy(&srv->wait_lock);

@@ -33,12 +33,15 @@ typedef struct umap_sync_server_options {
 	 * first byte or the end of its previous request; then the connection is closed
 	 * (slowloris). 0: no limit beyond timeout_s. */
 	unsigned int request_timeout_s;
+	/* uMap's SECRET_KEY: opens ws://HOST:PORT/ws/sync/{map}, uMap's realtime protocol with
+	 * tokens signed by that key (SPEC §8); NULL leaves the endpoint off. */
+	const char *umap_secret;
 } umap_sync_server_options;
 
 #define UMAP_SYNC_SERVER_OPTIONS_VERSION 2
 #define UMAP_SYNC_SERVER_OPTIONS_INIT \
 	{ UMAP_SYNC_SERVER_OPTIONS_VERSION, "127.0.0.1", 0, 4, 1024, 128, 30, (size_t)8 << 20, \
-	  0, 0, 30, 1000, 10000, 0, NULL, NULL, 60 }
+	  0, 0, 30, 1000, 10000, 0, NULL, NULL, 60, NULL }
 
 /* Binds and starts serving in background threads. */
 int umap_sync_server_start(umap_sync_server **out, umap_sync_store *store,

@@ -153,6 +153,7 @@ struct push_job {
 	const char *map;
 	const char *client;
 	int64_t base;
+	int realtime;           /* uMap's peers: last writer wins, no base (see append_realtime) */
 	umap_sync_op *ops;
 	size_t nops;
 	/* output, set by whichever thread commits the group */
@@ -939,6 +940,8 @@ static const char *layer_option_key(const json_t *obj, const char *key, char *bu
 	if (!strcmp(key, "rank"))
 		return "rank";
 	const char *dot = strchr(key, '.');
+	if (!dot)
+		return key;
 	if (!layer_is_spec(obj))
 		return dot + 1;
 	snprintf(buf, size, "properties.%s", dot + 1);
@@ -1021,7 +1024,9 @@ static int apply_op(struct conn *c, const char *map, const umap_sync_op *op, int
 		}
 		if ((err = ensure_layer(c, map, op->layer)))
 			return err;
-		if (op->verb == UMAP_SYNC_UPDATE) {
+		if (op->verb == UMAP_SYNC_UPDATE && !strcmp(op->key, "referenceVersion")) {
+			return 0; /* uMap's: logged and relayed, not materialised */
+		} else if (op->verb == UMAP_SYNC_UPDATE) {
 			s = stmt(c, S_LAYER_GET);
 			bind_text(s, 1, map);
 			bind_text(s, 2, op->layer);
@@ -1033,8 +1038,22 @@ static int apply_op(struct conn *c, const char *map, const umap_sync_op *op, int
 				if (!(obj = json_object()))
 					return umap_error_set(UMAP_ENOMEM, "out of memory");
 			}
-			err = umap_sync_set_path(obj, layer_option_key(obj, op->key, path, sizeof(path)),
-						 op->value);
+			if (!strcmp(op->key, "properties")) {
+				/* uMap sends a layer's whole properties: they are the options, or the
+				 * spec's "properties" */
+				json_t *props = json_is_object(op->value) ? json_incref(op->value) : json_object();
+				if (!props) {
+					err = umap_error_set(UMAP_ENOMEM, "out of memory");
+				} else if (layer_is_spec(obj)) {
+					err = json_object_set_new(obj, "properties", props) ? umap_error_set(UMAP_ENOMEM, "out of memory") : 0;
+				} else {
+					json_decref(obj);
+					obj = props;
+				}
+			} else {
+				err = umap_sync_set_path(obj, layer_option_key(obj, op->key, path, sizeof(path)),
+							 op->value);
+			}
 		} else {
 			obj = json_incref(op->value);
 		}
@@ -1153,6 +1172,8 @@ static int run_push(umap_sync_store *store, struct push_job *job)
 	} else if (err) {
 		return err;
 	}
+	if (job->realtime)
+		job->base = head;
 	if (job->base > head)
 		return umap_error_set(UMAP_EINVALID,
 				      "base %lld is ahead of this map's cursor %lld: the server was reset or is another one; clone again",
@@ -1205,7 +1226,7 @@ static int run_push(umap_sync_store *store, struct push_job *job)
 			break;
 		}
 		adds[i] = (char)added;
-		if (missing) {
+		if (missing && !job->realtime) {
 			free(value_text);
 			err = add_conflict(conflicts, op, NULL, "the feature does not exist (any more): pull first");
 			continue;
@@ -1355,24 +1376,10 @@ static int submit(umap_sync_store *store, struct push_job *job)
 	return job->rc;
 }
 
-int umap_sync_store_push(json_t **reply, umap_sync_store *store, const char *map,
-			 const umap_sync_grant *grant, json_t *body)
+static int push_ops(json_t **reply, umap_sync_store *store, const char *map,
+		    const umap_sync_grant *grant, const char *client, int64_t base, int realtime,
+		    json_t *ops)
 {
-	*reply = NULL;
-	if (!umap_sync_valid_name(map, UMAP_SYNC_NAME_MAX))
-		return umap_error_set(UMAP_EINVALID, "invalid map name: use 1 to %d characters of A-Z a-z 0-9 _ -",
-				      UMAP_SYNC_NAME_MAX);
-	if (!json_is_object(body))
-		return umap_error_set(UMAP_EINVALID, "a push must be a JSON object {\"client_id\",\"base\",\"ops\"}");
-	const char *client = json_string_value(json_object_get(body, "client_id"));
-	json_t *base = json_object_get(body, "base"), *ops = json_object_get(body, "ops");
-	if (!client || !umap_sync_valid_name(client, UMAP_SYNC_NAME_MAX))
-		return umap_error_set(UMAP_EINVALID, "\"client_id\" must be 1 to %d characters of A-Z a-z 0-9 _ -",
-				      UMAP_SYNC_NAME_MAX);
-	if (!json_is_integer(base) || json_integer_value(base) < 0)
-		return umap_error_set(UMAP_EINVALID, "\"base\" must be the cursor (an integer >= 0) the client last pulled");
-	if (!json_is_array(ops))
-		return umap_error_set(UMAP_EINVALID, "\"ops\" must be an array");
 	size_t nops = json_array_size(ops);
 	if (nops > store->opts.max_ops)
 		return umap_error_set(UMAP_ELIMIT, "too many ops in one push (%zu, limit %zu): push in batches",
@@ -1381,7 +1388,8 @@ int umap_sync_store_push(json_t **reply, umap_sync_store *store, const char *map
 	memset(&job, 0, sizeof(job));
 	job.map = map;
 	job.client = client;
-	job.base = json_integer_value(base);
+	job.base = base;
+	job.realtime = realtime;
 	job.ops = calloc(nops ? nops : 1, sizeof(umap_sync_op));
 	if (!job.ops)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
@@ -1408,4 +1416,38 @@ int umap_sync_store_push(json_t **reply, umap_sync_store *store, const char *map
 	free(job.ops);
 	*reply = job.reply;
 	return err;
+}
+
+int umap_sync_store_push(json_t **reply, umap_sync_store *store, const char *map,
+			 const umap_sync_grant *grant, json_t *body)
+{
+	*reply = NULL;
+	if (!umap_sync_valid_name(map, UMAP_SYNC_NAME_MAX))
+		return umap_error_set(UMAP_EINVALID, "invalid map name: use 1 to %d characters of A-Z a-z 0-9 _ -",
+				      UMAP_SYNC_NAME_MAX);
+	if (!json_is_object(body))
+		return umap_error_set(UMAP_EINVALID, "a push must be a JSON object {\"client_id\",\"base\",\"ops\"}");
+	const char *client = json_string_value(json_object_get(body, "client_id"));
+	json_t *base = json_object_get(body, "base"), *ops = json_object_get(body, "ops");
+	if (!client || !umap_sync_valid_name(client, UMAP_SYNC_NAME_MAX))
+		return umap_error_set(UMAP_EINVALID, "\"client_id\" must be 1 to %d characters of A-Z a-z 0-9 _ -",
+				      UMAP_SYNC_NAME_MAX);
+	if (!json_is_integer(base) || json_integer_value(base) < 0)
+		return umap_error_set(UMAP_EINVALID, "\"base\" must be the cursor (an integer >= 0) the client last pulled");
+	if (!json_is_array(ops))
+		return umap_error_set(UMAP_EINVALID, "\"ops\" must be an array");
+	return push_ops(reply, store, map, grant, client, json_integer_value(base), 0, ops);
+}
+
+int umap_sync_store_append_realtime(json_t **reply, umap_sync_store *store, const char *map,
+				    const char *client, json_t *ops)
+{
+	*reply = NULL;
+	if (!umap_sync_valid_name(map, UMAP_SYNC_NAME_MAX) || !umap_sync_valid_name(client, UMAP_SYNC_NAME_MAX))
+		return umap_error_set(UMAP_EINVALID, "invalid map or client name: use 1 to %d characters of A-Z a-z 0-9 _ -",
+				      UMAP_SYNC_NAME_MAX);
+	if (!json_is_array(ops))
+		return umap_error_set(UMAP_EINVALID, "\"ops\" must be an array");
+	umap_sync_grant all = { 1, 1, 0, NULL, "" };
+	return push_ops(reply, store, map, &all, client, 0, 1, ops);
 }

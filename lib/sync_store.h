@@ -89,6 +89,13 @@ int umap_sync_store_head(int64_t *out, umap_sync_store *store, const char *map);
 int umap_sync_store_push(json_t **reply, umap_sync_store *store, const char *map,
 			 const umap_sync_grant *grant, json_t *body);
 
+/* Appends ops that uMap's realtime peers sent over the websocket endpoint, as uMap relays
+ * them: last writer wins, so there is no base and no conflict, and an update of a feature
+ * this server does not hold is logged (and relayed) without changing the state. The caller
+ * has checked the peer's token. Same reply and errors as umap_sync_store_push otherwise. */
+int umap_sync_store_append_realtime(json_t **reply, umap_sync_store *store, const char *map,
+				    const char *client, json_t *ops);
+
 /* Ops after `since` (at most `limit`), as {"ops":[...],"cursor":N,"more":bool} JSON text.
  * Ops on layers the grant cannot read are left out (the cursor still moves past them).
  * UMAP_ENOTFOUND: no such map; UMAP_ELIMIT: `since` is older than the retained log (410)
