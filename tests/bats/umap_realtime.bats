@@ -1,0 +1,108 @@
+#!/usr/bin/env bats
+# uMap's realtime endpoint (SPEC §8): uMap's own journal code (tests/fixtures/umap-js, run by
+# tests/node/umap_peers.mjs under node) as browser peers against `umapsync serve
+# --umap-secret-file`, with tokens minted by Django's own signing (python3-django).
+
+load helper
+load sync_helper
+
+ROOT=$BATS_TEST_DIRNAME/../..
+PYTHON=${PYTHON:-/usr/bin/python3}
+
+# node, npm and Django come from scripts/deps.sh (make check); `ws` is installed from
+# tests/node/package.json into build/umap-js once. Missing pieces fail loudly: never a skip.
+setup_file() {
+	command -v node >/dev/null || { echo "node is missing: run 'make deps'" >&2; return 1; }
+	"$PYTHON" -c 'import django' 2>/dev/null ||
+		{ echo "$PYTHON cannot import django: run 'make deps' (python3-django)" >&2; return 1; }
+	local deps=$ROOT/build/umap-js
+	if [ ! -f "$deps/node_modules/ws/package.json" ] || ! cmp -s "$ROOT/tests/node/package.json" "$deps/package.json"; then
+		command -v npm >/dev/null || { echo "npm is missing: run 'make deps'" >&2; return 1; }
+		mkdir -p "$deps" && cp "$ROOT/tests/node/package.json" "$deps/package.json" &&
+			(cd "$deps" && npm_config_cache="$deps/.npm-cache" timeout 300 npm install --no-audit --no-fund --loglevel=error >&2) ||
+			{ echo "npm install of tests/node/package.json into $deps failed" >&2; return 1; }
+	fi
+	export UMAP_JS_DEPS=$deps PYTHON
+}
+
+setup() {
+	TEST_DIR=$(mktemp -d "${BATS_TMPDIR:-/tmp}/umapsync-test.XXXXXX")
+	cd "$TEST_DIR" || return 1
+	printf 'django-insecure-umapsync-test-key\n' >secret
+	start_server --umap-secret-file "$TEST_DIR/secret"
+	export PORT MAP=42 SECRET_FILE=$TEST_DIR/secret
+}
+
+peers() {
+	timeout 120 node "$ROOT/tests/node/umap_peers.mjs" "$@"
+}
+
+@test "umap realtime: two uMap peers edit live; a third joining late gets every edit" {
+	run peers live
+	assert_success
+	assert_output --partial "ok: Ann's new feature reaches Bob"
+	assert_output --partial "ok: Bob's edit reaches Ann"
+	assert_output --partial "ok: Cyd, joining late, gets every edit"
+}
+
+@test "umap realtime: with every browser gone, the server answers a late joiner from its log" {
+	run peers replay
+	assert_success
+	assert_output --partial "ok: the server is the only other peer"
+	assert_output --partial "ok: a late joiner gets the log from the server"
+}
+
+@test "umap realtime: a umapsync push reaches a connected uMap peer; its edits come back with pull" {
+	mkdir repo
+	(cd repo && "$UMAPSYNC" init >/dev/null && cp "$EXAMPLES/bike-parking.geojson" . &&
+		"$UMAPSYNC" import bike-parking.geojson >/dev/null &&
+		"$UMAPSYNC" remote add origin "$BASE/42")
+	REPO=$TEST_DIR/repo FEATURE=zP5kR NAME=Bellecour run peers push
+	assert_success
+	assert_output --partial "ok: features pushed over HTTP reach the browser live"
+	REPO=$TEST_DIR/repo FEATURE=zP5kR NAME="Bellecour (browser)" run peers edit
+	assert_success
+	cd repo
+	run "$UMAPSYNC" pull
+	assert_success
+	run jq -c '.features[] | select(.id == "zP5kR" or .id == "ppppp") | .properties.name' bike-parking.geojson
+	assert_output $'"Bellecour (browser)"\n"drawn in a browser"'
+}
+
+@test "umap realtime: tokens of another key, another map or without edit are refused" {
+	run peers refused
+	assert_success
+	assert_output --partial "ok: a token signed with another key is refused (close 1008)"
+	assert_output --partial "ok: a token for another map is refused (close 1008)"
+	assert_output --partial "ok: a token without \"edit\" is refused (close 1008)"
+	assert_output --partial "ok: a good token joins"
+	run grep -c "refused" "$TEST_DIR/server.log"
+	assert_output 0 # the server logs refusals only with -v
+}
+
+@test "umap realtime: the endpoint is off without --umap-secret-file; bad handshakes get 400" {
+	stop_server
+	start_server
+	http GET /ws/sync/42 -H 'Upgrade: websocket' -H 'Connection: Upgrade' \
+		-H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=='
+	[ "$code" = 404 ]
+	[[ $body == *"--umap-secret-file"* ]]
+	stop_server
+	start_server --umap-secret-file "$TEST_DIR/secret"
+	http GET /ws/sync/42
+	[ "$code" = 400 ]
+	http GET /ws/sync/42 -H 'Upgrade: websocket' -H 'Connection: Upgrade' \
+		-H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: short'
+	[ "$code" = 400 ]
+	http POST /ws/sync/42
+	[ "$code" = 405 ]
+	http GET '/ws/sync/../../etc'
+	[ "$code" = 404 ]
+	run "$UMAPSYNC" serve --umap-secret-file "$TEST_DIR/none" --listen 127.0.0.1:0
+	assert_failure 128
+	assert_output --partial "none"
+	: >"$TEST_DIR/empty"
+	run "$UMAPSYNC" serve --umap-secret-file "$TEST_DIR/empty" --listen 127.0.0.1:0
+	assert_failure 128
+	assert_output "fatal: '$TEST_DIR/empty' must hold uMap's SECRET_KEY on one line"
+}
