@@ -2,6 +2,7 @@
  * Shapes follow uMap's sync engine (upsert/update/delete of feature, datalayer and map). */
 #include "ops.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "error.h"
@@ -116,10 +117,51 @@ static json_t *feature_metadata(const void *arg)
 	return umap_op_feature_metadata(ctx->feature, ctx->layer_id, ctx->id_property);
 }
 
+/* 1 when the feature's op metadata would have no id (uMap finds features by id only). */
+static int lacks_id(const json_t *feature, const char *id_property)
+{
+	const json_t *id;
+	if (id_property) {
+		const json_t *props = json_object_get(feature, "properties");
+		id = json_is_object(props) ? json_object_get(props, id_property) : NULL;
+	} else {
+		id = json_object_get(feature, "id");
+	}
+	return !id || json_is_null(id);
+}
+
 static int feature_ops(json_t *ops, const umap_diff_layer *l, const umap_feature_change *c,
 		       const char *id_property)
 {
 	feature_ctx ctx = { c->new_feature ? c->new_feature : c->old_feature, l->id, id_property };
+	if (lacks_id(ctx.feature, id_property)) {
+		const umap_pos *pos = c->new_feature ? &c->new_pos : &c->old_pos;
+		const json_t *name = json_object_get(json_object_get(ctx.feature, "properties"), "name");
+		char where[64] = "";
+		if (pos->line)
+			snprintf(where, sizeof(where), " at line %lu of the %s source", (unsigned long)pos->line,
+				 c->new_feature ? "new" : "old");
+		return umap_error_set(UMAP_EINVALID,
+				      "the %s feature%s%.80s%s%s without %s%s has no uMap realtime op: uMap finds "
+				      "features by id; give it one (umapsync import does)%s",
+				      c->kind == UMAP_CHANGE_ADDED ? "added" : c->kind == UMAP_CHANGE_REMOVED ? "removed" : "changed",
+				      json_is_string(name) ? " '" : "", json_is_string(name) ? json_string_value(name) : "",
+				      json_is_string(name) ? "'" : "", where,
+				      id_property ? "property " : "an id", id_property ? id_property : "",
+				      id_property ? "" : " or name the property that holds ids with --id=PROP");
+	}
+	/* uMap cannot turn a marker into a line in place: its feature classes differ, so a
+	 * geometry type change is the old feature's delete and the new one's upsert */
+	if (c->kind == UMAP_CHANGE_MODIFIED && c->geometry_changed) {
+		const char *was = umap_op_feature_type(c->old_feature), *is = umap_op_feature_type(c->new_feature);
+		if ((was || is) && (!was || !is || strcmp(was, is))) {
+			feature_ctx old_ctx = { c->old_feature, l->id, id_property };
+			int rc = push(ops, umap_op_new("delete", "feature", feature_metadata(&old_ctx), NULL, NULL,
+						       c->old_feature));
+			return rc ? rc : push(ops, umap_op_new("upsert", "feature", feature_metadata(&ctx), NULL,
+							       c->new_feature, NULL));
+		}
+	}
 	switch (c->kind) {
 	case UMAP_CHANGE_ADDED:
 		return push(ops, umap_op_new("upsert", "feature", feature_metadata(&ctx), NULL,

@@ -3,6 +3,8 @@
 # tests/node/umap_peers.mjs under node) as browser peers against `umapsync serve
 # --umap-secret-file`, with tokens minted by Django's own signing (python3-django).
 
+bats_require_minimum_version 1.5.0
+
 load helper
 load sync_helper
 
@@ -29,6 +31,9 @@ setup() {
 	TEST_DIR=$(mktemp -d "${BATS_TMPDIR:-/tmp}/umapsync-test.XXXXXX")
 	cd "$TEST_DIR" || return 1
 	printf 'django-insecure-umapsync-test-key\n' >secret
+}
+
+start_rt() {
 	start_server --umap-secret-file "$TEST_DIR/secret"
 	export PORT MAP=42 SECRET_FILE=$TEST_DIR/secret
 }
@@ -38,6 +43,7 @@ peers() {
 }
 
 @test "umap realtime: two uMap peers edit live; a third joining late gets every edit" {
+	start_rt
 	run peers live
 	assert_success
 	assert_output --partial "ok: Ann's new feature reaches Bob"
@@ -46,6 +52,7 @@ peers() {
 }
 
 @test "umap realtime: with every browser gone, the server answers a late joiner from its log" {
+	start_rt
 	run peers replay
 	assert_success
 	assert_output --partial "ok: the server is the only other peer"
@@ -53,6 +60,7 @@ peers() {
 }
 
 @test "umap realtime: a umapsync push reaches a connected uMap peer; its edits come back with pull" {
+	start_rt
 	mkdir repo
 	(cd repo && "$UMAPSYNC" init >/dev/null && cp "$EXAMPLES/bike-parking.geojson" . &&
 		"$UMAPSYNC" import bike-parking.geojson >/dev/null &&
@@ -70,6 +78,7 @@ peers() {
 }
 
 @test "umap realtime: tokens of another key, another map or without edit are refused" {
+	start_rt
 	run peers refused
 	assert_success
 	assert_output --partial "ok: a token signed with another key is refused (close 1008)"
@@ -81,7 +90,6 @@ peers() {
 }
 
 @test "umap realtime: the endpoint is off without --umap-secret-file; bad handshakes get 400" {
-	stop_server
 	start_server
 	http GET /ws/sync/42 -H 'Upgrade: websocket' -H 'Connection: Upgrade' \
 		-H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=='
@@ -105,4 +113,32 @@ peers() {
 	run "$UMAPSYNC" serve --umap-secret-file "$TEST_DIR/empty" --listen 127.0.0.1:0
 	assert_failure 128
 	assert_output "fatal: '$TEST_DIR/empty' must hold uMap's SECRET_KEY on one line"
+}
+
+ops_fixture=$BATS_TEST_DIRNAME/../fixtures/umap-ops
+
+@test "umap realtime: uMap's FeatureUpdater applies every feature op of diff --format=ops to the new layer" {
+	"$UMAPSYNC" diff --format=ops "$ops_fixture/old.geojson" "$ops_fixture/new.geojson" >ops.jsonl
+	run node "$ROOT/tests/node/umap_apply.mjs" "$ops_fixture/old.geojson" ops.jsonl "$ops_fixture/new.geojson"
+	assert_success
+	assert_output "12 ops applied by uMap's FeatureUpdater; 8 features checked, 0 differ"
+}
+
+@test "umap realtime: ops send a style as the whole _umap_options; a geometry type change is delete + upsert" {
+	run "$UMAPSYNC" diff --format=ops "$ops_fixture/old.geojson" "$ops_fixture/new.geojson"
+	run jq -c 'select(.metadata.id == "c8YfG" or .metadata.id == "Ve1xW") | [.verb, .metadata.featureType, .key, .value.properties.name // .value]' <<<"$output"
+	assert_output - <<'OUT'
+["update","marker","properties._umap_options",{"color":"#d95f02"}]
+["delete","marker",null,null]
+["upsert","polyline",null,"Guichard racks"]
+OUT
+}
+
+@test "umap realtime: a feature without id has no op: diff --format=ops says so instead of a null id" {
+	printf '%s\n' '{"type":"FeatureCollection","features":[]}' >a.geojson
+	printf '%s\n' '{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"name":"Fourvière"},"geometry":{"type":"Point","coordinates":[4.82,45.76]}}]}' >b.geojson
+	run_split "$UMAPSYNC" diff --format=ops a.geojson b.geojson
+	assert_failure 128
+	assert_equal "$stdout" ""
+	assert_equal "$stderr" "fatal: cannot format the diff: the added feature 'Fourvière' without an id has no uMap realtime op: uMap finds features by id; give it one (umapsync import does) or name the property that holds ids with --id=PROP"
 }
