@@ -678,6 +678,22 @@ static int apply_one(umap_sync_files *files, const json_t *op, int *applied, fea
 	json_t *value = json_object_get(op, "value");
 	if (!verb || !subject)
 		return umap_error_set(UMAP_EINVALID, "pulled op without verb or subject");
+	if (!strcmp(verb, "batch")) { /* uMap's: its inner ops, in order */
+		const json_t *inner = json_object_get(op, "operations"), *one;
+		size_t i;
+		if (!json_is_array(inner))
+			return umap_error_set(UMAP_EINVALID, "pulled batch without an \"operations\" array");
+		json_array_foreach(inner, i, one) {
+			const char *v = json_string_value(json_object_get(one, "verb"));
+			int did = 0, err;
+			if (v && !strcmp(v, "batch"))
+				return umap_error_set(UMAP_EINVALID, "pulled batch inside a batch");
+			if ((err = apply_one(files, one, &did, cache)))
+				return err;
+			*applied |= did;
+		}
+		return 0;
+	}
 	int upsert = !strcmp(verb, "upsert"), update = !strcmp(verb, "update"), del = !strcmp(verb, "delete");
 	if ((update && !key) || !(upsert || update || del))
 		return umap_error_set(UMAP_EINVALID, "pulled op with an unknown verb or no key");

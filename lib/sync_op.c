@@ -275,3 +275,68 @@ int umap_sync_set_path(json_t *root, const char *key, json_t *value)
 		part = dot + 1;
 	}
 }
+
+/* Copies what a batch gives its inner ops: its clock and sender unless they have their own,
+ * and an op id of its own followed by the inner op's position. */
+static int batch_inner(json_t **out, const json_t *batch, json_t *inner, size_t index, size_t i)
+{
+	static const char *const inherited[] = { "hlc", "sender", NULL };
+	const char *verb = json_string_value(json_object_get(inner, "verb"));
+	if (!json_is_object(inner) || (verb && !strcmp(verb, "batch")))
+		return umap_error_set(UMAP_EINVALID, "ops[%zu]: operations[%zu] of a batch must be an op, not a batch",
+				      index, i);
+	*out = json_copy(inner);
+	if (!*out)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	for (int k = 0; inherited[k]; k++) {
+		json_t *v = json_object_get(batch, inherited[k]);
+		if (v && !json_object_get(*out, inherited[k]) && json_object_set(*out, inherited[k], v))
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	const char *id = json_string_value(json_object_get(batch, "op_id"));
+	if (id && json_object_set_new(*out, "op_id", json_sprintf("%s.%zu", id, i)))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	return 0;
+}
+
+int umap_sync_ops_expand(json_t **out, json_t *ops, size_t max)
+{
+	*out = json_array();
+	if (!*out)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	size_t index;
+	json_t *op;
+	int err = 0;
+	json_array_foreach(ops, index, op) {
+		const char *verb = json_string_value(json_object_get(op, "verb"));
+		json_t *inner = json_object_get(op, "operations");
+		if (!verb || strcmp(verb, "batch")) {
+			err = json_array_append(*out, op) ? umap_error_set(UMAP_ENOMEM, "out of memory") : 0;
+		} else if (!json_is_array(inner)) {
+			err = umap_error_set(UMAP_EINVALID, "ops[%zu]: a batch needs an \"operations\" array", index);
+		} else {
+			size_t i;
+			json_t *one, *copy = NULL;
+			json_array_foreach(inner, i, one) {
+				if ((err = batch_inner(&copy, op, one, index, i)) || json_array_append_new(*out, copy)) {
+					if (!err) {
+						err = umap_error_set(UMAP_ENOMEM, "out of memory");
+						copy = NULL;
+					}
+					json_decref(copy);
+					break;
+				}
+			}
+		}
+		if (!err && json_array_size(*out) > max)
+			err = umap_error_set(UMAP_ELIMIT, "too many ops once batches are counted (over %zu): push in batches",
+					     max);
+		if (err)
+			break;
+	}
+	if (err) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return err;
+}

@@ -43,6 +43,11 @@ int umap_sync_valid_filename(const char *name);
 int umap_sync_op_parse(umap_sync_op *out, json_t *op, size_t index);
 void umap_sync_op_dispose(umap_sync_op *op);
 
+/* A new array of `ops` where each uMap "batch" op is replaced by its inner "operations",
+ * which take the batch's "hlc" and "sender" unless they have their own, and op ids
+ * "BATCH_OP_ID.N". A batch inside a batch is refused; UMAP_ELIMIT past `max` ops. */
+int umap_sync_ops_expand(json_t **out, json_t *ops, size_t max);
+
 /* Sets the dotted `key` in `root` to `value` (a new reference is taken), creating objects on
  * the way; value NULL removes the key. "properties.a.b" walks properties, then a. */
 int umap_sync_set_path(json_t *root, const char *key, json_t *value);

@@ -1376,6 +1376,11 @@ static int submit(umap_sync_store *store, struct push_job *job)
 	return job->rc;
 }
 
+static int push_flat_ops(json_t **reply, umap_sync_store *store, const char *map,
+			 const umap_sync_grant *grant, const char *client, int64_t base, int realtime,
+			 json_t *ops);
+
+/* uMap's batches are stored as their inner ops (the log and pull know no batch). */
 static int push_ops(json_t **reply, umap_sync_store *store, const char *map,
 		    const umap_sync_grant *grant, const char *client, int64_t base, int realtime,
 		    json_t *ops)
@@ -1384,6 +1389,19 @@ static int push_ops(json_t **reply, umap_sync_store *store, const char *map,
 	if (nops > store->opts.max_ops)
 		return umap_error_set(UMAP_ELIMIT, "too many ops in one push (%zu, limit %zu): push in batches",
 				      nops, store->opts.max_ops);
+	json_t *flat = NULL;
+	int err = umap_sync_ops_expand(&flat, ops, store->opts.max_ops);
+	if (!err)
+		err = push_flat_ops(reply, store, map, grant, client, base, realtime, flat);
+	json_decref(flat);
+	return err;
+}
+
+static int push_flat_ops(json_t **reply, umap_sync_store *store, const char *map,
+			 const umap_sync_grant *grant, const char *client, int64_t base, int realtime,
+			 json_t *ops)
+{
+	size_t nops = json_array_size(ops);
 	struct push_job job;
 	memset(&job, 0, sizeof(job));
 	job.map = map;

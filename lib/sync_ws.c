@@ -377,38 +377,19 @@ static int valid_operation_message(const json_t *msg)
 	       (!ops || json_is_array(ops) || json_is_null(ops));
 }
 
-/* The log's form of an op a peer sent: without "kind", with an op_id (unique per peer: its
- * clock never repeats); a batch becomes its inner ops, each with the batch's clock. */
+/* The log's form of an op a peer sent: without "kind", with an op id (unique per peer: its
+ * clock never repeats); the store takes a batch as its inner ops (umap_sync_ops_expand). */
 static int log_ops_of(json_t *ops, const json_t *msg)
 {
 	const char *hlc = json_string_value(json_object_get(msg, "hlc"));
-	json_t *sender = json_object_get(msg, "sender");
 	if (!hlc)
 		return umap_error_set(UMAP_EINVALID, "an OperationMessage without \"hlc\"");
-	if (strcmp(json_string_value(json_object_get(msg, "verb")), "batch")) {
-		json_t *op = json_copy((json_t *)msg);
-		if (!op)
-			return UMAP_ENOMEM;
-		json_object_del(op, "kind");
-		json_object_set_new(op, "op_id", json_sprintf("ws-%s", hlc));
-		return json_array_append_new(ops, op) ? UMAP_ENOMEM : 0;
-	}
-	size_t i;
-	json_t *inner;
-	json_array_foreach(json_object_get(msg, "operations"), i, inner) {
-		if (!json_is_object(inner) || !valid_operation_message(inner) ||
-		    !strcmp(json_string_value(json_object_get(inner, "verb")), "batch"))
-			return umap_error_set(UMAP_EINVALID, "operations[%zu] of a batch is not an operation", i);
-		json_t *op = json_copy(inner);
-		if (!op)
-			return UMAP_ENOMEM;
-		json_object_set_new(op, "hlc", json_string(hlc));
-		if (sender)
-			json_object_set(op, "sender", sender);
-		json_object_set_new(op, "op_id", json_sprintf("ws-%s-%zu", hlc, i));
-		if (json_array_append_new(ops, op))
-			return UMAP_ENOMEM;
-	}
+	json_t *op = json_copy((json_t *)msg);
+	if (!op)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	json_object_del(op, "kind");
+	if (json_object_set_new(op, "op_id", json_sprintf("ws-%s", hlc)) || json_array_append_new(ops, op))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	return 0;
 }
 

@@ -48,6 +48,7 @@ peers() {
 	assert_success
 	assert_output --partial "ok: Ann's new feature reaches Bob"
 	assert_output --partial "ok: Bob's edit reaches Ann"
+	assert_output --partial "ok: Bob's batch reaches Ann"
 	assert_output --partial "ok: Cyd, joining late, gets every edit"
 }
 
@@ -141,4 +142,21 @@ OUT
 	assert_failure 128
 	assert_equal "$stdout" ""
 	assert_equal "$stderr" "fatal: cannot format the diff: the added feature 'Fourvière' without an id has no uMap realtime op: uMap finds features by id; give it one (umapsync import does) or name the property that holds ids with --id=PROP"
+}
+
+@test "umap realtime: a uMap batch pushed over HTTP is stored as its inner ops; pull applies a batch too" {
+	start_server
+	local t1 t2
+	t1=$(hlc alice)
+	push m alice 0 "[$(op_layer a1 L1 l1.geojson Layer alice),{\"op_id\":\"b1\",\"hlc\":\"$t1\",\"verb\":\"batch\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f1\",\"layerId\":\"L1\"},\"operations\":[{\"verb\":\"upsert\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f1\",\"layerId\":\"L1\"},\"value\":{\"type\":\"Feature\",\"properties\":{},\"geometry\":{\"type\":\"Point\",\"coordinates\":[1,2]}}},{\"verb\":\"update\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f1\",\"layerId\":\"L1\"},\"key\":\"properties.name\",\"value\":\"batched\"}]}]"
+	[ "$code" = 200 ]
+	http GET '/v1/maps/m/pull?since=0'
+	run jq -c '[.ops[] | [.op_id, .verb, .hlc == "'"$t1"'"]]' <<<"$body"
+	assert_output '[["a1","upsert",false],["b1.0","upsert",true],["b1.1","update",true]]'
+	"$UMAPSYNC" clone "$BASE/m" copy 2>/dev/null
+	run jq -c '.features[0].properties' copy/l1.geojson
+	assert_output '{"name":"batched"}'
+	push m alice 3 '[{"op_id":"b2","hlc":"'"$(hlc alice)"'","verb":"batch","subject":"map","operations":[{"verb":"batch","subject":"map","operations":[]}]}]'
+	[ "$code" = 400 ]
+	[[ $(jq -r .error <<<"$body") == *'operations[0] of a batch must be an op, not a batch'* ]]
 }

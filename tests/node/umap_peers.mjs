@@ -181,10 +181,18 @@ const scenarios = {
     await waitFor("Bob's edit reaches Ann", () => a.feature('aaaaa')?.properties.name === 'renamed by Bob')
     b.addFeature(point('bbbbb', 'from Bob', 4.9, 45.7))
     await waitFor("Bob's feature reaches Ann", () => a.feature('bbbbb') !== undefined)
+    // uMap groups some edits in a batch (startBatch/commitBatch): one message, inner operations
+    b.journal.startBatch()
+    b.setProperty('bbbbb', 'capacity', 12)
+    b.setProperty('bbbbb', 'covered', true)
+    b.journal.commitBatch('feature', { id: 'bbbbb', layerId: LAYER, featureType: 'marker' })
+    await waitFor("Bob's batch reaches Ann", () =>
+      a.feature('bbbbb')?.properties.capacity === 12 && a.feature('bbbbb')?.properties.covered === true)
     const c = new Peer('Cyd')
     await c.join()
     await waitFor('Cyd, joining late, gets every edit', () =>
-      c.feature('aaaaa')?.properties.name === 'renamed by Bob' && c.feature('bbbbb')?.properties.name === 'from Bob')
+      c.feature('aaaaa')?.properties.name === 'renamed by Bob' && c.feature('bbbbb')?.properties.name === 'from Bob' &&
+      c.feature('bbbbb')?.properties.capacity === 12)
     for (const p of [a, b, c]) p.leave()
   },
   // everyone left: the server alone answers a late joiner from its op log

@@ -306,6 +306,27 @@ TEST(apply_refuses_paths_and_layers)
 	CHECK_INT(umap_sync_apply_op(&files, o, &applied), UMAP_EINVALID);
 	json_decref(o);
 	CHECK_INT(json_array_size(json_object_get(files.roots[0], "layers")), 1);
+TEST(apply_umap_batch)
+{
+	/* uMap's journal sends {"verb":"batch","operations":[...]}: its inner ops, in order */
+	umap_sync_files files = { 0, NULL, NULL };
+	CHECK_INT(umap_sync_files_add(&files, "a.geojson",
+				      parse("{\"type\":\"FeatureCollection\",\"_umap_options\":{\"id\":\"A\"},\"features\":["
+					    "{\"type\":\"Feature\",\"id\":\"f\",\"properties\":{\"name\":\"x\"}}]}")), 0);
+	apply(&files, "{\"verb\":\"batch\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f\",\"layerId\":\"A\"},\"operations\":["
+		      "{\"verb\":\"update\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f\",\"layerId\":\"A\"},\"key\":\"properties.name\",\"value\":\"y\"},"
+		      "{\"verb\":\"update\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f\",\"layerId\":\"A\"},\"key\":\"properties.n\",\"value\":2}]}", 1);
+	char *t = dump(files.roots[0]);
+	CHECK_STR(t, "{\"type\":\"FeatureCollection\",\"_umap_options\":{\"id\":\"A\"},\"features\":["
+		     "{\"type\":\"Feature\",\"id\":\"f\",\"properties\":{\"name\":\"y\",\"n\":2}}]}");
+	free(t);
+	int applied;
+	json_t *nested = parse("{\"verb\":\"batch\",\"subject\":\"map\",\"operations\":[{\"verb\":\"batch\",\"operations\":[]}]}");
+	CHECK_INT(umap_sync_apply_op(&files, nested, &applied), UMAP_EINVALID);
+	json_decref(nested);
+	json_t *bare = parse("{\"verb\":\"batch\",\"subject\":\"map\"}");
+	CHECK_INT(umap_sync_apply_op(&files, bare, &applied), UMAP_EINVALID);
+	json_decref(bare);
 	umap_sync_files_dispose(&files);
 }
 
@@ -319,5 +340,6 @@ int main(void)
 	RUN(pull_reply_parse);
 	RUN(snapshot_refuses_bad_names);
 	RUN(apply_refuses_paths_and_layers);
+	RUN(apply_umap_batch);
 	return UNIT_DONE();
 }
