@@ -69,6 +69,10 @@ peers() {
 	REPO=$TEST_DIR/repo FEATURE=zP5kR NAME=Bellecour run peers push
 	assert_success
 	assert_output --partial "ok: features pushed over HTTP reach the browser live"
+	# umapsync push stamps its ops with uMap's clock form, which uMap's hlc.js parses
+	http GET '/v1/maps/42/pull?since=0'
+	run jq -r '[.ops[].hlc | test("^[0-9]{13}:[0-9]+:[A-Za-z0-9_-]+$")] | all' <<<"$body"
+	assert_output true
 	REPO=$TEST_DIR/repo FEATURE=zP5kR NAME="Bellecour (browser)" run peers edit
 	assert_success
 	cd repo
