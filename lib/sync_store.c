@@ -60,6 +60,7 @@ enum stmt_id {
 	S_CONFLICT_KEY,
 	S_CONFLICT_WHOLE,
 	S_CONFLICT_LAYER,
+	S_LATEST_KEY,
 	S_LAYER_ENSURE,
 	S_LAYER_GET,
 	S_LAYER_SET,
@@ -111,6 +112,12 @@ static const char *const stmt_sql[N_STMT] = {
 			     " AND seq > ?4 AND client <> ?5 AND (feature = ?3 OR key = '') ORDER BY seq LIMIT 1",
 	[S_CONFLICT_LAYER] = "SELECT key, seq FROM changes WHERE map = ?1 AND layer = ?2 AND seq > ?3 AND client <> ?4"
 			     " ORDER BY seq LIMIT 1",
+	/* the latest change of a key, of a parent key, or of the whole entity (for realtime
+	 * ops, which win by clock, not by arrival) */
+	[S_LATEST_KEY] = "SELECT o.body FROM changes c JOIN ops o ON o.map = c.map AND o.seq = c.seq"
+			 " WHERE c.map = ?1 AND c.layer = ?2 AND c.feature = ?3"
+			 " AND (c.key = ?4 OR c.key = '' OR substr(?4, 1, length(c.key) + 1) = c.key || '.')"
+			 " ORDER BY c.seq DESC LIMIT 1",
 	[S_LAYER_ENSURE] = "INSERT OR IGNORE INTO layers(map, id, ord, filename, options) VALUES(?1, ?2,"
 			   " (SELECT COALESCE(MAX(ord), 0) + 1 FROM layers WHERE map = ?1), NULL, NULL)",
 	[S_LAYER_GET] = "SELECT options FROM layers WHERE map = ?1 AND id = ?2",
@@ -826,6 +833,35 @@ static void change_scope(const umap_sync_op *op, const char **feature, const cha
 		*feature = "*";
 }
 
+/* 1 when a realtime update is older (by parsed clock) than the latest logged change of its
+ * key, parent key or entity: uMap's peers settle such races by clock, so the state keeps
+ * the newer value (the op is still logged and relayed). Changes pruned from the log count
+ * as older. */
+static int is_stale(struct conn *c, const struct push_job *job, const umap_sync_op *op)
+{
+	if (op->verb != UMAP_SYNC_UPDATE)
+		return 0;
+	const char *feature, *key;
+	change_scope(op, &feature, &key);
+	sqlite3_stmt *s = stmt(c, S_LATEST_KEY);
+	bind_text(s, 1, job->map);
+	bind_text(s, 2, op->layer);
+	bind_text(s, 3, feature);
+	bind_text(s, 4, key);
+	int stale = 0, rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		json_t *body = load_stored((const char *)sqlite3_column_text(s, 0));
+		umap_hlc_ts latest;
+		stale = body && !umap_hlc_parse(&latest, json_string_value(json_object_get(body, "hlc"))) &&
+			umap_hlc_compare(&latest, &op->hlc) > 0;
+		json_decref(body);
+	} else if (rc != SQLITE_DONE) {
+		stale = db_error(c->db, "reading the latest change of a key");
+	}
+	sqlite3_reset(s);
+	return stale;
+}
+
 /* Another client's change after `base` that this op would overwrite: 1 and its key. */
 static int find_conflict(struct conn *c, const struct push_job *job, const umap_sync_op *op,
 			 char *key_out, size_t key_size)
@@ -1221,7 +1257,14 @@ static int run_push(umap_sync_store *store, struct push_job *job)
 			err = umap_error_set(UMAP_ENOMEM, "out of memory");
 			break;
 		}
-		if ((err = apply_op(c, job->map, op, &missing, &added, ensured, value_text))) {
+		int stale = job->realtime ? is_stale(c, job, op) : 0;
+		if (stale < 0) {
+			free(value_text);
+			err = stale;
+			break;
+		}
+		missing = added = 0;
+		if (!stale && (err = apply_op(c, job->map, op, &missing, &added, ensured, value_text))) {
 			free(value_text);
 			break;
 		}
@@ -1252,6 +1295,8 @@ static int run_push(umap_sync_store *store, struct push_job *job)
 		sqlite3_bind_int64(s, 4, seq);
 		if ((err = step_done(c, s, "recording the op")))
 			break;
+		if (stale)
+			continue; /* logged and relayed, but the newer change stays the key's last */
 		const char *feature, *key;
 		change_scope(op, &feature, &key);
 		s = stmt(c, S_CHANGE_SET);
