@@ -642,6 +642,15 @@ static int map_get(struct conn *c, const char *map, int64_t *head, int64_t *floo
 	return err;
 }
 
+int umap_sync_store_floor(int64_t *out, umap_sync_store *store, const char *map)
+{
+	int64_t head;
+	pthread_mutex_lock(&store->r.lock);
+	int err = map_get(&store->r, map, &head, out, NULL);
+	pthread_mutex_unlock(&store->r.lock);
+	return err;
+}
+
 int umap_sync_store_head(int64_t *out, umap_sync_store *store, const char *map)
 {
 	int64_t floor;

@@ -79,6 +79,9 @@ int umap_sync_token_revoke(umap_sync_store *store, const char *id);
 
 /* The head cursor of a map (the sequence number of its last op); UMAP_ENOTFOUND. */
 int umap_sync_store_head(int64_t *out, umap_sync_store *store, const char *map);
+/* The oldest cursor a pull of the map may start from (ops up to it were pruned, --retain);
+ * 0 while every op is kept. UMAP_ENOTFOUND. */
+int umap_sync_store_floor(int64_t *out, umap_sync_store *store, const char *map);
 
 /* Applies a push {"client_id","base","ops"} to `map` (created by its first push).
  * 0: *reply = {"ack":[op_id...],"cursor":N}, sent only after the ops are durable.

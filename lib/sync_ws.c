@@ -418,6 +418,8 @@ static void on_list_operations(struct peer *p, const json_t *message)
 	int has_last = !umap_hlc_parse(&last, json_string_value(json_object_get(message, "lastKnownHLC")));
 	json_t *operations = json_array();
 	int64_t since = 0;
+	if (umap_sync_store_floor(&since, ws->store, p->map))
+		since = 0; /* no map yet: an empty answer */
 	for (int more = 1; operations && more;) {
 		json_t *page = pull_page(ws, p->map, since, RELAY_PAGE * 10);
 		if (!page)

@@ -60,6 +60,14 @@ peers() {
 	assert_output --partial "ok: a late joiner gets the log from the server"
 }
 
+@test "umap realtime: with --retain, a late joiner gets what the log still holds" {
+	start_server --umap-secret-file "$TEST_DIR/secret" --retain 2
+	export PORT MAP=42 SECRET_FILE=$TEST_DIR/secret
+	run peers retained
+	assert_success
+	assert_output --partial "ok: a late joiner gets the retained tail of the log"
+}
+
 @test "umap realtime: a umapsync push reaches a connected uMap peer; its edits come back with pull" {
 	start_rt
 	mkdir repo

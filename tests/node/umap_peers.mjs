@@ -212,6 +212,27 @@ const scenarios = {
       c.feature('rrrrr')?.properties.name === 'kept and renamed')
     c.leave()
   },
+  // with --retain, the server answers from what its log still holds
+  async retained() {
+    const a = new Peer('Ann')
+    await a.join()
+    a.addFeature(point('ttttt', 'first'))
+    for (const name of ['second', 'third', 'fourth']) a.setProperty('ttttt', 'name', name)
+    // browsers load the saved map before they join: they hold the feature already
+    const b = new Peer('Bob')
+    b.layers.get(LAYER).makeFeature(point('ttttt', 'as saved'))
+    await b.join()
+    await waitFor('the last edit is logged', () => b.feature('ttttt')?.properties.name === 'fourth')
+    a.leave()
+    b.leave()
+    await new Promise((r) => setTimeout(r, 300))
+    const c = new Peer('Cyd')
+    c.layers.get(LAYER).makeFeature(point('ttttt', 'as saved'))
+    await c.join()
+    await waitFor('a late joiner gets the retained tail of the log', () =>
+      c.feature('ttttt')?.properties.name === 'fourth')
+    c.leave()
+  },
   // a `umapsync push` reaches a connected peer live
   async push() {
     const a = new Peer('Ann')
