@@ -761,6 +761,9 @@ static void upgraded(void *cls, struct MHD_Connection *conn, void *req_cls, cons
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	/* JSON is read without recursion and at most 256 deep: 1 MiB of stack is plenty, and
+	 * a few hundred peers do not reserve 8 MiB each */
+	pthread_attr_setstacksize(&attr, (size_t)1 << 20);
 	pthread_mutex_lock(&ws->lock);
 	p->next = ws->peers;
 	if (p->next)
