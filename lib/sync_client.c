@@ -4,6 +4,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -399,6 +400,13 @@ int umap_sync_pull_reply_parse(umap_sync_pull_reply *out, const char *body, size
 	else if (json_is_true(more) && json_integer_value(at) == since)
 		err = umap_error_set(UMAP_EINVALID, NOT_A_PULL_REPLY "\"more\" is true but the cursor did not move past %lld",
 				     since);
+	if (!err) { /* uMap's batches are read as their inner ops */
+		json_t *flat = NULL;
+		if ((err = umap_sync_ops_expand(&flat, ops, SIZE_MAX)) || json_object_set_new(root, "ops", flat))
+			err = err ? umap_error_prefix(err, NOT_A_PULL_REPLY) : umap_error_set(UMAP_ENOMEM, "out of memory");
+		else
+			ops = flat;
+	}
 	for (size_t i = 0; !err && i < json_array_size(ops); i++) {
 		umap_sync_op op;
 		if ((err = umap_sync_op_parse(&op, json_array_get(ops, i), i)))

@@ -306,6 +306,9 @@ TEST(apply_refuses_paths_and_layers)
 	CHECK_INT(umap_sync_apply_op(&files, o, &applied), UMAP_EINVALID);
 	json_decref(o);
 	CHECK_INT(json_array_size(json_object_get(files.roots[0], "layers")), 1);
+	umap_sync_files_dispose(&files);
+}
+
 TEST(apply_umap_batch)
 {
 	/* uMap's journal sends {"verb":"batch","operations":[...]}: its inner ops, in order */
@@ -328,6 +331,18 @@ TEST(apply_umap_batch)
 	CHECK_INT(umap_sync_apply_op(&files, bare, &applied), UMAP_EINVALID);
 	json_decref(bare);
 	umap_sync_files_dispose(&files);
+	/* a pull reply holding a batch gives its inner ops, each checked as a pushed op */
+	umap_sync_pull_reply reply;
+	const char *body = "{\"ops\":[{\"op_id\":\"b\",\"hlc\":\"1700000000000:0:a\",\"verb\":\"batch\",\"subject\":\"feature\","
+			   "\"operations\":[{\"verb\":\"delete\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f\",\"layerId\":\"A\"}},"
+			   "{\"verb\":\"delete\",\"subject\":\"feature\",\"metadata\":{\"id\":\"g\",\"layerId\":\"A\"}}]}],\"cursor\":1}";
+	CHECK_INT(umap_sync_pull_reply_parse(&reply, body, strlen(body), 0), 0);
+	CHECK_INT(json_array_size(reply.ops), 2);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(reply.ops, 1), "op_id")), "b.1");
+	umap_sync_pull_reply_dispose(&reply);
+	const char *bad = "{\"ops\":[{\"op_id\":\"b\",\"hlc\":\"1700000000000:0:a\",\"verb\":\"batch\",\"subject\":\"feature\","
+			  "\"operations\":[{\"verb\":\"delete\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f\",\"layerId\":\"../x\"}}]}],\"cursor\":1}";
+	CHECK_INT(umap_sync_pull_reply_parse(&reply, bad, strlen(bad), 0), UMAP_EINVALID);
 }
 
 int main(void)
