@@ -245,14 +245,19 @@ static json_t *umap_op_of(json_t *stored)
 	return op;
 }
 
-/* A page of the log after `since`: {"ops","cursor","more"} parsed; NULL on error. */
+/* A page of the log after `since`: {"ops","cursor","more"} parsed; NULL on error. A `since`
+ * that the log no longer reaches (pruned by --retain) starts at the log's floor: what was
+ * pruned before it could be relayed is lost to live peers, as to any pull. */
 static json_t *pull_page(umap_sync_ws *ws, const char *map, int64_t since, int64_t limit)
 {
 	umap_sync_grant all = { 1, 1, 0, NULL, "" };
 	umap_buf text = UMAP_BUF_INIT;
-	int64_t cursor;
+	int64_t cursor, floor;
 	json_t *page = NULL;
-	if (!umap_sync_store_pull(&text, &cursor, ws->store, map, &all, since, limit))
+	int err = umap_sync_store_pull(&text, &cursor, ws->store, map, &all, since, limit);
+	if (err == UMAP_ELIMIT && !umap_sync_store_floor(&floor, ws->store, map) && floor > since)
+		err = umap_sync_store_pull(&text, &cursor, ws->store, map, &all, floor, limit);
+	if (!err)
 		umap_json_loadb(&page, text.ptr, text.len, "the op log");
 	else
 		ws_log(ws, "uMap peers of map '%s': reading the op log: %s", map, umap_error_last());
@@ -417,9 +422,7 @@ static void on_list_operations(struct peer *p, const json_t *message)
 	umap_hlc_ts last;
 	int has_last = !umap_hlc_parse(&last, json_string_value(json_object_get(message, "lastKnownHLC")));
 	json_t *operations = json_array();
-	int64_t since = 0;
-	if (umap_sync_store_floor(&since, ws->store, p->map))
-		since = 0; /* no map yet: an empty answer */
+	int64_t since = 0; /* pull_page starts at the floor of a pruned log */
 	for (int more = 1; operations && more;) {
 		json_t *page = pull_page(ws, p->map, since, RELAY_PAGE * 10);
 		if (!page)

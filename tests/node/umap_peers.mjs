@@ -208,6 +208,8 @@ const scenarios = {
     await c.join()
     await waitFor('the server is the only other peer', () =>
       Object.keys(c.journal.peers).sort().join() === [c.journal.peerId, 'umapsync'].sort().join())
+    // the browser asked a random peer, maybe Ann on her way out: ask again, now the server
+    c.journal.onJoinResponse({ peer: c.journal.peerId, peers: c.journal.peers })
     await waitFor('a late joiner gets the log from the server', () =>
       c.feature('rrrrr')?.properties.name === 'kept and renamed')
     c.leave()
@@ -225,10 +227,13 @@ const scenarios = {
     await waitFor('the last edit is logged', () => b.feature('ttttt')?.properties.name === 'fourth')
     a.leave()
     b.leave()
-    await new Promise((r) => setTimeout(r, 300))
     const c = new Peer('Cyd')
     c.layers.get(LAYER).makeFeature(point('ttttt', 'as saved'))
     await c.join()
+    await waitFor('the server is the only other peer', () =>
+      Object.keys(c.journal.peers).sort().join() === [c.journal.peerId, 'umapsync'].sort().join())
+    // the browser asked a random peer, maybe one that was leaving: ask again, now the server
+    c.journal.onJoinResponse({ peer: c.journal.peerId, peers: c.journal.peers })
     await waitFor('a late joiner gets the retained tail of the log', () =>
       c.feature('ttttt')?.properties.name === 'fourth')
     c.leave()
