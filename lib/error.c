@@ -87,6 +87,7 @@ const char *umap_error_name(int code)
 	case UMAP_EUSAGE: return "invalid arguments";
 	case UMAP_EAUTH: return "not authorised";
 	case UMAP_ENET: return "network error";
+	case UMAP_ENOSPC: return "no space left";
 	default: return "error";
 	}
 }

@@ -19,6 +19,7 @@ enum umap_error_code {
 	UMAP_EUSAGE = -10,    /* caller passed arguments that make no sense */
 	UMAP_EAUTH = -11,     /* missing or insufficient credentials */
 	UMAP_ENET = -12,      /* network failure */
+	UMAP_ENOSPC = -13,    /* the disk (or the database's size limit) is full */
 };
 
 /* Stores a formatted message for the calling thread and returns `code`,

@@ -116,6 +116,14 @@ bad:
 			      index, UMAP_SYNC_FEATURE_ID_MAX);
 }
 
+/* The text of a JSON string that holds no NUL, else NULL: checks read C strings, so a
+ * "\u0000" inside a name would cut it short ("L1\u0000x" passing as "L1"). */
+const char *umap_sync_json_name(const json_t *value)
+{
+	const char *s = json_string_value(value);
+	return s && strlen(s) == json_string_length(value) ? s : NULL;
+}
+
 static int lookup(const char *const *names, const char *s)
 {
 	for (int i = 0; names[i]; i++)
@@ -135,10 +143,11 @@ static int op_parse(umap_sync_op *out, json_t *op, size_t index)
 	out->json = op;
 	if (!json_is_object(op))
 		return umap_error_set(UMAP_EINVALID, "ops[%zu]: an op must be a JSON object", index);
-	const char *verb = json_string_value(json_object_get(op, "verb"));
-	const char *subject = json_string_value(json_object_get(op, "subject"));
-	const char *hlc = json_string_value(json_object_get(op, "hlc"));
-	out->op_id = json_string_value(json_object_get(op, "op_id"));
+	const char *verb = umap_sync_json_name(json_object_get(op, "verb"));
+	const char *subject = umap_sync_json_name(json_object_get(op, "subject"));
+	json_t *hlc_value = json_object_get(op, "hlc");
+	const char *hlc = umap_sync_json_name(hlc_value);
+	out->op_id = umap_sync_json_name(json_object_get(op, "op_id"));
 	int v = verb ? lookup(verbs, verb) : -1, s = subject ? lookup(subjects, subject) : -1;
 	if (v < 0)
 		return umap_error_set(UMAP_EINVALID, "ops[%zu]: \"verb\" must be \"upsert\", \"update\" or \"delete\"", index);
@@ -149,7 +158,8 @@ static int op_parse(umap_sync_op *out, json_t *op, size_t index)
 				      "ops[%zu]: \"op_id\" must be a string of 1 to %d printable characters without spaces",
 				      index, UMAP_SYNC_OP_ID_MAX);
 	if (!hlc)
-		return umap_error_set(UMAP_EINVALID, "ops[%zu]: \"hlc\" is missing (a hybrid logical clock string)", index);
+		return umap_error_set(UMAP_EINVALID, hlc_value ? "ops[%zu]: \"hlc\" must be a hybrid logical clock string"
+						       : "ops[%zu]: \"hlc\" is missing (a hybrid logical clock string)", index);
 	if (umap_hlc_decode(&out->hlc, hlc))
 		return umap_error_prefix(UMAP_EINVALID, "ops[%zu]: ", index);
 	out->verb = (umap_sync_verb)v;
@@ -160,7 +170,7 @@ static int op_parse(umap_sync_op *out, json_t *op, size_t index)
 		return umap_error_set(UMAP_EINVALID, "ops[%zu]: \"metadata\" must be an object", index);
 	out->layer = "";
 	if (out->subject == UMAP_SYNC_FEATURE) {
-		out->layer = json_string_value(json_object_get(meta, "layerId"));
+		out->layer = umap_sync_json_name(json_object_get(meta, "layerId"));
 		if (!out->layer || !umap_sync_valid_name(out->layer, UMAP_SYNC_LAYER_MAX))
 			return umap_error_set(UMAP_EINVALID,
 					      "ops[%zu]: metadata.layerId must be 1 to %d characters of A-Z a-z 0-9 _ -",
@@ -169,14 +179,14 @@ static int op_parse(umap_sync_op *out, json_t *op, size_t index)
 		if (feature_id_text(&out->feature, id, index))
 			return UMAP_EINVALID;
 	} else if (out->subject == UMAP_SYNC_DATALAYER) {
-		out->layer = json_string_value(json_object_get(meta, "id"));
+		out->layer = umap_sync_json_name(json_object_get(meta, "id"));
 		if (!out->layer || !umap_sync_valid_name(out->layer, UMAP_SYNC_LAYER_MAX))
 			return umap_error_set(UMAP_EINVALID,
 					      "ops[%zu]: metadata.id of a datalayer must be 1 to %d characters of A-Z a-z 0-9 _ -",
 					      index, UMAP_SYNC_LAYER_MAX);
 		json_t *filename = json_object_get(meta, "filename");
 		if (filename) {
-			out->filename = json_string_value(filename);
+			out->filename = umap_sync_json_name(filename);
 			if (out->verb != UMAP_SYNC_UPSERT || !out->filename ||
 			    !umap_sync_valid_filename(out->filename))
 				return umap_error_set(UMAP_EINVALID,
@@ -209,7 +219,7 @@ static int op_parse(umap_sync_op *out, json_t *op, size_t index)
 		out->value = value;
 		break;
 	case UMAP_SYNC_UPDATE:
-		out->key = json_string_value(json_object_get(op, "key"));
+		out->key = umap_sync_json_name(json_object_get(op, "key"));
 		if (!out->key || !valid_key(out->key))
 			return umap_error_set(UMAP_EINVALID,
 					      "ops[%zu]: an update needs a dotted \"key\" (e.g. \"properties.name\"), at most %d bytes and %d levels",

@@ -36,6 +36,9 @@ typedef struct umap_sync_op {
 /* Map names and client ids: 1..UMAP_SYNC_NAME_MAX bytes of [A-Za-z0-9_-]; layer ids the
  * same up to UMAP_SYNC_LAYER_MAX. Nothing that could walk a path or break a URL. */
 int umap_sync_valid_name(const char *name, size_t max);
+/* The text of a JSON string without NUL ("\u0000"), else NULL (not a string, or one that
+ * C string checks would read cut short). Every name taken from an op goes through it. */
+const char *umap_sync_json_name(const json_t *value);
 /* A working-file name: one path component, no leading dot, no control characters. */
 int umap_sync_valid_filename(const char *name);
 

@@ -145,6 +145,8 @@ static unsigned status_for(int err)
 		return MHD_HTTP_CONFLICT;
 	case UMAP_ELIMIT:
 		return MHD_HTTP_CONTENT_TOO_LARGE;
+	case UMAP_ENOSPC:
+		return MHD_HTTP_INSUFFICIENT_STORAGE;
 	default:
 		return MHD_HTTP_INTERNAL_SERVER_ERROR;
 	}

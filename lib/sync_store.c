@@ -18,6 +18,7 @@
 #include "json.h"
 #include "sha256.h"
 #include "json_copy.h"
+#include "strmap.h"
 #include "strutil.h"
 #include "sync_op.h"
 
@@ -135,7 +136,8 @@ static const char *const stmt_sql[N_STMT] = {
 	[S_FEATURE_LIST] = "SELECT body FROM features WHERE map = ?1 AND layer = ?2 ORDER BY ord",
 	[S_FEATURE_COUNT] = "SELECT COUNT(*) FROM features WHERE map = ?1 AND layer = ?2",
 	[S_TOKEN_ANY] = "SELECT EXISTS(SELECT 1 FROM tokens)",
-	[S_TOKEN_ACTIVE] = "SELECT id, hash, map, layers, access FROM tokens WHERE revoked IS NULL",
+	/* one lookup on the hash's unique index, however many tokens there are */
+	[S_TOKEN_ACTIVE] = "SELECT id, hash, map, layers, access FROM tokens WHERE hash = ?1 AND revoked IS NULL",
 	[S_TOKEN_INSERT] = "INSERT INTO tokens(id, hash, map, layers, access, created, revoked)"
 			   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, NULL)",
 	[S_TOKEN_LIST] = "SELECT id, map, layers, access, created, revoked FROM tokens ORDER BY created, id",
@@ -188,8 +190,11 @@ struct umap_sync_store {
 static int db_error(sqlite3 *db, const char *what)
 {
 	int code = sqlite3_errcode(db);
-	return umap_error_set(code == SQLITE_FULL || code == SQLITE_IOERR ? UMAP_EIO :
-			      code == SQLITE_CORRUPT || code == SQLITE_NOTADB ? UMAP_ECORRUPT : UMAP_EIO,
+	if (code == SQLITE_FULL)
+		return umap_error_set(UMAP_ENOSPC,
+				      "the server's disk is full (database: %s): nothing was applied; the operator must free space",
+				      what);
+	return umap_error_set(code == SQLITE_CORRUPT || code == SQLITE_NOTADB ? UMAP_ECORRUPT : UMAP_EIO,
 			      "database: %s: %s", what, sqlite3_errmsg(db));
 }
 
@@ -264,6 +269,23 @@ static int conn_open(struct conn *c, const char *path, int readonly)
 	return 0;
 }
 
+/* A damaged database would serve garbage or fail request by request: it is checked once
+ * at open (every page's structure, not the contents of its records: PRAGMA quick_check). */
+static int check_integrity(struct conn *c, const char *path)
+{
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(c->db, "PRAGMA quick_check(1)", -1, &s, NULL))
+		return umap_error_set(UMAP_ECORRUPT, "database '%s' is damaged: %s: restore it from a backup",
+				      path, sqlite3_errmsg(c->db));
+	int rc = sqlite3_step(s), err = 0;
+	const char *result = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0) : NULL;
+	if (!result || strcmp(result, "ok"))
+		err = umap_error_set(UMAP_ECORRUPT, "database '%s' is damaged (%s): restore it from a backup",
+				     path, result ? result : sqlite3_errmsg(c->db));
+	sqlite3_finalize(s);
+	return err;
+}
+
 static void conn_close(struct conn *c)
 {
 	if (!c->db)
@@ -297,7 +319,8 @@ int umap_sync_store_open(umap_sync_store **out, const char *dir, const umap_sync
 	store->opts = *opts;
 	if (!store->opts.clock)
 		store->opts.clock = umap_hlc_system_clock;
-	if ((err = conn_open(&store->w, path.ptr, 0)) || (err = conn_open(&store->r, path.ptr, 1))) {
+	if ((err = conn_open(&store->w, path.ptr, 0)) || (err = check_integrity(&store->w, path.ptr)) ||
+	    (err = conn_open(&store->r, path.ptr, 1))) {
 		conn_close(&store->w);
 		conn_close(&store->r);
 		free(store);
@@ -336,10 +359,15 @@ static char *dump_compact(const json_t *value)
 	return umap_json_dumps(value, UMAP_JSON_COMPACT);
 }
 
+/* Stored text is read back with the project's parser, which keeps a "\u0000" inside a
+ * string or a member name (jansson's json_loads refuses it without JSON_ALLOW_NUL and cuts
+ * member names at it), so a value holding one can still be updated later. */
 static json_t *load_stored(const char *text)
 {
-	json_error_t jerr;
-	return text ? json_loads(text, JSON_DECODE_ANY, &jerr) : NULL;
+	json_t *value = NULL;
+	if (text)
+		umap_json_loadb(&value, text, strlen(text), "stored state");
+	return value;
 }
 
 /* ---- Access ---------------------------------------------------------------------------- */
@@ -433,9 +461,11 @@ int umap_sync_store_authorize(umap_sync_grant *out, umap_sync_store *store, cons
 	char *token_map = NULL, *layers = NULL;
 	pthread_mutex_lock(&c->lock);
 	sqlite3_stmt *s = stmt(c, S_TOKEN_ACTIVE);
+	bind_text(s, 1, hash);
 	int rc;
-	/* every active token is compared, in constant time each, so the time taken does not
-	 * tell how much of a guessed hash matched */
+	/* looked up by the SHA-256 of the token: the index's timing can only tell about a
+	 * hash, which says nothing of the secret; the row found is still compared in
+	 * constant time so that no code path compares secrets byte by byte */
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *h = (const char *)sqlite3_column_text(s, 1);
 		if (h && umap_secure_equal(h, strlen(h), hash, strlen(hash)) && !found) {
@@ -1430,6 +1460,25 @@ static int submit(umap_sync_store *store, struct push_job *job)
 	return job->rc;
 }
 
+/* An op_id names one op of a client: two in one push would make the second a "retry" of
+ * the first inside the same transaction (the idempotency record refuses it). */
+static int check_unique_op_ids(const struct push_job *job)
+{
+	umap_strmap seen = UMAP_STRMAP_INIT;
+	int err = 0;
+	for (size_t i = 0; !err && i < job->nops; i++) {
+		size_t first;
+		if (umap_strmap_get(&seen, job->ops[i].op_id, &first))
+			err = umap_error_set(UMAP_EINVALID,
+					     "ops[%zu]: op_id '%s' is already used by ops[%zu] of this push: each op needs its own op_id",
+					     i, job->ops[i].op_id, first);
+		else if (umap_strmap_put(&seen, job->ops[i].op_id, i, NULL))
+			err = umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	umap_strmap_dispose(&seen);
+	return err;
+}
+
 static int push_flat_ops(json_t **reply, umap_sync_store *store, const char *map,
 			 const umap_sync_grant *grant, const char *client, int64_t base, int realtime,
 			 json_t *ops);
@@ -1482,6 +1531,8 @@ static int push_flat_ops(json_t **reply, umap_sync_store *store, const char *map
 					     op->layer, *op->layer ? "'" : "");
 	}
 	if (!err)
+		err = check_unique_op_ids(&job);
+	if (!err)
 		err = submit(store, &job);
 	for (size_t i = 0; i < job.nops; i++)
 		umap_sync_op_dispose(&job.ops[i]);
@@ -1499,7 +1550,7 @@ int umap_sync_store_push(json_t **reply, umap_sync_store *store, const char *map
 				      UMAP_SYNC_NAME_MAX);
 	if (!json_is_object(body))
 		return umap_error_set(UMAP_EINVALID, "a push must be a JSON object {\"client_id\",\"base\",\"ops\"}");
-	const char *client = json_string_value(json_object_get(body, "client_id"));
+	const char *client = umap_sync_json_name(json_object_get(body, "client_id"));
 	json_t *base = json_object_get(body, "base"), *ops = json_object_get(body, "ops");
 	if (!client || !umap_sync_valid_name(client, UMAP_SYNC_NAME_MAX))
 		return umap_error_set(UMAP_EINVALID, "\"client_id\" must be 1 to %d characters of A-Z a-z 0-9 _ -",

@@ -458,7 +458,10 @@ static void on_list_operations(struct peer *p, const json_t *message)
 static void on_peer_message(struct peer *p, const json_t *msg, const char *raw)
 {
 	umap_sync_ws *ws = p->ws;
-	const char *recipient = json_string_value(json_object_get(msg, "recipient"));
+	/* "a\u0000b" would otherwise reach peer "a" */
+	const char *recipient = umap_sync_json_name(json_object_get(msg, "recipient"));
+	if (!recipient)
+		return;
 	if (!strcmp(recipient, UMAP_SYNC_WS_SERVER_PEER)) {
 		const json_t *message = json_object_get(msg, "message");
 		const char *verb = json_string_value(json_object_get(message, "verb"));
@@ -486,7 +489,7 @@ static int on_join(struct peer *p, const json_t *msg)
 	umap_sync_ws *ws = p->ws;
 	const char *kind = json_string_value(json_object_get(msg, "kind"));
 	const char *token = json_string_value(json_object_get(msg, "token"));
-	const char *id = json_string_value(json_object_get(msg, "peer"));
+	const char *id = umap_sync_json_name(json_object_get(msg, "peer"));
 	json_t *username = json_object_get(msg, "username");
 	if ((json_object_get(msg, "kind") && (!kind || strcmp(kind, "JoinRequest"))) || !token || !id ||
 	    !is_string_or_null(username))
@@ -503,7 +506,7 @@ static int on_join(struct peer *p, const json_t *msg)
 		return err;
 	json_t *map_id = json_object_get(signed_obj, "map_id"), *perms = json_object_get(signed_obj, "permissions");
 	char map_text[32];
-	const char *token_map = json_string_value(map_id);
+	const char *token_map = umap_sync_json_name(map_id);
 	if (json_is_integer(map_id)) {
 		snprintf(map_text, sizeof(map_text), "%lld", (long long)json_integer_value(map_id));
 		token_map = map_text;
