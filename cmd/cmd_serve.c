@@ -63,7 +63,7 @@ int cmd_serve(int argc, const char **argv)
 	static const char *const usage[] = { "umapsync serve [--listen ADDR:PORT] [--data DIR] [options]", NULL };
 	const char *listen = NULL, *data = "umapsync-data", *port_file = NULL, *umap_secret_file = NULL;
 	int threads = 4, max_conn = 1024, max_per_ip = 128, timeout = 30, request_timeout = 60;
-	int max_body = 8 << 20;
+	int max_body = 8 << 20, max_inflight = (int)UMAP_SYNC_DEFAULT_MAX_INFLIGHT;
 	int rate = 200, retain = 0, max_wait = 30, force_auth = 0, verbose = 0;
 	int max_features = (int)UMAP_SYNC_DEFAULT_MAX_FEATURES;
 	const struct option options[] = {
@@ -79,6 +79,7 @@ int cmd_serve(int argc, const char **argv)
 		OPT_INT(0, "timeout", &timeout, "SECONDS", "close idle connections after this (default 30)"),
 		OPT_INT(0, "request-timeout", &request_timeout, "SECONDS", "close a connection whose request takes longer than this to arrive, 0 for no limit (default 60)"),
 		OPT_INT(0, "max-body", &max_body, "BYTES", "largest request body; larger ones get 413 (default 8 MiB)"),
+		OPT_INT(0, "max-inflight", &max_inflight, "BYTES", "request bodies held at once by the whole server; pushes over it get 503 (default 64 MiB)"),
 		OPT_INT(0, "rate", &rate, "N", "requests per second per client address, 0 for no limit; more get 429 (default 200)"),
 		OPT_INT(0, "max-features", &max_features, "N", "features one layer may hold; a push that would add more gets 413 (default 1000000)"),
 		OPT_INT(0, "max-wait", &max_wait, "SECONDS", "longest long-poll a pull may ask for (default 30)"),
@@ -101,6 +102,10 @@ int cmd_serve(int argc, const char **argv)
 	sopts.timeout_s = (unsigned)timeout;
 	sopts.request_timeout_s = (unsigned)positive("request-timeout", request_timeout, usage, options);
 	sopts.max_body = (size_t)max_body;
+	if (max_inflight < max_body)
+		usage_with_options_msg(usage, options, "--max-inflight (%d) must be at least --max-body (%d)",
+				       max_inflight, max_body);
+	sopts.max_inflight = (size_t)max_inflight;
 	sopts.rate = positive("rate", rate, usage, options);
 	sopts.burst = 2.0 * rate;
 	sopts.max_wait_s = (unsigned)positive("max-wait", max_wait, usage, options);

@@ -33,9 +33,18 @@ struct rate_slot {
 
 struct conn_watch;
 
+enum body_state {
+	BODY_KEPT,        /* the body is being received and kept */
+	BODY_TOO_BIG,     /* it outgrew max_body: dropped, 413 once it has arrived */
+	BODY_OVER_BUDGET, /* it outgrew the server's budget for bodies: dropped, 503 */
+	BODY_IGNORED,     /* the endpoint takes no body: whatever arrives is dropped */
+	BODY_ANSWERED,    /* answered before the body: whatever arrives is dropped */
+};
+
 struct request {
 	umap_buf body;
-	int too_big;           /* 1: the body outgrew max_body; 2: answered before the body */
+	enum body_state state;
+	size_t reserved;       /* bytes of the server's body budget held by `body` */
 	int waiting;           /* 1: suspended in a long-poll; 2: resumed, answer now */
 	uint64_t deadline_us;
 	char map[UMAP_SYNC_NAME_MAX + 1];
@@ -63,6 +72,8 @@ struct umap_sync_server {
 	pthread_mutex_t watch_lock;
 	struct conn_watch *watched; /* connections, for the request deadline */
 	umap_sync_ws *ws;           /* uMap's websocket endpoint, with --umap-secret-file */
+	pthread_mutex_t budget_lock;
+	size_t inflight;            /* bytes reserved by request bodies, at most max_inflight */
 };
 
 static uint64_t mono_us(void)
@@ -192,6 +203,33 @@ static unsigned rate_check(umap_sync_server *srv, struct MHD_Connection *conn)
 		wait = (unsigned)ceil((1 - slot->tokens) / srv->opts.rate);
 	pthread_mutex_unlock(&srv->rate_lock);
 	return wait ? wait : 0;
+}
+
+/* ---- The budget for request bodies ------------------------------------------------------ */
+
+/* Reserves `n` more bytes for req's body; 0 when that would take the server over its
+ * budget (nothing is reserved then). */
+static int budget_take(umap_sync_server *srv, struct request *req, size_t n)
+{
+	pthread_mutex_lock(&srv->budget_lock);
+	int ok = !srv->opts.max_inflight ||
+		 (srv->inflight <= srv->opts.max_inflight && n <= srv->opts.max_inflight - srv->inflight);
+	if (ok) {
+		srv->inflight += n;
+		req->reserved += n;
+	}
+	pthread_mutex_unlock(&srv->budget_lock);
+	return ok;
+}
+
+/* Frees req's body and gives its bytes back to the budget. */
+static void budget_release(umap_sync_server *srv, struct request *req)
+{
+	umap_buf_dispose(&req->body);
+	pthread_mutex_lock(&srv->budget_lock);
+	srv->inflight -= req->reserved;
+	pthread_mutex_unlock(&srv->budget_lock);
+	req->reserved = 0;
 }
 
 /* ---- Long-poll ---------------------------------------------------------------------------- */
@@ -331,6 +369,28 @@ static int handle_pull(umap_sync_server *srv, struct exchange *ex, const umap_sy
 	return send_text(ex, MHD_HTTP_OK, umap_buf_detach(&out), len, NULL, NULL);
 }
 
+/* The grant of the request's bearer token on ex->rs->map. A refusal is answered (401 for
+ * a missing or unknown token, 403 for another map's) and sets *refused. */
+static int authorize(umap_sync_server *srv, struct exchange *ex, umap_sync_grant *grant, int *refused)
+{
+	const char *auth = field_value(ex->rq->headers, ex->rq->nheaders, MHD_HTTP_HEADER_AUTHORIZATION, 1);
+	const char *token = NULL;
+	if (auth && !strncasecmp(auth, "Bearer ", 7))
+		for (token = auth + 7; *token == ' ';)
+			token++;
+	*refused = 0;
+	int err = umap_sync_store_authorize(grant, srv->store, ex->rs->map, token, srv->opts.force_auth);
+	if (!err)
+		return 0;
+	*refused = 1;
+	if (err == UMAP_EAUTH)
+		return send_error(ex, MHD_HTTP_UNAUTHORIZED,
+				  umap_error_last(), MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				  "Bearer realm=\"umapsync\"");
+	return send_error(ex, err == UMAP_ECONFLICT ? MHD_HTTP_FORBIDDEN : status_for(err),
+			  umap_error_last(), NULL, NULL);
+}
+
 static int handle_map(umap_sync_server *srv, struct exchange *ex, const char *method, const char *action)
 {
 	int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
@@ -346,20 +406,10 @@ static int handle_map(umap_sync_server *srv, struct exchange *ex, const char *me
 		return send_error(ex, MHD_HTTP_METHOD_NOT_ALLOWED,
 				  "pull and snapshot take GET", MHD_HTTP_HEADER_ALLOW, "GET");
 
-	const char *auth = field_value(ex->rq->headers, ex->rq->nheaders, MHD_HTTP_HEADER_AUTHORIZATION, 1);
-	const char *token = NULL;
-	if (auth && !strncasecmp(auth, "Bearer ", 7))
-		for (token = auth + 7; *token == ' ';)
-			token++;
 	umap_sync_grant grant = UMAP_SYNC_GRANT_INIT;
-	int err = umap_sync_store_authorize(&grant, srv->store, ex->rs->map, token, srv->opts.force_auth);
-	if (err == UMAP_EAUTH)
-		return send_error(ex, MHD_HTTP_UNAUTHORIZED,
-				  umap_error_last(), MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-				  "Bearer realm=\"umapsync\"");
-	if (err)
-		return send_error(ex, err == UMAP_ECONFLICT ? MHD_HTTP_FORBIDDEN : status_for(err),
-				  umap_error_last(), NULL, NULL);
+	int refused, err = authorize(srv, ex, &grant, &refused);
+	if (err || refused)
+		return err;
 
 	int ret;
 	if (!strcmp(action, "snapshot")) {
@@ -437,6 +487,37 @@ static int route(umap_sync_server *srv, struct exchange *ex, const char *url, co
 		return send_error(ex, MHD_HTTP_BAD_REQUEST,
 				  "invalid map name: use 1 to 64 characters of A-Z a-z 0-9 _ -", NULL, NULL);
 	return handle_map(srv, ex, method, slash + 1);
+}
+
+/* The map of a push URL, "/v1/maps/MAP/push"; 0 for any other URL. */
+static int push_url_map(char map[UMAP_SYNC_NAME_MAX + 1], const char *url)
+{
+	static const char prefix[] = "/v1/maps/";
+	if (strncmp(url, prefix, sizeof(prefix) - 1))
+		return 0;
+	const char *name = url + sizeof(prefix) - 1, *slash = strchr(name, '/');
+	size_t n = slash ? (size_t)(slash - name) : 0;
+	if (n == 0 || n > UMAP_SYNC_NAME_MAX || strcmp(slash, "/push"))
+		return 0;
+	memcpy(map, name, n);
+	map[n] = '\0';
+	return umap_sync_valid_name(map, UMAP_SYNC_NAME_MAX);
+}
+
+/* Only a push reads its body, and only once its token (in the headers) allows it: an
+ * unauthenticated client cannot make the server hold a body. rs->status 0: read the body
+ * (*wants_body says whether the endpoint needs it); else the answer, to send now. */
+static int precheck(umap_sync_server *srv, struct exchange *ex, int *wants_body)
+{
+	*wants_body = !strcmp(ex->rq->method, "POST") && push_url_map(ex->rs->map, ex->rq->path);
+	if (!*wants_body)
+		return 0;
+	umap_sync_grant grant = UMAP_SYNC_GRANT_INIT;
+	int refused, err = authorize(srv, ex, &grant, &refused);
+	if (!err && !refused && !grant.write)
+		err = send_error(ex, MHD_HTTP_FORBIDDEN, "this token is read-only", NULL, NULL);
+	umap_sync_grant_dispose(&grant);
+	return err;
 }
 
 /* ---- The seam ------------------------------------------------------------------------------ */
@@ -665,6 +746,119 @@ static enum MHD_Result answer(umap_sync_server *srv, struct MHD_Connection *conn
 	return ret;
 }
 
+/* The Content-Length headers: MHD reads the first one; a second one with another value is
+ * how a request is smuggled past a proxy that reads the other one. */
+struct content_length {
+	const char *first;
+	int conflicting;
+};
+
+static enum MHD_Result check_content_length(void *cls, enum MHD_ValueKind kind, const char *key,
+					    const char *value)
+{
+	struct content_length *cl = cls;
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
+		return MHD_YES;
+	if (!cl->first)
+		cl->first = value ? value : "";
+	else if (strcmp(cl->first, value ? value : ""))
+		cl->conflicting = 1;
+	return MHD_YES;
+}
+
+/* The first call of a request: its headers have arrived, not its body. Whatever can be
+ * refused from the headers is answered now, before a byte of the body is kept. */
+static enum MHD_Result request_head(umap_sync_server *srv, struct MHD_Connection *conn,
+				    struct request *req, const char *url, const char *method)
+{
+	unsigned retry = rate_check(srv, conn);
+	if (retry) {
+		char value[16];
+		snprintf(value, sizeof(value), "%u", retry);
+		req->state = BODY_ANSWERED;
+		return answer_error(srv, conn, req, method, url, MHD_HTTP_TOO_MANY_REQUESTS,
+				    "too many requests: slow down and retry later",
+				    MHD_HTTP_HEADER_RETRY_AFTER, value);
+	}
+	if (umap_sync_ws_is_endpoint(url)) {
+		unsigned status = 0;
+		req->state = BODY_ANSWERED;
+		watch_set(srv, conn, UINT64_MAX);
+		enum MHD_Result ret = umap_sync_ws_answer(srv->ws, conn, url, method, &status);
+		log_request(srv, req->start_us, method, url, status);
+		return ret;
+	}
+	struct content_length cl = { NULL, 0 };
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, check_content_length, &cl);
+	if (cl.conflicting) {
+		req->state = BODY_ANSWERED;
+		return answer_error(srv, conn, req, method, url, MHD_HTTP_BAD_REQUEST,
+				    "conflicting Content-Length headers: send one", NULL, NULL);
+	}
+	unsigned long long length = cl.first ? strtoull(cl.first, NULL, 10) : 0;
+	if (length > srv->opts.max_body) {
+		/* answered before the body is read; the connection is closed after */
+		req->state = BODY_ANSWERED;
+		return answer_error(srv, conn, req, method, url, MHD_HTTP_CONTENT_TOO_LARGE,
+				    "request body too large", NULL, NULL);
+	}
+
+	struct fields headers;
+	if (get_fields(&headers, conn, MHD_HEADER_KIND))
+		return MHD_NO;
+	umap_sync_http_request rq = { method, url, NULL, 0, headers.items, headers.n, NULL, 0, 0 };
+	umap_sync_http_response rs;
+	memset(&rs, 0, sizeof(rs));
+	struct exchange ex = { &rq, &rs };
+	int wants_body;
+	int err = precheck(srv, &ex, &wants_body);
+	free(headers.items);
+	enum MHD_Result ret = MHD_YES;
+	if (err) {
+		ret = MHD_NO;
+	} else if (rs.status) {
+		req->state = BODY_ANSWERED;
+		ret = queue_response(conn, &rs);
+		log_request(srv, req->start_us, method, url, rs.status);
+	} else if (!wants_body) {
+		req->state = BODY_IGNORED;
+	} else if (length && !budget_take(srv, req, (size_t)length + 1)) {
+		req->state = BODY_ANSWERED;
+		ret = answer_error(srv, conn, req, method, url, MHD_HTTP_SERVICE_UNAVAILABLE,
+				   "the server is busy receiving other pushes: retry in a moment",
+				   MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	} else if (length && !(req->body.ptr = malloc((size_t)length + 1))) {
+		ret = MHD_NO;
+	} else if (length) {
+		req->body.cap = (size_t)length + 1; /* exactly the announced body: no doubling */
+		req->body.ptr[0] = '\0';
+	}
+	umap_sync_http_response_dispose(&rs);
+	return ret;
+}
+
+/* A piece of the body: kept within max_body and the server's budget, else dropped. */
+static enum MHD_Result request_body(umap_sync_server *srv, struct request *req, const char *data,
+				    size_t size)
+{
+	if (req->state == BODY_KEPT && req->body.len + size > srv->opts.max_body) {
+		req->state = BODY_TOO_BIG;
+		budget_release(srv, req);
+	}
+	if (req->state != BODY_KEPT)
+		return MHD_YES;
+	if (umap_buf_grow(&req->body, size))
+		return MHD_NO;
+	/* a body without Content-Length grows: the budget follows what is allocated */
+	if (req->body.cap > req->reserved && !budget_take(srv, req, req->body.cap - req->reserved)) {
+		req->state = BODY_OVER_BUDGET;
+		budget_release(srv, req);
+		return MHD_YES;
+	}
+	return umap_buf_put(&req->body, data, size) ? MHD_NO : MHD_YES;
+}
+
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 				      const char *method, const char *version, const char *upload_data,
 				      size_t *upload_data_size, void **con_cls)
@@ -678,48 +872,25 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 			return MHD_NO;
 		req->start_us = mono_us();
 		*con_cls = req;
-		unsigned retry = rate_check(srv, conn);
-		if (retry) {
-			char value[16];
-			snprintf(value, sizeof(value), "%u", retry);
-			req->too_big = 2;
-			return answer_error(srv, conn, req, method, url, MHD_HTTP_TOO_MANY_REQUESTS,
-					    "too many requests: slow down and retry later",
-					    MHD_HTTP_HEADER_RETRY_AFTER, value);
-		}
-		if (umap_sync_ws_is_endpoint(url)) {
-			unsigned status = 0;
-			req->too_big = 2;
-			watch_set(srv, conn, UINT64_MAX);
-			enum MHD_Result ret = umap_sync_ws_answer(srv->ws, conn, url, method, &status);
-			log_request(srv, req->start_us, method, url, status);
-			return ret;
-		}
-		const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (length && strtoull(length, NULL, 10) > srv->opts.max_body) {
-			/* answered before the body is read; the connection is closed after */
-			req->too_big = 2;
-			return answer_error(srv, conn, req, method, url, MHD_HTTP_CONTENT_TOO_LARGE,
-					    "request body too large", NULL, NULL);
-		}
-		return MHD_YES;
+		return request_head(srv, conn, req, url, method);
 	}
-	if (req->too_big == 2) { /* already answered: drop whatever body still arrives */
+	if (req->state == BODY_ANSWERED) { /* drop whatever body still arrives */
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
-		if (!req->too_big && req->body.len + *upload_data_size > srv->opts.max_body)
-			req->too_big = 1;
-		if (!req->too_big && umap_buf_put(&req->body, upload_data, *upload_data_size))
-			return MHD_NO;
+		size_t size = *upload_data_size;
 		*upload_data_size = 0;
-		return MHD_YES;
+		return request_body(srv, req, upload_data, size);
 	}
 	watch_set(srv, conn, 0); /* arrived whole: no deadline while it is answered */
-	if (req->too_big)
+	if (req->state == BODY_TOO_BIG)
 		return answer_error(srv, conn, req, method, url, MHD_HTTP_CONTENT_TOO_LARGE,
 				    "request body too large", NULL, NULL);
+	if (req->state == BODY_OVER_BUDGET)
+		return answer_error(srv, conn, req, method, url, MHD_HTTP_SERVICE_UNAVAILABLE,
+				    "the server is busy receiving other pushes: retry in a moment",
+				    MHD_HTTP_HEADER_RETRY_AFTER, "1");
 	return answer(srv, conn, req, url, method);
 }
 
@@ -732,7 +903,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
 	struct request *req = *con_cls;
 	if (!req)
 		return;
-	umap_buf_dispose(&req->body);
+	budget_release(srv, req);
 	free(req);
 	*con_cls = NULL;
 }
@@ -754,6 +925,7 @@ int umap_sync_server_new(umap_sync_server **out, umap_sync_store *store,
 	pthread_cond_init(&srv->wait_cond, NULL);
 	pthread_mutex_init(&srv->rate_lock, NULL);
 	pthread_mutex_init(&srv->watch_lock, NULL);
+	pthread_mutex_init(&srv->budget_lock, NULL);
 	*out = srv;
 	return 0;
 }
@@ -843,6 +1015,7 @@ void umap_sync_server_stop(umap_sync_server *srv)
 	pthread_cond_destroy(&srv->wait_cond);
 	pthread_mutex_destroy(&srv->rate_lock);
 	pthread_mutex_destroy(&srv->watch_lock);
+	pthread_mutex_destroy(&srv->budget_lock);
 	free(srv->rates);
 	free(srv);
 }

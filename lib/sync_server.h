@@ -36,12 +36,17 @@ typedef struct umap_sync_server_options {
 	/* uMap's SECRET_KEY: opens ws://HOST:PORT/ws/sync/{map}, uMap's realtime protocol with
 	 * tokens signed by that key (SPEC §8); NULL leaves the endpoint off. */
 	const char *umap_secret;
+	/* request bodies held at once by the whole server, in bytes: a push whose body would
+	 * take the total over it gets 503 with Retry-After before its body is read. Bodies are
+	 * only read once the token in the headers allows the push. */
+	size_t max_inflight;
 } umap_sync_server_options;
 
-#define UMAP_SYNC_SERVER_OPTIONS_VERSION 2
+#define UMAP_SYNC_SERVER_OPTIONS_VERSION 3
+#define UMAP_SYNC_DEFAULT_MAX_INFLIGHT ((size_t)64 << 20)
 #define UMAP_SYNC_SERVER_OPTIONS_INIT \
 	{ UMAP_SYNC_SERVER_OPTIONS_VERSION, "127.0.0.1", 0, 4, 1024, 128, 30, (size_t)8 << 20, \
-	  0, 0, 30, 1000, 10000, 0, NULL, NULL, 60, NULL }
+	  0, 0, 30, 1000, 10000, 0, NULL, NULL, 60, NULL, UMAP_SYNC_DEFAULT_MAX_INFLIGHT }
 
 /* Binds and starts serving in background threads. */
 int umap_sync_server_start(umap_sync_server **out, umap_sync_store *store,

@@ -6,6 +6,16 @@
 load helper
 load sync_helper
 
+# the full-disk test mounts a tmpfs: unmounted whatever the test's outcome
+teardown() {
+	stop_server
+	if [ -n "${TEST_DIR:-}" ] && mountpoint -q "$TEST_DIR/full" 2>/dev/null; then
+		umount "$TEST_DIR/full"
+	fi
+	cd / || true
+	[ -n "${TEST_DIR:-}" ] && rm -rf "$TEST_DIR"
+}
+
 # raw_op ID HLC_NODE FIELDS: an op whose members after op_id/hlc are given as JSON text.
 raw_op() {
 	printf '{"op_id":"%s","hlc":"%s",%s}' "$1" "$(hlc "$2")" "$3"
@@ -101,4 +111,116 @@ raw_op() {
 	[ "$code" = 404 ]
 	push m alice 0 "[$(op_feature a1 L1 f1 Gare alice),$(op_feature a2 L1 f2 Perrache alice)]"
 	[ "$code" = 200 ]
+}
+
+# raw_request: sends $1 (printf format, \r\n) on a new connection and prints what comes back
+# within 3 seconds (the connection stays open: the server must answer from the headers).
+raw_request() {
+	local reply
+	exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+	printf "$1" >&3
+	reply=$(timeout 3 head -c 4096 <&3 || true)
+	exec 3<&- 3>&-
+	printf '%s' "$reply"
+}
+
+@test "serve_hostile: a push without a valid token is answered 401 from its headers, before its body" {
+	local token
+	token=$("$UMAPSYNC" token create --data "$TEST_DIR/data" --map m --read)
+	start_server
+	# the body (a megabyte) is never sent: the answer comes from the headers alone
+	run raw_request 'POST /v1/maps/m/push HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n{"client_id":'
+	[[ $output == 'HTTP/1.1 401 '* ]]
+	[[ $output == *'{"error":"this server needs a token: send \"Authorization: Bearer TOKEN\""}'* ]]
+	run raw_request 'POST /v1/maps/m/push HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer umsync_nope\r\nContent-Length: 1000000\r\n\r\n{'
+	[[ $output == 'HTTP/1.1 401 '* ]]
+	[[ $output == *'invalid or revoked token'* ]]
+	# a read token cannot push: 403, also before the body
+	run raw_request "POST /v1/maps/m/push HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $token\r\nContent-Length: 1000000\r\n\r\n{"
+	[[ $output == 'HTTP/1.1 403 '* ]]
+	[[ $output == *'this token is read-only'* ]]
+	# another map's token: 403
+	run raw_request "POST /v1/maps/other/push HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $token\r\nContent-Length: 1000000\r\n\r\n{"
+	[[ $output == 'HTTP/1.1 403 '* ]]
+	[[ $output == *"this token does not give access to map 'other'"* ]]
+}
+
+@test "serve_hostile: bodies held at once are bounded by --max-inflight: over it, 503 with Retry-After" {
+	start_server --max-body 100000 --max-inflight 150000
+	# a first push of 100000 bytes holds its budget while its body is still arriving
+	exec 4<>"/dev/tcp/127.0.0.1/$PORT"
+	printf 'POST /v1/maps/m/push HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{"client_id":"slow",' >&4
+	sleep 0.3
+	big=$(head -c 60000 /dev/zero | tr '\0' x)
+	push m alice 0 "[$(op_feature a1 L1 f1 "$big" alice)]"
+	[ "$code" = 503 ]
+	grep -qi '^retry-after: 1' "$TEST_DIR/headers"
+	[ "$(jq -r .error <<<"$body")" = 'the server is busy receiving other pushes: retry in a moment' ]
+	# the same without Content-Length (chunked): refused once it outgrows the budget
+	push m alice 0 "[$(op_feature a1 L1 f1 "$big" alice)]" -H 'Transfer-Encoding: chunked'
+	[ "$code" = 503 ]
+	# a small push still fits
+	push m alice 0 "[$(op_feature a1 L1 f1 small alice)]"
+	[ "$code" = 200 ]
+	# once the first connection is gone, its budget is back
+	exec 4<&- 4>&-
+	sleep 0.3
+	push m alice 1 "[$(op_feature a2 L1 f2 "$big" alice)]"
+	[ "$code" = 200 ]
+}
+
+@test "serve_hostile: --max-inflight below --max-body is a usage error" {
+	run "$UMAPSYNC" serve --max-body 1000 --max-inflight 999
+	[ "$status" = 129 ]
+	[[ $output == *'--max-inflight (999) must be at least --max-body (1000)'* ]]
+}
+
+@test "serve_hostile: two Content-Length headers with different values get 400" {
+	start_server
+	local push_body
+	push_body='{"client_id":"a","base":0,"ops":[]}'
+	run raw_request "POST /v1/maps/m/push HTTP/1.1\r\nHost: x\r\nContent-Length: ${#push_body}\r\nContent-Length: 5\r\nConnection: close\r\n\r\n$push_body"
+	[[ $output == 'HTTP/1.1 400 '* ]]
+	[[ $output == *'conflicting Content-Length headers: send one'* ]]
+	# the same value twice is one length
+	run raw_request "POST /v1/maps/m/push HTTP/1.1\r\nHost: x\r\nContent-Length: ${#push_body}\r\nContent-Length: ${#push_body}\r\nConnection: close\r\n\r\n$push_body"
+	[[ $output == 'HTTP/1.1 200 '* ]]
+}
+
+@test "serve_hostile: a damaged database is refused at start with a clear message (exit 128)" {
+	start_server
+	local i ops=
+	for i in $(seq 200); do ops+="${ops:+,}$(op_feature a$i L1 f$i "feature number $i with some text to fill pages" alice)"; done
+	push m alice 0 "[$ops]"
+	[ "$code" = 200 ]
+	stop_server
+	# zeros over pages in the middle of the file (the header stays intact)
+	local size
+	size=$(stat -c %s "$TEST_DIR/data/umapsync.db")
+	[ "$size" -gt 40960 ]
+	dd if=/dev/zero of="$TEST_DIR/data/umapsync.db" bs=4096 seek=3 count=4 conv=notrunc 2>/dev/null
+	run timeout 10 "$UMAPSYNC" serve --listen 127.0.0.1:0 --data "$TEST_DIR/data"
+	[ "$status" = 128 ]
+	[[ $output == "fatal: opening '$TEST_DIR/data': database '$TEST_DIR/data/umapsync.db' is damaged ("*'): restore it from a backup' ]]
+}
+
+@test "serve_hostile: a full disk answers 507 with a message, and the server keeps serving" {
+	[ "$(id -u)" = 0 ] || skip "needs root to mount a small tmpfs (a full disk)"
+	mkdir -p "$TEST_DIR/full"
+	mount -t tmpfs -o size=512k tmpfs "$TEST_DIR/full" 2>/dev/null ||
+		skip "cannot mount a tmpfs here (no CAP_SYS_ADMIN): the full-disk answer is not tested"
+	start_server --data "$TEST_DIR/full/data"
+	push m alice 0 "[$(op_feature a1 L1 f1 Gare alice)]"
+	[ "$code" = 200 ]
+	big=$(head -c 100000 /dev/zero | tr '\0' x)
+	local i
+	for i in $(seq 2 12); do
+		push m alice 1 "[$(op_feature a$i L1 f$i "$big" alice)]"
+		[ "$code" = 507 ] && break
+		[ "$code" = 200 ]
+	done
+	[ "$code" = 507 ]
+	[[ $(jq -r .error <<<"$body") == "the server's disk is full (database: "*'): nothing was applied; the operator must free space' ]]
+	http GET /v1/maps/m/snapshot
+	[ "$(jq -r .cursor <<<"$body")" -ge 1 ]
 }
