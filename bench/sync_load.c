@@ -1,6 +1,7 @@
 /* Load generator for `umapsync serve`: N concurrent clients on loopback, each pushing small
  * edits (one op per push, its own feature, so no conflicts) and pulling, for a bounded time.
- * Prints durable ops/s and p50/p99 latency of pushes and pulls. Build: see sync_load.sh. */
+ * Prints durable ops/s and p50/p99 latency of pushes and pulls. Build: see sync_load.sh.
+ * SYNC_TOKEN in the environment: sent as a bearer token. */
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -67,6 +68,12 @@ static void *client_main(void *arg)
 	CURL *curl = curl_easy_init();
 	struct sink *sink = malloc(sizeof(*sink));
 	struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+	const char *token = getenv("SYNC_TOKEN"); /* a server that requires tokens */
+	char auth[256];
+	if (token && *token) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+		headers = curl_slist_append(headers, auth);
+	}
 	char push_url[256], pull_url[300], body[1024];
 	long code;
 	long long cursor = 0;

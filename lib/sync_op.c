@@ -227,6 +227,9 @@ static int op_parse(umap_sync_op *out, json_t *op, size_t index)
 		if (!valid_key_for_subject(out->subject, out->key) &&
 		    !(out->subject == UMAP_SYNC_DATALAYER && lookup(umap_layer_keys, out->key) >= 0))
 			return umap_error_set(UMAP_EINVALID, "ops[%zu]: %s", index, key_rule(out->subject));
+		/* replacing "properties" whole gives pullers an object, never [] or a number */
+		if (!strcmp(out->key, "properties") && !json_is_object(value))
+			return umap_error_set(UMAP_EINVALID, "ops[%zu]: \"properties\" can only be set to an object", index);
 		out->value = value; /* absent: the key is removed */
 		break;
 	case UMAP_SYNC_DELETE:

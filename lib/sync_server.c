@@ -74,6 +74,7 @@ struct umap_sync_server {
 	umap_sync_ws *ws;           /* uMap's websocket endpoint, with --umap-secret-file */
 	pthread_mutex_t budget_lock;
 	size_t inflight;            /* bytes reserved by request bodies, at most max_inflight */
+	unsigned streams;           /* answers being sent from a stream (MAX_STREAMS) */
 };
 
 static uint64_t mono_us(void)
@@ -89,6 +90,7 @@ static uint64_t mono_us(void)
 struct exchange {
 	const umap_sync_http_request *rq;
 	umap_sync_http_response *rs;
+	int stream_ok; /* the front end sends pulls and snapshots as they are read */
 };
 
 static void log_request(umap_sync_server *srv, uint64_t start_us, const char *method,
@@ -325,6 +327,31 @@ static long long query_int(struct exchange *ex, const char *name, long long dflt
 	return n;
 }
 
+/* A 200 answer read from `stream` (taken over): sent as it is read by the front end, or
+ * read whole through the seam. */
+static int send_stream(struct exchange *ex, umap_sync_stream *stream)
+{
+	if (ex->stream_ok) {
+		ex->rs->status = MHD_HTTP_OK;
+		ex->rs->stream = stream;
+		return 0;
+	}
+	umap_buf out = UMAP_BUF_INIT;
+	char chunk[65536];
+	size_t n;
+	int err;
+	while (!(err = umap_sync_stream_read(stream, chunk, sizeof(chunk), &n)) && n)
+		if ((err = umap_buf_put(&out, chunk, n)))
+			break;
+	umap_sync_stream_close(stream);
+	if (err) {
+		umap_buf_dispose(&out);
+		return send_error(ex, status_for(err), umap_error_last(), NULL, NULL);
+	}
+	size_t len = out.len;
+	return send_text(ex, MHD_HTTP_OK, umap_buf_detach(&out), len, NULL, NULL);
+}
+
 static int handle_pull(umap_sync_server *srv, struct exchange *ex, const umap_sync_grant *grant)
 {
 	long long since = query_int(ex, "since", 0), limit = query_int(ex, "limit", srv->opts.default_limit);
@@ -336,37 +363,36 @@ static int handle_pull(umap_sync_server *srv, struct exchange *ex, const umap_sy
 		limit = srv->opts.max_limit;
 	if (wait > srv->opts.max_wait_s)
 		wait = srv->opts.max_wait_s;
-	umap_buf out = UMAP_BUF_INIT;
 	for (;;) {
 		pthread_mutex_lock(&srv->wait_lock);
 		uint64_t generation = srv->generation;
 		pthread_mutex_unlock(&srv->wait_lock);
-		int64_t cursor;
-		int err = umap_sync_store_pull(&out, &cursor, srv->store, ex->rs->map, grant, since, limit);
-		if (err) {
-			umap_buf_dispose(&out);
+		umap_sync_stream *stream;
+		int64_t head;
+		int err = umap_sync_store_pull_open(&stream, &head, srv->store, ex->rs->map, grant, since, limit);
+		if (err)
 			return send_error(ex, err == UMAP_ELIMIT ? MHD_HTTP_GONE : status_for(err),
 					  umap_error_last(), NULL, NULL);
-		}
-		if (cursor > since || wait == 0 || ex->rq->resumed)
-			break;
+		/* every op after `since` up to the head is kept: the answer has ops when head > since */
+		if (head > since || wait == 0 || ex->rq->resumed)
+			return send_stream(ex, stream);
+		umap_sync_stream_close(stream);
 		/* nothing new: the caller parks the request until a commit or the deadline (status
 		 * 0), unless a commit happened since the read above (then read again) */
 		pthread_mutex_lock(&srv->wait_lock);
 		int stopping = srv->stopping, changed = generation != srv->generation;
 		pthread_mutex_unlock(&srv->wait_lock);
-		if (stopping)
-			break;
+		if (stopping) {
+			wait = 0; /* read again and answer now */
+			continue;
+		}
 		if (!changed) {
-			umap_buf_dispose(&out);
 			ex->rs->status = 0;
 			ex->rs->wait_s = (unsigned)wait;
 			ex->rs->generation = generation;
 			return 0;
 		}
 	}
-	size_t len = out.len;
-	return send_text(ex, MHD_HTTP_OK, umap_buf_detach(&out), len, NULL, NULL);
 }
 
 /* The grant of the request's bearer token on ex->rs->map. A refusal is answered (401 for
@@ -413,15 +439,9 @@ static int handle_map(umap_sync_server *srv, struct exchange *ex, const char *me
 
 	int ret;
 	if (!strcmp(action, "snapshot")) {
-		umap_buf out = UMAP_BUF_INIT;
-		err = umap_sync_store_snapshot(&out, srv->store, ex->rs->map, &grant);
-		if (err) {
-			umap_buf_dispose(&out);
-			ret = send_error(ex, status_for(err), umap_error_last(), NULL, NULL);
-		} else {
-			size_t len = out.len;
-			ret = send_text(ex, MHD_HTTP_OK, umap_buf_detach(&out), len, NULL, NULL);
-		}
+		umap_sync_stream *stream;
+		err = umap_sync_store_snapshot_open(&stream, srv->store, ex->rs->map, &grant);
+		ret = err ? send_error(ex, status_for(err), umap_error_last(), NULL, NULL) : send_stream(ex, stream);
 	} else if (!strcmp(action, "pull")) {
 		ret = handle_pull(srv, ex, &grant);
 	} else if (!grant.write) {
@@ -522,15 +542,21 @@ static int precheck(umap_sync_server *srv, struct exchange *ex, int *wants_body)
 
 /* ---- The seam ------------------------------------------------------------------------------ */
 
-int umap_sync_server_handle(umap_sync_server *srv, const umap_sync_http_request *rq,
-			    umap_sync_http_response *rs)
+static int handle(umap_sync_server *srv, const umap_sync_http_request *rq, umap_sync_http_response *rs,
+		  int stream_ok)
 {
 	memset(rs, 0, sizeof(*rs));
-	struct exchange ex = { rq, rs };
+	struct exchange ex = { rq, rs, stream_ok };
 	int err = route(srv, &ex, rq->path ? rq->path : "", rq->method ? rq->method : "");
 	if (err)
 		umap_sync_http_response_dispose(rs);
 	return err;
+}
+
+int umap_sync_server_handle(umap_sync_server *srv, const umap_sync_http_request *rq,
+			    umap_sync_http_response *rs)
+{
+	return handle(srv, rq, rs, 0);
 }
 
 void umap_sync_http_response_dispose(umap_sync_http_response *rs)
@@ -538,6 +564,8 @@ void umap_sync_http_response_dispose(umap_sync_http_response *rs)
 	free(rs->body);
 	rs->body = NULL;
 	rs->body_len = 0;
+	umap_sync_stream_close(rs->stream);
+	rs->stream = NULL;
 }
 
 /* ---- Request deadline (slowloris) ------------------------------------------------------------ */
@@ -664,14 +692,100 @@ static int get_fields(struct fields *out, struct MHD_Connection *conn, enum MHD_
 	return 0;
 }
 
-/* Queues the response (its body goes to MHD). */
-static enum MHD_Result queue_response(struct MHD_Connection *conn, umap_sync_http_response *rs)
+/* A streamed answer being sent; it holds one of the server's stream slots. */
+struct sending {
+	umap_sync_server *srv;
+	umap_sync_stream *stream;
+	umap_buf head; /* its start, read to see whether it is small */
+	size_t head_sent;
+};
+
+/* Answers up to this size are read whole and sent with their Content-Length (a client can
+ * show a percentage); larger ones are sent as they are read, in chunks. */
+#define WHOLE_ANSWER_MAX ((size_t)1 << 20)
+
+static ssize_t send_more(void *cls, uint64_t pos, char *buf, size_t max)
 {
-	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(rs->body_len, rs->body, MHD_RESPMEM_MUST_FREE);
-	if (!resp)
-		return MHD_NO;
-	rs->body = NULL;
+	struct sending *sending = cls;
+	size_t n;
+	(void)pos;
+	if (sending->head_sent < sending->head.len) {
+		n = sending->head.len - sending->head_sent;
+		n = n < max ? n : max;
+		memcpy(buf, sending->head.ptr + sending->head_sent, n);
+		sending->head_sent += n;
+		return (ssize_t)n;
+	}
+	if (umap_sync_stream_read(sending->stream, buf, max, &n)) {
+		if (sending->srv->opts.log)
+			sending->srv->opts.log(sending->srv->opts.log_ctx, umap_error_last());
+		return MHD_CONTENT_READER_END_WITH_ERROR; /* the client sees a cut answer */
+	}
+	return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void sent(void *cls)
+{
+	struct sending *sending = cls;
+	umap_sync_stream_close(sending->stream);
+	umap_buf_dispose(&sending->head);
+	pthread_mutex_lock(&sending->srv->budget_lock);
+	sending->srv->streams--;
+	pthread_mutex_unlock(&sending->srv->budget_lock);
+	free(sending);
+}
+
+/* Queues the response (its body or stream goes to MHD). */
+static enum MHD_Result queue_response(umap_sync_server *srv, struct MHD_Connection *conn,
+				      umap_sync_http_response *rs)
+{
+	struct MHD_Response *resp = NULL;
+	if (rs->stream) {
+		struct sending *sending = calloc(1, sizeof(*sending));
+		if (!sending)
+			return MHD_NO;
+		sending->srv = srv;
+		size_t n = 0;
+		int err;
+		do {
+			err = umap_buf_grow(&sending->head, 65536);
+			if (!err)
+				err = umap_sync_stream_read(rs->stream, sending->head.ptr + sending->head.len, 65536, &n);
+			sending->head.len += err ? 0 : n;
+		} while (!err && n && sending->head.len <= WHOLE_ANSWER_MAX);
+		if (err) { /* out of memory or a read error, before any byte was sent */
+			umap_buf_dispose(&sending->head);
+			free(sending);
+			return MHD_NO;
+		}
+		if (!n) { /* small: sent whole, with its length */
+			size_t len = sending->head.len;
+			free(rs->body);
+			rs->body = umap_buf_detach(&sending->head);
+			rs->body_len = len;
+			free(sending);
+			umap_sync_stream_close(rs->stream);
+			rs->stream = NULL;
+		} else {
+			sending->stream = rs->stream;
+			resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, send_more, sending, sent);
+			if (!resp) {
+				umap_buf_dispose(&sending->head);
+				free(sending);
+				return MHD_NO;
+			}
+			rs->stream = NULL; /* closed by sent() */
+			pthread_mutex_lock(&srv->budget_lock);
+			srv->streams++;
+			pthread_mutex_unlock(&srv->budget_lock);
+		}
+	}
+	if (!resp) {
+		resp = MHD_create_response_from_buffer(rs->body_len, rs->body, MHD_RESPMEM_MUST_FREE);
+		if (!resp)
+			return MHD_NO;
+		rs->body = NULL;
+	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (rs->header)
@@ -679,6 +793,18 @@ static enum MHD_Result queue_response(struct MHD_Connection *conn, umap_sync_htt
 	enum MHD_Result ret = MHD_queue_response(conn, rs->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+/* Answers being sent at once, at most: each holds a read connection (and its page cache)
+ * and keeps the database's state of when it began. */
+#define MAX_STREAMS 64
+
+static int stream_slot_free(umap_sync_server *srv)
+{
+	pthread_mutex_lock(&srv->budget_lock);
+	int free_slot = srv->streams < MAX_STREAMS;
+	pthread_mutex_unlock(&srv->budget_lock);
+	return free_slot;
 }
 
 /* An error answered by the front end itself (rate, body size). */
@@ -689,9 +815,9 @@ static enum MHD_Result answer_error(umap_sync_server *srv, struct MHD_Connection
 {
 	umap_sync_http_response rs;
 	memset(&rs, 0, sizeof(rs));
-	struct exchange ex = { NULL, &rs };
+	struct exchange ex = { NULL, &rs, 0 };
 	enum MHD_Result ret = send_error(&ex, status, message, header, value) ? MHD_NO
-									: queue_response(conn, &rs);
+									: queue_response(srv, conn, &rs);
 	umap_sync_http_response_dispose(&rs);
 	log_request(srv, req->start_us, method, url, status);
 	return ret;
@@ -714,10 +840,20 @@ static enum MHD_Result answer(umap_sync_server *srv, struct MHD_Connection *conn
 	umap_sync_http_response rs;
 	enum MHD_Result ret = MHD_NO;
 	for (;;) {
-		if (umap_sync_server_handle(srv, &rq, &rs))
+		if (handle(srv, &rq, &rs, 1))
 			break;
+		if (rs.stream && !stream_slot_free(srv)) {
+			/* each answer being sent holds a read connection and its snapshot of the
+			 * database: their number is bounded */
+			umap_sync_http_response_dispose(&rs);
+			struct exchange ex = { &rq, &rs, 0 };
+			if (send_error(&ex, MHD_HTTP_SERVICE_UNAVAILABLE,
+				       "the server is busy sending other answers: retry in a moment",
+				       MHD_HTTP_HEADER_RETRY_AFTER, "1"))
+				break;
+		}
 		if (rs.status) {
-			ret = queue_response(conn, &rs);
+			ret = queue_response(srv, conn, &rs);
 			log_request(srv, req->start_us, method, url, rs.status);
 			break;
 		}
@@ -810,7 +946,7 @@ static enum MHD_Result request_head(umap_sync_server *srv, struct MHD_Connection
 	umap_sync_http_request rq = { method, url, NULL, 0, headers.items, headers.n, NULL, 0, 0 };
 	umap_sync_http_response rs;
 	memset(&rs, 0, sizeof(rs));
-	struct exchange ex = { &rq, &rs };
+	struct exchange ex = { &rq, &rs, 0 };
 	int wants_body;
 	int err = precheck(srv, &ex, &wants_body);
 	free(headers.items);
@@ -819,7 +955,7 @@ static enum MHD_Result request_head(umap_sync_server *srv, struct MHD_Connection
 		ret = MHD_NO;
 	} else if (rs.status) {
 		req->state = BODY_ANSWERED;
-		ret = queue_response(conn, &rs);
+		ret = queue_response(srv, conn, &rs);
 		log_request(srv, req->start_us, method, url, rs.status);
 	} else if (!wants_body) {
 		req->state = BODY_IGNORED;

@@ -96,6 +96,9 @@ typedef struct umap_sync_http_response {
 	unsigned int wait_s;
 	uint64_t generation;      /* commits seen before the pull that found nothing */
 	char map[UMAP_SYNC_NAME_MAX + 1];
+	/* the HTTP front end only: a pull or snapshot sent as it is read (body is then NULL);
+	 * umap_sync_server_handle always fills `body` instead */
+	struct umap_sync_stream *stream;
 } umap_sync_http_response;
 
 /* Handles one request. 0 with *resp filled in (any HTTP status), or UMAP_ENOMEM. */

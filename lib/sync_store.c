@@ -174,8 +174,21 @@ struct push_job {
 	struct push_job *next;
 };
 
+/* A read connection of the pool: pulls, snapshots and token checks each take one, so
+ * readers never wait for each other (WAL lets them read while the writer commits). */
+struct reader {
+	struct conn c; /* first: a struct conn * of a reader is the reader */
+	struct reader *next;
+};
+
+#define READERS_KEPT 8 /* idle read connections kept open for the next request */
+
 struct umap_sync_store {
-	struct conn w, r;
+	struct conn w;
+	char *path;
+	pthread_mutex_t readers_lock;
+	struct reader *idle;
+	unsigned nidle;
 	umap_sync_store_options opts;
 	pthread_mutex_t queue_lock;
 	pthread_cond_t queue_cond;
@@ -319,15 +332,14 @@ int umap_sync_store_open(umap_sync_store **out, const char *dir, const umap_sync
 	store->opts = *opts;
 	if (!store->opts.clock)
 		store->opts.clock = umap_hlc_system_clock;
-	if ((err = conn_open(&store->w, path.ptr, 0)) || (err = check_integrity(&store->w, path.ptr)) ||
-	    (err = conn_open(&store->r, path.ptr, 1))) {
+	if ((err = conn_open(&store->w, path.ptr, 0)) || (err = check_integrity(&store->w, path.ptr))) {
 		conn_close(&store->w);
-		conn_close(&store->r);
 		free(store);
 		umap_buf_dispose(&path);
 		return err;
 	}
-	umap_buf_dispose(&path);
+	store->path = umap_buf_detach(&path);
+	pthread_mutex_init(&store->readers_lock, NULL);
 	pthread_mutex_init(&store->queue_lock, NULL);
 	pthread_cond_init(&store->queue_cond, NULL);
 	store->queue_tail = &store->queue;
@@ -339,11 +351,61 @@ void umap_sync_store_close(umap_sync_store *store)
 {
 	if (!store)
 		return;
-	conn_close(&store->r);
+	for (struct reader *r = store->idle, *next; r; r = next) {
+		next = r->next;
+		conn_close(&r->c);
+		free(r);
+	}
 	conn_close(&store->w); /* the last connection checkpoints the WAL */
+	free(store->path);
+	pthread_mutex_destroy(&store->readers_lock);
 	pthread_mutex_destroy(&store->queue_lock);
 	pthread_cond_destroy(&store->queue_cond);
 	free(store);
+}
+
+/* A read connection for this thread: an idle one of the pool, or a new one. */
+static int reader_get(struct conn **out, umap_sync_store *store)
+{
+	*out = NULL;
+	pthread_mutex_lock(&store->readers_lock);
+	struct reader *r = store->idle;
+	if (r) {
+		store->idle = r->next;
+		store->nidle--;
+	}
+	pthread_mutex_unlock(&store->readers_lock);
+	if (!r) {
+		if (!(r = calloc(1, sizeof(*r))))
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		int err = conn_open(&r->c, store->path, 1);
+		if (err) {
+			conn_close(&r->c);
+			free(r);
+			return err;
+		}
+	}
+	*out = &r->c;
+	return 0;
+}
+
+static void reader_put(umap_sync_store *store, struct conn *c)
+{
+	if (!c)
+		return;
+	struct reader *r = (struct reader *)(void *)c;
+	pthread_mutex_lock(&store->readers_lock);
+	if (store->nidle < READERS_KEPT) {
+		r->next = store->idle;
+		store->idle = r;
+		store->nidle++;
+		r = NULL;
+	}
+	pthread_mutex_unlock(&store->readers_lock);
+	if (r) {
+		conn_close(&r->c);
+		free(r);
+	}
 }
 
 void umap_sync_store_on_commit(umap_sync_store *store, umap_sync_commit_fn fn, void *ctx)
@@ -402,12 +464,13 @@ int umap_sync_grant_can_write(const umap_sync_grant *grant, const char *layer)
 
 int umap_sync_store_auth_required(umap_sync_store *store)
 {
-	struct conn *c = &store->r;
-	pthread_mutex_lock(&c->lock);
+	struct conn *c;
+	if (reader_get(&c, store))
+		return 1; /* fail closed */
 	sqlite3_stmt *s = stmt(c, S_TOKEN_ANY);
-	int any = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 1; /* fail closed */
+	int any = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 1;
 	sqlite3_reset(s);
-	pthread_mutex_unlock(&c->lock);
+	reader_put(store, c);
 	return any;
 }
 
@@ -456,10 +519,13 @@ int umap_sync_store_authorize(umap_sync_grant *out, umap_sync_store *store, cons
 	char hash[UMAP_SHA256_HEX];
 	umap_sha256_hex(hash, token, strlen(token));
 
-	struct conn *c = &store->r;
-	int found = 0, err = 0;
+	struct conn *c;
+	int found = 0, err = reader_get(&c, store);
 	char *token_map = NULL, *layers = NULL;
-	pthread_mutex_lock(&c->lock);
+	if (err) {
+		memset(hash, 0, sizeof(hash));
+		return err;
+	}
 	sqlite3_stmt *s = stmt(c, S_TOKEN_ACTIVE);
 	bind_text(s, 1, hash);
 	int rc;
@@ -484,7 +550,7 @@ int umap_sync_store_authorize(umap_sync_grant *out, umap_sync_store *store, cons
 	if (rc != SQLITE_DONE && !err)
 		err = db_error(c->db, "reading tokens");
 	sqlite3_reset(s);
-	pthread_mutex_unlock(&c->lock);
+	reader_put(store, c);
 	memset(hash, 0, sizeof(hash));
 	if (!err && !found)
 		err = umap_error_set(UMAP_EAUTH, "invalid or revoked token");
@@ -597,12 +663,15 @@ static json_t *iso_time(sqlite3_stmt *s, int col)
 
 int umap_sync_token_list(json_t **out, umap_sync_store *store)
 {
-	struct conn *c = &store->r;
+	struct conn *c;
+	int rc, err = reader_get(&c, store);
+	if (err)
+		return err;
 	json_t *list = json_array();
-	if (!list)
+	if (!list) {
+		reader_put(store, c);
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
-	int err = 0, rc;
-	pthread_mutex_lock(&c->lock);
+	}
 	sqlite3_stmt *s = stmt(c, S_TOKEN_LIST);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *layers = (const char *)sqlite3_column_text(s, 2);
@@ -620,7 +689,7 @@ int umap_sync_token_list(json_t **out, umap_sync_store *store)
 	if (!err && rc != SQLITE_DONE)
 		err = db_error(c->db, "listing tokens");
 	sqlite3_reset(s);
-	pthread_mutex_unlock(&c->lock);
+	reader_put(store, c);
 	if (err) {
 		json_decref(list);
 		return err;
@@ -675,72 +744,22 @@ static int map_get(struct conn *c, const char *map, int64_t *head, int64_t *floo
 int umap_sync_store_floor(int64_t *out, umap_sync_store *store, const char *map)
 {
 	int64_t head;
-	pthread_mutex_lock(&store->r.lock);
-	int err = map_get(&store->r, map, &head, out, NULL);
-	pthread_mutex_unlock(&store->r.lock);
+	struct conn *c;
+	int err = reader_get(&c, store);
+	if (!err)
+		err = map_get(c, map, &head, out, NULL);
+	reader_put(store, c);
 	return err;
 }
 
 int umap_sync_store_head(int64_t *out, umap_sync_store *store, const char *map)
 {
 	int64_t floor;
-	pthread_mutex_lock(&store->r.lock);
-	int err = map_get(&store->r, map, out, &floor, NULL);
-	pthread_mutex_unlock(&store->r.lock);
-	return err;
-}
-
-int umap_sync_store_pull(umap_buf *out, int64_t *cursor, umap_sync_store *store, const char *map,
-			 const umap_sync_grant *grant, int64_t since, int64_t limit)
-{
-	struct conn *c = &store->r;
-	int64_t head = 0, floor = 0, last = since;
-	int err, more = 0, rc = SQLITE_DONE;
-	size_t count = 0;
-	umap_buf_clear(out);
-	pthread_mutex_lock(&c->lock);
-	/* one read transaction: the floor and the ops come from the same committed state */
-	if ((err = exec_simple(c, S_BEGIN)))
-		goto done;
-	if ((err = map_get(c, map, &head, &floor, NULL)))
-		goto done;
-	if (since < floor) {
-		err = umap_error_set(UMAP_ELIMIT,
-				     "cursor %lld is older than the oldest op kept (%lld): take a snapshot",
-				     (long long)since, (long long)floor);
-		goto done;
-	}
-	if (since > head) {
-		err = umap_error_set(UMAP_ELIMIT,
-				     "cursor %lld is ahead of this map's head (%lld): the server was reset or is another one; take a snapshot",
-				     (long long)since, (long long)head);
-		goto done;
-	}
-	err = umap_buf_puts(out, "{\"ops\":[");
-	sqlite3_stmt *s = stmt(c, S_OP_RANGE);
-	bind_text(s, 1, map);
-	sqlite3_bind_int64(s, 2, since);
-	sqlite3_bind_int64(s, 3, limit);
-	while (!err && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		last = sqlite3_column_int64(s, 0);
-		count++;
-		if (!umap_sync_grant_can_read(grant, (const char *)sqlite3_column_text(s, 1)))
-			continue;
-		if (out->ptr[out->len - 1] != '[')
-			err = umap_buf_putc(out, ',');
-		if (!err)
-			err = umap_buf_put(out, sqlite3_column_text(s, 2), (size_t)sqlite3_column_bytes(s, 2));
-	}
-	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
-		err = db_error(c->db, "reading ops");
-	sqlite3_reset(s);
-	more = (int64_t)count == limit && last < head;
+	struct conn *c;
+	int err = reader_get(&c, store);
 	if (!err)
-		err = umap_buf_printf(out, "],\"cursor\":%lld,\"more\":%s}", (long long)last, more ? "true" : "false");
-done:
-	exec_simple(c, S_COMMIT);
-	pthread_mutex_unlock(&c->lock);
-	*cursor = last;
+		err = map_get(c, map, out, &floor, NULL);
+	reader_put(store, c);
 	return err;
 }
 
@@ -763,51 +782,211 @@ static int put_column(umap_buf *out, sqlite3_stmt *s, int col)
 	return umap_buf_put(out, sqlite3_column_text(s, col), (size_t)sqlite3_column_bytes(s, col));
 }
 
-int umap_sync_store_snapshot(umap_buf *out, umap_sync_store *store, const char *map,
-			     const umap_sync_grant *grant)
+/* ---- Streamed answers ------------------------------------------------------------------ */
+
+/* A pull or snapshot answer, produced a piece at a time from its own read connection and
+ * read transaction (one consistent committed state, however slowly the client reads). */
+struct umap_sync_stream {
+	umap_sync_store *store;
+	struct conn *c;
+	int snapshot;
+	int in_txn;
+	char map[UMAP_SYNC_NAME_MAX + 1];
+	umap_sync_grant grant;
+	umap_buf pending; /* produced, not yet read; from `sent` on */
+	size_t sent;
+	int done;
+	/* pull */
+	sqlite3_stmt *ops;
+	int64_t since, limit, head, last;
+	size_t count;
+	int written;
+	/* snapshot: the readable layers as [id, filename, options] rows, the one being written */
+	json_t *layers;
+	size_t layer;
+	sqlite3_stmt *features;
+};
+
+static int grant_copy(umap_sync_grant *out, const umap_sync_grant *grant)
 {
-	struct conn *c = &store->r;
+	*out = *grant;
+	out->layers = NULL;
+	out->nlayers = 0;
+	if (!grant->nlayers)
+		return 0;
+	if (!(out->layers = calloc(grant->nlayers, sizeof(char *))))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	for (size_t i = 0; i < grant->nlayers; i++, out->nlayers++)
+		if (!(out->layers[i] = strdup(grant->layers[i])))
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+	return 0;
+}
+
+void umap_sync_stream_close(umap_sync_stream *st)
+{
+	if (!st)
+		return;
+	if (st->ops)
+		sqlite3_reset(st->ops);
+	if (st->features)
+		sqlite3_reset(st->features);
+	if (st->in_txn)
+		exec_simple(st->c, S_COMMIT);
+	reader_put(st->store, st->c);
+	umap_sync_grant_dispose(&st->grant);
+	umap_buf_dispose(&st->pending);
+	json_decref(st->layers);
+	free(st);
+}
+
+/* A stream on a read connection inside a read transaction, and the map's row. */
+static int stream_open(umap_sync_stream **out, umap_sync_store *store, const char *map,
+		       const umap_sync_grant *grant, int64_t *head, int64_t *floor, char **props)
+{
+	*out = NULL;
+	if (!umap_sync_valid_name(map, UMAP_SYNC_NAME_MAX))
+		return umap_error_set(UMAP_EINVALID, "invalid map name: use 1 to %d characters of A-Z a-z 0-9 _ -",
+				      UMAP_SYNC_NAME_MAX);
+	umap_sync_stream *st = calloc(1, sizeof(*st));
+	if (!st)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	st->store = store;
+	snprintf(st->map, sizeof(st->map), "%s", map);
+	int err = grant_copy(&st->grant, grant);
+	if (!err)
+		err = reader_get(&st->c, store);
+	/* one read transaction: the map's row and everything after come from one state */
+	if (!err && !(err = exec_simple(st->c, S_BEGIN)))
+		st->in_txn = 1;
+	if (!err)
+		err = map_get(st->c, map, head, floor, props);
+	if (err) {
+		umap_sync_stream_close(st);
+		return err;
+	}
+	*out = st;
+	return 0;
+}
+
+int umap_sync_store_pull_open(umap_sync_stream **out, int64_t *head, umap_sync_store *store,
+			      const char *map, const umap_sync_grant *grant, int64_t since, int64_t limit)
+{
+	int64_t floor = 0;
+	umap_sync_stream *st;
+	*out = NULL;
+	*head = 0;
+	int err = stream_open(&st, store, map, grant, head, &floor, NULL);
+	if (err)
+		return err;
+	if (since < floor)
+		err = umap_error_set(UMAP_ELIMIT,
+				     "cursor %lld is older than the oldest op kept (%lld): take a snapshot",
+				     (long long)since, (long long)floor);
+	else if (since > *head)
+		err = umap_error_set(UMAP_ELIMIT,
+				     "cursor %lld is ahead of this map's head (%lld): the server was reset or is another one; take a snapshot",
+				     (long long)since, (long long)*head);
+	else
+		err = umap_buf_puts(&st->pending, "{\"ops\":[");
+	if (err) {
+		umap_sync_stream_close(st);
+		return err;
+	}
+	st->since = st->last = since;
+	st->limit = limit;
+	st->head = *head;
+	st->ops = stmt(st->c, S_OP_RANGE);
+	bind_text(st->ops, 1, st->map);
+	sqlite3_bind_int64(st->ops, 2, since);
+	sqlite3_bind_int64(st->ops, 3, limit);
+	*out = st;
+	return 0;
+}
+
+/* The next op (or the end) of a pull. */
+static int pull_step(umap_sync_stream *st)
+{
+	umap_buf *out = &st->pending;
+	int rc = sqlite3_step(st->ops);
+	if (rc == SQLITE_ROW) {
+		st->last = sqlite3_column_int64(st->ops, 0);
+		st->count++;
+		if (!umap_sync_grant_can_read(&st->grant, (const char *)sqlite3_column_text(st->ops, 1)))
+			return 0;
+		int err = st->written++ ? umap_buf_putc(out, ',') : 0;
+		return err ? err : umap_buf_put(out, sqlite3_column_text(st->ops, 2),
+					       (size_t)sqlite3_column_bytes(st->ops, 2));
+	}
+	if (rc != SQLITE_DONE)
+		return db_error(st->c->db, "reading ops");
+	sqlite3_reset(st->ops);
+	st->ops = NULL;
+	st->done = 1;
+	int more = (int64_t)st->count == st->limit && st->last < st->head;
+	return umap_buf_printf(out, "],\"cursor\":%lld,\"more\":%s}", (long long)st->last, more ? "true" : "false");
+}
+
+int umap_sync_store_snapshot_open(umap_sync_stream **out, umap_sync_store *store, const char *map,
+				  const umap_sync_grant *grant)
+{
 	int64_t head = 0, floor = 0;
 	char *props = NULL;
-	int err, rc = SQLITE_DONE;
-	umap_buf_clear(out);
-	pthread_mutex_lock(&c->lock);
-	if ((err = exec_simple(c, S_BEGIN)))
-		goto done;
-	if ((err = map_get(c, map, &head, &floor, &props)))
-		goto done;
-	err = umap_buf_puts(out, "{\"map\":");
+	umap_sync_stream *st;
+	*out = NULL;
+	int err = stream_open(&st, store, map, grant, &head, &floor, &props), rc = SQLITE_DONE;
+	if (err)
+		return err;
+	st->snapshot = 1;
+	umap_buf *text = &st->pending;
+	err = umap_buf_puts(text, "{\"map\":");
 	if (!err)
-		err = put_json_string(out, map);
+		err = put_json_string(text, map);
 	if (!err)
-		err = umap_buf_printf(out, ",\"cursor\":%lld,\"properties\":%s,\"layers\":[", (long long)head,
+		err = umap_buf_printf(text, ",\"cursor\":%lld,\"properties\":%s,\"layers\":[", (long long)head,
 				      props ? props : "null");
-	/* the layer list is read first, then each layer's features: both statements are on
-	 * the same connection, so the layer rows are copied out before the next query */
-	json_t *layers = json_array();
-	if (!layers && !err)
+	free(props);
+	/* the layer list (small) is copied out first; each layer's features are then read
+	 * as the answer is sent */
+	if (!err && !(st->layers = json_array()))
 		err = umap_error_set(UMAP_ENOMEM, "out of memory");
-	sqlite3_stmt *s = stmt(c, S_LAYER_LIST);
-	bind_text(s, 1, map);
+	sqlite3_stmt *s = stmt(st->c, S_LAYER_LIST);
+	bind_text(s, 1, st->map);
 	while (!err && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *id = (const char *)sqlite3_column_text(s, 0);
-		if (!umap_sync_grant_can_read(grant, id))
+		if (!umap_sync_grant_can_read(&st->grant, id))
 			continue;
 		const char *filename = (const char *)sqlite3_column_text(s, 1);
 		const char *options = (const char *)sqlite3_column_text(s, 2);
 		json_t *row = json_pack("[s, s?, s?]", id, filename, options);
-		if (!row || json_array_append_new(layers, row))
+		if (!row || json_array_append_new(st->layers, row))
 			err = umap_error_set(UMAP_ENOMEM, "out of memory");
 	}
 	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
-		err = db_error(c->db, "reading layers");
+		err = db_error(st->c->db, "reading layers");
 	sqlite3_reset(s);
-	for (size_t i = 0; !err && i < json_array_size(layers); i++) {
-		json_t *row = json_array_get(layers, i);
+	if (err) {
+		umap_sync_stream_close(st);
+		return err;
+	}
+	*out = st;
+	return 0;
+}
+
+/* The next feature of a snapshot, or the head or end of a layer, or the end. */
+static int snapshot_step(umap_sync_stream *st)
+{
+	umap_buf *out = &st->pending;
+	int err = 0;
+	if (!st->features) {
+		if (st->layer == json_array_size(st->layers)) {
+			st->done = 1;
+			return umap_buf_puts(out, "]}");
+		}
+		json_t *row = json_array_get(st->layers, st->layer);
 		const char *id = json_string_value(json_array_get(row, 0));
 		const char *filename = json_string_value(json_array_get(row, 1));
 		const char *options = json_string_value(json_array_get(row, 2));
-		err = umap_buf_printf(out, "%s{\"id\":", i ? "," : "");
+		err = umap_buf_printf(out, "%s{\"id\":", st->layer ? "," : "");
 		if (!err)
 			err = put_json_string(out, id);
 		if (!err)
@@ -816,30 +995,87 @@ int umap_sync_store_snapshot(umap_buf *out, umap_sync_store *store, const char *
 			err = filename ? put_json_string(out, filename) : umap_buf_puts(out, "null");
 		if (!err)
 			err = umap_buf_printf(out, ",\"options\":%s,\"features\":[", options ? options : "null");
-		s = stmt(c, S_FEATURE_LIST);
-		bind_text(s, 1, map);
-		bind_text(s, 2, id);
-		int first = 1;
-		while (!err && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-			if (!first)
-				err = umap_buf_putc(out, ',');
-			first = 0;
-			if (!err)
-				err = put_column(out, s, 0);
-		}
-		if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
-			err = db_error(c->db, "reading features");
-		sqlite3_reset(s);
-		if (!err)
-			err = umap_buf_puts(out, "]}");
+		st->features = stmt(st->c, S_FEATURE_LIST);
+		bind_text(st->features, 1, st->map);
+		bind_text(st->features, 2, id);
+		st->written = 0;
+		return err;
 	}
-	json_decref(layers);
-	if (!err)
-		err = umap_buf_puts(out, "]}");
-done:
-	exec_simple(c, S_COMMIT);
-	pthread_mutex_unlock(&c->lock);
-	free(props);
+	int rc = sqlite3_step(st->features);
+	if (rc == SQLITE_ROW) {
+		err = st->written++ ? umap_buf_putc(out, ',') : 0;
+		return err ? err : put_column(out, st->features, 0);
+	}
+	if (rc != SQLITE_DONE)
+		return db_error(st->c->db, "reading features");
+	sqlite3_reset(st->features);
+	st->features = NULL;
+	st->layer++;
+	return umap_buf_puts(out, "]}");
+}
+
+int umap_sync_stream_read(umap_sync_stream *st, char *buf, size_t max, size_t *n)
+{
+	*n = 0;
+	while (st->pending.len - st->sent < max && !st->done) {
+		if (st->sent && st->sent == st->pending.len) {
+			umap_buf_clear(&st->pending);
+			st->sent = 0;
+		}
+		int err = st->snapshot ? snapshot_step(st) : pull_step(st);
+		if (err)
+			return err;
+	}
+	size_t avail = st->pending.len - st->sent;
+	*n = avail < max ? avail : max;
+	memcpy(buf, st->pending.ptr + st->sent, *n);
+	st->sent += *n;
+	return 0;
+}
+
+int64_t umap_sync_stream_cursor(const umap_sync_stream *st)
+{
+	return st->last;
+}
+
+/* A whole streamed answer into `out`. */
+static int stream_drain(umap_buf *out, umap_sync_stream *st)
+{
+	char chunk[65536];
+	size_t n;
+	int err;
+	while (!(err = umap_sync_stream_read(st, chunk, sizeof(chunk), &n)) && n)
+		if ((err = umap_buf_put(out, chunk, n)))
+			break;
+	return err;
+}
+
+int umap_sync_store_pull(umap_buf *out, int64_t *cursor, umap_sync_store *store, const char *map,
+			 const umap_sync_grant *grant, int64_t since, int64_t limit)
+{
+	umap_sync_stream *st;
+	int64_t head;
+	umap_buf_clear(out);
+	*cursor = since;
+	int err = umap_sync_store_pull_open(&st, &head, store, map, grant, since, limit);
+	if (err)
+		return err;
+	err = stream_drain(out, st);
+	*cursor = umap_sync_stream_cursor(st);
+	umap_sync_stream_close(st);
+	return err;
+}
+
+int umap_sync_store_snapshot(umap_buf *out, umap_sync_store *store, const char *map,
+			     const umap_sync_grant *grant)
+{
+	umap_sync_stream *st;
+	umap_buf_clear(out);
+	int err = umap_sync_store_snapshot_open(&st, store, map, grant);
+	if (err)
+		return err;
+	err = stream_drain(out, st);
+	umap_sync_stream_close(st);
 	return err;
 }
 

@@ -111,6 +111,21 @@ int umap_sync_store_pull(umap_buf *out, int64_t *cursor, umap_sync_store *store,
 int umap_sync_store_snapshot(umap_buf *out, umap_sync_store *store, const char *map,
 			     const umap_sync_grant *grant);
 
+/* The same answers produced a piece at a time, for a server to send as they come: each
+ * stream holds its own read connection and read transaction (readers do not wait for
+ * each other), and about one row of the answer in memory. The errors of pull and snapshot
+ * come from the _open functions, before any byte. *head: the map's head cursor. */
+typedef struct umap_sync_stream umap_sync_stream;
+int umap_sync_store_pull_open(umap_sync_stream **out, int64_t *head, umap_sync_store *store,
+			      const char *map, const umap_sync_grant *grant, int64_t since, int64_t limit);
+int umap_sync_store_snapshot_open(umap_sync_stream **out, umap_sync_store *store, const char *map,
+				  const umap_sync_grant *grant);
+/* Up to `max` next bytes of the answer into buf; *n = 0 at its end. */
+int umap_sync_stream_read(umap_sync_stream *stream, char *buf, size_t max, size_t *n);
+/* A pull's cursor once it has been read to its end. */
+int64_t umap_sync_stream_cursor(const umap_sync_stream *stream);
+void umap_sync_stream_close(umap_sync_stream *stream);
+
 /* Called after every commit with the maps it changed (for long-poll wake-ups). */
 typedef void (*umap_sync_commit_fn)(void *ctx, const char *map, int64_t head);
 void umap_sync_store_on_commit(umap_sync_store *store, umap_sync_commit_fn fn, void *ctx);

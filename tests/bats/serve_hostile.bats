@@ -81,16 +81,19 @@ raw_op() {
 	[ "$code" = 200 ]
 	push m eve 2 "[$(raw_op e1 eve '"verb":"update","subject":"map","key":"layers","value":[]')]"
 	[ "$code" = 400 ]
-	[ "$(jq -r .error <<<"$body")" = 'ops[0]: a map update cannot change "layers": its key is "geometry" or starts with "properties."' ]
+	[ "$(jq -r .error <<<"$body")" = 'ops[0]: a map update cannot change "layers": its key is "geometry", "properties" or starts with "properties."' ]
 	for key in type id name layers.0; do
 		push m eve 2 "[$(raw_op e1 eve "\"verb\":\"update\",\"subject\":\"map\",\"key\":\"$key\",\"value\":1")]"
 		[ "$code" = 400 ]
 	done
-	for key in type id id.x layers properties; do
+	for key in type id id.x layers; do
 		push m eve 2 "[$(op_update e1 L1 f1 "$key" 1 eve)]"
 		[ "$code" = 400 ]
 		[[ $(jq -r .error <<<"$body") == *"a feature update cannot change \"$key\""* ]]
 	done
+	push m eve 2 "[$(op_update e1 L1 f1 properties '[]' eve)]"
+	[ "$code" = 400 ]
+	[ "$(jq -r .error <<<"$body")" = 'ops[0]: "properties" can only be set to an object' ]
 	push m eve 2 "[$(raw_op e1 eve '"verb":"update","subject":"datalayer","metadata":{"id":"L1"},"key":"features","value":[]')]"
 	[ "$code" = 400 ]
 	[[ $(jq -r .error <<<"$body") == *'a datalayer key starts with "options.", "properties." or "_umap_options."'* ]]
@@ -223,4 +226,36 @@ raw_request() {
 	[[ $(jq -r .error <<<"$body") == "the server's disk is full (database: "*'): nothing was applied; the operator must free space' ]]
 	http GET /v1/maps/m/snapshot
 	[ "$(jq -r .cursor <<<"$body")" -ge 1 ]
+}
+
+@test "serve_hostile: a large pull or snapshot is sent as it is read (chunked), whole and in order" {
+	start_server
+	# 30 features of 50 kB: a snapshot of 1.5 MB, over the size sent whole
+	local big i
+	big=$(head -c 50000 /dev/zero | tr '\0' x)
+	{
+		printf '{"client_id":"alice","base":0,"ops":['
+		for i in $(seq 30); do
+			[ "$i" = 1 ] || printf ','
+			op_feature "a$i" L1 "f$i" "$big$i" alice
+		done
+		printf ']}'
+	} >"$TEST_DIR/push.json"
+	http POST /v1/maps/m/push --data-binary @"$TEST_DIR/push.json"
+	[ "$code" = 200 ]
+	http GET /v1/maps/m/snapshot
+	[ "$code" = 200 ]
+	grep -qi '^transfer-encoding: chunked' "$TEST_DIR/headers"
+	[ "$(jq -c '[.layers[0].features[].id]' <<<"$body")" = "$(seq 30 | jq -Rc '[inputs | "f\(.)"] | ["f1"] + .')" ]
+	[ "$(jq -r '.layers[0].features[29].properties.name' <<<"$body")" = "${big}30" ]
+	[ "$(jq -r .cursor <<<"$body")" = 30 ]
+	http GET '/v1/maps/m/pull?since=0'
+	[ "$code" = 200 ]
+	grep -qi '^transfer-encoding: chunked' "$TEST_DIR/headers"
+	[ "$(jq -c '[.ops[].op_id]' <<<"$body")" = "$(seq 30 | jq -Rc '[inputs | "a\(.)"] | ["a1"] + .')" ]
+	[ "$(jq -c '[.cursor, .more]' <<<"$body")" = '[30,false]' ]
+	# a small answer still comes whole, with its length
+	http GET '/v1/maps/m/pull?since=29'
+	grep -qi '^content-length: ' "$TEST_DIR/headers"
+	[ "$(jq -c '[.ops[].op_id]' <<<"$body")" = '["a30"]' ]
 }
