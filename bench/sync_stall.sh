@@ -1,8 +1,8 @@
 #!/bin/sh
-# Large answers and slow readers: a map whose op log is about MIB MiB (10,000 ops), READERS
-# clients pulling all of it at 1 kB/s (stalled), then bench/sync_load.c (4 clients, 10 s)
-# on another map. Prints the server's resident memory with the stalled readers and the
-# small clients' latencies.
+# Large answers and slow readers: a map whose op log is about MIB MiB (10,000 ops); first
+# READERS clients pull all of it in a loop while bench/sync_load.c (4 clients, 10 s) works
+# on another map (their latencies), then READERS clients pull it at 1 kB/s (stalled) and
+# the server's resident memory is printed.
 # Usage: bench/sync_stall.sh [MIB [READERS]]   (defaults 210 and 12)
 set -eu
 cd "$(dirname "$0")/.."
@@ -36,11 +36,20 @@ for batch in $(seq 0 39); do
 done
 echo "op log: $(du -m "$work/data" | cut -f1) MiB on disk; server RSS $(rss)"
 : >"$work/curls"
+# latency: READERS clients pulling the whole log again and again, while small clients work
+for r in $(seq "$readers"); do
+	( while :; do curl -s -o /dev/null "$base/big/pull?since=0&limit=10000"; done ) &
+	echo $! >>"$work/curls"
+done
+timeout 60 "$work/sync_load" "$base/small" 4 10
+echo "with $readers clients pulling the whole log in a loop: server RSS $(rss)"
+for p in $(cat "$work/curls"); do kill "$p" 2>/dev/null; done
+wait 2>/dev/null || true
+: >"$work/curls"
+# memory: READERS clients pulling the whole log at 1 kB/s
 for r in $(seq "$readers"); do
 	curl -s --limit-rate 1k -o /dev/null "$base/big/pull?since=0&limit=10000" &
 	echo $! >>"$work/curls"
 done
 sleep 10
 echo "$readers stalled readers of the whole log: server RSS $(rss)"
-timeout 60 "$work/sync_load" "$base/small" 4 10
-echo "after: server RSS $(rss)"

@@ -337,12 +337,7 @@ static int send_stream(struct exchange *ex, umap_sync_stream *stream)
 		return 0;
 	}
 	umap_buf out = UMAP_BUF_INIT;
-	char chunk[65536];
-	size_t n;
-	int err;
-	while (!(err = umap_sync_stream_read(stream, chunk, sizeof(chunk), &n)) && n)
-		if ((err = umap_buf_put(&out, chunk, n)))
-			break;
+	int err = umap_sync_stream_read_all(&out, stream);
 	umap_sync_stream_close(stream);
 	if (err) {
 		umap_buf_dispose(&out);

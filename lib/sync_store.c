@@ -1017,11 +1017,12 @@ static int snapshot_step(umap_sync_stream *st)
 int umap_sync_stream_read(umap_sync_stream *st, char *buf, size_t max, size_t *n)
 {
 	*n = 0;
-	while (st->pending.len - st->sent < max && !st->done) {
-		if (st->sent && st->sent == st->pending.len) {
-			umap_buf_clear(&st->pending);
-			st->sent = 0;
-		}
+	if (st->sent) { /* what was read goes: the answer in memory stays about one row */
+		memmove(st->pending.ptr, st->pending.ptr + st->sent, st->pending.len - st->sent);
+		st->pending.len -= st->sent;
+		st->sent = 0;
+	}
+	while (st->pending.len < max && !st->done) {
 		int err = st->snapshot ? snapshot_step(st) : pull_step(st);
 		if (err)
 			return err;
@@ -1038,8 +1039,7 @@ int64_t umap_sync_stream_cursor(const umap_sync_stream *st)
 	return st->last;
 }
 
-/* A whole streamed answer into `out`. */
-static int stream_drain(umap_buf *out, umap_sync_stream *st)
+int umap_sync_stream_read_all(umap_buf *out, umap_sync_stream *st)
 {
 	char chunk[65536];
 	size_t n;
@@ -1060,7 +1060,7 @@ int umap_sync_store_pull(umap_buf *out, int64_t *cursor, umap_sync_store *store,
 	int err = umap_sync_store_pull_open(&st, &head, store, map, grant, since, limit);
 	if (err)
 		return err;
-	err = stream_drain(out, st);
+	err = umap_sync_stream_read_all(out, st);
 	*cursor = umap_sync_stream_cursor(st);
 	umap_sync_stream_close(st);
 	return err;
@@ -1074,7 +1074,7 @@ int umap_sync_store_snapshot(umap_buf *out, umap_sync_store *store, const char *
 	int err = umap_sync_store_snapshot_open(&st, store, map, grant);
 	if (err)
 		return err;
-	err = stream_drain(out, st);
+	err = umap_sync_stream_read_all(out, st);
 	umap_sync_stream_close(st);
 	return err;
 }

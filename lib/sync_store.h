@@ -122,6 +122,8 @@ int umap_sync_store_snapshot_open(umap_sync_stream **out, umap_sync_store *store
 				  const umap_sync_grant *grant);
 /* Up to `max` next bytes of the answer into buf; *n = 0 at its end. */
 int umap_sync_stream_read(umap_sync_stream *stream, char *buf, size_t max, size_t *n);
+/* The rest of the answer, appended to `out`. */
+int umap_sync_stream_read_all(umap_buf *out, umap_sync_stream *stream);
 /* A pull's cursor once it has been read to its end. */
 int64_t umap_sync_stream_cursor(const umap_sync_stream *stream);
 void umap_sync_stream_close(umap_sync_stream *stream);
