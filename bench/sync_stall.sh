@@ -11,7 +11,7 @@ mib=${1:-210}
 readers=${2:-12}
 work=$(mktemp -d)
 pid=
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; for p in $(cat "$work/curls" 2>/dev/null); do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"' EXIT
+trap 'for p in $(cat "$work/curls" 2>/dev/null); do kill "$p" 2>/dev/null; done; [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 cc -O2 -o "$work/sync_load" bench/sync_load.c $(pkg-config --cflags --libs libcurl) -lpthread
 "$UMAPSYNC" serve --listen 127.0.0.1:0 --port-file "$work/port" --data "$work/data" --rate 0 \
 	--max-per-ip 1024 --max-body 16777216 --timeout 600 2>"$work/server.log" &
@@ -38,13 +38,13 @@ echo "op log: $(du -m "$work/data" | cut -f1) MiB on disk; server RSS $(rss)"
 : >"$work/curls"
 # latency: READERS clients pulling the whole log again and again, while small clients work
 for r in $(seq "$readers"); do
-	( while :; do curl -s -o /dev/null "$base/big/pull?since=0&limit=10000"; done ) &
+	( trap 'kill "$c" 2>/dev/null; exit 0' TERM
+	  while :; do curl -s -o /dev/null "$base/big/pull?since=0&limit=10000" & c=$!; wait "$c"; done ) &
 	echo $! >>"$work/curls"
 done
 timeout 60 "$work/sync_load" "$base/small" 4 10
 echo "with $readers clients pulling the whole log in a loop: server RSS $(rss)"
-for p in $(cat "$work/curls"); do kill "$p" 2>/dev/null; done
-wait 2>/dev/null || true
+for p in $(cat "$work/curls"); do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
 : >"$work/curls"
 # memory: READERS clients pulling the whole log at 1 kB/s
 for r in $(seq "$readers"); do
