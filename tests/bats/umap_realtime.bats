@@ -90,13 +90,14 @@ peers() {
 	assert_output $'"Bellecour (browser)"\n"drawn in a browser"'
 }
 
-@test "umap realtime: tokens of another key, another map or without edit are refused" {
+@test "umap realtime: tokens of another key, another map or without edit, and peer ids with NUL are refused" {
 	start_rt
 	run peers refused
 	assert_success
 	assert_output --partial "ok: a token signed with another key is refused (close 1008)"
 	assert_output --partial "ok: a token for another map is refused (close 1008)"
 	assert_output --partial "ok: a token without \"edit\" is refused (close 1008)"
+	assert_output --partial "ok: a peer id holding \\u0000 is refused (close 1008)"
 	assert_output --partial "ok: a good token joins"
 	run grep -c "refused" "$TEST_DIR/server.log"
 	assert_output 0 # the server logs refusals only with -v

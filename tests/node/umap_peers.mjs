@@ -156,11 +156,11 @@ const point = (id, name, x = 4.83, y = 45.76) => ({
 })
 
 // A raw websocket that sends one JoinRequest and tells how the server answered.
-function rawJoin(token, mapId = MAP) {
+function rawJoin(token, mapId = MAP, peer = 'rawpeer') {
   return new Promise((resolve) => {
     const ws = new WebSocket(`ws://127.0.0.1:${PORT}/ws/sync/${mapId}`)
     const got = []
-    ws.on('open', () => ws.send(JSON.stringify({ kind: 'JoinRequest', token, peer: 'rawpeer', username: 'x' })))
+    ws.on('open', () => ws.send(JSON.stringify({ kind: 'JoinRequest', token, peer, username: 'x' })))
     ws.on('message', (data) => got.push(JSON.parse(data.toString())))
     ws.on('close', (code) => resolve({ code, kinds: got.map((m) => m.kind) }))
     setTimeout(() => ws.close(), TIMEOUT_MS)
@@ -273,6 +273,10 @@ const scenarios = {
     const view = await rawJoin(mintToken({ permissions: ['view'] }))
     if (view.code !== 1008 || view.kinds.length) throw new Error(`no edit: ${JSON.stringify(view)}`)
     console.log('ok: a token without "edit" is refused (close 1008)')
+    // "raw\u0000peer" would otherwise join as "raw"
+    const nul = await rawJoin(mintToken(), MAP, 'raw\u0000peer')
+    if (nul.code !== 1008 || nul.kinds.length) throw new Error(`peer id with NUL: ${JSON.stringify(nul)}`)
+    console.log('ok: a peer id holding \\u0000 is refused (close 1008)')
     const good = await new Promise((resolve) => {
       const ws = new WebSocket(`ws://127.0.0.1:${PORT}/ws/sync/${MAP}`)
       ws.on('open', () => ws.send(JSON.stringify({ kind: 'JoinRequest', token: mintToken(), peer: 'rawpeer' })))

@@ -139,7 +139,7 @@ TEST(set_path_edits_nested_keys)
 static int append_rt(umap_sync_store *store, const char *client, const char *ops_text)
 {
 	json_error_t jerr;
-	json_t *ops = json_loads(ops_text, 0, &jerr), *reply = NULL;
+	json_t *ops = json_loads(ops_text, JSON_ALLOW_NUL, &jerr), *reply = NULL;
 	if (!ops) {
 		printf("# bad test JSON: %s\n", jerr.text);
 		return -100;
@@ -184,6 +184,38 @@ TEST(realtime_last_writer_wins_by_parsed_clock)
 	int64_t head;
 	CHECK_INT(umap_sync_store_head(&head, store, "m"), 0);
 	CHECK_INT(head, 6);
+	umap_sync_store_close(store);
+}
+
+/* The websocket's path takes the push's checks: one op_id per op (also once uMap's batches
+ * are expanded), no name cut short by \u0000 */
+TEST(realtime_and_batches_refuse_duplicate_op_ids_and_nul_names)
+{
+	umap_sync_store *store = open_fresh(0);
+	CHECK_INT(push(store, "a", 0, "[" UPS("1", "f") "]", NULL), 0);
+	CHECK_INT(append_rt(store, "umap-b", "[" RT_NAME("ws-1", "1700000000000:1:b", "x") ","
+					     RT_NAME("ws-1", "1700000000000:2:b", "y") "]"), UMAP_EINVALID);
+	CHECK(strstr(umap_error_last(), "op_id 'ws-1' is already used by ops[0]") != NULL);
+	/* a batch "b" gives its inner ops "b.0", "b.1": an op of its own named "b.0" clashes */
+	CHECK_INT(append_rt(store, "umap-b", "[" RT_NAME("b.0", "1700000000000:3:b", "x") ","
+					     "{\"op_id\":\"b\",\"hlc\":\"1700000000000:4:b\",\"verb\":\"batch\",\"operations\":["
+					     RT_NAME("i", "1700000000000:4:b", "y") "]}]"), UMAP_EINVALID);
+	CHECK(strstr(umap_error_last(), "op_id 'b.0' is already used by ops[0]") != NULL);
+	CHECK_INT(push(store, "a", 1, "[" UPD("b.0", "f", "properties.n", "1") ",{\"op_id\":\"b\"," HLC
+				      ",\"verb\":\"batch\",\"operations\":[" UPD("i", "f", "properties.n", "2") "]}]", NULL),
+		  UMAP_EINVALID);
+	CHECK(strstr(umap_error_last(), "op_id 'b.0' is already used by ops[0]") != NULL);
+	CHECK_INT(append_rt(store, "umap-b", "[{\"op_id\":\"ws-9\",\"hlc\":\"1700000000000:5:b\",\"verb\":\"update\","
+					     "\"subject\":\"feature\",\"metadata\":{\"id\":\"f\",\"layerId\":\"L\\u0000x\"},"
+					     "\"key\":\"properties.name\",\"value\":\"z\"}]"), UMAP_EINVALID);
+	CHECK(strstr(umap_error_last(), "metadata.layerId") != NULL);
+	int64_t head, floor;
+	CHECK_INT(umap_sync_store_head(&head, store, "m"), 0);
+	CHECK_INT(head, 1);
+	/* the floor is read through the pool of read connections, like the head */
+	CHECK_INT(umap_sync_store_floor(&floor, store, "m"), 0);
+	CHECK_INT(floor, 0);
+	CHECK_INT(umap_sync_store_floor(&floor, store, "nowhere"), UMAP_ENOTFOUND);
 	umap_sync_store_close(store);
 }
 
@@ -439,6 +471,7 @@ int main(void)
 	RUN(set_path_edits_nested_keys);
 	RUN(push_pull_snapshot_round_trip);
 	RUN(realtime_last_writer_wins_by_parsed_clock);
+	RUN(realtime_and_batches_refuse_duplicate_op_ids_and_nul_names);
 	RUN(conflict_scopes);
 	RUN(idempotent_and_retention);
 	RUN(clock_skew_refused);
