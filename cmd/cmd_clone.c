@@ -4,6 +4,7 @@
 #include "progress.h"
 #include "repo-cmd.h"
 #include "sync-cmd.h"
+#include "umap-remote-cmd.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include "fs.h"
 #include "json.h"
 #include "strutil.h"
+#include "umap_remote.h"
 
 static int dir_is_empty_or_missing(const char *path)
 {
@@ -32,16 +34,21 @@ static int dir_is_empty_or_missing(const char *path)
 
 int cmd_clone(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync clone URL [DIR] [--token-file FILE]", NULL };
-	const char *token_file = NULL, *name = "origin";
+	static const char *const usage[] = { "umapsync clone URL [DIR] [--token-file FILE] [--cookie-file FILE]", NULL };
+	const char *token_file = NULL, *name = "origin", *cookie_file = NULL;
 	const struct option options[] = {
 		OPT_STRING(0, "token-file", &token_file, "FILE", "read the access token from FILE (else UMAPSYNC_TOKEN)"),
 		OPT_STRING('o', "origin", &name, "NAME", "name of the remote (default origin)"),
+		OPT_STRING(0, "cookie-file", &cookie_file, "FILE", "a uMap map: the session cookies (Netscape format)"),
 		OPT_END(),
 	};
 	argc = parse_options(argc, argv, options, usage);
 	if (argc < 1 || argc > 2)
 		usage_with_options_msg(usage, options, "clone needs a URL (http://HOST:PORT/MAP) and optionally a directory");
+	if (umap_remote_url_is_umap(argv[0]))
+		return umap_remote_cmd_clone(argv[0], argc > 1 ? argv[1] : NULL, name, cookie_file);
+	if (cookie_file)
+		usage_with_options_msg(usage, options, "--cookie-file is for uMap map URLs (https://HOST/LANG/map/SLUG_ID)");
 	struct sync_remote remote;
 	memset(&remote, 0, sizeof(remote));
 	remote.name = (char *)name;
