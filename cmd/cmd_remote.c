@@ -18,6 +18,7 @@ static const char *const remote_usage[] = {
 	"umapsync remote [-v | --verbose]",
 	"umapsync remote add NAME URL [--token-file FILE | --cookie-file FILE]",
 	"umapsync remote remove NAME",
+	"umapsync remote set-cookie-file NAME FILE",
 	NULL,
 };
 
@@ -93,6 +94,10 @@ int cmd_remote(int argc, const char **argv)
 			die_errno("cannot read the token file '%s'", token_file);
 		sync_remote_save(repo, argv[1], argv[2], abs);
 		free(abs);
+	} else if (!strcmp(argv[0], "set-cookie-file")) {
+		if (argc != 3)
+			usage_with_options_msg(remote_usage, options, "set-cookie-file needs NAME and FILE");
+		umap_remote_cmd_set_cookie_file(repo, argv[1], argv[2]);
 	} else if (!strcmp(argv[0], "remove") || !strcmp(argv[0], "rm")) {
 		if (argc != 2)
 			usage_with_options_msg(remote_usage, options, "remove needs NAME");
@@ -126,7 +131,7 @@ int cmd_remote(int argc, const char **argv)
 		git_config_free(cfg);
 		umap_buf_dispose(&var);
 	} else {
-		usage_with_options_msg(remote_usage, options, "unknown subcommand '%s': use add, remove or list", argv[0]);
+		usage_with_options_msg(remote_usage, options, "unknown subcommand '%s': use add, remove, set-cookie-file or list", argv[0]);
 	}
 	umap_repo_free(repo);
 	return 0;

@@ -22,15 +22,23 @@
 /* Tries of one layer's save that the server refuses with 412 (someone saved it meanwhile). */
 #define SAVE_TRIES 3
 
+/* What to do about a refused session: cookies come from a browser's signed-in session. */
+static void hint_auth(const char *remote)
+{
+	hint("sign in to the map's uMap in a browser, export its cookies to a file (Netscape format, as curl -c "
+	     "writes) and give it with %s%s%s; the file is read again at each command",
+	     remote ? "'umapsync remote set-cookie-file " : "--cookie-file FILE", remote ? remote : "",
+	     remote ? " FILE'" : "");
+}
+
 /* The error of the session's last call, with what the user can do about it. */
-static _Noreturn void die_remote(const char *context)
+static _Noreturn void die_remote(const char *remote)
 {
 	int code = umap_error_last_code();
 	fflush(stdout);
-	fprintf(stderr, "fatal: %s%s%s\n", context ? context : "", context ? ": " : "", umap_error_last());
+	fprintf(stderr, "fatal: %s\n", umap_error_last());
 	if (code == UMAP_EAUTH)
-		hint("the cookie file is read again at each command: renew it (a browser extension or curl -c writes "
-		     "one) and run the command again");
+		hint_auth(remote);
 	exit(EXIT_FATAL);
 }
 
@@ -72,7 +80,7 @@ static char *cookie_path(const char *file)
 	return abs;
 }
 
-static umap_remote *open_session(const char *url, const char *cookie_file)
+static umap_remote *open_session(const char *url, const char *cookie_file, const char *remote)
 {
 	umap_remote_url parsed;
 	if (umap_remote_url_parse(&parsed, url))
@@ -81,7 +89,7 @@ static umap_remote *open_session(const char *url, const char *cookie_file)
 	if (cookie_file && access(cookie_file, R_OK) < 0)
 		die_errno("cannot read the cookie file '%s' (umapsync-remote.*.cookiefile)", cookie_file);
 	if (umap_remote_open(&session, &parsed, cookie_file))
-		die_remote(NULL);
+		die_remote(remote);
 	umap_remote_url_dispose(&parsed);
 	return session;
 }
@@ -220,11 +228,12 @@ static json_t *umap_state(json_t *state)
 
 /* Fetches what changed on the server since `old` (the last synced root; NULL: everything)
  * and builds the server's map as a root. *fetched counts the layers read again. */
-static json_t *fetch_map(size_t *fetched, umap_remote *session, const json_t *old, json_t *versions, const char *uri)
+static json_t *fetch_map(size_t *fetched, umap_remote *session, const json_t *old, json_t *versions, const char *uri,
+			 const char *remote)
 {
 	json_t *settings = NULL, *flat = NULL;
 	if (umap_remote_settings(&settings, session) || umap_remote_layers(&flat, session))
-		die_remote(NULL);
+		die_remote(remote);
 	json_t *root = root_new(settings, uri);
 	json_t *seen = json_object();
 	size_t i;
@@ -243,7 +252,7 @@ static json_t *fetch_map(size_t *fetched, umap_remote *session, const json_t *ol
 			json_t *geojson = NULL;
 			char *got = NULL;
 			if (umap_remote_layer_get(&geojson, &got, session, id))
-				die_remote(NULL);
+				die_remote(remote);
 			fc = layer_from_remote(layer, geojson);
 			json_object_set_new(versions, id, json_string(got));
 			json_decref(geojson);
@@ -304,13 +313,13 @@ int umap_remote_cmd_clone(const char *url, const char *dir_arg, const char *name
 	if (!dir_is_empty_or_missing(dir))
 		die("destination '%s' already exists and is not empty", dir);
 	char *cookies = cookie_path(cookie_file);
-	umap_remote *session = open_session(url, cookies);
+	umap_remote *session = open_session(url, cookies, NULL);
 	char *uri = map_uri(url);
 	json_t *state = json_pack("{s:s, s:I, s:n, s:I}", "client_id", "umap", "cursor", (json_int_t)0, "synced",
 				  "next_op", (json_int_t)1);
 	json_t *u = umap_state(state);
 	size_t fetched = 0;
-	json_t *root = fetch_map(&fetched, session, NULL, json_object_get(u, "layers"), uri);
+	json_t *root = fetch_map(&fetched, session, NULL, json_object_get(u, "layers"), uri, NULL);
 	umap_buf file = UMAP_BUF_INIT;
 	umap_buf_printf(&file, "%s.umap", parsed.slug ? parsed.slug : "map");
 	json_object_set_new(u, "file", json_string(file.ptr));
@@ -358,12 +367,25 @@ int umap_remote_cmd_clone(const char *url, const char *dir_arg, const char *name
 void umap_remote_cmd_add(umap_repo *repo, const char *name, const char *url, const char *cookie_file)
 {
 	char *cookies = cookie_path(cookie_file);
-	umap_remote *session = open_session(url, cookies);
+	umap_remote *session = open_session(url, cookies, NULL);
 	umap_remote_free(session);
 	sync_remote_save(repo, name, url, NULL);
 	if (cookies)
 		config_remote_set(repo, name, "cookiefile", cookies);
 	free(cookies);
+}
+
+void umap_remote_cmd_set_cookie_file(umap_repo *repo, const char *name, const char *file)
+{
+	char *url = config_remote_value(repo, name, "url");
+	if (!url)
+		die("no remote named '%s'", name);
+	if (!umap_remote_url_is_umap(url))
+		die("remote '%s' is not a uMap map (%s): cookie files are for uMap remotes", name, url);
+	char *cookies = cookie_path(file);
+	config_remote_set(repo, name, "cookiefile", cookies);
+	free(cookies);
+	free(url);
 }
 
 /* ---- pull -------------------------------------------------------------------------------- */
@@ -374,7 +396,7 @@ int umap_remote_cmd_pull(umap_repo *repo, struct sync_remote *remote, const char
 	json_t *u = umap_state(state);
 	json_t *versions = json_object_get(u, "layers");
 	char *cookies = config_remote_value(repo, remote->name, "cookiefile");
-	umap_remote *session = open_session(remote->url, cookies);
+	umap_remote *session = open_session(remote->url, cookies, remote->name);
 	char *uri = map_uri(remote->url);
 	umap_remote_url parsed;
 	if (umap_remote_url_parse(&parsed, remote->url))
@@ -399,7 +421,7 @@ int umap_remote_cmd_pull(umap_repo *repo, struct sync_remote *remote, const char
 	}
 	json_t *old = have_synced ? root_from_tree(repo, &synced_tree, file) : NULL;
 	size_t fetched = 0;
-	json_t *root = fetch_map(&fetched, session, old, versions, uri);
+	json_t *root = fetch_map(&fetched, session, old, versions, uri, remote->name);
 	int rc = 0;
 	if (old && json_equal(old, root)) {
 		sync_state_save(repo, remote->name, state);
@@ -602,7 +624,7 @@ static void push_layer(struct push_ctx *c, umap_remote *session, const json_t *o
 			fflush(stdout);
 			fprintf(stderr, "fatal: %s\n", umap_error_last());
 			if (umap_error_last_code() == UMAP_EAUTH)
-				hint("renew the cookie file (it is read again at each command) and push again");
+				hint_auth(c->remote->name);
 			if (c->saved)
 				hint("%zu layer%s saved before this one %s kept; 'umapsync push %s' sends the rest",
 				     c->saved, c->saved == 1 ? "" : "s", c->saved == 1 ? "is" : "are", c->remote->name);
@@ -643,7 +665,7 @@ static void push_layer(struct push_ctx *c, umap_remote *session, const json_t *o
 		json_t *latest = NULL;
 		char *latest_version = NULL;
 		if (umap_remote_layer_get(&latest, &latest_version, session, id))
-			die_remote(NULL);
+			die_remote(c->remote->name);
 		json_t *flat = json_pack("{s:s, s:O, s:O?}", "id", id, "settings", json_object_get(sending, "_umap_options"),
 					 "rank", json_object_get(json_object_get(sending, "_umap_options"), "rank"));
 		json_t *theirs = layer_from_remote(flat, latest);
@@ -700,7 +722,7 @@ int umap_remote_cmd_push(umap_repo *repo, struct sync_remote *remote)
 	require_clean_worktree(repo, &head_tree, "push");
 	c.server = json_deep_copy(base);
 	char *cookies = config_remote_value(repo, remote->name, "cookiefile");
-	umap_remote *session = open_session(remote->url, cookies);
+	umap_remote *session = open_session(remote->url, cookies, remote->name);
 	fprintf(stderr, "To %s\n", remote->url);
 
 	/* settings first: the server checks no version for them, so we do */
@@ -709,7 +731,7 @@ int umap_remote_cmd_push(umap_repo *repo, struct sync_remote *remote)
 		json_t *now = NULL;
 		umap_buf keys = UMAP_BUF_INIT;
 		if (umap_remote_settings(&now, session))
-			die_remote(NULL);
+			die_remote(remote->name);
 		umap_remote_strip_settings(base_settings);
 		if (!json_equal(now, base_settings)) {
 			changed_keys(&keys, now, base_settings);
@@ -720,7 +742,7 @@ int umap_remote_cmd_push(umap_repo *repo, struct sync_remote *remote)
 			exit(EXIT_FATAL);
 		}
 		if (umap_remote_settings_save(session, our_settings))
-			die_remote(NULL);
+			die_remote(remote->name);
 		json_object_set(c.server, "properties", json_object_get(ours, "properties"));
 		json_object_set(c.server, "geometry", json_object_get(ours, "geometry"));
 		record(&c, "Push the map's settings");
@@ -747,7 +769,7 @@ int umap_remote_cmd_push(umap_repo *repo, struct sync_remote *remote)
 		if (!id || find_layer(ours, id))
 			continue;
 		if (umap_remote_layer_delete(session, id))
-			die_remote(NULL);
+			die_remote(remote->name);
 		json_object_del(c.versions, id);
 		root_set_layer(c.server, id, NULL);
 		record(&c, "Push: delete a layer");

@@ -11,6 +11,8 @@
 int umap_remote_cmd_clone(const char *url, const char *dir, const char *name, const char *cookie_file);
 /* remote add NAME URL [--cookie-file FILE] for a uMap URL: checks that the map answers. */
 void umap_remote_cmd_add(umap_repo *repo, const char *name, const char *url, const char *cookie_file);
+/* remote set-cookie-file NAME FILE: the path (not the cookies) goes to the config. */
+void umap_remote_cmd_set_cookie_file(umap_repo *repo, const char *name, const char *file);
 int umap_remote_cmd_pull(umap_repo *repo, struct sync_remote *remote, const char *strategy);
 int umap_remote_cmd_push(umap_repo *repo, struct sync_remote *remote);
 

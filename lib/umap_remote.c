@@ -269,10 +269,8 @@ static int perform(answer *a, umap_remote *r, const char *method, const char *ur
 static int login_error(const umap_remote *r)
 {
 	return umap_error_set(UMAP_EAUTH,
-			      "%s answered with its login page: this map needs a session that may see or edit it; "
-			      "sign in with a browser, export the cookies of %s to a file (Netscape format) and give it "
-			      "with --cookie-file FILE",
-			      r->origin, r->origin);
+			      "%s answered with its login page: this map needs a signed-in session that may see or "
+			      "edit it", r->origin);
 }
 
 /* The status and body of a GET that must be 200 and JSON; *out gets the JSON. */
@@ -288,7 +286,7 @@ static int get_json(json_t **out, char **version, umap_remote *r, const char *ur
 		rc = umap_error_set(UMAP_ENOTFOUND, "%s not found at %s (404)", what, url);
 	} else if (a.status == 403) {
 		rc = umap_error_set(UMAP_EAUTH, "%s: the server refused to show it (403 Forbidden): the map is not "
-				    "public; give a cookie file of a session that may see it (--cookie-file FILE)", what);
+				    "public and this session may not see it", what);
 	} else if (a.status != 200) {
 		rc = umap_error_set(UMAP_ENET, "%s: the server answered %ld at %s", what, a.status, url);
 	} else if (umap_json_loadb(out, a.body.ptr, a.body.len, url)) {
@@ -619,8 +617,8 @@ static int check_save(json_t **reply, int *stale_csrf, int *conflict, umap_remot
 		return 0;
 	}
 	if (a->status == 403)
-		return umap_error_set(UMAP_EAUTH, "%s: the server refused (403 Forbidden): the session of your cookie file "
-				      "may not edit this map; renew the cookie file or ask the map's owner for rights", what);
+		return umap_error_set(UMAP_EAUTH, "%s: the server refused (403 Forbidden): this session may not edit "
+				      "this map (ask its owner for rights, or sign in as someone who has them)", what);
 	if (landed_on_login(r->curl))
 		return login_error(r);
 	if (a->status == 404)
@@ -634,9 +632,8 @@ static int check_save(json_t **reply, int *stale_csrf, int *conflict, umap_remot
 	}
 	if (json_object_get(root, "login_required")) {
 		json_decref(root);
-		return umap_error_set(UMAP_EAUTH, "%s: the server wants a login (login_required): give a cookie file of a "
-				      "session that may edit the map with 'umapsync remote set-cookie-file NAME FILE' "
-				      "or --cookie-file FILE", what);
+		return umap_error_set(UMAP_EAUTH, "%s: the server wants a login (login_required): the session cookie "
+				      "is missing, wrong or expired", what);
 	}
 	const char *error = json_string_value(json_object_get(root, "error"));
 	if (error) {
@@ -677,8 +674,8 @@ static int post(json_t **reply, char **version, int *conflict, umap_remote *r, c
 			return rc;
 		r->have_csrf = 0;
 	}
-	return umap_error_set(UMAP_EAUTH, "%s: the server keeps refusing the CSRF token: the session of your cookie "
-			      "file may have expired; renew it", what);
+	return umap_error_set(UMAP_EAUTH, "%s: the server refused the CSRF token twice: the session may have "
+			      "expired", what);
 }
 
 static int mime_text(curl_mime *mime, const char *name, const char *value)

@@ -3,14 +3,14 @@
 # as uMap's views (umap/views.py, urls.py, decorators.py) do, with uMap's own merge_features.
 #
 # umap_stub.py --map FIXTURE.json --port-file FILE [--lang fr] [--script-name /umap]
-#              [--lifetime 120] [--private]
+#              [--lifetime 120] [--private] [--not-umap]
 # FIXTURE: {"id": 42, "slug": "s", "settings": {...umap settings...}, "sessions": ["SID"],
 #           "layers": [{"uuid", "name", "rank", "parent", "settings", "geojson"}]}
 # Listens on 127.0.0.1:0, writes the port to the port file, exits after --lifetime seconds.
 # Test controls (not uMap's): POST /__stub/edit/UUID (body: a FeatureCollection saved as a
 # new version by someone else), /__stub/settings (body: settings saved by someone else),
-# /__stub/rotate-csrf, /__stub/drop-after/N (the N+1th datalayer POST from now on has its
-# connection dropped unanswered), GET /__stub/state.
+# /__stub/rotate-csrf, /__stub/expire-csrf-next (the token the next map page sets is stale at once), /__stub/drop-after/N (the datalayer POSTs after the next N have their
+# connection dropped unanswered, until /__stub/drop-after/off), GET /__stub/state.
 import argparse
 import email.parser
 import email.policy
@@ -77,6 +77,8 @@ class State:
         self.lang = args.lang
         self.private = args.private
         self.posts = 0
+        self.not_umap = args.not_umap
+        self.expire_csrf_next = False
 
 
 def url_templates(state):
@@ -195,6 +197,8 @@ class Handler(BaseHTTPRequestHandler):
                                       for u, l in s.layers.items()}, settings=s.settings, posts=s.posts)
         if path is None:
             return self.not_found()
+        if s.not_umap:
+            return self.send(200, "<html><body>It works!</body></html>", "text/html")
         if path == f"/map/{s.map_id}/download/":
             umapjson = json.loads(json_dumps(s.settings))
             umapjson["type"] = "umap"
@@ -223,6 +227,11 @@ class Handler(BaseHTTPRequestHandler):
             if mm.group(1) != s.slug:  # MapView.get: permanent redirect to the canonical URL
                 return self.send(301, "", "text/html",
                                  {"Location": f"{s.prefix}/{s.lang}/map/{s.slug}_{s.map_id}"}, csrf_cookie=True)
+            if s.expire_csrf_next:  # the token given here expires at once
+                s.expire_csrf_next = False
+                self.send(200, "<html>stale</html>", "text/html", csrf_cookie=True)
+                s.csrf = secrets.token_hex(16)
+                return
             page = ("<!DOCTYPE html><html><body><div id=\"map\"></div><script type=\"module\">"
                     "U.MAP = new U.Map(\"map\", %s)</script></body></html>") % json_dumps(self.map_geojson())
             return self.send(200, page, "text/html", csrf_cookie=True)
@@ -285,7 +294,6 @@ class Handler(BaseHTTPRequestHandler):
             s.posts += 1
             if s.drop_after is not None:
                 if s.drop_after == 0:
-                    s.drop_after = None
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
@@ -341,11 +349,15 @@ class Handler(BaseHTTPRequestHandler):
         s = self.state
         if what == "rotate-csrf":
             s.csrf = secrets.token_hex(16)
+        elif what == "expire-csrf-next":
+            s.expire_csrf_next = True
         elif what == "settings":
             s.settings = json.loads(body)
         elif what.startswith("edit/"):
             layer = s.layers[what[5:]]
             layer.save(json_dumps(json.loads(body)).encode())
+        elif what == "drop-after/off":
+            s.drop_after = None
         elif what.startswith("drop-after/"):
             s.drop_after = int(what[len("drop-after/"):])
         else:
@@ -361,6 +373,7 @@ def main():
     ap.add_argument("--script-name", default="")
     ap.add_argument("--lifetime", type=float, default=120)
     ap.add_argument("--private", action="store_true")
+    ap.add_argument("--not-umap", action="store_true", help="answer every GET with a plain page")
     args = ap.parse_args()
     with open(args.map) as f:
         Handler.state = State(json.load(f), args)
