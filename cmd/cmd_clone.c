@@ -18,20 +18,6 @@
 #include "strutil.h"
 #include "umap_remote.h"
 
-static int dir_is_empty_or_missing(const char *path)
-{
-	DIR *d = opendir(path);
-	if (!d)
-		return errno == ENOENT;
-	struct dirent *e;
-	int empty = 1;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			empty = 0;
-	closedir(d);
-	return empty;
-}
-
 int cmd_clone(int argc, const char **argv)
 {
 	static const char *const usage[] = { "umapsync clone URL [DIR] [--token-file FILE] [--cookie-file FILE]", NULL };
@@ -56,7 +42,7 @@ int cmd_clone(int argc, const char **argv)
 	if (umap_sync_url_parse(&remote.parsed, argv[0]))
 		die_lib(NULL);
 	const char *dir = argc > 1 ? argv[1] : remote.parsed.map;
-	if (!dir_is_empty_or_missing(dir))
+	if (!umap_dir_empty_or_missing(dir))
 		die("destination '%s' already exists and is not empty", dir);
 	char *token_abs = NULL;
 	if (token_file && !(token_abs = realpath(token_file, NULL)))

@@ -6,7 +6,6 @@
 #include "merge-report.h"
 #include "repo-cmd.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,20 +287,6 @@ static char *map_uri(const char *url)
 
 /* ---- clone, remote add ---------------------------------------------------------------------- */
 
-static int dir_is_empty_or_missing(const char *path)
-{
-	DIR *d = opendir(path);
-	if (!d)
-		return errno == ENOENT;
-	struct dirent *e;
-	int empty = 1;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			empty = 0;
-	closedir(d);
-	return empty;
-}
-
 int umap_remote_cmd_clone(const char *url, const char *dir_arg, const char *name, const char *cookie_file)
 {
 	umap_remote_url parsed;
@@ -310,7 +295,7 @@ int umap_remote_cmd_clone(const char *url, const char *dir_arg, const char *name
 	umap_buf fallback = UMAP_BUF_INIT;
 	umap_buf_printf(&fallback, "%s", parsed.slug ? parsed.slug : "map");
 	const char *dir = dir_arg ? dir_arg : fallback.ptr;
-	if (!dir_is_empty_or_missing(dir))
+	if (!umap_dir_empty_or_missing(dir))
 		die("destination '%s' already exists and is not empty", dir);
 	char *cookies = cookie_path(cookie_file);
 	umap_remote *session = open_session(url, cookies, NULL);
