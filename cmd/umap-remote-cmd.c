@@ -510,6 +510,10 @@ static json_t *merge_layer(const json_t *base, const json_t *ours, const json_t 
 		}
 		hint("the layers saved before it are kept; run 'umapsync pull %s', settle the conflicts, commit and push again",
 		     remote);
+		umap_merge_result_free(result);
+		umap_doc_free(b);
+		umap_doc_free(o);
+		umap_doc_free(t);
 		exit(EXIT_FATAL);
 	}
 	umap_buf text = UMAP_BUF_INIT;
@@ -572,9 +576,14 @@ struct push_ctx {
 	json_t *versions;
 	const char *file;
 	json_t *server;      /* the server's map as far as we know it */
+	json_t *ours, *base; /* the map of HEAD and of the last sync */
 	git_oid synced, synced_tree;
 	size_t saved;
 };
+
+/* A push's maps stay reachable from here until the command returns: the paths that die()
+ * in the middle of it leave them to the process's end, not to a leak report. */
+static struct push_ctx pushing;
 
 /* Records that the server holds `server` now: a commit on NAME/main and the state, after
  * every save, so that a push cut off half-way keeps what was saved. */
@@ -676,6 +685,7 @@ int umap_remote_cmd_push(umap_repo *repo, struct sync_remote *remote)
 	json_t *u = umap_state(state);
 	struct push_ctx c;
 	memset(&c, 0, sizeof(c));
+	pushing.state = state;
 	c.repo = repo;
 	c.remote = remote;
 	c.state = state;
@@ -691,8 +701,8 @@ int umap_remote_cmd_push(umap_repo *repo, struct sync_remote *remote)
 		die("'%s' was never pulled from: clone the map first", remote->name);
 	if (umap_repo_commit_tree(&c.synced_tree, repo, &c.synced))
 		die_lib(NULL);
-	json_t *ours = root_from_tree(repo, &head_tree, c.file);
-	json_t *base = root_from_tree(repo, &c.synced_tree, c.file);
+	json_t *ours = pushing.ours = root_from_tree(repo, &head_tree, c.file);
+	json_t *base = pushing.base = root_from_tree(repo, &c.synced_tree, c.file);
 	if (!ours)
 		die("%s is not in the last commit: a uMap remote is pushed from that file", c.file);
 	if (!base)
@@ -702,10 +712,11 @@ int umap_remote_cmd_push(umap_repo *repo, struct sync_remote *remote)
 		json_decref(ours);
 		json_decref(base);
 		json_decref(state);
+		memset(&pushing, 0, sizeof(pushing));
 		return 0;
 	}
 	require_clean_worktree(repo, &head_tree, "push");
-	c.server = json_deep_copy(base);
+	c.server = pushing.server = json_deep_copy(base);
 	char *cookies = config_remote_value(repo, remote->name, "cookiefile");
 	umap_remote *session = open_session(remote->url, cookies, remote->name);
 	fprintf(stderr, "To %s\n", remote->url);
@@ -724,6 +735,10 @@ int umap_remote_cmd_push(umap_repo *repo, struct sync_remote *remote)
 			fprintf(stderr, "fatal: the map's settings changed on the server since the last pull (%s): "
 					"pushing yours would overwrite them\n", keys.ptr ? keys.ptr : "");
 			hint("run 'umapsync pull %s' first", remote->name);
+			umap_buf_dispose(&keys);
+			json_decref(now);
+			json_decref(our_settings);
+			json_decref(base_settings);
 			exit(EXIT_FATAL);
 		}
 		if (umap_remote_settings_save(session, our_settings))
@@ -785,5 +800,6 @@ int umap_remote_cmd_push(umap_repo *repo, struct sync_remote *remote)
 	json_decref(state);
 	free(cookies);
 	umap_remote_free(session);
+	memset(&pushing, 0, sizeof(pushing));
 	return 0;
 }
