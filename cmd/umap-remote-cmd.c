@@ -285,9 +285,121 @@ static char *map_uri(const char *url)
 	return umap_buf_detach(&uri);
 }
 
+/* ---- history ------------------------------------------------------------------------------ */
+
+/* Versions of one layer read for history: uMap keeps 10 by default; a server that lists more
+ * is read no further back than this. */
+#define HISTORY_MAX_VERSIONS 100
+
+struct version_event {
+	double at;
+	const char *id;   /* borrowed from the map */
+	const char *ref;  /* borrowed from the versions list */
+};
+
+static int event_cmp(const void *a, const void *b)
+{
+	const struct version_event *x = a, *y = b;
+	return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* The map as it was after each save of a layer the server still keeps (oldest first, the
+ * current one left out): [{"message","root"}], each layer at its last version saved by then
+ * (absent before its oldest kept one), the settings as they are now (uMap keeps no history
+ * of them). */
+static json_t *fetch_history(umap_remote *session, const json_t *root, const json_t *current, const char *remote)
+{
+	json_t *lists = json_object(), *cache = json_object(), *out = json_array();
+	struct version_event *events = NULL;
+	size_t n = 0, cap = 0, i;
+	json_t *fc;
+	if (!lists || !cache || !out)
+		die("out of memory");
+	json_array_foreach(json_object_get(root, "layers"), i, fc) {
+		const char *id = layer_id(fc);
+		json_t *versions = NULL, *v;
+		size_t j;
+		if (umap_remote_layer_versions(&versions, session, id))
+			die_remote(remote);
+		json_object_set_new(lists, id, versions);
+		json_array_foreach(json_object_get(versions, "versions"), j, v) {
+			const char *ref = json_string_value(json_object_get(v, "ref"));
+			if (!ref || !json_is_number(json_object_get(v, "at")) || j >= HISTORY_MAX_VERSIONS)
+				continue;
+			if (n == cap) {
+				cap = cap ? 2 * cap : 64;
+				struct version_event *grown = realloc(events, cap * sizeof(*events));
+				if (!grown)
+					die("out of memory");
+				events = grown;
+			}
+			events[n++] = (struct version_event){ json_number_value(json_object_get(v, "at")), id, ref };
+		}
+	}
+	if (n)
+		qsort(events, n, sizeof(*events), event_cmp);
+	for (size_t e = 0; e < n; e++) {
+		if (!strcmp(events[e].ref, json_string_value(json_object_get(current, events[e].id)) ?
+						   json_string_value(json_object_get(current, events[e].id)) : ""))
+			continue;
+		json_t *then = json_deep_copy(root);
+		json_t *layers = json_array();
+		if (!then || !layers)
+			die("out of memory");
+		json_array_foreach(json_object_get(root, "layers"), i, fc) {
+			const char *id = layer_id(fc), *ref = NULL;
+			double best = -1;
+			json_t *v;
+			size_t j;
+			/* the layer's last version saved by then */
+			json_array_foreach(json_object_get(json_object_get(lists, id), "versions"), j, v) {
+				double at = json_number_value(json_object_get(v, "at"));
+				const char *r = json_string_value(json_object_get(v, "ref"));
+				if (r && at <= events[e].at && at > best && j < HISTORY_MAX_VERSIONS) {
+					best = at;
+					ref = r;
+				}
+			}
+			if (!ref)
+				continue;
+			const char *now = json_string_value(json_object_get(current, id));
+			if (now && !strcmp(ref, now)) {
+				json_array_append(layers, fc);
+				continue;
+			}
+			umap_buf key = UMAP_BUF_INIT;
+			umap_buf_printf(&key, "%s/%s", id, ref);
+			json_t *old = json_object_get(cache, key.ptr);
+			if (!old) {
+				if (umap_remote_layer_get_version(&old, session, id, ref))
+					die_remote(remote);
+				json_object_set_new(cache, key.ptr, old);
+			}
+			umap_buf_dispose(&key);
+			json_t *layer = json_deep_copy(fc);
+			json_t *features = json_object_get(old, "features");
+			json_object_set(layer, "features", json_is_array(features) ? features : json_array());
+			json_array_append_new(layers, layer);
+		}
+		json_object_set_new(then, "layers", layers);
+		const char *name = json_string_value(json_object_get(
+			json_object_get(find_layer(root, events[e].id), "_umap_options"), "name"));
+		umap_buf message = UMAP_BUF_INIT;
+		umap_buf_printf(&message, "Layer '%s' saved on the server (version %s)", name ? name : events[e].id,
+				events[e].ref);
+		json_array_append_new(out, json_pack("{s:s, s:o}", "message", message.ptr, "root", then));
+		umap_buf_dispose(&message);
+	}
+	free(events);
+	json_decref(lists);
+	json_decref(cache);
+	return out;
+}
+
 /* ---- clone, remote add ---------------------------------------------------------------------- */
 
-int umap_remote_cmd_clone(const char *url, const char *dir_arg, const char *name, const char *cookie_file)
+int umap_remote_cmd_clone(const char *url, const char *dir_arg, const char *name, const char *cookie_file,
+			  int history)
 {
 	umap_remote_url parsed;
 	if (umap_remote_url_parse(&parsed, url))
@@ -308,6 +420,7 @@ int umap_remote_cmd_clone(const char *url, const char *dir_arg, const char *name
 	umap_buf file = UMAP_BUF_INIT;
 	umap_buf_printf(&file, "%s.umap", parsed.slug ? parsed.slug : "map");
 	json_object_set_new(u, "file", json_string(file.ptr));
+	json_t *past = history ? fetch_history(session, root, json_object_get(u, "layers"), NULL) : json_array();
 
 	/* everything is read: only now does the directory get anything */
 	if (umap_mkdir_p(dir, 0777))
@@ -316,10 +429,21 @@ int umap_remote_cmd_clone(const char *url, const char *dir_arg, const char *name
 	int existed = 0;
 	if (umap_repo_init(&repo, dir, &existed))
 		die_lib(NULL);
-	git_oid tree, commit;
+	git_oid tree, commit, prev, prev_tree;
+	size_t i;
+	json_t *then;
+	json_array_foreach(past, i, then) {
+		commit_root(&commit, &tree, repo, file.ptr, json_object_get(then, "root"), i ? &prev : NULL, i ? 1 : 0,
+			    i ? &prev_tree : NULL, json_string_value(json_object_get(then, "message")));
+		prev = commit;
+		prev_tree = tree;
+	}
 	umap_buf message = UMAP_BUF_INIT;
 	umap_buf_printf(&message, "Clone map %ld from %s", parsed.map_id, uri);
-	commit_root(&commit, &tree, repo, file.ptr, root, NULL, 0, NULL, message.ptr);
+	size_t npast = json_array_size(past);
+	commit_root(&commit, &tree, repo, file.ptr, root, npast ? &prev : NULL, npast ? 1 : 0, npast ? &prev_tree : NULL,
+		    message.ptr);
+	json_decref(past);
 	if (umap_repo_advance_head(repo, &commit, NULL, "clone"))
 		die_lib(NULL);
 	write_worktree(repo, NULL, &tree);
@@ -329,7 +453,7 @@ int umap_remote_cmd_clone(const char *url, const char *dir_arg, const char *name
 	if (cookies)
 		config_remote_set(repo, name, "cookiefile", cookies);
 	sync_state_save(repo, name, state);
-	size_t nlayers = json_array_size(json_object_get(root, "layers")), nfeatures = 0, i;
+	size_t nlayers = json_array_size(json_object_get(root, "layers")), nfeatures = 0;
 	json_t *fc;
 	json_array_foreach(json_object_get(root, "layers"), i, fc)
 		nfeatures += json_array_size(json_object_get(fc, "features"));

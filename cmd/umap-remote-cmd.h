@@ -7,8 +7,10 @@
 #include "sync-cmd.h"
 
 /* clone URL [DIR]: the map's settings and every datalayer into DIR/SLUG.umap, a commit on
- * NAME/main and main, each layer's version kept in .umapsync/sync/NAME.json. */
-int umap_remote_cmd_clone(const char *url, const char *dir, const char *name, const char *cookie_file);
+ * NAME/main and main, each layer's version kept in .umapsync/sync/NAME.json. With history,
+ * the versions the server keeps of each layer come first, a commit each. */
+int umap_remote_cmd_clone(const char *url, const char *dir, const char *name, const char *cookie_file,
+			  int history);
 /* remote add NAME URL [--cookie-file FILE] for a uMap URL: checks that the map answers. */
 void umap_remote_cmd_add(umap_repo *repo, const char *name, const char *url, const char *cookie_file);
 /* remote set-cookie-file NAME FILE: the path (not the cookies) goes to the config. */

@@ -102,7 +102,7 @@ clone_map() {
 	[ ! -e gone ]
 	run_split umapsync clone "http://127.0.0.1:8642/velo" --cookie-file "$TEST_DIR/cookies.txt"
 	assert_failure 129
-	[[ $stderr == *"--cookie-file is for uMap map URLs"* ]]
+	[[ $stderr == *"--cookie-file and --history are for uMap map URLs"* ]]
 	teardown_stub_only
 	start_stub --not-umap
 	run_split umapsync clone "$URL" other
@@ -347,4 +347,25 @@ teardown_stub_only() {
 	assert_success
 	run stub_state '.settings.properties | [.zoom, .description]'
 	assert_output '[14,"Where to park"]'
+}
+
+@test "clone --history: a commit for each layer version the server keeps; diff between two" {
+	start_stub
+	someone_saves "$PARKS" '.features[0].properties.name = "A"'
+	someone_saves "$PARKS" '.features[0].properties.name = "B"'
+	run_split umapsync clone --history "$URL" work
+	assert_success
+	cd work
+	v1=$(stub_state ".layers[\"$BIKE\"].version" | tr -d '"')
+	run umapsync log --oneline origin/main
+	assert_line --index 0 --regexp "^[0-9a-f]{7} Clone map 42 from $URL$"
+	assert_line --index 1 --regexp "^[0-9a-f]{7} Layer 'Parks' saved on the server \(version [0-9]+\)$"
+	assert_line --index 2 --regexp "^[0-9a-f]{7} Layer 'Parks' saved on the server \(version $v1\)$"
+	[ "${#lines[@]}" -eq 3 ]
+	run umapsync diff HEAD~2 HEAD~1
+	assert_output --partial $'modified feature TdO01 "A" in layer "Parks"\n  ~ name: "Tête d\'Or" → "A"'
+	run umapsync diff HEAD~1 HEAD
+	assert_output --partial '~ name: "A" → "B"'
+	run umapsync status
+	assert_output --partial "nothing to commit"
 }
