@@ -186,7 +186,9 @@ static json_t *root_from_tree(umap_repo *repo, const git_oid *tree, const char *
 static void commit_root(git_oid *commit, git_oid *tree, umap_repo *repo, const char *path, const json_t *root,
 			const git_oid *parents, size_t nparents, const git_oid *base_tree, const char *message)
 {
-	char *text = umap_json_dumps(root, UMAP_JSON_INDENT(2));
+	/* what uMap's own downloads look like, as clone and pull of a sync server write */
+	static const umap_layout layout = UMAP_LAYOUT_DEFAULT;
+	char *text = umap_json_dumps_as(root, &layout);
 	umap_snapshot *snap = NULL;
 	umap_doc *doc = NULL;
 	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
