@@ -107,7 +107,7 @@ static json_t *layer_from_remote(const json_t *flat, const json_t *geojson)
 	/* the members of the stored FeatureCollection, but its options: the settings are the truth */
 	json_object_set_new(fc, "type", json_string("FeatureCollection"));
 	json_object_foreach((json_t *)geojson, key, value)
-		if (strcmp(key, "type") && strcmp(key, "_umap_options") && strcmp(key, "properties"))
+		if (strcmp(key, "type") && strcmp(key, "_umap_options") && strcmp(key, "properties") && strcmp(key, "layers"))
 			json_object_set(fc, key, value);
 	if (!json_is_array(json_object_get(fc, "features")))
 		json_object_set_new(fc, "features", json_array());
@@ -117,16 +117,80 @@ static json_t *layer_from_remote(const json_t *flat, const json_t *geojson)
 	json_object_set(options, "rank", json_object_get(flat, "rank"));
 	if (json_is_string(json_object_get(flat, "parent")))
 		json_object_set(options, "parent", json_object_get(flat, "parent"));
-	json_object_set_new(fc, "_umap_options", options);
+	json_object_set_new(fc, "properties", options);
 	return fc;
+}
+
+/* A layer's options: "properties" as uMap's downloads write them, else the older
+ * "_umap_options". */
+static json_t *layer_options(const json_t *fc)
+{
+	json_t *options = json_object_get(fc, "properties");
+	return json_is_object(options) ? options : json_object_get(fc, "_umap_options");
 }
 
 static const char *layer_id(const json_t *fc)
 {
-	const json_t *options = json_object_get(fc, "_umap_options");
-	if (!json_is_object(options))
-		options = json_object_get(fc, "properties");
-	return json_string_value(json_object_get(options, "id"));
+	return json_string_value(json_object_get(layer_options(fc), "id"));
+}
+
+/* In memory a map's layers are one list, depth first, each child with its group's id in
+ * options.parent; in the file, as uMap 3.7+ writes group layers and umapsync reads them,
+ * children sit in their group's "layers". nest_layers gives the file's form (a new root),
+ * flatten_layers the list (in place). */
+static json_t *nest_layers(const json_t *root)
+{
+	json_t *nested = json_deep_copy(root), *top = json_array(), *byid = json_object();
+	size_t i;
+	json_t *fc;
+	if (!nested || !top || !byid)
+		die("out of memory");
+	json_array_foreach(json_object_get(nested, "layers"), i, fc) {
+		json_t *options = layer_options(fc);
+		const char *parent = json_string_value(json_object_get(options, "parent"));
+		json_t *group = parent ? json_object_get(byid, parent) : NULL;
+		if (group) {
+			json_t *children = json_object_get(group, "layers");
+			if (!children)
+				json_object_set_new(group, "layers", children = json_array());
+			json_object_del(options, "parent");
+			json_array_append(children, fc);
+		} else {
+			json_array_append(top, fc);
+		}
+		if (layer_id(fc))
+			json_object_set(byid, layer_id(fc), fc);
+	}
+	json_object_set_new(nested, "layers", top);
+	json_decref(byid);
+	return nested;
+}
+
+static void flatten_into(json_t *out, json_t *layers, const char *parent, int depth)
+{
+	size_t i;
+	json_t *fc;
+	if (depth > UMAP_DOC_MAX_LAYER_DEPTH)
+		return; /* doc.c refused such a file before it got here */
+	json_array_foreach(layers, i, fc) {
+		json_t *children = json_incref(json_object_get(fc, "layers"));
+		json_object_del(fc, "layers");
+		if (parent && json_is_object(layer_options(fc)))
+			json_object_set_new(layer_options(fc), "parent", json_string(parent));
+		json_array_append(out, fc);
+		if (json_is_array(children))
+			flatten_into(out, children, layer_id(fc), depth + 1);
+		json_decref(children);
+	}
+}
+
+static void flatten_layers(json_t *root)
+{
+	json_t *flat = json_array();
+	if (!flat)
+		die("out of memory");
+	flatten_into(flat, json_object_get(root, "layers"), NULL, 0);
+	json_object_set_new(root, "layers", flat);
 }
 
 static json_t *find_layer(const json_t *root, const char *id)
@@ -179,6 +243,7 @@ static json_t *root_from_tree(umap_repo *repo, const git_oid *tree, const char *
 		die_lib(NULL);
 	umap_buf_dispose(&text);
 	umap_snapshot_free(snap);
+	flatten_layers(root);
 	return root;
 }
 
@@ -188,7 +253,9 @@ static void commit_root(git_oid *commit, git_oid *tree, umap_repo *repo, const c
 {
 	/* what uMap's own downloads look like, as clone and pull of a sync server write */
 	static const umap_layout layout = UMAP_LAYOUT_DEFAULT;
-	char *text = umap_json_dumps_as(root, &layout);
+	json_t *nested = nest_layers(root);
+	char *text = umap_json_dumps_as(nested, &layout);
+	json_decref(nested);
 	umap_snapshot *snap = NULL;
 	umap_doc *doc = NULL;
 	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
@@ -385,7 +452,7 @@ static json_t *fetch_history(umap_remote *session, const json_t *root, const jso
 		}
 		json_object_set_new(then, "layers", layers);
 		const char *name = json_string_value(json_object_get(
-			json_object_get(find_layer(root, events[e].id), "_umap_options"), "name"));
+			layer_options(find_layer(root, events[e].id)), "name"));
 		umap_buf message = UMAP_BUF_INIT;
 		umap_buf_printf(&message, "Layer '%s' saved on the server (version %s)", name ? name : events[e].id,
 				events[e].ref);
@@ -658,7 +725,7 @@ static json_t *merge_layer(const json_t *base, const json_t *ours, const json_t 
  * uMap keeps them, and the form's name, rank, parent and settings. */
 static void save_of(umap_remote_save *save, json_t **geojson, json_t **settings, const json_t *fc, long index)
 {
-	const json_t *options = json_object_get(fc, "_umap_options");
+	const json_t *options = layer_options(fc);
 	*settings = json_is_object(options) ? json_deep_copy(options) : json_object();
 	json_t *rank = json_object_get(*settings, "rank");
 	const char *parent = json_string_value(json_object_get(options, "parent"));
@@ -675,6 +742,20 @@ static void save_of(umap_remote_save *save, json_t **geojson, json_t **settings,
 		die("out of memory");
 	save->settings = *settings;
 	save->geojson = *geojson;
+}
+
+/* The layer `fc` (its id, options, rank and group) holding the features of a geojson the
+ * server sent for it. */
+static json_t *layer_with_features(const json_t *fc, const json_t *geojson)
+{
+	const json_t *options = layer_options(fc);
+	json_t *flat = json_pack("{s:s, s:O, s:O?, s:O?}", "id", layer_id(fc), "settings", options, "rank",
+				 json_object_get(options, "rank"), "parent", json_object_get(options, "parent"));
+	if (!flat)
+		die("out of memory");
+	json_t *layer = layer_from_remote(flat, geojson);
+	json_decref(flat);
+	return layer;
 }
 
 /* Replaces (or adds, or with fc NULL removes) layer `id` in root. */
@@ -756,13 +837,7 @@ static void push_layer(struct push_ctx *c, umap_remote *session, const json_t *o
 			json_t *kept = sending;
 			if (merged) {
 				/* the server merged ours into a save made meanwhile: that is what it holds now */
-				json_t *flat = json_pack("{s:s, s:O, s:O?}", "id", id, "settings",
-							 json_object_get(sending, "_umap_options"), "rank",
-							 json_object_get(json_object_get(sending, "_umap_options"), "rank"));
-				if (json_is_string(json_object_get(json_object_get(sending, "_umap_options"), "parent")))
-					json_object_set(flat, "parent", json_object_get(json_object_get(sending, "_umap_options"), "parent"));
-				kept = layer_from_remote(flat, merged);
-				json_decref(flat);
+				kept = layer_with_features(sending, merged);
 				json_decref(sending);
 				fprintf(stderr, "layer '%s': the server merged your changes into a newer save\n", name);
 			}
@@ -786,10 +861,7 @@ static void push_layer(struct push_ctx *c, umap_remote *session, const json_t *o
 		char *latest_version = NULL;
 		if (umap_remote_layer_get(&latest, &latest_version, session, id))
 			die_remote(c->remote->name);
-		json_t *flat = json_pack("{s:s, s:O, s:O?}", "id", id, "settings", json_object_get(sending, "_umap_options"),
-					 "rank", json_object_get(json_object_get(sending, "_umap_options"), "rank"));
-		json_t *theirs = layer_from_remote(flat, latest);
-		json_decref(flat);
+		json_t *theirs = layer_with_features(sending, latest);
 		json_t *merged_fc = merge_layer(merge_base ? merge_base : theirs, sending, theirs, name, c->remote->name);
 		fprintf(stderr, "layer '%s': saved by someone else meanwhile (412); merged key by key, saving again\n", name);
 		json_decref(sending);
@@ -900,8 +972,8 @@ int umap_remote_cmd_push(umap_repo *repo, struct sync_remote *remote)
 		root_set_layer(c.server, id, NULL);
 		record(&c, "Push: delete a layer");
 		fprintf(stderr, "   deleted layer '%s'\n",
-			json_string_value(json_object_get(json_object_get(fc, "_umap_options"), "name")) ?
-				json_string_value(json_object_get(json_object_get(fc, "_umap_options"), "name")) : id);
+			json_string_value(json_object_get(layer_options(fc), "name")) ?
+				json_string_value(json_object_get(layer_options(fc), "name")) : id);
 	}
 
 	/* the server holds ours, or ours merged with others' saves: the branch takes it */

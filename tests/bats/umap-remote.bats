@@ -65,8 +65,9 @@ clone_map() {
 	assert_output "velo-lyon.umap"
 	[ "$stderr" = "Cloned uMap map 42 into 'velo-lyon': 3 layers, 3 features" ]
 	cd velo-lyon
-	run jq -c '[.type, .properties, (.layers | map(._umap_options | [.name, .rank, .parent]))]' velo-lyon.umap
-	assert_output '["umap",{"name":"Vélo Lyon","zoom":13,"description":"Bike parking in Lyon"},[["Transport",0,null],["Bike parking",1,"0b6e2a4c-1111-4a4a-8a8a-000000000001"],["Parks",2,null]]]'
+	# as uMap 3.7+ writes group layers: the child inside its group's "layers"
+	run jq -c '[.type, .properties, [.layers[] | [.properties.name, .properties.rank, [(.layers // [])[] | .properties | [.name, .rank, .id]]]]]' velo-lyon.umap
+	assert_output '["umap",{"name":"Vélo Lyon","zoom":13,"description":"Bike parking in Lyon"},[["Transport",0,[["Bike parking",1,"0b6e2a4c-2222-4a4a-8a8a-000000000002"]]],["Parks",2,[]]]]'
 	# what the server injects is not the map's: no urls, tilelayers, user, schema, datalayers
 	run jq -r '.properties | keys | join(",")' velo-lyon.umap
 	assert_output "description,name,zoom"
@@ -90,7 +91,7 @@ clone_map() {
 	assert_success
 	assert_output "map.umap"
 	[ "$stderr" = "Cloned uMap map 42 into 'here': 3 layers, 3 features" ]
-	run jq -r '.layers[2].features[0].properties.name' here/map.umap
+	run jq -r '.layers[1].features[0].properties.name' here/map.umap
 	assert_output "Tête d'Or"
 }
 
@@ -140,7 +141,7 @@ teardown_stub_only() {
 	run_split umapsync pull
 	assert_success
 	[[ $stderr == *"3 layers changed on the server"* ]]
-	run jq -r '.layers | length' velo-lyon.umap
+	run jq -r '[.layers[], .layers[].layers[]?] | length' velo-lyon.umap
 	assert_output 3
 	run umapsync remote set-cookie-file origin "$TEST_DIR/missing"
 	assert_failure 128
@@ -173,7 +174,7 @@ teardown_stub_only() {
 	umapsync commit -m "Bellecour 64" >/dev/null
 	run umapsync pull
 	assert_success
-	run jq -c '[.layers[1].features[0].properties.capacity, .layers[2].features[0].properties.name]' velo-lyon.umap
+	run jq -c '[.layers[0].layers[0].features[0].properties.capacity, .layers[1].features[0].properties.name]' velo-lyon.umap
 	assert_output "[64,\"Parc de la Tête d'Or\"]"
 	run umapsync log --oneline -n 1
 	assert_output --regexp "Bellecour 64$"
@@ -211,7 +212,7 @@ teardown_stub_only() {
 	[[ $stderr == *"Others' saves merged into "* ]]
 	run stub_state ".layers[\"$BIKE\"].geojson.features | map([.id, .properties.capacity])"
 	assert_output '[["Bel01",40],["Per04",null],["Ter02",20]]'
-	run jq -c '.layers[1].features | map(.id)' velo-lyon.umap
+	run jq -c '.layers[0].layers[0].features | map(.id)' velo-lyon.umap
 	assert_output '["Bel01","Per04","Ter02"]'
 	run umapsync status
 	assert_output --partial "nothing to commit"
@@ -231,7 +232,7 @@ teardown_stub_only() {
 	[[ $stderr == *"layer 'Bike parking': saved by someone else meanwhile (412); merged key by key, saving again"* ]]
 	run stub_state ".layers[\"$BIKE\"].geojson.features[0].properties"
 	assert_output '{"name":"Place Bellecour","capacity":80}'
-	run jq -c '.layers[1].features[0].properties' velo-lyon.umap
+	run jq -c '.layers[0].layers[0].features[0].properties' velo-lyon.umap
 	assert_output '{"name":"Place Bellecour","capacity":80}'
 	run umapsync status
 	assert_output --partial "nothing to commit"
@@ -321,7 +322,7 @@ teardown_stub_only() {
 @test "push: new layers are created under their id, removed ones deleted" {
 	start_stub
 	clone_map
-	jq '.layers[2] = {"type":"FeatureCollection","features":[],"_umap_options":{"name":"Tram","id":"0b6e2a4c-4444-4a4a-8a8a-000000000004","rank":2}}' \
+	jq '.layers[1] = {"type":"FeatureCollection","features":[],"properties":{"name":"Tram","id":"0b6e2a4c-4444-4a4a-8a8a-000000000004","rank":2}}' \
 		velo-lyon.umap >new.umap && mv new.umap velo-lyon.umap
 	umapsync commit -m "Tram instead of Parks" >/dev/null
 	run_split umapsync push
