@@ -370,3 +370,19 @@ teardown_stub_only() {
 	run umapsync status
 	assert_output --partial "nothing to commit"
 }
+
+@test "push: a layer moved out of its group is saved without a parent" {
+	start_stub
+	clone_map
+	jq '.layers = [(.layers[0] | del(.layers)), .layers[0].layers[0], .layers[1]]' velo-lyon.umap >new.umap
+	mv new.umap velo-lyon.umap
+	umapsync commit -m "Bike parking at the top" >/dev/null
+	run_split umapsync push
+	assert_success
+	[ "$stderr" = "To $URL
+   saved layer 'Bike parking' (version $(stub_state ".layers[\"$BIKE\"].version" | tr -d '"'))" ]
+	run stub_state ".layers[\"$BIKE\"].parent"
+	assert_output null
+	run umapsync pull
+	assert_output "Already up to date."
+}
