@@ -4,6 +4,7 @@
 #include "progress.h"
 #include "repo-cmd.h"
 #include "sync-cmd.h"
+#include "umap-remote-cmd.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,33 +16,27 @@
 #include "fs.h"
 #include "json.h"
 #include "strutil.h"
-
-static int dir_is_empty_or_missing(const char *path)
-{
-	DIR *d = opendir(path);
-	if (!d)
-		return errno == ENOENT;
-	struct dirent *e;
-	int empty = 1;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			empty = 0;
-	closedir(d);
-	return empty;
-}
+#include "umap_remote.h"
 
 int cmd_clone(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync clone URL [DIR] [--token-file FILE]", NULL };
-	const char *token_file = NULL, *name = "origin";
+	static const char *const usage[] = { "umapsync clone URL [DIR] [--token-file FILE] [--cookie-file FILE] [--history]", NULL };
+	const char *token_file = NULL, *name = "origin", *cookie_file = NULL;
+	int history = 0;
 	const struct option options[] = {
 		OPT_STRING(0, "token-file", &token_file, "FILE", "read the access token from FILE (else UMAPSYNC_TOKEN)"),
 		OPT_STRING('o', "origin", &name, "NAME", "name of the remote (default origin)"),
+		OPT_STRING(0, "cookie-file", &cookie_file, "FILE", "a uMap map: the session cookies (Netscape format)"),
+		OPT_BOOL(0, "history", &history, "a uMap map: a commit for each layer version the server keeps"),
 		OPT_END(),
 	};
 	argc = parse_options(argc, argv, options, usage);
 	if (argc < 1 || argc > 2)
 		usage_with_options_msg(usage, options, "clone needs a URL (http://HOST:PORT/MAP) and optionally a directory");
+	if (umap_remote_url_is_umap(argv[0]))
+		return umap_remote_cmd_clone(argv[0], argc > 1 ? argv[1] : NULL, name, cookie_file, history);
+	if (cookie_file || history)
+		usage_with_options_msg(usage, options, "--cookie-file and --history are for uMap map URLs (https://HOST/LANG/map/SLUG_ID)");
 	struct sync_remote remote;
 	memset(&remote, 0, sizeof(remote));
 	remote.name = (char *)name;
@@ -49,7 +44,7 @@ int cmd_clone(int argc, const char **argv)
 	if (umap_sync_url_parse(&remote.parsed, argv[0]))
 		die_lib(NULL);
 	const char *dir = argc > 1 ? argv[1] : remote.parsed.map;
-	if (!dir_is_empty_or_missing(dir))
+	if (!umap_dir_empty_or_missing(dir))
 		die("destination '%s' already exists and is not empty", dir);
 	char *token_abs = NULL;
 	if (token_file && !(token_abs = realpath(token_file, NULL)))

@@ -8,6 +8,7 @@
 #include "repo-cmd.h"
 #include "merge-report.h"
 #include "sync-cmd.h"
+#include "umap-remote-cmd.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "hlc.h"
 #include "json.h"
 #include "ops.h"
+#include "umap_remote.h"
 
 /* The tracked files of a tree as JSON trees. The features are written as stored (their
  * layout does not matter: the text is parsed at once), not each parsed and rewritten. */
@@ -260,6 +262,13 @@ int cmd_pull(int argc, const char **argv)
 		strategy = configured ? configured : "rebase";
 	struct sync_remote remote;
 	sync_remote_load(&remote, repo, argc ? argv[0] : NULL);
+	if (umap_remote_url_is_umap(remote.url)) {
+		rc = umap_remote_cmd_pull(repo, &remote, strategy);
+		sync_remote_dispose(&remote);
+		umap_repo_free(repo);
+		free(configured);
+		return rc;
+	}
 	json_t *state = sync_state_load(repo, remote.name);
 	json_t *outbox = sync_outbox_load(repo, remote.name);
 	if (outbox) {

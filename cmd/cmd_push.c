@@ -6,6 +6,7 @@
 #include "progress.h"
 #include "repo-cmd.h"
 #include "sync-cmd.h"
+#include "umap-remote-cmd.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "json.h"
 #include "ops.h"
 #include "strmap.h"
+#include "umap_remote.h"
 
 static void report_conflicts(const json_t *reply, const char *remote)
 {
@@ -272,6 +274,12 @@ int cmd_push(int argc, const char **argv)
 	sync_require_no_merge(repo, "push");
 	struct sync_remote remote;
 	sync_remote_load(&remote, repo, argc ? argv[0] : NULL);
+	if (umap_remote_url_is_umap(remote.url)) {
+		int rc = umap_remote_cmd_push(repo, &remote);
+		sync_remote_dispose(&remote);
+		umap_repo_free(repo);
+		return rc;
+	}
 	json_t *state = sync_state_load(repo, remote.name);
 	int sent = 0;
 	json_t *outbox = sync_outbox_load(repo, remote.name);

@@ -4,6 +4,7 @@
 #include "config-cmd.h"
 #include "repo-cmd.h"
 #include "sync-cmd.h"
+#include "umap-remote-cmd.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -11,11 +12,13 @@
 #include "error.h"
 #include "strutil.h"
 #include "sync_op.h"
+#include "umap_remote.h"
 
 static const char *const remote_usage[] = {
 	"umapsync remote [-v | --verbose]",
-	"umapsync remote add NAME URL [--token-file FILE]",
+	"umapsync remote add NAME URL [--token-file FILE | --cookie-file FILE]",
 	"umapsync remote remove NAME",
+	"umapsync remote set-cookie-file NAME FILE",
 	NULL,
 };
 
@@ -45,10 +48,11 @@ static int remote_list(umap_repo *repo, int verbose)
 int cmd_remote(int argc, const char **argv)
 {
 	int verbose = 0;
-	const char *token_file = NULL;
+	const char *token_file = NULL, *cookie_file = NULL;
 	const struct option options[] = {
 		OPT_BOOL('v', "verbose", &verbose, "show the URLs too"),
 		OPT_STRING(0, "token-file", &token_file, "FILE", "add: read the access token from FILE"),
+		OPT_STRING(0, "cookie-file", &cookie_file, "FILE", "add: a uMap map's session cookies (Netscape format)"),
 		OPT_END(),
 	};
 	argc = parse_options(argc, argv, options, remote_usage);
@@ -62,10 +66,14 @@ int cmd_remote(int argc, const char **argv)
 			usage_with_options_msg(remote_usage, options, "add needs NAME and URL");
 		if (!umap_sync_valid_name(argv[1], UMAP_SYNC_NAME_MAX))
 			usage_with_options_msg(remote_usage, options, "invalid remote name '%s': use A-Z a-z 0-9 _ -", argv[1]);
+		int is_umap = umap_remote_url_is_umap(argv[2]);
 		umap_sync_url url;
-		if (umap_sync_url_parse(&url, argv[2]))
+		if (!is_umap && umap_sync_url_parse(&url, argv[2]))
 			die_lib(NULL);
-		umap_sync_url_dispose(&url);
+		if (!is_umap)
+			umap_sync_url_dispose(&url);
+		if (cookie_file && !is_umap)
+			usage_with_options_msg(remote_usage, options, "--cookie-file is for uMap map URLs");
 		git_config *cfg = NULL;
 		git_buf value = GIT_BUF_INIT;
 		umap_buf var = UMAP_BUF_INIT;
@@ -76,11 +84,20 @@ int cmd_remote(int argc, const char **argv)
 		git_buf_dispose(&value);
 		git_config_free(cfg);
 		umap_buf_dispose(&var);
+		if (is_umap) {
+			umap_remote_cmd_add(repo, argv[1], argv[2], cookie_file);
+			umap_repo_free(repo);
+			return 0;
+		}
 		char *abs = NULL;
 		if (token_file && !(abs = realpath(token_file, NULL)))
 			die_errno("cannot read the token file '%s'", token_file);
 		sync_remote_save(repo, argv[1], argv[2], abs);
 		free(abs);
+	} else if (!strcmp(argv[0], "set-cookie-file")) {
+		if (argc != 3)
+			usage_with_options_msg(remote_usage, options, "set-cookie-file needs NAME and FILE");
+		umap_remote_cmd_set_cookie_file(repo, argv[1], argv[2]);
 	} else if (!strcmp(argv[0], "remove") || !strcmp(argv[0], "rm")) {
 		if (argc != 2)
 			usage_with_options_msg(remote_usage, options, "remove needs NAME");
@@ -114,7 +131,7 @@ int cmd_remote(int argc, const char **argv)
 		git_config_free(cfg);
 		umap_buf_dispose(&var);
 	} else {
-		usage_with_options_msg(remote_usage, options, "unknown subcommand '%s': use add, remove or list", argv[0]);
+		usage_with_options_msg(remote_usage, options, "unknown subcommand '%s': use add, remove, set-cookie-file or list", argv[0]);
 	}
 	umap_repo_free(repo);
 	return 0;

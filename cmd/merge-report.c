@@ -148,17 +148,31 @@ void require_clean_worktree(umap_repo *repo, const git_oid *head_tree, const cha
 	if (git_oid_equal(&work, head_tree))
 		return;
 	char **paths = NULL;
-	size_t n = 0;
+	size_t n = 0, changed = 0;
 	if (umap_repo_tracked(&paths, &n, repo, head_tree))
 		die_lib(NULL);
-	error("your changes to these files would be lost by %s:", what);
 	for (size_t i = 0; i < n; i++) {
 		int differs = 0;
 		if (umap_repo_file_differs(&differs, repo, head_tree, &work, paths[i]))
 			die_lib(NULL);
-		if (differs)
-			print_path_line(stderr, "\t", paths[i]);
+		if (!differs) {
+			free(paths[i]);
+			paths[i] = NULL;
+		} else {
+			changed++;
+		}
 	}
+	/* trees that differ only in a file's recorded layout (a file read again rather than
+	 * taken from the status cache, as when it was written within the same second) hold
+	 * no change to lose */
+	if (!changed) {
+		umap_paths_free(paths, n);
+		return;
+	}
+	error("your changes to these files would be lost by %s:", what);
+	for (size_t i = 0; i < n; i++)
+		if (paths[i])
+			print_path_line(stderr, "\t", paths[i]);
 	hint("commit them with 'umapsync commit -m MSG' first");
 	exit(EXIT_DIFFERENT);
 }

@@ -17,6 +17,7 @@
 #include "json.h"
 #include "repo_merge.h"
 #include "strutil.h"
+#include "umap_remote.h"
 
 #define CONFIG_SECTION "umapsync-remote"
 
@@ -114,7 +115,8 @@ void sync_remote_load(struct sync_remote *remote, umap_repo *repo, const char *n
 			hint("add one with 'umapsync remote add %s http://HOST:PORT/MAP'", remote->name);
 		exit(EXIT_FATAL);
 	}
-	if (umap_sync_url_parse(&remote->parsed, remote->url))
+	/* a uMap map's URL is not a sync server's: umap-remote-cmd.c takes it */
+	if (!umap_remote_url_is_umap(remote->url) && umap_sync_url_parse(&remote->parsed, remote->url))
 		die_lib("remote '%s'", remote->name);
 	remote->token = sync_read_token(remote->token_file);
 }

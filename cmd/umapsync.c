@@ -53,7 +53,7 @@ const struct command commands[] = {
 	{ "conflicts", cmd_conflicts, GROUP_MERGE, "List the conflicts of a merge, rebase or pull" },
 	{ "resolve", cmd_resolve, GROUP_MERGE, "Settle one conflict" },
 	{ "rebase", cmd_rebase, GROUP_MERGE, "Replay local commits on top of another branch" },
-	{ "remote", cmd_remote, GROUP_SYNC, "Manage the sync servers this repository talks to" },
+	{ "remote", cmd_remote, GROUP_SYNC, "Manage the sync servers and uMap maps this repository talks to" },
 	{ "clone", cmd_clone, GROUP_SYNC, "Copy a map from a sync server into a new repository" },
 	{ "push", cmd_push, GROUP_SYNC, "Send local commits to the sync server" },
 	{ "pull", cmd_pull, GROUP_SYNC, "Fetch and merge what others pushed" },

@@ -252,3 +252,17 @@ int umap_mkdir_p(const char *path, unsigned mode)
 		return umap_error_set_errno(UMAP_EIO, "cannot create directory '%s'", tmp);
 	return 0;
 }
+
+int umap_dir_empty_or_missing(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return errno == ENOENT;
+	struct dirent *e;
+	int empty = 1;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			empty = 0;
+	closedir(d);
+	return empty;
+}

@@ -41,4 +41,7 @@ int umap_fs_clean_temps(const char *dir, unsigned *removed);
 /* mkdir -p */
 int umap_mkdir_p(const char *path, unsigned mode);
 
+/* 1 when `path` does not exist or is an empty directory (what clone may create or fill). */
+int umap_dir_empty_or_missing(const char *path);
+
 #endif
