@@ -75,11 +75,17 @@ static void free_texts(char **texts, size_t n)
 /* write_worktree for a tree just built by tree_from_files: the files that differ from
  * old_tree are written from their texts (the bytes the tree's features were hashed from,
  * so the cache saved here spares the next status a parse), and the files no longer
- * tracked are removed. */
+ * tracked are removed. All or nothing: every file is written to a temporary file first and
+ * none is moved into place unless all could be, so a pull that fails here leaves the
+ * working files as they were (and the next pull can start again). */
 static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree,
 			const umap_sync_files *files, char **texts)
 {
 	umap_buf text = UMAP_BUF_INIT;
+	umap_atomic_file *out = calloc(files->n + 1, sizeof(*out));
+	size_t nout = 0;
+	if (!out)
+		die("out of memory");
 	for (size_t i = 0; i < files->n; i++) {
 		int differs = 1;
 		if (!texts[i])
@@ -89,20 +95,31 @@ static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid 
 		if (!differs)
 			continue;
 		char *abs = NULL;
-		if (umap_repo_worktree_path(&abs, repo, files->paths[i]))
-			die_lib(NULL);
-		char *slash = strrchr(abs, '/');
-		*slash = '\0';
-		if (umap_mkdir_p(abs, 0777))
-			die_lib(NULL);
-		*slash = '/';
+		int rc = umap_repo_worktree_path(&abs, repo, files->paths[i]);
+		if (!rc) {
+			char *slash = strrchr(abs, '/');
+			*slash = '\0';
+			rc = umap_mkdir_p(abs, 0777);
+			*slash = '/';
+		}
 		umap_buf_clear(&text);
-		if (umap_buf_puts(&text, texts[i]))
-			die("out of memory");
-		if (umap_file_write_atomic(abs, text.ptr, text.len))
-			die_lib("cannot write %s", files->paths[i]);
+		if (!rc && umap_buf_puts(&text, texts[i]))
+			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+		if (!rc && !(rc = umap_atomic_file_open(&out[nout], abs)))
+			nout++;
+		if (!rc && !(rc = umap_atomic_file_write(&out[nout - 1], text.ptr, text.len)))
+			rc = umap_atomic_file_prepare(&out[nout - 1]);
 		free(abs);
+		if (rc) {
+			for (size_t k = 0; k < nout; k++)
+				umap_atomic_file_abort(&out[k]);
+			die_lib("cannot write %s; no working file was changed", files->paths[i]);
+		}
 	}
+	for (size_t k = 0; k < nout; k++)
+		if (umap_atomic_file_commit(&out[k]))
+			die_lib(NULL);
+	free(out);
 	umap_buf_dispose(&text);
 	char **old_paths = NULL, **new_paths = NULL;
 	size_t nold = 0, nnew = 0;

@@ -15,6 +15,7 @@
 #include "json.h"
 #include "ops.h"
 #include "strmap.h"
+#include "sync_op.h"
 
 static void report_conflicts(const json_t *reply, const char *remote)
 {
@@ -250,7 +251,12 @@ static void stamp_ops(json_t *ops, json_t *state, umap_repo *repo, const git_oid
 			char *path = NULL;
 			if (!umap_repo_layer_path(&path, repo, head_tree, layer) && path) {
 				const char *base = strrchr(path, '/');
-				json_object_set_new(meta, "filename", json_string(base ? base + 1 : path));
+				base = base ? base + 1 : path;
+				/* refused here, before the outbox, rather than by the server after it */
+				if (!umap_sync_valid_filename(base))
+					die("the file name '%s' cannot be synced: at most %d bytes, no leading '.' and no control characters; rename the file",
+					    path, UMAP_SYNC_FILENAME_MAX);
+				json_object_set_new(meta, "filename", json_string(base));
 			}
 			free(path);
 		}

@@ -180,8 +180,8 @@ static int op_parse(umap_sync_op *out, json_t *op, size_t index)
 			if (out->verb != UMAP_SYNC_UPSERT || !out->filename ||
 			    !umap_sync_valid_filename(out->filename))
 				return umap_error_set(UMAP_EINVALID,
-						      "ops[%zu]: metadata.filename must be a file name without '/' or a leading '.', on an upsert",
-						      index);
+						      "ops[%zu]: metadata.filename must be a file name of at most %d bytes without '/' or a leading '.', on an upsert",
+						      index, UMAP_SYNC_FILENAME_MAX);
 		}
 	}
 

@@ -14,7 +14,12 @@
 #define UMAP_SYNC_FEATURE_ID_MAX 256
 #define UMAP_SYNC_KEY_MAX 256
 #define UMAP_SYNC_KEY_DEPTH 16
-#define UMAP_SYNC_FILENAME_MAX 255
+/* A working-file name plus the longest suffix umapsync ever derived from one (the temporary
+ * NAME.tmp-PID-XXXXXX of earlier builds: 22 bytes with a 10-digit pid) fits NAME_MAX (255),
+ * so no client, old or new, is given a name it cannot write. Today's temporary names are
+ * .tmp-PID-XXXXXX whatever the name. */
+#define UMAP_SYNC_FILENAME_SUFFIX_MAX 22
+#define UMAP_SYNC_FILENAME_MAX (255 - UMAP_SYNC_FILENAME_SUFFIX_MAX)
 
 typedef enum umap_sync_verb { UMAP_SYNC_UPSERT, UMAP_SYNC_UPDATE, UMAP_SYNC_DELETE } umap_sync_verb;
 typedef enum umap_sync_subject { UMAP_SYNC_MAP, UMAP_SYNC_DATALAYER, UMAP_SYNC_FEATURE } umap_sync_subject;
@@ -36,7 +41,9 @@ typedef struct umap_sync_op {
 /* Map names and client ids: 1..UMAP_SYNC_NAME_MAX bytes of [A-Za-z0-9_-]; layer ids the
  * same up to UMAP_SYNC_LAYER_MAX. Nothing that could walk a path or break a URL. */
 int umap_sync_valid_name(const char *name, size_t max);
-/* A working-file name: one path component, no leading dot, no control characters. */
+/* A working-file name: one path component of 1..UMAP_SYNC_FILENAME_MAX bytes, no leading
+ * dot, no control characters. The server checks the names it is sent, and the client the
+ * names it is given, with this one rule. */
 int umap_sync_valid_filename(const char *name);
 
 /* Validates ops[index]; on error the message starts with "ops[INDEX]" and *out owns nothing. */

@@ -1,0 +1,133 @@
+#!/usr/bin/env bats
+# The sync client's own state against what a server sends: long file names, clone and pull
+# all or nothing, last-writer-wins by HLC, the server's feature order, and ids a push
+# cannot carry (push --abort).
+
+bats_require_minimum_version 1.5.0
+load helper
+load sync_helper
+
+# name N: a working-file name of N bytes ending in .geojson
+name() {
+	printf '%*s.geojson' $(($1 - 8)) '' | tr ' ' n
+}
+
+# layer_file ID FEATURE...: a FeatureCollection with layer id ID and point features
+layer_file() {
+	local id=$1 sep='' f
+	shift
+	printf '{"type":"FeatureCollection","properties":{"id":"%s"},"features":[' "$id"
+	for f in "$@"; do
+		printf '%s{"type":"Feature","id":"%s","properties":{"name":"%s"},"geometry":{"type":"Point","coordinates":[4.8,45.7]}}' "$sep" "$f" "$f"
+		sep=,
+	done
+	printf ']}\n'
+}
+
+@test "sync-client: a server refuses a file name too long for a client to write beside" {
+	start_server
+	push m x 0 "[$(op_layer x-1 L "$(name 250)" long x)]"
+	[ "$code" = 400 ]
+	[[ $body == *'metadata.filename must be a file name of at most 233 bytes'* ]]
+	push m x 0 "[$(op_layer x-1 L "$(name 234)" long x)]"
+	[ "$code" = 400 ]
+	push m x 0 "[$(op_layer x-1 L "$(name 233)" long x),$(op_feature x-2 L f1 one x)]"
+	[ "$code" = 200 ]
+	# the longest name there can be: clone and pull write it (and its temporary file)
+	run_split "$UMAPSYNC" clone "$BASE/m" bob
+	assert_success
+	[ -f "bob/$(name 233)" ]
+	push m x 2 "[$(op_feature x-3 L f2 two x)]"
+	[ "$code" = 200 ]
+	cd bob
+	run_split "$UMAPSYNC" pull
+	assert_success
+	[ "$(jq -c '[.features[].id]' "$(name 233)")" = '["f1","f2"]' ]
+	run "$UMAPSYNC" status
+	assert_output $'On branch main\nnothing to commit, working files clean'
+}
+
+@test "sync-client: push refuses a working file whose name cannot be synced, before sending anything" {
+	start_server
+	"$UMAPSYNC" init >/dev/null
+	layer_file L f1 >"$(name 240)"
+	"$UMAPSYNC" import "$(name 240)" >/dev/null
+	"$UMAPSYNC" remote add origin "$BASE/m"
+	run_split "$UMAPSYNC" push
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: the file name '$(name 240)' cannot be synced: at most 233 bytes, no leading '.' and no control characters; rename the file"
+	[ ! -e .umapsync/sync/origin.outbox.json ]
+}
+
+@test "sync-client: a clone killed half-way leaves no directory, and the next clone works" {
+	start_server
+	mkdir alice && cd alice
+	"$UMAPSYNC" init >/dev/null
+	layer_file A a1 >a.geojson
+	big_layer b.geojson 4000 >b.geojson
+	"$UMAPSYNC" import a.geojson b.geojson >/dev/null
+	"$UMAPSYNC" remote add origin "$BASE/m"
+	"$UMAPSYNC" push 2>/dev/null
+	cd ..
+	# a 256 KiB file size limit kills the clone (SIGXFSZ) while it writes the big layer
+	run bash -c 'ulimit -f 256; exec "$UMAPSYNC" clone "$0" bob' "$BASE/m"
+	assert_equal "$status" $((128 + 25))
+	[ ! -e bob ]
+	run_split "$UMAPSYNC" clone "$BASE/m" bob
+	assert_success
+	[ "$(ls bob)" = $'a.geojson\nb.geojson' ]
+}
+
+@test "sync-client: a clone that fails leaves no directory behind" {
+	start_server
+	push m x 0 "[$(op_layer x-1 L l.geojson l x),$(op_feature x-2 L f1 one x)]"
+	[ "$code" = 200 ]
+	# an existing empty DIR is replaced only by a finished clone
+	mkdir empty
+	run_split "$UMAPSYNC" clone "$BASE/m" empty
+	assert_success
+	[ -f empty/l.geojson ]
+	# a destination in a directory still to be made, then one that cannot be made: nothing
+	# is left beside it
+	mkdir work
+	run_split "$UMAPSYNC" clone "$BASE/m" work/sub/bob
+	assert_success
+	[ "$(ls -A work/sub)" = bob ]
+	: >work/file
+	run_split "$UMAPSYNC" clone "$BASE/m" work/file/bob
+	assert_equal "$status" 128
+	[ "$(ls -A work)" = $'file\nsub' ]
+}
+
+@test "sync-client: a pull that cannot write one file changes none, and the next pull works" {
+	start_server
+	mkdir alice && cd alice
+	"$UMAPSYNC" init >/dev/null
+	layer_file A a1 >a.geojson
+	"$UMAPSYNC" import a.geojson >/dev/null
+	"$UMAPSYNC" remote add origin "$BASE/m"
+	"$UMAPSYNC" push 2>/dev/null
+	cd ..
+	"$UMAPSYNC" clone "$BASE/m" bob >/dev/null 2>&1
+	cd alice
+	layer_file A a1 a2 >a.geojson
+	layer_file B b1 >b.geojson
+	"$UMAPSYNC" import b.geojson >/dev/null
+	"$UMAPSYNC" commit -m "a2 and layer B" >/dev/null
+	"$UMAPSYNC" push 2>/dev/null
+	cd ../bob
+	cp a.geojson ../a-before
+	# something that is not a file stands where the new layer goes
+	mkdir b.geojson
+	run_split "$UMAPSYNC" pull
+	assert_equal "$status" 128
+	[[ $stderr == *"fatal: cannot write b.geojson; no working file was changed"*"is a directory"* ]]
+	cmp a.geojson ../a-before
+	[ "$(ls -A)" = $'.umapsync\na.geojson\nb.geojson' ]
+	rmdir b.geojson
+	run_split "$UMAPSYNC" pull
+	assert_success
+	[[ $stderr == *'Fast-forward'* ]]
+	[ "$(jq -c '[.features[].id]' a.geojson)" = '["a1","a2"]' ]
+	[ "$(jq -c '[.features[].id]' b.geojson)" = '["b1"]' ]
+}
