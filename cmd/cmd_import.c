@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "fs.h"
+#include "sync_op.h"
 
 static size_t count_features(const umap_doc *doc)
 {
@@ -17,6 +18,32 @@ static size_t count_features(const umap_doc *doc)
 	for (size_t l = 0; l < doc->nlayers; l++)
 		n += doc->layers[l].nfeatures;
 	return n;
+}
+
+#define BAD_IDS_SHOWN 10
+
+/* Refuses ids a push could never carry (the server would refuse every push after the
+ * commit): better said here, at the line, than by a server later. */
+static void require_sync_ids(const umap_doc *doc, const char *rel)
+{
+	size_t bad = 0;
+	for (size_t l = 0; l < doc->nlayers; l++) {
+		const umap_layer *layer = &doc->layers[l];
+		for (size_t i = 0; i < layer->nfeatures; i++) {
+			const umap_feature *f = &layer->features[i];
+			if (!f->id || umap_sync_valid_feature_id_text(f->id))
+				continue;
+			if (bad++ < BAD_IDS_SHOWN)
+				error("%s:%u: the feature id %.80s%s cannot be synced: an id must be " UMAP_SYNC_FEATURE_ID_RULE,
+				      rel, f->pos.line, f->id, strlen(f->id) > 80 ? "..." : "");
+		}
+	}
+	if (!bad)
+		return;
+	if (bad > BAD_IDS_SHOWN)
+		error("%s: %zu more feature ids like these", rel, bad - BAD_IDS_SHOWN);
+	hint("give these features other ids, or remove their \"id\" (import then assigns new ones), and import again");
+	exit(EXIT_FATAL);
 }
 
 /* Writes the files that got ids (after everything was checked, before the commit: a
@@ -87,6 +114,7 @@ int cmd_import(int argc, const char **argv)
 		int have_stat = stat(abs, &raw) == 0; /* before reading: see the stat index */
 		if (umap_doc_open(&doc, abs, &opts))
 			die_lib(NULL);
+		require_sync_ids(doc, rel);
 		size_t assigned = 0;
 		if (umap_repo_assign_ids(doc, &assigned))
 			die_lib("%s", rel);

@@ -43,6 +43,85 @@ static void report_conflicts(const json_t *reply, const char *remote)
 	hint("nothing was applied; run 'umapsync pull %s' (and settle any conflicts), then push again", remote);
 }
 
+/* The server's text with its control characters shown as '?': it goes to a terminal. */
+static char *printable_copy(const char *text)
+{
+	char *out = strdup(text);
+	for (char *p = out; p && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return out;
+}
+
+/* A refusal that resending cannot change (an op the server finds invalid, a layer the token
+ * cannot write): the outbox is kept, so that nothing is lost, and push --abort drops it. */
+static void report_refused(const umap_http_response *resp, const char *remote, long status, size_t left)
+{
+	json_t *reply = NULL;
+	const char *message = NULL;
+	if (!umap_json_loadb(&reply, resp->body.ptr, resp->body.len, "reply"))
+		message = json_string_value(json_object_get(reply, "error"));
+	else
+		umap_error_clear();
+	fflush(stdout);
+	char *safe = printable_copy(message ? message : "no reason given");
+	error("the server refused the push: %s (HTTP %ld)", safe ? safe : "?", status);
+	free(safe);
+	json_decref(reply);
+	hint("nothing of this batch was applied, and every push resends the same %zu op%s; fix the cause in a new commit, then drop them with 'umapsync push --abort %s' and push again",
+	     left, left == 1 ? "" : "s", remote);
+}
+
+/* push --abort: drops the outbox of a push the server refuses. Its changes stay in the local
+ * commits: `synced` has not moved past them, so the next push computes them again. */
+static void abort_outbox(umap_repo *repo, const struct sync_remote *remote)
+{
+	json_t *outbox = sync_outbox_load(repo, remote->name);
+	if (!outbox)
+		die("no unfinished push to '%s' to abort", remote->name);
+	size_t total = json_array_size(json_object_get(outbox, "ops"));
+	size_t sent = (size_t)json_integer_value(json_object_get(outbox, "sent"));
+	const char *commit = json_string_value(json_object_get(outbox, "commit"));
+	git_oid oid;
+	char short_hex[16] = "?";
+	if (commit && git_oid_fromstr(&oid, commit) == 0)
+		snprintf(short_hex, sizeof(short_hex), "%s", short_id(&oid));
+	sync_outbox_remove(repo, remote->name);
+	warning("dropped %zu op%s of commit %s that '%s' has not acknowledged%s", total - sent,
+		total - sent == 1 ? "" : "s", short_hex, remote->name,
+		sent ? " (the ops acknowledged before stay on the server)" : "");
+	hint("the changes are still in your commits: the next 'umapsync push %s' computes their ops again", remote->name);
+	json_decref(outbox);
+}
+
+/* Refuses, before anything is stored or sent, ops the server would refuse: an outbox the
+ * server never takes would be resent by every push. */
+static void require_valid_ops(const json_t *ops, const char *remote)
+{
+	size_t i;
+	json_t *op;
+	json_array_foreach(ops, i, op) {
+		umap_sync_op parsed;
+		if (!umap_sync_op_parse(&parsed, (json_t *)op, i)) {
+			umap_sync_op_dispose(&parsed);
+			continue;
+		}
+		const char *why = umap_error_last(), *after_index = strstr(why, "]: ");
+		if (!strncmp(why, "ops[", 4) && after_index)
+			why = after_index + 3;
+		json_t *meta = json_object_get(op, "metadata");
+		const char *layer = json_string_value(json_object_get(meta, "layerId"));
+		char *id = umap_json_dumps(json_object_get(meta, "id"), UMAP_JSON_COMPACT);
+		fflush(stdout);
+		if (layer)
+			error("feature %.80s of layer %s cannot be pushed: %s", id ? id : "?", layer, why);
+		else
+			error("a change cannot be pushed: %s", why);
+		hint("nothing was sent to '%s'; change it (e.g. give the feature another id), commit, and push again", remote);
+		exit(EXIT_FATAL);
+	}
+}
+
 #define BATCH_OPS 5000
 #define BATCH_BYTES ((size_t)4 << 20)
 
@@ -95,8 +174,14 @@ static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *sta
 		if (umap_buf_puts(&body, "]}"))
 			die("out of memory");
 		umap_http_response resp = UMAP_HTTP_RESPONSE_INIT;
-		static const long ok[] = { 409, 0 };
+		static const long ok[] = { 400, 403, 409, 0 };
 		long status = sync_request(&resp, remote, "POST", "push", body.ptr, ok);
+		if (status == 400 || status == 403) {
+			if (progress)
+				fputc('\n', stderr);
+			report_refused(&resp, remote->name, status, total - sent);
+			exit(EXIT_FATAL);
+		}
 		json_t *reply = NULL;
 		if (umap_json_loadb(&reply, resp.body.ptr, resp.body.len, "the server's reply"))
 			die_lib(NULL);
@@ -245,6 +330,9 @@ static void stamp_ops(json_t *ops, json_t *state, umap_repo *repo, const git_oid
 		json_object_set_new(op, "hlc", json_string(enc));
 		const char *verb = json_string_value(json_object_get(op, "verb"));
 		const char *subject = json_string_value(json_object_get(op, "subject"));
+		const char *why = umap_error_last(), *after_index = strstr(why, "]: ");
+		if (!strncmp(why, "ops[", 4) && after_index)
+			why = after_index + 3;
 		json_t *meta = json_object_get(op, "metadata");
 		const char *layer = json_string_value(json_object_get(meta, "id"));
 		if (verb && subject && layer && !strcmp(verb, "upsert") && !strcmp(subject, "datalayer")) {
@@ -267,8 +355,10 @@ static void stamp_ops(json_t *ops, json_t *state, umap_repo *repo, const git_oid
 
 int cmd_push(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync push [REMOTE]", NULL };
+	static const char *const usage[] = { "umapsync push [REMOTE]", "umapsync push --abort [REMOTE]", NULL };
+	int abort_push = 0;
 	const struct option options[] = {
+		OPT_BOOL(0, "abort", &abort_push, "drop the ops of an unfinished push that the server refuses"),
 		OPT_END(),
 	};
 	argc = parse_options(argc, argv, options, usage);
@@ -278,6 +368,12 @@ int cmd_push(int argc, const char **argv)
 	sync_require_no_merge(repo, "push");
 	struct sync_remote remote;
 	sync_remote_load(&remote, repo, argc ? argv[0] : NULL);
+	if (abort_push) {
+		abort_outbox(repo, &remote);
+		sync_remote_dispose(&remote);
+		umap_repo_free(repo);
+		return 0;
+	}
 	json_t *state = sync_state_load(repo, remote.name);
 	int sent = 0;
 	json_t *outbox = sync_outbox_load(repo, remote.name);
@@ -328,6 +424,7 @@ int cmd_push(int argc, const char **argv)
 	}
 	order_feature_ops(ops, repo, &head_tree);
 	stamp_ops(ops, state, repo, &head_tree);
+	require_valid_ops(ops, remote.name);
 	outbox = json_pack("{s:I, s:s, s:o}", "base", json_integer_value(json_object_get(state, "cursor")), "commit",
 			   git_oid_tostr_s(&head), "ops", ops);
 	/* the op ids are used up before anything leaves: a crash here resends, never reuses */

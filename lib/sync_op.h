@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "hlc.h"
 
@@ -12,6 +13,11 @@
 #define UMAP_SYNC_LAYER_MAX 128    /* layer ids (uMap uses UUIDs) */
 #define UMAP_SYNC_OP_ID_MAX 128
 #define UMAP_SYNC_FEATURE_ID_MAX 256
+/* integer feature ids: those JavaScript (uMap's client) holds exactly, 2^53 - 1 */
+#define UMAP_SYNC_FEATURE_ID_INT_MAX INT64_C(9007199254740991)
+/* The rule, as a sentence for messages. */
+#define UMAP_SYNC_FEATURE_ID_RULE \
+	"a non-empty string of at most 256 bytes without control characters, or an integer within +-(2^53 - 1)"
 #define UMAP_SYNC_KEY_MAX 256
 #define UMAP_SYNC_KEY_DEPTH 16
 /* A working-file name plus the longest suffix umapsync ever derived from one (the temporary
@@ -45,6 +51,12 @@ int umap_sync_valid_name(const char *name, size_t max);
  * dot, no control characters. The server checks the names it is sent, and the client the
  * names it is given, with this one rule. */
 int umap_sync_valid_filename(const char *name);
+
+/* A feature id the sync protocol carries (UMAP_SYNC_FEATURE_ID_RULE): the one rule of the
+ * server's op validation, import and validate --umap. Returns 1 when `id` is one. */
+int umap_sync_valid_feature_id(const json_t *id);
+/* The same for an id as JSON text (umap_feature.id: "\"Rk3Qa\"", "42"). */
+int umap_sync_valid_feature_id_text(const char *id_json);
 
 /* Validates ops[index]; on error the message starts with "ops[INDEX]" and *out owns nothing. */
 int umap_sync_op_parse(umap_sync_op *out, json_t *op, size_t index);

@@ -131,3 +131,101 @@ layer_file() {
 	[ "$(jq -c '[.features[].id]' a.geojson)" = '["a1","a2"]' ]
 	[ "$(jq -c '[.features[].id]' b.geojson)" = '["b1"]' ]
 }
+
+RULE='a non-empty string of at most 256 bytes without control characters, or an integer within +-(2^53 - 1)'
+
+bad_ids_file() {
+	cat <<'JSON'
+{"type":"FeatureCollection","properties":{"id":"A"},"features":[
+{"type":"Feature","id":"ok123","properties":{},"geometry":null},
+{"type":"Feature","id":1.5,"properties":{},"geometry":null},
+{"type":"Feature","id":12345678901234567890,"properties":{},"geometry":null},
+{"type":"Feature","id":"","properties":{},"geometry":null},
+{"type":"Feature","id":9007199254740991,"properties":{},"geometry":null}
+]}
+JSON
+}
+
+@test "sync-client: import refuses ids the sync protocol cannot carry, at their lines" {
+	"$UMAPSYNC" init >/dev/null
+	bad_ids_file >a.geojson
+	run_split "$UMAPSYNC" import a.geojson
+	assert_equal "$status" 128
+	assert_equal "$stderr" "error: a.geojson:3: the feature id 1.5 cannot be synced: an id must be $RULE
+error: a.geojson:4: the feature id 12345678901234567000 cannot be synced: an id must be $RULE
+error: a.geojson:5: the feature id \"\" cannot be synced: an id must be $RULE
+hint: give these features other ids, or remove their \"id\" (import then assigns new ones), and import again"
+	run "$UMAPSYNC" status
+	assert_output $'On branch main\n\nNo commits yet: start tracking a map with \'umapsync import FILE\''
+	# validate --umap says the same, with the same rule
+	run_split "$UMAPSYNC" validate --umap a.geojson
+	assert_equal "$status" 1
+	[[ $output == *"a.geojson:3:1: error: feature id 1.5 cannot be synced: an id must be $RULE"* ]]
+	[[ $output == *"a.geojson:5:1: error: feature id \"\" cannot be synced"* ]]
+	[[ $output != *'a.geojson:6:1: error'* ]]
+}
+
+@test "sync-client: push refuses a committed id the server would refuse, before the outbox" {
+	start_server
+	"$UMAPSYNC" init >/dev/null
+	layer_file A a1 a2 >a.geojson
+	"$UMAPSYNC" import a.geojson >/dev/null
+	"$UMAPSYNC" remote add origin "$BASE/m"
+	"$UMAPSYNC" push 2>/dev/null
+	jq -c '.features[1].id = 1.5' a.geojson >a.tmp && mv a.tmp a.geojson
+	"$UMAPSYNC" commit -m "a bad id" >/dev/null
+	run_split "$UMAPSYNC" push
+	assert_equal "$status" 128
+	[[ $stderr == "error: feature 1.5 of layer A cannot be pushed: metadata.id must be $RULE"* ]]
+	[[ $stderr == *"hint: nothing was sent to 'origin'; change it (e.g. give the feature another id), commit, and push again" ]]
+	[ ! -e .umapsync/sync/origin.outbox.json ]
+	jq -c '.features[1].id = "a3"' a.geojson >a.tmp && mv a.tmp a.geojson
+	"$UMAPSYNC" commit -m "a good id" >/dev/null
+	run_split "$UMAPSYNC" push
+	assert_success
+}
+
+@test "sync-client: push --abort drops a push the server keeps refusing; the next push recomputes it" {
+	start_server
+	"$UMAPSYNC" token create --data "$TEST_DIR/data" --map m --write >full 2>/dev/null
+	"$UMAPSYNC" token create --data "$TEST_DIR/data" --map m --layer A --write >only-a 2>/dev/null
+	mkdir alice && cd alice
+	"$UMAPSYNC" init >/dev/null
+	layer_file A a1 >a.geojson
+	layer_file B b1 >b.geojson
+	"$UMAPSYNC" import a.geojson b.geojson >/dev/null
+	"$UMAPSYNC" remote add origin "$BASE/m"
+	UMAPSYNC_TOKEN=$(cat ../full) "$UMAPSYNC" push 2>/dev/null
+	layer_file B b1 b2 >b.geojson
+	"$UMAPSYNC" commit -m "b2" >/dev/null
+	export UMAPSYNC_TOKEN=$(cat ../only-a)
+	run_split "$UMAPSYNC" push
+	assert_equal "$status" 128
+	[[ $stderr == *'(HTTP 403)'* ]]
+	[[ ${stderr##*$'\n'} == "hint: nothing of this batch was applied, and every push resends the same 1 op; fix the cause in a new commit, then drop them with 'umapsync push --abort origin' and push again" ]]
+	# stuck: every push resends it, and pull waits for it
+	run_split "$UMAPSYNC" push
+	assert_equal "$status" 128
+	[[ $stderr == 'resending 1 op kept from an unfinished push'* ]]
+	run_split "$UMAPSYNC" pull
+	assert_equal "$status" 128
+	commit=$(git --git-dir=.umapsync rev-parse --short=7 HEAD)
+	run_split "$UMAPSYNC" push --abort
+	assert_success
+	assert_equal "$stderr" "warning: dropped 1 op of commit $commit that 'origin' has not acknowledged
+hint: the changes are still in your commits: the next 'umapsync push origin' computes their ops again"
+	[ ! -e .umapsync/sync/origin.outbox.json ]
+	run_split "$UMAPSYNC" push --abort
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: no unfinished push to 'origin' to abort"
+	run_split "$UMAPSYNC" pull
+	assert_success
+	# with a token that may write layer B, the change goes out after all
+	export UMAPSYNC_TOKEN=$(cat ../full)
+	run_split "$UMAPSYNC" push
+	assert_success
+	[[ $stderr == *'1 op acknowledged'* ]]
+	cd ..
+	"$UMAPSYNC" clone "$BASE/m" bob >/dev/null 2>&1
+	[ "$(jq -c '[.features[].id]' bob/b.geojson)" = '["b1","b2"]' ]
+}
