@@ -153,6 +153,7 @@ int cmd_clone(int argc, const char **argv)
 			die_lib(NULL);
 		umap_repo_cache_save(repo);
 		json_object_set_new(state, "synced", json_string(git_oid_tostr_s(&commit)));
+		json_object_set_new(state, "server", json_string(git_oid_tostr_s(&commit)));
 		umap_buf_dispose(&message);
 	}
 	sync_remote_save(repo, name, remote.url, token_abs);

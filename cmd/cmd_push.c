@@ -213,7 +213,9 @@ static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *sta
 	stop_progress(&progress);
 	umap_buf_dispose(&body);
 	free(client);
-	if (contiguous)
+	/* the cursor moves only with the server's state (sync_state_server): the next pull
+	 * takes our ops back from the log, placed where the server placed them */
+	if (contiguous && !json_object_get(state, "server"))
 		json_object_set_new(state, "cursor", json_integer(next));
 	json_object_set(state, "synced", json_object_get(outbox, "commit"));
 	sync_state_save(repo, remote->name, state);
@@ -302,8 +304,11 @@ static void order_feature_ops(json_t *ops, umap_repo *repo, const git_oid *head_
 	umap_snapshot_free(snap);
 }
 
-/* Adds "hlc", "op_id" and, for new layers, the working-file name to the ops of a diff. */
-static void stamp_ops(json_t *ops, json_t *state, umap_repo *repo, const git_oid *head_tree)
+/* Adds "hlc", "op_id" and, for new layers, the working-file name to the ops of a diff.
+ * An op's HLC is when its change was made, the latest commit that touched its scope (from
+ * `edits`, sync_local_times; may be NULL), not when it is pushed: last-writer-wins then
+ * weighs edits, whoever pushes first. Ops without one are stamped now. */
+static void stamp_ops(json_t *ops, json_t *state, umap_repo *repo, const git_oid *head_tree, const json_t *edits)
 {
 	const char *client = json_string_value(json_object_get(state, "client_id"));
 	umap_hlc hlc;
@@ -313,6 +318,8 @@ static void stamp_ops(json_t *ops, json_t *state, umap_repo *repo, const git_oid
 	const char *saved = json_string_value(json_object_get(state, "hlc"));
 	if (saved && !umap_hlc_decode(&last, saved))
 		umap_hlc_restore(&hlc, &last);
+	sync_hlc_restore_all(&hlc, repo);
+	umap_buf scope = UMAP_BUF_INIT;
 	json_int_t next = json_integer_value(json_object_get(state, "next_op"));
 	if (next < 1)
 		next = 1;
@@ -327,7 +334,12 @@ static void stamp_ops(json_t *ops, json_t *state, umap_repo *repo, const git_oid
 		char id[UMAP_HLC_NODE_MAX + 24];
 		snprintf(id, sizeof(id), "%s-%lld", client, (long long)next++);
 		json_object_set_new(op, "op_id", json_string(id));
-		json_object_set_new(op, "hlc", json_string(enc));
+		const char *edited = NULL;
+		if (edits) {
+			sync_op_scope(&scope, op);
+			edited = sync_scope_time(edits, scope.ptr);
+		}
+		json_object_set_new(op, "hlc", json_string(edited ? edited : enc));
 		const char *verb = json_string_value(json_object_get(op, "verb"));
 		const char *subject = json_string_value(json_object_get(op, "subject"));
 		const char *why = umap_error_last(), *after_index = strstr(why, "]: ");
@@ -351,6 +363,7 @@ static void stamp_ops(json_t *ops, json_t *state, umap_repo *repo, const git_oid
 	}
 	json_object_set_new(state, "next_op", json_integer(next));
 	json_object_set_new(state, "hlc", json_string(enc));
+	umap_buf_dispose(&scope);
 }
 
 int cmd_push(int argc, const char **argv)
@@ -423,7 +436,10 @@ int cmd_push(int argc, const char **argv)
 		goto done;
 	}
 	order_feature_ops(ops, repo, &head_tree);
-	stamp_ops(ops, state, repo, &head_tree);
+	const char *client = json_string_value(json_object_get(state, "client_id"));
+	json_t *edits = have_synced ? sync_local_times(repo, &head, &synced, client) : NULL;
+	stamp_ops(ops, state, repo, &head_tree, edits);
+	json_decref(edits);
 	require_valid_ops(ops, remote.name);
 	outbox = json_pack("{s:I, s:s, s:o}", "base", json_integer_value(json_object_get(state, "cursor")), "commit",
 			   git_oid_tostr_s(&head), "ops", ops);

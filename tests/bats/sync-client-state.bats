@@ -229,3 +229,141 @@ hint: the changes are still in your commits: the next 'umapsync push origin' com
 	"$UMAPSYNC" clone "$BASE/m" bob >/dev/null 2>&1
 	[ "$(jq -c '[.features[].id]' bob/b.geojson)" = '["b1","b2"]' ]
 }
+
+# ids FILE: the feature ids of a layer file, in order, as one JSON line
+ids() {
+	jq -c '[.features[].id]' "$1"
+}
+
+server_ids() {
+	curl -sS --max-time 20 "$BASE/v1/maps/m/snapshot" | jq -c '[.layers[] | select(.id == "L") | .features[].id]'
+}
+
+@test "sync-client: after push and pull, every client lists the features in the server's order" {
+	start_server
+	mkdir c0 && cd c0
+	"$UMAPSYNC" init >/dev/null
+	layer_file L f0 f1 >l.geojson
+	"$UMAPSYNC" import l.geojson >/dev/null
+	"$UMAPSYNC" remote add origin "$BASE/m"
+	"$UMAPSYNC" push 2>/dev/null
+	cd ..
+	local i
+	for i in 1 2 3 4 5; do
+		"$UMAPSYNC" clone "$BASE/m" "c$i" >/dev/null 2>&1
+	done
+	# each adds a feature where it likes (first, between, last); odd ones pull before
+	# pushing (their commit is replayed on what came in), even ones push straight away
+	for i in 1 2 3 4 5; do
+		cd "c$i"
+		case $i in
+		1|4) jq --arg id "n$i" '.features = [.features[0] | .id = $id] + .features' l.geojson >t ;;
+		2|5) jq --arg id "n$i" '.features = .features[:1] + [.features[0] | .id = $id] + .features[1:]' l.geojson >t ;;
+		*) jq --arg id "n$i" '.features += [.features[0] | .id = $id]' l.geojson >t ;;
+		esac
+		mv t l.geojson
+		"$UMAPSYNC" commit -m "n$i" >/dev/null
+		if [ $((i % 2)) = 1 ]; then
+			"$UMAPSYNC" pull >/dev/null 2>&1
+		fi
+		run_split "$UMAPSYNC" push
+		assert_success
+		run_split "$UMAPSYNC" pull
+		assert_success
+		cd ..
+	done
+	local want
+	want=$(server_ids)
+	[ "$want" = '["f0","f1","n1","n2","n3","n4","n5"]' ]
+	for i in 0 1 2 3 4 5; do
+		(cd "c$i" && "$UMAPSYNC" pull >/dev/null 2>&1)
+		echo "c$i: $(ids c$i/l.geojson)"
+		[ "$(ids "c$i/l.geojson")" = "$want" ]
+		run "$UMAPSYNC" -C "c$i" status
+		assert_output $'On branch main\nnothing to commit, working files clean'
+	done
+	# a fresh clone agrees, and a pull after nothing new changes nothing
+	"$UMAPSYNC" clone "$BASE/m" c6 >/dev/null 2>&1
+	[ "$(ids c6/l.geojson)" = "$want" ]
+	cd c3
+	run_split "$UMAPSYNC" pull
+	assert_equal "$stderr" "Already up to date."
+}
+
+# capacity FILE ID: the capacity property of feature ID
+capacity() {
+	jq -c --arg id "$2" '.features[] | select(.id == $id) | .properties.capacity' "$1"
+}
+
+# set_capacity ID VALUE: in l.geojson of the current directory, then commit
+set_capacity() {
+	jq --arg id "$1" --argjson v "$2" '(.features[] | select(.id == $id) | .properties.capacity) = $v' l.geojson >t
+	mv t l.geojson
+	"$UMAPSYNC" commit -m "capacity $2" >/dev/null
+}
+
+@test "sync-client: commits record their HLC, and lww weighs when edits were made, not when pushed" {
+	start_server
+	mkdir alice && cd alice
+	"$UMAPSYNC" init >/dev/null
+	layer_file L f1 >l.geojson
+	"$UMAPSYNC" import l.geojson >/dev/null
+	"$UMAPSYNC" remote add origin "$BASE/m"
+	"$UMAPSYNC" push 2>/dev/null
+	cd ..
+	"$UMAPSYNC" clone "$BASE/m" bob >/dev/null 2>&1
+	# alice edits first; bob edits later, whatever the second; alice pushes last
+	(cd alice && set_capacity f1 10)
+	(cd bob && set_capacity f1 20)
+	(cd alice && "$UMAPSYNC" push 2>/dev/null)
+	cd bob
+	run_split "$UMAPSYNC" pull --strategy=lww
+	assert_success
+	[ "$(capacity l.geojson f1)" = 20 ]
+	[[ $stderr == *'kept 1 local change, 0 overridden'* ]]
+	run "$UMAPSYNC" log
+	[[ $output =~ Umapsync-HLC:\ [0-9a-f]{12}-[0-9a-f]{4}-c[0-9a-f]{16} ]]
+	# even when git's commit date, in whole seconds, says bob's edit came earlier
+	set_capacity f1 21
+	cd ../alice
+	"$UMAPSYNC" pull --strategy=lww >/dev/null 2>&1
+	set_capacity f1 30
+	cd ../bob
+	GIT_COMMITTER_DATE="@$(($(date +%s) - 1)) +0000" set_capacity f1 40
+	(cd ../alice && "$UMAPSYNC" push 2>/dev/null)
+	run_split "$UMAPSYNC" pull --strategy=lww
+	assert_success
+	[ "$(capacity l.geojson f1)" = 40 ]
+}
+
+@test "sync-client: three clients edit one key in turn; the last writer wins everywhere" {
+	start_server
+	mkdir c0 && cd c0
+	"$UMAPSYNC" init >/dev/null
+	layer_file L f1 >l.geojson
+	"$UMAPSYNC" import l.geojson >/dev/null
+	"$UMAPSYNC" remote add origin "$BASE/m"
+	"$UMAPSYNC" push 2>/dev/null
+	cd ..
+	local i
+	for i in 1 2 3; do
+		"$UMAPSYNC" clone "$BASE/m" "c$i" >/dev/null 2>&1
+	done
+	# edits in the order c1, c2, c3; pushes in the same order, each after a lww pull
+	for i in 1 2 3; do
+		(cd "c$i" && set_capacity f1 "$i")
+	done
+	for i in 1 2 3; do
+		cd "c$i"
+		"$UMAPSYNC" pull --strategy=lww >/dev/null 2>&1
+		run_split "$UMAPSYNC" push
+		assert_success
+		cd ..
+	done
+	for i in 0 1 2 3; do
+		(cd "c$i" && "$UMAPSYNC" pull --strategy=lww >/dev/null 2>&1)
+		echo "c$i: $(capacity "c$i/l.geojson" f1)"
+		[ "$(capacity "c$i/l.geojson" f1)" = 3 ]
+	done
+	[ "$(curl -sS "$BASE/v1/maps/m/snapshot" | jq -c '.layers[0].features[0].properties.capacity')" = 3 ]
+}
