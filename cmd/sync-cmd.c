@@ -1,5 +1,6 @@
 /* Shared plumbing of remote, clone, push and pull: remotes in config, sync state and the
- * durable outbox, tokens, clean-worktree checks, writing trees out, requests with retries. */
+ * durable outbox, tokens, requests with retries, and the clocks of last-writer-wins
+ * (commit trailers, the time of each local edit). */
 #include "builtin.h"
 #include "config-cmd.h"
 #include "repo-cmd.h"
