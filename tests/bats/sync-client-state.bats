@@ -24,6 +24,13 @@ layer_file() {
 	printf ']}\n'
 }
 
+# publish DIR: makes DIR (holding layer files already) a repository tracking its .geojson
+# files, adds the remote origin (map m) and pushes
+publish() {
+	(cd "$1" && "$UMAPSYNC" init >/dev/null && "$UMAPSYNC" import *.geojson >/dev/null &&
+		"$UMAPSYNC" remote add origin "$BASE/m" && "$UMAPSYNC" push 2>/dev/null)
+}
+
 @test "sync-client: a server refuses a file name too long for a client to write beside" {
 	start_server
 	push m x 0 "[$(op_layer x-1 L "$(name 250)" long x)]"
@@ -61,14 +68,10 @@ layer_file() {
 
 @test "sync-client: a clone killed half-way leaves no directory, and the next clone works" {
 	start_server
-	mkdir alice && cd alice
-	"$UMAPSYNC" init >/dev/null
-	layer_file A a1 >a.geojson
-	big_layer b.geojson 4000 >b.geojson
-	"$UMAPSYNC" import a.geojson b.geojson >/dev/null
-	"$UMAPSYNC" remote add origin "$BASE/m"
-	"$UMAPSYNC" push 2>/dev/null
-	cd ..
+	mkdir alice
+	layer_file A a1 >alice/a.geojson
+	big_layer alice/b.geojson 4000
+	publish alice
 	# a 256 KiB file size limit kills the clone (SIGXFSZ) while it writes the big layer
 	run bash -c 'ulimit -f 256; exec "$UMAPSYNC" clone "$0" bob' "$BASE/m"
 	assert_equal "$status" $((128 + 25))
@@ -101,13 +104,9 @@ layer_file() {
 
 @test "sync-client: a pull that cannot write one file changes none, and the next pull works" {
 	start_server
-	mkdir alice && cd alice
-	"$UMAPSYNC" init >/dev/null
-	layer_file A a1 >a.geojson
-	"$UMAPSYNC" import a.geojson >/dev/null
-	"$UMAPSYNC" remote add origin "$BASE/m"
-	"$UMAPSYNC" push 2>/dev/null
-	cd ..
+	mkdir alice
+	layer_file A a1 >alice/a.geojson
+	publish alice
 	"$UMAPSYNC" clone "$BASE/m" bob >/dev/null 2>&1
 	cd alice
 	layer_file A a1 a2 >a.geojson
@@ -189,13 +188,11 @@ hint: give these features other ids, or remove their \"id\" (import then assigns
 	start_server
 	"$UMAPSYNC" token create --data "$TEST_DIR/data" --map m --write >full 2>/dev/null
 	"$UMAPSYNC" token create --data "$TEST_DIR/data" --map m --layer A --write >only-a 2>/dev/null
-	mkdir alice && cd alice
-	"$UMAPSYNC" init >/dev/null
-	layer_file A a1 >a.geojson
-	layer_file B b1 >b.geojson
-	"$UMAPSYNC" import a.geojson b.geojson >/dev/null
-	"$UMAPSYNC" remote add origin "$BASE/m"
-	UMAPSYNC_TOKEN=$(cat ../full) "$UMAPSYNC" push 2>/dev/null
+	mkdir alice
+	layer_file A a1 >alice/a.geojson
+	layer_file B b1 >alice/b.geojson
+	UMAPSYNC_TOKEN=$(cat full) publish alice
+	cd alice
 	layer_file B b1 b2 >b.geojson
 	"$UMAPSYNC" commit -m "b2" >/dev/null
 	export UMAPSYNC_TOKEN=$(cat ../only-a)
@@ -241,13 +238,9 @@ server_ids() {
 
 @test "sync-client: after push and pull, every client lists the features in the server's order" {
 	start_server
-	mkdir c0 && cd c0
-	"$UMAPSYNC" init >/dev/null
-	layer_file L f0 f1 >l.geojson
-	"$UMAPSYNC" import l.geojson >/dev/null
-	"$UMAPSYNC" remote add origin "$BASE/m"
-	"$UMAPSYNC" push 2>/dev/null
-	cd ..
+	mkdir c0
+	layer_file L f0 f1 >c0/l.geojson
+	publish c0
 	local i
 	for i in 1 2 3 4 5; do
 		"$UMAPSYNC" clone "$BASE/m" "c$i" >/dev/null 2>&1
@@ -304,13 +297,9 @@ set_capacity() {
 
 @test "sync-client: commits record their HLC, and lww weighs when edits were made, not when pushed" {
 	start_server
-	mkdir alice && cd alice
-	"$UMAPSYNC" init >/dev/null
-	layer_file L f1 >l.geojson
-	"$UMAPSYNC" import l.geojson >/dev/null
-	"$UMAPSYNC" remote add origin "$BASE/m"
-	"$UMAPSYNC" push 2>/dev/null
-	cd ..
+	mkdir alice
+	layer_file L f1 >alice/l.geojson
+	publish alice
 	"$UMAPSYNC" clone "$BASE/m" bob >/dev/null 2>&1
 	# alice edits first; bob edits later, whatever the second; alice pushes last
 	(cd alice && set_capacity f1 10)
@@ -338,13 +327,9 @@ set_capacity() {
 
 @test "sync-client: three clients edit one key in turn; the last writer wins everywhere" {
 	start_server
-	mkdir c0 && cd c0
-	"$UMAPSYNC" init >/dev/null
-	layer_file L f1 >l.geojson
-	"$UMAPSYNC" import l.geojson >/dev/null
-	"$UMAPSYNC" remote add origin "$BASE/m"
-	"$UMAPSYNC" push 2>/dev/null
-	cd ..
+	mkdir c0
+	layer_file L f1 >c0/l.geojson
+	publish c0
 	local i
 	for i in 1 2 3; do
 		"$UMAPSYNC" clone "$BASE/m" "c$i" >/dev/null 2>&1
