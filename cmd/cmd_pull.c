@@ -73,6 +73,21 @@ static void keep_unseen_files(umap_sync_files *files, const umap_sync_files *hav
 	}
 }
 
+/* Whether an op may add a feature or a layer (an upsert: what is new goes at the end,
+ * where the server put it); updates and deletes leave the order as it is. */
+static int may_add(const json_t *ops)
+{
+	size_t i;
+	json_t *op;
+	json_array_foreach(ops, i, op) {
+		const char *verb = json_string_value(json_object_get(op, "verb"));
+		const char *subject = json_string_value(json_object_get(op, "subject"));
+		if (!verb || !subject || (!strcmp(verb, "upsert") && strcmp(subject, "map")))
+			return 1;
+	}
+	return 0;
+}
+
 /* Builds the tree of the files (in memory) with `base` for reuse. texts[i] (allocated,
  * NULL for a removed file) is the JSON text file i was built from: what the working file
  * becomes, so that it is not read back from the revision to be written. */
@@ -326,8 +341,14 @@ int cmd_pull(int argc, const char **argv)
 		}
 	}
 	int server_is_synced = have_server == have_synced && (!have_server || git_oid_equal(&server, &synced));
-	if (!snapshot && !json_array_size(foreign) && (!follow_server || (!json_array_size(logged) && server_is_synced))) {
+	/* only our own ops, none that adds a feature or a layer: the synced commit is the
+	 * server's state, in its order (what the last pull left, our changes in place) */
+	int own_in_place = follow_server && have_synced && !may_add(logged);
+	if (!snapshot && !json_array_size(foreign) &&
+	    (!follow_server || own_in_place || (!json_array_size(logged) && server_is_synced))) {
 		json_object_set_new(state, "cursor", json_integer(cursor));
+		if (own_in_place)
+			json_object_set_new(state, "server", json_string(git_oid_tostr_s(&synced)));
 		sync_state_save(repo, remote.name, state);
 		fprintf(stderr, "Already up to date.\n");
 		goto done;
