@@ -43,16 +43,6 @@ static void report_conflicts(const json_t *reply, const char *remote)
 	hint("nothing was applied; run 'umapsync pull %s' (and settle any conflicts), then push again", remote);
 }
 
-/* The server's text with its control characters shown as '?': it goes to a terminal. */
-static char *printable_copy(const char *text)
-{
-	char *out = strdup(text);
-	for (char *p = out; p && *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	return out;
-}
-
 /* A refusal that resending cannot change (an op the server finds invalid, a layer the token
  * cannot write): the outbox is kept, so that nothing is lost, and push --abort drops it. */
 static void report_refused(const umap_http_response *resp, const char *remote, long status, size_t left)
@@ -64,9 +54,8 @@ static void report_refused(const umap_http_response *resp, const char *remote, l
 	else
 		umap_error_clear();
 	fflush(stdout);
-	char *safe = printable_copy(message ? message : "no reason given");
-	error("the server refused the push: %s (HTTP %ld)", safe ? safe : "?", status);
-	free(safe);
+	/* error() shows the server's control characters escaped */
+	error("the server refused the push: %s (HTTP %ld)", message ? message : "no reason given", status);
 	json_decref(reply);
 	hint("nothing of this batch was applied, and every push resends the same %zu op%s; fix the cause in a new commit, then drop them with 'umapsync push --abort %s' and push again",
 	     left, left == 1 ? "" : "s", remote);
