@@ -22,9 +22,10 @@ static size_t count_features(const umap_doc *doc)
 
 #define BAD_IDS_SHOWN 10
 
-/* Refuses ids a push could never carry (the server would refuse every push after the
- * commit): better said here, at the line, than by a server later. */
-static void require_sync_ids(const umap_doc *doc, const char *rel)
+/* Warns of ids a push could never carry (the server refuses them, and push refuses to send
+ * them): better said here, at the line, than when pushing. A repository that is not
+ * synced may keep them. */
+static void warn_unsyncable_ids(const umap_doc *doc, const char *rel)
 {
 	size_t bad = 0;
 	for (size_t l = 0; l < doc->nlayers; l++) {
@@ -34,16 +35,15 @@ static void require_sync_ids(const umap_doc *doc, const char *rel)
 			if (!f->id || umap_sync_valid_feature_id_text(f->id))
 				continue;
 			if (bad++ < BAD_IDS_SHOWN)
-				error("%s:%u: the feature id %.80s%s cannot be synced: an id must be " UMAP_SYNC_FEATURE_ID_RULE,
-				      rel, f->pos.line, f->id, strlen(f->id) > 80 ? "..." : "");
+				warning("%s:%u: the feature id %.80s%s cannot be synced: an id must be " UMAP_SYNC_FEATURE_ID_RULE,
+					rel, f->pos.line, f->id, strlen(f->id) > 80 ? "..." : "");
 		}
 	}
 	if (!bad)
 		return;
 	if (bad > BAD_IDS_SHOWN)
-		error("%s: %zu more feature ids like these", rel, bad - BAD_IDS_SHOWN);
-	hint("give these features other ids, or remove their \"id\" (import then assigns new ones), and import again");
-	exit(EXIT_FATAL);
+		warning("%s: %zu more feature ids like these", rel, bad - BAD_IDS_SHOWN);
+	hint("push refuses these features: before pushing, give them other ids, or remove their \"id\" (commit then assigns new ones)");
 }
 
 /* Writes the files that got ids (after everything was checked, before the commit: a
@@ -114,7 +114,6 @@ int cmd_import(int argc, const char **argv)
 		int have_stat = stat(abs, &raw) == 0; /* before reading: see the stat index */
 		if (umap_doc_open(&doc, abs, &opts))
 			die_lib(NULL);
-		require_sync_ids(doc, rel);
 		size_t assigned = 0;
 		if (umap_repo_assign_ids(doc, &assigned))
 			die_lib("%s", rel);
@@ -137,6 +136,7 @@ int cmd_import(int argc, const char **argv)
 		if (assigned)
 			printf(", %zu id%s assigned", assigned, assigned == 1 ? "" : "s");
 		putchar('\n');
+		warn_unsyncable_ids(doc, rel);
 		umap_buf_printf(&subject, "%s%s", i ? ", " : "", rel);
 		if (umap_snapshot_add(snap, rel, doc))
 			die_lib(NULL);

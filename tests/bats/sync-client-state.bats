@@ -145,23 +145,30 @@ bad_ids_file() {
 JSON
 }
 
-@test "sync-client: import refuses ids the sync protocol cannot carry, at their lines" {
+@test "sync-client: import names the ids the sync protocol cannot carry, at their lines; push refuses them" {
+	start_server
 	"$UMAPSYNC" init >/dev/null
 	bad_ids_file >a.geojson
 	run_split "$UMAPSYNC" import a.geojson
-	assert_equal "$status" 128
-	assert_equal "$stderr" "error: a.geojson:3: the feature id 1.5 cannot be synced: an id must be $RULE
-error: a.geojson:4: the feature id 12345678901234567000 cannot be synced: an id must be $RULE
-error: a.geojson:5: the feature id \"\" cannot be synced: an id must be $RULE
-hint: give these features other ids, or remove their \"id\" (import then assigns new ones), and import again"
-	run "$UMAPSYNC" status
-	assert_output $'On branch main\n\nNo commits yet: start tracking a map with \'umapsync import FILE\''
+	assert_success
+	assert_equal "$stderr" "warning: a.geojson:3: the feature id 1.5 cannot be synced: an id must be $RULE
+warning: a.geojson:4: the feature id 12345678901234567000 cannot be synced: an id must be $RULE
+warning: a.geojson:5: the feature id \"\" cannot be synced: an id must be $RULE
+hint: push refuses these features: before pushing, give them other ids, or remove their \"id\" (commit then assigns new ones)"
 	# validate --umap says the same, with the same rule
 	run_split "$UMAPSYNC" validate --umap a.geojson
 	assert_equal "$status" 1
 	[[ $output == *"a.geojson:3:1: error: feature id 1.5 cannot be synced: an id must be $RULE"* ]]
 	[[ $output == *"a.geojson:5:1: error: feature id \"\" cannot be synced"* ]]
 	[[ $output != *'a.geojson:6:1: error'* ]]
+	# and push sends none of it: nothing stuck in an outbox
+	"$UMAPSYNC" remote add origin "$BASE/m"
+	run_split "$UMAPSYNC" push
+	assert_equal "$status" 128
+	[[ $stderr == "error: feature 1.5 of layer "*" cannot be pushed: metadata.id must be $RULE"* ]]
+	[ ! -e .umapsync/sync/origin.outbox.json ]
+	run_split "$UMAPSYNC" push --abort
+	assert_equal "$status" 128
 }
 
 @test "sync-client: push refuses a committed id the server would refuse, before the outbox" {
