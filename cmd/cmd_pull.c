@@ -236,7 +236,11 @@ int cmd_pull(int argc, const char **argv)
 	/* the server's state at the cursor, in the server's order (see sync_state_server) */
 	git_oid server, server_tree;
 	int known = sync_state_server(&server, state);
-	int follow_server = known >= 0, have_server = known > 0;
+	int have_server = known > 0;
+	/* the first pusher of a map (server state: empty) works from its synced commit once:
+	 * rebuilt from the log alone, a map op that came before the .umap file it acts on
+	 * would find nothing to act on */
+	int follow_server = have_server || (known == 0 && !have_synced);
 	if (have_server && umap_repo_commit_tree(&server_tree, repo, &server))
 		die_lib(NULL);
 

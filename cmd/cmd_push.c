@@ -204,8 +204,15 @@ static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *sta
 	free(client);
 	/* the cursor moves only with the server's state (sync_state_server): the next pull
 	 * takes our ops back from the log, placed where the server placed them */
-	if (contiguous && !json_object_get(state, "server"))
+	json_t *server = json_object_get(state, "server");
+	if (contiguous && !server)
 		json_object_set_new(state, "cursor", json_integer(next));
+	/* the first push to an empty map, alone: the server's state is what we pushed, in the
+	 * order we pushed it (ops follow the documents' order) */
+	if (contiguous && json_is_null(server) && base == 0 && first == 0) {
+		json_object_set_new(state, "cursor", json_integer(next));
+		json_object_set(state, "server", json_object_get(outbox, "commit"));
+	}
 	json_object_set(state, "synced", json_object_get(outbox, "commit"));
 	sync_state_save(repo, remote->name, state);
 	sync_outbox_remove(repo, remote->name);
