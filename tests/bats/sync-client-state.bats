@@ -318,7 +318,7 @@ set_capacity() {
 	[ "$(capacity l.geojson f1)" = 20 ]
 	[[ $stderr == *'kept 1 local change, 0 overridden'* ]]
 	run "$UMAPSYNC" log
-	[[ $output =~ Umapsync-HLC:\ [0-9a-f]{12}-[0-9a-f]{4}-c[0-9a-f]{16} ]]
+	[[ $output =~ Umapsync-HLC:\ [0-9]{13}:[0-9]+:c[0-9a-f]{16} ]]
 	# even when git's commit date, in whole seconds, says bob's edit came earlier
 	set_capacity f1 21
 	cd ../alice
