@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -17,6 +18,40 @@
 #include "json.h"
 #include "strutil.h"
 #include "umap_remote.h"
+
+/* The work tree being built (a temporary directory beside DIR) until it is renamed into
+ * place: removed at exit, so a clone that dies on the way leaves nothing behind. */
+static char *building;
+
+static void remove_unfinished_clone(void)
+{
+	if (building)
+		umap_fs_remove_tree(building); /* best effort: we are exiting already */
+	free(building);
+	building = NULL;
+}
+
+/* A new empty directory beside `dir` (in its parent, created when missing), so that the
+ * finished tree is renamed into place within one file system. */
+static char *make_building_dir(const char *dir)
+{
+	umap_buf path = UMAP_BUF_INIT;
+	const char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		if (umap_buf_put(&path, dir, (size_t)(slash - dir)))
+			die("out of memory");
+		if (umap_mkdir_p(path.ptr, 0777))
+			die_lib(NULL);
+		umap_buf_putc(&path, '/');
+	} else if (slash) {
+		umap_buf_putc(&path, '/');
+	}
+	if (umap_buf_puts(&path, ".umapsync-clone-XXXXXX"))
+		die("out of memory");
+	if (!mkdtemp(path.ptr))
+		die_errno("cannot create a directory beside '%s'", dir);
+	return umap_buf_detach(&path);
+}
 
 int cmd_clone(int argc, const char **argv)
 {
@@ -65,11 +100,11 @@ int cmd_clone(int argc, const char **argv)
 	if (snapshot && umap_sync_files_from_snapshot(&files, snapshot))
 		die_lib(NULL);
 
-	if (umap_mkdir_p(dir, 0777))
-		die_lib(NULL);
+	building = make_building_dir(dir);
+	atexit(remove_unfinished_clone);
 	umap_repo *repo = NULL;
 	int existed = 0;
-	if (umap_repo_init(&repo, dir, &existed))
+	if (umap_repo_init(&repo, building, &existed))
 		die_lib(NULL);
 	umap_snapshot *snap = NULL;
 	if (umap_snapshot_new(&snap))
@@ -113,10 +148,18 @@ int cmd_clone(int argc, const char **argv)
 			die_lib(NULL);
 		umap_repo_cache_save(repo);
 		json_object_set_new(state, "synced", json_string(git_oid_tostr_s(&commit)));
+		json_object_set_new(state, "server", json_string(git_oid_tostr_s(&commit)));
 		umap_buf_dispose(&message);
 	}
 	sync_remote_save(repo, name, remote.url, token_abs);
 	sync_state_save(repo, name, state);
+	umap_repo_free(repo);
+	repo = NULL;
+	/* all or nothing: DIR appears (or an empty DIR is replaced) only once it is complete */
+	if (rename(building, dir) < 0)
+		die_errno("cannot move the new repository to '%s'", dir);
+	free(building);
+	building = NULL;
 	if (snapshot)
 		fprintf(stderr, "Cloned map '%s' into '%s': %zu file%s, %zu layer%s, %zu feature%s (cursor %lld)\n",
 			remote.parsed.map, dir, files.n, files.n == 1 ? "" : "s", nlayers, nlayers == 1 ? "" : "s",

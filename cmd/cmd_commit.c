@@ -2,6 +2,7 @@
  * Costs what changed: unchanged features are recognised by their bytes, not parsed. */
 #include "builtin.h"
 #include "repo-cmd.h"
+#include "sync-cmd.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +39,11 @@ int cmd_commit(int argc, const char **argv)
 		return EXIT_DIFFERENT;
 	}
 	umap_tree_diff *diff = NULL;
+	char *stamped = sync_stamp_message(repo, message);
 	if (umap_repo_diff(&diff, repo, &head_tree, &tree) ||
-	    umap_repo_commit_tree_as(&commit, repo, &tree, &head, 1, message, 1))
+	    umap_repo_commit_tree_as(&commit, repo, &tree, &head, 1, stamped, 1))
 		die_lib(NULL);
+	free(stamped);
 	umap_repo_cache_save(repo);
 	char *branch = NULL;
 	umap_repo_head_branch(&branch, repo);

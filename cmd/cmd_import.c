@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "fs.h"
+#include "sync_op.h"
 
 static size_t count_features(const umap_doc *doc)
 {
@@ -17,6 +18,32 @@ static size_t count_features(const umap_doc *doc)
 	for (size_t l = 0; l < doc->nlayers; l++)
 		n += doc->layers[l].nfeatures;
 	return n;
+}
+
+#define BAD_IDS_SHOWN 10
+
+/* Warns of ids a push could never carry (the server refuses them, and push refuses to send
+ * them): better said here, at the line, than when pushing. A repository that is not
+ * synced may keep them. */
+static void warn_unsyncable_ids(const umap_doc *doc, const char *rel)
+{
+	size_t bad = 0;
+	for (size_t l = 0; l < doc->nlayers; l++) {
+		const umap_layer *layer = &doc->layers[l];
+		for (size_t i = 0; i < layer->nfeatures; i++) {
+			const umap_feature *f = &layer->features[i];
+			if (!f->id || umap_sync_valid_feature_id_text(f->id))
+				continue;
+			if (bad++ < BAD_IDS_SHOWN)
+				warning("%s:%u: the feature id %.80s%s cannot be synced: an id must be " UMAP_SYNC_FEATURE_ID_RULE,
+					rel, f->pos.line, f->id, strlen(f->id) > 80 ? "..." : "");
+		}
+	}
+	if (!bad)
+		return;
+	if (bad > BAD_IDS_SHOWN)
+		warning("%s: %zu more feature ids like these", rel, bad - BAD_IDS_SHOWN);
+	hint("push refuses these features: before pushing, give them other ids, or remove their \"id\" (commit then assigns new ones)");
 }
 
 /* Writes the files that got ids (after everything was checked, before the commit: a
@@ -109,6 +136,7 @@ int cmd_import(int argc, const char **argv)
 		if (assigned)
 			printf(", %zu id%s assigned", assigned, assigned == 1 ? "" : "s");
 		putchar('\n');
+		warn_unsyncable_ids(doc, rel);
 		umap_buf_printf(&subject, "%s%s", i ? ", " : "", rel);
 		if (umap_snapshot_add(snap, rel, doc))
 			die_lib(NULL);

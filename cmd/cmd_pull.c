@@ -41,6 +41,55 @@ static void files_from_tree(umap_sync_files *files, umap_repo *repo, const git_o
 	umap_snapshot_free(snap);
 }
 
+/* Whether `have` (a tree's files) are `files`: the same paths, and the same JSON (so the
+ * same features in the same order), whatever the layout of the text. */
+static int same_files(const umap_sync_files *have, const umap_sync_files *files)
+{
+	size_t nfiles = 0;
+	for (size_t i = 0; i < files->n; i++)
+		nfiles += files->roots[i] != NULL;
+	int same = have->n == nfiles;
+	for (size_t i = 0; same && i < have->n; i++) {
+		same = 0;
+		for (size_t k = 0; k < files->n; k++)
+			if (files->roots[k] && !strcmp(files->paths[k], have->paths[i])) {
+				same = json_equal(files->roots[k], have->roots[i]);
+				break;
+			}
+	}
+	return same;
+}
+
+/* Adds the files we `have` that neither the server's state nor any op since touched: layers
+ * the token cannot read (the server leaves them out of what it sends) stay as we have them,
+ * as they did when pull built on the synced commit. */
+static void keep_unseen_files(umap_sync_files *files, const umap_sync_files *have)
+{
+	size_t known = files->n;
+	for (size_t i = 0; i < have->n; i++) {
+		int seen = 0;
+		for (size_t k = 0; k < known && !seen; k++)
+			seen = !strcmp(files->paths[k], have->paths[i]);
+		if (!seen && umap_sync_files_add(files, have->paths[i], json_incref(have->roots[i])))
+			die_lib(NULL);
+	}
+}
+
+/* Whether an op may add a feature or a layer (an upsert: what is new goes at the end,
+ * where the server put it); updates and deletes leave the order as it is. */
+static int may_add(const json_t *ops)
+{
+	size_t i;
+	json_t *op;
+	json_array_foreach(ops, i, op) {
+		const char *verb = json_string_value(json_object_get(op, "verb"));
+		const char *subject = json_string_value(json_object_get(op, "subject"));
+		if (!verb || !subject || (!strcmp(verb, "upsert") && strcmp(subject, "map")))
+			return 1;
+	}
+	return 0;
+}
+
 /* Builds the tree of the files (in memory) with `base` for reuse. texts[i] (allocated,
  * NULL for a removed file) is the JSON text file i was built from: what the working file
  * becomes, so that it is not read back from the revision to be written. */
@@ -77,11 +126,17 @@ static void free_texts(char **texts, size_t n)
 /* write_worktree for a tree just built by tree_from_files: the files that differ from
  * old_tree are written from their texts (the bytes the tree's features were hashed from,
  * so the cache saved here spares the next status a parse), and the files no longer
- * tracked are removed. */
+ * tracked are removed. All or nothing: every file is written to a temporary file first and
+ * none is moved into place unless all could be, so a pull that fails here leaves the
+ * working files as they were (and the next pull can start again). */
 static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree,
 			const umap_sync_files *files, char **texts)
 {
 	umap_buf text = UMAP_BUF_INIT;
+	umap_atomic_file *out = calloc(files->n + 1, sizeof(*out));
+	size_t nout = 0;
+	if (!out)
+		die("out of memory");
 	for (size_t i = 0; i < files->n; i++) {
 		int differs = 1;
 		if (!texts[i])
@@ -91,20 +146,31 @@ static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid 
 		if (!differs)
 			continue;
 		char *abs = NULL;
-		if (umap_repo_worktree_path(&abs, repo, files->paths[i]))
-			die_lib(NULL);
-		char *slash = strrchr(abs, '/');
-		*slash = '\0';
-		if (umap_mkdir_p(abs, 0777))
-			die_lib(NULL);
-		*slash = '/';
+		int rc = umap_repo_worktree_path(&abs, repo, files->paths[i]);
+		if (!rc) {
+			char *slash = strrchr(abs, '/');
+			*slash = '\0';
+			rc = umap_mkdir_p(abs, 0777);
+			*slash = '/';
+		}
 		umap_buf_clear(&text);
-		if (umap_buf_puts(&text, texts[i]))
-			die("out of memory");
-		if (umap_file_write_atomic(abs, text.ptr, text.len))
-			die_lib("cannot write %s", files->paths[i]);
+		if (!rc && umap_buf_puts(&text, texts[i]))
+			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+		if (!rc && !(rc = umap_atomic_file_open(&out[nout], abs)))
+			nout++;
+		if (!rc && !(rc = umap_atomic_file_write(&out[nout - 1], text.ptr, text.len)))
+			rc = umap_atomic_file_prepare(&out[nout - 1]);
 		free(abs);
+		if (rc) {
+			for (size_t k = 0; k < nout; k++)
+				umap_atomic_file_abort(&out[k]);
+			die_lib("cannot write %s; no working file was changed", files->paths[i]);
+		}
 	}
+	for (size_t k = 0; k < nout; k++)
+		if (umap_atomic_file_commit(&out[k]))
+			die_lib(NULL);
+	free(out);
 	umap_buf_dispose(&text);
 	char **old_paths = NULL, **new_paths = NULL;
 	size_t nold = 0, nnew = 0;
@@ -124,122 +190,6 @@ static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid 
 	umap_paths_free(old_paths, nold);
 	umap_paths_free(new_paths, nnew);
 	umap_repo_cache_save(repo);
-}
-
-/* "LAYER\x1fFEATURE\x1fKEY" of an op, the unit that last-writer-wins compares. */
-static void op_scope(umap_buf *out, const json_t *op)
-{
-	const char *subject = json_string_value(json_object_get(op, "subject"));
-	const json_t *meta = json_object_get(op, "metadata");
-	const char *key = json_string_value(json_object_get(op, "key"));
-	umap_buf_clear(out);
-	if (subject && !strcmp(subject, "feature")) {
-		char *id = umap_json_dumps(json_object_get(meta, "id"), UMAP_JSON_COMPACT);
-		umap_buf_printf(out, "%s\x1f%s\x1f", json_string_value(json_object_get(meta, "layerId")), id ? id : "");
-		free(id);
-	} else if (subject && !strcmp(subject, "datalayer")) {
-		umap_buf_printf(out, "%s\x1f\x1f", json_string_value(json_object_get(meta, "id")));
-	} else {
-		umap_buf_puts(out, "\x1f\x1f");
-	}
-	umap_buf_puts(out, key ? key : "");
-}
-
-/* Keeps in times[key] the later of its HLC and t. */
-static void note_later(json_t *times, const char *key, const char *t)
-{
-	const char *prev = json_string_value(json_object_get(times, key));
-	if (t && (!prev || umap_hlc_compare_str(t, prev) > 0) && json_object_set_new(times, key, json_string(t)))
-		die("out of memory");
-}
-
-/* The entity of a scope with a mark no key has ("LAYER\x1fFEATURE\x1f\x1e"): the key
- * under which the latest change to any key of the entity is noted. */
-static void entity_key(umap_buf *out, const char *scope)
-{
-	const char *sep = strrchr(scope, '\x1f');
-	umap_buf_clear(out);
-	if (umap_buf_put(out, scope, (size_t)(sep - scope) + 1) || umap_buf_putc(out, '\x1e'))
-		die("out of memory");
-}
-
-/* Notes a remote op's HLC for its scope and for its entity. */
-static void note_remote(json_t *times, const char *scope, const char *t)
-{
-	umap_buf entity = UMAP_BUF_INIT;
-	note_later(times, scope, t);
-	entity_key(&entity, scope);
-	note_later(times, entity.ptr, t);
-	umap_buf_dispose(&entity);
-}
-
-/* The latest remote HLC that touches the scope of a local op (same key, the whole entity,
- * or, for a whole-entity local op, any key of it); NULL when none. O(1): no scan of every
- * remote scope per local op. */
-static const char *remote_time(const json_t *times, const char *scope)
-{
-	umap_buf key = UMAP_BUF_INIT;
-	entity_key(&key, scope);
-	const char *best;
-	if (scope[key.len - 1] == '\0') {
-		best = json_string_value(json_object_get(times, key.ptr));
-	} else {
-		key.ptr[--key.len] = '\0'; /* the entity's own scope: a remote whole-entity op */
-		const char *same = json_string_value(json_object_get(times, scope));
-		const char *whole = json_string_value(json_object_get(times, key.ptr));
-		best = same && (!whole || umap_hlc_compare_str(same, whole) > 0) ? same : whole;
-	}
-	umap_buf_dispose(&key);
-	return best;
-}
-
-/* When each scope was last changed locally: the commit time (as an HLC string of this
- * node) of the latest commit between `synced` and HEAD that touched it. */
-static json_t *local_times(umap_repo *repo, const git_oid *head, const git_oid *synced, const char *client)
-{
-	json_t *times = json_object();
-	git_revwalk *walk = NULL;
-	git_oid oid;
-	umap_buf scope = UMAP_BUF_INIT;
-	if (git_revwalk_new(&walk, umap_repo_git(repo)) < 0 || git_revwalk_push(walk, head) < 0 ||
-	    git_revwalk_hide(walk, synced) < 0)
-		die("cannot walk the local commits");
-	git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE);
-	while (git_revwalk_next(&oid, walk) == 0) {
-		git_commit *c = NULL;
-		if (git_commit_lookup(&c, umap_repo_git(repo), &oid) < 0)
-			die("cannot read commit %s", git_oid_tostr_s(&oid));
-		git_oid tree, parent_tree;
-		int has_parent = git_commit_parentcount(c) > 0;
-		if (umap_repo_commit_tree(&tree, repo, &oid) ||
-		    (has_parent && umap_repo_commit_tree(&parent_tree, repo, git_commit_parent_id(c, 0))))
-			die_lib(NULL);
-		umap_hlc_ts ts = { (uint64_t)git_commit_time(c) * 1000u, 0, "" };
-		snprintf(ts.node, sizeof(ts.node), "%s", client);
-		char enc[UMAP_HLC_STR_MAX];
-		umap_hlc_encode(enc, &ts);
-		git_commit_free(c);
-		umap_tree_diff *tdiff = NULL;
-		umap_diff *diff = NULL;
-		umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
-		json_t *ops = NULL, *op;
-		size_t i;
-		if (umap_repo_diff(&tdiff, repo, has_parent ? &parent_tree : NULL, &tree) ||
-		    umap_diff_new(&diff, &dopts) ||
-		    umap_repo_fill_diff(diff, repo, tdiff, has_parent ? &parent_tree : NULL, &tree) ||
-		    umap_ops_from_diff(&ops, diff, NULL))
-			die_lib("reading local commits");
-		json_array_foreach(ops, i, op) {
-			op_scope(&scope, op);
-			json_object_set_new(times, scope.ptr, json_string(enc));
-		}
-		json_decref(ops);
-		umap_tree_diff_free(tdiff);
-		umap_diff_free(diff);
-	}
-	git_revwalk_free(walk);
-	umap_buf_dispose(&scope);
-	return times;
 }
 
 int cmd_pull(int argc, const char **argv)
@@ -292,8 +242,19 @@ int cmd_pull(int argc, const char **argv)
 		exit(EXIT_FATAL);
 	}
 
+	/* the server's state at the cursor, in the server's order (see sync_state_server) */
+	git_oid server, server_tree;
+	int known = sync_state_server(&server, state);
+	int have_server = known > 0;
+	/* the first pusher of a map (server state: empty) works from its synced commit once:
+	 * rebuilt from the log alone, a map op that came before the .umap file it acts on
+	 * would find nothing to act on */
+	int follow_server = have_server || (known == 0 && !have_synced);
+	if (have_server && umap_repo_commit_tree(&server_tree, repo, &server))
+		die_lib(NULL);
+
 	/* fetch: every op after our cursor, or a snapshot when the log no longer goes back so far */
-	json_t *foreign = json_array(), *snapshot = NULL;
+	json_t *foreign = json_array(), *snapshot = NULL, *logged = json_array();
 	json_t *remote_times = json_object();
 	umap_http_response resp = UMAP_HTTP_RESPONSE_INIT;
 	static const long ok[] = { 404, 410, 0 };
@@ -340,11 +301,13 @@ int cmd_pull(int argc, const char **argv)
 		display_progress(receiving, received);
 		json_array_foreach(reply.ops, i, op) {
 			const char *from = json_string_value(json_object_get(op, "client_id"));
+			if (follow_server && json_array_append(logged, op))
+				die("out of memory");
 			if (from && client && !strcmp(from, client))
-				continue; /* our own pushes are in the synced commit already */
+				continue; /* our own pushes: in the synced commit (and, above, in the log) */
 			json_array_append(foreign, op);
-			op_scope(&scope, op);
-			note_remote(remote_times, scope.ptr, json_string_value(json_object_get(op, "hlc")));
+			sync_op_scope(&scope, op);
+			sync_note_time(remote_times, scope.ptr, json_string_value(json_object_get(op, "hlc")));
 		}
 		cursor = reply.cursor;
 		int more = reply.more;
@@ -390,27 +353,55 @@ int cmd_pull(int argc, const char **argv)
 			}
 		}
 	}
-	if (!snapshot && !json_array_size(foreign)) {
+	int server_is_synced = have_server == have_synced && (!have_server || git_oid_equal(&server, &synced));
+	/* only our own ops, none that adds a feature or a layer: the synced commit is the
+	 * server's state, in its order (what the last pull left, our changes in place) */
+	int own_in_place = follow_server && have_synced && !may_add(logged);
+	if (!snapshot && !json_array_size(foreign) &&
+	    (!follow_server || own_in_place || (!json_array_size(logged) && server_is_synced))) {
 		json_object_set_new(state, "cursor", json_integer(cursor));
+		if (own_in_place)
+			json_object_set_new(state, "server", json_string(git_oid_tostr_s(&synced)));
 		sync_state_save(repo, remote.name, state);
 		fprintf(stderr, "Already up to date.\n");
 		goto done;
 	}
 
-	/* the remote state: the synced commit plus their ops (or the snapshot) */
+	/* the remote state: the server's state at the cursor plus every op logged since (ours
+	 * too, where the server placed them), or the snapshot; in the server's feature order,
+	 * which becomes every client's. Without a known server state (older sync states): the
+	 * synced commit plus their ops. */
 	umap_sync_files files = { 0, NULL, NULL };
 	size_t applied = 0;
 	if (snapshot) {
 		if (umap_sync_files_from_snapshot(&files, snapshot))
 			die_lib(NULL);
 	} else {
-		if (have_synced)
-			files_from_tree(&files, repo, &synced_tree);
-		struct progress *doing = start_progress("Applying ops", json_array_size(foreign));
+		json_t *to_apply = follow_server ? logged : foreign;
+		if (follow_server ? have_server : have_synced)
+			files_from_tree(&files, repo, follow_server ? &server_tree : &synced_tree);
+		struct progress *doing = start_progress("Applying ops", json_array_size(to_apply));
 		struct umap_progress applying = { progress_report, doing };
-		if (umap_sync_apply_ops(&files, foreign, &applied, &applying))
+		if (umap_sync_apply_ops(&files, to_apply, &applied, &applying))
 			die_lib(NULL);
 		stop_progress(&doing);
+	}
+	if (!snapshot && follow_server && have_synced) {
+		umap_sync_files have = { 0, NULL, NULL };
+		files_from_tree(&have, repo, &synced_tree);
+		keep_unseen_files(&files, &have);
+		int same = !json_array_size(foreign) && same_files(&have, &files);
+		umap_sync_files_dispose(&have);
+		if (same) {
+			/* only our own ops, placed where we have them: the synced commit is the
+			 * server's state */
+			json_object_set_new(state, "cursor", json_integer(cursor));
+			json_object_set_new(state, "server", json_string(git_oid_tostr_s(&synced)));
+			sync_state_save(repo, remote.name, state);
+			fprintf(stderr, "Already up to date.\n");
+			umap_sync_files_dispose(&files);
+			goto done;
+		}
 	}
 	git_oid rtree, rcommit;
 	char **rtexts = tree_from_files(&rtree, repo, &files, have_synced ? &synced_tree : NULL);
@@ -431,6 +422,7 @@ int cmd_pull(int argc, const char **argv)
 	umap_buf_dispose(&ref);
 	json_object_set_new(state, "cursor", json_integer(cursor));
 	json_object_set_new(state, "synced", json_string(git_oid_tostr_s(&rcommit)));
+	json_object_set_new(state, "server", json_string(git_oid_tostr_s(&rcommit)));
 	fprintf(stderr, "From %s\n   %zu op%s from others (cursor %lld)\n", remote.url, json_array_size(foreign),
 		json_array_size(foreign) == 1 ? "" : "s", (long long)cursor);
 
@@ -467,17 +459,20 @@ int cmd_pull(int argc, const char **argv)
 			die_lib("computing local changes");
 		umap_tree_diff_free(tdiff);
 		umap_diff_free(diff);
-		json_t *ltimes = local_times(repo, &head, &synced, client);
+		json_t *ltimes = sync_local_times(repo, &head, &synced, client);
 		size_t lost = 0, i, did;
 		json_t *op, *winners = json_array();
+		char latest[UMAP_HLC_STR_MAX] = "";
 		json_array_foreach(local, i, op) {
-			op_scope(&scope, op);
-			const char *t = remote_time(remote_times, scope.ptr);
-			const char *mine = json_string_value(json_object_get(ltimes, scope.ptr));
-			if (t && (!mine || umap_hlc_compare_str(t, mine) > 0))
+			sync_op_scope(&scope, op);
+			const char *t = sync_scope_time(remote_times, scope.ptr);
+			const char *mine = sync_scope_time(ltimes, scope.ptr);
+			if (t && (!mine || sync_hlc_later(t, mine)))
 				lost++;
 			else if (json_array_append(winners, op))
 				die("out of memory");
+			else if (mine && sync_hlc_later(mine, latest))
+				snprintf(latest, sizeof(latest), "%s", mine);
 		}
 		size_t kept = json_array_size(winners);
 		if (umap_sync_apply_ops(&files, winners, &did, NULL))
@@ -490,6 +485,10 @@ int cmd_pull(int argc, const char **argv)
 		umap_buf msg = UMAP_BUF_INIT;
 		umap_buf_printf(&msg, "Pull from %s, last writer wins\n\nKept %zu local change%s, %zu overridden by later remote ones.\n",
 				remote.name, kept, kept == 1 ? "" : "s", lost);
+		/* the changes kept were made when their commits say, not now: the next push
+		 * stamps them with that time (the latest of them), so they weigh as edits */
+		if (*latest)
+			umap_buf_printf(&msg, "\n" SYNC_HLC_TRAILER "%s\n", latest);
 		if (umap_repo_commit_tree_as(&lcommit, repo, &ltree, &rcommit, 1, msg.ptr, 0))
 			die_lib(NULL);
 		umap_buf_dispose(&msg);
@@ -506,6 +505,7 @@ int cmd_pull(int argc, const char **argv)
 done:
 	json_decref(snapshot);
 	json_decref(foreign);
+	json_decref(logged);
 	json_decref(remote_times);
 	json_decref(state);
 	umap_buf_dispose(&scope);

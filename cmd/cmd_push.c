@@ -16,6 +16,7 @@
 #include "json.h"
 #include "ops.h"
 #include "strmap.h"
+#include "sync_op.h"
 #include "umap_remote.h"
 
 static void report_conflicts(const json_t *reply, const char *remote)
@@ -42,6 +43,74 @@ static void report_conflicts(const json_t *reply, const char *remote)
 		free(id_text);
 	}
 	hint("nothing was applied; run 'umapsync pull %s' (and settle any conflicts), then push again", remote);
+}
+
+/* A refusal that resending cannot change (an op the server finds invalid, a layer the token
+ * cannot write): the outbox is kept, so that nothing is lost, and push --abort drops it. */
+static void report_refused(const umap_http_response *resp, const char *remote, long status, size_t left)
+{
+	json_t *reply = NULL;
+	const char *message = NULL;
+	if (!umap_json_loadb(&reply, resp->body.ptr, resp->body.len, "reply"))
+		message = json_string_value(json_object_get(reply, "error"));
+	else
+		umap_error_clear();
+	fflush(stdout);
+	/* error() shows the server's control characters escaped */
+	error("the server refused the push: %s (HTTP %ld)", message ? message : "no reason given", status);
+	json_decref(reply);
+	hint("nothing of this batch was applied, and every push resends the same %zu op%s; fix the cause in a new commit, then drop them with 'umapsync push --abort %s' and push again",
+	     left, left == 1 ? "" : "s", remote);
+}
+
+/* push --abort: drops the outbox of a push the server refuses. Its changes stay in the local
+ * commits: `synced` has not moved past them, so the next push computes them again. */
+static void abort_outbox(umap_repo *repo, const struct sync_remote *remote)
+{
+	json_t *outbox = sync_outbox_load(repo, remote->name);
+	if (!outbox)
+		die("no unfinished push to '%s' to abort", remote->name);
+	size_t total = json_array_size(json_object_get(outbox, "ops"));
+	size_t sent = (size_t)json_integer_value(json_object_get(outbox, "sent"));
+	const char *commit = json_string_value(json_object_get(outbox, "commit"));
+	git_oid oid;
+	char short_hex[16] = "?";
+	if (commit && git_oid_fromstr(&oid, commit) == 0)
+		snprintf(short_hex, sizeof(short_hex), "%s", short_id(&oid));
+	sync_outbox_remove(repo, remote->name);
+	warning("dropped %zu op%s of commit %s that '%s' has not acknowledged%s", total - sent,
+		total - sent == 1 ? "" : "s", short_hex, remote->name,
+		sent ? " (the ops acknowledged before stay on the server)" : "");
+	hint("the changes are still in your commits: the next 'umapsync push %s' computes their ops again", remote->name);
+	json_decref(outbox);
+}
+
+/* Refuses, before anything is stored or sent, ops the server would refuse: an outbox the
+ * server never takes would be resent by every push. */
+static void require_valid_ops(const json_t *ops, const char *remote)
+{
+	size_t i;
+	json_t *op;
+	json_array_foreach(ops, i, op) {
+		umap_sync_op parsed;
+		if (!umap_sync_op_parse(&parsed, (json_t *)op, i)) {
+			umap_sync_op_dispose(&parsed);
+			continue;
+		}
+		const char *why = umap_error_last(), *after_index = strstr(why, "]: ");
+		if (!strncmp(why, "ops[", 4) && after_index)
+			why = after_index + 3;
+		json_t *meta = json_object_get(op, "metadata");
+		const char *layer = json_string_value(json_object_get(meta, "layerId"));
+		char *id = umap_json_dumps(json_object_get(meta, "id"), UMAP_JSON_COMPACT);
+		fflush(stdout);
+		if (layer)
+			error("feature %.80s of layer %s cannot be pushed: %s", id ? id : "?", layer, why);
+		else
+			error("a change cannot be pushed: %s", why);
+		hint("nothing was sent to '%s'; change it (e.g. give the feature another id), commit, and push again", remote);
+		exit(EXIT_FATAL);
+	}
 }
 
 #define BATCH_OPS 5000
@@ -96,8 +165,14 @@ static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *sta
 		if (umap_buf_puts(&body, "]}"))
 			die("out of memory");
 		umap_http_response resp = UMAP_HTTP_RESPONSE_INIT;
-		static const long ok[] = { 409, 0 };
+		static const long ok[] = { 400, 403, 409, 0 };
 		long status = sync_request(&resp, remote, "POST", "push", body.ptr, ok);
+		if (status == 400 || status == 403) {
+			if (progress)
+				fputc('\n', stderr);
+			report_refused(&resp, remote->name, status, total - sent);
+			exit(EXIT_FATAL);
+		}
 		json_t *reply = NULL;
 		if (umap_json_loadb(&reply, resp.body.ptr, resp.body.len, "the server's reply"))
 			die_lib(NULL);
@@ -129,8 +204,17 @@ static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *sta
 	stop_progress(&progress);
 	umap_buf_dispose(&body);
 	free(client);
-	if (contiguous)
+	/* the cursor moves only with the server's state (sync_state_server): the next pull
+	 * takes our ops back from the log, placed where the server placed them */
+	json_t *server = json_object_get(state, "server");
+	if (contiguous && !server)
 		json_object_set_new(state, "cursor", json_integer(next));
+	/* the first push to an empty map, alone: the server's state is what we pushed, in the
+	 * order we pushed it (ops follow the documents' order) */
+	if (contiguous && json_is_null(server) && base == 0 && first == 0) {
+		json_object_set_new(state, "cursor", json_integer(next));
+		json_object_set(state, "server", json_object_get(outbox, "commit"));
+	}
 	json_object_set(state, "synced", json_object_get(outbox, "commit"));
 	sync_state_save(repo, remote->name, state);
 	sync_outbox_remove(repo, remote->name);
@@ -218,8 +302,11 @@ static void order_feature_ops(json_t *ops, umap_repo *repo, const git_oid *head_
 	umap_snapshot_free(snap);
 }
 
-/* Adds "hlc", "op_id" and, for new layers, the working-file name to the ops of a diff. */
-static void stamp_ops(json_t *ops, json_t *state, umap_repo *repo, const git_oid *head_tree)
+/* Adds "hlc", "op_id" and, for new layers, the working-file name to the ops of a diff.
+ * An op's HLC is when its change was made, the latest commit that touched its scope (from
+ * `edits`, sync_local_times; may be NULL), not when it is pushed: last-writer-wins then
+ * weighs edits, whoever pushes first. Ops without one are stamped now. */
+static void stamp_ops(json_t *ops, json_t *state, umap_repo *repo, const git_oid *head_tree, const json_t *edits)
 {
 	const char *client = json_string_value(json_object_get(state, "client_id"));
 	umap_hlc hlc;
@@ -229,6 +316,8 @@ static void stamp_ops(json_t *ops, json_t *state, umap_repo *repo, const git_oid
 	const char *saved = json_string_value(json_object_get(state, "hlc"));
 	if (saved && !umap_hlc_decode(&last, saved))
 		umap_hlc_restore(&hlc, &last);
+	sync_hlc_restore_all(&hlc, repo);
+	umap_buf scope = UMAP_BUF_INIT;
 	json_int_t next = json_integer_value(json_object_get(state, "next_op"));
 	if (next < 1)
 		next = 1;
@@ -243,28 +332,44 @@ static void stamp_ops(json_t *ops, json_t *state, umap_repo *repo, const git_oid
 		char id[UMAP_HLC_NODE_MAX + 24];
 		snprintf(id, sizeof(id), "%s-%lld", client, (long long)next++);
 		json_object_set_new(op, "op_id", json_string(id));
-		json_object_set_new(op, "hlc", json_string(enc));
+		const char *edited = NULL;
+		if (edits) {
+			sync_op_scope(&scope, op);
+			edited = sync_scope_time(edits, scope.ptr);
+		}
+		json_object_set_new(op, "hlc", json_string(edited ? edited : enc));
 		const char *verb = json_string_value(json_object_get(op, "verb"));
 		const char *subject = json_string_value(json_object_get(op, "subject"));
+		const char *why = umap_error_last(), *after_index = strstr(why, "]: ");
+		if (!strncmp(why, "ops[", 4) && after_index)
+			why = after_index + 3;
 		json_t *meta = json_object_get(op, "metadata");
 		const char *layer = json_string_value(json_object_get(meta, "id"));
 		if (verb && subject && layer && !strcmp(verb, "upsert") && !strcmp(subject, "datalayer")) {
 			char *path = NULL;
 			if (!umap_repo_layer_path(&path, repo, head_tree, layer) && path) {
 				const char *base = strrchr(path, '/');
-				json_object_set_new(meta, "filename", json_string(base ? base + 1 : path));
+				base = base ? base + 1 : path;
+				/* refused here, before the outbox, rather than by the server after it */
+				if (!umap_sync_valid_filename(base))
+					die("the file name '%s' cannot be synced: at most %d bytes, no leading '.' and no control characters; rename the file",
+					    path, UMAP_SYNC_FILENAME_MAX);
+				json_object_set_new(meta, "filename", json_string(base));
 			}
 			free(path);
 		}
 	}
 	json_object_set_new(state, "next_op", json_integer(next));
 	json_object_set_new(state, "hlc", json_string(enc));
+	umap_buf_dispose(&scope);
 }
 
 int cmd_push(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync push [REMOTE]", NULL };
+	static const char *const usage[] = { "umapsync push [REMOTE]", "umapsync push --abort [REMOTE]", NULL };
+	int abort_push = 0;
 	const struct option options[] = {
+		OPT_BOOL(0, "abort", &abort_push, "drop the ops of an unfinished push that the server refuses"),
 		OPT_END(),
 	};
 	argc = parse_options(argc, argv, options, usage);
@@ -274,6 +379,12 @@ int cmd_push(int argc, const char **argv)
 	sync_require_no_merge(repo, "push");
 	struct sync_remote remote;
 	sync_remote_load(&remote, repo, argc ? argv[0] : NULL);
+	if (abort_push) {
+		abort_outbox(repo, &remote);
+		sync_remote_dispose(&remote);
+		umap_repo_free(repo);
+		return 0;
+	}
 	if (umap_remote_url_is_umap(remote.url)) {
 		int rc = umap_remote_cmd_push(repo, &remote);
 		sync_remote_dispose(&remote);
@@ -329,7 +440,11 @@ int cmd_push(int argc, const char **argv)
 		goto done;
 	}
 	order_feature_ops(ops, repo, &head_tree);
-	stamp_ops(ops, state, repo, &head_tree);
+	const char *client = json_string_value(json_object_get(state, "client_id"));
+	json_t *edits = have_synced ? sync_local_times(repo, &head, &synced, client) : NULL;
+	stamp_ops(ops, state, repo, &head_tree, edits);
+	json_decref(edits);
+	require_valid_ops(ops, remote.name);
 	outbox = json_pack("{s:I, s:s, s:o}", "base", json_integer_value(json_object_get(state, "cursor")), "commit",
 			   git_oid_tostr_s(&head), "ops", ops);
 	/* the op ids are used up before anything leaves: a crash here resends, never reuses */

@@ -1,10 +1,12 @@
 /* Shared plumbing of remote, clone, push and pull: remotes in config, sync state and the
- * durable outbox, tokens, clean-worktree checks, writing trees out, requests with retries. */
+ * durable outbox, tokens, requests with retries, and the clocks of last-writer-wins
+ * (commit trailers, the time of each local edit). */
 #include "builtin.h"
 #include "config-cmd.h"
 #include "repo-cmd.h"
 #include "sync-cmd.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +16,9 @@
 
 #include "error.h"
 #include "fs.h"
+#include "hlc.h"
 #include "json.h"
+#include "ops.h"
 #include "repo_merge.h"
 #include "strutil.h"
 #include "umap_remote.h"
@@ -204,8 +208,10 @@ json_t *sync_state_load(umap_repo *repo, const char *remote)
 	if (!state) {
 		char id[18];
 		new_client_id(id);
-		state = json_pack("{s:s, s:I, s:n, s:I}", "client_id", id, "cursor", (json_int_t)0, "synced", "next_op",
-				  (json_int_t)1);
+		state = json_pack("{s:s, s:I, s:n, s:n, s:I}", "client_id", id, "cursor", (json_int_t)0, "synced",
+				  "server", "next_op", (json_int_t)1);
+		if (!state)
+			die("out of memory");
 	}
 	return state;
 }
@@ -315,6 +321,139 @@ int sync_state_synced(git_oid *out, json_t *state)
 	return 1;
 }
 
+int sync_state_server(git_oid *out, json_t *state)
+{
+	json_t *server = json_object_get(state, "server");
+	if (!server)
+		return -1;
+	if (json_is_null(server))
+		return 0;
+	const char *hex = json_string_value(server);
+	if (!hex || git_oid_fromstr(out, hex) < 0)
+		die("the sync state is damaged (server commit '%s')", hex ? hex : "?");
+	return 1;
+}
+
+int sync_commit_hlc(umap_hlc_ts *out, const char *message)
+{
+	const char *line = NULL;
+	for (const char *p = message; p && (p = strstr(p, SYNC_HLC_TRAILER)); p++)
+		if (p == message || p[-1] == '\n')
+			line = p;
+	if (!line)
+		return 0;
+	line += strlen(SYNC_HLC_TRAILER);
+	char text[UMAP_HLC_STR_MAX];
+	size_t n = strcspn(line, "\r\n");
+	if (n >= sizeof(text))
+		return 0;
+	memcpy(text, line, n);
+	text[n] = '\0';
+	if (umap_hlc_decode(out, text)) {
+		umap_error_clear();
+		return 0;
+	}
+	return 1;
+}
+
+/* Calls fn for each remote's sync state file (.umapsync/sync/NAME.json). */
+static void each_state(umap_repo *repo, void (*fn)(json_t *state, void *ctx), void *ctx)
+{
+	umap_buf dir = UMAP_BUF_INIT;
+	if (umap_buf_printf(&dir, "%s/sync", umap_repo_gitdir(repo)))
+		die("out of memory");
+	DIR *d = opendir(dir.ptr);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.' || !umap_ends_with(e->d_name, ".json") ||
+		    umap_ends_with(e->d_name, OUTBOX_SUFFIX) || umap_ends_with(e->d_name, OUTBOX_SENT_SUFFIX))
+			continue;
+		umap_buf path = UMAP_BUF_INIT;
+		if (umap_buf_printf(&path, "%s/%s", dir.ptr, e->d_name))
+			die("out of memory");
+		json_t *state = load_json_file(path.ptr);
+		if (state)
+			fn(state, ctx);
+		json_decref(state);
+		umap_buf_dispose(&path);
+	}
+	if (d)
+		closedir(d);
+	umap_buf_dispose(&dir);
+}
+
+static void restore_from_state(json_t *state, void *ctx)
+{
+	umap_hlc_ts last;
+	const char *saved = json_string_value(json_object_get(state, "hlc"));
+	if (saved && !umap_hlc_decode(&last, saved))
+		umap_hlc_restore(ctx, &last);
+	umap_error_clear();
+}
+
+void sync_hlc_restore_all(umap_hlc *hlc, umap_repo *repo)
+{
+	each_state(repo, restore_from_state, hlc);
+	git_oid head, head_tree;
+	git_commit *c = NULL;
+	umap_hlc_ts last;
+	if (!read_head(&head, &head_tree, repo) && git_commit_lookup(&c, umap_repo_git(repo), &head) == 0 &&
+	    sync_commit_hlc(&last, git_commit_message(c)))
+		umap_hlc_restore(hlc, &last);
+	git_commit_free(c);
+}
+
+static int has_remote(umap_repo *repo)
+{
+	git_config *cfg = open_config(repo);
+	git_config_iterator *it = NULL;
+	git_config_entry *entry;
+	int found = 0;
+	if (git_config_iterator_new(&it, cfg) == 0) {
+		while (!found && git_config_next(&entry, it) == 0)
+			found = !strncmp(entry->name, CONFIG_SECTION ".", sizeof(CONFIG_SECTION)) &&
+				umap_ends_with(entry->name, ".url");
+		git_config_iterator_free(it);
+	}
+	git_config_free(cfg);
+	return found;
+}
+
+static void first_client_id(json_t *state, void *ctx)
+{
+	char *node = ctx;
+	const char *id = json_string_value(json_object_get(state, "client_id"));
+	if (!*node && id && umap_hlc_valid_node(id))
+		snprintf(node, UMAP_HLC_NODE_MAX + 1, "%s", id);
+}
+
+char *sync_stamp_message(umap_repo *repo, const char *message)
+{
+	umap_buf out = UMAP_BUF_INIT;
+	size_t len = strlen(message);
+	if (umap_buf_put(&out, message, len))
+		die("out of memory");
+	if (!has_remote(repo))
+		return umap_buf_detach(&out);
+	/* the node is informational: last-writer-wins takes these as this client's times */
+	char node[UMAP_HLC_NODE_MAX + 1] = "";
+	each_state(repo, first_client_id, node);
+	umap_hlc hlc;
+	umap_hlc_ts now;
+	char enc[UMAP_HLC_STR_MAX];
+	if (umap_hlc_init(&hlc, *node ? node : "local", NULL, NULL))
+		die_lib(NULL);
+	sync_hlc_restore_all(&hlc, repo);
+	if (umap_hlc_now(&now, &hlc))
+		die_lib(NULL);
+	umap_hlc_encode(enc, &now);
+	while (out.len && out.ptr[out.len - 1] == '\n')
+		out.ptr[--out.len] = '\0';
+	if (umap_buf_printf(&out, "\n\n" SYNC_HLC_TRAILER "%s\n", enc))
+		die("out of memory");
+	return umap_buf_detach(&out);
+}
+
 void sync_require_no_merge(umap_repo *repo, const char *what)
 {
 	json_t *state = NULL;
@@ -396,4 +535,134 @@ long sync_request_progress(umap_http_response *resp, const struct sync_remote *r
 	else if (resp->status == 401)
 		hint("set UMAPSYNC_TOKEN, or give a token file with --token-file FILE to 'umapsync clone' or 'umapsync remote add'");
 	exit(EXIT_FATAL);
+}
+
+/* "LAYER\x1fFEATURE\x1fKEY" of an op, the unit that last-writer-wins compares. */
+void sync_op_scope(umap_buf *out, const json_t *op)
+{
+	const char *subject = json_string_value(json_object_get(op, "subject"));
+	const json_t *meta = json_object_get(op, "metadata");
+	const char *key = json_string_value(json_object_get(op, "key"));
+	umap_buf_clear(out);
+	if (subject && !strcmp(subject, "feature")) {
+		char *id = umap_json_dumps(json_object_get(meta, "id"), UMAP_JSON_COMPACT);
+		umap_buf_printf(out, "%s\x1f%s\x1f", json_string_value(json_object_get(meta, "layerId")), id ? id : "");
+		free(id);
+	} else if (subject && !strcmp(subject, "datalayer")) {
+		umap_buf_printf(out, "%s\x1f\x1f", json_string_value(json_object_get(meta, "id")));
+	} else {
+		umap_buf_puts(out, "\x1f\x1f");
+	}
+	umap_buf_puts(out, key ? key : "");
+}
+
+/* Whether HLC a is later than b, by their parsed values (never as strings: the forms
+ * uMap's peers send do not sort as text). NULL, or what does not parse, is earliest. */
+int sync_hlc_later(const char *a, const char *b)
+{
+	umap_hlc_ts ta, tb;
+	int has_a = a && !umap_hlc_decode(&ta, a), has_b = b && !umap_hlc_decode(&tb, b);
+	umap_error_clear();
+	if (!has_a)
+		return 0;
+	return !has_b || umap_hlc_compare(&ta, &tb) > 0;
+}
+
+/* Keeps in times[key] the later of its HLC and t. */
+static void note_later(json_t *times, const char *key, const char *t)
+{
+	const char *prev = json_string_value(json_object_get(times, key));
+	if (t && (!prev || sync_hlc_later(t, prev)) && json_object_set_new(times, key, json_string(t)))
+		die("out of memory");
+}
+
+/* The entity of a scope with a mark no key has ("LAYER\x1fFEATURE\x1f\x1e"): the key
+ * under which the latest change to any key of the entity is noted. */
+static void entity_key(umap_buf *out, const char *scope)
+{
+	const char *sep = strrchr(scope, '\x1f');
+	umap_buf_clear(out);
+	if (umap_buf_put(out, scope, (size_t)(sep - scope) + 1) || umap_buf_putc(out, '\x1e'))
+		die("out of memory");
+}
+
+/* Notes an HLC for its scope and for its entity, keeping the later of each. */
+void sync_note_time(json_t *times, const char *scope, const char *t)
+{
+	umap_buf entity = UMAP_BUF_INIT;
+	note_later(times, scope, t);
+	entity_key(&entity, scope);
+	note_later(times, entity.ptr, t);
+	umap_buf_dispose(&entity);
+}
+
+/* The latest HLC noted that touches `scope` (same key, the whole entity, or, for a
+ * whole-entity scope, any key of it); NULL when none. O(1): no scan of every scope noted. */
+const char *sync_scope_time(const json_t *times, const char *scope)
+{
+	umap_buf key = UMAP_BUF_INIT;
+	entity_key(&key, scope);
+	const char *best;
+	if (scope[key.len - 1] == '\0') {
+		best = json_string_value(json_object_get(times, key.ptr));
+	} else {
+		key.ptr[--key.len] = '\0'; /* the entity's own scope: a remote whole-entity op */
+		const char *same = json_string_value(json_object_get(times, scope));
+		const char *whole = json_string_value(json_object_get(times, key.ptr));
+		best = same && (!whole || sync_hlc_later(same, whole)) ? same : whole;
+	}
+	umap_buf_dispose(&key);
+	return best;
+}
+
+/* When each scope was last changed locally: the HLC recorded when the latest commit
+ * between `synced` and HEAD that touched it was made (sync_stamp_message), as this node's;
+ * for a commit without one (a merge, or made before the repository had a remote), its
+ * commit time, which git keeps in whole seconds. */
+json_t *sync_local_times(umap_repo *repo, const git_oid *head, const git_oid *synced, const char *client)
+{
+	json_t *times = json_object();
+	git_revwalk *walk = NULL;
+	git_oid oid;
+	umap_buf scope = UMAP_BUF_INIT;
+	if (git_revwalk_new(&walk, umap_repo_git(repo)) < 0 || git_revwalk_push(walk, head) < 0 ||
+	    (synced && git_revwalk_hide(walk, synced) < 0))
+		die("cannot walk the local commits");
+	git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE);
+	while (git_revwalk_next(&oid, walk) == 0) {
+		git_commit *c = NULL;
+		if (git_commit_lookup(&c, umap_repo_git(repo), &oid) < 0)
+			die("cannot read commit %s", git_oid_tostr_s(&oid));
+		git_oid tree, parent_tree;
+		int has_parent = git_commit_parentcount(c) > 0;
+		if (umap_repo_commit_tree(&tree, repo, &oid) ||
+		    (has_parent && umap_repo_commit_tree(&parent_tree, repo, git_commit_parent_id(c, 0))))
+			die_lib(NULL);
+		umap_hlc_ts ts = { (uint64_t)git_commit_time(c) * 1000u, 0, "" };
+		sync_commit_hlc(&ts, git_commit_message(c));
+		snprintf(ts.node, sizeof(ts.node), "%s", client);
+		char enc[UMAP_HLC_STR_MAX];
+		umap_hlc_encode(enc, &ts);
+		git_commit_free(c);
+		umap_tree_diff *tdiff = NULL;
+		umap_diff *diff = NULL;
+		umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
+		json_t *ops = NULL, *op;
+		size_t i;
+		if (umap_repo_diff(&tdiff, repo, has_parent ? &parent_tree : NULL, &tree) ||
+		    umap_diff_new(&diff, &dopts) ||
+		    umap_repo_fill_diff(diff, repo, tdiff, has_parent ? &parent_tree : NULL, &tree) ||
+		    umap_ops_from_diff(&ops, diff, NULL))
+			die_lib("reading local commits");
+		json_array_foreach(ops, i, op) {
+			sync_op_scope(&scope, op);
+			sync_note_time(times, scope.ptr, enc);
+		}
+		json_decref(ops);
+		umap_tree_diff_free(tdiff);
+		umap_diff_free(diff);
+	}
+	git_revwalk_free(walk);
+	umap_buf_dispose(&scope);
+	return times;
 }

@@ -6,6 +6,7 @@
 #include <git2.h>
 #include <jansson.h>
 
+#include "hlc.h"
 #include "repo.h"
 #include "sync_client.h"
 
@@ -27,8 +28,12 @@ char *sync_read_token(const char *token_file);
  * remotes are left alone). */
 void sync_remote_save(umap_repo *repo, const char *name, const char *url, const char *token_file);
 
-/* .umapsync/sync/NAME.json: {"client_id","cursor","synced","next_op","hlc"}.
- * `synced` is the commit holding the server's state at `cursor` (with our pushes). */
+/* .umapsync/sync/NAME.json: {"client_id","cursor","synced","server","next_op","hlc"}.
+ * `synced` is the commit our pushes and pulls last left us at (what push diffs against);
+ * `server` is the commit holding the server's state at `cursor`, features in the server's
+ * order (null: the map was empty; absent in states written before it was kept). A push
+ * moves neither `server` nor `cursor`: the next pull applies every op since the cursor,
+ * ours too, to `server`, so that every client ends with the server's order. */
 json_t *sync_state_load(umap_repo *repo, const char *remote);
 void sync_state_save(umap_repo *repo, const char *remote, json_t *state);
 /* .umapsync/sync/NAME.outbox.json {"base","commit","ops"}, written once before ops are
@@ -42,6 +47,35 @@ void sync_outbox_sent(umap_repo *repo, const char *remote, size_t sent, json_t *
 void sync_outbox_remove(umap_repo *repo, const char *remote);
 /* The state's synced commit; 0 when there is none yet. */
 int sync_state_synced(git_oid *out, json_t *state);
+/* The state's server commit: 1 (and *out), 0 when the server's map was empty, -1 when the
+ * state does not know it (an older state: pull then works from `synced`). */
+int sync_state_server(git_oid *out, json_t *state);
+
+/* When a local edit was made, for last-writer-wins: each commit of a repository with a
+ * remote records the hybrid logical clock of its making in a trailer line of its message,
+ * "Umapsync-HLC: 018bcfe56800-0001-c0123456789abcdef" (it goes wherever the message goes:
+ * a rebase keeps it). */
+#define SYNC_HLC_TRAILER "Umapsync-HLC: "
+/* The HLC the message's last trailer records; 0 (and nothing in *out) when none. */
+int sync_commit_hlc(umap_hlc_ts *out, const char *message);
+/* Restores `hlc` from everything this repository issued or received: every remote's sync
+ * state and HEAD's trailer. */
+void sync_hlc_restore_all(umap_hlc *hlc, umap_repo *repo);
+/* The message of a new commit: `message` plus the trailer of a new HLC (after every time
+ * sync_hlc_restore_all knows, and after the physical clock), when the repository has a
+ * remote; else `message` unchanged. Allocated. */
+char *sync_stamp_message(umap_repo *repo, const char *message);
+
+/* Last-writer-wins. A scope is "LAYER\x1fFEATURE\x1fKEY", the unit an op changes; times
+ * are JSON objects of scope -> HLC string, which also note per entity the latest change
+ * to any of its keys. */
+void sync_op_scope(umap_buf *out, const json_t *op);
+/* Whether HLC a is later than b by parsed value; NULL or unparsable is earliest. */
+int sync_hlc_later(const char *a, const char *b);
+void sync_note_time(json_t *times, const char *scope, const char *hlc);
+const char *sync_scope_time(const json_t *times, const char *scope);
+/* When each scope was last changed by the commits after `synced` (NULL: all) up to `head`. */
+json_t *sync_local_times(umap_repo *repo, const git_oid *head, const git_oid *synced, const char *client);
 
 /* Dies when a merge or rebase is stopped on conflicts. */
 void sync_require_no_merge(umap_repo *repo, const char *what);

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
@@ -84,7 +85,8 @@ static void split_dir(const char *path, char *dir, size_t size)
 		snprintf(dir, size, "%.*s", (int)(slash - path), path);
 }
 
-/* The pid in a temporary file's name NAME.tmp-PID-XXXXXX, or 0 when the name is not one. */
+/* The pid in a temporary file's name .tmp-PID-XXXXXX (or NAME.tmp-PID-XXXXXX, as earlier
+ * builds named them), or 0 when the name is not one. */
 static pid_t temp_owner(const char *name)
 {
 	size_t len = strlen(name);
@@ -100,7 +102,7 @@ static pid_t temp_owner(const char *name)
 	while (digits > name && digits[-1] >= '0' && digits[-1] <= '9')
 		digits--;
 	size_t ndigits = (size_t)(rand - 1 - digits);
-	if (ndigits == 0 || ndigits > 9 || (size_t)(digits - name) < sizeof(UMAP_TEMP_MARK) ||
+	if (ndigits == 0 || ndigits > 9 || (size_t)(digits - name) < sizeof(UMAP_TEMP_MARK) - 1 ||
 	    memcmp(digits - (sizeof(UMAP_TEMP_MARK) - 1), UMAP_TEMP_MARK, sizeof(UMAP_TEMP_MARK) - 1))
 		return 0;
 	return (pid_t)strtol(digits, NULL, 10);
@@ -161,12 +163,14 @@ int umap_file_write_atomic(const char *path, const void *data, size_t len)
 int umap_atomic_file_open(umap_atomic_file *f, const char *path)
 {
 	f->fd = -1;
-	if ((size_t)snprintf(f->path, sizeof(f->path), "%s", path) >= sizeof(f->path) ||
-	    (size_t)snprintf(f->tmp, sizeof(f->tmp), "%s" UMAP_TEMP_MARK "%ld-XXXXXX", path,
-			     (long)getpid()) >= sizeof(f->tmp))
-		return umap_error_set(UMAP_EUSAGE, "path too long: '%s'", path);
+	f->pending = 0;
 	char dir[PATH_MAX];
 	split_dir(path, dir, sizeof(dir));
+	/* the temp name does not grow with the file's: any name that fits NAME_MAX can be written */
+	if ((size_t)snprintf(f->path, sizeof(f->path), "%s", path) >= sizeof(f->path) ||
+	    (size_t)snprintf(f->tmp, sizeof(f->tmp), "%s/" UMAP_TEMP_MARK "%ld-XXXXXX", dir,
+			     (long)getpid()) >= sizeof(f->tmp))
+		return umap_error_set(UMAP_EUSAGE, "path too long: '%s'", path);
 	clean_temps_once(dir);
 	int fd = mkstemp(f->tmp);
 	if (fd < 0)
@@ -181,6 +185,7 @@ int umap_atomic_file_open(umap_atomic_file *f, const char *path)
 		mode = 0666 & ~mask;
 	}
 	f->fd = fd;
+	f->pending = 1;
 	if (fchmod(fd, mode) < 0) {
 		int rc = umap_error_set_errno(UMAP_EIO, "cannot write '%s'", path);
 		umap_atomic_file_abort(f);
@@ -196,26 +201,39 @@ int umap_atomic_file_write(umap_atomic_file *f, const void *data, size_t len)
 	return 0;
 }
 
-int umap_atomic_file_commit(umap_atomic_file *f)
+/* On failure the temporary file stays for umap_atomic_file_abort to remove. */
+int umap_atomic_file_prepare(umap_atomic_file *f)
 {
+	if (f->fd < 0)
+		return 0; /* prepared already */
 	int fd = f->fd;
 	f->fd = -1;
 	if (fsync(fd) < 0) {
 		int rc = umap_error_set_errno(UMAP_EIO, "cannot write '%s'", f->path);
 		close(fd);
-		unlink(f->tmp);
 		return rc;
 	}
-	if (close(fd) < 0) {
-		int rc = umap_error_set_errno(UMAP_EIO, "cannot write '%s'", f->path);
-		unlink(f->tmp);
+	if (close(fd) < 0)
+		return umap_error_set_errno(UMAP_EIO, "cannot write '%s'", f->path);
+	struct stat st;
+	if (lstat(f->path, &st) == 0 && S_ISDIR(st.st_mode))
+		return umap_error_set(UMAP_EIO, "cannot replace '%s': it is a directory", f->path);
+	return 0;
+}
+
+int umap_atomic_file_commit(umap_atomic_file *f)
+{
+	int rc = umap_atomic_file_prepare(f);
+	if (rc) {
+		umap_atomic_file_abort(f);
 		return rc;
 	}
 	if (rename(f->tmp, f->path) < 0) {
-		int rc = umap_error_set_errno(UMAP_EIO, "cannot replace '%s'", f->path);
-		unlink(f->tmp);
+		rc = umap_error_set_errno(UMAP_EIO, "cannot replace '%s'", f->path);
+		umap_atomic_file_abort(f);
 		return rc;
 	}
+	f->pending = 0;
 	char dir[PATH_MAX];
 	split_dir(f->path, dir, sizeof(dir));
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -228,11 +246,12 @@ int umap_atomic_file_commit(umap_atomic_file *f)
 
 void umap_atomic_file_abort(umap_atomic_file *f)
 {
-	if (f->fd < 0)
-		return;
-	close(f->fd);
-	unlink(f->tmp);
+	if (f->fd >= 0)
+		close(f->fd);
 	f->fd = -1;
+	if (f->pending)
+		unlink(f->tmp);
+	f->pending = 0;
 }
 
 int umap_mkdir_p(const char *path, unsigned mode)
@@ -265,4 +284,21 @@ int umap_dir_empty_or_missing(const char *path)
 			empty = 0;
 	closedir(d);
 	return empty;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return (type == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int umap_fs_remove_tree(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0 && errno == ENOENT)
+		return 0;
+	if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
+		return umap_error_set_errno(UMAP_EIO, "cannot remove '%s'", path);
+	return 0;
 }

@@ -92,28 +92,62 @@ static int valid_op_id(const char *id)
 	return 1;
 }
 
-/* The feature id as compact JSON text: a non-empty string without control characters, or
- * an integer (uMap uses 5-character strings; GeoJSON allows numbers). */
+_Static_assert(UMAP_SYNC_FEATURE_ID_MAX == 256, "UMAP_SYNC_FEATURE_ID_RULE says 256");
+
+int umap_sync_valid_feature_id(const json_t *id)
+{
+	if (json_is_integer(id)) {
+		json_int_t v = json_integer_value(id);
+		return v >= -UMAP_SYNC_FEATURE_ID_INT_MAX && v <= UMAP_SYNC_FEATURE_ID_INT_MAX;
+	}
+	if (!json_is_string(id))
+		return 0;
+	const char *s = json_string_value(id);
+	size_t n = json_string_length(id);
+	if (n == 0 || n > UMAP_SYNC_FEATURE_ID_MAX || strlen(s) != n)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+int umap_sync_valid_feature_id_text(const char *id_json)
+{
+	if (!id_json)
+		return 0;
+	size_t n = strlen(id_json);
+	/* the usual ids, without a parse: a string without escapes, a short integer */
+	if (n >= 2 && id_json[0] == '"' && id_json[n - 1] == '"' && !memchr(id_json, '\\', n)) {
+		if (n == 2 || n - 2 > UMAP_SYNC_FEATURE_ID_MAX)
+			return 0;
+		for (size_t i = 1; i < n - 1; i++)
+			if ((unsigned char)id_json[i] < 0x20 || id_json[i] == 0x7f || id_json[i] == '"')
+				return 0;
+		return 1;
+	}
+	size_t digits = strspn(id_json + (n && id_json[0] == '-'), "0123456789");
+	if (digits && digits < 16 && digits + (id_json[0] == '-') == n)
+		return digits == 1 || id_json[id_json[0] == '-'] != '0'; /* JSON has no leading zeros */
+	json_t *id = NULL;
+	/* an integer past int64 does not load: it is no valid id either */
+	if (umap_json_loadb(&id, id_json, n, "id")) {
+		umap_error_clear();
+		return 0;
+	}
+	int ok = umap_sync_valid_feature_id(id);
+	json_decref(id);
+	return ok;
+}
+
+/* The feature id as compact JSON text. */
 static int feature_id_text(char **out, const json_t *id, size_t index)
 {
 	*out = NULL;
-	if (json_is_string(id)) {
-		const char *s = json_string_value(id);
-		size_t n = json_string_length(id);
-		if (n == 0 || n > UMAP_SYNC_FEATURE_ID_MAX || strlen(s) != n)
-			goto bad;
-		for (size_t i = 0; i < n; i++)
-			if ((unsigned char)s[i] < 0x20)
-				goto bad;
-	} else if (!json_is_integer(id)) {
-		goto bad;
-	}
+	if (!umap_sync_valid_feature_id(id))
+		return umap_error_set(UMAP_EINVALID, "ops[%zu]: metadata.id must be " UMAP_SYNC_FEATURE_ID_RULE, index);
 	*out = umap_json_dumps(id, UMAP_JSON_COMPACT);
 	return *out ? 0 : umap_error_set(UMAP_ENOMEM, "out of memory");
-bad:
-	return umap_error_set(UMAP_EINVALID,
-			      "ops[%zu]: metadata.id must be a non-empty string (at most %d bytes) or an integer",
-			      index, UMAP_SYNC_FEATURE_ID_MAX);
 }
 
 /* The text of a JSON string that holds no NUL, else NULL: checks read C strings, so a
@@ -190,8 +224,8 @@ static int op_parse(umap_sync_op *out, json_t *op, size_t index)
 			if (out->verb != UMAP_SYNC_UPSERT || !out->filename ||
 			    !umap_sync_valid_filename(out->filename))
 				return umap_error_set(UMAP_EINVALID,
-						      "ops[%zu]: metadata.filename must be a file name without '/' or a leading '.', on an upsert",
-						      index);
+						      "ops[%zu]: metadata.filename must be a file name of at most %d bytes without '/' or a leading '.', on an upsert",
+						      index, UMAP_SYNC_FILENAME_MAX);
 		}
 	}
 

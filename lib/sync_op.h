@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "hlc.h"
 
@@ -12,9 +13,19 @@
 #define UMAP_SYNC_LAYER_MAX 128    /* layer ids (uMap uses UUIDs) */
 #define UMAP_SYNC_OP_ID_MAX 128
 #define UMAP_SYNC_FEATURE_ID_MAX 256
+/* integer feature ids: those JavaScript (uMap's client) holds exactly, 2^53 - 1 */
+#define UMAP_SYNC_FEATURE_ID_INT_MAX INT64_C(9007199254740991)
+/* The rule, as a sentence for messages. */
+#define UMAP_SYNC_FEATURE_ID_RULE \
+	"a non-empty string of at most 256 bytes without control characters, or an integer within +-(2^53 - 1)"
 #define UMAP_SYNC_KEY_MAX 256
 #define UMAP_SYNC_KEY_DEPTH 16
-#define UMAP_SYNC_FILENAME_MAX 255
+/* A working-file name plus the longest suffix umapsync ever derived from one (the temporary
+ * NAME.tmp-PID-XXXXXX of earlier builds: 22 bytes with a 10-digit pid) fits NAME_MAX (255),
+ * so no client, old or new, is given a name it cannot write. Today's temporary names are
+ * .tmp-PID-XXXXXX whatever the name. */
+#define UMAP_SYNC_FILENAME_SUFFIX_MAX 22
+#define UMAP_SYNC_FILENAME_MAX (255 - UMAP_SYNC_FILENAME_SUFFIX_MAX)
 
 typedef enum umap_sync_verb { UMAP_SYNC_UPSERT, UMAP_SYNC_UPDATE, UMAP_SYNC_DELETE } umap_sync_verb;
 typedef enum umap_sync_subject { UMAP_SYNC_MAP, UMAP_SYNC_DATALAYER, UMAP_SYNC_FEATURE } umap_sync_subject;
@@ -39,8 +50,16 @@ int umap_sync_valid_name(const char *name, size_t max);
 /* The text of a JSON string without NUL ("\u0000"), else NULL (not a string, or one that
  * C string checks would read cut short). Every name taken from an op goes through it. */
 const char *umap_sync_json_name(const json_t *value);
-/* A working-file name: one path component, no leading dot, no control characters. */
+/* A working-file name: one path component of 1..UMAP_SYNC_FILENAME_MAX bytes, no leading
+ * dot, no control characters. The server checks the names it is sent, and the client the
+ * names it is given, with this one rule. */
 int umap_sync_valid_filename(const char *name);
+
+/* A feature id the sync protocol carries (UMAP_SYNC_FEATURE_ID_RULE): the one rule of the
+ * server's op validation, import and validate --umap. Returns 1 when `id` is one. */
+int umap_sync_valid_feature_id(const json_t *id);
+/* The same for an id as JSON text (umap_feature.id: "\"Rk3Qa\"", "42"). */
+int umap_sync_valid_feature_id_text(const char *id_json);
 
 /* Validates ops[index]; on error the message starts with "ops[INDEX]" and *out owns nothing. */
 int umap_sync_op_parse(umap_sync_op *out, json_t *op, size_t index);

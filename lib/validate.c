@@ -13,6 +13,7 @@
  * with positions, checked and freed. Messages of streamed features are kept aside and put
  * where geojsonhint would have produced them once the enclosing object is known. */
 #include "validate.h"
+#include "sync_op.h"
 #include "buf.h"
 #include "error.h"
 #include "fs.h"
@@ -849,6 +850,9 @@ static int umap_record_id(struct ctx *c, struct shell *layer, const char *text, 
 		rc = add(c, pos, UMAP_LEVEL_ERROR,
 			 "duplicate feature id %s in this layer: first at line %u, again at line %u",
 			 text, first, pos.line);
+	else if (!rc && !umap_sync_valid_feature_id_text(text))
+		rc = add(c, pos, UMAP_LEVEL_ERROR,
+			 "feature id %s cannot be synced: an id must be " UMAP_SYNC_FEATURE_ID_RULE, text);
 	else if (!rc && !umap_id_form(text))
 		rc = add(c, pos, UMAP_LEVEL_WARNING,
 			 "feature id %s is not in uMap's form (5 letters or digits)", text);

@@ -415,8 +415,9 @@ three_layers() {
 	run bash -c 'ulimit -f 64; exec "$UMAPSYNC" merge-file -o out.geojson base.geojson ours.geojson theirs.geojson'
 	assert_equal "$status" $((128 + 25))
 	cmp out.geojson base.geojson
-	run find . -name 'out.geojson.tmp-*'
-	[[ "$output" == "./out.geojson.tmp-"[0-9]*-?????? ]]
+	# the temporary name does not grow with the file's: .tmp-PID-XXXXXX beside it
+	run find . -name '.tmp-*'
+	[[ "$output" == "./.tmp-"[0-9]*-?????? ]]
 	# any later write into the directory, here of another file, cleans up after it
 	run_split umapsync merge-file -o other.geojson base.geojson ours.geojson theirs.geojson
 	assert_success
@@ -434,13 +435,13 @@ three_layers() {
 		pid=$!
 		# the temp file exists from its creation to the rename: kill the writer then
 		while kill -0 "$pid" 2>/dev/null; do
-			if tmp=$(compgen -G 'out.geojson.tmp-*'); then
+			if tmp=$(compgen -G '.tmp-*'); then
 				kill -9 "$pid"
 				break
 			fi
 		done
 		wait "$pid" 2>/dev/null || true
-		if [ -n "$(compgen -G 'out.geojson.tmp-*')" ]; then
+		if [ -n "$(compgen -G '.tmp-*')" ]; then
 			caught=1
 			break
 		fi
@@ -457,15 +458,19 @@ three_layers() {
 @test "the temp file of a writer that is still running is left alone" {
 	require_command merge-file -p "$EXAMPLES/bike-parking.geojson" "$EXAMPLES/bike-parking-alice.geojson" "$EXAMPLES/bike-parking-bob.geojson"
 	three_layers 10
-	# as a live writer would name it (this shell's pid), and one of a pid that is gone
-	: >"out.geojson.tmp-$$-AbC123"
+	# as a live writer would name it (this shell's pid), and one of a pid that is gone,
+	# in today's form and in the form of earlier builds (NAME.tmp-PID-XXXXXX)
+	: >".tmp-$$-AbC123"
+	: >"out.geojson.tmp-$$-AbC124"
 	sleep 30 &
 	local gone=$!
 	kill "$gone"
 	wait "$gone" 2>/dev/null || true
 	: >"out.geojson.tmp-$gone-XyZ789"
+	: >".tmp-$gone-XyZ788"
 	run_split umapsync merge-file -o other.geojson base.geojson ours.geojson theirs.geojson
 	assert_success
-	run find . -name '*.tmp-*'
-	assert_output "./out.geojson.tmp-$$-AbC123"
+	run bash -c "find . -name '*.tmp-*' | sort"
+	assert_output $'./.tmp-'"$$"$'-AbC123\n./out.geojson.tmp-'"$$"'-AbC124'
+
 }

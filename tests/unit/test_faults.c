@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -127,8 +128,74 @@ TEST(write_error_leaves_file_untouched)
 	rmdir(dir);
 }
 
+TEST(longest_name_writes)
+{
+	/* the temporary name is short and fixed: a name of NAME_MAX bytes can be written */
+	char dir[] = "/tmp/umapsync-faults.XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char name[256], path[512];
+	memset(name, 'n', 255);
+	name[255] = '\0';
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	CHECK_INT(umap_file_write_atomic(path, "{}", 2), 0);
+	CHECK_INT(file_state(path), -1);
+	CHECK_INT(count_temp_files(dir), 0);
+	/* a temporary file of a writer that is gone is recognised by its name alone */
+	char stale[512];
+	snprintf(stale, sizeof(stale), "%s/.tmp-999999999-AbC123", dir);
+	FILE *f = fopen(stale, "w");
+	CHECK(f != NULL);
+	fclose(f);
+	unsigned removed = 0;
+	CHECK_INT(umap_fs_clean_temps(dir, &removed), 0);
+	CHECK_INT(removed, 1);
+	CHECK_INT(umap_fs_remove_tree(dir), 0);
+	CHECK(access(dir, F_OK) < 0 && errno == ENOENT);
+	CHECK_INT(umap_fs_remove_tree(dir), 0); /* gone already: not an error */
+}
+
+TEST(prepared_files_abort_together)
+{
+	/* several files replaced all or nothing: the second cannot be, so neither is */
+	char dir[] = "/tmp/umapsync-faults.XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char a[300], b[300];
+	snprintf(a, sizeof(a), "%s/a", dir);
+	snprintf(b, sizeof(b), "%s/b", dir);
+	CHECK_INT(umap_file_write_atomic(a, "old", 3), 0);
+	CHECK_INT(mkdir(b, 0755), 0);
+	umap_atomic_file fa, fb;
+	CHECK_INT(umap_atomic_file_open(&fa, a), 0);
+	CHECK_INT(umap_atomic_file_write(&fa, "new", 3), 0);
+	CHECK_INT(umap_atomic_file_prepare(&fa), 0);
+	CHECK_INT(umap_atomic_file_open(&fb, b), 0);
+	CHECK_INT(umap_atomic_file_write(&fb, "new", 3), 0);
+	CHECK(umap_atomic_file_prepare(&fb) < 0);
+	CHECK(strstr(umap_error_last(), "is a directory") != NULL);
+	umap_atomic_file_abort(&fa);
+	umap_atomic_file_abort(&fb);
+	umap_atomic_file_abort(&fb); /* twice: a no-op */
+	CHECK_INT(count_temp_files(dir), 0);
+	umap_buf got = UMAP_BUF_INIT;
+	CHECK_INT(umap_file_read(&got, a, 100), 0);
+	CHECK_INT((int)got.len, 3);
+	CHECK(memcmp(got.ptr, "old", 3) == 0);
+	umap_buf_dispose(&got);
+	/* prepared, then committed: the rename is all that is left to do */
+	CHECK_INT(umap_atomic_file_open(&fa, a), 0);
+	CHECK_INT(umap_atomic_file_write(&fa, "new", 3), 0);
+	CHECK_INT(umap_atomic_file_prepare(&fa), 0);
+	CHECK_INT(umap_atomic_file_commit(&fa), 0);
+	CHECK_INT(umap_file_read(&got, a, 100), 0);
+	CHECK(got.len == 3 && memcmp(got.ptr, "new", 3) == 0);
+	umap_buf_dispose(&got);
+	CHECK_INT(umap_fs_remove_tree(dir), 0);
+}
+
 int main(void)
 {
+	RUN(longest_name_writes);
+	RUN(prepared_files_abort_together);
 	RUN(kill_mid_write_leaves_old_or_new);
 	RUN(write_error_leaves_file_untouched);
 	return UNIT_DONE();
