@@ -64,16 +64,16 @@ static void print_interrupted_checkout(umap_repo *repo)
 
 int cmd_status(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync status", NULL };
+	static const char *const usage[] = { "umapsync status [PATH...]", NULL };
 	const struct option options[] = {
 		OPT_END(),
 	};
 	argc = parse_options(argc, argv, options, usage);
-	if (argc > 0)
-		usage_with_options_msg(usage, options, "status takes no arguments");
 	umap_repo *repo = open_repo_with(OPEN_REPO_OWN_CHECKOUT_NOTE);
 	git_oid head, head_tree;
 	int unborn = read_head(&head, &head_tree, repo);
+	size_t nonly = 0;
+	char **only = argc ? user_paths(&nonly, repo, unborn ? NULL : &head_tree, argc, argv, 0) : NULL;
 	char *branch = NULL;
 	if (umap_repo_head_branch(&branch, repo))
 		die_lib(NULL);
@@ -86,11 +86,12 @@ int cmd_status(int argc, const char **argv)
 	print_interrupted_checkout(repo);
 	if (unborn) {
 		printf("\nNo commits yet: start tracking a map with 'umapsync import FILE'\n");
+		umap_paths_free(only, nonly);
 		umap_repo_free(repo);
 		return 0;
 	}
 	git_oid tree;
-	umap_snapshot *snap = worktree_tree(&tree, repo, &head_tree, 0);
+	umap_snapshot *snap = worktree_tree_of(&tree, repo, &head_tree, 0, only, nonly);
 	umap_repo_cache_save(repo);
 	size_t missing = 0;
 	for (size_t i = 0; i < snap->nfiles; i++)
@@ -119,7 +120,7 @@ int cmd_status(int argc, const char **argv)
 				       ? ", layers moved or reordered" : "");
 			listed++;
 		}
-		if (diff->map_changed)
+		if (diff->map_changed && !only)
 			printf("  map options changed\n");
 		else if (!listed && diff->manifest_changed)
 			/* only the manifest: group layers moved or reordered (uMap 3.7+) */
@@ -127,6 +128,7 @@ int cmd_status(int argc, const char **argv)
 		umap_tree_diff_free(diff);
 	}
 	umap_snapshot_free(snap);
+	umap_paths_free(only, nonly);
 	umap_repo_free(repo);
 	return 0;
 }

@@ -75,6 +75,12 @@ int read_head(git_oid *commit, git_oid *tree, umap_repo *repo)
 
 umap_snapshot *worktree_tree(git_oid *tree, umap_repo *repo, const git_oid *head_tree, int save_ids)
 {
+	return worktree_tree_of(tree, repo, head_tree, save_ids, NULL, 0);
+}
+
+umap_snapshot *worktree_tree_of(git_oid *tree, umap_repo *repo, const git_oid *head_tree,
+				int save_ids, char **only, size_t nonly)
+{
 	umap_snapshot *snap = NULL;
 	size_t *rewrite = NULL; /* per file: how many ids it got, to write back */
 	if (umap_repo_read_worktree(&snap, repo, head_tree))
@@ -82,6 +88,16 @@ umap_snapshot *worktree_tree(git_oid *tree, umap_repo *repo, const git_oid *head
 	for (size_t i = 0; i < snap->nfiles; i++) {
 		umap_repo_file *f = &snap->files[i];
 		size_t assigned = 0;
+		if (only && !path_list_contains(only, nonly, f->path)) {
+			/* left as in head_tree: a doc NULL keeps its layers, and is not recorded
+			 * in the stat index as holding the new tree's version */
+			umap_doc_free(f->doc);
+			f->doc = NULL;
+			f->missing = 0;
+			f->unchanged = 1;
+			f->have_stat = 0;
+			continue;
+		}
 		if (f->missing) {
 			if (!save_ids)
 				continue;
@@ -194,7 +210,46 @@ const char *subject_of(const char *message)
 	return line;
 }
 
-void diff_from_revisions(umap_diff *diff, int argc, const char **argv)
+/* Whether an argument that is neither a revision nor a file looks like a file name, so
+ * that the error says "no such file" rather than "unknown revision". */
+static int looks_like_path(const char *arg)
+{
+	return strchr(arg, '/') || strchr(arg, '.');
+}
+
+static int tracked_in(umap_repo *repo, const git_oid *tree, const char *rel)
+{
+	char **tracked = NULL;
+	size_t n = 0;
+	if (umap_repo_tracked(&tracked, &n, repo, tree))
+		die_lib(NULL);
+	int found = path_list_contains(tracked, n, rel);
+	umap_paths_free(tracked, n);
+	return found;
+}
+
+/* Adds a user's path (relative to the current directory) to `paths`, once. */
+static void add_path(char ***paths, size_t *npaths, umap_repo *repo, const char *arg, int is_rel)
+{
+	char *rel = NULL;
+	if (is_rel) {
+		if (!(rel = strdup(arg)))
+			die("out of memory");
+	} else if (umap_repo_relpath(&rel, repo, arg)) {
+		die_lib(NULL);
+	}
+	if (path_list_contains(*paths, *npaths, rel)) {
+		free(rel);
+		return;
+	}
+	char **grown = realloc(*paths, (*npaths + 1) * sizeof(*grown));
+	if (!grown)
+		die("out of memory");
+	*paths = grown;
+	grown[(*npaths)++] = rel;
+}
+
+void diff_from_revisions(umap_diff *diff, int argc, const char **argv, int nrevs_max)
 {
 	umap_repo *repo = NULL;
 	int rc = umap_repo_open(&repo, NULL);
@@ -210,29 +265,65 @@ void diff_from_revisions(umap_diff *diff, int argc, const char **argv)
 		die_lib(NULL);
 	git_oid head, head_tree, trees[2];
 	int unborn = read_head(&head, &head_tree, repo);
+	int nrevs = 0;
+	char **paths = NULL;
+	size_t npaths = 0;
 	for (int i = 0; i < argc; i++) {
+		const char *arg = argv[i];
 		git_oid commit;
-		if (umap_repo_resolve(&commit, repo, argv[i])) {
-			if (access(argv[i], F_OK) == 0)
-				die("cannot compare the file '%s' with a revision: give two files or two "
-				    "revisions", argv[i]);
-			die_lib(NULL);
+		char *rel = NULL;
+		int before_dashdash = nrevs_max < 0 || i < nrevs_max;
+		if (before_dashdash && !npaths && strchr(arg, ':') && access(arg, F_OK) != 0) {
+			/* REV:PATH: that file as it is at REV */
+			if (nrevs == 2)
+				die("too many revisions: diff compares two");
+			if (umap_repo_resolve_path(&commit, &rel, repo, arg))
+				die_lib(NULL);
+			add_path(&paths, &npaths, repo, rel, 1);
+			free(rel);
+		} else if (before_dashdash && !npaths && nrevs < 2 &&
+			   (access(arg, F_OK) != 0 || nrevs_max >= 0) &&
+			   umap_repo_resolve(&commit, repo, arg) == 0) {
+		} else if (before_dashdash && nrevs_max >= 0) {
+			die_lib(NULL); /* before --, only revisions */
+		} else {
+			umap_error_clear();
+			if (access(arg, F_OK) != 0) {
+				char *r = NULL;
+				int known = !umap_repo_relpath(&r, repo, arg) &&
+					    ((!unborn && tracked_in(repo, &head_tree, r)) ||
+					     (nrevs && tracked_in(repo, &trees[0], r)) ||
+					     (nrevs > 1 && tracked_in(repo, &trees[1], r)));
+				free(r);
+				if (!known) {
+					if (!looks_like_path(arg) && nrevs_max < 0 && !npaths)
+						die("unknown revision '%s'", arg);
+					die("'%s': no such file", arg);
+				}
+			}
+			add_path(&paths, &npaths, repo, arg, 0);
+			continue;
 		}
-		if (umap_repo_commit_tree(&trees[i], repo, &commit))
+		if (umap_repo_commit_tree(&trees[nrevs++], repo, &commit))
 			die_lib(NULL);
 	}
 	umap_snapshot *snap = NULL;
-	if (argc < 2) {
+	if (nrevs < 2) {
 		if (unborn)
 			die("there is no commit yet to compare the working files with");
-		if (argc == 0)
+		if (nrevs == 0)
 			git_oid_cpy(&trees[0], &head_tree);
 		snap = worktree_tree(&trees[1], repo, &head_tree, 0);
 	}
 	umap_tree_diff *tdiff = NULL;
-	if (umap_repo_diff(&tdiff, repo, &trees[0], &trees[1]) ||
-	    umap_repo_fill_diff(diff, repo, tdiff, &trees[0], &trees[1]))
+	if (umap_repo_diff(&tdiff, repo, &trees[0], &trees[1]))
 		die_lib(NULL);
+	if (!npaths && umap_repo_fill_diff(diff, repo, tdiff, &trees[0], &trees[1]))
+		die_lib(NULL);
+	for (size_t i = 0; i < npaths; i++)
+		if (umap_repo_fill_diff_path(diff, repo, tdiff, &trees[0], &trees[1], paths[i]))
+			die_lib(NULL);
+	umap_paths_free(paths, npaths);
 	umap_tree_diff_free(tdiff);
 	umap_snapshot_free(snap);
 	umap_repo_free(repo);
@@ -316,4 +407,53 @@ void write_worktree(umap_repo *repo, const git_oid *old_tree, const git_oid *new
 	umap_snapshot_free(written);
 	umap_paths_free(old_paths, nold);
 	umap_paths_free(new_paths, nnew);
+}
+
+char **user_paths(size_t *n, umap_repo *repo, const git_oid *tree, int argc, const char **argv,
+		  int must_track)
+{
+	char **paths = NULL;
+	*n = 0;
+	for (int i = 0; i < argc; i++) {
+		char *rel = NULL;
+		if (umap_repo_relpath(&rel, repo, argv[i]))
+			die_lib(NULL);
+		int tracked = tree && tracked_in(repo, tree, rel);
+		free(rel);
+		if (!tracked && access(argv[i], F_OK) != 0)
+			die("'%s': no such file", argv[i]);
+		if (!tracked && must_track) {
+			fflush(stdout);
+			fprintf(stderr, "fatal: '%s' is not tracked\n", argv[i]);
+			hint("start tracking it with 'umapsync import %s'", argv[i]);
+			exit(EXIT_FATAL);
+		}
+		add_path(&paths, n, repo, argv[i], 0);
+	}
+	return paths;
+}
+
+void format_commit_diff(umap_buf *out, umap_repo *repo, const git_commit *c, int stat, int color)
+{
+	git_oid tree, parent_tree;
+	git_oid_cpy(&tree, git_commit_tree_id(c));
+	int has_parent = git_commit_parentcount(c) > 0;
+	if (has_parent && umap_repo_commit_tree(&parent_tree, repo, git_commit_parent_id(c, 0)))
+		die_lib(NULL);
+	umap_tree_diff *tdiff = NULL;
+	umap_diff *diff = NULL;
+	umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
+	dopts.summary_only = stat;
+	if (umap_repo_diff(&tdiff, repo, has_parent ? &parent_tree : NULL, &tree) ||
+	    umap_diff_new(&diff, &dopts) ||
+	    umap_repo_fill_diff(diff, repo, tdiff, has_parent ? &parent_tree : NULL, &tree))
+		die_lib(NULL);
+	if (umap_diff_has_changes(diff)) {
+		umap_buf_putc(out, '\n');
+		if (stat ? umap_diff_format_stat(out, diff)
+			 : umap_diff_format_text(out, diff, want_color(stdout, color)))
+			die_lib("cannot format the diff");
+	}
+	umap_diff_free(diff);
+	umap_tree_diff_free(tdiff);
 }

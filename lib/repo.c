@@ -323,7 +323,15 @@ int umap_repo_worktree_path(char **out, umap_repo *repo, const char *relpath)
 int umap_repo_resolve(git_oid *commit, umap_repo *repo, const char *rev)
 {
 	git_object *obj = NULL, *peeled = NULL;
-	if (git_revparse_single(&obj, repo->git, rev) < 0)
+	/* git's "@" alone, or before ~N and ^N, is HEAD */
+	umap_buf spec = UMAP_BUF_INIT;
+	if (rev[0] == '@' && (!rev[1] || rev[1] == '~' || rev[1] == '^')) {
+		if (umap_buf_printf(&spec, "HEAD%s", rev + 1))
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	int found = git_revparse_single(&obj, repo->git, spec.ptr ? spec.ptr : rev) == 0;
+	umap_buf_dispose(&spec);
+	if (!found)
 		return umap_error_set(UMAP_ENOTFOUND, "unknown revision '%s'", rev);
 	int rc = 0;
 	if (git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT) < 0)
@@ -332,6 +340,49 @@ int umap_repo_resolve(git_oid *commit, umap_repo *repo, const char *rev)
 		git_oid_cpy(commit, git_object_id(peeled));
 	git_object_free(peeled);
 	git_object_free(obj);
+	return rc;
+}
+
+int umap_repo_resolve_path(git_oid *commit, char **path, umap_repo *repo, const char *spec)
+{
+	*path = NULL;
+	const char *colon = strchr(spec, ':');
+	if (!colon || colon == spec)
+		return umap_error_set(UMAP_EINVALID, "'%s' is not REV:PATH", spec);
+	char *rev = strndup(spec, (size_t)(colon - spec));
+	if (!rev)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	int rc = umap_repo_resolve(commit, repo, rev);
+	const char *p = colon + 1;
+	/* as in git, the path is from the top of the working directory unless it starts
+	 * with ./ or ../ */
+	if (!rc && (!strncmp(p, "./", 2) || !strncmp(p, "../", 3)))
+		rc = umap_repo_relpath(path, repo, p);
+	else if (!rc) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			rc = umap_error_set(UMAP_EINVALID, "'%s' names no file after the colon", spec);
+		else if (!(*path = strdup(p)))
+			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	git_oid tree;
+	char **tracked = NULL;
+	size_t n = 0;
+	if (!rc && !(rc = umap_repo_commit_tree(&tree, repo, commit)) &&
+	    !(rc = umap_repo_tracked(&tracked, &n, repo, &tree))) {
+		int found = 0;
+		for (size_t i = 0; i < n && !found; i++)
+			found = !strcmp(tracked[i], *path);
+		if (!found)
+			rc = umap_error_set(UMAP_ENOTFOUND, "path '%s' is not tracked in '%s'", *path, rev);
+		umap_paths_free(tracked, n);
+	}
+	if (rc) {
+		free(*path);
+		*path = NULL;
+	}
+	free(rev);
 	return rc;
 }
 
