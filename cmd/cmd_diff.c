@@ -124,6 +124,13 @@ int cmd_diff(int argc, const char **argv)
 				       cmd.max_features);
 	if (cmd.id_property && !*cmd.id_property)
 		usage_with_options_msg(usage, options, "--id needs a property name");
+	if (argc > 2 && before_dashdash < 0) {
+		/* more than two sources is only a revision diff limited to paths */
+		umap_repo *repo = NULL;
+		if (umap_repo_open(&repo, NULL))
+			usage_with_options_msg(usage, options, "too many arguments: diff compares two sources");
+		umap_repo_free(repo);
+	}
 	umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
 	dopts.ignore = cmd.ignore.items;
 	dopts.nignore = (size_t)cmd.ignore.nr;

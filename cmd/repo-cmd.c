@@ -268,12 +268,13 @@ void diff_from_revisions(umap_diff *diff, int argc, const char **argv, int nrevs
 	int nrevs = 0;
 	char **paths = NULL;
 	size_t npaths = 0;
+	int nplain = 0; /* paths given as themselves, not as REV:PATH: no revision after them */
 	for (int i = 0; i < argc; i++) {
 		const char *arg = argv[i];
 		git_oid commit;
 		char *rel = NULL;
 		int before_dashdash = nrevs_max < 0 || i < nrevs_max;
-		if (before_dashdash && !npaths && strchr(arg, ':') && access(arg, F_OK) != 0) {
+		if (before_dashdash && !nplain && strchr(arg, ':') && access(arg, F_OK) != 0) {
 			/* REV:PATH: that file as it is at REV */
 			if (nrevs == 2)
 				die("too many revisions: diff compares two");
@@ -281,7 +282,7 @@ void diff_from_revisions(umap_diff *diff, int argc, const char **argv, int nrevs
 				die_lib(NULL);
 			add_path(&paths, &npaths, repo, rel, 1);
 			free(rel);
-		} else if (before_dashdash && !npaths && nrevs < 2 &&
+		} else if (before_dashdash && !nplain && nrevs < 2 &&
 			   (access(arg, F_OK) != 0 || nrevs_max >= 0) &&
 			   umap_repo_resolve(&commit, repo, arg) == 0) {
 		} else if (before_dashdash && nrevs_max >= 0) {
@@ -296,12 +297,13 @@ void diff_from_revisions(umap_diff *diff, int argc, const char **argv, int nrevs
 					     (nrevs > 1 && tracked_in(repo, &trees[1], r)));
 				free(r);
 				if (!known) {
-					if (!looks_like_path(arg) && nrevs_max < 0 && !npaths)
+					if (!looks_like_path(arg) && nrevs_max < 0 && !nplain)
 						die("unknown revision '%s'", arg);
 					die("'%s': no such file", arg);
 				}
 			}
 			add_path(&paths, &npaths, repo, arg, 0);
+			nplain++;
 			continue;
 		}
 		if (umap_repo_commit_tree(&trees[nrevs++], repo, &commit))

@@ -209,19 +209,23 @@ Import cycling-lyon.umap"
 	run_split umapsync diff nope HEAD
 	assert_equal "$status" 128
 	assert_equal "$stderr" "fatal: unknown revision 'nope'"
+	# REV FILE: that tracked file at REV against the working file, as git diff REV FILE
 	run_split umapsync diff HEAD cycling-lyon.umap
-	assert_equal "$status" 128
-	assert_equal "$stderr" "fatal: cannot compare the file 'cycling-lyon.umap' with a revision: give two files or two revisions"
+	assert_success
+	assert_output ""
 }
 
-@test "commit refuses nothing to commit and a missing message" {
+@test "commit refuses nothing to commit and an empty message" {
 	map_repo
 	run umapsync commit -m "nothing"
 	assert_equal "$status" 1
 	assert_output "nothing to commit, working files clean"
-	run_split umapsync commit
+	run umapsync commit
+	assert_equal "$status" 1
+	assert_output "nothing to commit, working files clean"
+	run_split umapsync commit -m ""
 	assert_equal "$status" 129
-	[[ "$stderr" == "error: commit needs a message: -m MSG"* ]]
+	[[ "$stderr" == "error: the message of -m is empty"* ]]
 }
 
 @test "import refuses a file that is already tracked" {

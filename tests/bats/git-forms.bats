@@ -1,0 +1,237 @@
+#!/usr/bin/env bats
+# The forms a git user types, adapted to features (issue 20): diff FILE, diff REV FILE,
+# diff A B -- PATH, REV:PATH, @ and @~N, status FILE, commit FILE..., commit through an
+# editor, log -N/-p/--stat/A..B, show --stat; and the undo, branch and file commands.
+# Each test is a scenario with the exact output or state expected, as in git's t/.
+
+bats_require_minimum_version 1.5.0
+load helper
+
+export GIT_AUTHOR_DATE="@1700000000 +0000"
+
+# Two tracked files: lyon.umap (the example map) and parking.geojson (the example layer,
+# its layer id changed so that both can live in one repository). Commit "import".
+two_files() {
+	cp "$EXAMPLES/cycling-lyon.umap" lyon.umap
+	parking_version bike-parking
+	umapsync init >/dev/null
+	umapsync import lyon.umap parking.geojson >/dev/null
+}
+
+# parking_version NAME: examples/NAME.geojson as parking.geojson.
+parking_version() {
+	sed 's/a6d2e0b4-71c8/b6d2e0b4-71c8/' "$EXAMPLES/$1.geojson" >parking.geojson
+}
+
+# Renames b7TzP in the map.
+edit_lyon() {
+	jq '.layers[0].features[1].properties.name = "Rue Garibaldi (north)"' lyon.umap >edited
+	mv edited lyon.umap
+}
+
+ALICE_DIFF='added feature R2dNw "Perrache"
+  + name: "Perrache"
+  + capacity: 300
+  + covered: true
+  + operator: "SNCF"
+  + geometry: Point, 1 vertex
+
+modified feature zP5kR "Bellecour"
+  ~ capacity: 40 → 64'
+
+LYON_STAT=' Bike lanes | 0 added, 0 removed, 1 modified
+ 0 added, 0 removed, 1 modified, 13 unchanged'
+
+PARKING_STAT=' Bike parking | 1 added, 0 removed, 1 modified
+ 1 added, 0 removed, 1 modified, 7 unchanged'
+
+@test "diff FILE and diff REV FILE compare one tracked file with HEAD or REV" {
+	two_files
+	parking_version bike-parking-alice
+	edit_lyon
+	run_split umapsync diff parking.geojson
+	assert_success
+	assert_output "$ALICE_DIFF"
+	run umapsync diff HEAD lyon.umap --stat
+	assert_output "$LYON_STAT"
+	run umapsync diff @ parking.geojson --stat
+	assert_output "$PARKING_STAT"
+	mkdir sub && cd sub
+	run umapsync diff ../parking.geojson --stat
+	assert_output "$PARKING_STAT"
+}
+
+@test "diff A B -- PATH, REV:PATH, @ and @~N limit a revision diff to one file" {
+	two_files
+	parking_version bike-parking-alice
+	edit_lyon
+	umapsync commit -m both >/dev/null
+	run umapsync diff --stat HEAD~1 HEAD -- parking.geojson
+	assert_success
+	assert_output "$PARKING_STAT"
+	run umapsync diff --stat @~1 @ -- lyon.umap
+	assert_output "$LYON_STAT"
+	run umapsync diff HEAD~1:parking.geojson HEAD:parking.geojson
+	assert_output "$ALICE_DIFF"
+	run umapsync diff @~1:lyon.umap --stat
+	assert_output "$LYON_STAT"
+	# the whole diff still has both
+	run umapsync diff @~ @ --stat
+	assert_output " Bike lanes   | 0 added, 0 removed, 1 modified
+ Bike parking | 1 added, 0 removed, 1 modified
+ 1 added, 0 removed, 2 modified, 20 unchanged"
+}
+
+@test "show REV:PATH and export REV:PATH print the file as committed" {
+	two_files
+	parking_version bike-parking-alice
+	umapsync commit -m alice >/dev/null
+	umapsync show HEAD~1:parking.geojson >old.geojson
+	umapsync export @~1:parking.geojson -o old2.geojson
+	cmp old.geojson old2.geojson
+	parking_version bike-parking
+	umapsync diff --exit-code old.geojson parking.geojson
+	run_split umapsync show HEAD:nope.geojson
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: path 'nope.geojson' is not tracked in 'HEAD'"
+}
+
+@test "a path that names no file says so, not 'unknown revision'" {
+	two_files
+	run_split umapsync diff nope.geojson
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: 'nope.geojson': no such file"
+	run_split umapsync diff HEAD -- sub/nope
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: 'sub/nope': no such file"
+	run_split umapsync status nope.umap
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: 'nope.umap': no such file"
+	run_split umapsync log nope.umap
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: 'nope.umap': no such file"
+	run_split umapsync commit -m x nope.umap
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: 'nope.umap': no such file"
+	# a word that is no revision is still an unknown revision
+	run_split umapsync diff nope HEAD
+	assert_equal "$stderr" "fatal: unknown revision 'nope'"
+}
+
+@test "status FILE lists only that file" {
+	two_files
+	parking_version bike-parking-alice
+	edit_lyon
+	run umapsync status parking.geojson
+	assert_success
+	assert_output "On branch main
+Changes not committed:
+  modified:   parking.geojson (1 added, 1 modified, 0 removed)"
+	run umapsync status
+	assert_output "On branch main
+Changes not committed:
+  modified:   lyon.umap (0 added, 1 modified, 0 removed)
+  modified:   parking.geojson (1 added, 1 modified, 0 removed)"
+}
+
+@test "commit FILE records that file only; the others stay changed" {
+	two_files
+	parking_version bike-parking-alice
+	edit_lyon
+	run umapsync commit -m alice parking.geojson
+	assert_success
+	assert_output "[main $(git --git-dir=.umapsync rev-parse --short=7 HEAD)] alice
+ 1 added, 1 modified, 0 removed"
+	run umapsync status
+	assert_output "On branch main
+Changes not committed:
+  modified:   lyon.umap (0 added, 1 modified, 0 removed)"
+	run umapsync show --stat
+	assert_line " Bike parking | 1 added, 0 removed, 1 modified"
+	refute_line --partial "Bike lanes"
+	cp lyon.umap other.geojson
+	run_split umapsync commit -m x other.geojson
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: 'other.geojson' is not tracked
+hint: start tracking it with 'umapsync import other.geojson'"
+}
+
+@test "commit without -m opens the editor on a template; an empty message aborts" {
+	two_files
+	parking_version bike-parking-alice
+	cat >"$TEST_DIR/editor" <<'SH'
+#!/bin/sh
+cp "$1" "$TEST_DIR/template"
+printf 'Alice counts Bellecour\n\nBody line.  \n# a comment\n\n' >"$1"
+SH
+	chmod +x "$TEST_DIR/editor"
+	export TEST_DIR
+	run env -u GIT_EDITOR -u VISUAL EDITOR="$TEST_DIR/editor" "$UMAPSYNC" commit
+	assert_success
+	assert_line --index 0 --partial "] Alice counts Bellecour"
+	[ "$(git --git-dir=.umapsync log -1 --format=%B)" = "Alice counts Bellecour
+
+Body line." ]
+	assert_equal "$(cat template)" "
+# Please enter the commit message for your changes. Lines starting
+# with '#' will be ignored, and an empty message aborts the commit.
+#
+# On branch main
+# Changes to be committed:
+#	modified:   parking.geojson (1 added, 1 modified, 0 removed)"
+	# GIT_EDITOR comes before VISUAL and EDITOR, and may hold arguments
+	edit_lyon
+	run_split env GIT_EDITOR="sed -i 1s/^/Rename/" VISUAL=false EDITOR=false "$UMAPSYNC" commit
+	assert_success
+	[ "$(git --git-dir=.umapsync log -1 --format=%s)" = Rename ]
+	# an empty message (only comments) aborts, and nothing is committed
+	jq '.layers[0].features[1].properties.name = "Rue Garibaldi (south)"' lyon.umap >e && mv e lyon.umap
+	head=$(git --git-dir=.umapsync rev-parse HEAD)
+	run_split env GIT_EDITOR=true "$UMAPSYNC" commit
+	assert_equal "$status" 1
+	assert_equal "$stderr" "Aborting commit due to empty commit message."
+	[ "$(git --git-dir=.umapsync rev-parse HEAD)" = "$head" ]
+	run_split env GIT_EDITOR=false "$UMAPSYNC" commit
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: there was a problem with the editor 'false'; commit with -m MSG instead"
+}
+
+@test "log -N, log A..B, log -p and log --stat" {
+	two_files
+	parking_version bike-parking-alice
+	umapsync commit -m alice >/dev/null
+	edit_lyon
+	umapsync commit -m garibaldi >/dev/null
+	run umapsync log --format=oneline -2
+	assert_output "$(git --git-dir=.umapsync log --format='%h %s' -2)"
+	run umapsync log --oneline HEAD~2..HEAD~1
+	assert_output "$(git --git-dir=.umapsync log --format='%h %s' -1 HEAD~1)"
+	run umapsync log --oneline HEAD~1..
+	assert_output "$(git --git-dir=.umapsync log --format='%h %s' -1)"
+	run umapsync log --oneline --stat -1
+	assert_output "$(git --git-dir=.umapsync log --format='%h %s' -1)
+
+ Bike lanes | 0 added, 0 removed, 1 modified
+ 0 added, 0 removed, 1 modified, 22 unchanged"
+	run umapsync log -p -1 HEAD~1
+	assert_output "commit $(git --git-dir=.umapsync rev-parse HEAD~1)
+Author: Test User <test@example.org>
+Date:   Tue Nov 14 22:13:20 2023 +0000
+
+    alice
+
+$(echo "$ALICE_DIFF" | sed 's/^\(.*feature .*"\)$/\1 in layer "Bike parking"/')"
+	run umapsync show --stat HEAD~1
+	assert_line "$(echo "$PARKING_STAT" | head -1)"
+}
+
+@test "log --feature of a feature that never existed exits 128 and says so" {
+	two_files
+	run_split umapsync log --feature NOPE
+	assert_equal "$status" 128
+	assert_equal "$output" ""
+	assert_equal "$stderr" "fatal: feature 'NOPE' never existed in the history of HEAD"
+	run umapsync log --feature zP5kR --oneline
+	assert_success
+	assert_output "$(git --git-dir=.umapsync log --format='%h %s' -1)"
+}
