@@ -25,11 +25,12 @@ static json_t *present_paths(const umap_repo_merge *m)
 
 /* The commit of a merge whose working files are final. */
 static void commit_merge(umap_repo *repo, const json_t *paths, const git_oid *head,
-			 const git_oid *head_tree, const git_oid *theirs, const char *message)
+			 const git_oid *head_tree, const git_oid *theirs, const char *message,
+			 size_t nparents)
 {
 	git_oid tree, commit, parents[2] = { *head, *theirs };
 	if (umap_repo_files_tree(&tree, repo, paths, head_tree) ||
-	    umap_repo_commit_tree_as(&commit, repo, &tree, parents, 2, message, 1))
+	    umap_repo_commit_tree_as(&commit, repo, &tree, parents, nparents, message, 1))
 		die_lib(NULL);
 	umap_repo_cache_save(repo);
 	print_commit_line(repo, &commit, message);
@@ -60,7 +61,9 @@ static int merge_continue(umap_repo *repo)
 	if (!git_oid_equal(&head, &recorded))
 		die("HEAD moved since the merge started; give up with 'umapsync merge --abort'");
 	commit_merge(repo, json_object_get(state, "files"), &head, &head_tree, &theirs,
-		     json_string_value(json_object_get(state, "message")));
+		     json_string_value(json_object_get(state, "message")),
+		     /* a stopped revert or cherry-pick: one parent */
+		     json_is_true(json_object_get(state, "single_parent")) ? 1 : 2);
 	umap_merge_backup_drop(repo, state);
 	if (umap_merge_state_remove(repo))
 		die_lib(NULL);
@@ -168,7 +171,7 @@ int cmd_merge(int argc, const char **argv)
 	if (!m->nconflicts) {
 		if (umap_repo_merge_write_worktree(repo, m))
 			die_lib("cannot write the merged files");
-		commit_merge(repo, paths, &head, &head_tree, &theirs, msg.ptr);
+		commit_merge(repo, paths, &head, &head_tree, &theirs, msg.ptr, 2);
 	} else {
 		/* Stop: keep the exact working files for --abort, then record the state. */
 		json_t *state = json_object(), *conflicts = NULL;

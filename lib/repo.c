@@ -127,8 +127,11 @@ int umap_repo_init(umap_repo **out, const char *dir, int *existed)
 		rc = umap_error_set(UMAP_EIO, "cannot create %s: %s", gitdir.ptr, umap_git_msg());
 	/* `git gc` of a bare repository writes a reachability bitmap (~4.5 bytes per object,
 	 * 0.45 MB for 100k features) that only speeds up serving clones from it */
+	/* a bare repository keeps no reflog unless asked: umapsync's is what makes commits
+	 * left behind by reset or a detached HEAD findable (reflog, HEAD@{1}) */
 	else if (git_repository_config(&cfg, git) < 0 ||
-		 git_config_set_bool(cfg, "repack.writeBitmaps", 0) < 0)
+		 git_config_set_bool(cfg, "repack.writeBitmaps", 0) < 0 ||
+		 git_config_set_bool(cfg, "core.logAllRefUpdates", 1) < 0)
 		rc = umap_error_set(UMAP_EIO, "cannot write %s/config: %s", gitdir.ptr, umap_git_msg());
 	git_config_free(cfg);
 	git_repository_free(git);
