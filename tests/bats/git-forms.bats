@@ -235,3 +235,144 @@ $(echo "$ALICE_DIFF" | sed 's/^\(.*feature .*"\)$/\1 in layer "Bike parking"/')"
 	assert_success
 	assert_output "$(git --git-dir=.umapsync log --format='%h %s' -1)"
 }
+
+# ---- Undo: restore, reset, revert, cherry-pick, reflog --------------------------------
+
+# parking.geojson: "import", then "alice" (Bellecour 40 -> 64, Perrache added).
+parking_history() {
+	parking_version bike-parking
+	umapsync init >/dev/null
+	umapsync import parking.geojson >/dev/null
+	parking_version bike-parking-alice
+	umapsync commit -m alice >/dev/null
+}
+
+@test "restore throws a change away, brings a deleted file back, and takes --source" {
+	parking_history
+	parking_version bike-parking-bob
+	run_split umapsync restore parking.geojson
+	assert_success
+	assert_output ""
+	run umapsync status
+	assert_output "On branch main
+nothing to commit, working files clean"
+	rm parking.geojson
+	umapsync restore parking.geojson
+	umapsync diff --exit-code HEAD parking.geojson
+	umapsync restore --source=@~1 parking.geojson
+	run umapsync diff --stat
+	assert_output " Bike parking | 0 added, 1 removed, 1 modified
+ 0 added, 1 removed, 1 modified, 7 unchanged"
+	[ "$(git --git-dir=.umapsync rev-list --count HEAD)" = 2 ]
+	run_split umapsync restore nope.geojson
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: 'nope.geojson': no such file"
+}
+
+@test "reset --hard moves the branch and the files; HEAD@{1} and the reflog undo it" {
+	parking_history
+	alice=$(git --git-dir=.umapsync rev-parse --short=7 HEAD)
+	import=$(git --git-dir=.umapsync rev-parse --short=7 HEAD~1)
+	parking_version bike-parking-bob
+	run umapsync reset --hard @~1
+	assert_success
+	assert_output "HEAD is now at $import Import parking.geojson"
+	run umapsync status
+	assert_output "On branch main
+nothing to commit, working files clean"
+	parking_version bike-parking
+	umapsync diff --exit-code HEAD parking.geojson
+	run umapsync reflog
+	assert_output "$import HEAD@{0}: reset: moving to @~1
+$alice HEAD@{1}: commit: alice
+$import HEAD@{2}: commit (initial): Import parking.geojson"
+	run umapsync reset --hard HEAD@{1}
+	assert_output "HEAD is now at $alice alice"
+	run umapsync reflog -n 1 main
+	assert_output "$alice main@{0}: reset: moving to HEAD@{1}"
+}
+
+@test "reset --soft and --mixed keep the working files and list what differs" {
+	parking_history
+	run umapsync reset --soft HEAD~1
+	assert_success
+	assert_output "Changes not committed after reset:
+M	parking.geojson"
+	[ "$(git --git-dir=.umapsync rev-list --count HEAD)" = 1 ]
+	run umapsync diff --stat
+	assert_output "$PARKING_STAT"
+	umapsync commit -m again >/dev/null
+	run umapsync reset HEAD@{1}
+	assert_output "Changes not committed after reset:
+M	parking.geojson"
+}
+
+@test "revert makes a commit that undoes another's feature changes and keeps later ones" {
+	parking_history
+	# a later change to another feature stays
+	jq '(.features[] | select(.id == "Tn2vB") | .properties.capacity) = 301' parking.geojson >e
+	mv e parking.geojson
+	umapsync commit -m perrache >/dev/null
+	run umapsync revert HEAD~1
+	assert_success
+	assert_output "[main $(git --git-dir=.umapsync rev-parse --short=7 HEAD)] Revert \"alice\""
+	[ "$(git --git-dir=.umapsync log -1 --format=%B)" = "Revert \"alice\"
+
+This reverts commit $(git --git-dir=.umapsync rev-parse HEAD~2)." ]
+	[ "$(git --git-dir=.umapsync rev-list --parents -1 HEAD | wc -w)" = 2 ]
+	# Perrache, added by alice, is gone; Bellecour is back to 40; Tn2vB keeps 301
+	run umapsync diff @~3 @ --stat
+	assert_output " Bike parking | 0 added, 0 removed, 1 modified
+ 0 added, 0 removed, 1 modified, 7 unchanged"
+	[ "$(umapsync export HEAD parking.geojson | jq -c '[.features[] | [.id, .properties.capacity]]')" = \
+	  '[["zP5kR",40],["Tn2vB",301],["c8YfG",24],["Ld6mQ",120],["Ve1xW",16],["g3HsN",60],["Yq7bE",32],["k4JrU",20]]' ]
+	run umapsync status
+	assert_output "On branch main
+nothing to commit, working files clean"
+}
+
+@test "revert stops on a SPEC 6 conflict; resolve and --continue commit it with one parent" {
+	parking_history
+	jq '(.features[] | select(.id == "zP5kR") | .properties.capacity) = 70' parking.geojson >e
+	mv e parking.geojson
+	umapsync commit -m seventy >/dev/null
+	run_split umapsync revert HEAD~1
+	assert_equal "$status" 1
+	assert_equal "$(echo "$stderr" | head -2)" "CONFLICT (modify/modify) in parking.geojson: feature zP5kR: properties.capacity is 70 in ours, 40 in theirs (base 64)
+error: could not revert $(git --git-dir=.umapsync rev-parse --short=7 HEAD~1): 1 conflict; the working files keep our side of each."
+	run umapsync conflicts --format=json
+	[ "$(echo "$output" | jq -r '.conflicts[0].id')" = zP5kR ]
+	run umapsync status
+	assert_line --index 1 --partial "You are merging 'revert of"
+	run umapsync revert --abort
+	assert_success
+	run umapsync status
+	assert_output "On branch main
+nothing to commit, working files clean"
+	run_split umapsync revert HEAD~1
+	umapsync resolve zP5kR capacity --with=theirs >/dev/null
+	run umapsync revert --continue
+	assert_success
+	[ "$(git --git-dir=.umapsync rev-list --parents -1 HEAD | wc -w)" = 2 ]
+	run umapsync diff @~3 @
+	assert_output ""
+}
+
+@test "cherry-pick makes another branch's commit on HEAD" {
+	parking_version bike-parking
+	umapsync init >/dev/null
+	umapsync import parking.geojson >/dev/null
+	umapsync branch other
+	umapsync checkout other 2>/dev/null
+	parking_version bike-parking-alice
+	umapsync commit -m alice >/dev/null
+	umapsync checkout main 2>/dev/null
+	run umapsync cherry-pick other
+	assert_success
+	assert_output "[main $(git --git-dir=.umapsync rev-parse --short=7 HEAD)] alice"
+	run umapsync diff --stat @~1 @
+	assert_output "$PARKING_STAT"
+	run umapsync cherry-pick other
+	assert_equal "$status" 1
+	assert_output "nothing to commit: the changes of $(git --git-dir=.umapsync rev-parse --short=7 other) are already there"
+}
