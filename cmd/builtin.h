@@ -89,5 +89,6 @@ DECLARE_COMMAND(reset);
 DECLARE_COMMAND(revert);
 DECLARE_COMMAND(cherry_pick);
 DECLARE_COMMAND(reflog);
+DECLARE_COMMAND(switch);
 
 #endif

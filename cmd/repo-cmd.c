@@ -459,3 +459,43 @@ void format_commit_diff(umap_buf *out, umap_repo *repo, const git_commit *c, int
 	umap_diff_free(diff);
 	umap_tree_diff_free(tdiff);
 }
+
+void warn_leaving_detached(umap_repo *repo, const git_oid *old_head, const git_oid *target)
+{
+	git_revwalk *walk = NULL;
+	if (git_revwalk_new(&walk, umap_repo_git(repo)) < 0 || git_revwalk_push(walk, old_head) < 0 ||
+	    git_revwalk_hide(walk, target) < 0) {
+		git_revwalk_free(walk);
+		return; /* only a warning: no walk, no warning */
+	}
+	/* a ref that does not exist yet (no tags) is no error */
+	git_revwalk_hide_glob(walk, "refs/heads/*");
+	git_revwalk_hide_glob(walk, "refs/tags/*");
+	git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL);
+	enum { SHOWN = 5 };
+	git_oid ids[SHOWN], id;
+	size_t n = 0;
+	while (git_revwalk_next(&id, walk) == 0) {
+		if (n < SHOWN)
+			git_oid_cpy(&ids[n], &id);
+		n++;
+	}
+	git_revwalk_free(walk);
+	if (!n)
+		return;
+	fflush(stdout);
+	fprintf(stderr, "Warning: you are leaving %zu commit%s behind, not connected to\n"
+			"any of your branches:\n\n", n, n == 1 ? "" : "s");
+	for (size_t i = 0; i < n && i < SHOWN; i++) {
+		git_commit *c = NULL;
+		git_commit_lookup(&c, umap_repo_git(repo), &ids[i]);
+		fprintf(stderr, "  %s %s\n", short_id(&ids[i]), c ? subject_of(git_commit_message(c)) : "");
+		git_commit_free(c);
+	}
+	if (n > SHOWN)
+		fprintf(stderr, " ... and %zu more.\n", n - SHOWN);
+	fprintf(stderr, "\nIf you want to keep %s by creating a new branch, this may be a good time\n"
+			"to do so with:\n\n umapsync branch <new-branch-name> %s\n\n"
+			"('umapsync reflog' lists where HEAD has been.)\n",
+		n == 1 ? "it" : "them", short_id(old_head));
+}

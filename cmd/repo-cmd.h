@@ -54,5 +54,8 @@ void diff_from_revisions(umap_diff *diff, int argc, const char **argv, int nrevs
  * new tree drops, and seeds the status cache. Dies on failure. */
 void write_worktree(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree);
 int path_list_contains(char **list, size_t n, const char *s);
+/* Leaving a detached HEAD for `target`: warns, as git does, about the commits that no
+ * branch or tag (nor target) contains, which only the reflog would find after. */
+void warn_leaving_detached(umap_repo *repo, const git_oid *old_head, const git_oid *target);
 
 #endif

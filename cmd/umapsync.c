@@ -45,6 +45,7 @@ const struct command commands[] = {
 	{ "log", cmd_log, GROUP_REPO, "Show the history of the map or of one feature" },
 	{ "show", cmd_show, GROUP_REPO, "Show a commit and its feature diff" },
 	{ "checkout", cmd_checkout, GROUP_REPO, "Switch the working files to a revision or branch" },
+	{ "switch", cmd_switch, GROUP_REPO, "Switch to a branch, or create one and switch to it" },
 	{ "restore", cmd_restore, GROUP_REPO, "Put tracked files back as they are at HEAD or a revision" },
 	{ "reset", cmd_reset, GROUP_REPO, "Move the current branch to a commit, and with --hard the files" },
 	{ "revert", cmd_revert, GROUP_REPO, "Make a commit that undoes another commit's feature changes" },

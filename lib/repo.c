@@ -323,6 +323,53 @@ int umap_repo_worktree_path(char **out, umap_repo *repo, const char *relpath)
 
 /* ---- Revisions and references ---------------------------------------------------- */
 
+/* REF@{N} (N moves ago, from REF's reflog; HEAD's own for HEAD, the current branch's for
+ * an empty REF) as "<commit id>" + what follows, into spec. 0: not that form; 1: done;
+ * negative: an error. libgit2 reads HEAD@{N} from the branch's reflog, not HEAD's. */
+static int reflog_spec(umap_buf *spec, umap_repo *repo, const char *rev)
+{
+	const char *at = strstr(rev, "@{");
+	if (!at)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long n = strtoul(at + 2, &end, 10);
+	if (end == at + 2 || *end != '}' || errno || at[2] == '-' || at[2] == '+')
+		return 0;
+	umap_buf name = UMAP_BUF_INIT, full = UMAP_BUF_INIT;
+	int rc = 0;
+	if (umap_buf_put(&name, rev, (size_t)(at - rev)))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	git_reference *ref = NULL;
+	if (!strcmp(name.ptr, "HEAD")) {
+		rc = umap_buf_puts(&full, "HEAD");
+	} else if (!*name.ptr) {
+		if (git_reference_lookup(&ref, repo->git, "HEAD") == 0 &&
+		    git_reference_type(ref) == GIT_REFERENCE_SYMBOLIC)
+			rc = umap_buf_puts(&full, git_reference_symbolic_target(ref));
+	} else if (git_reference_dwim(&ref, repo->git, name.ptr) == 0) {
+		rc = umap_buf_puts(&full, git_reference_name(ref));
+	}
+	git_reference_free(ref);
+	git_reflog *log = NULL;
+	const git_reflog_entry *e = NULL;
+	if (!rc && full.ptr && git_reflog_read(&log, repo->git, full.ptr) == 0 &&
+	    n < git_reflog_entrycount(log))
+		e = git_reflog_entry_byindex(log, n);
+	if (!rc && !e)
+		rc = umap_error_set(UMAP_ENOTFOUND, "unknown revision '%s': %s has no entry %lu in its "
+				    "reflog", rev, full.ptr ? full.ptr : name.ptr, n);
+	if (!rc) {
+		char hex[GIT_OID_HEXSZ + 1];
+		git_oid_tostr(hex, sizeof(hex), git_reflog_entry_id_new(e));
+		rc = umap_buf_printf(spec, "%s%s", hex, end + 1) ? umap_error_set(UMAP_ENOMEM, "out of memory") : 1;
+	}
+	git_reflog_free(log);
+	umap_buf_dispose(&name);
+	umap_buf_dispose(&full);
+	return rc;
+}
+
 int umap_repo_resolve(git_oid *commit, umap_repo *repo, const char *rev)
 {
 	git_object *obj = NULL, *peeled = NULL;
@@ -331,6 +378,12 @@ int umap_repo_resolve(git_oid *commit, umap_repo *repo, const char *rev)
 	if (rev[0] == '@' && (!rev[1] || rev[1] == '~' || rev[1] == '^')) {
 		if (umap_buf_printf(&spec, "HEAD%s", rev + 1))
 			return umap_error_set(UMAP_ENOMEM, "out of memory");
+	} else {
+		int r = reflog_spec(&spec, repo, rev);
+		if (r < 0) {
+			umap_buf_dispose(&spec);
+			return r;
+		}
 	}
 	int found = git_revparse_single(&obj, repo->git, spec.ptr ? spec.ptr : rev) == 0;
 	umap_buf_dispose(&spec);

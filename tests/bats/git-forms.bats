@@ -376,3 +376,118 @@ nothing to commit, working files clean"
 	assert_equal "$status" 1
 	assert_output "nothing to commit: the changes of $(git --git-dir=.umapsync rev-parse --short=7 other) are already there"
 }
+
+# ---- Branches and tags ------------------------------------------------------------------
+
+@test "branch -d refuses the current and unmerged branches; -D deletes; -m renames" {
+	parking_history
+	umapsync branch old HEAD~1
+	umapsync branch ahead
+	umapsync switch ahead 2>/dev/null
+	parking_version bike-parking-bob
+	umapsync commit -m bob >/dev/null
+	run_split umapsync branch -d ahead
+	assert_equal "$status" 1
+	assert_equal "$stderr" "error: cannot delete branch 'ahead': it is the current branch
+hint: switch to another branch first ('umapsync switch BRANCH')"
+	umapsync switch main 2>/dev/null
+	run_split umapsync branch -d ahead
+	assert_equal "$status" 1
+	assert_equal "$stderr" "error: the branch 'ahead' is not fully merged
+hint: if you are sure you want to delete it, run 'umapsync branch -D ahead'"
+	run umapsync branch -d old
+	assert_success
+	assert_output "Deleted branch old (was $(git --git-dir=.umapsync rev-parse --short=7 HEAD~1))."
+	tip=$(git --git-dir=.umapsync rev-parse --short=7 ahead)
+	run umapsync branch -D ahead
+	assert_output "Deleted branch ahead (was $tip)."
+	run umapsync branch -m trunk
+	assert_success
+	run umapsync branch
+	assert_output "* trunk"
+	run umapsync status
+	assert_line --index 0 "On branch trunk"
+	run umapsync branch -d nope
+	assert_equal "$status" 1
+}
+
+@test "checkout -b and switch -c make a branch and go to it; switch wants a branch" {
+	parking_history
+	run_split umapsync checkout -b survey
+	assert_success
+	assert_equal "$stderr" "Switched to a new branch 'survey'"
+	run_split umapsync switch -c before HEAD~1
+	assert_success
+	assert_equal "$stderr" "Switched to a new branch 'before'"
+	parking_version bike-parking
+	umapsync diff --exit-code HEAD parking.geojson
+	run umapsync branch
+	assert_output "* before
+  main
+  survey"
+	run_split umapsync switch HEAD~1
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: a branch is expected, got 'HEAD~1'
+hint: to look at a revision without a branch, use 'umapsync switch --detach HEAD~1';
+hint: to make a branch there, 'umapsync switch -c NEW HEAD~1'"
+	run_split umapsync switch --detach main
+	assert_success
+	run umapsync status
+	assert_line --index 0 "HEAD detached at $(git --git-dir=.umapsync rev-parse --short=7 main)"
+	run_split umapsync checkout -b main
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: a branch named 'main' already exists"
+}
+
+@test "leaving commits behind on a detached HEAD warns; the reflog finds them" {
+	parking_history
+	umapsync switch --detach HEAD 2>/dev/null
+	parking_version bike-parking-bob
+	umapsync commit -m lost >/dev/null
+	lost=$(git --git-dir=.umapsync rev-parse --short=7 HEAD)
+	run_split umapsync switch main
+	assert_success
+	assert_equal "$stderr" "Warning: you are leaving 1 commit behind, not connected to
+any of your branches:
+
+  $lost lost
+
+If you want to keep it by creating a new branch, this may be a good time
+to do so with:
+
+ umapsync branch <new-branch-name> $lost
+
+('umapsync reflog' lists where HEAD has been.)
+Switched to branch 'main'"
+	run umapsync reflog -n 2
+	assert_line --index 1 "$lost HEAD@{1}: commit: lost"
+	umapsync branch kept HEAD@{1}
+	[ "$(git --git-dir=.umapsync rev-parse --short=7 kept)" = "$lost" ]
+	# nothing left behind: no warning
+	umapsync switch --detach kept 2>/dev/null
+	run_split umapsync switch main
+	assert_equal "$stderr" "Switched to branch 'main'"
+}
+
+@test "tag -a -m makes an annotated tag; tag -d deletes tags" {
+	parking_history
+	run umapsync tag -a -m "as published" v1
+	assert_success
+	[ "$(git --git-dir=.umapsync cat-file -t v1)" = tag ]
+	[ "$(git --git-dir=.umapsync tag -l --format='%(contents)%(taggername)' v1)" = "as published
+Test User" ]
+	umapsync diff --exit-code v1 HEAD
+	umapsync tag light HEAD~1
+	tagid=$(git --git-dir=.umapsync rev-parse --short=7 v1)
+	run umapsync tag -d v1 light
+	assert_success
+	assert_output "Deleted tag 'v1' (was $tagid)
+Deleted tag 'light' (was $(git --git-dir=.umapsync rev-parse --short=7 HEAD~1))"
+	run umapsync tag
+	assert_output ""
+	run_split umapsync tag -a v2
+	assert_equal "$status" 129
+	run_split umapsync tag -d v1
+	assert_equal "$status" 1
+	assert_equal "$stderr" "error: tag 'v1' not found"
+}
