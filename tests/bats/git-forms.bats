@@ -491,3 +491,29 @@ Deleted tag 'light' (was $(git --git-dir=.umapsync rev-parse --short=7 HEAD~1))"
 	assert_equal "$status" 1
 	assert_equal "$stderr" "error: tag 'v1' not found"
 }
+
+@test "remote set-url, rename and remove, the default remote following a rename" {
+	parking_history
+	umapsync remote add origin http://127.0.0.1:1/lyon
+	umapsync config umapsync-remote.default origin
+	mkdir -p .umapsync/sync && echo '{}' >.umapsync/sync/origin.json
+	run umapsync remote set-url origin http://127.0.0.1:2/lyon
+	assert_success
+	run umapsync remote -v
+	assert_output "origin	http://127.0.0.1:2/lyon"
+	run umapsync remote rename origin upstream
+	assert_success
+	run umapsync remote -v
+	assert_output "upstream	http://127.0.0.1:2/lyon"
+	[ "$(umapsync config umapsync-remote.default)" = upstream ]
+	[ -f .umapsync/sync/upstream.json ] && [ ! -e .umapsync/sync/origin.json ]
+	run_split umapsync remote set-url origin http://127.0.0.1:3/lyon
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: no remote named 'origin'
+hint: 'umapsync remote' lists them"
+	run_split umapsync remote set-url upstream ftp://x
+	assert_equal "$status" 128
+	umapsync remote remove upstream
+	run umapsync remote
+	assert_output ""
+}
