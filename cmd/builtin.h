@@ -90,5 +90,6 @@ DECLARE_COMMAND(revert);
 DECLARE_COMMAND(cherry_pick);
 DECLARE_COMMAND(reflog);
 DECLARE_COMMAND(switch);
+DECLARE_COMMAND(blame);
 
 #endif

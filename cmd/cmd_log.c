@@ -11,28 +11,6 @@
 #include "error.h"
 #include "json.h"
 
-/* The feature id as compact JSON: a string, unless it is a number that HEAD has. */
-static char *feature_id_json(umap_repo *repo, const git_oid *head_tree, const char *id)
-{
-	umap_buf text = UMAP_BUF_INIT;
-	json_t *s = json_string(id);
-	if (!s || umap_json_write(&text, s, UMAP_JSON_COMPACT))
-		die_lib("bad feature id");
-	json_decref(s);
-	int numeric = *id != '\0';
-	for (const char *p = id; *p; p++)
-		numeric &= isdigit((unsigned char)*p) || *p == '-' || *p == '.';
-	git_oid blob;
-	if (numeric && head_tree &&
-	    umap_repo_feature_blob(&blob, NULL, repo, head_tree, NULL, text.ptr) == UMAP_ENOTFOUND &&
-	    umap_repo_feature_blob(&blob, NULL, repo, head_tree, NULL, id) == 0) {
-		umap_buf_dispose(&text);
-		return strdup(id);
-	}
-	umap_error_clear();
-	return umap_buf_detach(&text);
-}
-
 static int feature_changed(umap_repo *repo, const git_oid *tree, const git_oid *parent_tree,
 			   const char *id_json, int *seen)
 {

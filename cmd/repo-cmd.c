@@ -3,6 +3,7 @@
 #include "builtin.h"
 #include "repo-cmd.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 
 #include "error.h"
 #include "fs.h"
+#include "json.h"
 
 umap_repo *open_repo(void)
 {
@@ -498,4 +500,26 @@ void warn_leaving_detached(umap_repo *repo, const git_oid *old_head, const git_o
 			"to do so with:\n\n umapsync branch <new-branch-name> %s\n\n"
 			"('umapsync reflog' lists where HEAD has been.)\n",
 		n == 1 ? "it" : "them", short_id(old_head));
+}
+
+/* The feature id as compact JSON: a string, unless it is a number that HEAD has. */
+char *feature_id_json(umap_repo *repo, const git_oid *head_tree, const char *id)
+{
+	umap_buf text = UMAP_BUF_INIT;
+	json_t *s = json_string(id);
+	if (!s || umap_json_write(&text, s, UMAP_JSON_COMPACT))
+		die_lib("bad feature id");
+	json_decref(s);
+	int numeric = *id != '\0';
+	for (const char *p = id; *p; p++)
+		numeric &= isdigit((unsigned char)*p) || *p == '-' || *p == '.';
+	git_oid blob;
+	if (numeric && head_tree &&
+	    umap_repo_feature_blob(&blob, NULL, repo, head_tree, NULL, text.ptr) == UMAP_ENOTFOUND &&
+	    umap_repo_feature_blob(&blob, NULL, repo, head_tree, NULL, id) == 0) {
+		umap_buf_dispose(&text);
+		return strdup(id);
+	}
+	umap_error_clear();
+	return umap_buf_detach(&text);
 }

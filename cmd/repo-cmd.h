@@ -54,6 +54,9 @@ void diff_from_revisions(umap_diff *diff, int argc, const char **argv, int nrevs
  * new tree drops, and seeds the status cache. Dies on failure. */
 void write_worktree(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree);
 int path_list_contains(char **list, size_t n, const char *s);
+/* A user's feature id as the compact JSON the repository keys features by: a string,
+ * unless it is a number that head_tree has (allocated). */
+char *feature_id_json(umap_repo *repo, const git_oid *head_tree, const char *id);
 /* Leaving a detached HEAD for `target`: warns, as git does, about the commits that no
  * branch or tag (nor target) contains, which only the reflog would find after. */
 void warn_leaving_detached(umap_repo *repo, const git_oid *old_head, const git_oid *target);

@@ -51,6 +51,7 @@ const struct command commands[] = {
 	{ "revert", cmd_revert, GROUP_REPO, "Make a commit that undoes another commit's feature changes" },
 	{ "cherry-pick", cmd_cherry_pick, GROUP_REPO, "Make a commit with another commit's feature changes" },
 	{ "reflog", cmd_reflog, GROUP_REPO, "Show where HEAD or a branch has been (HEAD@{N})" },
+	{ "blame", cmd_blame, GROUP_REPO, "Show which commit last set each feature or property" },
 	{ "export", cmd_export, GROUP_REPO, "Write a layer or map as it was at a revision" },
 	{ "branch", cmd_branch, GROUP_REPO, "List or create branches" },
 	{ "tag", cmd_tag, GROUP_REPO, "List or create tags" },
