@@ -517,3 +517,75 @@ hint: 'umapsync remote' lists them"
 	run umapsync remote
 	assert_output ""
 }
+
+# ---- blame ------------------------------------------------------------------------------
+
+# parking.geojson: imported by Test User, alice's edit by Alice, then Bob covers Bellecour.
+blame_history() {
+	parking_version bike-parking
+	umapsync init >/dev/null
+	umapsync import parking.geojson >/dev/null
+	parking_version bike-parking-alice
+	GIT_AUTHOR_NAME=Alice GIT_AUTHOR_DATE="@1700100000 +0000" umapsync commit -m alice >/dev/null
+	jq '(.features[] | select(.id == "zP5kR") | .properties.covered) = true' parking.geojson >e
+	mv e parking.geojson
+	GIT_AUTHOR_NAME=Bob GIT_AUTHOR_DATE="@1700200000 +0000" umapsync commit -m bob >/dev/null
+}
+
+@test "blame PATH names the commit, author and day that last set each feature" {
+	blame_history
+	import=$(git --git-dir=.umapsync rev-parse --short=7 HEAD~2)
+	alice=$(git --git-dir=.umapsync rev-parse --short=7 HEAD~1)
+	bob=$(git --git-dir=.umapsync rev-parse --short=7 HEAD)
+	run umapsync blame parking.geojson
+	assert_success
+	assert_output "$bob (Bob 2023-11-17) zP5kR \"Bellecour\"
+$import (Test User 2023-11-14) Tn2vB \"Gare Part-Dieu\"
+$import (Test User 2023-11-14) c8YfG \"Hôtel de Ville\"
+$import (Test User 2023-11-14) Ld6mQ \"Université Lyon 3\"
+$import (Test User 2023-11-14) Ve1xW \"Place Guichard\"
+$import (Test User 2023-11-14) g3HsN \"Jean Macé\"
+$import (Test User 2023-11-14) Yq7bE \"Saxe-Gambetta\"
+$alice (Alice 2023-11-16) R2dNw \"Perrache\"
+$import (Test User 2023-11-14) k4JrU \"Opéra\""
+	# at an older revision
+	run umapsync blame @~1 parking.geojson
+	assert_line --index 0 "$alice (Alice 2023-11-16) zP5kR \"Bellecour\""
+}
+
+@test "blame --feature ID names who set each property and the geometry; --format=json" {
+	blame_history
+	import=$(git --git-dir=.umapsync rev-parse --short=7 HEAD~2)
+	alice=$(git --git-dir=.umapsync rev-parse --short=7 HEAD~1)
+	bob=$(git --git-dir=.umapsync rev-parse --short=7 HEAD)
+	run umapsync blame --feature zP5kR parking.geojson
+	assert_success
+	assert_output "$import (Test User 2023-11-14) name: \"Bellecour\"
+$alice (Alice 2023-11-16) capacity: 64
+$bob (Bob 2023-11-17) covered: true
+$import (Test User 2023-11-14) operator: \"Métropole de Lyon\"
+$import (Test User 2023-11-14) geometry: Point"
+	run umapsync blame --feature zP5kR --format=json parking.geojson
+	[ "$(echo "$output" | jq -c '[.[] | [.key, .value, .author.name, .summary]] | .[0:3]')" = \
+	  '[["properties.name","Bellecour","Test User","Import parking.geojson"],["properties.capacity",64,"Alice","alice"],["properties.covered",true,"Bob","bob"]]' ]
+	[ "$(echo "$output" | jq -r '.[1].commit')" = "$(git --git-dir=.umapsync rev-parse HEAD~1)" ]
+	[ "$(echo "$output" | jq -r '.[1].date')" = 2023-11-16T02:00:00Z ]
+	run umapsync blame --format=json parking.geojson
+	[ "$(echo "$output" | jq -c '.[7] | [.id, .name, .author.name]')" = '["R2dNw","Perrache","Alice"]' ]
+	run_split umapsync blame --feature nope parking.geojson
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: feature 'nope' is not in parking.geojson"
+	run_split umapsync blame nope.geojson
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: 'nope.geojson': no such file"
+}
+
+@test "blame of a feature removed and added again names the commit that added it back" {
+	blame_history
+	jq '.features |= map(select(.id != "Tn2vB"))' parking.geojson >e && mv e parking.geojson
+	umapsync commit -m "drop Tn2vB" >/dev/null
+	umapsync restore --source=@~1 parking.geojson
+	umapsync commit -m "Tn2vB back" >/dev/null
+	run umapsync blame --feature Tn2vB parking.geojson
+	assert_line --index 0 --regexp "^$(git --git-dir=.umapsync rev-parse --short=7 HEAD) \(Test User [0-9-]+\) name: \"Gare Part-Dieu\"$"
+}
