@@ -11,6 +11,7 @@
 
 #include "error.h"
 #include "json.h"
+#include "json_arena.h"
 #include "strmap.h"
 
 /* The commits that own something, kept once each. */
@@ -150,6 +151,15 @@ static int file_step(void *data, umap_repo *repo, const git_commit *c, const git
 		     const git_oid *parent_tree)
 {
 	struct file_blame *b = data;
+	if (!parent_tree) {
+		/* the root commit added every feature still without one: no diff needed */
+		size_t w = owner_add(&b->owners, c);
+		for (size_t e = 0; e < b->n; e++)
+			if (b->owner[e] == SIZE_MAX)
+				b->owner[e] = w;
+		b->left = 0;
+		return 0;
+	}
 	umap_tree_diff *d = NULL;
 	if (umap_repo_diff(&d, repo, parent_tree, tree))
 		die_lib(NULL);
@@ -396,6 +406,9 @@ int cmd_blame(int argc, const char **argv)
 	char **rel = user_paths(&n, repo, &tree, 1, &path, 1);
 	setup_pager();
 	umap_buf out = UMAP_BUF_INIT;
+	/* a whole file's features are parsed for their names, and all freed at the end */
+	if (umap_json_arena_begin())
+		die_lib(NULL);
 	if (feature)
 		blame_feature(&out, repo, &start, &tree, rel[0], feature, !strcmp(format, "json"));
 	else
@@ -404,6 +417,7 @@ int cmd_blame(int argc, const char **argv)
 	umap_buf_dispose(&out);
 	umap_paths_free(rel, n);
 	umap_repo_free(repo);
+	umap_json_arena_end();
 	check_stdout();
 	return 0;
 }
