@@ -105,7 +105,7 @@ umap_snapshot *worktree_tree_of(git_oid *tree, umap_repo *repo, const git_oid *h
 				continue;
 			fflush(stdout);
 			fprintf(stderr, "fatal: tracked file '%s' is missing\n", f->path);
-			hint("restore it with 'umapsync export HEAD %s -o %s'", f->path, f->path);
+			hint("restore it with 'umapsync restore %s'", f->path);
 			exit(EXIT_FATAL);
 		}
 		if (f->unchanged)

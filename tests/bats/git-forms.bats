@@ -589,3 +589,42 @@ $import (Test User 2023-11-14) geometry: Point"
 	run umapsync blame --feature Tn2vB parking.geojson
 	assert_line --index 0 --regexp "^$(git --git-dir=.umapsync rev-parse --short=7 HEAD) \(Test User [0-9-]+\) name: \"Gare Part-Dieu\"$"
 }
+
+@test "status lists untracked map files like git: .geojson, .umap, and .json holding GeoJSON" {
+	parking_history
+	mkdir -p sub/deeper .hidden
+	cp parking.geojson sub/deeper/new.geojson
+	cp "$EXAMPLES/cycling-lyon.umap" map.umap
+	echo '{"type": "FeatureCollection", "features": []}' >layer.json
+	echo '{"name": "not a map"}' >package.json
+	echo x >notes.txt
+	cp parking.geojson .hidden/h.geojson
+	run umapsync status
+	assert_success
+	assert_output "On branch main
+Untracked map files:
+  (use 'umapsync import FILE' to start tracking them)
+	layer.json
+	map.umap
+	sub/deeper/new.geojson
+
+nothing to commit, but untracked map files are present"
+	parking_version bike-parking
+	run umapsync status
+	assert_output "On branch main
+Changes not committed:
+  modified:   parking.geojson (0 added, 1 modified, 1 removed)
+
+Untracked map files:
+  (use 'umapsync import FILE' to start tracking them)
+	layer.json
+	map.umap
+	sub/deeper/new.geojson"
+	run umapsync status map.umap
+	assert_output "On branch main
+Untracked map files:
+  (use 'umapsync import FILE' to start tracking them)
+	map.umap
+
+nothing to commit, but untracked map files are present"
+}
