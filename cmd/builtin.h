@@ -91,5 +91,6 @@ DECLARE_COMMAND(cherry_pick);
 DECLARE_COMMAND(reflog);
 DECLARE_COMMAND(switch);
 DECLARE_COMMAND(blame);
+DECLARE_COMMAND(stash);
 
 #endif

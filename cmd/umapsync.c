@@ -50,6 +50,7 @@ const struct command commands[] = {
 	{ "reset", cmd_reset, GROUP_REPO, "Move the current branch to a commit, and with --hard the files" },
 	{ "revert", cmd_revert, GROUP_REPO, "Make a commit that undoes another commit's feature changes" },
 	{ "cherry-pick", cmd_cherry_pick, GROUP_REPO, "Make a commit with another commit's feature changes" },
+	{ "stash", cmd_stash, GROUP_REPO, "Put the working files' changes aside and bring them back" },
 	{ "reflog", cmd_reflog, GROUP_REPO, "Show where HEAD or a branch has been (HEAD@{N})" },
 	{ "blame", cmd_blame, GROUP_REPO, "Show which commit last set each feature or property" },
 	{ "export", cmd_export, GROUP_REPO, "Write a layer or map as it was at a revision" },

@@ -628,3 +628,50 @@ Untracked map files:
 
 nothing to commit, but untracked map files are present"
 }
+
+# ---- stash ------------------------------------------------------------------------------
+
+@test "stash puts changes aside; pop brings them back on another branch" {
+	parking_version bike-parking
+	umapsync init >/dev/null
+	umapsync import parking.geojson >/dev/null
+	head=$(git --git-dir=.umapsync rev-parse --short=7 HEAD)
+	run umapsync stash
+	assert_output "No local changes to save"
+	parking_version bike-parking-alice
+	run umapsync stash
+	assert_success
+	assert_output "Saved working files and feature changes: WIP on main: $head Import parking.geojson"
+	run umapsync status
+	assert_output "On branch main
+nothing to commit, working files clean"
+	jq '(.features[] | select(.id == "zP5kR") | .properties.capacity) = 50' parking.geojson >e
+	mv e parking.geojson
+	umapsync stash -m "bob's edit" >/dev/null
+	run umapsync stash list
+	assert_output "stash@{0}: On main: bob's edit
+stash@{1}: WIP on main: $head Import parking.geojson"
+	umapsync switch -c survey 2>/dev/null
+	alice=$(git --git-dir=.umapsync rev-parse refs/stash@{1})
+	run umapsync stash pop stash@{1}
+	assert_success
+	assert_output "Dropped stash@{1} ($alice)"
+	run umapsync diff --stat
+	assert_output "$PARKING_STAT"
+	run umapsync stash list
+	assert_output "stash@{0}: On main: bob's edit"
+	umapsync commit -m alice >/dev/null
+	# bob's stash changes Bellecour too (40 -> 50, alice made it 64): a conflict
+	run_split umapsync stash pop
+	assert_equal "$status" 1
+	[[ "$stderr" == *"error: stash@{0} conflicts with HEAD: nothing was changed, and the stash is kept"* ]]
+	run umapsync status
+	assert_output "On branch survey
+nothing to commit, working files clean"
+	umapsync stash drop
+	run umapsync stash list
+	assert_output ""
+	run_split umapsync stash pop
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: no stash entries"
+}
