@@ -39,24 +39,22 @@ int cmd_checkout(int argc, const char **argv)
 	git_oid head, head_tree, target, target_tree;
 	int unborn = read_head(&head, &head_tree, repo);
 	const char *new_argv[] = { new_branch, NULL };
+	git_oid start;
 	if (new_branch) {
-		/* -b: the branch is made where it starts, then checked out as any branch */
-		git_oid start;
+		/* -b: a checkout of where the branch starts, the branch made only once the
+		 * files are written, so that a refused checkout leaves no branch behind */
 		if (is_branch(repo, new_branch, &start))
 			die("a branch named '%s' already exists", new_branch);
 		if (umap_repo_resolve(&start, repo, argc ? argv[0] : "HEAD"))
 			die_lib(NULL);
-		umap_buf ref = UMAP_BUF_INIT;
-		umap_buf_printf(&ref, "refs/heads/%s", new_branch);
-		if (umap_repo_create_ref(repo, ref.ptr, &start, "branch: Created from checkout -b"))
-			die_lib("cannot create branch '%s'", new_branch);
-		umap_buf_dispose(&ref);
 		argv = new_argv;
 	}
 	char *old_branch = NULL;
 	if (!unborn && umap_repo_head_branch(&old_branch, repo))
 		die_lib(NULL);
-	int branch = is_branch(repo, argv[0], &target);
+	int branch = new_branch ? 1 : is_branch(repo, argv[0], &target);
+	if (new_branch)
+		git_oid_cpy(&target, &start);
 	if (!branch && umap_repo_resolve(&target, repo, argv[0]))
 		die_lib(NULL);
 	if (umap_repo_commit_tree(&target_tree, repo, &target))
@@ -146,6 +144,13 @@ int cmd_checkout(int argc, const char **argv)
 	if (!unborn && !old_branch)
 		warn_leaving_detached(repo, &head, &target);
 	free(old_branch);
+	if (new_branch) {
+		umap_buf ref = UMAP_BUF_INIT;
+		umap_buf_printf(&ref, "refs/heads/%s", new_branch);
+		if (umap_repo_create_ref(repo, ref.ptr, &target, "branch: Created from checkout -b"))
+			die_lib("cannot create branch '%s'", new_branch);
+		umap_buf_dispose(&ref);
+	}
 	if (branch ? umap_repo_set_head_branch(repo, argv[0]) : umap_repo_set_head_detached(repo, &target))
 		die_lib(NULL);
 	if (umap_repo_checkout_state_remove(repo))

@@ -41,24 +41,7 @@ int cmd_reset(int argc, const char **argv)
 	if (mode == RESET_HARD) {
 		/* every tracked file of REV is written (changes to it are thrown away), and
 		 * those only HEAD tracks are removed */
-		write_worktree(repo, NULL, &target_tree);
-		char **old_paths = NULL, **new_paths = NULL;
-		size_t nold = 0, nnew = 0;
-		if (umap_repo_tracked(&old_paths, &nold, repo, &head_tree) ||
-		    umap_repo_tracked(&new_paths, &nnew, repo, &target_tree))
-			die_lib(NULL);
-		for (size_t i = 0; i < nold; i++) {
-			if (path_list_contains(new_paths, nnew, old_paths[i]))
-				continue;
-			char *abs = NULL;
-			if (umap_repo_abspath(&abs, repo, old_paths[i]))
-				die_lib(NULL);
-			if (unlink(abs) < 0 && errno != ENOENT)
-				die_errno("cannot remove %s", old_paths[i]);
-			free(abs);
-		}
-		umap_paths_free(old_paths, nold);
-		umap_paths_free(new_paths, nnew);
+		write_worktree_all(repo, &head_tree, &target_tree);
 		if (state) {
 			umap_merge_backup_drop(repo, state);
 			if (umap_merge_state_remove(repo))

@@ -44,7 +44,7 @@ int cmd_restore(int argc, const char **argv)
 		if (umap_mkdir_p(abs, 0777))
 			die_lib(NULL);
 		*slash = '/';
-		if (umap_doc_save(one->files[0].doc, abs, UMAP_JSON_INDENT(2)))
+		if (umap_doc_save(one->files[0].doc, abs, UMAP_DOC_AS_READ))
 			die_lib("cannot write %s", paths[i]);
 		if (umap_repo_index_record(repo, paths[i], NULL, &tree))
 			umap_error_clear();

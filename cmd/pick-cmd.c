@@ -77,12 +77,7 @@ int pick_command(enum pick_kind kind, int argc, const char **argv)
 	umap_repo_merge *m = NULL;
 	if (umap_repo_merge_trees(&m, repo, base, &head_tree, theirs, 1, &mopts))
 		die_lib("cannot %s", verb);
-	json_t *paths = json_array();
-	for (size_t i = 0; paths && i < m->nfiles; i++)
-		if (m->files[i].present && json_array_append_new(paths, json_string(m->files[i].path)))
-			die("out of memory");
-	if (!paths)
-		die("out of memory");
+	json_t *paths = merge_present_paths(m);
 	int rc = 0;
 	if (!m->nconflicts) {
 		git_oid tree, commit;
@@ -100,41 +95,16 @@ int pick_command(enum pick_kind kind, int argc, const char **argv)
 			print_commit_line(repo, &commit, msg.ptr);
 		}
 	} else {
-		/* Stop as merge does, the state marking a commit with one parent. */
-		json_t *state = json_object(), *conflicts = NULL;
-		char **all = calloc(m->nfiles + 1, sizeof(*all));
-		if (!state || !all)
-			die("out of memory");
-		for (size_t i = 0; i < m->nfiles; i++)
-			all[i] = m->files[i].path;
+		/* stop as merge does, the state marking a commit with one parent */
 		umap_buf what = UMAP_BUF_INIT;
 		umap_buf_printf(&what, "%s of %s", verb, short_id(&picked));
-		if (umap_repo_merge_conflicts(&conflicts, m) ||
-		    json_object_set_new(state, "kind", json_string("merge")) ||
-		    json_object_set_new(state, "single_parent", json_true()) ||
-		    json_object_set_new(state, "head", oid_json(&head)) ||
-		    json_object_set_new(state, "theirs", oid_json(&picked)) ||
-		    json_object_set_new(state, "branch", json_string(what.ptr)) ||
-		    json_object_set_new(state, "message", json_string(msg.ptr)) ||
-		    json_object_set(state, "files", paths) ||
-		    json_object_set_new(state, "conflicts", conflicts) ||
-		    umap_merge_backup(state, repo, all, m->nfiles) ||
-		    umap_merge_state_save(repo, state))
-			die_lib("cannot record the %s state", verb);
+		stop_on_conflicts(repo, m, &head, &picked, what.ptr, msg.ptr, paths, 1);
 		umap_buf_dispose(&what);
-		if (umap_repo_merge_write_worktree(repo, m)) {
-			umap_merge_restore(repo, state);
-			umap_merge_state_remove(repo);
-			die_lib("cannot write the files");
-		}
-		print_conflict_list(stderr, conflicts, NULL, 0);
 		fprintf(stderr, "error: could not %s %s: %zu conflict%s; the working files keep %s side of each.\n",
 			verb, short_id(&picked), m->nconflicts, m->nconflicts == 1 ? "" : "s",
 			favor == UMAP_MERGE_FAVOR_THEIRS ? "their" : favor == UMAP_MERGE_FAVOR_UNION ? "both sides'" : "our");
 		hint("settle them with 'umapsync resolve ID [KEY] --with=ours|theirs|base|delete' (see 'umapsync conflicts'),");
 		hint("then 'umapsync %s --continue'; or 'umapsync %s --abort'", verb, verb);
-		free(all);
-		json_decref(state);
 		rc = EXIT_DIFFERENT;
 	}
 	json_decref(paths);

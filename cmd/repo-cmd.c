@@ -341,7 +341,21 @@ int path_list_contains(char **list, size_t n, const char *s)
 	return 0;
 }
 
+static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree,
+			int every_file);
+
 void write_worktree(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree)
+{
+	write_files(repo, old_tree, new_tree, 0);
+}
+
+void write_worktree_all(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree)
+{
+	write_files(repo, old_tree, new_tree, 1);
+}
+
+static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree,
+			int every_file)
 {
 	char **old_paths = NULL, **new_paths = NULL;
 	size_t nold = 0, nnew = 0;
@@ -358,7 +372,8 @@ void write_worktree(umap_repo *repo, const git_oid *old_tree, const git_oid *new
 		die("out of memory");
 	for (size_t i = 0; i < nnew; i++) {
 		int differs = 1;
-		if (old_tree && umap_repo_file_differs(&differs, repo, old_tree, new_tree, new_paths[i]))
+		if (!every_file && old_tree &&
+		    umap_repo_file_differs(&differs, repo, old_tree, new_tree, new_paths[i]))
 			die_lib(NULL);
 		if (!differs)
 			continue;

@@ -53,6 +53,8 @@ void diff_from_revisions(umap_diff *diff, int argc, const char **argv, int nrevs
 /* Writes the working files that differ between two trees (old NULL: all), removes those the
  * new tree drops, and seeds the status cache. Dies on failure. */
 void write_worktree(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree);
+/* The same, writing every file of the new tree, changed or not (reset --hard). */
+void write_worktree_all(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree);
 int path_list_contains(char **list, size_t n, const char *s);
 /* A user's feature id as the compact JSON the repository keys features by: a string,
  * unless it is a number that head_tree has (allocated). */

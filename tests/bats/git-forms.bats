@@ -253,6 +253,7 @@ parking_history() {
 	run_split umapsync restore parking.geojson
 	assert_success
 	assert_output ""
+	cmp parking.geojson <(umapsync export HEAD parking.geojson) # the bytes export gives
 	run umapsync status
 	assert_output "On branch main
 nothing to commit, working files clean"
@@ -437,6 +438,12 @@ hint: to make a branch there, 'umapsync switch -c NEW HEAD~1'"
 	run_split umapsync checkout -b main
 	assert_equal "$status" 128
 	assert_equal "$stderr" "fatal: a branch named 'main' already exists"
+	# a checkout refused for changes in the way leaves no branch behind
+	parking_version bike-parking-bob
+	run_split umapsync checkout -b later HEAD~1
+	assert_equal "$status" 1
+	run git --git-dir=.umapsync branch --list later
+	assert_output ""
 }
 
 @test "leaving commits behind on a detached HEAD warns; the reflog finds them" {
