@@ -41,7 +41,9 @@ static int delete_branch(umap_repo *repo, const char *name, int force)
 			return EXIT_DIFFERENT;
 		}
 	}
-	if (git_branch_delete(ref) < 0)
+	/* not git_branch_delete: its removal of branch.NAME.* config leaks libgit2's regex, and
+	 * umapsync keeps no branch config */
+	if (git_reference_delete(ref) < 0)
 		die("cannot delete branch '%s': %s", name, git_error_last()->message);
 	git_reference_free(ref);
 	printf("Deleted branch %s (was %s).\n", name, short_id(&tip));
@@ -69,7 +71,14 @@ static int rename_branch(umap_repo *repo, const char *old_name, const char *new_
 	git_branch_name_is_valid(&valid, new_name);
 	if (!valid)
 		die("'%s' is not a valid branch name", new_name);
-	if (git_branch_move(&moved, ref, new_name, force) < 0) {
+	umap_buf target = UMAP_BUF_INIT, msg = UMAP_BUF_INIT;
+	umap_buf_printf(&target, "refs/heads/%s", new_name);
+	umap_buf_printf(&msg, "Branch: renamed %s to %s", git_reference_name(ref), target.ptr);
+	/* HEAD follows the rename; not git_branch_move, for the reason delete_branch says */
+	int err = git_reference_rename(&moved, ref, target.ptr, force, msg.ptr);
+	umap_buf_dispose(&target);
+	umap_buf_dispose(&msg);
+	if (err < 0) {
 		const git_error *e = git_error_last();
 		die("cannot rename branch '%s' to '%s': %s", old_name, new_name,
 		    e && e->klass == GIT_ERROR_REFERENCE ? "a branch of that name exists (-M replaces it)"

@@ -121,7 +121,8 @@ static int print_untracked(umap_repo *repo, const git_oid *head_tree, char **onl
 		die_lib(NULL);
 	struct string_list found = STRING_LIST_INIT;
 	find_untracked(&found, umap_repo_workdir(repo), "", 0, tracked, ntracked);
-	qsort(found.items, (size_t)found.nr, sizeof(*found.items), compare_strings);
+	if (found.nr) /* qsort of a null array is undefined, even of none */
+		qsort(found.items, (size_t)found.nr, sizeof(*found.items), compare_strings);
 	int shown = 0;
 	for (int i = 0; i < found.nr; i++) {
 		if (only && !path_list_contains(only, nonly, found.items[i]))
