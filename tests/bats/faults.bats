@@ -442,7 +442,8 @@ three_layers() {
 		# the temp file exists from its creation to the rename: kill the writer then
 		while kill -0 "$pid" 2>/dev/null; do
 			if tmp=$(compgen -G 'out.geojson.tmp-*'); then
-				kill -9 "$pid"
+				# it may have renamed and exited since: then this try missed
+				kill -9 "$pid" 2>/dev/null || true
 				break
 			fi
 		done
