@@ -466,6 +466,23 @@ bench_repo() {
 		measure export "$n" "git show HEAD:layer.geojson (whole file)" peer "0" "$PEER_LIMIT" \
 			"cd '$grepo' && git show HEAD:layer.geojson"
 	fi
+
+	# blame of one feature after 50 commits of 10 edited features each (issue 20: under
+	# 0.1 s at 100k); the feature is edited in the first of them
+	local bl=$WORK/blame-$n
+	if [ -d "$pristine" ] && rm -rf "$bl" && cp -a "$pristine" "$bl" && (
+		cd "$bl" && for i in $(seq 1 50); do
+			awk -v i="$i" -v step=$((n / 10)) 'NR > 1 && (NR + i) % step == 0 { sub(/"capacity":[0-9]+/, "\"capacity\":" (3000 + i)) } { print }' \
+				layer.geojson >x && mv x layer.geojson && "$U" commit -m "edit $i" >/dev/null || exit 1
+		done) 2>"$OUT/stderr.txt"; then
+		local id
+		id=$(cd "$bl" && "$U" log --format=oneline -1 >/dev/null && "$U" diff HEAD~50 HEAD~49 --format=json | jq -r '.features[0].id')
+		measure blame "$n" "umapsync blame --feature (50 commits)" us "0" $OUR_LIMIT \
+			"cd '$bl' && '$U' blame --feature '$id' layer.geojson"
+		rm -rf "$bl"
+	else
+		na blame "$n" "umapsync blame --feature (50 commits)" us "needs import and commit: $(first_line "$OUT/stderr.txt")"
+	fi
 }
 
 SERVER_PID=""

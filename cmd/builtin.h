@@ -84,5 +84,13 @@ DECLARE_COMMAND(git_merge_driver);
 DECLARE_COMMAND(git_diff_driver);
 DECLARE_COMMAND(git_textconv);
 DECLARE_COMMAND(help);
+DECLARE_COMMAND(restore);
+DECLARE_COMMAND(reset);
+DECLARE_COMMAND(revert);
+DECLARE_COMMAND(cherry_pick);
+DECLARE_COMMAND(reflog);
+DECLARE_COMMAND(switch);
+DECLARE_COMMAND(blame);
+DECLARE_COMMAND(stash);
 
 #endif

@@ -22,17 +22,39 @@ static int is_branch(umap_repo *repo, const char *name, git_oid *tip)
 
 int cmd_checkout(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync checkout BRANCH|REV", NULL };
+	static const char *const usage[] = {
+		"umapsync checkout BRANCH|REV",
+		"umapsync checkout -b NEW [REV]",
+		NULL,
+	};
+	const char *new_branch = NULL;
 	const struct option options[] = {
+		OPT_STRING('b', NULL, &new_branch, "NEW", "create the branch NEW at REV (default HEAD) and switch to it"),
 		OPT_END(),
 	};
 	argc = parse_options(argc, argv, options, usage);
-	if (argc != 1)
+	if (new_branch ? argc > 1 : argc != 1)
 		usage_with_options_msg(usage, options, "checkout needs one branch or revision");
 	umap_repo *repo = open_repo_with(OPEN_REPO_OWN_CHECKOUT_NOTE);
 	git_oid head, head_tree, target, target_tree;
 	int unborn = read_head(&head, &head_tree, repo);
-	int branch = is_branch(repo, argv[0], &target);
+	const char *new_argv[] = { new_branch, NULL };
+	git_oid start;
+	if (new_branch) {
+		/* -b: a checkout of where the branch starts, the branch made only once the
+		 * files are written, so that a refused checkout leaves no branch behind */
+		if (is_branch(repo, new_branch, &start))
+			die("a branch named '%s' already exists", new_branch);
+		if (umap_repo_resolve(&start, repo, argc ? argv[0] : "HEAD"))
+			die_lib(NULL);
+		argv = new_argv;
+	}
+	char *old_branch = NULL;
+	if (!unborn && umap_repo_head_branch(&old_branch, repo))
+		die_lib(NULL);
+	int branch = new_branch ? 1 : is_branch(repo, argv[0], &target);
+	if (new_branch)
+		git_oid_cpy(&target, &start);
 	if (!branch && umap_repo_resolve(&target, repo, argv[0]))
 		die_lib(NULL);
 	if (umap_repo_commit_tree(&target_tree, repo, &target))
@@ -84,6 +106,7 @@ int cmd_checkout(int argc, const char **argv)
 				umap_paths_free(new_paths, nnew);
 				umap_repo_free(repo);
 				free(interrupted);
+				free(old_branch);
 				exit(EXIT_DIFFERENT);
 			}
 		}
@@ -102,6 +125,7 @@ int cmd_checkout(int argc, const char **argv)
 			umap_paths_free(new_paths, nnew);
 			umap_repo_free(repo);
 			free(interrupted);
+			free(old_branch);
 			exit(EXIT_DIFFERENT);
 		}
 		free(abs);
@@ -117,6 +141,16 @@ int cmd_checkout(int argc, const char **argv)
 	/* files the killed checkout already wrote differ from HEAD's without the trees saying so */
 	if (have_interrupted)
 		write_worktree(repo, &interrupted_tree, &target_tree);
+	if (!unborn && !old_branch)
+		warn_leaving_detached(repo, &head, &target);
+	free(old_branch);
+	if (new_branch) {
+		umap_buf ref = UMAP_BUF_INIT;
+		umap_buf_printf(&ref, "refs/heads/%s", new_branch);
+		if (umap_repo_create_ref(repo, ref.ptr, &target, "branch: Created from checkout -b"))
+			die_lib("cannot create branch '%s'", new_branch);
+		umap_buf_dispose(&ref);
+	}
 	if (branch ? umap_repo_set_head_branch(repo, argv[0]) : umap_repo_set_head_detached(repo, &target))
 		die_lib(NULL);
 	if (umap_repo_checkout_state_remove(repo))
@@ -125,7 +159,7 @@ int cmd_checkout(int argc, const char **argv)
 	git_commit *c = NULL;
 	git_commit_lookup(&c, umap_repo_git(repo), &target);
 	if (branch)
-		fprintf(stderr, "Switched to branch '%s'\n", argv[0]);
+		fprintf(stderr, "Switched to %sbranch '%s'\n", new_branch ? "a new " : "", argv[0]);
 	else
 		fprintf(stderr, "HEAD is now at %s %s\n", short_id(&target),
 			c ? subject_of(git_commit_message(c)) : "");

@@ -86,7 +86,7 @@ int cmd_diff(int argc, const char **argv)
 {
 	static const char *const usage[] = {
 		"umapsync diff [options] A B",
-		"umapsync diff [options] [REV [REV]]",
+		"umapsync diff [options] [REV [REV]] [[--] PATH...]",
 		NULL,
 	};
 	struct diff_cmd cmd = { "text", 0, 0, 0, -1, COLOR_AUTO, NULL, STRING_LIST_INIT, 20, NULL, NULL };
@@ -106,6 +106,15 @@ int cmd_diff(int argc, const char **argv)
 		OPT_COLOR(&cmd.color),
 		OPT_END(),
 	};
+	/* what follows "--" is paths: parse_options drops the "--", so count first */
+	int before_dashdash = -1;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--")) {
+			before_dashdash = 0;
+			for (int j = 1; j < i; j++)
+				before_dashdash += argv[j][0] != '-' || !argv[j][1];
+			break;
+		}
 	argc = parse_options(argc, argv, options, usage);
 	if (cmd.precision < -1 || cmd.precision > 17)
 		usage_with_options_msg(usage, options, "--precision expects 0 to 17 decimals, not %d",
@@ -115,8 +124,13 @@ int cmd_diff(int argc, const char **argv)
 				       cmd.max_features);
 	if (cmd.id_property && !*cmd.id_property)
 		usage_with_options_msg(usage, options, "--id needs a property name");
-	if (argc > 2)
-		usage_with_options_msg(usage, options, "too many arguments: diff compares two sources");
+	if (argc > 2 && before_dashdash < 0) {
+		/* more than two sources is only a revision diff limited to paths */
+		umap_repo *repo = NULL;
+		if (umap_repo_open(&repo, NULL))
+			usage_with_options_msg(usage, options, "too many arguments: diff compares two sources");
+		umap_repo_free(repo);
+	}
 	umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
 	dopts.ignore = cmd.ignore.items;
 	dopts.nignore = (size_t)cmd.ignore.nr;
@@ -129,11 +143,13 @@ int cmd_diff(int argc, const char **argv)
 	int title;
 	if (umap_diff_new(&diff, &dopts))
 		die_lib(NULL);
-	if (argc < 2 || !is_file_source(argv[0]) || !is_file_source(argv[1])) {
-		/* revisions (HEAD~1, branches, tags) and the working files of a repository */
+	if (argc != 2 || before_dashdash >= 0 || !is_file_source(argv[0]) ||
+	    !is_file_source(argv[1])) {
+		/* revisions (HEAD~1, branches, tags), REV:PATH, and the working files of a
+		 * repository, for all tracked files or the PATHs given */
 		if (cmd.id_property)
 			usage_with_options_msg(usage, options, "--id applies to files, not revisions");
-		diff_from_revisions(diff, argc, argv);
+		diff_from_revisions(diff, argc, argv, before_dashdash);
 		title = umap_buf_printf(&heading, "%s \xe2\x86\x92 %s", argc ? argv[0] : "HEAD",
 					argc > 1 ? argv[1] : "working files");
 	} else if (!strcmp(argv[0], "-") && !strcmp(argv[1], "-")) {

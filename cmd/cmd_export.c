@@ -43,7 +43,9 @@ static void export_seq(umap_doc *doc, const char *output)
 int cmd_export(int argc, const char **argv)
 {
 	static const char *const usage[] = {
-		"umapsync export [--format=geojson|geojsonseq] REV PATH [-o FILE]", NULL
+		"umapsync export [--format=geojson|geojsonseq] REV PATH [-o FILE]",
+		"umapsync export [--format=geojson|geojsonseq] REV:PATH [-o FILE]",
+		NULL,
 	};
 	const char *output = NULL, *format = "geojson";
 	const struct option options[] = {
@@ -54,14 +56,17 @@ int cmd_export(int argc, const char **argv)
 		OPT_END(),
 	};
 	argc = parse_options(argc, argv, options, usage);
-	if (argc != 2)
+	int rev_path = argc == 1 && strchr(argv[0], ':');
+	if (argc != 2 && !rev_path)
 		usage_with_options_msg(usage, options, "export needs a revision and a tracked path");
 	umap_repo *repo = open_repo();
 	git_oid commit, tree;
 	char *rel = NULL;
 	umap_snapshot *snap = NULL;
-	if (umap_repo_resolve(&commit, repo, argv[0]) || umap_repo_commit_tree(&tree, repo, &commit) ||
-	    umap_repo_relpath(&rel, repo, argv[1]) || umap_repo_read_tree(&snap, repo, &tree, rel))
+	if (rev_path ? umap_repo_resolve_path(&commit, &rel, repo, argv[0])
+		     : umap_repo_resolve(&commit, repo, argv[0]) || umap_repo_relpath(&rel, repo, argv[1]))
+		die_lib(NULL);
+	if (umap_repo_commit_tree(&tree, repo, &commit) || umap_repo_read_tree(&snap, repo, &tree, rel))
 		die_lib(NULL);
 	umap_doc *doc = snap->files[0].doc;
 	if (!strcmp(format, "geojsonseq")) {

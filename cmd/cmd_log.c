@@ -6,34 +6,13 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "json.h"
 
-/* The feature id as compact JSON: a string, unless it is a number that HEAD has. */
-static char *feature_id_json(umap_repo *repo, const git_oid *head_tree, const char *id)
-{
-	umap_buf text = UMAP_BUF_INIT;
-	json_t *s = json_string(id);
-	if (!s || umap_json_write(&text, s, UMAP_JSON_COMPACT))
-		die_lib("bad feature id");
-	json_decref(s);
-	int numeric = *id != '\0';
-	for (const char *p = id; *p; p++)
-		numeric &= isdigit((unsigned char)*p) || *p == '-' || *p == '.';
-	git_oid blob;
-	if (numeric && head_tree &&
-	    umap_repo_feature_blob(&blob, NULL, repo, head_tree, NULL, text.ptr) == UMAP_ENOTFOUND &&
-	    umap_repo_feature_blob(&blob, NULL, repo, head_tree, NULL, id) == 0) {
-		umap_buf_dispose(&text);
-		return strdup(id);
-	}
-	umap_error_clear();
-	return umap_buf_detach(&text);
-}
-
 static int feature_changed(umap_repo *repo, const git_oid *tree, const git_oid *parent_tree,
-			   const char *id_json)
+			   const char *id_json, int *seen)
 {
 	git_oid a, b;
 	int ra = umap_repo_feature_blob(&a, NULL, repo, tree, NULL, id_json);
@@ -41,6 +20,8 @@ static int feature_changed(umap_repo *repo, const git_oid *tree, const git_oid *
 			     : UMAP_ENOTFOUND;
 	if ((ra && ra != UMAP_ENOTFOUND) || (rb && rb != UMAP_ENOTFOUND))
 		die_lib(NULL);
+	if (!ra || !rb)
+		*seen = 1;
 	if (ra && rb)
 		return 0;
 	return ra != rb || !git_oid_equal(&a, &b);
@@ -95,12 +76,29 @@ static void print_commit(umap_buf *out, const git_commit *c, const char *format,
 int cmd_log(int argc, const char **argv)
 {
 	static const char *const usage[] = {
-		"umapsync log [--format=medium|oneline|json] [--feature ID] [-n N] [REV] [PATH]",
+		"umapsync log [--format=medium|oneline|json] [-p|--stat] [--feature ID] [-n N|-N] [REV|A..B] [PATH]",
 		NULL,
 	};
 	const char *format = "medium", *feature = NULL;
-	int max_count = -1, oneline = 0;
+	int max_count = -1, oneline = 0, patch = 0, stat = 0, color = COLOR_AUTO;
+	/* git's -N is -n N */
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+		const char *a = argv[i];
+		if (a[0] != '-' || !isdigit((unsigned char)a[1]))
+			continue;
+		char *end;
+		long n = strtol(a + 1, &end, 10);
+		if (*end || n > 1000000000L)
+			continue;
+		max_count = (int)n;
+		memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(*argv));
+		argc--;
+		i--;
+	}
 	const struct option options[] = {
+		OPT_BOOL('p', "patch", &patch, "show each commit's feature diff"),
+		OPT_BOOL(0, "stat", &stat, "show how many features each commit changed per layer"),
+		OPT_COLOR(&color),
 		OPT_BOOL(0, "oneline", &oneline, "same as --format=oneline"),
 		OPT_CHOICE(0, "format", &format, "FORMAT", "how to print each commit",
 			   "medium|oneline|json"),
@@ -122,9 +120,22 @@ int cmd_log(int argc, const char **argv)
 	}
 	const char *rev = NULL, *path = NULL;
 	git_oid_cpy(&start, &head);
+	const char *range = NULL;
+	git_oid range_from;
 	for (int i = 0; i < argc; i++) {
 		git_oid c;
-		if (!rev && !path && umap_repo_resolve(&c, repo, argv[i]) == 0) {
+		const char *dots = strstr(argv[i], "..");
+		if (!rev && !path && dots && dots[2] != '.' && dots[2] != '/') {
+			/* A..B: commits reachable from B and not from A (either side empty: HEAD) */
+			char *from = strndup(argv[i], (size_t)(dots - argv[i]));
+			if (!from)
+				die("out of memory");
+			if (umap_repo_resolve(&range_from, repo, *from ? from : "HEAD") ||
+			    umap_repo_resolve(&start, repo, dots[2] ? dots + 2 : "HEAD"))
+				die_lib(NULL);
+			free(from);
+			rev = range = argv[i];
+		} else if (!rev && !path && umap_repo_resolve(&c, repo, argv[i]) == 0) {
 			rev = argv[i];
 			git_oid_cpy(&start, &c);
 		} else if (!path) {
@@ -148,12 +159,15 @@ int cmd_log(int argc, const char **argv)
 		for (size_t i = 0; i < n; i++)
 			found |= !strcmp(tracked[i], rel);
 		umap_paths_free(tracked, n);
+		if (!found && access(path, F_OK) != 0 && (strchr(path, '.') || strchr(path, '/')))
+			die("'%s': no such file", path);
 		if (!found)
 			die("'%s' is not a revision, nor a file tracked at %s", path, rev ? rev : "HEAD");
 	}
 	char *id_json = feature ? feature_id_json(repo, &head_tree, feature) : NULL;
 	git_revwalk *walk = NULL;
-	if (git_revwalk_new(&walk, umap_repo_git(repo)) < 0 || git_revwalk_push(walk, &start) < 0)
+	if (git_revwalk_new(&walk, umap_repo_git(repo)) < 0 || git_revwalk_push(walk, &start) < 0 ||
+	    (range && git_revwalk_hide(walk, &range_from) < 0))
 		die("cannot walk the history: %s", git_error_last() ? git_error_last()->message : "");
 	git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME);
 	if (feature || path)
@@ -163,7 +177,7 @@ int cmd_log(int argc, const char **argv)
 	if (!strcmp(format, "json"))
 		umap_buf_putc(&out, '[');
 	git_oid id;
-	int shown = 0, err;
+	int shown = 0, err, feature_seen = 0;
 	while (max_count != 0 && (err = git_revwalk_next(&id, walk)) == 0) {
 		git_commit *c = NULL;
 		if (git_commit_lookup(&c, umap_repo_git(repo), &id) < 0)
@@ -175,7 +189,8 @@ int cmd_log(int argc, const char **argv)
 			die_lib(NULL);
 		int show = 1;
 		if (id_json)
-			show = feature_changed(repo, tree, has_parent ? &parent_tree : NULL, id_json);
+			show = feature_changed(repo, tree, has_parent ? &parent_tree : NULL, id_json,
+					       &feature_seen);
 		if (show && rel) {
 			int differs = 0;
 			if (umap_repo_file_differs(&differs, repo, has_parent ? &parent_tree : NULL, tree,
@@ -185,6 +200,8 @@ int cmd_log(int argc, const char **argv)
 		}
 		if (show) {
 			print_commit(&out, c, format, !shown);
+			if ((patch || stat) && strcmp(format, "json"))
+				format_commit_diff(&out, repo, c, stat, color);
 			shown++;
 			if (max_count > 0)
 				max_count--;
@@ -194,6 +211,11 @@ int cmd_log(int argc, const char **argv)
 			fwrite(out.ptr, 1, out.len, stdout);
 			umap_buf_clear(&out);
 		}
+	}
+	if (id_json && !feature_seen && max_count != 0) {
+		/* never there, unlike a feature whose history is just outside the range */
+		umap_buf_dispose(&out);
+		die("feature '%s' never existed in the history of %s", feature, rev ? rev : "HEAD");
 	}
 	if (!strcmp(format, "json"))
 		umap_buf_puts(&out, shown ? "\n]\n" : "]\n");

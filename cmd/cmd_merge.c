@@ -12,24 +12,14 @@
 
 #include "error.h"
 
-static json_t *present_paths(const umap_repo_merge *m)
-{
-	json_t *paths = json_array();
-	for (size_t i = 0; paths && i < m->nfiles; i++)
-		if (m->files[i].present && json_array_append_new(paths, json_string(m->files[i].path)))
-			die("out of memory");
-	if (!paths)
-		die("out of memory");
-	return paths;
-}
-
 /* The commit of a merge whose working files are final. */
 static void commit_merge(umap_repo *repo, const json_t *paths, const git_oid *head,
-			 const git_oid *head_tree, const git_oid *theirs, const char *message)
+			 const git_oid *head_tree, const git_oid *theirs, const char *message,
+			 size_t nparents)
 {
 	git_oid tree, commit, parents[2] = { *head, *theirs };
 	if (umap_repo_files_tree(&tree, repo, paths, head_tree) ||
-	    umap_repo_commit_tree_as(&commit, repo, &tree, parents, 2, message, 1))
+	    umap_repo_commit_tree_as(&commit, repo, &tree, parents, nparents, message, 1))
 		die_lib(NULL);
 	umap_repo_cache_save(repo);
 	print_commit_line(repo, &commit, message);
@@ -60,7 +50,9 @@ static int merge_continue(umap_repo *repo)
 	if (!git_oid_equal(&head, &recorded))
 		die("HEAD moved since the merge started; give up with 'umapsync merge --abort'");
 	commit_merge(repo, json_object_get(state, "files"), &head, &head_tree, &theirs,
-		     json_string_value(json_object_get(state, "message")));
+		     json_string_value(json_object_get(state, "message")),
+		     /* a stopped revert or cherry-pick: one parent */
+		     json_is_true(json_object_get(state, "single_parent")) ? 1 : 2);
 	umap_merge_backup_drop(repo, state);
 	if (umap_merge_state_remove(repo))
 		die_lib(NULL);
@@ -163,44 +155,19 @@ int cmd_merge(int argc, const char **argv)
 		umap_buf_puts(&msg, message);
 	else
 		umap_buf_printf(&msg, "Merge %s '%s'", strncmp(argv[0], "refs/", 5) ? "branch" : "ref", argv[0]);
-	json_t *paths = present_paths(m);
+	json_t *paths = merge_present_paths(m);
 	int rc = 0;
 	if (!m->nconflicts) {
 		if (umap_repo_merge_write_worktree(repo, m))
 			die_lib("cannot write the merged files");
-		commit_merge(repo, paths, &head, &head_tree, &theirs, msg.ptr);
+		commit_merge(repo, paths, &head, &head_tree, &theirs, msg.ptr, 2);
 	} else {
-		/* Stop: keep the exact working files for --abort, then record the state. */
-		json_t *state = json_object(), *conflicts = NULL;
-		char **all = calloc(m->nfiles + 1, sizeof(*all));
-		if (!state || !all)
-			die("out of memory");
-		for (size_t i = 0; i < m->nfiles; i++)
-			all[i] = m->files[i].path;
-		if (umap_repo_merge_conflicts(&conflicts, m) ||
-		    json_object_set_new(state, "kind", json_string("merge")) ||
-		    json_object_set_new(state, "head", oid_json(&head)) ||
-		    json_object_set_new(state, "theirs", oid_json(&theirs)) ||
-		    json_object_set_new(state, "branch", json_string(argv[0])) ||
-		    json_object_set_new(state, "message", json_string(msg.ptr)) ||
-		    json_object_set(state, "files", paths) ||
-		    json_object_set_new(state, "conflicts", conflicts) ||
-		    umap_merge_backup(state, repo, all, m->nfiles) ||
-		    umap_merge_state_save(repo, state))
-			die_lib("cannot record the merge state");
-		if (umap_repo_merge_write_worktree(repo, m)) {
-			umap_merge_restore(repo, state);
-			umap_merge_state_remove(repo);
-			die_lib("cannot write the merged files");
-		}
-		print_conflict_list(stderr, conflicts, NULL, 0);
+		stop_on_conflicts(repo, m, &head, &theirs, argv[0], msg.ptr, paths, 0);
 		fprintf(stderr, "Automatic merge failed: %zu conflict%s; the working files keep %s side of each.\n",
 			m->nconflicts, m->nconflicts == 1 ? "" : "s",
 			favor == UMAP_MERGE_FAVOR_THEIRS ? "their" : favor == UMAP_MERGE_FAVOR_UNION ? "both sides'" : "our");
 		hint("settle them with 'umapsync resolve ID [KEY] --with=ours|theirs|base|delete' (see 'umapsync conflicts'),");
 		hint("then 'umapsync merge --continue'; or 'umapsync merge --abort'");
-		free(all);
-		json_decref(state);
 		rc = EXIT_DIFFERENT;
 	}
 	json_decref(paths);

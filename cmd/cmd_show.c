@@ -14,11 +14,14 @@
 int cmd_show(int argc, const char **argv)
 {
 	static const char *const usage[] = {
-		"umapsync show [--format=text|html] [-o FILE] [--color[=WHEN]] [REV]", NULL
+		"umapsync show [--format=text|html] [-o FILE] [--stat] [--color[=WHEN]] [REV]",
+		"umapsync show REV:PATH",
+		NULL,
 	};
-	int color = COLOR_AUTO;
+	int color = COLOR_AUTO, stat = 0;
 	const char *format = "text", *output = NULL;
 	const struct option options[] = {
+		OPT_BOOL(0, "stat", &stat, "show how many features changed per layer, not the changes"),
 		OPT_CHOICE(0, "format", &format, "FORMAT",
 			   "text (the commit, then its diff) or html (its diff on a map)", "text|html"),
 		OPT_FILE('o', "output", &output, "FILE", "write to FILE"),
@@ -28,6 +31,11 @@ int cmd_show(int argc, const char **argv)
 	argc = parse_options(argc, argv, options, usage);
 	if (argc > 1)
 		usage_with_options_msg(usage, options, "show takes one revision");
+	if (argc && strchr(argv[0], ':')) {
+		/* REV:PATH is the file as it was committed, as export prints it */
+		const char *export_argv[] = { "export", argv[0], NULL };
+		return cmd_export(2, export_argv);
+	}
 	umap_repo *repo = open_repo();
 	git_oid commit_id, tree, parent_tree;
 	if (umap_repo_resolve(&commit_id, repo, argc ? argv[0] : "HEAD"))
@@ -65,6 +73,7 @@ int cmd_show(int argc, const char **argv)
 	umap_tree_diff *tdiff = NULL;
 	umap_diff *diff = NULL;
 	umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
+	dopts.summary_only = stat && !html;
 	if (umap_repo_diff(&tdiff, repo, has_parent ? &parent_tree : NULL, &tree) ||
 	    umap_diff_new(&diff, &dopts) ||
 	    umap_repo_fill_diff(diff, repo, tdiff, has_parent ? &parent_tree : NULL, &tree))
@@ -84,7 +93,8 @@ int cmd_show(int argc, const char **argv)
 		umap_buf_dispose(&title);
 	} else if (umap_diff_has_changes(diff)) {
 		umap_buf_putc(&out, '\n');
-		if (umap_diff_format_text(&out, diff, want_color(stdout, color)))
+		if (stat ? umap_diff_format_stat(&out, diff)
+			 : umap_diff_format_text(&out, diff, want_color(stdout, color)))
 			die_lib("cannot format the diff");
 	}
 	if (output) {

@@ -4,8 +4,12 @@
 #include "merge-report.h"
 #include "repo-cmd.h"
 
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "strutil.h"
 
 /* A merge or rebase stopped on conflicts: say so and what to do next, as git status does;
  * the working files then differ from HEAD by the merged changes, listed below it. */
@@ -50,6 +54,90 @@ static void print_merge_in_progress(umap_repo *repo)
 	json_decref(state);
 }
 
+/* Whether an untracked file is a map file: *.geojson and *.umap by name, *.json when its
+ * first bytes hold a FeatureCollection, a Feature or a uMap map. */
+static int is_map_file(const char *path, const char *name)
+{
+	if (umap_ends_with(name, ".geojson") || umap_ends_with(name, ".umap"))
+		return 1;
+	if (!umap_ends_with(name, ".json"))
+		return 0;
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return 0;
+	char head[4097];
+	size_t n = fread(head, 1, sizeof(head) - 1, f);
+	fclose(f);
+	head[n] = '\0';
+	return strstr(head, "\"FeatureCollection\"") || strstr(head, "\"Feature\"") ||
+	       strstr(head, "\"umap\"");
+}
+
+enum { UNTRACKED_DEPTH = 16, UNTRACKED_MAX = 10000 };
+
+/* Collects the map files under dir (relative path rel, "" at the top) that `tracked` does
+ * not list; hidden entries (.umapsync among them) and symbolic links are skipped, as are
+ * levels past UNTRACKED_DEPTH and files past UNTRACKED_MAX. */
+static void find_untracked(struct string_list *out, const char *dir, const char *rel, int depth,
+			   char **tracked, size_t ntracked)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)) && out->nr < UNTRACKED_MAX) {
+		if (e->d_name[0] == '.')
+			continue;
+		umap_buf path = UMAP_BUF_INIT, sub = UMAP_BUF_INIT;
+		struct stat st;
+		if (umap_buf_printf(&path, "%s/%s", dir, e->d_name) ||
+		    umap_buf_printf(&sub, "%s%s%s", rel, *rel ? "/" : "", e->d_name))
+			die("out of memory");
+		if (lstat(path.ptr, &st) == 0) {
+			if (S_ISDIR(st.st_mode) && depth < UNTRACKED_DEPTH)
+				find_untracked(out, path.ptr, sub.ptr, depth + 1, tracked, ntracked);
+			else if (S_ISREG(st.st_mode) && !path_list_contains(tracked, ntracked, sub.ptr) &&
+				 is_map_file(path.ptr, e->d_name))
+				string_list_append(out, umap_buf_detach(&sub)); /* the list owns it */
+		}
+		umap_buf_dispose(&path);
+		umap_buf_dispose(&sub);
+	}
+	closedir(d);
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* git's "Untracked files:" section, for map files only. */
+static int print_untracked(umap_repo *repo, const git_oid *head_tree, char **only, size_t nonly,
+			   const char *before)
+{
+	char **tracked = NULL;
+	size_t ntracked = 0;
+	if (umap_repo_tracked(&tracked, &ntracked, repo, head_tree))
+		die_lib(NULL);
+	struct string_list found = STRING_LIST_INIT;
+	find_untracked(&found, umap_repo_workdir(repo), "", 0, tracked, ntracked);
+	if (found.nr) /* qsort of a null array is undefined, even of none */
+		qsort(found.items, (size_t)found.nr, sizeof(*found.items), compare_strings);
+	int shown = 0;
+	for (int i = 0; i < found.nr; i++) {
+		if (only && !path_list_contains(only, nonly, found.items[i]))
+			continue;
+		if (!shown++)
+			printf("%sUntracked map files:\n  (use 'umapsync import FILE' to start tracking them)\n", before);
+		printf("\t%s\n", found.items[i]);
+	}
+	for (int i = 0; i < found.nr; i++)
+		free((char *)found.items[i]);
+	string_list_clear(&found);
+	umap_paths_free(tracked, ntracked);
+	return shown;
+}
+
 /* A killed checkout leaves files that look modified: say why, and what finishes it. */
 static void print_interrupted_checkout(umap_repo *repo)
 {
@@ -64,16 +152,16 @@ static void print_interrupted_checkout(umap_repo *repo)
 
 int cmd_status(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync status", NULL };
+	static const char *const usage[] = { "umapsync status [PATH...]", NULL };
 	const struct option options[] = {
 		OPT_END(),
 	};
 	argc = parse_options(argc, argv, options, usage);
-	if (argc > 0)
-		usage_with_options_msg(usage, options, "status takes no arguments");
 	umap_repo *repo = open_repo_with(OPEN_REPO_OWN_CHECKOUT_NOTE);
 	git_oid head, head_tree;
 	int unborn = read_head(&head, &head_tree, repo);
+	size_t nonly = 0;
+	char **only = argc ? user_paths(&nonly, repo, unborn ? NULL : &head_tree, argc, argv, 0) : NULL;
 	char *branch = NULL;
 	if (umap_repo_head_branch(&branch, repo))
 		die_lib(NULL);
@@ -86,17 +174,21 @@ int cmd_status(int argc, const char **argv)
 	print_interrupted_checkout(repo);
 	if (unborn) {
 		printf("\nNo commits yet: start tracking a map with 'umapsync import FILE'\n");
+		umap_paths_free(only, nonly);
 		umap_repo_free(repo);
 		return 0;
 	}
 	git_oid tree;
-	umap_snapshot *snap = worktree_tree(&tree, repo, &head_tree, 0);
+	umap_snapshot *snap = worktree_tree_of(&tree, repo, &head_tree, 0, only, nonly);
 	umap_repo_cache_save(repo);
 	size_t missing = 0;
 	for (size_t i = 0; i < snap->nfiles; i++)
 		missing += snap->files[i].missing;
 	if (git_oid_equal(&tree, &head_tree) && !missing) {
-		printf("nothing to commit, working files clean\n");
+		if (print_untracked(repo, &head_tree, only, nonly, ""))
+			printf("\nnothing to commit, but untracked map files are present\n");
+		else
+			printf("nothing to commit, working files clean\n");
 	} else {
 		umap_tree_diff *diff = NULL;
 		if (umap_repo_diff(&diff, repo, &head_tree, &tree))
@@ -119,14 +211,16 @@ int cmd_status(int argc, const char **argv)
 				       ? ", layers moved or reordered" : "");
 			listed++;
 		}
-		if (diff->map_changed)
+		if (diff->map_changed && !only)
 			printf("  map options changed\n");
 		else if (!listed && diff->manifest_changed)
 			/* only the manifest: group layers moved or reordered (uMap 3.7+) */
 			printf("  layers moved or reordered\n");
 		umap_tree_diff_free(diff);
+		print_untracked(repo, &head_tree, only, nonly, "\n");
 	}
 	umap_snapshot_free(snap);
+	umap_paths_free(only, nonly);
 	umap_repo_free(repo);
 	return 0;
 }

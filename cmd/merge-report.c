@@ -227,3 +227,47 @@ void state_oid(git_oid *out, const json_t *state, const char *name, const char *
 		die("the %s state has no valid '%s'; give up with 'umapsync %s --abort'", kind, name,
 		    kind);
 }
+
+json_t *merge_present_paths(const umap_repo_merge *m)
+{
+	json_t *paths = json_array();
+	for (size_t i = 0; paths && i < m->nfiles; i++)
+		if (m->files[i].present && json_array_append_new(paths, json_string(m->files[i].path)))
+			die("out of memory");
+	if (!paths)
+		die("out of memory");
+	return paths;
+}
+
+void stop_on_conflicts(umap_repo *repo, umap_repo_merge *m, const git_oid *head,
+		       const git_oid *theirs, const char *label, const char *message,
+		       json_t *paths, int single_parent)
+{
+	/* keep the exact working files for --abort, then record the state */
+	json_t *state = json_object(), *conflicts = NULL;
+	char **all = calloc(m->nfiles + 1, sizeof(*all));
+	if (!state || !all)
+		die("out of memory");
+	for (size_t i = 0; i < m->nfiles; i++)
+		all[i] = m->files[i].path;
+	if (umap_repo_merge_conflicts(&conflicts, m) ||
+	    json_object_set_new(state, "kind", json_string("merge")) ||
+	    (single_parent && json_object_set_new(state, "single_parent", json_true())) ||
+	    json_object_set_new(state, "head", oid_json(head)) ||
+	    json_object_set_new(state, "theirs", oid_json(theirs)) ||
+	    json_object_set_new(state, "branch", json_string(label)) ||
+	    json_object_set_new(state, "message", json_string(message)) ||
+	    json_object_set(state, "files", paths) ||
+	    json_object_set_new(state, "conflicts", conflicts) ||
+	    umap_merge_backup(state, repo, all, m->nfiles) ||
+	    umap_merge_state_save(repo, state))
+		die_lib("cannot record the merge state");
+	if (umap_repo_merge_write_worktree(repo, m)) {
+		umap_merge_restore(repo, state);
+		umap_merge_state_remove(repo);
+		die_lib("cannot write the merged files");
+	}
+	print_conflict_list(stderr, conflicts, NULL, 0);
+	free(all);
+	json_decref(state);
+}

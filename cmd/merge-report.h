@@ -47,4 +47,14 @@ void print_commit_line(umap_repo *repo, const git_oid *commit, const char *messa
 json_t *oid_json(const git_oid *oid);
 void state_oid(git_oid *out, const json_t *state, const char *name, const char *kind);
 
+struct umap_repo_merge;
+/* The paths of the files a merge keeps, as a JSON array. */
+json_t *merge_present_paths(const struct umap_repo_merge *m);
+/* Stops a merge on its conflicts: records .umapsync/MERGE_STATE (what merge --continue and
+ * --abort read; single_parent for a revert or cherry-pick, whose commit has one parent),
+ * backs up and writes the merged files, and lists the conflicts on stderr. */
+void stop_on_conflicts(umap_repo *repo, struct umap_repo_merge *m, const git_oid *head,
+		       const git_oid *theirs, const char *label, const char *message,
+		       json_t *paths, int single_parent);
+
 #endif

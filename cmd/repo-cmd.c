@@ -3,6 +3,7 @@
 #include "builtin.h"
 #include "repo-cmd.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 
 #include "error.h"
 #include "fs.h"
+#include "json.h"
 
 umap_repo *open_repo(void)
 {
@@ -75,6 +77,12 @@ int read_head(git_oid *commit, git_oid *tree, umap_repo *repo)
 
 umap_snapshot *worktree_tree(git_oid *tree, umap_repo *repo, const git_oid *head_tree, int save_ids)
 {
+	return worktree_tree_of(tree, repo, head_tree, save_ids, NULL, 0);
+}
+
+umap_snapshot *worktree_tree_of(git_oid *tree, umap_repo *repo, const git_oid *head_tree,
+				int save_ids, char **only, size_t nonly)
+{
 	umap_snapshot *snap = NULL;
 	size_t *rewrite = NULL; /* per file: how many ids it got, to write back */
 	if (umap_repo_read_worktree(&snap, repo, head_tree))
@@ -82,12 +90,22 @@ umap_snapshot *worktree_tree(git_oid *tree, umap_repo *repo, const git_oid *head
 	for (size_t i = 0; i < snap->nfiles; i++) {
 		umap_repo_file *f = &snap->files[i];
 		size_t assigned = 0;
+		if (only && !path_list_contains(only, nonly, f->path)) {
+			/* left as in head_tree: a doc NULL keeps its layers, and is not recorded
+			 * in the stat index as holding the new tree's version */
+			umap_doc_free(f->doc);
+			f->doc = NULL;
+			f->missing = 0;
+			f->unchanged = 1;
+			f->have_stat = 0;
+			continue;
+		}
 		if (f->missing) {
 			if (!save_ids)
 				continue;
 			fflush(stdout);
 			fprintf(stderr, "fatal: tracked file '%s' is missing\n", f->path);
-			hint("restore it with 'umapsync export HEAD %s -o %s'", f->path, f->path);
+			hint("restore it with 'umapsync restore %s'", f->path);
 			exit(EXIT_FATAL);
 		}
 		if (f->unchanged)
@@ -194,7 +212,46 @@ const char *subject_of(const char *message)
 	return line;
 }
 
-void diff_from_revisions(umap_diff *diff, int argc, const char **argv)
+/* Whether an argument that is neither a revision nor a file looks like a file name, so
+ * that the error says "no such file" rather than "unknown revision". */
+static int looks_like_path(const char *arg)
+{
+	return strchr(arg, '/') || strchr(arg, '.');
+}
+
+static int tracked_in(umap_repo *repo, const git_oid *tree, const char *rel)
+{
+	char **tracked = NULL;
+	size_t n = 0;
+	if (umap_repo_tracked(&tracked, &n, repo, tree))
+		die_lib(NULL);
+	int found = path_list_contains(tracked, n, rel);
+	umap_paths_free(tracked, n);
+	return found;
+}
+
+/* Adds a user's path (relative to the current directory) to `paths`, once. */
+static void add_path(char ***paths, size_t *npaths, umap_repo *repo, const char *arg, int is_rel)
+{
+	char *rel = NULL;
+	if (is_rel) {
+		if (!(rel = strdup(arg)))
+			die("out of memory");
+	} else if (umap_repo_relpath(&rel, repo, arg)) {
+		die_lib(NULL);
+	}
+	if (path_list_contains(*paths, *npaths, rel)) {
+		free(rel);
+		return;
+	}
+	char **grown = realloc(*paths, (*npaths + 1) * sizeof(*grown));
+	if (!grown)
+		die("out of memory");
+	*paths = grown;
+	grown[(*npaths)++] = rel;
+}
+
+void diff_from_revisions(umap_diff *diff, int argc, const char **argv, int nrevs_max)
 {
 	umap_repo *repo = NULL;
 	int rc = umap_repo_open(&repo, NULL);
@@ -210,29 +267,67 @@ void diff_from_revisions(umap_diff *diff, int argc, const char **argv)
 		die_lib(NULL);
 	git_oid head, head_tree, trees[2];
 	int unborn = read_head(&head, &head_tree, repo);
+	int nrevs = 0;
+	char **paths = NULL;
+	size_t npaths = 0;
+	int nplain = 0; /* paths given as themselves, not as REV:PATH: no revision after them */
 	for (int i = 0; i < argc; i++) {
+		const char *arg = argv[i];
 		git_oid commit;
-		if (umap_repo_resolve(&commit, repo, argv[i])) {
-			if (access(argv[i], F_OK) == 0)
-				die("cannot compare the file '%s' with a revision: give two files or two "
-				    "revisions", argv[i]);
-			die_lib(NULL);
+		char *rel = NULL;
+		int before_dashdash = nrevs_max < 0 || i < nrevs_max;
+		if (before_dashdash && !nplain && strchr(arg, ':') && access(arg, F_OK) != 0) {
+			/* REV:PATH: that file as it is at REV */
+			if (nrevs == 2)
+				die("too many revisions: diff compares two");
+			if (umap_repo_resolve_path(&commit, &rel, repo, arg))
+				die_lib(NULL);
+			add_path(&paths, &npaths, repo, rel, 1);
+			free(rel);
+		} else if (before_dashdash && !nplain && nrevs < 2 &&
+			   (access(arg, F_OK) != 0 || nrevs_max >= 0) &&
+			   umap_repo_resolve(&commit, repo, arg) == 0) {
+		} else if (before_dashdash && nrevs_max >= 0) {
+			die_lib(NULL); /* before --, only revisions */
+		} else {
+			umap_error_clear();
+			if (access(arg, F_OK) != 0) {
+				char *r = NULL;
+				int known = !umap_repo_relpath(&r, repo, arg) &&
+					    ((!unborn && tracked_in(repo, &head_tree, r)) ||
+					     (nrevs && tracked_in(repo, &trees[0], r)) ||
+					     (nrevs > 1 && tracked_in(repo, &trees[1], r)));
+				free(r);
+				if (!known) {
+					if (!looks_like_path(arg) && nrevs_max < 0 && !nplain)
+						die("unknown revision '%s'", arg);
+					die("'%s': no such file", arg);
+				}
+			}
+			add_path(&paths, &npaths, repo, arg, 0);
+			nplain++;
+			continue;
 		}
-		if (umap_repo_commit_tree(&trees[i], repo, &commit))
+		if (umap_repo_commit_tree(&trees[nrevs++], repo, &commit))
 			die_lib(NULL);
 	}
 	umap_snapshot *snap = NULL;
-	if (argc < 2) {
+	if (nrevs < 2) {
 		if (unborn)
 			die("there is no commit yet to compare the working files with");
-		if (argc == 0)
+		if (nrevs == 0)
 			git_oid_cpy(&trees[0], &head_tree);
 		snap = worktree_tree(&trees[1], repo, &head_tree, 0);
 	}
 	umap_tree_diff *tdiff = NULL;
-	if (umap_repo_diff(&tdiff, repo, &trees[0], &trees[1]) ||
-	    umap_repo_fill_diff(diff, repo, tdiff, &trees[0], &trees[1]))
+	if (umap_repo_diff(&tdiff, repo, &trees[0], &trees[1]))
 		die_lib(NULL);
+	if (!npaths && umap_repo_fill_diff(diff, repo, tdiff, &trees[0], &trees[1]))
+		die_lib(NULL);
+	for (size_t i = 0; i < npaths; i++)
+		if (umap_repo_fill_diff_path(diff, repo, tdiff, &trees[0], &trees[1], paths[i]))
+			die_lib(NULL);
+	umap_paths_free(paths, npaths);
 	umap_tree_diff_free(tdiff);
 	umap_snapshot_free(snap);
 	umap_repo_free(repo);
@@ -246,7 +341,21 @@ int path_list_contains(char **list, size_t n, const char *s)
 	return 0;
 }
 
+static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree,
+			int every_file);
+
 void write_worktree(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree)
+{
+	write_files(repo, old_tree, new_tree, 0);
+}
+
+void write_worktree_all(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree)
+{
+	write_files(repo, old_tree, new_tree, 1);
+}
+
+static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree,
+			int every_file)
 {
 	char **old_paths = NULL, **new_paths = NULL;
 	size_t nold = 0, nnew = 0;
@@ -263,7 +372,8 @@ void write_worktree(umap_repo *repo, const git_oid *old_tree, const git_oid *new
 		die("out of memory");
 	for (size_t i = 0; i < nnew; i++) {
 		int differs = 1;
-		if (old_tree && umap_repo_file_differs(&differs, repo, old_tree, new_tree, new_paths[i]))
+		if (!every_file && old_tree &&
+		    umap_repo_file_differs(&differs, repo, old_tree, new_tree, new_paths[i]))
 			die_lib(NULL);
 		if (!differs)
 			continue;
@@ -316,4 +426,115 @@ void write_worktree(umap_repo *repo, const git_oid *old_tree, const git_oid *new
 	umap_snapshot_free(written);
 	umap_paths_free(old_paths, nold);
 	umap_paths_free(new_paths, nnew);
+}
+
+char **user_paths(size_t *n, umap_repo *repo, const git_oid *tree, int argc, const char **argv,
+		  int must_track)
+{
+	char **paths = NULL;
+	*n = 0;
+	for (int i = 0; i < argc; i++) {
+		char *rel = NULL;
+		if (umap_repo_relpath(&rel, repo, argv[i]))
+			die_lib(NULL);
+		int tracked = tree && tracked_in(repo, tree, rel);
+		free(rel);
+		if (!tracked && access(argv[i], F_OK) != 0)
+			die("'%s': no such file", argv[i]);
+		if (!tracked && must_track) {
+			fflush(stdout);
+			fprintf(stderr, "fatal: '%s' is not tracked\n", argv[i]);
+			hint("start tracking it with 'umapsync import %s'", argv[i]);
+			exit(EXIT_FATAL);
+		}
+		add_path(&paths, n, repo, argv[i], 0);
+	}
+	return paths;
+}
+
+void format_commit_diff(umap_buf *out, umap_repo *repo, const git_commit *c, int stat, int color)
+{
+	git_oid tree, parent_tree;
+	git_oid_cpy(&tree, git_commit_tree_id(c));
+	int has_parent = git_commit_parentcount(c) > 0;
+	if (has_parent && umap_repo_commit_tree(&parent_tree, repo, git_commit_parent_id(c, 0)))
+		die_lib(NULL);
+	umap_tree_diff *tdiff = NULL;
+	umap_diff *diff = NULL;
+	umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
+	dopts.summary_only = stat;
+	if (umap_repo_diff(&tdiff, repo, has_parent ? &parent_tree : NULL, &tree) ||
+	    umap_diff_new(&diff, &dopts) ||
+	    umap_repo_fill_diff(diff, repo, tdiff, has_parent ? &parent_tree : NULL, &tree))
+		die_lib(NULL);
+	if (umap_diff_has_changes(diff)) {
+		umap_buf_putc(out, '\n');
+		if (stat ? umap_diff_format_stat(out, diff)
+			 : umap_diff_format_text(out, diff, want_color(stdout, color)))
+			die_lib("cannot format the diff");
+	}
+	umap_diff_free(diff);
+	umap_tree_diff_free(tdiff);
+}
+
+void warn_leaving_detached(umap_repo *repo, const git_oid *old_head, const git_oid *target)
+{
+	git_revwalk *walk = NULL;
+	if (git_revwalk_new(&walk, umap_repo_git(repo)) < 0 || git_revwalk_push(walk, old_head) < 0 ||
+	    git_revwalk_hide(walk, target) < 0) {
+		git_revwalk_free(walk);
+		return; /* only a warning: no walk, no warning */
+	}
+	/* a ref that does not exist yet (no tags) is no error */
+	git_revwalk_hide_glob(walk, "refs/heads/*");
+	git_revwalk_hide_glob(walk, "refs/tags/*");
+	git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL);
+	enum { SHOWN = 5 };
+	git_oid ids[SHOWN], id;
+	size_t n = 0;
+	while (git_revwalk_next(&id, walk) == 0) {
+		if (n < SHOWN)
+			git_oid_cpy(&ids[n], &id);
+		n++;
+	}
+	git_revwalk_free(walk);
+	if (!n)
+		return;
+	fflush(stdout);
+	fprintf(stderr, "Warning: you are leaving %zu commit%s behind, not connected to\n"
+			"any of your branches:\n\n", n, n == 1 ? "" : "s");
+	for (size_t i = 0; i < n && i < SHOWN; i++) {
+		git_commit *c = NULL;
+		git_commit_lookup(&c, umap_repo_git(repo), &ids[i]);
+		fprintf(stderr, "  %s %s\n", short_id(&ids[i]), c ? subject_of(git_commit_message(c)) : "");
+		git_commit_free(c);
+	}
+	if (n > SHOWN)
+		fprintf(stderr, " ... and %zu more.\n", n - SHOWN);
+	fprintf(stderr, "\nIf you want to keep %s by creating a new branch, this may be a good time\n"
+			"to do so with:\n\n umapsync branch <new-branch-name> %s\n\n"
+			"('umapsync reflog' lists where HEAD has been.)\n",
+		n == 1 ? "it" : "them", short_id(old_head));
+}
+
+/* The feature id as compact JSON: a string, unless it is a number that HEAD has. */
+char *feature_id_json(umap_repo *repo, const git_oid *head_tree, const char *id)
+{
+	umap_buf text = UMAP_BUF_INIT;
+	json_t *s = json_string(id);
+	if (!s || umap_json_write(&text, s, UMAP_JSON_COMPACT))
+		die_lib("bad feature id");
+	json_decref(s);
+	int numeric = *id != '\0';
+	for (const char *p = id; *p; p++)
+		numeric &= isdigit((unsigned char)*p) || *p == '-' || *p == '.';
+	git_oid blob;
+	if (numeric && head_tree &&
+	    umap_repo_feature_blob(&blob, NULL, repo, head_tree, NULL, text.ptr) == UMAP_ENOTFOUND &&
+	    umap_repo_feature_blob(&blob, NULL, repo, head_tree, NULL, id) == 0) {
+		umap_buf_dispose(&text);
+		return strdup(id);
+	}
+	umap_error_clear();
+	return umap_buf_detach(&text);
 }

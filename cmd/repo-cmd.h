@@ -24,6 +24,16 @@ int read_head(git_oid *commit, git_oid *tree, umap_repo *repo);
  * layers without ids get them and the files are rewritten (reported on stdout); without,
  * the ids live only in memory (status, diff). The caller frees the snapshot. */
 umap_snapshot *worktree_tree(git_oid *tree, umap_repo *repo, const git_oid *head_tree, int save_ids);
+/* The same with only the tracked files `only` (relative paths) as they are on disk, the
+ * others as in head_tree (only NULL: every file). */
+umap_snapshot *worktree_tree_of(git_oid *tree, umap_repo *repo, const git_oid *head_tree,
+				int save_ids, char **only, size_t nonly);
+/* A user's paths as paths relative to the working directory, each tracked in `tree` (or
+ * present on disk when must_track is 0); dies "no such file" / "not tracked" otherwise. */
+char **user_paths(size_t *n, umap_repo *repo, const git_oid *tree, int argc, const char **argv,
+		  int must_track);
+/* The feature diff of a commit against its first parent, as text or --stat, into out. */
+void format_commit_diff(umap_buf *out, umap_repo *repo, const git_commit *c, int stat, int color);
 /* The change counts of one file in a tree diff; returns whether anything changed in it. */
 int file_changes(const umap_tree_diff *diff, const char *path, size_t *added, size_t *modified,
 		 size_t *removed, int *options);
@@ -35,12 +45,22 @@ const char *short_id(const git_oid *id);
 const char *subject_of(const char *message);
 
 /* diff's revision sources: no argument (working files vs HEAD), REV (REV vs working files)
- * or REV REV. Fills `diff` from the two trees in O(changed features). */
-void diff_from_revisions(umap_diff *diff, int argc, const char **argv);
+ * or REV REV, each of which may be REV:PATH, then paths to limit the diff to. The first
+ * nrevs_max arguments (-1: no "--" was given) are revisions only, the rest paths. Fills
+ * `diff` from the two trees in O(changed features). */
+void diff_from_revisions(umap_diff *diff, int argc, const char **argv, int nrevs_max);
 
 /* Writes the working files that differ between two trees (old NULL: all), removes those the
  * new tree drops, and seeds the status cache. Dies on failure. */
 void write_worktree(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree);
+/* The same, writing every file of the new tree, changed or not (reset --hard). */
+void write_worktree_all(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree);
 int path_list_contains(char **list, size_t n, const char *s);
+/* A user's feature id as the compact JSON the repository keys features by: a string,
+ * unless it is a number that head_tree has (allocated). */
+char *feature_id_json(umap_repo *repo, const git_oid *head_tree, const char *id);
+/* Leaving a detached HEAD for `target`: warns, as git does, about the commits that no
+ * branch or tag (nor target) contains, which only the reflog would find after. */
+void warn_leaving_detached(umap_repo *repo, const git_oid *old_head, const git_oid *target);
 
 #endif

@@ -127,8 +127,11 @@ int umap_repo_init(umap_repo **out, const char *dir, int *existed)
 		rc = umap_error_set(UMAP_EIO, "cannot create %s: %s", gitdir.ptr, umap_git_msg());
 	/* `git gc` of a bare repository writes a reachability bitmap (~4.5 bytes per object,
 	 * 0.45 MB for 100k features) that only speeds up serving clones from it */
+	/* a bare repository keeps no reflog unless asked: umapsync's is what makes commits
+	 * left behind by reset or a detached HEAD findable (reflog, HEAD@{1}) */
 	else if (git_repository_config(&cfg, git) < 0 ||
-		 git_config_set_bool(cfg, "repack.writeBitmaps", 0) < 0)
+		 git_config_set_bool(cfg, "repack.writeBitmaps", 0) < 0 ||
+		 git_config_set_bool(cfg, "core.logAllRefUpdates", 1) < 0)
 		rc = umap_error_set(UMAP_EIO, "cannot write %s/config: %s", gitdir.ptr, umap_git_msg());
 	git_config_free(cfg);
 	git_repository_free(git);
@@ -320,10 +323,71 @@ int umap_repo_worktree_path(char **out, umap_repo *repo, const char *relpath)
 
 /* ---- Revisions and references ---------------------------------------------------- */
 
+/* REF@{N} (N moves ago, from REF's reflog; HEAD's own for HEAD, the current branch's for
+ * an empty REF) as "<commit id>" + what follows, into spec. 0: not that form; 1: done;
+ * negative: an error. libgit2 reads HEAD@{N} from the branch's reflog, not HEAD's. */
+static int reflog_spec(umap_buf *spec, umap_repo *repo, const char *rev)
+{
+	const char *at = strstr(rev, "@{");
+	if (!at)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long n = strtoul(at + 2, &end, 10);
+	if (end == at + 2 || *end != '}' || errno || at[2] == '-' || at[2] == '+')
+		return 0;
+	umap_buf name = UMAP_BUF_INIT, full = UMAP_BUF_INIT;
+	int rc = 0;
+	if (umap_buf_put(&name, rev, (size_t)(at - rev)))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	git_reference *ref = NULL;
+	if (!strcmp(name.ptr, "HEAD")) {
+		rc = umap_buf_puts(&full, "HEAD");
+	} else if (!*name.ptr) {
+		if (git_reference_lookup(&ref, repo->git, "HEAD") == 0 &&
+		    git_reference_type(ref) == GIT_REFERENCE_SYMBOLIC)
+			rc = umap_buf_puts(&full, git_reference_symbolic_target(ref));
+	} else if (git_reference_dwim(&ref, repo->git, name.ptr) == 0) {
+		rc = umap_buf_puts(&full, git_reference_name(ref));
+	}
+	git_reference_free(ref);
+	git_reflog *log = NULL;
+	const git_reflog_entry *e = NULL;
+	if (!rc && full.ptr && git_reflog_read(&log, repo->git, full.ptr) == 0 &&
+	    n < git_reflog_entrycount(log))
+		e = git_reflog_entry_byindex(log, n);
+	if (!rc && !e)
+		rc = umap_error_set(UMAP_ENOTFOUND, "unknown revision '%s': %s has no entry %lu in its "
+				    "reflog", rev, full.ptr ? full.ptr : name.ptr, n);
+	if (!rc) {
+		char hex[GIT_OID_HEXSZ + 1];
+		git_oid_tostr(hex, sizeof(hex), git_reflog_entry_id_new(e));
+		rc = umap_buf_printf(spec, "%s%s", hex, end + 1) ? umap_error_set(UMAP_ENOMEM, "out of memory") : 1;
+	}
+	git_reflog_free(log);
+	umap_buf_dispose(&name);
+	umap_buf_dispose(&full);
+	return rc;
+}
+
 int umap_repo_resolve(git_oid *commit, umap_repo *repo, const char *rev)
 {
 	git_object *obj = NULL, *peeled = NULL;
-	if (git_revparse_single(&obj, repo->git, rev) < 0)
+	/* git's "@" alone, or before ~N and ^N, is HEAD */
+	umap_buf spec = UMAP_BUF_INIT;
+	if (rev[0] == '@' && (!rev[1] || rev[1] == '~' || rev[1] == '^')) {
+		if (umap_buf_printf(&spec, "HEAD%s", rev + 1))
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+	} else {
+		int r = reflog_spec(&spec, repo, rev);
+		if (r < 0) {
+			umap_buf_dispose(&spec);
+			return r;
+		}
+	}
+	int found = git_revparse_single(&obj, repo->git, spec.ptr ? spec.ptr : rev) == 0;
+	umap_buf_dispose(&spec);
+	if (!found)
 		return umap_error_set(UMAP_ENOTFOUND, "unknown revision '%s'", rev);
 	int rc = 0;
 	if (git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT) < 0)
@@ -332,6 +396,49 @@ int umap_repo_resolve(git_oid *commit, umap_repo *repo, const char *rev)
 		git_oid_cpy(commit, git_object_id(peeled));
 	git_object_free(peeled);
 	git_object_free(obj);
+	return rc;
+}
+
+int umap_repo_resolve_path(git_oid *commit, char **path, umap_repo *repo, const char *spec)
+{
+	*path = NULL;
+	const char *colon = strchr(spec, ':');
+	if (!colon || colon == spec)
+		return umap_error_set(UMAP_EINVALID, "'%s' is not REV:PATH", spec);
+	char *rev = strndup(spec, (size_t)(colon - spec));
+	if (!rev)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	int rc = umap_repo_resolve(commit, repo, rev);
+	const char *p = colon + 1;
+	/* as in git, the path is from the top of the working directory unless it starts
+	 * with ./ or ../ */
+	if (!rc && (!strncmp(p, "./", 2) || !strncmp(p, "../", 3)))
+		rc = umap_repo_relpath(path, repo, p);
+	else if (!rc) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			rc = umap_error_set(UMAP_EINVALID, "'%s' names no file after the colon", spec);
+		else if (!(*path = strdup(p)))
+			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	git_oid tree;
+	char **tracked = NULL;
+	size_t n = 0;
+	if (!rc && !(rc = umap_repo_commit_tree(&tree, repo, commit)) &&
+	    !(rc = umap_repo_tracked(&tracked, &n, repo, &tree))) {
+		int found = 0;
+		for (size_t i = 0; i < n && !found; i++)
+			found = !strcmp(tracked[i], *path);
+		if (!found)
+			rc = umap_error_set(UMAP_ENOTFOUND, "path '%s' is not tracked in '%s'", *path, rev);
+		umap_paths_free(tracked, n);
+	}
+	if (rc) {
+		free(*path);
+		*path = NULL;
+	}
+	free(rev);
 	return rc;
 }
 

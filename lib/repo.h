@@ -46,9 +46,13 @@ int umap_repo_worktree_path(char **out, umap_repo *repo, const char *relpath);
 
 /* ---- Revisions and references ------------------------------------------------------ */
 
-/* Any git revision (HEAD~1, main, v1, abc1234, main^2) to a commit.
+/* Any git revision (HEAD~1, main, v1, abc1234, main^2, @, @~2, HEAD@{1}) to a commit.
  * UMAP_ENOTFOUND "unknown revision 'X'". */
 int umap_repo_resolve(git_oid *commit, umap_repo *repo, const char *rev);
+/* REV:PATH, a tracked file as it is at a revision (PATH from the top of the working
+ * directory, or from the current one when it starts with ./ or ../). *path is allocated.
+ * UMAP_ENOTFOUND when REV is unknown or does not track PATH; UMAP_EINVALID without ':'. */
+int umap_repo_resolve_path(git_oid *commit, char **path, umap_repo *repo, const char *spec);
 /* HEAD's commit; UMAP_ENOTFOUND (no message) when the branch has no commit yet. */
 int umap_repo_head(git_oid *commit, umap_repo *repo);
 /* The branch HEAD points to ("main"), or NULL when HEAD is detached. Allocated. */
@@ -196,6 +200,10 @@ void umap_tree_diff_free(umap_tree_diff *diff);
  * not read), the changed features read from their blobs, and the map options. */
 int umap_repo_fill_diff(umap_diff *out, umap_repo *repo, const umap_tree_diff *diff,
 			const git_oid *old_tree, const git_oid *new_tree);
+/* The same, only for the layers of the tracked file `only_path` (NULL: all); the map
+ * options count only when that file is the map. */
+int umap_repo_fill_diff_path(umap_diff *out, umap_repo *repo, const umap_tree_diff *diff,
+			     const git_oid *old_tree, const git_oid *new_tree, const char *only_path);
 /* A JSON blob (a feature, options) as a tree; UMAP_ECORRUPT naming `what` when damaged. */
 int umap_repo_read_json(json_t **out, umap_repo *repo, const git_oid *blob, const char *what);
 /* The blob of feature `id_json` in `tree` (layer NULL: any layer; *layer_out gets its id,

@@ -2062,6 +2062,12 @@ static int fill_layer(umap_diff *out, umap_repo *repo, const umap_tree_diff *d, 
 int umap_repo_fill_diff(umap_diff *out, umap_repo *repo, const umap_tree_diff *d,
 			const git_oid *old_tree, const git_oid *new_tree)
 {
+	return umap_repo_fill_diff_path(out, repo, d, old_tree, new_tree, NULL);
+}
+
+int umap_repo_fill_diff_path(umap_diff *out, umap_repo *repo, const umap_tree_diff *d,
+			     const git_oid *old_tree, const git_oid *new_tree, const char *only_path)
+{
 	manifest om, nm;
 	int rc = manifest_read(&om, repo, old_tree);
 	if (rc)
@@ -2071,7 +2077,13 @@ int umap_repo_fill_diff(umap_diff *out, umap_repo *repo, const umap_tree_diff *d
 		return rc;
 	}
 	long position = 0;
-	for (size_t f = 0; f < nm.nfiles && !rc; f++)
+	int map_wanted = !only_path;
+	for (size_t f = 0; f < nm.nfiles && !rc; f++) {
+		if (only_path && strcmp(nm.files[f].path, only_path)) {
+			position += (long)nm.files[f].nlayers;
+			continue;
+		}
+		map_wanted |= nm.files[f].is_map;
 		for (size_t l = 0; l < nm.files[f].nlayers && !rc; l++) {
 			const char *layer = nm.files[f].layers[l];
 			rc = fill_layer(out, repo, d, layer, manifest_layer_path(&om, layer) != NULL, 1,
@@ -2079,14 +2091,21 @@ int umap_repo_fill_diff(umap_diff *out, umap_repo *repo, const umap_tree_diff *d
 			if (!rc)
 				rc = fill_place(out, &om, &nm, layer);
 		}
+	}
 	position = 0;
-	for (size_t f = 0; f < om.nfiles && !rc; f++)
+	for (size_t f = 0; f < om.nfiles && !rc; f++) {
+		if (only_path && strcmp(om.files[f].path, only_path)) {
+			position += (long)om.files[f].nlayers;
+			continue;
+		}
+		map_wanted |= om.files[f].is_map;
 		for (size_t l = 0; l < om.files[f].nlayers && !rc; l++, position++) {
 			const char *layer = om.files[f].layers[l];
 			if (!manifest_layer_path(&nm, layer))
 				rc = fill_layer(out, repo, d, layer, 1, 0, position, old_tree, new_tree);
 		}
-	if (!rc && d->map_changed) {
+	}
+	if (!rc && d->map_changed && map_wanted) {
 		json_t *a = NULL, *b = NULL;
 		rc = map_properties(&a, repo, old_tree);
 		if (!rc)

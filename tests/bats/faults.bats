@@ -331,7 +331,12 @@ repo_is_sound() {
 A checkout of '$old' was interrupted: the working files may be part old, part new.
   (run 'umapsync checkout $old' to finish it)
 Changes not committed:
-  modified:   layer.geojson (0 added, 5000 modified, 0 removed)"
+  modified:   layer.geojson (0 added, 5000 modified, 0 removed)
+
+Untracked map files:
+  (use 'umapsync import FILE' to start tracking them)
+	layer-new.geojson
+	layer-old.geojson"
 	assert_equal "$stderr" ""
 	# the next command says so too, and what to run
 	run_split umapsync log --format=oneline
@@ -349,6 +354,7 @@ hint: run 'umapsync checkout $old' to finish it"
 	assert_success
 	assert_equal "$stderr" "HEAD is now at ${old:0:7} Import layer.geojson"
 	[ ! -e .umapsync/CHECKOUT_STATE ]
+	rm layer-new.geojson layer-old.geojson
 	run_split umapsync status
 	assert_equal "$output" "HEAD detached at ${old:0:7}
 nothing to commit, working files clean"
@@ -369,6 +375,7 @@ nothing to commit, working files clean"
 	assert_success
 	umapsync diff --quiet layer.geojson layer-new.geojson
 	[ ! -e .umapsync/CHECKOUT_STATE ]
+	rm layer-new.geojson layer-old.geojson
 	run_split umapsync status
 	assert_output "On branch main
 nothing to commit, working files clean"
@@ -436,7 +443,8 @@ three_layers() {
 		# the temp file exists from its creation to the rename: kill the writer then
 		while kill -0 "$pid" 2>/dev/null; do
 			if tmp=$(compgen -G '.tmp-*'); then
-				kill -9 "$pid"
+				# it may have renamed and exited since: then this try missed
+				kill -9 "$pid" 2>/dev/null || true
 				break
 			fi
 		done

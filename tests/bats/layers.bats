@@ -169,7 +169,9 @@ modified feature cccc1 "Bassin" in layer "Bassins"
 	# the shared number stays; the copy gets an id of its own beside it
 	assert_equal "$(jq -c '[.layers[] | [._storage.id, (.id | type)]]' map.umap)" '[[12,"null"],[12,"string"]]'
 	run_split umapsync status
-	assert_output --partial 'working files clean'
+	# b.umap lies beside it untracked: status lists it, and nothing is to commit
+	assert_output --partial 'nothing to commit'
+	refute_output --partial 'Changes not committed'
 	jq '.layers[1].features[0].properties.name = "B2"' map.umap >e && mv e map.umap
 	run_split umapsync commit -m "B2"
 	assert_line --index 1 ' 0 added, 1 modified, 0 removed'

@@ -15,6 +15,7 @@ UMAP=$FIXTURES/umap
 	[ "$(wc -l <h.geojson)" -eq 1 ]
 	umapsync export HEAD h.geojson >out.geojson
 	cmp h.geojson out.geojson
+	rm out.geojson # status would list it as an untracked map file
 	run umapsync status
 	assert_output "On branch main
 nothing to commit, working files clean"
@@ -88,6 +89,7 @@ nothing to commit, working files clean"
 	grep -F '{"big":12345678901234567890}' out.geojson
 	# and so does the feature import gave an id, where its values did not change
 	grep -F '{"type":"Feature","properties":{"big":12345678901234567890},"geometry":null,"id":"' n.geojson
+	rm imported.geojson out.geojson # status would list them as untracked map files
 	run umapsync status
 	assert_output "On branch main
 nothing to commit, working files clean"

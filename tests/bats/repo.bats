@@ -209,19 +209,23 @@ Import cycling-lyon.umap"
 	run_split umapsync diff nope HEAD
 	assert_equal "$status" 128
 	assert_equal "$stderr" "fatal: unknown revision 'nope'"
+	# REV FILE: that tracked file at REV against the working file, as git diff REV FILE
 	run_split umapsync diff HEAD cycling-lyon.umap
-	assert_equal "$status" 128
-	assert_equal "$stderr" "fatal: cannot compare the file 'cycling-lyon.umap' with a revision: give two files or two revisions"
+	assert_success
+	assert_output ""
 }
 
-@test "commit refuses nothing to commit and a missing message" {
+@test "commit refuses nothing to commit and an empty message" {
 	map_repo
 	run umapsync commit -m "nothing"
 	assert_equal "$status" 1
 	assert_output "nothing to commit, working files clean"
-	run_split umapsync commit
+	run umapsync commit
+	assert_equal "$status" 1
+	assert_output "nothing to commit, working files clean"
+	run_split umapsync commit -m ""
 	assert_equal "$status" 129
-	[[ "$stderr" == "error: commit needs a message: -m MSG"* ]]
+	[[ "$stderr" == "error: the message of -m is empty"* ]]
 }
 
 @test "import refuses a file that is already tracked" {
@@ -244,8 +248,13 @@ hint: edit it and record the changes with 'umapsync commit -m MSG'"
 	assert_equal "$stderr" "HEAD is now at $first Import cycling-lyon.umap"
 	same_document original.umap cycling-lyon.umap
 	run umapsync status
-	assert_line --index 0 "HEAD detached at $(git --git-dir=.umapsync rev-parse --short=7 HEAD)"
-	assert_line --index 1 "nothing to commit, working files clean"
+	assert_output "HEAD detached at $(git --git-dir=.umapsync rev-parse --short=7 HEAD)
+Untracked map files:
+  (use 'umapsync import FILE' to start tracking them)
+	edited.umap
+	original.umap
+
+nothing to commit, but untracked map files are present"
 	run_split umapsync checkout main
 	assert_success
 	assert_equal "$stderr" "Switched to branch 'main'"
@@ -408,12 +417,17 @@ v2"
 	run umapsync status
 	assert_output "On branch main
 Changes not committed:
-  deleted:    cycling-lyon.umap"
+  deleted:    cycling-lyon.umap
+
+Untracked map files:
+  (use 'umapsync import FILE' to start tracking them)
+	saved.umap"
 	run_split umapsync commit -m gone
 	assert_equal "$status" 128
 	assert_equal "$stderr" "fatal: tracked file 'cycling-lyon.umap' is missing
-hint: restore it with 'umapsync export HEAD cycling-lyon.umap -o cycling-lyon.umap'"
-	umapsync export HEAD cycling-lyon.umap -o cycling-lyon.umap
+hint: restore it with 'umapsync restore cycling-lyon.umap'"
+	umapsync restore cycling-lyon.umap
+	rm saved.umap
 	run umapsync status
 	assert_output "On branch main
 nothing to commit, working files clean"

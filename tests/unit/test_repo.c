@@ -449,6 +449,70 @@ TEST(worktree_paths_stay_inside)
 	umap_repo_free(repo);
 }
 
+/* git's revision forms (issue 20): @, @~N, HEAD@{N} from HEAD's reflog, REV:PATH, and a
+ * revision diff limited to one file. */
+TEST(revision_forms_name_commits_files_and_reflog_entries)
+{
+	umap_repo *repo = fresh_repo();
+	setenv("GIT_AUTHOR_NAME", "Unit", 1);
+	setenv("GIT_AUTHOR_EMAIL", "unit@example.org", 1);
+	umap_snapshot *snap = NULL, *snap2 = NULL;
+	git_oid t1, t2, c1, c2, got;
+	CHECK_INT(umap_snapshot_new(&snap), 0);
+	CHECK_INT(umap_snapshot_add(snap, "a.geojson", layer_doc(10, NULL)), 0);
+	CHECK_INT(umap_snapshot_add(snap, "b.geojson", layer_doc(10, NULL)), 0);
+	CHECK_INT(umap_repo_build_tree(&t1, repo, snap, NULL), 0);
+	CHECK_INT(umap_repo_commit_tree_as(&c1, repo, &t1, NULL, 0, "first", 1), 0);
+	CHECK_INT(umap_snapshot_new(&snap2), 0);
+	CHECK_INT(umap_snapshot_add(snap2, "a.geojson", layer_doc(10, "renamed")), 0);
+	CHECK_INT(umap_snapshot_add(snap2, "b.geojson", layer_doc(10, NULL)), 0);
+	CHECK_INT(umap_repo_build_tree(&t2, repo, snap2, &t1), 0);
+	CHECK_INT(umap_repo_commit_tree_as(&c2, repo, &t2, &c1, 1, "second", 1), 0);
+
+	CHECK_INT(umap_repo_resolve(&got, repo, "@"), 0);
+	CHECK(git_oid_equal(&got, &c2));
+	CHECK_INT(umap_repo_resolve(&got, repo, "@~1"), 0);
+	CHECK(git_oid_equal(&got, &c1));
+	CHECK_INT(umap_repo_resolve(&got, repo, "HEAD@{1}"), 0);
+	CHECK(git_oid_equal(&got, &c1));
+	CHECK_INT(umap_repo_resolve(&got, repo, "main@{0}"), 0);
+	CHECK(git_oid_equal(&got, &c2));
+	CHECK_INT(umap_repo_resolve(&got, repo, "HEAD@{0}~1"), 0);
+	CHECK(git_oid_equal(&got, &c1));
+	CHECK_INT(umap_repo_resolve(&got, repo, "HEAD@{9}"), UMAP_ENOTFOUND);
+
+	char *path = NULL;
+	CHECK_INT(umap_repo_resolve_path(&got, &path, repo, "HEAD~1:b.geojson"), 0);
+	CHECK(git_oid_equal(&got, &c1));
+	CHECK_STR(path, "b.geojson");
+	free(path);
+	CHECK_INT(umap_repo_resolve_path(&got, &path, repo, "@:nope.geojson"), UMAP_ENOTFOUND);
+	CHECK_STR(umap_error_last(), "path 'nope.geojson' is not tracked in '@'");
+	CHECK(path == NULL);
+	CHECK_INT(umap_repo_resolve_path(&got, &path, repo, "HEAD"), UMAP_EINVALID);
+	CHECK_INT(umap_repo_resolve_path(&got, &path, repo, "HEAD:"), UMAP_EINVALID);
+
+	/* the change is in a.geojson: limited to b.geojson the diff is empty */
+	umap_tree_diff *tdiff = NULL;
+	umap_diff *only_a = NULL, *only_b = NULL;
+	umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
+	CHECK_INT(umap_repo_diff(&tdiff, repo, &t1, &t2), 0);
+	CHECK_INT(umap_diff_new(&only_a, &dopts), 0);
+	CHECK_INT(umap_diff_new(&only_b, &dopts), 0);
+	CHECK_INT(umap_repo_fill_diff_path(only_a, repo, tdiff, &t1, &t2, "a.geojson"), 0);
+	CHECK_INT(umap_repo_fill_diff_path(only_b, repo, tdiff, &t1, &t2, "b.geojson"), 0);
+	CHECK_INT(only_a->summary.modified, 1);
+	CHECK_INT(only_a->summary.unchanged, 9);
+	CHECK_INT(umap_diff_has_changes(only_b), 0);
+	CHECK_INT(only_b->summary.unchanged, 10);
+	umap_diff_free(only_a);
+	umap_diff_free(only_b);
+	umap_tree_diff_free(tdiff);
+	umap_snapshot_free(snap);
+	umap_snapshot_free(snap2);
+	umap_repo_free(repo);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/umap-unit-repo.XXXXXX");
@@ -462,6 +526,7 @@ int main(void)
 	RUN(a_commit_rebuilds_only_changed_leaves_and_gets_the_same_tree);
 	RUN(feature_sets_come_back_from_disk_in_both_formats);
 	RUN(worktree_paths_stay_inside);
+	RUN(revision_forms_name_commits_files_and_reflog_entries);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
