@@ -1302,6 +1302,8 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 	for (size_t i = 0; i < n && !rc && !patched; i++) {
 		if ((rc = feature_blob(&refs[i].blob, repo, doc, layer, i, &scratch)))
 			break;
+		/* the file is read once, in order: its pages need not stay (1M features: 269 MB) */
+		umap_doc_drop_behind(doc, layer->features[i].offset);
 		if (!(++repo->progress_done & 255))
 			umap_progress_report(&repo->progress, repo->progress_done, 0);
 	}
