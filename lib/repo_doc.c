@@ -1267,6 +1267,9 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 	int has_dictionary = 0;
 	if (!rc)
 		rc = layer_dictionary(&dictionary, &has_dictionary, repo, doc, layer, old_layer);
+	/* feature blobs go to the pack as they are made: 1M features, 269 MB of bytes */
+	if (!rc)
+		rc = umap_store_stream_blobs(s, 1);
 	for (size_t i = 0; i < n && !rc; i++) {
 		umap_feature *f = &layer->features[i];
 		if (!f->id) {
@@ -1308,6 +1311,8 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 			umap_progress_report(&repo->progress, repo->progress_done, 0);
 	}
 	umap_objw_set_dict(s->objw, NULL);
+	if (umap_store_stream_blobs(s, 0) && !rc)
+		rc = UMAP_ENOMEM;
 	if (!rc && !patched)
 		rc = umap_store_features_tree(&features, s, refs, n, new_depth);
 	if (!rc && doc->data)
