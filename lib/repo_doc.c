@@ -593,14 +593,16 @@ static int put_layers(umap_repo *repo, umap_buf *text, int comma, const git_oid 
 	return put_children(repo, text, &first, layers_tree, mf, -1, blobs);
 }
 
-static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, manifest_file *mf)
+/* The JSON text of a revision's file (compact, a feature a line) and the blob ids of each
+ * layer's features in order (mf->nlayers arrays, the caller's to free). */
+static int assemble_file(umap_buf *text, git_oid ***blobs_out, umap_repo *repo,
+			 const git_oid *tree, manifest_file *mf)
 {
 	umap_store *s = umap_repo_store(repo);
-	umap_doc *doc = NULL;
-	umap_buf text = UMAP_BUF_INIT;
 	json_t *map = NULL;
 	git_oid layers_tree, map_id;
 	int rc = 0;
+	*blobs_out = NULL;
 	if (!mf->is_map && mf->nlayers != 1)
 		return umap_error_set(UMAP_ECORRUPT, "%s is a layer file with %zu layers in the manifest",
 				      mf->path, mf->nlayers);
@@ -628,31 +630,46 @@ static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, 
 		int first = 1, layers_done = 0;
 		const char *key;
 		json_t *value;
-		rc = umap_buf_putc(&text, '{') ? oom() : 0;
+		rc = umap_buf_putc(text, '{') ? oom() : 0;
 		json_object_foreach(map, key, value) {
 			if (rc)
 				break;
 			if (i++ == at) {
 				layers_done = 1;
-				rc = put_layers(repo, &text, !first, &layers_tree, mf, blobs);
+				rc = put_layers(repo, text, !first, &layers_tree, mf, blobs);
 				first = 0;
 			}
 			if (!rc)
-				rc = put_member(&text, &first, key, value);
+				rc = put_member(text, &first, key, value);
 		}
 		if (!rc && !layers_done)
-			rc = put_layers(repo, &text, !first, &layers_tree, mf, blobs);
-		if (!rc && umap_buf_putc(&text, '}'))
+			rc = put_layers(repo, text, !first, &layers_tree, mf, blobs);
+		if (!rc && umap_buf_putc(text, '}'))
 			rc = oom();
 	} else if (!rc) {
-		rc = read_layer(repo, &text, &layers_tree, mf, 0, blobs);
+		rc = read_layer(repo, text, &layers_tree, mf, 0, blobs);
 	}
 	json_decref(map);
+	if (rc && blobs) {
+		for (size_t l = 0; l < mf->nlayers; l++)
+			free(blobs[l]);
+		free(blobs);
+	} else {
+		*blobs_out = blobs;
+	}
+	return rc;
+}
+
+/* The document of a file's assembled text, which it takes with the blob ids. */
+static int file_doc(umap_repo_file *out, umap_buf *text, git_oid **blobs, manifest_file *mf)
+{
+	umap_doc *doc = NULL;
 	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
-	if (!rc) {
-		size_t len = text.len;
+	int rc = 0;
+	{
+		size_t len = text->len;
 		/* the document owns its bytes, so callers may move it out of the snapshot */
-		if ((rc = umap_doc_from_owned_buffer(&doc, umap_buf_detach(&text), len, mf->path, &opts)))
+		if ((rc = umap_doc_from_owned_buffer(&doc, umap_buf_detach(text), len, mf->path, &opts)))
 			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of ");
 	}
 	if (!rc && doc->nlayers != mf->nlayers)
@@ -669,12 +686,20 @@ static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, 
 				free(blobs[l]);
 		free(blobs);
 		umap_doc_free(doc);
-		umap_buf_dispose(&text);
+		umap_buf_dispose(text);
 		return rc;
 	}
 	out->doc = doc;
 	out->blobs = blobs;
 	return 0;
+}
+
+static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, manifest_file *mf)
+{
+	umap_buf text = UMAP_BUF_INIT;
+	git_oid **blobs = NULL;
+	int rc = assemble_file(&text, &blobs, repo, tree, mf);
+	return rc ? rc : file_doc(out, &text, blobs, mf);
 }
 
 int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tree,
@@ -702,6 +727,55 @@ int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tre
 	}
 	*out = snap;
 	return 0;
+}
+
+int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
+		     umap_json_sink sink, void *ctx)
+{
+	manifest m;
+	int rc = manifest_read(&m, repo, tree);
+	if (rc)
+		return rc;
+	manifest_file *mf = manifest_find(&m, path);
+	umap_buf text = UMAP_BUF_INIT;
+	git_oid **blobs = NULL;
+	if (!mf)
+		rc = umap_error_set(UMAP_ENOTFOUND, "'%s' is not tracked in that revision", path);
+	if (!rc)
+		rc = assemble_file(&text, &blobs, repo, tree, mf);
+	umap_layout read, recorded;
+	if (!rc) {
+		umap_layout_detect(&read, text.ptr ? text.ptr : "", text.len);
+		recorded = read;
+		umap_layout_from_json(&recorded, mf->layout);
+	}
+	if (!rc && mf->layout) {
+		/* what umap_doc_write(UMAP_DOC_AS_READ) of the revision's copy does (its compact
+		 * text laid out anew), from the assembled text, without a document of it */
+		for (size_t l = 0; l < mf->nlayers; l++)
+			free(blobs[l]);
+		free(blobs);
+		rc = umap_json_relayout_to(sink, ctx, text.ptr ? text.ptr : "", text.len, &recorded);
+		if (rc && rc != UMAP_ENOMEM && rc != UMAP_EIO)
+			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of %s: ", path);
+		umap_buf_dispose(&text);
+	} else if (!rc) {
+		umap_repo_file one;
+		memset(&one, 0, sizeof(one));
+		umap_buf out = UMAP_BUF_INIT;
+		rc = file_doc(&one, &text, blobs, mf);
+		if (!rc)
+			rc = umap_doc_write(&out, one.doc, UMAP_DOC_AS_READ);
+		if (!rc)
+			rc = sink(ctx, out.ptr ? out.ptr : "", out.len);
+		umap_buf_dispose(&out);
+		umap_doc_free(one.doc);
+		for (size_t l = 0; one.blobs && l < mf->nlayers; l++)
+			free(one.blobs[l]);
+		free(one.blobs);
+	}
+	manifest_clear(&m);
+	return rc;
 }
 
 int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tree)
