@@ -326,7 +326,7 @@ END {
 		printf "\n| --- |"
 		for (i = 2; i <= nsizes; i++) printf " ---: |"
 		printf "\n"
-		split("validate|diff|apply|merge-file|import|commit|revision diff|export|sync", gs, "|")
+		split("validate|diff|apply|merge-file|import|commit|revision diff|export|checkout|sync", gs, "|")
 		for (g = 1; g in gs; g++) {
 			sec = gs[g]
 			for (j = 1; j <= nlabels[sec]; j++) {
@@ -345,6 +345,37 @@ END {
 		print ""
 	}
 
+	# ------------------------------------------------------------ memory against the file
+	nmem = 0
+	split("import:umapsync import|export:umapsync export|checkout:umapsync checkout HEAD~1|commit:umapsync commit (1% edit)", ms, "|")
+	for (g = 1; g in ms; g++) for (i = 1; i <= nsizes; i++) {
+		sec = substr(ms[g], 1, index(ms[g], ":") - 1); l = substr(ms[g], index(ms[g], ":") + 1)
+		if (ok(sec, sizes[i], l) && RSS[sec, sizes[i], l] != "" && FACT["input", sizes[i], "bytes"] > 0) nmem++
+	}
+	if (nmem) {
+		print "## Peak memory against the file"
+		print ""
+		print "Peak RSS of a command divided by the size of the layer (issue 19 aims at 0.3× or less for import, export, checkout and a 1% commit)."
+		print ""
+		printf "| command |"
+		for (i = 1; i <= nsizes; i++) printf " %s |", szl(sizes[i])
+		printf "\n| --- |"
+		for (i = 1; i <= nsizes; i++) printf " ---: |"
+		printf "\n"
+		for (g = 1; g in ms; g++) {
+			sec = substr(ms[g], 1, index(ms[g], ":") - 1); l = substr(ms[g], index(ms[g], ":") + 1)
+			row = "| " l " |"
+			for (i = 1; i <= nsizes; i++) {
+				n = sizes[i]
+				if (ok(sec, n, l) && RSS[sec, n, l] != "" && FACT["input", n, "bytes"] > 0)
+					row = row sprintf(" %.2f× (%s) |", RSS[sec, n, l] * 1024 / FACT["input", n, "bytes"], fbytes(RSS[sec, n, l] * 1024))
+				else row = row " n/a |"
+			}
+			print row
+		}
+		print ""
+	}
+
 	# ------------------------------------------------------------ per command
 	print "## Per command"
 	print ""
@@ -359,6 +390,7 @@ END {
 	table("commit", "commit", "`umapsync commit` of the 1% edit on a copy of the freshly imported repository each run; `git commit -a` of the whole file for comparison.")
 	table("revision diff", "revision diff", "`umapsync diff HEAD~1 HEAD` between two revisions 10 features apart; `git diff HEAD~1 HEAD` on the whole-file repository.")
 	table("export", "export", "`umapsync export HEAD layer.geojson -o FILE` from the imported repository; `git show HEAD:layer.geojson` of the whole file.")
+	table("checkout", "checkout", "`umapsync checkout HEAD~1` after the 1% commit, on a copy of that repository each run: the layer written back from the repository.")
 	table("sync", "clone, push, pull", "`umapsync serve` on 127.0.0.1 (a free port, stopped by pid): the first push of the imported layer, a clone, then a push of the 1% edit and a pull of it in the clone. Pushes and the pull change server state, so they are timed once.")
 
 	# ------------------------------------------------------------ real data

@@ -431,6 +431,23 @@ bench_repo() {
 			"rm -rf '$gc' && cp -a '$grepo' '$gc' && cp '$edit' '$gc/layer.geojson'"
 	fi
 
+	# checkout of the revision before the 1% edit: every working file written from the
+	# repository (as export, plus the status cache), on a copy of the committed edit
+	local co=$WORK/checkout-$n
+	if [ -d "$c/.umapsync" ]; then
+		if measure checkout "$n" "umapsync checkout HEAD~1" us "0" $OUR_LIMIT "cd '$co' && '$U' checkout HEAD~1" \
+			"rm -rf '$co' && cp -a '$c' '$co'"; then
+			if cmp -s "$co/layer.geojson" "$base"; then
+				fact checkout "$n" result "byte-identical to the imported file"
+			else
+				fact checkout "$n" result "same features as the imported file, laid out anew"
+			fi
+		fi
+		rm -rf "$co"
+	else
+		na checkout "$n" "umapsync checkout HEAD~1" us "needs commit, which is n/a"
+	fi
+
 	# revision diff: two revisions ten features apart
 	local rv=$WORK/rev-$n grv=$WORK/gitrev-$n
 	if [ ! -d "$pristine" ]; then
