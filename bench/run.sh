@@ -26,6 +26,10 @@ LOG=$OUT/bench.log
 
 SIZES=${BENCH_SIZES:-10000 100000}
 [ "${BENCH_LARGE:-0}" = 1 ] && [ -z "${BENCH_SIZES:-}" ] && SIZES="10000 100000 1000000"
+# the edits of a 1M layer add features: past the default limit of a million a layer
+for n in $SIZES; do
+	[ "$n" -ge 1000000 ] && export UMAPSYNC_MAX_FEATURES=${UMAPSYNC_MAX_FEATURES:-$((2 * n))}
+done
 PEER_LIMIT=${BENCH_TIMEOUT:-120}
 OUR_LIMIT=300
 SYNC_LIMIT=120
