@@ -118,6 +118,8 @@ int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tre
  * without reading it into a document. UMAP_ENOTFOUND when it is not tracked there. */
 int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
 		     umap_json_sink sink, void *ctx);
+/* The same for a document umap_repo_read_tree gave (unchanged since), to `sink`. */
+int umap_repo_file_text(umap_json_sink sink, void *ctx, umap_doc *doc);
 /* Reads the working files of the paths tracked in `tree` (streaming; trees built lazily).
  * A file that no longer exists is listed with doc NULL and `missing` set. */
 int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tree);

@@ -729,6 +729,24 @@ int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tre
 	return 0;
 }
 
+int umap_repo_file_text(umap_json_sink sink, void *ctx, umap_doc *doc)
+{
+	if (doc->layout.known && doc->data) {
+		/* what umap_doc_write(UMAP_DOC_AS_READ) does (the copy's compact text laid out
+		 * anew), from the copy's own bytes, which are that compact text */
+		int rc = umap_json_relayout_to(sink, ctx, doc->data, doc->size, &doc->layout);
+		if (rc && rc != UMAP_ENOMEM && rc != UMAP_EIO)
+			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of %s: ", doc->source_name);
+		return rc;
+	}
+	umap_buf out = UMAP_BUF_INIT;
+	int rc = umap_doc_write(&out, doc, UMAP_DOC_AS_READ);
+	if (!rc)
+		rc = sink(ctx, out.ptr ? out.ptr : "", out.len);
+	umap_buf_dispose(&out);
+	return rc;
+}
+
 int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
 		     umap_json_sink sink, void *ctx)
 {
@@ -762,13 +780,9 @@ int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
 	} else if (!rc) {
 		umap_repo_file one;
 		memset(&one, 0, sizeof(one));
-		umap_buf out = UMAP_BUF_INIT;
 		rc = file_doc(&one, &text, blobs, mf);
 		if (!rc)
-			rc = umap_doc_write(&out, one.doc, UMAP_DOC_AS_READ);
-		if (!rc)
-			rc = sink(ctx, out.ptr ? out.ptr : "", out.len);
-		umap_buf_dispose(&out);
+			rc = umap_repo_file_text(sink, ctx, one.doc);
 		umap_doc_free(one.doc);
 		for (size_t l = 0; one.blobs && l < mf->nlayers; l++)
 			free(one.blobs[l]);

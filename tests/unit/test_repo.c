@@ -454,9 +454,9 @@ static int to_buf(void *ctx, const char *data, size_t len)
 	return umap_buf_put(ctx, data, len) ? UMAP_ENOMEM : 0;
 }
 
-/* export streams a revision's file laid out from its text, without a document of it: the
- * bytes must be those of the document path (read_tree, then umap_doc_write as read), in
- * every layout files come in. */
+/* export streams a revision's file laid out from its text, without a document of it, and
+ * checkout lays out the document's own bytes: the bytes must be those of the document path
+ * (read_tree, then umap_doc_write as read), in every layout files come in. */
 TEST(export_streams_the_bytes_the_document_writes)
 {
 	static const char *files[] = {
@@ -488,6 +488,10 @@ TEST(export_streams_the_bytes_the_document_writes)
 		CHECK_INT(umap_doc_write(&want, back->files[0].doc, UMAP_DOC_AS_READ), 0);
 		CHECK_INT(umap_repo_export(repo, &tree, path, to_buf, &got), 0);
 		CHECK_INT(got.len, want.len);
+		CHECK(got.len == want.len && !memcmp(got.ptr, want.ptr, got.len));
+		/* and checkout's path: the document read back, laid out from its own bytes */
+		umap_buf_clear(&got);
+		CHECK_INT(umap_repo_file_text(to_buf, &got, back->files[0].doc), 0);
 		CHECK(got.len == want.len && !memcmp(got.ptr, want.ptr, got.len));
 		CHECK_INT(umap_repo_export(repo, &tree, "nope.geojson", to_buf, &got), UMAP_ENOTFOUND);
 		umap_buf_dispose(&want);
