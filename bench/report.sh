@@ -264,7 +264,13 @@ END {
 			v7[n] = n / im
 			if (ok("commit", n, "umapsync commit (1% edit)")) v8[n] = tm("commit", n, "umapsync commit (1% edit)") / im
 			if (ok("revision diff", n, "umapsync diff HEAD~1 HEAD")) v9[n] = tm("revision diff", n, "umapsync diff HEAD~1 HEAD") / im
+			if (ok("export", n, "umapsync export")) v13[n] = tm("export", n, "umapsync export") / im
+			if (ok("checkout", n, "umapsync checkout HEAD~1")) v14[n] = tm("checkout", n, "umapsync checkout HEAD~1") / im
+			if (RSS["import", n, "umapsync import"] != "") v15[n] = RSS["import", n, "umapsync import"] * 1024 / in_b
 		}
+		if (ok("export", n, "umapsync export") && RSS["export", n, "umapsync export"] != "") v16[n] = RSS["export", n, "umapsync export"] * 1024 / in_b
+		if (ok("checkout", n, "umapsync checkout HEAD~1") && RSS["checkout", n, "umapsync checkout HEAD~1"] != "") v17[n] = RSS["checkout", n, "umapsync checkout HEAD~1"] * 1024 / in_b
+		if (ok("commit", n, "umapsync commit (1% edit)") && RSS["commit", n, "umapsync commit (1% edit)"] != "") v18[n] = RSS["commit", n, "umapsync commit (1% edit)"] * 1024 / in_b
 		if (("repo" SUBSEP n SUBSEP "bytes_v1") in FACT) v10[n] = FACT["repo", n, "bytes_v1"] / in_b
 		if (("repo" SUBSEP n SUBSEP "bytes_v2") in FACT) v11[n] = FACT["repo", n, "bytes_v2"] / (2 * in_b)
 		if (("repo" SUBSEP n SUBSEP "objects_v1") in FACT) v10o[n] = FACT["repo", n, "objects_v1"] / in_b
@@ -286,6 +292,13 @@ END {
 	target("git objects alone ÷ input, 1 version", "#6", "report", "", 0, "", v10o)
 	target("git objects alone per version, 2 versions", "#6", "report", "", 0, "", v11o)
 	target("merge-file time ÷ diff time", "#7", "≤ 3", "<=", 3, "x", v12)
+	target("import speed", "#19", "≥ 250,000 features/s at 1M", ">=", 250000, "features/s", v7)
+	target("export time ÷ import", "#19", "≤ 1", "<=", 1, "", v13)
+	target("checkout time ÷ import", "#19", "≤ 1", "<=", 1, "", v14)
+	target("import peak RSS ÷ file size", "#19", "≤ 0.3", "<=", 0.3, "", v15)
+	target("export peak RSS ÷ file size", "#19", "≤ 0.3", "<=", 0.3, "", v16)
+	target("checkout peak RSS ÷ file size", "#19", "≤ 0.3", "<=", 0.3, "", v17)
+	target("commit (1% edit) peak RSS ÷ file size", "#19", "≤ 0.3", "<=", 0.3, "", v18)
 	print ""
 	if (FACT["load", "all", "status"] == "ok") {
 		pr = FACT["load", "all", "push_rate"]; p99 = FACT["load", "all", "push_p99"]

@@ -468,6 +468,9 @@ TEST(export_streams_the_bytes_the_document_writes)
 		"examples/bike-parking.geojson",
 		"tests/fixtures/repo/legacy.geojson",
 		"tests/fixtures/repo/no-ids.geojson",
+		"tests/fixtures/umap/group_layers.umap",
+		"tests/fixtures/umap/legacy_storage.umap",
+		"tests/fixtures/umap/test_upload_data.umap",
 	};
 	for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
 		umap_repo *repo = fresh_repo();
