@@ -737,7 +737,9 @@ int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tre
 
 int umap_repo_file_text(umap_json_sink sink, void *ctx, umap_doc *doc)
 {
-	if (doc->layout.known && doc->data) {
+	/* in the copy's own layout, the document copies its features' bytes: faster than
+	 * tokens (a checkout of 100k features, 20%) */
+	if (doc->layout.known && doc->data && !umap_doc_bytes_in_layout(doc)) {
 		/* what umap_doc_write(UMAP_DOC_AS_READ) does (the copy's compact text laid out
 		 * anew), from the copy's own bytes, which are that compact text */
 		int rc = umap_json_relayout_to(sink, ctx, doc->data, doc->size, &doc->layout);
