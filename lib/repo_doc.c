@@ -796,6 +796,7 @@ int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
 			free(one.blobs[l]);
 		free(one.blobs);
 	}
+	umap_buf_dispose(&text); /* a file that could not be assembled */
 	manifest_clear(&m);
 	return rc;
 }
