@@ -264,7 +264,13 @@ END {
 			v7[n] = n / im
 			if (ok("commit", n, "umapsync commit (1% edit)")) v8[n] = tm("commit", n, "umapsync commit (1% edit)") / im
 			if (ok("revision diff", n, "umapsync diff HEAD~1 HEAD")) v9[n] = tm("revision diff", n, "umapsync diff HEAD~1 HEAD") / im
+			if (ok("export", n, "umapsync export")) v13[n] = tm("export", n, "umapsync export") / im
+			if (ok("checkout", n, "umapsync checkout HEAD~1")) v14[n] = tm("checkout", n, "umapsync checkout HEAD~1") / im
+			if (RSS["import", n, "umapsync import"] != "") v15[n] = RSS["import", n, "umapsync import"] * 1024 / in_b
 		}
+		if (ok("export", n, "umapsync export") && RSS["export", n, "umapsync export"] != "") v16[n] = RSS["export", n, "umapsync export"] * 1024 / in_b
+		if (ok("checkout", n, "umapsync checkout HEAD~1") && RSS["checkout", n, "umapsync checkout HEAD~1"] != "") v17[n] = RSS["checkout", n, "umapsync checkout HEAD~1"] * 1024 / in_b
+		if (ok("commit", n, "umapsync commit (1% edit)") && RSS["commit", n, "umapsync commit (1% edit)"] != "") v18[n] = RSS["commit", n, "umapsync commit (1% edit)"] * 1024 / in_b
 		if (("repo" SUBSEP n SUBSEP "bytes_v1") in FACT) v10[n] = FACT["repo", n, "bytes_v1"] / in_b
 		if (("repo" SUBSEP n SUBSEP "bytes_v2") in FACT) v11[n] = FACT["repo", n, "bytes_v2"] / (2 * in_b)
 		if (("repo" SUBSEP n SUBSEP "objects_v1") in FACT) v10o[n] = FACT["repo", n, "objects_v1"] / in_b
@@ -286,6 +292,13 @@ END {
 	target("git objects alone ÷ input, 1 version", "#6", "report", "", 0, "", v10o)
 	target("git objects alone per version, 2 versions", "#6", "report", "", 0, "", v11o)
 	target("merge-file time ÷ diff time", "#7", "≤ 3", "<=", 3, "x", v12)
+	target("import speed", "#19", "≥ 250,000 features/s at 1M", ">=", 250000, "features/s", v7)
+	target("export time ÷ import", "#19", "≤ 1", "<=", 1, "", v13)
+	target("checkout time ÷ import", "#19", "≤ 1", "<=", 1, "", v14)
+	target("import peak RSS ÷ file size", "#19", "≤ 0.3", "<=", 0.3, "", v15)
+	target("export peak RSS ÷ file size", "#19", "≤ 0.3", "<=", 0.3, "", v16)
+	target("checkout peak RSS ÷ file size", "#19", "≤ 0.3", "<=", 0.3, "", v17)
+	target("commit (1% edit) peak RSS ÷ file size", "#19", "≤ 0.3", "<=", 0.3, "", v18)
 	print ""
 	if (FACT["load", "all", "status"] == "ok") {
 		pr = FACT["load", "all", "push_rate"]; p99 = FACT["load", "all", "push_p99"]
@@ -326,7 +339,7 @@ END {
 		printf "\n| --- |"
 		for (i = 2; i <= nsizes; i++) printf " ---: |"
 		printf "\n"
-		split("validate|diff|apply|merge-file|import|commit|revision diff|export|sync", gs, "|")
+		split("validate|diff|apply|merge-file|import|commit|revision diff|export|checkout|sync", gs, "|")
 		for (g = 1; g in gs; g++) {
 			sec = gs[g]
 			for (j = 1; j <= nlabels[sec]; j++) {
@@ -345,6 +358,37 @@ END {
 		print ""
 	}
 
+	# ------------------------------------------------------------ memory against the file
+	nmem = 0
+	split("import:umapsync import|export:umapsync export|checkout:umapsync checkout HEAD~1|commit:umapsync commit (1% edit)", ms, "|")
+	for (g = 1; g in ms; g++) for (i = 1; i <= nsizes; i++) {
+		sec = substr(ms[g], 1, index(ms[g], ":") - 1); l = substr(ms[g], index(ms[g], ":") + 1)
+		if (ok(sec, sizes[i], l) && RSS[sec, sizes[i], l] != "" && FACT["input", sizes[i], "bytes"] > 0) nmem++
+	}
+	if (nmem) {
+		print "## Peak memory against the file"
+		print ""
+		print "Peak RSS of a command divided by the size of the layer (issue 19 aims at 0.3× or less for import, export, checkout and a 1% commit)."
+		print ""
+		printf "| command |"
+		for (i = 1; i <= nsizes; i++) printf " %s |", szl(sizes[i])
+		printf "\n| --- |"
+		for (i = 1; i <= nsizes; i++) printf " ---: |"
+		printf "\n"
+		for (g = 1; g in ms; g++) {
+			sec = substr(ms[g], 1, index(ms[g], ":") - 1); l = substr(ms[g], index(ms[g], ":") + 1)
+			row = "| " l " |"
+			for (i = 1; i <= nsizes; i++) {
+				n = sizes[i]
+				if (ok(sec, n, l) && RSS[sec, n, l] != "" && FACT["input", n, "bytes"] > 0)
+					row = row sprintf(" %.2f× (%s) |", RSS[sec, n, l] * 1024 / FACT["input", n, "bytes"], fbytes(RSS[sec, n, l] * 1024))
+				else row = row " n/a |"
+			}
+			print row
+		}
+		print ""
+	}
+
 	# ------------------------------------------------------------ per command
 	print "## Per command"
 	print ""
@@ -359,6 +403,7 @@ END {
 	table("commit", "commit", "`umapsync commit` of the 1% edit on a copy of the freshly imported repository each run; `git commit -a` of the whole file for comparison.")
 	table("revision diff", "revision diff", "`umapsync diff HEAD~1 HEAD` between two revisions 10 features apart; `git diff HEAD~1 HEAD` on the whole-file repository.")
 	table("export", "export", "`umapsync export HEAD layer.geojson -o FILE` from the imported repository; `git show HEAD:layer.geojson` of the whole file.")
+	table("checkout", "checkout", "`umapsync checkout HEAD~1` after the 1% commit, on a copy of that repository each run: the layer written back from the repository.")
 	table("sync", "clone, push, pull", "`umapsync serve` on 127.0.0.1 (a free port, stopped by pid): the first push of the imported layer, a clone, then a push of the 1% edit and a pull of it in the clone. Pushes and the pull change server state, so they are timed once.")
 
 	# ------------------------------------------------------------ real data

@@ -26,6 +26,10 @@ LOG=$OUT/bench.log
 
 SIZES=${BENCH_SIZES:-10000 100000}
 [ "${BENCH_LARGE:-0}" = 1 ] && [ -z "${BENCH_SIZES:-}" ] && SIZES="10000 100000 1000000"
+# the edits of a 1M layer add features: past the default limit of a million a layer
+for n in $SIZES; do
+	[ "$n" -ge 1000000 ] && export UMAPSYNC_MAX_FEATURES=${UMAPSYNC_MAX_FEATURES:-$((2 * n))}
+done
 PEER_LIMIT=${BENCH_TIMEOUT:-120}
 OUR_LIMIT=300
 SYNC_LIMIT=120
@@ -429,6 +433,23 @@ bench_repo() {
 	if [ -d "$grepo/.git" ]; then
 		measure commit "$n" "git commit (whole file)" peer "0" "$PEER_LIMIT" "cd '$gc' && $git_commit -am edit" \
 			"rm -rf '$gc' && cp -a '$grepo' '$gc' && cp '$edit' '$gc/layer.geojson'"
+	fi
+
+	# checkout of the revision before the 1% edit: every working file written from the
+	# repository (as export, plus the status cache), on a copy of the committed edit
+	local co=$WORK/checkout-$n
+	if [ -d "$c/.umapsync" ]; then
+		if measure checkout "$n" "umapsync checkout HEAD~1" us "0" $OUR_LIMIT "cd '$co' && '$U' checkout HEAD~1" \
+			"rm -rf '$co' && cp -a '$c' '$co'"; then
+			if cmp -s "$co/layer.geojson" "$base"; then
+				fact checkout "$n" result "byte-identical to the imported file"
+			else
+				fact checkout "$n" result "same features as the imported file, laid out anew"
+			fi
+		fi
+		rm -rf "$co"
+	else
+		na checkout "$n" "umapsync checkout HEAD~1" us "needs commit, which is n/a"
 	fi
 
 	# revision diff: two revisions ten features apart

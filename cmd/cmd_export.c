@@ -66,22 +66,28 @@ int cmd_export(int argc, const char **argv)
 	if (rev_path ? umap_repo_resolve_path(&commit, &rel, repo, argv[0])
 		     : umap_repo_resolve(&commit, repo, argv[0]) || umap_repo_relpath(&rel, repo, argv[1]))
 		die_lib(NULL);
-	if (umap_repo_commit_tree(&tree, repo, &commit) || umap_repo_read_tree(&snap, repo, &tree, rel))
+	if (umap_repo_commit_tree(&tree, repo, &commit))
 		die_lib(NULL);
-	umap_doc *doc = snap->files[0].doc;
 	if (!strcmp(format, "geojsonseq")) {
-		export_seq(doc, output);
+		if (umap_repo_read_tree(&snap, repo, &tree, rel))
+			die_lib(NULL);
+		export_seq(snap->files[0].doc, output);
 		check_stdout();
 	} else if (output) {
-		if (umap_doc_save(doc, output, UMAP_DOC_AS_READ))
+		/* written as it is laid out: the file is never whole in memory */
+		umap_atomic_file file;
+		if (umap_atomic_file_open(&file, output))
 			die_lib(NULL);
+		if (umap_repo_export(repo, &tree, rel, to_file, &file) ||
+		    umap_atomic_file_commit(&file)) {
+			umap_atomic_file_abort(&file);
+			die_lib(NULL);
+		}
 	} else {
-		umap_buf out = UMAP_BUF_INIT;
-		if (umap_doc_write(&out, doc, UMAP_DOC_AS_READ))
-			die_lib(NULL);
 		/* the bytes of the file, its final newline or lack of one included */
-		fwrite(out.ptr, 1, out.len, stdout);
-		umap_buf_dispose(&out);
+		if (umap_repo_export(repo, &tree, rel, to_stdout, NULL))
+			die_lib(NULL);
+		check_stdout();
 	}
 	umap_snapshot_free(snap);
 	free(rel);

@@ -341,6 +341,11 @@ int path_list_contains(char **list, size_t n, const char *s)
 	return 0;
 }
 
+static int append_to_buf(void *ctx, const char *data, size_t len)
+{
+	return umap_buf_put(ctx, data, len) ? umap_error_set(UMAP_ENOMEM, "out of memory") : 0;
+}
+
 static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree,
 			int every_file);
 
@@ -379,7 +384,7 @@ static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid 
 			continue;
 		umap_snapshot *one = NULL;
 		if (umap_repo_read_tree(&one, repo, new_tree, new_paths[i]) ||
-		    umap_doc_write(&texts[i], one->files[0].doc, UMAP_DOC_AS_READ))
+		    umap_repo_file_text(append_to_buf, &texts[i], one->files[0].doc))
 			die_lib(NULL);
 		if (!texts[i].ptr && umap_buf_puts(&texts[i], ""))
 			die("out of memory");

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <openssl/evp.h>
 #include <zlib.h>
 
@@ -23,9 +25,25 @@ typedef struct objw_entry {
 	size_t len;
 	int marked;
 	int written;     /* in a pack on disk */
+	int packed;      /* in the pack being written (its offset and crc are set) */
 	size_t dict;     /* blobs: index+1 of the dictionary blob to delta against, 0 none */
 	uint64_t offset; /* in the pack being written */
+	uint32_t crc;
 } objw_entry;
+
+/* A pack being written: its bytes go to a temporary file a megabyte at a time, so that
+ * neither the pack nor (when streaming, see umap_objw_stream) the blobs stay in memory. */
+typedef struct pack_state {
+	umap_atomic_file file; /* file.fd < 0: not open */
+	umap_buf pack;         /* bytes not written to the file yet */
+	uint64_t at;           /* bytes written to the file before `pack` */
+	uint32_t count;        /* objects in it */
+	z_stream zs, bzs;
+	int zinit, bzinit, level;
+	struct delta_base *base, *dict;
+	size_t dict_of;        /* entry index+1 that `dict` indexes */
+	umap_buf delta, base_copy;
+} pack_state;
 
 typedef struct objw_block {
 	struct objw_block *next;
@@ -41,9 +59,18 @@ struct umap_objw {
 	objw_block *blocks;
 	size_t marked;
 	size_t dict;  /* index+1 of the current dictionary blob (umap_objw_set_dict), 0 none */
+	pack_state *ps; /* the pack being written, NULL none */
+	char *stream_gitdir; /* umap_objw_stream: blobs go to the pack as they are put */
+	int stream_level;
 	EVP_MD_CTX *md;
 	EVP_MD *sha1; /* fetched once: OpenSSL 3 looks it up on every EVP_sha1() init */
 };
+
+static int pack_state_open(pack_state **out, const char *gitdir, int level);
+static void pack_state_free(pack_state *ps);
+static int pack_state_add(umap_objw *w, pack_state *ps, size_t i, const void *data);
+
+static int read_packed(umap_buf *out, pack_state *ps, uint64_t offset, int depth);
 
 static size_t oid_slot(const git_oid *id, size_t mask)
 {
@@ -78,6 +105,8 @@ void umap_objw_free(umap_objw *w)
 	for (size_t i = 0; i < w->count; i++)
 		if (w->entries[i].len > BLOCK_SIZE / 4)
 			free(w->entries[i].data);
+	pack_state_free(w->ps);
+	free(w->stream_gitdir);
 	EVP_MD_CTX_free(w->md);
 	EVP_MD_free(w->sha1);
 	free(w->entries);
@@ -175,9 +204,15 @@ int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *dat
 		w->entries = e;
 		w->alloc = alloc;
 	}
-	char *copy = store(w, data, len);
-	if (!copy)
+	int streamed = w->stream_gitdir && type == GIT_OBJECT_BLOB;
+	char *copy = streamed ? NULL : store(w, data, len);
+	if (!copy && !streamed)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (streamed && !w->ps) {
+		int rc = pack_state_open(&w->ps, w->stream_gitdir, w->stream_level);
+		if (rc)
+			return rc;
+	}
 	objw_entry *e = &w->entries[w->count];
 	git_oid_cpy(&e->id, out);
 	e->type = type;
@@ -185,28 +220,55 @@ int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *dat
 	e->len = len;
 	e->marked = 0;
 	e->written = 0;
+	e->packed = 0;
 	e->dict = type == GIT_OBJECT_BLOB ? w->dict : 0;
 	e->offset = 0;
+	e->crc = 0;
 	size_t mask = w->table_size - 1, slot = oid_slot(out, mask);
 	while (w->table[slot])
 		slot = (slot + 1) & mask;
 	w->table[slot] = ++w->count;
-	return 0;
+	/* streamed: into the pack now, and its bytes are not kept */
+	return streamed ? pack_state_add(w, w->ps, w->count - 1, data) : 0;
 }
 
 int umap_objw_set_dict(umap_objw *w, const git_oid *id)
 {
 	long at = id ? find(w, id) : -1;
 	w->dict = at < 0 ? 0 : (size_t)at + 1;
+	/* streaming: the deltas that follow need it before them in the pack */
+	if (w->dict && w->stream_gitdir && !w->entries[at].packed && !w->entries[at].written &&
+	    w->entries[at].data) {
+		int rc = w->ps ? 0 : pack_state_open(&w->ps, w->stream_gitdir, w->stream_level);
+		if (!rc)
+			rc = pack_state_add(w, w->ps, (size_t)at, w->entries[at].data);
+		return rc;
+	}
 	return 0;
 }
 
-int umap_objw_get(const void **data, size_t *len, git_object_t *type, const umap_objw *w,
+int umap_objw_get(const void **data, size_t *len, git_object_t *type, umap_objw *w,
 		  const git_oid *id)
 {
 	long i = find(w, id);
 	if (i < 0)
 		return UMAP_ENOTFOUND;
+	if (!w->entries[i].data) {
+		/* streamed: read back from the pack being written, and kept from then on */
+		if (!w->entries[i].packed || !w->ps)
+			return UMAP_ENOTFOUND;
+		umap_buf bytes = UMAP_BUF_INIT;
+		int rc = read_packed(&bytes, w->ps, w->entries[i].offset, 0);
+		if (!rc && bytes.len != w->entries[i].len)
+			rc = umap_error_set(UMAP_ECORRUPT, "a blob read back from the new pack is damaged");
+		char *copy = rc ? NULL : store(w, bytes.ptr, bytes.len);
+		umap_buf_dispose(&bytes);
+		if (rc)
+			return rc;
+		if (!copy)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		w->entries[i].data = copy;
+	}
 	*data = w->entries[i].data;
 	*len = w->entries[i].len;
 	if (type)
@@ -405,8 +467,8 @@ static int put_tree_fixed(umap_buf *pack, const void *data, size_t len)
 
 /* Appends one object: the type+size header, for a delta the distance back to its base,
  * then the zlib stream of the bytes. */
-static int pack_object(umap_buf *pack, z_stream *zs, int level, int type, const void *data,
-		       size_t len, uint64_t base_distance, pack_item *item)
+static int pack_object(umap_buf *pack, uint64_t at, z_stream *zs, int level, int type,
+		       const void *data, size_t len, uint64_t base_distance, pack_item *item)
 {
 	unsigned char hdr[32];
 	size_t n = 0, size = len;
@@ -429,7 +491,8 @@ static int pack_object(umap_buf *pack, z_stream *zs, int level, int type, const 
 		memcpy(hdr + n, ofs + pos, sizeof(ofs) - pos);
 		n += sizeof(ofs) - pos;
 	}
-	item->offset = pack->len;
+	size_t start = pack->len;
+	item->offset = at + start;
 	if (umap_buf_put(pack, hdr, n))
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	if (type == GIT_OBJECT_TREE) {
@@ -452,8 +515,7 @@ static int pack_object(umap_buf *pack, z_stream *zs, int level, int type, const 
 			return umap_error_set(UMAP_ERROR, "zlib: cannot compress an object");
 		pack->len += bound - zs->avail_out;
 	}
-	item->crc = (uint32_t)crc32(0, (const Bytef *)pack->ptr + item->offset,
-				    (uInt)(pack->len - item->offset));
+	item->crc = (uint32_t)crc32(0, (const Bytef *)pack->ptr + start, (uInt)(pack->len - start));
 	return 0;
 }
 
@@ -649,18 +711,18 @@ static int make_delta(umap_buf *out, const delta_base *b, const unsigned char *d
 }
 
 /* Writes `e` as a delta against `b` when that saves a quarter of its bytes (*done). */
-static int put_delta(umap_buf *pack, z_stream *zs, int level, umap_buf *delta, delta_base *b,
-		     const objw_entry *e, pack_item *item, int *done)
+static int put_delta(umap_buf *pack, uint64_t at, z_stream *zs, int level, umap_buf *delta,
+		     delta_base *b, const void *data, size_t len, pack_item *item, int *done)
 {
 	*done = 0;
-	if (make_delta(delta, b, (const unsigned char *)e->data, e->len))
+	if (make_delta(delta, b, data, len))
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
-	if (delta->len * 4 >= e->len * 3)
+	if (delta->len * 4 >= len * 3)
 		return 0;
 	*done = 1;
 	b->uses++;
-	return pack_object(pack, zs, level, GIT_OBJECT_OFS_DELTA, delta->ptr, delta->len,
-			   pack->len - b->offset, item);
+	return pack_object(pack, at, zs, level, GIT_OBJECT_OFS_DELTA, delta->ptr, delta->len,
+			   at + pack->len - b->offset, item);
 }
 
 static int write_index(umap_buf *idx, pack_item *items, size_t n, const unsigned char sum[20])
@@ -699,141 +761,407 @@ static int write_index(umap_buf *idx, pack_item *items, size_t n, const unsigned
 	return umap_buf_put(idx, idxsum, 20) ? umap_error_set(UMAP_ENOMEM, "out of memory") : 0;
 }
 
-int umap_objw_flush(umap_objw *w, const char *gitdir, int level)
+static void pack_state_free(pack_state *ps)
 {
-	if (!w->marked)
-		return 0;
-	size_t n = w->marked;
-	pack_item *items = calloc(n, sizeof(*items));
-	umap_buf pack = UMAP_BUF_INIT, idx = UMAP_BUF_INIT, path = UMAP_BUF_INIT;
-	z_stream zs, bzs;
-	memset(&zs, 0, sizeof(zs));
-	memset(&bzs, 0, sizeof(bzs));
-	int rc = 0, zinit = 0, bzinit = 0;
-	if (!items) {
-		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
-		goto done;
+	if (!ps)
+		return;
+	if (ps->file.fd >= 0)
+		umap_atomic_file_abort(&ps->file);
+	if (ps->zinit)
+		deflateEnd(&ps->zs);
+	if (ps->bzinit)
+		deflateEnd(&ps->bzs);
+	delta_base *bases[2] = { ps->base, ps->dict };
+	for (int i = 0; i < 2; i++) {
+		if (bases[i]) {
+			free(bases[i]->table);
+			free(bases[i]->chain);
+		}
+		free(bases[i]);
 	}
+	umap_buf_dispose(&ps->pack);
+	umap_buf_dispose(&ps->delta);
+	umap_buf_dispose(&ps->base_copy);
+	free(ps);
+}
+
+/* Opens a pack in a temporary file under gitdir/objects/pack (the header says 0 objects
+ * until pack_state_finish knows how many). */
+static int pack_state_open(pack_state **out, const char *gitdir, int level)
+{
+	pack_state *ps = calloc(1, sizeof(*ps));
+	umap_buf path = UMAP_BUF_INIT;
+	int rc = 0;
+	if (!ps)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	ps->file.fd = -1;
 	/* Objects are small (a feature is ~300 bytes): a 1 KiB window and memLevel 4 (a 2 KiB
 	 * hash table) make deflateReset() cheap (the default 64 KiB table is cleared on every
 	 * reset), while a 1024-symbol block still holds a whole feature: memLevel 1 (128-symbol
 	 * blocks) built Huffman trees 3 times per feature, 128k instructions each. */
-	if (level < 0 || level > 9)
-		level = 0;
-	if (deflateInit2(&zs, level, Z_DEFLATED, 10, 4, Z_DEFAULT_STRATEGY) != Z_OK) {
+	ps->level = level < 0 || level > 9 ? 0 : level;
+	ps->base = calloc(1, sizeof(*ps->base));
+	ps->dict = calloc(1, sizeof(*ps->dict));
+	if (!ps->base || !ps->dict) {
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+		goto done;
+	}
+	ps->base->bits = DELTA_HASH_BITS;
+	ps->dict->bits = DICT_HASH_BITS;
+	ps->base->table = malloc(sizeof(int32_t) << ps->base->bits);
+	ps->dict->table = malloc(sizeof(int32_t) << ps->dict->bits);
+	if (!ps->base->table || !ps->dict->table) {
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+		goto done;
+	}
+	if (deflateInit2(&ps->zs, ps->level, Z_DEFLATED, 10, 4, Z_DEFAULT_STRATEGY) != Z_OK) {
 		rc = umap_error_set(UMAP_ENOMEM, "zlib: cannot start the compressor");
 		goto done;
 	}
-	zinit = 1;
-	if (deflateInit2(&bzs, WHOLE_LEVEL, Z_DEFLATED, 12, 4, Z_DEFAULT_STRATEGY) != Z_OK) {
+	ps->zinit = 1;
+	if (deflateInit2(&ps->bzs, WHOLE_LEVEL, Z_DEFLATED, 12, 4, Z_DEFAULT_STRATEGY) != Z_OK) {
 		rc = umap_error_set(UMAP_ENOMEM, "zlib: cannot start the compressor");
 		goto done;
 	}
-	bzinit = 1;
-	unsigned char hdr[12] = { 'P', 'A', 'C', 'K' };
-	put_be32(hdr + 4, 2);
-	put_be32(hdr + 8, (uint32_t)n);
-	if (umap_buf_put(&pack, hdr, sizeof(hdr))) {
-		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
-		goto done;
-	}
-	size_t k = 0, dict_of = 0; /* entry index+1 that `dict` indexes */
-	delta_base base = { NULL, 0, 0, NULL, NULL, DELTA_HASH_BITS, 0 };
-	delta_base dict = { NULL, 0, 0, NULL, NULL, DICT_HASH_BITS, 0 };
-	base.table = malloc(sizeof(int32_t) << base.bits);
-	dict.table = malloc(sizeof(int32_t) << dict.bits);
-	umap_buf delta = UMAP_BUF_INIT;
-	if (!base.table || !dict.table)
-		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
-	for (size_t i = 0; i < w->count && !rc; i++) {
-		objw_entry *e = &w->entries[i];
-		if (!e->marked)
-			continue;
-		items[k].id = &e->id;
-		int done = 0;
-		int deltable = e->type == GIT_OBJECT_BLOB && e->len >= 64 && e->len <= DELTA_MAX_BASE;
-		/* the layer's dictionary, when it is earlier in this pack: the best base */
-		if (deltable && e->dict && e->dict - 1 < i && w->entries[e->dict - 1].marked) {
-			if (dict_of != e->dict) {
-				const objw_entry *d = &w->entries[e->dict - 1];
-				free(dict.chain);
-				dict.chain = malloc(sizeof(int32_t) * (d->len ? d->len : 1));
-				if (!dict.chain) {
-					rc = umap_error_set(UMAP_ENOMEM, "out of memory");
-					break;
-				}
-				delta_index(&dict, (const unsigned char *)d->data, d->len, d->offset, 1);
-				dict_of = e->dict;
-			}
-			rc = put_delta(&pack, &zs, level, &delta, &dict, e, &items[k], &done);
-		}
-		if (!rc && !done && deltable && base.data && base.uses < DELTA_GROUP)
-			rc = put_delta(&pack, &zs, level, &delta, &base, e, &items[k], &done);
-		if (!rc && !done) {
-			if (e->type == GIT_OBJECT_TREE || e->len >= WHOLE_ZLIB_MIN)
-				rc = pack_object(&pack, &bzs, WHOLE_LEVEL, e->type, e->data, e->len,
-						 0, &items[k]);
-			else
-				rc = pack_object(&pack, &zs, level, e->type, e->data, e->len, 0, &items[k]);
-			if (e->type == GIT_OBJECT_BLOB && e->len <= DELTA_MAX_BASE)
-				delta_index(&base, (const unsigned char *)e->data, e->len, items[k].offset, 4);
-		}
-		e->offset = items[k].offset;
-		k++;
-	}
-	free(base.table);
-	free(dict.table);
-	free(dict.chain);
-	umap_buf_dispose(&delta);
-	if (rc)
-		goto done;
-	unsigned char sum[20];
-	umap_sha1 ctx;
-	if (umap_sha1_init(&ctx)) {
-		rc = umap_error_set(UMAP_ENOMEM, "cannot start SHA-1");
-		goto done;
-	}
-	umap_sha1_update(&ctx, pack.ptr, pack.len);
-	if (umap_sha1_final(&ctx, sum)) {
-		rc = umap_error_set(UMAP_ERROR, "SHA-1 failed");
-		goto done;
-	}
-	if (umap_buf_put(&pack, sum, 20)) {
-		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
-		goto done;
-	}
-	qsort(items, n, sizeof(*items), item_cmp);
-	if ((rc = write_index(&idx, items, n, sum)))
-		goto done;
-	char hex[41];
-	for (int i = 0; i < 20; i++)
-		snprintf(hex + 2 * i, 3, "%02x", sum[i]);
-	if (umap_buf_printf(&path, "%s/objects/pack", gitdir) ||
-	    umap_mkdir_p(path.ptr, 0777) < 0) {
+	ps->bzinit = 1;
+	if (umap_buf_printf(&path, "%s/objects/pack", gitdir) || umap_mkdir_p(path.ptr, 0777) < 0) {
 		rc = umap_error_prefix(UMAP_EIO, "cannot create %s", path.ptr ? path.ptr : "pack dir");
 		goto done;
 	}
-	umap_buf_clear(&path);
-	umap_buf_printf(&path, "%s/objects/pack/pack-%s.pack", gitdir, hex);
-	if ((rc = umap_file_write_atomic(path.ptr, pack.ptr, pack.len)))
+	if (umap_buf_puts(&path, "/pack-new.pack")) {
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 		goto done;
-	umap_buf_clear(&path);
-	umap_buf_printf(&path, "%s/objects/pack/pack-%s.idx", gitdir, hex);
-	if ((rc = umap_file_write_atomic(path.ptr, idx.ptr, idx.len)))
-		goto done;
-	for (size_t i = 0; i < w->count; i++) {
-		w->entries[i].written |= w->entries[i].marked;
-		w->entries[i].marked = 0;
 	}
-	w->marked = 0;
+	if ((rc = umap_atomic_file_open(&ps->file, path.ptr)))
+		goto done;
+	unsigned char hdr[12] = { 'P', 'A', 'C', 'K' };
+	put_be32(hdr + 4, 2);
+	put_be32(hdr + 8, 0);
+	if (umap_buf_put(&ps->pack, hdr, sizeof(hdr)))
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 done:
-	if (zinit)
-		deflateEnd(&zs);
-	if (bzinit)
-		deflateEnd(&bzs);
+	umap_buf_dispose(&path);
+	if (rc)
+		pack_state_free(ps);
+	else
+		*out = ps;
+	return rc;
+}
+
+#define PACK_WRITE_AT ((size_t)1 << 20)
+
+static int pack_state_drain(pack_state *ps, size_t at_least)
+{
+	if (ps->pack.len < at_least || !ps->pack.len)
+		return 0;
+	int rc = umap_atomic_file_write(&ps->file, ps->pack.ptr, ps->pack.len);
+	ps->at += ps->pack.len;
+	umap_buf_clear(&ps->pack);
+	return rc;
+}
+
+/* Appends entry i, whose bytes are `data` (its own, or those being put when it keeps
+ * none): a delta against the layer's dictionary when that is in this pack, else against
+ * the last blob written whole, else whole. */
+static int pack_state_add(umap_objw *w, pack_state *ps, size_t i, const void *data)
+{
+	objw_entry *e = &w->entries[i];
+	pack_item item = { NULL, 0, 0 };
+	int rc = 0, done = 0;
+	int deltable = e->type == GIT_OBJECT_BLOB && e->len >= 64 && e->len <= DELTA_MAX_BASE;
+	const objw_entry *d = e->dict ? &w->entries[e->dict - 1] : NULL;
+	if (deltable && d && d->packed && d->data && e->dict - 1 != i) {
+		if (ps->dict_of != e->dict) {
+			free(ps->dict->chain);
+			ps->dict->chain = malloc(sizeof(int32_t) * (d->len ? d->len : 1));
+			if (!ps->dict->chain)
+				return umap_error_set(UMAP_ENOMEM, "out of memory");
+			delta_index(ps->dict, (const unsigned char *)d->data, d->len, d->offset, 1);
+			ps->dict_of = e->dict;
+		}
+		rc = put_delta(&ps->pack, ps->at, &ps->zs, ps->level, &ps->delta, ps->dict, data,
+			       e->len, &item, &done);
+	}
+	if (!rc && !done && deltable && ps->base->data && ps->base->uses < DELTA_GROUP)
+		rc = put_delta(&ps->pack, ps->at, &ps->zs, ps->level, &ps->delta, ps->base, data,
+			       e->len, &item, &done);
+	if (!rc && !done) {
+		if (e->type == GIT_OBJECT_TREE || e->len >= WHOLE_ZLIB_MIN)
+			rc = pack_object(&ps->pack, ps->at, &ps->bzs, WHOLE_LEVEL, e->type, data, e->len,
+					 0, &item);
+		else
+			rc = pack_object(&ps->pack, ps->at, &ps->zs, ps->level, e->type, data, e->len, 0,
+					 &item);
+		if (!rc && e->type == GIT_OBJECT_BLOB && e->len <= DELTA_MAX_BASE && e->len) {
+			/* a copy: streamed bytes are the caller's only until put returns */
+			umap_buf_clear(&ps->base_copy);
+			if (umap_buf_put(&ps->base_copy, data, e->len))
+				return umap_error_set(UMAP_ENOMEM, "out of memory");
+			delta_index(ps->base, (const unsigned char *)ps->base_copy.ptr, e->len,
+				    item.offset, 4);
+		}
+	}
+	if (rc)
+		return rc;
+	e->offset = item.offset;
+	e->crc = item.crc;
+	e->packed = 1;
+	ps->count++;
+	return pack_state_drain(ps, PACK_WRITE_AT);
+}
+
+/* Writes the pack's count and checksum, renames it to pack-<sha>.pack and writes its
+ * index beside it: the pack first, its index last, so a killed writer leaves at most an
+ * unused file. */
+static int pack_state_finish(umap_objw *w, pack_state *ps, const char *gitdir)
+{
+	umap_buf idx = UMAP_BUF_INIT, path = UMAP_BUF_INIT;
+	pack_item *items = calloc(ps->count ? ps->count : 1, sizeof(*items));
+	unsigned char *chunk = malloc(PACK_WRITE_AT);
+	unsigned char sum[20], count[4];
+	umap_sha1 ctx;
+	int rc = items && chunk ? 0 : umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (!rc)
+		rc = pack_state_drain(ps, 0);
+	put_be32(count, ps->count);
+	if (!rc && pwrite(ps->file.fd, count, 4, 8) != 4)
+		rc = umap_error_set_errno(UMAP_EIO, "cannot write '%s'", ps->file.tmp);
+	/* the checksum covers the header, known only now: the file is read back (from the
+	 * page cache, at SHA-1 speed) rather than kept in memory */
+	if (!rc && umap_sha1_init(&ctx))
+		rc = umap_error_set(UMAP_ENOMEM, "cannot start SHA-1");
+	for (uint64_t off = 0; !rc && off < ps->at;) {
+		ssize_t got = pread(ps->file.fd, chunk, PACK_WRITE_AT, (off_t)off);
+		if (got <= 0) {
+			rc = umap_error_set_errno(UMAP_EIO, "cannot read back '%s'", ps->file.tmp);
+			break;
+		}
+		umap_sha1_update(&ctx, chunk, (size_t)got);
+		off += (uint64_t)got;
+	}
+	if (!rc && umap_sha1_final(&ctx, sum))
+		rc = umap_error_set(UMAP_ERROR, "SHA-1 failed");
+	if (!rc)
+		rc = umap_atomic_file_write(&ps->file, sum, 20);
+	size_t k = 0;
+	for (size_t i = 0; i < w->count && !rc; i++)
+		if (w->entries[i].packed)
+			items[k++] = (pack_item){ &w->entries[i].id, w->entries[i].offset,
+						  w->entries[i].crc };
+	if (!rc) {
+		qsort(items, k, sizeof(*items), item_cmp);
+		rc = write_index(&idx, items, k, sum);
+	}
+	char hex[41];
+	for (int i = 0; i < 20; i++)
+		snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+	if (!rc && (size_t)snprintf(ps->file.path, sizeof(ps->file.path),
+				    "%s/objects/pack/pack-%s.pack", gitdir, hex) >= sizeof(ps->file.path))
+		rc = umap_error_set(UMAP_EUSAGE, "path too long: '%s'", gitdir);
+	if (!rc)
+		rc = umap_atomic_file_commit(&ps->file);
+	if (!rc && umap_buf_printf(&path, "%s/objects/pack/pack-%s.idx", gitdir, hex))
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (!rc)
+		rc = umap_file_write_atomic(path.ptr, idx.ptr, idx.len);
 	free(items);
-	umap_buf_dispose(&pack);
+	free(chunk);
 	umap_buf_dispose(&idx);
 	umap_buf_dispose(&path);
+	return rc;
+}
+
+int umap_objw_flush(umap_objw *w, const char *gitdir, int level)
+{
+	if (!w->marked && (!w->ps || !w->ps->count)) {
+		pack_state_free(w->ps);
+		w->ps = NULL;
+		return 0;
+	}
+	int rc = 0;
+	if (!w->ps)
+		rc = pack_state_open(&w->ps, gitdir, level);
+	for (size_t i = 0; i < w->count && !rc; i++) {
+		objw_entry *e = &w->entries[i];
+		/* streamed blobs are in the pack already, or (without their bytes) in git */
+		if (e->marked && !e->packed && e->data)
+			rc = pack_state_add(w, w->ps, i, e->data);
+	}
+	if (!rc)
+		rc = pack_state_finish(w, w->ps, gitdir);
+	for (size_t i = 0; i < w->count; i++) {
+		objw_entry *e = &w->entries[i];
+		if (!rc) {
+			e->written |= e->packed;
+			e->marked = 0;
+		}
+		e->packed = 0;
+	}
+	if (!rc)
+		w->marked = 0;
+	pack_state_free(w->ps);
+	w->ps = NULL;
+	return rc;
+}
+
+int umap_objw_stream(umap_objw *w, const char *gitdir, int level)
+{
+	free(w->stream_gitdir);
+	w->stream_gitdir = NULL;
+	if (!gitdir)
+		return 0;
+	if (!(w->stream_gitdir = strdup(gitdir)))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	w->stream_level = level;
+	return umap_objw_set_dict(w, w->dict ? &w->entries[w->dict - 1].id : NULL);
+}
+
+/* ---- Reading back a streamed blob ---------------------------------------------------- */
+
+static int pack_damaged(void)
+{
+	return umap_error_set(UMAP_ECORRUPT, "the pack being written cannot be read back");
+}
+
+/* Applies a git delta (varint base size, varint result size, copy and insert opcodes). */
+static int apply_delta(umap_buf *out, const unsigned char *base, size_t base_len,
+		       const unsigned char *d, size_t n)
+{
+	size_t at = 0, sizes[2];
+	for (int k = 0; k < 2; k++) {
+		size_t v = 0;
+		unsigned shift = 0;
+		unsigned char c;
+		do {
+			if (at >= n || shift > 56)
+				return pack_damaged();
+			c = d[at++];
+			v |= (size_t)(c & 127) << shift;
+			shift += 7;
+		} while (c & 128);
+		sizes[k] = v;
+	}
+	if (sizes[0] != base_len)
+		return pack_damaged();
+	umap_buf_clear(out);
+	if (umap_buf_grow(out, sizes[1] + 1))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	while (at < n) {
+		unsigned char op = d[at++];
+		if (op & 128) {
+			size_t off = 0, size = 0;
+			for (int i = 0; i < 4; i++)
+				if (op & (1 << i)) {
+					if (at >= n)
+						return pack_damaged();
+					off |= (size_t)d[at++] << (8 * i);
+				}
+			for (int i = 0; i < 3; i++)
+				if (op & (16 << i)) {
+					if (at >= n)
+						return pack_damaged();
+					size |= (size_t)d[at++] << (8 * i);
+				}
+			if (!size)
+				size = 0x10000;
+			if (off > base_len || size > base_len - off || umap_buf_put(out, base + off, size))
+				return pack_damaged();
+		} else if (op) {
+			if (op > n - at || umap_buf_put(out, d + at, op))
+				return pack_damaged();
+			at += op;
+		} else {
+			return pack_damaged();
+		}
+	}
+	return out->len == sizes[1] ? 0 : pack_damaged();
+}
+
+/* The bytes of the object at `offset` of the pack being written (a blob, or a delta of
+ * depth 1 against one). */
+static int read_packed(umap_buf *out, pack_state *ps, uint64_t offset, int depth)
+{
+	int rc = pack_state_drain(ps, 0);
+	if (rc)
+		return rc;
+	unsigned char hdr[32];
+	ssize_t got = pread(ps->file.fd, hdr, sizeof(hdr), (off_t)offset);
+	if (got < 2)
+		return pack_damaged();
+	size_t h = 0, size;
+	unsigned char c = hdr[h++];
+	int type = (c >> 4) & 7;
+	unsigned shift = 4;
+	size = c & 15;
+	while (c & 128) {
+		if (h >= (size_t)got || shift > 56)
+			return pack_damaged();
+		c = hdr[h++];
+		size |= (size_t)(c & 127) << shift;
+		shift += 7;
+	}
+	uint64_t base_at = 0;
+	if (type == GIT_OBJECT_OFS_DELTA) {
+		if (depth > 0 || h >= (size_t)got)
+			return pack_damaged();
+		c = hdr[h++];
+		uint64_t dist = c & 127;
+		while (c & 128) {
+			if (h >= (size_t)got || dist > (UINT64_MAX >> 8))
+				return pack_damaged();
+			c = hdr[h++];
+			dist = ((dist + 1) << 7) | (c & 127);
+		}
+		if (dist > offset)
+			return pack_damaged();
+		base_at = offset - dist;
+	} else if (type != GIT_OBJECT_BLOB) {
+		return pack_damaged();
+	}
+	if (size > ((size_t)1 << 30))
+		return pack_damaged();
+	/* a zlib stream of `size` bytes is at most this long (stored blocks, or deflate's) */
+	size_t room = size + size / 8 + 5 * (size / 65535 + 1) + 64;
+	unsigned char *z = malloc(room), *bytes = malloc(size ? size : 1);
+	z_stream zs;
+	memset(&zs, 0, sizeof(zs));
+	if (!z || !bytes) {
+		free(z);
+		free(bytes);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	got = pread(ps->file.fd, z, room, (off_t)(offset + h));
+	if (got <= 0 || inflateInit(&zs) != Z_OK) {
+		rc = pack_damaged();
+	} else {
+		zs.next_in = z;
+		zs.avail_in = (uInt)got;
+		zs.next_out = bytes;
+		zs.avail_out = (uInt)size;
+		if (inflate(&zs, Z_FINISH) != Z_STREAM_END || zs.total_out != size)
+			rc = pack_damaged();
+		inflateEnd(&zs);
+	}
+	if (!rc && type == GIT_OBJECT_BLOB) {
+		umap_buf_clear(out);
+		if (umap_buf_put(out, bytes, size))
+			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	} else if (!rc) {
+		umap_buf base = UMAP_BUF_INIT;
+		const unsigned char *bp = NULL;
+		size_t blen = 0;
+		if (ps->dict->data && ps->dict->offset == base_at) {
+			bp = ps->dict->data;
+			blen = ps->dict->len;
+		} else if (!(rc = read_packed(&base, ps, base_at, depth + 1))) {
+			bp = (const unsigned char *)base.ptr;
+			blen = base.len;
+		}
+		if (!rc)
+			rc = apply_delta(out, bp, blen, bytes, size);
+		umap_buf_dispose(&base);
+	}
+	free(z);
+	free(bytes);
 	return rc;
 }

@@ -20,8 +20,14 @@ int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *dat
  * when both are in the same pack: a layer's dictionary of typical feature bytes gives
  * deltas half the size of those against a neighbouring feature. NULL: no dictionary. */
 int umap_objw_set_dict(umap_objw *w, const git_oid *id);
+/* Streaming (an import or commit of a large layer): from now on blobs put are written at
+ * once to a pack being written under `gitdir` (zlib `level` as for umap_objw_flush), and
+ * their bytes are not kept: memory follows the number of objects, not their size. Such a
+ * blob read back (umap_objw_get) is read from that pack and kept from then on.
+ * NULL: blobs are kept again until the flush. */
+int umap_objw_stream(umap_objw *w, const char *gitdir, int level);
 /* Pending object with this id: its bytes (borrowed, valid until the writer is freed). */
-int umap_objw_get(const void **data, size_t *len, git_object_t *type, const umap_objw *w,
+int umap_objw_get(const void **data, size_t *len, git_object_t *type, umap_objw *w,
 		  const git_oid *id);
 int umap_objw_has(const umap_objw *w, const git_oid *id);
 /* Whether the object was built here and is not in a pack yet (not in git). */
@@ -37,9 +43,10 @@ size_t umap_objw_marked(const umap_objw *w);
  * instead (see gitpack.c), which `git gc` keeps as they are. Objects written whole are
  * always compressed: trees by a fixed-code deflate block of our own, blobs from 128
  * bytes by zlib at level 1 (20 times fewer objects). */
-/* Writes every marked object into objects/pack/pack-<sha>.{pack,idx} under `gitdir`
- * (temp files, fsync, rename: the pack first, its index last, so a killed writer leaves
- * at most an unused file). Marks are cleared. Nothing marked: nothing written.
+/* Writes every marked object into objects/pack/pack-<sha>.{pack,idx} under `gitdir`, in the
+ * pack that streamed blobs went into if there is one (temp file, written a megabyte at a
+ * time, fsync, rename: the pack first, its index last, so a killed writer leaves at most an
+ * unused file). Marks are cleared. Nothing marked and nothing streamed: nothing written.
  * level: zlib level 0-9, or -1 for 0. */
 int umap_objw_flush(umap_objw *w, const char *gitdir, int level);
 

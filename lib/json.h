@@ -195,6 +195,10 @@ int umap_json_relayout(umap_buf *out, const char *data, size_t len, const umap_l
  * line breaks get that indentation; no final newline). */
 int umap_json_relayout_at(umap_buf *out, const char *data, size_t len, const umap_layout *layout,
 			  size_t depth);
+/* The same, given to `sink` a megabyte at a time instead of kept: a whole file's text. */
+typedef int (*umap_json_sink)(void *ctx, const char *data, size_t len);
+int umap_json_relayout_to(umap_json_sink sink, void *ctx, const char *data, size_t len,
+			  const umap_layout *layout);
 /* `value` laid out so, as a new NUL-terminated string (NULL on ENOMEM). */
 char *umap_json_dumps_as(const json_t *value, const umap_layout *layout);
 /* Appends text[0..len), a changed version of the value old[0..old_len), with every number

@@ -587,8 +587,30 @@ int umap_json_relayout(umap_buf *out, const char *data, size_t len, const umap_l
 	return umap_json_relayout_at(out, data, len, layout, 0);
 }
 
+#define RELAYOUT_SINK_AT ((size_t)1 << 20)
+
+static int relayout(umap_buf *out, const char *data, size_t len, const umap_layout *layout,
+		    size_t depth, umap_json_sink sink, void *ctx);
+
 int umap_json_relayout_at(umap_buf *out, const char *data, size_t len, const umap_layout *layout,
 			  size_t depth)
+{
+	return relayout(out, data, len, layout, depth, NULL, NULL);
+}
+
+int umap_json_relayout_to(umap_json_sink sink, void *ctx, const char *data, size_t len,
+			  const umap_layout *layout)
+{
+	umap_buf out = UMAP_BUF_INIT;
+	int rc = relayout(&out, data, len, layout, 0, sink, ctx);
+	if (!rc && out.len)
+		rc = sink(ctx, out.ptr, out.len);
+	umap_buf_dispose(&out);
+	return rc;
+}
+
+static int relayout(umap_buf *out, const char *data, size_t len, const umap_layout *layout,
+		    size_t depth, umap_json_sink sink, void *ctx)
 {
 	umap_scanner *sc = NULL;
 	umap_json_options opts = UMAP_JSON_OPTIONS_INIT;
@@ -600,6 +622,11 @@ int umap_json_relayout_at(umap_buf *out, const char *data, size_t len, const uma
 	int after_key = 0, next_inline = 0, next_lines = 0;
 	umap_token tok;
 	while (!rc && !(rc = umap_scanner_next(sc, &tok)) && tok.type != UMAP_TOKEN_EOF) {
+		if (sink && out->len >= RELAYOUT_SINK_AT) {
+			if ((rc = sink(ctx, out->ptr, out->len)))
+				break;
+			umap_buf_clear(out);
+		}
 		int closing = tok.type == UMAP_TOKEN_OBJECT_END || tok.type == UMAP_TOKEN_ARRAY_END;
 		unsigned char *cur = top ? &level[top - 1] : NULL;
 		int in_line = cur && (*cur & LEVEL_INLINE);

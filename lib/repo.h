@@ -116,6 +116,14 @@ void umap_paths_free(char **paths, size_t n);
  * file); written with UMAP_DOC_KEEP_BYTES each feature is copied as stored. */
 int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tree,
 			const char *only_path);
+/* The bytes of tracked file `path` at `tree`, as umap_doc_write(UMAP_DOC_AS_READ) of its
+ * umap_repo_read_tree copy writes them, given to `sink` a megabyte at a time: in a layout
+ * other than the stored one (a file read indented), laid out from the revision's text
+ * without reading it into a document. UMAP_ENOTFOUND when it is not tracked there. */
+int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
+		     umap_json_sink sink, void *ctx);
+/* The same for a document umap_repo_read_tree gave (unchanged since), to `sink`. */
+int umap_repo_file_text(umap_json_sink sink, void *ctx, umap_doc *doc);
 /* Reads the working files of the paths tracked in `tree` (streaming; trees built lazily).
  * A file that no longer exists is listed with doc NULL and `missing` set. */
 int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tree);

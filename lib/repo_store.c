@@ -740,9 +740,9 @@ int umap_store_mark_new(umap_store *s, const git_oid *new_tree, const git_oid *o
 	return rc;
 }
 
-int umap_store_flush(umap_store *s)
+/* git's own pack.compression, when the user set one, wins over our choice */
+static int pack_level(umap_store *s)
 {
-	/* git's own pack.compression, when the user set one, wins over our choice */
 	int level = -1;
 	git_config *cfg = NULL;
 	if (git_repository_config_snapshot(&cfg, s->git) == 0 &&
@@ -750,7 +750,17 @@ int umap_store_flush(umap_store *s)
 		level = -1;
 	git_config_free(cfg);
 	git_error_clear();
-	int rc = umap_objw_flush(s->objw, s->gitdir, level);
+	return level;
+}
+
+int umap_store_stream_blobs(umap_store *s, int on)
+{
+	return umap_objw_stream(s->objw, on ? s->gitdir : NULL, on ? pack_level(s) : 0);
+}
+
+int umap_store_flush(umap_store *s)
+{
+	int rc = umap_objw_flush(s->objw, s->gitdir, pack_level(s));
 	if (!rc && git_odb_refresh(s->odb) < 0)
 		rc = umap_error_set(UMAP_EIO, "cannot reload the object database: %s", git_msg());
 	return rc;

@@ -117,6 +117,10 @@ int umap_store_order_each(umap_store *s, const git_oid *tree, umap_id_cb cb, voi
  * A blob neither pending nor in git gives UMAP_ENOTFOUND. */
 int umap_store_mark_new(umap_store *s, const git_oid *new_tree, const git_oid *old_tree);
 int umap_store_flush(umap_store *s);
+/* on: blobs put from now on go straight into the pack the next flush completes, keeping
+ * none of their bytes in memory (umap_objw_stream): for the features of a layer, which
+ * nothing reads back before the commit. off: kept until the flush again. */
+int umap_store_stream_blobs(umap_store *s, int on);
 
 /* Recursive diff of two trees by path, skipping equal subtrees by id: cb gets every blob
  * path (relative, '/'-separated) whose id differs; old or new is NULL when absent.

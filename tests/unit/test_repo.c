@@ -513,6 +513,62 @@ TEST(revision_forms_name_commits_files_and_reflog_entries)
 	umap_repo_free(repo);
 }
 
+static int to_buf(void *ctx, const char *data, size_t len)
+{
+	return umap_buf_put(ctx, data, len) ? UMAP_ENOMEM : 0;
+}
+
+/* export streams a revision's file laid out from its text, without a document of it, and
+ * checkout lays out the document's own bytes: the bytes must be those of the document path
+ * (read_tree, then umap_doc_write as read), in every layout files come in. */
+TEST(export_streams_the_bytes_the_document_writes)
+{
+	static const char *files[] = {
+		"tests/fixtures/umap/layout-categorized_highway.geojson",
+		"tests/fixtures/umap/layout-choropleth.geojson",
+		"tests/fixtures/umap/layout-circles.geojson",
+		"tests/fixtures/umap/layout-display_on_load.umap",
+		"examples/cycling-lyon.umap",
+		"examples/bike-parking.geojson",
+		"tests/fixtures/repo/legacy.geojson",
+		"tests/fixtures/repo/no-ids.geojson",
+		"tests/fixtures/umap/group_layers.umap",
+		"tests/fixtures/umap/legacy_storage.umap",
+		"tests/fixtures/umap/test_upload_data.umap",
+	};
+	for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
+		umap_repo *repo = fresh_repo();
+		umap_doc *doc = NULL;
+		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+		size_t assigned = 0;
+		CHECK_INT(umap_doc_open(&doc, files[i], &opts), 0);
+		CHECK_INT(umap_repo_assign_ids(doc, &assigned), 0);
+		const char *path = strrchr(files[i], '/') + 1;
+		umap_snapshot *snap = NULL;
+		git_oid tree;
+		CHECK_INT(umap_snapshot_new(&snap), 0);
+		CHECK_INT(umap_snapshot_add(snap, path, doc), 0);
+		CHECK_INT(umap_repo_build_tree(&tree, repo, snap, NULL), 0);
+		umap_snapshot *back = NULL;
+		umap_buf want = UMAP_BUF_INIT, got = UMAP_BUF_INIT;
+		CHECK_INT(umap_repo_read_tree(&back, repo, &tree, path), 0);
+		CHECK_INT(umap_doc_write(&want, back->files[0].doc, UMAP_DOC_AS_READ), 0);
+		CHECK_INT(umap_repo_export(repo, &tree, path, to_buf, &got), 0);
+		CHECK_INT(got.len, want.len);
+		CHECK(got.len == want.len && !memcmp(got.ptr, want.ptr, got.len));
+		/* and checkout's path: the document read back, laid out from its own bytes */
+		umap_buf_clear(&got);
+		CHECK_INT(umap_repo_file_text(to_buf, &got, back->files[0].doc), 0);
+		CHECK(got.len == want.len && !memcmp(got.ptr, want.ptr, got.len));
+		CHECK_INT(umap_repo_export(repo, &tree, "nope.geojson", to_buf, &got), UMAP_ENOTFOUND);
+		umap_buf_dispose(&want);
+		umap_buf_dispose(&got);
+		umap_snapshot_free(back);
+		umap_snapshot_free(snap);
+		umap_repo_free(repo);
+	}
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/umap-unit-repo.XXXXXX");
@@ -527,6 +583,7 @@ int main(void)
 	RUN(feature_sets_come_back_from_disk_in_both_formats);
 	RUN(worktree_paths_stay_inside);
 	RUN(revision_forms_name_commits_files_and_reflog_entries);
+	RUN(export_streams_the_bytes_the_document_writes);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "gitpack.h"
 #include "repo_store.h"
 #include "sha1.h"
 
@@ -291,6 +292,81 @@ TEST(damaged_objects_say_what_is_wrong)
 	git_repository_free(repo);
 }
 
+/* Blobs streamed into the pack as they are put (an import) are the objects kept in memory
+ * would have been: the same ids, read back byte for byte before the flush (from the pack
+ * being written, deltas against the dictionary and a neighbour included) and after it
+ * (from git), in a pack git verifies. */
+TEST(streamed_blobs_read_back_as_put)
+{
+	enum { N = 3000 };
+	git_repository *repo = fresh_repo();
+	CHECK(repo != NULL);
+	umap_store s;
+	CHECK_INT(umap_store_open(&s, repo), 0);
+	char **blobs = calloc(N, sizeof(*blobs));
+	git_oid *ids = calloc(N, sizeof(*ids)), dict;
+	umap_buf text = UMAP_BUF_INIT;
+	for (size_t i = 0; i < 20; i++)
+		umap_buf_printf(&text, "{\"type\":\"Feature\",\"id\":\"f%zu\",\"properties\":{\"name\":\"Street\",\"capacity\":%zu}}\n", i, i);
+	CHECK_INT(umap_store_put(&dict, &s, GIT_OBJECT_BLOB, text.ptr, text.len), 0);
+	CHECK_INT(umap_objw_set_dict(s.objw, &dict), 0);
+	CHECK_INT(umap_store_stream_blobs(&s, 1), 0);
+	for (size_t i = 0; i < N; i++) {
+		umap_buf_clear(&text);
+		/* small, dictionary-like, unlike anything before, and one past DELTA_MAX_BASE */
+		if (i % 500 == 7) {
+			for (size_t k = 0; k < 1200; k++)
+				umap_buf_printf(&text, "%zu,", k * i);
+		} else {
+			umap_buf_printf(&text, "{\"type\":\"Feature\",\"id\":\"f%zu\",\"properties\":{\"name\":\"%s\",\"capacity\":%zu}}",
+					i, i % 3 ? "Street" : "Something else entirely", i * 7919 % 1000);
+		}
+		blobs[i] = umap_buf_detach(&text);
+		CHECK_INT(umap_store_put(&ids[i], &s, GIT_OBJECT_BLOB, blobs[i], strlen(blobs[i])), 0);
+	}
+	umap_objw_set_dict(s.objw, NULL);
+	CHECK_INT(umap_store_stream_blobs(&s, 0), 0);
+	for (size_t i = 0; i < N; i += 37) {
+		umap_obj o;
+		CHECK_INT(umap_store_read(&o, &s, &ids[i], GIT_OBJECT_BLOB, "a blob"), 0);
+		CHECK(o.len == strlen(blobs[i]) && !memcmp(o.data, blobs[i], o.len));
+		umap_obj_release(&o);
+	}
+	/* a tree of them all, committed as an import is */
+	umap_tree_entry *entries = calloc(N, sizeof(*entries));
+	char (*names)[16] = calloc(N, sizeof(*names));
+	for (size_t i = 0; i < N; i++) {
+		snprintf(names[i], sizeof(names[i]), "b%05zu", i);
+		entries[i] = (umap_tree_entry){ names[i], UMAP_MODE_BLOB, ids[i] };
+	}
+	git_oid tree;
+	CHECK_INT(umap_store_write_tree(&tree, &s, entries, N), 0);
+	CHECK_INT(umap_store_mark_new(&s, &tree, NULL), 0);
+	CHECK_INT(umap_store_flush(&s), 0);
+	umap_store_close(&s);
+	/* a new store has nothing in memory: every blob comes from git */
+	CHECK_INT(umap_store_open(&s, repo), 0);
+	for (size_t i = 0; i < N; i++) {
+		umap_obj o;
+		CHECK_INT(umap_store_read(&o, &s, &ids[i], GIT_OBJECT_BLOB, "a blob"), 0);
+		CHECK(o.len == strlen(blobs[i]) && !memcmp(o.data, blobs[i], o.len));
+		umap_obj_release(&o);
+	}
+	umap_store_close(&s);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "git --git-dir='%s' fsck --full --strict >/dev/null 2>&1",
+		 git_repository_path(repo));
+	CHECK_INT(system(cmd), 0);
+	for (size_t i = 0; i < N; i++)
+		free(blobs[i]);
+	free(blobs);
+	free(ids);
+	free(entries);
+	free(names);
+	umap_buf_dispose(&text);
+	git_repository_free(repo);
+}
+
 int main(void)
 {
 	git_libgit2_init();
@@ -304,6 +380,7 @@ int main(void)
 	RUN(an_insert_rewrites_few_order_chunks);
 	RUN(diff_skips_equal_subtrees_and_marks_only_changes);
 	RUN(damaged_objects_say_what_is_wrong);
+	RUN(streamed_blobs_read_back_as_put);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (getenv("UMAP_UNIT_KEEP"))
