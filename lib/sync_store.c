@@ -714,6 +714,11 @@ int umap_sync_store_open(umap_sync_store **out, const char *dir, const umap_sync
 	return 0;
 }
 
+int umap_sync_store_url_ok(const char *location)
+{
+	return umap_pg_is_url(location);
+}
+
 int umap_sync_store_is_pg(const umap_sync_store *store)
 {
 	return store->pg;

@@ -43,6 +43,8 @@ typedef struct umap_sync_store_options {
  * is UMAP_ENET (HTTP 503); the next request connects again. */
 int umap_sync_store_open(umap_sync_store **out, const char *location, const umap_sync_store_options *opts);
 void umap_sync_store_close(umap_sync_store *store);
+/* 1 when `location` is a PostgreSQL URL (postgresql:// or postgres://). */
+int umap_sync_store_url_ok(const char *location);
 /* 1 when the store is on PostgreSQL. */
 int umap_sync_store_is_pg(const umap_sync_store *store);
 /* Copies every map (ops, state, cursors, idempotency records) and token of `src` into

@@ -51,11 +51,21 @@ static void trim_message(char *msg)
 		msg[--n] = '\0';
 }
 
+/* lib/ never prints: the server's notices ("relation already exists, skipping") are dropped */
+static void drop_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 static PGconn *connect_url(const char *url)
 {
 	const char *keys[] = { "application_name", "connect_timeout", "dbname", NULL };
 	const char *values[] = { "umapsync", "5", url, NULL };
-	return PQconnectdbParams(keys, values, 1);
+	PGconn *conn = PQconnectdbParams(keys, values, 1);
+	if (conn)
+		PQsetNoticeProcessor(conn, drop_notice, NULL);
+	return conn;
 }
 
 static int connection_error(PGconn *conn, const char *url, const char *what)
