@@ -354,6 +354,8 @@ struct umap_sync_store {
 	int pg;          /* on PostgreSQL */
 	char origin[40]; /* this process among those sharing a PostgreSQL database */
 	umap_pg_listener *listener;
+	int schema_ready; /* PostgreSQL: the tables exist (atomic) */
+	int tokens_exist; /* a token was seen: auth is required from now on (atomic) */
 	pthread_mutex_t readers_lock;
 	struct reader *idle;
 	unsigned nidle;
@@ -568,14 +570,19 @@ static void conn_init_statements(struct conn *c)
 	c->lock_ready = 1;
 }
 
-/* A PostgreSQL connection; the writer's sets the tables up. With `lazy`, an unreachable
- * database is not an error yet: the connection is made by the first statement, and until
- * then requests fail with UMAP_ENET (503: clients retry). */
-static int conn_open_pg(struct conn *c, const char *url, int writer, int lazy)
+/* A PostgreSQL connection, which sets the tables up until one connection of the store has
+ * (a reader may be the first to reach a database that was away at start). With `lazy`, an
+ * unreachable database is not an error yet: the connection is made by the first statement,
+ * and until then requests fail with UMAP_ENET (503: clients retry). */
+static int conn_open_pg(struct conn *c, umap_sync_store *store, int lazy)
 {
 	memset(c, 0, sizeof(*c));
 	conn_init_statements(c);
-	return umap_pg_open(&c->pg, url, pg_sql, N_STMT, writer ? pg_schema : NULL, lazy);
+	int ready = __atomic_load_n(&store->schema_ready, __ATOMIC_ACQUIRE);
+	int err = umap_pg_open(&c->pg, store->path, pg_sql, N_STMT, ready ? NULL : pg_schema, lazy);
+	if (!err && umap_pg_schema_done(c->pg))
+		__atomic_store_n(&store->schema_ready, 1, __ATOMIC_RELEASE);
+	return err;
 }
 
 static int conn_open(struct conn *c, const char *path, int readonly)
@@ -675,7 +682,7 @@ static int store_open_pg(umap_sync_store **out, const char *url, const umap_sync
 	store->pg = 1;
 	unsigned char nonce[6];
 	if ((err = random_bytes(nonce, sizeof(nonce))) || !(store->path = strdup(url)) ||
-	    (err = conn_open_pg(&store->w, url, 1, lazy))) {
+	    (err = conn_open_pg(&store->w, store, lazy))) {
 		if (!err)
 			err = umap_error_set(UMAP_ENOMEM, "out of memory");
 		umap_sync_store_close(store);
@@ -756,7 +763,7 @@ static int reader_get(struct conn **out, umap_sync_store *store)
 	if (!r) {
 		if (!(r = calloc(1, sizeof(*r))))
 			return umap_error_set(UMAP_ENOMEM, "out of memory");
-		int err = store->pg ? conn_open_pg(&r->c, store->path, 0, 0) : conn_open(&r->c, store->path, 1);
+		int err = store->pg ? conn_open_pg(&r->c, store, 0) : conn_open(&r->c, store->path, 1);
 		if (err) {
 			conn_close(&r->c);
 			free(r);
@@ -853,16 +860,37 @@ int umap_sync_grant_can_write(const umap_sync_grant *grant, const char *layer)
 	return umap_sync_grant_can_read(grant, layer);
 }
 
-int umap_sync_store_auth_required(umap_sync_store *store)
+/* Whether a token was ever created. Once one was, it stays so (revoking does not delete
+ * rows), so a yes is kept and later requests ask the database no more. */
+static int auth_required(umap_sync_store *store, int *required)
 {
+	if (__atomic_load_n(&store->tokens_exist, __ATOMIC_ACQUIRE)) {
+		*required = 1;
+		return 0;
+	}
+	*required = 1; /* fail closed */
 	struct conn *c;
-	if (reader_get(&c, store))
-		return 1; /* fail closed */
+	int err = reader_get(&c, store);
+	if (err)
+		return err;
 	struct q *s = stmt(c, S_TOKEN_ANY);
-	int any = q_step(s) == Q_ROW ? q_int64(s, 0) : 1;
+	int rc = q_step(s);
+	if (rc == Q_ROW)
+		*required = q_int64(s, 0) != 0;
+	else
+		err = db_error(c, "reading tokens");
 	q_reset(s);
 	reader_put(store, c);
-	return any;
+	if (!err && *required)
+		__atomic_store_n(&store->tokens_exist, 1, __ATOMIC_RELEASE);
+	return err;
+}
+
+int umap_sync_store_auth_required(umap_sync_store *store)
+{
+	int required;
+	auth_required(store, &required);
+	return required;
 }
 
 static int grant_set_layers(umap_sync_grant *grant, const char *layers_json)
@@ -899,7 +927,10 @@ int umap_sync_store_authorize(umap_sync_grant *out, umap_sync_store *store, cons
 {
 	umap_sync_grant empty = UMAP_SYNC_GRANT_INIT;
 	*out = empty;
-	if (!force_auth && !umap_sync_store_auth_required(store)) {
+	int required = 1, err = force_auth ? 0 : auth_required(store, &required);
+	if (err)
+		return err; /* the database is away: not a refusal (503, not 401) */
+	if (!required) {
 		out->write = out->all_layers = 1;
 		return 0;
 	}
@@ -911,7 +942,8 @@ int umap_sync_store_authorize(umap_sync_grant *out, umap_sync_store *store, cons
 	umap_sha256_hex(hash, token, strlen(token));
 
 	struct conn *c;
-	int found = 0, err = reader_get(&c, store);
+	int found = 0;
+	err = reader_get(&c, store);
 	char *token_map = NULL, *layers = NULL;
 	if (err) {
 		memset(hash, 0, sizeof(hash));

@@ -44,11 +44,22 @@ static void url_for_message(char *out, size_t size, const char *url)
 		snprintf(out, size, "%s", url);
 }
 
+/* libpq's messages end with a newline and may hold more lines: one line, for logs and JSON */
 static void trim_message(char *msg)
 {
 	size_t n = strlen(msg);
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
 		msg[--n] = '\0';
+	char *out = msg;
+	for (const char *p = msg; *p; p++) {
+		if (*p == '\n' || *p == '\t') {
+			if (out > msg && out[-1] != ' ')
+				*out++ = ' ';
+			continue;
+		}
+		*out++ = *p;
+	}
+	*out = '\0';
 }
 
 /* lib/ never prints: the server's notices ("relation already exists, skipping") are dropped */
@@ -149,6 +160,11 @@ int umap_pg_open(umap_pg **out, const char *url, const char *const *sql, int n, 
 	}
 	*out = pg;
 	return 0;
+}
+
+int umap_pg_schema_done(const umap_pg *pg)
+{
+	return !pg->schema;
 }
 
 void umap_pg_close(umap_pg *pg)

@@ -17,6 +17,8 @@ typedef struct umap_pg_result umap_pg_result;
  * with `lazy` they are not an error: the first statement connects. */
 int umap_pg_open(umap_pg **out, const char *url, const char *const *sql, int n, const char *schema, int lazy);
 void umap_pg_close(umap_pg *pg);
+/* 1 once the schema given to umap_pg_open was run (or when none was given) */
+int umap_pg_schema_done(const umap_pg *pg);
 /* Runs prepared statement `id` with text parameters (NULL: SQL NULL). A lost connection is
  * made again first, unless a transaction was open on it (then UMAP_ENET: the caller's
  * transaction is gone). Errors: UMAP_ENET (connection, deadlock, serialisation: retry),

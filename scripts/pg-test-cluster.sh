@@ -7,7 +7,9 @@ set -eu
 bindir=${PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 [ -x "$bindir/initdb" ] || { echo "pg-test-cluster: no PostgreSQL server (install Debian 'postgresql')" >&2; exit 1; }
 cmd=$1
-dir=$2
+mkdir -p "$2"
+dir=$(cd "$2" && pwd)
+cd / # the unprivileged user may not enter the caller's directory
 as_owner() {
 	if [ "$(id -u)" = 0 ]; then
 		runuser -u "${PG_TEST_USER:-nobody}" -- "$@"
