@@ -346,7 +346,7 @@ struct reader {
 	struct reader *next;
 };
 
-#define READERS_KEPT 8 /* idle read connections kept open for the next request */
+#define READERS_KEPT 8 /* idle connections kept open for the next request */
 
 struct umap_sync_store {
 	struct conn w;
@@ -1845,9 +1845,8 @@ static char *log_body(const umap_sync_op *op, int64_t seq, const char *client, c
 
 /* Fails when a layer that the push added features to now holds more than the limit.
  * Each such layer is counted once per push (adds[i]: ops[i] added a feature). */
-static int check_layer_sizes(umap_sync_store *store, struct push_job *job, const char *adds)
+static int check_layer_sizes(umap_sync_store *store, struct conn *c, struct push_job *job, const char *adds)
 {
-	struct conn *c = &store->w;
 	int err = 0;
 	for (size_t i = 0; !err && i < job->nops; i++) {
 		if (!adds[i])
@@ -1876,9 +1875,8 @@ static int check_layer_sizes(umap_sync_store *store, struct push_job *job, const
 }
 
 /* Runs one push inside the group's transaction (its own savepoint is handled by the caller). */
-static int run_push(umap_sync_store *store, struct push_job *job)
+static int run_push(umap_sync_store *store, struct conn *c, struct push_job *job)
 {
-	struct conn *c = &store->w;
 	int64_t head, floor;
 	int err = map_get(c, job->map, &head, &floor, NULL);
 	if (err == UMAP_ENOTFOUND) {
@@ -1992,7 +1990,7 @@ static int run_push(umap_sync_store *store, struct push_job *job)
 		err = step_done(c, s, "recording the change");
 	}
 	if (!err && !json_array_size(conflicts) && store->opts.max_features)
-		err = check_layer_sizes(store, job, adds);
+		err = check_layer_sizes(store, c, job, adds);
 	free(skip);
 	if (!err && json_array_size(conflicts)) {
 		job->reply = json_pack("{s:o}", "conflicts", conflicts);
@@ -2070,21 +2068,20 @@ static int lock_maps(struct conn *c, const struct push_job *group)
 }
 
 /* PostgreSQL: tells the other processes (at COMMIT) that the map moved, for their long-polls. */
-static int notify_commit(umap_sync_store *store, const struct push_job *job)
+static int notify_commit(umap_sync_store *store, struct conn *c, const struct push_job *job)
 {
 	char payload[sizeof(store->origin) + UMAP_SYNC_NAME_MAX + 32];
 	snprintf(payload, sizeof(payload), "%s %s %lld", store->origin, job->map, (long long)job->head);
-	struct q *s = stmt(&store->w, S_NOTIFY);
+	struct q *s = stmt(c, S_NOTIFY);
 	bind_text(s, 1, payload);
-	return step_done(&store->w, s, "announcing the commit");
+	return step_done(c, s, "announcing the commit");
 }
 
 /* Group commit: every push queued while the previous group was committing goes into one
  * transaction, each in its own savepoint (a refused push rolls back alone), and one COMMIT
  * (one fsync) makes the whole group durable before any of them is acknowledged. */
-static void run_group(umap_sync_store *store, struct push_job *group)
+static void run_group(umap_sync_store *store, struct conn *c, struct push_job *group)
 {
-	struct conn *c = &store->w;
 	pthread_mutex_lock(&c->lock);
 	int err = exec_simple(c, S_BEGIN_IMMEDIATE);
 	if (!err && store->pg)
@@ -2096,7 +2093,7 @@ static void run_group(umap_sync_store *store, struct push_job *group)
 		}
 		int e = exec_simple(c, S_SAVEPOINT);
 		if (!e)
-			e = run_push(store, job);
+			e = run_push(store, c, job);
 		if (e) {
 			job_fail(job, e);
 			if (exec_simple(c, S_ROLLBACK_TO) || exec_simple(c, S_RELEASE))
@@ -2108,7 +2105,7 @@ static void run_group(umap_sync_store *store, struct push_job *group)
 	}
 	for (struct push_job *job = group; !err && store->pg && job; job = job->next)
 		if (!job->rc)
-			err = notify_commit(store, job);
+			err = notify_commit(store, c, job);
 	if (!err && (err = exec_simple(c, S_COMMIT)))
 		for (struct push_job *job = group; job; job = job->next)
 			if (!job->rc) {
@@ -2125,8 +2122,26 @@ static void run_group(umap_sync_store *store, struct push_job *group)
 				store->on_commit(store->on_commit_ctx, job->map, job->head);
 }
 
+/* PostgreSQL: a push runs on a connection of the pool, side by side with the others (the
+ * database orders pushes to one map by its lock, and groups the commits of concurrent
+ * transactions into one WAL flush by itself). */
+static int submit_pg(umap_sync_store *store, struct push_job *job)
+{
+	struct conn *c;
+	int err = reader_get(&c, store);
+	if (err)
+		return err;
+	run_group(store, c, job);
+	reader_put(store, c);
+	if (job->rc)
+		umap_error_set(job->rc, "%s", job->err);
+	return job->rc;
+}
+
 static int submit(umap_sync_store *store, struct push_job *job)
 {
+	if (store->pg)
+		return submit_pg(store, job);
 	pthread_mutex_lock(&store->queue_lock);
 	*store->queue_tail = job;
 	store->queue_tail = &job->next;
@@ -2140,7 +2155,7 @@ static int submit(umap_sync_store *store, struct push_job *job)
 		store->queue = NULL;
 		store->queue_tail = &store->queue;
 		pthread_mutex_unlock(&store->queue_lock);
-		run_group(store, group);
+		run_group(store, &store->w, group);
 		pthread_mutex_lock(&store->queue_lock);
 		for (struct push_job *j = group, *next; j; j = next) {
 			next = j->next;
