@@ -2091,22 +2091,26 @@ static void run_group(umap_sync_store *store, struct conn *c, struct push_job *g
 			job_fail(job, err);
 			continue;
 		}
-		int e = exec_simple(c, S_SAVEPOINT);
+		/* on PostgreSQL a group is one push: a refused one rolls the transaction back */
+		int e = store->pg ? 0 : exec_simple(c, S_SAVEPOINT);
 		if (!e)
 			e = run_push(store, c, job);
 		if (e) {
 			job_fail(job, e);
-			if (exec_simple(c, S_ROLLBACK_TO) || exec_simple(c, S_RELEASE))
+			if (store->pg || exec_simple(c, S_ROLLBACK_TO) || exec_simple(c, S_RELEASE))
 				err = e;
-		} else if ((e = exec_simple(c, S_RELEASE))) {
+		} else if (!store->pg && (e = exec_simple(c, S_RELEASE))) {
 			job_fail(job, e);
 			err = e;
 		}
 	}
+	int late = 0; /* an error after the pushes ran: none of them is acknowledged */
 	for (struct push_job *job = group; !err && store->pg && job; job = job->next)
 		if (!job->rc)
-			err = notify_commit(store, c, job);
-	if (!err && (err = exec_simple(c, S_COMMIT)))
+			err = late = notify_commit(store, c, job);
+	if (!err)
+		err = late = exec_simple(c, S_COMMIT);
+	if (late)
 		for (struct push_job *job = group; job; job = job->next)
 			if (!job->rc) {
 				json_decref(job->reply);
