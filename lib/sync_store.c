@@ -217,7 +217,9 @@ static const char pg_schema[] =
 	" map TEXT NOT NULL, layers TEXT, access TEXT NOT NULL, created BIGINT NOT NULL, revoked BIGINT);"
 	"INSERT INTO meta(key, value) VALUES('schema', '1') ON CONFLICT DO NOTHING;";
 
-static const char *const pg_sql[N_STMT] = {
+/* PostgreSQL's text of a statement where it differs from SQLite's by more than its
+ * placeholders (?N there, $N here); the others are translated (pg_statements()). */
+static const char *const pg_sql_own[N_STMT] = {
 	[S_MAP_GET] = "SELECT head, floor, props FROM maps WHERE name = $1::text",
 	[S_MAP_INSERT] = "INSERT INTO maps(name, head, floor, props, created) VALUES($1::text, 0, 0, NULL, $2::bigint)",
 	[S_MAP_SET_HEAD] = "UPDATE maps SET head = $2::bigint, floor = $3::bigint WHERE name = $1::text",
@@ -268,30 +270,36 @@ static const char *const pg_sql[N_STMT] = {
 	[S_BEGIN] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 	/* pushes: READ COMMITTED, each map serialised by its advisory lock (S_LOCK_MAP) */
 	[S_BEGIN_IMMEDIATE] = "BEGIN",
-	[S_COMMIT] = "COMMIT",
-	[S_ROLLBACK] = "ROLLBACK",
-	[S_SAVEPOINT] = "SAVEPOINT push",
-	[S_RELEASE] = "RELEASE push",
-	[S_ROLLBACK_TO] = "ROLLBACK TO push",
 	[S_LOCK_MAP] = "SELECT pg_advisory_xact_lock($1::bigint)",
 	/* delivered to the listeners of every process at COMMIT, never if it rolls back */
 	[S_NOTIFY] = "SELECT pg_notify('umapsync', $1::text)",
-	[S_COUNT_ALL] = "SELECT (SELECT COUNT(*) FROM maps) + (SELECT COUNT(*) FROM tokens)",
-	[S_DUMP_MAPS] = "SELECT " MAPS_COLS " FROM maps",
-	[S_DUMP_OPS] = "SELECT " OPS_COLS " FROM ops",
-	[S_DUMP_APPLIED] = "SELECT " APPLIED_COLS " FROM applied",
-	[S_DUMP_CHANGES] = "SELECT " CHANGES_COLS " FROM changes",
-	[S_DUMP_LAYERS] = "SELECT " LAYERS_COLS " FROM layers",
-	[S_DUMP_FEATURES] = "SELECT " FEATURES_COLS " FROM features",
-	[S_DUMP_TOKENS] = "SELECT " TOKENS_COLS " FROM tokens",
-	[S_LOAD_MAPS] = "INSERT INTO maps(" MAPS_COLS ") VALUES($1, $2, $3, $4, $5)",
-	[S_LOAD_OPS] = "INSERT INTO ops(" OPS_COLS ") VALUES($1, $2, $3, $4)",
-	[S_LOAD_APPLIED] = "INSERT INTO applied(" APPLIED_COLS ") VALUES($1, $2, $3, $4)",
-	[S_LOAD_CHANGES] = "INSERT INTO changes(" CHANGES_COLS ") VALUES($1, $2, $3, $4, $5, $6)",
-	[S_LOAD_LAYERS] = "INSERT INTO layers(" LAYERS_COLS ") VALUES($1, $2, $3, $4, $5)",
-	[S_LOAD_FEATURES] = "INSERT INTO features(" FEATURES_COLS ") VALUES($1, $2, $3, $4, $5)",
-	[S_LOAD_TOKENS] = "INSERT INTO tokens(" TOKENS_COLS ") VALUES($1, $2, $3, $4, $5, $6, $7)",
 };
+
+static char *pg_sql[N_STMT];
+static pthread_once_t pg_sql_once = PTHREAD_ONCE_INIT;
+
+/* The statements on PostgreSQL: their own text, or SQLite's with ?N written $N. Made once;
+ * a statement that cannot be made stays NULL and fails to prepare. */
+static void pg_sql_make(void)
+{
+	for (int i = 0; i < N_STMT; i++) {
+		if (pg_sql_own[i]) {
+			pg_sql[i] = (char *)pg_sql_own[i];
+			continue;
+		}
+		if (!(pg_sql[i] = strdup(stmt_sql[i])))
+			continue;
+		for (char *q = pg_sql[i]; (q = strchr(q, '?')); q++)
+			*q = '$';
+	}
+}
+
+static const char *const *pg_statements(void)
+{
+	pthread_once(&pg_sql_once, pg_sql_make);
+	return (const char *const *)pg_sql;
+}
+
 
 #define Q_PARAMS 8
 
@@ -564,7 +572,7 @@ static void conn_init_statements(struct conn *c)
 	for (int i = 0; i < N_STMT; i++) {
 		c->q[i].c = c;
 		c->q[i].id = (enum stmt_id)i;
-		c->q[i].nparams = pg_param_count(pg_sql[i]);
+		c->q[i].nparams = pg_param_count(pg_statements()[i]);
 	}
 	pthread_mutex_init(&c->lock, NULL);
 	c->lock_ready = 1;
@@ -579,7 +587,8 @@ static int conn_open_pg(struct conn *c, umap_sync_store *store, int lazy)
 	memset(c, 0, sizeof(*c));
 	conn_init_statements(c);
 	int ready = __atomic_load_n(&store->schema_ready, __ATOMIC_ACQUIRE);
-	int err = umap_pg_open(&c->pg, store->path, pg_sql, N_STMT, ready ? NULL : pg_schema, lazy);
+	const char *const *sql = pg_statements();
+	int err = umap_pg_open(&c->pg, store->path, sql, N_STMT, ready ? NULL : pg_schema, lazy);
 	if (!err && umap_pg_schema_done(c->pg))
 		__atomic_store_n(&store->schema_ready, 1, __ATOMIC_RELEASE);
 	return err;
@@ -2296,7 +2305,7 @@ static int copy_table(struct conn *to, struct conn *from, enum stmt_id dump, enu
 	struct q *src = stmt(from, dump);
 	int rc, err = 0, ncols = from->q[dump].lite ? sqlite3_column_count(from->q[dump].lite) : 0;
 	if (!ncols)
-		ncols = pg_param_count(pg_sql[load]);
+		ncols = pg_param_count(pg_statements()[load]);
 	while (!err && (rc = q_step(src)) == Q_ROW) {
 		struct q *dst = stmt(to, load);
 		for (int i = 0; i < ncols && i < Q_PARAMS; i++)
