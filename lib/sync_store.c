@@ -243,6 +243,10 @@ static const char *const pg_sql_own[N_STMT] = {
 			     " AND (feature = $3::text OR key = '') ORDER BY seq LIMIT 1",
 	[S_CONFLICT_LAYER] = "SELECT key, seq FROM changes WHERE map = $1::text AND layer = $2::text"
 			     " AND seq > $3::bigint AND client <> $4::text ORDER BY seq LIMIT 1",
+	[S_LATEST_KEY] = "SELECT o.body FROM changes c JOIN ops o ON o.map = c.map AND o.seq = c.seq"
+			 " WHERE c.map = $1::text AND c.layer = $2::text AND c.feature = $3::text"
+			 " AND (c.key = $4::text OR c.key = '' OR substr($4::text, 1, length(c.key) + 1) = c.key || '.')"
+			 " ORDER BY c.seq DESC LIMIT 1",
 	[S_LAYER_ENSURE] = "INSERT INTO layers(map, id, ord, filename, options) VALUES($1::text, $2::text,"
 			   " (SELECT COALESCE(MAX(ord), 0) + 1 FROM layers WHERE map = $1::text), NULL, NULL)"
 			   " ON CONFLICT DO NOTHING",
