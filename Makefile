@@ -11,7 +11,7 @@ CC ?= cc
 BUILD ?= build
 BIN ?= umapsync
 PKG_CONFIG ?= pkg-config
-PKGS := jansson libgit2 libxxhash libcurl libmicrohttpd sqlite3 zlib libcrypto
+PKGS := jansson libgit2 libxxhash libcurl libmicrohttpd sqlite3 zlib libcrypto libpq
 
 # pkg-config is asked lazily (=, not :=) so that `make deps` can install the packages
 # before the first recipe that needs their flags.
@@ -35,7 +35,7 @@ ALL_LDFLAGS = $(SAN) $(LDFLAGS)
 # for the first three; the last three were a further 1.4 ms and 1.3 MB per run (diff of two
 # empty layers, 3.0 -> 1.6 ms, hyperfine). LAZY=0 links them as usual.
 LAZY ?= 1
-LAZY_LIBS := git2 curl microhttpd sqlite3 crypto z
+LAZY_LIBS := git2 curl microhttpd sqlite3 crypto z pq
 ifeq ($(LAZY),1)
 ifneq ($(filter x86_64-%linux-gnu,$(shell $(CC) -dumpmachine 2>/dev/null)),)
 LAZY_OBJ := $(LAZY_LIBS:%=$(BUILD)/lazy/lazy_%.o)

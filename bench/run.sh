@@ -642,6 +642,36 @@ bench_sync_load() {
 	fi
 }
 
+# Several server processes on one PostgreSQL beside SQLite (bench/sync_pg.sh, issue 22):
+# pushes/s, p99 and CPU per push with 1, 2 and 4 processes; docs/SCALING.md is made from it.
+bench_sync_pg() {
+	local out=$OUT/sync_pg.txt
+	if [ ! -x /usr/lib/postgresql/15/bin/initdb ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+		fact pgload all status "n/a: no PostgreSQL server installed"
+		return
+	fi
+	say "sync on PostgreSQL: 50 clients, 10 s per row"
+	if UMAPSYNC="$U" timeout 600 sh "$ROOT/bench/sync_pg.sh" 50 10 >"$out" 2>>"$LOG"; then
+		fact pgload all status ok
+		local label rate p99
+		while IFS= read -r line; do
+			case "$line" in
+			sqlite*|postgresql*)
+				label=$(printf '%s' "$line" | sed 's/  .*//; s/[ ,()]\{1,\}/_/g')
+				rate=$(printf '%s' "$line" | awk '{ print $(NF-4) }')
+				p99=$(printf '%s' "$line" | awk '{ print $(NF-3) }')
+				fact pgload "$label" push_rate "$rate"
+				fact pgload "$label" push_p99 "$p99"
+				fact pgload "$label" db_ms_per_push "$(printf '%s' "$line" | awk '{ print $(NF-1) }')"
+				;;
+			esac
+		done <"$out"
+		say "sync on PostgreSQL: $(tr '\n' ' ' <"$out")"
+	else
+		fact pgload all status "n/a: $(first_line "$out")"
+	fi
+}
+
 # callgrind instruction counts: the same on every run, unlike wall time on a shared machine.
 # Only the commands that stay within seconds under valgrind at the smallest size.
 bench_callgrind() {
@@ -731,6 +761,7 @@ main() {
 	done
 	stop_server
 	bench_sync_load
+	bench_sync_pg
 
 	if real_data; then
 		cb=$DATA/countries.geojson ce=$DATA/countries-edit.geojson

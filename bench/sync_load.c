@@ -1,7 +1,9 @@
 /* Load generator for `umapsync serve`: N concurrent clients on loopback, each pushing small
  * edits (one op per push, its own feature, so no conflicts) and pulling, for a bounded time.
  * Prints durable ops/s and p50/p99 latency of pushes and pulls. Build: see sync_load.sh.
- * SYNC_TOKEN in the environment: sent as a bearer token. */
+ * SYNC_TOKEN in the environment: sent as a bearer token. URL_OF_MAP may list several
+ * servers' URLs, comma-separated: client i uses the (i mod n)th. SYNC_MAPS=M: client i
+ * edits map URL-(i mod M) instead of one map for all. */
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -11,7 +13,7 @@
 
 struct client {
 	int index;
-	const char *base_url;
+	char base_url[512];
 	double seconds;
 	double *push_ms, *pull_ms;
 	size_t npush, npull, cap, errors;
@@ -142,13 +144,24 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	int n = argc > 2 ? atoi(argv[2]) : 50;
+	int maps = getenv("SYNC_MAPS") ? atoi(getenv("SYNC_MAPS")) : 1;
+	const char *urls[64];
+	int nurls = 0;
+	for (char *u = strtok(argv[1], ","); u && nurls < 64; u = strtok(NULL, ","))
+		urls[nurls++] = u;
+	if (!nurls || n < 1)
+		return 2;
 	double seconds = argc > 3 ? atof(argv[3]) : 10;
 	size_t cap = 200000;
 	curl_global_init(CURL_GLOBAL_ALL);
 	struct client *clients = calloc((size_t)n, sizeof(*clients));
 	pthread_t *threads = calloc((size_t)n, sizeof(*threads));
 	for (int i = 0; i < n; i++) {
-		clients[i] = (struct client){ i, argv[1], seconds, malloc(cap * sizeof(double)), malloc(cap * sizeof(double)), 0, 0, cap, 0 };
+		clients[i] = (struct client){ i, "", seconds, malloc(cap * sizeof(double)), malloc(cap * sizeof(double)), 0, 0, cap, 0 };
+		if (maps > 1)
+			snprintf(clients[i].base_url, sizeof(clients[i].base_url), "%s-%d", urls[i % nurls], i % maps);
+		else
+			snprintf(clients[i].base_url, sizeof(clients[i].base_url), "%s", urls[i % nurls]);
 		pthread_create(&threads[i], NULL, client_main, &clients[i]);
 	}
 	double t0 = now_s();

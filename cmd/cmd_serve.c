@@ -60,8 +60,8 @@ static int positive(const char *name, int value, const char *const *usage, const
 
 int cmd_serve(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync serve [--listen ADDR:PORT] [--data DIR] [options]", NULL };
-	const char *listen = NULL, *data = "umapsync-data", *port_file = NULL, *umap_secret_file = NULL;
+	static const char *const usage[] = { "umapsync serve [--listen ADDR:PORT] [--data DIR | --store URL [--import-from DIR]] [options]", NULL };
+	const char *listen = NULL, *data = NULL, *url = NULL, *import_from = NULL, *port_file = NULL, *umap_secret_file = NULL;
 	int threads = 4, max_conn = 1024, max_per_ip = 128, timeout = 30, request_timeout = 60;
 	int max_body = 8 << 20, max_inflight = (int)UMAP_SYNC_DEFAULT_MAX_INFLIGHT;
 	int rate = 200, retain = 0, max_wait = 30, force_auth = 0, verbose = 0;
@@ -69,6 +69,8 @@ int cmd_serve(int argc, const char **argv)
 	const struct option options[] = {
 		OPT_STRING('l', "listen", &listen, "ADDR:PORT", "address and port to listen on (default 127.0.0.1:8642; port 0 picks a free one)"),
 		OPT_STRING('d', "data", &data, "DIR", "directory of the server's database (default umapsync-data)"),
+		OPT_STRING(0, "store", &url, "URL", "keep maps and tokens in this PostgreSQL database (postgresql://...), shared by any number of server processes"),
+		OPT_STRING(0, "import-from", &import_from, "DIR", "with --store: first copy the maps and tokens of this data directory into the (empty) database"),
 		OPT_STRING(0, "port-file", &port_file, "FILE", "write the port listened on to FILE once ready"),
 		OPT_BOOL(0, "auth", &force_auth, "require a token even before any token was created"),
 		OPT_STRING(0, "umap-secret-file", &umap_secret_file, "FILE", "open uMap's realtime endpoint ws://HOST:PORT/ws/sync/MAP, checking tokens with the SECRET_KEY in FILE"),
@@ -123,15 +125,40 @@ int cmd_serve(int argc, const char **argv)
 			die("'%s' must hold uMap's SECRET_KEY on one line", umap_secret_file);
 		sopts.umap_secret = secret.ptr;
 	}
+	if (data && url)
+		usage_with_options_msg(usage, options, "give one of --data DIR and --store URL");
+	if (url && !umap_sync_store_url_ok(url))
+		usage_with_options_msg(usage, options, "--store wants a postgresql:// URL, not '%s'", url);
+	if (import_from && !url)
+		usage_with_options_msg(usage, options, "--import-from DIR needs --store URL (the database to copy into)");
+	if (!data && !url)
+		data = "umapsync-data";
+	const char *where = url ? "the database" : data;
 
 	umap_sync_store_options stopts = UMAP_SYNC_STORE_OPTIONS_INIT;
+	/* a database that is away at start is waited for: requests get 503 until it is back */
+	stopts.lazy_connect = url && !import_from;
 	stopts.retain = positive("retain", retain, usage, options);
 	if (max_features < 1)
 		usage_with_options_msg(usage, options, "--max-features must be at least 1");
 	stopts.max_features = (size_t)max_features;
 	umap_sync_store *store;
-	if (umap_sync_store_open(&store, data, &stopts))
-		die_lib("opening '%s'", data);
+	if (umap_sync_store_open(&store, url ? url : data, &stopts))
+		die_lib("opening '%s'", where);
+	if (import_from) {
+		umap_sync_store *src;
+		if (umap_sync_store_open(&src, import_from, NULL)) {
+			umap_sync_store_close(store);
+			die_lib("opening '%s'", import_from);
+		}
+		int err = umap_sync_store_import(store, src);
+		umap_sync_store_close(src);
+		if (err) {
+			umap_sync_store_close(store);
+			die_lib("importing '%s'", import_from);
+		}
+		fprintf(stderr, "umapsync serve: imported the maps and tokens of '%s'\n", import_from);
+	}
 
 	/* the signals are blocked before any thread starts, so every thread inherits the mask
 	 * and only sigwait() below ever sees them */
@@ -159,7 +186,7 @@ int cmd_serve(int argc, const char **argv)
 	}
 	int auth = force_auth || umap_sync_store_auth_required(store);
 	fprintf(stderr, "umapsync serve: listening on http://%s%s%s:%u/ (data %s, %s)\n",
-		strchr(sopts.host, ':') ? "[" : "", sopts.host, strchr(sopts.host, ':') ? "]" : "", port, data,
+		strchr(sopts.host, ':') ? "[" : "", sopts.host, strchr(sopts.host, ':') ? "]" : "", port, url ? "postgresql" : data,
 		auth ? "tokens required" : "no tokens yet: open to anyone who can connect");
 	if (umap_secret_file)
 		fprintf(stderr, "umapsync serve: uMap realtime on ws://%s%s%s:%u/ws/sync/MAP (tokens signed with the key in %s)\n",

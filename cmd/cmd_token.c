@@ -10,30 +10,37 @@
 #include "sync_store.h"
 
 static const char *const token_usage[] = {
-	"umapsync token create --data DIR --map MAP [--layer ID]... --read|--write",
-	"umapsync token list --data DIR [--format=text|json]",
-	"umapsync token revoke --data DIR ID",
+	"umapsync token create (--data DIR | --store URL) --map MAP [--layer ID]... --read|--write",
+	"umapsync token list (--data DIR | --store URL) [--format=text|json]",
+	"umapsync token revoke (--data DIR | --store URL) ID",
 	NULL,
 };
 
-static umap_sync_store *open_store(const char *data, const char *const *usage, const struct option *opts)
+static umap_sync_store *open_store(const char *data, const char *url, const char *const *usage,
+				   const struct option *opts)
 {
-	if (!data)
-		usage_with_options_msg(usage, opts, "--data DIR is required (the server's data directory)");
+	if (data && url)
+		usage_with_options_msg(usage, opts, "give one of --data DIR and --store URL");
+	if (!data && !url)
+		usage_with_options_msg(usage, opts,
+				       "--data DIR is required (the server's data directory), or --store URL (its PostgreSQL database)");
+	if (url && !umap_sync_store_url_ok(url))
+		usage_with_options_msg(usage, opts, "--store wants a postgresql:// URL, not '%s'", url);
 	umap_sync_store *store;
-	if (umap_sync_store_open(&store, data, NULL))
-		die_lib("opening '%s'", data);
+	if (umap_sync_store_open(&store, data ? data : url, NULL))
+		die_lib("opening '%s'", data ? data : "the database");
 	return store;
 }
 
 static int token_create(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync token create --data DIR --map MAP [--layer ID]... --read|--write", NULL };
-	const char *data = NULL, *map = NULL;
+	static const char *const usage[] = { "umapsync token create (--data DIR | --store URL) --map MAP [--layer ID]... --read|--write", NULL };
+	const char *data = NULL, *url = NULL, *map = NULL;
 	int read = 0, write = 0;
 	struct string_list layers = STRING_LIST_INIT;
 	const struct option options[] = {
 		OPT_STRING('d', "data", &data, "DIR", "the server's data directory"),
+		OPT_STRING(0, "store", &url, "URL", "the server's PostgreSQL database (postgresql://...)"),
 		OPT_STRING('m', "map", &map, "MAP", "the map the token gives access to"),
 		OPT_STRING_LIST(0, "layer", &layers, "ID", "only this layer (repeatable); default: every layer"),
 		OPT_BOOL(0, "read", &read, "read access: snapshot and pull"),
@@ -47,7 +54,7 @@ static int token_create(int argc, const char **argv)
 		usage_with_options_msg(usage, options, "--map MAP is required");
 	if (read == write)
 		usage_with_options_msg(usage, options, "give exactly one of --read and --write");
-	umap_sync_store *store = open_store(data, usage, options);
+	umap_sync_store *store = open_store(data, url, usage, options);
 	char *token, id[17];
 	if (umap_sync_token_create(&token, id, store, map, layers.items, (size_t)layers.nr, write)) {
 		umap_sync_store_close(store);
@@ -69,17 +76,18 @@ static int token_create(int argc, const char **argv)
 
 static int token_list(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync token list --data DIR [--format=text|json]", NULL };
-	const char *data = NULL, *format = "text";
+	static const char *const usage[] = { "umapsync token list (--data DIR | --store URL) [--format=text|json]", NULL };
+	const char *data = NULL, *url = NULL, *format = "text";
 	const struct option options[] = {
 		OPT_STRING('d', "data", &data, "DIR", "the server's data directory"),
+		OPT_STRING(0, "store", &url, "URL", "the server's PostgreSQL database (postgresql://...)"),
 		OPT_CHOICE(0, "format", &format, "FORMAT", "output format", "text|json"),
 		OPT_END(),
 	};
 	argc = parse_options(argc, argv, options, usage);
 	if (argc)
 		usage_with_options_msg(usage, options, "unexpected argument '%s'", argv[0]);
-	umap_sync_store *store = open_store(data, usage, options);
+	umap_sync_store *store = open_store(data, url, usage, options);
 	json_t *list;
 	if (umap_sync_token_list(&list, store)) {
 		umap_sync_store_close(store);
@@ -118,16 +126,17 @@ static int token_list(int argc, const char **argv)
 
 static int token_revoke(int argc, const char **argv)
 {
-	static const char *const usage[] = { "umapsync token revoke --data DIR ID", NULL };
-	const char *data = NULL;
+	static const char *const usage[] = { "umapsync token revoke (--data DIR | --store URL) ID", NULL };
+	const char *data = NULL, *url = NULL;
 	const struct option options[] = {
 		OPT_STRING('d', "data", &data, "DIR", "the server's data directory"),
+		OPT_STRING(0, "store", &url, "URL", "the server's PostgreSQL database (postgresql://...)"),
 		OPT_END(),
 	};
 	argc = parse_options(argc, argv, options, usage);
 	if (argc != 1)
 		usage_with_options_msg(usage, options, "give the id of one token (see 'umapsync token list')");
-	umap_sync_store *store = open_store(data, usage, options);
+	umap_sync_store *store = open_store(data, url, usage, options);
 	int err = umap_sync_token_revoke(store, argv[0]);
 	umap_sync_store_close(store);
 	if (err)

@@ -130,6 +130,10 @@ static int send_json(struct exchange *ex, unsigned status, json_t *value, const 
 static int send_error(struct exchange *ex, unsigned status, const char *message,
 		      const char *header, const char *hvalue)
 {
+	if (status == MHD_HTTP_SERVICE_UNAVAILABLE && !header) {
+		header = MHD_HTTP_HEADER_RETRY_AFTER;
+		hvalue = "1";
+	}
 	return send_json(ex, status, json_pack("{s:s}", "error", message), header, hvalue);
 }
 
@@ -160,6 +164,8 @@ static unsigned status_for(int err)
 		return MHD_HTTP_CONTENT_TOO_LARGE;
 	case UMAP_ENOSPC:
 		return MHD_HTTP_INSUFFICIENT_STORAGE;
+	case UMAP_ENET: /* the store's database is away (PostgreSQL restarting): retry */
+		return MHD_HTTP_SERVICE_UNAVAILABLE;
 	default:
 		return MHD_HTTP_INTERNAL_SERVER_ERROR;
 	}

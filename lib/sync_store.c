@@ -21,6 +21,7 @@
 #include "strmap.h"
 #include "strutil.h"
 #include "sync_op.h"
+#include "sync_store_pg.h"
 
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
@@ -86,8 +87,33 @@ enum stmt_id {
 	S_SAVEPOINT,
 	S_RELEASE,
 	S_ROLLBACK_TO,
+	S_LOCK_MAP,
+	S_NOTIFY,
+	S_COUNT_ALL,
+	S_DUMP_MAPS, S_DUMP_OPS, S_DUMP_APPLIED, S_DUMP_CHANGES, S_DUMP_LAYERS, S_DUMP_FEATURES, S_DUMP_TOKENS,
+	S_LOAD_MAPS, S_LOAD_OPS, S_LOAD_APPLIED, S_LOAD_CHANGES, S_LOAD_LAYERS, S_LOAD_FEATURES, S_LOAD_TOKENS,
 	N_STMT
 };
+
+/* what a store keeps, table by table, for --import-from: (table, columns, how many) */
+static const struct {
+	enum stmt_id dump, load;
+	const char *name;
+} store_tables[] = {
+	{ S_DUMP_MAPS, S_LOAD_MAPS, "maps" },		{ S_DUMP_OPS, S_LOAD_OPS, "ops" },
+	{ S_DUMP_APPLIED, S_LOAD_APPLIED, "applied" }, { S_DUMP_CHANGES, S_LOAD_CHANGES, "changes" },
+	{ S_DUMP_LAYERS, S_LOAD_LAYERS, "layers" },	{ S_DUMP_FEATURES, S_LOAD_FEATURES, "features" },
+	{ S_DUMP_TOKENS, S_LOAD_TOKENS, "tokens" },
+};
+
+#define MAPS_COLS "name, head, floor, props, created"
+#define OPS_COLS "map, seq, layer, body"
+#define APPLIED_COLS "map, client, op_id, seq"
+#define CHANGES_COLS "map, layer, feature, key, seq, client"
+#define LAYERS_COLS "map, id, ord, filename, options"
+#define FEATURES_COLS "map, layer, id, ord, body"
+#define TOKENS_COLS "id, hash, map, layers, access, created, revoked"
+
 
 static const char *const stmt_sql[N_STMT] = {
 	[S_MAP_GET] = "SELECT head, floor, props FROM maps WHERE name = ?1",
@@ -149,12 +175,163 @@ static const char *const stmt_sql[N_STMT] = {
 	[S_SAVEPOINT] = "SAVEPOINT push",
 	[S_RELEASE] = "RELEASE push",
 	[S_ROLLBACK_TO] = "ROLLBACK TO push",
+	/* one writer connection: SQLite's BEGIN IMMEDIATE already serialises pushes */
+	[S_LOCK_MAP] = "SELECT ?1",
+	[S_NOTIFY] = "SELECT ?1",
+	[S_COUNT_ALL] = "SELECT (SELECT COUNT(*) FROM maps) + (SELECT COUNT(*) FROM tokens)",
+	[S_DUMP_MAPS] = "SELECT " MAPS_COLS " FROM maps",
+	[S_DUMP_OPS] = "SELECT " OPS_COLS " FROM ops",
+	[S_DUMP_APPLIED] = "SELECT " APPLIED_COLS " FROM applied",
+	[S_DUMP_CHANGES] = "SELECT " CHANGES_COLS " FROM changes",
+	[S_DUMP_LAYERS] = "SELECT " LAYERS_COLS " FROM layers",
+	[S_DUMP_FEATURES] = "SELECT " FEATURES_COLS " FROM features",
+	[S_DUMP_TOKENS] = "SELECT " TOKENS_COLS " FROM tokens",
+	[S_LOAD_MAPS] = "INSERT INTO maps(" MAPS_COLS ") VALUES(?1, ?2, ?3, ?4, ?5)",
+	[S_LOAD_OPS] = "INSERT INTO ops(" OPS_COLS ") VALUES(?1, ?2, ?3, ?4)",
+	[S_LOAD_APPLIED] = "INSERT INTO applied(" APPLIED_COLS ") VALUES(?1, ?2, ?3, ?4)",
+	[S_LOAD_CHANGES] = "INSERT INTO changes(" CHANGES_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_LOAD_LAYERS] = "INSERT INTO layers(" LAYERS_COLS ") VALUES(?1, ?2, ?3, ?4, ?5)",
+	[S_LOAD_FEATURES] = "INSERT INTO features(" FEATURES_COLS ") VALUES(?1, ?2, ?3, ?4, ?5)",
+	[S_LOAD_TOKENS] = "INSERT INTO tokens(" TOKENS_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 };
 
+/* The same tables on PostgreSQL. The first statement makes processes that start together
+ * set the tables up one after the other (CREATE ... IF NOT EXISTS races otherwise). */
+static const char pg_schema[] =
+	"SELECT pg_advisory_xact_lock(8317203411);"
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
+	"CREATE TABLE IF NOT EXISTS maps(name TEXT PRIMARY KEY, head BIGINT NOT NULL,"
+	" floor BIGINT NOT NULL, props TEXT, created BIGINT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS ops(map TEXT NOT NULL, seq BIGINT NOT NULL, layer TEXT NOT NULL,"
+	" body TEXT NOT NULL, PRIMARY KEY(map, seq));"
+	"CREATE TABLE IF NOT EXISTS applied(map TEXT NOT NULL, client TEXT NOT NULL, op_id TEXT NOT NULL,"
+	" seq BIGINT NOT NULL, PRIMARY KEY(map, client, op_id));"
+	"CREATE TABLE IF NOT EXISTS changes(map TEXT NOT NULL, layer TEXT NOT NULL, feature TEXT NOT NULL,"
+	" key TEXT NOT NULL, seq BIGINT NOT NULL, client TEXT NOT NULL, PRIMARY KEY(map, layer, feature, key));"
+	"CREATE TABLE IF NOT EXISTS layers(map TEXT NOT NULL, id TEXT NOT NULL, ord BIGINT NOT NULL,"
+	" filename TEXT, options TEXT, PRIMARY KEY(map, id));"
+	"CREATE TABLE IF NOT EXISTS features(map TEXT NOT NULL, layer TEXT NOT NULL, id TEXT NOT NULL,"
+	" ord BIGINT NOT NULL, body TEXT NOT NULL, PRIMARY KEY(map, layer, id));"
+	"CREATE INDEX IF NOT EXISTS features_order ON features(map, layer, ord);"
+	"CREATE TABLE IF NOT EXISTS tokens(id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE,"
+	" map TEXT NOT NULL, layers TEXT, access TEXT NOT NULL, created BIGINT NOT NULL, revoked BIGINT);"
+	"INSERT INTO meta(key, value) VALUES('schema', '1') ON CONFLICT DO NOTHING;";
+
+/* PostgreSQL's text of a statement where it differs from SQLite's by more than its
+ * placeholders (?N there, $N here); the others are translated (pg_statements()). */
+static const char *const pg_sql_own[N_STMT] = {
+	[S_MAP_GET] = "SELECT head, floor, props FROM maps WHERE name = $1::text",
+	[S_MAP_INSERT] = "INSERT INTO maps(name, head, floor, props, created) VALUES($1::text, 0, 0, NULL, $2::bigint)",
+	[S_MAP_SET_HEAD] = "UPDATE maps SET head = $2::bigint, floor = $3::bigint WHERE name = $1::text",
+	[S_MAP_SET_PROPS] = "UPDATE maps SET props = $2::text WHERE name = $1::text",
+	[S_OP_INSERT] = "INSERT INTO ops(map, seq, layer, body) VALUES($1::text, $2::bigint, $3::text, $4::text)",
+	[S_OP_RANGE] = "SELECT seq, layer, body FROM ops WHERE map = $1::text AND seq > $2::bigint ORDER BY seq LIMIT $3::bigint",
+	[S_OP_PRUNE] = "DELETE FROM ops WHERE map = $1::text AND seq <= $2::bigint",
+	[S_APPLIED_GET] = "SELECT seq FROM applied WHERE map = $1::text AND client = $2::text AND op_id = $3::text",
+	[S_APPLIED_INSERT] = "INSERT INTO applied(map, client, op_id, seq) VALUES($1::text, $2::text, $3::text, $4::bigint)",
+	[S_CHANGE_SET] = "INSERT INTO changes(map, layer, feature, key, seq, client) VALUES($1::text, $2::text, $3::text,"
+			 " $4::text, $5::bigint, $6::text)"
+			 " ON CONFLICT(map, layer, feature, key) DO UPDATE SET seq = excluded.seq, client = excluded.client",
+	[S_CONFLICT_KEY] = "SELECT key, seq FROM changes WHERE map = $1::text AND layer = $2::text"
+			   " AND feature IN ($3::text, '*') AND seq > $5::bigint AND client <> $6::text"
+			   " AND ((feature = $3::text AND (key = $4::text OR key = ''"
+			   " OR substr($4::text, 1, length(key) + 1) = key || '.'"
+			   " OR substr(key, 1, length($4::text) + 1) = $4::text || '.')) OR (feature = '*' AND key = ''))"
+			   " ORDER BY seq LIMIT 1",
+	[S_CONFLICT_WHOLE] = "SELECT key, seq FROM changes WHERE map = $1::text AND layer = $2::text"
+			     " AND feature IN ($3::text, '*') AND seq > $4::bigint AND client <> $5::text"
+			     " AND (feature = $3::text OR key = '') ORDER BY seq LIMIT 1",
+	[S_CONFLICT_LAYER] = "SELECT key, seq FROM changes WHERE map = $1::text AND layer = $2::text"
+			     " AND seq > $3::bigint AND client <> $4::text ORDER BY seq LIMIT 1",
+	[S_LATEST_KEY] = "SELECT o.body FROM changes c JOIN ops o ON o.map = c.map AND o.seq = c.seq"
+			 " WHERE c.map = $1::text AND c.layer = $2::text AND c.feature = $3::text"
+			 " AND (c.key = $4::text OR c.key = '' OR substr($4::text, 1, length(c.key) + 1) = c.key || '.')"
+			 " ORDER BY c.seq DESC LIMIT 1",
+	[S_LAYER_ENSURE] = "INSERT INTO layers(map, id, ord, filename, options) VALUES($1::text, $2::text,"
+			   " (SELECT COALESCE(MAX(ord), 0) + 1 FROM layers WHERE map = $1::text), NULL, NULL)"
+			   " ON CONFLICT DO NOTHING",
+	[S_LAYER_GET] = "SELECT options FROM layers WHERE map = $1::text AND id = $2::text",
+	[S_LAYER_SET] = "UPDATE layers SET options = $3::text, filename = COALESCE($4::text, filename)"
+			" WHERE map = $1::text AND id = $2::text",
+	[S_LAYER_DELETE] = "DELETE FROM layers WHERE map = $1::text AND id = $2::text",
+	[S_LAYER_LIST] = "SELECT id, filename, options FROM layers WHERE map = $1::text ORDER BY ord",
+	[S_FEATURE_GET] = "SELECT body FROM features WHERE map = $1::text AND layer = $2::text AND id = $3::text",
+	[S_FEATURE_UPSERT] = "INSERT INTO features(map, layer, id, ord, body) VALUES($1::text, $2::text, $3::text,"
+			     " (SELECT COALESCE(MAX(ord), 0) + 1 FROM features WHERE map = $1::text AND layer = $2::text),"
+			     " $4::text) ON CONFLICT(map, layer, id) DO UPDATE SET body = excluded.body",
+	[S_FEATURE_UPDATE] = "UPDATE features SET body = $4::text WHERE map = $1::text AND layer = $2::text AND id = $3::text",
+	[S_FEATURE_DELETE] = "DELETE FROM features WHERE map = $1::text AND layer = $2::text AND id = $3::text",
+	[S_FEATURE_DELETE_LAYER] = "DELETE FROM features WHERE map = $1::text AND layer = $2::text",
+	[S_FEATURE_LIST] = "SELECT body FROM features WHERE map = $1::text AND layer = $2::text ORDER BY ord",
+	[S_FEATURE_COUNT] = "SELECT COUNT(*) FROM features WHERE map = $1::text AND layer = $2::text",
+	[S_TOKEN_ANY] = "SELECT CASE WHEN EXISTS(SELECT 1 FROM tokens) THEN 1 ELSE 0 END",
+	[S_TOKEN_ACTIVE] = "SELECT id, hash, map, layers, access FROM tokens WHERE hash = $1::text AND revoked IS NULL",
+	[S_TOKEN_INSERT] = "INSERT INTO tokens(id, hash, map, layers, access, created, revoked)"
+			   " VALUES($1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, NULL)",
+	[S_TOKEN_LIST] = "SELECT id, map, layers, access, created, revoked FROM tokens ORDER BY created, id COLLATE \"C\"",
+	[S_TOKEN_REVOKE] = "UPDATE tokens SET revoked = $2::bigint WHERE id = $1::text AND revoked IS NULL",
+	/* a stream's statements all read one snapshot, as in SQLite's read transaction */
+	[S_BEGIN] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+	/* pushes: READ COMMITTED, each map serialised by its advisory lock (S_LOCK_MAP) */
+	[S_BEGIN_IMMEDIATE] = "BEGIN",
+	[S_LOCK_MAP] = "SELECT pg_advisory_xact_lock($1::bigint)",
+	/* delivered to the listeners of every process at COMMIT, never if it rolls back */
+	[S_NOTIFY] = "SELECT pg_notify('umapsync', $1::text)",
+};
+
+static char *pg_sql[N_STMT];
+static pthread_once_t pg_sql_once = PTHREAD_ONCE_INIT;
+
+/* The statements on PostgreSQL: their own text, or SQLite's with ?N written $N. Made once;
+ * a statement that cannot be made stays NULL and fails to prepare. */
+static void pg_sql_make(void)
+{
+	for (int i = 0; i < N_STMT; i++) {
+		if (pg_sql_own[i]) {
+			pg_sql[i] = (char *)pg_sql_own[i];
+			continue;
+		}
+		if (!(pg_sql[i] = strdup(stmt_sql[i])))
+			continue;
+		for (char *q = pg_sql[i]; (q = strchr(q, '?')); q++)
+			*q = '$';
+	}
+}
+
+static const char *const *pg_statements(void)
+{
+	pthread_once(&pg_sql_once, pg_sql_make);
+	return (const char *const *)pg_sql;
+}
+
+
+#define Q_PARAMS 8
+
+/* One prepared statement of a connection, on either database: SQLite steps through its rows
+ * as they come; PostgreSQL runs it on the first step and hands its rows out one by one. */
+struct q {
+	struct conn *c;
+	enum stmt_id id;
+	sqlite3_stmt *lite;
+	const char *param[Q_PARAMS]; /* PostgreSQL: the values bound, as text */
+	char *owned[Q_PARAMS];
+	char num[Q_PARAMS][24];
+	int nparams;
+	umap_pg_result *res;
+	size_t row;
+	int started;
+};
+
+enum { Q_DONE = 0, Q_ROW = 1 };
+
 struct conn {
-	sqlite3 *db;
-	sqlite3_stmt *stmt[N_STMT];
+	sqlite3 *db;  /* one of db and pg */
+	umap_pg *pg;
+	struct q q[N_STMT];
+	int pg_err;      /* the error of the last failed PostgreSQL statement */
+	int64_t changes; /* rows the last statement changed */
 	pthread_mutex_t lock;
+	int lock_ready;
 };
 
 struct push_job {
@@ -181,11 +358,16 @@ struct reader {
 	struct reader *next;
 };
 
-#define READERS_KEPT 8 /* idle read connections kept open for the next request */
+#define READERS_KEPT 8 /* idle connections kept open for the next request */
 
 struct umap_sync_store {
 	struct conn w;
-	char *path;
+	char *path;      /* the SQLite database, or the PostgreSQL URL */
+	int pg;          /* on PostgreSQL */
+	char origin[40]; /* this process among those sharing a PostgreSQL database */
+	umap_pg_listener *listener;
+	int schema_ready; /* PostgreSQL: the tables exist (atomic) */
+	int tokens_exist; /* a token was seen: auth is required from now on (atomic) */
 	pthread_mutex_t readers_lock;
 	struct reader *idle;
 	unsigned nidle;
@@ -198,42 +380,156 @@ struct umap_sync_store {
 	void *on_commit_ctx;
 };
 
-/* ---- SQLite plumbing ----------------------------------------------------------------- */
+/* ---- Database plumbing ----------------------------------------------------------------- */
 
-static int db_error(sqlite3 *db, const char *what)
+static int db_error(struct conn *c, const char *what)
 {
-	int code = sqlite3_errcode(db);
+	if (c->pg) /* umap_pg_exec said what happened */
+		return umap_error_set(c->pg_err, "%s", umap_error_last());
+	int code = sqlite3_errcode(c->db);
 	if (code == SQLITE_FULL)
 		return umap_error_set(UMAP_ENOSPC,
 				      "the server's disk is full (database: %s): nothing was applied; the operator must free space",
 				      what);
 	return umap_error_set(code == SQLITE_CORRUPT || code == SQLITE_NOTADB ? UMAP_ECORRUPT : UMAP_EIO,
-			      "database: %s: %s", what, sqlite3_errmsg(db));
+			      "database: %s: %s", what, sqlite3_errmsg(c->db));
 }
 
-static sqlite3_stmt *stmt(struct conn *c, enum stmt_id id)
+static void q_reset(struct q *q)
 {
-	sqlite3_stmt *s = c->stmt[id];
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return s;
+	if (q->lite) {
+		sqlite3_reset(q->lite);
+		return;
+	}
+	umap_pg_clear(q->res);
+	q->res = NULL;
+	q->started = 0;
+	q->row = 0;
 }
 
-static void bind_text(sqlite3_stmt *s, int i, const char *text)
+static struct q *stmt(struct conn *c, enum stmt_id id)
 {
-	if (text)
-		sqlite3_bind_text(s, i, text, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(s, i);
+	struct q *q = &c->q[id];
+	q_reset(q);
+	if (q->lite) {
+		sqlite3_clear_bindings(q->lite);
+		return q;
+	}
+	for (int i = 0; i < Q_PARAMS; i++) {
+		free(q->owned[i]);
+		q->owned[i] = NULL;
+		q->param[i] = NULL;
+	}
+	return q;
+}
+
+static void bind_text(struct q *q, int i, const char *text)
+{
+	if (q->lite) {
+		if (text)
+			sqlite3_bind_text(q->lite, i, text, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(q->lite, i);
+	} else {
+		q->param[i - 1] = text;
+	}
+}
+
+static void bind_int64(struct q *q, int i, int64_t v)
+{
+	if (q->lite) {
+		sqlite3_bind_int64(q->lite, i, v);
+		return;
+	}
+	snprintf(q->num[i - 1], sizeof(q->num[i - 1]), "%lld", (long long)v);
+	q->param[i - 1] = q->num[i - 1];
+}
+
+/* Binds `text`, which the statement frees once done with it. */
+static void bind_owned(struct q *q, int i, char *text)
+{
+	if (q->lite) {
+		sqlite3_bind_text(q->lite, i, text, -1, free);
+		return;
+	}
+	free(q->owned[i - 1]);
+	q->owned[i - 1] = text;
+	q->param[i - 1] = text;
+}
+
+static void bind_copy(struct q *q, int i, const char *text)
+{
+	if (q->lite) {
+		sqlite3_bind_text(q->lite, i, text, -1, SQLITE_TRANSIENT);
+		return;
+	}
+	char *copy = strdup(text);
+	bind_owned(q, i, copy); /* out of memory: bound as NULL, which the NOT NULL column refuses */
+}
+
+/* Q_ROW, Q_DONE, or a negative error (db_error() tells it). */
+static int q_step(struct q *q)
+{
+	if (q->lite) {
+		int rc = sqlite3_step(q->lite);
+		if (rc == SQLITE_ROW)
+			return Q_ROW;
+		if (rc == SQLITE_DONE) {
+			q->c->changes = sqlite3_changes(q->c->db);
+			return Q_DONE;
+		}
+		return UMAP_EIO;
+	}
+	if (!q->started) {
+		q->started = 1;
+		int err = umap_pg_exec(&q->res, q->c->pg, (int)q->id, q->param, q->nparams, "running a statement");
+		if (err) {
+			q->c->pg_err = err;
+			return err;
+		}
+		q->c->changes = umap_pg_changes(q->res);
+	} else {
+		q->row++;
+	}
+	return q->row < umap_pg_rows(q->res) ? Q_ROW : Q_DONE;
+}
+
+static const char *q_text(struct q *q, int col)
+{
+	if (q->lite)
+		return (const char *)sqlite3_column_text(q->lite, col);
+	return umap_pg_value(q->res, q->row, col);
+}
+
+static size_t q_bytes(struct q *q, int col)
+{
+	if (q->lite)
+		return (size_t)sqlite3_column_bytes(q->lite, col);
+	return umap_pg_length(q->res, q->row, col);
+}
+
+static int q_isnull(struct q *q, int col)
+{
+	if (q->lite)
+		return sqlite3_column_type(q->lite, col) == SQLITE_NULL;
+	return !umap_pg_value(q->res, q->row, col);
+}
+
+static int64_t q_int64(struct q *q, int col)
+{
+	if (q->lite)
+		return sqlite3_column_int64(q->lite, col);
+	const char *v = umap_pg_value(q->res, q->row, col);
+	return v ? strtoll(v, NULL, 10) : 0;
 }
 
 /* Runs a statement that returns no rows. */
-static int step_done(struct conn *c, sqlite3_stmt *s, const char *what)
+static int step_done(struct conn *c, struct q *s, const char *what)
 {
-	int rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		return db_error(c->db, what);
+	int rc = q_step(s);
+	q_reset(s);
+	if (rc != Q_DONE && rc != Q_ROW)
+		return db_error(c, what);
 	return 0;
 }
 
@@ -247,6 +543,61 @@ static int64_t now_ms(const umap_sync_store *store)
 	return (int64_t)store->opts.clock(store->opts.clock_ctx);
 }
 
+/* The parameters a PostgreSQL statement takes: its highest $N. */
+static int pg_param_count(const char *sql)
+{
+	int n = 0;
+	for (const char *p = strchr(sql, '$'); p; p = strchr(p + 1, '$'))
+		if (atoi(p + 1) > n)
+			n = atoi(p + 1);
+	return n;
+}
+
+static void conn_close(struct conn *c)
+{
+	for (int i = 0; i < N_STMT; i++) {
+		struct q *q = &c->q[i];
+		if (q->lite)
+			sqlite3_finalize(q->lite);
+		umap_pg_clear(q->res);
+		for (int j = 0; j < Q_PARAMS; j++)
+			free(q->owned[j]);
+	}
+	if (c->db)
+		sqlite3_close(c->db);
+	umap_pg_close(c->pg);
+	if (c->lock_ready)
+		pthread_mutex_destroy(&c->lock);
+	memset(c, 0, sizeof(*c));
+}
+
+static void conn_init_statements(struct conn *c)
+{
+	for (int i = 0; i < N_STMT; i++) {
+		c->q[i].c = c;
+		c->q[i].id = (enum stmt_id)i;
+		c->q[i].nparams = pg_param_count(pg_statements()[i]);
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	c->lock_ready = 1;
+}
+
+/* A PostgreSQL connection, which sets the tables up until one connection of the store has
+ * (a reader may be the first to reach a database that was away at start). With `lazy`, an
+ * unreachable database is not an error yet: the connection is made by the first statement,
+ * and until then requests fail with UMAP_ENET (503: clients retry). */
+static int conn_open_pg(struct conn *c, umap_sync_store *store, int lazy)
+{
+	memset(c, 0, sizeof(*c));
+	conn_init_statements(c);
+	int ready = __atomic_load_n(&store->schema_ready, __ATOMIC_ACQUIRE);
+	const char *const *sql = pg_statements();
+	int err = umap_pg_open(&c->pg, store->path, sql, N_STMT, ready ? NULL : pg_schema, lazy);
+	if (!err && umap_pg_schema_done(c->pg))
+		__atomic_store_n(&store->schema_ready, 1, __ATOMIC_RELEASE);
+	return err;
+}
+
 static int conn_open(struct conn *c, const char *path, int readonly)
 {
 	memset(c, 0, sizeof(*c));
@@ -258,6 +609,7 @@ static int conn_open(struct conn *c, const char *path, int readonly)
 		c->db = NULL;
 		return err;
 	}
+	conn_init_statements(c);
 	sqlite3_busy_timeout(c->db, 10000); /* `token create` may write while serving */
 	sqlite3_extended_result_codes(c->db, 0);
 	if (!readonly) {
@@ -276,9 +628,8 @@ static int conn_open(struct conn *c, const char *path, int readonly)
 		}
 	}
 	for (int i = 0; i < N_STMT; i++)
-		if (sqlite3_prepare_v3(c->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[i], NULL))
-			return db_error(c->db, "preparing statements");
-	pthread_mutex_init(&c->lock, NULL);
+		if (sqlite3_prepare_v3(c->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->q[i].lite, NULL))
+			return db_error(c, "preparing statements");
 	return 0;
 }
 
@@ -299,46 +650,34 @@ static int check_integrity(struct conn *c, const char *path)
 	return err;
 }
 
-static void conn_close(struct conn *c)
+static int random_bytes(unsigned char *buf, size_t len)
 {
-	if (!c->db)
-		return;
-	for (int i = 0; i < N_STMT; i++)
-		sqlite3_finalize(c->stmt[i]);
-	sqlite3_close(c->db);
-	pthread_mutex_destroy(&c->lock);
-	c->db = NULL;
+	while (len) {
+		ssize_t n = getrandom(buf, len, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return umap_error_set_errno(UMAP_EIO, "cannot get random bytes");
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
 }
 
-int umap_sync_store_open(umap_sync_store **out, const char *dir, const umap_sync_store_options *opts)
+static int store_new(umap_sync_store **out, const umap_sync_store_options *opts)
 {
-	*out = NULL;
 	umap_sync_store_options defaults = UMAP_SYNC_STORE_OPTIONS_INIT;
 	if (!opts)
 		opts = &defaults;
 	if (opts->version != UMAP_SYNC_STORE_OPTIONS_VERSION)
 		return umap_error_set(UMAP_EUSAGE, "umap_sync_store_options: unknown version %u", opts->version);
-	int err = umap_mkdir_p(dir, 0700);
-	if (err)
-		return err;
-	umap_buf path = UMAP_BUF_INIT;
-	if (umap_buf_printf(&path, "%s/%s", dir, UMAP_SYNC_DB_NAME))
-		return UMAP_ENOMEM;
 	umap_sync_store *store = calloc(1, sizeof(*store));
-	if (!store) {
-		umap_buf_dispose(&path);
+	if (!store)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
-	}
 	store->opts = *opts;
 	if (!store->opts.clock)
 		store->opts.clock = umap_hlc_system_clock;
-	if ((err = conn_open(&store->w, path.ptr, 0)) || (err = check_integrity(&store->w, path.ptr))) {
-		conn_close(&store->w);
-		free(store);
-		umap_buf_dispose(&path);
-		return err;
-	}
-	store->path = umap_buf_detach(&path);
 	pthread_mutex_init(&store->readers_lock, NULL);
 	pthread_mutex_init(&store->queue_lock, NULL);
 	pthread_cond_init(&store->queue_cond, NULL);
@@ -347,10 +686,69 @@ int umap_sync_store_open(umap_sync_store **out, const char *dir, const umap_sync
 	return 0;
 }
 
+static int store_open_pg(umap_sync_store **out, const char *url, const umap_sync_store_options *opts, int lazy)
+{
+	umap_sync_store *store;
+	int err = store_new(&store, opts);
+	if (err)
+		return err;
+	store->pg = 1;
+	unsigned char nonce[6];
+	if ((err = random_bytes(nonce, sizeof(nonce))) || !(store->path = strdup(url)) ||
+	    (err = conn_open_pg(&store->w, store, lazy))) {
+		if (!err)
+			err = umap_error_set(UMAP_ENOMEM, "out of memory");
+		umap_sync_store_close(store);
+		return err;
+	}
+	snprintf(store->origin, sizeof(store->origin), "%ld-%02x%02x%02x%02x%02x%02x", (long)getpid(), nonce[0],
+		 nonce[1], nonce[2], nonce[3], nonce[4], nonce[5]);
+	*out = store;
+	return 0;
+}
+
+int umap_sync_store_open(umap_sync_store **out, const char *dir, const umap_sync_store_options *opts)
+{
+	*out = NULL;
+	if (umap_pg_is_url(dir))
+		return store_open_pg(out, dir, opts, opts && opts->lazy_connect);
+	umap_sync_store *store;
+	int err = store_new(&store, opts);
+	if (err)
+		return err;
+	if ((err = umap_mkdir_p(dir, 0700))) {
+		umap_sync_store_close(store);
+		return err;
+	}
+	umap_buf path = UMAP_BUF_INIT;
+	if (umap_buf_printf(&path, "%s/%s", dir, UMAP_SYNC_DB_NAME)) {
+		umap_sync_store_close(store);
+		return UMAP_ENOMEM;
+	}
+	store->path = umap_buf_detach(&path);
+	if ((err = conn_open(&store->w, store->path, 0)) || (err = check_integrity(&store->w, store->path))) {
+		umap_sync_store_close(store);
+		return err;
+	}
+	*out = store;
+	return 0;
+}
+
+int umap_sync_store_url_ok(const char *location)
+{
+	return umap_pg_is_url(location);
+}
+
+int umap_sync_store_is_pg(const umap_sync_store *store)
+{
+	return store->pg;
+}
+
 void umap_sync_store_close(umap_sync_store *store)
 {
 	if (!store)
 		return;
+	umap_pg_listen_stop(store->listener);
 	for (struct reader *r = store->idle, *next; r; r = next) {
 		next = r->next;
 		conn_close(&r->c);
@@ -378,7 +776,7 @@ static int reader_get(struct conn **out, umap_sync_store *store)
 	if (!r) {
 		if (!(r = calloc(1, sizeof(*r))))
 			return umap_error_set(UMAP_ENOMEM, "out of memory");
-		int err = conn_open(&r->c, store->path, 1);
+		int err = store->pg ? conn_open_pg(&r->c, store, 0) : conn_open(&r->c, store->path, 1);
 		if (err) {
 			conn_close(&r->c);
 			free(r);
@@ -408,10 +806,23 @@ static void reader_put(umap_sync_store *store, struct conn *c)
 	}
 }
 
+/* A commit another process announced through PostgreSQL. */
+static void on_remote_commit(void *ctx, const char *map, int64_t head)
+{
+	umap_sync_store *store = ctx;
+	if (store->on_commit)
+		store->on_commit(store->on_commit_ctx, map, head);
+}
+
 void umap_sync_store_on_commit(umap_sync_store *store, umap_sync_commit_fn fn, void *ctx)
 {
+	umap_pg_listen_stop(store->listener); /* before the callback it calls changes */
+	store->listener = NULL;
 	store->on_commit = fn;
 	store->on_commit_ctx = ctx;
+	if (fn && store->pg &&
+	    umap_pg_listen_start(&store->listener, store->path, "umapsync", store->origin, on_remote_commit, store))
+		store->listener = NULL; /* without it, long-polls still end at their deadline */
 }
 
 /* One place that turns trees into stored text: numbers in their shortest round-trip form
@@ -462,16 +873,37 @@ int umap_sync_grant_can_write(const umap_sync_grant *grant, const char *layer)
 	return umap_sync_grant_can_read(grant, layer);
 }
 
+/* Whether a token was ever created. Once one was, it stays so (revoking does not delete
+ * rows), so a yes is kept and later requests ask the database no more. */
+static int auth_required(umap_sync_store *store, int *required)
+{
+	if (__atomic_load_n(&store->tokens_exist, __ATOMIC_ACQUIRE)) {
+		*required = 1;
+		return 0;
+	}
+	*required = 1; /* fail closed */
+	struct conn *c;
+	int err = reader_get(&c, store);
+	if (err)
+		return err;
+	struct q *s = stmt(c, S_TOKEN_ANY);
+	int rc = q_step(s);
+	if (rc == Q_ROW)
+		*required = q_int64(s, 0) != 0;
+	else
+		err = db_error(c, "reading tokens");
+	q_reset(s);
+	reader_put(store, c);
+	if (!err && *required)
+		__atomic_store_n(&store->tokens_exist, 1, __ATOMIC_RELEASE);
+	return err;
+}
+
 int umap_sync_store_auth_required(umap_sync_store *store)
 {
-	struct conn *c;
-	if (reader_get(&c, store))
-		return 1; /* fail closed */
-	sqlite3_stmt *s = stmt(c, S_TOKEN_ANY);
-	int any = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 1;
-	sqlite3_reset(s);
-	reader_put(store, c);
-	return any;
+	int required;
+	auth_required(store, &required);
+	return required;
 }
 
 static int grant_set_layers(umap_sync_grant *grant, const char *layers_json)
@@ -508,7 +940,10 @@ int umap_sync_store_authorize(umap_sync_grant *out, umap_sync_store *store, cons
 {
 	umap_sync_grant empty = UMAP_SYNC_GRANT_INIT;
 	*out = empty;
-	if (!force_auth && !umap_sync_store_auth_required(store)) {
+	int required = 1, err = force_auth ? 0 : auth_required(store, &required);
+	if (err)
+		return err; /* the database is away: not a refusal (503, not 401) */
+	if (!required) {
 		out->write = out->all_layers = 1;
 		return 0;
 	}
@@ -520,36 +955,37 @@ int umap_sync_store_authorize(umap_sync_grant *out, umap_sync_store *store, cons
 	umap_sha256_hex(hash, token, strlen(token));
 
 	struct conn *c;
-	int found = 0, err = reader_get(&c, store);
+	int found = 0;
+	err = reader_get(&c, store);
 	char *token_map = NULL, *layers = NULL;
 	if (err) {
 		memset(hash, 0, sizeof(hash));
 		return err;
 	}
-	sqlite3_stmt *s = stmt(c, S_TOKEN_ACTIVE);
+	struct q *s = stmt(c, S_TOKEN_ACTIVE);
 	bind_text(s, 1, hash);
 	int rc;
 	/* looked up by the SHA-256 of the token: the index's timing can only tell about a
 	 * hash, which says nothing of the secret; the row found is still compared in
 	 * constant time so that no code path compares secrets byte by byte */
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *h = (const char *)sqlite3_column_text(s, 1);
+	while ((rc = q_step(s)) == Q_ROW) {
+		const char *h = q_text(s, 1);
 		if (h && umap_secure_equal(h, strlen(h), hash, strlen(hash)) && !found) {
 			found = 1;
-			const char *id = (const char *)sqlite3_column_text(s, 0);
+			const char *id = q_text(s, 0);
 			snprintf(out->token_id, sizeof(out->token_id), "%s", id ? id : "");
-			token_map = strdup((const char *)sqlite3_column_text(s, 2));
-			const char *l = (const char *)sqlite3_column_text(s, 3);
+			token_map = strdup(q_text(s, 2));
+			const char *l = q_text(s, 3);
 			layers = l ? strdup(l) : NULL;
-			const char *access = (const char *)sqlite3_column_text(s, 4);
+			const char *access = q_text(s, 4);
 			out->write = access && !strcmp(access, "write");
 			if (!token_map || (l && !layers))
 				err = umap_error_set(UMAP_ENOMEM, "out of memory");
 		}
 	}
-	if (rc != SQLITE_DONE && !err)
-		err = db_error(c->db, "reading tokens");
-	sqlite3_reset(s);
+	if (rc != Q_DONE && !err)
+		err = db_error(c, "reading tokens");
+	q_reset(s);
 	reader_put(store, c);
 	memset(hash, 0, sizeof(hash));
 	if (!err && !found)
@@ -563,21 +999,6 @@ int umap_sync_store_authorize(umap_sync_grant *out, umap_sync_store *store, cons
 	if (err)
 		umap_sync_grant_dispose(out);
 	return err;
-}
-
-static int random_bytes(unsigned char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = getrandom(buf, len, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return umap_error_set_errno(UMAP_EIO, "cannot get random bytes");
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 int umap_sync_token_create(char **token_out, char id_out[17], umap_sync_store *store,
@@ -631,13 +1052,13 @@ int umap_sync_token_create(char **token_out, char id_out[17], umap_sync_store *s
 	}
 	struct conn *c = &store->w;
 	pthread_mutex_lock(&c->lock);
-	sqlite3_stmt *s = stmt(c, S_TOKEN_INSERT);
+	struct q *s = stmt(c, S_TOKEN_INSERT);
 	bind_text(s, 1, id_out);
 	bind_text(s, 2, hash);
 	bind_text(s, 3, map);
 	bind_text(s, 4, layers_json);
 	bind_text(s, 5, write ? "write" : "read");
-	sqlite3_bind_int64(s, 6, now_ms(store));
+	bind_int64(s, 6, now_ms(store));
 	err = step_done(c, s, "storing the token");
 	pthread_mutex_unlock(&c->lock);
 	free(layers_json);
@@ -649,11 +1070,11 @@ int umap_sync_token_create(char **token_out, char id_out[17], umap_sync_store *s
 	return 0;
 }
 
-static json_t *iso_time(sqlite3_stmt *s, int col)
+static json_t *iso_time(struct q *s, int col)
 {
-	if (sqlite3_column_type(s, col) == SQLITE_NULL)
+	if (q_isnull(s, col))
 		return json_null();
-	time_t t = (time_t)(sqlite3_column_int64(s, col) / 1000);
+	time_t t = (time_t)(q_int64(s, col) / 1000);
 	struct tm tm;
 	char buf[32];
 	gmtime_r(&t, &tm);
@@ -672,23 +1093,23 @@ int umap_sync_token_list(json_t **out, umap_sync_store *store)
 		reader_put(store, c);
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	}
-	sqlite3_stmt *s = stmt(c, S_TOKEN_LIST);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *layers = (const char *)sqlite3_column_text(s, 2);
+	struct q *s = stmt(c, S_TOKEN_LIST);
+	while ((rc = q_step(s)) == Q_ROW) {
+		const char *layers = q_text(s, 2);
 		json_t *row = json_pack("{s:s, s:s, s:o, s:s, s:o, s:o}",
-					"id", (const char *)sqlite3_column_text(s, 0),
-					"map", (const char *)sqlite3_column_text(s, 1),
+					"id", q_text(s, 0),
+					"map", q_text(s, 1),
 					"layers", layers ? load_stored(layers) : json_null(),
-					"access", (const char *)sqlite3_column_text(s, 3),
+					"access", q_text(s, 3),
 					"created", iso_time(s, 4), "revoked", iso_time(s, 5));
 		if (!row || json_array_append_new(list, row)) {
 			err = umap_error_set(UMAP_ENOMEM, "out of memory");
 			break;
 		}
 	}
-	if (!err && rc != SQLITE_DONE)
-		err = db_error(c->db, "listing tokens");
-	sqlite3_reset(s);
+	if (!err && rc != Q_DONE)
+		err = db_error(c, "listing tokens");
+	q_reset(s);
 	reader_put(store, c);
 	if (err) {
 		json_decref(list);
@@ -702,11 +1123,11 @@ int umap_sync_token_revoke(umap_sync_store *store, const char *id)
 {
 	struct conn *c = &store->w;
 	pthread_mutex_lock(&c->lock);
-	sqlite3_stmt *s = stmt(c, S_TOKEN_REVOKE);
+	struct q *s = stmt(c, S_TOKEN_REVOKE);
 	bind_text(s, 1, id);
-	sqlite3_bind_int64(s, 2, now_ms(store));
+	bind_int64(s, 2, now_ms(store));
 	int err = step_done(c, s, "revoking the token");
-	int changed = sqlite3_changes(c->db);
+	int changed = c->changes;
 	pthread_mutex_unlock(&c->lock);
 	if (err)
 		return err;
@@ -720,24 +1141,24 @@ int umap_sync_token_revoke(umap_sync_store *store, const char *id)
 /* head/floor/props of a map; UMAP_ENOTFOUND when it does not exist. */
 static int map_get(struct conn *c, const char *map, int64_t *head, int64_t *floor, char **props)
 {
-	sqlite3_stmt *s = stmt(c, S_MAP_GET);
+	struct q *s = stmt(c, S_MAP_GET);
 	bind_text(s, 1, map);
-	int rc = sqlite3_step(s), err = 0;
-	if (rc == SQLITE_ROW) {
-		*head = sqlite3_column_int64(s, 0);
-		*floor = sqlite3_column_int64(s, 1);
+	int rc = q_step(s), err = 0;
+	if (rc == Q_ROW) {
+		*head = q_int64(s, 0);
+		*floor = q_int64(s, 1);
 		if (props) {
-			const char *p = (const char *)sqlite3_column_text(s, 2);
+			const char *p = q_text(s, 2);
 			*props = p ? strdup(p) : NULL;
 			if (p && !*props)
 				err = umap_error_set(UMAP_ENOMEM, "out of memory");
 		}
-	} else if (rc == SQLITE_DONE) {
+	} else if (rc == Q_DONE) {
 		err = umap_error_set(UMAP_ENOTFOUND, "no map named '%s' on this server (the first push creates it)", map);
 	} else {
-		err = db_error(c->db, "reading the map");
+		err = db_error(c, "reading the map");
 	}
-	sqlite3_reset(s);
+	q_reset(s);
 	return err;
 }
 
@@ -775,11 +1196,11 @@ static int put_json_string(umap_buf *out, const char *s)
 	return err;
 }
 
-static int put_column(umap_buf *out, sqlite3_stmt *s, int col)
+static int put_column(umap_buf *out, struct q *s, int col)
 {
-	if (sqlite3_column_type(s, col) == SQLITE_NULL)
+	if (q_isnull(s, col))
 		return umap_buf_puts(out, "null");
-	return umap_buf_put(out, sqlite3_column_text(s, col), (size_t)sqlite3_column_bytes(s, col));
+	return umap_buf_put(out, q_text(s, col), q_bytes(s, col));
 }
 
 /* ---- Streamed answers ------------------------------------------------------------------ */
@@ -797,14 +1218,14 @@ struct umap_sync_stream {
 	size_t sent;
 	int done;
 	/* pull */
-	sqlite3_stmt *ops;
+	struct q *ops;
 	int64_t since, limit, head, last;
 	size_t count;
 	int written;
 	/* snapshot: the readable layers as [id, filename, options] rows, the one being written */
 	json_t *layers;
 	size_t layer;
-	sqlite3_stmt *features;
+	struct q *features;
 };
 
 static int grant_copy(umap_sync_grant *out, const umap_sync_grant *grant)
@@ -827,9 +1248,9 @@ void umap_sync_stream_close(umap_sync_stream *st)
 	if (!st)
 		return;
 	if (st->ops)
-		sqlite3_reset(st->ops);
+		q_reset(st->ops);
 	if (st->features)
-		sqlite3_reset(st->features);
+		q_reset(st->features);
 	if (st->in_txn)
 		exec_simple(st->c, S_COMMIT);
 	reader_put(st->store, st->c);
@@ -897,8 +1318,8 @@ int umap_sync_store_pull_open(umap_sync_stream **out, int64_t *head, umap_sync_s
 	st->head = *head;
 	st->ops = stmt(st->c, S_OP_RANGE);
 	bind_text(st->ops, 1, st->map);
-	sqlite3_bind_int64(st->ops, 2, since);
-	sqlite3_bind_int64(st->ops, 3, limit);
+	bind_int64(st->ops, 2, since);
+	bind_int64(st->ops, 3, limit);
 	*out = st;
 	return 0;
 }
@@ -907,19 +1328,19 @@ int umap_sync_store_pull_open(umap_sync_stream **out, int64_t *head, umap_sync_s
 static int pull_step(umap_sync_stream *st)
 {
 	umap_buf *out = &st->pending;
-	int rc = sqlite3_step(st->ops);
-	if (rc == SQLITE_ROW) {
-		st->last = sqlite3_column_int64(st->ops, 0);
+	int rc = q_step(st->ops);
+	if (rc == Q_ROW) {
+		st->last = q_int64(st->ops, 0);
 		st->count++;
-		if (!umap_sync_grant_can_read(&st->grant, (const char *)sqlite3_column_text(st->ops, 1)))
+		if (!umap_sync_grant_can_read(&st->grant, q_text(st->ops, 1)))
 			return 0;
 		int err = st->written++ ? umap_buf_putc(out, ',') : 0;
-		return err ? err : umap_buf_put(out, sqlite3_column_text(st->ops, 2),
-					       (size_t)sqlite3_column_bytes(st->ops, 2));
+		return err ? err : umap_buf_put(out, q_text(st->ops, 2),
+					       q_bytes(st->ops, 2));
 	}
-	if (rc != SQLITE_DONE)
-		return db_error(st->c->db, "reading ops");
-	sqlite3_reset(st->ops);
+	if (rc != Q_DONE)
+		return db_error(st->c, "reading ops");
+	q_reset(st->ops);
 	st->ops = NULL;
 	st->done = 1;
 	int more = (int64_t)st->count == st->limit && st->last < st->head;
@@ -933,7 +1354,7 @@ int umap_sync_store_snapshot_open(umap_sync_stream **out, umap_sync_store *store
 	char *props = NULL;
 	umap_sync_stream *st;
 	*out = NULL;
-	int err = stream_open(&st, store, map, grant, &head, &floor, &props), rc = SQLITE_DONE;
+	int err = stream_open(&st, store, map, grant, &head, &floor, &props), rc = Q_DONE;
 	if (err)
 		return err;
 	st->snapshot = 1;
@@ -949,21 +1370,21 @@ int umap_sync_store_snapshot_open(umap_sync_stream **out, umap_sync_store *store
 	 * as the answer is sent */
 	if (!err && !(st->layers = json_array()))
 		err = umap_error_set(UMAP_ENOMEM, "out of memory");
-	sqlite3_stmt *s = stmt(st->c, S_LAYER_LIST);
+	struct q *s = stmt(st->c, S_LAYER_LIST);
 	bind_text(s, 1, st->map);
-	while (!err && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *id = (const char *)sqlite3_column_text(s, 0);
+	while (!err && (rc = q_step(s)) == Q_ROW) {
+		const char *id = q_text(s, 0);
 		if (!umap_sync_grant_can_read(&st->grant, id))
 			continue;
-		const char *filename = (const char *)sqlite3_column_text(s, 1);
-		const char *options = (const char *)sqlite3_column_text(s, 2);
+		const char *filename = q_text(s, 1);
+		const char *options = q_text(s, 2);
 		json_t *row = json_pack("[s, s?, s?]", id, filename, options);
 		if (!row || json_array_append_new(st->layers, row))
 			err = umap_error_set(UMAP_ENOMEM, "out of memory");
 	}
-	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
-		err = db_error(st->c->db, "reading layers");
-	sqlite3_reset(s);
+	if (!err && rc != Q_DONE && rc != Q_ROW)
+		err = db_error(st->c, "reading layers");
+	q_reset(s);
 	if (err) {
 		umap_sync_stream_close(st);
 		return err;
@@ -1001,14 +1422,14 @@ static int snapshot_step(umap_sync_stream *st)
 		st->written = 0;
 		return err;
 	}
-	int rc = sqlite3_step(st->features);
-	if (rc == SQLITE_ROW) {
+	int rc = q_step(st->features);
+	if (rc == Q_ROW) {
 		err = st->written++ ? umap_buf_putc(out, ',') : 0;
 		return err ? err : put_column(out, st->features, 0);
 	}
-	if (rc != SQLITE_DONE)
-		return db_error(st->c->db, "reading features");
-	sqlite3_reset(st->features);
+	if (rc != Q_DONE)
+		return db_error(st->c, "reading features");
+	q_reset(st->features);
 	st->features = NULL;
 	st->layer++;
 	return umap_buf_puts(out, "]}");
@@ -1118,22 +1539,22 @@ static int is_stale(struct conn *c, const struct push_job *job, const umap_sync_
 		return 0;
 	const char *feature, *key;
 	change_scope(op, &feature, &key);
-	sqlite3_stmt *s = stmt(c, S_LATEST_KEY);
+	struct q *s = stmt(c, S_LATEST_KEY);
 	bind_text(s, 1, job->map);
 	bind_text(s, 2, op->layer);
 	bind_text(s, 3, feature);
 	bind_text(s, 4, key);
-	int stale = 0, rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		json_t *body = load_stored((const char *)sqlite3_column_text(s, 0));
+	int stale = 0, rc = q_step(s);
+	if (rc == Q_ROW) {
+		json_t *body = load_stored(q_text(s, 0));
 		umap_hlc_ts latest;
 		stale = body && !umap_hlc_parse(&latest, json_string_value(json_object_get(body, "hlc"))) &&
 			umap_hlc_compare(&latest, &op->hlc) > 0;
 		json_decref(body);
-	} else if (rc != SQLITE_DONE) {
-		stale = db_error(c->db, "reading the latest change of a key");
+	} else if (rc != Q_DONE) {
+		stale = db_error(c, "reading the latest change of a key");
 	}
-	sqlite3_reset(s);
+	q_reset(s);
 	return stale;
 }
 
@@ -1143,91 +1564,91 @@ static int find_conflict(struct conn *c, const struct push_job *job, const umap_
 {
 	const char *feature, *key;
 	change_scope(op, &feature, &key);
-	sqlite3_stmt *s;
+	struct q *s;
 	if (op->verb == UMAP_SYNC_UPDATE) {
 		s = stmt(c, S_CONFLICT_KEY);
 		bind_text(s, 1, job->map);
 		bind_text(s, 2, op->layer);
 		bind_text(s, 3, feature);
 		bind_text(s, 4, key);
-		sqlite3_bind_int64(s, 5, job->base);
+		bind_int64(s, 5, job->base);
 		bind_text(s, 6, job->client);
 	} else if (op->subject == UMAP_SYNC_DATALAYER && op->verb == UMAP_SYNC_DELETE) {
 		s = stmt(c, S_CONFLICT_LAYER);
 		bind_text(s, 1, job->map);
 		bind_text(s, 2, op->layer);
-		sqlite3_bind_int64(s, 3, job->base);
+		bind_int64(s, 3, job->base);
 		bind_text(s, 4, job->client);
 	} else {
 		s = stmt(c, S_CONFLICT_WHOLE);
 		bind_text(s, 1, job->map);
 		bind_text(s, 2, op->layer);
 		bind_text(s, 3, feature);
-		sqlite3_bind_int64(s, 4, job->base);
+		bind_int64(s, 4, job->base);
 		bind_text(s, 5, job->client);
 	}
-	int rc = sqlite3_step(s), found = 0;
-	if (rc == SQLITE_ROW) {
+	int rc = q_step(s), found = 0;
+	if (rc == Q_ROW) {
 		found = 1;
-		snprintf(key_out, key_size, "%s", (const char *)sqlite3_column_text(s, 0));
-	} else if (rc != SQLITE_DONE) {
-		found = db_error(c->db, "checking conflicts");
+		snprintf(key_out, key_size, "%s", q_text(s, 0));
+	} else if (rc != Q_DONE) {
+		found = db_error(c, "checking conflicts");
 	}
-	sqlite3_reset(s);
+	q_reset(s);
 	return found;
 }
 
 static int applied_seq(struct conn *c, const struct push_job *job, const umap_sync_op *op, int64_t *seq)
 {
-	sqlite3_stmt *s = stmt(c, S_APPLIED_GET);
+	struct q *s = stmt(c, S_APPLIED_GET);
 	bind_text(s, 1, job->map);
 	bind_text(s, 2, job->client);
 	bind_text(s, 3, op->op_id);
-	int rc = sqlite3_step(s), found = 0;
-	if (rc == SQLITE_ROW) {
+	int rc = q_step(s), found = 0;
+	if (rc == Q_ROW) {
 		found = 1;
-		*seq = sqlite3_column_int64(s, 0);
-	} else if (rc != SQLITE_DONE) {
-		found = db_error(c->db, "checking retried ops");
+		*seq = q_int64(s, 0);
+	} else if (rc != Q_DONE) {
+		found = db_error(c, "checking retried ops");
 	}
-	sqlite3_reset(s);
+	q_reset(s);
 	return found;
 }
 
 /* Reads a stored JSON object (NULL column: an empty object). */
-static int load_object(struct conn *c, sqlite3_stmt *s, json_t **out, int *exists)
+static int load_object(struct conn *c, struct q *s, json_t **out, int *exists)
 {
-	int rc = sqlite3_step(s), err = 0;
+	int rc = q_step(s), err = 0;
 	*out = NULL;
-	*exists = rc == SQLITE_ROW;
-	if (rc == SQLITE_ROW) {
-		const char *text = (const char *)sqlite3_column_text(s, 0);
+	*exists = rc == Q_ROW;
+	if (rc == Q_ROW) {
+		const char *text = q_text(s, 0);
 		*out = text ? load_stored(text) : json_object();
 		if (!json_is_object(*out)) {
 			json_decref(*out);
 			*out = NULL;
 			err = umap_error_set(UMAP_ECORRUPT, "stored state is damaged (not a JSON object)");
 		}
-	} else if (rc != SQLITE_DONE) {
-		err = db_error(c->db, "reading state");
+	} else if (rc != Q_DONE) {
+		err = db_error(c, "reading state");
 	}
-	sqlite3_reset(s);
+	q_reset(s);
 	return err;
 }
 
-static int store_text(struct conn *c, sqlite3_stmt *s, int col, const json_t *value, const char *what)
+static int store_text(struct conn *c, struct q *s, int col, const json_t *value, const char *what)
 {
 	char *text = dump_compact(value);
 	if (!text)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
-	sqlite3_bind_text(s, col, text, -1, SQLITE_TRANSIENT);
+	bind_copy(s, col, text);
 	free(text);
 	return step_done(c, s, what);
 }
 
 static int ensure_layer(struct conn *c, const char *map, const char *layer)
 {
-	sqlite3_stmt *s = stmt(c, S_LAYER_ENSURE);
+	struct q *s = stmt(c, S_LAYER_ENSURE);
 	bind_text(s, 1, map);
 	bind_text(s, 2, layer);
 	return step_done(c, s, "creating the layer");
@@ -1265,7 +1686,7 @@ static const char *layer_option_key(const json_t *obj, const char *key, char *bu
 static int apply_op(struct conn *c, const char *map, const umap_sync_op *op, int *missing,
 		    int *added, char ensured[UMAP_SYNC_LAYER_MAX + 1], const char *value_text)
 {
-	sqlite3_stmt *s;
+	struct q *s;
 	json_t *obj = NULL;
 	int exists = 0, err = 0;
 	*missing = 0;
@@ -1437,9 +1858,8 @@ static char *log_body(const umap_sync_op *op, int64_t seq, const char *client, c
 
 /* Fails when a layer that the push added features to now holds more than the limit.
  * Each such layer is counted once per push (adds[i]: ops[i] added a feature). */
-static int check_layer_sizes(umap_sync_store *store, struct push_job *job, const char *adds)
+static int check_layer_sizes(umap_sync_store *store, struct conn *c, struct push_job *job, const char *adds)
 {
-	struct conn *c = &store->w;
 	int err = 0;
 	for (size_t i = 0; !err && i < job->nops; i++) {
 		if (!adds[i])
@@ -1450,15 +1870,15 @@ static int check_layer_sizes(umap_sync_store *store, struct push_job *job, const
 			seen = adds[j] && !strcmp(job->ops[j].layer, layer);
 		if (seen)
 			continue;
-		sqlite3_stmt *s = stmt(c, S_FEATURE_COUNT);
+		struct q *s = stmt(c, S_FEATURE_COUNT);
 		bind_text(s, 1, job->map);
 		bind_text(s, 2, layer);
 		int64_t n = 0;
-		if (sqlite3_step(s) == SQLITE_ROW)
-			n = sqlite3_column_int64(s, 0);
+		if (q_step(s) == Q_ROW)
+			n = q_int64(s, 0);
 		else
-			err = db_error(c->db, "counting a layer's features");
-		sqlite3_reset(s);
+			err = db_error(c, "counting a layer's features");
+		q_reset(s);
 		if (!err && (uint64_t)n > store->opts.max_features)
 			err = umap_error_set(UMAP_ELIMIT,
 					     "layer '%s' would hold %lld features, over this server's limit of %zu (serve --max-features): nothing was applied",
@@ -1468,15 +1888,14 @@ static int check_layer_sizes(umap_sync_store *store, struct push_job *job, const
 }
 
 /* Runs one push inside the group's transaction (its own savepoint is handled by the caller). */
-static int run_push(umap_sync_store *store, struct push_job *job)
+static int run_push(umap_sync_store *store, struct conn *c, struct push_job *job)
 {
-	struct conn *c = &store->w;
 	int64_t head, floor;
 	int err = map_get(c, job->map, &head, &floor, NULL);
 	if (err == UMAP_ENOTFOUND) {
-		sqlite3_stmt *s = stmt(c, S_MAP_INSERT);
+		struct q *s = stmt(c, S_MAP_INSERT);
 		bind_text(s, 1, job->map);
-		sqlite3_bind_int64(s, 2, now_ms(store));
+		bind_int64(s, 2, now_ms(store));
 		if ((err = step_done(c, s, "creating the map")))
 			return err;
 		head = floor = 0;
@@ -1556,18 +1975,18 @@ static int run_push(umap_sync_store *store, struct push_job *job)
 			err = umap_error_set(UMAP_ENOMEM, "out of memory");
 			break;
 		}
-		sqlite3_stmt *s = stmt(c, S_OP_INSERT);
+		struct q *s = stmt(c, S_OP_INSERT);
 		bind_text(s, 1, job->map);
-		sqlite3_bind_int64(s, 2, seq);
+		bind_int64(s, 2, seq);
 		bind_text(s, 3, op->layer);
-		sqlite3_bind_text(s, 4, body, -1, free);
+		bind_owned(s, 4, body);
 		if ((err = step_done(c, s, "appending to the op log")))
 			break;
 		s = stmt(c, S_APPLIED_INSERT);
 		bind_text(s, 1, job->map);
 		bind_text(s, 2, job->client);
 		bind_text(s, 3, op->op_id);
-		sqlite3_bind_int64(s, 4, seq);
+		bind_int64(s, 4, seq);
 		if ((err = step_done(c, s, "recording the op")))
 			break;
 		if (stale)
@@ -1579,12 +1998,12 @@ static int run_push(umap_sync_store *store, struct push_job *job)
 		bind_text(s, 2, op->layer);
 		bind_text(s, 3, feature);
 		bind_text(s, 4, key);
-		sqlite3_bind_int64(s, 5, seq);
+		bind_int64(s, 5, seq);
 		bind_text(s, 6, job->client);
 		err = step_done(c, s, "recording the change");
 	}
 	if (!err && !json_array_size(conflicts) && store->opts.max_features)
-		err = check_layer_sizes(store, job, adds);
+		err = check_layer_sizes(store, c, job, adds);
 	free(skip);
 	if (!err && json_array_size(conflicts)) {
 		job->reply = json_pack("{s:o}", "conflicts", conflicts);
@@ -1598,16 +2017,16 @@ static int run_push(umap_sync_store *store, struct push_job *job)
 		return err;
 	if (store->opts.retain > 0 && head - floor > store->opts.retain) {
 		floor = head - store->opts.retain;
-		sqlite3_stmt *s = stmt(c, S_OP_PRUNE);
+		struct q *s = stmt(c, S_OP_PRUNE);
 		bind_text(s, 1, job->map);
-		sqlite3_bind_int64(s, 2, floor);
+		bind_int64(s, 2, floor);
 		if ((err = step_done(c, s, "pruning the op log")))
 			return err;
 	}
-	sqlite3_stmt *s = stmt(c, S_MAP_SET_HEAD);
+	struct q *s = stmt(c, S_MAP_SET_HEAD);
 	bind_text(s, 1, job->map);
-	sqlite3_bind_int64(s, 2, head);
-	sqlite3_bind_int64(s, 3, floor);
+	bind_int64(s, 2, head);
+	bind_int64(s, 3, floor);
 	if ((err = step_done(c, s, "moving the map's cursor")))
 		return err;
 	job->head = head;
@@ -1625,32 +2044,86 @@ static void job_fail(struct push_job *job, int err)
 	snprintf(job->err, sizeof(job->err), "%s", umap_error_last());
 }
 
+static int compare_keys(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* PostgreSQL: the maps of a group are locked for the transaction, in one order in every
+ * process (no deadlock), before anything of them is read: two processes pushing to one
+ * map take turns, as the pushes of one process do. */
+static int lock_maps(struct conn *c, const struct push_job *group)
+{
+	size_t n = 0, i = 0;
+	for (const struct push_job *job = group; job; job = job->next)
+		n++;
+	int64_t *keys = calloc(n, sizeof(*keys));
+	if (!keys)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	for (const struct push_job *job = group; job; job = job->next) {
+		uint64_t h = 14695981039346656037u; /* FNV-1a of the map's name */
+		for (const char *p = job->map; *p; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211u;
+		keys[i++] = (int64_t)(h >> 1);
+	}
+	qsort(keys, n, sizeof(*keys), compare_keys);
+	int err = 0;
+	for (i = 0; !err && i < n; i++) {
+		if (i && keys[i] == keys[i - 1])
+			continue;
+		struct q *s = stmt(c, S_LOCK_MAP);
+		bind_int64(s, 1, keys[i]);
+		err = step_done(c, s, "locking the map");
+	}
+	free(keys);
+	return err;
+}
+
+/* PostgreSQL: tells the other processes (at COMMIT) that the map moved, for their long-polls. */
+static int notify_commit(umap_sync_store *store, struct conn *c, const struct push_job *job)
+{
+	char payload[sizeof(store->origin) + UMAP_SYNC_NAME_MAX + 32];
+	snprintf(payload, sizeof(payload), "%s %s %lld", store->origin, job->map, (long long)job->head);
+	struct q *s = stmt(c, S_NOTIFY);
+	bind_text(s, 1, payload);
+	return step_done(c, s, "announcing the commit");
+}
+
 /* Group commit: every push queued while the previous group was committing goes into one
  * transaction, each in its own savepoint (a refused push rolls back alone), and one COMMIT
  * (one fsync) makes the whole group durable before any of them is acknowledged. */
-static void run_group(umap_sync_store *store, struct push_job *group)
+static void run_group(umap_sync_store *store, struct conn *c, struct push_job *group)
 {
-	struct conn *c = &store->w;
 	pthread_mutex_lock(&c->lock);
 	int err = exec_simple(c, S_BEGIN_IMMEDIATE);
+	if (!err && store->pg)
+		err = lock_maps(c, group);
 	for (struct push_job *job = group; job; job = job->next) {
 		if (err) {
 			job_fail(job, err);
 			continue;
 		}
-		int e = exec_simple(c, S_SAVEPOINT);
+		/* on PostgreSQL a group is one push: a refused one rolls the transaction back */
+		int e = store->pg ? 0 : exec_simple(c, S_SAVEPOINT);
 		if (!e)
-			e = run_push(store, job);
+			e = run_push(store, c, job);
 		if (e) {
 			job_fail(job, e);
-			if (exec_simple(c, S_ROLLBACK_TO) || exec_simple(c, S_RELEASE))
+			if (store->pg || exec_simple(c, S_ROLLBACK_TO) || exec_simple(c, S_RELEASE))
 				err = e;
-		} else if ((e = exec_simple(c, S_RELEASE))) {
+		} else if (!store->pg && (e = exec_simple(c, S_RELEASE))) {
 			job_fail(job, e);
 			err = e;
 		}
 	}
-	if (!err && (err = exec_simple(c, S_COMMIT)))
+	int late = 0; /* an error after the pushes ran: none of them is acknowledged */
+	for (struct push_job *job = group; !err && store->pg && job; job = job->next)
+		if (!job->rc)
+			err = late = notify_commit(store, c, job);
+	if (!err)
+		err = late = exec_simple(c, S_COMMIT);
+	if (late)
 		for (struct push_job *job = group; job; job = job->next)
 			if (!job->rc) {
 				json_decref(job->reply);
@@ -1666,8 +2139,26 @@ static void run_group(umap_sync_store *store, struct push_job *group)
 				store->on_commit(store->on_commit_ctx, job->map, job->head);
 }
 
+/* PostgreSQL: a push runs on a connection of the pool, side by side with the others (the
+ * database orders pushes to one map by its lock, and groups the commits of concurrent
+ * transactions into one WAL flush by itself). */
+static int submit_pg(umap_sync_store *store, struct push_job *job)
+{
+	struct conn *c;
+	int err = reader_get(&c, store);
+	if (err)
+		return err;
+	run_group(store, c, job);
+	reader_put(store, c);
+	if (job->rc)
+		umap_error_set(job->rc, "%s", job->err);
+	return job->rc;
+}
+
 static int submit(umap_sync_store *store, struct push_job *job)
 {
+	if (store->pg)
+		return submit_pg(store, job);
 	pthread_mutex_lock(&store->queue_lock);
 	*store->queue_tail = job;
 	store->queue_tail = &job->next;
@@ -1681,7 +2172,7 @@ static int submit(umap_sync_store *store, struct push_job *job)
 		store->queue = NULL;
 		store->queue_tail = &store->queue;
 		pthread_mutex_unlock(&store->queue_lock);
-		run_group(store, group);
+		run_group(store, &store->w, group);
 		pthread_mutex_lock(&store->queue_lock);
 		for (struct push_job *j = group, *next; j; j = next) {
 			next = j->next;
@@ -1809,4 +2300,56 @@ int umap_sync_store_append_realtime(json_t **reply, umap_sync_store *store, cons
 		return umap_error_set(UMAP_EINVALID, "\"ops\" must be an array");
 	umap_sync_grant all = { 1, 1, 0, NULL, "" };
 	return push_ops(reply, store, map, &all, client, 0, 1, ops);
+}
+
+/* ---- Moving a store --------------------------------------------------------------------- */
+
+static int copy_table(struct conn *to, struct conn *from, enum stmt_id dump, enum stmt_id load, const char *name)
+{
+	struct q *src = stmt(from, dump);
+	int rc, err = 0, ncols = from->q[dump].lite ? sqlite3_column_count(from->q[dump].lite) : 0;
+	if (!ncols)
+		ncols = pg_param_count(pg_statements()[load]);
+	while (!err && (rc = q_step(src)) == Q_ROW) {
+		struct q *dst = stmt(to, load);
+		for (int i = 0; i < ncols && i < Q_PARAMS; i++)
+			bind_text(dst, i + 1, q_text(src, i));
+		if ((err = step_done(to, dst, name)))
+			umap_error_prefix(err, "copying table %s: ", name);
+	}
+	if (!err && rc != Q_DONE)
+		err = db_error(from, name);
+	q_reset(src);
+	return err;
+}
+
+int umap_sync_store_import(umap_sync_store *dst, umap_sync_store *src)
+{
+	struct conn *from;
+	int err = reader_get(&from, src);
+	if (err)
+		return err;
+	struct conn *to = &dst->w;
+	pthread_mutex_lock(&to->lock);
+	err = exec_simple(from, S_BEGIN);
+	if (!err && !(err = exec_simple(to, S_BEGIN_IMMEDIATE))) {
+		struct q *s = stmt(to, S_COUNT_ALL);
+		int rc = q_step(s);
+		if (rc != Q_ROW)
+			err = db_error(to, "counting maps and tokens");
+		else if (q_int64(s, 0) > 0)
+			err = umap_error_set(UMAP_EEXISTS,
+					     "the store to import into already holds maps or tokens: import only into an empty one");
+		q_reset(s);
+		for (size_t i = 0; !err && i < sizeof(store_tables) / sizeof(store_tables[0]); i++)
+			err = copy_table(to, from, store_tables[i].dump, store_tables[i].load, store_tables[i].name);
+		if (!err)
+			err = exec_simple(to, S_COMMIT);
+		if (err)
+			exec_simple(to, S_ROLLBACK);
+	}
+	pthread_mutex_unlock(&to->lock);
+	exec_simple(from, S_COMMIT);
+	reader_put(src, from);
+	return err;
 }

@@ -22,20 +22,34 @@ typedef struct umap_sync_store_options {
 	void *clock_ctx;
 	/* features one layer may hold: a push that would add more is refused (413) whole */
 	size_t max_features;
+	/* PostgreSQL: open even when the database cannot be reached yet (requests fail with
+	 * UMAP_ENET, HTTP 503, until it can) */
+	int lazy_connect;
 } umap_sync_store_options;
 
 #define UMAP_SYNC_DEFAULT_MAX_FEATURES ((size_t)1000000)
 #define UMAP_SYNC_STORE_OPTIONS_VERSION 1
 #define UMAP_SYNC_STORE_OPTIONS_INIT \
 	{ UMAP_SYNC_STORE_OPTIONS_VERSION, 0, UMAP_HLC_MAX_DRIFT_MS, 10000, NULL, NULL, \
-	  UMAP_SYNC_DEFAULT_MAX_FEATURES }
+	  UMAP_SYNC_DEFAULT_MAX_FEATURES, 0 }
 
 #define UMAP_SYNC_DB_NAME "umapsync.db"
 
-/* Opens (creating the directory and database when needed) DIR/umapsync.db in WAL mode with
- * synchronous=FULL: a commit returns only once it is on disk. */
-int umap_sync_store_open(umap_sync_store **out, const char *dir, const umap_sync_store_options *opts);
+/* Opens a store. `location` is a directory: (creating it and the database when needed)
+ * DIR/umapsync.db in WAL mode with synchronous=FULL, a commit returns only once it is on
+ * disk. Or a PostgreSQL URL (postgresql://...): the tables are made when missing, and any
+ * number of processes may share the database (each map's pushes are serialised by an
+ * advisory lock, commits announced to the other processes by NOTIFY). A lost database
+ * is UMAP_ENET (HTTP 503); the next request connects again. */
+int umap_sync_store_open(umap_sync_store **out, const char *location, const umap_sync_store_options *opts);
 void umap_sync_store_close(umap_sync_store *store);
+/* 1 when `location` is a PostgreSQL URL (postgresql:// or postgres://). */
+int umap_sync_store_url_ok(const char *location);
+/* 1 when the store is on PostgreSQL. */
+int umap_sync_store_is_pg(const umap_sync_store *store);
+/* Copies every map (ops, state, cursors, idempotency records) and token of `src` into
+ * `dst`, in one transaction. UMAP_EEXISTS when dst already holds a map or a token. */
+int umap_sync_store_import(umap_sync_store *dst, umap_sync_store *src);
 
 /* ---- Access -------------------------------------------------------------------------- */
 

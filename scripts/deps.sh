@@ -5,7 +5,7 @@
 set -eu
 
 PACKAGES="gcc make pkg-config git libjansson-dev libgit2-dev zlib1g-dev libssl-dev libxxhash-dev libcurl4-openssl-dev
-libmicrohttpd-dev libsqlite3-dev bats bats-assert bats-support scdoc jq curl man-db iproute2 fish zsh
+libmicrohttpd-dev libsqlite3-dev libpq-dev postgresql bats bats-assert bats-support scdoc jq curl man-db iproute2 fish zsh
 pre-commit libjs-leaflet chromium
 nodejs npm python3 python3-django"
 PACKAGES="$PACKAGES $*"

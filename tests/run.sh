@@ -2,10 +2,21 @@
 # Runs the C unit tests and the bats suites, and ends with "check: N passed, N failed".
 # Environment: UMAPSYNC (binary under test), UNIT_DIR (unit test binaries), UNIT_WRAPPER
 # (e.g. valgrind), UMAPSYNC_SKIP_BATS=1 to run the unit tests only, BATS_FILTER=regex.
+# The sync suites run twice: on SQLite, then on PostgreSQL (UMAPSYNC_TEST_STORE=pg) in a
+# throwaway cluster started here (scripts/pg-test-cluster.sh) and stopped at the end, unless
+# UMAPSYNC_PG_DIR names a running one.
 set -u
 cd "$(dirname "$0")/.."
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+pg_dir=
+cleanup() {
+	rm -f "$log"
+	if [ -n "$pg_dir" ]; then
+		sh scripts/pg-test-cluster.sh stop "$pg_dir" || true
+		rm -rf "$pg_dir"
+	fi
+}
+trap cleanup EXIT
 status=0
 
 for test in "${UNIT_DIR:-build/tests}"/test_*; do
@@ -19,10 +30,29 @@ done
 cat "$log"
 
 if [ "${UMAPSYNC_SKIP_BATS:-0}" != 1 ]; then
+	if [ -z "${UMAPSYNC_PG_DIR:-}" ]; then
+		pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/umapsync-pg.XXXXXX")
+		if sh scripts/pg-test-cluster.sh start "$pg_dir" >/dev/null; then
+			UMAPSYNC_PG_DIR=$pg_dir
+			export UMAPSYNC_PG_DIR
+		else
+			echo "not ok - the PostgreSQL test cluster did not start (scripts/pg-test-cluster.sh)" >>"$log"
+			status=1
+		fi
+	fi
 	blog=$(mktemp)
 	bats --tap ${BATS_FILTER:+--filter "$BATS_FILTER"} tests/bats >"$blog" 2>&1 || status=1
 	cat "$blog"
 	cat "$blog" >>"$log"
+	# the suites that exercise every store call, again on PostgreSQL
+	if [ -n "${UMAPSYNC_PG_DIR:-}" ]; then
+		UMAPSYNC_TEST_STORE=pg bats --tap ${BATS_FILTER:+--filter "$BATS_FILTER"} \
+			tests/bats/sync.bats tests/bats/serve.bats tests/bats/token.bats 2>&1 |
+			sed 's/^\(not ok\|ok\) \([0-9]*\) /\1 \2 [postgresql] /' >"$blog"
+		grep -q '^not ok' "$blog" && status=1
+		cat "$blog"
+		cat "$blog" >>"$log"
+	fi
 	rm -f "$blog"
 fi
 

@@ -84,9 +84,9 @@ The most similar command is
 }
 
 @test "token refuses an option before its subcommand, and no subcommand" {
-	local usage="usage: umapsync token create --data DIR --map MAP [--layer ID]... --read|--write
-   or: umapsync token list --data DIR [--format=text|json]
-   or: umapsync token revoke --data DIR ID"
+	local usage="usage: umapsync token create (--data DIR | --store URL) --map MAP [--layer ID]... --read|--write
+   or: umapsync token list (--data DIR | --store URL) [--format=text|json]
+   or: umapsync token revoke (--data DIR | --store URL) ID"
 	run_split umapsync token --read
 	assert_equal "$status" 129
 	assert_equal "$output" ""

@@ -188,9 +188,9 @@ lww_race() {
 	# a token for layer A only: the first batch (5000 ops of A) is taken, the second,
 	# which reaches layer B, is refused; the full token then sends just the rest
 	start_server
-	run_split "$UMAPSYNC" token create --data "$TEST_DIR/data" --map big --write --layer A
+	run_split "$UMAPSYNC" token create $(store_opt) --map big --write --layer A
 	local scoped=$output
-	run_split "$UMAPSYNC" token create --data "$TEST_DIR/data" --map big --write
+	run_split "$UMAPSYNC" token create $(store_opt) --map big --write
 	local full=$output
 	mkdir alice && cd alice
 	"$UMAPSYNC" init >/dev/null
@@ -241,7 +241,7 @@ lww_race() {
 
 @test "sync: tokens come from UMAPSYNC_TOKEN or --token-file; none gives a hint" {
 	start_server
-	token=$("$UMAPSYNC" token create --data "$TEST_DIR/data" --map lyon --write 2>/dev/null)
+	token=$("$UMAPSYNC" token create $(store_opt) --map lyon --write 2>/dev/null)
 	echo "$token" >token.txt
 	run "$UMAPSYNC" clone "$BASE/lyon" nope
 	[ "$status" = 128 ]

@@ -5,10 +5,43 @@
 SERVER_PID=
 PORT=
 
+# The store the suites run against: SQLite in $TEST_DIR/data, or with UMAPSYNC_TEST_STORE=pg
+# a fresh database of its own in the PostgreSQL cluster at $UMAPSYNC_PG_DIR (tests/run.sh
+# starts one; scripts/pg-test-cluster.sh). A pg run without a cluster fails, never skips.
+PG_CLUSTER=$BATS_TEST_DIRNAME/../../scripts/pg-test-cluster.sh
+
+# store_url: this test's database URL (made on first use)
+store_url() {
+	if [ ! -s "$TEST_DIR/pg-url" ]; then
+		[ -n "${UMAPSYNC_PG_DIR:-}" ] || { echo "UMAPSYNC_TEST_STORE=pg needs UMAPSYNC_PG_DIR (a cluster: scripts/pg-test-cluster.sh start DIR)" >&2; return 1; }
+		"$PG_CLUSTER" createdb "$UMAPSYNC_PG_DIR" "t$(basename "$TEST_DIR" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')" >"$TEST_DIR/pg-url" || return 1
+	fi
+	cat "$TEST_DIR/pg-url"
+}
+
+# store_opt: the option naming the store, for serve and token ("--data DIR" or "--store URL")
+store_opt() {
+	if [ "${UMAPSYNC_TEST_STORE:-sqlite}" = pg ]; then
+		echo "--store $(store_url)"
+	else
+		echo "--data $TEST_DIR/data"
+	fi
+}
+
+# store_dump: every byte the store keeps, as text (to check what is not stored)
+store_dump() {
+	if [ "${UMAPSYNC_TEST_STORE:-sqlite}" = pg ]; then
+		"$(dirname "$(ls /usr/lib/postgresql/*/bin/pg_dump | sort -V | tail -n 1)")/pg_dump" -d "$(store_url)" --data-only
+	else
+		cat "$TEST_DIR"/data/umapsync.db*
+	fi
+}
+
 # start_server [serve options...]: data in $TEST_DIR/data unless --data is given.
 start_server() {
-	local data_args=(--data "$TEST_DIR/data")
-	for a in "$@"; do [[ $a == --data* ]] && data_args=(); done
+	local data_args
+	read -r -a data_args <<<"$(store_opt)" || return 1
+	for a in "$@"; do [[ $a == --data || $a == --store ]] && data_args=(); done
 	rm -f "$TEST_DIR/port"
 	"$UMAPSYNC" serve --listen 127.0.0.1:0 --port-file "$TEST_DIR/port" "${data_args[@]}" "$@" \
 		2>>"$TEST_DIR/server.log" &

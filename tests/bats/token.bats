@@ -15,49 +15,51 @@ seed_map() {
 }
 
 @test "token: create prints a new token once and stores only its hash" {
-	run_split "$UMAPSYNC" token create --data data --map m --write
+	run_split "$UMAPSYNC" token create $(store_opt) --map m --write
 	[ "$status" = 0 ]
 	[[ $output =~ ^umsync_[A-Za-z0-9_-]{43}$ ]]
 	[[ $stderr == "created token "*": write access to map 'm', every layer (shown only this once: keep it now)" ]]
 	token=$output
-	run_split "$UMAPSYNC" token create --data data --map m --read
+	run_split "$UMAPSYNC" token create $(store_opt) --map m --read
 	[ "$output" != "$token" ]
-	! grep -a -q "$token" data/umapsync.db data/umapsync.db-wal 2>/dev/null
-	run_split "$UMAPSYNC" token list --data data
+	dump=$(store_dump)
+	[[ $dump == *"$(printf %s "$token" | sha256sum | cut -c1-64)"* ]]
+	[[ $dump != *"$token"* ]]
+	run_split "$UMAPSYNC" token list $(store_opt)
 	[ "$status" = 0 ]
 	[ "$(wc -l <<<"$output")" = 2 ]
 	[[ $output != *umsync_* ]]
 	re=$'^[0-9a-f]{16}\tm\twrite\t[*]\t20[0-9-]+T[0-9:]+Z$'
 	[[ $(head -1 <<<"$output") =~ $re ]]
-	run_split "$UMAPSYNC" token list --data data --format=json
+	run_split "$UMAPSYNC" token list $(store_opt) --format=json
 	[ "$(jq -r '.[1].access' <<<"$output")" = read ]
 	[ "$(jq -r '.[1].layers' <<<"$output")" = null ]
 }
 
 @test "token: usage errors" {
-	run "$UMAPSYNC" token create --data data --map m
+	run "$UMAPSYNC" token create $(store_opt) --map m
 	[ "$status" = 129 ]
 	[[ $output == *'exactly one of --read and --write'* ]]
-	run "$UMAPSYNC" token create --data data --map m --read --write
+	run "$UMAPSYNC" token create $(store_opt) --map m --read --write
 	[ "$status" = 129 ]
 	run "$UMAPSYNC" token create --map m --read
 	[ "$status" = 129 ]
 	[[ $output == *'--data DIR is required'* ]]
 	run "$UMAPSYNC" token frobnicate
 	[ "$status" = 129 ]
-	run "$UMAPSYNC" token create --data data --map ../x --read
+	run "$UMAPSYNC" token create $(store_opt) --map ../x --read
 	[ "$status" = 128 ]
 	[[ $output == *"invalid map name '../x'"* ]]
-	run "$UMAPSYNC" token create --data data --map m --layer 'a/b' --read
+	run "$UMAPSYNC" token create $(store_opt) --map m --layer 'a/b' --read
 	[ "$status" = 128 ]
-	run "$UMAPSYNC" token revoke --data data 0123456789abcdef
+	run "$UMAPSYNC" token revoke $(store_opt) 0123456789abcdef
 	[ "$status" = 128 ]
 	[[ $output == *"no active token with id '0123456789abcdef'"* ]]
 }
 
 @test "token: once a token exists, requests without a valid one get 401" {
 	seed_map
-	"$UMAPSYNC" token create --data data --map m --read >/dev/null 2>&1
+	"$UMAPSYNC" token create $(store_opt) --map m --read >/dev/null 2>&1
 	start_server
 	http GET /v1/info
 	[ "$code" = 200 ]
@@ -75,7 +77,7 @@ seed_map() {
 
 @test "token: a read token pulls and snapshots but cannot push" {
 	seed_map
-	token=$("$UMAPSYNC" token create --data data --map m --read 2>/dev/null)
+	token=$("$UMAPSYNC" token create $(store_opt) --map m --read 2>/dev/null)
 	start_server
 	http GET /v1/maps/m/snapshot -H "Authorization: Bearer $token"
 	[ "$code" = 200 ]
@@ -90,7 +92,7 @@ seed_map() {
 
 @test "token: a write token pushes" {
 	seed_map
-	token=$("$UMAPSYNC" token create --data data --map m --write 2>/dev/null)
+	token=$("$UMAPSYNC" token create $(store_opt) --map m --write 2>/dev/null)
 	start_server
 	push m bob 4 "[$(op_update b1 L1 f1 properties.name '"x"' bob)]" -H "Authorization: Bearer $token"
 	[ "$code" = 200 ]
@@ -99,7 +101,7 @@ seed_map() {
 
 @test "token: a layer-scoped token writes and sees only its layers" {
 	seed_map
-	token=$("$UMAPSYNC" token create --data data --map m --layer L1 --write 2>/dev/null)
+	token=$("$UMAPSYNC" token create $(store_opt) --map m --layer L1 --write 2>/dev/null)
 	start_server
 	auth=(-H "Authorization: Bearer $token")
 	http GET /v1/maps/m/snapshot "${auth[@]}"
@@ -121,19 +123,19 @@ seed_map() {
 
 @test "token: a token for another map gets 403; a revoked token 401" {
 	seed_map
-	other=$("$UMAPSYNC" token create --data data --map other --write 2>/dev/null)
-	token=$("$UMAPSYNC" token create --data data --map m --read 2>/dev/null)
+	other=$("$UMAPSYNC" token create $(store_opt) --map other --write 2>/dev/null)
+	token=$("$UMAPSYNC" token create $(store_opt) --map m --read 2>/dev/null)
 	start_server
 	http GET /v1/maps/m/snapshot -H "Authorization: Bearer $other"
 	[ "$code" = 403 ]
 	[[ $(jq -r .error <<<"$body") == *"does not give access to map 'm'"* ]]
-	id=$("$UMAPSYNC" token list --data data --format=json | jq -r '.[] | select(.map == "m") | .id')
-	run_split "$UMAPSYNC" token revoke --data data "$id"
+	id=$("$UMAPSYNC" token list $(store_opt) --format=json | jq -r '.[] | select(.map == "m") | .id')
+	run_split "$UMAPSYNC" token revoke $(store_opt) "$id"
 	[ "$status" = 0 ]
 	[ "$stderr" = "revoked token $id" ]
 	http GET /v1/maps/m/snapshot -H "Authorization: Bearer $token"
 	[ "$code" = 401 ]
-	"$UMAPSYNC" token list --data data | grep -q "revoked 20"
+	"$UMAPSYNC" token list $(store_opt) | grep -q "revoked 20"
 }
 
 @test "token: serve --auth requires tokens even before one exists" {
