@@ -1,7 +1,8 @@
 // Applies ops (one JSON message a line, as `umapsync diff --format=ops` writes them) to a layer
 // with uMap's own updaters (tests/fixtures/umap-js/js/modules/journal/updaters.js, unmodified)
 // and checks that the result is the expected layer: same features, properties and geometry.
-// Usage: node umap_apply.mjs OLD.geojson OPS.jsonl NEW.geojson. Exit 0 when equal, 1 otherwise.
+// Usage: node umap_apply.mjs OLD.geojson OPS.jsonl NEW.geojson [LAYER_ID]: the layer is known to
+// uMap by LAYER_ID (default: the id OLD holds). Exit 0 when equal, 1 otherwise.
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
@@ -17,7 +18,7 @@ const { FeatureUpdater } = await import(
   path.join(here, '..', 'fixtures', 'umap-js', 'js', 'modules', 'journal', 'updaters.js')
 )
 
-const [oldFile, opsFile, newFile] = process.argv.slice(2)
+const [oldFile, opsFile, newFile, givenLayerId] = process.argv.slice(2)
 const load = (file) => JSON.parse(readFileSync(file, 'utf8'))
 
 // The parts of uMap's DataLayer and Feature that FeatureUpdater touches. uMap's makeFeature
@@ -58,7 +59,11 @@ class FakeLayer {
 }
 
 const old = load(oldFile)
-const layerId = old.properties?.id ?? old._umap_options?.id ?? null
+const layerId = givenLayerId ?? old.properties?.id ?? old._umap_options?.id ?? null
+if (layerId === null) {
+  console.error('not ok: the old layer has no id: pass the id uMap knows it by')
+  process.exit(1)
+}
 const layer = new FakeLayer(layerId)
 for (const f of old.features) layer.makeFeature(f)
 const app = { layers: { tree: { all: () => new Map([[layerId, layer]]) } } }

@@ -92,7 +92,7 @@ TEST(pairs_fed_one_by_one)
 	umap_buf_dispose(&buf);
 
 	json_t *ops = NULL;
-	CHECK_INT(umap_ops_from_diff(&ops, diff, NULL), 0);
+	CHECK_INT(umap_ops_from_diff(&ops, diff, NULL, NULL), 0);
 	text = dump(ops);
 	CHECK_STR(text, "[{\"verb\":\"update\",\"subject\":\"datalayer\",\"metadata\":{\"id\":\"L\"},\"key\":\"properties.color\",\"value\":\"blue\",\"oldValue\":\"red\"},"
 			"{\"verb\":\"update\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f1\",\"layerId\":\"L\",\"featureType\":\"marker\"},\"key\":\"properties.extra\",\"value\":[1]},"
