@@ -197,6 +197,17 @@ static int push_datalayer_upsert(json_t *ops, const umap_diff_layer *layer)
 	return rc;
 }
 
+/* uMap keeps the centre as properties.center = [lng, lat] (app.js: the coordinates of the
+ * map's geometry, or its view's centre), so a Point's coordinates go on the wire. */
+static const json_t *center_value(const json_t *v)
+{
+	const json_t *type = json_object_get(v, "type");
+	const json_t *coordinates = json_object_get(v, "coordinates");
+	if (json_is_string(type) && !strcmp(json_string_value(type), "Point") && json_is_array(coordinates))
+		return coordinates;
+	return v;
+}
+
 /* The map's keys as uMap's ops name them: its options and its centre ("center") are
  * "properties.NAME"; the map's address ("uri") is a member of its own. */
 static int push_map_updates(json_t *ops, const umap_diff *diff)
@@ -209,8 +220,10 @@ static int push_map_updates(json_t *ops, const umap_diff *diff)
 		if ((rc = umap_buf_printf(&key, "%s%s", strcmp(k->key, "uri") ? "properties." : "",
 					  k->key)))
 			break;
-		rc = push(ops, umap_op_new("update", "map", map_metadata(NULL), key.ptr, k->new_value,
-					   k->old_value));
+		int center = !strcmp(k->key, "center");
+		rc = push(ops, umap_op_new("update", "map", map_metadata(NULL), key.ptr,
+					   center ? center_value(k->new_value) : k->new_value,
+					   center ? center_value(k->old_value) : k->old_value));
 	}
 	umap_buf_dispose(&key);
 	return rc;
@@ -220,8 +233,15 @@ static int push_map_updates(json_t *ops, const umap_diff *diff)
  * group layers (umap/static/umap/js/modules/data/layer.js). */
 static int datalayer_updates(json_t *ops, const umap_diff_layer *layer)
 {
-	int rc = push_key_updates(ops, "datalayer", "properties", datalayer_metadata, layer,
-				  layer->keys, layer->nkeys);
+	int rc = 0;
+	for (size_t i = 0; i < layer->nkeys && !rc; i++) {
+		/* uMap's DataLayer drops properties.rank and .id: its rank is its place, sent
+		 * as "rank" below; an op on them would put them back into its properties */
+		if (!strcmp(layer->keys[i].key, "rank") || !strcmp(layer->keys[i].key, "id"))
+			continue;
+		rc = push_key_updates(ops, "datalayer", "properties", datalayer_metadata, layer,
+				      &layer->keys[i], 1);
+	}
 	if (!rc && layer->old_parent && !json_equal(layer->old_parent, layer->new_parent))
 		rc = push(ops, umap_op_new("update", "datalayer", layer_metadata(layer), "parentId",
 					   layer->new_parent, layer->old_parent));

@@ -218,7 +218,7 @@ modified feature eeee1 "A" in layer "Couche renommée"
   ~ center: {"type":"Point","coordinates":[2.35,48.85]} → {"type":"Point","coordinates":[2.4,48.9]}'
 	run_split umapsync diff --format=ops a.umap b.umap
 	assert_line --index 0 '{"verb":"update","subject":"map","metadata":{},"key":"uri","value":"http://umap.test/fr/map/groupes_8","oldValue":"http://umap.test/fr/map/groupes_7"}'
-	assert_line --index 1 '{"verb":"update","subject":"map","metadata":{},"key":"properties.center","value":{"type":"Point","coordinates":[2.4,48.9]},"oldValue":{"type":"Point","coordinates":[2.35,48.85]}}'
+	assert_line --index 1 '{"verb":"update","subject":"map","metadata":{},"key":"properties.center","value":[2.4,48.9],"oldValue":[2.35,48.85]}'
 	# in a repository: status and diff see it, and a merge takes it
 	cp a.umap map.umap
 	umapsync init >/dev/null

@@ -203,6 +203,32 @@ plain_layers() {
 	assert_line --index 0 "error: --layer-id applies to files: a repository's manifest has the ids of its layers"
 }
 
+@test "umap realtime: uMap's DataLayerUpdater and MapUpdater apply layer, group and map ops of diff --format=ops" {
+	jq 'walk(if type == "object" and .type == "FeatureCollection" then .properties.id = "L-" + .properties.name else . end)' \
+		"$BATS_TEST_DIRNAME/../fixtures/umap/group_layers.umap" >old.umap
+	# map options and centre; a layer's colour; a new layer in a group; a layer moved out of
+	# its group to the top; a layer removed
+	jq '.geometry.coordinates = [2.4, 48.9] | .properties.zoom = 13
+	    | .layers[1].properties.color = "Red"
+	    | .layers[0].layers += [{"type":"FeatureCollection","properties":{"name":"Marchés","id":"L-Marchés","color":"Blue"},"features":[]}]
+	    | .layers += [.layers[0].layers[1] | .properties.rank = 2] | del(.layers[0].layers[1])
+	    | del(.layers[0].layers[0])' old.umap >new.umap
+	"$UMAPSYNC" diff --format=ops old.umap new.umap >ops.jsonl
+	run jq -c 'select(.subject != "feature") | [.verb, .subject, .metadata.id, .key, .value]' ops.jsonl
+	assert_output - <<'OUT'
+["update","map",null,"properties.zoom",13]
+["update","map",null,"properties.center",[2.4,48.9]]
+["upsert","datalayer","L-Marchés",null,{"id":"L-Marchés","rank":0,"parent":"L-Ville","properties":{"name":"Marchés","id":"L-Marchés","color":"Blue"}}]
+["update","datalayer","L-Divers","properties.color","Red"]
+["update","datalayer","L-Parcs","parentId",null]
+["update","datalayer","L-Parcs","rank",2]
+["delete","datalayer","L-Transports",null,null]
+OUT
+	run node "$ROOT/tests/node/umap_apply_map.mjs" old.umap ops.jsonl new.umap
+	assert_success
+	assert_output "7 ops applied by uMap's MapUpdater and DataLayerUpdater; 5 layers checked, 0 differ"
+}
+
 @test "umap realtime: a uMap batch pushed over HTTP is stored as its inner ops; pull applies a batch too" {
 	start_server
 	local t1 t2
