@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
+import { readOps, applyOrExit, canon } from './ops_replay.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 globalThis.JSDOM = class {
@@ -69,31 +70,17 @@ for (const f of old.features) layer.makeFeature(f)
 const app = { layers: { tree: { all: () => new Map([[layerId, layer]]) } } }
 const updater = new FeatureUpdater(app)
 
-const ops = readFileSync(opsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
-const flatten = (op) => (op.verb === 'batch' ? op.operations.flatMap(flatten) : [op])
 let applied = 0
-for (const op of ops.flatMap(flatten)) {
+for (const op of readOps(opsFile)) {
   if (op.subject !== 'feature') continue
   if (op.metadata?.id === null || op.metadata?.id === undefined) {
     console.error(`not ok: an op without a feature id: ${JSON.stringify(op)}`)
     process.exit(1)
   }
-  try {
-    updater.applyMessage(op)
-  } catch (err) {
-    console.error(`not ok: ${err.message}: ${JSON.stringify(op)}`)
-    process.exit(1)
-  }
+  applyOrExit(updater, op)
   applied++
 }
 
-// JSON with sorted keys and without undefined members (a removed key is set to undefined)
-const canon = (v) =>
-  Array.isArray(v)
-    ? v.map(canon)
-    : v && typeof v === 'object'
-      ? Object.fromEntries(Object.keys(v).sort().filter((k) => v[k] !== undefined).map((k) => [k, canon(v[k])]))
-      : v
 const want = new Map(load(newFile).features.map((f) => [f.id, f]))
 let failed = 0
 for (const [id, f] of want) {

@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
+import { readOps, applyOrExit, canon } from './ops_replay.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 globalThis.JSDOM = class {
@@ -91,26 +92,13 @@ app.properties = structuredClone(mapProperties(old))
 for (const spec of layersOf(old)) app.createDataLayer(structuredClone(spec))
 const updaters = { map: new MapUpdater(app), datalayer: new DataLayerUpdater(app) }
 
-const ops = readFileSync(opsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
-const flatten = (op) => (op.verb === 'batch' ? op.operations.flatMap(flatten) : [op])
 let applied = 0
-for (const op of ops.flatMap(flatten)) {
+for (const op of readOps(opsFile)) {
   if (!updaters[op.subject]) continue
-  try {
-    updaters[op.subject].applyMessage(op)
-  } catch (err) {
-    console.error(`not ok: ${err.message}: ${JSON.stringify(op)}`)
-    process.exit(1)
-  }
+  applyOrExit(updaters[op.subject], op)
   applied++
 }
 
-const canon = (v) =>
-  Array.isArray(v)
-    ? v.map(canon)
-    : v && typeof v === 'object'
-      ? Object.fromEntries(Object.keys(v).sort().filter((k) => v[k] !== undefined).map((k) => [k, canon(v[k])]))
-      : v
 const want = load(newFile)
 let failed = 0
 const check = (what, got, wanted) => {
