@@ -312,6 +312,18 @@ END {
 		print ""
 	} else if (("load" SUBSEP "all" SUBSEP "status") in FACT)
 		print "Sync under load (#8): " FACT["load", "all", "status"] "\n"
+	if (FACT["ws", "all", "status"] == "ok") {
+		p99 = FACT["ws", "all", "p99"]; split(FACT["ws", "all", "deliveries"], dv, "/"); split(FACT["ws", "all", "durable"], du, "/")
+		print "uMap realtime relay (#18): 200 websocket peers on 20 maps of `umapsync serve --umap-secret-file`, 1,000 OperationMessages/s in all for 10 s (`bench/ws_relay.sh`):\n"
+		print "| figure | measured | goal | verdict |"
+		print "| --- | ---: | --- | --- |"
+		print "| relay latency p50 / p99 / max | " FACT["ws", "all", "p50"] " / " p99 " / " FACT["ws", "all", "max"] " ms | p99 < 50 ms | " (p99 < 50 ? "**pass**" : "**fail**") " |"
+		print "| deliveries | " FACT["ws", "all", "deliveries"] " | all | " (dv[1] == dv[2] ? "**pass**" : "**fail**") " |"
+		print "| relayed ops in the log after SIGKILL | " FACT["ws", "all", "durable"] " | all | " (du[1] == du[2] && du[2] > 0 ? "**pass**" : "**fail**") " |"
+		print "| server RSS per idle peer | " FACT["ws", "all", "idle_kib"] " KiB | report | — |"
+		print ""
+	} else if (("ws" SUBSEP "all" SUBSEP "status") in FACT)
+		print "uMap realtime relay (#18): " FACT["ws", "all", "status"] "\n"
 	# instruction counts make the floor ratio stable on a shared machine
 	for (i = 1; i <= nsizes; i++) {
 		n = sizes[i]

@@ -672,6 +672,28 @@ bench_sync_pg() {
 	fi
 }
 
+# uMap's realtime endpoint (bench/ws_relay.sh): 200 websocket peers on 20 maps, 1,000 ops/s in
+# all for 10 s; relay latency, durability across SIGKILL, server RSS per idle peer.
+bench_ws_relay() {
+	local out=$OUT/ws_relay.txt line
+	say "ws relay: 200 peers on 20 maps at 1000 ops/s for 10 s"
+	UMAPSYNC="$U" timeout 400 sh "$ROOT/bench/ws_relay.sh" 200 20 1000 10 >"$out" 2>>"$LOG"
+	fact ws all rc "$?"
+	line=$(grep -m1 '^relay:' "$out")
+	if [ -z "$line" ]; then
+		fact ws all status "n/a: $(first_line "$LOG")"
+		return
+	fi
+	fact ws all status ok
+	fact ws all deliveries "$(printf '%s' "$line" | sed -n 's/.*: \([0-9]*\/[0-9]*\) deliveries.*/\1/p')"
+	fact ws all p50 "$(printf '%s' "$line" | sed -n 's/.*p50 \([0-9.]*\).*/\1/p')"
+	fact ws all p99 "$(printf '%s' "$line" | sed -n 's/.*p99 \([0-9.]*\).*/\1/p')"
+	fact ws all max "$(printf '%s' "$line" | sed -n 's/.*max \([0-9.]*\).*/\1/p')"
+	fact ws all idle_kib "$(sed -n 's/^idle:.*: \([0-9.]*\) KiB per idle peer.*/\1/p' "$out")"
+	fact ws all durable "$(sed -n 's/^durable: \([0-9]*\/[0-9]*\).*/\1/p' "$out")"
+	say "ws relay: $(tr '\n' ' ' <"$out")"
+}
+
 # callgrind instruction counts: the same on every run, unlike wall time on a shared machine.
 # Only the commands that stay within seconds under valgrind at the smallest size.
 bench_callgrind() {
@@ -762,6 +784,7 @@ main() {
 	stop_server
 	bench_sync_load
 	bench_sync_pg
+	bench_ws_relay
 
 	if real_data; then
 		cb=$DATA/countries.geojson ce=$DATA/countries-edit.geojson

@@ -19,6 +19,7 @@ struct diff_cmd {
 	const char *format;
 	int stat, quiet, exit_code, precision, color;
 	const char *id_property;
+	const char *layer_id; /* ops: the id of a layer the files hold none for */
 	struct string_list ignore;
 	int max_features;
 	const char *output;
@@ -73,7 +74,7 @@ static void format_diff(umap_buf *out, const umap_diff *diff, const struct diff_
 		write_json(out, value, UMAP_JSON_INDENT(2));
 	} else {
 		/* one message per line, as a realtime client sends them */
-		if (umap_ops_from_diff(&value, diff, cmd->id_property))
+		if (umap_ops_from_diff(&value, diff, cmd->id_property, cmd->layer_id))
 			die_lib("cannot format the diff");
 		size_t i;
 		json_t *op;
@@ -89,7 +90,7 @@ int cmd_diff(int argc, const char **argv)
 		"umapsync diff [options] [REV [REV]] [[--] PATH...]",
 		NULL,
 	};
-	struct diff_cmd cmd = { "text", 0, 0, 0, -1, COLOR_AUTO, NULL, STRING_LIST_INIT, 20, NULL, NULL };
+	struct diff_cmd cmd = { "text", 0, 0, 0, -1, COLOR_AUTO, NULL, NULL, STRING_LIST_INIT, 20, NULL, NULL };
 	const struct option options[] = {
 		OPT_CHOICE(0, "format", &cmd.format, "FORMAT", "output format",
 			   "text|json|geojson|geojsonseq|ops|markdown|html"),
@@ -100,6 +101,8 @@ int cmd_diff(int argc, const char **argv)
 				"leave property KEY (or \"geometry\") out; repeatable"),
 		OPT_INT(0, "precision", &cmd.precision, "N", "compare coordinates at N decimals"),
 		OPT_STRING(0, "id", &cmd.id_property, "PROP", "feature ids are properties.PROP"),
+		OPT_STRING(0, "layer-id", &cmd.layer_id, "ID",
+			   "ops: the uMap id of the layer when the files hold none"),
 		OPT_INT(0, "max-features", &cmd.max_features, "N",
 			"markdown: list at most N changed features (default 20)"),
 		OPT_FILE('o', "output", &cmd.output, "FILE", "write the diff to FILE"),
@@ -124,6 +127,8 @@ int cmd_diff(int argc, const char **argv)
 				       cmd.max_features);
 	if (cmd.id_property && !*cmd.id_property)
 		usage_with_options_msg(usage, options, "--id needs a property name");
+	if (cmd.layer_id && (!*cmd.layer_id || strcmp(cmd.format, "ops") || cmd.stat))
+		usage_with_options_msg(usage, options, "--layer-id needs an id and applies to --format=ops");
 	if (argc > 2 && before_dashdash < 0) {
 		/* more than two sources is only a revision diff limited to paths */
 		umap_repo *repo = NULL;
@@ -149,6 +154,9 @@ int cmd_diff(int argc, const char **argv)
 		 * repository, for all tracked files or the PATHs given */
 		if (cmd.id_property)
 			usage_with_options_msg(usage, options, "--id applies to files, not revisions");
+		if (cmd.layer_id)
+			usage_with_options_msg(usage, options,
+					       "--layer-id applies to files: a repository's manifest has the ids of its layers");
 		diff_from_revisions(diff, argc, argv, before_dashdash);
 		title = umap_buf_printf(&heading, "%s \xe2\x86\x92 %s", argc ? argv[0] : "HEAD",
 					argc > 1 ? argv[1] : "working files");

@@ -455,7 +455,7 @@ int cmd_pull(int argc, const char **argv)
 		json_t *local = NULL;
 		if (umap_repo_diff(&tdiff, repo, &synced_tree, &head_tree) || umap_diff_new(&diff, &dopts) ||
 		    umap_repo_fill_diff(diff, repo, tdiff, &synced_tree, &head_tree) ||
-		    umap_ops_from_diff(&local, diff, NULL))
+		    umap_ops_from_diff(&local, diff, NULL, NULL))
 			die_lib("computing local changes");
 		umap_tree_diff_free(tdiff);
 		umap_diff_free(diff);

@@ -428,7 +428,7 @@ int cmd_push(int argc, const char **argv)
 	if (umap_repo_diff(&tdiff, repo, have_synced ? &synced_tree : NULL, &head_tree) ||
 	    umap_diff_new(&diff, &dopts) ||
 	    umap_repo_fill_diff(diff, repo, tdiff, have_synced ? &synced_tree : NULL, &head_tree) ||
-	    umap_ops_from_diff(&ops, diff, NULL))
+	    umap_ops_from_diff(&ops, diff, NULL, NULL))
 		die_lib("computing the ops to push");
 	umap_tree_diff_free(tdiff);
 	umap_diff_free(diff);

@@ -652,7 +652,7 @@ json_t *sync_local_times(umap_repo *repo, const git_oid *head, const git_oid *sy
 		if (umap_repo_diff(&tdiff, repo, has_parent ? &parent_tree : NULL, &tree) ||
 		    umap_diff_new(&diff, &dopts) ||
 		    umap_repo_fill_diff(diff, repo, tdiff, has_parent ? &parent_tree : NULL, &tree) ||
-		    umap_ops_from_diff(&ops, diff, NULL))
+		    umap_ops_from_diff(&ops, diff, NULL, NULL))
 			die_lib("reading local commits");
 		json_array_foreach(ops, i, op) {
 			sync_op_scope(&scope, op);

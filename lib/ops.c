@@ -2,6 +2,7 @@
  * Shapes follow uMap's sync engine (upsert/update/delete of feature, datalayer and map). */
 #include "ops.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -196,6 +197,17 @@ static int push_datalayer_upsert(json_t *ops, const umap_diff_layer *layer)
 	return rc;
 }
 
+/* uMap keeps the centre as properties.center = [lng, lat] (app.js: the coordinates of the
+ * map's geometry, or its view's centre), so a Point's coordinates go on the wire. */
+static const json_t *center_value(const json_t *v)
+{
+	const json_t *type = json_object_get(v, "type");
+	const json_t *coordinates = json_object_get(v, "coordinates");
+	if (json_is_string(type) && !strcmp(json_string_value(type), "Point") && json_is_array(coordinates))
+		return coordinates;
+	return v;
+}
+
 /* The map's keys as uMap's ops name them: its options and its centre ("center") are
  * "properties.NAME"; the map's address ("uri") is a member of its own. */
 static int push_map_updates(json_t *ops, const umap_diff *diff)
@@ -208,8 +220,10 @@ static int push_map_updates(json_t *ops, const umap_diff *diff)
 		if ((rc = umap_buf_printf(&key, "%s%s", strcmp(k->key, "uri") ? "properties." : "",
 					  k->key)))
 			break;
-		rc = push(ops, umap_op_new("update", "map", map_metadata(NULL), key.ptr, k->new_value,
-					   k->old_value));
+		int center = !strcmp(k->key, "center");
+		rc = push(ops, umap_op_new("update", "map", map_metadata(NULL), key.ptr,
+					   center ? center_value(k->new_value) : k->new_value,
+					   center ? center_value(k->old_value) : k->old_value));
 	}
 	umap_buf_dispose(&key);
 	return rc;
@@ -219,8 +233,15 @@ static int push_map_updates(json_t *ops, const umap_diff *diff)
  * group layers (umap/static/umap/js/modules/data/layer.js). */
 static int datalayer_updates(json_t *ops, const umap_diff_layer *layer)
 {
-	int rc = push_key_updates(ops, "datalayer", "properties", datalayer_metadata, layer,
-				  layer->keys, layer->nkeys);
+	int rc = 0;
+	for (size_t i = 0; i < layer->nkeys && !rc; i++) {
+		/* uMap's DataLayer drops properties.rank and .id: its rank is its place, sent
+		 * as "rank" below; an op on them would put them back into its properties */
+		if (!strcmp(layer->keys[i].key, "rank") || !strcmp(layer->keys[i].key, "id"))
+			continue;
+		rc = push_key_updates(ops, "datalayer", "properties", datalayer_metadata, layer,
+				      &layer->keys[i], 1);
+	}
 	if (!rc && layer->old_parent && !json_equal(layer->old_parent, layer->new_parent))
 		rc = push(ops, umap_op_new("update", "datalayer", layer_metadata(layer), "parentId",
 					   layer->new_parent, layer->old_parent));
@@ -230,15 +251,69 @@ static int datalayer_updates(json_t *ops, const umap_diff_layer *layer)
 	return rc;
 }
 
-int umap_ops_from_diff(json_t **out, const umap_diff *diff, const char *id_property)
+/* uMap finds a layer by its id only (SPEC §5: never a null id). A plain GeoJSON file holds
+ * none: its id is the repository manifest's, or the caller's `layer_id`, given for one layer. */
+static int check_layer_ids(const umap_diff *diff, const char *layer_id)
 {
+	const umap_diff_layer *first = NULL;
+	size_t lacking = 0, last = SIZE_MAX;
+	for (size_t l = 0; l < diff->nlayers; l++)
+		if (!diff->layers[l].id && diff->layers[l].kind != UMAP_CHANGE_NONE && !lacking++)
+			first = &diff->layers[l];
+	/* a layer whose options did not change has ops when its features did (changes are
+	 * grouped by layer) */
+	for (size_t i = 0; i < diff->nchanges; i++) {
+		const umap_diff_layer *layer = &diff->layers[diff->changes[i].layer];
+		if (diff->changes[i].layer == last || layer->id || layer->kind != UMAP_CHANGE_NONE)
+			continue;
+		last = diff->changes[i].layer;
+		if (!lacking++)
+			first = layer;
+	}
+	/* uMap's parentId is the group's id; a diff names a group without id by its position */
+	for (size_t l = 0; l < diff->nlayers; l++) {
+		const umap_diff_layer *layer = &diff->layers[l];
+		const json_t *parent = json_is_integer(layer->new_parent) ? layer->new_parent : layer->old_parent;
+		if (json_is_integer(parent))
+			return umap_error_set(UMAP_EINVALID,
+					      "the group of layer %ld%s%.80s%s (layer %" JSON_INTEGER_FORMAT
+					      ") has no id, and uMap finds a layer's group by id only: give it "
+					      "one (\"id\" in its properties; umapsync import does)",
+					      layer->position + 1, layer->name ? " '" : "",
+					      layer->name ? layer->name : "", layer->name ? "'" : "",
+					      json_integer_value(parent) + 1);
+	}
+	if (!lacking || (layer_id && lacking == 1))
+		return 0;
+	if (layer_id)
+		return umap_error_set(UMAP_EINVALID,
+				      "%zu changed layers have no id, and one layer id names only one of "
+				      "them: give each layer its id (\"id\" in its _umap_options)",
+				      lacking);
+	return umap_error_set(UMAP_EINVALID,
+			      "layer %ld%s%.80s%s has no id, and uMap finds layers by id only: pass the "
+			      "layer's uMap id with --layer-id=ID, or diff revisions of a repository (its "
+			      "manifest holds the id of a GeoJSON file's layer)",
+			      first->position + 1, first->name ? " '" : "", first->name ? first->name : "",
+			      first->name ? "'" : "");
+}
+
+int umap_ops_from_diff(json_t **out, const umap_diff *diff, const char *id_property,
+		       const char *layer_id)
+{
+	int rc = check_layer_ids(diff, layer_id);
+	if (rc)
+		return rc;
 	json_t *ops = json_array();
 	if (!ops)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
-	int rc = push_map_updates(ops, diff);
+	rc = push_map_updates(ops, diff);
 	size_t next = 0;
 	for (size_t l = 0; l < diff->nlayers && !rc; l++) {
-		const umap_diff_layer *layer = &diff->layers[l];
+		umap_diff_layer named = diff->layers[l];
+		if (!named.id)
+			named.id = (char *)layer_id; /* checked above: the only changed layer without */
+		const umap_diff_layer *layer = &named;
 		if (layer->kind == UMAP_CHANGE_ADDED)
 			rc = push_datalayer_upsert(ops, layer);
 		else if (layer->kind == UMAP_CHANGE_MODIFIED)

@@ -23,6 +23,10 @@ json_t *umap_op_feature_metadata(const json_t *feature, const char *layer_id,
  * layer's upsert, option updates, feature upserts/updates/deletes, a removed layer's delete.
  * A modified feature gives one update per changed key ("properties.KEY") and one for
  * "geometry"; datalayer options are "properties.KEY" (and "parentId", "rank"), map options "properties.KEY". */
-int umap_ops_from_diff(json_t **out, const umap_diff *diff, const char *id_property);
+/* No op has a null layer id: a changed layer without id takes `layer_id` (NULL: none), which
+ * names one layer; more than one changed layer without id, or one and no `layer_id`, is
+ * UMAP_EINVALID saying so. */
+int umap_ops_from_diff(json_t **out, const umap_diff *diff, const char *id_property,
+		       const char *layer_id);
 
 #endif

@@ -189,6 +189,13 @@ static int is_geometry(const json_t *v)
 	       json_object_get(v, "coordinates");
 }
 
+/* [lng, lat] as uMap's properties.center holds it */
+static int is_position(const json_t *v)
+{
+	return json_is_array(v) && json_array_size(v) == 2 && json_is_number(json_array_get(v, 0)) &&
+	       json_is_number(json_array_get(v, 1));
+}
+
 static const char *options_key(const json_t *fc)
 {
 	if (json_is_object(json_object_get(fc, "properties")))
@@ -306,8 +313,14 @@ static int place_layer(umap_sync_files *files, const char *filename, const char 
 					json_object_set_new(root, k, umap_json_copy(v, 1));
 			json_t *options = json_object_get(root, "properties");
 			json_t *center = json_object_get(options, "center");
-			if (is_geometry(center)) {
-				json_object_set(root, "geometry", center);
+			if (is_position(center))
+				center = json_pack("{s:s, s:O}", "type", "Point", "coordinates", center);
+			else if (is_geometry(center))
+				json_incref(center);
+			else
+				center = NULL;
+			if (center) {
+				json_object_set_new(root, "geometry", center);
 				json_object_del(options, "center");
 			}
 			json_object_set_new(root, "layers", json_array());
@@ -827,7 +840,12 @@ static int apply_one(umap_sync_files *files, const json_t *op, int *applied, fea
 		if (update && (!strcmp(key, "layers") || !strcmp(key, "type") || umap_starts_with(key, "layers.") ||
 			       umap_starts_with(key, "type.")))
 			return umap_error_set(UMAP_EINVALID, "pulled map op on \"%s\": a map's layers and type are not keys", key);
-		if (update && !strcmp(key, "properties.center") &&
+		if (update && !strcmp(key, "properties.center") && is_position(value)) {
+			/* uMap's centre is [lng, lat]: the coordinates of the map's "geometry" */
+			json_t *point = json_pack("{s:s, s:O}", "type", "Point", "coordinates", value);
+			if (!point || json_object_set_new(root, "geometry", point))
+				return umap_error_set(UMAP_ENOMEM, "out of memory");
+		} else if (update && !strcmp(key, "properties.center") &&
 		    (is_geometry(value) || (!value && json_object_get(root, "geometry")))) {
 			/* the centre is the map's "geometry" */
 			if (value ? json_object_set(root, "geometry", (json_t *)value)

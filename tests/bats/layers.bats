@@ -51,9 +51,17 @@ modified feature cccc1 "Bassin" in layer "Bassins"
 	run_split umapsync diff --format=json a.umap b.umap
 	assert_equal "$(jq -c '.layers' <<<"$output")" '[{"layer":3,"change":"modified","properties":{},"parentId":{"old":0,"new":null},"rank":{"old":1,"new":2}}]'
 	assert_equal "$(jq -c '.summary' <<<"$output")" '{"added":0,"removed":0,"modified":0,"unchanged":5}'
+	# uMap finds layers and groups by id: no op names one by null or by position
 	run_split umapsync diff --format=ops a.umap b.umap
-	assert_output '{"verb":"update","subject":"datalayer","metadata":{"id":null},"key":"parentId","value":null,"oldValue":0}
-{"verb":"update","subject":"datalayer","metadata":{"id":null},"key":"rank","value":2,"oldValue":1}'
+	assert_failure 128
+	assert_equal "$stderr" "fatal: cannot format the diff: the group of layer 4 'Parcs' (layer 1) has no id, and uMap finds a layer's group by id only: give it one (\"id\" in its properties; umapsync import does)"
+	for f in a b; do
+		jq 'walk(if type == "object" and .type == "FeatureCollection" then .properties.id = "L-" + .properties.name else . end)' $f.umap >$f-ids.umap
+	done
+	run_split umapsync diff --format=ops a-ids.umap b-ids.umap
+	assert_success
+	assert_output '{"verb":"update","subject":"datalayer","metadata":{"id":"L-Parcs"},"key":"parentId","value":null,"oldValue":"L-Ville"}
+{"verb":"update","subject":"datalayer","metadata":{"id":"L-Parcs"},"key":"rank","value":2,"oldValue":1}'
 }
 
 @test "layers: validate checks features of child layers, with their line" {
@@ -212,7 +220,7 @@ modified feature eeee1 "A" in layer "Couche renommée"
   ~ center: {"type":"Point","coordinates":[2.35,48.85]} → {"type":"Point","coordinates":[2.4,48.9]}'
 	run_split umapsync diff --format=ops a.umap b.umap
 	assert_line --index 0 '{"verb":"update","subject":"map","metadata":{},"key":"uri","value":"http://umap.test/fr/map/groupes_8","oldValue":"http://umap.test/fr/map/groupes_7"}'
-	assert_line --index 1 '{"verb":"update","subject":"map","metadata":{},"key":"properties.center","value":{"type":"Point","coordinates":[2.4,48.9]},"oldValue":{"type":"Point","coordinates":[2.35,48.85]}}'
+	assert_line --index 1 '{"verb":"update","subject":"map","metadata":{},"key":"properties.center","value":[2.4,48.9],"oldValue":[2.35,48.85]}'
 	# in a repository: status and diff see it, and a merge takes it
 	cp a.umap map.umap
 	umapsync init >/dev/null

@@ -151,10 +151,82 @@ OUT
 @test "umap realtime: a feature without id has no op: diff --format=ops says so instead of a null id" {
 	printf '%s\n' '{"type":"FeatureCollection","features":[]}' >a.geojson
 	printf '%s\n' '{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"name":"Fourvière"},"geometry":{"type":"Point","coordinates":[4.82,45.76]}}]}' >b.geojson
-	run_split "$UMAPSYNC" diff --format=ops a.geojson b.geojson
+	run_split "$UMAPSYNC" diff --format=ops --layer-id=L a.geojson b.geojson
 	assert_failure 128
 	assert_equal "$stdout" ""
 	assert_equal "$stderr" "fatal: cannot format the diff: the added feature 'Fourvière' without an id has no uMap realtime op: uMap finds features by id; give it one (umapsync import does) or name the property that holds ids with --id=PROP"
+}
+
+# the fixture's layers as plain GeoJSON files, whose layer id is nowhere in the file
+plain_layers() {
+	jq 'del(.properties)' "$ops_fixture/old.geojson" >old.geojson
+	jq 'del(.properties)' "$ops_fixture/new.geojson" >new.geojson
+}
+
+@test "umap realtime: ops of plain GeoJSON files never carry a null layer id; --layer-id names the layer" {
+	plain_layers
+	run_split "$UMAPSYNC" diff --format=ops old.geojson new.geojson
+	assert_failure 128
+	assert_equal "$stdout" ""
+	assert_equal "$stderr" "fatal: cannot format the diff: layer 1 has no id, and uMap finds layers by id only: pass the layer's uMap id with --layer-id=ID, or diff revisions of a repository (its manifest holds the id of a GeoJSON file's layer)"
+	"$UMAPSYNC" diff --format=ops --layer-id=5b1e0c2a-9d47-4f0e-8a6b-3c2d1e0f9a87 old.geojson new.geojson >ops.jsonl
+	run jq -r '.metadata.layerId' ops.jsonl
+	assert_equal "$(sort -u <<<"$output")" "5b1e0c2a-9d47-4f0e-8a6b-3c2d1e0f9a87"
+	run node "$ROOT/tests/node/umap_apply.mjs" old.geojson ops.jsonl new.geojson 5b1e0c2a-9d47-4f0e-8a6b-3c2d1e0f9a87
+	assert_success
+	assert_output "12 ops applied by uMap's FeatureUpdater; 8 features checked, 0 differ"
+	run "$UMAPSYNC" diff --layer-id=x old.geojson new.geojson
+	assert_failure 129
+	assert_line --index 0 "error: --layer-id needs an id and applies to --format=ops"
+}
+
+@test "umap realtime: ops of a repository's plain GeoJSON layer carry the manifest's layer id" {
+	plain_layers
+	mkdir repo && cd repo
+	"$UMAPSYNC" init >/dev/null
+	cp ../old.geojson layer.geojson
+	"$UMAPSYNC" import layer.geojson >/dev/null
+	cp ../new.geojson layer.geojson
+	"$UMAPSYNC" diff --format=ops >../working.jsonl
+	"$UMAPSYNC" commit -m new >/dev/null
+	"$UMAPSYNC" diff --format=ops HEAD~1 HEAD >../revisions.jsonl
+	cd ..
+	run jq -r '.metadata.layerId' revisions.jsonl
+	local ids; ids=$(sort -u <<<"$output")
+	[[ $ids =~ ^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$ ]] || fail "layer ids: $ids"
+	cmp working.jsonl revisions.jsonl
+	run node "$ROOT/tests/node/umap_apply.mjs" old.geojson revisions.jsonl new.geojson "$ids"
+	assert_success
+	assert_output "12 ops applied by uMap's FeatureUpdater; 8 features checked, 0 differ"
+	run "$UMAPSYNC" -C repo diff --format=ops --layer-id=x HEAD~1 HEAD
+	assert_failure 129
+	assert_line --index 0 "error: --layer-id applies to files: a repository's manifest has the ids of its layers"
+}
+
+@test "umap realtime: uMap's DataLayerUpdater and MapUpdater apply layer, group and map ops of diff --format=ops" {
+	jq 'walk(if type == "object" and .type == "FeatureCollection" then .properties.id = "L-" + .properties.name else . end)' \
+		"$BATS_TEST_DIRNAME/../fixtures/umap/group_layers.umap" >old.umap
+	# map options and centre; a layer's colour; a new layer in a group; a layer moved out of
+	# its group to the top; a layer removed
+	jq '.geometry.coordinates = [2.4, 48.9] | .properties.zoom = 13
+	    | .layers[1].properties.color = "Red"
+	    | .layers[0].layers += [{"type":"FeatureCollection","properties":{"name":"Marchés","id":"L-Marchés","color":"Blue"},"features":[]}]
+	    | .layers += [.layers[0].layers[1] | .properties.rank = 2] | del(.layers[0].layers[1])
+	    | del(.layers[0].layers[0])' old.umap >new.umap
+	"$UMAPSYNC" diff --format=ops old.umap new.umap >ops.jsonl
+	run jq -c 'select(.subject != "feature") | [.verb, .subject, .metadata.id, .key, .value]' ops.jsonl
+	assert_output - <<'OUT'
+["update","map",null,"properties.zoom",13]
+["update","map",null,"properties.center",[2.4,48.9]]
+["upsert","datalayer","L-Marchés",null,{"id":"L-Marchés","rank":0,"parent":"L-Ville","properties":{"name":"Marchés","id":"L-Marchés","color":"Blue"}}]
+["update","datalayer","L-Divers","properties.color","Red"]
+["update","datalayer","L-Parcs","parentId",null]
+["update","datalayer","L-Parcs","rank",2]
+["delete","datalayer","L-Transports",null,null]
+OUT
+	run node "$ROOT/tests/node/umap_apply_map.mjs" old.umap ops.jsonl new.umap
+	assert_success
+	assert_output "7 ops applied by uMap's MapUpdater and DataLayerUpdater; 5 layers checked, 0 differ"
 }
 
 @test "umap realtime: a uMap batch pushed over HTTP is stored as its inner ops; pull applies a batch too" {

@@ -1,10 +1,12 @@
 // Applies ops (one JSON message a line, as `umapsync diff --format=ops` writes them) to a layer
 // with uMap's own updaters (tests/fixtures/umap-js/js/modules/journal/updaters.js, unmodified)
 // and checks that the result is the expected layer: same features, properties and geometry.
-// Usage: node umap_apply.mjs OLD.geojson OPS.jsonl NEW.geojson. Exit 0 when equal, 1 otherwise.
+// Usage: node umap_apply.mjs OLD.geojson OPS.jsonl NEW.geojson [LAYER_ID]: the layer is known to
+// uMap by LAYER_ID (default: the id OLD holds). Exit 0 when equal, 1 otherwise.
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
+import { readOps, applyOrExit, canon } from './ops_replay.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 globalThis.JSDOM = class {
@@ -17,7 +19,7 @@ const { FeatureUpdater } = await import(
   path.join(here, '..', 'fixtures', 'umap-js', 'js', 'modules', 'journal', 'updaters.js')
 )
 
-const [oldFile, opsFile, newFile] = process.argv.slice(2)
+const [oldFile, opsFile, newFile, givenLayerId] = process.argv.slice(2)
 const load = (file) => JSON.parse(readFileSync(file, 'utf8'))
 
 // The parts of uMap's DataLayer and Feature that FeatureUpdater touches. uMap's makeFeature
@@ -58,37 +60,27 @@ class FakeLayer {
 }
 
 const old = load(oldFile)
-const layerId = old.properties?.id ?? old._umap_options?.id ?? null
+const layerId = givenLayerId ?? old.properties?.id ?? old._umap_options?.id ?? null
+if (layerId === null) {
+  console.error('not ok: the old layer has no id: pass the id uMap knows it by')
+  process.exit(1)
+}
 const layer = new FakeLayer(layerId)
 for (const f of old.features) layer.makeFeature(f)
 const app = { layers: { tree: { all: () => new Map([[layerId, layer]]) } } }
 const updater = new FeatureUpdater(app)
 
-const ops = readFileSync(opsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
-const flatten = (op) => (op.verb === 'batch' ? op.operations.flatMap(flatten) : [op])
 let applied = 0
-for (const op of ops.flatMap(flatten)) {
+for (const op of readOps(opsFile)) {
   if (op.subject !== 'feature') continue
   if (op.metadata?.id === null || op.metadata?.id === undefined) {
     console.error(`not ok: an op without a feature id: ${JSON.stringify(op)}`)
     process.exit(1)
   }
-  try {
-    updater.applyMessage(op)
-  } catch (err) {
-    console.error(`not ok: ${err.message}: ${JSON.stringify(op)}`)
-    process.exit(1)
-  }
+  applyOrExit(updater, op)
   applied++
 }
 
-// JSON with sorted keys and without undefined members (a removed key is set to undefined)
-const canon = (v) =>
-  Array.isArray(v)
-    ? v.map(canon)
-    : v && typeof v === 'object'
-      ? Object.fromEntries(Object.keys(v).sort().filter((k) => v[k] !== undefined).map((k) => [k, canon(v[k])]))
-      : v
 const want = new Map(load(newFile).features.map((f) => [f.id, f]))
 let failed = 0
 for (const [id, f] of want) {

@@ -92,7 +92,7 @@ TEST(pairs_fed_one_by_one)
 	umap_buf_dispose(&buf);
 
 	json_t *ops = NULL;
-	CHECK_INT(umap_ops_from_diff(&ops, diff, NULL), 0);
+	CHECK_INT(umap_ops_from_diff(&ops, diff, NULL, NULL), 0);
 	text = dump(ops);
 	CHECK_STR(text, "[{\"verb\":\"update\",\"subject\":\"datalayer\",\"metadata\":{\"id\":\"L\"},\"key\":\"properties.color\",\"value\":\"blue\",\"oldValue\":\"red\"},"
 			"{\"verb\":\"update\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f1\",\"layerId\":\"L\",\"featureType\":\"marker\"},\"key\":\"properties.extra\",\"value\":[1]},"
@@ -531,6 +531,35 @@ TEST(patches_apply_reverse_and_refuse)
 	json_decref(patch);
 }
 
+/* uMap finds layers by id: no op carries a null layer id; the caller's id names one layer */
+TEST(ops_never_have_a_null_layer_id)
+{
+	umap_diff *diff = NULL;
+	CHECK_INT(umap_diff_new(&diff, NULL), 0);
+	size_t layer = 99;
+	CHECK_INT(umap_diff_add_layer(&layer, diff, UMAP_CHANGE_NONE, NULL, 0, NULL, NULL), 0);
+	json_t *f = parse("{\"type\":\"Feature\",\"id\":\"f1\",\"properties\":{},\"geometry\":null}");
+	CHECK_INT(umap_diff_add_feature(diff, layer, NULL, f, NULL, NULL), 0);
+	json_t *ops = NULL;
+	CHECK_INT(umap_ops_from_diff(&ops, diff, NULL, NULL), UMAP_EINVALID);
+	CHECK(ops == NULL);
+	CHECK(strstr(umap_error_last(), "layer 1 has no id") != NULL);
+	CHECK_INT(umap_ops_from_diff(&ops, diff, NULL, "L9"), 0);
+	char *text = dump(ops);
+	CHECK_STR(text, "[{\"verb\":\"upsert\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f1\",\"layerId\":\"L9\",\"featureType\":null},"
+			"\"value\":{\"type\":\"Feature\",\"id\":\"f1\",\"properties\":{},\"geometry\":null}}]");
+	free(text);
+	json_decref(ops);
+	/* a second changed layer without id: one id cannot name both */
+	CHECK_INT(umap_diff_add_layer(&layer, diff, UMAP_CHANGE_ADDED, NULL, 1, NULL, NULL), 0);
+	ops = NULL;
+	CHECK_INT(umap_ops_from_diff(&ops, diff, NULL, "L9"), UMAP_EINVALID);
+	CHECK(ops == NULL);
+	CHECK(strstr(umap_error_last(), "2 changed layers have no id") != NULL);
+	umap_diff_free(diff);
+	json_decref(f);
+}
+
 int main(void)
 {
 	RUN(pairs_fed_one_by_one);
@@ -540,5 +569,6 @@ int main(void)
 	RUN(streamed_pairing_follows_moves);
 	RUN(files_read_in_halves_agree);
 	RUN(patches_apply_reverse_and_refuse);
+	RUN(ops_never_have_a_null_layer_id);
 	return UNIT_DONE();
 }
