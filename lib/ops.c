@@ -185,11 +185,12 @@ static int feature_ops(json_t *ops, const umap_diff_layer *l, const umap_feature
 /* uMap's datalayer upsert (app.js createDataLayer): {id, rank, parent, properties}. */
 static int push_datalayer_upsert(json_t *ops, const umap_diff_layer *layer)
 {
-	json_t *value = json_pack("{s:o, s:O, s:O, s:O}", "id",
+	/* every member a new reference ("o"): the defaults are made here, the rest shared */
+	json_t *value = json_pack("{s:o, s:o, s:o, s:o}", "id",
 				  layer->id ? json_string(layer->id) : json_null(), "rank",
-				  layer->new_rank ? layer->new_rank : json_integer(0), "parent",
-				  layer->new_parent ? layer->new_parent : json_null(), "properties",
-				  layer->new_options ? layer->new_options : json_object());
+				  layer->new_rank ? json_incref(layer->new_rank) : json_integer(0), "parent",
+				  layer->new_parent ? json_incref(layer->new_parent) : json_null(), "properties",
+				  layer->new_options ? json_incref(layer->new_options) : json_object());
 	if (!value)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	int rc = push(ops, umap_op_new("upsert", "datalayer", layer_metadata(layer), NULL, value, NULL));
