@@ -340,9 +340,6 @@ static void stamp_ops(json_t *ops, json_t *state, umap_repo *repo, const git_oid
 		json_object_set_new(op, "hlc", json_string(edited ? edited : enc));
 		const char *verb = json_string_value(json_object_get(op, "verb"));
 		const char *subject = json_string_value(json_object_get(op, "subject"));
-		const char *why = umap_error_last(), *after_index = strstr(why, "]: ");
-		if (!strncmp(why, "ops[", 4) && after_index)
-			why = after_index + 3;
 		json_t *meta = json_object_get(op, "metadata");
 		const char *layer = json_string_value(json_object_get(meta, "id"));
 		if (verb && subject && layer && !strcmp(verb, "upsert") && !strcmp(subject, "datalayer")) {
