@@ -241,10 +241,11 @@ repo_is_sound() {
 @test "commit killed at random points leaves HEAD at the old or the new commit, repository sound" {
 	make_big_repo
 	local ms i olds=0 news=0 other=0 pid head
-	# time one commit on a throw-away copy
-	cp -a . ../timing-copy
-	ms=$(cd ../timing-copy && elapsed_ms "$UMAPSYNC" commit -m timing)
-	rm -rf ../timing-copy
+	# time one commit on a throw-away copy, named after this test's own directory: a fixed
+	# name beside it would be shared by every suite running at once on the machine
+	cp -a . "$TEST_DIR-timing"
+	ms=$(cd "$TEST_DIR-timing" && elapsed_ms "$UMAPSYNC" commit -m timing)
+	rm -rf "$TEST_DIR-timing"
 	for i in $(seq 8); do
 		"$UMAPSYNC" commit -m "new names" >/dev/null & # the binary itself, see above
 		pid=$!
