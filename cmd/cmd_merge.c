@@ -27,12 +27,7 @@ static void commit_merge(umap_repo *repo, const json_t *paths, const git_oid *he
 
 static int merge_continue(umap_repo *repo)
 {
-	json_t *state;
-	if (umap_merge_state_load(&state, repo))
-		die_lib(NULL);
-	const char *kind = json_string_value(json_object_get(state, "kind"));
-	if (!kind || strcmp(kind, "merge"))
-		die("a rebase is in progress, not a merge: use 'umapsync rebase --continue'");
+	json_t *state = stopped_state(repo, "merge");
 	json_t *left = json_object_get(state, "conflicts");
 	if (json_array_size(left)) {
 		error("%zu conflict%s not settled yet:", json_array_size(left),
@@ -62,12 +57,7 @@ static int merge_continue(umap_repo *repo)
 
 static int merge_abort(umap_repo *repo)
 {
-	json_t *state;
-	if (umap_merge_state_load(&state, repo))
-		die_lib(NULL);
-	const char *kind = json_string_value(json_object_get(state, "kind"));
-	if (!kind || strcmp(kind, "merge"))
-		die("a rebase is in progress, not a merge: use 'umapsync rebase --abort'");
+	json_t *state = stopped_state(repo, "merge");
 	if (umap_merge_restore(repo, state) || umap_merge_state_remove(repo))
 		die_lib("cannot restore the working files");
 	fprintf(stderr, "merge aborted: the working files are as they were before it\n");

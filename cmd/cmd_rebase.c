@@ -148,17 +148,6 @@ static int run(umap_repo *repo, json_t *state, const umap_merge_options *mopts)
 	return 0;
 }
 
-static json_t *load_rebase(umap_repo *repo)
-{
-	json_t *state;
-	if (umap_merge_state_load(&state, repo))
-		die_lib(NULL);
-	const char *kind = json_string_value(json_object_get(state, "kind"));
-	if (!kind || strcmp(kind, "rebase"))
-		die("a merge is in progress, not a rebase: use 'umapsync merge --continue' or '--abort'");
-	return state;
-}
-
 int cmd_rebase(int argc, const char **argv)
 {
 	static const char *const usage[] = {
@@ -182,7 +171,7 @@ int cmd_rebase(int argc, const char **argv)
 	umap_repo *repo = open_repo();
 	int rc = 0;
 	if (cont || skip || abort_rebase) {
-		json_t *state = load_rebase(repo);
+		json_t *state = stopped_state(repo, "rebase");
 		if (json_is_integer(json_object_get(state, "favor")))
 			mopts.favor = (umap_merge_favor)json_integer_value(json_object_get(state, "favor"));
 		git_oid onto, onto_tree;

@@ -190,6 +190,20 @@ json_t *merge_in_progress(umap_repo *repo)
 	return state;
 }
 
+json_t *stopped_state(umap_repo *repo, const char *kind)
+{
+	json_t *state;
+	if (umap_merge_state_load(&state, repo))
+		die_lib(NULL);
+	const char *found = json_string_value(json_object_get(state, "kind"));
+	if (!found || strcmp(found, kind)) {
+		const char *other = strcmp(kind, "merge") ? "merge" : "rebase";
+		die("a %s is in progress, not a %s: use 'umapsync %s --continue' or '--abort'", other,
+		    kind, other);
+	}
+	return state;
+}
+
 void refuse_if_in_progress(umap_repo *repo)
 {
 	json_t *state = merge_in_progress(repo);

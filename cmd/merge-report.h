@@ -34,6 +34,9 @@ void require_clean_worktree(umap_repo *repo, const git_oid *head_tree, const cha
 /* The state of a merge or rebase stopped on conflicts (.umapsync/MERGE_STATE), or NULL when
  * none is; dies when it cannot be read. The caller decrefs it. */
 json_t *merge_in_progress(umap_repo *repo);
+/* The state of the stopped `kind` ("merge" or "rebase") that --continue, --skip or --abort
+ * goes on with; dies when none is stopped or the other kind is, naming its command. */
+json_t *stopped_state(umap_repo *repo, const char *kind);
 /* Dies when a merge or rebase is stopped on conflicts. */
 void refuse_if_in_progress(umap_repo *repo);
 /* INDENT then PATH (a file's name, from a tree or a server) with control characters shown

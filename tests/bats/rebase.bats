@@ -123,6 +123,27 @@ bob: Saxe Gambetta"
 	[ ! -e .umapsync/MERGE_STATE ]
 }
 
+@test "merge --continue or --abort in a stopped rebase names the command to use, and keeps it" {
+	make_conflict
+	umapsync rebase upstream 2>/dev/null || true
+	for verb in --continue --abort; do
+		run_split umapsync merge $verb
+		assert_equal "$status" 128
+		assert_equal "$stderr" "fatal: a rebase is in progress, not a merge: use 'umapsync rebase --continue' or '--abort'"
+	done
+	run_split umapsync rebase --abort
+	assert_success
+	umapsync checkout upstream 2>/dev/null
+	sed -i 's/"capacity": *70,/"capacity": 75,/' p.geojson
+	umapsync commit -m "upstream: 75" >/dev/null
+	umapsync checkout main 2>/dev/null
+	umapsync merge upstream 2>/dev/null || true
+	run_split umapsync rebase --skip
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: a merge is in progress, not a rebase: use 'umapsync merge --continue' or '--abort'"
+	[ -e .umapsync/MERGE_STATE ]
+}
+
 @test "rebase when up to date, and a fast-forward" {
 	make_repo
 	run umapsync rebase main~1
