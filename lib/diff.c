@@ -53,6 +53,11 @@ const char *umap_change_name(umap_change_kind kind)
 	}
 }
 
+int umap_diff_layer_changed(const umap_diff_layer *layer)
+{
+	return layer->kind != UMAP_CHANGE_NONE || layer->added || layer->removed || layer->modified;
+}
+
 int umap_diff_new(umap_diff **out, const umap_diff_options *opts)
 {
 	umap_diff *diff = calloc(1, sizeof(*diff));

@@ -61,6 +61,9 @@ typedef struct umap_diff_layer {
 	json_t *old_rank, *new_rank;
 } umap_diff_layer;
 
+/* Whether a report shows the layer: it was added, removed, had options or features changed. */
+int umap_diff_layer_changed(const umap_diff_layer *layer);
+
 typedef struct umap_diff_summary {
 	size_t added, removed, modified, unchanged;
 } umap_diff_summary;

@@ -435,11 +435,6 @@ static json_t *feature_entry(html_out *h, const umap_diff *diff, const umap_feat
 	return e;
 }
 
-static int layer_changed(const umap_diff_layer *l)
-{
-	return l->kind != UMAP_CHANGE_NONE || l->added || l->removed || l->modified;
-}
-
 static json_t *page_data(html_out *h, const umap_diff *diff, const char *title)
 {
 	const umap_diff_summary *s = &diff->summary;
@@ -458,7 +453,7 @@ static json_t *page_data(html_out *h, const umap_diff *diff, const char *title)
 	      set_new(root, "map", key_rows(h, diff->map_keys, diff->nmap_keys));
 	for (size_t i = 0; !bad && i < diff->nlayers; i++) {
 		const umap_diff_layer *l = &diff->layers[i];
-		if (!layer_changed(l))
+		if (!umap_diff_layer_changed(l))
 			continue;
 		json_t *entry = json_pack("{sosssIsIsIsI}", "label", layer_label(l), "kind",
 					  umap_change_name(l->kind), "options", (json_int_t)l->nkeys,

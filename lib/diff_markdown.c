@@ -119,17 +119,12 @@ static void put_layer_label(md_out *m, const umap_diff_layer *l)
 		m->rc = umap_buf_printf(m->buf, "\\#%ld", l->position + 1);
 }
 
-static int layer_changed(const umap_diff_layer *l)
-{
-	return l->kind != UMAP_CHANGE_NONE || l->added || l->removed || l->modified;
-}
-
 static void put_layer_table(md_out *m, const umap_diff *diff)
 {
 	put(m, "| Layer | Added | Removed | Modified |\n| :--- | ---: | ---: | ---: |\n");
 	for (size_t i = 0; i < diff->nlayers && !m->rc; i++) {
 		const umap_diff_layer *l = &diff->layers[i];
-		if (!layer_changed(l))
+		if (!umap_diff_layer_changed(l))
 			continue;
 		put(m, "| ");
 		put_layer_label(m, l);

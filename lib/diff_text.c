@@ -290,11 +290,6 @@ int umap_diff_format_text(umap_buf *out, const umap_diff *diff, int color)
 
 /* ---- --stat ---------------------------------------------------------------------- */
 
-static int layer_changed(const umap_diff_layer *l)
-{
-	return l->kind != UMAP_CHANGE_NONE || l->added || l->removed || l->modified;
-}
-
 static char *label_text(const umap_diff_layer *l)
 {
 	umap_buf b = UMAP_BUF_INIT;
@@ -325,7 +320,7 @@ int umap_diff_format_stat(umap_buf *out, const umap_diff *diff)
 {
 	size_t width = diff->nmap_keys ? 3 : 0;
 	for (size_t i = 0; i < diff->nlayers; i++) {
-		if (!layer_changed(&diff->layers[i]))
+		if (!umap_diff_layer_changed(&diff->layers[i]))
 			continue;
 		char *label = label_text(&diff->layers[i]);
 		if (!label)
@@ -340,7 +335,7 @@ int umap_diff_format_stat(umap_buf *out, const umap_diff *diff)
 				     diff->nmap_keys, diff->nmap_keys == 1 ? "" : "s");
 	for (size_t i = 0; i < diff->nlayers && !rc; i++) {
 		const umap_diff_layer *l = &diff->layers[i];
-		if (!layer_changed(l))
+		if (!umap_diff_layer_changed(l))
 			continue;
 		char *label = label_text(l);
 		if (!label)
