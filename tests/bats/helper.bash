@@ -31,6 +31,19 @@ umapsync() {
 	"$UMAPSYNC" "$@"
 }
 
+# wait_for_port FILE PID LOG: waits (10 s at most) until the server PID has written its port
+# to FILE; if PID dies first, shows its LOG and fails.
+wait_for_port() {
+	local i
+	for i in $(seq 200); do
+		[ -s "$1" ] && return 0
+		kill -0 "$2" 2>/dev/null || { cat "$3" >&2; return 1; }
+		sleep 0.05
+	done
+	echo "no port in $1 after 10 s" >&2
+	return 1
+}
+
 # run_split: like `run`, but keeps stdout and stderr apart in $output and $stderr.
 run_split() {
 	run --separate-stderr "$@"

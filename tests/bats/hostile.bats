@@ -16,12 +16,7 @@ evil() {
 	rm -f "$TEST_DIR/port"
 	"$tool" "$1" "$TEST_DIR/port" "$CANARY" 2>>"$TEST_DIR/evil.log" &
 	EVIL_PID=$!
-	local i
-	for i in $(seq 100); do
-		[ -s "$TEST_DIR/port" ] && break
-		kill -0 "$EVIL_PID" 2>/dev/null || { cat "$TEST_DIR/evil.log" >&2; return 1; }
-		sleep 0.05
-	done
+	wait_for_port "$TEST_DIR/port" "$EVIL_PID" "$TEST_DIR/evil.log" || return 1
 	PORT=$(cat "$TEST_DIR/port") || return 1
 	URL="http://127.0.0.1:$PORT/m"
 }

@@ -29,13 +29,7 @@ start_named() {
 	shift
 	"$UMAPSYNC" serve --listen 127.0.0.1:0 --port-file "$TEST_DIR/$name.port" "$@" 2>>"$TEST_DIR/$name.log" &
 	echo $! >"$TEST_DIR/$name.pid"
-	local i
-	for i in $(seq 200); do
-		[ -s "$TEST_DIR/$name.port" ] && return 0
-		kill -0 "$(cat "$TEST_DIR/$name.pid")" 2>/dev/null || { cat "$TEST_DIR/$name.log" >&2; return 1; }
-		sleep 0.05
-	done
-	return 1
+	wait_for_port "$TEST_DIR/$name.port" $! "$TEST_DIR/$name.log"
 }
 
 stop_named() {

@@ -46,12 +46,7 @@ start_server() {
 	"$UMAPSYNC" serve --listen 127.0.0.1:0 --port-file "$TEST_DIR/port" "${data_args[@]}" "$@" \
 		2>>"$TEST_DIR/server.log" &
 	SERVER_PID=$!
-	local i
-	for i in $(seq 100); do
-		[ -s "$TEST_DIR/port" ] && break
-		kill -0 "$SERVER_PID" 2>/dev/null || { cat "$TEST_DIR/server.log" >&2; return 1; }
-		sleep 0.05
-	done
+	wait_for_port "$TEST_DIR/port" "$SERVER_PID" "$TEST_DIR/server.log" || return 1
 	PORT=$(cat "$TEST_DIR/port") || return 1
 	BASE="http://127.0.0.1:$PORT"
 }
