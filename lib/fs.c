@@ -160,6 +160,22 @@ int umap_file_write_atomic(const char *path, const void *data, size_t len)
 	return rc;
 }
 
+int umap_file_write_private(const char *path, const void *data, size_t len)
+{
+	umap_atomic_file f;
+	int rc = umap_atomic_file_open(&f, path);
+	if (rc)
+		return rc;
+	if (fchmod(f.fd, 0600) < 0)
+		rc = umap_error_set_errno(UMAP_EIO, "cannot write '%s'", path);
+	if (!rc)
+		rc = umap_atomic_file_write(&f, data, len);
+	if (!rc)
+		return umap_atomic_file_commit(&f);
+	umap_atomic_file_abort(&f);
+	return rc;
+}
+
 int umap_atomic_file_open(umap_atomic_file *f, const char *path)
 {
 	f->fd = -1;
