@@ -36,7 +36,7 @@ static enum {
 /* What to do about a refused session. */
 static void hint_auth(const char *remote)
 {
-	if (auth_kind == AUTH_EDIT_LINK) {
+	if (auth_kind == AUTH_EDIT_LINK || (auth_kind == AUTH_EDIT_COOKIE && !remote)) {
 		hint("check that the link was copied whole, or ask the map's creator for it (" WHERE_EDIT_LINKS ")");
 		return;
 	}
@@ -169,8 +169,13 @@ static umap_remote *open_edit_link(char **url, const char *link, const char *coo
 	umap_remote_url map;
 	umap_remote *session = NULL;
 	auth_kind = AUTH_EDIT_LINK;
-	if (umap_remote_open_edit_link(&session, &map, link, &opts))
+	if (umap_remote_open_edit_link(&session, &map, link, &opts)) {
+		/* the link led to the map, which has an owner now: a signed-in session may edit it */
+		if (map.origin)
+			auth_kind = AUTH_SESSION;
+		umap_remote_url_dispose(&map);
 		die_remote(remote);
+	}
 	auth_kind = AUTH_EDIT_COOKIE;
 	umap_buf text = UMAP_BUF_INIT;
 	if (umap_buf_printf(&text, "%s%s/map/%s_%ld", map.origin, map.prefix, map.slug ? map.slug : "map", map.map_id))
@@ -668,6 +673,8 @@ void umap_remote_cmd_set_edit_link(umap_repo *repo, const char *name, const char
 	char *url = config_remote_value(repo, name, "url");
 	if (!url)
 		die("no remote named '%s'", name);
+	if (!umap_remote_url_is_umap(url))
+		die("remote '%s' is not a uMap map (%s): add the anonymous edit link as a remote of its own", name, url);
 	char *cookies = config_remote_value(repo, name, "cookiefile");
 	if (cookies && access(cookies, R_OK) < 0)
 		die_errno("cannot read the cookie file '%s' (umapsync-remote.%s.cookiefile)", cookies, name);

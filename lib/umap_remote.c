@@ -555,9 +555,14 @@ int umap_remote_open_edit_link(umap_remote **out, umap_remote_url *map, const ch
 	else if (umap_remote_url_parse(map, target))
 		rc = umap_error_set(UMAP_EINVALID, "the anonymous edit link does not lead to a map: %s redirects it to "
 				    "%.200s", r->origin, target_path);
-	else if (!find_edit_cookie(&cookies, r, map->map_id))
-		rc = umap_error_set(UMAP_EAUTH, "the anonymous edit link gives no right to edit map %ld any more: "
-				    "%s set no anonymous owner cookie (the map has an owner now)", map->map_id, r->origin);
+	else if (!find_edit_cookie(&cookies, r, map->map_id)) {
+		wipe_cookie_list(cookies);
+		answer_dispose(&a);
+		umap_remote_free(r);
+		return umap_error_set(UMAP_EAUTH, "the anonymous edit link gives no right to edit map %ld any more: "
+				      "%s set no anonymous owner cookie (the map has an owner now)", map->map_id,
+				      map->origin);
+	}
 	wipe_cookie_list(cookies);
 	answer_dispose(&a);
 	if (rc) {

@@ -47,9 +47,10 @@ int umap_remote_open(umap_remote **out, const umap_remote_url *url, const umap_r
 /* Opens a session through an anonymous edit link, as uMap's MapAnonymousEditUrl view answers
  * it: the link's redirect (followed on the same origin only) names the map, returned in *map,
  * and sets the signed anonymous_owner|ID cookie, which the session keeps and sends. No message
- * holds the link's signature. Errors: UMAP_EAUTH (403: a wrong signature; a login page; no
- * cookie: the map has an owner now), UMAP_ENOTFOUND (no such map), UMAP_EINVALID (not a uMap
- * answer, a redirect elsewhere), UMAP_ENET; then as umap_remote_open. */
+ * holds the link's signature. Errors: UMAP_EAUTH (403: a wrong signature; a login page; or,
+ * with *map set, no cookie: the map has an owner now, whose signed-in session may edit it),
+ * UMAP_ENOTFOUND (no such map), UMAP_EINVALID (not a uMap answer, a redirect elsewhere),
+ * UMAP_ENET; then as umap_remote_open. *map is empty on failure but in that one case. */
 int umap_remote_open_edit_link(umap_remote **out, umap_remote_url *map, const char *link,
 			       const umap_remote_options *opts);
 /* The anonymous owner cookie of the session's map, as a Netscape cookie file's text (what

@@ -545,3 +545,37 @@ hint: uMap's anonymous edit cookie lasts 30 days and gives no rights once the ma
 	assert_success
 	[ ! -e .umapsync/sync/origin.cookies ]
 }
+
+@test "anonymous edit link: a map that has an owner now, a redirect to another host, a sync remote, a name that is a path: refused" {
+	start_stub --anonymous
+	edit_link
+	# the remote's name goes into .umapsync/sync/NAME.cookies
+	run_split umapsync clone "$LINK" evil -o ../x
+	assert_failure 129
+	[[ $stderr == "error: invalid remote name '../x': use A-Z a-z 0-9 _ -"* ]]
+	[ ! -e evil ] && [ ! -e x.cookies ]
+	umapsync clone "$LINK" work >/dev/null 2>&1
+	cd work
+	stub edit-link-elsewhere
+	run_split umapsync remote set-url origin "$LINK"
+	assert_failure 128
+	[ "$stderr" = "fatal: the anonymous edit link redirects to another server (http://umap.invalid): refused" ]
+	cp .umapsync/sync/origin.cookies "$TEST_DIR/cookies.before"
+	teardown_stub_only
+	start_stub --anonymous
+	edit_link
+	stub owner
+	run_split umapsync clone "$LINK" "$TEST_DIR/taken"
+	assert_failure 128
+	[ "$stderr" = "fatal: the anonymous edit link gives no right to edit map 42 any more: $BASE set no anonymous owner cookie (the map has an owner now)
+hint: sign in to the map's uMap in a browser, export its cookies to a file (Netscape format, as curl -c writes) and give it with --cookie-file FILE; the file is read again at each command" ]
+	[ ! -e "$TEST_DIR/taken" ]
+	# a refused renewal keeps what was there
+	run umapsync remote set-url origin "$LINK"
+	assert_failure 128
+	cmp .umapsync/sync/origin.cookies "$TEST_DIR/cookies.before"
+	umapsync remote add server http://127.0.0.1:8642/velo
+	run_split umapsync remote set-url server "$LINK"
+	assert_failure 128
+	[ "$stderr" = "fatal: remote 'server' is not a uMap map (http://127.0.0.1:8642/velo): add the anonymous edit link as a remote of its own" ]
+}

@@ -13,7 +13,8 @@
 # Test controls (not uMap's): POST /__stub/edit/UUID (body: a FeatureCollection saved as a
 # new version by someone else), /__stub/settings (body: settings saved by someone else),
 # GET /__stub/edit-link (the map's anonymous edit link, as Map.get_anonymous_edit_url makes it
-# for its creator), /__stub/rotate-csrf, /__stub/expire-csrf-next (the token the next map page sets is stale at once), /__stub/drop-after/N (the datalayer POSTs after the next N have their
+# for its creator), POST /__stub/owner (someone signs in and takes the map: AttachAnonymousMap),
+# /__stub/edit-link-elsewhere (the link redirects to another host), /__stub/rotate-csrf, /__stub/expire-csrf-next (the token the next map page sets is stale at once), /__stub/drop-after/N (the datalayer POSTs after the next N have their
 # connection dropped unanswered, until /__stub/drop-after/off), GET /__stub/state.
 import argparse
 import email.parser
@@ -92,6 +93,7 @@ class State:
         self.not_umap = args.not_umap
         self.expire_csrf_next = False
         self.anonymous = args.anonymous  # Map.owner is None
+        self.edit_link_elsewhere = False
 
 
 def url_templates(state):
@@ -165,7 +167,10 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(403, "", "text/html")
         if str(pk) != str(s.map_id):
             return self.not_found()
-        response = HttpResponseRedirect(f"{s.prefix}/{s.lang}/map/{s.slug}_{s.map_id}")
+        target = f"{s.prefix}/{s.lang}/map/{s.slug}_{s.map_id}"
+        if s.edit_link_elsewhere:
+            target = "http://umap.invalid" + target
+        response = HttpResponseRedirect(target)
         if s.anonymous:
             response.set_signed_cookie(key="anonymous_owner|%s" % s.map_id, value=s.map_id,
                                        max_age=ANONYMOUS_COOKIE_MAX_AGE)
@@ -419,6 +424,10 @@ class Handler(BaseHTTPRequestHandler):
         s = self.state
         if what == "rotate-csrf":
             s.csrf = secrets.token_hex(16)
+        elif what == "owner":
+            s.anonymous = False
+        elif what == "edit-link-elsewhere":
+            s.edit_link_elsewhere = True
         elif what == "expire-csrf-next":
             s.expire_csrf_next = True
         elif what == "settings":
