@@ -668,13 +668,20 @@ void umap_remote_cmd_add(umap_repo *repo, const char *name, const char *url, con
 	free(cookies);
 }
 
-void umap_remote_cmd_set_edit_link(umap_repo *repo, const char *name, const char *link)
+/* The URL of remote NAME, which must be a uMap map: else death, saying `why`. */
+static char *umap_remote_url_of(umap_repo *repo, const char *name, const char *why)
 {
 	char *url = config_remote_value(repo, name, "url");
 	if (!url)
 		die("no remote named '%s'", name);
 	if (!umap_remote_url_is_umap(url))
-		die("remote '%s' is not a uMap map (%s): add the anonymous edit link as a remote of its own", name, url);
+		die("remote '%s' is not a uMap map (%s): %s", name, url, why);
+	return url;
+}
+
+void umap_remote_cmd_set_edit_link(umap_repo *repo, const char *name, const char *link)
+{
+	char *url = umap_remote_url_of(repo, name, "add the anonymous edit link as a remote of its own");
 	char *cookies = config_remote_value(repo, name, "cookiefile");
 	if (cookies && access(cookies, R_OK) < 0)
 		die_errno("cannot read the cookie file '%s' (umapsync-remote.%s.cookiefile)", cookies, name);
@@ -698,11 +705,7 @@ void umap_remote_cmd_forget(umap_repo *repo, const char *name)
 
 void umap_remote_cmd_set_cookie_file(umap_repo *repo, const char *name, const char *file)
 {
-	char *url = config_remote_value(repo, name, "url");
-	if (!url)
-		die("no remote named '%s'", name);
-	if (!umap_remote_url_is_umap(url))
-		die("remote '%s' is not a uMap map (%s): cookie files are for uMap remotes", name, url);
+	char *url = umap_remote_url_of(repo, name, "cookie files are for uMap remotes");
 	char *cookies = cookie_path(file);
 	config_remote_set(repo, name, "cookiefile", cookies);
 	free(cookies);
