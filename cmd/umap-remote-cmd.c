@@ -658,11 +658,12 @@ void umap_remote_cmd_add(umap_repo *repo, const char *name, const char *url, con
 	char *map_url = NULL;
 	int by_link = umap_remote_url_is_edit_link(url);
 	umap_remote *session = by_link ? open_edit_link(&map_url, url, cookies, NULL) : open_session(url, cookies, NULL, NULL);
+	/* the cookie first: a remote without it would be refused at its first push */
+	if (by_link)
+		keep_edit_cookie(repo, name, session);
 	sync_remote_save(repo, name, by_link ? map_url : url, NULL);
 	if (cookies)
 		config_remote_set(repo, name, "cookiefile", cookies);
-	if (by_link)
-		keep_edit_cookie(repo, name, session);
 	umap_remote_free(session);
 	free(map_url);
 	free(cookies);
@@ -687,8 +688,8 @@ void umap_remote_cmd_set_edit_link(umap_repo *repo, const char *name, const char
 		die_errno("cannot read the cookie file '%s' (umapsync-remote.%s.cookiefile)", cookies, name);
 	char *map_url = NULL;
 	umap_remote *session = open_edit_link(&map_url, link, cookies, name);
-	sync_remote_save(repo, name, map_url, NULL);
 	keep_edit_cookie(repo, name, session);
+	sync_remote_save(repo, name, map_url, NULL);
 	umap_remote_free(session);
 	free(map_url);
 	free(cookies);

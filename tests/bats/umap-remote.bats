@@ -546,7 +546,7 @@ hint: uMap's anonymous edit cookie lasts 30 days and gives no rights once the ma
 	[ ! -e .umapsync/sync/origin.cookies ]
 }
 
-@test "anonymous edit link: a map that has an owner now, a redirect to another host, a sync remote, a name that is a path: refused" {
+@test "anonymous edit link: a map that has an owner now, a redirect to another host, not a uMap, a sync remote, a name that is a path: refused" {
 	start_stub --anonymous
 	edit_link
 	# the remote's name goes into .umapsync/sync/NAME.cookies
@@ -578,4 +578,11 @@ hint: sign in to the map's uMap in a browser, export its cookies to a file (Nets
 	run_split umapsync remote set-url server "$LINK"
 	assert_failure 128
 	[ "$stderr" = "fatal: remote 'server' is not a uMap map (http://127.0.0.1:8642/velo): add the anonymous edit link as a remote of its own" ]
+	# a server that answers the link with a page of its own
+	teardown_stub_only
+	start_stub --not-umap
+	run_split umapsync clone "$BASE/fr/map/anonymous-edit/$SIG" "$TEST_DIR/other"
+	assert_failure 128
+	[ "$stderr" = "fatal: $BASE is not a uMap server: the anonymous edit link answered 200, not a redirect to its map" ]
+	[ ! -e "$TEST_DIR/other" ]
 }
