@@ -17,6 +17,7 @@
 #include "fs.h"
 #include "json.h"
 #include "strutil.h"
+#include "sync_op.h"
 #include "umap_remote.h"
 
 /* The work tree being built (a temporary directory beside DIR) until it is renamed into
@@ -68,7 +69,10 @@ int cmd_clone(int argc, const char **argv)
 	argc = parse_options(argc, argv, options, usage);
 	if (argc < 1 || argc > 2)
 		usage_with_options_msg(usage, options, "clone needs a URL (http://HOST:PORT/MAP) and optionally a directory");
-	if (umap_remote_url_is_umap(argv[0]))
+	/* the name goes into paths under .umapsync/sync/ */
+	if (!umap_sync_valid_name(name, UMAP_SYNC_NAME_MAX))
+		usage_with_options_msg(usage, options, "invalid remote name '%s': use A-Z a-z 0-9 _ -", name);
+	if (umap_remote_url_is_umap(argv[0]) || umap_remote_url_is_edit_link(argv[0]))
 		return umap_remote_cmd_clone(argv[0], argc > 1 ? argv[1] : NULL, name, cookie_file, history);
 	if (cookie_file || history)
 		usage_with_options_msg(usage, options, "--cookie-file and --history are for uMap map URLs (https://HOST/LANG/map/SLUG_ID)");

@@ -105,7 +105,7 @@ static void remote_rename(umap_repo *repo, const char *old_name, const char *new
 	    git_config_set_string(cfg, SETTING_DEFAULT_REMOTE, new_name) < 0)
 		die("cannot write the repository's config: %s", git_error_last()->message);
 	git_buf_dispose(&value);
-	static const char *const suffixes[] = { ".json", ".outbox.json", ".outbox-sent.json" };
+	static const char *const suffixes[] = { ".json", ".outbox.json", ".outbox-sent.json", ".cookies" };
 	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
 		umap_buf_clear(&from);
 		umap_buf_clear(&to);
@@ -164,7 +164,7 @@ int cmd_remote(int argc, const char **argv)
 			usage_with_options_msg(remote_usage, options, "add needs NAME and URL");
 		if (!umap_sync_valid_name(argv[1], UMAP_SYNC_NAME_MAX))
 			usage_with_options_msg(remote_usage, options, "invalid remote name '%s': use A-Z a-z 0-9 _ -", argv[1]);
-		int is_umap = umap_remote_url_is_umap(argv[2]);
+		int is_umap = umap_remote_url_is_umap(argv[2]) || umap_remote_url_is_edit_link(argv[2]);
 		umap_sync_url url;
 		if (!is_umap && umap_sync_url_parse(&url, argv[2]))
 			die_lib(NULL);
@@ -216,6 +216,7 @@ int cmd_remote(int argc, const char **argv)
 		}
 		if (!found)
 			die("no remote named '%s'", argv[1]);
+		umap_remote_cmd_forget(repo, argv[1]);
 		for (int i = 0; i < found; i++) {
 			git_config_delete_entry(cfg, names[i]);
 			free(names[i]);
@@ -231,7 +232,10 @@ int cmd_remote(int argc, const char **argv)
 	} else if (!strcmp(argv[0], "set-url")) {
 		if (argc != 3)
 			usage_with_options_msg(remote_usage, options, "set-url needs NAME and URL");
-		remote_set_url(repo, argv[1], argv[2]);
+		if (umap_remote_url_is_edit_link(argv[2]))
+			umap_remote_cmd_set_edit_link(repo, argv[1], argv[2]);
+		else
+			remote_set_url(repo, argv[1], argv[2]);
 	} else if (!strcmp(argv[0], "rename")) {
 		if (argc != 3)
 			usage_with_options_msg(remote_usage, options, "rename needs OLD and NEW");

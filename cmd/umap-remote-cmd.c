@@ -21,9 +21,31 @@
 /* Tries of one layer's save that the server refuses with 412 (someone saved it meanwhile). */
 #define SAVE_TRIES 3
 
-/* What to do about a refused session: cookies come from a browser's signed-in session. */
+/* How the session of this command is authorised beyond a session cookie file, for the hint
+ * a refusal gets. */
+static enum {
+	AUTH_SESSION,      /* cookies from a browser's signed-in session, if any */
+	AUTH_EDIT_LINK,    /* following an anonymous edit link */
+	AUTH_EDIT_COOKIE,  /* the cookie an anonymous edit link set, kept in .umapsync/sync/ */
+} auth_kind;
+
+/* Where uMap gives out a map's anonymous edit link (umap/views.py: the answer to the map's
+ * creation, the permissions panel of its anonymous owner, the email it can send). */
+#define WHERE_EDIT_LINKS "uMap shows it to them when the map is made, and in the map's permissions panel"
+
+/* What to do about a refused session. */
 static void hint_auth(const char *remote)
 {
+	if (auth_kind == AUTH_EDIT_LINK || (auth_kind == AUTH_EDIT_COOKIE && !remote)) {
+		hint("check that the link was copied whole, or ask the map's creator for it (" WHERE_EDIT_LINKS ")");
+		return;
+	}
+	if (auth_kind == AUTH_EDIT_COOKIE) {
+		hint("uMap's anonymous edit cookie lasts 30 days and gives no rights once the map has an owner: follow "
+		     "the map's anonymous edit link again with 'umapsync remote set-url %s LINK' (or, if the map has an "
+		     "owner now, sign in and use 'umapsync remote set-cookie-file %s FILE')", remote, remote);
+		return;
+	}
 	hint("sign in to the map's uMap in a browser, export its cookies to a file (Netscape format, as curl -c "
 	     "writes) and give it with %s%s%s; the file is read again at each command",
 	     remote ? "'umapsync remote set-cookie-file " : "--cookie-file FILE", remote ? remote : "",
@@ -79,7 +101,46 @@ static char *cookie_path(const char *file)
 	return abs;
 }
 
-static umap_remote *open_session(const char *url, const char *cookie_file, const char *remote)
+/* .umapsync/sync/NAME.cookies: the cookie remote NAME's anonymous edit link set. Beside the
+ * sync state, in the git directory: no commit, push or clone of the repository carries it. */
+static char *edit_cookie_path(umap_repo *repo, const char *name)
+{
+	umap_buf path = UMAP_BUF_INIT;
+	if (umap_buf_printf(&path, "%s/sync/%s.cookies", umap_repo_gitdir(repo), name))
+		die("out of memory");
+	return umap_buf_detach(&path);
+}
+
+/* The remote's edit cookie file when it has one, else NULL. */
+static char *edit_cookie_kept(umap_repo *repo, const char *name)
+{
+	char *path = edit_cookie_path(repo, name);
+	if (access(path, F_OK) == 0)
+		return path;
+	free(path);
+	return NULL;
+}
+
+/* Keeps the anonymous owner cookie of the session in .umapsync/sync/NAME.cookies, 0600. */
+static void keep_edit_cookie(umap_repo *repo, const char *name, const umap_remote *session)
+{
+	umap_buf text = UMAP_BUF_INIT, dir = UMAP_BUF_INIT;
+	char *path = edit_cookie_path(repo, name);
+	if (umap_buf_printf(&dir, "%s/sync", umap_repo_gitdir(repo)))
+		die("out of memory");
+	if (umap_remote_edit_cookie(&text, session) || umap_mkdir_p(dir.ptr, 0777) ||
+	    umap_file_write_private(path, text.ptr, text.len))
+		die_lib("keeping the anonymous edit cookie");
+	memset(text.ptr, 0, text.len);
+	umap_buf_dispose(&text);
+	umap_buf_dispose(&dir);
+	free(path);
+}
+
+/* A session on the map at `url` with the session cookie file and the edit cookie file, each
+ * optional. */
+static umap_remote *open_session(const char *url, const char *cookie_file, const char *edit_cookie_file,
+				 const char *remote)
 {
 	umap_remote_url parsed;
 	if (umap_remote_url_parse(&parsed, url))
@@ -87,9 +148,40 @@ static umap_remote *open_session(const char *url, const char *cookie_file, const
 	umap_remote *session = NULL;
 	if (cookie_file && access(cookie_file, R_OK) < 0)
 		die_errno("cannot read the cookie file '%s' (umapsync-remote.*.cookiefile)", cookie_file);
-	if (umap_remote_open(&session, &parsed, cookie_file))
+	if (edit_cookie_file && access(edit_cookie_file, R_OK) < 0)
+		die_errno("cannot read the anonymous edit cookie '%s'", edit_cookie_file);
+	umap_remote_options opts = UMAP_REMOTE_OPTIONS_INIT;
+	opts.cookie_file = cookie_file;
+	opts.edit_cookie_file = edit_cookie_file;
+	auth_kind = edit_cookie_file ? AUTH_EDIT_COOKIE : AUTH_SESSION;
+	if (umap_remote_open(&session, &parsed, &opts))
 		die_remote(remote);
 	umap_remote_url_dispose(&parsed);
+	return session;
+}
+
+/* A session through an anonymous edit link; *url gets the map's URL (what the remote keeps:
+ * the link itself is a secret, and so never goes to the config). */
+static umap_remote *open_edit_link(char **url, const char *link, const char *cookie_file, const char *remote)
+{
+	umap_remote_options opts = UMAP_REMOTE_OPTIONS_INIT;
+	opts.cookie_file = cookie_file;
+	umap_remote_url map;
+	umap_remote *session = NULL;
+	auth_kind = AUTH_EDIT_LINK;
+	if (umap_remote_open_edit_link(&session, &map, link, &opts)) {
+		/* the link led to the map, which has an owner now: a signed-in session may edit it */
+		if (map.origin)
+			auth_kind = AUTH_SESSION;
+		umap_remote_url_dispose(&map);
+		die_remote(remote);
+	}
+	auth_kind = AUTH_EDIT_COOKIE;
+	umap_buf text = UMAP_BUF_INIT;
+	if (umap_buf_printf(&text, "%s%s/map/%s_%ld", map.origin, map.prefix, map.slug ? map.slug : "map", map.map_id))
+		die("out of memory");
+	*url = umap_buf_detach(&text);
+	umap_remote_url_dispose(&map);
 	return session;
 }
 
@@ -467,9 +559,19 @@ static json_t *fetch_history(umap_remote *session, const json_t *root, const jso
 
 /* ---- clone, remote add ---------------------------------------------------------------------- */
 
-int umap_remote_cmd_clone(const char *url, const char *dir_arg, const char *name, const char *cookie_file,
+int umap_remote_cmd_clone(const char *url_arg, const char *dir_arg, const char *name, const char *cookie_file,
 			  int history)
 {
+	int by_link = umap_remote_url_is_edit_link(url_arg);
+	char *cookies = by_link ? cookie_path(cookie_file) : NULL;
+	umap_remote *session = NULL;
+	char *link_target = NULL;
+	/* a link names its map only by its redirect: followed before the directory is chosen */
+	if (by_link && dir_arg && !umap_dir_empty_or_missing(dir_arg))
+		die("destination '%s' already exists and is not empty", dir_arg);
+	if (by_link)
+		session = open_edit_link(&link_target, url_arg, cookies, NULL);
+	const char *url = by_link ? link_target : url_arg;
 	umap_remote_url parsed;
 	if (umap_remote_url_parse(&parsed, url))
 		die_lib(NULL);
@@ -478,8 +580,10 @@ int umap_remote_cmd_clone(const char *url, const char *dir_arg, const char *name
 	const char *dir = dir_arg ? dir_arg : fallback.ptr;
 	if (!umap_dir_empty_or_missing(dir))
 		die("destination '%s' already exists and is not empty", dir);
-	char *cookies = cookie_path(cookie_file);
-	umap_remote *session = open_session(url, cookies, NULL);
+	if (!session) {
+		cookies = cookie_path(cookie_file);
+		session = open_session(url, cookies, NULL, NULL);
+	}
 	char *uri = map_uri(url);
 	json_t *state = json_pack("{s:s, s:I, s:n, s:I}", "client_id", "umap", "cursor", (json_int_t)0, "synced",
 				  "next_op", (json_int_t)1);
@@ -521,6 +625,8 @@ int umap_remote_cmd_clone(const char *url, const char *dir_arg, const char *name
 	sync_remote_save(repo, name, url, NULL);
 	if (cookies)
 		config_remote_set(repo, name, "cookiefile", cookies);
+	if (by_link)
+		keep_edit_cookie(repo, name, session);
 	sync_state_save(repo, name, state);
 	size_t nlayers = json_array_size(json_object_get(root, "layers")), nfeatures = 0;
 	json_t *fc;
@@ -528,6 +634,9 @@ int umap_remote_cmd_clone(const char *url, const char *dir_arg, const char *name
 		nfeatures += json_array_size(json_object_get(fc, "features"));
 	fprintf(stderr, "Cloned uMap map %ld into '%s': %zu layer%s, %zu feature%s\n", parsed.map_id, dir, nlayers,
 		nlayers == 1 ? "" : "s", nfeatures, nfeatures == 1 ? "" : "s");
+	if (by_link)
+		fprintf(stderr, "The anonymous edit link's cookie is kept in %s/" UMAP_REPO_DIR "/sync/%s.cookies, "
+				"readable by you only\n", dir, name);
 	printf("%s\n", file.ptr);
 	umap_buf_dispose(&message);
 	umap_buf_dispose(&file);
@@ -536,6 +645,7 @@ int umap_remote_cmd_clone(const char *url, const char *dir_arg, const char *name
 	json_decref(state);
 	free(uri);
 	free(cookies);
+	free(link_target);
 	umap_repo_free(repo);
 	umap_remote_free(session);
 	umap_remote_url_dispose(&parsed);
@@ -545,21 +655,58 @@ int umap_remote_cmd_clone(const char *url, const char *dir_arg, const char *name
 void umap_remote_cmd_add(umap_repo *repo, const char *name, const char *url, const char *cookie_file)
 {
 	char *cookies = cookie_path(cookie_file);
-	umap_remote *session = open_session(url, cookies, NULL);
-	umap_remote_free(session);
-	sync_remote_save(repo, name, url, NULL);
+	char *map_url = NULL;
+	int by_link = umap_remote_url_is_edit_link(url);
+	umap_remote *session = by_link ? open_edit_link(&map_url, url, cookies, NULL) : open_session(url, cookies, NULL, NULL);
+	/* the cookie first: a remote without it would be refused at its first push */
+	if (by_link)
+		keep_edit_cookie(repo, name, session);
+	sync_remote_save(repo, name, by_link ? map_url : url, NULL);
 	if (cookies)
 		config_remote_set(repo, name, "cookiefile", cookies);
+	umap_remote_free(session);
+	free(map_url);
 	free(cookies);
 }
 
-void umap_remote_cmd_set_cookie_file(umap_repo *repo, const char *name, const char *file)
+/* The URL of remote NAME, which must be a uMap map: else death, saying `why`. */
+static char *umap_remote_url_of(umap_repo *repo, const char *name, const char *why)
 {
 	char *url = config_remote_value(repo, name, "url");
 	if (!url)
 		die("no remote named '%s'", name);
 	if (!umap_remote_url_is_umap(url))
-		die("remote '%s' is not a uMap map (%s): cookie files are for uMap remotes", name, url);
+		die("remote '%s' is not a uMap map (%s): %s", name, url, why);
+	return url;
+}
+
+void umap_remote_cmd_set_edit_link(umap_repo *repo, const char *name, const char *link)
+{
+	char *url = umap_remote_url_of(repo, name, "add the anonymous edit link as a remote of its own");
+	char *cookies = config_remote_value(repo, name, "cookiefile");
+	if (cookies && access(cookies, R_OK) < 0)
+		die_errno("cannot read the cookie file '%s' (umapsync-remote.%s.cookiefile)", cookies, name);
+	char *map_url = NULL;
+	umap_remote *session = open_edit_link(&map_url, link, cookies, name);
+	keep_edit_cookie(repo, name, session);
+	sync_remote_save(repo, name, map_url, NULL);
+	umap_remote_free(session);
+	free(map_url);
+	free(cookies);
+	free(url);
+}
+
+void umap_remote_cmd_forget(umap_repo *repo, const char *name)
+{
+	char *path = edit_cookie_path(repo, name);
+	if (unlink(path) < 0 && errno != ENOENT)
+		die_errno("cannot remove %s", path);
+	free(path);
+}
+
+void umap_remote_cmd_set_cookie_file(umap_repo *repo, const char *name, const char *file)
+{
+	char *url = umap_remote_url_of(repo, name, "cookie files are for uMap remotes");
 	char *cookies = cookie_path(file);
 	config_remote_set(repo, name, "cookiefile", cookies);
 	free(cookies);
@@ -574,7 +721,9 @@ int umap_remote_cmd_pull(umap_repo *repo, struct sync_remote *remote, const char
 	json_t *u = umap_state(state);
 	json_t *versions = json_object_get(u, "layers");
 	char *cookies = config_remote_value(repo, remote->name, "cookiefile");
-	umap_remote *session = open_session(remote->url, cookies, remote->name);
+	char *edit_cookie = edit_cookie_kept(repo, remote->name);
+	umap_remote *session = open_session(remote->url, cookies, edit_cookie, remote->name);
+	free(edit_cookie);
 	char *uri = map_uri(remote->url);
 	umap_remote_url parsed;
 	if (umap_remote_url_parse(&parsed, remote->url))
@@ -916,7 +1065,9 @@ int umap_remote_cmd_push(umap_repo *repo, struct sync_remote *remote)
 	require_clean_worktree(repo, &head_tree, "push");
 	c.server = pushing.server = json_deep_copy(base);
 	char *cookies = config_remote_value(repo, remote->name, "cookiefile");
-	umap_remote *session = open_session(remote->url, cookies, remote->name);
+	char *edit_cookie = edit_cookie_kept(repo, remote->name);
+	umap_remote *session = open_session(remote->url, cookies, edit_cookie, remote->name);
+	free(edit_cookie);
 	fprintf(stderr, "To %s\n", remote->url);
 
 	/* settings first: the server checks no version for them, so we do */

@@ -148,16 +148,29 @@ static void clean_temps_once(const char *dir)
 	umap_fs_clean_temps(dir, NULL); /* best effort: the write says what goes wrong */
 }
 
-int umap_file_write_atomic(const char *path, const void *data, size_t len)
+/* secret: the temporary file is made 0600 before anything is written to it */
+static int write_whole(const char *path, const void *data, size_t len, int secret)
 {
 	umap_atomic_file f;
 	int rc = umap_atomic_file_open(&f, path);
+	if (!rc && secret && fchmod(f.fd, 0600) < 0)
+		rc = umap_error_set_errno(UMAP_EIO, "cannot write '%s'", path);
 	if (!rc)
 		rc = umap_atomic_file_write(&f, data, len);
 	if (!rc)
 		return umap_atomic_file_commit(&f);
 	umap_atomic_file_abort(&f);
 	return rc;
+}
+
+int umap_file_write_atomic(const char *path, const void *data, size_t len)
+{
+	return write_whole(path, data, len, 0);
+}
+
+int umap_file_write_private(const char *path, const void *data, size_t len)
+{
+	return write_whole(path, data, len, 1);
 }
 
 int umap_atomic_file_open(umap_atomic_file *f, const char *path)

@@ -18,6 +18,9 @@ int umap_file_read(umap_buf *out, const char *path, size_t max_size);
  * name up to NAME_MAX can be written); the first write of a process to a directory first
  * removes the ones that killed writers left there (umap_fs_clean_temps). */
 int umap_file_write_atomic(const char *path, const void *data, size_t len);
+/* The same for a secret: the file is 0600 (only its owner reads it) before a byte is written,
+ * whatever the umask or the mode of the file it replaces. */
+int umap_file_write_private(const char *path, const void *data, size_t len);
 
 /* The same for output written in pieces (too large to hold in memory): open, write any
  * number of times, then commit (fsync, rename, fsync the directory) or abort (the

@@ -124,6 +124,37 @@ void umap_remote_url_dispose(umap_remote_url *url)
 	memset(url, 0, sizeof(url[0]));
 }
 
+/* Bytes of an anonymous edit link: a signed map id is some 50. */
+#define EDIT_LINK_MAX 2048
+#define EDIT_LINK_MARK "/map/anonymous-edit/"
+
+/* The offset of the signature in an anonymous edit link; 0 when url is not one. */
+static size_t edit_link_signature(const char *url)
+{
+	const char *path;
+	size_t olen;
+	if (!url || strlen(url) > EDIT_LINK_MAX || split_origin(&path, &olen, url))
+		return 0;
+	const char *mark = NULL;
+	for (const char *p = strstr(path, EDIT_LINK_MARK); p; p = strstr(p + 1, EDIT_LINK_MARK))
+		mark = p;
+	if (!mark)
+		return 0;
+	const char *sig = mark + strlen(EDIT_LINK_MARK);
+	if (!*sig)
+		return 0;
+	/* Django's Signer: the value, ':', base64url; a mail client may have encoded the ':' */
+	for (const char *p = sig; *p; p++)
+		if (!(isalnum((unsigned char)*p) || *p == ':' || *p == '-' || *p == '_' || *p == '%'))
+			return 0;
+	return (size_t)(sig - url);
+}
+
+int umap_remote_url_is_edit_link(const char *url)
+{
+	return edit_link_signature(url) != 0;
+}
+
 /* ---- The session -------------------------------------------------------------------------- */
 
 struct umap_remote {
@@ -199,9 +230,10 @@ static int landed_on_login(CURL *curl)
 }
 
 /* One request of the session. mime: a multipart POST; method "POST" without mime posts an
- * empty form. Fails only when no HTTP answer came (UMAP_ENET) or it was too big. */
-static int perform(answer *a, umap_remote *r, const char *method, const char *url, curl_mime *mime,
-		   const char *reference)
+ * empty form. Fails only when no HTTP answer came (UMAP_ENET) or it was too big; its
+ * messages name the URL as `shown` (a URL that holds a secret is not shown whole). */
+static int perform_as(answer *a, umap_remote *r, const char *method, const char *url, const char *shown,
+		      curl_mime *mime, const char *reference)
 {
 	memset(a, 0, sizeof(*a));
 	CURL *curl = r->curl;
@@ -257,13 +289,19 @@ static int perform(answer *a, umap_remote *r, const char *method, const char *ur
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(curl, CURLOPT_MIMEPOST, NULL);
 	if (a->too_big)
-		return umap_error_set(UMAP_ELIMIT, "the answer of %s is over %zu MiB", url, UMAP_REMOTE_MAX_BODY >> 20);
+		return umap_error_set(UMAP_ELIMIT, "the answer of %s is over %zu MiB", shown, UMAP_REMOTE_MAX_BODY >> 20);
 	if (rc != CURLE_OK)
-		return umap_error_set(UMAP_ENET, "cannot reach %s: %s", url, curl_easy_strerror(rc));
+		return umap_error_set(UMAP_ENET, "cannot reach %s: %s", shown, curl_easy_strerror(rc));
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &a->status);
 	if (!a->body.ptr && umap_buf_puts(&a->body, ""))
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	return 0;
+}
+
+static int perform(answer *a, umap_remote *r, const char *method, const char *url, curl_mime *mime,
+		   const char *reference)
+{
+	return perform_as(a, r, method, url, url, mime, reference);
 }
 
 static int login_error(const umap_remote *r)
@@ -380,20 +418,21 @@ int umap_remote_reload(umap_remote *r)
 	return 0;
 }
 
-int umap_remote_open(umap_remote **out, const umap_remote_url *url, const char *cookie_file)
+/* A session on `origin` whose cookie engine holds the options' cookie files; NULL when out
+ * of memory. */
+static umap_remote *session_new(const char *origin, size_t origin_len, const umap_remote_options *opts)
 {
-	*out = NULL;
 	pthread_once(&curl_once, curl_init_once);
 	umap_remote *r = calloc(1, sizeof(*r));
-	if (!r || !(r->curl = curl_easy_init()) || !(r->origin = strdup(url->origin)) ||
-	    !(r->prefix = strdup(url->prefix)) || (url->slug && !(r->slug = strdup(url->slug)))) {
+	if (!r || !(r->curl = curl_easy_init()) || !(r->origin = strndup(origin, origin_len))) {
 		umap_remote_free(r);
-		return umap_error_set(UMAP_ENOMEM, "out of memory");
+		return NULL;
 	}
-	r->map_id = url->map_id;
 	CURL *c = r->curl;
-	/* the cookie engine: reads the file once, never writes it (no COOKIEJAR) */
-	curl_easy_setopt(c, CURLOPT_COOKIEFILE, cookie_file ? cookie_file : "");
+	/* the cookie engine: reads the files once, never writes them (no COOKIEJAR) */
+	curl_easy_setopt(c, CURLOPT_COOKIEFILE, opts && opts->cookie_file ? opts->cookie_file : "");
+	if (opts && opts->edit_cookie_file)
+		curl_easy_setopt(c, CURLOPT_COOKIEFILE, opts->edit_cookie_file);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
@@ -404,6 +443,20 @@ int umap_remote_open(umap_remote **out, const umap_remote_url *url, const char *
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "umapsync");
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	return r;
+}
+
+/* Takes the map's place in the session and reads its geojson; frees r on failure. */
+static int session_start(umap_remote **out, umap_remote *r, const umap_remote_url *url)
+{
+	free(r->prefix);
+	free(r->slug);
+	r->slug = NULL;
+	if (!(r->prefix = strdup(url->prefix)) || (url->slug && !(r->slug = strdup(url->slug)))) {
+		umap_remote_free(r);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	r->map_id = url->map_id;
 	int rc = umap_remote_reload(r);
 	if (rc) {
 		umap_remote_free(r);
@@ -411,6 +464,130 @@ int umap_remote_open(umap_remote **out, const umap_remote_url *url, const char *
 	}
 	*out = r;
 	return 0;
+}
+
+int umap_remote_open(umap_remote **out, const umap_remote_url *url, const umap_remote_options *opts)
+{
+	*out = NULL;
+	umap_remote *r = session_new(url->origin, strlen(url->origin), opts);
+	if (!r)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	return session_start(out, r, url);
+}
+
+/* Frees a cookie list from CURLINFO_COOKIELIST, its copies of the secrets wiped first. */
+static void wipe_cookie_list(struct curl_slist *list)
+{
+	for (struct curl_slist *c = list; c; c = c->next)
+		memset(c->data, 0, strlen(c->data));
+	curl_slist_free_all(list);
+}
+
+/* The line of the session's cookie list holding the anonymous owner cookie of map_id
+ * (Netscape format: domain, flag, path, secure, expiry, name, value); NULL when none. The
+ * caller frees the list. */
+static const char *find_edit_cookie(struct curl_slist **list, const umap_remote *r, long map_id)
+{
+	*list = NULL;
+	char name[64];
+	snprintf(name, sizeof(name), "anonymous_owner|%ld\t", map_id);
+	if (curl_easy_getinfo(r->curl, CURLINFO_COOKIELIST, list) != CURLE_OK)
+		return NULL;
+	for (struct curl_slist *c = *list; c; c = c->next) {
+		const char *f = c->data;
+		for (int i = 0; i < 5 && f; i++)
+			f = strchr(f, '\t') ? strchr(f, '\t') + 1 : NULL;
+		if (f && umap_starts_with(f, name) && f[strlen(name)])
+			return c->data;
+	}
+	return NULL;
+}
+
+int umap_remote_open_edit_link(umap_remote **out, umap_remote_url *map, const char *link,
+			       const umap_remote_options *opts)
+{
+	*out = NULL;
+	memset(map, 0, sizeof(*map));
+	size_t sig = edit_link_signature(link);
+	if (!sig)
+		return umap_error_set(UMAP_EINVALID, "invalid anonymous edit link: expected "
+				      "https://HOST/LANG/map/anonymous-edit/SIGNATURE");
+	const char *path;
+	size_t olen;
+	split_origin(&path, &olen, link);
+	umap_buf shown = UMAP_BUF_INIT;
+	umap_remote *r = NULL;
+	if (umap_buf_printf(&shown, "%.*s***", (int)sig, link) || !(r = session_new(link, olen, opts))) {
+		umap_buf_dispose(&shown);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	/* the answer is read, not followed: its target must be a map on the same instance */
+	curl_easy_setopt(r->curl, CURLOPT_FOLLOWLOCATION, 0L);
+	answer a;
+	int rc = perform_as(&a, r, "GET", link, shown.ptr, NULL, NULL);
+	curl_easy_setopt(r->curl, CURLOPT_FOLLOWLOCATION, 1L);
+	umap_buf_dispose(&shown);
+	if (rc) {
+		umap_remote_free(r);
+		return rc;
+	}
+	char *target = NULL;
+	const char *target_path = NULL;
+	size_t target_olen = 0;
+	struct curl_slist *cookies = NULL;
+	if (a.status == 403)
+		rc = umap_error_set(UMAP_EAUTH, "the anonymous edit link is not valid: %s refused its signature "
+				    "(403 Forbidden)", r->origin);
+	else if (a.status == 404)
+		rc = umap_error_set(UMAP_ENOTFOUND, "the anonymous edit link names no map on %s (404): the map may "
+				    "have been deleted", r->origin);
+	else if (a.status < 300 || a.status > 308 ||
+		 curl_easy_getinfo(r->curl, CURLINFO_REDIRECT_URL, &target) != CURLE_OK || !target ||
+		 split_origin(&target_path, &target_olen, target))
+		rc = umap_error_set(UMAP_EINVALID, "%s is not a uMap server: the anonymous edit link answered %ld, not "
+				    "a redirect to its map", r->origin, a.status);
+	else if (target_olen != olen || strncmp(target, r->origin, olen))
+		rc = umap_error_set(UMAP_EINVALID, "the anonymous edit link redirects to another server (%.*s): refused",
+				    (int)target_olen, target);
+	else if (strstr(target_path, "/login"))
+		rc = umap_error_set(UMAP_EAUTH, "the anonymous edit link is not valid: %s answered with its login page",
+				    r->origin);
+	else if (umap_remote_url_parse(map, target))
+		rc = umap_error_set(UMAP_EINVALID, "the anonymous edit link does not lead to a map: %s redirects it to "
+				    "%.200s", r->origin, target_path);
+	else if (!find_edit_cookie(&cookies, r, map->map_id)) {
+		wipe_cookie_list(cookies);
+		answer_dispose(&a);
+		umap_remote_free(r);
+		return umap_error_set(UMAP_EAUTH, "the anonymous edit link gives no right to edit map %ld any more: "
+				      "%s set no anonymous owner cookie (the map has an owner now)", map->map_id,
+				      map->origin);
+	}
+	wipe_cookie_list(cookies);
+	answer_dispose(&a);
+	if (rc) {
+		umap_remote_url_dispose(map);
+		umap_remote_free(r);
+		return rc;
+	}
+	rc = session_start(out, r, map);
+	if (rc)
+		umap_remote_url_dispose(map);
+	return rc;
+}
+
+int umap_remote_edit_cookie(umap_buf *out, const umap_remote *r)
+{
+	struct curl_slist *list = NULL;
+	const char *line = find_edit_cookie(&list, r, r->map_id);
+	int rc = 0;
+	if (!line)
+		rc = umap_error_set(UMAP_ENOTFOUND, "the session holds no anonymous owner cookie for map %ld", r->map_id);
+	else if (umap_buf_printf(out, "# Netscape HTTP Cookie File\n# the anonymous owner cookie of uMap map %ld, set by "
+				      "its anonymous edit link: a secret\n%s\n", r->map_id, line))
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	wipe_cookie_list(list);
+	return rc;
 }
 
 void umap_remote_free(umap_remote *r)

@@ -22,17 +22,41 @@ int umap_remote_url_is_umap(const char *url);
 int umap_remote_url_parse(umap_remote_url *out, const char *url);
 void umap_remote_url_dispose(umap_remote_url *url);
 
-/* A session with one instance: one libcurl handle whose cookie engine reads the cookie file
+/* 1 when `url` is an anonymous edit link, https://HOST/LANG/map/anonymous-edit/SIGNATURE (any
+ * path before /map/): what uMap gives the creator of a map without owner. Its signature is
+ * a secret: anyone holding the link may edit the map. */
+int umap_remote_url_is_edit_link(const char *url);
+
+/* A session with one instance: one libcurl handle whose cookie engine reads the cookie files
  * (Netscape format, never written back) and keeps what the server sets (csrftoken). */
 typedef struct umap_remote umap_remote;
+
+typedef struct umap_remote_options {
+	const char *cookie_file;      /* a signed-in session's cookies; NULL: none */
+	const char *edit_cookie_file; /* the cookie an anonymous edit link set (umap_remote_edit_cookie) */
+} umap_remote_options;
+#define UMAP_REMOTE_OPTIONS_INIT { NULL, NULL }
 
 /* Bytes one answer may hold: a datalayer of several hundred thousand features fits. */
 #define UMAP_REMOTE_MAX_BODY ((size_t)256 << 20)
 
-/* Opens a session and reads the map's geojson (properties.urls, datalayers). cookie_file
- * may be NULL. Errors: UMAP_ENOTFOUND (no such map), UMAP_EINVALID (not a uMap: no
- * properties.urls), UMAP_EAUTH (a login page or 403), UMAP_ENET. */
-int umap_remote_open(umap_remote **out, const umap_remote_url *url, const char *cookie_file);
+/* Opens a session and reads the map's geojson (properties.urls, datalayers). opts may be
+ * NULL. Errors: UMAP_ENOTFOUND (no such map), UMAP_EINVALID (not a uMap: no properties.urls),
+ * UMAP_EAUTH (a login page or 403), UMAP_ENET. */
+int umap_remote_open(umap_remote **out, const umap_remote_url *url, const umap_remote_options *opts);
+/* Opens a session through an anonymous edit link, as uMap's MapAnonymousEditUrl view answers
+ * it: the link's redirect (followed on the same origin only) names the map, returned in *map,
+ * and sets the signed anonymous_owner|ID cookie, which the session keeps and sends. No message
+ * holds the link's signature. Errors: UMAP_EAUTH (403: a wrong signature; a login page; or,
+ * with *map set, no cookie: the map has an owner now, whose signed-in session may edit it),
+ * UMAP_ENOTFOUND (no such map), UMAP_EINVALID (not a uMap answer, a redirect elsewhere),
+ * UMAP_ENET; then as umap_remote_open. *map is empty on failure but in that one case. */
+int umap_remote_open_edit_link(umap_remote **out, umap_remote_url *map, const char *link,
+			       const umap_remote_options *opts);
+/* The anonymous owner cookie of the session's map, as a Netscape cookie file's text (what
+ * edit_cookie_file reads back). A secret: keep it 0600 and wipe the buffer. UMAP_ENOTFOUND
+ * when the session has none. */
+int umap_remote_edit_cookie(umap_buf *out, const umap_remote *remote);
 void umap_remote_free(umap_remote *remote);
 /* The map's geojson as read by open (borrowed): properties.datalayers is the layers' tree. */
 const json_t *umap_remote_map(const umap_remote *remote);

@@ -386,3 +386,203 @@ teardown_stub_only() {
 	run umapsync pull
 	assert_output "Already up to date."
 }
+
+# ---- anonymous edit links -------------------------------------------------------------------
+
+# edit_link: $LINK is the map's anonymous edit link (the stub runs with --anonymous), $SIG its
+# signature: both secrets.
+edit_link() {
+	LINK=$(curl -sS --max-time 10 "$BASE/__stub/edit-link" | jq -r .url)
+	SIG=${LINK##*/anonymous-edit/}
+	[ -n "$SIG" ] && [ "$SIG" != "$LINK" ]
+}
+
+# edit_cookie DIR: the value of the anonymous owner cookie kept in DIR for origin.
+edit_cookie() {
+	awk -F'\t' '$6 == "anonymous_owner|42" { print $7 }' "$1/.umapsync/sync/${2:-origin}.cookies"
+}
+
+# refute_secret DIR SECRET: SECRET is in no file under DIR but its cookie file, and in no git
+# object, commit message, config or reflog of its repository.
+refute_secret() {
+	run grep -rlF --exclude='*.cookies' -- "$2" "$1"
+	assert_failure 1
+	run sh -c 'git --git-dir="$1/.umapsync" cat-file --batch-all-objects --batch | grep -caF -- "$2"' _ "$1" "$2"
+	assert_output 0
+	run sh -c 'git --git-dir="$1/.umapsync" log -p --all | grep -cF -- "$2"' _ "$1" "$2"
+	assert_output 0
+	run grep -cF -- "$2" "$1/.umapsync/config"
+	assert_output 0
+}
+
+@test "anonymous edit link: clone keeps the map's URL, and the cookie 0600 in .umapsync/sync; no secret elsewhere" {
+	start_stub --anonymous
+	edit_link
+	umask 000
+	run_split umapsync clone "$LINK"
+	assert_success
+	assert_output "velo-lyon.umap"
+	[ "$stderr" = "Cloned uMap map 42 into 'velo-lyon': 3 layers, 3 features
+The anonymous edit link's cookie is kept in velo-lyon/.umapsync/sync/origin.cookies, readable by you only" ]
+	cd velo-lyon
+	run stat -c %a .umapsync/sync/origin.cookies
+	assert_output 600
+	cookie=$(edit_cookie .)
+	[ -n "$cookie" ]
+	# the remote is the map, not the link
+	run umapsync remote -v
+	assert_output "origin	$URL"
+	run umapsync log --oneline origin/main
+	assert_output --regexp "^[0-9a-f]{7} Clone map 42 from $URL$"
+	refute_secret . "$SIG"
+	refute_secret . "$cookie"
+	run grep -c "$SIG" .umapsync/sync/origin.cookies
+	assert_output 0
+}
+
+@test "anonymous edit link: pull and push an edit with the kept cookie; nothing secret printed" {
+	start_stub --anonymous
+	edit_link
+	run umapsync clone "$LINK" work
+	assert_success
+	cd work
+	cookie=$(edit_cookie .)
+	someone_saves "$PARKS" '.features[0].properties.name = "Parc"'
+	run umapsync pull
+	assert_success
+	[[ $output != *"$cookie"* && $output != *"$SIG"* ]]
+	run jq -r '.layers[1].features[0].properties.name' velo-lyon.umap
+	assert_output "Parc"
+	sed -i 's/"capacity": 40/"capacity": 64/' velo-lyon.umap
+	umapsync commit -m "Bellecour 64" >/dev/null
+	run_split umapsync push
+	assert_success
+	[ "$stderr" = "To $URL
+   saved layer 'Bike parking' (version $(stub_state ".layers[\"$BIKE\"].version" | tr -d '"'))" ]
+	run stub_state ".layers[\"$BIKE\"].geojson.features[0].properties.capacity"
+	assert_output 64
+	refute_secret . "$cookie"
+	refute_secret . "$SIG"
+	# the same map without the cookie: uMap refuses the save (403)
+	cd ..
+	umapsync clone "$URL" plain >/dev/null 2>&1
+	cd plain
+	sed -i 's/"capacity": 64/"capacity": 65/' velo-lyon.umap
+	umapsync commit -m "Bellecour 65" >/dev/null
+	run umapsync push
+	assert_failure 128
+	assert_output --partial "saving layer 'Bike parking': the server refused (403 Forbidden)"
+}
+
+@test "anonymous edit link: a wrong signature is refused, saying what to do; nothing left behind" {
+	start_stub --anonymous
+	edit_link
+	bad="${LINK%?}x"
+	[ "$bad" != "$LINK" ] || bad="${LINK%?}y"
+	run_split umapsync clone "$bad" work
+	assert_failure 128
+	assert_output ""
+	[ "$stderr" = "fatal: the anonymous edit link is not valid: $BASE refused its signature (403 Forbidden)
+hint: check that the link was copied whole, or ask the map's creator for it (uMap shows it to them when the map is made, and in the map's permissions panel)" ]
+	[ ! -e work ]
+	[ ! -e velo-lyon ]
+	mkdir repo && cd repo
+	umapsync init >/dev/null
+	run_split umapsync remote add origin "$bad"
+	assert_failure 128
+	[[ $stderr == "fatal: the anonymous edit link is not valid: $BASE refused its signature (403 Forbidden)"* ]]
+	[[ $stderr != *"${bad##*/}"* ]]
+	run umapsync remote
+	assert_output ""
+	[ ! -e .umapsync/sync/origin.cookies ]
+	# a network failure does not show the link either
+	teardown_stub_only
+	run_split umapsync clone "$LINK" gone
+	assert_failure 128
+	[[ $stderr == "fatal: cannot reach $BASE/fr/map/anonymous-edit/***: "* ]]
+	[[ $stderr != *"$SIG"* ]]
+}
+
+@test "anonymous edit link: remote add, rename and remove carry the cookie; set-url with the link renews an expired one" {
+	start_stub --anonymous
+	edit_link
+	mkdir repo && cd repo
+	umapsync init >/dev/null
+	run_split umapsync remote add lyon "$LINK"
+	assert_success
+	[ "$stderr" = "" ]
+	run umapsync remote -v
+	assert_output "lyon	$URL"
+	run stat -c %a .umapsync/sync/lyon.cookies
+	assert_output 600
+	run umapsync pull lyon
+	assert_success
+	run umapsync remote rename lyon origin
+	assert_success
+	[ ! -e .umapsync/sync/lyon.cookies ]
+	run stat -c %a .umapsync/sync/origin.cookies
+	assert_output 600
+	# a month later the cookie has expired: the save is refused, with what to do
+	awk -F'\t' 'BEGIN { OFS = "\t" } $6 == "anonymous_owner|42" { $5 = 1 } { print }' \
+		.umapsync/sync/origin.cookies >expired && cat expired >.umapsync/sync/origin.cookies && rm expired
+	sed -i 's/"capacity": 40/"capacity": 64/' velo-lyon.umap
+	umapsync commit -m "Bellecour 64" >/dev/null
+	run_split umapsync push
+	assert_failure 128
+	[ "$stderr" = "To $URL
+fatal: saving layer 'Bike parking': the server refused (403 Forbidden): this session may not edit this map (ask its owner for rights, or sign in as someone who has them)
+hint: uMap's anonymous edit cookie lasts 30 days and gives no rights once the map has an owner: follow the map's anonymous edit link again with 'umapsync remote set-url origin LINK' (or, if the map has an owner now, sign in and use 'umapsync remote set-cookie-file origin FILE')" ]
+	run umapsync remote set-url origin "$LINK"
+	assert_success
+	run stat -c %a .umapsync/sync/origin.cookies
+	assert_output 600
+	run umapsync push
+	assert_success
+	run stub_state ".layers[\"$BIKE\"].geojson.features[0].properties.capacity"
+	assert_output 64
+	refute_secret . "$SIG"
+	run umapsync remote remove origin
+	assert_success
+	[ ! -e .umapsync/sync/origin.cookies ]
+}
+
+@test "anonymous edit link: a map that has an owner now, a redirect to another host, not a uMap, a sync remote, a name that is a path: refused" {
+	start_stub --anonymous
+	edit_link
+	# the remote's name goes into .umapsync/sync/NAME.cookies
+	run_split umapsync clone "$LINK" evil -o ../x
+	assert_failure 129
+	[[ $stderr == "error: invalid remote name '../x': use A-Z a-z 0-9 _ -"* ]]
+	[ ! -e evil ] && [ ! -e x.cookies ]
+	umapsync clone "$LINK" work >/dev/null 2>&1
+	cd work
+	stub edit-link-elsewhere
+	run_split umapsync remote set-url origin "$LINK"
+	assert_failure 128
+	[ "$stderr" = "fatal: the anonymous edit link redirects to another server (http://umap.invalid): refused" ]
+	cp .umapsync/sync/origin.cookies "$TEST_DIR/cookies.before"
+	teardown_stub_only
+	start_stub --anonymous
+	edit_link
+	stub owner
+	run_split umapsync clone "$LINK" "$TEST_DIR/taken"
+	assert_failure 128
+	[ "$stderr" = "fatal: the anonymous edit link gives no right to edit map 42 any more: $BASE set no anonymous owner cookie (the map has an owner now)
+hint: sign in to the map's uMap in a browser, export its cookies to a file (Netscape format, as curl -c writes) and give it with --cookie-file FILE; the file is read again at each command" ]
+	[ ! -e "$TEST_DIR/taken" ]
+	# a refused renewal keeps what was there
+	run umapsync remote set-url origin "$LINK"
+	assert_failure 128
+	cmp .umapsync/sync/origin.cookies "$TEST_DIR/cookies.before"
+	umapsync remote add server http://127.0.0.1:8642/velo
+	run_split umapsync remote set-url server "$LINK"
+	assert_failure 128
+	[ "$stderr" = "fatal: remote 'server' is not a uMap map (http://127.0.0.1:8642/velo): add the anonymous edit link as a remote of its own" ]
+	# a server that answers the link with a page of its own
+	teardown_stub_only
+	start_stub --not-umap
+	run_split umapsync clone "$BASE/fr/map/anonymous-edit/$SIG" "$TEST_DIR/other"
+	assert_failure 128
+	[ "$stderr" = "fatal: $BASE is not a uMap server: the anonymous edit link answered 200, not a redirect to its map" ]
+	[ ! -e "$TEST_DIR/other" ]
+}

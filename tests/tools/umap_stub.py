@@ -3,13 +3,18 @@
 # as uMap's views (umap/views.py, urls.py, decorators.py) do, with uMap's own merge_features.
 #
 # umap_stub.py --map FIXTURE.json --port-file FILE [--lang fr] [--script-name /umap]
-#              [--lifetime 120] [--private] [--not-umap]
+#              [--lifetime 120] [--private] [--not-umap] [--anonymous]
 # FIXTURE: {"id": 42, "slug": "s", "settings": {...umap settings...}, "sessions": ["SID"],
 #           "layers": [{"uuid", "name", "rank", "parent", "settings", "geojson"}]}
 # Listens on 127.0.0.1:0, writes the port to the port file, exits after --lifetime seconds.
+# --anonymous: the map has no owner (made by someone not signed in): only the anonymous owner
+# cookie that its anonymous edit link sets (MapAnonymousEditUrl) lets one edit it; sessions
+# do not, and a save without the cookie is answered 403 as can_edit_map/can_edit_datalayer do.
 # Test controls (not uMap's): POST /__stub/edit/UUID (body: a FeatureCollection saved as a
 # new version by someone else), /__stub/settings (body: settings saved by someone else),
-# /__stub/rotate-csrf, /__stub/expire-csrf-next (the token the next map page sets is stale at once), /__stub/drop-after/N (the datalayer POSTs after the next N have their
+# GET /__stub/edit-link (the map's anonymous edit link, as Map.get_anonymous_edit_url makes it
+# for its creator), POST /__stub/owner (someone signs in and takes the map: AttachAnonymousMap),
+# /__stub/edit-link-elsewhere (the link redirects to another host), /__stub/rotate-csrf, /__stub/expire-csrf-next (the token the next map page sets is stale at once), /__stub/drop-after/N (the datalayer POSTs after the next N have their
 # connection dropped unanswered, until /__stub/drop-after/off), GET /__stub/state.
 import argparse
 import email.parser
@@ -23,12 +28,20 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from django.conf import settings
+
+# uMap signs with Django's signing and the instance's SECRET_KEY: a new one for each run
+settings.configure(SECRET_KEY=secrets.token_urlsafe(40), DEFAULT_CHARSET="utf-8")
+from django.core import signing  # noqa: E402
+from django.http import HttpResponseRedirect  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "umap-py"))
 from umap_merge import ConflictError, json_dumps, layers_tree, merge_features  # noqa: E402
 
 KEEP_VERSIONS = 10  # uMap's UMAP_KEEP_VERSIONS default
+ANONYMOUS_COOKIE_MAX_AGE = 60 * 60 * 24 * 30  # umap/views.py: one month
 LOCK = threading.Lock()
 
 
@@ -79,6 +92,8 @@ class State:
         self.posts = 0
         self.not_umap = args.not_umap
         self.expire_csrf_next = False
+        self.anonymous = args.anonymous  # Map.owner is None
+        self.edit_link_elsewhere = False
 
 
 def url_templates(state):
@@ -119,6 +134,58 @@ class Handler(BaseHTTPRequestHandler):
 
     def authenticated(self):
         return self.cookies().get("sessionid") in self.state.sessions
+
+    def anonymous_owner(self):
+        # Map.is_anonymous_owner: request.get_signed_cookie("anonymous_owner|PK") == PK, while
+        # the map has no owner
+        s = self.state
+        if not s.anonymous:
+            return False
+        key = "anonymous_owner|%s" % s.map_id
+        value = self.cookies().get(key)
+        if value is None:
+            return False
+        try:
+            return int(signing.get_cookie_signer(salt=key).unsign(value)) == s.map_id
+        except (signing.BadSignature, ValueError):
+            return False
+
+    def can_edit(self):
+        # Map.can_edit with edit_status OWNER: the owner's session, or the anonymous owner cookie
+        return self.anonymous_owner() if self.state.anonymous else self.authenticated()
+
+    def anonymous_edit(self, signature):
+        # MapAnonymousEditUrl.get: the signed pk (sha256, else the older sha1), 403 otherwise;
+        # a redirect to the map that sets the anonymous owner cookie while the map has no owner
+        s = self.state
+        try:
+            pk = signing.Signer().unsign(signature)
+        except signing.BadSignature:
+            try:
+                pk = signing.Signer(algorithm="sha1").unsign(signature)
+            except signing.BadSignature:
+                return self.send(403, "", "text/html")
+        if str(pk) != str(s.map_id):
+            return self.not_found()
+        target = f"{s.prefix}/{s.lang}/map/{s.slug}_{s.map_id}"
+        if s.edit_link_elsewhere:
+            target = "http://umap.invalid" + target
+        response = HttpResponseRedirect(target)
+        if s.anonymous:
+            response.set_signed_cookie(key="anonymous_owner|%s" % s.map_id, value=s.map_id,
+                                       max_age=ANONYMOUS_COOKIE_MAX_AGE)
+        self.send_response(302)
+        self.send_header("Location", response["Location"])
+        for morsel in response.cookies.values():
+            self.send_header("Set-Cookie", morsel.OutputString())
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def edit_link(self):
+        # Map.get_anonymous_edit_url: SITE_URL + reverse("map_anonymous_edit_url")
+        s = self.state
+        signature = signing.Signer().sign(s.map_id)
+        return f"http://{self.headers.get('Host')}{s.prefix}/{s.lang}/map/anonymous-edit/{signature}"
 
     def send(self, status, body=b"", ctype="application/json", headers=None, csrf_cookie=False):
         if isinstance(body, str):
@@ -169,7 +236,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def map_geojson(self):
         s = self.state
-        can_edit = self.authenticated()
+        can_edit = self.can_edit()
         geojson = json.loads(json_dumps(s.settings))
         props = geojson.setdefault("properties", {})
         props.update({"urls": url_templates(s), "tilelayers": [{"name": "OSM"}], "editMode":
@@ -195,6 +262,8 @@ class Handler(BaseHTTPRequestHandler):
                                           "geojson": json.loads(l.data), "settings": l.settings,
                                           "name": l.name, "rank": l.rank, "parent": l.parent}
                                       for u, l in s.layers.items()}, settings=s.settings, posts=s.posts)
+        if url.path == "/__stub/edit-link":
+            return self.json(url=self.edit_link())
         if path is None:
             return self.not_found()
         if s.not_umap:
@@ -215,6 +284,9 @@ class Handler(BaseHTTPRequestHandler):
         if not m or m.group(1) != s.lang:
             return self.not_found()
         rest = m.group(2)
+        am = re.fullmatch(r"/map/anonymous-edit/([^/]+)", rest)
+        if am:
+            return self.anonymous_edit(unquote(am.group(1)))
         if s.private and not self.authenticated() and rest.startswith("/map/"):
             self.send(302, "", "text/html", {"Location": f"{s.prefix}/{s.lang}/login/?next={url.path}"})
             return
@@ -275,8 +347,11 @@ class Handler(BaseHTTPRequestHandler):
                              "text/html")
         if self.headers.get("X-Requested-With") != "XMLHttpRequest":
             return self.send(400, "not an ajax request", "text/html")
-        # can_edit_map: an owned map, an anonymous visitor -> login_required; else 403
-        if not self.authenticated():
+        # can_edit_map: an owned map, an anonymous visitor -> login_required; else 403 (a map
+        # without owner and no anonymous owner cookie)
+        if not self.can_edit():
+            if s.anonymous:
+                return self.send(403, "<h1>403 Forbidden</h1>", "text/html")
             return self.json(login_required=f"{s.prefix}/{s.lang}/login/")
         if rest == "update/settings/":
             fields = self.form(body)
@@ -349,6 +424,10 @@ class Handler(BaseHTTPRequestHandler):
         s = self.state
         if what == "rotate-csrf":
             s.csrf = secrets.token_hex(16)
+        elif what == "owner":
+            s.anonymous = False
+        elif what == "edit-link-elsewhere":
+            s.edit_link_elsewhere = True
         elif what == "expire-csrf-next":
             s.expire_csrf_next = True
         elif what == "settings":
@@ -374,6 +453,8 @@ def main():
     ap.add_argument("--lifetime", type=float, default=120)
     ap.add_argument("--private", action="store_true")
     ap.add_argument("--not-umap", action="store_true", help="answer every GET with a plain page")
+    ap.add_argument("--anonymous", action="store_true",
+                    help="the map has no owner: its anonymous edit link gives edit rights")
     args = ap.parse_args()
     with open(args.map) as f:
         Handler.state = State(json.load(f), args)

@@ -112,6 +112,33 @@ TEST(atomic_write_replaces_whole_file)
 	rmdir(dir);
 }
 
+TEST(private_write_is_0600)
+{
+	char dir[] = "/tmp/umap-unit-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char path[256];
+	snprintf(path, sizeof(path), "%s/secret", dir);
+	/* a wide umask and a file that was world-readable: the secret still ends 0600 */
+	mode_t mask = umask(0);
+	CHECK_INT(umap_file_write_atomic(path, "old", 3), 0);
+	struct stat st;
+	CHECK_INT(stat(path, &st), 0);
+	CHECK_INT(st.st_mode & 0777, 0666);
+	CHECK_INT(umap_file_write_private(path, "s3cr3t", 6), 0);
+	umask(mask);
+	CHECK_INT(stat(path, &st), 0);
+	CHECK_INT(st.st_mode & 0777, 0600);
+	umap_buf buf = UMAP_BUF_INIT;
+	CHECK_INT(umap_file_read(&buf, path, 100), 0);
+	CHECK_STR(buf.ptr, "s3cr3t");
+	umap_buf_dispose(&buf);
+	char missing[300];
+	snprintf(missing, sizeof(missing), "%s/nope/x", dir);
+	CHECK_INT(umap_file_write_private(missing, "x", 1), UMAP_EIO);
+	unlink(path);
+	rmdir(dir);
+}
+
 /* Controls shown as git shows them (core.quotePath): C0, ESC, DEL, C1 as UTF-8, and bytes
  * that are not UTF-8; printable UTF-8 untouched. */
 TEST(printable_escapes_controls)
@@ -154,5 +181,6 @@ int main(void)
 	RUN(secure_equal);
 	RUN(printable_escapes_controls);
 	RUN(atomic_write_replaces_whole_file);
+	RUN(private_write_is_0600);
 	return UNIT_DONE();
 }

@@ -59,6 +59,47 @@ TEST(url_refused)
 	CHECK(!umap_remote_url_is_umap(NULL));
 }
 
+TEST(edit_links)
+{
+	static const char *const good[] = {
+		"https://umap.openstreetmap.fr/fr/map/anonymous-edit/42:PTbJtyJqH9S7CgPcheA0h1N0cy12-JUS0FTK813PL94",
+		"http://127.0.0.1:8000/umap/en/map/anonymous-edit/7:abc_-DEF",
+		"https://example.org/map/anonymous-edit/7%3Aabc", /* the ':' encoded by a mail client */
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		CHECK(umap_remote_url_is_edit_link(good[i]));
+		CHECK(!umap_remote_url_is_umap(good[i]));
+	}
+	static const char *const bad[] = {
+		"https://example.org/fr/map/anonymous-edit/",       /* no signature */
+		"https://example.org/fr/map/anonymous-edit/42:a/b", /* a path after it */
+		"https://example.org/fr/map/anonymous-edit/42:a?x", /* a query */
+		"https://example.org/fr/map/anonymous-edit/42 a",
+		"https://example.org/fr/map/velo_42",
+		"ftp://example.org/fr/map/anonymous-edit/42:a",
+		"https:///map/anonymous-edit/42:a",
+		"",
+		NULL,
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(!umap_remote_url_is_edit_link(bad[i]));
+	/* bounded: a link of 3000 bytes is not one */
+	char *huge = malloc(3100);
+	CHECK(huge != NULL);
+	strcpy(huge, "https://example.org/fr/map/anonymous-edit/42:");
+	memset(huge + strlen(huge), 'a', 3000);
+	huge[3000] = '\0';
+	CHECK(!umap_remote_url_is_edit_link(huge));
+	free(huge);
+
+	/* refused before any request, without the link in the message */
+	umap_remote *r = (umap_remote *)1;
+	umap_remote_url map;
+	CHECK_INT(umap_remote_open_edit_link(&r, &map, "https://example.org/fr/map/velo_42", NULL), UMAP_EINVALID);
+	CHECK(r == NULL);
+	CHECK(map.origin == NULL);
+}
+
 TEST(settings_stripped)
 {
 	json_error_t jerr;
@@ -78,6 +119,7 @@ int main(void)
 {
 	RUN(url_forms);
 	RUN(url_refused);
+	RUN(edit_links);
 	RUN(settings_stripped);
 	return UNIT_DONE();
 }
