@@ -16,12 +16,7 @@ start_stub() {
 	/usr/bin/python3 "$BATS_TEST_DIRNAME/../tools/umap_stub.py" --map "$MAP" \
 		--port-file "$TEST_DIR/stub.port" --lifetime 120 "$@" 2>>"$TEST_DIR/stub.log" &
 	STUB_PID=$!
-	local i
-	for i in $(seq 200); do
-		[ -s "$TEST_DIR/stub.port" ] && break
-		kill -0 "$STUB_PID" 2>/dev/null || { cat "$TEST_DIR/stub.log" >&2; return 1; }
-		sleep 0.05
-	done
+	wait_for_port "$TEST_DIR/stub.port" "$STUB_PID" "$TEST_DIR/stub.log" || return 1
 	BASE="http://127.0.0.1:$(cat "$TEST_DIR/stub.port")"
 	URL="$BASE/fr/map/velo-lyon_42"
 	# alice's session, as a browser extension exports it (HttpOnly line included)
