@@ -300,3 +300,25 @@ merged with 1 conflict; the result keeps ours"
 	assert_equal "$(records <layer.geojsons)" "$(umapsync export main layer.geojsons | records)"
 	assert_equal "$(grep -c $'^\x1e{"type":"Feature",' layer.geojsons)" 9
 }
+
+@test "status lists untracked streams named as GeoJSON (.geojsonl, .geojsons, .geojsonseq), not any .ndjson" {
+	to_streams "$BASE" base
+	mkdir repo && cd repo
+	umapsync init >/dev/null
+	cp ../base.geojson layer.geojson
+	umapsync import layer.geojson >/dev/null
+	cp ../base.geojsonl a.geojsonl
+	cp ../base.geojsons b.geojsons
+	cp ../base.geojsons c.geojsonseq
+	cp ../base.geojsonl logs.ndjson
+	run_split umapsync status
+	assert_success
+	assert_output "On branch main
+Untracked map files:
+  (use 'umapsync import FILE' to start tracking them)
+	a.geojsonl
+	b.geojsons
+	c.geojsonseq
+
+nothing to commit, but untracked map files are present"
+}
