@@ -119,8 +119,9 @@ int umap_seq_to_collection(umap_buf *out, const char *data, size_t len, umap_seq
 			at = end + 1;
 		}
 	} else {
+		/* no record at all (an empty file) is an empty sequence */
 		const char *first = memchr(data, '\x1e', len);
-		if (!first || !umap_seq_blank(data, (size_t)(first - data)))
+		if (!umap_seq_blank(data, first ? (size_t)(first - data) : len))
 			return umap_error_set(UMAP_EINVALID, "%s:1:1: a GeoJSON text sequence starts "
 							     "each record with the RS character (0x1E)",
 					      source_name);

@@ -68,13 +68,15 @@ int umap_validate_seq_buffer(umap_validation *out, const char *data, size_t len,
 	}
 	/* RFC 8142: what comes before the first RS is not a record; a record runs to the next RS */
 	const char *first = memchr(data, RS, len);
-	if (!first || !umap_seq_blank(data, (size_t)(first - data))) {
+	if (!umap_seq_blank(data, first ? (size_t)(first - data) : len)) {
 		char *text = strdup("a GeoJSON text sequence starts each record with the RS "
 				    "character (0x1E)");
 		umap_pos start = { 1, 1, 0 };
 		return text ? umap_validation_add(out, start, UMAP_LEVEL_ERROR, text)
 			    : umap_error_set(UMAP_ENOMEM, "out of memory");
 	}
+	if (!first)
+		return 0; /* no record: an empty sequence */
 	line += count_lines(data, (size_t)(first - data));
 	at = (size_t)(first - data);
 	while (at < len && !rc) {

@@ -322,3 +322,22 @@ Untracked map files:
 
 nothing to commit, but untracked map files are present"
 }
+
+@test "an empty stream is an empty layer: validate, diff, import" {
+	: >empty.geojsons
+	printf '\n' >blank.geojsonl
+	run_split umapsync validate empty.geojsons blank.geojsonl
+	assert_success
+	assert_output ""
+	run_split umapsync diff --format=json empty.geojsons blank.geojsonl
+	assert_success
+	assert_equal "$(jq -c .summary <<<"$output")" '{"added":0,"removed":0,"modified":0,"unchanged":0}'
+	mkdir repo && cd repo
+	umapsync init >/dev/null
+	: >layer.geojsons
+	run_split umapsync import layer.geojsons
+	assert_success
+	assert_line --index 0 "layer.geojsons: 1 layer, 0 features"
+	run_split umapsync export HEAD layer.geojsons
+	assert_output ""
+}
