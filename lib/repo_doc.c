@@ -783,20 +783,32 @@ int umap_repo_file_text(umap_json_sink sink, void *ctx, umap_doc *doc)
 	return rc;
 }
 
+/* The manifest of `tree` and its entry for `path` (UMAP_ENOTFOUND when it is not tracked
+ * there; the manifest is cleared on failure). */
+static int manifest_entry(manifest *m, manifest_file **mf, umap_repo *repo, const git_oid *tree,
+			  const char *path)
+{
+	int rc = manifest_read(m, repo, tree);
+	if (rc)
+		return rc;
+	if (!(*mf = manifest_find(m, path))) {
+		manifest_clear(m);
+		return umap_error_set(UMAP_ENOTFOUND, "'%s' is not tracked in that revision", path);
+	}
+	return 0;
+}
+
 int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
 		     umap_json_sink sink, void *ctx)
 {
 	manifest m;
-	int rc = manifest_read(&m, repo, tree);
+	manifest_file *mf;
+	int rc = manifest_entry(&m, &mf, repo, tree, path);
 	if (rc)
 		return rc;
-	manifest_file *mf = manifest_find(&m, path);
 	umap_buf text = UMAP_BUF_INIT;
 	git_oid **blobs = NULL;
-	if (!mf)
-		rc = umap_error_set(UMAP_ENOTFOUND, "'%s' is not tracked in that revision", path);
-	if (!rc)
-		rc = assemble_file(&text, &blobs, repo, tree, mf);
+	rc = assemble_file(&text, &blobs, repo, tree, mf);
 	umap_layout read, recorded;
 	if (!rc) {
 		umap_layout_detect(&read, text.ptr ? text.ptr : "", text.len);
@@ -846,18 +858,16 @@ int umap_repo_export_records(umap_repo *repo, const git_oid *tree, const char *p
 			     umap_json_sink sink, void *ctx)
 {
 	manifest m;
-	int rc = manifest_read(&m, repo, tree);
+	manifest_file *mf;
+	int rc = manifest_entry(&m, &mf, repo, tree, path);
 	if (rc)
 		return rc;
-	manifest_file *mf = manifest_find(&m, path);
-	if (!mf) {
-		rc = umap_error_set(UMAP_ENOTFOUND, "'%s' is not tracked in that revision", path);
-	} else if (mf->is_map || mf->nlayers != 1 || has_children(mf, 0)) {
+	if (mf->is_map || mf->nlayers != 1 || has_children(mf, 0)) {
 		manifest_clear(&m);
 		return export_map_records(repo, tree, path, sink, ctx);
 	}
 	git_oid layers_tree;
-	if (!rc && (rc = umap_store_tree_lookup(&layers_tree, NULL, umap_repo_store(repo), tree, LAYERS,
+	if ((rc = umap_store_tree_lookup(&layers_tree, NULL, umap_repo_store(repo), tree, LAYERS,
 						"the revision's tree")) == UMAP_ENOTFOUND)
 		rc = umap_error_set(UMAP_ECORRUPT, "the revision has no layers tree");
 	/* the layer's skeleton (type, options, members) goes to `skeleton`, which is dropped;
