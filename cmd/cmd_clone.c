@@ -15,6 +15,7 @@
 
 #include "error.h"
 #include "fs.h"
+#include "geojsonseq.h"
 #include "json.h"
 #include "strutil.h"
 #include "sync_op.h"
@@ -116,8 +117,10 @@ int cmd_clone(int argc, const char **argv)
 	size_t nfeatures = 0, nlayers = 0;
 	for (size_t i = 0; i < files.n; i++) {
 		char *abs = NULL;
-		/* what uMap's own downloads look like: indent 2, coordinates on one line */
-		static const umap_layout layout = UMAP_LAYOUT_DEFAULT;
+		/* what uMap's own downloads look like: indent 2, coordinates on one line; a
+		 * stream (.geojsonl, .geojsons...) stays one */
+		umap_layout layout = UMAP_LAYOUT_DEFAULT;
+		layout.seq = (int)umap_seq_kind_of_name(files.paths[i]);
 		char *text = umap_json_dumps_as(files.roots[i], &layout);
 		if (!text || umap_repo_worktree_path(&abs, repo, files.paths[i]))
 			die_lib(NULL);

@@ -144,7 +144,6 @@ int cmd_diff(int argc, const char **argv)
 	dopts.summary_only = cmd.stat || cmd.quiet;
 	umap_diff *diff;
 	umap_buf heading = UMAP_BUF_INIT;
-	umap_doc *docs[2] = { NULL, NULL };
 	int title;
 	if (umap_diff_new(&diff, &dopts))
 		die_lib(NULL);
@@ -162,18 +161,10 @@ int cmd_diff(int argc, const char **argv)
 					argc > 1 ? argv[1] : "working files");
 	} else if (!strcmp(argv[0], "-") && !strcmp(argv[1], "-")) {
 		die("only one side of a diff can be standard input");
-	} else if (umap_seq_sniff(argv[0]) || umap_seq_sniff(argv[1])) {
-		/* a stream is the FeatureCollection it holds, read whole (not by halves) */
-		umap_doc_options dopen = UMAP_DOC_OPTIONS_INIT;
-		for (int i = 0; i < 2; i++)
-			if (umap_doc_open_any(&docs[i], argv[i], &dopen))
-				die_lib(NULL);
-		if (umap_diff_docs(diff, docs[0], docs[1]))
-			die_lib(NULL);
-		title = umap_buf_printf(&heading, "%s \xe2\x86\x92 %s", argv[0], argv[1]);
 	} else {
 		/* both files are streamed, in parallel, into a few bytes per feature; the trees
-		 * of what changed are all freed at the end: one region holds them */
+		 * of what changed are all freed at the end: one region holds them (a GeoJSON
+		 * stream is read as the FeatureCollection it holds) */
 		if (umap_json_arena_begin() || umap_diff_files(diff, argv[0], argv[1]))
 			die_lib(NULL);
 		title = umap_buf_printf(&heading, "%s \xe2\x86\x92 %s", argv[0], argv[1]);
@@ -200,8 +191,6 @@ int cmd_diff(int argc, const char **argv)
 	}
 	umap_buf_dispose(&heading);
 	umap_diff_free(diff);
-	umap_doc_free(docs[0]); /* the diff referred to their features */
-	umap_doc_free(docs[1]);
 	umap_json_arena_end();
 	string_list_clear(&cmd.ignore);
 	return changed && (cmd.exit_code || cmd.quiet) ? EXIT_DIFFERENT : 0;

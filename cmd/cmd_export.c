@@ -8,7 +8,6 @@
 
 #include "error.h"
 #include "fs.h"
-#include "geojsonseq.h"
 
 /* Sinks for a streamed export: standard output, or a file that appears whole at the end. */
 static int to_stdout(void *ctx, const char *data, size_t len)
@@ -22,22 +21,6 @@ static int to_stdout(void *ctx, const char *data, size_t len)
 static int to_file(void *ctx, const char *data, size_t len)
 {
 	return umap_atomic_file_write(ctx, data, len);
-}
-
-static void export_seq(umap_doc *doc, const char *output)
-{
-	if (!output) {
-		if (umap_geojsonseq_write_doc(doc, to_stdout, NULL))
-			die_lib(NULL);
-		return;
-	}
-	umap_atomic_file file;
-	if (umap_atomic_file_open(&file, output))
-		die_lib(NULL);
-	if (umap_geojsonseq_write_doc(doc, to_file, &file) || umap_atomic_file_commit(&file)) {
-		umap_atomic_file_abort(&file);
-		die_lib(NULL);
-	}
 }
 
 int cmd_export(int argc, const char **argv)
@@ -62,34 +45,31 @@ int cmd_export(int argc, const char **argv)
 	umap_repo *repo = open_repo();
 	git_oid commit, tree;
 	char *rel = NULL;
-	umap_snapshot *snap = NULL;
 	if (rev_path ? umap_repo_resolve_path(&commit, &rel, repo, argv[0])
 		     : umap_repo_resolve(&commit, repo, argv[0]) || umap_repo_relpath(&rel, repo, argv[1]))
 		die_lib(NULL);
 	if (umap_repo_commit_tree(&tree, repo, &commit))
 		die_lib(NULL);
-	if (!strcmp(format, "geojsonseq")) {
-		if (umap_repo_read_tree(&snap, repo, &tree, rel))
-			die_lib(NULL);
-		export_seq(snap->files[0].doc, output);
-		check_stdout();
-	} else if (output) {
-		/* written as it is laid out: the file is never whole in memory */
+	/* geojsonseq: a layer's features straight from their blobs, one record each, never
+	 * the whole file in memory; geojson: the file as it is laid out, its final newline or
+	 * lack of one included */
+	int records = !strcmp(format, "geojsonseq");
+	if (output) {
 		umap_atomic_file file;
 		if (umap_atomic_file_open(&file, output))
 			die_lib(NULL);
-		if (umap_repo_export(repo, &tree, rel, to_file, &file) ||
+		if ((records ? umap_repo_export_records(repo, &tree, rel, to_file, &file)
+			     : umap_repo_export(repo, &tree, rel, to_file, &file)) ||
 		    umap_atomic_file_commit(&file)) {
 			umap_atomic_file_abort(&file);
 			die_lib(NULL);
 		}
 	} else {
-		/* the bytes of the file, its final newline or lack of one included */
-		if (umap_repo_export(repo, &tree, rel, to_stdout, NULL))
+		if (records ? umap_repo_export_records(repo, &tree, rel, to_stdout, NULL)
+			    : umap_repo_export(repo, &tree, rel, to_stdout, NULL))
 			die_lib(NULL);
 		check_stdout();
 	}
-	umap_snapshot_free(snap);
 	free(rel);
 	umap_repo_free(repo);
 	return 0;

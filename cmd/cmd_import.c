@@ -57,7 +57,7 @@ static void write_assigned_ids(umap_repo *repo, umap_snapshot *snap, const unsig
 		char *abs = NULL;
 		struct stat raw;
 		if (umap_repo_abspath(&abs, repo, f->path) ||
-		    umap_file_write_atomic(abs, f->doc->data, f->doc->size))
+		    umap_doc_save_source(f->doc, abs))
 			die_lib("cannot write the new ids to %s", f->path);
 		f->have_stat = stat(abs, &raw) == 0;
 		if (f->have_stat)
@@ -125,7 +125,7 @@ int cmd_import(int argc, const char **argv)
 				die_lib("%s", rel);
 			umap_doc_free(doc);
 			size_t len = text.len;
-			if (umap_doc_from_owned_buffer(&doc, umap_buf_detach(&text), len, abs, &opts))
+			if (umap_doc_from_file_text(&doc, umap_buf_detach(&text), len, abs, &opts))
 				die_lib(NULL);
 			doc->layout.known = 1; /* the file's, as it will be written */
 			have_stat = 0;

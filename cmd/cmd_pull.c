@@ -17,6 +17,7 @@
 
 #include "error.h"
 #include "fs.h"
+#include "geojsonseq.h"
 #include "hlc.h"
 #include "json.h"
 #include "ops.h"
@@ -102,11 +103,14 @@ static char **tree_from_files(git_oid *tree, umap_repo *repo, umap_sync_files *f
 	for (size_t i = 0; i < files->n; i++) {
 		if (!files->roots[i])
 			continue;
-		static const umap_layout layout = UMAP_LAYOUT_DEFAULT;
+		umap_layout layout = UMAP_LAYOUT_DEFAULT;
+		/* a stream stays one (.geojsonl, .geojsons...), read back as its file will be */
+		layout.seq = (int)umap_seq_kind_of_name(files->paths[i]);
 		texts[i] = umap_json_dumps_as(files->roots[i], &layout);
+		char *copy = texts[i] ? strdup(texts[i]) : NULL;
 		umap_doc *doc = NULL;
 		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
-		if (!texts[i] || umap_doc_from_buffer(&doc, texts[i], strlen(texts[i]), files->paths[i], &opts) ||
+		if (!copy || umap_doc_from_file_text(&doc, copy, strlen(copy), files->paths[i], &opts) ||
 		    umap_snapshot_add(snap, files->paths[i], doc))
 			die_lib("%s", files->paths[i]);
 	}

@@ -54,11 +54,14 @@ static void print_merge_in_progress(umap_repo *repo)
 	json_decref(state);
 }
 
-/* Whether an untracked file is a map file: *.geojson and *.umap by name, *.json when its
- * first bytes hold a FeatureCollection, a Feature or a uMap map. */
+/* Whether an untracked file is a map file: *.geojson and *.umap by name, GeoJSON streams
+ * named so (*.geojsonl, *.geojsons, *.geojsonseq: not *.ndjson or *.jsonl, which hold any
+ * JSON), *.json when its first bytes hold a FeatureCollection, a Feature or a uMap map. */
 static int is_map_file(const char *path, const char *name)
 {
-	if (umap_ends_with(name, ".geojson") || umap_ends_with(name, ".umap"))
+	if (umap_ends_with(name, ".geojson") || umap_ends_with(name, ".umap") ||
+	    umap_ends_with(name, ".geojsonl") || umap_ends_with(name, ".geojsons") ||
+	    umap_ends_with(name, ".geojsonseq"))
 		return 1;
 	if (!umap_ends_with(name, ".json"))
 		return 0;

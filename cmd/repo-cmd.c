@@ -122,7 +122,7 @@ umap_snapshot *worktree_tree_of(git_oid *tree, umap_repo *repo, const git_oid *h
 			die_lib("%s", f->path);
 		umap_doc_free(f->doc);
 		size_t len = text.len;
-		if (umap_doc_from_owned_buffer(&f->doc, umap_buf_detach(&text), len, f->path, &opts))
+		if (umap_doc_from_file_text(&f->doc, umap_buf_detach(&text), len, f->path, &opts))
 			die_lib(NULL);
 		f->doc->layout.known = 1; /* the file's, as it will be written */
 		f->have_stat = 0; /* rewritten: its stat from before reading is not this file's */
@@ -138,7 +138,7 @@ umap_snapshot *worktree_tree_of(git_oid *tree, umap_repo *repo, const git_oid *h
 		if (!rewrite[i])
 			continue;
 		if (umap_repo_abspath(&abs, repo, f->path) ||
-		    umap_file_write_atomic(abs, f->doc->data, f->doc->size))
+		    umap_doc_save_source(f->doc, abs))
 			die_lib("cannot write the new ids to %s", f->path);
 		free(abs);
 		printf("%s: %zu id%s assigned\n", f->path, rewrite[i], rewrite[i] == 1 ? "" : "s");

@@ -15,6 +15,7 @@
 
 #include "error.h"
 #include "fs.h"
+#include "geojsonseq.h"
 #include "handoff.h"
 #include "json_copy.h"
 #include "strmap.h"
@@ -1376,9 +1377,8 @@ static int finish_open(umap_doc **out, umap_doc *doc, const umap_doc_options *op
 	return 0;
 }
 
-/* Reads data[0..len) into `doc` (freed on failure), within the size limit. */
-static int open_buffer(umap_doc **out, umap_doc *doc, const char *data, size_t len,
-		       const umap_doc_options *opts)
+/* Makes data[0..len) doc's source, within the size limit; frees doc on failure. */
+static int set_source(umap_doc *doc, const char *data, size_t len)
 {
 	if (len > priv_of(doc)->json.max_size) {
 		int rc = umap_error_set(UMAP_ELIMIT, "%s: larger than the limit of %zu bytes",
@@ -1388,7 +1388,28 @@ static int open_buffer(umap_doc **out, umap_doc *doc, const char *data, size_t l
 	}
 	doc->data = data;
 	doc->size = len;
-	return finish_open(out, doc, opts);
+	return 0;
+}
+
+/* Reads data[0..len) into `doc` (freed on failure), within the size limit. */
+static int open_buffer(umap_doc **out, umap_doc *doc, const char *data, size_t len,
+		       const umap_doc_options *opts)
+{
+	int rc = set_source(doc, data, len);
+	return rc ? rc : finish_open(out, doc, opts);
+}
+
+/* A new document that owns `data`: freed with it, or at once on failure. */
+static int doc_alloc_owning(umap_doc **out, char *data, const char *source_name,
+			    const umap_doc_options *opts)
+{
+	int rc = doc_alloc(out, UMAP_DOC_LAYER, source_name, opts);
+	if (rc) {
+		free(data);
+		return rc;
+	}
+	priv_of(*out)->heap = data;
+	return 0;
 }
 
 int umap_doc_from_buffer(umap_doc **out, const char *data, size_t len, const char *source_name,
@@ -1403,13 +1424,8 @@ int umap_doc_from_owned_buffer(umap_doc **out, char *data, size_t len, const cha
 			       const umap_doc_options *opts)
 {
 	umap_doc *doc;
-	int rc = doc_alloc(&doc, UMAP_DOC_LAYER, source_name, opts);
-	if (rc) {
-		free(data);
-		return rc;
-	}
-	priv_of(doc)->heap = data; /* freed with the document, whatever happens next */
-	return open_buffer(out, doc, data, len, opts);
+	int rc = doc_alloc_owning(&doc, data, source_name, opts);
+	return rc ? rc : open_buffer(out, doc, data, len, opts);
 }
 
 /* Maps the file at `path` into `doc`, or copies it when it cannot be mapped (stdin, pipes). */
@@ -1472,20 +1488,76 @@ fail:
 	return rc;
 }
 
+/* A stream (RFC 8142 or one feature a line) is read as the FeatureCollection it holds: its
+ * source becomes that text, whose header line is line 0, so that messages give the file's
+ * own lines and columns. */
+static int source_to_collection(umap_doc *doc, umap_seq_kind kind)
+{
+	doc_priv *priv = priv_of(doc);
+	umap_buf fc = UMAP_BUF_INIT;
+	int rc = umap_seq_to_collection(&fc, doc->data, doc->size, kind, doc->source_name);
+	if (rc) {
+		umap_buf_dispose(&fc);
+		return rc;
+	}
+	if (priv->map_base)
+		munmap(priv->map_base, priv->map_len);
+	if (priv->fd >= 0)
+		close(priv->fd);
+	priv->map_base = NULL;
+	priv->map_len = 0;
+	priv->fd = -1;
+	free(priv->heap);
+	doc->size = fc.len;
+	doc->data = priv->heap = umap_buf_detach(&fc);
+	priv->json.header_line = 1;
+	return 0;
+}
+
+/* Reads doc's source (a file's text, as read): a stream as the FeatureCollection it holds,
+ * written back as a stream (layout.seq). */
+static int finish_file(umap_doc **out, umap_doc *doc, const char *name,
+		       const umap_doc_options *opts)
+{
+	umap_seq_kind kind = umap_seq_kind_of(name, doc->data, doc->size);
+	int rc = kind ? source_to_collection(doc, kind) : 0;
+	if (rc) {
+		umap_doc_free(doc);
+		return rc;
+	}
+	if (!(rc = finish_open(out, doc, opts)) && kind) {
+		/* one record a line, compact (or spaced as the records were) */
+		umap_layout records = { 0, priv_of(*out)->spaced, 1, 1, (*out)->layout.ascii, 1,
+					(int)kind };
+		(*out)->layout = priv_of(*out)->read_layout = records;
+	}
+	if (!rc)
+		(*out)->layout.known = 1; /* a file's own layout: what the repository records */
+	return rc;
+}
+
 int umap_doc_open(umap_doc **out, const char *path, const umap_doc_options *opts)
 {
 	umap_doc *doc;
-	int rc = doc_alloc(&doc, UMAP_DOC_LAYER, strcmp(path, "-") ? path : "<stdin>", opts);
+	int is_stdin = !strcmp(path, "-");
+	int rc = doc_alloc(&doc, UMAP_DOC_LAYER, is_stdin ? "<stdin>" : path, opts);
 	if (rc)
 		return rc;
 	if ((rc = load_source(doc, path))) {
 		umap_doc_free(doc);
 		return rc;
 	}
-	rc = finish_open(out, doc, opts);
+	return finish_file(out, doc, is_stdin ? NULL : path, opts);
+}
+
+int umap_doc_from_file_text(umap_doc **out, char *data, size_t len, const char *name,
+			    const umap_doc_options *opts)
+{
+	umap_doc *doc;
+	int rc = doc_alloc_owning(&doc, data, name, opts);
 	if (!rc)
-		(*out)->layout.known = 1; /* a file's own layout: what the repository records */
-	return rc;
+		rc = set_source(doc, data ? data : "", len);
+	return rc ? rc : finish_file(out, doc, name, opts);
 }
 
 /* load_source for a file that is read again: never stdin or a pipe, which their first
@@ -1951,7 +2023,7 @@ static int put_changed(writer *w, umap_doc *doc, umap_feature *f, size_t depth)
 				       was->length);
 		text = &respelled;
 	}
-	umap_layout one_line = { 0, w->layout->spaced, 0, 0, w->layout->ascii, 0 };
+	umap_layout one_line = { 0, w->layout->spaced, 0, 0, w->layout->ascii, 0, 0 };
 	if (!rc)
 		rc = umap_json_relayout_at(w->out, text->ptr ? text->ptr : "", text->len,
 					   w->layout->lines ? &one_line : w->layout, depth);
@@ -2187,6 +2259,20 @@ int umap_doc_bytes_in_layout(const umap_doc *doc)
 
 int umap_doc_write(umap_buf *out, umap_doc *doc, unsigned flags)
 {
+	if ((flags & UMAP_DOC_AS_READ) && doc->layout.seq) {
+		/* a stream: the FeatureCollection, one feature a line with the bytes kept, then
+		 * each feature a record */
+		umap_layout records = doc->layout, one_per_line = doc->layout;
+		one_per_line.seq = 0;
+		doc->layout = one_per_line;
+		umap_buf fc = UMAP_BUF_INIT;
+		int rc = umap_doc_write(&fc, doc, flags);
+		doc->layout = records;
+		if (!rc)
+			rc = umap_json_relayout(out, fc.ptr ? fc.ptr : "", fc.len, &records);
+		umap_buf_dispose(&fc);
+		return rc;
+	}
 	if ((flags & UMAP_DOC_AS_READ) && umap_doc_bytes_in_layout(doc)) {
 		/* the source's own layout: its bytes where nothing changed (an edit touches only
 		 * the lines it changed), the layout for the rest */
@@ -2226,9 +2312,17 @@ int umap_doc_save(umap_doc *doc, const char *path, unsigned flags)
 	return rc;
 }
 
+int umap_doc_save_source(umap_doc *doc, const char *path)
+{
+	if (doc->layout.seq) /* its source is the FeatureCollection the records make */
+		return umap_doc_save(doc, path, UMAP_DOC_AS_READ);
+	return umap_file_write_atomic(path, doc->data ? doc->data : "", doc->size);
+}
+
 umap_pos umap_doc_pos_at(const umap_doc *doc, size_t offset)
 {
-	umap_pos pos = { 1, (uint32_t)offset + 1, offset };
+	umap_pos pos = { ((const doc_priv *)doc->priv)->json.header_line ? 0 : 1,
+			 (uint32_t)offset + 1, offset };
 	for (const char *p = doc->data, *end = doc->data + offset;
 	     (p = memchr(p, '\n', (size_t)(end - p))); p++) {
 		pos.line++;

@@ -190,7 +190,16 @@ size_t umap_doc_max_features(void);
  * FeatureCollection a layer (a single Feature is a layer of one). Errors say
  * "FILE:LINE:COL: ..." and return UMAP_EINVALID, UMAP_ENOTFOUND, UMAP_EIO or UMAP_ELIMIT. */
 int umap_doc_open(umap_doc **out, const char *path, const umap_doc_options *opts);
-/* Same from a buffer that must outlive the document. */
+/* umap_doc_open and umap_doc_from_file_text read GeoJSON Text Sequences (RFC 8142) and
+ * newline-delimited GeoJSON (by the name's extension, else by the first bytes: see
+ * geojsonseq.h) as the FeatureCollection of their records, with messages at the file's own
+ * lines and columns; such a document has layout.seq set, and UMAP_DOC_AS_READ writes it
+ * back as a stream, one record per feature. */
+/* The text of a file held in memory (taken, as umap_doc_from_owned_buffer), read as
+ * umap_doc_open would read the file `name` holding it. */
+int umap_doc_from_file_text(umap_doc **out, char *data, size_t len, const char *name,
+			    const umap_doc_options *opts);
+/* Same as umap_doc_open from a buffer (never a stream) that must outlive the document. */
 int umap_doc_from_buffer(umap_doc **out, const char *data, size_t len, const char *source_name,
 			 const umap_doc_options *opts);
 /* Same, taking ownership of a malloc'd buffer: it is freed with the document (or at
@@ -275,6 +284,9 @@ int umap_doc_write(umap_buf *out, umap_doc *doc, unsigned flags);
 int umap_doc_bytes_in_layout(const umap_doc *doc);
 /* umap_doc_write to a file, atomically (temp file, fsync, rename). */
 int umap_doc_save(umap_doc *doc, const char *path, unsigned flags);
+/* Writes the text the document was read from (umap_doc_from_file_text, umap_doc_open) to
+ * `path`, atomically: its bytes, or for a stream its records. */
+int umap_doc_save_source(umap_doc *doc, const char *path);
 
 /* For a pass through doc->data in order (the streaming read itself, or copying features'
  * bytes to an output): gives the pages of an mmap'd source below `offset` back to the kernel

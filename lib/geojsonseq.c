@@ -37,33 +37,49 @@ static int whole_object(const char *data, size_t len)
 	return ok;
 }
 
+umap_seq_kind umap_seq_kind_of_name(const char *name)
+{
+	if (ends_with(name, ".geojsons") || ends_with(name, ".geojsonseq"))
+		return UMAP_SEQ_RS;
+	if (ends_with(name, ".geojsonl") || ends_with(name, ".ndjson") || ends_with(name, ".jsonl"))
+		return UMAP_SEQ_LINES;
+	return UMAP_SEQ_NONE;
+}
+
+umap_seq_kind umap_seq_kind_of_text(const char *data, size_t len)
+{
+	if (len > SNIFF_BYTES)
+		len = SNIFF_BYTES;
+	if (len && data[0] == RS)
+		return UMAP_SEQ_RS;
+	const char *nl = len ? memchr(data, '\n', len) : NULL;
+	if (!nl || !whole_object(data, (size_t)(nl - data)))
+		return UMAP_SEQ_NONE;
+	const char *next = nl + 1, *end = data + len;
+	while (next < end && (*next == ' ' || *next == '\t' || *next == '\r' || *next == '\n'))
+		next++;
+	return next < end && *next == '{' ? UMAP_SEQ_LINES : UMAP_SEQ_NONE;
+}
+
+umap_seq_kind umap_seq_kind_of(const char *name, const char *data, size_t len)
+{
+	umap_seq_kind kind = name ? umap_seq_kind_of_name(name) : UMAP_SEQ_NONE;
+	return kind ? kind : umap_seq_kind_of_text(data, len);
+}
+
 umap_seq_kind umap_seq_sniff(const char *path)
 {
-	if (ends_with(path, ".geojsons") || ends_with(path, ".geojsonseq"))
-		return UMAP_SEQ_RS;
-	if (ends_with(path, ".geojsonl") || ends_with(path, ".ndjson") || ends_with(path, ".jsonl"))
-		return UMAP_SEQ_LINES;
-	if (!strcmp(path, "-"))
-		return UMAP_SEQ_NONE;
+	umap_seq_kind kind = umap_seq_kind_of_name(path);
+	if (kind || !strcmp(path, "-"))
+		return kind;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return UMAP_SEQ_NONE; /* umap_validate_file says why */
+		return UMAP_SEQ_NONE; /* whoever reads it says why */
 	char *head = malloc(SNIFF_BYTES);
 	ssize_t got = head ? read(fd, head, SNIFF_BYTES) : -1;
 	close(fd);
-	umap_seq_kind kind = UMAP_SEQ_NONE;
-	if (got > 0 && head[0] == RS) {
-		kind = UMAP_SEQ_RS;
-	} else if (got > 0) {
-		const char *nl = memchr(head, '\n', (size_t)got);
-		if (nl && whole_object(head, (size_t)(nl - head))) {
-			const char *next = nl + 1, *end = head + got;
-			while (next < end && (*next == ' ' || *next == '\t' || *next == '\r' || *next == '\n'))
-				next++;
-			if (next < end && *next == '{')
-				kind = UMAP_SEQ_LINES;
-		}
-	}
+	if (got > 0)
+		kind = umap_seq_kind_of_text(head, (size_t)got);
 	free(head);
 	return kind;
 }
@@ -79,7 +95,9 @@ int umap_seq_blank(const char *s, size_t len)
 int umap_seq_to_collection(umap_buf *out, const char *data, size_t len, umap_seq_kind kind,
 			   const char *source_name)
 {
-	int rc = umap_buf_puts(out, "{\"type\":\"FeatureCollection\",\"features\":[");
+	/* a line of its own (line 0 for a reader with header_line), and every byte of the file
+	 * at its place: RS becomes a comma or a space, a line's record gets a comma after it */
+	int rc = umap_buf_puts(out, "{\"type\":\"FeatureCollection\",\"features\":[\n");
 	if (kind == UMAP_SEQ_LINES) {
 		/* where the last record ends: no comma after it */
 		size_t last = 0, at = 0;
@@ -101,8 +119,9 @@ int umap_seq_to_collection(umap_buf *out, const char *data, size_t len, umap_seq
 			at = end + 1;
 		}
 	} else {
+		/* no record at all (an empty file) is an empty sequence */
 		const char *first = memchr(data, '\x1e', len);
-		if (!first || !umap_seq_blank(data, (size_t)(first - data)))
+		if (!umap_seq_blank(data, first ? (size_t)(first - data) : len))
 			return umap_error_set(UMAP_EINVALID, "%s:1:1: a GeoJSON text sequence starts "
 							     "each record with the RS character (0x1E)",
 					      source_name);
@@ -126,24 +145,6 @@ int umap_seq_to_collection(umap_buf *out, const char *data, size_t len, umap_seq
 	if (!rc)
 		rc = umap_buf_puts(out, "]}\n");
 	return rc;
-}
-
-int umap_doc_open_any(umap_doc **out, const char *path, const umap_doc_options *opts)
-{
-	umap_seq_kind kind = umap_seq_sniff(path);
-	if (kind == UMAP_SEQ_NONE)
-		return umap_doc_open(out, path, opts);
-	umap_buf raw = UMAP_BUF_INIT, fc = UMAP_BUF_INIT;
-	int rc = umap_file_read(&raw, path, UMAP_JSON_DEFAULT_MAX_SIZE);
-	if (!rc)
-		rc = umap_seq_to_collection(&fc, raw.ptr ? raw.ptr : "", raw.len, kind, path);
-	umap_buf_dispose(&raw);
-	if (rc) {
-		umap_buf_dispose(&fc);
-		return rc;
-	}
-	size_t n = fc.len;
-	return umap_doc_from_owned_buffer(out, umap_buf_detach(&fc), n, path, opts);
 }
 
 int umap_geojsonseq_put(umap_buf *out, const json_t *value)

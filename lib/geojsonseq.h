@@ -19,23 +19,29 @@ typedef enum umap_seq_kind {
 	UMAP_SEQ_LINES,    /* newline-delimited: one object per line */
 } umap_seq_kind;
 
-/* What `path` holds, by extension (.geojsons, .geojsonseq: RS; .geojsonl, .ndjson, .jsonl:
- * lines), else by its first bytes: RS, or a first line that is a whole JSON object followed by
- * another line starting with '{'. Standard input ("-") is one document. */
+/* What a file named `name` holds, by its extension alone: .geojsons, .geojsonseq: RS;
+ * .geojsonl, .ndjson, .jsonl: lines. */
+umap_seq_kind umap_seq_kind_of_name(const char *name);
+/* What a text holds, by its first bytes: RS, or a first line that is a whole JSON object
+ * followed by another line starting with '{' (a FeatureCollection on one line is one
+ * document). */
+umap_seq_kind umap_seq_kind_of_text(const char *data, size_t len);
+/* By the name (NULL: none) first, else by the text: what umap_doc_open goes by. */
+umap_seq_kind umap_seq_kind_of(const char *name, const char *data, size_t len);
+/* What the file at `path` holds, by its name, else by its first bytes. Standard input ("-")
+ * cannot be looked at without being read: UMAP_SEQ_NONE (whoever reads it looks). */
 umap_seq_kind umap_seq_sniff(const char *path);
 
 /* Whether s[0..len) is only spaces, tabs and line breaks (an empty record). */
 int umap_seq_blank(const char *s, size_t len);
 
-/* The FeatureCollection a stream holds, as JSON text in `out`: RS becomes a comma (or a
- * space) and a comma ends each record line, so that every position after the first line is
- * the file's own. UMAP_EINVALID (message with the file's name) when text comes before the
- * first RS. */
+/* The FeatureCollection a stream holds, as JSON text in `out`: a first line of its own,
+ * then the file with RS made a comma (or a space) and a comma after each record line, so
+ * that every line and column after the first line is the file's own (read it with
+ * umap_json_options.header_line). UMAP_EINVALID (message with the file's name) when text
+ * comes before the first RS. */
 int umap_seq_to_collection(umap_buf *out, const char *data, size_t len, umap_seq_kind kind,
 			   const char *source_name);
-/* umap_doc_open for any file: a stream is read as the FeatureCollection it holds. */
-int umap_doc_open_any(struct umap_doc **out, const char *path,
-		      const struct umap_doc_options *opts);
 
 /* Where records go: called with about a megabyte at a time, and with the rest at the end;
  * returns 0 or a negative UMAP_E* after umap_error_set(). */

@@ -144,7 +144,7 @@ int umap_scanner_new(umap_scanner **out, const char *data, size_t len,
 	s->max_depth = opts->max_depth ? opts->max_depth : UMAP_JSON_DEFAULT_MAX_DEPTH;
 	s->max_string = opts->max_string ? opts->max_string : UMAP_JSON_DEFAULT_MAX_STRING;
 	s->state = ST_VALUE;
-	s->line = s->cache_line = 1;
+	s->line = s->cache_line = opts->header_line ? 0 : 1;
 	size_t max_size = opts->max_size ? opts->max_size : UMAP_JSON_DEFAULT_MAX_SIZE;
 	int rc = 0;
 	if (len > max_size)

@@ -30,6 +30,9 @@ typedef struct umap_json_options {
 	size_t max_depth;          /* nesting of arrays/objects */
 	size_t max_string;         /* bytes in one string */
 	size_t max_size;           /* bytes of the whole input */
+	int header_line;           /* the first line is not the file's own (the FeatureCollection
+				    * a stream is read as starts with one): it is line 0, so that
+				    * every position after it is the file's */
 } umap_json_options;
 
 #define UMAP_JSON_OPTIONS_VERSION 1
@@ -38,7 +41,7 @@ typedef struct umap_json_options {
 #define UMAP_JSON_DEFAULT_MAX_SIZE ((size_t)4 << 30) /* 4 GiB */
 #define UMAP_JSON_OPTIONS_INIT \
 	{ UMAP_JSON_OPTIONS_VERSION, NULL, 0, 0, UMAP_JSON_DEFAULT_MAX_DEPTH, \
-	  UMAP_JSON_DEFAULT_MAX_STRING, UMAP_JSON_DEFAULT_MAX_SIZE }
+	  UMAP_JSON_DEFAULT_MAX_STRING, UMAP_JSON_DEFAULT_MAX_SIZE, 0 }
 
 /* ---- Pull scanner ------------------------------------------------------------------
  * Walks a buffer token by token without allocating, validating RFC 8259 syntax, UTF-8,
@@ -181,11 +184,14 @@ typedef struct umap_layout {
 	int ascii;       /* only escapes for what is not ASCII (\u00e9), as Python writes */
 	int known;       /* read from a file the user has, or recorded for it: the layout to
 			  * record (that of bytes umapsync made in memory is not) */
+	int seq;         /* a stream of features (umap_seq_kind in geojsonseq.h): the elements of
+			  * a FeatureCollection's "features", one record each (RS-prefixed, or
+			  * one a line), compact, and nothing else; 0: one JSON document */
 } umap_layout;
 
 /* What a file that nobody looked at gets: indent 2 with coordinate arrays on one line,
  * ending in a newline (uMap's GeoJSON downloads are JSON.stringify(v, null, 2)). */
-#define UMAP_LAYOUT_DEFAULT { 2, 0, 0, 1, 0, 0 }
+#define UMAP_LAYOUT_DEFAULT { 2, 0, 0, 1, 0, 0, 0 }
 
 /* Guesses the layout of a JSON text from its first bytes and its line breaks. */
 void umap_layout_detect(umap_layout *out, const char *data, size_t len);

@@ -546,7 +546,8 @@ json_t *umap_layout_to_json(const umap_layout *layout)
 {
 	json_t *v = json_pack("{s:i,s:b,s:b,s:b}", "indent", (int)layout->indent, "spaced",
 			      layout->spaced, "lines", layout->lines, "newline", layout->newline);
-	if (v && layout->ascii && json_object_set_new(v, "ascii", json_true())) {
+	if (v && ((layout->ascii && json_object_set_new(v, "ascii", json_true())) ||
+		  (layout->seq && json_object_set_new(v, "seq", json_integer(layout->seq))))) {
 		json_decref(v);
 		return NULL;
 	}
@@ -565,6 +566,10 @@ void umap_layout_from_json(umap_layout *out, const json_t *value)
 	out->lines = json_is_true(json_object_get(value, "lines"));
 	out->newline = !json_is_false(json_object_get(value, "newline"));
 	out->ascii = json_is_true(json_object_get(value, "ascii"));
+	json_t *seq = json_object_get(value, "seq");
+	/* 1 RS records, 2 one a line (umap_seq_kind); anything else is one document */
+	if (json_is_integer(seq) && json_integer_value(seq) >= 1 && json_integer_value(seq) <= 2)
+		out->seq = (int)json_integer_value(seq);
 }
 
 enum { LEVEL_INLINE = 1, LEVEL_LINES = 2, LEVEL_USED = 4 };
@@ -598,6 +603,60 @@ int umap_json_relayout_at(umap_buf *out, const char *data, size_t len, const uma
 	return relayout(out, data, len, layout, depth, NULL, NULL);
 }
 
+/* layout->seq: each element of the root's "features" array as one record, on one line (RS
+ * before it for RFC 8142), and nothing else of the document. */
+static int relayout_records(umap_buf *out, const char *data, size_t len, const umap_layout *layout,
+			    umap_json_sink sink, void *ctx)
+{
+	umap_scanner *sc = NULL;
+	umap_json_options opts = UMAP_JSON_OPTIONS_INIT;
+	int rc = umap_scanner_new(&sc, data, len, &opts);
+	if (rc)
+		return rc;
+	umap_layout one_line = { 0, layout->spaced, 0, 0, layout->ascii, 0, 0 };
+	size_t top = 0, start = 0;
+	int features_next = 0, in_features = 0;
+	umap_token tok;
+	while (!rc && !(rc = umap_scanner_next(sc, &tok)) && tok.type != UMAP_TOKEN_EOF) {
+		int closing = tok.type == UMAP_TOKEN_OBJECT_END || tok.type == UMAP_TOKEN_ARRAY_END;
+		int opening = tok.type == UMAP_TOKEN_OBJECT_START || tok.type == UMAP_TOKEN_ARRAY_START;
+		if (closing)
+			top--;
+		if (tok.type == UMAP_TOKEN_KEY) {
+			features_next = top == 1 && tok.end - tok.start == 10 &&
+					!memcmp(data + tok.start, "\"features\"", 10);
+			continue;
+		}
+		if (top == 1 && tok.type == UMAP_TOKEN_ARRAY_START && features_next) {
+			in_features = 1;
+		} else if (in_features && top == 1 && closing) {
+			in_features = 0;
+		} else if (in_features && top == 2 && !closing) {
+			start = tok.start; /* an element begins */
+		}
+		if (in_features && top == 2 && (closing || !opening)) {
+			/* an element ends: its bytes, laid out on one line */
+			if (layout->seq == 1 && umap_buf_putc(out, '\x1e'))
+				rc = UMAP_ENOMEM;
+			if (!rc)
+				rc = relayout(out, data + start, tok.end - start, &one_line, 1, NULL, NULL);
+			if (!rc && umap_buf_putc(out, '\n'))
+				rc = UMAP_ENOMEM;
+			if (!rc && sink && out->len >= RELAYOUT_SINK_AT) {
+				rc = sink(ctx, out->ptr, out->len);
+				umap_buf_clear(out);
+			}
+		}
+		features_next = 0;
+		if (opening)
+			top++;
+	}
+	umap_scanner_free(sc);
+	if (rc == UMAP_ENOMEM)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	return rc;
+}
+
 int umap_json_relayout_to(umap_json_sink sink, void *ctx, const char *data, size_t len,
 			  const umap_layout *layout)
 {
@@ -612,6 +671,8 @@ int umap_json_relayout_to(umap_json_sink sink, void *ctx, const char *data, size
 static int relayout(umap_buf *out, const char *data, size_t len, const umap_layout *layout,
 		    size_t depth, umap_json_sink sink, void *ctx)
 {
+	if (layout->seq && !depth)
+		return relayout_records(out, data, len, layout, sink, ctx);
 	umap_scanner *sc = NULL;
 	umap_json_options opts = UMAP_JSON_OPTIONS_INIT;
 	int rc = umap_scanner_new(&sc, data, len, &opts);

@@ -2088,7 +2088,29 @@ static int any_nested(umap_merge_result *r)
 	return 0;
 }
 
+static int write_merged_document(writer *w, unsigned flags);
+
+/* OURS is a stream (RFC 8142 or one feature a line): the merged FeatureCollection, then
+ * each of its features a record, as OURS writes them. */
 static int write_merged(writer *w, unsigned flags)
+{
+	const umap_layout *records = &w->r->docs[UMAP_MERGE_OURS]->layout;
+	if (!records->seq)
+		return write_merged_document(w, flags);
+	umap_buf fc = UMAP_BUF_INIT, *out = w->out;
+	umap_merge_emit_fn emit = w->emit;
+	w->out = &fc;
+	w->emit = NULL; /* the records are emitted, not the document */
+	int rc = write_merged_document(w, flags);
+	w->out = out;
+	w->emit = emit;
+	if (!rc)
+		rc = umap_json_relayout(out, fc.ptr ? fc.ptr : "", fc.len, records);
+	umap_buf_dispose(&fc);
+	return rc;
+}
+
+static int write_merged_document(writer *w, unsigned flags)
 {
 	umap_merge_result *r = w->r;
 	if (any_nested(r)) {

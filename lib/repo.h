@@ -122,6 +122,13 @@ int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tre
  * without reading it into a document. UMAP_ENOTFOUND when it is not tracked there. */
 int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
 		     umap_json_sink sink, void *ctx);
+/* Every feature of tracked file `path` at `tree`, in document order, as RFC 8142 records
+ * (RS, the feature's JSON as stored, LF), to `sink` a megabyte at a time. A layer file's
+ * features are read from their blobs one at a time, so that memory holds one feature and
+ * the file's index, never its text; a map's are written from its document
+ * (umap_geojsonseq_write_doc). UMAP_ENOTFOUND when it is not tracked there. */
+int umap_repo_export_records(umap_repo *repo, const git_oid *tree, const char *path,
+			     umap_json_sink sink, void *ctx);
 /* The same for a document umap_repo_read_tree gave (unchanged since), to `sink`. */
 int umap_repo_file_text(umap_json_sink sink, void *ctx, umap_doc *doc);
 /* Reads the working files of the paths tracked in `tree` (streaming; trees built lazily).

@@ -14,6 +14,7 @@
 #include <xxhash.h>
 
 #include "error.h"
+#include "geojsonseq.h"
 #include "json.h"
 
 #define MANIFEST "manifest.json"
@@ -359,15 +360,38 @@ static void blob_list_clear(blob_list *list)
 /* A revision is read back as JSON text assembled from its blobs (features copied as
  * stored, no tree built) and scanned by umap_doc_from_buffer like any file: 100k features
  * cost a blob read and a scan each, and the document writes them back byte for byte. */
+/* Where a layer's features go as RFC 8142 records (RS, the stored JSON, LF) instead of into
+ * its text: to `sink` a megabyte at a time, so that an export holds one feature. */
+typedef struct record_out {
+	umap_buf buf;
+	umap_json_sink sink;
+	void *ctx;
+} record_out;
+
+#define RECORDS_FLUSH_AT ((size_t)1 << 20)
+
 typedef struct order_reader {
 	umap_repo *repo;
 	umap_buf *text;
+	record_out *records; /* NULL: features go into text */
 	blob_list *features;
 	git_oid *blobs;
 	size_t count;
 	umap_buf id, name;
 	const char *layer_id;
 } order_reader;
+
+static int put_record(record_out *out, const char *json, size_t len)
+{
+	if (umap_buf_putc(&out->buf, '\x1e') || umap_buf_put(&out->buf, json, len) ||
+	    umap_buf_putc(&out->buf, '\n'))
+		return oom();
+	if (out->buf.len < RECORDS_FLUSH_AT)
+		return 0;
+	int rc = out->sink(out->ctx, out->buf.ptr, out->buf.len);
+	umap_buf_clear(&out->buf);
+	return rc;
+}
 
 static int read_one_feature(void *ctx, const char *id, size_t len)
 {
@@ -393,8 +417,11 @@ static int read_one_feature(void *ctx, const char *id, size_t len)
 		umap_obj_release(&obj);
 		return hex_error(UMAP_ECORRUPT, "blob %s is not a feature object", &found->id);
 	}
-	rc = (r->count && umap_buf_puts(r->text, ",\n")) || umap_buf_put(r->text, obj.data, obj.len)
-		     ? oom() : 0;
+	if (r->records)
+		rc = put_record(r->records, obj.data, obj.len);
+	else
+		rc = (r->count && umap_buf_puts(r->text, ",\n")) ||
+		     umap_buf_put(r->text, obj.data, obj.len) ? oom() : 0;
 	umap_obj_release(&obj);
 	git_oid_cpy(&r->blobs[r->count++], &found->id);
 	return rc;
@@ -433,7 +460,7 @@ static int has_children(const manifest_file *mf, size_t index)
 
 /* Writes layer `index` of `mf` back as JSON (its children nested in its "layers"). */
 static int read_layer(umap_repo *repo, umap_buf *text, const git_oid *layers_tree,
-		      manifest_file *mf, size_t index, git_oid **all_blobs)
+		      manifest_file *mf, size_t index, git_oid **all_blobs, record_out *records)
 {
 	const char *layer_id = mf->layers[index];
 	git_oid **blobs_out = &all_blobs[index];
@@ -529,6 +556,7 @@ static int read_layer(umap_repo *repo, umap_buf *text, const git_oid *layers_tre
 				if (has_features) {
 					reader.repo = repo;
 					reader.text = text;
+					reader.records = records;
 					reader.features = &features;
 					reader.blobs = blobs;
 					reader.layer_id = layer_id;
@@ -586,7 +614,7 @@ static int put_children(umap_repo *repo, umap_buf *text, int *first, const git_o
 		if (n++ && umap_buf_puts(text, ",\n"))
 			rc = oom();
 		if (!rc)
-			rc = read_layer(repo, text, layers_tree, mf, l, blobs);
+			rc = read_layer(repo, text, layers_tree, mf, l, blobs, NULL);
 	}
 	return !rc && umap_buf_putc(text, ']') ? oom() : rc;
 }
@@ -653,7 +681,7 @@ static int assemble_file(umap_buf *text, git_oid ***blobs_out, umap_repo *repo,
 		if (!rc && umap_buf_putc(text, '}'))
 			rc = oom();
 	} else if (!rc) {
-		rc = read_layer(repo, text, &layers_tree, mf, 0, blobs);
+		rc = read_layer(repo, text, &layers_tree, mf, 0, blobs, NULL);
 	}
 	json_decref(map);
 	if (rc && blobs) {
@@ -755,20 +783,32 @@ int umap_repo_file_text(umap_json_sink sink, void *ctx, umap_doc *doc)
 	return rc;
 }
 
+/* The manifest of `tree` and its entry for `path` (UMAP_ENOTFOUND when it is not tracked
+ * there; the manifest is cleared on failure). */
+static int manifest_entry(manifest *m, manifest_file **mf, umap_repo *repo, const git_oid *tree,
+			  const char *path)
+{
+	int rc = manifest_read(m, repo, tree);
+	if (rc)
+		return rc;
+	if (!(*mf = manifest_find(m, path))) {
+		manifest_clear(m);
+		return umap_error_set(UMAP_ENOTFOUND, "'%s' is not tracked in that revision", path);
+	}
+	return 0;
+}
+
 int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
 		     umap_json_sink sink, void *ctx)
 {
 	manifest m;
-	int rc = manifest_read(&m, repo, tree);
+	manifest_file *mf;
+	int rc = manifest_entry(&m, &mf, repo, tree, path);
 	if (rc)
 		return rc;
-	manifest_file *mf = manifest_find(&m, path);
 	umap_buf text = UMAP_BUF_INIT;
 	git_oid **blobs = NULL;
-	if (!mf)
-		rc = umap_error_set(UMAP_ENOTFOUND, "'%s' is not tracked in that revision", path);
-	if (!rc)
-		rc = assemble_file(&text, &blobs, repo, tree, mf);
+	rc = assemble_file(&text, &blobs, repo, tree, mf);
 	umap_layout read, recorded;
 	if (!rc) {
 		umap_layout_detect(&read, text.ptr ? text.ptr : "", text.len);
@@ -797,6 +837,51 @@ int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
 		free(one.blobs);
 	}
 	umap_buf_dispose(&text); /* a file that could not be assembled */
+	manifest_clear(&m);
+	return rc;
+}
+
+/* A map's layers nest (and their features may come after their children's in its text):
+ * read as a document, every feature written in document order. */
+static int export_map_records(umap_repo *repo, const git_oid *tree, const char *path,
+			      umap_json_sink sink, void *ctx)
+{
+	umap_snapshot *snap = NULL;
+	int rc = umap_repo_read_tree(&snap, repo, tree, path);
+	if (!rc)
+		rc = umap_geojsonseq_write_doc(snap->files[0].doc, sink, ctx);
+	umap_snapshot_free(snap);
+	return rc;
+}
+
+int umap_repo_export_records(umap_repo *repo, const git_oid *tree, const char *path,
+			     umap_json_sink sink, void *ctx)
+{
+	manifest m;
+	manifest_file *mf;
+	int rc = manifest_entry(&m, &mf, repo, tree, path);
+	if (rc)
+		return rc;
+	if (mf->is_map || mf->nlayers != 1 || has_children(mf, 0)) {
+		manifest_clear(&m);
+		return export_map_records(repo, tree, path, sink, ctx);
+	}
+	git_oid layers_tree;
+	if ((rc = umap_store_tree_lookup(&layers_tree, NULL, umap_repo_store(repo), tree, LAYERS,
+						"the revision's tree")) == UMAP_ENOTFOUND)
+		rc = umap_error_set(UMAP_ECORRUPT, "the revision has no layers tree");
+	/* the layer's skeleton (type, options, members) goes to `skeleton`, which is dropped;
+	 * its features go out one by one */
+	umap_buf skeleton = UMAP_BUF_INIT;
+	record_out records = { UMAP_BUF_INIT, sink, ctx };
+	git_oid *blobs[2] = { NULL, NULL };
+	if (!rc)
+		rc = read_layer(repo, &skeleton, &layers_tree, mf, 0, blobs, &records);
+	if (!rc && records.buf.len)
+		rc = sink(ctx, records.buf.ptr, records.buf.len);
+	free(blobs[0]);
+	umap_buf_dispose(&records.buf);
+	umap_buf_dispose(&skeleton);
 	manifest_clear(&m);
 	return rc;
 }

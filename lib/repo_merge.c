@@ -91,6 +91,16 @@ static int merge_file(umap_repo_merge_file *f, umap_repo *repo, const git_oid *t
 		else
 			rc = read_file(&f->docs[s], repo, trees[s], f->path, tracked[s]);
 	}
+	/* a tracked layer file's path is its layer: the working copy of one without a layer id
+	 * (a plain FeatureCollection, a stream) is the layer the revisions record for it, as
+	 * umap_repo_read_worktree binds it, not a new layer with ours' deleted */
+	umap_doc *worktree = ours_from_worktree && tracked[1] ? f->docs[1] : NULL;
+	for (int s = 0; !rc && s < 3 && worktree && worktree->kind == UMAP_DOC_LAYER &&
+			worktree->nlayers == 1; s += 2)
+		if (f->docs[s] && f->docs[s]->nlayers == 1 && f->docs[s]->layers[0].id) {
+			rc = umap_repo_bind_layer_id(&worktree->layers[0], f->docs[s]->layers[0].id);
+			break;
+		}
 	if (rc)
 		return rc;
 	umap_doc_kind kind = UMAP_DOC_LAYER;

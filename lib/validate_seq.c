@@ -68,13 +68,15 @@ int umap_validate_seq_buffer(umap_validation *out, const char *data, size_t len,
 	}
 	/* RFC 8142: what comes before the first RS is not a record; a record runs to the next RS */
 	const char *first = memchr(data, RS, len);
-	if (!first || !umap_seq_blank(data, (size_t)(first - data))) {
+	if (!umap_seq_blank(data, first ? (size_t)(first - data) : len)) {
 		char *text = strdup("a GeoJSON text sequence starts each record with the RS "
 				    "character (0x1E)");
 		umap_pos start = { 1, 1, 0 };
 		return text ? umap_validation_add(out, start, UMAP_LEVEL_ERROR, text)
 			    : umap_error_set(UMAP_ENOMEM, "out of memory");
 	}
+	if (!first)
+		return 0; /* no record: an empty sequence */
 	line += count_lines(data, (size_t)(first - data));
 	at = (size_t)(first - data);
 	while (at < len && !rc) {
@@ -96,14 +98,26 @@ int umap_validate_seq_buffer(umap_validation *out, const char *data, size_t len,
 
 int umap_validate_path(umap_validation *out, const char *path, const umap_validate_options *opts)
 {
+	int is_stdin = !strcmp(path, "-");
 	umap_seq_kind kind = umap_seq_sniff(path);
-	if (kind == UMAP_SEQ_NONE)
+	if (kind == UMAP_SEQ_NONE && !is_stdin)
 		return umap_validate_file(out, path, opts);
+	/* a stream, or standard input, which is read before its first bytes can tell */
 	umap_buf buf = UMAP_BUF_INIT;
 	size_t max = opts && opts->json.max_size ? opts->json.max_size : UMAP_JSON_DEFAULT_MAX_SIZE;
 	int rc = umap_file_read(&buf, path, max);
-	if (!rc)
-		rc = umap_validate_seq_buffer(out, buf.ptr ? buf.ptr : "", buf.len, kind, opts);
+	if (rc == UMAP_ELIMIT) {
+		/* as for a document: a message about the input, not a failure to validate */
+		umap_pos nowhere = { 0, 0, 0 };
+		char *text = strdup(umap_error_last());
+		rc = text ? umap_validation_add(out, nowhere, UMAP_LEVEL_ERROR, text)
+			  : umap_error_set(UMAP_ENOMEM, "out of memory");
+	} else if (!rc) {
+		const char *data = buf.ptr ? buf.ptr : "";
+		if (is_stdin)
+			kind = umap_seq_kind_of_text(data, buf.len);
+		rc = umap_validate_seq_buffer(out, data, buf.len, kind, opts);
+	}
 	umap_buf_dispose(&buf);
 	return rc;
 }

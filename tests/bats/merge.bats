@@ -184,3 +184,26 @@ hint: commit them with 'umapsync commit -m MSG' first"
 	assert_equal "$status" 128
 	[[ "$stderr" == "fatal: "*"nosuch"* ]]
 }
+
+@test "a layer file without layer options merges per feature: its working copy is the tracked layer, not a new one" {
+	# RFC 7946 files have no top-level "properties": the repository names the layer, the
+	# file does not, and the merge must still see the same layer on both sides
+	umapsync init >/dev/null
+	jq '{type, features}' "$EXAMPLES/bike-parking.geojson" >parking.geojson
+	umapsync import parking.geojson >/dev/null
+	umapsync branch alice
+	umapsync checkout alice 2>/dev/null
+	jq '{type, features}' "$EXAMPLES/bike-parking-alice.geojson" >parking.geojson
+	umapsync commit -m alice >/dev/null
+	umapsync checkout main 2>/dev/null
+	jq '{type, features}' "$EXAMPLES/bike-parking-bob.geojson" >parking.geojson
+	umapsync commit -m bob >/dev/null
+	run_split umapsync merge alice
+	assert_success
+	assert_equal "$stderr" ""
+	run jq -c '.features[] | select(.id == "zP5kR" or .id == "R2dNw") | [.id, .properties.capacity, .properties.covered]' parking.geojson
+	assert_output '["zP5kR",64,true]
+["R2dNw",300,true]'
+	run_split umapsync status
+	assert_output --partial "nothing to commit, working files clean"
+}

@@ -65,3 +65,22 @@ setup_hook() {
 	run git commit -q -m "fixed"
 	assert_success
 }
+
+@test "pre-commit: a staged GeoJSON stream (.geojsonl, .geojsons) is checked record by record" {
+	setup_hook
+	jq -c '.features[]' "$EXAMPLES/bike-parking.geojson" >good.geojsonl
+	git add good.geojsonl
+	run git commit -q -m "good"
+	assert_success
+	assert_output --partial "Passed"
+	{
+		jq -c '.features[0:2][]' "$EXAMPLES/bike-parking.geojson"
+		echo '{"type":"Feature","properties":{},"geometry":{"type":"Point","coordinates":[1]}}'
+	} | sed 's/^/\x1e/' >bad.geojsons
+	git add bad.geojsons
+	run git commit -q -m "bad"
+	assert_failure
+	assert_output --partial "bad.geojsons:3:77: error: position must have 2 or more elements"
+	run git log --format=%s
+	assert_output "good"
+}

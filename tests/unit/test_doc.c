@@ -1,5 +1,6 @@
 /* Unit tests for lib/doc: reading maps, layers and single features, ids and --id=PROP,
- * duplicate ids, id assignment, trees on demand, and a write-back that keeps every order. */
+ * duplicate ids, id assignment, trees on demand, a write-back that keeps every order, and
+ * GeoJSON streams read as FeatureCollections and written back as streams. */
 #include "unit.h"
 
 #include <ctype.h>
@@ -7,6 +8,7 @@
 
 #include "doc.h"
 #include "error.h"
+#include "geojsonseq.h"
 
 static umap_doc *open_buf(const char *text, const char *id_property)
 {
@@ -464,6 +466,80 @@ TEST(layers_without_ids_match_by_position_then_name)
 	umap_doc_free(b);
 }
 
+/* A stream read from a file's text: by name or first bytes, a layer of its records at the
+ * file's own lines, written back as the same records. */
+static umap_doc *open_text(const char *text, const char *name)
+{
+	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+	umap_doc *doc = NULL;
+	char *copy = strdup(text);
+	if (!copy || umap_doc_from_file_text(&doc, copy, strlen(text), name, &opts)) {
+		printf("# open failed: %s\n", umap_error_last());
+		return NULL;
+	}
+	return doc;
+}
+
+TEST(streams_are_told_by_name_or_first_bytes)
+{
+	CHECK_INT(umap_seq_kind_of_name("a.geojsons"), UMAP_SEQ_RS);
+	CHECK_INT(umap_seq_kind_of_name("a.NDJSON"), UMAP_SEQ_LINES);
+	CHECK_INT(umap_seq_kind_of_name("a.geojson"), UMAP_SEQ_NONE);
+	CHECK_INT(umap_seq_kind_of_text("\x1e{}", 3), UMAP_SEQ_RS);
+	const char *lines = "{\"type\":\"Feature\"}\n{\"type\":\"Feature\"}\n";
+	CHECK_INT(umap_seq_kind_of_text(lines, strlen(lines)), UMAP_SEQ_LINES);
+	const char *one = "{\"type\":\"Feature\"}\n";
+	CHECK_INT(umap_seq_kind_of_text(one, strlen(one)), UMAP_SEQ_NONE);
+	const char *fc = "{\"type\":\"FeatureCollection\",\"features\":[\n{\"type\":\"Feature\"}\n]}\n";
+	CHECK_INT(umap_seq_kind_of_text(fc, strlen(fc)), UMAP_SEQ_NONE);
+	CHECK_INT(umap_seq_kind_of("x.geojsonl", one, strlen(one)), UMAP_SEQ_LINES);
+}
+
+TEST(streams_read_as_layers_at_their_own_lines_and_write_back)
+{
+	const char *lines = "{\"type\":\"Feature\",\"id\":\"a\",\"properties\":{},\"geometry\":null}\n"
+			    "\n"
+			    "{\"type\":\"Feature\",\"id\":\"b\",\"properties\":{\"n\":1.50},\"geometry\":null}\n";
+	umap_doc *doc = open_text(lines, "<stdin>");
+	CHECK(doc != NULL);
+	if (doc) {
+		CHECK_INT(doc->layout.seq, UMAP_SEQ_LINES);
+		CHECK_INT(doc->nlayers, 1);
+		CHECK_INT(doc->layers[0].nfeatures, 2);
+		CHECK_INT(doc->layers[0].features[1].pos.line, 3);
+		CHECK_INT(doc->layers[0].features[1].pos.col, 1);
+		char *back = write_doc(doc, UMAP_DOC_AS_READ);
+		/* the blank line is not a record; every number keeps its spelling */
+		CHECK_STR(back, "{\"type\":\"Feature\",\"id\":\"a\",\"properties\":{},\"geometry\":null}\n"
+				"{\"type\":\"Feature\",\"id\":\"b\",\"properties\":{\"n\":1.50},\"geometry\":null}\n");
+		free(back);
+		umap_doc_free(doc);
+	}
+	const char *rs = "\x1e{\"type\":\"Feature\",\n \"id\":1,\"properties\":{},\"geometry\":null}\n"
+			 "\x1e{\"type\":\"Feature\",\"id\":2,\"properties\":{},\"geometry\":null}\n";
+	doc = open_text(rs, "t.txt");
+	CHECK(doc != NULL);
+	if (doc) {
+		CHECK_INT(doc->layout.seq, UMAP_SEQ_RS);
+		CHECK_INT(doc->layers[0].features[0].pos.col, 2); /* after the RS */
+		CHECK_INT(doc->layers[0].features[1].pos.line, 3);
+		char *back = write_doc(doc, UMAP_DOC_AS_READ);
+		CHECK_STR(back, "\x1e{\"type\":\"Feature\",\"id\":1,\"properties\":{},\"geometry\":null}\n"
+				"\x1e{\"type\":\"Feature\",\"id\":2,\"properties\":{},\"geometry\":null}\n");
+		free(back);
+		umap_doc_free(doc);
+	}
+	/* a bad record on the first line: the file's column, not the header's */
+	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+	const char *bad = "{\"type\":\"Feature\",}\n{\"type\":\"Feature\"}\n";
+	char *copy = strdup(bad);
+	CHECK_INT(umap_doc_from_file_text(&doc, copy, strlen(bad), "bad.ndjson", &opts), UMAP_EINVALID);
+	CHECK_STR(umap_error_last(), "bad.ndjson:1:19: trailing comma before '}'");
+	/* what comes before the first RS of a sequence is not a record */
+	copy = strdup("x\x1e{}");
+	CHECK_INT(umap_doc_from_file_text(&doc, copy, 4, "j.geojsons", &opts), UMAP_EINVALID);
+}
+
 int main(void)
 {
 	RUN(reads_umap_map_with_two_layers);
@@ -482,5 +558,7 @@ int main(void)
 	RUN(bad_documents_say_where);
 	RUN(group_layers_are_layers_with_parents);
 	RUN(layers_without_ids_match_by_position_then_name);
+	RUN(streams_are_told_by_name_or_first_bytes);
+	RUN(streams_read_as_layers_at_their_own_lines_and_write_back);
 	return UNIT_DONE();
 }

@@ -858,9 +858,63 @@ TEST(equality_and_hash)
 	json_decref(n);
 }
 
+/* layout.seq: a FeatureCollection laid out as its features' records, nothing else of it,
+ * every token's bytes kept; recorded in the manifest's layout object and read back. */
+TEST(stream_layouts_write_records_and_round_trip)
+{
+	const char *fc = "{\"type\":\"FeatureCollection\",\"name\":\"x\",\"features\":[\n"
+			 "{\"type\":\"Feature\",\"properties\":{\"features\":[1.50, -0]}},\n"
+			 "{\"type\":\"Feature\",\n \"properties\":{}}\n]}\n";
+	umap_layout rs = UMAP_LAYOUT_DEFAULT, lines = UMAP_LAYOUT_DEFAULT;
+	rs.seq = 1;
+	lines.seq = 2;
+	lines.spaced = 1;
+	umap_buf out = UMAP_BUF_INIT;
+	CHECK_INT(umap_json_relayout(&out, fc, strlen(fc), &rs), 0);
+	CHECK_INT(umap_buf_putc(&out, '\0'), 0);
+	CHECK_STR(out.ptr, "\x1e{\"type\":\"Feature\",\"properties\":{\"features\":[1.50,-0]}}\n"
+			   "\x1e{\"type\":\"Feature\",\"properties\":{}}\n");
+	umap_buf_clear(&out);
+	CHECK_INT(umap_json_relayout(&out, fc, strlen(fc), &lines), 0);
+	CHECK_INT(umap_buf_putc(&out, '\0'), 0);
+	CHECK_STR(out.ptr, "{\"type\": \"Feature\", \"properties\": {\"features\": [1.50, -0]}}\n"
+			   "{\"type\": \"Feature\", \"properties\": {}}\n");
+	umap_buf_clear(&out);
+	const char *none = "{\"type\":\"FeatureCollection\",\"features\":[]}";
+	CHECK_INT(umap_json_relayout(&out, none, strlen(none), &rs), 0);
+	CHECK_INT((int)out.len, 0);
+	umap_buf_dispose(&out);
+	json_t *recorded = umap_layout_to_json(&lines);
+	umap_layout back;
+	umap_layout_from_json(&back, recorded);
+	CHECK_INT(back.seq, 2);
+	CHECK_INT(back.spaced, 1);
+	json_decref(recorded);
+	json_t *bad = json_pack("{s:i,s:i}", "indent", 0, "seq", 7);
+	umap_layout_from_json(&back, bad);
+	CHECK_INT(back.seq, 0);
+	json_decref(bad);
+}
+
+/* header_line: the first line is line 0, so a stream's FeatureCollection gives the file's
+ * own lines. */
+TEST(header_line_is_line_zero)
+{
+	umap_json_options opts = UMAP_JSON_OPTIONS_INIT;
+	opts.header_line = 1;
+	opts.source_name = "s.ndjson";
+	umap_json_doc *doc = NULL;
+	const char *text = "[\n{\"a\":1,}]";
+	CHECK_INT(umap_json_parse(&doc, text, strlen(text), &opts), UMAP_EINVALID);
+	CHECK_STR(umap_error_last(), "s.ndjson:1:8: trailing comma before '}'");
+	umap_json_doc_free(doc);
+}
+
 int main(void)
 {
 	RUN(number_printer_matches_javascript);
+	RUN(stream_layouts_write_records_and_round_trip);
+	RUN(header_line_is_line_zero);
 	RUN(number_printer_round_trips);
 	RUN(scanner_tokens_and_positions);
 	RUN(scanner_skip_and_build_one_value);
