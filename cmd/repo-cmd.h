@@ -32,6 +32,14 @@ umap_snapshot *worktree_tree_of(git_oid *tree, umap_repo *repo, const git_oid *h
  * present on disk when must_track is 0); dies "no such file" / "not tracked" otherwise. */
 char **user_paths(size_t *n, umap_repo *repo, const git_oid *tree, int argc, const char **argv,
 		  int must_track);
+/* rm and mv: a user's path of a tracked file as the working directory has it (a file
+ * moved by mv is tracked under its new name). *from gets its path in HEAD and *work its
+ * path in the working directory (both allocated). Dies saying what is wrong: no such
+ * file, not tracked, removed already, or a layer inside a map (not a file). */
+void tracked_work_path(char **from, char **work, umap_repo *repo, const git_oid *head_tree,
+		       const umap_pending *pending, const char *arg);
+/* checkout and stash keep no pending rm or mv: they refuse, naming them, while any is. */
+void refuse_pending_paths(umap_repo *repo, const char *what);
 /* The feature diff of a commit against its first parent, as text or --stat, into out. */
 void format_commit_diff(umap_buf *out, umap_repo *repo, const git_commit *c, int stat, int color);
 /* The change counts of one file in a tree diff; returns whether anything changed in it. */

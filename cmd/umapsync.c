@@ -46,6 +46,8 @@ const struct command commands[] = {
 	{ "show", cmd_show, GROUP_REPO, "Show a commit and its feature diff" },
 	{ "checkout", cmd_checkout, GROUP_REPO, "Switch the working files to a revision or branch" },
 	{ "switch", cmd_switch, GROUP_REPO, "Switch to a branch, or create one and switch to it" },
+	{ "rm", cmd_rm, GROUP_REPO, "Stop tracking files and remove them" },
+	{ "mv", cmd_mv, GROUP_REPO, "Rename a tracked file; its layers keep their ids" },
 	{ "restore", cmd_restore, GROUP_REPO, "Put tracked files back as they are at HEAD or a revision" },
 	{ "reset", cmd_reset, GROUP_REPO, "Move the current branch to a commit, and with --hard the files" },
 	{ "revert", cmd_revert, GROUP_REPO, "Make a commit that undoes another commit's feature changes" },
