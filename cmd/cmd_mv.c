@@ -1,7 +1,6 @@
 /* umapsync mv: rename a tracked file, as git mv does. Its layers keep their ids: the
  * pending record (.umapsync/umapsync-pending) carries the new name to the next commit. */
 #include "builtin.h"
-#include "merge-report.h"
 #include "repo-cmd.h"
 
 #include <stdio.h>
@@ -20,14 +19,9 @@ int cmd_mv(int argc, const char **argv)
 	argc = parse_options(argc, argv, options, usage);
 	if (argc != 2)
 		usage_with_options_msg(usage, options, "mv needs the file and its new name");
-	umap_repo *repo = open_repo_with(OPEN_REPO_REFUSE_CHECKOUT);
-	refuse_if_in_progress(repo);
-	git_oid head, head_tree;
-	if (read_head(&head, &head_tree, repo))
-		die("nothing is tracked yet");
+	git_oid head_tree;
 	umap_pending pending = UMAP_PENDING_INIT;
-	if (umap_repo_pending_load(&pending, repo))
-		die_lib(NULL);
+	umap_repo *repo = open_repo_for_paths(&head_tree, &pending);
 	char *from = NULL, *old = NULL, *new = NULL, *old_abs = NULL, *new_abs = NULL;
 	tracked_work_path(&from, &old, repo, &head_tree, &pending, argv[0]);
 	if (umap_repo_relpath(&new, repo, argv[1]))

@@ -1,7 +1,6 @@
 /* umapsync rm: stop tracking files, as git rm does. The removal waits in the pending record
  * (.umapsync/umapsync-pending) for the next commit, which drops the files' layers. */
 #include "builtin.h"
-#include "merge-report.h"
 #include "repo-cmd.h"
 
 #include <errno.h>
@@ -45,14 +44,9 @@ int cmd_rm(int argc, const char **argv)
 	argc = parse_options(argc, argv, options, usage);
 	if (argc < 1)
 		usage_with_options_msg(usage, options, "rm needs the files to stop tracking");
-	umap_repo *repo = open_repo_with(OPEN_REPO_REFUSE_CHECKOUT);
-	refuse_if_in_progress(repo);
-	git_oid head, head_tree;
-	if (read_head(&head, &head_tree, repo))
-		die("nothing is tracked yet");
+	git_oid head_tree;
 	umap_pending pending = UMAP_PENDING_INIT;
-	if (umap_repo_pending_load(&pending, repo))
-		die_lib(NULL);
+	umap_repo *repo = open_repo_for_paths(&head_tree, &pending);
 	char **from = calloc((size_t)argc, sizeof(*from)), **work = calloc((size_t)argc, sizeof(*work));
 	if (!from || !work)
 		die("out of memory");

@@ -2,6 +2,7 @@
  * the working files as a tree, and git-style dates and short ids. */
 #include "builtin.h"
 #include "repo-cmd.h"
+#include "merge-report.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -558,6 +559,18 @@ char *feature_id_json(umap_repo *repo, const git_oid *head_tree, const char *id)
 	}
 	umap_error_clear();
 	return umap_buf_detach(&text);
+}
+
+umap_repo *open_repo_for_paths(git_oid *head_tree, umap_pending *pending)
+{
+	umap_repo *repo = open_repo_with(OPEN_REPO_REFUSE_CHECKOUT);
+	refuse_if_in_progress(repo);
+	git_oid head;
+	if (read_head(&head, head_tree, repo))
+		die("nothing is tracked yet");
+	if (umap_repo_pending_load(pending, repo))
+		die_lib(NULL);
+	return repo;
 }
 
 void tracked_work_path(char **from, char **work, umap_repo *repo, const git_oid *head_tree,

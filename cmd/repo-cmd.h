@@ -32,6 +32,9 @@ umap_snapshot *worktree_tree_of(git_oid *tree, umap_repo *repo, const git_oid *h
  * present on disk when must_track is 0); dies "no such file" / "not tracked" otherwise. */
 char **user_paths(size_t *n, umap_repo *repo, const git_oid *tree, int argc, const char **argv,
 		  int must_track);
+/* rm and mv: the repository (refused while a checkout, merge or rebase is stopped), HEAD's
+ * tree (dies when there is no commit) and the pending rm and mv. */
+umap_repo *open_repo_for_paths(git_oid *head_tree, umap_pending *pending);
 /* rm and mv: a user's path of a tracked file as the working directory has it (a file
  * moved by mv is tracked under its new name). *from gets its path in HEAD and *work its
  * path in the working directory (both allocated). Dies saying what is wrong: no such

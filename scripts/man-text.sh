@@ -50,8 +50,9 @@ function spaces(n,   s) {
 		s = s " "
 	return s
 }
-# The text of a line without its scdoc markup.
-function plain(s,   r, i, c, last, next_c, under) {
+# The text of a line without its scdoc markup; in a literal block (literal set) only the
+# "\" escapes are markup.
+function plain(s, literal,   r, i, c, last, next_c, under) {
 	r = ""
 	last = ""
 	under = 0
@@ -60,6 +61,8 @@ function plain(s,   r, i, c, last, next_c, under) {
 		if (c == "\\" && i < length(s)) {
 			i++
 			c = substr(s, i, 1)
+			r = r c
+		} else if (literal) {
 			r = r c
 		} else if (c == "*") {
 			c = ""
@@ -114,7 +117,7 @@ literal {
 	for (i = 0; i < fence_tabs && substr(line, 1, 1) == "\t"; i++)
 		line = substr(line, 2)
 	gsub(/\t/, "        ", line)
-	emit(line == "" ? "" : spaces(7 + 7 * fence_tabs) plain_literal(line))
+	emit(line == "" ? "" : spaces(7 + 7 * fence_tabs) plain(line, 1))
 	next
 }
 /^;/ { next }
@@ -150,19 +153,6 @@ literal {
 END {
 	flush()
 	printf "\t{ \"%s\",\n%s\t},\n", name, out
-}
-# A literal line: only "\" escapes are scdoc markup there.
-function plain_literal(s,   r, i, c) {
-	r = ""
-	for (i = 1; i <= length(s); i++) {
-		c = substr(s, i, 1)
-		if (c == "\\" && i < length(s)) {
-			i++
-			c = substr(s, i, 1)
-		}
-		r = r c
-	}
-	return r
 }
 ' "$page"
 done

@@ -9,18 +9,8 @@ load helper
 
 export GIT_AUTHOR_DATE="@1700000000 +0000"
 
-# lyon.umap (the example map) and parking.geojson (the example layer, its layer id changed
-# so that both can live in one repository), committed as "import".
-two_files() {
-	cp "$EXAMPLES/cycling-lyon.umap" lyon.umap
-	parking_version bike-parking
-	umapsync init >/dev/null
-	umapsync import -m import lyon.umap parking.geojson >/dev/null
-}
-
-parking_version() {
-	sed 's/a6d2e0b4-71c8/b6d2e0b4-71c8/' "$EXAMPLES/$1.geojson" >parking.geojson
-}
+# two_files (lyon.umap and parking.geojson in one commit) and parking_version are in
+# helper.bash.
 
 PARKING_LAYER=b6d2e0b4-71c8-4f39-8e5a-2c4b9d1f6e03
 
