@@ -616,6 +616,7 @@ TEST(pending_rm_and_mv_chain_round_trip_and_refuse_damage)
 	}
 	CHECK_INT(umap_repo_pending_remove(repo), 0);
 	CHECK_INT(umap_repo_pending_remove(repo), 0); /* none is no error */
+	umap_pending_clear(&p);
 	umap_repo_free(repo);
 }
 
