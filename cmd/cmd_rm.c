@@ -78,7 +78,8 @@ int cmd_rm(int argc, const char **argv)
 		die_lib("cannot record the removal");
 	for (int i = 0; i < argc; i++) {
 		char *abs = NULL;
-		if (!cached && umap_repo_abspath(&abs, repo, work[i]))
+		/* the path may come from the pending record: never removed outside the tree */
+		if (!cached && umap_repo_worktree_path(&abs, repo, work[i]))
 			die_lib(NULL);
 		if (!cached && unlink(abs) < 0 && errno != ENOENT)
 			die_errno("cannot remove %s", work[i]);
