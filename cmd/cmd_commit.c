@@ -47,9 +47,8 @@ static char *edit_message(umap_repo *repo, const umap_tree_diff *diff, umap_snap
 		int seen = 0;
 		for (size_t k = 0; k < l; k++)
 			seen |= diff->layers[k].path && p && !strcmp(diff->layers[k].path, p);
-		umap_repo_file *f = p ? umap_snapshot_find(snap, p) : NULL;
-		if (!p || seen || (f && f->removed) ||
-		    !file_changes(diff, p, &added, &modified, &removed, &options))
+		if (!p || seen || !file_changes(diff, p, removed_at(snap, p), &added, &modified, &removed,
+						 &options))
 			continue;
 		umap_buf_printf(&text, "#\tmodified:   %s (%zu added, %zu modified, %zu removed)\n", p,
 				added, modified, removed);

@@ -23,7 +23,8 @@ static int has_local_changes(umap_repo *repo, const git_oid *head_tree, const ch
 		if (umap_repo_diff(&diff, repo, head_tree, &tree))
 			die_lib(NULL);
 		umap_repo_file *f = umap_snapshot_find(snap, work);
-		changed = file_changes(diff, work, &added, &modified, &removed, &options) ||
+		changed = file_changes(diff, work, removed_at(snap, work), &added, &modified, &removed,
+				       &options) ||
 			  (diff->map_changed && f && f->doc && f->doc->kind == UMAP_DOC_MAP);
 		umap_tree_diff_free(diff);
 	}

@@ -222,7 +222,8 @@ int cmd_status(int argc, const char **argv)
 				continue;
 			}
 			int layer_options;
-			if (!file_changes(diff, snap->files[i].path, &added, &modified, &removed, &layer_options))
+			if (!file_changes(diff, snap->files[i].path, removed_at(snap, snap->files[i].path),
+					  &added, &modified, &removed, &layer_options))
 				continue;
 			umap_buf_printf(&lines, "  modified:   %s (%zu added, %zu modified, %zu removed%s)\n",
 					snap->files[i].path, added, modified, removed,

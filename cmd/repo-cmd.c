@@ -162,15 +162,23 @@ umap_snapshot *worktree_tree_of(git_oid *tree, umap_repo *repo, const git_oid *h
 	return snap;
 }
 
-int file_changes(const umap_tree_diff *diff, const char *path, size_t *added, size_t *modified,
-		 size_t *removed, int *options)
+int removed_at(const umap_snapshot *snap, const char *path)
+{
+	for (size_t i = 0; i < snap->nfiles; i++)
+		if (snap->files[i].removed && !strcmp(snap->files[i].path, path))
+			return 1;
+	return 0;
+}
+
+int file_changes(const umap_tree_diff *diff, const char *path, int kept_only, size_t *added,
+		 size_t *modified, size_t *removed, int *options)
 {
 	*added = *modified = *removed = 0;
 	*options = 0;
 	int any = 0;
 	for (size_t l = 0; l < diff->nlayers; l++) {
 		const umap_repo_layer_change *lc = &diff->layers[l];
-		if (!lc->path || strcmp(lc->path, path))
+		if (!lc->path || strcmp(lc->path, path) || (kept_only && lc->kind == UMAP_CHANGE_REMOVED))
 			continue;
 		any = 1;
 		if (lc->options_changed || lc->meta_changed || lc->kind != UMAP_CHANGE_MODIFIED)

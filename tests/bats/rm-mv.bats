@@ -58,9 +58,11 @@ hint: use --cached to keep the files, or -f to remove them with their changes"
 	[ -e parking.geojson ]
 	[ ! -e .umapsync/umapsync-pending ]
 	# --cached: no longer tracked, the file stays (untracked after the commit)
+	cp parking.geojson edited
 	run umapsync rm --cached parking.geojson
 	assert_output "rm 'parking.geojson'"
-	cmp parking.geojson <(parking_version bike-parking-alice; cat parking.geojson)
+	cmp parking.geojson edited
+	rm edited
 	run umapsync status
 	assert_output "On branch main
 Changes to be committed:
@@ -337,4 +339,25 @@ Changes to be committed:
 	run umapsync status
 	assert_output "On branch main
 nothing to commit, working files clean"
+}
+
+@test "mv onto the name of a file rm removed: that file's layer goes, the moved one's stays" {
+	two_files
+	sed 's/a6d2e0b4-71c8/c6d2e0b4-71c8/' "$EXAMPLES/bike-parking-bob.geojson" >bob.geojson
+	umapsync import bob.geojson >/dev/null
+	umapsync rm -q bob.geojson
+	umapsync mv parking.geojson bob.geojson
+	run umapsync status
+	assert_output "On branch main
+Changes to be committed:
+  renamed:    parking.geojson -> bob.geojson
+  deleted:    bob.geojson"
+	run umapsync commit -m swap
+	assert_output --regexp '^\[main [0-9a-f]{7}\] swap
+ 0 added, 0 modified, 8 removed
+ rename parking.geojson => bob.geojson
+ delete bob.geojson$'
+	run manifest HEAD
+	assert_output "lyon.umap 3f1c9a8e-5b7d-4e2a-9c61-0d8e4b2f7a15,a6d2e0b4-71c8-4f39-8e5a-2c4b9d1f6e03
+bob.geojson $PARKING_LAYER"
 }
