@@ -53,7 +53,8 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 MAN_SRC := $(sort $(wildcard man/*.scd))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
-CMD_OBJ := $(CMD_SRC:%.c=$(BUILD)/%.o)
+# the manual pages as text for `help CMD` where man cannot show them (scripts/man-text.sh)
+CMD_OBJ := $(CMD_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/man-text.o
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 MAN_OUT := $(MAN_SRC:man/%.scd=$(BUILD)/man/%)
 LIBA := $(BUILD)/libumapsync.a
@@ -70,6 +71,13 @@ $(LIBA): $(LIB_OBJ) $(LAZY_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@
 	$(AR) rcs $@ $^
+
+$(BUILD)/gen/man-text.c: scripts/man-text.sh $(MAN_SRC)
+	@mkdir -p $(@D)
+	sh scripts/man-text.sh $(MAN_SRC) >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/man-text.o: $(BUILD)/gen/man-text.c
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/lazy/lazy_%.s: scripts/lazy-stubs.sh
 	@mkdir -p $(@D)

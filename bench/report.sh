@@ -271,6 +271,7 @@ END {
 		if (ok("export", n, "umapsync export") && RSS["export", n, "umapsync export"] != "") v16[n] = RSS["export", n, "umapsync export"] * 1024 / in_b
 		if (ok("checkout", n, "umapsync checkout HEAD~1") && RSS["checkout", n, "umapsync checkout HEAD~1"] != "") v17[n] = RSS["checkout", n, "umapsync checkout HEAD~1"] * 1024 / in_b
 		if (ok("commit", n, "umapsync commit (1% edit)") && RSS["commit", n, "umapsync commit (1% edit)"] != "") v18[n] = RSS["commit", n, "umapsync commit (1% edit)"] * 1024 / in_b
+		if (ok("blame", n, "umapsync blame --feature (50 commits)")) v19[n] = tm("blame", n, "umapsync blame --feature (50 commits)")
 		if (("repo" SUBSEP n SUBSEP "bytes_v1") in FACT) v10[n] = FACT["repo", n, "bytes_v1"] / in_b
 		if (("repo" SUBSEP n SUBSEP "bytes_v2") in FACT) v11[n] = FACT["repo", n, "bytes_v2"] / (2 * in_b)
 		if (("repo" SUBSEP n SUBSEP "objects_v1") in FACT) v10o[n] = FACT["repo", n, "objects_v1"] / in_b
@@ -299,6 +300,7 @@ END {
 	target("export peak RSS ÷ file size", "#19", "≤ 0.3", "<=", 0.3, "", v16)
 	target("checkout peak RSS ÷ file size", "#19", "≤ 0.3", "<=", 0.3, "", v17)
 	target("commit (1% edit) peak RSS ÷ file size", "#19", "≤ 0.3", "<=", 0.3, "", v18)
+	target("blame of one feature, 50 commits", "#20", "< 0.1 s at 100k", "<", 0.1, "s", v19)
 	print ""
 	if (FACT["load", "all", "status"] == "ok") {
 		pr = FACT["load", "all", "push_rate"]; p99 = FACT["load", "all", "push_p99"]
@@ -351,7 +353,7 @@ END {
 		printf "\n| --- |"
 		for (i = 2; i <= nsizes; i++) printf " ---: |"
 		printf "\n"
-		split("validate|diff|apply|merge-file|import|commit|revision diff|export|checkout|sync", gs, "|")
+		split("validate|diff|apply|merge-file|import|commit|revision diff|export|checkout|blame|sync", gs, "|")
 		for (g = 1; g in gs; g++) {
 			sec = gs[g]
 			for (j = 1; j <= nlabels[sec]; j++) {
@@ -416,6 +418,7 @@ END {
 	table("revision diff", "revision diff", "`umapsync diff HEAD~1 HEAD` between two revisions 10 features apart; `git diff HEAD~1 HEAD` on the whole-file repository.")
 	table("export", "export", "`umapsync export HEAD layer.geojson -o FILE` from the imported repository; `git show HEAD:layer.geojson` of the whole file.")
 	table("checkout", "checkout", "`umapsync checkout HEAD~1` after the 1% commit, on a copy of that repository each run: the layer written back from the repository.")
+	table("blame", "blame", "`umapsync blame --feature ID layer.geojson` after 50 commits of about ten edited features each, for a feature edited in the first of them: its cost follows the feature'\''s history, not the layer.")
 	table("sync", "clone, push, pull", "`umapsync serve` on 127.0.0.1 (a free port, stopped by pid): the first push of the imported layer, a clone, then a push of the 1% edit and a pull of it in the clone. Pushes and the pull change server state, so they are timed once.")
 
 	# ------------------------------------------------------------ real data

@@ -36,6 +36,7 @@ int cmd_checkout(int argc, const char **argv)
 	if (new_branch ? argc > 1 : argc != 1)
 		usage_with_options_msg(usage, options, "checkout needs one branch or revision");
 	umap_repo *repo = open_repo_with(OPEN_REPO_OWN_CHECKOUT_NOTE);
+	refuse_pending_paths(repo, "checkout");
 	git_oid head, head_tree, target, target_tree;
 	int unborn = read_head(&head, &head_tree, repo);
 	const char *new_argv[] = { new_branch, NULL };

@@ -26,12 +26,20 @@ static const char *editor_command(void)
 /* Writes the template to .umapsync/COMMIT_EDITMSG, runs the editor on it (through the
  * shell, as git does, so EDITOR may hold arguments) and returns the message without its
  * comment lines and surrounding blank lines; NULL when that leaves nothing. */
-static char *edit_message(umap_repo *repo, const umap_tree_diff *diff, const char *branch)
+static char *edit_message(umap_repo *repo, const umap_tree_diff *diff, umap_snapshot *snap,
+			  const char *branch)
 {
 	umap_buf text = UMAP_BUF_INIT, path = UMAP_BUF_INIT;
 	umap_buf_puts(&text, "\n# Please enter the commit message for your changes. Lines starting\n"
 			     "# with '#' will be ignored, and an empty message aborts the commit.\n#\n");
 	umap_buf_printf(&text, "# On branch %s\n# Changes to be committed:\n", branch ? branch : "(detached HEAD)");
+	for (size_t i = 0; i < snap->nfiles; i++) {
+		if (snap->files[i].removed)
+			umap_buf_printf(&text, "#\tdeleted:    %s\n", snap->files[i].path);
+		else if (snap->files[i].from)
+			umap_buf_printf(&text, "#\trenamed:    %s -> %s\n", snap->files[i].from,
+					snap->files[i].path);
+	}
 	for (size_t l = 0; l < diff->nlayers; l++) {
 		size_t added, modified, removed;
 		int options;
@@ -39,7 +47,8 @@ static char *edit_message(umap_repo *repo, const umap_tree_diff *diff, const cha
 		int seen = 0;
 		for (size_t k = 0; k < l; k++)
 			seen |= diff->layers[k].path && p && !strcmp(diff->layers[k].path, p);
-		if (!p || seen || !file_changes(diff, p, &added, &modified, &removed, &options))
+		if (!p || seen || !file_changes(diff, p, removed_at(snap, p), &added, &modified, &removed,
+						 &options))
 			continue;
 		umap_buf_printf(&text, "#\tmodified:   %s (%zu added, %zu modified, %zu removed)\n", p,
 				added, modified, removed);
@@ -87,6 +96,25 @@ static char *edit_message(umap_repo *repo, const umap_tree_diff *diff, const cha
 	return umap_buf_detach(&msg);
 }
 
+/* The rm and mv that the commit just recorded leave the pending record; those of files a
+ * `commit PATH...` left out wait for the next commit. */
+static void forget_committed_moves(umap_repo *repo, const umap_snapshot *snap)
+{
+	umap_pending pending = UMAP_PENDING_INIT;
+	if (umap_repo_pending_load(&pending, repo))
+		die_lib(NULL);
+	if (!pending.n)
+		return;
+	for (size_t i = 0; i < snap->nfiles; i++) {
+		const umap_repo_file *f = &snap->files[i];
+		if (f->removed || f->from)
+			umap_pending_drop(&pending, f->removed ? f->path : f->from);
+	}
+	if (umap_repo_pending_save(repo, &pending))
+		die_lib("the commit is made, but the rm and mv it recorded are still listed");
+	umap_pending_clear(&pending);
+}
+
 int cmd_commit(int argc, const char **argv)
 {
 	static const char *const usage[] = { "umapsync commit [-m MSG] [PATH...]", NULL };
@@ -111,6 +139,7 @@ int cmd_commit(int argc, const char **argv)
 	char **only = argc ? user_paths(&nonly, repo, &head_tree, argc, argv, 1) : NULL;
 	umap_snapshot *snap = worktree_tree_of(&tree, repo, &head_tree, 1, only, nonly);
 	umap_paths_free(only, nonly);
+	only = NULL;
 	if (git_oid_equal(&tree, &head_tree)) {
 		umap_repo_cache_save(repo);
 		printf("nothing to commit, working files clean\n");
@@ -123,7 +152,7 @@ int cmd_commit(int argc, const char **argv)
 	umap_repo_head_branch(&branch, repo);
 	if (umap_repo_diff(&diff, repo, &head_tree, &tree))
 		die_lib(NULL);
-	if (!message && !(message = edited = edit_message(repo, diff, branch))) {
+	if (!message && !(message = edited = edit_message(repo, diff, snap, branch))) {
 		fprintf(stderr, "Aborting commit due to empty commit message.\n");
 		free(branch);
 		umap_tree_diff_free(diff);
@@ -135,6 +164,7 @@ int cmd_commit(int argc, const char **argv)
 	if (umap_repo_commit_tree_as(&commit, repo, &tree, &head, 1, stamped, 1))
 		die_lib(NULL);
 	free(stamped);
+	forget_committed_moves(repo, snap);
 	umap_repo_cache_save(repo);
 	printf("[%s %s] %s\n", branch ? branch : "detached HEAD", short_id(&commit),
 	       subject_of(message));
@@ -146,6 +176,12 @@ int cmd_commit(int argc, const char **argv)
 		modified += k == UMAP_CHANGE_MODIFIED;
 	}
 	printf(" %zu added, %zu modified, %zu removed\n", added, modified, removed);
+	for (size_t i = 0; i < snap->nfiles; i++) {
+		if (snap->files[i].removed)
+			printf(" delete %s\n", snap->files[i].path);
+		else if (snap->files[i].from)
+			printf(" rename %s => %s\n", snap->files[i].from, snap->files[i].path);
+	}
 	free(branch);
 	free(edited);
 	umap_tree_diff_free(diff);

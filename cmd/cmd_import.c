@@ -90,6 +90,9 @@ int cmd_import(int argc, const char **argv)
 	for (size_t i = 0; i < ntracked; i++)
 		if (umap_snapshot_add(snap, tracked[i], NULL))
 			die_lib(NULL);
+	umap_pending pending = UMAP_PENDING_INIT;
+	if (umap_repo_pending_load(&pending, repo))
+		die_lib(NULL);
 	unsigned char *rewrite = calloc(ntracked + (size_t)argc, 1);
 	if (!rewrite)
 		die("out of memory");
@@ -99,6 +102,13 @@ int cmd_import(int argc, const char **argv)
 		char *rel = NULL;
 		if (umap_repo_relpath(&rel, repo, argv[i]))
 			die_lib(NULL);
+		const umap_pending_path *moved = umap_pending_find_to(&pending, rel);
+		if (moved)
+			die("'%s' is already tracked: it is '%s' moved by 'umapsync mv'; 'umapsync commit' "
+			    "records it", rel, moved->from);
+		if (umap_snapshot_find(snap, rel) && umap_pending_find_from(&pending, rel))
+			die("'%s' is tracked, and 'umapsync rm' or 'umapsync mv' took it away; commit "
+			    "that first", rel);
 		if (umap_snapshot_find(snap, rel)) {
 			fflush(stdout);
 			fprintf(stderr, "fatal: '%s' is already tracked\n", rel);
@@ -175,6 +185,7 @@ int cmd_import(int argc, const char **argv)
 	free(branch);
 	umap_buf_dispose(&subject);
 	free(rewrite);
+	umap_pending_clear(&pending);
 	umap_paths_free(tracked, ntracked);
 	umap_snapshot_free(snap);
 	umap_repo_free(repo);

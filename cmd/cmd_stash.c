@@ -105,6 +105,7 @@ static int stash_push(umap_repo *repo, const char *message)
 	git_oid head, head_tree, work, commit;
 	if (read_head(&head, &head_tree, repo))
 		die("there is no commit yet to stash changes against");
+	refuse_pending_paths(repo, "stash (it keeps feature changes, not files)");
 	umap_snapshot *snap = worktree_tree(&work, repo, &head_tree, 0);
 	for (size_t i = 0; i < snap->nfiles; i++)
 		if (snap->files[i].missing)

@@ -114,14 +114,18 @@ static int compare_strings(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* git's "Untracked files:" section, for map files only. */
-static int print_untracked(umap_repo *repo, const git_oid *head_tree, char **only, size_t nonly,
+/* git's "Untracked files:" section, for map files only. Tracked are the paths of the
+ * working files in `snap`: a file mv moved under its new name, not one rm removed. */
+static int print_untracked(umap_repo *repo, const umap_snapshot *snap, char **only, size_t nonly,
 			   const char *before)
 {
-	char **tracked = NULL;
+	char **tracked = calloc(snap->nfiles + 1, sizeof(*tracked));
 	size_t ntracked = 0;
-	if (umap_repo_tracked(&tracked, &ntracked, repo, head_tree))
-		die_lib(NULL);
+	if (!tracked)
+		die("out of memory");
+	for (size_t i = 0; i < snap->nfiles; i++)
+		if (!snap->files[i].removed && !(tracked[ntracked++] = strdup(snap->files[i].path)))
+			die("out of memory");
 	struct string_list found = STRING_LIST_INIT;
 	find_untracked(&found, umap_repo_workdir(repo), "", 0, tracked, ntracked);
 	if (found.nr) /* qsort of a null array is undefined, even of none */
@@ -184,11 +188,23 @@ int cmd_status(int argc, const char **argv)
 	git_oid tree;
 	umap_snapshot *snap = worktree_tree_of(&tree, repo, &head_tree, 0, only, nonly);
 	umap_repo_cache_save(repo);
-	size_t missing = 0;
-	for (size_t i = 0; i < snap->nfiles; i++)
+	size_t missing = 0, moved = 0;
+	for (size_t i = 0; i < snap->nfiles; i++) {
 		missing += snap->files[i].missing;
-	if (git_oid_equal(&tree, &head_tree) && !missing) {
-		if (print_untracked(repo, &head_tree, only, nonly, ""))
+		moved += snap->files[i].removed || snap->files[i].from;
+	}
+	/* rm and mv are recorded for the next commit, as git's staged changes are */
+	if (moved)
+		printf("Changes to be committed:\n");
+	for (size_t i = 0; i < snap->nfiles; i++) {
+		const umap_repo_file *f = &snap->files[i];
+		if (f->removed)
+			printf("  deleted:    %s\n", f->path);
+		else if (f->from)
+			printf("  renamed:    %s -> %s\n", f->from, f->path);
+	}
+	if (git_oid_equal(&tree, &head_tree) && !missing && !moved) {
+		if (print_untracked(repo, snap, only, nonly, ""))
 			printf("\nnothing to commit, but untracked map files are present\n");
 		else
 			printf("nothing to commit, working files clean\n");
@@ -196,31 +212,42 @@ int cmd_status(int argc, const char **argv)
 		umap_tree_diff *diff = NULL;
 		if (umap_repo_diff(&diff, repo, &head_tree, &tree))
 			die_lib(NULL);
-		printf("Changes not committed:\n");
+		umap_buf lines = UMAP_BUF_INIT;
 		size_t listed = 0;
+		/* a rename changes the manifest too: only without one does that mean layers moved */
+		int reordered = diff->manifest_changed && !moved;
 		for (size_t i = 0; i < snap->nfiles; i++) {
 			size_t added, modified, removed;
+			if (snap->files[i].removed)
+				continue;
 			if (snap->files[i].missing) {
-				printf("  deleted:    %s\n", snap->files[i].path);
+				umap_buf_printf(&lines, "  deleted:    %s\n", snap->files[i].path);
 				continue;
 			}
 			int layer_options;
-			if (!file_changes(diff, snap->files[i].path, &added, &modified, &removed, &layer_options))
+			if (!file_changes(diff, snap->files[i].path, removed_at(snap, snap->files[i].path),
+					  &added, &modified, &removed, &layer_options))
 				continue;
-			printf("  modified:   %s (%zu added, %zu modified, %zu removed%s)\n",
-			       snap->files[i].path, added, modified, removed,
-			       layer_options ? ", layer options changed"
-			       : !added && !modified && !removed && diff->manifest_changed
-				       ? ", layers moved or reordered" : "");
+			umap_buf_printf(&lines, "  modified:   %s (%zu added, %zu modified, %zu removed%s)\n",
+					snap->files[i].path, added, modified, removed,
+					layer_options ? ", layer options changed"
+					: !added && !modified && !removed && reordered
+						? ", layers moved or reordered" : "");
 			listed++;
 		}
-		if (diff->map_changed && !only)
-			printf("  map options changed\n");
-		else if (!listed && diff->manifest_changed)
+		int map_removed = 0; /* then map.json goes with it: no option changed */
+		for (size_t i = 0; i < snap->nfiles; i++)
+			map_removed |= snap->files[i].removed && umap_ends_with(snap->files[i].path, ".umap");
+		if (diff->map_changed && !only && !map_removed)
+			umap_buf_puts(&lines, "  map options changed\n");
+		else if (!listed && reordered)
 			/* only the manifest: group layers moved or reordered (uMap 3.7+) */
-			printf("  layers moved or reordered\n");
+			umap_buf_puts(&lines, "  layers moved or reordered\n");
+		if (lines.len)
+			printf("%sChanges not committed:\n%s", moved ? "\n" : "", lines.ptr);
+		umap_buf_dispose(&lines);
 		umap_tree_diff_free(diff);
-		print_untracked(repo, &head_tree, only, nonly, "\n");
+		print_untracked(repo, snap, only, nonly, "\n");
 	}
 	umap_snapshot_free(snap);
 	umap_paths_free(only, nonly);

@@ -142,6 +142,7 @@ void print_path_line(FILE *out, const char *indent, const char *path)
 
 void require_clean_worktree(umap_repo *repo, const git_oid *head_tree, const char *what)
 {
+	refuse_pending_paths(repo, what);
 	git_oid work;
 	umap_snapshot *snap = worktree_tree(&work, repo, head_tree, 0);
 	umap_snapshot_free(snap);

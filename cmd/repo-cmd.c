@@ -2,6 +2,7 @@
  * the working files as a tree, and git-style dates and short ids. */
 #include "builtin.h"
 #include "repo-cmd.h"
+#include "merge-report.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -90,22 +91,33 @@ umap_snapshot *worktree_tree_of(git_oid *tree, umap_repo *repo, const git_oid *h
 	for (size_t i = 0; i < snap->nfiles; i++) {
 		umap_repo_file *f = &snap->files[i];
 		size_t assigned = 0;
-		if (only && !path_list_contains(only, nonly, f->path)) {
+		if (only && !path_list_contains(only, nonly, f->path) &&
+		    !(f->from && path_list_contains(only, nonly, f->from))) {
 			/* left as in head_tree: a doc NULL keeps its layers, and is not recorded
-			 * in the stat index as holding the new tree's version */
+			 * in the stat index as holding the new tree's version; a pending rm or mv
+			 * of it waits for another commit */
 			umap_doc_free(f->doc);
 			f->doc = NULL;
 			f->missing = 0;
 			f->unchanged = 1;
 			f->have_stat = 0;
+			f->removed = 0;
+			if (f->from) {
+				free(f->path);
+				f->path = f->from;
+				f->from = NULL;
+			}
 			continue;
 		}
+		if (f->removed)
+			continue;
 		if (f->missing) {
 			if (!save_ids)
 				continue;
 			fflush(stdout);
 			fprintf(stderr, "fatal: tracked file '%s' is missing\n", f->path);
-			hint("restore it with 'umapsync restore %s'", f->path);
+			hint("restore it with 'umapsync restore %s', or record its removal with "
+			     "'umapsync rm %s'", f->path, f->path);
 			exit(EXIT_FATAL);
 		}
 		if (f->unchanged)
@@ -150,15 +162,23 @@ umap_snapshot *worktree_tree_of(git_oid *tree, umap_repo *repo, const git_oid *h
 	return snap;
 }
 
-int file_changes(const umap_tree_diff *diff, const char *path, size_t *added, size_t *modified,
-		 size_t *removed, int *options)
+int removed_at(const umap_snapshot *snap, const char *path)
+{
+	for (size_t i = 0; i < snap->nfiles; i++)
+		if (snap->files[i].removed && !strcmp(snap->files[i].path, path))
+			return 1;
+	return 0;
+}
+
+int file_changes(const umap_tree_diff *diff, const char *path, int kept_only, size_t *added,
+		 size_t *modified, size_t *removed, int *options)
 {
 	*added = *modified = *removed = 0;
 	*options = 0;
 	int any = 0;
 	for (size_t l = 0; l < diff->nlayers; l++) {
 		const umap_repo_layer_change *lc = &diff->layers[l];
-		if (!lc->path || strcmp(lc->path, path))
+		if (!lc->path || strcmp(lc->path, path) || (kept_only && lc->kind == UMAP_CHANGE_REMOVED))
 			continue;
 		any = 1;
 		if (lc->options_changed || lc->meta_changed || lc->kind != UMAP_CHANGE_MODIFIED)
@@ -437,12 +457,16 @@ char **user_paths(size_t *n, umap_repo *repo, const git_oid *tree, int argc, con
 		  int must_track)
 {
 	char **paths = NULL;
+	umap_pending pending = UMAP_PENDING_INIT;
+	if (umap_repo_pending_load(&pending, repo))
+		die_lib(NULL);
 	*n = 0;
 	for (int i = 0; i < argc; i++) {
 		char *rel = NULL;
 		if (umap_repo_relpath(&rel, repo, argv[i]))
 			die_lib(NULL);
-		int tracked = tree && tracked_in(repo, tree, rel);
+		/* a file's new name after mv is tracked too */
+		int tracked = (tree && tracked_in(repo, tree, rel)) || umap_pending_find_to(&pending, rel);
 		free(rel);
 		if (!tracked && access(argv[i], F_OK) != 0)
 			die("'%s': no such file", argv[i]);
@@ -454,6 +478,7 @@ char **user_paths(size_t *n, umap_repo *repo, const git_oid *tree, int argc, con
 		}
 		add_path(&paths, n, repo, argv[i], 0);
 	}
+	umap_pending_clear(&pending);
 	return paths;
 }
 
@@ -542,4 +567,88 @@ char *feature_id_json(umap_repo *repo, const git_oid *head_tree, const char *id)
 	}
 	umap_error_clear();
 	return umap_buf_detach(&text);
+}
+
+umap_repo *open_repo_for_paths(git_oid *head_tree, umap_pending *pending)
+{
+	umap_repo *repo = open_repo_with(OPEN_REPO_REFUSE_CHECKOUT);
+	refuse_if_in_progress(repo);
+	git_oid head;
+	if (read_head(&head, head_tree, repo))
+		die("nothing is tracked yet");
+	if (umap_repo_pending_load(pending, repo))
+		die_lib(NULL);
+	return repo;
+}
+
+void tracked_work_path(char **from, char **work, umap_repo *repo, const git_oid *head_tree,
+		       const umap_pending *pending, const char *arg)
+{
+	char *rel = NULL;
+	if (umap_repo_relpath(&rel, repo, arg))
+		die_lib(NULL);
+	const umap_pending_path *p = umap_pending_find_to(pending, rel);
+	if (p) {
+		/* the new name of a file mv moved */
+		if (!(*from = strdup(p->from)))
+			die("out of memory");
+		*work = rel;
+		return;
+	}
+	char **tracked = NULL;
+	size_t n = 0;
+	if (umap_repo_tracked(&tracked, &n, repo, head_tree))
+		die_lib(NULL);
+	int in_head = path_list_contains(tracked, n, rel);
+	const char *inside = NULL; /* the tracked file that `rel` names a part of */
+	for (size_t i = 0; i < n && !inside; i++) {
+		size_t len = strlen(tracked[i]);
+		if (!strncmp(rel, tracked[i], len) && (rel[len] == '/' || rel[len] == ':'))
+			inside = tracked[i];
+	}
+	if (inside)
+		die("'%s' is inside the tracked file '%s': rm and mv work on whole files; to remove or "
+		    "rename a layer of a map, edit the map (in uMap, or its .umap file) and commit",
+		    arg, inside);
+	umap_paths_free(tracked, n);
+	p = umap_pending_find_from(pending, rel);
+	if (in_head && p && !p->to)
+		die("'%s' is removed already: the next commit records it ('umapsync restore %s' "
+		    "brings it back)", arg, arg);
+	if (!in_head || p) {
+		fflush(stdout);
+		if (p)
+			fprintf(stderr, "fatal: '%s' is not tracked: it was moved to '%s'\n", arg, p->to);
+		else if (access(arg, F_OK) != 0)
+			fprintf(stderr, "fatal: '%s': no such file\n", arg);
+		else
+			fprintf(stderr, "fatal: '%s' is not tracked\n", arg);
+		if (!p && access(arg, F_OK) == 0)
+			hint("start tracking it with 'umapsync import %s'", arg);
+		exit(EXIT_FATAL);
+	}
+	*from = rel;
+	if (!(*work = strdup(rel)))
+		die("out of memory");
+}
+
+void refuse_pending_paths(umap_repo *repo, const char *what)
+{
+	umap_pending pending = UMAP_PENDING_INIT;
+	if (umap_repo_pending_load(&pending, repo))
+		die_lib(NULL);
+	if (!pending.n)
+		return;
+	fflush(stdout);
+	error("the rm and mv waiting for the next commit would be lost by %s:", what);
+	for (size_t i = 0; i < pending.n; i++) {
+		if (pending.paths[i].to)
+			fprintf(stderr, "\trenamed: %s -> %s\n", pending.paths[i].from, pending.paths[i].to);
+		else
+			fprintf(stderr, "\tdeleted: %s\n", pending.paths[i].from);
+	}
+	hint("commit them with 'umapsync commit -m MSG' first, or undo them ('umapsync restore PATH', "
+	     "'umapsync mv NEW OLD')");
+	umap_pending_clear(&pending);
+	exit(EXIT_DIFFERENT);
 }

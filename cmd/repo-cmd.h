@@ -32,11 +32,26 @@ umap_snapshot *worktree_tree_of(git_oid *tree, umap_repo *repo, const git_oid *h
  * present on disk when must_track is 0); dies "no such file" / "not tracked" otherwise. */
 char **user_paths(size_t *n, umap_repo *repo, const git_oid *tree, int argc, const char **argv,
 		  int must_track);
+/* rm and mv: the repository (refused while a checkout, merge or rebase is stopped), HEAD's
+ * tree (dies when there is no commit) and the pending rm and mv. */
+umap_repo *open_repo_for_paths(git_oid *head_tree, umap_pending *pending);
+/* rm and mv: a user's path of a tracked file as the working directory has it (a file
+ * moved by mv is tracked under its new name). *from gets its path in HEAD and *work its
+ * path in the working directory (both allocated). Dies saying what is wrong: no such
+ * file, not tracked, removed already, or a layer inside a map (not a file). */
+void tracked_work_path(char **from, char **work, umap_repo *repo, const git_oid *head_tree,
+		       const umap_pending *pending, const char *arg);
+/* checkout and stash keep no pending rm or mv: they refuse, naming them, while any is. */
+void refuse_pending_paths(umap_repo *repo, const char *what);
 /* The feature diff of a commit against its first parent, as text or --stat, into out. */
 void format_commit_diff(umap_buf *out, umap_repo *repo, const git_commit *c, int stat, int color);
-/* The change counts of one file in a tree diff; returns whether anything changed in it. */
-int file_changes(const umap_tree_diff *diff, const char *path, size_t *added, size_t *modified,
-		 size_t *removed, int *options);
+/* The change counts of one file in a tree diff; returns whether anything changed in it.
+ * The layers a tree diff lists removed carry the path they had; with kept_only they are
+ * left out (a file moved onto the path of a file rm removed is not that file). */
+int file_changes(const umap_tree_diff *diff, const char *path, int kept_only, size_t *added,
+		 size_t *modified, size_t *removed, int *options);
+/* Whether rm removed a file at `path` in a snapshot of the working files. */
+int removed_at(const umap_snapshot *snap, const char *path);
 /* "Tue Nov 14 22:13:20 2023 +0100", as git log prints dates. */
 void format_git_date(char *out, size_t size, const git_time *when);
 /* 7-hex-digit id (one of four rotating static buffers). */

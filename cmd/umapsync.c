@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "doc.h"
+#include "man-text.h"
 #include "strutil.h"
 #include "version.h"
 
@@ -46,6 +47,8 @@ const struct command commands[] = {
 	{ "show", cmd_show, GROUP_REPO, "Show a commit and its feature diff" },
 	{ "checkout", cmd_checkout, GROUP_REPO, "Switch the working files to a revision or branch" },
 	{ "switch", cmd_switch, GROUP_REPO, "Switch to a branch, or create one and switch to it" },
+	{ "rm", cmd_rm, GROUP_REPO, "Stop tracking files and remove them" },
+	{ "mv", cmd_mv, GROUP_REPO, "Rename a tracked file; its layers keep their ids" },
 	{ "restore", cmd_restore, GROUP_REPO, "Put tracked files back as they are at HEAD or a revision" },
 	{ "reset", cmd_reset, GROUP_REPO, "Move the current branch to a commit, and with --hard the files" },
 	{ "revert", cmd_revert, GROUP_REPO, "Make a commit that undoes another commit's feature changes" },
@@ -128,7 +131,7 @@ int cmd_help(int argc, const char **argv)
 	static const char *const usage[] = { "umapsync help [<command>]", NULL };
 	int no_man = 0;
 	const struct option options[] = {
-		OPT_BOOL(0, "no-man", &no_man, "print the synopsis instead of opening the manual page"),
+		OPT_BOOL(0, "no-man", &no_man, "print the manual page's text instead of opening it with man"),
 		OPT_END(),
 	};
 	argc = parse_options(argc, argv, options, usage);
@@ -144,9 +147,9 @@ int cmd_help(int argc, const char **argv)
 		suggest_command(argv[0]);
 		return EXIT_USAGE;
 	}
+	char page[128];
+	snprintf(page, sizeof(page), "umapsync-%s", c->name);
 	if (!no_man && isatty(STDOUT_FILENO) && !getenv("UMAPSYNC_NO_MAN")) {
-		char page[128];
-		snprintf(page, sizeof(page), "umapsync-%s", c->name);
 		fflush(stdout);
 		pid_t pid = fork();
 		if (pid == 0) {
@@ -160,6 +163,14 @@ int cmd_help(int argc, const char **argv)
 		if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
 		    WEXITSTATUS(status) == 0)
 			return 0;
+	}
+	/* as git help does where man cannot show the page: its text (built in) */
+	for (const struct man_text *t = man_texts; t->name; t++) {
+		if (strcmp(t->name, page))
+			continue;
+		setup_pager();
+		fputs(t->text, stdout);
+		return 0;
 	}
 	const char *sub_argv[] = { c->name, "-h", NULL };
 	return c->fn(2, sub_argv);

@@ -16,6 +16,7 @@
 
 #include "error.h"
 #include "fs.h"
+#include "json.h"
 #include "strutil.h"
 
 const char *umap_git_msg(void)
@@ -907,6 +908,170 @@ int umap_repo_checkout_state_remove(umap_repo *repo)
 	if (!rc && unlink(path.ptr) < 0 && errno != ENOENT)
 		rc = umap_error_set_errno(UMAP_EIO, "cannot remove %s", path.ptr);
 	umap_buf_dispose(&path);
+	return rc;
+}
+
+/* ---- Pending rm and mv ------------------------------------------------------------------
+ * .umapsync/umapsync-pending: {"format":1,"paths":[{"from":PATH,"to":PATH|null},...]}. */
+
+enum { PENDING_MAX_BYTES = 4 << 20 };
+
+static int pending_path(umap_buf *path, umap_repo *repo)
+{
+	return umap_buf_printf(path, "%s/umapsync-pending", repo->gitdir)
+		       ? umap_error_set(UMAP_ENOMEM, "out of memory")
+		       : 0;
+}
+
+void umap_pending_clear(umap_pending *pending)
+{
+	for (size_t i = 0; i < pending->n; i++) {
+		free(pending->paths[i].from);
+		free(pending->paths[i].to);
+	}
+	free(pending->paths);
+	pending->paths = NULL;
+	pending->n = 0;
+}
+
+const umap_pending_path *umap_pending_find_from(const umap_pending *pending, const char *from)
+{
+	for (size_t i = 0; i < pending->n; i++)
+		if (!strcmp(pending->paths[i].from, from))
+			return &pending->paths[i];
+	return NULL;
+}
+
+const umap_pending_path *umap_pending_find_to(const umap_pending *pending, const char *to)
+{
+	for (size_t i = 0; i < pending->n; i++)
+		if (pending->paths[i].to && !strcmp(pending->paths[i].to, to))
+			return &pending->paths[i];
+	return NULL;
+}
+
+void umap_pending_drop(umap_pending *pending, const char *from)
+{
+	for (size_t i = 0; i < pending->n; i++) {
+		if (strcmp(pending->paths[i].from, from))
+			continue;
+		free(pending->paths[i].from);
+		free(pending->paths[i].to);
+		memmove(&pending->paths[i], &pending->paths[i + 1],
+			(pending->n - i - 1) * sizeof(*pending->paths));
+		pending->n--;
+		return;
+	}
+}
+
+int umap_pending_set(umap_pending *pending, const char *from, const char *to)
+{
+	if (to && !strcmp(from, to)) {
+		umap_pending_drop(pending, from);
+		return 0;
+	}
+	char *copy = to ? strdup(to) : NULL;
+	if (to && !copy)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	for (size_t i = 0; i < pending->n; i++) {
+		if (!strcmp(pending->paths[i].from, from)) {
+			free(pending->paths[i].to);
+			pending->paths[i].to = copy;
+			return 0;
+		}
+	}
+	umap_pending_path *more = realloc(pending->paths, (pending->n + 1) * sizeof(*more));
+	char *from_copy = strdup(from);
+	if (!more || !from_copy) {
+		if (more)
+			pending->paths = more;
+		free(copy);
+		free(from_copy);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	pending->paths = more;
+	more[pending->n].from = from_copy;
+	more[pending->n].to = copy;
+	pending->n++;
+	return 0;
+}
+
+static int pending_damaged(const char *path)
+{
+	return umap_error_set(UMAP_ECORRUPT,
+			      "%s is damaged; 'umapsync reset' forgets the rm and mv it recorded", path);
+}
+
+int umap_repo_pending_load(umap_pending *out, umap_repo *repo)
+{
+	*out = (umap_pending)UMAP_PENDING_INIT;
+	umap_buf path = UMAP_BUF_INIT, data = UMAP_BUF_INIT;
+	int rc = pending_path(&path, repo);
+	if (rc || access(path.ptr, F_OK) != 0) {
+		umap_buf_dispose(&path);
+		return rc;
+	}
+	json_t *root = NULL;
+	rc = umap_file_read(&data, path.ptr, PENDING_MAX_BYTES);
+	if (!rc && umap_json_loadb(&root, data.ptr ? data.ptr : "", data.len, path.ptr))
+		rc = pending_damaged(path.ptr);
+	json_t *paths = json_object_get(root, "paths");
+	json_t *format = json_object_get(root, "format");
+	if (!rc && (!json_is_array(paths) || !json_is_integer(format) || json_integer_value(format) != 1))
+		rc = pending_damaged(path.ptr);
+	for (size_t i = 0; !rc && i < json_array_size(paths); i++) {
+		json_t *e = json_array_get(paths, i), *to = json_object_get(e, "to");
+		const char *from = json_string_value(json_object_get(e, "from"));
+		const char *to_s = json_string_value(to);
+		/* every path is a plain one, a HEAD path once, a new path once */
+		if (!from || !plain_relpath(from) || (!json_is_null(to) && (!to_s || !plain_relpath(to_s))) ||
+		    umap_pending_find_from(out, from) || (to_s && umap_pending_find_to(out, to_s)))
+			rc = pending_damaged(path.ptr);
+		else
+			rc = umap_pending_set(out, from, to_s);
+	}
+	json_decref(root);
+	if (rc)
+		umap_pending_clear(out);
+	umap_buf_dispose(&path);
+	umap_buf_dispose(&data);
+	return rc;
+}
+
+int umap_repo_pending_remove(umap_repo *repo)
+{
+	umap_buf path = UMAP_BUF_INIT;
+	int rc = pending_path(&path, repo);
+	if (!rc && unlink(path.ptr) < 0 && errno != ENOENT)
+		rc = umap_error_set_errno(UMAP_EIO, "cannot remove %s", path.ptr);
+	umap_buf_dispose(&path);
+	return rc;
+}
+
+int umap_repo_pending_save(umap_repo *repo, const umap_pending *pending)
+{
+	if (!pending->n)
+		return umap_repo_pending_remove(repo);
+	json_t *root = json_pack("{s:i, s:[]}", "format", 1, "paths");
+	json_t *paths = json_object_get(root, "paths");
+	int rc = root ? 0 : umap_error_set(UMAP_ENOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < pending->n; i++) {
+		const umap_pending_path *p = &pending->paths[i];
+		json_t *e = json_pack("{s:s, s:o}", "from", p->from, "to",
+				      p->to ? json_string(p->to) : json_null());
+		if (!e || json_array_append_new(paths, e))
+			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	umap_buf path = UMAP_BUF_INIT, text = UMAP_BUF_INIT;
+	if (!rc)
+		rc = pending_path(&path, repo);
+	if (!rc && (rc = umap_json_write(&text, root, UMAP_JSON_COMPACT)) == 0 && umap_buf_putc(&text, '\n'))
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (!rc)
+		rc = umap_file_write_atomic(path.ptr, text.ptr, text.len);
+	json_decref(root);
+	umap_buf_dispose(&path);
+	umap_buf_dispose(&text);
 	return rc;
 }
 

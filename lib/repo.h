@@ -95,6 +95,9 @@ typedef struct umap_repo_file {
 			  * (doc is NULL, the file was not read) */
 	int have_stat;   /* read_worktree read the file: st is its stat from before reading */
 	umap_file_stat st;
+	char *from;      /* moved by `mv`: its path in the base tree (layer ids, layout), else
+			  * NULL */
+	int removed;     /* removed by `rm`: the tree built leaves it out (doc is NULL) */
 } umap_repo_file;
 
 typedef struct umap_snapshot {
@@ -132,8 +135,42 @@ int umap_repo_export_records(umap_repo *repo, const git_oid *tree, const char *p
 /* The same for a document umap_repo_read_tree gave (unchanged since), to `sink`. */
 int umap_repo_file_text(umap_json_sink sink, void *ctx, umap_doc *doc);
 /* Reads the working files of the paths tracked in `tree` (streaming; trees built lazily).
- * A file that no longer exists is listed with doc NULL and `missing` set. */
+ * A file that no longer exists is listed with doc NULL and `missing` set. The pending rm
+ * and mv (below) are applied: a removed file is listed with `removed` set and not read, a
+ * moved one is read at its new path, with `from` its path in `tree`. */
 int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tree);
+
+/* ---- rm and mv: path changes waiting for the next commit -------------------------------
+ * There is no staging area, but `rm` and `mv` change what is tracked before a commit
+ * records it: .umapsync/umapsync-pending keeps, for each path of HEAD's manifest that they
+ * changed, its path in the working directory, or none when it was removed. A moved file
+ * keeps its layer ids (the next commit records a rename, not a removal and an addition). */
+typedef struct umap_pending_path {
+	char *from; /* the path in HEAD's manifest */
+	char *to;   /* its path in the working directory; NULL: removed */
+} umap_pending_path;
+
+typedef struct umap_pending {
+	size_t n;
+	umap_pending_path *paths;
+} umap_pending;
+
+#define UMAP_PENDING_INIT { 0, NULL }
+
+/* Reads the record (none: empty). UMAP_ECORRUPT when it is damaged. */
+int umap_repo_pending_load(umap_pending *out, umap_repo *repo);
+/* Writes it atomically; an empty record removes the file. */
+int umap_repo_pending_save(umap_repo *repo, const umap_pending *pending);
+/* Forgets every pending rm and mv (commit, reset, checkout), whatever the file holds. */
+int umap_repo_pending_remove(umap_repo *repo);
+/* Records that `from` (a path of HEAD) is now at `to` (NULL: removed); moving it back to
+ * `from` drops the entry. */
+int umap_pending_set(umap_pending *pending, const char *from, const char *to);
+/* The entry of a HEAD path, or of a working path (a moved file's new path); NULL: none. */
+const umap_pending_path *umap_pending_find_from(const umap_pending *pending, const char *from);
+const umap_pending_path *umap_pending_find_to(const umap_pending *pending, const char *to);
+void umap_pending_drop(umap_pending *pending, const char *from);
+void umap_pending_clear(umap_pending *pending);
 
 /* Gives every layer of a map without an id a UUID and every feature without an id a uMap
  * id; *assigned counts both. A layer file's layer gets no id written in: its path is its

@@ -84,6 +84,7 @@ void umap_snapshot_free(umap_snapshot *snap)
 		free(f->blobs);
 		umap_doc_free(f->doc);
 		free(f->path);
+		free(f->from);
 	}
 	free(snap->files);
 	free(snap);
@@ -886,18 +887,48 @@ int umap_repo_export_records(umap_repo *repo, const git_oid *tree, const char *p
 	return rc;
 }
 
+/* A pending rm or mv of the file at `path` in the base tree: *removed, or *to (borrowed)
+ * its path in the working directory. */
+static void pending_of(const umap_pending *pending, const char *path, int *removed, const char **to)
+{
+	const umap_pending_path *p = umap_pending_find_from(pending, path);
+	*removed = p && !p->to;
+	*to = p && p->to ? p->to : NULL;
+}
+
 int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tree)
 {
 	manifest m;
 	umap_snapshot *snap = NULL;
+	umap_pending pending = UMAP_PENDING_INIT;
 	int rc = manifest_read(&m, repo, tree);
+	if (!rc)
+		rc = umap_repo_pending_load(&pending, repo);
 	if (!rc)
 		rc = umap_snapshot_new(&snap);
 	for (size_t i = 0; i < m.nfiles && !rc; i++) {
 		char *abs = NULL;
 		umap_doc *doc = NULL;
 		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
-		if ((rc = umap_repo_abspath(&abs, repo, m.files[i].path)))
+		int removed;
+		const char *moved_to, *path = m.files[i].path;
+		pending_of(&pending, path, &removed, &moved_to);
+		if (removed) {
+			if ((rc = umap_snapshot_add(snap, path, NULL)))
+				break;
+			snap->files[snap->nfiles - 1].removed = 1;
+			continue;
+		}
+		if (moved_to) {
+			/* a stale move onto a path the tree tracks (HEAD moved since) is not applied */
+			int taken, gone;
+			const char *elsewhere;
+			pending_of(&pending, moved_to, &gone, &elsewhere);
+			taken = manifest_find(&m, moved_to) && !gone && !elsewhere;
+			path = taken ? m.files[i].path : moved_to;
+			moved_to = taken ? NULL : moved_to;
+		}
+		if ((rc = umap_repo_abspath(&abs, repo, path)))
 			break;
 		/* stat before reading: a change during the read shows as a new stat next time */
 		struct stat raw;
@@ -905,9 +936,10 @@ int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid 
 		int have_stat = stat(abs, &raw) == 0;
 		if (have_stat)
 			umap_file_stat_from(&st, &raw);
-		if (have_stat && umap_repo_index_fresh(repo, m.files[i].path, &st, tree)) {
+		/* a moved file is always read: the index knows its version by its old path */
+		if (have_stat && !moved_to && umap_repo_index_fresh(repo, path, &st, tree)) {
 			free(abs);
-			if ((rc = umap_snapshot_add(snap, m.files[i].path, NULL)))
+			if ((rc = umap_snapshot_add(snap, path, NULL)))
 				break;
 			snap->files[snap->nfiles - 1].unchanged = 1;
 			repo->skipped_files = 1;
@@ -923,14 +955,18 @@ int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid 
 		free(abs);
 		if (!rc && doc && !m.files[i].is_map && m.files[i].nlayers == 1 && doc->nlayers == 1)
 			rc = umap_repo_bind_layer_id(&doc->layers[0], m.files[i].layers[0]);
-		if (!rc && (rc = umap_snapshot_add(snap, m.files[i].path, doc)))
+		if (!rc && (rc = umap_snapshot_add(snap, path, doc)))
 			umap_doc_free(doc);
 		if (!rc) {
-			snap->files[snap->nfiles - 1].missing = missing;
-			snap->files[snap->nfiles - 1].have_stat = have_stat && !missing;
-			snap->files[snap->nfiles - 1].st = st;
+			umap_repo_file *f = &snap->files[snap->nfiles - 1];
+			f->missing = missing;
+			f->have_stat = have_stat && !missing;
+			f->st = st;
+			if (moved_to && !(f->from = strdup(m.files[i].path)))
+				rc = oom();
 		}
 	}
+	umap_pending_clear(&pending);
 	manifest_clear(&m);
 	if (rc) {
 		umap_snapshot_free(snap);
@@ -1636,7 +1672,7 @@ int umap_repo_bind_layer_id(umap_layer *layer, const char *id)
 static int record_layout(json_t *entry, const umap_repo_file *f, manifest *old, int changed)
 {
 	json_t *layout = NULL;
-	manifest_file *before = manifest_find(old, f->path);
+	manifest_file *before = manifest_find(old, f->from ? f->from : f->path);
 	/* a layout alone is not a change (status stays clean after another tool reformats a
 	 * file); it is recorded with the next change of the file's layers */
 	if (f->doc && f->doc->layout.known && (changed || !before)) {
@@ -1670,6 +1706,10 @@ static int build_once(git_oid *tree, umap_repo *repo, umap_snapshot *snap, const
 		rc = oom();
 	for (size_t i = 0; i < snap->nfiles && !rc; i++) {
 		umap_repo_file *f = &snap->files[i];
+		if (f->removed)
+			continue;
+		/* where the file was in the base tree: a moved file keeps its layers and layout */
+		const char *base_path = f->from ? f->from : f->path;
 		json_t *entry = json_object(), *ids = json_array();
 		int is_map, layers_changed = 0;
 		if (!entry || !ids || json_array_append_new(files, entry) ||
@@ -1679,7 +1719,7 @@ static int build_once(git_oid *tree, umap_repo *repo, umap_snapshot *snap, const
 			break;
 		}
 		if (!f->doc) {
-			manifest_file *mf = manifest_find(&old, f->path);
+			manifest_file *mf = manifest_find(&old, base_path);
 			if (!mf) {
 				json_decref(ids);
 				rc = umap_error_set(UMAP_ENOTFOUND, "'%s' is not tracked", f->path);
@@ -1715,7 +1755,7 @@ static int build_once(git_oid *tree, umap_repo *repo, umap_snapshot *snap, const
 				json_decref(map);
 			}
 			if (!is_map && f->doc->nlayers == 1)
-				rc = layer_file_id(&f->doc->layers[0], f->path, &old, layers, nlayers);
+				rc = layer_file_id(&f->doc->layers[0], base_path, &old, layers, nlayers);
 			for (size_t l = 0; l < f->doc->nlayers && !rc; l++) {
 				umap_layer *layer = &f->doc->layers[l];
 				if (!layer->id) {
@@ -1755,15 +1795,15 @@ static int build_once(git_oid *tree, umap_repo *repo, umap_snapshot *snap, const
 			    json_object_set_new(entry, "layers", ids)))
 			rc = oom();
 		else if (!rc && is_map && (rc = manifest_put_parents(entry, f->doc,
-								      manifest_find(&old, f->path))))
+								      manifest_find(&old, base_path))))
 			;
 		else if (!rc && is_map && f->doc && umap_doc_layers_position(f->doc) != SIZE_MAX &&
 			 json_object_set_new(entry, "layers_at",
 					     json_integer((json_int_t)umap_doc_layers_position(f->doc))))
 			rc = oom();
-		else if (!rc && is_map && !f->doc && mf_layers_at(&old, f->path) >= 0 &&
+		else if (!rc && is_map && !f->doc && mf_layers_at(&old, base_path) >= 0 &&
 			 json_object_set_new(entry, "layers_at",
-					     json_integer(mf_layers_at(&old, f->path))))
+					     json_integer(mf_layers_at(&old, base_path))))
 			rc = oom();
 		else if (rc)
 			json_decref(ids);

@@ -100,10 +100,11 @@ $usage"
 $usage"
 }
 
-@test "help CMD prints the synopsis when no manual page is shown" {
+@test "help CMD prints the manual page's text when man does not show it" {
 	run umapsync help validate
 	assert_success
-	assert_line --index 0 --regexp '^usage: umapsync validate '
+	assert_line --index 0 'umapsync-validate(1)'
+	assert_line --regexp '^       umapsync validate '
 }
 
 @test "help with an unknown command exits 129" {
@@ -114,7 +115,7 @@ $usage"
 @test "--opt=value, short options and -- are parsed" {
 	run umapsync help --no-man -- validate
 	assert_success
-	assert_line --index 0 --regexp '^usage: umapsync validate '
+	assert_line --index 0 'umapsync-validate(1)'
 }
 
 @test "a write error on stdout is reported with exit 128" {

@@ -285,22 +285,70 @@ install_pages() {
 	refute_line --partial 'usage: '
 }
 
-@test "help CMD on a terminal falls back to the synopsis when man is missing or has no page" {
+@test "help CMD falls back to the page's text, as git help does, where man cannot show it" {
 	command -v script >/dev/null || skip "needs script"
 	mkdir -p "$TEST_DIR/bin" "$TEST_DIR/empty-manpath/man1"
-	# a PATH where man cannot be found
+	# a sentence of merge-file's DESCRIPTION, as the page's body renders it
+	local body='Merges the changes that lead from BASE to THEIRS into OURS, like git'
+	# a PATH where man cannot be found, on a terminal
 	run on_tty env -u UMAPSYNC_NO_MAN PATH="$TEST_DIR/bin" "$UMAPSYNC" help merge-file
 	assert_success
-	assert_line --index 0 "usage: $(synopsis_of_help merge-file)"
+	assert_line --index 0 'umapsync-merge-file(1)'
+	assert_line 'NAME'
+	assert_line '       umapsync-merge-file - Three-way merge of three files, per feature and'
+	assert_line 'DESCRIPTION'
+	assert_line --partial "$body"
+	assert_line 'EXIT STATUS'
+	refute_line --partial 'usage: '
 	# man is there, the page is not
 	run on_tty env -u UMAPSYNC_NO_MAN MANPATH="$TEST_DIR/empty-manpath" MANPAGER=cat "$UMAPSYNC" help merge-file
 	assert_success
-	assert_line --index 0 "usage: $(synopsis_of_help merge-file)"
-	# UMAPSYNC_NO_MAN and --no-man
+	assert_line --index 0 'umapsync-merge-file(1)'
+	assert_line --partial "$body"
+	# man is there and fails
+	printf '#!/bin/sh\nexit 3\n' >"$TEST_DIR/bin/man"
+	chmod +x "$TEST_DIR/bin/man"
+	run on_tty env -u UMAPSYNC_NO_MAN PATH="$TEST_DIR/bin:$PATH" "$UMAPSYNC" help merge-file
+	assert_success
+	assert_line --partial "$body"
+	# not a terminal, UMAPSYNC_NO_MAN and --no-man
+	run env -u UMAPSYNC_NO_MAN PATH="$TEST_DIR/bin" "$UMAPSYNC" help merge-file
+	assert_line --partial "$body"
 	run on_tty env UMAPSYNC_NO_MAN=1 "$UMAPSYNC" help merge-file
-	assert_line --index 0 "usage: $(synopsis_of_help merge-file)"
+	assert_line --partial "$body"
 	run on_tty env -u UMAPSYNC_NO_MAN "$UMAPSYNC" help --no-man merge-file
+	assert_line --partial "$body"
+	# -h stays the short usage
+	run "$UMAPSYNC" merge-file -h
 	assert_line --index 0 "usage: $(synopsis_of_help merge-file)"
+	refute_line 'DESCRIPTION'
+}
+
+@test "help CMD without man prints every section of every page" {
+	local problems="" cmd sec got
+	for cmd in $(commands); do
+		got=$(PATH=/nonexistent "$UMAPSYNC" help "$cmd")
+		for sec in $(grep -E '^# ' "$MAN/umapsync-$cmd.1.scd" | cut -c3- | tr ' ' '_'); do
+			grep -qx -- "${sec//_/ }" <<<"$got" || problems+="$cmd: help prints no ${sec//_/ } section"$'\n'
+		done
+	done
+	assert_equal "$problems" ""
+}
+
+@test "every hint that names a help page leads to the text it promises" {
+	# the hints in cmd/ that send the user to 'umapsync help CMD'
+	local hints
+	hints=$(grep -ohE "hint\(\"[^\"]*'umapsync help [a-z-]+'[^\"]*\"" "$ROOT"/cmd/*.c | sort -u)
+	assert_equal "$hints" "hint(\"'umapsync help config' describes the settings\""
+	# config's: the settings, each with what it does, where man is not installed
+	run env PATH=/nonexistent "$UMAPSYNC" help config
+	assert_success
+	assert_line 'SETTINGS'
+	local key
+	for key in $("$UMAPSYNC" config --list-keys | cut -f1); do
+		assert_line --regexp "^       (.*, )?$key(,.*)?$"
+	done
+	assert_line --partial 'The author and committer of commits.'
 }
 
 complete_fish() {

@@ -9,19 +9,7 @@ load helper
 
 export GIT_AUTHOR_DATE="@1700000000 +0000"
 
-# Two tracked files: lyon.umap (the example map) and parking.geojson (the example layer,
-# its layer id changed so that both can live in one repository). Commit "import".
-two_files() {
-	cp "$EXAMPLES/cycling-lyon.umap" lyon.umap
-	parking_version bike-parking
-	umapsync init >/dev/null
-	umapsync import lyon.umap parking.geojson >/dev/null
-}
-
-# parking_version NAME: examples/NAME.geojson as parking.geojson.
-parking_version() {
-	sed 's/a6d2e0b4-71c8/b6d2e0b4-71c8/' "$EXAMPLES/$1.geojson" >parking.geojson
-}
+# two_files and parking_version are in helper.bash (rm-mv.bats uses them too).
 
 # Renames b7TzP in the map.
 edit_lyon() {

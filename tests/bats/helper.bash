@@ -93,3 +93,17 @@ big_layer() {
 		print "\n]}"
 	}' >"$1"
 }
+
+# Two tracked files: lyon.umap (the example map) and parking.geojson (the example layer,
+# its layer id changed so that both can live in one repository), imported in one commit.
+two_files() {
+	cp "$EXAMPLES/cycling-lyon.umap" lyon.umap
+	parking_version bike-parking
+	umapsync init >/dev/null
+	umapsync import lyon.umap parking.geojson >/dev/null
+}
+
+# parking_version NAME: examples/NAME.geojson as parking.geojson, with that layer id.
+parking_version() {
+	sed 's/a6d2e0b4-71c8/b6d2e0b4-71c8/' "$EXAMPLES/$1.geojson" >parking.geojson
+}

@@ -425,7 +425,7 @@ Untracked map files:
 	run_split umapsync commit -m gone
 	assert_equal "$status" 128
 	assert_equal "$stderr" "fatal: tracked file 'cycling-lyon.umap' is missing
-hint: restore it with 'umapsync restore cycling-lyon.umap'"
+hint: restore it with 'umapsync restore cycling-lyon.umap', or record its removal with 'umapsync rm cycling-lyon.umap'"
 	umapsync restore cycling-lyon.umap
 	rm saved.umap
 	run umapsync status

@@ -569,6 +569,57 @@ TEST(export_streams_the_bytes_the_document_writes)
 	}
 }
 
+/* rm and mv's record (issue 20): moves chain into one entry, moving back drops it, the
+ * file round-trips and is removed when empty, and a damaged one is refused whole. */
+TEST(pending_rm_and_mv_chain_round_trip_and_refuse_damage)
+{
+	umap_repo *repo = fresh_repo();
+	umap_pending p = UMAP_PENDING_INIT, back = UMAP_PENDING_INIT;
+	CHECK_INT(umap_repo_pending_load(&p, repo), 0);
+	CHECK_INT((int)p.n, 0);
+	CHECK_INT(umap_pending_set(&p, "a.geojson", "b.geojson"), 0);
+	CHECK_INT(umap_pending_set(&p, "a.geojson", "c.geojson"), 0); /* mv a b, mv b c */
+	CHECK_INT(umap_pending_set(&p, "gone.umap", NULL), 0);
+	CHECK_INT((int)p.n, 2);
+	CHECK_STR(umap_pending_find_to(&p, "c.geojson")->from, "a.geojson");
+	CHECK(umap_pending_find_to(&p, "b.geojson") == NULL);
+	CHECK(umap_pending_find_from(&p, "gone.umap")->to == NULL);
+	CHECK_INT(umap_repo_pending_save(repo, &p), 0);
+	CHECK_INT(umap_repo_pending_load(&back, repo), 0);
+	CHECK_INT((int)back.n, 2);
+	CHECK_STR(umap_pending_find_from(&back, "a.geojson")->to, "c.geojson");
+	umap_pending_clear(&back);
+	/* moved back, and the removal dropped: nothing waits, and the file is gone */
+	CHECK_INT(umap_pending_set(&p, "a.geojson", "a.geojson"), 0);
+	umap_pending_drop(&p, "gone.umap");
+	CHECK_INT((int)p.n, 0);
+	CHECK_INT(umap_repo_pending_save(repo, &p), 0);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/umapsync-pending", umap_repo_gitdir(repo));
+	CHECK(access(path, F_OK) != 0);
+	static const char *const damaged[] = {
+		"{", "[]", "{\"format\":2,\"paths\":[]}", "{\"format\":1}",
+		"{\"format\":1,\"paths\":[{\"from\":\"../x\",\"to\":null}]}",
+		"{\"format\":1,\"paths\":[{\"from\":\"a\",\"to\":\"/etc/passwd\"}]}",
+		"{\"format\":1,\"paths\":[{\"from\":\"a\",\"to\":null},{\"from\":\"a\",\"to\":\"b\"}]}",
+		"{\"format\":1,\"paths\":[{\"from\":\"a\",\"to\":\"c\"},{\"from\":\"b\",\"to\":\"c\"}]}",
+		"{\"format\":1,\"paths\":[{\"from\":\"a\",\"to\":3}]}",
+	};
+	for (size_t i = 0; i < sizeof(damaged) / sizeof(damaged[0]); i++) {
+		CHECK_INT(umap_file_write_atomic(path, damaged[i], strlen(damaged[i])), 0);
+		int rc = umap_repo_pending_load(&back, repo);
+		if (rc != UMAP_ECORRUPT)
+			printf("# %s\n", damaged[i]);
+		CHECK_INT(rc, UMAP_ECORRUPT);
+		CHECK_INT((int)back.n, 0);
+		umap_error_clear();
+	}
+	CHECK_INT(umap_repo_pending_remove(repo), 0);
+	CHECK_INT(umap_repo_pending_remove(repo), 0); /* none is no error */
+	umap_pending_clear(&p);
+	umap_repo_free(repo);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/umap-unit-repo.XXXXXX");
@@ -584,6 +635,7 @@ int main(void)
 	RUN(worktree_paths_stay_inside);
 	RUN(revision_forms_name_commits_files_and_reflog_entries);
 	RUN(export_streams_the_bytes_the_document_writes);
+	RUN(pending_rm_and_mv_chain_round_trip_and_refuse_damage);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
