@@ -280,7 +280,7 @@ int cmd_pull(int argc, const char **argv)
 			struct progress *got = start_progress("Receiving snapshot (bytes)", 0);
 			struct umap_progress bytes = { progress_report, got };
 			long long snap_cursor = 0;
-			if (sync_request_progress(&resp, &remote, "GET", "snapshot", NULL, NULL, &bytes) != 200 ||
+			if (sync_request_progress(&resp, &remote, "GET", "snapshot", NULL, NULL, &bytes, NULL) != 200 ||
 			    umap_json_loadb(&snapshot, resp.body.ptr, resp.body.len, "snapshot"))
 				die_lib("the server's snapshot");
 			if (umap_sync_snapshot_check(&snap_cursor, snapshot))

@@ -480,12 +480,12 @@ static int in_list(long status, const long *list)
 long sync_request(umap_http_response *resp, const struct sync_remote *remote, const char *method,
 		  const char *path, const char *body, const long *ok_statuses)
 {
-	return sync_request_progress(resp, remote, method, path, body, ok_statuses, NULL);
+	return sync_request_progress(resp, remote, method, path, body, ok_statuses, NULL, NULL);
 }
 
 long sync_request_progress(umap_http_response *resp, const struct sync_remote *remote, const char *method,
 			   const char *path, const char *body, const long *ok_statuses,
-			   const struct umap_progress *progress)
+			   const struct umap_progress *progress, const umap_http_sink *sink)
 {
 	umap_buf url = UMAP_BUF_INIT;
 	umap_buf_printf(&url, "%s/v1/maps/%s/%s", remote->parsed.base, remote->parsed.map, path);
@@ -495,11 +495,11 @@ long sync_request_progress(umap_http_response *resp, const struct sync_remote *r
 	long timeout_s = env_timeout && atol(env_timeout) > 0 ? atol(env_timeout) : 120;
 	for (;;) {
 		attempts++;
-		int err = umap_sync_http(resp, method, url.ptr, remote->token, body, body ? strlen(body) : 0,
-					 timeout_s, progress);
+		int err = umap_sync_http_to(resp, method, url.ptr, remote->token, body, body ? strlen(body) : 0,
+					    timeout_s, progress, sink);
 		long wait = 0;
 		if (err) {
-			if (attempts >= 4)
+			if (attempts >= 4 || err != UMAP_ENET) /* a sink's write error: not the network */
 				die_lib(NULL);
 			wait = attempts;
 		} else if (resp->status == 429 || resp->status >= 500) {

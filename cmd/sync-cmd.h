@@ -85,9 +85,10 @@ void sync_require_no_merge(umap_repo *repo, const char *what);
  * (0-terminated). Returns the status. */
 long sync_request(umap_http_response *resp, const struct sync_remote *remote, const char *method,
 		  const char *path, const char *body, const long *ok_statuses);
-/* The same, telling `progress` (may be NULL) how much of the answer has come. */
+/* The same, telling `progress` (may be NULL) how much of the answer has come, and giving
+ * the body of a 200 answer to `sink` (may be NULL: kept in resp->body). */
 long sync_request_progress(umap_http_response *resp, const struct sync_remote *remote, const char *method,
 			   const char *path, const char *body, const long *ok_statuses,
-			   const struct umap_progress *progress);
+			   const struct umap_progress *progress, const umap_http_sink *sink);
 
 #endif

@@ -66,11 +66,24 @@ static void curl_init_once(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+struct body_target {
+	CURL *curl;
+	umap_buf *buf;
+	const umap_http_sink *sink; /* the body of a 200 answer goes here when non-NULL */
+	int sink_err;               /* what the sink said when it refused a piece */
+};
+
 static size_t on_body(char *ptr, size_t size, size_t n, void *ctx)
 {
-	umap_buf *buf = ctx;
+	struct body_target *to = ctx;
 	size_t len = size * n;
-	if (buf->len + len > MAX_RESPONSE || umap_buf_put(buf, ptr, len))
+	long status = 0;
+	if (to->sink && curl_easy_getinfo(to->curl, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200) {
+		if ((to->sink_err = to->sink->write(to->sink->ctx, ptr, len)))
+			return 0;
+		return len;
+	}
+	if (to->buf->len + len > MAX_RESPONSE || umap_buf_put(to->buf, ptr, len))
 		return 0; /* makes curl fail with a write error */
 	return len;
 }
@@ -86,7 +99,19 @@ static int on_transfer(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off
 int umap_sync_http(umap_http_response *out, const char *method, const char *url, const char *token,
 		   const char *body, size_t len, long timeout_s, const struct umap_progress *progress)
 {
+	return umap_sync_http_to(out, method, url, token, body, len, timeout_s, progress, NULL);
+}
+
+int umap_sync_http_to(umap_http_response *out, const char *method, const char *url, const char *token,
+		      const char *body, size_t len, long timeout_s, const struct umap_progress *progress,
+		      const umap_http_sink *sink)
+{
 	pthread_once(&curl_once, curl_init_once);
+	if (sink && sink->reset) {
+		int err = sink->reset(sink->ctx);
+		if (err)
+			return err;
+	}
 	umap_buf_clear(&out->body);
 	out->status = 0;
 	out->retry_after = 0;
@@ -103,8 +128,9 @@ int umap_sync_http(umap_http_response *out, const char *method, const char *url,
 		headers = curl_slist_append(headers, "Content-Type: application/json");
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	struct body_target target = { curl, &out->body, sink, 0 };
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out->body);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &target);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, timeout_s);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, timeout_s < 10 ? timeout_s : 10L);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -121,7 +147,9 @@ int umap_sync_http(umap_http_response *out, const char *method, const char *url,
 	}
 	CURLcode rc = curl_easy_perform(curl);
 	int err = 0;
-	if (rc != CURLE_OK) {
+	if (rc == CURLE_WRITE_ERROR && target.sink_err) {
+		err = target.sink_err; /* the sink's own message stands (a full disk is not the network) */
+	} else if (rc != CURLE_OK) {
 		err = umap_error_set(UMAP_ENET, "cannot reach %s: %s", url, curl_easy_strerror(rc));
 	} else {
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out->status);

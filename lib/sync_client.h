@@ -33,6 +33,20 @@ int umap_sync_http(umap_http_response *out, const char *method, const char *url,
 		   const char *body, size_t len, long timeout_s, const struct umap_progress *progress);
 void umap_http_response_dispose(umap_http_response *resp);
 
+/* Where the body of a 200 answer goes instead of the response's buffer (other answers, such
+ * as an error's, stay there): `write` takes each piece as it arrives; `reset` (called before
+ * a request is sent again) drops what it took. Both return 0 or a negative UMAP_E*. */
+typedef struct umap_http_sink {
+	int (*write)(void *ctx, const char *data, size_t len);
+	int (*reset)(void *ctx);
+	void *ctx;
+} umap_http_sink;
+
+/* umap_sync_http with the body of a 200 answer given to `sink` (NULL: kept in out->body). */
+int umap_sync_http_to(umap_http_response *out, const char *method, const char *url, const char *token,
+		      const char *body, size_t len, long timeout_s, const struct umap_progress *progress,
+		      const umap_http_sink *sink);
+
 /* Map files as JSON trees (FeatureCollections, or .umap maps with "layers"), by path. */
 typedef struct umap_sync_files {
 	size_t n;
@@ -79,6 +93,22 @@ int umap_sync_snapshot_check(long long *cursor, const json_t *snapshot);
  * with the map's properties; a layer without a name gets LAYER.geojson). The snapshot is
  * checked first (umap_sync_snapshot_check). */
 int umap_sync_files_from_snapshot(umap_sync_files *out, const json_t *snapshot);
+
+/* A snapshot answer saved in a file, read without holding its features: the layer list is
+ * checked (umap_sync_snapshot_check) and placed in files as umap_sync_files_from_snapshot
+ * does; each file is then written in uMap's layout (UMAP_LAYOUT_DEFAULT) feature by feature
+ * from the file's bytes, which are given back to the kernel behind the writer. A feature's
+ * tokens are laid out as they came: for the canonical text a umapsync server sends
+ * (shortest numbers, UTF-8 unescaped) the file is byte for byte what umap_json_dumps_as
+ * writes for the whole answer's tree. *cursor gets the snapshot's cursor. */
+typedef struct umap_sync_snapshot umap_sync_snapshot;
+int umap_sync_snapshot_open(umap_sync_snapshot **out, long long *cursor, const char *path);
+/* The files (their roots hold placeholders for the features: write them with the function
+ * below, never with a JSON writer). */
+const umap_sync_files *umap_sync_snapshot_files(const umap_sync_snapshot *snapshot);
+int umap_sync_snapshot_write(umap_sync_snapshot *snapshot, size_t file, int (*sink)(void *ctx, const char *data, size_t len),
+			     void *ctx);
+void umap_sync_snapshot_free(umap_sync_snapshot *snapshot);
 
 /* Applies a pulled op. *applied is 0 when it had nothing to act on (an update of a feature
  * that is gone, a map op without a .umap file), which is not an error. */
