@@ -467,11 +467,11 @@ int cmd_pull(int argc, const char **argv)
 			sync_op_scope(&scope, op);
 			const char *t = sync_scope_time(remote_times, scope.ptr);
 			const char *mine = sync_scope_time(ltimes, scope.ptr);
-			if (t && (!mine || sync_hlc_later(t, mine)))
+			if (t && (!mine || umap_hlc_compare_str(t, mine) > 0))
 				lost++;
 			else if (json_array_append(winners, op))
 				die("out of memory");
-			else if (mine && sync_hlc_later(mine, latest))
+			else if (mine && umap_hlc_compare_str(mine, latest) > 0)
 				snprintf(latest, sizeof(latest), "%s", mine);
 		}
 		size_t kept = json_array_size(winners);

@@ -556,23 +556,11 @@ void sync_op_scope(umap_buf *out, const json_t *op)
 	umap_buf_puts(out, key ? key : "");
 }
 
-/* Whether HLC a is later than b, by their parsed values (never as strings: the forms
- * uMap's peers send do not sort as text). NULL, or what does not parse, is earliest. */
-int sync_hlc_later(const char *a, const char *b)
-{
-	umap_hlc_ts ta, tb;
-	int has_a = a && !umap_hlc_decode(&ta, a), has_b = b && !umap_hlc_decode(&tb, b);
-	umap_error_clear();
-	if (!has_a)
-		return 0;
-	return !has_b || umap_hlc_compare(&ta, &tb) > 0;
-}
-
 /* Keeps in times[key] the later of its HLC and t. */
 static void note_later(json_t *times, const char *key, const char *t)
 {
 	const char *prev = json_string_value(json_object_get(times, key));
-	if (t && (!prev || sync_hlc_later(t, prev)) && json_object_set_new(times, key, json_string(t)))
+	if (t && (!prev || umap_hlc_compare_str(t, prev) > 0) && json_object_set_new(times, key, json_string(t)))
 		die("out of memory");
 }
 
@@ -609,7 +597,7 @@ const char *sync_scope_time(const json_t *times, const char *scope)
 		key.ptr[--key.len] = '\0'; /* the entity's own scope: a remote whole-entity op */
 		const char *same = json_string_value(json_object_get(times, scope));
 		const char *whole = json_string_value(json_object_get(times, key.ptr));
-		best = same && (!whole || sync_hlc_later(same, whole)) ? same : whole;
+		best = same && (!whole || umap_hlc_compare_str(same, whole) > 0) ? same : whole;
 	}
 	umap_buf_dispose(&key);
 	return best;

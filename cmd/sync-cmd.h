@@ -70,8 +70,6 @@ char *sync_stamp_message(umap_repo *repo, const char *message);
  * are JSON objects of scope -> HLC string, which also note per entity the latest change
  * to any of its keys. */
 void sync_op_scope(umap_buf *out, const json_t *op);
-/* Whether HLC a is later than b by parsed value; NULL or unparsable is earliest. */
-int sync_hlc_later(const char *a, const char *b);
 void sync_note_time(json_t *times, const char *scope, const char *hlc);
 const char *sync_scope_time(const json_t *times, const char *scope);
 /* When each scope was last changed by the commits after `synced` (NULL: all) up to `head`. */
