@@ -925,3 +925,144 @@ int umap_sync_apply_ops(umap_sync_files *files, const json_t *ops, size_t *appli
 	int flushed = cache_flush(&cache);
 	return err ? err : flushed;
 }
+
+/* ---- Pulled ops applied to a layer file as it streams ----------------------------------- */
+
+/* Whether every op is a feature upsert, update or delete on `layer`. */
+static int feature_ops_on(const json_t *ops, const char *layer)
+{
+	const json_t *op;
+	size_t i;
+	json_array_foreach(ops, i, op) {
+		const char *verb = json_string_value(json_object_get(op, "verb"));
+		const char *subject = json_string_value(json_object_get(op, "subject"));
+		const json_t *meta = json_object_get(op, "metadata");
+		const char *lid = json_string_value(json_object_get(meta, "layerId"));
+		if (!verb || !subject || strcmp(subject, "feature") || !lid || strcmp(lid, layer) ||
+		    !json_object_get(meta, "id") ||
+		    (strcmp(verb, "upsert") && strcmp(verb, "update") && strcmp(verb, "delete")))
+			return 0;
+	}
+	return 1;
+}
+
+int umap_sync_ops_streamable(const umap_doc *doc, const char *layer, const json_t *ops)
+{
+	return doc->kind == UMAP_DOC_LAYER && doc->nlayers == 1 && doc->layers[0].nfeatures >= 2 &&
+	       doc->data && feature_ops_on(ops, layer);
+}
+
+int umap_sync_apply_ops_streaming(size_t *applied, umap_doc *doc, const char *layer, const json_t *ops,
+				  umap_json_sink sink, void *ctx)
+{
+	*applied = 0;
+	if (!umap_sync_ops_streamable(doc, layer, ops))
+		return umap_error_set(UMAP_EUSAGE, "these ops cannot be applied to %s as it streams", doc->source_name);
+	umap_layer *l = &doc->layers[0];
+	size_t n = l->nfeatures;
+	/* the features the ops name, by id as compact JSON (the map borrows the texts) */
+	umap_strmap named = UMAP_STRMAP_INIT;
+	char **ids = calloc(json_array_size(ops) + 1, sizeof(char *));
+	const json_t *op;
+	size_t i;
+	int err = ids ? 0 : umap_error_set(UMAP_ENOMEM, "out of memory");
+	json_array_foreach(ops, i, op) {
+		if (err)
+			break;
+		ids[i] = umap_json_dumps(json_object_get(json_object_get(op, "metadata"), "id"), UMAP_JSON_COMPACT);
+		if (!ids[i] || umap_strmap_put(&named, ids[i], 0, NULL))
+			err = umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	/* the layer as apply_ops sees it: every feature the ops name as a tree, every other one
+	 * a null that holds its place (null is a singleton: no memory per feature) */
+	unsigned char *named_at = calloc(n, 1);
+	json_t *features = json_array(), *fc = NULL;
+	umap_sync_files files = { 0, NULL, NULL };
+	if (!err && (!named_at || !features))
+		err = umap_error_set(UMAP_ENOMEM, "out of memory");
+	for (i = 0; !err && i < n; i++) {
+		const umap_feature *f = &l->features[i];
+		json_t *value = json_null();
+		if (f->id && umap_strmap_get(&named, f->id, NULL)) {
+			named_at[i] = 1;
+			value = NULL;
+			if ((err = umap_doc_build_span(&value, doc, f->offset, f->length)))
+				break;
+		}
+		if (json_array_append_new(features, value))
+			err = umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	umap_strmap_dispose(&named);
+	for (i = 0; ids && i < json_array_size(ops); i++)
+		free(ids[i]);
+	free(ids);
+	if (!err) {
+		fc = json_pack("{s:s, s:{s:s}, s:O}", "type", "FeatureCollection", "properties", "id", layer, "features",
+			       features);
+		if (!fc || umap_sync_files_add(&files, doc->source_name, fc))
+			err = umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	if (!err)
+		err = umap_sync_apply_ops(&files, ops, applied, NULL);
+	/* the result: what is before the first feature, then each place of the result (an
+	 * untouched feature's bytes, or a changed or new one laid out as the file is, at a
+	 * feature's depth), separated as the file separates its first two, then what follows
+	 * the last feature */
+	json_t *result = files.n ? json_object_get(files.roots[0], "features") : NULL;
+	const char *data = doc->data;
+	const umap_feature *first = &l->features[0], *last = &l->features[n - 1];
+	size_t sep_at = first->offset + first->length, sep_len = l->features[1].offset - sep_at;
+	size_t next = 0, count = 0;
+	umap_buf out = UMAP_BUF_INIT;
+	if (!err && !json_array_size(result)) {
+		/* nothing left: the brackets around the features close up */
+		const char *open = data + first->offset, *close = data + last->offset + last->length;
+		while (open > data && open[-1] != '[')
+			open--;
+		while (close < data + doc->size && *close != ']')
+			close++;
+		if ((err = sink(ctx, data, (size_t)(open - data))))
+			goto done;
+		err = sink(ctx, close, doc->size - (size_t)(close - data));
+		goto done;
+	}
+	if (!err)
+		err = umap_buf_put(&out, data, first->offset);
+	json_t *value;
+	json_array_foreach(result, i, value) {
+		if (err)
+			break;
+		if (count++ && (err = umap_buf_put(&out, data + sep_at, sep_len)))
+			break;
+		if (json_is_null(value)) {
+			while (next < n && named_at[next])
+				next++;
+			if (next == n) {
+				err = umap_error_set(UMAP_ECORRUPT, "applying ops to %s: a feature was lost", doc->source_name);
+				break;
+			}
+			err = umap_buf_put(&out, data + l->features[next].offset, l->features[next].length);
+			next++;
+		} else {
+			char *text = umap_json_dumps(value, UMAP_JSON_COMPACT);
+			err = text ? umap_json_relayout_at(&out, text, strlen(text), &doc->layout, 2)
+				   : umap_error_set(UMAP_ENOMEM, "out of memory");
+			free(text);
+		}
+		if (!err && out.len >= ((size_t)1 << 20)) {
+			err = sink(ctx, out.ptr, out.len);
+			umap_buf_clear(&out);
+			umap_doc_drop_behind(doc, next < n ? l->features[next].offset : doc->size);
+		}
+	}
+	if (!err)
+		err = umap_buf_put(&out, data + last->offset + last->length, doc->size - (last->offset + last->length));
+	if (!err)
+		err = sink(ctx, out.ptr, out.len);
+done:
+	umap_buf_dispose(&out);
+	umap_sync_files_dispose(&files);
+	json_decref(features);
+	free(named_at);
+	return err;
+}

@@ -7,6 +7,8 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "doc.h"
+#include "json.h"
 #include "progress.h"
 
 /* http://HOST:PORT/MAP split into the server's base URL and the map name. */
@@ -119,5 +121,19 @@ int umap_sync_apply_op(umap_sync_files *files, const json_t *op, int *applied);
  * `progress` (may be NULL) hears the ops done. */
 int umap_sync_apply_ops(umap_sync_files *files, const json_t *ops, size_t *applied,
 			const struct umap_progress *progress);
+
+/* A pull of a few changes to a large layer file, applied as the file streams (SPEC: memory
+ * follows the change, not the map). Whether `ops` can be: `doc` (read from a file) is a
+ * FeatureCollection of at least two features whose layer is `layer`, and every op is a
+ * feature upsert, update or delete on that layer. */
+int umap_sync_ops_streamable(const umap_doc *doc, const char *layer, const json_t *ops);
+/* Applies such ops, as umap_sync_apply_ops would to the file's tree, writing the resulting
+ * file to `sink`: only the features the ops name are parsed; the others' bytes are copied
+ * as they are, in their places; changed and new features (new ones at the end, as the
+ * server places them) are laid out as the file is; the separators, and what comes before
+ * the first feature and after the last, are the file's own. The document's pages are given
+ * back behind the writer. UMAP_EUSAGE when umap_sync_ops_streamable says no. */
+int umap_sync_apply_ops_streaming(size_t *applied, umap_doc *doc, const char *layer, const json_t *ops,
+				  umap_json_sink sink, void *ctx);
 
 #endif
