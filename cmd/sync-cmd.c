@@ -258,40 +258,95 @@ json_t *sync_outbox_load(umap_repo *repo, const char *remote)
 	return outbox;
 }
 
-void sync_outbox_save(umap_repo *repo, const char *remote, const json_t *outbox, char *const *op_texts)
+/* The writer of the outbox of a push being made (see sync-cmd.h). */
+static umap_atomic_file *outbox_being_written;
+
+/* A push that dies before its outbox is complete leaves no half outbox behind. */
+static void remove_unfinished_outbox(void)
 {
+	if (outbox_being_written)
+		umap_atomic_file_abort(outbox_being_written);
+	outbox_being_written = NULL;
+}
+
+static void outbox_flush(struct sync_outbox_writer *w)
+{
+	if (w->text.len && umap_atomic_file_write(&w->file, w->text.ptr, w->text.len))
+		die_lib("writing the outbox");
+	umap_buf_clear(&w->text);
+}
+
+void sync_outbox_begin(struct sync_outbox_writer *w, umap_repo *repo, const char *remote, long long base,
+		       const char *commit)
+{
+	static int registered;
+	memset(w, 0, sizeof(*w));
 	/* a record left by an older outbox must not apply to this one */
 	remove_file(repo, remote, OUTBOX_SENT_SUFFIX);
-	umap_buf text = UMAP_BUF_INIT;
-	const char *key;
-	json_t *value;
-	int err = umap_buf_putc(&text, '{');
-	json_object_foreach((json_t *)outbox, key, value) {
-		if (!strcmp(key, "ops"))
-			continue;
-		json_t *k = json_string(key);
-		char *kt = k ? umap_json_dumps(k, UMAP_JSON_COMPACT) : NULL;
-		char *vt = umap_json_dumps(value, UMAP_JSON_COMPACT);
-		err = err || !kt || !vt || umap_buf_printf(&text, "%s:%s,", kt, vt);
-		json_decref(k);
-		free(kt);
-		free(vt);
-	}
-	json_t *ops = json_object_get(outbox, "ops");
-	err = err || umap_buf_puts(&text, "\"ops\":[");
-	for (size_t i = 0; !err && i < json_array_size(ops); i++) {
-		char *own = op_texts ? NULL : umap_json_dumps(json_array_get(ops, i), UMAP_JSON_COMPACT);
-		const char *t = op_texts ? op_texts[i] : own;
-		err = !t || (i && umap_buf_putc(&text, ',')) || umap_buf_puts(&text, t);
-		free(own);
-	}
-	if (err || umap_buf_puts(&text, "]}\n"))
-		die("out of memory");
 	char *path = sync_path(repo, remote, OUTBOX_SUFFIX);
-	if (umap_file_write_atomic(path, text.ptr, text.len))
+	if (umap_atomic_file_open(&w->file, path))
 		die_lib("writing %s", path);
 	free(path);
-	umap_buf_dispose(&text);
+	if (!registered++)
+		atexit(remove_unfinished_outbox);
+	outbox_being_written = &w->file;
+	if (umap_buf_printf(&w->text, "{\"base\":%lld,\"commit\":\"%s\",\"ops\":[\n", base, commit))
+		die("out of memory");
+}
+
+void sync_outbox_add(struct sync_outbox_writer *w, const char *text, size_t len)
+{
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 1024;
+		size_t *start = realloc(w->start, cap * sizeof(*start));
+		if (start)
+			w->start = start;
+		size_t *length = start ? realloc(w->len, cap * sizeof(*length)) : NULL;
+		if (!length)
+			die("out of memory");
+		w->len = length;
+		w->cap = cap;
+	}
+	if ((w->n && umap_buf_puts(&w->text, ",\n")))
+		die("out of memory");
+	w->start[w->n] = w->written + w->text.len;
+	w->len[w->n++] = len;
+	if (umap_buf_put(&w->text, text, len))
+		die("out of memory");
+	if (w->text.len >= ((size_t)1 << 20)) {
+		w->written += w->text.len;
+		outbox_flush(w);
+	}
+}
+
+void sync_outbox_prepare(struct sync_outbox_writer *w)
+{
+	if (umap_buf_puts(&w->text, "\n]}\n"))
+		die("out of memory");
+	outbox_flush(w);
+	if (umap_atomic_file_prepare(&w->file))
+		die_lib("writing the outbox");
+}
+
+void sync_outbox_commit(struct sync_outbox_writer *w)
+{
+	if (umap_atomic_file_commit(&w->file))
+		die_lib("writing the outbox");
+	outbox_being_written = NULL;
+}
+
+void sync_outbox_abort(struct sync_outbox_writer *w)
+{
+	umap_atomic_file_abort(&w->file);
+	outbox_being_written = NULL;
+}
+
+void sync_outbox_writer_dispose(struct sync_outbox_writer *w)
+{
+	free(w->start);
+	free(w->len);
+	umap_buf_dispose(&w->text);
+	memset(w, 0, sizeof(*w));
 }
 
 void sync_outbox_sent(umap_repo *repo, const char *remote, size_t sent, json_t *expected)
