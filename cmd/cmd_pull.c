@@ -192,6 +192,25 @@ static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid 
 	umap_repo_cache_save(repo);
 }
 
+/* What was pulled becomes REMOTE/main, and the sync state's cursor, synced and server
+ * commits (saved by the caller); says so. */
+static void record_pulled(umap_repo *repo, const struct sync_remote *remote, json_t *state, const git_oid *rcommit,
+			  size_t nforeign, json_int_t cursor)
+{
+	umap_buf ref = UMAP_BUF_INIT;
+	umap_buf_printf(&ref, "refs/remotes/%s/main", remote->name);
+	git_reference *r = NULL;
+	if (git_reference_create(&r, umap_repo_git(repo), ref.ptr, rcommit, 1, "pull") < 0)
+		die("cannot update %s: %s", ref.ptr, git_error_last() ? git_error_last()->message : "?");
+	git_reference_free(r);
+	umap_buf_dispose(&ref);
+	json_object_set_new(state, "cursor", json_integer(cursor));
+	json_object_set_new(state, "synced", json_string(git_oid_tostr_s(rcommit)));
+	json_object_set_new(state, "server", json_string(git_oid_tostr_s(rcommit)));
+	fprintf(stderr, "From %s\n   %zu op%s from others (cursor %lld)\n", remote->url, nforeign,
+		nforeign == 1 ? "" : "s", (long long)cursor);
+}
+
 /* A layer a streaming pull rewrites: its ops, its working file, the new file being written. */
 struct streamed_layer {
 	const char *layer;
@@ -334,18 +353,7 @@ static int pull_streaming(umap_repo *repo, const struct sync_remote *remote, jso
 		die_lib(NULL);
 	umap_snapshot_free(snap);
 	umap_buf_dispose(&message);
-	umap_buf ref = UMAP_BUF_INIT;
-	umap_buf_printf(&ref, "refs/remotes/%s/main", remote->name);
-	git_reference *r = NULL;
-	if (git_reference_create(&r, umap_repo_git(repo), ref.ptr, &rcommit, 1, "pull") < 0)
-		die("cannot update %s: %s", ref.ptr, git_error_last() ? git_error_last()->message : "?");
-	git_reference_free(r);
-	umap_buf_dispose(&ref);
-	json_object_set_new(state, "cursor", json_integer(cursor));
-	json_object_set_new(state, "synced", json_string(git_oid_tostr_s(&rcommit)));
-	json_object_set_new(state, "server", json_string(git_oid_tostr_s(&rcommit)));
-	fprintf(stderr, "From %s\n   %zu op%s from others (cursor %lld)\n", remote->url, nforeign,
-		nforeign == 1 ? "" : "s", (long long)cursor);
+	record_pulled(repo, remote, state, &rcommit, nforeign, cursor);
 	for (size_t i = 0; i < n; i++)
 		if (umap_atomic_file_commit(&s[i].out))
 			die_lib(NULL);
@@ -589,18 +597,7 @@ int cmd_pull(int argc, const char **argv)
 				     message.ptr, 0))
 		die_lib(NULL);
 	umap_buf_dispose(&message);
-	umap_buf ref = UMAP_BUF_INIT;
-	umap_buf_printf(&ref, "refs/remotes/%s/main", remote.name);
-	git_reference *r = NULL;
-	if (git_reference_create(&r, umap_repo_git(repo), ref.ptr, &rcommit, 1, "pull") < 0)
-		die("cannot update %s: %s", ref.ptr, git_error_last() ? git_error_last()->message : "?");
-	git_reference_free(r);
-	umap_buf_dispose(&ref);
-	json_object_set_new(state, "cursor", json_integer(cursor));
-	json_object_set_new(state, "synced", json_string(git_oid_tostr_s(&rcommit)));
-	json_object_set_new(state, "server", json_string(git_oid_tostr_s(&rcommit)));
-	fprintf(stderr, "From %s\n   %zu op%s from others (cursor %lld)\n", remote.url, json_array_size(foreign),
-		json_array_size(foreign) == 1 ? "" : "s", (long long)cursor);
+	record_pulled(repo, &remote, state, &rcommit, json_array_size(foreign), cursor);
 
 	if (unborn || git_oid_equal(&head, &synced)) {
 		if (!unborn)

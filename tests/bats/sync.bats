@@ -113,6 +113,9 @@ EOF
 	[ "$status" = 0 ]
 	[[ $stderr == *'23 ops from others'* ]]
 	[ "$(jq -c . ../alice/big.geojson)" = "$(jq -c . big.geojson)" ]
+	"$UMAPSYNC" status | grep -q 'working files clean'
+	run_split "$UMAPSYNC" diff HEAD~1 HEAD --stat
+	[ "$output" = $' Big é | 1 added, 1 removed, 21 modified\n 1 added, 1 removed, 21 modified, 2079 unchanged' ]
 	"$UMAPSYNC" clone "$BASE/big" ../carol 2>/dev/null >/dev/null
 	cmp big.geojson ../carol/big.geojson
 }
