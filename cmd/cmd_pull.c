@@ -322,6 +322,8 @@ static int pull_streaming(umap_repo *repo, const struct sync_remote *remote, jso
 		}
 		done += json_array_size(s[i].ops);
 		display_progress(doing, done);
+		umap_doc_free(s[i].doc); /* written: the tree is built from the new file */
+		s[i].doc = NULL;
 	}
 	stop_progress(&doing);
 	/* the tree: the new files read back from their temporary files, every other tracked

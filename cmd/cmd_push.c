@@ -286,49 +286,66 @@ static int compare_ranked_changes(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* A layer's stored order, walked to rank the changes of that layer. */
+struct ranking {
+	umap_strmap *ids;       /* change id -> index in r */
+	struct ranked_change *r;
+	long next;              /* the place of the next id in the order */
+};
+
+static int rank_one(void *ctx, const char *id, size_t len)
+{
+	struct ranking *k = ctx;
+	char small[128], *key = len < sizeof(small) ? small : strndup(id, len);
+	size_t at;
+	if (!key)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (key == small) {
+		memcpy(small, id, len);
+		small[len] = '\0';
+	}
+	if (umap_strmap_get(k->ids, key, &at) && k->r[at].rank < 0)
+		k->r[at].rank = k->next;
+	k->next++;
+	if (key != small)
+		free(key);
+	return 0;
+}
+
 /* The server appends new features to their layer in the order it receives them, so the
  * changes go out layer by layer in the order of the features in the committed document
  * (the tree diff lists them in storage order; a removed feature, which has no place,
- * first). Sorted before the ops are made, so that every slice of them is in that order. */
+ * first). Sorted before the ops are made, so that every slice of them is in that order;
+ * the places come from each layer's stored order, not from reading the map. */
 static void rank_changes(umap_tree_diff *tdiff, umap_repo *repo, const git_oid *head_tree)
 {
 	size_t n = tdiff->nfeatures, added = 0;
 	for (size_t i = 0; i < n; i++)
 		added += tdiff->features[i].kind == UMAP_CHANGE_ADDED;
 	if (added < 2)
-		return; /* nothing has a place to keep: the whole map need not be read */
+		return; /* nothing has a place to keep */
 	struct ranked_change *r = calloc(n + 1, sizeof(*r));
-	umap_snapshot *snap = NULL;
 	if (!r)
 		die("out of memory");
-	if (umap_repo_read_tree(&snap, repo, head_tree, NULL))
-		die_lib(NULL);
 	for (size_t i = 0; i < n; i++)
 		r[i] = (struct ranked_change){ tdiff->features[i], -1, i };
-	/* per layer: the changes' ids (borrowed from the diff), then the document's order */
-	size_t start = 0;
 	qsort(r, n, sizeof(*r), compare_ranked_changes); /* groups the layers; ranks are -1 yet */
+	size_t start = 0;
 	while (start < n) {
 		const char *layer = r[start].change.layer;
 		size_t end = start + 1;
 		while (end < n && !strcmp(r[end].change.layer, layer))
 			end++;
-		umap_strmap ids = UMAP_STRMAP_INIT;
+		umap_strmap ids = UMAP_STRMAP_INIT; /* keys borrowed from the diff */
 		for (size_t i = start; i < end; i++)
 			if (r[i].change.id && umap_strmap_put(&ids, r[i].change.id, i, NULL))
 				die_lib(NULL);
-		for (size_t f = 0; f < snap->nfiles; f++) {
-			umap_layer *l = snap->files[f].doc ? umap_doc_find_layer(snap->files[f].doc, layer) : NULL;
-			for (size_t k = 0; l && k < l->nfeatures; k++) {
-				size_t at;
-				if (l->features[k].id && umap_strmap_get(&ids, l->features[k].id, &at) && r[at].rank < 0)
-					r[at].rank = (long)k;
-			}
-		}
+		struct ranking k = { &ids, r, 0 };
+		if (umap_repo_layer_order(repo, head_tree, layer, rank_one, &k))
+			die_lib(NULL);
 		umap_strmap_dispose(&ids);
 		start = end;
 	}
-	umap_snapshot_free(snap);
 	qsort(r, n, sizeof(*r), compare_ranked_changes);
 	for (size_t i = 0; i < n; i++)
 		tdiff->features[i] = r[i].change;
