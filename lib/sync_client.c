@@ -71,6 +71,7 @@ struct body_target {
 	umap_buf *buf;
 	const umap_http_sink *sink; /* the body of a 200 answer goes here when non-NULL */
 	int sink_err;               /* what the sink said when it refused a piece */
+	size_t sunk;                /* bytes given to the sink: bounded as a kept body is */
 };
 
 static size_t on_body(char *ptr, size_t size, size_t n, void *ctx)
@@ -79,8 +80,14 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *ctx)
 	size_t len = size * n;
 	long status = 0;
 	if (to->sink && curl_easy_getinfo(to->curl, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200) {
+		if (to->sunk + len > MAX_RESPONSE) {
+			to->sink_err = umap_error_set(UMAP_ELIMIT, "the server's answer exceeds %zu bytes: stopping",
+						      MAX_RESPONSE);
+			return 0;
+		}
 		if ((to->sink_err = to->sink->write(to->sink->ctx, ptr, len)))
 			return 0;
+		to->sunk += len;
 		return len;
 	}
 	if (to->buf->len + len > MAX_RESPONSE || umap_buf_put(to->buf, ptr, len))
@@ -128,7 +135,7 @@ int umap_sync_http_to(umap_http_response *out, const char *method, const char *u
 		headers = curl_slist_append(headers, "Content-Type: application/json");
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-	struct body_target target = { curl, &out->body, sink, 0 };
+	struct body_target target = { curl, &out->body, sink, 0, 0 };
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &target);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, timeout_s);
