@@ -136,6 +136,12 @@ function table(sec, title, what,   i, j, l, k, nfoot, n, f, sz) {
 		for (i = 1; i <= nall; i++) {
 			if ((sec SUBSEP all[i] SUBSEP "clone") in FACT) print "- clone at " szl(all[i]) ": " FACT[sec, all[i], "clone"]
 			if ((sec SUBSEP all[i] SUBSEP "pull") in FACT) print "- pull at " szl(all[i]) ": " FACT[sec, all[i], "pull"]
+			line = ""
+			split("push|clone|push (1% edit)|pull (1% edit)", steps, "|")
+			for (k = 1; k <= 4; k++)
+				if ((sec SUBSEP all[i] SUBSEP "server " steps[k]) in FACT)
+					line = line (line == "" ? "" : ", ") steps[k] " " fbytes(FACT[sec, all[i], "server " steps[k]] * 1024)
+			if (line != "") print "- peak RSS of the server at " szl(all[i]) ": " line
 		}
 	print ""
 }

@@ -566,10 +566,21 @@ start_server() {
 	return 1
 }
 
+# The server's peak RSS during one sync step: the peak is reset before the step (Linux's
+# clear_refs), read after it and kept as a fact "server LABEL" (KB) that report.sh shows.
+server_peak_reset() { [ -n "$SERVER_PID" ] && echo 5 >"/proc/$SERVER_PID/clear_refs" 2>/dev/null; }
+server_peak_fact() {
+	local kb
+	kb=$(awk '/^VmHWM/ { print $2 }' "/proc/$SERVER_PID/status" 2>/dev/null)
+	[ -n "$kb" ] && fact sync "$1" "server $2" "$kb"
+}
+
 bench_sync() {
 	local n=$1 edit=$2 pristine=$WORK/pristine-$n
 	local labels=("umapsync push (new map)" "umapsync clone" "umapsync push (1% edit)" "umapsync pull (1% edit)")
-	local l
+	local l limit=$SYNC_LIMIT
+	# a million features take minutes on a busy 2-core machine before they stream
+	[ "$n" -ge 1000000 ] && limit=$((SYNC_LIMIT * 5))
 	if [ ! -d "$pristine" ]; then
 		for l in "${labels[@]}"; do na sync "$n" "$l" us "needs import, which is n/a"; done
 		return
@@ -585,14 +596,18 @@ bench_sync() {
 		for l in "${labels[@]}"; do na sync "$n" "$l" us "remote add: $(first_line "$OUT/stderr.txt")"; done
 		return
 	fi
-	ONCE=1 measure sync "$n" "${labels[0]}" us "0" $SYNC_LIMIT "cd '$a' && '$U' push" || {
+	server_peak_reset
+	ONCE=1 measure sync "$n" "${labels[0]}" us "0" $limit "cd '$a' && '$U' push" || {
 		for l in "${labels[@]:1}"; do na sync "$n" "$l" us "needs the first push"; done
 		return
 	}
-	measure sync "$n" "${labels[1]}" us "0" $SYNC_LIMIT "'$U' clone '$SERVER_URL/$map' '$b'" "rm -rf '$b'" || {
+	server_peak_fact "$n" push
+	server_peak_reset
+	measure sync "$n" "${labels[1]}" us "0" $limit "'$U' clone '$SERVER_URL/$map' '$b'" "rm -rf '$b'" || {
 		na sync "$n" "${labels[3]}" us "needs clone"
 		b=""
 	}
+	server_peak_fact "$n" clone
 	if [ -n "$b" ] && [ -f "$b/layer.geojson" ] && cmp -s "$b/layer.geojson" "$pristine/layer.geojson"; then
 		fact sync "$n" clone "working file byte-identical to the pushed one"
 	elif [ -n "$b" ] && "$U" diff --quiet "$b/layer.geojson" "$pristine/layer.geojson" >/dev/null 2>&1; then
@@ -602,8 +617,11 @@ bench_sync() {
 	fi
 	cp "$edit" "$a/layer.geojson"
 	if (cd "$a" && "$U" commit -m edit) >/dev/null 2>"$OUT/stderr.txt"; then
-		ONCE=1 measure sync "$n" "${labels[2]}" us "0" $SYNC_LIMIT "cd '$a' && '$U' push" &&
-			[ -n "$b" ] && ONCE=1 measure sync "$n" "${labels[3]}" us "0" $SYNC_LIMIT "cd '$b' && '$U' pull" &&
+		server_peak_reset
+		ONCE=1 measure sync "$n" "${labels[2]}" us "0" $limit "cd '$a' && '$U' push" &&
+			server_peak_fact "$n" "push (1% edit)" && server_peak_reset &&
+			[ -n "$b" ] && ONCE=1 measure sync "$n" "${labels[3]}" us "0" $limit "cd '$b' && '$U' pull" &&
+			server_peak_fact "$n" "pull (1% edit)" &&
 			if "$U" diff --quiet "$b/layer.geojson" "$edit" >/dev/null 2>&1; then
 				fact sync "$n" pull "pulled file has the same features as the edit"
 			else

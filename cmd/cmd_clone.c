@@ -8,10 +8,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "fs.h"
@@ -31,6 +33,41 @@ static void remove_unfinished_clone(void)
 		umap_fs_remove_tree(building); /* best effort: we are exiting already */
 	free(building);
 	building = NULL;
+}
+
+/* The snapshot answer, saved as it arrives (a retried request starts it again). */
+struct saved_answer {
+	int fd;
+	const char *path;
+};
+
+static int save_piece(void *ctx, const char *data, size_t len)
+{
+	struct saved_answer *to = ctx;
+	while (len) {
+		ssize_t n = write(to->fd, data, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return umap_error_set(errno == ENOSPC ? UMAP_ENOSPC : UMAP_EIO, "cannot write %s: %s", to->path,
+					      strerror(n < 0 ? errno : EIO));
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int restart_saving(void *ctx)
+{
+	struct saved_answer *to = ctx;
+	if (ftruncate(to->fd, 0) < 0 || lseek(to->fd, 0, SEEK_SET) < 0)
+		return umap_error_set(UMAP_EIO, "cannot write %s: %s", to->path, strerror(errno));
+	return 0;
+}
+
+static int write_piece(void *ctx, const char *data, size_t len)
+{
+	return umap_atomic_file_write(ctx, data, len);
 }
 
 /* A new empty directory beside `dir` (in its parent, created when missing), so that the
@@ -91,62 +128,78 @@ int cmd_clone(int argc, const char **argv)
 		die_errno("cannot read the token file '%s'", token_file);
 	remote.token = sync_read_token(token_abs);
 
-	umap_http_response resp = UMAP_HTTP_RESPONSE_INIT;
-	static const long ok[] = { 404, 0 };
-	struct progress *got = start_progress("Receiving snapshot (bytes)", 0);
-	struct umap_progress bytes = { progress_report, got };
-	long status = sync_request_progress(&resp, &remote, "GET", "snapshot", NULL, ok, &bytes);
-	stop_progress(&got);
-	json_t *snapshot = NULL;
-	if (status == 200 && umap_json_loadb(&snapshot, resp.body.ptr, resp.body.len, "snapshot"))
-		die_lib("the server's snapshot");
-	umap_http_response_dispose(&resp);
-	umap_sync_files files = { 0, NULL, NULL };
-	if (snapshot && umap_sync_files_from_snapshot(&files, snapshot))
-		die_lib(NULL);
-
 	building = make_building_dir(dir);
 	atexit(remove_unfinished_clone);
 	umap_repo *repo = NULL;
 	int existed = 0;
 	if (umap_repo_init(&repo, building, &existed))
 		die_lib(NULL);
+
+	/* the snapshot goes to a file as it arrives, and each layer's file is laid out from
+	 * there feature by feature: a clone holds the layer list, never the features */
+	umap_buf saved = UMAP_BUF_INIT;
+	if (umap_buf_printf(&saved, "%s/clone-snapshot.json", umap_repo_gitdir(repo)))
+		die("out of memory");
+	struct saved_answer answer = { open(saved.ptr, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), saved.ptr };
+	if (answer.fd < 0)
+		die_errno("cannot create %s", saved.ptr);
+	const umap_http_sink sink = { save_piece, restart_saving, &answer };
+	umap_http_response resp = UMAP_HTTP_RESPONSE_INIT;
+	static const long ok[] = { 404, 0 };
+	struct progress *got = start_progress("Receiving snapshot (bytes)", 0);
+	struct umap_progress bytes = { progress_report, got };
+	long status = sync_request_progress(&resp, &remote, "GET", "snapshot", NULL, ok, &bytes, &sink);
+	stop_progress(&got);
+	umap_http_response_dispose(&resp);
+	if (close(answer.fd) < 0)
+		die_errno("cannot write %s", saved.ptr);
+	umap_sync_snapshot *snapshot = NULL;
+	long long cursor = 0;
+	if (status == 200 && umap_sync_snapshot_open(&snapshot, &cursor, saved.ptr))
+		die_lib(NULL);
+	/* mapped: its bytes stay readable until the snapshot is freed */
+	if (unlink(saved.ptr) < 0)
+		die_errno("cannot remove %s", saved.ptr);
+	umap_buf_dispose(&saved);
+	umap_sync_files empty = { 0, NULL, NULL };
+	const umap_sync_files *files = snapshot ? umap_sync_snapshot_files(snapshot) : &empty;
+
 	umap_snapshot *snap = NULL;
 	if (umap_snapshot_new(&snap))
 		die_lib(NULL);
 	size_t nfeatures = 0, nlayers = 0;
-	for (size_t i = 0; i < files.n; i++) {
+	for (size_t i = 0; i < files->n; i++) {
 		char *abs = NULL;
-		/* what uMap's own downloads look like: indent 2, coordinates on one line; a
-		 * stream (.geojsonl, .geojsons...) stays one */
-		umap_layout layout = UMAP_LAYOUT_DEFAULT;
-		layout.seq = (int)umap_seq_kind_of_name(files.paths[i]);
-		char *text = umap_json_dumps_as(files.roots[i], &layout);
-		if (!text || umap_repo_worktree_path(&abs, repo, files.paths[i]))
-			die_lib(NULL);
-		if (umap_file_write_atomic(abs, text, strlen(text)))
-			die_lib("writing %s", files.paths[i]);
-		free(text);
+		umap_atomic_file out;
+		if (umap_repo_worktree_path(&abs, repo, files->paths[i]) || umap_atomic_file_open(&out, abs))
+			die_lib("writing %s", files->paths[i]);
+		/* what uMap's own downloads look like: indent 2, coordinates on one line; a stream
+		 * (.geojsonl, .geojsons...) stays one */
+		if (umap_sync_snapshot_write(snapshot, i, write_piece, &out) || umap_atomic_file_prepare(&out)) {
+			umap_atomic_file_abort(&out);
+			die_lib("writing %s", files->paths[i]);
+		}
+		if (umap_atomic_file_commit(&out))
+			die_lib("writing %s", files->paths[i]);
 		umap_doc *doc = NULL;
 		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
 		if (umap_doc_open(&doc, abs, &opts))
 			die_lib(NULL);
 		size_t assigned = 0;
 		if (umap_repo_assign_ids(doc, &assigned))
-			die_lib("%s", files.paths[i]);
+			die_lib("%s", files->paths[i]);
 		if (assigned && umap_doc_save(doc, abs, UMAP_DOC_AS_READ))
-			die_lib("writing %s", files.paths[i]);
+			die_lib("writing %s", files->paths[i]);
 		nlayers += doc->nlayers;
 		for (size_t l = 0; l < doc->nlayers; l++)
 			nfeatures += doc->layers[l].nfeatures;
-		if (umap_snapshot_add(snap, files.paths[i], doc))
+		if (umap_snapshot_add(snap, files->paths[i], doc))
 			die_lib(NULL);
 		free(abs);
 	}
-	json_int_t cursor = snapshot ? json_integer_value(json_object_get(snapshot, "cursor")) : 0;
 	json_t *state = sync_state_load(repo, name);
-	json_object_set_new(state, "cursor", json_integer(cursor));
-	if (files.n) {
+	json_object_set_new(state, "cursor", json_integer((json_int_t)cursor));
+	if (files->n) {
 		git_oid tree, commit;
 		umap_buf message = UMAP_BUF_INIT;
 		umap_buf_printf(&message, "Clone %s from %s", remote.parsed.map, remote.url);
@@ -169,22 +222,21 @@ int cmd_clone(int argc, const char **argv)
 	building = NULL;
 	if (snapshot)
 		fprintf(stderr, "Cloned map '%s' into '%s': %zu file%s, %zu layer%s, %zu feature%s (cursor %lld)\n",
-			remote.parsed.map, dir, files.n, files.n == 1 ? "" : "s", nlayers, nlayers == 1 ? "" : "s",
+			remote.parsed.map, dir, files->n, files->n == 1 ? "" : "s", nlayers, nlayers == 1 ? "" : "s",
 			nfeatures, nfeatures == 1 ? "" : "s", (long long)cursor);
 	else
 		fprintf(stderr, "Cloned map '%s' into '%s': the map does not exist yet; the first push creates it\n",
 			remote.parsed.map, dir);
 	umap_buf shown = UMAP_BUF_INIT;
-	for (size_t i = 0; i < files.n; i++) {
+	for (size_t i = 0; i < files->n; i++) {
 		umap_buf_clear(&shown);
-		if (umap_buf_put_printable(&shown, files.paths[i], strlen(files.paths[i]), 0))
+		if (umap_buf_put_printable(&shown, files->paths[i], strlen(files->paths[i]), 0))
 			die("out of memory");
 		printf("%s\n", shown.ptr);
 	}
 	umap_buf_dispose(&shown);
 	json_decref(state);
-	json_decref(snapshot);
-	umap_sync_files_dispose(&files);
+	umap_sync_snapshot_free(snapshot);
 	umap_snapshot_free(snap);
 	umap_repo_free(repo);
 	umap_sync_url_dispose(&remote.parsed);

@@ -196,6 +196,186 @@ static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid 
 	umap_repo_cache_save(repo);
 }
 
+/* What was pulled becomes REMOTE/main, and the sync state's cursor, synced and server
+ * commits (saved by the caller); says so. */
+static void record_pulled(umap_repo *repo, const struct sync_remote *remote, json_t *state, const git_oid *rcommit,
+			  size_t nforeign, json_int_t cursor)
+{
+	umap_buf ref = UMAP_BUF_INIT;
+	umap_buf_printf(&ref, "refs/remotes/%s/main", remote->name);
+	git_reference *r = NULL;
+	if (git_reference_create(&r, umap_repo_git(repo), ref.ptr, rcommit, 1, "pull") < 0)
+		die("cannot update %s: %s", ref.ptr, git_error_last() ? git_error_last()->message : "?");
+	git_reference_free(r);
+	umap_buf_dispose(&ref);
+	json_object_set_new(state, "cursor", json_integer(cursor));
+	json_object_set_new(state, "synced", json_string(git_oid_tostr_s(rcommit)));
+	json_object_set_new(state, "server", json_string(git_oid_tostr_s(rcommit)));
+	fprintf(stderr, "From %s\n   %zu op%s from others (cursor %lld)\n", remote->url, nforeign,
+		nforeign == 1 ? "" : "s", (long long)cursor);
+}
+
+/* A layer a streaming pull rewrites: its ops, its working file, the new file being written. */
+struct streamed_layer {
+	const char *layer;
+	json_t *ops;
+	char *path, *abs;
+	umap_doc *doc;
+	umap_atomic_file out;
+};
+
+static void streamed_dispose(struct streamed_layer *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		json_decref(s[i].ops);
+		free(s[i].path);
+		free(s[i].abs);
+		umap_doc_free(s[i].doc);
+	}
+	free(s);
+}
+
+static int write_to_atomic(void *ctx, const char *data, size_t len)
+{
+	return umap_atomic_file_write(ctx, data, len);
+}
+
+/* The layers of `ops` and their working files, when every op is a feature op that a layer
+ * file of the synced tree can take as it streams (umap_sync_ops_streamable); NULL (and
+ * nothing read) otherwise: a new layer, a .umap map, layer or map ops, a tiny layer. */
+static struct streamed_layer *streamable_layers(size_t *count, umap_repo *repo, const git_oid *tree,
+						const json_t *ops)
+{
+	struct streamed_layer *s = NULL;
+	size_t n = 0, i;
+	const json_t *op;
+	*count = 0;
+	json_array_foreach(ops, i, op) {
+		const char *subject = json_string_value(json_object_get(op, "subject"));
+		const char *layer = json_string_value(json_object_get(json_object_get(op, "metadata"), "layerId"));
+		if (!subject || strcmp(subject, "feature") || !layer)
+			goto whole;
+		size_t k = 0;
+		while (k < n && strcmp(s[k].layer, layer))
+			k++;
+		if (k == n) {
+			struct streamed_layer *grown = realloc(s, (n + 1) * sizeof(*s));
+			if (!grown)
+				die("out of memory");
+			s = grown;
+			memset(&s[n], 0, sizeof(s[n]));
+			s[n].layer = layer;
+			if (!(s[n++].ops = json_array()))
+				die("out of memory");
+		}
+		if (json_array_append(s[k].ops, (json_t *)op))
+			die("out of memory");
+	}
+	for (i = 0; i < n; i++) {
+		if (umap_repo_layer_path(&s[i].path, repo, tree, s[i].layer))
+			die_lib(NULL);
+		if (!s[i].path)
+			goto whole; /* a new layer: its file is made by the whole-file path */
+		for (size_t k = 0; k < i; k++)
+			if (!strcmp(s[k].path, s[i].path))
+				goto whole;
+	}
+	for (i = 0; i < n; i++) {
+		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+		if (umap_repo_worktree_path(&s[i].abs, repo, s[i].path) || umap_doc_open(&s[i].doc, s[i].abs, &opts)) {
+			umap_error_clear();
+			goto whole;
+		}
+		if (!umap_sync_ops_streamable(s[i].doc, s[i].layer, s[i].ops))
+			goto whole;
+	}
+	*count = n;
+	return s;
+whole:
+	streamed_dispose(s, n);
+	return NULL;
+}
+
+/* A fast-forward pull onto working files that hold the server's state (HEAD is the synced
+ * commit, which is the server's), of feature ops only: each layer file the ops touch is
+ * read as it streams and written anew with only the features they name changed
+ * (umap_sync_apply_ops_streaming), and the commit is built from those files, the others
+ * taken from the synced tree by subtree id. Time and memory follow the ops and the layers
+ * they touch, not the whole map as trees. 0 when the pull needs the whole-file path. */
+static int pull_streaming(umap_repo *repo, const struct sync_remote *remote, json_t *state,
+			  const git_oid *synced, const git_oid *synced_tree, const json_t *ops, size_t nforeign,
+			  json_int_t cursor)
+{
+	require_clean_worktree(repo, synced_tree, "pull");
+	size_t n = 0, done = 0;
+	struct streamed_layer *s = streamable_layers(&n, repo, synced_tree, ops);
+	if (!s)
+		return 0;
+	struct progress *doing = start_progress("Applying ops", json_array_size(ops));
+	for (size_t i = 0; i < n; i++) {
+		size_t did = 0;
+		int rc = umap_atomic_file_open(&s[i].out, s[i].abs);
+		if (!rc)
+			rc = umap_sync_apply_ops_streaming(&did, s[i].doc, s[i].layer, s[i].ops, write_to_atomic, &s[i].out);
+		if (!rc)
+			rc = umap_atomic_file_prepare(&s[i].out);
+		if (rc) {
+			for (size_t k = 0; k <= i; k++)
+				umap_atomic_file_abort(&s[k].out);
+			die_lib("cannot write %s; no working file was changed", s[i].path);
+		}
+		done += json_array_size(s[i].ops);
+		display_progress(doing, done);
+		umap_doc_free(s[i].doc); /* written: the tree is built from the new file */
+		s[i].doc = NULL;
+	}
+	stop_progress(&doing);
+	/* the tree: the new files read back from their temporary files, every other tracked
+	 * file kept from the synced tree */
+	umap_snapshot *snap = NULL;
+	char **paths = NULL;
+	size_t npaths = 0;
+	if (umap_snapshot_new(&snap) || umap_repo_tracked(&paths, &npaths, repo, synced_tree))
+		die_lib(NULL);
+	for (size_t p = 0; p < npaths; p++) {
+		umap_doc *doc = NULL;
+		for (size_t i = 0; i < n && !doc; i++) {
+			if (strcmp(paths[p], s[i].path))
+				continue;
+			umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+			if (umap_doc_open(&doc, s[i].out.tmp, &opts) || umap_repo_bind_layer_id(&doc->layers[0], s[i].layer))
+				die_lib("%s", s[i].path);
+		}
+		if (umap_snapshot_add(snap, paths[p], doc))
+			die_lib(NULL);
+	}
+	umap_paths_free(paths, npaths);
+	git_oid rtree, rcommit;
+	umap_buf message = UMAP_BUF_INIT;
+	umap_buf_printf(&message, "Pull %zu op%s from %s (cursor %lld)", nforeign, nforeign == 1 ? "" : "s", remote->url,
+			(long long)cursor);
+	if (umap_repo_build_tree(&rtree, repo, snap, synced_tree) ||
+	    umap_repo_commit_tree_as(&rcommit, repo, &rtree, synced, 1, message.ptr, 0))
+		die_lib(NULL);
+	umap_snapshot_free(snap);
+	umap_buf_dispose(&message);
+	record_pulled(repo, remote, state, &rcommit, nforeign, cursor);
+	for (size_t i = 0; i < n; i++)
+		if (umap_atomic_file_commit(&s[i].out))
+			die_lib(NULL);
+	for (size_t i = 0; i < n; i++)
+		if (umap_repo_index_record(repo, s[i].path, NULL, &rtree))
+			die_lib(NULL);
+	umap_repo_index_save(repo);
+	umap_repo_cache_save(repo);
+	if (umap_repo_advance_head(repo, &rcommit, synced, "pull: fast-forward"))
+		die_lib(NULL);
+	sync_state_save(repo, remote->name, state);
+	fprintf(stderr, "Fast-forward to %s\n", short_id(&rcommit));
+	streamed_dispose(s, n);
+	return 1;
+}
+
 int cmd_pull(int argc, const char **argv)
 {
 	static const char *const usage[] = { "umapsync pull [REMOTE] [--strategy=rebase|lww]", NULL };
@@ -284,7 +464,7 @@ int cmd_pull(int argc, const char **argv)
 			struct progress *got = start_progress("Receiving snapshot (bytes)", 0);
 			struct umap_progress bytes = { progress_report, got };
 			long long snap_cursor = 0;
-			if (sync_request_progress(&resp, &remote, "GET", "snapshot", NULL, NULL, &bytes) != 200 ||
+			if (sync_request_progress(&resp, &remote, "GET", "snapshot", NULL, NULL, &bytes, NULL) != 200 ||
 			    umap_json_loadb(&snapshot, resp.body.ptr, resp.body.len, "snapshot"))
 				die_lib("the server's snapshot");
 			if (umap_sync_snapshot_check(&snap_cursor, snapshot))
@@ -371,6 +551,12 @@ int cmd_pull(int argc, const char **argv)
 		goto done;
 	}
 
+	/* the usual pull of others' edits onto an untouched clone: streamed, file by file */
+	if (!snapshot && follow_server && have_server && have_synced && !unborn && json_array_size(foreign) &&
+	    git_oid_equal(&server, &synced) && git_oid_equal(&head, &synced) &&
+	    pull_streaming(repo, &remote, state, &synced, &synced_tree, logged, json_array_size(foreign), cursor))
+		goto done;
+
 	/* the remote state: the server's state at the cursor plus every op logged since (ours
 	 * too, where the server placed them), or the snapshot; in the server's feature order,
 	 * which becomes every client's. Without a known server state (older sync states): the
@@ -417,18 +603,7 @@ int cmd_pull(int argc, const char **argv)
 				     message.ptr, 0))
 		die_lib(NULL);
 	umap_buf_dispose(&message);
-	umap_buf ref = UMAP_BUF_INIT;
-	umap_buf_printf(&ref, "refs/remotes/%s/main", remote.name);
-	git_reference *r = NULL;
-	if (git_reference_create(&r, umap_repo_git(repo), ref.ptr, &rcommit, 1, "pull") < 0)
-		die("cannot update %s: %s", ref.ptr, git_error_last() ? git_error_last()->message : "?");
-	git_reference_free(r);
-	umap_buf_dispose(&ref);
-	json_object_set_new(state, "cursor", json_integer(cursor));
-	json_object_set_new(state, "synced", json_string(git_oid_tostr_s(&rcommit)));
-	json_object_set_new(state, "server", json_string(git_oid_tostr_s(&rcommit)));
-	fprintf(stderr, "From %s\n   %zu op%s from others (cursor %lld)\n", remote.url, json_array_size(foreign),
-		json_array_size(foreign) == 1 ? "" : "s", (long long)cursor);
+	record_pulled(repo, &remote, state, &rcommit, json_array_size(foreign), cursor);
 
 	if (unborn || git_oid_equal(&head, &synced)) {
 		if (!unborn)
@@ -471,11 +646,11 @@ int cmd_pull(int argc, const char **argv)
 			sync_op_scope(&scope, op);
 			const char *t = sync_scope_time(remote_times, scope.ptr);
 			const char *mine = sync_scope_time(ltimes, scope.ptr);
-			if (t && (!mine || sync_hlc_later(t, mine)))
+			if (t && (!mine || umap_hlc_compare_str(t, mine) > 0))
 				lost++;
 			else if (json_array_append(winners, op))
 				die("out of memory");
-			else if (mine && sync_hlc_later(mine, latest))
+			else if (mine && umap_hlc_compare_str(mine, latest) > 0)
 				snprintf(latest, sizeof(latest), "%s", mine);
 		}
 		size_t kept = json_array_size(winners);

@@ -8,8 +8,10 @@
 #include "sync-cmd.h"
 #include "umap-remote-cmd.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "hlc.h"
@@ -116,21 +118,53 @@ static void require_valid_ops(const json_t *ops, const char *remote)
 #define BATCH_OPS 5000
 #define BATCH_BYTES ((size_t)4 << 20)
 
+/* Where send_outbox takes the ops' text from: the outbox just written (op i is len[i]
+ * bytes at start[i] of the file, read back a batch at a time: the push never holds all of
+ * them), or the ops of an outbox loaded to be resent. */
+struct op_source {
+	const json_t *ops;
+	int fd;
+	const size_t *start, *len;
+	umap_buf text;
+};
+
+static const char *op_text(struct op_source *src, size_t i, size_t *len)
+{
+	umap_buf_clear(&src->text);
+	if (src->ops) {
+		if (umap_json_write(&src->text, json_array_get(src->ops, i), UMAP_JSON_COMPACT))
+			die("out of memory");
+	} else {
+		if (umap_buf_grow(&src->text, src->len[i] + 1))
+			die("out of memory");
+		size_t got = 0;
+		while (got < src->len[i]) {
+			ssize_t n = pread(src->fd, src->text.ptr + got, src->len[i] - got, (off_t)(src->start[i] + got));
+			if (n <= 0)
+				die_errno("cannot read the outbox");
+			got += (size_t)n;
+		}
+		src->text.len = got;
+		src->text.ptr[got] = '\0';
+	}
+	*len = src->text.len;
+	return src->text.ptr;
+}
+
 /* Sends the outbox in batches (the server takes at most 10000 ops and 8 MiB per push); after
  * each acknowledged batch the count sent is recorded beside the outbox, so a cut-off push
  * resends only the rest. Each op is serialised once, straight into the request body.
  * When everything is acknowledged, `synced` moves to the outbox's commit. */
 static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *state, json_t *outbox,
-			char *const *op_texts)
+			struct op_source *src, size_t total)
 {
-	json_t *ops = json_object_get(outbox, "ops");
 	json_int_t base = json_integer_value(json_object_get(outbox, "base"));
 	json_t *expected = json_object_get(outbox, "expected");
 	/* the cursor may move past our ops only when nobody else's came in between: their ops
 	 * would otherwise be skipped by the next pull. "expected" is null once that happened. */
 	json_int_t next = expected ? json_integer_value(expected) : base;
 	int contiguous = !expected || json_is_integer(expected);
-	size_t total = json_array_size(ops), sent = (size_t)json_integer_value(json_object_get(outbox, "sent"));
+	size_t sent = (size_t)json_integer_value(json_object_get(outbox, "sent"));
 	size_t first = sent;
 	json_int_t cursor = 0;
 	char *client = umap_json_dumps(json_object_get(state, "client_id"), UMAP_JSON_COMPACT);
@@ -146,19 +180,12 @@ static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *sta
 		umap_buf_printf(&body, "{\"client_id\":%s,\"base\":%lld,\"ops\":[", client,
 				(long long)(contiguous ? next : base));
 		while (n < (size_t)BATCH_OPS && sent + n < total) {
-			char *own = op_texts ? NULL : umap_json_dumps(json_array_get(ops, sent + n), UMAP_JSON_COMPACT);
-			const char *t = op_texts ? op_texts[sent + n] : own;
-			if (!t)
-				die("out of memory");
-			size_t len = strlen(t);
-			if (n && bytes + len > BATCH_BYTES) {
-				free(own);
+			size_t len = 0;
+			const char *t = op_text(src, sent + n, &len);
+			if (n && bytes + len > BATCH_BYTES)
 				break;
-			}
-			if (n)
-				umap_buf_putc(&body, ',');
-			umap_buf_put(&body, t, len);
-			free(own);
+			if ((n && umap_buf_putc(&body, ',')) || umap_buf_put(&body, t, len))
+				die("out of memory");
 			bytes += len;
 			n++;
 		}
@@ -222,6 +249,109 @@ static void send_outbox(umap_repo *repo, struct sync_remote *remote, json_t *sta
 		total - first == 1 ? "" : "s", (long long)cursor);
 }
 
+/* How many changed features one slice of a push makes into ops at once. */
+#define SLICE_FEATURES 5000
+
+/* Drops the ops that are not about a feature (the map's, the layers'). */
+static void keep_feature_ops(json_t *ops)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < json_array_size(ops); i++) {
+		json_t *op = json_array_get(ops, i);
+		const char *subject = json_string_value(json_object_get(op, "subject"));
+		if (!subject || strcmp(subject, "feature"))
+			continue;
+		if (kept != i && json_array_set(ops, kept, op))
+			die("out of memory");
+		kept++;
+	}
+	while (json_array_size(ops) > kept)
+		json_array_remove(ops, json_array_size(ops) - 1);
+}
+
+struct ranked_change {
+	umap_repo_change change;
+	long rank;
+	size_t seq;
+};
+
+static int compare_ranked_changes(const void *a, const void *b)
+{
+	const struct ranked_change *x = a, *y = b;
+	int c = strcmp(x->change.layer, y->change.layer);
+	if (c)
+		return c;
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* A layer's stored order, walked to rank the changes of that layer. */
+struct ranking {
+	umap_strmap *ids;       /* change id -> index in r */
+	struct ranked_change *r;
+	long next;              /* the place of the next id in the order */
+};
+
+static int rank_one(void *ctx, const char *id, size_t len)
+{
+	struct ranking *k = ctx;
+	char small[128], *key = len < sizeof(small) ? small : strndup(id, len);
+	size_t at;
+	if (!key)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (key == small) {
+		memcpy(small, id, len);
+		small[len] = '\0';
+	}
+	if (umap_strmap_get(k->ids, key, &at) && k->r[at].rank < 0)
+		k->r[at].rank = k->next;
+	k->next++;
+	if (key != small)
+		free(key);
+	return 0;
+}
+
+/* The server appends new features to their layer in the order it receives them, so the
+ * changes go out layer by layer in the order of the features in the committed document
+ * (the tree diff lists them in storage order; a removed feature, which has no place,
+ * first). Sorted before the ops are made, so that every slice of them is in that order;
+ * the places come from each layer's stored order, not from reading the map. */
+static void rank_changes(umap_tree_diff *tdiff, umap_repo *repo, const git_oid *head_tree)
+{
+	size_t n = tdiff->nfeatures, added = 0;
+	for (size_t i = 0; i < n; i++)
+		added += tdiff->features[i].kind == UMAP_CHANGE_ADDED;
+	if (added < 2)
+		return; /* nothing has a place to keep */
+	struct ranked_change *r = calloc(n + 1, sizeof(*r));
+	if (!r)
+		die("out of memory");
+	for (size_t i = 0; i < n; i++)
+		r[i] = (struct ranked_change){ tdiff->features[i], -1, i };
+	qsort(r, n, sizeof(*r), compare_ranked_changes); /* groups the layers; ranks are -1 yet */
+	size_t start = 0;
+	while (start < n) {
+		const char *layer = r[start].change.layer;
+		size_t end = start + 1;
+		while (end < n && !strcmp(r[end].change.layer, layer))
+			end++;
+		umap_strmap ids = UMAP_STRMAP_INIT; /* keys borrowed from the diff */
+		for (size_t i = start; i < end; i++)
+			if (r[i].change.id && umap_strmap_put(&ids, r[i].change.id, i, NULL))
+				die_lib(NULL);
+		struct ranking k = { &ids, r, 0 };
+		if (umap_repo_layer_order(repo, head_tree, layer, rank_one, &k))
+			die_lib(NULL);
+		umap_strmap_dispose(&ids);
+		start = end;
+	}
+	qsort(r, n, sizeof(*r), compare_ranked_changes);
+	for (size_t i = 0; i < n; i++)
+		tdiff->features[i] = r[i].change;
+	free(r);
+}
+
 struct ranked_op {
 	json_t *op;
 	long rank;
@@ -236,31 +366,25 @@ static int compare_ranked(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* The server appends new features to their layer in the order it receives them, so the
- * feature ops of each layer go out in the order of the features in the committed document
- * (the tree diff lists them in storage order). Ops on different features commute; ops on
- * the same feature keep their order. */
-static void order_feature_ops(json_t *ops, umap_repo *repo, const git_oid *head_tree)
+/* The feature ops of each layer in the order of the slice's changes (rank_changes sorted
+ * them): the diff may list a layer's features in an order of its own. Ops on the same
+ * feature keep their order. */
+static void order_feature_ops(json_t *ops, const umap_tree_diff *slice)
 {
-	/* only new features have a place to keep: without a feature upsert the order of the
-	 * ops is theirs already, and the whole map need not be read to rank them */
-	size_t k, upserts = 0;
-	json_t *o;
-	json_array_foreach(ops, k, o) {
-		const char *verb = json_string_value(json_object_get(o, "verb"));
-		const char *subject = json_string_value(json_object_get(o, "subject"));
-		if (verb && subject && !strcmp(verb, "upsert") && !strcmp(subject, "feature"))
-			upserts++;
-	}
-	if (upserts < 2)
-		return;
-	umap_snapshot *snap = NULL;
-	if (umap_repo_read_tree(&snap, repo, head_tree, NULL))
-		die_lib(NULL);
 	size_t n = json_array_size(ops), start = 0;
+	if (n < 2)
+		return;
+	umap_strmap rank = UMAP_STRMAP_INIT; /* "LAYER\x1fID" -> place in the slice */
+	umap_buf *keys = calloc(slice->nfeatures + 1, sizeof(*keys));
 	struct ranked_op *run = calloc(n + 1, sizeof(*run));
-	if (!run)
+	umap_buf key = UMAP_BUF_INIT;
+	if (!keys || !run)
 		die("out of memory");
+	for (size_t i = 0; i < slice->nfeatures; i++)
+		if (slice->features[i].id &&
+		    (umap_buf_printf(&keys[i], "%s\x1f%s", slice->features[i].layer, slice->features[i].id) ||
+		     umap_strmap_put(&rank, keys[i].ptr, i, NULL)))
+			die("out of memory");
 	while (start < n) {
 		json_t *first = json_array_get(ops, start);
 		const char *subject = json_string_value(json_object_get(first, "subject"));
@@ -275,31 +399,28 @@ static void order_feature_ops(json_t *ops, umap_repo *repo, const git_oid *head_
 					break;
 				end++;
 			}
-			/* the rank of a feature is its place in the layer (ids as compact JSON text) */
-			umap_strmap rank = UMAP_STRMAP_INIT;
-			for (size_t f = 0; f < snap->nfiles; f++) {
-				umap_layer *l = snap->files[f].doc ? umap_doc_find_layer(snap->files[f].doc, layer) : NULL;
-				for (size_t i = 0; l && i < l->nfeatures; i++)
-					if (l->features[i].id && umap_strmap_put(&rank, l->features[i].id, i, NULL))
-						die_lib(NULL);
-			}
 			for (size_t i = start; i < end; i++) {
 				json_t *op = json_array_get(ops, i);
-				char *id = umap_json_dumps(json_object_get(json_object_get(op, "metadata"), "id"), UMAP_JSON_COMPACT);
+				umap_buf_clear(&key);
+				if (umap_buf_printf(&key, "%s\x1f", layer) ||
+				    umap_json_write(&key, json_object_get(json_object_get(op, "metadata"), "id"), UMAP_JSON_COMPACT))
+					die("out of memory");
 				size_t at = 0;
-				int found = id && umap_strmap_get(&rank, id, &at);
-				free(id);
+				int found = umap_strmap_get(&rank, key.ptr, &at);
 				run[i - start] = (struct ranked_op){ json_incref(op), found ? (long)at : -1, i };
 			}
-			umap_strmap_dispose(&rank);
 			qsort(run, end - start, sizeof(*run), compare_ranked);
 			for (size_t i = start; i < end; i++)
 				json_array_set_new(ops, i, run[i - start].op);
 		}
 		start = end;
 	}
+	umap_strmap_dispose(&rank);
+	for (size_t i = 0; i < slice->nfeatures; i++)
+		umap_buf_dispose(&keys[i]);
+	free(keys);
 	free(run);
-	umap_snapshot_free(snap);
+	umap_buf_dispose(&key);
 }
 
 /* Adds "hlc", "op_id" and, for new layers, the working-file name to the ops of a diff.
@@ -395,7 +516,9 @@ int cmd_push(int argc, const char **argv)
 		size_t left = json_array_size(json_object_get(outbox, "ops")) -
 			      (size_t)json_integer_value(json_object_get(outbox, "sent"));
 		fprintf(stderr, "resending %zu op%s kept from an unfinished push\n", left, left == 1 ? "" : "s");
-		send_outbox(repo, &remote, state, outbox, NULL);
+		struct op_source src = { json_object_get(outbox, "ops"), -1, NULL, NULL, UMAP_BUF_INIT };
+		send_outbox(repo, &remote, state, outbox, &src, json_array_size(src.ops));
+		umap_buf_dispose(&src.text);
 		json_decref(outbox);
 		sent = 1;
 	}
@@ -419,46 +542,69 @@ int cmd_push(int argc, const char **argv)
 	if (have_synced && umap_repo_commit_tree(&synced_tree, repo, &synced))
 		die_lib(NULL);
 	umap_tree_diff *tdiff = NULL;
-	umap_diff *diff = NULL;
-	umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
-	json_t *ops = NULL;
-	if (umap_repo_diff(&tdiff, repo, have_synced ? &synced_tree : NULL, &head_tree) ||
-	    umap_diff_new(&diff, &dopts) ||
-	    umap_repo_fill_diff(diff, repo, tdiff, have_synced ? &synced_tree : NULL, &head_tree) ||
-	    umap_ops_from_diff(&ops, diff, NULL, NULL))
+	if (umap_repo_diff(&tdiff, repo, have_synced ? &synced_tree : NULL, &head_tree))
 		die_lib("computing the ops to push");
+	/* the ops are made, stamped, checked and written to the outbox a slice of the changed
+	 * features at a time, so that a push holds one slice as trees, never the whole map */
+	rank_changes(tdiff, repo, &head_tree);
+	const char *client = json_string_value(json_object_get(state, "client_id"));
+	json_t *edits = have_synced ? sync_local_times(repo, &head, &synced, client) : NULL;
+	struct sync_outbox_writer w;
+	json_int_t base = json_integer_value(json_object_get(state, "cursor"));
+	sync_outbox_begin(&w, repo, remote.name, (long long)base, git_oid_tostr_s(&head));
+	umap_buf text = UMAP_BUF_INIT;
+	for (size_t start = 0; start == 0 || start < tdiff->nfeatures; start += SLICE_FEATURES) {
+		umap_tree_diff slice = *tdiff;
+		slice.features = tdiff->features + start;
+		slice.nfeatures = tdiff->nfeatures - start < SLICE_FEATURES ? tdiff->nfeatures - start : SLICE_FEATURES;
+		umap_diff *diff = NULL;
+		umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
+		json_t *ops = NULL;
+		if (umap_diff_new(&diff, &dopts) ||
+		    umap_repo_fill_diff(diff, repo, &slice, have_synced ? &synced_tree : NULL, &head_tree) ||
+		    umap_ops_from_diff(&ops, diff, NULL, NULL))
+			die_lib("computing the ops to push");
+		umap_diff_free(diff);
+		if (start)
+			keep_feature_ops(ops); /* the map's and the layers' ops came with the first slice */
+		order_feature_ops(ops, &slice);
+		stamp_ops(ops, state, repo, &head_tree, edits);
+		require_valid_ops(ops, remote.name);
+		size_t i;
+		json_t *op;
+		json_array_foreach(ops, i, op) {
+			umap_buf_clear(&text);
+			if (umap_json_write(&text, op, UMAP_JSON_COMPACT))
+				die("out of memory");
+			sync_outbox_add(&w, text.ptr, text.len);
+		}
+		json_decref(ops);
+	}
+	umap_buf_dispose(&text);
 	umap_tree_diff_free(tdiff);
-	umap_diff_free(diff);
-	if (!json_array_size(ops)) {
+	json_decref(edits);
+	if (!w.n) {
+		sync_outbox_abort(&w);
+		sync_outbox_writer_dispose(&w);
 		json_object_set_new(state, "synced", json_string(git_oid_tostr_s(&head)));
 		sync_state_save(repo, remote.name, state);
 		fprintf(stderr, "Everything up-to-date\n");
-		json_decref(ops);
 		goto done;
 	}
-	order_feature_ops(ops, repo, &head_tree);
-	const char *client = json_string_value(json_object_get(state, "client_id"));
-	json_t *edits = have_synced ? sync_local_times(repo, &head, &synced, client) : NULL;
-	stamp_ops(ops, state, repo, &head_tree, edits);
-	json_decref(edits);
-	require_valid_ops(ops, remote.name);
-	outbox = json_pack("{s:I, s:s, s:o}", "base", json_integer_value(json_object_get(state, "cursor")), "commit",
-			   git_oid_tostr_s(&head), "ops", ops);
-	/* the op ids are used up before anything leaves: a crash here resends, never reuses */
+	sync_outbox_prepare(&w);
+	/* the op ids are used up before the outbox is in place: a crash resends, never reuses */
 	sync_state_save(repo, remote.name, state);
-	/* each op is serialised once, for the outbox and for the requests */
-	size_t nops = json_array_size(ops);
-	char **texts = calloc(nops + 1, sizeof(char *));
-	if (!texts)
+	sync_outbox_commit(&w);
+	outbox = json_pack("{s:I, s:s, s:I}", "base", base, "commit", git_oid_tostr_s(&head), "sent", (json_int_t)0);
+	struct op_source src = { NULL, open(w.file.path, O_RDONLY | O_CLOEXEC), w.start, w.len, UMAP_BUF_INIT };
+	if (!outbox)
 		die("out of memory");
-	for (size_t i = 0; i < nops; i++)
-		if (!(texts[i] = umap_json_dumps(json_array_get(ops, i), UMAP_JSON_COMPACT)))
-			die("out of memory");
-	sync_outbox_save(repo, remote.name, outbox, texts);
-	send_outbox(repo, &remote, state, outbox, texts);
-	for (size_t i = 0; i < nops; i++)
-		free(texts[i]);
-	free(texts);
+	if (src.fd < 0)
+		die_errno("cannot read %s", w.file.path);
+	send_outbox(repo, &remote, state, outbox, &src, w.n);
+	close(src.fd);
+	umap_buf_dispose(&src.text);
+	sync_outbox_writer_dispose(&w);
 	json_decref(outbox);
 done:
 	json_decref(state);

@@ -258,40 +258,95 @@ json_t *sync_outbox_load(umap_repo *repo, const char *remote)
 	return outbox;
 }
 
-void sync_outbox_save(umap_repo *repo, const char *remote, const json_t *outbox, char *const *op_texts)
+/* The writer of the outbox of a push being made (see sync-cmd.h). */
+static umap_atomic_file *outbox_being_written;
+
+/* A push that dies before its outbox is complete leaves no half outbox behind. */
+static void remove_unfinished_outbox(void)
 {
+	if (outbox_being_written)
+		umap_atomic_file_abort(outbox_being_written);
+	outbox_being_written = NULL;
+}
+
+static void outbox_flush(struct sync_outbox_writer *w)
+{
+	if (w->text.len && umap_atomic_file_write(&w->file, w->text.ptr, w->text.len))
+		die_lib("writing the outbox");
+	umap_buf_clear(&w->text);
+}
+
+void sync_outbox_begin(struct sync_outbox_writer *w, umap_repo *repo, const char *remote, long long base,
+		       const char *commit)
+{
+	static int registered;
+	memset(w, 0, sizeof(*w));
 	/* a record left by an older outbox must not apply to this one */
 	remove_file(repo, remote, OUTBOX_SENT_SUFFIX);
-	umap_buf text = UMAP_BUF_INIT;
-	const char *key;
-	json_t *value;
-	int err = umap_buf_putc(&text, '{');
-	json_object_foreach((json_t *)outbox, key, value) {
-		if (!strcmp(key, "ops"))
-			continue;
-		json_t *k = json_string(key);
-		char *kt = k ? umap_json_dumps(k, UMAP_JSON_COMPACT) : NULL;
-		char *vt = umap_json_dumps(value, UMAP_JSON_COMPACT);
-		err = err || !kt || !vt || umap_buf_printf(&text, "%s:%s,", kt, vt);
-		json_decref(k);
-		free(kt);
-		free(vt);
-	}
-	json_t *ops = json_object_get(outbox, "ops");
-	err = err || umap_buf_puts(&text, "\"ops\":[");
-	for (size_t i = 0; !err && i < json_array_size(ops); i++) {
-		char *own = op_texts ? NULL : umap_json_dumps(json_array_get(ops, i), UMAP_JSON_COMPACT);
-		const char *t = op_texts ? op_texts[i] : own;
-		err = !t || (i && umap_buf_putc(&text, ',')) || umap_buf_puts(&text, t);
-		free(own);
-	}
-	if (err || umap_buf_puts(&text, "]}\n"))
-		die("out of memory");
 	char *path = sync_path(repo, remote, OUTBOX_SUFFIX);
-	if (umap_file_write_atomic(path, text.ptr, text.len))
+	if (umap_atomic_file_open(&w->file, path))
 		die_lib("writing %s", path);
 	free(path);
-	umap_buf_dispose(&text);
+	if (!registered++)
+		atexit(remove_unfinished_outbox);
+	outbox_being_written = &w->file;
+	if (umap_buf_printf(&w->text, "{\"base\":%lld,\"commit\":\"%s\",\"ops\":[\n", base, commit))
+		die("out of memory");
+}
+
+void sync_outbox_add(struct sync_outbox_writer *w, const char *text, size_t len)
+{
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 1024;
+		size_t *start = realloc(w->start, cap * sizeof(*start));
+		if (start)
+			w->start = start;
+		size_t *length = start ? realloc(w->len, cap * sizeof(*length)) : NULL;
+		if (!length)
+			die("out of memory");
+		w->len = length;
+		w->cap = cap;
+	}
+	if ((w->n && umap_buf_puts(&w->text, ",\n")))
+		die("out of memory");
+	w->start[w->n] = w->written + w->text.len;
+	w->len[w->n++] = len;
+	if (umap_buf_put(&w->text, text, len))
+		die("out of memory");
+	if (w->text.len >= ((size_t)1 << 20)) {
+		w->written += w->text.len;
+		outbox_flush(w);
+	}
+}
+
+void sync_outbox_prepare(struct sync_outbox_writer *w)
+{
+	if (umap_buf_puts(&w->text, "\n]}\n"))
+		die("out of memory");
+	outbox_flush(w);
+	if (umap_atomic_file_prepare(&w->file))
+		die_lib("writing the outbox");
+}
+
+void sync_outbox_commit(struct sync_outbox_writer *w)
+{
+	if (umap_atomic_file_commit(&w->file))
+		die_lib("writing the outbox");
+	outbox_being_written = NULL;
+}
+
+void sync_outbox_abort(struct sync_outbox_writer *w)
+{
+	umap_atomic_file_abort(&w->file);
+	outbox_being_written = NULL;
+}
+
+void sync_outbox_writer_dispose(struct sync_outbox_writer *w)
+{
+	free(w->start);
+	free(w->len);
+	umap_buf_dispose(&w->text);
+	memset(w, 0, sizeof(*w));
 }
 
 void sync_outbox_sent(umap_repo *repo, const char *remote, size_t sent, json_t *expected)
@@ -480,12 +535,12 @@ static int in_list(long status, const long *list)
 long sync_request(umap_http_response *resp, const struct sync_remote *remote, const char *method,
 		  const char *path, const char *body, const long *ok_statuses)
 {
-	return sync_request_progress(resp, remote, method, path, body, ok_statuses, NULL);
+	return sync_request_progress(resp, remote, method, path, body, ok_statuses, NULL, NULL);
 }
 
 long sync_request_progress(umap_http_response *resp, const struct sync_remote *remote, const char *method,
 			   const char *path, const char *body, const long *ok_statuses,
-			   const struct umap_progress *progress)
+			   const struct umap_progress *progress, const umap_http_sink *sink)
 {
 	umap_buf url = UMAP_BUF_INIT;
 	umap_buf_printf(&url, "%s/v1/maps/%s/%s", remote->parsed.base, remote->parsed.map, path);
@@ -495,11 +550,11 @@ long sync_request_progress(umap_http_response *resp, const struct sync_remote *r
 	long timeout_s = env_timeout && atol(env_timeout) > 0 ? atol(env_timeout) : 120;
 	for (;;) {
 		attempts++;
-		int err = umap_sync_http(resp, method, url.ptr, remote->token, body, body ? strlen(body) : 0,
-					 timeout_s, progress);
+		int err = umap_sync_http_to(resp, method, url.ptr, remote->token, body, body ? strlen(body) : 0,
+					    timeout_s, progress, sink);
 		long wait = 0;
 		if (err) {
-			if (attempts >= 4)
+			if (attempts >= 4 || err != UMAP_ENET) /* a sink's write error: not the network */
 				die_lib(NULL);
 			wait = attempts;
 		} else if (resp->status == 429 || resp->status >= 500) {
@@ -556,23 +611,11 @@ void sync_op_scope(umap_buf *out, const json_t *op)
 	umap_buf_puts(out, key ? key : "");
 }
 
-/* Whether HLC a is later than b, by their parsed values (never as strings: the forms
- * uMap's peers send do not sort as text). NULL, or what does not parse, is earliest. */
-int sync_hlc_later(const char *a, const char *b)
-{
-	umap_hlc_ts ta, tb;
-	int has_a = a && !umap_hlc_decode(&ta, a), has_b = b && !umap_hlc_decode(&tb, b);
-	umap_error_clear();
-	if (!has_a)
-		return 0;
-	return !has_b || umap_hlc_compare(&ta, &tb) > 0;
-}
-
 /* Keeps in times[key] the later of its HLC and t. */
 static void note_later(json_t *times, const char *key, const char *t)
 {
 	const char *prev = json_string_value(json_object_get(times, key));
-	if (t && (!prev || sync_hlc_later(t, prev)) && json_object_set_new(times, key, json_string(t)))
+	if (t && (!prev || umap_hlc_compare_str(t, prev) > 0) && json_object_set_new(times, key, json_string(t)))
 		die("out of memory");
 }
 
@@ -609,7 +652,7 @@ const char *sync_scope_time(const json_t *times, const char *scope)
 		key.ptr[--key.len] = '\0'; /* the entity's own scope: a remote whole-entity op */
 		const char *same = json_string_value(json_object_get(times, scope));
 		const char *whole = json_string_value(json_object_get(times, key.ptr));
-		best = same && (!whole || sync_hlc_later(same, whole)) ? same : whole;
+		best = same && (!whole || umap_hlc_compare_str(same, whole) > 0) ? same : whole;
 	}
 	umap_buf_dispose(&key);
 	return best;

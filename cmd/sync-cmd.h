@@ -6,6 +6,7 @@
 #include <git2.h>
 #include <jansson.h>
 
+#include "fs.h"
 #include "hlc.h"
 #include "repo.h"
 #include "sync_client.h"
@@ -41,8 +42,25 @@ void sync_state_save(umap_repo *repo, const char *remote, json_t *state);
  * "expected" (see cmd_push.c) from NAME.outbox-sent.json, which sync_outbox_sent records
  * after each acknowledged batch. */
 json_t *sync_outbox_load(umap_repo *repo, const char *remote);
-/* op_texts (may be NULL): each op of the outbox as compact JSON, written as they are. */
-void sync_outbox_save(umap_repo *repo, const char *remote, const json_t *outbox, char *const *op_texts);
+/* Writes a new outbox op by op, without holding it: begin, add each op's compact JSON,
+ * prepare (the file is complete and synced, not yet in place), commit (renamed into
+ * place) or abort. The text is {"base":B,"commit":"HEX","ops":[OP,...]} with one op a line;
+ * where each op lies in the file (start[i], len[i]) is kept for sending it from there. A
+ * push that exits before commit leaves no outbox. */
+struct sync_outbox_writer {
+	umap_atomic_file file;
+	umap_buf text;    /* not yet written, from byte `written` of the file */
+	size_t written;
+	size_t n, cap;
+	size_t *start, *len;
+};
+void sync_outbox_begin(struct sync_outbox_writer *w, umap_repo *repo, const char *remote, long long base,
+		       const char *commit);
+void sync_outbox_add(struct sync_outbox_writer *w, const char *text, size_t len);
+void sync_outbox_prepare(struct sync_outbox_writer *w);
+void sync_outbox_commit(struct sync_outbox_writer *w);
+void sync_outbox_abort(struct sync_outbox_writer *w);
+void sync_outbox_writer_dispose(struct sync_outbox_writer *w);
 void sync_outbox_sent(umap_repo *repo, const char *remote, size_t sent, json_t *expected);
 void sync_outbox_remove(umap_repo *repo, const char *remote);
 /* The state's synced commit; 0 when there is none yet. */
@@ -70,8 +88,6 @@ char *sync_stamp_message(umap_repo *repo, const char *message);
  * are JSON objects of scope -> HLC string, which also note per entity the latest change
  * to any of its keys. */
 void sync_op_scope(umap_buf *out, const json_t *op);
-/* Whether HLC a is later than b by parsed value; NULL or unparsable is earliest. */
-int sync_hlc_later(const char *a, const char *b);
 void sync_note_time(json_t *times, const char *scope, const char *hlc);
 const char *sync_scope_time(const json_t *times, const char *scope);
 /* When each scope was last changed by the commits after `synced` (NULL: all) up to `head`. */
@@ -85,9 +101,10 @@ void sync_require_no_merge(umap_repo *repo, const char *what);
  * (0-terminated). Returns the status. */
 long sync_request(umap_http_response *resp, const struct sync_remote *remote, const char *method,
 		  const char *path, const char *body, const long *ok_statuses);
-/* The same, telling `progress` (may be NULL) how much of the answer has come. */
+/* The same, telling `progress` (may be NULL) how much of the answer has come, and giving
+ * the body of a 200 answer to `sink` (may be NULL: kept in resp->body). */
 long sync_request_progress(umap_http_response *resp, const struct sync_remote *remote, const char *method,
 			   const char *path, const char *body, const long *ok_statuses,
-			   const struct umap_progress *progress);
+			   const struct umap_progress *progress, const umap_http_sink *sink);
 
 #endif

@@ -266,6 +266,11 @@ int umap_repo_feature_blob(git_oid *blob, char **layer_out, umap_repo *repo,
  * trees, by subtree ids; a file tracked in only one of them differs. */
 int umap_repo_file_differs(int *differs, umap_repo *repo, const git_oid *a, const git_oid *b,
 			   const char *path);
+/* Calls cb(ctx, id_json, len) for each feature id of `layer` in `tree`, in the layer's
+ * order, read from the stored order alone (no feature is read); nothing when the tree has
+ * no such layer. */
+int umap_repo_layer_order(umap_repo *repo, const git_oid *tree, const char *layer,
+			  int (*cb)(void *ctx, const char *id, size_t len), void *ctx);
 /* Which file holds a layer in a tree (allocated), or NULL. */
 int umap_repo_layer_path(char **path, umap_repo *repo, const git_oid *tree, const char *layer);
 

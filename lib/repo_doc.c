@@ -2163,6 +2163,19 @@ static int layer_tree_of(git_oid *out, umap_repo *repo, const git_oid *tree, con
 	return rc;
 }
 
+int umap_repo_layer_order(umap_repo *repo, const git_oid *tree, const char *layer, umap_id_cb cb, void *ctx)
+{
+	git_oid lt, order;
+	int rc = layer_tree_of(&lt, repo, tree, layer);
+	if (rc == UMAP_ENOTFOUND)
+		umap_error_clear();
+	if (!rc)
+		rc = layer_part(&order, repo, &lt, ORDER);
+	if (rc == UMAP_ENOTFOUND)
+		return 0; /* no such layer, or no features: nothing to list */
+	return rc ? rc : umap_store_order_each(umap_repo_store(repo), &order, cb, ctx);
+}
+
 static int layer_options(json_t **out, umap_repo *repo, const git_oid *tree, const char *layer)
 {
 	git_oid lt, id;

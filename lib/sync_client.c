@@ -66,11 +66,31 @@ static void curl_init_once(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+struct body_target {
+	CURL *curl;
+	umap_buf *buf;
+	const umap_http_sink *sink; /* the body of a 200 answer goes here when non-NULL */
+	int sink_err;               /* what the sink said when it refused a piece */
+	size_t sunk;                /* bytes given to the sink: bounded as a kept body is */
+};
+
 static size_t on_body(char *ptr, size_t size, size_t n, void *ctx)
 {
-	umap_buf *buf = ctx;
+	struct body_target *to = ctx;
 	size_t len = size * n;
-	if (buf->len + len > MAX_RESPONSE || umap_buf_put(buf, ptr, len))
+	long status = 0;
+	if (to->sink && curl_easy_getinfo(to->curl, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200) {
+		if (to->sunk + len > MAX_RESPONSE) {
+			to->sink_err = umap_error_set(UMAP_ELIMIT, "the server's answer exceeds %zu bytes: stopping",
+						      MAX_RESPONSE);
+			return 0;
+		}
+		if ((to->sink_err = to->sink->write(to->sink->ctx, ptr, len)))
+			return 0;
+		to->sunk += len;
+		return len;
+	}
+	if (to->buf->len + len > MAX_RESPONSE || umap_buf_put(to->buf, ptr, len))
 		return 0; /* makes curl fail with a write error */
 	return len;
 }
@@ -86,7 +106,19 @@ static int on_transfer(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off
 int umap_sync_http(umap_http_response *out, const char *method, const char *url, const char *token,
 		   const char *body, size_t len, long timeout_s, const struct umap_progress *progress)
 {
+	return umap_sync_http_to(out, method, url, token, body, len, timeout_s, progress, NULL);
+}
+
+int umap_sync_http_to(umap_http_response *out, const char *method, const char *url, const char *token,
+		      const char *body, size_t len, long timeout_s, const struct umap_progress *progress,
+		      const umap_http_sink *sink)
+{
 	pthread_once(&curl_once, curl_init_once);
+	if (sink && sink->reset) {
+		int err = sink->reset(sink->ctx);
+		if (err)
+			return err;
+	}
 	umap_buf_clear(&out->body);
 	out->status = 0;
 	out->retry_after = 0;
@@ -103,8 +135,9 @@ int umap_sync_http(umap_http_response *out, const char *method, const char *url,
 		headers = curl_slist_append(headers, "Content-Type: application/json");
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	struct body_target target = { curl, &out->body, sink, 0, 0 };
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out->body);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &target);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, timeout_s);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, timeout_s < 10 ? timeout_s : 10L);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -121,7 +154,9 @@ int umap_sync_http(umap_http_response *out, const char *method, const char *url,
 	}
 	CURLcode rc = curl_easy_perform(curl);
 	int err = 0;
-	if (rc != CURLE_OK) {
+	if (rc == CURLE_WRITE_ERROR && target.sink_err) {
+		err = target.sink_err; /* the sink's own message stands (a full disk is not the network) */
+	} else if (rc != CURLE_OK) {
 		err = umap_error_set(UMAP_ENET, "cannot reach %s: %s", url, curl_easy_strerror(rc));
 	} else {
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out->status);
@@ -896,4 +931,145 @@ int umap_sync_apply_ops(umap_sync_files *files, const json_t *ops, size_t *appli
 	}
 	int flushed = cache_flush(&cache);
 	return err ? err : flushed;
+}
+
+/* ---- Pulled ops applied to a layer file as it streams ----------------------------------- */
+
+/* Whether every op is a feature upsert, update or delete on `layer`. */
+static int feature_ops_on(const json_t *ops, const char *layer)
+{
+	const json_t *op;
+	size_t i;
+	json_array_foreach(ops, i, op) {
+		const char *verb = json_string_value(json_object_get(op, "verb"));
+		const char *subject = json_string_value(json_object_get(op, "subject"));
+		const json_t *meta = json_object_get(op, "metadata");
+		const char *lid = json_string_value(json_object_get(meta, "layerId"));
+		if (!verb || !subject || strcmp(subject, "feature") || !lid || strcmp(lid, layer) ||
+		    !json_object_get(meta, "id") ||
+		    (strcmp(verb, "upsert") && strcmp(verb, "update") && strcmp(verb, "delete")))
+			return 0;
+	}
+	return 1;
+}
+
+int umap_sync_ops_streamable(const umap_doc *doc, const char *layer, const json_t *ops)
+{
+	return doc->kind == UMAP_DOC_LAYER && doc->nlayers == 1 && doc->layers[0].nfeatures >= 2 &&
+	       doc->data && feature_ops_on(ops, layer);
+}
+
+int umap_sync_apply_ops_streaming(size_t *applied, umap_doc *doc, const char *layer, const json_t *ops,
+				  umap_json_sink sink, void *ctx)
+{
+	*applied = 0;
+	if (!umap_sync_ops_streamable(doc, layer, ops))
+		return umap_error_set(UMAP_EUSAGE, "these ops cannot be applied to %s as it streams", doc->source_name);
+	umap_layer *l = &doc->layers[0];
+	size_t n = l->nfeatures;
+	/* the features the ops name, by id as compact JSON (the map borrows the texts) */
+	umap_strmap named = UMAP_STRMAP_INIT;
+	char **ids = calloc(json_array_size(ops) + 1, sizeof(char *));
+	const json_t *op;
+	size_t i;
+	int err = ids ? 0 : umap_error_set(UMAP_ENOMEM, "out of memory");
+	json_array_foreach(ops, i, op) {
+		if (err)
+			break;
+		ids[i] = umap_json_dumps(json_object_get(json_object_get(op, "metadata"), "id"), UMAP_JSON_COMPACT);
+		if (!ids[i] || umap_strmap_put(&named, ids[i], 0, NULL))
+			err = umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	/* the layer as apply_ops sees it: every feature the ops name as a tree, every other one
+	 * a null that holds its place (null is a singleton: no memory per feature) */
+	unsigned char *named_at = calloc(n, 1);
+	json_t *features = json_array(), *fc = NULL;
+	umap_sync_files files = { 0, NULL, NULL };
+	if (!err && (!named_at || !features))
+		err = umap_error_set(UMAP_ENOMEM, "out of memory");
+	for (i = 0; !err && i < n; i++) {
+		const umap_feature *f = &l->features[i];
+		json_t *value = json_null();
+		if (f->id && umap_strmap_get(&named, f->id, NULL)) {
+			named_at[i] = 1;
+			value = NULL;
+			if ((err = umap_doc_build_span(&value, doc, f->offset, f->length)))
+				break;
+		}
+		if (json_array_append_new(features, value))
+			err = umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	umap_strmap_dispose(&named);
+	for (i = 0; ids && i < json_array_size(ops); i++)
+		free(ids[i]);
+	free(ids);
+	if (!err) {
+		fc = json_pack("{s:s, s:{s:s}, s:O}", "type", "FeatureCollection", "properties", "id", layer, "features",
+			       features);
+		if (!fc || umap_sync_files_add(&files, doc->source_name, fc))
+			err = umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	if (!err)
+		err = umap_sync_apply_ops(&files, ops, applied, NULL);
+	/* the result: what is before the first feature, then each place of the result (an
+	 * untouched feature's bytes, or a changed or new one laid out as the file is, at a
+	 * feature's depth), separated as the file separates its first two, then what follows
+	 * the last feature */
+	json_t *result = files.n ? json_object_get(files.roots[0], "features") : NULL;
+	const char *data = doc->data;
+	const umap_feature *first = &l->features[0], *last = &l->features[n - 1];
+	size_t sep_at = first->offset + first->length, sep_len = l->features[1].offset - sep_at;
+	size_t next = 0, count = 0;
+	umap_buf out = UMAP_BUF_INIT;
+	if (!err && !json_array_size(result)) {
+		/* nothing left: the brackets around the features close up */
+		const char *open = data + first->offset, *close = data + last->offset + last->length;
+		while (open > data && open[-1] != '[')
+			open--;
+		while (close < data + doc->size && *close != ']')
+			close++;
+		if ((err = sink(ctx, data, (size_t)(open - data))))
+			goto done;
+		err = sink(ctx, close, doc->size - (size_t)(close - data));
+		goto done;
+	}
+	if (!err)
+		err = umap_buf_put(&out, data, first->offset);
+	json_t *value;
+	json_array_foreach(result, i, value) {
+		if (err)
+			break;
+		if (count++ && (err = umap_buf_put(&out, data + sep_at, sep_len)))
+			break;
+		if (json_is_null(value)) {
+			while (next < n && named_at[next])
+				next++;
+			if (next == n) {
+				err = umap_error_set(UMAP_ECORRUPT, "applying ops to %s: a feature was lost", doc->source_name);
+				break;
+			}
+			err = umap_buf_put(&out, data + l->features[next].offset, l->features[next].length);
+			next++;
+		} else {
+			char *text = umap_json_dumps(value, UMAP_JSON_COMPACT);
+			err = text ? umap_json_relayout_at(&out, text, strlen(text), &doc->layout, 2)
+				   : umap_error_set(UMAP_ENOMEM, "out of memory");
+			free(text);
+		}
+		if (!err && out.len >= ((size_t)1 << 20)) {
+			err = sink(ctx, out.ptr, out.len);
+			umap_buf_clear(&out);
+			umap_doc_drop_behind(doc, next < n ? l->features[next].offset : doc->size);
+		}
+	}
+	if (!err)
+		err = umap_buf_put(&out, data + last->offset + last->length, doc->size - (last->offset + last->length));
+	if (!err)
+		err = sink(ctx, out.ptr, out.len);
+done:
+	umap_buf_dispose(&out);
+	umap_sync_files_dispose(&files);
+	json_decref(features);
+	free(named_at);
+	return err;
 }

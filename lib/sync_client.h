@@ -7,6 +7,8 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "doc.h"
+#include "json.h"
 #include "progress.h"
 
 /* http://HOST:PORT/MAP split into the server's base URL and the map name. */
@@ -32,6 +34,20 @@ typedef struct umap_http_response {
 int umap_sync_http(umap_http_response *out, const char *method, const char *url, const char *token,
 		   const char *body, size_t len, long timeout_s, const struct umap_progress *progress);
 void umap_http_response_dispose(umap_http_response *resp);
+
+/* Where the body of a 200 answer goes instead of the response's buffer (other answers, such
+ * as an error's, stay there): `write` takes each piece as it arrives; `reset` (called before
+ * a request is sent again) drops what it took. Both return 0 or a negative UMAP_E*. */
+typedef struct umap_http_sink {
+	int (*write)(void *ctx, const char *data, size_t len);
+	int (*reset)(void *ctx);
+	void *ctx;
+} umap_http_sink;
+
+/* umap_sync_http with the body of a 200 answer given to `sink` (NULL: kept in out->body). */
+int umap_sync_http_to(umap_http_response *out, const char *method, const char *url, const char *token,
+		      const char *body, size_t len, long timeout_s, const struct umap_progress *progress,
+		      const umap_http_sink *sink);
 
 /* Map files as JSON trees (FeatureCollections, or .umap maps with "layers"), by path. */
 typedef struct umap_sync_files {
@@ -80,6 +96,22 @@ int umap_sync_snapshot_check(long long *cursor, const json_t *snapshot);
  * checked first (umap_sync_snapshot_check). */
 int umap_sync_files_from_snapshot(umap_sync_files *out, const json_t *snapshot);
 
+/* A snapshot answer saved in a file, read without holding its features: the layer list is
+ * checked (umap_sync_snapshot_check) and placed in files as umap_sync_files_from_snapshot
+ * does; each file is then written in uMap's layout (UMAP_LAYOUT_DEFAULT) feature by feature
+ * from the file's bytes, which are given back to the kernel behind the writer. A feature's
+ * tokens are laid out as they came: for the canonical text a umapsync server sends
+ * (shortest numbers, UTF-8 unescaped) the file is byte for byte what umap_json_dumps_as
+ * writes for the whole answer's tree. *cursor gets the snapshot's cursor. */
+typedef struct umap_sync_snapshot umap_sync_snapshot;
+int umap_sync_snapshot_open(umap_sync_snapshot **out, long long *cursor, const char *path);
+/* The files (their roots hold placeholders for the features: write them with the function
+ * below, never with a JSON writer). */
+const umap_sync_files *umap_sync_snapshot_files(const umap_sync_snapshot *snapshot);
+int umap_sync_snapshot_write(umap_sync_snapshot *snapshot, size_t file, int (*sink)(void *ctx, const char *data, size_t len),
+			     void *ctx);
+void umap_sync_snapshot_free(umap_sync_snapshot *snapshot);
+
 /* Applies a pulled op. *applied is 0 when it had nothing to act on (an update of a feature
  * that is gone, a map op without a .umap file), which is not an error. */
 int umap_sync_apply_op(umap_sync_files *files, const json_t *op, int *applied);
@@ -89,5 +121,19 @@ int umap_sync_apply_op(umap_sync_files *files, const json_t *op, int *applied);
  * `progress` (may be NULL) hears the ops done. */
 int umap_sync_apply_ops(umap_sync_files *files, const json_t *ops, size_t *applied,
 			const struct umap_progress *progress);
+
+/* A pull of a few changes to a large layer file, applied as the file streams (SPEC: memory
+ * follows the change, not the map). Whether `ops` can be: `doc` (read from a file) is a
+ * FeatureCollection of at least two features whose layer is `layer`, and every op is a
+ * feature upsert, update or delete on that layer. */
+int umap_sync_ops_streamable(const umap_doc *doc, const char *layer, const json_t *ops);
+/* Applies such ops, as umap_sync_apply_ops would to the file's tree, writing the resulting
+ * file to `sink`: only the features the ops name are parsed; the others' bytes are copied
+ * as they are, in their places; changed and new features (new ones at the end, as the
+ * server places them) are laid out as the file is; the separators, and what comes before
+ * the first feature and after the last, are the file's own. The document's pages are given
+ * back behind the writer. UMAP_EUSAGE when umap_sync_ops_streamable says no. */
+int umap_sync_apply_ops_streaming(size_t *applied, umap_doc *doc, const char *layer, const json_t *ops,
+				  umap_json_sink sink, void *ctx);
 
 #endif

@@ -159,7 +159,7 @@ static const char *const stmt_sql[N_STMT] = {
 	[S_FEATURE_UPDATE] = "UPDATE features SET body = ?4 WHERE map = ?1 AND layer = ?2 AND id = ?3",
 	[S_FEATURE_DELETE] = "DELETE FROM features WHERE map = ?1 AND layer = ?2 AND id = ?3",
 	[S_FEATURE_DELETE_LAYER] = "DELETE FROM features WHERE map = ?1 AND layer = ?2",
-	[S_FEATURE_LIST] = "SELECT body FROM features WHERE map = ?1 AND layer = ?2 ORDER BY ord",
+	[S_FEATURE_LIST] = "SELECT body, ord FROM features WHERE map = ?1 AND layer = ?2 AND ord > ?3 ORDER BY ord LIMIT ?4",
 	[S_FEATURE_COUNT] = "SELECT COUNT(*) FROM features WHERE map = ?1 AND layer = ?2",
 	[S_TOKEN_ANY] = "SELECT EXISTS(SELECT 1 FROM tokens)",
 	/* one lookup on the hash's unique index, however many tokens there are */
@@ -262,7 +262,8 @@ static const char *const pg_sql_own[N_STMT] = {
 	[S_FEATURE_UPDATE] = "UPDATE features SET body = $4::text WHERE map = $1::text AND layer = $2::text AND id = $3::text",
 	[S_FEATURE_DELETE] = "DELETE FROM features WHERE map = $1::text AND layer = $2::text AND id = $3::text",
 	[S_FEATURE_DELETE_LAYER] = "DELETE FROM features WHERE map = $1::text AND layer = $2::text",
-	[S_FEATURE_LIST] = "SELECT body FROM features WHERE map = $1::text AND layer = $2::text ORDER BY ord",
+	[S_FEATURE_LIST] = "SELECT body, ord FROM features WHERE map = $1::text AND layer = $2::text AND ord > $3::bigint"
+			   " ORDER BY ord LIMIT $4::bigint",
 	[S_FEATURE_COUNT] = "SELECT COUNT(*) FROM features WHERE map = $1::text AND layer = $2::text",
 	[S_TOKEN_ANY] = "SELECT CASE WHEN EXISTS(SELECT 1 FROM tokens) THEN 1 ELSE 0 END",
 	[S_TOKEN_ACTIVE] = "SELECT id, hash, map, layers, access FROM tokens WHERE hash = $1::text AND revoked IS NULL",
@@ -1226,7 +1227,14 @@ struct umap_sync_stream {
 	json_t *layers;
 	size_t layer;
 	struct q *features;
+	int64_t ord;       /* the last feature's place in its layer */
+	size_t page_rows;  /* rows of the current page (of ops or of features) read so far */
 };
+
+/* Streams read their rows a page at a time (keyset pages, inside the stream's one read
+ * transaction, so they see one state): libpq takes a whole result into memory, so a
+ * snapshot of a layer of a million features on PostgreSQL holds this many, not all. */
+#define STREAM_PAGE_ROWS 512
 
 static int grant_copy(umap_sync_grant *out, const umap_sync_grant *grant)
 {
@@ -1316,20 +1324,34 @@ int umap_sync_store_pull_open(umap_sync_stream **out, int64_t *head, umap_sync_s
 	st->since = st->last = since;
 	st->limit = limit;
 	st->head = *head;
-	st->ops = stmt(st->c, S_OP_RANGE);
-	bind_text(st->ops, 1, st->map);
-	bind_int64(st->ops, 2, since);
-	bind_int64(st->ops, 3, limit);
 	*out = st;
 	return 0;
+}
+
+/* The next page of a pull's ops, after the last one read. */
+static void pull_page(umap_sync_stream *st)
+{
+	int64_t left = st->limit - (int64_t)st->count;
+	st->ops = stmt(st->c, S_OP_RANGE);
+	bind_text(st->ops, 1, st->map);
+	bind_int64(st->ops, 2, st->last);
+	bind_int64(st->ops, 3, left < STREAM_PAGE_ROWS ? left : STREAM_PAGE_ROWS);
+	st->page_rows = 0;
 }
 
 /* The next op (or the end) of a pull. */
 static int pull_step(umap_sync_stream *st)
 {
 	umap_buf *out = &st->pending;
+	if (!st->ops)
+		pull_page(st);
 	int rc = q_step(st->ops);
+	if (rc == Q_DONE && st->page_rows == STREAM_PAGE_ROWS && (int64_t)st->count < st->limit) {
+		pull_page(st); /* a full page: there may be more */
+		rc = q_step(st->ops);
+	}
 	if (rc == Q_ROW) {
+		st->page_rows++;
 		st->last = q_int64(st->ops, 0);
 		st->count++;
 		if (!umap_sync_grant_can_read(&st->grant, q_text(st->ops, 1)))
@@ -1393,6 +1415,18 @@ int umap_sync_store_snapshot_open(umap_sync_stream **out, umap_sync_store *store
 	return 0;
 }
 
+/* The next page of the features of the snapshot's current layer, after the last one read. */
+static void feature_page(umap_sync_stream *st)
+{
+	const char *id = json_string_value(json_array_get(json_array_get(st->layers, st->layer), 0));
+	st->features = stmt(st->c, S_FEATURE_LIST);
+	bind_text(st->features, 1, st->map);
+	bind_text(st->features, 2, id);
+	bind_int64(st->features, 3, st->ord);
+	bind_int64(st->features, 4, STREAM_PAGE_ROWS);
+	st->page_rows = 0;
+}
+
 /* The next feature of a snapshot, or the head or end of a layer, or the end. */
 static int snapshot_step(umap_sync_stream *st)
 {
@@ -1416,14 +1450,19 @@ static int snapshot_step(umap_sync_stream *st)
 			err = filename ? put_json_string(out, filename) : umap_buf_puts(out, "null");
 		if (!err)
 			err = umap_buf_printf(out, ",\"options\":%s,\"features\":[", options ? options : "null");
-		st->features = stmt(st->c, S_FEATURE_LIST);
-		bind_text(st->features, 1, st->map);
-		bind_text(st->features, 2, id);
+		st->ord = INT64_MIN;
+		feature_page(st);
 		st->written = 0;
 		return err;
 	}
 	int rc = q_step(st->features);
+	if (rc == Q_DONE && st->page_rows == STREAM_PAGE_ROWS) {
+		feature_page(st); /* a full page: there may be more */
+		rc = q_step(st->features);
+	}
 	if (rc == Q_ROW) {
+		st->page_rows++;
+		st->ord = q_int64(st->features, 1);
 		err = st->written++ ? umap_buf_putc(out, ',') : 0;
 		return err ? err : put_column(out, st->features, 0);
 	}

@@ -70,6 +70,56 @@ seed() {
 	[ "$stderr" = "Already up to date." ]
 }
 
+@test "sync: a layer of 2100 features and a map of two layers go through push, clone and pull whole and in order" {
+	# past the server's pages of rows (512) and the client's pulls (1000 ops), and the
+	# clone's writer laying features out one by one from the snapshot it saved
+	start_server
+	mkdir alice && cd alice
+	"$UMAPSYNC" init >/dev/null
+	awk 'BEGIN { printf "{\"type\":\"FeatureCollection\",\"properties\":{\"id\":\"big\",\"name\":\"Big \\u00e9\"},\"features\":["
+		for (i = 0; i < 2100; i++)
+			printf "%s{\"type\":\"Feature\",\"id\":\"f%d\",\"properties\":{\"name\":\"p\\\"%d\",\"n\":%d},\"geometry\":{\"type\":\"LineString\",\"coordinates\":[[4.%d,45.5],[4.25,-%d.75]]}}", i ? "," : "", i, i, i, i + 1, i
+		printf "]}\n" }' >big.geojson
+	cat >town.umap <<'EOF'
+{"type":"umap","properties":{"name":"Town","zoom":12},"geometry":{"type":"Point","coordinates":[4.8,45.7]},
+ "layers":[{"type":"FeatureCollection","properties":{"id":"L1","name":"one"},"features":[{"type":"Feature","id":"a","properties":{"x":[1,{"y":null}]},"geometry":{"type":"Point","coordinates":[1,2]}}]},
+           {"type":"FeatureCollection","properties":{"id":"L2","name":"two"},"features":[]}]}
+EOF
+	"$UMAPSYNC" import big.geojson town.umap >/dev/null
+	"$UMAPSYNC" remote add origin "$BASE/big"
+	run_split "$UMAPSYNC" push
+	[ "$status" = 0 ]
+	[[ $stderr == *'2107 ops acknowledged'* ]]
+	cd ..
+	run_split "$UMAPSYNC" clone "$BASE/big" bob
+	[ "$status" = 0 ]
+	[ "$stderr" = "Cloned map 'big' into 'bob': 2 files, 3 layers, 2101 features (cursor 2107)" ]
+	[ "$output" = $'big.geojson\ntown.umap' ]
+	[ ! -e bob/.umapsync/clone-snapshot.json ]
+	[ "$(jq -c . alice/big.geojson)" = "$(jq -c . bob/big.geojson)" ]
+	[ "$(jq -c '.layers, .properties.name, .geometry' alice/town.umap)" = "$(jq -c '.layers, .properties.name, .geometry' bob/town.umap)" ]
+	# uMap's layout: indented by 2, coordinates on one line
+	grep -qx '        "coordinates": \[\[4.1,45.5\],\[4.25,-0.75\]\]' bob/big.geojson
+	(cd bob && "$UMAPSYNC" status) | grep -q 'working files clean'
+	# a pull of edits spread over the layer: every one lands, the order is kept
+	cd alice
+	jq -c '(.features[] | select((.id | ltrimstr("f") | tonumber? // 0) % 100 == 7) | .properties.n) |= -. |
+		.features |= map(select(.id != "f2099")) | .features += [{"type":"Feature","id":"g","properties":{},"geometry":null}]' \
+		big.geojson >big.tmp && mv big.tmp big.geojson
+	"$UMAPSYNC" commit -m "spread edits" >/dev/null
+	"$UMAPSYNC" push 2>/dev/null
+	cd ../bob
+	run_split "$UMAPSYNC" pull
+	[ "$status" = 0 ]
+	[[ $stderr == *'23 ops from others'* ]]
+	[ "$(jq -c . ../alice/big.geojson)" = "$(jq -c . big.geojson)" ]
+	"$UMAPSYNC" status | grep -q 'working files clean'
+	run_split "$UMAPSYNC" diff HEAD~1 HEAD --stat
+	[ "$output" = $' Big é | 1 added, 1 removed, 21 modified\n 1 added, 1 removed, 21 modified, 2079 unchanged' ]
+	"$UMAPSYNC" clone "$BASE/big" ../carol 2>/dev/null >/dev/null
+	cmp big.geojson ../carol/big.geojson
+}
+
 @test "sync: two clones with disjoint edits converge" {
 	seed
 	(cd alice && edit bike-parking.geojson '(.features[] | select(.id=="zP5kR") | .properties.name) = "Place Bellecour"' &&

@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "json.h"
@@ -345,10 +346,121 @@ TEST(apply_umap_batch)
 	CHECK_INT(umap_sync_pull_reply_parse(&reply, bad, strlen(bad), 0), UMAP_EINVALID);
 }
 
+static int collect(void *ctx, const char *data, size_t len)
+{
+	return umap_buf_put(ctx, data, len);
+}
+
+/* A snapshot answer written feature by feature from a file (clone) gives the bytes that the
+ * whole answer parsed and laid out gives: several layers, a .umap map gathering two with a
+ * group, empty layers, escapes and non-ASCII text, and a layer large enough to cross the
+ * writer's megabyte flushes and the dropping of mapped pages behind it. The features are in
+ * the canonical form a umapsync server stores and sends (shortest numbers, UTF-8 as is):
+ * their bytes are laid out, not parsed and written again. */
+TEST(snapshot_streamed_equals_whole)
+{
+	umap_buf text = UMAP_BUF_INIT;
+	umap_buf_puts(&text, "{\"map\":\"m\",\"cursor\":7,\"properties\":{\"properties\":{\"zoom\":12,\"center\":[4.8,45.7]}},"
+			     "\"layers\":[{\"id\":\"A\",\"filename\":\"a.geojson\",\"options\":{\"name\":\"A \\u00e9\\n\"},\"features\":[");
+	for (int i = 0; i < 60000; i++)
+		umap_buf_printf(&text, "%s{\"type\":\"Feature\",\"geometry\":{\"type\":\"LineString\",\"coordinates\":[[%d.5,45.25],[4.125,-%d.75]]},"
+				       "\"properties\":{\"name\":\"f\\\"%d \xe2\x98\x83\",\"n\":%d,\"tags\":[\"a\",{\"b\":null}],\"e\":{}},\"id\":\"f%d\"}",
+				i ? "," : "", i, i, i, i * 7, i);
+	umap_buf_puts(&text, "]},{\"id\":\"B\",\"filename\":null,\"options\":null,\"features\":[ ]},"
+			     "{\"id\":\"C\",\"filename\":\"map.umap\",\"options\":{\"id\":\"C\"},\"features\":[{\"type\":\"Feature\",\"geometry\":null,\"properties\":{},\"id\":1}]},"
+			     "{\"id\":\"G\",\"filename\":\"map.umap\",\"options\":{\"id\":\"G\",\"properties\":{\"name\":\"group\"},\"rank\":1},\"features\":[]},"
+			     "{\"id\":\"D\",\"filename\":\"map.umap\",\"options\":{\"properties\":{\"id\":\"D\"},\"parent\":\"G\",\"rank\":2},"
+			     "\"features\":[{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\",\"coordinates\":[1,2]},\"properties\":{\"x\":[]},\"id\":\"d\"},"
+			     "{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\",\"coordinates\":[3,4.5]},\"properties\":{},\"id\":\"e\"}]}]}");
+	char path[] = "/tmp/umapsync-test-snapshot-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0 && write(fd, text.ptr, text.len) == (ssize_t)text.len);
+	close(fd);
+
+	json_t *whole = NULL;
+	CHECK_INT(umap_json_loadb(&whole, text.ptr, text.len, "snapshot"), 0);
+	umap_sync_files want;
+	CHECK_INT(umap_sync_files_from_snapshot(&want, whole), 0);
+	umap_sync_snapshot *snap = NULL;
+	long long cursor = 0;
+	CHECK_INT(umap_sync_snapshot_open(&snap, &cursor, path), 0);
+	unlink(path);
+	CHECK_INT(cursor, 7);
+	const umap_sync_files *got = snap ? umap_sync_snapshot_files(snap) : NULL;
+	CHECK(got && got->n == want.n && want.n == 3);
+	for (size_t i = 0; got && i < want.n && i < got->n; i++) {
+		static const umap_layout layout = UMAP_LAYOUT_DEFAULT;
+		char *expected = umap_json_dumps_as(want.roots[i], &layout);
+		umap_buf written = UMAP_BUF_INIT;
+		CHECK_STR(got->paths[i], want.paths[i]);
+		CHECK_INT(umap_sync_snapshot_write(snap, i, collect, &written), 0);
+		CHECK(expected && written.ptr && !strcmp(written.ptr, expected));
+		free(expected);
+		umap_buf_dispose(&written);
+	}
+	umap_sync_snapshot_free(snap);
+	umap_sync_files_dispose(&want);
+	json_decref(whole);
+	umap_buf_dispose(&text);
+}
+
+/* What the whole answer's check refuses, the streamed one refuses with the same words; a
+ * server cannot forge the placeholder of a feature list in its own values. */
+TEST(snapshot_streamed_refuses_as_whole)
+{
+	const char *bad[] = {
+		"[1]",
+		"{\"cursor\":1,\"layers\":[{\"id\":\"A\",\"features\":{}}]}",
+		"{\"cursor\":1,\"layers\":[{\"id\":\"../x\",\"features\":[{}]}]}",
+		"{\"cursor\":-1,\"layers\":[]}",
+		"{\"cursor\":1,\"layers\":[{\"id\":\"A\",\"features\":[{]}]}",
+		"{\"cursor\":1,\"layers\":[]} {}",
+		NULL,
+	};
+	for (int i = 0; bad[i]; i++) {
+		char path[] = "/tmp/umapsync-test-snapshot-XXXXXX";
+		int fd = mkstemp(path);
+		CHECK(fd >= 0 && write(fd, bad[i], strlen(bad[i])) == (ssize_t)strlen(bad[i]));
+		close(fd);
+		umap_sync_snapshot *snap = NULL;
+		long long cursor = 0;
+		CHECK(umap_sync_snapshot_open(&snap, &cursor, path) < 0);
+		CHECK(snap == NULL);
+		json_t *whole = NULL;
+		if (!umap_json_loadb(&whole, bad[i], strlen(bad[i]), "snapshot")) {
+			char *streamed = strdup(umap_error_last());
+			CHECK_INT(umap_sync_snapshot_check(&cursor, whole), UMAP_EINVALID);
+			CHECK_STR(streamed, umap_error_last());
+			free(streamed);
+		}
+		json_decref(whole);
+		unlink(path);
+	}
+	/* a value holding what looks like a placeholder is written as the value it is */
+	const char *forged = "{\"cursor\":1,\"layers\":[{\"id\":\"A\",\"options\":{\"name\":\"\\u0001umapsync-features:00:0\"},"
+			     "\"features\":[{\"type\":\"Feature\",\"properties\":{},\"geometry\":null,\"id\":\"x\"}]}]}";
+	char path[] = "/tmp/umapsync-test-snapshot-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0 && write(fd, forged, strlen(forged)) == (ssize_t)strlen(forged));
+	close(fd);
+	umap_sync_snapshot *snap = NULL;
+	long long cursor = 0;
+	umap_buf written = UMAP_BUF_INIT;
+	CHECK_INT(umap_sync_snapshot_open(&snap, &cursor, path), 0);
+	CHECK_INT(snap ? umap_sync_snapshot_write(snap, 0, collect, &written) : -1, 0);
+	CHECK(written.ptr && strstr(written.ptr, "\"name\": \"\\u0001umapsync-features:00:0\"") &&
+	      strstr(written.ptr, "\"id\": \"x\""));
+	umap_buf_dispose(&written);
+	umap_sync_snapshot_free(snap);
+	unlink(path);
+}
+
 int main(void)
 {
 	RUN(url_parse);
 	RUN(snapshot_to_files);
+	RUN(snapshot_streamed_equals_whole);
+	RUN(snapshot_streamed_refuses_as_whole);
 	RUN(apply_feature_ops);
 	RUN(apply_map_ops);
 	RUN(apply_ops_batch_equals_one_by_one);
