@@ -185,6 +185,12 @@ int cmd_clone(int argc, const char **argv)
 		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
 		if (umap_doc_open(&doc, abs, &opts))
 			die_lib(NULL);
+		/* a stream holds no layer options: its layer keeps the server's id all the same */
+		const char *layer_id = json_string_value(
+			json_object_get(json_object_get(files->roots[i], "properties"), "id"));
+		if (doc->kind != UMAP_DOC_MAP && doc->nlayers == 1 && !doc->layers[0].id && layer_id &&
+		    umap_repo_bind_layer_id(&doc->layers[0], layer_id))
+			die_lib(NULL);
 		size_t assigned = 0;
 		if (umap_repo_assign_ids(doc, &assigned))
 			die_lib("%s", files->paths[i]);

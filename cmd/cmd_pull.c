@@ -25,21 +25,59 @@
 
 /* The tracked files of a tree as JSON trees. The features are written as stored (their
  * layout does not matter: the text is parsed at once), not each parsed and rewritten. */
-static void files_from_tree(umap_sync_files *files, umap_repo *repo, const git_oid *tree)
+/* A layer file holds no layer id (its identity is its path, SPEC §2; a stream cannot hold
+ * one), but ops name layers by id: its root gets the id the tree binds to the path, and
+ * `bound` notes the path (true when the file had a "properties" member) for
+ * tree_from_files, which writes the file without it again. */
+static void files_from_tree(umap_sync_files *files, umap_repo *repo, const git_oid *tree, json_t *bound)
 {
 	umap_snapshot *snap = NULL;
 	if (umap_repo_read_tree(&snap, repo, tree, NULL))
 		die_lib(NULL);
 	for (size_t i = 0; i < snap->nfiles; i++) {
+		umap_doc *doc = snap->files[i].doc;
 		umap_buf text = UMAP_BUF_INIT;
 		json_t *root = NULL;
-		if (umap_doc_write(&text, snap->files[i].doc, UMAP_JSON_COMPACT | UMAP_DOC_KEEP_BYTES) ||
-		    umap_json_loadb(&root, text.ptr, text.len, snap->files[i].path) ||
-		    umap_sync_files_add(files, snap->files[i].path, root))
+		if (umap_doc_write(&text, doc, UMAP_JSON_COMPACT | UMAP_DOC_KEEP_BYTES) ||
+		    umap_json_loadb(&root, text.ptr, text.len, snap->files[i].path))
+			die_lib(NULL);
+		json_t *props = json_object_get(root, "properties");
+		if (doc->kind == UMAP_DOC_LAYER && doc->nlayers == 1 && doc->layers[0].id &&
+		    json_is_object(root) && !json_object_get(props, "id")) {
+			int had = json_is_object(props);
+			if (!had && json_object_set_new(root, "properties", props = json_object()))
+				die("out of memory");
+			if (json_object_set_new(props, "id", json_string(doc->layers[0].id)) ||
+			    json_object_set_new(bound, snap->files[i].path, json_boolean(had)))
+				die("out of memory");
+		}
+		if (umap_sync_files_add(files, snap->files[i].path, root))
 			die_lib(NULL);
 		umap_buf_dispose(&text);
 	}
 	umap_snapshot_free(snap);
+}
+
+/* The text of `root` as its file holds it: without the layer id files_from_tree bound to
+ * it (the root itself is left as it is: ops may still be applied to it). */
+static char *file_text(json_t *root, const char *path, const json_t *bound)
+{
+	umap_layout layout = UMAP_LAYOUT_DEFAULT;
+	/* a stream stays one (.geojsonl, .geojsons...), read back as its file will be */
+	layout.seq = (int)umap_seq_kind_of_name(path);
+	json_t *had = json_object_get(bound, path);
+	json_t *props = json_object_get(root, "properties");
+	json_t *id = had ? json_incref(json_object_get(props, "id")) : NULL;
+	if (!id)
+		return umap_json_dumps_as(root, &layout);
+	json_object_del(props, "id");
+	int drop = !json_is_true(had) && !json_object_size(props);
+	if (drop)
+		json_incref(props), json_object_del(root, "properties");
+	char *text = umap_json_dumps_as(root, &layout);
+	if ((drop && json_object_set_new(root, "properties", props)) || json_object_set_new(props, "id", id))
+		die("out of memory");
+	return text;
 }
 
 /* Whether `have` (a tree's files) are `files`: the same paths, and the same JSON (so the
@@ -94,7 +132,8 @@ static int may_add(const json_t *ops)
 /* Builds the tree of the files (in memory) with `base` for reuse. texts[i] (allocated,
  * NULL for a removed file) is the JSON text file i was built from: what the working file
  * becomes, so that it is not read back from the revision to be written. */
-static char **tree_from_files(git_oid *tree, umap_repo *repo, umap_sync_files *files, const git_oid *base)
+static char **tree_from_files(git_oid *tree, umap_repo *repo, umap_sync_files *files, const git_oid *base,
+			      const json_t *bound)
 {
 	umap_snapshot *snap = NULL;
 	char **texts = calloc(files->n + 1, sizeof(char *));
@@ -103,10 +142,7 @@ static char **tree_from_files(git_oid *tree, umap_repo *repo, umap_sync_files *f
 	for (size_t i = 0; i < files->n; i++) {
 		if (!files->roots[i])
 			continue;
-		umap_layout layout = UMAP_LAYOUT_DEFAULT;
-		/* a stream stays one (.geojsonl, .geojsons...), read back as its file will be */
-		layout.seq = (int)umap_seq_kind_of_name(files->paths[i]);
-		texts[i] = umap_json_dumps_as(files->roots[i], &layout);
+		texts[i] = file_text(files->roots[i], files->paths[i], bound);
 		char *copy = texts[i] ? strdup(texts[i]) : NULL;
 		umap_doc *doc = NULL;
 		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
@@ -242,7 +278,8 @@ static int write_to_atomic(void *ctx, const char *data, size_t len)
 
 /* The layers of `ops` and their working files, when every op is a feature op that a layer
  * file of the synced tree can take as it streams (umap_sync_ops_streamable); NULL (and
- * nothing read) otherwise: a new layer, a .umap map, layer or map ops, a tiny layer. */
+ * nothing read) otherwise: a new layer, a .umap map, a stream, layer or map ops, a tiny
+ * layer. */
 static struct streamed_layer *streamable_layers(size_t *count, umap_repo *repo, const git_oid *tree,
 						const json_t *ops)
 {
@@ -286,7 +323,8 @@ static struct streamed_layer *streamable_layers(size_t *count, umap_repo *repo, 
 			umap_error_clear();
 			goto whole;
 		}
-		if (!umap_sync_ops_streamable(s[i].doc, s[i].layer, s[i].ops))
+		/* a stream's records are rewritten as a document by the whole-file path */
+		if (s[i].doc->layout.seq || !umap_sync_ops_streamable(s[i].doc, s[i].layer, s[i].ops))
 			goto whole;
 	}
 	*count = n;
@@ -563,13 +601,16 @@ int cmd_pull(int argc, const char **argv)
 	 * synced commit plus their ops. */
 	umap_sync_files files = { 0, NULL, NULL };
 	size_t applied = 0;
+	json_t *bound = json_object();
+	if (!bound)
+		die("out of memory");
 	if (snapshot) {
 		if (umap_sync_files_from_snapshot(&files, snapshot))
 			die_lib(NULL);
 	} else {
 		json_t *to_apply = follow_server ? logged : foreign;
 		if (follow_server ? have_server : have_synced)
-			files_from_tree(&files, repo, follow_server ? &server_tree : &synced_tree);
+			files_from_tree(&files, repo, follow_server ? &server_tree : &synced_tree, bound);
 		struct progress *doing = start_progress("Applying ops", json_array_size(to_apply));
 		struct umap_progress applying = { progress_report, doing };
 		if (umap_sync_apply_ops(&files, to_apply, &applied, &applying))
@@ -578,7 +619,7 @@ int cmd_pull(int argc, const char **argv)
 	}
 	if (!snapshot && follow_server && have_synced) {
 		umap_sync_files have = { 0, NULL, NULL };
-		files_from_tree(&have, repo, &synced_tree);
+		files_from_tree(&have, repo, &synced_tree, bound);
 		keep_unseen_files(&files, &have);
 		int same = !json_array_size(foreign) && same_files(&have, &files);
 		umap_sync_files_dispose(&have);
@@ -590,11 +631,12 @@ int cmd_pull(int argc, const char **argv)
 			sync_state_save(repo, remote.name, state);
 			fprintf(stderr, "Already up to date.\n");
 			umap_sync_files_dispose(&files);
+			json_decref(bound);
 			goto done;
 		}
 	}
 	git_oid rtree, rcommit;
-	char **rtexts = tree_from_files(&rtree, repo, &files, have_synced ? &synced_tree : NULL);
+	char **rtexts = tree_from_files(&rtree, repo, &files, have_synced ? &synced_tree : NULL, bound);
 	size_t nrtexts = files.n;
 	umap_buf message = UMAP_BUF_INIT;
 	umap_buf_printf(&message, "Pull %zu op%s from %s (cursor %lld)", json_array_size(foreign),
@@ -660,7 +702,7 @@ int cmd_pull(int argc, const char **argv)
 		json_decref(local);
 		json_decref(ltimes);
 		git_oid ltree, lcommit;
-		char **ltexts = tree_from_files(&ltree, repo, &files, &rtree);
+		char **ltexts = tree_from_files(&ltree, repo, &files, &rtree, bound);
 		umap_buf msg = UMAP_BUF_INIT;
 		umap_buf_printf(&msg, "Pull from %s, last writer wins\n\nKept %zu local change%s, %zu overridden by later remote ones.\n",
 				remote.name, kept, kept == 1 ? "" : "s", lost);
@@ -681,6 +723,7 @@ int cmd_pull(int argc, const char **argv)
 	}
 	free_texts(rtexts, nrtexts);
 	umap_sync_files_dispose(&files);
+	json_decref(bound);
 done:
 	json_decref(snapshot);
 	json_decref(foreign);

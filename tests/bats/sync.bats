@@ -120,6 +120,58 @@ EOF
 	cmp big.geojson ../carol/big.geojson
 }
 
+@test "sync: a stream layer file stays a stream through push, clone and pull" {
+	start_server
+	mkdir alice && cd alice
+	"$UMAPSYNC" init >/dev/null
+	printf '{"type":"Feature","id":"a","properties":{"name":"A"},"geometry":{"type":"Point","coordinates":[1,2]}}\n{"type":"Feature","id":"b","properties":{"name":"B"},"geometry":null}\n' >trees.geojsonl
+	printf '\036{"type":"Feature","id":"c","properties":{"n":1},"geometry":null}\n' >rs.geojsons
+	"$UMAPSYNC" import trees.geojsonl rs.geojsons >/dev/null
+	"$UMAPSYNC" remote add origin "$BASE/streams"
+	"$UMAPSYNC" push 2>/dev/null
+	cd ..
+	"$UMAPSYNC" clone "$BASE/streams" bob 2>/dev/null >/dev/null
+	cmp alice/trees.geojsonl bob/trees.geojsonl
+	cmp alice/rs.geojsons bob/rs.geojsons
+	cd alice
+	sed -i 's/"A"/"A2"/' trees.geojsonl
+	printf '{"type":"Feature","id":"d","properties":{},"geometry":null}\n' >>trees.geojsonl
+	"$UMAPSYNC" commit -m "A2, d" >/dev/null
+	"$UMAPSYNC" push 2>/dev/null
+	cd ../bob
+	run_split "$UMAPSYNC" pull
+	[ "$status" = 0 ]
+	cmp ../alice/trees.geojsonl trees.geojsonl
+	"$UMAPSYNC" status | grep -q 'working files clean'
+}
+
+@test "sync: a pull into a layer file without a layer id takes every edit and writes no id in" {
+	start_server
+	mkdir alice && cd alice
+	"$UMAPSYNC" init >/dev/null
+	# as most public GeoJSON is: no layer options at all
+	printf '{"type":"FeatureCollection","features":[{"type":"Feature","id":"a","properties":{"name":"A"},"geometry":null},{"type":"Feature","id":"b","properties":{"name":"B"},"geometry":null}]}\n' >t.geojson
+	"$UMAPSYNC" import t.geojson >/dev/null
+	"$UMAPSYNC" remote add origin "$BASE/plain"
+	"$UMAPSYNC" push 2>/dev/null
+	cd ..
+	"$UMAPSYNC" clone "$BASE/plain" bob 2>/dev/null >/dev/null
+	cd bob
+	jq -c '.features[0].properties.name = "A2" | .features += [{"type":"Feature","id":"c","properties":{},"geometry":null}]' \
+		t.geojson >t.tmp && mv t.tmp t.geojson
+	"$UMAPSYNC" commit -m "A2, c" >/dev/null
+	"$UMAPSYNC" push 2>/dev/null
+	cd ../alice
+	run_split "$UMAPSYNC" pull
+	[ "$status" = 0 ]
+	[[ $stderr == *'2 ops from others'* ]]
+	[ "$(jq -c '[.features[] | [.id, .properties.name]]' t.geojson)" = '[["a","A2"],["b","B"],["c",null]]' ]
+	[ "$(jq -c 'has("properties")' t.geojson)" = false ]
+	"$UMAPSYNC" status | grep -q 'working files clean'
+	run_split "$UMAPSYNC" diff HEAD~1 HEAD --stat
+	[[ $output =~ ^' '[0-9a-f-]{36}' | 1 added, 0 removed, 1 modified'$'\n'' 1 added, 0 removed, 1 modified, 1 unchanged'$ ]]
+}
+
 @test "sync: two clones with disjoint edits converge" {
 	seed
 	(cd alice && edit bike-parking.geojson '(.features[] | select(.id=="zP5kR") | .properties.name) = "Place Bellecour"' &&
