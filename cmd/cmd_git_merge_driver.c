@@ -1,6 +1,6 @@
 /* umapsync git-merge-driver: the merge driver git runs for *.geojson and *.umap files
- * (merge.umapsync.driver = "umapsync git-merge-driver %O %A %B %P", set by git-setup).
- * Merges per feature and key into %A in place; exit 0 clean, 1 with conflicts. */
+ * and GeoJSON streams (merge.umapsync.driver = "umapsync git-merge-driver %O %A %B %P", set
+ * by git-setup). Merges per feature and key into %A in place; exit 0 clean, 1 with conflicts. */
 #include "builtin.h"
 #include "merge-report.h"
 
@@ -50,6 +50,10 @@ int cmd_git_merge_driver(int argc, const char **argv)
 
 	umap_doc *docs[3] = { NULL, NULL, NULL };
 	umap_doc_options dopts = UMAP_DOC_OPTIONS_INIT;
+	/* git's temporary files have no extension: the real path (%P) tells a stream, which
+	 * is then written back as one, from a document (a one-record .geojsonl is no Feature) */
+	if (argc == 4)
+		dopts.format_name = argv[3];
 	for (int i = 0; i < 3; i++) {
 		if (umap_doc_open(&docs[i], argv[i], &dopts)) {
 			warning("%s: %s", label, umap_error_last());

@@ -1547,7 +1547,8 @@ int umap_doc_open(umap_doc **out, const char *path, const umap_doc_options *opts
 		umap_doc_free(doc);
 		return rc;
 	}
-	return finish_file(out, doc, is_stdin ? NULL : path, opts);
+	const char *name = opts && opts->format_name ? opts->format_name : is_stdin ? NULL : path;
+	return finish_file(out, doc, name, opts);
 }
 
 int umap_doc_from_file_text(umap_doc **out, char *data, size_t len, const char *name,

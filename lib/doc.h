@@ -103,11 +103,14 @@ typedef struct umap_doc_options {
 	umap_feature_fn on_feature;
 	void *on_feature_data;
 	umap_known_fn known_feature; /* with on_feature, called with on_feature_data */
+	/* umap_doc_open: the name that tells a stream from a document (see below) when the
+	 * file's own name does not (git's merge driver gets temporary files: their real path) */
+	const char *format_name;
 } umap_doc_options;
 
 #define UMAP_DOC_OPTIONS_VERSION 1
 #define UMAP_DOC_OPTIONS_INIT \
-	{ UMAP_DOC_OPTIONS_VERSION, NULL, 0, 0, UMAP_JSON_OPTIONS_INIT, NULL, NULL, NULL }
+	{ UMAP_DOC_OPTIONS_VERSION, NULL, 0, 0, UMAP_JSON_OPTIONS_INIT, NULL, NULL, NULL, NULL }
 
 /* Reads the features of a FeatureCollection's "features" array in the file at `path`, from
  * `offset` (a feature's '{' after a comma) to the array's end, as umap_doc_open would have,

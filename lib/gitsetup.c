@@ -13,6 +13,10 @@
 const char *const umap_git_attribute_lines[] = {
 	"*.geojson merge=umapsync diff=umapsync",
 	"*.umap merge=umapsync diff=umapsync",
+	/* GeoJSON streams (RFC 8142 and one feature a line), read and written as such */
+	"*.geojsonl merge=umapsync diff=umapsync",
+	"*.geojsons merge=umapsync diff=umapsync",
+	"*.ndjson merge=umapsync diff=umapsync",
 	NULL,
 };
 

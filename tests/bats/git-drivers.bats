@@ -58,18 +58,24 @@ make_repo() {
 	cd repo
 	run umapsync git-setup
 	assert_success
-	assert_line "added 2 lines to $TEST_DIR/repo/.gitattributes:"
+	assert_line "added 5 lines to $TEST_DIR/repo/.gitattributes:"
 	run git config merge.umapsync.driver
 	assert_output --regexp '^(umapsync|/.*umapsync) git-merge-driver %O %A %B %P$'
 	run git config diff.umapsync.command
 	assert_output --regexp '^(umapsync|/.*umapsync) git-diff-driver$'
 	run git config diff.umapsync.textconv
 	assert_output --regexp '^(umapsync|/.*umapsync) git-textconv$'
-	run git check-attr merge diff -- a.geojson m.umap other.json
+	run git check-attr merge diff -- a.geojson m.umap s.geojsonl s.geojsons s.ndjson other.json
 	assert_output "a.geojson: merge: umapsync
 a.geojson: diff: umapsync
 m.umap: merge: umapsync
 m.umap: diff: umapsync
+s.geojsonl: merge: umapsync
+s.geojsonl: diff: umapsync
+s.geojsons: merge: umapsync
+s.geojsons: diff: umapsync
+s.ndjson: merge: umapsync
+s.ndjson: diff: umapsync
 other.json: merge: unspecified
 other.json: diff: unspecified"
 	echo '*.png binary' >>.gitattributes
@@ -79,6 +85,9 @@ other.json: diff: unspecified"
 	run cat .gitattributes
 	assert_output "*.geojson merge=umapsync diff=umapsync
 *.umap merge=umapsync diff=umapsync
+*.geojsonl merge=umapsync diff=umapsync
+*.geojsons merge=umapsync diff=umapsync
+*.ndjson merge=umapsync diff=umapsync
 *.png binary"
 }
 
@@ -104,7 +113,10 @@ other.json: diff: unspecified"
 	assert_output --regexp 'git-merge-driver %O %A %B %P$'
 	run cat "$HOME/.config/git/attributes"
 	assert_output "*.geojson merge=umapsync diff=umapsync
-*.umap merge=umapsync diff=umapsync"
+*.umap merge=umapsync diff=umapsync
+*.geojsonl merge=umapsync diff=umapsync
+*.geojsons merge=umapsync diff=umapsync
+*.ndjson merge=umapsync diff=umapsync"
 	make_repo
 	run git merge -q --no-edit alice
 	assert_success
@@ -158,6 +170,69 @@ other.json: diff: unspecified"
 	assert_output "A
 b
 C"
+}
+
+# one_record_stream FILE CAPACITY COVERED: a .geojsonl stream of one feature (Bellecour).
+one_record_stream() {
+	jq -c --argjson c "$2" --argjson v "$3" \
+		'.features[0] | .properties.capacity = $c | .properties.covered = $v' \
+		"$EXAMPLES"/bike-parking.geojson >"$1"
+}
+
+# add_record FILE: appends a second record (Gare Part-Dieu).
+add_record() {
+	jq -c '.features[1]' "$EXAMPLES"/bike-parking.geojson >>"$1"
+}
+
+@test "with git-setup, git merge of a one-feature .geojsonl merges per key and stays a stream" {
+	git init -q -b main repo
+	cd repo
+	umapsync git-setup >/dev/null
+	git add .gitattributes
+	one_record_stream parking.geojsonl 40 false
+	git add parking.geojsonl
+	git commit -q -m base
+	git checkout -q -b alice
+	one_record_stream parking.geojsonl 64 false
+	add_record parking.geojsonl
+	git commit -q -am "alice: capacity, Part-Dieu"
+	git checkout -q main
+	one_record_stream parking.geojsonl 40 true
+	git commit -q -am "bob: covered"
+	# both edits are on the stream's one line: only a per-key merge takes both
+	run git merge -q --no-edit alice
+	assert_success
+	run git status --porcelain
+	assert_output ""
+	# a record a line: not two Features on the line of one read as a single Feature
+	run jq -c '[.type, .id, .properties.capacity, .properties.covered]' parking.geojsonl
+	assert_output '["Feature","zP5kR",64,true]
+["Feature","Tn2vB",1500,true]'
+	run wc -l <parking.geojsonl
+	assert_output 2
+}
+
+@test "git-merge-driver tells a stream by PATH, not by git's temporary files, and writes one" {
+	# RFC 8142: a record separator before each record
+	one_record_stream O 40 false
+	one_record_stream A 40 true
+	one_record_stream B 64 false
+	add_record B
+	for f in O A B; do sed 's/^/\x1e/' $f >$f.seq; done
+	run_split umapsync git-merge-driver O A B parking.geojsonl
+	assert_success
+	assert_equal "$stderr" ""
+	run jq -c '[.type, .id, .properties.capacity, .properties.covered]' A
+	assert_output '["Feature","zP5kR",64,true]
+["Feature","Tn2vB",1500,true]'
+	run wc -l <A
+	assert_output 2
+	run_split umapsync git-merge-driver O.seq A.seq B.seq layers/parking.geojsons
+	assert_success
+	run grep -c $'^\x1e{"type":"Feature"' A.seq
+	assert_output 2
+	run jq -c --seq '[.type, .id, .properties.capacity, .properties.covered]' A.seq
+	assert_output $'\x1e["Feature","zP5kR",64,true]\n\x1e["Feature","Tn2vB",1500,true]'
 }
 
 @test "git diff shows changed features and keys through the diff driver" {
