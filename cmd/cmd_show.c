@@ -78,6 +78,7 @@ int cmd_show(int argc, const char **argv)
 	    umap_diff_new(&diff, &dopts) ||
 	    umap_repo_fill_diff(diff, repo, tdiff, has_parent ? &parent_tree : NULL, &tree))
 		die_lib(NULL);
+	diff_add_renames(diff, repo, has_parent ? &parent_tree : NULL, &tree, NULL, 0);
 	if (html) {
 		/* the page's heading is the commit; its diff is the map */
 		umap_buf title = UMAP_BUF_INIT;

@@ -271,6 +271,21 @@ static void add_path(char ***paths, size_t *npaths, umap_repo *repo, const char 
 	grown[(*npaths)++] = rel;
 }
 
+void diff_add_renames(umap_diff *diff, umap_repo *repo, const git_oid *old_tree,
+			const git_oid *new_tree, char **paths, size_t npaths)
+{
+	umap_file_rename *renames = NULL;
+	size_t n = 0;
+	if (umap_repo_renames(&renames, &n, repo, old_tree, new_tree))
+		die_lib(NULL);
+	for (size_t i = 0; i < n; i++)
+		if ((!npaths || path_list_contains(paths, npaths, renames[i].from) ||
+		     path_list_contains(paths, npaths, renames[i].to)) &&
+		    umap_diff_add_rename(diff, renames[i].from, renames[i].to))
+			die_lib(NULL);
+	umap_file_renames_free(renames, n);
+}
+
 void diff_from_revisions(umap_diff *diff, int argc, const char **argv, int nrevs_max)
 {
 	umap_repo *repo = NULL;
@@ -347,6 +362,7 @@ void diff_from_revisions(umap_diff *diff, int argc, const char **argv, int nrevs
 	for (size_t i = 0; i < npaths; i++)
 		if (umap_repo_fill_diff_path(diff, repo, tdiff, &trees[0], &trees[1], paths[i]))
 			die_lib(NULL);
+	diff_add_renames(diff, repo, &trees[0], &trees[1], paths, npaths);
 	umap_paths_free(paths, npaths);
 	umap_tree_diff_free(tdiff);
 	umap_snapshot_free(snap);
@@ -497,6 +513,7 @@ void format_commit_diff(umap_buf *out, umap_repo *repo, const git_commit *c, int
 	    umap_diff_new(&diff, &dopts) ||
 	    umap_repo_fill_diff(diff, repo, tdiff, has_parent ? &parent_tree : NULL, &tree))
 		die_lib(NULL);
+	diff_add_renames(diff, repo, has_parent ? &parent_tree : NULL, &tree, NULL, 0);
 	if (umap_diff_has_changes(diff)) {
 		umap_buf_putc(out, '\n');
 		if (stat ? umap_diff_format_stat(out, diff)

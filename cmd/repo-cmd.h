@@ -43,6 +43,10 @@ void tracked_work_path(char **from, char **work, umap_repo *repo, const git_oid 
 		       const umap_pending *pending, const char *arg);
 /* checkout and stash keep no pending rm or mv: they refuse, naming them, while any is. */
 void refuse_pending_paths(umap_repo *repo, const char *what);
+/* Adds to `diff` the files renamed between two trees (old NULL: none), as git diff shows
+ * them: those whose old or new path is one of `paths` (npaths 0: every file). */
+void diff_add_renames(umap_diff *diff, umap_repo *repo, const git_oid *old_tree,
+		      const git_oid *new_tree, char **paths, size_t npaths);
 /* The feature diff of a commit against its first parent, as text or --stat, into out. */
 void format_commit_diff(umap_buf *out, umap_repo *repo, const git_commit *c, int stat, int color);
 /* The change counts of one file in a tree diff; returns whether anything changed in it.

@@ -128,6 +128,11 @@ void umap_diff_free(umap_diff *diff)
 	}
 	free(diff->layers);
 	keys_free(diff->map_keys, diff->nmap_keys);
+	for (size_t i = 0; i < diff->nrenames; i++) {
+		free(diff->renames[i].from);
+		free(diff->renames[i].to);
+	}
+	free(diff->renames);
 	diff_priv *priv = priv_of(diff);
 	if (priv) {
 		for (size_t i = 0; i < priv->nignore; i++)
@@ -139,10 +144,28 @@ void umap_diff_free(umap_diff *diff)
 	free(diff);
 }
 
+int umap_diff_add_rename(umap_diff *diff, const char *from, const char *to)
+{
+	umap_diff_rename *grown = realloc(diff->renames, (diff->nrenames + 1) * sizeof(*grown));
+	if (!grown)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	diff->renames = grown;
+	umap_diff_rename *r = &grown[diff->nrenames];
+	r->from = strdup(from);
+	r->to = strdup(to);
+	if (!r->from || !r->to) {
+		free(r->from);
+		free(r->to);
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	diff->nrenames++;
+	return 0;
+}
+
 int umap_diff_has_changes(const umap_diff *diff)
 {
 	const umap_diff_summary *s = &diff->summary;
-	if (s->added || s->removed || s->modified || diff->nmap_keys)
+	if (s->added || s->removed || s->modified || diff->nmap_keys || diff->nrenames)
 		return 1;
 	for (size_t i = 0; i < diff->nlayers; i++)
 		if (diff->layers[i].kind != UMAP_CHANGE_NONE)
@@ -1882,6 +1905,17 @@ int umap_diff_to_json(json_t **out, const umap_diff *diff)
 		bad = !map || set_new(map, "change", json_string("modified")) ||
 		      set_new(map, "properties", keys_json(diff->map_keys, diff->nmap_keys)) ||
 		      json_object_set_new(root, "map", map);
+	}
+	if (!bad && diff->nrenames) {
+		json_t *files = json_array();
+		bad = !files || json_object_set_new(root, "files", files);
+		for (size_t i = 0; !bad && i < diff->nrenames; i++) {
+			json_t *entry = json_object();
+			bad = !entry || set_new(entry, "path", json_string(diff->renames[i].to)) ||
+			      set_new(entry, "renamed_from", json_string(diff->renames[i].from)) ||
+			      json_array_append(files, entry);
+			json_decref(entry);
+		}
 	}
 	for (size_t i = 0; !bad && i < diff->nlayers; i++) {
 		const umap_diff_layer *l = &diff->layers[i];

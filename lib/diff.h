@@ -81,6 +81,12 @@ typedef struct umap_diff_options {
 #define UMAP_DIFF_OPTIONS_VERSION 1
 #define UMAP_DIFF_OPTIONS_INIT { UMAP_DIFF_OPTIONS_VERSION, NULL, 0, -1, NULL, 0, 0 }
 
+/* A file of a repository with another path on the new side (umapsync mv): its features
+ * are compared as any others, the rename is reported beside them. */
+typedef struct umap_diff_rename {
+	char *from, *to;
+} umap_diff_rename;
+
 typedef struct umap_diff {
 	umap_diff_summary summary;
 	size_t nlayers;
@@ -89,6 +95,8 @@ typedef struct umap_diff {
 	umap_feature_change *changes; /* grouped by layer, in the order they were found */
 	size_t nmap_keys;             /* map-level options (a .umap's "properties") */
 	umap_key_change *map_keys;
+	size_t nrenames;              /* files renamed (repositories only) */
+	umap_diff_rename *renames;
 	void *priv;
 } umap_diff;
 
@@ -144,7 +152,10 @@ json_t *umap_map_view(const json_t *map);
 /* The parent and rank of layer `index` of `doc` as a diff reports them (new references). */
 json_t *umap_layer_parent_ref(const umap_doc *doc, size_t index);
 
-/* Whether anything differs (features, layers or map options). */
+/* A file renamed from `from` to `to` (copied). */
+int umap_diff_add_rename(umap_diff *diff, const char *from, const char *to);
+
+/* Whether anything differs (features, layers, map options or file names). */
 int umap_diff_has_changes(const umap_diff *diff);
 
 /* ---- Formats ----------------------------------------------------------------------- */
@@ -154,7 +165,8 @@ int umap_diff_has_changes(const umap_diff *diff);
 int umap_diff_format_text(umap_buf *out, const umap_diff *diff, int color);
 /* Counts per layer and in total. */
 int umap_diff_format_stat(umap_buf *out, const umap_diff *diff);
-/* SPEC §5 json: {"summary","layers","features"} (plus "map" when map options changed). */
+/* SPEC §5 json: {"summary","layers","features"} (plus "map" when map options changed, and
+ * "files": [{"path","renamed_from"}] when files were renamed). */
 int umap_diff_to_json(json_t **out, const umap_diff *diff);
 /* A FeatureCollection of the changed features (new version, old for removals) with
  * properties["umapsync:change"]. */

@@ -265,6 +265,19 @@ static void put_feature_block(text_out *t, const umap_diff *diff, const umap_fea
 int umap_diff_format_text(umap_buf *out, const umap_diff *diff, int color)
 {
 	text_out t = { out, color, 0, 0 };
+	/* what a file is called comes before what it holds: one header for all renames */
+	for (size_t i = 0; i < diff->nrenames; i++) {
+		if (!i)
+			block_start(&t);
+		put_color(&t, C_BOLD);
+		put_color(&t, C_YELLOW);
+		put(&t, "renamed file ");
+		put(&t, diff->renames[i].from);
+		put(&t, " \xe2\x86\x92 ");
+		put(&t, diff->renames[i].to);
+		put_color(&t, C_RESET);
+		put(&t, "\n");
+	}
 	if (diff->nmap_keys) {
 		block_start(&t);
 		put_color(&t, C_BOLD);
@@ -319,6 +332,11 @@ static size_t text_width(const char *s)
 int umap_diff_format_stat(umap_buf *out, const umap_diff *diff)
 {
 	size_t width = diff->nmap_keys ? 3 : 0;
+	for (size_t i = 0; i < diff->nrenames; i++) {
+		/* "OLD => NEW", as git's --stat names a rename */
+		size_t w = text_width(diff->renames[i].from) + 4 + text_width(diff->renames[i].to);
+		width = w > width ? w : width;
+	}
 	for (size_t i = 0; i < diff->nlayers; i++) {
 		if (!umap_diff_layer_changed(&diff->layers[i]))
 			continue;
@@ -330,7 +348,12 @@ int umap_diff_format_stat(umap_buf *out, const umap_diff *diff)
 		free(label);
 	}
 	int rc = 0;
-	if (diff->nmap_keys)
+	for (size_t i = 0; i < diff->nrenames && !rc; i++) {
+		const umap_diff_rename *r = &diff->renames[i];
+		size_t pad = width - (text_width(r->from) + 4 + text_width(r->to));
+		rc = umap_buf_printf(out, " %s => %s%*s | file renamed\n", r->from, r->to, (int)pad, "");
+	}
+	if (!rc && diff->nmap_keys)
 		rc = umap_buf_printf(out, " %-*s | %zu option%s changed\n", (int)width, "map",
 				     diff->nmap_keys, diff->nmap_keys == 1 ? "" : "s");
 	for (size_t i = 0; i < diff->nlayers && !rc; i++) {

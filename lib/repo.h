@@ -274,4 +274,16 @@ int umap_repo_layer_order(umap_repo *repo, const git_oid *tree, const char *laye
 /* Which file holds a layer in a tree (allocated), or NULL. */
 int umap_repo_layer_path(char **path, umap_repo *repo, const git_oid *tree, const char *layer);
 
+/* A tracked file that has another path in the new tree: the same layers (ids), or the map. */
+typedef struct umap_file_rename {
+	char *from, *to;
+} umap_file_rename;
+/* The files renamed between two trees (either may be NULL: empty), in the new tree's file
+ * order: a file of the new tree that holds a layer (or the map) an old file held at a path
+ * the new tree no longer tracks. Reads the two manifests only. Free with
+ * umap_file_renames_free. */
+int umap_repo_renames(umap_file_rename **out, size_t *n, umap_repo *repo, const git_oid *old_tree,
+		      const git_oid *new_tree);
+void umap_file_renames_free(umap_file_rename *renames, size_t n);
+
 #endif

@@ -2423,6 +2423,67 @@ int umap_repo_layer_path(char **path, umap_repo *repo, const git_oid *tree, cons
 	return rc;
 }
 
+/* Whether two manifest entries are one file: the map, or a layer id in common. */
+static int same_file(const manifest_file *a, const manifest_file *b)
+{
+	if (a->is_map || b->is_map)
+		return a->is_map && b->is_map;
+	for (size_t i = 0; i < a->nlayers; i++)
+		for (size_t j = 0; j < b->nlayers; j++)
+			if (!strcmp(a->layers[i], b->layers[j]))
+				return 1;
+	return 0;
+}
+
+void umap_file_renames_free(umap_file_rename *renames, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(renames[i].from);
+		free(renames[i].to);
+	}
+	free(renames);
+}
+
+int umap_repo_renames(umap_file_rename **out, size_t *n, umap_repo *repo, const git_oid *old_tree,
+		      const git_oid *new_tree)
+{
+	manifest old, new;
+	*out = NULL;
+	*n = 0;
+	int rc = manifest_read(&old, repo, old_tree);
+	if (rc)
+		return rc;
+	if ((rc = manifest_read(&new, repo, new_tree))) {
+		manifest_clear(&old);
+		return rc;
+	}
+	umap_file_rename *renames = calloc(new.nfiles + 1, sizeof(*renames));
+	size_t count = 0;
+	if (!renames)
+		rc = oom();
+	for (size_t i = 0; i < new.nfiles && !rc; i++) {
+		for (size_t j = 0; j < old.nfiles; j++) {
+			const manifest_file *was = &old.files[j];
+			if (!same_file(&new.files[i], was) || manifest_find(&new, was->path))
+				continue;
+			renames[count].from = strdup(was->path);
+			renames[count].to = strdup(new.files[i].path);
+			if (!renames[count++].from || !renames[count - 1].to)
+				rc = oom();
+			break;
+		}
+	}
+	manifest_clear(&old);
+	manifest_clear(&new);
+	if (rc) {
+		umap_file_renames_free(renames, count);
+		return rc;
+	}
+	*out = renames;
+	*n = count;
+	return 0;
+}
+
 /* A file's identity in a tree: its kind, its layer ids and their subtrees, the map blob. */
 static int file_signature(umap_buf *out, umap_repo *repo, const git_oid *tree, manifest *m,
 			  const char *path)

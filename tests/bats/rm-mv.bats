@@ -131,8 +131,33 @@ nothing to commit, working files clean"
 	assert_output "On branch main
 Changes to be committed:
   renamed:    parking.geojson -> layers/bike-parking.geojson"
+	# diff shows the rename, as git diff HEAD does, and --exit-code counts it
 	run umapsync diff --exit-code
-	assert_success
+	assert_equal "$status" 1
+	assert_output "renamed file parking.geojson → layers/bike-parking.geojson"
+	run umapsync diff --quiet
+	assert_equal "$status" 1
+	assert_output ""
+	run umapsync diff --stat
+	assert_output " parking.geojson => layers/bike-parking.geojson | file renamed
+ 0 added, 0 removed, 0 modified, 22 unchanged"
+	run umapsync diff --format=json
+	assert_output '{
+  "summary": {
+    "added": 0,
+    "removed": 0,
+    "modified": 0,
+    "unchanged": 22
+  },
+  "files": [
+    {
+      "path": "layers/bike-parking.geojson",
+      "renamed_from": "parking.geojson"
+    }
+  ],
+  "layers": [],
+  "features": []
+}'
 	# an edit after the move shows under the new name, and goes with the rename
 	jq '(.features[] | select(.id == "zP5kR") | .properties.capacity) = 64' \
 		layers/bike-parking.geojson >e && mv e layers/bike-parking.geojson
@@ -144,8 +169,14 @@ Changes to be committed:
 Changes not committed:
   modified:   layers/bike-parking.geojson (0 added, 1 modified, 0 removed)"
 	run umapsync diff --stat
-	assert_output " Bike parking | 0 added, 0 removed, 1 modified
+	assert_output " parking.geojson => layers/bike-parking.geojson | file renamed
+ Bike parking                                   | 0 added, 0 removed, 1 modified
  0 added, 0 removed, 1 modified, 21 unchanged"
+	run umapsync diff
+	assert_output "renamed file parking.geojson → layers/bike-parking.geojson
+
+modified feature zP5kR \"Bellecour\" in layer \"Bike parking\"
+  ~ capacity: 40 → 64"
 	run umapsync commit -m "move parking"
 	assert_output --regexp '^\[main [0-9a-f]{7}\] move parking
  0 added, 1 modified, 0 removed
@@ -312,7 +343,8 @@ bikes.geojson $PARKING_LAYER"
 	parking_version bike-parking-alice
 	mv parking.geojson bikes.geojson
 	run umapsync diff --stat
-	assert_output " Bike parking | 1 added, 0 removed, 1 modified
+	assert_output " parking.geojson => bikes.geojson | file renamed
+ Bike parking                     | 1 added, 0 removed, 1 modified
  1 added, 0 removed, 1 modified, 21 unchanged"
 	umapsync restore bikes.geojson
 	cmp bikes.geojson <(umapsync export HEAD parking.geojson)
@@ -360,4 +392,34 @@ Changes to be committed:
 	run manifest HEAD
 	assert_output "lyon.umap 3f1c9a8e-5b7d-4e2a-9c61-0d8e4b2f7a15,a6d2e0b4-71c8-4f39-8e5a-2c4b9d1f6e03
 bob.geojson $PARKING_LAYER"
+}
+
+@test "diff of a rename: a path limits it, a map's rename, and show and diff of the commit" {
+	two_files
+	umapsync mv lyon.umap cycling.umap
+	umapsync mv parking.geojson bikes.geojson
+	run umapsync diff
+	assert_output "renamed file lyon.umap → cycling.umap
+renamed file parking.geojson → bikes.geojson"
+	# a path names either side of the rename
+	run umapsync diff bikes.geojson
+	assert_output "renamed file parking.geojson → bikes.geojson"
+	run umapsync diff --exit-code lyon.umap
+	assert_equal "$status" 1
+	assert_output "renamed file lyon.umap → cycling.umap"
+	umapsync commit -m "rename both" >/dev/null
+	run umapsync diff --exit-code
+	assert_success
+	assert_output ""
+	run umapsync diff --stat HEAD~1 HEAD
+	assert_output " lyon.umap => cycling.umap        | file renamed
+ parking.geojson => bikes.geojson | file renamed
+ 0 added, 0 removed, 0 modified, 22 unchanged"
+	run umapsync show HEAD
+	assert_output --regexp '^commit [0-9a-f]{40}
+.*
+    rename both
+
+renamed file lyon.umap → cycling.umap
+renamed file parking.geojson → bikes.geojson$'
 }
