@@ -1,5 +1,5 @@
-/* umapsync log: the history of the map, of one tracked file, or of one feature.
- * --feature walks first parents and compares one blob per commit: O(depth) per commit. */
+/* umapsync log: the history of the map, of one tracked file (--follow: across renames), or
+ * of one feature. --feature walks first parents and compares one blob per commit. */
 #include "builtin.h"
 #include "repo-cmd.h"
 
@@ -25,6 +25,25 @@ static int feature_changed(umap_repo *repo, const git_oid *tree, const git_oid *
 	if (ra && rb)
 		return 0;
 	return ra != rb || !git_oid_equal(&a, &b);
+}
+
+/* --follow: when the commit renamed the file, the older commits know it by its old path. */
+static void follow_rename(char **rel, umap_repo *repo, const git_oid *parent_tree,
+			  const git_oid *tree)
+{
+	umap_file_rename *renames = NULL;
+	size_t n = 0;
+	if (umap_repo_renames(&renames, &n, repo, parent_tree, tree))
+		die_lib(NULL);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(renames[i].to, *rel))
+			continue;
+		free(*rel);
+		*rel = renames[i].from;
+		renames[i].from = NULL;
+		break;
+	}
+	umap_file_renames_free(renames, n);
 }
 
 static void print_commit(umap_buf *out, const git_commit *c, const char *format, int first)
@@ -76,11 +95,11 @@ static void print_commit(umap_buf *out, const git_commit *c, const char *format,
 int cmd_log(int argc, const char **argv)
 {
 	static const char *const usage[] = {
-		"umapsync log [--format=medium|oneline|json] [-p|--stat] [--feature ID] [-n N|-N] [REV|A..B] [PATH]",
+		"umapsync log [--format=medium|oneline|json] [-p|--stat] [--feature ID] [-n N|-N] [REV|A..B] [[--follow] PATH]",
 		NULL,
 	};
 	const char *format = "medium", *feature = NULL;
-	int max_count = -1, oneline = 0, patch = 0, stat = 0, color = COLOR_AUTO;
+	int max_count = -1, oneline = 0, patch = 0, stat = 0, follow = 0, color = COLOR_AUTO;
 	/* git's -N is -n N */
 	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
 		const char *a = argv[i];
@@ -103,6 +122,7 @@ int cmd_log(int argc, const char **argv)
 		OPT_CHOICE(0, "format", &format, "FORMAT", "how to print each commit",
 			   "medium|oneline|json"),
 		OPT_STRING(0, "feature", &feature, "ID", "only commits that changed this feature"),
+		OPT_BOOL(0, "follow", &follow, "follow PATH across the commits that renamed it"),
 		OPT_INT('n', "max-count", &max_count, "N", "show at most N commits"),
 		OPT_END(),
 	};
@@ -146,6 +166,8 @@ int cmd_log(int argc, const char **argv)
 		}
 	}
 	umap_error_clear();
+	if (follow && !path)
+		usage_with_options_msg(usage, options, "--follow needs a PATH");
 	char *rel = NULL;
 	if (path) {
 		if (umap_repo_relpath(&rel, repo, path))
@@ -198,6 +220,8 @@ int cmd_log(int argc, const char **argv)
 				die_lib(NULL);
 			show = differs;
 		}
+		if (show && rel && follow && has_parent)
+			follow_rename(&rel, repo, &parent_tree, tree);
 		if (show) {
 			print_commit(&out, c, format, !shown);
 			if ((patch || stat) && strcmp(format, "json"))

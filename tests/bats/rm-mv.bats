@@ -423,3 +423,33 @@ renamed file parking.geojson → bikes.geojson"
 renamed file lyon.umap → cycling.umap
 renamed file parking.geojson → bikes.geojson$'
 }
+
+@test "log PATH stops at the rename; log --follow PATH goes on under the old name" {
+	two_files
+	parking_version bike-parking-alice
+	umapsync commit -m alice >/dev/null
+	umapsync mv parking.geojson bikes.geojson
+	umapsync commit -m "move parking" >/dev/null
+	jq '(.features[] | select(.id == "zP5kR") | .properties.capacity) = 70' bikes.geojson >e &&
+		mv e bikes.geojson
+	umapsync commit -m "capacity 70" >/dev/null
+	# the map's own commit is no commit of the layer file
+	jq '.properties.name = "Lyon"' lyon.umap >e && mv e lyon.umap
+	umapsync commit -m "map name" >/dev/null
+	run umapsync log --format=oneline bikes.geojson
+	assert_success
+	assert_output --regexp '^[0-9a-f]{7} capacity 70
+[0-9a-f]{7} move parking$'
+	run umapsync log --format=oneline --follow bikes.geojson
+	assert_success
+	assert_output --regexp '^[0-9a-f]{7} capacity 70
+[0-9a-f]{7} move parking
+[0-9a-f]{7} alice
+[0-9a-f]{7} Import lyon.umap, parking.geojson$'
+	run umapsync log --format=oneline --follow -2 bikes.geojson
+	assert_output --regexp '^[0-9a-f]{7} capacity 70
+[0-9a-f]{7} move parking$'
+	run_split umapsync log --follow
+	assert_equal "$status" 129
+	assert_equal "${stderr%%$'\n'*}" "error: --follow needs a PATH"
+}
