@@ -249,7 +249,25 @@ int umap_diff_format_markdown(umap_buf *out, const umap_diff *diff, size_t max_f
 		}
 		put(&m, "\n\n");
 	}
-	put_layer_table(&m, diff);
+	if (diff->nrenames) {
+		put(&m, "Files renamed:");
+		for (size_t i = 0; i < diff->nrenames; i++) {
+			put(&m, i ? ", " : " ");
+			put_key(&m, diff->renames[i].from);
+			put(&m, " \xe2\x86\x92 ");
+			put_key(&m, diff->renames[i].to);
+		}
+		put(&m, "\n");
+	}
+	int layers_changed = 0;
+	for (size_t i = 0; i < diff->nlayers; i++)
+		layers_changed |= umap_diff_layer_changed(&diff->layers[i]);
+	/* a rename alone changes no layer: no empty table */
+	if (layers_changed || diff->nmap_keys) {
+		if (diff->nrenames)
+			put(&m, "\n");
+		put_layer_table(&m, diff);
+	}
 	size_t shown = 0;
 	for (size_t l = 0, next = 0; l < diff->nlayers && shown < max_features && !m.rc; l++) {
 		/* changes are grouped by layer, in layer order, as the text format shows them */

@@ -112,6 +112,50 @@ TEST(pairs_fed_one_by_one)
 	json_decref(same2);
 }
 
+/* A renamed file alone is a difference, printed first in text, a row of --stat, and the
+ * json's "files"; the formats without files (ops) have nothing to say about it. */
+TEST(renamed_files_in_every_format)
+{
+	umap_diff *diff = NULL;
+	size_t layer;
+	CHECK_INT(umap_diff_new(&diff, NULL), 0);
+	CHECK_INT(umap_diff_add_layer(&layer, diff, UMAP_CHANGE_NONE, "L", 0, NULL, NULL), 0);
+	umap_diff_add_unchanged(diff, layer, 4);
+	CHECK(!umap_diff_has_changes(diff));
+	CHECK_INT(umap_diff_add_rename(diff, "parking.geojson", "lyon/bikes.geojson"), 0);
+	CHECK_INT(umap_diff_add_rename(diff, "é.umap", "m.umap"), 0);
+	CHECK(umap_diff_has_changes(diff));
+	umap_buf buf = UMAP_BUF_INIT;
+	CHECK_INT(umap_diff_format_text(&buf, diff, 0), 0);
+	CHECK_STR(buf.ptr, "renamed file parking.geojson \xe2\x86\x92 lyon/bikes.geojson\n"
+			   "renamed file \xc3\xa9.umap \xe2\x86\x92 m.umap\n");
+	umap_buf_clear(&buf);
+	CHECK_INT(umap_diff_format_stat(&buf, diff), 0);
+	CHECK_STR(buf.ptr, " parking.geojson => lyon/bikes.geojson | file renamed\n"
+			   " \xc3\xa9.umap => m.umap                      | file renamed\n"
+			   " 0 added, 0 removed, 0 modified, 4 unchanged\n");
+	umap_buf_clear(&buf);
+	CHECK_INT(umap_diff_format_markdown(&buf, diff, 20), 0);
+	CHECK_STR(buf.ptr, "**umapsync diff**: 0 added, 0 removed, 0 modified, 4 unchanged\n\n"
+			   "Files renamed: `parking.geojson` \xe2\x86\x92 `lyon/bikes.geojson`, "
+			   "`\xc3\xa9.umap` \xe2\x86\x92 `m.umap`\n");
+	umap_buf_dispose(&buf);
+	json_t *out = NULL;
+	CHECK_INT(umap_diff_to_json(&out, diff), 0);
+	char *text = dump(out);
+	CHECK_STR(text, "{\"summary\":{\"added\":0,\"removed\":0,\"modified\":0,\"unchanged\":4},"
+			"\"files\":[{\"path\":\"lyon/bikes.geojson\",\"renamed_from\":\"parking.geojson\"},"
+			"{\"path\":\"m.umap\",\"renamed_from\":\"\xc3\xa9.umap\"}],"
+			"\"layers\":[],\"features\":[]}");
+	free(text);
+	json_decref(out);
+	json_t *ops = NULL;
+	CHECK_INT(umap_ops_from_diff(&ops, diff, NULL, NULL), 0);
+	CHECK_INT(json_array_size(ops), 0);
+	json_decref(ops);
+	umap_diff_free(diff);
+}
+
 TEST(ignore_precision_and_summary_only)
 {
 	const char *keys[] = { "n", "geometry" };
@@ -563,6 +607,7 @@ TEST(ops_never_have_a_null_layer_id)
 int main(void)
 {
 	RUN(pairs_fed_one_by_one);
+	RUN(renamed_files_in_every_format);
 	RUN(ignore_precision_and_summary_only);
 	RUN(geometry_summaries);
 	RUN(documents_and_streamed_files_agree);

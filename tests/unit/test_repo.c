@@ -210,6 +210,45 @@ TEST(layer_files_sharing_an_id_inside_are_two_layers)
 	umap_repo_free(repo);
 }
 
+/* A file moved (its layer ids kept) is a rename between the two trees, either way round;
+ * a file that only changed or stayed is none. */
+TEST(renames_between_trees_follow_layer_ids)
+{
+	umap_repo *repo = fresh_repo();
+	umap_snapshot *snap = NULL, *moved = NULL;
+	git_oid tree, tree2;
+	CHECK_INT(umap_snapshot_new(&snap), 0);
+	CHECK_INT(umap_snapshot_add(snap, "a.geojson", layer_doc(3, NULL)), 0);
+	CHECK_INT(umap_snapshot_add(snap, "b.geojson", layer_doc(2, NULL)), 0);
+	CHECK_INT(umap_repo_build_tree(&tree, repo, snap, NULL), 0);
+	CHECK_INT(umap_snapshot_new(&moved), 0);
+	CHECK_INT(umap_snapshot_add(moved, "b.geojson", NULL), 0);
+	CHECK_INT(umap_snapshot_add(moved, "dir/c.geojson", NULL), 0);
+	CHECK((moved->files[1].from = strdup("a.geojson")) != NULL);
+	CHECK_INT(umap_repo_build_tree(&tree2, repo, moved, &tree), 0);
+	umap_file_rename *r = NULL;
+	size_t n = 9;
+	CHECK_INT(umap_repo_renames(&r, &n, repo, &tree, &tree2), 0);
+	CHECK_INT(n, 1);
+	CHECK_STR(r[0].from, "a.geojson");
+	CHECK_STR(r[0].to, "dir/c.geojson");
+	umap_file_renames_free(r, n);
+	CHECK_INT(umap_repo_renames(&r, &n, repo, &tree2, &tree), 0);
+	CHECK_INT(n, 1);
+	CHECK_STR(r[0].from, "dir/c.geojson");
+	CHECK_STR(r[0].to, "a.geojson");
+	umap_file_renames_free(r, n);
+	CHECK_INT(umap_repo_renames(&r, &n, repo, &tree, &tree), 0);
+	CHECK_INT(n, 0);
+	umap_file_renames_free(r, n);
+	CHECK_INT(umap_repo_renames(&r, &n, repo, NULL, &tree), 0);
+	CHECK_INT(n, 0);
+	umap_file_renames_free(r, n);
+	umap_snapshot_free(moved);
+	umap_snapshot_free(snap);
+	umap_repo_free(repo);
+}
+
 /* Sets a file's mtime `offset` seconds from now (its ctime becomes now, as any change). */
 static void set_mtime(const char *path, long offset)
 {
@@ -629,6 +668,7 @@ int main(void)
 	RUN(canonical_form_of_every_example_feature_reads_as_the_feature);
 	RUN(a_document_round_trips_through_a_revision);
 	RUN(layer_files_sharing_an_id_inside_are_two_layers);
+	RUN(renames_between_trees_follow_layer_ids);
 	RUN(the_stat_index_skips_unchanged_files_and_sees_every_change);
 	RUN(a_commit_rebuilds_only_changed_leaves_and_gets_the_same_tree);
 	RUN(feature_sets_come_back_from_disk_in_both_formats);
