@@ -13,10 +13,12 @@
 const char *const umap_git_attribute_lines[] = {
 	"*.geojson merge=umapsync diff=umapsync",
 	"*.umap merge=umapsync diff=umapsync",
-	/* GeoJSON streams (RFC 8142 and one feature a line), read and written as such */
+	/* GeoJSON streams (one feature a line, RFC 8142), read and written as such; the names
+	 * status lists, not *.ndjson or *.jsonl, which hold any JSON (a merge of a log file
+	 * would warn and fall back to git's line merge) */
 	"*.geojsonl merge=umapsync diff=umapsync",
 	"*.geojsons merge=umapsync diff=umapsync",
-	"*.ndjson merge=umapsync diff=umapsync",
+	"*.geojsonseq merge=umapsync diff=umapsync",
 	NULL,
 };
 

@@ -65,7 +65,7 @@ make_repo() {
 	assert_output --regexp '^(umapsync|/.*umapsync) git-diff-driver$'
 	run git config diff.umapsync.textconv
 	assert_output --regexp '^(umapsync|/.*umapsync) git-textconv$'
-	run git check-attr merge diff -- a.geojson m.umap s.geojsonl s.geojsons s.ndjson other.json
+	run git check-attr merge diff -- a.geojson m.umap s.geojsonl s.geojsons s.geojsonseq s.ndjson other.json
 	assert_output "a.geojson: merge: umapsync
 a.geojson: diff: umapsync
 m.umap: merge: umapsync
@@ -74,8 +74,10 @@ s.geojsonl: merge: umapsync
 s.geojsonl: diff: umapsync
 s.geojsons: merge: umapsync
 s.geojsons: diff: umapsync
-s.ndjson: merge: umapsync
-s.ndjson: diff: umapsync
+s.geojsonseq: merge: umapsync
+s.geojsonseq: diff: umapsync
+s.ndjson: merge: unspecified
+s.ndjson: diff: unspecified
 other.json: merge: unspecified
 other.json: diff: unspecified"
 	echo '*.png binary' >>.gitattributes
@@ -87,7 +89,7 @@ other.json: diff: unspecified"
 *.umap merge=umapsync diff=umapsync
 *.geojsonl merge=umapsync diff=umapsync
 *.geojsons merge=umapsync diff=umapsync
-*.ndjson merge=umapsync diff=umapsync
+*.geojsonseq merge=umapsync diff=umapsync
 *.png binary"
 }
 
@@ -116,7 +118,7 @@ other.json: diff: unspecified"
 *.umap merge=umapsync diff=umapsync
 *.geojsonl merge=umapsync diff=umapsync
 *.geojsons merge=umapsync diff=umapsync
-*.ndjson merge=umapsync diff=umapsync"
+*.geojsonseq merge=umapsync diff=umapsync"
 	make_repo
 	run git merge -q --no-edit alice
 	assert_success
