@@ -132,10 +132,13 @@ umap_snapshot *worktree_tree_of(git_oid *tree, umap_repo *repo, const git_oid *h
 		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
 		if (umap_doc_write(&text, f->doc, UMAP_DOC_AS_READ))
 			die_lib("%s", f->path);
-		umap_doc_free(f->doc);
+		umap_doc *written = NULL;
 		size_t len = text.len;
-		if (umap_doc_from_file_text(&f->doc, umap_buf_detach(&text), len, f->path, &opts))
+		if (umap_doc_from_file_text(&written, umap_buf_detach(&text), len, f->path, &opts) ||
+		    umap_repo_carry_layer_ids(written, f->doc))
 			die_lib(NULL);
+		umap_doc_free(f->doc);
+		f->doc = written;
 		f->doc->layout.known = 1; /* the file's, as it will be written */
 		f->have_stat = 0; /* rewritten: its stat from before reading is not this file's */
 		if (!(rewrite = rewrite ? rewrite : calloc(snap->nfiles, sizeof(*rewrite))))

@@ -319,19 +319,23 @@ int umap_doc_match_layers(long **out, const umap_doc *old_doc, const umap_doc *n
 			used[match[j]] = 1;
 	}
 	/* uMap's exports drop layer ids: by position when the name agrees, then by name, then
-	 * by position alone (a layer renamed in place) */
+	 * by position alone (a layer renamed in place). A layer without id also pairs by
+	 * position and name with one whose id the other document does not have (the same map
+	 * as uMap exports it and as a server holds it, ids given) */
 	for (int pass = 0; pass < 3; pass++) {
 		for (size_t j = 0; j < n; j++) {
 			const umap_layer *b = &new_doc->layers[j];
-			if (b->id || match[j] >= 0)
+			if (match[j] >= 0 || (b->id && pass == 2))
 				continue;
 			if (pass == 1) {
 				for (size_t i = 0; i < m && match[j] < 0; i++)
-					if (!old_doc->layers[i].id && !used[i] &&
+					if ((!old_doc->layers[i].id || !b->id) && !used[i] &&
 					    umap_layer_name(b) && same_name(&old_doc->layers[i], b))
 						match[j] = (long)i;
-			} else if (j < m && !old_doc->layers[j].id && !used[j] &&
-				   (pass == 2 || same_name(&old_doc->layers[j], b))) {
+			} else if (j < m && !used[j] &&
+				   (pass == 2 ? !old_doc->layers[j].id
+					      : (!old_doc->layers[j].id || !b->id) &&
+							same_name(&old_doc->layers[j], b))) {
 				match[j] = (long)j;
 			}
 			if (match[j] >= 0)

@@ -33,6 +33,9 @@ typedef struct umap_feature {
 
 typedef struct umap_layer {
 	char *id;                /* layer id (properties.id, else top-level id); NULL when none */
+	int id_outside;          /* the id is the repository's, kept in its manifest and not in
+				  * the file (uMap's exports drop layer ids: SPEC §2 "Layer
+				  * identity"); it is never written into the file */
 	json_t *options;         /* the layer's properties/_umap_options object, owned; may be NULL */
 	const char *options_key; /* "properties" or "_umap_options": written back as read */
 	json_t *members;         /* the FeatureCollection's other top-level members (bbox, name,
@@ -242,8 +245,9 @@ size_t umap_layer_rank(const umap_doc *doc, size_t index);
 /* The layer's name (options.name), or NULL. */
 const char *umap_layer_name(const umap_layer *layer);
 /* Pairs the layers of two documents (SPEC §2): by id; layers without one by position
- * (their index, when the name is the same or neither has one), then by name, then by
- * position alone; two one-layer documents with each other. match[j] (new_doc->nlayers
+ * (their index, when the name is the same or neither has one), then by name (with a layer
+ * of either kind whose id the other document lacks), then by position alone (with a layer
+ * without id); two one-layer documents with each other. match[j] (new_doc->nlayers
  * entries, allocated) is the index in old_doc of new layer j, or -1. */
 int umap_doc_match_layers(long **match, const umap_doc *old_doc, const umap_doc *new_doc);
 

@@ -173,10 +173,22 @@ void umap_pending_drop(umap_pending *pending, const char *from);
 void umap_pending_clear(umap_pending *pending);
 
 /* Gives every layer of a map without an id a UUID and every feature without an id a uMap
- * id; *assigned counts both. A layer file's layer gets no id written in: its path is its
- * identity (the repository's id is bound to it when read, see umap_repo_bind_layer_id).
- * The caller saves the document if anything was assigned. */
+ * id; *assigned counts the features' ids, which go into the file. A layer's id is never
+ * written in: a layer file's layer is its path, a map's layer without an id keeps the new
+ * one in the manifest (id_outside) and is matched by position, then name, when the file is
+ * read again (SPEC §2 "Layer identity"). The caller saves the document if *assigned. */
 int umap_repo_assign_ids(umap_doc *doc, size_t *assigned);
+/* The ids of `from`'s layers whose id is not in the file go to the same layers of `to`,
+ * the same document read again from the bytes written with its new feature ids. */
+int umap_repo_carry_layer_ids(umap_doc *to, const umap_doc *from);
+/* A working file just read: its map layers without an id take the ids of the layers of
+ * `path` in `tree` they match (by position, then name), as status and commit see them. */
+int umap_repo_bind_file_layers(umap_doc *doc, umap_repo *repo, const git_oid *tree,
+			       const char *path);
+/* Writes the ids the manifest keeps for layers without one in the file into their options,
+ * for a peer that names every layer by id (a sync server, as uMap gives every layer one):
+ * a file synced from a server holds its layers' ids, as a clone does. */
+int umap_repo_write_layer_ids(umap_doc *doc);
 /* Makes `id` the layer's id in memory (the repository's id of a layer file's layer); the
  * layer's options, and so what is written to the file, are left as they are. */
 int umap_repo_bind_layer_id(umap_layer *layer, const char *id);

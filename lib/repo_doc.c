@@ -101,6 +101,8 @@ typedef struct manifest_file {
 	json_t *layout; /* the file's layout as recorded ({"indent":2,...}); NULL: none */
 	long *parents;  /* group layers (uMap 3.7+): the index in `layers` of each layer's
 			 * parent, -1 at the top; NULL when no layer has one */
+	unsigned char *idless; /* maps: which layers have no id in the file (their id is only
+				* the manifest's); NULL when every layer has its id written */
 } manifest_file;
 
 typedef struct manifest {
@@ -115,6 +117,7 @@ static void manifest_clear(manifest *m)
 			free(m->files[i].layers[l]);
 		free(m->files[i].layers);
 		free(m->files[i].parents);
+		free(m->files[i].idless);
 		free(m->files[i].path);
 		json_decref(m->files[i].layout);
 	}
@@ -168,6 +171,59 @@ static int manifest_read_parents(manifest_file *mf, const json_t *parents)
 }
 
 /* Reads the manifest of `tree` (NULL: empty). */
+/* A map's "idless": the indexes of its layers that have no id in the file. */
+static int manifest_read_idless(manifest_file *mf, const json_t *idless)
+{
+	if (!idless)
+		return 0;
+	if (!json_is_array(idless))
+		return manifest_corrupt();
+	if (!(mf->idless = calloc(mf->nlayers + 1, 1)))
+		return oom();
+	for (size_t k = 0; k < json_array_size(idless); k++) {
+		const json_t *at = json_array_get(idless, k);
+		if (!json_is_integer(at) || json_integer_value(at) < 0 ||
+		    (size_t)json_integer_value(at) >= mf->nlayers)
+			return manifest_corrupt();
+		mf->idless[json_integer_value(at)] = 1;
+	}
+	return 0;
+}
+
+/* A map's "idless" in the manifest, from its document, else (a file that did not change)
+ * as the last revision had it; none when every layer has its id in the file. */
+static int manifest_put_idless(json_t *entry, const umap_doc *doc, const manifest_file *old)
+{
+	size_t n = doc ? doc->nlayers : old ? old->nlayers : 0;
+	json_t *idless = NULL;
+	for (size_t l = 0; l < n; l++) {
+		if (doc ? !doc->layers[l].id_outside : !old->idless || !old->idless[l])
+			continue;
+		if (!idless && !(idless = json_array()))
+			return oom();
+		if (json_array_append_new(idless, json_integer((json_int_t)l))) {
+			json_decref(idless);
+			return oom();
+		}
+	}
+	return idless && json_object_set_new(entry, "idless", idless) ? oom() : 0;
+}
+
+/* The layers of a revision's copy of a map that have no id in the file take the ids the
+ * manifest has at their place. */
+static int bind_idless_layers(umap_doc *doc, const manifest_file *mf)
+{
+	for (size_t l = 0; l < doc->nlayers && l < mf->nlayers; l++) {
+		if (doc->layers[l].id || !mf->idless || !mf->idless[l])
+			continue;
+		int rc = umap_repo_bind_layer_id(&doc->layers[l], mf->layers[l]);
+		if (rc)
+			return rc;
+		doc->layers[l].id_outside = 1;
+	}
+	return 0;
+}
+
 static int manifest_read(manifest *m, umap_repo *repo, const git_oid *tree)
 {
 	memset(m, 0, sizeof(*m));
@@ -221,6 +277,8 @@ static int manifest_read(manifest *m, umap_repo *repo, const git_oid *tree)
 		}
 		if (!rc)
 			rc = manifest_read_parents(mf, json_object_get(f, "parents"));
+		if (!rc)
+			rc = manifest_read_idless(mf, json_object_get(f, "idless"));
 	}
 	json_decref(root);
 	if (rc)
@@ -695,8 +753,11 @@ static int assemble_file(umap_buf *text, git_oid ***blobs_out, umap_repo *repo,
 	return rc;
 }
 
-/* The document of a file's assembled text, which it takes with the blob ids. */
-static int file_doc(umap_repo_file *out, umap_buf *text, git_oid **blobs, manifest_file *mf)
+/* The document of a file's assembled text, which it takes with the blob ids; its map
+ * layers without an id in the file take the manifest's id when `bind_idless` (a copy only
+ * compared with the work tree keeps them id-less, as the file has them). */
+static int file_doc(umap_repo_file *out, umap_buf *text, git_oid **blobs, manifest_file *mf,
+		    int bind_idless)
 {
 	umap_doc *doc = NULL;
 	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
@@ -715,6 +776,8 @@ static int file_doc(umap_repo_file *out, umap_buf *text, git_oid **blobs, manife
 	}
 	if (!rc && !mf->is_map)
 		rc = umap_repo_bind_layer_id(&doc->layers[0], mf->layers[0]);
+	if (!rc && mf->is_map && bind_idless)
+		rc = bind_idless_layers(doc, mf);
 	if (rc) {
 		if (blobs)
 			for (size_t l = 0; l < mf->nlayers; l++)
@@ -729,12 +792,15 @@ static int file_doc(umap_repo_file *out, umap_buf *text, git_oid **blobs, manife
 	return 0;
 }
 
-static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, manifest_file *mf)
+/* A revision's copy of a file, its id-less map layers bound to the manifest's ids when
+ * `bind_idless` (see file_doc). */
+static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, manifest_file *mf,
+		     int bind_idless)
 {
 	umap_buf text = UMAP_BUF_INIT;
 	git_oid **blobs = NULL;
 	int rc = assemble_file(&text, &blobs, repo, tree, mf);
-	return rc ? rc : file_doc(out, &text, blobs, mf);
+	return rc ? rc : file_doc(out, &text, blobs, mf, bind_idless);
 }
 
 int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tree,
@@ -751,7 +817,7 @@ int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tre
 			continue;
 		found = 1;
 		if (!(rc = umap_snapshot_add(snap, m.files[i].path, NULL)))
-			rc = read_file(&snap->files[snap->nfiles - 1], repo, tree, &m.files[i]);
+			rc = read_file(&snap->files[snap->nfiles - 1], repo, tree, &m.files[i], 1);
 	}
 	if (!rc && only_path && !found)
 		rc = umap_error_set(UMAP_ENOTFOUND, "'%s' is not tracked in that revision", only_path);
@@ -829,7 +895,7 @@ int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
 	} else if (!rc) {
 		umap_repo_file one;
 		memset(&one, 0, sizeof(one));
-		rc = file_doc(&one, &text, blobs, mf);
+		rc = file_doc(&one, &text, blobs, mf, 0);
 		if (!rc)
 			rc = umap_repo_file_text(sink, ctx, one.doc);
 		umap_doc_free(one.doc);
@@ -883,6 +949,56 @@ int umap_repo_export_records(umap_repo *repo, const git_oid *tree, const char *p
 	free(blobs[0]);
 	umap_buf_dispose(&records.buf);
 	umap_buf_dispose(&skeleton);
+	manifest_clear(&m);
+	return rc;
+}
+
+/* A map file's layers without an id take the ids of the revision's layers they match
+ * (SPEC §2 "Layer identity": by position, then name), when those had no id in the file
+ * either: the same file downloaded again from uMap, which drops layer ids, is the same
+ * layers. A layer that matches none stays id-less: a new layer. */
+static int match_idless_layers(umap_doc *doc, umap_repo *repo, const git_oid *tree,
+			       manifest_file *mf)
+{
+	size_t l = 0;
+	while (l < doc->nlayers && doc->layers[l].id)
+		l++;
+	if (l == doc->nlayers)
+		return 0;
+	umap_repo_file old;
+	memset(&old, 0, sizeof(old));
+	long *match = NULL;
+	int rc = read_file(&old, repo, tree, mf, 0);
+	if (!rc)
+		rc = umap_doc_match_layers(&match, old.doc, doc);
+	for (size_t j = 0; !rc && j < doc->nlayers; j++) {
+		long i = match[j];
+		if (doc->layers[j].id || i < 0 || (size_t)i >= mf->nlayers || !mf->idless[i])
+			continue;
+		if (!(rc = umap_repo_bind_layer_id(&doc->layers[j], mf->layers[i])))
+			doc->layers[j].id_outside = 1;
+	}
+	free(match);
+	if (old.blobs && old.doc)
+		for (size_t b = 0; b < old.doc->nlayers; b++)
+			free(old.blobs[b]);
+	free(old.blobs);
+	umap_doc_free(old.doc);
+	return rc;
+}
+
+int umap_repo_bind_file_layers(umap_doc *doc, umap_repo *repo, const git_oid *tree,
+			       const char *path)
+{
+	if (!tree || doc->kind != UMAP_DOC_MAP)
+		return 0;
+	manifest m;
+	int rc = manifest_read(&m, repo, tree);
+	if (rc)
+		return rc;
+	manifest_file *mf = manifest_find(&m, path);
+	if (mf && mf->is_map && mf->idless)
+		rc = match_idless_layers(doc, repo, tree, mf);
 	manifest_clear(&m);
 	return rc;
 }
@@ -955,6 +1071,8 @@ int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid 
 		free(abs);
 		if (!rc && doc && !m.files[i].is_map && m.files[i].nlayers == 1 && doc->nlayers == 1)
 			rc = umap_repo_bind_layer_id(&doc->layers[0], m.files[i].layers[0]);
+		if (!rc && doc && m.files[i].is_map && m.files[i].idless)
+			rc = match_idless_layers(doc, repo, tree, &m.files[i]);
 		if (!rc && (rc = umap_snapshot_add(snap, path, doc)))
 			umap_doc_free(doc);
 		if (!rc) {
@@ -987,24 +1105,53 @@ int umap_repo_assign_ids(umap_doc *doc, size_t *assigned)
 			int rc = umap_uuid_v4(uuid);
 			if (rc)
 				return rc;
-			if (!layer->options) {
-				layer->options = json_object();
-				layer->options_key = "properties";
-			}
-			/* a legacy number another layer shares stays: the new id goes beside it,
-			 * as the layer's own top-level id */
-			json_t *holder = layer->options && json_object_get(layer->options, "id") &&
-						 layer->members ? layer->members : layer->options;
-			if (!holder || json_object_set_new(holder, "id", json_string(uuid)) ||
-			    !(layer->id = strdup(uuid)))
+			/* kept in the manifest, not written into the file (SPEC §2 "Layer
+			 * identity"): uMap's exports drop layer ids, so the next download has none
+			 * either, and the layer is matched by position, then name */
+			if (!(layer->id = strdup(uuid)))
 				return oom();
-			(*assigned)++;
+			layer->id_outside = 1;
 		}
 		size_t n = 0;
 		int rc = umap_layer_assign_ids(doc, layer, &n);
 		if (rc)
 			return rc;
 		*assigned += n;
+	}
+	return 0;
+}
+
+int umap_repo_carry_layer_ids(umap_doc *to, const umap_doc *from)
+{
+	for (size_t l = 0; l < from->nlayers && l < to->nlayers; l++) {
+		if (!from->layers[l].id_outside || to->layers[l].id)
+			continue;
+		int rc = umap_repo_bind_layer_id(&to->layers[l], from->layers[l].id);
+		if (rc)
+			return rc;
+		to->layers[l].id_outside = 1;
+	}
+	return 0;
+}
+
+int umap_repo_write_layer_ids(umap_doc *doc)
+{
+	for (size_t l = 0; l < doc->nlayers; l++) {
+		umap_layer *layer = &doc->layers[l];
+		if (!layer->id_outside)
+			continue;
+		if (!layer->options) {
+			if (!(layer->options = json_object()))
+				return oom();
+			layer->options_key = "properties";
+		}
+		/* a legacy number another layer shares stays: the id goes beside it, as the
+		 * layer's own top-level id */
+		json_t *holder = json_object_get(layer->options, "id") && layer->members ? layer->members
+											  : layer->options;
+		if (json_object_set_new(holder, "id", json_string(layer->id)))
+			return oom();
+		layer->id_outside = 0;
 	}
 	return 0;
 }
@@ -1796,6 +1943,9 @@ static int build_once(git_oid *tree, umap_repo *repo, umap_snapshot *snap, const
 			rc = oom();
 		else if (!rc && is_map && (rc = manifest_put_parents(entry, f->doc,
 								      manifest_find(&old, base_path))))
+			;
+		else if (!rc && is_map && (rc = manifest_put_idless(entry, f->doc,
+								     manifest_find(&old, base_path))))
 			;
 		else if (!rc && is_map && f->doc && umap_doc_layers_position(f->doc) != SIZE_MAX &&
 			 json_object_set_new(entry, "layers_at",

@@ -55,13 +55,19 @@ static int read_file(umap_doc **out, umap_repo *repo, const git_oid *tree, const
 	return tracked ? umap_repo_read_file(out, repo, tree, path) : 0;
 }
 
-static int read_worktree_file(umap_doc **out, umap_repo *repo, const char *path)
+/* OURS from the work tree: its layers without an id are those of `tree` (HEAD) */
+static int read_worktree_file(umap_doc **out, umap_repo *repo, const char *path,
+			      const git_oid *tree)
 {
 	char *abs = NULL;
 	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
 	int rc = umap_repo_abspath(&abs, repo, path);
 	if (!rc)
 		rc = umap_doc_open(out, abs, &opts);
+	if (!rc && (rc = umap_repo_bind_file_layers(*out, repo, tree, path))) {
+		umap_doc_free(*out);
+		*out = NULL;
+	}
 	free(abs);
 	return rc;
 }
@@ -87,7 +93,7 @@ static int merge_file(umap_repo_merge_file *f, umap_repo *repo, const git_oid *t
 	}
 	for (int s = 0; s < 3 && !rc; s++) {
 		if (s == 1 && ours_from_worktree && tracked[1])
-			rc = read_worktree_file(&f->docs[1], repo, f->path);
+			rc = read_worktree_file(&f->docs[1], repo, f->path, trees[1]);
 		else
 			rc = read_file(&f->docs[s], repo, trees[s], f->path, tracked[s]);
 	}
@@ -477,13 +483,18 @@ int umap_repo_files_tree(git_oid *tree, umap_repo *repo, const json_t *paths,
 			umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
 			rc = umap_doc_open(&doc, abs, &opts);
 			if (!rc)
+				rc = umap_repo_bind_file_layers(doc, repo, base_tree, json_string_value(p));
+			if (!rc)
 				rc = umap_repo_assign_ids(doc, &assigned);
 			if (!rc && assigned) { /* features added while resolving: their ids go back */
+				umap_doc *written = NULL;
 				rc = umap_doc_save(doc, abs, UMAP_DOC_AS_READ);
-				umap_doc_free(doc);
-				doc = NULL;
 				if (!rc)
-					rc = umap_doc_open(&doc, abs, &opts);
+					rc = umap_doc_open(&written, abs, &opts);
+				if (!rc)
+					rc = umap_repo_carry_layer_ids(written, doc);
+				umap_doc_free(doc);
+				doc = written;
 			}
 			if (!rc)
 				rc = umap_snapshot_add(snap, json_string_value(p), doc);

@@ -174,8 +174,8 @@ modified feature cccc1 "Bassin" in layer "Bassins"
 	umapsync init >/dev/null
 	run_split umapsync import map.umap
 	assert_success
-	# the shared number stays; the copy gets an id of its own beside it
-	assert_equal "$(jq -c '[.layers[] | [._storage.id, (.id | type)]]' map.umap)" '[[12,"null"],[12,"string"]]'
+	# the shared number stays; the copy's id is kept in the repository, not in the file
+	assert_equal "$(jq -c '[.layers[] | [._storage.id, (.id | type)]]' map.umap)" '[[12,"null"],[12,"null"]]'
 	run_split umapsync status
 	# b.umap lies beside it untracked: status lists it, and nothing is to commit
 	assert_output --partial 'nothing to commit'
@@ -199,7 +199,7 @@ modified feature eeee1 "A" in layer "Couche renommée"
 	# import never adds "properties" beside "_storage" (uMap would drop the layer's name)
 	umapsync init >/dev/null
 	umapsync import a.umap >/dev/null
-	assert_equal "$(jq -c '[.layers[] | keys]' a.umap)" '[["_storage","features","type"],["_storage","features","id","type"]]'
+	assert_equal "$(jq -c '[.layers[] | keys]' a.umap)" '[["_storage","features","type"],["_storage","features","type"]]'
 	assert_equal "$(jq -c '[.layers[]._storage | [.name, .color]]' a.umap)" '[["Couche ancienne","Red"],["Copie","Navy"]]'
 	# a merge of both layers' options keeps "_storage"
 	jq '.layers[0]._storage.color = "Blue"' a.umap >ours.umap

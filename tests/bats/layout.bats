@@ -191,3 +191,25 @@ Changes not committed:
 	run grep -c '"coordinates": \[\[' indented.geojson
 	assert_output "$(jq '.features | length' indented.geojson)"
 }
+
+@test "layer identity: import writes no layer id into a .umap; the file downloaded again is the same layers" {
+	jq '.layers |= map(del(._umap_options.id, .properties.id, .id))' "$UMAP/test_upload_data.umap" >m.umap
+	umapsync init >/dev/null
+	run umapsync import m.umap
+	assert_output --partial "m.umap: 2 layers, 3 features, 3 ids assigned"
+	run jq -c '[.layers[] | (._umap_options // .properties).id, .id]' m.umap
+	assert_output '[null,null,null,null]'
+	run umapsync status
+	assert_output "On branch main
+nothing to commit, working files clean"
+	# uMap's next download: the same layers (no ids), the second one edited, order swapped
+	jq '.layers |= reverse | .layers[0].features[0].properties.name = "Changed"' m.umap >x && mv x m.umap
+	run umapsync status
+	assert_line "  modified:   m.umap (0 added, 1 modified, 0 removed)"
+	umapsync commit -m edit >/dev/null
+	umapsync checkout HEAD~1 2>/dev/null
+	run jq -c '[.layers[] | (._umap_options // .properties).id, .id]' m.umap
+	assert_output '[null,null,null,null]'
+	run umapsync status
+	assert_line "nothing to commit, working files clean"
+}
