@@ -285,5 +285,9 @@ int umap_repo_layer_order(umap_repo *repo, const git_oid *tree, const char *laye
 			  int (*cb)(void *ctx, const char *id, size_t len), void *ctx);
 /* Which file holds a layer in a tree (allocated), or NULL. */
 int umap_repo_layer_path(char **path, umap_repo *repo, const git_oid *tree, const char *layer);
+/* The key a layer's options are written under in its file ("properties", "_umap_options"
+ * or "_storage"; a static string), as the layer's meta.json in `tree` records it. */
+int umap_repo_layer_options_key(const char **key, umap_repo *repo, const git_oid *tree,
+				const char *layer);
 
 #endif

@@ -2573,6 +2573,24 @@ int umap_repo_layer_path(char **path, umap_repo *repo, const git_oid *tree, cons
 	return rc;
 }
 
+int umap_repo_layer_options_key(const char **key, umap_repo *repo, const git_oid *tree,
+				const char *layer)
+{
+	*key = umap_options_key(NULL);
+	git_oid layer_tree, meta_id;
+	json_t *meta = NULL;
+	int rc = layer_tree_of(&layer_tree, repo, tree, layer);
+	if (!rc)
+		rc = umap_store_tree_lookup(&meta_id, NULL, umap_repo_store(repo), &layer_tree, META,
+					    "a layer's tree");
+	if (!rc)
+		rc = umap_repo_read_json(&meta, repo, &meta_id, "layer metadata");
+	if (!rc)
+		*key = umap_options_key(json_string_value(json_object_get(meta, "options_key")));
+	json_decref(meta);
+	return rc;
+}
+
 /* A file's identity in a tree: its kind, its layer ids and their subtrees, the map blob. */
 static int file_signature(umap_buf *out, umap_repo *repo, const git_oid *tree, manifest *m,
 			  const char *path)
