@@ -954,9 +954,10 @@ int umap_repo_export_records(umap_repo *repo, const git_oid *tree, const char *p
 }
 
 /* A map file's layers without an id take the ids of the revision's layers they match
- * (SPEC §2 "Layer identity": by position, then name), when those had no id in the file
- * either: the same file downloaded again from uMap, which drops layer ids, is the same
- * layers. A layer that matches none stays id-less: a new layer. */
+ * (SPEC §2 "Layer identity": by position, then name; a layer whose id the file still has
+ * is matched by it): the same file downloaded again from uMap, which drops layer ids, is
+ * the same layers. A layer that matches none stays id-less: a new layer. Only a file with
+ * a layer without id costs the read of the revision's copy. */
 static int match_idless_layers(umap_doc *doc, umap_repo *repo, const git_oid *tree,
 			       manifest_file *mf)
 {
@@ -973,7 +974,7 @@ static int match_idless_layers(umap_doc *doc, umap_repo *repo, const git_oid *tr
 		rc = umap_doc_match_layers(&match, old.doc, doc);
 	for (size_t j = 0; !rc && j < doc->nlayers; j++) {
 		long i = match[j];
-		if (doc->layers[j].id || i < 0 || (size_t)i >= mf->nlayers || !mf->idless[i])
+		if (doc->layers[j].id || i < 0 || (size_t)i >= mf->nlayers)
 			continue;
 		if (!(rc = umap_repo_bind_layer_id(&doc->layers[j], mf->layers[i])))
 			doc->layers[j].id_outside = 1;
@@ -997,7 +998,7 @@ int umap_repo_bind_file_layers(umap_doc *doc, umap_repo *repo, const git_oid *tr
 	if (rc)
 		return rc;
 	manifest_file *mf = manifest_find(&m, path);
-	if (mf && mf->is_map && mf->idless)
+	if (mf && mf->is_map)
 		rc = match_idless_layers(doc, repo, tree, mf);
 	manifest_clear(&m);
 	return rc;
@@ -1071,7 +1072,7 @@ int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid 
 		free(abs);
 		if (!rc && doc && !m.files[i].is_map && m.files[i].nlayers == 1 && doc->nlayers == 1)
 			rc = umap_repo_bind_layer_id(&doc->layers[0], m.files[i].layers[0]);
-		if (!rc && doc && m.files[i].is_map && m.files[i].idless)
+		if (!rc && doc && m.files[i].is_map)
 			rc = match_idless_layers(doc, repo, tree, &m.files[i]);
 		if (!rc && (rc = umap_snapshot_add(snap, path, doc)))
 			umap_doc_free(doc);

@@ -213,3 +213,22 @@ nothing to commit, working files clean"
 	run umapsync status
 	assert_line "nothing to commit, working files clean"
 }
+
+@test "layer identity: a .umap tracked with its layer ids, downloaded again without them, is the same layers" {
+	cp "$EXAMPLES/cycling-lyon.umap" m.umap
+	umapsync init >/dev/null
+	umapsync import m.umap >/dev/null
+	jq '.layers |= map(del(._umap_options.id, .properties.id, .id)) | .layers[1].features[0].properties.name = "Changed"' \
+		m.umap >x && mv x m.umap
+	run umapsync status
+	# the same layers: one feature modified, none added or removed (the ids left the
+	# layers' options, which status notes)
+	assert_line "  modified:   m.umap (0 added, 1 modified, 0 removed, layer options changed)"
+	# kept outside the repository's directory: status would list it as untracked
+	cp m.umap "$BATS_TEST_TMPDIR/downloaded.umap"
+	umapsync commit -m edit >/dev/null
+	run umapsync status
+	assert_line "nothing to commit, working files clean"
+	# no layer id is written back, the rest as downloaded
+	[ "$(umapsync export HEAD m.umap | jq -c .)" = "$(jq -c . "$BATS_TEST_TMPDIR/downloaded.umap")" ]
+}
