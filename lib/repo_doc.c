@@ -958,6 +958,8 @@ int umap_repo_export_records(umap_repo *repo, const git_oid *tree, const char *p
  * is matched by it): the same file downloaded again from uMap, which drops layer ids, is
  * the same layers. A layer that matches none stays id-less: a new layer. Only a file with
  * a layer without id costs the read of the revision's copy. */
+static int layer_options(json_t **out, umap_repo *repo, const git_oid *tree, const char *layer);
+
 static int match_idless_layers(umap_doc *doc, umap_repo *repo, const git_oid *tree,
 			       manifest_file *mf)
 {
@@ -966,12 +968,21 @@ static int match_idless_layers(umap_doc *doc, umap_repo *repo, const git_oid *tr
 		l++;
 	if (l == doc->nlayers)
 		return 0;
-	umap_repo_file old;
-	memset(&old, 0, sizeof(old));
+	/* the revision's layers as the file had them: ids where written, and their options
+	 * (names); their features are not read */
+	umap_doc *old = NULL;
 	long *match = NULL;
-	int rc = read_file(&old, repo, tree, mf, 0);
+	int rc = umap_doc_new(&old, UMAP_DOC_MAP);
+	for (size_t i = 0; !rc && i < mf->nlayers; i++) {
+		json_t *options = NULL;
+		rc = layer_options(&options, repo, tree, mf->layers[i]);
+		if (!rc)
+			rc = umap_doc_add_layer(NULL, old, mf->idless && mf->idless[i] ? NULL : mf->layers[i],
+						options);
+		json_decref(options);
+	}
 	if (!rc)
-		rc = umap_doc_match_layers(&match, old.doc, doc);
+		rc = umap_doc_match_layers(&match, old, doc);
 	for (size_t j = 0; !rc && j < doc->nlayers; j++) {
 		long i = match[j];
 		if (doc->layers[j].id || i < 0 || (size_t)i >= mf->nlayers)
@@ -980,11 +991,7 @@ static int match_idless_layers(umap_doc *doc, umap_repo *repo, const git_oid *tr
 			doc->layers[j].id_outside = 1;
 	}
 	free(match);
-	if (old.blobs && old.doc)
-		for (size_t b = 0; b < old.doc->nlayers; b++)
-			free(old.blobs[b]);
-	free(old.blobs);
-	umap_doc_free(old.doc);
+	umap_doc_free(old);
 	return rc;
 }
 
