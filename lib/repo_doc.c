@@ -754,8 +754,8 @@ static int assemble_file(umap_buf *text, git_oid ***blobs_out, umap_repo *repo,
 }
 
 /* The document of a file's assembled text, which it takes with the blob ids; its map
- * layers without an id in the file take the manifest's id when `bind_idless` (a copy only
- * compared with the work tree keeps them id-less, as the file has them). */
+ * layers without an id in the file take the manifest's id, in memory only, when
+ * `bind_idless` (an exported copy needs none: it is written as the file was). */
 static int file_doc(umap_repo_file *out, umap_buf *text, git_oid **blobs, manifest_file *mf,
 		    int bind_idless)
 {
@@ -792,15 +792,13 @@ static int file_doc(umap_repo_file *out, umap_buf *text, git_oid **blobs, manife
 	return 0;
 }
 
-/* A revision's copy of a file, its id-less map layers bound to the manifest's ids when
- * `bind_idless` (see file_doc). */
-static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, manifest_file *mf,
-		     int bind_idless)
+/* A revision's copy of a file, its id-less map layers bound to the manifest's ids. */
+static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, manifest_file *mf)
 {
 	umap_buf text = UMAP_BUF_INIT;
 	git_oid **blobs = NULL;
 	int rc = assemble_file(&text, &blobs, repo, tree, mf);
-	return rc ? rc : file_doc(out, &text, blobs, mf, bind_idless);
+	return rc ? rc : file_doc(out, &text, blobs, mf, 1);
 }
 
 int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tree,
@@ -817,7 +815,7 @@ int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tre
 			continue;
 		found = 1;
 		if (!(rc = umap_snapshot_add(snap, m.files[i].path, NULL)))
-			rc = read_file(&snap->files[snap->nfiles - 1], repo, tree, &m.files[i], 1);
+			rc = read_file(&snap->files[snap->nfiles - 1], repo, tree, &m.files[i]);
 	}
 	if (!rc && only_path && !found)
 		rc = umap_error_set(UMAP_ENOTFOUND, "'%s' is not tracked in that revision", only_path);
