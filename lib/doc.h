@@ -283,6 +283,20 @@ int umap_uuid_v4(char out[37]);
  * features that did not change. Other layout flags are ignored. */
 #define UMAP_DOC_AS_READ 0x200u
 int umap_doc_write(umap_buf *out, umap_doc *doc, unsigned flags);
+/* Writes a document built in memory whose features the caller holds elsewhere (a merge's
+ * skeleton, or a revision's copy written over a working file), laid out as `layout` says:
+ * layer i gets counts[i] features (counts NULL: its own number), each appended to
+ * `out` by put(put_data, out, i, j, depth), where depth is the feature's nesting in the
+ * document (for umap_json_relayout_at). `out` only ever grows at its end, so `put` may hand
+ * its bytes on and empty it (a merge written as it goes). `like` (or NULL) is the file the
+ * text replaces, read in that layout: a map or layer member whose value it holds unchanged
+ * is written from its bytes (numbers keep their spelling); doc's layer i is like's layer
+ * like_layers[i] (SIZE_MAX: none). Other members are laid out from doc's own bytes. */
+typedef int (*umap_doc_feature_fn)(void *data, umap_buf *out, size_t layer, size_t index,
+				   size_t depth);
+int umap_doc_write_framed(umap_buf *out, umap_doc *doc, const umap_layout *layout,
+			  const size_t *counts, umap_doc_feature_fn put, void *put_data,
+			  umap_doc *like, const size_t *like_layers);
 /* Whether the document's bytes are laid out as doc->layout says (a file as read), rather
  * than a revision's compact copy to be laid out anew. */
 int umap_doc_bytes_in_layout(const umap_doc *doc);

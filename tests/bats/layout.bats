@@ -232,3 +232,45 @@ nothing to commit, working files clean"
 	# no layer id is written back, the rest as downloaded
 	[ "$(umapsync export HEAD m.umap | jq -c .)" = "$(jq -c . "$BATS_TEST_TMPDIR/downloaded.umap")" ]
 }
+
+# A JSON file laid out by hand: indented by $2 spaces, each feature on one line when $3 is
+# "lines", coordinate arrays on one line always (as umapsync writes an indented file).
+relay() {
+	python3 - "$1" "$2" "${3:-}" <<'PY'
+import json, sys
+doc, ind, lines = json.load(open(sys.argv[1])), int(sys.argv[2]), sys.argv[3] == "lines"
+def dump(v, lvl, key=None):
+    pad, inner = " " * (ind * lvl), " " * (ind * (lvl + 1))
+    if key == "coordinates" or (lines and isinstance(v, dict) and v.get("type") == "Feature"):
+        return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+    if isinstance(v, dict) and v:
+        return "{\n" + ",\n".join(inner + json.dumps(k) + ": " + dump(x, lvl + 1, k) for k, x in v.items()) + "\n" + pad + "}"
+    if isinstance(v, list) and v:
+        return "[\n" + ",\n".join(inner + dump(x, lvl + 1) for x in v) + "\n" + pad + "]"
+    return json.dumps(v, ensure_ascii=False)
+print(dump(doc, 0))
+PY
+}
+
+@test "merge-file: a rebuilt merge (layer options changed) keeps OURS' one-line layout and spellings" {
+	printf '%s' '{"type":"umap","uri":"http://x/m/1","properties":{"name":"M","zoom":5},"geometry":{"type":"Point","coordinates":[1.0,2.50]},"layers":[{"type":"FeatureCollection","features":[{"type":"Feature","id":"a","properties":{"name":"A","v":1.0},"geometry":{"type":"Point","coordinates":[1,2]}},{"type":"Feature","id":"b","properties":{"name":"B"},"geometry":{"type":"Point","coordinates":[3,4]}}],"_umap_options":{"name":"L1","color":"red"}}]}' >base.umap
+	sed 's/"name":"B"/"name":"B2"/; s/"name":"A"/"name":"A2"/' base.umap >ours.umap
+	sed 's/"color":"red"/"color":"blue"/; s/"v":1.0/"v":1.0,"w":2.50/' base.umap >theirs.umap
+	run_split umapsync merge-file -p base.umap ours.umap theirs.umap
+	assert_success
+	# OURS with their two changes: one line, member order, 1.0 and 2.50 as written
+	assert_equal "$output" "$(sed 's/"color":"red"/"color":"blue"/; s/"v":1.0/"v":1.0,"w":2.50/' ours.umap)"
+	umapsync merge-file base.umap ours.umap theirs.umap
+	[ "$(wc -l <ours.umap)" -eq 0 ]
+}
+
+@test "merge-file: group layers merge in OURS' layout: indent 4, one feature a line or indented" {
+	for style in lines indented; do
+		relay "$UMAP/group_layers.umap" 4 "$style" >base.umap
+		sed 's/"name": *"Parc"/"name": "Jardin"/' base.umap >ours.umap
+		sed 's/"name": *"Gare"/"name": "Gare SNCF"/; s/"name": "Divers",/"name": "Autres",/' base.umap >theirs.umap
+		run_split umapsync merge-file -p base.umap ours.umap theirs.umap
+		assert_success
+		assert_equal "$output" "$(sed 's/"name": *"Gare"/"name": "Gare SNCF"/; s/"name": "Divers",/"name": "Autres",/' ours.umap)"
+	done
+}
