@@ -406,9 +406,13 @@ static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid 
 		if (!differs)
 			continue;
 		umap_snapshot *one = NULL;
-		if (umap_repo_read_tree(&one, repo, new_tree, new_paths[i]) ||
-		    umap_repo_file_text(append_to_buf, &texts[i], one->files[0].doc))
+		char *abs = NULL;
+		/* the file it replaces lends the spellings of the features it holds unchanged */
+		if (umap_repo_abspath(&abs, repo, new_paths[i]) ||
+		    umap_repo_read_tree(&one, repo, new_tree, new_paths[i]) ||
+		    umap_repo_file_text(append_to_buf, &texts[i], one->files[0].doc, abs))
 			die_lib(NULL);
+		free(abs);
 		if (!texts[i].ptr && umap_buf_puts(&texts[i], ""))
 			die("out of memory");
 		/* keep the document and its blob ids to seed the status cache */

@@ -125,6 +125,10 @@ int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tre
  * without reading it into a document. UMAP_ENOTFOUND when it is not tracked there. */
 int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
 		     umap_json_sink sink, void *ctx);
+/* The same for a document umap_repo_read_tree gave (unchanged since), to `sink`. Both take
+ * the bytes of each feature the working file (work_path, absolute; NULL or missing: none)
+ * holds with the same value, so that its numbers keep their spelling (1.0, 1e3). */
+int umap_repo_file_text(umap_json_sink sink, void *ctx, umap_doc *doc, const char *work_path);
 /* Every feature of tracked file `path` at `tree`, in document order, as RFC 8142 records
  * (RS, the feature's JSON as stored, LF), to `sink` a megabyte at a time. A layer file's
  * features are read from their blobs one at a time, so that memory holds one feature and
@@ -132,8 +136,6 @@ int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
  * (umap_geojsonseq_write_doc). UMAP_ENOTFOUND when it is not tracked there. */
 int umap_repo_export_records(umap_repo *repo, const git_oid *tree, const char *path,
 			     umap_json_sink sink, void *ctx);
-/* The same for a document umap_repo_read_tree gave (unchanged since), to `sink`. */
-int umap_repo_file_text(umap_json_sink sink, void *ctx, umap_doc *doc);
 /* Reads the working files of the paths tracked in `tree` (streaming; trees built lazily).
  * A file that no longer exists is listed with doc NULL and `missing` set. The pending rm
  * and mv (below) are applied: a removed file is listed with `removed` set and not read, a

@@ -828,8 +828,109 @@ int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tre
 	return 0;
 }
 
-int umap_repo_file_text(umap_json_sink sink, void *ctx, umap_doc *doc)
+/* A revision's copy written over the working file it replaces: each feature whose canonical
+ * form is the revision's (the same value) is written from the working file's bytes, laid
+ * out anew only where the layouts differ, so that the spelling of its numbers (1.0, 1e3,
+ * 4.8320) survives a checkout or an export (docs/REPOSITORY.md "One blob per feature").
+ * Equal canonical forms are equal blobs: this picks a spelling, never a value. */
+#define SPELLED_CHUNK ((size_t)1 << 20)
+typedef struct spelled {
+	umap_doc *rev, *work;
+	size_t *in_work;         /* rev layer i is work's layer in_work[i] (SIZE_MAX: none) */
+	umap_layout feature_layout;
+	umap_buf canonical;
+	umap_json_sink sink;
+	void *ctx;
+	size_t taken;            /* features written from the working file */
+} spelled;
+
+static int spelled_drain(spelled *s, umap_buf *out, int last)
 {
+	if (!last && out->len < SPELLED_CHUNK)
+		return 0;
+	int rc = out->len ? s->sink(s->ctx, out->ptr, out->len) : 0;
+	umap_buf_clear(out);
+	return rc;
+}
+
+static int put_spelled_feature(void *data, umap_buf *out, size_t layer, size_t index, size_t depth)
+{
+	spelled *s = data;
+	const umap_feature *f = &s->rev->layers[layer].features[index];
+	const char *bytes = s->rev->data + f->offset;
+	size_t length = f->length;
+	size_t wl = s->in_work[layer];
+	if (wl != SIZE_MAX && f->id) {
+		umap_layer *w = &s->work->layers[wl];
+		long j = umap_layer_find(s->work, w, f->id);
+		const umap_feature *g = j >= 0 ? &w->features[j] : NULL;
+		umap_buf_clear(&s->canonical);
+		if (g && g->length &&
+		    umap_repo_canonical_fast(&s->canonical, s->work->data + g->offset, g->length) &&
+		    s->canonical.len == length && !memcmp(s->canonical.ptr, bytes, length)) {
+			bytes = s->work->data + g->offset;
+			length = g->length;
+			s->taken++;
+		}
+	}
+	int rc = umap_json_relayout_at(out, bytes, length, &s->feature_layout, depth);
+	return rc ? rc : spelled_drain(s, out, 0);
+}
+
+/* The working file at `path` as a document to take spellings from, or NULL (none there, or
+ * one umapsync cannot read: then the revision's copy is written as it is). */
+static umap_doc *working_copy(const char *path)
+{
+	umap_doc *work = NULL;
+	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+	opts.allow_duplicate_ids = 1;
+	if (!path || access(path, R_OK) || umap_doc_open(&work, path, &opts)) {
+		umap_error_clear();
+		return NULL;
+	}
+	return work;
+}
+
+static int write_spelled(umap_json_sink sink, void *ctx, umap_doc *rev, umap_doc *work)
+{
+	spelled s = { rev, work, NULL, rev->layout, UMAP_BUF_INIT, sink, ctx, 0 };
+	if (rev->layout.lines || !rev->layout.indent)
+		s.feature_layout = (umap_layout){ 0, rev->layout.spaced, 0, 0, rev->layout.ascii, 0 };
+	long *match = NULL;
+	umap_buf out = UMAP_BUF_INIT;
+	int rc = umap_doc_match_layers(&match, work, rev);
+	if (!rc && !(s.in_work = calloc(rev->nlayers + 1, sizeof(*s.in_work))))
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < rev->nlayers; i++)
+		s.in_work[i] = match[i] >= 0 ? (size_t)match[i] : SIZE_MAX;
+	/* its members' bytes only where they are laid out as the copy will be */
+	if (!rc)
+		rc = umap_doc_write_framed(&out, rev, &rev->layout, NULL, put_spelled_feature, &s,
+					   umap_doc_bytes_in_layout(work) &&
+							   work->layout.indent == rev->layout.indent &&
+							   work->layout.spaced == rev->layout.spaced
+						   ? work
+						   : NULL,
+					   s.in_work);
+	if (!rc)
+		rc = spelled_drain(&s, &out, 1);
+	free(match);
+	free(s.in_work);
+	umap_buf_dispose(&out);
+	umap_buf_dispose(&s.canonical);
+	return rc;
+}
+
+int umap_repo_file_text(umap_json_sink sink, void *ctx, umap_doc *doc, const char *work_path)
+{
+	umap_doc *work = doc->data ? working_copy(work_path) : NULL;
+	if (work) {
+		int rc = write_spelled(sink, ctx, doc, work);
+		umap_doc_free(work);
+		if (rc && rc != UMAP_ENOMEM && rc != UMAP_EIO)
+			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of %s: ", doc->source_name);
+		return rc;
+	}
 	/* in the copy's own layout, the document copies its features' bytes: faster than
 	 * tokens (a checkout of 100k features, 20%) */
 	if (doc->layout.known && doc->data && !umap_doc_bytes_in_layout(doc)) {
@@ -873,6 +974,7 @@ int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
 		return rc;
 	umap_buf text = UMAP_BUF_INIT;
 	git_oid **blobs = NULL;
+	char *abs = NULL;
 	rc = assemble_file(&text, &blobs, repo, tree, mf);
 	umap_layout read, recorded;
 	if (!rc) {
@@ -880,7 +982,10 @@ int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
 		recorded = read;
 		umap_layout_from_json(&recorded, mf->layout);
 	}
-	if (!rc && mf->layout) {
+	/* a working file there lends its spellings to the features it holds unchanged */
+	if (!rc && umap_repo_abspath(&abs, repo, path))
+		umap_error_clear();
+	if (!rc && mf->layout && (!abs || access(abs, R_OK))) {
 		/* what umap_doc_write(UMAP_DOC_AS_READ) of the revision's copy does (its compact
 		 * text laid out anew), from the assembled text, without a document of it */
 		for (size_t l = 0; l < mf->nlayers; l++)
@@ -895,12 +1000,13 @@ int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
 		memset(&one, 0, sizeof(one));
 		rc = file_doc(&one, &text, blobs, mf, 0);
 		if (!rc)
-			rc = umap_repo_file_text(sink, ctx, one.doc);
+			rc = umap_repo_file_text(sink, ctx, one.doc, abs);
 		umap_doc_free(one.doc);
 		for (size_t l = 0; one.blobs && l < mf->nlayers; l++)
 			free(one.blobs[l]);
 		free(one.blobs);
 	}
+	free(abs);
 	umap_buf_dispose(&text); /* a file that could not be assembled */
 	manifest_clear(&m);
 	return rc;

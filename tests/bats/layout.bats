@@ -85,7 +85,7 @@ nothing to commit, working files clean"
 	umapsync export HEAD n.geojson >out.geojson
 	grep -F '"id":12345678901234567890' out.geojson
 	grep -F '"big":9007199254740993,"z":-0' out.geojson
-	grep -F '"coordinates":[-0.0,1.5]' out.geojson
+	grep -F '"r":1.0,"e":1e3},"geometry":{"type":"Point","coordinates":[-0.0,1.50]}' out.geojson
 	grep -F '{"big":12345678901234567890}' out.geojson
 	# and so does the feature import gave an id, where its values did not change
 	grep -F '{"type":"Feature","properties":{"big":12345678901234567890},"geometry":null,"id":"' n.geojson
@@ -273,4 +273,41 @@ PY
 		assert_success
 		assert_equal "$output" "$(sed 's/"name": *"Gare"/"name": "Gare SNCF"/; s/"name": "Divers",/"name": "Autres",/' ours.umap)"
 	done
+}
+
+@test "numbers: export and checkout keep the spellings of the features the working file holds unchanged" {
+	printf '%s\n' '{"type":"FeatureCollection","features":[' \
+		'{"type":"Feature","id":"a","properties":{"r":1.0,"e":1e3,"z":-0.0,"big":12345678901234567890},"geometry":{"type":"Point","coordinates":[4.8320,1.50]}},' \
+		'{"type":"Feature","id":"b","properties":{"s":4.8320},"geometry":null}' \
+		']}' >n.geojson
+	umapsync init >/dev/null
+	umapsync import n.geojson >/dev/null
+	cp n.geojson "$BATS_TEST_TMPDIR/imported"
+	umapsync export HEAD n.geojson >"$BATS_TEST_TMPDIR/out"
+	cmp "$BATS_TEST_TMPDIR/imported" "$BATS_TEST_TMPDIR/out"
+	sed -i 's/"s":4.8320/"s":5/' n.geojson
+	umapsync commit -m edit >/dev/null
+	umapsync checkout HEAD~1 2>/dev/null
+	# a: as the working file held it; b: changed there, so from the revision (4.8320 is 4.832)
+	run cat n.geojson
+	assert_output "$(sed 's/"s":4.8320/"s":4.832/' "$BATS_TEST_TMPDIR/imported")"
+	run umapsync status
+	assert_line "nothing to commit, working files clean"
+}
+
+@test "numbers: an indented .umap keeps Python's 1.0 and 20.0 through checkout, map and layer options too" {
+	printf '%s' '{"type":"umap","properties":{"name":"M","zoom":5.0},"geometry":{"type":"Point","coordinates":[2.0,48.5]},"layers":[{"type":"FeatureCollection","features":[{"type":"Feature","id":"aaaa1","properties":{"name":"A","h":10.0},"geometry":{"type":"Point","coordinates":[2.0,48.0]}},{"type":"Feature","id":"aaaa2","properties":{"name":"B","h":20.0},"geometry":{"type":"Point","coordinates":[2.5,48.25]}}],"_umap_options":{"name":"L","opacity":1.0}}]}' >src.json
+	relay src.json 2 >m.umap
+	rm src.json
+	grep -F '"zoom": 5.0' m.umap
+	umapsync init >/dev/null
+	umapsync import m.umap >/dev/null
+	cp m.umap "$BATS_TEST_TMPDIR/imported"
+	umapsync export HEAD m.umap >"$BATS_TEST_TMPDIR/out"
+	cmp "$BATS_TEST_TMPDIR/imported" "$BATS_TEST_TMPDIR/out"
+	sed -i 's/"name": "B"/"name": "C"/' m.umap
+	umapsync commit -m edit >/dev/null
+	umapsync checkout HEAD~1 2>/dev/null
+	run cat m.umap
+	assert_output "$(sed 's/"h": 20.0/"h": 20/' "$BATS_TEST_TMPDIR/imported")"
 }
