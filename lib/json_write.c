@@ -735,8 +735,10 @@ static int relayout(umap_buf *out, const char *data, size_t len, const umap_layo
 			if (!rc && umap_buf_puts(out, indent || spaced ? ": " : ":"))
 				rc = UMAP_ENOMEM;
 			next_inline = n == 13 && !memcmp(raw, "\"coordinates\"", 13);
+			/* in an indented file, only features are one a line: a layer, which holds
+			 * them, stays indented */
 			next_lines = (n == 10 && !memcmp(raw, "\"features\"", 10)) ||
-				     (n == 8 && !memcmp(raw, "\"layers\"", 8));
+				     (n == 8 && !memcmp(raw, "\"layers\"", 8) && !layout->indent);
 			continue;
 		} else if (tok.type == UMAP_TOKEN_STRING && layout->ascii) {
 			rc = put_ascii_token(out, raw, n);

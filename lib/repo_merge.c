@@ -267,6 +267,23 @@ static int write_merged(umap_buf *text, const umap_repo_merge_file *f)
 	return rc;
 }
 
+static int append_to_buf(void *ctx, const char *data, size_t len)
+{
+	return umap_buf_put(ctx, data, len) ? oom() : 0;
+}
+
+/* Their revision's copy of a file only they changed, written over the working file: the
+ * features the working file holds with the same value keep its bytes (their spelling). */
+static int write_theirs(umap_buf *text, umap_repo *repo, const umap_repo_merge_file *f)
+{
+	char *abs = NULL;
+	int rc = umap_repo_abspath(&abs, repo, f->path);
+	if (!rc)
+		rc = umap_repo_file_text(append_to_buf, text, f->docs[2], abs);
+	free(abs);
+	return rc;
+}
+
 int umap_repo_merge_write_worktree(umap_repo *repo, umap_repo_merge *m)
 {
 	int rc = 0;
@@ -282,7 +299,7 @@ int umap_repo_merge_write_worktree(umap_repo *repo, umap_repo_merge *m)
 		if (f->result)
 			rc = write_merged(&text, f);
 		else if (f->docs[2])
-			rc = umap_doc_write(&text, f->docs[2], UMAP_DOC_AS_READ);
+			rc = write_theirs(&text, repo, f);
 		else /* umap_repo_merge_snapshot took it */
 			rc = umap_error_set(UMAP_EUSAGE, "%s: write the working files before taking the snapshot", f->path);
 		if (!rc)

@@ -311,3 +311,34 @@ PY
 	run cat m.umap
 	assert_output "$(sed 's/"h": 20.0/"h": 20/' "$BATS_TEST_TMPDIR/imported")"
 }
+
+@test "numbers: merge writes a file only the other branch changed with the working file's spellings" {
+	printf '%s' '{"type":"umap","properties":{"name":"M","zoom":5.0},"layers":[{"type":"FeatureCollection","features":[{"type":"Feature","id":"aaaa1","properties":{"name":"A","h":10.0},"geometry":{"type":"Point","coordinates":[2.0,48.0]}},{"type":"Feature","id":"aaaa2","properties":{"name":"B","h":20.0},"geometry":null}],"_umap_options":{"name":"L","opacity":1.0}}]}' >m.umap
+	echo '{"type":"FeatureCollection","features":[{"type":"Feature","id":"n1","properties":{"v":1},"geometry":null}]}' >n.geojson
+	umapsync init >/dev/null
+	umapsync import m.umap n.geojson >/dev/null
+	umapsync branch feat
+	umapsync switch feat 2>/dev/null
+	sed -i 's/"name":"B"/"name":"C"/' m.umap
+	umapsync commit -m c >/dev/null
+	umapsync switch main 2>/dev/null
+	sed -i 's/"v":1/"v":2/' n.geojson
+	umapsync commit -m n >/dev/null
+	umapsync merge feat >/dev/null
+	# their feature C comes from the revision (20.0 is 20); the rest as the file held it
+	run cat m.umap
+	assert_output '{"type":"umap","properties":{"name":"M","zoom":5.0},"layers":[{"type":"FeatureCollection","features":[{"type":"Feature","id":"aaaa1","properties":{"name":"A","h":10.0},"geometry":{"type":"Point","coordinates":[2.0,48.0]}},{"type":"Feature","id":"aaaa2","properties":{"name":"C","h":20},"geometry":null}],"_umap_options":{"name":"L","opacity":1.0}}]}'
+}
+
+@test "layout: the example map (indented, one feature a line, inline objects) exports byte for byte" {
+	cp "$EXAMPLES/cycling-lyon.umap" m.umap
+	umapsync init >/dev/null
+	umapsync import m.umap >/dev/null
+	umapsync export HEAD m.umap >"$BATS_TEST_TMPDIR/out"
+	cmp "$EXAMPLES/cycling-lyon.umap" "$BATS_TEST_TMPDIR/out"
+	# without the working file: the recorded layout, each layer indented, one feature a line
+	mv m.umap "$BATS_TEST_TMPDIR/m.umap"
+	umapsync export HEAD m.umap >"$BATS_TEST_TMPDIR/out"
+	[ "$(grep -c '^        {"type": "Feature", "id": "' "$BATS_TEST_TMPDIR/out")" -eq 14 ]
+	[ "$(grep -c '^    {$' "$BATS_TEST_TMPDIR/out")" -eq 2 ]
+}
