@@ -2119,7 +2119,8 @@ static int write_framed(writer *w, unsigned flags)
 	if (layout.lines || !layout.indent)
 		fr.feature_layout = (umap_layout){ 0, layout.spaced, 0, 0, layout.ascii, 0 };
 	umap_doc *skeleton = NULL;
-	size_t *counts = calloc(2 * r->nlayers + 1, sizeof(*counts)), *in_ours = counts + r->nlayers;
+	size_t *counts = calloc(2 * r->nlayers + 1, sizeof(*counts));
+	size_t *in_ours = counts ? counts + r->nlayers : NULL;
 	int rc = counts ? build_doc(&skeleton, r, 0) : umap_error_set(UMAP_ENOMEM, "out of memory");
 	for (size_t i = 0; !rc && i < r->nlayers; i++) {
 		const umap_layer *src = r->layers[i].src[UMAP_MERGE_OURS];
@@ -2129,6 +2130,7 @@ static int write_framed(writer *w, unsigned flags)
 	if (!rc)
 		rc = umap_doc_write_framed(w->out, skeleton, &layout, counts, put_framed_feature, &fr,
 					   umap_doc_bytes_in_layout(ours) ? ours : NULL, in_ours);
+	free(counts);
 	umap_doc_free(skeleton);
 	return rc;
 }
