@@ -842,6 +842,8 @@ typedef struct spelled {
 	umap_json_sink sink;
 	void *ctx;
 	size_t taken;            /* features written from the working file */
+	int copy_as_is;          /* its features are one a line, spaced as the copy's will be:
+				  * a feature taken from it is copied, not laid out again */
 } spelled;
 
 static int spelled_drain(spelled *s, umap_buf *out, int last)
@@ -864,16 +866,22 @@ static int put_spelled_feature(void *data, umap_buf *out, size_t layer, size_t i
 		umap_layer *w = &s->work->layers[wl];
 		long j = umap_layer_find(s->work, w, f->id);
 		const umap_feature *g = j >= 0 ? &w->features[j] : NULL;
+		const char *wb = g ? s->work->data + g->offset : NULL;
 		umap_buf_clear(&s->canonical);
+		/* the same bytes (a compact file) need no canonical form to be the same */
 		if (g && g->length &&
-		    umap_repo_canonical_fast(&s->canonical, s->work->data + g->offset, g->length) &&
-		    s->canonical.len == length && !memcmp(s->canonical.ptr, bytes, length)) {
+		    ((g->length == length && !memcmp(wb, bytes, length)) ||
+		     (umap_repo_canonical_fast(&s->canonical, wb, g->length) &&
+		      s->canonical.len == length && !memcmp(s->canonical.ptr, bytes, length)))) {
 			bytes = s->work->data + g->offset;
 			length = g->length;
 			s->taken++;
 		}
 	}
-	int rc = umap_json_relayout_at(out, bytes, length, &s->feature_layout, depth);
+	int as_is = bytes != s->rev->data + f->offset && s->copy_as_is &&
+		    !memchr(bytes, '\n', length);
+	int rc = !as_is ? umap_json_relayout_at(out, bytes, length, &s->feature_layout, depth)
+			: umap_buf_put(out, bytes, length) ? UMAP_ENOMEM : 0;
 	return rc ? rc : spelled_drain(s, out, 0);
 }
 
@@ -893,9 +901,13 @@ static umap_doc *working_copy(const char *path)
 
 static int write_spelled(umap_json_sink sink, void *ctx, umap_doc *rev, umap_doc *work)
 {
-	spelled s = { rev, work, NULL, rev->layout, UMAP_BUF_INIT, sink, ctx, 0 };
+	spelled s = { rev, work, NULL, rev->layout, UMAP_BUF_INIT, sink, ctx, 0, 0 };
 	if (rev->layout.lines || !rev->layout.indent)
 		s.feature_layout = (umap_layout){ 0, rev->layout.spaced, 0, 0, rev->layout.ascii, 0 };
+	s.copy_as_is = umap_doc_bytes_in_layout(work) && !s.feature_layout.indent &&
+		       (work->layout.lines || !work->layout.indent) &&
+		       work->layout.spaced == s.feature_layout.spaced &&
+		       work->layout.ascii == s.feature_layout.ascii;
 	long *match = NULL;
 	umap_buf out = UMAP_BUF_INIT;
 	int rc = umap_doc_match_layers(&match, work, rev);
