@@ -1951,10 +1951,42 @@ static int drain(writer *w, int last)
 	return rc;
 }
 
+/* A feature taken from BASE or THEIRS, revision copies (spell_as_ours): its text with
+ * OURS' spelling of the numbers whose value OURS' version of it has. 1 when `out` holds
+ * that text, 0 when the bytes are to be written as they are. */
+static int spelled_as_ours(umap_buf *out, umap_merge_result *r, merged_layer *ml,
+			   const merged_feature *f, int *rc)
+{
+	*rc = 0;
+	const flist *src = ml->fl[f->side], *ours = ml->fl[UMAP_MERGE_OURS];
+	const umap_doc *ds = r->docs[f->side], *dour = r->docs[UMAP_MERGE_OURS];
+	if (!r->opts.spell_as_ours || f->side == UMAP_MERGE_OURS || f->side == SIDE_MERGED ||
+	    !ours || !src || !ds->data || !dour->data || !fl_length(src, f->index))
+		return 0;
+	const char *id = fl_id(src, f->index);
+	long j = id && id[0] != '\x01' ? fl_find(ours, id) : -1;
+	if (j < 0 || !fl_length(ours, (size_t)j))
+		return 0;
+	const char *bytes = ds->data + fl_offset(src, f->index);
+	size_t length = fl_length(src, f->index);
+	umap_buf_clear(out);
+	*rc = umap_json_respell(out, bytes, length, dour->data + fl_offset(ours, (size_t)j),
+				fl_length(ours, (size_t)j));
+	return !*rc && (out->len != length || memcmp(out->ptr, bytes, length));
+}
+
 static int write_feature(writer *w, merged_layer *ml, const merged_feature *f,
 			 const feature_style *st)
 {
 	umap_merge_result *r = w->r;
+	umap_buf text = UMAP_BUF_INIT;
+	int rc;
+	if (spelled_as_ours(&text, r, ml, f, &rc) || rc) {
+		if (!rc)
+			rc = write_styled(w->out, text.ptr, text.len, st);
+		umap_buf_dispose(&text);
+		return rc ? rc : drain(w, 0);
+	}
 	if (f->side != SIDE_MERGED) {
 		umap_doc *doc = r->docs[f->side];
 		const flist *src = ml->fl[f->side];
@@ -1962,13 +1994,12 @@ static int write_feature(writer *w, merged_layer *ml, const merged_feature *f,
 		if (doc->data && length &&
 		    (memchr(doc->data + offset, '\n', length) != NULL) == st->multiline) {
 			copied(w, f->side, offset + length);
-			int rc = umap_buf_put(w->out, doc->data + offset, length);
+			rc = umap_buf_put(w->out, doc->data + offset, length);
 			return rc ? rc : drain(w, 0);
 		}
 	}
 	json_t *tree;
-	umap_buf text = UMAP_BUF_INIT;
-	int rc = feature_tree(&tree, r, ml, f);
+	rc = feature_tree(&tree, r, ml, f);
 	if (!rc)
 		rc = f->side == SIDE_MERGED ? merged_text(&text, r, ml, f, tree)
 					    : umap_json_write(&text, tree, UMAP_JSON_COMPACT);
@@ -2062,7 +2093,14 @@ static int put_framed_feature(void *data, umap_buf *out, size_t layer, size_t in
 	merged_layer *ml = &r->layers[layer];
 	const merged_feature *f = &ml->features[index];
 	const umap_layout *as = &fr->feature_layout;
+	umap_buf text = UMAP_BUF_INIT;
 	int rc;
+	if (spelled_as_ours(&text, r, ml, f, &rc) || rc) {
+		if (!rc)
+			rc = umap_json_relayout_at(out, text.ptr, text.len, as, depth);
+		umap_buf_dispose(&text);
+		return rc ? rc : drain(w, 0);
+	}
 	if (f->side != SIDE_MERGED && r->docs[f->side]->data &&
 	    fl_length(ml->fl[f->side], f->index)) {
 		const char *bytes = r->docs[f->side]->data;
@@ -2075,7 +2113,6 @@ static int put_framed_feature(void *data, umap_buf *out, size_t layer, size_t in
 		return rc ? rc : drain(w, 0);
 	}
 	json_t *tree;
-	umap_buf text = UMAP_BUF_INIT;
 	rc = feature_tree(&tree, r, ml, f);
 	if (!rc)
 		rc = f->side == SIDE_MERGED ? merged_text(&text, r, ml, f, tree)

@@ -93,10 +93,14 @@ typedef struct umap_conflict {
 typedef struct umap_merge_options {
 	unsigned int version;
 	umap_merge_favor favor;
+	/* BASE and THEIRS are a repository's revision copies (numbers in their canonical
+	 * form) and OURS the user's file: a feature taken from them is written with OURS'
+	 * spelling of each number whose value it kept there (1.0 stays 1.0) */
+	int spell_as_ours;
 } umap_merge_options;
 
 #define UMAP_MERGE_OPTIONS_VERSION 1
-#define UMAP_MERGE_OPTIONS_INIT { UMAP_MERGE_OPTIONS_VERSION, UMAP_MERGE_FAVOR_OURS }
+#define UMAP_MERGE_OPTIONS_INIT { UMAP_MERGE_OPTIONS_VERSION, UMAP_MERGE_FAVOR_OURS, 0 }
 
 typedef struct umap_merge_result umap_merge_result; /* opaque */
 

@@ -116,8 +116,10 @@ static int merge_file(umap_repo_merge_file *f, umap_repo *repo, const git_oid *t
 	for (int s = 0; s < 3 && !rc; s++)
 		if (!f->docs[s])
 			rc = umap_doc_new(&f->docs[s], kind);
+	umap_merge_options spelled = *opts;
+	spelled.spell_as_ours = ours_from_worktree && tracked[1];
 	if (!rc)
-		rc = umap_merge(&f->result, f->docs[0], f->docs[1], f->docs[2], opts);
+		rc = umap_merge(&f->result, f->docs[0], f->docs[1], f->docs[2], &spelled);
 	if (rc)
 		return umap_error_prefix(rc, "%s: ", f->path);
 	umap_doc *merged = NULL;

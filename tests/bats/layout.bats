@@ -342,3 +342,21 @@ PY
 	[ "$(grep -c '^        {"type": "Feature", "id": "' "$BATS_TEST_TMPDIR/out")" -eq 14 ]
 	[ "$(grep -c '^    {$' "$BATS_TEST_TMPDIR/out")" -eq 2 ]
 }
+
+@test "numbers: a feature merge takes from the other branch keeps the working file's spelling of its unchanged numbers" {
+	printf '%s' '{"type":"umap","properties":{"name":"M"},"layers":[{"type":"FeatureCollection","features":[{"type":"Feature","id":"aaaa1","properties":{"name":"A","h":10.0},"geometry":{"type":"Point","coordinates":[2.0,48.0]}},{"type":"Feature","id":"aaaa2","properties":{"name":"B","h":20.0},"geometry":null}],"_umap_options":{"name":"L"}}]}' >m.umap
+	umapsync init >/dev/null
+	umapsync import m.umap >/dev/null
+	umapsync branch feat
+	umapsync switch feat 2>/dev/null
+	sed -i 's/"name":"A"/"name":"A2"/' m.umap
+	umapsync commit -m a >/dev/null
+	umapsync switch main 2>/dev/null
+	# switching wrote A from the revision (it was edited there); spelled as before again
+	sed -i 's/"h":10}/"h":10.0}/; s/\[2,48\]/[2.0,48.0]/' m.umap
+	sed -i 's/"name":"B"/"name":"B2"/' m.umap
+	umapsync commit -m b >/dev/null
+	umapsync merge feat >/dev/null
+	run cat m.umap
+	assert_output '{"type":"umap","properties":{"name":"M"},"layers":[{"type":"FeatureCollection","features":[{"type":"Feature","id":"aaaa1","properties":{"name":"A2","h":10.0},"geometry":{"type":"Point","coordinates":[2.0,48.0]}},{"type":"Feature","id":"aaaa2","properties":{"name":"B2","h":20.0},"geometry":null}],"_umap_options":{"name":"L"}}]}'
+}
