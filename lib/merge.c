@@ -1894,8 +1894,11 @@ static int write_styled(umap_buf *out, const char *compact, size_t len, const fe
 	const char *text = compact;
 	if (st->multiline) {
 		umap_layout layout = { st->indent, 0, 0, 0, 0, 0 };
-		if (umap_json_relayout_at(&laid, compact, len, &layout, 0))
-			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		int rc = umap_json_relayout_at(&laid, compact, len, &layout, 0);
+		if (rc) {
+			umap_buf_dispose(&laid);
+			return rc;
+		}
 		text = laid.ptr;
 		len = laid.len;
 	}
@@ -1972,7 +1975,10 @@ static int spelled_as_ours(umap_buf *out, umap_merge_result *r, merged_layer *ml
 	umap_buf_clear(out);
 	*rc = umap_json_respell(out, bytes, length, dour->data + fl_offset(ours, (size_t)j),
 				fl_length(ours, (size_t)j));
-	return !*rc && (out->len != length || memcmp(out->ptr, bytes, length));
+	if (!*rc && (out->len != length || memcmp(out->ptr, bytes, length)))
+		return 1;
+	umap_buf_clear(out); /* nothing to respell: the caller writes the bytes, in `out` too */
+	return 0;
 }
 
 static int write_feature(writer *w, merged_layer *ml, const merged_feature *f,
