@@ -877,6 +877,10 @@ static int put_spelled_feature(void *data, umap_buf *out, size_t layer, size_t i
 			length = g->length;
 			s->taken++;
 		}
+		/* the working file is visited in the revision's order, mostly its own: its
+		 * pages behind are given back, as the streaming read gave them back */
+		if (g)
+			umap_doc_drop_behind(s->work, g->offset);
 	}
 	int as_is = bytes != s->rev->data + f->offset && s->copy_as_is &&
 		    !memchr(bytes, '\n', length);
