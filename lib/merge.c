@@ -1961,10 +1961,11 @@ static int spelled_as_ours(umap_buf *out, umap_merge_result *r, merged_layer *ml
 			   const merged_feature *f, int *rc)
 {
 	*rc = 0;
+	if (!r->opts.spell_as_ours || f->side == UMAP_MERGE_OURS || f->side == SIDE_MERGED)
+		return 0;
 	const flist *src = ml->fl[f->side], *ours = ml->fl[UMAP_MERGE_OURS];
 	const umap_doc *ds = r->docs[f->side], *dour = r->docs[UMAP_MERGE_OURS];
-	if (!r->opts.spell_as_ours || f->side == UMAP_MERGE_OURS || f->side == SIDE_MERGED ||
-	    !ours || !src || !ds->data || !dour->data || !fl_length(src, f->index))
+	if (!ours || !src || !ds->data || !dour->data || !fl_length(src, f->index))
 		return 0;
 	const char *id = fl_id(src, f->index);
 	long j = id && id[0] != '\x01' ? fl_find(ours, id) : -1;
