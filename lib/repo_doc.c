@@ -907,7 +907,7 @@ static int write_spelled(umap_json_sink sink, void *ctx, umap_doc *rev, umap_doc
 {
 	spelled s = { rev, work, NULL, rev->layout, UMAP_BUF_INIT, sink, ctx, 0, 0 };
 	if (rev->layout.lines || !rev->layout.indent)
-		s.feature_layout = (umap_layout){ 0, rev->layout.spaced, 0, 0, rev->layout.ascii, 0 };
+		s.feature_layout = (umap_layout){ 0, rev->layout.spaced, 0, 0, rev->layout.ascii, 0, 0 };
 	s.copy_as_is = umap_doc_bytes_in_layout(work) && !s.feature_layout.indent &&
 		       (work->layout.lines || !work->layout.indent) &&
 		       work->layout.spaced == s.feature_layout.spaced &&
@@ -939,7 +939,9 @@ static int write_spelled(umap_json_sink sink, void *ctx, umap_doc *rev, umap_doc
 
 int umap_repo_file_text(umap_json_sink sink, void *ctx, umap_doc *doc, const char *work_path)
 {
-	umap_doc *work = doc->data ? working_copy(work_path) : NULL;
+	/* (a stream is written as umap_doc_write lays out its records: its spellings are not
+	 * taken from the working file) */
+	umap_doc *work = doc->data && !doc->layout.seq ? working_copy(work_path) : NULL;
 	if (work) {
 		int rc = write_spelled(sink, ctx, doc, work);
 		umap_doc_free(work);
