@@ -1887,6 +1887,19 @@ static int merged_text(umap_buf *out, umap_merge_result *r, merged_layer *ml,
 	return rc;
 }
 
+/* A feature's compact text: a merged one spelled as its sides spelled it, another from its
+ * tree. */
+static int feature_text(umap_buf *text, umap_merge_result *r, merged_layer *ml,
+			const merged_feature *f)
+{
+	json_t *tree;
+	int rc = feature_tree(&tree, r, ml, f);
+	if (!rc)
+		rc = f->side == SIDE_MERGED ? merged_text(text, r, ml, f, tree)
+					    : umap_json_write(text, tree, UMAP_JSON_COMPACT);
+	return rc;
+}
+
 /* A feature's compact text written in the style of OURS' features. */
 static int write_styled(umap_buf *out, const char *compact, size_t len, const feature_style *st)
 {
@@ -2005,11 +2018,7 @@ static int write_feature(writer *w, merged_layer *ml, const merged_feature *f,
 			return rc ? rc : drain(w, 0);
 		}
 	}
-	json_t *tree;
-	rc = feature_tree(&tree, r, ml, f);
-	if (!rc)
-		rc = f->side == SIDE_MERGED ? merged_text(&text, r, ml, f, tree)
-					    : umap_json_write(&text, tree, UMAP_JSON_COMPACT);
+	rc = feature_text(&text, r, ml, f);
 	if (!rc)
 		rc = write_styled(w->out, text.ptr ? text.ptr : "", text.len, st);
 	umap_buf_dispose(&text);
@@ -2119,11 +2128,7 @@ static int put_framed_feature(void *data, umap_buf *out, size_t layer, size_t in
 			     : umap_json_relayout_at(out, bytes + offset, length, as, depth);
 		return rc ? rc : drain(w, 0);
 	}
-	json_t *tree;
-	rc = feature_tree(&tree, r, ml, f);
-	if (!rc)
-		rc = f->side == SIDE_MERGED ? merged_text(&text, r, ml, f, tree)
-					    : umap_json_write(&text, tree, UMAP_JSON_COMPACT);
+	rc = feature_text(&text, r, ml, f);
 	if (!rc)
 		rc = umap_json_relayout_at(out, text.ptr ? text.ptr : "", text.len, as, depth);
 	umap_buf_dispose(&text);
