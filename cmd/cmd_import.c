@@ -133,10 +133,13 @@ int cmd_import(int argc, const char **argv)
 			umap_buf text = UMAP_BUF_INIT;
 			if (umap_doc_write(&text, doc, UMAP_DOC_AS_READ))
 				die_lib("%s", rel);
-			umap_doc_free(doc);
+			umap_doc *written = NULL;
 			size_t len = text.len;
-			if (umap_doc_from_file_text(&doc, umap_buf_detach(&text), len, abs, &opts))
+			if (umap_doc_from_file_text(&written, umap_buf_detach(&text), len, abs, &opts) ||
+			    umap_repo_carry_layer_ids(written, doc))
 				die_lib(NULL);
+			umap_doc_free(doc);
+			doc = written;
 			doc->layout.known = 1; /* the file's, as it will be written */
 			have_stat = 0;
 		}

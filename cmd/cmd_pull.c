@@ -38,7 +38,8 @@ static void files_from_tree(umap_sync_files *files, umap_repo *repo, const git_o
 		umap_doc *doc = snap->files[i].doc;
 		umap_buf text = UMAP_BUF_INIT;
 		json_t *root = NULL;
-		if (umap_doc_write(&text, doc, UMAP_JSON_COMPACT | UMAP_DOC_KEEP_BYTES) ||
+		if (umap_repo_write_layer_ids(doc) ||
+		    umap_doc_write(&text, doc, UMAP_JSON_COMPACT | UMAP_DOC_KEEP_BYTES) ||
 		    umap_json_loadb(&root, text.ptr, text.len, snap->files[i].path))
 			die_lib(NULL);
 		json_t *props = json_object_get(root, "properties");

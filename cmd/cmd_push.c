@@ -475,6 +475,13 @@ static void stamp_ops(json_t *ops, json_t *state, umap_repo *repo, const git_oid
 				json_object_set_new(meta, "filename", json_string(base));
 			}
 			free(path);
+			/* a key other than uMap's own goes with the layer, so that a clone writes
+			 * the layer's options back where this file has them */
+			const char *options_key;
+			if (umap_repo_layer_options_key(&options_key, repo, head_tree, layer))
+				die_lib(NULL);
+			if (strcmp(options_key, "properties"))
+				json_object_set_new(meta, "optionsKey", json_string(options_key));
 		}
 	}
 	json_object_set_new(state, "next_op", json_integer(next));

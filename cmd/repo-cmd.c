@@ -132,10 +132,13 @@ umap_snapshot *worktree_tree_of(git_oid *tree, umap_repo *repo, const git_oid *h
 		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
 		if (umap_doc_write(&text, f->doc, UMAP_DOC_AS_READ))
 			die_lib("%s", f->path);
-		umap_doc_free(f->doc);
+		umap_doc *written = NULL;
 		size_t len = text.len;
-		if (umap_doc_from_file_text(&f->doc, umap_buf_detach(&text), len, f->path, &opts))
+		if (umap_doc_from_file_text(&written, umap_buf_detach(&text), len, f->path, &opts) ||
+		    umap_repo_carry_layer_ids(written, f->doc))
 			die_lib(NULL);
+		umap_doc_free(f->doc);
+		f->doc = written;
 		f->doc->layout.known = 1; /* the file's, as it will be written */
 		f->have_stat = 0; /* rewritten: its stat from before reading is not this file's */
 		if (!(rewrite = rewrite ? rewrite : calloc(snap->nfiles, sizeof(*rewrite))))
@@ -419,9 +422,13 @@ static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid 
 		if (!differs)
 			continue;
 		umap_snapshot *one = NULL;
-		if (umap_repo_read_tree(&one, repo, new_tree, new_paths[i]) ||
-		    umap_repo_file_text(append_to_buf, &texts[i], one->files[0].doc))
+		char *abs = NULL;
+		/* the file it replaces lends the spellings of the features it holds unchanged */
+		if (umap_repo_abspath(&abs, repo, new_paths[i]) ||
+		    umap_repo_read_tree(&one, repo, new_tree, new_paths[i]) ||
+		    umap_repo_file_text(append_to_buf, &texts[i], one->files[0].doc, abs))
 			die_lib(NULL);
+		free(abs);
 		if (!texts[i].ptr && umap_buf_puts(&texts[i], ""))
 			die("out of memory");
 		/* keep the document and its blob ids to seed the status cache */

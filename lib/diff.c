@@ -277,6 +277,23 @@ static int geometry_equal(const diff_priv *priv, const json_t *a, const json_t *
 
 /* ---- Building the model ------------------------------------------------------------ */
 
+/* A layer's id that only one side writes is not a change (SPEC §2 "Layer identity"): uMap's
+ * exports drop layer ids and a server gives them, and the layers were paired already. */
+static void drop_id_given_or_dropped(umap_diff_layer *l)
+{
+	for (size_t k = 0; k < l->nkeys; k++) {
+		umap_key_change *c = &l->keys[k];
+		if (strcmp(c->key, "id") || (c->old_value && c->new_value))
+			continue;
+		free(c->key);
+		json_decref(c->old_value);
+		json_decref(c->new_value);
+		memmove(c, c + 1, (l->nkeys - k - 1) * sizeof(*c));
+		l->nkeys--;
+		return;
+	}
+}
+
 int umap_diff_add_layer(size_t *index, umap_diff *diff, umap_change_kind presence, const char *id,
 		    long position, const json_t *old_options, const json_t *new_options)
 {
@@ -306,7 +323,8 @@ int umap_diff_add_layer(size_t *index, umap_diff *diff, umap_change_kind presenc
 		l->kind = presence;
 	else if ((rc = compare_keys(priv, old_options, new_options, &l->keys, &l->nkeys)))
 		return rc;
-	else if (l->nkeys)
+	drop_id_given_or_dropped(l);
+	if (presence != UMAP_CHANGE_ADDED && presence != UMAP_CHANGE_REMOVED && l->nkeys)
 		l->kind = UMAP_CHANGE_MODIFIED;
 	*index = diff->nlayers - 1;
 	return 0;

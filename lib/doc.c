@@ -319,19 +319,23 @@ int umap_doc_match_layers(long **out, const umap_doc *old_doc, const umap_doc *n
 			used[match[j]] = 1;
 	}
 	/* uMap's exports drop layer ids: by position when the name agrees, then by name, then
-	 * by position alone (a layer renamed in place) */
+	 * by position alone (a layer renamed in place). A layer without id also pairs by
+	 * position and name with one whose id the other document does not have (the same map
+	 * as uMap exports it and as a server holds it, ids given) */
 	for (int pass = 0; pass < 3; pass++) {
 		for (size_t j = 0; j < n; j++) {
 			const umap_layer *b = &new_doc->layers[j];
-			if (b->id || match[j] >= 0)
+			if (match[j] >= 0 || (b->id && pass == 2))
 				continue;
 			if (pass == 1) {
 				for (size_t i = 0; i < m && match[j] < 0; i++)
-					if (!old_doc->layers[i].id && !used[i] &&
+					if ((!old_doc->layers[i].id || !b->id) && !used[i] &&
 					    umap_layer_name(b) && same_name(&old_doc->layers[i], b))
 						match[j] = (long)i;
-			} else if (j < m && !old_doc->layers[j].id && !used[j] &&
-				   (pass == 2 || same_name(&old_doc->layers[j], b))) {
+			} else if (j < m && !used[j] &&
+				   (pass == 2 ? !old_doc->layers[j].id
+					      : (!old_doc->layers[j].id || !b->id) &&
+							same_name(&old_doc->layers[j], b))) {
 				match[j] = (long)j;
 			}
 			if (match[j] >= 0)
@@ -1888,6 +1892,14 @@ typedef struct writer {
 	int keep_bytes;
 	umap_buf tmp;
 	const umap_layout *layout; /* UMAP_DOC_AS_READ in the source's own layout; else NULL */
+	/* umap_doc_write_framed: the features come from the caller, counts[layer] of them */
+	const size_t *counts;
+	umap_doc_feature_fn put;
+	void *put_data;
+	/* and the file it replaces, whose bytes a member keeps where its value is unchanged:
+	 * layer i is like's layer like_layers[i] (SIZE_MAX: none) */
+	umap_doc *like;
+	const size_t *like_layers;
 } writer;
 
 /* One line per element of "features" and "layers" (a one-line layout's `lines`). */
@@ -1952,13 +1964,45 @@ static int put_value(writer *w, const json_t *v, size_t depth)
 	return 0;
 }
 
-/* A member's value: its source bytes when they still say the same, else written anew. */
-static int put_member(writer *w, umap_doc *doc, const span_list *spans, const char *name,
+/* How many groups a layer is in. */
+static size_t nesting(const umap_doc *doc, size_t layer)
+{
+	size_t n = 0;
+	while (doc->layers[layer].parent != UMAP_LAYER_TOP && n <= doc->nlayers) {
+		layer = doc->layers[layer].parent;
+		n++;
+	}
+	return n;
+}
+
+/* A member's value: the bytes of the file the text replaces (w->like) when they still say
+ * the same, else its source bytes when they do, else written anew. `layer` is the layer's
+ * index, SIZE_MAX for a map member. */
+static int put_member(writer *w, umap_doc *doc, size_t layer, const char *name,
 		      const json_t *v, size_t depth)
 {
-	const member_span *sp = w->keep_bytes ? span_find(spans, name) : NULL;
+	const span_list *spans;
+	const member_span *sp;
+	size_t like_layer = layer == SIZE_MAX || !w->like_layers ? layer : w->like_layers[layer];
+	if (w->like && w->like->data && w->layout &&
+	    (layer == SIZE_MAX || (like_layer != SIZE_MAX && like_layer < w->like->nlayers))) {
+		spans = like_layer == SIZE_MAX ? &priv_of(w->like)->map_spans
+					       : &priv_of(w->like)->layers[like_layer].spans;
+		sp = span_find(spans, name);
+		/* as they were where the value is as deep as it was; else laid out anew */
+		if (sp && sp->hash == umap_json_hash(v))
+			return layer == SIZE_MAX || nesting(doc, layer) == nesting(w->like, like_layer)
+				       ? umap_buf_put(w->out, w->like->data + sp->offset, sp->length)
+				       : umap_json_relayout_at(w->out, w->like->data + sp->offset,
+							       sp->length, w->layout, depth);
+	}
+	spans = layer == SIZE_MAX ? &priv_of(doc)->map_spans : &priv_of(doc)->layers[layer].spans;
+	sp = w->keep_bytes ? span_find(spans, name) : NULL;
 	if (sp && sp->hash == umap_json_hash(v))
-		return umap_buf_put(w->out, doc->data + sp->offset, sp->length);
+		/* a framed write's source is compact (a revision's copy): laid out, tokens kept */
+		return w->put ? umap_json_relayout_at(w->out, doc->data + sp->offset, sp->length,
+						      w->layout, depth)
+			      : umap_buf_put(w->out, doc->data + sp->offset, sp->length);
 	return put_value(w, v, depth);
 }
 
@@ -2055,16 +2099,18 @@ static int put_feature(writer *w, umap_doc *doc, umap_feature *f, size_t depth)
 
 static int put_features(writer *w, umap_doc *doc, umap_layer *layer, size_t depth)
 {
-	if (!layer->nfeatures)
+	size_t li = layer_index_of(doc, layer), n = w->counts ? w->counts[li] : layer->nfeatures;
+	if (!n)
 		return umap_buf_puts(w->out, "[]");
 	int rc = umap_buf_putc(w->out, '['), lines = lines_of(w);
-	for (size_t i = 0; !rc && i < layer->nfeatures; i++) {
+	for (size_t i = 0; !rc && i < n; i++) {
 		if (i)
 			rc = put_comma(w, lines);
 		if (!rc)
 			rc = lines ? umap_buf_putc(w->out, '\n') : put_break(w, depth + 1);
 		if (!rc)
-			rc = put_feature(w, doc, &layer->features[i], depth + 1);
+			rc = w->put ? w->put(w->put_data, w->out, li, i, depth + 1)
+				    : put_feature(w, doc, &layer->features[i], depth + 1);
 	}
 	if (!rc)
 		rc = lines ? umap_buf_putc(w->out, '\n') : put_break(w, depth);
@@ -2090,7 +2136,6 @@ static int put_layers(writer *w, umap_doc *doc, size_t parent, size_t depth);
 static int put_layer_member(writer *w, umap_doc *doc, umap_layer *layer, const char *name,
 			    size_t depth, int *first, int done[4])
 {
-	const span_list *spans = &priv_of(doc)->layers[layer_index_of(doc, layer)].spans;
 	int rc = 0;
 	if (!strcmp(name, "type") && !done[0]) {
 		done[0] = 1;
@@ -2117,11 +2162,13 @@ static int put_layer_member(writer *w, umap_doc *doc, umap_layer *layer, const c
 		done[2] = 1;
 		rc = put_key(w, name, depth + 1, first);
 		if (!rc)
-			rc = put_member(w, doc, spans, name, layer->options, depth + 1);
+			rc = put_member(w, doc, layer_index_of(doc, layer), name, layer->options,
+					depth + 1);
 	} else if (json_object_get(layer->members, name)) {
 		rc = put_key(w, name, depth + 1, first);
 		if (!rc)
-			rc = put_member(w, doc, spans, name, json_object_get(layer->members, name),
+			rc = put_member(w, doc, layer_index_of(doc, layer), name,
+					json_object_get(layer->members, name),
 					depth + 1);
 	}
 	return rc;
@@ -2158,7 +2205,7 @@ static int put_layer(writer *w, umap_doc *doc, size_t index, size_t depth)
 			continue;
 		rc = put_key(w, key, depth + 1, &first);
 		if (!rc)
-			rc = put_member(w, doc, &priv_of(doc)->layers[index].spans, key, v, depth + 1);
+			rc = put_member(w, doc, index, key, v, depth + 1);
 	}
 	if (!rc)
 		rc = put_layer_member(w, doc, layer, "features", depth, &first, done);
@@ -2211,7 +2258,7 @@ static int put_map(writer *w, umap_doc *doc)
 		if (!rc)
 			rc = put_key(w, key, 1, &first);
 		if (!rc)
-			rc = put_member(w, doc, &priv_of(doc)->map_spans, key, v, 1);
+			rc = put_member(w, doc, SIZE_MAX, key, v, 1);
 	}
 	if (!rc && i <= at) {
 		rc = put_key(w, "layers", 1, &first);
@@ -2279,7 +2326,7 @@ int umap_doc_write(umap_buf *out, umap_doc *doc, unsigned flags)
 		 * the lines it changed), the layout for the rest */
 		writer w = { out, (flags & UMAP_JSON_ASCII) | (doc->layout.ascii ? UMAP_JSON_ASCII : 0u),
 			     doc->layout.indent, 1, UMAP_BUF_INIT,
-			     &doc->layout };
+			     &doc->layout, NULL, NULL, NULL, NULL, NULL };
 		int rc = write_doc(&w, doc);
 		umap_buf_dispose(&w.tmp);
 		return rc;
@@ -2297,7 +2344,19 @@ int umap_doc_write(umap_buf *out, umap_doc *doc, unsigned flags)
 		return rc;
 	}
 	writer w = { out, flags & ~UMAP_DOC_KEEP_BYTES, UMAP_JSON_INDENT(flags),
-		     (flags & UMAP_DOC_KEEP_BYTES) != 0, UMAP_BUF_INIT, NULL };
+		     (flags & UMAP_DOC_KEEP_BYTES) != 0, UMAP_BUF_INIT, NULL, NULL, NULL, NULL, NULL,
+		     NULL };
+	int rc = write_doc(&w, doc);
+	umap_buf_dispose(&w.tmp);
+	return rc;
+}
+
+int umap_doc_write_framed(umap_buf *out, umap_doc *doc, const umap_layout *layout,
+			  const size_t *counts, umap_doc_feature_fn put, void *put_data,
+			  umap_doc *like, const size_t *like_layers)
+{
+	writer w = { out, layout->ascii ? UMAP_JSON_ASCII : 0u, layout->indent, doc->data != NULL,
+		     UMAP_BUF_INIT, layout, counts, put, put_data, like, like_layers };
 	int rc = write_doc(&w, doc);
 	umap_buf_dispose(&w.tmp);
 	return rc;

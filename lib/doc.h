@@ -33,6 +33,9 @@ typedef struct umap_feature {
 
 typedef struct umap_layer {
 	char *id;                /* layer id (properties.id, else top-level id); NULL when none */
+	int id_outside;          /* the id is the repository's, kept in its manifest and not in
+				  * the file (uMap's exports drop layer ids: SPEC §2 "Layer
+				  * identity"); it is never written into the file */
 	json_t *options;         /* the layer's properties/_umap_options object, owned; may be NULL */
 	const char *options_key; /* "properties" or "_umap_options": written back as read */
 	json_t *members;         /* the FeatureCollection's other top-level members (bbox, name,
@@ -245,8 +248,9 @@ size_t umap_layer_rank(const umap_doc *doc, size_t index);
 /* The layer's name (options.name), or NULL. */
 const char *umap_layer_name(const umap_layer *layer);
 /* Pairs the layers of two documents (SPEC §2): by id; layers without one by position
- * (their index, when the name is the same or neither has one), then by name, then by
- * position alone; two one-layer documents with each other. match[j] (new_doc->nlayers
+ * (their index, when the name is the same or neither has one), then by name (with a layer
+ * of either kind whose id the other document lacks), then by position alone (with a layer
+ * without id); two one-layer documents with each other. match[j] (new_doc->nlayers
  * entries, allocated) is the index in old_doc of new layer j, or -1. */
 int umap_doc_match_layers(long **match, const umap_doc *old_doc, const umap_doc *new_doc);
 
@@ -282,6 +286,20 @@ int umap_uuid_v4(char out[37]);
  * features that did not change. Other layout flags are ignored. */
 #define UMAP_DOC_AS_READ 0x200u
 int umap_doc_write(umap_buf *out, umap_doc *doc, unsigned flags);
+/* Writes a document built in memory whose features the caller holds elsewhere (a merge's
+ * skeleton, or a revision's copy written over a working file), laid out as `layout` says:
+ * layer i gets counts[i] features (counts NULL: its own number), each appended to
+ * `out` by put(put_data, out, i, j, depth), where depth is the feature's nesting in the
+ * document (for umap_json_relayout_at). `out` only ever grows at its end, so `put` may hand
+ * its bytes on and empty it (a merge written as it goes). `like` (or NULL) is the file the
+ * text replaces, read in that layout: a map or layer member whose value it holds unchanged
+ * is written from its bytes (numbers keep their spelling); doc's layer i is like's layer
+ * like_layers[i] (SIZE_MAX: none). Other members are laid out from doc's own bytes. */
+typedef int (*umap_doc_feature_fn)(void *data, umap_buf *out, size_t layer, size_t index,
+				   size_t depth);
+int umap_doc_write_framed(umap_buf *out, umap_doc *doc, const umap_layout *layout,
+			  const size_t *counts, umap_doc_feature_fn put, void *put_data,
+			  umap_doc *like, const size_t *like_layers);
 /* Whether the document's bytes are laid out as doc->layout says (a file as read), rather
  * than a revision's compact copy to be laid out anew. */
 int umap_doc_bytes_in_layout(const umap_doc *doc);

@@ -735,8 +735,10 @@ static int relayout(umap_buf *out, const char *data, size_t len, const umap_layo
 			if (!rc && umap_buf_puts(out, indent || spaced ? ": " : ":"))
 				rc = UMAP_ENOMEM;
 			next_inline = n == 13 && !memcmp(raw, "\"coordinates\"", 13);
+			/* in an indented file, only features are one a line: a layer, which holds
+			 * them, stays indented */
 			next_lines = (n == 10 && !memcmp(raw, "\"features\"", 10)) ||
-				     (n == 8 && !memcmp(raw, "\"layers\"", 8));
+				     (n == 8 && !memcmp(raw, "\"layers\"", 8) && !layout->indent);
 			continue;
 		} else if (tok.type == UMAP_TOKEN_STRING && layout->ascii) {
 			rc = put_ascii_token(out, raw, n);
@@ -802,7 +804,14 @@ static int walk_numbers(const char *data, size_t len, umap_buf *path, number_fn 
 		}
 		if (top && is_array[top - 1] && !after_key) {
 			path->len = base[top - 1];
-			if (umap_buf_printf(path, "\2%zu", index[top - 1]++))
+			/* digits by hand: printf per array element was most of a respell */
+			char digits[24];
+			size_t n = sizeof(digits), v = index[top - 1]++;
+			do
+				digits[--n] = (char)('0' + v % 10);
+			while ((v /= 10) && n > 1);
+			digits[--n] = '\2';
+			if (umap_buf_put(path, digits + n, sizeof(digits) - n))
 				rc = UMAP_ENOMEM;
 		}
 		after_key = 0;

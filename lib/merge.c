@@ -23,7 +23,9 @@
 
 typedef struct merged_feature {
 	int side;     /* UMAP_MERGE_OURS/THEIRS/BASE: copy that version's feature; SIDE_MERGED */
-	size_t index; /* in that version's layer */
+	uint32_t theirs_at; /* SIDE_MERGED: 1 + the feature's index in THEIRS, 0 if it has none */
+	size_t index; /* in that version's layer; SIDE_MERGED: in OURS (SIZE_MAX: none), whose
+		       * spellings of unchanged numbers the merged tree is written with */
 	json_t *tree; /* owned, for SIDE_MERGED */
 	const char *key; /* its merge key (borrowed from a side index: valid while merging) */
 } merged_feature;
@@ -599,7 +601,8 @@ static int features_equal(int *equal, const side_index *x, size_t a, const side_
 	return 0;
 }
 
-static int push_feature(merged_layer *ml, int side, size_t index, json_t *tree, const char *key)
+static int push_feature(merged_layer *ml, int side, size_t index, json_t *tree, const char *key,
+			uint32_t theirs_at)
 {
 	merged_feature *f = grow_array(ml->features, &ml->cap, ml->nfeatures + 1, sizeof(*f));
 	if (!f) {
@@ -607,7 +610,7 @@ static int push_feature(merged_layer *ml, int side, size_t index, json_t *tree, 
 		return umap_error_set(UMAP_ENOMEM, "out of memory (merged layer)");
 	}
 	ml->features = f;
-	f[ml->nfeatures++] = (merged_feature){ side, index, tree, key };
+	f[ml->nfeatures++] = (merged_feature){ side, theirs_at, index, tree, key };
 	return 0;
 }
 
@@ -616,6 +619,7 @@ typedef struct feature_outcome {
 	int side;     /* -1: deleted */
 	size_t index;
 	json_t *tree; /* SIDE_MERGED */
+	uint32_t theirs_at; /* SIDE_MERGED: as merged_feature's */
 	const char *key;
 	int placed;   /* moved into the merged layer */
 } feature_outcome;
@@ -630,6 +634,7 @@ static int merge_feature(umap_merge_result *r, feature_outcome *res, const place
 	int rc = 0, eq;
 	res->side = -1;
 	res->tree = NULL;
+	res->theirs_at = 0;
 	json_t *id = NULL;
 	json_t *tb = NULL, *to = NULL, *tt = NULL;
 	place where = *layer_place;
@@ -681,6 +686,8 @@ static int merge_feature(umap_merge_result *r, feature_outcome *res, const place
 		} else if (!rc) {
 			res->side = SIDE_MERGED;
 			res->tree = merged;
+			res->index = io;
+			res->theirs_at = (uint32_t)it + 1;
 		}
 	} else if (hb && ho) { /* theirs deleted it */
 		int bo = EQ(sb, ib, so, io);
@@ -724,6 +731,8 @@ static int merge_feature(umap_merge_result *r, feature_outcome *res, const place
 					goto done;
 				res->side = SIDE_MERGED;
 				res->tree = merged;
+				res->index = io;
+				res->theirs_at = (uint32_t)it + 1;
 			} else {
 				KEEP(UMAP_MERGE_OURS, io);
 			}
@@ -750,7 +759,7 @@ static int place_outcome(merged_layer *ml, feature_outcome *o, size_t at)
 	json_t *tree = o->tree;
 	o->tree = NULL;
 	o->placed = 1;
-	int rc = push_feature(ml, o->side, o->index, tree, o->key);
+	int rc = push_feature(ml, o->side, o->index, tree, o->key, o->theirs_at);
 	if (rc || at >= ml->nfeatures - 1)
 		return rc;
 	merged_feature moved = ml->features[ml->nfeatures - 1];
@@ -846,7 +855,7 @@ static int merge_layer(umap_merge_result *r, merged_layer *ml)
 		ml->options = ref(ml->src[kept_side]->options);
 		ml->members = ref(ml->src[kept_side]->members);
 		for (size_t i = 0; i < s[kept_side].n && !rc; i++)
-			rc = push_feature(ml, kept_side, i, NULL, NULL);
+			rc = push_feature(ml, kept_side, i, NULL, NULL, 0);
 		goto done;
 	}
 
@@ -1729,6 +1738,8 @@ static int build_doc(umap_doc **out, umap_merge_result *r, int with_features)
 		}
 		json_decref(doc->map);
 		doc->map = copy;
+		umap_doc_set_layers_position(doc,
+					     umap_doc_layers_position(r->docs[UMAP_MERGE_OURS]));
 	}
 	for (size_t i = 0; i < r->nlayers && !rc; i++) {
 		merged_layer *ml = &r->layers[i];
@@ -1736,11 +1747,11 @@ static int build_doc(umap_doc **out, umap_merge_result *r, int with_features)
 		if ((rc = umap_doc_add_layer(&layer, doc, src->id, ml->options)))
 			break;
 		layer->options_key = umap_options_key(src->options_key);
-		if (nested) {
-			/* a group layer keeps where its "layers" were */
+		if (!with_features || nested) {
+			/* the members in the skeleton's key order (a group layer keeps where its
+			 * "layers" were) */
 			json_t *order = umap_layer_member_order(r->docs[ml->skeleton], src);
-			rc = order ? umap_layer_set_member_order(doc, layer, order)
-				   : umap_error_set(UMAP_ENOMEM, "out of memory");
+			rc = order ? umap_layer_set_member_order(doc, layer, order) : 0;
 			json_decref(order);
 			if (rc)
 				break;
@@ -1847,31 +1858,82 @@ static int write_separator(umap_buf *out, const feature_style *st)
 	return umap_buf_put(out, st->lead, st->lead_len);
 }
 
-/* A tree written in the style of OURS' features. */
-static int write_styled(umap_buf *out, const json_t *tree, const feature_style *st)
+/* A merged feature's compact text, its numbers spelled as THEIRS, then OURS, spelled them
+ * where their value did not change (SPEC §2 "Writing": 1.0 stays 1.0, -0 and integers
+ * beyond 2^53 keep their digits). */
+static int merged_text(umap_buf *out, umap_merge_result *r, merged_layer *ml,
+		       const merged_feature *f, const json_t *tree)
 {
-	char *text = umap_json_dumps(tree, st->multiline ? UMAP_JSON_INDENT(st->indent)
-							  : UMAP_JSON_COMPACT);
-	if (!text)
-		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	umap_buf text = UMAP_BUF_INIT, respelled = UMAP_BUF_INIT;
+	int rc = umap_json_write(&text, tree, UMAP_JSON_COMPACT);
+	const flist *theirs = ml->fl[UMAP_MERGE_THEIRS], *ours = ml->fl[UMAP_MERGE_OURS];
+	const umap_doc *dt = r->docs[UMAP_MERGE_THEIRS], *dour = r->docs[UMAP_MERGE_OURS];
+	if (!rc && f->theirs_at && theirs && dt->data && fl_length(theirs, f->theirs_at - 1)) {
+		rc = umap_json_respell(&respelled, text.ptr, text.len,
+				       dt->data + fl_offset(theirs, f->theirs_at - 1),
+				       fl_length(theirs, f->theirs_at - 1));
+		umap_buf swap = text;
+		text = respelled;
+		respelled = swap;
+		umap_buf_clear(&respelled);
+	}
+	if (!rc && f->index != SIZE_MAX && ours && dour->data && fl_length(ours, f->index))
+		rc = umap_json_respell(out, text.ptr, text.len, dour->data + fl_offset(ours, f->index),
+				       fl_length(ours, f->index));
+	else if (!rc && umap_buf_put(out, text.ptr, text.len))
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	umap_buf_dispose(&text);
+	umap_buf_dispose(&respelled);
+	return rc;
+}
+
+/* A feature's compact text: a merged one spelled as its sides spelled it, another from its
+ * tree. */
+static int feature_text(umap_buf *text, umap_merge_result *r, merged_layer *ml,
+			const merged_feature *f)
+{
+	json_t *tree;
+	int rc = feature_tree(&tree, r, ml, f);
+	if (!rc)
+		rc = f->side == SIDE_MERGED ? merged_text(text, r, ml, f, tree)
+					    : umap_json_write(text, tree, UMAP_JSON_COMPACT);
+	return rc;
+}
+
+/* A feature's compact text written in the style of OURS' features. */
+static int write_styled(umap_buf *out, const char *compact, size_t len, const feature_style *st)
+{
+	umap_buf laid = UMAP_BUF_INIT;
+	const char *text = compact;
+	if (st->multiline) {
+		umap_layout layout = { st->indent, 0, 0, 0, 0, 0, 0 };
+		int rc = umap_json_relayout_at(&laid, compact, len, &layout, 0);
+		if (rc) {
+			umap_buf_dispose(&laid);
+			return rc;
+		}
+		text = laid.ptr;
+		len = laid.len;
+	}
 	int rc = 0, in_string = 0;
-	for (const char *q = text; *q && !rc; q++) {
-		rc = umap_buf_putc(out, *q);
+	for (size_t i = 0; i < len && !rc; i++) {
+		char c = text[i];
+		rc = umap_buf_putc(out, c);
 		if (in_string) {
-			if (*q == '\\' && q[1])
-				rc = rc ? rc : umap_buf_putc(out, *++q);
-			else if (*q == '"')
+			if (c == '\\' && i + 1 < len)
+				rc = rc ? rc : umap_buf_putc(out, text[++i]);
+			else if (c == '"')
 				in_string = 0;
-		} else if (*q == '"') {
+		} else if (c == '"') {
 			in_string = 1;
-		} else if (*q == '\n') {
+		} else if (c == '\n') {
 			rc = rc ? rc : umap_buf_put(out, st->lead, st->lead_len);
-		} else if (!st->multiline && ((*q == ':' && st->space_after_colon) ||
-					      (*q == ',' && st->space_after_comma))) {
+		} else if (!st->multiline && ((c == ':' && st->space_after_colon) ||
+					      (c == ',' && st->space_after_comma))) {
 			rc = rc ? rc : umap_buf_putc(out, ' ');
 		}
 	}
-	free(text);
+	umap_buf_dispose(&laid);
 	return rc;
 }
 
@@ -1905,10 +1967,46 @@ static int drain(writer *w, int last)
 	return rc;
 }
 
+/* A feature taken from BASE or THEIRS, revision copies (spell_as_ours): its text with
+ * OURS' spelling of the numbers whose value OURS' version of it has. 1 when `out` holds
+ * that text, 0 when the bytes are to be written as they are. */
+static int spelled_as_ours(umap_buf *out, umap_merge_result *r, merged_layer *ml,
+			   const merged_feature *f, int *rc)
+{
+	*rc = 0;
+	if (!r->opts.spell_as_ours || f->side == UMAP_MERGE_OURS || f->side == SIDE_MERGED)
+		return 0;
+	const flist *src = ml->fl[f->side], *ours = ml->fl[UMAP_MERGE_OURS];
+	const umap_doc *ds = r->docs[f->side], *dour = r->docs[UMAP_MERGE_OURS];
+	if (!ours || !src || !ds->data || !dour->data || !fl_length(src, f->index))
+		return 0;
+	const char *id = fl_id(src, f->index);
+	long j = id && id[0] != '\x01' ? fl_find(ours, id) : -1;
+	if (j < 0 || !fl_length(ours, (size_t)j))
+		return 0;
+	const char *bytes = ds->data + fl_offset(src, f->index);
+	size_t length = fl_length(src, f->index);
+	umap_buf_clear(out);
+	*rc = umap_json_respell(out, bytes, length, dour->data + fl_offset(ours, (size_t)j),
+				fl_length(ours, (size_t)j));
+	if (!*rc && (out->len != length || memcmp(out->ptr, bytes, length)))
+		return 1;
+	umap_buf_clear(out); /* nothing to respell: the caller writes the bytes, in `out` too */
+	return 0;
+}
+
 static int write_feature(writer *w, merged_layer *ml, const merged_feature *f,
 			 const feature_style *st)
 {
 	umap_merge_result *r = w->r;
+	umap_buf text = UMAP_BUF_INIT;
+	int rc;
+	if (spelled_as_ours(&text, r, ml, f, &rc) || rc) {
+		if (!rc)
+			rc = write_styled(w->out, text.ptr, text.len, st);
+		umap_buf_dispose(&text);
+		return rc ? rc : drain(w, 0);
+	}
 	if (f->side != SIDE_MERGED) {
 		umap_doc *doc = r->docs[f->side];
 		const flist *src = ml->fl[f->side];
@@ -1916,14 +2014,14 @@ static int write_feature(writer *w, merged_layer *ml, const merged_feature *f,
 		if (doc->data && length &&
 		    (memchr(doc->data + offset, '\n', length) != NULL) == st->multiline) {
 			copied(w, f->side, offset + length);
-			int rc = umap_buf_put(w->out, doc->data + offset, length);
+			rc = umap_buf_put(w->out, doc->data + offset, length);
 			return rc ? rc : drain(w, 0);
 		}
 	}
-	json_t *tree;
-	int rc = feature_tree(&tree, r, ml, f);
+	rc = feature_text(&text, r, ml, f);
 	if (!rc)
-		rc = write_styled(w->out, tree, st);
+		rc = write_styled(w->out, text.ptr ? text.ptr : "", text.len, st);
+	umap_buf_dispose(&text);
 	if (f->side != SIDE_MERGED)
 		fl_release(ml->fl[f->side], f->index);
 	if (!rc)
@@ -1956,126 +2054,139 @@ static int splice_possible(umap_merge_result *r)
 	return 1;
 }
 
-/* Where each layer's (empty) features array is in a skeleton written by umap_doc_write:
- * the offsets of its '[' and ']' and the indentation of its key. 0 when all were found. */
-typedef struct features_slot {
-	size_t open, close, indent;
-} features_slot;
-
-static int find_feature_arrays(features_slot *slots, size_t nlayers, const umap_buf *text,
-			       umap_doc_kind kind)
+/* Whether the first ':' outside a string of a one-line text is followed by a space, as
+ * Python's json.dumps writes. */
+static int spaced_text(const char *p, size_t len)
 {
-	umap_json_options jopts = UMAP_JSON_OPTIONS_INIT;
-	umap_scanner *sc;
-	if (umap_scanner_new(&sc, text->ptr, text->len, &jopts))
-		return -1;
-	size_t depth = 0, found = 0, layer_depth = kind == UMAP_DOC_MAP ? 3 : 1;
-	int want_array = 0;
-	umap_token tok;
-	while (!umap_scanner_next(sc, &tok) && tok.type != UMAP_TOKEN_EOF) {
-		if (want_array && tok.type == UMAP_TOKEN_ARRAY_START && found < nlayers) {
-			slots[found].open = tok.start;
-			umap_token end;
-			if (umap_scanner_next(sc, &end) || end.type != UMAP_TOKEN_ARRAY_END)
-				break;
-			slots[found++].close = end.start;
-			want_array = 0;
-			continue;
-		}
-		want_array = 0;
-		switch (tok.type) {
-		case UMAP_TOKEN_OBJECT_START:
-		case UMAP_TOKEN_ARRAY_START:
-			depth++;
-			break;
-		case UMAP_TOKEN_OBJECT_END:
-		case UMAP_TOKEN_ARRAY_END:
-			depth--;
-			break;
-		case UMAP_TOKEN_KEY:
-			if (depth == layer_depth && tok.end - tok.start == 10 &&
-			    !memcmp(text->ptr + tok.start, "\"features\"", 10) && found < nlayers) {
-				want_array = 1;
-				slots[found].indent = tok.pos.col ? tok.pos.col - 1 : 0;
-			}
-			break;
-		default:
-			break;
+	int in_string = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (in_string) {
+			if (p[i] == '\\')
+				i++;
+			else if (p[i] == '"')
+				in_string = 0;
+		} else if (p[i] == '"') {
+			in_string = 1;
+		} else if (p[i] == ':') {
+			return i + 1 < len && p[i + 1] == ' ';
 		}
 	}
-	umap_scanner_free(sc);
-	umap_error_clear();
-	return found == nlayers ? 0 : -1;
+	return 0;
 }
 
-static const char spaces[] = "                                ";
+/* Are a feature's source bytes already laid out as `as` lays out a feature `depth` deep? One
+ * line (spaced or not) for a one-line layout; else its first line at the depth's indentation
+ * and its second one level further. Otherwise they are laid out anew, token by token. */
+static int bytes_fit(const char *data, size_t offset, size_t length, const umap_layout *as,
+		     size_t depth)
+{
+	const char *p = data + offset, *nl = memchr(p, '\n', length);
+	if (!as->indent)
+		return !nl && spaced_text(p, length) == as->spaced;
+	if (!nl)
+		return 0;
+	size_t col = 0, want = depth * as->indent, next = 0;
+	while (col < offset && p[-1 - (long)col] == ' ')
+		col++;
+	if (col != want || (col < offset && p[-1 - (long)col] != '\n'))
+		return 0;
+	while (nl + 1 + next < p + length && nl[1 + next] == ' ')
+		next++;
+	return next == want + as->indent;
+}
 
-/* The layer or map options changed: the skeleton is written anew by the document writer,
- * and each layer's features still as they were written (or in OURS' style). */
-static int write_reskeletoned(writer *w, unsigned flags)
+/* The rebuilt output (see write_framed): one feature `depth` deep in the layout. */
+typedef struct framed {
+	writer *w;
+	umap_layout feature_layout; /* the file's layout, or one line in a one-feature-a-line one */
+} framed;
+
+static int put_framed_feature(void *data, umap_buf *out, size_t layer, size_t index, size_t depth)
+{
+	framed *fr = data;
+	writer *w = fr->w;
+	umap_merge_result *r = w->r;
+	merged_layer *ml = &r->layers[layer];
+	const merged_feature *f = &ml->features[index];
+	const umap_layout *as = &fr->feature_layout;
+	umap_buf text = UMAP_BUF_INIT;
+	int rc;
+	if (spelled_as_ours(&text, r, ml, f, &rc) || rc) {
+		if (!rc)
+			rc = umap_json_relayout_at(out, text.ptr, text.len, as, depth);
+		umap_buf_dispose(&text);
+		return rc ? rc : drain(w, 0);
+	}
+	if (f->side != SIDE_MERGED && r->docs[f->side]->data &&
+	    fl_length(ml->fl[f->side], f->index)) {
+		const char *bytes = r->docs[f->side]->data;
+		size_t offset = fl_offset(ml->fl[f->side], f->index);
+		size_t length = fl_length(ml->fl[f->side], f->index);
+		copied(w, f->side, offset + length);
+		rc = bytes_fit(bytes, offset, length, as, depth)
+			     ? umap_buf_put(out, bytes + offset, length)
+			     : umap_json_relayout_at(out, bytes + offset, length, as, depth);
+		return rc ? rc : drain(w, 0);
+	}
+	rc = feature_text(&text, r, ml, f);
+	if (!rc)
+		rc = umap_json_relayout_at(out, text.ptr ? text.ptr : "", text.len, as, depth);
+	umap_buf_dispose(&text);
+	if (f->side != SIDE_MERGED)
+		fl_release(ml->fl[f->side], f->index);
+	return rc ? rc : drain(w, 0);
+}
+
+/* The layer or map options changed, or layers are nested in groups: the document is written
+ * anew around its features by the document writer, in OURS' layout (SPEC §2 "Writing":
+ * the layout the file was read in), each feature copied from its file when its bytes are
+ * already so laid out. A revision's copy (compact bytes) gets the layout `flags` say. */
+static int write_framed(writer *w, unsigned flags)
 {
 	umap_merge_result *r = w->r;
-	umap_buf *out = w->out;
-	umap_doc *skeleton = NULL;
-	umap_buf text = UMAP_BUF_INIT;
-	features_slot *slots = calloc(r->nlayers + 1, sizeof(*slots));
-	int rc = slots ? build_doc(&skeleton, r, 0) : umap_error_set(UMAP_ENOMEM, "out of memory");
-	if (!rc)
-		rc = umap_doc_write(&text, skeleton, flags);
-	if (!rc && find_feature_arrays(slots, r->nlayers, &text, skeleton->kind)) {
-		/* not the shape we expect: the plain document writer, every feature re-written */
-		umap_doc *doc = NULL;
-		free(slots);
-		umap_buf_dispose(&text);
-		umap_doc_free(skeleton);
-		if ((rc = umap_merge_doc(&doc, r)))
-			return rc;
-		rc = umap_doc_write(out, doc, flags);
-		umap_doc_free(doc);
-		return rc;
+	umap_doc *ours = r->docs[UMAP_MERGE_OURS];
+	umap_layout layout = UMAP_LAYOUT_DEFAULT;
+	if (umap_doc_bytes_in_layout(ours)) {
+		layout = ours->layout;
+	} else {
+		layout.indent = UMAP_JSON_INDENT(flags);
+		layout.newline = layout.indent != 0;
+		layout.ascii = (flags & UMAP_JSON_ASCII) != 0;
 	}
-	size_t cursor = 0;
-	for (size_t i = 0; i < r->nlayers && !rc; i++) {
-		merged_layer *ml = &r->layers[i];
-		if (!ml->nfeatures)
+	/* an indented file may hold one feature a line (its first feature says; a streamed read
+	 * does not look) */
+	for (size_t i = 0; layout.indent && ours->data && i < r->nlists[UMAP_MERGE_OURS]; i++) {
+		const flist *ol = &r->lists[UMAP_MERGE_OURS][i];
+		if (!fl_count(ol) || !fl_length(ol, 0))
 			continue;
-		feature_style st;
-		const flist *ol = ml->fl[UMAP_MERGE_OURS];
-		umap_doc *ours = r->docs[UMAP_MERGE_OURS];
-		if (ol && fl_count(ol) && fl_length(ol, 0) && ours->data) {
-			detect_style(&st, ours->data, ol);
-		} else {
-			memset(&st, 0, sizeof(st));
-			st.space_after_colon = st.space_after_comma = 1;
-			st.indent = 2;
-		}
-		size_t indent = slots[i].indent + 2 < sizeof(spaces) ? slots[i].indent + 2 : sizeof(spaces) - 1;
-		st.lead = spaces;
-		st.lead_len = indent;
-		st.sep = NULL; /* ",\n" + lead */
-		rc = umap_buf_put(out, text.ptr + cursor, slots[i].open + 1 - cursor);
-		for (size_t j = 0; j < ml->nfeatures && !rc; j++) {
-			rc = umap_buf_puts(out, j ? ",\n" : "\n");
-			if (!rc)
-				rc = umap_buf_put(out, spaces, indent);
-			if (!rc)
-				rc = write_feature(w, ml, &ml->features[j], &st);
-		}
-		if (!rc)
-			rc = umap_buf_putc(out, '\n');
-		if (!rc)
-			rc = umap_buf_put(out, spaces, indent - 2);
-		cursor = slots[i].close;
+		const char *p = ours->data + fl_offset(ol, 0);
+		layout.lines = !memchr(p, '\n', fl_length(ol, 0));
+		layout.spaced = layout.lines && spaced_text(p, fl_length(ol, 0));
+		break;
+	}
+	/* a stream's records are made from this text afterwards (write_merged) */
+	layout.seq = 0;
+	framed fr = { w, layout };
+	if (layout.lines || !layout.indent)
+		fr.feature_layout = (umap_layout){ 0, layout.spaced, 0, 0, layout.ascii, 0, 0 };
+	umap_doc *skeleton = NULL;
+	size_t *counts = calloc(2 * r->nlayers + 1, sizeof(*counts));
+	size_t *in_ours = counts ? counts + r->nlayers : NULL;
+	int rc = counts ? build_doc(&skeleton, r, 0) : umap_error_set(UMAP_ENOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < r->nlayers; i++) {
+		const umap_layer *src = r->layers[i].src[UMAP_MERGE_OURS];
+		counts[i] = r->layers[i].nfeatures;
+		in_ours[i] = src ? (size_t)(src - ours->layers) : SIZE_MAX;
 	}
 	if (!rc)
-		rc = umap_buf_put(out, text.ptr + cursor, text.len - cursor);
-	free(slots);
-	umap_buf_dispose(&text);
+		rc = umap_doc_write_framed(w->out, skeleton, &layout, counts, put_framed_feature, &fr,
+					   umap_doc_bytes_in_layout(ours) ? ours : NULL, in_ours);
+	free(counts);
 	umap_doc_free(skeleton);
 	return rc;
 }
 
-/* Group layers nest features arrays in other layers: written by the document writer. */
+/* Group layers nest features arrays in other layers: written by write_framed. */
 static int any_nested(umap_merge_result *r)
 {
 	for (size_t i = 0; i < r->nlayers; i++)
@@ -2113,16 +2224,8 @@ static int write_merged(writer *w, unsigned flags)
 static int write_merged_document(writer *w, unsigned flags)
 {
 	umap_merge_result *r = w->r;
-	if (any_nested(r)) {
-		umap_doc *doc = NULL;
-		int rc = umap_merge_doc(&doc, r);
-		if (!rc)
-			rc = umap_doc_write(w->out, doc, flags);
-		umap_doc_free(doc);
-		return rc;
-	}
-	if (!splice_possible(r))
-		return write_reskeletoned(w, flags);
+	if (any_nested(r) || !splice_possible(r))
+		return write_framed(w, flags);
 	umap_doc *ours = r->docs[UMAP_MERGE_OURS];
 	size_t cursor = 0;
 	for (size_t i = 0; i < r->nlayers; i++) {

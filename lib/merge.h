@@ -93,10 +93,14 @@ typedef struct umap_conflict {
 typedef struct umap_merge_options {
 	unsigned int version;
 	umap_merge_favor favor;
+	/* BASE and THEIRS are a repository's revision copies (numbers in their canonical
+	 * form) and OURS the user's file: a feature taken from them is written with OURS'
+	 * spelling of each number whose value it kept there (1.0 stays 1.0) */
+	int spell_as_ours;
 } umap_merge_options;
 
 #define UMAP_MERGE_OPTIONS_VERSION 1
-#define UMAP_MERGE_OPTIONS_INIT { UMAP_MERGE_OPTIONS_VERSION, UMAP_MERGE_FAVOR_OURS }
+#define UMAP_MERGE_OPTIONS_INIT { UMAP_MERGE_OPTIONS_VERSION, UMAP_MERGE_FAVOR_OURS, 0 }
 
 typedef struct umap_merge_result umap_merge_result; /* opaque */
 
@@ -137,8 +141,11 @@ void umap_merge_get_stats(const umap_merge_result *result, umap_merge_stats *sta
 
 /* The merged document as text, keeping OURS' bytes where the merge kept them: features taken
  * unchanged are copied as they are written in their file, merged ones are written in the
- * style of OURS' features. Where the layer or map options changed, the whole document is
- * written with umap_doc_write(flags). */
+ * style of OURS' features, each number whose value a side had spelled as that side did
+ * (OURS first). Where the layer or map options changed, or layers nest in groups, the
+ * document is written anew around its features in OURS' layout (SPEC §2 "Writing": one
+ * line stays one line, indented stays indented), unchanged members from OURS' bytes; when
+ * OURS is not a file's bytes (a revision's compact copy), in the layout `flags` say. */
 int umap_merge_write(umap_buf *out, umap_merge_result *result, unsigned flags);
 /* The same text handed to `emit` in pieces of a few hundred KiB as it is written (for files
  * too large to hold twice in memory); a non-zero return from emit stops and is returned. */

@@ -125,6 +125,10 @@ int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tre
  * without reading it into a document. UMAP_ENOTFOUND when it is not tracked there. */
 int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
 		     umap_json_sink sink, void *ctx);
+/* The same for a document umap_repo_read_tree gave (unchanged since), to `sink`. Both take
+ * the bytes of each feature the working file (work_path, absolute; NULL or missing: none)
+ * holds with the same value, so that its numbers keep their spelling (1.0, 1e3). */
+int umap_repo_file_text(umap_json_sink sink, void *ctx, umap_doc *doc, const char *work_path);
 /* Every feature of tracked file `path` at `tree`, in document order, as RFC 8142 records
  * (RS, the feature's JSON as stored, LF), to `sink` a megabyte at a time. A layer file's
  * features are read from their blobs one at a time, so that memory holds one feature and
@@ -132,8 +136,6 @@ int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
  * (umap_geojsonseq_write_doc). UMAP_ENOTFOUND when it is not tracked there. */
 int umap_repo_export_records(umap_repo *repo, const git_oid *tree, const char *path,
 			     umap_json_sink sink, void *ctx);
-/* The same for a document umap_repo_read_tree gave (unchanged since), to `sink`. */
-int umap_repo_file_text(umap_json_sink sink, void *ctx, umap_doc *doc);
 /* Reads the working files of the paths tracked in `tree` (streaming; trees built lazily).
  * A file that no longer exists is listed with doc NULL and `missing` set. The pending rm
  * and mv (below) are applied: a removed file is listed with `removed` set and not read, a
@@ -173,10 +175,22 @@ void umap_pending_drop(umap_pending *pending, const char *from);
 void umap_pending_clear(umap_pending *pending);
 
 /* Gives every layer of a map without an id a UUID and every feature without an id a uMap
- * id; *assigned counts both. A layer file's layer gets no id written in: its path is its
- * identity (the repository's id is bound to it when read, see umap_repo_bind_layer_id).
- * The caller saves the document if anything was assigned. */
+ * id; *assigned counts the features' ids, which go into the file. A layer's id is never
+ * written in: a layer file's layer is its path, a map's layer without an id keeps the new
+ * one in the manifest (id_outside) and is matched by position, then name, when the file is
+ * read again (SPEC §2 "Layer identity"). The caller saves the document if *assigned. */
 int umap_repo_assign_ids(umap_doc *doc, size_t *assigned);
+/* The ids of `from`'s layers whose id is not in the file go to the same layers of `to`,
+ * the same document read again from the bytes written with its new feature ids. */
+int umap_repo_carry_layer_ids(umap_doc *to, const umap_doc *from);
+/* A working file just read: its map layers without an id take the ids of the layers of
+ * `path` in `tree` they match (by position, then name), as status and commit see them. */
+int umap_repo_bind_file_layers(umap_doc *doc, umap_repo *repo, const git_oid *tree,
+			       const char *path);
+/* Writes the ids the manifest keeps for layers without one in the file into their options,
+ * for a peer that names every layer by id (a sync server, as uMap gives every layer one):
+ * a file synced from a server holds its layers' ids, as a clone does. */
+int umap_repo_write_layer_ids(umap_doc *doc);
 /* Makes `id` the layer's id in memory (the repository's id of a layer file's layer); the
  * layer's options, and so what is written to the file, are left as they are. */
 int umap_repo_bind_layer_id(umap_layer *layer, const char *id);
@@ -273,6 +287,10 @@ int umap_repo_layer_order(umap_repo *repo, const git_oid *tree, const char *laye
 			  int (*cb)(void *ctx, const char *id, size_t len), void *ctx);
 /* Which file holds a layer in a tree (allocated), or NULL. */
 int umap_repo_layer_path(char **path, umap_repo *repo, const git_oid *tree, const char *layer);
+/* The key a layer's options are written under in its file ("properties", "_umap_options"
+ * or "_storage"; a static string), as the layer's meta.json in `tree` records it. */
+int umap_repo_layer_options_key(const char **key, umap_repo *repo, const git_oid *tree,
+				const char *layer);
 
 /* A tracked file that has another path in the new tree: the same layers (ids), or the map. */
 typedef struct umap_file_rename {

@@ -101,6 +101,8 @@ typedef struct manifest_file {
 	json_t *layout; /* the file's layout as recorded ({"indent":2,...}); NULL: none */
 	long *parents;  /* group layers (uMap 3.7+): the index in `layers` of each layer's
 			 * parent, -1 at the top; NULL when no layer has one */
+	unsigned char *idless; /* maps: which layers have no id in the file (their id is only
+				* the manifest's); NULL when every layer has its id written */
 } manifest_file;
 
 typedef struct manifest {
@@ -115,6 +117,7 @@ static void manifest_clear(manifest *m)
 			free(m->files[i].layers[l]);
 		free(m->files[i].layers);
 		free(m->files[i].parents);
+		free(m->files[i].idless);
 		free(m->files[i].path);
 		json_decref(m->files[i].layout);
 	}
@@ -168,6 +171,59 @@ static int manifest_read_parents(manifest_file *mf, const json_t *parents)
 }
 
 /* Reads the manifest of `tree` (NULL: empty). */
+/* A map's "idless": the indexes of its layers that have no id in the file. */
+static int manifest_read_idless(manifest_file *mf, const json_t *idless)
+{
+	if (!idless)
+		return 0;
+	if (!json_is_array(idless))
+		return manifest_corrupt();
+	if (!(mf->idless = calloc(mf->nlayers + 1, 1)))
+		return oom();
+	for (size_t k = 0; k < json_array_size(idless); k++) {
+		const json_t *at = json_array_get(idless, k);
+		if (!json_is_integer(at) || json_integer_value(at) < 0 ||
+		    (size_t)json_integer_value(at) >= mf->nlayers)
+			return manifest_corrupt();
+		mf->idless[json_integer_value(at)] = 1;
+	}
+	return 0;
+}
+
+/* A map's "idless" in the manifest, from its document, else (a file that did not change)
+ * as the last revision had it; none when every layer has its id in the file. */
+static int manifest_put_idless(json_t *entry, const umap_doc *doc, const manifest_file *old)
+{
+	size_t n = doc ? doc->nlayers : old ? old->nlayers : 0;
+	json_t *idless = NULL;
+	for (size_t l = 0; l < n; l++) {
+		if (doc ? !doc->layers[l].id_outside : !old->idless || !old->idless[l])
+			continue;
+		if (!idless && !(idless = json_array()))
+			return oom();
+		if (json_array_append_new(idless, json_integer((json_int_t)l))) {
+			json_decref(idless);
+			return oom();
+		}
+	}
+	return idless && json_object_set_new(entry, "idless", idless) ? oom() : 0;
+}
+
+/* The layers of a revision's copy of a map that have no id in the file take the ids the
+ * manifest has at their place. */
+static int bind_idless_layers(umap_doc *doc, const manifest_file *mf)
+{
+	for (size_t l = 0; l < doc->nlayers && l < mf->nlayers; l++) {
+		if (doc->layers[l].id || !mf->idless || !mf->idless[l])
+			continue;
+		int rc = umap_repo_bind_layer_id(&doc->layers[l], mf->layers[l]);
+		if (rc)
+			return rc;
+		doc->layers[l].id_outside = 1;
+	}
+	return 0;
+}
+
 static int manifest_read(manifest *m, umap_repo *repo, const git_oid *tree)
 {
 	memset(m, 0, sizeof(*m));
@@ -221,6 +277,8 @@ static int manifest_read(manifest *m, umap_repo *repo, const git_oid *tree)
 		}
 		if (!rc)
 			rc = manifest_read_parents(mf, json_object_get(f, "parents"));
+		if (!rc)
+			rc = manifest_read_idless(mf, json_object_get(f, "idless"));
 	}
 	json_decref(root);
 	if (rc)
@@ -695,8 +753,11 @@ static int assemble_file(umap_buf *text, git_oid ***blobs_out, umap_repo *repo,
 	return rc;
 }
 
-/* The document of a file's assembled text, which it takes with the blob ids. */
-static int file_doc(umap_repo_file *out, umap_buf *text, git_oid **blobs, manifest_file *mf)
+/* The document of a file's assembled text, which it takes with the blob ids; its map
+ * layers without an id in the file take the manifest's id, in memory only, when
+ * `bind_idless` (an exported copy needs none: it is written as the file was). */
+static int file_doc(umap_repo_file *out, umap_buf *text, git_oid **blobs, manifest_file *mf,
+		    int bind_idless)
 {
 	umap_doc *doc = NULL;
 	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
@@ -715,6 +776,8 @@ static int file_doc(umap_repo_file *out, umap_buf *text, git_oid **blobs, manife
 	}
 	if (!rc && !mf->is_map)
 		rc = umap_repo_bind_layer_id(&doc->layers[0], mf->layers[0]);
+	if (!rc && mf->is_map && bind_idless)
+		rc = bind_idless_layers(doc, mf);
 	if (rc) {
 		if (blobs)
 			for (size_t l = 0; l < mf->nlayers; l++)
@@ -729,12 +792,13 @@ static int file_doc(umap_repo_file *out, umap_buf *text, git_oid **blobs, manife
 	return 0;
 }
 
+/* A revision's copy of a file, its id-less map layers bound to the manifest's ids. */
 static int read_file(umap_repo_file *out, umap_repo *repo, const git_oid *tree, manifest_file *mf)
 {
 	umap_buf text = UMAP_BUF_INIT;
 	git_oid **blobs = NULL;
 	int rc = assemble_file(&text, &blobs, repo, tree, mf);
-	return rc ? rc : file_doc(out, &text, blobs, mf);
+	return rc ? rc : file_doc(out, &text, blobs, mf, 1);
 }
 
 int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tree,
@@ -764,8 +828,127 @@ int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tre
 	return 0;
 }
 
-int umap_repo_file_text(umap_json_sink sink, void *ctx, umap_doc *doc)
+/* A revision's copy written over the working file it replaces: each feature whose canonical
+ * form is the revision's (the same value) is written from the working file's bytes, laid
+ * out anew only where the layouts differ, so that the spelling of its numbers (1.0, 1e3,
+ * 4.8320) survives a checkout or an export (docs/REPOSITORY.md "One blob per feature").
+ * Equal canonical forms are equal blobs: this picks a spelling, never a value. */
+#define SPELLED_CHUNK ((size_t)1 << 20)
+typedef struct spelled {
+	umap_doc *rev, *work;
+	size_t *in_work;         /* rev layer i is work's layer in_work[i] (SIZE_MAX: none) */
+	umap_layout feature_layout;
+	umap_buf canonical;
+	umap_json_sink sink;
+	void *ctx;
+	size_t taken;            /* features written from the working file */
+	int copy_as_is;          /* its features are one a line, spaced as the copy's will be:
+				  * a feature taken from it is copied, not laid out again */
+} spelled;
+
+static int spelled_drain(spelled *s, umap_buf *out, int last)
 {
+	if (!last && out->len < SPELLED_CHUNK)
+		return 0;
+	int rc = out->len ? s->sink(s->ctx, out->ptr, out->len) : 0;
+	umap_buf_clear(out);
+	return rc;
+}
+
+static int put_spelled_feature(void *data, umap_buf *out, size_t layer, size_t index, size_t depth)
+{
+	spelled *s = data;
+	const umap_feature *f = &s->rev->layers[layer].features[index];
+	const char *bytes = s->rev->data + f->offset;
+	size_t length = f->length;
+	size_t wl = s->in_work[layer];
+	if (wl != SIZE_MAX && f->id) {
+		umap_layer *w = &s->work->layers[wl];
+		long j = umap_layer_find(s->work, w, f->id);
+		const umap_feature *g = j >= 0 ? &w->features[j] : NULL;
+		const char *wb = g ? s->work->data + g->offset : NULL;
+		umap_buf_clear(&s->canonical);
+		/* the same bytes (a compact file) need no canonical form to be the same */
+		if (g && g->length &&
+		    ((g->length == length && !memcmp(wb, bytes, length)) ||
+		     (umap_repo_canonical_fast(&s->canonical, wb, g->length) &&
+		      s->canonical.len == length && !memcmp(s->canonical.ptr, bytes, length)))) {
+			bytes = s->work->data + g->offset;
+			length = g->length;
+			s->taken++;
+		}
+		/* the working file is visited in the revision's order, mostly its own: its
+		 * pages behind are given back, as the streaming read gave them back */
+		if (g)
+			umap_doc_drop_behind(s->work, g->offset);
+	}
+	int as_is = bytes != s->rev->data + f->offset && s->copy_as_is &&
+		    !memchr(bytes, '\n', length);
+	int rc = !as_is ? umap_json_relayout_at(out, bytes, length, &s->feature_layout, depth)
+			: umap_buf_put(out, bytes, length) ? UMAP_ENOMEM : 0;
+	return rc ? rc : spelled_drain(s, out, 0);
+}
+
+/* The working file at `path` as a document to take spellings from, or NULL (none there, or
+ * one umapsync cannot read: then the revision's copy is written as it is). */
+static umap_doc *working_copy(const char *path)
+{
+	umap_doc *work = NULL;
+	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+	opts.allow_duplicate_ids = 1;
+	if (!path || access(path, R_OK) || umap_doc_open(&work, path, &opts)) {
+		umap_error_clear();
+		return NULL;
+	}
+	return work;
+}
+
+static int write_spelled(umap_json_sink sink, void *ctx, umap_doc *rev, umap_doc *work)
+{
+	spelled s = { rev, work, NULL, rev->layout, UMAP_BUF_INIT, sink, ctx, 0, 0 };
+	if (rev->layout.lines || !rev->layout.indent)
+		s.feature_layout = (umap_layout){ 0, rev->layout.spaced, 0, 0, rev->layout.ascii, 0, 0 };
+	s.copy_as_is = umap_doc_bytes_in_layout(work) && !s.feature_layout.indent &&
+		       (work->layout.lines || !work->layout.indent) &&
+		       work->layout.spaced == s.feature_layout.spaced &&
+		       work->layout.ascii == s.feature_layout.ascii;
+	long *match = NULL;
+	umap_buf out = UMAP_BUF_INIT;
+	int rc = umap_doc_match_layers(&match, work, rev);
+	if (!rc && !(s.in_work = calloc(rev->nlayers + 1, sizeof(*s.in_work))))
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < rev->nlayers; i++)
+		s.in_work[i] = match[i] >= 0 ? (size_t)match[i] : SIZE_MAX;
+	/* its members' bytes only where they are laid out as the copy will be */
+	if (!rc)
+		rc = umap_doc_write_framed(&out, rev, &rev->layout, NULL, put_spelled_feature, &s,
+					   umap_doc_bytes_in_layout(work) &&
+							   work->layout.indent == rev->layout.indent &&
+							   work->layout.spaced == rev->layout.spaced
+						   ? work
+						   : NULL,
+					   s.in_work);
+	if (!rc)
+		rc = spelled_drain(&s, &out, 1);
+	free(match);
+	free(s.in_work);
+	umap_buf_dispose(&out);
+	umap_buf_dispose(&s.canonical);
+	return rc;
+}
+
+int umap_repo_file_text(umap_json_sink sink, void *ctx, umap_doc *doc, const char *work_path)
+{
+	/* (a stream is written as umap_doc_write lays out its records: its spellings are not
+	 * taken from the working file) */
+	umap_doc *work = doc->data && !doc->layout.seq ? working_copy(work_path) : NULL;
+	if (work) {
+		int rc = write_spelled(sink, ctx, doc, work);
+		umap_doc_free(work);
+		if (rc && rc != UMAP_ENOMEM && rc != UMAP_EIO)
+			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of %s: ", doc->source_name);
+		return rc;
+	}
 	/* in the copy's own layout, the document copies its features' bytes: faster than
 	 * tokens (a checkout of 100k features, 20%) */
 	if (doc->layout.known && doc->data && !umap_doc_bytes_in_layout(doc)) {
@@ -809,6 +992,7 @@ int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
 		return rc;
 	umap_buf text = UMAP_BUF_INIT;
 	git_oid **blobs = NULL;
+	char *abs = NULL;
 	rc = assemble_file(&text, &blobs, repo, tree, mf);
 	umap_layout read, recorded;
 	if (!rc) {
@@ -816,7 +1000,10 @@ int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
 		recorded = read;
 		umap_layout_from_json(&recorded, mf->layout);
 	}
-	if (!rc && mf->layout) {
+	/* a working file there lends its spellings to the features it holds unchanged */
+	if (!rc && umap_repo_abspath(&abs, repo, path))
+		umap_error_clear();
+	if (!rc && mf->layout && (!abs || access(abs, R_OK))) {
 		/* what umap_doc_write(UMAP_DOC_AS_READ) of the revision's copy does (its compact
 		 * text laid out anew), from the assembled text, without a document of it */
 		for (size_t l = 0; l < mf->nlayers; l++)
@@ -829,14 +1016,15 @@ int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
 	} else if (!rc) {
 		umap_repo_file one;
 		memset(&one, 0, sizeof(one));
-		rc = file_doc(&one, &text, blobs, mf);
+		rc = file_doc(&one, &text, blobs, mf, 0);
 		if (!rc)
-			rc = umap_repo_file_text(sink, ctx, one.doc);
+			rc = umap_repo_file_text(sink, ctx, one.doc, abs);
 		umap_doc_free(one.doc);
 		for (size_t l = 0; one.blobs && l < mf->nlayers; l++)
 			free(one.blobs[l]);
 		free(one.blobs);
 	}
+	free(abs);
 	umap_buf_dispose(&text); /* a file that could not be assembled */
 	manifest_clear(&m);
 	return rc;
@@ -883,6 +1071,64 @@ int umap_repo_export_records(umap_repo *repo, const git_oid *tree, const char *p
 	free(blobs[0]);
 	umap_buf_dispose(&records.buf);
 	umap_buf_dispose(&skeleton);
+	manifest_clear(&m);
+	return rc;
+}
+
+/* A map file's layers without an id take the ids of the revision's layers they match
+ * (SPEC §2 "Layer identity": by position, then name; a layer whose id the file still has
+ * is matched by it): the same file downloaded again from uMap, which drops layer ids, is
+ * the same layers. A layer that matches none stays id-less: a new layer. Only a file with
+ * a layer without id costs the read of the revision's copy. */
+static int layer_options(json_t **out, umap_repo *repo, const git_oid *tree, const char *layer);
+
+static int match_idless_layers(umap_doc *doc, umap_repo *repo, const git_oid *tree,
+			       manifest_file *mf)
+{
+	size_t l = 0;
+	while (l < doc->nlayers && doc->layers[l].id)
+		l++;
+	if (l == doc->nlayers)
+		return 0;
+	/* the revision's layers as the file had them: ids where written, and their options
+	 * (names); their features are not read */
+	umap_doc *old = NULL;
+	long *match = NULL;
+	int rc = umap_doc_new(&old, UMAP_DOC_MAP);
+	for (size_t i = 0; !rc && i < mf->nlayers; i++) {
+		json_t *options = NULL;
+		rc = layer_options(&options, repo, tree, mf->layers[i]);
+		if (!rc)
+			rc = umap_doc_add_layer(NULL, old, mf->idless && mf->idless[i] ? NULL : mf->layers[i],
+						options);
+		json_decref(options);
+	}
+	if (!rc)
+		rc = umap_doc_match_layers(&match, old, doc);
+	for (size_t j = 0; !rc && j < doc->nlayers; j++) {
+		long i = match[j];
+		if (doc->layers[j].id || i < 0 || (size_t)i >= mf->nlayers)
+			continue;
+		if (!(rc = umap_repo_bind_layer_id(&doc->layers[j], mf->layers[i])))
+			doc->layers[j].id_outside = 1;
+	}
+	free(match);
+	umap_doc_free(old);
+	return rc;
+}
+
+int umap_repo_bind_file_layers(umap_doc *doc, umap_repo *repo, const git_oid *tree,
+			       const char *path)
+{
+	if (!tree || doc->kind != UMAP_DOC_MAP)
+		return 0;
+	manifest m;
+	int rc = manifest_read(&m, repo, tree);
+	if (rc)
+		return rc;
+	manifest_file *mf = manifest_find(&m, path);
+	if (mf && mf->is_map)
+		rc = match_idless_layers(doc, repo, tree, mf);
 	manifest_clear(&m);
 	return rc;
 }
@@ -955,6 +1201,8 @@ int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid 
 		free(abs);
 		if (!rc && doc && !m.files[i].is_map && m.files[i].nlayers == 1 && doc->nlayers == 1)
 			rc = umap_repo_bind_layer_id(&doc->layers[0], m.files[i].layers[0]);
+		if (!rc && doc && m.files[i].is_map)
+			rc = match_idless_layers(doc, repo, tree, &m.files[i]);
 		if (!rc && (rc = umap_snapshot_add(snap, path, doc)))
 			umap_doc_free(doc);
 		if (!rc) {
@@ -987,24 +1235,53 @@ int umap_repo_assign_ids(umap_doc *doc, size_t *assigned)
 			int rc = umap_uuid_v4(uuid);
 			if (rc)
 				return rc;
-			if (!layer->options) {
-				layer->options = json_object();
-				layer->options_key = "properties";
-			}
-			/* a legacy number another layer shares stays: the new id goes beside it,
-			 * as the layer's own top-level id */
-			json_t *holder = layer->options && json_object_get(layer->options, "id") &&
-						 layer->members ? layer->members : layer->options;
-			if (!holder || json_object_set_new(holder, "id", json_string(uuid)) ||
-			    !(layer->id = strdup(uuid)))
+			/* kept in the manifest, not written into the file (SPEC §2 "Layer
+			 * identity"): uMap's exports drop layer ids, so the next download has none
+			 * either, and the layer is matched by position, then name */
+			if (!(layer->id = strdup(uuid)))
 				return oom();
-			(*assigned)++;
+			layer->id_outside = 1;
 		}
 		size_t n = 0;
 		int rc = umap_layer_assign_ids(doc, layer, &n);
 		if (rc)
 			return rc;
 		*assigned += n;
+	}
+	return 0;
+}
+
+int umap_repo_carry_layer_ids(umap_doc *to, const umap_doc *from)
+{
+	for (size_t l = 0; l < from->nlayers && l < to->nlayers; l++) {
+		if (!from->layers[l].id_outside || to->layers[l].id)
+			continue;
+		int rc = umap_repo_bind_layer_id(&to->layers[l], from->layers[l].id);
+		if (rc)
+			return rc;
+		to->layers[l].id_outside = 1;
+	}
+	return 0;
+}
+
+int umap_repo_write_layer_ids(umap_doc *doc)
+{
+	for (size_t l = 0; l < doc->nlayers; l++) {
+		umap_layer *layer = &doc->layers[l];
+		if (!layer->id_outside)
+			continue;
+		if (!layer->options) {
+			if (!(layer->options = json_object()))
+				return oom();
+			layer->options_key = "properties";
+		}
+		/* a legacy number another layer shares stays: the id goes beside it, as the
+		 * layer's own top-level id */
+		json_t *holder = json_object_get(layer->options, "id") && layer->members ? layer->members
+											  : layer->options;
+		if (json_object_set_new(holder, "id", json_string(layer->id)))
+			return oom();
+		layer->id_outside = 0;
 	}
 	return 0;
 }
@@ -1797,6 +2074,9 @@ static int build_once(git_oid *tree, umap_repo *repo, umap_snapshot *snap, const
 		else if (!rc && is_map && (rc = manifest_put_parents(entry, f->doc,
 								      manifest_find(&old, base_path))))
 			;
+		else if (!rc && is_map && (rc = manifest_put_idless(entry, f->doc,
+								     manifest_find(&old, base_path))))
+			;
 		else if (!rc && is_map && f->doc && umap_doc_layers_position(f->doc) != SIZE_MAX &&
 			 json_object_set_new(entry, "layers_at",
 					     json_integer((json_int_t)umap_doc_layers_position(f->doc))))
@@ -2482,6 +2762,24 @@ int umap_repo_renames(umap_file_rename **out, size_t *n, umap_repo *repo, const 
 	*out = renames;
 	*n = count;
 	return 0;
+}
+
+int umap_repo_layer_options_key(const char **key, umap_repo *repo, const git_oid *tree,
+				const char *layer)
+{
+	*key = umap_options_key(NULL);
+	git_oid layer_tree, meta_id;
+	json_t *meta = NULL;
+	int rc = layer_tree_of(&layer_tree, repo, tree, layer);
+	if (!rc)
+		rc = umap_store_tree_lookup(&meta_id, NULL, umap_repo_store(repo), &layer_tree, META,
+					    "a layer's tree");
+	if (!rc)
+		rc = umap_repo_read_json(&meta, repo, &meta_id, "layer metadata");
+	if (!rc)
+		*key = umap_options_key(json_string_value(json_object_get(meta, "options_key")));
+	json_decref(meta);
+	return rc;
 }
 
 /* A file's identity in a tree: its kind, its layer ids and their subtrees, the map blob. */

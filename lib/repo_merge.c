@@ -55,13 +55,19 @@ static int read_file(umap_doc **out, umap_repo *repo, const git_oid *tree, const
 	return tracked ? umap_repo_read_file(out, repo, tree, path) : 0;
 }
 
-static int read_worktree_file(umap_doc **out, umap_repo *repo, const char *path)
+/* OURS from the work tree: its layers without an id are those of `tree` (HEAD) */
+static int read_worktree_file(umap_doc **out, umap_repo *repo, const char *path,
+			      const git_oid *tree)
 {
 	char *abs = NULL;
 	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
 	int rc = umap_repo_abspath(&abs, repo, path);
 	if (!rc)
 		rc = umap_doc_open(out, abs, &opts);
+	if (!rc && (rc = umap_repo_bind_file_layers(*out, repo, tree, path))) {
+		umap_doc_free(*out);
+		*out = NULL;
+	}
 	free(abs);
 	return rc;
 }
@@ -87,7 +93,7 @@ static int merge_file(umap_repo_merge_file *f, umap_repo *repo, const git_oid *t
 	}
 	for (int s = 0; s < 3 && !rc; s++) {
 		if (s == 1 && ours_from_worktree && tracked[1])
-			rc = read_worktree_file(&f->docs[1], repo, f->path);
+			rc = read_worktree_file(&f->docs[1], repo, f->path, trees[1]);
 		else
 			rc = read_file(&f->docs[s], repo, trees[s], f->path, tracked[s]);
 	}
@@ -110,8 +116,10 @@ static int merge_file(umap_repo_merge_file *f, umap_repo *repo, const git_oid *t
 	for (int s = 0; s < 3 && !rc; s++)
 		if (!f->docs[s])
 			rc = umap_doc_new(&f->docs[s], kind);
+	umap_merge_options spelled = *opts;
+	spelled.spell_as_ours = ours_from_worktree && tracked[1];
 	if (!rc)
-		rc = umap_merge(&f->result, f->docs[0], f->docs[1], f->docs[2], opts);
+		rc = umap_merge(&f->result, f->docs[0], f->docs[1], f->docs[2], &spelled);
 	if (rc)
 		return umap_error_prefix(rc, "%s: ", f->path);
 	umap_doc *merged = NULL;
@@ -261,6 +269,23 @@ static int write_merged(umap_buf *text, const umap_repo_merge_file *f)
 	return rc;
 }
 
+static int append_to_buf(void *ctx, const char *data, size_t len)
+{
+	return umap_buf_put(ctx, data, len) ? oom() : 0;
+}
+
+/* Their revision's copy of a file only they changed, written over the working file: the
+ * features the working file holds with the same value keep its bytes (their spelling). */
+static int write_theirs(umap_buf *text, umap_repo *repo, const umap_repo_merge_file *f)
+{
+	char *abs = NULL;
+	int rc = umap_repo_abspath(&abs, repo, f->path);
+	if (!rc)
+		rc = umap_repo_file_text(append_to_buf, text, f->docs[2], abs);
+	free(abs);
+	return rc;
+}
+
 int umap_repo_merge_write_worktree(umap_repo *repo, umap_repo_merge *m)
 {
 	int rc = 0;
@@ -276,7 +301,7 @@ int umap_repo_merge_write_worktree(umap_repo *repo, umap_repo_merge *m)
 		if (f->result)
 			rc = write_merged(&text, f);
 		else if (f->docs[2])
-			rc = umap_doc_write(&text, f->docs[2], UMAP_DOC_AS_READ);
+			rc = write_theirs(&text, repo, f);
 		else /* umap_repo_merge_snapshot took it */
 			rc = umap_error_set(UMAP_EUSAGE, "%s: write the working files before taking the snapshot", f->path);
 		if (!rc)
@@ -477,13 +502,18 @@ int umap_repo_files_tree(git_oid *tree, umap_repo *repo, const json_t *paths,
 			umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
 			rc = umap_doc_open(&doc, abs, &opts);
 			if (!rc)
+				rc = umap_repo_bind_file_layers(doc, repo, base_tree, json_string_value(p));
+			if (!rc)
 				rc = umap_repo_assign_ids(doc, &assigned);
 			if (!rc && assigned) { /* features added while resolving: their ids go back */
+				umap_doc *written = NULL;
 				rc = umap_doc_save(doc, abs, UMAP_DOC_AS_READ);
-				umap_doc_free(doc);
-				doc = NULL;
 				if (!rc)
-					rc = umap_doc_open(&doc, abs, &opts);
+					rc = umap_doc_open(&written, abs, &opts);
+				if (!rc)
+					rc = umap_repo_carry_layer_ids(written, doc);
+				umap_doc_free(doc);
+				doc = written;
 			}
 			if (!rc)
 				rc = umap_snapshot_add(snap, json_string_value(p), doc);

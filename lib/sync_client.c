@@ -304,13 +304,17 @@ static long find_file(const umap_sync_files *files, const char *path)
 	return -1;
 }
 
-/* A new FeatureCollection for a layer: its options (with the id, so that import keeps it). */
-static json_t *new_layer(const char *id, const json_t *options, json_t *features)
+/* A new FeatureCollection for a layer: its options (with the id, so that import keeps it)
+ * under the key its file had them (metadata.optionsKey, checked: "properties" when none). */
+static json_t *new_layer(const char *id, const json_t *options, json_t *features,
+			 const char *options_key)
 {
 	json_t *opts = json_is_object(options) ? umap_json_copy(options, 1) : json_object();
 	if (opts && !json_object_get(opts, "id"))
 		json_object_set_new(opts, "id", json_string(id));
-	json_t *fc = json_pack("{s:s, s:o, s:o}", "type", "FeatureCollection", "properties", opts,
+	if (!umap_sync_valid_options_key(options_key))
+		options_key = "properties";
+	json_t *fc = json_pack("{s:s, s:o, s:o}", "type", "FeatureCollection", options_key, opts,
 			       "features", features ? json_incref(features) : json_array());
 	return fc;
 }
@@ -416,6 +420,11 @@ int umap_sync_snapshot_check(long long *cursor, const json_t *snapshot)
 					      i);
 		if (options && !json_is_object(options) && !json_is_null(options))
 			return umap_error_set(UMAP_EINVALID, NOT_A_SNAPSHOT "layers[%zu].options must be an object", i);
+		json_t *options_key = json_object_get(layer, "optionsKey");
+		if (options_key && !umap_sync_valid_options_key(json_string_value(options_key)))
+			return umap_error_set(UMAP_EINVALID,
+					      NOT_A_SNAPSHOT "layers[%zu].optionsKey must be \"properties\", \"_umap_options\" or \"_storage\"",
+					      i);
 		if (!json_is_array(json_object_get(layer, "features")))
 			return umap_error_set(UMAP_EINVALID, NOT_A_SNAPSHOT "layers[%zu].features must be an array", i);
 	}
@@ -539,7 +548,8 @@ int umap_sync_files_from_snapshot(umap_sync_files *out, const json_t *snapshot)
 			parent = json_string_value(json_object_get(options, "parent"));
 			options = json_object_get(options, "properties");
 		}
-		json_t *fc = new_layer(id, options, json_object_get(layer, "features"));
+		json_t *fc = new_layer(id, options, json_object_get(layer, "features"),
+				       json_string_value(json_object_get(layer, "optionsKey")));
 		err = fc ? place_child(out, json_string_value(json_object_get(layer, "filename")), id, parent,
 				       fc, json_is_object(props) ? props : NULL)
 			 : umap_error_set(UMAP_ENOMEM, "out of memory");
@@ -762,7 +772,7 @@ static int apply_one(umap_sync_files *files, const json_t *op, int *applied, fea
 		if (!find_layer(&loc, files, lid)) {
 			if (!upsert)
 				return 0;
-			json_t *fc = new_layer(lid, NULL, NULL);
+			json_t *fc = new_layer(lid, NULL, NULL, NULL);
 			int err = fc ? place_layer(files, NULL, lid, fc, NULL) : UMAP_ENOMEM;
 			if (err)
 				return err == UMAP_ENOMEM ? umap_error_set(err, "out of memory") : err;
@@ -825,7 +835,8 @@ static int apply_one(umap_sync_files *files, const json_t *op, int *applied, fea
 			value = json_object_get(value, "properties");
 		}
 		if (upsert && !found) {
-			json_t *fc = new_layer(lid, value, NULL);
+			json_t *fc = new_layer(lid, value, NULL,
+					       json_string_value(json_object_get(meta, "optionsKey")));
 			const char *filename = json_string_value(json_object_get(meta, "filename"));
 			err = fc ? place_child(files, filename, lid, parent, fc, NULL) : UMAP_ENOMEM;
 			if (err)

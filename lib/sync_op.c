@@ -25,6 +25,12 @@ int umap_sync_valid_name(const char *name, size_t max)
 	return n > 0;
 }
 
+int umap_sync_valid_options_key(const char *key)
+{
+	return key && (!strcmp(key, "properties") || !strcmp(key, "_umap_options") ||
+		       !strcmp(key, "_storage"));
+}
+
 int umap_sync_valid_filename(const char *name)
 {
 	size_t n = name ? strlen(name) : 0;
@@ -218,6 +224,14 @@ static int op_parse(umap_sync_op *out, json_t *op, size_t index)
 			return umap_error_set(UMAP_EINVALID,
 					      "ops[%zu]: metadata.id of a datalayer must be 1 to %d characters of A-Z a-z 0-9 _ -",
 					      index, UMAP_SYNC_LAYER_MAX);
+		json_t *options_key = json_object_get(meta, "optionsKey");
+		if (options_key) {
+			out->options_key = json_string_value(options_key);
+			if (out->verb != UMAP_SYNC_UPSERT || !umap_sync_valid_options_key(out->options_key))
+				return umap_error_set(UMAP_EINVALID,
+						      "ops[%zu]: metadata.optionsKey must be \"properties\", \"_umap_options\" or \"_storage\", on an upsert",
+						      index);
+		}
 		json_t *filename = json_object_get(meta, "filename");
 		if (filename) {
 			out->filename = umap_sync_json_name(filename);

@@ -42,7 +42,13 @@ typedef struct umap_sync_op {
 	const char *key;          /* update: the dotted key ("properties.name"); else NULL */
 	json_t *value;            /* upsert: the new object; update: the value, NULL = remove key */
 	const char *filename;     /* datalayer upsert: optional working-file name (extension) */
+	const char *options_key;  /* datalayer upsert: optional key the layer's options are
+				   * written under in its file ("properties", "_umap_options",
+				   * legacy "_storage"); umapsync-only, uMap peers ignore it */
 } umap_sync_op;
+
+/* The keys a layer's options may be written under in a file (metadata.optionsKey). */
+int umap_sync_valid_options_key(const char *key);
 
 /* Map names and client ids: 1..UMAP_SYNC_NAME_MAX bytes of [A-Za-z0-9_-]; layer ids the
  * same up to UMAP_SYNC_LAYER_MAX. Nothing that could walk a path or break a URL. */

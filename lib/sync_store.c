@@ -38,8 +38,9 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS changes(map TEXT NOT NULL, layer TEXT NOT NULL, feature TEXT NOT NULL,"
 	" key TEXT NOT NULL, seq INTEGER NOT NULL, client TEXT NOT NULL,"
 	" PRIMARY KEY(map, layer, feature, key)) WITHOUT ROWID;"
+	/* options_key: the key the layer's options are under in its file (NULL: "properties") */
 	"CREATE TABLE IF NOT EXISTS layers(map TEXT NOT NULL, id TEXT NOT NULL, ord INTEGER NOT NULL,"
-	" filename TEXT, options TEXT, PRIMARY KEY(map, id)) WITHOUT ROWID;"
+	" filename TEXT, options TEXT, options_key TEXT, PRIMARY KEY(map, id)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS features(map TEXT NOT NULL, layer TEXT NOT NULL, id TEXT NOT NULL,"
 	" ord INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY(map, layer, id)) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS features_order ON features(map, layer, ord);"
@@ -110,7 +111,7 @@ static const struct {
 #define OPS_COLS "map, seq, layer, body"
 #define APPLIED_COLS "map, client, op_id, seq"
 #define CHANGES_COLS "map, layer, feature, key, seq, client"
-#define LAYERS_COLS "map, id, ord, filename, options"
+#define LAYERS_COLS "map, id, ord, filename, options, options_key"
 #define FEATURES_COLS "map, layer, id, ord, body"
 #define TOKENS_COLS "id, hash, map, layers, access, created, revoked"
 
@@ -148,9 +149,10 @@ static const char *const stmt_sql[N_STMT] = {
 	[S_LAYER_ENSURE] = "INSERT OR IGNORE INTO layers(map, id, ord, filename, options) VALUES(?1, ?2,"
 			   " (SELECT COALESCE(MAX(ord), 0) + 1 FROM layers WHERE map = ?1), NULL, NULL)",
 	[S_LAYER_GET] = "SELECT options FROM layers WHERE map = ?1 AND id = ?2",
-	[S_LAYER_SET] = "UPDATE layers SET options = ?3, filename = COALESCE(?4, filename) WHERE map = ?1 AND id = ?2",
+	[S_LAYER_SET] = "UPDATE layers SET options = ?3, filename = COALESCE(?4, filename),"
+			" options_key = COALESCE(?5, options_key) WHERE map = ?1 AND id = ?2",
 	[S_LAYER_DELETE] = "DELETE FROM layers WHERE map = ?1 AND id = ?2",
-	[S_LAYER_LIST] = "SELECT id, filename, options FROM layers WHERE map = ?1 ORDER BY ord",
+	[S_LAYER_LIST] = "SELECT id, filename, options, options_key FROM layers WHERE map = ?1 ORDER BY ord",
 	[S_FEATURE_GET] = "SELECT body FROM features WHERE map = ?1 AND layer = ?2 AND id = ?3",
 	/* a new feature goes last in its layer; a replaced one keeps its place */
 	[S_FEATURE_UPSERT] = "INSERT INTO features(map, layer, id, ord, body) VALUES(?1, ?2, ?3,"
@@ -190,7 +192,7 @@ static const char *const stmt_sql[N_STMT] = {
 	[S_LOAD_OPS] = "INSERT INTO ops(" OPS_COLS ") VALUES(?1, ?2, ?3, ?4)",
 	[S_LOAD_APPLIED] = "INSERT INTO applied(" APPLIED_COLS ") VALUES(?1, ?2, ?3, ?4)",
 	[S_LOAD_CHANGES] = "INSERT INTO changes(" CHANGES_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-	[S_LOAD_LAYERS] = "INSERT INTO layers(" LAYERS_COLS ") VALUES(?1, ?2, ?3, ?4, ?5)",
+	[S_LOAD_LAYERS] = "INSERT INTO layers(" LAYERS_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
 	[S_LOAD_FEATURES] = "INSERT INTO features(" FEATURES_COLS ") VALUES(?1, ?2, ?3, ?4, ?5)",
 	[S_LOAD_TOKENS] = "INSERT INTO tokens(" TOKENS_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 };
@@ -209,7 +211,9 @@ static const char pg_schema[] =
 	"CREATE TABLE IF NOT EXISTS changes(map TEXT NOT NULL, layer TEXT NOT NULL, feature TEXT NOT NULL,"
 	" key TEXT NOT NULL, seq BIGINT NOT NULL, client TEXT NOT NULL, PRIMARY KEY(map, layer, feature, key));"
 	"CREATE TABLE IF NOT EXISTS layers(map TEXT NOT NULL, id TEXT NOT NULL, ord BIGINT NOT NULL,"
-	" filename TEXT, options TEXT, PRIMARY KEY(map, id));"
+	" filename TEXT, options TEXT, options_key TEXT, PRIMARY KEY(map, id));"
+	/* a database set up before layers kept their options key */
+	"ALTER TABLE layers ADD COLUMN IF NOT EXISTS options_key TEXT;"
 	"CREATE TABLE IF NOT EXISTS features(map TEXT NOT NULL, layer TEXT NOT NULL, id TEXT NOT NULL,"
 	" ord BIGINT NOT NULL, body TEXT NOT NULL, PRIMARY KEY(map, layer, id));"
 	"CREATE INDEX IF NOT EXISTS features_order ON features(map, layer, ord);"
@@ -251,10 +255,10 @@ static const char *const pg_sql_own[N_STMT] = {
 			   " (SELECT COALESCE(MAX(ord), 0) + 1 FROM layers WHERE map = $1::text), NULL, NULL)"
 			   " ON CONFLICT DO NOTHING",
 	[S_LAYER_GET] = "SELECT options FROM layers WHERE map = $1::text AND id = $2::text",
-	[S_LAYER_SET] = "UPDATE layers SET options = $3::text, filename = COALESCE($4::text, filename)"
-			" WHERE map = $1::text AND id = $2::text",
+	[S_LAYER_SET] = "UPDATE layers SET options = $3::text, filename = COALESCE($4::text, filename),"
+			" options_key = COALESCE($5::text, options_key) WHERE map = $1::text AND id = $2::text",
 	[S_LAYER_DELETE] = "DELETE FROM layers WHERE map = $1::text AND id = $2::text",
-	[S_LAYER_LIST] = "SELECT id, filename, options FROM layers WHERE map = $1::text ORDER BY ord",
+	[S_LAYER_LIST] = "SELECT id, filename, options, options_key FROM layers WHERE map = $1::text ORDER BY ord",
 	[S_FEATURE_GET] = "SELECT body FROM features WHERE map = $1::text AND layer = $2::text AND id = $3::text",
 	[S_FEATURE_UPSERT] = "INSERT INTO features(map, layer, id, ord, body) VALUES($1::text, $2::text, $3::text,"
 			     " (SELECT COALESCE(MAX(ord), 0) + 1 FROM features WHERE map = $1::text AND layer = $2::text),"
@@ -599,6 +603,22 @@ static int conn_open_pg(struct conn *c, umap_sync_store *store, int lazy)
 	return err;
 }
 
+/* Stores made before layers kept the key their options are written under get the column
+ * (NULL: "properties"); a store that has it already is left alone. */
+static int add_options_key_column(sqlite3 *db, char **msg)
+{
+	sqlite3_stmt *s = NULL;
+	int found = 0, rc = sqlite3_prepare_v2(db, "PRAGMA table_info(layers)", -1, &s, NULL);
+	while (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(s, 1);
+		found |= name && !strcmp(name, "options_key");
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_OK)
+		return rc;
+	return found ? 0 : sqlite3_exec(db, "ALTER TABLE layers ADD COLUMN options_key TEXT", NULL, NULL, msg);
+}
+
 static int conn_open(struct conn *c, const char *path, int readonly)
 {
 	memset(c, 0, sizeof(*c));
@@ -621,7 +641,7 @@ static int conn_open(struct conn *c, const char *path, int readonly)
 		 * B-trees in one transaction, which a small cache would spill and read back */
 		if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-32768;",
 				 NULL, NULL, &msg) ||
-		    sqlite3_exec(c->db, schema, NULL, NULL, &msg)) {
+		    sqlite3_exec(c->db, schema, NULL, NULL, &msg) || add_options_key_column(c->db, &msg)) {
 			int err = umap_error_set(UMAP_ECORRUPT, "cannot set up database '%s': %s", path,
 						 msg ? msg : sqlite3_errmsg(c->db));
 			sqlite3_free(msg);
@@ -1223,7 +1243,7 @@ struct umap_sync_stream {
 	int64_t since, limit, head, last;
 	size_t count;
 	int written;
-	/* snapshot: the readable layers as [id, filename, options] rows, the one being written */
+	/* snapshot: the readable layers as [id, filename, options, options_key] rows, the one being written */
 	json_t *layers;
 	size_t layer;
 	struct q *features;
@@ -1400,7 +1420,8 @@ int umap_sync_store_snapshot_open(umap_sync_stream **out, umap_sync_store *store
 			continue;
 		const char *filename = q_text(s, 1);
 		const char *options = q_text(s, 2);
-		json_t *row = json_pack("[s, s?, s?]", id, filename, options);
+		const char *options_key = q_text(s, 3);
+		json_t *row = json_pack("[s, s?, s?, s?]", id, filename, options, options_key);
 		if (!row || json_array_append_new(st->layers, row))
 			err = umap_error_set(UMAP_ENOMEM, "out of memory");
 	}
@@ -1441,6 +1462,7 @@ static int snapshot_step(umap_sync_stream *st)
 		const char *id = json_string_value(json_array_get(row, 0));
 		const char *filename = json_string_value(json_array_get(row, 1));
 		const char *options = json_string_value(json_array_get(row, 2));
+		const char *options_key = json_string_value(json_array_get(row, 3));
 		err = umap_buf_printf(out, "%s{\"id\":", st->layer ? "," : "");
 		if (!err)
 			err = put_json_string(out, id);
@@ -1448,6 +1470,9 @@ static int snapshot_step(umap_sync_stream *st)
 			err = umap_buf_puts(out, ",\"filename\":");
 		if (!err)
 			err = filename ? put_json_string(out, filename) : umap_buf_puts(out, "null");
+		/* umapsync's own: uMap clients ignore a member they do not know */
+		if (!err && options_key && umap_sync_valid_options_key(options_key))
+			err = umap_buf_printf(out, ",\"optionsKey\":\"%s\"", options_key);
 		if (!err)
 			err = umap_buf_printf(out, ",\"options\":%s,\"features\":[", options ? options : "null");
 		st->ord = INT64_MIN;
@@ -1833,6 +1858,7 @@ static int apply_op(struct conn *c, const char *map, const umap_sync_op *op, int
 			bind_text(s, 1, map);
 			bind_text(s, 2, op->layer);
 			bind_text(s, 4, op->filename);
+			bind_text(s, 5, op->options_key);
 			if (json_is_null(obj))
 				err = step_done(c, s, "writing a layer");
 			else

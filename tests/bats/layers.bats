@@ -174,8 +174,8 @@ modified feature cccc1 "Bassin" in layer "Bassins"
 	umapsync init >/dev/null
 	run_split umapsync import map.umap
 	assert_success
-	# the shared number stays; the copy gets an id of its own beside it
-	assert_equal "$(jq -c '[.layers[] | [._storage.id, (.id | type)]]' map.umap)" '[[12,"null"],[12,"string"]]'
+	# the shared number stays; the copy's id is kept in the repository, not in the file
+	assert_equal "$(jq -c '[.layers[] | [._storage.id, (.id | type)]]' map.umap)" '[[12,"null"],[12,"null"]]'
 	run_split umapsync status
 	# b.umap lies beside it untracked: status lists it, and nothing is to commit
 	assert_output --partial 'nothing to commit'
@@ -199,7 +199,7 @@ modified feature eeee1 "A" in layer "Couche renommée"
 	# import never adds "properties" beside "_storage" (uMap would drop the layer's name)
 	umapsync init >/dev/null
 	umapsync import a.umap >/dev/null
-	assert_equal "$(jq -c '[.layers[] | keys]' a.umap)" '[["_storage","features","type"],["_storage","features","id","type"]]'
+	assert_equal "$(jq -c '[.layers[] | keys]' a.umap)" '[["_storage","features","type"],["_storage","features","type"]]'
 	assert_equal "$(jq -c '[.layers[]._storage | [.name, .color]]' a.umap)" '[["Couche ancienne","Red"],["Copie","Navy"]]'
 	# a merge of both layers' options keeps "_storage"
 	jq '.layers[0]._storage.color = "Blue"' a.umap >ours.umap
@@ -298,4 +298,57 @@ Changes not committed:
 	# and the repository gives back the same map
 	umapsync export HEAD map.umap -o out.umap
 	same_document map.umap out.umap
+}
+
+@test "layers: _umap_options and _storage come back under the key read, through push, clone and pull" {
+	start_server
+	mkdir alice && cd alice
+	cp "$UMAP_FIXTURES/test_upload_data_with_enum.umap" map.umap
+	cp "$UMAP_FIXTURES/legacy_storage.umap" old.umap
+	jq '{type: "FeatureCollection", _storage: .layers[0]._storage, features: .layers[0].features}' \
+		old.umap >legacy.geojson
+	umapsync init >/dev/null
+	umapsync import map.umap legacy.geojson >/dev/null
+	umapsync remote add origin "$BASE/keys"
+	run_split umapsync push
+	assert_success
+	cd ..
+	run_split umapsync clone "$BASE/keys" bob
+	assert_success
+	assert_equal "$(jq -c '[.layers[] | keys[] | select(startswith("_") or . == "properties")]' bob/map.umap)" \
+		'["_umap_options"]'
+	assert_equal "$(jq -c 'keys' bob/legacy.geojson)" '["_storage","features","type"]'
+	# a layer added later reaches a pull under its key too
+	cd alice
+	jq '.layers += [{type: "FeatureCollection", _umap_options: {name: "Ajout"}, features: []}]' \
+		map.umap >e && mv e map.umap
+	umapsync commit -m "a layer" >/dev/null
+	run_split umapsync push
+	assert_success
+	cd ../bob
+	run_split umapsync pull
+	assert_success
+	assert_equal "$(jq -c '[.layers[] | [(keys[] | select(startswith("_") or . == "properties")), (._umap_options // .properties).name]]' map.umap)" \
+		"$(jq -c '[.layers[] | ["_umap_options", ._umap_options.name]]' ../alice/map.umap)"
+}
+
+@test "layers: a server store made before optionsKey gets the column and keeps its layers" {
+	mkdir data
+	sqlite3 data/umapsync.db 'CREATE TABLE layers(map TEXT NOT NULL, id TEXT NOT NULL, ord INTEGER NOT NULL, filename TEXT, options TEXT, PRIMARY KEY(map, id)) WITHOUT ROWID;'
+	start_server
+	stop_server
+	run sqlite3 data/umapsync.db 'SELECT name FROM pragma_table_info("layers") WHERE name = "options_key"'
+	assert_output options_key
+	start_server
+	mkdir a && cd a
+	cp "$UMAP_FIXTURES/test_upload_data_with_enum.umap" map.umap
+	umapsync init >/dev/null
+	umapsync import map.umap >/dev/null
+	umapsync remote add origin "$BASE/old"
+	run_split umapsync push
+	assert_success
+	cd ..
+	run_split umapsync clone "$BASE/old" b
+	assert_success
+	assert_equal "$(jq -c '[.layers[0] | keys[]]' b/map.umap)" '["_umap_options","features","type"]'
 }

@@ -85,7 +85,7 @@ nothing to commit, working files clean"
 	umapsync export HEAD n.geojson >out.geojson
 	grep -F '"id":12345678901234567890' out.geojson
 	grep -F '"big":9007199254740993,"z":-0' out.geojson
-	grep -F '"coordinates":[-0.0,1.5]' out.geojson
+	grep -F '"r":1.0,"e":1e3},"geometry":{"type":"Point","coordinates":[-0.0,1.50]}' out.geojson
 	grep -F '{"big":12345678901234567890}' out.geojson
 	# and so does the feature import gave an id, where its values did not change
 	grep -F '{"type":"Feature","properties":{"big":12345678901234567890},"geometry":null,"id":"' n.geojson
@@ -190,4 +190,173 @@ Changes not committed:
 	[ "$(wc -l <indented.geojson)" -gt 100 ]
 	run grep -c '"coordinates": \[\[' indented.geojson
 	assert_output "$(jq '.features | length' indented.geojson)"
+}
+
+@test "layer identity: import writes no layer id into a .umap; the file downloaded again is the same layers" {
+	jq '.layers |= map(del(._umap_options.id, .properties.id, .id))' "$UMAP/test_upload_data.umap" >m.umap
+	umapsync init >/dev/null
+	run umapsync import m.umap
+	assert_output --partial "m.umap: 2 layers, 3 features, 3 ids assigned"
+	run jq -c '[.layers[] | (._umap_options // .properties).id, .id]' m.umap
+	assert_output '[null,null,null,null]'
+	run umapsync status
+	assert_output "On branch main
+nothing to commit, working files clean"
+	# uMap's next download: the same layers (no ids), the second one edited, order swapped
+	jq '.layers |= reverse | .layers[0].features[0].properties.name = "Changed"' m.umap >x && mv x m.umap
+	run umapsync status
+	assert_line "  modified:   m.umap (0 added, 1 modified, 0 removed)"
+	umapsync commit -m edit >/dev/null
+	umapsync checkout HEAD~1 2>/dev/null
+	run jq -c '[.layers[] | (._umap_options // .properties).id, .id]' m.umap
+	assert_output '[null,null,null,null]'
+	run umapsync status
+	assert_line "nothing to commit, working files clean"
+}
+
+@test "layer identity: a .umap tracked with its layer ids, downloaded again without them, is the same layers" {
+	cp "$EXAMPLES/cycling-lyon.umap" m.umap
+	umapsync init >/dev/null
+	umapsync import m.umap >/dev/null
+	jq '.layers |= map(del(._umap_options.id, .properties.id, .id)) | .layers[1].features[0].properties.name = "Changed"' \
+		m.umap >x && mv x m.umap
+	run umapsync status
+	# the same layers: one feature modified, none added or removed (the ids left the
+	# layers' options, which status notes)
+	assert_line "  modified:   m.umap (0 added, 1 modified, 0 removed, layer options changed)"
+	# kept outside the repository's directory: status would list it as untracked
+	cp m.umap "$BATS_TEST_TMPDIR/downloaded.umap"
+	umapsync commit -m edit >/dev/null
+	run umapsync status
+	assert_line "nothing to commit, working files clean"
+	# no layer id is written back, the rest as downloaded
+	[ "$(umapsync export HEAD m.umap | jq -c .)" = "$(jq -c . "$BATS_TEST_TMPDIR/downloaded.umap")" ]
+}
+
+# A JSON file laid out by hand: indented by $2 spaces, each feature on one line when $3 is
+# "lines", coordinate arrays on one line always (as umapsync writes an indented file).
+relay() {
+	python3 - "$1" "$2" "${3:-}" <<'PY'
+import json, sys
+doc, ind, lines = json.load(open(sys.argv[1])), int(sys.argv[2]), sys.argv[3] == "lines"
+def dump(v, lvl, key=None):
+    pad, inner = " " * (ind * lvl), " " * (ind * (lvl + 1))
+    if key == "coordinates" or (lines and isinstance(v, dict) and v.get("type") == "Feature"):
+        return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+    if isinstance(v, dict) and v:
+        return "{\n" + ",\n".join(inner + json.dumps(k) + ": " + dump(x, lvl + 1, k) for k, x in v.items()) + "\n" + pad + "}"
+    if isinstance(v, list) and v:
+        return "[\n" + ",\n".join(inner + dump(x, lvl + 1) for x in v) + "\n" + pad + "]"
+    return json.dumps(v, ensure_ascii=False)
+print(dump(doc, 0))
+PY
+}
+
+@test "merge-file: a rebuilt merge (layer options changed) keeps OURS' one-line layout and spellings" {
+	printf '%s' '{"type":"umap","uri":"http://x/m/1","properties":{"name":"M","zoom":5},"geometry":{"type":"Point","coordinates":[1.0,2.50]},"layers":[{"type":"FeatureCollection","features":[{"type":"Feature","id":"a","properties":{"name":"A","v":1.0},"geometry":{"type":"Point","coordinates":[1,2]}},{"type":"Feature","id":"b","properties":{"name":"B"},"geometry":{"type":"Point","coordinates":[3,4]}}],"_umap_options":{"name":"L1","color":"red"}}]}' >base.umap
+	sed 's/"name":"B"/"name":"B2"/; s/"name":"A"/"name":"A2"/' base.umap >ours.umap
+	sed 's/"color":"red"/"color":"blue"/; s/"v":1.0/"v":1.0,"w":2.50/' base.umap >theirs.umap
+	run_split umapsync merge-file -p base.umap ours.umap theirs.umap
+	assert_success
+	# OURS with their two changes: one line, member order, 1.0 and 2.50 as written
+	assert_equal "$output" "$(sed 's/"color":"red"/"color":"blue"/; s/"v":1.0/"v":1.0,"w":2.50/' ours.umap)"
+	umapsync merge-file base.umap ours.umap theirs.umap
+	[ "$(wc -l <ours.umap)" -eq 0 ]
+}
+
+@test "merge-file: group layers merge in OURS' layout: indent 4, one feature a line or indented" {
+	for style in lines indented; do
+		relay "$UMAP/group_layers.umap" 4 "$style" >base.umap
+		sed 's/"name": *"Parc"/"name": "Jardin"/' base.umap >ours.umap
+		sed 's/"name": *"Gare"/"name": "Gare SNCF"/; s/"name": "Divers",/"name": "Autres",/' base.umap >theirs.umap
+		run_split umapsync merge-file -p base.umap ours.umap theirs.umap
+		assert_success
+		assert_equal "$output" "$(sed 's/"name": *"Gare"/"name": "Gare SNCF"/; s/"name": "Divers",/"name": "Autres",/' ours.umap)"
+	done
+}
+
+@test "numbers: export and checkout keep the spellings of the features the working file holds unchanged" {
+	printf '%s\n' '{"type":"FeatureCollection","features":[' \
+		'{"type":"Feature","id":"a","properties":{"r":1.0,"e":1e3,"z":-0.0,"big":12345678901234567890},"geometry":{"type":"Point","coordinates":[4.8320,1.50]}},' \
+		'{"type":"Feature","id":"b","properties":{"s":4.8320},"geometry":null}' \
+		']}' >n.geojson
+	umapsync init >/dev/null
+	umapsync import n.geojson >/dev/null
+	cp n.geojson "$BATS_TEST_TMPDIR/imported"
+	umapsync export HEAD n.geojson >"$BATS_TEST_TMPDIR/out"
+	cmp "$BATS_TEST_TMPDIR/imported" "$BATS_TEST_TMPDIR/out"
+	sed -i 's/"s":4.8320/"s":5/' n.geojson
+	umapsync commit -m edit >/dev/null
+	umapsync checkout HEAD~1 2>/dev/null
+	# a: as the working file held it; b: changed there, so from the revision (4.8320 is 4.832)
+	run cat n.geojson
+	assert_output "$(sed 's/"s":4.8320/"s":4.832/' "$BATS_TEST_TMPDIR/imported")"
+	run umapsync status
+	assert_line "nothing to commit, working files clean"
+}
+
+@test "numbers: an indented .umap keeps Python's 1.0 and 20.0 through checkout, map and layer options too" {
+	printf '%s' '{"type":"umap","properties":{"name":"M","zoom":5.0},"geometry":{"type":"Point","coordinates":[2.0,48.5]},"layers":[{"type":"FeatureCollection","features":[{"type":"Feature","id":"aaaa1","properties":{"name":"A","h":10.0},"geometry":{"type":"Point","coordinates":[2.0,48.0]}},{"type":"Feature","id":"aaaa2","properties":{"name":"B","h":20.0},"geometry":{"type":"Point","coordinates":[2.5,48.25]}}],"_umap_options":{"name":"L","opacity":1.0}}]}' >src.json
+	relay src.json 2 >m.umap
+	rm src.json
+	grep -F '"zoom": 5.0' m.umap
+	umapsync init >/dev/null
+	umapsync import m.umap >/dev/null
+	cp m.umap "$BATS_TEST_TMPDIR/imported"
+	umapsync export HEAD m.umap >"$BATS_TEST_TMPDIR/out"
+	cmp "$BATS_TEST_TMPDIR/imported" "$BATS_TEST_TMPDIR/out"
+	sed -i 's/"name": "B"/"name": "C"/' m.umap
+	umapsync commit -m edit >/dev/null
+	umapsync checkout HEAD~1 2>/dev/null
+	run cat m.umap
+	assert_output "$(sed 's/"h": 20.0/"h": 20/' "$BATS_TEST_TMPDIR/imported")"
+}
+
+@test "numbers: merge writes a file only the other branch changed with the working file's spellings" {
+	printf '%s' '{"type":"umap","properties":{"name":"M","zoom":5.0},"layers":[{"type":"FeatureCollection","features":[{"type":"Feature","id":"aaaa1","properties":{"name":"A","h":10.0},"geometry":{"type":"Point","coordinates":[2.0,48.0]}},{"type":"Feature","id":"aaaa2","properties":{"name":"B","h":20.0},"geometry":null}],"_umap_options":{"name":"L","opacity":1.0}}]}' >m.umap
+	echo '{"type":"FeatureCollection","features":[{"type":"Feature","id":"n1","properties":{"v":1},"geometry":null}]}' >n.geojson
+	umapsync init >/dev/null
+	umapsync import m.umap n.geojson >/dev/null
+	umapsync branch feat
+	umapsync switch feat 2>/dev/null
+	sed -i 's/"name":"B"/"name":"C"/' m.umap
+	umapsync commit -m c >/dev/null
+	umapsync switch main 2>/dev/null
+	sed -i 's/"v":1/"v":2/' n.geojson
+	umapsync commit -m n >/dev/null
+	umapsync merge feat >/dev/null
+	# their feature C comes from the revision (20.0 is 20); the rest as the file held it
+	run cat m.umap
+	assert_output '{"type":"umap","properties":{"name":"M","zoom":5.0},"layers":[{"type":"FeatureCollection","features":[{"type":"Feature","id":"aaaa1","properties":{"name":"A","h":10.0},"geometry":{"type":"Point","coordinates":[2.0,48.0]}},{"type":"Feature","id":"aaaa2","properties":{"name":"C","h":20},"geometry":null}],"_umap_options":{"name":"L","opacity":1.0}}]}'
+}
+
+@test "layout: the example map (indented, one feature a line, inline objects) exports byte for byte" {
+	cp "$EXAMPLES/cycling-lyon.umap" m.umap
+	umapsync init >/dev/null
+	umapsync import m.umap >/dev/null
+	umapsync export HEAD m.umap >"$BATS_TEST_TMPDIR/out"
+	cmp "$EXAMPLES/cycling-lyon.umap" "$BATS_TEST_TMPDIR/out"
+	# without the working file: the recorded layout, each layer indented, one feature a line
+	mv m.umap "$BATS_TEST_TMPDIR/m.umap"
+	umapsync export HEAD m.umap >"$BATS_TEST_TMPDIR/out"
+	[ "$(grep -c '^        {"type": "Feature", "id": "' "$BATS_TEST_TMPDIR/out")" -eq 14 ]
+	[ "$(grep -c '^    {$' "$BATS_TEST_TMPDIR/out")" -eq 2 ]
+}
+
+@test "numbers: a feature merge takes from the other branch keeps the working file's spelling of its unchanged numbers" {
+	printf '%s' '{"type":"umap","properties":{"name":"M"},"layers":[{"type":"FeatureCollection","features":[{"type":"Feature","id":"aaaa1","properties":{"name":"A","h":10.0},"geometry":{"type":"Point","coordinates":[2.0,48.0]}},{"type":"Feature","id":"aaaa2","properties":{"name":"B","h":20.0},"geometry":null}],"_umap_options":{"name":"L"}}]}' >m.umap
+	umapsync init >/dev/null
+	umapsync import m.umap >/dev/null
+	umapsync branch feat
+	umapsync switch feat 2>/dev/null
+	sed -i 's/"name":"A"/"name":"A2"/' m.umap
+	umapsync commit -m a >/dev/null
+	umapsync switch main 2>/dev/null
+	# switching wrote A from the revision (it was edited there); spelled as before again
+	sed -i 's/"h":10}/"h":10.0}/; s/\[2,48\]/[2.0,48.0]/' m.umap
+	sed -i 's/"name":"B"/"name":"B2"/' m.umap
+	umapsync commit -m b >/dev/null
+	umapsync merge feat >/dev/null
+	run cat m.umap
+	assert_output '{"type":"umap","properties":{"name":"M"},"layers":[{"type":"FeatureCollection","features":[{"type":"Feature","id":"aaaa1","properties":{"name":"A2","h":10.0},"geometry":{"type":"Point","coordinates":[2.0,48.0]}},{"type":"Feature","id":"aaaa2","properties":{"name":"B2","h":20.0},"geometry":null}],"_umap_options":{"name":"L"}}]}'
 }

@@ -597,8 +597,20 @@ TEST(export_streams_the_bytes_the_document_writes)
 		CHECK(got.len == want.len && !memcmp(got.ptr, want.ptr, got.len));
 		/* and checkout's path: the document read back, laid out from its own bytes */
 		umap_buf_clear(&got);
-		CHECK_INT(umap_repo_file_text(to_buf, &got, back->files[0].doc), 0);
+		CHECK_INT(umap_repo_file_text(to_buf, &got, back->files[0].doc, NULL), 0);
 		CHECK(got.len == want.len && !memcmp(got.ptr, want.ptr, got.len));
+		/* over a working file holding those very bytes, both take its features' bytes
+		 * and its members' (the spelling path): the same bytes again */
+		char *abs = NULL;
+		CHECK_INT(umap_repo_abspath(&abs, repo, path), 0);
+		CHECK_INT(umap_file_write_atomic(abs, want.ptr, want.len), 0);
+		umap_buf_clear(&got);
+		CHECK_INT(umap_repo_export(repo, &tree, path, to_buf, &got), 0);
+		CHECK(got.len == want.len && !memcmp(got.ptr, want.ptr, got.len));
+		umap_buf_clear(&got);
+		CHECK_INT(umap_repo_file_text(to_buf, &got, back->files[0].doc, abs), 0);
+		CHECK(got.len == want.len && !memcmp(got.ptr, want.ptr, got.len));
+		free(abs);
 		CHECK_INT(umap_repo_export(repo, &tree, "nope.geojson", to_buf, &got), UMAP_ENOTFOUND);
 		umap_buf_dispose(&want);
 		umap_buf_dispose(&got);

@@ -260,6 +260,8 @@ TEST(snapshot_refuses_bad_names)
 		  "layers[0].filename must be a file name without '/' or a leading '.'" },
 		{ "{\"layers\":[{\"id\":\"A\",\"options\":3,\"features\":[]}],\"cursor\":0}",
 		  "layers[0].options must be an object" },
+		{ "{\"layers\":[{\"id\":\"A\",\"optionsKey\":\"features\",\"features\":[]}],\"cursor\":0}",
+		  "layers[0].optionsKey must be \"properties\", \"_umap_options\" or \"_storage\"" },
 		{ "{\"layers\":[{\"id\":\"A\"}],\"cursor\":0}", "layers[0].features must be an array" },
 		{ "{\"layers\":[7],\"cursor\":0}", "layers[0] must be an object" },
 	};

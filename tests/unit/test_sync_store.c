@@ -90,6 +90,9 @@ TEST(op_validation)
 		"{\"op_id\":\"x\"," HLC ",\"verb\":\"upsert\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f\",\"layerId\":\"L\"},\"value\":{\"type\":\"Feature\",\"id\":\"g\"}}",
 		"{\"op_id\":\"x\"," HLC ",\"verb\":\"upsert\",\"subject\":\"datalayer\",\"metadata\":{\"id\":\"L\",\"filename\":\"../x.geojson\"},\"value\":{}}",
 		"{\"op_id\":\"x\"," HLC ",\"verb\":\"upsert\",\"subject\":\"datalayer\",\"metadata\":{\"id\":\"L\",\"filename\":\".git\"},\"value\":{}}",
+		"{\"op_id\":\"x\"," HLC ",\"verb\":\"upsert\",\"subject\":\"datalayer\",\"metadata\":{\"id\":\"L\",\"optionsKey\":\"name\"},\"value\":{}}",
+		"{\"op_id\":\"x\"," HLC ",\"verb\":\"upsert\",\"subject\":\"datalayer\",\"metadata\":{\"id\":\"L\",\"optionsKey\":1},\"value\":{}}",
+		"{\"op_id\":\"x\"," HLC ",\"verb\":\"update\",\"subject\":\"datalayer\",\"metadata\":{\"id\":\"L\",\"optionsKey\":\"_storage\"},\"key\":\"properties.name\",\"value\":1}",
 		NULL,
 	};
 	for (int i = 0; bad[i]; i++) {
