@@ -544,8 +544,11 @@ start_server() {
 	mkdir -p "$data"
 	local portfile=$WORK/server.port
 	rm -f "$portfile"
+	# the 1M layer plus its edit's added features is over the default limit of a layer
+	local limit=()
+	"$U" serve -h 2>&1 | grep -q -- --max-features && limit=(--max-features=4000000)
 	if "$U" serve -h 2>&1 | grep -q -- --port-file; then
-		"$U" serve --listen 127.0.0.1:0 --port-file "$portfile" --data "$data" >"$OUT/serve.log" 2>&1 &
+		"$U" serve --listen 127.0.0.1:0 --port-file "$portfile" --data "$data" "${limit[@]}" >"$OUT/serve.log" 2>&1 &
 		SERVER_PID=$!
 	else
 		port=$(free_port) || return 1
