@@ -23,6 +23,11 @@
 #include "sync_op.h"
 #include "sync_store_pg.h"
 
+#define STORE_SCHEMA "2"
+#define FEATURES_TABLE(name) \
+	"CREATE TABLE IF NOT EXISTS " name "(map TEXT NOT NULL, layer TEXT NOT NULL, id TEXT NOT NULL," \
+	" ord INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY(map, layer, id));"
+
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS maps(name TEXT PRIMARY KEY, head INTEGER NOT NULL,"
@@ -41,13 +46,27 @@ static const char schema[] =
 	/* options_key: the key the layer's options are under in its file (NULL: "properties") */
 	"CREATE TABLE IF NOT EXISTS layers(map TEXT NOT NULL, id TEXT NOT NULL, ord INTEGER NOT NULL,"
 	" filename TEXT, options TEXT, options_key TEXT, PRIMARY KEY(map, id)) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS features(map TEXT NOT NULL, layer TEXT NOT NULL, id TEXT NOT NULL,"
-	" ord INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY(map, layer, id)) WITHOUT ROWID;"
+	/* a rowid table (schema 2): a feature's body is written once, where rows are appended,
+	 * and only the small key index by id takes the random inserts of uMap's random ids */
+	FEATURES_TABLE("features")
 	"CREATE INDEX IF NOT EXISTS features_order ON features(map, layer, ord);"
 	"CREATE TABLE IF NOT EXISTS tokens(id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE,"
 	" map TEXT NOT NULL, layers TEXT, access TEXT NOT NULL, created INTEGER NOT NULL,"
 	" revoked INTEGER) WITHOUT ROWID;"
-	"INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');";
+	"INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '" STORE_SCHEMA "');";
+
+/* Schema 1 kept the features' bodies in a WITHOUT ROWID table ordered by (map, layer, id):
+ * a push of new features with random ids dirtied a page of that big tree per feature, each
+ * copied to the WAL at every commit and back at every checkpoint. Schema 2 moves the rows,
+ * in their order, into a rowid table; everything else is as it was. */
+static const char migrate_1_to_2[] =
+	FEATURES_TABLE("features_v2")
+	"INSERT INTO features_v2(map, layer, id, ord, body)"
+	" SELECT map, layer, id, ord, body FROM features ORDER BY map, layer, ord;"
+	"DROP TABLE features;"
+	"ALTER TABLE features_v2 RENAME TO features;"
+	"CREATE INDEX features_order ON features(map, layer, ord);"
+	"UPDATE meta SET value = '2' WHERE key = 'schema';";
 
 enum stmt_id {
 	S_MAP_GET,
@@ -619,6 +638,47 @@ static int add_options_key_column(sqlite3 *db, char **msg)
 	return found ? 0 : sqlite3_exec(db, "ALTER TABLE layers ADD COLUMN options_key TEXT", NULL, NULL, msg);
 }
 
+/* Brings a store made by an earlier umapsync to this schema, in one transaction (a crash
+ * leaves it as it was); a store from a later umapsync is refused rather than misread. */
+static int migrate_schema(struct conn *c, const char *path)
+{
+	char *msg = NULL, *version = NULL;
+	sqlite3_stmt *s = NULL;
+	int err = 0;
+	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) ||
+	    sqlite3_prepare_v2(c->db, "SELECT value FROM meta WHERE key = 'schema'", -1, &s, NULL))
+		goto db_failed;
+	const unsigned char *text = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_text(s, 0) : NULL;
+	if (text && !(version = strdup((const char *)text)))
+		err = umap_error_set(UMAP_ENOMEM, "out of memory");
+	else if (!text)
+		err = umap_error_set(UMAP_ECORRUPT, "database '%s' has no schema version: restore it from a backup", path);
+	sqlite3_finalize(s);
+	if (err) {
+		/* reported below */
+	} else if (!strcmp(version, "1")) {
+		if (sqlite3_exec(c->db, migrate_1_to_2, NULL, NULL, &msg) || sqlite3_exec(c->db, "COMMIT", NULL, NULL, &msg))
+			goto db_failed;
+		free(version);
+		return 0;
+	} else if (strcmp(version, STORE_SCHEMA)) {
+		err = umap_error_set(UMAP_EINVALID,
+				     "database '%s' has schema %s, which this umapsync (schema " STORE_SCHEMA
+				     ") does not know: serve it with the umapsync that wrote it, or a later one",
+				     path, version);
+	}
+	free(version);
+	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL); /* nothing was written */
+	return err;
+db_failed:
+	err = umap_error_set(UMAP_EIO, "cannot bring database '%s' to schema " STORE_SCHEMA ": %s", path,
+			     msg ? msg : sqlite3_errmsg(c->db));
+	sqlite3_free(msg);
+	free(version);
+	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	return err;
+}
+
 static int conn_open(struct conn *c, const char *path, int readonly)
 {
 	memset(c, 0, sizeof(*c));
@@ -641,9 +701,19 @@ static int conn_open(struct conn *c, const char *path, int readonly)
 		 * B-trees in one transaction, which a small cache would spill and read back */
 		if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-32768;",
 				 NULL, NULL, &msg) ||
-		    sqlite3_exec(c->db, schema, NULL, NULL, &msg) || add_options_key_column(c->db, &msg)) {
+		    sqlite3_exec(c->db, schema, NULL, NULL, &msg)) {
 			int err = umap_error_set(UMAP_ECORRUPT, "cannot set up database '%s': %s", path,
 						 msg ? msg : sqlite3_errmsg(c->db));
+			sqlite3_free(msg);
+			return err;
+		}
+		/* a store of a later schema is refused before anything is added to it */
+		int err = migrate_schema(c, path);
+		if (err)
+			return err;
+		if (add_options_key_column(c->db, &msg)) {
+			err = umap_error_set(UMAP_ECORRUPT, "cannot set up database '%s': %s", path,
+					     msg ? msg : sqlite3_errmsg(c->db));
 			sqlite3_free(msg);
 			return err;
 		}

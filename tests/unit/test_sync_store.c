@@ -3,7 +3,9 @@
 #include "unit.h"
 
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -465,6 +467,104 @@ TEST(concurrent_pushes_group_commit)
 	umap_sync_store_close(store);
 }
 
+/* A store as umapsync wrote it before schema 2 (features in a WITHOUT ROWID table): made
+ * here statement by statement, as a store kept from that version would be. */
+static const char schema_1_store[] =
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
+	"CREATE TABLE maps(name TEXT PRIMARY KEY, head INTEGER NOT NULL, floor INTEGER NOT NULL,"
+	" props TEXT, created INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE ops(map TEXT NOT NULL, seq INTEGER NOT NULL, layer TEXT NOT NULL,"
+	" body TEXT NOT NULL, PRIMARY KEY(map, seq)) WITHOUT ROWID;"
+	"CREATE TABLE applied(map TEXT NOT NULL, client TEXT NOT NULL, op_id TEXT NOT NULL,"
+	" seq INTEGER NOT NULL, PRIMARY KEY(map, client, op_id)) WITHOUT ROWID;"
+	"CREATE TABLE changes(map TEXT NOT NULL, layer TEXT NOT NULL, feature TEXT NOT NULL,"
+	" key TEXT NOT NULL, seq INTEGER NOT NULL, client TEXT NOT NULL,"
+	" PRIMARY KEY(map, layer, feature, key)) WITHOUT ROWID;"
+	"CREATE TABLE layers(map TEXT NOT NULL, id TEXT NOT NULL, ord INTEGER NOT NULL,"
+	" filename TEXT, options TEXT, PRIMARY KEY(map, id)) WITHOUT ROWID;"
+	"CREATE TABLE features(map TEXT NOT NULL, layer TEXT NOT NULL, id TEXT NOT NULL,"
+	" ord INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY(map, layer, id)) WITHOUT ROWID;"
+	"CREATE INDEX features_order ON features(map, layer, ord);"
+	"CREATE TABLE tokens(id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, map TEXT NOT NULL,"
+	" layers TEXT, access TEXT NOT NULL, created INTEGER NOT NULL, revoked INTEGER) WITHOUT ROWID;"
+	"INSERT INTO meta VALUES('schema', '1');"
+	"INSERT INTO maps VALUES('m', 2, 0, NULL, 1700000000000);"
+	"INSERT INTO layers VALUES('m', 'L', 1, NULL, NULL);"
+	/* in the order pushed: z before a, which the key order would swap */
+	"INSERT INTO features VALUES('m', 'L', '\"z\"', 1, '{\"type\":\"Feature\",\"geometry\":null,\"id\":\"z\"}');"
+	"INSERT INTO features VALUES('m', 'L', '\"a\"', 2, '{\"type\":\"Feature\",\"geometry\":null,\"id\":\"a\"}');"
+	"INSERT INTO ops VALUES('m', 1, 'L', '{\"seq\":1}'), ('m', 2, 'L', '{\"seq\":2}');"
+	"INSERT INTO applied VALUES('m', 'a', '1', 1), ('m', 'a', '2', 2);"
+	"INSERT INTO changes VALUES('m', 'L', '\"z\"', '', 1, 'a'), ('m', 'L', '\"a\"', '', 2, 'a');";
+
+static void sql_run(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* The first column of the first row of a query, or "" (freed by the caller). */
+static char *sql_value(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_INT(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	const unsigned char *v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_text(s, 0) : NULL;
+	char *value = strdup(v ? (const char *)v : "");
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return value;
+}
+
+TEST(schema_1_store_is_migrated)
+{
+	char path[256], db[300];
+	snprintf(path, sizeof(path), "%s/s%d", dir, ++dir_counter);
+	snprintf(db, sizeof(db), "%s/" UMAP_SYNC_DB_NAME, path);
+	CHECK_INT(mkdir(path, 0700), 0);
+	sql_run(db, schema_1_store);
+	umap_sync_store_options opts = UMAP_SYNC_STORE_OPTIONS_INIT;
+	opts.clock = fake_clock;
+	umap_sync_store *store = NULL;
+	CHECK_INT(umap_sync_store_open(&store, path, &opts), 0);
+	/* the features keep their order; a retried op still applies once; a new feature goes
+	 * last; another client's stale base still conflicts */
+	char *text = snapshot(store, &all);
+	CHECK_STR(text, "{\"map\":\"m\",\"cursor\":2,\"properties\":null,\"layers\":[{\"id\":\"L\",\"filename\":null,"
+			"\"options\":null,\"features\":[{\"type\":\"Feature\",\"geometry\":null,\"id\":\"z\"},"
+			"{\"type\":\"Feature\",\"geometry\":null,\"id\":\"a\"}]}]}");
+	free(text);
+	json_t *reply = NULL;
+	CHECK_INT(push(store, "a", 2, "[" UPS("2", "a") "," UPS("3", "b") "]", &reply), 0);
+	CHECK_INT(json_integer_value(json_object_get(reply, "cursor")), 3);
+	json_decref(reply);
+	CHECK_INT(push(store, "c", 0, "[" UPD("c1", "z", "properties.x", "1") "]", NULL), UMAP_ECONFLICT);
+	CHECK_INT(push(store, "c", 3, "[" UPD("c1", "z", "properties.x", "1") "]", NULL), 0);
+	umap_sync_store_close(store);
+	char *value = sql_value(db, "SELECT value FROM meta WHERE key = 'schema'");
+	CHECK_STR(value, "2");
+	free(value);
+	value = sql_value(db, "SELECT sql FROM sqlite_schema WHERE name = 'features'");
+	CHECK(strstr(value, "PRIMARY KEY(map, layer, id))") && !strstr(value, "WITHOUT ROWID"));
+	free(value);
+	/* opened again (already at schema 2), then as a later version would leave it */
+	CHECK_INT(umap_sync_store_open(&store, path, &opts), 0);
+	text = snapshot(store, &all);
+	CHECK_STR(text, "{\"map\":\"m\",\"cursor\":4,\"properties\":null,\"layers\":[{\"id\":\"L\",\"filename\":null,"
+			"\"options\":null,\"features\":[{\"type\":\"Feature\",\"geometry\":null,\"id\":\"z\","
+			"\"properties\":{\"x\":1}},{\"type\":\"Feature\",\"geometry\":null,\"id\":\"a\"},"
+			"{\"type\":\"Feature\",\"properties\":{\"a\":{\"b\":1}},\"geometry\":null,\"id\":\"b\"}]}]}");
+	free(text);
+	umap_sync_store_close(store);
+	sql_run(db, "UPDATE meta SET value = '3' WHERE key = 'schema'");
+	CHECK_INT(umap_sync_store_open(&store, path, &opts), UMAP_EINVALID);
+	CHECK(strstr(umap_error_last(), "has schema 3, which this umapsync (schema 2) does not know") != NULL);
+	CHECK(store == NULL);
+}
+
 int main(void)
 {
 	dir = mkdtemp(dir_template);
@@ -481,6 +581,7 @@ int main(void)
 	RUN(tokens_and_grants);
 	RUN(concurrent_pushes_group_commit);
 	RUN(streams_read_in_pieces_and_side_by_side);
+	RUN(schema_1_store_is_migrated);
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
