@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <zlib.h>
 
 #include "buf.h"
@@ -18,17 +19,18 @@
 
 #define BLOCK_SIZE ((size_t)1 << 20)
 
+/* 56 bytes an object: an import keeps one per feature (1M features: 56 MB, was 80) */
 typedef struct objw_entry {
 	git_oid id;
-	git_object_t type;
+	uint32_t crc;
 	char *data;
 	size_t len;
-	int marked;
-	int written;     /* in a pack on disk */
-	int packed;      /* in the pack being written (its offset and crc are set) */
-	size_t dict;     /* blobs: index+1 of the dictionary blob to delta against, 0 none */
-	uint64_t offset; /* in the pack being written */
-	uint32_t crc;
+	uint64_t offset;     /* in the pack being written */
+	uint32_t dict;       /* blobs: index+1 of the dictionary blob to delta against, 0 none */
+	unsigned char type;  /* git_object_t */
+	unsigned marked : 1;
+	unsigned written : 1; /* in a pack on disk */
+	unsigned packed : 1;  /* in the pack being written (its offset and crc are set) */
 } objw_entry;
 
 /* A pack being written: its bytes go to a temporary file a megabyte at a time, so that
@@ -43,6 +45,8 @@ typedef struct pack_state {
 	struct delta_base *base, *dict;
 	size_t dict_of;        /* entry index+1 that `dict` indexes */
 	umap_buf delta, base_copy;
+	struct pack_async *async; /* the pack thread, NULL none (yet) */
+	int no_thread;            /* none could be started */
 } pack_state;
 
 typedef struct objw_block {
@@ -54,11 +58,13 @@ typedef struct objw_block {
 struct umap_objw {
 	objw_entry *entries;
 	size_t count, alloc;
-	size_t *table; /* open addressing: index+1 into entries, 0 = empty */
+	uint64_t *table; /* open addressing: index+1 into entries in the low 32 bits (0 =
+			  * empty), 32 more bits of the id above, compared before the entry is
+			  * read: a probe of 1M objects is one cache miss, not two or three */
 	size_t table_size;
 	objw_block *blocks;
 	size_t marked;
-	size_t dict;  /* index+1 of the current dictionary blob (umap_objw_set_dict), 0 none */
+	uint32_t dict; /* index+1 of the current dictionary blob (umap_objw_set_dict), 0 none */
 	pack_state *ps; /* the pack being written, NULL none */
 	char *stream_gitdir; /* umap_objw_stream: blobs go to the pack as they are put */
 	int stream_level;
@@ -68,6 +74,9 @@ struct umap_objw {
 
 static int pack_state_open(pack_state **out, const char *gitdir, int level);
 static void pack_state_free(pack_state *ps);
+static void pack_async_stop(pack_state *ps);
+static int pack_async_wait(umap_objw *w, pack_state *ps);
+static int pack_async_add(umap_objw *w, pack_state *ps, size_t i, const void *data);
 static int pack_state_add(umap_objw *w, pack_state *ps, size_t i, const void *data);
 
 static int read_packed(umap_buf *out, pack_state *ps, uint64_t offset, int depth);
@@ -78,6 +87,15 @@ static size_t oid_slot(const git_oid *id, size_t mask)
 	memcpy(&h, id->id, sizeof(h));
 	return (size_t)h & mask;
 }
+
+static uint64_t oid_check(const git_oid *id)
+{
+	uint32_t c;
+	memcpy(&c, id->id + 8, sizeof(c));
+	return (uint64_t)c << 32;
+}
+
+#define SLOT_INDEX(v) ((size_t)((v) & 0xffffffffu))
 
 int umap_objw_new(umap_objw **out)
 {
@@ -117,26 +135,28 @@ void umap_objw_free(umap_objw *w)
 static long find(const umap_objw *w, const git_oid *id)
 {
 	size_t mask = w->table_size - 1;
+	uint64_t check = oid_check(id);
 	for (size_t slot = oid_slot(id, mask);; slot = (slot + 1) & mask) {
-		size_t v = w->table[slot];
+		uint64_t v = w->table[slot];
 		if (!v)
 			return -1;
-		if (!git_oid_cmp(&w->entries[v - 1].id, id))
-			return (long)(v - 1);
+		if ((v & ~(uint64_t)0xffffffffu) == check &&
+		    !memcmp(w->entries[SLOT_INDEX(v) - 1].id.id, id->id, GIT_OID_RAWSZ))
+			return (long)(SLOT_INDEX(v) - 1);
 	}
 }
 
 static int grow_table(umap_objw *w)
 {
 	size_t size = w->table_size * 2;
-	size_t *table = calloc(size, sizeof(*table));
+	uint64_t *table = calloc(size, sizeof(*table));
 	if (!table)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	for (size_t i = 0; i < w->count; i++) {
 		size_t slot = oid_slot(&w->entries[i].id, size - 1);
 		while (table[slot])
 			slot = (slot + 1) & (size - 1);
-		table[slot] = i + 1;
+		table[slot] = oid_check(&w->entries[i].id) | (i + 1);
 	}
 	free(w->table);
 	w->table = table;
@@ -196,6 +216,8 @@ int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *dat
 		return 0;
 	if ((w->count + 1) * 2 > w->table_size && grow_table(w))
 		return UMAP_ENOMEM;
+	if (w->count >= UINT32_MAX - 1)
+		return umap_error_set(UMAP_ELIMIT, "more than 4 billion new objects in one commit");
 	if (w->count == w->alloc) {
 		size_t alloc = w->alloc ? w->alloc * 2 : 256;
 		objw_entry *e = realloc(w->entries, alloc * sizeof(*e));
@@ -215,7 +237,7 @@ int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *dat
 	}
 	objw_entry *e = &w->entries[w->count];
 	git_oid_cpy(&e->id, out);
-	e->type = type;
+	e->type = (unsigned char)type;
 	e->data = copy;
 	e->len = len;
 	e->marked = 0;
@@ -227,15 +249,15 @@ int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *dat
 	size_t mask = w->table_size - 1, slot = oid_slot(out, mask);
 	while (w->table[slot])
 		slot = (slot + 1) & mask;
-	w->table[slot] = ++w->count;
+	w->table[slot] = oid_check(out) | ++w->count;
 	/* streamed: into the pack now, and its bytes are not kept */
-	return streamed ? pack_state_add(w, w->ps, w->count - 1, data) : 0;
+	return streamed ? pack_async_add(w, w->ps, w->count - 1, data) : 0;
 }
 
 int umap_objw_set_dict(umap_objw *w, const git_oid *id)
 {
 	long at = id ? find(w, id) : -1;
-	w->dict = at < 0 ? 0 : (size_t)at + 1;
+	w->dict = at < 0 ? 0 : (uint32_t)at + 1;
 	/* streaming: the deltas that follow need it before them in the pack */
 	if (w->dict && w->stream_gitdir && !w->entries[at].packed && !w->entries[at].written &&
 	    w->entries[at].data) {
@@ -255,10 +277,13 @@ int umap_objw_get(const void **data, size_t *len, git_object_t *type, umap_objw 
 		return UMAP_ENOTFOUND;
 	if (!w->entries[i].data) {
 		/* streamed: read back from the pack being written, and kept from then on */
+		int rc = w->ps ? pack_async_wait(w, w->ps) : 0;
+		if (rc)
+			return rc;
 		if (!w->entries[i].packed || !w->ps)
 			return UMAP_ENOTFOUND;
 		umap_buf bytes = UMAP_BUF_INIT;
-		int rc = read_packed(&bytes, w->ps, w->entries[i].offset, 0);
+		rc = read_packed(&bytes, w->ps, w->entries[i].offset, 0);
 		if (!rc && bytes.len != w->entries[i].len)
 			rc = umap_error_set(UMAP_ECORRUPT, "a blob read back from the new pack is damaged");
 		char *copy = rc ? NULL : store(w, bytes.ptr, bytes.len);
@@ -272,7 +297,7 @@ int umap_objw_get(const void **data, size_t *len, git_object_t *type, umap_objw 
 	*data = w->entries[i].data;
 	*len = w->entries[i].len;
 	if (type)
-		*type = w->entries[i].type;
+		*type = (git_object_t)w->entries[i].type;
 	return 0;
 }
 
@@ -320,11 +345,23 @@ typedef struct pack_item {
 	const git_oid *id;
 	uint64_t offset;
 	uint32_t crc;
+	uint64_t key; /* the id's first 8 bytes, big-endian: most comparisons read no id */
 } pack_item;
+
+static uint64_t item_key(const git_oid *id)
+{
+	uint64_t k = 0;
+	for (int i = 0; i < 8; i++)
+		k = k << 8 | id->id[i];
+	return k;
+}
 
 static int item_cmp(const void *a, const void *b)
 {
-	return git_oid_cmp(((const pack_item *)a)->id, ((const pack_item *)b)->id);
+	const pack_item *x = a, *y = b;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return git_oid_cmp(x->id, y->id);
 }
 
 /* A zlib stream of stored (uncompressed) blocks, written directly: deflate at level 0
@@ -765,6 +802,7 @@ static void pack_state_free(pack_state *ps)
 {
 	if (!ps)
 		return;
+	pack_async_stop(ps);
 	if (ps->file.fd >= 0)
 		umap_atomic_file_abort(&ps->file);
 	if (ps->zinit)
@@ -860,54 +898,244 @@ static int pack_state_drain(pack_state *ps, size_t at_least)
 	return rc;
 }
 
-/* Appends entry i, whose bytes are `data` (its own, or those being put when it keeps
- * none): a delta against the layer's dictionary when that is in this pack, else against
- * the last blob written whole, else whole. */
-static int pack_state_add(umap_objw *w, pack_state *ps, size_t i, const void *data)
+/* What appending one object needs to know, apart from the pack: copied out of the
+ * writer's entries, so that the pack thread never reads them while they grow. */
+typedef struct pack_add {
+	git_object_t type;
+	size_t len;
+	size_t dict;              /* entry index+1 of the dictionary to delta against, 0 none */
+	const char *dict_data;    /* its bytes, length and offset in this pack */
+	size_t dict_len;
+	uint64_t dict_offset;
+} pack_add;
+
+/* Appends one object, whose bytes are `data`: a delta against the layer's dictionary when
+ * that is in this pack, else against the last blob written whole, else whole. */
+static int pack_append(pack_state *ps, const pack_add *a, const void *data, pack_item *item)
 {
-	objw_entry *e = &w->entries[i];
-	pack_item item = { NULL, 0, 0 };
 	int rc = 0, done = 0;
-	int deltable = e->type == GIT_OBJECT_BLOB && e->len >= 64 && e->len <= DELTA_MAX_BASE;
-	const objw_entry *d = e->dict ? &w->entries[e->dict - 1] : NULL;
-	if (deltable && d && d->packed && d->data && e->dict - 1 != i) {
-		if (ps->dict_of != e->dict) {
+	int deltable = a->type == GIT_OBJECT_BLOB && a->len >= 64 && a->len <= DELTA_MAX_BASE;
+	if (deltable && a->dict_data) {
+		if (ps->dict_of != a->dict) {
 			free(ps->dict->chain);
-			ps->dict->chain = malloc(sizeof(int32_t) * (d->len ? d->len : 1));
+			ps->dict->chain = malloc(sizeof(int32_t) * (a->dict_len ? a->dict_len : 1));
 			if (!ps->dict->chain)
 				return umap_error_set(UMAP_ENOMEM, "out of memory");
-			delta_index(ps->dict, (const unsigned char *)d->data, d->len, d->offset, 1);
-			ps->dict_of = e->dict;
+			delta_index(ps->dict, (const unsigned char *)a->dict_data, a->dict_len,
+				    a->dict_offset, 1);
+			ps->dict_of = a->dict;
 		}
 		rc = put_delta(&ps->pack, ps->at, &ps->zs, ps->level, &ps->delta, ps->dict, data,
-			       e->len, &item, &done);
+			       a->len, item, &done);
 	}
 	if (!rc && !done && deltable && ps->base->data && ps->base->uses < DELTA_GROUP)
 		rc = put_delta(&ps->pack, ps->at, &ps->zs, ps->level, &ps->delta, ps->base, data,
-			       e->len, &item, &done);
+			       a->len, item, &done);
 	if (!rc && !done) {
-		if (e->type == GIT_OBJECT_TREE || e->len >= WHOLE_ZLIB_MIN)
-			rc = pack_object(&ps->pack, ps->at, &ps->bzs, WHOLE_LEVEL, e->type, data, e->len,
-					 0, &item);
+		if (a->type == GIT_OBJECT_TREE || a->len >= WHOLE_ZLIB_MIN)
+			rc = pack_object(&ps->pack, ps->at, &ps->bzs, WHOLE_LEVEL, a->type, data, a->len,
+					 0, item);
 		else
-			rc = pack_object(&ps->pack, ps->at, &ps->zs, ps->level, e->type, data, e->len, 0,
-					 &item);
-		if (!rc && e->type == GIT_OBJECT_BLOB && e->len <= DELTA_MAX_BASE && e->len) {
+			rc = pack_object(&ps->pack, ps->at, &ps->zs, ps->level, a->type, data, a->len, 0,
+					 item);
+		if (!rc && a->type == GIT_OBJECT_BLOB && a->len <= DELTA_MAX_BASE && a->len) {
 			/* a copy: streamed bytes are the caller's only until put returns */
 			umap_buf_clear(&ps->base_copy);
-			if (umap_buf_put(&ps->base_copy, data, e->len))
+			if (umap_buf_put(&ps->base_copy, data, a->len))
 				return umap_error_set(UMAP_ENOMEM, "out of memory");
-			delta_index(ps->base, (const unsigned char *)ps->base_copy.ptr, e->len,
-				    item.offset, 4);
+			delta_index(ps->base, (const unsigned char *)ps->base_copy.ptr, a->len,
+				    item->offset, 4);
 		}
 	}
+	return rc ? rc : pack_state_drain(ps, PACK_WRITE_AT);
+}
+
+static void pack_add_of(pack_add *a, const umap_objw *w, size_t i)
+{
+	const objw_entry *e = &w->entries[i];
+	const objw_entry *d = e->dict && e->dict - 1 != i ? &w->entries[e->dict - 1] : NULL;
+	a->type = (git_object_t)e->type;
+	a->len = e->len;
+	a->dict = e->dict;
+	a->dict_data = d && d->packed && d->data ? d->data : NULL;
+	a->dict_len = d ? d->len : 0;
+	a->dict_offset = d ? d->offset : 0;
+}
+
+static void entry_packed(umap_objw *w, pack_state *ps, size_t i, const pack_item *item)
+{
+	w->entries[i].offset = item->offset;
+	w->entries[i].crc = item->crc;
+	w->entries[i].packed = 1;
+	ps->count++;
+}
+
+/* ---- The pack thread ----------------------------------------------------------------
+ * Streamed blobs (an import, a large commit) are appended by a thread of their own: the
+ * delta search is half of an import's time, and the caller meanwhile reads, hashes and
+ * sorts the next features. Jobs are taken and their results applied in order, so the pack
+ * is byte for byte the one a single thread writes. Whatever else touches the pack (a
+ * dictionary, reading a blob back, the flush) waits for the thread to be idle first
+ * (pack_async_wait). */
+
+#define PACK_JOBS 256
+
+typedef struct pack_job {
+	pack_add add;
+	size_t entry;
+	umap_buf bytes;
+	pack_item item;
+	int rc;
+	char *message; /* the pack thread's error message, for the caller's thread */
+} pack_job;
+
+struct pack_async {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t work, done_cond;
+	pack_job jobs[PACK_JOBS];
+	size_t submitted, done, applied; /* jobs: given, appended by the thread, applied */
+	int quit;
+};
+
+static void *pack_thread(void *arg)
+{
+	pack_state *ps = arg;
+	struct pack_async *as = ps->async;
+	pthread_mutex_lock(&as->lock);
+	for (;;) {
+		while (as->done == as->submitted && !as->quit)
+			pthread_cond_wait(&as->work, &as->lock);
+		if (as->done == as->submitted)
+			break;
+		pack_job *job = &as->jobs[as->done % PACK_JOBS];
+		pthread_mutex_unlock(&as->lock);
+		job->rc = pack_append(ps, &job->add, job->bytes.ptr, &job->item);
+		if (job->rc)
+			job->message = strdup(umap_error_last());
+		pthread_mutex_lock(&as->lock);
+		as->done++;
+		pthread_cond_signal(&as->done_cond);
+	}
+	pthread_mutex_unlock(&as->lock);
+	return NULL;
+}
+
+/* Applies the results of the jobs the thread has done, in order; with `all`, waits for
+ * every job given. The first failure is returned (with its message). */
+static int pack_async_apply(umap_objw *w, pack_state *ps, int all)
+{
+	struct pack_async *as = ps->async;
+	int rc = 0;
+	if (!as)
+		return 0;
+	pthread_mutex_lock(&as->lock);
+	while (all && as->done != as->submitted)
+		pthread_cond_wait(&as->done_cond, &as->lock);
+	size_t done = as->done;
+	pthread_mutex_unlock(&as->lock);
+	for (; as->applied < done; as->applied++) {
+		pack_job *job = &as->jobs[as->applied % PACK_JOBS];
+		if (job->rc && !rc)
+			rc = umap_error_set(job->rc, "%s", job->message ? job->message : "cannot write a pack");
+		free(job->message);
+		job->message = NULL;
+		if (!job->rc)
+			entry_packed(w, ps, job->entry, &job->item);
+	}
+	return rc;
+}
+
+static int pack_async_wait(umap_objw *w, pack_state *ps)
+{
+	return pack_async_apply(w, ps, 1);
+}
+
+static void pack_async_stop(pack_state *ps)
+{
+	struct pack_async *as = ps->async;
+	if (!as)
+		return;
+	pthread_mutex_lock(&as->lock);
+	as->quit = 1;
+	pthread_cond_signal(&as->work);
+	pthread_mutex_unlock(&as->lock);
+	pthread_join(as->thread, NULL);
+	for (size_t j = 0; j < PACK_JOBS; j++) {
+		umap_buf_dispose(&as->jobs[j].bytes);
+		free(as->jobs[j].message);
+	}
+	pthread_mutex_destroy(&as->lock);
+	pthread_cond_destroy(&as->work);
+	pthread_cond_destroy(&as->done_cond);
+	free(as);
+	ps->async = NULL;
+}
+
+/* Gives entry i (bytes `data`, the caller's only until this returns) to the pack thread,
+ * starting it the first time; without a thread, appends it here. */
+static int pack_async_add(umap_objw *w, pack_state *ps, size_t i, const void *data)
+{
+	struct pack_async *as = ps->async;
+	if (!as && !ps->no_thread) {
+		as = calloc(1, sizeof(*as));
+		int ok = as && !pthread_mutex_init(&as->lock, NULL);
+		ps->async = as; /* before the thread starts: it reads it */
+		if (ok && (pthread_cond_init(&as->work, NULL) || pthread_cond_init(&as->done_cond, NULL) ||
+			   pthread_create(&as->thread, NULL, pack_thread, ps))) {
+			pthread_mutex_destroy(&as->lock);
+			ok = 0;
+		}
+		if (!ok) {
+			free(as);
+			as = ps->async = NULL;
+			ps->no_thread = 1; /* no thread: one thread does it all, as before */
+		}
+	}
+	if (!as) {
+		pack_add a;
+		pack_item item = { NULL, 0, 0, 0 };
+		pack_add_of(&a, w, i);
+		int rc = pack_append(ps, &a, data, &item);
+		if (!rc)
+			entry_packed(w, ps, i, &item);
+		return rc;
+	}
+	pthread_mutex_lock(&as->lock);
+	while (as->submitted - as->done >= PACK_JOBS)
+		pthread_cond_wait(&as->done_cond, &as->lock);
+	pthread_mutex_unlock(&as->lock);
+	int rc = pack_async_apply(w, ps, 0);
+	pack_job *job = &as->jobs[as->submitted % PACK_JOBS];
+	umap_buf_clear(&job->bytes);
+	if (!rc && umap_buf_put(&job->bytes, data, w->entries[i].len))
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 	if (rc)
 		return rc;
-	e->offset = item.offset;
-	e->crc = item.crc;
-	e->packed = 1;
-	ps->count++;
-	return pack_state_drain(ps, PACK_WRITE_AT);
+	pack_add_of(&job->add, w, i);
+	job->entry = i;
+	job->rc = 0;
+	job->item = (pack_item){ NULL, 0, 0, 0 };
+	pthread_mutex_lock(&as->lock);
+	as->submitted++;
+	pthread_cond_signal(&as->work);
+	pthread_mutex_unlock(&as->lock);
+	return 0;
+}
+
+/* Appends entry i, whose bytes are `data` (its own, or those being put when it keeps
+ * none), here and now: after the pack thread is done with what it was given. */
+static int pack_state_add(umap_objw *w, pack_state *ps, size_t i, const void *data)
+{
+	pack_add a;
+	pack_item item = { NULL, 0, 0, 0 };
+	int rc = pack_async_wait(w, ps);
+	if (rc)
+		return rc;
+	pack_add_of(&a, w, i);
+	if (!(rc = pack_append(ps, &a, data, &item)))
+		entry_packed(w, ps, i, &item);
+	return rc;
 }
 
 /* Writes the pack's count and checksum, renames it to pack-<sha>.pack and writes its
@@ -947,7 +1175,7 @@ static int pack_state_finish(umap_objw *w, pack_state *ps, const char *gitdir)
 	for (size_t i = 0; i < w->count && !rc; i++)
 		if (w->entries[i].packed)
 			items[k++] = (pack_item){ &w->entries[i].id, w->entries[i].offset,
-						  w->entries[i].crc };
+						  w->entries[i].crc, item_key(&w->entries[i].id) };
 	if (!rc) {
 		qsort(items, k, sizeof(*items), item_cmp);
 		rc = write_index(&idx, items, k, sum);
@@ -973,13 +1201,14 @@ static int pack_state_finish(umap_objw *w, pack_state *ps, const char *gitdir)
 
 int umap_objw_flush(umap_objw *w, const char *gitdir, int level)
 {
-	if (!w->marked && (!w->ps || !w->ps->count)) {
+	/* the pack thread's blobs first: their offsets, and how many there are */
+	int rc = w->ps ? pack_async_wait(w, w->ps) : 0;
+	if (!rc && !w->marked && (!w->ps || !w->ps->count)) {
 		pack_state_free(w->ps);
 		w->ps = NULL;
 		return 0;
 	}
-	int rc = 0;
-	if (!w->ps)
+	if (!rc && !w->ps)
 		rc = pack_state_open(&w->ps, gitdir, level);
 	for (size_t i = 0; i < w->count && !rc; i++) {
 		objw_entry *e = &w->entries[i];
