@@ -996,7 +996,12 @@ struct pack_async {
 	pack_job jobs[PACK_JOBS];
 	size_t submitted, done, applied; /* jobs: given, appended by the thread, applied */
 	int quit;
+	int idle, waiting; /* the thread waits for work; the caller waits for it */
 };
+
+/* The thread is woken once this many jobs wait, not for each (a wake-up per feature was
+ * a tenth of an import in context switches). */
+#define PACK_BATCH 32
 
 static void *pack_thread(void *arg)
 {
@@ -1004,8 +1009,11 @@ static void *pack_thread(void *arg)
 	struct pack_async *as = ps->async;
 	pthread_mutex_lock(&as->lock);
 	for (;;) {
-		while (as->done == as->submitted && !as->quit)
+		while (as->done == as->submitted && !as->quit) {
+			as->idle = 1;
 			pthread_cond_wait(&as->work, &as->lock);
+			as->idle = 0;
+		}
 		if (as->done == as->submitted)
 			break;
 		pack_job *job = &as->jobs[as->done % PACK_JOBS];
@@ -1015,7 +1023,8 @@ static void *pack_thread(void *arg)
 			job->message = strdup(umap_error_last());
 		pthread_mutex_lock(&as->lock);
 		as->done++;
-		pthread_cond_signal(&as->done_cond);
+		if (as->waiting)
+			pthread_cond_signal(&as->done_cond);
 	}
 	pthread_mutex_unlock(&as->lock);
 	return NULL;
@@ -1030,8 +1039,13 @@ static int pack_async_apply(umap_objw *w, pack_state *ps, int all)
 	if (!as)
 		return 0;
 	pthread_mutex_lock(&as->lock);
-	while (all && as->done != as->submitted)
+	if (all && as->done != as->submitted)
+		pthread_cond_signal(&as->work);
+	while (all && as->done != as->submitted) {
+		as->waiting = 1;
 		pthread_cond_wait(&as->done_cond, &as->lock);
+		as->waiting = 0;
+	}
 	size_t done = as->done;
 	pthread_mutex_unlock(&as->lock);
 	for (; as->applied < done; as->applied++) {
@@ -1102,8 +1116,13 @@ static int pack_async_add(umap_objw *w, pack_state *ps, size_t i, const void *da
 		return rc;
 	}
 	pthread_mutex_lock(&as->lock);
-	while (as->submitted - as->done >= PACK_JOBS)
+	if (as->submitted - as->done >= PACK_JOBS)
+		pthread_cond_signal(&as->work);
+	while (as->submitted - as->done >= PACK_JOBS) {
+		as->waiting = 1;
 		pthread_cond_wait(&as->done_cond, &as->lock);
+		as->waiting = 0;
+	}
 	pthread_mutex_unlock(&as->lock);
 	int rc = pack_async_apply(w, ps, 0);
 	pack_job *job = &as->jobs[as->submitted % PACK_JOBS];
@@ -1118,7 +1137,8 @@ static int pack_async_add(umap_objw *w, pack_state *ps, size_t i, const void *da
 	job->item = (pack_item){ NULL, 0, 0, 0 };
 	pthread_mutex_lock(&as->lock);
 	as->submitted++;
-	pthread_cond_signal(&as->work);
+	if (as->idle && as->submitted - as->done >= PACK_BATCH)
+		pthread_cond_signal(&as->work);
 	pthread_mutex_unlock(&as->lock);
 	return 0;
 }
