@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <zlib.h>
 
 #include "buf.h"
@@ -991,43 +992,69 @@ typedef struct pack_job {
 
 struct pack_async {
 	pthread_t thread;
-	pthread_mutex_t lock;
+	pthread_mutex_t lock; /* only to sleep and wake: the ring itself takes no lock */
 	pthread_cond_t work, done_cond;
 	pack_job jobs[PACK_JOBS];
-	size_t submitted, done, applied; /* jobs: given, appended by the thread, applied */
-	int quit;
-	int idle, waiting; /* the thread waits for work; the caller waits for it */
+	_Atomic size_t submitted, done; /* jobs given by the caller, appended by the thread */
+	size_t applied;                 /* jobs whose results the caller applied */
+	atomic_int quit, idle, waiting; /* the thread sleeps for work; the caller for it */
+	_Atomic size_t ahead;           /* the caller waits until no more jobs than this wait */
 };
 
-/* The thread is woken once this many jobs wait, not for each (a wake-up per feature was
- * a tenth of an import in context switches). */
+/* A sleeping thread is woken once this many jobs wait, not for each: a wake-up (and a
+ * lock) per feature cost a fifth of an import in futex calls and context switches. */
 #define PACK_BATCH 32
 
 static void *pack_thread(void *arg)
 {
 	pack_state *ps = arg;
 	struct pack_async *as = ps->async;
-	pthread_mutex_lock(&as->lock);
 	for (;;) {
-		while (as->done == as->submitted && !as->quit) {
-			as->idle = 1;
-			pthread_cond_wait(&as->work, &as->lock);
-			as->idle = 0;
+		size_t d = atomic_load(&as->done);
+		if (d == atomic_load(&as->submitted)) {
+			/* idle is set before submitted is read again: a caller that gives a job
+			 * after that read sees idle and wakes us */
+			pthread_mutex_lock(&as->lock);
+			atomic_store(&as->idle, 1);
+			while (d == atomic_load(&as->submitted) && !atomic_load(&as->quit))
+				pthread_cond_wait(&as->work, &as->lock);
+			atomic_store(&as->idle, 0);
+			int stop = d == atomic_load(&as->submitted);
+			pthread_mutex_unlock(&as->lock);
+			if (stop)
+				break;
+			continue;
 		}
-		if (as->done == as->submitted)
-			break;
-		pack_job *job = &as->jobs[as->done % PACK_JOBS];
-		pthread_mutex_unlock(&as->lock);
+		pack_job *job = &as->jobs[d % PACK_JOBS];
 		job->rc = pack_append(ps, &job->add, job->bytes.ptr, &job->item);
 		if (job->rc)
 			job->message = strdup(umap_error_last());
-		pthread_mutex_lock(&as->lock);
-		as->done++;
-		if (as->waiting)
+		atomic_store(&as->done, d + 1);
+		if (atomic_load(&as->waiting) &&
+		    atomic_load(&as->submitted) - (d + 1) <= atomic_load(&as->ahead)) {
+			pthread_mutex_lock(&as->lock);
 			pthread_cond_signal(&as->done_cond);
+			pthread_mutex_unlock(&as->lock);
+		}
 	}
-	pthread_mutex_unlock(&as->lock);
 	return NULL;
+}
+
+/* Sleeps until the thread has done all but `ahead` of the jobs given. */
+static void pack_async_sleep(struct pack_async *as, size_t ahead)
+{
+	if (atomic_load(&as->submitted) - atomic_load(&as->done) <= ahead)
+		return;
+	pthread_mutex_lock(&as->lock);
+	atomic_store(&as->ahead, ahead);
+	atomic_store(&as->waiting, 1);
+	while (atomic_load(&as->submitted) - atomic_load(&as->done) > ahead) {
+		if (atomic_load(&as->idle))
+			pthread_cond_signal(&as->work);
+		pthread_cond_wait(&as->done_cond, &as->lock);
+	}
+	atomic_store(&as->waiting, 0);
+	pthread_mutex_unlock(&as->lock);
 }
 
 /* Applies the results of the jobs the thread has done, in order; with `all`, waits for
@@ -1038,16 +1065,9 @@ static int pack_async_apply(umap_objw *w, pack_state *ps, int all)
 	int rc = 0;
 	if (!as)
 		return 0;
-	pthread_mutex_lock(&as->lock);
-	if (all && as->done != as->submitted)
-		pthread_cond_signal(&as->work);
-	while (all && as->done != as->submitted) {
-		as->waiting = 1;
-		pthread_cond_wait(&as->done_cond, &as->lock);
-		as->waiting = 0;
-	}
-	size_t done = as->done;
-	pthread_mutex_unlock(&as->lock);
+	if (all)
+		pack_async_sleep(as, 0);
+	size_t done = atomic_load(&as->done);
 	for (; as->applied < done; as->applied++) {
 		pack_job *job = &as->jobs[as->applied % PACK_JOBS];
 		if (job->rc && !rc)
@@ -1071,7 +1091,7 @@ static void pack_async_stop(pack_state *ps)
 	if (!as)
 		return;
 	pthread_mutex_lock(&as->lock);
-	as->quit = 1;
+	atomic_store(&as->quit, 1);
 	pthread_cond_signal(&as->work);
 	pthread_mutex_unlock(&as->lock);
 	pthread_join(as->thread, NULL);
@@ -1115,17 +1135,12 @@ static int pack_async_add(umap_objw *w, pack_state *ps, size_t i, const void *da
 			entry_packed(w, ps, i, &item);
 		return rc;
 	}
-	pthread_mutex_lock(&as->lock);
-	if (as->submitted - as->done >= PACK_JOBS)
-		pthread_cond_signal(&as->work);
-	while (as->submitted - as->done >= PACK_JOBS) {
-		as->waiting = 1;
-		pthread_cond_wait(&as->done_cond, &as->lock);
-		as->waiting = 0;
-	}
-	pthread_mutex_unlock(&as->lock);
+	/* a full ring: wait until it is half empty, not for one slot (a wake-up a job) */
+	if (atomic_load(&as->submitted) - atomic_load(&as->done) >= PACK_JOBS)
+		pack_async_sleep(as, PACK_JOBS / 2);
 	int rc = pack_async_apply(w, ps, 0);
-	pack_job *job = &as->jobs[as->submitted % PACK_JOBS];
+	size_t at = atomic_load(&as->submitted);
+	pack_job *job = &as->jobs[at % PACK_JOBS];
 	umap_buf_clear(&job->bytes);
 	if (!rc && umap_buf_put(&job->bytes, data, w->entries[i].len))
 		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
@@ -1135,11 +1150,12 @@ static int pack_async_add(umap_objw *w, pack_state *ps, size_t i, const void *da
 	job->entry = i;
 	job->rc = 0;
 	job->item = (pack_item){ NULL, 0, 0, 0 };
-	pthread_mutex_lock(&as->lock);
-	as->submitted++;
-	if (as->idle && as->submitted - as->done >= PACK_BATCH)
+	atomic_store(&as->submitted, at + 1);
+	if (atomic_load(&as->idle) && at + 1 - atomic_load(&as->done) >= PACK_BATCH) {
+		pthread_mutex_lock(&as->lock);
 		pthread_cond_signal(&as->work);
-	pthread_mutex_unlock(&as->lock);
+		pthread_mutex_unlock(&as->lock);
+	}
 	return 0;
 }
 
