@@ -117,6 +117,8 @@ void umap_objw_free(umap_objw *w)
 {
 	if (!w)
 		return;
+	/* first: the pack thread may still read blobs of ours (the dictionary) */
+	pack_state_free(w->ps);
 	for (objw_block *b = w->blocks, *next; b; b = next) {
 		next = b->next;
 		free(b);
@@ -124,7 +126,6 @@ void umap_objw_free(umap_objw *w)
 	for (size_t i = 0; i < w->count; i++)
 		if (w->entries[i].len > BLOCK_SIZE / 4)
 			free(w->entries[i].data);
-	pack_state_free(w->ps);
 	free(w->stream_gitdir);
 	EVP_MD_CTX_free(w->md);
 	EVP_MD_free(w->sha1);
@@ -1009,7 +1010,8 @@ static void *pack_thread(void *arg)
 {
 	pack_state *ps = arg;
 	struct pack_async *as = ps->async;
-	for (;;) {
+	/* quit: the pack is being dropped (flushed ones have waited for every job) */
+	while (!atomic_load(&as->quit)) {
 		size_t d = atomic_load(&as->done);
 		if (d == atomic_load(&as->submitted)) {
 			/* idle is set before submitted is read again: a caller that gives a job
