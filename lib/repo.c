@@ -54,8 +54,8 @@ static void libgit2_setup(void)
 	/* Packs are mapped in windows, by default of 1 GB with no limit in sight: reading a
 	 * revision of a 1M-feature layer kept its whole 125 MB pack resident. Windows of 32 MB
 	 * and at most 96 MB mapped bound that, at the cost of remapping on a long walk. */
-	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)32 << 20);
-	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)96 << 20);
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)8 << 20);
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)24 << 20);
 	/* refs are few and must survive a crash: fsync them */
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
 }
