@@ -69,7 +69,8 @@ function rsscell(sec, n, label,   k) {
 }
 function target(name, issue, goal, cmp, limit, unit, values,   i, n, v, shown, verdict, last) {
 	# values: "size=value;size=value" over the generated sizes; the verdict reads 100k, the size
-	# the issues name, else the largest size measured.
+	# the issues name, else the largest size measured; with at_largest set (issue 19, whose
+	# goals are at 1M), the largest size measured.
 	printf "| %s | %s |", name, issue
 	last = ""
 	for (i = 1; i <= nsizes; i++) {
@@ -81,7 +82,7 @@ function target(name, issue, goal, cmp, limit, unit, values,   i, n, v, shown, v
 		else if (unit == "x") shown = fratio(v) "×"
 		else shown = fratio(v)
 		printf " %s |", shown
-		if (v != "" && (last == "" || n + 0 <= 100000)) { last = v; lastn = n }
+		if (v != "" && (last == "" || n + 0 <= 100000 || at_largest)) { last = v; lastn = n }
 	}
 	if (last == "" || cmp == "") verdict = (last == "" ? "n/a" : "—")
 	else if (cmp == "<=") verdict = (last <= limit) ? "**pass**" : "**fail**"
@@ -299,6 +300,7 @@ END {
 	target("git objects alone ÷ input, 1 version", "#6", "report", "", 0, "", v10o)
 	target("git objects alone per version, 2 versions", "#6", "report", "", 0, "", v11o)
 	target("merge-file time ÷ diff time", "#7", "≤ 3", "<=", 3, "x", v12)
+	at_largest = 1
 	target("import speed", "#19", "≥ 250,000 features/s at 1M", ">=", 250000, "features/s", v7)
 	target("export time ÷ import", "#19", "≤ 1", "<=", 1, "", v13)
 	target("checkout time ÷ import", "#19", "≤ 1", "<=", 1, "", v14)
@@ -306,6 +308,8 @@ END {
 	target("export peak RSS ÷ file size", "#19", "≤ 0.3", "<=", 0.3, "", v16)
 	target("checkout peak RSS ÷ file size", "#19", "≤ 0.3", "<=", 0.3, "", v17)
 	target("commit (1% edit) peak RSS ÷ file size", "#19", "≤ 0.3", "<=", 0.3, "", v18)
+	target("commit of the 1% edit ÷ import", "#19", "≤ 0.3 at 1M", "<=", 0.3, "", v8)
+	at_largest = 0
 	target("blame of one feature, 50 commits", "#20", "< 0.1 s at 100k", "<", 0.1, "s", v19)
 	print ""
 	if (FACT["load", "all", "status"] == "ok") {
