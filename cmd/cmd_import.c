@@ -98,6 +98,7 @@ int cmd_import(int argc, const char **argv)
 		die("out of memory");
 	umap_buf subject = UMAP_BUF_INIT;
 	umap_buf_puts(&subject, "Import ");
+	umap_buf report = UMAP_BUF_INIT;
 	for (int i = 0; i < argc; i++) {
 		char *rel = NULL;
 		if (umap_repo_relpath(&rel, repo, argv[i]))
@@ -143,12 +144,13 @@ int cmd_import(int argc, const char **argv)
 			doc->layout.known = 1; /* the file's, as it will be written */
 			have_stat = 0;
 		}
+		/* said once the import is known to be good: a refused one reports nothing done */
 		size_t nfeatures = count_features(doc);
-		printf("%s: %zu layer%s, %zu feature%s", rel, doc->nlayers, doc->nlayers == 1 ? "" : "s",
-		       nfeatures, nfeatures == 1 ? "" : "s");
-		if (assigned)
-			printf(", %zu id%s assigned", assigned, assigned == 1 ? "" : "s");
-		putchar('\n');
+		if (umap_buf_printf(&report, "%s: %zu layer%s, %zu feature%s", rel, doc->nlayers,
+				    doc->nlayers == 1 ? "" : "s", nfeatures, nfeatures == 1 ? "" : "s") ||
+		    (assigned && umap_buf_printf(&report, ", %zu id%s assigned", assigned, assigned == 1 ? "" : "s")) ||
+		    umap_buf_putc(&report, '\n'))
+			die("out of memory");
 		warn_unsyncable_ids(doc, rel);
 		umap_buf_printf(&subject, "%s%s", i ? ", " : "", rel);
 		if (umap_snapshot_add(snap, rel, doc))
@@ -178,6 +180,8 @@ int cmd_import(int argc, const char **argv)
 	umap_repo_set_progress(repo, NULL);
 	display_progress(bar, total);
 	stop_progress(&bar);
+	fputs(report.ptr ? report.ptr : "", stdout);
+	umap_buf_dispose(&report);
 	umap_repo_cache_save(repo);
 	if (umap_repo_index_update(repo, snap, &tree))
 		umap_error_clear();

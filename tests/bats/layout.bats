@@ -76,7 +76,7 @@ nothing to commit, working files clean"
 		'{"type":"Feature","properties":{"big":12345678901234567890},"geometry":null}' \
 		']}' >n.geojson
 	umapsync init >/dev/null
-	run umapsync import n.geojson
+	run_split umapsync import n.geojson
 	assert_line --index 0 "n.geojson: 1 layer, 2 features, 1 id assigned"
 	# the feature import did not touch keeps every byte; the other its numbers' values
 	grep -F '{"type":"Feature","id":12345678901234567890,"properties":{"big":9007199254740993,"z":-0,"r":1.0,"e":1e3},"geometry":{"type":"Point","coordinates":[-0.0,1.50]}},' n.geojson
@@ -141,6 +141,8 @@ Changes not committed:
 	run_split umapsync import b.umap
 	assert_failure 128
 	assert_equal "$stderr" "fatal: a.umap and b.umap are both maps; a repository holds one map (track its other layers as .geojson files)"
+	# nothing reported as done (it said "b.umap: 2 layers, 2 features, 2 ids assigned")
+	assert_equal "$output" ""
 	cmp "$UMAP/layout-display_on_load.umap" b.umap
 }
 

@@ -56,8 +56,8 @@ task() {
 	umapsync init >/dev/null
 	run script -qec "$(printf '%q ' "$UMAPSYNC" import layer.geojson)" /dev/null </dev/null
 	assert_success
-	[[ $output == "layer.geojson: 1 layer, 3000 features"$'\r\n\r'"Importing features: "* ]]
-	[[ $output == *$'\rImporting features: 100% (3000/3000), done.\r\n[main (root-commit) '* ]]
+	[[ $output == $'\r'"Importing features: "* ]]
+	[[ $output == *$'\rImporting features: 100% (3000/3000), done.\r\nlayer.geojson: 1 layer, 3000 features\r\n[main (root-commit) '* ]]
 	# on a pipe: nothing on stderr
 	rm -rf .umapsync
 	umapsync init >/dev/null
