@@ -1862,6 +1862,26 @@ int umap_layer_remove(umap_doc *doc, umap_layer *layer, size_t index)
 	return 0;
 }
 
+int umap_layer_remove_marked(umap_doc *doc, umap_layer *layer, const unsigned char *marked, size_t n)
+{
+	layer_priv *lp = &priv_of(doc)->layers[layer_index_of(doc, layer)];
+	size_t kept = 0;
+	for (size_t i = 0; i < layer->nfeatures; i++) {
+		umap_feature *f = &layer->features[i];
+		if (i < n && marked[i]) {
+			free(f->id);
+			json_decref(f->value);
+		} else {
+			layer->features[kept++] = *f;
+		}
+	}
+	if (kept == layer->nfeatures)
+		return 0;
+	layer->nfeatures = kept;
+	index_rebuild(layer, lp);
+	return 0;
+}
+
 int umap_doc_remove_layer(umap_doc *doc, size_t index)
 {
 	if (index >= doc->nlayers)

@@ -233,6 +233,9 @@ int umap_doc_add_layer(umap_layer **out, umap_doc *doc, const char *id, const js
 int umap_layer_append(umap_doc *doc, umap_layer *layer, json_t *feature);
 /* Removes the feature at `index`; later features move up and the id index follows. */
 int umap_layer_remove(umap_doc *doc, umap_layer *layer, size_t index);
+/* Removes every feature i < n with marked[i] set, in one pass (removing features one at a
+ * time moves the later ones and rebuilds the id index each time: quadratic in a big layer). */
+int umap_layer_remove_marked(umap_doc *doc, umap_layer *layer, const unsigned char *marked, size_t n);
 /* Removes the layer at `index` with its features (pointers to later layers move). */
 int umap_doc_remove_layer(umap_doc *doc, size_t index);
 /* Index of the feature with this id (compact JSON text), or -1. O(1) after the first call. */

@@ -7,16 +7,64 @@
 #include "error.h"
 #include "json_copy.h"
 
+/* Features a patch removes are marked while the patch's features are applied and removed
+ * together after them (umap_layer_remove_marked): one at a time, each removal moved every
+ * later feature and rebuilt the id index, which made a patch of a 1M-feature layer take a
+ * minute. A marked feature is no longer there for the entries that follow. */
+typedef struct removals {
+	unsigned char *marked; /* one a feature of the layer when the first was marked */
+	size_t n;
+	size_t count;
+} removals;
+
 typedef struct patcher {
 	umap_doc *doc;
 	int reverse;
 	const char *id_property;
 	size_t applied;
+	removals *removing;    /* one a layer, during the pass over the features */
 } patcher;
 
 static int nomem(void)
 {
 	return umap_error_set(UMAP_ENOMEM, "out of memory");
+}
+
+static removals *removals_of(patcher *p, umap_layer *layer)
+{
+	return p->removing ? &p->removing[layer - p->doc->layers] : NULL;
+}
+
+static int is_removed(patcher *p, umap_layer *layer, long i)
+{
+	removals *r = removals_of(p, layer);
+	return r && i >= 0 && (size_t)i < r->n && r->marked[i];
+}
+
+static int flush_removals(patcher *p, umap_layer *layer)
+{
+	removals *r = removals_of(p, layer);
+	if (!r || !r->count)
+		return 0;
+	int rc = umap_layer_remove_marked(p->doc, layer, r->marked, r->n);
+	free(r->marked);
+	*r = (removals){ NULL, 0, 0 };
+	return rc;
+}
+
+static int mark_removed(patcher *p, umap_layer *layer, size_t i)
+{
+	removals *r = removals_of(p, layer);
+	if (r && !r->marked) {
+		if (!(r->marked = calloc(layer->nfeatures ? layer->nfeatures : 1, 1)))
+			return nomem();
+		r->n = layer->nfeatures;
+	}
+	if (!r || i >= r->n) /* not marked in this pass: removed at once */
+		return umap_layer_remove(p->doc, layer, i);
+	r->marked[i] = 1;
+	r->count++;
+	return 0;
 }
 
 static int bad_patch(const char *fmt, const char *what)
@@ -150,11 +198,12 @@ static long find_feature(patcher *p, umap_layer *layer, const json_t *id, const 
 		char *text = id_text(id);
 		long i = text ? umap_layer_find(p->doc, layer, text) : -1;
 		free(text);
-		return i;
+		return is_removed(p, layer, i) ? -1 : i;
 	}
 	for (size_t i = 0; like && i < layer->nfeatures; i++) {
 		json_t *tree;
-		if (layer->features[i].id || umap_doc_feature(&tree, p->doc, layer, i))
+		if (layer->features[i].id || is_removed(p, layer, (long)i) ||
+		    umap_doc_feature(&tree, p->doc, layer, i))
 			continue;
 		if (umap_json_equal(tree, like))
 			return (long)i;
@@ -204,8 +253,14 @@ static int apply_feature(patcher *p, const json_t *entry)
 		} else if (id && !json_is_null(id) && find_feature(p, layer, id, NULL) >= 0) {
 			rc = umap_error_set(UMAP_ECONFLICT, "%s: already in %s", what, p->doc->source_name);
 		} else {
-			json_t *copy = umap_json_copy(f, 1);
-			rc = copy ? umap_layer_append(p->doc, layer, copy) : nomem();
+			/* an id the patch removed before adding it again: the old one goes first */
+			char *text = id_text(id);
+			if (text && umap_layer_find(p->doc, layer, text) >= 0)
+				rc = flush_removals(p, layer);
+			free(text);
+			json_t *copy = rc ? NULL : umap_json_copy(f, 1);
+			if (!rc)
+				rc = copy ? umap_layer_append(p->doc, layer, copy) : nomem();
 		}
 	} else if (!strcmp(kind, "removed")) {
 		const json_t *old = side_old(p, entry);
@@ -221,7 +276,7 @@ static int apply_feature(patcher *p, const json_t *entry)
 					    "%s: differs in %s from the version the patch removes", what,
 					    p->doc->source_name);
 		if (!rc)
-			rc = umap_layer_remove(p->doc, layer, (size_t)i);
+			rc = mark_removed(p, layer, (size_t)i);
 	} else {
 		long i = find_feature(p, layer, id, NULL);
 		json_t *tree = NULL;
@@ -355,7 +410,7 @@ static int apply_map(patcher *p, const json_t *map)
 int umap_patch_apply(umap_doc *doc, const json_t *patch, const umap_patch_options *opts,
 		     size_t *applied)
 {
-	patcher p = { doc, opts ? opts->reverse : 0, opts ? opts->id_property : NULL, 0 };
+	patcher p = { doc, opts ? opts->reverse : 0, opts ? opts->id_property : NULL, 0, NULL };
 	const json_t *layers = json_object_get(patch, "layers");
 	const json_t *features = json_object_get(patch, "features");
 	if (!json_is_object(patch) || !json_is_array(features) || (layers && !json_is_array(layers)))
@@ -371,10 +426,18 @@ int umap_patch_apply(umap_doc *doc, const json_t *patch, const umap_patch_option
 		if (rc || (rc = apply_layer(&p, entry, 0)))
 			break;
 	}
+	if (!rc && doc->nlayers && !(p.removing = calloc(doc->nlayers, sizeof(*p.removing))))
+		rc = nomem();
 	json_array_foreach(features, i, entry) {
 		if (rc || (rc = apply_feature(&p, entry)))
 			break;
 	}
+	for (size_t l = 0; p.removing && l < doc->nlayers; l++) {
+		int flushed = flush_removals(&p, &doc->layers[l]);
+		rc = rc ? rc : flushed;
+	}
+	free(p.removing);
+	p.removing = NULL;
 	json_array_foreach(layers, i, entry) {
 		if (rc || (rc = apply_layer(&p, entry, 1)))
 			break;

@@ -186,3 +186,40 @@ hint: nothing was changed; was the patch made against another version of this fi
 	run umapsync diff --exit-code parking.geojson "$EXAMPLES/bike-parking-alice.geojson"
 	assert_success
 }
+
+@test "removals: two equal features without ids are two removals; an id removed then added again" {
+	printf '%s\n' '{"type":"FeatureCollection","features":[' \
+		'{"type":"Feature","properties":{"n":1},"geometry":null},' \
+		'{"type":"Feature","id":"k","properties":{"n":2},"geometry":null},' \
+		'{"type":"Feature","properties":{"n":1},"geometry":null},' \
+		'{"type":"Feature","id":"z","properties":{"n":3},"geometry":null}]}' >base.geojson
+	printf '%s\n' '{"type":"FeatureCollection","features":[' \
+		'{"type":"Feature","id":"k","properties":{"n":2},"geometry":null},' \
+		'{"type":"Feature","id":"z","properties":{"n":3},"geometry":null}]}' >new.geojson
+	umapsync diff --format=json base.geojson new.geojson >p.json || [ $? = 1 ]
+	cp base.geojson a.geojson
+	umapsync apply p.json a.geojson
+	run jq -c '[.features[].properties.n]' a.geojson
+	assert_output '[2,3]'
+	# a patch written by hand: k removed, then added again with other values
+	cat >redo.json <<'JSON'
+{"summary":{},"layers":[],"features":[
+ {"layer":0,"change":"removed","id":"k","old":{"type":"Feature","id":"k","properties":{"n":2},"geometry":null}},
+ {"layer":0,"change":"added","id":"k","new":{"type":"Feature","id":"k","properties":{"n":20},"geometry":null}},
+ {"layer":0,"change":"removed","id":"z","old":{"type":"Feature","id":"z","properties":{"n":3},"geometry":null}}]}
+JSON
+	umapsync apply redo.json a.geojson
+	run jq -c '[.features[] | [.id, .properties.n]]' a.geojson
+	assert_output '[["k",20]]'
+	# a feature removed twice in one patch: the second is not there any more
+	cat >twice.json <<'JSON'
+{"summary":{},"layers":[],"features":[
+ {"layer":0,"change":"removed","id":"k","old":{"type":"Feature","id":"k","properties":{"n":20},"geometry":null}},
+ {"layer":0,"change":"removed","id":"k","old":{"type":"Feature","id":"k","properties":{"n":20},"geometry":null}}]}
+JSON
+	run_split umapsync apply twice.json a.geojson
+	assert_failure
+	[[ $stderr == 'error: patch does not apply: feature k: not in a.geojson'* ]]
+	run jq -c '[.features[] | [.id, .properties.n]]' a.geojson
+	assert_output '[["k",20]]'
+}

@@ -377,6 +377,50 @@ TEST(documents_built_in_memory)
 	umap_doc_free(doc);
 }
 
+TEST(marked_features_are_removed_in_one_pass_and_the_index_follows)
+{
+	umap_doc *doc = NULL;
+	CHECK_INT(umap_doc_new(&doc, UMAP_DOC_MAP), 0);
+	if (!doc)
+		return;
+	umap_layer *layer = NULL;
+	CHECK_INT(umap_doc_add_layer(&layer, doc, "L1", NULL), 0);
+	if (!layer) {
+		umap_doc_free(doc);
+		return;
+	}
+	char id[16];
+	for (int i = 0; i < 200; i++) {
+		snprintf(id, sizeof(id), "f%d", i);
+		/* every tenth without an id */
+		json_t *f = i % 10 == 9 ? json_pack("{s:s,s:{s:i}}", "type", "Feature", "properties", "n", i)
+					: json_pack("{s:s,s:s,s:{s:i}}", "type", "Feature", "id", id, "properties", "n", i);
+		CHECK_INT(umap_layer_append(doc, layer, f), 0);
+	}
+	unsigned char marked[200] = { 0 };
+	for (int i = 0; i < 200; i += 3)
+		marked[i] = 1;
+	/* only the first 150 are looked at: the rest stay, marked or not */
+	CHECK_INT(umap_layer_remove_marked(doc, layer, marked, 150), 0);
+	CHECK_INT(layer->nfeatures, 200 - 50);
+	size_t k = 0;
+	for (int i = 0; i < 200; i++) {
+		if (i < 150 && i % 3 == 0)
+			continue;
+		json_t *tree = NULL;
+		CHECK_INT(umap_doc_feature(&tree, doc, layer, k), 0);
+		CHECK_INT(json_integer_value(json_object_get(json_object_get(tree, "properties"), "n")), i);
+		snprintf(id, sizeof(id), "\"f%d\"", i);
+		CHECK_INT(umap_layer_find(doc, layer, id), i % 10 == 9 ? -1 : (long)k);
+		k++;
+	}
+	CHECK_INT(umap_layer_find(doc, layer, "\"f3\""), -1);
+	/* a removed id can come back */
+	CHECK_INT(umap_layer_append(doc, layer, json_pack("{s:s,s:s}", "type", "Feature", "id", "f3")), 0);
+	CHECK_INT(umap_layer_find(doc, layer, "\"f3\""), 150);
+	umap_doc_free(doc);
+}
+
 TEST(bad_documents_say_where)
 {
 	static const struct {
@@ -555,6 +599,7 @@ int main(void)
 	RUN(map_round_trip_keeps_layers_place);
 	RUN(example_files_round_trip_semantically);
 	RUN(documents_built_in_memory);
+	RUN(marked_features_are_removed_in_one_pass_and_the_index_follows);
 	RUN(bad_documents_say_where);
 	RUN(group_layers_are_layers_with_parents);
 	RUN(layers_without_ids_match_by_position_then_name);
