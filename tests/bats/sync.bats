@@ -172,6 +172,35 @@ EOF
 	[[ $output =~ ^' '[0-9a-f-]{36}' | 1 added, 0 removed, 1 modified'$'\n'' 1 added, 0 removed, 1 modified, 1 unchanged'$ ]]
 }
 
+@test "sync: public GeoJSON without ids: import, push, clone, an edit on one side, pull on the other" {
+	start_server
+	mkdir alice && cd alice
+	"$UMAPSYNC" init >/dev/null
+	cp "$FIXTURES/idless/regions.geojson" r.geojson
+	"$UMAPSYNC" import r.geojson >/dev/null
+	"$UMAPSYNC" remote add origin "$BASE/regions"
+	"$UMAPSYNC" push 2>/dev/null
+	cd ..
+	"$UMAPSYNC" clone "$BASE/regions" bob 2>/dev/null >/dev/null
+	cd bob
+	# the fifth region's id, as import wrote it, and an edit the way a script makes it
+	id=$(jq -r '.features[4].id' r.geojson)
+	jq '.features[4].properties.nom = "Région éditée"' r.geojson >r.tmp && mv r.tmp r.geojson
+	"$UMAPSYNC" commit -m "rename a region" >/dev/null
+	"$UMAPSYNC" push 2>/dev/null
+	cd ../alice
+	run_split "$UMAPSYNC" pull
+	[ "$status" = 0 ]
+	[[ $stderr == *'1 op from others'* ]]
+	[ "$(jq -r --arg id "$id" '.features[] | select(.id == $id) | .properties.nom' r.geojson)" = 'Région éditée' ]
+	[ "$(jq '.features | length' r.geojson)" = 13 ]
+	[ "$("$UMAPSYNC" export HEAD r.geojson | jq -r --arg id "$id" '.features[] | select(.id == $id) | .properties.nom')" = 'Région éditée' ]
+	"$UMAPSYNC" status | grep -q 'working files clean'
+	# every other region as it was, and the layer's options too (the clone wrote its layer id in)
+	[ "$(jq -c 'del(.features[4]) | .features' r.geojson)" = "$(jq -c 'del(.features[4]) | .features' ../bob/r.geojson)" ]
+	[ "$(jq -c '.properties' r.geojson)" = "$(jq -c '.properties | del(.id)' ../bob/r.geojson)" ]
+}
+
 @test "sync: two clones with disjoint edits converge" {
 	seed
 	(cd alice && edit bike-parking.geojson '(.features[] | select(.id=="zP5kR") | .properties.name) = "Place Bellecour"' &&
