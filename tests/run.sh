@@ -47,7 +47,7 @@ if [ "${UMAPSYNC_SKIP_BATS:-0}" != 1 ]; then
 	# the suites that exercise every store call, again on PostgreSQL
 	if [ -n "${UMAPSYNC_PG_DIR:-}" ]; then
 		UMAPSYNC_TEST_STORE=pg bats --tap ${BATS_FILTER:+--filter "$BATS_FILTER"} \
-			tests/bats/sync.bats tests/bats/serve.bats tests/bats/token.bats 2>&1 |
+			tests/bats/sync.bats tests/bats/sync-client-state.bats tests/bats/serve.bats tests/bats/token.bats 2>&1 |
 			sed 's/^\(not ok\|ok\) \([0-9]*\) /\1 \2 [postgresql] /' >"$blog"
 		grep -q '^not ok' "$blog" && status=1
 		cat "$blog"

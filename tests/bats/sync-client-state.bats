@@ -193,8 +193,8 @@ hint: push refuses these features: before pushing, give them other ids, or remov
 
 @test "sync-client: push --abort drops a push the server keeps refusing; the next push recomputes it" {
 	start_server
-	"$UMAPSYNC" token create --data "$TEST_DIR/data" --map m --write >full 2>/dev/null
-	"$UMAPSYNC" token create --data "$TEST_DIR/data" --map m --layer A --write >only-a 2>/dev/null
+	"$UMAPSYNC" token create $(store_opt) --map m --write >full 2>/dev/null
+	"$UMAPSYNC" token create $(store_opt) --map m --layer A --write >only-a 2>/dev/null
 	mkdir alice
 	layer_file A a1 >alice/a.geojson
 	layer_file B b1 >alice/b.geojson
