@@ -286,6 +286,16 @@ static int manifest_read(manifest *m, umap_repo *repo, const git_oid *tree)
 	return rc;
 }
 
+/* The manifests of two trees, both or neither (on an error, none is left to clear). */
+static int manifest_read_pair(manifest *old, manifest *new, umap_repo *repo, const git_oid *old_tree,
+			      const git_oid *new_tree)
+{
+	int rc = manifest_read(old, repo, old_tree);
+	if (!rc && (rc = manifest_read(new, repo, new_tree)))
+		manifest_clear(old);
+	return rc;
+}
+
 static manifest_file *manifest_find(manifest *m, const char *path)
 {
 	for (size_t i = 0; i < m->nfiles; i++)
@@ -2374,14 +2384,8 @@ int umap_repo_diff(umap_tree_diff **out, umap_repo *repo, const git_oid *old_tre
 		return 0;
 	umap_store *s = umap_repo_store(repo);
 	manifest om, nm;
-	int rc = manifest_read(&om, repo, old_tree);
+	int rc = manifest_read_pair(&om, &nm, repo, old_tree, new_tree);
 	if (rc) {
-		*out = NULL;
-		umap_tree_diff_free(d);
-		return rc;
-	}
-	if ((rc = manifest_read(&nm, repo, new_tree))) {
-		manifest_clear(&om);
 		*out = NULL;
 		umap_tree_diff_free(d);
 		return rc;
@@ -2591,13 +2595,9 @@ int umap_repo_fill_diff_path(umap_diff *out, umap_repo *repo, const umap_tree_di
 			     const git_oid *old_tree, const git_oid *new_tree, const char *only_path)
 {
 	manifest om, nm;
-	int rc = manifest_read(&om, repo, old_tree);
+	int rc = manifest_read_pair(&om, &nm, repo, old_tree, new_tree);
 	if (rc)
 		return rc;
-	if ((rc = manifest_read(&nm, repo, new_tree))) {
-		manifest_clear(&om);
-		return rc;
-	}
 	long position = 0;
 	int map_wanted = !only_path;
 	for (size_t f = 0; f < nm.nfiles && !rc; f++) {
@@ -2730,13 +2730,9 @@ int umap_repo_renames(umap_file_rename **out, size_t *n, umap_repo *repo, const 
 	manifest old, new;
 	*out = NULL;
 	*n = 0;
-	int rc = manifest_read(&old, repo, old_tree);
+	int rc = manifest_read_pair(&old, &new, repo, old_tree, new_tree);
 	if (rc)
 		return rc;
-	if ((rc = manifest_read(&new, repo, new_tree))) {
-		manifest_clear(&old);
-		return rc;
-	}
 	umap_file_rename *renames = calloc(new.nfiles + 1, sizeof(*renames));
 	size_t count = 0;
 	if (!renames)
@@ -2843,16 +2839,14 @@ int umap_repo_file_differs(int *differs, umap_repo *repo, const git_oid *a, cons
 		return 0;
 	manifest ma, mb;
 	umap_buf sa = UMAP_BUF_INIT, sb = UMAP_BUF_INIT;
-	int rc = manifest_read(&ma, repo, a);
+	int rc = manifest_read_pair(&ma, &mb, repo, a, b);
 	if (rc)
 		return rc;
-	if (!(rc = manifest_read(&mb, repo, b))) {
-		rc = file_signature(&sa, repo, a, &ma, path);
-		if (!rc)
-			rc = file_signature(&sb, repo, b, &mb, path);
-		*differs = sa.len != sb.len || (sa.len && memcmp(sa.ptr, sb.ptr, sa.len));
-		manifest_clear(&mb);
-	}
+	rc = file_signature(&sa, repo, a, &ma, path);
+	if (!rc)
+		rc = file_signature(&sb, repo, b, &mb, path);
+	*differs = sa.len != sb.len || (sa.len && memcmp(sa.ptr, sb.ptr, sa.len));
+	manifest_clear(&mb);
 	manifest_clear(&ma);
 	umap_buf_dispose(&sa);
 	umap_buf_dispose(&sb);
