@@ -435,6 +435,21 @@ The anonymous edit link's cookie is kept in velo-lyon/.umapsync/sync/origin.cook
 	assert_output 0
 }
 
+@test "anonymous edit link: a link whose ':' a mail client encoded as %3A works as the link" {
+	start_stub --anonymous
+	edit_link
+	[[ $SIG == *:* ]]
+	encoded=${LINK%/anonymous-edit/*}/anonymous-edit/${SIG//:/%3A}
+	run_split umapsync clone "$encoded" work
+	assert_success
+	cd work
+	[ -n "$(edit_cookie .)" ]
+	run umapsync remote -v
+	assert_output "origin	$URL"
+	refute_secret . "$SIG"
+	refute_secret . "${SIG//:/%3A}"
+}
+
 @test "anonymous edit link: pull and push an edit with the kept cookie; nothing secret printed" {
 	start_stub --anonymous
 	edit_link
