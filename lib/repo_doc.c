@@ -1588,9 +1588,10 @@ static int radix_sort(uint64_t *v, size_t n)
 }
 
 /* The features of a layer built from a file's bytes, for the next commit: the sorted xxh3
- * of each feature's bytes (doc_open computed it) and the count of each leaf. */
-static int note_feature_set(umap_repo *repo, umap_layer *layer, const umap_fref *refs,
-			    const git_oid *features, int depth)
+ * of each feature's bytes (doc_open computed it) and the count of each leaf, from the
+ * features' shards (in any order). */
+static int note_feature_set(umap_repo *repo, umap_layer *layer, const uint64_t *shards,
+			    size_t stride, const git_oid *features, int depth)
 {
 	if (depth > 3)
 		return 0; /* 10M+ features: 16M leaf counts is more than a whole build saves */
@@ -1604,7 +1605,8 @@ static int note_feature_set(umap_repo *repo, umap_layer *layer, const umap_fref 
 	}
 	for (size_t i = 0; i < n; i++) {
 		const umap_feature *f = &layer->features[i];
-		counts[depth ? refs[i].shard >> (64 - 6 * depth) : 0]++;
+		uint64_t shard = *(const uint64_t *)((const char *)shards + i * stride);
+		counts[depth ? shard >> (64 - 6 * depth) : 0]++;
 		if (f->length && !f->value) /* bytes that are this feature's blob (or its source) */
 			hashes[k++] = f->hash;
 	}
@@ -1613,17 +1615,14 @@ static int note_feature_set(umap_repo *repo, umap_layer *layer, const umap_fref 
 	return umap_repo_feature_set_note(repo, layer->id, features, depth, counts, hashes, k);
 }
 
-/* Tree entry names for the features whose leaf is marked in `only` (NULL: all of them). */
-static int name_refs(umap_fref *refs, const umap_layer *layer, const unsigned char *only,
-		     int depth, umap_buf *names, size_t *name_at)
+/* Tree entry names for every feature, in `names`. */
+static int name_refs(umap_fref *refs, const umap_layer *layer, umap_buf *names)
 {
+	size_t *name_at = malloc((layer->nfeatures ? layer->nfeatures : 1) * sizeof(*name_at));
 	umap_buf name = UMAP_BUF_INIT;
-	int rc = 0;
+	int rc = name_at ? 0 : oom();
 	umap_buf_clear(names);
 	for (size_t i = 0; i < layer->nfeatures && !rc; i++) {
-		name_at[i] = SIZE_MAX;
-		if (only && !only[refs[i].shard >> (64 - 6 * depth)])
-			continue;
 		if ((rc = umap_name_from_id(&name, layer->features[i].id)))
 			break;
 		name_at[i] = names->len;
@@ -1631,19 +1630,22 @@ static int name_refs(umap_fref *refs, const umap_layer *layer, const unsigned ch
 			rc = oom();
 	}
 	for (size_t i = 0; i < layer->nfeatures && !rc; i++)
-		refs[i].name = name_at[i] == SIZE_MAX ? NULL : names->ptr + name_at[i];
+		refs[i].name = names->ptr + name_at[i];
 	umap_buf_dispose(&name);
+	free(name_at);
 	return rc;
 }
 
 /* The features tree of a layer from the old one, rebuilding only the leaves that gained,
  * lost or changed a feature: a feature whose bytes hash as one the old tree was built from
  * is unchanged (its bytes include its id: same bytes, same feature) and is not hashed,
- * parsed or even looked up unless its leaf must be rebuilt. UMAP_ECONFLICT: build whole. */
+ * parsed or even looked up unless its leaf must be rebuilt. Only the features of those
+ * leaves get a tree entry, laid out leaf by leaf as they are met (a counting sort), so
+ * that the store does not sort a copy of them; the file is read once, in order, behind
+ * which its pages are given back. UMAP_ECONFLICT: build whole. */
 static int features_patch(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer *layer,
-			  umap_fref *refs, const git_oid *old_features, int depth,
-			  const umap_feature_set *set, umap_buf *scratch, umap_buf *names,
-			  size_t *name_at)
+			  const uint64_t *shards, const git_oid *old_features, int depth,
+			  const umap_feature_set *set, umap_buf *scratch, umap_buf *names)
 {
 	size_t n = layer->nfeatures, nleaves = (size_t)1 << (6 * depth), k = 0;
 	if (set->depth != depth || !doc->data || depth > 3)
@@ -1654,10 +1656,9 @@ static int features_patch(git_oid *out, umap_repo *repo, umap_doc *doc, umap_lay
 	while (size < 2 * set->n)
 		size *= 2;
 	uint64_t *table = calloc(size, sizeof(*table));
-	uint32_t *now = calloc(nleaves, sizeof(*now));
+	uint32_t *now = calloc(nleaves, sizeof(*now)), *all = calloc(nleaves, sizeof(*all));
 	unsigned char *affected = calloc(nleaves, 1), *same = malloc(n ? n : 1);
-	umap_fref *sub = malloc((n ? n : 1) * sizeof(*sub));
-	int rc = table && now && affected && same && sub ? 0 : oom();
+	int rc = table && now && all && affected && same ? 0 : oom();
 	int has_zero = 0;
 	for (size_t i = 0; i < set->n && !rc; i++) {
 		uint64_t h = set->hashes[i];
@@ -1670,37 +1671,65 @@ static int features_patch(git_oid *out, umap_repo *repo, umap_doc *doc, umap_lay
 	}
 	for (size_t i = 0; i < n && !rc; i++) {
 		const umap_feature *f = &layer->features[i];
-		size_t leaf = refs[i].shard >> (64 - 6 * depth), slot = (size_t)f->hash & (size - 1);
+		size_t leaf = shards[i] >> (64 - 6 * depth), slot = (size_t)f->hash & (size - 1);
 		while (table[slot] && table[slot] != f->hash)
 			slot = (slot + 1) & (size - 1);
 		same[i] = f->length && !f->value && (f->hash ? table[slot] == f->hash : has_zero);
+		all[leaf]++;
 		if (same[i])
 			now[leaf]++;
 		else
 			affected[leaf] = 1;
 	}
-	for (size_t l = 0; l < nleaves && !rc; l++)
+	free(table);
+	table = NULL;
+	/* now[l] becomes where leaf l's refs start among those of the affected leaves */
+	for (size_t l = 0; l < nleaves && !rc; l++) {
 		if (now[l] != set->counts[l])
 			affected[l] = 1; /* lost a feature */
-	if (!rc)
-		rc = name_refs(refs, layer, affected, depth, names, name_at);
-	for (size_t i = 0; i < n && !rc; i++) {
-		if (!affected[refs[i].shard >> (64 - 6 * depth)])
-			continue;
-		sub[k] = refs[i];
-		if (same[i])
-			memset(&sub[k].blob, 0, sizeof(sub[k].blob));
-		else
-			rc = feature_blob(&sub[k].blob, repo, doc, layer, i, scratch);
-		k++;
+		now[l] = (uint32_t)k;
+		if (affected[l])
+			k += all[l];
 	}
+	umap_fref *sub = rc ? NULL : malloc((k ? k : 1) * sizeof(*sub));
+	size_t *name_at = rc ? NULL : malloc((k ? k : 1) * sizeof(*name_at));
+	umap_buf name = UMAP_BUF_INIT;
+	if (!rc && (!sub || !name_at))
+		rc = oom();
+	if (!rc)
+		umap_buf_clear(names);
+	for (size_t i = 0; i < n && !rc; i++) {
+		size_t leaf = shards[i] >> (64 - 6 * depth);
+		if (!affected[leaf])
+			continue;
+		size_t at = now[leaf]++;
+		sub[at].shard = shards[i];
+		if ((rc = umap_name_from_id(&name, layer->features[i].id)))
+			break;
+		name_at[at] = names->len;
+		if (umap_buf_put(names, name.ptr, name.len + 1)) {
+			rc = oom();
+			break;
+		}
+		if (same[i])
+			memset(&sub[at].blob, 0, sizeof(sub[at].blob));
+		else if ((rc = feature_blob(&sub[at].blob, repo, doc, layer, i, scratch)))
+			break;
+		/* a changed feature every few dozen: each read would map 64 KB around it, and
+		 * 1% of 1M features then maps the whole file back */
+		umap_doc_drop_behind(doc, layer->features[i].offset);
+	}
+	for (size_t j = 0; j < k && !rc; j++)
+		sub[j].name = names->ptr + name_at[j];
+	free(name_at);
+	umap_buf_dispose(&name);
 	repo->progress_done += n;
 	umap_progress_report(&repo->progress, repo->progress_done, 0);
 	if (!rc)
 		rc = umap_store_features_patch(out, umap_repo_store(repo), old_features, depth, sub, k,
 					       affected);
-	free(table);
 	free(now);
+	free(all);
 	free(affected);
 	free(same);
 	free(sub);
@@ -1753,11 +1782,12 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 {
 	umap_store *s = umap_repo_store(repo);
 	size_t n = layer->nfeatures;
-	umap_fref *refs = calloc(n + 1, sizeof(*refs));
+	/* a commit that patches the old tree needs each feature's shard, not its tree entry */
+	uint64_t *shards = malloc((n + 1) * sizeof(*shards));
+	umap_fref *refs = NULL;
 	char **ids = calloc(n + 1, sizeof(*ids));
-	size_t *name_at = calloc(n + 1, sizeof(*name_at));
-	umap_buf names = UMAP_BUF_INIT, name = UMAP_BUF_INIT, scratch = UMAP_BUF_INIT;
-	int rc = refs && ids && name_at ? 0 : oom();
+	umap_buf names = UMAP_BUF_INIT, scratch = UMAP_BUF_INIT;
+	int rc = shards && ids ? 0 : oom();
 	git_oid dictionary;
 	int has_dictionary = 0;
 	if (!rc)
@@ -1772,7 +1802,7 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 					    i + 1, layer->id);
 			break;
 		}
-		refs[i].shard = umap_shard_hash(f->id);
+		shards[i] = umap_shard_hash(f->id);
 		ids[i] = f->id;
 	}
 	git_oid features, order, old_features, meta_id, options_id;
@@ -1786,8 +1816,8 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 		/* only the leaves whose features changed, when we know what the old tree holds */
 		const umap_feature_set *set = umap_repo_feature_set(repo, layer->id, &old_features);
 		if (set) {
-			rc = features_patch(&features, repo, doc, layer, refs, &old_features, depth, set,
-					    &scratch, &names, name_at);
+			rc = features_patch(&features, repo, doc, layer, shards, &old_features, depth, set,
+					    &scratch, &names);
 			patched = rc == 0;
 			if (rc == UMAP_ECONFLICT) {
 				umap_error_clear();
@@ -1795,8 +1825,17 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 			}
 		}
 	}
+	if (!rc && !patched) {
+		if (!(refs = calloc(n + 1, sizeof(*refs))))
+			rc = oom();
+		for (size_t i = 0; i < n && !rc; i++)
+			refs[i].shard = shards[i];
+		/* refs hold them now */
+		free(shards);
+		shards = NULL;
+	}
 	if (!rc && !patched)
-		rc = name_refs(refs, layer, NULL, 0, &names, name_at);
+		rc = name_refs(refs, layer, &names);
 	for (size_t i = 0; i < n && !rc && !patched; i++) {
 		if ((rc = feature_blob(&refs[i].blob, repo, doc, layer, i, &scratch)))
 			break;
@@ -1810,8 +1849,15 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 		rc = UMAP_ENOMEM;
 	if (!rc && !patched)
 		rc = umap_store_features_tree(&features, s, refs, n, new_depth);
+	umap_buf_dispose(&names);
 	if (!rc && doc->data)
-		rc = note_feature_set(repo, layer, refs, &features, n ? new_depth : 0);
+		rc = patched ? note_feature_set(repo, layer, shards, sizeof(*shards), &features, new_depth)
+			     : note_feature_set(repo, layer, &refs[0].shard, sizeof(*refs), &features,
+						n ? new_depth : 0);
+	free(refs);
+	refs = NULL;
+	free(shards);
+	shards = NULL;
 	if (rc == UMAP_EINVALID)
 		umap_error_prefix(rc, "%s: layer %s: ", path, layer->id);
 	if (!rc)
@@ -1865,10 +1911,9 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 		rc = umap_store_write_tree(out, s, entries, k);
 	}
 	free(refs);
+	free(shards);
 	free(ids);
-	free(name_at);
 	umap_buf_dispose(&names);
-	umap_buf_dispose(&name);
 	umap_buf_dispose(&scratch);
 	return rc;
 }

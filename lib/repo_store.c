@@ -313,9 +313,12 @@ static int fref_name_cmp(const void *a, const void *b)
 }
 
 /* Orders refs by leaf (the hash's top 6*depth bits) with a counting sort, then by name
- * within each leaf: O(n) plus sorts of ~24 names instead of one sort of 100k. */
-static int sort_refs(umap_fref *refs, size_t n, int depth)
+ * within each leaf: O(n) plus sorts of ~24 names instead of one sort of 100k. Refs already
+ * in leaf order (a commit's patch lays them out so) are not copied: 40 bytes a feature.
+ * *largest: the most refs in one leaf, all of them at depth 0. */
+static int sort_refs(umap_fref *refs, size_t n, int depth, size_t *largest)
 {
+	*largest = n;
 	if (depth == 0) {
 		qsort(refs, n, sizeof(*refs), fref_name_cmp);
 		return 0;
@@ -323,28 +326,39 @@ static int sort_refs(umap_fref *refs, size_t n, int depth)
 	int bits = 6 * depth;
 	size_t leaves = (size_t)1 << bits;
 	size_t *start = calloc(leaves + 1, sizeof(*start));
-	umap_fref *sorted = malloc((n ? n : 1) * sizeof(*sorted));
-	if (!start || !sorted) {
-		free(start);
-		free(sorted);
+	if (!start)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < n; i++)
+	int in_order = 1;
+	for (size_t i = 0; i < n; i++) {
 		start[(refs[i].shard >> (64 - bits)) + 1]++;
+		in_order &= !i || refs[i - 1].shard >> (64 - bits) <= refs[i].shard >> (64 - bits);
+	}
 	for (size_t l = 0; l < leaves; l++)
 		start[l + 1] += start[l];
-	for (size_t i = 0; i < n; i++)
-		sorted[start[refs[i].shard >> (64 - bits)]++] = refs[i];
-	memcpy(refs, sorted, n * sizeof(*refs));
+	if (!in_order) {
+		umap_fref *sorted = malloc((n ? n : 1) * sizeof(*sorted));
+		if (!sorted) {
+			free(start);
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		}
+		for (size_t i = 0; i < n; i++)
+			sorted[start[refs[i].shard >> (64 - bits)]++] = refs[i];
+		memcpy(refs, sorted, n * sizeof(*refs));
+		free(sorted);
+	} else {
+		memmove(start, start + 1, leaves * sizeof(*start));
+	}
 	size_t at = 0;
+	*largest = 0;
 	for (size_t l = 0; l < leaves; l++) {
 		/* start[l] is now the end of leaf l */
 		if (start[l] - at > 1)
 			qsort(refs + at, start[l] - at, sizeof(*refs), fref_name_cmp);
+		if (start[l] - at > *largest)
+			*largest = start[l] - at;
 		at = start[l];
 	}
 	free(start);
-	free(sorted);
 	return 0;
 }
 
@@ -391,10 +405,12 @@ static int build_shard(git_oid *out, umap_store *s, umap_fref *refs, size_t n, i
 
 int umap_store_features_tree(git_oid *out, umap_store *s, umap_fref *refs, size_t n, int depth)
 {
-	int rc = sort_refs(refs, n, n ? depth : 0);
+	size_t largest;
+	int rc = sort_refs(refs, n, n ? depth : 0, &largest);
 	if (rc)
 		return rc;
-	umap_tree_entry *scratch = malloc((n ? n : 1) * sizeof(*scratch));
+	/* entries for one leaf at a time, not for every feature (32 bytes a feature) */
+	umap_tree_entry *scratch = malloc((largest ? largest : 1) * sizeof(*scratch));
 	if (!scratch)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	rc = build_shard(out, s, refs, n, 0, n ? depth : 0, scratch);
@@ -534,10 +550,11 @@ int umap_store_features_patch(git_oid *out, umap_store *s, const git_oid *old_tr
 {
 	if (depth < 1)
 		return UMAP_ECONFLICT;
-	int rc = sort_refs(refs, n, depth);
+	size_t largest;
+	int rc = sort_refs(refs, n, depth, &largest);
 	if (rc)
 		return rc;
-	umap_tree_entry *scratch = malloc((n ? n : 1) * sizeof(*scratch));
+	umap_tree_entry *scratch = malloc((largest ? largest : 1) * sizeof(*scratch));
 	if (!scratch)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	int empty = 0;
@@ -627,11 +644,12 @@ static int order_level(order_node *nodes, size_t *n, umap_store *s, int level)
 
 int umap_store_order_tree(git_oid *out, umap_store *s, char *const *ids, size_t n)
 {
-	order_node *nodes = malloc((n + 1) * sizeof(*nodes));
+	/* a node per chunk (64 ids on average), not per id: 1M ids, 0.5 MB instead of 32 */
+	size_t count = 0, in_chunk = 0, alloc = n / 32 + 16;
+	order_node *nodes = malloc(alloc * sizeof(*nodes));
 	if (!nodes)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	umap_buf chunk = UMAP_BUF_INIT;
-	size_t count = 0, in_chunk = 0;
 	uint64_t mask = ((uint64_t)1 << UMAP_ORDER_BITS) - 1;
 	int rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
@@ -642,6 +660,15 @@ int umap_store_order_tree(git_oid *out, umap_store *s, char *const *ids, size_t 
 			break;
 		}
 		in_chunk++;
+		if (count == alloc) {
+			order_node *more = realloc(nodes, 2 * alloc * sizeof(*nodes));
+			if (!more) {
+				rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+				break;
+			}
+			nodes = more;
+			alloc *= 2;
+		}
 		if (in_chunk == UMAP_ORDER_MAX || (key & mask) == 0 || i + 1 == n) {
 			rc = umap_store_put(&nodes[count].id, s, GIT_OBJECT_BLOB, chunk.ptr, chunk.len);
 			nodes[count++].key = key;
