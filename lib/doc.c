@@ -46,6 +46,7 @@ typedef struct layer_priv {
 	uint64_t *index;      /* the id index (see below); 0 = empty */
 	size_t index_cap;     /* a power of two, or 0 */
 	size_t index_used;
+	int index_released;   /* freed by umap_layer_release_index: built again when used */
 	size_t features_cap;
 } layer_priv;
 
@@ -452,9 +453,41 @@ static long index_lookup(const umap_layer *layer, const layer_priv *lp, const ch
 	return -1;
 }
 
-/* Looks the id up; returns the index of the feature holding it, or -1. */
-static long index_find(const umap_layer *layer, const layer_priv *lp, const char *id)
+static int index_add(umap_layer *layer, layer_priv *lp, size_t i, long *existing);
+
+/* Builds a released index again, at once at its final size. */
+static int index_restore(umap_layer *layer, layer_priv *lp)
 {
+	size_t cap = 64;
+	while (cap < 2 * (layer->nfeatures + 1))
+		cap *= 2;
+	uint64_t *index = calloc(cap, sizeof(*index));
+	if (!index)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	lp->index = index;
+	lp->index_cap = cap;
+	lp->index_used = 0;
+	lp->index_released = 0;
+	for (size_t i = 0; i < layer->nfeatures; i++) {
+		long existing;
+		/* cannot fail: the table is already large enough for every feature */
+		if (layer->features[i].id)
+			index_add(layer, lp, i, &existing);
+	}
+	return 0;
+}
+
+/* Looks the id up; returns the index of the feature holding it, or -1. */
+static long index_find(umap_layer *layer, layer_priv *lp, const char *id)
+{
+	if (lp->index_released && index_restore(layer, lp)) {
+		/* no memory for the index: the first feature with the id, as it would give */
+		umap_error_clear();
+		for (size_t i = 0; i < layer->nfeatures; i++)
+			if (layer->features[i].id && !strcmp(layer->features[i].id, id))
+				return (long)i;
+		return -1;
+	}
 	if (!lp->index_cap)
 		return -1;
 	return index_lookup(layer, lp, id, umap_id_hash(id, strlen(id)), NULL);
@@ -464,6 +497,11 @@ static long index_find(const umap_layer *layer, const layer_priv *lp, const char
  * with the same id (then nothing is added), else -1. */
 static int index_add(umap_layer *layer, layer_priv *lp, size_t i, long *existing)
 {
+	if (lp->index_released) {
+		int rc = index_restore(layer, lp);
+		if (rc)
+			return rc;
+	}
 	if ((lp->index_used + 1) * 2 > lp->index_cap) {
 		int rc = index_grow(lp);
 		if (rc)
@@ -477,6 +515,18 @@ static int index_add(umap_layer *layer, layer_priv *lp, size_t i, long *existing
 	lp->index[slot] = (uint64_t)h << 32 | (uint64_t)(i + 1);
 	lp->index_used++;
 	return 0;
+}
+
+void umap_layer_release_index(umap_doc *doc, umap_layer *layer)
+{
+	layer_priv *lp = &priv_of(doc)->layers[layer_index_of(doc, layer)];
+	if (!lp->index)
+		return; /* none, or no feature had an id */
+	free(lp->index);
+	lp->index = NULL;
+	lp->index_cap = 0;
+	lp->index_used = 0;
+	lp->index_released = 1;
 }
 
 long umap_layer_find(umap_doc *doc, umap_layer *layer, const char *id)

@@ -240,6 +240,9 @@ int umap_layer_remove_marked(umap_doc *doc, umap_layer *layer, const unsigned ch
 int umap_doc_remove_layer(umap_doc *doc, size_t index);
 /* Index of the feature with this id (compact JSON text), or -1. O(1) after the first call. */
 long umap_layer_find(umap_doc *doc, umap_layer *layer, const char *id);
+/* Frees the layer's id index (16 bytes a feature) until the next umap_layer_find or added
+ * feature, which build it again: for a caller done with looking features up by id. */
+void umap_layer_release_index(umap_doc *doc, umap_layer *layer);
 /* Layer with this id, else NULL. */
 umap_layer *umap_doc_find_layer(umap_doc *doc, const char *id);
 /* The layer options key as the library spells it ("properties", "_umap_options" or, before
