@@ -517,6 +517,14 @@ static int index_add(umap_layer *layer, layer_priv *lp, size_t i, long *existing
 	return 0;
 }
 
+_Static_assert(sizeof(void *) != 8 || sizeof(umap_feature) == 48,
+	       "a feature record is 48 bytes (doc.h): 1M of them are kept while a layer is read");
+
+umap_pos umap_feature_pos(const umap_feature *f)
+{
+	return (umap_pos){ f->pos.line, f->pos.col, f->offset };
+}
+
 void umap_layer_release_index(umap_doc *doc, umap_layer *layer)
 {
 	layer_priv *lp = &priv_of(doc)->layers[layer_index_of(doc, layer)];
@@ -939,6 +947,12 @@ static int known_feature(reader *r, umap_layer *layer, umap_feature *f, const um
 	return 0;
 }
 
+static int too_long(const umap_doc *doc, const umap_feature *f)
+{
+	return umap_error_set(UMAP_ELIMIT, "%s:%u:%u: a feature of more than %zu bytes: split it",
+			      doc->source_name, f->pos.line, f->pos.col, UMAP_FEATURE_MAX_BYTES);
+}
+
 /* Reads a "features" array (its ARRAY_START consumed): span, hash and id of each feature. */
 static int read_features(reader *r, umap_layer *layer)
 {
@@ -960,7 +974,7 @@ static int read_features(reader *r, umap_layer *layer)
 		else if ((rc = feature_slot(&f, doc, layer)))
 			return rc;
 		f->offset = tok.start;
-		f->pos = tok.pos;
+		f->pos = (umap_line_col){ tok.pos.line, tok.pos.col };
 		char *id = NULL;
 		size_t end = tok.end;
 		umap_known known = { tok.depth, count, 0, 0, 0, 0 };
@@ -997,7 +1011,11 @@ static int read_features(reader *r, umap_layer *layer)
 				goto fail;
 		}
 		f->id = id;
-		f->length = end - f->offset;
+		if (end - f->offset > UMAP_FEATURE_MAX_BYTES) {
+			rc = too_long(doc, f);
+			goto fail;
+		}
+		f->length = (uint32_t)(end - f->offset);
 		umap_scanner_where(r->scanner, &r->last_line, &r->last_line_start);
 		r->last_end = end;
 		r->features++;
@@ -1344,8 +1362,12 @@ static int read_root(reader *r)
 		if ((rc = feature_slot(&f, doc, layer)))
 			goto out;
 		f->offset = root.start;
-		f->length = end - root.start;
-		f->pos = root.pos;
+		f->pos = (umap_line_col){ root.pos.line, root.pos.col };
+		if (end - root.start > UMAP_FEATURE_MAX_BYTES) {
+			rc = too_long(doc, f);
+			goto out;
+		}
+		f->length = (uint32_t)(end - root.start);
 		f->hash = umap_hash(r->data + f->offset, f->length);
 		f->value = json_incref(top);
 		if ((rc = umap_feature_id(&f->id, top, priv->id_property)))
