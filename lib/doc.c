@@ -76,7 +76,16 @@ typedef struct doc_priv {
 	umap_feature_fn on_feature;
 	void *on_feature_data;
 	umap_known_fn known_feature;
+	/* the ids read from the source, packed in blocks of ID_BLOCK bytes: malloc gives
+	 * each small string 32 bytes (1M ids: 32 MB where they take 10); other ids are
+	 * malloc'd, and id_release tells them apart */
+	char **id_blocks;     /* sorted by address when id_blocks_sorted */
+	char *id_block;       /* the one being filled */
+	size_t id_nblocks, id_blocks_cap, id_used;
+	int id_blocks_sorted;
 } doc_priv;
+
+#define ID_BLOCK ((size_t)64 << 10)
 
 static const char OPTIONS_PROPERTIES[] = "properties";
 static const char OPTIONS_LEGACY[] = "_umap_options";
@@ -167,10 +176,74 @@ static const member_span *span_find(const span_list *spans, const char *name)
 	return NULL;
 }
 
-static void layer_clear(umap_layer *layer, layer_priv *lp)
+static int block_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(char *const *)a, y = (uintptr_t)*(char *const *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Whether the id is in one of the document's id blocks. */
+static int id_in_blocks(doc_priv *priv, const char *id)
+{
+	if (!priv || !priv->id_nblocks)
+		return 0;
+	if (!priv->id_blocks_sorted) {
+		qsort(priv->id_blocks, priv->id_nblocks, sizeof(*priv->id_blocks), block_cmp);
+		priv->id_blocks_sorted = 1;
+	}
+	size_t lo = 0, hi = priv->id_nblocks;
+	uintptr_t p = (uintptr_t)id;
+	while (lo < hi) { /* the first block above p */
+		size_t mid = lo + (hi - lo) / 2;
+		if ((uintptr_t)priv->id_blocks[mid] <= p)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo && p < (uintptr_t)priv->id_blocks[lo - 1] + ID_BLOCK;
+}
+
+/* Frees a feature's id, unless it is in the document's id blocks. */
+static void id_release(doc_priv *priv, char *id)
+{
+	if (id && !id_in_blocks(priv, id))
+		free(id);
+}
+
+/* A copy of the id text, NUL-terminated, in the document's id blocks (a long one is
+ * malloc'd). NULL when out of memory. */
+static char *id_copy(doc_priv *priv, const char *text, size_t len)
+{
+	if (len >= ID_BLOCK / 64)
+		return strndup(text, len);
+	if (!priv->id_block || ID_BLOCK - priv->id_used < len + 1) {
+		if (priv->id_nblocks == priv->id_blocks_cap) {
+			size_t cap = priv->id_blocks_cap ? 2 * priv->id_blocks_cap : 16;
+			char **more = realloc(priv->id_blocks, cap * sizeof(*more));
+			if (!more)
+				return NULL;
+			priv->id_blocks = more;
+			priv->id_blocks_cap = cap;
+		}
+		char *block = malloc(ID_BLOCK);
+		if (!block)
+			return NULL;
+		priv->id_blocks[priv->id_nblocks++] = block;
+		priv->id_blocks_sorted = 0;
+		priv->id_block = block;
+		priv->id_used = 0;
+	}
+	char *id = priv->id_block + priv->id_used;
+	memcpy(id, text, len);
+	id[len] = '\0';
+	priv->id_used += len + 1;
+	return id;
+}
+
+static void layer_clear(umap_layer *layer, layer_priv *lp, doc_priv *priv)
 {
 	for (size_t i = 0; i < layer->nfeatures; i++) {
-		free(layer->features[i].id);
+		id_release(priv, layer->features[i].id);
 		json_decref(layer->features[i].value);
 	}
 	free(layer->features);
@@ -190,7 +263,7 @@ void umap_doc_free(umap_doc *doc)
 		return;
 	doc_priv *priv = priv_of(doc);
 	for (size_t i = 0; i < doc->nlayers; i++)
-		layer_clear(&doc->layers[i], priv ? &priv->layers[i] : NULL);
+		layer_clear(&doc->layers[i], priv ? &priv->layers[i] : NULL, priv);
 	free(doc->layers);
 	json_decref(doc->map);
 	free(doc->source_name);
@@ -204,6 +277,9 @@ void umap_doc_free(umap_doc *doc)
 		free(priv->layers);
 		free(priv->id_property);
 		free(priv->edited);
+		for (size_t i = 0; i < priv->id_nblocks; i++)
+			free(priv->id_blocks[i]);
+		free(priv->id_blocks);
 		free(priv);
 	}
 	free(doc);
@@ -833,7 +909,7 @@ static int skip_value(reader *r, const umap_token *tok, size_t *end)
 static void id_free(reader *r, char *id)
 {
 	if (id != r->lent_id.ptr)
-		free(id);
+		id_release(priv_of(r->doc), id);
 }
 
 static int token_id(reader *r, const umap_token *tok, char **out)
@@ -850,7 +926,7 @@ static int token_id(reader *r, const umap_token *tok, char **out)
 			*out = r->lent_id.ptr;
 			return 0;
 		}
-		*out = strndup(r->data + tok->start, tok->end - tok->start);
+		*out = id_copy(priv_of(r->doc), r->data + tok->start, tok->end - tok->start);
 		return *out ? 0 : umap_error_set(UMAP_ENOMEM, "out of memory");
 	}
 	if (tok->type == UMAP_TOKEN_STRING || tok->type == UMAP_TOKEN_NUMBER) {
@@ -1033,7 +1109,7 @@ static int read_features(reader *r, umap_layer *layer)
 			if (rc)
 				return rc;
 		} else if ((rc = feature_commit(doc, layer))) {
-			free(f->id);
+			id_release(priv, f->id);
 			return rc;
 		}
 		umap_doc_drop_behind(doc, end);
@@ -1898,7 +1974,7 @@ int umap_layer_append(umap_doc *doc, umap_layer *layer, json_t *feature)
 	f->hash = umap_json_hash(feature);
 	f->value = feature;
 	if ((rc = feature_commit(doc, layer))) {
-		free(f->id);
+		id_release(priv_of(doc), f->id);
 		json_decref(feature);
 		f->id = NULL;
 		f->value = NULL;
@@ -1926,7 +2002,7 @@ int umap_layer_remove(umap_doc *doc, umap_layer *layer, size_t index)
 		return umap_error_set(UMAP_EUSAGE, "feature index %zu out of range", index);
 	layer_priv *lp = &priv_of(doc)->layers[layer_index_of(doc, layer)];
 	umap_feature *f = &layer->features[index];
-	free(f->id);
+	id_release(priv_of(doc), f->id);
 	json_decref(f->value);
 	memmove(f, f + 1, (layer->nfeatures - index - 1) * sizeof(*f));
 	layer->nfeatures--;
@@ -1941,7 +2017,7 @@ int umap_layer_remove_marked(umap_doc *doc, umap_layer *layer, const unsigned ch
 	for (size_t i = 0; i < layer->nfeatures; i++) {
 		umap_feature *f = &layer->features[i];
 		if (i < n && marked[i]) {
-			free(f->id);
+			id_release(priv_of(doc), f->id);
 			json_decref(f->value);
 		} else {
 			layer->features[kept++] = *f;
@@ -1960,7 +2036,7 @@ int umap_doc_remove_layer(umap_doc *doc, size_t index)
 		return umap_error_set(UMAP_EUSAGE, "layer index %zu out of range", index);
 	doc_priv *priv = priv_of(doc);
 	size_t up = doc->layers[index].parent;
-	layer_clear(&doc->layers[index], &priv->layers[index]);
+	layer_clear(&doc->layers[index], &priv->layers[index], priv);
 	size_t after = doc->nlayers - index - 1;
 	memmove(&doc->layers[index], &doc->layers[index + 1], after * sizeof(doc->layers[0]));
 	memmove(&priv->layers[index], &priv->layers[index + 1], after * sizeof(priv->layers[0]));
