@@ -21,18 +21,21 @@
 #define BLOCK_SIZE ((size_t)1 << 20)
 
 /* 56 bytes an object: an import keeps one per feature (1M features: 56 MB, was 80) */
+/* 48 bytes: an import of 1M features keeps one per feature blob. */
 typedef struct objw_entry {
 	git_oid id;
 	uint32_t crc;
 	char *data;
-	size_t len;
-	uint64_t offset;     /* in the pack being written */
+	uint32_t len;        /* an object is at most UINT32_MAX bytes (umap_objw_put) */
 	uint32_t dict;       /* blobs: index+1 of the dictionary blob to delta against, 0 none */
-	unsigned char type;  /* git_object_t */
-	unsigned marked : 1;
-	unsigned written : 1; /* in a pack on disk */
-	unsigned packed : 1;  /* in the pack being written (its offset and crc are set) */
+	uint64_t offset : 56; /* in the pack being written */
+	uint64_t type : 4;    /* git_object_t */
+	uint64_t marked : 1;
+	uint64_t written : 1; /* in a pack on disk */
+	uint64_t packed : 1;  /* in the pack being written (its offset and crc are set) */
 } objw_entry;
+
+_Static_assert(sizeof(void *) != 8 || sizeof(objw_entry) == 48, "objw_entry is 48 bytes");
 
 /* A pack being written: its bytes go to a temporary file a megabyte at a time, so that
  * neither the pack nor (when streaming, see umap_objw_stream) the blobs stay in memory. */
@@ -220,6 +223,8 @@ int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *dat
 		return UMAP_ENOMEM;
 	if (w->count >= UINT32_MAX - 1)
 		return umap_error_set(UMAP_ELIMIT, "more than 4 billion new objects in one commit");
+	if (len > UINT32_MAX)
+		return umap_error_set(UMAP_ELIMIT, "an object of more than %u bytes", UINT32_MAX);
 	if (w->count == w->alloc) {
 		size_t alloc = w->alloc ? w->alloc * 2 : 256;
 		objw_entry *e = realloc(w->entries, alloc * sizeof(*e));
@@ -241,7 +246,7 @@ int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *dat
 	git_oid_cpy(&e->id, out);
 	e->type = (unsigned char)type;
 	e->data = copy;
-	e->len = len;
+	e->len = (uint32_t)len;
 	e->marked = 0;
 	e->written = 0;
 	e->packed = 0;

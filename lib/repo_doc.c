@@ -1903,9 +1903,8 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 	umap_layer_release_index(doc, layer);
 	/* a commit that patches the old tree needs each feature's shard, not its tree entry */
 	uint64_t *shards = malloc((n + 1) * sizeof(*shards));
-	char **ids = calloc(n + 1, sizeof(*ids));
 	umap_buf scratch = UMAP_BUF_INIT;
-	int rc = shards && ids ? 0 : oom();
+	int rc = shards ? 0 : oom();
 	git_oid dictionary;
 	int has_dictionary = 0;
 	if (!rc)
@@ -1921,7 +1920,6 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 			break;
 		}
 		shards[i] = umap_shard_hash(f->id);
-		ids[i] = f->id;
 	}
 	git_oid features, order, old_features, meta_id, options_id;
 	int depth = -1, patched = 0;
@@ -1955,7 +1953,8 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 	if (rc == UMAP_EINVALID)
 		umap_error_prefix(rc, "%s: layer %s: ", path, layer->id);
 	if (!rc)
-		rc = umap_store_order_tree(&order, s, ids, n);
+		rc = umap_store_order_tree_at(&order, s, n ? &layer->features[0].id : NULL,
+					      sizeof(*layer->features), n);
 	json_t *meta = json_object(), *keys = umap_layer_member_order(doc, layer);
 	if (!keys && (keys = json_array())) {
 		/* a layer built in memory: the order umap_doc_write gives it, so that the file
@@ -2005,7 +2004,6 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 		rc = umap_store_write_tree(out, s, entries, k);
 	}
 	free(shards);
-	free(ids);
 	umap_buf_dispose(&scratch);
 	return rc;
 }

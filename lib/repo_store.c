@@ -651,6 +651,12 @@ static int order_level(order_node *nodes, size_t *n, umap_store *s, int level)
 
 int umap_store_order_tree(git_oid *out, umap_store *s, char *const *ids, size_t n)
 {
+	return umap_store_order_tree_at(out, s, ids, sizeof(*ids), n);
+}
+
+int umap_store_order_tree_at(git_oid *out, umap_store *s, char *const *first, size_t stride,
+			     size_t n)
+{
 	/* a node per chunk (64 ids on average), not per id: 1M ids, 0.5 MB instead of 32 */
 	size_t count = 0, in_chunk = 0, alloc = n / 32 + 16;
 	order_node *nodes = malloc(alloc * sizeof(*nodes));
@@ -660,9 +666,10 @@ int umap_store_order_tree(git_oid *out, umap_store *s, char *const *ids, size_t 
 	uint64_t mask = ((uint64_t)1 << UMAP_ORDER_BITS) - 1;
 	int rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
-		size_t len = strlen(ids[i]);
-		uint64_t key = umap_hash(ids[i], len);
-		if (umap_buf_put(&chunk, ids[i], len) || umap_buf_putc(&chunk, '\n')) {
+		const char *id = *(char *const *)((const char *)first + i * stride);
+		size_t len = strlen(id);
+		uint64_t key = umap_hash(id, len);
+		if (umap_buf_put(&chunk, id, len) || umap_buf_putc(&chunk, '\n')) {
 			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 			break;
 		}

@@ -117,6 +117,10 @@ int umap_store_feature_lookup(git_oid *blob, umap_store *s, const git_oid *featu
 
 /* The feature order: content-defined chunks of ids (one per line) in a prolly tree. */
 int umap_store_order_tree(git_oid *out, umap_store *s, char *const *ids, size_t n);
+/* The same with the ids at `first`, then every `stride` bytes (the id member of an array of
+ * records, without a copy of the pointers). */
+int umap_store_order_tree_at(git_oid *out, umap_store *s, char *const *first, size_t stride,
+			     size_t n);
 /* Calls cb(ctx, id_json, len) for every id in order. */
 typedef int (*umap_id_cb)(void *ctx, const char *id, size_t len);
 int umap_store_order_each(umap_store *s, const git_oid *tree, umap_id_cb cb, void *ctx);
