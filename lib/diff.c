@@ -521,11 +521,11 @@ static int add_whole(umap_diff *diff, size_t index, umap_doc *doc, umap_layer *l
 {
 	for (size_t i = 0; i < layer->nfeatures; i++) {
 		json_t *tree;
+		umap_pos pos = umap_feature_pos(&layer->features[i]);
 		int rc = umap_doc_feature(&tree, doc, layer, i);
 		if (!rc)
 			rc = umap_diff_add_feature(diff, index, removed ? tree : NULL, removed ? NULL : tree,
-					       removed ? &layer->features[i].pos : NULL,
-					       removed ? NULL : &layer->features[i].pos);
+					       removed ? &pos : NULL, removed ? NULL : &pos);
 		release_tree(&layer->features[i]);
 		if (rc)
 			return rc;
@@ -681,9 +681,10 @@ static int compare_layers(umap_diff *diff, umap_doc *old_doc, umap_layer *a, uma
 			continue;
 		long k = umap_layer_find(old_doc, a, fb->id);
 		json_t *tb, *ta;
+		umap_pos pb = umap_feature_pos(fb), pa;
 		if (k < 0) {
 			if (!(rc = umap_doc_feature(&tb, new_doc, b, i)))
-				rc = umap_diff_add_feature(diff, index, NULL, tb, NULL, &fb->pos);
+				rc = umap_diff_add_feature(diff, index, NULL, tb, NULL, &pb);
 			release_tree(fb);
 			continue;
 		}
@@ -693,9 +694,10 @@ static int compare_layers(umap_diff *diff, umap_doc *old_doc, umap_layer *a, uma
 			unchanged++;
 			continue;
 		}
+		pa = umap_feature_pos(fa);
 		if (!(rc = umap_doc_feature(&ta, old_doc, a, (size_t)k)) &&
 		    !(rc = umap_doc_feature(&tb, new_doc, b, i)))
-			rc = umap_diff_add_feature(diff, index, ta, tb, &fa->pos, &fb->pos);
+			rc = umap_diff_add_feature(diff, index, ta, tb, &pa, &pb);
 		release_tree(fa);
 		release_tree(fb);
 	}
@@ -717,9 +719,10 @@ static int compare_layers(umap_diff *diff, umap_doc *old_doc, umap_layer *a, uma
 			}
 			rc = umap_doc_feature(&ta, old_doc, a, (size_t)k);
 		}
+		umap_pos pa = k >= 0 ? umap_feature_pos(&a->features[k]) : (umap_pos){ 0, 0, 0 };
+		umap_pos pb = umap_feature_pos(fb);
 		if (!rc && !(rc = umap_doc_feature(&tb, new_doc, b, i)))
-			rc = umap_diff_add_feature(diff, index, ta, tb, k >= 0 ? &a->features[k].pos : NULL,
-						   &fb->pos);
+			rc = umap_diff_add_feature(diff, index, ta, tb, k >= 0 ? &pa : NULL, &pb);
 		if (k >= 0)
 			release_tree(&a->features[k]);
 		release_tree(fb);
@@ -728,8 +731,9 @@ static int compare_layers(umap_diff *diff, umap_doc *old_doc, umap_layer *a, uma
 		if (a_matched[i])
 			continue;
 		json_t *ta;
+		umap_pos pa = umap_feature_pos(&a->features[i]);
 		if (!(rc = umap_doc_feature(&ta, old_doc, a, i)))
-			rc = umap_diff_add_feature(diff, index, ta, NULL, &a->features[i].pos, NULL);
+			rc = umap_diff_add_feature(diff, index, ta, NULL, &pa, NULL);
 		release_tree(&a->features[i]);
 	}
 	umap_diff_add_unchanged(diff, index, unchanged);
@@ -931,7 +935,7 @@ static int add_rec(rec_table *t, umap_doc *doc, size_t layer, const umap_feature
 {
 	if (f->length > REC_LENGTH || f->offset > UINT32_MAX)
 		return umap_error_set(UMAP_ELIMIT, "%s:%u:%u: feature too large to compare (%zu bytes at offset %zu)",
-				      doc->source_name, f->pos.line, f->pos.col, f->length, f->offset);
+				      doc->source_name, f->pos.line, f->pos.col, (size_t)f->length, f->offset);
 	rec *r;
 	int rc = push_rec(&r, t, layer);
 	if (rc)

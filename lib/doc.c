@@ -46,6 +46,7 @@ typedef struct layer_priv {
 	uint64_t *index;      /* the id index (see below); 0 = empty */
 	size_t index_cap;     /* a power of two, or 0 */
 	size_t index_used;
+	int index_released;   /* freed by umap_layer_release_index: built again when used */
 	size_t features_cap;
 } layer_priv;
 
@@ -75,7 +76,16 @@ typedef struct doc_priv {
 	umap_feature_fn on_feature;
 	void *on_feature_data;
 	umap_known_fn known_feature;
+	/* the ids read from the source, packed in blocks of ID_BLOCK bytes: malloc gives
+	 * each small string 32 bytes (1M ids: 32 MB where they take 10); other ids are
+	 * malloc'd, and id_release tells them apart */
+	char **id_blocks;     /* sorted by address when id_blocks_sorted */
+	char *id_block;       /* the one being filled */
+	size_t id_nblocks, id_blocks_cap, id_used;
+	int id_blocks_sorted;
 } doc_priv;
+
+#define ID_BLOCK ((size_t)64 << 10)
 
 static const char OPTIONS_PROPERTIES[] = "properties";
 static const char OPTIONS_LEGACY[] = "_umap_options";
@@ -166,10 +176,74 @@ static const member_span *span_find(const span_list *spans, const char *name)
 	return NULL;
 }
 
-static void layer_clear(umap_layer *layer, layer_priv *lp)
+static int block_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(char *const *)a, y = (uintptr_t)*(char *const *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Whether the id is in one of the document's id blocks. */
+static int id_in_blocks(doc_priv *priv, const char *id)
+{
+	if (!priv || !priv->id_nblocks)
+		return 0;
+	if (!priv->id_blocks_sorted) {
+		qsort(priv->id_blocks, priv->id_nblocks, sizeof(*priv->id_blocks), block_cmp);
+		priv->id_blocks_sorted = 1;
+	}
+	size_t lo = 0, hi = priv->id_nblocks;
+	uintptr_t p = (uintptr_t)id;
+	while (lo < hi) { /* the first block above p */
+		size_t mid = lo + (hi - lo) / 2;
+		if ((uintptr_t)priv->id_blocks[mid] <= p)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo && p < (uintptr_t)priv->id_blocks[lo - 1] + ID_BLOCK;
+}
+
+/* Frees a feature's id, unless it is in the document's id blocks. */
+static void id_release(doc_priv *priv, char *id)
+{
+	if (id && !id_in_blocks(priv, id))
+		free(id);
+}
+
+/* A copy of the id text, NUL-terminated, in the document's id blocks (a long one is
+ * malloc'd). NULL when out of memory. */
+static char *id_copy(doc_priv *priv, const char *text, size_t len)
+{
+	if (len >= ID_BLOCK / 64)
+		return strndup(text, len);
+	if (!priv->id_block || ID_BLOCK - priv->id_used < len + 1) {
+		if (priv->id_nblocks == priv->id_blocks_cap) {
+			size_t cap = priv->id_blocks_cap ? 2 * priv->id_blocks_cap : 16;
+			char **more = realloc(priv->id_blocks, cap * sizeof(*more));
+			if (!more)
+				return NULL;
+			priv->id_blocks = more;
+			priv->id_blocks_cap = cap;
+		}
+		char *block = malloc(ID_BLOCK);
+		if (!block)
+			return NULL;
+		priv->id_blocks[priv->id_nblocks++] = block;
+		priv->id_blocks_sorted = 0;
+		priv->id_block = block;
+		priv->id_used = 0;
+	}
+	char *id = priv->id_block + priv->id_used;
+	memcpy(id, text, len);
+	id[len] = '\0';
+	priv->id_used += len + 1;
+	return id;
+}
+
+static void layer_clear(umap_layer *layer, layer_priv *lp, doc_priv *priv)
 {
 	for (size_t i = 0; i < layer->nfeatures; i++) {
-		free(layer->features[i].id);
+		id_release(priv, layer->features[i].id);
 		json_decref(layer->features[i].value);
 	}
 	free(layer->features);
@@ -189,7 +263,7 @@ void umap_doc_free(umap_doc *doc)
 		return;
 	doc_priv *priv = priv_of(doc);
 	for (size_t i = 0; i < doc->nlayers; i++)
-		layer_clear(&doc->layers[i], priv ? &priv->layers[i] : NULL);
+		layer_clear(&doc->layers[i], priv ? &priv->layers[i] : NULL, priv);
 	free(doc->layers);
 	json_decref(doc->map);
 	free(doc->source_name);
@@ -203,6 +277,9 @@ void umap_doc_free(umap_doc *doc)
 		free(priv->layers);
 		free(priv->id_property);
 		free(priv->edited);
+		for (size_t i = 0; i < priv->id_nblocks; i++)
+			free(priv->id_blocks[i]);
+		free(priv->id_blocks);
 		free(priv);
 	}
 	free(doc);
@@ -452,9 +529,41 @@ static long index_lookup(const umap_layer *layer, const layer_priv *lp, const ch
 	return -1;
 }
 
-/* Looks the id up; returns the index of the feature holding it, or -1. */
-static long index_find(const umap_layer *layer, const layer_priv *lp, const char *id)
+static int index_add(umap_layer *layer, layer_priv *lp, size_t i, long *existing);
+
+/* Builds a released index again, at once at its final size. */
+static int index_restore(umap_layer *layer, layer_priv *lp)
 {
+	size_t cap = 64;
+	while (cap < 2 * (layer->nfeatures + 1))
+		cap *= 2;
+	uint64_t *index = calloc(cap, sizeof(*index));
+	if (!index)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	lp->index = index;
+	lp->index_cap = cap;
+	lp->index_used = 0;
+	lp->index_released = 0;
+	for (size_t i = 0; i < layer->nfeatures; i++) {
+		long existing;
+		/* cannot fail: the table is already large enough for every feature */
+		if (layer->features[i].id)
+			index_add(layer, lp, i, &existing);
+	}
+	return 0;
+}
+
+/* Looks the id up; returns the index of the feature holding it, or -1. */
+static long index_find(umap_layer *layer, layer_priv *lp, const char *id)
+{
+	if (lp->index_released && index_restore(layer, lp)) {
+		/* no memory for the index: the first feature with the id, as it would give */
+		umap_error_clear();
+		for (size_t i = 0; i < layer->nfeatures; i++)
+			if (layer->features[i].id && !strcmp(layer->features[i].id, id))
+				return (long)i;
+		return -1;
+	}
 	if (!lp->index_cap)
 		return -1;
 	return index_lookup(layer, lp, id, umap_id_hash(id, strlen(id)), NULL);
@@ -464,6 +573,11 @@ static long index_find(const umap_layer *layer, const layer_priv *lp, const char
  * with the same id (then nothing is added), else -1. */
 static int index_add(umap_layer *layer, layer_priv *lp, size_t i, long *existing)
 {
+	if (lp->index_released) {
+		int rc = index_restore(layer, lp);
+		if (rc)
+			return rc;
+	}
 	if ((lp->index_used + 1) * 2 > lp->index_cap) {
 		int rc = index_grow(lp);
 		if (rc)
@@ -477,6 +591,26 @@ static int index_add(umap_layer *layer, layer_priv *lp, size_t i, long *existing
 	lp->index[slot] = (uint64_t)h << 32 | (uint64_t)(i + 1);
 	lp->index_used++;
 	return 0;
+}
+
+_Static_assert(sizeof(void *) != 8 || sizeof(umap_feature) == 48,
+	       "a feature record is 48 bytes (doc.h): 1M of them are kept while a layer is read");
+
+umap_pos umap_feature_pos(const umap_feature *f)
+{
+	return (umap_pos){ f->pos.line, f->pos.col, f->offset };
+}
+
+void umap_layer_release_index(umap_doc *doc, umap_layer *layer)
+{
+	layer_priv *lp = &priv_of(doc)->layers[layer_index_of(doc, layer)];
+	if (!lp->index)
+		return; /* none, or no feature had an id */
+	free(lp->index);
+	lp->index = NULL;
+	lp->index_cap = 0;
+	lp->index_used = 0;
+	lp->index_released = 1;
 }
 
 long umap_layer_find(umap_doc *doc, umap_layer *layer, const char *id)
@@ -775,7 +909,7 @@ static int skip_value(reader *r, const umap_token *tok, size_t *end)
 static void id_free(reader *r, char *id)
 {
 	if (id != r->lent_id.ptr)
-		free(id);
+		id_release(priv_of(r->doc), id);
 }
 
 static int token_id(reader *r, const umap_token *tok, char **out)
@@ -792,7 +926,7 @@ static int token_id(reader *r, const umap_token *tok, char **out)
 			*out = r->lent_id.ptr;
 			return 0;
 		}
-		*out = strndup(r->data + tok->start, tok->end - tok->start);
+		*out = id_copy(priv_of(r->doc), r->data + tok->start, tok->end - tok->start);
 		return *out ? 0 : umap_error_set(UMAP_ENOMEM, "out of memory");
 	}
 	if (tok->type == UMAP_TOKEN_STRING || tok->type == UMAP_TOKEN_NUMBER) {
@@ -889,6 +1023,12 @@ static int known_feature(reader *r, umap_layer *layer, umap_feature *f, const um
 	return 0;
 }
 
+static int too_long(const umap_doc *doc, const umap_feature *f)
+{
+	return umap_error_set(UMAP_ELIMIT, "%s:%u:%u: a feature of more than %zu bytes: split it",
+			      doc->source_name, f->pos.line, f->pos.col, UMAP_FEATURE_MAX_BYTES);
+}
+
 /* Reads a "features" array (its ARRAY_START consumed): span, hash and id of each feature. */
 static int read_features(reader *r, umap_layer *layer)
 {
@@ -910,7 +1050,7 @@ static int read_features(reader *r, umap_layer *layer)
 		else if ((rc = feature_slot(&f, doc, layer)))
 			return rc;
 		f->offset = tok.start;
-		f->pos = tok.pos;
+		f->pos = (umap_line_col){ tok.pos.line, tok.pos.col };
 		char *id = NULL;
 		size_t end = tok.end;
 		umap_known known = { tok.depth, count, 0, 0, 0, 0 };
@@ -947,7 +1087,11 @@ static int read_features(reader *r, umap_layer *layer)
 				goto fail;
 		}
 		f->id = id;
-		f->length = end - f->offset;
+		if (end - f->offset > UMAP_FEATURE_MAX_BYTES) {
+			rc = too_long(doc, f);
+			goto fail;
+		}
+		f->length = (uint32_t)(end - f->offset);
 		umap_scanner_where(r->scanner, &r->last_line, &r->last_line_start);
 		r->last_end = end;
 		r->features++;
@@ -965,7 +1109,7 @@ static int read_features(reader *r, umap_layer *layer)
 			if (rc)
 				return rc;
 		} else if ((rc = feature_commit(doc, layer))) {
-			free(f->id);
+			id_release(priv, f->id);
 			return rc;
 		}
 		umap_doc_drop_behind(doc, end);
@@ -1294,8 +1438,12 @@ static int read_root(reader *r)
 		if ((rc = feature_slot(&f, doc, layer)))
 			goto out;
 		f->offset = root.start;
-		f->length = end - root.start;
-		f->pos = root.pos;
+		f->pos = (umap_line_col){ root.pos.line, root.pos.col };
+		if (end - root.start > UMAP_FEATURE_MAX_BYTES) {
+			rc = too_long(doc, f);
+			goto out;
+		}
+		f->length = (uint32_t)(end - root.start);
 		f->hash = umap_hash(r->data + f->offset, f->length);
 		f->value = json_incref(top);
 		if ((rc = umap_feature_id(&f->id, top, priv->id_property)))
@@ -1826,7 +1974,7 @@ int umap_layer_append(umap_doc *doc, umap_layer *layer, json_t *feature)
 	f->hash = umap_json_hash(feature);
 	f->value = feature;
 	if ((rc = feature_commit(doc, layer))) {
-		free(f->id);
+		id_release(priv_of(doc), f->id);
 		json_decref(feature);
 		f->id = NULL;
 		f->value = NULL;
@@ -1854,7 +2002,7 @@ int umap_layer_remove(umap_doc *doc, umap_layer *layer, size_t index)
 		return umap_error_set(UMAP_EUSAGE, "feature index %zu out of range", index);
 	layer_priv *lp = &priv_of(doc)->layers[layer_index_of(doc, layer)];
 	umap_feature *f = &layer->features[index];
-	free(f->id);
+	id_release(priv_of(doc), f->id);
 	json_decref(f->value);
 	memmove(f, f + 1, (layer->nfeatures - index - 1) * sizeof(*f));
 	layer->nfeatures--;
@@ -1869,7 +2017,7 @@ int umap_layer_remove_marked(umap_doc *doc, umap_layer *layer, const unsigned ch
 	for (size_t i = 0; i < layer->nfeatures; i++) {
 		umap_feature *f = &layer->features[i];
 		if (i < n && marked[i]) {
-			free(f->id);
+			id_release(priv_of(doc), f->id);
 			json_decref(f->value);
 		} else {
 			layer->features[kept++] = *f;
@@ -1888,7 +2036,7 @@ int umap_doc_remove_layer(umap_doc *doc, size_t index)
 		return umap_error_set(UMAP_EUSAGE, "layer index %zu out of range", index);
 	doc_priv *priv = priv_of(doc);
 	size_t up = doc->layers[index].parent;
-	layer_clear(&doc->layers[index], &priv->layers[index]);
+	layer_clear(&doc->layers[index], &priv->layers[index], priv);
 	size_t after = doc->nlayers - index - 1;
 	memmove(&doc->layers[index], &doc->layers[index + 1], after * sizeof(doc->layers[0]));
 	memmove(&priv->layers[index], &priv->layers[index + 1], after * sizeof(priv->layers[0]));

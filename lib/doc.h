@@ -20,16 +20,29 @@ typedef enum umap_doc_kind {
 	UMAP_DOC_MAP,       /* a .umap file: map options and several layers */
 } umap_doc_kind;
 
+/* Where a feature starts: its line and column (its offset is the feature's). */
+typedef struct umap_line_col {
+	uint32_t line;
+	uint32_t col;
+} umap_line_col;
+
+/* 48 bytes: a layer of 1M features keeps 1M of them while it is read and committed. */
 typedef struct umap_feature {
 	char *id;          /* the id as compact JSON text ("\"Rk3Qa\"", "42"); NULL when none */
 	uint64_t hash;     /* xxh3 of the raw source bytes; for in-memory features, of the
 			    * canonical form; equal hashes => same feature, unequal => parse and compare */
-	size_t offset;     /* span of the feature in the source buffer (0/0 when in memory) */
-	size_t length;
-	umap_pos pos;      /* where the feature starts in the source (line 0 when in memory) */
+	size_t offset;     /* span of the feature in the source buffer (0/0 when in memory); */
+	uint32_t length;   /* a feature is at most UMAP_FEATURE_MAX_BYTES */
 	uint32_t lines;    /* streaming: how many newlines its bytes hold */
+	umap_line_col pos; /* where the feature starts in the source (line 0 when in memory) */
 	json_t *value;     /* the tree, owned; NULL until umap_doc_feature() builds it */
 } umap_feature;
+
+/* The longest feature a document may hold (its bytes in the source). */
+#define UMAP_FEATURE_MAX_BYTES ((size_t)UINT32_MAX)
+
+/* A feature's position as a umap_pos (line, column, offset). */
+umap_pos umap_feature_pos(const umap_feature *f);
 
 typedef struct umap_layer {
 	char *id;                /* layer id (properties.id, else top-level id); NULL when none */
@@ -240,6 +253,9 @@ int umap_layer_remove_marked(umap_doc *doc, umap_layer *layer, const unsigned ch
 int umap_doc_remove_layer(umap_doc *doc, size_t index);
 /* Index of the feature with this id (compact JSON text), or -1. O(1) after the first call. */
 long umap_layer_find(umap_doc *doc, umap_layer *layer, const char *id);
+/* Frees the layer's id index (16 bytes a feature) until the next umap_layer_find or added
+ * feature, which build it again: for a caller done with looking features up by id. */
+void umap_layer_release_index(umap_doc *doc, umap_layer *layer);
 /* Layer with this id, else NULL. */
 umap_layer *umap_doc_find_layer(umap_doc *doc, const char *id);
 /* The layer options key as the library spells it ("properties", "_umap_options" or, before

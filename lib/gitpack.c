@@ -21,18 +21,21 @@
 #define BLOCK_SIZE ((size_t)1 << 20)
 
 /* 56 bytes an object: an import keeps one per feature (1M features: 56 MB, was 80) */
+/* 48 bytes: an import of 1M features keeps one per feature blob. */
 typedef struct objw_entry {
 	git_oid id;
 	uint32_t crc;
 	char *data;
-	size_t len;
-	uint64_t offset;     /* in the pack being written */
+	uint32_t len;        /* an object is at most UINT32_MAX bytes (umap_objw_put) */
 	uint32_t dict;       /* blobs: index+1 of the dictionary blob to delta against, 0 none */
-	unsigned char type;  /* git_object_t */
-	unsigned marked : 1;
-	unsigned written : 1; /* in a pack on disk */
-	unsigned packed : 1;  /* in the pack being written (its offset and crc are set) */
+	uint64_t offset : 56; /* in the pack being written */
+	uint64_t type : 4;    /* git_object_t */
+	uint64_t marked : 1;
+	uint64_t written : 1; /* in a pack on disk */
+	uint64_t packed : 1;  /* in the pack being written (its offset and crc are set) */
 } objw_entry;
+
+_Static_assert(sizeof(void *) != 8 || sizeof(objw_entry) == 48, "objw_entry is 48 bytes");
 
 /* A pack being written: its bytes go to a temporary file a megabyte at a time, so that
  * neither the pack nor (when streaming, see umap_objw_stream) the blobs stay in memory. */
@@ -220,6 +223,8 @@ int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *dat
 		return UMAP_ENOMEM;
 	if (w->count >= UINT32_MAX - 1)
 		return umap_error_set(UMAP_ELIMIT, "more than 4 billion new objects in one commit");
+	if (len > UINT32_MAX)
+		return umap_error_set(UMAP_ELIMIT, "an object of more than %u bytes", UINT32_MAX);
 	if (w->count == w->alloc) {
 		size_t alloc = w->alloc ? w->alloc * 2 : 256;
 		objw_entry *e = realloc(w->entries, alloc * sizeof(*e));
@@ -241,7 +246,7 @@ int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *dat
 	git_oid_cpy(&e->id, out);
 	e->type = (unsigned char)type;
 	e->data = copy;
-	e->len = len;
+	e->len = (uint32_t)len;
 	e->marked = 0;
 	e->written = 0;
 	e->packed = 0;
@@ -336,12 +341,8 @@ static void put_be32(unsigned char *p, uint32_t v)
 	p[3] = (unsigned char)v;
 }
 
-static int buf_be32(umap_buf *b, uint32_t v)
-{
-	unsigned char p[4];
-	put_be32(p, v);
-	return umap_buf_put(b, p, 4);
-}
+/* A pack's bytes, and its index's, go to their files a megabyte at a time. */
+#define PACK_WRITE_AT ((size_t)1 << 20)
 
 typedef struct pack_item {
 	const git_oid *id;
@@ -356,14 +357,6 @@ static uint64_t item_key(const git_oid *id)
 	for (int i = 0; i < 8; i++)
 		k = k << 8 | id->id[i];
 	return k;
-}
-
-static int item_cmp(const void *a, const void *b)
-{
-	const pack_item *x = a, *y = b;
-	if (x->key != y->key)
-		return x->key < y->key ? -1 : 1;
-	return git_oid_cmp(x->id, y->id);
 }
 
 /* A zlib stream of stored (uncompressed) blocks, written directly: deflate at level 0
@@ -764,40 +757,129 @@ static int put_delta(umap_buf *pack, uint64_t at, z_stream *zs, int level, umap_
 			   at + pack->len - b->offset, item);
 }
 
-static int write_index(umap_buf *idx, pack_item *items, size_t n, const unsigned char sum[20])
+/* The pack's objects in git's index order: entry indices, by a radix sort on the ids'
+ * first 8 bytes (4 bytes an object where sorted items took 32), then by whole id where
+ * those are equal. NULL when out of memory. */
+static uint32_t *index_order(const umap_objw *w, size_t n)
+{
+	uint32_t *order = malloc((n ? n : 1) * sizeof(*order));
+	uint32_t *tmp = malloc((n ? n : 1) * sizeof(*tmp));
+	size_t *count = malloc(65537 * sizeof(*count));
+	if (!order || !tmp || !count) {
+		free(order);
+		free(tmp);
+		free(count);
+		return NULL;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < w->count && k < n; i++)
+		if (w->entries[i].packed)
+			order[k++] = (uint32_t)i;
+	for (int shift = 0; shift < 64; shift += 16) {
+		memset(count, 0, 65537 * sizeof(*count));
+		for (size_t i = 0; i < n; i++)
+			count[((item_key(&w->entries[order[i]].id) >> shift) & 0xffff) + 1]++;
+		for (size_t d = 0; d < 65536; d++)
+			count[d + 1] += count[d];
+		for (size_t i = 0; i < n; i++) {
+			uint32_t e = order[i];
+			tmp[count[(item_key(&w->entries[e].id) >> shift) & 0xffff]++] = e;
+		}
+		memcpy(order, tmp, n * sizeof(*order));
+	}
+	/* ids whose first 8 bytes are equal: by the rest (an insertion sort of a short run) */
+	for (size_t i = 1; i < n; i++) {
+		uint32_t e = order[i];
+		size_t j = i;
+		while (j && !memcmp(w->entries[order[j - 1]].id.id, w->entries[e].id.id, 8) &&
+		       git_oid_cmp(&w->entries[order[j - 1]].id, &w->entries[e].id) > 0) {
+			order[j] = order[j - 1];
+			j--;
+		}
+		order[j] = e;
+	}
+	free(tmp);
+	free(count);
+	return order;
+}
+
+/* The index written a megabyte at a time, hashed as it goes. */
+typedef struct index_writer {
+	umap_atomic_file file;
+	umap_buf buf;
+	umap_sha1 sha;
+	int rc;
+} index_writer;
+
+static void index_put(index_writer *x, const void *data, size_t len)
+{
+	if (x->rc)
+		return;
+	umap_sha1_update(&x->sha, data, len);
+	if (umap_buf_put(&x->buf, data, len)) {
+		x->rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+		return;
+	}
+	if (x->buf.len >= PACK_WRITE_AT) {
+		x->rc = umap_atomic_file_write(&x->file, x->buf.ptr, x->buf.len);
+		umap_buf_clear(&x->buf);
+	}
+}
+
+static void index_be32(index_writer *x, uint32_t v)
+{
+	unsigned char p[4];
+	put_be32(p, v);
+	index_put(x, p, 4);
+}
+
+/* Writes at `path` the version 2 index of the pack's n objects in `order` (index_order). */
+static int write_index(const char *path, const umap_objw *w, const uint32_t *order, size_t n,
+		       const unsigned char sum[20])
 {
 	static const unsigned char magic[8] = { 0xff, 't', 'O', 'c', 0, 0, 0, 2 };
-	int rc = umap_buf_put(idx, magic, 8);
-	size_t at = 0;
-	for (int b = 0; b < 256 && !rc; b++) {
-		while (at < n && items[at].id->id[0] <= b)
-			at++;
-		rc = buf_be32(idx, (uint32_t)at);
-	}
-	for (size_t i = 0; i < n && !rc; i++)
-		rc = umap_buf_put(idx, items[i].id->id, GIT_OID_RAWSZ);
-	for (size_t i = 0; i < n && !rc; i++)
-		rc = buf_be32(idx, items[i].crc);
-	uint32_t large = 0;
-	for (size_t i = 0; i < n && !rc; i++)
-		rc = buf_be32(idx, items[i].offset < 0x80000000u ? (uint32_t)items[i].offset
-								 : 0x80000000u | large++);
-	for (size_t i = 0; i < n && !rc; i++)
-		if (items[i].offset >= 0x80000000u)
-			rc = buf_be32(idx, (uint32_t)(items[i].offset >> 32)) ||
-			     buf_be32(idx, (uint32_t)items[i].offset);
-	if (!rc)
-		rc = umap_buf_put(idx, sum, 20);
-	if (rc)
-		return umap_error_set(UMAP_ENOMEM, "out of memory");
-	umap_sha1 ctx;
-	unsigned char idxsum[20];
-	if (umap_sha1_init(&ctx))
+	index_writer x = { .buf = UMAP_BUF_INIT };
+	if ((x.rc = umap_atomic_file_open(&x.file, path)))
+		return x.rc;
+	if (umap_sha1_init(&x.sha)) {
+		umap_atomic_file_abort(&x.file);
 		return umap_error_set(UMAP_ENOMEM, "cannot start SHA-1");
-	umap_sha1_update(&ctx, idx->ptr, idx->len);
-	if (umap_sha1_final(&ctx, idxsum))
-		return umap_error_set(UMAP_ERROR, "SHA-1 failed");
-	return umap_buf_put(idx, idxsum, 20) ? umap_error_set(UMAP_ENOMEM, "out of memory") : 0;
+	}
+	index_put(&x, magic, 8);
+	size_t at = 0;
+	for (int b = 0; b < 256; b++) {
+		while (at < n && w->entries[order[at]].id.id[0] <= b)
+			at++;
+		index_be32(&x, (uint32_t)at);
+	}
+	for (size_t i = 0; i < n; i++)
+		index_put(&x, w->entries[order[i]].id.id, GIT_OID_RAWSZ);
+	for (size_t i = 0; i < n; i++)
+		index_be32(&x, w->entries[order[i]].crc);
+	uint32_t large = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t offset = w->entries[order[i]].offset;
+		index_be32(&x, offset < 0x80000000u ? (uint32_t)offset : 0x80000000u | large++);
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t offset = w->entries[order[i]].offset;
+		if (offset >= 0x80000000u) {
+			index_be32(&x, (uint32_t)(offset >> 32));
+			index_be32(&x, (uint32_t)offset);
+		}
+	}
+	index_put(&x, sum, 20);
+	unsigned char idxsum[20];
+	if (!x.rc && umap_sha1_final(&x.sha, idxsum))
+		x.rc = umap_error_set(UMAP_ERROR, "SHA-1 failed");
+	if (!x.rc && !(x.rc = umap_atomic_file_write(&x.file, x.buf.ptr, x.buf.len)))
+		x.rc = umap_atomic_file_write(&x.file, idxsum, 20);
+	if (!x.rc)
+		x.rc = umap_atomic_file_commit(&x.file);
+	else
+		umap_atomic_file_abort(&x.file);
+	umap_buf_dispose(&x.buf);
+	return x.rc;
 }
 
 static void pack_state_free(pack_state *ps)
@@ -887,8 +969,6 @@ done:
 		*out = ps;
 	return rc;
 }
-
-#define PACK_WRITE_AT ((size_t)1 << 20)
 
 static int pack_state_drain(pack_state *ps, size_t at_least)
 {
@@ -1181,12 +1261,12 @@ static int pack_state_add(umap_objw *w, pack_state *ps, size_t i, const void *da
  * unused file. */
 static int pack_state_finish(umap_objw *w, pack_state *ps, const char *gitdir)
 {
-	umap_buf idx = UMAP_BUF_INIT, path = UMAP_BUF_INIT;
-	pack_item *items = calloc(ps->count ? ps->count : 1, sizeof(*items));
+	umap_buf path = UMAP_BUF_INIT;
+	uint32_t *order = NULL;
 	unsigned char *chunk = malloc(PACK_WRITE_AT);
 	unsigned char sum[20], count[4];
 	umap_sha1 ctx;
-	int rc = items && chunk ? 0 : umap_error_set(UMAP_ENOMEM, "out of memory");
+	int rc = chunk ? 0 : umap_error_set(UMAP_ENOMEM, "out of memory");
 	if (!rc)
 		rc = pack_state_drain(ps, 0);
 	put_be32(count, ps->count);
@@ -1210,14 +1290,10 @@ static int pack_state_finish(umap_objw *w, pack_state *ps, const char *gitdir)
 	if (!rc)
 		rc = umap_atomic_file_write(&ps->file, sum, 20);
 	size_t k = 0;
-	for (size_t i = 0; i < w->count && !rc; i++)
-		if (w->entries[i].packed)
-			items[k++] = (pack_item){ &w->entries[i].id, w->entries[i].offset,
-						  w->entries[i].crc, item_key(&w->entries[i].id) };
-	if (!rc) {
-		qsort(items, k, sizeof(*items), item_cmp);
-		rc = write_index(&idx, items, k, sum);
-	}
+	for (size_t i = 0; i < w->count; i++)
+		k += w->entries[i].packed;
+	if (!rc && !(order = index_order(w, k)))
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 	char hex[41];
 	for (int i = 0; i < 20; i++)
 		snprintf(hex + 2 * i, 3, "%02x", sum[i]);
@@ -1229,10 +1305,9 @@ static int pack_state_finish(umap_objw *w, pack_state *ps, const char *gitdir)
 	if (!rc && umap_buf_printf(&path, "%s/objects/pack/pack-%s.idx", gitdir, hex))
 		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 	if (!rc)
-		rc = umap_file_write_atomic(path.ptr, idx.ptr, idx.len);
-	free(items);
+		rc = write_index(path.ptr, w, order, k, sum);
+	free(order);
 	free(chunk);
-	umap_buf_dispose(&idx);
 	umap_buf_dispose(&path);
 	return rc;
 }

@@ -1598,8 +1598,9 @@ static int radix_sort(uint64_t *v, size_t n)
 }
 
 /* The features of a layer built from a file's bytes, for the next commit: the sorted xxh3
- * of each feature's bytes (doc_open computed it) and the count of each leaf. */
-static int note_feature_set(umap_repo *repo, umap_layer *layer, const umap_fref *refs,
+ * of each feature's bytes (doc_open computed it) and the count of each leaf, from the
+ * features' shards (in any order). */
+static int note_feature_set(umap_repo *repo, umap_layer *layer, const uint64_t *shards,
 			    const git_oid *features, int depth)
 {
 	if (depth > 3)
@@ -1614,7 +1615,7 @@ static int note_feature_set(umap_repo *repo, umap_layer *layer, const umap_fref 
 	}
 	for (size_t i = 0; i < n; i++) {
 		const umap_feature *f = &layer->features[i];
-		counts[depth ? refs[i].shard >> (64 - 6 * depth) : 0]++;
+		counts[depth ? shards[i] >> (64 - 6 * depth) : 0]++;
 		if (f->length && !f->value) /* bytes that are this feature's blob (or its source) */
 			hashes[k++] = f->hash;
 	}
@@ -1623,37 +1624,142 @@ static int note_feature_set(umap_repo *repo, umap_layer *layer, const umap_fref 
 	return umap_repo_feature_set_note(repo, layer->id, features, depth, counts, hashes, k);
 }
 
-/* Tree entry names for the features whose leaf is marked in `only` (NULL: all of them). */
-static int name_refs(umap_fref *refs, const umap_layer *layer, const unsigned char *only,
-		     int depth, umap_buf *names, size_t *name_at)
+/* A layer's features handed to the tree writer leaf by leaf (umap_leaf_fn): a tree entry
+ * is made for the features of one leaf at a time, from each feature's shard and its blob,
+ * so that a layer of 1M features never holds 1M entries and their names (60 MB). */
+typedef struct leaf_source {
+	const umap_layer *layer;
+	int depth;
+	const uint64_t *shards; /* umap_shard_hash of each feature's id */
+	uint32_t *order;        /* feature indices leaf by leaf, in file order within a leaf */
+	size_t *start;          /* leaf l's: order[start[l] .. start[l + 1]) */
+	/* the blob of feature i: blobs[i] (a whole build), or for a patch, a zero id (kept from
+	 * the old leaf) when same[i], else the one of changed_at[j] == i in changed[j] */
+	const git_oid *blobs;
+	const unsigned char *same;
+	const uint32_t *changed_at;
+	const git_oid *changed;
+	size_t nchanged;
+	umap_fref *refs;
+	size_t cap;
+	size_t *name_at;
+	umap_buf names, name;
+} leaf_source;
+
+/* Groups the features of the leaves marked in `only` (NULL: all) by leaf: src->order and
+ * src->start, a counting sort in file order. */
+static int leaf_source_group(leaf_source *src, int depth, const unsigned char *only)
 {
-	umap_buf name = UMAP_BUF_INIT;
-	int rc = 0;
-	umap_buf_clear(names);
-	for (size_t i = 0; i < layer->nfeatures && !rc; i++) {
-		name_at[i] = SIZE_MAX;
-		if (only && !only[refs[i].shard >> (64 - 6 * depth)])
-			continue;
-		if ((rc = umap_name_from_id(&name, layer->features[i].id)))
-			break;
-		name_at[i] = names->len;
-		if (umap_buf_put(names, name.ptr, name.len + 1))
-			rc = oom();
+	size_t n = src->layer->nfeatures, nleaves = (size_t)1 << (6 * depth), k = 0;
+	int shift = depth ? 64 - 6 * depth : 0;
+	src->start = calloc(nleaves + 1, sizeof(*src->start));
+	if (!src->start)
+		return oom();
+	for (size_t i = 0; i < n; i++) {
+		size_t leaf = depth ? src->shards[i] >> shift : 0;
+		if (!only || only[leaf])
+			src->start[leaf + 1]++;
 	}
-	for (size_t i = 0; i < layer->nfeatures && !rc; i++)
-		refs[i].name = name_at[i] == SIZE_MAX ? NULL : names->ptr + name_at[i];
-	umap_buf_dispose(&name);
-	return rc;
+	for (size_t l = 0; l < nleaves; l++)
+		src->start[l + 1] += src->start[l];
+	k = src->start[nleaves];
+	if (!(src->order = malloc((k ? k : 1) * sizeof(*src->order))))
+		return oom();
+	for (size_t i = 0; i < n; i++) {
+		size_t leaf = depth ? src->shards[i] >> shift : 0;
+		if (!only || only[leaf])
+			src->order[src->start[leaf]++] = (uint32_t)i;
+	}
+	/* start[l] is now where leaf l ends: shift back to where it begins */
+	memmove(src->start + 1, src->start, nleaves * sizeof(*src->start));
+	src->start[0] = 0;
+	return 0;
+}
+
+static void leaf_source_dispose(leaf_source *src)
+{
+	free(src->order);
+	free(src->start);
+	free(src->refs);
+	free(src->name_at);
+	umap_buf_dispose(&src->names);
+	umap_buf_dispose(&src->name);
+}
+
+static const git_oid *changed_blob(const leaf_source *src, uint32_t i)
+{
+	size_t lo = 0, hi = src->nchanged;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (src->changed_at[mid] < i)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < src->nchanged && src->changed_at[lo] == i ? &src->changed[lo] : NULL;
+}
+
+static int leaf_refs(void *ctx, size_t leaf, umap_fref **refs, size_t *n)
+{
+	leaf_source *src = ctx;
+	size_t from = src->start[leaf], count = src->start[leaf + 1] - from;
+	if (count > src->cap) {
+		umap_fref *more = realloc(src->refs, count * sizeof(*more));
+		size_t *at = realloc(src->name_at, count * sizeof(*at));
+		if (more)
+			src->refs = more;
+		if (at)
+			src->name_at = at;
+		if (!more || !at)
+			return oom();
+		src->cap = count;
+	}
+	umap_buf_clear(&src->names);
+	const umap_feature *features = src->layer->features;
+	size_t end = src->start[(size_t)1 << (6 * src->depth)];
+	for (size_t j = 0; j < count; j++) {
+		uint32_t i = src->order[from + j];
+		umap_fref *r = &src->refs[j];
+		/* a leaf's features are all over the file: fetch the records, then their ids,
+		 * ahead of use (a cache miss each, 1M of them) */
+		if (from + j + 16 < end)
+			__builtin_prefetch(&features[src->order[from + j + 16]]);
+		if (from + j + 8 < end)
+			__builtin_prefetch(features[src->order[from + j + 8]].id);
+		int rc = umap_name_from_id(&src->name, src->layer->features[i].id);
+		if (rc)
+			return rc;
+		src->name_at[j] = src->names.len;
+		if (umap_buf_put(&src->names, src->name.ptr, src->name.len + 1))
+			return oom();
+		r->shard = src->shards[i];
+		if (src->blobs) {
+			git_oid_cpy(&r->blob, &src->blobs[i]);
+		} else if (src->same[i]) {
+			memset(&r->blob, 0, sizeof(r->blob));
+		} else {
+			const git_oid *blob = changed_blob(src, i);
+			if (!blob)
+				return UMAP_ECONFLICT; /* not made: build the layer whole */
+			git_oid_cpy(&r->blob, blob);
+		}
+	}
+	for (size_t j = 0; j < count; j++)
+		src->refs[j].name = src->names.ptr + src->name_at[j];
+	*refs = src->refs;
+	*n = count;
+	return 0;
 }
 
 /* The features tree of a layer from the old one, rebuilding only the leaves that gained,
  * lost or changed a feature: a feature whose bytes hash as one the old tree was built from
  * is unchanged (its bytes include its id: same bytes, same feature) and is not hashed,
- * parsed or even looked up unless its leaf must be rebuilt. UMAP_ECONFLICT: build whole. */
+ * parsed or even looked up unless its leaf must be rebuilt. The changed features' blobs are
+ * made reading the file once, in order, behind which its pages are given back; the tree
+ * entries only leaf by leaf (leaf_source). UMAP_ECONFLICT: build whole. */
 static int features_patch(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer *layer,
-			  umap_fref *refs, const git_oid *old_features, int depth,
-			  const umap_feature_set *set, umap_buf *scratch, umap_buf *names,
-			  size_t *name_at)
+			  const uint64_t *shards, const git_oid *old_features, int depth,
+			  const umap_feature_set *set, umap_buf *scratch)
 {
 	size_t n = layer->nfeatures, nleaves = (size_t)1 << (6 * depth), k = 0;
 	if (set->depth != depth || !doc->data || depth > 3)
@@ -1666,8 +1772,7 @@ static int features_patch(git_oid *out, umap_repo *repo, umap_doc *doc, umap_lay
 	uint64_t *table = calloc(size, sizeof(*table));
 	uint32_t *now = calloc(nleaves, sizeof(*now));
 	unsigned char *affected = calloc(nleaves, 1), *same = malloc(n ? n : 1);
-	umap_fref *sub = malloc((n ? n : 1) * sizeof(*sub));
-	int rc = table && now && affected && same && sub ? 0 : oom();
+	int rc = table && now && affected && same ? 0 : oom();
 	int has_zero = 0;
 	for (size_t i = 0; i < set->n && !rc; i++) {
 		uint64_t h = set->hashes[i];
@@ -1680,40 +1785,81 @@ static int features_patch(git_oid *out, umap_repo *repo, umap_doc *doc, umap_lay
 	}
 	for (size_t i = 0; i < n && !rc; i++) {
 		const umap_feature *f = &layer->features[i];
-		size_t leaf = refs[i].shard >> (64 - 6 * depth), slot = (size_t)f->hash & (size - 1);
+		size_t leaf = shards[i] >> (64 - 6 * depth), slot = (size_t)f->hash & (size - 1);
 		while (table[slot] && table[slot] != f->hash)
 			slot = (slot + 1) & (size - 1);
 		same[i] = f->length && !f->value && (f->hash ? table[slot] == f->hash : has_zero);
 		if (same[i])
 			now[leaf]++;
 		else
+			k++;
+		if (!same[i])
 			affected[leaf] = 1;
 	}
+	free(table);
 	for (size_t l = 0; l < nleaves && !rc; l++)
 		if (now[l] != set->counts[l])
 			affected[l] = 1; /* lost a feature */
-	if (!rc)
-		rc = name_refs(refs, layer, affected, depth, names, name_at);
+	free(now);
+	leaf_source src = { layer, depth, shards, NULL, NULL, NULL, same, NULL, NULL, 0, NULL, 0,
+			    NULL, UMAP_BUF_INIT, UMAP_BUF_INIT };
+	uint32_t *changed_at = rc ? NULL : malloc((k ? k : 1) * sizeof(*changed_at));
+	git_oid *changed = rc ? NULL : malloc((k ? k : 1) * sizeof(*changed));
+	if (!rc && (!changed_at || !changed))
+		rc = oom();
 	for (size_t i = 0; i < n && !rc; i++) {
-		if (!affected[refs[i].shard >> (64 - 6 * depth)])
-			continue;
-		sub[k] = refs[i];
 		if (same[i])
-			memset(&sub[k].blob, 0, sizeof(sub[k].blob));
-		else
-			rc = feature_blob(&sub[k].blob, repo, doc, layer, i, scratch);
-		k++;
+			continue;
+		changed_at[src.nchanged] = (uint32_t)i;
+		if ((rc = feature_blob(&changed[src.nchanged], repo, doc, layer, i, scratch)))
+			break;
+		src.nchanged++;
+		/* a changed feature every few dozen: each read would map 64 KB around it, and
+		 * 1% of 1M features then maps the whole file back */
+		umap_doc_drop_behind(doc, layer->features[i].offset);
 	}
+	src.changed_at = changed_at;
+	src.changed = changed;
 	repo->progress_done += n;
 	umap_progress_report(&repo->progress, repo->progress_done, 0);
 	if (!rc)
-		rc = umap_store_features_patch(out, umap_repo_store(repo), old_features, depth, sub, k,
-					       affected);
-	free(table);
-	free(now);
+		rc = leaf_source_group(&src, depth, affected);
+	if (!rc)
+		rc = umap_store_features_patch_leaves(out, umap_repo_store(repo), old_features, depth,
+						      affected, leaf_refs, &src);
+	leaf_source_dispose(&src);
+	free(changed_at);
+	free(changed);
 	free(affected);
 	free(same);
-	free(sub);
+	return rc;
+}
+
+/* The features tree of a layer built whole: every feature's blob, made reading the file
+ * once in order (its pages given back behind), then the tree leaf by leaf. */
+static int features_build(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer *layer,
+			  const uint64_t *shards, int depth, umap_buf *scratch)
+{
+	size_t n = layer->nfeatures;
+	git_oid *blobs = malloc((n ? n : 1) * sizeof(*blobs));
+	int rc = blobs ? 0 : oom();
+	for (size_t i = 0; i < n && !rc; i++) {
+		if ((rc = feature_blob(&blobs[i], repo, doc, layer, i, scratch)))
+			break;
+		/* the file is read once, in order: its pages need not stay (1M features: 269 MB) */
+		umap_doc_drop_behind(doc, layer->features[i].offset);
+		if (!(++repo->progress_done & 255))
+			umap_progress_report(&repo->progress, repo->progress_done, 0);
+	}
+	depth = n ? depth : 0;
+	leaf_source src = { layer, depth, shards, NULL, NULL, blobs, NULL, NULL, NULL, 0, NULL, 0,
+			    NULL, UMAP_BUF_INIT, UMAP_BUF_INIT };
+	if (!rc)
+		rc = leaf_source_group(&src, depth, NULL);
+	if (!rc)
+		rc = umap_store_features_tree_leaves(out, umap_repo_store(repo), depth, leaf_refs, &src);
+	leaf_source_dispose(&src);
+	free(blobs);
 	return rc;
 }
 
@@ -1763,11 +1909,12 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 {
 	umap_store *s = umap_repo_store(repo);
 	size_t n = layer->nfeatures;
-	umap_fref *refs = calloc(n + 1, sizeof(*refs));
-	char **ids = calloc(n + 1, sizeof(*ids));
-	size_t *name_at = calloc(n + 1, sizeof(*name_at));
-	umap_buf names = UMAP_BUF_INIT, name = UMAP_BUF_INIT, scratch = UMAP_BUF_INIT;
-	int rc = refs && ids && name_at ? 0 : oom();
+	/* the reading checked the ids for duplicates; the tree checks them again by leaf */
+	umap_layer_release_index(doc, layer);
+	/* a commit that patches the old tree needs each feature's shard, not its tree entry */
+	uint64_t *shards = malloc((n + 1) * sizeof(*shards));
+	umap_buf scratch = UMAP_BUF_INIT;
+	int rc = shards ? 0 : oom();
 	git_oid dictionary;
 	int has_dictionary = 0;
 	if (!rc)
@@ -1782,8 +1929,7 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 					    i + 1, layer->id);
 			break;
 		}
-		refs[i].shard = umap_shard_hash(f->id);
-		ids[i] = f->id;
+		shards[i] = umap_shard_hash(f->id);
 	}
 	git_oid features, order, old_features, meta_id, options_id;
 	int depth = -1, patched = 0;
@@ -1796,8 +1942,8 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 		/* only the leaves whose features changed, when we know what the old tree holds */
 		const umap_feature_set *set = umap_repo_feature_set(repo, layer->id, &old_features);
 		if (set) {
-			rc = features_patch(&features, repo, doc, layer, refs, &old_features, depth, set,
-					    &scratch, &names, name_at);
+			rc = features_patch(&features, repo, doc, layer, shards, &old_features, depth, set,
+					    &scratch);
 			patched = rc == 0;
 			if (rc == UMAP_ECONFLICT) {
 				umap_error_clear();
@@ -1806,26 +1952,19 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 		}
 	}
 	if (!rc && !patched)
-		rc = name_refs(refs, layer, NULL, 0, &names, name_at);
-	for (size_t i = 0; i < n && !rc && !patched; i++) {
-		if ((rc = feature_blob(&refs[i].blob, repo, doc, layer, i, &scratch)))
-			break;
-		/* the file is read once, in order: its pages need not stay (1M features: 269 MB) */
-		umap_doc_drop_behind(doc, layer->features[i].offset);
-		if (!(++repo->progress_done & 255))
-			umap_progress_report(&repo->progress, repo->progress_done, 0);
-	}
+		rc = features_build(&features, repo, doc, layer, shards, new_depth, &scratch);
 	umap_objw_set_dict(s->objw, NULL);
 	if (umap_store_stream_blobs(s, 0) && !rc)
 		rc = UMAP_ENOMEM;
-	if (!rc && !patched)
-		rc = umap_store_features_tree(&features, s, refs, n, new_depth);
 	if (!rc && doc->data)
-		rc = note_feature_set(repo, layer, refs, &features, n ? new_depth : 0);
+		rc = note_feature_set(repo, layer, shards, &features, n ? new_depth : 0);
+	free(shards);
+	shards = NULL;
 	if (rc == UMAP_EINVALID)
 		umap_error_prefix(rc, "%s: layer %s: ", path, layer->id);
 	if (!rc)
-		rc = umap_store_order_tree(&order, s, ids, n);
+		rc = umap_store_order_tree_at(&order, s, n ? &layer->features[0].id : NULL,
+					      sizeof(*layer->features), n);
 	json_t *meta = json_object(), *keys = umap_layer_member_order(doc, layer);
 	if (!keys && (keys = json_array())) {
 		/* a layer built in memory: the order umap_doc_write gives it, so that the file
@@ -1874,11 +2013,7 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 		}
 		rc = umap_store_write_tree(out, s, entries, k);
 	}
-	free(refs);
-	free(ids);
-	free(name_at);
-	umap_buf_dispose(&names);
-	umap_buf_dispose(&name);
+	free(shards);
 	umap_buf_dispose(&scratch);
 	return rc;
 }

@@ -312,15 +312,18 @@ static int fref_name_cmp(const void *a, const void *b)
 	return strcmp(((const umap_fref *)a)->name, ((const umap_fref *)b)->name);
 }
 
-/* Orders refs by leaf (the hash's top 6*depth bits) with a counting sort, then by name
- * within each leaf: O(n) plus sorts of ~24 names instead of one sort of 100k. */
-static int sort_refs(umap_fref *refs, size_t n, int depth)
+/* Groups refs by leaf (the hash's top 6*depth bits) with a counting sort: O(n). Refs
+ * already in leaf order are not copied (40 bytes a feature). The leaves sort their own by
+ * name as they are written. */
+static int group_refs(umap_fref *refs, size_t n, int depth)
 {
-	if (depth == 0) {
-		qsort(refs, n, sizeof(*refs), fref_name_cmp);
+	int bits = 6 * depth, in_order = 1;
+	if (depth == 0)
 		return 0;
-	}
-	int bits = 6 * depth;
+	for (size_t i = 1; i < n && in_order; i++)
+		in_order = refs[i - 1].shard >> (64 - bits) <= refs[i].shard >> (64 - bits);
+	if (in_order)
+		return 0;
 	size_t leaves = (size_t)1 << bits;
 	size_t *start = calloc(leaves + 1, sizeof(*start));
 	umap_fref *sorted = malloc((n ? n : 1) * sizeof(*sorted));
@@ -336,13 +339,6 @@ static int sort_refs(umap_fref *refs, size_t n, int depth)
 	for (size_t i = 0; i < n; i++)
 		sorted[start[refs[i].shard >> (64 - bits)]++] = refs[i];
 	memcpy(refs, sorted, n * sizeof(*refs));
-	size_t at = 0;
-	for (size_t l = 0; l < leaves; l++) {
-		/* start[l] is now the end of leaf l */
-		if (start[l] - at > 1)
-			qsort(refs + at, start[l] - at, sizeof(*refs), fref_name_cmp);
-		at = start[l];
-	}
 	free(start);
 	free(sorted);
 	return 0;
@@ -355,52 +351,6 @@ static const char shard_names[UMAP_SHARD_FANOUT][3] = {
 #undef R
 #undef H
 };
-
-/* Builds the tree for refs[0..n) (all sharing the first `level` shard bytes). */
-static int build_shard(git_oid *out, umap_store *s, umap_fref *refs, size_t n, int level,
-		       int depth, umap_tree_entry *scratch)
-{
-	if (level == depth) {
-		for (size_t i = 0; i < n; i++) {
-			if (i && !strcmp(refs[i].name, refs[i - 1].name))
-				return umap_error_set(UMAP_EINVALID, "duplicate feature id '%s'",
-						      refs[i].name);
-			scratch[i].name = refs[i].name;
-			scratch[i].mode = UMAP_MODE_BLOB;
-			git_oid_cpy(&scratch[i].id, &refs[i].blob);
-		}
-		return umap_store_write_tree(out, s, scratch, n);
-	}
-	umap_tree_entry entries[UMAP_SHARD_FANOUT];
-	size_t count = 0;
-	for (size_t i = 0; i < n;) {
-		unsigned b = shard_byte(refs[i].shard, level);
-		size_t j = i;
-		while (j < n && shard_byte(refs[j].shard, level) == b)
-			j++;
-		entries[count].name = shard_names[b];
-		entries[count].mode = UMAP_MODE_TREE;
-		int rc = build_shard(&entries[count].id, s, refs + i, j - i, level + 1, depth, scratch);
-		if (rc)
-			return rc;
-		count++;
-		i = j;
-	}
-	return umap_store_write_tree(out, s, entries, count);
-}
-
-int umap_store_features_tree(git_oid *out, umap_store *s, umap_fref *refs, size_t n, int depth)
-{
-	int rc = sort_refs(refs, n, n ? depth : 0);
-	if (rc)
-		return rc;
-	umap_tree_entry *scratch = malloc((n ? n : 1) * sizeof(*scratch));
-	if (!scratch)
-		return umap_error_set(UMAP_ENOMEM, "out of memory");
-	rc = build_shard(out, s, refs, n, 0, n ? depth : 0, scratch);
-	free(scratch);
-	return rc;
-}
 
 /* Reads and parses a tree; on success the caller frees *entries and releases *obj. */
 static int tree_read(umap_obj *obj, umap_tree_entry **entries, size_t *n, umap_store *s,
@@ -489,39 +439,59 @@ static int patch_leaf(git_oid *out, int *empty, umap_store *s, const git_oid *ol
 	return umap_store_write_tree(out, s, scratch, n);
 }
 
-static int patch_shard(git_oid *out, int *empty, umap_store *s, const git_oid *old, umap_fref *refs,
-		       size_t n, size_t prefix, int level, int depth, const unsigned char *affected,
-		       umap_tree_entry *scratch)
+/* Entries for the largest leaf met so far: memory follows a leaf, not the layer. */
+typedef struct leaf_scratch {
+	umap_tree_entry *entries;
+	size_t cap;
+} leaf_scratch;
+
+/* The tree of the shard `prefix` at `level` from the old one (NULL: none), asking `leaf`
+ * for the refs of every leaf under it that `affected` marks (NULL: every leaf); the
+ * others are reused by id. *empty when nothing is left under it (no tree written but at
+ * level 0 above the leaves). */
+static int leaves_shard(git_oid *out, int *empty, umap_store *s, const git_oid *old,
+			size_t prefix, int level, int depth, const unsigned char *affected,
+			umap_leaf_fn leaf, void *ctx, leaf_scratch *scratch)
 {
-	if (level == depth)
-		return patch_leaf(out, empty, s, old, refs, n, scratch);
+	if (level == depth) {
+		umap_fref *refs = NULL;
+		size_t n = 0;
+		int rc = leaf(ctx, prefix, &refs, &n);
+		if (rc)
+			return rc;
+		if (n > 1)
+			qsort(refs, n, sizeof(*refs), fref_name_cmp);
+		if (n > scratch->cap) {
+			umap_tree_entry *more = realloc(scratch->entries, n * sizeof(*more));
+			if (!more)
+				return umap_error_set(UMAP_ENOMEM, "out of memory");
+			scratch->entries = more;
+			scratch->cap = n;
+		}
+		return patch_leaf(out, empty, s, old, refs, n, scratch->entries);
+	}
 	git_oid child[UMAP_SHARD_FANOUT];
 	unsigned char has[UMAP_SHARD_FANOUT];
 	int rc = read_children(child, has, s, old);
 	umap_tree_entry entries[UMAP_SHARD_FANOUT];
-	size_t count = 0, at = 0, span = (size_t)1 << (6 * (depth - level - 1));
+	size_t count = 0, span = (size_t)1 << (6 * (depth - level - 1));
 	for (unsigned b = 0; b < UMAP_SHARD_FANOUT && !rc; b++) {
-		size_t first = ((prefix << 6) | b) * span, j = at;
-		while (j < n && shard_byte(refs[j].shard, level) == b)
-			j++;
-		int touched = 0;
+		size_t first = ((prefix << 6) | b) * span;
+		int touched = !affected;
 		for (size_t l = first; l < first + span && !touched; l++)
 			touched = affected[l];
 		entries[count].name = shard_names[b];
 		entries[count].mode = UMAP_MODE_TREE;
 		int gone = 0;
 		if (!touched) {
-			if (j > at)
-				rc = UMAP_ECONFLICT; /* refs outside the affected leaves: a caller bug */
-			else if (has[b])
+			if (has[b])
 				git_oid_cpy(&entries[count++].id, &child[b]);
 		} else {
-			rc = patch_shard(&entries[count].id, &gone, s, has[b] ? &child[b] : NULL, refs + at,
-					 j - at, (prefix << 6) | b, level + 1, depth, affected, scratch);
+			rc = leaves_shard(&entries[count].id, &gone, s, has[b] ? &child[b] : NULL,
+					  (prefix << 6) | b, level + 1, depth, affected, leaf, ctx, scratch);
 			if (!rc && !gone)
 				count++;
 		}
-		at = j;
 	}
 	*empty = count == 0;
 	if (rc || (!count && level))
@@ -529,20 +499,74 @@ static int patch_shard(git_oid *out, int *empty, umap_store *s, const git_oid *o
 	return umap_store_write_tree(out, s, entries, count);
 }
 
+static int leaves_tree(git_oid *out, umap_store *s, const git_oid *old_tree, int depth,
+		       const unsigned char *affected, umap_leaf_fn leaf, void *ctx)
+{
+	leaf_scratch scratch = { NULL, 0 };
+	int empty = 0;
+	int rc = leaves_shard(out, &empty, s, old_tree, 0, 0, depth, affected, leaf, ctx, &scratch);
+	free(scratch.entries);
+	if (!rc && empty && depth == 0) {
+		umap_tree_entry none;
+		rc = umap_store_write_tree(out, s, &none, 0);
+	}
+	return rc;
+}
+
+int umap_store_features_tree_leaves(git_oid *out, umap_store *s, int depth, umap_leaf_fn leaf,
+				    void *ctx)
+{
+	return leaves_tree(out, s, NULL, depth, NULL, leaf, ctx);
+}
+
+int umap_store_features_patch_leaves(git_oid *out, umap_store *s, const git_oid *old_tree,
+				     int depth, const unsigned char *affected, umap_leaf_fn leaf,
+				     void *ctx)
+{
+	if (depth < 1)
+		return UMAP_ECONFLICT;
+	return leaves_tree(out, s, old_tree, depth, affected, leaf, ctx);
+}
+
+/* Refs in leaf order, handed out leaf by leaf as the tree is built in that order. */
+typedef struct ref_cursor {
+	umap_fref *refs;
+	size_t n, at;
+	int bits;
+} ref_cursor;
+
+static int next_leaf(void *ctx, size_t leaf, umap_fref **refs, size_t *n)
+{
+	ref_cursor *c = ctx;
+	size_t from = c->at;
+	if (c->bits && from < c->n && (c->refs[from].shard >> (64 - c->bits)) < leaf)
+		return UMAP_ECONFLICT; /* refs outside the affected leaves: a caller bug */
+	while (c->at < c->n && (!c->bits || (c->refs[c->at].shard >> (64 - c->bits)) == leaf))
+		c->at++;
+	*refs = c->refs + from;
+	*n = c->at - from;
+	return 0;
+}
+
+int umap_store_features_tree(git_oid *out, umap_store *s, umap_fref *refs, size_t n, int depth)
+{
+	depth = n ? depth : 0;
+	int rc = group_refs(refs, n, depth);
+	ref_cursor c = { refs, n, 0, 6 * depth };
+	return rc ? rc : umap_store_features_tree_leaves(out, s, depth, next_leaf, &c);
+}
+
 int umap_store_features_patch(git_oid *out, umap_store *s, const git_oid *old_tree, int depth,
 			      umap_fref *refs, size_t n, const unsigned char *affected)
 {
 	if (depth < 1)
 		return UMAP_ECONFLICT;
-	int rc = sort_refs(refs, n, depth);
-	if (rc)
-		return rc;
-	umap_tree_entry *scratch = malloc((n ? n : 1) * sizeof(*scratch));
-	if (!scratch)
-		return umap_error_set(UMAP_ENOMEM, "out of memory");
-	int empty = 0;
-	rc = patch_shard(out, &empty, s, old_tree, refs, n, 0, 0, depth, affected, scratch);
-	free(scratch);
+	int rc = group_refs(refs, n, depth);
+	ref_cursor c = { refs, n, 0, 6 * depth };
+	if (!rc)
+		rc = umap_store_features_patch_leaves(out, s, old_tree, depth, affected, next_leaf, &c);
+	if (!rc && c.at < n)
+		rc = UMAP_ECONFLICT; /* refs outside the affected leaves: a caller bug */
 	return rc;
 }
 
@@ -627,21 +651,38 @@ static int order_level(order_node *nodes, size_t *n, umap_store *s, int level)
 
 int umap_store_order_tree(git_oid *out, umap_store *s, char *const *ids, size_t n)
 {
-	order_node *nodes = malloc((n + 1) * sizeof(*nodes));
+	return umap_store_order_tree_at(out, s, ids, sizeof(*ids), n);
+}
+
+int umap_store_order_tree_at(git_oid *out, umap_store *s, char *const *first, size_t stride,
+			     size_t n)
+{
+	/* a node per chunk (64 ids on average), not per id: 1M ids, 0.5 MB instead of 32 */
+	size_t count = 0, in_chunk = 0, alloc = n / 32 + 16;
+	order_node *nodes = malloc(alloc * sizeof(*nodes));
 	if (!nodes)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	umap_buf chunk = UMAP_BUF_INIT;
-	size_t count = 0, in_chunk = 0;
 	uint64_t mask = ((uint64_t)1 << UMAP_ORDER_BITS) - 1;
 	int rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
-		size_t len = strlen(ids[i]);
-		uint64_t key = umap_hash(ids[i], len);
-		if (umap_buf_put(&chunk, ids[i], len) || umap_buf_putc(&chunk, '\n')) {
+		const char *id = *(char *const *)((const char *)first + i * stride);
+		size_t len = strlen(id);
+		uint64_t key = umap_hash(id, len);
+		if (umap_buf_put(&chunk, id, len) || umap_buf_putc(&chunk, '\n')) {
 			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 			break;
 		}
 		in_chunk++;
+		if (count == alloc) {
+			order_node *more = realloc(nodes, 2 * alloc * sizeof(*nodes));
+			if (!more) {
+				rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+				break;
+			}
+			nodes = more;
+			alloc *= 2;
+		}
 		if (in_chunk == UMAP_ORDER_MAX || (key & mask) == 0 || i + 1 == n) {
 			rc = umap_store_put(&nodes[count].id, s, GIT_OBJECT_BLOB, chunk.ptr, chunk.len);
 			nodes[count++].key = key;

@@ -87,6 +87,13 @@ typedef struct umap_fref {
 
 /* Builds the sharded features tree of a layer; sorts refs. n == 0 gives the empty tree. */
 int umap_store_features_tree(git_oid *out, umap_store *s, umap_fref *refs, size_t n, int depth);
+/* The refs of one leaf (0 .. 64^depth - 1), in any order (the store sorts them by name),
+ * lent until the next call: for a layer too large to hold a tree entry per feature at
+ * once. Leaves are asked for in increasing order. */
+typedef int (*umap_leaf_fn)(void *ctx, size_t leaf, umap_fref **refs, size_t *n);
+/* umap_store_features_tree asking `leaf` for each leaf's refs: the memory of one leaf. */
+int umap_store_features_tree_leaves(git_oid *out, umap_store *s, int depth, umap_leaf_fn leaf,
+				    void *ctx);
 /* A features tree like old_tree (same depth, >= 1) but with the leaves marked in
  * `affected` (one byte per leaf, 64^depth) rebuilt from refs, which must be exactly the
  * features of those leaves; a ref with the zero blob id keeps its blob from the old leaf.
@@ -94,6 +101,10 @@ int umap_store_features_tree(git_oid *out, umap_store *s, umap_fref *refs, size_
  * does not fit: build the tree whole instead. Sorts refs. */
 int umap_store_features_patch(git_oid *out, umap_store *s, const git_oid *old_tree, int depth,
 			      umap_fref *refs, size_t n, const unsigned char *affected);
+/* umap_store_features_patch asking `leaf` for the refs of each affected leaf. */
+int umap_store_features_patch_leaves(git_oid *out, umap_store *s, const git_oid *old_tree,
+				     int depth, const unsigned char *affected, umap_leaf_fn leaf,
+				     void *ctx);
 /* Levels of shards in an existing features tree. */
 int umap_store_features_depth(int *depth, umap_store *s, const git_oid *tree);
 /* Calls cb for every feature blob under a features tree (order unspecified). */
@@ -106,6 +117,10 @@ int umap_store_feature_lookup(git_oid *blob, umap_store *s, const git_oid *featu
 
 /* The feature order: content-defined chunks of ids (one per line) in a prolly tree. */
 int umap_store_order_tree(git_oid *out, umap_store *s, char *const *ids, size_t n);
+/* The same with the ids at `first`, then every `stride` bytes (the id member of an array of
+ * records, without a copy of the pointers). */
+int umap_store_order_tree_at(git_oid *out, umap_store *s, char *const *first, size_t stride,
+			     size_t n);
 /* Calls cb(ctx, id_json, len) for every id in order. */
 typedef int (*umap_id_cb)(void *ctx, const char *id, size_t len);
 int umap_store_order_each(umap_store *s, const git_oid *tree, umap_id_cb cb, void *ctx);

@@ -164,6 +164,45 @@ TEST(id_property_reads_properties_prop)
 	umap_doc_free(doc);
 }
 
+/* import and commit free a layer's id index while they build its tree: a later lookup or
+ * added feature builds it again, and the ids (packed in the document's blocks, or
+ * malloc'd when set later) are each freed once, when the document or the feature goes */
+TEST(a_released_id_index_is_built_again_when_used)
+{
+	const char *text = "{\"type\":\"FeatureCollection\",\"features\":["
+			   "{\"type\":\"Feature\",\"id\":\"a1\",\"properties\":{}},"
+			   "{\"type\":\"Feature\",\"id\":7,\"properties\":{}},"
+			   "{\"type\":\"Feature\",\"properties\":{\"n\":3}},"
+			   "{\"type\":\"Feature\",\"id\":\"c3\",\"properties\":{}}]}";
+	umap_doc *doc = open_buf(text, NULL);
+	if (!doc)
+		return;
+	umap_layer *l = &doc->layers[0];
+	umap_layer_release_index(doc, l);
+	CHECK_INT(umap_layer_find(doc, l, "\"c3\""), 3);
+	CHECK_INT(umap_layer_find(doc, l, "7"), 1);
+	CHECK_INT(umap_layer_find(doc, l, "\"zz\""), -1);
+	umap_layer_release_index(doc, l);
+	/* a feature added after a release is checked against all the others */
+	json_t *dup = json_loads("{\"type\":\"Feature\",\"id\":\"a1\",\"properties\":{}}", 0, NULL);
+	CHECK(umap_layer_append(doc, l, dup) != 0); /* the document took dup, and freed it */
+	umap_error_clear();
+	CHECK_INT(l->nfeatures, 4);
+	json_t *more = json_loads("{\"type\":\"Feature\",\"id\":\"d4\",\"properties\":{}}", 0, NULL);
+	CHECK_INT(umap_layer_append(doc, l, more), 0);
+	umap_layer_release_index(doc, l);
+	size_t assigned = 0;
+	CHECK_INT(umap_layer_assign_ids(doc, l, &assigned), 0);
+	CHECK_INT(assigned, 1);
+	/* removing features frees ids from the blocks and from malloc alike */
+	CHECK_INT(umap_layer_remove(doc, l, 0), 0);
+	CHECK_INT(umap_layer_remove(doc, l, 1), 0);
+	CHECK_INT(umap_layer_find(doc, l, "\"d4\""), 2);
+	CHECK_INT(umap_layer_find(doc, l, "\"a1\""), -1);
+	CHECK_INT(l->features[0].length > 0, 1);
+	umap_doc_free(doc);
+}
+
 TEST(duplicate_ids_name_both_lines)
 {
 	const char *text = "{\"type\":\"FeatureCollection\",\"properties\":{\"id\":\"L1\"},\"features\":[\n"
@@ -592,6 +631,7 @@ int main(void)
 	RUN(features_without_ids_and_equal_bytes_hash_equal);
 	RUN(id_forms_are_normalised);
 	RUN(id_property_reads_properties_prop);
+	RUN(a_released_id_index_is_built_again_when_used);
 	RUN(duplicate_ids_name_both_lines);
 	RUN(assign_ids_gives_unique_umap_ids);
 	RUN(uuid_v4_has_the_right_form);

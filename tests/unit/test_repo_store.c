@@ -214,6 +214,115 @@ static int count_changes(void *ctx, const char *path, const git_oid *a, const gi
 	return 0;
 }
 
+typedef struct leaf_slices {
+	umap_fref *refs; /* grouped by leaf */
+	size_t n, bits;
+	umap_fref buf[64];
+} leaf_slices;
+
+/* Gives a leaf's refs reversed (the store sorts them by name itself). */
+static int give_leaf(void *ctx, size_t leaf, umap_fref **refs, size_t *n)
+{
+	leaf_slices *c = ctx;
+	size_t k = 0;
+	for (size_t i = c->n; i-- > 0;)
+		if ((c->refs[i].shard >> (64 - c->bits)) == leaf && k < 64)
+			c->buf[k++] = c->refs[i];
+	*refs = c->buf;
+	*n = k;
+	return 0;
+}
+
+static int shard_order(const void *a, const void *b)
+{
+	uint64_t x = ((const umap_fref *)a)->shard, y = ((const umap_fref *)b)->shard;
+	return x < y ? -1 : x > y;
+}
+
+/* import and commit build a layer's tree leaf by leaf from a function: the very trees of
+ * the whole builds, and a duplicate id is still refused */
+TEST(leaf_by_leaf_builds_give_the_same_trees)
+{
+	git_repository *repo = fresh_repo();
+	CHECK(repo != NULL);
+	umap_store s;
+	CHECK_INT(umap_store_open(&s, repo), 0);
+	size_t n = 1500;
+	umap_fref *refs = calloc(n, sizeof(*refs)), *copy = calloc(n, sizeof(*copy));
+	char **names = calloc(n, sizeof(*names)), **ids = calloc(n, sizeof(*ids));
+	umap_buf name = UMAP_BUF_INIT;
+	for (size_t i = 0; i < n; i++) {
+		char id[32], blob[64];
+		snprintf(id, sizeof(id), "\"g%zu\"", i);
+		snprintf(blob, sizeof(blob), "{\"id\":%s,\"v\":%zu}", id, i);
+		umap_name_from_id(&name, id);
+		names[i] = umap_buf_detach(&name);
+		ids[i] = strdup(id);
+		refs[i].name = names[i];
+		refs[i].shard = umap_shard_hash(id);
+		umap_store_put(&refs[i].blob, &s, GIT_OBJECT_BLOB, blob, strlen(blob));
+	}
+	git_oid whole, leaves, order, order_at;
+	memcpy(copy, refs, n * sizeof(*refs));
+	CHECK_INT(umap_store_features_tree(&whole, &s, copy, n, 1), 0);
+	qsort(refs, n, sizeof(*refs), shard_order);
+	leaf_slices c = { refs, n, 6, { { 0 } } };
+	CHECK_INT(umap_store_features_tree_leaves(&leaves, &s, 1, give_leaf, &c), 0);
+	CHECK(git_oid_equal(&whole, &leaves));
+	CHECK_INT(umap_store_order_tree(&order, &s, ids, n), 0);
+	CHECK_INT(umap_store_order_tree_at(&order_at, &s, NULL, sizeof(*ids), 0), 0);
+	CHECK_INT(umap_store_order_tree_at(&order_at, &s, ids, sizeof(*ids), n), 0);
+	CHECK(git_oid_equal(&order, &order_at));
+
+	/* a patch: two features change; the leaves they are in come from the function, every
+	 * other feature of them with a zero blob (kept from the old leaf) */
+	unsigned char affected[64] = { 0 };
+	git_oid changed_blob;
+	CHECK_INT(umap_store_put(&changed_blob, &s, GIT_OBJECT_BLOB, "{}", 2), 0);
+	size_t a = 3, b = 900;
+	affected[refs[a].shard >> 58] = affected[refs[b].shard >> 58] = 1;
+	umap_fref *patch = calloc(n, sizeof(*patch));
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i == a || i == b)
+			git_oid_cpy(&refs[i].blob, &changed_blob);
+		if (!affected[refs[i].shard >> 58])
+			continue;
+		patch[k] = refs[i];
+		if (i != a && i != b)
+			memset(&patch[k].blob, 0, sizeof(patch[k].blob));
+		k++;
+	}
+	git_oid patched, patched_leaves, rebuilt;
+	memcpy(copy, patch, k * sizeof(*patch));
+	CHECK_INT(umap_store_features_patch(&patched, &s, &whole, 1, copy, k, affected), 0);
+	leaf_slices p = { patch, k, 6, { { 0 } } };
+	CHECK_INT(umap_store_features_patch_leaves(&patched_leaves, &s, &whole, 1, affected, give_leaf, &p), 0);
+	memcpy(copy, refs, n * sizeof(*refs));
+	CHECK_INT(umap_store_features_tree(&rebuilt, &s, copy, n, 1), 0);
+	CHECK(git_oid_equal(&patched, &rebuilt));
+	CHECK(git_oid_equal(&patched_leaves, &rebuilt));
+	CHECK(!git_oid_equal(&rebuilt, &whole));
+
+	/* the same id twice in a leaf */
+	refs[1].name = refs[0].name;
+	refs[1].shard = refs[0].shard;
+	qsort(refs, n, sizeof(*refs), shard_order);
+	CHECK_INT(umap_store_features_tree_leaves(&leaves, &s, 1, give_leaf, &c), UMAP_EINVALID);
+	umap_error_clear();
+	for (size_t i = 0; i < n; i++) {
+		free(names[i]);
+		free(ids[i]);
+	}
+	free(names);
+	free(ids);
+	free(refs);
+	free(copy);
+	free(patch);
+	umap_store_close(&s);
+	git_repository_free(repo);
+}
+
 TEST(an_insert_rewrites_few_order_chunks)
 {
 	git_repository *repo = fresh_repo();
@@ -377,6 +486,7 @@ int main(void)
 	RUN(names_round_trip);
 	RUN(shard_depth_grows_with_the_layer);
 	RUN(features_and_order_round_trip_through_a_pack);
+	RUN(leaf_by_leaf_builds_give_the_same_trees);
 	RUN(an_insert_rewrites_few_order_chunks);
 	RUN(diff_skips_equal_subtrees_and_marks_only_changes);
 	RUN(damaged_objects_say_what_is_wrong);
