@@ -7,13 +7,16 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stddef.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #include "error.h"
+#include "fs.h"
 #include "geojsonseq.h"
 #include "json.h"
 
@@ -380,16 +383,19 @@ void umap_paths_free(char **paths, size_t n)
 
 /* ---- Reading revisions ------------------------------------------------------------------ */
 
+/* A layer's feature blobs by entry name, 32 bytes a feature plus its name in one arena
+ * (1M features: 38 MB, where a strdup per name and a pointer took 64). */
 typedef struct named_blob {
-	char *name;
+	uint64_t key;     /* xxh3 of the name: sorted and searched by it first, then by the name
+			   * (a binary search of 1M names by strcmp was a quarter of an export) */
+	uint32_t name_at; /* in the list's names */
 	git_oid id;
-	uint64_t key; /* xxh3 of the name: sorted and searched by it first, then by the name
-		       * (a binary search of 1M names by strcmp was a quarter of an export) */
 } named_blob;
 
 typedef struct blob_list {
 	named_blob *items;
 	size_t n, alloc;
+	umap_buf names;
 } blob_list;
 
 static int collect_blob(void *ctx, const char *name, const git_oid *blob)
@@ -403,26 +409,49 @@ static int collect_blob(void *ctx, const char *name, const git_oid *blob)
 		list->items = more;
 		list->alloc = alloc;
 	}
-	if (!(list->items[list->n].name = strdup(name)))
+	size_t len = strlen(name);
+	if (list->names.len > UINT32_MAX - len - 1)
+		return umap_error_set(UMAP_ELIMIT, "a layer's feature names pass 4 GB");
+	named_blob *item = &list->items[list->n];
+	item->name_at = (uint32_t)list->names.len;
+	if (umap_buf_put(&list->names, name, len + 1))
 		return oom();
-	list->items[list->n].key = XXH3_64bits(name, strlen(name));
-	git_oid_cpy(&list->items[list->n++].id, blob);
+	item->key = XXH3_64bits(name, len);
+	git_oid_cpy(&item->id, blob);
+	list->n++;
 	return 0;
 }
 
-static int named_cmp(const void *a, const void *b)
+static int named_cmp(const void *a, const void *b, void *names)
 {
 	const named_blob *x = a, *y = b;
 	if (x->key != y->key)
 		return x->key < y->key ? -1 : 1;
-	return strcmp(x->name, y->name);
+	return strcmp((const char *)names + x->name_at, (const char *)names + y->name_at);
+}
+
+static const named_blob *blob_list_find(const blob_list *list, const char *name, size_t len)
+{
+	uint64_t key = XXH3_64bits(name, len);
+	size_t lo = 0, hi = list->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const named_blob *m = &list->items[mid];
+		int c = m->key != key ? (m->key < key ? -1 : 1) : strcmp(list->names.ptr + m->name_at, name);
+		if (!c)
+			return m;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
 }
 
 static void blob_list_clear(blob_list *list)
 {
-	for (size_t i = 0; i < list->n; i++)
-		free(list->items[i].name);
 	free(list->items);
+	umap_buf_dispose(&list->names);
 	memset(list, 0, sizeof(*list));
 }
 
@@ -462,6 +491,28 @@ static int put_record(record_out *out, const char *json, size_t len)
 	return rc;
 }
 
+#define SPILL_AT ((size_t)1 << 20)
+
+/* umap_repo_export: the text assembled so far to the spill file (see struct umap_repo). */
+static int spill_text(umap_repo *repo, umap_buf *text)
+{
+	const char *p = text->ptr;
+	size_t left = text->len;
+	while (left) {
+		ssize_t n = write(repo->spill_fd, p, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return umap_error_set_errno(UMAP_EIO, "cannot write a temporary file in %s",
+						    repo->gitdir);
+		p += n;
+		left -= (size_t)n;
+		repo->spilled += (uint64_t)n;
+	}
+	umap_buf_clear(text);
+	return 0;
+}
+
 static int read_one_feature(void *ctx, const char *id, size_t len)
 {
 	order_reader *r = ctx;
@@ -471,8 +522,7 @@ static int read_one_feature(void *ctx, const char *id, size_t len)
 	int rc = umap_name_from_id(&r->name, r->id.ptr);
 	if (rc)
 		return rc;
-	named_blob key = { r->name.ptr, { { 0 } }, XXH3_64bits(r->name.ptr, r->name.len) };
-	named_blob *found = bsearch(&key, r->features->items, r->features->n, sizeof(key), named_cmp);
+	const named_blob *found = blob_list_find(r->features, r->name.ptr, r->name.len);
 	if (!found || r->count >= r->features->n)
 		return umap_error_set(UMAP_ECORRUPT,
 				      "layer %s: feature %s is in the order but has no blob",
@@ -492,7 +542,11 @@ static int read_one_feature(void *ctx, const char *id, size_t len)
 		rc = (r->count && umap_buf_puts(r->text, ",\n")) ||
 		     umap_buf_put(r->text, obj.data, obj.len) ? oom() : 0;
 	umap_obj_release(&obj);
-	git_oid_cpy(&r->blobs[r->count++], &found->id);
+	if (r->blobs)
+		git_oid_cpy(&r->blobs[r->count], &found->id);
+	r->count++;
+	if (!rc && r->repo->spill_fd >= 0 && r->text->len >= SPILL_AT)
+		rc = spill_text(r->repo, r->text);
 	return rc;
 }
 
@@ -577,10 +631,13 @@ static int read_layer(umap_repo *repo, umap_buf *text, const git_oid *layers_tre
 		if (!rc)
 			rc = umap_store_features_each(s, &features_id, collect_blob, &features);
 		if (!rc)
-			qsort(features.items, features.n, sizeof(*features.items), named_cmp);
+			qsort_r(features.items, features.n, sizeof(*features.items), named_cmp,
+				 features.names.ptr);
 	}
-	git_oid *blobs = calloc(features.n + 1, sizeof(*blobs));
-	if (!rc && !blobs)
+	/* an export without a document (spilled text) needs no blob ids */
+	int keep_blobs = repo->spill_fd < 0 || repo->spill_blobs;
+	git_oid *blobs = keep_blobs ? calloc(features.n + 1, sizeof(*blobs)) : NULL;
+	if (!rc && keep_blobs && !blobs)
 		rc = oom();
 	/* the layer object, its members in the order they were read */
 	const char *options_key = umap_options_key(json_string_value(json_object_get(meta, "options_key")));
@@ -992,8 +1049,40 @@ static int manifest_entry(manifest *m, manifest_file **mf, umap_repo *repo, cons
 	return 0;
 }
 
-int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
-		     umap_json_sink sink, void *ctx)
+/* The file umap_repo_export assembles a revision's text in (see struct umap_repo),
+ * unlinked at once: nothing is left behind, whatever happens. */
+static int spill_open(umap_repo *repo)
+{
+	umap_buf path = UMAP_BUF_INIT;
+	if (umap_buf_printf(&path, "%s/umapsync-export-XXXXXX", repo->gitdir))
+		return oom();
+	int fd = mkstemp(path.ptr);
+	int rc = fd < 0 ? umap_error_set_errno(UMAP_EIO, "cannot create a temporary file in %s",
+					       repo->gitdir) : 0;
+	if (fd >= 0)
+		unlink(path.ptr);
+	umap_buf_dispose(&path);
+	repo->spill_fd = fd;
+	repo->spilled = 0;
+	return rc;
+}
+
+static void spill_close(umap_repo *repo)
+{
+	if (repo->spill_fd >= 0)
+		close(repo->spill_fd);
+	repo->spill_fd = -1;
+}
+
+static int export_to_atomic(void *ctx, const char *data, size_t len)
+{
+	return umap_atomic_file_write(ctx, data, len);
+}
+
+/* umap_repo_export, keeping the blob ids of each layer's features in order (mf->nlayers
+ * arrays, each ending with a zero id) in *blobs_out when it is not NULL. */
+static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
+		       umap_json_sink sink, void *ctx, git_oid ***blobs_out, size_t *nlayers)
 {
 	manifest m;
 	manifest_file *mf;
@@ -1003,41 +1092,77 @@ int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
 	umap_buf text = UMAP_BUF_INIT;
 	git_oid **blobs = NULL;
 	char *abs = NULL;
-	rc = assemble_file(&text, &blobs, repo, tree, mf);
-	umap_layout read, recorded;
-	if (!rc) {
-		umap_layout_detect(&read, text.ptr ? text.ptr : "", text.len);
-		recorded = read;
-		umap_layout_from_json(&recorded, mf->layout);
-	}
+	char *mapped = NULL;
+	size_t mapped_len = 0;
 	/* a working file there lends its spellings to the features it holds unchanged */
 	if (!rc && umap_repo_abspath(&abs, repo, path))
 		umap_error_clear();
-	if (!rc && mf->layout && (!abs || access(abs, R_OK))) {
+	int from_text = mf->layout && (!abs || access(abs, R_OK));
+	/* a recorded layout is laid out from the text alone, which need not stay in memory:
+	 * it is assembled in a temporary file and read back through a mapping whose pages are
+	 * given back behind the reader (1M features: 269 MB of text) */
+	if (!rc && from_text && spill_open(repo))
+		umap_error_clear(); /* a read-only repository: in memory then */
+	repo->spill_blobs = blobs_out != NULL;
+	if (!rc)
+		rc = assemble_file(&text, &blobs, repo, tree, mf);
+	if (!rc && repo->spilled) {
+		rc = spill_text(repo, &text);
+		mapped_len = (size_t)repo->spilled;
+		mapped = rc ? MAP_FAILED : mmap(NULL, mapped_len, PROT_READ, MAP_PRIVATE, repo->spill_fd, 0);
+		if (!rc && mapped == MAP_FAILED)
+			rc = umap_error_set_errno(UMAP_EIO, "cannot map a temporary file in %s",
+						  repo->gitdir);
+		if (mapped == MAP_FAILED)
+			mapped = NULL;
+		else
+			madvise(mapped, mapped_len, MADV_SEQUENTIAL);
+	}
+	spill_close(repo);
+	const char *data = mapped ? mapped : text.ptr ? text.ptr : "";
+	size_t len = mapped ? mapped_len : text.len;
+	umap_layout read, recorded;
+	if (!rc) {
+		umap_layout_detect(&read, data, len);
+		recorded = read;
+		umap_layout_from_json(&recorded, mf->layout);
+	}
+	if (!rc && from_text) {
 		/* what umap_doc_write(UMAP_DOC_AS_READ) of the revision's copy does (its compact
 		 * text laid out anew), from the assembled text, without a document of it */
-		for (size_t l = 0; l < mf->nlayers; l++)
-			free(blobs[l]);
-		free(blobs);
-		rc = umap_json_relayout_to(sink, ctx, text.ptr ? text.ptr : "", text.len, &recorded);
+		rc = mapped ? umap_json_relayout_mapped_to(sink, ctx, data, len, &recorded)
+			    : umap_json_relayout_to(sink, ctx, data, len, &recorded);
 		if (rc && rc != UMAP_ENOMEM && rc != UMAP_EIO)
 			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of %s: ", path);
-		umap_buf_dispose(&text);
 	} else if (!rc) {
 		umap_repo_file one;
 		memset(&one, 0, sizeof(one));
 		rc = file_doc(&one, &text, blobs, mf, 0);
+		blobs = one.blobs;
 		if (!rc)
 			rc = umap_repo_file_text(sink, ctx, one.doc, abs);
 		umap_doc_free(one.doc);
-		for (size_t l = 0; one.blobs && l < mf->nlayers; l++)
-			free(one.blobs[l]);
-		free(one.blobs);
 	}
 	free(abs);
+	if (mapped)
+		munmap(mapped, mapped_len);
+	if (!rc && blobs_out) {
+		*blobs_out = blobs;
+		*nlayers = mf->nlayers;
+		blobs = NULL;
+	}
+	for (size_t l = 0; blobs && l < mf->nlayers; l++)
+		free(blobs[l]);
+	free(blobs);
 	umap_buf_dispose(&text); /* a file that could not be assembled */
 	manifest_clear(&m);
 	return rc;
+}
+
+int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
+		     umap_json_sink sink, void *ctx)
+{
+	return export_file(repo, tree, path, sink, ctx, NULL, NULL);
 }
 
 /* A map's layers nest (and their features may come after their children's in its text):
@@ -2153,6 +2278,63 @@ int umap_repo_build_tree(git_oid *tree, umap_repo *repo, umap_snapshot *snap,
 void umap_repo_set_progress(umap_repo *repo, const struct umap_progress *progress)
 {
 	repo->progress = progress ? *progress : (struct umap_progress){ NULL, NULL };
+}
+
+/* What umap_repo_export_file notes in the cache: the k-th feature of each layer. */
+typedef struct seed_state {
+	umap_repo *repo;
+	git_oid **blobs;
+	size_t nlayers;
+	size_t *next;          /* per layer: features seen */
+	unsigned char *ended;  /* per layer: past its blob ids (a zero id ends them) */
+} seed_state;
+
+static int seed_feature(void *data, umap_doc *doc, size_t layer, umap_feature *f)
+{
+	seed_state *st = data;
+	if (layer >= st->nlayers || st->ended[layer] || !f->length)
+		return 0;
+	const git_oid *blob = &st->blobs[layer][st->next[layer]++];
+	if (git_oid_is_zero(blob)) {
+		st->ended[layer] = 1;
+		return 0;
+	}
+	/* bytes that are their blob are looked up by their SHA-1, not in the cache */
+	const char *p = doc->data + f->offset;
+	if (bytes_canonical(p, f->length))
+		return 0;
+	XXH128_canonical_t key;
+	XXH128_canonicalFromHash(&key, XXH3_128bits(p, f->length));
+	return umap_repo_cache_note(st->repo, key.digest, blob);
+}
+
+int umap_repo_export_file(umap_repo *repo, const git_oid *tree, const char *path,
+			  umap_atomic_file *file)
+{
+	git_oid **blobs = NULL;
+	size_t nlayers = 0;
+	int rc = export_file(repo, tree, path, export_to_atomic, file, &blobs, &nlayers);
+	seed_state st = { repo, blobs, nlayers, calloc(nlayers + 1, sizeof(size_t)),
+			  calloc(nlayers + 1, 1) };
+	if (!rc && (!st.next || !st.ended))
+		rc = oom();
+	if (!rc) {
+		/* the text as written, read back a feature at a time (none kept) */
+		umap_doc *doc = NULL;
+		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+		opts.on_feature = seed_feature;
+		opts.on_feature_data = &st;
+		opts.allow_duplicate_ids = 1;
+		if (umap_doc_open(&doc, file->tmp, &opts))
+			umap_error_clear(); /* the cache is only a speed-up */
+		umap_doc_free(doc);
+	}
+	for (size_t l = 0; blobs && l < nlayers; l++)
+		free(blobs[l]);
+	free(blobs);
+	free(st.next);
+	free(st.ended);
+	return rc;
 }
 
 int umap_repo_cache_worktree(umap_repo *repo, umap_snapshot *written)

@@ -50,6 +50,10 @@ struct umap_repo {
 	umap_feature_set *sets;        /* .umapsync/umapsync-features, and sets noted since */
 	size_t nsets;
 	int sets_loaded;
+	int spill_fd;                  /* umap_repo_export: the assembled text goes to this
+					* unlinked file a megabyte at a time (-1: kept in memory) */
+	uint64_t spilled;              /* bytes written to it */
+	int spill_blobs;               /* and the blob ids of its features are kept */
 	struct umap_progress progress; /* features put into a tree by umap_repo_build_tree */
 	uint64_t progress_done;
 };
