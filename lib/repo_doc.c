@@ -832,6 +832,20 @@ static int assemble_file(umap_buf *text, git_oid ***blobs_out, umap_repo *repo,
 	return rc;
 }
 
+/* A document read from a file's assembled text made the revision's copy: the manifest's
+ * layout and layer ids (its map layers without an id in the file take the manifest's id, in
+ * memory only, when `bind_idless`). */
+static int revision_doc_bind(umap_doc *doc, const manifest_file *mf, int bind_idless)
+{
+	if (doc->nlayers != mf->nlayers)
+		return umap_error_set(UMAP_ECORRUPT, "%s: layers do not match the manifest", mf->path);
+	umap_layout_from_json(&doc->layout, mf->layout);
+	doc->layout.known = mf->layout != NULL;
+	if (!mf->is_map)
+		return umap_repo_bind_layer_id(&doc->layers[0], mf->layers[0]);
+	return bind_idless ? bind_idless_layers(doc, mf) : 0;
+}
+
 /* The document of a file's assembled text, which it takes with the blob ids; its map
  * layers without an id in the file take the manifest's id, in memory only, when
  * `bind_idless` (an exported copy needs none: it is written as the file was). */
@@ -847,16 +861,8 @@ static int file_doc(umap_repo_file *out, umap_buf *text, git_oid **blobs, manife
 		if ((rc = umap_doc_from_owned_buffer(&doc, umap_buf_detach(text), len, mf->path, &opts)))
 			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of ");
 	}
-	if (!rc && doc->nlayers != mf->nlayers)
-		rc = umap_error_set(UMAP_ECORRUPT, "%s: layers do not match the manifest", mf->path);
-	if (!rc) {
-		umap_layout_from_json(&doc->layout, mf->layout);
-		doc->layout.known = mf->layout != NULL;
-	}
-	if (!rc && !mf->is_map)
-		rc = umap_repo_bind_layer_id(&doc->layers[0], mf->layers[0]);
-	if (!rc && mf->is_map && bind_idless)
-		rc = bind_idless_layers(doc, mf);
+	if (!rc)
+		rc = revision_doc_bind(doc, mf, bind_idless);
 	if (rc) {
 		if (blobs)
 			for (size_t l = 0; l < mf->nlayers; l++)
@@ -913,8 +919,116 @@ int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tre
  * 4.8320) survives a checkout or an export (docs/REPOSITORY.md "One blob per feature").
  * Equal canonical forms are equal blobs: this picks a spelling, never a value. */
 #define SPELLED_CHUNK ((size_t)1 << 20)
+
+/* A streamed document's features kept as spans of its bytes, layer by layer (24 bytes a
+ * feature, and for the working file 8 of hash table): what export and checkout keep of the
+ * revision's copy and of the working file, whose bytes stay in their mappings. */
+typedef struct feature_span {
+	uint64_t offset;
+	uint32_t length;
+	uint32_t has_id;
+	uint64_t id_hash; /* xxh3 of the id's JSON text: a feature of the working file with
+			   * the same hash is only a candidate, whose value is compared */
+} feature_span;
+
+typedef struct span_layer {
+	feature_span *items;
+	size_t n, alloc;
+	uint32_t *table;  /* open addressing on id_hash: index+1 into items, 0 = empty */
+	size_t table_size;
+} span_layer;
+
+typedef struct span_doc {
+	span_layer *layers;
+	size_t nlayers;
+} span_doc;
+
+static void span_doc_clear(span_doc *d)
+{
+	for (size_t i = 0; i < d->nlayers; i++) {
+		free(d->layers[i].items);
+		free(d->layers[i].table);
+	}
+	free(d->layers);
+	memset(d, 0, sizeof(*d));
+}
+
+/* on_feature: keeps the feature's span. */
+static int collect_span(void *data, umap_doc *doc, size_t layer, umap_feature *f)
+{
+	span_doc *d = data;
+	(void)doc;
+	if (layer >= d->nlayers) {
+		span_layer *more = realloc(d->layers, (layer + 1) * sizeof(*more));
+		if (!more)
+			return oom();
+		memset(more + d->nlayers, 0, (layer + 1 - d->nlayers) * sizeof(*more));
+		d->layers = more;
+		d->nlayers = layer + 1;
+	}
+	span_layer *l = &d->layers[layer];
+	if (f->length > UINT32_MAX || l->n >= UINT32_MAX / 2)
+		return umap_error_set(UMAP_ELIMIT, "%s: a feature of 4 GB or a layer of 2 billion",
+				      doc->source_name);
+	if (l->n == l->alloc) {
+		size_t alloc = l->alloc ? l->alloc * 2 : 1024;
+		feature_span *more = realloc(l->items, alloc * sizeof(*more));
+		if (!more)
+			return oom();
+		l->items = more;
+		l->alloc = alloc;
+	}
+	feature_span *sp = &l->items[l->n++];
+	sp->offset = f->offset;
+	sp->length = (uint32_t)f->length;
+	sp->has_id = f->id != NULL;
+	sp->id_hash = f->id ? XXH3_64bits(f->id, strlen(f->id)) : 0;
+	return 0;
+}
+
+/* The id table of each layer; the first of features with the same id hash is found. */
+static int span_doc_index(span_doc *d)
+{
+	for (size_t i = 0; i < d->nlayers; i++) {
+		span_layer *l = &d->layers[i];
+		size_t size = 64;
+		while (size < 2 * l->n)
+			size *= 2;
+		if (!(l->table = calloc(size, sizeof(*l->table))))
+			return oom();
+		l->table_size = size;
+		for (size_t j = 0; j < l->n; j++) {
+			if (!l->items[j].has_id)
+				continue;
+			size_t slot = (size_t)l->items[j].id_hash & (size - 1);
+			int seen = 0;
+			while (l->table[slot] && !seen) {
+				seen = l->items[l->table[slot] - 1].id_hash == l->items[j].id_hash;
+				slot = (slot + 1) & (size - 1);
+			}
+			if (!seen)
+				l->table[slot] = (uint32_t)(j + 1);
+		}
+	}
+	return 0;
+}
+
+static const feature_span *span_find(const span_doc *d, size_t layer, uint64_t id_hash)
+{
+	if (layer >= d->nlayers || !d->layers[layer].table_size)
+		return NULL;
+	const span_layer *l = &d->layers[layer];
+	size_t mask = l->table_size - 1;
+	for (size_t slot = (size_t)id_hash & mask; l->table[slot]; slot = (slot + 1) & mask)
+		if (l->items[l->table[slot] - 1].id_hash == id_hash)
+			return &l->items[l->table[slot] - 1];
+	return NULL;
+}
+
 typedef struct spelled {
 	umap_doc *rev, *work;
+	const span_doc *rev_spans;  /* streamed documents: their features' spans (else NULL: */
+	const span_doc *work_spans; /* their features are in their layers) */
 	size_t *in_work;         /* rev layer i is work's layer in_work[i] (SIZE_MAX: none) */
 	umap_layout feature_layout;
 	umap_buf canonical;
@@ -934,34 +1048,71 @@ static int spelled_drain(spelled *s, umap_buf *out, int last)
 	return rc;
 }
 
+/* The working file's feature with the id of the revision's feature (rev layer `layer`),
+ * as a span of its bytes: 1 when there is one. */
+static int work_feature(spelled *s, size_t layer, const umap_feature *f, const feature_span *fs,
+			size_t *offset, size_t *length)
+{
+	size_t wl = s->in_work[layer];
+	if (wl == SIZE_MAX)
+		return 0;
+	if (s->work_spans) {
+		const feature_span *g = fs->has_id ? span_find(s->work_spans, wl, fs->id_hash) : NULL;
+		if (!g)
+			return 0;
+		*offset = g->offset;
+		*length = g->length;
+		return 1;
+	}
+	if (!f->id)
+		return 0;
+	umap_layer *w = &s->work->layers[wl];
+	long j = umap_layer_find(s->work, w, f->id);
+	if (j < 0)
+		return 0;
+	*offset = w->features[j].offset;
+	*length = w->features[j].length;
+	return 1;
+}
+
 static int put_spelled_feature(void *data, umap_buf *out, size_t layer, size_t index, size_t depth)
 {
 	spelled *s = data;
-	const umap_feature *f = &s->rev->layers[layer].features[index];
-	const char *bytes = s->rev->data + f->offset;
-	size_t length = f->length;
-	size_t wl = s->in_work[layer];
-	if (wl != SIZE_MAX && f->id) {
-		umap_layer *w = &s->work->layers[wl];
-		long j = umap_layer_find(s->work, w, f->id);
-		const umap_feature *g = j >= 0 ? &w->features[j] : NULL;
-		const char *wb = g ? s->work->data + g->offset : NULL;
+	const umap_feature *f = NULL;
+	const feature_span *fs = NULL;
+	size_t offset, length;
+	if (s->rev_spans) {
+		if (layer >= s->rev_spans->nlayers || index >= s->rev_spans->layers[layer].n)
+			return umap_error_set(UMAP_ECORRUPT, "a layer lost features");
+		fs = &s->rev_spans->layers[layer].items[index];
+		offset = fs->offset;
+		length = fs->length;
+	} else {
+		f = &s->rev->layers[layer].features[index];
+		offset = f->offset;
+		length = f->length;
+	}
+	const char *bytes = s->rev->data + offset;
+	size_t woffset, wlength;
+	if (work_feature(s, layer, f, fs, &woffset, &wlength)) {
+		const char *wb = s->work->data + woffset;
 		umap_buf_clear(&s->canonical);
 		/* the same bytes (a compact file) need no canonical form to be the same */
-		if (g && g->length &&
-		    ((g->length == length && !memcmp(wb, bytes, length)) ||
-		     (umap_repo_canonical_fast(&s->canonical, wb, g->length) &&
+		if (wlength &&
+		    ((wlength == length && !memcmp(wb, bytes, length)) ||
+		     (umap_repo_canonical_fast(&s->canonical, wb, wlength) &&
 		      s->canonical.len == length && !memcmp(s->canonical.ptr, bytes, length)))) {
-			bytes = s->work->data + g->offset;
-			length = g->length;
+			bytes = wb;
+			length = wlength;
 			s->taken++;
 		}
 		/* the working file is visited in the revision's order, mostly its own: its
 		 * pages behind are given back, as the streaming read gave them back */
-		if (g)
-			umap_doc_drop_behind(s->work, g->offset);
+		umap_doc_drop_behind(s->work, woffset);
 	}
-	int as_is = bytes != s->rev->data + f->offset && s->copy_as_is &&
+	/* and the revision's copy, read once in order, is given back behind it */
+	umap_doc_drop_behind(s->rev, offset);
+	int as_is = bytes != s->rev->data + offset && s->copy_as_is &&
 		    !memchr(bytes, '\n', length);
 	int rc = !as_is ? umap_json_relayout_at(out, bytes, length, &s->feature_layout, depth)
 			: umap_buf_put(out, bytes, length) ? UMAP_ENOMEM : 0;
@@ -982,9 +1133,14 @@ static umap_doc *working_copy(const char *path)
 	return work;
 }
 
-static int write_spelled(umap_json_sink sink, void *ctx, umap_doc *rev, umap_doc *work)
+/* `rev` written over `work`; rev_spans and work_spans: their features' spans when they
+ * were streamed (NULL: in their layers). */
+static int write_spelled(umap_json_sink sink, void *ctx, umap_doc *rev, umap_doc *work,
+			 const span_doc *rev_spans, const span_doc *work_spans)
 {
-	spelled s = { rev, work, NULL, rev->layout, UMAP_BUF_INIT, sink, ctx, 0, 0 };
+	spelled s = { rev, work, rev_spans, work_spans, NULL, rev->layout, UMAP_BUF_INIT,
+		      sink, ctx, 0, 0 };
+	size_t *counts = NULL;
 	if (rev->layout.lines || !rev->layout.indent)
 		s.feature_layout = (umap_layout){ 0, rev->layout.spaced, 0, 0, rev->layout.ascii, 0, 0 };
 	s.copy_as_is = umap_doc_bytes_in_layout(work) && !s.feature_layout.indent &&
@@ -998,9 +1154,13 @@ static int write_spelled(umap_json_sink sink, void *ctx, umap_doc *rev, umap_doc
 		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 	for (size_t i = 0; !rc && i < rev->nlayers; i++)
 		s.in_work[i] = match[i] >= 0 ? (size_t)match[i] : SIZE_MAX;
+	if (!rc && rev_spans && !(counts = calloc(rev->nlayers + 1, sizeof(*counts))))
+		rc = oom();
+	for (size_t i = 0; !rc && counts && i < rev->nlayers; i++)
+		counts[i] = i < rev_spans->nlayers ? rev_spans->layers[i].n : 0;
 	/* its members' bytes only where they are laid out as the copy will be */
 	if (!rc)
-		rc = umap_doc_write_framed(&out, rev, &rev->layout, NULL, put_spelled_feature, &s,
+		rc = umap_doc_write_framed(&out, rev, &rev->layout, counts, put_spelled_feature, &s,
 					   umap_doc_bytes_in_layout(work) &&
 							   work->layout.indent == rev->layout.indent &&
 							   work->layout.spaced == rev->layout.spaced
@@ -1010,6 +1170,7 @@ static int write_spelled(umap_json_sink sink, void *ctx, umap_doc *rev, umap_doc
 	if (!rc)
 		rc = spelled_drain(&s, &out, 1);
 	free(match);
+	free(counts);
 	free(s.in_work);
 	umap_buf_dispose(&out);
 	umap_buf_dispose(&s.canonical);
@@ -1022,7 +1183,7 @@ int umap_repo_file_text(umap_json_sink sink, void *ctx, umap_doc *doc, const cha
 	 * taken from the working file) */
 	umap_doc *work = doc->data && !doc->layout.seq ? working_copy(work_path) : NULL;
 	if (work) {
-		int rc = write_spelled(sink, ctx, doc, work);
+		int rc = write_spelled(sink, ctx, doc, work, NULL, NULL);
 		umap_doc_free(work);
 		if (rc && rc != UMAP_ENOMEM && rc != UMAP_EIO)
 			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of %s: ", doc->source_name);
@@ -1091,6 +1252,53 @@ static int export_to_atomic(void *ctx, const char *data, size_t len)
 	return umap_atomic_file_write(ctx, data, len);
 }
 
+/* umap_repo_export over the working file at `abs`: the revision's assembled text (*mapped,
+ * which it takes, else `text`) and the working file are both read a feature at a time,
+ * keeping their features' spans (umap_doc options on_feature), and written as
+ * umap_repo_file_text writes a revision's copy over a working file, each feature's bytes
+ * read by span from the mappings. *done is 0 when the working file cannot be read (the
+ * copy is then written as it is, as umap_repo_file_text does). */
+static int export_spelled(int *done, umap_json_sink sink, void *ctx, const manifest_file *mf,
+			  char **mapped, size_t mapped_len, umap_buf *text, const char *abs)
+{
+	span_doc work_spans = { NULL, 0 }, rev_spans = { NULL, 0 };
+	umap_doc *work = NULL, *rev = NULL;
+	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+	opts.allow_duplicate_ids = 1;
+	opts.on_feature = collect_span;
+	opts.on_feature_data = &work_spans;
+	*done = 0;
+	if (umap_doc_open(&work, abs, &opts)) {
+		umap_error_clear();
+		span_doc_clear(&work_spans);
+		return 0;
+	}
+	int rc = span_doc_index(&work_spans);
+	opts.allow_duplicate_ids = 0;
+	opts.on_feature_data = &rev_spans;
+	if (!rc) {
+		rc = *mapped ? umap_doc_from_mapping(&rev, *mapped, mapped_len, mf->path, &opts)
+			     : umap_doc_from_buffer(&rev, text->ptr ? text->ptr : "", text->len,
+						    mf->path, &opts);
+		*mapped = NULL; /* the document's now, or unmapped */
+		if (rc && rc != UMAP_ENOMEM)
+			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of ");
+	}
+	if (!rc)
+		rc = revision_doc_bind(rev, mf, 0);
+	if (!rc) {
+		rc = write_spelled(sink, ctx, rev, work, &rev_spans, &work_spans);
+		if (rc && rc != UMAP_ENOMEM && rc != UMAP_EIO)
+			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of %s: ", mf->path);
+	}
+	*done = !rc;
+	umap_doc_free(rev);
+	umap_doc_free(work);
+	span_doc_clear(&rev_spans);
+	span_doc_clear(&work_spans);
+	return rc;
+}
+
 /* umap_repo_export, keeping the blob ids of each layer's features in order (mf->nlayers
  * arrays, each ending with a zero id) in *blobs_out when it is not NULL. */
 static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
@@ -1109,10 +1317,11 @@ static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
 	/* a working file there lends its spellings to the features it holds unchanged */
 	if (!rc && umap_repo_abspath(&abs, repo, path))
 		umap_error_clear();
-	int from_text = mf->layout && (!abs || access(abs, R_OK));
+	int has_work = abs && !access(abs, R_OK);
 	/* a recorded layout is laid out from the text alone, which need not stay in memory:
 	 * it is assembled in a temporary file and read back through a mapping whose pages are
 	 * given back behind the reader (1M features: 269 MB of text) */
+	int from_text = mf->layout != NULL;
 	if (!rc && from_text && spill_open(repo))
 		umap_error_clear(); /* a read-only repository: in memory then */
 	repo->spill_blobs = blobs_out != NULL;
@@ -1139,14 +1348,20 @@ static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
 		recorded = read;
 		umap_layout_from_json(&recorded, mf->layout);
 	}
-	if (!rc && from_text) {
+	/* (a stream is written as its records are laid out: its spellings are not taken from
+	 * the working file, as umap_repo_file_text does not) */
+	int written = 0;
+	if (!rc && from_text && has_work && !recorded.seq)
+		rc = export_spelled(&written, sink, ctx, mf, &mapped, mapped_len, &text, abs);
+	if (!rc && from_text && !written) {
+		data = mapped ? mapped : text.ptr ? text.ptr : "";
 		/* what umap_doc_write(UMAP_DOC_AS_READ) of the revision's copy does (its compact
 		 * text laid out anew), from the assembled text, without a document of it */
 		rc = mapped ? umap_json_relayout_mapped_to(sink, ctx, data, len, &recorded)
 			    : umap_json_relayout_to(sink, ctx, data, len, &recorded);
 		if (rc && rc != UMAP_ENOMEM && rc != UMAP_EIO)
 			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of %s: ", path);
-	} else if (!rc) {
+	} else if (!rc && !from_text) {
 		umap_repo_file one;
 		memset(&one, 0, sizeof(one));
 		rc = file_doc(&one, &text, blobs, mf, 0);
