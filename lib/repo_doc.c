@@ -1340,6 +1340,10 @@ static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
 			madvise(mapped, mapped_len, MADV_SEQUENTIAL);
 	}
 	spill_close(repo);
+	/* the revision is read: what libgit2 keeps mapped of its pack (1M features: 24 MB of
+	 * index and 24 of windows) is given back before the text is written */
+	if (mapped && umap_store_release_packs(&repo->store))
+		umap_error_clear(); /* kept mapped, then */
 	const char *data = mapped ? mapped : text.ptr ? text.ptr : "";
 	size_t len = mapped ? mapped_len : text.len;
 	umap_layout read, recorded;
