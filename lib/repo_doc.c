@@ -383,14 +383,12 @@ void umap_paths_free(char **paths, size_t n)
 
 /* ---- Reading revisions ------------------------------------------------------------------ */
 
-/* A layer's feature blobs by entry name, 32 bytes a feature plus its name in one arena
- * (1M features: 38 MB, where a strdup per name and a pointer took 64). */
-/* A layer's feature blobs by entry name, 32 bytes a feature plus its name in one arena and
- * 8 bytes of hash table (1M features: 46 MB, where a strdup per name and a pointer took 64).
- * Looked up through the table: one cache miss, where a binary search of 1M took twenty
- * (and its sort a twentieth of an export). */
+/* A layer's feature blobs by entry name, 24 bytes a feature plus its name in one arena and
+ * 8 bytes of hash table (1M features: 40 MB, where a strdup per name and a pointer took 64).
+ * Looked up through the table: a cache miss or two, where a binary search of 1M took twenty
+ * (and its sort a twentieth of an export). The table keeps no hash: a probe compares the
+ * name, which at half load is one or two probes. */
 typedef struct named_blob {
-	uint64_t key;     /* xxh3 of the name, compared before the name */
 	uint32_t name_at; /* in the list's names */
 	git_oid id;
 } named_blob;
@@ -399,7 +397,7 @@ typedef struct blob_list {
 	named_blob *items;
 	size_t n, alloc;
 	umap_buf names;
-	uint32_t *table; /* open addressing on key: index+1 into items, 0 = empty */
+	uint32_t *table; /* open addressing on xxh3 of the name: index+1 into items, 0 = empty */
 	size_t table_size;
 } blob_list;
 
@@ -421,7 +419,6 @@ static int collect_blob(void *ctx, const char *name, const git_oid *blob)
 	item->name_at = (uint32_t)list->names.len;
 	if (umap_buf_put(&list->names, name, len + 1))
 		return oom();
-	item->key = XXH3_64bits(name, len);
 	git_oid_cpy(&item->id, blob);
 	list->n++;
 	return 0;
@@ -438,7 +435,8 @@ static int blob_list_index(blob_list *list)
 		return oom();
 	list->table_size = size;
 	for (size_t i = 0; i < list->n; i++) {
-		size_t slot = (size_t)list->items[i].key & (size - 1);
+		const char *name = list->names.ptr + list->items[i].name_at;
+		size_t slot = (size_t)XXH3_64bits(name, strlen(name)) & (size - 1);
 		while (list->table[slot])
 			slot = (slot + 1) & (size - 1);
 		list->table[slot] = (uint32_t)(i + 1);
@@ -450,11 +448,11 @@ static const named_blob *blob_list_find(const blob_list *list, const char *name,
 {
 	if (!list->table_size)
 		return NULL;
-	uint64_t key = XXH3_64bits(name, len);
 	size_t mask = list->table_size - 1;
-	for (size_t slot = (size_t)key & mask; list->table[slot]; slot = (slot + 1) & mask) {
+	for (size_t slot = (size_t)XXH3_64bits(name, len) & mask; list->table[slot];
+	     slot = (slot + 1) & mask) {
 		const named_blob *m = &list->items[list->table[slot] - 1];
-		if (m->key == key && !strcmp(list->names.ptr + m->name_at, name))
+		if (!strcmp(list->names.ptr + m->name_at, name))
 			return m;
 	}
 	return NULL;
@@ -1252,6 +1250,8 @@ static int export_to_atomic(void *ctx, const char *data, size_t len)
 	return umap_atomic_file_write(ctx, data, len);
 }
 
+#define EXPORT_WINDOW ((size_t)4 << 20)
+
 /* umap_repo_export over the working file at `abs`: the revision's assembled text (*mapped,
  * which it takes, else `text`) and the working file are both read a feature at a time,
  * keeping their features' spans (umap_doc options on_feature), and written as
@@ -1325,8 +1325,17 @@ static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
 	if (!rc && from_text && spill_open(repo))
 		umap_error_clear(); /* a read-only repository: in memory then */
 	repo->spill_blobs = blobs_out != NULL;
+	/* the walk reads the layer's blobs in pack order, each whole or a delta on the layer's
+	 * dictionary or on a blob just before it: two windows of 4 MB hold what it needs
+	 * (1M features: 16 MB less resident than repo.c's 8 MB windows, 24 MB at most) */
+	if (repo->spill_fd >= 0) {
+		git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, EXPORT_WINDOW);
+		git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, 2 * EXPORT_WINDOW);
+	}
 	if (!rc)
 		rc = assemble_file(&text, &blobs, repo, tree, mf);
+	if (repo->spill_fd >= 0)
+		umap_repo_default_pack_windows();
 	if (!rc && repo->spilled) {
 		rc = spill_text(repo, &text);
 		mapped_len = (size_t)repo->spilled;

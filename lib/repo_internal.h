@@ -87,4 +87,8 @@ void umap_repo_cache_disable(umap_repo *repo, int disabled);
  * bytes are (umap_doc_open checked). */
 int umap_repo_canonical_fast(umap_buf *out, const char *data, size_t len);
 
+/* libgit2's pack windows as repo.c sets them up (8 MB, at most 24 MB mapped), after a
+ * walk that narrowed them (git_libgit2_opts: process-wide). */
+void umap_repo_default_pack_windows(void);
+
 #endif
