@@ -85,7 +85,7 @@ static int repo_new(umap_repo **out, const char *workdir)
 	umap_repo *repo = calloc(1, sizeof(*repo));
 	umap_buf gitdir = UMAP_BUF_INIT;
 	if (repo)
-		repo->spill_fd = -1;
+		repo->spill_fd = repo->ids_fd = -1;
 	if (!repo || !(repo->workdir = strdup(workdir)) ||
 	    umap_buf_printf(&gitdir, "%s/" UMAP_REPO_DIR, workdir)) {
 		umap_repo_free(repo);

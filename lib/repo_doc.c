@@ -488,6 +488,7 @@ typedef struct order_reader {
 	size_t count;
 	umap_buf id, name;
 	const char *layer_id;
+	int spill_ids;       /* blob ids go to repo->ids_fd rather than blobs */
 } order_reader;
 
 static int put_record(record_out *out, const char *json, size_t len)
@@ -504,13 +505,13 @@ static int put_record(record_out *out, const char *json, size_t len)
 
 #define SPILL_AT ((size_t)1 << 20)
 
-/* umap_repo_export: the text assembled so far to the spill file (see struct umap_repo). */
-static int spill_text(umap_repo *repo, umap_buf *text)
+/* umap_repo_export: `buf` to one of its temporary files (see struct umap_repo), emptied. */
+static int spill_buf(umap_repo *repo, int fd, umap_buf *buf, uint64_t *written)
 {
-	const char *p = text->ptr;
-	size_t left = text->len;
+	const char *p = buf->ptr;
+	size_t left = buf->len;
 	while (left) {
-		ssize_t n = write(repo->spill_fd, p, left);
+		ssize_t n = write(fd, p, left);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -518,10 +519,25 @@ static int spill_text(umap_repo *repo, umap_buf *text)
 						    repo->gitdir);
 		p += n;
 		left -= (size_t)n;
-		repo->spilled += (uint64_t)n;
+		*written += (uint64_t)n;
 	}
-	umap_buf_clear(text);
+	umap_buf_clear(buf);
 	return 0;
+}
+
+/* The text assembled so far to the spill file. */
+static int spill_text(umap_repo *repo, umap_buf *text)
+{
+	return spill_buf(repo, repo->spill_fd, text, &repo->spilled);
+}
+
+/* A feature's blob id (a zero id ends a layer) to the ids file. */
+static int spill_id(umap_repo *repo, const git_oid *id)
+{
+	if (umap_buf_put(&repo->ids, (const char *)id->id, sizeof(id->id)))
+		return oom();
+	return repo->ids.len >= SPILL_AT ? spill_buf(repo, repo->ids_fd, &repo->ids, &repo->ids_spilled)
+					 : 0;
 }
 
 static int read_one_feature(void *ctx, const char *id, size_t len)
@@ -555,6 +571,8 @@ static int read_one_feature(void *ctx, const char *id, size_t len)
 	umap_obj_release(&obj);
 	if (r->blobs)
 		git_oid_cpy(&r->blobs[r->count], &found->id);
+	else if (r->spill_ids && !rc)
+		rc = spill_id(r->repo, &found->id);
 	r->count++;
 	if (!rc && r->repo->spill_fd >= 0 && r->text->len >= SPILL_AT)
 		rc = spill_text(r->repo, r->text);
@@ -644,11 +662,14 @@ static int read_layer(umap_repo *repo, umap_buf *text, const git_oid *layers_tre
 		if (!rc)
 			rc = blob_list_index(&features);
 	}
-	/* an export without a document (spilled text) needs no blob ids */
-	int keep_blobs = repo->spill_fd < 0 || repo->spill_blobs;
+	/* an export without a document (spilled text) needs no blob ids; checkout's are
+	 * spilled beside its text when they can be */
+	int spill_ids = repo->spill_fd >= 0 && repo->spill_blobs && repo->ids_fd >= 0;
+	int keep_blobs = repo->spill_fd < 0 || (repo->spill_blobs && !spill_ids);
 	git_oid *blobs = keep_blobs ? calloc(features.n + 1, sizeof(*blobs)) : NULL;
 	if (!rc && keep_blobs && !blobs)
 		rc = oom();
+
 	/* the layer object, its members in the order they were read */
 	const char *options_key = umap_options_key(json_string_value(json_object_get(meta, "options_key")));
 	json_t *members = json_object_get(meta, "members"), *keys = json_object_get(meta, "keys");
@@ -689,18 +710,28 @@ static int read_layer(umap_repo *repo, umap_buf *text, const git_oid *layers_tre
 					break;
 				}
 				first = 0;
+				/* the layer's ids, then a zero id, before its children's */
+				if (spill_ids)
+					repo->ids_at[index] = (repo->ids_spilled + repo->ids.len) /
+							      sizeof(git_oid);
 				if (has_features) {
 					reader.repo = repo;
 					reader.text = text;
 					reader.records = records;
 					reader.features = &features;
 					reader.blobs = blobs;
+					reader.spill_ids = spill_ids;
 					reader.layer_id = layer_id;
 					rc = umap_store_order_each(s, &order_id, read_one_feature, &reader);
 					if (!rc && reader.count != features.n)
 						rc = umap_error_set(UMAP_ECORRUPT,
 								    "layer %s: %zu features but %zu in the order",
 								    layer_id, features.n, reader.count);
+				}
+				if (!rc && spill_ids) {
+					git_oid zero;
+					memset(&zero, 0, sizeof(zero));
+					rc = spill_id(repo, &zero);
 				}
 				if (!rc && umap_buf_putc(text, ']'))
 					rc = oom();
@@ -1222,9 +1253,10 @@ static int manifest_entry(manifest *m, manifest_file **mf, umap_repo *repo, cons
 
 /* The file umap_repo_export assembles a revision's text in (see struct umap_repo),
  * unlinked at once: nothing is left behind, whatever happens. */
-static int spill_open(umap_repo *repo)
+static int temp_open(int *fd_out, umap_repo *repo)
 {
 	umap_buf path = UMAP_BUF_INIT;
+	*fd_out = -1;
 	if (umap_buf_printf(&path, "%s/umapsync-export-XXXXXX", repo->gitdir))
 		return oom();
 	int fd = mkstemp(path.ptr);
@@ -1233,9 +1265,26 @@ static int spill_open(umap_repo *repo)
 	if (fd >= 0)
 		unlink(path.ptr);
 	umap_buf_dispose(&path);
-	repo->spill_fd = fd;
-	repo->spilled = 0;
+	*fd_out = fd;
 	return rc;
+}
+
+static int spill_open(umap_repo *repo)
+{
+	repo->spilled = 0;
+	return temp_open(&repo->spill_fd, repo);
+}
+
+/* The file checkout's blob ids go to, beside the text's, for `nlayers` layers. */
+static int ids_open(umap_repo *repo, size_t nlayers)
+{
+	repo->ids_spilled = 0;
+	umap_buf_clear(&repo->ids);
+	if (!(repo->ids_at = malloc((nlayers + 1) * sizeof(*repo->ids_at))))
+		return oom();
+	for (size_t l = 0; l <= nlayers; l++)
+		repo->ids_at[l] = UINT64_MAX;
+	return temp_open(&repo->ids_fd, repo);
 }
 
 static void spill_close(umap_repo *repo)
@@ -1243,6 +1292,59 @@ static void spill_close(umap_repo *repo)
 	if (repo->spill_fd >= 0)
 		close(repo->spill_fd);
 	repo->spill_fd = -1;
+	if (repo->ids_fd >= 0)
+		close(repo->ids_fd);
+	repo->ids_fd = -1;
+	free(repo->ids_at);
+	repo->ids_at = NULL;
+	umap_buf_dispose(&repo->ids);
+}
+
+/* A revision's blob ids, each layer's in order and ending with a zero id: arrays in
+ * memory, or pointers into the mapping of the ids file (checkout, 20 bytes a feature that
+ * stay on disk until read). */
+typedef struct revision_ids {
+	git_oid **layers;
+	size_t nlayers;
+	void *map;
+	size_t map_len;
+} revision_ids;
+
+static void revision_ids_clear(revision_ids *ids)
+{
+	for (size_t l = 0; !ids->map && ids->layers && l < ids->nlayers; l++)
+		free(ids->layers[l]);
+	free(ids->layers);
+	if (ids->map)
+		munmap(ids->map, ids->map_len);
+	memset(ids, 0, sizeof(*ids));
+}
+
+/* The ids spilled while a revision of `nlayers` layers was assembled, mapped. */
+static int ids_map(revision_ids *out, umap_repo *repo, size_t nlayers)
+{
+	memset(out, 0, sizeof(*out));
+	int rc = spill_buf(repo, repo->ids_fd, &repo->ids, &repo->ids_spilled);
+	if (!rc && !(out->layers = calloc(nlayers + 1, sizeof(*out->layers))))
+		rc = oom();
+	out->nlayers = nlayers;
+	if (!rc && repo->ids_spilled) {
+		out->map_len = (size_t)repo->ids_spilled;
+		out->map = mmap(NULL, out->map_len, PROT_READ, MAP_PRIVATE, repo->ids_fd, 0);
+		if (out->map == MAP_FAILED) {
+			out->map = NULL;
+			rc = umap_error_set_errno(UMAP_EIO, "cannot map a temporary file in %s",
+						  repo->gitdir);
+		} else {
+			madvise(out->map, out->map_len, MADV_SEQUENTIAL);
+		}
+	}
+	for (size_t l = 0; !rc && out->map && l < nlayers; l++)
+		if (repo->ids_at[l] < out->map_len / sizeof(git_oid))
+			out->layers[l] = (git_oid *)out->map + repo->ids_at[l];
+	if (rc)
+		revision_ids_clear(out);
+	return rc;
 }
 
 static int export_to_atomic(void *ctx, const char *data, size_t len)
@@ -1302,7 +1404,7 @@ static int export_spelled(int *done, umap_json_sink sink, void *ctx, const manif
 /* umap_repo_export, keeping the blob ids of each layer's features in order (mf->nlayers
  * arrays, each ending with a zero id) in *blobs_out when it is not NULL. */
 static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
-		       umap_json_sink sink, void *ctx, git_oid ***blobs_out, size_t *nlayers)
+		       umap_json_sink sink, void *ctx, revision_ids *ids_out)
 {
 	manifest m;
 	manifest_file *mf;
@@ -1324,7 +1426,17 @@ static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
 	int from_text = mf->layout != NULL;
 	if (!rc && from_text && spill_open(repo))
 		umap_error_clear(); /* a read-only repository: in memory then */
-	repo->spill_blobs = blobs_out != NULL;
+	repo->spill_blobs = ids_out != NULL;
+	if (!rc && ids_out && repo->spill_fd >= 0 && ids_open(repo, mf->nlayers)) {
+		umap_error_clear(); /* in memory then */
+		if (repo->ids_fd >= 0)
+			close(repo->ids_fd);
+		repo->ids_fd = -1;
+	}
+	int ids_spilled = repo->ids_fd >= 0;
+	revision_ids ids = { NULL, 0, NULL, 0 };
+	if (ids_out)
+		memset(ids_out, 0, sizeof(*ids_out));
 	/* the walk reads the layer's blobs in pack order, each whole or a delta on the layer's
 	 * dictionary or on a blob just before it: two windows of 4 MB hold what it needs
 	 * (1M features: 16 MB less resident than repo.c's 8 MB windows, 24 MB at most) */
@@ -1348,6 +1460,8 @@ static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
 		else
 			madvise(mapped, mapped_len, MADV_SEQUENTIAL);
 	}
+	if (!rc && ids_spilled)
+		rc = ids_map(&ids, repo, mf->nlayers);
 	spill_close(repo);
 	/* the revision is read: what libgit2 keeps mapped of its pack (1M features: 24 MB of
 	 * index and 24 of windows) is given back before the text is written */
@@ -1386,11 +1500,16 @@ static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
 	free(abs);
 	if (mapped)
 		munmap(mapped, mapped_len);
-	if (!rc && blobs_out) {
-		*blobs_out = blobs;
-		*nlayers = mf->nlayers;
+	if (!rc && ids_out && !ids_spilled) {
+		ids.layers = blobs;
+		ids.nlayers = mf->nlayers;
 		blobs = NULL;
 	}
+	if (!rc && ids_out) {
+		*ids_out = ids;
+		memset(&ids, 0, sizeof(ids));
+	}
+	revision_ids_clear(&ids);
 	for (size_t l = 0; blobs && l < mf->nlayers; l++)
 		free(blobs[l]);
 	free(blobs);
@@ -1402,7 +1521,7 @@ static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
 int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
 		     umap_json_sink sink, void *ctx)
 {
-	return export_file(repo, tree, path, sink, ctx, NULL, NULL);
+	return export_file(repo, tree, path, sink, ctx, NULL);
 }
 
 /* A map's layers nest (and their features may come after their children's in its text):
@@ -2532,7 +2651,7 @@ typedef struct seed_state {
 static int seed_feature(void *data, umap_doc *doc, size_t layer, umap_feature *f)
 {
 	seed_state *st = data;
-	if (layer >= st->nlayers || st->ended[layer] || !f->length)
+	if (layer >= st->nlayers || !st->blobs[layer] || st->ended[layer] || !f->length)
 		return 0;
 	const git_oid *blob = &st->blobs[layer][st->next[layer]++];
 	if (git_oid_is_zero(blob)) {
@@ -2551,11 +2670,10 @@ static int seed_feature(void *data, umap_doc *doc, size_t layer, umap_feature *f
 int umap_repo_export_file(umap_repo *repo, const git_oid *tree, const char *path,
 			  umap_atomic_file *file)
 {
-	git_oid **blobs = NULL;
-	size_t nlayers = 0;
-	int rc = export_file(repo, tree, path, export_to_atomic, file, &blobs, &nlayers);
-	seed_state st = { repo, blobs, nlayers, calloc(nlayers + 1, sizeof(size_t)),
-			  calloc(nlayers + 1, 1) };
+	revision_ids ids = { NULL, 0, NULL, 0 };
+	int rc = export_file(repo, tree, path, export_to_atomic, file, &ids);
+	seed_state st = { repo, ids.layers, ids.nlayers, calloc(ids.nlayers + 1, sizeof(size_t)),
+			  calloc(ids.nlayers + 1, 1) };
 	if (!rc && (!st.next || !st.ended))
 		rc = oom();
 	if (!rc) {
@@ -2569,9 +2687,7 @@ int umap_repo_export_file(umap_repo *repo, const git_oid *tree, const char *path
 			umap_error_clear(); /* the cache is only a speed-up */
 		umap_doc_free(doc);
 	}
-	for (size_t l = 0; blobs && l < nlayers; l++)
-		free(blobs[l]);
-	free(blobs);
+	revision_ids_clear(&ids);
 	free(st.next);
 	free(st.ended);
 	return rc;

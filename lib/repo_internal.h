@@ -53,7 +53,12 @@ struct umap_repo {
 	int spill_fd;                  /* umap_repo_export: the assembled text goes to this
 					* unlinked file a megabyte at a time (-1: kept in memory) */
 	uint64_t spilled;              /* bytes written to it */
-	int spill_blobs;               /* and the blob ids of its features are kept */
+	int spill_blobs;               /* and the blob ids of its features are kept: */
+	int ids_fd;                    /* in this unlinked file, each layer's ids then a zero id
+					* (-1: in memory, an array a layer) */
+	umap_buf ids;                  /* ids not written to it yet */
+	uint64_t ids_spilled;          /* bytes written to it */
+	uint64_t *ids_at;              /* per layer of the file: where its ids start, in ids */
 	struct umap_progress progress; /* features put into a tree by umap_repo_build_tree */
 	uint64_t progress_done;
 };
