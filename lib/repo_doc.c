@@ -949,13 +949,13 @@ int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tre
  * Equal canonical forms are equal blobs: this picks a spelling, never a value. */
 #define SPELLED_CHUNK ((size_t)1 << 20)
 
-/* A streamed document's features kept as spans of its bytes, layer by layer (24 bytes a
+/* A streamed document's features kept as spans of its bytes, layer by layer (16 bytes a
  * feature, and for the working file 8 of hash table): what export and checkout keep of the
  * revision's copy and of the working file, whose bytes stay in their mappings. */
 typedef struct feature_span {
-	uint64_t offset;
-	uint32_t length;
-	uint32_t has_id;
+	uint32_t offset;      /* documents are at most 4 GiB (UMAP_JSON_DEFAULT_MAX_SIZE) */
+	uint32_t length : 31;
+	uint32_t has_id : 1;
 	uint64_t id_hash; /* xxh3 of the id's JSON text: a feature of the working file with
 			   * the same hash is only a candidate, whose value is compared */
 } feature_span;
@@ -986,7 +986,6 @@ static void span_doc_clear(span_doc *d)
 static int collect_span(void *data, umap_doc *doc, size_t layer, umap_feature *f)
 {
 	span_doc *d = data;
-	(void)doc;
 	if (layer >= d->nlayers) {
 		span_layer *more = realloc(d->layers, (layer + 1) * sizeof(*more));
 		if (!more)
@@ -996,8 +995,9 @@ static int collect_span(void *data, umap_doc *doc, size_t layer, umap_feature *f
 		d->nlayers = layer + 1;
 	}
 	span_layer *l = &d->layers[layer];
-	if (f->length > UINT32_MAX || l->n >= UINT32_MAX / 2)
-		return umap_error_set(UMAP_ELIMIT, "%s: a feature of 4 GB or a layer of 2 billion",
+	if (f->offset > UINT32_MAX || f->length > INT32_MAX || l->n >= UINT32_MAX / 2)
+		return umap_error_set(UMAP_ELIMIT,
+				      "%s: a feature past 4 GB or of 2 GB, or a layer of 2 billion",
 				      doc->source_name);
 	if (l->n == l->alloc) {
 		size_t alloc = l->alloc ? l->alloc * 2 : 1024;
@@ -1008,8 +1008,8 @@ static int collect_span(void *data, umap_doc *doc, size_t layer, umap_feature *f
 		l->alloc = alloc;
 	}
 	feature_span *sp = &l->items[l->n++];
-	sp->offset = f->offset;
-	sp->length = (uint32_t)f->length;
+	sp->offset = (uint32_t)f->offset;
+	sp->length = (uint32_t)f->length & INT32_MAX;
 	sp->has_id = f->id != NULL;
 	sp->id_hash = f->id ? XXH3_64bits(f->id, strlen(f->id)) : 0;
 	return 0;
