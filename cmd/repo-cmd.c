@@ -380,11 +380,6 @@ int path_list_contains(char **list, size_t n, const char *s)
 	return 0;
 }
 
-static int append_to_buf(void *ctx, const char *data, size_t len)
-{
-	return umap_buf_put(ctx, data, len) ? umap_error_set(UMAP_ENOMEM, "out of memory") : 0;
-}
-
 static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree,
 			int every_file);
 
@@ -398,6 +393,18 @@ void write_worktree_all(umap_repo *repo, const git_oid *old_tree, const git_oid 
 	write_files(repo, old_tree, new_tree, 1);
 }
 
+/* Removes the temporary files of files[0..n) (those not committed yet) and dies with the
+ * library's message, naming `path` when given. */
+static void abort_files_and_die(umap_atomic_file *files, size_t n, const char *path)
+{
+	for (size_t i = 0; i < n; i++)
+		if (files[i].pending)
+			umap_atomic_file_abort(&files[i]);
+	if (path)
+		die_lib("cannot write %s", path);
+	die_lib(NULL);
+}
+
 static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid *new_tree,
 			int every_file)
 {
@@ -406,58 +413,45 @@ static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid 
 	if (umap_repo_tracked(&old_paths, &nold, repo, old_tree) ||
 	    umap_repo_tracked(&new_paths, &nnew, repo, new_tree))
 		die_lib(NULL);
-	umap_snapshot *written = NULL;
-	if (umap_snapshot_new(&written))
-		die_lib(NULL);
-	/* every file is read and laid out first, then written: a revision that cannot be
-	 * read changes no file */
-	umap_buf *texts = calloc(nnew + 1, sizeof(*texts));
-	if (!texts)
+	/* every file is written to a temporary file beside it first, and they replace the
+	 * working files only once all are written: a revision that cannot be read changes no
+	 * file. Each is streamed from the revision (umap_repo_export_file), none held whole. */
+	umap_atomic_file *files = calloc(nnew + 1, sizeof(*files));
+	if (!files)
 		die("out of memory");
 	for (size_t i = 0; i < nnew; i++) {
 		int differs = 1;
+		files[i].fd = -1;
 		if (!every_file && old_tree &&
 		    umap_repo_file_differs(&differs, repo, old_tree, new_tree, new_paths[i]))
-			die_lib(NULL);
+			abort_files_and_die(files, i, NULL);
 		if (!differs)
-			continue;
-		umap_snapshot *one = NULL;
-		char *abs = NULL;
-		/* the file it replaces lends the spellings of the features it holds unchanged */
-		if (umap_repo_abspath(&abs, repo, new_paths[i]) ||
-		    umap_repo_read_tree(&one, repo, new_tree, new_paths[i]) ||
-		    umap_repo_file_text(append_to_buf, &texts[i], one->files[0].doc, abs))
-			die_lib(NULL);
-		free(abs);
-		if (!texts[i].ptr && umap_buf_puts(&texts[i], ""))
-			die("out of memory");
-		/* keep the document and its blob ids to seed the status cache */
-		if (umap_snapshot_add(written, new_paths[i], one->files[0].doc))
-			die_lib(NULL);
-		written->files[written->nfiles - 1].blobs = one->files[0].blobs;
-		one->files[0].doc = NULL;
-		one->files[0].blobs = NULL;
-		umap_snapshot_free(one);
-	}
-	for (size_t i = 0; i < nnew; i++) {
-		if (!texts[i].ptr)
 			continue;
 		char *abs = NULL;
 		if (umap_repo_abspath(&abs, repo, new_paths[i]))
-			die_lib(NULL);
+			abort_files_and_die(files, i, NULL);
 		char *slash = strrchr(abs, '/');
 		*slash = '\0';
 		if (umap_mkdir_p(abs, 0777))
-			die_lib(NULL);
+			abort_files_and_die(files, i, NULL);
 		*slash = '/';
-		if (umap_file_write_atomic(abs, texts[i].ptr, texts[i].len))
-			die_lib("cannot write %s", new_paths[i]);
-		if (umap_repo_index_record(repo, new_paths[i], NULL, new_tree))
-			umap_error_clear();
-		umap_buf_dispose(&texts[i]);
+		if (umap_atomic_file_open(&files[i], abs))
+			abort_files_and_die(files, i, new_paths[i]);
+		if (umap_repo_export_file(repo, new_tree, new_paths[i], &files[i]))
+			abort_files_and_die(files, i + 1, NULL);
+		if (umap_atomic_file_prepare(&files[i]))
+			abort_files_and_die(files, i + 1, new_paths[i]);
 		free(abs);
 	}
-	free(texts);
+	for (size_t i = 0; i < nnew; i++) {
+		if (!files[i].pending)
+			continue;
+		if (umap_atomic_file_commit(&files[i]))
+			abort_files_and_die(files, nnew, new_paths[i]);
+		if (umap_repo_index_record(repo, new_paths[i], NULL, new_tree))
+			umap_error_clear();
+	}
+	free(files);
 	for (size_t i = 0; i < nold; i++) {
 		if (path_list_contains(new_paths, nnew, old_paths[i]))
 			continue;
@@ -467,11 +461,10 @@ static void write_files(umap_repo *repo, const git_oid *old_tree, const git_oid 
 			die_errno("cannot remove %s", old_paths[i]);
 		free(abs);
 	}
-	if (!umap_repo_cache_worktree(repo, written))
-		umap_repo_cache_save(repo);
+	if (umap_repo_cache_save(repo))
+		umap_error_clear();
 	if (umap_repo_index_save(repo))
 		umap_error_clear();
-	umap_snapshot_free(written);
 	umap_paths_free(old_paths, nold);
 	umap_paths_free(new_paths, nnew);
 }

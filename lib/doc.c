@@ -63,6 +63,8 @@ typedef struct doc_priv {
 	span_list map_spans;
 	int spaced;           /* the source writes {"a": 1, "b": 2}: edited features follow suit */
 	int style_known;
+	size_t first_offset;  /* the span of the first feature read (streaming keeps none) */
+	size_t first_length;
 	/* features whose tree was edited in place (ids assigned): where their bytes were, so
 	 * that a write keeps the spelling of their numbers; in (layer, index) order */
 	struct edited_span { size_t layer, index, offset, length; } *edited;
@@ -1102,6 +1104,8 @@ static int read_features(reader *r, umap_layer *layer)
 		if (!priv->style_known) {
 			priv->style_known = 1;
 			priv->spaced = memmem(r->data + f->offset, f->length, "\": ", 3) != NULL;
+			priv->first_offset = f->offset;
+			priv->first_length = f->length;
 		}
 		if (priv->on_feature) {
 			rc = priv->on_feature(priv->on_feature_data, doc, layer_index_of(doc, layer), f);
@@ -1483,7 +1487,13 @@ static void detect_feature_lines(umap_doc *doc)
 			continue;
 		doc->layout.lines = !memchr(doc->data + f->offset, '\n', f->length);
 		doc->layout.spaced = doc->layout.lines && priv->spaced;
-		break;
+		priv->read_layout = doc->layout;
+		return;
+	}
+	/* streamed (no features kept): the first one read says it */
+	if (priv->on_feature && priv->first_length) {
+		doc->layout.lines = !memchr(doc->data + priv->first_offset, '\n', priv->first_length);
+		doc->layout.spaced = doc->layout.lines && priv->spaced;
 	}
 	priv->read_layout = doc->layout;
 }
@@ -1578,6 +1588,21 @@ int umap_doc_from_owned_buffer(umap_doc **out, char *data, size_t len, const cha
 	umap_doc *doc;
 	int rc = doc_alloc_owning(&doc, data, source_name, opts);
 	return rc ? rc : open_buffer(out, doc, data, len, opts);
+}
+
+int umap_doc_from_mapping(umap_doc **out, void *base, size_t len, const char *source_name,
+			  const umap_doc_options *opts)
+{
+	umap_doc *doc;
+	int rc = doc_alloc(&doc, UMAP_DOC_LAYER, source_name, opts);
+	if (rc) {
+		munmap(base, len);
+		return rc;
+	}
+	doc_priv *priv = priv_of(doc);
+	priv->map_base = base;
+	priv->map_len = len;
+	return open_buffer(out, doc, base, len, opts);
 }
 
 /* Maps the file at `path` into `doc`, or copies it when it cannot be mapped (stdin, pipes). */

@@ -225,6 +225,12 @@ int umap_doc_from_buffer(umap_doc **out, const char *data, size_t len, const cha
  * once on failure). For documents assembled in memory, such as a repository revision. */
 int umap_doc_from_owned_buffer(umap_doc **out, char *data, size_t len, const char *source_name,
 			       const umap_doc_options *opts);
+/* Same, taking a whole private read-only mapping of a file (munmap'd with the document, or
+ * at once on failure) whose pages behind a streaming reader, or behind
+ * umap_doc_drop_behind, are given back as those of an opened file are: a text too large to
+ * keep resident that is not at a path (an unlinked temporary file). */
+int umap_doc_from_mapping(umap_doc **out, void *base, size_t len, const char *source_name,
+			  const umap_doc_options *opts);
 /* A new empty document of `kind` (a map gets {"type":"umap"}). */
 int umap_doc_new(umap_doc **out, umap_doc_kind kind);
 void umap_doc_free(umap_doc *doc);

@@ -205,6 +205,11 @@ int umap_json_relayout_at(umap_buf *out, const char *data, size_t len, const uma
 typedef int (*umap_json_sink)(void *ctx, const char *data, size_t len);
 int umap_json_relayout_to(umap_json_sink sink, void *ctx, const char *data, size_t len,
 			  const umap_layout *layout);
+/* The same for text that is a whole private read-only file mapping (its start page-aligned)
+ * which the caller does not read again: its pages behind the scanner are given back, so
+ * that a text of any size costs a few megabytes of memory. */
+int umap_json_relayout_mapped_to(umap_json_sink sink, void *ctx, const char *data, size_t len,
+				 const umap_layout *layout);
 /* `value` laid out so, as a new NUL-terminated string (NULL on ENOMEM). */
 char *umap_json_dumps_as(const json_t *value, const umap_layout *layout);
 /* Appends text[0..len), a changed version of the value old[0..old_len), with every number

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 /* ---- Numbers --------------------------------------------------------------------- */
@@ -595,12 +597,12 @@ int umap_json_relayout(umap_buf *out, const char *data, size_t len, const umap_l
 #define RELAYOUT_SINK_AT ((size_t)1 << 20)
 
 static int relayout(umap_buf *out, const char *data, size_t len, const umap_layout *layout,
-		    size_t depth, umap_json_sink sink, void *ctx);
+		    size_t depth, umap_json_sink sink, void *ctx, int release);
 
 int umap_json_relayout_at(umap_buf *out, const char *data, size_t len, const umap_layout *layout,
 			  size_t depth)
 {
-	return relayout(out, data, len, layout, depth, NULL, NULL);
+	return relayout(out, data, len, layout, depth, NULL, NULL, 0);
 }
 
 /* layout->seq: each element of the root's "features" array as one record, on one line (RS
@@ -639,7 +641,7 @@ static int relayout_records(umap_buf *out, const char *data, size_t len, const u
 			if (layout->seq == 1 && umap_buf_putc(out, '\x1e'))
 				rc = UMAP_ENOMEM;
 			if (!rc)
-				rc = relayout(out, data + start, tok.end - start, &one_line, 1, NULL, NULL);
+				rc = relayout(out, data + start, tok.end - start, &one_line, 1, NULL, NULL, 0);
 			if (!rc && umap_buf_putc(out, '\n'))
 				rc = UMAP_ENOMEM;
 			if (!rc && sink && out->len >= RELAYOUT_SINK_AT) {
@@ -657,20 +659,35 @@ static int relayout_records(umap_buf *out, const char *data, size_t len, const u
 	return rc;
 }
 
-int umap_json_relayout_to(umap_json_sink sink, void *ctx, const char *data, size_t len,
-			  const umap_layout *layout)
+static int relayout_to(umap_json_sink sink, void *ctx, const char *data, size_t len,
+		       const umap_layout *layout, int release)
 {
 	umap_buf out = UMAP_BUF_INIT;
-	int rc = relayout(&out, data, len, layout, 0, sink, ctx);
+	int rc = relayout(&out, data, len, layout, 0, sink, ctx, release);
 	if (!rc && out.len)
 		rc = sink(ctx, out.ptr, out.len);
 	umap_buf_dispose(&out);
 	return rc;
 }
 
-static int relayout(umap_buf *out, const char *data, size_t len, const umap_layout *layout,
-		    size_t depth, umap_json_sink sink, void *ctx)
+int umap_json_relayout_to(umap_json_sink sink, void *ctx, const char *data, size_t len,
+			  const umap_layout *layout)
 {
+	return relayout_to(sink, ctx, data, len, layout, 0);
+}
+
+int umap_json_relayout_mapped_to(umap_json_sink sink, void *ctx, const char *data, size_t len,
+				 const umap_layout *layout)
+{
+	return relayout_to(sink, ctx, data, len, layout, 1);
+}
+
+#define RELEASE_STEP ((size_t)8 << 20)
+
+static int relayout(umap_buf *out, const char *data, size_t len, const umap_layout *layout,
+		    size_t depth, umap_json_sink sink, void *ctx, int release)
+{
+	size_t released = 0, page = (size_t)sysconf(_SC_PAGESIZE);
 	if (layout->seq && !depth)
 		return relayout_records(out, data, len, layout, sink, ctx);
 	umap_scanner *sc = NULL;
@@ -687,6 +704,12 @@ static int relayout(umap_buf *out, const char *data, size_t len, const umap_layo
 			if ((rc = sink(ctx, out->ptr, out->len)))
 				break;
 			umap_buf_clear(out);
+			/* clean file-backed pages behind the scanner: read again if touched */
+			size_t upto = tok.start & ~(page - 1);
+			if (release && upto >= released + RELEASE_STEP) {
+				madvise((char *)data + released, upto - released, MADV_DONTNEED);
+				released = upto;
+			}
 		}
 		int closing = tok.type == UMAP_TOKEN_OBJECT_END || tok.type == UMAP_TOKEN_ARRAY_END;
 		unsigned char *cur = top ? &level[top - 1] : NULL;

@@ -40,6 +40,12 @@ int mbedtls_x509_crt_parse_file(void *chain, const char *path)
 	return 0;
 }
 
+void umap_repo_default_pack_windows(void)
+{
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)8 << 20);
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)24 << 20);
+}
+
 static void libgit2_setup(void)
 {
 	static int done;
@@ -52,10 +58,9 @@ static void libgit2_setup(void)
 	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 0);
 	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
 	/* Packs are mapped in windows, by default of 1 GB with no limit in sight: reading a
-	 * revision of a 1M-feature layer kept its whole 125 MB pack resident. Windows of 32 MB
-	 * and at most 96 MB mapped bound that, at the cost of remapping on a long walk. */
-	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)8 << 20);
-	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)24 << 20);
+	 * revision of a 1M-feature layer kept its whole 125 MB pack resident. Windows of 8 MB
+	 * and at most 24 MB mapped bound that, at the cost of remapping on a long walk. */
+	umap_repo_default_pack_windows();
 	/* refs are few and must survive a crash: fsync them */
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
 }
@@ -79,6 +84,8 @@ static int repo_new(umap_repo **out, const char *workdir)
 {
 	umap_repo *repo = calloc(1, sizeof(*repo));
 	umap_buf gitdir = UMAP_BUF_INIT;
+	if (repo)
+		repo->spill_fd = repo->ids_fd = -1;
 	if (!repo || !(repo->workdir = strdup(workdir)) ||
 	    umap_buf_printf(&gitdir, "%s/" UMAP_REPO_DIR, workdir)) {
 		umap_repo_free(repo);

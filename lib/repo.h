@@ -136,6 +136,15 @@ int umap_repo_file_text(umap_json_sink sink, void *ctx, umap_doc *doc, const cha
  * (umap_geojsonseq_write_doc). UMAP_ENOTFOUND when it is not tracked there. */
 int umap_repo_export_records(umap_repo *repo, const git_oid *tree, const char *path,
 			     umap_json_sink sink, void *ctx);
+/* umap_repo_export into `file` (open beside the working file it replaces, which lends its
+ * spellings as for umap_repo_export; the caller prepares and commits it, or aborts it),
+ * then the features of the text written whose bytes are not their blob noted in the
+ * feature cache from the written file, read a feature at a time, so that the next status
+ * need not rewrite them: what checkout writes, in memory that does not grow with the file
+ * (umap_repo_cache_save keeps the notes). */
+struct umap_atomic_file;
+int umap_repo_export_file(umap_repo *repo, const git_oid *tree, const char *path,
+			  struct umap_atomic_file *file);
 /* Reads the working files of the paths tracked in `tree` (streaming; trees built lazily).
  * A file that no longer exists is listed with doc NULL and `missing` set. The pending rm
  * and mv (below) are applied: a removed file is listed with `removed` set and not read, a

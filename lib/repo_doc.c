@@ -7,13 +7,16 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stddef.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #include "error.h"
+#include "fs.h"
 #include "geojsonseq.h"
 #include "json.h"
 
@@ -380,16 +383,22 @@ void umap_paths_free(char **paths, size_t n)
 
 /* ---- Reading revisions ------------------------------------------------------------------ */
 
+/* A layer's feature blobs by entry name, 24 bytes a feature plus its name in one arena and
+ * 8 bytes of hash table (1M features: 40 MB, where a strdup per name and a pointer took 64).
+ * Looked up through the table: a cache miss or two, where a binary search of 1M took twenty
+ * (and its sort a twentieth of an export). The table keeps no hash: a probe compares the
+ * name, which at half load is one or two probes. */
 typedef struct named_blob {
-	char *name;
+	uint32_t name_at; /* in the list's names */
 	git_oid id;
-	uint64_t key; /* xxh3 of the name: sorted and searched by it first, then by the name
-		       * (a binary search of 1M names by strcmp was a quarter of an export) */
 } named_blob;
 
 typedef struct blob_list {
 	named_blob *items;
 	size_t n, alloc;
+	umap_buf names;
+	uint32_t *table; /* open addressing on xxh3 of the name: index+1 into items, 0 = empty */
+	size_t table_size;
 } blob_list;
 
 static int collect_blob(void *ctx, const char *name, const git_oid *blob)
@@ -403,26 +412,57 @@ static int collect_blob(void *ctx, const char *name, const git_oid *blob)
 		list->items = more;
 		list->alloc = alloc;
 	}
-	if (!(list->items[list->n].name = strdup(name)))
+	size_t len = strlen(name);
+	if (list->names.len > UINT32_MAX - len - 1 || list->n >= UINT32_MAX / 2)
+		return umap_error_set(UMAP_ELIMIT, "a layer's features pass 2 billion or their names 4 GB");
+	named_blob *item = &list->items[list->n];
+	item->name_at = (uint32_t)list->names.len;
+	if (umap_buf_put(&list->names, name, len + 1))
 		return oom();
-	list->items[list->n].key = XXH3_64bits(name, strlen(name));
-	git_oid_cpy(&list->items[list->n++].id, blob);
+	git_oid_cpy(&item->id, blob);
+	list->n++;
 	return 0;
 }
 
-static int named_cmp(const void *a, const void *b)
+/* The table over the items collected. */
+static int blob_list_index(blob_list *list)
 {
-	const named_blob *x = a, *y = b;
-	if (x->key != y->key)
-		return x->key < y->key ? -1 : 1;
-	return strcmp(x->name, y->name);
+	size_t size = 64;
+	while (size < 2 * list->n)
+		size *= 2;
+	list->table = calloc(size, sizeof(*list->table));
+	if (!list->table)
+		return oom();
+	list->table_size = size;
+	for (size_t i = 0; i < list->n; i++) {
+		const char *name = list->names.ptr + list->items[i].name_at;
+		size_t slot = (size_t)XXH3_64bits(name, strlen(name)) & (size - 1);
+		while (list->table[slot])
+			slot = (slot + 1) & (size - 1);
+		list->table[slot] = (uint32_t)(i + 1);
+	}
+	return 0;
+}
+
+static const named_blob *blob_list_find(const blob_list *list, const char *name, size_t len)
+{
+	if (!list->table_size)
+		return NULL;
+	size_t mask = list->table_size - 1;
+	for (size_t slot = (size_t)XXH3_64bits(name, len) & mask; list->table[slot];
+	     slot = (slot + 1) & mask) {
+		const named_blob *m = &list->items[list->table[slot] - 1];
+		if (!strcmp(list->names.ptr + m->name_at, name))
+			return m;
+	}
+	return NULL;
 }
 
 static void blob_list_clear(blob_list *list)
 {
-	for (size_t i = 0; i < list->n; i++)
-		free(list->items[i].name);
 	free(list->items);
+	free(list->table);
+	umap_buf_dispose(&list->names);
 	memset(list, 0, sizeof(*list));
 }
 
@@ -448,6 +488,7 @@ typedef struct order_reader {
 	size_t count;
 	umap_buf id, name;
 	const char *layer_id;
+	int spill_ids;       /* blob ids go to repo->ids_fd rather than blobs */
 } order_reader;
 
 static int put_record(record_out *out, const char *json, size_t len)
@@ -462,6 +503,43 @@ static int put_record(record_out *out, const char *json, size_t len)
 	return rc;
 }
 
+#define SPILL_AT ((size_t)1 << 20)
+
+/* umap_repo_export: `buf` to one of its temporary files (see struct umap_repo), emptied. */
+static int spill_buf(umap_repo *repo, int fd, umap_buf *buf, uint64_t *written)
+{
+	const char *p = buf->ptr;
+	size_t left = buf->len;
+	while (left) {
+		ssize_t n = write(fd, p, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return umap_error_set_errno(UMAP_EIO, "cannot write a temporary file in %s",
+						    repo->gitdir);
+		p += n;
+		left -= (size_t)n;
+		*written += (uint64_t)n;
+	}
+	umap_buf_clear(buf);
+	return 0;
+}
+
+/* The text assembled so far to the spill file. */
+static int spill_text(umap_repo *repo, umap_buf *text)
+{
+	return spill_buf(repo, repo->spill_fd, text, &repo->spilled);
+}
+
+/* A feature's blob id (a zero id ends a layer) to the ids file. */
+static int spill_id(umap_repo *repo, const git_oid *id)
+{
+	if (umap_buf_put(&repo->ids, (const char *)id->id, sizeof(id->id)))
+		return oom();
+	return repo->ids.len >= SPILL_AT ? spill_buf(repo, repo->ids_fd, &repo->ids, &repo->ids_spilled)
+					 : 0;
+}
+
 static int read_one_feature(void *ctx, const char *id, size_t len)
 {
 	order_reader *r = ctx;
@@ -471,8 +549,7 @@ static int read_one_feature(void *ctx, const char *id, size_t len)
 	int rc = umap_name_from_id(&r->name, r->id.ptr);
 	if (rc)
 		return rc;
-	named_blob key = { r->name.ptr, { { 0 } }, XXH3_64bits(r->name.ptr, r->name.len) };
-	named_blob *found = bsearch(&key, r->features->items, r->features->n, sizeof(key), named_cmp);
+	const named_blob *found = blob_list_find(r->features, r->name.ptr, r->name.len);
 	if (!found || r->count >= r->features->n)
 		return umap_error_set(UMAP_ECORRUPT,
 				      "layer %s: feature %s is in the order but has no blob",
@@ -492,7 +569,13 @@ static int read_one_feature(void *ctx, const char *id, size_t len)
 		rc = (r->count && umap_buf_puts(r->text, ",\n")) ||
 		     umap_buf_put(r->text, obj.data, obj.len) ? oom() : 0;
 	umap_obj_release(&obj);
-	git_oid_cpy(&r->blobs[r->count++], &found->id);
+	if (r->blobs)
+		git_oid_cpy(&r->blobs[r->count], &found->id);
+	else if (r->spill_ids && !rc)
+		rc = spill_id(r->repo, &found->id);
+	r->count++;
+	if (!rc && r->repo->spill_fd >= 0 && r->text->len >= SPILL_AT)
+		rc = spill_text(r->repo, r->text);
 	return rc;
 }
 
@@ -577,11 +660,16 @@ static int read_layer(umap_repo *repo, umap_buf *text, const git_oid *layers_tre
 		if (!rc)
 			rc = umap_store_features_each(s, &features_id, collect_blob, &features);
 		if (!rc)
-			qsort(features.items, features.n, sizeof(*features.items), named_cmp);
+			rc = blob_list_index(&features);
 	}
-	git_oid *blobs = calloc(features.n + 1, sizeof(*blobs));
-	if (!rc && !blobs)
+	/* an export without a document (spilled text) needs no blob ids; checkout's are
+	 * spilled beside its text when they can be */
+	int spill_ids = repo->spill_fd >= 0 && repo->spill_blobs && repo->ids_fd >= 0;
+	int keep_blobs = repo->spill_fd < 0 || (repo->spill_blobs && !spill_ids);
+	git_oid *blobs = keep_blobs ? calloc(features.n + 1, sizeof(*blobs)) : NULL;
+	if (!rc && keep_blobs && !blobs)
 		rc = oom();
+
 	/* the layer object, its members in the order they were read */
 	const char *options_key = umap_options_key(json_string_value(json_object_get(meta, "options_key")));
 	json_t *members = json_object_get(meta, "members"), *keys = json_object_get(meta, "keys");
@@ -622,18 +710,28 @@ static int read_layer(umap_repo *repo, umap_buf *text, const git_oid *layers_tre
 					break;
 				}
 				first = 0;
+				/* the layer's ids, then a zero id, before its children's */
+				if (spill_ids)
+					repo->ids_at[index] = (repo->ids_spilled + repo->ids.len) /
+							      sizeof(git_oid);
 				if (has_features) {
 					reader.repo = repo;
 					reader.text = text;
 					reader.records = records;
 					reader.features = &features;
 					reader.blobs = blobs;
+					reader.spill_ids = spill_ids;
 					reader.layer_id = layer_id;
 					rc = umap_store_order_each(s, &order_id, read_one_feature, &reader);
 					if (!rc && reader.count != features.n)
 						rc = umap_error_set(UMAP_ECORRUPT,
 								    "layer %s: %zu features but %zu in the order",
 								    layer_id, features.n, reader.count);
+				}
+				if (!rc && spill_ids) {
+					git_oid zero;
+					memset(&zero, 0, sizeof(zero));
+					rc = spill_id(repo, &zero);
 				}
 				if (!rc && umap_buf_putc(text, ']'))
 					rc = oom();
@@ -763,6 +861,20 @@ static int assemble_file(umap_buf *text, git_oid ***blobs_out, umap_repo *repo,
 	return rc;
 }
 
+/* A document read from a file's assembled text made the revision's copy: the manifest's
+ * layout and layer ids (its map layers without an id in the file take the manifest's id, in
+ * memory only, when `bind_idless`). */
+static int revision_doc_bind(umap_doc *doc, const manifest_file *mf, int bind_idless)
+{
+	if (doc->nlayers != mf->nlayers)
+		return umap_error_set(UMAP_ECORRUPT, "%s: layers do not match the manifest", mf->path);
+	umap_layout_from_json(&doc->layout, mf->layout);
+	doc->layout.known = mf->layout != NULL;
+	if (!mf->is_map)
+		return umap_repo_bind_layer_id(&doc->layers[0], mf->layers[0]);
+	return bind_idless ? bind_idless_layers(doc, mf) : 0;
+}
+
 /* The document of a file's assembled text, which it takes with the blob ids; its map
  * layers without an id in the file take the manifest's id, in memory only, when
  * `bind_idless` (an exported copy needs none: it is written as the file was). */
@@ -778,16 +890,8 @@ static int file_doc(umap_repo_file *out, umap_buf *text, git_oid **blobs, manife
 		if ((rc = umap_doc_from_owned_buffer(&doc, umap_buf_detach(text), len, mf->path, &opts)))
 			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of ");
 	}
-	if (!rc && doc->nlayers != mf->nlayers)
-		rc = umap_error_set(UMAP_ECORRUPT, "%s: layers do not match the manifest", mf->path);
-	if (!rc) {
-		umap_layout_from_json(&doc->layout, mf->layout);
-		doc->layout.known = mf->layout != NULL;
-	}
-	if (!rc && !mf->is_map)
-		rc = umap_repo_bind_layer_id(&doc->layers[0], mf->layers[0]);
-	if (!rc && mf->is_map && bind_idless)
-		rc = bind_idless_layers(doc, mf);
+	if (!rc)
+		rc = revision_doc_bind(doc, mf, bind_idless);
 	if (rc) {
 		if (blobs)
 			for (size_t l = 0; l < mf->nlayers; l++)
@@ -844,8 +948,116 @@ int umap_repo_read_tree(umap_snapshot **out, umap_repo *repo, const git_oid *tre
  * 4.8320) survives a checkout or an export (docs/REPOSITORY.md "One blob per feature").
  * Equal canonical forms are equal blobs: this picks a spelling, never a value. */
 #define SPELLED_CHUNK ((size_t)1 << 20)
+
+/* A streamed document's features kept as spans of its bytes, layer by layer (16 bytes a
+ * feature, and for the working file 8 of hash table): what export and checkout keep of the
+ * revision's copy and of the working file, whose bytes stay in their mappings. */
+typedef struct feature_span {
+	uint32_t offset;      /* documents are at most 4 GiB (UMAP_JSON_DEFAULT_MAX_SIZE) */
+	uint32_t length : 31;
+	uint32_t has_id : 1;
+	uint64_t id_hash; /* xxh3 of the id's JSON text: a feature of the working file with
+			   * the same hash is only a candidate, whose value is compared */
+} feature_span;
+
+typedef struct span_layer {
+	feature_span *items;
+	size_t n, alloc;
+	uint32_t *table;  /* open addressing on id_hash: index+1 into items, 0 = empty */
+	size_t table_size;
+} span_layer;
+
+typedef struct span_doc {
+	span_layer *layers;
+	size_t nlayers;
+} span_doc;
+
+static void span_doc_clear(span_doc *d)
+{
+	for (size_t i = 0; i < d->nlayers; i++) {
+		free(d->layers[i].items);
+		free(d->layers[i].table);
+	}
+	free(d->layers);
+	memset(d, 0, sizeof(*d));
+}
+
+/* on_feature: keeps the feature's span. */
+static int collect_span(void *data, umap_doc *doc, size_t layer, umap_feature *f)
+{
+	span_doc *d = data;
+	if (layer >= d->nlayers) {
+		span_layer *more = realloc(d->layers, (layer + 1) * sizeof(*more));
+		if (!more)
+			return oom();
+		memset(more + d->nlayers, 0, (layer + 1 - d->nlayers) * sizeof(*more));
+		d->layers = more;
+		d->nlayers = layer + 1;
+	}
+	span_layer *l = &d->layers[layer];
+	if (f->offset > UINT32_MAX || f->length > INT32_MAX || l->n >= UINT32_MAX / 2)
+		return umap_error_set(UMAP_ELIMIT,
+				      "%s: a feature past 4 GB or of 2 GB, or a layer of 2 billion",
+				      doc->source_name);
+	if (l->n == l->alloc) {
+		size_t alloc = l->alloc ? l->alloc * 2 : 1024;
+		feature_span *more = realloc(l->items, alloc * sizeof(*more));
+		if (!more)
+			return oom();
+		l->items = more;
+		l->alloc = alloc;
+	}
+	feature_span *sp = &l->items[l->n++];
+	sp->offset = (uint32_t)f->offset;
+	sp->length = (uint32_t)f->length & INT32_MAX;
+	sp->has_id = f->id != NULL;
+	sp->id_hash = f->id ? XXH3_64bits(f->id, strlen(f->id)) : 0;
+	return 0;
+}
+
+/* The id table of each layer; the first of features with the same id hash is found. */
+static int span_doc_index(span_doc *d)
+{
+	for (size_t i = 0; i < d->nlayers; i++) {
+		span_layer *l = &d->layers[i];
+		size_t size = 64;
+		while (size < 2 * l->n)
+			size *= 2;
+		if (!(l->table = calloc(size, sizeof(*l->table))))
+			return oom();
+		l->table_size = size;
+		for (size_t j = 0; j < l->n; j++) {
+			if (!l->items[j].has_id)
+				continue;
+			size_t slot = (size_t)l->items[j].id_hash & (size - 1);
+			int seen = 0;
+			while (l->table[slot] && !seen) {
+				seen = l->items[l->table[slot] - 1].id_hash == l->items[j].id_hash;
+				slot = (slot + 1) & (size - 1);
+			}
+			if (!seen)
+				l->table[slot] = (uint32_t)(j + 1);
+		}
+	}
+	return 0;
+}
+
+static const feature_span *span_find(const span_doc *d, size_t layer, uint64_t id_hash)
+{
+	if (layer >= d->nlayers || !d->layers[layer].table_size)
+		return NULL;
+	const span_layer *l = &d->layers[layer];
+	size_t mask = l->table_size - 1;
+	for (size_t slot = (size_t)id_hash & mask; l->table[slot]; slot = (slot + 1) & mask)
+		if (l->items[l->table[slot] - 1].id_hash == id_hash)
+			return &l->items[l->table[slot] - 1];
+	return NULL;
+}
+
 typedef struct spelled {
 	umap_doc *rev, *work;
+	const span_doc *rev_spans;  /* streamed documents: their features' spans (else NULL: */
+	const span_doc *work_spans; /* their features are in their layers) */
 	size_t *in_work;         /* rev layer i is work's layer in_work[i] (SIZE_MAX: none) */
 	umap_layout feature_layout;
 	umap_buf canonical;
@@ -865,34 +1077,71 @@ static int spelled_drain(spelled *s, umap_buf *out, int last)
 	return rc;
 }
 
+/* The working file's feature with the id of the revision's feature (rev layer `layer`),
+ * as a span of its bytes: 1 when there is one. */
+static int work_feature(spelled *s, size_t layer, const umap_feature *f, const feature_span *fs,
+			size_t *offset, size_t *length)
+{
+	size_t wl = s->in_work[layer];
+	if (wl == SIZE_MAX)
+		return 0;
+	if (s->work_spans) {
+		const feature_span *g = fs->has_id ? span_find(s->work_spans, wl, fs->id_hash) : NULL;
+		if (!g)
+			return 0;
+		*offset = g->offset;
+		*length = g->length;
+		return 1;
+	}
+	if (!f->id)
+		return 0;
+	umap_layer *w = &s->work->layers[wl];
+	long j = umap_layer_find(s->work, w, f->id);
+	if (j < 0)
+		return 0;
+	*offset = w->features[j].offset;
+	*length = w->features[j].length;
+	return 1;
+}
+
 static int put_spelled_feature(void *data, umap_buf *out, size_t layer, size_t index, size_t depth)
 {
 	spelled *s = data;
-	const umap_feature *f = &s->rev->layers[layer].features[index];
-	const char *bytes = s->rev->data + f->offset;
-	size_t length = f->length;
-	size_t wl = s->in_work[layer];
-	if (wl != SIZE_MAX && f->id) {
-		umap_layer *w = &s->work->layers[wl];
-		long j = umap_layer_find(s->work, w, f->id);
-		const umap_feature *g = j >= 0 ? &w->features[j] : NULL;
-		const char *wb = g ? s->work->data + g->offset : NULL;
+	const umap_feature *f = NULL;
+	const feature_span *fs = NULL;
+	size_t offset, length;
+	if (s->rev_spans) {
+		if (layer >= s->rev_spans->nlayers || index >= s->rev_spans->layers[layer].n)
+			return umap_error_set(UMAP_ECORRUPT, "a layer lost features");
+		fs = &s->rev_spans->layers[layer].items[index];
+		offset = fs->offset;
+		length = fs->length;
+	} else {
+		f = &s->rev->layers[layer].features[index];
+		offset = f->offset;
+		length = f->length;
+	}
+	const char *bytes = s->rev->data + offset;
+	size_t woffset, wlength;
+	if (work_feature(s, layer, f, fs, &woffset, &wlength)) {
+		const char *wb = s->work->data + woffset;
 		umap_buf_clear(&s->canonical);
 		/* the same bytes (a compact file) need no canonical form to be the same */
-		if (g && g->length &&
-		    ((g->length == length && !memcmp(wb, bytes, length)) ||
-		     (umap_repo_canonical_fast(&s->canonical, wb, g->length) &&
+		if (wlength &&
+		    ((wlength == length && !memcmp(wb, bytes, length)) ||
+		     (umap_repo_canonical_fast(&s->canonical, wb, wlength) &&
 		      s->canonical.len == length && !memcmp(s->canonical.ptr, bytes, length)))) {
-			bytes = s->work->data + g->offset;
-			length = g->length;
+			bytes = wb;
+			length = wlength;
 			s->taken++;
 		}
 		/* the working file is visited in the revision's order, mostly its own: its
 		 * pages behind are given back, as the streaming read gave them back */
-		if (g)
-			umap_doc_drop_behind(s->work, g->offset);
+		umap_doc_drop_behind(s->work, woffset);
 	}
-	int as_is = bytes != s->rev->data + f->offset && s->copy_as_is &&
+	/* and the revision's copy, read once in order, is given back behind it */
+	umap_doc_drop_behind(s->rev, offset);
+	int as_is = bytes != s->rev->data + offset && s->copy_as_is &&
 		    !memchr(bytes, '\n', length);
 	int rc = !as_is ? umap_json_relayout_at(out, bytes, length, &s->feature_layout, depth)
 			: umap_buf_put(out, bytes, length) ? UMAP_ENOMEM : 0;
@@ -913,9 +1162,14 @@ static umap_doc *working_copy(const char *path)
 	return work;
 }
 
-static int write_spelled(umap_json_sink sink, void *ctx, umap_doc *rev, umap_doc *work)
+/* `rev` written over `work`; rev_spans and work_spans: their features' spans when they
+ * were streamed (NULL: in their layers). */
+static int write_spelled(umap_json_sink sink, void *ctx, umap_doc *rev, umap_doc *work,
+			 const span_doc *rev_spans, const span_doc *work_spans)
 {
-	spelled s = { rev, work, NULL, rev->layout, UMAP_BUF_INIT, sink, ctx, 0, 0 };
+	spelled s = { rev, work, rev_spans, work_spans, NULL, rev->layout, UMAP_BUF_INIT,
+		      sink, ctx, 0, 0 };
+	size_t *counts = NULL;
 	if (rev->layout.lines || !rev->layout.indent)
 		s.feature_layout = (umap_layout){ 0, rev->layout.spaced, 0, 0, rev->layout.ascii, 0, 0 };
 	s.copy_as_is = umap_doc_bytes_in_layout(work) && !s.feature_layout.indent &&
@@ -929,9 +1183,13 @@ static int write_spelled(umap_json_sink sink, void *ctx, umap_doc *rev, umap_doc
 		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 	for (size_t i = 0; !rc && i < rev->nlayers; i++)
 		s.in_work[i] = match[i] >= 0 ? (size_t)match[i] : SIZE_MAX;
+	if (!rc && rev_spans && !(counts = calloc(rev->nlayers + 1, sizeof(*counts))))
+		rc = oom();
+	for (size_t i = 0; !rc && counts && i < rev->nlayers; i++)
+		counts[i] = i < rev_spans->nlayers ? rev_spans->layers[i].n : 0;
 	/* its members' bytes only where they are laid out as the copy will be */
 	if (!rc)
-		rc = umap_doc_write_framed(&out, rev, &rev->layout, NULL, put_spelled_feature, &s,
+		rc = umap_doc_write_framed(&out, rev, &rev->layout, counts, put_spelled_feature, &s,
 					   umap_doc_bytes_in_layout(work) &&
 							   work->layout.indent == rev->layout.indent &&
 							   work->layout.spaced == rev->layout.spaced
@@ -941,6 +1199,7 @@ static int write_spelled(umap_json_sink sink, void *ctx, umap_doc *rev, umap_doc
 	if (!rc)
 		rc = spelled_drain(&s, &out, 1);
 	free(match);
+	free(counts);
 	free(s.in_work);
 	umap_buf_dispose(&out);
 	umap_buf_dispose(&s.canonical);
@@ -953,7 +1212,7 @@ int umap_repo_file_text(umap_json_sink sink, void *ctx, umap_doc *doc, const cha
 	 * taken from the working file) */
 	umap_doc *work = doc->data && !doc->layout.seq ? working_copy(work_path) : NULL;
 	if (work) {
-		int rc = write_spelled(sink, ctx, doc, work);
+		int rc = write_spelled(sink, ctx, doc, work, NULL, NULL);
 		umap_doc_free(work);
 		if (rc && rc != UMAP_ENOMEM && rc != UMAP_EIO)
 			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of %s: ", doc->source_name);
@@ -992,8 +1251,160 @@ static int manifest_entry(manifest *m, manifest_file **mf, umap_repo *repo, cons
 	return 0;
 }
 
-int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
-		     umap_json_sink sink, void *ctx)
+/* The file umap_repo_export assembles a revision's text in (see struct umap_repo),
+ * unlinked at once: nothing is left behind, whatever happens. */
+static int temp_open(int *fd_out, umap_repo *repo)
+{
+	umap_buf path = UMAP_BUF_INIT;
+	*fd_out = -1;
+	if (umap_buf_printf(&path, "%s/umapsync-export-XXXXXX", repo->gitdir))
+		return oom();
+	int fd = mkstemp(path.ptr);
+	int rc = fd < 0 ? umap_error_set_errno(UMAP_EIO, "cannot create a temporary file in %s",
+					       repo->gitdir) : 0;
+	if (fd >= 0)
+		unlink(path.ptr);
+	umap_buf_dispose(&path);
+	*fd_out = fd;
+	return rc;
+}
+
+static int spill_open(umap_repo *repo)
+{
+	repo->spilled = 0;
+	return temp_open(&repo->spill_fd, repo);
+}
+
+/* The file checkout's blob ids go to, beside the text's, for `nlayers` layers. */
+static int ids_open(umap_repo *repo, size_t nlayers)
+{
+	repo->ids_spilled = 0;
+	umap_buf_clear(&repo->ids);
+	if (!(repo->ids_at = malloc((nlayers + 1) * sizeof(*repo->ids_at))))
+		return oom();
+	for (size_t l = 0; l <= nlayers; l++)
+		repo->ids_at[l] = UINT64_MAX;
+	return temp_open(&repo->ids_fd, repo);
+}
+
+static void spill_close(umap_repo *repo)
+{
+	if (repo->spill_fd >= 0)
+		close(repo->spill_fd);
+	repo->spill_fd = -1;
+	if (repo->ids_fd >= 0)
+		close(repo->ids_fd);
+	repo->ids_fd = -1;
+	free(repo->ids_at);
+	repo->ids_at = NULL;
+	umap_buf_dispose(&repo->ids);
+}
+
+/* A revision's blob ids, each layer's in order and ending with a zero id: arrays in
+ * memory, or pointers into the mapping of the ids file (checkout, 20 bytes a feature that
+ * stay on disk until read). */
+typedef struct revision_ids {
+	git_oid **layers;
+	size_t nlayers;
+	void *map;
+	size_t map_len;
+} revision_ids;
+
+static void revision_ids_clear(revision_ids *ids)
+{
+	for (size_t l = 0; !ids->map && ids->layers && l < ids->nlayers; l++)
+		free(ids->layers[l]);
+	free(ids->layers);
+	if (ids->map)
+		munmap(ids->map, ids->map_len);
+	memset(ids, 0, sizeof(*ids));
+}
+
+/* The ids spilled while a revision of `nlayers` layers was assembled, mapped. */
+static int ids_map(revision_ids *out, umap_repo *repo, size_t nlayers)
+{
+	memset(out, 0, sizeof(*out));
+	int rc = spill_buf(repo, repo->ids_fd, &repo->ids, &repo->ids_spilled);
+	if (!rc && !(out->layers = calloc(nlayers + 1, sizeof(*out->layers))))
+		rc = oom();
+	out->nlayers = nlayers;
+	if (!rc && repo->ids_spilled) {
+		out->map_len = (size_t)repo->ids_spilled;
+		out->map = mmap(NULL, out->map_len, PROT_READ, MAP_PRIVATE, repo->ids_fd, 0);
+		if (out->map == MAP_FAILED) {
+			out->map = NULL;
+			rc = umap_error_set_errno(UMAP_EIO, "cannot map a temporary file in %s",
+						  repo->gitdir);
+		} else {
+			madvise(out->map, out->map_len, MADV_SEQUENTIAL);
+		}
+	}
+	for (size_t l = 0; !rc && out->map && l < nlayers; l++)
+		if (repo->ids_at[l] < out->map_len / sizeof(git_oid))
+			out->layers[l] = (git_oid *)out->map + repo->ids_at[l];
+	if (rc)
+		revision_ids_clear(out);
+	return rc;
+}
+
+static int export_to_atomic(void *ctx, const char *data, size_t len)
+{
+	return umap_atomic_file_write(ctx, data, len);
+}
+
+#define EXPORT_WINDOW ((size_t)4 << 20)
+
+/* umap_repo_export over the working file at `abs`: the revision's assembled text (*mapped,
+ * which it takes, else `text`) and the working file are both read a feature at a time,
+ * keeping their features' spans (umap_doc options on_feature), and written as
+ * umap_repo_file_text writes a revision's copy over a working file, each feature's bytes
+ * read by span from the mappings. *done is 0 when the working file cannot be read (the
+ * copy is then written as it is, as umap_repo_file_text does). */
+static int export_spelled(int *done, umap_json_sink sink, void *ctx, const manifest_file *mf,
+			  char **mapped, size_t mapped_len, umap_buf *text, const char *abs)
+{
+	span_doc work_spans = { NULL, 0 }, rev_spans = { NULL, 0 };
+	umap_doc *work = NULL, *rev = NULL;
+	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+	opts.allow_duplicate_ids = 1;
+	opts.on_feature = collect_span;
+	opts.on_feature_data = &work_spans;
+	*done = 0;
+	if (umap_doc_open(&work, abs, &opts)) {
+		umap_error_clear();
+		span_doc_clear(&work_spans);
+		return 0;
+	}
+	int rc = span_doc_index(&work_spans);
+	opts.allow_duplicate_ids = 0;
+	opts.on_feature_data = &rev_spans;
+	if (!rc) {
+		rc = *mapped ? umap_doc_from_mapping(&rev, *mapped, mapped_len, mf->path, &opts)
+			     : umap_doc_from_buffer(&rev, text->ptr ? text->ptr : "", text->len,
+						    mf->path, &opts);
+		*mapped = NULL; /* the document's now, or unmapped */
+		if (rc && rc != UMAP_ENOMEM)
+			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of ");
+	}
+	if (!rc)
+		rc = revision_doc_bind(rev, mf, 0);
+	if (!rc) {
+		rc = write_spelled(sink, ctx, rev, work, &rev_spans, &work_spans);
+		if (rc && rc != UMAP_ENOMEM && rc != UMAP_EIO)
+			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of %s: ", mf->path);
+	}
+	*done = !rc;
+	umap_doc_free(rev);
+	umap_doc_free(work);
+	span_doc_clear(&rev_spans);
+	span_doc_clear(&work_spans);
+	return rc;
+}
+
+/* umap_repo_export, keeping the blob ids of each layer's features in order (mf->nlayers
+ * arrays, each ending with a zero id) in *blobs_out when it is not NULL. */
+static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
+		       umap_json_sink sink, void *ctx, revision_ids *ids_out)
 {
 	manifest m;
 	manifest_file *mf;
@@ -1003,41 +1414,114 @@ int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
 	umap_buf text = UMAP_BUF_INIT;
 	git_oid **blobs = NULL;
 	char *abs = NULL;
-	rc = assemble_file(&text, &blobs, repo, tree, mf);
-	umap_layout read, recorded;
-	if (!rc) {
-		umap_layout_detect(&read, text.ptr ? text.ptr : "", text.len);
-		recorded = read;
-		umap_layout_from_json(&recorded, mf->layout);
-	}
+	char *mapped = NULL;
+	size_t mapped_len = 0;
 	/* a working file there lends its spellings to the features it holds unchanged */
 	if (!rc && umap_repo_abspath(&abs, repo, path))
 		umap_error_clear();
-	if (!rc && mf->layout && (!abs || access(abs, R_OK))) {
+	int has_work = abs && !access(abs, R_OK);
+	/* a recorded layout is laid out from the text alone, which need not stay in memory:
+	 * it is assembled in a temporary file and read back through a mapping whose pages are
+	 * given back behind the reader (1M features: 269 MB of text) */
+	int from_text = mf->layout != NULL;
+	if (!rc && from_text && spill_open(repo))
+		umap_error_clear(); /* a read-only repository: in memory then */
+	repo->spill_blobs = ids_out != NULL;
+	if (!rc && ids_out && repo->spill_fd >= 0 && ids_open(repo, mf->nlayers)) {
+		umap_error_clear(); /* in memory then */
+		if (repo->ids_fd >= 0)
+			close(repo->ids_fd);
+		repo->ids_fd = -1;
+	}
+	int ids_spilled = repo->ids_fd >= 0;
+	revision_ids ids = { NULL, 0, NULL, 0 };
+	if (ids_out)
+		memset(ids_out, 0, sizeof(*ids_out));
+	/* the walk reads the layer's blobs in pack order, each whole or a delta on the layer's
+	 * dictionary or on a blob just before it: two windows of 4 MB hold what it needs
+	 * (1M features: 16 MB less resident than repo.c's 8 MB windows, 24 MB at most) */
+	if (repo->spill_fd >= 0) {
+		git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, EXPORT_WINDOW);
+		git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, 2 * EXPORT_WINDOW);
+	}
+	if (!rc)
+		rc = assemble_file(&text, &blobs, repo, tree, mf);
+	if (repo->spill_fd >= 0)
+		umap_repo_default_pack_windows();
+	if (!rc && repo->spilled) {
+		rc = spill_text(repo, &text);
+		mapped_len = (size_t)repo->spilled;
+		mapped = rc ? MAP_FAILED : mmap(NULL, mapped_len, PROT_READ, MAP_PRIVATE, repo->spill_fd, 0);
+		if (!rc && mapped == MAP_FAILED)
+			rc = umap_error_set_errno(UMAP_EIO, "cannot map a temporary file in %s",
+						  repo->gitdir);
+		if (mapped == MAP_FAILED)
+			mapped = NULL;
+		else
+			madvise(mapped, mapped_len, MADV_SEQUENTIAL);
+	}
+	if (!rc && ids_spilled)
+		rc = ids_map(&ids, repo, mf->nlayers);
+	spill_close(repo);
+	/* the revision is read: what libgit2 keeps mapped of its pack (1M features: 24 MB of
+	 * index and 24 of windows) is given back before the text is written */
+	if (mapped && umap_store_release_packs(&repo->store))
+		umap_error_clear(); /* kept mapped, then */
+	const char *data = mapped ? mapped : text.ptr ? text.ptr : "";
+	size_t len = mapped ? mapped_len : text.len;
+	umap_layout read, recorded;
+	if (!rc) {
+		umap_layout_detect(&read, data, len);
+		recorded = read;
+		umap_layout_from_json(&recorded, mf->layout);
+	}
+	/* (a stream is written as its records are laid out: its spellings are not taken from
+	 * the working file, as umap_repo_file_text does not) */
+	int written = 0;
+	if (!rc && from_text && has_work && !recorded.seq)
+		rc = export_spelled(&written, sink, ctx, mf, &mapped, mapped_len, &text, abs);
+	if (!rc && from_text && !written) {
+		data = mapped ? mapped : text.ptr ? text.ptr : "";
 		/* what umap_doc_write(UMAP_DOC_AS_READ) of the revision's copy does (its compact
 		 * text laid out anew), from the assembled text, without a document of it */
-		for (size_t l = 0; l < mf->nlayers; l++)
-			free(blobs[l]);
-		free(blobs);
-		rc = umap_json_relayout_to(sink, ctx, text.ptr ? text.ptr : "", text.len, &recorded);
+		rc = mapped ? umap_json_relayout_mapped_to(sink, ctx, data, len, &recorded)
+			    : umap_json_relayout_to(sink, ctx, data, len, &recorded);
 		if (rc && rc != UMAP_ENOMEM && rc != UMAP_EIO)
 			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of %s: ", path);
-		umap_buf_dispose(&text);
-	} else if (!rc) {
+	} else if (!rc && !from_text) {
 		umap_repo_file one;
 		memset(&one, 0, sizeof(one));
 		rc = file_doc(&one, &text, blobs, mf, 0);
+		blobs = one.blobs;
 		if (!rc)
 			rc = umap_repo_file_text(sink, ctx, one.doc, abs);
 		umap_doc_free(one.doc);
-		for (size_t l = 0; one.blobs && l < mf->nlayers; l++)
-			free(one.blobs[l]);
-		free(one.blobs);
 	}
 	free(abs);
+	if (mapped)
+		munmap(mapped, mapped_len);
+	if (!rc && ids_out && !ids_spilled) {
+		ids.layers = blobs;
+		ids.nlayers = mf->nlayers;
+		blobs = NULL;
+	}
+	if (!rc && ids_out) {
+		*ids_out = ids;
+		memset(&ids, 0, sizeof(ids));
+	}
+	revision_ids_clear(&ids);
+	for (size_t l = 0; blobs && l < mf->nlayers; l++)
+		free(blobs[l]);
+	free(blobs);
 	umap_buf_dispose(&text); /* a file that could not be assembled */
 	manifest_clear(&m);
 	return rc;
+}
+
+int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
+		     umap_json_sink sink, void *ctx)
+{
+	return export_file(repo, tree, path, sink, ctx, NULL);
 }
 
 /* A map's layers nest (and their features may come after their children's in its text):
@@ -2288,6 +2772,60 @@ int umap_repo_build_tree(git_oid *tree, umap_repo *repo, umap_snapshot *snap,
 void umap_repo_set_progress(umap_repo *repo, const struct umap_progress *progress)
 {
 	repo->progress = progress ? *progress : (struct umap_progress){ NULL, NULL };
+}
+
+/* What umap_repo_export_file notes in the cache: the k-th feature of each layer. */
+typedef struct seed_state {
+	umap_repo *repo;
+	git_oid **blobs;
+	size_t nlayers;
+	size_t *next;          /* per layer: features seen */
+	unsigned char *ended;  /* per layer: past its blob ids (a zero id ends them) */
+} seed_state;
+
+static int seed_feature(void *data, umap_doc *doc, size_t layer, umap_feature *f)
+{
+	seed_state *st = data;
+	if (layer >= st->nlayers || !st->blobs[layer] || st->ended[layer] || !f->length)
+		return 0;
+	const git_oid *blob = &st->blobs[layer][st->next[layer]++];
+	if (git_oid_is_zero(blob)) {
+		st->ended[layer] = 1;
+		return 0;
+	}
+	/* bytes that are their blob are looked up by their SHA-1, not in the cache */
+	const char *p = doc->data + f->offset;
+	if (bytes_canonical(p, f->length))
+		return 0;
+	XXH128_canonical_t key;
+	XXH128_canonicalFromHash(&key, XXH3_128bits(p, f->length));
+	return umap_repo_cache_note(st->repo, key.digest, blob);
+}
+
+int umap_repo_export_file(umap_repo *repo, const git_oid *tree, const char *path,
+			  umap_atomic_file *file)
+{
+	revision_ids ids = { NULL, 0, NULL, 0 };
+	int rc = export_file(repo, tree, path, export_to_atomic, file, &ids);
+	seed_state st = { repo, ids.layers, ids.nlayers, calloc(ids.nlayers + 1, sizeof(size_t)),
+			  calloc(ids.nlayers + 1, 1) };
+	if (!rc && (!st.next || !st.ended))
+		rc = oom();
+	if (!rc) {
+		/* the text as written, read back a feature at a time (none kept) */
+		umap_doc *doc = NULL;
+		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+		opts.on_feature = seed_feature;
+		opts.on_feature_data = &st;
+		opts.allow_duplicate_ids = 1;
+		if (umap_doc_open(&doc, file->tmp, &opts))
+			umap_error_clear(); /* the cache is only a speed-up */
+		umap_doc_free(doc);
+	}
+	revision_ids_clear(&ids);
+	free(st.next);
+	free(st.ended);
+	return rc;
 }
 
 int umap_repo_cache_worktree(umap_repo *repo, umap_snapshot *written)

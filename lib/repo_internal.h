@@ -50,6 +50,15 @@ struct umap_repo {
 	umap_feature_set *sets;        /* .umapsync/umapsync-features, and sets noted since */
 	size_t nsets;
 	int sets_loaded;
+	int spill_fd;                  /* umap_repo_export: the assembled text goes to this
+					* unlinked file a megabyte at a time (-1: kept in memory) */
+	uint64_t spilled;              /* bytes written to it */
+	int spill_blobs;               /* and the blob ids of its features are kept: */
+	int ids_fd;                    /* in this unlinked file, each layer's ids then a zero id
+					* (-1: in memory, an array a layer) */
+	umap_buf ids;                  /* ids not written to it yet */
+	uint64_t ids_spilled;          /* bytes written to it */
+	uint64_t *ids_at;              /* per layer of the file: where its ids start, in ids */
 	struct umap_progress progress; /* features put into a tree by umap_repo_build_tree */
 	uint64_t progress_done;
 };
@@ -82,5 +91,9 @@ void umap_repo_cache_disable(umap_repo *repo, int disabled);
  * it cannot be (then build the tree). `data` must be valid JSON, as a document's feature
  * bytes are (umap_doc_open checked). */
 int umap_repo_canonical_fast(umap_buf *out, const char *data, size_t len);
+
+/* libgit2's pack windows as repo.c sets them up (8 MB, at most 24 MB mapped), after a
+ * walk that narrowed them (git_libgit2_opts: process-wide). */
+void umap_repo_default_pack_windows(void);
 
 #endif

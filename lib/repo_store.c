@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <git2/sys/repository.h>
+
 #include "error.h"
 #include "strutil.h"
 
@@ -38,6 +40,33 @@ void umap_store_close(umap_store *s)
 	git_odb_free(s->odb);
 	free(s->gitdir);
 	memset(s, 0, sizeof(*s));
+}
+
+int umap_store_release_packs(umap_store *s)
+{
+	umap_buf objects = UMAP_BUF_INIT;
+	git_odb *empty = NULL, *fresh = NULL;
+	if (umap_buf_printf(&objects, "%s/objects", s->gitdir))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	/* the old database goes first: libgit2 shares a pack, mappings and all, between
+	 * databases that have it open, and a new one opened beside it would keep it */
+	int rc = git_odb_new(&empty) < 0 || git_repository_set_odb(s->git, empty) < 0;
+	if (!rc) {
+		git_odb_free(s->odb);
+		s->odb = empty;
+		empty = NULL;
+		rc = git_odb_open(&fresh, objects.ptr) < 0 || git_repository_set_odb(s->git, fresh) < 0;
+	}
+	if (!rc) {
+		git_odb_free(s->odb);
+		s->odb = fresh;
+		fresh = NULL;
+	}
+	umap_buf_dispose(&objects);
+	git_odb_free(empty);
+	git_odb_free(fresh);
+	return rc ? umap_error_set(UMAP_ECORRUPT, "cannot open the object database: %s", git_msg())
+		  : 0;
 }
 
 int umap_store_read(umap_obj *out, umap_store *s, const git_oid *id, git_object_t expect,

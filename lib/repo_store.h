@@ -32,6 +32,10 @@ typedef struct umap_store {
 
 int umap_store_open(umap_store *s, git_repository *git);
 void umap_store_close(umap_store *s);
+/* Gives back what libgit2 keeps mapped of the packs read so far (their indexes, 28 MB for
+ * 1M objects, and windows of up to 24 MB) by opening the object database anew: for a
+ * command done reading objects for a while (export, once a revision is assembled). */
+int umap_store_release_packs(umap_store *s);
 
 /* An object's bytes, from the pending set or from git. */
 typedef struct umap_obj {

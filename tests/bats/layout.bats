@@ -314,6 +314,46 @@ PY
 	assert_output "$(sed 's/"h": 20.0/"h": 20/' "$BATS_TEST_TMPDIR/imported")"
 }
 
+@test "numbers: group layers with features of their own keep their spellings through checkout; status is clean" {
+	# the parent layer's features come before its child's in the text, and the child's
+	# before the parent's last member: each layer's features are matched and noted as its own
+	printf '%s\n' '{' '  "type": "umap",' '  "properties": {"name": "M"},' '  "layers": [' '    {' \
+		'      "type": "FeatureCollection",' '      "features": [' \
+		'        {"type": "Feature", "id": "p1", "properties": {"h": 1.0}, "geometry": {"type": "Point", "coordinates": [2.0, 48.0]}},' \
+		'        {"type": "Feature", "id": "p2", "properties": {"h": 2.50}, "geometry": null}' '      ],' \
+		'      "layers": [' '        {' '          "type": "FeatureCollection",' '          "features": [' \
+		'            {"type": "Feature", "id": "c1", "properties": {"h": 1e3}, "geometry": null},' \
+		'            {"type": "Feature", "id": "c2", "properties": {"h": 4.8320}, "geometry": null}' '          ],' \
+		'          "_umap_options": {"name": "child", "opacity": 1.0}' '        }' '      ],' \
+		'      "_umap_options": {"name": "parent", "type": "Group"}' '    },' '    {' \
+		'      "type": "FeatureCollection",' '      "features": [' \
+		'        {"type": "Feature", "id": "s1", "properties": {"h": -0.0}, "geometry": null}' '      ],' \
+		'      "_umap_options": {"name": "sibling"}' '    }' '  ]' '}' >m.umap
+	umapsync init >/dev/null
+	umapsync import m.umap >/dev/null
+	cp m.umap "$BATS_TEST_TMPDIR/imported"
+	sed -i 's/"h": 2.50/"h": 3/' m.umap
+	umapsync commit -m edit >/dev/null
+	umapsync checkout HEAD~1 2>/dev/null
+	# p2 changed in the working file: the revision's spelling (2.5); the rest as they were
+	run cat m.umap
+	assert_output "$(sed 's/"h": 2.50/"h": 2.5/' "$BATS_TEST_TMPDIR/imported")"
+	# read again (the stat index cannot vouch): its features are found in the cache that
+	# checkout noted, each with its own layer's blob
+	touch -d '2001-01-01' m.umap
+	run umapsync status
+	assert_line "nothing to commit, working files clean"
+	run umapsync diff HEAD
+	assert_output ""
+	# without a working file: the revision's spellings, and status clean again
+	rm m.umap
+	umapsync checkout main 2>/dev/null
+	umapsync checkout HEAD~1 2>/dev/null
+	touch -d '2001-01-01' m.umap
+	run umapsync status
+	assert_line "nothing to commit, working files clean"
+}
+
 @test "numbers: merge writes a file only the other branch changed with the working file's spellings" {
 	printf '%s' '{"type":"umap","properties":{"name":"M","zoom":5.0},"layers":[{"type":"FeatureCollection","features":[{"type":"Feature","id":"aaaa1","properties":{"name":"A","h":10.0},"geometry":{"type":"Point","coordinates":[2.0,48.0]}},{"type":"Feature","id":"aaaa2","properties":{"name":"B","h":20.0},"geometry":null}],"_umap_options":{"name":"L","opacity":1.0}}]}' >m.umap
 	echo '{"type":"FeatureCollection","features":[{"type":"Feature","id":"n1","properties":{"v":1},"geometry":null}]}' >n.geojson

@@ -372,6 +372,51 @@ v2"
 	[[ "$stderr" == fatal:*"$blob"* ]]
 }
 
+@test "a layer of megabytes: export and checkout stream it byte for byte; a damaged one changes no file" {
+	# 15,000 features, 4 MB: the revision's text goes through a temporary file a megabyte
+	# at a time (export), and each working file through one beside it (checkout)
+	awk -v n=15000 -v seed=11 -f "$REPO_FIXTURES/gen-layer.awk" >big.geojson
+	cp "$EXAMPLES/bike-parking.geojson" a.geojson
+	umapsync init >/dev/null
+	umapsync import a.geojson big.geojson >/dev/null
+	cp big.geojson big-v1.orig
+	cp a.geojson a-v1.orig
+	awk 'NR > 1 && NR % 1500 == 0 { sub(/"capacity":[0-9]+/, "\"capacity\":1000") } { print }' big.geojson >x
+	mv x big.geojson
+	jq '.features[0].properties.name = "renamed"' a.geojson >x
+	mv x a.geojson
+	umapsync commit -m edit >/dev/null
+	umapsync export HEAD big.geojson -o exported.orig
+	cmp exported.orig big.geojson
+	umapsync export HEAD~1 big.geojson >old.orig
+	same_document big-v1.orig old.orig
+	run umapsync checkout HEAD~1
+	assert_success
+	cmp big.geojson old.orig
+	same_document a-v1.orig a.geojson
+	run umapsync status
+	assert_line --index 1 "nothing to commit, working files clean"
+	# nothing left behind: no temporary file in the repository or beside the files
+	[ -z "$(find . -name '.tmp-*' -o -name 'umapsync-export-*')" ]
+
+	# a feature of big.geojson damaged in main: checkout main fails on it and leaves both
+	# files as they were (a.geojson, written to its temporary file, is not renamed)
+	blob=$(git --git-dir=.umapsync ls-tree -r main:layers/generated-layer/features | awk 'NR == 777 { print $3 }')
+	pack=$(ls .umapsync/objects/pack/*.pack | while read -r p; do
+		git verify-pack -v "${p%.pack}.idx" | grep -q "^$blob" && echo "$p"; done)
+	offset=$(git verify-pack -v "${pack%.pack}.idx" | awk -v b="$blob" '$1 == b { print $5 }')
+	chmod u+w "$pack"
+	printf 'garbage!garbage!' | dd of="$pack" bs=1 seek=$((offset + 4)) conv=notrunc 2>/dev/null
+	cp a.geojson a-before.orig
+	cp big.geojson big-before.orig
+	run_split umapsync checkout main
+	assert_equal "$status" 128
+	[[ "$stderr" == "fatal: cannot read feature "*"(object $blob): "* ]]
+	cmp a.geojson a-before.orig
+	cmp big.geojson big-before.orig
+	[ -z "$(find . -name '.tmp-*' -o -name 'umapsync-export-*')" ]
+}
+
 @test "generated layer: import, edit 10 features, commit, diff, export, fsck" {
 	awk -v n=3000 -v seed=7 -f "$REPO_FIXTURES/gen-layer.awk" >big.geojson
 	cp big.geojson imported.geojson

@@ -671,6 +671,76 @@ TEST(pending_rm_and_mv_chain_round_trip_and_refuse_damage)
 	umap_repo_free(repo);
 }
 
+/* A layer of some megabytes goes through export's temporary file (a megabyte at a time,
+ * pages given back every 8 MB) and checkout's (umap_repo_export_file): the same bytes as
+ * the document of the revision writes, in a compact and an indented layout; checkout notes
+ * in the feature cache exactly the features whose written bytes are not their blob. */
+TEST(a_large_layer_exports_and_checks_out_through_temporary_files)
+{
+	const size_t n = 60000;
+	umap_buf compact = UMAP_BUF_INIT;
+	CHECK_INT(umap_buf_puts(&compact, "{\"type\":\"FeatureCollection\",\"_umap_options\":{\"name\":\"big\"},\"features\":[\n"), 0);
+	for (size_t i = 0; i < n; i++)
+		CHECK_INT(umap_buf_printf(&compact,
+					  "%s{\"type\":\"Feature\",\"id\":\"f%06zu\",\"properties\":{\"name\":\"caf\xc3\xa9 %zu\","
+					  "\"n\":%zu.50,%s\"note\":\"%.*s\"},\"geometry\":"
+					  "{\"type\":\"Point\",\"coordinates\":[%zu.125,45.%06zu]}}",
+					  i ? ",\n" : "", i, i, i % 97,
+					  i % 1000 ? "" : "\"big\":12345678901234567890,", (int)(i % 61), "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghij",
+					  i % 180, i), 0);
+	CHECK_INT(umap_buf_puts(&compact, "\n]}\n"), 0);
+	umap_layout indented = UMAP_LAYOUT_DEFAULT;
+	indented.known = 1;
+	umap_buf pretty = UMAP_BUF_INIT;
+	CHECK_INT(umap_json_relayout(&pretty, compact.ptr, compact.len, &indented), 0);
+	const umap_buf *texts[] = { &compact, &pretty };
+	for (size_t t = 0; t < 2; t++) {
+		umap_repo *repo = fresh_repo();
+		umap_doc *doc = NULL;
+		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+		CHECK_INT(umap_doc_from_buffer(&doc, texts[t]->ptr, texts[t]->len, "big.geojson", &opts), 0);
+		doc->layout.known = 1;
+		umap_snapshot *snap = NULL, *back = NULL;
+		git_oid tree;
+		CHECK_INT(umap_snapshot_new(&snap), 0);
+		CHECK_INT(umap_snapshot_add(snap, "big.geojson", doc), 0);
+		CHECK_INT(umap_repo_build_tree(&tree, repo, snap, NULL), 0);
+		umap_buf want = UMAP_BUF_INIT, got = UMAP_BUF_INIT;
+		CHECK_INT(umap_repo_read_tree(&back, repo, &tree, "big.geojson"), 0);
+		CHECK_INT(umap_doc_write(&want, back->files[0].doc, UMAP_DOC_AS_READ), 0);
+		CHECK(want.len > 9u << 20); /* past the 8 MB after which pages are given back */
+		CHECK_INT(umap_repo_export(repo, &tree, "big.geojson", to_buf, &got), 0);
+		CHECK_INT(got.len, want.len);
+		CHECK(got.len == want.len && !memcmp(got.ptr, want.ptr, got.len));
+		/* checkout's way: into a temporary file, the cache seeded from it */
+		char path[160];
+		snprintf(path, sizeof(path), "%s/big-%zu.geojson", tmpdir, t);
+		umap_atomic_file file;
+		size_t seen = repo->nseen;
+		CHECK_INT(umap_atomic_file_open(&file, path), 0);
+		CHECK_INT(umap_repo_export_file(repo, &tree, "big.geojson", &file), 0);
+		CHECK_INT(umap_atomic_file_commit(&file), 0);
+		umap_buf written = UMAP_BUF_INIT;
+		CHECK_INT(umap_file_read(&written, path, 64u << 20), 0);
+		CHECK(written.len == want.len && !memcmp(written.ptr, want.ptr, want.len));
+		/* compact features are their blobs but for a number a double cannot hold, one in
+		 * a thousand: only those are noted; indented ones all are */
+		CHECK_INT(repo->nseen - seen, t ? n : n / 1000);
+		if (repo->nseen - seen == n) {
+			CHECK(git_oid_equal(&repo->seen[seen].id, &back->files[0].blobs[0][0]));
+			CHECK(git_oid_equal(&repo->seen[seen + n - 1].id, &back->files[0].blobs[0][n - 1]));
+		}
+		umap_buf_dispose(&written);
+		umap_buf_dispose(&want);
+		umap_buf_dispose(&got);
+		umap_snapshot_free(back);
+		umap_snapshot_free(snap);
+		umap_repo_free(repo);
+	}
+	umap_buf_dispose(&compact);
+	umap_buf_dispose(&pretty);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/umap-unit-repo.XXXXXX");
@@ -688,6 +758,7 @@ int main(void)
 	RUN(revision_forms_name_commits_files_and_reflog_entries);
 	RUN(export_streams_the_bytes_the_document_writes);
 	RUN(pending_rm_and_mv_chain_round_trip_and_refuse_damage);
+	RUN(a_large_layer_exports_and_checks_out_through_temporary_files);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
