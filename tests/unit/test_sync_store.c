@@ -565,6 +565,43 @@ TEST(schema_1_store_is_migrated)
 	CHECK(store == NULL);
 }
 
+/* A server's memory grows with its concurrent readers by their page caches: a snapshot of a
+ * map larger than SQLite's default cache (2 MB) keeps its read connection's cache small, and
+ * the check of every page at open does not leave the whole database in the writer's cache. */
+TEST(readers_and_open_keep_page_caches_small)
+{
+	char path[256], db[300];
+	snprintf(path, sizeof(path), "%s/s%d", dir, ++dir_counter);
+	snprintf(db, sizeof(db), "%s/" UMAP_SYNC_DB_NAME, path);
+	umap_sync_store_options opts = UMAP_SYNC_STORE_OPTIONS_INIT;
+	opts.clock = fake_clock;
+	umap_sync_store *store = NULL;
+	CHECK_INT(umap_sync_store_open(&store, path, &opts), 0);
+	CHECK_INT(push(store, "a", 0, "[" UPS("1", "f") "]", NULL), 0);
+	umap_sync_store_close(store);
+	/* 6 MB of features in layer L, written straight into the database */
+	sql_run(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)"
+		    " INSERT INTO features(map, layer, id, ord, body) SELECT 'm', 'L', 'x' || i, i,"
+		    " '{\"type\":\"Feature\",\"properties\":{\"p\":\"' || hex(randomblob(1000)) || '\"},\"geometry\":null}'"
+		    " FROM n");
+	CHECK_INT(umap_sync_store_open(&store, path, &opts), 0);
+	if (!store)
+		return;
+	CHECK(umap_sync_store_cache_bytes(store) < 1000000);
+	umap_sync_stream *snap = NULL;
+	CHECK_INT(umap_sync_store_snapshot_open(&snap, store, "m", &all), 0);
+	if (!snap)
+		return;
+	umap_buf out = UMAP_BUF_INIT;
+	CHECK_INT(umap_sync_stream_read_all(&out, snap), 0);
+	CHECK(out.len > 6000000);
+	CHECK(umap_sync_stream_cache_bytes(snap) > 0);
+	CHECK(umap_sync_stream_cache_bytes(snap) <= 300000);
+	umap_sync_stream_close(snap);
+	umap_buf_dispose(&out);
+	umap_sync_store_close(store);
+}
+
 int main(void)
 {
 	dir = mkdtemp(dir_template);
@@ -582,6 +619,7 @@ int main(void)
 	RUN(concurrent_pushes_group_commit);
 	RUN(streams_read_in_pieces_and_side_by_side);
 	RUN(schema_1_store_is_migrated);
+	RUN(readers_and_open_keep_page_caches_small);
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
