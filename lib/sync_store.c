@@ -705,7 +705,11 @@ static int conn_open(struct conn *c, const char *path, int readonly)
 		 * the WAL is fsynced, so an acknowledged push survives a crash or power cut. */
 		/* a 32 MiB page cache: a push of thousands of ops touches many pages of the same
 		 * B-trees in one transaction, which a small cache would spill and read back */
-		if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-32768;",
+		/* the WAL cannot start over while a pull or snapshot holds a read transaction from
+		 * before its last frames: pushes beside long reads grow it; once it starts over
+		 * it is cut back to 16 MiB instead of keeping its largest size on disk */
+		if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-32768;"
+					"PRAGMA journal_size_limit=16777216;",
 				 NULL, NULL, &msg) ||
 		    sqlite3_exec(c->db, schema, NULL, NULL, &msg)) {
 			int err = umap_error_set(UMAP_ECORRUPT, "cannot set up database '%s': %s", path,
