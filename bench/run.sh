@@ -670,7 +670,7 @@ bench_sync_load() {
 # once into bench/data/readers-600000 and copied for each run after (seeding takes minutes on
 # a busy machine, the reads under a minute).
 bench_sync_readers() {
-	local n out line
+	local n out line phase
 	local sizes=75000
 	[ "${BENCH_LARGE:-0}" = 1 ] && sizes="75000 600000"
 	for n in $sizes; do
@@ -683,13 +683,12 @@ bench_sync_readers() {
 		if UMAPSYNC="$U" SEEDED="$DATA/readers-$n" timeout 1800 sh "$ROOT/bench/sync_readers.sh" "$n" 12 >"$out" 2>>"$LOG"; then
 			fact readers "$n" status ok
 			fact readers "$n" log_bytes "$(sed -n 's/^log of the big map: [0-9]* ops, \([0-9]*\) bytes.*/\1/p' "$out")"
-			line=$(grep -m1 '^small pull, server idle' "$out")
-			fact readers "$n" idle_p50 "$(printf '%s' "$line" | sed -n 's/.*p50 \([0-9.]*\) ms.*/\1/p')"
-			fact readers "$n" idle_p99 "$(printf '%s' "$line" | sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p')"
-			line=$(grep -m1 '^small pull, beside the readers' "$out")
-			fact readers "$n" loaded_p50 "$(printf '%s' "$line" | sed -n 's/.*p50 \([0-9.]*\) ms.*/\1/p')"
-			fact readers "$n" loaded_p99 "$(printf '%s' "$line" | sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p')"
-			fact readers "$n" loaded_pulls "$(printf '%s' "$line" | sed -n 's/.*: \([0-9]*\) pulls.*/\1/p')"
+			for phase in "idle:server idle" "loaded:beside the readers"; do
+				line=$(grep -m1 "^small pull, ${phase#*:}" "$out")
+				fact readers "$n" "${phase%%:*}_p50" "$(printf '%s' "$line" | sed -n 's/.*p50 \([0-9.]*\) ms.*/\1/p')"
+				fact readers "$n" "${phase%%:*}_p99" "$(printf '%s' "$line" | sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p')"
+				fact readers "$n" "${phase%%:*}_pulls" "$(printf '%s' "$line" | sed -n 's/.*: \([0-9]*\) pulls.*/\1/p')"
+			done
 			fact readers "$n" idle_kb "$(sed -n 's/^server RSS: \([0-9]*\) KB idle.*/\1/p' "$out")"
 			fact readers "$n" peak_kb "$(sed -n 's/^server RSS: .*, peak \([0-9]*\) KB beside.*/\1/p' "$out")"
 			line=$(grep -m1 '^readers:' "$out")

@@ -228,20 +228,25 @@ raw_request() {
 	[ "$(jq -r .cursor <<<"$body")" -ge 1 ]
 }
 
+# big_features_push FIRST LAST TEXT: a push body of features fFIRST..fLAST (ops aFIRST..),
+# each named TEXT followed by its number.
+big_features_push() {
+	local i
+	printf '{"client_id":"alice","base":0,"ops":['
+	for i in $(seq "$1" "$2"); do
+		[ "$i" = "$1" ] || printf ','
+		op_feature "a$i" L1 "f$i" "$3$i" alice
+	done
+	printf ']}'
+}
+
 @test "serve_hostile: a small pull goes through while the large answers a server sends at once are all taken" {
 	start_server --max-streams 1
 	# a snapshot of 10 MB: more than the socket buffers take from a client that reads nothing
 	local big i k
 	big=$(head -c 100000 /dev/zero | tr '\0' x)
 	for k in 0 1; do
-		{
-			printf '{"client_id":"alice","base":0,"ops":['
-			for i in $(seq $((k * 50 + 1)) $((k * 50 + 50))); do
-				[ "$i" = $((k * 50 + 1)) ] || printf ','
-				op_feature "a$i" L1 "f$i" "$big$i" alice
-			done
-			printf ']}'
-		} >"$TEST_DIR/push.json"
+		big_features_push $((k * 50 + 1)) $((k * 50 + 50)) "$big" >"$TEST_DIR/push.json"
 		http POST /v1/maps/big/push --data-binary @"$TEST_DIR/push.json"
 		[ "$code" = 200 ]
 	done
@@ -282,14 +287,7 @@ raw_request() {
 	# 30 features of 50 kB: a snapshot of 1.5 MB, over the size sent whole
 	local big i
 	big=$(head -c 50000 /dev/zero | tr '\0' x)
-	{
-		printf '{"client_id":"alice","base":0,"ops":['
-		for i in $(seq 30); do
-			[ "$i" = 1 ] || printf ','
-			op_feature "a$i" L1 "f$i" "$big$i" alice
-		done
-		printf ']}'
-	} >"$TEST_DIR/push.json"
+	big_features_push 1 30 "$big" >"$TEST_DIR/push.json"
 	http POST /v1/maps/m/push --data-binary @"$TEST_DIR/push.json"
 	[ "$code" = 200 ]
 	http GET /v1/maps/m/snapshot
