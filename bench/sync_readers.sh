@@ -7,18 +7,25 @@
 # Usage: bench/sync_readers.sh [FEATURES [READERS]]   (defaults 75000 and 12)
 # SEEDED=DIR: the seeded data directory is kept in DIR (made the first time, copied for each
 # run after): seeding 750k features by pushes takes minutes, the reads under a minute.
+# STORE=pg: the server keeps its maps in a throwaway PostgreSQL cluster instead
+# (scripts/pg-test-cluster.sh), seeded on each run; the RSS is the umapsync process's.
 set -eu
 cd "$(dirname "$0")/.."
 UMAPSYNC=$(cd "$(dirname "${UMAPSYNC:-./umapsync}")" && pwd)/$(basename "${UMAPSYNC:-./umapsync}")
 features=${1:-75000}
 readers=${2:-12}
 work=$(mktemp -d)
-pid=""
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; [ -n "$pid" ] && wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+pid="" pg=""
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	[ -n "$pg" ] && sh scripts/pg-test-cluster.sh stop "$pg" >/dev/null 2>&1
+	rm -rf "$work" ${pg:+"$pg"}
+}
+trap cleanup EXIT
 cc -std=c11 -D_GNU_SOURCE -O2 -o "$work/sync_readers" bench/sync_readers.c $(pkg-config --cflags --libs libcurl) -lpthread
-serve() {
+serve() { # STORE-OPTION LOCATION
 	rm -f "$work/port"
-	"$UMAPSYNC" serve --listen 127.0.0.1:0 --port-file "$work/port" --data "$1" --rate 0 \
+	"$UMAPSYNC" serve --listen 127.0.0.1:0 --port-file "$work/port" "$1" "$2" --rate 0 \
 		--max-features 4000000 2>>"$work/server.log" &
 	pid=$!
 	i=0
@@ -26,22 +33,35 @@ serve() {
 	url="http://127.0.0.1:$(cat "$work/port")/v1/maps"
 }
 stop() { kill "$pid" && wait "$pid" 2>/dev/null || true; pid=""; }
-seeded=${SEEDED:-$work/seeded}
-if [ ! -s "$seeded/.features" ] || [ "$(cat "$seeded/.features")" != "$features" ]; then
-	rm -rf "$seeded"
-	serve "$seeded"
+seed() {
 	start=$(date +%s)
 	"$work/sync_readers" seed "$url/big" "$features"
 	"$work/sync_readers" seed "$url/small" 10
 	stop
-	echo "$features" >"$seeded/.features"
 	echo "seeded $features features in $(($(date +%s) - start)) s"
+}
+if [ "${STORE:-}" = pg ]; then
+	pg=$(mktemp -d "${TMPDIR:-/tmp}/umapsync-benchpg.XXXXXX")
+	store=$(sh scripts/pg-test-cluster.sh start "$pg")
+	serve --store "$store"
+	seed
+	echo "log of the big map: $features ops (PostgreSQL)"
+	serve --store "$store"
+	timeout 900 "$work/sync_readers" read "$url/big" "$url/small" "$readers" 200 "$pid"
+	exit
+fi
+seeded=${SEEDED:-$work/seeded}
+if [ ! -s "$seeded/.features" ] || [ "$(cat "$seeded/.features")" != "$features" ]; then
+	rm -rf "$seeded"
+	serve --data "$seeded"
+	seed
+	echo "$features" >"$seeded/.features"
 fi
 rm -rf "$work/data"
 cp -a "$seeded" "$work/data"
 log=$(sqlite3 "$work/data"/*.db "SELECT sum(length(body)) FROM ops WHERE map = 'big'" 2>/dev/null || echo "?")
 echo "log of the big map: $features ops, $log bytes; store $(du -sm "$work/data" | cut -f1) MB on disk"
-serve "$work/data"
+serve --data "$work/data"
 wal() { stat -c %s "$work/data/umapsync.db-wal" 2>/dev/null || echo 0; }
 echo "WAL before the reads: $(wal) bytes"
 timeout 900 "$work/sync_readers" read "$url/big" "$url/small" "$readers" 200 "$pid"
