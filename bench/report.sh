@@ -324,6 +324,25 @@ END {
 		print ""
 	} else if (("load" SUBSEP "all" SUBSEP "status") in FACT)
 		print "Sync under load (#8): " FACT["load", "all", "status"] "\n"
+	# twelve readers of a large log beside a small pull (bench/sync_readers.sh)
+	split("75000 600000", rsz, " ")
+	for (g = 1; g in rsz; g++) {
+		n = rsz[g]
+		if (!(("readers" SUBSEP n SUBSEP "status") in FACT)) continue
+		if (FACT["readers", n, "status"] != "ok") { print "Twelve readers of a " fnum(n) "-op log (#19): " FACT["readers", n, "status"] "\n"; continue }
+		pk = FACT["readers", n, "peak_kb"] * 1024
+		print "Twelve readers of a " fnum(n) "-op log (#19, `bench/sync_readers.sh " n "`): a map whose log holds " fbytes(FACT["readers", n, "log_bytes"]) " of ops; 12 clients each pull it whole from cursor 0 (pages of 10,000 ops) and take its snapshot, " fbytes(FACT["readers", n, "read_mb"] * 1e6) " in all, while a pull of 10 ops on another map is repeated every 5 ms and a one-op push to a third map every 10 ms; the same small pull with the server idle first, in the same run (wall times are those of a shared machine):\n"
+		print "| figure | measured | goal | verdict |"
+		print "| --- | ---: | --- | --- |"
+		print "| server peak RSS (VmHWM) during the reads | " fbytes(pk) " | < 100 MB | " (pk < 100e6 ? "**pass**" : "**fail**") " |"
+		print "| small pull p50 / p99, server idle | " FACT["readers", n, "idle_p50"] " / " FACT["readers", n, "idle_p99"] " ms | report | — |"
+		print "| small pull p50 / p99 beside the readers | " FACT["readers", n, "loaded_p50"] " / " FACT["readers", n, "loaded_p99"] " ms (" FACT["readers", n, "loaded_pulls"] " pulls) | not slowed (read as p99 < 100 ms) | " (FACT["readers", n, "loaded_p99"] < 100 ? "**pass**" : "**fail**") " |"
+		print "| server RSS idle, before the reads | " fbytes(FACT["readers", n, "idle_kb"] * 1024) " | report | — |"
+		print "| the 12 pulls and snapshots, all done | " FACT["readers", n, "total_s"] " s | report | — |"
+		print "| WAL after " FACT["readers", n, "pushes"] " pushes beside the reads (cut back to 16 MiB when it starts over) | " fbytes(FACT["readers", n, "wal_bytes"]) " | report | — |"
+		print "| errors | " FACT["readers", n, "errors"] " | 0 | " (FACT["readers", n, "errors"] == 0 ? "**pass**" : "**fail**") " |"
+		print ""
+	}
 	if (FACT["ws", "all", "status"] == "ok") {
 		p99 = FACT["ws", "all", "p99"]; split(FACT["ws", "all", "deliveries"], dv, "/"); split(FACT["ws", "all", "durable"], du, "/")
 		print "uMap realtime relay (#18): 200 websocket peers on 20 maps of `umapsync serve --umap-secret-file`, 1,000 OperationMessages/s in all for 10 s (`bench/ws_relay.sh`):\n"

@@ -663,6 +663,47 @@ bench_sync_load() {
 	fi
 }
 
+# Twelve readers of a large map beside a small pull (bench/sync_readers.sh, issue 19): each
+# pulls the map's whole log from cursor 0 and takes its snapshot; the server's peak RSS during
+# the reads, the small pull's p50/p99 idle and beside them (same run), the readers' total time.
+# 75k ops (about 25 MB of log) by default; BENCH_LARGE=1 adds 600k (about 200 MB), seeded
+# once into bench/data/readers-600000 and copied for each run after (seeding takes minutes on
+# a busy machine, the reads under a minute).
+bench_sync_readers() {
+	local n out line phase
+	local sizes=75000
+	[ "${BENCH_LARGE:-0}" = 1 ] && sizes="75000 600000"
+	for n in $sizes; do
+		out=$OUT/sync_readers-$n.txt
+		if [ -z "$SERVER_WORKED" ]; then
+			fact readers "$n" status "n/a: serve does not start"
+			continue
+		fi
+		say "sync readers: 12 readers of a $n-op log beside a small pull"
+		if UMAPSYNC="$U" SEEDED="$DATA/readers-$n" timeout 1800 sh "$ROOT/bench/sync_readers.sh" "$n" 12 >"$out" 2>>"$LOG"; then
+			fact readers "$n" status ok
+			fact readers "$n" log_bytes "$(sed -n 's/^log of the big map: [0-9]* ops, \([0-9]*\) bytes.*/\1/p' "$out")"
+			for phase in "idle:server idle" "loaded:beside the readers"; do
+				line=$(grep -m1 "^small pull, ${phase#*:}" "$out")
+				fact readers "$n" "${phase%%:*}_p50" "$(printf '%s' "$line" | sed -n 's/.*p50 \([0-9.]*\) ms.*/\1/p')"
+				fact readers "$n" "${phase%%:*}_p99" "$(printf '%s' "$line" | sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p')"
+				fact readers "$n" "${phase%%:*}_pulls" "$(printf '%s' "$line" | sed -n 's/.*: \([0-9]*\) pulls.*/\1/p')"
+			done
+			fact readers "$n" idle_kb "$(sed -n 's/^server RSS: \([0-9]*\) KB idle.*/\1/p' "$out")"
+			fact readers "$n" peak_kb "$(sed -n 's/^server RSS: .*, peak \([0-9]*\) KB beside.*/\1/p' "$out")"
+			line=$(grep -m1 '^readers:' "$out")
+			fact readers "$n" read_mb "$(printf '%s' "$line" | sed -n 's/.*, \([0-9.]*\) MB in all.*/\1/p')"
+			fact readers "$n" total_s "$(printf '%s' "$line" | sed -n 's/.* MB in all, \([0-9.]*\) s.*/\1/p')"
+			fact readers "$n" errors "$(printf '%s' "$line" | sed -n 's/.*errors \([0-9]*\).*/\1/p')"
+			fact readers "$n" pushes "$(sed -n 's/^pushes beside them: \([0-9]*\).*/\1/p' "$out")"
+			fact readers "$n" wal_bytes "$(sed -n 's/^WAL after the reads: \([0-9]*\) bytes/\1/p' "$out")"
+			say "sync readers: $(tr '\n' ' ' <"$out")"
+		else
+			fact readers "$n" status "n/a: $(first_line "$out")"
+		fi
+	done
+}
+
 # Several server processes on one PostgreSQL beside SQLite (bench/sync_pg.sh, issue 22):
 # pushes/s, p99 and CPU per push with 1, 2 and 4 processes; docs/SCALING.md is made from it.
 bench_sync_pg() {
@@ -804,6 +845,7 @@ main() {
 	done
 	stop_server
 	bench_sync_load
+	bench_sync_readers
 	bench_sync_pg
 	bench_ws_relay
 

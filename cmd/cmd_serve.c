@@ -63,7 +63,7 @@ int cmd_serve(int argc, const char **argv)
 	static const char *const usage[] = { "umapsync serve [--listen ADDR:PORT] [--data DIR | --store URL [--import-from DIR]] [options]", NULL };
 	const char *listen = NULL, *data = NULL, *url = NULL, *import_from = NULL, *port_file = NULL, *umap_secret_file = NULL;
 	int threads = 4, max_conn = 1024, max_per_ip = 128, timeout = 30, request_timeout = 60;
-	int max_body = 8 << 20, max_inflight = (int)UMAP_SYNC_DEFAULT_MAX_INFLIGHT;
+	int max_body = 8 << 20, max_inflight = (int)UMAP_SYNC_DEFAULT_MAX_INFLIGHT, max_streams = 64;
 	int rate = 200, retain = 0, max_wait = 30, force_auth = 0, verbose = 0;
 	int max_features = (int)UMAP_SYNC_DEFAULT_MAX_FEATURES;
 	const struct option options[] = {
@@ -82,6 +82,7 @@ int cmd_serve(int argc, const char **argv)
 		OPT_INT(0, "request-timeout", &request_timeout, "SECONDS", "close a connection whose request takes longer than this to arrive, 0 for no limit (default 60)"),
 		OPT_INT(0, "max-body", &max_body, "BYTES", "largest request body; larger ones get 413 (default 8 MiB)"),
 		OPT_INT(0, "max-inflight", &max_inflight, "BYTES", "request bodies held at once by the whole server; pushes over it get 503 (default 64 MiB)"),
+		OPT_INT(0, "max-streams", &max_streams, "N", "pull and snapshot answers over 1 MiB sent at once; more get 503, smaller ones never wait (default 64)"),
 		OPT_INT(0, "rate", &rate, "N", "requests per second per client address, 0 for no limit; more get 429 (default 200)"),
 		OPT_INT(0, "max-features", &max_features, "N", "features one layer may hold; a push that would add more gets 413 (default 1000000)"),
 		OPT_INT(0, "max-wait", &max_wait, "SECONDS", "longest long-poll a pull may ask for (default 30)"),
@@ -108,6 +109,9 @@ int cmd_serve(int argc, const char **argv)
 		usage_with_options_msg(usage, options, "--max-inflight (%d) must be at least --max-body (%d)",
 				       max_inflight, max_body);
 	sopts.max_inflight = (size_t)max_inflight;
+	if (max_streams < 1)
+		usage_with_options_msg(usage, options, "--max-streams must be at least 1");
+	sopts.max_streams = (unsigned)max_streams;
 	sopts.rate = positive("rate", rate, usage, options);
 	sopts.burst = 2.0 * rate;
 	sopts.max_wait_s = (unsigned)positive("max-wait", max_wait, usage, options);

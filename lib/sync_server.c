@@ -74,7 +74,7 @@ struct umap_sync_server {
 	umap_sync_ws *ws;           /* uMap's websocket endpoint, with --umap-secret-file */
 	pthread_mutex_t budget_lock;
 	size_t inflight;            /* bytes reserved by request bodies, at most max_inflight */
-	unsigned streams;           /* answers being sent from a stream (MAX_STREAMS) */
+	unsigned streams;           /* large answers being sent from a stream (max_streams) */
 };
 
 static uint64_t mono_us(void)
@@ -715,6 +715,12 @@ static ssize_t send_more(void *cls, uint64_t pos, char *buf, size_t max)
 		n = n < max ? n : max;
 		memcpy(buf, sending->head.ptr + sending->head_sent, n);
 		sending->head_sent += n;
+		if (sending->head_sent == sending->head.len) {
+			/* the rest comes from the stream: the head (a MiB) is not kept for as long
+			 * as a slow client takes to read the whole answer */
+			umap_buf_dispose(&sending->head);
+			sending->head_sent = 0;
+		}
 		return (ssize_t)n;
 	}
 	if (umap_sync_stream_read(sending->stream, buf, max, &n)) {
@@ -725,63 +731,86 @@ static ssize_t send_more(void *cls, uint64_t pos, char *buf, size_t max)
 	return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
 }
 
-static void sent(void *cls)
+static void free_sending(struct sending *sending)
 {
-	struct sending *sending = cls;
 	umap_sync_stream_close(sending->stream);
 	umap_buf_dispose(&sending->head);
-	pthread_mutex_lock(&sending->srv->budget_lock);
-	sending->srv->streams--;
-	pthread_mutex_unlock(&sending->srv->budget_lock);
 	free(sending);
 }
 
-/* Queues the response (its body or stream goes to MHD). */
-static enum MHD_Result queue_response(umap_sync_server *srv, struct MHD_Connection *conn,
-				      umap_sync_http_response *rs)
+/* The answer was sent, or its connection closed: its stream and slot go. */
+static void sent(void *cls)
 {
-	struct MHD_Response *resp = NULL;
-	if (rs->stream) {
-		struct sending *sending = calloc(1, sizeof(*sending));
-		if (!sending)
-			return MHD_NO;
-		sending->srv = srv;
-		size_t n = 0;
-		int err;
-		do {
-			err = umap_buf_grow(&sending->head, 65536);
-			if (!err)
-				err = umap_sync_stream_read(rs->stream, sending->head.ptr + sending->head.len, 65536, &n);
-			sending->head.len += err ? 0 : n;
-		} while (!err && n && sending->head.len <= WHOLE_ANSWER_MAX);
-		if (err) { /* out of memory or a read error, before any byte was sent */
-			umap_buf_dispose(&sending->head);
-			free(sending);
-			return MHD_NO;
-		}
-		if (!n) { /* small: sent whole, with its length */
-			size_t len = sending->head.len;
-			free(rs->body);
-			rs->body = umap_buf_detach(&sending->head);
-			rs->body_len = len;
-			free(sending);
-			umap_sync_stream_close(rs->stream);
-			rs->stream = NULL;
-		} else {
-			sending->stream = rs->stream;
-			resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, send_more, sending, sent);
-			if (!resp) {
-				umap_buf_dispose(&sending->head);
-				free(sending);
-				return MHD_NO;
-			}
-			rs->stream = NULL; /* closed by sent() */
-			pthread_mutex_lock(&srv->budget_lock);
-			srv->streams++;
-			pthread_mutex_unlock(&srv->budget_lock);
-		}
+	struct sending *sending = cls;
+	umap_sync_server *srv = sending->srv;
+	free_sending(sending);
+	pthread_mutex_lock(&srv->budget_lock);
+	srv->streams--;
+	pthread_mutex_unlock(&srv->budget_lock);
+}
+
+/* A stream's answer is read up to WHOLE_ANSWER_MAX: a small one becomes the response's body
+ * (*out NULL), a large one is kept with its head in *out, to be sent as it is read. Small
+ * answers hold no stream slot: a small pull goes through however many large ones are being
+ * sent. */
+static int read_head(struct sending **out, umap_sync_server *srv, umap_sync_http_response *rs)
+{
+	*out = NULL;
+	struct sending *sending = calloc(1, sizeof(*sending));
+	if (!sending)
+		return UMAP_ENOMEM;
+	sending->srv = srv;
+	size_t n = 0;
+	int err;
+	do {
+		err = umap_buf_grow(&sending->head, 65536);
+		if (!err)
+			err = umap_sync_stream_read(rs->stream, sending->head.ptr + sending->head.len, 65536, &n);
+		sending->head.len += err ? 0 : n;
+	} while (!err && n && sending->head.len <= WHOLE_ANSWER_MAX);
+	if (err) { /* out of memory or a read error, before any byte was sent */
+		umap_buf_dispose(&sending->head);
+		free(sending);
+		return err;
 	}
-	if (!resp) {
+	if (!n) { /* small: sent whole, with its length */
+		size_t len = sending->head.len;
+		free(rs->body);
+		rs->body = umap_buf_detach(&sending->head);
+		rs->body_len = len;
+		free(sending);
+		umap_sync_stream_close(rs->stream);
+	} else {
+		sending->stream = rs->stream;
+		*out = sending;
+	}
+	rs->stream = NULL;
+	return 0;
+}
+
+/* Takes one of the server's stream slots, if one is free. */
+static int stream_slot_take(umap_sync_server *srv)
+{
+	pthread_mutex_lock(&srv->budget_lock);
+	int taken = srv->streams < srv->opts.max_streams;
+	srv->streams += (unsigned)taken;
+	pthread_mutex_unlock(&srv->budget_lock);
+	return taken;
+}
+
+/* Queues the response: its body, or the large answer in `sending` (its slot taken), which
+ * goes to MHD. */
+static enum MHD_Result queue_response(struct MHD_Connection *conn, umap_sync_http_response *rs,
+				      struct sending *sending)
+{
+	struct MHD_Response *resp;
+	if (sending) {
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, send_more, sending, sent);
+		if (!resp) {
+			sent(sending); /* gives the slot back */
+			return MHD_NO;
+		}
+	} else {
 		resp = MHD_create_response_from_buffer(rs->body_len, rs->body, MHD_RESPMEM_MUST_FREE);
 		if (!resp)
 			return MHD_NO;
@@ -796,18 +825,6 @@ static enum MHD_Result queue_response(umap_sync_server *srv, struct MHD_Connecti
 	return ret;
 }
 
-/* Answers being sent at once, at most: each holds a read connection (and its page cache)
- * and keeps the database's state of when it began. */
-#define MAX_STREAMS 64
-
-static int stream_slot_free(umap_sync_server *srv)
-{
-	pthread_mutex_lock(&srv->budget_lock);
-	int free_slot = srv->streams < MAX_STREAMS;
-	pthread_mutex_unlock(&srv->budget_lock);
-	return free_slot;
-}
-
 /* An error answered by the front end itself (rate, body size). */
 static enum MHD_Result answer_error(umap_sync_server *srv, struct MHD_Connection *conn,
 				    struct request *req, const char *method, const char *url,
@@ -818,7 +835,7 @@ static enum MHD_Result answer_error(umap_sync_server *srv, struct MHD_Connection
 	memset(&rs, 0, sizeof(rs));
 	struct exchange ex = { NULL, &rs, 0 };
 	enum MHD_Result ret = send_error(&ex, status, message, header, value) ? MHD_NO
-									: queue_response(srv, conn, &rs);
+									: queue_response(conn, &rs, NULL);
 	umap_sync_http_response_dispose(&rs);
 	log_request(srv, req->start_us, method, url, status);
 	return ret;
@@ -843,9 +860,14 @@ static enum MHD_Result answer(umap_sync_server *srv, struct MHD_Connection *conn
 	for (;;) {
 		if (handle(srv, &rq, &rs, 1))
 			break;
-		if (rs.stream && !stream_slot_free(srv)) {
-			/* each answer being sent holds a read connection and its snapshot of the
-			 * database: their number is bounded */
+		struct sending *sending = NULL;
+		if (rs.stream && read_head(&sending, srv, &rs))
+			break;
+		if (sending && !stream_slot_take(srv)) {
+			/* each large answer being sent holds a read connection and its snapshot of
+			 * the database: their number is bounded */
+			free_sending(sending);
+			sending = NULL;
 			umap_sync_http_response_dispose(&rs);
 			struct exchange ex = { &rq, &rs, 0 };
 			if (send_error(&ex, MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -854,7 +876,7 @@ static enum MHD_Result answer(umap_sync_server *srv, struct MHD_Connection *conn
 				break;
 		}
 		if (rs.status) {
-			ret = queue_response(srv, conn, &rs);
+			ret = queue_response(conn, &rs, sending);
 			log_request(srv, req->start_us, method, url, rs.status);
 			break;
 		}
@@ -956,7 +978,7 @@ static enum MHD_Result request_head(umap_sync_server *srv, struct MHD_Connection
 		ret = MHD_NO;
 	} else if (rs.status) {
 		req->state = BODY_ANSWERED;
-		ret = queue_response(srv, conn, &rs);
+		ret = queue_response(conn, &rs, NULL);
 		log_request(srv, req->start_us, method, url, rs.status);
 	} else if (!wants_body) {
 		req->state = BODY_IGNORED;

@@ -40,13 +40,17 @@ typedef struct umap_sync_server_options {
 	 * take the total over it gets 503 with Retry-After before its body is read. Bodies are
 	 * only read once the token in the headers allows the push. */
 	size_t max_inflight;
+	/* large pull and snapshot answers (over 1 MiB) sent at once, each from its own read
+	 * connection and read transaction; more get 503 with Retry-After. Smaller answers are
+	 * read whole and never wait for a slot. */
+	unsigned int max_streams;
 } umap_sync_server_options;
 
-#define UMAP_SYNC_SERVER_OPTIONS_VERSION 3
+#define UMAP_SYNC_SERVER_OPTIONS_VERSION 4
 #define UMAP_SYNC_DEFAULT_MAX_INFLIGHT ((size_t)64 << 20)
 #define UMAP_SYNC_SERVER_OPTIONS_INIT \
 	{ UMAP_SYNC_SERVER_OPTIONS_VERSION, "127.0.0.1", 0, 4, 1024, 128, 30, (size_t)8 << 20, \
-	  0, 0, 30, 1000, 10000, 0, NULL, NULL, 60, NULL, UMAP_SYNC_DEFAULT_MAX_INFLIGHT }
+	  0, 0, 30, 1000, 10000, 0, NULL, NULL, 60, NULL, UMAP_SYNC_DEFAULT_MAX_INFLIGHT, 64 }
 
 /* Binds and starts serving in background threads. */
 int umap_sync_server_start(umap_sync_server **out, umap_sync_store *store,

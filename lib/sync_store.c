@@ -24,6 +24,7 @@
 #include "sync_store_pg.h"
 
 #define STORE_SCHEMA "2"
+#define READER_CACHE_KB "256"
 #define FEATURES_TABLE(name) \
 	"CREATE TABLE IF NOT EXISTS " name "(map TEXT NOT NULL, layer TEXT NOT NULL, id TEXT NOT NULL," \
 	" ord INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY(map, layer, id));"
@@ -693,13 +694,22 @@ static int conn_open(struct conn *c, const char *path, int readonly)
 	conn_init_statements(c);
 	sqlite3_busy_timeout(c->db, 10000); /* `token create` may write while serving */
 	sqlite3_extended_result_codes(c->db, 0);
+	/* a reader's page cache (SQLite's default 2 MB) is memory per concurrent reader: a pull or
+	 * snapshot reads its pages once, in key order, and the kernel's page cache keeps the
+	 * file; the index pages that every lookup walks fit in this */
+	if (readonly && sqlite3_exec(c->db, "PRAGMA cache_size=-" READER_CACHE_KB, NULL, NULL, NULL))
+		return db_error(c, "setting up a read connection");
 	if (!readonly) {
 		char *msg = NULL;
 		/* WAL: readers never block the writer; synchronous=FULL: COMMIT returns only once
 		 * the WAL is fsynced, so an acknowledged push survives a crash or power cut. */
 		/* a 32 MiB page cache: a push of thousands of ops touches many pages of the same
 		 * B-trees in one transaction, which a small cache would spill and read back */
-		if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-32768;",
+		/* the WAL cannot start over while a pull or snapshot holds a read transaction from
+		 * before its last frames: pushes beside long reads grow it; once it starts over
+		 * it is cut back to 16 MiB instead of keeping its largest size on disk */
+		if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-32768;"
+					"PRAGMA journal_size_limit=16777216;",
 				 NULL, NULL, &msg) ||
 		    sqlite3_exec(c->db, schema, NULL, NULL, &msg)) {
 			int err = umap_error_set(UMAP_ECORRUPT, "cannot set up database '%s': %s", path,
@@ -738,6 +748,9 @@ static int check_integrity(struct conn *c, const char *path)
 		err = umap_error_set(UMAP_ECORRUPT, "database '%s' is damaged (%s): restore it from a backup",
 				     path, result ? result : sqlite3_errmsg(c->db));
 	sqlite3_finalize(s);
+	/* the check read every page into the writer's cache: pages of no use to the pushes to
+	 * come, which would stay in the server's memory until pushes pushed them out */
+	sqlite3_db_release_memory(c->db);
 	return err;
 }
 
@@ -1592,6 +1605,30 @@ int umap_sync_stream_read(umap_sync_stream *st, char *buf, size_t max, size_t *n
 int64_t umap_sync_stream_cursor(const umap_sync_stream *st)
 {
 	return st->last;
+}
+
+/* Bytes of SQLite page cache a connection holds now (PostgreSQL's are the database's). */
+static int64_t conn_cache_bytes(const struct conn *c)
+{
+	int used = 0, highest = 0;
+	if (!c || !c->db || sqlite3_db_status(c->db, SQLITE_DBSTATUS_CACHE_USED, &used, &highest, 0))
+		return 0;
+	return used;
+}
+
+int64_t umap_sync_stream_cache_bytes(const umap_sync_stream *st)
+{
+	return conn_cache_bytes(st->c);
+}
+
+int64_t umap_sync_store_cache_bytes(umap_sync_store *store)
+{
+	int64_t bytes = conn_cache_bytes(&store->w);
+	pthread_mutex_lock(&store->readers_lock);
+	for (const struct reader *r = store->idle; r; r = r->next)
+		bytes += conn_cache_bytes(&r->c);
+	pthread_mutex_unlock(&store->readers_lock);
+	return bytes;
 }
 
 int umap_sync_stream_read_all(umap_buf *out, umap_sync_stream *st)

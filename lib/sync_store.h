@@ -141,6 +141,11 @@ int umap_sync_stream_read_all(umap_buf *out, umap_sync_stream *stream);
 /* A pull's cursor once it has been read to its end. */
 int64_t umap_sync_stream_cursor(const umap_sync_stream *stream);
 void umap_sync_stream_close(umap_sync_stream *stream);
+/* The memory of SQLite's page caches: a stream's read connection, and the store's writer
+ * and idle readers. Each concurrent reader costs its cache, so it is kept small; 0 on
+ * PostgreSQL. */
+int64_t umap_sync_stream_cache_bytes(const umap_sync_stream *stream);
+int64_t umap_sync_store_cache_bytes(umap_sync_store *store);
 
 /* Called after every commit with the maps it changed (for long-poll wake-ups). */
 typedef void (*umap_sync_commit_fn)(void *ctx, const char *map, int64_t head);

@@ -228,19 +228,66 @@ raw_request() {
 	[ "$(jq -r .cursor <<<"$body")" -ge 1 ]
 }
 
+# big_features_push FIRST LAST TEXT: a push body of features fFIRST..fLAST (ops aFIRST..),
+# each named TEXT followed by its number.
+big_features_push() {
+	local i
+	printf '{"client_id":"alice","base":0,"ops":['
+	for i in $(seq "$1" "$2"); do
+		[ "$i" = "$1" ] || printf ','
+		op_feature "a$i" L1 "f$i" "$3$i" alice
+	done
+	printf ']}'
+}
+
+@test "serve_hostile: a small pull goes through while the large answers a server sends at once are all taken" {
+	start_server --max-streams 1
+	# a snapshot of 10 MB: more than the socket buffers take from a client that reads nothing
+	local big i k
+	big=$(head -c 100000 /dev/zero | tr '\0' x)
+	for k in 0 1; do
+		big_features_push $((k * 50 + 1)) $((k * 50 + 50)) "$big" >"$TEST_DIR/push.json"
+		http POST /v1/maps/big/push --data-binary @"$TEST_DIR/push.json"
+		[ "$code" = 200 ]
+	done
+	push small bob 0 "[$(op_feature b1 L1 g1 Gare bob)]"
+	[ "$code" = 200 ]
+	# a client that asks for the snapshot and reads only its status line holds the one slot
+	exec 4<>"/dev/tcp/127.0.0.1/$PORT"
+	printf 'GET /v1/maps/big/snapshot HTTP/1.1\r\nHost: x\r\n\r\n' >&4
+	local status
+	IFS= read -r -t 10 status <&4
+	[[ $status == 'HTTP/1.1 200 OK'* ]]
+	# another large answer waits for it; a small one does not
+	http GET /v1/maps/big/snapshot
+	[ "$code" = 503 ]
+	[ "$(jq -r .error <<<"$body")" = "the server is busy sending other answers: retry in a moment" ]
+	grep -qi '^retry-after: 1' "$TEST_DIR/headers"
+	http GET '/v1/maps/small/pull?since=0'
+	[ "$code" = 200 ]
+	[ "$(jq -c '[.ops[].op_id]' <<<"$body")" = '["b1"]' ]
+	http GET /v1/maps/small/snapshot
+	[ "$code" = 200 ]
+	http GET '/v1/maps/big/pull?since=99'
+	[ "$code" = 200 ]
+	[ "$(jq -c '[.ops[].op_id, .cursor]' <<<"$body")" = '["a100",100]' ]
+	# the slot comes back once that client goes away
+	exec 4<&- 4>&-
+	for i in $(seq 50); do
+		http GET /v1/maps/big/snapshot
+		[ "$code" = 503 ] || break
+		sleep 0.1
+	done
+	[ "$code" = 200 ]
+	[ "$(jq '.layers[0].features | length' <<<"$body")" = 100 ]
+}
+
 @test "serve_hostile: a large pull or snapshot is sent as it is read (chunked), whole and in order" {
 	start_server
 	# 30 features of 50 kB: a snapshot of 1.5 MB, over the size sent whole
 	local big i
 	big=$(head -c 50000 /dev/zero | tr '\0' x)
-	{
-		printf '{"client_id":"alice","base":0,"ops":['
-		for i in $(seq 30); do
-			[ "$i" = 1 ] || printf ','
-			op_feature "a$i" L1 "f$i" "$big$i" alice
-		done
-		printf ']}'
-	} >"$TEST_DIR/push.json"
+	big_features_push 1 30 "$big" >"$TEST_DIR/push.json"
 	http POST /v1/maps/m/push --data-binary @"$TEST_DIR/push.json"
 	[ "$code" = 200 ]
 	http GET /v1/maps/m/snapshot

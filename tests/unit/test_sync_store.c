@@ -565,6 +565,106 @@ TEST(schema_1_store_is_migrated)
 	CHECK(store == NULL);
 }
 
+/* A server's memory grows with its concurrent readers by their page caches: a snapshot of a
+ * map larger than SQLite's default cache (2 MB) keeps its read connection's cache small, and
+ * the check of every page at open does not leave the whole database in the writer's cache. */
+TEST(readers_and_open_keep_page_caches_small)
+{
+	char path[256], db[300];
+	snprintf(path, sizeof(path), "%s/s%d", dir, ++dir_counter);
+	snprintf(db, sizeof(db), "%s/" UMAP_SYNC_DB_NAME, path);
+	umap_sync_store_options opts = UMAP_SYNC_STORE_OPTIONS_INIT;
+	opts.clock = fake_clock;
+	umap_sync_store *store = NULL;
+	CHECK_INT(umap_sync_store_open(&store, path, &opts), 0);
+	CHECK_INT(push(store, "a", 0, "[" UPS("1", "f") "]", NULL), 0);
+	umap_sync_store_close(store);
+	/* 6 MB of features in layer L, written straight into the database */
+	sql_run(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)"
+		    " INSERT INTO features(map, layer, id, ord, body) SELECT 'm', 'L', 'x' || i, i,"
+		    " '{\"type\":\"Feature\",\"properties\":{\"p\":\"' || hex(randomblob(1000)) || '\"},\"geometry\":null}'"
+		    " FROM n");
+	CHECK_INT(umap_sync_store_open(&store, path, &opts), 0);
+	if (!store)
+		return;
+	CHECK(umap_sync_store_cache_bytes(store) < 1000000);
+	umap_sync_stream *snap = NULL;
+	CHECK_INT(umap_sync_store_snapshot_open(&snap, store, "m", &all), 0);
+	if (!snap)
+		return;
+	umap_buf out = UMAP_BUF_INIT;
+	CHECK_INT(umap_sync_stream_read_all(&out, snap), 0);
+	CHECK(out.len > 6000000);
+	CHECK(umap_sync_stream_cache_bytes(snap) > 0);
+	CHECK(umap_sync_stream_cache_bytes(snap) <= 300000);
+	umap_sync_stream_close(snap);
+	umap_buf_dispose(&out);
+	umap_sync_store_close(store);
+}
+
+/* A snapshot being sent keeps its read transaction, and the WAL cannot start over while it
+ * does: pushes meanwhile grow the file past the store's WAL limit (16 MiB). Once the
+ * reader is gone and the WAL starts over, the file goes back under the limit instead of
+ * keeping its largest size on disk for good. */
+TEST(wal_goes_back_under_its_limit_after_a_long_read)
+{
+	char path[256], wal[300];
+	snprintf(path, sizeof(path), "%s/s%d", dir, ++dir_counter);
+	snprintf(wal, sizeof(wal), "%s/" UMAP_SYNC_DB_NAME "-wal", path);
+	umap_sync_store_options opts = UMAP_SYNC_STORE_OPTIONS_INIT;
+	opts.clock = fake_clock;
+	umap_sync_store *store = NULL;
+	CHECK_INT(umap_sync_store_open(&store, path, &opts), 0);
+	if (!store)
+		return;
+	CHECK_INT(push(store, "a", 0, "[" UPS("1", "f") "]", NULL), 0);
+	umap_sync_stream *snap = NULL;
+	CHECK_INT(umap_sync_store_snapshot_open(&snap, store, "m", &all), 0);
+	char *text = malloc(100001);
+	if (!text || !snap)
+		return;
+	memset(text, 'x', 100000);
+	text[100000] = '\0';
+	/* 24 MB of features, 20 a push, while the snapshot's read transaction is open */
+	long base = 1;
+	for (int k = 0; k < 12; k++) {
+		json_t *ops = json_array();
+		for (int i = 0; i < 20; i++) {
+			char op_id[32], id[32];
+			snprintf(op_id, sizeof(op_id), "w%d-%d", k, i);
+			snprintf(id, sizeof(id), "g%d-%d", k, i);
+			json_array_append_new(ops, json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s, s:{s:s}, s:n}}",
+							     "op_id", op_id, "hlc", "018bcfe56800-0000-a",
+							     "verb", "upsert", "subject", "feature", "metadata",
+							     "id", id, "layerId", "L", "value", "type", "Feature",
+							     "properties", "p", text, "geometry"));
+		}
+		json_t *body = json_pack("{s:s, s:I, s:o}", "client_id", "a", "base", (json_int_t)base, "ops", ops);
+		json_t *reply = NULL;
+		CHECK_INT(umap_sync_store_push(&reply, store, "m", &all, body), 0);
+		base = (long)json_integer_value(json_object_get(reply, "cursor"));
+		json_decref(reply);
+		json_decref(body);
+	}
+	struct stat st;
+	CHECK_INT(stat(wal, &st), 0);
+	CHECK(st.st_size > 20 << 20);
+	umap_sync_stream_close(snap);
+	/* the next pushes checkpoint the whole WAL, then start it over */
+	for (int k = 0; k < 3; k++) {
+		char ops[512], op_id[16];
+		snprintf(op_id, sizeof(op_id), "z%d", k);
+		snprintf(ops, sizeof(ops), "[{\"op_id\":\"%s\"," HLC ",\"verb\":\"update\",\"subject\":\"feature\","
+			 "\"metadata\":{\"id\":\"f\",\"layerId\":\"L\"},\"key\":\"properties.n\",\"value\":%d}]", op_id, k);
+		CHECK_INT(push(store, "a", base, ops, NULL), 0);
+		base++;
+	}
+	CHECK_INT(stat(wal, &st), 0);
+	CHECK(st.st_size <= 16 << 20);
+	free(text);
+	umap_sync_store_close(store);
+}
+
 int main(void)
 {
 	dir = mkdtemp(dir_template);
@@ -582,6 +682,8 @@ int main(void)
 	RUN(concurrent_pushes_group_commit);
 	RUN(streams_read_in_pieces_and_side_by_side);
 	RUN(schema_1_store_is_migrated);
+	RUN(readers_and_open_keep_page_caches_small);
+	RUN(wal_goes_back_under_its_limit_after_a_long_read);
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
