@@ -123,6 +123,10 @@ int cmd_serve(int argc, const char **argv)
 	 * push, 69 MB with one); the pushes take turns at the store anyway, and each thread's
 	 * cache of small blocks spares most allocations the arena's lock */
 	mallopt(M_ARENA_MAX, 1);
+	/* no fastbins: a push frees its body's trees, tens of thousands of small blocks, and
+	 * the next larger request consolidated them all again (malloc_consolidate, a tenth
+	 * of the server's CPU in a large first push) */
+	mallopt(M_MXFAST, 0);
 #endif
 
 	umap_buf secret = UMAP_BUF_INIT;
