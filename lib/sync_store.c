@@ -23,11 +23,11 @@
 #include "sync_op.h"
 #include "sync_store_pg.h"
 
-#define STORE_SCHEMA "2"
+#define STORE_SCHEMA "3"
 #define READER_CACHE_KB "256"
 #define FEATURES_TABLE(name) \
 	"CREATE TABLE IF NOT EXISTS " name "(map TEXT NOT NULL, layer TEXT NOT NULL, id TEXT NOT NULL," \
-	" ord INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY(map, layer, id));"
+	" ord INTEGER NOT NULL, body TEXT NOT NULL, seq INTEGER, client TEXT, PRIMARY KEY(map, layer, id));"
 
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
@@ -48,7 +48,9 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS layers(map TEXT NOT NULL, id TEXT NOT NULL, ord INTEGER NOT NULL,"
 	" filename TEXT, options TEXT, options_key TEXT, PRIMARY KEY(map, id)) WITHOUT ROWID;"
 	/* a rowid table (schema 2): a feature's body is written once, where rows are appended,
-	 * and only the small key index by id takes the random inserts of uMap's random ids */
+	 * and only the small key index by id takes the random inserts of uMap's random ids;
+	 * seq, client (schema 3): the feature's last upsert, which leaves no row in `changes`
+	 * (NULL: an upsert before schema 3, whose row is in `changes`) */
 	FEATURES_TABLE("features")
 	"CREATE INDEX IF NOT EXISTS features_order ON features(map, layer, ord);"
 	"CREATE TABLE IF NOT EXISTS tokens(id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE,"
@@ -60,14 +62,24 @@ static const char schema[] =
  * a push of new features with random ids dirtied a page of that big tree per feature, each
  * copied to the WAL at every commit and back at every checkpoint. Schema 2 moves the rows,
  * in their order, into a rowid table; everything else is as it was. */
-static const char migrate_1_to_2[] =
+static const char migrate_1_to_3[] =
 	FEATURES_TABLE("features_v2")
 	"INSERT INTO features_v2(map, layer, id, ord, body)"
 	" SELECT map, layer, id, ord, body FROM features ORDER BY map, layer, ord;"
 	"DROP TABLE features;"
 	"ALTER TABLE features_v2 RENAME TO features;"
 	"CREATE INDEX features_order ON features(map, layer, ord);"
-	"UPDATE meta SET value = '2' WHERE key = 'schema';";
+	"UPDATE meta SET value = '3' WHERE key = 'schema';";
+
+/* Schema 2 recorded every feature upsert as a row of `changes` too: a second random-key
+ * insert per feature, as costly as the feature's own (a page of each index dirtied per
+ * feature per commit, written to the WAL and again at the checkpoint). Schema 3 keeps the
+ * upsert's seq and client in the feature's row, which the 409 check reads by the same key;
+ * the rows of earlier upserts stay in `changes` and are read as before. */
+static const char migrate_2_to_3[] =
+	"ALTER TABLE features ADD COLUMN seq INTEGER;"
+	"ALTER TABLE features ADD COLUMN client TEXT;"
+	"UPDATE meta SET value = '3' WHERE key = 'schema';";
 
 enum stmt_id {
 	S_MAP_GET,
@@ -96,6 +108,7 @@ enum stmt_id {
 	S_FEATURE_DELETE_LAYER,
 	S_FEATURE_LIST,
 	S_FEATURE_COUNT,
+	S_FEATURE_SPAN,
 	S_TOKEN_ANY,
 	S_TOKEN_ACTIVE,
 	S_TOKEN_INSERT,
@@ -132,9 +145,14 @@ static const struct {
 #define APPLIED_COLS "map, client, op_id, seq"
 #define CHANGES_COLS "map, layer, feature, key, seq, client"
 #define LAYERS_COLS "map, id, ord, filename, options, options_key"
-#define FEATURES_COLS "map, layer, id, ord, body"
+#define FEATURES_COLS "map, layer, id, ord, body, seq, client"
 #define TOKENS_COLS "id, hash, map, layers, access, created, revoked"
 
+
+/* A row `c` of `changes` for a whole feature that the feature's upsert came after. */
+#define UPSERTED_SINCE \
+	"(c.key = '' AND EXISTS(SELECT 1 FROM features f WHERE f.map = c.map AND f.layer = c.layer" \
+	" AND f.id = c.feature AND f.seq > c.seq))"
 
 static const char *const stmt_sql[N_STMT] = {
 	[S_MAP_GET] = "SELECT head, floor, props FROM maps WHERE name = ?1",
@@ -150,22 +168,34 @@ static const char *const stmt_sql[N_STMT] = {
 			 " ON CONFLICT(map, layer, feature, key) DO UPDATE SET seq = excluded.seq, client = excluded.client",
 	/* a key conflicts with the same key, a parent or child key, the whole entity, or its
 	 * layer's deletion, changed by another client after base ("feature IN" keeps these on
-	 * the primary key: an OR across features would scan the whole layer) */
-	[S_CONFLICT_KEY] = "SELECT key, seq FROM changes WHERE map = ?1 AND layer = ?2 AND feature IN (?3, '*')"
+	 * the primary key: an OR across features would scan the whole layer). A feature's last
+	 * upsert is in its row (schema 3); a whole-feature row of `changes` that an upsert
+	 * made since (a delete, or an upsert before schema 3) is no longer the last change of
+	 * the feature, as when the upsert overwrote it */
+	[S_CONFLICT_KEY] = "SELECT key, seq FROM changes c WHERE map = ?1 AND layer = ?2 AND feature IN (?3, '*')"
 			   " AND seq > ?5 AND client <> ?6"
 			   " AND ((feature = ?3 AND (key = ?4 OR key = '' OR substr(?4, 1, length(key) + 1) = key || '.'"
 			   " OR substr(key, 1, length(?4) + 1) = ?4 || '.')) OR (feature = '*' AND key = ''))"
-			   " ORDER BY seq LIMIT 1",
-	[S_CONFLICT_WHOLE] = "SELECT key, seq FROM changes WHERE map = ?1 AND layer = ?2 AND feature IN (?3, '*')"
-			     " AND seq > ?4 AND client <> ?5 AND (feature = ?3 OR key = '') ORDER BY seq LIMIT 1",
-	[S_CONFLICT_LAYER] = "SELECT key, seq FROM changes WHERE map = ?1 AND layer = ?2 AND seq > ?3 AND client <> ?4"
-			     " ORDER BY seq LIMIT 1",
+			   " AND NOT " UPSERTED_SINCE
+			   " UNION ALL SELECT '', seq FROM features WHERE map = ?1 AND layer = ?2 AND id = ?3"
+			   " AND seq > ?5 AND client <> ?6 ORDER BY seq LIMIT 1",
+	[S_CONFLICT_WHOLE] = "SELECT key, seq FROM changes c WHERE map = ?1 AND layer = ?2 AND feature IN (?3, '*')"
+			     " AND seq > ?4 AND client <> ?5 AND (feature = ?3 OR key = '') AND NOT " UPSERTED_SINCE
+			     " UNION ALL SELECT '', seq FROM features WHERE map = ?1 AND layer = ?2 AND id = ?3"
+			     " AND seq > ?4 AND client <> ?5 ORDER BY seq LIMIT 1",
+	/* (a stale base's layer delete reads the layer's features: rare, and bounded by it) */
+	[S_CONFLICT_LAYER] = "SELECT key, seq FROM changes c WHERE map = ?1 AND layer = ?2 AND seq > ?3 AND client <> ?4"
+			     " AND NOT " UPSERTED_SINCE
+			     " UNION ALL SELECT '', seq FROM features WHERE map = ?1 AND layer = ?2 AND seq > ?3"
+			     " AND client <> ?4 ORDER BY seq LIMIT 1",
 	/* the latest change of a key, of a parent key, or of the whole entity (for realtime
-	 * ops, which win by clock, not by arrival) */
-	[S_LATEST_KEY] = "SELECT o.body FROM changes c JOIN ops o ON o.map = c.map AND o.seq = c.seq"
+	 * ops, which win by clock, not by arrival); a feature's last upsert is in its row */
+	[S_LATEST_KEY] = "SELECT o.body, c.seq FROM changes c JOIN ops o ON o.map = c.map AND o.seq = c.seq"
 			 " WHERE c.map = ?1 AND c.layer = ?2 AND c.feature = ?3"
 			 " AND (c.key = ?4 OR c.key = '' OR substr(?4, 1, length(c.key) + 1) = c.key || '.')"
-			 " ORDER BY c.seq DESC LIMIT 1",
+			 " UNION ALL SELECT o.body, f.seq FROM features f JOIN ops o ON o.map = f.map AND o.seq = f.seq"
+			 " WHERE f.map = ?1 AND f.layer = ?2 AND f.id = ?3"
+			 " ORDER BY 2 DESC LIMIT 1",
 	[S_LAYER_ENSURE] = "INSERT OR IGNORE INTO layers(map, id, ord, filename, options) VALUES(?1, ?2,"
 			   " (SELECT COALESCE(MAX(ord), 0) + 1 FROM layers WHERE map = ?1), NULL, NULL)",
 	[S_LAYER_GET] = "SELECT options FROM layers WHERE map = ?1 AND id = ?2",
@@ -175,14 +205,19 @@ static const char *const stmt_sql[N_STMT] = {
 	[S_LAYER_LIST] = "SELECT id, filename, options, options_key FROM layers WHERE map = ?1 ORDER BY ord",
 	[S_FEATURE_GET] = "SELECT body FROM features WHERE map = ?1 AND layer = ?2 AND id = ?3",
 	/* a new feature goes last in its layer; a replaced one keeps its place */
-	[S_FEATURE_UPSERT] = "INSERT INTO features(map, layer, id, ord, body) VALUES(?1, ?2, ?3,"
-			     " (SELECT COALESCE(MAX(ord), 0) + 1 FROM features WHERE map = ?1 AND layer = ?2), ?4)"
-			     " ON CONFLICT(map, layer, id) DO UPDATE SET body = excluded.body",
+	[S_FEATURE_UPSERT] = "INSERT INTO features(map, layer, id, ord, body, seq, client) VALUES(?1, ?2, ?3,"
+			     " (SELECT COALESCE(MAX(ord), 0) + 1 FROM features WHERE map = ?1 AND layer = ?2), ?4, ?5, ?6)"
+			     " ON CONFLICT(map, layer, id) DO UPDATE SET body = excluded.body, seq = excluded.seq,"
+			     " client = excluded.client",
 	[S_FEATURE_UPDATE] = "UPDATE features SET body = ?4 WHERE map = ?1 AND layer = ?2 AND id = ?3",
 	[S_FEATURE_DELETE] = "DELETE FROM features WHERE map = ?1 AND layer = ?2 AND id = ?3",
 	[S_FEATURE_DELETE_LAYER] = "DELETE FROM features WHERE map = ?1 AND layer = ?2",
 	[S_FEATURE_LIST] = "SELECT body, ord FROM features WHERE map = ?1 AND layer = ?2 AND ord > ?3 ORDER BY ord LIMIT ?4",
 	[S_FEATURE_COUNT] = "SELECT COUNT(*) FROM features WHERE map = ?1 AND layer = ?2",
+	/* a bound on the count: a layer's places are distinct. Two lookups at the ends of the
+	 * order index (one MIN or MAX a SELECT, as SQLite's min/max optimisation wants) */
+	[S_FEATURE_SPAN] = "SELECT COALESCE((SELECT MAX(ord) FROM features WHERE map = ?1 AND layer = ?2)"
+			   " - (SELECT MIN(ord) FROM features WHERE map = ?1 AND layer = ?2) + 1, 0)",
 	[S_TOKEN_ANY] = "SELECT EXISTS(SELECT 1 FROM tokens)",
 	/* one lookup on the hash's unique index, however many tokens there are */
 	[S_TOKEN_ACTIVE] = "SELECT id, hash, map, layers, access FROM tokens WHERE hash = ?1 AND revoked IS NULL",
@@ -213,7 +248,7 @@ static const char *const stmt_sql[N_STMT] = {
 	[S_LOAD_APPLIED] = "INSERT INTO applied(" APPLIED_COLS ") VALUES(?1, ?2, ?3, ?4)",
 	[S_LOAD_CHANGES] = "INSERT INTO changes(" CHANGES_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
 	[S_LOAD_LAYERS] = "INSERT INTO layers(" LAYERS_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-	[S_LOAD_FEATURES] = "INSERT INTO features(" FEATURES_COLS ") VALUES(?1, ?2, ?3, ?4, ?5)",
+	[S_LOAD_FEATURES] = "INSERT INTO features(" FEATURES_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[S_LOAD_TOKENS] = "INSERT INTO tokens(" TOKENS_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 };
 
@@ -235,7 +270,10 @@ static const char pg_schema[] =
 	/* a database set up before layers kept their options key */
 	"ALTER TABLE layers ADD COLUMN IF NOT EXISTS options_key TEXT;"
 	"CREATE TABLE IF NOT EXISTS features(map TEXT NOT NULL, layer TEXT NOT NULL, id TEXT NOT NULL,"
-	" ord BIGINT NOT NULL, body TEXT NOT NULL, PRIMARY KEY(map, layer, id));"
+	" ord BIGINT NOT NULL, body TEXT NOT NULL, seq BIGINT, client TEXT, PRIMARY KEY(map, layer, id));"
+	/* a database set up before a feature's row kept its last upsert (SQLite's schema 3) */
+	"ALTER TABLE features ADD COLUMN IF NOT EXISTS seq BIGINT;"
+	"ALTER TABLE features ADD COLUMN IF NOT EXISTS client TEXT;"
 	"CREATE INDEX IF NOT EXISTS features_order ON features(map, layer, ord);"
 	"CREATE TABLE IF NOT EXISTS tokens(id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE,"
 	" map TEXT NOT NULL, layers TEXT, access TEXT NOT NULL, created BIGINT NOT NULL, revoked BIGINT);"
@@ -256,21 +294,29 @@ static const char *const pg_sql_own[N_STMT] = {
 	[S_CHANGE_SET] = "INSERT INTO changes(map, layer, feature, key, seq, client) VALUES($1::text, $2::text, $3::text,"
 			 " $4::text, $5::bigint, $6::text)"
 			 " ON CONFLICT(map, layer, feature, key) DO UPDATE SET seq = excluded.seq, client = excluded.client",
-	[S_CONFLICT_KEY] = "SELECT key, seq FROM changes WHERE map = $1::text AND layer = $2::text"
+	[S_CONFLICT_KEY] = "SELECT key, seq FROM changes c WHERE map = $1::text AND layer = $2::text"
 			   " AND feature IN ($3::text, '*') AND seq > $5::bigint AND client <> $6::text"
 			   " AND ((feature = $3::text AND (key = $4::text OR key = ''"
 			   " OR substr($4::text, 1, length(key) + 1) = key || '.'"
 			   " OR substr(key, 1, length($4::text) + 1) = $4::text || '.')) OR (feature = '*' AND key = ''))"
-			   " ORDER BY seq LIMIT 1",
-	[S_CONFLICT_WHOLE] = "SELECT key, seq FROM changes WHERE map = $1::text AND layer = $2::text"
+			   " AND NOT " UPSERTED_SINCE
+			   " UNION ALL SELECT '', seq FROM features WHERE map = $1::text AND layer = $2::text AND id = $3::text"
+			   " AND seq > $5::bigint AND client <> $6::text ORDER BY seq LIMIT 1",
+	[S_CONFLICT_WHOLE] = "SELECT key, seq FROM changes c WHERE map = $1::text AND layer = $2::text"
 			     " AND feature IN ($3::text, '*') AND seq > $4::bigint AND client <> $5::text"
-			     " AND (feature = $3::text OR key = '') ORDER BY seq LIMIT 1",
-	[S_CONFLICT_LAYER] = "SELECT key, seq FROM changes WHERE map = $1::text AND layer = $2::text"
+			     " AND (feature = $3::text OR key = '') AND NOT " UPSERTED_SINCE
+			     " UNION ALL SELECT '', seq FROM features WHERE map = $1::text AND layer = $2::text AND id = $3::text"
+			     " AND seq > $4::bigint AND client <> $5::text ORDER BY seq LIMIT 1",
+	[S_CONFLICT_LAYER] = "SELECT key, seq FROM changes c WHERE map = $1::text AND layer = $2::text"
+			     " AND seq > $3::bigint AND client <> $4::text AND NOT " UPSERTED_SINCE
+			     " UNION ALL SELECT '', seq FROM features WHERE map = $1::text AND layer = $2::text"
 			     " AND seq > $3::bigint AND client <> $4::text ORDER BY seq LIMIT 1",
-	[S_LATEST_KEY] = "SELECT o.body FROM changes c JOIN ops o ON o.map = c.map AND o.seq = c.seq"
+	[S_LATEST_KEY] = "SELECT o.body, c.seq FROM changes c JOIN ops o ON o.map = c.map AND o.seq = c.seq"
 			 " WHERE c.map = $1::text AND c.layer = $2::text AND c.feature = $3::text"
 			 " AND (c.key = $4::text OR c.key = '' OR substr($4::text, 1, length(c.key) + 1) = c.key || '.')"
-			 " ORDER BY c.seq DESC LIMIT 1",
+			 " UNION ALL SELECT o.body, f.seq FROM features f JOIN ops o ON o.map = f.map AND o.seq = f.seq"
+			 " WHERE f.map = $1::text AND f.layer = $2::text AND f.id = $3::text"
+			 " ORDER BY 2 DESC LIMIT 1",
 	[S_LAYER_ENSURE] = "INSERT INTO layers(map, id, ord, filename, options) VALUES($1::text, $2::text,"
 			   " (SELECT COALESCE(MAX(ord), 0) + 1 FROM layers WHERE map = $1::text), NULL, NULL)"
 			   " ON CONFLICT DO NOTHING",
@@ -280,15 +326,18 @@ static const char *const pg_sql_own[N_STMT] = {
 	[S_LAYER_DELETE] = "DELETE FROM layers WHERE map = $1::text AND id = $2::text",
 	[S_LAYER_LIST] = "SELECT id, filename, options, options_key FROM layers WHERE map = $1::text ORDER BY ord",
 	[S_FEATURE_GET] = "SELECT body FROM features WHERE map = $1::text AND layer = $2::text AND id = $3::text",
-	[S_FEATURE_UPSERT] = "INSERT INTO features(map, layer, id, ord, body) VALUES($1::text, $2::text, $3::text,"
+	[S_FEATURE_UPSERT] = "INSERT INTO features(map, layer, id, ord, body, seq, client) VALUES($1::text, $2::text, $3::text,"
 			     " (SELECT COALESCE(MAX(ord), 0) + 1 FROM features WHERE map = $1::text AND layer = $2::text),"
-			     " $4::text) ON CONFLICT(map, layer, id) DO UPDATE SET body = excluded.body",
+			     " $4::text, $5::bigint, $6::text) ON CONFLICT(map, layer, id) DO UPDATE SET body = excluded.body,"
+			     " seq = excluded.seq, client = excluded.client",
 	[S_FEATURE_UPDATE] = "UPDATE features SET body = $4::text WHERE map = $1::text AND layer = $2::text AND id = $3::text",
 	[S_FEATURE_DELETE] = "DELETE FROM features WHERE map = $1::text AND layer = $2::text AND id = $3::text",
 	[S_FEATURE_DELETE_LAYER] = "DELETE FROM features WHERE map = $1::text AND layer = $2::text",
 	[S_FEATURE_LIST] = "SELECT body, ord FROM features WHERE map = $1::text AND layer = $2::text AND ord > $3::bigint"
 			   " ORDER BY ord LIMIT $4::bigint",
 	[S_FEATURE_COUNT] = "SELECT COUNT(*) FROM features WHERE map = $1::text AND layer = $2::text",
+	[S_FEATURE_SPAN] = "SELECT COALESCE((SELECT MAX(ord) FROM features WHERE map = $1::text AND layer = $2::text)"
+			   " - (SELECT MIN(ord) FROM features WHERE map = $1::text AND layer = $2::text) + 1, 0)",
 	[S_TOKEN_ANY] = "SELECT CASE WHEN EXISTS(SELECT 1 FROM tokens) THEN 1 ELSE 0 END",
 	[S_TOKEN_ACTIVE] = "SELECT id, hash, map, layers, access FROM tokens WHERE hash = $1::text AND revoked IS NULL",
 	[S_TOKEN_INSERT] = "INSERT INTO tokens(id, hash, map, layers, access, created, revoked)"
@@ -657,8 +706,9 @@ static int migrate_schema(struct conn *c, const char *path)
 	sqlite3_finalize(s);
 	if (err) {
 		/* reported below */
-	} else if (!strcmp(version, "1")) {
-		if (sqlite3_exec(c->db, migrate_1_to_2, NULL, NULL, &msg) || sqlite3_exec(c->db, "COMMIT", NULL, NULL, &msg))
+	} else if (!strcmp(version, "1") || !strcmp(version, "2")) {
+		if (sqlite3_exec(c->db, *version == '1' ? migrate_1_to_3 : migrate_2_to_3, NULL, NULL, &msg) ||
+		    sqlite3_exec(c->db, "COMMIT", NULL, NULL, &msg))
 			goto db_failed;
 		free(version);
 		return 0;
@@ -1853,10 +1903,12 @@ static const char *layer_option_key(const json_t *obj, const char *key, char *bu
 
 /* Applies one op to the materialised state. *missing is set for an update of a feature
  * that does not exist (reported as a conflict: the client's view is stale); *added for an
- * upsert, which may add a feature (its layer's size is checked after the push). */
-static int apply_op(struct conn *c, const char *map, const umap_sync_op *op, int *missing,
-		    int *added, char ensured[UMAP_SYNC_LAYER_MAX + 1], const char *value_text)
+ * upsert, which may add a feature (its layer's size is checked after the push). A feature
+ * upsert keeps `seq` (the op's place in the log) and `client` in the feature's row. */
+static int apply_op(struct conn *c, const struct push_job *job, const umap_sync_op *op, int64_t seq,
+		    int *missing, int *added, char ensured[UMAP_SYNC_LAYER_MAX + 1], const char *value_text)
 {
+	const char *map = job->map;
 	struct q *s;
 	json_t *obj = NULL;
 	int exists = 0, err = 0;
@@ -1903,6 +1955,10 @@ static int apply_op(struct conn *c, const char *map, const umap_sync_op *op, int
 			bind_text(s, 1, map);
 			bind_text(s, 2, op->layer);
 			bind_text(s, 3, op->feature);
+			if (op->verb == UMAP_SYNC_UPSERT) {
+				bind_int64(s, 5, seq);
+				bind_text(s, 6, job->client);
+			}
 			if (obj == op->value && value_text) {
 				bind_text(s, 4, value_text);
 				err = step_done(c, s, "writing a feature");
@@ -2028,8 +2084,26 @@ static char *log_body(const umap_sync_op *op, int64_t seq, const char *client, c
 	return umap_buf_detach(&out);
 }
 
+/* One number about a layer's features (S_FEATURE_COUNT, S_FEATURE_SPAN). */
+static int layer_number(int64_t *n, struct conn *c, enum stmt_id id, const char *map, const char *layer)
+{
+	struct q *s = stmt(c, id);
+	bind_text(s, 1, map);
+	bind_text(s, 2, layer);
+	int err = 0;
+	*n = 0;
+	if (q_step(s) == Q_ROW)
+		*n = q_int64(s, 0);
+	else
+		err = db_error(c, "counting a layer's features");
+	q_reset(s);
+	return err;
+}
+
 /* Fails when a layer that the push added features to now holds more than the limit.
- * Each such layer is counted once per push (adds[i]: ops[i] added a feature). */
+ * Each such layer is counted once per push (adds[i]: ops[i] added a feature), and only
+ * when the span of its places is over the limit: counting a large layer at every push of
+ * a large upload cost as much as the rest of it. */
 static int check_layer_sizes(umap_sync_store *store, struct conn *c, struct push_job *job, const char *adds)
 {
 	int err = 0;
@@ -2042,15 +2116,10 @@ static int check_layer_sizes(umap_sync_store *store, struct conn *c, struct push
 			seen = adds[j] && !strcmp(job->ops[j].layer, layer);
 		if (seen)
 			continue;
-		struct q *s = stmt(c, S_FEATURE_COUNT);
-		bind_text(s, 1, job->map);
-		bind_text(s, 2, layer);
 		int64_t n = 0;
-		if (q_step(s) == Q_ROW)
-			n = q_int64(s, 0);
-		else
-			err = db_error(c, "counting a layer's features");
-		q_reset(s);
+		err = layer_number(&n, c, S_FEATURE_SPAN, job->map, layer);
+		if (!err && (uint64_t)n > store->opts.max_features)
+			err = layer_number(&n, c, S_FEATURE_COUNT, job->map, layer);
 		if (!err && (uint64_t)n > store->opts.max_features)
 			err = umap_error_set(UMAP_ELIMIT,
 					     "layer '%s' would hold %lld features, over this server's limit of %zu (serve --max-features): nothing was applied",
@@ -2130,7 +2199,7 @@ static int run_push(umap_sync_store *store, struct conn *c, struct push_job *job
 			break;
 		}
 		missing = added = 0;
-		if (!stale && (err = apply_op(c, job->map, op, &missing, &added, ensured, value_text))) {
+		if (!stale && (err = apply_op(c, job, op, head + 1, &missing, &added, ensured, value_text))) {
 			free(value_text);
 			break;
 		}
@@ -2163,6 +2232,8 @@ static int run_push(umap_sync_store *store, struct conn *c, struct push_job *job
 			break;
 		if (stale)
 			continue; /* logged and relayed, but the newer change stays the key's last */
+		if (op->subject == UMAP_SYNC_FEATURE && op->verb == UMAP_SYNC_UPSERT)
+			continue; /* its feature's row keeps it (schema 3) */
 		const char *feature, *key;
 		change_scope(op, &feature, &key);
 		s = stmt(c, S_CHANGE_SET);

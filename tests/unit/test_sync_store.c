@@ -294,6 +294,70 @@ TEST(conflict_scopes)
 	umap_sync_store_close(store);
 }
 
+/* A feature's upsert is kept in its row, not in `changes` (schema 3): it still conflicts
+ * with every change of the feature or its layer after base, a delete and a new upsert of
+ * the feature leave the upsert its last change, and a realtime update older than the
+ * upsert (by clock) does not overwrite it. */
+TEST(upserts_kept_in_feature_rows_still_conflict)
+{
+	umap_sync_store *store = open_fresh(0);
+	CHECK_INT(push(store, "a", 0, "[" UPS("1", "f") "," UPS("2", "g") "]", NULL), 0);
+	json_t *reply = NULL;
+	CHECK_INT(push(store, "x", 1, "[" UPD("x1", "g", "properties.z", "1") "]", &reply), UMAP_ECONFLICT);
+	char *text = json_dumps(reply, JSON_COMPACT);
+	CHECK_STR(text, "{\"conflicts\":[{\"layer\":\"L\",\"id\":\"g\",\"key\":\"properties.z\",\"op_id\":\"x1\"}]}");
+	free(text);
+	json_decref(reply);
+	CHECK_INT(push(store, "x", 1, "[" UPS("x2", "g") "]", NULL), UMAP_ECONFLICT);
+	CHECK_INT(push(store, "x", 1, "[" UPS("x3", "f") "]", NULL), 0);
+	CHECK_INT(push(store, "a", 1, "[" UPD("a3", "g", "properties.z", "1") "]", NULL), 0);
+	/* b deletes f (seq 5), a upserts it again (seq 6): for a, the delete is superseded */
+	const char *del_f = "[{\"op_id\":\"b1\"," HLC ",\"verb\":\"delete\",\"subject\":\"feature\","
+			    "\"metadata\":{\"id\":\"f\",\"layerId\":\"L\"}}]";
+	CHECK_INT(push(store, "b", 4, del_f, NULL), 0);
+	CHECK_INT(push(store, "a", 5, "[" UPS("a4", "f") "]", NULL), 0);
+	CHECK_INT(push(store, "a", 4, "[" UPD("a5", "f", "properties.q", "1") "]", NULL), 0);
+	CHECK_INT(push(store, "c", 5, "[" UPD("c1", "f", "properties.q", "2") "]", NULL), UMAP_ECONFLICT);
+	/* a layer deleted on a base before an upsert in it conflicts; on the head it does not */
+	const char *del = "[{\"op_id\":\"e1\"," HLC ",\"verb\":\"delete\",\"subject\":\"datalayer\",\"metadata\":{\"id\":\"L\"}}]";
+	CHECK_INT(push(store, "e", 5, del, NULL), UMAP_ECONFLICT);
+	/* a realtime upsert, then a realtime update stamped before it: the upsert stays */
+	CHECK_INT(append_rt(store, "umap-a", "[{\"op_id\":\"ws-1\",\"hlc\":\"1700000000005:0:a\",\"verb\":\"upsert\","
+					    "\"subject\":\"feature\",\"metadata\":{\"id\":\"h\",\"layerId\":\"L\"},"
+					    "\"value\":{\"type\":\"Feature\",\"properties\":{\"name\":\"upserted\"},\"geometry\":null}}]"), 0);
+	CHECK_INT(append_rt(store, "umap-b", "[{\"op_id\":\"ws-2\",\"hlc\":\"1700000000004:0:b\",\"verb\":\"update\","
+					    "\"subject\":\"feature\",\"metadata\":{\"id\":\"h\",\"layerId\":\"L\"},"
+					    "\"key\":\"properties.name\",\"value\":\"older\"}]"), 0);
+	text = snapshot(store, &all);
+	CHECK(strstr(text, "\"upserted\"") != NULL && strstr(text, "\"older\"") == NULL);
+	free(text);
+	int64_t head;
+	CHECK_INT(umap_sync_store_head(&head, store, "m"), 0);
+	CHECK_INT(push(store, "e", head, del, NULL), 0);
+	umap_sync_store_close(store);
+}
+
+/* A layer's size is bounded by the span of its places, and counted only when the span is
+ * over the limit: a layer with gaps (deleted features) under the limit still takes adds. */
+TEST(layer_limit_counts_past_gaps)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/s%d", dir, ++dir_counter);
+	umap_sync_store_options opts = UMAP_SYNC_STORE_OPTIONS_INIT;
+	opts.clock = fake_clock;
+	opts.max_features = 3;
+	umap_sync_store *store = NULL;
+	CHECK_INT(umap_sync_store_open(&store, path, &opts), 0);
+	CHECK_INT(push(store, "a", 0, "[" UPS("1", "f1") "," UPS("2", "f2") "," UPS("3", "f3") "]", NULL), 0);
+	CHECK_INT(push(store, "a", 3, "[{\"op_id\":\"4\"," HLC ",\"verb\":\"delete\",\"subject\":\"feature\","
+				      "\"metadata\":{\"id\":\"f2\",\"layerId\":\"L\"}}]", NULL), 0);
+	CHECK_INT(push(store, "a", 4, "[" UPS("5", "f4") "]", NULL), 0); /* places 1, 3, 4 */
+	CHECK_INT(push(store, "a", 5, "[" UPS("6", "f1") "]", NULL), 0);  /* replaced, not added */
+	CHECK_INT(push(store, "a", 6, "[" UPS("7", "f5") "]", NULL), UMAP_ELIMIT);
+	CHECK(strstr(umap_error_last(), "layer 'L' would hold 4 features, over this server's limit of 3") != NULL);
+	umap_sync_store_close(store);
+}
+
 TEST(idempotent_and_retention)
 {
 	umap_sync_store *store = open_fresh(2);
@@ -467,35 +531,41 @@ TEST(concurrent_pushes_group_commit)
 	umap_sync_store_close(store);
 }
 
-/* A store as umapsync wrote it before schema 2 (features in a WITHOUT ROWID table): made
- * here statement by statement, as a store kept from that version would be. */
-static const char schema_1_store[] =
-	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
-	"CREATE TABLE maps(name TEXT PRIMARY KEY, head INTEGER NOT NULL, floor INTEGER NOT NULL,"
-	" props TEXT, created INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE TABLE ops(map TEXT NOT NULL, seq INTEGER NOT NULL, layer TEXT NOT NULL,"
-	" body TEXT NOT NULL, PRIMARY KEY(map, seq)) WITHOUT ROWID;"
-	"CREATE TABLE applied(map TEXT NOT NULL, client TEXT NOT NULL, op_id TEXT NOT NULL,"
-	" seq INTEGER NOT NULL, PRIMARY KEY(map, client, op_id)) WITHOUT ROWID;"
-	"CREATE TABLE changes(map TEXT NOT NULL, layer TEXT NOT NULL, feature TEXT NOT NULL,"
-	" key TEXT NOT NULL, seq INTEGER NOT NULL, client TEXT NOT NULL,"
-	" PRIMARY KEY(map, layer, feature, key)) WITHOUT ROWID;"
-	"CREATE TABLE layers(map TEXT NOT NULL, id TEXT NOT NULL, ord INTEGER NOT NULL,"
-	" filename TEXT, options TEXT, PRIMARY KEY(map, id)) WITHOUT ROWID;"
-	"CREATE TABLE features(map TEXT NOT NULL, layer TEXT NOT NULL, id TEXT NOT NULL,"
-	" ord INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY(map, layer, id)) WITHOUT ROWID;"
-	"CREATE INDEX features_order ON features(map, layer, ord);"
-	"CREATE TABLE tokens(id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, map TEXT NOT NULL,"
+/* A store as umapsync wrote it before schema 2 (features in a WITHOUT ROWID table) and
+ * before schema 3 (every feature upsert a row of `changes`): made here statement by
+ * statement, as a store kept from those versions would be. */
+#define OLD_TABLES \
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;" \
+	"CREATE TABLE maps(name TEXT PRIMARY KEY, head INTEGER NOT NULL, floor INTEGER NOT NULL," \
+	" props TEXT, created INTEGER NOT NULL) WITHOUT ROWID;" \
+	"CREATE TABLE ops(map TEXT NOT NULL, seq INTEGER NOT NULL, layer TEXT NOT NULL," \
+	" body TEXT NOT NULL, PRIMARY KEY(map, seq)) WITHOUT ROWID;" \
+	"CREATE TABLE applied(map TEXT NOT NULL, client TEXT NOT NULL, op_id TEXT NOT NULL," \
+	" seq INTEGER NOT NULL, PRIMARY KEY(map, client, op_id)) WITHOUT ROWID;" \
+	"CREATE TABLE changes(map TEXT NOT NULL, layer TEXT NOT NULL, feature TEXT NOT NULL," \
+	" key TEXT NOT NULL, seq INTEGER NOT NULL, client TEXT NOT NULL," \
+	" PRIMARY KEY(map, layer, feature, key)) WITHOUT ROWID;" \
+	"CREATE TABLE layers(map TEXT NOT NULL, id TEXT NOT NULL, ord INTEGER NOT NULL," \
+	" filename TEXT, options TEXT, PRIMARY KEY(map, id)) WITHOUT ROWID;" \
+	"CREATE TABLE tokens(id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, map TEXT NOT NULL," \
 	" layers TEXT, access TEXT NOT NULL, created INTEGER NOT NULL, revoked INTEGER) WITHOUT ROWID;"
-	"INSERT INTO meta VALUES('schema', '1');"
-	"INSERT INTO maps VALUES('m', 2, 0, NULL, 1700000000000);"
-	"INSERT INTO layers VALUES('m', 'L', 1, NULL, NULL);"
-	/* in the order pushed: z before a, which the key order would swap */
-	"INSERT INTO features VALUES('m', 'L', '\"z\"', 1, '{\"type\":\"Feature\",\"geometry\":null,\"id\":\"z\"}');"
-	"INSERT INTO features VALUES('m', 'L', '\"a\"', 2, '{\"type\":\"Feature\",\"geometry\":null,\"id\":\"a\"}');"
-	"INSERT INTO ops VALUES('m', 1, 'L', '{\"seq\":1}'), ('m', 2, 'L', '{\"seq\":2}');"
-	"INSERT INTO applied VALUES('m', 'a', '1', 1), ('m', 'a', '2', 2);"
-	"INSERT INTO changes VALUES('m', 'L', '\"z\"', '', 1, 'a'), ('m', 'L', '\"a\"', '', 2, 'a');";
+#define OLD_FEATURES(without_rowid) \
+	"CREATE TABLE features(map TEXT NOT NULL, layer TEXT NOT NULL, id TEXT NOT NULL," \
+	" ord INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY(map, layer, id))" without_rowid ";" \
+	"CREATE INDEX features_order ON features(map, layer, ord);"
+#define OLD_ROWS \
+	"INSERT INTO maps VALUES('m', 2, 0, NULL, 1700000000000);" \
+	"INSERT INTO layers VALUES('m', 'L', 1, NULL, NULL);" \
+	/* in the order pushed: z before a, which the key order would swap */ \
+	"INSERT INTO features VALUES('m', 'L', '\"z\"', 1, '{\"type\":\"Feature\",\"geometry\":null,\"id\":\"z\"}');" \
+	"INSERT INTO features VALUES('m', 'L', '\"a\"', 2, '{\"type\":\"Feature\",\"geometry\":null,\"id\":\"a\"}');" \
+	"INSERT INTO ops VALUES('m', 1, 'L', '{\"seq\":1}'), ('m', 2, 'L', '{\"seq\":2}');" \
+	"INSERT INTO applied VALUES('m', 'a', '1', 1), ('m', 'a', '2', 2);" \
+	"INSERT INTO changes VALUES('m', 'L', '\"z\"', '', 1, 'a'), ('m', 'L', '\"a\"', '', 2, 'a');"
+static const char schema_1_store[] =
+	OLD_TABLES OLD_FEATURES(" WITHOUT ROWID") "INSERT INTO meta VALUES('schema', '1');" OLD_ROWS;
+static const char schema_2_store[] =
+	OLD_TABLES OLD_FEATURES("") "INSERT INTO meta VALUES('schema', '2');" OLD_ROWS;
 
 static void sql_run(const char *path, const char *sql)
 {
@@ -519,13 +589,14 @@ static char *sql_value(const char *path, const char *sql)
 	return value;
 }
 
-TEST(schema_1_store_is_migrated)
+/* An older store is brought to schema 3 at open, and serves as before. */
+static void check_migrated(const char *old_store)
 {
 	char path[256], db[300];
 	snprintf(path, sizeof(path), "%s/s%d", dir, ++dir_counter);
 	snprintf(db, sizeof(db), "%s/" UMAP_SYNC_DB_NAME, path);
 	CHECK_INT(mkdir(path, 0700), 0);
-	sql_run(db, schema_1_store);
+	sql_run(db, old_store);
 	umap_sync_store_options opts = UMAP_SYNC_STORE_OPTIONS_INIT;
 	opts.clock = fake_clock;
 	umap_sync_store *store = NULL;
@@ -545,12 +616,19 @@ TEST(schema_1_store_is_migrated)
 	CHECK_INT(push(store, "c", 3, "[" UPD("c1", "z", "properties.x", "1") "]", NULL), 0);
 	umap_sync_store_close(store);
 	char *value = sql_value(db, "SELECT value FROM meta WHERE key = 'schema'");
-	CHECK_STR(value, "2");
+	CHECK_STR(value, "3");
 	free(value);
 	value = sql_value(db, "SELECT sql FROM sqlite_schema WHERE name = 'features'");
 	CHECK(strstr(value, "PRIMARY KEY(map, layer, id))") && !strstr(value, "WITHOUT ROWID"));
 	free(value);
-	/* opened again (already at schema 2), then as a later version would leave it */
+	/* the new upsert (op 2 was a retry) is in its feature's row, not in `changes` */
+	value = sql_value(db, "SELECT group_concat(id || ' ' || seq || ' ' || client) FROM features WHERE seq IS NOT NULL");
+	CHECK_STR(value, "\"b\" 3 a");
+	free(value);
+	value = sql_value(db, "SELECT group_concat(c) FROM (SELECT feature || ' ' || key || ' ' || seq AS c FROM changes ORDER BY 1)");
+	CHECK_STR(value, "\"a\"  2,\"z\"  1,\"z\" properties.x 4");
+	free(value);
+	/* opened again (already at schema 3), then as a later version would leave it */
 	CHECK_INT(umap_sync_store_open(&store, path, &opts), 0);
 	text = snapshot(store, &all);
 	CHECK_STR(text, "{\"map\":\"m\",\"cursor\":4,\"properties\":null,\"layers\":[{\"id\":\"L\",\"filename\":null,"
@@ -559,9 +637,9 @@ TEST(schema_1_store_is_migrated)
 			"{\"type\":\"Feature\",\"properties\":{\"a\":{\"b\":1}},\"geometry\":null,\"id\":\"b\"}]}]}");
 	free(text);
 	umap_sync_store_close(store);
-	sql_run(db, "UPDATE meta SET value = '3' WHERE key = 'schema'");
+	sql_run(db, "UPDATE meta SET value = '4' WHERE key = 'schema'");
 	CHECK_INT(umap_sync_store_open(&store, path, &opts), UMAP_EINVALID);
-	CHECK(strstr(umap_error_last(), "has schema 3, which this umapsync (schema 2) does not know") != NULL);
+	CHECK(strstr(umap_error_last(), "has schema 4, which this umapsync (schema 3) does not know") != NULL);
 	CHECK(store == NULL);
 }
 
@@ -665,6 +743,16 @@ TEST(wal_goes_back_under_its_limit_after_a_long_read)
 	umap_sync_store_close(store);
 }
 
+TEST(schema_1_store_is_migrated)
+{
+	check_migrated(schema_1_store);
+}
+
+TEST(schema_2_store_is_migrated)
+{
+	check_migrated(schema_2_store);
+}
+
 int main(void)
 {
 	dir = mkdtemp(dir_template);
@@ -676,12 +764,15 @@ int main(void)
 	RUN(realtime_last_writer_wins_by_parsed_clock);
 	RUN(realtime_and_batches_refuse_duplicate_op_ids_and_nul_names);
 	RUN(conflict_scopes);
+	RUN(upserts_kept_in_feature_rows_still_conflict);
+	RUN(layer_limit_counts_past_gaps);
 	RUN(idempotent_and_retention);
 	RUN(clock_skew_refused);
 	RUN(tokens_and_grants);
 	RUN(concurrent_pushes_group_commit);
 	RUN(streams_read_in_pieces_and_side_by_side);
 	RUN(schema_1_store_is_migrated);
+	RUN(schema_2_store_is_migrated);
 	RUN(readers_and_open_keep_page_caches_small);
 	RUN(wal_goes_back_under_its_limit_after_a_long_read);
 	char cmd[300];
