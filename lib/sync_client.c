@@ -971,8 +971,11 @@ int umap_sync_ops_streamable(const umap_doc *doc, const char *layer, const json_
 }
 
 int umap_sync_apply_ops_streaming(size_t *applied, umap_doc *doc, const char *layer, const json_t *ops,
-				  umap_json_sink sink, void *ctx)
+				  umap_json_sink sink, void *ctx, const umap_sync_stream_hooks *hooks)
 {
+	static const umap_sync_stream_hooks none = { NULL, NULL, NULL };
+	if (!hooks)
+		hooks = &none;
 	*applied = 0;
 	if (!umap_sync_ops_streamable(doc, layer, ops))
 		return umap_error_set(UMAP_EUSAGE, "these ops cannot be applied to %s as it streams", doc->source_name);
@@ -1004,7 +1007,8 @@ int umap_sync_apply_ops_streaming(size_t *applied, umap_doc *doc, const char *la
 		if (f->id && umap_strmap_get(&named, f->id, NULL)) {
 			named_at[i] = 1;
 			value = NULL;
-			if ((err = umap_doc_build_span(&value, doc, f->offset, f->length)))
+			if ((hooks->named && (err = hooks->named(hooks->ctx, f->id, f->hash))) ||
+			    (err = umap_doc_build_span(&value, doc, f->offset, f->length)))
 				break;
 		}
 		if (json_array_append_new(features, value))
@@ -1060,12 +1064,21 @@ int umap_sync_apply_ops_streaming(size_t *applied, umap_doc *doc, const char *la
 				break;
 			}
 			err = umap_buf_put(&out, data + l->features[next].offset, l->features[next].length);
+			if (!err && hooks->wrote)
+				err = hooks->wrote(hooks->ctx, l->features[next].id, NULL, 0);
 			next++;
 		} else {
 			char *text = umap_json_dumps(value, UMAP_JSON_COMPACT);
+			size_t at = out.len;
 			err = text ? umap_json_relayout_at(&out, text, strlen(text), &doc->layout, 2)
 				   : umap_error_set(UMAP_ENOMEM, "out of memory");
 			free(text);
+			char *id = err || !hooks->wrote ? NULL
+							 : umap_json_dumps(json_object_get(value, "id"), UMAP_JSON_COMPACT);
+			if (!err && hooks->wrote)
+				err = id ? hooks->wrote(hooks->ctx, id, out.ptr + at, out.len - at)
+					 : umap_error_set(UMAP_ENOMEM, "out of memory");
+			free(id);
 		}
 		if (!err && out.len >= ((size_t)1 << 20)) {
 			err = sink(ctx, out.ptr, out.len);

@@ -133,7 +133,17 @@ int umap_sync_ops_streamable(const umap_doc *doc, const char *layer, const json_
  * server places them) are laid out as the file is; the separators, and what comes before
  * the first feature and after the last, are the file's own. The document's pages are given
  * back behind the writer. UMAP_EUSAGE when umap_sync_ops_streamable says no. */
+typedef struct umap_sync_stream_hooks {
+	/* each feature of the file that the ops name (its bytes are not copied: changed or
+	 * removed): its id (compact JSON) and umap_feature.hash */
+	int (*named)(void *ctx, const char *id, uint64_t hash);
+	/* each feature of the result, in order: its id, and its bytes as written when they are
+	 * new (NULL when an old feature's bytes are copied) */
+	int (*wrote)(void *ctx, const char *id, const char *bytes, size_t len);
+	void *ctx;
+} umap_sync_stream_hooks;
+/* `hooks` (may be NULL) hear what is written, for a commit made from the change alone. */
 int umap_sync_apply_ops_streaming(size_t *applied, umap_doc *doc, const char *layer, const json_t *ops,
-				  umap_json_sink sink, void *ctx);
+				  umap_json_sink sink, void *ctx, const umap_sync_stream_hooks *hooks);
 
 #endif
