@@ -257,7 +257,6 @@ struct streamed_layer {
 	const char *layer;
 	json_t *ops;
 	char *path, *abs;
-	umap_doc *doc;
 	umap_atomic_file out;
 	umap_layer_edit *edit; /* what was written, for the commit */
 	umap_layout layout;
@@ -269,7 +268,6 @@ static void streamed_dispose(struct streamed_layer *s, size_t n)
 		json_decref(s[i].ops);
 		free(s[i].path);
 		free(s[i].abs);
-		umap_doc_free(s[i].doc);
 		umap_layer_edit_free(s[i].edit);
 	}
 	free(s);
@@ -310,10 +308,9 @@ static int write_to_atomic(void *ctx, const char *data, size_t len)
 	return umap_atomic_file_write(ctx, data, len);
 }
 
-/* The layers of `ops` and their working files, when every op is a feature op that a layer
- * file of the synced tree can take as it streams (umap_sync_ops_streamable); NULL (and
- * nothing read) otherwise: a new layer, a .umap map, a stream, layer or map ops, a tiny
- * layer. */
+/* The layers of `ops` and their working files, when every op is a feature op on a layer
+ * file of the synced tree, which may then take them as it streams
+ * (umap_sync_apply_ops_to_file); NULL otherwise: a new layer, map or layer ops, a stream. */
 static struct streamed_layer *streamable_layers(size_t *count, umap_repo *repo, const git_oid *tree,
 						const json_t *ops)
 {
@@ -352,14 +349,12 @@ static struct streamed_layer *streamable_layers(size_t *count, umap_repo *repo, 
 				goto whole;
 	}
 	for (i = 0; i < n; i++) {
-		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
-		if (umap_repo_worktree_path(&s[i].abs, repo, s[i].path) || umap_doc_open(&s[i].doc, s[i].abs, &opts)) {
+		/* a stream's records are rewritten as a document by the whole-file path (a file
+		 * that is one without saying so in its name is found as it is read) */
+		if (umap_seq_kind_of_name(s[i].path) || umap_repo_worktree_path(&s[i].abs, repo, s[i].path)) {
 			umap_error_clear();
 			goto whole;
 		}
-		/* a stream's records are rewritten as a document by the whole-file path */
-		if (s[i].doc->layout.seq || !umap_sync_ops_streamable(s[i].doc, s[i].layer, s[i].ops))
-			goto whole;
 	}
 	*count = n;
 	return s;
@@ -390,21 +385,24 @@ static int pull_streaming(umap_repo *repo, const struct sync_remote *remote, jso
 		if (!rc)
 			rc = umap_layer_edit_new(&s[i].edit, repo, s[i].layer);
 		umap_sync_stream_hooks hooks = { edit_named, edit_wrote, s[i].edit };
-		s[i].layout = s[i].doc->layout;
 		if (!rc)
-			rc = umap_sync_apply_ops_streaming(&did, s[i].doc, s[i].layer, s[i].ops, write_to_atomic,
-							   &s[i].out, &hooks);
+			rc = umap_sync_apply_ops_to_file(&did, &s[i].layout, s[i].abs, s[i].layer, s[i].ops,
+							 write_to_atomic, &s[i].out, &hooks);
 		if (!rc)
 			rc = umap_atomic_file_prepare(&s[i].out);
 		if (rc) {
 			for (size_t k = 0; k <= i; k++)
 				umap_atomic_file_abort(&s[k].out);
+			if (rc == UMAP_EUSAGE) { /* not a file that streams: the whole-file path */
+				umap_error_clear();
+				stop_progress(&doing);
+				streamed_dispose(s, n);
+				return 0;
+			}
 			die_lib("cannot write %s; no working file was changed", s[i].path);
 		}
 		done += json_array_size(s[i].ops);
 		display_progress(doing, done);
-		umap_doc_free(s[i].doc); /* written: the tree is built from the new file */
-		s[i].doc = NULL;
 	}
 	stop_progress(&doing);
 	/* the tree: the synced tree edited with what was written; else (no feature set to
