@@ -2284,14 +2284,21 @@ static int edit_feature_set(umap_layer_edit *e, const umap_feature_set *set, con
 		return oom();
 	}
 	memcpy(counts, set->counts, nleaves * sizeof(*counts));
-	if (radix_sort(e->gone, e->ngone))
-		qsort(e->gone, e->ngone, sizeof(*e->gone), u64_cmp);
+	/* one merge of the sorted old set, less what went, with what came (few: sorted
+	 * apart), not a sort of the whole set again */
+	qsort(e->gone, e->ngone, sizeof(*e->gone), u64_cmp);
+	qsort(e->made, e->nmade, sizeof(*e->made), u64_cmp);
+	size_t m = 0;
 	for (size_t i = 0; i < set->n; i++) {
+		while (m < e->nmade && e->made[m] < set->hashes[i])
+			hashes[k++] = e->made[m++];
 		if (g < e->ngone && set->hashes[i] == e->gone[g])
 			g++;
 		else
 			hashes[k++] = set->hashes[i];
 	}
+	while (m < e->nmade)
+		hashes[k++] = e->made[m++];
 	int rc = g == e->ngone ? 0 : UMAP_ECONFLICT;
 	for (size_t i = 0; i < e->nrefs && !rc; i++) {
 		uint32_t *c = &counts[e->refs[i].shard >> (64 - 6 * set->depth)];
@@ -2303,10 +2310,6 @@ static int edit_feature_set(umap_layer_edit *e, const umap_feature_set *set, con
 		free(hashes);
 		return rc;
 	}
-	memcpy(hashes + k, e->made, e->nmade * sizeof(*hashes));
-	k += e->nmade;
-	if (radix_sort(hashes, k))
-		qsort(hashes, k, sizeof(*hashes), u64_cmp);
 	return umap_repo_feature_set_note(e->repo, e->layer, features, set->depth, counts, hashes, k);
 }
 
