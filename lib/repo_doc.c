@@ -2286,8 +2286,10 @@ static int edit_feature_set(umap_layer_edit *e, const umap_feature_set *set, con
 	memcpy(counts, set->counts, nleaves * sizeof(*counts));
 	/* one merge of the sorted old set, less what went, with what came (few: sorted
 	 * apart), not a sort of the whole set again */
-	qsort(e->gone, e->ngone, sizeof(*e->gone), u64_cmp);
-	qsort(e->made, e->nmade, sizeof(*e->made), u64_cmp);
+	if (e->ngone)
+		qsort(e->gone, e->ngone, sizeof(*e->gone), u64_cmp);
+	if (e->nmade)
+		qsort(e->made, e->nmade, sizeof(*e->made), u64_cmp);
 	size_t m = 0;
 	for (size_t i = 0; i < set->n; i++) {
 		while (m < e->nmade && e->made[m] < set->hashes[i])

@@ -557,6 +557,10 @@ int umap_store_features_edit(git_oid *out, umap_store *s, const git_oid *old_tre
 {
 	if (depth < 1 || depth > 3)
 		return UMAP_ECONFLICT;
+	if (!n) {
+		git_oid_cpy(out, old_tree);
+		return 0;
+	}
 	int rc = sort_refs(refs, n, depth);
 	if (rc)
 		return rc;
