@@ -257,8 +257,9 @@ struct streamed_layer {
 	const char *layer;
 	json_t *ops;
 	char *path, *abs;
-	umap_doc *doc;
 	umap_atomic_file out;
+	umap_layer_edit *edit; /* what was written, for the commit */
+	umap_layout layout;
 };
 
 static void streamed_dispose(struct streamed_layer *s, size_t n)
@@ -267,9 +268,39 @@ static void streamed_dispose(struct streamed_layer *s, size_t n)
 		json_decref(s[i].ops);
 		free(s[i].path);
 		free(s[i].abs);
-		umap_doc_free(s[i].doc);
+		umap_layer_edit_free(s[i].edit);
 	}
 	free(s);
+}
+
+static int edit_named(void *ctx, const char *id, uint64_t hash)
+{
+	return umap_layer_edit_drop(ctx, id, hash);
+}
+
+static int edit_wrote(void *ctx, const char *id, const char *bytes, size_t len)
+{
+	return umap_layer_edit_next(ctx, id, bytes, len);
+}
+
+/* The commit's tree from what the streaming writer wrote: the synced tree with each layer's
+ * changed features, order and feature set edited (umap_repo_edit_tree). 0 when the tree
+ * must be built from the files instead. */
+static int tree_from_edits(git_oid *tree, umap_repo *repo, const git_oid *synced_tree, struct streamed_layer *s,
+			   size_t n)
+{
+	git_oid at = *synced_tree;
+	for (size_t i = 0; i < n; i++) {
+		int rc = umap_repo_edit_tree(&at, repo, &at, s[i].path, s[i].edit, &s[i].layout);
+		if (rc == UMAP_ECONFLICT) {
+			umap_error_clear();
+			return 0;
+		}
+		if (rc)
+			die_lib(NULL);
+	}
+	*tree = at;
+	return 1;
 }
 
 static int write_to_atomic(void *ctx, const char *data, size_t len)
@@ -277,10 +308,9 @@ static int write_to_atomic(void *ctx, const char *data, size_t len)
 	return umap_atomic_file_write(ctx, data, len);
 }
 
-/* The layers of `ops` and their working files, when every op is a feature op that a layer
- * file of the synced tree can take as it streams (umap_sync_ops_streamable); NULL (and
- * nothing read) otherwise: a new layer, a .umap map, a stream, layer or map ops, a tiny
- * layer. */
+/* The layers of `ops` and their working files, when every op is a feature op on a layer
+ * file of the synced tree, which may then take them as it streams
+ * (umap_sync_apply_ops_to_file); NULL otherwise: a new layer, map or layer ops, a stream. */
 static struct streamed_layer *streamable_layers(size_t *count, umap_repo *repo, const git_oid *tree,
 						const json_t *ops)
 {
@@ -319,14 +349,12 @@ static struct streamed_layer *streamable_layers(size_t *count, umap_repo *repo, 
 				goto whole;
 	}
 	for (i = 0; i < n; i++) {
-		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
-		if (umap_repo_worktree_path(&s[i].abs, repo, s[i].path) || umap_doc_open(&s[i].doc, s[i].abs, &opts)) {
+		/* a stream's records are rewritten as a document by the whole-file path (a file
+		 * that is one without saying so in its name is found as it is read) */
+		if (umap_seq_kind_of_name(s[i].path) || umap_repo_worktree_path(&s[i].abs, repo, s[i].path)) {
 			umap_error_clear();
 			goto whole;
 		}
-		/* a stream's records are rewritten as a document by the whole-file path */
-		if (s[i].doc->layout.seq || !umap_sync_ops_streamable(s[i].doc, s[i].layer, s[i].ops))
-			goto whole;
 	}
 	*count = n;
 	return s;
@@ -355,48 +383,61 @@ static int pull_streaming(umap_repo *repo, const struct sync_remote *remote, jso
 		size_t did = 0;
 		int rc = umap_atomic_file_open(&s[i].out, s[i].abs);
 		if (!rc)
-			rc = umap_sync_apply_ops_streaming(&did, s[i].doc, s[i].layer, s[i].ops, write_to_atomic, &s[i].out);
+			rc = umap_layer_edit_new(&s[i].edit, repo, s[i].layer);
+		umap_sync_stream_hooks hooks = { edit_named, edit_wrote, s[i].edit };
+		if (!rc)
+			rc = umap_sync_apply_ops_to_file(&did, &s[i].layout, s[i].abs, s[i].layer, s[i].ops,
+							 write_to_atomic, &s[i].out, &hooks);
 		if (!rc)
 			rc = umap_atomic_file_prepare(&s[i].out);
 		if (rc) {
 			for (size_t k = 0; k <= i; k++)
 				umap_atomic_file_abort(&s[k].out);
+			if (rc == UMAP_EUSAGE) { /* not a file that streams: the whole-file path */
+				umap_error_clear();
+				stop_progress(&doing);
+				streamed_dispose(s, n);
+				return 0;
+			}
 			die_lib("cannot write %s; no working file was changed", s[i].path);
 		}
 		done += json_array_size(s[i].ops);
 		display_progress(doing, done);
-		umap_doc_free(s[i].doc); /* written: the tree is built from the new file */
-		s[i].doc = NULL;
 	}
 	stop_progress(&doing);
-	/* the tree: the new files read back from their temporary files, every other tracked
-	 * file kept from the synced tree */
-	umap_snapshot *snap = NULL;
-	char **paths = NULL;
-	size_t npaths = 0;
-	if (umap_snapshot_new(&snap) || umap_repo_tracked(&paths, &npaths, repo, synced_tree))
-		die_lib(NULL);
-	for (size_t p = 0; p < npaths; p++) {
-		umap_doc *doc = NULL;
-		for (size_t i = 0; i < n && !doc; i++) {
-			if (strcmp(paths[p], s[i].path))
-				continue;
-			umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
-			if (umap_doc_open(&doc, s[i].out.tmp, &opts) || umap_repo_bind_layer_id(&doc->layers[0], s[i].layer))
-				die_lib("%s", s[i].path);
-		}
-		if (umap_snapshot_add(snap, paths[p], doc))
-			die_lib(NULL);
-	}
-	umap_paths_free(paths, npaths);
+	/* the tree: the synced tree edited with what was written; else (no feature set to
+	 * edit, a change of shard depth...) the new files read back from their temporary
+	 * files, every other tracked file kept from the synced tree */
 	git_oid rtree, rcommit;
+	if (!tree_from_edits(&rtree, repo, synced_tree, s, n)) {
+		umap_snapshot *snap = NULL;
+		char **paths = NULL;
+		size_t npaths = 0;
+		if (umap_snapshot_new(&snap) || umap_repo_tracked(&paths, &npaths, repo, synced_tree))
+			die_lib(NULL);
+		for (size_t p = 0; p < npaths; p++) {
+			umap_doc *doc = NULL;
+			for (size_t i = 0; i < n && !doc; i++) {
+				if (strcmp(paths[p], s[i].path))
+					continue;
+				umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+				if (umap_doc_open(&doc, s[i].out.tmp, &opts) ||
+				    umap_repo_bind_layer_id(&doc->layers[0], s[i].layer))
+					die_lib("%s", s[i].path);
+			}
+			if (umap_snapshot_add(snap, paths[p], doc))
+				die_lib(NULL);
+		}
+		umap_paths_free(paths, npaths);
+		if (umap_repo_build_tree(&rtree, repo, snap, synced_tree))
+			die_lib(NULL);
+		umap_snapshot_free(snap);
+	}
 	umap_buf message = UMAP_BUF_INIT;
 	umap_buf_printf(&message, "Pull %zu op%s from %s (cursor %lld)", nforeign, nforeign == 1 ? "" : "s", remote->url,
 			(long long)cursor);
-	if (umap_repo_build_tree(&rtree, repo, snap, synced_tree) ||
-	    umap_repo_commit_tree_as(&rcommit, repo, &rtree, synced, 1, message.ptr, 0))
+	if (umap_repo_commit_tree_as(&rcommit, repo, &rtree, synced, 1, message.ptr, 0))
 		die_lib(NULL);
-	umap_snapshot_free(snap);
 	umap_buf_dispose(&message);
 	record_pulled(repo, remote, state, &rcommit, nforeign, cursor);
 	for (size_t i = 0; i < n; i++)

@@ -193,7 +193,7 @@ static char *store(umap_objw *w, const void *data, size_t len)
 	return p;
 }
 
-int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *data, size_t len)
+int umap_objw_hash(git_oid *out, umap_objw *w, git_object_t type, const void *data, size_t len)
 {
 	/* git's object id: SHA-1 of "<type> <size>\0" and the bytes. OpenSSL's SHA-1 (SHA-NI)
 	 * is 3x faster than libgit2's collision-detecting one, which the ids of features we
@@ -217,8 +217,14 @@ int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *dat
 	    EVP_DigestUpdate(w->md, hdr, hlen) != 1 ||
 	    EVP_DigestUpdate(w->md, data, len) != 1 || EVP_DigestFinal_ex(w->md, out->id, &mdlen) != 1)
 		return umap_error_set(UMAP_ERROR, "cannot hash an object (libcrypto failed)");
-	if (find(w, out) >= 0)
-		return 0;
+	return 0;
+}
+
+int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *data, size_t len)
+{
+	int hashed = umap_objw_hash(out, w, type, data, len);
+	if (hashed || find(w, out) >= 0)
+		return hashed;
 	if ((w->count + 1) * 2 > w->table_size && grow_table(w))
 		return UMAP_ENOMEM;
 	if (w->count >= UINT32_MAX - 1)

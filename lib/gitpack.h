@@ -16,6 +16,8 @@ void umap_objw_free(umap_objw *w);
 /* Hashes an object (git_odb_hash), keeps a copy unless one with the same id is there.
  * The object is only written by umap_objw_flush() once marked. */
 int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *data, size_t len);
+/* The object's id, as umap_objw_put gives it, without keeping the object. */
+int umap_objw_hash(git_oid *out, umap_objw *w, git_object_t type, const void *data, size_t len);
 /* Blobs put from now on are written as deltas against the blob `id` (put before them)
  * when both are in the same pack: a layer's dictionary of typical feature bytes gives
  * deltas half the size of those against a neighbouring feature. NULL: no dictionary. */

@@ -200,6 +200,26 @@ int umap_repo_bind_file_layers(umap_doc *doc, umap_repo *repo, const git_oid *tr
  * for a peer that names every layer by id (a sync server, as uMap gives every layer one):
  * a file synced from a server holds its layers' ids, as a clone does. */
 int umap_repo_write_layer_ids(umap_doc *doc);
+/* A layer file's new version as a streaming writer made it (a pull applying ops to the file
+ * as it copies it), so that its commit is the base tree edited, not the file read again:
+ * what is read and written follows the features that changed, not the layer. */
+typedef struct umap_layer_edit umap_layer_edit;
+int umap_layer_edit_new(umap_layer_edit **out, umap_repo *repo, const char *layer);
+/* A feature of the old file whose bytes the new one does not copy (changed or removed):
+ * its id (compact JSON) and the xxh3 of its bytes (umap_feature.hash). */
+int umap_layer_edit_drop(umap_layer_edit *e, const char *id, uint64_t hash);
+/* The next feature of the new file: its id, and its bytes when they are new (NULL when they
+ * are an old feature's, copied). */
+int umap_layer_edit_next(umap_layer_edit *e, const char *id, const char *bytes, size_t len);
+/* The tree of `base` with the layer file `path` as edited: only the shard leaves of the
+ * features that changed, the order chunks (their blobs written only when new), meta.json,
+ * the feature set that the next commit of the file compares with, and the trees above them
+ * are new. `layout` is the file's (the manifest's must be it). UMAP_ECONFLICT, without a
+ * message, when the tree must be built from the file instead: no feature set for the base
+ * layer, a change of shard depth, a layout to record, a layer left empty. */
+int umap_repo_edit_tree(git_oid *tree, umap_repo *repo, const git_oid *base, const char *path,
+			umap_layer_edit *e, const umap_layout *layout);
+void umap_layer_edit_free(umap_layer_edit *e);
 /* Makes `id` the layer's id in memory (the repository's id of a layer file's layer); the
  * layer's options, and so what is written to the file, are left as they are. */
 int umap_repo_bind_layer_id(umap_layer *layer, const char *id);

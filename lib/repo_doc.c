@@ -18,6 +18,7 @@
 #include "error.h"
 #include "fs.h"
 #include "geojsonseq.h"
+#include "strutil.h"
 #include "json.h"
 
 #define MANIFEST "manifest.json"
@@ -1575,6 +1576,7 @@ int umap_repo_export_records(umap_repo *repo, const git_oid *tree, const char *p
  * the same layers. A layer that matches none stays id-less: a new layer. Only a file with
  * a layer without id costs the read of the revision's copy. */
 static int layer_options(json_t **out, umap_repo *repo, const git_oid *tree, const char *layer);
+static int layer_part(git_oid *out, umap_repo *repo, const git_oid *layer_tree, const char *name);
 
 static int match_idless_layers(umap_doc *doc, umap_repo *repo, const git_oid *tree,
 			       manifest_file *mf)
@@ -2766,6 +2768,261 @@ int umap_repo_build_tree(git_oid *tree, umap_repo *repo, umap_snapshot *snap,
 		rc = build_once(tree, repo, snap, base_tree);
 		umap_repo_cache_disable(repo, 0);
 	}
+	return rc;
+}
+
+/* ---- A layer file edited in place (a streaming pull) ----------------------------------- */
+
+struct umap_layer_edit {
+	umap_repo *repo;
+	char *layer;
+	umap_order_builder order; /* the ids of the new file, in order */
+	umap_fref *refs;          /* features written anew (their blob) or gone (zero blob) */
+	size_t nrefs, refs_cap;
+	uint64_t *gone, *made;    /* the hashes of bytes the file lost, and of its new bytes */
+	size_t ngone, nmade, gone_cap, made_cap;
+	umap_buf scratch, name;
+};
+
+int umap_layer_edit_new(umap_layer_edit **out, umap_repo *repo, const char *layer)
+{
+	umap_layer_edit *e = calloc(1, sizeof(*e));
+	if (!e || !(e->layer = strdup(layer))) {
+		free(e);
+		return oom();
+	}
+	e->repo = repo;
+	e->order = (umap_order_builder)UMAP_ORDER_BUILDER_INIT(umap_repo_store(repo));
+	*out = e;
+	return 0;
+}
+
+void umap_layer_edit_free(umap_layer_edit *e)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < e->nrefs; i++)
+		free((char *)e->refs[i].name);
+	free(e->refs);
+	free(e->gone);
+	free(e->made);
+	free(e->layer);
+	umap_order_builder_dispose(&e->order);
+	umap_buf_dispose(&e->scratch);
+	umap_buf_dispose(&e->name);
+	free(e);
+}
+
+static int push_hash(uint64_t **v, size_t *n, size_t *cap, uint64_t h)
+{
+	if (*n == *cap) {
+		size_t more = *cap ? 2 * *cap : 64;
+		uint64_t *grown = realloc(*v, more * sizeof(*grown));
+		if (!grown)
+			return oom();
+		*v = grown;
+		*cap = more;
+	}
+	(*v)[(*n)++] = h;
+	return 0;
+}
+
+static int push_ref(umap_layer_edit *e, const char *id, const git_oid *blob)
+{
+	if (e->nrefs == e->refs_cap) {
+		size_t more = e->refs_cap ? 2 * e->refs_cap : 64;
+		umap_fref *grown = realloc(e->refs, more * sizeof(*grown));
+		if (!grown)
+			return oom();
+		e->refs = grown;
+		e->refs_cap = more;
+	}
+	int rc = umap_name_from_id(&e->name, id);
+	char *name = rc ? NULL : strdup(e->name.ptr);
+	if (rc || !name)
+		return rc ? rc : oom();
+	umap_fref *r = &e->refs[e->nrefs++];
+	r->name = name;
+	r->shard = umap_shard_hash(id);
+	if (blob)
+		git_oid_cpy(&r->blob, blob);
+	else
+		memset(&r->blob, 0, sizeof(r->blob));
+	return 0;
+}
+
+int umap_layer_edit_drop(umap_layer_edit *e, const char *id, uint64_t hash)
+{
+	if (!id)
+		return umap_error_set(UMAP_EINVALID, "layer %s: a feature without id", e->layer);
+	int rc = push_ref(e, id, NULL);
+	return rc ? rc : push_hash(&e->gone, &e->ngone, &e->gone_cap, hash);
+}
+
+/* The blob of a feature's bytes as a file holds them (feature_blob's ways without a tree):
+ * UMAP_ECONFLICT, no message, when only a parse would do. */
+static int blob_of_bytes(git_oid *out, umap_repo *repo, const char *p, size_t len, umap_buf *scratch)
+{
+	if (bytes_canonical(p, len))
+		return umap_store_put(out, umap_repo_store(repo), GIT_OBJECT_BLOB, p, len);
+	XXH128_canonical_t key;
+	XXH128_canonicalFromHash(&key, XXH3_128bits(p, len));
+	if (umap_repo_cache_lookup(out, repo, key.digest))
+		return umap_repo_cache_note(repo, key.digest, out);
+	umap_buf_clear(scratch);
+	if (!umap_repo_canonical_fast(scratch, p, len))
+		return UMAP_ECONFLICT;
+	int rc = umap_store_put(out, umap_repo_store(repo), GIT_OBJECT_BLOB, scratch->ptr, scratch->len);
+	return rc ? rc : umap_repo_cache_note(repo, key.digest, out);
+}
+
+int umap_layer_edit_next(umap_layer_edit *e, const char *id, const char *bytes, size_t len)
+{
+	if (!id)
+		return umap_error_set(UMAP_EINVALID, "layer %s: a feature without id", e->layer);
+	int rc = umap_order_builder_add(&e->order, id, strlen(id));
+	if (rc || !bytes)
+		return rc;
+	git_oid blob;
+	if ((rc = blob_of_bytes(&blob, e->repo, bytes, len, &e->scratch)) || (rc = push_ref(e, id, &blob)))
+		return rc;
+	return push_hash(&e->made, &e->nmade, &e->made_cap, umap_hash(bytes, len));
+}
+
+/* The feature set of the edited layer: the old one without the hashes of the bytes the
+ * file lost, with those of its new bytes, leaf counts moved by the features that went and
+ * came. UMAP_ECONFLICT when a lost hash is not in the set (it was not this file's). */
+static int edit_feature_set(umap_layer_edit *e, const umap_feature_set *set, const git_oid *features)
+{
+	size_t nleaves = (size_t)1 << (6 * set->depth), k = 0, g = 0;
+	uint32_t *counts = malloc(nleaves * sizeof(*counts));
+	uint64_t *hashes = malloc((set->n + e->nmade + 1) * sizeof(*hashes));
+	if (!counts || !hashes) {
+		free(counts);
+		free(hashes);
+		return oom();
+	}
+	memcpy(counts, set->counts, nleaves * sizeof(*counts));
+	/* one merge of the sorted old set, less what went, with what came (few: sorted
+	 * apart), not a sort of the whole set again */
+	if (e->ngone)
+		qsort(e->gone, e->ngone, sizeof(*e->gone), u64_cmp);
+	if (e->nmade)
+		qsort(e->made, e->nmade, sizeof(*e->made), u64_cmp);
+	size_t m = 0;
+	for (size_t i = 0; i < set->n; i++) {
+		while (m < e->nmade && e->made[m] < set->hashes[i])
+			hashes[k++] = e->made[m++];
+		if (g < e->ngone && set->hashes[i] == e->gone[g])
+			g++;
+		else
+			hashes[k++] = set->hashes[i];
+	}
+	while (m < e->nmade)
+		hashes[k++] = e->made[m++];
+	int rc = g == e->ngone ? 0 : UMAP_ECONFLICT;
+	for (size_t i = 0; i < e->nrefs && !rc; i++) {
+		uint32_t *c = &counts[e->refs[i].shard >> (64 - 6 * set->depth)];
+		if (git_oid_is_zero(&e->refs[i].blob) ? (*c)-- == 0 : ++*c == 0)
+			rc = UMAP_ECONFLICT;
+	}
+	if (rc) {
+		free(counts);
+		free(hashes);
+		return rc;
+	}
+	return umap_repo_feature_set_note(e->repo, e->layer, features, set->depth, counts, hashes, k);
+}
+
+/* `tree` with the entry `name` (a tree) made `id`. */
+static int tree_with(git_oid *out, umap_store *s, const git_oid *tree, const char *name, const git_oid *id)
+{
+	umap_obj obj;
+	umap_tree_entry *entries = NULL;
+	size_t n = 0;
+	int rc = umap_store_read(&obj, s, tree, GIT_OBJECT_TREE, "a tree");
+	if (rc)
+		return rc;
+	if (!(rc = umap_tree_parse(&entries, &n, &obj, tree))) {
+		size_t i = 0;
+		while (i < n && strcmp(entries[i].name, name))
+			i++;
+		if (i == n)
+			rc = UMAP_ECONFLICT;
+		else
+			git_oid_cpy(&entries[i].id, id);
+		if (!rc)
+			rc = umap_store_write_tree(out, s, entries, n);
+	}
+	free(entries);
+	umap_obj_release(&obj);
+	return rc;
+}
+
+int umap_repo_edit_tree(git_oid *tree, umap_repo *repo, const git_oid *base_tree, const char *path,
+			umap_layer_edit *e, const umap_layout *layout)
+{
+	umap_store *s = umap_repo_store(repo);
+	git_oid base_copy = *base_tree; /* tree may be base_tree */
+	const git_oid *base = &base_copy;
+	manifest m;
+	int rc = manifest_read(&m, repo, base);
+	if (rc)
+		return rc;
+	/* a commit from the file records its layout with the change: when that would differ,
+	 * let it */
+	manifest_file *mf = manifest_find(&m, path);
+	json_t *now = layout && layout->known ? umap_layout_to_json(layout) : NULL;
+	if (!mf || mf->is_map || mf->nlayers != 1 || strcmp(mf->layers[0], e->layer) ||
+	    (now && (!mf->layout || !umap_json_equal(now, mf->layout))))
+		rc = UMAP_ECONFLICT;
+	json_decref(now);
+	manifest_clear(&m);
+	git_oid layers, layer, old_features, meta_id, features, order;
+	umap_buf name = UMAP_BUF_INIT;
+	json_t *meta = NULL;
+	if (!rc)
+		rc = umap_name_from_layer_id(&name, e->layer);
+	if (!rc)
+		rc = umap_store_tree_lookup(&layers, NULL, s, base, LAYERS, "the base tree");
+	if (!rc)
+		rc = umap_store_tree_lookup(&layer, NULL, s, &layers, name.ptr, "the layers tree");
+	if (!rc)
+		rc = layer_part(&old_features, repo, &layer, FEATURES);
+	if (!rc)
+		rc = layer_part(&meta_id, repo, &layer, META);
+	if (!rc)
+		rc = umap_repo_read_json(&meta, repo, &meta_id, "a layer's meta.json");
+	const umap_feature_set *set = rc ? NULL : umap_repo_feature_set(repo, e->layer, &old_features);
+	json_t *count = json_object_get(meta, "count");
+	size_t was = (size_t)json_integer_value(count), gone = e->ngone, made = e->nmade;
+	if (!rc && (!set || set->depth < 1 || !json_is_integer(count) || was + made < gone + 1 ||
+		    umap_shard_depth(was + made - gone, set->depth) != set->depth))
+		rc = UMAP_ECONFLICT; /* no set to edit, an emptied layer or a depth change */
+	if (!rc)
+		rc = umap_store_features_edit(&features, s, &old_features, set->depth, e->refs, e->nrefs);
+	if (!rc)
+		rc = umap_order_builder_finish(&order, &e->order);
+	if (!rc && json_object_set_new(meta, "count", json_integer((json_int_t)(was + made - gone))))
+		rc = oom();
+	if (!rc)
+		rc = json_blob(&meta_id, repo, meta);
+	if (!rc)
+		rc = tree_with(&layer, s, &layer, FEATURES, &features);
+	if (!rc)
+		rc = tree_with(&layer, s, &layer, ORDER, &order);
+	if (!rc)
+		rc = tree_with(&layer, s, &layer, META, &meta_id);
+	if (!rc)
+		rc = tree_with(&layers, s, &layers, name.ptr, &layer);
+	if (!rc)
+		rc = tree_with(tree, s, base, LAYERS, &layers);
+	if (!rc)
+		rc = edit_feature_set(e, set, &features);
+	if (!rc)
+		rc = umap_store_mark_new(s, tree, base);
+	json_decref(meta);
+	umap_buf_dispose(&name);
 	return rc;
 }
 

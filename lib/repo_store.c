@@ -474,13 +474,17 @@ typedef struct leaf_scratch {
 	size_t cap;
 } leaf_scratch;
 
+static int merge_leaf(git_oid *out, int *empty, umap_store *s, const git_oid *old, const umap_fref *refs,
+		      size_t n);
+
 /* The tree of the shard `prefix` at `level` from the old one (NULL: none), asking `leaf`
  * for the refs of every leaf under it that `affected` marks (NULL: every leaf); the
- * others are reused by id. *empty when nothing is left under it (no tree written but at
- * level 0 above the leaves). */
+ * others are reused by id. A leaf is made from its refs alone (patch_leaf), or when
+ * `merge` is set from the old leaf and its refs as edits of it (merge_leaf). *empty when
+ * nothing is left under it (no tree written but at level 0 above the leaves). */
 static int leaves_shard(git_oid *out, int *empty, umap_store *s, const git_oid *old,
 			size_t prefix, int level, int depth, const unsigned char *affected,
-			umap_leaf_fn leaf, void *ctx, leaf_scratch *scratch)
+			umap_leaf_fn leaf, void *ctx, leaf_scratch *scratch, int merge)
 {
 	if (level == depth) {
 		umap_fref *refs = NULL;
@@ -490,6 +494,8 @@ static int leaves_shard(git_oid *out, int *empty, umap_store *s, const git_oid *
 			return rc;
 		if (n > 1)
 			qsort(refs, n, sizeof(*refs), fref_name_cmp);
+		if (merge)
+			return merge_leaf(out, empty, s, old, refs, n);
 		if (n > scratch->cap) {
 			umap_tree_entry *more = realloc(scratch->entries, n * sizeof(*more));
 			if (!more)
@@ -517,7 +523,8 @@ static int leaves_shard(git_oid *out, int *empty, umap_store *s, const git_oid *
 				git_oid_cpy(&entries[count++].id, &child[b]);
 		} else {
 			rc = leaves_shard(&entries[count].id, &gone, s, has[b] ? &child[b] : NULL,
-					  (prefix << 6) | b, level + 1, depth, affected, leaf, ctx, scratch);
+					  (prefix << 6) | b, level + 1, depth, affected, leaf, ctx, scratch,
+					  merge);
 			if (!rc && !gone)
 				count++;
 		}
@@ -529,11 +536,12 @@ static int leaves_shard(git_oid *out, int *empty, umap_store *s, const git_oid *
 }
 
 static int leaves_tree(git_oid *out, umap_store *s, const git_oid *old_tree, int depth,
-		       const unsigned char *affected, umap_leaf_fn leaf, void *ctx)
+		       const unsigned char *affected, umap_leaf_fn leaf, void *ctx, int merge)
 {
 	leaf_scratch scratch = { NULL, 0 };
 	int empty = 0;
-	int rc = leaves_shard(out, &empty, s, old_tree, 0, 0, depth, affected, leaf, ctx, &scratch);
+	int rc = leaves_shard(out, &empty, s, old_tree, 0, 0, depth, affected, leaf, ctx, &scratch,
+			      merge);
 	free(scratch.entries);
 	if (!rc && empty && depth == 0) {
 		umap_tree_entry none;
@@ -545,7 +553,7 @@ static int leaves_tree(git_oid *out, umap_store *s, const git_oid *old_tree, int
 int umap_store_features_tree_leaves(git_oid *out, umap_store *s, int depth, umap_leaf_fn leaf,
 				    void *ctx)
 {
-	return leaves_tree(out, s, NULL, depth, NULL, leaf, ctx);
+	return leaves_tree(out, s, NULL, depth, NULL, leaf, ctx, 0);
 }
 
 int umap_store_features_patch_leaves(git_oid *out, umap_store *s, const git_oid *old_tree,
@@ -554,7 +562,7 @@ int umap_store_features_patch_leaves(git_oid *out, umap_store *s, const git_oid 
 {
 	if (depth < 1)
 		return UMAP_ECONFLICT;
-	return leaves_tree(out, s, old_tree, depth, affected, leaf, ctx);
+	return leaves_tree(out, s, old_tree, depth, affected, leaf, ctx, 0);
 }
 
 /* Refs in leaf order, handed out leaf by leaf as the tree is built in that order. */
@@ -596,6 +604,79 @@ int umap_store_features_patch(git_oid *out, umap_store *s, const git_oid *old_tr
 		rc = umap_store_features_patch_leaves(out, s, old_tree, depth, affected, next_leaf, &c);
 	if (!rc && c.at < n)
 		rc = UMAP_ECONFLICT; /* refs outside the affected leaves: a caller bug */
+	return rc;
+}
+
+int umap_store_features_edit(git_oid *out, umap_store *s, const git_oid *old_tree, int depth,
+			     umap_fref *refs, size_t n)
+{
+	if (depth < 1 || depth > 3)
+		return UMAP_ECONFLICT;
+	if (!n) {
+		git_oid_cpy(out, old_tree);
+		return 0;
+	}
+	int rc = group_refs(refs, n, depth);
+	if (rc)
+		return rc;
+	unsigned char *affected = calloc((size_t)1 << (6 * depth), 1);
+	if (!affected)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		affected[refs[i].shard >> (64 - 6 * depth)] = 1;
+	ref_cursor c = { refs, n, 0, 6 * depth };
+	rc = leaves_tree(out, s, old_tree, depth, affected, next_leaf, &c, 1);
+	free(affected);
+	return rc;
+}
+
+/* A leaf from the old one and refs sorted by name: a ref's blob replaces or adds the entry of
+ * its name, a zero blob removes it (UMAP_ECONFLICT, no message, when it is not there). */
+static int merge_leaf(git_oid *out, int *empty, umap_store *s, const git_oid *old, const umap_fref *refs,
+		      size_t n)
+{
+	umap_obj obj;
+	umap_tree_entry *old_entries = NULL;
+	size_t nold = 0, i = 0, j = 0, k = 0;
+	int rc = old ? tree_read(&obj, &old_entries, &nold, s, old, "a feature shard") : 0;
+	if (rc)
+		return rc;
+	umap_tree_entry *merged = malloc((nold + n + 1) * sizeof(*merged));
+	if (!merged)
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	while (!rc && (i < nold || j < n)) {
+		int cmp = i == nold ? 1 : j == n ? -1 : strcmp(old_entries[i].name, refs[j].name);
+		if (cmp < 0) {
+			if (is_tree_mode(old_entries[i].mode))
+				rc = UMAP_ECONFLICT; /* not a leaf: build it whole */
+			merged[k++] = old_entries[i++];
+			continue;
+		}
+		/* the refs of one name: a removal and at most one blob (a feature removed and
+		 * written again) */
+		const umap_fref *put = NULL;
+		size_t end = j;
+		for (; end < n && !strcmp(refs[end].name, refs[j].name) && !rc; end++) {
+			if (git_oid_is_zero(&refs[end].blob))
+				continue;
+			if (put)
+				rc = umap_error_set(UMAP_EINVALID, "duplicate feature id '%s'", refs[j].name);
+			put = &refs[end];
+		}
+		if (!rc && !put && cmp > 0)
+			rc = UMAP_ECONFLICT; /* removing what the old leaf does not hold */
+		else if (!rc && put)
+			merged[k++] = (umap_tree_entry){ put->name, UMAP_MODE_BLOB, put->blob };
+		i += cmp == 0;
+		j = end;
+	}
+	*empty = k == 0;
+	if (!rc && k)
+		rc = umap_store_write_tree(out, s, merged, k);
+	free(merged);
+	free(old_entries);
+	if (old)
+		umap_obj_release(&obj);
 	return rc;
 }
 
@@ -642,10 +723,7 @@ int umap_store_features_each(umap_store *s, const git_oid *tree, umap_blob_cb cb
 
 /* ---- Feature order ---------------------------------------------------------------- */
 
-typedef struct order_node {
-	git_oid id;
-	uint64_t key; /* hash of the last id below it: decides the boundaries above */
-} order_node;
+typedef umap_order_node order_node;
 
 static int order_level(order_node *nodes, size_t *n, umap_store *s, int level)
 {
@@ -678,6 +756,64 @@ static int order_level(order_node *nodes, size_t *n, umap_store *s, int level)
 	return 0;
 }
 
+/* The chunk the builder holds is complete: its blob becomes a node of level 1. */
+static int order_chunk_end(umap_order_builder *b)
+{
+	if (b->count == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 256;
+		umap_order_node *more = realloc(b->nodes, (cap + 1) * sizeof(*more));
+		if (!more)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		b->nodes = more;
+		b->cap = cap;
+	}
+	/* a chunk git has (an edit leaves most of them as they were) is not kept again */
+	git_oid *id = &b->nodes[b->count].id;
+	int rc = umap_objw_hash(id, b->s->objw, GIT_OBJECT_BLOB, b->chunk.ptr, b->chunk.len);
+	if (!rc && (umap_objw_has(b->s->objw, id) || !git_odb_exists(b->s->odb, id)))
+		rc = umap_store_put(id, b->s, GIT_OBJECT_BLOB, b->chunk.ptr, b->chunk.len);
+	b->nodes[b->count++].key = b->last_key;
+	umap_buf_clear(&b->chunk);
+	b->in_chunk = 0;
+	return rc;
+}
+
+int umap_order_builder_add(umap_order_builder *b, const char *id, size_t len)
+{
+	uint64_t key = umap_hash(id, len);
+	uint64_t mask = ((uint64_t)1 << UMAP_ORDER_BITS) - 1;
+	if (umap_buf_put(&b->chunk, id, len) || umap_buf_putc(&b->chunk, '\n'))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	b->last_key = key;
+	if (++b->in_chunk < UMAP_ORDER_MAX && (key & mask) != 0)
+		return 0;
+	return order_chunk_end(b);
+}
+
+int umap_order_builder_finish(git_oid *out, umap_order_builder *b)
+{
+	int rc = b->in_chunk ? order_chunk_end(b) : 0;
+	int level = 1;
+	while (!rc && (level == 1 || b->count > 1))
+		rc = order_level(b->nodes, &b->count, b->s, level++);
+	if (!rc && b->count == 0) {
+		umap_tree_entry none;
+		rc = umap_store_write_tree(out, b->s, &none, 0);
+	} else if (!rc) {
+		git_oid_cpy(out, &b->nodes[0].id);
+	}
+	umap_order_builder_dispose(b);
+	return rc;
+}
+
+void umap_order_builder_dispose(umap_order_builder *b)
+{
+	free(b->nodes);
+	b->nodes = NULL;
+	b->count = b->cap = b->in_chunk = 0;
+	umap_buf_dispose(&b->chunk);
+}
+
 int umap_store_order_tree(git_oid *out, umap_store *s, char *const *ids, size_t n)
 {
 	return umap_store_order_tree_at(out, s, ids, sizeof(*ids), n);
@@ -687,50 +823,17 @@ int umap_store_order_tree_at(git_oid *out, umap_store *s, char *const *first, si
 			     size_t n)
 {
 	/* a node per chunk (64 ids on average), not per id: 1M ids, 0.5 MB instead of 32 */
-	size_t count = 0, in_chunk = 0, alloc = n / 32 + 16;
-	order_node *nodes = malloc(alloc * sizeof(*nodes));
-	if (!nodes)
-		return umap_error_set(UMAP_ENOMEM, "out of memory");
-	umap_buf chunk = UMAP_BUF_INIT;
-	uint64_t mask = ((uint64_t)1 << UMAP_ORDER_BITS) - 1;
+	umap_order_builder b = UMAP_ORDER_BUILDER_INIT(s);
 	int rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		const char *id = *(char *const *)((const char *)first + i * stride);
-		size_t len = strlen(id);
-		uint64_t key = umap_hash(id, len);
-		if (umap_buf_put(&chunk, id, len) || umap_buf_putc(&chunk, '\n')) {
-			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
-			break;
-		}
-		in_chunk++;
-		if (count == alloc) {
-			order_node *more = realloc(nodes, 2 * alloc * sizeof(*nodes));
-			if (!more) {
-				rc = umap_error_set(UMAP_ENOMEM, "out of memory");
-				break;
-			}
-			nodes = more;
-			alloc *= 2;
-		}
-		if (in_chunk == UMAP_ORDER_MAX || (key & mask) == 0 || i + 1 == n) {
-			rc = umap_store_put(&nodes[count].id, s, GIT_OBJECT_BLOB, chunk.ptr, chunk.len);
-			nodes[count++].key = key;
-			umap_buf_clear(&chunk);
-			in_chunk = 0;
-		}
+		rc = umap_order_builder_add(&b, id, strlen(id));
 	}
-	int level = 1;
-	while (!rc && (level == 1 || count > 1))
-		rc = order_level(nodes, &count, s, level++);
-	if (!rc && count == 0) {
-		umap_tree_entry none;
-		rc = umap_store_write_tree(out, s, &none, 0);
-	} else if (!rc) {
-		git_oid_cpy(out, &nodes[0].id);
+	if (rc) {
+		umap_order_builder_dispose(&b);
+		return rc;
 	}
-	free(nodes);
-	umap_buf_dispose(&chunk);
-	return rc;
+	return umap_order_builder_finish(out, &b);
 }
 
 int umap_store_order_each(umap_store *s, const git_oid *tree, umap_id_cb cb, void *ctx)

@@ -109,6 +109,12 @@ int umap_store_features_patch(git_oid *out, umap_store *s, const git_oid *old_tr
 int umap_store_features_patch_leaves(git_oid *out, umap_store *s, const git_oid *old_tree,
 				     int depth, const unsigned char *affected, umap_leaf_fn leaf,
 				     void *ctx);
+/* A features tree like old_tree (same depth, 1 to 3) with refs as edits: a ref's blob replaces
+ * or adds the feature of its name, a zero blob id removes it. Only the leaves refs fall in
+ * are read and rewritten. UMAP_ECONFLICT (no message) when old_tree does not fit (a removed
+ * feature it does not hold, another layout): build the tree whole instead. Sorts refs. */
+int umap_store_features_edit(git_oid *out, umap_store *s, const git_oid *old_tree, int depth,
+			     umap_fref *refs, size_t n);
 /* Levels of shards in an existing features tree. */
 int umap_store_features_depth(int *depth, umap_store *s, const git_oid *tree);
 /* Calls cb for every feature blob under a features tree (order unspecified). */
@@ -125,6 +131,25 @@ int umap_store_order_tree(git_oid *out, umap_store *s, char *const *ids, size_t 
  * records, without a copy of the pointers). */
 int umap_store_order_tree_at(git_oid *out, umap_store *s, char *const *first, size_t stride,
 			     size_t n);
+/* The same tree from ids given one at a time, holding one chunk and a node per chunk (28
+ * bytes per ~64 ids), not the ids. */
+typedef struct umap_order_node {
+	git_oid id;
+	uint64_t key; /* hash of the last id below it: decides the boundaries above */
+} umap_order_node;
+typedef struct umap_order_builder {
+	umap_store *s;
+	umap_order_node *nodes; /* the chunks made so far */
+	size_t count, cap;
+	umap_buf chunk;         /* the ids of the chunk being filled, one a line */
+	size_t in_chunk;
+	uint64_t last_key;
+} umap_order_builder;
+#define UMAP_ORDER_BUILDER_INIT(store) { (store), NULL, 0, 0, UMAP_BUF_INIT, 0, 0 }
+int umap_order_builder_add(umap_order_builder *b, const char *id, size_t len);
+/* The tree's id; disposes of the builder, as umap_order_builder_dispose does on failure. */
+int umap_order_builder_finish(git_oid *out, umap_order_builder *b);
+void umap_order_builder_dispose(umap_order_builder *b);
 /* Calls cb(ctx, id_json, len) for every id in order. */
 typedef int (*umap_id_cb)(void *ctx, const char *id, size_t len);
 int umap_store_order_each(umap_store *s, const git_oid *tree, umap_id_cb cb, void *ctx);

@@ -964,123 +964,227 @@ static int feature_ops_on(const json_t *ops, const char *layer)
 	return 1;
 }
 
-int umap_sync_ops_streamable(const umap_doc *doc, const char *layer, const json_t *ops)
-{
-	return doc->kind == UMAP_DOC_LAYER && doc->nlayers == 1 && doc->layers[0].nfeatures >= 2 &&
-	       doc->data && feature_ops_on(ops, layer);
-}
+/* The ops on one feature id, and what the file holds for it. */
+typedef struct named_feature {
+	json_t *ops; /* its ops, in order */
+	int deletes; /* one of them removes it: its place in the file goes */
+	int seen;    /* the file holds it */
+} named_feature;
 
-int umap_sync_apply_ops_streaming(size_t *applied, umap_doc *doc, const char *layer, const json_t *ops,
-				  umap_json_sink sink, void *ctx)
+typedef struct stream_apply {
+	const char *layer;
+	const umap_sync_stream_hooks *hooks;
+	umap_json_sink sink;
+	void *ctx;
+	umap_strmap named; /* id (compact JSON, owned by `ids`) -> index in `features` */
+	char **ids;
+	named_feature *features;
+	size_t nfeatures;
+	json_t *seen;         /* the trees of the named features the file holds, in its order */
+	size_t kept;          /* how many of them keep their place */
+	umap_buf out;         /* what is not yet given to the sink */
+	umap_layout layout;
+	size_t read;          /* features read */
+	size_t first_offset;  /* of the file's first feature */
+	size_t last_end;      /* of the last feature read */
+	size_t sep_at, sep_len; /* what separates the file's first two features */
+	size_t written;       /* features of the result written */
+} stream_apply;
+
+/* `ops` (all on one layer) applied to a FeatureCollection of `features` (a reference is
+ * taken): the resulting features array (new reference), *applied the ops that acted. */
+static int apply_to_features(json_t **result, size_t *applied, const char *layer, json_t *features,
+			     const json_t *ops)
 {
-	*applied = 0;
-	if (!umap_sync_ops_streamable(doc, layer, ops))
-		return umap_error_set(UMAP_EUSAGE, "these ops cannot be applied to %s as it streams", doc->source_name);
-	umap_layer *l = &doc->layers[0];
-	size_t n = l->nfeatures;
-	/* the features the ops name, by id as compact JSON (the map borrows the texts) */
-	umap_strmap named = UMAP_STRMAP_INIT;
-	char **ids = calloc(json_array_size(ops) + 1, sizeof(char *));
-	const json_t *op;
-	size_t i;
-	int err = ids ? 0 : umap_error_set(UMAP_ENOMEM, "out of memory");
-	json_array_foreach(ops, i, op) {
-		if (err)
-			break;
-		ids[i] = umap_json_dumps(json_object_get(json_object_get(op, "metadata"), "id"), UMAP_JSON_COMPACT);
-		if (!ids[i] || umap_strmap_put(&named, ids[i], 0, NULL))
-			err = umap_error_set(UMAP_ENOMEM, "out of memory");
-	}
-	/* the layer as apply_ops sees it: every feature the ops name as a tree, every other one
-	 * a null that holds its place (null is a singleton: no memory per feature) */
-	unsigned char *named_at = calloc(n, 1);
-	json_t *features = json_array(), *fc = NULL;
 	umap_sync_files files = { 0, NULL, NULL };
-	if (!err && (!named_at || !features))
-		err = umap_error_set(UMAP_ENOMEM, "out of memory");
-	for (i = 0; !err && i < n; i++) {
-		const umap_feature *f = &l->features[i];
-		json_t *value = json_null();
-		if (f->id && umap_strmap_get(&named, f->id, NULL)) {
-			named_at[i] = 1;
-			value = NULL;
-			if ((err = umap_doc_build_span(&value, doc, f->offset, f->length)))
-				break;
-		}
-		if (json_array_append_new(features, value))
-			err = umap_error_set(UMAP_ENOMEM, "out of memory");
-	}
-	umap_strmap_dispose(&named);
-	for (i = 0; ids && i < json_array_size(ops); i++)
-		free(ids[i]);
-	free(ids);
-	if (!err) {
-		fc = json_pack("{s:s, s:{s:s}, s:O}", "type", "FeatureCollection", "properties", "id", layer, "features",
-			       features);
-		if (!fc || umap_sync_files_add(&files, doc->source_name, fc))
-			err = umap_error_set(UMAP_ENOMEM, "out of memory");
-	}
+	json_t *fc = json_pack("{s:s, s:{s:s}, s:O}", "type", "FeatureCollection", "properties", "id", layer,
+			       "features", features);
+	int err = fc ? umap_sync_files_add(&files, "streamed", fc) : umap_error_set(UMAP_ENOMEM, "out of memory");
 	if (!err)
 		err = umap_sync_apply_ops(&files, ops, applied, NULL);
-	/* the result: what is before the first feature, then each place of the result (an
-	 * untouched feature's bytes, or a changed or new one laid out as the file is, at a
-	 * feature's depth), separated as the file separates its first two, then what follows
-	 * the last feature */
-	json_t *result = files.n ? json_object_get(files.roots[0], "features") : NULL;
-	const char *data = doc->data;
-	const umap_feature *first = &l->features[0], *last = &l->features[n - 1];
-	size_t sep_at = first->offset + first->length, sep_len = l->features[1].offset - sep_at;
-	size_t next = 0, count = 0;
-	umap_buf out = UMAP_BUF_INIT;
-	if (!err && !json_array_size(result)) {
+	*result = err ? NULL : json_incref(json_object_get(files.roots[0], "features"));
+	umap_sync_files_dispose(&files);
+	return err;
+}
+
+/* The next feature of the result, after what comes before the first feature or the file's
+ * separator: the file's bytes, or a tree laid out as the file is, at a feature's depth. */
+static int stream_put(stream_apply *s, const umap_doc *doc, const char *id, const char *bytes, size_t len,
+		      const json_t *value)
+{
+	int err = s->written++ ? umap_buf_put(&s->out, doc->data + s->sep_at, s->sep_len)
+			       : umap_buf_put(&s->out, doc->data, s->first_offset);
+	size_t at = s->out.len;
+	char *text = NULL, *value_id = NULL;
+	if (!err && bytes) {
+		err = umap_buf_put(&s->out, bytes, len);
+	} else if (!err) {
+		text = umap_json_dumps(value, UMAP_JSON_COMPACT);
+		value_id = umap_json_dumps(json_object_get(value, "id"), UMAP_JSON_COMPACT);
+		err = text && value_id ? umap_json_relayout_at(&s->out, text, strlen(text), &s->layout, 2)
+				       : umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	if (!err && s->hooks->wrote)
+		err = bytes ? s->hooks->wrote(s->hooks->ctx, id, NULL, 0)
+			    : s->hooks->wrote(s->hooks->ctx, value_id, s->out.ptr + at, s->out.len - at);
+	free(text);
+	free(value_id);
+	if (!err && s->out.len >= ((size_t)1 << 20)) {
+		err = s->sink(s->ctx, s->out.ptr, s->out.len);
+		umap_buf_clear(&s->out);
+	}
+	return err;
+}
+
+/* on_feature: a feature the ops do not name is copied; one they name is parsed and its
+ * ops applied to it alone (ops on other ids cannot touch it), then written in its place
+ * unless one of them removes it. */
+static int stream_feature(void *data, umap_doc *doc, size_t layer, umap_feature *f)
+{
+	stream_apply *s = data;
+	if (layer != 0 || doc->kind == UMAP_DOC_MAP || doc->layout.seq || !f->length)
+		return UMAP_EUSAGE; /* not one layer of features as bytes: no error message */
+	if (s->read == 0) {
+		s->first_offset = f->offset;
+		s->layout = doc->layout;
+		/* as umap_doc_open tells an indented file that holds a feature a line */
+		if (s->layout.indent) {
+			s->layout.lines = !memchr(doc->data + f->offset, '\n', f->length);
+			s->layout.spaced = s->layout.lines && memmem(doc->data + f->offset, f->length, "\": ", 3);
+		}
+	} else if (s->read == 1) {
+		s->sep_at = s->last_end;
+		s->sep_len = f->offset - s->last_end;
+	}
+	s->read++;
+	s->last_end = f->offset + f->length;
+	size_t k;
+	if (!f->id || !umap_strmap_get(&s->named, f->id, &k))
+		return stream_put(s, doc, f->id, doc->data + f->offset, f->length, NULL);
+	named_feature *nf = &s->features[k];
+	if (nf->seen)
+		return UMAP_EUSAGE; /* an id twice: the whole-file path says where */
+	nf->seen = 1;
+	json_t *original = NULL, *one = NULL, *result = NULL;
+	size_t did = 0;
+	int err = s->hooks->named ? s->hooks->named(s->hooks->ctx, f->id, f->hash) : 0;
+	if (!err)
+		err = umap_doc_build_span(&original, doc, f->offset, f->length);
+	if (!err && json_array_append(s->seen, original))
+		err = umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (!err && !nf->deletes) {
+		s->kept++;
+		one = json_pack("[o]", umap_json_copy(original, 1));
+		err = one ? apply_to_features(&result, &did, s->layer, one, nf->ops)
+			  : umap_error_set(UMAP_ENOMEM, "out of memory");
+		if (!err && json_array_size(result) != 1)
+			err = umap_error_set(UMAP_ECORRUPT, "applying ops to %s: a feature was lost", doc->source_name);
+		if (!err)
+			err = stream_put(s, doc, NULL, NULL, 0, json_array_get(result, 0));
+	}
+	json_decref(original);
+	json_decref(one);
+	json_decref(result);
+	return err;
+}
+
+static void stream_apply_dispose(stream_apply *s)
+{
+	for (size_t i = 0; i < s->nfeatures; i++)
+		json_decref(s->features[i].ops);
+	for (size_t i = 0; s->ids && i < s->nfeatures; i++)
+		free(s->ids[i]);
+	free(s->ids);
+	free(s->features);
+	umap_strmap_dispose(&s->named);
+	json_decref(s->seen);
+	umap_buf_dispose(&s->out);
+}
+
+/* Sorts the ops by the feature they name (s->features, in the order ids first appear). */
+static int stream_apply_init(stream_apply *s, const json_t *ops)
+{
+	size_t n = json_array_size(ops), i;
+	const json_t *op;
+	s->features = calloc(n + 1, sizeof(*s->features));
+	s->ids = calloc(n + 1, sizeof(*s->ids));
+	s->seen = json_array();
+	if (!s->features || !s->ids || !s->seen)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	json_array_foreach(ops, i, op) {
+		char *id = umap_json_dumps(json_object_get(json_object_get(op, "metadata"), "id"), UMAP_JSON_COMPACT);
+		size_t k;
+		if (!id)
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		if (umap_strmap_get(&s->named, id, &k)) {
+			free(id);
+		} else {
+			k = s->nfeatures;
+			s->ids[k] = id;
+			if (!(s->features[k].ops = json_array()) || umap_strmap_put(&s->named, id, k, NULL))
+				return umap_error_set(UMAP_ENOMEM, "out of memory");
+			s->nfeatures++;
+		}
+		s->features[k].deletes |= !strcmp(json_string_value(json_object_get(op, "verb")), "delete");
+		if (json_array_append(s->features[k].ops, (json_t *)op))
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+int umap_sync_apply_ops_to_file(size_t *applied, umap_layout *layout, const char *path, const char *layer,
+				const json_t *ops, umap_json_sink sink, void *ctx,
+				const umap_sync_stream_hooks *hooks)
+{
+	static const umap_sync_stream_hooks none = { NULL, NULL, NULL };
+	*applied = 0;
+	if (!feature_ops_on(ops, layer))
+		return UMAP_EUSAGE;
+	stream_apply s = { layer, hooks ? hooks : &none, sink, ctx, UMAP_STRMAP_INIT, NULL, NULL, 0, NULL, 0,
+			   UMAP_BUF_INIT, UMAP_LAYOUT_DEFAULT, 0, 0, 0, 0, 0, 0 };
+	umap_doc *doc = NULL;
+	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+	opts.on_feature = stream_feature;
+	opts.on_feature_data = &s;
+	int err = stream_apply_init(&s, ops);
+	if (!err)
+		err = umap_doc_open(&doc, path, &opts);
+	if (!err && (doc->kind != UMAP_DOC_LAYER || doc->nlayers != 1 || doc->layout.seq || s.read < 2))
+		err = UMAP_EUSAGE;
+	/* then what the ops add: every op applied to the named features the file holds, in
+	 * its order; those that keep their place come first (they are written), then the
+	 * features added, in the order the ops add them */
+	json_t *result = NULL;
+	if (!err)
+		err = apply_to_features(&result, applied, layer, s.seen, ops);
+	if (!err && json_array_size(result) < s.kept)
+		err = umap_error_set(UMAP_ECORRUPT, "applying ops to %s: a feature was lost", path);
+	for (size_t i = s.kept; !err && i < json_array_size(result); i++)
+		err = stream_put(&s, doc, NULL, NULL, 0, json_array_get(result, i));
+	if (!err && !s.written) {
 		/* nothing left: the brackets around the features close up */
-		const char *open = data + first->offset, *close = data + last->offset + last->length;
+		const char *data = doc->data, *open = data + s.first_offset, *close = data + s.last_end;
 		while (open > data && open[-1] != '[')
 			open--;
 		while (close < data + doc->size && *close != ']')
 			close++;
-		if ((err = sink(ctx, data, (size_t)(open - data))))
-			goto done;
-		err = sink(ctx, close, doc->size - (size_t)(close - data));
-		goto done;
+		err = umap_buf_put(&s.out, data, (size_t)(open - data)) ||
+		      umap_buf_put(&s.out, close, doc->size - (size_t)(close - data));
+	} else if (!err) {
+		err = umap_buf_put(&s.out, doc->data + s.last_end, doc->size - s.last_end);
 	}
+	if (err == 1)
+		err = umap_error_set(UMAP_ENOMEM, "out of memory");
 	if (!err)
-		err = umap_buf_put(&out, data, first->offset);
-	json_t *value;
-	json_array_foreach(result, i, value) {
-		if (err)
-			break;
-		if (count++ && (err = umap_buf_put(&out, data + sep_at, sep_len)))
-			break;
-		if (json_is_null(value)) {
-			while (next < n && named_at[next])
-				next++;
-			if (next == n) {
-				err = umap_error_set(UMAP_ECORRUPT, "applying ops to %s: a feature was lost", doc->source_name);
-				break;
-			}
-			err = umap_buf_put(&out, data + l->features[next].offset, l->features[next].length);
-			next++;
-		} else {
-			char *text = umap_json_dumps(value, UMAP_JSON_COMPACT);
-			err = text ? umap_json_relayout_at(&out, text, strlen(text), &doc->layout, 2)
-				   : umap_error_set(UMAP_ENOMEM, "out of memory");
-			free(text);
-		}
-		if (!err && out.len >= ((size_t)1 << 20)) {
-			err = sink(ctx, out.ptr, out.len);
-			umap_buf_clear(&out);
-			umap_doc_drop_behind(doc, next < n ? l->features[next].offset : doc->size);
-		}
+		err = sink(ctx, s.out.ptr, s.out.len);
+	if (!err && layout) {
+		*layout = s.layout;
+		layout->known = doc->layout.known;
 	}
-	if (!err)
-		err = umap_buf_put(&out, data + last->offset + last->length, doc->size - (last->offset + last->length));
-	if (!err)
-		err = sink(ctx, out.ptr, out.len);
-done:
-	umap_buf_dispose(&out);
-	umap_sync_files_dispose(&files);
-	json_decref(features);
-	free(named_at);
+	if (err == UMAP_EUSAGE)
+		umap_error_set(UMAP_EUSAGE, "these ops cannot be applied to %s as it streams", path);
+	json_decref(result);
+	umap_doc_free(doc);
+	stream_apply_dispose(&s);
 	return err;
 }

@@ -122,18 +122,29 @@ int umap_sync_apply_op(umap_sync_files *files, const json_t *op, int *applied);
 int umap_sync_apply_ops(umap_sync_files *files, const json_t *ops, size_t *applied,
 			const struct umap_progress *progress);
 
+/* What umap_sync_apply_ops_to_file tells as it writes (each may be NULL). */
+typedef struct umap_sync_stream_hooks {
+	/* each feature of the file that the ops name (its bytes are not copied: changed or
+	 * removed): its id (compact JSON) and umap_feature.hash */
+	int (*named)(void *ctx, const char *id, uint64_t hash);
+	/* each feature of the result, in order: its id, and its bytes as written when they are
+	 * new (NULL when an old feature's bytes are copied) */
+	int (*wrote)(void *ctx, const char *id, const char *bytes, size_t len);
+	void *ctx;
+} umap_sync_stream_hooks;
 /* A pull of a few changes to a large layer file, applied as the file streams (SPEC: memory
- * follows the change, not the map). Whether `ops` can be: `doc` (read from a file) is a
- * FeatureCollection of at least two features whose layer is `layer`, and every op is a
- * feature upsert, update or delete on that layer. */
-int umap_sync_ops_streamable(const umap_doc *doc, const char *layer, const json_t *ops);
-/* Applies such ops, as umap_sync_apply_ops would to the file's tree, writing the resulting
- * file to `sink`: only the features the ops name are parsed; the others' bytes are copied
- * as they are, in their places; changed and new features (new ones at the end, as the
- * server places them) are laid out as the file is; the separators, and what comes before
- * the first feature and after the last, are the file's own. The document's pages are given
- * back behind the writer. UMAP_EUSAGE when umap_sync_ops_streamable says no. */
-int umap_sync_apply_ops_streaming(size_t *applied, umap_doc *doc, const char *layer, const json_t *ops,
-				  umap_json_sink sink, void *ctx);
+ * follows the change, not the map): `ops`, each a feature upsert, update or delete on
+ * `layer`, applied as umap_sync_apply_ops would to the file's tree, the resulting file
+ * written to `sink` in one pass over the file at `path`, keeping nothing per feature: only
+ * the features the ops name are parsed; the others' bytes are copied as they are, in their
+ * places; changed and new features (new ones at the end, as the server places them) are
+ * laid out as the file is (*layout, may be NULL, gets that layout); the separators, and
+ * what comes before the first feature and after the last, are the file's own. `hooks` (may
+ * be NULL) hear what is written, for a commit made from the change alone. UMAP_EUSAGE when
+ * the ops or the file do not allow it (not a FeatureCollection of at least two features, a
+ * stream, an id twice): whatever the sink got is to be thrown away. */
+int umap_sync_apply_ops_to_file(size_t *applied, umap_layout *layout, const char *path, const char *layer,
+				const json_t *ops, umap_json_sink sink, void *ctx,
+				const umap_sync_stream_hooks *hooks);
 
 #endif

@@ -120,6 +120,85 @@ EOF
 	cmp big.geojson ../carol/big.geojson
 }
 
+# edit_features FILE JQ: rewrites the features of FILE (a FeatureCollection, or a stream of
+# records when FILE ends in .geojsonl) through JQ, which maps the array of features
+edit_features() {
+	if [[ $1 == *.geojsonl ]]; then
+		jq -c -s "$2 | .[]" "$1" >"$1.tmp"
+	else
+		jq -c ".features |= ($2)" "$1" >"$1.tmp"
+	fi
+	mv "$1.tmp" "$1"
+}
+
+# features_of FILE: its features, one a line (compact)
+features_of() {
+	if [[ $1 == *.geojsonl ]]; then jq -c . "$1"; else jq -c '.features[]' "$1"; fi
+}
+
+# pull_commits_the_edit FILE: alice pushes edits of FILE (2100 features), bob pulls them:
+# the commit is exactly the edit (the same tree as a commit of the file, status clean with
+# and without the stat index), and bob's next commit pushes
+pull_commits_the_edit() {
+	local file=$1
+	start_server
+	mkdir alice && cd alice
+	"$UMAPSYNC" init >/dev/null
+	awk -v seq="$([[ $file == *.geojsonl ]] && echo 1)" 'BEGIN {
+		if (!seq) printf "{\"type\":\"FeatureCollection\",\"features\":[\n"
+		for (i = 0; i < 2100; i++)
+			printf "%s{\"type\":\"Feature\",\"id\":\"f%d\",\"properties\":{\"n\":%d},\"geometry\":{\"type\":\"Point\",\"coordinates\":[4.%d,45.5]}}\n", i && !seq ? "," : "", i, i, i + 1
+		if (!seq) printf "]}\n" }' >"$file"
+	"$UMAPSYNC" import "$file" >/dev/null
+	"$UMAPSYNC" remote add origin "$BASE/m"
+	"$UMAPSYNC" push 2>/dev/null
+	"$UMAPSYNC" clone "$BASE/m" ../bob 2>/dev/null >/dev/null
+	# updates of every 100th feature from the 8th, f3 removed, "new" added; then f1 moved
+	# to the end (as ops: removed, then added again)
+	edit_features "$file" '(.[] | select((.id | ltrimstr("f") | tonumber? // 0) % 100 == 7) | .properties.n) |= -. |
+		map(select(.id != "f3" and .id != "f1")) + [{"type":"Feature","id":"new","properties":{"n":0},"geometry":null}]'
+	"$UMAPSYNC" commit -m "spread edits" >/dev/null
+	"$UMAPSYNC" push 2>/dev/null
+	edit_features "$file" '. + [{"type":"Feature","id":"f1","properties":{"n":-1},"geometry":null}]'
+	"$UMAPSYNC" commit -m "f1 at the end" >/dev/null
+	"$UMAPSYNC" push 2>/dev/null
+	cd ../bob
+	run_split "$UMAPSYNC" pull
+	assert_success
+	[ "$(features_of ../alice/"$file")" = "$(features_of "$file")" ]
+	run "$UMAPSYNC" status
+	assert_output $'On branch main\nnothing to commit, working files clean'
+	# without the stat index the file is read and its tree built: the pulled commit's
+	rm .umapsync/umapsync-index
+	run "$UMAPSYNC" status
+	assert_output $'On branch main\nnothing to commit, working files clean'
+	run "$UMAPSYNC" diff HEAD~1 HEAD --stat
+	assert_output --partial ' 1 added, 1 removed, 22 modified, 2077 unchanged'
+	[ "$(features_of "$file" | jq -c -s 'map(.id) | .[0:3], .[-2:]')" = $'["f0","f2","f4"]\n["new","f1"]' ]
+	# bob's own edit on top: committed from the file (its feature set is the pulled one) and pushed
+	edit_features "$file" '(.[] | select(.id == "f2000") | .properties.n) |= -.'
+	run "$UMAPSYNC" commit -m "bob's edit"
+	assert_success
+	run "$UMAPSYNC" diff HEAD~1 HEAD --stat
+	assert_output --partial ' 0 added, 0 removed, 1 modified, 2099 unchanged'
+	run_split "$UMAPSYNC" push
+	assert_success
+	cd ../alice
+	run_split "$UMAPSYNC" pull
+	assert_success
+	[ "$(features_of ../bob/"$file")" = "$(features_of "$file")" ]
+	run "$UMAPSYNC" status
+	assert_output $'On branch main\nnothing to commit, working files clean'
+}
+
+@test "sync: a pull that adds, updates, removes and moves features commits exactly the edit" {
+	pull_commits_the_edit big.geojson
+}
+
+@test "sync: a pull into a stream layer file commits exactly the edit" {
+	pull_commits_the_edit big.geojsonl
+}
+
 @test "sync: a stream layer file stays a stream through push, clone and pull" {
 	start_server
 	mkdir alice && cd alice

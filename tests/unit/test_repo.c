@@ -386,6 +386,91 @@ TEST(a_commit_rebuilds_only_changed_leaves_and_gets_the_same_tree)
 	free(base_text);
 }
 
+/* A pull that writes a layer file as it streams makes its commit from what it wrote
+ * (umap_repo_edit_tree): the same tree, and the same feature set for the next commit, as
+ * a commit of the new file, for updates, removals, additions and a feature moved. */
+TEST(an_edited_layer_tree_is_the_tree_of_the_new_file)
+{
+	static const struct {
+		size_t edit_mod, drop_mod, extra;
+	} edits[] = { { 97, 0, 0 }, { 0, 53, 0 }, { 0, 0, 40 }, { 31, 29, 300 }, { 0, 0, 0 } };
+	char *base_text = layer_text(3000, 0, "", 0, 0);
+	for (size_t e = 0; e < sizeof(edits) / sizeof(edits[0]); e++) {
+		umap_repo *repo = fresh_repo(), *scratch = fresh_repo();
+		git_oid tree, commit, edited, whole, a, b;
+		build_text(&tree, repo, base_text, NULL);
+		CHECK_INT(umap_repo_commit_tree_as(&commit, repo, &tree, NULL, 0, "one", 1), 0);
+		char *text = layer_text(3000, edits[e].edit_mod, "renamed", edits[e].drop_mod, edits[e].extra);
+		umap_doc *old = NULL, *now = NULL;
+		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+		CHECK_INT(umap_doc_from_buffer(&old, base_text, strlen(base_text), "l.geojson", &opts), 0);
+		CHECK_INT(umap_doc_from_buffer(&now, text, strlen(text), "l.geojson", &opts), 0);
+		umap_layer *ol = &old->layers[0], *nl = &now->layers[0];
+		/* f1 moves to the end, as a pull writes a feature removed and added again */
+		size_t n = nl->nfeatures, moved = SIZE_MAX;
+		for (size_t i = 0; i < n && e == 4; i++)
+			if (!strcmp(nl->features[i].id, "\"f1\""))
+				moved = i;
+		if (moved != SIZE_MAX) {
+			umap_buf rest = UMAP_BUF_INIT;
+			umap_buf_puts(&rest, "{\"type\":\"FeatureCollection\",\"id\":\"layer-x\",\"features\":[\n");
+			for (size_t i = 0; i <= n; i++) {
+				size_t k = i == n ? moved : i;
+				if (k == moved && i != n)
+					continue;
+				umap_buf_printf(&rest, "%s%.*s\n", i ? "," : "", (int)nl->features[k].length,
+						text + nl->features[k].offset);
+			}
+			umap_buf_puts(&rest, "]}\n");
+			umap_doc_free(now);
+			free(text);
+			text = umap_buf_detach(&rest);
+			CHECK_INT(umap_doc_from_buffer(&now, text, strlen(text), "l.geojson", &opts), 0);
+			nl = &now->layers[0];
+		}
+		umap_layer_edit *edit = NULL;
+		CHECK_INT(umap_layer_edit_new(&edit, repo, "layer-x"), 0);
+		/* what the streaming writer tells: the old features whose bytes are not copied... */
+		for (size_t i = 0; i < ol->nfeatures; i++) {
+			const umap_feature *f = &ol->features[i];
+			int kept = 0;
+			for (size_t k = 0; k < nl->nfeatures && !kept; k++)
+				kept = nl->features[k].hash == f->hash && (e != 4 || strcmp(f->id, "\"f1\""));
+			if (!kept)
+				CHECK_INT(umap_layer_edit_drop(edit, f->id, f->hash), 0);
+		}
+		/* ...and the new file's features in order, with the bytes of those not copied */
+		for (size_t k = 0; k < nl->nfeatures; k++) {
+			const umap_feature *f = &nl->features[k];
+			int copied = 0;
+			for (size_t i = 0; i < ol->nfeatures && !copied; i++)
+				copied = ol->features[i].hash == f->hash && (e != 4 || strcmp(f->id, "\"f1\""));
+			CHECK_INT(umap_layer_edit_next(edit, f->id, copied ? NULL : text + f->offset, copied ? 0 : f->length), 0);
+		}
+		CHECK_INT(umap_repo_edit_tree(&edited, repo, &tree, "l.geojson", edit, &now->layout), 0);
+		umap_layer_edit_free(edit);
+		/* what a commit of the file makes (the dictionary and the rest kept from the base) */
+		git_oid base2, commit2;
+		build_text(&base2, scratch, base_text, NULL);
+		CHECK_INT(umap_repo_commit_tree_as(&commit2, scratch, &base2, NULL, 0, "one", 1), 0);
+		build_text(&whole, scratch, text, &base2);
+		CHECK(git_oid_equal(&edited, &whole));
+		features_of(&a, repo, &edited);
+		features_of(&b, scratch, &whole);
+		const umap_feature_set *sa = umap_repo_feature_set(repo, "layer-x", &a);
+		const umap_feature_set *sb = umap_repo_feature_set(scratch, "layer-x", &b);
+		CHECK(sa && sb && sa->n == sb->n && sa->depth == sb->depth);
+		CHECK(!memcmp(sa->hashes, sb->hashes, sa->n * sizeof(*sa->hashes)));
+		CHECK(!memcmp(sa->counts, sb->counts, ((size_t)1 << (6 * sa->depth)) * sizeof(*sa->counts)));
+		umap_doc_free(old);
+		umap_doc_free(now);
+		free(text);
+		umap_repo_free(repo);
+		umap_repo_free(scratch);
+	}
+	free(base_text);
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -753,6 +838,7 @@ int main(void)
 	RUN(renames_between_trees_follow_layer_ids);
 	RUN(the_stat_index_skips_unchanged_files_and_sees_every_change);
 	RUN(a_commit_rebuilds_only_changed_leaves_and_gets_the_same_tree);
+	RUN(an_edited_layer_tree_is_the_tree_of_the_new_file);
 	RUN(feature_sets_come_back_from_disk_in_both_formats);
 	RUN(worktree_paths_stay_inside);
 	RUN(revision_forms_name_commits_files_and_reflog_entries);
