@@ -170,7 +170,12 @@ int umap_tree_entry_cmp(const void *a, const void *b)
 
 int umap_store_write_tree(git_oid *out, umap_store *s, umap_tree_entry *entries, size_t n)
 {
-	qsort(entries, n, sizeof(*entries), umap_tree_entry_cmp);
+	/* a leaf comes in name order already: checking is n compares, sorting n log n */
+	size_t sorted = 1;
+	while (sorted < n && umap_tree_entry_cmp(&entries[sorted - 1], &entries[sorted]) < 0)
+		sorted++;
+	if (sorted < n)
+		qsort(entries, n, sizeof(*entries), umap_tree_entry_cmp);
 	umap_buf buf = UMAP_BUF_INIT;
 	int rc = umap_buf_grow(&buf, n * 48 + 1);
 	for (size_t i = 0; i < n && !rc; i++)
@@ -573,6 +578,7 @@ static int patch_leaf(git_oid *out, int *empty, umap_store *s, const git_oid *ol
 	umap_tree_entry *old_entries = NULL;
 	size_t nold = 0;
 	int loaded = 0, rc = 0;
+	size_t at = 0; /* refs and the old leaf are both in name order: walk them together */
 	for (size_t i = 0; i < n && !rc; i++) {
 		if (i && !strcmp(refs[i].name, refs[i - 1].name))
 			rc = umap_error_set(UMAP_EINVALID, "duplicate feature id '%s'", refs[i].name);
@@ -590,8 +596,12 @@ static int patch_leaf(git_oid *out, int *empty, umap_store *s, const git_oid *ol
 				break;
 			loaded = 1;
 		}
-		const umap_tree_entry *e = bsearch(refs[i].name, old_entries, nold, sizeof(*old_entries),
-						   name_cmp);
+		int cmp = -1;
+		while (at < nold && (cmp = strcmp(old_entries[at].name, refs[i].name)) < 0)
+			at++;
+		const umap_tree_entry *e =
+			cmp == 0 ? &old_entries[at]
+				 : bsearch(refs[i].name, old_entries, nold, sizeof(*old_entries), name_cmp);
 		if (!e)
 			rc = UMAP_ECONFLICT; /* said unchanged, but not there: build it whole */
 		else
