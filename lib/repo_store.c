@@ -390,13 +390,14 @@ static const char shard_names[UMAP_SHARD_FANOUT][3] = {
 };
 
 /* ---- What a patched leaf changed ---------------------------------------------------
- * A commit reads each old leaf it patches three times: to patch it, to mark the new
+ * A commit would read each old leaf it patches three times: to patch it, to mark the new
  * objects (umap_store_mark_new) and to list the changes (umap_store_diff). A leaf is
  * 244 entries for 1M features, a 1% edit touches nearly every leaf, and reading one is a
  * decompression and a parse: so the patch, which has both leaves at hand, keeps the few
  * entries that differ, by (old leaf, new leaf), and the other two walk those instead. Ids
  * name contents, so a kept pair never goes stale. Bounded: past LEAF_MEMO_MAX changes
- * nothing more is kept (a rewrite of the whole layer) and the walks read the leaves. */
+ * (3.5 MB and their names) nothing more is kept (a rewrite of the whole layer) and the
+ * walks read the leaves. */
 
 #define LEAF_MEMO_MAX 65536
 
@@ -439,6 +440,8 @@ static int leaf_pair_cmp(const void *a, const void *b)
 
 static int leaf_change_put(struct leaf_memo *m, const umap_tree_entry *o, const umap_tree_entry *n)
 {
+	if (m->nchanges == LEAF_MEMO_MAX)
+		return UMAP_ELIMIT;
 	if (m->nchanges == m->changes_cap) {
 		size_t cap = m->changes_cap ? m->changes_cap * 2 : 1024;
 		leaf_change *more = realloc(m->changes, cap * sizeof(*more));
@@ -493,7 +496,7 @@ static void leaf_memo_add(umap_store *s, const git_oid *old_tree, const umap_tre
 			rc = UMAP_ENOMEM;
 		}
 	}
-	if (rc || m->nchanges > LEAF_MEMO_MAX) {
+	if (rc) {
 		m->nchanges = first;
 		m->names.len = names;
 		m->full = 1;
