@@ -1028,6 +1028,19 @@ int umap_store_order_each(umap_store *s, const git_oid *tree, umap_id_cb cb, voi
 
 /* ---- Writing and comparing -------------------------------------------------------- */
 
+/* Marks a blob of a new tree for the pack when it is new here; else git must have it. */
+static int mark_blob(umap_store *s, const git_oid *id, const char *name)
+{
+	if (umap_objw_has(s->objw, id)) {
+		umap_objw_mark(s->objw, id);
+	} else if (!git_odb_exists(s->odb, id)) {
+		char hex[GIT_OID_HEXSZ + 1];
+		git_oid_tostr(hex, sizeof(hex), id);
+		return umap_error_set(UMAP_ENOTFOUND, "blob %s of '%s' is missing", hex, name);
+	}
+	return 0;
+}
+
 int umap_store_mark_new(umap_store *s, const git_oid *new_tree, const git_oid *old_tree)
 {
 	if (old_tree && git_oid_equal(new_tree, old_tree))
@@ -1038,16 +1051,9 @@ int umap_store_mark_new(umap_store *s, const git_oid *new_tree, const git_oid *o
 	const leaf_pair *p = leaf_memo_find(s, old_tree, new_tree);
 	for (size_t i = 0; p && i < p->count; i++) {
 		const leaf_change *c = &s->memo->changes[p->first + i];
-		if (!c->has_new) {
-			continue;
-		} else if (umap_objw_has(s->objw, &c->new_id)) {
-			umap_objw_mark(s->objw, &c->new_id);
-		} else if (!git_odb_exists(s->odb, &c->new_id)) {
-			char hex[GIT_OID_HEXSZ + 1];
-			git_oid_tostr(hex, sizeof(hex), &c->new_id);
-			return umap_error_set(UMAP_ENOTFOUND, "blob %s of '%s' is missing", hex,
-					      s->memo->names.ptr + c->name);
-		}
+		int rc = c->has_new ? mark_blob(s, &c->new_id, s->memo->names.ptr + c->name) : 0;
+		if (rc)
+			return rc;
 	}
 	if (p)
 		return 0;
@@ -1068,15 +1074,10 @@ int umap_store_mark_new(umap_store *s, const git_oid *new_tree, const git_oid *o
 		const git_oid *old = j < on && cmp == 0 ? &oe[j].id : NULL;
 		if (old && git_oid_equal(old, &ne[i].id))
 			continue;
-		if (is_tree_mode(ne[i].mode)) {
+		if (is_tree_mode(ne[i].mode))
 			rc = umap_store_mark_new(s, &ne[i].id, old);
-		} else if (umap_objw_has(s->objw, &ne[i].id)) {
-			umap_objw_mark(s->objw, &ne[i].id);
-		} else if (!git_odb_exists(s->odb, &ne[i].id)) {
-			char hex[GIT_OID_HEXSZ + 1];
-			git_oid_tostr(hex, sizeof(hex), &ne[i].id);
-			rc = umap_error_set(UMAP_ENOTFOUND, "blob %s of '%s' is missing", hex, ne[i].name);
-		}
+		else
+			rc = mark_blob(s, &ne[i].id, ne[i].name);
 	}
 	free(ne);
 	free(oe);
