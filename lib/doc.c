@@ -533,6 +533,12 @@ static long index_lookup(const umap_layer *layer, const layer_priv *lp, const ch
 
 static int index_add(umap_layer *layer, layer_priv *lp, size_t i, long *existing);
 
+static void index_prefetch(const layer_priv *lp, const char *id)
+{
+	if (lp->index_cap)
+		__builtin_prefetch(&lp->index[umap_id_hash(id, strlen(id)) & (lp->index_cap - 1)]);
+}
+
 /* Builds a released index again, at once at its final size. */
 static int index_restore(umap_layer *layer, layer_priv *lp)
 {
@@ -1089,6 +1095,10 @@ static int read_features(reader *r, umap_layer *layer)
 				goto fail;
 		}
 		f->id = id;
+		/* the id's slot in the index is a cache miss (16 MB for 1M ids): ask for it now,
+		 * hashing the feature's bytes while it comes */
+		if (id && !priv->on_feature)
+			index_prefetch(&priv->layers[layer_index_of(doc, layer)], id);
 		if (end - f->offset > UMAP_FEATURE_MAX_BYTES) {
 			rc = too_long(doc, f);
 			goto fail;

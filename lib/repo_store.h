@@ -28,6 +28,7 @@ typedef struct umap_store {
 	git_odb *odb;        /* owned */
 	umap_objw *objw;     /* objects built this session, written by umap_store_flush */
 	char *gitdir;
+	struct leaf_memo *memo; /* what the leaves patched this session changed (repo_store.c) */
 } umap_store;
 
 int umap_store_open(umap_store *s, git_repository *git);

@@ -323,6 +323,91 @@ TEST(leaf_by_leaf_builds_give_the_same_trees)
 	git_repository_free(repo);
 }
 
+static int note_change(void *ctx, const char *path, const git_oid *a, const git_oid *b)
+{
+	char ha[GIT_OID_HEXSZ + 1] = "-", hb[GIT_OID_HEXSZ + 1] = "-";
+	if (a)
+		git_oid_tostr(ha, sizeof(ha), a);
+	if (b)
+		git_oid_tostr(hb, sizeof(hb), b);
+	umap_buf *out = ctx;
+	return umap_buf_puts(out, path) || umap_buf_putc(out, ' ') || umap_buf_puts(out, ha) ||
+	       umap_buf_putc(out, ' ') || umap_buf_puts(out, hb) || umap_buf_putc(out, '\n');
+}
+
+/* a commit's patch keeps what each leaf changed, and marking and diffing walk that instead
+ * of reading the leaves again: the very changes and marks of a store that never patched */
+TEST(a_patch_marks_and_diffs_as_the_leaves_read_back)
+{
+	git_repository *repo = fresh_repo();
+	CHECK(repo != NULL);
+	umap_store s, fresh;
+	CHECK_INT(umap_store_open(&s, repo), 0);
+	size_t n = 1500, a = 3, b = 900, c = 901;
+	umap_fref *refs = calloc(n, sizeof(*refs)), *copy = calloc(n, sizeof(*copy));
+	char **names = calloc(n, sizeof(*names));
+	umap_buf name = UMAP_BUF_INIT, via_patch = UMAP_BUF_INIT, read_back = UMAP_BUF_INIT;
+	for (size_t i = 0; i < n; i++) {
+		char id[32], blob[64];
+		snprintf(id, sizeof(id), "\"m%zu\"", i);
+		snprintf(blob, sizeof(blob), "{\"id\":%s}", id);
+		umap_name_from_id(&name, id);
+		names[i] = umap_buf_detach(&name);
+		refs[i].name = names[i];
+		refs[i].shard = umap_shard_hash(id);
+		umap_store_put(&refs[i].blob, &s, GIT_OBJECT_BLOB, blob, strlen(blob));
+	}
+	git_oid whole, patched, changed_blob;
+	memcpy(copy, refs, n * sizeof(*refs));
+	CHECK_INT(umap_store_features_tree(&whole, &s, copy, n, 1), 0);
+	CHECK_INT(umap_store_mark_new(&s, &whole, NULL), 0);
+	CHECK_INT(umap_store_flush(&s), 0);
+
+	/* a changes, b is gone, c changes to a blob git already has (b's) */
+	CHECK_INT(umap_store_put(&changed_blob, &s, GIT_OBJECT_BLOB, "{\"v\":1}", 7), 0);
+	unsigned char affected[64] = { 0 };
+	size_t leaf_a = refs[a].shard >> 58, leaf_b = refs[b].shard >> 58, leaf_c = refs[c].shard >> 58;
+	affected[leaf_a] = affected[leaf_b] = affected[leaf_c] = 1;
+	git_oid_cpy(&refs[a].blob, &changed_blob);
+	git_oid_cpy(&refs[c].blob, &refs[b].blob);
+	qsort(refs, n, sizeof(*refs), shard_order);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!affected[refs[i].shard >> 58] || refs[i].name == names[b])
+			continue;
+		copy[k] = refs[i];
+		if (refs[i].name != names[a] && refs[i].name != names[c])
+			memset(&copy[k].blob, 0, sizeof(copy[k].blob));
+		k++;
+	}
+	leaf_slices p = { copy, k, 6, { { 0 } } };
+	CHECK_INT(umap_store_features_patch_leaves(&patched, &s, &whole, 1, affected, give_leaf, &p), 0);
+	CHECK_INT(umap_store_diff(&s, &whole, &patched, note_change, &via_patch), 0);
+	CHECK_INT(umap_store_mark_new(&s, &patched, &whole), 0);
+	size_t leaves = 1 + (leaf_b != leaf_a) + (leaf_c != leaf_a && leaf_c != leaf_b);
+	/* the root, a's new blob, and b's that c names now (the store still holds it) */
+	CHECK_INT(umap_objw_marked(s.objw), leaves + 1 + 2);
+	CHECK_INT(umap_store_flush(&s), 0);
+
+	CHECK_INT(umap_store_open(&fresh, repo), 0);
+	CHECK_INT(umap_store_diff(&fresh, &whole, &patched, note_change, &read_back), 0);
+	CHECK_STR(via_patch.ptr, read_back.ptr);
+	size_t lines = 0;
+	for (const char *q = via_patch.ptr; *q; q++)
+		lines += *q == '\n';
+	CHECK_INT(lines, 3);
+	umap_store_close(&fresh);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(refs);
+	free(copy);
+	umap_buf_dispose(&via_patch);
+	umap_buf_dispose(&read_back);
+	umap_store_close(&s);
+	git_repository_free(repo);
+}
+
 TEST(an_insert_rewrites_few_order_chunks)
 {
 	git_repository *repo = fresh_repo();
@@ -487,6 +572,7 @@ int main(void)
 	RUN(shard_depth_grows_with_the_layer);
 	RUN(features_and_order_round_trip_through_a_pack);
 	RUN(leaf_by_leaf_builds_give_the_same_trees);
+	RUN(a_patch_marks_and_diffs_as_the_leaves_read_back);
 	RUN(an_insert_rewrites_few_order_chunks);
 	RUN(diff_skips_equal_subtrees_and_marks_only_changes);
 	RUN(damaged_objects_say_what_is_wrong);
