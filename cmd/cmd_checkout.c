@@ -75,7 +75,7 @@ int cmd_checkout(int argc, const char **argv)
 		die_lib(NULL);
 	if (!unborn) {
 		git_oid work;
-		umap_snapshot *snap = worktree_tree(&work, repo, &head_tree, 0);
+		umap_snapshot *snap = worktree_tree_check(&work, repo, &head_tree);
 		if (!git_oid_equal(&work, &head_tree)) {
 			int any = 0;
 			for (size_t i = 0; i < nold; i++) {

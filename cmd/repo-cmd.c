@@ -81,12 +81,27 @@ umap_snapshot *worktree_tree(git_oid *tree, umap_repo *repo, const git_oid *head
 	return worktree_tree_of(tree, repo, head_tree, save_ids, NULL, 0);
 }
 
+static umap_snapshot *read_worktree_tree(git_oid *tree, umap_repo *repo, const git_oid *head_tree,
+					 int save_ids, char **only, size_t nonly, int check);
+
 umap_snapshot *worktree_tree_of(git_oid *tree, umap_repo *repo, const git_oid *head_tree,
 				int save_ids, char **only, size_t nonly)
 {
+	return read_worktree_tree(tree, repo, head_tree, save_ids, only, nonly, 0);
+}
+
+umap_snapshot *worktree_tree_check(git_oid *tree, umap_repo *repo, const git_oid *head_tree)
+{
+	return read_worktree_tree(tree, repo, head_tree, 0, NULL, 0, 1);
+}
+
+static umap_snapshot *read_worktree_tree(git_oid *tree, umap_repo *repo, const git_oid *head_tree,
+					 int save_ids, char **only, size_t nonly, int check)
+{
 	umap_snapshot *snap = NULL;
 	size_t *rewrite = NULL; /* per file: how many ids it got, to write back */
-	if (umap_repo_read_worktree(&snap, repo, head_tree))
+	if (check ? umap_repo_read_worktree_check(&snap, repo, head_tree)
+		  : umap_repo_read_worktree(&snap, repo, head_tree))
 		die_lib(NULL);
 	for (size_t i = 0; i < snap->nfiles; i++) {
 		umap_repo_file *f = &snap->files[i];

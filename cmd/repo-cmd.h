@@ -28,6 +28,10 @@ umap_snapshot *worktree_tree(git_oid *tree, umap_repo *repo, const git_oid *head
  * others as in head_tree (only NULL: every file). */
 umap_snapshot *worktree_tree_of(git_oid *tree, umap_repo *repo, const git_oid *head_tree,
 				int save_ids, char **only, size_t nonly);
+/* worktree_tree without save_ids, for comparing *tree with head_tree only: a layer file
+ * whose features are head_tree's is read as a stream (umap_repo_read_worktree_check), so
+ * that the check costs what diff does, not what commit does (issue 19). */
+umap_snapshot *worktree_tree_check(git_oid *tree, umap_repo *repo, const git_oid *head_tree);
 /* A user's paths as paths relative to the working directory, each tracked in `tree` (or
  * present on disk when must_track is 0); dies "no such file" / "not tracked" otherwise. */
 char **user_paths(size_t *n, umap_repo *repo, const git_oid *tree, int argc, const char **argv,

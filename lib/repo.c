@@ -1502,6 +1502,22 @@ const umap_feature_set *umap_repo_feature_set(umap_repo *repo, const char *layer
 	return NULL;
 }
 
+void umap_repo_feature_sets_release(umap_repo *repo)
+{
+	for (size_t i = 0; i < repo->nsets; i++)
+		if (repo->sets[i].noted)
+			return; /* to be saved */
+	for (size_t i = 0; i < repo->nsets; i++) {
+		free(repo->sets[i].layer);
+		free(repo->sets[i].counts);
+		free(repo->sets[i].hashes);
+	}
+	free(repo->sets);
+	repo->sets = NULL;
+	repo->nsets = 0;
+	repo->sets_loaded = 0; /* read again when asked for */
+}
+
 int umap_repo_feature_set_note(umap_repo *repo, const char *layer, const git_oid *features,
 			       int depth, uint32_t *counts, uint64_t *hashes, size_t n)
 {

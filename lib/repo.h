@@ -98,6 +98,10 @@ typedef struct umap_repo_file {
 	char *from;      /* moved by `mv`: its path in the base tree (layer ids, layout), else
 			  * NULL */
 	int removed;     /* removed by `rm`: the tree built leaves it out (doc is NULL) */
+	int base_features; /* read_worktree_check: a layer file whose features were found to be
+			    * the base tree's (bytes, in order); doc holds none of them, and its
+			    * tree takes the base's features and order */
+	size_t base_count; /* how many they are */
 } umap_repo_file;
 
 typedef struct umap_snapshot {
@@ -150,6 +154,11 @@ int umap_repo_export_file(umap_repo *repo, const git_oid *tree, const char *path
  * and mv (below) are applied: a removed file is listed with `removed` set and not read, a
  * moved one is read at its new path, with `from` its path in `tree`. */
 int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tree);
+/* The same for a check that the files hold `tree`'s version (umap_repo_build_tree, then
+ * compare): a layer file whose features are, bytes and order, those of its layer in
+ * `tree` is read as a stream, keeping 8 bytes a feature, and marked base_features. Such a
+ * snapshot is for building a tree to compare, not for writing files or commits. */
+int umap_repo_read_worktree_check(umap_snapshot **out, umap_repo *repo, const git_oid *tree);
 
 /* ---- rm and mv: path changes waiting for the next commit -------------------------------
  * There is no staging area, but `rm` and `mv` change what is tracked before a commit

@@ -1638,7 +1638,120 @@ static void pending_of(const umap_pending *pending, const char *path, int *remov
 	*to = p && p->to ? p->to : NULL;
 }
 
-int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tree)
+/* A layer file read as a stream against the base tree's copy (issue 19): each feature's
+ * bytes must hash as one the base's features tree was built from (its feature set), each
+ * once, every one of them there, and the ids come in the base's stored order. Then the
+ * file's features are the base's (bytes include the id: same bytes, same feature) and
+ * only the rest of the file (options, members, layout) need go through the tree build.
+ * Kept per feature: 8 bytes (its id's hash, for the order). */
+typedef struct base_check {
+	uint64_t *table; /* the set's hashes, open addressing; 0 marks an empty slot */
+	unsigned char *seen;
+	size_t size, count, cap;
+	uint64_t *ids; /* umap_hash of each id, in file order */
+	size_t at;     /* the base's order walk: how many ids matched */
+} base_check;
+
+#define BASE_CHECK_DIFFERS 1 /* stops the stream: not the base's features */
+
+static int base_check_feature(void *data, umap_doc *doc, size_t layer, umap_feature *f)
+{
+	(void)doc;
+	base_check *c = data;
+	if (layer || !f->id || !f->length || f->value || !f->hash)
+		return BASE_CHECK_DIFFERS;
+	size_t slot = (size_t)f->hash & (c->size - 1);
+	while (c->table[slot] && c->table[slot] != f->hash)
+		slot = (slot + 1) & (c->size - 1);
+	if (c->table[slot] != f->hash || c->seen[slot] || c->count == c->cap)
+		return BASE_CHECK_DIFFERS;
+	c->seen[slot] = 1;
+	c->ids[c->count++] = umap_hash(f->id, strlen(f->id));
+	return 0;
+}
+
+static int base_check_order(void *ctx, const char *id, size_t len)
+{
+	base_check *c = ctx;
+	if (c->at == c->count || c->ids[c->at] != umap_hash(id, len))
+		return BASE_CHECK_DIFFERS;
+	c->at++;
+	return 0;
+}
+
+/* *out: the file at `abs` read as a stream (its layer without features) when its features
+ * are those of its layer in `tree`, with *count of them; else *out NULL: read it whole. */
+static int read_base_features(umap_doc **out, size_t *count, umap_repo *repo,
+			      const git_oid *tree, const manifest_file *mf, const char *abs)
+{
+	*out = NULL;
+	*count = 0;
+	if (mf->is_map || mf->nlayers != 1 || has_children(mf, 0))
+		return 0;
+	umap_store *s = umap_repo_store(repo);
+	umap_buf name = UMAP_BUF_INIT;
+	git_oid layers, layer, features, order;
+	int rc = umap_name_from_layer_id(&name, mf->layers[0]);
+	int found = !rc &&
+		    !umap_store_tree_lookup(&layers, NULL, s, tree, LAYERS, "a revision's tree") &&
+		    !umap_store_tree_lookup(&layer, NULL, s, &layers, name.ptr, "the layers tree") &&
+		    !umap_store_tree_lookup(&features, NULL, s, &layer, FEATURES, "a layer tree") &&
+		    !umap_store_tree_lookup(&order, NULL, s, &layer, ORDER, "a layer tree");
+	umap_buf_dispose(&name);
+	umap_error_clear();
+	const umap_feature_set *set = found ? umap_repo_feature_set(repo, mf->layers[0], &features)
+					    : NULL;
+	if (rc || !set || !set->n || set->depth > 3)
+		return rc;
+	size_t total = 0, nleaves = (size_t)1 << (6 * set->depth);
+	for (size_t l = 0; l < nleaves; l++)
+		total += set->counts[l];
+	if (total != set->n)
+		return 0; /* some features' bytes are not in the set: read whole */
+	base_check c = { NULL, NULL, 64, 0, set->n, NULL, 0 };
+	while (c.size < 2 * set->n)
+		c.size *= 2;
+	/* one anonymous mapping, zeroed, given back whole: freed from malloc, 26 MB at 1M
+	 * would raise glibc's mmap threshold and leave checkout's later arrays on the heap */
+	size_t bytes = c.size * sizeof(*c.table) + set->n * sizeof(*c.ids) + c.size;
+	void *region = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (region == MAP_FAILED)
+		return oom();
+	c.table = region;
+	c.ids = c.table + c.size;
+	c.seen = (unsigned char *)(c.ids + set->n);
+	for (size_t i = 0; i < set->n && !rc; i++) {
+		uint64_t h = set->hashes[i];
+		size_t slot = (size_t)h & (c.size - 1);
+		while (h && c.table[slot] && c.table[slot] != h)
+			slot = (slot + 1) & (c.size - 1);
+		if (!h || c.table[slot] == h)
+			break; /* a zero or repeated hash: leave it to the whole read */
+		c.table[slot] = h;
+		if (i + 1 == set->n)
+			found = 2;
+	}
+	umap_doc *doc = NULL;
+	if (!rc && found == 2) {
+		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+		opts.on_feature = base_check_feature;
+		opts.on_feature_data = &c;
+		int read = umap_doc_open(&doc, abs, &opts);
+		umap_error_clear();
+		if (!read && doc->nlayers == 1 && c.count == set->n &&
+		    !umap_store_order_each(s, &order, base_check_order, &c) && c.at == c.count) {
+			*out = doc;
+			*count = c.count;
+			doc = NULL;
+		}
+		umap_error_clear();
+	}
+	umap_doc_free(doc);
+	munmap(region, bytes);
+	return rc;
+}
+
+static int read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tree, int check)
 {
 	manifest m;
 	umap_snapshot *snap = NULL;
@@ -1687,7 +1800,14 @@ int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid 
 			repo->skipped_files = 1;
 			continue;
 		}
-		rc = umap_doc_open(&doc, abs, &opts);
+		size_t base_count = 0;
+		if (check && have_stat && !moved_to &&
+		    (rc = read_base_features(&doc, &base_count, repo, tree, &m.files[i], abs))) {
+			free(abs);
+			break;
+		}
+		if (!doc)
+			rc = umap_doc_open(&doc, abs, &opts);
 		int missing = rc == UMAP_ENOTFOUND && access(abs, F_OK) != 0;
 		if (missing) {
 			/* kept as in the tree; the caller decides what a missing file means */
@@ -1706,6 +1826,8 @@ int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid 
 			f->missing = missing;
 			f->have_stat = have_stat && !missing;
 			f->st = st;
+			f->base_features = base_count > 0;
+			f->base_count = base_count;
 			if (moved_to && !(f->from = strdup(m.files[i].path)))
 				rc = oom();
 		}
@@ -1718,6 +1840,22 @@ int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid 
 	}
 	*out = snap;
 	return 0;
+}
+
+int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tree)
+{
+	return read_worktree(out, repo, tree, 0);
+}
+
+int umap_repo_read_worktree_check(umap_snapshot **out, umap_repo *repo, const git_oid *tree)
+{
+	int rc = read_worktree(out, repo, tree, 1);
+	/* the order walks mapped the pack's index and windows (1M features: 24 MB and more);
+	 * a checkout then reads the target revision, which maps what it needs again */
+	if (!rc && umap_store_release_packs(&repo->store))
+		umap_error_clear(); /* kept mapped, then */
+	umap_repo_feature_sets_release(repo);
+	return rc;
 }
 
 int umap_repo_assign_ids(umap_doc *doc, size_t *assigned)
@@ -2390,11 +2528,23 @@ static int layer_dictionary(git_oid *out, int *has, umap_repo *repo, umap_doc *d
 	return rc;
 }
 
-static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer *layer,
-		       const git_oid *old_layer, const char *path)
+/* The features and order trees of the old layer, for a layer whose features a check found
+ * to be its (umap_repo_read_worktree_check): the tree the whole read would build. */
+static int base_layer_parts(git_oid *features, git_oid *order, umap_repo *repo,
+			    const git_oid *old_layer)
 {
 	umap_store *s = umap_repo_store(repo);
-	size_t n = layer->nfeatures;
+	if (!old_layer)
+		return umap_error_set(UMAP_ECORRUPT, "a checked layer is not in the base tree");
+	int rc = umap_store_tree_lookup(features, NULL, s, old_layer, FEATURES, "a layer tree");
+	return rc ? rc : umap_store_tree_lookup(order, NULL, s, old_layer, ORDER, "a layer tree");
+}
+
+static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer *layer,
+		       const git_oid *old_layer, const char *path, const size_t *base_count)
+{
+	umap_store *s = umap_repo_store(repo);
+	size_t n = base_count ? *base_count : layer->nfeatures;
 	/* the reading checked the ids for duplicates; the tree checks them again by leaf */
 	umap_layer_release_index(doc, layer);
 	/* a commit that patches the old tree needs each feature's shard, not its tree entry */
@@ -2408,7 +2558,7 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 	/* feature blobs go to the pack as they are made: 1M features, 269 MB of bytes */
 	if (!rc)
 		rc = umap_store_stream_blobs(s, 1);
-	for (size_t i = 0; i < n && !rc; i++) {
+	for (size_t i = 0; i < n && !rc && !base_count; i++) {
 		umap_feature *f = &layer->features[i];
 		if (!f->id) {
 			rc = umap_error_set(UMAP_EINVALID, "%s: feature %zu of layer %s has no id", path,
@@ -2418,11 +2568,14 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 		shards[i] = umap_shard_hash(f->id);
 	}
 	git_oid features, order, old_features, meta_id, options_id;
-	int depth = -1, patched = 0;
-	if (!rc && old_layer && umap_store_tree_lookup(&old_features, NULL, s, old_layer, FEATURES,
-						       "a layer tree") == 0)
+	int depth = -1, patched = base_count != NULL;
+	if (base_count && !rc)
+		rc = base_layer_parts(&features, &order, repo, old_layer);
+	if (!rc && !base_count && old_layer &&
+	    umap_store_tree_lookup(&old_features, NULL, s, old_layer, FEATURES, "a layer tree") == 0)
 		rc = umap_store_features_depth(&depth, s, &old_features);
-	umap_error_clear();
+	if (!rc)
+		umap_error_clear();
 	int new_depth = umap_shard_depth(n, depth);
 	if (!rc && depth >= 1 && new_depth == depth) {
 		/* only the leaves whose features changed, when we know what the old tree holds */
@@ -2442,13 +2595,13 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 	umap_objw_set_dict(s->objw, NULL);
 	if (umap_store_stream_blobs(s, 0) && !rc)
 		rc = UMAP_ENOMEM;
-	if (!rc && doc->data)
+	if (!rc && doc->data && !base_count)
 		rc = note_feature_set(repo, layer, shards, &features, n ? new_depth : 0);
 	free(shards);
 	shards = NULL;
 	if (rc == UMAP_EINVALID)
 		umap_error_prefix(rc, "%s: layer %s: ", path, layer->id);
-	if (!rc)
+	if (!rc && !base_count)
 		rc = umap_store_order_tree_at(&order, s, n ? &layer->features[0].id : NULL,
 					      sizeof(*layer->features), n);
 	json_t *meta = json_object(), *keys = umap_layer_member_order(doc, layer);
@@ -2681,7 +2834,7 @@ static int build_once(git_oid *tree, umap_repo *repo, umap_snapshot *snap, const
 				umap_error_clear();
 				if (!rc)
 					rc = build_layer(&lt, repo, f->doc, layer, have_old ? &old_lt : NULL,
-							 f->path);
+							 f->path, f->base_features ? &f->base_count : NULL);
 				layers_changed |= !have_old || (!rc && !git_oid_equal(&lt, &old_lt));
 				if (!rc)
 					rc = add_layer_entry(&layers, &nlayers, layer->id, f->path, &lt);

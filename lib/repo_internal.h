@@ -69,6 +69,9 @@ const char *umap_git_msg(void);
  * that changed. The set for a layer whose features tree is `features`, or NULL. */
 const umap_feature_set *umap_repo_feature_set(umap_repo *repo, const char *layer,
 					      const git_oid *features);
+/* Frees the sets read from the file (1M features: 8 MB) unless one was noted since, which
+ * is kept for saving; a later umap_repo_feature_set reads them again. */
+void umap_repo_feature_sets_release(umap_repo *repo);
 /* Takes counts and hashes (malloc'd) even on failure. */
 int umap_repo_feature_set_note(umap_repo *repo, const char *layer, const git_oid *features,
 			       int depth, uint32_t *counts, uint64_t *hashes, size_t n);

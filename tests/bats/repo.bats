@@ -594,3 +594,56 @@ nothing to commit, working files clean"
 	run git --git-dir=.umapsync diff --stat HEAD~1 HEAD
 	refute_output --partial dictionary
 }
+
+@test "checkout when the stat index cannot vouch: HEAD's features in HEAD's order are no change; a feature, the order or a member changed is one" {
+	umapsync init >/dev/null
+	big_layer big.geojson 300
+	umapsync import big.geojson >/dev/null
+	big_layer big.geojson 300 ours
+	umapsync commit -m ours >/dev/null
+	first=$(git --git-dir=.umapsync rev-parse --short=7 HEAD~1)
+	cp big.geojson ours.saved
+	refused="error: your changes to these files would be lost by checkout:
+	big.geojson
+hint: commit them with 'umapsync commit -m MSG' first"
+	# as after cp -a: no index, the file read as a stream against HEAD's feature set
+	rm .umapsync/umapsync-index
+	touch big.geojson
+	run_split umapsync checkout HEAD~1
+	assert_success
+	assert_equal "$stderr" "HEAD is now at $first Import big.geojson"
+	umapsync checkout main 2>/dev/null
+	cp big.geojson ours.saved # as checkout writes it
+	# one feature's bytes changed
+	rm .umapsync/umapsync-index
+	sed -i 's/"name":"Rue 100 (ours)"/"name":"Rue 100 (mine)"/' big.geojson
+	run cmp -s ours.saved big.geojson
+	assert_failure
+	run_split umapsync checkout HEAD~1
+	assert_equal "$status" 1
+	assert_equal "$stderr" "$refused"
+	# the same features in another order
+	awk 'NR == 2 { held = $0; next } NR == 3 { print; print held; next } { print }' ours.saved >big.geojson
+	run_split umapsync checkout HEAD~1
+	assert_equal "$status" 1
+	assert_equal "$stderr" "$refused"
+	run umapsync status
+	assert_output --partial "modified:   big.geojson"
+	# the same features, a member of the layer added
+	sed '1s/"FeatureCollection",/"FeatureCollection","name":"Benches",/' ours.saved >big.geojson
+	run_split umapsync checkout HEAD~1
+	assert_equal "$status" 1
+	assert_equal "$stderr" "$refused"
+	# a feature repeated in place of another: the whole read's error, as ever
+	awk 'NR == 3 { print prev; next } { prev = $0; print }' ours.saved >big.geojson
+	run_split umapsync checkout HEAD~1
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: $PWD/big.geojson:3:1: duplicate feature id \"f0\": first on line 2, again on line 3"
+	# HEAD's bytes again: no change, and status agrees
+	cp ours.saved big.geojson
+	run_split umapsync checkout HEAD~1
+	assert_success
+	run umapsync status
+	assert_output "HEAD detached at $first
+nothing to commit, working files clean"
+}

@@ -386,6 +386,72 @@ TEST(a_commit_rebuilds_only_changed_leaves_and_gets_the_same_tree)
 	free(base_text);
 }
 
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	CHECK(f != NULL);
+	CHECK(fputs(text, f) >= 0);
+	CHECK_INT(fclose(f), 0);
+}
+
+/* Checkout's check of a file the stat index cannot vouch for (umap_repo_read_worktree_check):
+ * a layer file with HEAD's features in HEAD's order is read as a stream and gets, as any
+ * other file gets from the whole read, the tree umap_repo_read_worktree gives (issue 19). */
+TEST(the_check_for_changes_gives_the_tree_of_the_whole_read)
+{
+	setenv("GIT_AUTHOR_NAME", "Unit", 1);
+	setenv("GIT_AUTHOR_EMAIL", "unit@example.org", 1);
+	static const struct {
+		size_t edit_mod, drop_mod, extra;
+		int member, swap, streamed;
+	} cases[] = { { 0, 0, 0, 0, 0, 1 }, { 0, 0, 0, 1, 0, 1 }, { 97, 0, 0, 0, 0, 0 },
+		      { 0, 53, 0, 0, 0, 0 }, { 0, 0, 40, 0, 0, 0 }, { 0, 0, 0, 0, 1, 0 } };
+	char *base_text = layer_text(3000, 0, "", 0, 0);
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		umap_repo *repo = fresh_repo();
+		char path[256];
+		snprintf(path, sizeof(path), "%s/l.geojson", umap_repo_workdir(repo));
+		git_oid tree, commit, checked, whole;
+		build_text(&tree, repo, base_text, NULL);
+		CHECK_INT(umap_repo_commit_tree_as(&commit, repo, &tree, NULL, 0, "one", 1), 0);
+		char *text = layer_text(3000, cases[c].edit_mod, "renamed", cases[c].drop_mod,
+					cases[c].extra);
+		umap_buf b = UMAP_BUF_INIT;
+		const char *second = strchr(strchr(text, '\n') + 1, '\n') + 1, *third = strchr(second, '\n') + 1;
+		if (cases[c].member) {
+			umap_buf_puts(&b, "{\"type\":\"FeatureCollection\",\"name\":\"N\",");
+			umap_buf_puts(&b, text + strlen("{\"type\":\"FeatureCollection\","));
+		} else if (cases[c].swap) {
+			/* the first two features' lines swapped (the commas kept in place) */
+			const char *first = strchr(text, '\n') + 1;
+			umap_buf_put(&b, text, (size_t)(first - text));
+			umap_buf_put(&b, second + 1, (size_t)(third - second - 1));
+			umap_buf_puts(&b, ",");
+			umap_buf_put(&b, first, (size_t)(second - first));
+			umap_buf_puts(&b, third);
+		} else {
+			umap_buf_puts(&b, text);
+		}
+		write_text(path, b.ptr);
+		umap_snapshot *w = NULL;
+		CHECK_INT(umap_repo_read_worktree_check(&w, repo, &tree), 0);
+		CHECK_INT(w->nfiles, 1);
+		CHECK_INT(w->files[0].base_features, cases[c].streamed);
+		CHECK_INT(w->files[0].base_count, cases[c].streamed ? 3000 : 0);
+		CHECK_INT(umap_repo_build_tree(&checked, repo, w, &tree), 0);
+		umap_snapshot_free(w);
+		CHECK_INT(umap_repo_read_worktree(&w, repo, &tree), 0);
+		CHECK_INT(umap_repo_build_tree(&whole, repo, w, &tree), 0);
+		umap_snapshot_free(w);
+		CHECK(git_oid_equal(&checked, &whole));
+		CHECK_INT(git_oid_equal(&checked, &tree), c == 0);
+		umap_buf_dispose(&b);
+		free(text);
+		umap_repo_free(repo);
+	}
+	free(base_text);
+}
+
 /* A pull that writes a layer file as it streams makes its commit from what it wrote
  * (umap_repo_edit_tree): the same tree, and the same feature set for the next commit, as
  * a commit of the new file, for updates, removals, additions and a feature moved. */
@@ -838,6 +904,7 @@ int main(void)
 	RUN(renames_between_trees_follow_layer_ids);
 	RUN(the_stat_index_skips_unchanged_files_and_sees_every_change);
 	RUN(a_commit_rebuilds_only_changed_leaves_and_gets_the_same_tree);
+	RUN(the_check_for_changes_gives_the_tree_of_the_whole_read);
 	RUN(an_edited_layer_tree_is_the_tree_of_the_new_file);
 	RUN(feature_sets_come_back_from_disk_in_both_formats);
 	RUN(worktree_paths_stay_inside);
