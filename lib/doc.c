@@ -1715,7 +1715,7 @@ static int finish_file(umap_doc **out, umap_doc *doc, const char *name,
 	if (!(rc = finish_open(out, doc, opts)) && kind) {
 		/* one record a line, compact (or spaced as the records were) */
 		umap_layout records = { 0, priv_of(*out)->spaced, 1, 1, (*out)->layout.ascii, 1,
-					(int)kind };
+					(int)kind, 0 };
 		(*out)->layout = priv_of(*out)->read_layout = records;
 	}
 	if (!rc)
@@ -2129,7 +2129,8 @@ static int put_break(writer *w, size_t depth)
 	if (!w->indent)
 		return 0;
 	int rc = umap_buf_putc(w->out, '\n');
-	for (size_t i = 0; !rc && i < depth * w->indent; i++)
+	size_t pad = w->layout && w->layout->flat ? 0 : w->indent;
+	for (size_t i = 0; !rc && i < depth * pad; i++)
 		rc = umap_buf_putc(w->out, ' ');
 	return rc;
 }
@@ -2271,7 +2272,7 @@ static int put_changed(writer *w, umap_doc *doc, umap_feature *f, size_t depth)
 				       was->length);
 		text = &respelled;
 	}
-	umap_layout one_line = { 0, w->layout->spaced, 0, 0, w->layout->ascii, 0, 0 };
+	umap_layout one_line = { 0, w->layout->spaced, 0, 0, w->layout->ascii, 0, 0, 0 };
 	if (!rc)
 		rc = umap_json_relayout_at(w->out, text->ptr ? text->ptr : "", text->len,
 					   w->layout->lines ? &one_line : w->layout, depth);
@@ -2500,7 +2501,8 @@ static int write_doc(writer *w, umap_doc *doc)
 
 static int same_layout(const umap_layout *a, const umap_layout *b)
 {
-	return a->indent == b->indent && a->spaced == b->spaced && a->lines == b->lines;
+	return a->indent == b->indent && a->spaced == b->spaced && a->lines == b->lines &&
+	       a->flat == b->flat;
 }
 
 int umap_doc_bytes_in_layout(const umap_doc *doc)

@@ -187,11 +187,13 @@ typedef struct umap_layout {
 	int seq;         /* a stream of features (umap_seq_kind in geojsonseq.h): the elements of
 			  * a FeatureCollection's "features", one record each (RS-prefixed, or
 			  * one a line), compact, and nothing else; 0: one JSON document */
+	int flat;        /* an indented layout's line breaks without its spaces: members and
+			  * elements one a line at column 0 (GDAL's ogr2ogr writes GeoJSON so) */
 } umap_layout;
 
 /* What a file that nobody looked at gets: indent 2 with coordinate arrays on one line,
  * ending in a newline (uMap's GeoJSON downloads are JSON.stringify(v, null, 2)). */
-#define UMAP_LAYOUT_DEFAULT { 2, 0, 0, 1, 0, 0, 0 }
+#define UMAP_LAYOUT_DEFAULT { 2, 0, 0, 1, 0, 0, 0, 0 }
 
 /* Guesses the layout of a JSON text from its first bytes and its line breaks. */
 void umap_layout_detect(umap_layout *out, const char *data, size_t len);

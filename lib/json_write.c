@@ -525,6 +525,7 @@ void umap_layout_detect(umap_layout *out, const char *data, size_t len)
 	if (last_break != SIZE_MAX) {
 		size_t spaces = j - last_break - 1;
 		out->indent = spaces ? (unsigned)(spaces > 10 ? 10 : spaces) : 2;
+		out->flat = !spaces;
 		out->ascii = all_ascii(data, len) && memmem(data, len, "\\u", 2) != NULL;
 		return;
 	}
@@ -549,6 +550,7 @@ json_t *umap_layout_to_json(const umap_layout *layout)
 	json_t *v = json_pack("{s:i,s:b,s:b,s:b}", "indent", (int)layout->indent, "spaced",
 			      layout->spaced, "lines", layout->lines, "newline", layout->newline);
 	if (v && ((layout->ascii && json_object_set_new(v, "ascii", json_true())) ||
+		  (layout->flat && json_object_set_new(v, "flat", json_true())) ||
 		  (layout->seq && json_object_set_new(v, "seq", json_integer(layout->seq))))) {
 		json_decref(v);
 		return NULL;
@@ -568,6 +570,7 @@ void umap_layout_from_json(umap_layout *out, const json_t *value)
 	out->lines = json_is_true(json_object_get(value, "lines"));
 	out->newline = !json_is_false(json_object_get(value, "newline"));
 	out->ascii = json_is_true(json_object_get(value, "ascii"));
+	out->flat = out->indent && json_is_true(json_object_get(value, "flat"));
 	json_t *seq = json_object_get(value, "seq");
 	/* 1 RS records, 2 one a line (umap_seq_kind); anything else is one document */
 	if (json_is_integer(seq) && json_integer_value(seq) >= 1 && json_integer_value(seq) <= 2)
@@ -615,7 +618,7 @@ static int relayout_records(umap_buf *out, const char *data, size_t len, const u
 	int rc = umap_scanner_new(&sc, data, len, &opts);
 	if (rc)
 		return rc;
-	umap_layout one_line = { 0, layout->spaced, 0, 0, layout->ascii, 0, 0 };
+	umap_layout one_line = { 0, layout->spaced, 0, 0, layout->ascii, 0, 0, 0 };
 	size_t top = 0, start = 0;
 	int features_next = 0, in_features = 0;
 	umap_token tok;
@@ -719,7 +722,7 @@ static int relayout(umap_buf *out, const char *data, size_t len, const umap_layo
 		if (closing) {
 			if (*cur & LEVEL_USED) {
 				if (indent)
-					rc = relayout_break(out, indent, depth + top - 1);
+					rc = relayout_break(out, layout->flat ? 0 : indent, depth + top - 1);
 				else if ((*cur & LEVEL_LINES) && !layout->indent)
 					rc = relayout_break(out, 0, 0);
 			}
@@ -734,7 +737,7 @@ static int relayout(umap_buf *out, const char *data, size_t len, const umap_layo
 				rc = UMAP_ENOMEM;
 			*cur |= LEVEL_USED;
 			if (!rc && indent)
-				rc = relayout_break(out, indent, depth + top);
+				rc = relayout_break(out, layout->flat ? 0 : indent, depth + top);
 			else if (!rc && (*cur & LEVEL_LINES) && !layout->indent)
 				rc = relayout_break(out, 0, 0);
 		}

@@ -1906,7 +1906,7 @@ static int write_styled(umap_buf *out, const char *compact, size_t len, const fe
 	umap_buf laid = UMAP_BUF_INIT;
 	const char *text = compact;
 	if (st->multiline) {
-		umap_layout layout = { st->indent, 0, 0, 0, 0, 0, 0 };
+		umap_layout layout = { st->indent, 0, 0, 0, 0, 0, 0, 0 };
 		int rc = umap_json_relayout_at(&laid, compact, len, &layout, 0);
 		if (rc) {
 			umap_buf_dispose(&laid);
@@ -2168,7 +2168,7 @@ static int write_framed(writer *w, unsigned flags)
 	layout.seq = 0;
 	framed fr = { w, layout };
 	if (layout.lines || !layout.indent)
-		fr.feature_layout = (umap_layout){ 0, layout.spaced, 0, 0, layout.ascii, 0, 0 };
+		fr.feature_layout = (umap_layout){ 0, layout.spaced, 0, 0, layout.ascii, 0, 0, 0 };
 	umap_doc *skeleton = NULL;
 	size_t *counts = calloc(2 * r->nlayers + 1, sizeof(*counts));
 	size_t *in_ours = counts ? counts + r->nlayers : NULL;

@@ -1172,7 +1172,7 @@ static int write_spelled(umap_json_sink sink, void *ctx, umap_doc *rev, umap_doc
 		      sink, ctx, 0, 0 };
 	size_t *counts = NULL;
 	if (rev->layout.lines || !rev->layout.indent)
-		s.feature_layout = (umap_layout){ 0, rev->layout.spaced, 0, 0, rev->layout.ascii, 0, 0 };
+		s.feature_layout = (umap_layout){ 0, rev->layout.spaced, 0, 0, rev->layout.ascii, 0, 0, 0 };
 	s.copy_as_is = umap_doc_bytes_in_layout(work) && !s.feature_layout.indent &&
 		       (work->layout.lines || !work->layout.indent) &&
 		       work->layout.spaced == s.feature_layout.spaced &&

@@ -38,6 +38,45 @@ nothing to commit, working files clean"
 	[ "$(wc -l <c.geojson)" -eq 15 ]
 }
 
+@test "layout: GDAL's layout (members one a line at column 0, one feature a line) survives export, checkout and merges" {
+	cp "$FIXTURES/gdal/cafes.geojson" c.geojson
+	umapsync init >/dev/null
+	umapsync import c.geojson >/dev/null
+	umapsync export HEAD c.geojson >out.geojson
+	cmp "$FIXTURES/gdal/cafes.geojson" out.geojson
+	rm out.geojson
+	# an edit and a checkout back: every line as it was but the edited feature's, which is
+	# laid out anew (its spelling in the file was B2's), still one line at column 0
+	sed -i 's/"name": "B"/"name": "B2"/' c.geojson
+	umapsync commit -m B2 >/dev/null
+	umapsync checkout HEAD~1 2>/dev/null
+	run diff "$FIXTURES/gdal/cafes.geojson" c.geojson
+	assert_output '7c7
+< { "type": "Feature", "id": "b", "properties": { "name": "B" }, "geometry": { "type": "Point", "coordinates": [ 4.84, 45.77 ] } },
+---
+> {"type": "Feature", "id": "b", "properties": {"name": "B"}, "geometry": {"type": "Point", "coordinates": [4.84, 45.77]}},'
+	# a merge that changes the collection's own members is written anew: still GDAL's
+	# layout, so only the lines that changed differ
+	cp "$FIXTURES/gdal/cafes.geojson" base.geojson
+	sed 's/"name": "A"/"name": "A2"/' base.geojson >ours.geojson
+	sed 's/"name": "C"/"name": "C2"/; s/"name": "cafes"/"name": "cafés"/' base.geojson >theirs.geojson
+	run umapsync merge-file base.geojson ours.geojson theirs.geojson
+	assert_success
+	run diff base.geojson ours.geojson
+	assert_output '3c3
+< "name": "cafes",
+---
+> "name": "cafés",
+6c6
+< { "type": "Feature", "id": "a", "properties": { "name": "A", "n": 1.0 }, "geometry": { "type": "Point", "coordinates": [ 4.83, 45.76 ] } },
+---
+> { "type": "Feature", "id": "a", "properties": { "name": "A2", "n": 1.0 }, "geometry": { "type": "Point", "coordinates": [ 4.83, 45.76 ] } },
+8c8
+< { "type": "Feature", "id": "c", "properties": { "name": "C" }, "geometry": { "type": "Point", "coordinates": [ 4.85, 45.78 ] } }
+---
+> { "type": "Feature", "id": "c", "properties": { "name": "C2" }, "geometry": { "type": "Point", "coordinates": [ 4.85, 45.78 ] } }'
+}
+
 @test "layout: an indented file stays indented, with coordinate arrays on one line" {
 	cp "$UMAP/layout-circles.geojson" circles.geojson
 	umapsync init >/dev/null

@@ -896,6 +896,38 @@ TEST(stream_layouts_write_records_and_round_trip)
 	json_decref(bad);
 }
 
+/* GDAL's layout: line breaks without indentation. Detected as `flat`, recorded and read
+ * back so, and written so: members and features at column 0, each feature on its line. */
+TEST(flat_layout_of_gdal_detected_recorded_and_written)
+{
+	const char *gdal = "{\n\"type\": \"FeatureCollection\",\n\"features\": [\n"
+			   "{ \"type\": \"Feature\", \"properties\": { \"n\": 1.0 }, \"geometry\": null }\n]\n}\n";
+	umap_layout layout;
+	umap_layout_detect(&layout, gdal, strlen(gdal));
+	CHECK_INT(layout.flat, 1);
+	CHECK(layout.indent != 0);
+	json_t *recorded = umap_layout_to_json(&layout);
+	umap_layout back;
+	umap_layout_from_json(&back, recorded);
+	CHECK_INT(back.flat, 1);
+	json_decref(recorded);
+	back.lines = 1;
+	back.spaced = 1;
+	const char *compact = "{\"type\":\"FeatureCollection\",\"features\":[{\"type\":\"Feature\","
+			      "\"properties\":{\"n\":1.0},\"geometry\":null}]}";
+	umap_buf out = UMAP_BUF_INIT;
+	CHECK_INT(umap_json_relayout(&out, compact, strlen(compact), &back), 0);
+	CHECK_INT(umap_buf_putc(&out, '\0'), 0);
+	CHECK_STR(out.ptr, "{\n\"type\": \"FeatureCollection\",\n\"features\": [\n"
+			   "{\"type\": \"Feature\", \"properties\": {\"n\": 1.0}, \"geometry\": null}\n]\n}\n");
+	umap_buf_dispose(&out);
+	/* two spaces after the break: indented, not flat */
+	const char *indented = "{\n  \"type\": \"FeatureCollection\"\n}\n";
+	umap_layout_detect(&layout, indented, strlen(indented));
+	CHECK_INT(layout.flat, 0);
+	CHECK_INT((int)layout.indent, 2);
+}
+
 /* header_line: the first line is line 0, so a stream's FeatureCollection gives the file's
  * own lines. */
 TEST(header_line_is_line_zero)
@@ -914,6 +946,7 @@ int main(void)
 {
 	RUN(number_printer_matches_javascript);
 	RUN(stream_layouts_write_records_and_round_trip);
+	RUN(flat_layout_of_gdal_detected_recorded_and_written);
 	RUN(header_line_is_line_zero);
 	RUN(number_printer_round_trips);
 	RUN(scanner_tokens_and_positions);
