@@ -366,9 +366,10 @@ whole:
 /* A fast-forward pull onto working files that hold the server's state (HEAD is the synced
  * commit, which is the server's), of feature ops only: each layer file the ops touch is
  * read as it streams and written anew with only the features they name changed
- * (umap_sync_apply_ops_streaming), and the commit is built from those files, the others
- * taken from the synced tree by subtree id. Time and memory follow the ops and the layers
- * they touch, not the whole map as trees. 0 when the pull needs the whole-file path. */
+ * (umap_sync_apply_ops_to_file), and the commit is the synced tree edited with what was
+ * written (tree_from_edits; from those files when it cannot be), the others kept by subtree
+ * id. Time and memory follow the ops and the layers they touch, not the whole map as
+ * trees. 0 when the pull needs the whole-file path. */
 static int pull_streaming(umap_repo *repo, const struct sync_remote *remote, json_t *state,
 			  const git_oid *synced, const git_oid *synced_tree, const json_t *ops, size_t nforeign,
 			  json_int_t cursor)
