@@ -410,7 +410,8 @@ static int pull_streaming(umap_repo *repo, const struct sync_remote *remote, jso
 	 * edit, a change of shard depth...) the new files read back from their temporary
 	 * files, every other tracked file kept from the synced tree */
 	git_oid rtree, rcommit;
-	if (!tree_from_edits(&rtree, repo, synced_tree, s, n)) {
+	int edited = tree_from_edits(&rtree, repo, synced_tree, s, n);
+	if (!edited) {
 		umap_snapshot *snap = NULL;
 		char **paths = NULL;
 		size_t npaths = 0;
@@ -448,7 +449,8 @@ static int pull_streaming(umap_repo *repo, const struct sync_remote *remote, jso
 		if (umap_repo_index_record(repo, s[i].path, NULL, &rtree))
 			die_lib(NULL);
 	umap_repo_index_save(repo);
-	umap_repo_cache_save(repo);
+	if (!edited) /* an edited tree notes nothing in the feature cache (umap_layer_edit) */
+		umap_repo_cache_save(repo);
 	if (umap_repo_advance_head(repo, &rcommit, synced, "pull: fast-forward"))
 		die_lib(NULL);
 	sync_state_save(repo, remote->name, state);
