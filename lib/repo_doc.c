@@ -3150,8 +3150,16 @@ int umap_repo_edit_tree(git_oid *tree, umap_repo *repo, const git_oid *base_tree
 	if (!rc && (!set || set->depth < 1 || !json_is_integer(count) || was + made < gone + 1 ||
 		    umap_shard_depth(was + made - gone, set->depth) != set->depth))
 		rc = UMAP_ECONFLICT; /* no set to edit, an emptied layer or a depth change */
+	/* the rebuilt leaves (33 MB for a 1% edit of 1M features: 4096 of them) go to the
+	 * pack as they are made; marking the tree reads what they changed from the store's
+	 * memo, not them */
 	if (!rc)
+		rc = umap_store_stream_trees(s, 1);
+	if (!rc) {
 		rc = umap_store_features_edit(&features, s, &old_features, set->depth, e->refs, e->nrefs);
+		int off = umap_store_stream_trees(s, 0);
+		rc = rc ? rc : off;
+	}
 	if (!rc)
 		rc = umap_order_builder_finish(&order, &e->order);
 	if (!rc && json_object_set_new(meta, "count", json_integer((json_int_t)(was + made - gone))))

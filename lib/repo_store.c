@@ -829,6 +829,10 @@ static int merge_leaf(git_oid *out, int *empty, umap_store *s, const git_oid *ol
 	*empty = k == 0;
 	if (!rc && k)
 		rc = umap_store_write_tree(out, s, merged, k);
+	/* what it changed, so that marking the new tree for the pack needs no read of it
+	 * (a leaf streamed to the pack is not kept: umap_store_stream_trees) */
+	if (!rc && k && old)
+		leaf_memo_add(s, old, old_entries, nold, out, merged, k);
 	free(merged);
 	free(old_entries);
 	if (old)
@@ -1102,6 +1106,11 @@ static int pack_level(umap_store *s)
 int umap_store_stream_blobs(umap_store *s, int on)
 {
 	return umap_objw_stream(s->objw, on ? s->gitdir : NULL, on ? pack_level(s) : 0);
+}
+
+int umap_store_stream_trees(umap_store *s, int on)
+{
+	return umap_objw_stream_trees(s->objw, on ? s->gitdir : NULL, on ? pack_level(s) : 0);
 }
 
 int umap_store_flush(umap_store *s)
