@@ -3110,6 +3110,8 @@ static int tree_with(git_oid *out, umap_store *s, const git_oid *tree, const cha
 	return rc;
 }
 
+#define EDIT_WINDOW ((size_t)1 << 20)
+
 int umap_repo_edit_tree(git_oid *tree, umap_repo *repo, const git_oid *base_tree, const char *path,
 			umap_layer_edit *e, const umap_layout *layout)
 {
@@ -3156,7 +3158,12 @@ int umap_repo_edit_tree(git_oid *tree, umap_repo *repo, const git_oid *base_tree
 	if (!rc)
 		rc = umap_store_stream_trees(s, 1);
 	if (!rc) {
+		/* the old leaves are read one by one from all over the pack: a window of 1 MB
+		 * each is enough, and four of them keep what is mapped of the pack small */
+		git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, EDIT_WINDOW);
+		git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, 4 * EDIT_WINDOW);
 		rc = umap_store_features_edit(&features, s, &old_features, set->depth, e->refs, e->nrefs);
+		umap_repo_default_pack_windows();
 		int off = umap_store_stream_trees(s, 0);
 		rc = rc ? rc : off;
 	}
