@@ -927,10 +927,14 @@ static int order_chunk_end(umap_order_builder *b)
 		b->nodes = more;
 		b->cap = cap;
 	}
-	/* a chunk git has (an edit leaves most of them as they were) is not kept again */
+	/* a chunk git has (an edit leaves most of them as they were) is not kept again; one
+	 * it does not have must not make libgit2 read the pack directory again (it does on
+	 * every miss: 0.3 s for the thousand new chunks of a 1% edit of 1M features), and a
+	 * pack another process wrote meanwhile would only save a copy */
 	git_oid *id = &b->nodes[b->count].id;
 	int rc = umap_objw_hash(id, b->s->objw, GIT_OBJECT_BLOB, b->chunk.ptr, b->chunk.len);
-	if (!rc && (umap_objw_has(b->s->objw, id) || !git_odb_exists(b->s->odb, id)))
+	if (!rc && (umap_objw_has(b->s->objw, id) ||
+		    !git_odb_exists_ext(b->s->odb, id, GIT_ODB_LOOKUP_NO_REFRESH)))
 		rc = umap_store_put(id, b->s, GIT_OBJECT_BLOB, b->chunk.ptr, b->chunk.len);
 	b->nodes[b->count++].key = b->last_key;
 	umap_buf_clear(&b->chunk);
