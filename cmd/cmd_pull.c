@@ -254,7 +254,7 @@ static void record_pulled(umap_repo *repo, const struct sync_remote *remote, jso
 
 /* A layer a streaming pull rewrites: its ops, its working file, the new file being written. */
 struct streamed_layer {
-	const char *layer;
+	char *layer;
 	json_t *ops;
 	char *path, *abs;
 	umap_atomic_file out;
@@ -266,6 +266,7 @@ static void streamed_dispose(struct streamed_layer *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		json_decref(s[i].ops);
+		free(s[i].layer);
 		free(s[i].path);
 		free(s[i].abs);
 		umap_layer_edit_free(s[i].edit);
@@ -332,8 +333,7 @@ static struct streamed_layer *streamable_layers(size_t *count, umap_repo *repo, 
 				die("out of memory");
 			s = grown;
 			memset(&s[n], 0, sizeof(s[n]));
-			s[n].layer = layer;
-			if (!(s[n++].ops = json_array()))
+			if (!(s[n].layer = strdup(layer)) || !(s[n++].ops = json_array()))
 				die("out of memory");
 		}
 		if (json_array_append(s[k].ops, (json_t *)op))
@@ -371,9 +371,10 @@ whole:
  * id. Time and memory follow the ops and the layers they touch, not the whole map as
  * trees. 0 when the pull needs the whole-file path. */
 static int pull_streaming(umap_repo *repo, const struct sync_remote *remote, json_t *state,
-			  const git_oid *synced, const git_oid *synced_tree, const json_t *ops, size_t nforeign,
+			  const git_oid *synced, const git_oid *synced_tree, json_t *ops, json_t *foreign,
 			  json_int_t cursor)
 {
+	size_t nforeign = json_array_size(foreign);
 	require_clean_worktree(repo, synced_tree, "pull");
 	size_t n = 0, done = 0;
 	struct streamed_layer *s = streamable_layers(&n, repo, synced_tree, ops);
@@ -406,6 +407,13 @@ static int pull_streaming(umap_repo *repo, const struct sync_remote *remote, jso
 		display_progress(doing, done);
 	}
 	stop_progress(&doing);
+	/* every op is in the files: none is held through the commit (12k ops as trees: 30 MB) */
+	for (size_t i = 0; i < n; i++) {
+		json_decref(s[i].ops);
+		s[i].ops = NULL;
+	}
+	if (json_array_clear(ops) || json_array_clear(foreign))
+		die("out of memory");
 	/* the tree: the synced tree edited with what was written; else (no feature set to
 	 * edit, a change of shard depth...) the new files read back from their temporary
 	 * files, every other tracked file kept from the synced tree */
@@ -635,7 +643,7 @@ int cmd_pull(int argc, const char **argv)
 	/* the usual pull of others' edits onto an untouched clone: streamed, file by file */
 	if (!snapshot && follow_server && have_server && have_synced && !unborn && json_array_size(foreign) &&
 	    git_oid_equal(&server, &synced) && git_oid_equal(&head, &synced) &&
-	    pull_streaming(repo, &remote, state, &synced, &synced_tree, logged, json_array_size(foreign), cursor))
+	    pull_streaming(repo, &remote, state, &synced, &synced_tree, logged, foreign, cursor))
 		goto done;
 
 	/* the remote state: the server's state at the cursor plus every op logged since (ours
