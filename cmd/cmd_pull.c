@@ -254,7 +254,7 @@ static void record_pulled(umap_repo *repo, const struct sync_remote *remote, jso
 
 /* A layer a streaming pull rewrites: its ops, its working file, the new file being written. */
 struct streamed_layer {
-	const char *layer;
+	char *layer;
 	json_t *ops;
 	char *path, *abs;
 	umap_atomic_file out;
@@ -266,6 +266,7 @@ static void streamed_dispose(struct streamed_layer *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		json_decref(s[i].ops);
+		free(s[i].layer);
 		free(s[i].path);
 		free(s[i].abs);
 		umap_layer_edit_free(s[i].edit);
@@ -332,8 +333,7 @@ static struct streamed_layer *streamable_layers(size_t *count, umap_repo *repo, 
 				die("out of memory");
 			s = grown;
 			memset(&s[n], 0, sizeof(s[n]));
-			s[n].layer = layer;
-			if (!(s[n++].ops = json_array()))
+			if (!(s[n].layer = strdup(layer)) || !(s[n++].ops = json_array()))
 				die("out of memory");
 		}
 		if (json_array_append(s[k].ops, (json_t *)op))
@@ -371,9 +371,10 @@ whole:
  * id. Time and memory follow the ops and the layers they touch, not the whole map as
  * trees. 0 when the pull needs the whole-file path. */
 static int pull_streaming(umap_repo *repo, const struct sync_remote *remote, json_t *state,
-			  const git_oid *synced, const git_oid *synced_tree, const json_t *ops, size_t nforeign,
+			  const git_oid *synced, const git_oid *synced_tree, json_t *ops, json_t *foreign,
 			  json_int_t cursor)
 {
+	size_t nforeign = json_array_size(foreign);
 	require_clean_worktree(repo, synced_tree, "pull");
 	size_t n = 0, done = 0;
 	struct streamed_layer *s = streamable_layers(&n, repo, synced_tree, ops);
@@ -406,11 +407,19 @@ static int pull_streaming(umap_repo *repo, const struct sync_remote *remote, jso
 		display_progress(doing, done);
 	}
 	stop_progress(&doing);
+	/* every op is in the files: none is held through the commit (12k ops as trees: 30 MB) */
+	for (size_t i = 0; i < n; i++) {
+		json_decref(s[i].ops);
+		s[i].ops = NULL;
+	}
+	if (json_array_clear(ops) || json_array_clear(foreign))
+		die("out of memory");
 	/* the tree: the synced tree edited with what was written; else (no feature set to
 	 * edit, a change of shard depth...) the new files read back from their temporary
 	 * files, every other tracked file kept from the synced tree */
 	git_oid rtree, rcommit;
-	if (!tree_from_edits(&rtree, repo, synced_tree, s, n)) {
+	int edited = tree_from_edits(&rtree, repo, synced_tree, s, n);
+	if (!edited) {
 		umap_snapshot *snap = NULL;
 		char **paths = NULL;
 		size_t npaths = 0;
@@ -448,7 +457,8 @@ static int pull_streaming(umap_repo *repo, const struct sync_remote *remote, jso
 		if (umap_repo_index_record(repo, s[i].path, NULL, &rtree))
 			die_lib(NULL);
 	umap_repo_index_save(repo);
-	umap_repo_cache_save(repo);
+	if (!edited) /* an edited tree notes nothing in the feature cache (umap_layer_edit) */
+		umap_repo_cache_save(repo);
 	if (umap_repo_advance_head(repo, &rcommit, synced, "pull: fast-forward"))
 		die_lib(NULL);
 	sync_state_save(repo, remote->name, state);
@@ -571,8 +581,6 @@ int cmd_pull(int argc, const char **argv)
 			if (from && client && !strcmp(from, client))
 				continue; /* our own pushes: in the synced commit (and, above, in the log) */
 			json_array_append(foreign, op);
-			sync_op_scope(&scope, op);
-			sync_note_time(remote_times, scope.ptr, json_string_value(json_object_get(op, "hlc")));
 		}
 		cursor = reply.cursor;
 		int more = reply.more;
@@ -635,7 +643,7 @@ int cmd_pull(int argc, const char **argv)
 	/* the usual pull of others' edits onto an untouched clone: streamed, file by file */
 	if (!snapshot && follow_server && have_server && have_synced && !unborn && json_array_size(foreign) &&
 	    git_oid_equal(&server, &synced) && git_oid_equal(&head, &synced) &&
-	    pull_streaming(repo, &remote, state, &synced, &synced_tree, logged, json_array_size(foreign), cursor))
+	    pull_streaming(repo, &remote, state, &synced, &synced_tree, logged, foreign, cursor))
 		goto done;
 
 	/* the remote state: the server's state at the cursor plus every op logged since (ours
@@ -726,6 +734,12 @@ int cmd_pull(int argc, const char **argv)
 		json_t *ltimes = sync_local_times(repo, &head, &synced, client);
 		size_t lost = 0, i, did;
 		json_t *op, *winners = json_array();
+		/* the latest remote change per key, from others' ops (only here: a pull that
+		 * does not weigh would hold it for nothing, 3 MB for 12k ops) */
+		json_array_foreach(foreign, i, op) {
+			sync_op_scope(&scope, op);
+			sync_note_time(remote_times, scope.ptr, json_string_value(json_object_get(op, "hlc")));
+		}
 		char latest[UMAP_HLC_STR_MAX] = "";
 		json_array_foreach(local, i, op) {
 			sync_op_scope(&scope, op);

@@ -72,6 +72,8 @@ struct umap_objw {
 	pack_state *ps; /* the pack being written, NULL none */
 	char *stream_gitdir; /* umap_objw_stream: blobs go to the pack as they are put */
 	int stream_level;
+	char *tree_gitdir; /* umap_objw_stream_trees: trees too, into the same pack */
+	int tree_level;
 	EVP_MD_CTX *md;
 	EVP_MD *sha1; /* fetched once: OpenSSL 3 looks it up on every EVP_sha1() init */
 };
@@ -130,6 +132,7 @@ void umap_objw_free(umap_objw *w)
 		if (w->entries[i].len > BLOCK_SIZE / 4)
 			free(w->entries[i].data);
 	free(w->stream_gitdir);
+	free(w->tree_gitdir);
 	EVP_MD_CTX_free(w->md);
 	EVP_MD_free(w->sha1);
 	free(w->entries);
@@ -239,12 +242,13 @@ int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *dat
 		w->entries = e;
 		w->alloc = alloc;
 	}
-	int streamed = w->stream_gitdir && type == GIT_OBJECT_BLOB;
+	const char *to = type == GIT_OBJECT_BLOB ? w->stream_gitdir : type == GIT_OBJECT_TREE ? w->tree_gitdir : NULL;
+	int streamed = to != NULL;
 	char *copy = streamed ? NULL : store(w, data, len);
 	if (!copy && !streamed)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	if (streamed && !w->ps) {
-		int rc = pack_state_open(&w->ps, w->stream_gitdir, w->stream_level);
+		int rc = pack_state_open(&w->ps, to, type == GIT_OBJECT_BLOB ? w->stream_level : w->tree_level);
 		if (rc)
 			return rc;
 	}
@@ -1364,7 +1368,17 @@ int umap_objw_stream(umap_objw *w, const char *gitdir, int level)
 	return umap_objw_set_dict(w, w->dict ? &w->entries[w->dict - 1].id : NULL);
 }
 
-/* ---- Reading back a streamed blob ---------------------------------------------------- */
+int umap_objw_stream_trees(umap_objw *w, const char *gitdir, int level)
+{
+	free(w->tree_gitdir);
+	w->tree_gitdir = NULL;
+	if (gitdir && !(w->tree_gitdir = strdup(gitdir)))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	w->tree_level = level;
+	return 0;
+}
+
+/* ---- Reading back a streamed blob or tree --------------------------------------------- */
 
 static int pack_damaged(void)
 {
@@ -1463,8 +1477,8 @@ static int read_packed(umap_buf *out, pack_state *ps, uint64_t offset, int depth
 		if (dist > offset)
 			return pack_damaged();
 		base_at = offset - dist;
-	} else if (type != GIT_OBJECT_BLOB) {
-		return pack_damaged();
+	} else if (type != GIT_OBJECT_BLOB && (type != GIT_OBJECT_TREE || depth > 0)) {
+		return pack_damaged(); /* a tree is never a delta's base here */
 	}
 	if (size > ((size_t)1 << 30))
 		return pack_damaged();
@@ -1490,7 +1504,7 @@ static int read_packed(umap_buf *out, pack_state *ps, uint64_t offset, int depth
 			rc = pack_damaged();
 		inflateEnd(&zs);
 	}
-	if (!rc && type == GIT_OBJECT_BLOB) {
+	if (!rc && type != GIT_OBJECT_OFS_DELTA) {
 		umap_buf_clear(out);
 		if (umap_buf_put(out, bytes, size))
 			rc = umap_error_set(UMAP_ENOMEM, "out of memory");

@@ -28,6 +28,11 @@ int umap_objw_set_dict(umap_objw *w, const git_oid *id);
  * blob read back (umap_objw_get) is read from that pack and kept from then on.
  * NULL: blobs are kept again until the flush. */
 int umap_objw_stream(umap_objw *w, const char *gitdir, int level);
+/* The same for trees (a pull's rebuilt shard leaves, which nothing reads back when the
+ * store knows what they changed): from now on trees put are written at once to the pack
+ * being written under `gitdir` and their bytes are not kept; read back (umap_objw_get),
+ * they are read from that pack. NULL: trees are kept again until the flush. */
+int umap_objw_stream_trees(umap_objw *w, const char *gitdir, int level);
 /* Pending object with this id: its bytes (borrowed, valid until the writer is freed). */
 int umap_objw_get(const void **data, size_t *len, git_object_t *type, umap_objw *w,
 		  const git_oid *id);

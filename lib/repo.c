@@ -1525,6 +1525,56 @@ int umap_repo_feature_set_note(umap_repo *repo, const char *layer, const git_oid
 	return set_add(repo, layer, features, depth, counts, hashes, n, 1);
 }
 
+int umap_repo_feature_set_edit(umap_repo *repo, const char *layer, const git_oid *features,
+			       uint32_t *counts, const uint64_t *gone, size_t ngone, const uint64_t *made,
+			       size_t nmade)
+{
+	umap_feature_set *set = NULL;
+	for (size_t i = 0; i < repo->nsets && !set; i++)
+		if (!strcmp(repo->sets[i].layer, layer))
+			set = &repo->sets[i];
+	size_t g = 0;
+	/* every hash that goes is there (one each, as the edit below takes them), before
+	 * anything is changed */
+	for (size_t i = 0; set && i < set->n && g < ngone; i++)
+		g += set->hashes[i] == gone[g];
+	if (!set || g != ngone) {
+		free(counts);
+		return UMAP_ECONFLICT;
+	}
+	size_t n = set->n - ngone + nmade;
+	if (nmade > ngone) {
+		uint64_t *more = realloc(set->hashes, n * sizeof(*more));
+		if (!more) {
+			free(counts);
+			return umap_error_set(UMAP_ENOMEM, "out of memory");
+		}
+		set->hashes = more;
+	}
+	/* out, front to back (nothing is written ahead of what is read); then in, back to
+	 * front (likewise) */
+	size_t kept = 0;
+	g = 0;
+	for (size_t i = 0; i < set->n; i++) {
+		if (g < ngone && set->hashes[i] == gone[g])
+			g++;
+		else
+			set->hashes[kept++] = set->hashes[i];
+	}
+	for (size_t at = n, m = nmade, i = kept; m;) {
+		if (i && set->hashes[i - 1] > made[m - 1])
+			set->hashes[--at] = set->hashes[--i];
+		else
+			set->hashes[--at] = made[--m];
+	}
+	free(set->counts);
+	set->counts = counts;
+	set->n = n;
+	git_oid_cpy(&set->features, features);
+	set->noted = 1;
+	return 0;
+}
+
 int umap_repo_feature_sets_save(umap_repo *repo)
 {
 	int any = 0;

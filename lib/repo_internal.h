@@ -75,6 +75,13 @@ void umap_repo_feature_sets_release(umap_repo *repo);
 /* Takes counts and hashes (malloc'd) even on failure. */
 int umap_repo_feature_set_note(umap_repo *repo, const char *layer, const git_oid *features,
 			       int depth, uint32_t *counts, uint64_t *hashes, size_t n);
+/* The set of `layer` (which umap_repo_feature_set gave) edited in place, without a copy of
+ * its hashes: those in `gone` out (one each), those in `made` in (both sorted), for the
+ * features tree `features` with `counts` (taken, even on failure). UMAP_ECONFLICT, no
+ * message and the set untouched, when a hash of `gone` is not in it. */
+int umap_repo_feature_set_edit(umap_repo *repo, const char *layer, const git_oid *features,
+			       uint32_t *counts, const uint64_t *gone, size_t ngone, const uint64_t *made,
+			       size_t nmade);
 /* Writes the sets after a commit (ignoring errors is safe: a missing set means a full build). */
 int umap_repo_feature_sets_save(umap_repo *repo);
 /* xxh3-128 of what identifies a file's version in a tree (its layers' subtrees, map blob). */

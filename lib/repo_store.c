@@ -829,6 +829,10 @@ static int merge_leaf(git_oid *out, int *empty, umap_store *s, const git_oid *ol
 	*empty = k == 0;
 	if (!rc && k)
 		rc = umap_store_write_tree(out, s, merged, k);
+	/* what it changed, so that marking the new tree for the pack needs no read of it
+	 * (a leaf streamed to the pack is not kept: umap_store_stream_trees) */
+	if (!rc && k && old)
+		leaf_memo_add(s, old, old_entries, nold, out, merged, k);
 	free(merged);
 	free(old_entries);
 	if (old)
@@ -923,10 +927,14 @@ static int order_chunk_end(umap_order_builder *b)
 		b->nodes = more;
 		b->cap = cap;
 	}
-	/* a chunk git has (an edit leaves most of them as they were) is not kept again */
+	/* a chunk git has (an edit leaves most of them as they were) is not kept again; one
+	 * it does not have must not make libgit2 read the pack directory again (it does on
+	 * every miss: 0.3 s for the thousand new chunks of a 1% edit of 1M features), and a
+	 * pack another process wrote meanwhile would only save a copy */
 	git_oid *id = &b->nodes[b->count].id;
 	int rc = umap_objw_hash(id, b->s->objw, GIT_OBJECT_BLOB, b->chunk.ptr, b->chunk.len);
-	if (!rc && (umap_objw_has(b->s->objw, id) || !git_odb_exists(b->s->odb, id)))
+	if (!rc && (umap_objw_has(b->s->objw, id) ||
+		    !git_odb_exists_ext(b->s->odb, id, GIT_ODB_LOOKUP_NO_REFRESH)))
 		rc = umap_store_put(id, b->s, GIT_OBJECT_BLOB, b->chunk.ptr, b->chunk.len);
 	b->nodes[b->count++].key = b->last_key;
 	umap_buf_clear(&b->chunk);
@@ -1102,6 +1110,11 @@ static int pack_level(umap_store *s)
 int umap_store_stream_blobs(umap_store *s, int on)
 {
 	return umap_objw_stream(s->objw, on ? s->gitdir : NULL, on ? pack_level(s) : 0);
+}
+
+int umap_store_stream_trees(umap_store *s, int on)
+{
+	return umap_objw_stream_trees(s->objw, on ? s->gitdir : NULL, on ? pack_level(s) : 0);
 }
 
 int umap_store_flush(umap_store *s)

@@ -167,6 +167,11 @@ int umap_store_flush(umap_store *s);
  * nothing reads back before the commit. off: kept until the flush again. */
 int umap_store_stream_blobs(umap_store *s, int on);
 
+/* on: trees put from now on go straight into the pack the next flush completes
+ * (umap_objw_stream_trees): for a features tree edited leaf by leaf, whose leaves the
+ * store remembers the changes of and so never reads back. off: kept until the flush. */
+int umap_store_stream_trees(umap_store *s, int on);
+
 /* Recursive diff of two trees by path, skipping equal subtrees by id: cb gets every blob
  * path (relative, '/'-separated) whose id differs; old or new is NULL when absent.
  * Either tree may be NULL (empty). */

@@ -980,8 +980,10 @@ typedef struct stream_apply {
 	char **ids;
 	named_feature *features;
 	size_t nfeatures;
-	json_t *seen;         /* the trees of the named features the file holds, in its order */
-	size_t kept;          /* how many of them keep their place */
+	size_t *feature_of;   /* per op: its feature's index in `features` */
+	json_t *seen;         /* the trees of the named features the file holds that an op
+			       * removes, in its order (what is left of them goes at the end) */
+	size_t applied;       /* ops that acted on the features that keep their place */
 	umap_buf out;         /* what is not yet given to the sink */
 	umap_layout layout;
 	size_t read;          /* features read */
@@ -1070,17 +1072,20 @@ static int stream_feature(void *data, umap_doc *doc, size_t layer, umap_feature 
 	int err = s->hooks->named ? s->hooks->named(s->hooks->ctx, f->id, f->hash) : 0;
 	if (!err)
 		err = umap_doc_build_span(&original, doc, f->offset, f->length);
-	if (!err && json_array_append(s->seen, original))
-		err = umap_error_set(UMAP_ENOMEM, "out of memory");
-	if (!err && !nf->deletes) {
-		s->kept++;
-		one = json_pack("[o]", umap_json_copy(original, 1));
+	if (!err && nf->deletes) {
+		/* its place goes; what the ops leave of it is added at the end */
+		if (json_array_append(s->seen, original))
+			err = umap_error_set(UMAP_ENOMEM, "out of memory");
+	} else if (!err) {
+		/* kept in its place: nothing of it is held once it is written */
+		one = json_pack("[O]", original);
 		err = one ? apply_to_features(&result, &did, s->layer, one, nf->ops)
 			  : umap_error_set(UMAP_ENOMEM, "out of memory");
 		if (!err && json_array_size(result) != 1)
 			err = umap_error_set(UMAP_ECORRUPT, "applying ops to %s: a feature was lost", doc->source_name);
 		if (!err)
 			err = stream_put(s, doc, NULL, NULL, 0, json_array_get(result, 0));
+		s->applied += did;
 	}
 	json_decref(original);
 	json_decref(one);
@@ -1096,6 +1101,7 @@ static void stream_apply_dispose(stream_apply *s)
 		free(s->ids[i]);
 	free(s->ids);
 	free(s->features);
+	free(s->feature_of);
 	umap_strmap_dispose(&s->named);
 	json_decref(s->seen);
 	umap_buf_dispose(&s->out);
@@ -1108,8 +1114,9 @@ static int stream_apply_init(stream_apply *s, const json_t *ops)
 	const json_t *op;
 	s->features = calloc(n + 1, sizeof(*s->features));
 	s->ids = calloc(n + 1, sizeof(*s->ids));
+	s->feature_of = calloc(n + 1, sizeof(*s->feature_of));
 	s->seen = json_array();
-	if (!s->features || !s->ids || !s->seen)
+	if (!s->features || !s->ids || !s->feature_of || !s->seen)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	json_array_foreach(ops, i, op) {
 		char *id = umap_json_dumps(json_object_get(json_object_get(op, "metadata"), "id"), UMAP_JSON_COMPACT);
@@ -1125,6 +1132,7 @@ static int stream_apply_init(stream_apply *s, const json_t *ops)
 				return umap_error_set(UMAP_ENOMEM, "out of memory");
 			s->nfeatures++;
 		}
+		s->feature_of[i] = k;
 		s->features[k].deletes |= !strcmp(json_string_value(json_object_get(op, "verb")), "delete");
 		if (json_array_append(s->features[k].ops, (json_t *)op))
 			return umap_error_set(UMAP_ENOMEM, "out of memory");
@@ -1140,7 +1148,7 @@ int umap_sync_apply_ops_to_file(size_t *applied, umap_layout *layout, const char
 	*applied = 0;
 	if (!feature_ops_on(ops, layer))
 		return UMAP_EUSAGE;
-	stream_apply s = { layer, hooks ? hooks : &none, sink, ctx, UMAP_STRMAP_INIT, NULL, NULL, 0, NULL, 0,
+	stream_apply s = { layer, hooks ? hooks : &none, sink, ctx, UMAP_STRMAP_INIT, NULL, NULL, 0, NULL, NULL, 0,
 			   UMAP_BUF_INIT, UMAP_LAYOUT_DEFAULT, 0, 0, 0, 0, 0, 0 };
 	umap_doc *doc = NULL;
 	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
@@ -1151,15 +1159,21 @@ int umap_sync_apply_ops_to_file(size_t *applied, umap_layout *layout, const char
 		err = umap_doc_open(&doc, path, &opts);
 	if (!err && (doc->kind != UMAP_DOC_LAYER || doc->nlayers != 1 || doc->layout.seq || s.read < 2))
 		err = UMAP_EUSAGE;
-	/* then what the ops add: every op applied to the named features the file holds, in
-	 * its order; those that keep their place come first (they are written), then the
-	 * features added, in the order the ops add them */
-	json_t *result = NULL;
+	/* then what the ops add, in the order they add it: the ops on every id but those of
+	 * the features that kept their place (ops on other ids cannot touch them, and they
+	 * are written), applied to the features the file held that an op removes */
+	json_t *result = NULL, *rest = err ? NULL : json_array();
+	if (!err && !rest)
+		err = umap_error_set(UMAP_ENOMEM, "out of memory");
+	for (size_t i = 0; !err && i < json_array_size(ops); i++) {
+		const named_feature *nf = &s.features[s.feature_of[i]];
+		if ((!nf->seen || nf->deletes) && json_array_append(rest, json_array_get(ops, i)))
+			err = umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
 	if (!err)
-		err = apply_to_features(&result, applied, layer, s.seen, ops);
-	if (!err && json_array_size(result) < s.kept)
-		err = umap_error_set(UMAP_ECORRUPT, "applying ops to %s: a feature was lost", path);
-	for (size_t i = s.kept; !err && i < json_array_size(result); i++)
+		err = apply_to_features(&result, applied, layer, s.seen, rest);
+	*applied += s.applied;
+	for (size_t i = 0; !err && i < json_array_size(result); i++)
 		err = stream_put(&s, doc, NULL, NULL, 0, json_array_get(result, i));
 	if (!err && !s.written) {
 		/* nothing left: the brackets around the features close up */
@@ -1184,6 +1198,7 @@ int umap_sync_apply_ops_to_file(size_t *applied, umap_layout *layout, const char
 	if (err == UMAP_EUSAGE)
 		umap_error_set(UMAP_EUSAGE, "these ops cannot be applied to %s as it streams", path);
 	json_decref(result);
+	json_decref(rest);
 	umap_doc_free(doc);
 	stream_apply_dispose(&s);
 	return err;

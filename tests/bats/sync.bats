@@ -59,6 +59,8 @@ seed() {
 	# same features in the same order, same layer id
 	[ "$(jq -c '[.features[].id]' alice/bike-parking.geojson)" = "$(jq -c '[.features[].id]' bob/bike-parking.geojson)" ]
 	[ "$(jq -r .properties.id bob/bike-parking.geojson)" = "$(jq -r .properties.id alice/bike-parking.geojson)" ]
+	# the files as cloned are in the stat index: the first status or pull does not read them
+	grep -q ' bike-parking.geojson$' bob/.umapsync/umapsync-index
 	cd bob
 	run "$UMAPSYNC" status
 	[[ $output == *'working files clean'* ]]

@@ -515,6 +515,13 @@ TEST(an_edited_layer_tree_is_the_tree_of_the_new_file)
 		}
 		CHECK_INT(umap_repo_edit_tree(&edited, repo, &tree, "l.geojson", edit, &now->layout), 0);
 		umap_layer_edit_free(edit);
+		/* its rebuilt leaves went to the pack as they were made: the commit has them all */
+		git_oid pulled;
+		CHECK_INT(umap_repo_commit_tree_as(&pulled, repo, &edited, &commit, 1, "pull", 1), 0);
+		char fsck[512];
+		snprintf(fsck, sizeof(fsck), "git --git-dir='%s' fsck --full --strict >/dev/null 2>&1",
+			 git_repository_path(umap_repo_git(repo)));
+		CHECK_INT(system(fsck), 0);
 		/* what a commit of the file makes (the dictionary and the rest kept from the base) */
 		git_oid base2, commit2;
 		build_text(&base2, scratch, base_text, NULL);

@@ -182,6 +182,61 @@ TEST(apply_ops_batch_equals_one_by_one)
 	json_decref(ops);
 }
 
+static int collect_text(void *ctx, const char *data, size_t len)
+{
+	return umap_buf_put(ctx, data, len) ? UMAP_ENOMEM : 0;
+}
+
+/* A pull applied to a layer file as it streams gives the features a batch gives, in the
+ * same places: an update of a kept feature among additions, a feature deleted then
+ * upserted again (it goes last, with what came after), a new feature deleted again, a
+ * feature removed for good, and the ops counted alike. */
+TEST(apply_ops_to_file_equals_batch)
+{
+	const char *layer = "{\"type\":\"FeatureCollection\",\"properties\":{\"id\":\"A\"},\"features\":[\n"
+			    "{\"type\":\"Feature\",\"id\":\"f1\",\"properties\":{}},\n{\"type\":\"Feature\",\"id\":\"f2\",\"properties\":{}},\n"
+			    "{\"type\":\"Feature\",\"id\":\"f3\",\"properties\":{}},\n{\"type\":\"Feature\",\"id\":4,\"properties\":{}},\n"
+			    "{\"type\":\"Feature\",\"id\":\"f9\",\"properties\":{\"k\":1}}\n]}\n";
+	json_t *ops = parse("["
+		"{\"verb\":\"upsert\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f6\",\"layerId\":\"A\"},\"value\":{\"type\":\"Feature\",\"properties\":{\"n\":6}}},"
+		"{\"verb\":\"update\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f2\",\"layerId\":\"A\"},\"key\":\"properties.n\",\"value\":2},"
+		"{\"verb\":\"delete\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f2\",\"layerId\":\"A\"}},"
+		"{\"verb\":\"update\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f3\",\"layerId\":\"A\"},\"key\":\"properties.n\",\"value\":3},"
+		"{\"verb\":\"upsert\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f2\",\"layerId\":\"A\"},\"value\":{\"type\":\"Feature\",\"properties\":{\"again\":true}}},"
+		"{\"verb\":\"update\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f2\",\"layerId\":\"A\"},\"key\":\"properties.m\",\"value\":1},"
+		"{\"verb\":\"delete\",\"subject\":\"feature\",\"metadata\":{\"id\":4,\"layerId\":\"A\"}},"
+		"{\"verb\":\"upsert\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f5\",\"layerId\":\"A\"},\"value\":{\"type\":\"Feature\",\"properties\":{}}},"
+		"{\"verb\":\"upsert\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f1\",\"layerId\":\"A\"},\"value\":{\"type\":\"Feature\",\"properties\":{\"n\":1}}},"
+		"{\"verb\":\"delete\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f5\",\"layerId\":\"A\"}},"
+		"{\"verb\":\"update\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f6\",\"layerId\":\"A\"},\"key\":\"properties.m\",\"value\":6},"
+		"{\"verb\":\"update\",\"subject\":\"feature\",\"metadata\":{\"id\":\"f3\",\"layerId\":\"A\"},\"key\":\"properties.m\",\"value\":4}]");
+	umap_sync_files batch = { 0, NULL, NULL };
+	CHECK_INT(umap_sync_files_add(&batch, "a.geojson", parse(layer)), 0);
+	size_t batch_applied = 0, applied = 0;
+	CHECK_INT(umap_sync_apply_ops(&batch, ops, &batch_applied, NULL), 0);
+	char path[] = "/tmp/umapsync-test-layer-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0 && write(fd, layer, strlen(layer)) == (ssize_t)strlen(layer));
+	close(fd);
+	umap_buf out = UMAP_BUF_INIT;
+	CHECK_INT(umap_sync_apply_ops_to_file(&applied, NULL, path, "A", ops, collect_text, &out, NULL), 0);
+	CHECK_INT(applied, batch_applied);
+	json_t *streamed = out.ptr ? parse(out.ptr) : NULL;
+	char *want = dump(json_object_get(batch.roots[0], "features"));
+	char *got = streamed ? dump(json_object_get(streamed, "features")) : NULL;
+	CHECK_STR(got ? got : "(none)", want);
+	CHECK(strstr(want, "\"f9\"") < strstr(want, "\"f6\"") && strstr(want, "\"f6\"") < strstr(want, "\"again\""));
+	/* the untouched feature's bytes are the file's */
+	CHECK(out.ptr && strstr(out.ptr, "{\"type\":\"Feature\",\"id\":\"f9\",\"properties\":{\"k\":1}}"));
+	free(want);
+	free(got);
+	json_decref(streamed);
+	umap_buf_dispose(&out);
+	umap_sync_files_dispose(&batch);
+	json_decref(ops);
+	unlink(path);
+}
+
 /* Pull replies are checked as the server checks pushes: shape, cursor, every op. */
 TEST(pull_reply_parse)
 {
@@ -466,6 +521,7 @@ int main(void)
 	RUN(apply_feature_ops);
 	RUN(apply_map_ops);
 	RUN(apply_ops_batch_equals_one_by_one);
+	RUN(apply_ops_to_file_equals_batch);
 	RUN(pull_reply_parse);
 	RUN(snapshot_refuses_bad_names);
 	RUN(apply_refuses_paths_and_layers);
