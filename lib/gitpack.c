@@ -88,6 +88,7 @@ struct umap_objw {
 	 * built from those files (write_index). */
 	spill ids, where;
 	uint32_t *check2; /* 32 more bits of each streamed id (bytes 12-15), by number */
+	unsigned char *settled; /* a bit by number: a tree whose children are all here */
 	size_t check2_alloc;
 	uint32_t nstreamed;
 	uint32_t (*written_ranges)[2]; /* numbers [from, to) in a flushed pack (in git) */
@@ -270,6 +271,7 @@ void umap_objw_free(umap_objw *w)
 	spill_close(&w->ids);
 	spill_close(&w->where);
 	free(w->check2);
+	free(w->settled);
 	free(w->written_ranges);
 	EVP_MD_CTX_free(w->md);
 	EVP_MD_free(w->sha1);
@@ -457,6 +459,37 @@ static void table_add(umap_objw *w, const git_oid *id, uint32_t ref)
 
 static int stream_add(umap_objw *w, git_object_t type, const void *data, size_t len);
 
+/* Whether every child of a tree being streamed is here: a blob streamed or kept (marked
+ * now, as umap_store_mark_new would), a tree streamed and settled itself. Then marking the
+ * new trees need not read this one back from the pack (inflate: 1M features' leaves are
+ * 34 MB); a child from git, or none, is left for that walk to check. */
+static int tree_settles(umap_objw *w, const unsigned char *p, size_t len)
+{
+	const unsigned char *end = p + len;
+	while (p < end) {
+		const unsigned char *nul = memchr(p, '\0', (size_t)(end - p));
+		if (!nul || (size_t)(end - nul) < 1 + GIT_OID_RAWSZ)
+			return 0;
+		int is_tree = p[0] == '4';
+		git_oid id;
+		memcpy(id.id, nul + 1, GIT_OID_RAWSZ);
+		p = nul + 1 + GIT_OID_RAWSZ;
+		uint32_t ref = lookup_as(w, &id, 0);
+		if (!ref)
+			return 0;
+		if (ref & STREAMED) {
+			uint32_t s = (ref & ~STREAMED) - 1;
+			if (is_tree && !(w->settled[s / 8] & (1u << (s % 8))))
+				return 0;
+			continue;
+		}
+		if (is_tree)
+			return 0; /* kept: its children are for the walk to mark */
+		umap_objw_mark(w, &id);
+	}
+	return 1;
+}
+
 int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *data, size_t len)
 {
 	int hashed = umap_objw_hash(out, w, type, data, len);
@@ -478,11 +511,18 @@ int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *dat
 		if (w->nstreamed == w->check2_alloc) {
 			size_t alloc = w->check2_alloc ? w->check2_alloc * 2 : 4096;
 			uint32_t *more = realloc(w->check2, alloc * sizeof(*more));
-			if (!more)
+			if (more)
+				w->check2 = more;
+			unsigned char *bits = realloc(w->settled, alloc / 8);
+			if (bits)
+				w->settled = bits;
+			if (!more || !bits)
 				return umap_error_set(UMAP_ENOMEM, "out of memory");
-			w->check2 = more;
+			memset(w->settled + w->check2_alloc / 8, 0, (alloc - w->check2_alloc) / 8);
 			w->check2_alloc = alloc;
 		}
+		if (type == GIT_OBJECT_TREE && tree_settles(w, data, len))
+			w->settled[w->nstreamed / 8] |= (unsigned char)(1u << (w->nstreamed % 8));
 		if ((rc = spill_put(&w->ids, out->id, GIT_OID_RAWSZ)))
 			return rc;
 		w->check2[w->nstreamed] = oid_check2(out);
@@ -623,6 +663,15 @@ void umap_objw_mark(umap_objw *w, const git_oid *id)
 		w->entries[i].marked = 1;
 		w->marked++;
 	}
+}
+
+int umap_objw_settled(const umap_objw *w, const git_oid *id)
+{
+	uint32_t ref = lookup_as(w, id, 0);
+	if (!(ref & STREAMED))
+		return 0;
+	uint32_t s = (ref & ~STREAMED) - 1;
+	return (w->settled[s / 8] >> (s % 8)) & 1;
 }
 
 size_t umap_objw_marked(const umap_objw *w)

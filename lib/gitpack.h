@@ -42,6 +42,10 @@ int umap_objw_read(umap_buf *copy, const void **data, size_t *len, git_object_t 
 int umap_objw_has(const umap_objw *w, const git_oid *id);
 /* Whether the object was built here and is not in a pack yet (not in git). */
 int umap_objw_unwritten(const umap_objw *w, const git_oid *id);
+/* Whether `id` is a tree streamed into the pack whose children were all there when it
+ * was put (blobs streamed or marked, trees settled): a walk marking new objects need not
+ * read it back. */
+int umap_objw_settled(const umap_objw *w, const git_oid *id);
 /* Marks a pending object to be written by the next flush (no-op for unknown ids). */
 void umap_objw_mark(umap_objw *w, const git_oid *id);
 size_t umap_objw_marked(const umap_objw *w);

@@ -1057,6 +1057,8 @@ int umap_store_mark_new(umap_store *s, const git_oid *new_tree, const git_oid *o
 		return 0;
 	if (!umap_objw_has(s->objw, new_tree))
 		return 0; /* already in git: reused as a whole */
+	if (umap_objw_settled(s->objw, new_tree))
+		return 0; /* in the pack, its children marked or there when it was put */
 	umap_objw_mark(s->objw, new_tree);
 	const leaf_pair *p = leaf_memo_find(s, old_tree, new_tree);
 	for (size_t i = 0; p && i < p->count; i++) {
