@@ -2336,10 +2336,9 @@ static const git_oid *changed_blob(const leaf_source *src, uint32_t i)
 	return lo < src->nchanged && src->changed_at[lo] == i ? &src->changed[lo] : NULL;
 }
 
-static int leaf_refs(void *ctx, size_t leaf, umap_fref **refs, size_t *n)
+/* Room for the refs of a leaf of `count` features; its names emptied. */
+static int leaf_source_reserve(leaf_source *src, size_t count)
 {
-	leaf_source *src = ctx;
-	size_t from = src->start[leaf], count = src->start[leaf + 1] - from;
 	if (count > src->cap) {
 		umap_fref *more = realloc(src->refs, count * sizeof(*more));
 		size_t *at = realloc(src->name_at, count * sizeof(*at));
@@ -2352,6 +2351,26 @@ static int leaf_refs(void *ctx, size_t leaf, umap_fref **refs, size_t *n)
 		src->cap = count;
 	}
 	umap_buf_clear(&src->names);
+	return 0;
+}
+
+/* The entry name of feature i, as the leaf's j-th ref's (pointed to once all are made). */
+static int leaf_source_name(leaf_source *src, size_t j, size_t i)
+{
+	int rc = umap_name_from_id(&src->name, src->layer->features[i].id);
+	if (rc)
+		return rc;
+	src->name_at[j] = src->names.len;
+	return umap_buf_put(&src->names, src->name.ptr, src->name.len + 1) ? oom() : 0;
+}
+
+static int leaf_refs(void *ctx, size_t leaf, umap_fref **refs, size_t *n)
+{
+	leaf_source *src = ctx;
+	size_t from = src->start[leaf], count = src->start[leaf + 1] - from;
+	int rc;
+	if ((rc = leaf_source_reserve(src, count)))
+		return rc;
 	const umap_feature *features = src->layer->features;
 	size_t end = src->start[(size_t)1 << (6 * src->depth)];
 	for (size_t j = 0; j < count; j++) {
@@ -2363,12 +2382,8 @@ static int leaf_refs(void *ctx, size_t leaf, umap_fref **refs, size_t *n)
 			__builtin_prefetch(&features[src->order[from + j + 16]]);
 		if (from + j + 8 < end)
 			__builtin_prefetch(features[src->order[from + j + 8]].id);
-		int rc = umap_name_from_id(&src->name, src->layer->features[i].id);
-		if (rc)
+		if ((rc = leaf_source_name(src, j, i)))
 			return rc;
-		src->name_at[j] = src->names.len;
-		if (umap_buf_put(&src->names, src->name.ptr, src->name.len + 1))
-			return oom();
 		r->shard = src->shards[i];
 		if (src->blobs) {
 			git_oid_cpy(&r->blob, &src->blobs[i]);
@@ -2632,29 +2647,16 @@ static int leaf_refs_spilled(void *ctx, size_t leaf, umap_fref **refs, size_t *n
 	if (rc)
 		return rc;
 	size_t from = ls->leaf_start[in], count = ls->leaf_start[in + 1] - from;
-	if (count > src->cap) {
-		umap_fref *more = realloc(src->refs, count * sizeof(*more));
-		size_t *at = realloc(src->name_at, count * sizeof(*at));
-		if (more)
-			src->refs = more;
-		if (at)
-			src->name_at = at;
-		if (!more || !at)
-			return oom();
-		src->cap = count;
-	}
-	umap_buf_clear(&src->names);
+	if ((rc = leaf_source_reserve(src, count)))
+		return rc;
 	const umap_feature *features = src->layer->features;
 	for (size_t j = 0; j < count; j++) {
 		const leaf_pair *p = &ls->pairs[ls->order[from + j]];
 		/* a leaf's features are all over the file: fetch their ids ahead of use */
 		if (j + 8 < count)
 			__builtin_prefetch(features[ls->pairs[ls->order[from + j + 8]].feature].id);
-		if ((rc = umap_name_from_id(&src->name, features[p->feature].id)))
+		if ((rc = leaf_source_name(src, j, p->feature)))
 			return rc;
-		src->name_at[j] = src->names.len;
-		if (umap_buf_put(&src->names, src->name.ptr, src->name.len + 1))
-			return oom();
 		src->refs[j].shard = src->shards[p->feature];
 		git_oid_cpy(&src->refs[j].blob, &p->blob);
 	}
