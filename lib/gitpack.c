@@ -51,7 +51,17 @@ typedef struct pack_state {
 	umap_buf delta, base_copy;
 	struct pack_async *async; /* the pack thread, NULL none (yet) */
 	int no_thread;            /* none could be started */
+	uint32_t first_streamed;  /* streamed objects from this number on are in this pack... */
+	uint32_t nwhere;          /* ...this many of them, whose offsets are in objw's `where` */
 } pack_state;
+
+/* Bytes appended to an unlinked temporary file a megabyte at a time, read back by offset:
+ * what the writer must know per streamed object without holding it in memory. */
+typedef struct spill {
+	int fd; /* -1: not open yet */
+	uint64_t flushed; /* bytes in the file; `buf` holds those after them */
+	umap_buf buf;
+} spill;
 
 typedef struct objw_block {
 	struct objw_block *next;
@@ -70,9 +80,21 @@ struct umap_objw {
 	size_t marked;
 	uint32_t dict; /* index+1 of the current dictionary blob (umap_objw_set_dict), 0 none */
 	pack_state *ps; /* the pack being written, NULL none */
-	char *stream_gitdir; /* umap_objw_stream: blobs go to the pack as they are put */
+	char *stream_gitdir; /* umap_objw_stream: blobs and trees go to the pack as put */
+	/* Streamed objects keep no entry (48 bytes, 1M features: 48 MB): the table names
+	 * them by number (STREAMED), their ids go to `ids` (20 bytes a number, read back when
+	 * 32 bits of the table match), their offset and crc in the pack being written to
+	 * `where` (12 bytes a number from ps->first_streamed on), and the pack's index is
+	 * built from those files (write_index). */
+	spill ids, where;
+	uint32_t *check2; /* 32 more bits of each streamed id (bytes 12-15), by number */
+	unsigned char *settled; /* a bit by number: a tree whose children are all here */
+	size_t check2_alloc;
+	uint32_t nstreamed;
+	uint32_t (*written_ranges)[2]; /* numbers [from, to) in a flushed pack (in git) */
+	size_t nranges;
 	int stream_level;
-	char *tree_gitdir; /* umap_objw_stream_trees: trees too, into the same pack */
+	char *tree_gitdir; /* umap_objw_stream_trees: trees alone go to the pack as put */
 	int tree_level;
 	EVP_MD_CTX *md;
 	EVP_MD *sha1; /* fetched once: OpenSSL 3 looks it up on every EVP_sha1() init */
@@ -82,10 +104,13 @@ static int pack_state_open(pack_state **out, const char *gitdir, int level);
 static void pack_state_free(pack_state *ps);
 static void pack_async_stop(pack_state *ps);
 static int pack_async_wait(umap_objw *w, pack_state *ps);
-static int pack_async_add(umap_objw *w, pack_state *ps, size_t i, const void *data);
+typedef struct pack_add pack_add;
+static int pack_async_add(umap_objw *w, pack_state *ps, uint32_t ref, const pack_add *a,
+			  const void *data);
 static int pack_state_add(umap_objw *w, pack_state *ps, size_t i, const void *data);
 
-static int read_packed(umap_buf *out, pack_state *ps, uint64_t offset, int depth);
+static int read_packed(umap_buf *out, git_object_t *type_out, pack_state *ps, uint64_t offset,
+		       int depth);
 
 static size_t oid_slot(const git_oid *id, size_t mask)
 {
@@ -102,6 +127,118 @@ static uint64_t oid_check(const git_oid *id)
 }
 
 #define SLOT_INDEX(v) ((size_t)((v) & 0xffffffffu))
+/* a table slot naming streamed object number s holds STREAMED | (s + 1); an entry's, i + 1 */
+#define STREAMED 0x80000000u
+#define MAX_REFS (STREAMED - 2)
+
+/* ---- Spill files --------------------------------------------------------------------- */
+
+#define SPILL_AT ((size_t)1 << 18)
+
+/* An unlinked file in gitdir/objects/pack (where the pack goes: same disk, no name left
+ * behind by a killed writer), created with O_TMPFILE where the system has it. */
+static int spill_open(spill *sp, const char *gitdir)
+{
+	umap_buf path = UMAP_BUF_INIT;
+	int fd = -1;
+	if (umap_buf_printf(&path, "%s/objects/pack", gitdir) || umap_mkdir_p(path.ptr, 0777) < 0) {
+		int rc = umap_error_prefix(UMAP_EIO, "cannot create %s", path.ptr ? path.ptr : "pack dir");
+		umap_buf_dispose(&path);
+		return rc;
+	}
+#ifdef O_TMPFILE
+	fd = open(path.ptr, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+#endif
+	if (fd < 0 && !umap_buf_puts(&path, "/" UMAP_TEMP_MARK "objw-XXXXXX")) {
+		fd = mkstemp(path.ptr);
+		if (fd >= 0)
+			unlink(path.ptr);
+	}
+	int rc = fd < 0 ? umap_error_set_errno(UMAP_EIO, "cannot create a temporary file in %s/objects/pack",
+					       gitdir) : 0;
+	umap_buf_dispose(&path);
+	sp->fd = fd;
+	sp->flushed = 0;
+	umap_buf_clear(&sp->buf);
+	return rc;
+}
+
+static void spill_close(spill *sp)
+{
+	if (sp->fd >= 0)
+		close(sp->fd);
+	sp->fd = -1;
+	sp->flushed = 0;
+	umap_buf_dispose(&sp->buf);
+}
+
+static int spill_write_all(int fd, const void *data, size_t len, uint64_t at)
+{
+	const char *p = data;
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, (off_t)at);
+		if (n < 0)
+			return umap_error_set_errno(UMAP_EIO, "cannot write a temporary file of the pack");
+		p += n;
+		len -= (size_t)n;
+		at += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int spill_sync(spill *sp)
+{
+	if (!sp->buf.len)
+		return 0;
+	int rc = spill_write_all(sp->fd, sp->buf.ptr, sp->buf.len, sp->flushed);
+	if (!rc) {
+		sp->flushed += sp->buf.len;
+		umap_buf_clear(&sp->buf);
+	}
+	return rc;
+}
+
+static int spill_put(spill *sp, const void *data, size_t len)
+{
+	if (umap_buf_put(&sp->buf, data, len))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	return sp->buf.len >= SPILL_AT ? spill_sync(sp) : 0;
+}
+
+static int spill_read(const spill *sp, void *out, size_t len, uint64_t at)
+{
+	unsigned char *o = out;
+	while (len && at < sp->flushed) {
+		size_t want = sp->flushed - at < len ? (size_t)(sp->flushed - at) : len;
+		ssize_t n = pread(sp->fd, o, want, (off_t)at);
+		if (n <= 0)
+			return umap_error_set_errno(UMAP_EIO, "cannot read a temporary file of the pack");
+		o += n;
+		len -= (size_t)n;
+		at += (uint64_t)n;
+	}
+	if (len && (at - sp->flushed > sp->buf.len || len > sp->buf.len - (at - sp->flushed)))
+		return umap_error_set(UMAP_ECORRUPT, "a temporary file of the pack is short");
+	if (len)
+		memcpy(o, sp->buf.ptr + (at - sp->flushed), len);
+	return 0;
+}
+
+/* Whether streamed object s is `id` (read back: a put of an object already there, rare). */
+static int streamed_is(const umap_objw *w, uint32_t s, const git_oid *id)
+{
+	unsigned char got[GIT_OID_RAWSZ];
+	return !spill_read(&w->ids, got, sizeof(got), (uint64_t)s * GIT_OID_RAWSZ) &&
+	       !memcmp(got, id->id, GIT_OID_RAWSZ);
+}
+
+static int streamed_written(const umap_objw *w, uint32_t s)
+{
+	for (size_t r = 0; r < w->nranges; r++)
+		if (s >= w->written_ranges[r][0] && s < w->written_ranges[r][1])
+			return 1;
+	return 0;
+}
 
 int umap_objw_new(umap_objw **out)
 {
@@ -109,6 +246,7 @@ int umap_objw_new(umap_objw **out)
 	if (!w)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	w->table_size = 1024;
+	w->ids.fd = w->where.fd = -1;
 	w->table = calloc(w->table_size, sizeof(*w->table));
 	if (!w->table) {
 		free(w);
@@ -133,6 +271,11 @@ void umap_objw_free(umap_objw *w)
 			free(w->entries[i].data);
 	free(w->stream_gitdir);
 	free(w->tree_gitdir);
+	spill_close(&w->ids);
+	spill_close(&w->where);
+	free(w->check2);
+	free(w->settled);
+	free(w->written_ranges);
 	EVP_MD_CTX_free(w->md);
 	EVP_MD_free(w->sha1);
 	free(w->entries);
@@ -140,18 +283,44 @@ void umap_objw_free(umap_objw *w)
 	free(w);
 }
 
-static long find(const umap_objw *w, const git_oid *id)
+static uint32_t oid_check2(const git_oid *id)
+{
+	uint32_t c;
+	memcpy(&c, id->id + 12, sizeof(c));
+	return c;
+}
+
+/* The table's name for `id` (index + 1 of an entry, or STREAMED | number + 1), 0 none.
+ * A streamed object is `id` when 64 bits of its id are (`exact`: all 160, read back from
+ * its file): enough to know whether an object is new here (a wrong yes once in 2^64
+ * lookups), not to drop one that is put or to return another's bytes. */
+static uint32_t lookup_as(const umap_objw *w, const git_oid *id, int exact)
 {
 	size_t mask = w->table_size - 1;
 	uint64_t check = oid_check(id);
 	for (size_t slot = oid_slot(id, mask);; slot = (slot + 1) & mask) {
 		uint64_t v = w->table[slot];
 		if (!v)
-			return -1;
-		if ((v & ~(uint64_t)0xffffffffu) == check &&
-		    !memcmp(w->entries[SLOT_INDEX(v) - 1].id.id, id->id, GIT_OID_RAWSZ))
-			return (long)(SLOT_INDEX(v) - 1);
+			return 0;
+		if ((v & ~(uint64_t)0xffffffffu) != check)
+			continue;
+		uint32_t ref = (uint32_t)SLOT_INDEX(v), s = (ref & ~STREAMED) - 1;
+		if (ref & STREAMED ? w->check2[s] == oid_check2(id) && (!exact || streamed_is(w, s, id))
+				   : !memcmp(w->entries[ref - 1].id.id, id->id, GIT_OID_RAWSZ))
+			return ref;
 	}
+}
+
+static uint32_t lookup(const umap_objw *w, const git_oid *id)
+{
+	return lookup_as(w, id, 1);
+}
+
+/* The entry of `id`, -1 none (or a streamed object, which has none). */
+static long find(const umap_objw *w, const git_oid *id)
+{
+	uint32_t ref = lookup(w, id);
+	return ref && !(ref & STREAMED) ? (long)ref - 1 : -1;
 }
 
 static int grow_table(umap_objw *w)
@@ -160,11 +329,38 @@ static int grow_table(umap_objw *w)
 	uint64_t *table = calloc(size, sizeof(*table));
 	if (!table)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	/* a slot's place came from the id's first 8 bytes, which streamed objects keep only in
+	 * their file: the ids are read back in order (and entries' from memory) */
 	for (size_t i = 0; i < w->count; i++) {
 		size_t slot = oid_slot(&w->entries[i].id, size - 1);
 		while (table[slot])
 			slot = (slot + 1) & (size - 1);
 		table[slot] = oid_check(&w->entries[i].id) | (i + 1);
+	}
+	int rc = 0;
+	if (w->nstreamed)
+		rc = spill_sync(&w->ids);
+	unsigned char *chunk = NULL;
+	size_t per = SPILL_AT / GIT_OID_RAWSZ;
+	if (!rc && w->nstreamed && !(chunk = malloc(per * GIT_OID_RAWSZ)))
+		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	for (uint32_t s = 0; s < w->nstreamed && !rc; s += (uint32_t)per) {
+		size_t k = w->nstreamed - s < per ? w->nstreamed - s : per;
+		if ((rc = spill_read(&w->ids, chunk, k * GIT_OID_RAWSZ, (uint64_t)s * GIT_OID_RAWSZ)))
+			break;
+		for (size_t j = 0; j < k; j++) {
+			git_oid id;
+			memcpy(id.id, chunk + j * GIT_OID_RAWSZ, GIT_OID_RAWSZ);
+			size_t slot = oid_slot(&id, size - 1);
+			while (table[slot])
+				slot = (slot + 1) & (size - 1);
+			table[slot] = oid_check(&id) | STREAMED | (s + j + 1);
+		}
+	}
+	free(chunk);
+	if (rc) {
+		free(table);
+		return rc;
 	}
 	free(w->table);
 	w->table = table;
@@ -196,6 +392,25 @@ static char *store(umap_objw *w, const void *data, size_t len)
 	return p;
 }
 
+/* A copy in a block of its own, freed with the writer's blocks (behind the current one,
+ * which small objects keep filling). */
+static char *keep_copy(umap_objw *w, const void *data, size_t len)
+{
+	objw_block *b = malloc(sizeof(*b) + (len ? len : 1));
+	if (!b)
+		return NULL;
+	b->used = b->size = len;
+	memcpy(b->data, data, len);
+	if (w->blocks) {
+		b->next = w->blocks->next;
+		w->blocks->next = b;
+	} else {
+		b->next = NULL;
+		w->blocks = b;
+	}
+	return b->data;
+}
+
 int umap_objw_hash(git_oid *out, umap_objw *w, git_object_t type, const void *data, size_t len)
 {
 	/* git's object id: SHA-1 of "<type> <size>\0" and the bytes. OpenSSL's SHA-1 (SHA-NI)
@@ -223,17 +438,109 @@ int umap_objw_hash(git_oid *out, umap_objw *w, git_object_t type, const void *da
 	return 0;
 }
 
+static int objw_pack_open(umap_objw *w, const char *gitdir, int level)
+{
+	int rc = pack_state_open(&w->ps, gitdir, level);
+	if (rc)
+		return rc;
+	w->ps->first_streamed = w->nstreamed;
+	/* `where` holds this pack's streamed objects only */
+	umap_buf_clear(&w->where.buf);
+	w->where.flushed = 0;
+	if (w->where.fd >= 0 && ftruncate(w->where.fd, 0))
+		return umap_error_set_errno(UMAP_EIO, "cannot truncate a temporary file of the pack");
+	return 0;
+}
+
+static void table_add(umap_objw *w, const git_oid *id, uint32_t ref)
+{
+	size_t mask = w->table_size - 1, slot = oid_slot(id, mask);
+	while (w->table[slot])
+		slot = (slot + 1) & mask;
+	w->table[slot] = oid_check(id) | ref;
+}
+
+static int stream_add(umap_objw *w, git_object_t type, const void *data, size_t len);
+
+/* Whether every child of a tree being streamed is here: a blob streamed or kept (marked
+ * now, as umap_store_mark_new would), a tree streamed and settled itself. Then marking the
+ * new trees need not read this one back from the pack (inflate: 1M features' leaves are
+ * 34 MB); a child from git, or none, is left for that walk to check. */
+static int tree_settles(umap_objw *w, const unsigned char *p, size_t len)
+{
+	const unsigned char *end = p + len;
+	while (p < end) {
+		const unsigned char *nul = memchr(p, '\0', (size_t)(end - p));
+		if (!nul || (size_t)(end - nul) < 1 + GIT_OID_RAWSZ)
+			return 0;
+		int is_tree = p[0] == '4';
+		git_oid id;
+		memcpy(id.id, nul + 1, GIT_OID_RAWSZ);
+		p = nul + 1 + GIT_OID_RAWSZ;
+		uint32_t ref = lookup_as(w, &id, 0);
+		if (!ref)
+			return 0;
+		if (ref & STREAMED) {
+			uint32_t s = (ref & ~STREAMED) - 1;
+			if (is_tree && !(w->settled[s / 8] & (1u << (s % 8))))
+				return 0;
+			continue;
+		}
+		if (is_tree)
+			return 0; /* kept: its children are for the walk to mark */
+		umap_objw_mark(w, &id);
+	}
+	return 1;
+}
+
 int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *data, size_t len)
 {
 	int hashed = umap_objw_hash(out, w, type, data, len);
-	if (hashed || find(w, out) >= 0)
+	if (hashed || lookup(w, out))
 		return hashed;
-	if ((w->count + 1) * 2 > w->table_size && grow_table(w))
-		return UMAP_ENOMEM;
-	if (w->count >= UINT32_MAX - 1)
-		return umap_error_set(UMAP_ELIMIT, "more than 4 billion new objects in one commit");
+	int rc;
+	if ((w->count + w->nstreamed + 1) * 2 > w->table_size && (rc = grow_table(w)))
+		return rc;
 	if (len > UINT32_MAX)
 		return umap_error_set(UMAP_ELIMIT, "an object of more than %u bytes", UINT32_MAX);
+	/* blobs and trees stream with umap_objw_stream, trees alone with ..._stream_trees */
+	const char *to = type == GIT_OBJECT_BLOB ? w->stream_gitdir
+			 : type == GIT_OBJECT_TREE ? (w->stream_gitdir ? w->stream_gitdir : w->tree_gitdir)
+						   : NULL;
+	if (to) {
+		/* into the pack now; neither its bytes nor an entry are kept */
+		if (w->nstreamed >= MAX_REFS)
+			return umap_error_set(UMAP_ELIMIT, "more than 2 billion new objects in one commit");
+		int level = to == w->stream_gitdir ? w->stream_level : w->tree_level;
+		if (!w->ps && (rc = objw_pack_open(w, to, level)))
+			return rc;
+		if (w->ids.fd < 0 && (rc = spill_open(&w->ids, to)))
+			return rc;
+		if (w->where.fd < 0 && (rc = spill_open(&w->where, to)))
+			return rc;
+		if (w->nstreamed == w->check2_alloc) {
+			size_t alloc = w->check2_alloc ? w->check2_alloc * 2 : 4096;
+			uint32_t *more = realloc(w->check2, alloc * sizeof(*more));
+			if (more)
+				w->check2 = more;
+			unsigned char *bits = realloc(w->settled, alloc / 8);
+			if (bits)
+				w->settled = bits;
+			if (!more || !bits)
+				return umap_error_set(UMAP_ENOMEM, "out of memory");
+			memset(w->settled + w->check2_alloc / 8, 0, (alloc - w->check2_alloc) / 8);
+			w->check2_alloc = alloc;
+		}
+		if (type == GIT_OBJECT_TREE && tree_settles(w, data, len))
+			w->settled[w->nstreamed / 8] |= (unsigned char)(1u << (w->nstreamed % 8));
+		if ((rc = spill_put(&w->ids, out->id, GIT_OID_RAWSZ)))
+			return rc;
+		w->check2[w->nstreamed] = oid_check2(out);
+		table_add(w, out, STREAMED | ++w->nstreamed);
+		return stream_add(w, type, data, len);
+	}
+	if (w->count >= MAX_REFS)
+		return umap_error_set(UMAP_ELIMIT, "more than 2 billion new objects in one commit");
 	if (w->count == w->alloc) {
 		size_t alloc = w->alloc ? w->alloc * 2 : 256;
 		objw_entry *e = realloc(w->entries, alloc * sizeof(*e));
@@ -242,16 +549,9 @@ int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *dat
 		w->entries = e;
 		w->alloc = alloc;
 	}
-	const char *to = type == GIT_OBJECT_BLOB ? w->stream_gitdir : type == GIT_OBJECT_TREE ? w->tree_gitdir : NULL;
-	int streamed = to != NULL;
-	char *copy = streamed ? NULL : store(w, data, len);
-	if (!copy && !streamed)
+	char *copy = store(w, data, len);
+	if (!copy)
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
-	if (streamed && !w->ps) {
-		int rc = pack_state_open(&w->ps, to, type == GIT_OBJECT_BLOB ? w->stream_level : w->tree_level);
-		if (rc)
-			return rc;
-	}
 	objw_entry *e = &w->entries[w->count];
 	git_oid_cpy(&e->id, out);
 	e->type = (unsigned char)type;
@@ -263,12 +563,8 @@ int umap_objw_put(git_oid *out, umap_objw *w, git_object_t type, const void *dat
 	e->dict = type == GIT_OBJECT_BLOB ? w->dict : 0;
 	e->offset = 0;
 	e->crc = 0;
-	size_t mask = w->table_size - 1, slot = oid_slot(out, mask);
-	while (w->table[slot])
-		slot = (slot + 1) & mask;
-	w->table[slot] = oid_check(out) | ++w->count;
-	/* streamed: into the pack now, and its bytes are not kept */
-	return streamed ? pack_async_add(w, w->ps, w->count - 1, data) : 0;
+	table_add(w, out, (uint32_t)++w->count);
+	return 0;
 }
 
 int umap_objw_set_dict(umap_objw *w, const git_oid *id)
@@ -278,7 +574,7 @@ int umap_objw_set_dict(umap_objw *w, const git_oid *id)
 	/* streaming: the deltas that follow need it before them in the pack */
 	if (w->dict && w->stream_gitdir && !w->entries[at].packed && !w->entries[at].written &&
 	    w->entries[at].data) {
-		int rc = w->ps ? 0 : pack_state_open(&w->ps, w->stream_gitdir, w->stream_level);
+		int rc = w->ps ? 0 : objw_pack_open(w, w->stream_gitdir, w->stream_level);
 		if (!rc)
 			rc = pack_state_add(w, w->ps, (size_t)at, w->entries[at].data);
 		return rc;
@@ -286,31 +582,69 @@ int umap_objw_set_dict(umap_objw *w, const git_oid *id)
 	return 0;
 }
 
+/* The bytes of streamed object s, from the pack being written. */
+static int read_streamed(umap_buf *out, git_object_t *type, umap_objw *w, uint32_t s)
+{
+	int rc = w->ps ? pack_async_wait(w, w->ps) : 0;
+	if (rc)
+		return rc;
+	pack_state *ps = w->ps;
+	if (!ps || s < ps->first_streamed || s - ps->first_streamed >= ps->nwhere)
+		return UMAP_ENOTFOUND; /* in git (or in a pack that was not written) */
+	unsigned char rec[12];
+	uint64_t offset = 0;
+	if ((rc = spill_read(&w->where, rec, sizeof(rec), (uint64_t)(s - ps->first_streamed) * 12)))
+		return rc;
+	memcpy(&offset, rec, 8);
+	return read_packed(out, type, ps, offset, 0);
+}
+
+int umap_objw_read(umap_buf *copy, const void **data, size_t *len, git_object_t *type,
+		   umap_objw *w, const git_oid *id)
+{
+	uint32_t ref = lookup(w, id);
+	if (!ref)
+		return UMAP_ENOTFOUND;
+	if (ref & STREAMED) {
+		git_object_t t = GIT_OBJECT_INVALID;
+		int rc = read_streamed(copy, &t, w, (ref & ~STREAMED) - 1);
+		if (rc)
+			return rc;
+		*data = copy->ptr;
+		*len = copy->len;
+		if (type)
+			*type = t;
+		return 0;
+	}
+	return umap_objw_get(data, len, type, w, id);
+}
+
 int umap_objw_get(const void **data, size_t *len, git_object_t *type, umap_objw *w,
 		  const git_oid *id)
 {
-	long i = find(w, id);
-	if (i < 0)
+	uint32_t ref = lookup(w, id);
+	if (!ref)
 		return UMAP_ENOTFOUND;
-	if (!w->entries[i].data) {
-		/* streamed: read back from the pack being written, and kept from then on */
-		int rc = w->ps ? pack_async_wait(w, w->ps) : 0;
-		if (rc)
-			return rc;
-		if (!w->entries[i].packed || !w->ps)
-			return UMAP_ENOTFOUND;
+	if (ref & STREAMED) {
+		/* read back from the pack being written, kept until the writer is freed */
 		umap_buf bytes = UMAP_BUF_INIT;
-		rc = read_packed(&bytes, w->ps, w->entries[i].offset, 0);
-		if (!rc && bytes.len != w->entries[i].len)
-			rc = umap_error_set(UMAP_ECORRUPT, "a blob read back from the new pack is damaged");
-		char *copy = rc ? NULL : store(w, bytes.ptr, bytes.len);
+		git_object_t t = GIT_OBJECT_INVALID;
+		int rc = read_streamed(&bytes, &t, w, (ref & ~STREAMED) - 1);
+		char *copy = rc ? NULL : keep_copy(w, bytes.ptr, bytes.len);
+		*len = bytes.len;
 		umap_buf_dispose(&bytes);
 		if (rc)
 			return rc;
 		if (!copy)
 			return umap_error_set(UMAP_ENOMEM, "out of memory");
-		w->entries[i].data = copy;
+		*data = copy;
+		if (type)
+			*type = t;
+		return 0;
 	}
+	size_t i = ref - 1;
+	if (!w->entries[i].data)
+		return UMAP_ENOTFOUND;
 	*data = w->entries[i].data;
 	*len = w->entries[i].len;
 	if (type)
@@ -320,22 +654,34 @@ int umap_objw_get(const void **data, size_t *len, git_object_t *type, umap_objw 
 
 int umap_objw_has(const umap_objw *w, const git_oid *id)
 {
-	return find(w, id) >= 0;
+	return lookup_as(w, id, 0) != 0;
 }
 
 int umap_objw_unwritten(const umap_objw *w, const git_oid *id)
 {
-	long i = find(w, id);
-	return i >= 0 && !w->entries[i].written;
+	uint32_t ref = lookup_as(w, id, 0);
+	if (ref & STREAMED)
+		return !streamed_written(w, (ref & ~STREAMED) - 1);
+	return ref && !w->entries[ref - 1].written;
 }
 
 void umap_objw_mark(umap_objw *w, const git_oid *id)
 {
+	/* a streamed object is in the pack already */
 	long i = find(w, id);
 	if (i >= 0 && !w->entries[i].marked) {
 		w->entries[i].marked = 1;
 		w->marked++;
 	}
+}
+
+int umap_objw_settled(const umap_objw *w, const git_oid *id)
+{
+	uint32_t ref = lookup_as(w, id, 0);
+	if (!(ref & STREAMED))
+		return 0;
+	uint32_t s = (ref & ~STREAMED) - 1;
+	return (w->settled[s / 8] >> (s % 8)) & 1;
 }
 
 size_t umap_objw_marked(const umap_objw *w)
@@ -358,16 +704,8 @@ typedef struct pack_item {
 	const git_oid *id;
 	uint64_t offset;
 	uint32_t crc;
-	uint64_t key; /* the id's first 8 bytes, big-endian: most comparisons read no id */
+	uint64_t unused;
 } pack_item;
-
-static uint64_t item_key(const git_oid *id)
-{
-	uint64_t k = 0;
-	for (int i = 0; i < 8; i++)
-		k = k << 8 | id->id[i];
-	return k;
-}
 
 /* A zlib stream of stored (uncompressed) blocks, written directly: deflate at level 0
  * costs a reset and a copy per object, which for 100k small objects is more than the
@@ -767,52 +1105,6 @@ static int put_delta(umap_buf *pack, uint64_t at, z_stream *zs, int level, umap_
 			   at + pack->len - b->offset, item);
 }
 
-/* The pack's objects in git's index order: entry indices, by a radix sort on the ids'
- * first 8 bytes (4 bytes an object where sorted items took 32), then by whole id where
- * those are equal. NULL when out of memory. */
-static uint32_t *index_order(const umap_objw *w, size_t n)
-{
-	uint32_t *order = malloc((n ? n : 1) * sizeof(*order));
-	uint32_t *tmp = malloc((n ? n : 1) * sizeof(*tmp));
-	size_t *count = malloc(65537 * sizeof(*count));
-	if (!order || !tmp || !count) {
-		free(order);
-		free(tmp);
-		free(count);
-		return NULL;
-	}
-	size_t k = 0;
-	for (size_t i = 0; i < w->count && k < n; i++)
-		if (w->entries[i].packed)
-			order[k++] = (uint32_t)i;
-	for (int shift = 0; shift < 64; shift += 16) {
-		memset(count, 0, 65537 * sizeof(*count));
-		for (size_t i = 0; i < n; i++)
-			count[((item_key(&w->entries[order[i]].id) >> shift) & 0xffff) + 1]++;
-		for (size_t d = 0; d < 65536; d++)
-			count[d + 1] += count[d];
-		for (size_t i = 0; i < n; i++) {
-			uint32_t e = order[i];
-			tmp[count[(item_key(&w->entries[e].id) >> shift) & 0xffff]++] = e;
-		}
-		memcpy(order, tmp, n * sizeof(*order));
-	}
-	/* ids whose first 8 bytes are equal: by the rest (an insertion sort of a short run) */
-	for (size_t i = 1; i < n; i++) {
-		uint32_t e = order[i];
-		size_t j = i;
-		while (j && !memcmp(w->entries[order[j - 1]].id.id, w->entries[e].id.id, 8) &&
-		       git_oid_cmp(&w->entries[order[j - 1]].id, &w->entries[e].id) > 0) {
-			order[j] = order[j - 1];
-			j--;
-		}
-		order[j] = e;
-	}
-	free(tmp);
-	free(count);
-	return order;
-}
-
 /* The index written a megabyte at a time, hashed as it goes. */
 typedef struct index_writer {
 	umap_atomic_file file;
@@ -843,41 +1135,220 @@ static void index_be32(index_writer *x, uint32_t v)
 	index_put(x, p, 4);
 }
 
-/* Writes at `path` the version 2 index of the pack's n objects in `order` (index_order). */
-static int write_index(const char *path, const umap_objw *w, const uint32_t *order, size_t n,
+/* ---- The pack's index ----------------------------------------------------------------
+ * git's index lists the objects by id: a fan-out of counts by first byte, the ids, their
+ * crcs, their offsets. The objects' (id, crc, offset) are written to a temporary file,
+ * bucketed by first byte (256 buckets, places known from a count), and each bucket is
+ * sorted in memory as the index is written: memory follows the largest bucket (1M
+ * objects: 4k, 128 KB), not the pack (where an entry per object took 56 bytes). */
+
+typedef struct index_rec {
+	unsigned char id[GIT_OID_RAWSZ];
+	uint32_t crc;
+	uint64_t offset;
+} index_rec;
+
+_Static_assert(sizeof(index_rec) == 32, "index_rec is 32 bytes");
+
+#define INDEX_CHUNK 8192 /* records read at a time */
+#define BUCKET_BUF 64     /* records held per bucket before they are written */
+
+/* The pack's objects, in chunks: its entries first, then its streamed objects in order. */
+typedef struct rec_reader {
+	const umap_objw *w;
+	const pack_state *ps;
+	size_t entry;   /* next entry to look at */
+	uint32_t next;  /* next streamed object, from 0 (ps->first_streamed) */
+	unsigned char *ids, *where;
+} rec_reader;
+
+static int rec_read(rec_reader *r, index_rec *out, size_t *n)
+{
+	const umap_objw *w = r->w;
+	size_t k = 0;
+	for (; r->entry < w->count && k < INDEX_CHUNK; r->entry++) {
+		const objw_entry *e = &w->entries[r->entry];
+		if (!e->packed)
+			continue;
+		memcpy(out[k].id, e->id.id, GIT_OID_RAWSZ);
+		out[k].crc = e->crc;
+		out[k++].offset = e->offset;
+	}
+	size_t m = r->ps->nwhere - r->next;
+	if (m > INDEX_CHUNK - k)
+		m = INDEX_CHUNK - k;
+	if (m) {
+		int rc = spill_read(&w->ids, r->ids, m * GIT_OID_RAWSZ,
+				    (uint64_t)(r->ps->first_streamed + r->next) * GIT_OID_RAWSZ);
+		if (!rc)
+			rc = spill_read(&w->where, r->where, m * 12, (uint64_t)r->next * 12);
+		if (rc)
+			return rc;
+		for (size_t j = 0; j < m; j++, k++) {
+			memcpy(out[k].id, r->ids + j * GIT_OID_RAWSZ, GIT_OID_RAWSZ);
+			memcpy(&out[k].offset, r->where + j * 12, 8);
+			memcpy(&out[k].crc, r->where + j * 12 + 8, 4);
+		}
+		r->next += (uint32_t)m;
+	}
+	*n = k;
+	return 0;
+}
+
+static int rec_cmp(const void *a, const void *b)
+{
+	return memcmp(((const index_rec *)a)->id, ((const index_rec *)b)->id, GIT_OID_RAWSZ);
+}
+
+/* One bucket (equal first bytes) by id: radix on bytes 3, 2, 1, then the rare ties. */
+static void sort_bucket(index_rec *r, index_rec *tmp, size_t m)
+{
+	size_t count[257];
+	index_rec *from = r, *to = tmp;
+	for (int byte = 3; byte >= 1; byte--) {
+		memset(count, 0, sizeof(count));
+		for (size_t i = 0; i < m; i++)
+			count[from[i].id[byte] + 1]++;
+		for (int d = 0; d < 256; d++)
+			count[d + 1] += count[d];
+		for (size_t i = 0; i < m; i++)
+			to[count[from[i].id[byte]]++] = from[i];
+		index_rec *t = from;
+		from = to;
+		to = t;
+	}
+	if (from != r)
+		memcpy(r, from, m * sizeof(*r));
+	for (size_t i = 1; i < m; i++) {
+		index_rec x = r[i];
+		size_t j = i;
+		while (j && rec_cmp(&r[j - 1], &x) > 0) {
+			r[j] = r[j - 1];
+			j--;
+		}
+		r[j] = x;
+	}
+}
+
+/* Writes at `path` the version 2 index of the pack `ps` of w's objects. */
+static int write_index(const char *path, const char *gitdir, umap_objw *w, pack_state *ps,
 		       const unsigned char sum[20])
 {
 	static const unsigned char magic[8] = { 0xff, 't', 'O', 'c', 0, 0, 0, 2 };
 	index_writer x = { .buf = UMAP_BUF_INIT };
-	if ((x.rc = umap_atomic_file_open(&x.file, path)))
-		return x.rc;
-	if (umap_sha1_init(&x.sha)) {
-		umap_atomic_file_abort(&x.file);
-		return umap_error_set(UMAP_ENOMEM, "cannot start SHA-1");
-	}
-	index_put(&x, magic, 8);
-	size_t at = 0;
-	for (int b = 0; b < 256; b++) {
-		while (at < n && w->entries[order[at]].id.id[0] <= b)
-			at++;
-		index_be32(&x, (uint32_t)at);
-	}
-	for (size_t i = 0; i < n; i++)
-		index_put(&x, w->entries[order[i]].id.id, GIT_OID_RAWSZ);
-	for (size_t i = 0; i < n; i++)
-		index_be32(&x, w->entries[order[i]].crc);
-	uint32_t large = 0;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t offset = w->entries[order[i]].offset;
-		index_be32(&x, offset < 0x80000000u ? (uint32_t)offset : 0x80000000u | large++);
-	}
-	for (size_t i = 0; i < n; i++) {
-		uint64_t offset = w->entries[order[i]].offset;
-		if (offset >= 0x80000000u) {
-			index_be32(&x, (uint32_t)(offset >> 32));
-			index_be32(&x, (uint32_t)offset);
+	spill buckets = { -1, 0, UMAP_BUF_INIT };
+	umap_buf large = UMAP_BUF_INIT;
+	size_t count[256] = { 0 }, start[257], fill[256] = { 0 }, n = 0, biggest = 0;
+	index_rec *chunk = malloc(INDEX_CHUNK * sizeof(*chunk));
+	index_rec *held = malloc(256 * BUCKET_BUF * sizeof(*held));
+	index_rec *bucket = NULL, *tmp = NULL;
+	rec_reader rr = { w, ps, 0, 0, malloc(INDEX_CHUNK * GIT_OID_RAWSZ), malloc(INDEX_CHUNK * 12) };
+	if (!chunk || !held || !rr.ids || !rr.where)
+		x.rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (!x.rc && !(x.rc = spill_sync(&w->ids)))
+		x.rc = spill_sync(&w->where);
+	if (!x.rc)
+		x.rc = spill_open(&buckets, gitdir);
+	/* the count of each bucket, then each object at its place in the bucket file */
+	for (int pass = 0; pass < 2 && !x.rc; pass++) {
+		rr.entry = 0;
+		rr.next = 0;
+		for (size_t k = 1; k && !x.rc;) {
+			if ((x.rc = rec_read(&rr, chunk, &k)))
+				break;
+			for (size_t i = 0; i < k && !x.rc; i++) {
+				unsigned b = chunk[i].id[0];
+				if (!pass) {
+					count[b]++;
+					continue;
+				}
+				held[b * BUCKET_BUF + fill[b] % BUCKET_BUF] = chunk[i];
+				if (++fill[b] % BUCKET_BUF == 0)
+					x.rc = spill_write_all(buckets.fd, &held[b * BUCKET_BUF],
+							       BUCKET_BUF * sizeof(*held),
+							       (uint64_t)(start[b] + fill[b] - BUCKET_BUF) *
+								       sizeof(*held));
+			}
+		}
+		if (!pass) {
+			start[0] = 0;
+			for (int b = 0; b < 256; b++) {
+				start[b + 1] = start[b] + count[b];
+				biggest = count[b] > biggest ? count[b] : biggest;
+			}
+			n = start[256];
 		}
 	}
+	for (int b = 0; b < 256 && !x.rc; b++) {
+		size_t left = fill[b] % BUCKET_BUF;
+		if (left)
+			x.rc = spill_write_all(buckets.fd, &held[b * BUCKET_BUF], left * sizeof(*held),
+					       (uint64_t)(start[b] + fill[b] - left) * sizeof(*held));
+	}
+	free(held);
+	held = NULL;
+	if (!x.rc && (!(bucket = malloc((biggest ? biggest : 1) * sizeof(*bucket))) ||
+		      !(tmp = malloc((biggest ? biggest : 1) * sizeof(*tmp)))))
+		x.rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (!x.rc && !(x.rc = umap_atomic_file_open(&x.file, path)) && umap_sha1_init(&x.sha)) {
+		umap_atomic_file_abort(&x.file);
+		x.rc = umap_error_set(UMAP_ENOMEM, "cannot start SHA-1");
+	}
+	int opened = !x.rc;
+	index_put(&x, magic, 8);
+	for (int b = 0; b < 256; b++)
+		index_be32(&x, (uint32_t)start[b + 1]);
+	/* the ids bucket by bucket, sorted; their crcs and offsets in that order after the
+	 * buckets in the same file */
+	uint64_t sorted_at = (uint64_t)n * sizeof(index_rec);
+	buckets.flushed = sorted_at;
+	for (int b = 0; b < 256 && !x.rc; b++) {
+		size_t m = count[b];
+		if (!m)
+			continue;
+		x.rc = spill_read(&buckets, bucket, m * sizeof(*bucket), (uint64_t)start[b] * sizeof(*bucket));
+		if (x.rc)
+			break;
+		sort_bucket(bucket, tmp, m);
+		for (size_t i = 0; i < m && !x.rc; i++) {
+			unsigned char rec[12];
+			memcpy(rec, &bucket[i].crc, 4);
+			memcpy(rec + 4, &bucket[i].offset, 8);
+			index_put(&x, bucket[i].id, GIT_OID_RAWSZ);
+			if (!x.rc)
+				x.rc = spill_put(&buckets, rec, sizeof(rec));
+		}
+	}
+	if (!x.rc)
+		x.rc = spill_sync(&buckets);
+	for (int section = 0; section < 2 && !x.rc; section++) {
+		uint32_t nlarge = 0;
+		for (size_t i = 0; i < n && !x.rc; i += INDEX_CHUNK) {
+			size_t k = n - i < INDEX_CHUNK ? n - i : INDEX_CHUNK;
+			unsigned char *recs = (unsigned char *)chunk;
+			if ((x.rc = spill_read(&buckets, recs, k * 12, sorted_at + (uint64_t)i * 12)))
+				break;
+			for (size_t j = 0; j < k; j++) {
+				uint32_t crc;
+				uint64_t offset;
+				memcpy(&crc, recs + j * 12, 4);
+				memcpy(&offset, recs + j * 12 + 4, 8);
+				if (!section) {
+					index_be32(&x, crc);
+					continue;
+				}
+				index_be32(&x, offset < 0x80000000u ? (uint32_t)offset : 0x80000000u | nlarge++);
+				if (offset >= 0x80000000u) {
+					unsigned char be[8];
+					put_be32(be, (uint32_t)(offset >> 32));
+					put_be32(be + 4, (uint32_t)offset);
+					if (umap_buf_put(&large, be, 8))
+						x.rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+				}
+			}
+		}
+	}
+	index_put(&x, large.ptr, large.len);
 	index_put(&x, sum, 20);
 	unsigned char idxsum[20];
 	if (!x.rc && umap_sha1_final(&x.sha, idxsum))
@@ -886,9 +1357,17 @@ static int write_index(const char *path, const umap_objw *w, const uint32_t *ord
 		x.rc = umap_atomic_file_write(&x.file, idxsum, 20);
 	if (!x.rc)
 		x.rc = umap_atomic_file_commit(&x.file);
-	else
+	else if (opened)
 		umap_atomic_file_abort(&x.file);
 	umap_buf_dispose(&x.buf);
+	umap_buf_dispose(&large);
+	spill_close(&buckets);
+	free(chunk);
+	free(held);
+	free(bucket);
+	free(tmp);
+	free(rr.ids);
+	free(rr.where);
 	return x.rc;
 }
 
@@ -992,14 +1471,14 @@ static int pack_state_drain(pack_state *ps, size_t at_least)
 
 /* What appending one object needs to know, apart from the pack: copied out of the
  * writer's entries, so that the pack thread never reads them while they grow. */
-typedef struct pack_add {
+struct pack_add {
 	git_object_t type;
 	size_t len;
 	size_t dict;              /* entry index+1 of the dictionary to delta against, 0 none */
 	const char *dict_data;    /* its bytes, length and offset in this pack */
 	size_t dict_len;
 	uint64_t dict_offset;
-} pack_add;
+};
 
 /* Appends one object, whose bytes are `data`: a delta against the layer's dictionary when
  * that is in this pack, else against the last blob written whole, else whole. */
@@ -1054,12 +1533,36 @@ static void pack_add_of(pack_add *a, const umap_objw *w, size_t i)
 	a->dict_offset = d ? d->offset : 0;
 }
 
-static void entry_packed(umap_objw *w, pack_state *ps, size_t i, const pack_item *item)
+/* What appending a streamed object needs: it has no entry. */
+static void pack_add_streamed(pack_add *a, const umap_objw *w, git_object_t type, size_t len)
 {
-	w->entries[i].offset = item->offset;
-	w->entries[i].crc = item->crc;
-	w->entries[i].packed = 1;
+	const objw_entry *d = type == GIT_OBJECT_BLOB && w->dict ? &w->entries[w->dict - 1] : NULL;
+	a->type = type;
+	a->len = len;
+	a->dict = d ? w->dict : 0;
+	a->dict_data = d && d->packed && d->data ? d->data : NULL;
+	a->dict_len = d ? d->len : 0;
+	a->dict_offset = d ? d->offset : 0;
+}
+
+/* Notes where object `ref` (an entry's index + 1, or STREAMED | number + 1) went. */
+static int entry_packed(umap_objw *w, pack_state *ps, uint32_t ref, const pack_item *item)
+{
 	ps->count++;
+	if (ref & STREAMED) {
+		/* in number order: the pack thread's results are applied in order */
+		unsigned char rec[12];
+		uint64_t offset = item->offset;
+		memcpy(rec, &offset, 8);
+		memcpy(rec + 8, &item->crc, 4);
+		ps->nwhere++;
+		return spill_put(&w->where, rec, sizeof(rec));
+	}
+	objw_entry *e = &w->entries[ref - 1];
+	e->offset = item->offset;
+	e->crc = item->crc;
+	e->packed = 1;
+	return 0;
 }
 
 /* ---- The pack thread ----------------------------------------------------------------
@@ -1074,7 +1577,7 @@ static void entry_packed(umap_objw *w, pack_state *ps, size_t i, const pack_item
 
 typedef struct pack_job {
 	pack_add add;
-	size_t entry;
+	uint32_t ref; /* entry_packed's */
 	umap_buf bytes;
 	pack_item item;
 	int rc;
@@ -1166,8 +1669,10 @@ static int pack_async_apply(umap_objw *w, pack_state *ps, int all)
 			rc = umap_error_set(job->rc, "%s", job->message ? job->message : "cannot write a pack");
 		free(job->message);
 		job->message = NULL;
-		if (!job->rc)
-			entry_packed(w, ps, job->entry, &job->item);
+		if (!job->rc) {
+			int noted = entry_packed(w, ps, job->ref, &job->item);
+			rc = rc ? rc : noted;
+		}
 	}
 	return rc;
 }
@@ -1198,9 +1703,10 @@ static void pack_async_stop(pack_state *ps)
 	ps->async = NULL;
 }
 
-/* Gives entry i (bytes `data`, the caller's only until this returns) to the pack thread,
- * starting it the first time; without a thread, appends it here. */
-static int pack_async_add(umap_objw *w, pack_state *ps, size_t i, const void *data)
+/* Gives object `ref` (bytes `data`, the caller's only until this returns) to the pack
+ * thread, starting it the first time; without a thread, appends it here. */
+static int pack_async_add(umap_objw *w, pack_state *ps, uint32_t ref, const pack_add *a,
+			  const void *data)
 {
 	struct pack_async *as = ps->async;
 	if (!as && !ps->no_thread) {
@@ -1219,13 +1725,9 @@ static int pack_async_add(umap_objw *w, pack_state *ps, size_t i, const void *da
 		}
 	}
 	if (!as) {
-		pack_add a;
 		pack_item item = { NULL, 0, 0, 0 };
-		pack_add_of(&a, w, i);
-		int rc = pack_append(ps, &a, data, &item);
-		if (!rc)
-			entry_packed(w, ps, i, &item);
-		return rc;
+		int rc = pack_append(ps, a, data, &item);
+		return rc ? rc : entry_packed(w, ps, ref, &item);
 	}
 	/* a full ring: wait until it is half empty, not for one slot (a wake-up a job) */
 	if (atomic_load(&as->submitted) - atomic_load(&as->done) >= PACK_JOBS)
@@ -1234,12 +1736,12 @@ static int pack_async_add(umap_objw *w, pack_state *ps, size_t i, const void *da
 	size_t at = atomic_load(&as->submitted);
 	pack_job *job = &as->jobs[at % PACK_JOBS];
 	umap_buf_clear(&job->bytes);
-	if (!rc && umap_buf_put(&job->bytes, data, w->entries[i].len))
+	if (!rc && umap_buf_put(&job->bytes, data, a->len))
 		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 	if (rc)
 		return rc;
-	pack_add_of(&job->add, w, i);
-	job->entry = i;
+	job->add = *a;
+	job->ref = ref;
 	job->rc = 0;
 	job->item = (pack_item){ NULL, 0, 0, 0 };
 	atomic_store(&as->submitted, at + 1);
@@ -1249,6 +1751,14 @@ static int pack_async_add(umap_objw *w, pack_state *ps, size_t i, const void *da
 		pthread_mutex_unlock(&as->lock);
 	}
 	return 0;
+}
+
+/* The object just numbered, into the pack being written. */
+static int stream_add(umap_objw *w, git_object_t type, const void *data, size_t len)
+{
+	pack_add a;
+	pack_add_streamed(&a, w, type, len);
+	return pack_async_add(w, w->ps, STREAMED | w->nstreamed, &a, data);
 }
 
 /* Appends entry i, whose bytes are `data` (its own, or those being put when it keeps
@@ -1262,7 +1772,7 @@ static int pack_state_add(umap_objw *w, pack_state *ps, size_t i, const void *da
 		return rc;
 	pack_add_of(&a, w, i);
 	if (!(rc = pack_append(ps, &a, data, &item)))
-		entry_packed(w, ps, i, &item);
+		rc = entry_packed(w, ps, (uint32_t)i + 1, &item);
 	return rc;
 }
 
@@ -1272,7 +1782,6 @@ static int pack_state_add(umap_objw *w, pack_state *ps, size_t i, const void *da
 static int pack_state_finish(umap_objw *w, pack_state *ps, const char *gitdir)
 {
 	umap_buf path = UMAP_BUF_INIT;
-	uint32_t *order = NULL;
 	unsigned char *chunk = malloc(PACK_WRITE_AT);
 	unsigned char sum[20], count[4];
 	umap_sha1 ctx;
@@ -1299,11 +1808,6 @@ static int pack_state_finish(umap_objw *w, pack_state *ps, const char *gitdir)
 		rc = umap_error_set(UMAP_ERROR, "SHA-1 failed");
 	if (!rc)
 		rc = umap_atomic_file_write(&ps->file, sum, 20);
-	size_t k = 0;
-	for (size_t i = 0; i < w->count; i++)
-		k += w->entries[i].packed;
-	if (!rc && !(order = index_order(w, k)))
-		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
 	char hex[41];
 	for (int i = 0; i < 20; i++)
 		snprintf(hex + 2 * i, 3, "%02x", sum[i]);
@@ -1314,10 +1818,14 @@ static int pack_state_finish(umap_objw *w, pack_state *ps, const char *gitdir)
 		rc = umap_atomic_file_commit(&ps->file);
 	if (!rc && umap_buf_printf(&path, "%s/objects/pack/pack-%s.idx", gitdir, hex))
 		rc = umap_error_set(UMAP_ENOMEM, "out of memory");
-	if (!rc)
-		rc = write_index(path.ptr, w, order, k, sum);
-	free(order);
+	/* the pack's buffers are not needed for its index */
 	free(chunk);
+	chunk = NULL;
+	umap_buf_dispose(&ps->pack);
+	umap_buf_dispose(&ps->delta);
+	umap_buf_dispose(&ps->base_copy);
+	if (!rc)
+		rc = write_index(path.ptr, gitdir, w, ps, sum);
 	umap_buf_dispose(&path);
 	return rc;
 }
@@ -1332,7 +1840,7 @@ int umap_objw_flush(umap_objw *w, const char *gitdir, int level)
 		return 0;
 	}
 	if (!rc && !w->ps)
-		rc = pack_state_open(&w->ps, gitdir, level);
+		rc = objw_pack_open(w, gitdir, level);
 	for (size_t i = 0; i < w->count && !rc; i++) {
 		objw_entry *e = &w->entries[i];
 		/* streamed blobs are in the pack already, or (without their bytes) in git */
@@ -1351,6 +1859,16 @@ int umap_objw_flush(umap_objw *w, const char *gitdir, int level)
 	}
 	if (!rc)
 		w->marked = 0;
+	if (!rc && w->ps->nwhere) {
+		uint32_t (*more)[2] = realloc(w->written_ranges, (w->nranges + 1) * sizeof(*more));
+		if (more) {
+			w->written_ranges = more;
+			more[w->nranges][0] = w->ps->first_streamed;
+			more[w->nranges++][1] = w->ps->first_streamed + w->ps->nwhere;
+		} else {
+			rc = umap_error_set(UMAP_ENOMEM, "out of memory");
+		}
+	}
 	pack_state_free(w->ps);
 	w->ps = NULL;
 	return rc;
@@ -1439,9 +1957,10 @@ static int apply_delta(umap_buf *out, const unsigned char *base, size_t base_len
 	return out->len == sizes[1] ? 0 : pack_damaged();
 }
 
-/* The bytes of the object at `offset` of the pack being written (a blob, or a delta of
- * depth 1 against one). */
-static int read_packed(umap_buf *out, pack_state *ps, uint64_t offset, int depth)
+/* The bytes of the object at `offset` of the pack being written (a blob or a tree, or a
+ * delta of depth 1 against a blob). */
+static int read_packed(umap_buf *out, git_object_t *type_out, pack_state *ps, uint64_t offset,
+		       int depth)
 {
 	int rc = pack_state_drain(ps, 0);
 	if (rc)
@@ -1480,6 +1999,8 @@ static int read_packed(umap_buf *out, pack_state *ps, uint64_t offset, int depth
 	} else if (type != GIT_OBJECT_BLOB && (type != GIT_OBJECT_TREE || depth > 0)) {
 		return pack_damaged(); /* a tree is never a delta's base here */
 	}
+	if (type_out)
+		*type_out = type == GIT_OBJECT_TREE ? GIT_OBJECT_TREE : GIT_OBJECT_BLOB;
 	if (size > ((size_t)1 << 30))
 		return pack_damaged();
 	/* a zlib stream of `size` bytes is at most this long (stored blocks, or deflate's) */
@@ -1515,7 +2036,7 @@ static int read_packed(umap_buf *out, pack_state *ps, uint64_t offset, int depth
 		if (ps->dict->data && ps->dict->offset == base_at) {
 			bp = ps->dict->data;
 			blen = ps->dict->len;
-		} else if (!(rc = read_packed(&base, ps, base_at, depth + 1))) {
+		} else if (!(rc = read_packed(&base, NULL, ps, base_at, depth + 1))) {
 			bp = (const unsigned char *)base.ptr;
 			blen = base.len;
 		}

@@ -8,6 +8,8 @@
 #include <git2.h>
 #include <stddef.h>
 
+#include "buf.h"
+
 typedef struct umap_objw umap_objw; /* opaque */
 
 int umap_objw_new(umap_objw **out);
@@ -22,11 +24,13 @@ int umap_objw_hash(git_oid *out, umap_objw *w, git_object_t type, const void *da
  * when both are in the same pack: a layer's dictionary of typical feature bytes gives
  * deltas half the size of those against a neighbouring feature. NULL: no dictionary. */
 int umap_objw_set_dict(umap_objw *w, const git_oid *id);
-/* Streaming (an import or commit of a large layer): from now on blobs put are written at
- * once to a pack being written under `gitdir` (zlib `level` as for umap_objw_flush), and
- * their bytes are not kept: memory follows the number of objects, not their size. Such a
- * blob read back (umap_objw_get) is read from that pack and kept from then on.
- * NULL: blobs are kept again until the flush. */
+/* Streaming (an import or commit of a large layer): from now on blobs and trees put are
+ * written at once to a pack being written under `gitdir` (zlib `level` as for
+ * umap_objw_flush); neither their bytes nor an entry are kept: their ids, offsets and
+ * crcs go to temporary files beside the pack, and memory is the table that finds them
+ * (8 bytes a slot, 16 an object). Such an object read back (umap_objw_get) is read from
+ * that pack and kept from then on (umap_objw_read: not kept).
+ * NULL: blobs and trees are kept again until the flush. */
 int umap_objw_stream(umap_objw *w, const char *gitdir, int level);
 /* The same for trees (a pull's rebuilt shard leaves, which nothing reads back when the
  * store knows what they changed): from now on trees put are written at once to the pack
@@ -36,9 +40,17 @@ int umap_objw_stream_trees(umap_objw *w, const char *gitdir, int level);
 /* Pending object with this id: its bytes (borrowed, valid until the writer is freed). */
 int umap_objw_get(const void **data, size_t *len, git_object_t *type, umap_objw *w,
 		  const git_oid *id);
+/* As umap_objw_get, but a streamed object is read into `copy` (*data points into it),
+ * not kept by the writer. */
+int umap_objw_read(umap_buf *copy, const void **data, size_t *len, git_object_t *type,
+		   umap_objw *w, const git_oid *id);
 int umap_objw_has(const umap_objw *w, const git_oid *id);
 /* Whether the object was built here and is not in a pack yet (not in git). */
 int umap_objw_unwritten(const umap_objw *w, const git_oid *id);
+/* Whether `id` is a tree streamed into the pack whose children were all there when it
+ * was put (blobs streamed or marked, trees settled): a walk marking new objects need not
+ * read it back. */
+int umap_objw_settled(const umap_objw *w, const git_oid *id);
 /* Marks a pending object to be written by the next flush (no-op for unknown ids). */
 void umap_objw_mark(umap_objw *w, const git_oid *id);
 size_t umap_objw_marked(const umap_objw *w);

@@ -77,8 +77,16 @@ int umap_store_read(umap_obj *out, umap_store *s, const git_oid *id, git_object_
 {
 	memset(out, 0, sizeof(*out));
 	const void *data;
-	if (!umap_objw_get(&data, &out->len, &out->type, s->objw, id)) {
-		out->data = data;
+	umap_buf copy = UMAP_BUF_INIT;
+	/* an object streamed into the pack is read from it, and not kept: marking an import's
+	 * new trees reads each leaf once */
+	int rc = umap_objw_read(&copy, &data, &out->len, &out->type, s->objw, id);
+	if (!rc) {
+		out->copy = copy.ptr ? umap_buf_detach(&copy) : NULL;
+		out->data = out->copy ? out->copy : data;
+	} else if (rc != UMAP_ENOTFOUND) {
+		umap_buf_dispose(&copy);
+		return rc;
 	} else {
 		if (git_odb_read(&out->odbobj, s->odb, id) < 0) {
 			char hex[GIT_OID_HEXSZ + 1];
@@ -104,7 +112,9 @@ int umap_store_read(umap_obj *out, umap_store *s, const git_oid *id, git_object_
 void umap_obj_release(umap_obj *o)
 {
 	git_odb_object_free(o->odbobj);
+	free(o->copy);
 	o->odbobj = NULL;
+	o->copy = NULL;
 	o->data = NULL;
 }
 
@@ -1055,6 +1065,8 @@ int umap_store_mark_new(umap_store *s, const git_oid *new_tree, const git_oid *o
 		return 0;
 	if (!umap_objw_has(s->objw, new_tree))
 		return 0; /* already in git: reused as a whole */
+	if (umap_objw_settled(s->objw, new_tree))
+		return 0; /* in the pack, its children marked or there when it was put */
 	umap_objw_mark(s->objw, new_tree);
 	const leaf_pair *p = leaf_memo_find(s, old_tree, new_tree);
 	for (size_t i = 0; p && i < p->count; i++) {

@@ -44,6 +44,7 @@ typedef struct umap_obj {
 	size_t len;
 	git_object_t type;
 	git_odb_object *odbobj;
+	char *copy; /* bytes read back from the pack being written */
 } umap_obj;
 /* `what` names the object in errors ("tree of layer X"): a missing or damaged object is
  * UMAP_ECORRUPT with the id and `what`. */

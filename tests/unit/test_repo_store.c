@@ -561,6 +561,62 @@ TEST(streamed_blobs_read_back_as_put)
 	git_repository_free(repo);
 }
 
+/* Streamed objects keep no entry: their ids and places go to temporary files, and the
+ * pack's index is built from those, bucket by bucket. Blobs and trees put while streaming
+ * are found again (a blob put twice is written once), read back before the flush, and
+ * make a pack whose index git checks against it object by object. */
+TEST(streamed_trees_and_the_index_from_temp_files)
+{
+	enum { N = 20000 };
+	git_repository *repo = fresh_repo();
+	CHECK(repo != NULL);
+	umap_store s;
+	CHECK_INT(umap_store_open(&s, repo), 0);
+	git_oid *ids = calloc(N, sizeof(*ids)), again, tree, small_tree, root;
+	char (*names)[16] = calloc(N, sizeof(*names));
+	umap_tree_entry *entries = calloc(N, sizeof(*entries));
+	char blob[64];
+	CHECK_INT(umap_store_stream_blobs(&s, 1), 0);
+	for (size_t i = 0; i < N; i++) {
+		int len = snprintf(blob, sizeof(blob), "{\"id\":%zu}", i);
+		CHECK_INT(umap_store_put(&ids[i], &s, GIT_OBJECT_BLOB, blob, (size_t)len), 0);
+		snprintf(names[i], sizeof(names[i]), "b%05zu", i);
+		entries[i] = (umap_tree_entry){ names[i], UMAP_MODE_BLOB, ids[i] };
+	}
+	CHECK_INT(umap_store_put(&again, &s, GIT_OBJECT_BLOB, "{\"id\":7}", 8), 0);
+	CHECK(git_oid_equal(&again, &ids[7]));
+	CHECK(umap_objw_has(s.objw, &ids[N - 1]) && umap_objw_unwritten(s.objw, &ids[N - 1]));
+	CHECK_INT(umap_store_write_tree(&tree, &s, entries, N), 0);
+	CHECK_INT(umap_store_write_tree(&small_tree, &s, entries, 3), 0);
+	umap_tree_entry top[2] = { { "all", UMAP_MODE_TREE, tree }, { "some", UMAP_MODE_TREE, small_tree } };
+	CHECK_INT(umap_store_write_tree(&root, &s, top, 2), 0);
+	CHECK_INT(umap_store_stream_blobs(&s, 0), 0);
+	umap_obj o;
+	CHECK_INT(umap_store_read(&o, &s, &small_tree, GIT_OBJECT_TREE, "a tree"), 0);
+	umap_tree_entry *back = NULL;
+	size_t nback = 0;
+	CHECK_INT(umap_tree_parse(&back, &nback, &o, &small_tree), 0);
+	CHECK_INT(nback, 3);
+	CHECK(nback == 3 && !strcmp(back[2].name, "b00002") && git_oid_equal(&back[2].id, &ids[2]));
+	free(back);
+	umap_obj_release(&o);
+	CHECK_INT(umap_store_mark_new(&s, &root, NULL), 0);
+	CHECK_INT(umap_store_flush(&s), 0);
+	CHECK(umap_objw_has(s.objw, &ids[3]) && !umap_objw_unwritten(s.objw, &ids[3]));
+	umap_store_close(&s);
+	/* every object once: N blobs and 3 trees */
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && git verify-pack -v objects/pack/*.idx | grep -c -E ' (blob|tree) ' | grep -qx %d"
+		 " && git fsck --full --strict >/dev/null 2>&1",
+		 git_repository_path(repo), N + 3);
+	CHECK_INT(system(cmd), 0);
+	free(ids);
+	free(names);
+	free(entries);
+	git_repository_free(repo);
+}
+
 int main(void)
 {
 	git_libgit2_init();
@@ -577,6 +633,7 @@ int main(void)
 	RUN(diff_skips_equal_subtrees_and_marks_only_changes);
 	RUN(damaged_objects_say_what_is_wrong);
 	RUN(streamed_blobs_read_back_as_put);
+	RUN(streamed_trees_and_the_index_from_temp_files);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (getenv("UMAP_UNIT_KEEP"))
