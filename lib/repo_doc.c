@@ -87,6 +87,7 @@ void umap_snapshot_free(umap_snapshot *snap)
 				free(f->blobs[l]);
 		free(f->blobs);
 		umap_doc_free(f->doc);
+		umap_layer_edit_free(f->edit);
 		free(f->path);
 		free(f->from);
 	}
@@ -1751,7 +1752,12 @@ static int read_base_features(umap_doc **out, size_t *count, umap_repo *repo,
 	return rc;
 }
 
-static int read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tree, int check)
+static int read_edit_features(umap_doc **out, umap_layer_edit **edit, umap_repo *repo,
+			      const git_oid *tree, const manifest_file *mf, const char *abs);
+
+enum { READ_WHOLE, READ_CHECK, READ_EDIT };
+
+static int read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tree, int mode)
 {
 	manifest m;
 	umap_snapshot *snap = NULL;
@@ -1801,8 +1807,14 @@ static int read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tr
 			continue;
 		}
 		size_t base_count = 0;
-		if (check && have_stat && !moved_to &&
+		umap_layer_edit *edit = NULL;
+		if (mode == READ_CHECK && have_stat && !moved_to &&
 		    (rc = read_base_features(&doc, &base_count, repo, tree, &m.files[i], abs))) {
+			free(abs);
+			break;
+		}
+		if (mode == READ_EDIT && have_stat && !moved_to &&
+		    (rc = read_edit_features(&doc, &edit, repo, tree, &m.files[i], abs))) {
 			free(abs);
 			break;
 		}
@@ -1821,8 +1833,11 @@ static int read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tr
 			rc = match_idless_layers(doc, repo, tree, &m.files[i]);
 		if (!rc && (rc = umap_snapshot_add(snap, path, doc)))
 			umap_doc_free(doc);
+		if (rc)
+			umap_layer_edit_free(edit);
 		if (!rc) {
 			umap_repo_file *f = &snap->files[snap->nfiles - 1];
+			f->edit = edit;
 			f->missing = missing;
 			f->have_stat = have_stat && !missing;
 			f->st = st;
@@ -1844,12 +1859,26 @@ static int read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tr
 
 int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tree)
 {
-	return read_worktree(out, repo, tree, 0);
+	return read_worktree(out, repo, tree, READ_WHOLE);
+}
+
+int umap_repo_read_worktree_edit(umap_snapshot **out, umap_repo *repo, const git_oid *tree)
+{
+	/* an edit reads a leaf here and there and the order's chunks, in pack order: two
+	 * windows of 4 MB hold what it needs (1M features: 16 MB less than repo.c's) */
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, EXPORT_WINDOW);
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, 2 * EXPORT_WINDOW);
+	int rc = read_worktree(out, repo, tree, READ_EDIT);
+	/* the order walks mapped the pack's index (1M features: 28 MB, most of it touched):
+	 * the build maps what it needs again */
+	if (!rc && umap_store_release_packs(&repo->store))
+		umap_error_clear(); /* kept mapped, then */
+	return rc;
 }
 
 int umap_repo_read_worktree_check(umap_snapshot **out, umap_repo *repo, const git_oid *tree)
 {
-	int rc = read_worktree(out, repo, tree, 1);
+	int rc = read_worktree(out, repo, tree, READ_CHECK);
 	/* the order walks mapped the pack's index and windows (1M features: 24 MB and more);
 	 * a checkout then reads the target revision, which maps what it needs again */
 	if (!rc && umap_store_release_packs(&repo->store))
@@ -2540,11 +2569,30 @@ static int base_layer_parts(git_oid *features, git_oid *order, umap_repo *repo,
 	return rc ? rc : umap_store_tree_lookup(order, NULL, s, old_layer, ORDER, "a layer tree");
 }
 
+/* A layer file's changes as an edit of its base's tree: a streaming pull's, a commit's. */
+struct umap_layer_edit {
+	umap_repo *repo;
+	char *layer;
+	umap_order_builder order; /* the ids of the new file, in order */
+	umap_fref *refs;          /* features written anew (their blob) or gone (zero blob) */
+	size_t nrefs, refs_cap;
+	uint64_t *gone, *made;    /* the hashes of bytes the file lost, and of its new bytes */
+	size_t ngone, nmade, gone_cap, made_cap;
+	size_t count;             /* a commit's edit (read_edit_features): the file's features */
+	umap_buf scratch, name;
+};
+
+static int edit_layer_parts(git_oid *features, git_oid *order, umap_repo *repo,
+			    umap_layer_edit *e, const char *layer, const git_oid *old_layer);
+
+/* A layer's tree from the document: its features, or those of the old layer (a check
+ * found them there: base_count), or those of the old layer edited (a commit's `edit`). */
 static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer *layer,
-		       const git_oid *old_layer, const char *path, const size_t *base_count)
+		       const git_oid *old_layer, const char *path, const size_t *base_count,
+		       umap_layer_edit *edit)
 {
 	umap_store *s = umap_repo_store(repo);
-	size_t n = base_count ? *base_count : layer->nfeatures;
+	size_t n = base_count ? *base_count : edit ? edit->count : layer->nfeatures;
 	/* the reading checked the ids for duplicates; the tree checks them again by leaf */
 	umap_layer_release_index(doc, layer);
 	/* a commit that patches the old tree needs each feature's shard, not its tree entry */
@@ -2558,7 +2606,7 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 	/* feature blobs go to the pack as they are made: 1M features, 269 MB of bytes */
 	if (!rc)
 		rc = umap_store_stream_blobs(s, 1);
-	for (size_t i = 0; i < n && !rc && !base_count; i++) {
+	for (size_t i = 0; i < n && !rc && !base_count && !edit; i++) {
 		umap_feature *f = &layer->features[i];
 		if (!f->id) {
 			rc = umap_error_set(UMAP_EINVALID, "%s: feature %zu of layer %s has no id", path,
@@ -2568,10 +2616,12 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 		shards[i] = umap_shard_hash(f->id);
 	}
 	git_oid features, order, old_features, meta_id, options_id;
-	int depth = -1, patched = base_count != NULL;
+	int depth = -1, patched = base_count || edit;
 	if (base_count && !rc)
 		rc = base_layer_parts(&features, &order, repo, old_layer);
-	if (!rc && !base_count && old_layer &&
+	if (edit && !rc)
+		rc = edit_layer_parts(&features, &order, repo, edit, layer->id, old_layer);
+	if (!rc && !patched && old_layer &&
 	    umap_store_tree_lookup(&old_features, NULL, s, old_layer, FEATURES, "a layer tree") == 0)
 		rc = umap_store_features_depth(&depth, s, &old_features);
 	if (!rc)
@@ -2595,13 +2645,13 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 	umap_objw_set_dict(s->objw, NULL);
 	if (umap_store_stream_blobs(s, 0) && !rc)
 		rc = UMAP_ENOMEM;
-	if (!rc && doc->data && !base_count)
+	if (!rc && doc->data && !base_count && !edit)
 		rc = note_feature_set(repo, layer, shards, &features, n ? new_depth : 0);
 	free(shards);
 	shards = NULL;
 	if (rc == UMAP_EINVALID)
 		umap_error_prefix(rc, "%s: layer %s: ", path, layer->id);
-	if (!rc && !base_count)
+	if (!rc && !base_count && !edit)
 		rc = umap_store_order_tree_at(&order, s, n ? &layer->features[0].id : NULL,
 					      sizeof(*layer->features), n);
 	json_t *meta = json_object(), *keys = umap_layer_member_order(doc, layer);
@@ -2746,6 +2796,33 @@ static int record_layout(json_t *entry, const umap_repo_file *f, manifest *old, 
 	return !layout || json_object_set_new(entry, "layout", layout) ? oom() : 0;
 }
 
+/* A file read as an edit (umap_repo_read_worktree_edit) read again whole, its layer with
+ * the same id. */
+static int edit_read_whole(umap_repo_file *f, umap_repo *repo)
+{
+	char *abs = NULL;
+	umap_doc *doc = NULL;
+	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+	int rc = umap_repo_abspath(&abs, repo, f->path);
+	if (!rc)
+		rc = umap_doc_open(&doc, abs, &opts);
+	free(abs);
+	if (!rc && (doc->kind == UMAP_DOC_MAP || doc->nlayers != 1))
+		rc = umap_error_set(UMAP_ECONFLICT, "%s changed while it was read", f->path);
+	if (!rc)
+		rc = umap_repo_bind_layer_id(&doc->layers[0], f->edit->layer);
+	if (rc) {
+		umap_doc_free(doc);
+		return rc;
+	}
+	umap_doc_free(f->doc);
+	f->doc = doc;
+	f->have_stat = 0; /* its stat from before the first reading may not be this file's */
+	umap_layer_edit_free(f->edit);
+	f->edit = NULL;
+	return 0;
+}
+
 static int build_once(git_oid *tree, umap_repo *repo, umap_snapshot *snap, const git_oid *base)
 {
 	umap_store *s = umap_repo_store(repo);
@@ -2834,7 +2911,18 @@ static int build_once(git_oid *tree, umap_repo *repo, umap_snapshot *snap, const
 				umap_error_clear();
 				if (!rc)
 					rc = build_layer(&lt, repo, f->doc, layer, have_old ? &old_lt : NULL,
-							 f->path, f->base_features ? &f->base_count : NULL);
+							 f->path, f->base_features ? &f->base_count : NULL,
+							 f->edit);
+				if (rc == UMAP_ECONFLICT && f->edit) {
+					/* the edit does not fit the base after all: read the file whole */
+					umap_error_clear();
+					rc = edit_read_whole(f, repo);
+					layer = rc ? NULL : &f->doc->layers[0];
+					if (!rc)
+						rc = build_layer(&lt, repo, f->doc, layer,
+								 have_old ? &old_lt : NULL, f->path, NULL,
+								 NULL);
+				}
 				layers_changed |= !have_old || (!rc && !git_oid_equal(&lt, &old_lt));
 				if (!rc)
 					rc = add_layer_entry(&layers, &nlayers, layer->id, f->path, &lt);
@@ -2912,7 +3000,13 @@ int umap_repo_build_tree(git_oid *tree, umap_repo *repo, umap_snapshot *snap,
 {
 	umap_repo_cache_reset_seen(repo);
 	repo->progress_done = 0;
-	int rc = build_once(tree, repo, snap, base_tree);
+	int rc = build_once(tree, repo, snap, base_tree), edited = 0;
+	for (size_t i = 0; i < snap->nfiles; i++)
+		edited |= snap->files[i].edit != NULL;
+	/* an edit read the old leaves it changed, which mapped most of the pack's index (1M
+	 * features: 28 MB): give it back before the commit writes its pack */
+	if (!rc && edited && umap_store_release_packs(&repo->store))
+		umap_error_clear(); /* kept mapped, then */
 	if (rc == UMAP_ENOTFOUND && strstr(umap_error_last(), "is missing")) {
 		/* a cached blob git no longer has (pruned): rebuild from the documents */
 		umap_repo_cache_disable(repo, 1);
@@ -2926,16 +3020,6 @@ int umap_repo_build_tree(git_oid *tree, umap_repo *repo, umap_snapshot *snap,
 
 /* ---- A layer file edited in place (a streaming pull) ----------------------------------- */
 
-struct umap_layer_edit {
-	umap_repo *repo;
-	char *layer;
-	umap_order_builder order; /* the ids of the new file, in order */
-	umap_fref *refs;          /* features written anew (their blob) or gone (zero blob) */
-	size_t nrefs, refs_cap;
-	uint64_t *gone, *made;    /* the hashes of bytes the file lost, and of its new bytes */
-	size_t ngone, nmade, gone_cap, made_cap;
-	umap_buf scratch, name;
-};
 
 int umap_layer_edit_new(umap_layer_edit **out, umap_repo *repo, const char *layer)
 {
@@ -3176,6 +3260,260 @@ int umap_repo_edit_tree(git_oid *tree, umap_repo *repo, const git_oid *base_tree
 		rc = umap_store_mark_new(s, tree, base);
 	json_decref(meta);
 	umap_buf_dispose(&name);
+	return rc;
+}
+
+/* ---- A layer file read for a commit as an edit of its base (issue 19) ------------------ */
+
+/* What a commit keeps of a layer file while it reads it: a feature whose bytes hash as one
+ * of the base layer's feature set is unchanged (its bytes include its id: same bytes, same
+ * feature) and leaves only its id to the order builder and 9 bytes in a table of ids; a
+ * changed or new one has its blob made at once. The ids the file lost are found after,
+ * walking the base's order. Then the base's features tree is edited as a pull edits it
+ * (umap_store_features_edit), which is the tree of the whole file. */
+typedef struct edit_read {
+	umap_layer_edit *e;
+	uint64_t *set;          /* the base's feature set, open addressing; 0: an empty slot */
+	unsigned char *seen;    /* per slot of set: a feature of the file has those bytes */
+	size_t set_size;
+	uint64_t *ids;          /* umap_hash of the file's ids (0 made 1), open addressing */
+	unsigned char *flags;   /* per slot of ids: EDIT_SAME or EDIT_NEW, | EDIT_MET */
+	size_t ids_size, nsame;
+	size_t walked, dropped, met_same; /* the walk of the base's order */
+	umap_buf id;
+} edit_read;
+
+#define EDIT_DIFFERS 1 /* stops the stream: read the file whole */
+enum { EDIT_SAME = 1, EDIT_NEW = 2, EDIT_MET = 4 };
+
+/* Where hash h is, or goes, in a table of `size` slots (any size: the slot is the high
+ * bits of h * size, so that the tables are filled to 3/4 rather than to a power of 2). */
+static size_t edit_slot(const uint64_t *table, size_t size, uint64_t h)
+{
+	size_t slot = (size_t)(((unsigned __int128)h * size) >> 64);
+	while (table[slot] && table[slot] != h)
+		slot = slot + 1 == size ? 0 : slot + 1;
+	return slot;
+}
+
+static size_t edit_id_slot(const edit_read *r, uint64_t *h, const char *id, size_t len)
+{
+	*h = umap_hash(id, len);
+	*h += !*h;
+	return edit_slot(r->ids, r->ids_size, *h);
+}
+
+static void *edit_map(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* The table of ids twice as large: a file with more features than its base. */
+static int edit_ids_grow(edit_read *r)
+{
+	size_t size = 2 * r->ids_size;
+	uint64_t *ids = edit_map(size * (sizeof(*ids) + 1));
+	if (!ids)
+		return oom();
+	unsigned char *flags = (unsigned char *)(ids + size);
+	for (size_t i = 0; i < r->ids_size; i++) {
+		if (!r->ids[i])
+			continue;
+		size_t slot = edit_slot(ids, size, r->ids[i]);
+		ids[slot] = r->ids[i];
+		flags[slot] = r->flags[i];
+	}
+	munmap(r->ids, r->ids_size * (sizeof(*r->ids) + 1));
+	r->ids = ids;
+	r->flags = flags;
+	r->ids_size = size;
+	return 0;
+}
+
+/* A changed feature's blob, as feature_blob makes it from a file's bytes. */
+static int edit_blob(git_oid *out, umap_layer_edit *e, umap_doc *doc, const umap_feature *f)
+{
+	const char *bytes = doc->data + f->offset;
+	int rc = blob_of_bytes(out, e->repo, bytes, f->length, &e->scratch);
+	if (rc != UMAP_ECONFLICT)
+		return rc;
+	json_t *value = NULL;
+	if ((rc = umap_doc_build_span(&value, doc, f->offset, f->length)))
+		return rc;
+	umap_buf_clear(&e->scratch);
+	rc = umap_json_write(&e->scratch, value, UMAP_JSON_COMPACT);
+	json_decref(value);
+	if (!rc)
+		rc = umap_store_put(out, umap_repo_store(e->repo), GIT_OBJECT_BLOB, e->scratch.ptr,
+				    e->scratch.len);
+	XXH128_canonical_t key;
+	XXH128_canonicalFromHash(&key, XXH3_128bits(bytes, f->length));
+	return rc ? rc : umap_repo_cache_note(e->repo, key.digest, out);
+}
+
+static int edit_feature(void *data, umap_doc *doc, size_t layer, umap_feature *f)
+{
+	edit_read *r = data;
+	umap_layer_edit *e = r->e;
+	if (layer || !f->id || !f->length || f->value ||
+	    (e->count >= r->ids_size / 4 * 3 && edit_ids_grow(r)))
+		return EDIT_DIFFERS;
+	uint64_t h;
+	size_t len = strlen(f->id), at = edit_id_slot(r, &h, f->id, len);
+	if (r->ids[at])
+		return EDIT_DIFFERS; /* a repeated id (or id hash): the whole read tells */
+	size_t slot = edit_slot(r->set, r->set_size, f->hash);
+	int same = f->hash && r->set[slot] == f->hash;
+	if (same && r->seen[slot])
+		return EDIT_DIFFERS;
+	r->ids[at] = h;
+	e->count++;
+	if (same) {
+		r->seen[slot] = 1;
+		r->flags[at] = EDIT_SAME;
+		r->nsame++;
+		return umap_order_builder_add(&e->order, f->id, len) ? EDIT_DIFFERS : 0;
+	}
+	r->flags[at] = EDIT_NEW;
+	git_oid blob;
+	if (umap_order_builder_add(&e->order, f->id, len) || edit_blob(&blob, e, doc, f) ||
+	    push_ref(e, f->id, &blob) || push_hash(&e->made, &e->nmade, &e->made_cap, f->hash))
+		return EDIT_DIFFERS;
+	return 0;
+}
+
+/* The base's order, id by id: an id the file does not hold, or holds with new bytes, is
+ * removed from its leaf (a new blob then replaces it). */
+static int edit_walk(void *ctx, const char *id, size_t len)
+{
+	edit_read *r = ctx;
+	uint64_t h;
+	size_t at = edit_id_slot(r, &h, id, len);
+	int flags = r->ids[at] ? r->flags[at] : 0;
+	r->walked++;
+	if (flags & EDIT_MET)
+		return EDIT_DIFFERS; /* the base repeats an id */
+	if (flags) {
+		r->flags[at] |= EDIT_MET;
+		if (flags == EDIT_SAME) {
+			r->met_same++;
+			return 0;
+		}
+	}
+	umap_buf_clear(&r->id);
+	if (umap_buf_put(&r->id, id, len) || umap_buf_putc(&r->id, '\0'))
+		return oom();
+	r->dropped++;
+	return push_ref(r->e, r->id.ptr, NULL);
+}
+
+/* *edit and *out (the file's layer without features) when the layer file at `abs` reads
+ * as an edit of its layer in `tree`; else both NULL: read it whole. */
+static int read_edit_features(umap_doc **out, umap_layer_edit **edit, umap_repo *repo,
+			      const git_oid *tree, const manifest_file *mf, const char *abs)
+{
+	*out = NULL;
+	*edit = NULL;
+	if (mf->is_map || mf->nlayers != 1 || has_children(mf, 0))
+		return 0;
+	umap_store *s = umap_repo_store(repo);
+	umap_buf name = UMAP_BUF_INIT;
+	git_oid layers, layer, features, order;
+	int rc = umap_name_from_layer_id(&name, mf->layers[0]);
+	int found = !rc &&
+		    !umap_store_tree_lookup(&layers, NULL, s, tree, LAYERS, "a revision's tree") &&
+		    !umap_store_tree_lookup(&layer, NULL, s, &layers, name.ptr, "the layers tree") &&
+		    !umap_store_tree_lookup(&features, NULL, s, &layer, FEATURES, "a layer tree") &&
+		    !umap_store_tree_lookup(&order, NULL, s, &layer, ORDER, "a layer tree");
+	umap_buf_dispose(&name);
+	umap_error_clear();
+	const umap_feature_set *set = found ? umap_repo_feature_set(repo, mf->layers[0], &features)
+					    : NULL;
+	if (rc || !set || !set->n || set->depth < 1 || set->depth > 3)
+		return rc;
+	size_t total = 0, nleaves = (size_t)1 << (6 * set->depth);
+	for (size_t l = 0; l < nleaves; l++)
+		total += set->counts[l];
+	if (total != set->n)
+		return 0; /* some features' bytes are not in the set: read whole */
+	edit_read r = { NULL, NULL, NULL, 0, NULL, NULL, 0, 0, 0, 0, 0, UMAP_BUF_INIT };
+	r.set_size = r.ids_size = set->n + set->n / 3 + 64;
+	/* anonymous mappings, zeroed, each given back whole as soon as it is done with */
+	size_t set_bytes = r.set_size * (sizeof(*r.set) + 1);
+	r.set = edit_map(set_bytes);
+	r.ids = edit_map(r.ids_size * (sizeof(*r.ids) + 1));
+	if (!r.set || !r.ids || umap_layer_edit_new(&r.e, repo, mf->layers[0])) {
+		if (r.set)
+			munmap(r.set, set_bytes);
+		if (r.ids)
+			munmap(r.ids, r.ids_size * (sizeof(*r.ids) + 1));
+		return oom();
+	}
+	r.seen = (unsigned char *)(r.set + r.set_size);
+	r.flags = (unsigned char *)(r.ids + r.ids_size);
+	int usable = 1;
+	for (size_t i = 0; i < set->n && usable; i++) {
+		uint64_t h = set->hashes[i];
+		size_t slot = h ? edit_slot(r.set, r.set_size, h) : 0;
+		usable = h && r.set[slot] != h; /* a zero or repeated hash: leave it to the whole read */
+		r.set[slot] = h;
+	}
+	umap_doc *doc = NULL;
+	if (usable) {
+		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+		opts.on_feature = edit_feature;
+		opts.on_feature_data = &r;
+		usable = !umap_doc_open(&doc, abs, &opts) && doc->kind != UMAP_DOC_MAP &&
+			 doc->nlayers == 1 &&
+			 umap_shard_depth(r.e->count, set->depth) == set->depth;
+		umap_error_clear();
+	}
+	/* the bytes of the base's features the file no longer holds */
+	for (size_t slot = 0; slot < r.set_size && usable; slot++)
+		if (r.set[slot] && !r.seen[slot] &&
+		    push_hash(&r.e->gone, &r.e->ngone, &r.e->gone_cap, r.set[slot]))
+			usable = 0;
+	munmap(r.set, set_bytes);
+	if (usable)
+		usable = !umap_store_order_each(s, &order, edit_walk, &r) && r.walked == set->n &&
+			 r.met_same == r.nsame && r.dropped == r.e->ngone;
+	umap_error_clear();
+	munmap(r.ids, r.ids_size * (sizeof(*r.ids) + 1));
+	umap_buf_dispose(&r.id);
+	if (!usable) {
+		umap_doc_free(doc);
+		umap_layer_edit_free(r.e);
+		return 0;
+	}
+	*out = doc;
+	*edit = r.e;
+	return 0;
+}
+
+/* The features and order trees of a layer edited for a commit (read_edit_features), and
+ * its feature set noted. UMAP_ECONFLICT, no message: the edit does not fit the base. */
+static int edit_layer_parts(git_oid *features, git_oid *order, umap_repo *repo,
+			    umap_layer_edit *e, const char *layer, const git_oid *old_layer)
+{
+	umap_store *s = umap_repo_store(repo);
+	git_oid old_features;
+	if (!old_layer || !layer || strcmp(layer, e->layer))
+		return UMAP_ECONFLICT;
+	int rc = umap_store_tree_lookup(&old_features, NULL, s, old_layer, FEATURES, "a layer tree");
+	const umap_feature_set *set = rc ? NULL : umap_repo_feature_set(repo, e->layer, &old_features);
+	if (!rc && (!set || set->depth < 1))
+		rc = UMAP_ECONFLICT;
+	if (!rc)
+		rc = umap_store_features_edit(features, s, &old_features, set->depth, e->refs, e->nrefs);
+	if (!rc)
+		rc = umap_order_builder_finish(order, &e->order);
+	/* the leaves read mapped most of the pack's index (1M features: 28 MB): give it back
+	 * before the new feature set is made beside the old */
+	if (!rc && umap_store_release_packs(s))
+		umap_error_clear(); /* kept mapped, then */
+	if (!rc)
+		rc = edit_feature_set(e, set, features);
 	return rc;
 }
 

@@ -829,6 +829,9 @@ static int merge_leaf(git_oid *out, int *empty, umap_store *s, const git_oid *ol
 	*empty = k == 0;
 	if (!rc && k)
 		rc = umap_store_write_tree(out, s, merged, k);
+	/* what it changed, for marking the new objects and for the diff (patch_leaf's memo) */
+	if (!rc && k && old)
+		leaf_memo_add(s, old, old_entries, nold, out, merged, k);
 	free(merged);
 	free(old_entries);
 	if (old)
