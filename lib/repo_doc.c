@@ -1868,7 +1868,13 @@ int umap_repo_read_worktree_edit(umap_snapshot **out, umap_repo *repo, const git
 	 * windows of 4 MB hold what it needs (1M features: 16 MB less than repo.c's) */
 	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, EXPORT_WINDOW);
 	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, 2 * EXPORT_WINDOW);
-	int rc = read_worktree(out, repo, tree, READ_EDIT);
+	/* the changed features' blobs and the new order chunks go to the pack as they are
+	 * made (1M features, 1%: 13 MB), as a whole build's blobs do */
+	int rc = umap_store_stream_blobs(&repo->store, 1);
+	if (!rc)
+		rc = read_worktree(out, repo, tree, READ_EDIT);
+	if (umap_store_stream_blobs(&repo->store, 0) && !rc)
+		rc = UMAP_ENOMEM;
 	/* the order walks mapped the pack's index (1M features: 28 MB, most of it touched):
 	 * the build maps what it needs again */
 	if (!rc && umap_store_release_packs(&repo->store))
@@ -3267,79 +3273,92 @@ int umap_repo_edit_tree(git_oid *tree, umap_repo *repo, const git_oid *base_tree
 
 /* What a commit keeps of a layer file while it reads it: a feature whose bytes hash as one
  * of the base layer's feature set is unchanged (its bytes include its id: same bytes, same
- * feature) and leaves only its id to the order builder and 9 bytes in a table of ids; a
+ * feature) and leaves only its id to the order builder and 8 bytes in a table of ids; a
  * changed or new one has its blob made at once. The ids the file lost are found after,
  * walking the base's order. Then the base's features tree is edited as a pull edits it
- * (umap_store_features_edit), which is the tree of the whole file. */
+ * (umap_store_features_edit), which is the tree of the whole file. Each table is one
+ * array of 8-byte slots filled to 3/4, so that a feature costs a cache miss in each. */
 typedef struct edit_read {
 	umap_layer_edit *e;
-	uint64_t *set;          /* the base's feature set, open addressing; 0: an empty slot */
-	unsigned char *seen;    /* per slot of set: a feature of the file has those bytes */
+	uint64_t *set;  /* the base's feature set, open addressing: 0 an empty slot, EDIT_SEEN
+			 * one whose bytes a feature of the file had */
 	size_t set_size;
-	uint64_t *ids;          /* umap_hash of the file's ids (0 made 1), open addressing */
-	unsigned char *flags;   /* per slot of ids: EDIT_SAME or EDIT_NEW, | EDIT_MET */
-	size_t ids_size, nsame;
+	uint64_t *ids;  /* umap_hash of the file's ids, its 2 low bits EDIT_SAME or EDIT_NEW,
+			 * open addressing (0: an empty slot) */
+	size_t ids_size, nids, nsame;
 	size_t walked, dropped, met_same; /* the walk of the base's order */
-	umap_buf id;
+	/* the feature (or id of the walk) read last, taken when the next one is read: its
+	 * slots, a cache miss each, are fetched while the reader scans the next */
+	struct {
+		int has;
+		uint64_t id_hash, hash;
+		size_t offset;
+		uint32_t length;
+		umap_buf id;
+	} next;
 } edit_read;
 
 #define EDIT_DIFFERS 1 /* stops the stream: read the file whole */
-enum { EDIT_SAME = 1, EDIT_NEW = 2, EDIT_MET = 4 };
+#define EDIT_SEEN 1    /* a set slot whose hash was found (a hash of 1 is left to the whole read) */
+enum { EDIT_SAME = 1, EDIT_NEW = 2, EDIT_MET = 3, EDIT_FLAGS = 3 };
 
 /* Where hash h is, or goes, in a table of `size` slots (any size: the slot is the high
- * bits of h * size, so that the tables are filled to 3/4 rather than to a power of 2). */
-static size_t edit_slot(const uint64_t *table, size_t size, uint64_t h)
+ * bits of h * size, so that the tables are filled to 3/4 rather than to a power of 2);
+ * `ignore` masks the bits that are not the hash. A found slot is passed over only when it
+ * holds neither 0 nor h. */
+static size_t edit_slot(const uint64_t *table, size_t size, uint64_t h, uint64_t ignore)
 {
 	size_t slot = (size_t)(((unsigned __int128)h * size) >> 64);
-	while (table[slot] && table[slot] != h)
+	while (table[slot] && (table[slot] & ~ignore) != h)
 		slot = slot + 1 == size ? 0 : slot + 1;
 	return slot;
 }
 
-static size_t edit_id_slot(const edit_read *r, uint64_t *h, const char *id, size_t len)
+/* An id's hash as the table of ids holds it (its 2 low bits cleared, never 0). */
+static uint64_t edit_id_hash(const char *id, size_t len)
 {
-	*h = umap_hash(id, len);
-	*h += !*h;
-	return edit_slot(r->ids, r->ids_size, *h);
+	uint64_t h = umap_hash(id, len) & ~(uint64_t)EDIT_FLAGS;
+	return h ? h : EDIT_FLAGS + 1;
 }
 
 static void *edit_map(size_t bytes)
 {
 	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	return p == MAP_FAILED ? NULL : p;
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	/* a probe a feature anywhere in 12 MB: with 4 KB pages each is a TLB miss too */
+	madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+	return p;
 }
 
 /* The table of ids twice as large: a file with more features than its base. */
 static int edit_ids_grow(edit_read *r)
 {
 	size_t size = 2 * r->ids_size;
-	uint64_t *ids = edit_map(size * (sizeof(*ids) + 1));
+	uint64_t *ids = edit_map(size * sizeof(*ids));
 	if (!ids)
 		return oom();
-	unsigned char *flags = (unsigned char *)(ids + size);
-	for (size_t i = 0; i < r->ids_size; i++) {
-		if (!r->ids[i])
-			continue;
-		size_t slot = edit_slot(ids, size, r->ids[i]);
-		ids[slot] = r->ids[i];
-		flags[slot] = r->flags[i];
-	}
-	munmap(r->ids, r->ids_size * (sizeof(*r->ids) + 1));
+	for (size_t i = 0; i < r->ids_size; i++)
+		if (r->ids[i])
+			ids[edit_slot(ids, size, r->ids[i] & ~(uint64_t)EDIT_FLAGS, EDIT_FLAGS)] = r->ids[i];
+	munmap(r->ids, r->ids_size * sizeof(*r->ids));
 	r->ids = ids;
-	r->flags = flags;
 	r->ids_size = size;
 	return 0;
 }
 
 /* A changed feature's blob, as feature_blob makes it from a file's bytes. */
-static int edit_blob(git_oid *out, umap_layer_edit *e, umap_doc *doc, const umap_feature *f)
+static int edit_blob(git_oid *out, umap_layer_edit *e, umap_doc *doc, size_t offset,
+		     uint32_t length)
 {
-	const char *bytes = doc->data + f->offset;
-	int rc = blob_of_bytes(out, e->repo, bytes, f->length, &e->scratch);
+	const char *bytes = doc->data + offset;
+	int rc = blob_of_bytes(out, e->repo, bytes, length, &e->scratch);
 	if (rc != UMAP_ECONFLICT)
 		return rc;
 	json_t *value = NULL;
-	if ((rc = umap_doc_build_span(&value, doc, f->offset, f->length)))
+	if ((rc = umap_doc_build_span(&value, doc, offset, length)))
 		return rc;
 	umap_buf_clear(&e->scratch);
 	rc = umap_json_write(&e->scratch, value, UMAP_JSON_COMPACT);
@@ -3348,64 +3367,98 @@ static int edit_blob(git_oid *out, umap_layer_edit *e, umap_doc *doc, const umap
 		rc = umap_store_put(out, umap_repo_store(e->repo), GIT_OBJECT_BLOB, e->scratch.ptr,
 				    e->scratch.len);
 	XXH128_canonical_t key;
-	XXH128_canonicalFromHash(&key, XXH3_128bits(bytes, f->length));
+	XXH128_canonicalFromHash(&key, XXH3_128bits(bytes, length));
 	return rc ? rc : umap_repo_cache_note(e->repo, key.digest, out);
+}
+
+/* The feature read before the one being read (r->next): unchanged, or its blob made. */
+static int edit_take(edit_read *r, umap_doc *doc)
+{
+	umap_layer_edit *e = r->e;
+	r->next.has = 0;
+	if (r->nids >= r->ids_size / 4 * 3 && edit_ids_grow(r))
+		return EDIT_DIFFERS;
+	const char *id = r->next.id.ptr;
+	uint64_t h = r->next.id_hash, hash = r->next.hash;
+	size_t at = edit_slot(r->ids, r->ids_size, h, EDIT_FLAGS);
+	if (r->ids[at])
+		return EDIT_DIFFERS; /* a repeated id (or id hash): the whole read tells */
+	/* bytes found once are EDIT_SEEN: found again (they hold the same id) they read as
+	 * new, and the id as repeated */
+	size_t slot = edit_slot(r->set, r->set_size, hash, 0);
+	int same = hash > EDIT_SEEN && r->set[slot] == hash;
+	r->nids++;
+	e->count++;
+	if (umap_order_builder_add(&e->order, id, r->next.id.len))
+		return EDIT_DIFFERS;
+	if (same) {
+		r->set[slot] = EDIT_SEEN;
+		r->ids[at] = h | EDIT_SAME;
+		r->nsame++;
+		return 0;
+	}
+	r->ids[at] = h | EDIT_NEW;
+	git_oid blob;
+	if (edit_blob(&blob, e, doc, r->next.offset, r->next.length) || push_ref(e, id, &blob) ||
+	    push_hash(&e->made, &e->nmade, &e->made_cap, hash))
+		return EDIT_DIFFERS;
+	return 0;
 }
 
 static int edit_feature(void *data, umap_doc *doc, size_t layer, umap_feature *f)
 {
 	edit_read *r = data;
-	umap_layer_edit *e = r->e;
-	if (layer || !f->id || !f->length || f->value ||
-	    (e->count >= r->ids_size / 4 * 3 && edit_ids_grow(r)))
+	if (layer || !f->id || !f->length || f->value || (r->next.has && edit_take(r, doc)))
 		return EDIT_DIFFERS;
-	uint64_t h;
-	size_t len = strlen(f->id), at = edit_id_slot(r, &h, f->id, len);
-	if (r->ids[at])
-		return EDIT_DIFFERS; /* a repeated id (or id hash): the whole read tells */
-	size_t slot = edit_slot(r->set, r->set_size, f->hash);
-	int same = f->hash && r->set[slot] == f->hash;
-	if (same && r->seen[slot])
+	size_t len = strlen(f->id);
+	umap_buf_clear(&r->next.id);
+	if (umap_buf_put(&r->next.id, f->id, len) || umap_buf_putc(&r->next.id, '\0'))
 		return EDIT_DIFFERS;
-	r->ids[at] = h;
-	e->count++;
-	if (same) {
-		r->seen[slot] = 1;
-		r->flags[at] = EDIT_SAME;
-		r->nsame++;
-		return umap_order_builder_add(&e->order, f->id, len) ? EDIT_DIFFERS : 0;
-	}
-	r->flags[at] = EDIT_NEW;
-	git_oid blob;
-	if (umap_order_builder_add(&e->order, f->id, len) || edit_blob(&blob, e, doc, f) ||
-	    push_ref(e, f->id, &blob) || push_hash(&e->made, &e->nmade, &e->made_cap, f->hash))
-		return EDIT_DIFFERS;
+	r->next.id.len = len;
+	r->next.has = 1;
+	r->next.id_hash = edit_id_hash(f->id, len);
+	r->next.hash = f->hash;
+	r->next.offset = f->offset;
+	r->next.length = f->length;
+	__builtin_prefetch(&r->ids[(size_t)(((unsigned __int128)r->next.id_hash * r->ids_size) >> 64)]);
+	__builtin_prefetch(&r->set[(size_t)(((unsigned __int128)f->hash * r->set_size) >> 64)]);
 	return 0;
 }
 
-/* The base's order, id by id: an id the file does not hold, or holds with new bytes, is
- * removed from its leaf (a new blob then replaces it). */
+/* An id of the base's order (r->next, as edit_feature keeps a feature): one the file does
+ * not hold, or holds with new bytes, is removed from its leaf (a new blob then replaces it). */
+static int edit_walk_take(edit_read *r)
+{
+	uint64_t h = r->next.id_hash;
+	size_t at = edit_slot(r->ids, r->ids_size, h, EDIT_FLAGS);
+	int flags = (int)(r->ids[at] & EDIT_FLAGS);
+	r->next.has = 0;
+	r->walked++;
+	if (flags == EDIT_MET)
+		return EDIT_DIFFERS; /* the base repeats an id */
+	if (flags)
+		r->ids[at] |= EDIT_MET;
+	if (flags == EDIT_SAME) {
+		r->met_same++;
+		return 0;
+	}
+	r->dropped++;
+	return push_ref(r->e, r->next.id.ptr, NULL);
+}
+
 static int edit_walk(void *ctx, const char *id, size_t len)
 {
 	edit_read *r = ctx;
-	uint64_t h;
-	size_t at = edit_id_slot(r, &h, id, len);
-	int flags = r->ids[at] ? r->flags[at] : 0;
-	r->walked++;
-	if (flags & EDIT_MET)
-		return EDIT_DIFFERS; /* the base repeats an id */
-	if (flags) {
-		r->flags[at] |= EDIT_MET;
-		if (flags == EDIT_SAME) {
-			r->met_same++;
-			return 0;
-		}
-	}
-	umap_buf_clear(&r->id);
-	if (umap_buf_put(&r->id, id, len) || umap_buf_putc(&r->id, '\0'))
+	int rc = r->next.has ? edit_walk_take(r) : 0;
+	if (rc)
+		return rc;
+	umap_buf_clear(&r->next.id);
+	if (umap_buf_put(&r->next.id, id, len) || umap_buf_putc(&r->next.id, '\0'))
 		return oom();
-	r->dropped++;
-	return push_ref(r->e, r->id.ptr, NULL);
+	r->next.has = 1;
+	r->next.id_hash = edit_id_hash(id, len);
+	__builtin_prefetch(&r->ids[(size_t)(((unsigned __int128)r->next.id_hash * r->ids_size) >> 64)]);
+	return 0;
 }
 
 /* *edit and *out (the file's layer without features) when the layer file at `abs` reads
@@ -3437,50 +3490,53 @@ static int read_edit_features(umap_doc **out, umap_layer_edit **edit, umap_repo 
 		total += set->counts[l];
 	if (total != set->n)
 		return 0; /* some features' bytes are not in the set: read whole */
-	edit_read r = { NULL, NULL, NULL, 0, NULL, NULL, 0, 0, 0, 0, 0, UMAP_BUF_INIT };
+	edit_read r = { NULL, NULL, 0, NULL, 0, 0, 0, 0, 0, 0, { 0, 0, 0, 0, 0, UMAP_BUF_INIT } };
 	r.set_size = r.ids_size = set->n + set->n / 3 + 64;
 	/* anonymous mappings, zeroed, each given back whole as soon as it is done with */
-	size_t set_bytes = r.set_size * (sizeof(*r.set) + 1);
+	size_t set_bytes = r.set_size * sizeof(*r.set);
 	r.set = edit_map(set_bytes);
-	r.ids = edit_map(r.ids_size * (sizeof(*r.ids) + 1));
+	r.ids = edit_map(r.ids_size * sizeof(*r.ids));
 	if (!r.set || !r.ids || umap_layer_edit_new(&r.e, repo, mf->layers[0])) {
 		if (r.set)
 			munmap(r.set, set_bytes);
 		if (r.ids)
-			munmap(r.ids, r.ids_size * (sizeof(*r.ids) + 1));
+			munmap(r.ids, r.ids_size * sizeof(*r.ids));
 		return oom();
 	}
-	r.seen = (unsigned char *)(r.set + r.set_size);
-	r.flags = (unsigned char *)(r.ids + r.ids_size);
 	int usable = 1;
 	for (size_t i = 0; i < set->n && usable; i++) {
 		uint64_t h = set->hashes[i];
-		size_t slot = h ? edit_slot(r.set, r.set_size, h) : 0;
-		usable = h && r.set[slot] != h; /* a zero or repeated hash: leave it to the whole read */
+		size_t slot = h > EDIT_SEEN ? edit_slot(r.set, r.set_size, h, 0) : 0;
+		/* a hash of 0 or 1, or a repeated one: leave it to the whole read */
+		usable = h > EDIT_SEEN && r.set[slot] != h;
 		r.set[slot] = h;
 	}
 	umap_doc *doc = NULL;
+	/* the new order's chunks that HEAD has are taken as they are without a lookup each */
+	if (usable && umap_store_know_order(s, &order))
+		usable = 0;
 	if (usable) {
 		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
 		opts.on_feature = edit_feature;
 		opts.on_feature_data = &r;
-		usable = !umap_doc_open(&doc, abs, &opts) && doc->kind != UMAP_DOC_MAP &&
-			 doc->nlayers == 1 &&
+		usable = !umap_doc_open(&doc, abs, &opts) && (!r.next.has || !edit_take(&r, doc)) &&
+			 doc->kind != UMAP_DOC_MAP && doc->nlayers == 1 &&
 			 umap_shard_depth(r.e->count, set->depth) == set->depth;
 		umap_error_clear();
 	}
 	/* the bytes of the base's features the file no longer holds */
 	for (size_t slot = 0; slot < r.set_size && usable; slot++)
-		if (r.set[slot] && !r.seen[slot] &&
+		if (r.set[slot] > EDIT_SEEN &&
 		    push_hash(&r.e->gone, &r.e->ngone, &r.e->gone_cap, r.set[slot]))
 			usable = 0;
 	munmap(r.set, set_bytes);
 	if (usable)
-		usable = !umap_store_order_each(s, &order, edit_walk, &r) && r.walked == set->n &&
+		usable = !umap_store_order_each(s, &order, edit_walk, &r) &&
+			 (!r.next.has || !edit_walk_take(&r)) && r.walked == set->n &&
 			 r.met_same == r.nsame && r.dropped == r.e->ngone;
 	umap_error_clear();
-	munmap(r.ids, r.ids_size * (sizeof(*r.ids) + 1));
-	umap_buf_dispose(&r.id);
+	munmap(r.ids, r.ids_size * sizeof(*r.ids));
+	umap_buf_dispose(&r.next.id);
 	if (!usable) {
 		umap_doc_free(doc);
 		umap_layer_edit_free(r.e);
