@@ -115,6 +115,8 @@ static umap_snapshot *read_worktree_tree(git_oid *tree, umap_repo *repo, const g
 			 * of it waits for another commit */
 			umap_doc_free(f->doc);
 			f->doc = NULL;
+			umap_layer_edit_free(f->edit);
+			f->edit = NULL;
 			f->missing = 0;
 			f->unchanged = 1;
 			f->have_stat = 0;

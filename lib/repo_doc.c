@@ -1680,24 +1680,24 @@ static int base_check_order(void *ctx, const char *id, size_t len)
 	return 0;
 }
 
-/* *out: the file at `abs` read as a stream (its layer without features) when its features
- * are those of its layer in `tree`, with *count of them; else *out NULL: read it whole. */
-static int read_base_features(umap_doc **out, size_t *count, umap_repo *repo,
-			      const git_oid *tree, const manifest_file *mf, const char *abs)
+/* The feature set of the one layer of the layer file `mf` in `tree`, and its order tree,
+ * when the set holds the bytes of each of its features (else *set NULL): what a stream of
+ * the file is read against. */
+static int layer_file_set(const umap_feature_set **out, git_oid *order, umap_repo *repo,
+			  const git_oid *tree, const manifest_file *mf)
 {
 	*out = NULL;
-	*count = 0;
 	if (mf->is_map || mf->nlayers != 1 || has_children(mf, 0))
 		return 0;
 	umap_store *s = umap_repo_store(repo);
 	umap_buf name = UMAP_BUF_INIT;
-	git_oid layers, layer, features, order;
+	git_oid layers, layer, features;
 	int rc = umap_name_from_layer_id(&name, mf->layers[0]);
 	int found = !rc &&
 		    !umap_store_tree_lookup(&layers, NULL, s, tree, LAYERS, "a revision's tree") &&
 		    !umap_store_tree_lookup(&layer, NULL, s, &layers, name.ptr, "the layers tree") &&
 		    !umap_store_tree_lookup(&features, NULL, s, &layer, FEATURES, "a layer tree") &&
-		    !umap_store_tree_lookup(&order, NULL, s, &layer, ORDER, "a layer tree");
+		    !umap_store_tree_lookup(order, NULL, s, &layer, ORDER, "a layer tree");
 	umap_buf_dispose(&name);
 	umap_error_clear();
 	const umap_feature_set *set = found ? umap_repo_feature_set(repo, mf->layers[0], &features)
@@ -1707,8 +1707,24 @@ static int read_base_features(umap_doc **out, size_t *count, umap_repo *repo,
 	size_t total = 0, nleaves = (size_t)1 << (6 * set->depth);
 	for (size_t l = 0; l < nleaves; l++)
 		total += set->counts[l];
-	if (total != set->n)
-		return 0; /* some features' bytes are not in the set: read whole */
+	if (total == set->n) /* else some features' bytes are not in the set: read whole */
+		*out = set;
+	return 0;
+}
+
+/* *out: the file at `abs` read as a stream (its layer without features) when its features
+ * are those of its layer in `tree`, with *count of them; else *out NULL: read it whole. */
+static int read_base_features(umap_doc **out, size_t *count, umap_repo *repo,
+			      const git_oid *tree, const manifest_file *mf, const char *abs)
+{
+	*out = NULL;
+	*count = 0;
+	const umap_feature_set *set;
+	umap_store *s = umap_repo_store(repo);
+	git_oid order;
+	int found = 0, rc = layer_file_set(&set, &order, repo, tree, mf);
+	if (rc || !set)
+		return rc;
 	base_check c = { NULL, NULL, 64, 0, set->n, NULL, 0 };
 	while (c.size < 2 * set->n)
 		c.size *= 2;
@@ -3468,28 +3484,12 @@ static int read_edit_features(umap_doc **out, umap_layer_edit **edit, umap_repo 
 {
 	*out = NULL;
 	*edit = NULL;
-	if (mf->is_map || mf->nlayers != 1 || has_children(mf, 0))
-		return 0;
+	const umap_feature_set *set;
 	umap_store *s = umap_repo_store(repo);
-	umap_buf name = UMAP_BUF_INIT;
-	git_oid layers, layer, features, order;
-	int rc = umap_name_from_layer_id(&name, mf->layers[0]);
-	int found = !rc &&
-		    !umap_store_tree_lookup(&layers, NULL, s, tree, LAYERS, "a revision's tree") &&
-		    !umap_store_tree_lookup(&layer, NULL, s, &layers, name.ptr, "the layers tree") &&
-		    !umap_store_tree_lookup(&features, NULL, s, &layer, FEATURES, "a layer tree") &&
-		    !umap_store_tree_lookup(&order, NULL, s, &layer, ORDER, "a layer tree");
-	umap_buf_dispose(&name);
-	umap_error_clear();
-	const umap_feature_set *set = found ? umap_repo_feature_set(repo, mf->layers[0], &features)
-					    : NULL;
-	if (rc || !set || !set->n || set->depth < 1 || set->depth > 3)
+	git_oid order;
+	int rc = layer_file_set(&set, &order, repo, tree, mf);
+	if (rc || !set || set->depth < 1)
 		return rc;
-	size_t total = 0, nleaves = (size_t)1 << (6 * set->depth);
-	for (size_t l = 0; l < nleaves; l++)
-		total += set->counts[l];
-	if (total != set->n)
-		return 0; /* some features' bytes are not in the set: read whole */
 	edit_read r = { NULL, NULL, 0, NULL, 0, 0, 0, 0, 0, 0, { 0, 0, 0, 0, 0, UMAP_BUF_INIT } };
 	r.set_size = r.ids_size = set->n + set->n / 3 + 64;
 	/* anonymous mappings, zeroed, each given back whole as soon as it is done with */

@@ -394,6 +394,29 @@ static void write_text(const char *path, const char *text)
 	CHECK_INT(fclose(f), 0);
 }
 
+/* A layer text written to `path`: with a member added (member), or its first two
+ * features' lines swapped (swap, the commas kept in place). */
+static void write_case(const char *path, const char *text, int member, int swap)
+{
+	umap_buf b = UMAP_BUF_INIT;
+	const char *first = strchr(text, '\n') + 1, *second = strchr(first, '\n') + 1;
+	const char *third = strchr(second, '\n') + 1;
+	if (member) {
+		umap_buf_puts(&b, "{\"type\":\"FeatureCollection\",\"name\":\"N\",");
+		umap_buf_puts(&b, text + strlen("{\"type\":\"FeatureCollection\","));
+	} else if (swap) {
+		umap_buf_put(&b, text, (size_t)(first - text));
+		umap_buf_put(&b, second + 1, (size_t)(third - second - 1));
+		umap_buf_puts(&b, ",");
+		umap_buf_put(&b, first, (size_t)(second - first));
+		umap_buf_puts(&b, third);
+	} else {
+		umap_buf_puts(&b, text);
+	}
+	write_text(path, b.ptr);
+	umap_buf_dispose(&b);
+}
+
 /* Checkout's check of a file the stat index cannot vouch for (umap_repo_read_worktree_check):
  * a layer file with HEAD's features in HEAD's order is read as a stream and gets, as any
  * other file gets from the whole read, the tree umap_repo_read_worktree gives (issue 19). */
@@ -416,23 +439,7 @@ TEST(the_check_for_changes_gives_the_tree_of_the_whole_read)
 		CHECK_INT(umap_repo_commit_tree_as(&commit, repo, &tree, NULL, 0, "one", 1), 0);
 		char *text = layer_text(3000, cases[c].edit_mod, "renamed", cases[c].drop_mod,
 					cases[c].extra);
-		umap_buf b = UMAP_BUF_INIT;
-		const char *second = strchr(strchr(text, '\n') + 1, '\n') + 1, *third = strchr(second, '\n') + 1;
-		if (cases[c].member) {
-			umap_buf_puts(&b, "{\"type\":\"FeatureCollection\",\"name\":\"N\",");
-			umap_buf_puts(&b, text + strlen("{\"type\":\"FeatureCollection\","));
-		} else if (cases[c].swap) {
-			/* the first two features' lines swapped (the commas kept in place) */
-			const char *first = strchr(text, '\n') + 1;
-			umap_buf_put(&b, text, (size_t)(first - text));
-			umap_buf_put(&b, second + 1, (size_t)(third - second - 1));
-			umap_buf_puts(&b, ",");
-			umap_buf_put(&b, first, (size_t)(second - first));
-			umap_buf_puts(&b, third);
-		} else {
-			umap_buf_puts(&b, text);
-		}
-		write_text(path, b.ptr);
+		write_case(path, text, cases[c].member, cases[c].swap);
 		umap_snapshot *w = NULL;
 		CHECK_INT(umap_repo_read_worktree_check(&w, repo, &tree), 0);
 		CHECK_INT(w->nfiles, 1);
@@ -445,7 +452,6 @@ TEST(the_check_for_changes_gives_the_tree_of_the_whole_read)
 		umap_snapshot_free(w);
 		CHECK(git_oid_equal(&checked, &whole));
 		CHECK_INT(git_oid_equal(&checked, &tree), c == 0);
-		umap_buf_dispose(&b);
 		free(text);
 		umap_repo_free(repo);
 	}
@@ -504,23 +510,7 @@ TEST(a_commit_read_as_an_edit_gives_the_tree_of_the_whole_read)
 		CHECK_INT(umap_repo_commit_tree_as(&commit, repo, &tree, NULL, 0, "one", 1), 0);
 		char *text = layer_text(3000, cases[c].edit_mod, "renamed", cases[c].drop_mod,
 					cases[c].extra);
-		umap_buf b = UMAP_BUF_INIT;
-		const char *first = strchr(text, '\n') + 1, *second = strchr(first, '\n') + 1;
-		const char *third = strchr(second, '\n') + 1;
-		if (cases[c].member) {
-			umap_buf_puts(&b, "{\"type\":\"FeatureCollection\",\"name\":\"N\",");
-			umap_buf_puts(&b, text + strlen("{\"type\":\"FeatureCollection\","));
-		} else if (cases[c].swap) {
-			/* the first two features' lines swapped (the commas kept in place) */
-			umap_buf_put(&b, text, (size_t)(first - text));
-			umap_buf_put(&b, second + 1, (size_t)(third - second - 1));
-			umap_buf_puts(&b, ",");
-			umap_buf_put(&b, first, (size_t)(second - first));
-			umap_buf_puts(&b, third);
-		} else {
-			umap_buf_puts(&b, text);
-		}
-		write_text(path, b.ptr);
+		write_case(path, text, cases[c].member, cases[c].swap);
 		check_edit_read(repo, &tree, 1, &edited);
 		CHECK_INT(git_oid_equal(&edited, &tree), c == 0);
 		/* committed, then changed back to the base's bytes */
@@ -532,7 +522,6 @@ TEST(a_commit_read_as_an_edit_gives_the_tree_of_the_whole_read)
 		features_of(&fa, repo, &back);
 		features_of(&fb, repo, &tree);
 		CHECK(git_oid_equal(&fa, &fb));
-		umap_buf_dispose(&b);
 		free(text);
 		umap_repo_free(repo);
 	}
