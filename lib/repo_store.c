@@ -689,7 +689,7 @@ static int leaves_shard(git_oid *out, int *empty, umap_store *s, const git_oid *
 			 * through its windows: given back after each 64th of the tree (64 times,
 			 * each a reopening of the object database), 1M features keep 8 MB
 			 * resident instead of 36 */
-			if (!rc && level == 0 && depth >= 2 && umap_store_release_packs(s))
+			if (!rc && old && level == 0 && depth >= 2 && umap_store_release_packs(s))
 				umap_error_clear(); /* kept mapped, then */
 		}
 	}
