@@ -100,8 +100,10 @@ static umap_snapshot *read_worktree_tree(git_oid *tree, umap_repo *repo, const g
 {
 	umap_snapshot *snap = NULL;
 	size_t *rewrite = NULL; /* per file: how many ids it got, to write back */
+	/* a commit (save_ids) reads a changed layer file as an edit of HEAD's layer */
 	if (check ? umap_repo_read_worktree_check(&snap, repo, head_tree)
-		  : umap_repo_read_worktree(&snap, repo, head_tree))
+	    : save_ids ? umap_repo_read_worktree_edit(&snap, repo, head_tree)
+		       : umap_repo_read_worktree(&snap, repo, head_tree))
 		die_lib(NULL);
 	for (size_t i = 0; i < snap->nfiles; i++) {
 		umap_repo_file *f = &snap->files[i];
@@ -113,6 +115,8 @@ static umap_snapshot *read_worktree_tree(git_oid *tree, umap_repo *repo, const g
 			 * of it waits for another commit */
 			umap_doc_free(f->doc);
 			f->doc = NULL;
+			umap_layer_edit_free(f->edit);
+			f->edit = NULL;
 			f->missing = 0;
 			f->unchanged = 1;
 			f->have_stat = 0;

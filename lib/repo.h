@@ -102,6 +102,10 @@ typedef struct umap_repo_file {
 			    * the base tree's (bytes, in order); doc holds none of them, and its
 			    * tree takes the base's features and order */
 	size_t base_count; /* how many they are */
+	struct umap_layer_edit *edit; /* read for a commit (umap_repo_read_worktree_edit): a
+				       * layer file read as a stream against the base tree's
+				       * copy, only its changed features kept; doc holds none of
+				       * its features, and its tree is the base's edited */
 } umap_repo_file;
 
 typedef struct umap_snapshot {
@@ -159,6 +163,14 @@ int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid 
  * `tree` is read as a stream, keeping 8 bytes a feature, and marked base_features. Such a
  * snapshot is for building a tree to compare, not for writing files or commits. */
 int umap_repo_read_worktree_check(umap_snapshot **out, umap_repo *repo, const git_oid *tree);
+/* The same for a commit (issue 19): a layer file whose features have ids, once each, is
+ * read as a stream against its layer in `tree`: a feature whose bytes hash as one of the
+ * layer's feature set is unchanged and costs 16 bytes while the file is read; the blobs
+ * of the others are made, the ids of the features it lost found, and the file gets an
+ * `edit` that umap_repo_build_tree applies to the base's features tree, as a pull's edit
+ * is applied (same tree as a whole read). Any other file is read whole, as
+ * umap_repo_read_worktree reads it. */
+int umap_repo_read_worktree_edit(umap_snapshot **out, umap_repo *repo, const git_oid *tree);
 
 /* ---- rm and mv: path changes waiting for the next commit -------------------------------
  * There is no staging area, but `rm` and `mv` change what is tracked before a commit

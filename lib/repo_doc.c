@@ -87,6 +87,7 @@ void umap_snapshot_free(umap_snapshot *snap)
 				free(f->blobs[l]);
 		free(f->blobs);
 		umap_doc_free(f->doc);
+		umap_layer_edit_free(f->edit);
 		free(f->path);
 		free(f->from);
 	}
@@ -1679,24 +1680,24 @@ static int base_check_order(void *ctx, const char *id, size_t len)
 	return 0;
 }
 
-/* *out: the file at `abs` read as a stream (its layer without features) when its features
- * are those of its layer in `tree`, with *count of them; else *out NULL: read it whole. */
-static int read_base_features(umap_doc **out, size_t *count, umap_repo *repo,
-			      const git_oid *tree, const manifest_file *mf, const char *abs)
+/* The feature set of the one layer of the layer file `mf` in `tree`, and its order tree,
+ * when the set holds the bytes of each of its features (else *set NULL): what a stream of
+ * the file is read against. */
+static int layer_file_set(const umap_feature_set **out, git_oid *order, umap_repo *repo,
+			  const git_oid *tree, const manifest_file *mf)
 {
 	*out = NULL;
-	*count = 0;
 	if (mf->is_map || mf->nlayers != 1 || has_children(mf, 0))
 		return 0;
 	umap_store *s = umap_repo_store(repo);
 	umap_buf name = UMAP_BUF_INIT;
-	git_oid layers, layer, features, order;
+	git_oid layers, layer, features;
 	int rc = umap_name_from_layer_id(&name, mf->layers[0]);
 	int found = !rc &&
 		    !umap_store_tree_lookup(&layers, NULL, s, tree, LAYERS, "a revision's tree") &&
 		    !umap_store_tree_lookup(&layer, NULL, s, &layers, name.ptr, "the layers tree") &&
 		    !umap_store_tree_lookup(&features, NULL, s, &layer, FEATURES, "a layer tree") &&
-		    !umap_store_tree_lookup(&order, NULL, s, &layer, ORDER, "a layer tree");
+		    !umap_store_tree_lookup(order, NULL, s, &layer, ORDER, "a layer tree");
 	umap_buf_dispose(&name);
 	umap_error_clear();
 	const umap_feature_set *set = found ? umap_repo_feature_set(repo, mf->layers[0], &features)
@@ -1706,8 +1707,24 @@ static int read_base_features(umap_doc **out, size_t *count, umap_repo *repo,
 	size_t total = 0, nleaves = (size_t)1 << (6 * set->depth);
 	for (size_t l = 0; l < nleaves; l++)
 		total += set->counts[l];
-	if (total != set->n)
-		return 0; /* some features' bytes are not in the set: read whole */
+	if (total == set->n) /* else some features' bytes are not in the set: read whole */
+		*out = set;
+	return 0;
+}
+
+/* *out: the file at `abs` read as a stream (its layer without features) when its features
+ * are those of its layer in `tree`, with *count of them; else *out NULL: read it whole. */
+static int read_base_features(umap_doc **out, size_t *count, umap_repo *repo,
+			      const git_oid *tree, const manifest_file *mf, const char *abs)
+{
+	*out = NULL;
+	*count = 0;
+	const umap_feature_set *set;
+	umap_store *s = umap_repo_store(repo);
+	git_oid order;
+	int found = 0, rc = layer_file_set(&set, &order, repo, tree, mf);
+	if (rc || !set)
+		return rc;
 	base_check c = { NULL, NULL, 64, 0, set->n, NULL, 0 };
 	while (c.size < 2 * set->n)
 		c.size *= 2;
@@ -1751,7 +1768,12 @@ static int read_base_features(umap_doc **out, size_t *count, umap_repo *repo,
 	return rc;
 }
 
-static int read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tree, int check)
+static int read_edit_features(umap_doc **out, umap_layer_edit **edit, umap_repo *repo,
+			      const git_oid *tree, const manifest_file *mf, const char *abs);
+
+enum { READ_WHOLE, READ_CHECK, READ_EDIT };
+
+static int read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tree, int mode)
 {
 	manifest m;
 	umap_snapshot *snap = NULL;
@@ -1801,8 +1823,14 @@ static int read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tr
 			continue;
 		}
 		size_t base_count = 0;
-		if (check && have_stat && !moved_to &&
+		umap_layer_edit *edit = NULL;
+		if (mode == READ_CHECK && have_stat && !moved_to &&
 		    (rc = read_base_features(&doc, &base_count, repo, tree, &m.files[i], abs))) {
+			free(abs);
+			break;
+		}
+		if (mode == READ_EDIT && have_stat && !moved_to &&
+		    (rc = read_edit_features(&doc, &edit, repo, tree, &m.files[i], abs))) {
 			free(abs);
 			break;
 		}
@@ -1821,8 +1849,11 @@ static int read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tr
 			rc = match_idless_layers(doc, repo, tree, &m.files[i]);
 		if (!rc && (rc = umap_snapshot_add(snap, path, doc)))
 			umap_doc_free(doc);
+		if (rc)
+			umap_layer_edit_free(edit);
 		if (!rc) {
 			umap_repo_file *f = &snap->files[snap->nfiles - 1];
+			f->edit = edit;
 			f->missing = missing;
 			f->have_stat = have_stat && !missing;
 			f->st = st;
@@ -1844,12 +1875,32 @@ static int read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tr
 
 int umap_repo_read_worktree(umap_snapshot **out, umap_repo *repo, const git_oid *tree)
 {
-	return read_worktree(out, repo, tree, 0);
+	return read_worktree(out, repo, tree, READ_WHOLE);
+}
+
+int umap_repo_read_worktree_edit(umap_snapshot **out, umap_repo *repo, const git_oid *tree)
+{
+	/* an edit reads a leaf here and there and the order's chunks, in pack order: two
+	 * windows of 4 MB hold what it needs (1M features: 16 MB less than repo.c's) */
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, EXPORT_WINDOW);
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, 2 * EXPORT_WINDOW);
+	/* the changed features' blobs and the new order chunks go to the pack as they are
+	 * made (1M features, 1%: 13 MB), as a whole build's blobs do */
+	int rc = umap_store_stream_blobs(&repo->store, 1);
+	if (!rc)
+		rc = read_worktree(out, repo, tree, READ_EDIT);
+	if (umap_store_stream_blobs(&repo->store, 0) && !rc)
+		rc = UMAP_ENOMEM;
+	/* the order walks mapped the pack's index (1M features: 28 MB, most of it touched):
+	 * the build maps what it needs again */
+	if (!rc && umap_store_release_packs(&repo->store))
+		umap_error_clear(); /* kept mapped, then */
+	return rc;
 }
 
 int umap_repo_read_worktree_check(umap_snapshot **out, umap_repo *repo, const git_oid *tree)
 {
-	int rc = read_worktree(out, repo, tree, 1);
+	int rc = read_worktree(out, repo, tree, READ_CHECK);
 	/* the order walks mapped the pack's index and windows (1M features: 24 MB and more);
 	 * a checkout then reads the target revision, which maps what it needs again */
 	if (!rc && umap_store_release_packs(&repo->store))
@@ -2752,11 +2803,30 @@ static int base_layer_parts(git_oid *features, git_oid *order, umap_repo *repo,
 	return rc ? rc : umap_store_tree_lookup(order, NULL, s, old_layer, ORDER, "a layer tree");
 }
 
+/* A layer file's changes as an edit of its base's tree: a streaming pull's, a commit's. */
+struct umap_layer_edit {
+	umap_repo *repo;
+	char *layer;
+	umap_order_builder order; /* the ids of the new file, in order */
+	umap_fref *refs;          /* features written anew (their blob) or gone (zero blob) */
+	size_t nrefs, refs_cap;
+	uint64_t *gone, *made;    /* the hashes of bytes the file lost, and of its new bytes */
+	size_t ngone, nmade, gone_cap, made_cap;
+	size_t count;             /* a commit's edit (read_edit_features): the file's features */
+	umap_buf scratch, name;
+};
+
+static int edit_layer_parts(git_oid *features, git_oid *order, umap_repo *repo,
+			    umap_layer_edit *e, const char *layer, const git_oid *old_layer);
+
+/* A layer's tree from the document: its features, or those of the old layer (a check
+ * found them there: base_count), or those of the old layer edited (a commit's `edit`). */
 static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer *layer,
-		       const git_oid *old_layer, const char *path, const size_t *base_count)
+		       const git_oid *old_layer, const char *path, const size_t *base_count,
+		       umap_layer_edit *edit)
 {
 	umap_store *s = umap_repo_store(repo);
-	size_t n = base_count ? *base_count : layer->nfeatures;
+	size_t n = base_count ? *base_count : edit ? edit->count : layer->nfeatures;
 	/* the reading checked the ids for duplicates; the tree checks them again by leaf */
 	umap_layer_release_index(doc, layer);
 	/* a commit that patches the old tree needs each feature's shard, not its tree entry */
@@ -2770,7 +2840,7 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 	/* feature blobs go to the pack as they are made: 1M features, 269 MB of bytes */
 	if (!rc)
 		rc = umap_store_stream_blobs(s, 1);
-	for (size_t i = 0; i < n && !rc && !base_count; i++) {
+	for (size_t i = 0; i < n && !rc && !base_count && !edit; i++) {
 		umap_feature *f = &layer->features[i];
 		if (!f->id) {
 			rc = umap_error_set(UMAP_EINVALID, "%s: feature %zu of layer %s has no id", path,
@@ -2780,10 +2850,12 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 		shards[i] = umap_shard_hash(f->id);
 	}
 	git_oid features, order, old_features, meta_id, options_id;
-	int depth = -1, patched = base_count != NULL;
+	int depth = -1, patched = base_count || edit;
 	if (base_count && !rc)
 		rc = base_layer_parts(&features, &order, repo, old_layer);
-	if (!rc && !base_count && old_layer &&
+	if (edit && !rc)
+		rc = edit_layer_parts(&features, &order, repo, edit, layer->id, old_layer);
+	if (!rc && !patched && old_layer &&
 	    umap_store_tree_lookup(&old_features, NULL, s, old_layer, FEATURES, "a layer tree") == 0)
 		rc = umap_store_features_depth(&depth, s, &old_features);
 	if (!rc)
@@ -2807,13 +2879,13 @@ static int build_layer(git_oid *out, umap_repo *repo, umap_doc *doc, umap_layer 
 	umap_objw_set_dict(s->objw, NULL);
 	if (umap_store_stream_blobs(s, 0) && !rc)
 		rc = UMAP_ENOMEM;
-	if (!rc && doc->data && !base_count)
+	if (!rc && doc->data && !base_count && !edit)
 		rc = note_feature_set(repo, layer, shards, &features, n ? new_depth : 0);
 	free(shards);
 	shards = NULL;
 	if (rc == UMAP_EINVALID)
 		umap_error_prefix(rc, "%s: layer %s: ", path, layer->id);
-	if (!rc && !base_count)
+	if (!rc && !base_count && !edit)
 		rc = umap_store_order_tree_at(&order, s, n ? &layer->features[0].id : NULL,
 					      sizeof(*layer->features), n);
 	json_t *meta = json_object(), *keys = umap_layer_member_order(doc, layer);
@@ -2958,6 +3030,33 @@ static int record_layout(json_t *entry, const umap_repo_file *f, manifest *old, 
 	return !layout || json_object_set_new(entry, "layout", layout) ? oom() : 0;
 }
 
+/* A file read as an edit (umap_repo_read_worktree_edit) read again whole, its layer with
+ * the same id. */
+static int edit_read_whole(umap_repo_file *f, umap_repo *repo)
+{
+	char *abs = NULL;
+	umap_doc *doc = NULL;
+	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+	int rc = umap_repo_abspath(&abs, repo, f->path);
+	if (!rc)
+		rc = umap_doc_open(&doc, abs, &opts);
+	free(abs);
+	if (!rc && (doc->kind == UMAP_DOC_MAP || doc->nlayers != 1))
+		rc = umap_error_set(UMAP_ECONFLICT, "%s changed while it was read", f->path);
+	if (!rc)
+		rc = umap_repo_bind_layer_id(&doc->layers[0], f->edit->layer);
+	if (rc) {
+		umap_doc_free(doc);
+		return rc;
+	}
+	umap_doc_free(f->doc);
+	f->doc = doc;
+	f->have_stat = 0; /* its stat from before the first reading may not be this file's */
+	umap_layer_edit_free(f->edit);
+	f->edit = NULL;
+	return 0;
+}
+
 static int build_once(git_oid *tree, umap_repo *repo, umap_snapshot *snap, const git_oid *base)
 {
 	umap_store *s = umap_repo_store(repo);
@@ -3046,7 +3145,18 @@ static int build_once(git_oid *tree, umap_repo *repo, umap_snapshot *snap, const
 				umap_error_clear();
 				if (!rc)
 					rc = build_layer(&lt, repo, f->doc, layer, have_old ? &old_lt : NULL,
-							 f->path, f->base_features ? &f->base_count : NULL);
+							 f->path, f->base_features ? &f->base_count : NULL,
+							 f->edit);
+				if (rc == UMAP_ECONFLICT && f->edit) {
+					/* the edit does not fit the base after all: read the file whole */
+					umap_error_clear();
+					rc = edit_read_whole(f, repo);
+					layer = rc ? NULL : &f->doc->layers[0];
+					if (!rc)
+						rc = build_layer(&lt, repo, f->doc, layer,
+								 have_old ? &old_lt : NULL, f->path, NULL,
+								 NULL);
+				}
 				layers_changed |= !have_old || (!rc && !git_oid_equal(&lt, &old_lt));
 				if (!rc)
 					rc = add_layer_entry(&layers, &nlayers, layer->id, f->path, &lt);
@@ -3124,7 +3234,13 @@ int umap_repo_build_tree(git_oid *tree, umap_repo *repo, umap_snapshot *snap,
 {
 	umap_repo_cache_reset_seen(repo);
 	repo->progress_done = 0;
-	int rc = build_once(tree, repo, snap, base_tree);
+	int rc = build_once(tree, repo, snap, base_tree), edited = 0;
+	for (size_t i = 0; i < snap->nfiles; i++)
+		edited |= snap->files[i].edit != NULL;
+	/* an edit read the old leaves it changed, which mapped most of the pack's index (1M
+	 * features: 28 MB): give it back before the commit writes its pack */
+	if (!rc && edited && umap_store_release_packs(&repo->store))
+		umap_error_clear(); /* kept mapped, then */
 	if (rc == UMAP_ENOTFOUND && strstr(umap_error_last(), "is missing")) {
 		/* a cached blob git no longer has (pruned): rebuild from the documents */
 		umap_repo_cache_disable(repo, 1);
@@ -3138,16 +3254,6 @@ int umap_repo_build_tree(git_oid *tree, umap_repo *repo, umap_snapshot *snap,
 
 /* ---- A layer file edited in place (a streaming pull) ----------------------------------- */
 
-struct umap_layer_edit {
-	umap_repo *repo;
-	char *layer;
-	umap_order_builder order; /* the ids of the new file, in order */
-	umap_fref *refs;          /* features written anew (their blob) or gone (zero blob) */
-	size_t nrefs, refs_cap;
-	uint64_t *gone, *made;    /* the hashes of bytes the file lost, and of its new bytes */
-	size_t ngone, nmade, gone_cap, made_cap;
-	umap_buf scratch, name;
-};
 
 int umap_layer_edit_new(umap_layer_edit **out, umap_repo *repo, const char *layer)
 {
@@ -3386,6 +3492,294 @@ int umap_repo_edit_tree(git_oid *tree, umap_repo *repo, const git_oid *base_tree
 		rc = umap_store_mark_new(s, tree, base);
 	json_decref(meta);
 	umap_buf_dispose(&name);
+	return rc;
+}
+
+/* ---- A layer file read for a commit as an edit of its base (issue 19) ------------------ */
+
+/* What a commit keeps of a layer file while it reads it: a feature whose bytes hash as one
+ * of the base layer's feature set is unchanged (its bytes include its id: same bytes, same
+ * feature) and leaves only its id to the order builder and 8 bytes in a table of ids; a
+ * changed or new one has its blob made at once. The ids the file lost are found after,
+ * walking the base's order. Then the base's features tree is edited as a pull edits it
+ * (umap_store_features_edit), which is the tree of the whole file. Each table is one
+ * array of 8-byte slots filled to 3/4, so that a feature costs a cache miss in each. */
+typedef struct edit_read {
+	umap_layer_edit *e;
+	uint64_t *set;  /* the base's feature set, open addressing: 0 an empty slot, EDIT_SEEN
+			 * one whose bytes a feature of the file had */
+	size_t set_size;
+	uint64_t *ids;  /* umap_hash of the file's ids, its 2 low bits EDIT_SAME or EDIT_NEW,
+			 * open addressing (0: an empty slot) */
+	size_t ids_size, nids, nsame;
+	size_t walked, dropped, met_same; /* the walk of the base's order */
+	/* the feature (or id of the walk) read last, taken when the next one is read: its
+	 * slots, a cache miss each, are fetched while the reader scans the next */
+	struct {
+		int has;
+		uint64_t id_hash, hash;
+		size_t offset;
+		uint32_t length;
+		umap_buf id;
+	} next;
+} edit_read;
+
+#define EDIT_DIFFERS 1 /* stops the stream: read the file whole */
+#define EDIT_SEEN 1    /* a set slot whose hash was found (a hash of 1 is left to the whole read) */
+enum { EDIT_SAME = 1, EDIT_NEW = 2, EDIT_MET = 3, EDIT_FLAGS = 3 };
+
+/* Where hash h is, or goes, in a table of `size` slots (any size: the slot is the high
+ * bits of h * size, so that the tables are filled to 3/4 rather than to a power of 2);
+ * `ignore` masks the bits that are not the hash. A found slot is passed over only when it
+ * holds neither 0 nor h. */
+static size_t edit_slot(const uint64_t *table, size_t size, uint64_t h, uint64_t ignore)
+{
+	size_t slot = (size_t)(((unsigned __int128)h * size) >> 64);
+	while (table[slot] && (table[slot] & ~ignore) != h)
+		slot = slot + 1 == size ? 0 : slot + 1;
+	return slot;
+}
+
+/* An id's hash as the table of ids holds it (its 2 low bits cleared, never 0). */
+static uint64_t edit_id_hash(const char *id, size_t len)
+{
+	uint64_t h = umap_hash(id, len) & ~(uint64_t)EDIT_FLAGS;
+	return h ? h : EDIT_FLAGS + 1;
+}
+
+static void *edit_map(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	/* a probe a feature anywhere in 12 MB: with 4 KB pages each is a TLB miss too */
+	madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+	return p;
+}
+
+/* The table of ids twice as large: a file with more features than its base. */
+static int edit_ids_grow(edit_read *r)
+{
+	size_t size = 2 * r->ids_size;
+	uint64_t *ids = edit_map(size * sizeof(*ids));
+	if (!ids)
+		return oom();
+	for (size_t i = 0; i < r->ids_size; i++)
+		if (r->ids[i])
+			ids[edit_slot(ids, size, r->ids[i] & ~(uint64_t)EDIT_FLAGS, EDIT_FLAGS)] = r->ids[i];
+	munmap(r->ids, r->ids_size * sizeof(*r->ids));
+	r->ids = ids;
+	r->ids_size = size;
+	return 0;
+}
+
+/* A changed feature's blob, as feature_blob makes it from a file's bytes. */
+static int edit_blob(git_oid *out, umap_layer_edit *e, umap_doc *doc, size_t offset,
+		     uint32_t length)
+{
+	const char *bytes = doc->data + offset;
+	int rc = blob_of_bytes(out, e->repo, bytes, length, &e->scratch);
+	if (rc != UMAP_ECONFLICT)
+		return rc;
+	json_t *value = NULL;
+	if ((rc = umap_doc_build_span(&value, doc, offset, length)))
+		return rc;
+	umap_buf_clear(&e->scratch);
+	rc = umap_json_write(&e->scratch, value, UMAP_JSON_COMPACT);
+	json_decref(value);
+	if (!rc)
+		rc = umap_store_put(out, umap_repo_store(e->repo), GIT_OBJECT_BLOB, e->scratch.ptr,
+				    e->scratch.len);
+	XXH128_canonical_t key;
+	XXH128_canonicalFromHash(&key, XXH3_128bits(bytes, length));
+	return rc ? rc : umap_repo_cache_note(e->repo, key.digest, out);
+}
+
+/* The feature read before the one being read (r->next): unchanged, or its blob made. */
+static int edit_take(edit_read *r, umap_doc *doc)
+{
+	umap_layer_edit *e = r->e;
+	r->next.has = 0;
+	if (r->nids >= r->ids_size / 4 * 3 && edit_ids_grow(r))
+		return EDIT_DIFFERS;
+	const char *id = r->next.id.ptr;
+	uint64_t h = r->next.id_hash, hash = r->next.hash;
+	size_t at = edit_slot(r->ids, r->ids_size, h, EDIT_FLAGS);
+	if (r->ids[at])
+		return EDIT_DIFFERS; /* a repeated id (or id hash): the whole read tells */
+	/* bytes found once are EDIT_SEEN: found again (they hold the same id) they read as
+	 * new, and the id as repeated */
+	size_t slot = edit_slot(r->set, r->set_size, hash, 0);
+	int same = hash > EDIT_SEEN && r->set[slot] == hash;
+	r->nids++;
+	e->count++;
+	if (umap_order_builder_add(&e->order, id, r->next.id.len))
+		return EDIT_DIFFERS;
+	if (same) {
+		r->set[slot] = EDIT_SEEN;
+		r->ids[at] = h | EDIT_SAME;
+		r->nsame++;
+		return 0;
+	}
+	r->ids[at] = h | EDIT_NEW;
+	git_oid blob;
+	if (edit_blob(&blob, e, doc, r->next.offset, r->next.length) || push_ref(e, id, &blob) ||
+	    push_hash(&e->made, &e->nmade, &e->made_cap, hash))
+		return EDIT_DIFFERS;
+	return 0;
+}
+
+static int edit_feature(void *data, umap_doc *doc, size_t layer, umap_feature *f)
+{
+	edit_read *r = data;
+	if (layer || !f->id || !f->length || f->value || (r->next.has && edit_take(r, doc)))
+		return EDIT_DIFFERS;
+	size_t len = strlen(f->id);
+	umap_buf_clear(&r->next.id);
+	if (umap_buf_put(&r->next.id, f->id, len) || umap_buf_putc(&r->next.id, '\0'))
+		return EDIT_DIFFERS;
+	r->next.id.len = len;
+	r->next.has = 1;
+	r->next.id_hash = edit_id_hash(f->id, len);
+	r->next.hash = f->hash;
+	r->next.offset = f->offset;
+	r->next.length = f->length;
+	__builtin_prefetch(&r->ids[(size_t)(((unsigned __int128)r->next.id_hash * r->ids_size) >> 64)]);
+	__builtin_prefetch(&r->set[(size_t)(((unsigned __int128)f->hash * r->set_size) >> 64)]);
+	return 0;
+}
+
+/* An id of the base's order (r->next, as edit_feature keeps a feature): one the file does
+ * not hold, or holds with new bytes, is removed from its leaf (a new blob then replaces it). */
+static int edit_walk_take(edit_read *r)
+{
+	uint64_t h = r->next.id_hash;
+	size_t at = edit_slot(r->ids, r->ids_size, h, EDIT_FLAGS);
+	int flags = (int)(r->ids[at] & EDIT_FLAGS);
+	r->next.has = 0;
+	r->walked++;
+	if (flags == EDIT_MET)
+		return EDIT_DIFFERS; /* the base repeats an id */
+	if (flags)
+		r->ids[at] |= EDIT_MET;
+	if (flags == EDIT_SAME) {
+		r->met_same++;
+		return 0;
+	}
+	r->dropped++;
+	return push_ref(r->e, r->next.id.ptr, NULL);
+}
+
+static int edit_walk(void *ctx, const char *id, size_t len)
+{
+	edit_read *r = ctx;
+	int rc = r->next.has ? edit_walk_take(r) : 0;
+	if (rc)
+		return rc;
+	umap_buf_clear(&r->next.id);
+	if (umap_buf_put(&r->next.id, id, len) || umap_buf_putc(&r->next.id, '\0'))
+		return oom();
+	r->next.has = 1;
+	r->next.id_hash = edit_id_hash(id, len);
+	__builtin_prefetch(&r->ids[(size_t)(((unsigned __int128)r->next.id_hash * r->ids_size) >> 64)]);
+	return 0;
+}
+
+/* *edit and *out (the file's layer without features) when the layer file at `abs` reads
+ * as an edit of its layer in `tree`; else both NULL: read it whole. */
+static int read_edit_features(umap_doc **out, umap_layer_edit **edit, umap_repo *repo,
+			      const git_oid *tree, const manifest_file *mf, const char *abs)
+{
+	*out = NULL;
+	*edit = NULL;
+	const umap_feature_set *set;
+	umap_store *s = umap_repo_store(repo);
+	git_oid order;
+	int rc = layer_file_set(&set, &order, repo, tree, mf);
+	if (rc || !set || set->depth < 1)
+		return rc;
+	edit_read r = { NULL, NULL, 0, NULL, 0, 0, 0, 0, 0, 0, { 0, 0, 0, 0, 0, UMAP_BUF_INIT } };
+	r.set_size = r.ids_size = set->n + set->n / 3 + 64;
+	/* anonymous mappings, zeroed, each given back whole as soon as it is done with */
+	size_t set_bytes = r.set_size * sizeof(*r.set);
+	r.set = edit_map(set_bytes);
+	r.ids = edit_map(r.ids_size * sizeof(*r.ids));
+	if (!r.set || !r.ids || umap_layer_edit_new(&r.e, repo, mf->layers[0])) {
+		if (r.set)
+			munmap(r.set, set_bytes);
+		if (r.ids)
+			munmap(r.ids, r.ids_size * sizeof(*r.ids));
+		return oom();
+	}
+	int usable = 1;
+	for (size_t i = 0; i < set->n && usable; i++) {
+		uint64_t h = set->hashes[i];
+		size_t slot = h > EDIT_SEEN ? edit_slot(r.set, r.set_size, h, 0) : 0;
+		/* a hash of 0 or 1, or a repeated one: leave it to the whole read */
+		usable = h > EDIT_SEEN && r.set[slot] != h;
+		r.set[slot] = h;
+	}
+	umap_doc *doc = NULL;
+	/* the new order's chunks that HEAD has are taken as they are without a lookup each */
+	if (usable && umap_store_know_order(s, &order))
+		usable = 0;
+	if (usable) {
+		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+		opts.on_feature = edit_feature;
+		opts.on_feature_data = &r;
+		usable = !umap_doc_open(&doc, abs, &opts) && (!r.next.has || !edit_take(&r, doc)) &&
+			 doc->kind != UMAP_DOC_MAP && doc->nlayers == 1 &&
+			 umap_shard_depth(r.e->count, set->depth) == set->depth;
+		umap_error_clear();
+	}
+	/* the bytes of the base's features the file no longer holds */
+	for (size_t slot = 0; slot < r.set_size && usable; slot++)
+		if (r.set[slot] > EDIT_SEEN &&
+		    push_hash(&r.e->gone, &r.e->ngone, &r.e->gone_cap, r.set[slot]))
+			usable = 0;
+	munmap(r.set, set_bytes);
+	if (usable)
+		usable = !umap_store_order_each(s, &order, edit_walk, &r) &&
+			 (!r.next.has || !edit_walk_take(&r)) && r.walked == set->n &&
+			 r.met_same == r.nsame && r.dropped == r.e->ngone;
+	umap_error_clear();
+	munmap(r.ids, r.ids_size * sizeof(*r.ids));
+	umap_buf_dispose(&r.next.id);
+	if (!usable) {
+		umap_doc_free(doc);
+		umap_layer_edit_free(r.e);
+		return 0;
+	}
+	*out = doc;
+	*edit = r.e;
+	return 0;
+}
+
+/* The features and order trees of a layer edited for a commit (read_edit_features), and
+ * its feature set noted. UMAP_ECONFLICT, no message: the edit does not fit the base. */
+static int edit_layer_parts(git_oid *features, git_oid *order, umap_repo *repo,
+			    umap_layer_edit *e, const char *layer, const git_oid *old_layer)
+{
+	umap_store *s = umap_repo_store(repo);
+	git_oid old_features;
+	if (!old_layer || !layer || strcmp(layer, e->layer))
+		return UMAP_ECONFLICT;
+	int rc = umap_store_tree_lookup(&old_features, NULL, s, old_layer, FEATURES, "a layer tree");
+	const umap_feature_set *set = rc ? NULL : umap_repo_feature_set(repo, e->layer, &old_features);
+	if (!rc && (!set || set->depth < 1))
+		rc = UMAP_ECONFLICT;
+	if (!rc)
+		rc = umap_store_features_edit(features, s, &old_features, set->depth, e->refs, e->nrefs);
+	if (!rc)
+		rc = umap_order_builder_finish(order, &e->order);
+	/* the leaves read mapped most of the pack's index (1M features: 28 MB): give it back
+	 * before the new feature set is made beside the old */
+	if (!rc && umap_store_release_packs(s))
+		umap_error_clear(); /* kept mapped, then */
+	if (!rc)
+		rc = edit_feature_set(e, set, features);
 	return rc;
 }
 

@@ -29,6 +29,8 @@ typedef struct umap_store {
 	umap_objw *objw;     /* objects built this session, written by umap_store_flush */
 	char *gitdir;
 	struct leaf_memo *memo; /* what the leaves patched this session changed (repo_store.c) */
+	git_oid *known;         /* sorted: blobs known to be in git (umap_store_know_order) */
+	size_t nknown;
 } umap_store;
 
 int umap_store_open(umap_store *s, git_repository *git);
@@ -155,6 +157,12 @@ void umap_order_builder_dispose(umap_order_builder *b);
 /* Calls cb(ctx, id_json, len) for every id in order. */
 typedef int (*umap_id_cb)(void *ctx, const char *id, size_t len);
 int umap_store_order_each(umap_store *s, const git_oid *tree, umap_id_cb cb, void *ctx);
+/* Notes the chunks of an order tree (its trees read, not its chunks) as in git: an order
+ * built from now on takes such a chunk as it is and puts any other without asking git
+ * whether it has it, and marking a new tree's objects does not ask either (an edit of a
+ * large layer: 16k chunks at 1M features, each lookup a page of the pack's index that
+ * libgit2 maps whole). */
+int umap_store_know_order(umap_store *s, const git_oid *tree);
 
 /* ---- Writing and comparing ------------------------------------------------------- */
 

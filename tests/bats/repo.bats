@@ -445,6 +445,57 @@ v2"
 	assert_success
 }
 
+@test "a commit of an edited layer: moves, adds, removes, a change undone, repeated ids" {
+	# a changed layer file is read as a stream against HEAD's feature set and HEAD's tree
+	# edited (issue 19): what it records is what the whole read records
+	awk -v n=3000 -v seed=5 -f "$REPO_FIXTURES/gen-layer.awk" >big.geojson
+	umapsync init >/dev/null
+	umapsync import big.geojson >/dev/null
+	# lines 2-3001 are the features: one moved to the end, five changed, two removed, two new
+	awk 'NR == 10 { moved = $0; sub(/,$/, "", moved); next }
+	     NR % 500 == 0 { sub(/"capacity":[0-9]+/, "\"capacity\":1000") }
+	     NR == 1500 || NR == 1501 { next }
+	     NR == 3001 { print $0 ","; print moved ",";
+	                  print "{\"type\":\"Feature\",\"id\":\"new1\",\"properties\":{},\"geometry\":null},";
+	                  print "{\"type\":\"Feature\",\"id\":\"new2\",\"properties\":{},\"geometry\":null}"; next }
+	     { print }' big.geojson >x
+	mv x big.geojson
+	run umapsync commit -m edit
+	assert_success
+	assert_line --index 1 " 2 added, 5 modified, 2 removed"
+	run umapsync status
+	assert_output "On branch main
+nothing to commit, working files clean"
+	umapsync export HEAD big.geojson >out.geojson
+	same_document big.geojson out.geojson
+	[ "$(jq -c '[.features[].id]' out.geojson)" = "$(jq -c '[.features[].id]' big.geojson)" ]
+	# a feature changed, then changed back to HEAD's bytes: HEAD~2's features and order
+	cp big.geojson before.geojson
+	awk 'NR == 600 { sub(/"capacity":[0-9]+/, "\"capacity\":1001") } { print }' big.geojson >x
+	mv x big.geojson
+	umapsync commit -m change >/dev/null
+	cp before.geojson big.geojson
+	run umapsync commit -m back
+	assert_line --index 1 " 0 added, 1 modified, 0 removed"
+	for part in features order; do
+		[ "$(git --git-dir=.umapsync rev-parse HEAD:layers/generated-layer/$part)" = \
+		  "$(git --git-dir=.umapsync rev-parse HEAD~2:layers/generated-layer/$part)" ]
+	done
+	run git --git-dir=.umapsync fsck --strict
+	assert_success
+	# a feature's line repeated, then its id given to another: named as the whole read names it
+	awk 'NR == 101 { dup = $0 } { print } NR == 2000 { print dup }' before.geojson >big.geojson
+	run_split umapsync commit -m dup
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: $PWD/big.geojson:2001:1: duplicate feature id \"f0000100\": first on line 101, again on line 2001"
+	awk 'NR == 102 { sub(/"id":"f[0-9]*"/, "\"id\":\"f0000100\"") } { print }' before.geojson >big.geojson
+	run_split umapsync commit -m dup
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: $PWD/big.geojson:102:1: duplicate feature id \"f0000100\": first on line 101, again on line 102"
+	run umapsync log --oneline
+	assert_equal "${#lines[@]}" 4
+}
+
 @test "feature order is kept through inserts, moves and deletes" {
 	awk -v n=1000 -v seed=3 -f "$REPO_FIXTURES/gen-layer.awk" >layer.geojson
 	umapsync init >/dev/null

@@ -394,6 +394,29 @@ static void write_text(const char *path, const char *text)
 	CHECK_INT(fclose(f), 0);
 }
 
+/* A layer text written to `path`: with a member added (member), or its first two
+ * features' lines swapped (swap, the commas kept in place). */
+static void write_case(const char *path, const char *text, int member, int swap)
+{
+	umap_buf b = UMAP_BUF_INIT;
+	const char *first = strchr(text, '\n') + 1, *second = strchr(first, '\n') + 1;
+	const char *third = strchr(second, '\n') + 1;
+	if (member) {
+		umap_buf_puts(&b, "{\"type\":\"FeatureCollection\",\"name\":\"N\",");
+		umap_buf_puts(&b, text + strlen("{\"type\":\"FeatureCollection\","));
+	} else if (swap) {
+		umap_buf_put(&b, text, (size_t)(first - text));
+		umap_buf_put(&b, second + 1, (size_t)(third - second - 1));
+		umap_buf_puts(&b, ",");
+		umap_buf_put(&b, first, (size_t)(second - first));
+		umap_buf_puts(&b, third);
+	} else {
+		umap_buf_puts(&b, text);
+	}
+	write_text(path, b.ptr);
+	umap_buf_dispose(&b);
+}
+
 /* Checkout's check of a file the stat index cannot vouch for (umap_repo_read_worktree_check):
  * a layer file with HEAD's features in HEAD's order is read as a stream and gets, as any
  * other file gets from the whole read, the tree umap_repo_read_worktree gives (issue 19). */
@@ -416,23 +439,7 @@ TEST(the_check_for_changes_gives_the_tree_of_the_whole_read)
 		CHECK_INT(umap_repo_commit_tree_as(&commit, repo, &tree, NULL, 0, "one", 1), 0);
 		char *text = layer_text(3000, cases[c].edit_mod, "renamed", cases[c].drop_mod,
 					cases[c].extra);
-		umap_buf b = UMAP_BUF_INIT;
-		const char *second = strchr(strchr(text, '\n') + 1, '\n') + 1, *third = strchr(second, '\n') + 1;
-		if (cases[c].member) {
-			umap_buf_puts(&b, "{\"type\":\"FeatureCollection\",\"name\":\"N\",");
-			umap_buf_puts(&b, text + strlen("{\"type\":\"FeatureCollection\","));
-		} else if (cases[c].swap) {
-			/* the first two features' lines swapped (the commas kept in place) */
-			const char *first = strchr(text, '\n') + 1;
-			umap_buf_put(&b, text, (size_t)(first - text));
-			umap_buf_put(&b, second + 1, (size_t)(third - second - 1));
-			umap_buf_puts(&b, ",");
-			umap_buf_put(&b, first, (size_t)(second - first));
-			umap_buf_puts(&b, third);
-		} else {
-			umap_buf_puts(&b, text);
-		}
-		write_text(path, b.ptr);
+		write_case(path, text, cases[c].member, cases[c].swap);
 		umap_snapshot *w = NULL;
 		CHECK_INT(umap_repo_read_worktree_check(&w, repo, &tree), 0);
 		CHECK_INT(w->nfiles, 1);
@@ -445,8 +452,108 @@ TEST(the_check_for_changes_gives_the_tree_of_the_whole_read)
 		umap_snapshot_free(w);
 		CHECK(git_oid_equal(&checked, &whole));
 		CHECK_INT(git_oid_equal(&checked, &tree), c == 0);
-		umap_buf_dispose(&b);
 		free(text);
+		umap_repo_free(repo);
+	}
+	free(base_text);
+}
+
+/* The same tree and feature set from a whole read and from an edit read */
+static void check_edit_read(umap_repo *repo, const git_oid *base, int expect_edit, git_oid *out)
+{
+	git_oid edited, whole, a;
+	umap_snapshot *w = NULL;
+	CHECK_INT(umap_repo_read_worktree_edit(&w, repo, base), 0);
+	CHECK_INT(w->nfiles, 1);
+	CHECK_INT(w->files[0].edit != NULL, expect_edit);
+	CHECK_INT(umap_repo_build_tree(&edited, repo, w, base), 0);
+	umap_snapshot_free(w);
+	features_of(&a, repo, &edited);
+	const umap_feature_set *set = umap_repo_feature_set(repo, "layer-x", &a);
+	CHECK(set != NULL);
+	size_t n = set ? set->n : 0;
+	uint64_t *hashes = malloc((n + 1) * sizeof(*hashes));
+	CHECK(hashes != NULL);
+	if (set)
+		memcpy(hashes, set->hashes, n * sizeof(*hashes));
+	CHECK_INT(umap_repo_read_worktree(&w, repo, base), 0);
+	CHECK_INT(umap_repo_build_tree(&whole, repo, w, base), 0);
+	umap_snapshot_free(w);
+	CHECK(git_oid_equal(&edited, &whole));
+	set = umap_repo_feature_set(repo, "layer-x", &a);
+	CHECK(set && set->n == n && !memcmp(set->hashes, hashes, n * sizeof(*hashes)));
+	free(hashes);
+	*out = edited;
+}
+
+/* A commit reads a changed layer file as a stream against HEAD's feature set and edits
+ * HEAD's tree with the changed features (umap_repo_read_worktree_edit, issue 19): the same
+ * tree and feature set as the whole read, for changed, removed, added and moved features,
+ * a new member, a file changed back to HEAD's bytes; a repeated id or repeated bytes are
+ * left to the whole read, which names them. */
+TEST(a_commit_read_as_an_edit_gives_the_tree_of_the_whole_read)
+{
+	setenv("GIT_AUTHOR_NAME", "Unit", 1);
+	setenv("GIT_AUTHOR_EMAIL", "unit@example.org", 1);
+	static const struct {
+		size_t edit_mod, drop_mod, extra;
+		int member, swap;
+	} cases[] = { { 0, 0, 0, 0, 0 },  { 97, 0, 0, 0, 0 }, { 0, 53, 0, 0, 0 }, { 0, 0, 40, 0, 0 },
+		      { 31, 29, 300, 0, 0 }, { 0, 0, 0, 1, 0 }, { 0, 0, 0, 0, 1 },  { 7, 0, 0, 0, 1 } };
+	char *base_text = layer_text(3000, 0, "", 0, 0);
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		umap_repo *repo = fresh_repo();
+		char path[256];
+		snprintf(path, sizeof(path), "%s/l.geojson", umap_repo_workdir(repo));
+		git_oid tree, commit, edited, back;
+		build_text(&tree, repo, base_text, NULL);
+		CHECK_INT(umap_repo_commit_tree_as(&commit, repo, &tree, NULL, 0, "one", 1), 0);
+		char *text = layer_text(3000, cases[c].edit_mod, "renamed", cases[c].drop_mod,
+					cases[c].extra);
+		write_case(path, text, cases[c].member, cases[c].swap);
+		check_edit_read(repo, &tree, 1, &edited);
+		CHECK_INT(git_oid_equal(&edited, &tree), c == 0);
+		/* committed, then changed back to the base's bytes */
+		git_oid parent = commit;
+		CHECK_INT(umap_repo_commit_tree_as(&commit, repo, &edited, &parent, 1, "two", 1), 0);
+		write_text(path, base_text);
+		check_edit_read(repo, &edited, 1, &back);
+		git_oid fa, fb;
+		features_of(&fa, repo, &back);
+		features_of(&fb, repo, &tree);
+		CHECK(git_oid_equal(&fa, &fb));
+		free(text);
+		umap_repo_free(repo);
+	}
+	/* a feature's line repeated (same bytes, same id), or its id given to another */
+	for (int dup = 0; dup < 2; dup++) {
+		umap_repo *repo = fresh_repo();
+		char path[256];
+		snprintf(path, sizeof(path), "%s/l.geojson", umap_repo_workdir(repo));
+		git_oid tree, commit;
+		build_text(&tree, repo, base_text, NULL);
+		CHECK_INT(umap_repo_commit_tree_as(&commit, repo, &tree, NULL, 0, "one", 1), 0);
+		umap_buf b = UMAP_BUF_INIT;
+		const char *first = strchr(base_text, '\n') + 1, *second = strchr(first, '\n') + 1;
+		umap_buf_put(&b, base_text, (size_t)(second - base_text));
+		if (dup)
+			umap_buf_puts(&b, ",{\"type\":\"Feature\",\"id\":\"f0\",\"properties\":{},"
+					  "\"geometry\":null}\n");
+		else
+			umap_buf_printf(&b, ",%.*s", (int)(second - first), first);
+		umap_buf_puts(&b, second);
+		write_text(path, b.ptr);
+		umap_snapshot *w = NULL;
+		int rc = umap_repo_read_worktree(&w, repo, &tree);
+		char *whole_error = strdup(umap_error_last());
+		umap_snapshot_free(w);
+		w = NULL;
+		CHECK(rc != 0);
+		CHECK_INT(umap_repo_read_worktree_edit(&w, repo, &tree), rc);
+		CHECK_STR(umap_error_last(), whole_error);
+		umap_snapshot_free(w);
+		free(whole_error);
+		umap_buf_dispose(&b);
 		umap_repo_free(repo);
 	}
 	free(base_text);
@@ -912,6 +1019,7 @@ int main(void)
 	RUN(the_stat_index_skips_unchanged_files_and_sees_every_change);
 	RUN(a_commit_rebuilds_only_changed_leaves_and_gets_the_same_tree);
 	RUN(the_check_for_changes_gives_the_tree_of_the_whole_read);
+	RUN(a_commit_read_as_an_edit_gives_the_tree_of_the_whole_read);
 	RUN(an_edited_layer_tree_is_the_tree_of_the_new_file);
 	RUN(feature_sets_come_back_from_disk_in_both_formats);
 	RUN(worktree_paths_stay_inside);
