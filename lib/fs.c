@@ -173,10 +173,32 @@ int umap_file_write_private(const char *path, const void *data, size_t len)
 	return write_whole(path, data, len, 1);
 }
 
+/* A device, a pipe or a socket, or a path in /dev or /proc (/dev/stdout is a link to the
+ * process's own descriptor, whatever that is): no temporary file can stand in for it. */
+static int written_in_place(const char *path)
+{
+	struct stat st;
+	if (!strncmp(path, "/dev/", 5) || !strncmp(path, "/proc/", 6))
+		return 1;
+	return stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
 int umap_atomic_file_open(umap_atomic_file *f, const char *path)
 {
 	f->fd = -1;
 	f->pending = 0;
+	f->direct = 0;
+	if (written_in_place(path)) {
+		if ((size_t)snprintf(f->path, sizeof(f->path), "%s", path) >= sizeof(f->path))
+			return umap_error_set(UMAP_EUSAGE, "path too long: '%s'", path);
+		struct stat st;
+		int trunc = stat(path, &st) == 0 && S_ISREG(st.st_mode) ? O_TRUNC : 0;
+		f->fd = open(path, O_WRONLY | O_CREAT | O_NOCTTY | O_CLOEXEC | trunc, 0666);
+		if (f->fd < 0)
+			return umap_error_set_errno(UMAP_EIO, "cannot write '%s'", path);
+		f->direct = 1;
+		return 0;
+	}
 	char dir[PATH_MAX];
 	split_dir(path, dir, sizeof(dir));
 	/* the temp name does not grow with the file's: any name that fits NAME_MAX can be written */
@@ -221,6 +243,12 @@ int umap_atomic_file_prepare(umap_atomic_file *f)
 		return 0; /* prepared already */
 	int fd = f->fd;
 	f->fd = -1;
+	if (f->direct) {
+		/* nothing to fsync or rename: a device or pipe takes the bytes as written */
+		if (close(fd) < 0)
+			return umap_error_set_errno(UMAP_EIO, "cannot write '%s'", f->path);
+		return 0;
+	}
 	if (fsync(fd) < 0) {
 		int rc = umap_error_set_errno(UMAP_EIO, "cannot write '%s'", f->path);
 		close(fd);
@@ -241,6 +269,8 @@ int umap_atomic_file_commit(umap_atomic_file *f)
 		umap_atomic_file_abort(f);
 		return rc;
 	}
+	if (f->direct)
+		return 0;
 	if (rename(f->tmp, f->path) < 0) {
 		rc = umap_error_set_errno(UMAP_EIO, "cannot replace '%s'", f->path);
 		umap_atomic_file_abort(f);

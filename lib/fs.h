@@ -27,10 +27,13 @@ int umap_file_write_private(const char *path, const void *data, size_t len);
  * temporary file is removed; `path` is untouched). Abort after a failed commit is a no-op.
  * To replace several files all or nothing, prepare each (fsync and close its temporary
  * file, and check that `path` can be replaced by a file), and commit them only once every
- * one is prepared; after a failed prepare, abort them all. */
+ * one is prepared; after a failed prepare, abort them all. A path that is not a regular
+ * file (a device such as /dev/null, a FIFO, or anything under /dev/ or /proc/, such as
+ * /dev/stdout) is written in place: a file renamed over it would replace the device. */
 typedef struct umap_atomic_file {
 	int fd;
 	int pending;       /* a temporary file exists: open, or prepared and closed */
+	int direct;        /* written in place: a device or a pipe (`-o /dev/null`, a FIFO) */
 	char path[PATH_MAX];
 	char tmp[PATH_MAX];
 } umap_atomic_file;

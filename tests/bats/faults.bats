@@ -483,3 +483,30 @@ three_layers() {
 	assert_output $'./.tmp-'"$$"$'-AbC123\n./out.geojson.tmp-'"$$"'-AbC124'
 
 }
+
+@test "-o to a pipe or a device writes into it: the FIFO stays a FIFO, /dev/stdout is not replaced" {
+	# a temporary file renamed over a FIFO (or, as root, over /dev/null) replaced the
+	# special file by a regular one
+	cp "$EXAMPLES/bike-parking.geojson" a.geojson
+	umapsync init >/dev/null
+	umapsync import a.geojson >/dev/null
+	umapsync export HEAD a.geojson -o expected.geojson
+	mkfifo out.fifo
+	timeout 10 cat out.fifo >got.geojson &
+	local reader=$!
+	run timeout 10 "$UMAPSYNC" export HEAD a.geojson -o out.fifo
+	assert_success
+	wait "$reader"
+	[ -p out.fifo ]
+	cmp expected.geojson got.geojson
+	timeout 10 cat out.fifo >merged.geojson &
+	reader=$!
+	run timeout 10 "$UMAPSYNC" merge-file a.geojson a.geojson a.geojson -o out.fifo
+	assert_success
+	wait "$reader"
+	[ -p out.fifo ]
+	cmp a.geojson merged.geojson
+	run bash -c "'$UMAPSYNC' export HEAD a.geojson -o /dev/stdout | cmp - expected.geojson"
+	assert_success
+	[ -z "$(find . -name '.tmp-*')" ]
+}
