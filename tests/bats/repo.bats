@@ -402,8 +402,10 @@ v2"
 	# a feature of big.geojson damaged in main: checkout main fails on it and leaves both
 	# files as they were (a.geojson, written to its temporary file, is not renamed)
 	blob=$(git --git-dir=.umapsync ls-tree -r main:layers/generated-layer/features | awk 'NR == 777 { print $3 }')
-	pack=$(ls .umapsync/objects/pack/*.pack | while read -r p; do
-		git verify-pack -v "${p%.pack}.idx" | grep -q "^$blob" && echo "$p"; done)
+	# (an if, not &&: a last pack without the blob must not fail the loop)
+	pack=$(for p in .umapsync/objects/pack/*.pack; do
+		if git verify-pack -v "${p%.pack}.idx" </dev/null | grep -q "^$blob"; then echo "$p"; fi
+	done)
 	offset=$(git verify-pack -v "${pack%.pack}.idx" | awk -v b="$blob" '$1 == b { print $5 }')
 	chmod u+w "$pack"
 	printf 'garbage!garbage!' | dd of="$pack" bs=1 seek=$((offset + 4)) conv=notrunc 2>/dev/null
