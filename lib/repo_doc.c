@@ -445,13 +445,18 @@ static int blob_list_index(blob_list *list)
 	return 0;
 }
 
-static const named_blob *blob_list_find(const blob_list *list, const char *name, size_t len)
+/* The first table slot of a name (table_size 0: none). */
+static size_t blob_list_slot(const blob_list *list, const char *name, size_t len)
+{
+	return list->table_size ? (size_t)XXH3_64bits(name, len) & (list->table_size - 1) : 0;
+}
+
+static const named_blob *blob_list_find_at(const blob_list *list, const char *name, size_t slot)
 {
 	if (!list->table_size)
 		return NULL;
 	size_t mask = list->table_size - 1;
-	for (size_t slot = (size_t)XXH3_64bits(name, len) & mask; list->table[slot];
-	     slot = (slot + 1) & mask) {
+	for (; list->table[slot]; slot = (slot + 1) & mask) {
 		const named_blob *m = &list->items[list->table[slot] - 1];
 		if (!strcmp(list->names.ptr + m->name_at, name))
 			return m;
@@ -480,6 +485,17 @@ typedef struct record_out {
 
 #define RECORDS_FLUSH_AT ((size_t)1 << 20)
 
+/* The order walk looks a feature's blob up a few ids after it has seen its id: the lookup
+ * is three cache misses at 1M features (the table slot, the item, its name), which the
+ * prefetches issued meanwhile (one stage an id, while a blob is read) take off the walk's
+ * path (1M features: a seventh of the walk). */
+#define ORDER_LOOKAHEAD 4
+
+typedef struct order_pending {
+	umap_buf id, name;
+	size_t slot;       /* the name's first slot in the table */
+} order_pending;
+
 typedef struct order_reader {
 	umap_repo *repo;
 	umap_buf *text;
@@ -487,7 +503,8 @@ typedef struct order_reader {
 	blob_list *features;
 	git_oid *blobs;
 	size_t count;
-	umap_buf id, name;
+	order_pending ring[ORDER_LOOKAHEAD];
+	size_t head, pending; /* next slot of the ring; ids seen but not yet read */
 	const char *layer_id;
 	int spill_ids;       /* blob ids go to repo->ids_fd rather than blobs */
 } order_reader;
@@ -541,25 +558,27 @@ static int spill_id(umap_repo *repo, const git_oid *id)
 					 : 0;
 }
 
-static int read_one_feature(void *ctx, const char *id, size_t len)
+/* Reads the blob of the oldest id seen and puts it into the text or the records. */
+static int read_pending_feature(order_reader *r)
 {
-	order_reader *r = ctx;
-	umap_buf_clear(&r->id);
-	if (umap_buf_put(&r->id, id, len))
-		return oom();
-	int rc = umap_name_from_id(&r->name, r->id.ptr);
-	if (rc)
-		return rc;
-	const named_blob *found = blob_list_find(r->features, r->name.ptr, r->name.len);
+	order_pending *p = &r->ring[(r->head + ORDER_LOOKAHEAD - r->pending) % ORDER_LOOKAHEAD];
+	r->pending--;
+	const named_blob *found = blob_list_find_at(r->features, p->name.ptr, p->slot);
 	if (!found || r->count >= r->features->n)
 		return umap_error_set(UMAP_ECORRUPT,
 				      "layer %s: feature %s is in the order but has no blob",
-				      r->layer_id, r->id.ptr);
-	char what[128];
-	snprintf(what, sizeof(what), "feature %.60s of layer %.40s", r->id.ptr, r->layer_id);
+				      r->layer_id, p->id.ptr);
 	umap_obj obj;
-	if ((rc = umap_store_read(&obj, umap_repo_store(r->repo), &found->id, GIT_OBJECT_BLOB, what)))
-		return rc;
+	umap_store *s = umap_repo_store(r->repo);
+	/* what a failed read says is only made for it (a snprintf a feature was a twentieth
+	 * of an export): the read is made again with it */
+	int rc = umap_store_read(&obj, s, &found->id, GIT_OBJECT_BLOB, "a feature");
+	if (rc) {
+		char what[128];
+		snprintf(what, sizeof(what), "feature %.60s of layer %.40s", p->id.ptr, r->layer_id);
+		if ((rc = umap_store_read(&obj, s, &found->id, GIT_OBJECT_BLOB, what)))
+			return rc;
+	}
 	if (!obj.len || obj.data[0] != '{') {
 		umap_obj_release(&obj);
 		return hex_error(UMAP_ECORRUPT, "blob %s is not a feature object", &found->id);
@@ -578,6 +597,51 @@ static int read_one_feature(void *ctx, const char *id, size_t len)
 	if (!rc && r->repo->spill_fd >= 0 && r->text->len >= SPILL_AT)
 		rc = spill_text(r->repo, r->text);
 	return rc;
+}
+
+/* The ids seen and not yet read, read: at the end of the walk, or before its error. */
+static int read_pending_features(order_reader *r)
+{
+	int rc = 0;
+	while (r->pending && !rc)
+		rc = read_pending_feature(r);
+	return rc;
+}
+
+static int read_one_feature(void *ctx, const char *id, size_t len)
+{
+	order_reader *r = ctx;
+	const blob_list *list = r->features;
+	order_pending *p = &r->ring[r->head];
+	umap_buf_clear(&p->id);
+	if (umap_buf_put(&p->id, id, len))
+		return oom();
+	int rc = umap_name_from_id(&p->name, p->id.ptr);
+	if (rc) {
+		/* the ids before it are read first, as they were seen first */
+		int read = read_pending_features(r);
+		return read ? read : umap_name_from_id(&p->name, p->id.ptr);
+	}
+	p->slot = blob_list_slot(list, p->name.ptr, p->name.len);
+	r->head = (r->head + 1) % ORDER_LOOKAHEAD;
+	r->pending++;
+	if (list->table_size) {
+		/* this id's slot; the item of the one before; the name of the one before that */
+		__builtin_prefetch(&list->table[p->slot]);
+		if (r->pending >= 2) {
+			const order_pending *q = &r->ring[(r->head + ORDER_LOOKAHEAD - 2) % ORDER_LOOKAHEAD];
+			uint32_t at = list->table[q->slot];
+			if (at)
+				__builtin_prefetch(&list->items[at - 1]);
+		}
+		if (r->pending >= 3) {
+			const order_pending *q = &r->ring[(r->head + ORDER_LOOKAHEAD - 3) % ORDER_LOOKAHEAD];
+			uint32_t at = list->table[q->slot];
+			if (at)
+				__builtin_prefetch(list->names.ptr + list->items[at - 1].name_at);
+		}
+	}
+	return r->pending == ORDER_LOOKAHEAD ? read_pending_feature(r) : 0;
 }
 
 static int put_member(umap_buf *text, int *first, const char *name, const json_t *value)
@@ -724,6 +788,8 @@ static int read_layer(umap_repo *repo, umap_buf *text, const git_oid *layers_tre
 					reader.spill_ids = spill_ids;
 					reader.layer_id = layer_id;
 					rc = umap_store_order_each(s, &order_id, read_one_feature, &reader);
+					if (!rc)
+						rc = read_pending_features(&reader);
 					if (!rc && reader.count != features.n)
 						rc = umap_error_set(UMAP_ECORRUPT,
 								    "layer %s: %zu features but %zu in the order",
@@ -756,8 +822,10 @@ static int read_layer(umap_repo *repo, umap_buf *text, const git_oid *layers_tre
 		blobs = NULL;
 	}
 	free(blobs);
-	umap_buf_dispose(&reader.id);
-	umap_buf_dispose(&reader.name);
+	for (size_t i = 0; i < ORDER_LOOKAHEAD; i++) {
+		umap_buf_dispose(&reader.ring[i].id);
+		umap_buf_dispose(&reader.ring[i].name);
+	}
 	blob_list_clear(&features);
 	json_decref(meta);
 	json_decref(options);
