@@ -1123,6 +1123,49 @@ static const feature_span *span_find(const span_doc *d, size_t layer, uint64_t i
 	return NULL;
 }
 
+static int bytes_canonical(const char *p, size_t n);
+
+/* What checkout's writer notes in the feature cache as it writes (umap_repo_export_file):
+ * each feature whose bytes are not its blob, with the blob id of its place (each layer's
+ * ids end with a zero id). */
+typedef struct cache_notes {
+	umap_repo *repo;
+	git_oid *const *blobs; /* NULL: nothing noted */
+	size_t nlayers;
+	size_t *next;          /* per layer: the index of the next feature expected */
+	unsigned char *ended;  /* per layer: its zero id reached */
+	int lost;              /* features came out of order: what was noted is not enough */
+	size_t seen_before;    /* the repository's notes before these */
+} cache_notes;
+
+/* Notes the written bytes of feature `index` of `layer` (see cache_notes); `is_blob`: they
+ * are the blob's own bytes, which the next status finds by their SHA-1 (or, for the few
+ * that bytes_canonical cannot vouch for, such as a string with an escape, by making their
+ * compact form once): the writer need not check them (at 100k features, as much as the
+ * rest of the write). */
+static int cache_notes_put(cache_notes *n, size_t layer, size_t index, const char *p, size_t len,
+			   int is_blob)
+{
+	if (!n || !n->blobs || n->lost || layer >= n->nlayers || !n->blobs[layer] ||
+	    n->ended[layer] || !len)
+		return 0;
+	if (index != n->next[layer]) {
+		n->lost = 1;
+		return 0;
+	}
+	const git_oid *blob = &n->blobs[layer][n->next[layer]++];
+	if (git_oid_is_zero(blob)) {
+		n->ended[layer] = 1;
+		return 0;
+	}
+	/* bytes that are their blob are looked up by their SHA-1, not in the cache */
+	if (is_blob || bytes_canonical(p, len))
+		return 0;
+	XXH128_canonical_t key;
+	XXH128_canonicalFromHash(&key, XXH3_128bits(p, len));
+	return umap_repo_cache_note(n->repo, key.digest, blob);
+}
+
 typedef struct spelled {
 	umap_doc *rev, *work;
 	const span_doc *rev_spans;  /* streamed documents: their features' spans (else NULL: */
@@ -1135,6 +1178,7 @@ typedef struct spelled {
 	size_t taken;            /* features written from the working file */
 	int copy_as_is;          /* its features are one a line, spaced as the copy's will be:
 				  * a feature taken from it is copied, not laid out again */
+	cache_notes *notes;      /* NULL: none */
 } spelled;
 
 static int spelled_drain(spelled *s, umap_buf *out, int last)
@@ -1190,8 +1234,8 @@ static int put_spelled_feature(void *data, umap_buf *out, size_t layer, size_t i
 		offset = f->offset;
 		length = f->length;
 	}
-	const char *bytes = s->rev->data + offset;
-	size_t woffset, wlength;
+	const char *bytes = s->rev->data + offset, *blob = bytes;
+	size_t woffset, wlength, blob_length = length;
 	if (work_feature(s, layer, f, fs, &woffset, &wlength)) {
 		const char *wb = s->work->data + woffset;
 		umap_buf_clear(&s->canonical);
@@ -1212,8 +1256,12 @@ static int put_spelled_feature(void *data, umap_buf *out, size_t layer, size_t i
 	umap_doc_drop_behind(s->rev, offset);
 	int as_is = bytes != s->rev->data + offset && s->copy_as_is &&
 		    !memchr(bytes, '\n', length);
+	size_t at = out->len;
 	int rc = !as_is ? umap_json_relayout_at(out, bytes, length, &s->feature_layout, depth)
 			: umap_buf_put(out, bytes, length) ? UMAP_ENOMEM : 0;
+	if (!rc && s->notes)
+		rc = cache_notes_put(s->notes, layer, index, out->ptr + at, out->len - at,
+				     out->len - at == blob_length && !memcmp(out->ptr + at, blob, blob_length));
 	return rc ? rc : spelled_drain(s, out, 0);
 }
 
@@ -1234,10 +1282,10 @@ static umap_doc *working_copy(const char *path)
 /* `rev` written over `work`; rev_spans and work_spans: their features' spans when they
  * were streamed (NULL: in their layers). */
 static int write_spelled(umap_json_sink sink, void *ctx, umap_doc *rev, umap_doc *work,
-			 const span_doc *rev_spans, const span_doc *work_spans)
+			 const span_doc *rev_spans, const span_doc *work_spans, cache_notes *notes)
 {
 	spelled s = { rev, work, rev_spans, work_spans, NULL, rev->layout, UMAP_BUF_INIT,
-		      sink, ctx, 0, 0 };
+		      sink, ctx, 0, 0, notes };
 	size_t *counts = NULL;
 	if (rev->layout.lines || !rev->layout.indent)
 		s.feature_layout = (umap_layout){ 0, rev->layout.spaced, 0, 0, rev->layout.ascii, 0, 0, 0 };
@@ -1281,7 +1329,7 @@ int umap_repo_file_text(umap_json_sink sink, void *ctx, umap_doc *doc, const cha
 	 * taken from the working file) */
 	umap_doc *work = doc->data && !doc->layout.seq ? working_copy(work_path) : NULL;
 	if (work) {
-		int rc = write_spelled(sink, ctx, doc, work, NULL, NULL);
+		int rc = write_spelled(sink, ctx, doc, work, NULL, NULL, NULL);
 		umap_doc_free(work);
 		if (rc && rc != UMAP_ENOMEM && rc != UMAP_EIO)
 			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of %s: ", doc->source_name);
@@ -1377,6 +1425,7 @@ typedef struct revision_ids {
 	size_t nlayers;
 	void *map;
 	size_t map_len;
+	int noted; /* the writer noted in the cache what the file's read would (cache_notes) */
 } revision_ids;
 
 static void revision_ids_clear(revision_ids *ids)
@@ -1430,7 +1479,8 @@ static int export_to_atomic(void *ctx, const char *data, size_t len)
  * read by span from the mappings. *done is 0 when the working file cannot be read (the
  * copy is then written as it is, as umap_repo_file_text does). */
 static int export_spelled(int *done, umap_json_sink sink, void *ctx, const manifest_file *mf,
-			  char **mapped, size_t mapped_len, umap_buf *text, const char *abs)
+			  char **mapped, size_t mapped_len, umap_buf *text, const char *abs,
+			  cache_notes *notes)
 {
 	span_doc work_spans = { NULL, 0 }, rev_spans = { NULL, 0 };
 	umap_doc *work = NULL, *rev = NULL;
@@ -1458,7 +1508,7 @@ static int export_spelled(int *done, umap_json_sink sink, void *ctx, const manif
 	if (!rc)
 		rc = revision_doc_bind(rev, mf, 0);
 	if (!rc) {
-		rc = write_spelled(sink, ctx, rev, work, &rev_spans, &work_spans);
+		rc = write_spelled(sink, ctx, rev, work, &rev_spans, &work_spans, notes);
 		if (rc && rc != UMAP_ENOMEM && rc != UMAP_EIO)
 			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of %s: ", mf->path);
 	}
@@ -1473,7 +1523,7 @@ static int export_spelled(int *done, umap_json_sink sink, void *ctx, const manif
 /* umap_repo_export, keeping the blob ids of each layer's features in order (mf->nlayers
  * arrays, each ending with a zero id) in *blobs_out when it is not NULL. */
 static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
-		       umap_json_sink sink, void *ctx, revision_ids *ids_out)
+		       umap_json_sink sink, void *ctx, revision_ids *ids_out, cache_notes *notes)
 {
 	manifest m;
 	manifest_file *mf;
@@ -1503,7 +1553,7 @@ static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
 		repo->ids_fd = -1;
 	}
 	int ids_spilled = repo->ids_fd >= 0;
-	revision_ids ids = { NULL, 0, NULL, 0 };
+	revision_ids ids = { NULL, 0, NULL, 0, 0 };
 	if (ids_out)
 		memset(ids_out, 0, sizeof(*ids_out));
 	/* the walk reads the layer's blobs in pack order, each whole or a delta on the layer's
@@ -1547,8 +1597,20 @@ static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
 	/* (a stream is written as its records are laid out: its spellings are not taken from
 	 * the working file, as umap_repo_file_text does not) */
 	int written = 0;
+	/* checkout's notes are made as each feature is written, where the writer goes a
+	 * feature at a time (over a working file), so that the file need not be read back */
+	if (notes && !rc) {
+		notes->blobs = ids_spilled ? ids.layers : blobs;
+		notes->nlayers = mf->nlayers;
+		notes->next = calloc(mf->nlayers + 1, sizeof(*notes->next));
+		notes->ended = calloc(mf->nlayers + 1, 1);
+		if (!notes->next || !notes->ended)
+			rc = oom();
+	}
 	if (!rc && from_text && has_work && !recorded.seq)
-		rc = export_spelled(&written, sink, ctx, mf, &mapped, mapped_len, &text, abs);
+		rc = export_spelled(&written, sink, ctx, mf, &mapped, mapped_len, &text, abs, notes);
+	if (notes)
+		ids.noted = written && !notes->lost;
 	if (!rc && from_text && !written) {
 		data = mapped ? mapped : text.ptr ? text.ptr : "";
 		/* what umap_doc_write(UMAP_DOC_AS_READ) of the revision's copy does (its compact
@@ -1590,7 +1652,7 @@ static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
 int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
 		     umap_json_sink sink, void *ctx)
 {
-	return export_file(repo, tree, path, sink, ctx, NULL);
+	return export_file(repo, tree, path, sink, ctx, NULL, NULL);
 }
 
 /* A map's layers nest (and their features may come after their children's in its text):
@@ -3252,57 +3314,42 @@ void umap_repo_set_progress(umap_repo *repo, const struct umap_progress *progres
 	repo->progress = progress ? *progress : (struct umap_progress){ NULL, NULL };
 }
 
-/* What umap_repo_export_file notes in the cache: the k-th feature of each layer. */
-typedef struct seed_state {
-	umap_repo *repo;
-	git_oid **blobs;
-	size_t nlayers;
-	size_t *next;          /* per layer: features seen */
-	unsigned char *ended;  /* per layer: past its blob ids (a zero id ends them) */
-} seed_state;
-
+/* The read of a written file notes what its writer did not (cache_notes). */
 static int seed_feature(void *data, umap_doc *doc, size_t layer, umap_feature *f)
 {
-	seed_state *st = data;
-	if (layer >= st->nlayers || !st->blobs[layer] || st->ended[layer] || !f->length)
+	cache_notes *n = data;
+	if (layer >= n->nlayers)
 		return 0;
-	const git_oid *blob = &st->blobs[layer][st->next[layer]++];
-	if (git_oid_is_zero(blob)) {
-		st->ended[layer] = 1;
-		return 0;
-	}
-	/* bytes that are their blob are looked up by their SHA-1, not in the cache */
-	const char *p = doc->data + f->offset;
-	if (bytes_canonical(p, f->length))
-		return 0;
-	XXH128_canonical_t key;
-	XXH128_canonicalFromHash(&key, XXH3_128bits(p, f->length));
-	return umap_repo_cache_note(st->repo, key.digest, blob);
+	return cache_notes_put(n, layer, n->next[layer], doc->data + f->offset, f->length, 0);
 }
 
 int umap_repo_export_file(umap_repo *repo, const git_oid *tree, const char *path,
 			  umap_atomic_file *file)
 {
-	revision_ids ids = { NULL, 0, NULL, 0 };
-	int rc = export_file(repo, tree, path, export_to_atomic, file, &ids);
-	seed_state st = { repo, ids.layers, ids.nlayers, calloc(ids.nlayers + 1, sizeof(size_t)),
-			  calloc(ids.nlayers + 1, 1) };
-	if (!rc && (!st.next || !st.ended))
-		rc = oom();
-	if (!rc) {
-		/* the text as written, read back a feature at a time (none kept) */
+	revision_ids ids = { NULL, 0, NULL, 0, 0 };
+	cache_notes notes = { repo, NULL, 0, NULL, NULL, 0, repo->nseen };
+	int rc = export_file(repo, tree, path, export_to_atomic, file, &ids, &notes);
+	if (!rc && !ids.noted) {
+		/* the text as written, read back a feature at a time (none kept), noting what
+		 * the writer did not */
+		repo->nseen = notes.seen_before;
+		memset(notes.next, 0, (ids.nlayers + 1) * sizeof(size_t));
+		memset(notes.ended, 0, ids.nlayers + 1);
+		notes.blobs = ids.layers;
+		notes.nlayers = ids.nlayers;
+		notes.lost = 0;
 		umap_doc *doc = NULL;
 		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
 		opts.on_feature = seed_feature;
-		opts.on_feature_data = &st;
+		opts.on_feature_data = &notes;
 		opts.allow_duplicate_ids = 1;
 		if (umap_doc_open(&doc, file->tmp, &opts))
 			umap_error_clear(); /* the cache is only a speed-up */
 		umap_doc_free(doc);
 	}
 	revision_ids_clear(&ids);
-	free(st.next);
-	free(st.ended);
+	free(notes.next);
+	free(notes.ended);
 	return rc;
 }
 

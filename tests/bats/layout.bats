@@ -441,3 +441,36 @@ PY
 	run cat m.umap
 	assert_output '{"type":"umap","properties":{"name":"M"},"layers":[{"type":"FeatureCollection","features":[{"type":"Feature","id":"aaaa1","properties":{"name":"A2","h":10.0},"geometry":{"type":"Point","coordinates":[2.0,48.0]}},{"type":"Feature","id":"aaaa2","properties":{"name":"B2","h":20.0},"geometry":null}],"_umap_options":{"name":"L"}}]}'
 }
+
+@test "checkout notes in the feature cache, as it writes them, the features whose bytes are not their blob" {
+	# indented: no feature's bytes are its blob, and each is noted with its own blob, so
+	# that a status that reads the file again (the stat index cannot vouch) finds them all
+	printf '%s\n' '{' '  "type": "FeatureCollection",' '  "features": [' '    {' '      "type": "Feature",' \
+		'      "id": "a",' '      "properties": {"n": "say \"hi\"", "h": 1.0},' '      "geometry": null' '    },' \
+		'    {' '      "type": "Feature",' '      "id": "b",' '      "properties": {"h": 2},' '      "geometry": null' \
+		'    },' '    {' '      "type": "Feature",' '      "id": "c",' '      "properties": {"h": 1e3},' \
+		'      "geometry": null' '    }' '  ]' '}' >i.geojson
+	# one a line, compact: bytes that are their blob need no entry, even with an escape
+	printf '%s\n' '{"type":"FeatureCollection","features":[' \
+		'{"type":"Feature","id":"x","properties":{"n":"say \"hi\""},"geometry":null},' \
+		'{"type":"Feature","id":"y","properties":{"h":2},"geometry":null}' ']}' >c.geojson
+	umapsync init >/dev/null
+	umapsync import i.geojson c.geojson >/dev/null
+	cp c.geojson "$BATS_TEST_TMPDIR/c"
+	sed -i 's/"h": 2}/"h": 3}/' i.geojson
+	sed -i 's/"h":2}/"h":3}/' c.geojson
+	umapsync commit -m edit >/dev/null
+	rm .umapsync/umapsync-cache
+	umapsync checkout HEAD~1 2>/dev/null
+	cmp c.geojson "$BATS_TEST_TMPDIR/c"
+	run grep -c '"h": 1.0\|"h": 1e3\|"h": 2' i.geojson
+	assert_output 3
+	# a header of 8 bytes, then 36 bytes an entry: i's three features
+	run stat -c %s .umapsync/umapsync-cache
+	assert_output $((8 + 3 * 36))
+	touch -d '2001-01-01' i.geojson c.geojson
+	run umapsync status
+	assert_line "nothing to commit, working files clean"
+	run umapsync diff HEAD
+	assert_output ""
+}
