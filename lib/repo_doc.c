@@ -385,10 +385,10 @@ void umap_paths_free(char **paths, size_t n)
 /* ---- Reading revisions ------------------------------------------------------------------ */
 
 /* A layer's feature blobs by entry name, 24 bytes a feature plus its name in one arena and
- * 8 bytes of hash table (1M features: 40 MB, where a strdup per name and a pointer took 64).
- * Looked up through the table: a cache miss or two, where a binary search of 1M took twenty
- * (and its sort a twentieth of an export). The table keeps no hash: a probe compares the
- * name, which at half load is one or two probes. */
+ * 5.3 bytes of hash table (1M features: 36 MB, where a strdup per name and a pointer took
+ * 64). Looked up through the table: a cache miss or two, where a binary search of 1M took
+ * twenty (and its sort a twentieth of an export). The table keeps no hash: a probe compares
+ * the name, which at three quarters load is two probes on average. */
 typedef struct named_blob {
 	uint32_t name_at; /* in the list's names */
 	git_oid id;
@@ -398,7 +398,8 @@ typedef struct blob_list {
 	named_blob *items;
 	size_t n, alloc;
 	umap_buf names;
-	uint32_t *table; /* open addressing on xxh3 of the name: index+1 into items, 0 = empty */
+	uint32_t *table; /* open addressing on xxh3 of the name: index+1 into items, 0 = empty;
+			  * at most three quarters full */
 	size_t table_size;
 } blob_list;
 
@@ -425,21 +426,28 @@ static int collect_blob(void *ctx, const char *name, const git_oid *blob)
 	return 0;
 }
 
-/* The table over the items collected. */
+/* A hash's first slot in a table of `size` slots (any size: the high bits scaled). */
+static size_t blob_slot_of(uint64_t hash, size_t size)
+{
+	return (size_t)(((hash >> 32) * (uint64_t)size) >> 32);
+}
+
+/* The table over the items collected, three quarters full at most (1M features: 5.3 MB,
+ * where a power of two at half load took 8 of export's and checkout's peak). */
 static int blob_list_index(blob_list *list)
 {
-	size_t size = 64;
-	while (size < 2 * list->n)
-		size *= 2;
+	size_t size = list->n + list->n / 3 + 64;
+	if (size > UINT32_MAX)
+		return umap_error_set(UMAP_ELIMIT, "a layer's features pass 2 billion");
 	list->table = calloc(size, sizeof(*list->table));
 	if (!list->table)
 		return oom();
 	list->table_size = size;
 	for (size_t i = 0; i < list->n; i++) {
 		const char *name = list->names.ptr + list->items[i].name_at;
-		size_t slot = (size_t)XXH3_64bits(name, strlen(name)) & (size - 1);
+		size_t slot = blob_slot_of(XXH3_64bits(name, strlen(name)), size);
 		while (list->table[slot])
-			slot = (slot + 1) & (size - 1);
+			slot = slot + 1 == size ? 0 : slot + 1;
 		list->table[slot] = (uint32_t)(i + 1);
 	}
 	return 0;
@@ -448,15 +456,14 @@ static int blob_list_index(blob_list *list)
 /* The first table slot of a name (table_size 0: none). */
 static size_t blob_list_slot(const blob_list *list, const char *name, size_t len)
 {
-	return list->table_size ? (size_t)XXH3_64bits(name, len) & (list->table_size - 1) : 0;
+	return list->table_size ? blob_slot_of(XXH3_64bits(name, len), list->table_size) : 0;
 }
 
 static const named_blob *blob_list_find_at(const blob_list *list, const char *name, size_t slot)
 {
 	if (!list->table_size)
 		return NULL;
-	size_t mask = list->table_size - 1;
-	for (; list->table[slot]; slot = (slot + 1) & mask) {
+	for (; list->table[slot]; slot = slot + 1 == list->table_size ? 0 : slot + 1) {
 		const named_blob *m = &list->items[list->table[slot] - 1];
 		if (!strcmp(list->names.ptr + m->name_at, name))
 			return m;
@@ -521,7 +528,9 @@ static int put_record(record_out *out, const char *json, size_t len)
 	return rc;
 }
 
-#define SPILL_AT ((size_t)1 << 20)
+/* (a quarter of a megabyte: the text and the ids wait in memory while the order walk
+ * holds the layer's blob list, the peak of an export) */
+#define SPILL_AT ((size_t)256 << 10)
 
 /* umap_repo_export: `buf` to one of its temporary files (see struct umap_repo), emptied. */
 static int spill_buf(umap_repo *repo, int fd, umap_buf *buf, uint64_t *written)
@@ -1470,7 +1479,7 @@ static int export_to_atomic(void *ctx, const char *data, size_t len)
 	return umap_atomic_file_write(ctx, data, len);
 }
 
-#define EXPORT_WINDOW ((size_t)4 << 20)
+#define EXPORT_WINDOW ((size_t)1 << 20)
 
 /* umap_repo_export over the working file at `abs`: the revision's assembled text (*mapped,
  * which it takes, else `text`) and the working file are both read a feature at a time,
