@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1481,51 +1482,112 @@ static int export_to_atomic(void *ctx, const char *data, size_t len)
 
 #define EXPORT_WINDOW ((size_t)1 << 20)
 
-/* umap_repo_export over the working file at `abs`: the revision's assembled text (*mapped,
- * which it takes, else `text`) and the working file are both read a feature at a time,
- * keeping their features' spans (umap_doc options on_feature), and written as
- * umap_repo_file_text writes a revision's copy over a working file, each feature's bytes
- * read by span from the mappings. *done is 0 when the working file cannot be read (the
- * copy is then written as it is, as umap_repo_file_text does). */
-static int export_spelled(int *done, umap_json_sink sink, void *ctx, const manifest_file *mf,
-			  char **mapped, size_t mapped_len, umap_buf *text, const char *abs,
-			  cache_notes *notes)
+/* The working file's read for export_spelled, which may run on another core while the
+ * revision's text is read (1M features: each read a seventh of a checkout). */
+typedef struct work_reading {
+	const char *path;
+	umap_doc_options opts;
+	span_doc spans;
+	umap_doc *doc;
+	int opened; /* else the copy is written as it is */
+	int rc;     /* the id table's (out of memory) */
+} work_reading;
+
+static void *read_working_file(void *data)
 {
-	span_doc work_spans = { NULL, 0 }, rev_spans = { NULL, 0 };
-	umap_doc *work = NULL, *rev = NULL;
-	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
-	opts.allow_duplicate_ids = 1;
-	opts.on_feature = collect_span;
-	opts.on_feature_data = &work_spans;
-	*done = 0;
-	if (umap_doc_open(&work, abs, &opts)) {
+	work_reading *w = data;
+	w->opened = !umap_doc_open(&w->doc, w->path, &w->opts);
+	if (!w->opened) {
 		umap_error_clear();
-		span_doc_clear(&work_spans);
+		span_doc_clear(&w->spans);
+		return NULL;
+	}
+	w->rc = span_doc_index(&w->spans);
+	return NULL;
+}
+
+/* The revision's text as a document keeping its features' spans: from its own mapping of
+ * `text_fd` when there is one (the caller's mapping stays whole for the copy to be written
+ * as it is, should the working file prove unreadable), else from *mapped (which it takes)
+ * or `text`. */
+static int read_revision_text(umap_doc **rev, umap_doc_options *opts, const manifest_file *mf,
+			      int text_fd, char **mapped, size_t mapped_len, umap_buf *text)
+{
+	int rc;
+	if (text_fd >= 0) {
+		char *own = mmap(NULL, mapped_len, PROT_READ, MAP_PRIVATE, text_fd, 0);
+		if (own == MAP_FAILED)
+			return umap_error_set_errno(UMAP_EIO, "cannot map the revision's copy of %s",
+						    mf->path);
+		madvise(own, mapped_len, MADV_SEQUENTIAL);
+		rc = umap_doc_from_mapping(rev, own, mapped_len, mf->path, opts);
+	} else {
+		rc = *mapped ? umap_doc_from_mapping(rev, *mapped, mapped_len, mf->path, opts)
+			     : umap_doc_from_buffer(rev, text->ptr ? text->ptr : "", text->len,
+						    mf->path, opts);
+		*mapped = NULL; /* the document's now, or unmapped */
+	}
+	if (rc && rc != UMAP_ENOMEM)
+		umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of ");
+	return rc;
+}
+
+/* umap_repo_export over the working file at `abs`: the revision's assembled text (*mapped,
+ * else `text`; `text_fd`, when not -1, the file *mapped maps, which the working file's
+ * read overlaps) and the working file are both read a feature at a time, keeping their
+ * features' spans (umap_doc options on_feature), and written as umap_repo_file_text
+ * writes a revision's copy over a working file, each feature's bytes read by span from
+ * the mappings. *done is 0 when the working file cannot be read (the copy is then
+ * written as it is, as umap_repo_file_text does). */
+static int export_spelled(int *done, umap_json_sink sink, void *ctx, const manifest_file *mf,
+			  char **mapped, size_t mapped_len, umap_buf *text, int text_fd,
+			  const char *abs, cache_notes *notes)
+{
+	span_doc rev_spans = { NULL, 0 };
+	umap_doc *rev = NULL;
+	work_reading w;
+	memset(&w, 0, sizeof(w));
+	w.path = abs;
+	w.opts = (umap_doc_options)UMAP_DOC_OPTIONS_INIT;
+	w.opts.allow_duplicate_ids = 1;
+	w.opts.on_feature = collect_span;
+	w.opts.on_feature_data = &w.spans;
+	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+	opts.on_feature = collect_span;
+	opts.on_feature_data = &rev_spans;
+	*done = 0;
+	pthread_t thread;
+	int threaded = text_fd >= 0 && !pthread_create(&thread, NULL, read_working_file, &w);
+	int rc = 0;
+	if (threaded) {
+		rc = read_revision_text(&rev, &opts, mf, text_fd, mapped, mapped_len, text);
+		pthread_join(thread, NULL);
+	} else {
+		read_working_file(&w);
+		if (w.opened && !w.rc)
+			rc = read_revision_text(&rev, &opts, mf, -1, mapped, mapped_len, text);
+	}
+	if (!w.opened) {
+		/* (what the revision's read said does not matter: the copy is written as it is) */
+		umap_error_clear();
+		umap_doc_free(rev);
+		span_doc_clear(&rev_spans);
 		return 0;
 	}
-	int rc = span_doc_index(&work_spans);
-	opts.allow_duplicate_ids = 0;
-	opts.on_feature_data = &rev_spans;
-	if (!rc) {
-		rc = *mapped ? umap_doc_from_mapping(&rev, *mapped, mapped_len, mf->path, &opts)
-			     : umap_doc_from_buffer(&rev, text->ptr ? text->ptr : "", text->len,
-						    mf->path, &opts);
-		*mapped = NULL; /* the document's now, or unmapped */
-		if (rc && rc != UMAP_ENOMEM)
-			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of ");
-	}
+	if (!rc && w.rc)
+		rc = oom(); /* the id table, whose message was the other thread's */
 	if (!rc)
 		rc = revision_doc_bind(rev, mf, 0);
 	if (!rc) {
-		rc = write_spelled(sink, ctx, rev, work, &rev_spans, &work_spans, notes);
+		rc = write_spelled(sink, ctx, rev, w.doc, &rev_spans, &w.spans, notes);
 		if (rc && rc != UMAP_ENOMEM && rc != UMAP_EIO)
 			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of %s: ", mf->path);
 	}
 	*done = !rc;
 	umap_doc_free(rev);
-	umap_doc_free(work);
+	umap_doc_free(w.doc);
 	span_doc_clear(&rev_spans);
-	span_doc_clear(&work_spans);
+	span_doc_clear(&w.spans);
 	return rc;
 }
 
@@ -1590,6 +1652,8 @@ static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
 	}
 	if (!rc && ids_spilled)
 		rc = ids_map(&ids, repo, mf->nlayers);
+	/* the working file's read overlaps the text's, which maps the text's file again */
+	int text_fd = !rc && mapped && from_text && has_work ? dup(repo->spill_fd) : -1;
 	spill_close(repo);
 	/* the revision is read: what libgit2 keeps mapped of its pack (1M features: 24 MB of
 	 * index and 24 of windows) is given back before the text is written */
@@ -1617,7 +1681,10 @@ static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
 			rc = oom();
 	}
 	if (!rc && from_text && has_work && !recorded.seq)
-		rc = export_spelled(&written, sink, ctx, mf, &mapped, mapped_len, &text, abs, notes);
+		rc = export_spelled(&written, sink, ctx, mf, &mapped, mapped_len, &text, text_fd, abs,
+				    notes);
+	if (text_fd >= 0)
+		close(text_fd);
 	if (notes)
 		ids.noted = written && !notes->lost;
 	if (!rc && from_text && !written) {

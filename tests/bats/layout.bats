@@ -474,3 +474,27 @@ PY
 	run umapsync diff HEAD
 	assert_output ""
 }
+
+@test "numbers: export over a working file it cannot read writes the revision's copy as it is" {
+	# a layer whose text is past a quarter megabyte is read back from its temporary file,
+	# the working file beside it on another core: one that is not JSON, or not a file,
+	# lends no spelling, and the copy is written whole
+	big_layer n.geojson 3000
+	sed -i 's/"capacity":7,/"capacity":7.0,/' n.geojson
+	umapsync init >/dev/null
+	umapsync import n.geojson >/dev/null
+	umapsync export HEAD n.geojson -o "$BATS_TEST_TMPDIR/spelled"
+	cmp n.geojson "$BATS_TEST_TMPDIR/spelled"
+	mv n.geojson "$BATS_TEST_TMPDIR/kept"
+	umapsync export HEAD n.geojson -o "$BATS_TEST_TMPDIR/none"
+	# (without it, the revision's spellings: 7, and 4.0001 for 4.00010)
+	run grep -c '"capacity":7,\|4\.0001,' "$BATS_TEST_TMPDIR/none"
+	assert_output 2
+	head -c 100000 "$BATS_TEST_TMPDIR/kept" >n.geojson
+	umapsync export HEAD n.geojson -o "$BATS_TEST_TMPDIR/broken"
+	cmp "$BATS_TEST_TMPDIR/none" "$BATS_TEST_TMPDIR/broken"
+	rm n.geojson
+	mkdir n.geojson
+	umapsync export HEAD n.geojson -o "$BATS_TEST_TMPDIR/broken"
+	cmp "$BATS_TEST_TMPDIR/none" "$BATS_TEST_TMPDIR/broken"
+}
