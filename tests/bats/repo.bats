@@ -383,15 +383,20 @@ v2"
 		'{"type":"Feature","id":"e","properties":{},"geometry":null}' ']}' >l.geojson
 	umapsync init >/dev/null
 	umapsync import l.geojson >/dev/null
-	local layer tree commit order
+	local layer order
 	layer=$(git --git-dir=.umapsync ls-tree --name-only HEAD layers/)
 	export GIT_INDEX_FILE=$BATS_TEST_TMPDIR/index
+	# the index as main's next commit, exported
+	commit_export() {
+		local tree commit
+		tree=$(git --git-dir=.umapsync write-tree)
+		commit=$(git --git-dir=.umapsync commit-tree "$tree" -p HEAD -m "$1")
+		git --git-dir=.umapsync update-ref refs/heads/main "$commit"
+		run_split umapsync export HEAD l.geojson
+	}
 	git --git-dir=.umapsync read-tree HEAD
 	git --git-dir=.umapsync rm -q --cached "$layer/features/b"
-	tree=$(git --git-dir=.umapsync write-tree)
-	commit=$(git --git-dir=.umapsync commit-tree "$tree" -p HEAD -m "b has no blob")
-	git --git-dir=.umapsync update-ref refs/heads/main "$commit"
-	run_split umapsync export HEAD l.geojson
+	commit_export "b has no blob"
 	assert_equal "$status" 128
 	assert_equal "$output" ""
 	assert_equal "$stderr" "fatal: layer ${layer#layers/}: feature \"b\" is in the order but has no blob"
@@ -399,18 +404,12 @@ v2"
 	order=$(printf '"a"\n"b"\n"c"\n"%s"\n"e"\n' "$(printf 'x%.0s' $(seq 1100))" |
 		git --git-dir=.umapsync hash-object -w --stdin)
 	git --git-dir=.umapsync update-index --cacheinfo "100644,$order,$layer/order/0000"
-	tree=$(git --git-dir=.umapsync write-tree)
-	commit=$(git --git-dir=.umapsync commit-tree "$tree" -p HEAD -m "and a long id")
-	git --git-dir=.umapsync update-ref refs/heads/main "$commit"
-	run_split umapsync export HEAD l.geojson
+	commit_export "and a long id"
 	assert_equal "$status" 128
 	assert_equal "$stderr" "fatal: layer ${layer#layers/}: feature \"b\" is in the order but has no blob"
 	# and without b's error, the long id's
 	git --git-dir=.umapsync update-index --add --cacheinfo "100644,$(git --git-dir=.umapsync rev-parse "HEAD~2:$layer/features/b"),$layer/features/b"
-	tree=$(git --git-dir=.umapsync write-tree)
-	commit=$(git --git-dir=.umapsync commit-tree "$tree" -p HEAD -m "b again")
-	git --git-dir=.umapsync update-ref refs/heads/main "$commit"
-	run_split umapsync export HEAD l.geojson
+	commit_export "b again"
 	assert_equal "$status" 128
 	[[ "$stderr" == "fatal: feature id longer than 1024 bytes: \"xxx"* ]]
 }
