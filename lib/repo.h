@@ -147,9 +147,10 @@ int umap_repo_export_records(umap_repo *repo, const git_oid *tree, const char *p
 /* umap_repo_export into `file` (open beside the working file it replaces, which lends its
  * spellings as for umap_repo_export; the caller prepares and commits it, or aborts it),
  * then the features of the text written whose bytes are not their blob noted in the
- * feature cache from the written file, read a feature at a time, so that the next status
- * need not rewrite them: what checkout writes, in memory that does not grow with the file
- * (umap_repo_cache_save keeps the notes). */
+ * feature cache (as each is written, over a working file; else from the written file,
+ * read a feature at a time), so that the next status need not rewrite them: what
+ * checkout writes, in memory that does not grow with the file (umap_repo_cache_save
+ * keeps the notes). */
 struct umap_atomic_file;
 int umap_repo_export_file(umap_repo *repo, const git_oid *tree, const char *path,
 			  struct umap_atomic_file *file);

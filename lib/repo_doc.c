@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -386,10 +387,10 @@ void umap_paths_free(char **paths, size_t n)
 /* ---- Reading revisions ------------------------------------------------------------------ */
 
 /* A layer's feature blobs by entry name, 24 bytes a feature plus its name in one arena and
- * 8 bytes of hash table (1M features: 40 MB, where a strdup per name and a pointer took 64).
- * Looked up through the table: a cache miss or two, where a binary search of 1M took twenty
- * (and its sort a twentieth of an export). The table keeps no hash: a probe compares the
- * name, which at half load is one or two probes. */
+ * 5.3 bytes of hash table (1M features: 36 MB, where a strdup per name and a pointer took
+ * 64). Looked up through the table: a cache miss or two, where a binary search of 1M took
+ * twenty (and its sort a twentieth of an export). The table keeps no hash: a probe compares
+ * the name, which at three quarters load is two probes on average. */
 typedef struct named_blob {
 	uint32_t name_at; /* in the list's names */
 	git_oid id;
@@ -399,7 +400,8 @@ typedef struct blob_list {
 	named_blob *items;
 	size_t n, alloc;
 	umap_buf names;
-	uint32_t *table; /* open addressing on xxh3 of the name: index+1 into items, 0 = empty */
+	uint32_t *table; /* open addressing on xxh3 of the name: index+1 into items, 0 = empty;
+			  * at most three quarters full */
 	size_t table_size;
 } blob_list;
 
@@ -426,33 +428,44 @@ static int collect_blob(void *ctx, const char *name, const git_oid *blob)
 	return 0;
 }
 
-/* The table over the items collected. */
+/* A hash's first slot in a table of `size` slots (any size: the high bits scaled). */
+static size_t blob_slot_of(uint64_t hash, size_t size)
+{
+	return (size_t)(((hash >> 32) * (uint64_t)size) >> 32);
+}
+
+/* The table over the items collected, three quarters full at most (1M features: 5.3 MB,
+ * where a power of two at half load took 8 of export's and checkout's peak). */
 static int blob_list_index(blob_list *list)
 {
-	size_t size = 64;
-	while (size < 2 * list->n)
-		size *= 2;
+	size_t size = list->n + list->n / 3 + 64;
+	if (size > UINT32_MAX)
+		return umap_error_set(UMAP_ELIMIT, "a layer's features pass 2 billion");
 	list->table = calloc(size, sizeof(*list->table));
 	if (!list->table)
 		return oom();
 	list->table_size = size;
 	for (size_t i = 0; i < list->n; i++) {
 		const char *name = list->names.ptr + list->items[i].name_at;
-		size_t slot = (size_t)XXH3_64bits(name, strlen(name)) & (size - 1);
+		size_t slot = blob_slot_of(XXH3_64bits(name, strlen(name)), size);
 		while (list->table[slot])
-			slot = (slot + 1) & (size - 1);
+			slot = slot + 1 == size ? 0 : slot + 1;
 		list->table[slot] = (uint32_t)(i + 1);
 	}
 	return 0;
 }
 
-static const named_blob *blob_list_find(const blob_list *list, const char *name, size_t len)
+/* The first table slot of a name (table_size 0: none). */
+static size_t blob_list_slot(const blob_list *list, const char *name, size_t len)
+{
+	return list->table_size ? blob_slot_of(XXH3_64bits(name, len), list->table_size) : 0;
+}
+
+static const named_blob *blob_list_find_at(const blob_list *list, const char *name, size_t slot)
 {
 	if (!list->table_size)
 		return NULL;
-	size_t mask = list->table_size - 1;
-	for (size_t slot = (size_t)XXH3_64bits(name, len) & mask; list->table[slot];
-	     slot = (slot + 1) & mask) {
+	for (; list->table[slot]; slot = slot + 1 == list->table_size ? 0 : slot + 1) {
 		const named_blob *m = &list->items[list->table[slot] - 1];
 		if (!strcmp(list->names.ptr + m->name_at, name))
 			return m;
@@ -481,6 +494,17 @@ typedef struct record_out {
 
 #define RECORDS_FLUSH_AT ((size_t)1 << 20)
 
+/* The order walk looks a feature's blob up a few ids after it has seen its id: the lookup
+ * is three cache misses at 1M features (the table slot, the item, its name), which the
+ * prefetches issued meanwhile (one stage an id, while a blob is read) take off the walk's
+ * path (1M features: a seventh of the walk). */
+#define ORDER_LOOKAHEAD 4
+
+typedef struct order_pending {
+	umap_buf id, name;
+	size_t slot;       /* the name's first slot in the table */
+} order_pending;
+
 typedef struct order_reader {
 	umap_repo *repo;
 	umap_buf *text;
@@ -488,7 +512,8 @@ typedef struct order_reader {
 	blob_list *features;
 	git_oid *blobs;
 	size_t count;
-	umap_buf id, name;
+	order_pending ring[ORDER_LOOKAHEAD];
+	size_t head, pending; /* next slot of the ring; ids seen but not yet read */
 	const char *layer_id;
 	int spill_ids;       /* blob ids go to repo->ids_fd rather than blobs */
 } order_reader;
@@ -505,7 +530,9 @@ static int put_record(record_out *out, const char *json, size_t len)
 	return rc;
 }
 
-#define SPILL_AT ((size_t)1 << 20)
+/* (a quarter of a megabyte: the text and the ids wait in memory while the order walk
+ * holds the layer's blob list, the peak of an export) */
+#define SPILL_AT ((size_t)256 << 10)
 
 /* umap_repo_export: `buf` to one of its temporary files (see struct umap_repo), emptied. */
 static int spill_buf(umap_repo *repo, int fd, umap_buf *buf, uint64_t *written)
@@ -542,25 +569,27 @@ static int spill_id(umap_repo *repo, const git_oid *id)
 					 : 0;
 }
 
-static int read_one_feature(void *ctx, const char *id, size_t len)
+/* Reads the blob of the oldest id seen and puts it into the text or the records. */
+static int read_pending_feature(order_reader *r)
 {
-	order_reader *r = ctx;
-	umap_buf_clear(&r->id);
-	if (umap_buf_put(&r->id, id, len))
-		return oom();
-	int rc = umap_name_from_id(&r->name, r->id.ptr);
-	if (rc)
-		return rc;
-	const named_blob *found = blob_list_find(r->features, r->name.ptr, r->name.len);
+	order_pending *p = &r->ring[(r->head + ORDER_LOOKAHEAD - r->pending) % ORDER_LOOKAHEAD];
+	r->pending--;
+	const named_blob *found = blob_list_find_at(r->features, p->name.ptr, p->slot);
 	if (!found || r->count >= r->features->n)
 		return umap_error_set(UMAP_ECORRUPT,
 				      "layer %s: feature %s is in the order but has no blob",
-				      r->layer_id, r->id.ptr);
-	char what[128];
-	snprintf(what, sizeof(what), "feature %.60s of layer %.40s", r->id.ptr, r->layer_id);
+				      r->layer_id, p->id.ptr);
 	umap_obj obj;
-	if ((rc = umap_store_read(&obj, umap_repo_store(r->repo), &found->id, GIT_OBJECT_BLOB, what)))
-		return rc;
+	umap_store *s = umap_repo_store(r->repo);
+	/* what a failed read says is only made for it (a snprintf a feature was a twentieth
+	 * of an export): the read is made again with it */
+	int rc = umap_store_read(&obj, s, &found->id, GIT_OBJECT_BLOB, "a feature");
+	if (rc) {
+		char what[128];
+		snprintf(what, sizeof(what), "feature %.60s of layer %.40s", p->id.ptr, r->layer_id);
+		if ((rc = umap_store_read(&obj, s, &found->id, GIT_OBJECT_BLOB, what)))
+			return rc;
+	}
 	if (!obj.len || obj.data[0] != '{') {
 		umap_obj_release(&obj);
 		return hex_error(UMAP_ECORRUPT, "blob %s is not a feature object", &found->id);
@@ -579,6 +608,51 @@ static int read_one_feature(void *ctx, const char *id, size_t len)
 	if (!rc && r->repo->spill_fd >= 0 && r->text->len >= SPILL_AT)
 		rc = spill_text(r->repo, r->text);
 	return rc;
+}
+
+/* The ids seen and not yet read, read: at the end of the walk, or before its error. */
+static int read_pending_features(order_reader *r)
+{
+	int rc = 0;
+	while (r->pending && !rc)
+		rc = read_pending_feature(r);
+	return rc;
+}
+
+static int read_one_feature(void *ctx, const char *id, size_t len)
+{
+	order_reader *r = ctx;
+	const blob_list *list = r->features;
+	order_pending *p = &r->ring[r->head];
+	umap_buf_clear(&p->id);
+	if (umap_buf_put(&p->id, id, len))
+		return oom();
+	int rc = umap_name_from_id(&p->name, p->id.ptr);
+	if (rc) {
+		/* the ids before it are read first, as they were seen first */
+		int read = read_pending_features(r);
+		return read ? read : umap_name_from_id(&p->name, p->id.ptr);
+	}
+	p->slot = blob_list_slot(list, p->name.ptr, p->name.len);
+	r->head = (r->head + 1) % ORDER_LOOKAHEAD;
+	r->pending++;
+	if (list->table_size) {
+		/* this id's slot; the item of the one before; the name of the one before that */
+		__builtin_prefetch(&list->table[p->slot]);
+		if (r->pending >= 2) {
+			const order_pending *q = &r->ring[(r->head + ORDER_LOOKAHEAD - 2) % ORDER_LOOKAHEAD];
+			uint32_t at = list->table[q->slot];
+			if (at)
+				__builtin_prefetch(&list->items[at - 1]);
+		}
+		if (r->pending >= 3) {
+			const order_pending *q = &r->ring[(r->head + ORDER_LOOKAHEAD - 3) % ORDER_LOOKAHEAD];
+			uint32_t at = list->table[q->slot];
+			if (at)
+				__builtin_prefetch(list->names.ptr + list->items[at - 1].name_at);
+		}
+	}
+	return r->pending == ORDER_LOOKAHEAD ? read_pending_feature(r) : 0;
 }
 
 static int put_member(umap_buf *text, int *first, const char *name, const json_t *value)
@@ -725,6 +799,8 @@ static int read_layer(umap_repo *repo, umap_buf *text, const git_oid *layers_tre
 					reader.spill_ids = spill_ids;
 					reader.layer_id = layer_id;
 					rc = umap_store_order_each(s, &order_id, read_one_feature, &reader);
+					if (!rc)
+						rc = read_pending_features(&reader);
 					if (!rc && reader.count != features.n)
 						rc = umap_error_set(UMAP_ECORRUPT,
 								    "layer %s: %zu features but %zu in the order",
@@ -757,8 +833,10 @@ static int read_layer(umap_repo *repo, umap_buf *text, const git_oid *layers_tre
 		blobs = NULL;
 	}
 	free(blobs);
-	umap_buf_dispose(&reader.id);
-	umap_buf_dispose(&reader.name);
+	for (size_t i = 0; i < ORDER_LOOKAHEAD; i++) {
+		umap_buf_dispose(&reader.ring[i].id);
+		umap_buf_dispose(&reader.ring[i].name);
+	}
 	blob_list_clear(&features);
 	json_decref(meta);
 	json_decref(options);
@@ -1056,6 +1134,49 @@ static const feature_span *span_find(const span_doc *d, size_t layer, uint64_t i
 	return NULL;
 }
 
+static int bytes_canonical(const char *p, size_t n);
+
+/* What checkout's writer notes in the feature cache as it writes (umap_repo_export_file):
+ * each feature whose bytes are not its blob, with the blob id of its place (each layer's
+ * ids end with a zero id). */
+typedef struct cache_notes {
+	umap_repo *repo;
+	git_oid *const *blobs; /* NULL: nothing noted */
+	size_t nlayers;
+	size_t *next;          /* per layer: the index of the next feature expected */
+	unsigned char *ended;  /* per layer: its zero id reached */
+	int lost;              /* features came out of order: what was noted is not enough */
+	size_t seen_before;    /* the repository's notes before these */
+} cache_notes;
+
+/* Notes the written bytes of feature `index` of `layer` (see cache_notes); `is_blob`: they
+ * are the blob's own bytes, which the next status finds by their SHA-1 (or, for the few
+ * that bytes_canonical cannot vouch for, such as a string with an escape, by making their
+ * compact form once): the writer need not check them (at 100k features, as much as the
+ * rest of the write). */
+static int cache_notes_put(cache_notes *n, size_t layer, size_t index, const char *p, size_t len,
+			   int is_blob)
+{
+	if (!n || !n->blobs || n->lost || layer >= n->nlayers || !n->blobs[layer] ||
+	    n->ended[layer] || !len)
+		return 0;
+	if (index != n->next[layer]) {
+		n->lost = 1;
+		return 0;
+	}
+	const git_oid *blob = &n->blobs[layer][n->next[layer]++];
+	if (git_oid_is_zero(blob)) {
+		n->ended[layer] = 1;
+		return 0;
+	}
+	/* bytes that are their blob are looked up by their SHA-1, not in the cache */
+	if (is_blob || bytes_canonical(p, len))
+		return 0;
+	XXH128_canonical_t key;
+	XXH128_canonicalFromHash(&key, XXH3_128bits(p, len));
+	return umap_repo_cache_note(n->repo, key.digest, blob);
+}
+
 typedef struct spelled {
 	umap_doc *rev, *work;
 	const span_doc *rev_spans;  /* streamed documents: their features' spans (else NULL: */
@@ -1068,6 +1189,7 @@ typedef struct spelled {
 	size_t taken;            /* features written from the working file */
 	int copy_as_is;          /* its features are one a line, spaced as the copy's will be:
 				  * a feature taken from it is copied, not laid out again */
+	cache_notes *notes;      /* NULL: none */
 } spelled;
 
 static int spelled_drain(spelled *s, umap_buf *out, int last)
@@ -1123,8 +1245,8 @@ static int put_spelled_feature(void *data, umap_buf *out, size_t layer, size_t i
 		offset = f->offset;
 		length = f->length;
 	}
-	const char *bytes = s->rev->data + offset;
-	size_t woffset, wlength;
+	const char *bytes = s->rev->data + offset, *blob = bytes;
+	size_t woffset, wlength, blob_length = length;
 	if (work_feature(s, layer, f, fs, &woffset, &wlength)) {
 		const char *wb = s->work->data + woffset;
 		umap_buf_clear(&s->canonical);
@@ -1145,8 +1267,12 @@ static int put_spelled_feature(void *data, umap_buf *out, size_t layer, size_t i
 	umap_doc_drop_behind(s->rev, offset);
 	int as_is = bytes != s->rev->data + offset && s->copy_as_is &&
 		    !memchr(bytes, '\n', length);
+	size_t at = out->len;
 	int rc = !as_is ? umap_json_relayout_at(out, bytes, length, &s->feature_layout, depth)
 			: umap_buf_put(out, bytes, length) ? UMAP_ENOMEM : 0;
+	if (!rc && s->notes)
+		rc = cache_notes_put(s->notes, layer, index, out->ptr + at, out->len - at,
+				     out->len - at == blob_length && !memcmp(out->ptr + at, blob, blob_length));
 	return rc ? rc : spelled_drain(s, out, 0);
 }
 
@@ -1167,10 +1293,10 @@ static umap_doc *working_copy(const char *path)
 /* `rev` written over `work`; rev_spans and work_spans: their features' spans when they
  * were streamed (NULL: in their layers). */
 static int write_spelled(umap_json_sink sink, void *ctx, umap_doc *rev, umap_doc *work,
-			 const span_doc *rev_spans, const span_doc *work_spans)
+			 const span_doc *rev_spans, const span_doc *work_spans, cache_notes *notes)
 {
 	spelled s = { rev, work, rev_spans, work_spans, NULL, rev->layout, UMAP_BUF_INIT,
-		      sink, ctx, 0, 0 };
+		      sink, ctx, 0, 0, notes };
 	size_t *counts = NULL;
 	if (rev->layout.lines || !rev->layout.indent)
 		s.feature_layout = (umap_layout){ 0, rev->layout.spaced, 0, 0, rev->layout.ascii, 0, 0, 0 };
@@ -1214,7 +1340,7 @@ int umap_repo_file_text(umap_json_sink sink, void *ctx, umap_doc *doc, const cha
 	 * taken from the working file) */
 	umap_doc *work = doc->data && !doc->layout.seq ? working_copy(work_path) : NULL;
 	if (work) {
-		int rc = write_spelled(sink, ctx, doc, work, NULL, NULL);
+		int rc = write_spelled(sink, ctx, doc, work, NULL, NULL, NULL);
 		umap_doc_free(work);
 		if (rc && rc != UMAP_ENOMEM && rc != UMAP_EIO)
 			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of %s: ", doc->source_name);
@@ -1310,6 +1436,7 @@ typedef struct revision_ids {
 	size_t nlayers;
 	void *map;
 	size_t map_len;
+	int noted; /* the writer noted in the cache what the file's read would (cache_notes) */
 } revision_ids;
 
 static void revision_ids_clear(revision_ids *ids)
@@ -1354,59 +1481,121 @@ static int export_to_atomic(void *ctx, const char *data, size_t len)
 	return umap_atomic_file_write(ctx, data, len);
 }
 
-#define EXPORT_WINDOW ((size_t)4 << 20)
+#define EXPORT_WINDOW ((size_t)1 << 20)
+
+/* The working file's read for export_spelled, which may run on another core while the
+ * revision's text is read (1M features: each read a seventh of a checkout). */
+typedef struct work_reading {
+	const char *path;
+	umap_doc_options opts;
+	span_doc spans;
+	umap_doc *doc;
+	int opened; /* else the copy is written as it is */
+	int rc;     /* the id table's (out of memory) */
+} work_reading;
+
+static void *read_working_file(void *data)
+{
+	work_reading *w = data;
+	w->opened = !umap_doc_open(&w->doc, w->path, &w->opts);
+	if (!w->opened) {
+		umap_error_clear();
+		span_doc_clear(&w->spans);
+		return NULL;
+	}
+	w->rc = span_doc_index(&w->spans);
+	return NULL;
+}
+
+/* The revision's text as a document keeping its features' spans: from its own mapping of
+ * `text_fd` when there is one (the caller's mapping stays whole for the copy to be written
+ * as it is, should the working file prove unreadable), else from *mapped (which it takes)
+ * or `text`. */
+static int read_revision_text(umap_doc **rev, umap_doc_options *opts, const manifest_file *mf,
+			      int text_fd, char **mapped, size_t mapped_len, umap_buf *text)
+{
+	int rc;
+	if (text_fd >= 0) {
+		char *own = mmap(NULL, mapped_len, PROT_READ, MAP_PRIVATE, text_fd, 0);
+		if (own == MAP_FAILED)
+			return umap_error_set_errno(UMAP_EIO, "cannot map the revision's copy of %s",
+						    mf->path);
+		madvise(own, mapped_len, MADV_SEQUENTIAL);
+		rc = umap_doc_from_mapping(rev, own, mapped_len, mf->path, opts);
+	} else {
+		rc = *mapped ? umap_doc_from_mapping(rev, *mapped, mapped_len, mf->path, opts)
+			     : umap_doc_from_buffer(rev, text->ptr ? text->ptr : "", text->len,
+						    mf->path, opts);
+		*mapped = NULL; /* the document's now, or unmapped */
+	}
+	if (rc && rc != UMAP_ENOMEM)
+		umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of ");
+	return rc;
+}
 
 /* umap_repo_export over the working file at `abs`: the revision's assembled text (*mapped,
- * which it takes, else `text`) and the working file are both read a feature at a time,
- * keeping their features' spans (umap_doc options on_feature), and written as
- * umap_repo_file_text writes a revision's copy over a working file, each feature's bytes
- * read by span from the mappings. *done is 0 when the working file cannot be read (the
- * copy is then written as it is, as umap_repo_file_text does). */
+ * else `text`; `text_fd`, when not -1, the file *mapped maps, which the working file's
+ * read overlaps) and the working file are both read a feature at a time, keeping their
+ * features' spans (umap_doc options on_feature), and written as umap_repo_file_text
+ * writes a revision's copy over a working file, each feature's bytes read by span from
+ * the mappings. *done is 0 when the working file cannot be read (the copy is then
+ * written as it is, as umap_repo_file_text does). */
 static int export_spelled(int *done, umap_json_sink sink, void *ctx, const manifest_file *mf,
-			  char **mapped, size_t mapped_len, umap_buf *text, const char *abs)
+			  char **mapped, size_t mapped_len, umap_buf *text, int text_fd,
+			  const char *abs, cache_notes *notes)
 {
-	span_doc work_spans = { NULL, 0 }, rev_spans = { NULL, 0 };
-	umap_doc *work = NULL, *rev = NULL;
+	span_doc rev_spans = { NULL, 0 };
+	umap_doc *rev = NULL;
+	work_reading w;
+	memset(&w, 0, sizeof(w));
+	w.path = abs;
+	w.opts = (umap_doc_options)UMAP_DOC_OPTIONS_INIT;
+	w.opts.allow_duplicate_ids = 1;
+	w.opts.on_feature = collect_span;
+	w.opts.on_feature_data = &w.spans;
 	umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
-	opts.allow_duplicate_ids = 1;
 	opts.on_feature = collect_span;
-	opts.on_feature_data = &work_spans;
+	opts.on_feature_data = &rev_spans;
 	*done = 0;
-	if (umap_doc_open(&work, abs, &opts)) {
+	pthread_t thread;
+	int threaded = text_fd >= 0 && !pthread_create(&thread, NULL, read_working_file, &w);
+	int rc = 0;
+	if (threaded) {
+		rc = read_revision_text(&rev, &opts, mf, text_fd, mapped, mapped_len, text);
+		pthread_join(thread, NULL);
+	} else {
+		read_working_file(&w);
+		if (w.opened && !w.rc)
+			rc = read_revision_text(&rev, &opts, mf, -1, mapped, mapped_len, text);
+	}
+	if (!w.opened) {
+		/* (what the revision's read said does not matter: the copy is written as it is) */
 		umap_error_clear();
-		span_doc_clear(&work_spans);
+		umap_doc_free(rev);
+		span_doc_clear(&rev_spans);
 		return 0;
 	}
-	int rc = span_doc_index(&work_spans);
-	opts.allow_duplicate_ids = 0;
-	opts.on_feature_data = &rev_spans;
-	if (!rc) {
-		rc = *mapped ? umap_doc_from_mapping(&rev, *mapped, mapped_len, mf->path, &opts)
-			     : umap_doc_from_buffer(&rev, text->ptr ? text->ptr : "", text->len,
-						    mf->path, &opts);
-		*mapped = NULL; /* the document's now, or unmapped */
-		if (rc && rc != UMAP_ENOMEM)
-			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of ");
-	}
+	if (!rc && w.rc)
+		rc = oom(); /* the id table, whose message was the other thread's */
 	if (!rc)
 		rc = revision_doc_bind(rev, mf, 0);
 	if (!rc) {
-		rc = write_spelled(sink, ctx, rev, work, &rev_spans, &work_spans);
+		rc = write_spelled(sink, ctx, rev, w.doc, &rev_spans, &w.spans, notes);
 		if (rc && rc != UMAP_ENOMEM && rc != UMAP_EIO)
 			umap_error_prefix(UMAP_ECORRUPT, "the revision's copy of %s: ", mf->path);
 	}
 	*done = !rc;
 	umap_doc_free(rev);
-	umap_doc_free(work);
+	umap_doc_free(w.doc);
 	span_doc_clear(&rev_spans);
-	span_doc_clear(&work_spans);
+	span_doc_clear(&w.spans);
 	return rc;
 }
 
 /* umap_repo_export, keeping the blob ids of each layer's features in order (mf->nlayers
  * arrays, each ending with a zero id) in *blobs_out when it is not NULL. */
 static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
-		       umap_json_sink sink, void *ctx, revision_ids *ids_out)
+		       umap_json_sink sink, void *ctx, revision_ids *ids_out, cache_notes *notes)
 {
 	manifest m;
 	manifest_file *mf;
@@ -1436,7 +1625,7 @@ static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
 		repo->ids_fd = -1;
 	}
 	int ids_spilled = repo->ids_fd >= 0;
-	revision_ids ids = { NULL, 0, NULL, 0 };
+	revision_ids ids = { NULL, 0, NULL, 0, 0 };
 	if (ids_out)
 		memset(ids_out, 0, sizeof(*ids_out));
 	/* the walk reads the layer's blobs in pack order, each whole or a delta on the layer's
@@ -1464,6 +1653,8 @@ static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
 	}
 	if (!rc && ids_spilled)
 		rc = ids_map(&ids, repo, mf->nlayers);
+	/* the working file's read overlaps the text's, which maps the text's file again */
+	int text_fd = !rc && mapped && from_text && has_work ? dup(repo->spill_fd) : -1;
 	spill_close(repo);
 	/* the revision is read: what libgit2 keeps mapped of its pack (1M features: 24 MB of
 	 * index and 24 of windows) is given back before the text is written */
@@ -1480,8 +1671,23 @@ static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
 	/* (a stream is written as its records are laid out: its spellings are not taken from
 	 * the working file, as umap_repo_file_text does not) */
 	int written = 0;
+	/* checkout's notes are made as each feature is written, where the writer goes a
+	 * feature at a time (over a working file), so that the file need not be read back */
+	if (notes && !rc) {
+		notes->blobs = ids_spilled ? ids.layers : blobs;
+		notes->nlayers = mf->nlayers;
+		notes->next = calloc(mf->nlayers + 1, sizeof(*notes->next));
+		notes->ended = calloc(mf->nlayers + 1, 1);
+		if (!notes->next || !notes->ended)
+			rc = oom();
+	}
 	if (!rc && from_text && has_work && !recorded.seq)
-		rc = export_spelled(&written, sink, ctx, mf, &mapped, mapped_len, &text, abs);
+		rc = export_spelled(&written, sink, ctx, mf, &mapped, mapped_len, &text, text_fd, abs,
+				    notes);
+	if (text_fd >= 0)
+		close(text_fd);
+	if (notes)
+		ids.noted = written && !notes->lost;
 	if (!rc && from_text && !written) {
 		data = mapped ? mapped : text.ptr ? text.ptr : "";
 		/* what umap_doc_write(UMAP_DOC_AS_READ) of the revision's copy does (its compact
@@ -1523,7 +1729,7 @@ static int export_file(umap_repo *repo, const git_oid *tree, const char *path,
 int umap_repo_export(umap_repo *repo, const git_oid *tree, const char *path,
 		     umap_json_sink sink, void *ctx)
 {
-	return export_file(repo, tree, path, sink, ctx, NULL);
+	return export_file(repo, tree, path, sink, ctx, NULL, NULL);
 }
 
 /* A map's layers nest (and their features may come after their children's in its text):
@@ -3788,57 +3994,42 @@ void umap_repo_set_progress(umap_repo *repo, const struct umap_progress *progres
 	repo->progress = progress ? *progress : (struct umap_progress){ NULL, NULL };
 }
 
-/* What umap_repo_export_file notes in the cache: the k-th feature of each layer. */
-typedef struct seed_state {
-	umap_repo *repo;
-	git_oid **blobs;
-	size_t nlayers;
-	size_t *next;          /* per layer: features seen */
-	unsigned char *ended;  /* per layer: past its blob ids (a zero id ends them) */
-} seed_state;
-
+/* The read of a written file notes what its writer did not (cache_notes). */
 static int seed_feature(void *data, umap_doc *doc, size_t layer, umap_feature *f)
 {
-	seed_state *st = data;
-	if (layer >= st->nlayers || !st->blobs[layer] || st->ended[layer] || !f->length)
+	cache_notes *n = data;
+	if (layer >= n->nlayers)
 		return 0;
-	const git_oid *blob = &st->blobs[layer][st->next[layer]++];
-	if (git_oid_is_zero(blob)) {
-		st->ended[layer] = 1;
-		return 0;
-	}
-	/* bytes that are their blob are looked up by their SHA-1, not in the cache */
-	const char *p = doc->data + f->offset;
-	if (bytes_canonical(p, f->length))
-		return 0;
-	XXH128_canonical_t key;
-	XXH128_canonicalFromHash(&key, XXH3_128bits(p, f->length));
-	return umap_repo_cache_note(st->repo, key.digest, blob);
+	return cache_notes_put(n, layer, n->next[layer], doc->data + f->offset, f->length, 0);
 }
 
 int umap_repo_export_file(umap_repo *repo, const git_oid *tree, const char *path,
 			  umap_atomic_file *file)
 {
-	revision_ids ids = { NULL, 0, NULL, 0 };
-	int rc = export_file(repo, tree, path, export_to_atomic, file, &ids);
-	seed_state st = { repo, ids.layers, ids.nlayers, calloc(ids.nlayers + 1, sizeof(size_t)),
-			  calloc(ids.nlayers + 1, 1) };
-	if (!rc && (!st.next || !st.ended))
-		rc = oom();
-	if (!rc) {
-		/* the text as written, read back a feature at a time (none kept) */
+	revision_ids ids = { NULL, 0, NULL, 0, 0 };
+	cache_notes notes = { repo, NULL, 0, NULL, NULL, 0, repo->nseen };
+	int rc = export_file(repo, tree, path, export_to_atomic, file, &ids, &notes);
+	if (!rc && !ids.noted) {
+		/* the text as written, read back a feature at a time (none kept), noting what
+		 * the writer did not */
+		repo->nseen = notes.seen_before;
+		memset(notes.next, 0, (ids.nlayers + 1) * sizeof(size_t));
+		memset(notes.ended, 0, ids.nlayers + 1);
+		notes.blobs = ids.layers;
+		notes.nlayers = ids.nlayers;
+		notes.lost = 0;
 		umap_doc *doc = NULL;
 		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
 		opts.on_feature = seed_feature;
-		opts.on_feature_data = &st;
+		opts.on_feature_data = &notes;
 		opts.allow_duplicate_ids = 1;
 		if (umap_doc_open(&doc, file->tmp, &opts))
 			umap_error_clear(); /* the cache is only a speed-up */
 		umap_doc_free(doc);
 	}
 	revision_ids_clear(&ids);
-	free(st.next);
-	free(st.ended);
+	free(notes.next);
+	free(notes.ended);
 	return rc;
 }
 

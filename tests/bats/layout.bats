@@ -441,3 +441,60 @@ PY
 	run cat m.umap
 	assert_output '{"type":"umap","properties":{"name":"M"},"layers":[{"type":"FeatureCollection","features":[{"type":"Feature","id":"aaaa1","properties":{"name":"A2","h":10.0},"geometry":{"type":"Point","coordinates":[2.0,48.0]}},{"type":"Feature","id":"aaaa2","properties":{"name":"B2","h":20.0},"geometry":null}],"_umap_options":{"name":"L"}}]}'
 }
+
+@test "checkout notes in the feature cache, as it writes them, the features whose bytes are not their blob" {
+	# indented: no feature's bytes are its blob, and each is noted with its own blob, so
+	# that a status that reads the file again (the stat index cannot vouch) finds them all
+	printf '%s\n' '{' '  "type": "FeatureCollection",' '  "features": [' '    {' '      "type": "Feature",' \
+		'      "id": "a",' '      "properties": {"n": "say \"hi\"", "h": 1.0},' '      "geometry": null' '    },' \
+		'    {' '      "type": "Feature",' '      "id": "b",' '      "properties": {"h": 2},' '      "geometry": null' \
+		'    },' '    {' '      "type": "Feature",' '      "id": "c",' '      "properties": {"h": 1e3},' \
+		'      "geometry": null' '    }' '  ]' '}' >i.geojson
+	# one a line, compact: bytes that are their blob need no entry, even with an escape
+	printf '%s\n' '{"type":"FeatureCollection","features":[' \
+		'{"type":"Feature","id":"x","properties":{"n":"say \"hi\""},"geometry":null},' \
+		'{"type":"Feature","id":"y","properties":{"h":2},"geometry":null}' ']}' >c.geojson
+	umapsync init >/dev/null
+	umapsync import i.geojson c.geojson >/dev/null
+	cp c.geojson "$BATS_TEST_TMPDIR/c"
+	sed -i 's/"h": 2}/"h": 3}/' i.geojson
+	sed -i 's/"h":2}/"h":3}/' c.geojson
+	umapsync commit -m edit >/dev/null
+	rm .umapsync/umapsync-cache
+	umapsync checkout HEAD~1 2>/dev/null
+	cmp c.geojson "$BATS_TEST_TMPDIR/c"
+	run grep -c '"h": 1.0\|"h": 1e3\|"h": 2' i.geojson
+	assert_output 3
+	# a header of 8 bytes, then 36 bytes an entry: i's three features
+	run stat -c %s .umapsync/umapsync-cache
+	assert_output $((8 + 3 * 36))
+	touch -d '2001-01-01' i.geojson c.geojson
+	run umapsync status
+	assert_line "nothing to commit, working files clean"
+	run umapsync diff HEAD
+	assert_output ""
+}
+
+@test "numbers: export over a working file it cannot read writes the revision's copy as it is" {
+	# a layer whose text is past a quarter megabyte is read back from its temporary file,
+	# the working file beside it on another core: one that is not JSON, or not a file,
+	# lends no spelling, and the copy is written whole
+	big_layer n.geojson 3000
+	sed -i 's/"capacity":7,/"capacity":7.0,/' n.geojson
+	umapsync init >/dev/null
+	umapsync import n.geojson >/dev/null
+	umapsync export HEAD n.geojson -o "$BATS_TEST_TMPDIR/spelled"
+	cmp n.geojson "$BATS_TEST_TMPDIR/spelled"
+	mv n.geojson "$BATS_TEST_TMPDIR/kept"
+	umapsync export HEAD n.geojson -o "$BATS_TEST_TMPDIR/none"
+	# (without it, the revision's spellings: 7, and 4.0001 for 4.00010)
+	run grep -c '"capacity":7,\|4\.0001,' "$BATS_TEST_TMPDIR/none"
+	assert_output 2
+	head -c 100000 "$BATS_TEST_TMPDIR/kept" >n.geojson
+	umapsync export HEAD n.geojson -o "$BATS_TEST_TMPDIR/broken"
+	cmp "$BATS_TEST_TMPDIR/none" "$BATS_TEST_TMPDIR/broken"
+	rm n.geojson
+	mkdir n.geojson
+	umapsync export HEAD n.geojson -o "$BATS_TEST_TMPDIR/broken"
+	cmp "$BATS_TEST_TMPDIR/none" "$BATS_TEST_TMPDIR/broken"
+}

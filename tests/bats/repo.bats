@@ -372,6 +372,48 @@ v2"
 	[[ "$stderr" == fatal:*"$blob"* ]]
 }
 
+@test "export names the feature of the order without a blob, before a later id it cannot name" {
+	# the walk reads each blob a few ids after it has seen its id: an error is still the
+	# first feature's, in the order's order
+	printf '%s\n' '{"type":"FeatureCollection","features":[' \
+		'{"type":"Feature","id":"a","properties":{},"geometry":null},' \
+		'{"type":"Feature","id":"b","properties":{},"geometry":null},' \
+		'{"type":"Feature","id":"c","properties":{},"geometry":null},' \
+		'{"type":"Feature","id":"d","properties":{},"geometry":null},' \
+		'{"type":"Feature","id":"e","properties":{},"geometry":null}' ']}' >l.geojson
+	umapsync init >/dev/null
+	umapsync import l.geojson >/dev/null
+	local layer order
+	layer=$(git --git-dir=.umapsync ls-tree --name-only HEAD layers/)
+	export GIT_INDEX_FILE=$BATS_TEST_TMPDIR/index
+	# the index as main's next commit, exported
+	commit_export() {
+		local tree commit
+		tree=$(git --git-dir=.umapsync write-tree)
+		commit=$(git --git-dir=.umapsync commit-tree "$tree" -p HEAD -m "$1")
+		git --git-dir=.umapsync update-ref refs/heads/main "$commit"
+		run_split umapsync export HEAD l.geojson
+	}
+	git --git-dir=.umapsync read-tree HEAD
+	git --git-dir=.umapsync rm -q --cached "$layer/features/b"
+	commit_export "b has no blob"
+	assert_equal "$status" 128
+	assert_equal "$output" ""
+	assert_equal "$stderr" "fatal: layer ${layer#layers/}: feature \"b\" is in the order but has no blob"
+	# an id too long to be a name two ids later: b's error still comes first
+	order=$(printf '"a"\n"b"\n"c"\n"%s"\n"e"\n' "$(printf 'x%.0s' $(seq 1100))" |
+		git --git-dir=.umapsync hash-object -w --stdin)
+	git --git-dir=.umapsync update-index --cacheinfo "100644,$order,$layer/order/0000"
+	commit_export "and a long id"
+	assert_equal "$status" 128
+	assert_equal "$stderr" "fatal: layer ${layer#layers/}: feature \"b\" is in the order but has no blob"
+	# and without b's error, the long id's
+	git --git-dir=.umapsync update-index --add --cacheinfo "100644,$(git --git-dir=.umapsync rev-parse "HEAD~2:$layer/features/b"),$layer/features/b"
+	commit_export "b again"
+	assert_equal "$status" 128
+	[[ "$stderr" == "fatal: feature id longer than 1024 bytes: \"xxx"* ]]
+}
+
 @test "a layer of megabytes: export and checkout stream it byte for byte; a damaged one changes no file" {
 	# 15,000 features, 4 MB: the revision's text goes through a temporary file a megabyte
 	# at a time (export), and each working file through one beside it (checkout)
