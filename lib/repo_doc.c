@@ -541,29 +541,44 @@ static int spill_id(umap_repo *repo, const git_oid *id)
 					 : 0;
 }
 
+/* Feature number `count` of a layer's order, `id` (len bytes): its id in `id_buf`, its blob
+ * (from `features`) read into *obj. */
+static int read_order_blob(umap_obj *obj, const named_blob **blob, umap_repo *repo, const blob_list *features,
+			   umap_buf *id_buf, umap_buf *name, const char *id, size_t len, size_t count,
+			   const char *layer_id)
+{
+	umap_buf_clear(id_buf);
+	if (umap_buf_put(id_buf, id, len))
+		return oom();
+	int rc = umap_name_from_id(name, id_buf->ptr);
+	if (rc)
+		return rc;
+	const named_blob *found = blob_list_find(features, name->ptr, name->len);
+	if (!found || count >= features->n)
+		return umap_error_set(UMAP_ECORRUPT,
+				      "layer %s: feature %s is in the order but has no blob",
+				      layer_id, id_buf->ptr);
+	char what[128];
+	snprintf(what, sizeof(what), "feature %.60s of layer %.40s", id_buf->ptr, layer_id);
+	if ((rc = umap_store_read(obj, umap_repo_store(repo), &found->id, GIT_OBJECT_BLOB, what)))
+		return rc;
+	if (!obj->len || obj->data[0] != '{') {
+		umap_obj_release(obj);
+		return hex_error(UMAP_ECORRUPT, "blob %s is not a feature object", &found->id);
+	}
+	*blob = found;
+	return 0;
+}
+
 static int read_one_feature(void *ctx, const char *id, size_t len)
 {
 	order_reader *r = ctx;
-	umap_buf_clear(&r->id);
-	if (umap_buf_put(&r->id, id, len))
-		return oom();
-	int rc = umap_name_from_id(&r->name, r->id.ptr);
+	umap_obj obj;
+	const named_blob *found;
+	int rc = read_order_blob(&obj, &found, r->repo, r->features, &r->id, &r->name, id, len, r->count,
+				 r->layer_id);
 	if (rc)
 		return rc;
-	const named_blob *found = blob_list_find(r->features, r->name.ptr, r->name.len);
-	if (!found || r->count >= r->features->n)
-		return umap_error_set(UMAP_ECORRUPT,
-				      "layer %s: feature %s is in the order but has no blob",
-				      r->layer_id, r->id.ptr);
-	char what[128];
-	snprintf(what, sizeof(what), "feature %.60s of layer %.40s", r->id.ptr, r->layer_id);
-	umap_obj obj;
-	if ((rc = umap_store_read(&obj, umap_repo_store(r->repo), &found->id, GIT_OBJECT_BLOB, what)))
-		return rc;
-	if (!obj.len || obj.data[0] != '{') {
-		umap_obj_release(&obj);
-		return hex_error(UMAP_ECORRUPT, "blob %s is not a feature object", &found->id);
-	}
 	if (r->records)
 		rc = put_record(r->records, obj.data, obj.len);
 	else
@@ -3644,18 +3659,11 @@ typedef struct blob_stream {
 static int stream_blob(void *ctx, const char *id, size_t len)
 {
 	blob_stream *b = ctx;
-	umap_buf_clear(&b->id);
-	if (umap_buf_put(&b->id, id, len))
-		return oom();
-	int rc = umap_name_from_id(&b->name, b->id.ptr);
-	if (rc)
-		return rc;
-	const named_blob *found = blob_list_find(b->features, b->name.ptr, b->name.len);
-	if (!found || b->count++ >= b->features->n)
-		return umap_error_set(UMAP_ECORRUPT, "layer %s: feature %s is in the order but has no blob",
-				      b->layer, b->id.ptr);
 	umap_obj obj;
-	if ((rc = umap_store_read(&obj, umap_repo_store(b->repo), &found->id, GIT_OBJECT_BLOB, "a feature")))
+	const named_blob *found;
+	int rc = read_order_blob(&obj, &found, b->repo, b->features, &b->id, &b->name, id, len, b->count++,
+				 b->layer);
+	if (rc)
 		return rc;
 	rc = b->cb(b->ctx, obj.data, obj.len);
 	umap_obj_release(&obj);
