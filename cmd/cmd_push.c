@@ -8,6 +8,7 @@
 #include "sync-cmd.h"
 #include "umap-remote-cmd.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,10 +70,12 @@ static void report_refused(const umap_http_response *resp, const char *remote, l
  * commits: `synced` has not moved past them, so the next push computes them again. */
 static void abort_outbox(umap_repo *repo, const struct sync_remote *remote)
 {
-	json_t *outbox = sync_outbox_load(repo, remote->name);
+	struct sync_outbox_places places;
+	json_t *outbox = sync_outbox_load_places(repo, remote->name, &places);
 	if (!outbox)
 		die("no unfinished push to '%s' to abort", remote->name);
-	size_t total = json_array_size(json_object_get(outbox, "ops"));
+	size_t total = places.path ? places.n : json_array_size(json_object_get(outbox, "ops"));
+	sync_outbox_places_dispose(&places);
 	size_t sent = (size_t)json_integer_value(json_object_get(outbox, "sent"));
 	const char *commit = json_string_value(json_object_get(outbox, "commit"));
 	git_oid oid;
@@ -119,36 +122,46 @@ static void require_valid_ops(const json_t *ops, const char *remote)
 #define BATCH_BYTES ((size_t)4 << 20)
 
 /* Where send_outbox takes the ops' text from: the outbox just written (op i is len[i]
- * bytes at start[i] of the file, read back a batch at a time: the push never holds all of
- * them), or the ops of an outbox loaded to be resent. */
+ * bytes at start[i] of the file, read back a megabyte at a time, one read for many ops: the
+ * push never holds all of them), or the ops of an outbox loaded to be resent. */
 struct op_source {
 	const json_t *ops;
 	int fd;
 	const size_t *start, *len;
-	umap_buf text;
+	umap_buf text;    /* the op's text, or the window of the file read last */
+	size_t window_at; /* where that window starts in the file */
 };
+
+#define OP_WINDOW ((size_t)1 << 20)
 
 static const char *op_text(struct op_source *src, size_t i, size_t *len)
 {
-	umap_buf_clear(&src->text);
 	if (src->ops) {
+		umap_buf_clear(&src->text);
 		if (umap_json_write(&src->text, json_array_get(src->ops, i), UMAP_JSON_COMPACT))
 			die("out of memory");
-	} else {
-		if (umap_buf_grow(&src->text, src->len[i] + 1))
+		*len = src->text.len;
+		return src->text.ptr;
+	}
+	size_t at = src->start[i], n = src->len[i];
+	if (!src->text.len || at < src->window_at || at + n > src->window_at + src->text.len) {
+		size_t want = n > OP_WINDOW ? n : OP_WINDOW, got = 0;
+		umap_buf_clear(&src->text);
+		if (umap_buf_grow(&src->text, want + 1))
 			die("out of memory");
-		size_t got = 0;
-		while (got < src->len[i]) {
-			ssize_t n = pread(src->fd, src->text.ptr + got, src->len[i] - got, (off_t)(src->start[i] + got));
-			if (n <= 0)
+		while (got < n) {
+			ssize_t r = pread(src->fd, src->text.ptr + got, want - got, (off_t)(at + got));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
 				die_errno("cannot read the outbox");
-			got += (size_t)n;
+			got += (size_t)r;
 		}
 		src->text.len = got;
-		src->text.ptr[got] = '\0';
+		src->window_at = at;
 	}
-	*len = src->text.len;
-	return src->text.ptr;
+	*len = n;
+	return src->text.ptr + (at - src->window_at);
 }
 
 /* Sends the outbox in batches (the server takes at most 10000 ops and 8 MiB per push); after
@@ -772,14 +785,22 @@ int cmd_push(int argc, const char **argv)
 	}
 	json_t *state = sync_state_load(repo, remote.name);
 	int sent = 0;
-	json_t *outbox = sync_outbox_load(repo, remote.name);
+	struct sync_outbox_places places;
+	json_t *outbox = sync_outbox_load_places(repo, remote.name, &places);
 	if (outbox) {
-		size_t left = json_array_size(json_object_get(outbox, "ops")) -
-			      (size_t)json_integer_value(json_object_get(outbox, "sent"));
+		/* sent from the file, op by op as written, when it is one op a line */
+		struct op_source src = { places.path ? NULL : json_object_get(outbox, "ops"), -1, places.start,
+					 places.len, UMAP_BUF_INIT, 0 };
+		size_t total = places.path ? places.n : json_array_size(src.ops);
+		size_t left = total - (size_t)json_integer_value(json_object_get(outbox, "sent"));
 		fprintf(stderr, "resending %zu op%s kept from an unfinished push\n", left, left == 1 ? "" : "s");
-		struct op_source src = { json_object_get(outbox, "ops"), -1, NULL, NULL, UMAP_BUF_INIT };
-		send_outbox(repo, &remote, state, outbox, &src, json_array_size(src.ops));
+		if (places.path && (src.fd = open(places.path, O_RDONLY | O_CLOEXEC)) < 0)
+			die_errno("cannot read %s", places.path);
+		send_outbox(repo, &remote, state, outbox, &src, total);
+		if (src.fd >= 0)
+			close(src.fd);
 		umap_buf_dispose(&src.text);
+		sync_outbox_places_dispose(&places);
 		json_decref(outbox);
 		sent = 1;
 	}
@@ -866,7 +887,7 @@ written:
 	sync_state_save(repo, remote.name, state);
 	sync_outbox_commit(&w);
 	outbox = json_pack("{s:I, s:s, s:I}", "base", base, "commit", git_oid_tostr_s(&head), "sent", (json_int_t)0);
-	struct op_source src = { NULL, open(w.file.path, O_RDONLY | O_CLOEXEC), w.start, w.len, UMAP_BUF_INIT };
+	struct op_source src = { NULL, open(w.file.path, O_RDONLY | O_CLOEXEC), w.start, w.len, UMAP_BUF_INIT, 0 };
 	if (!outbox)
 		die("out of memory");
 	if (src.fd < 0)

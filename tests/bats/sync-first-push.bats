@@ -151,3 +151,37 @@ hint: nothing was sent to 'origin'; change it (e.g. give the feature another id)
 		cmp <(jq -c '.features[]' a/$f.geojson) <(jq -c '.features[]' b/$f.geojson)
 	done
 }
+
+@test "sync-first-push: an outbox in another layout is still resent, and a damaged one named" {
+	start_server
+	scoped=$("$UMAPSYNC" token create $(store_opt) --map m --write --layer L 2>/dev/null)
+	full=$("$UMAPSYNC" token create $(store_opt) --map m --write 2>/dev/null)
+	mkdir a && cd a
+	"$UMAPSYNC" init >/dev/null
+	{ printf '{"type":"FeatureCollection","properties":{"id":"L"},"features":[\n'; features f 2; printf ']}\n'; } >l.geojson
+	{ printf '{"type":"FeatureCollection","properties":{"id":"M"},"features":[\n'; features g 1; printf ']}\n'; } >m.geojson
+	"$UMAPSYNC" import l.geojson m.geojson >/dev/null 2>&1
+	"$UMAPSYNC" remote add origin "$BASE/m"
+	UMAPSYNC_TOKEN=$scoped run_split "$UMAPSYNC" push
+	assert_equal "$status" 128
+	# refused whole (one batch): all 5 ops wait; indented by hand, they are read as JSON
+	jq . .umapsync/sync/origin.outbox.json >ob.tmp && mv ob.tmp .umapsync/sync/origin.outbox.json
+	UMAPSYNC_TOKEN=$scoped run_split "$UMAPSYNC" push --abort
+	assert_success
+	[[ $stderr == "warning: dropped 5 ops of commit "* ]]
+	UMAPSYNC_TOKEN=$scoped run_split "$UMAPSYNC" push
+	assert_equal "$status" 128
+	jq -c . .umapsync/sync/origin.outbox.json >ob.tmp && mv ob.tmp .umapsync/sync/origin.outbox.json
+	UMAPSYNC_TOKEN=$full run_split "$UMAPSYNC" push
+	assert_success
+	[[ $stderr == 'resending 5 ops kept from an unfinished push'* ]]
+	# a cut-off outbox is damaged, and said to be
+	{ printf '{"type":"FeatureCollection","properties":{"id":"M"},"features":[\n'; features g 2; printf ']}\n'; } >m.geojson
+	"$UMAPSYNC" commit -m "a second in M" >/dev/null
+	UMAPSYNC_TOKEN=$scoped run_split "$UMAPSYNC" push
+	assert_equal "$status" 128
+	head -c 40 .umapsync/sync/origin.outbox.json >ob.tmp && mv ob.tmp .umapsync/sync/origin.outbox.json
+	UMAPSYNC_TOKEN=$full run_split "$UMAPSYNC" push
+	assert_equal "$status" 128
+	[[ $stderr == "fatal: reading "*"origin.outbox.json"* ]]
+}
