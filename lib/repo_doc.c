@@ -3577,6 +3577,7 @@ typedef struct feature_stream {
 	umap_feature_bytes_fn cb;
 	void *ctx;
 	umap_buf canonical;
+	size_t given;
 } feature_stream;
 
 static int stream_working_feature(void *data, umap_doc *doc, size_t layer, umap_feature *f)
@@ -3584,6 +3585,7 @@ static int stream_working_feature(void *data, umap_doc *doc, size_t layer, umap_
 	feature_stream *st = data;
 	const char *bytes = doc->data + f->offset;
 	(void)layer;
+	st->given++;
 	if (bytes_canonical(bytes, f->length))
 		return st->cb(st->ctx, bytes, f->length);
 	umap_buf_clear(&st->canonical);
@@ -3622,6 +3624,10 @@ static int layer_features_from_file(umap_repo *repo, const git_oid *tree, const 
 	int usable = !mf->is_map && mf->nlayers == 1 && !has_children(mf, 0) && !strcmp(mf->layers[0], layer);
 	manifest_clear(&m);
 	umap_file_stat st;
+	git_oid lt;
+	/* a file the feature limit now refuses is read from its blobs, as the diff reads it */
+	if (usable && (layer_tree_of(&lt, repo, tree, layer) || layer_count(repo, &lt) > umap_doc_max_features()))
+		usable = 0;
 	if (usable && !umap_repo_abspath(&abs, repo, path) && !stat(abs, &raw)) {
 		umap_file_stat_from(&st, &raw);
 		usable = umap_repo_index_fresh(repo, path, &st, tree);
@@ -3631,7 +3637,7 @@ static int layer_features_from_file(umap_repo *repo, const git_oid *tree, const 
 	umap_error_clear();
 	rc = 1;
 	if (usable) {
-		feature_stream fs = { cb, ctx, UMAP_BUF_INIT };
+		feature_stream fs = { cb, ctx, UMAP_BUF_INIT, 0 };
 		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
 		umap_doc *doc = NULL;
 		opts.allow_duplicate_ids = 1;
@@ -3640,6 +3646,10 @@ static int layer_features_from_file(umap_repo *repo, const git_oid *tree, const 
 		rc = umap_doc_open(&doc, abs, &opts);
 		umap_doc_free(doc);
 		umap_buf_dispose(&fs.canonical);
+		if (rc && !fs.given) {
+			umap_error_clear(); /* nothing given yet: the blobs can still be read */
+			rc = 1;
+		}
 	}
 	free(abs);
 	free(path);

@@ -185,3 +185,15 @@ hint: nothing was sent to 'origin'; change it (e.g. give the feature another id)
 	assert_equal "$status" 128
 	[[ $stderr == "fatal: reading "*"origin.outbox.json"* ]]
 }
+
+@test "sync-first-push: a layer over a feature limit lowered since its commit is sent from its blobs" {
+	start_server
+	mkdir a && cd a
+	"$UMAPSYNC" init >/dev/null
+	{ printf '{"type":"FeatureCollection","properties":{"id":"L"},"features":[\n'; features f 30; printf ']}\n'; } >l.geojson
+	"$UMAPSYNC" import l.geojson >/dev/null 2>&1
+	"$UMAPSYNC" remote add origin "$BASE/m"
+	UMAPSYNC_MAX_FEATURES=10 run_split "$UMAPSYNC" push
+	assert_success
+	[[ $stderr == *'31 ops acknowledged'* ]]
+}
