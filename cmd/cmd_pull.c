@@ -495,7 +495,9 @@ int cmd_pull(int argc, const char **argv)
 		return rc;
 	}
 	json_t *state = sync_state_load(repo, remote.name);
-	json_t *outbox = sync_outbox_load(repo, remote.name);
+	struct sync_outbox_places places;
+	json_t *outbox = sync_outbox_load_places(repo, remote.name, &places);
+	sync_outbox_places_dispose(&places);
 	if (outbox) {
 		json_decref(outbox);
 		fflush(stdout);

@@ -8,6 +8,7 @@
 #include "sync-cmd.h"
 #include "umap-remote-cmd.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,10 +70,12 @@ static void report_refused(const umap_http_response *resp, const char *remote, l
  * commits: `synced` has not moved past them, so the next push computes them again. */
 static void abort_outbox(umap_repo *repo, const struct sync_remote *remote)
 {
-	json_t *outbox = sync_outbox_load(repo, remote->name);
+	struct sync_outbox_places places;
+	json_t *outbox = sync_outbox_load_places(repo, remote->name, &places);
 	if (!outbox)
 		die("no unfinished push to '%s' to abort", remote->name);
-	size_t total = json_array_size(json_object_get(outbox, "ops"));
+	size_t total = places.path ? places.n : json_array_size(json_object_get(outbox, "ops"));
+	sync_outbox_places_dispose(&places);
 	size_t sent = (size_t)json_integer_value(json_object_get(outbox, "sent"));
 	const char *commit = json_string_value(json_object_get(outbox, "commit"));
 	git_oid oid;
@@ -119,36 +122,46 @@ static void require_valid_ops(const json_t *ops, const char *remote)
 #define BATCH_BYTES ((size_t)4 << 20)
 
 /* Where send_outbox takes the ops' text from: the outbox just written (op i is len[i]
- * bytes at start[i] of the file, read back a batch at a time: the push never holds all of
- * them), or the ops of an outbox loaded to be resent. */
+ * bytes at start[i] of the file, read back a megabyte at a time, one read for many ops: the
+ * push never holds all of them), or the ops of an outbox loaded to be resent. */
 struct op_source {
 	const json_t *ops;
 	int fd;
 	const size_t *start, *len;
-	umap_buf text;
+	umap_buf text;    /* the op's text, or the window of the file read last */
+	size_t window_at; /* where that window starts in the file */
 };
+
+#define OP_WINDOW ((size_t)1 << 20)
 
 static const char *op_text(struct op_source *src, size_t i, size_t *len)
 {
-	umap_buf_clear(&src->text);
 	if (src->ops) {
+		umap_buf_clear(&src->text);
 		if (umap_json_write(&src->text, json_array_get(src->ops, i), UMAP_JSON_COMPACT))
 			die("out of memory");
-	} else {
-		if (umap_buf_grow(&src->text, src->len[i] + 1))
+		*len = src->text.len;
+		return src->text.ptr;
+	}
+	size_t at = src->start[i], n = src->len[i];
+	if (!src->text.len || at < src->window_at || at + n > src->window_at + src->text.len) {
+		size_t want = n > OP_WINDOW ? n : OP_WINDOW, got = 0;
+		umap_buf_clear(&src->text);
+		if (umap_buf_grow(&src->text, want + 1))
 			die("out of memory");
-		size_t got = 0;
-		while (got < src->len[i]) {
-			ssize_t n = pread(src->fd, src->text.ptr + got, src->len[i] - got, (off_t)(src->start[i] + got));
-			if (n <= 0)
+		while (got < n) {
+			ssize_t r = pread(src->fd, src->text.ptr + got, want - got, (off_t)(at + got));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
 				die_errno("cannot read the outbox");
-			got += (size_t)n;
+			got += (size_t)r;
 		}
 		src->text.len = got;
-		src->text.ptr[got] = '\0';
+		src->window_at = at;
 	}
-	*len = src->text.len;
-	return src->text.ptr;
+	*len = n;
+	return src->text.ptr + (at - src->window_at);
 }
 
 /* Sends the outbox in batches (the server takes at most 10000 ops and 8 MiB per push); after
@@ -423,70 +436,324 @@ static void order_feature_ops(json_t *ops, const umap_tree_diff *slice)
 	umap_buf_dispose(&key);
 }
 
-/* Adds "hlc", "op_id" and, for new layers, the working-file name to the ops of a diff.
- * An op's HLC is when its change was made, the latest commit that touched its scope (from
- * `edits`, sync_local_times; may be NULL), not when it is pushed: last-writer-wins then
- * weighs edits, whoever pushes first. Ops without one are stamped now. */
-static void stamp_ops(json_t *ops, json_t *state, umap_repo *repo, const git_oid *head_tree, const json_t *edits)
-{
-	const char *client = json_string_value(json_object_get(state, "client_id"));
+/* Stamps ops with "op_id" and "hlc" (and new layers with their working-file name) in the
+ * order they go out. An op's HLC is when its change was made, the latest commit that
+ * touched its scope (from `edits`, sync_local_times; may be NULL), not when it is pushed:
+ * last-writer-wins then weighs edits, whoever pushes first. Ops without one are stamped now. */
+struct stamper {
+	const char *client;
+	size_t client_len;
 	umap_hlc hlc;
-	if (umap_hlc_init(&hlc, client, NULL, NULL))
+	json_int_t next;
+	umap_hlc_ts last;
+	char enc[UMAP_HLC_STR_MAX];
+	int stamped;
+	umap_buf scope;
+};
+
+static void stamper_begin(struct stamper *st, json_t *state, umap_repo *repo)
+{
+	memset(st, 0, sizeof(*st));
+	st->client = json_string_value(json_object_get(state, "client_id"));
+	st->client_len = st->client ? strlen(st->client) : 0;
+	if (umap_hlc_init(&st->hlc, st->client, NULL, NULL))
 		die_lib("the sync state");
 	umap_hlc_ts last;
 	const char *saved = json_string_value(json_object_get(state, "hlc"));
 	if (saved && !umap_hlc_decode(&last, saved))
-		umap_hlc_restore(&hlc, &last);
-	sync_hlc_restore_all(&hlc, repo);
-	umap_buf scope = UMAP_BUF_INIT;
-	json_int_t next = json_integer_value(json_object_get(state, "next_op"));
-	if (next < 1)
-		next = 1;
+		umap_hlc_restore(&st->hlc, &last);
+	sync_hlc_restore_all(&st->hlc, repo);
+	st->next = json_integer_value(json_object_get(state, "next_op"));
+	if (st->next < 1)
+		st->next = 1;
+}
+
+/* The next HLC (now) in st->last; the op id's number is st->next++. */
+static json_int_t stamp_next(struct stamper *st)
+{
+	if (umap_hlc_now(&st->last, &st->hlc))
+		die_lib(NULL);
+	st->stamped = 1;
+	return st->next++;
+}
+
+static void stamp_op(struct stamper *st, json_t *op, umap_repo *repo, const git_oid *head_tree, const json_t *edits)
+{
+	char id[UMAP_HLC_NODE_MAX + 24];
+	snprintf(id, sizeof(id), "%s-%lld", st->client, (long long)stamp_next(st));
+	umap_hlc_encode(st->enc, &st->last);
+	json_object_set_new(op, "op_id", json_string(id));
+	const char *edited = NULL;
+	if (edits) {
+		sync_op_scope(&st->scope, op);
+		edited = sync_scope_time(edits, st->scope.ptr);
+	}
+	json_object_set_new(op, "hlc", json_string(edited ? edited : st->enc));
+	const char *verb = json_string_value(json_object_get(op, "verb"));
+	const char *subject = json_string_value(json_object_get(op, "subject"));
+	json_t *meta = json_object_get(op, "metadata");
+	const char *layer = json_string_value(json_object_get(meta, "id"));
+	if (verb && subject && layer && !strcmp(verb, "upsert") && !strcmp(subject, "datalayer")) {
+		char *path = NULL;
+		if (!umap_repo_layer_path(&path, repo, head_tree, layer) && path) {
+			const char *base = strrchr(path, '/');
+			base = base ? base + 1 : path;
+			/* refused here, before the outbox, rather than by the server after it */
+			if (!umap_sync_valid_filename(base))
+				die("the file name '%s' cannot be synced: at most %d bytes, no leading '.' and no control characters; rename the file",
+				    path, UMAP_SYNC_FILENAME_MAX);
+			json_object_set_new(meta, "filename", json_string(base));
+		}
+		free(path);
+		/* a key other than uMap's own goes with the layer, so that a clone writes
+		 * the layer's options back where this file has them */
+		const char *options_key;
+		if (umap_repo_layer_options_key(&options_key, repo, head_tree, layer))
+			die_lib(NULL);
+		if (strcmp(options_key, "properties"))
+			json_object_set_new(meta, "optionsKey", json_string(options_key));
+	}
+}
+
+/* Decimal digits of v at the end of buf[24]; returns where they start. */
+static char *decimal(char *end, unsigned long long v)
+{
+	do
+		*--end = (char)('0' + v % 10);
+	while (v /= 10);
+	return end;
+}
+
+/* Ends an op's text made without its closing brace (umap_op_feature_upsert_text) with the
+ * "op_id" and "hlc" that stamp_op would add (as umap_hlc_encode spells the clock), stamped
+ * now: a million ops stamped without a printf. */
+static void stamp_text(struct stamper *st, umap_buf *text)
+{
+	char digits[3][24];
+	const char *number = decimal(digits[0] + 24, (unsigned long long)stamp_next(st));
+	const char *ms = decimal(digits[1] + 24, (unsigned long long)(st->last.ms & UMAP_HLC_MS_MAX));
+	const char *counter = decimal(digits[2] + 24, st->last.counter);
+	if (umap_buf_puts(text, ",\"op_id\":\"") || umap_buf_put(text, st->client, st->client_len) ||
+	    umap_buf_putc(text, '-') || umap_buf_put(text, number, (size_t)(digits[0] + 24 - number)) ||
+	    umap_buf_puts(text, "\",\"hlc\":\"") || umap_buf_put(text, ms, (size_t)(digits[1] + 24 - ms)) ||
+	    umap_buf_putc(text, ':') || umap_buf_put(text, counter, (size_t)(digits[2] + 24 - counter)) ||
+	    umap_buf_putc(text, ':') || umap_buf_puts(text, st->last.node) || umap_buf_puts(text, "\"}"))
+		die("out of memory");
+}
+
+static void stamper_end(struct stamper *st, json_t *state)
+{
+	json_object_set_new(state, "next_op", json_integer(st->next));
+	if (st->stamped) {
+		umap_hlc_encode(st->enc, &st->last);
+		json_object_set_new(state, "hlc", json_string(st->enc));
+	}
+	umap_buf_dispose(&st->scope);
+}
+
+static void stamp_ops(json_t *ops, json_t *state, umap_repo *repo, const git_oid *head_tree, const json_t *edits)
+{
+	struct stamper st;
 	size_t i;
 	json_t *op;
-	char enc[UMAP_HLC_STR_MAX];
-	json_array_foreach(ops, i, op) {
-		umap_hlc_ts ts;
-		if (umap_hlc_now(&ts, &hlc))
-			die_lib(NULL);
-		umap_hlc_encode(enc, &ts);
-		char id[UMAP_HLC_NODE_MAX + 24];
-		snprintf(id, sizeof(id), "%s-%lld", client, (long long)next++);
-		json_object_set_new(op, "op_id", json_string(id));
-		const char *edited = NULL;
-		if (edits) {
-			sync_op_scope(&scope, op);
-			edited = sync_scope_time(edits, scope.ptr);
+	stamper_begin(&st, state, repo);
+	json_array_foreach(ops, i, op)
+		stamp_op(&st, op, repo, head_tree, edits);
+	stamper_end(&st, state);
+}
+
+/* ---- The first push of new layers, without a diff ---------------------------------------
+ * A push with nothing synced before is every feature's upsert. The ops are the general
+ * path's, in its order (layers by id, each in its order, cut in slices of SLICE_FEATURES;
+ * within a slice, the layers in the diff's order, the first slice after the map's and the
+ * layers' ops), but each is written from the feature's bytes: nothing is parsed, no diff
+ * is held, and only one slice of op texts waits to be ordered and stamped. */
+
+struct fast_layer {
+	const char *id;     /* borrowed from the diff ops */
+	char *json;         /* the id as a JSON string */
+	size_t diff_index;  /* its place among the datalayer upserts */
+};
+
+struct fast_entry {
+	size_t diff_index, seq, start, len;
+};
+
+struct fast_push {
+	umap_repo *repo;
+	const git_oid *head_tree;
+	struct sync_outbox_writer *w;
+	struct stamper st;
+	json_t *meta;        /* the map's and the layers' ops, made from a diff without features */
+	const char *remote;
+	struct fast_layer *current;
+	umap_buf pending;    /* the op texts of the slice being gathered, unstamped */
+	struct fast_entry *entries;
+	size_t n, slice;
+	umap_buf text;
+	int refused;
+};
+
+static int compare_entries(const void *a, const void *b)
+{
+	const struct fast_entry *x = a, *y = b;
+	if (x->diff_index != y->diff_index)
+		return x->diff_index < y->diff_index ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void fast_emit(struct fast_push *f, const struct fast_entry *e)
+{
+	umap_buf_clear(&f->text);
+	if (umap_buf_put(&f->text, f->pending.ptr + e->start, e->len))
+		die("out of memory");
+	stamp_text(&f->st, &f->text);
+	sync_outbox_add(f->w, f->text.ptr, f->text.len);
+}
+
+static void fast_flush(struct fast_push *f)
+{
+	size_t next = 0;
+	qsort(f->entries, f->n, sizeof(*f->entries), compare_entries);
+	if (f->slice == 0) {
+		/* the map's ops, then each layer's upsert followed by its features, stamped and
+		 * written in that order; the outbox is in place only once all of it is checked */
+		size_t i, layer = 0;
+		json_t *op;
+		json_array_foreach(f->meta, i, op) {
+			stamp_op(&f->st, op, f->repo, f->head_tree, NULL);
+			umap_buf_clear(&f->text);
+			if (umap_json_write(&f->text, op, UMAP_JSON_COMPACT))
+				die("out of memory");
+			sync_outbox_add(f->w, f->text.ptr, f->text.len);
+			if (strcmp(json_string_value(json_object_get(op, "subject")), "datalayer"))
+				continue;
+			for (; next < f->n && f->entries[next].diff_index == layer; next++)
+				fast_emit(f, &f->entries[next]);
+			layer++;
 		}
-		json_object_set_new(op, "hlc", json_string(edited ? edited : enc));
+		require_valid_ops(f->meta, f->remote);
+	}
+	for (; next < f->n; next++)
+		fast_emit(f, &f->entries[next]);
+	umap_buf_clear(&f->pending);
+	f->n = 0;
+	f->slice++;
+}
+static int fast_feature(void *ctx, const char *json, size_t len)
+{
+	struct fast_push *f = ctx;
+	size_t start = f->pending.len;
+	int rc = umap_op_feature_upsert_text(&f->pending, f->current->json, json, len);
+	if (rc == UMAP_OP_REFUSED) {
+		f->refused = 1;
+		return UMAP_ECONFLICT; /* stops the walk; the general path says what is wrong */
+	}
+	if (rc)
+		return rc;
+	f->entries[f->n] = (struct fast_entry){ f->current->diff_index, f->n, start, f->pending.len - start };
+	if (++f->n == SLICE_FEATURES)
+		fast_flush(f);
+	return 0;
+}
+
+static int compare_layer_ids(const void *a, const void *b)
+{
+	return strcmp(((const struct fast_layer *)a)->id, ((const struct fast_layer *)b)->id);
+}
+
+/* Writes the ops of a first push (nothing synced yet) to `w` as the general path would:
+ * 1 when done, 0 when it cannot (an op the general path refuses with its message, a diff
+ * of another shape): then nothing of the state is changed, and `w` holds ops to drop. */
+static int push_first_fast(struct sync_outbox_writer *w, umap_repo *repo, json_t *state,
+			   const git_oid *head_tree, const char *remote)
+{
+	const char *off = getenv("UMAPSYNC_PUSH_GENERAL"); /* tests compare the two paths */
+	if (off && *off && strcmp(off, "0"))
+		return 0;
+	umap_tree_diff *tdiff = NULL;
+	umap_diff *diff = NULL;
+	umap_diff_options dopts = UMAP_DIFF_OPTIONS_INIT;
+	json_t *meta = NULL;
+	if (umap_repo_diff_layers(&tdiff, repo, NULL, head_tree) || umap_diff_new(&diff, &dopts) ||
+	    umap_repo_fill_diff(diff, repo, tdiff, NULL, head_tree) || umap_ops_from_diff(&meta, diff, NULL, NULL)) {
+		umap_error_clear(); /* the general path meets it again and says it */
+		umap_diff_free(diff);
+		umap_tree_diff_free(tdiff);
+		return 0;
+	}
+	umap_diff_free(diff);
+	/* the diff's layers as their upserts list them; any other op (a layer update, a
+	 * delete) or a changed layer without an upsert is for the general path */
+	size_t nlayers = 0, i;
+	json_t *op;
+	struct fast_layer *layers = calloc(json_array_size(meta) + 1, sizeof(*layers));
+	int ok = layers != NULL;
+	json_array_foreach(meta, i, op) {
 		const char *verb = json_string_value(json_object_get(op, "verb"));
 		const char *subject = json_string_value(json_object_get(op, "subject"));
-		json_t *meta = json_object_get(op, "metadata");
-		const char *layer = json_string_value(json_object_get(meta, "id"));
-		if (verb && subject && layer && !strcmp(verb, "upsert") && !strcmp(subject, "datalayer")) {
-			char *path = NULL;
-			if (!umap_repo_layer_path(&path, repo, head_tree, layer) && path) {
-				const char *base = strrchr(path, '/');
-				base = base ? base + 1 : path;
-				/* refused here, before the outbox, rather than by the server after it */
-				if (!umap_sync_valid_filename(base))
-					die("the file name '%s' cannot be synced: at most %d bytes, no leading '.' and no control characters; rename the file",
-					    path, UMAP_SYNC_FILENAME_MAX);
-				json_object_set_new(meta, "filename", json_string(base));
+		if (!ok || !verb || !subject)
+			ok = 0;
+		else if (!strcmp(subject, "map"))
+			ok = !strcmp(verb, "update");
+		else if (!strcmp(subject, "datalayer") && !strcmp(verb, "upsert")) {
+			const char *id = json_string_value(json_object_get(json_object_get(op, "metadata"), "id"));
+			ok = id && umap_sync_valid_name(id, UMAP_SYNC_LAYER_MAX);
+			if (ok) {
+				json_t *j = json_string(id);
+				layers[nlayers] = (struct fast_layer){ id, j ? umap_json_dumps(j, UMAP_JSON_COMPACT) : NULL, nlayers };
+				json_decref(j);
+				if (!layers[nlayers++].json)
+					die("out of memory");
 			}
-			free(path);
-			/* a key other than uMap's own goes with the layer, so that a clone writes
-			 * the layer's options back where this file has them */
-			const char *options_key;
-			if (umap_repo_layer_options_key(&options_key, repo, head_tree, layer))
-				die_lib(NULL);
-			if (strcmp(options_key, "properties"))
-				json_object_set_new(meta, "optionsKey", json_string(options_key));
-		}
+		} else
+			ok = 0;
 	}
-	json_object_set_new(state, "next_op", json_integer(next));
-	json_object_set_new(state, "hlc", json_string(enc));
-	umap_buf_dispose(&scope);
+	for (i = 0; ok && i < tdiff->nlayers; i++) {
+		size_t l = 0;
+		while (l < nlayers && strcmp(layers[l].id, tdiff->layers[i].layer))
+			l++;
+		ok = tdiff->layers[i].kind == UMAP_CHANGE_ADDED && (l < nlayers || !tdiff->layers[i].new_count);
+	}
+	umap_tree_diff_free(tdiff);
+	json_t *saved_next = json_incref(json_object_get(state, "next_op"));
+	json_t *saved_hlc = json_incref(json_object_get(state, "hlc"));
+	struct fast_push f = { repo, head_tree, w, { 0 }, meta, remote, NULL, UMAP_BUF_INIT, NULL, 0, 0, UMAP_BUF_INIT, 0 };
+	if (ok && !(f.entries = calloc(SLICE_FEATURES, sizeof(*f.entries))))
+		die("out of memory");
+	if (ok) {
+		/* the layers' features by layer id (as the general path sorts its changes) */
+		qsort(layers, nlayers, sizeof(*layers), compare_layer_ids);
+		stamper_begin(&f.st, state, repo);
+		for (i = 0; i < nlayers && !f.refused; i++) {
+			f.current = &layers[i];
+			int rc = umap_repo_layer_features(repo, head_tree, layers[i].id, fast_feature, &f);
+			if (rc && !f.refused)
+				die_lib("computing the ops to push");
+		}
+		if (!f.refused && (f.n || f.slice == 0))
+			fast_flush(&f);
+		stamper_end(&f.st, state);
+		ok = !f.refused;
+	}
+	if (!ok) {
+		umap_error_clear();
+		json_object_set(state, "next_op", saved_next);
+		if (saved_hlc)
+			json_object_set(state, "hlc", saved_hlc);
+		else
+			json_object_del(state, "hlc");
+	}
+	json_decref(saved_next);
+	json_decref(saved_hlc);
+	for (i = 0; i < nlayers; i++)
+		free(layers[i].json);
+	free(layers);
+	free(f.entries);
+	umap_buf_dispose(&f.pending);
+	umap_buf_dispose(&f.text);
+	json_decref(meta);
+	return ok;
 }
 
 int cmd_push(int argc, const char **argv)
@@ -518,14 +785,22 @@ int cmd_push(int argc, const char **argv)
 	}
 	json_t *state = sync_state_load(repo, remote.name);
 	int sent = 0;
-	json_t *outbox = sync_outbox_load(repo, remote.name);
+	struct sync_outbox_places places;
+	json_t *outbox = sync_outbox_load_places(repo, remote.name, &places);
 	if (outbox) {
-		size_t left = json_array_size(json_object_get(outbox, "ops")) -
-			      (size_t)json_integer_value(json_object_get(outbox, "sent"));
+		/* sent from the file, op by op as written, when it is one op a line */
+		struct op_source src = { places.path ? NULL : json_object_get(outbox, "ops"), -1, places.start,
+					 places.len, UMAP_BUF_INIT, 0 };
+		size_t total = places.path ? places.n : json_array_size(src.ops);
+		size_t left = total - (size_t)json_integer_value(json_object_get(outbox, "sent"));
 		fprintf(stderr, "resending %zu op%s kept from an unfinished push\n", left, left == 1 ? "" : "s");
-		struct op_source src = { json_object_get(outbox, "ops"), -1, NULL, NULL, UMAP_BUF_INIT };
-		send_outbox(repo, &remote, state, outbox, &src, json_array_size(src.ops));
+		if (places.path && (src.fd = open(places.path, O_RDONLY | O_CLOEXEC)) < 0)
+			die_errno("cannot read %s", places.path);
+		send_outbox(repo, &remote, state, outbox, &src, total);
+		if (src.fd >= 0)
+			close(src.fd);
 		umap_buf_dispose(&src.text);
+		sync_outbox_places_dispose(&places);
 		json_decref(outbox);
 		sent = 1;
 	}
@@ -548,6 +823,17 @@ int cmd_push(int argc, const char **argv)
 	}
 	if (have_synced && umap_repo_commit_tree(&synced_tree, repo, &synced))
 		die_lib(NULL);
+	json_int_t base = json_integer_value(json_object_get(state, "cursor"));
+	struct sync_outbox_writer w;
+	sync_outbox_begin(&w, repo, remote.name, (long long)base, git_oid_tostr_s(&head));
+	if (!have_synced) {
+		if (push_first_fast(&w, repo, state, &head_tree, remote.name))
+			goto written;
+		/* the fast path gave up: what it wrote is dropped */
+		sync_outbox_abort(&w);
+		sync_outbox_writer_dispose(&w);
+		sync_outbox_begin(&w, repo, remote.name, (long long)base, git_oid_tostr_s(&head));
+	}
 	umap_tree_diff *tdiff = NULL;
 	if (umap_repo_diff(&tdiff, repo, have_synced ? &synced_tree : NULL, &head_tree))
 		die_lib("computing the ops to push");
@@ -556,9 +842,6 @@ int cmd_push(int argc, const char **argv)
 	rank_changes(tdiff, repo, &head_tree);
 	const char *client = json_string_value(json_object_get(state, "client_id"));
 	json_t *edits = have_synced ? sync_local_times(repo, &head, &synced, client) : NULL;
-	struct sync_outbox_writer w;
-	json_int_t base = json_integer_value(json_object_get(state, "cursor"));
-	sync_outbox_begin(&w, repo, remote.name, (long long)base, git_oid_tostr_s(&head));
 	umap_buf text = UMAP_BUF_INIT;
 	for (size_t start = 0; start == 0 || start < tdiff->nfeatures; start += SLICE_FEATURES) {
 		umap_tree_diff slice = *tdiff;
@@ -590,6 +873,7 @@ int cmd_push(int argc, const char **argv)
 	umap_buf_dispose(&text);
 	umap_tree_diff_free(tdiff);
 	json_decref(edits);
+written:
 	if (!w.n) {
 		sync_outbox_abort(&w);
 		sync_outbox_writer_dispose(&w);
@@ -603,7 +887,7 @@ int cmd_push(int argc, const char **argv)
 	sync_state_save(repo, remote.name, state);
 	sync_outbox_commit(&w);
 	outbox = json_pack("{s:I, s:s, s:I}", "base", base, "commit", git_oid_tostr_s(&head), "sent", (json_int_t)0);
-	struct op_source src = { NULL, open(w.file.path, O_RDONLY | O_CLOEXEC), w.start, w.len, UMAP_BUF_INIT };
+	struct op_source src = { NULL, open(w.file.path, O_RDONLY | O_CLOEXEC), w.start, w.len, UMAP_BUF_INIT, 0 };
 	if (!outbox)
 		die("out of memory");
 	if (src.fd < 0)

@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -236,19 +237,14 @@ static void remove_file(umap_repo *repo, const char *remote, const char *suffix)
 	free(path);
 }
 
-json_t *sync_outbox_load(umap_repo *repo, const char *remote)
+/* Adds to a loaded outbox of `total` ops what NAME.outbox-sent.json records. */
+static json_t *outbox_add_sent(json_t *outbox, umap_repo *repo, const char *remote, size_t total)
 {
-	char *path = sync_path(repo, remote, OUTBOX_SUFFIX);
-	json_t *outbox = load_json_file(path);
-	free(path);
-	if (!outbox)
-		return NULL;
-	path = sync_path(repo, remote, OUTBOX_SENT_SUFFIX);
+	char *path = sync_path(repo, remote, OUTBOX_SENT_SUFFIX);
 	json_t *sent = load_json_file(path);
 	json_int_t n = sent ? json_integer_value(json_object_get(sent, "sent")) : 0;
-	if (n < 0 || (size_t)n > json_array_size(json_object_get(outbox, "ops")))
-		die("%s is damaged (sent %lld ops of %zu)", path, (long long)n,
-		    json_array_size(json_object_get(outbox, "ops")));
+	if (n < 0 || (size_t)n > total)
+		die("%s is damaged (sent %lld ops of %zu)", path, (long long)n, total);
 	free(path);
 	json_t *expected = json_object_get(sent, "expected");
 	if (expected && json_object_set(outbox, "expected", expected))
@@ -256,6 +252,136 @@ json_t *sync_outbox_load(umap_repo *repo, const char *remote)
 	json_object_set_new(outbox, "sent", json_integer(n));
 	json_decref(sent);
 	return outbox;
+}
+
+json_t *sync_outbox_load(umap_repo *repo, const char *remote)
+{
+	char *path = sync_path(repo, remote, OUTBOX_SUFFIX);
+	json_t *outbox = load_json_file(path);
+	free(path);
+	return outbox ? outbox_add_sent(outbox, repo, remote, json_array_size(json_object_get(outbox, "ops"))) : NULL;
+}
+
+/* Notes op `i` at [start, start + len) of the file. */
+static void places_add(struct sync_outbox_places *p, size_t *cap, size_t start, size_t len)
+{
+	if (p->n == *cap) {
+		size_t more = *cap ? 2 * *cap : 1024;
+		size_t *s = realloc(p->start, more * sizeof(*s));
+		if (s)
+			p->start = s;
+		size_t *l = s ? realloc(p->len, more * sizeof(*l)) : NULL;
+		if (!l)
+			die("out of memory");
+		p->len = l;
+		*cap = more;
+	}
+	p->start[p->n] = start;
+	p->len[p->n++] = len;
+}
+
+/* The lines of an outbox as sync_outbox_add writes it: the header, then one op a line
+ * (each but the last followed by a comma), then "]}". 0 when the file has that form. */
+static int outbox_lines(json_t **header, struct sync_outbox_places *p, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die_errno("cannot read %s", path);
+	umap_buf line = UMAP_BUF_INIT;
+	char *chunk = malloc((size_t)1 << 20);
+	size_t cap = 0, offset = 0, line_at = 0;
+	int state = 0, bad = 0; /* 0: the header, 1: ops, 2: done */
+	char first = 0, tail[2] = { 0, 0 };
+	ssize_t got;
+	if (!chunk)
+		die("out of memory");
+	while (!bad && (got = read(fd, chunk, (size_t)1 << 20)) != 0) {
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			die_errno("cannot read %s", path);
+		}
+		for (const char *c = chunk, *end = chunk + got; c < end && !bad;) {
+			const char *nl = memchr(c, '\n', (size_t)(end - c));
+			size_t n = nl ? (size_t)(nl - c) : (size_t)(end - c);
+			/* only the header is kept as text: of an op, its place and its first and
+			 * last two bytes ("{", then "}" or "},") */
+			if (state == 0 && umap_buf_put(&line, c, n))
+				die("out of memory");
+			if (n && offset == line_at)
+				first = c[0];
+			if (n >= 2) {
+				tail[0] = c[n - 2];
+				tail[1] = c[n - 1];
+			} else if (n == 1) {
+				tail[0] = tail[1];
+				tail[1] = c[0];
+			}
+			offset += n;
+			c += n;
+			if (!nl)
+				continue;
+			size_t len = offset - line_at;
+			if (state == 0) {
+				if (umap_buf_puts(&line, "]}") || !umap_ends_with(line.ptr, "\"ops\":[]}") ||
+				    umap_json_loadb(header, line.ptr, line.len, path))
+					bad = 1;
+				state = 1;
+			} else if (state == 1 && len == 2 && tail[0] == ']' && tail[1] == '}') {
+				state = 2;
+			} else if (state == 1 && len) {
+				size_t op_len = len - (tail[1] == ',');
+				if (first != '{' || op_len < 2 || (tail[1] == ',' ? tail[0] : tail[1]) != '}')
+					bad = 1;
+				else
+					places_add(p, &cap, line_at, op_len);
+			} else if (state == 2 && len) {
+				bad = 1;
+			}
+			c++;
+			offset++;
+			line_at = offset;
+		}
+	}
+	close(fd);
+	free(chunk);
+	umap_buf_dispose(&line);
+	if (bad || state != 2) {
+		umap_error_clear();
+		json_decref(*header);
+		*header = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+json_t *sync_outbox_load_places(umap_repo *repo, const char *remote, struct sync_outbox_places *places)
+{
+	memset(places, 0, sizeof(*places));
+	char *path = sync_path(repo, remote, OUTBOX_SUFFIX);
+	struct stat st;
+	if (stat(path, &st) < 0 && errno == ENOENT) {
+		free(path);
+		return NULL;
+	}
+	json_t *header = NULL;
+	if (outbox_lines(&header, places, path)) {
+		/* not in the one-op-a-line form (damaged: load_json_file says how) */
+		sync_outbox_places_dispose(places);
+		free(path);
+		return sync_outbox_load(repo, remote);
+	}
+	json_object_del(header, "ops");
+	places->path = path;
+	return outbox_add_sent(header, repo, remote, places->n);
+}
+
+void sync_outbox_places_dispose(struct sync_outbox_places *p)
+{
+	free(p->path);
+	free(p->start);
+	free(p->len);
+	memset(p, 0, sizeof(*p));
 }
 
 /* The writer of the outbox of a push being made (see sync-cmd.h). */

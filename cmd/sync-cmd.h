@@ -42,6 +42,17 @@ void sync_state_save(umap_repo *repo, const char *remote, json_t *state);
  * "expected" (see cmd_push.c) from NAME.outbox-sent.json, which sync_outbox_sent records
  * after each acknowledged batch. */
 json_t *sync_outbox_load(umap_repo *repo, const char *remote);
+/* The same without parsing the ops, for resending them from the file: the outbox without
+ * "ops", and where each op lies in the file (path, n, start[i], len[i]), read a megabyte
+ * at a time. An outbox not written one op a line (as sync_outbox_add writes it) is loaded
+ * with its "ops" instead (places->path NULL). NULL when there is none. */
+struct sync_outbox_places {
+	char *path;
+	size_t n;
+	size_t *start, *len;
+};
+json_t *sync_outbox_load_places(umap_repo *repo, const char *remote, struct sync_outbox_places *places);
+void sync_outbox_places_dispose(struct sync_outbox_places *places);
 /* Writes a new outbox op by op, without holding it: begin, add each op's compact JSON,
  * prepare (the file is complete and synced, not yet in place), commit (renamed into
  * place) or abort. The text is {"base":B,"commit":"HEX","ops":[OP,...]} with one op a line;

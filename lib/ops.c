@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "error.h"
+#include "json.h"
+#include "sync_op.h"
 
 const char *umap_op_feature_type(const json_t *feature)
 {
@@ -334,5 +336,192 @@ int umap_ops_from_diff(json_t **out, const umap_diff *diff, const char *id_prope
 		return rc;
 	}
 	*out = ops;
+	return 0;
+}
+
+/* ---- Upserts of new features from their bytes, without a tree ----------------------- */
+
+static const char *skip_string(const char *p, const char *end, int *doubt)
+{
+	const char *q = memchr(p + 1, '"', (size_t)(end - p - 1));
+	if (q && !memchr(p + 1, '\\', (size_t)(q - p - 1)))
+		return q + 1;
+	*doubt = 1; /* an escape: the tree's writer decides how it is spelled */
+	for (p++; p < end; p++) {
+		if (*p == '\\')
+			p++;
+		else if (*p == '"')
+			return p + 1;
+	}
+	return NULL;
+}
+
+static int number_char(char c)
+{
+	return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+
+/* A number is printed from its tree as its bytes unless it is -0 (printed 0) or has
+ * digits a double or int64 may not keep (the blob keeps such bytes). */
+static const char *skip_number(const char *p, const char *end, int *doubt)
+{
+	const char *start = p;
+	size_t digits = 0;
+	int nonzero = 0, exponent = 0;
+	for (; p < end && number_char(*p); p++) {
+		if (*p == 'e' || *p == 'E')
+			exponent = 1;
+		else if (*p >= '0' && *p <= '9' && !exponent) {
+			digits++;
+			nonzero |= *p != '0';
+		}
+	}
+	if (digits >= 16 || (*start == '-' && !nonzero))
+		*doubt = 1;
+	return p;
+}
+
+/* Past one JSON value of valid compact text; NULL when it is cut short. */
+static const char *skip_value(const char *p, const char *end, int *doubt)
+{
+	size_t depth = 0;
+	do {
+		if (p >= end)
+			return NULL;
+		char c = *p;
+		if (c == '"') {
+			if (!(p = skip_string(p, end, doubt)))
+				return NULL;
+		} else if (c == '{' || c == '[') {
+			depth++;
+			p++;
+		} else if (c == '}' || c == ']') {
+			if (!depth)
+				return NULL;
+			depth--;
+			p++;
+		} else if (c == ',' || c == ':') {
+			p++;
+		} else if (c == '-' || (c >= '0' && c <= '9')) {
+			p = skip_number(p, end, doubt);
+		} else if (c >= 'a' && c <= 'z') {
+			while (p < end && *p >= 'a' && *p <= 'z')
+				p++;
+		} else {
+			return NULL;
+		}
+	} while (depth);
+	return p;
+}
+
+typedef struct member_span {
+	const char *at;
+	size_t len;
+} member_span;
+
+/* The values of `names` (at most 3) in the object at p..end; *doubt when a key is escaped
+ * or named twice. 0, or -1 when the text is not an object. */
+static int object_members(member_span *found, const char *const *names, const char *p, const char *end,
+			  int *doubt)
+{
+	if (p >= end || *p != '{')
+		return -1;
+	p++;
+	while (p < end && *p != '}') {
+		if (*p == ',')
+			p++;
+		if (p >= end || *p != '"')
+			return -1;
+		const char *key = p + 1, *after = skip_string(p, end, doubt);
+		if (!after || after >= end || *after != ':')
+			return -1;
+		size_t key_len = (size_t)(after - 1 - key);
+		const char *value = after + 1, *value_end = skip_value(value, end, doubt);
+		if (!value_end)
+			return -1;
+		for (size_t i = 0; names[i]; i++) {
+			if (strlen(names[i]) != key_len || memcmp(names[i], key, key_len))
+				continue;
+			if (found[i].at)
+				*doubt = 1;
+			found[i] = (member_span){ value, (size_t)(value_end - value) };
+		}
+		p = value_end;
+	}
+	return p < end ? 0 : -1;
+}
+
+static int span_is(const member_span *m, const char *text)
+{
+	return m->at && m->len == strlen(text) && !memcmp(m->at, text, m->len);
+}
+
+/* The op made from the feature's tree, as umap_ops_from_diff makes it. */
+static int upsert_text_from_tree(umap_buf *out, const char *layer_json, const char *json, size_t len)
+{
+	json_t *feature = NULL, *layer = NULL;
+	if (umap_json_loadb(&feature, json, len, "a feature")) {
+		umap_error_clear();
+		return UMAP_OP_REFUSED;
+	}
+	int rc = umap_json_loadb(&layer, layer_json, strlen(layer_json), "a layer id");
+	if (rc) {
+		json_decref(feature);
+		return rc;
+	}
+	const json_t *id = json_object_get(feature, "id");
+	const char *type = json_string_value(json_object_get(feature, "type"));
+	if (!json_is_object(feature) || !umap_sync_valid_feature_id(id) || !type || strcmp(type, "Feature")) {
+		json_decref(feature);
+		json_decref(layer);
+		return UMAP_OP_REFUSED;
+	}
+	json_t *op = umap_op_new("upsert", "feature", umap_op_feature_metadata(feature, json_string_value(layer), NULL),
+				 NULL, feature, NULL);
+	size_t at = out->len;
+	rc = !op || umap_json_write(out, op, UMAP_JSON_COMPACT) ? umap_error_set(UMAP_ENOMEM, "out of memory") : 0;
+	if (!rc)
+		out->ptr[--out->len] = '\0'; /* the closing brace: "op_id" and "hlc" come after */
+	else
+		out->len = at;
+	json_decref(op);
+	json_decref(feature);
+	json_decref(layer);
+	return rc;
+}
+
+int umap_op_feature_upsert_text(umap_buf *out, const char *layer_json, const char *json, size_t len)
+{
+	static const char *const feature_names[] = { "type", "id", "geometry", NULL };
+	static const char *const geometry_names[] = { "type", NULL };
+	member_span m[3] = { { NULL, 0 } }, g[1] = { { NULL, 0 } };
+	int doubt = 0;
+	const char *end = json + len;
+	if (object_members(m, feature_names, json, end, &doubt) || !span_is(&m[0], "\"Feature\""))
+		return UMAP_OP_REFUSED;
+	if (m[2].at && m[2].at[0] == '{' && object_members(g, geometry_names, m[2].at, m[2].at + m[2].len, &doubt))
+		return UMAP_OP_REFUSED;
+	char id[UMAP_SYNC_FEATURE_ID_MAX + 8];
+	if (!m[1].at || m[1].len >= sizeof(id))
+		return UMAP_OP_REFUSED;
+	memcpy(id, m[1].at, m[1].len);
+	id[m[1].len] = '\0';
+	if (doubt || (m[1].at[0] != '"' && (m[1].at[0] < '0' || m[1].at[0] > '9') && m[1].at[0] != '-'))
+		return upsert_text_from_tree(out, layer_json, json, len);
+	if (!umap_sync_valid_feature_id_text(id))
+		return UMAP_OP_REFUSED;
+	const char *type = NULL;
+	if (span_is(&g[0], "\"Point\"") || span_is(&g[0], "\"MultiPoint\""))
+		type = "\"marker\"";
+	else if (span_is(&g[0], "\"LineString\"") || span_is(&g[0], "\"MultiLineString\""))
+		type = "\"polyline\"";
+	else if (span_is(&g[0], "\"Polygon\"") || span_is(&g[0], "\"MultiPolygon\""))
+		type = "\"polygon\"";
+	if (umap_buf_puts(out, "{\"verb\":\"upsert\",\"subject\":\"feature\",\"metadata\":{\"id\":") ||
+	    umap_buf_put(out, m[1].at, m[1].len) || umap_buf_puts(out, ",\"layerId\":") ||
+	    umap_buf_puts(out, layer_json) || umap_buf_puts(out, ",\"featureType\":") ||
+	    umap_buf_puts(out, type ? type : "null") || umap_buf_puts(out, "},\"value\":") ||
+	    umap_buf_put(out, json, len))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
 	return 0;
 }

@@ -312,6 +312,10 @@ typedef struct umap_tree_diff {
  * equal subtrees are skipped by id, never listed. */
 int umap_repo_diff(umap_tree_diff **out, umap_repo *repo, const git_oid *old_tree,
 		   const git_oid *new_tree);
+/* The same without the features: only the layers that differ (counts, flags) and the map
+ * and manifest flags, for a caller that walks the features otherwise. */
+int umap_repo_diff_layers(umap_tree_diff **out, umap_repo *repo, const git_oid *old_tree,
+			  const git_oid *new_tree);
 void umap_tree_diff_free(umap_tree_diff *diff);
 /* Feeds lib/diff with a tree diff: every layer of both trees (unchanged ones counted,
  * not read), the changed features read from their blobs, and the map options. */
@@ -336,6 +340,14 @@ int umap_repo_file_differs(int *differs, umap_repo *repo, const git_oid *a, cons
  * no such layer. */
 int umap_repo_layer_order(umap_repo *repo, const git_oid *tree, const char *layer,
 			  int (*cb)(void *ctx, const char *id, size_t len), void *ctx);
+/* Every feature of `layer` in `tree`, in the layer's order, as its blob's bytes (compact
+ * canonical JSON, what umap_repo_read_json parses), to cb(ctx, json, len). A layer file that
+ * the stat index says holds `tree`'s version is read as a stream (nothing kept per feature),
+ * else the blobs are read in order (an index of the layer's blobs is held). Nothing when the
+ * tree has no such layer. */
+typedef int (*umap_feature_bytes_fn)(void *ctx, const char *json, size_t len);
+int umap_repo_layer_features(umap_repo *repo, const git_oid *tree, const char *layer,
+			     umap_feature_bytes_fn cb, void *ctx);
 /* Which file holds a layer in a tree (allocated), or NULL. */
 int umap_repo_layer_path(char **path, umap_repo *repo, const git_oid *tree, const char *layer);
 /* The key a layer's options are written under in its file ("properties", "_umap_options"

@@ -569,31 +569,43 @@ static int spill_id(umap_repo *repo, const git_oid *id)
 					 : 0;
 }
 
+/* The blob `found` of feature `id`, number `count` of a layer's order, read into *obj
+ * with the checks every reader of an order makes (found is NULL when no blob has the
+ * id's name). */
+static int read_order_blob(umap_obj *obj, umap_repo *repo, const blob_list *features,
+			   const named_blob *found, size_t count, const char *id, const char *layer_id)
+{
+	if (!found || count >= features->n)
+		return umap_error_set(UMAP_ECORRUPT,
+				      "layer %s: feature %s is in the order but has no blob",
+				      layer_id, id);
+	umap_store *s = umap_repo_store(repo);
+	/* what a failed read says is only made for it (a snprintf a feature was a twentieth
+	 * of an export): the read is made again with it */
+	int rc = umap_store_read(obj, s, &found->id, GIT_OBJECT_BLOB, "a feature");
+	if (rc) {
+		char what[128];
+		snprintf(what, sizeof(what), "feature %.60s of layer %.40s", id, layer_id);
+		if ((rc = umap_store_read(obj, s, &found->id, GIT_OBJECT_BLOB, what)))
+			return rc;
+	}
+	if (!obj->len || obj->data[0] != '{') {
+		umap_obj_release(obj);
+		return hex_error(UMAP_ECORRUPT, "blob %s is not a feature object", &found->id);
+	}
+	return 0;
+}
+
 /* Reads the blob of the oldest id seen and puts it into the text or the records. */
 static int read_pending_feature(order_reader *r)
 {
 	order_pending *p = &r->ring[(r->head + ORDER_LOOKAHEAD - r->pending) % ORDER_LOOKAHEAD];
 	r->pending--;
 	const named_blob *found = blob_list_find_at(r->features, p->name.ptr, p->slot);
-	if (!found || r->count >= r->features->n)
-		return umap_error_set(UMAP_ECORRUPT,
-				      "layer %s: feature %s is in the order but has no blob",
-				      r->layer_id, p->id.ptr);
 	umap_obj obj;
-	umap_store *s = umap_repo_store(r->repo);
-	/* what a failed read says is only made for it (a snprintf a feature was a twentieth
-	 * of an export): the read is made again with it */
-	int rc = umap_store_read(&obj, s, &found->id, GIT_OBJECT_BLOB, "a feature");
-	if (rc) {
-		char what[128];
-		snprintf(what, sizeof(what), "feature %.60s of layer %.40s", p->id.ptr, r->layer_id);
-		if ((rc = umap_store_read(&obj, s, &found->id, GIT_OBJECT_BLOB, what)))
-			return rc;
-	}
-	if (!obj.len || obj.data[0] != '{') {
-		umap_obj_release(&obj);
-		return hex_error(UMAP_ECORRUPT, "blob %s is not a feature object", &found->id);
-	}
+	int rc = read_order_blob(&obj, r->repo, r->features, found, r->count, p->id.ptr, r->layer_id);
+	if (rc)
+		return rc;
 	if (r->records)
 		rc = put_record(r->records, obj.data, obj.len);
 	else
@@ -4181,7 +4193,7 @@ static int meta_differs(umap_repo *repo, const git_oid *a, const git_oid *b)
 }
 
 static int diff_layer(umap_repo *repo, umap_tree_diff *d, const char *layer,
-		      const git_oid *old_tree, const git_oid *new_tree, const char *path)
+		      const git_oid *old_tree, const git_oid *new_tree, const char *path, int features)
 {
 	umap_repo_layer_change *more = realloc(d->layers, (d->nlayers + 1) * sizeof(*more));
 	if (!more)
@@ -4213,6 +4225,8 @@ static int diff_layer(umap_repo *repo, umap_tree_diff *d, const char *layer,
 	ha = layer_part(&a, repo, old_tree, ORDER) == 0;
 	hb = layer_part(&b, repo, new_tree, ORDER) == 0;
 	lc->order_changed = ha != hb || (ha && !git_oid_equal(&a, &b));
+	if (!features)
+		return 0;
 	ha = layer_part(&a, repo, old_tree, FEATURES) == 0;
 	hb = layer_part(&b, repo, new_tree, FEATURES) == 0;
 	diff_builder builder = { d, layer, d->nfeatures, UMAP_BUF_INIT };
@@ -4251,8 +4265,8 @@ static int part_equal(umap_repo *repo, const git_oid *a, const git_oid *b, const
 	return hx == hy && (!hx || git_oid_equal(&x, &y));
 }
 
-int umap_repo_diff(umap_tree_diff **out, umap_repo *repo, const git_oid *old_tree,
-		   const git_oid *new_tree)
+static int tree_diff(umap_tree_diff **out, umap_repo *repo, const git_oid *old_tree,
+		     const git_oid *new_tree, int features)
 {
 	umap_tree_diff *d = calloc(1, sizeof(*d));
 	if (!d)
@@ -4292,7 +4306,7 @@ int umap_repo_diff(umap_tree_diff **out, umap_repo *repo, const git_oid *old_tre
 			if ((rc = umap_layer_id_from_name(&layer, o ? o->name : n->name)))
 				break;
 			const char *path = manifest_layer_path(n ? &nm : &om, layer.ptr);
-			rc = diff_layer(repo, d, layer.ptr, o ? &o->id : NULL, n ? &n->id : NULL, path);
+			rc = diff_layer(repo, d, layer.ptr, o ? &o->id : NULL, n ? &n->id : NULL, path, features);
 		}
 		umap_buf_dispose(&layer);
 		free(oe);
@@ -4307,6 +4321,18 @@ int umap_repo_diff(umap_tree_diff **out, umap_repo *repo, const git_oid *old_tre
 		umap_tree_diff_free(d);
 	}
 	return rc;
+}
+
+int umap_repo_diff(umap_tree_diff **out, umap_repo *repo, const git_oid *old_tree,
+		   const git_oid *new_tree)
+{
+	return tree_diff(out, repo, old_tree, new_tree, 1);
+}
+
+int umap_repo_diff_layers(umap_tree_diff **out, umap_repo *repo, const git_oid *old_tree,
+			  const git_oid *new_tree)
+{
+	return tree_diff(out, repo, old_tree, new_tree, 0);
 }
 
 static int layer_tree_of(git_oid *out, umap_repo *repo, const git_oid *tree, const char *layer)
@@ -4336,6 +4362,152 @@ int umap_repo_layer_order(umap_repo *repo, const git_oid *tree, const char *laye
 	if (rc == UMAP_ENOTFOUND)
 		return 0; /* no such layer, or no features: nothing to list */
 	return rc ? rc : umap_store_order_each(umap_repo_store(repo), &order, cb, ctx);
+}
+
+/* umap_repo_layer_features from the working file: its features' bytes, made canonical. */
+typedef struct feature_stream {
+	umap_feature_bytes_fn cb;
+	void *ctx;
+	umap_buf canonical;
+	size_t given;
+} feature_stream;
+
+static int stream_working_feature(void *data, umap_doc *doc, size_t layer, umap_feature *f)
+{
+	feature_stream *st = data;
+	const char *bytes = doc->data + f->offset;
+	(void)layer;
+	st->given++;
+	if (bytes_canonical(bytes, f->length))
+		return st->cb(st->ctx, bytes, f->length);
+	umap_buf_clear(&st->canonical);
+	if (!umap_repo_canonical_fast(&st->canonical, bytes, f->length)) {
+		/* what a commit stores when the fast form cannot be made (feature_blob) */
+		json_t *value = NULL;
+		int rc = umap_doc_build_span(&value, doc, f->offset, f->length);
+		umap_buf_clear(&st->canonical);
+		if (!rc && umap_json_write(&st->canonical, value, UMAP_JSON_COMPACT))
+			rc = oom();
+		json_decref(value);
+		if (rc)
+			return rc;
+	}
+	return st->cb(st->ctx, st->canonical.ptr, st->canonical.len);
+}
+
+/* The working file of a layer file whose stat index entry vouches for `tree`'s version,
+ * read as a stream; 1 when there is none (the revision must be read). */
+static int layer_features_from_file(umap_repo *repo, const git_oid *tree, const char *layer,
+				    umap_feature_bytes_fn cb, void *ctx)
+{
+	char *path = NULL, *abs = NULL;
+	manifest m;
+	manifest_file *mf = NULL;
+	struct stat raw;
+	int rc = umap_repo_layer_path(&path, repo, tree, layer);
+	if (rc || !path) {
+		free(path);
+		return rc ? rc : 1;
+	}
+	if ((rc = manifest_entry(&m, &mf, repo, tree, path))) {
+		free(path);
+		return rc;
+	}
+	int usable = !mf->is_map && mf->nlayers == 1 && !has_children(mf, 0) && !strcmp(mf->layers[0], layer);
+	manifest_clear(&m);
+	umap_file_stat st;
+	git_oid lt;
+	/* a file the feature limit now refuses is read from its blobs, as the diff reads it */
+	if (usable && (layer_tree_of(&lt, repo, tree, layer) || layer_count(repo, &lt) > umap_doc_max_features()))
+		usable = 0;
+	if (usable && !umap_repo_abspath(&abs, repo, path) && !stat(abs, &raw)) {
+		umap_file_stat_from(&st, &raw);
+		usable = umap_repo_index_fresh(repo, path, &st, tree);
+	} else {
+		usable = 0;
+	}
+	umap_error_clear();
+	rc = 1;
+	if (usable) {
+		feature_stream fs = { cb, ctx, UMAP_BUF_INIT, 0 };
+		umap_doc_options opts = UMAP_DOC_OPTIONS_INIT;
+		umap_doc *doc = NULL;
+		opts.allow_duplicate_ids = 1;
+		opts.on_feature = stream_working_feature;
+		opts.on_feature_data = &fs;
+		rc = umap_doc_open(&doc, abs, &opts);
+		umap_doc_free(doc);
+		umap_buf_dispose(&fs.canonical);
+		if (rc && !fs.given) {
+			umap_error_clear(); /* nothing given yet: the blobs can still be read */
+			rc = 1;
+		}
+	}
+	free(abs);
+	free(path);
+	return rc;
+}
+
+typedef struct blob_stream {
+	umap_repo *repo;
+	blob_list *features;
+	const char *layer;
+	umap_feature_bytes_fn cb;
+	void *ctx;
+	umap_buf id, name;
+	size_t count;
+} blob_stream;
+
+static int stream_blob(void *ctx, const char *id, size_t len)
+{
+	blob_stream *b = ctx;
+	umap_obj obj;
+	umap_buf_clear(&b->id);
+	if (umap_buf_put(&b->id, id, len))
+		return oom();
+	int rc = umap_name_from_id(&b->name, b->id.ptr);
+	if (rc)
+		return rc;
+	const named_blob *found = blob_list_find_at(b->features, b->name.ptr,
+						    blob_list_slot(b->features, b->name.ptr, b->name.len));
+	if ((rc = read_order_blob(&obj, b->repo, b->features, found, b->count++, b->id.ptr, b->layer)))
+		return rc;
+	rc = b->cb(b->ctx, obj.data, obj.len);
+	umap_obj_release(&obj);
+	return rc;
+}
+
+int umap_repo_layer_features(umap_repo *repo, const git_oid *tree, const char *layer,
+			     umap_feature_bytes_fn cb, void *ctx)
+{
+	int rc = layer_features_from_file(repo, tree, layer, cb, ctx);
+	if (rc <= 0)
+		return rc;
+	git_oid lt, order, features_tree;
+	blob_list features = { 0 };
+	rc = layer_tree_of(&lt, repo, tree, layer);
+	if (!rc)
+		rc = layer_part(&order, repo, &lt, ORDER);
+	if (!rc)
+		rc = layer_part(&features_tree, repo, &lt, FEATURES);
+	if (rc == UMAP_ENOTFOUND) {
+		umap_error_clear();
+		return 0; /* no such layer, or no features */
+	}
+	if (!rc)
+		rc = umap_store_features_each(umap_repo_store(repo), &features_tree, collect_blob, &features);
+	if (!rc)
+		rc = blob_list_index(&features);
+	blob_stream b = { repo, &features, layer, cb, ctx, UMAP_BUF_INIT, UMAP_BUF_INIT, 0 };
+	if (!rc)
+		rc = umap_store_order_each(umap_repo_store(repo), &order, stream_blob, &b);
+	if (!rc && b.count != features.n)
+		rc = umap_error_set(UMAP_ECORRUPT, "layer %s: %zu features but %zu in the order", layer,
+				    features.n, b.count);
+	umap_buf_dispose(&b.id);
+	umap_buf_dispose(&b.name);
+	blob_list_clear(&features);
+	return rc;
 }
 
 static int layer_options(json_t **out, umap_repo *repo, const git_oid *tree, const char *layer)
