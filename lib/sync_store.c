@@ -2344,20 +2344,24 @@ static void run_group(umap_sync_store *store, struct conn *c, struct push_job *g
 	int err = exec_simple(c, S_BEGIN_IMMEDIATE);
 	if (!err && store->pg)
 		err = lock_maps(c, group);
+	/* a push alone in its group (on PostgreSQL, always) needs no savepoint: a refused one
+	 * rolls the transaction back. A savepoint costs a copy of every page the push changes
+	 * (SQLite's sub-journal, to roll back to): for a push of 5000 new features into a
+	 * large layer, thousands of pages of the features' key index, as many as the WAL */
+	int savepoints = !store->pg && group->next;
 	for (struct push_job *job = group; job; job = job->next) {
 		if (err) {
 			job_fail(job, err);
 			continue;
 		}
-		/* on PostgreSQL a group is one push: a refused one rolls the transaction back */
-		int e = store->pg ? 0 : exec_simple(c, S_SAVEPOINT);
+		int e = savepoints ? exec_simple(c, S_SAVEPOINT) : 0;
 		if (!e)
 			e = run_push(store, c, job);
 		if (e) {
 			job_fail(job, e);
-			if (store->pg || exec_simple(c, S_ROLLBACK_TO) || exec_simple(c, S_RELEASE))
+			if (!savepoints || exec_simple(c, S_ROLLBACK_TO) || exec_simple(c, S_RELEASE))
 				err = e;
-		} else if (!store->pg && (e = exec_simple(c, S_RELEASE))) {
+		} else if (savepoints && (e = exec_simple(c, S_RELEASE))) {
 			job_fail(job, e);
 			err = e;
 		}

@@ -356,6 +356,17 @@ TEST(layer_limit_counts_past_gaps)
 	CHECK_INT(push(store, "a", 5, "[" UPS("6", "f1") "]", NULL), 0);  /* replaced, not added */
 	CHECK_INT(push(store, "a", 6, "[" UPS("7", "f5") "]", NULL), UMAP_ELIMIT);
 	CHECK(strstr(umap_error_last(), "layer 'L' would hold 4 features, over this server's limit of 3") != NULL);
+	/* refused after its ops were applied, alone in its group (no savepoint): the whole
+	 * transaction is rolled back, and the store goes on from where it was */
+	int64_t head = 0;
+	CHECK_INT(umap_sync_store_head(&head, store, "m"), 0);
+	CHECK_INT(head, 6);
+	char *text = snapshot(store, &all);
+	CHECK(text && !strstr(text, "f5"));
+	free(text);
+	CHECK_INT(push(store, "a", 6, "[" UPS("7", "f3") "]", NULL), 0);
+	CHECK_INT(umap_sync_store_head(&head, store, "m"), 0);
+	CHECK_INT(head, 7);
 	umap_sync_store_close(store);
 }
 
