@@ -433,6 +433,20 @@ static int quick_set(json_t *obj, const umap_buf *key, json_t *value)
 									      : 0;
 }
 
+/* The end of the object being read. */
+#define QUICK_END 2
+
+/* The next member of the object being read: its name in `key` and the first token of its
+ * value in *tok (0), or QUICK_END, or QUICK_GIVE_UP. */
+static int quick_member(umap_scanner *s, umap_buf *key, umap_token *tok)
+{
+	if (umap_scanner_next(s, tok))
+		return QUICK_GIVE_UP;
+	if (tok->type == UMAP_TOKEN_OBJECT_END)
+		return QUICK_END;
+	return umap_scanner_string(s, tok, key) || umap_scanner_next(s, tok) ? QUICK_GIVE_UP : 0;
+}
+
 static int member_is(const json_t *obj, const char *key, const char *text)
 {
 	const char *v = json_string_value(json_object_get(obj, key));
@@ -450,14 +464,9 @@ static int quick_op(umap_scanner *s, const char *data, json_t **out, umap_sync_r
 	size_t value_start = 0, value_end = 0;
 	int err = op ? 0 : umap_error_set(UMAP_ENOMEM, "out of memory");
 	while (!err) {
-		if (umap_scanner_next(s, &tok)) {
-			err = QUICK_GIVE_UP;
-			break;
-		}
-		if (tok.type == UMAP_TOKEN_OBJECT_END)
-			break;
-		if (umap_scanner_string(s, &tok, key) || umap_scanner_next(s, &tok)) {
-			err = QUICK_GIVE_UP;
+		int r = quick_member(s, key, &tok);
+		if (r) {
+			err = r == QUICK_END ? 0 : r;
 			break;
 		}
 		json_t *value = NULL;
@@ -534,14 +543,9 @@ static int quick_body(json_t **out, umap_sync_raw_values *values, const char *da
 	if (umap_scanner_next(s, &tok) || tok.type != UMAP_TOKEN_OBJECT_START)
 		err = QUICK_GIVE_UP;
 	while (!err) {
-		if (umap_scanner_next(s, &tok)) {
-			err = QUICK_GIVE_UP;
-			break;
-		}
-		if (tok.type == UMAP_TOKEN_OBJECT_END)
-			break;
-		if (umap_scanner_string(s, &tok, &key) || umap_scanner_next(s, &tok)) {
-			err = QUICK_GIVE_UP;
+		int r = quick_member(s, &key, &tok);
+		if (r) {
+			err = r == QUICK_END ? 0 : r;
 			break;
 		}
 		json_t *value = NULL;

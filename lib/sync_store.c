@@ -2336,8 +2336,8 @@ static int notify_commit(umap_sync_store *store, struct conn *c, const struct pu
 }
 
 /* Group commit: every push queued while the previous group was committing goes into one
- * transaction, each in its own savepoint (a refused push rolls back alone), and one COMMIT
- * (one fsync) makes the whole group durable before any of them is acknowledged. */
+ * transaction, each in its own savepoint when there are several (a refused push rolls back
+ * alone), and one COMMIT (one fsync) makes the whole group durable before any of them is acknowledged. */
 static void run_group(umap_sync_store *store, struct conn *c, struct push_job *group)
 {
 	pthread_mutex_lock(&c->lock);
