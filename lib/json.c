@@ -1096,6 +1096,134 @@ int umap_scanner_skip(umap_scanner *s, const umap_token *first, size_t *end_offs
 	return skip_value(s, first, end_offset, NULL);
 }
 
+/* A number spelled as umap_json_write writes the value built from it: an integer of at most
+ * 15 digits (not -0), or a decimal of at most 15 significant digits without exponent or
+ * trailing zero, at least 1e-6 (JavaScript writes smaller ones with an exponent). Such a
+ * decimal is the shortest that reads back as its double: no shorter one of at most 15
+ * digits reads back as the same double (DBL_DIG). Anything else may be spelled otherwise. */
+static int number_is_compact(const char *p, size_t n)
+{
+	size_t i = p[0] == '-', significant = 0, point = 0, zeros = 0;
+	int leading = 1;
+	for (; i < n; i++) {
+		char c = p[i];
+		if (c == '.') {
+			if (point)
+				return 0;
+			point = i;
+			continue;
+		}
+		if (c < '0' || c > '9')
+			return 0; /* an exponent */
+		if (leading && c == '0') {
+			zeros += point != 0;
+			continue;
+		}
+		leading = 0;
+		significant++;
+	}
+	if (significant > 15)
+		return 0;
+	if (!point)
+		return !(leading && p[0] == '-'); /* -0 is a real, written 0 */
+	return !leading && p[n - 1] != '0' && zeros <= 5;
+}
+
+/* A string (or member name) token whose bytes are those the writer writes: its escapes are
+ * only the short ones the writer uses (a \u escape may stand for what is written raw). */
+static int string_is_compact(const char *p, size_t n, int has_escapes)
+{
+	if (!has_escapes)
+		return 1;
+	for (size_t i = 1; i + 1 < n; i++)
+		if (p[i] == '\\' && !strchr("\"\\bfnrt", p[++i]))
+			return 0;
+	return 1;
+}
+
+#define COMPACT_MAX_DEPTH 64
+#define COMPACT_MAX_KEYS 256
+
+int umap_scanner_skip_compact(umap_scanner *s, const umap_token *first, size_t *end_offset, int *compact,
+			      const char *const *names, umap_token *found)
+{
+	*compact = 1;
+	for (size_t k = 0; names && names[k]; k++)
+		found[k].type = UMAP_TOKEN_EOF;
+	if (first->type == UMAP_TOKEN_KEY || first->type == UMAP_TOKEN_OBJECT_END ||
+	    first->type == UMAP_TOKEN_ARRAY_END || first->type == UMAP_TOKEN_EOF)
+		return umap_error_set(UMAP_EUSAGE, "umap_scanner_skip_compact: token starts no value");
+	const char *d = s->data;
+	/* the member names of the open objects, to see a repeated one: keys[base[l]..nkeys) */
+	size_t key_start[COMPACT_MAX_KEYS], key_len[COMPACT_MAX_KEYS], base[COMPACT_MAX_DEPTH + 1], nkeys = 0;
+	size_t level = 0, prev_end = first->start;
+	umap_token tok = *first;
+	int wanted = -1; /* the next token is the value of names[wanted] */
+	for (;;) {
+		switch (tok.type) {
+		case UMAP_TOKEN_OBJECT_START:
+		case UMAP_TOKEN_ARRAY_START:
+			if (level < COMPACT_MAX_DEPTH)
+				base[level] = nkeys;
+			else
+				*compact = 0;
+			level++;
+			break;
+		case UMAP_TOKEN_OBJECT_END:
+		case UMAP_TOKEN_ARRAY_END:
+			level--;
+			if (level < COMPACT_MAX_DEPTH)
+				nkeys = base[level];
+			break;
+		case UMAP_TOKEN_KEY: {
+			const char *k = d + tok.start;
+			size_t n = tok.end - tok.start;
+			if (!string_is_compact(k, n, tok.has_escapes) || level > COMPACT_MAX_DEPTH ||
+			    nkeys == COMPACT_MAX_KEYS) {
+				*compact = 0;
+				break;
+			}
+			for (size_t j = base[level - 1]; j < nkeys && *compact; j++)
+				if (key_len[j] == n && !memcmp(d + key_start[j], k, n))
+					*compact = 0; /* repeated: the strict parse says where */
+			key_start[nkeys] = tok.start;
+			key_len[nkeys++] = n;
+			for (size_t j = 0; level == 1 && names && names[j]; j++)
+				if (strlen(names[j]) == n - 2 && !memcmp(names[j], k + 1, n - 2))
+					wanted = (int)j;
+			break;
+		}
+		case UMAP_TOKEN_STRING:
+			if (!string_is_compact(d + tok.start, tok.end - tok.start, tok.has_escapes))
+				*compact = 0;
+			break;
+		case UMAP_TOKEN_NUMBER:
+			if (!number_is_compact(d + tok.start, tok.end - tok.start))
+				*compact = 0;
+			break;
+		default:
+			break;
+		}
+		if (tok.type != UMAP_TOKEN_KEY && wanted >= 0) {
+			found[wanted] = tok;
+			wanted = -1;
+		}
+		/* nothing but the one separator between tokens */
+		if (tok.start != prev_end &&
+		    (tok.start != prev_end + 1 || d[prev_end] == ' ' || d[prev_end] == '\t' ||
+		     d[prev_end] == '\n' || d[prev_end] == '\r'))
+			*compact = 0;
+		prev_end = tok.end;
+		if (!level)
+			break;
+		int rc = scan_next(s, &tok);
+		if (rc)
+			return rc;
+	}
+	*end_offset = prev_end;
+	return 0;
+}
+
 int umap_scanner_skip_known(umap_scanner *s, const umap_token *first, size_t end, uint32_t lines,
 			    size_t line_start)
 {
@@ -1529,6 +1657,11 @@ done:
 int umap_scanner_build(umap_scanner *s, const umap_token *first, json_t **out)
 {
 	return build_value(s, first, NULL, 0, out);
+}
+
+int umap_scanner_build_unique(umap_scanner *s, const umap_token *first, json_t **out)
+{
+	return build_value(s, first, NULL, 1, out);
 }
 
 static int parse_into(umap_json_doc *doc, const char *data, size_t len,

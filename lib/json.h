@@ -90,6 +90,14 @@ int umap_scanner_skip(umap_scanner *scanner, const umap_token *first, size_t *en
  * type, start and pos are set. Costs what umap_scanner_skip costs. */
 int umap_scanner_skip_member(umap_scanner *scanner, const umap_token *first, const char *name,
 			     umap_token *member, int *found, size_t *end_offset);
+/* umap_scanner_skip that also tells whether the value's bytes are exactly those that
+ * umap_json_write(UMAP_JSON_COMPACT) writes of the tree built from them (no space between
+ * tokens, numbers and strings spelled as the writer spells them) and repeat no member of
+ * an object: *compact is 1 then (0 says "maybe not": build the tree). For an object,
+ * found[k] is set to the token of the value of its own member names[k] (names: NULL or
+ * NULL-terminated; found[k].type is UMAP_TOKEN_EOF when there is none). */
+int umap_scanner_skip_compact(umap_scanner *scanner, const umap_token *first, size_t *end_offset,
+			      int *compact, const char *const *names, umap_token *found);
 /* Moves past the object or array that `first` (the token just returned) opens to `end`,
  * one past its closing bracket, without reading it: for bytes the caller knows to be valid,
  * because they are those of values read and checked before in the same place. `lines`
@@ -106,6 +114,9 @@ void umap_scanner_where(const umap_scanner *scanner, uint32_t *line, size_t *lin
 int umap_scanner_string(umap_scanner *scanner, const umap_token *tok, umap_buf *out);
 /* Builds the value that starts with `first` as a jansson tree (the scanner moves past it). */
 int umap_scanner_build(umap_scanner *scanner, const umap_token *first, json_t **out);
+/* The same, refusing an object that repeats a member (the error does not say where the
+ * first one was: umap_scanner_build_doc does). */
+int umap_scanner_build_unique(umap_scanner *scanner, const umap_token *first, json_t **out);
 /* A place to come back to: a fast path may scan a value, give up, and scan it again. */
 typedef struct umap_scanner_mark {
 	size_t offset, depth, line_start;

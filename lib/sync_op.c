@@ -401,3 +401,206 @@ int umap_sync_ops_expand(json_t **out, json_t *ops, size_t max)
 	}
 	return err;
 }
+
+/* ---- Push bodies ------------------------------------------------------------------------ */
+
+void umap_sync_raw_values_dispose(umap_sync_raw_values *values)
+{
+	free(values->v);
+	*values = (umap_sync_raw_values)UMAP_SYNC_RAW_VALUES_INIT;
+}
+
+/* What the quick read of a body met that it leaves to the whole parse: not an error yet. */
+#define QUICK_GIVE_UP 1
+
+/* The value `tok` starts, as umap_json_parse builds it (a repeated member refused). */
+static int quick_build(umap_scanner *s, const umap_token *tok, json_t **out)
+{
+	*out = NULL;
+	return umap_scanner_build_unique(s, tok, out) ? QUICK_GIVE_UP : 0;
+}
+
+/* Sets member `key` of `obj`, giving up on a repeated one (the whole parse says where). */
+static int quick_set(json_t *obj, const umap_buf *key, json_t *value)
+{
+	if (!value)
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (json_object_getn(obj, key->ptr, key->len)) {
+		json_decref(value);
+		return QUICK_GIVE_UP;
+	}
+	return json_object_setn_new_nocheck(obj, key->ptr, key->len, value) ? umap_error_set(UMAP_ENOMEM, "out of memory")
+									      : 0;
+}
+
+/* The end of the object being read. */
+#define QUICK_END 2
+
+/* The next member of the object being read: its name in `key` and the first token of its
+ * value in *tok (0), or QUICK_END, or QUICK_GIVE_UP. */
+static int quick_member(umap_scanner *s, umap_buf *key, umap_token *tok)
+{
+	if (umap_scanner_next(s, tok))
+		return QUICK_GIVE_UP;
+	if (tok->type == UMAP_TOKEN_OBJECT_END)
+		return QUICK_END;
+	return umap_scanner_string(s, tok, key) || umap_scanner_next(s, tok) ? QUICK_GIVE_UP : 0;
+}
+
+static int member_is(const json_t *obj, const char *key, const char *text)
+{
+	const char *v = json_string_value(json_object_get(obj, key));
+	return v && !strcmp(v, text);
+}
+
+/* One op (its OBJECT_START just read); a feature upsert's compact "value" becomes a stub
+ * {"type","id"} and its bytes are listed. */
+static int quick_op(umap_scanner *s, const char *data, json_t **out, umap_sync_raw_values *values,
+		    umap_buf *key)
+{
+	static const char *const wanted[] = { "type", "id", NULL };
+	json_t *op = json_object();
+	umap_token tok, found[2];
+	size_t value_start = 0, value_end = 0;
+	int err = op ? 0 : umap_error_set(UMAP_ENOMEM, "out of memory");
+	while (!err) {
+		int r = quick_member(s, key, &tok);
+		if (r) {
+			err = r == QUICK_END ? 0 : r;
+			break;
+		}
+		json_t *value = NULL;
+		if (key->len == 5 && !memcmp(key->ptr, "value", 5) && tok.type == UMAP_TOKEN_OBJECT_START) {
+			int compact = 0;
+			value_start = tok.start;
+			if (umap_scanner_skip_compact(s, &tok, &value_end, &compact, wanted, found) || !compact)
+				err = QUICK_GIVE_UP;
+			else
+				value = json_null(); /* for now: its place among the members */
+		} else {
+			err = quick_build(s, &tok, &value);
+		}
+		if (!err)
+			err = quick_set(op, key, value);
+	}
+	if (!err && value_end) {
+		json_t *value = NULL;
+		if (member_is(op, "verb", "upsert") && member_is(op, "subject", "feature") &&
+		    found[0].type == UMAP_TOKEN_STRING &&
+		    (found[1].type == UMAP_TOKEN_STRING || found[1].type == UMAP_TOKEN_NUMBER)) {
+			json_t *type = NULL, *id = NULL;
+			umap_json_loadb(&type, data + found[0].start, found[0].end - found[0].start, "request body");
+			umap_json_loadb(&id, data + found[1].start, found[1].end - found[1].start, "request body");
+			value = type && id ? json_pack("{s:o, s:o}", "type", type, "id", id) : NULL;
+			if (!value) {
+				json_decref(type);
+				json_decref(id);
+			}
+			if (value && values->n == values->cap) {
+				size_t cap = values->cap ? values->cap * 2 : 256;
+				umap_sync_raw_value *v = realloc(values->v, cap * sizeof(*v));
+				if (v) {
+					values->v = v;
+					values->cap = cap;
+				}
+			}
+			if (value && values->n < values->cap)
+				values->v[values->n++] = (umap_sync_raw_value){ value, data + value_start,
+										 value_end - value_start };
+			else if (value) {
+				json_decref(value);
+				value = NULL;
+			}
+		} else {
+			/* compact and without a repeated member: read as the whole parse reads it */
+			umap_json_loadb(&value, data + value_start, value_end - value_start, "request body");
+		}
+		if (!value || json_object_set_new(op, "value", value))
+			err = umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
+	if (err) {
+		json_decref(op);
+		return err;
+	}
+	*out = op;
+	return 0;
+}
+
+/* The body read without building the values of feature upserts; QUICK_GIVE_UP when it is
+ * not a body this reading knows to be read as the whole parse would. */
+static int quick_body(json_t **out, umap_sync_raw_values *values, const char *data, size_t len,
+		      const umap_json_options *opts)
+{
+	umap_scanner *s;
+	umap_token tok;
+	umap_buf key = UMAP_BUF_INIT;
+	json_t *root = json_object();
+	int err = root ? umap_scanner_new(&s, data, len, opts) : umap_error_set(UMAP_ENOMEM, "out of memory");
+	if (err) {
+		json_decref(root);
+		return QUICK_GIVE_UP;
+	}
+	if (umap_scanner_next(s, &tok) || tok.type != UMAP_TOKEN_OBJECT_START)
+		err = QUICK_GIVE_UP;
+	while (!err) {
+		int r = quick_member(s, &key, &tok);
+		if (r) {
+			err = r == QUICK_END ? 0 : r;
+			break;
+		}
+		json_t *value = NULL;
+		if (key.len == 3 && !memcmp(key.ptr, "ops", 3) && tok.type == UMAP_TOKEN_ARRAY_START) {
+			umap_buf name = UMAP_BUF_INIT;
+			if (!(value = json_array()))
+				err = umap_error_set(UMAP_ENOMEM, "out of memory");
+			while (!err) {
+				json_t *op = NULL;
+				if (umap_scanner_next(s, &tok)) {
+					err = QUICK_GIVE_UP;
+					break;
+				}
+				if (tok.type == UMAP_TOKEN_ARRAY_END)
+					break;
+				err = tok.type == UMAP_TOKEN_OBJECT_START ? quick_op(s, data, &op, values, &name)
+									  : quick_build(s, &tok, &op);
+				if (!err && json_array_append_new(value, op))
+					err = umap_error_set(UMAP_ENOMEM, "out of memory");
+			}
+			umap_buf_dispose(&name);
+			if (err) {
+				json_decref(value);
+				break;
+			}
+		} else if ((err = quick_build(s, &tok, &value))) {
+			break;
+		}
+		err = quick_set(root, &key, value);
+	}
+	if (!err && (umap_scanner_next(s, &tok) || tok.type != UMAP_TOKEN_EOF))
+		err = QUICK_GIVE_UP;
+	umap_scanner_free(s);
+	umap_buf_dispose(&key);
+	if (err) {
+		json_decref(root);
+		return err;
+	}
+	*out = root;
+	return 0;
+}
+
+int umap_sync_push_body_parse(json_t **out, umap_sync_raw_values *values, const char *data, size_t len,
+			      const umap_json_options *opts)
+{
+	*out = NULL;
+	values->n = 0;
+	int err = quick_body(out, values, data, len, opts);
+	if (err != QUICK_GIVE_UP)
+		return err;
+	values->n = 0;
+	umap_json_doc *doc = NULL;
+	if ((err = umap_json_parse(&doc, data, len, opts)))
+		return err;
+	*out = json_incref(umap_json_doc_root(doc));
+	umap_json_doc_free(doc);
+	return 0;
+}

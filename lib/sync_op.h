@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "hlc.h"
+#include "json.h"
 
 #define UMAP_SYNC_NAME_MAX 64      /* map names, client ids */
 #define UMAP_SYNC_LAYER_MAX 128    /* layer ids (uMap uses UUIDs) */
@@ -79,5 +80,27 @@ int umap_sync_ops_expand(json_t **out, json_t *ops, size_t max);
 /* Sets the dotted `key` in `root` to `value` (a new reference is taken), creating objects on
  * the way; value NULL removes the key. "properties.a.b" walks properties, then a. */
 int umap_sync_set_path(json_t *root, const char *key, json_t *value);
+
+/* A push body as the server reads it: the tree umap_json_parse builds, except that the
+ * "value" of a feature upsert (an op of "ops", not inside a batch) whose bytes are already
+ * what the server would store (compact, as umap_json_write writes it) is not built: it is
+ * a stub {"type","id"} and its bytes are kept here, for the store to write as they are.
+ * Building a million features' trees only to write them back as they came was a quarter
+ * of the server's work on a large push. */
+typedef struct umap_sync_raw_value {
+	const json_t *stub; /* the op's "value" */
+	const char *text;   /* its bytes, inside the body */
+	size_t len;
+} umap_sync_raw_value;
+typedef struct umap_sync_raw_values {
+	umap_sync_raw_value *v;
+	size_t n, cap;
+} umap_sync_raw_values;
+#define UMAP_SYNC_RAW_VALUES_INIT { NULL, 0, 0 }
+void umap_sync_raw_values_dispose(umap_sync_raw_values *values);
+/* Parses `data` with `opts` (same tree but the stubs, same errors as umap_json_parse);
+ * the listed bytes point into `data`. */
+int umap_sync_push_body_parse(json_t **out, umap_sync_raw_values *values, const char *data, size_t len,
+			      const umap_json_options *opts);
 
 #endif

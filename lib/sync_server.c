@@ -454,18 +454,17 @@ static int handle_map(umap_sync_server *srv, struct exchange *ex, const char *me
 		jopts.reject_duplicates = 1;
 		jopts.max_depth = 64;
 		jopts.max_size = srv->opts.max_body;
-		umap_json_doc *doc = NULL;
+		/* feature upserts' values are kept as their bytes, not built (umap_sync_push_body_parse) */
+		umap_sync_raw_values raw = UMAP_SYNC_RAW_VALUES_INIT;
 		json_t *body = NULL;
-		if (!umap_json_parse(&doc, ex->rq->body ? ex->rq->body : "", ex->rq->body_len, &jopts))
-			body = json_incref(umap_json_doc_root(doc));
-		umap_json_doc_free(doc);
+		umap_sync_push_body_parse(&body, &raw, ex->rq->body ? ex->rq->body : "", ex->rq->body_len, &jopts);
 		if (!body) {
 			char msg[600];
 			snprintf(msg, sizeof(msg), "request body is not valid JSON: %s", umap_error_last());
 			ret = send_error(ex, MHD_HTTP_BAD_REQUEST, msg, NULL, NULL);
 		} else {
 			json_t *reply = NULL;
-			err = umap_sync_store_push(&reply, srv->store, ex->rs->map, &grant, body);
+			err = umap_sync_store_push_raw(&reply, srv->store, ex->rs->map, &grant, body, &raw);
 			json_decref(body);
 			if (!err) {
 				ret = send_json(ex, MHD_HTTP_OK, reply, NULL, NULL);
@@ -478,6 +477,7 @@ static int handle_map(umap_sync_server *srv, struct exchange *ex, const char *me
 						  umap_error_last(), NULL, NULL);
 			}
 		}
+		umap_sync_raw_values_dispose(&raw);
 	}
 	umap_sync_grant_dispose(&grant);
 	return ret;

@@ -416,6 +416,7 @@ struct push_job {
 	int realtime;           /* uMap's peers: last writer wins, no base (see append_realtime) */
 	umap_sync_op *ops;
 	size_t nops;
+	const umap_sync_raw_value **raw; /* per op: its value's bytes, when the body kept them */
 	/* output, set by whichever thread commits the group */
 	json_t *reply;
 	int rc;
@@ -2188,7 +2189,8 @@ static int run_push(umap_sync_store *store, struct conn *c, struct push_job *job
 		/* a feature upsert stores its value as sent: written once, for the state and the log */
 		char *value_text = NULL;
 		if (op->subject == UMAP_SYNC_FEATURE && op->verb == UMAP_SYNC_UPSERT &&
-		    json_object_get(op->value, "id") && !(value_text = dump_compact(op->value))) {
+		    json_object_get(op->value, "id") &&
+		    !(value_text = job->raw[i] ? strndup(job->raw[i]->text, job->raw[i]->len) : dump_compact(op->value))) {
 			err = umap_error_set(UMAP_ENOMEM, "out of memory");
 			break;
 		}
@@ -2334,28 +2336,32 @@ static int notify_commit(umap_sync_store *store, struct conn *c, const struct pu
 }
 
 /* Group commit: every push queued while the previous group was committing goes into one
- * transaction, each in its own savepoint (a refused push rolls back alone), and one COMMIT
- * (one fsync) makes the whole group durable before any of them is acknowledged. */
+ * transaction, each in its own savepoint when there are several (a refused push rolls back
+ * alone), and one COMMIT (one fsync) makes the whole group durable before any of them is acknowledged. */
 static void run_group(umap_sync_store *store, struct conn *c, struct push_job *group)
 {
 	pthread_mutex_lock(&c->lock);
 	int err = exec_simple(c, S_BEGIN_IMMEDIATE);
 	if (!err && store->pg)
 		err = lock_maps(c, group);
+	/* a push alone in its group (on PostgreSQL, always) needs no savepoint: a refused one
+	 * rolls the transaction back. A savepoint costs a copy of every page the push changes
+	 * (SQLite's sub-journal, to roll back to): for a push of 5000 new features into a
+	 * large layer, thousands of pages of the features' key index, as many as the WAL */
+	int savepoints = !store->pg && group->next;
 	for (struct push_job *job = group; job; job = job->next) {
 		if (err) {
 			job_fail(job, err);
 			continue;
 		}
-		/* on PostgreSQL a group is one push: a refused one rolls the transaction back */
-		int e = store->pg ? 0 : exec_simple(c, S_SAVEPOINT);
+		int e = savepoints ? exec_simple(c, S_SAVEPOINT) : 0;
 		if (!e)
 			e = run_push(store, c, job);
 		if (e) {
 			job_fail(job, e);
-			if (store->pg || exec_simple(c, S_ROLLBACK_TO) || exec_simple(c, S_RELEASE))
+			if (!savepoints || exec_simple(c, S_ROLLBACK_TO) || exec_simple(c, S_RELEASE))
 				err = e;
-		} else if (!store->pg && (e = exec_simple(c, S_RELEASE))) {
+		} else if (savepoints && (e = exec_simple(c, S_RELEASE))) {
 			job_fail(job, e);
 			err = e;
 		}
@@ -2451,12 +2457,12 @@ static int check_unique_op_ids(const struct push_job *job)
 
 static int push_flat_ops(json_t **reply, umap_sync_store *store, const char *map,
 			 const umap_sync_grant *grant, const char *client, int64_t base, int realtime,
-			 json_t *ops);
+			 json_t *ops, const umap_sync_raw_values *raw);
 
 /* uMap's batches are stored as their inner ops (the log and pull know no batch). */
 static int push_ops(json_t **reply, umap_sync_store *store, const char *map,
 		    const umap_sync_grant *grant, const char *client, int64_t base, int realtime,
-		    json_t *ops)
+		    json_t *ops, const umap_sync_raw_values *raw)
 {
 	size_t nops = json_array_size(ops);
 	if (nops > store->opts.max_ops)
@@ -2465,14 +2471,14 @@ static int push_ops(json_t **reply, umap_sync_store *store, const char *map,
 	json_t *flat = NULL;
 	int err = umap_sync_ops_expand(&flat, ops, store->opts.max_ops);
 	if (!err)
-		err = push_flat_ops(reply, store, map, grant, client, base, realtime, flat);
+		err = push_flat_ops(reply, store, map, grant, client, base, realtime, flat, raw);
 	json_decref(flat);
 	return err;
 }
 
 static int push_flat_ops(json_t **reply, umap_sync_store *store, const char *map,
 			 const umap_sync_grant *grant, const char *client, int64_t base, int realtime,
-			 json_t *ops)
+			 json_t *ops, const umap_sync_raw_values *raw)
 {
 	size_t nops = json_array_size(ops);
 	struct push_job job;
@@ -2482,8 +2488,12 @@ static int push_flat_ops(json_t **reply, umap_sync_store *store, const char *map
 	job.base = base;
 	job.realtime = realtime;
 	job.ops = calloc(nops ? nops : 1, sizeof(umap_sync_op));
-	if (!job.ops)
+	job.raw = calloc(nops ? nops : 1, sizeof(*job.raw));
+	if (!job.ops || !job.raw) {
+		free(job.ops);
+		free(job.raw);
 		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	}
 	uint64_t now = (uint64_t)now_ms(store);
 	int err = 0;
 	for (size_t i = 0; !err && i < nops; i++) {
@@ -2500,6 +2510,14 @@ static int push_flat_ops(json_t **reply, umap_sync_store *store, const char *map
 					     *op->layer ? "layer '" : "the map's options",
 					     op->layer, *op->layer ? "'" : "");
 	}
+	/* the kept bytes of each stub value: stubs are in the order of their ops (a batch's
+	 * inner ops have none), and a stub that is not matched would be stored as a stub */
+	size_t k = 0;
+	for (size_t i = 0; !err && raw && i < job.nops && k < raw->n; i++)
+		if (job.ops[i].value == raw->v[k].stub)
+			job.raw[i] = &raw->v[k++];
+	if (!err && raw && k < raw->n)
+		err = umap_error_set(UMAP_EINVALID, "ops: a feature's value was not read as an op's: push again");
 	if (!err)
 		err = check_unique_op_ids(&job);
 	if (!err)
@@ -2507,12 +2525,19 @@ static int push_flat_ops(json_t **reply, umap_sync_store *store, const char *map
 	for (size_t i = 0; i < job.nops; i++)
 		umap_sync_op_dispose(&job.ops[i]);
 	free(job.ops);
+	free(job.raw);
 	*reply = job.reply;
 	return err;
 }
 
 int umap_sync_store_push(json_t **reply, umap_sync_store *store, const char *map,
 			 const umap_sync_grant *grant, json_t *body)
+{
+	return umap_sync_store_push_raw(reply, store, map, grant, body, NULL);
+}
+
+int umap_sync_store_push_raw(json_t **reply, umap_sync_store *store, const char *map,
+			     const umap_sync_grant *grant, json_t *body, const umap_sync_raw_values *raw)
 {
 	*reply = NULL;
 	if (!umap_sync_valid_name(map, UMAP_SYNC_NAME_MAX))
@@ -2529,7 +2554,7 @@ int umap_sync_store_push(json_t **reply, umap_sync_store *store, const char *map
 		return umap_error_set(UMAP_EINVALID, "\"base\" must be the cursor (an integer >= 0) the client last pulled");
 	if (!json_is_array(ops))
 		return umap_error_set(UMAP_EINVALID, "\"ops\" must be an array");
-	return push_ops(reply, store, map, grant, client, json_integer_value(base), 0, ops);
+	return push_ops(reply, store, map, grant, client, json_integer_value(base), 0, ops, raw);
 }
 
 int umap_sync_store_append_realtime(json_t **reply, umap_sync_store *store, const char *map,
@@ -2542,7 +2567,7 @@ int umap_sync_store_append_realtime(json_t **reply, umap_sync_store *store, cons
 	if (!json_is_array(ops))
 		return umap_error_set(UMAP_EINVALID, "\"ops\" must be an array");
 	umap_sync_grant all = { 1, 1, 0, NULL, "" };
-	return push_ops(reply, store, map, &all, client, 0, 1, ops);
+	return push_ops(reply, store, map, &all, client, 0, 1, ops, NULL);
 }
 
 /* ---- Moving a store --------------------------------------------------------------------- */

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "hlc.h"
+#include "sync_op.h"
 
 typedef struct umap_sync_store umap_sync_store; /* opaque; safe to share between threads */
 
@@ -105,6 +106,10 @@ int umap_sync_store_floor(int64_t *out, umap_sync_store *store, const char *map)
  * Concurrent pushes are committed together (one fsync for the group). */
 int umap_sync_store_push(json_t **reply, umap_sync_store *store, const char *map,
 			 const umap_sync_grant *grant, json_t *body);
+/* The same for a body read by umap_sync_push_body_parse: the values it kept as bytes are
+ * stored as those bytes (they are what the tree's compact text would be). */
+int umap_sync_store_push_raw(json_t **reply, umap_sync_store *store, const char *map,
+			     const umap_sync_grant *grant, json_t *body, const umap_sync_raw_values *raw);
 
 /* Appends ops that uMap's realtime peers sent over the websocket endpoint, as uMap relays
  * them: last writer wins, so there is no base and no conflict, and an update of a feature

@@ -942,8 +942,95 @@ TEST(header_line_is_line_zero)
 	umap_json_doc_free(doc);
 }
 
+/* Scans `text` with umap_scanner_skip_compact: -1 on a scan error, else the compact flag;
+ * a "compact" answer must be right: the writer writes the tree back as the same bytes. */
+static int compact_of(const char *text)
+{
+	umap_scanner *s;
+	umap_token tok, found[2];
+	static const char *const names[] = { "type", "id", NULL };
+	size_t end = 0;
+	int compact = -1;
+	if (umap_scanner_new(&s, text, strlen(text), NULL))
+		return -1;
+	if (umap_scanner_next(s, &tok) || umap_scanner_skip_compact(s, &tok, &end, &compact, names, found))
+		compact = -1;
+	umap_scanner_free(s);
+	if (compact == 1) {
+		json_t *tree = NULL;
+		CHECK_INT(end, strlen(text));
+		CHECK_INT(umap_json_loadb(&tree, text, strlen(text), "t"), 0);
+		char *back = tree ? umap_json_dumps(tree, UMAP_JSON_COMPACT) : NULL;
+		if (!back || strcmp(back, text))
+			printf("# said compact, written back otherwise: %s -> %s\n", text, back ? back : "(null)");
+		CHECK(back && !strcmp(back, text));
+		free(back);
+		json_decref(tree);
+	}
+	return compact;
+}
+
+TEST(compact_skip_tells_the_bytes_the_writer_writes)
+{
+	const char *yes[] = {
+		"{\"type\":\"Feature\",\"id\":\"a\",\"properties\":{\"n\":1,\"x\":-2.5,\"s\":\"caf\xc3\xa9 \\\"q\\\" \\\\ \\n\"},"
+		"\"geometry\":{\"type\":\"Point\",\"coordinates\":[4.863485,45.742361]}}",
+		"[0,-1,0.5,-0.000001,123456789012345,12345678901234.5,true,false,null,[],{}]",
+		"{\"a\":{\"b\":1},\"c\":{\"b\":2}}", /* the same name in two objects */
+		"\"\\t\\r\\b\\f/\x7f\"",
+		"17",
+	};
+	const char *no[] = {
+		"{ \"a\":1}", "{\"a\": 1}", "[1 ,2]",
+		"1.50", "1.0", "-0", "-0.0", "1e5", "1E5", "0.0000001", "1234567890123456",
+		"0.1234567890123456", "12345678901234567890", "[9007199254740993]",
+		"\"\\u0041\"", "\"\\/\"", "{\"\\u0061\":1}",
+		"{\"a\":1,\"a\":2}", "{\"x\":{\"a\":1,\"b\":{},\"a\":2}}",
+	};
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		int c = compact_of(yes[i]);
+		if (c != 1)
+			printf("# not seen compact: %s\n", yes[i]);
+		CHECK_INT(c, 1);
+	}
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		int c = compact_of(no[i]);
+		if (c != 0)
+			printf("# seen compact: %s\n", no[i]);
+		CHECK_INT(c, 0);
+	}
+	/* numbers as people and programs write them: never a wrong "compact" */
+	char text[64];
+	unsigned seed = 12345;
+	for (int i = 0; i < 200000; i++) {
+		seed = seed * 1103515245u + 12345u;
+		double v = (double)(seed >> 8) / (double)(1u << (seed % 24)) * ((seed & 1) ? -1 : 1);
+		static const char *const formats[] = { "%.1f", "%.6f", "%.15g", "%.17g", "%g", "%.3f", "%.0f", "%.10e" };
+		snprintf(text, sizeof(text), formats[i % 8], v);
+		compact_of(text);
+	}
+	/* found: the root object's own members only */
+	umap_scanner *s;
+	umap_token tok, found[2];
+	static const char *const names[] = { "type", "id", NULL };
+	const char *feature = "{\"properties\":{\"id\":7},\"id\":42,\"geometry\":null}";
+	size_t end;
+	int compact;
+	CHECK_INT(umap_scanner_new(&s, feature, strlen(feature), NULL), 0);
+	CHECK_INT(umap_scanner_next(s, &tok), 0);
+	CHECK_INT(umap_scanner_skip_compact(s, &tok, &end, &compact, names, found), 0);
+	CHECK_INT(found[0].type, UMAP_TOKEN_EOF);
+	CHECK_INT(found[1].type, UMAP_TOKEN_NUMBER);
+	CHECK_INT(found[1].end - found[1].start, 2);
+	CHECK(!memcmp(feature + found[1].start, "42", 2));
+	CHECK_INT(umap_scanner_next(s, &tok), 0);
+	CHECK_INT(tok.type, UMAP_TOKEN_EOF);
+	umap_scanner_free(s);
+}
+
 int main(void)
 {
+	RUN(compact_skip_tells_the_bytes_the_writer_writes);
 	RUN(number_printer_matches_javascript);
 	RUN(stream_layouts_write_records_and_round_trip);
 	RUN(flat_layout_of_gdal_detected_recorded_and_written);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "json.h"
 #include "sync_op.h"
 #include "sync_store.h"
 
@@ -355,6 +356,17 @@ TEST(layer_limit_counts_past_gaps)
 	CHECK_INT(push(store, "a", 5, "[" UPS("6", "f1") "]", NULL), 0);  /* replaced, not added */
 	CHECK_INT(push(store, "a", 6, "[" UPS("7", "f5") "]", NULL), UMAP_ELIMIT);
 	CHECK(strstr(umap_error_last(), "layer 'L' would hold 4 features, over this server's limit of 3") != NULL);
+	/* refused after its ops were applied, alone in its group (no savepoint): the whole
+	 * transaction is rolled back, and the store goes on from where it was */
+	int64_t head = 0;
+	CHECK_INT(umap_sync_store_head(&head, store, "m"), 0);
+	CHECK_INT(head, 6);
+	char *text = snapshot(store, &all);
+	CHECK(text && !strstr(text, "f5"));
+	free(text);
+	CHECK_INT(push(store, "a", 6, "[" UPS("7", "f3") "]", NULL), 0);
+	CHECK_INT(umap_sync_store_head(&head, store, "m"), 0);
+	CHECK_INT(head, 7);
 	umap_sync_store_close(store);
 }
 
@@ -753,6 +765,108 @@ TEST(schema_2_store_is_migrated)
 	check_migrated(schema_2_store);
 }
 
+/* Pushes `body` to `a` as a tree and to `b` as the server reads it (feature values kept as
+ * bytes); both must answer alike. Returns the error; *kept: values kept as bytes. */
+static int push_both(umap_sync_store *a, umap_sync_store *b, const char *body, size_t *kept)
+{
+	umap_json_options jopts = UMAP_JSON_OPTIONS_INIT;
+	jopts.source_name = "request body";
+	jopts.reject_duplicates = 1;
+	jopts.max_depth = 64;
+	umap_json_doc *doc = NULL;
+	int parsed = umap_json_parse(&doc, body, strlen(body), &jopts);
+	char first_error[600];
+	snprintf(first_error, sizeof(first_error), "%s", parsed ? umap_error_last() : "");
+	umap_sync_raw_values raw = UMAP_SYNC_RAW_VALUES_INIT;
+	json_t *tree = NULL, *ra = NULL, *rb = NULL;
+	int quick = umap_sync_push_body_parse(&tree, &raw, body, strlen(body), &jopts);
+	*kept = raw.n;
+	CHECK_INT(quick, parsed);
+	if (parsed) {
+		CHECK_STR(umap_error_last(), first_error);
+		umap_json_doc_free(doc);
+		umap_sync_raw_values_dispose(&raw);
+		return parsed;
+	}
+	int ea = umap_sync_store_push(&ra, a, "m", &all, umap_json_doc_root(doc));
+	char ma[600];
+	snprintf(ma, sizeof(ma), "%s", ea ? umap_error_last() : "");
+	int eb = umap_sync_store_push_raw(&rb, b, "m", &all, tree, &raw);
+	CHECK_INT(eb, ea);
+	if (ea)
+		CHECK_STR(umap_error_last(), ma);
+	char *ta = ra ? json_dumps(ra, JSON_COMPACT) : NULL, *tb = rb ? json_dumps(rb, JSON_COMPACT) : NULL;
+	CHECK((!ta && !tb) || (ta && tb && !strcmp(ta, tb)));
+	free(ta);
+	free(tb);
+	json_decref(ra);
+	json_decref(rb);
+	json_decref(tree);
+	umap_json_doc_free(doc);
+	umap_sync_raw_values_dispose(&raw);
+	return ea;
+}
+
+#define RAWUPS(id, feat, props) \
+	"{\"op_id\":\"" id "\"," HLC ",\"verb\":\"upsert\",\"subject\":\"feature\",\"metadata\":{\"id\":\"" feat \
+	"\",\"layerId\":\"L\"},\"value\":{\"type\":\"Feature\",\"id\":\"" feat "\",\"properties\":" props \
+	",\"geometry\":{\"type\":\"Point\",\"coordinates\":[4.863485,-45.5]}}}"
+
+TEST(feature_values_kept_as_bytes_store_and_pull_as_trees_do)
+{
+	umap_sync_store *a = open_fresh(0), *b = open_fresh(0);
+	size_t kept = 0;
+	/* compact values: kept (an op whose value comes first, too); a value without an id, a
+	 * layer's options, an update's object and a batch's ops are built as before */
+	CHECK_INT(push_both(a, b, "{\"client_id\":\"c\",\"base\":0,\"ops\":[" RAWUPS("1", "f", "{\"n\":\"caf\xc3\xa9 \\\"q\\\"\\n\",\"k\":12}")
+			     ",{\"value\":{\"type\":\"Feature\",\"id\":\"g\",\"properties\":{}},\"op_id\":\"2\"," HLC
+			     ",\"verb\":\"upsert\",\"subject\":\"feature\",\"metadata\":{\"layerId\":\"L\",\"id\":\"g\"}}"
+			     "," UPS("3", "h")
+			     ",{\"op_id\":\"4\"," HLC ",\"verb\":\"upsert\",\"subject\":\"datalayer\",\"metadata\":{\"id\":\"L\"},"
+			     "\"value\":{\"name\":\"l\"}}"
+			     "," UPD("5", "h", "properties.a", "{\"z\":[1,2]}")
+			     ",{\"op_id\":\"6\"," HLC ",\"verb\":\"batch\",\"operations\":[" RAWUPS("x", "i", "{}") "]}"
+			     "]}", &kept), 0);
+	CHECK_INT(kept, 2);
+	/* a value the writer would write otherwise (1.50, a space, \u escapes): the whole body is
+	 * built, and stored as it always was */
+	CHECK_INT(push_both(a, b, "{\"client_id\":\"c\",\"base\":6,\"ops\":[" RAWUPS("7", "j", "{\"n\":1.50}") ","
+			     RAWUPS("8", "k", "{\"n\": 1}") "," RAWUPS("9", "l", "{\"n\":\"\\u0041\"}") "]}", &kept), 0);
+	CHECK_INT(kept, 0);
+	/* later updates and deletes of kept features, and pulls from before them */
+	CHECK_INT(push_both(a, b, "{\"client_id\":\"d\",\"base\":9,\"ops\":[" UPD("u1", "f", "properties.k", "13")
+			     ",{\"op_id\":\"u2\"," HLC ",\"verb\":\"delete\",\"subject\":\"feature\",\"metadata\":{\"id\":\"g\",\"layerId\":\"L\"}}"
+			     "," RAWUPS("u3", "f", "{\"again\":true}") "]}", &kept), 0);
+	CHECK_INT(kept, 1);
+	/* refused alike: a repeated member in a value, an id that is not metadata.id, bad JSON,
+	 * a retry, a stale base */
+	CHECK_INT(push_both(a, b, "{\"client_id\":\"c\",\"base\":12,\"ops\":[" RAWUPS("r1", "m", "{\"a\":1,\"a\":2}") "]}", &kept),
+		  UMAP_EINVALID);
+	CHECK_INT(push_both(a, b, "{\"client_id\":\"c\",\"base\":12,\"ops\":[{\"op_id\":\"r2\"," HLC ",\"verb\":\"upsert\","
+			     "\"subject\":\"feature\",\"metadata\":{\"id\":\"m\",\"layerId\":\"L\"},\"value\":{\"type\":\"Feature\",\"id\":\"n\"}}]}",
+			     &kept), UMAP_EINVALID);
+	CHECK_INT(push_both(a, b, "{\"client_id\":\"c\",\"base\":12,\"ops\":[" RAWUPS("r3", "m", "{}") "", &kept), UMAP_EINVALID);
+	CHECK_INT(push_both(a, b, "{\"client_id\":\"c\",\"base\":12,\"ops\":[" RAWUPS("1", "f", "{}") "]}", &kept), 0);
+	CHECK_INT(push_both(a, b, "{\"client_id\":\"e\",\"base\":1,\"ops\":[" RAWUPS("e1", "f", "{}") "]}", &kept), UMAP_ECONFLICT);
+	for (int64_t since = 0; since <= 12; since++) {
+		umap_buf pa = UMAP_BUF_INIT, pb = UMAP_BUF_INIT;
+		int64_t ca, cb;
+		CHECK_INT(umap_sync_store_pull(&pa, &ca, a, "m", &all, since, 1000), 0);
+		CHECK_INT(umap_sync_store_pull(&pb, &cb, b, "m", &all, since, 1000), 0);
+		CHECK_STR(pb.ptr, pa.ptr);
+		CHECK_INT(cb, ca);
+		umap_buf_dispose(&pa);
+		umap_buf_dispose(&pb);
+	}
+	char *sa = snapshot(a, &all), *sb = snapshot(b, &all);
+	CHECK_STR(sb, sa);
+	CHECK(strstr(sa, "{\"type\":\"Feature\",\"id\":\"f\",\"properties\":{\"again\":true}") != NULL);
+	free(sa);
+	free(sb);
+	umap_sync_store_close(a);
+	umap_sync_store_close(b);
+}
+
 int main(void)
 {
 	dir = mkdtemp(dir_template);
@@ -761,6 +875,7 @@ int main(void)
 	RUN(op_validation);
 	RUN(set_path_edits_nested_keys);
 	RUN(push_pull_snapshot_round_trip);
+	RUN(feature_values_kept_as_bytes_store_and_pull_as_trees_do);
 	RUN(realtime_last_writer_wins_by_parsed_clock);
 	RUN(realtime_and_batches_refuse_duplicate_op_ids_and_nul_names);
 	RUN(conflict_scopes);
