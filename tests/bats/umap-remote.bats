@@ -347,12 +347,14 @@ teardown_stub_only() {
 
 @test "clone --history: a commit for each layer version the server keeps; diff between two" {
 	start_stub
+	# Parks' first version, before the saves (the stub stamps each layer's first version
+	# with the time it made it: Bike's could be a millisecond apart)
+	v1=$(stub_state ".layers[\"$PARKS\"].version" | tr -d '"')
 	someone_saves "$PARKS" '.features[0].properties.name = "A"'
 	someone_saves "$PARKS" '.features[0].properties.name = "B"'
 	run_split umapsync clone --history "$URL" work
 	assert_success
 	cd work
-	v1=$(stub_state ".layers[\"$BIKE\"].version" | tr -d '"')
 	run umapsync log --oneline origin/main
 	assert_line --index 0 --regexp "^[0-9a-f]{7} Clone map 42 from $URL$"
 	assert_line --index 1 --regexp "^[0-9a-f]{7} Layer 'Parks' saved on the server \(version [0-9]+\)$"
