@@ -854,15 +854,23 @@ int umap_repo_cache_save(umap_repo *repo)
 		if (!n || repo->ncache + n >= UINT32_MAX)
 			return 0;
 	}
-	umap_buf data = UMAP_BUF_INIT, path = UMAP_BUF_INIT;
-	int rc = umap_buf_put(&data, cache_magic, sizeof(cache_magic)) ||
-		 (keep_loaded && umap_buf_put(&data, repo->cache, repo->ncache * sizeof(*repo->cache))) ||
-		 umap_buf_put(&data, repo->seen, repo->nseen * sizeof(*repo->seen)) ||
-		 umap_buf_printf(&path, "%s/umapsync-cache", repo->gitdir)
-		     ? umap_error_set(UMAP_ENOMEM, "out of memory")
-		     : umap_file_write_atomic(path.ptr, data.ptr, data.len);
-	umap_buf_dispose(&data);
+	/* written piece by piece, not copied into one buffer first: at 1M features of an
+	 * indented file the entries are 36 MB, and a copy would be the command's peak */
+	umap_buf path = UMAP_BUF_INIT;
+	umap_atomic_file f;
+	if (umap_buf_printf(&path, "%s/umapsync-cache", repo->gitdir))
+		return umap_error_set(UMAP_ENOMEM, "out of memory");
+	int rc = umap_atomic_file_open(&f, path.ptr);
 	umap_buf_dispose(&path);
+	if (!rc)
+		rc = umap_atomic_file_write(&f, cache_magic, sizeof(cache_magic));
+	if (!rc && keep_loaded && repo->ncache)
+		rc = umap_atomic_file_write(&f, repo->cache, repo->ncache * sizeof(*repo->cache));
+	if (!rc && repo->nseen)
+		rc = umap_atomic_file_write(&f, repo->seen, repo->nseen * sizeof(*repo->seen));
+	if (!rc)
+		return umap_atomic_file_commit(&f);
+	umap_atomic_file_abort(&f);
 	return rc;
 }
 

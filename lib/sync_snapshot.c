@@ -34,7 +34,7 @@ struct umap_sync_snapshot {
 	feature_span *spans; /* by marker number */
 	size_t nspans;
 	char nonce[33];      /* in every marker: a server cannot forge one in its own values */
-	size_t dropped;      /* bytes of data given back, from 0 */
+	size_t dropped;      /* bytes of data given back while reading the layer list, from 0 */
 };
 
 static int make_nonce(char out[33])
@@ -66,6 +66,24 @@ static int array_empty(const char *data, size_t start, size_t end)
 	return 1;
 }
 
+static size_t page_floor(size_t offset)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	return offset - offset % (size_t)(page > 0 ? page : 4096);
+}
+
+/* Gives back the mapped pages from *from (a page boundary) up to the page of `offset`, once
+ * DROP_EVERY bytes have been read past *from, or at once when `now`: a mapping read end to
+ * end would otherwise keep every page of the file in the process's resident set. */
+static void drop_behind(umap_sync_snapshot *s, size_t *from, size_t offset, int now)
+{
+	size_t upto = page_floor(offset);
+	if (upto > *from && (now || upto - *from > DROP_EVERY)) {
+		madvise((char *)s->data + *from, upto - *from, MADV_DONTNEED);
+		*from = upto;
+	}
+}
+
 /* A layer of "layers": its members are built, except a non-empty "features" array, whose
  * span is kept and which gets a marker instead. */
 static int read_layer(umap_sync_snapshot *s, umap_scanner *sc, const umap_token *first, json_t **out)
@@ -81,9 +99,15 @@ static int read_layer(umap_sync_snapshot *s, umap_scanner *sc, const umap_token 
 		if ((err = umap_scanner_string(sc, &tok, &key)) || (err = umap_scanner_next(sc, &tok)))
 			break;
 		if (!strcmp(key.ptr, "features") && key.len == strlen("features") && tok.type == UMAP_TOKEN_ARRAY_START) {
+			/* element by element, so that the pages read are given back as the scan goes */
 			size_t end = 0;
-			if ((err = umap_scanner_skip(sc, &tok, &end)))
+			umap_token element;
+			while (!(err = umap_scanner_next(sc, &element)) && element.type != UMAP_TOKEN_ARRAY_END &&
+			       !(err = umap_scanner_skip(sc, &element, &end)))
+				drop_behind(s, &s->dropped, end, 0);
+			if (err)
 				break;
+			end = element.end;
 			value = json_array();
 			if (value && !array_empty(s->data, tok.start, end)) {
 				feature_span *grown = realloc(s->spans, (s->nspans + 1) * sizeof(*grown));
@@ -185,6 +209,8 @@ int umap_sync_snapshot_open(umap_sync_snapshot **out, long long *cursor, const c
 		close(fd);
 	if (!err)
 		err = read_skeleton(s);
+	if (!err && s->len)
+		madvise((void *)s->data, s->len, MADV_DONTNEED); /* the writes read it again, span by span */
 	if (!err)
 		err = umap_sync_snapshot_check(cursor, s->skeleton);
 	if (!err)
@@ -214,17 +240,6 @@ void umap_sync_snapshot_free(umap_sync_snapshot *s)
 	free(s);
 }
 
-/* Gives back the mapped pages before `offset`. */
-static void drop_behind(umap_sync_snapshot *s, size_t offset)
-{
-	long page = sysconf(_SC_PAGESIZE);
-	size_t upto = offset - offset % (size_t)(page > 0 ? page : 4096);
-	if (upto > s->dropped + DROP_EVERY) {
-		madvise((char *)s->data + s->dropped, upto - s->dropped, MADV_DONTNEED);
-		s->dropped = upto;
-	}
-}
-
 /* The features of span `n`, each laid out `depth` levels deep, separated as an indented
  * array separates its elements. */
 static int write_features(umap_sync_snapshot *s, size_t n, size_t depth, const umap_layout *layout,
@@ -236,7 +251,7 @@ static int write_features(umap_sync_snapshot *s, size_t n, size_t depth, const u
 	umap_scanner *sc = NULL;
 	umap_token tok;
 	umap_buf out = UMAP_BUF_INIT, sep = UMAP_BUF_INIT;
-	size_t count = 0;
+	size_t count = 0, dropped = page_floor(span->start);
 	int err = umap_scanner_new(&sc, s->data + span->start, span->end - span->start, &opts);
 	if (!err && !(err = umap_scanner_next(sc, &tok)) && tok.type != UMAP_TOKEN_ARRAY_START)
 		err = umap_error_set(UMAP_ECORRUPT, "snapshot: the features moved");
@@ -256,11 +271,12 @@ static int write_features(umap_sync_snapshot *s, size_t n, size_t depth, const u
 			if ((err = sink(ctx, out.ptr, out.len)))
 				break;
 			umap_buf_clear(&out);
-			drop_behind(s, span->start + end);
+			drop_behind(s, &dropped, span->start + end, 0);
 		}
 	}
 	if (!err && out.len)
 		err = sink(ctx, out.ptr, out.len);
+	drop_behind(s, &dropped, span->end, 1);
 	umap_buf_dispose(&out);
 	umap_buf_dispose(&sep);
 	umap_scanner_free(sc);
