@@ -175,12 +175,11 @@ int umap_file_write_private(const char *path, const void *data, size_t len)
 
 /* A device, a pipe or a socket, or a path in /dev or /proc (/dev/stdout is a link to the
  * process's own descriptor, whatever that is): no temporary file can stand in for it. */
-static int written_in_place(const char *path)
+static int written_in_place(const char *path, const struct stat *st, int exists)
 {
-	struct stat st;
 	if (!strncmp(path, "/dev/", 5) || !strncmp(path, "/proc/", 6))
 		return 1;
-	return stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+	return exists && !S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode);
 }
 
 int umap_atomic_file_open(umap_atomic_file *f, const char *path)
@@ -188,11 +187,12 @@ int umap_atomic_file_open(umap_atomic_file *f, const char *path)
 	f->fd = -1;
 	f->pending = 0;
 	f->direct = 0;
-	if (written_in_place(path)) {
+	struct stat st;
+	int exists = stat(path, &st) == 0;
+	if (written_in_place(path, &st, exists)) {
 		if ((size_t)snprintf(f->path, sizeof(f->path), "%s", path) >= sizeof(f->path))
 			return umap_error_set(UMAP_EUSAGE, "path too long: '%s'", path);
-		struct stat st;
-		int trunc = stat(path, &st) == 0 && S_ISREG(st.st_mode) ? O_TRUNC : 0;
+		int trunc = exists && S_ISREG(st.st_mode) ? O_TRUNC : 0;
 		f->fd = open(path, O_WRONLY | O_CREAT | O_NOCTTY | O_CLOEXEC | trunc, 0666);
 		if (f->fd < 0)
 			return umap_error_set_errno(UMAP_EIO, "cannot write '%s'", path);
@@ -210,9 +210,8 @@ int umap_atomic_file_open(umap_atomic_file *f, const char *path)
 	int fd = mkstemp(f->tmp);
 	if (fd < 0)
 		return umap_error_set_errno(UMAP_EIO, "cannot create a temporary file beside '%s'", path);
-	struct stat st;
 	mode_t mode;
-	if (stat(path, &st) == 0) {
+	if (exists) {
 		mode = st.st_mode & 07777;
 	} else {
 		mode_t mask = umask(0);
